@@ -1,0 +1,86 @@
+// Entry point of the addon: keeps the MpBusError class that TypeScript passes in, and lets
+// every facility file (eal.cc, mp.cc, ring.cc, ...) register its functions.
+#include <rte_errno.h>
+#include <string.h>
+
+#include <vector>
+
+#include "common.h"
+
+namespace mpbus {
+namespace {
+Napi::FunctionReference* gErrorClass = nullptr;
+
+Napi::Value SetErrorClass(const Napi::CallbackInfo& info) {
+  if (!info[0].IsFunction()) {
+    throw Napi::TypeError::New(info.Env(), "setErrorClass expects a constructor");
+  }
+  if (gErrorClass == nullptr) gErrorClass = new Napi::FunctionReference();
+  *gErrorClass = Napi::Persistent(info[0].As<Napi::Function>());
+  return info.Env().Undefined();
+}
+}  // namespace
+
+std::string ErrnoName(int errnum) {
+  switch (errnum) {
+#define MPBUS_ERRNO(e) \
+  case e:              \
+    return #e;
+    MPBUS_ERRNO(EPERM) MPBUS_ERRNO(ENOENT) MPBUS_ERRNO(ESRCH) MPBUS_ERRNO(EINTR)
+    MPBUS_ERRNO(EIO) MPBUS_ERRNO(EBADF) MPBUS_ERRNO(EAGAIN) MPBUS_ERRNO(ENOMEM)
+    MPBUS_ERRNO(EACCES) MPBUS_ERRNO(EFAULT) MPBUS_ERRNO(EBUSY) MPBUS_ERRNO(EEXIST)
+    MPBUS_ERRNO(ENODEV) MPBUS_ERRNO(EINVAL) MPBUS_ERRNO(ENFILE) MPBUS_ERRNO(EMFILE)
+    MPBUS_ERRNO(ENOSPC) MPBUS_ERRNO(EPIPE) MPBUS_ERRNO(ERANGE) MPBUS_ERRNO(ENAMETOOLONG)
+    MPBUS_ERRNO(ENOSYS) MPBUS_ERRNO(ENOTSUP) MPBUS_ERRNO(ETIMEDOUT) MPBUS_ERRNO(EALREADY)
+    MPBUS_ERRNO(ECONNREFUSED) MPBUS_ERRNO(ENOBUFS) MPBUS_ERRNO(EMSGSIZE) MPBUS_ERRNO(ENOEXEC)
+    MPBUS_ERRNO(E_RTE_SECONDARY) MPBUS_ERRNO(E_RTE_NO_CONFIG)
+#undef MPBUS_ERRNO
+    default:
+      return "E" + std::to_string(errnum);
+  }
+}
+
+std::string ErrnoText(int errnum) { return rte_strerror(errnum); }
+
+Napi::Error MakeError(Napi::Env env, const std::string& code, const std::string& message,
+                      int errnum) {
+  Napi::Object err;
+  if (gErrorClass != nullptr && !gErrorClass->IsEmpty()) {
+    err = gErrorClass->New({Napi::String::New(env, code), Napi::String::New(env, message)});
+  } else {
+    err = Napi::Error::New(env, message).Value();
+    err.Set("code", code);
+  }
+  if (errnum != 0) err.Set("errno", Napi::Number::New(env, errnum));
+  return Napi::Error(env, err);
+}
+
+void ThrowError(Napi::Env env, const std::string& code, const std::string& message, int errnum) {
+  throw MakeError(env, code, message, errnum);
+}
+
+void RequireEal(Napi::Env env) {
+  if (!EalReady()) {
+    ThrowError(env, "ENOTREADY", "the DPDK runtime is not started in this process (or already closed)");
+  }
+}
+
+namespace {
+std::vector<FacilityInit>& Facilities() {
+  static std::vector<FacilityInit> list;  // filled by static initialisers of each .cc file
+  return list;
+}
+}  // namespace
+
+FacilityRegistrar::FacilityRegistrar(FacilityInit init) { Facilities().push_back(init); }
+
+Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  exports.Set("setErrorClass", Napi::Function::New(env, SetErrorClass));
+  for (FacilityInit init : Facilities()) init(env, exports);
+  return exports;
+}
+
+}  // namespace mpbus
+
+static Napi::Object InitAddon(Napi::Env env, Napi::Object exports) { return mpbus::Init(env, exports); }
+NODE_API_MODULE(mpbus, InitAddon)

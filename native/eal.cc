@@ -1,0 +1,216 @@
+// EAL lifecycle: rte_eal_init / rte_eal_cleanup off the JS thread, the lcore identity of the JS
+// thread, and DPDK's log captured so errors can quote what DPDK said.
+#include <rte_eal.h>
+#include <rte_errno.h>
+#include <rte_lcore.h>
+#include <rte_log.h>
+#include <rte_per_lcore.h>
+#include <rte_version.h>
+#include <stdio.h>
+
+#include <atomic>
+#include <deque>
+#include <mutex>
+#include <vector>
+
+#include "common.h"
+
+namespace mpbus {
+namespace {
+
+std::atomic<bool> gEalReady{false};
+std::atomic<bool> gEalTried{false};
+unsigned gMainLcore = LCORE_ID_ANY;
+
+// ---- DPDK log capture -------------------------------------------------------------------
+// DPDK writes its log to a FILE*. A cookie stream keeps the last lines (for error messages)
+// and echoes to stderr only messages at or above the level the user asked for.
+std::mutex gLogMutex;
+std::deque<std::string> gLogLines;
+std::string gLogPartial;
+std::atomic<int> gEchoLevel{RTE_LOG_ERR};
+constexpr size_t kMaxLogLines = 64;
+
+ssize_t LogWrite(void*, const char* buf, size_t size) {
+  int level = rte_log_cur_msg_loglevel();
+  if (level > 0 && level <= gEchoLevel.load()) fwrite(buf, 1, size, stderr);
+  std::lock_guard<std::mutex> lock(gLogMutex);
+  gLogPartial.append(buf, size);
+  size_t nl;
+  while ((nl = gLogPartial.find('\n')) != std::string::npos) {
+    gLogLines.push_back(gLogPartial.substr(0, nl));
+    gLogPartial.erase(0, nl + 1);
+    if (gLogLines.size() > kMaxLogLines) gLogLines.pop_front();
+  }
+  return static_cast<ssize_t>(size);
+}
+
+void InstallLogStream() {
+  static FILE* stream = nullptr;
+  if (stream != nullptr) return;
+  cookie_io_functions_t io = {};
+  io.write = LogWrite;
+  stream = fopencookie(nullptr, "w", io);
+  if (stream != nullptr) {
+    setvbuf(stream, nullptr, _IOLBF, 0);
+    rte_openlog_stream(stream);
+  }
+}
+
+// ---- init --------------------------------------------------------------------------------
+class EalInitWorker : public Napi::AsyncWorker {
+ public:
+  EalInitWorker(Napi::Env env, std::vector<std::string> args)
+      : Napi::AsyncWorker(env), deferred_(Napi::Promise::Deferred::New(env)), args_(std::move(args)) {}
+
+  Napi::Promise Promise() { return deferred_.Promise(); }
+
+  void Execute() override {
+    std::vector<char*> argv;
+    for (auto& a : args_) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    int rc = rte_eal_init(static_cast<int>(args_.size()), argv.data());
+    errnum_ = rc < 0 ? rte_errno : 0;
+    ok_ = rc >= 0;
+    if (ok_) {
+      gMainLcore = rte_get_main_lcore();
+      procType_ = rte_eal_process_type();
+    }
+    // This pool thread ran init and so was made DPDK's main lcore. It goes back to libuv's
+    // pool: take the identity away so no other pool task ever passes for the main lcore.
+    RTE_PER_LCORE(_lcore_id) = LCORE_ID_ANY;
+  }
+
+  void OnOK() override {
+    Napi::Env env = Env();
+    if (!ok_) {
+      std::string log = RecentDpdkLog();
+      deferred_.Reject(MakeError(env, errnum_ ? ErrnoName(errnum_) : "EAL_INIT",
+                                 "rte_eal_init failed" +
+                                     (errnum_ ? ": " + ErrnoText(errnum_) : std::string()) +
+                                     (log.empty() ? "" : "\nDPDK said:\n" + log),
+                                 errnum_)
+                           .Value());
+      return;
+    }
+    // The JS thread becomes the main lcore: mempool caches and lcore-aware APIs index by the
+    // thread-local lcore id, and this id is the one unique in the group.
+    RTE_PER_LCORE(_lcore_id) = gMainLcore;
+    gEalReady = true;
+    Napi::Object result = Napi::Object::New(env);
+    result.Set("lcoreId", gMainLcore);
+    result.Set("processType", procType_ == RTE_PROC_PRIMARY ? "primary" : "secondary");
+    deferred_.Resolve(result);
+  }
+
+ private:
+  Napi::Promise::Deferred deferred_;
+  std::vector<std::string> args_;
+  bool ok_ = false;
+  int errnum_ = 0;
+  rte_proc_type_t procType_ = RTE_PROC_INVALID;
+};
+
+Napi::Value EalInit(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (gEalTried.exchange(true)) {
+    ThrowError(env, "EALREADY",
+               "the DPDK EAL can be initialised once per process (DPDK has no re-init); "
+               "start another process to join another group");
+  }
+  Napi::Array arr = info[0].As<Napi::Array>();
+  std::vector<std::string> args;
+  for (uint32_t i = 0; i < arr.Length(); i++) args.push_back(arr.Get(i).As<Napi::String>());
+  if (info.Length() > 1 && info[1].IsNumber()) gEchoLevel = info[1].As<Napi::Number>().Int32Value();
+  InstallLogStream();
+  auto* worker = new EalInitWorker(env, std::move(args));
+  Napi::Promise promise = worker->Promise();
+  worker->Queue();
+  return promise;
+}
+
+// ---- cleanup -----------------------------------------------------------------------------
+class EalCleanupWorker : public Napi::AsyncWorker {
+ public:
+  explicit EalCleanupWorker(Napi::Env env)
+      : Napi::AsyncWorker(env), deferred_(Napi::Promise::Deferred::New(env)) {}
+  Napi::Promise Promise() { return deferred_.Promise(); }
+  void Execute() override { rc_ = rte_eal_cleanup(); }
+  void OnOK() override {
+    if (rc_ < 0) {
+      deferred_.Reject(MakeError(Env(), ErrnoName(rte_errno), "rte_eal_cleanup failed: " +
+                                                                  ErrnoText(rte_errno)).Value());
+    } else {
+      deferred_.Resolve(Env().Undefined());
+    }
+  }
+
+ private:
+  Napi::Promise::Deferred deferred_;
+  int rc_ = 0;
+};
+
+Napi::Value EalCleanup(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  RequireEal(env);
+  gEalReady = false;  // from now on every facility refuses to touch DPDK objects
+  RTE_PER_LCORE(_lcore_id) = LCORE_ID_ANY;
+  auto* worker = new EalCleanupWorker(env);
+  Napi::Promise promise = worker->Promise();
+  worker->Queue();
+  return promise;
+}
+
+Napi::Value PrimaryAlive(const Napi::CallbackInfo& info) {
+  std::string path = info[0].As<Napi::String>();
+  return Napi::Boolean::New(info.Env(), rte_eal_primary_proc_alive(path.c_str()) != 0);
+}
+
+Napi::Value Version(const Napi::CallbackInfo& info) {
+  return Napi::String::New(info.Env(), rte_version());
+}
+
+Napi::Value LcoreId(const Napi::CallbackInfo& info) {
+  unsigned id = rte_lcore_id();
+  if (id == LCORE_ID_ANY) return Napi::Number::New(info.Env(), -1);
+  return Napi::Number::New(info.Env(), id);
+}
+
+Napi::Value RecentLog(const Napi::CallbackInfo& info) {
+  size_t n = info[0].IsNumber() ? info[0].As<Napi::Number>().Uint32Value() : 16;
+  return Napi::String::New(info.Env(), RecentDpdkLog(n));
+}
+
+Napi::Value SetLogEchoLevel(const Napi::CallbackInfo& info) {
+  gEchoLevel = info[0].As<Napi::Number>().Int32Value();
+  return info.Env().Undefined();
+}
+
+void InitEal(Napi::Env env, Napi::Object exports) {
+  exports.Set("ealInit", Napi::Function::New(env, EalInit));
+  exports.Set("ealCleanup", Napi::Function::New(env, EalCleanup));
+  exports.Set("primaryAlive", Napi::Function::New(env, PrimaryAlive));
+  exports.Set("dpdkVersion", Napi::Function::New(env, Version));
+  exports.Set("lcoreId", Napi::Function::New(env, LcoreId));
+  exports.Set("recentDpdkLog", Napi::Function::New(env, RecentLog));
+  exports.Set("setLogEchoLevel", Napi::Function::New(env, SetLogEchoLevel));
+  exports.Set("maxLcore", Napi::Number::New(env, RTE_MAX_LCORE));
+}
+
+}  // namespace
+
+bool EalReady() { return gEalReady.load(); }
+
+std::string RecentDpdkLog(size_t maxLines) {
+  std::lock_guard<std::mutex> lock(gLogMutex);
+  std::string out;
+  size_t start = gLogLines.size() > maxLines ? gLogLines.size() - maxLines : 0;
+  for (size_t i = start; i < gLogLines.size(); i++) {
+    out += gLogLines[i];
+    out += '\n';
+  }
+  return out;
+}
+
+MPBUS_FACILITY(InitEal);
+}  // namespace mpbus

@@ -1,0 +1,35 @@
+/**
+ * Every failure mpbus reports is an {@link MpBusError}: a `code` to branch on, and a message that
+ * names the cause and, where there is one, the fix.
+ */
+export class MpBusError extends Error {
+  /** Stable machine-readable code, e.g. `EEXIST`, `NO_PRIMARY`, `HUGEPAGES_NOT_RESERVED`. */
+  readonly code: string;
+  /** The errno / rte_errno value behind the failure, when DPDK or the kernel gave one. */
+  errno?: number;
+
+  constructor(code: string, message: string, options?: { cause?: unknown; errno?: number }) {
+    super(message, options?.cause === undefined ? undefined : { cause: options.cause });
+    this.name = 'MpBusError';
+    this.code = code;
+    if (options?.errno !== undefined) this.errno = options.errno;
+  }
+}
+
+/** Codes mpbus itself raises (DPDK errno names such as `EEXIST` come through as well). */
+export const ErrorCodes = {
+  invalidOption: 'INVALID_OPTION',
+  hugepagesNotReserved: 'HUGEPAGES_NOT_RESERVED',
+  hugetlbfsNotMounted: 'HUGETLBFS_NOT_MOUNTED',
+  permissionDenied: 'PERMISSION_DENIED',
+  noPrimary: 'NO_PRIMARY',
+  primaryDead: 'PRIMARY_DEAD',
+  primaryExists: 'PRIMARY_EXISTS',
+  lcoreInUse: 'LCORE_IN_USE',
+  noFreeLcore: 'NO_FREE_LCORE',
+  settingsMismatch: 'SETTINGS_MISMATCH',
+  alreadyStarted: 'EALREADY',
+  closed: 'CLOSED',
+  notReady: 'ENOTREADY',
+  addonMissing: 'ADDON_MISSING',
+} as const;

@@ -1,0 +1,7 @@
+/** mpbus: an actor and message-bus runtime for Node.js on DPDK's multi-process model. */
+import 'reflect-metadata';
+
+export { MpBusError, ErrorCodes } from './errors.js';
+export { Runtime, type CloseHook } from './runtime/runtime.js';
+export type { RuntimeOptions, ProcType, LogLevelName } from './runtime/options.js';
+export { MPBUS_VERSION } from './runtime/version.js';

@@ -1,0 +1,59 @@
+/**
+ * Typed loader of the native addon (`build/Release/mpbus.node`). No policy lives here: options
+ * are validated by the callers in src/runtime, src/bus and src/actors before any native call.
+ */
+import { createRequire } from 'node:module';
+import { existsSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { MpBusError, ErrorCodes } from '../errors.js';
+
+/** Functions of native/eal.cc. */
+export interface EalBinding {
+  ealInit(args: string[], echoLevel: number): Promise<{ lcoreId: number; processType: 'primary' | 'secondary' }>;
+  ealCleanup(): Promise<void>;
+  primaryAlive(configPath: string): boolean;
+  dpdkVersion(): string;
+  lcoreId(): number;
+  recentDpdkLog(lines?: number): string;
+  setLogEchoLevel(level: number): void;
+  readonly maxLcore: number;
+}
+
+/** Functions of native/fs_lock.cc. */
+export interface FsLockBinding {
+  /** Returns the locked fd, or -1 when another process holds the lock (and `wait` is false). */
+  flockOpen(path: string, exclusive: boolean, wait: boolean): number;
+  flockClose(fd: number): void;
+  isFcntlLocked(path: string): boolean;
+}
+
+export interface Addon extends EalBinding, FsLockBinding {
+  setErrorClass(ctor: new (code: string, message: string) => Error): void;
+}
+
+function findRoot(): string {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  while (!existsSync(join(dir, 'package.json')) || !existsSync(join(dir, 'binding.gyp'))) {
+    const parent = dirname(dir);
+    if (parent === dir) throw new MpBusError(ErrorCodes.addonMissing, 'cannot find the mpbus package root');
+    dir = parent;
+  }
+  return dir;
+}
+
+let loaded: Addon | undefined;
+
+/** Loads the addon once and hands it the MpBusError class, so C++ throws typed errors. */
+export function addon(): Addon {
+  if (loaded) return loaded;
+  const path = join(findRoot(), 'build', 'Release', 'mpbus.node');
+  if (!existsSync(path)) {
+    throw new MpBusError(ErrorCodes.addonMissing, `native addon not built (${path}): run \`npm run setup\``);
+  }
+  const require = createRequire(import.meta.url);
+  const binding = require(path) as Addon;
+  binding.setErrorClass(MpBusError as unknown as new (code: string, message: string) => Error);
+  loaded = binding;
+  return binding;
+}

@@ -1,0 +1,39 @@
+/** Checks of the machine made before DPDK is touched, so failures name their fix. */
+import { readFileSync } from 'node:fs';
+import { MpBusError, ErrorCodes } from '../errors.js';
+import { GroupFiles, hugetlbfsMounts } from './group.js';
+
+export interface HugepageInfo {
+  total: number;
+  free: number;
+  sizeKb: number;
+}
+
+export function hugepageInfo(): HugepageInfo {
+  const text = readFileSync('/proc/meminfo', 'utf8');
+  const field = (name: string): number => Number(new RegExp(`^${name}:\\s+(\\d+)`, 'm').exec(text)?.[1] ?? 0);
+  return { total: field('HugePages_Total'), free: field('HugePages_Free'), sizeKb: field('Hugepagesize') };
+}
+
+const RESERVE_FIX = 'echo 1024 > /proc/sys/vm/nr_hugepages (as root), or run `npm run setup`';
+const MOUNT_FIX = 'mkdir -p /dev/hugepages && mount -t hugetlbfs -o pagesize=2M nodev /dev/hugepages (as root), or run `npm run setup`';
+
+/** Throws a typed error naming the fix when hugepages, hugetlbfs or the runtime dir are not usable. */
+export function checkEnvironment(group: GroupFiles, role: 'primary' | 'secondary'): void {
+  const pages = hugepageInfo();
+  if (pages.total === 0) {
+    throw new MpBusError(ErrorCodes.hugepagesNotReserved, `hugepages not reserved (HugePages_Total is 0): run ${RESERVE_FIX}`);
+  }
+  if (role === 'primary' && pages.free === 0) {
+    throw new MpBusError(ErrorCodes.hugepagesNotReserved, `all ${pages.total} hugepages are in use (HugePages_Free is 0): stop other DPDK groups or reserve more: ${RESERVE_FIX}`);
+  }
+  if (hugetlbfsMounts().length === 0) {
+    throw new MpBusError(ErrorCodes.hugetlbfsNotMounted, `hugetlbfs is not mounted: run ${MOUNT_FIX}`);
+  }
+  if (!group.writable()) {
+    throw new MpBusError(
+      ErrorCodes.permissionDenied,
+      `permission denied on DPDK's runtime dir ${group.runtimeDir}: run as root, or give this user write access to it and to the hugetlbfs mount`,
+    );
+  }
+}

@@ -1,0 +1,165 @@
+/**
+ * The files of one process group on disk, and the liveness-safe locks mpbus keeps there.
+ *
+ * DPDK keeps a group's state in its runtime dir (`/var/run/dpdk/<prefix>/`) and its memory in
+ * hugepage files (`/dev/hugepages/<prefix>map_*`); `rte_eal_cleanup` removes neither. mpbus adds
+ * flock(2) files beside DPDK's, which the kernel releases when a process dies:
+ * - `mpbus_primary.lock`: held exclusively by the mpbus primary for its whole life;
+ * - `mpbus_members.lock`: held shared by every mpbus process; whoever can take it exclusively
+ *   knows no other mpbus process of the group is alive;
+ * - `mpbus_lcore_<id>.lock`: held by the process that owns lcore `<id>`;
+ * - `mpbus_settings.json`: the primary's settings, checked by secondaries before they attach.
+ */
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync, renameSync, accessSync, constants } from 'node:fs';
+import { join } from 'node:path';
+import { addon } from '../native/addon.js';
+
+/** Settings a secondary must share with its primary. */
+export interface GroupSettings {
+  mpbusVersion: string;
+  dpdkVersion: string;
+  legacyMem: boolean;
+  singleFileSegments: boolean;
+  primaryPid: number;
+}
+
+/** DPDK's runtime directory root: /var/run/dpdk as root, else $XDG_RUNTIME_DIR/dpdk or /tmp/dpdk. */
+export function dpdkRuntimeRoot(): string {
+  if (process.getuid?.() === 0) return '/var/run/dpdk';
+  return join(process.env.XDG_RUNTIME_DIR ?? '/tmp', 'dpdk');
+}
+
+/** Mount points of hugetlbfs file systems, from /proc/mounts. */
+export function hugetlbfsMounts(): string[] {
+  try {
+    return readFileSync('/proc/mounts', 'utf8')
+      .split('\n')
+      .map((line) => line.split(' '))
+      .filter((f) => f[2] === 'hugetlbfs')
+      .map((f) => f[1]!.replace(/\\040/g, ' '));
+  } catch {
+    return [];
+  }
+}
+
+function pidAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+export class GroupFiles {
+  readonly runtimeDir: string;
+
+  constructor(readonly prefix: string) {
+    this.runtimeDir = join(dpdkRuntimeRoot(), prefix);
+  }
+
+  get configPath(): string {
+    return join(this.runtimeDir, 'config');
+  }
+
+  private lockPath(name: string): string {
+    return join(this.runtimeDir, `mpbus_${name}.lock`);
+  }
+
+  ensureDir(): void {
+    mkdirSync(this.runtimeDir, { recursive: true, mode: 0o700 });
+  }
+
+  /** True when the runtime dir exists and can be written (or created) by this user. */
+  writable(): boolean {
+    let dir = this.runtimeDir;
+    while (!existsSync(dir)) dir = join(dir, '..');
+    try {
+      accessSync(dir, constants.W_OK);
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  /** True while a DPDK primary of this group (mpbus or C) lives: it holds a lock on `config`. */
+  primaryAlive(): boolean {
+    return existsSync(this.configPath) && addon().primaryAlive(this.configPath);
+  }
+
+  /** Tries to take a lock; returns the fd or -1 when another process holds it. */
+  tryLock(name: string, exclusive: boolean): number {
+    this.ensureDir();
+    return addon().flockOpen(this.lockPath(name), exclusive, false);
+  }
+
+  unlock(fd: number): void {
+    if (fd >= 0) addon().flockClose(fd);
+  }
+
+  /** Takes the lowest free lcore ID (or the one asked for); -1 when it is taken. */
+  lockLcore(id: number): number {
+    return this.tryLock(`lcore_${id}`, true);
+  }
+
+  /** Pids of DPDK secondaries (mpbus or not) that are alive, from their `mp_socket_<pid>_*` files. */
+  liveSecondaryPids(): number[] {
+    if (!existsSync(this.runtimeDir)) return [];
+    const pids = new Set<number>();
+    for (const f of readdirSync(this.runtimeDir)) {
+      const m = /^mp_socket_(\d+)_/.exec(f);
+      if (m && Number(m[1]) !== process.pid && pidAlive(Number(m[1]))) pids.add(Number(m[1]));
+    }
+    return [...pids];
+  }
+
+  readSettings(): GroupSettings | undefined {
+    try {
+      return JSON.parse(readFileSync(join(this.runtimeDir, 'mpbus_settings.json'), 'utf8')) as GroupSettings;
+    } catch {
+      return undefined;
+    }
+  }
+
+  writeSettings(settings: GroupSettings): void {
+    this.ensureDir();
+    const tmp = join(this.runtimeDir, `.mpbus_settings.${process.pid}`);
+    writeFileSync(tmp, JSON.stringify(settings));
+    renameSync(tmp, join(this.runtimeDir, 'mpbus_settings.json'));
+  }
+
+  /** Hugepage files of this group, in every hugetlbfs mount. */
+  hugepageFiles(): string[] {
+    const files: string[] = [];
+    for (const dir of hugetlbfsMounts()) {
+      try {
+        for (const f of readdirSync(dir)) if (f.startsWith(`${this.prefix}map_`)) files.push(join(dir, f));
+      } catch {
+        // an unreadable mount is not ours to clean
+      }
+    }
+    return files;
+  }
+
+  /**
+   * Removes what DPDK leaves behind: hugepage files and the runtime dir. The caller must hold
+   * `members` exclusively (no mpbus process alive) and have checked that no DPDK process is.
+   * Lock files that are still open by the caller are removed too; their fds stay valid.
+   */
+  removeLeftovers(keepDir: boolean): void {
+    for (const f of this.hugepageFiles()) rmSync(f, { force: true });
+    if (!existsSync(this.runtimeDir)) return;
+    if (keepDir) {
+      for (const f of readdirSync(this.runtimeDir)) {
+        if (!f.startsWith('mpbus_') || f === 'mpbus_settings.json') rmSync(join(this.runtimeDir, f), { recursive: true, force: true });
+      }
+    } else {
+      rmSync(this.runtimeDir, { recursive: true, force: true });
+    }
+  }
+
+  /** True when files of an earlier run of this group are on disk. */
+  hasLeftovers(): boolean {
+    return existsSync(this.configPath) || this.hugepageFiles().length > 0;
+  }
+}

@@ -1,0 +1,139 @@
+/** Runtime options, their validation, and the EAL command line built from them. */
+import { availableParallelism } from 'node:os';
+import { MpBusError, ErrorCodes } from '../errors.js';
+
+export type ProcType = 'primary' | 'secondary' | 'auto';
+export type LogLevelName = 'none' | 'emerg' | 'alert' | 'crit' | 'error' | 'warning' | 'notice' | 'info' | 'debug';
+
+/** Options of {@link Runtime.start}. Every field is optional. */
+export interface RuntimeOptions {
+  /** 'auto' (default) becomes a secondary when a primary of `filePrefix` is alive, else the primary. */
+  procType?: ProcType;
+  /** The group's name: DPDK's `--file-prefix`. Groups with different prefixes share nothing. Default 'mpbus'. */
+  filePrefix?: string;
+  /** Hugepage memory limit in MB (`-m`). */
+  memoryMb?: number;
+  /** Hugepage memory per NUMA socket in MB (`--socket-mem`). */
+  socketMemMb?: number | number[];
+  /** `--legacy-mem`: must be the same in every process of a group (mpbus checks). */
+  legacyMem?: boolean;
+  /** `--single-file-segments`: must be the same in every process of a group (mpbus checks). */
+  singleFileSegments?: boolean;
+  /** This process's lcore ID, unique in the group. 'auto' (default) takes the lowest free one. */
+  lcore?: number | 'auto';
+  /** Virtual devices (`--vdev`), e.g. `net_null0` or `net_ring0`. */
+  vdevs?: string[];
+  /** PCI devices to probe (`-a`). Empty (default) means `--no-pci`. */
+  pciAllowList?: string[];
+  /** DPDK log level echoed to stderr. Default 'none': DPDK's last lines are quoted in errors instead. */
+  logLevel?: LogLevelName;
+  /** Primary only: where DPDK reserves the group's address space. Default 0x600000000000, away from V8's heap. */
+  baseVirtaddr?: string;
+  /** Install SIGINT/SIGTERM handlers that close the runtime (default true). */
+  handleSignals?: boolean;
+  /** Escape hatch: more EAL arguments, appended as given. */
+  extraEalArgs?: string[];
+}
+
+/** Options after defaults and validation. */
+export interface ResolvedOptions {
+  procType: ProcType;
+  filePrefix: string;
+  memoryMb?: number;
+  socketMemMb?: number[];
+  legacyMem: boolean;
+  singleFileSegments: boolean;
+  lcore: number | 'auto';
+  vdevs: string[];
+  pciAllowList: string[];
+  logLevel: LogLevelName;
+  baseVirtaddr: string;
+  handleSignals: boolean;
+  extraEalArgs: string[];
+}
+
+/** DPDK's numeric log levels (rte_log.h). */
+export const logLevelNumbers: Record<LogLevelName, number> = {
+  none: 0, emerg: 1, alert: 2, crit: 3, error: 4, warning: 5, notice: 6, info: 7, debug: 8,
+};
+
+const DEFAULT_BASE_VIRTADDR = '0x600000000000';
+const MAX_LCORE = 128;
+/** Arguments mpbus owns: passing them through extraEalArgs would contradict the options. */
+const OWNED_ARGS = ['--proc-type', '--file-prefix', '-l', '--lcores', '-c', '--main-lcore', '-h', '--help', '-v', '--in-memory', '--huge-unlink'];
+
+function invalid(message: string): never {
+  throw new MpBusError(ErrorCodes.invalidOption, message);
+}
+
+function positiveInt(value: unknown, name: string): number {
+  if (typeof value !== 'number' || !Number.isInteger(value) || value <= 0) invalid(`${name} must be a positive integer, got ${String(value)}`);
+  return value;
+}
+
+export function resolveOptions(options: RuntimeOptions = {}): ResolvedOptions {
+  const procType = options.procType ?? 'auto';
+  if (!['primary', 'secondary', 'auto'].includes(procType)) invalid(`procType must be 'primary', 'secondary' or 'auto', got ${String(procType)}`);
+  const filePrefix = options.filePrefix ?? 'mpbus';
+  if (typeof filePrefix !== 'string' || !/^[A-Za-z0-9_.-]{1,48}$/.test(filePrefix) || filePrefix.startsWith('.')) {
+    invalid(`filePrefix must be 1-48 characters of [A-Za-z0-9_.-] (it names files), got ${JSON.stringify(filePrefix)}`);
+  }
+  const lcore = options.lcore ?? 'auto';
+  if (lcore !== 'auto' && (!Number.isInteger(lcore) || lcore < 0 || lcore >= MAX_LCORE)) {
+    invalid(`lcore must be 'auto' or an integer 0..${MAX_LCORE - 1}, got ${String(lcore)}`);
+  }
+  const socketMem = options.socketMemMb === undefined ? undefined : ([] as number[]).concat(options.socketMemMb);
+  socketMem?.forEach((mb, i) => positiveInt(mb, `socketMemMb[${i}]`));
+  if (options.memoryMb !== undefined) positiveInt(options.memoryMb, 'memoryMb');
+  if (options.memoryMb !== undefined && socketMem) invalid('memoryMb (-m) and socketMemMb (--socket-mem) cannot be used together');
+  const logLevel = options.logLevel ?? 'none';
+  if (!(logLevel in logLevelNumbers)) invalid(`logLevel must be one of ${Object.keys(logLevelNumbers).join(', ')}`);
+  const baseVirtaddr = options.baseVirtaddr ?? DEFAULT_BASE_VIRTADDR;
+  if (!/^0x[0-9a-fA-F]+$/.test(baseVirtaddr)) invalid(`baseVirtaddr must be a hex address like 0x600000000000, got ${baseVirtaddr}`);
+  const vdevs = options.vdevs ?? [];
+  const pciAllowList = options.pciAllowList ?? [];
+  for (const v of [...vdevs, ...pciAllowList]) if (typeof v !== 'string' || v.length === 0) invalid('vdevs and pciAllowList take non-empty strings');
+  const extraEalArgs = options.extraEalArgs ?? [];
+  for (const arg of extraEalArgs) {
+    const flag = arg.split('=')[0]!;
+    if (OWNED_ARGS.includes(flag)) invalid(`extraEalArgs must not contain ${flag}: use the matching option (or it would break the group, e.g. --huge-unlink breaks secondaries)`);
+  }
+  return {
+    procType,
+    filePrefix,
+    ...(options.memoryMb !== undefined ? { memoryMb: options.memoryMb } : {}),
+    ...(socketMem ? { socketMemMb: socketMem } : {}),
+    legacyMem: options.legacyMem ?? false,
+    singleFileSegments: options.singleFileSegments ?? false,
+    lcore,
+    vdevs,
+    pciAllowList,
+    logLevel,
+    baseVirtaddr,
+    handleSignals: options.handleSignals ?? true,
+    extraEalArgs,
+  };
+}
+
+/** The EAL command line for one process. The lcore is mapped onto every CPU: unique, never pinned. */
+export function ealArgs(opts: ResolvedOptions, role: 'primary' | 'secondary', lcoreId: number): string[] {
+  const lastCpu = availableParallelism() - 1;
+  const args = [
+    'mpbus',
+    `--proc-type=${role}`,
+    `--file-prefix=${opts.filePrefix}`,
+    `--lcores=${lcoreId}@(0-${lastCpu})`,
+    '--no-telemetry',
+    `--log-level=${Math.max(logLevelNumbers[opts.logLevel], logLevelNumbers.notice)}`,
+  ];
+  if (opts.pciAllowList.length === 0) args.push('--no-pci');
+  else for (const dev of opts.pciAllowList) args.push('-a', dev);
+  if (role === 'primary') args.push(`--base-virtaddr=${opts.baseVirtaddr}`);
+  if (opts.memoryMb !== undefined) args.push('-m', String(opts.memoryMb));
+  if (opts.socketMemMb) args.push(`--socket-mem=${opts.socketMemMb.join(',')}`);
+  if (opts.legacyMem) args.push('--legacy-mem');
+  if (opts.singleFileSegments) args.push('--single-file-segments');
+  for (const vdev of opts.vdevs) args.push(`--vdev=${vdev}`);
+  args.push(...opts.extraEalArgs);
+  return args;
+}

@@ -1,0 +1,299 @@
+/**
+ * {@link Runtime}: this process's membership of a DPDK multi-process group.
+ *
+ * ```ts
+ * const rt = await Runtime.start({ filePrefix: 'orders', procType: 'auto' });
+ * console.log(rt.processType, rt.lcoreId);
+ * await rt.close();
+ * ```
+ */
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { Logger } from 'pino';
+import { MpBusError, ErrorCodes } from '../errors.js';
+import { logger } from '../log.js';
+import { addon } from '../native/addon.js';
+import { checkEnvironment } from './environment.js';
+import { GroupFiles } from './group.js';
+import { ealArgs, logLevelNumbers, resolveOptions, type ResolvedOptions, type RuntimeOptions } from './options.js';
+import { MPBUS_VERSION } from './version.js';
+
+/** A function run by {@link Runtime.close} before DPDK is cleaned up (latest registered runs first). */
+export type CloseHook = () => void | Promise<void>;
+
+const MAX_LCORE = 128;
+const PRIMARY_WAIT_MS = 5000;
+
+let started: Runtime | undefined;
+
+export class Runtime {
+  /** 'primary' or 'secondary': what this process became ('auto' resolved). */
+  readonly processType: 'primary' | 'secondary';
+  /** This process's lcore ID, unique among the live processes of the group. */
+  readonly lcoreId: number;
+  /** The group's `--file-prefix`. */
+  readonly filePrefix: string;
+  /** This process's pid. */
+  readonly pid = process.pid;
+  /** DPDK's version string, e.g. "DPDK 22.11.11". */
+  readonly dpdkVersion: string;
+  /** The options in force, defaults applied. */
+  readonly options: Readonly<ResolvedOptions>;
+  /** @internal the group's files and locks */
+  readonly group: GroupFiles;
+
+  private readonly log: Logger;
+  private readonly closeHooks: CloseHook[] = [];
+  private readonly locks: number[];
+  private membersFd: number;
+  private closing: Promise<void> | undefined;
+  private signalCleanup: (() => void) | undefined;
+
+  private constructor(init: {
+    processType: 'primary' | 'secondary';
+    lcoreId: number;
+    options: ResolvedOptions;
+    group: GroupFiles;
+    locks: number[];
+    membersFd: number;
+  }) {
+    this.processType = init.processType;
+    this.lcoreId = init.lcoreId;
+    this.options = init.options;
+    this.filePrefix = init.options.filePrefix;
+    this.group = init.group;
+    this.locks = init.locks;
+    this.membersFd = init.membersFd;
+    this.dpdkVersion = addon().dpdkVersion();
+    this.log = logger('runtime', { prefix: this.filePrefix, role: this.processType, lcore: this.lcoreId });
+  }
+
+  /** The runtime started in this process, if any (DPDK allows one per process). */
+  static current(): Runtime | undefined {
+    return started;
+  }
+
+  /**
+   * Joins (or founds) a process group. Resolves once the EAL is initialised; EAL init runs on a
+   * libuv pool thread, so the event loop keeps running meanwhile.
+   *
+   * @throws {MpBusError} with a code naming the cause: `HUGEPAGES_NOT_RESERVED`, `NO_PRIMARY`,
+   *   `PRIMARY_DEAD`, `LCORE_IN_USE`, `SETTINGS_MISMATCH`, `EALREADY`, ...
+   */
+  static async start(options: RuntimeOptions = {}): Promise<Runtime> {
+    const opts = resolveOptions(options);
+    if (started) {
+      throw new MpBusError(ErrorCodes.alreadyStarted, `a runtime is already started in this process (group '${started.filePrefix}'); DPDK allows one EAL per process`);
+    }
+    const native = addon();
+    const group = new GroupFiles(opts.filePrefix);
+    const locks: number[] = [];
+    let membersFd = -1;
+    const releaseAll = (): void => {
+      for (const fd of locks) group.unlock(fd);
+      group.unlock(membersFd);
+    };
+    try {
+      const role = await Runtime.resolveRole(opts, group, locks);
+      checkEnvironment(group, role);
+      membersFd = role === 'primary' ? Runtime.prepareAsPrimary(opts, group) : await Runtime.prepareAsSecondary(opts, group);
+      const lcoreId = Runtime.takeLcore(opts, group, locks);
+      native.setLogEchoLevel(logLevelNumbers[opts.logLevel]);
+      const result = await native.ealInit(ealArgs(opts, role, lcoreId), logLevelNumbers[opts.logLevel]).catch((err: unknown) => {
+        throw Runtime.explainInitFailure(err, role, opts, group);
+      });
+      const rt = new Runtime({ processType: result.processType, lcoreId: result.lcoreId, options: opts, group, locks, membersFd });
+      started = rt;
+      if (opts.handleSignals) rt.signalCleanup = installSignalHandlers(rt);
+      rt.log.info({ dpdk: rt.dpdkVersion }, 'joined group');
+      return rt;
+    } catch (err) {
+      releaseAll();
+      throw err;
+    }
+  }
+
+  /** Decides primary or secondary; a primary keeps `mpbus_primary.lock` for its whole life. */
+  private static async resolveRole(opts: ResolvedOptions, group: GroupFiles, locks: number[]): Promise<'primary' | 'secondary'> {
+    if (opts.procType === 'secondary') return 'secondary';
+    const fd = group.tryLock('primary', true);
+    if (fd >= 0 && !group.primaryAlive()) {
+      locks.push(fd);
+      return 'primary';
+    }
+    group.unlock(fd);
+    if (opts.procType === 'primary') {
+      throw new MpBusError(ErrorCodes.primaryExists, `a primary of group '${opts.filePrefix}' is already running: start this process with procType 'secondary' or 'auto', or use another filePrefix`);
+    }
+    return 'secondary';
+  }
+
+  /** Primary: clears what a dead group left (only when none of its processes lives), publishes settings. */
+  private static prepareAsPrimary(opts: ResolvedOptions, group: GroupFiles): number {
+    const exclusive = group.tryLock('members', true);
+    const otherPids = group.liveSecondaryPids();
+    if (exclusive < 0 || otherPids.length > 0) {
+      group.unlock(exclusive);
+      throw new MpBusError(
+        ErrorCodes.primaryDead,
+        `group '${opts.filePrefix}' has no primary but still has live processes${otherPids.length ? ` (pids ${otherPids.join(', ')})` : ''}: stop them before starting a new primary`,
+      );
+    }
+    if (group.hasLeftovers()) group.removeLeftovers(true);
+    group.writeSettings({
+      mpbusVersion: MPBUS_VERSION,
+      dpdkVersion: addon().dpdkVersion(),
+      legacyMem: opts.legacyMem,
+      singleFileSegments: opts.singleFileSegments,
+      primaryPid: process.pid,
+    });
+    group.unlock(exclusive);
+    return Runtime.lockMembersShared(group);
+  }
+
+  private static lockMembersShared(group: GroupFiles): number {
+    const fd = group.tryLock('members', false);
+    if (fd < 0) throw new MpBusError(ErrorCodes.notReady, `group '${group.prefix}' is being cleaned up by another process; try again`);
+    return fd;
+  }
+
+  /** Secondary: a live primary must exist (waiting briefly for one that is starting), with the same settings. */
+  private static async prepareAsSecondary(opts: ResolvedOptions, group: GroupFiles): Promise<number> {
+    const deadline = Date.now() + PRIMARY_WAIT_MS;
+    while (!group.primaryAlive()) {
+      const probe = group.tryLock('primary', true);
+      group.unlock(probe);
+      const primaryStarting = probe < 0;
+      if (!primaryStarting || Date.now() > deadline) {
+        if (group.hasLeftovers()) {
+          throw new MpBusError(ErrorCodes.primaryDead, `the primary of group '${opts.filePrefix}' is dead (its files are left in ${group.runtimeDir}): start a new primary (it clears them), not a secondary`);
+        }
+        throw new MpBusError(ErrorCodes.noPrimary, `no primary is running for group '${opts.filePrefix}': start one first (procType 'primary' or 'auto')`);
+      }
+      await sleep(20);
+    }
+    const settings = group.readSettings();
+    if (settings) {
+      const mismatches: string[] = [];
+      const compare = (name: string, mine: unknown, theirs: unknown): void => {
+        if (mine !== theirs) mismatches.push(`${name}: primary ${String(theirs)}, this process ${String(mine)}`);
+      };
+      compare('legacyMem', opts.legacyMem, settings.legacyMem);
+      compare('singleFileSegments', opts.singleFileSegments, settings.singleFileSegments);
+      compare('mpbus version', MPBUS_VERSION, settings.mpbusVersion);
+      compare('DPDK version', addon().dpdkVersion(), settings.dpdkVersion);
+      if (mismatches.length > 0) {
+        throw new MpBusError(ErrorCodes.settingsMismatch, `this secondary does not match the primary of group '${opts.filePrefix}' (pid ${settings.primaryPid}), DPDK would corrupt shared memory: ${mismatches.join('; ')}`);
+      }
+    }
+    for (;;) {
+      const fd = group.tryLock('members', false);
+      if (fd >= 0) return fd;
+      if (Date.now() > deadline) return Runtime.lockMembersShared(group);
+      await sleep(10);
+    }
+  }
+
+  private static takeLcore(opts: ResolvedOptions, group: GroupFiles, locks: number[]): number {
+    if (opts.lcore !== 'auto') {
+      const fd = group.lockLcore(opts.lcore);
+      if (fd < 0) {
+        throw new MpBusError(ErrorCodes.lcoreInUse, `lcore ${opts.lcore} is held by another live process of group '${opts.filePrefix}': choose another or use lcore 'auto'`);
+      }
+      locks.push(fd);
+      return opts.lcore;
+    }
+    for (let id = 0; id < MAX_LCORE; id++) {
+      const fd = group.lockLcore(id);
+      if (fd >= 0) {
+        locks.push(fd);
+        return id;
+      }
+    }
+    throw new MpBusError(ErrorCodes.noFreeLcore, `all ${MAX_LCORE} lcore IDs of group '${opts.filePrefix}' are held by live processes`);
+  }
+
+  private static explainInitFailure(err: unknown, role: string, opts: ResolvedOptions, group: GroupFiles): MpBusError {
+    const text = err instanceof Error ? err.message : String(err);
+    const code = err instanceof MpBusError ? err.code : 'EAL_INIT';
+    let hint = '';
+    if (/base-virtaddr|Cannot reserve/.test(text)) hint = ' The address range the primary reserved is taken in this process: start the primary with another baseVirtaddr.';
+    else if (/Cannot get hugepage information|No free.*hugepages|Cannot init memory|ENOMEM/.test(text)) hint = ' Hugepage memory is short: reserve more (echo 1024 > /proc/sys/vm/nr_hugepages) or lower memoryMb.';
+    else if (role === 'secondary' && !group.primaryAlive()) hint = ' The primary went away during the attach.';
+    return new MpBusError(code, `DPDK could not start this ${role} of group '${opts.filePrefix}': ${text}${hint}`, { cause: err });
+  }
+
+  /** True once {@link close} has been called. */
+  get closed(): boolean {
+    return this.closing !== undefined;
+  }
+
+  /** Throws `CLOSED` when the runtime has been closed. Layers above call it before using DPDK. */
+  assertOpen(): void {
+    if (this.closing) throw new MpBusError(ErrorCodes.closed, 'the runtime is closed: start a new process to join a group again');
+  }
+
+  /** Registers work to run on close, before DPDK is cleaned up (buses, mailboxes, registries). */
+  onClose(hook: CloseHook): () => void {
+    this.closeHooks.push(hook);
+    return () => {
+      const i = this.closeHooks.indexOf(hook);
+      if (i >= 0) this.closeHooks.splice(i, 1);
+    };
+  }
+
+  /**
+   * Leaves the group: runs close hooks, calls `rte_eal_cleanup`, releases this process's lcore,
+   * and, when it is the last process of the group, removes the group's hugepage files and
+   * runtime dir (DPDK's cleanup leaves them). Idempotent.
+   */
+  close(): Promise<void> {
+    this.closing ??= this.doClose();
+    return this.closing;
+  }
+
+  private async doClose(): Promise<void> {
+    this.signalCleanup?.();
+    for (const hook of [...this.closeHooks].reverse()) {
+      try {
+        await hook();
+      } catch (err) {
+        this.log.warn({ err }, 'close hook failed');
+      }
+    }
+    try {
+      await addon().ealCleanup();
+    } finally {
+      for (const fd of this.locks) this.group.unlock(fd);
+      this.group.unlock(this.membersFd);
+      this.membersFd = -1;
+      this.removeGroupFilesIfLast();
+      this.log.info('left group');
+    }
+  }
+
+  private removeGroupFilesIfLast(): void {
+    const exclusive = this.group.tryLock('members', true);
+    if (exclusive < 0) return; // another mpbus process of the group lives: it will clean up
+    try {
+      if (!this.group.primaryAlive() && this.group.liveSecondaryPids().length === 0) this.group.removeLeftovers(false);
+    } finally {
+      this.group.unlock(exclusive);
+    }
+  }
+}
+
+/** SIGINT/SIGTERM close the runtime; the process then ends as the signal meant, unless the app listens too. */
+function installSignalHandlers(rt: Runtime): () => void {
+  const onSignal = (signal: NodeJS.Signals): void => {
+    const othersListen = process.listenerCount(signal) > 1;
+    void rt.close().finally(() => {
+      if (!othersListen) process.kill(process.pid, signal);
+    });
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  return () => {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  };
+}

@@ -1,0 +1,67 @@
+import { existsSync, readdirSync } from 'node:fs';
+import { afterEach, describe, expect, it } from 'vitest';
+import { TestGroup } from './harness/group.js';
+import { fixture } from './harness/paths.js';
+
+const groups: TestGroup[] = [];
+function group(label: string): TestGroup {
+  const g = TestGroup.create(label);
+  groups.push(g);
+  return g;
+}
+afterEach(async () => {
+  await Promise.all(groups.splice(0).map((g) => g.cleanup()));
+});
+
+function hugepageFiles(prefix: string): string[] {
+  return readdirSync('/dev/hugepages').filter((f) => f.startsWith(`${prefix}map_`));
+}
+
+describe('a process group', () => {
+  it('a primary and two secondaries come up with distinct lcores and go down leaving nothing behind', async () => {
+    const g = group('up');
+    const primary = await g.spawn();
+    expect((await primary.start({ procType: 'primary' })).processType).toBe('primary');
+    const s1 = await g.spawn();
+    const s2 = await g.spawn();
+    const [r1, r2] = await Promise.all([s1.start({ procType: 'secondary' }), s2.start({ procType: 'secondary' })]);
+    expect([r1.processType, r2.processType]).toEqual(['secondary', 'secondary']);
+    const ids = await Promise.all([primary, s1, s2].map((a) => a.call<{ lcore: number; runtimeLcore: number; affinity: string }>(fixture('runtime'), 'identity')));
+    expect(new Set(ids.map((i) => i.lcore)).size).toBe(3);
+    for (const id of ids) {
+      expect(id.lcore).toBe(id.runtimeLcore);
+      // mapped onto every CPU: the Node main thread is not pinned
+      expect(id.affinity).toBe(((1 << (await import('node:os')).availableParallelism()) - 1).toString(16));
+    }
+    await s1.close();
+    await s2.close();
+    await primary.close();
+    expect(existsSync(`/var/run/dpdk/${g.prefix}`)).toBe(false);
+    expect(hugepageFiles(g.prefix)).toEqual([]);
+  });
+
+  it("procType 'auto' becomes the primary, then secondaries", async () => {
+    const g = group('auto');
+    const a = await g.spawn();
+    const b = await g.spawn();
+    expect((await a.start({ procType: 'auto' })).processType).toBe('primary');
+    expect((await b.start({ procType: 'auto' })).processType).toBe('secondary');
+  });
+
+  it('a secondary with no primary fails fast with NO_PRIMARY', async () => {
+    const g = group('noprim');
+    const s = await g.spawn();
+    const t0 = Date.now();
+    await expect(s.start({ procType: 'secondary' })).rejects.toMatchObject({ code: 'NO_PRIMARY' });
+    expect(Date.now() - t0).toBeLessThan(3000);
+  });
+
+  it('starting twice in one process and using a closed runtime are errors, not crashes', async () => {
+    const g = group('twice');
+    const p = await g.startAgent({ procType: 'primary' });
+    expect(await p.call(fixture('runtime'), 'startAgain')).toBe('EALREADY');
+    await p.close();
+    expect(await p.call(fixture('runtime'), 'assertOpen')).toBe('CLOSED');
+    expect(await p.call(fixture('runtime'), 'startAgain')).toBe('EALREADY');
+  });
+});
