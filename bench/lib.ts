@@ -1,0 +1,32 @@
+/** Shared pieces of the benchmark suites: the results file's row shape and a progress line. */
+
+/** One row of bench/results.json. */
+export interface BenchRow {
+  transport: string;
+  payloadBytes: number;
+  throughputMsgsPerSec?: number;
+  rttP50Us?: number;
+  rttP99Us?: number;
+  /** Free-form extra facts (e.g. msgpackr native acceleration on/off). */
+  notes?: string;
+}
+
+/** What each suite gets from bench/run.ts. */
+export interface BenchContext {
+  /** Adds (or replaces, by transport + payloadBytes) rows of the results table. */
+  addRows(rows: BenchRow[]): void;
+  /** Sets a top-level field of results.json (e.g. idleCpuPercent). */
+  setField(name: string, value: unknown): void;
+  /** A live one-line progress message. */
+  progress(message: string): void;
+  /** True when a quick run was asked for (`npm run bench -- --quick`). */
+  quick: boolean;
+}
+
+/** Percentile of a sorted-in-place numeric array (p in 0..100). */
+export function percentile(values: number[], p: number): number {
+  if (values.length === 0) return NaN;
+  values.sort((a, b) => a - b);
+  const i = Math.min(values.length - 1, Math.max(0, Math.ceil((p / 100) * values.length) - 1));
+  return values[i]!;
+}

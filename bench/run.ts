@@ -1,0 +1,87 @@
+/**
+ * `npm run bench`: runs every suite in bench/suites (or those named on the command line), prints
+ * one table with each row's ratio to mpbus, and writes bench/results.json.
+ */
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpus } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import type { BenchContext, BenchRow } from './lib.js';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const resultsPath = join(here, '..', '..', 'bench', 'results.json');
+const args = process.argv.slice(2);
+const quick = args.includes('--quick');
+const only = args.filter((a) => !a.startsWith('--'));
+
+interface Results {
+  date: string;
+  machine: { cpus: number; model: string };
+  idleCpuPercent?: number;
+  rows: BenchRow[];
+  [field: string]: unknown;
+}
+
+let previous: Partial<Results> = {};
+try {
+  previous = JSON.parse(readFileSync(resultsPath, 'utf8')) as Results;
+} catch {
+  // first run
+}
+const results: Results = {
+  ...previous,
+  date: new Date().toISOString(),
+  machine: { cpus: cpus().length, model: cpus()[0]?.model ?? 'unknown' },
+  rows: only.length > 0 ? (previous.rows ?? []) : [],
+};
+
+const ctx: BenchContext = {
+  quick,
+  addRows(rows) {
+    for (const row of rows) {
+      const i = results.rows.findIndex((r) => r.transport === row.transport && r.payloadBytes === row.payloadBytes);
+      if (i >= 0) results.rows[i] = row;
+      else results.rows.push(row);
+    }
+  },
+  setField(name, value) {
+    results[name] = value;
+  },
+  progress(message) {
+    if (process.stderr.isTTY) process.stderr.write(`\r\x1b[K${message}`);
+    else process.stderr.write(`${message}\n`);
+  },
+};
+
+const suiteDir = join(here, 'suites');
+const suites = readdirSync(suiteDir)
+  .filter((f) => f.endsWith('.js'))
+  .map((f) => f.slice(0, -3))
+  .filter((name) => only.length === 0 || only.includes(name))
+  .sort();
+for (const name of suites) {
+  ctx.progress(`suite ${name}...`);
+  const mod = (await import(pathToFileURL(join(suiteDir, `${name}.js`)).href)) as { run(c: BenchContext): Promise<void> };
+  await mod.run(ctx);
+}
+if (process.stderr.isTTY) process.stderr.write('\r\x1b[K');
+
+function fmt(n: number | undefined, digits = 1): string {
+  return n === undefined || Number.isNaN(n) ? '-' : n >= 1000 ? Math.round(n).toLocaleString('en-US') : n.toFixed(digits);
+}
+const table = results.rows.map((row) => {
+  const base = results.rows.find((r) => r.transport === (row.transport.endsWith('_raw') ? 'mpbus_raw' : 'mpbus') && r.payloadBytes === row.payloadBytes);
+  const ratio = base?.throughputMsgsPerSec && row.throughputMsgsPerSec ? (row.throughputMsgsPerSec / base.throughputMsgsPerSec).toFixed(2) + 'x' : '-';
+  return {
+    transport: row.transport,
+    bytes: row.payloadBytes,
+    'msgs/s': fmt(row.throughputMsgsPerSec, 0),
+    'vs mpbus': ratio,
+    'rtt p50 µs': fmt(row.rttP50Us),
+    'rtt p99 µs': fmt(row.rttP99Us),
+  };
+});
+console.table(table);
+if (results.idleCpuPercent !== undefined) console.log(`idle CPU of a process with open mailboxes: ${results.idleCpuPercent}%`);
+writeFileSync(resultsPath, `${JSON.stringify(results, null, 2)}\n`);
+console.log(`written ${resultsPath}`);
