@@ -32,4 +32,14 @@ export const ErrorCodes = {
   closed: 'CLOSED',
   notReady: 'ENOTREADY',
   addonMissing: 'ADDON_MISSING',
+  // shared-memory objects (src/shm): errno-style like the codes DPDK reports for the same causes
+  invalidArgument: 'EINVAL',
+  nameTooLong: 'ENAMETOOLONG',
+  outOfRange: 'ERANGE',
+  exists: 'EEXIST',
+  notFound: 'ENOENT',
+  /** An address that is not an object of the mempool it was checked against. */
+  notInPool: 'NOT_IN_POOL',
+  /** A ring, mempool or memzone used after free() in this process. */
+  freed: 'FREED',
 } as const;

@@ -5,3 +5,5 @@ export { MpBusError, ErrorCodes } from './errors.js';
 export { Runtime, type CloseHook } from './runtime/runtime.js';
 export type { RuntimeOptions, ProcType, LogLevelName } from './runtime/options.js';
 export { MPBUS_VERSION } from './runtime/version.js';
+export { Ring, type RingOptions, type RingSyncMode } from './shm/ring.js';
+export { Memzone, type MemzoneOptions } from './shm/memzone.js';

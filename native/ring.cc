@@ -1,0 +1,150 @@
+// rte_ring from JavaScript: create, look up, free, enqueue/dequeue pointer-sized elements one
+// at a time or in bursts (a BigUint64Array), and the ring's counters. No policy here: names,
+// sizes and flags are validated in src/shm/ring.ts before any of these functions runs.
+#include <rte_errno.h>
+#include <rte_ring.h>
+
+#include "common.h"
+#include "shm_view.h"
+
+namespace mpbus {
+namespace {
+
+rte_ring* RingArg(Napi::Env env, const Napi::Value& value) {
+  RequireEal(env);
+  if (!value.IsExternal()) throw Napi::TypeError::New(env, "expected a ring handle");
+  return value.As<Napi::External<rte_ring>>().Data();
+}
+
+Napi::Value Handle(Napi::Env env, rte_ring* ring) { return Napi::External<rte_ring>::New(env, ring); }
+
+[[noreturn]] void ThrowRte(Napi::Env env, const std::string& what, const std::string& name, int err) {
+  ThrowError(env, ErrnoName(err), what + " '" + name + "': " + ErrnoText(err), err);
+}
+
+// ringCreate(name, count, socketId, flags) -> handle
+Napi::Value RingCreate(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  RequireEal(env);
+  std::string name = info[0].As<Napi::String>();
+  unsigned count = info[1].As<Napi::Number>().Uint32Value();
+  int socket = info[2].As<Napi::Number>().Int32Value();
+  unsigned flags = info[3].As<Napi::Number>().Uint32Value();
+  rte_ring* ring = rte_ring_create(name.c_str(), count, socket, flags);
+  if (ring == nullptr) ThrowRte(env, "cannot create ring", name, rte_errno);
+  return Handle(env, ring);
+}
+
+// ringLookup(name) -> handle; throws ENOENT
+Napi::Value RingLookup(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  RequireEal(env);
+  std::string name = info[0].As<Napi::String>();
+  rte_ring* ring = rte_ring_lookup(name.c_str());
+  if (ring == nullptr) ThrowRte(env, "no ring", name, rte_errno ? rte_errno : ENOENT);
+  return Handle(env, ring);
+}
+
+Napi::Value RingFree(const Napi::CallbackInfo& info) {
+  rte_ring_free(RingArg(info.Env(), info[0]));
+  return info.Env().Undefined();
+}
+
+Napi::Value RingInfo(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  rte_ring* ring = RingArg(env, info[0]);
+  Napi::Object out = Napi::Object::New(env);
+  out.Set("name", ring->name);
+  out.Set("size", rte_ring_get_size(ring));
+  out.Set("capacity", rte_ring_get_capacity(ring));
+  out.Set("flags", ring->flags);
+  out.Set("address", FromAddress(env, reinterpret_cast<uintptr_t>(ring)));
+  return out;
+}
+
+Napi::Value RingCount(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(), rte_ring_count(RingArg(info.Env(), info[0])));
+}
+
+Napi::Value RingFreeCount(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(), rte_ring_free_count(RingArg(info.Env(), info[0])));
+}
+
+// ringEnqueue(handle, value) -> true when enqueued, false when the ring is full
+Napi::Value RingEnqueue(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  rte_ring* ring = RingArg(env, info[0]);
+  void* obj = reinterpret_cast<void*>(static_cast<uintptr_t>(ToAddress(env, info[1])));
+  return Napi::Boolean::New(env, rte_ring_enqueue(ring, obj) == 0);
+}
+
+// ringDequeue(handle) -> bigint, or null when the ring is empty
+Napi::Value RingDequeue(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  rte_ring* ring = RingArg(env, info[0]);
+  void* obj = nullptr;
+  if (rte_ring_dequeue(ring, &obj) != 0) return env.Null();
+  return FromAddress(env, reinterpret_cast<uintptr_t>(obj));
+}
+
+// Elements [start, start + n) of a BigUint64Array argument, bounds-checked.
+void** Slice(Napi::Env env, const Napi::CallbackInfo& info, size_t argIndex, unsigned* n) {
+  U64Array arr = ToU64Array(env, info[argIndex]);
+  double start = info[argIndex + 1].As<Napi::Number>().DoubleValue();
+  double count = info[argIndex + 2].As<Napi::Number>().DoubleValue();
+  CheckRange(env, start, count, arr.length, "array");
+  static_assert(sizeof(void*) == sizeof(uint64_t), "pointer-sized ring elements are 64-bit here");
+  *n = static_cast<unsigned>(count);
+  return reinterpret_cast<void**>(arr.data + static_cast<size_t>(start));
+}
+
+// ringEnqueueBurst(handle, BigUint64Array, start, n, bulk) -> how many were enqueued
+// (bulk: all n or none).
+Napi::Value RingEnqueueBurst(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  rte_ring* ring = RingArg(env, info[0]);
+  unsigned n = 0;
+  void** objs = Slice(env, info, 1, &n);
+  bool bulk = info[4].ToBoolean();
+  unsigned done = bulk ? rte_ring_enqueue_bulk(ring, objs, n, nullptr) : rte_ring_enqueue_burst(ring, objs, n, nullptr);
+  return Napi::Number::New(env, done);
+}
+
+// ringDequeueBurst(handle, BigUint64Array, start, max, bulk) -> how many were dequeued
+Napi::Value RingDequeueBurst(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  rte_ring* ring = RingArg(env, info[0]);
+  unsigned n = 0;
+  void** objs = Slice(env, info, 1, &n);
+  bool bulk = info[4].ToBoolean();
+  unsigned done = bulk ? rte_ring_dequeue_bulk(ring, objs, n, nullptr) : rte_ring_dequeue_burst(ring, objs, n, nullptr);
+  return Napi::Number::New(env, done);
+}
+
+void InitRing(Napi::Env env, Napi::Object exports) {
+  exports.Set("ringCreate", Napi::Function::New(env, RingCreate));
+  exports.Set("ringLookup", Napi::Function::New(env, RingLookup));
+  exports.Set("ringFree", Napi::Function::New(env, RingFree));
+  exports.Set("ringInfo", Napi::Function::New(env, RingInfo));
+  exports.Set("ringCount", Napi::Function::New(env, RingCount));
+  exports.Set("ringFreeCount", Napi::Function::New(env, RingFreeCount));
+  exports.Set("ringEnqueue", Napi::Function::New(env, RingEnqueue));
+  exports.Set("ringDequeue", Napi::Function::New(env, RingDequeue));
+  exports.Set("ringEnqueueBurst", Napi::Function::New(env, RingEnqueueBurst));
+  exports.Set("ringDequeueBurst", Napi::Function::New(env, RingDequeueBurst));
+  Napi::Object c = Napi::Object::New(env);
+  c.Set("RTE_RING_NAMESIZE", RTE_RING_NAMESIZE);
+  c.Set("RING_F_SP_ENQ", RING_F_SP_ENQ);
+  c.Set("RING_F_SC_DEQ", RING_F_SC_DEQ);
+  c.Set("RING_F_EXACT_SZ", RING_F_EXACT_SZ);
+  c.Set("RING_F_MP_RTS_ENQ", RING_F_MP_RTS_ENQ);
+  c.Set("RING_F_MC_RTS_DEQ", RING_F_MC_RTS_DEQ);
+  c.Set("RING_F_MP_HTS_ENQ", RING_F_MP_HTS_ENQ);
+  c.Set("RING_F_MC_HTS_DEQ", RING_F_MC_HTS_DEQ);
+  c.Set("RTE_RING_SZ_MASK", RTE_RING_SZ_MASK);
+  exports.Set("ringConstants", c);
+}
+
+}  // namespace
+MPBUS_FACILITY(InitRing);
+}  // namespace mpbus

@@ -1,0 +1,109 @@
+/**
+ * Pieces shared by {@link Ring}, {@link Mempool} and {@link Memzone}: the runtime they need,
+ * validation of names, sizes and ranges (done here, before any native call, so errors say what
+ * to change), and detaching zero-copy views before DPDK unmaps the memory.
+ */
+import { MpBusError, ErrorCodes } from '../errors.js';
+import { viewNative } from '../native/ring.js';
+import { Runtime } from '../runtime/runtime.js';
+
+/** Something in shared memory that this process holds a handle to. */
+export interface SharedObjectState {
+  /** Set when this process freed the object or left the group: its handle must not be used. */
+  gone?: 'freed' | 'closed';
+}
+
+const hooked = new WeakSet<Runtime>();
+const liveObjects = new Set<SharedObjectState>();
+
+/**
+ * The open runtime of this process. The first use registers a close hook that detaches every
+ * zero-copy view (rte_eal_cleanup unmaps the memory under them) and invalidates handles.
+ */
+export function openRuntime(what: string): Runtime {
+  const rt = Runtime.current();
+  if (!rt) throw new MpBusError(ErrorCodes.notReady, `${what} needs a started runtime in this process: await Runtime.start() first`);
+  rt.assertOpen();
+  if (!hooked.has(rt)) {
+    hooked.add(rt);
+    rt.onClose(() => {
+      viewNative().detachSharedViews();
+      for (const obj of liveObjects) obj.gone = 'closed';
+      liveObjects.clear();
+    });
+  }
+  return rt;
+}
+
+/** Tracks a handle so that closing the runtime invalidates it. */
+export function track(obj: SharedObjectState): void {
+  liveObjects.add(obj);
+}
+
+/** Forgets a handle (after free). */
+export function untrack(obj: SharedObjectState): void {
+  liveObjects.delete(obj);
+}
+
+/** Throws when a handle may no longer be used. */
+export function assertUsable(obj: SharedObjectState, what: string): void {
+  if (obj.gone === 'freed') throw new MpBusError(ErrorCodes.freed, `${what} was freed by this process: look it up again if another process recreated it`);
+  if (obj.gone === 'closed') throw new MpBusError(ErrorCodes.closed, `${what} belongs to a runtime that is closed: start a new process to join a group again`);
+}
+
+/**
+ * Checks a DPDK object name: a non-empty string of printable ASCII without NUL, shorter than
+ * `nameSize` bytes (DPDK's *_NAMESIZE counts the terminating NUL).
+ */
+export function validateName(kind: string, name: unknown, nameSize: number): string {
+  if (typeof name !== 'string' || name.length === 0) {
+    throw new MpBusError(ErrorCodes.invalidArgument, `${kind} name must be a non-empty string, got ${JSON.stringify(name)}`);
+  }
+  if (!/^[\x21-\x7e]+$/.test(name)) {
+    throw new MpBusError(ErrorCodes.invalidArgument, `${kind} name must be printable ASCII without spaces (C programs look it up too), got ${JSON.stringify(name)}`);
+  }
+  if (name.length > nameSize - 1) {
+    throw new MpBusError(ErrorCodes.nameTooLong, `${kind} name ${JSON.stringify(name)} is ${name.length} characters; DPDK allows at most ${nameSize - 1}`);
+  }
+  return name;
+}
+
+/** Checks a non-negative integer argument no larger than `max`. */
+export function validateCount(what: string, value: unknown, min: number, max: number): number {
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
+    throw new MpBusError(ErrorCodes.invalidArgument, `${what} must be an integer from ${min} to ${max}, got ${String(value)}`);
+  }
+  return value;
+}
+
+/** Checks that [offset, offset + length) lies inside an object of `size` bytes. */
+export function validateRange(what: string, offset: number, length: number, size: number): void {
+  if (!Number.isInteger(offset) || !Number.isInteger(length) || offset < 0 || length < 0 || offset + length > size) {
+    throw new MpBusError(ErrorCodes.outOfRange, `bytes [${offset}, ${offset + length}) are outside the ${what} (${size} bytes)`);
+  }
+}
+
+/** Checks an optional NUMA socket id (-1, DPDK's SOCKET_ID_ANY, by default). */
+export function validateSocket(socketId: unknown): number {
+  if (socketId === undefined) return -1;
+  return validateCount('socketId', socketId, -1, 1023);
+}
+
+export function isPowerOfTwo(n: number): boolean {
+  return n > 0 && Number.isInteger(Math.log2(n));
+}
+
+/**
+ * Rewrites DPDK's EEXIST / ENOENT into errors that name the object and the fix; other errors
+ * pass through unchanged.
+ */
+export function explainNativeError(err: unknown, kind: string, name: string): unknown {
+  if (!(err instanceof MpBusError)) return err;
+  if (err.code === 'EEXIST') {
+    return new MpBusError(ErrorCodes.exists, `a ${kind} named '${name}' already exists in this group: use ${kind}.lookup('${name}') or choose another name`, { cause: err, errno: err.errno });
+  }
+  if (err.code === 'ENOENT') {
+    return new MpBusError(ErrorCodes.notFound, `no ${kind} named '${name}' exists in this group: create it first (in any process of the group)`, { cause: err, errno: err.errno });
+  }
+  return err;
+}

@@ -1,0 +1,91 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { TestGroup } from './harness/group.js';
+import { fixture } from './harness/paths.js';
+
+const shm = fixture('shm');
+const groups: TestGroup[] = [];
+function group(label: string): TestGroup {
+  const g = TestGroup.create(label);
+  groups.push(g);
+  return g;
+}
+afterEach(async () => {
+  await Promise.all(groups.splice(0).map((g) => g.cleanup()));
+});
+
+describe('rings', () => {
+  it('a ring created by the primary is found by name in secondaries, and values cross processes in order', async () => {
+    const g = group('ring');
+    const p = await g.startAgent({ procType: 'primary' });
+    const s1 = await g.startAgent({ procType: 'secondary' });
+    const s2 = await g.startAgent({ procType: 'secondary' });
+    expect(await p.call(shm, 'ringCreate', 'r1', { size: 16 })).toEqual({ name: 'r1', size: 16, capacity: 15, producer: 'multi', consumer: 'multi' });
+    const big = (2n ** 64n - 1n).toString();
+    expect(await s1.call(shm, 'ringEnqueue', 'r1', ['1', '2', big], 'single')).toBe(3);
+    expect(await s2.call(shm, 'ringLookup', 'r1')).toMatchObject({ count: 3, freeCount: 12, capacity: 15 });
+    expect(await s2.call(shm, 'ringDequeue', 'r1', 10, 'single')).toEqual(['1', '2', big]);
+    // secondary -> secondary, bursts
+    const values = Array.from({ length: 20 }, (_, i) => String(0x600000000000 + i * 64));
+    expect(await s2.call(shm, 'ringEnqueue', 'r1', values, 'burst')).toBe(15); // only 15 fit
+    expect(await s1.call(shm, 'ringDequeue', 'r1', 32, 'burst')).toEqual(values.slice(0, 15));
+    // bulk: all or nothing
+    expect(await s1.call(shm, 'ringEnqueue', 'r1', values, 'bulk')).toBe(0);
+    expect(await s1.call(shm, 'ringEnqueue', 'r1', values.slice(0, 4), 'bulk')).toBe(4);
+    expect(await p.call(shm, 'ringDequeue', 'r1', 5, 'bulk')).toEqual([]);
+    expect(await p.call(shm, 'ringDequeue', 'r1', 4, 'bulk')).toEqual(values.slice(0, 4));
+  });
+
+  it('names, sizes and modes are validated with clear codes', async () => {
+    const g = group('ringval');
+    const p = await g.startAgent({ procType: 'primary' });
+    const s = await g.startAgent({ procType: 'secondary' });
+    expect(await p.call(shm, 'ringCreate', 'odd', { size: 1000 })).toMatchObject({ code: 'EINVAL', message: expect.stringMatching(/power of two.*1024.*exactSize/) });
+    expect(await p.call(shm, 'ringCreate', 'exact', { size: 1000, exactSize: true })).toMatchObject({ capacity: 1000 });
+    expect(await p.call(shm, 'ringCreate', 'x'.repeat(29), { size: 8 })).toMatchObject({ code: 'ENAMETOOLONG' });
+    expect(await p.call(shm, 'ringCreate', 'x'.repeat(28), { size: 8 })).toMatchObject({ capacity: 7 });
+    expect(await p.call(shm, 'ringCreate', '', { size: 8 })).toMatchObject({ code: 'EINVAL' });
+    expect(await p.call(shm, 'ringCreate', 'sp', { size: 8, producer: 'one' })).toMatchObject({ code: 'EINVAL' });
+    expect(await p.call(shm, 'ringCreate', 'sp', { size: 8, producer: 'single', consumer: 'multi-rts' })).toMatchObject({ producer: 'single', consumer: 'multi-rts' });
+    expect(await s.call(shm, 'ringCreate', 'sp', { size: 8 })).toMatchObject({ code: 'EEXIST', message: expect.stringMatching(/Ring\.lookup\('sp'\)/) });
+    expect(await s.call(shm, 'ringLookup', 'missing')).toMatchObject({ code: 'ENOENT' });
+    expect(await s.call(shm, 'ringCreate', 'fromsec', { size: 4, consumer: 'single' })).toMatchObject({ capacity: 3, consumer: 'single' });
+    expect(await p.call(shm, 'ringLookup', 'fromsec')).toMatchObject({ capacity: 3 });
+    expect(await p.call(shm, 'ringFreeThenUse', 'fromsec')).toMatchObject({ afterFree: { code: 'FREED' }, lookup: { code: 'ENOENT' } });
+  });
+});
+
+describe('memzones', () => {
+  it('bytes written by one process are read by another, by copy and through zero-copy views', async () => {
+    const g = group('mz');
+    const p = await g.startAgent({ procType: 'primary' });
+    const s = await g.startAgent({ procType: 'secondary' });
+    const made = (await p.call(shm, 'memzoneReserve', 'zone1', { size: 4096 })) as { length: number; address: string };
+    expect(made.length).toBe(4096);
+    expect(await p.call(shm, 'memzoneWrite', 'zone1', 100, 'hello from primary')).toBe(true);
+    expect(await s.call(shm, 'memzoneRead', 'zone1', 100, 18)).toEqual({ text: 'hello from primary', address: made.address, length: 4096 });
+    expect(await s.call(shm, 'memzoneViewWrite', 'zone1', 2000, 'via a view')).toBe(4096);
+    expect(await p.call(shm, 'memzoneViewRead', 'zone1', 2000, 10)).toEqual({ byteLength: 4096, text: 'via a view' });
+    expect(await p.call(shm, 'memzoneRead', 'zone1', 4090, 10)).toMatchObject({ code: 'ERANGE' });
+    expect(await p.call(shm, 'memzoneWrite', 'zone1', -1, 'x')).toMatchObject({ code: 'ERANGE' });
+    expect(await s.call(shm, 'memzoneReserve', 'zone1', { size: 64 })).toMatchObject({ code: 'EEXIST' });
+    expect(await s.call(shm, 'memzoneRead', 'nozone', 0, 1)).toMatchObject({ code: 'ENOENT' });
+    expect(await s.call(shm, 'memzoneReserve', 'z'.repeat(32), { size: 64 })).toMatchObject({ code: 'ENAMETOOLONG' });
+    expect(await s.call(shm, 'memzoneReserve', 'zero', { size: 0 })).toMatchObject({ code: 'EINVAL' });
+    expect(await s.call(shm, 'memzoneReserve', 'badalign', { size: 64, align: 48 })).toMatchObject({ code: 'EINVAL' });
+  });
+
+  it('views are detached when the zone is freed and when the runtime closes, so nothing reads unmapped memory', async () => {
+    const g = group('mzview');
+    const p = await g.startAgent({ procType: 'primary' });
+    const s = await g.startAgent({ procType: 'secondary' });
+    await p.call(shm, 'memzoneReserve', 'kept', { size: 256 });
+    await p.call(shm, 'memzoneReserve', 'freed', { size: 256 });
+    expect(await s.call(shm, 'memzoneViewWrite', 'kept', 0, 'k')).toBe(256);
+    expect(await s.call(shm, 'memzoneViewWrite', 'freed', 0, 'f')).toBe(256);
+    expect(await s.call(shm, 'memzoneFree', 'freed')).toEqual({ viewLength: 0, afterFree: { code: 'FREED', message: expect.any(String) } });
+    expect(await s.call(shm, 'keptViewLength', 'kept')).toBe(256);
+    await s.close();
+    expect(await s.call(shm, 'keptViewLength', 'kept')).toBe(0);
+    expect(await p.call(shm, 'memzoneViewRead', 'kept', 0, 1)).toMatchObject({ text: 'k' });
+  });
+});
