@@ -89,3 +89,64 @@ describe('memzones', () => {
     expect(await p.call(shm, 'memzoneViewRead', 'kept', 0, 1)).toMatchObject({ text: 'k' });
   });
 });
+
+describe('mempools', () => {
+  it('a secondary fills pool objects and passes their addresses through a ring; another process reads and returns them', async () => {
+    const g = group('mp');
+    const p = await g.startAgent({ procType: 'primary' });
+    const s1 = await g.startAgent({ procType: 'secondary' });
+    const s2 = await g.startAgent({ procType: 'secondary' });
+    expect(await p.call(shm, 'mempoolCreate', 'pool1', { size: 63, elementSize: 128 })).toEqual({ name: 'pool1', size: 63, elementSize: 128, cacheSize: 0, available: 63 });
+    await p.call(shm, 'ringCreate', 'ptrs', { size: 64 });
+    await s1.call(shm, 'sendThroughPool', 'pool1', 'ptrs', ['one', 'two', 'three']);
+    expect(await s2.call(shm, 'mempoolLookup', 'pool1')).toMatchObject({ available: 60, inUse: 3 });
+    expect(await s2.call(shm, 'receiveThroughPool', 'pool1', 'ptrs', 10)).toEqual(['one', 'two', 'three']);
+    expect(await p.call(shm, 'mempoolLookup', 'pool1')).toMatchObject({ available: 63, inUse: 0 });
+  });
+
+  it('addresses that are not objects of the pool are refused, and byte ranges are checked', async () => {
+    const g = group('mpchk');
+    const p = await g.startAgent({ procType: 'primary' });
+    const s = await g.startAgent({ procType: 'secondary' });
+    await p.call(shm, 'mempoolCreate', 'pool2', { size: 31, elementSize: 64 });
+    await p.call(shm, 'ringCreate', 'garbage', { size: 8 });
+    // garbage on the ring: an address inside an object but not its start, and a wild one
+    const [obj] = (await p.call(shm, 'sendThroughPool', 'pool2', 'garbage', ['ok'])) as string[];
+    await p.call(shm, 'ringEnqueue', 'garbage', [String(BigInt(obj!) + 3n), '4096'], 'burst');
+    const received = (await s.call(shm, 'receiveThroughPool', 'pool2', 'garbage', 8)) as unknown[];
+    expect(received[0]).toBe('ok');
+    for (const bad of received.slice(1)) expect(bad).toMatchObject({ read: { code: 'NOT_IN_POOL' }, put: { code: 'NOT_IN_POOL' } });
+    const checks = (await s.call(shm, 'mempoolChecks', 'pool2')) as Record<string, unknown>;
+    expect(checks).toMatchObject({
+      objectAtIndex: true,
+      insideObject: false,
+      negative: false,
+      notANumber: false,
+      readPastEnd: { code: 'ERANGE' },
+      writePastEnd: { code: 'ERANGE' },
+      readForeign: { code: 'NOT_IN_POOL' },
+      putForeign: { code: 'NOT_IN_POOL' },
+      putBulkWithOneForeign: { code: 'NOT_IN_POOL' },
+      inUseAfterBadPuts: 1,
+      viaChunk: 'zero-copy',
+      viaObjectView: 'zero-copy',
+      tooMany: false,
+      exact: true,
+      emptyGet: null,
+      availableAfter: 31,
+    });
+  });
+
+  it('names, sizes and cache sizes are validated with clear codes', async () => {
+    const g = group('mpval');
+    const p = await g.startAgent({ procType: 'primary' });
+    expect(await p.call(shm, 'mempoolCreate', 'n'.repeat(26), { size: 7, elementSize: 8 })).toMatchObject({ code: 'ENAMETOOLONG' });
+    expect(await p.call(shm, 'mempoolCreate', 'n'.repeat(25), { size: 7, elementSize: 8 })).toMatchObject({ size: 7 });
+    expect(await p.call(shm, 'mempoolCreate', 'cache', { size: 100, elementSize: 8, cacheSize: 80 })).toMatchObject({ code: 'EINVAL', message: expect.stringMatching(/at most 66/) });
+    expect(await p.call(shm, 'mempoolCreate', 'cache', { size: 100, elementSize: 8, cacheSize: 66 })).toMatchObject({ cacheSize: 66 });
+    expect(await p.call(shm, 'mempoolCreate', 'cache', { size: 100, elementSize: 8 })).toMatchObject({ code: 'EEXIST' });
+    expect(await p.call(shm, 'mempoolCreate', 'zero', { size: 0, elementSize: 8 })).toMatchObject({ code: 'EINVAL' });
+    expect(await p.call(shm, 'mempoolCreate', 'mode', { size: 7, elementSize: 8, put: 'many' })).toMatchObject({ code: 'EINVAL' });
+    expect(await p.call(shm, 'mempoolLookup', 'nopool')).toMatchObject({ code: 'ENOENT' });
+  });
+});

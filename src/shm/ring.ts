@@ -211,8 +211,8 @@ export class Ring {
 
   /** Dequeues up to `max` values into a new array (convenient; dequeueBurst avoids the allocation). */
   dequeueMany(max: number): bigint[] {
-    validateCount('max', max, 0, this.capacity);
-    const out = new BigUint64Array(max);
+    validateCount('max', max, 0, Number.MAX_SAFE_INTEGER);
+    const out = new BigUint64Array(Math.min(max, this.capacity));
     const n = this.dequeueBurst(out);
     return Array.from(out.subarray(0, n));
   }
