@@ -1,0 +1,361 @@
+/**
+ * The running actor behind a name: its mailbox queue, the loop that handles one message at a
+ * time, its lifecycle and its supervision. Internal: users see {@link ActorRef} and
+ * {@link ActorContext}.
+ */
+import type { Logger } from 'pino';
+import type { DependencyContainer } from 'tsyringe';
+import { logger } from '../log.js';
+import { ActorContext, type ActorCounters } from './context.js';
+import { classHandler, type ActorClass } from './decorators.js';
+import { ActorErrorCodes, ActorStoppedError, SystemClosedError, toWireError } from './errors.js';
+import { restartDelay, type SupervisionStrategy } from './supervision.js';
+import { EnvelopeKind, type Envelope, type Receiver, type Registration } from './transport.js';
+
+type Handler = (msg: unknown, ctx: ActorContext) => unknown;
+
+/** One life of an actor between (re)starts. */
+export interface Incarnation {
+  handler(action: string): Handler | undefined;
+  preStart?(ctx: ActorContext): unknown;
+  postStop?(ctx: ActorContext): unknown;
+}
+
+/** Makes a fresh incarnation (on spawn and on each restart). */
+export type IncarnationFactory = (ctx: ActorContext, container: DependencyContainer) => Incarnation;
+
+/** What a cell needs from its system. */
+export interface CellHost {
+  readonly container: DependencyContainer;
+  makeContext(cell: ActorCell): ActorContext;
+  reply(envelope: Envelope, kind: typeof EnvelopeKind.reply | typeof EnvelopeKind.failure, payload: unknown): void;
+  deadLetter(to: string, envelope: Envelope, reason: DeadLetterReason): void;
+  cellStopped(cell: ActorCell, reason: 'stopped'): void;
+  cellRestarted(cell: ActorCell, error: unknown): void;
+  cellFailed(cell: ActorCell, error: unknown, action: string): void;
+}
+
+/** Why a message became a dead letter. */
+export type DeadLetterReason = 'unknown-actor' | 'stopped' | 'no-handler' | 'late-reply' | 'closed' | 'no-workers' | 'mailbox-full';
+
+type State = 'starting' | 'running' | 'stopping' | 'stopped';
+
+/** The action that stops an actor from another process (`system.stop(name)`). */
+export const STOP_ACTION = '$stop';
+
+/** Handle this many messages in a row before letting timers and I/O run. */
+const BATCH = 256;
+
+function isPromiseLike(value: unknown): value is PromiseLike<unknown> {
+  return typeof value === 'object' && value !== null && typeof (value as { then?: unknown }).then === 'function';
+}
+
+/** A class actor's incarnation: a new instance resolved from a per-actor child container. */
+export function classIncarnation(cls: ActorClass): IncarnationFactory {
+  return (ctx, container) => {
+    container.register(ActorContext, { useValue: ctx });
+    const instance = container.resolve(cls) as { preStart?: (c: ActorContext) => unknown; postStop?: (c: ActorContext) => unknown };
+    const cache = new Map<string, Handler | undefined>();
+    return {
+      handler(action) {
+        if (!cache.has(action)) cache.set(action, classHandler(instance, action) as Handler | undefined);
+        return cache.get(action);
+      },
+      ...(typeof instance.preStart === 'function' ? { preStart: (c: ActorContext) => instance.preStart!(c) } : {}),
+      ...(typeof instance.postStop === 'function' ? { postStop: (c: ActorContext) => instance.postStop!(c) } : {}),
+    };
+  };
+}
+
+export class ActorCell implements Receiver {
+  readonly log: Logger;
+  readonly children = new Set<ActorCell>();
+  readonly counters: Omit<ActorCounters, 'mailboxDepth'> = { received: 0, processed: 0, failed: 0, restarts: 0, deadLettered: 0 };
+  /** Resolves once the actor has fully stopped (postStop done). */
+  readonly stopped: Promise<void>;
+  registration: Registration | undefined;
+  ctx!: ActorContext;
+
+  private state: State = 'starting';
+  private queue: Envelope[] = [];
+  private head = 0;
+  private busy = false;
+  private current: Envelope | undefined;
+  private incarnation: Incarnation | undefined;
+  private container: DependencyContainer | undefined;
+  private restartTimes: number[] = [];
+  private markStopped!: () => void;
+  private stopping: Promise<void> | undefined;
+  /** Set by a forced stop: the in-flight handler's outcome is ignored. */
+  private abandoned = false;
+
+  constructor(
+    readonly name: string,
+    private readonly host: CellHost,
+    private readonly factory: IncarnationFactory,
+    readonly supervision: SupervisionStrategy,
+    readonly parent: ActorCell | undefined,
+    private readonly parentContainer: DependencyContainer,
+  ) {
+    this.log = logger('actor', { actor: name });
+    this.stopped = new Promise((resolve) => (this.markStopped = resolve));
+  }
+
+  get isRunning(): boolean {
+    return this.state === 'running' || this.state === 'starting';
+  }
+
+  /** Transport side: a message arrived. */
+  receive(envelope: Envelope): void {
+    if (this.state === 'stopped') {
+      this.host.deadLetter(this.name, envelope, 'stopped');
+      return;
+    }
+    this.counters.received++;
+    this.queue.push(envelope);
+    if (this.state === 'running' && !this.busy) this.schedule();
+  }
+
+  depth(): number {
+    return this.queue.length - this.head + (this.busy && this.current ? 1 : 0);
+  }
+
+  snapshot(): ActorCounters {
+    return { ...this.counters, mailboxDepth: this.depth() };
+  }
+
+  /** Creates the first incarnation and runs preStart; messages that arrive meanwhile wait. */
+  async start(): Promise<void> {
+    this.ctx = this.host.makeContext(this);
+    this.incarnate();
+    await this.incarnation!.preStart?.(this.ctx);
+    if (this.state !== 'starting') return;
+    this.state = 'running';
+    if (this.depth() > 0) this.schedule();
+  }
+
+  private incarnate(): void {
+    this.container = this.parentContainer.createChildContainer();
+    this.incarnation = this.factory(this.ctx, this.container);
+  }
+
+  /** The container children of this actor resolve from. */
+  get childContainer(): DependencyContainer {
+    return this.container ?? this.parentContainer;
+  }
+
+  private schedule(): void {
+    this.busy = true;
+    queueMicrotask(() => void this.loop());
+  }
+
+  private async loop(): Promise<void> {
+    let handled = 0;
+    try {
+      while (this.state === 'running' && this.head < this.queue.length) {
+        const envelope = this.queue[this.head]!;
+        this.queue[this.head++] = undefined as unknown as Envelope;
+        if (this.head > 1024 && this.head * 2 > this.queue.length) {
+          this.queue = this.queue.slice(this.head);
+          this.head = 0;
+        }
+        const pending = this.handle(envelope);
+        if (pending) await pending;
+        if (++handled % BATCH === 0) await new Promise<void>((resolve) => setImmediate(resolve));
+      }
+    } finally {
+      this.busy = false;
+      this.current = undefined;
+      if (this.state === 'running' && this.head < this.queue.length) this.schedule();
+      else if (this.state === 'stopping' && this.finishStop) this.finishStop();
+    }
+  }
+
+  /** Handles one message; returns a promise only when something async must be awaited. */
+  private handle(envelope: Envelope): Promise<void> | undefined {
+    if (envelope.action === STOP_ACTION) {
+      void this.stop();
+      return undefined;
+    }
+    const handler = this.incarnation!.handler(envelope.action);
+    if (!handler) {
+      this.counters.deadLettered++;
+      this.host.deadLetter(this.name, envelope, 'no-handler');
+      if (envelope.kind === EnvelopeKind.ask) {
+        this.host.reply(envelope, EnvelopeKind.failure, { name: 'MpBusError', code: ActorErrorCodes.noHandler, message: `actor '${this.name}' has no handler for '${envelope.action}'` });
+      }
+      return undefined;
+    }
+    this.current = envelope;
+    this.ctx.action = envelope.action;
+    this.ctx.sender = envelope.sender === undefined ? undefined : this.ctx.ref(envelope.sender);
+    let result: unknown;
+    try {
+      result = handler(envelope.payload, this.ctx);
+    } catch (err) {
+      return this.failed(envelope, err);
+    }
+    if (isPromiseLike(result)) {
+      return Promise.resolve(result).then(
+        (value) => this.succeeded(envelope, value),
+        (err: unknown) => this.failed(envelope, err),
+      );
+    }
+    this.succeeded(envelope, result);
+    return undefined;
+  }
+
+  private succeeded(envelope: Envelope, value: unknown): void {
+    if (this.abandoned) return;
+    this.current = undefined;
+    this.counters.processed++;
+    if (envelope.kind === EnvelopeKind.ask) this.host.reply(envelope, EnvelopeKind.reply, value === undefined ? null : value);
+  }
+
+  private failed(envelope: Envelope, err: unknown): Promise<void> | undefined {
+    if (this.abandoned) return undefined;
+    this.current = undefined;
+    this.counters.failed++;
+    if (envelope.kind === EnvelopeKind.ask) this.host.reply(envelope, EnvelopeKind.failure, toWireError(err));
+    this.host.cellFailed(this, err, envelope.action);
+    return this.supervise(err);
+  }
+
+  /** Applies this actor's strategy to a failure (its own, or a child's escalated one). */
+  supervise(err: unknown): Promise<void> | undefined {
+    const s = this.supervision;
+    switch (s.strategy) {
+      case 'resume':
+        this.log.info({ err }, 'handler failed; resuming');
+        return undefined;
+      case 'stop':
+        this.log.warn({ err }, 'handler failed; stopping');
+        void this.stop();
+        return undefined;
+      case 'escalate':
+        if (this.parent) {
+          this.log.info({ err, parent: this.parent.name }, 'handler failed; escalating to parent');
+          const parentOutcome = this.parent.supervise(err);
+          if (parentOutcome) void parentOutcome.catch((e: unknown) => this.log.error({ err: e }, 'parent supervision failed'));
+          return undefined;
+        }
+        this.log.error({ err }, 'handler failed; escalated with no parent: stopping');
+        void this.stop();
+        return undefined;
+      case 'restart':
+        return this.restart(err, s);
+    }
+  }
+
+  private async restart(err: unknown, s: Extract<SupervisionStrategy, { strategy: 'restart' }>): Promise<void> {
+    const now = Date.now();
+    const within = s.withinMs ?? 60_000;
+    this.restartTimes = this.restartTimes.filter((t) => now - t < within);
+    if (this.restartTimes.length >= (s.maxRestarts ?? 10)) {
+      this.log.error({ err, restarts: this.restartTimes.length, withinMs: within }, 'too many restarts; stopping');
+      void this.stop();
+      return;
+    }
+    this.restartTimes.push(now);
+    const delay = restartDelay(s, this.restartTimes.length);
+    this.log.info({ err, delayMs: delay }, 'handler failed; restarting');
+    await this.stopChildren();
+    await this.runHook('postStop');
+    if (delay > 0) await new Promise((resolve) => setTimeout(resolve, delay));
+    if (this.state !== 'running') return;
+    try {
+      this.incarnate();
+      await this.incarnation!.preStart?.(this.ctx);
+    } catch (startErr) {
+      this.log.error({ err: startErr }, 'preStart failed during restart; stopping');
+      void this.stop();
+      return;
+    }
+    this.counters.restarts++;
+    this.host.cellRestarted(this, err);
+  }
+
+  private async runHook(hook: 'preStart' | 'postStop'): Promise<void> {
+    try {
+      await this.incarnation?.[hook]?.(this.ctx);
+    } catch (err) {
+      this.log.warn({ err }, `${hook} failed`);
+    }
+  }
+
+  private async stopChildren(force = false): Promise<void> {
+    await Promise.all([...this.children].map((c) => c.stop(force ? { force: true } : {})));
+  }
+
+  private finishStop: (() => void) | undefined;
+
+  /** Unregisters the name so no new message arrives; messages already queued are still handled. */
+  closeRegistration(): void {
+    this.registration?.close();
+    this.registration = undefined;
+  }
+
+  /** True when nothing is queued or being handled. */
+  get idle(): boolean {
+    return !this.busy && this.head >= this.queue.length;
+  }
+
+  /**
+   * Stops the actor: unregisters its name, waits for the message in hand (unless `force`),
+   * stops children, dead-letters what is queued (asks there are answered with an error), runs
+   * postStop. Idempotent.
+   */
+  stop(options: { force?: boolean; reason?: 'stopped' | 'closed' } = {}): Promise<void> {
+    if (this.stopping) {
+      if (options.force && this.busy && this.finishStop) {
+        this.abandonCurrent(options.reason ?? 'stopped');
+        this.finishStop();
+      }
+      return this.stopping;
+    }
+    if (this.state === 'stopped') return this.stopped;
+    this.state = 'stopping';
+    this.closeRegistration();
+    this.stopping = new Promise<void>((resolve) => {
+      this.finishStop = () => {
+        this.finishStop = undefined;
+        void this.finalize(options.reason ?? 'stopped', options.force ?? false).then(resolve);
+      };
+    });
+    if (!this.busy) this.finishStop!();
+    else if (options.force) {
+      this.abandonCurrent(options.reason ?? 'stopped');
+      this.finishStop!();
+    }
+    return this.stopping;
+  }
+
+  private abandonCurrent(reason: 'stopped' | 'closed'): void {
+    this.abandoned = true;
+    const envelope = this.current;
+    this.current = undefined;
+    if (envelope) this.dropQueued(envelope, reason);
+  }
+
+  private dropQueued(envelope: Envelope, reason: 'stopped' | 'closed'): void {
+    this.counters.deadLettered++;
+    this.host.deadLetter(this.name, envelope, reason);
+    if (envelope.kind === EnvelopeKind.ask) {
+      const err = reason === 'closed' ? new SystemClosedError(`actor '${this.name}' was shut down before it answered '${envelope.action}'`) : new ActorStoppedError(this.name, envelope.action);
+      this.host.reply(envelope, EnvelopeKind.failure, toWireError(err));
+    }
+  }
+
+  private async finalize(reason: 'stopped' | 'closed', force: boolean): Promise<void> {
+    await this.stopChildren(force);
+    const left = this.queue.slice(this.head);
+    this.queue = [];
+    this.head = 0;
+    for (const envelope of left) this.dropQueued(envelope, reason);
+    await this.runHook('postStop');
+    this.state = 'stopped';
+    this.parent?.children.delete(this);
+    this.host.cellStopped(this, 'stopped');
+    this.markStopped();
+  }
+}

@@ -1,0 +1,53 @@
+/**
+ * Typed contracts: a map from action names to the message each action takes and the reply it
+ * gives. Refs and handlers typed by a contract make `tell`/`ask` checked end to end:
+ *
+ * ```ts
+ * interface Counter {
+ *   add: { msg: { n: number }; reply: number };
+ *   reset: { msg: void; reply: void };
+ * }
+ * const counter = system.ref<Counter>('counter');
+ * const total: number = await counter.ask('add', { n: 2 });
+ * counter.tell('add', { n: 'two' }); // compile error
+ * ```
+ */
+import type { ActorContext } from './context.js';
+
+/** One action of a contract. */
+export interface ActionSpec<Msg = unknown, Reply = unknown> {
+  msg: Msg;
+  reply: Reply;
+}
+
+/** The contract of an actor whose messages are not typed: any action, any payload. */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export type AnyContract = Record<string, ActionSpec<any, any>>;
+
+/** Action names of a contract. */
+export type ActionOf<C> = keyof C & string;
+/** The message type of action `K`. */
+export type MsgOf<C, K extends keyof C> = C[K] extends { msg: infer M } ? M : never;
+/** The reply type of action `K`. */
+export type ReplyOf<C, K extends keyof C> = C[K] extends { reply: infer R } ? R : never;
+
+/** A handler for action `K`: gets the message, returns the reply (or a promise of it). */
+export type HandlerOf<C, K extends keyof C> = (msg: MsgOf<C, K>, ctx: ActorContext) => ReplyOf<C, K> | Promise<ReplyOf<C, K>>;
+
+/** One handler per action of the contract: what a function actor is made of. */
+export type Handlers<C> = { [K in ActionOf<C>]: HandlerOf<C, K> };
+
+/** Options of one ask. */
+export interface AskOptions {
+  /** Reject with `AskTimeoutError` after this long (default: the system's `askTimeoutMs`). */
+  timeoutMs?: number;
+}
+
+/** What an untyped function actor is made of: handlers whose own signatures give the contract. */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export type HandlerMap = Record<string, (msg: any, ctx: ActorContext) => unknown>;
+
+/** The contract implied by a handler map: each handler's parameter and (awaited) result. */
+export type ContractOf<H> = {
+  [K in keyof H & string]: H[K] extends (...args: infer A) => infer R ? { msg: A extends [] ? void : A[0]; reply: Awaited<R> } : never;
+};

@@ -1,0 +1,87 @@
+/**
+ * Typed errors of the actor system. Each is an {@link MpBusError} with a stable `code`, so callers
+ * can branch on `err.code` or on the class (`err instanceof AskTimeoutError`).
+ */
+import { MpBusError } from '../errors.js';
+import type { WireError } from './transport.js';
+
+/** Codes the actor system raises. */
+export const ActorErrorCodes = {
+  askTimeout: 'ASK_TIMEOUT',
+  actorNotFound: 'ACTOR_NOT_FOUND',
+  actorStopped: 'ACTOR_STOPPED',
+  systemClosed: 'SYSTEM_CLOSED',
+  noHandler: 'NO_HANDLER',
+  nameTaken: 'ACTOR_NAME_TAKEN',
+  handlerFailed: 'HANDLER_FAILED',
+  invalidActor: 'INVALID_ACTOR',
+  mailboxFull: 'MAILBOX_FULL',
+  noWorkers: 'NO_WORKERS',
+} as const;
+
+/** An ask got no answer within its `timeoutMs`. A reply arriving later goes to dead letters. */
+export class AskTimeoutError extends MpBusError {
+  constructor(readonly actor: string, readonly action: string, readonly timeoutMs: number) {
+    super(ActorErrorCodes.askTimeout, `actor '${actor}' did not answer '${action}' within ${timeoutMs} ms: raise timeoutMs, or check the actor is alive and not blocked`);
+    this.name = 'AskTimeoutError';
+  }
+}
+
+/** No actor holds that name (never spawned, or already stopped). */
+export class ActorNotFoundError extends MpBusError {
+  constructor(readonly actor: string, action: string) {
+    super(ActorErrorCodes.actorNotFound, `no actor named '${actor}' is running in the group (message '${action}'): spawn it first, or watch it to learn when it stops`);
+    this.name = 'ActorNotFoundError';
+  }
+}
+
+/** The actor stopped before it processed the message. */
+export class ActorStoppedError extends MpBusError {
+  constructor(readonly actor: string, action: string, why = 'stopped') {
+    super(ActorErrorCodes.actorStopped, `actor '${actor}' ${why} before it answered '${action}'`);
+    this.name = 'ActorStoppedError';
+  }
+}
+
+/** The actor system is closing or closed. */
+export class SystemClosedError extends MpBusError {
+  constructor(what: string) {
+    super(ActorErrorCodes.systemClosed, `the actor system is closed: ${what}; create a new ActorSystem`);
+    this.name = 'SystemClosedError';
+  }
+}
+
+/**
+ * A handler failed; this is what an asker receives. `code` is the handler error's own code
+ * when it had one (so `MpBusError`s thrown by a remote handler keep their code), else
+ * `HANDLER_FAILED`.
+ */
+export class ActorHandlerError extends MpBusError {
+  constructor(readonly actor: string, readonly action: string, readonly remote: WireError) {
+    super(remote.code || ActorErrorCodes.handlerFailed, `actor '${actor}' failed on '${action}': ${remote.name}: ${remote.message}`);
+    this.name = 'ActorHandlerError';
+  }
+}
+
+/** Turns any thrown value into its wire form. */
+export function toWireError(err: unknown): WireError {
+  if (err instanceof Error) {
+    const code = (err as { code?: unknown }).code;
+    return { name: err.name, code: typeof code === 'string' ? code : ActorErrorCodes.handlerFailed, message: err.message };
+  }
+  return { name: 'Error', code: ActorErrorCodes.handlerFailed, message: String(err) };
+}
+
+/** Rebuilds the typed error a failure reply carries (our own codes become their own classes). */
+export function fromWireError(actor: string, action: string, wire: WireError): Error {
+  switch (wire.code) {
+    case ActorErrorCodes.actorStopped:
+      return new ActorStoppedError(actor, action);
+    case ActorErrorCodes.actorNotFound:
+      return new ActorNotFoundError(actor, action);
+    case ActorErrorCodes.systemClosed:
+      return new SystemClosedError(`actor '${actor}' was shut down before it answered '${action}'`);
+    default:
+      return new ActorHandlerError(actor, action, wire);
+  }
+}

@@ -1,0 +1,21 @@
+/** The actor SDK: `ActorSystem`, class and function actors, refs, supervision, routers. */
+import 'reflect-metadata';
+
+export { ActorSystem, type ActorSystemOptions, type ActorEvent, type DeadLetter, type CloseOptions } from './system.js';
+export { ActorRef } from './ref.js';
+export { ActorContext, type ActorCounters, type Terminated, type FunctionBehavior, type SpawnOptions } from './context.js';
+export { Actor, Handle, type ActorClass, type ActorDeclaration } from './decorators.js';
+export type { ActionSpec, AnyContract, ActionOf, MsgOf, ReplyOf, HandlerOf, Handlers, HandlerMap, ContractOf, AskOptions } from './contract.js';
+export { defaultSupervision, type SupervisionStrategy } from './supervision.js';
+export { Router, fnv1a, type RouterOptions, type RouterStats, type RoutingStrategy } from './router.js';
+export {
+  ActorErrorCodes,
+  AskTimeoutError,
+  ActorNotFoundError,
+  ActorStoppedError,
+  SystemClosedError,
+  ActorHandlerError,
+} from './errors.js';
+export { InProcessHub, InProcessTransport } from './in-process.js';
+export { EnvelopeKind, type ActorTransport, type Envelope, type DeliveryStatus, type Receiver, type Registration, type NameGone, type MembershipChange, type Location, type WireError } from './transport.js';
+export type { DeadLetterReason } from './cell.js';

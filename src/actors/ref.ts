@@ -1,0 +1,49 @@
+/** {@link ActorRef}: the address of an actor anywhere in the group, typed by its contract. */
+import type { ActionOf, AnyContract, AskOptions, MsgOf, ReplyOf } from './contract.js';
+
+/** Arguments of `tell`: the message, which may be left out when the action takes none (`void`). */
+export type TellArgs<C, K extends keyof C> = [MsgOf<C, K>] extends [void] ? [msg?: MsgOf<C, K>] : [msg: MsgOf<C, K>];
+/** Arguments of `ask`: the message (optional when `void`) and options. */
+export type AskArgs<C, K extends keyof C> = [MsgOf<C, K>] extends [void] ? [msg?: MsgOf<C, K>, options?: AskOptions] : [msg: MsgOf<C, K>, options?: AskOptions];
+
+/** @internal what a ref needs from its system. */
+export interface RefHost {
+  tellTo(to: string, action: string, payload: unknown, sender: string | undefined): void;
+  askTo(to: string, action: string, payload: unknown, options: AskOptions | undefined, sender: string | undefined): Promise<unknown>;
+}
+
+/**
+ * A handle on an actor by name. Cheap to create and to copy; it stays valid across the actor's
+ * restarts, and a message to a name no one holds goes to dead letters (an ask rejects at once).
+ */
+export class ActorRef<C = AnyContract> {
+  /** @internal */
+  constructor(
+    /** The actor's name, unique in the group. */
+    readonly name: string,
+    private readonly host: RefHost,
+    private readonly sender?: string,
+  ) {}
+
+  /** Sends a message and does not wait. Never throws for an absent actor: see `system.deadLetters$`. */
+  tell<K extends ActionOf<C>>(action: K, ...msg: TellArgs<C, K>): void {
+    this.host.tellTo(this.name, action, msg[0], this.sender);
+  }
+
+  /**
+   * Sends a request and resolves with the actor's reply. Rejects with `AskTimeoutError` after
+   * `timeoutMs`, `ActorNotFoundError` at once when no actor holds the name, `ActorStoppedError`
+   * when it stops (or its process dies) first, or the handler's error.
+   */
+  ask<K extends ActionOf<C>>(action: K, ...args: AskArgs<C, K>): Promise<ReplyOf<C, K>> {
+    return this.host.askTo(this.name, action, args[0], args[1], this.sender) as Promise<ReplyOf<C, K>>;
+  }
+
+  toString(): string {
+    return `ActorRef(${this.name})`;
+  }
+
+  toJSON(): string {
+    return this.name;
+  }
+}

@@ -1,0 +1,39 @@
+/**
+ * Supervision: what happens to an actor whose handler throws. The failed message is answered
+ * with the error (when it was an ask) in every case; the strategy then decides the actor's fate.
+ */
+
+/** How an actor's failures are handled. */
+export type SupervisionStrategy =
+  /** Keep the actor and its state; go on with the next message. */
+  | { strategy: 'resume' }
+  /**
+   * Replace the instance with a fresh one (postStop on the old, a new instance from the DI
+   * container, preStart), after a backoff, and stop the actor once it failed more than
+   * `maxRestarts` times within `withinMs`. Children are stopped on restart.
+   */
+  | {
+      strategy: 'restart';
+      /** Restarts allowed within `withinMs` before the actor is stopped (default 10). */
+      maxRestarts?: number;
+      /** The window the restarts are counted in (default 60 000 ms). */
+      withinMs?: number;
+      /** Delay before the first restart of a burst (default 0 ms). */
+      backoffMs?: number;
+      /** Upper bound of the delay, which doubles with each restart in the window (default 1 000 ms). */
+      maxBackoffMs?: number;
+    }
+  /** Stop the actor: its queued messages go to dead letters. */
+  | { strategy: 'stop' }
+  /** Treat the failure as a failure of the parent, whose own strategy decides (a top-level actor stops). */
+  | { strategy: 'escalate' };
+
+/** Restart, up to 10 times a minute, without delay for the first and doubling up to 1 s. */
+export const defaultSupervision: SupervisionStrategy = { strategy: 'restart', maxRestarts: 10, withinMs: 60_000, backoffMs: 0, maxBackoffMs: 1000 };
+
+/** The delay before restart number `n` (1-based) of a burst. */
+export function restartDelay(s: Extract<SupervisionStrategy, { strategy: 'restart' }>, n: number): number {
+  const base = s.backoffMs ?? 0;
+  if (base <= 0) return 0;
+  return Math.min(s.maxBackoffMs ?? 1000, base * 2 ** Math.max(0, n - 1));
+}

@@ -1,0 +1,505 @@
+/**
+ * {@link ActorSystem}: spawns actors in this process, addresses actors anywhere in the group by
+ * name, and carries asks, replies, death watch, dead letters and events.
+ *
+ * ```ts
+ * const system = new ActorSystem();
+ * const counter = await system.spawn<Counter>('counter', { add: (m) => (total += m.n) });
+ * await counter.ask('add', { n: 1 }, { timeoutMs: 1000 });
+ * await system.close();
+ * ```
+ */
+import 'reflect-metadata';
+import type { Logger } from 'pino';
+import { filter, Observable, Subject, type Subscription } from 'rxjs';
+import { container as rootContainer, type DependencyContainer } from 'tsyringe';
+import { MpBusError } from '../errors.js';
+import { logger } from '../log.js';
+import { ActorCell, STOP_ACTION, classIncarnation, type CellHost, type DeadLetterReason, type Incarnation, type IncarnationFactory } from './cell.js';
+import { ActorContext, type ActorCounters, type ContextHost, type FunctionBehavior, type SpawnOptions, type Terminated } from './context.js';
+import type { AnyContract, AskOptions, ContractOf, HandlerMap, Handlers } from './contract.js';
+import { actorDeclaration, type ActorClass } from './decorators.js';
+import { ActorErrorCodes, ActorNotFoundError, ActorStoppedError, AskTimeoutError, fromWireError, SystemClosedError } from './errors.js';
+import { InProcessHub } from './in-process.js';
+import { ActorRef, type RefHost } from './ref.js';
+import { Router, type RouterOptions } from './router.js';
+import { defaultSupervision } from './supervision.js';
+import { EnvelopeKind, type ActorTransport, type DeliveryStatus, type Envelope, type Receiver, type Registration, type WireError } from './transport.js';
+
+/** A message no actor handled. */
+export interface DeadLetter {
+  /** The name it was sent to. */
+  to: string;
+  action: string;
+  payload: unknown;
+  reason: DeadLetterReason;
+  /** The sending actor, when an actor sent it. */
+  sender?: string;
+  /** 'tell', 'ask', 'reply' or 'failure'. */
+  kind: 'tell' | 'ask' | 'reply' | 'failure';
+}
+
+/** What happens in the system, for monitoring. */
+export type ActorEvent =
+  | { type: 'spawned'; name: string; pid: number }
+  | { type: 'stopped'; name: string; pid: number }
+  | { type: 'restarted'; name: string; pid: number; error: string }
+  | { type: 'failed'; name: string; pid: number; action: string; error: string }
+  | { type: 'deadLetter'; letter: DeadLetter };
+
+/** Options of {@link ActorSystem}. */
+export interface ActorSystemOptions {
+  /** How messages travel (default: a node of the process-wide in-process hub). */
+  transport?: ActorTransport;
+  /** The DI container actors resolve from (default: a child of tsyringe's root container). */
+  container?: DependencyContainer;
+  /** Timeout of asks that give none (default 10 000 ms). */
+  askTimeoutMs?: number;
+  /** After a name goes away, asks pending on it fail after this grace (replies already on their way still win). Default 100 ms. */
+  goneGraceMs?: number;
+}
+
+/** Options of {@link ActorSystem.close}. */
+export interface CloseOptions {
+  /** How long in-flight and queued messages may still be handled (default 5 000 ms). */
+  timeoutMs?: number;
+}
+
+interface PendingAsk {
+  to: string;
+  action: string;
+  resolve: (value: unknown) => void;
+  reject: (err: unknown) => void;
+  timer: NodeJS.Timeout;
+}
+
+const kindNames = ['tell', 'ask', 'reply', 'failure'] as const;
+
+/** Something registered under a name that is not an actor cell (routers). */
+export interface SystemEndpoint extends Receiver {
+  stop(): Promise<void>;
+}
+
+export class ActorSystem implements RefHost, CellHost {
+  /** The DI container of this system (register your services here). */
+  readonly container: DependencyContainer;
+  readonly transport: ActorTransport;
+  /** Spawned, stopped, restarted, failed, dead letters. */
+  readonly events$: Observable<ActorEvent>;
+  /** Messages no actor handled. */
+  readonly deadLetters$: Observable<DeadLetter>;
+  /** The address replies to this system's asks come back to. */
+  readonly replyAddress: string;
+
+  private readonly log: Logger;
+  private readonly events = new Subject<ActorEvent>();
+  private readonly deadLetters = new Subject<DeadLetter>();
+  private readonly cells = new Map<string, ActorCell>();
+  private readonly endpoints = new Map<string, { endpoint: SystemEndpoint; registration: Registration }>();
+  private readonly pending = new Map<number, PendingAsk>();
+  private readonly pendingByTarget = new Map<string, Set<number>>();
+  private readonly outboxes = new Map<string, Envelope[]>();
+  private outboxTimer: NodeJS.Timeout | undefined;
+  private readonly replyRegistration: Registration;
+  private readonly goneSubscription: Subscription;
+  private readonly askTimeoutMs: number;
+  private readonly goneGraceMs: number;
+  private nextAskId = 1;
+  /** Incoming messages are no longer accepted (close started). */
+  private draining = false;
+  /** Outgoing messages are refused too (close finished its grace period). */
+  private closed = false;
+  private closing: Promise<void> | undefined;
+
+  constructor(options: ActorSystemOptions = {}) {
+    this.transport = options.transport ?? InProcessHub.shared.connect();
+    this.container = options.container ?? rootContainer.createChildContainer();
+    this.container.register(ActorSystem, { useValue: this });
+    this.askTimeoutMs = options.askTimeoutMs ?? 10_000;
+    this.goneGraceMs = options.goneGraceMs ?? 100;
+    this.events$ = this.events.asObservable();
+    this.deadLetters$ = this.deadLetters.asObservable();
+    this.log = logger('actors', { node: this.transport.nodeId });
+    this.replyAddress = `$reply.${this.transport.nodeId}`;
+    this.replyRegistration = this.transport.register(this.replyAddress, { receive: (e) => this.onReply(e), depth: () => 0 });
+    this.goneSubscription = this.transport.gone$.subscribe((gone) => this.onGone(gone.name));
+  }
+
+  // ---------------------------------------------------------------- spawning
+
+  /** Spawns a class actor (decorated with `@Actor`, or given a name in `options`). */
+  spawn<C = AnyContract>(actorClass: ActorClass, options?: SpawnOptions): Promise<ActorRef<C>>;
+  /**
+   * Spawns a function actor: one handler per action (or a factory of them, called on each
+   * (re)start). The ref is typed by the handlers' own signatures, or by the contract `C` given
+   * explicitly (`spawn<Counter>('counter', {...})`), which then checks the handlers.
+   */
+  spawn<H extends HandlerMap>(name: string, behavior: H | ((ctx: ActorContext) => H), options?: SpawnOptions): Promise<ActorRef<ContractOf<H>>>;
+  spawn<C>(name: string, behavior: FunctionBehavior<C>, options?: SpawnOptions): Promise<ActorRef<C>>;
+  spawn(target: ActorClass | string, a?: unknown, b?: unknown): Promise<ActorRef<AnyContract>> {
+    return this.spawnUnder(undefined, [target, a, b]);
+  }
+
+  private async spawnUnder(parent: ActorCell | undefined, args: unknown[]): Promise<ActorRef<AnyContract>> {
+    this.assertAccepting('spawn an actor');
+    const [target, a, b] = args;
+    let name: string | undefined;
+    let options: SpawnOptions;
+    let factory: IncarnationFactory;
+    let declared: ReturnType<typeof actorDeclaration> = {};
+    if (typeof target === 'string') {
+      if (a === null || (typeof a !== 'object' && typeof a !== 'function')) {
+        throw new MpBusError(ActorErrorCodes.invalidActor, `spawn('${target}', behavior): behavior must be an object of handlers or a function returning one`);
+      }
+      name = target;
+      options = (b ?? {}) as SpawnOptions;
+      factory = functionIncarnation(a as FunctionBehavior<AnyContract>, options);
+    } else if (typeof target === 'function') {
+      declared = actorDeclaration(target as ActorClass);
+      options = (a ?? {}) as SpawnOptions;
+      name = options.name ?? declared.name;
+      factory = classIncarnation(target as ActorClass);
+    } else {
+      throw new MpBusError(ActorErrorCodes.invalidActor, 'spawn() takes an actor class, or a name and handlers');
+    }
+    if (!name) throw new MpBusError(ActorErrorCodes.invalidActor, `actor class ${(target as { name?: string }).name ?? '?'} has no name: give one with @Actor('name') or spawn(cls, { name })`);
+    if (name.startsWith('$')) throw new MpBusError(ActorErrorCodes.invalidActor, `actor names starting with '$' are reserved (got '${name}')`);
+    const cell = new ActorCell(name, this, factory, options.supervision ?? declared.supervision ?? defaultSupervision, parent, parent?.childContainer ?? this.container);
+    cell.registration = this.transport.register(name, cell);
+    this.cells.set(name, cell);
+    parent?.children.add(cell);
+    try {
+      await cell.start();
+    } catch (err) {
+      await cell.stop();
+      throw new MpBusError(ActorErrorCodes.invalidActor, `actor '${name}' failed to start: ${(err as Error).message ?? String(err)}`, { cause: err });
+    }
+    for (const group of options.groups ?? declared.groups ?? []) this.transport.join(group, name);
+    cell.log.debug('spawned');
+    this.events.next({ type: 'spawned', name, pid: process.pid });
+    return this.ref(name);
+  }
+
+  /**
+   * Puts a pool of workers behind `name`: messages to `system.ref(name)` (from any process) go
+   * to one worker per `options.strategy`. See {@link Router}.
+   */
+  router<C = AnyContract>(name: string, options: RouterOptions = {}): Router<C> {
+    this.assertAccepting('create a router');
+    return new Router<C>(name, this, options);
+  }
+
+  // ---------------------------------------------------------------- addressing
+
+  /** A ref to the actor named `name`, wherever it runs (it need not exist yet). */
+  ref<C = AnyContract>(name: string): ActorRef<C> {
+    return new ActorRef<C>(name, this);
+  }
+
+  /** True when some process of the group holds `name` now. */
+  has(name: string): boolean {
+    return this.transport.lookup(name) !== undefined;
+  }
+
+  /** Names of the actors running in this system. */
+  actors(): string[] {
+    return [...this.cells.keys()];
+  }
+
+  /** Counters of a local actor, or undefined when it does not run here. */
+  counters(name: string): ActorCounters | undefined {
+    return this.cells.get(name)?.snapshot();
+  }
+
+  /** Stops an actor: a local one directly (resolves when it has stopped), a remote one by message. */
+  async stop(target: ActorRef<unknown> | string): Promise<void> {
+    const name = typeof target === 'string' ? target : target.name;
+    const cell = this.cells.get(name);
+    if (cell) return cell.stop();
+    const endpoint = this.endpoints.get(name);
+    if (endpoint) return endpoint.endpoint.stop();
+    this.tellTo(name, STOP_ACTION, null, undefined);
+  }
+
+  /**
+   * Emits once when the named actor stops (or its process dies), then completes. Emits
+   * 'not-found' at once when no process holds the name.
+   */
+  watch(target: ActorRef<unknown> | string): Observable<Terminated> {
+    const name = typeof target === 'string' ? target : target.name;
+    return new Observable<Terminated>((subscriber) => {
+      const cell = this.cells.get(name);
+      if (cell) {
+        let active = true;
+        void cell.stopped.then(() => {
+          if (!active) return;
+          subscriber.next({ name, reason: 'stopped' });
+          subscriber.complete();
+        });
+        return () => {
+          active = false;
+        };
+      }
+      const subscription = this.transport.gone$.pipe(filter((g) => g.name === name)).subscribe((g) => {
+        subscriber.next({ name, reason: g.reason });
+        subscriber.complete();
+      });
+      if (!this.transport.lookup(name)) {
+        subscriber.next({ name, reason: 'not-found' });
+        subscriber.complete();
+      }
+      return () => subscription.unsubscribe();
+    });
+  }
+
+  // ---------------------------------------------------------------- sending
+
+  /** @internal */
+  tellTo(to: string, action: string, payload: unknown, sender: string | undefined): void {
+    const envelope: Envelope = { kind: EnvelopeKind.tell, action, payload };
+    if (sender !== undefined) envelope.sender = sender;
+    if (this.closed) {
+      this.deadLetter(to, envelope, 'closed');
+      return;
+    }
+    if (this.send(to, envelope) === 'unknown') this.deadLetter(to, envelope, 'unknown-actor');
+  }
+
+  /** @internal */
+  askTo(to: string, action: string, payload: unknown, options: AskOptions | undefined, sender: string | undefined): Promise<unknown> {
+    if (this.closed) return Promise.reject(new SystemClosedError(`cannot ask '${to}' for '${action}'`));
+    const timeoutMs = options?.timeoutMs ?? this.askTimeoutMs;
+    const id = this.nextAskId++;
+    const envelope: Envelope = { kind: EnvelopeKind.ask, action, payload, id, replyTo: this.replyAddress };
+    if (sender !== undefined) envelope.sender = sender;
+    return new Promise<unknown>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        if (this.forget(id)) reject(new AskTimeoutError(to, action, timeoutMs));
+      }, timeoutMs);
+      this.pending.set(id, { to, action, resolve, reject, timer });
+      let ids = this.pendingByTarget.get(to);
+      if (!ids) this.pendingByTarget.set(to, (ids = new Set()));
+      ids.add(id);
+      if (this.send(to, envelope) === 'unknown') {
+        this.forget(id);
+        this.deadLetter(to, envelope, 'unknown-actor');
+        reject(new ActorNotFoundError(to, action));
+      }
+    });
+  }
+
+  /** Removes a pending ask; false when it was already settled. */
+  private forget(id: number): PendingAsk | undefined {
+    const p = this.pending.get(id);
+    if (!p) return undefined;
+    this.pending.delete(id);
+    clearTimeout(p.timer);
+    const ids = this.pendingByTarget.get(p.to);
+    ids?.delete(id);
+    if (ids?.size === 0) this.pendingByTarget.delete(p.to);
+    return p;
+  }
+
+  private onReply(envelope: Envelope): void {
+    const p = envelope.id === undefined ? undefined : this.forget(envelope.id);
+    if (!p) {
+      this.deadLetter(this.replyAddress, envelope, 'late-reply');
+      return;
+    }
+    if (envelope.kind === EnvelopeKind.failure) p.reject(fromWireError(p.to, p.action, envelope.payload as WireError));
+    else p.resolve(envelope.payload);
+  }
+
+  /** A name went away: asks pending on it fail after a short grace (a reply already sent still wins). */
+  private onGone(name: string): void {
+    const ids = this.pendingByTarget.get(name);
+    if (!ids || ids.size === 0) return;
+    const snapshot = [...ids];
+    const fail = (): void => {
+      for (const id of snapshot) {
+        const p = this.forget(id);
+        if (p) p.reject(new ActorStoppedError(name, p.action, 'stopped (or its process died)'));
+      }
+    };
+    if (this.goneGraceMs > 0) setTimeout(fail, this.goneGraceMs).unref();
+    else fail();
+  }
+
+  /**
+   * Delivers in order: when a mailbox is full, this and later messages to it wait in an outbox
+   * that is retried shortly (a full mailbox never drops a message silently).
+   */
+  private send(to: string, envelope: Envelope): DeliveryStatus {
+    const outbox = this.outboxes.get(to);
+    if (outbox) {
+      outbox.push(envelope);
+      return 'delivered';
+    }
+    const status = this.transport.deliver(to, envelope);
+    if (status === 'full') {
+      this.outboxes.set(to, [envelope]);
+      this.scheduleOutboxes(1);
+      return 'delivered';
+    }
+    return status;
+  }
+
+  private scheduleOutboxes(delayMs: number): void {
+    if (this.outboxTimer) return;
+    this.outboxTimer = setTimeout(() => {
+      this.outboxTimer = undefined;
+      this.flushOutboxes(delayMs);
+    }, delayMs);
+  }
+
+  private flushOutboxes(lastDelayMs: number): void {
+    for (const [to, outbox] of this.outboxes) {
+      let sent = 0;
+      while (sent < outbox.length) {
+        const status = this.transport.deliver(to, outbox[sent]!);
+        if (status === 'full') break;
+        if (status === 'unknown') {
+          for (const e of outbox.slice(sent)) this.undeliverable(to, e);
+          sent = outbox.length;
+          break;
+        }
+        sent++;
+      }
+      outbox.splice(0, sent);
+      if (outbox.length === 0) this.outboxes.delete(to);
+    }
+    if (this.outboxes.size > 0) this.scheduleOutboxes(Math.min(50, lastDelayMs * 2));
+  }
+
+  private undeliverable(to: string, envelope: Envelope): void {
+    this.deadLetter(to, envelope, 'unknown-actor');
+    if (envelope.kind === EnvelopeKind.ask && envelope.id !== undefined && envelope.replyTo === this.replyAddress) {
+      const p = this.forget(envelope.id);
+      p?.reject(new ActorNotFoundError(to, envelope.action));
+    }
+  }
+
+  // ---------------------------------------------------------------- endpoints (routers)
+
+  /** @internal registers a non-actor receiver (a router) under `name`. */
+  registerEndpoint(name: string, endpoint: SystemEndpoint): Registration {
+    this.assertAccepting('register a router');
+    const registration = this.transport.register(name, endpoint);
+    this.endpoints.set(name, { endpoint, registration });
+    this.events.next({ type: 'spawned', name, pid: process.pid });
+    return {
+      name,
+      close: () => {
+        if (this.endpoints.get(name)?.endpoint !== endpoint) return;
+        this.endpoints.delete(name);
+        registration.close();
+        this.events.next({ type: 'stopped', name, pid: process.pid });
+      },
+    };
+  }
+
+  /** @internal answers an ask received by a cell or an endpoint. */
+  reply(envelope: Envelope, kind: typeof EnvelopeKind.reply | typeof EnvelopeKind.failure, payload: unknown): void {
+    if (envelope.replyTo === undefined || envelope.id === undefined) return;
+    const answer: Envelope = { kind, action: envelope.action, payload, id: envelope.id };
+    if (this.send(envelope.replyTo, answer) === 'unknown') this.deadLetter(envelope.replyTo, answer, 'unknown-actor');
+  }
+
+  /** @internal */
+  deadLetter(to: string, envelope: Envelope, reason: DeadLetterReason): void {
+    const letter: DeadLetter = { to, action: envelope.action, payload: envelope.payload, reason, kind: kindNames[envelope.kind] };
+    if (envelope.sender !== undefined) letter.sender = envelope.sender;
+    this.log.debug({ to, action: envelope.action, reason }, 'dead letter');
+    this.deadLetters.next(letter);
+    this.events.next({ type: 'deadLetter', letter });
+  }
+
+  // ---------------------------------------------------------------- cell host
+
+  /** @internal */
+  makeContext(cell: ActorCell): ActorContext {
+    const host: ContextHost = {
+      name: cell.name,
+      log: cell.log,
+      ref: <C>(name: string, sender: string) => new ActorRef<C>(name, this, sender),
+      spawnChild: (args) => this.spawnUnder(cell, args),
+      stopSelf: () => void cell.stop(),
+      watch: (target) => this.watch(target),
+      counters: () => cell.snapshot(),
+    };
+    return new ActorContext(host, new ActorRef(cell.name, this, cell.name));
+  }
+
+  /** @internal */
+  cellStopped(cell: ActorCell): void {
+    if (this.cells.get(cell.name) === cell) this.cells.delete(cell.name);
+    cell.log.debug('stopped');
+    this.events.next({ type: 'stopped', name: cell.name, pid: process.pid });
+  }
+
+  /** @internal */
+  cellRestarted(cell: ActorCell, error: unknown): void {
+    this.events.next({ type: 'restarted', name: cell.name, pid: process.pid, error: String((error as Error)?.message ?? error) });
+  }
+
+  /** @internal */
+  cellFailed(cell: ActorCell, error: unknown, action: string): void {
+    this.events.next({ type: 'failed', name: cell.name, pid: process.pid, action, error: String((error as Error)?.message ?? error) });
+  }
+
+  private assertAccepting(what: string): void {
+    if (this.draining || this.closed) throw new SystemClosedError(`cannot ${what}`);
+  }
+
+  // ---------------------------------------------------------------- shutdown
+
+  /**
+   * Shuts down: unregisters every actor (peers see them go; new messages become dead letters),
+   * lets queued and in-flight messages be handled until `timeoutMs`, then stops every actor
+   * (what is left is dead-lettered, asks in it answered with `SYSTEM_CLOSED`), rejects this
+   * system's pending asks with `SystemClosedError`, and closes the transport. Idempotent.
+   */
+  close(options: CloseOptions = {}): Promise<void> {
+    this.closing ??= this.doClose(options.timeoutMs ?? 5000);
+    return this.closing;
+  }
+
+  private async doClose(timeoutMs: number): Promise<void> {
+    this.draining = true;
+    const deadline = Date.now() + timeoutMs;
+    for (const { registration } of this.endpoints.values()) registration.close();
+    for (const cell of this.cells.values()) cell.closeRegistration();
+    for (const { endpoint } of [...this.endpoints.values()]) await endpoint.stop();
+    while (Date.now() < deadline && [...this.cells.values()].some((c) => !c.idle)) {
+      await new Promise((resolve) => setTimeout(resolve, 5));
+    }
+    const force = Date.now() >= deadline;
+    const topLevel = [...this.cells.values()].filter((c) => !c.parent);
+    await Promise.all(topLevel.map((c) => c.stop({ force, reason: 'closed' })));
+    this.closed = true;
+    for (const id of [...this.pending.keys()]) {
+      const p = this.forget(id);
+      p?.reject(new SystemClosedError(`the ask to '${p.to}' for '${p.action}' was pending`));
+    }
+    if (this.outboxTimer) clearTimeout(this.outboxTimer);
+    for (const [to, outbox] of this.outboxes) for (const e of outbox) this.deadLetter(to, e, 'closed');
+    this.outboxes.clear();
+    this.goneSubscription.unsubscribe();
+    this.replyRegistration.close();
+    await this.transport.close();
+    this.events.complete();
+    this.deadLetters.complete();
+  }
+}
+
+/** A function actor's incarnation. */
+function functionIncarnation(behavior: FunctionBehavior<AnyContract>, options: SpawnOptions): IncarnationFactory {
+  return (ctx): Incarnation => {
+    const handlers: Handlers<AnyContract> = typeof behavior === 'function' ? behavior(ctx) : behavior;
+    return {
+      handler: (action) => (Object.prototype.hasOwnProperty.call(handlers, action) && typeof handlers[action] === 'function' ? (handlers[action] as (m: unknown, c: ActorContext) => unknown) : undefined),
+      ...(options.preStart ? { preStart: options.preStart } : {}),
+      ...(options.postStop ? { postStop: options.postStop } : {}),
+    };
+  };
+}

@@ -1,0 +1,111 @@
+/**
+ * The small interface the actor system needs from the layer below it. The actor system never
+ * talks to DPDK itself: it delivers {@link Envelope}s to named addresses and is told when names
+ * go away. Two implementations exist: {@link InProcessTransport} (one process, any number of
+ * systems, used by unit tests and single-process apps) and the mailbox transport (any process of
+ * a DPDK group to any other, over rings in hugepage memory).
+ */
+import type { Observable } from 'rxjs';
+
+/** What kind of message an {@link Envelope} carries. */
+export const EnvelopeKind = {
+  /** Fire-and-forget message for an actor. */
+  tell: 0,
+  /** A request: the receiver answers to `replyTo` with `id`. */
+  ask: 1,
+  /** A successful answer to an ask. */
+  reply: 2,
+  /** A failed answer to an ask: `payload` is a {@link WireError}. */
+  failure: 3,
+} as const;
+export type EnvelopeKind = (typeof EnvelopeKind)[keyof typeof EnvelopeKind];
+
+/**
+ * One message on the wire. Everything in it must survive msgpack encoding (plain data), because
+ * across processes it is encoded into shared memory.
+ */
+export interface Envelope {
+  kind: EnvelopeKind;
+  /** Action name: selects the handler. Empty for replies. */
+  action: string;
+  payload: unknown;
+  /** Correlation id of an ask (unique within the asking system). */
+  id?: number;
+  /** Address the answer of an ask goes to (the asking system's reply mailbox). */
+  replyTo?: string;
+  /** Name of the sending actor, when a handler sent it. */
+  sender?: string;
+}
+
+/** An error as it travels in a failure reply. */
+export interface WireError {
+  name: string;
+  code: string;
+  message: string;
+}
+
+/** What happened to one delivery attempt. */
+export type DeliveryStatus = 'delivered' | 'unknown' | 'full';
+
+/** The receiving side of a registered name. */
+export interface Receiver {
+  /** Called once per envelope, in the order sent by each sender. Must not throw. */
+  receive(envelope: Envelope): void;
+  /** Messages waiting to be processed (for least-loaded routing). */
+  depth(): number;
+}
+
+/** A name registered by this process; `close()` unregisters it (peers see it go). */
+export interface Registration {
+  readonly name: string;
+  close(): void;
+}
+
+/** A name that went away: unregistered, or its whole process died. */
+export interface NameGone {
+  name: string;
+  reason: 'stopped' | 'process-exited';
+  pid?: number;
+}
+
+/** A change of a group's membership. */
+export interface MembershipChange {
+  group: string;
+  name: string;
+  change: 'joined' | 'left';
+}
+
+/** Where a registered name lives. */
+export interface Location {
+  pid: number;
+  /** True when the name is served by this very transport (this system). */
+  local: boolean;
+}
+
+/** The transport contract the {@link ActorSystem} is written against. */
+export interface ActorTransport {
+  /** Unique id of this endpoint in the group (used to build reply addresses). */
+  readonly nodeId: string;
+  /** Pid of the process this transport runs in. */
+  readonly pid: number;
+  /** Registers `name` for this process. Throws `ACTOR_NAME_TAKEN` when the name is in use anywhere in the group. */
+  register(name: string, receiver: Receiver): Registration;
+  /** Delivers without blocking: 'unknown' when no one holds the name, 'full' when its mailbox has no room now. */
+  deliver(to: string, envelope: Envelope): DeliveryStatus;
+  /** Where `name` lives, or undefined. */
+  lookup(name: string): Location | undefined;
+  /** Messages waiting in `name`'s mailbox, when the transport can tell. */
+  depth(name: string): number | undefined;
+  /** Names that went away (unregistered anywhere, or the owning process died). */
+  readonly gone$: Observable<NameGone>;
+  /** Adds `name` (registered by this transport) to `group`. */
+  join(group: string, name: string): void;
+  /** Removes `name` from `group`. */
+  leave(group: string, name: string): void;
+  /** Current members of `group`, across the whole process group. */
+  members(group: string): string[];
+  /** Joins and leaves of every group (leaves include members whose process died). */
+  readonly membership$: Observable<MembershipChange>;
+  /** Unregisters every name of this transport and releases its resources. */
+  close(): Promise<void>;
+}

@@ -1,0 +1,108 @@
+/**
+ * Typed contracts: `tsc` (run over test/ by `npm test` before vitest) proves that wrong message
+ * and reply types are compile errors: each `@ts-expect-error` line below must BE an error, or the
+ * build fails. The vitest part checks the same calls work at run time.
+ */
+import 'reflect-metadata';
+import { afterEach, describe, expect, expectTypeOf, it } from 'vitest';
+import { Actor, ActorSystem, InProcessHub, type ActorContext, type ActorRef, type Handlers } from '../src/actors/index.js';
+
+/** The contract of a counter actor: action -> message and reply types. */
+interface Counter {
+  add: { msg: { n: number }; reply: number };
+  reset: { msg: void; reply: void };
+  name: { msg: void; reply: string };
+}
+
+/** A class actor checked against the contract with `implements Handlers<Counter>`. */
+@Actor('typed-counter')
+class CounterActor implements Handlers<Counter> {
+  private total = 0;
+  add(msg: { n: number }): number {
+    return (this.total += msg.n);
+  }
+  reset(): void {
+    this.total = 0;
+  }
+  name(_: void, ctx: ActorContext): string {
+    return ctx.name;
+  }
+}
+
+const systems: ActorSystem[] = [];
+afterEach(async () => {
+  await Promise.all(systems.splice(0).map((s) => s.close({ timeoutMs: 100 })));
+});
+
+/** Never called: the type checker reads it. */
+export function compileTimeChecks(counter: ActorRef<Counter>, system: ActorSystem): void {
+  counter.tell('add', { n: 1 });
+  counter.tell('reset');
+  void counter.ask('add', { n: 1 }, { timeoutMs: 10 }).then((total: number) => total);
+
+  // @ts-expect-error wrong message type
+  counter.tell('add', { n: 'one' });
+  // @ts-expect-error missing message
+  counter.tell('add');
+  // @ts-expect-error unknown action
+  counter.tell('multiply', { n: 2 });
+  // @ts-expect-error a void action takes no message
+  counter.tell('reset', 42);
+  // @ts-expect-error the reply of 'add' is a number, not a string
+  void counter.ask('add', { n: 1 }).then((total: string) => total);
+  // @ts-expect-error wrong option name
+  void counter.ask('name', undefined, { timeout: 5 });
+
+  // Function actors typed by an explicit contract: handlers are checked.
+  void system.spawn<Counter>('c1', { add: (m) => m.n, reset: () => undefined, name: () => 'c1' });
+  // @ts-expect-error a handler returns the wrong reply type
+  void system.spawn<Counter>('c2', { add: (m) => String(m.n), reset: () => undefined, name: () => 'c2' });
+  // @ts-expect-error a handler is missing
+  void system.spawn<Counter>('c3', { add: (m) => m.n, reset: () => undefined });
+
+  // Function actors typed by their handlers' own signatures.
+  void system.spawn('inferred', { double: (n: number) => n * 2 }).then((ref) => {
+    void ref.ask('double', 2).then((v: number) => v);
+    // @ts-expect-error inferred message type is number
+    ref.tell('double', 'two');
+  });
+}
+
+/** A class that claims the contract but gets a handler wrong. */
+class WrongCounter implements Handlers<Counter> {
+  // @ts-expect-error 'add' returns a string where the contract says number
+  add(msg: { n: number }): string {
+    return String(msg.n);
+  }
+  reset(): void {}
+  name(): string {
+    return '';
+  }
+}
+void WrongCounter;
+
+describe('typed contracts', () => {
+  it('a typed ref talks to a class actor checked by its contract', async () => {
+    const system = new ActorSystem({ transport: new InProcessHub().connect() });
+    systems.push(system);
+    await system.spawn(CounterActor);
+    const counter = system.ref<Counter>('typed-counter');
+    counter.tell('add', { n: 2 });
+    const total = await counter.ask('add', { n: 3 });
+    expectTypeOf(total).toEqualTypeOf<number>();
+    expect(total).toBe(5);
+    await counter.ask('reset');
+    expect(await counter.ask('add', { n: 1 })).toBe(1);
+    expect(await counter.ask('name')).toBe('typed-counter');
+  });
+
+  it('a function actor typed by its handlers', async () => {
+    const system = new ActorSystem({ transport: new InProcessHub().connect() });
+    systems.push(system);
+    const doubler = await system.spawn('doubler', { double: (n: number) => n * 2, hello: async () => 'hi' });
+    expect(await doubler.ask('double', 21)).toBe(42);
+    const hello = await doubler.ask('hello');
+    expectTypeOf(hello).toEqualTypeOf<string>();
+    expect(hello).toBe('hi');
+  });
+});
