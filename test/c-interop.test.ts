@@ -1,0 +1,125 @@
+/**
+ * Node and plain C DPDK programs in one group, talking through the C program's own rings and
+ * mempool (or Node's): addresses of pool objects on the rings, bytes in the objects.
+ */
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { TestGroup } from './harness/group.js';
+import { fixture, repoRoot } from './harness/paths.js';
+
+const shm = fixture('shm');
+let buildDir = '';
+let peerBinary = '';
+
+/** Compiles test/c/peer.c against the system DPDK into a temp dir. */
+beforeAll(() => {
+  buildDir = mkdtempSync(join(tmpdir(), 'mpbus-c-'));
+  peerBinary = join(buildDir, 'peer');
+  const flags = execFileSync('pkg-config', ['--cflags', '--libs', 'libdpdk'], { encoding: 'utf8' }).trim().split(/\s+/);
+  execFileSync('cc', ['-O2', '-Wall', join(repoRoot, 'test', 'c', 'peer.c'), '-o', peerBinary, ...flags], { stdio: 'pipe' });
+}, 120_000);
+afterAll(() => {
+  if (buildDir) rmSync(buildDir, { recursive: true, force: true });
+});
+
+/** A running C peer: its output lines, a wait for a line, and a cleanup by PID. */
+class CPeer {
+  readonly lines: string[] = [];
+  readonly exited: Promise<number | null>;
+  private waiters: Array<() => void> = [];
+  constructor(readonly child: ChildProcess) {
+    let partial = '';
+    const onData = (d: Buffer): void => {
+      partial += d.toString();
+      const parts = partial.split('\n');
+      partial = parts.pop()!;
+      this.lines.push(...parts);
+      for (const w of this.waiters.splice(0)) w();
+    };
+    child.stdout!.on('data', onData);
+    child.stderr!.on('data', onData);
+    this.exited = new Promise((resolve) => child.on('exit', (code) => { this.lines.push(`<exit ${code}>`); for (const w of this.waiters.splice(0)) w(); resolve(code); }));
+  }
+
+  async waitFor(pattern: RegExp, timeoutMs = 30_000): Promise<string> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const line = this.lines.find((l) => pattern.test(l));
+      if (line) return line;
+      if (Date.now() > deadline || this.lines.some((l) => l.startsWith('<exit'))) {
+        throw new Error(`C peer: no line matching ${pattern}; output:\n${this.lines.join('\n')}`);
+      }
+      await new Promise<void>((resolve) => {
+        this.waiters.push(resolve);
+        setTimeout(resolve, 200);
+      });
+    }
+  }
+
+  kill(): void {
+    if (this.child.exitCode === null && this.child.signalCode === null) process.kill(this.child.pid!, 'SIGKILL');
+  }
+}
+
+const peers: CPeer[] = [];
+const groups: TestGroup[] = [];
+function startPeer(eal: string[], app: string[]): CPeer {
+  const peer = new CPeer(spawn(peerBinary, [...eal, '--', ...app], { stdio: ['pipe', 'pipe', 'pipe'] }));
+  peers.push(peer);
+  return peer;
+}
+afterEach(async () => {
+  for (const p of peers) p.kill();
+  await Promise.all(peers.splice(0).map((p) => p.exited));
+  await Promise.all(groups.splice(0).map((g) => g.cleanup()));
+});
+
+const texts = ['hello from node', 'ünïcödé ✓', 'x'.repeat(200)];
+
+describe('Node and C DPDK programs in one group', () => {
+  it('a Node secondary joins a C primary and exchanges messages through its rings and mempool, both ways', async () => {
+    const g = TestGroup.create('cprim');
+    groups.push(g);
+    // The C primary takes lcore 0 and, like every primary of a group with Node secondaries,
+    // reserves its address space away from V8's heap.
+    const peer = startPeer(
+      ['--proc-type=primary', `--file-prefix=${g.prefix}`, '--lcores=0@(0-1)', '--base-virtaddr=0x600000000000', '--no-pci', '--no-telemetry', '--log-level=notice'],
+      ['primary', 'c_pool', 'node_to_c', 'c_to_node', '5'],
+    );
+    await peer.waitFor(/^READY/);
+    const node = await g.spawn();
+    // 'auto' finds the C primary alive; the lcore must be one the C program does not use.
+    expect(await node.start({ procType: 'auto', lcore: 1 })).toMatchObject({ processType: 'secondary', lcoreId: 1 });
+    const result = await node.call<{ greetings: string[]; echoes: string[]; available: number }>(shm, 'exchangeWithPeer', 'c_pool', 'node_to_c', 'c_to_node', 5, texts);
+    expect(result.greetings).toEqual([0, 1, 2, 3, 4].map((i) => `from C #${i}`));
+    expect(result.echoes).toEqual(texts.map((t) => `C echo: ${t}`));
+    expect(await peer.waitFor(/^DONE/)).toBe('DONE answered=3 rejected=0');
+    await node.close();
+    peer.child.stdin!.end();
+    expect(await peer.exited).toBe(0);
+  });
+
+  it('a C secondary joins a Node primary and exchanges messages through Node-created rings and mempool, both ways', async () => {
+    const g = TestGroup.create('csec');
+    groups.push(g);
+    const node = await g.startAgent({ procType: 'primary' });
+    await node.call(shm, 'mempoolCreate', 'n_pool', { size: 1023, elementSize: 256 });
+    await node.call(shm, 'ringCreate', 'n_to_c', { size: 1024, consumer: 'single' });
+    await node.call(shm, 'ringCreate', 'c_to_n', { size: 1024, producer: 'single' });
+    const peer = startPeer(
+      ['--proc-type=secondary', `--file-prefix=${g.prefix}`, '--lcores=100@(0-1)', '--no-pci', '--no-telemetry', '--log-level=notice'],
+      ['secondary', 'n_pool', 'n_to_c', 'c_to_n', '5'],
+    );
+    await peer.waitFor(/^READY/);
+    const result = await node.call<{ greetings: string[]; echoes: string[]; available: number }>(shm, 'exchangeWithPeer', 'n_pool', 'n_to_c', 'c_to_n', 5, texts);
+    expect(result.greetings).toEqual([0, 1, 2, 3, 4].map((i) => `from C #${i}`));
+    expect(result.echoes).toEqual(texts.map((t) => `C echo: ${t}`));
+    expect(await peer.waitFor(/^DONE/)).toBe('DONE answered=3 rejected=0');
+    peer.child.stdin!.end();
+    expect(await peer.exited).toBe(0);
+    expect(result.available).toBe(1023);
+  });
+});
