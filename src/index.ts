@@ -8,3 +8,4 @@ export { MPBUS_VERSION } from './runtime/version.js';
 export { Ring, type RingOptions, type RingSyncMode } from './shm/ring.js';
 export { Memzone, type MemzoneOptions } from './shm/memzone.js';
 export { Mempool, type MempoolOptions, type MempoolMemoryChunk } from './shm/mempool.js';
+export * from './bus/index.js';

@@ -1,0 +1,504 @@
+// rte_mp (DPDK's IPC between the processes of a group), bridged to JavaScript.
+//
+// DPDK runs action callbacks on its IPC thread and async-request callbacks on the IPC thread
+// (replies) or the interrupt thread (timeouts). Neither may run JavaScript and neither should
+// wait for it, so every callback here only copies what DPDK handed over (the message, the
+// sender's socket path, the replies) into an inbox and returns. One thread-safe function call
+// per burst wakes the JS thread, which drains the whole inbox at once. Replies are sent later
+// from the JS thread with the saved sender path, which rte_mp_reply accepts from any thread.
+//
+// Policy (names, sizes, lanes, correlation ids, late replies) lives in src/bus/; this file only
+// reports what DPDK said. It also owns "large payload" buffers: values too big for the 256-byte
+// param travel in rte_malloc'd shared memory, referenced by (address, length, token).
+#include <rte_eal.h>
+#include <rte_errno.h>
+#include <rte_malloc.h>
+#include <rte_memory.h>
+#include <rte_random.h>
+#include <sched.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cstdint>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "common.h"
+
+namespace mpbus {
+namespace {
+
+struct Reply {
+  std::vector<uint8_t> param;
+  std::vector<int> fds;
+};
+
+// One thing that happened on a DPDK thread, waiting for the JS thread.
+struct Event {
+  enum Kind { kIncoming = 0, kRequestDone = 1 } kind = kIncoming;
+  std::string name;
+  // kIncoming: the message and who sent it.
+  std::vector<uint8_t> param;
+  std::vector<int> fds;
+  std::string peer;
+  // kRequestDone: what rte_mp_request_async reported (param holds the request's param).
+  int sent = 0;
+  int received = 0;
+  std::vector<Reply> replies;
+};
+
+void CloseFds(const std::vector<int>& fds) {
+  for (int fd : fds) close(fd);
+}
+
+void CopyFds(const rte_mp_msg* msg, std::vector<int>* out) {
+  int n = msg->num_fds;
+  if (n < 0) n = 0;
+  if (n > RTE_MP_MAX_FD_NUM) n = RTE_MP_MAX_FD_NUM;
+  out->assign(msg->fds, msg->fds + n);
+}
+
+void CopyParam(const rte_mp_msg* msg, std::vector<uint8_t>* out) {
+  int n = msg->len_param;
+  if (n < 0) n = 0;
+  if (n > RTE_MP_MAX_PARAM_LEN) n = RTE_MP_MAX_PARAM_LEN;
+  out->assign(msg->param, msg->param + n);
+}
+
+// ---- the inbox: DPDK threads push, the JS thread drains ---------------------------------
+std::mutex gInboxMutex;
+std::vector<Event> gInbox;
+bool gWakeScheduled = false;  // a TSFN call is queued and will drain the inbox
+bool gOpen = false;           // between mpOpen and mpClose
+Napi::ThreadSafeFunction gTsfn;
+
+void DrainToJs(Napi::Env env, Napi::Function callback);
+
+// Called on DPDK threads. Takes ownership of the event's fds: closes them if nobody listens.
+void Push(Event&& ev) {
+  std::lock_guard<std::mutex> lock(gInboxMutex);
+  if (!gOpen) {
+    CloseFds(ev.fds);
+    for (auto& r : ev.replies) CloseFds(r.fds);
+    return;
+  }
+  gInbox.push_back(std::move(ev));
+  if (!gWakeScheduled) {
+    gWakeScheduled = true;
+    gTsfn.NonBlockingCall(DrainToJs);
+  }
+}
+
+Napi::Array FdsToJs(Napi::Env env, const std::vector<int>& fds) {
+  Napi::Array arr = Napi::Array::New(env, fds.size());
+  for (size_t i = 0; i < fds.size(); i++) arr.Set(i, fds[i]);
+  return arr;
+}
+
+// Runs on the JS thread: hands every pending event to the bus in one call.
+void DrainToJs(Napi::Env env, Napi::Function callback) {
+  std::vector<Event> events;
+  {
+    std::lock_guard<std::mutex> lock(gInboxMutex);
+    events.swap(gInbox);
+    gWakeScheduled = false;
+  }
+  if (events.empty() || env == nullptr) return;
+  Napi::Array arr = Napi::Array::New(env, events.size());
+  for (size_t i = 0; i < events.size(); i++) {
+    Event& ev = events[i];
+    Napi::Object o = Napi::Object::New(env);
+    o.Set("kind", ev.kind == Event::kIncoming ? "incoming" : "requestDone");
+    o.Set("name", ev.name);
+    if (ev.kind == Event::kIncoming) {
+      o.Set("param", Napi::Buffer<uint8_t>::Copy(env, ev.param.data(), ev.param.size()));
+      o.Set("fds", FdsToJs(env, ev.fds));
+      o.Set("peer", ev.peer);
+    } else {
+      o.Set("requestParam", Napi::Buffer<uint8_t>::Copy(env, ev.param.data(), ev.param.size()));
+      o.Set("sent", ev.sent);
+      o.Set("received", ev.received);
+      Napi::Array replies = Napi::Array::New(env, ev.replies.size());
+      for (size_t r = 0; r < ev.replies.size(); r++) {
+        Napi::Object ro = Napi::Object::New(env);
+        ro.Set("param", Napi::Buffer<uint8_t>::Copy(env, ev.replies[r].param.data(), ev.replies[r].param.size()));
+        ro.Set("fds", FdsToJs(env, ev.replies[r].fds));
+        replies.Set(r, ro);
+      }
+      o.Set("replies", replies);
+    }
+    arr.Set(i, o);
+  }
+  // The bus's drain function catches its own errors; an exception here would be a bug there.
+  callback.Call({arr});
+}
+
+// ---- DPDK callbacks (IPC thread, interrupt thread) -----------------------------------------
+int OnAction(const rte_mp_msg* msg, const void* peer) {
+  Event ev;
+  ev.kind = Event::kIncoming;
+  ev.name.assign(msg->name, strnlen(msg->name, RTE_MP_MAX_NAME_LEN));
+  CopyParam(msg, &ev.param);
+  CopyFds(msg, &ev.fds);
+  if (peer != nullptr) ev.peer = static_cast<const char*>(peer);
+  Push(std::move(ev));
+  return 0;
+}
+
+int OnAsyncReply(const rte_mp_msg* request, const struct rte_mp_reply* reply) {
+  Event ev;
+  ev.kind = Event::kRequestDone;
+  ev.name.assign(request->name, strnlen(request->name, RTE_MP_MAX_NAME_LEN));
+  ev.sent = reply->nb_sent;
+  ev.received = reply->nb_received;
+  CopyParam(request, &ev.param);  // lets JS tell which request this was (its correlation id)
+  for (int i = 0; i < reply->nb_received; i++) {
+    Reply r;
+    CopyParam(&reply->msgs[i], &r.param);
+    CopyFds(&reply->msgs[i], &r.fds);
+    ev.replies.push_back(std::move(r));
+  }
+  Push(std::move(ev));
+  return 0;
+}
+
+// ---- argument helpers (TypeScript validated already; these only keep C++ memory-safe) -----
+void FillMsg(Napi::Env env, const Napi::CallbackInfo& info, size_t first, rte_mp_msg* msg) {
+  memset(msg, 0, sizeof(*msg));
+  std::string name = info[first].As<Napi::String>();
+  if (name.empty() || name.size() >= RTE_MP_MAX_NAME_LEN) {
+    ThrowError(env, "ENAMETOOLONG", "rte_mp name must be 1.." + std::to_string(RTE_MP_MAX_NAME_LEN - 1) + " bytes");
+  }
+  memcpy(msg->name, name.data(), name.size());
+  Napi::Value payload = info[first + 1];
+  if (payload.IsTypedArray()) {
+    Napi::Uint8Array bytes = payload.As<Napi::Uint8Array>();
+    if (bytes.ByteLength() > RTE_MP_MAX_PARAM_LEN) {
+      ThrowError(env, "E2BIG", "rte_mp param is at most " + std::to_string(RTE_MP_MAX_PARAM_LEN) + " bytes");
+    }
+    memcpy(msg->param, bytes.Data(), bytes.ByteLength());
+    msg->len_param = static_cast<int>(bytes.ByteLength());
+  }
+  Napi::Value fds = info[first + 2];
+  if (fds.IsArray()) {
+    Napi::Array arr = fds.As<Napi::Array>();
+    if (arr.Length() > RTE_MP_MAX_FD_NUM) {
+      ThrowError(env, "E2BIG", "rte_mp carries at most " + std::to_string(RTE_MP_MAX_FD_NUM) + " fds");
+    }
+    for (uint32_t i = 0; i < arr.Length(); i++) msg->fds[i] = arr.Get(i).As<Napi::Number>().Int32Value();
+    msg->num_fds = static_cast<int>(arr.Length());
+  }
+}
+
+[[noreturn]] void ThrowRte(Napi::Env env, const std::string& what) {
+  int e = rte_errno;
+  std::string log = RecentDpdkLog(2);
+  ThrowError(env, ErrnoName(e), what + ": " + ErrnoText(e) + (log.empty() ? "" : "\nDPDK said:\n" + log), e);
+}
+
+timespec TimeoutSpec(const Napi::Value& v) {
+  double ms = v.As<Napi::Number>().DoubleValue();
+  if (ms < 0) ms = 0;
+  timespec ts;
+  ts.tv_sec = static_cast<time_t>(ms / 1000);
+  ts.tv_nsec = static_cast<long>((ms - ts.tv_sec * 1000.0) * 1e6);
+  return ts;
+}
+
+// ---- JS functions ---------------------------------------------------------------------------
+
+// mpOpen(drain): starts delivering events to drain(events[]). The wake-up handle is unref'd:
+// an open bus never keeps the process alive by itself.
+Napi::Value MpOpen(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  RequireEal(env);
+  std::lock_guard<std::mutex> lock(gInboxMutex);
+  if (gOpen) ThrowError(env, "EALREADY", "the rte_mp bridge is already open in this process");
+  gTsfn = Napi::ThreadSafeFunction::New(env, info[0].As<Napi::Function>(), "mpbus-rte-mp", 0, 1);
+  gTsfn.Unref(env);
+  gOpen = true;
+  gWakeScheduled = false;
+  return env.Undefined();
+}
+
+// mpClose(): stops delivery; events that arrive later are dropped and their fds closed.
+Napi::Value MpClose(const Napi::CallbackInfo& info) {
+  std::vector<Event> dropped;
+  {
+    std::lock_guard<std::mutex> lock(gInboxMutex);
+    if (!gOpen) return info.Env().Undefined();
+    gOpen = false;
+    dropped.swap(gInbox);
+    gTsfn.Release();
+  }
+  for (auto& ev : dropped) {
+    CloseFds(ev.fds);
+    for (auto& r : ev.replies) CloseFds(r.fds);
+  }
+  return info.Env().Undefined();
+}
+
+Napi::Value MpRegister(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  RequireEal(env);
+  std::string name = info[0].As<Napi::String>();
+  if (rte_mp_action_register(name.c_str(), OnAction) < 0) ThrowRte(env, "rte_mp_action_register('" + name + "') failed");
+  return env.Undefined();
+}
+
+Napi::Value MpUnregister(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!EalReady()) return env.Undefined();
+  std::string name = info[0].As<Napi::String>();
+  rte_mp_action_unregister(name.c_str());
+  return env.Undefined();
+}
+
+// mpSend(name, param?, fds?)
+Napi::Value MpSend(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  RequireEal(env);
+  rte_mp_msg msg;
+  FillMsg(env, info, 0, &msg);
+  if (rte_mp_sendmsg(&msg) < 0) ThrowRte(env, std::string("rte_mp_sendmsg('") + msg.name + "') failed");
+  return env.Undefined();
+}
+
+// mpRequestAsync(name, param?, fds?, timeoutMs): the outcome arrives as a "requestDone" event.
+Napi::Value MpRequestAsync(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  RequireEal(env);
+  rte_mp_msg msg;
+  FillMsg(env, info, 0, &msg);
+  timespec ts = TimeoutSpec(info[3]);
+  if (rte_mp_request_async(&msg, &ts, OnAsyncReply) < 0) {
+    ThrowRte(env, std::string("rte_mp_request_async('") + msg.name + "') failed");
+  }
+  return env.Undefined();
+}
+
+// rte_mp_request_sync blocks until every peer replied or the timeout: run it on a pool thread.
+class RequestSyncWorker : public Napi::AsyncWorker {
+ public:
+  RequestSyncWorker(Napi::Env env, const rte_mp_msg& msg, timespec ts)
+      : Napi::AsyncWorker(env), deferred_(Napi::Promise::Deferred::New(env)), msg_(msg), ts_(ts) {}
+  Napi::Promise Promise() { return deferred_.Promise(); }
+
+  void Execute() override {
+    struct rte_mp_reply reply = {};
+    rc_ = rte_mp_request_sync(&msg_, &reply, &ts_);
+    errnum_ = rc_ < 0 ? rte_errno : 0;
+    sent_ = reply.nb_sent;
+    for (int i = 0; i < reply.nb_received && reply.msgs != nullptr; i++) {
+      Reply r;
+      CopyParam(&reply.msgs[i], &r.param);
+      CopyFds(&reply.msgs[i], &r.fds);
+      replies_.push_back(std::move(r));
+    }
+    free(reply.msgs);
+  }
+
+  void OnOK() override {
+    Napi::Env env = Env();
+    // DPDK reports a timeout as a failure; mpbus reports it as a result with fewer replies.
+    if (rc_ < 0 && errnum_ != ETIMEDOUT) {
+      for (auto& r : replies_) CloseFds(r.fds);
+      deferred_.Reject(MakeError(env, ErrnoName(errnum_), std::string("rte_mp_request_sync('") + msg_.name +
+                                                               "') failed: " + ErrnoText(errnum_), errnum_).Value());
+      return;
+    }
+    Napi::Object o = Napi::Object::New(env);
+    o.Set("sent", sent_);
+    o.Set("received", static_cast<uint32_t>(replies_.size()));
+    o.Set("timedOut", rc_ < 0);
+    Napi::Array arr = Napi::Array::New(env, replies_.size());
+    for (size_t i = 0; i < replies_.size(); i++) {
+      Napi::Object ro = Napi::Object::New(env);
+      ro.Set("param", Napi::Buffer<uint8_t>::Copy(env, replies_[i].param.data(), replies_[i].param.size()));
+      ro.Set("fds", FdsToJs(env, replies_[i].fds));
+      arr.Set(i, ro);
+    }
+    o.Set("replies", arr);
+    deferred_.Resolve(o);
+  }
+
+ private:
+  Napi::Promise::Deferred deferred_;
+  rte_mp_msg msg_;
+  timespec ts_;
+  int rc_ = 0;
+  int errnum_ = 0;
+  int sent_ = 0;
+  std::vector<Reply> replies_;
+};
+
+Napi::Value MpRequestSync(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  RequireEal(env);
+  rte_mp_msg msg;
+  FillMsg(env, info, 0, &msg);
+  auto* worker = new RequestSyncWorker(env, msg, TimeoutSpec(info[3]));
+  Napi::Promise promise = worker->Promise();
+  worker->Queue();
+  return promise;
+}
+
+// mpReply(name, param?, fds?, peer)
+Napi::Value MpReply(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  RequireEal(env);
+  rte_mp_msg msg;
+  FillMsg(env, info, 0, &msg);
+  std::string peer = info[3].As<Napi::String>();
+  if (rte_mp_reply(&msg, peer.c_str()) < 0) {
+    ThrowRte(env, std::string("rte_mp_reply('") + msg.name + "') failed");
+  }
+  return env.Undefined();
+}
+
+// ---- large payloads in shared memory --------------------------------------------------------
+// Layout of an rte_malloc'd buffer: a header, then the bytes. The state word packs the token
+// (high 32 bits), a "dead" bit and a reader count, so every CAS also checks the token: memory
+// that was freed (DPDK zeroes it) or reused never matches.
+constexpr uint64_t kLargeMagic = 0x31474c5355424d50ULL;  // "PMBUSLG1"
+constexpr uint64_t kDeadBit = 1ULL << 31;
+constexpr uint64_t kReaderMask = kDeadBit - 1;
+constexpr uint64_t kMaxLarge = 1ULL << 30;
+
+struct LargeHeader {
+  uint64_t magic;
+  uint64_t length;
+  std::atomic<uint64_t> state;
+  uint32_t token;
+  uint32_t ownerPid;
+};
+
+uint64_t LiveState(uint32_t token) { return static_cast<uint64_t>(token) << 32; }
+
+// True if [addr, addr+len) lies in DPDK's memory (both ends in one memseg list).
+bool InDpdkMemory(uintptr_t addr, uint64_t len) {
+  if (addr == 0 || len == 0 || addr + len < addr) return false;
+  void* first = reinterpret_cast<void*>(addr);
+  void* last = reinterpret_cast<void*>(addr + len - 1);
+  const rte_memseg_list* a = rte_mem_virt2memseg_list(first);
+  if (a == nullptr || a != rte_mem_virt2memseg_list(last)) return false;
+  return rte_mem_virt2memseg(first, a) != nullptr && rte_mem_virt2memseg(last, a) != nullptr;
+}
+
+// largeAlloc(bytes) -> { address, token }
+Napi::Value LargeAlloc(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  RequireEal(env);
+  Napi::Uint8Array bytes = info[0].As<Napi::Uint8Array>();
+  if (bytes.ByteLength() == 0 || bytes.ByteLength() > kMaxLarge) ThrowError(env, "E2BIG", "large payload size out of range");
+  auto* hdr = static_cast<LargeHeader*>(rte_malloc("mpbus_mp_payload", sizeof(LargeHeader) + bytes.ByteLength(), 64));
+  if (hdr == nullptr) {
+    ThrowError(env, "ENOMEM", "no shared hugepage memory for a " + std::to_string(bytes.ByteLength()) +
+                                  "-byte payload: reserve more hugepages or send smaller values", ENOMEM);
+  }
+  uint32_t token = static_cast<uint32_t>(rte_rand()) | 1;  // never 0: zeroed memory never matches
+  hdr->length = bytes.ByteLength();
+  hdr->token = token;
+  hdr->ownerPid = static_cast<uint32_t>(getpid());
+  hdr->state.store(LiveState(token), std::memory_order_relaxed);
+  memcpy(static_cast<void*>(hdr + 1), bytes.Data(), bytes.ByteLength());
+  std::atomic_thread_fence(std::memory_order_release);
+  hdr->magic = kLargeMagic;
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("address", Napi::Number::New(env, static_cast<double>(reinterpret_cast<uintptr_t>(hdr))));
+  o.Set("token", token);
+  return o;
+}
+
+// Validates a reference another process sent. Returns the header or nullptr.
+LargeHeader* CheckLarge(double addressD, double lengthD, uint32_t token) {
+  if (!(addressD > 0) || addressD > 9007199254740991.0 || !(lengthD > 0) || lengthD > static_cast<double>(kMaxLarge)) return nullptr;
+  uintptr_t address = static_cast<uintptr_t>(addressD);
+  uint64_t length = static_cast<uint64_t>(lengthD);
+  if (address % 64 != 0) return nullptr;
+  if (!InDpdkMemory(address, sizeof(LargeHeader) + length)) return nullptr;
+  auto* hdr = reinterpret_cast<LargeHeader*>(address);
+  if (hdr->magic != kLargeMagic || hdr->token != token || hdr->length != length) return nullptr;
+  return hdr;
+}
+
+void FreeLarge(LargeHeader* hdr) {
+  hdr->magic = 0;
+  rte_free(hdr);
+}
+
+// largeTake(address, length, token, exclusive) -> Buffer, or null when the reference is not a
+// live mpbus buffer (expired, freed, forged). exclusive: the only receiver copies and frees it;
+// otherwise (a broadcast) the reader holds a reference while copying and the sender frees.
+Napi::Value LargeTake(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  RequireEal(env);
+  uint32_t token = info[2].As<Napi::Number>().Uint32Value();
+  bool exclusive = info[3].ToBoolean();
+  LargeHeader* hdr = CheckLarge(info[0].As<Napi::Number>().DoubleValue(), info[1].As<Napi::Number>().DoubleValue(), token);
+  if (hdr == nullptr) return env.Null();
+  uint64_t live = LiveState(token);
+  if (exclusive) {
+    uint64_t expected = live;
+    if (!hdr->state.compare_exchange_strong(expected, live | kDeadBit)) return env.Null();
+    Napi::Buffer<uint8_t> out = Napi::Buffer<uint8_t>::Copy(env, reinterpret_cast<uint8_t*>(hdr + 1), hdr->length);
+    FreeLarge(hdr);
+    return out;
+  }
+  uint64_t cur = hdr->state.load();
+  do {
+    if ((cur >> 32) != token || (cur & kDeadBit) != 0) return env.Null();
+  } while (!hdr->state.compare_exchange_weak(cur, cur + 1));
+  Napi::Buffer<uint8_t> out = Napi::Buffer<uint8_t>::Copy(env, reinterpret_cast<uint8_t*>(hdr + 1), hdr->length);
+  hdr->state.fetch_sub(1);
+  return out;
+}
+
+// largeRelease(address, length, token): the sender's end of a buffer it sent. Frees it unless an
+// exclusive receiver took it; waits (briefly) for readers still copying.
+Napi::Value LargeRelease(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!EalReady()) return Napi::Boolean::New(env, false);
+  uint32_t token = info[2].As<Napi::Number>().Uint32Value();
+  LargeHeader* hdr = CheckLarge(info[0].As<Napi::Number>().DoubleValue(), info[1].As<Napi::Number>().DoubleValue(), token);
+  if (hdr == nullptr) return Napi::Boolean::New(env, false);
+  uint64_t live = LiveState(token);
+  for (int spins = 0; spins < 100000; spins++) {
+    uint64_t expected = live;
+    if (hdr->state.compare_exchange_strong(expected, live | kDeadBit)) {
+      FreeLarge(hdr);
+      return Napi::Boolean::New(env, true);
+    }
+    if ((expected >> 32) != token || (expected & kDeadBit) != 0) return Napi::Boolean::New(env, false);
+    sched_yield();  // a reader is copying (microseconds)
+  }
+  return Napi::Boolean::New(env, false);
+}
+
+void InitMp(Napi::Env env, Napi::Object exports) {
+  exports.Set("mpOpen", Napi::Function::New(env, MpOpen));
+  exports.Set("mpClose", Napi::Function::New(env, MpClose));
+  exports.Set("mpRegister", Napi::Function::New(env, MpRegister));
+  exports.Set("mpUnregister", Napi::Function::New(env, MpUnregister));
+  exports.Set("mpSend", Napi::Function::New(env, MpSend));
+  exports.Set("mpRequestAsync", Napi::Function::New(env, MpRequestAsync));
+  exports.Set("mpRequestSync", Napi::Function::New(env, MpRequestSync));
+  exports.Set("mpReply", Napi::Function::New(env, MpReply));
+  exports.Set("mpLargeAlloc", Napi::Function::New(env, LargeAlloc));
+  exports.Set("mpLargeTake", Napi::Function::New(env, LargeTake));
+  exports.Set("mpLargeRelease", Napi::Function::New(env, LargeRelease));
+  Napi::Object limits = Napi::Object::New(env);
+  limits.Set("maxNameBytes", RTE_MP_MAX_NAME_LEN - 1);
+  limits.Set("maxParamBytes", RTE_MP_MAX_PARAM_LEN);
+  limits.Set("maxFds", RTE_MP_MAX_FD_NUM);
+  limits.Set("largeHeaderBytes", static_cast<uint32_t>(sizeof(LargeHeader)));
+  exports.Set("mpLimits", limits);
+}
+
+}  // namespace
+
+MPBUS_FACILITY(InitMp);
+}  // namespace mpbus

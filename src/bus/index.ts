@@ -1,0 +1,15 @@
+/** The rte_mp bus: DPDK's IPC between the processes of a group, as RxJS and promises. */
+export { MpBus, RESERVED_NAME_PREFIX } from './mp-bus.js';
+export {
+  MpErrorCodes,
+  MpReplyWith,
+  replyWith,
+  type MpBusOptions,
+  type MpHandler,
+  type MpMessage,
+  type MpReply,
+  type MpRequestOptions,
+  type MpRequestResult,
+  type MpRole,
+  type MpSendOptions,
+} from './types.js';

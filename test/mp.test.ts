@@ -1,0 +1,197 @@
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { type Agent, TestGroup } from './harness/group.js';
+import { fixture } from './harness/paths.js';
+
+const mp = fixture('mp');
+const groups: TestGroup[] = [];
+afterEach(async () => {
+  await Promise.all(groups.splice(0).map((g) => g.cleanup()));
+});
+
+/** A primary and `n` secondaries, each with its bus open. */
+async function startGroup(label: string, n: number): Promise<{ primary: Agent; secondaries: Agent[] }> {
+  const g = TestGroup.create(label);
+  groups.push(g);
+  const primary = await g.startAgent({ procType: 'primary' });
+  await primary.call(mp, 'open');
+  const secondaries = await Promise.all(
+    Array.from({ length: n }, async () => {
+      const s = await g.startAgent({ procType: 'secondary' });
+      await s.call(mp, 'open');
+      return s;
+    }),
+  );
+  return { primary, secondaries };
+}
+
+interface Summary {
+  sent: number;
+  received: number;
+  complete: boolean;
+  replies: { ok: boolean; value?: unknown; error?: string; pid?: number; role?: string; raw: boolean }[];
+  error?: string;
+}
+
+describe('the rte_mp bus', () => {
+  it('a secondary requests the primary and gets its handler\'s value, with the sender pid and role', async () => {
+    const { primary, secondaries } = await startGroup('req', 1);
+    await primary.call(mp, 'handle', 'greet', 'echo');
+    const r = await secondaries[0]!.call<Summary>(mp, 'request', 'greet', { hello: 'world' });
+    expect(r).toMatchObject({ sent: 1, received: 1, complete: true });
+    expect(r.replies[0]).toMatchObject({ ok: true, value: { echo: { hello: 'world' }, pid: primary.pid }, pid: primary.pid, role: 'primary' });
+    const sync = await secondaries[0]!.call<Summary>(mp, 'request', 'greet', 'sync', { mode: 'sync' });
+    expect(sync.replies[0]).toMatchObject({ ok: true, value: { echo: 'sync' } });
+  });
+
+  it('a request from the primary goes to every secondary and reports sent and received', async () => {
+    const { primary, secondaries } = await startGroup('bcast', 3);
+    await Promise.all(secondaries.map((s) => s.call(mp, 'handle', 'who', 'echo')));
+    const r = await primary.call<Summary>(mp, 'request', 'who', 7);
+    expect(r).toMatchObject({ sent: 3, received: 3, complete: true });
+    expect(r.replies.map((x) => x.pid).sort()).toEqual(secondaries.map((s) => s.pid).sort());
+    expect(r.replies.every((x) => x.role === 'secondary')).toBe(true);
+  });
+
+  it('messages: a secondary\'s reaches the primary, the primary\'s reaches every secondary, with pid and role', async () => {
+    const { primary, secondaries } = await startGroup('msg', 2);
+    await primary.call(mp, 'subscribe', 'news');
+    await Promise.all(secondaries.map((s) => s.call(mp, 'subscribe', 'news')));
+    const atPrimary = primary.next<{ value: unknown; pid: number; role: string }>('msg');
+    expect(await secondaries[0]!.call(mp, 'send', 'news', { n: 1 })).toBe('sent');
+    expect(await atPrimary).toMatchObject({ value: { n: 1 }, pid: secondaries[0]!.pid, role: 'secondary', raw: false });
+    const atSecondaries = secondaries.map((s) => s.next<{ value: unknown; pid: number }>('msg'));
+    expect(await primary.call(mp, 'send', 'news', 'to all')).toBe('sent');
+    for (const m of await Promise.all(atSecondaries)) expect(m).toMatchObject({ value: 'to all', pid: primary.pid, role: 'primary' });
+  });
+
+  it('a second handler of one name in a process is EEXIST; unsubscribing unregisters the action', async () => {
+    const { primary, secondaries } = await startGroup('eexist', 1);
+    await primary.call(mp, 'handle', 'once', 'echo');
+    expect(await primary.call(mp, 'handleTwice', 'once')).toBe('EEXIST');
+    await primary.call(mp, 'unhandle', 'once');
+    const r = await secondaries[0]!.call<{ error?: string }>(mp, 'requestAll', 'once', 1);
+    expect(r.error).toBe('NO_HANDLER');
+    expect(await primary.call(mp, 'handleTwice', 'once')).toBe('registered');
+  });
+
+  it('bad input is refused with a typed error before any native call', async () => {
+    const { primary } = await startGroup('bad', 0);
+    expect(await primary.call(mp, 'badInputs')).toEqual({
+      longName: 'INVALID_NAME',
+      emptyName: 'INVALID_NAME',
+      reservedName: 'INVALID_NAME',
+      rawTooBig: 'E2BIG',
+      rawNotBytes: 'INVALID_OPTION',
+      nineFds: 'INVALID_FDS',
+      badFd: 'INVALID_FDS',
+      functionValue: 'ENCODE_FAILED',
+      nestedSymbol: 'ENCODE_FAILED',
+      cycle: 'ENCODE_FAILED',
+      badTimeout: 'INVALID_OPTION',
+      longNameMessages: 'INVALID_NAME',
+    });
+  });
+
+  it('a request to a name nobody handles fails fast with NO_HANDLER', async () => {
+    const { secondaries } = await startGroup('nohandler', 1);
+    const t0 = Date.now();
+    const r = await secondaries[0]!.call<{ error?: string }>(mp, 'requestAll', 'nobody-home', 1, { timeoutMs: 20_000 });
+    expect(r.error).toBe('NO_HANDLER');
+    expect(Date.now() - t0).toBeLessThan(15_000); // well before the timeout, even on a loaded machine
+  });
+
+  it('a handler that throws gives the requester an error reply, and its process keeps serving', async () => {
+    const { primary, secondaries } = await startGroup('throw', 1);
+    await primary.call(mp, 'handle', 'fragile', 'throw');
+    await primary.call(mp, 'handle', 'sturdy', 'echo');
+    const r = await secondaries[0]!.call<Summary>(mp, 'request', 'fragile', 'x');
+    expect(r).toMatchObject({ sent: 1, received: 1, complete: true });
+    expect(r.replies[0]).toMatchObject({ ok: false, error: 'REMOTE_ERROR' });
+    const all = await secondaries[0]!.call<{ error?: string; message?: string }>(mp, 'requestAll', 'fragile', 'x');
+    expect(all.error).toBe('REMOTE_ERROR');
+    expect(all.message).toContain('boom');
+    expect((await secondaries[0]!.call<{ values: unknown[] }>(mp, 'requestAll', 'sturdy', 1)).values).toEqual([{ echo: 1, pid: primary.pid }]);
+  });
+
+  it('1,000 concurrent requests to one name all get their own answer, no EEXIST', async () => {
+    const { primary, secondaries } = await startGroup('many', 1);
+    await primary.call(mp, 'handle', 'same', 'same');
+    const r = await secondaries[0]!.call<{ ok: number; mismatched: number; errors: string[] }>(mp, 'requestMany', 'same', 1000, 60_000);
+    expect(r).toEqual({ ok: 1000, mismatched: 0, errors: [] });
+  });
+
+  it('a late reply never answers the next request of that name', async () => {
+    const { primary, secondaries } = await startGroup('late', 1);
+    await primary.call(mp, 'handle', 'slowpoke', 'slow', 1500);
+    const dropped = primary.next<{ code: string }>('mp-error', 20_000, (e) => e.code === 'LATE_REPLY');
+    const first = await secondaries[0]!.call<Summary>(mp, 'request', 'slowpoke', 'first', { timeoutMs: 300 });
+    expect(first).toMatchObject({ sent: 1, received: 0, complete: false });
+    // The handler answers 'first' while this one is pending: it must get its own answer.
+    const second = await secondaries[0]!.call<Summary>(mp, 'request', 'slowpoke', 'second', { timeoutMs: 10_000 });
+    expect(second).toMatchObject({ sent: 1, received: 1, complete: true });
+    expect(second.replies[0]!.value).toEqual({ late: 'second' });
+    await dropped; // the primary knew the first answer came too late and did not send it
+  });
+
+  it('a handler may itself make a request to another process and reply with the result', async () => {
+    const { primary, secondaries } = await startGroup('nested', 2);
+    const [asker, answerer] = secondaries as [Agent, Agent];
+    await answerer.call(mp, 'handle', 'inner', 'echo');
+    await primary.call(mp, 'handle', 'outer', 'ask', 'inner');
+    const r = await asker.call<{ values?: unknown[]; error?: string }>(mp, 'requestAll', 'outer', 42, { timeoutMs: 20_000 });
+    expect(r.values).toEqual([{ relayed: { echo: 42, pid: answerer.pid }, via: primary.pid }]);
+  });
+
+  it('a 1 MiB value travels through shared memory, both ways', async () => {
+    const { primary, secondaries } = await startGroup('large', 1);
+    await primary.call(mp, 'handle', 'measure', 'size');
+    const r = await secondaries[0]!.call<Summary>(mp, 'request', 'measure', null, { bigBytes: 1 << 20, timeoutMs: 20_000 });
+    expect(r.replies[0]).toMatchObject({ ok: true, value: { bytes: 1 << 20, first: 9, last: 9 } });
+    await primary.call(mp, 'handle', 'give', 'big', 1 << 20);
+    const back = await secondaries[0]!.call<Summary>(mp, 'request', 'give', null, { timeoutMs: 20_000 });
+    expect(back.replies[0]).toMatchObject({ ok: true, value: { byteLength: 1 << 20, first: 7 } });
+    await Promise.all(secondaries.map((s) => s.call(mp, 'subscribe', 'bulk')));
+    const got = secondaries[0]!.next<{ size: number }>('msg');
+    expect(await primary.call(mp, 'send', 'bulk', null, { bigBytes: 1 << 20 })).toBe('sent');
+    expect((await got).size).toBe(1 << 20);
+  });
+
+  it('an fd sent with a request is usable in the receiver: it writes, the sender reads', async () => {
+    const { primary, secondaries } = await startGroup('fd', 1);
+    const dir = mkdtempSync(join(tmpdir(), 'mpbus-fd-'));
+    try {
+      await primary.call(mp, 'handle', 'scribe', 'writeFd', 'written by the primary');
+      const r = await secondaries[0]!.call<{ reply: unknown; content: string }>(mp, 'requestWithFd', 'scribe', join(dir, 'a.txt'));
+      expect(r).toEqual({ reply: { wrote: 1 }, content: 'written by the primary' });
+      await primary.call(mp, 'handle', 'lend', 'replyFd', join(dir, 'b.txt'));
+      expect(await secondaries[0]!.call(mp, 'requestFdBack', 'lend', 'written by the secondary')).toEqual({ nfds: 1 });
+      expect(readFileSync(join(dir, 'b.txt'), 'utf8')).toBe('written by the secondary');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('a secondary that dies with a request in flight: the primary\'s request completes at its timeout with received < sent', async () => {
+    const { primary, secondaries } = await startGroup('dies', 2);
+    const [alive, doomed] = secondaries as [Agent, Agent];
+    await alive.call(mp, 'handle', 'poll', 'echo');
+    await doomed.call(mp, 'handle', 'poll', 'slow', 60_000);
+    const pending = primary.call<Summary>(mp, 'request', 'poll', 'x', { timeoutMs: 3000 });
+    await new Promise((r) => setTimeout(r, 300));
+    doomed.kill('SIGKILL');
+    const r = await pending;
+    expect(r.sent).toBe(2);
+    expect(r.received).toBe(1);
+    expect(r.complete).toBe(false);
+    expect(r.replies[0]).toMatchObject({ ok: true, pid: alive.pid });
+  });
+
+  it('requests in flight or queued when close() is called settle with CLOSED', async () => {
+    const { primary, secondaries } = await startGroup('close', 1);
+    await primary.call(mp, 'handle', 'forever', 'slow', 60_000);
+    expect(await secondaries[0]!.call(mp, 'closeWhileInFlight', 'forever')).toEqual({ inFlight: 'CLOSED', queued: 'CLOSED' });
+  });
+});
