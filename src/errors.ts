@@ -42,4 +42,10 @@ export const ErrorCodes = {
   notInPool: 'NOT_IN_POOL',
   /** A ring, mempool or memzone used after free() in this process. */
   freed: 'FREED',
+  /** No ethdev port with that id in the group. */
+  unknownPort: 'UNKNOWN_PORT',
+  /** The PMD (or this machine) lacks what was asked, e.g. a link status interrupt. */
+  notSupported: 'NOT_SUPPORTED',
+  /** Only the primary can do this (DPDK delivers interrupts to the primary only). */
+  primaryOnly: 'PRIMARY_ONLY',
 } as const;

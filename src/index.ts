@@ -9,3 +9,19 @@ export { Ring, type RingOptions, type RingSyncMode } from './shm/ring.js';
 export { Memzone, type MemzoneOptions } from './shm/memzone.js';
 export { Mempool, type MempoolOptions, type MempoolMemoryChunk } from './shm/mempool.js';
 export * from './bus/index.js';
+export { Interrupts, interruptsOf, ofType, ofPort, ofAlarm, ofFd } from './interrupts/index.js';
+export type {
+  InterruptBackend,
+  Watch as InterruptWatch,
+  EventSource as InterruptEventSource,
+  InterruptEvent,
+  InterruptType,
+  LinkEvent,
+  PortEvent,
+  AlarmEvent,
+  FdEvent,
+  LinkState,
+  LinkVia,
+  WatchSpec,
+  PortInfo,
+} from './interrupts/index.js';

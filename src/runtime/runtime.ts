@@ -9,9 +9,11 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from 'pino';
+import type { Observable } from 'rxjs';
 import { MpBusError, ErrorCodes } from '../errors.js';
 import { logger } from '../log.js';
 import { addon } from '../native/addon.js';
+import { interruptsOf, type InterruptEvent, type Interrupts, type LinkState } from '../interrupts/index.js';
 import { checkEnvironment } from './environment.js';
 import { GroupFiles } from './group.js';
 import { ealArgs, logLevelNumbers, resolveOptions, type ResolvedOptions, type RuntimeOptions } from './options.js';
@@ -220,6 +222,21 @@ export class Runtime {
     else if (/Cannot get hugepage information|No free.*hugepages|Cannot init memory|ENOMEM/.test(text)) hint = ' Hugepage memory is short: reserve more (echo 1024 > /proc/sys/vm/nr_hugepages) or lower memoryMb.';
     else if (role === 'secondary' && !group.primaryAlive()) hint = ' The primary went away during the attach.';
     return new MpBusError(code, `DPDK could not start this ${role} of group '${opts.filePrefix}': ${text}${hint}`, { cause: err });
+  }
+
+  /** The group's interrupt and event sources (link status, hotplug, alarms, fds), in every process. */
+  get interrupts(): Interrupts {
+    return interruptsOf(this);
+  }
+
+  /** Every interrupt event this process receives, in the primary's order (see {@link Interrupts}). */
+  get interrupts$(): Observable<InterruptEvent> {
+    return interruptsOf(this).events$;
+  }
+
+  /** A port's link: the current state first, then its changes (see {@link Interrupts.linkState$}). */
+  linkState$(port: number): Observable<LinkState> {
+    return interruptsOf(this).linkState$(port);
   }
 
   /** True once {@link close} has been called. */

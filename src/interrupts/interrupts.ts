@@ -1,0 +1,296 @@
+/**
+ * {@link Interrupts}: interrupt and event sources of the group as observables, the same API in
+ * every process. The primary watches the sources through DPDK; secondaries see the events the
+ * primary relays, and ask it to watch or stop watching a source.
+ *
+ * ```ts
+ * const intr = rt.interrupts;
+ * intr.linkState$(0).subscribe((link) => console.log('port 0 is', link.status));
+ * rt.interrupts$.pipe(ofType('new', 'destroy')).subscribe(console.log);
+ * await intr.attach('net_null1'); // hotplug: a `new` event in every process
+ * ```
+ */
+import { Observable, distinctUntilChanged, map, take } from 'rxjs';
+import { MpBusError, ErrorCodes } from '../errors.js';
+import { ofAlarm, ofFd, ofPort, ofType } from './operators.js';
+import type { LinkSnapshot, PrimarySources, Release } from './primary.js';
+import type { AlarmEvent, FdEvent, InterruptEvent, InterruptType, LinkEvent, LinkState, PortEvent, PortInfo, WatchSpec } from './types.js';
+import { validatePort, validateWatch } from './validate.js';
+
+/** What an {@link Interrupts} needs from its process: the primary's sources, or the relay to them. */
+export interface InterruptBackend {
+  /** Every event, in the primary's order. Hot. */
+  readonly events$: Observable<InterruptEvent>;
+  /** Starts (or holds) a watch; the release is fire-and-forget. */
+  acquire(spec: WatchSpec): Release | Promise<Release>;
+  linkSnapshot(port: number): LinkSnapshot | Promise<LinkSnapshot>;
+  portInfo(port: number): PortInfo | Promise<PortInfo>;
+  ports(): PortInfo[] | Promise<PortInfo[]>;
+  startPort(port: number, lsc: boolean): { lscArmed: boolean } | Promise<{ lscArmed: boolean }>;
+  stopPort(port: number): void | Promise<void>;
+  attach(devargs: string): Promise<{ device: string; portId?: number }>;
+  detach(device: string): Promise<{ device: string; portId?: number }>;
+}
+
+/** A held watch: the primary keeps watching the source until every holder released it. */
+export interface Watch {
+  readonly spec: WatchSpec;
+  /** Stops holding the source (idempotent). */
+  release(): void;
+}
+
+/** A user event source: an eventfd watched by the EAL interrupt thread (primary only). */
+export interface EventSource {
+  readonly name: string;
+  /** The eventfd: any code (or another process it was passed to) may write to it. */
+  readonly fd: number;
+  /** `fd` events of this source, in every process. */
+  readonly events$: Observable<FdEvent>;
+  /** Adds `n` to the eventfd counter (wakes the interrupt thread). */
+  signal(n?: number): void;
+  /** Stops watching and closes the eventfd. */
+  close(): void;
+}
+
+function sameLink(a: LinkState, b: LinkState): boolean {
+  return a.status === b.status && a.speedMbps === b.speedMbps && a.duplex === b.duplex && a.autoneg === b.autoneg;
+}
+
+export class Interrupts {
+  /** Every interrupt event this process receives, in the primary's order. Hot. */
+  readonly events$: Observable<InterruptEvent>;
+
+  constructor(
+    private readonly backend: InterruptBackend,
+    /** Present in the primary only: the native sources. */
+    private readonly local: PrimarySources | undefined,
+  ) {
+    this.events$ = backend.events$;
+  }
+
+  /** Events of some types, optionally of one port: `on('lsc', 0)`. Watches nothing by itself. */
+  on<T extends InterruptType>(types: T | T[], port?: number): Observable<Extract<InterruptEvent, { type: T }>> {
+    const list = Array.isArray(types) ? types : [types];
+    const typed = this.events$.pipe(ofType(...list));
+    if (port === undefined) return typed;
+    validatePort(port);
+    return typed.pipe(ofPort(port));
+  }
+
+  /**
+   * Asks the primary to watch a source until {@link Watch.release}. Several holders of one
+   * source share one native registration.
+   * @throws {MpBusError} `UNKNOWN_PORT`, `NOT_SUPPORTED` (the PMD has no such interrupt), `INVALID_OPTION`.
+   */
+  async watch(spec: WatchSpec): Promise<Watch> {
+    validateWatch(spec);
+    const release = await this.backend.acquire(spec);
+    return { spec, release };
+  }
+
+  /** Subscribes `stream`, holding `spec` watched while subscribed; errors of the watch go to the subscriber. */
+  private holding<T>(spec: WatchSpec, stream: Observable<T>): Observable<T> {
+    return new Observable<T>((subscriber) => {
+      let release: Release | undefined;
+      let done = false;
+      // Subscribe first: nothing that happens once the watch is in place can be missed.
+      const inner = stream.subscribe(subscriber);
+      const take = (r: Release): void => {
+        if (done) r();
+        else release = r;
+      };
+      try {
+        const acquired = this.backend.acquire(spec);
+        if (typeof acquired === 'function') take(acquired);
+        else acquired.then(take, (err: unknown) => subscriber.error(err));
+      } catch (err) {
+        subscriber.error(err);
+      }
+      return () => {
+        done = true;
+        inner.unsubscribe();
+        release?.();
+      };
+    });
+  }
+
+  /** Link status changes of a port, watched while subscribed. Errors: `UNKNOWN_PORT`, `NOT_SUPPORTED`. */
+  link$(port: number): Observable<LinkEvent> {
+    validatePort(port);
+    return this.holding({ type: 'lsc', port }, this.on('lsc', port));
+  }
+
+  /**
+   * The port's link: the current state first, then every change. A late subscriber gets the
+   * state as it is, not the history. The link status interrupt is watched while subscribed when
+   * the PMD has one; for other PMDs (net_null, net_ring) changes come from starting and stopping
+   * the port through {@link startPort}/{@link stopPort}. Errors: `UNKNOWN_PORT`.
+   */
+  linkState$(port: number): Observable<LinkState> {
+    validatePort(port);
+    return new Observable<LinkState>((subscriber) => {
+      let release: Release | undefined;
+      let done = false;
+      let snapshotSeq = -1;
+      const early: LinkEvent[] = [];
+      const inner = this.on('lsc', port).subscribe({
+        next: (e) => {
+          if (snapshotSeq < 0) early.push(e);
+          else subscriber.next(e.details);
+        },
+        error: (err: unknown) => subscriber.error(err),
+        complete: () => subscriber.complete(),
+      });
+      const start = async (): Promise<void> => {
+        try {
+          const r = await this.backend.acquire({ type: 'lsc', port });
+          if (done) r();
+          else release = r;
+        } catch (err) {
+          // No link interrupt on this PMD: the state and port-control changes still come.
+          if (!(err instanceof MpBusError && err.code === ErrorCodes.notSupported)) throw err;
+        }
+        const snap = await this.backend.linkSnapshot(port);
+        if (done) return;
+        snapshotSeq = snap.seq;
+        subscriber.next(snap.link);
+        for (const e of early.splice(0)) if (e.seq > snapshotSeq) subscriber.next(e.details);
+      };
+      start().catch((err: unknown) => subscriber.error(err));
+      return () => {
+        done = true;
+        inner.unsubscribe();
+        release?.();
+      };
+    }).pipe(
+      map((l): LinkState => ({ status: l.status, speedMbps: l.speedMbps, duplex: l.duplex, autoneg: l.autoneg })),
+      distinctUntilChanged(sameLink),
+    );
+  }
+
+  /** Ports appearing and going (`new`, `destroy`: hotplug included), watched while subscribed. */
+  ports$(): Observable<PortEvent> {
+    return this.holding({ type: 'ports' }, this.on(['new', 'destroy']));
+  }
+
+  /** Removal events of a port (`RTE_ETH_EVENT_INTR_RMV`), watched while subscribed. */
+  removal$(port: number): Observable<PortEvent> {
+    validatePort(port);
+    return this.holding({ type: 'removal', port }, this.on('removal', port));
+  }
+
+  /**
+   * An EAL alarm (`rte_eal_alarm_set`) set in the primary while subscribed: one event after
+   * `delayMs` (then completes), or one every `delayMs` with `periodic`. Unsubscribing cancels it.
+   * Alarms of one name share their events: give each its own name.
+   */
+  alarm$(name: string, delayMs: number, options: { periodic?: boolean } = {}): Observable<AlarmEvent> {
+    const spec: WatchSpec = { type: 'alarm', name, delayMs, periodic: options.periodic ?? false };
+    validateWatch(spec);
+    const events = this.events$.pipe(ofAlarm(name));
+    return this.holding(spec, options.periodic ? events : events.pipe(take(1)));
+  }
+
+  private requireLocal(what: string): PrimarySources {
+    if (!this.local) throw new MpBusError(ErrorCodes.primaryOnly, `${what} is done in the primary: only its EAL interrupt thread watches fds`);
+    return this.local;
+  }
+
+  /**
+   * Watches an fd on the EAL interrupt thread (primary only): an `fd` event named `name` each
+   * time it becomes readable; every process sees them. `eventfd` sources report the counter;
+   * `raw` ones are read and their bytes counted. The caller keeps the fd.
+   */
+  fd$(fd: number, name: string, kind: 'eventfd' | 'raw' = 'raw'): Observable<FdEvent> {
+    const local = this.requireLocal('watching an fd');
+    return new Observable<FdEvent>((subscriber) => {
+      const inner = this.events$.pipe(ofFd(name)).subscribe(subscriber);
+      let release: Release | undefined;
+      try {
+        release = local.watchFd(fd, name, kind);
+      } catch (err) {
+        subscriber.error(err);
+      }
+      return () => {
+        inner.unsubscribe();
+        release?.();
+      };
+    });
+  }
+
+  /** Creates an eventfd watched by the EAL interrupt thread (primary only): a user interrupt source. */
+  eventSource(name: string): EventSource {
+    const local = this.requireLocal('creating an event source');
+    const native = local.nativeBinding;
+    const fd = native.eventfdOpen();
+    let release: Release;
+    try {
+      release = local.watchFd(fd, name, 'eventfd');
+    } catch (err) {
+      native.eventfdClose(fd);
+      throw err;
+    }
+    let closed = false;
+    return {
+      name,
+      fd,
+      events$: this.events$.pipe(ofFd(name)),
+      signal: (n = 1) => {
+        if (closed) throw new MpBusError(ErrorCodes.closed, `event source '${name}' is closed`);
+        native.eventfdWrite(fd, n);
+      },
+      close: () => {
+        if (closed) return;
+        closed = true;
+        release();
+        native.eventfdClose(fd);
+      },
+    };
+  }
+
+  /** The port as the primary knows it. Errors: `UNKNOWN_PORT`. */
+  async portInfo(port: number): Promise<PortInfo> {
+    validatePort(port);
+    return this.backend.portInfo(port);
+  }
+
+  /** Every ethdev port of the group. */
+  async ports(): Promise<PortInfo[]> {
+    return this.backend.ports();
+  }
+
+  /**
+   * Starts a port in the primary (one rx and one tx queue), arming its link status interrupt
+   * when the PMD has one. Errors: `UNKNOWN_PORT`.
+   */
+  async startPort(port: number, options: { lsc?: boolean } = {}): Promise<{ lscArmed: boolean }> {
+    validatePort(port);
+    return this.backend.startPort(port, options.lsc ?? true);
+  }
+
+  async stopPort(port: number): Promise<void> {
+    validatePort(port);
+    await this.backend.stopPort(port);
+  }
+
+  /** Hotplugs a vdev in the primary (every secondary attaches it too), e.g. `net_null1`. */
+  async attach(devargs: string): Promise<{ device: string; portId?: number }> {
+    if (typeof devargs !== 'string' || !/^[A-Za-z0-9_]+[0-9](,.*)?$/.test(devargs)) {
+      throw new MpBusError(ErrorCodes.invalidOption, `devargs must look like 'net_null1' or 'net_ring1,nodeaction=...', got ${JSON.stringify(devargs)}`);
+    }
+    return this.backend.attach(devargs);
+  }
+
+  /** Removes a hotplugged (or any) device by name, e.g. `net_null1`, stopping its port first. */
+  async detach(device: string): Promise<{ device: string; portId?: number }> {
+    if (typeof device !== 'string' || !/^[A-Za-z0-9_]+$/.test(device)) {
+      throw new MpBusError(ErrorCodes.invalidOption, `a device name looks like 'net_null1', got ${JSON.stringify(device)}`);
+    }
+    return this.backend.detach(device);
+  }
+
+  /** Primary only: native registrations and holds, for leak checks. */
+  stats(): ReturnType<PrimarySources['stats']> {
+    return this.requireLocal('reading native interrupt stats').stats();
+  }
+}

@@ -1,0 +1,81 @@
+/** The shapes of interrupt events and watch requests, the same in every process of a group. */
+
+/** What happened. */
+export type InterruptType = 'lsc' | 'removal' | 'new' | 'destroy' | 'alarm' | 'fd';
+
+/** A port's link as DPDK reports it. */
+export interface LinkState {
+  status: 'up' | 'down';
+  /** 0 when unknown. */
+  speedMbps: number;
+  duplex: 'full' | 'half';
+  autoneg: boolean;
+}
+
+/**
+ * How a link state became known: `interrupt` (the PMD raised RTE_ETH_EVENT_INTR_LSC), `netlink`
+ * (the kernel announced it; net_tap raises no LSC event itself, see docs/interrupts.md),
+ * `port-control` (read after mpbus started or stopped the port), `snapshot` (read on request).
+ */
+export type LinkVia = 'interrupt' | 'netlink' | 'port-control' | 'snapshot';
+
+interface EventBase {
+  /** Order of the event in the primary, from 1: every process sees the same order. */
+  seq: number;
+  /** When the primary's callback ran, ms since the epoch (like Date.now()). */
+  timestamp: number;
+}
+
+/** Link status change of a port. */
+export interface LinkEvent extends EventBase {
+  type: 'lsc';
+  source: { portId: number; device: string };
+  details: LinkState & { via: LinkVia };
+}
+
+/** A port appeared (`new`), was released (`destroy`) or its device was removed under it (`removal`). */
+export interface PortEvent extends EventBase {
+  type: 'new' | 'destroy' | 'removal';
+  source: { portId: number; device: string };
+  details: Record<string, never>;
+}
+
+/** An EAL alarm (rte_eal_alarm_set) fired. */
+export interface AlarmEvent extends EventBase {
+  type: 'alarm';
+  source: { alarm: string };
+  details: { periodic: boolean; delayMs: number };
+}
+
+/** A user fd watched by the EAL interrupt thread became readable. */
+export interface FdEvent extends EventBase {
+  type: 'fd';
+  source: { fd: string };
+  /** eventfd sources: the counter read (the sum of the writes since the last event). Raw fds: bytes read. */
+  details: { value?: number; bytes?: number };
+}
+
+/** Every event `rt.interrupts$` emits. Narrow on `type`. */
+export type InterruptEvent = LinkEvent | PortEvent | AlarmEvent | FdEvent;
+
+/** A source the primary can watch, on behalf of any process. */
+export type WatchSpec =
+  | { type: 'lsc'; port: number }
+  | { type: 'removal'; port: number }
+  /** NEW and DESTROY events of every port, present and future (hotplug). */
+  | { type: 'ports' }
+  | { type: 'alarm'; name: string; delayMs: number; periodic?: boolean };
+
+/** A port as the primary knows it. */
+export interface PortInfo {
+  portId: number;
+  device: string;
+  driver: string;
+  /** The PMD can report link changes (RTE_ETH_DEV_INTR_LSC). */
+  lscSupported: boolean;
+  /** How mpbus observes link changes of this port when watched. */
+  lscVia: 'interrupt' | 'netlink' | 'none';
+  started: boolean;
+  ifName?: string;
+  link: LinkState;
+}

@@ -1,0 +1,203 @@
+import { execFileSync } from 'node:child_process';
+import { existsSync, rmSync } from 'node:fs';
+import { afterEach, describe, expect, it } from 'vitest';
+import type { InterruptEvent, LinkEvent, LinkState } from '../src/index.js';
+import type { Agent } from './harness/group.js';
+import { TestGroup } from './harness/group.js';
+import { fixture } from './harness/paths.js';
+
+const F = fixture('interrupts');
+const groups: TestGroup[] = [];
+function group(label: string): TestGroup {
+  const g = TestGroup.create(label);
+  groups.push(g);
+  return g;
+}
+const sockets: string[] = [];
+/** A vhost-user socket path for a group; removed after the test (a killed vhost leaves it). */
+function vhostSocket(g: TestGroup): string {
+  const path = `/tmp/mpbus-${g.prefix}.sock`;
+  sockets.push(path);
+  return path;
+}
+afterEach(async () => {
+  await Promise.all(groups.splice(0).map((g) => g.cleanup()));
+  for (const path of sockets.splice(0)) rmSync(path, { force: true });
+});
+
+/** Everything an agent's fixtures emitted, kept from the start, so no wait can miss an event. */
+class Events {
+  readonly log: { event: string; data: unknown }[] = [];
+  constructor(agent: Agent, names: string[]) {
+    for (const event of names) agent.on(event, (data: unknown) => this.log.push({ event, data }));
+  }
+
+  of<T>(event: string, predicate: (d: T) => boolean = () => true): T[] {
+    return this.log.filter((e) => e.event === event && predicate(e.data as T)).map((e) => e.data as T);
+  }
+
+  /** The first `event` (ever emitted) matching `predicate`, waiting for it if needed. */
+  async wait<T>(event: string, predicate: (d: T) => boolean = () => true, timeoutMs = 15_000): Promise<T> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const found = this.of<T>(event, predicate)[0];
+      if (found !== undefined) return found;
+      if (Date.now() > deadline) throw new Error(`no '${event}' event matching the test within ${timeoutMs} ms; seen: ${JSON.stringify(this.log.slice(-10))}`);
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  }
+}
+
+function events(agent: Agent): Events {
+  return new Events(agent, ['intr', 'link', 'link-error', 'lsc', 'lsc-error', 'port', 'alarm', 'alarm-error']);
+}
+
+function linkOf(ev: Events, key: string, status?: LinkState['status']): Promise<{ key: string; link: LinkState }> {
+  return ev.wait<{ key: string; link: LinkState }>('link', (d) => d.key === key && (status === undefined || d.link.status === status));
+}
+
+/** Why the tap test cannot run here, or undefined when it can. */
+function tapUnavailable(): string | undefined {
+  if (!existsSync('/dev/net/tun')) return '/dev/net/tun is missing (no tun module): net_tap cannot create its interface';
+  try {
+    execFileSync('ip', ['-V'], { stdio: 'ignore' });
+  } catch {
+    return "the 'ip' command is missing: the test toggles the tap interface with it";
+  }
+  if (process.getuid?.() !== 0) return 'net_tap needs root (CAP_NET_ADMIN) to create its interface';
+  return undefined;
+}
+
+describe('interrupts in the primary', () => {
+  it('hotplug of a vdev raises new and destroy, in order, with the device name', async () => {
+    const g = group('ihot');
+    const p = await g.startAgent({ procType: 'primary', vdevs: ['net_null0'] });
+    const ev = events(p);
+    await p.call(F, 'recordAll');
+    await p.call(F, 'followPorts', 'ports');
+    const attached = await p.call<{ device: string; portId: number }>(F, 'attach', 'net_null1');
+    expect(attached).toEqual({ device: 'net_null1', portId: 1 });
+    await ev.wait<InterruptEvent>('port', (e) => e.type === 'new');
+    await p.call(F, 'detach', 'net_null1');
+    await ev.wait<InterruptEvent>('port', (e) => e.type === 'destroy');
+    const ports = ev.of<InterruptEvent>('intr', (e) => e.type === 'new' || e.type === 'destroy');
+    expect(ports.map((e) => [e.type, 'device' in e.source ? e.source.device : '', 'portId' in e.source ? e.source.portId : -1])).toEqual([
+      ['new', 'net_null1', 1],
+      ['destroy', 'net_null1', 1],
+    ]);
+    expect(ports[0]!.seq).toBeLessThan(ports[1]!.seq);
+    expect(typeof ports[0]!.timestamp).toBe('number');
+  });
+
+  it('an EAL alarm fires once, a periodic one repeats until unsubscribed', async () => {
+    const g = group('ialarm');
+    const p = await g.startAgent({ procType: 'primary' });
+    const ev = events(p);
+    await p.call(F, 'followAlarm', 'once', 'once', 20, false);
+    const once = await ev.wait<InterruptEvent>('alarm');
+    expect(once).toMatchObject({ type: 'alarm', source: { alarm: 'once' }, details: { periodic: false, delayMs: 20 } });
+    await p.call(F, 'followAlarm', 'tick', 'tick', 10, true);
+    const isTick = (e: InterruptEvent): boolean => e.type === 'alarm' && e.source.alarm === 'tick';
+    await expect.poll(() => ev.of<InterruptEvent>('alarm', isTick).length, { timeout: 15_000 }).toBeGreaterThanOrEqual(2);
+    const [t1, t2] = ev.of<InterruptEvent>('alarm', isTick);
+    expect(t2!.seq).toBeGreaterThan(t1!.seq);
+    await p.call(F, 'unsubscribe', 'tick');
+    expect(await p.call(F, 'stats')).toMatchObject({ alarms: 0, native: { alarms: 0 } });
+  });
+
+  it('a user eventfd registered with the EAL interrupt thread reports its counter', async () => {
+    const g = group('ifd');
+    const p = await g.startAgent({ procType: 'primary' });
+    const ev = events(p);
+    await p.call(F, 'recordAll');
+    await p.call(F, 'createEventSource', 'doorbell');
+    await p.call(F, 'signalEventSource', 'doorbell', 5);
+    const e = await ev.wait<InterruptEvent>('intr', (x) => x.type === 'fd');
+    expect(e).toMatchObject({ type: 'fd', source: { fd: 'doorbell' }, details: { value: 5 } });
+    await p.call(F, 'closeEventSource', 'doorbell');
+    expect(await p.call(F, 'stats')).toMatchObject({ fds: 0, native: { fdSources: 0 } });
+    expect(ev.of<InterruptEvent>('intr', (x) => x.type === 'fd')).toHaveLength(1);
+  });
+
+  it('linkState$ gives the current state first, then changes; a late subscriber gets the state, not the history', async () => {
+    const g = group('ilink');
+    const p = await g.startAgent({ procType: 'primary', vdevs: ['net_null0'] });
+    const ev = events(p);
+    await p.call(F, 'followLink', 'early', 0);
+    expect((await linkOf(ev, 'early')).link.status).toBe('down');
+    await p.call(F, 'startPort', 0);
+    expect((await linkOf(ev, 'early', 'up')).link).toMatchObject({ status: 'up', speedMbps: 10000, duplex: 'full' });
+    await p.call(F, 'followLink', 'late', 0);
+    expect((await linkOf(ev, 'late')).link.status).toBe('up');
+    await p.call(F, 'stopPort', 0);
+    await linkOf(ev, 'early', 'down');
+    await linkOf(ev, 'late', 'down');
+    expect(ev.of<{ key: string; link: LinkState }>('link', (d) => d.key === 'late').map((d) => d.link.status)).toEqual(['up', 'down']);
+    expect(ev.of<{ key: string; link: LinkState }>('link', (d) => d.key === 'early').map((d) => d.link.status)).toEqual(['down', 'up', 'down']);
+  });
+
+  it('an unknown port is refused with UNKNOWN_PORT; a link interrupt the PMD lacks with NOT_SUPPORTED', async () => {
+    const g = group('iunk');
+    const p = await g.startAgent({ procType: 'primary', vdevs: ['net_null0'] });
+    const ev = events(p);
+    expect(await p.call(F, 'tryWatch', { type: 'lsc', port: 9 })).toBe('UNKNOWN_PORT');
+    expect(await p.call(F, 'tryWatch', { type: 'removal', port: 9 })).toBe('UNKNOWN_PORT');
+    expect(await p.call(F, 'tryWatch', { type: 'lsc', port: 0 })).toBe('NOT_SUPPORTED');
+    expect(await p.call(F, 'tryWatch', { type: 'lsc', port: -1 })).toBe('INVALID_OPTION');
+    expect(await p.call(F, 'portInfo', 9)).toEqual({ error: 'UNKNOWN_PORT' });
+    await p.call(F, 'followLink', 'bad', 9);
+    expect((await ev.wait<{ code: string }>('link-error')).code).toBe('UNKNOWN_PORT');
+  });
+
+  it('net_vhost raises a real LSC interrupt when a virtio_user frontend starts and leaves', async () => {
+    const g = group('ivhost');
+    const sock = vhostSocket(g);
+    const p = await g.startAgent({ procType: 'primary', vdevs: [`net_vhost0,iface=${sock},queues=1`] });
+    const ev = events(p);
+    await p.call(F, 'startPort', 0);
+    await p.call(F, 'followLsc', 'vhost', 0);
+    await p.call(F, 'attach', `net_virtio_user0,path=${sock},queues=1`);
+    await p.call(F, 'startPort', 1);
+    const up = await ev.wait<LinkEvent>('lsc', (e) => e.details.status === 'up');
+    expect(up).toMatchObject({ type: 'lsc', source: { portId: 0, device: 'net_vhost0' }, details: { status: 'up', via: 'interrupt' } });
+    await p.call(F, 'detach', 'net_virtio_user0');
+    const down = await ev.wait<LinkEvent>('lsc', (e) => e.details.status === 'down');
+    expect(down.details.via).toBe('interrupt');
+    expect(down.seq).toBeGreaterThan(up.seq);
+  });
+
+  it('net_tap: toggling the kernel interface with ip link gives link events (through netlink)', async (t) => {
+    const why = tapUnavailable();
+    if (why) {
+      console.log(`skipped net_tap test: ${why}`);
+      t.skip();
+      return;
+    }
+    const g = group('itap');
+    const iface = `mpbt${process.pid % 100000}`;
+    const p = await g.startAgent({ procType: 'primary', vdevs: [`net_tap0,iface=${iface}`] });
+    const ev = events(p);
+    expect(await p.call(F, 'portInfo', 0)).toMatchObject({ driver: 'net_tap', lscSupported: true, lscVia: 'netlink', ifName: iface });
+    expect(await p.call(F, 'startPort', 0)).toEqual({ lscArmed: true });
+    await p.call(F, 'followLsc', 'tap-lsc', 0);
+    await p.call(F, 'followLink', 'tap', 0);
+    await linkOf(ev, 'tap', 'up');
+    execFileSync('ip', ['link', 'set', iface, 'down']);
+    const down = await ev.wait<LinkEvent>('lsc', (e) => e.details.status === 'down');
+    expect(down).toMatchObject({ source: { portId: 0, device: 'net_tap0' }, details: { status: 'down', via: 'netlink' } });
+    await linkOf(ev, 'tap', 'down');
+    execFileSync('ip', ['link', 'set', iface, 'up']);
+    const up = await ev.wait<LinkEvent>('lsc', (e) => e.details.status === 'up');
+    expect(up.details.via).toBe('netlink');
+    expect(up.seq).toBeGreaterThan(down.seq);
+  });
+
+  it('10,000 subscribe/unsubscribe cycles leave no native registration behind', async () => {
+    const g = group('ileak');
+    const sock = vhostSocket(g);
+    const p = await g.startAgent({ procType: 'primary', vdevs: ['net_null0', `net_vhost0,iface=${sock},queues=1`] });
+    const { before, after } = await p.call<{ before: unknown; after: unknown }>(F, 'churn', 10_000, 1, 0);
+    expect(after).toEqual(before);
+    expect(after).toMatchObject({ holds: 0, alarms: 0, native: { ethRegistrations: 0, alarms: 0, netlinkPorts: 0, queued: 0 } });
+  });
+});
