@@ -40,7 +40,7 @@ const headerDir = [process.env.npm_config_nodedir, dirname(dirname(process.execP
 );
 if (headerDir) jobs.push(`--nodedir=${headerDir}`);
 try {
-  execFileSync(gyp[0], [...gyp.slice(1), 'rebuild', ...jobs], { cwd: root, stdio: ['ignore', 'ignore', 'inherit'] });
+  execFileSync(gyp[0], [...gyp.slice(1), 'rebuild', '--loglevel=warn', ...jobs], { cwd: root, stdio: ['ignore', 'ignore', 'inherit'] });
 } catch {
   console.error('mpbus: building the native addon failed (see the compiler output above).');
   process.exit(1);

@@ -28,6 +28,15 @@ export const ErrorCodes = {
   lcoreInUse: 'LCORE_IN_USE',
   noFreeLcore: 'NO_FREE_LCORE',
   settingsMismatch: 'SETTINGS_MISMATCH',
+  groupBusy: 'GROUP_BUSY',
+  /** rte_eal_init failed and no more specific code fits; the message quotes DPDK's log. */
+  ealInitFailed: 'EAL_INIT_FAILED',
+  /** DPDK rejected the command line built from the options and extraEalArgs. */
+  invalidEalArgs: 'INVALID_EAL_ARGS',
+  /** Hugepages are reserved but too few are free for the memory asked (memoryMb, socketMemMb). */
+  hugepagesShort: 'HUGEPAGES_SHORT',
+  /** A secondary could not map the group's memory at the primary's addresses. */
+  addressSpaceTaken: 'ADDRESS_SPACE_TAKEN',
   alreadyStarted: 'EALREADY',
   closed: 'CLOSED',
   notReady: 'ENOTREADY',

@@ -53,7 +53,8 @@ describe('a process group', () => {
     const s = await g.spawn();
     const t0 = Date.now();
     await expect(s.start({ procType: 'secondary' })).rejects.toMatchObject({ code: 'NO_PRIMARY' });
-    expect(Date.now() - t0).toBeLessThan(3000);
+    // fails at once (DPDK itself would take ~40 ms); the bound only tells it from a hang or a wait
+    expect(Date.now() - t0).toBeLessThan(10_000);
   });
 
   it('starting twice in one process and using a closed runtime are errors, not crashes', async () => {

@@ -26,6 +26,10 @@ export interface FsLockBinding {
   flockOpen(path: string, exclusive: boolean, wait: boolean): number;
   flockClose(fd: number): void;
   isFcntlLocked(path: string): boolean;
+  /** Drops this process's POSIX locks on the file (a failed primary's lock on `config`). */
+  releaseFcntlLocks(path: string): void;
+  /** Drops this process's flock(2) locks on these directories; returns how many it dropped. */
+  unlockDirs(paths: string[]): number;
 }
 
 export interface Addon extends EalBinding, FsLockBinding {

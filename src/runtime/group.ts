@@ -42,7 +42,8 @@ export function hugetlbfsMounts(): string[] {
   }
 }
 
-function pidAlive(pid: number): boolean {
+/** True while a process with this pid exists (EPERM: it exists but belongs to another user). */
+export function pidAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;
@@ -89,8 +90,15 @@ export class GroupFiles {
 
   /** Tries to take a lock; returns the fd or -1 when another process holds it. */
   tryLock(name: string, exclusive: boolean): number {
-    this.ensureDir();
-    return addon().flockOpen(this.lockPath(name), exclusive, false);
+    for (let attempt = 0; ; attempt++) {
+      this.ensureDir();
+      try {
+        return addon().flockOpen(this.lockPath(name), exclusive, false);
+      } catch (err) {
+        // the last process of the group removed the dir between mkdir and open: make it again
+        if ((err as { code?: string }).code !== 'ENOENT' || attempt >= 3) throw err;
+      }
+    }
   }
 
   unlock(fd: number): void {

@@ -1,4 +1,5 @@
 /** Runtime options, their validation, and the EAL command line built from them. */
+import { readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { MpBusError, ErrorCodes } from '../errors.js';
 
@@ -58,9 +59,19 @@ export const logLevelNumbers: Record<LogLevelName, number> = {
 };
 
 const DEFAULT_BASE_VIRTADDR = '0x600000000000';
-const MAX_LCORE = 128;
-/** Arguments mpbus owns: passing them through extraEalArgs would contradict the options. */
-const OWNED_ARGS = ['--proc-type', '--file-prefix', '-l', '--lcores', '-c', '--main-lcore', '-h', '--help', '-v', '--in-memory', '--huge-unlink'];
+/** DPDK's RTE_MAX_LCORE in Debian's build: lcore IDs are 0..127. */
+export const MAX_LCORE = 128;
+/**
+ * Arguments mpbus owns or forbids in extraEalArgs: the lcore and group flags contradict the
+ * options, the memory-layout flags must go through the options so secondaries are checked
+ * against the primary, `-h`/`--help` make DPDK call exit(), and `--in-memory`, `--no-shconf`
+ * and `--huge-unlink` leave nothing for secondaries to attach to.
+ */
+const OWNED_ARGS = [
+  '--proc-type', '--file-prefix', '-l', '--lcores', '-c', '--main-lcore', '-h', '--help', '-v', '--version',
+  '--in-memory', '--no-shconf', '--huge-unlink', '--legacy-mem', '--single-file-segments', '-m', '--socket-mem',
+  '--no-huge', '--vdev', '--no-pci', '-a', '--allow', '--base-virtaddr',
+];
 
 function invalid(message: string): never {
   throw new MpBusError(ErrorCodes.invalidOption, message);
@@ -117,12 +128,11 @@ export function resolveOptions(options: RuntimeOptions = {}): ResolvedOptions {
 
 /** The EAL command line for one process. The lcore is mapped onto every CPU: unique, never pinned. */
 export function ealArgs(opts: ResolvedOptions, role: 'primary' | 'secondary', lcoreId: number): string[] {
-  const lastCpu = availableParallelism() - 1;
   const args = [
     'mpbus',
     `--proc-type=${role}`,
     `--file-prefix=${opts.filePrefix}`,
-    `--lcores=${lcoreId}@(0-${lastCpu})`,
+    `--lcores=${lcoreId}@(${allowedCpuList()})`,
     '--no-telemetry',
     `--log-level=${Math.max(logLevelNumbers[opts.logLevel], logLevelNumbers.notice)}`,
   ];
@@ -136,4 +146,19 @@ export function ealArgs(opts: ResolvedOptions, role: 'primary' | 'secondary', lc
   for (const vdev of opts.vdevs) args.push(`--vdev=${vdev}`);
   args.push(...opts.extraEalArgs);
   return args;
+}
+
+/**
+ * The CPUs this process may run on, as DPDK's cpu-set syntax ("0-1", "0,2-3"). Read from the
+ * kernel, not counted, so a process started under `taskset` maps its lcore onto the CPUs it
+ * actually has (DPDK refuses CPUs outside the affinity mask).
+ */
+export function allowedCpuList(): string {
+  try {
+    const m = /^Cpus_allowed_list:\s*(\S+)/m.exec(readFileSync('/proc/self/status', 'utf8'));
+    if (m && /^[0-9,-]+$/.test(m[1]!)) return m[1]!;
+  } catch {
+    // not Linux /proc: fall back to counting
+  }
+  return `0-${availableParallelism() - 1}`;
 }

@@ -14,18 +14,22 @@ import { MpBusError, ErrorCodes } from '../errors.js';
 import { logger } from '../log.js';
 import { addon } from '../native/addon.js';
 import { interruptsOf, type InterruptEvent, type Interrupts, type LinkState } from '../interrupts/index.js';
-import { checkEnvironment } from './environment.js';
-import { GroupFiles } from './group.js';
-import { ealArgs, logLevelNumbers, resolveOptions, type ResolvedOptions, type RuntimeOptions } from './options.js';
+import { checkEnvironment, hugepageInfo } from './environment.js';
+import { GroupFiles, hugetlbfsMounts, pidAlive } from './group.js';
+import { ealArgs, logLevelNumbers, MAX_LCORE, resolveOptions, type ResolvedOptions, type RuntimeOptions } from './options.js';
 import { MPBUS_VERSION } from './version.js';
 
 /** A function run by {@link Runtime.close} before DPDK is cleaned up (latest registered runs first). */
 export type CloseHook = () => void | Promise<void>;
 
-const MAX_LCORE = 128;
-const PRIMARY_WAIT_MS = 5000;
+/** How long a secondary waits for a primary that holds the primary lock but is still in rte_eal_init. */
+const PRIMARY_WAIT_MS = 15_000;
+/** How long a new primary waits for a closing process that is removing the group's files. */
+const CLEANUP_WAIT_MS = 2000;
 
 let started: Runtime | undefined;
+/** Set once rte_eal_init ran in this process, successful or not: DPDK cannot run it twice. */
+let ealInitAttempted = false;
 
 export class Runtime {
   /** 'primary' or 'secondary': what this process became ('auto' resolved). */
@@ -84,28 +88,45 @@ export class Runtime {
   static async start(options: RuntimeOptions = {}): Promise<Runtime> {
     const opts = resolveOptions(options);
     if (started) {
-      throw new MpBusError(ErrorCodes.alreadyStarted, `a runtime is already started in this process (group '${started.filePrefix}'); DPDK allows one EAL per process`);
+      throw new MpBusError(ErrorCodes.alreadyStarted, `a runtime was already started in this process (group '${started.filePrefix}'${started.closed ? ', now closed' : ''}); DPDK allows one EAL per process: start another process to join a group again`);
+    }
+    if (ealInitAttempted) {
+      throw new MpBusError(ErrorCodes.alreadyStarted, 'rte_eal_init already failed in this process and DPDK cannot run it twice: start a new process to try again');
     }
     const native = addon();
     const group = new GroupFiles(opts.filePrefix);
     const locks: number[] = [];
     let membersFd = -1;
+    // idempotent: a closed fd number is soon reused by something else (libuv, the IPC channel)
     const releaseAll = (): void => {
-      for (const fd of locks) group.unlock(fd);
+      for (const fd of locks.splice(0)) group.unlock(fd);
       group.unlock(membersFd);
+      membersFd = -1;
     };
     try {
       const role = await Runtime.resolveRole(opts, group, locks);
       checkEnvironment(group, role);
-      membersFd = role === 'primary' ? Runtime.prepareAsPrimary(opts, group) : await Runtime.prepareAsSecondary(opts, group);
+      membersFd = role === 'primary' ? await Runtime.prepareAsPrimary(opts, group) : await Runtime.prepareAsSecondary(opts, group);
       const lcoreId = Runtime.takeLcore(opts, group, locks);
       native.setLogEchoLevel(logLevelNumbers[opts.logLevel]);
+      ealInitAttempted = true;
       const result = await native.ealInit(ealArgs(opts, role, lcoreId), logLevelNumbers[opts.logLevel]).catch((err: unknown) => {
+        // A primary that failed half-way still holds DPDK's lock on `config` and would pass for
+        // a live primary: drop it, then clear what it created if no one else is in the group.
+        // It also keeps its exclusive lock on the hugetlbfs mounts, which would block every other
+        // DPDK primary on the machine for as long as this process lives.
+        if (role === 'primary') {
+          native.releaseFcntlLocks(group.configPath);
+          native.unlockDirs(hugetlbfsMounts());
+        }
+        releaseAll();
+        removeGroupFilesIfLast(group);
         throw Runtime.explainInitFailure(err, role, opts, group);
       });
       const rt = new Runtime({ processType: result.processType, lcoreId: result.lcoreId, options: opts, group, locks, membersFd });
       started = rt;
       if (opts.handleSignals) rt.signalCleanup = installSignalHandlers(rt);
+      process.on('exit', rt.onExit);
       rt.log.info({ dpdk: rt.dpdkVersion }, 'joined group');
       return rt;
     } catch (err) {
@@ -130,8 +151,15 @@ export class Runtime {
   }
 
   /** Primary: clears what a dead group left (only when none of its processes lives), publishes settings. */
-  private static prepareAsPrimary(opts: ResolvedOptions, group: GroupFiles): number {
-    const exclusive = group.tryLock('members', true);
+  private static async prepareAsPrimary(opts: ResolvedOptions, group: GroupFiles): Promise<number> {
+    // The members lock is held exclusively for a moment by a process that is leaving (it checks
+    // whether it is the last one): wait for that, but not for live members of a dead primary.
+    const deadline = Date.now() + CLEANUP_WAIT_MS;
+    let exclusive = group.tryLock('members', true);
+    while (exclusive < 0 && group.liveSecondaryPids().length === 0 && Date.now() < deadline) {
+      await sleep(20);
+      exclusive = group.tryLock('members', true);
+    }
     const otherPids = group.liveSecondaryPids();
     if (exclusive < 0 || otherPids.length > 0) {
       group.unlock(exclusive);
@@ -154,7 +182,7 @@ export class Runtime {
 
   private static lockMembersShared(group: GroupFiles): number {
     const fd = group.tryLock('members', false);
-    if (fd < 0) throw new MpBusError(ErrorCodes.notReady, `group '${group.prefix}' is being cleaned up by another process; try again`);
+    if (fd < 0) throw new MpBusError(ErrorCodes.groupBusy, `group '${group.prefix}' is being cleaned up or founded by another process right now: try again in a moment`);
     return fd;
   }
 
@@ -174,7 +202,8 @@ export class Runtime {
       await sleep(20);
     }
     const settings = group.readSettings();
-    if (settings) {
+    // settings of an earlier mpbus primary do not describe a primary that is not mpbus
+    if (settings && typeof settings.primaryPid === 'number' && pidAlive(settings.primaryPid)) {
       const mismatches: string[] = [];
       const compare = (name: string, mine: unknown, theirs: unknown): void => {
         if (mine !== theirs) mismatches.push(`${name}: primary ${String(theirs)}, this process ${String(mine)}`);
@@ -214,14 +243,12 @@ export class Runtime {
     throw new MpBusError(ErrorCodes.noFreeLcore, `all ${MAX_LCORE} lcore IDs of group '${opts.filePrefix}' are held by live processes`);
   }
 
+  /** Turns an rte_eal_init failure into a code and a message that says the fix. */
   private static explainInitFailure(err: unknown, role: string, opts: ResolvedOptions, group: GroupFiles): MpBusError {
     const text = err instanceof Error ? err.message : String(err);
-    const code = err instanceof MpBusError ? err.code : 'EAL_INIT';
-    let hint = '';
-    if (/base-virtaddr|Cannot reserve/.test(text)) hint = ' The address range the primary reserved is taken in this process: start the primary with another baseVirtaddr.';
-    else if (/Cannot get hugepage information|No free.*hugepages|Cannot init memory|ENOMEM/.test(text)) hint = ' Hugepage memory is short: reserve more (echo 1024 > /proc/sys/vm/nr_hugepages) or lower memoryMb.';
-    else if (role === 'secondary' && !group.primaryAlive()) hint = ' The primary went away during the attach.';
-    return new MpBusError(code, `DPDK could not start this ${role} of group '${opts.filePrefix}': ${text}${hint}`, { cause: err });
+    const errno = (err as { errno?: number }).errno;
+    const [code, fix] = diagnoseInitFailure(text, role, group);
+    return new MpBusError(code, `DPDK could not start this ${role} of group '${opts.filePrefix}': ${fix}\n${text}`, errno === undefined ? { cause: err } : { cause: err, errno });
   }
 
   /** The group's interrupt and event sources (link status, hotplug, alarms, fds), in every process. */
@@ -268,8 +295,19 @@ export class Runtime {
     return this.closing;
   }
 
+  /** 'exit' without close(): DPDK cannot be cleaned up any more, but the group's files can. */
+  private readonly onExit = (): void => {
+    if (this.closing) return;
+    for (const fd of this.locks.splice(0)) this.group.unlock(fd);
+    this.group.unlock(this.membersFd);
+    this.membersFd = -1;
+    if (this.processType === 'primary') addon().releaseFcntlLocks(this.group.configPath);
+    removeGroupFilesIfLast(this.group);
+  };
+
   private async doClose(): Promise<void> {
     this.signalCleanup?.();
+    process.off('exit', this.onExit);
     for (const hook of [...this.closeHooks].reverse()) {
       try {
         await hook();
@@ -280,23 +318,59 @@ export class Runtime {
     try {
       await addon().ealCleanup();
     } finally {
-      for (const fd of this.locks) this.group.unlock(fd);
+      // rte_eal_cleanup keeps the primary's lock on `config`: while this process lives, the
+      // group would look as if its primary were alive, and its files would never be removed.
+      if (this.processType === 'primary') addon().releaseFcntlLocks(this.group.configPath);
+      for (const fd of this.locks.splice(0)) this.group.unlock(fd);
       this.group.unlock(this.membersFd);
       this.membersFd = -1;
-      this.removeGroupFilesIfLast();
+      removeGroupFilesIfLast(this.group);
       this.log.info('left group');
     }
   }
+}
 
-  private removeGroupFilesIfLast(): void {
-    const exclusive = this.group.tryLock('members', true);
-    if (exclusive < 0) return; // another mpbus process of the group lives: it will clean up
-    try {
-      if (!this.group.primaryAlive() && this.group.liveSecondaryPids().length === 0) this.group.removeLeftovers(false);
-    } finally {
-      this.group.unlock(exclusive);
-    }
+/**
+ * Removes the group's hugepage files and runtime dir when no process of the group is alive any
+ * more (no mpbus process holds `members`, no DPDK primary holds `config`, no DPDK secondary has a
+ * live `mp_socket_<pid>`). DPDK's own cleanup leaves them, and they hold hugepages.
+ */
+function removeGroupFilesIfLast(group: GroupFiles): void {
+  const exclusive = group.tryLock('members', true);
+  if (exclusive < 0) return; // another mpbus process of the group lives: it will clean up
+  try {
+    if (!group.primaryAlive() && group.liveSecondaryPids().length === 0) group.removeLeftovers(false);
+  } finally {
+    group.unlock(exclusive);
   }
+}
+
+/** [code, fix] for an rte_eal_init failure, from what DPDK logged. */
+function diagnoseInitFailure(dpdkText: string, role: string, group: GroupFiles): [string, string] {
+  if (/base-virtaddr|Cannot reserve .* bytes at/.test(dpdkText)) {
+    return [ErrorCodes.addressSpaceTaken, "this process already uses part of the address range the group's memory lives at: restart the primary with another baseVirtaddr (default 0x600000000000), e.g. 0x700000000000."];
+  }
+  if (/Invalid 'command line' arguments|invalid option|unrecognized option/.test(dpdkText)) {
+    return [ErrorCodes.invalidEalArgs, 'DPDK refused the command line built from the options: check extraEalArgs, vdevs and pciAllowList (DPDK said why below).'];
+  }
+  if (/Not enough memory|Cannot init memory|Cannot allocate|ENOMEM|No free .*hugepages/i.test(dpdkText)) {
+    return [ErrorCodes.hugepagesShort, `not enough free hugepage memory: lower memoryMb / socketMemMb, stop other DPDK groups, or reserve more hugepages (echo 2048 > /proc/sys/vm/nr_hugepages as root; ${hugepageSummary()}).`];
+  }
+  if (/another primary process running|Cannot create lock/.test(dpdkText)) {
+    return [ErrorCodes.primaryExists, "a DPDK primary (maybe not mpbus) holds the group's config: start this process as a secondary, or use another filePrefix."];
+  }
+  if (/Permission denied|EACCES|EPERM/.test(dpdkText)) {
+    return [ErrorCodes.permissionDenied, `permission denied: run as root, or give this user write access to ${group.runtimeDir} and the hugetlbfs mount.`];
+  }
+  if (role === 'secondary' && !group.primaryAlive()) {
+    return [ErrorCodes.primaryDead, 'the primary went away while this secondary attached: start a primary again (it clears what the dead one left).'];
+  }
+  return [ErrorCodes.ealInitFailed, 'rte_eal_init failed; DPDK said why below (set logLevel to see more).'];
+}
+
+function hugepageSummary(): string {
+  const { total, free } = hugepageInfo();
+  return `HugePages_Total ${total}, HugePages_Free ${free}`;
 }
 
 /** SIGINT/SIGTERM close the runtime; the process then ends as the signal meant, unless the app listens too. */

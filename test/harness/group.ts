@@ -88,6 +88,12 @@ export class Agent extends EventEmitter {
     return this.send({ op: 'close' });
   }
 
+  /** Ends the agent with process.exit(0) without closing its runtime, and waits until it is gone. */
+  async exit(): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
+    await this.send({ op: 'exit' }).catch(() => undefined);
+    return this.exited;
+  }
+
   /** Resolves with the next `event` emitted by a fixture (that matches `predicate`). */
   next<T = unknown>(event: string, timeoutMs = 10_000, predicate: (d: T) => boolean = () => true): Promise<T> {
     return new Promise<T>((resolve, reject) => {
@@ -113,6 +119,7 @@ export class Agent extends EventEmitter {
 
 export class TestGroup {
   readonly agents: Agent[] = [];
+  private readonly tracked: { child: ChildProcess; exited: Promise<void> }[] = [];
 
   constructor(readonly prefix: string) {}
 
@@ -127,7 +134,12 @@ export class TestGroup {
     mkdirSync(pidDir, { recursive: true });
     writeFileSync(join(pidDir, String(agent.pid)), this.prefix);
     this.agents.push(agent);
-    await agent.next('ready');
+    await Promise.race([
+      agent.next('ready', 30_000),
+      agent.exited.then(({ code, signal }) => {
+        throw new Error(`agent ${agent.pid} exited (${signal ?? code}) before it was ready:\n${agent.stderr.join('')}`);
+      }),
+    ]);
     return agent;
   }
 
@@ -138,20 +150,57 @@ export class TestGroup {
     return agent;
   }
 
+  /**
+   * Puts a process the test started itself (a script, a sample) under the group's care: cleanup
+   * and the suite's safety net end it by PID like an agent.
+   */
+  track(child: ChildProcess): ChildProcess {
+    const pid = child.pid!;
+    mkdirSync(pidDir, { recursive: true });
+    writeFileSync(join(pidDir, String(pid)), this.prefix);
+    const exited = new Promise<void>((resolve) => {
+      if (child.exitCode !== null || child.signalCode !== null) resolve();
+      else child.once('exit', () => resolve());
+    }).then(() => rmSync(join(pidDir, String(pid)), { force: true }));
+    this.tracked.push({ child, exited });
+    return child;
+  }
+
+  /** DPDK's runtime dir of this group (`/var/run/dpdk/<prefix>` as root). */
+  get runtimeDir(): string {
+    return join(dpdkRuntimeRoot(), this.prefix);
+  }
+
+  /** Names of the group's hugepage files in /dev/hugepages. */
+  hugepageFiles(): string[] {
+    return groupHugepageFiles(this.prefix);
+  }
+
   /** Ends every process of the group (SIGKILL by PID) and removes its runtime dir and hugepage files. */
   async cleanup(): Promise<void> {
     for (const a of this.agents) a.kill('SIGKILL');
-    await Promise.all(this.agents.map((a) => a.exited));
+    for (const t of this.tracked) if (t.child.exitCode === null && t.child.signalCode === null) t.child.kill('SIGKILL');
+    await Promise.all([...this.agents.map((a) => a.exited), ...this.tracked.map((t) => t.exited)]);
     removeGroupFiles(this.prefix);
+  }
+}
+
+/** DPDK's runtime root: /var/run/dpdk as root, else $XDG_RUNTIME_DIR/dpdk or /tmp/dpdk. */
+export function dpdkRuntimeRoot(): string {
+  return process.getuid?.() === 0 ? '/var/run/dpdk' : join(process.env.XDG_RUNTIME_DIR ?? '/tmp', 'dpdk');
+}
+
+/** Names of a group's hugepage files in /dev/hugepages. */
+export function groupHugepageFiles(prefix: string): string[] {
+  try {
+    return readdirSync('/dev/hugepages').filter((f) => f.startsWith(`${prefix}map_`));
+  } catch {
+    return [];
   }
 }
 
 /** Removes a group's runtime dir and hugepage files. */
 export function removeGroupFiles(prefix: string): void {
-  rmSync(join('/var/run/dpdk', prefix), { recursive: true, force: true });
-  try {
-    for (const f of readdirSync('/dev/hugepages')) if (f.startsWith(`${prefix}map_`)) rmSync(join('/dev/hugepages', f), { force: true });
-  } catch {
-    // no hugetlbfs mount: nothing to remove
-  }
+  rmSync(join(dpdkRuntimeRoot(), prefix), { recursive: true, force: true });
+  for (const f of groupHugepageFiles(prefix)) rmSync(join('/dev/hugepages', f), { force: true });
 }

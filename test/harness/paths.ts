@@ -1,8 +1,16 @@
 /** Where the compiled test fixtures live: agents run compiled JavaScript from dist/. */
+import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-export const repoRoot = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+/** The repository root, whether this file runs from test/harness (vitest) or dist/test/harness. */
+function findRepoRoot(): string {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  while (!existsSync(join(dir, 'binding.gyp')) && dirname(dir) !== dir) dir = dirname(dir);
+  return dir;
+}
+
+export const repoRoot = findRepoRoot();
 export const agentScript = join(repoRoot, 'dist', 'test', 'harness', 'agent.js');
 export const pidRoot = join(repoRoot, 'test', '.tmp', 'pids');
 /** This vitest run's record of spawned agents (the run's main pid, set by global-setup). */

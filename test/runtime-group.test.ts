@@ -1,0 +1,181 @@
+/**
+ * Specification of a process group's membership rules, with real processes: independent groups,
+ * settings a secondary must share with its primary, lcore IDs, dead primaries and their leftovers.
+ */
+import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { TestGroup, type Agent } from './harness/group.js';
+
+const groups: TestGroup[] = [];
+function group(label: string): TestGroup {
+  const g = TestGroup.create(label);
+  groups.push(g);
+  return g;
+}
+afterEach(async () => {
+  await Promise.all(groups.splice(0).map((g) => g.cleanup()));
+});
+
+/** The `mp_socket_<pid>_*` files DPDK secondaries create in their group's runtime dir. */
+function socketsOf(g: TestGroup, agent: Agent): string[] {
+  return readdirSync(g.runtimeDir).filter((f) => f.startsWith(`mp_socket_${agent.pid}_`));
+}
+
+function inodes(g: TestGroup): Set<number> {
+  return new Set(g.hugepageFiles().map((f) => statSync(join('/dev/hugepages', f)).ino));
+}
+
+describe('independent groups', () => {
+  it('two primaries with different filePrefix run side by side, and a secondary joins only its own group', async () => {
+    const a = group('sideA');
+    const b = group('sideB');
+    const [pa, pb] = await Promise.all([a.spawn(), b.spawn()]);
+    // B's primary uses other memory settings, so a secondary compared against the wrong primary would show
+    const [ra, rb] = await Promise.all([pa.start({ procType: 'primary' }), pb.start({ procType: 'primary', singleFileSegments: true })]);
+    expect([ra.processType, rb.processType]).toEqual(['primary', 'primary']);
+    // each group numbers its lcores on its own
+    expect([ra.lcoreId, rb.lcoreId]).toEqual([0, 0]);
+
+    const sa = await a.spawn();
+    const sb = await b.spawn();
+    expect(await sa.start({ procType: 'secondary' })).toMatchObject({ processType: 'secondary', lcoreId: 1 });
+    expect(await sb.start({ procType: 'secondary', singleFileSegments: true })).toMatchObject({ processType: 'secondary', lcoreId: 1 });
+    expect(socketsOf(a, sa).length).toBeGreaterThan(0);
+    expect(socketsOf(b, sa)).toEqual([]);
+    expect(socketsOf(b, sb).length).toBeGreaterThan(0);
+    expect(socketsOf(a, sb)).toEqual([]);
+    // a secondary with B's settings is compared with A's primary, not B's
+    const wrong = await a.spawn();
+    await expect(wrong.start({ procType: 'secondary', singleFileSegments: true })).rejects.toMatchObject({ code: 'SETTINGS_MISMATCH' });
+
+    // group A going away leaves group B untouched
+    await sa.close();
+    await pa.close();
+    expect(existsSync(a.runtimeDir)).toBe(false);
+    expect(a.hugepageFiles()).toEqual([]);
+    expect(existsSync(join(b.runtimeDir, 'config'))).toBe(true);
+    expect(b.hugepageFiles().length).toBeGreaterThan(0);
+    const late = await b.spawn();
+    expect(await late.start({ procType: 'secondary', singleFileSegments: true })).toMatchObject({ processType: 'secondary', lcoreId: 2 });
+  });
+});
+
+describe('settings a secondary must share with its primary', () => {
+  it('a secondary whose legacyMem or singleFileSegments differ is refused, naming both values, before DPDK runs', async () => {
+    const g = group('mismatch');
+    await g.startAgent({ procType: 'primary' });
+    const s = await g.spawn();
+    const legacy = s.start({ procType: 'secondary', legacyMem: true });
+    await expect(legacy).rejects.toMatchObject({ code: 'SETTINGS_MISMATCH' });
+    await expect(legacy).rejects.toThrow(/legacyMem: primary false, this process true/);
+    const single = s.start({ procType: 'secondary', singleFileSegments: true });
+    await expect(single).rejects.toThrow(/singleFileSegments: primary false, this process true/);
+    // refused before rte_eal_init: the same process can still join with matching settings
+    expect((await s.start({ procType: 'secondary' })).processType).toBe('secondary');
+  });
+
+  it('a secondary of another mpbus or DPDK version than the primary is refused, naming both versions', async () => {
+    const g = group('version');
+    await g.startAgent({ procType: 'primary' });
+    // stands in for a primary built from another release: the settings it publishes say so
+    const settingsPath = join(g.runtimeDir, 'mpbus_settings.json');
+    const settings = JSON.parse(readFileSync(settingsPath, 'utf8')) as Record<string, unknown>;
+    const ours = { mpbus: String(settings.mpbusVersion), dpdk: String(settings.dpdkVersion) };
+    expect(ours.dpdk).toMatch(/^DPDK 22\.11/);
+    writeFileSync(settingsPath, JSON.stringify({ ...settings, mpbusVersion: '0.0.1-older', dpdkVersion: 'DPDK 21.11.0' }));
+    const s = await g.spawn();
+    const start = s.start({ procType: 'secondary' });
+    await expect(start).rejects.toMatchObject({ code: 'SETTINGS_MISMATCH' });
+    await expect(start).rejects.toThrow(`mpbus version: primary 0.0.1-older, this process ${ours.mpbus}`);
+    await expect(start).rejects.toThrow(`DPDK version: primary DPDK 21.11.0, this process ${ours.dpdk}`);
+  });
+});
+
+describe('primary election', () => {
+  it("processes started with 'auto' at the same moment elect exactly one primary", async () => {
+    const g = group('race');
+    const agents = await Promise.all([g.spawn(), g.spawn(), g.spawn(), g.spawn()]);
+    const results = await Promise.all(agents.map((a) => a.start({ procType: 'auto' })));
+    expect(results.filter((r) => r.processType === 'primary')).toHaveLength(1);
+    expect(results.filter((r) => r.processType === 'secondary')).toHaveLength(3);
+    expect(new Set(results.map((r) => r.lcoreId)).size).toBe(4);
+  });
+
+  it("a second process started with procType 'primary' is refused while the first lives", async () => {
+    const g = group('twoprim');
+    await g.startAgent({ procType: 'primary' });
+    const other = await g.spawn();
+    await expect(other.start({ procType: 'primary' })).rejects.toMatchObject({ code: 'PRIMARY_EXISTS' });
+  });
+});
+
+describe('lcore IDs', () => {
+  it('an explicit lcore held by a live process is refused, and IDs of SIGKILLed processes become free', async () => {
+    const g = group('lcore');
+    const p = await g.spawn();
+    const s1 = await g.spawn();
+    const s2 = await g.spawn();
+    expect((await p.start({ procType: 'primary' })).lcoreId).toBe(0);
+    expect((await s1.start({ procType: 'secondary' })).lcoreId).toBe(1);
+    expect((await s2.start({ procType: 'secondary' })).lcoreId).toBe(2);
+
+    const x = await g.spawn();
+    const taken = x.start({ procType: 'secondary', lcore: 1 });
+    await expect(taken).rejects.toMatchObject({ code: 'LCORE_IN_USE' });
+    await expect(taken).rejects.toThrow(/lcore 1 is held by another live process/);
+    // refused before rte_eal_init: the same process can still join with a free ID
+    expect((await x.start({ procType: 'secondary', lcore: 7 })).lcoreId).toBe(7);
+
+    s1.kill('SIGKILL');
+    await s1.exited;
+    const y = await g.spawn();
+    expect((await y.start({ procType: 'secondary' })).lcoreId).toBe(1);
+
+    s2.kill('SIGKILL');
+    await s2.exited;
+    const z = await g.spawn();
+    expect((await z.start({ procType: 'secondary', lcore: 2 })).lcoreId).toBe(2);
+  });
+});
+
+describe('a dead primary', () => {
+  it('a secondary whose primary was SIGKILLed is refused with PRIMARY_DEAD, not attached to the dead group', async () => {
+    const g = group('dead');
+    const p = await g.startAgent({ procType: 'primary' });
+    p.kill('SIGKILL');
+    await p.exited;
+    // DPDK left everything behind
+    expect(existsSync(join(g.runtimeDir, 'config'))).toBe(true);
+    expect(g.hugepageFiles().length).toBeGreaterThan(0);
+    const s = await g.spawn();
+    const start = s.start({ procType: 'secondary' });
+    await expect(start).rejects.toMatchObject({ code: 'PRIMARY_DEAD' });
+    await expect(start).rejects.toThrow(/start a new primary/);
+  });
+
+  it("a new primary on a dead group's prefix clears its leftovers, but only once none of its processes lives", async () => {
+    const g = group('leftover');
+    const p = await g.startAgent({ procType: 'primary' });
+    const orphan = await g.startAgent({ procType: 'secondary' });
+    p.kill('SIGKILL');
+    await p.exited;
+    const deadFiles = inodes(g);
+    expect(deadFiles.size).toBeGreaterThan(0);
+
+    // the dead primary's secondary still lives: no new primary, nothing removed
+    const early = await g.spawn();
+    const refused = early.start({ procType: 'auto' });
+    await expect(refused).rejects.toMatchObject({ code: 'PRIMARY_DEAD' });
+    await expect(refused).rejects.toThrow(new RegExp(`pids ${orphan.pid}`));
+    expect(inodes(g)).toEqual(deadFiles);
+
+    orphan.kill('SIGKILL');
+    await orphan.exited;
+    const fresh = await g.spawn();
+    expect((await fresh.start({ procType: 'auto' })).processType).toBe('primary');
+    for (const ino of inodes(g)) expect(deadFiles.has(ino)).toBe(false);
+    const s = await g.spawn();
+    expect((await s.start({ procType: 'secondary' })).processType).toBe('secondary');
+  });
+});

@@ -1,0 +1,149 @@
+/**
+ * Specification of how processes leave a group, with real processes: close(), SIGTERM, SIGINT and
+ * a bare process.exit all clean up, the last one out removes the group's files and hugepages,
+ * and a failed rte_eal_init is an error, never the end of the process.
+ */
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { afterEach, describe, expect, it } from 'vitest';
+import { TestGroup } from './harness/group.js';
+import { fixture } from './harness/paths.js';
+
+const groups: TestGroup[] = [];
+function group(label: string): TestGroup {
+  const g = TestGroup.create(label);
+  groups.push(g);
+  return g;
+}
+afterEach(async () => {
+  await Promise.all(groups.splice(0).map((g) => g.cleanup()));
+});
+
+/** Hugepage memory (kB) a process has mapped, from the kernel's /proc/<pid>/smaps_rollup. */
+function mappedHugetlbKb(pid: number): number {
+  const text = readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8');
+  let kb = 0;
+  for (const m of text.matchAll(/^(?:Shared|Private)_Hugetlb:\s+(\d+) kB/gm)) kb += Number(m[1]);
+  return kb;
+}
+
+function hugepagesFree(): number {
+  return Number(/^HugePages_Free:\s+(\d+)/m.exec(readFileSync('/proc/meminfo', 'utf8'))?.[1]);
+}
+
+/** Hugepage files of every DPDK group on the machine (other test runs share it). */
+function allHugepageFiles(): string[] {
+  return readdirSync('/dev/hugepages');
+}
+
+function expectGroupGone(g: TestGroup): void {
+  expect(existsSync(g.runtimeDir)).toBe(false);
+  expect(g.hugepageFiles()).toEqual([]);
+}
+
+describe('hugepages', () => {
+  it('are released after close: the group files are gone, no process maps them, HugePages_Free is back', async () => {
+    const quietBefore = allHugepageFiles().length === 0;
+    const freeBefore = hugepagesFree();
+    const g = group('huge');
+    const p = await g.startAgent({ procType: 'primary' });
+    const s = await g.startAgent({ procType: 'secondary' });
+    expect(g.hugepageFiles().length).toBeGreaterThan(0);
+    expect(mappedHugetlbKb(p.pid)).toBeGreaterThan(0);
+    expect(mappedHugetlbKb(s.pid)).toBeGreaterThan(0);
+
+    await s.close();
+    await p.close();
+    // both processes still run: their mappings are gone and so are the files, so the kernel
+    // has freed the pages whatever other groups on this machine do meanwhile
+    expect(mappedHugetlbKb(p.pid)).toBe(0);
+    expect(mappedHugetlbKb(s.pid)).toBe(0);
+    expectGroupGone(g);
+    // the exact count can be compared only when no other DPDK group ran meanwhile
+    if (quietBefore && allHugepageFiles().length === 0) expect(hugepagesFree()).toBe(freeBefore);
+  });
+});
+
+describe('leaving a group', () => {
+  it.each(['SIGTERM', 'SIGINT'] as const)('%s closes the runtime, and the last process removes the group files', async (signal) => {
+    const g = group(signal.toLowerCase());
+    const p = await g.startAgent({ procType: 'primary' });
+    const s = await g.startAgent({ procType: 'secondary' });
+    s.kill(signal);
+    expect((await s.exited).signal).toBe(signal);
+    // the secondary removed its own socket; the group lives on with its primary
+    expect(readdirSync(g.runtimeDir).filter((f) => f.startsWith(`mp_socket_${s.pid}_`))).toEqual([]);
+    expect(g.hugepageFiles().length).toBeGreaterThan(0);
+    p.kill(signal);
+    expect((await p.exited).signal).toBe(signal);
+    expectGroupGone(g);
+  });
+
+  it('when the primary leaves first, the last secondary removes the group files', async () => {
+    const g = group('lastsec');
+    const p = await g.startAgent({ procType: 'primary' });
+    const s1 = await g.startAgent({ procType: 'secondary' });
+    const s2 = await g.startAgent({ procType: 'secondary' });
+    await p.close();
+    expect(g.hugepageFiles().length).toBeGreaterThan(0);
+    await s1.close();
+    expect(existsSync(g.runtimeDir)).toBe(true);
+    await s2.close();
+    expectGroupGone(g);
+  });
+
+  it('a process that exits without close() still removes the group files when it is the last', async () => {
+    const g = group('exit');
+    const p = await g.startAgent({ procType: 'primary' });
+    const s = await g.startAgent({ procType: 'secondary' });
+    expect((await s.exit()).code).toBe(0);
+    expect(existsSync(g.runtimeDir)).toBe(true);
+    expect((await p.exit()).code).toBe(0);
+    expectGroupGone(g);
+  });
+
+  it('a closed runtime refuses use, and close() is idempotent', async () => {
+    const g = group('closed');
+    const p = await g.startAgent({ procType: 'primary' });
+    await Promise.all([p.close(), p.close()]);
+    await p.close();
+    expect(await p.call(fixture('runtime'), 'assertOpen')).toBe('CLOSED');
+    expectGroupGone(g);
+  });
+});
+
+describe('rte_eal_init failures', () => {
+  it('DPDK refusing the command line is INVALID_EAL_ARGS, and the process lives on', async () => {
+    const g = group('badargs');
+    const a = await g.spawn();
+    const start = a.start({ procType: 'primary', extraEalArgs: ['--no-such-eal-flag'] });
+    await expect(start).rejects.toMatchObject({ code: 'INVALID_EAL_ARGS' });
+    await expect(start).rejects.toThrow(/extraEalArgs/);
+    expect(await a.call(fixture('runtime'), 'ping')).toMatchObject({ pid: a.pid, started: false });
+    // DPDK cannot run init twice in one process: a clear error, not a crash
+    await expect(a.start({ procType: 'primary' })).rejects.toThrow(/start a new process/);
+    expect(a.isAlive).toBe(true);
+  });
+
+  it('a primary asking for more hugepage memory than is free gets HUGEPAGES_SHORT, and leaves no live-looking group', async () => {
+    const g = group('nomem');
+    const a = await g.spawn();
+    const start = a.start({ procType: 'primary', memoryMb: 1_000_000 });
+    await expect(start).rejects.toMatchObject({ code: 'HUGEPAGES_SHORT' });
+    await expect(start).rejects.toThrow(/lower memoryMb/);
+    expect(await a.call(fixture('runtime'), 'ping')).toMatchObject({ pid: a.pid });
+    expect(g.hugepageFiles()).toEqual([]);
+    // the failed process still runs, yet it holds nothing: a new process founds the group
+    const b = await g.spawn();
+    expect((await b.start({ procType: 'auto' })).processType).toBe('primary');
+  });
+
+  it('options DPDK must not see are refused before it runs', async () => {
+    const g = group('owned');
+    const a = await g.spawn();
+    await expect(a.start({ extraEalArgs: ['--legacy-mem'] })).rejects.toMatchObject({ code: 'INVALID_OPTION' });
+    await expect(a.start({ extraEalArgs: ['--help'] })).rejects.toMatchObject({ code: 'INVALID_OPTION' });
+    await expect(a.start({ lcore: 128 })).rejects.toMatchObject({ code: 'INVALID_OPTION' });
+    // nothing was burnt: the process can still start
+    expect((await a.start({ procType: 'primary' })).processType).toBe('primary');
+  });
+});
