@@ -17,12 +17,24 @@ nr_pages=$(cat /proc/sys/vm/nr_hugepages 2>/dev/null || echo 0)
 need_pages=0; [ "$nr_pages" -lt "$MIN_PAGES" ] && need_pages=1
 need_mount=0; awk '$3=="hugetlbfs"{found=1} END{exit !found}' /proc/mounts || need_mount=1
 
-if [ "$(id -u)" -ne 0 ] && { [ ${#missing_pkgs[@]} -gt 0 ] || [ $need_pages -eq 1 ] || [ $need_mount -eq 1 ]; }; then
-  echo "mpbus setup: this machine is not ready and only root can fix it. Run as root:" >&2
-  [ ${#missing_pkgs[@]} -gt 0 ] && echo "  apt-get update && apt-get install -y ${missing_pkgs[*]}" >&2
-  [ $need_pages -eq 1 ] && echo "  echo $MIN_PAGES > /proc/sys/vm/nr_hugepages" >&2
-  [ $need_mount -eq 1 ] && echo "  mkdir -p /dev/hugepages && mount -t hugetlbfs -o pagesize=2M nodev /dev/hugepages" >&2
-  echo "then run this command again." >&2
+# Without root, DPDK also needs the hugetlbfs mount to be writable by this user.
+need_chown=0
+if [ "$(id -u)" -ne 0 ] && [ $need_mount -eq 0 ]; then
+  mnt=$(awk '$3=="hugetlbfs"{print $2; exit}' /proc/mounts)
+  [ -w "$mnt" ] || need_chown=1
+fi
+
+if [ "$(id -u)" -ne 0 ] && { [ ${#missing_pkgs[@]} -gt 0 ] || [ $need_pages -eq 1 ] || [ $need_mount -eq 1 ] || [ $need_chown -eq 1 ]; }; then
+  # Nothing has been changed yet: print what only root can do, then stop.
+  user=$(id -un)
+  {
+    echo "mpbus setup: this machine is not ready for mpbus, and only root can fix it. Run:"
+    [ ${#missing_pkgs[@]} -gt 0 ] && echo "  sudo apt-get update && sudo apt-get install -y ${missing_pkgs[*]}"
+    [ $need_pages -eq 1 ] && echo "  echo $MIN_PAGES | sudo tee /proc/sys/vm/nr_hugepages"
+    [ $need_mount -eq 1 ] && echo "  sudo mkdir -p /dev/hugepages && sudo mount -t hugetlbfs -o pagesize=2M,uid=$(id -u),gid=$(id -g) nodev /dev/hugepages"
+    [ $need_chown -eq 1 ] && echo "  sudo chown $user: $mnt"
+    echo "then run this command again (as $user)."
+  } >&2
   exit 1
 fi
 
