@@ -57,4 +57,14 @@ export const ErrorCodes = {
   notSupported: 'NOT_SUPPORTED',
   /** Only the primary can do this (DPDK delivers interrupts to the primary only). */
   primaryOnly: 'PRIMARY_ONLY',
+  // mailboxes (src/bus/mailbox.ts)
+  invalidName: 'INVALID_NAME',
+  nameTaken: 'NAME_TAKEN',
+  noSuchMailbox: 'NO_SUCH_MAILBOX',
+  mailboxClosed: 'MAILBOX_CLOSED',
+  peerGone: 'PEER_GONE',
+  sendTimeout: 'SEND_TIMEOUT',
+  badDescriptor: 'BAD_DESCRIPTOR',
+  decodeFailed: 'DECODE_FAILED',
+  deadLetter: 'DEAD_LETTER',
 } as const;

@@ -1,0 +1,987 @@
+// Mailboxes in shared hugepage memory: the group's process table, one inbox ring per process,
+// message buffers from one shared mempool (or rte_malloc for large messages), the receive drain
+// the JS thread calls itself, and the futex doorbell a parked receiver sleeps on.
+//
+// Layout and safety rules are in native/mailbox.h and docs/mailboxes.md. Policy (names,
+// capacities, retry, timeouts) lives in src/bus/; this file only moves and checks bytes.
+#include "mailbox.h"
+
+#include <fcntl.h>
+#include <linux/futex.h>
+#include <rte_errno.h>
+#include <rte_malloc.h>
+#include <rte_memory.h>
+#include <rte_mempool.h>
+#include <rte_memzone.h>
+#include <rte_pause.h>
+#include <rte_ring.h>
+#include <sched.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <condition_variable>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include "common.h"
+
+namespace mpbus {
+namespace {
+
+constexpr const char* kControlName = "mpbus_mbx_ctl";
+constexpr const char* kPoolName = "mpbus_mbx_pool";
+constexpr const char* kPoolMemName = "mpbus_mbx_poolmem";
+constexpr uint32_t kBurst = 256;
+constexpr uint32_t kOutWords = 4;  // words per drained descriptor in the JS output array
+
+// Send results (mirrored in src/native/mailbox.ts).
+enum SendStatus : int {
+  kSendOk = 0,
+  kSendMailboxFull = 1,
+  kSendInboxFull = 2,
+  kSendNoBuffers = 3,
+  kSendPeerGone = 4,
+  kSendMailboxClosed = 5,
+};
+
+// Reasons a received descriptor was refused (mirrored in src/native/mailbox.ts).
+enum BadDescriptor : uint32_t {
+  kBadNone = 0,
+  kBadOutOfRange = 1,
+  kBadMisaligned = 2,
+  kBadNotInFlight = 3,
+  kBadMagic = 4,
+  kBadVersion = 5,
+  kBadLength = 6,
+  kBadCodec = 7,
+};
+
+uint64_t NowMs() {
+  timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<uint64_t>(ts.tv_sec) * 1000 + ts.tv_nsec / 1000000;
+}
+
+uint64_t NowUs() {
+  timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<uint64_t>(ts.tv_sec) * 1000000 + ts.tv_nsec / 1000;
+}
+
+long Futex(std::atomic<uint32_t>* addr, int op, uint32_t val) {
+  // Shared (not FUTEX_PRIVATE): the word lives in memory mapped by several processes.
+  return syscall(SYS_futex, reinterpret_cast<uint32_t*>(addr), op, val, nullptr, nullptr, 0);
+}
+
+// ---- per-process state -------------------------------------------------------------------
+struct PeerCache {
+  uint32_t generation = 0;
+  rte_ring* inbox = nullptr;
+  MailboxEntry* table = nullptr;
+};
+
+struct Attachment {
+  Control* ctl = nullptr;
+  rte_mempool* pool = nullptr;
+  const rte_memzone* poolMz = nullptr;
+  uint32_t slot = 0;
+  uint32_t generation = 0;
+  rte_ring* inbox = nullptr;
+  MailboxEntry* table = nullptr;
+  std::vector<void*> held;  // pool buffers of the last drained burst (JS decoded them since)
+  uint32_t* out = nullptr;  // JS Uint32Array, kBurst * kOutWords
+  Napi::Reference<Napi::Uint32Array> outRef;
+  Napi::Reference<Napi::Array> large;  // Buffers of large messages of the last drain
+  std::vector<uint32_t> freeIndexes;
+  uint32_t nextIndex = 0;
+  uint16_t sequence = 1;
+  PeerCache peers[kMaxSlots];
+  // doorbell thread
+  std::thread waker;
+  std::mutex mu;
+  std::condition_variable cv;
+  bool armed = false;
+  bool quit = false;
+  uint32_t armedSeen = 0;
+  Napi::ThreadSafeFunction wake;
+};
+
+Control* gControl = nullptr;  // stays mapped after detach: the group's memory outlives us
+Attachment* gAtt = nullptr;
+
+Attachment& RequireAttached(Napi::Env env) {
+  RequireEal(env);
+  if (gAtt == nullptr) ThrowError(env, "ENOTATTACHED", "mailboxes are not attached in this process: open the mailbox system first");
+  return *gAtt;
+}
+
+// ---- buffers ------------------------------------------------------------------------------
+bool InPool(const Control* c, uint64_t p) {
+  return p >= c->firstObject && p < c->firstObject + static_cast<uint64_t>(c->count) * c->stride;
+}
+
+struct Checked {
+  uint32_t bad = kBadNone;
+  BufferHeader* header = nullptr;
+  bool large = false;
+  uint32_t largeIndex = 0;
+  bool ownsBuffer = false;  // true when the buffer is valid and now ours to free
+};
+
+// Validates a descriptor another process put on an inbox ring, touching only memory it has
+// proved to be a pool element or a large block registered in the control block.
+Checked Check(Control* c, uint64_t p, uint32_t receiverSlot) {
+  Checked r;
+  const uint32_t expected = kInflightTag | receiverSlot;
+  if (InPool(c, p)) {
+    if ((p - c->firstObject) % c->stride != 0) {
+      r.bad = kBadMisaligned;
+      return r;
+    }
+    r.header = reinterpret_cast<BufferHeader*>(p);
+    uint32_t tag = expected;
+    if (!r.header->inflight.compare_exchange_strong(tag, 0)) {
+      r.bad = kBadNotInFlight;  // not a buffer sent to us: never free what someone else holds
+      return r;
+    }
+    r.ownsBuffer = true;
+    if (r.header->magic != kBufferMagic) r.bad = kBadMagic;
+    else if (r.header->version != kBufferVersion) r.bad = kBadVersion;
+    else if (r.header->length > c->eltSize - sizeof(BufferHeader) || (r.header->flags & kFlagLarge)) r.bad = kBadLength;
+    else if ((r.header->flags & kCodecMask) > kFlagMsgpack) r.bad = kBadCodec;
+    return r;
+  }
+  for (uint32_t i = 0; i < kMaxLarge; i++) {
+    LargeEntry& e = c->large[i];
+    if (e.ptr.load(std::memory_order_acquire) != p) continue;
+    if (e.state.load() != kLargeEnqueued || e.receiverSlot != receiverSlot) continue;
+    r.large = true;
+    r.largeIndex = i;
+    r.header = reinterpret_cast<BufferHeader*>(p);
+    uint32_t tag = expected;
+    if (!r.header->inflight.compare_exchange_strong(tag, 0)) {
+      r.bad = kBadNotInFlight;
+      return r;
+    }
+    r.ownsBuffer = true;
+    if (r.header->magic != kBufferMagic) r.bad = kBadMagic;
+    else if (r.header->version != kBufferVersion) r.bad = kBadVersion;
+    else if (r.header->length > e.bytes - sizeof(BufferHeader) || !(r.header->flags & kFlagLarge) || r.header->largeIndex != i) r.bad = kBadLength;
+    else if ((r.header->flags & kCodecMask) > kFlagMsgpack) r.bad = kBadCodec;
+    return r;
+  }
+  r.bad = kBadOutOfRange;
+  return r;
+}
+
+void FreeLarge(Control* c, uint32_t index) {
+  LargeEntry& e = c->large[index];
+  void* p = reinterpret_cast<void*>(e.ptr.load());
+  e.ptr.store(0);
+  if (p != nullptr) rte_free(p);
+  e.state.store(kLargeFree, std::memory_order_release);
+}
+
+void FreeChecked(Control* c, rte_mempool* pool, const Checked& k) {
+  if (!k.ownsBuffer) return;
+  if (k.large) FreeLarge(c, k.largeIndex);
+  else rte_mempool_put(pool, k.header);
+}
+
+// Frees everything left on an inbox ring (its owner is dead or is starting afresh).
+void DrainAndFree(Control* c, rte_mempool* pool, rte_ring* ring, uint32_t slot) {
+  void* burst[kBurst];
+  unsigned n;
+  while ((n = rte_ring_dequeue_burst(ring, burst, kBurst, nullptr)) > 0) {
+    for (unsigned i = 0; i < n; i++) FreeChecked(c, pool, Check(c, reinterpret_cast<uint64_t>(burst[i]), slot));
+  }
+}
+
+void ReleaseHeld(Attachment& a) {
+  if (!a.held.empty()) {
+    rte_mempool_put_bulk(a.pool, a.held.data(), static_cast<unsigned>(a.held.size()));
+    a.held.clear();
+  }
+}
+
+// ---- process liveness ---------------------------------------------------------------------
+bool ReadStat(int32_t pid, char* state, uint64_t* startTime) {
+  char path[64];
+  snprintf(path, sizeof path, "/proc/%d/stat", pid);
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return false;
+  char buf[1024];
+  ssize_t n = read(fd, buf, sizeof buf - 1);
+  close(fd);
+  if (n <= 0) return false;
+  buf[n] = 0;
+  // The command name (field 2) may contain spaces and parentheses: fields resume after the last ')'.
+  char* p = strrchr(buf, ')');
+  if (p == nullptr) return false;
+  p += 2;
+  *state = *p;
+  // field 3 is the state; field 22 the start time: skip 19 more fields.
+  for (int field = 3; field < 22 && p != nullptr; field++) {
+    p = strchr(p, ' ');
+    if (p != nullptr) p++;
+  }
+  if (p == nullptr) return false;
+  *startTime = strtoull(p, nullptr, 10);
+  return true;
+}
+
+// ---- slots --------------------------------------------------------------------------------
+std::string SlotName(const char* base, uint32_t slot) { return std::string(base) + std::to_string(slot); }
+
+// Resolves a peer's inbox and mailbox table through DPDK's own lookups (never through pointers
+// another process wrote), cached per generation of the slot.
+PeerCache* Peer(Attachment& a, uint32_t slot, uint32_t generation) {
+  if (slot >= kMaxSlots) return nullptr;
+  ProcSlot& s = a.ctl->slots[slot];
+  if (s.state.load(std::memory_order_acquire) != kSlotAlive || ((s.generation.load() ^ generation) & 0xffffff) != 0) return nullptr;
+  PeerCache& pc = a.peers[slot];
+  if (pc.inbox == nullptr || pc.generation != (generation & 0xffffff)) {
+    rte_ring* r = rte_ring_lookup(SlotName("mpbus_ib_", slot).c_str());
+    const rte_memzone* mz = rte_memzone_lookup(SlotName("mpbus_mt_", slot).c_str());
+    if (r == nullptr || mz == nullptr || mz->len < sizeof(MailboxEntry) * kMaxMailboxesPerProcess) return nullptr;
+    pc.inbox = r;
+    pc.table = static_cast<MailboxEntry*>(mz->addr);
+    pc.generation = generation & 0xffffff;
+  }
+  return &pc;
+}
+
+// Cleans up after a process that left or died: its names, its inbox, its mailbox table, and
+// large blocks it was writing. The caller has moved the slot to kSlotReaping.
+void ReapSlot(Control* c, rte_mempool* pool, uint32_t slot, uint32_t reason) {
+  ProcSlot& s = c->slots[slot];
+  uint32_t gen = s.generation.load();
+  RegistryRemoveOwnedBy(slot, gen);
+  rte_ring* r = rte_ring_lookup(SlotName("mpbus_ib_", slot).c_str());
+  if (r != nullptr) DrainAndFree(c, pool, r, slot);
+  const rte_memzone* mz = rte_memzone_lookup(SlotName("mpbus_mt_", slot).c_str());
+  if (mz != nullptr) {
+    auto* table = static_cast<MailboxEntry*>(mz->addr);
+    for (uint32_t i = 0; i < kMaxMailboxesPerProcess; i++) {
+      table[i].id.store(0);
+      table[i].pending.store(0);
+    }
+  }
+  for (uint32_t i = 0; i < kMaxLarge; i++) {
+    LargeEntry& e = c->large[i];
+    uint32_t st = e.state.load();
+    if ((st == kLargeWriting && e.senderSlot == slot) || (st == kLargeEnqueued && e.receiverSlot == slot)) FreeLarge(c, i);
+  }
+  s.parked.store(0);
+  s.exitReason = reason;
+  s.exitGeneration.store(gen);
+  s.pid = 0;
+  s.reaperPid.store(0);
+  s.state.store(kSlotFree, std::memory_order_release);
+}
+
+// Tries to take the reaping of a slot whose process is gone. True when this process reaped it.
+bool TryReap(Control* c, rte_mempool* pool, uint32_t slot) {
+  ProcSlot& s = c->slots[slot];
+  uint32_t st = s.state.load();
+  if (st == kSlotAlive || st == kSlotClaiming) {
+    if (!s.state.compare_exchange_strong(st, kSlotReaping)) return false;
+  } else if (st == kSlotReaping) {
+    int32_t reaper = s.reaperPid.load();
+    if (reaper != 0 && ProcessAlive(reaper, 0)) return false;  // someone is on it
+    if (!s.reaperPid.compare_exchange_strong(reaper, getpid())) return false;
+  } else {
+    return false;
+  }
+  s.reaperPid.store(getpid());
+  ReapSlot(c, pool, slot, kExitDied);
+  return true;
+}
+
+// ---- group objects ------------------------------------------------------------------------
+void CreateGroupObjects(Napi::Env env, Control* c, uint32_t count, uint32_t eltSize, uint32_t inboxSize) {
+  rte_mempool_objsz sz;
+  uint32_t total = rte_mempool_calc_obj_size(eltSize, RTE_MEMPOOL_F_NO_IOVA_CONTIG, &sz);
+  // Objects of a NO_IOVA_CONTIG pool are laid end to end (they may cross pages): a regular stride.
+  size_t bytes = static_cast<size_t>(count) * total + static_cast<size_t>(total) * 64 + 65536;
+  const rte_memzone* mz = rte_memzone_reserve_aligned(kPoolMemName, bytes, SOCKET_ID_ANY, 0, RTE_CACHE_LINE_SIZE);
+  if (mz == nullptr) {
+    int e = rte_errno;
+    ThrowError(env, ErrnoName(e), "cannot reserve " + std::to_string(bytes >> 20) + " MiB of hugepage memory for mailbox buffers (" + ErrnoText(e) + "): reserve more hugepages or lower poolBuffers", e);
+  }
+  rte_mempool* mp = rte_mempool_create_empty(kPoolName, count, eltSize, 64, 0, SOCKET_ID_ANY, RTE_MEMPOOL_F_NO_IOVA_CONTIG);
+  if (mp == nullptr) {
+    int e = rte_errno;
+    ThrowError(env, ErrnoName(e), "cannot create the mailbox buffer pool: " + ErrnoText(e), e);
+  }
+  if (rte_mempool_set_ops_byname(mp, "ring_mp_mc", nullptr) != 0) {
+    ThrowError(env, "ENOTSUP", "the ring_mp_mc mempool driver is missing (DPDK's mempool_ring PMD did not load)");
+  }
+  int added = rte_mempool_populate_iova(mp, static_cast<char*>(mz->addr), RTE_BAD_IOVA, mz->len, nullptr, nullptr);
+  if (added < static_cast<int>(count)) {
+    ThrowError(env, "ENOMEM", "the mailbox buffer pool got " + std::to_string(added) + " of " + std::to_string(count) + " buffers");
+  }
+  struct Layout {
+    uint64_t first = 0, prev = 0;
+    uint32_t n = 0;
+    uint32_t stride;
+    bool regular = true;
+  } layout;
+  layout.stride = total;
+  rte_mempool_obj_iter(mp, [](rte_mempool*, void* arg, void* obj, unsigned) {
+    auto* l = static_cast<Layout*>(arg);
+    uint64_t p = reinterpret_cast<uint64_t>(obj);
+    if (l->n == 0) l->first = p;
+    else if (p != l->prev + l->stride) l->regular = false;
+    l->prev = p;
+    l->n++;
+  }, &layout);
+  if (!layout.regular || layout.n != count) ThrowError(env, "ENOTSUP", "the mailbox buffer pool is not laid out at a regular stride");
+  c->poolBase = reinterpret_cast<uint64_t>(mz->addr);
+  c->poolBytes = mz->len;
+  c->firstObject = layout.first;
+  c->stride = total;
+  c->eltSize = eltSize;
+  c->count = count;
+  c->inboxSize = inboxSize;
+}
+
+Control* AttachControl(Napi::Env env, uint32_t count, uint32_t eltSize, uint32_t inboxSize) {
+  const rte_memzone* mz = rte_memzone_lookup(kControlName);
+  if (mz == nullptr) {
+    mz = rte_memzone_reserve_aligned(kControlName, sizeof(Control), SOCKET_ID_ANY, 0, RTE_CACHE_LINE_SIZE);
+    if (mz != nullptr) {
+      auto* c = static_cast<Control*>(mz->addr);
+      memset(static_cast<void*>(c), 0, sizeof(Control));
+      c->version = kLayoutVersion;
+      CreateGroupObjects(env, c, count, eltSize, inboxSize);
+      c->magic.store(kControlMagic, std::memory_order_release);
+      return c;
+    }
+    if (rte_errno != EEXIST) {
+      int e = rte_errno;
+      ThrowError(env, ErrnoName(e), "cannot reserve the mailbox control block: " + ErrnoText(e), e);
+    }
+    mz = rte_memzone_lookup(kControlName);
+    if (mz == nullptr) ThrowError(env, "ENOENT", "the mailbox control block vanished while attaching");
+  }
+  auto* c = static_cast<Control*>(mz->addr);
+  // Another process is creating the group's objects: that takes milliseconds.
+  for (int i = 0; i < 5000 && c->magic.load(std::memory_order_acquire) != kControlMagic; i++) usleep(1000);
+  if (c->magic.load(std::memory_order_acquire) != kControlMagic) {
+    ThrowError(env, "ETIMEDOUT", "the process that created the mailbox control block did not finish (it may have died): restart the group");
+  }
+  if (c->version != kLayoutVersion) {
+    ThrowError(env, "SETTINGS_MISMATCH", "the group's mailbox layout is version " + std::to_string(c->version) + ", this process speaks " + std::to_string(kLayoutVersion) + ": run one mpbus version per group");
+  }
+  return c;
+}
+
+// ---- doorbell thread ----------------------------------------------------------------------
+void WakerMain(Attachment* a) {
+  ProcSlot& s = a->ctl->slots[a->slot];
+  std::unique_lock<std::mutex> lock(a->mu);
+  for (;;) {
+    a->cv.wait(lock, [a] { return a->armed || a->quit; });
+    if (a->quit) return;
+    uint32_t seen = a->armedSeen;
+    lock.unlock();
+    while (s.doorbell.load(std::memory_order_acquire) == seen) {
+      Futex(&s.doorbell, FUTEX_WAIT, seen);
+      if (a->quit) break;
+    }
+    s.parked.store(0);
+    lock.lock();
+    a->armed = false;
+    if (a->quit) return;
+    a->wake.NonBlockingCall();
+  }
+}
+
+void StopWaker(Attachment* a) {
+  {
+    std::lock_guard<std::mutex> lock(a->mu);
+    a->quit = true;
+  }
+  a->cv.notify_all();
+  ProcSlot& s = a->ctl->slots[a->slot];
+  s.doorbell.fetch_add(1);
+  Futex(&s.doorbell, FUTEX_WAKE, INT32_MAX);
+  if (a->waker.joinable()) a->waker.join();
+}
+
+void Detach(Attachment* a) {
+  StopWaker(a);
+  a->wake.Release();
+  ReleaseHeld(*a);
+  Control* c = a->ctl;
+  ProcSlot& s = c->slots[a->slot];
+  uint32_t st = kSlotAlive;
+  if (s.state.compare_exchange_strong(st, kSlotReaping)) {
+    s.reaperPid.store(getpid());
+    ReapSlot(c, a->pool, a->slot, kExitLeft);
+  }
+}
+
+void CleanupHook(void*) {
+  if (gAtt != nullptr && EalReady()) {
+    Detach(gAtt);
+  } else if (gAtt != nullptr) {
+    StopWaker(gAtt);
+  }
+  gAtt = nullptr;  // leaked on purpose: env teardown, the process is ending
+}
+
+// ---- JS functions -------------------------------------------------------------------------
+// mbxAttach({ poolBuffers, bufferSize, inboxSize, role, out: Uint32Array, onWake }) ->
+//   { slot, generation, pool: ArrayBuffer, poolBase: number(offset 0), maxInline, burst }
+Napi::Value MbxAttach(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  RequireEal(env);
+  if (gAtt != nullptr) ThrowError(env, "EALREADY", "mailboxes are already attached in this process");
+  Napi::Object o = info[0].As<Napi::Object>();
+  uint32_t count = o.Get("poolBuffers").As<Napi::Number>().Uint32Value();
+  uint32_t eltSize = o.Get("bufferSize").As<Napi::Number>().Uint32Value();
+  uint32_t inboxSize = o.Get("inboxSize").As<Napi::Number>().Uint32Value();
+  uint32_t role = o.Get("role").As<Napi::Number>().Uint32Value();
+  Napi::Uint32Array out = o.Get("out").As<Napi::Uint32Array>();
+  if (out.ElementLength() < kBurst * kOutWords) ThrowError(env, "EINVAL", "output array too small");
+  unsigned lcore = rte_lcore_id();
+  if (lcore >= kMaxSlots) ThrowError(env, "ENOTREADY", "the JS thread has no lcore id");
+
+  Control* c = AttachControl(env, count, eltSize, inboxSize);
+  gControl = c;
+  rte_mempool* pool = rte_mempool_lookup(kPoolName);
+  const rte_memzone* poolMz = rte_memzone_lookup(kPoolMemName);
+  if (pool == nullptr || poolMz == nullptr || reinterpret_cast<uint64_t>(poolMz->addr) != c->poolBase) {
+    ThrowError(env, "ENOENT", "the mailbox buffer pool of this group is missing");
+  }
+
+  // Our slot is our lcore id: we hold its lock file, so whoever had it before is dead.
+  ProcSlot& s = c->slots[lcore];
+  for (int i = 0; i < 4000; i++) {
+    uint32_t st = s.state.load();
+    if (st == kSlotFree) break;
+    if (st == kSlotReaping) {
+      int32_t reaper = s.reaperPid.load();
+      if (reaper != 0 && reaper != getpid() && ProcessAlive(reaper, 0)) {
+        usleep(500);
+        continue;
+      }
+      s.state.store(kSlotAlive);  // the reaper died: take the reaping over
+    }
+    TryReap(c, pool, lcore);
+  }
+  uint32_t expectFree = kSlotFree;
+  if (!s.state.compare_exchange_strong(expectFree, kSlotClaiming)) {
+    ThrowError(env, "EBUSY", "slot " + std::to_string(lcore) + " of the process table is still being reaped by another process");
+  }
+  std::string ibName = SlotName("mpbus_ib_", lcore);
+  rte_ring* inbox = rte_ring_lookup(ibName.c_str());
+  if (inbox == nullptr) inbox = rte_ring_create(ibName.c_str(), c->inboxSize, SOCKET_ID_ANY, RING_F_SC_DEQ);
+  std::string mtName = SlotName("mpbus_mt_", lcore);
+  const rte_memzone* mt = rte_memzone_lookup(mtName.c_str());
+  if (mt == nullptr) mt = rte_memzone_reserve_aligned(mtName.c_str(), sizeof(MailboxEntry) * kMaxMailboxesPerProcess, SOCKET_ID_ANY, 0, RTE_CACHE_LINE_SIZE);
+  if (inbox == nullptr || mt == nullptr) {
+    int e = rte_errno;
+    s.state.store(kSlotFree);
+    ThrowError(env, ErrnoName(e), "cannot create this process's inbox: " + ErrnoText(e), e);
+  }
+  auto* table = static_cast<MailboxEntry*>(mt->addr);
+  memset(static_cast<void*>(table), 0, sizeof(MailboxEntry) * kMaxMailboxesPerProcess);
+  DrainAndFree(c, pool, inbox, lcore);
+
+  auto* a = new Attachment();
+  a->ctl = c;
+  a->pool = pool;
+  a->poolMz = poolMz;
+  a->slot = lcore;
+  a->inbox = inbox;
+  a->table = table;
+  a->out = out.Data();
+  a->outRef = Napi::Persistent(out);
+  a->large = Napi::Persistent(Napi::Array::New(env));
+  a->held.reserve(kBurst);
+  a->wake = Napi::ThreadSafeFunction::New(env, o.Get("onWake").As<Napi::Function>(), "mpbus-doorbell", 0, 1);
+  a->wake.Unref(env);
+
+  s.pid = getpid();
+  s.role = role;
+  s.startTime = ProcessStartTime(getpid());
+  s.inbox = inbox;
+  s.mailboxTable = table;
+  s.parked.store(0);
+  s.heartbeatMs.store(NowMs());
+  uint32_t generation = (s.generation.load() + 1) & 0xffffff;  // 24 bits: the registry packs it so
+  if (generation == 0) generation = 1;
+  s.generation.store(generation);
+  a->generation = generation;
+  s.state.store(kSlotAlive, std::memory_order_release);
+  a->waker = std::thread(WakerMain, a);
+  gAtt = a;
+  static bool hooked = false;
+  if (!hooked) {
+    napi_add_env_cleanup_hook(env, CleanupHook, nullptr);
+    hooked = true;
+  }
+
+  Napi::Object r = Napi::Object::New(env);
+  r.Set("slot", lcore);
+  r.Set("generation", a->generation);
+  r.Set("pool", Napi::ArrayBuffer::New(env, poolMz->addr, poolMz->len));
+  r.Set("maxInline", c->eltSize - static_cast<uint32_t>(sizeof(BufferHeader)));
+  r.Set("burst", kBurst);
+  r.Set("poolBuffers", c->count);
+  r.Set("inboxSize", c->inboxSize);
+  return r;
+}
+
+Napi::Value MbxDetach(const Napi::CallbackInfo& info) {
+  if (gAtt == nullptr) return info.Env().Undefined();
+  Attachment* a = gAtt;
+  gAtt = nullptr;
+  if (EalReady()) Detach(a);
+  else StopWaker(a);
+  delete a;
+  return info.Env().Undefined();
+}
+
+// mbxOpen(capacity) -> mailbox id
+Napi::Value MbxOpen(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Attachment& a = RequireAttached(env);
+  uint32_t capacity = info[0].As<Napi::Number>().Uint32Value();
+  uint32_t index;
+  if (!a.freeIndexes.empty()) {
+    index = a.freeIndexes.back();
+    a.freeIndexes.pop_back();
+  } else if (a.nextIndex < kMaxMailboxesPerProcess) {
+    index = a.nextIndex++;
+  } else {
+    ThrowError(env, "ENOSPC", "this process has " + std::to_string(kMaxMailboxesPerProcess) + " mailboxes open, the most one process can have: close some");
+  }
+  if (++a.sequence == 0) a.sequence = 1;
+  uint32_t id = (static_cast<uint32_t>(a.sequence) << 16) | index;
+  MailboxEntry& e = a.table[index];
+  e.pending.store(0);
+  e.capacity.store(capacity);
+  e.id.store(id, std::memory_order_release);
+  return Napi::Number::New(env, id);
+}
+
+// mbxClose(id): senders holding the id get "closed" from now on.
+Napi::Value MbxClose(const Napi::CallbackInfo& info) {
+  Attachment& a = RequireAttached(info.Env());
+  uint32_t id = info[0].As<Napi::Number>().Uint32Value();
+  MailboxEntry& e = a.table[id & 0xffff];
+  uint32_t expected = id;
+  if (e.id.compare_exchange_strong(expected, 0)) a.freeIndexes.push_back(id & 0xffff);
+  return info.Env().Undefined();
+}
+
+// mbxSend(slot, generation, mailboxId, codec, bytes: Uint8Array, start, end) -> SendStatus
+Napi::Value MbxSend(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Attachment& a = RequireAttached(env);
+  uint32_t slot = info[0].As<Napi::Number>().Uint32Value();
+  uint32_t generation = info[1].As<Napi::Number>().Uint32Value();
+  uint32_t mailboxId = info[2].As<Napi::Number>().Uint32Value();
+  uint16_t codec = static_cast<uint16_t>(info[3].As<Napi::Number>().Uint32Value()) & kCodecMask;
+  Napi::Uint8Array bytes = info[4].As<Napi::Uint8Array>();
+  size_t start = info[5].As<Napi::Number>().Uint32Value();
+  size_t end = info[6].As<Napi::Number>().Int64Value();
+  if (end > bytes.ElementLength() || start > end) ThrowError(env, "ERANGE", "send range outside the byte array");
+  const uint8_t* data = bytes.Data() + start;
+  size_t len = end - start;
+  if (len > UINT32_MAX - sizeof(BufferHeader)) ThrowError(env, "EMSGSIZE", "message larger than 4 GiB");
+
+  Control* c = a.ctl;
+  PeerCache* peer = Peer(a, slot, generation);
+  if (peer == nullptr) return Napi::Number::New(env, kSendPeerGone);
+  MailboxEntry& e = peer->table[mailboxId & 0xffff];
+  if (e.id.load(std::memory_order_acquire) != mailboxId) return Napi::Number::New(env, kSendMailboxClosed);
+  if (e.pending.fetch_add(1) >= e.capacity.load()) {
+    e.pending.fetch_sub(1);
+    return Napi::Number::New(env, kSendMailboxFull);
+  }
+  BufferHeader* h = nullptr;
+  int32_t largeIndex = -1;
+  if (len <= c->eltSize - sizeof(BufferHeader)) {
+    void* obj;
+    if (rte_mempool_get(a.pool, &obj) != 0) {
+      e.pending.fetch_sub(1);
+      return Napi::Number::New(env, kSendNoBuffers);
+    }
+    h = static_cast<BufferHeader*>(obj);
+    h->flags = codec;
+    h->largeIndex = 0;
+  } else {
+    for (uint32_t i = 0; i < kMaxLarge && largeIndex < 0; i++) {
+      uint32_t st = kLargeFree;
+      if (c->large[i].state.compare_exchange_strong(st, kLargeWriting)) largeIndex = static_cast<int32_t>(i);
+    }
+    void* block = largeIndex < 0 ? nullptr : rte_malloc_socket("mpbus_large", sizeof(BufferHeader) + len, RTE_CACHE_LINE_SIZE, SOCKET_ID_ANY);
+    if (block == nullptr) {
+      if (largeIndex >= 0) c->large[largeIndex].state.store(kLargeFree);
+      e.pending.fetch_sub(1);
+      return Napi::Number::New(env, kSendNoBuffers);
+    }
+    LargeEntry& le = c->large[largeIndex];
+    le.senderSlot = a.slot;
+    le.receiverSlot = slot;
+    le.bytes = sizeof(BufferHeader) + len;
+    le.ptr.store(reinterpret_cast<uint64_t>(block));
+    h = static_cast<BufferHeader*>(block);
+    h->flags = codec | kFlagLarge;
+    h->largeIndex = static_cast<uint32_t>(largeIndex);
+  }
+  h->magic = kBufferMagic;
+  h->version = kBufferVersion;
+  h->length = static_cast<uint32_t>(len);
+  h->mailboxId = mailboxId;
+  h->senderSlot = a.slot;
+  h->reserved = 0;
+  memcpy(reinterpret_cast<uint8_t*>(h) + sizeof(BufferHeader), data, len);
+  h->inflight.store(kInflightTag | slot, std::memory_order_release);
+  if (largeIndex >= 0) c->large[largeIndex].state.store(kLargeEnqueued, std::memory_order_release);
+  if (rte_ring_mp_enqueue(peer->inbox, h) != 0) {
+    h->inflight.store(0);
+    if (largeIndex >= 0) FreeLarge(c, static_cast<uint32_t>(largeIndex));
+    else rte_mempool_put(a.pool, h);
+    e.pending.fetch_sub(1);
+    return Napi::Number::New(env, kSendInboxFull);
+  }
+  // Dekker with the receiver's park(): it sets parked then re-checks the ring; we enqueue then
+  // check parked. One of the two sees the other; only a parked receiver costs a syscall.
+  std::atomic_thread_fence(std::memory_order_seq_cst);
+  ProcSlot& s = c->slots[slot];
+  if (s.parked.load(std::memory_order_relaxed) != 0 && s.parked.exchange(0) != 0) {
+    s.doorbell.fetch_add(1);
+    Futex(&s.doorbell, FUTEX_WAKE, 1);
+  }
+  return Napi::Number::New(env, kSendOk);
+}
+
+// mbxDrain(spinUs) -> n descriptors written to the output array:
+//   [mailboxId, payload offset in the pool ArrayBuffer (or index in mbxTakeLarge()), length,
+//    codec | large<<4 | bad<<8 | senderSlot<<16]
+Napi::Value MbxDrain(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Attachment& a = RequireAttached(env);
+  uint32_t spinUs = info[0].As<Napi::Number>().Uint32Value();
+  ReleaseHeld(a);
+  void* burst[kBurst];
+  unsigned n = rte_ring_sc_dequeue_burst(a.inbox, burst, kBurst, nullptr);
+  if (n == 0 && spinUs > 0) {
+    uint64_t deadline = NowUs() + spinUs;
+    while (rte_ring_count(a.inbox) == 0 && NowUs() < deadline) {
+      for (int i = 0; i < 32; i++) rte_pause();
+    }
+    n = rte_ring_sc_dequeue_burst(a.inbox, burst, kBurst, nullptr);
+    if (n == 0) sched_yield();  // let a sender on this CPU run rather than spin again at once
+  }
+  Control* c = a.ctl;
+  Napi::Array large;
+  uint32_t nLarge = 0;
+  for (unsigned i = 0; i < n; i++) {
+    uint64_t p = reinterpret_cast<uint64_t>(burst[i]);
+    Checked k = Check(c, p, a.slot);
+    uint32_t* o = a.out + i * kOutWords;
+    if (k.bad != kBadNone) {
+      FreeChecked(c, a.pool, k);
+      o[0] = 0;
+      o[1] = static_cast<uint32_t>(p);
+      o[2] = static_cast<uint32_t>(p >> 32);
+      o[3] = k.bad << 8;
+      continue;
+    }
+    BufferHeader* h = k.header;
+    uint32_t id = h->mailboxId;
+    MailboxEntry& e = a.table[id & 0xffff];
+    if (e.id.load(std::memory_order_relaxed) == id) {
+      uint32_t pending = e.pending.load();
+      while (pending > 0 && !e.pending.compare_exchange_weak(pending, pending - 1)) {
+      }
+    }
+    o[0] = id;
+    o[2] = h->length;
+    o[3] = (h->flags & kCodecMask) | ((h->flags & kFlagLarge) ? 1u << 4 : 0) | ((h->senderSlot & 0xff) << 16);
+    if (k.large) {
+      if (large.IsEmpty()) large = Napi::Array::New(env);
+      large.Set(nLarge, Napi::Buffer<uint8_t>::Copy(env, reinterpret_cast<uint8_t*>(h) + sizeof(BufferHeader), h->length));
+      o[1] = nLarge++;
+      FreeChecked(c, a.pool, k);
+    } else {
+      o[1] = static_cast<uint32_t>(reinterpret_cast<uint64_t>(h) + sizeof(BufferHeader) - c->poolBase);
+      a.held.push_back(h);
+    }
+  }
+  if (nLarge > 0) a.large = Napi::Persistent(large);
+  return Napi::Number::New(env, n);
+}
+
+Napi::Value MbxTakeLarge(const Napi::CallbackInfo& info) {
+  Attachment& a = RequireAttached(info.Env());
+  Napi::Value v = a.large.Value();
+  a.large = Napi::Persistent(Napi::Array::New(info.Env()));
+  return v;
+}
+
+// mbxPark() -> true when parked (the doorbell thread will call onWake), false when messages wait.
+Napi::Value MbxPark(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Attachment& a = RequireAttached(env);
+  ReleaseHeld(a);
+  ProcSlot& s = a.ctl->slots[a.slot];
+  uint32_t seen = s.doorbell.load(std::memory_order_acquire);
+  s.parked.store(1);
+  std::atomic_thread_fence(std::memory_order_seq_cst);
+  if (rte_ring_count(a.inbox) > 0) {
+    s.parked.store(0);
+    return Napi::Boolean::New(env, false);
+  }
+  {
+    std::lock_guard<std::mutex> lock(a.mu);
+    a.armed = true;
+    a.armedSeen = seen;
+  }
+  a.cv.notify_one();
+  return Napi::Boolean::New(env, true);
+}
+
+// mbxKeepAlive(bool): whether the parked doorbell keeps the event loop (the process) alive.
+Napi::Value MbxKeepAlive(const Napi::CallbackInfo& info) {
+  Attachment& a = RequireAttached(info.Env());
+  if (info[0].ToBoolean()) a.wake.Ref(info.Env());
+  else a.wake.Unref(info.Env());
+  return info.Env().Undefined();
+}
+
+// mbxAdjust(id, delta): changes the pending count of one of this process's mailboxes, for
+// messages the process keeps queued itself after draining (they still count against capacity).
+Napi::Value MbxAdjust(const Napi::CallbackInfo& info) {
+  Attachment& a = RequireAttached(info.Env());
+  uint32_t id = info[0].As<Napi::Number>().Uint32Value();
+  int32_t delta = info[1].As<Napi::Number>().Int32Value();
+  MailboxEntry& e = a.table[id & 0xffff];
+  if (e.id.load() != id) return info.Env().Undefined();
+  if (delta >= 0) {
+    e.pending.fetch_add(static_cast<uint32_t>(delta));
+  } else {
+    uint32_t cur = e.pending.load();
+    uint32_t want;
+    do {
+      want = cur > static_cast<uint32_t>(-delta) ? cur + delta : 0;
+    } while (!e.pending.compare_exchange_weak(cur, want));
+  }
+  return info.Env().Undefined();
+}
+
+// mbxDepth(slot, generation, mailboxId) -> pending messages, or -1 when the mailbox is gone.
+Napi::Value MbxDepth(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Attachment& a = RequireAttached(env);
+  PeerCache* peer = Peer(a, info[0].As<Napi::Number>().Uint32Value(), info[1].As<Napi::Number>().Uint32Value());
+  uint32_t id = info[2].As<Napi::Number>().Uint32Value();
+  if (peer == nullptr) return Napi::Number::New(env, -1);
+  MailboxEntry& e = peer->table[id & 0xffff];
+  if (e.id.load() != id) return Napi::Number::New(env, -1);
+  return Napi::Number::New(env, e.pending.load());
+}
+
+// mbxScan() -> { alive: [{slot, pid, generation, role, startTime, self}], reaped: [{slot, pid, generation}] }
+// Reaps slots whose process is dead (SIGKILL included): the first process to notice does it.
+Napi::Value MbxScan(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Attachment& a = RequireAttached(env);
+  Control* c = a.ctl;
+  Napi::Array alive = Napi::Array::New(env);
+  Napi::Array reaped = Napi::Array::New(env);
+  Napi::Array exits = Napi::Array::New(env);
+  uint32_t na = 0, nr = 0, nx = 0;
+  c->slots[a.slot].heartbeatMs.store(NowMs());
+  for (uint32_t i = 0; i < kMaxSlots; i++) {
+    ProcSlot& s = c->slots[i];
+    uint32_t st = s.state.load(std::memory_order_acquire);
+    if (st == kSlotFree) {
+      uint32_t exitGen = s.exitGeneration.load();
+      if (exitGen != 0) {
+        Napi::Object x = Napi::Object::New(env);
+        x.Set("slot", i);
+        x.Set("generation", exitGen);
+        x.Set("reason", s.exitReason == kExitLeft ? "left" : "died");
+        exits.Set(nx++, x);
+      }
+      continue;
+    }
+    int32_t pid = s.pid;
+    uint32_t gen = s.generation.load();
+    bool dead = i != a.slot && (st == kSlotAlive || st == kSlotReaping) && !ProcessAlive(pid, s.startTime);
+    if (st == kSlotReaping && !dead) {
+      int32_t reaper = s.reaperPid.load();
+      dead = reaper != 0 && !ProcessAlive(reaper, 0);  // a reaper that died mid-way
+    }
+    if (dead) {
+      if (TryReap(c, a.pool, i)) {
+        Napi::Object r = Napi::Object::New(env);
+        r.Set("slot", i);
+        r.Set("pid", pid);
+        r.Set("generation", gen);
+        reaped.Set(nr++, r);
+      }
+      continue;
+    }
+    if (st != kSlotAlive) continue;
+    Napi::Object p = Napi::Object::New(env);
+    p.Set("slot", i);
+    p.Set("pid", pid);
+    p.Set("generation", gen);
+    p.Set("role", s.role == 0 ? "primary" : "secondary");
+    p.Set("startTime", static_cast<double>(s.startTime));
+    p.Set("heartbeatMs", static_cast<double>(s.heartbeatMs.load()));
+    alive.Set(na++, p);
+  }
+  Napi::Object r = Napi::Object::New(env);
+  r.Set("alive", alive);
+  r.Set("reaped", reaped);
+  r.Set("exits", exits);
+  return r;
+}
+
+// mbxInboxName(slot): the DPDK name of a process's inbox ring (tests write garbage into it).
+Napi::Value MbxInboxName(const Napi::CallbackInfo& info) {
+  return Napi::String::New(info.Env(), SlotName("mpbus_ib_", info[0].As<Napi::Number>().Uint32Value()));
+}
+
+// mbxInject(slot, words: BigUint64Array) -> enqueued count. Writes raw descriptors into a
+// process's inbox, as a faulty or hostile process could (for tests of the receiver's checks).
+Napi::Value MbxInject(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  RequireEal(env);
+  rte_ring* r = rte_ring_lookup(SlotName("mpbus_ib_", info[0].As<Napi::Number>().Uint32Value()).c_str());
+  if (r == nullptr) ThrowError(env, "ENOENT", "no inbox for that slot");
+  Napi::TypedArrayOf<uint64_t> words = info[1].As<Napi::TypedArrayOf<uint64_t>>();
+  std::vector<void*> ptrs;
+  for (size_t i = 0; i < words.ElementLength(); i++) ptrs.push_back(reinterpret_cast<void*>(words[i]));
+  unsigned n = rte_ring_mp_enqueue_burst(r, ptrs.data(), static_cast<unsigned>(ptrs.size()), nullptr);
+  if (Control* c = AttachedControl()) {
+    ProcSlot& s = c->slots[info[0].As<Napi::Number>().Uint32Value() % kMaxSlots];
+    std::atomic_thread_fence(std::memory_order_seq_cst);
+    if (s.parked.exchange(0) != 0) {
+      s.doorbell.fetch_add(1);
+      Futex(&s.doorbell, FUTEX_WAKE, 1);
+    }
+  }
+  return Napi::Number::New(env, n);
+}
+
+// mbxTestForge(slot, { magic, version, length, flags, mailboxId, payload: Uint8Array }) -> enqueued.
+// Test hook: puts a pool buffer with a header as given (possibly wrong) on a process's inbox,
+// as a buggy peer could, to test the receiver's checks beyond the pointer itself.
+Napi::Value MbxTestForge(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Attachment& a = RequireAttached(env);
+  uint32_t slot = info[0].As<Napi::Number>().Uint32Value() % kMaxSlots;
+  Napi::Object o = info[1].As<Napi::Object>();
+  rte_ring* r = rte_ring_lookup(SlotName("mpbus_ib_", slot).c_str());
+  if (r == nullptr) ThrowError(env, "ENOENT", "no inbox for that slot");
+  void* obj;
+  if (rte_mempool_get(a.pool, &obj) != 0) ThrowError(env, "ENOBUFS", "pool empty");
+  auto* h = static_cast<BufferHeader*>(obj);
+  Napi::Uint8Array payload = o.Get("payload").As<Napi::Uint8Array>();
+  size_t n = std::min<size_t>(payload.ElementLength(), a.ctl->eltSize - sizeof(BufferHeader));
+  memcpy(reinterpret_cast<uint8_t*>(h) + sizeof(BufferHeader), payload.Data(), n);
+  h->magic = o.Get("magic").As<Napi::Number>().Uint32Value();
+  h->version = static_cast<uint16_t>(o.Get("version").As<Napi::Number>().Uint32Value());
+  h->flags = static_cast<uint16_t>(o.Get("flags").As<Napi::Number>().Uint32Value());
+  h->length = o.Get("length").As<Napi::Number>().Uint32Value();
+  h->mailboxId = o.Get("mailboxId").As<Napi::Number>().Uint32Value();
+  h->senderSlot = a.slot;
+  h->largeIndex = 0;
+  h->inflight.store(kInflightTag | slot);
+  if (rte_ring_mp_enqueue(r, h) != 0) {
+    rte_mempool_put(a.pool, h);
+    return Napi::Boolean::New(env, false);
+  }
+  return Napi::Boolean::New(env, true);
+}
+
+// mbxPoolInfo() -> { firstObject, stride, count, poolBase, available } (tests and stats)
+Napi::Value MbxPoolInfo(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Attachment& a = RequireAttached(env);
+  Napi::Object r = Napi::Object::New(env);
+  r.Set("firstObject", Napi::BigInt::New(env, a.ctl->firstObject));
+  r.Set("poolBase", Napi::BigInt::New(env, a.ctl->poolBase));
+  r.Set("stride", a.ctl->stride);
+  r.Set("count", a.ctl->count);
+  r.Set("available", rte_mempool_avail_count(a.pool));
+  unsigned largeInUse = 0;
+  for (uint32_t i = 0; i < kMaxLarge; i++) largeInUse += a.ctl->large[i].state.load() != kLargeFree;
+  r.Set("largeInUse", largeInUse);
+  return r;
+}
+
+void InitMailbox(Napi::Env env, Napi::Object exports) {
+  exports.Set("mbxAttach", Napi::Function::New(env, MbxAttach));
+  exports.Set("mbxDetach", Napi::Function::New(env, MbxDetach));
+  exports.Set("mbxOpen", Napi::Function::New(env, MbxOpen));
+  exports.Set("mbxClose", Napi::Function::New(env, MbxClose));
+  exports.Set("mbxSend", Napi::Function::New(env, MbxSend));
+  exports.Set("mbxDrain", Napi::Function::New(env, MbxDrain));
+  exports.Set("mbxTakeLarge", Napi::Function::New(env, MbxTakeLarge));
+  exports.Set("mbxPark", Napi::Function::New(env, MbxPark));
+  exports.Set("mbxKeepAlive", Napi::Function::New(env, MbxKeepAlive));
+  exports.Set("mbxDepth", Napi::Function::New(env, MbxDepth));
+  exports.Set("mbxAdjust", Napi::Function::New(env, MbxAdjust));
+  exports.Set("mbxScan", Napi::Function::New(env, MbxScan));
+  exports.Set("mbxInboxName", Napi::Function::New(env, MbxInboxName));
+  exports.Set("mbxInject", Napi::Function::New(env, MbxInject));
+  exports.Set("mbxPoolInfo", Napi::Function::New(env, MbxPoolInfo));
+  exports.Set("mbxTestForge", Napi::Function::New(env, MbxTestForge));
+}
+
+}  // namespace
+
+Control* AttachedControl() { return gControl; }
+
+uint64_t ProcessStartTime(int32_t pid) {
+  char state;
+  uint64_t start = 0;
+  return ReadStat(pid, &state, &start) ? start : 0;
+}
+
+bool ProcessAlive(int32_t pid, uint64_t startTime) {
+  if (pid <= 0) return false;
+  char state;
+  uint64_t start = 0;
+  if (!ReadStat(pid, &state, &start)) return false;
+  if (state == 'Z' || state == 'X' || state == 'x') return false;  // killed, not yet waited for
+  return startTime == 0 || start == startTime;
+}
+
+void RobustLock(std::atomic<int32_t>& word) {
+  const int32_t me = getpid();
+  for (unsigned spins = 0;; spins++) {
+    int32_t cur = 0;
+    if (word.compare_exchange_strong(cur, me)) return;
+    if (cur == me) return;  // re-entry from this process (the JS thread is the only writer)
+    if ((spins & 63) == 63 && !ProcessAlive(cur, 0)) {
+      if (word.compare_exchange_strong(cur, me)) return;  // its owner died holding it
+    }
+    if (spins < 256) rte_pause();
+    else sched_yield();
+  }
+}
+
+void RobustUnlock(std::atomic<int32_t>& word) {
+  int32_t me = getpid();
+  word.compare_exchange_strong(me, 0);
+}
+
+MPBUS_FACILITY(InitMailbox);
+}  // namespace mpbus

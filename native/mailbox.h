@@ -1,0 +1,107 @@
+// Shared-memory layout of mpbus mailboxes, shared by mailbox.cc (process table, inboxes,
+// buffers) and hash.cc (the name registry). Every process of a group maps these structures at
+// the same virtual address; every field another process wrote is checked before use.
+#pragma once
+#include <rte_lcore.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include <atomic>
+
+namespace mpbus {
+
+constexpr uint32_t kControlMagic = 0x4d504243;  // "MPBC"
+constexpr uint32_t kLayoutVersion = 1;
+constexpr uint32_t kMaxSlots = RTE_MAX_LCORE;   // one slot per lcore id: lcore ids are unique
+constexpr uint32_t kMaxLarge = 256;             // large (rte_malloc'd) messages in flight
+constexpr uint32_t kMaxMailboxesPerProcess = 65536;
+
+// Buffer header at the start of every message buffer (pool element or rte_malloc'd block).
+constexpr uint32_t kBufferMagic = 0x4d50424d;  // "MPBM"
+constexpr uint16_t kBufferVersion = 1;
+constexpr uint32_t kInflightTag = 0x1f000000;  // | receiver slot: set by the sender, cleared by the receiver
+
+struct BufferHeader {
+  uint32_t magic;
+  uint16_t version;
+  uint16_t flags;      // kFlagRaw / kFlagMsgpack, kFlagLarge
+  uint32_t length;     // payload bytes after the header
+  uint32_t mailboxId;  // receiver-local id: (sequence << 16) | index
+  uint32_t senderSlot;
+  uint32_t largeIndex;  // index in Control::large for large messages
+  std::atomic<uint32_t> inflight;
+  uint32_t reserved;
+};
+static_assert(sizeof(BufferHeader) == 32, "buffer header is 32 bytes");
+
+constexpr uint16_t kFlagRaw = 0;
+constexpr uint16_t kFlagMsgpack = 1;
+constexpr uint16_t kCodecMask = 0x0f;
+constexpr uint16_t kFlagLarge = 0x10;
+
+enum SlotState : uint32_t { kSlotFree = 0, kSlotClaiming = 1, kSlotAlive = 2, kSlotReaping = 3 };
+enum ExitReason : uint32_t { kExitNone = 0, kExitLeft = 1, kExitDied = 2 };
+
+struct alignas(64) ProcSlot {
+  std::atomic<uint32_t> state;
+  std::atomic<uint32_t> generation;  // incremented by every claim
+  int32_t pid;
+  uint32_t role;  // 0 primary, 1 secondary
+  uint64_t startTime;  // /proc/<pid>/stat field 22: tells a reused pid from the original
+  std::atomic<int32_t> reaperPid;
+  uint32_t pad0;
+  void* inbox;          // rte_ring* of this process's inbox
+  void* mailboxTable;   // MailboxEntry[kMaxMailboxesPerProcess]
+  std::atomic<uint64_t> heartbeatMs;
+  std::atomic<uint32_t> exitGeneration;  // generation of the last process that held the slot
+  uint32_t exitReason;                   // how it ended: kExitLeft or kExitDied
+  alignas(64) std::atomic<uint32_t> doorbell;  // futex word: senders bump it to wake a parked receiver
+  std::atomic<uint32_t> parked;              // 1 while the receiver sleeps on the doorbell
+};
+
+struct MailboxEntry {
+  std::atomic<uint32_t> id;       // current mailbox id at this index, 0 when closed
+  std::atomic<uint32_t> pending;  // messages sent and not yet drained by the receiver
+  std::atomic<uint32_t> capacity;
+  uint32_t pad;
+};
+
+enum LargeState : uint32_t { kLargeFree = 0, kLargeWriting = 1, kLargeEnqueued = 2 };
+struct LargeEntry {
+  std::atomic<uint32_t> state;
+  uint32_t senderSlot;
+  uint32_t receiverSlot;
+  uint32_t pad;
+  std::atomic<uint64_t> ptr;
+  uint64_t bytes;  // allocated size, header included
+};
+
+struct Control {
+  std::atomic<uint32_t> magic;  // kControlMagic once the creator finished
+  uint32_t version;
+  std::atomic<int32_t> registryLock;  // pid of the process writing the registry, 0 when free
+  std::atomic<uint32_t> registryEpoch;
+  uint64_t poolBase;      // address of the pool memzone (the ArrayBuffer JS sees)
+  uint64_t poolBytes;
+  uint64_t firstObject;   // address of the first pool element
+  uint32_t stride;        // distance between elements
+  uint32_t eltSize;       // usable bytes of an element (header included)
+  uint32_t count;         // elements in the pool
+  uint32_t inboxSize;
+  ProcSlot slots[kMaxSlots];
+  LargeEntry large[kMaxLarge];
+};
+
+// The control block of the group this process attached to, or nullptr.
+Control* AttachedControl();
+// True when process `pid` lives and (when startTime != 0) is the process that started then.
+bool ProcessAlive(int32_t pid, uint64_t startTime);
+// Start time (clock ticks after boot) of a process, 0 when it does not exist.
+uint64_t ProcessStartTime(int32_t pid);
+// Registry hook: removes every name owned by (slot, generation); returns how many.
+int RegistryRemoveOwnedBy(uint32_t slot, uint32_t generation);
+// Robust lock in shared memory: a word holding the owner's pid; a dead owner's lock is taken over.
+void RobustLock(std::atomic<int32_t>& word);
+void RobustUnlock(std::atomic<int32_t>& word);
+
+}  // namespace mpbus

@@ -1,0 +1,82 @@
+/**
+ * @internal This process's attachment to the group's mailbox memory: its slot in the process
+ * table, its inbox, the shared buffer pool and the registry. Membership and mailboxes share it;
+ * it is made once per process, on first use, and released when the runtime closes.
+ */
+import { MpBusError, ErrorCodes } from '../errors.js';
+import { Runtime } from '../runtime/runtime.js';
+import { mailboxNative, type Attached } from '../native/mailbox.js';
+import { registryNative } from '../native/hash.js';
+
+/** Sizes of the group's shared mailbox objects. The first process to attach decides them. */
+export interface MailboxMemoryOptions {
+  /** Buffers in the group's shared pool (default 8192). */
+  poolBuffers?: number;
+  /** Bytes of one pool buffer, 32-byte header included (default 2048); larger messages use rte_malloc. */
+  bufferSize?: number;
+  /** Descriptors an inbox ring holds, a power of two (default 8192). */
+  inboxSize?: number;
+  /** Names the registry can hold (default 65536). */
+  registryEntries?: number;
+}
+
+export interface Attachment extends Attached {
+  rt: Runtime;
+  /** Drained descriptors land here: burst * 4 words. */
+  out: Uint32Array;
+  /** Set by the mailbox system: called when the doorbell rang. */
+  onWake: () => void;
+  /** Close hooks of users of the attachment, run before the native detach. */
+  beforeDetach: Array<() => void>;
+}
+
+let current: Attachment | undefined;
+
+function integer(name: string, value: number | undefined, fallback: number, min: number, max: number): number {
+  const v = value ?? fallback;
+  if (!Number.isInteger(v) || v < min || v > max) {
+    throw new MpBusError(ErrorCodes.invalidOption, `${name} must be an integer in ${min}..${max}, got ${String(v)}`);
+  }
+  return v;
+}
+
+/** This process's attachment, made on first call. */
+export function attach(options: MailboxMemoryOptions = {}): Attachment {
+  const rt = Runtime.current();
+  if (!rt) throw new MpBusError(ErrorCodes.notReady, 'start a Runtime (Runtime.start) before using mailboxes or membership');
+  rt.assertOpen();
+  if (current && current.rt === rt) return current;
+  const poolBuffers = integer('poolBuffers', options.poolBuffers, 8192, 64, 1 << 22);
+  const bufferSize = integer('bufferSize', options.bufferSize, 2048, 128, 1 << 20);
+  const inboxSize = integer('inboxSize', options.inboxSize, 8192, 64, 1 << 24);
+  if ((inboxSize & (inboxSize - 1)) !== 0) throw new MpBusError(ErrorCodes.invalidOption, `inboxSize must be a power of two, got ${inboxSize}`);
+  const registryEntries = integer('registryEntries', options.registryEntries, 65536, 64, 1 << 24);
+  const out = new Uint32Array(256 * 4);
+  const native = mailboxNative();
+  let self: Attachment | undefined;
+  const attached = native.mbxAttach({
+    poolBuffers,
+    bufferSize,
+    inboxSize, // a DPDK ring of size N holds N-1 descriptors
+    role: rt.processType === 'primary' ? 0 : 1,
+    out,
+    onWake: () => self?.onWake(),
+  });
+  try {
+    registryNative().regAttach(registryEntries);
+  } catch (err) {
+    native.mbxDetach();
+    throw err;
+  }
+  self = { ...attached, rt, out, onWake: () => {}, beforeDetach: [] };
+  current = self;
+  rt.onClose(() => detach(self!));
+  return self;
+}
+
+function detach(a: Attachment): void {
+  if (current !== a) return;
+  for (const hook of a.beforeDetach.splice(0).reverse()) hook();
+  current = undefined;
+  mailboxNative().mbxDetach();
+}

@@ -1,0 +1,558 @@
+/**
+ * Mailboxes: named, bounded message queues that any process of the group can send to, through
+ * shared hugepage memory (see docs/mailboxes.md).
+ *
+ * ```ts
+ * const mailboxes = MailboxSystem.open();
+ * const inbox = mailboxes.open<Order>('orders');
+ * inbox.messages$.subscribe((order) => handle(order));
+ * // in any process of the group:
+ * await MailboxSystem.open().send('orders', { id: 1, item: 'tea' });
+ * ```
+ *
+ * Each process has ONE inbox ring; a message is a small descriptor (a pointer to a buffer of
+ * the group's pool) on the receiver's inbox, demultiplexed to the mailbox by the id in the
+ * buffer header. The receiving JS thread drains its inbox itself in bursts while messages flow
+ * and parks on a futex doorbell after ~1 ms without any (0% CPU when idle).
+ */
+import { Observable, Subject, type Subscriber } from 'rxjs';
+import { Packr, Unpackr, REUSE_BUFFER_MODE } from 'msgpackr';
+import { MpBusError, ErrorCodes } from '../errors.js';
+import { logger } from '../log.js';
+import { BadDescriptor, SendStatus, mailboxNative, type MailboxBinding } from '../native/mailbox.js';
+import { attach, type Attachment, type MailboxMemoryOptions } from './attachment.js';
+import { Membership } from './membership.js';
+import { checkName, registry, type MailboxAddress } from './registry.js';
+
+/** What {@link MailboxRef.trySend} answers: sent, or which bound was hit (nothing was sent then). */
+export type TrySendResult = 'sent' | 'mailbox-full' | 'inbox-full' | 'no-buffers';
+
+/** Options of {@link MailboxSystem.open}. */
+export interface MailboxSystemOptions extends MailboxMemoryOptions {
+  /** How long one drain may spin on an empty inbox, in µs (default 10). */
+  spinUs?: number;
+  /** Idle time after the last message before the receiver parks on its doorbell, in ms (default 1). */
+  idleParkMs?: number;
+  /** Whether open mailboxes keep the Node process alive, like a listening socket (default true). */
+  keepAlive?: boolean;
+}
+
+/** Options of {@link MailboxSystem.open | opening} a mailbox. */
+export interface MailboxOptions {
+  /** Messages sent and not yet received that the mailbox accepts before senders see 'mailbox-full' (default 1024). */
+  capacity?: number;
+}
+
+/** Options of {@link MailboxRef.send}. */
+export interface SendOptions {
+  /** How long to wait for room before rejecting with SEND_TIMEOUT (default 5000 ms). */
+  timeoutMs?: number;
+}
+
+const CODEC_RAW = 0;
+const CODEC_MSGPACK = 1;
+const WORDS = 4;
+const DEFAULT_CAPACITY = 1024;
+const DEFAULT_TIMEOUT_MS = 5000;
+
+interface PendingSend {
+  codec: number;
+  bytes: Uint8Array;
+  deadline: number;
+  resolve: () => void;
+  reject: (err: unknown) => void;
+}
+
+let system: MailboxSystem | undefined;
+
+/** This process's mailboxes and the way to send to any mailbox of the group. */
+export class MailboxSystem {
+  /** Who is alive in the group (peer death events, reaping). */
+  readonly membership: Membership;
+  /** Messages that could not be delivered here: bad descriptors, undecodable payloads, dead letters. */
+  readonly errors$: Observable<MpBusError>;
+
+  private readonly native: MailboxBinding;
+  private readonly att: Attachment;
+  private readonly pool: Buffer;
+  private readonly errors = new Subject<MpBusError>();
+  private readonly boxes = new Map<number, Mailbox<unknown>>();
+  private readonly refs = new Map<string, MailboxRef<unknown>>();
+  /** @internal */
+  readonly packr = new Packr({ useRecords: false });
+  private readonly unpackr = new Unpackr({ useRecords: false, copyBuffers: true });
+  private readonly unpackRange = { start: 0, end: 0 };
+  private readonly spinUs: number;
+  private readonly idleParkMs: number;
+  private readonly keepAlive: boolean;
+  private readonly log = logger('mailbox');
+  private pumpScheduled = false;
+  private parked = false;
+  private lastMessageAt = 0;
+  private closedFlag = false;
+
+  private constructor(att: Attachment, options: MailboxSystemOptions) {
+    this.att = att;
+    this.native = mailboxNative();
+    this.pool = Buffer.from(att.pool);
+    this.membership = Membership.join();
+    this.errors$ = this.errors.asObservable();
+    this.spinUs = options.spinUs ?? 10;
+    this.idleParkMs = options.idleParkMs ?? 1;
+    this.keepAlive = options.keepAlive ?? true;
+    if (!Number.isInteger(this.spinUs) || this.spinUs < 0 || this.spinUs > 1000) throw new MpBusError(ErrorCodes.invalidOption, `spinUs must be an integer in 0..1000, got ${String(options.spinUs)}`);
+    if (!(this.idleParkMs >= 0 && this.idleParkMs <= 1000)) throw new MpBusError(ErrorCodes.invalidOption, `idleParkMs must be in 0..1000, got ${String(options.idleParkMs)}`);
+    att.onWake = () => {
+      this.parked = false;
+      this.lastMessageAt = performance.now();
+      this.schedulePump();
+    };
+    att.beforeDetach.push(() => this.shutdown());
+    this.lastMessageAt = performance.now();
+    this.schedulePump();
+  }
+
+  /**
+   * This process's mailbox system (made on first call; later calls return it). Requires a
+   * started {@link Runtime}; it is closed with the runtime.
+   */
+  static open(options: MailboxSystemOptions = {}): MailboxSystem {
+    if (system && !system.closedFlag) return system;
+    system = new MailboxSystem(attach(options), options);
+    return system;
+  }
+
+  /** This process's slot in the process table (its lcore id). */
+  get slot(): number {
+    return this.att.slot;
+  }
+
+  /** Largest payload (bytes) that fits in one pool buffer; larger ones go through rte_malloc. */
+  get maxInlineBytes(): number {
+    return this.att.maxInline;
+  }
+
+  /** True once closed (with the runtime). */
+  get closed(): boolean {
+    return this.closedFlag;
+  }
+
+  /**
+   * Opens a mailbox named `name` in this process and registers the name in the group.
+   * @throws {MpBusError} NAME_TAKEN when a mailbox of that name exists anywhere in the group.
+   */
+  open<T = unknown>(name: string, options: MailboxOptions = {}): Mailbox<T> {
+    this.assertOpen();
+    checkName(name);
+    const capacity = options.capacity ?? DEFAULT_CAPACITY;
+    if (!Number.isInteger(capacity) || capacity < 1 || capacity > 0x7fffffff) {
+      throw new MpBusError(ErrorCodes.invalidOption, `capacity must be a positive integer, got ${String(options.capacity)}`);
+    }
+    const id = this.native.mbxOpen(capacity);
+    const address: MailboxAddress = { slot: this.att.slot, generation: this.att.generation, id };
+    if (!registry.add(name, address)) {
+      this.native.mbxClose(id);
+      const where = registry.lookup(name);
+      const owner = where && this.membership.peers().find((p) => p.slot === where.slot);
+      throw new MpBusError(ErrorCodes.nameTaken, `a mailbox named '${name}' is already open${owner ? ` in pid ${owner.pid}` : ''}: close it first or pick another name`);
+    }
+    const box = new Mailbox<T>(this, name, address, capacity);
+    this.boxes.set(id, box as Mailbox<unknown>);
+    if (this.boxes.size === 1 && this.keepAlive) this.native.mbxKeepAlive(true);
+    return box;
+  }
+
+  /** A sending handle for the mailbox `name`, anywhere in the group (cached; cheap to call). */
+  ref<T = unknown>(name: string): MailboxRef<T> {
+    let ref = this.refs.get(name);
+    if (!ref) {
+      checkName(name);
+      ref = new MailboxRef<unknown>(this, name);
+      this.refs.set(name, ref);
+    }
+    return ref as MailboxRef<T>;
+  }
+
+  /** Sends without waiting: see {@link MailboxRef.trySend}. */
+  trySend(name: string, value: unknown): TrySendResult {
+    return this.ref(name).trySend(value);
+  }
+
+  /** Sends, waiting for room: see {@link MailboxRef.send}. */
+  send(name: string, value: unknown, options?: SendOptions): Promise<void> {
+    return this.ref(name).send(value, options);
+  }
+
+  /** Sends bytes as they are (no codec): see {@link MailboxRef.trySendRaw}. */
+  trySendRaw(name: string, bytes: Uint8Array): TrySendResult {
+    return this.ref(name).trySendRaw(bytes);
+  }
+
+  /** Sends bytes as they are, waiting for room: see {@link MailboxRef.sendRaw}. */
+  sendRaw(name: string, bytes: Uint8Array, options?: SendOptions): Promise<void> {
+    return this.ref(name).sendRaw(bytes, options);
+  }
+
+  /** Messages waiting in mailbox `name` (sent, not yet received), or undefined when there is no such mailbox. */
+  depth(name: string): number | undefined {
+    return this.ref(name).depth();
+  }
+
+  /** Where `name` lives now, or undefined. */
+  lookup(name: string): MailboxAddress | undefined {
+    this.assertOpen();
+    return registry.lookup(name);
+  }
+
+  /** @internal */
+  assertOpen(): void {
+    if (this.closedFlag) throw new MpBusError(ErrorCodes.closed, 'the mailbox system is closed (its runtime closed)');
+  }
+
+  /** @internal */
+  nativeSend(at: MailboxAddress, codec: number, bytes: Uint8Array, start: number, end: number): number {
+    this.assertOpen();
+    return this.native.mbxSend(at.slot, at.generation, at.id, codec, bytes, start, end);
+  }
+
+  /** @internal */
+  adjustDepth(id: number, delta: number): void {
+    if (!this.closedFlag) this.native.mbxAdjust(id, delta);
+  }
+
+  /** @internal */
+  nativeDepth(at: MailboxAddress): number {
+    return this.native.mbxDepth(at.slot, at.generation, at.id);
+  }
+
+  /** @internal called by Mailbox.close */
+  closeBox(box: Mailbox<unknown>): void {
+    registry.remove(box.name, box.address);
+    this.native.mbxClose(box.address.id);
+    this.boxes.delete(box.address.id);
+    if (this.boxes.size === 0 && this.keepAlive) this.native.mbxKeepAlive(false);
+  }
+
+  /** @internal */
+  reportError(err: MpBusError): void {
+    this.log.debug({ code: err.code }, err.message);
+    this.errors.next(err);
+  }
+
+  // ---- receiving --------------------------------------------------------------------------
+  private schedulePump(): void {
+    if (this.pumpScheduled || this.closedFlag) return;
+    this.pumpScheduled = true;
+    setImmediate(this.pump);
+  }
+
+  private readonly pump = (): void => {
+    this.pumpScheduled = false;
+    if (this.closedFlag) return;
+    let got = 0;
+    for (let round = 0; round < 8 && !this.closedFlag; round++) {
+      const n = this.native.mbxDrain(round === 0 ? this.spinUs : 0);
+      if (n > 0) this.deliver(n);
+      got += n;
+      if (n < this.att.burst) break;
+    }
+    if (this.closedFlag) return;
+    const now = performance.now();
+    if (got > 0) this.lastMessageAt = now;
+    if (got > 0 || now - this.lastMessageAt < this.idleParkMs || !this.native.mbxPark()) {
+      this.schedulePump();
+      return;
+    }
+    this.parked = true;
+  };
+
+  private deliver(n: number): void {
+    const out = this.att.out;
+    let large: Buffer[] | undefined;
+    for (let i = 0; i < n; i++) {
+      const o = i * WORDS;
+      const id = out[o]!;
+      const at = out[o + 1]!;
+      const length = out[o + 2]!;
+      const flags = out[o + 3]!;
+      const bad = (flags >>> 8) & 0xff;
+      if (bad !== 0) {
+        const address = (BigInt(length) << 32n) | BigInt(at);
+        this.reportError(new MpBusError(ErrorCodes.badDescriptor, `refused a descriptor (0x${address.toString(16)}) on this process's inbox: it ${BadDescriptor[bad] ?? 'is invalid'}; a peer wrote garbage or a stale pointer`));
+        continue;
+      }
+      if (flags & 0x10) large ??= this.native.mbxTakeLarge();
+      const box = this.boxes.get(id);
+      if (!box) {
+        this.reportError(new MpBusError(ErrorCodes.deadLetter, `a message for mailbox id ${id} arrived after it was closed (sender slot ${(flags >>> 16) & 0xff})`));
+        continue;
+      }
+      let value: unknown;
+      const codec = flags & 0x0f;
+      try {
+        if (flags & 0x10) {
+          const bytes = large![at]!;
+          value = codec === CODEC_MSGPACK ? this.unpackr.unpack(bytes) : bytes;
+        } else if (codec === CODEC_MSGPACK) {
+          this.unpackRange.start = at;
+          this.unpackRange.end = at + length;
+          value = this.unpackr.unpack(this.pool, this.unpackRange);
+        } else {
+          const copy = Buffer.allocUnsafe(length);
+          this.pool.copy(copy, 0, at, at + length);
+          value = copy;
+        }
+      } catch (err) {
+        this.reportError(new MpBusError(ErrorCodes.decodeFailed, `a message for mailbox '${box.name}' could not be decoded (${(err as Error).message}); it was dropped and its buffer returned`, { cause: err }));
+        continue;
+      }
+      box.deliver(value);
+    }
+  }
+
+  private shutdown(): void {
+    if (this.closedFlag) return;
+    this.closedFlag = true;
+    for (const box of [...this.boxes.values()]) box.closeLocal();
+    this.boxes.clear();
+    for (const ref of this.refs.values()) ref.failAll(new MpBusError(ErrorCodes.closed, 'the mailbox system closed before this message could be sent'));
+    this.refs.clear();
+    this.errors.complete();
+    if (system === this) system = undefined;
+  }
+
+  /** True while the receiver sleeps on its doorbell (for tests and stats). */
+  get isParked(): boolean {
+    return this.parked;
+  }
+}
+
+/** A mailbox open in this process. */
+export class Mailbox<T = unknown> {
+  private readonly subject = new Subject<T>();
+  private backlog: T[] = [];
+  private closedFlag = false;
+  /**
+   * The messages, in the order each sender sent them. Messages that arrive while nobody is
+   * subscribed wait for the first subscriber, and count against the capacity meanwhile (so
+   * senders see 'mailbox-full' rather than messages being dropped).
+   */
+  readonly messages$: Observable<T>;
+
+  /** @internal */
+  constructor(private readonly system: MailboxSystem, readonly name: string, readonly address: MailboxAddress, readonly capacity: number) {
+    this.messages$ = new Observable<T>((subscriber: Subscriber<T>) => {
+      const sub = this.subject.subscribe(subscriber);
+      if (this.backlog.length > 0) {
+        const waiting = this.backlog;
+        this.backlog = [];
+        this.system.adjustDepth(this.address.id, -waiting.length);
+        for (const v of waiting) subscriber.next(v);
+      }
+      return sub;
+    });
+  }
+
+  /** Messages sent to this mailbox and not yet received (what a least-loaded router reads). */
+  get depth(): number {
+    return Math.max(0, this.system.nativeDepth(this.address));
+  }
+
+  /**
+   * Counts messages that the receiver queues itself (e.g. an actor's queue while its handler
+   * runs) in {@link depth} and against the capacity: +n when queued, -n when done. Senders then
+   * see 'mailbox-full' when the consumer, not only the ring, falls behind.
+   */
+  addDepth(delta: number): void {
+    if (!Number.isInteger(delta)) throw new MpBusError(ErrorCodes.invalidOption, `addDepth takes an integer, got ${String(delta)}`);
+    if (!this.closedFlag && delta !== 0) this.system.adjustDepth(this.address.id, delta);
+  }
+
+  get closed(): boolean {
+    return this.closedFlag;
+  }
+
+  /** @internal */
+  deliver(value: T): void {
+    if (this.subject.observed) {
+      this.subject.next(value);
+    } else if (this.backlog.length < this.capacity * 2) {
+      this.backlog.push(value);
+      this.system.adjustDepth(this.address.id, 1);
+    } else {
+      this.system.reportError(new MpBusError(ErrorCodes.deadLetter, `mailbox '${this.name}' has no subscriber and ${this.backlog.length} messages waiting: a message was dropped`));
+    }
+  }
+
+  /** Unregisters the name; senders get MAILBOX_CLOSED (or reach a mailbox reopened under that name). */
+  close(): void {
+    if (this.closedFlag) return;
+    this.system.closeBox(this as Mailbox<unknown>);
+    this.closeLocal();
+  }
+
+  /** @internal */
+  closeLocal(): void {
+    this.closedFlag = true;
+    this.subject.complete();
+  }
+}
+
+/** A handle to send to one named mailbox, wherever in the group it lives. */
+export class MailboxRef<T = unknown> {
+  private address: MailboxAddress | undefined;
+  private readonly queue: PendingSend[] = [];
+  private retryTimer: NodeJS.Timeout | NodeJS.Immediate | undefined;
+  private idleRetries = 0;
+
+  /** @internal */
+  constructor(private readonly system: MailboxSystem, readonly name: string) {}
+
+  /**
+   * Sends `value` (msgpackr-encoded) if there is room now. Never waits and never drops: the
+   * answer says whether it was sent or which bound was hit. While earlier {@link send}s to
+   * this mailbox wait, it answers 'mailbox-full' (messages keep their order).
+   * @throws {MpBusError} NO_SUCH_MAILBOX, MAILBOX_CLOSED, PEER_GONE (the owner process died or left).
+   */
+  trySend(value: T): TrySendResult {
+    if (this.queue.length > 0) return 'mailbox-full';
+    const packed = this.system.packr.pack(value, REUSE_BUFFER_MODE) as Buffer & { start: number; end: number };
+    return this.attempt(CODEC_MSGPACK, packed, packed.start, packed.end);
+  }
+
+  /** Like {@link trySend} for bytes sent as they are (no codec); the receiver gets a Buffer. */
+  trySendRaw(bytes: Uint8Array): TrySendResult {
+    if (this.queue.length > 0) return 'mailbox-full';
+    return this.attempt(CODEC_RAW, bytes, 0, bytes.length);
+  }
+
+  /**
+   * Sends `value`, waiting (without blocking the event loop) while the mailbox is full.
+   * Resolves once the message is in the receiver's inbox.
+   * @throws {MpBusError} (rejects) SEND_TIMEOUT after `timeoutMs`, or as {@link trySend} throws.
+   */
+  send(value: T, options?: SendOptions): Promise<void> {
+    try {
+      const packed = this.system.packr.pack(value, REUSE_BUFFER_MODE) as Buffer & { start: number; end: number };
+      return this.sendBytes(CODEC_MSGPACK, packed, packed.start, packed.end, options);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  }
+
+  /** Like {@link send} for bytes sent as they are (no codec). */
+  sendRaw(bytes: Uint8Array, options?: SendOptions): Promise<void> {
+    try {
+      return this.sendBytes(CODEC_RAW, bytes, 0, bytes.length, options);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  }
+
+  /** Messages waiting in the mailbox, or undefined when it does not exist (now). */
+  depth(): number | undefined {
+    const at = this.address ?? registry.lookup(this.name);
+    if (!at) return undefined;
+    const d = this.system.nativeDepth(at);
+    return d < 0 ? undefined : d;
+  }
+
+  /** Sends queued for want of room. */
+  get waiting(): number {
+    return this.queue.length;
+  }
+
+  private sendBytes(codec: number, bytes: Uint8Array, start: number, end: number, options?: SendOptions): Promise<void> {
+    const timeoutMs = options?.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+    if (!(timeoutMs >= 0)) throw new MpBusError(ErrorCodes.invalidOption, `timeoutMs must be >= 0, got ${String(timeoutMs)}`);
+    if (this.queue.length === 0 && this.attempt(codec, bytes, start, end) === 'sent') return Promise.resolve();
+    const copy = Uint8Array.prototype.slice.call(bytes, start, end);
+    return new Promise<void>((resolve, reject) => {
+      this.queue.push({ codec, bytes: copy, deadline: performance.now() + timeoutMs, resolve, reject });
+      this.scheduleRetry();
+    });
+  }
+
+  private attempt(codec: number, bytes: Uint8Array, start: number, end: number): TrySendResult {
+    for (let tries = 0; ; tries++) {
+      const at = this.address ?? this.resolve();
+      const status = this.system.nativeSend(at, codec, bytes, start, end);
+      switch (status) {
+        case SendStatus.ok:
+          return 'sent';
+        case SendStatus.mailboxFull:
+          return 'mailbox-full';
+        case SendStatus.inboxFull:
+          return 'inbox-full';
+        case SendStatus.noBuffers:
+          return 'no-buffers';
+        default: {
+          // The mailbox closed or its process is gone: the name may have moved since we looked.
+          this.address = undefined;
+          const moved = registry.lookup(this.name);
+          if (tries === 0 && moved && (moved.slot !== at.slot || moved.generation !== at.generation || moved.id !== at.id)) {
+            this.address = moved;
+            continue;
+          }
+          if (status === SendStatus.peerGone) {
+            throw new MpBusError(ErrorCodes.peerGone, `the process that owned mailbox '${this.name}' (slot ${at.slot}) is gone (it died or left the group)`);
+          }
+          throw new MpBusError(ErrorCodes.mailboxClosed, `mailbox '${this.name}' was closed`);
+        }
+      }
+    }
+  }
+
+  private resolve(): MailboxAddress {
+    const at = registry.lookup(this.name);
+    if (!at) throw new MpBusError(ErrorCodes.noSuchMailbox, `no mailbox named '${this.name}' is open in the group`);
+    this.address = at;
+    return at;
+  }
+
+  private scheduleRetry(): void {
+    if (this.retryTimer !== undefined) return;
+    // First retries right after I/O (a busy receiver frees room in microseconds), then every ms.
+    if (this.idleRetries < 64) this.retryTimer = setImmediate(this.flush);
+    else this.retryTimer = setTimeout(this.flush, 1);
+  }
+
+  private readonly flush = (): void => {
+    this.retryTimer = undefined;
+    while (this.queue.length > 0) {
+      const head = this.queue[0]!;
+      let result: TrySendResult;
+      try {
+        if (this.system.closed) throw new MpBusError(ErrorCodes.closed, 'the mailbox system closed before this message could be sent');
+        result = this.attempt(head.codec, head.bytes, 0, head.bytes.length);
+      } catch (err) {
+        this.failAll(err);
+        return;
+      }
+      if (result === 'sent') {
+        this.queue.shift();
+        this.idleRetries = 0;
+        head.resolve();
+        continue;
+      }
+      if (performance.now() >= head.deadline) {
+        this.queue.shift();
+        head.reject(new MpBusError(ErrorCodes.sendTimeout, `no room in mailbox '${this.name}' (${result}) before the send timeout: the receiver is slower than its senders; raise its capacity or the timeout, or slow down`));
+        continue;
+      }
+      this.idleRetries++;
+      this.scheduleRetry();
+      return;
+    }
+  };
+
+  /** @internal rejects every waiting send */
+  failAll(err: unknown): void {
+    if (this.retryTimer !== undefined) {
+      clearTimeout(this.retryTimer as NodeJS.Timeout);
+      clearImmediate(this.retryTimer as NodeJS.Immediate);
+      this.retryTimer = undefined;
+    }
+    for (const p of this.queue.splice(0)) p.reject(err);
+  }
+}

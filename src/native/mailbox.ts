@@ -1,0 +1,89 @@
+/**
+ * Typings of native/mailbox.cc (process table, inboxes, buffers, drain, doorbell) and
+ * native/hash.cc (the rte_hash name registry). No policy: src/bus validates before calling.
+ */
+import { addon } from './addon.js';
+
+/** What {@link MailboxBinding.mbxSend} answers. */
+export const SendStatus = {
+  ok: 0,
+  mailboxFull: 1,
+  inboxFull: 2,
+  noBuffers: 3,
+  peerGone: 4,
+  mailboxClosed: 5,
+} as const;
+
+/** Why a received descriptor was refused (bits 8-15 of the flags word of a drained descriptor). */
+export const BadDescriptor: Record<number, string> = {
+  1: 'points outside the buffer pool and the registered large blocks',
+  2: 'points inside the pool but not at the start of a buffer',
+  3: 'names a buffer that was not sent to this process (not in flight to it)',
+  4: 'buffer header has a bad magic number',
+  5: 'buffer header has an unknown version',
+  6: 'buffer header has a length larger than its buffer',
+  7: 'buffer header names an unknown codec',
+};
+
+export interface AttachOptions {
+  poolBuffers: number;
+  bufferSize: number;
+  inboxSize: number;
+  /** 0 primary, 1 secondary */
+  role: number;
+  /** Receives drained descriptors: burst * 4 words. */
+  out: Uint32Array;
+  /** Called on the JS thread when a sender rang the doorbell of this (parked) process. */
+  onWake: () => void;
+}
+
+export interface Attached {
+  slot: number;
+  generation: number;
+  /** The whole buffer pool memzone, same bytes in every process. */
+  pool: ArrayBuffer;
+  maxInline: number;
+  burst: number;
+  poolBuffers: number;
+  inboxSize: number;
+}
+
+export interface SlotInfo {
+  slot: number;
+  pid: number;
+  generation: number;
+  role: 'primary' | 'secondary';
+  startTime: number;
+  heartbeatMs: number;
+}
+
+export interface MailboxBinding {
+  mbxAttach(options: AttachOptions): Attached;
+  mbxDetach(): void;
+  mbxOpen(capacity: number): number;
+  mbxClose(id: number): void;
+  mbxSend(slot: number, generation: number, mailboxId: number, codec: number, bytes: Uint8Array, start: number, end: number): number;
+  mbxDrain(spinUs: number): number;
+  mbxTakeLarge(): Buffer[];
+  mbxPark(): boolean;
+  mbxKeepAlive(on: boolean): void;
+  mbxDepth(slot: number, generation: number, mailboxId: number): number;
+  /** Adds delta to the pending count of one of this process's mailboxes. */
+  mbxAdjust(mailboxId: number, delta: number): void;
+  mbxScan(): {
+    alive: SlotInfo[];
+    reaped: Array<{ slot: number; pid: number; generation: number }>;
+    /** Free slots and how their last process ended. */
+    exits: Array<{ slot: number; generation: number; reason: 'left' | 'died' }>;
+  };
+  mbxInboxName(slot: number): string;
+  mbxInject(slot: number, words: BigUint64Array): number;
+  /** Test hook: a pool buffer with this (possibly wrong) header, put on a process's inbox. */
+  mbxTestForge(slot: number, forged: { magic: number; version: number; length: number; flags: number; mailboxId: number; payload: Uint8Array }): boolean;
+  mbxPoolInfo(): { firstObject: bigint; poolBase: bigint; stride: number; count: number; available: number; largeInUse: number };
+}
+
+/** The addon's mailbox functions (loads the addon on first use). */
+export function mailboxNative(): MailboxBinding {
+  return addon() as unknown as MailboxBinding;
+}

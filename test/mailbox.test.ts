@@ -1,0 +1,213 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { TestGroup, type Agent } from './harness/group.js';
+import { fixture } from './harness/paths.js';
+
+const groups: TestGroup[] = [];
+function group(label: string): TestGroup {
+  const g = TestGroup.create(label);
+  groups.push(g);
+  return g;
+}
+afterEach(async () => {
+  await Promise.all(groups.splice(0).map((g) => g.cleanup()));
+});
+
+const mb = fixture('mailbox');
+
+async function until<T>(fn: () => Promise<T>, ok: (v: T) => boolean, timeoutMs = 10_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await fn();
+    if (ok(v) || Date.now() > deadline) return v;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+async function trio(label: string): Promise<{ g: TestGroup; p: Agent; s1: Agent; s2: Agent }> {
+  const g = group(label);
+  const p = await g.startAgent({ procType: 'primary' });
+  const s1 = await g.startAgent({ procType: 'secondary' });
+  const s2 = await g.startAgent({ procType: 'secondary' });
+  return { g, p, s1, s2 };
+}
+
+describe('mailboxes: any process to any process', () => {
+  it('delivers secondary->secondary, primary->one secondary, secondary->primary and within one process', async () => {
+    const { p, s1, s2 } = await trio('any');
+    await p.call(mb, 'open', 'at-primary');
+    await s1.call(mb, 'open', 'at-s1');
+    await s2.call(mb, 'open', 'at-s2');
+    expect(await s1.call(mb, 'send', 'at-s2', { hello: 'from s1', n: 1 })).toBe('sent');
+    expect(await p.call(mb, 'send', 'at-s1', { hello: 'from primary', list: [1, 2, 3] })).toBe('sent');
+    expect(await s2.call(mb, 'send', 'at-primary', 'from s2')).toBe('sent');
+    expect(await p.call(mb, 'send', 'at-primary', { self: true })).toBe('sent');
+    await s2.call(mb, 'waitFor', 'at-s2', 1);
+    await s1.call(mb, 'waitFor', 'at-s1', 1);
+    await p.call(mb, 'waitFor', 'at-primary', 2);
+    expect(await s2.call(mb, 'received', 'at-s2')).toEqual([{ hello: 'from s1', n: 1 }]);
+    expect(await s1.call(mb, 'received', 'at-s1')).toEqual([{ hello: 'from primary', list: [1, 2, 3] }]);
+    expect(await p.call(mb, 'received', 'at-primary')).toEqual(expect.arrayContaining(['from s2', { self: true }]));
+    // the primary did not get s1's or s2's messages: delivery is to one chosen process
+    expect(await p.call(mb, 'received', 'at-s1')).toEqual([]);
+  });
+
+  it('keeps each sender order to one mailbox, with several senders at once', async () => {
+    const { p, s1, s2 } = await trio('order');
+    await p.call(mb, 'open', 'sink', 256);
+    const n = 5000;
+    const [a, b] = await Promise.all([s1.call(mb, 'sendSequence', 'sink', n), s2.call(mb, 'sendSequence', 'sink', n)]);
+    expect(a).toEqual({ sent: n });
+    expect(b).toEqual({ sent: n });
+    await p.call(mb, 'waitFor', 'sink', 2 * n, 60_000);
+    expect(await p.call(mb, 'checkOrder', 'sink')).toEqual({ count: 2 * n, inOrder: true, senders: 2 });
+  });
+
+  it('carries raw Buffers as they are, and values larger than a pool buffer up to 16 MiB', async () => {
+    const g = group('big');
+    const p = await g.startAgent({ procType: 'primary' });
+    const s = await g.startAgent({ procType: 'secondary' });
+    await p.call(mb, 'open', ['raw', 'large']);
+    expect(await s.call(mb, 'sendRaw', 'raw', 64, 0xab)).toBe('sent');
+    expect(await s.call(mb, 'sendRaw', 'raw', 100_000, 0x01)).toBe('sent');
+    await p.call(mb, 'waitFor', 'raw', 2);
+    const raws = await p.call<Array<{ raw: string; length: number }>>(mb, 'received', 'raw');
+    expect(raws[0]).toEqual({ raw: 'ab'.repeat(64), length: 64 });
+    expect(raws[1]!.length).toBe(100_000);
+    for (const size of [3000, 1 << 20, 16 << 20]) expect(await s.call(mb, 'sendLarge', 'large', size)).toBe('sent');
+    await p.call(mb, 'waitFor', 'large', 3, 60_000);
+    expect(await p.call(mb, 'checkLarge', 'large')).toEqual([
+      { length: 3000, ok: true },
+      { length: 1 << 20, ok: true },
+      { length: 16 << 20, ok: true },
+    ]);
+    // every large block was freed by the receiver
+    expect((await p.call<{ largeInUse: number }>(mb, 'poolInfo')).largeInUse).toBe(0);
+  });
+});
+
+describe('mailboxes: names', () => {
+  it('refuses a taken name, an unknown name and a bad name with typed errors', async () => {
+    const g = group('names');
+    const p = await g.startAgent({ procType: 'primary' });
+    const s = await g.startAgent({ procType: 'secondary' });
+    await p.call(mb, 'open', 'taken');
+    await expect(s.call(mb, 'open', 'taken')).rejects.toMatchObject({ code: 'NAME_TAKEN' });
+    expect(await s.call(mb, 'send', 'nobody-here', 1)).toBe('NO_SUCH_MAILBOX');
+    expect(await s.call(mb, 'trySend', 'x'.repeat(64), 1)).toBe('INVALID_NAME');
+    await p.call(mb, 'close', 'taken');
+    expect(await s.call(mb, 'send', 'taken', 1)).toBe('NO_SUCH_MAILBOX');
+    // the name is free again, in another process
+    await s.call(mb, 'open', 'taken');
+    expect(await p.call(mb, 'send', 'taken', 'moved')).toBe('sent');
+    await s.call(mb, 'waitFor', 'taken', 1);
+  });
+});
+
+describe('mailboxes: backpressure', () => {
+  it('trySend reports full, send rejects after its timeout, or resolves once there is room; nothing is dropped', async () => {
+    const g = group('full');
+    const p = await g.startAgent({ procType: 'primary' });
+    const s = await g.startAgent({ procType: 'secondary' });
+    await p.call(mb, 'openUnread', 'slow', 16);
+    // nobody reads 'slow': its messages wait and count against its capacity of 16
+    const [sent, answer] = await s.call<[number, string]>(mb, 'fill', 'slow', 1000);
+    expect(answer).toBe('mailbox-full');
+    expect(sent).toBe(16);
+    expect(await s.call(mb, 'depth', 'slow')).toBe(16);
+    expect(await s.call(mb, 'send', 'slow', { from: 0, seq: 99 }, 300)).toBe('SEND_TIMEOUT');
+    const waiting = s.call<Record<string, number>>(mb, 'sendSequence', 'slow', 20);
+    await new Promise((r) => setTimeout(r, 300));
+    await p.call(mb, 'startReading', 'slow');
+    expect(await waiting).toEqual({ sent: 20 });
+    await p.call(mb, 'waitFor', 'slow', 36);
+    const got = await p.call<Array<{ seq: number }>>(mb, 'received', 'slow');
+    expect(got.map((m) => m.seq)).toEqual([...Array(16).keys(), ...Array(20).keys()]);
+    expect(await p.call(mb, 'errors')).toEqual([]);
+  });
+
+  it('a full mailbox makes send wait without blocking the event loop, then deliver everything', async () => {
+    const g = group('wait');
+    const p = await g.startAgent({ procType: 'primary' });
+    const s = await g.startAgent({ procType: 'secondary' });
+    await p.call(mb, 'open', 'capped', 4);
+    const out = await s.call<Record<string, number>>(mb, 'sendSequence', 'capped', 3000);
+    expect(out).toEqual({ sent: 3000 });
+    await p.call(mb, 'waitFor', 'capped', 3000, 60_000);
+    expect(await p.call(mb, 'checkOrder', 'capped')).toEqual({ count: 3000, inOrder: true, senders: 1 });
+  });
+});
+
+describe('mailboxes: safety', () => {
+  it('garbage descriptors on an inbox are reported on errors$ and the receiver keeps working', async () => {
+    const g = group('garbage');
+    const p = await g.startAgent({ procType: 'primary' });
+    const s = await g.startAgent({ procType: 'secondary' });
+    const slot = await p.call<number>(mb, 'open', 'victim');
+    const before = await p.call<{ available: number }>(mb, 'poolInfo');
+    const addr = await s.call<{ id: number }>(mb, 'addressOf', 'victim');
+    const written = await s.call<number>(mb, 'injectGarbage', slot, addr.id);
+    expect(written).toBe(13);
+    const errs = await until(() => p.call<Array<{ code: string }>>(mb, 'errors'), (e) => e.length >= 13);
+    const codes = errs.map((e) => e.code).sort();
+    expect(codes.filter((c) => c === 'BAD_DESCRIPTOR').length).toBe(11);
+    expect(codes).toContain('DECODE_FAILED');
+    expect(codes).toContain('DEAD_LETTER');
+    expect(await s.call(mb, 'send', 'victim', 'still alive?')).toBe('sent');
+    await p.call(mb, 'waitFor', 'victim', 1);
+    expect(await p.call(mb, 'received', 'victim')).toEqual(['still alive?']);
+    // the forged buffers that were valid pool buffers went back to the pool
+    const after = await until(() => p.call<{ available: number }>(mb, 'poolInfo'), (i) => i.available >= before.available);
+    expect(after.available).toBeGreaterThanOrEqual(before.available);
+  });
+
+  it('a SIGKILLed process: its names go within a second, senders get a typed error, its buffers come back', async () => {
+    const g = group('kill');
+    const p = await g.startAgent({ procType: 'primary' });
+    const victim = await g.startAgent({ procType: 'secondary' });
+    const sender = await g.startAgent({ procType: 'secondary' });
+    await p.call(mb, 'join');
+    await victim.call(mb, 'openUnread', 'doomed', 100_000);
+    const base = await sender.call<{ available: number }>(mb, 'poolInfo');
+    // messages that will sit in the victim's inbox when it dies
+    await victim.call(mb, 'join');
+    const [queued] = await sender.call<[number, string]>(mb, 'fill', 'doomed', 500);
+    expect(queued).toBeGreaterThan(0);
+    await until(() => p.call<unknown[]>(mb, 'peers'), (v) => v.length === 3);
+    const down = p.next('peerDown', 10_000, (d: { pid: number }) => d.pid === victim.pid);
+    victim.kill('SIGKILL');
+    await down;
+    const answer = await sender.call<string>(mb, 'send', 'doomed', 'anyone?', 2000);
+    expect(['PEER_GONE', 'NO_SUCH_MAILBOX']).toContain(answer);
+    expect(await sender.call(mb, 'send', 'doomed', 'anyone?', 2000)).toBe('NO_SUCH_MAILBOX');
+    const after = await until(() => sender.call<{ available: number }>(mb, 'poolInfo'), (i) => i.available >= base.available - 64);
+    // buffers in the dead inbox were reclaimed (mempool caches of live lcores may hold a few)
+    expect(after.available).toBeGreaterThanOrEqual(base.available - 64 * 3);
+  });
+});
+
+describe('mailboxes: scale and idle', () => {
+  it('10,000 mailboxes across 4 processes all receive', async () => {
+    const g = group('many');
+    const agents = [await g.startAgent({ procType: 'primary' })];
+    for (let i = 0; i < 3; i++) agents.push(await g.startAgent({ procType: 'secondary' }));
+    await Promise.all(agents.map((a, i) => a.call(mb, 'openMany', `m${i}-`, 2500)));
+    // each process sends one message to each mailbox of the next process
+    const sent = await Promise.all(agents.map((a, i) => a.call<number>(mb, 'sendToMany', `m${(i + 1) % 4}-`, 2500)));
+    expect(sent).toEqual([2500, 2500, 2500, 2500]);
+    for (let i = 0; i < 4; i++) {
+      const got = await until(() => agents[i]!.call<number>(mb, 'manyReceived', `m${i}-`), (n) => n === 2500, 30_000);
+      expect(got).toBe(2500);
+    }
+  });
+
+  it('an idle receiver parks on its doorbell and wakes for the next message', async () => {
+    const g = group('park');
+    const p = await g.startAgent({ procType: 'primary' });
+    const s = await g.startAgent({ procType: 'secondary' });
+    await p.call(mb, 'open', 'sleepy');
+    expect(await until(() => p.call<boolean>(mb, 'isParked'), (v) => v)).toBe(true);
+    expect(await s.call(mb, 'send', 'sleepy', 'wake up')).toBe('sent');
+    await p.call(mb, 'waitFor', 'sleepy', 1);
+    expect(await p.call(mb, 'received', 'sleepy')).toEqual(['wake up']);
+  });
+});
