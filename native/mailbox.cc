@@ -569,6 +569,7 @@ Napi::Value MbxOpen(const Napi::CallbackInfo& info) {
   MailboxEntry& e = a.table[index];
   e.pending.store(0);
   e.capacity.store(capacity);
+  e.hold.store(1);
   e.id.store(id, std::memory_order_release);
   return Napi::Number::New(env, id);
 }
@@ -702,7 +703,7 @@ Napi::Value MbxDrain(const Napi::CallbackInfo& info) {
     BufferHeader* h = k.header;
     uint32_t id = h->mailboxId;
     MailboxEntry& e = a.table[id & 0xffff];
-    if (e.id.load(std::memory_order_relaxed) == id) {
+    if (e.id.load(std::memory_order_relaxed) == id && e.hold.load(std::memory_order_relaxed) == 0) {
       uint32_t pending = e.pending.load();
       while (pending > 0 && !e.pending.compare_exchange_weak(pending, pending - 1)) {
       }
@@ -778,6 +779,15 @@ Napi::Value MbxAdjust(const Napi::CallbackInfo& info) {
       want = cur > static_cast<uint32_t>(-delta) ? cur + delta : 0;
     } while (!e.pending.compare_exchange_weak(cur, want));
   }
+  return info.Env().Undefined();
+}
+
+// mbxSetHold(id, hold): while held (no subscriber), drained messages stay counted as pending.
+Napi::Value MbxSetHold(const Napi::CallbackInfo& info) {
+  Attachment& a = RequireAttached(info.Env());
+  uint32_t id = info[0].As<Napi::Number>().Uint32Value();
+  MailboxEntry& e = a.table[id & 0xffff];
+  if (e.id.load() == id) e.hold.store(info[1].ToBoolean() ? 1 : 0);
   return info.Env().Undefined();
 }
 
@@ -938,6 +948,7 @@ void InitMailbox(Napi::Env env, Napi::Object exports) {
   exports.Set("mbxKeepAlive", Napi::Function::New(env, MbxKeepAlive));
   exports.Set("mbxDepth", Napi::Function::New(env, MbxDepth));
   exports.Set("mbxAdjust", Napi::Function::New(env, MbxAdjust));
+  exports.Set("mbxSetHold", Napi::Function::New(env, MbxSetHold));
   exports.Set("mbxScan", Napi::Function::New(env, MbxScan));
   exports.Set("mbxInboxName", Napi::Function::New(env, MbxInboxName));
   exports.Set("mbxInject", Napi::Function::New(env, MbxInject));

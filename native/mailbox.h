@@ -63,7 +63,7 @@ struct MailboxEntry {
   std::atomic<uint32_t> id;       // current mailbox id at this index, 0 when closed
   std::atomic<uint32_t> pending;  // messages sent and not yet drained by the receiver
   std::atomic<uint32_t> capacity;
-  uint32_t pad;
+  std::atomic<uint32_t> hold;  // 1: the receiver keeps drained messages itself (no subscriber), they stay pending
 };
 
 enum LargeState : uint32_t { kLargeFree = 0, kLargeWriting = 1, kLargeEnqueued = 2 };

@@ -216,6 +216,11 @@ export class MailboxSystem {
   }
 
   /** @internal */
+  setHold(id: number, hold: boolean): void {
+    if (!this.closedFlag) this.native.mbxSetHold(id, hold);
+  }
+
+  /** @internal */
   adjustDepth(id: number, delta: number): void {
     if (!this.closedFlag) this.native.mbxAdjust(id, delta);
   }
@@ -331,6 +336,7 @@ export class MailboxSystem {
 export class Mailbox<T = unknown> {
   private readonly subject = new Subject<T>();
   private backlog: T[] = [];
+  private subscribers = 0;
   private closedFlag = false;
   /**
    * The messages, in the order each sender sent them. Messages that arrive while nobody is
@@ -343,13 +349,18 @@ export class Mailbox<T = unknown> {
   constructor(private readonly system: MailboxSystem, readonly name: string, readonly address: MailboxAddress, readonly capacity: number) {
     this.messages$ = new Observable<T>((subscriber: Subscriber<T>) => {
       const sub = this.subject.subscribe(subscriber);
-      if (this.backlog.length > 0) {
+      if (++this.subscribers === 1) {
+        // From now on drained messages are delivered at once: they stop counting as pending.
+        this.system.setHold(this.address.id, false);
         const waiting = this.backlog;
         this.backlog = [];
-        this.system.adjustDepth(this.address.id, -waiting.length);
+        if (waiting.length > 0) this.system.adjustDepth(this.address.id, -waiting.length);
         for (const v of waiting) subscriber.next(v);
       }
-      return sub;
+      return () => {
+        sub.unsubscribe();
+        if (--this.subscribers === 0) this.system.setHold(this.address.id, true);
+      };
     });
   }
 
@@ -374,11 +385,10 @@ export class Mailbox<T = unknown> {
 
   /** @internal */
   deliver(value: T): void {
-    if (this.subject.observed) {
+    if (this.subscribers > 0) {
       this.subject.next(value);
     } else if (this.backlog.length < this.capacity * 2) {
-      this.backlog.push(value);
-      this.system.adjustDepth(this.address.id, 1);
+      this.backlog.push(value); // still counted as pending (held): senders see 'mailbox-full'
     } else {
       this.system.reportError(new MpBusError(ErrorCodes.deadLetter, `mailbox '${this.name}' has no subscriber and ${this.backlog.length} messages waiting: a message was dropped`));
     }

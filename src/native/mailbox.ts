@@ -70,6 +70,8 @@ export interface MailboxBinding {
   mbxDepth(slot: number, generation: number, mailboxId: number): number;
   /** Adds delta to the pending count of one of this process's mailboxes. */
   mbxAdjust(mailboxId: number, delta: number): void;
+  /** While held (no subscriber), drained messages of the mailbox stay counted as pending. */
+  mbxSetHold(mailboxId: number, hold: boolean): void;
   mbxScan(): {
     alive: SlotInfo[];
     reaped: Array<{ slot: number; pid: number; generation: number }>;
