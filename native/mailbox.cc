@@ -92,7 +92,6 @@ struct Attachment {
   uint32_t generation = 0;
   rte_ring* inbox = nullptr;
   MailboxEntry* table = nullptr;
-  std::vector<void*> held;  // pool buffers of the last drained burst (JS decoded them since)
   uint32_t* out = nullptr;  // JS Uint32Array, kBurst * kOutWords
   Napi::Reference<Napi::Uint32Array> outRef;
   Napi::Reference<Napi::Array> large;  // Buffers of large messages of the last drain
@@ -202,10 +201,13 @@ void DrainAndFree(Control* c, rte_mempool* pool, rte_ring* ring, uint32_t slot) 
 }
 
 void ReleaseHeld(Attachment& a) {
-  if (!a.held.empty()) {
-    rte_mempool_put_bulk(a.pool, a.held.data(), static_cast<unsigned>(a.held.size()));
-    a.held.clear();
-  }
+  // The burst JS decoded since the last drain. The count is cleared first: dying between the
+  // two steps leaks these buffers rather than letting a reaper free them twice.
+  ProcSlot& s = a.ctl->slots[a.slot];
+  uint32_t n = s.heldCount.load(std::memory_order_relaxed);
+  if (n == 0) return;
+  s.heldCount.store(0, std::memory_order_release);
+  rte_mempool_put_bulk(a.pool, reinterpret_cast<void* const*>(s.held), n);
 }
 
 // ---- process liveness ---------------------------------------------------------------------
@@ -271,6 +273,15 @@ void ReapSlot(Control* c, rte_mempool* pool, uint32_t slot, uint32_t reason) {
       table[i].pending.store(0);
     }
   }
+  uint32_t held = std::min(s.heldCount.load(), kHeldMax);
+  s.heldCount.store(0);
+  for (uint32_t i = 0; i < held; i++) {
+    uint64_t p = s.held[i];
+    if (InPool(c, p) && (p - c->firstObject) % c->stride == 0) rte_mempool_put(pool, reinterpret_cast<void*>(p));
+  }
+  // Buffers in the dead lcore's mempool cache: nobody else uses that cache until a process
+  // with this lcore id attaches, and it waits for this reaping to end.
+  if (pool->cache_size > 0 && slot < RTE_MAX_LCORE) rte_mempool_cache_flush(&pool->local_cache[slot], pool);
   for (uint32_t i = 0; i < kMaxLarge; i++) {
     LargeEntry& e = c->large[i];
     uint32_t st = e.state.load();
@@ -505,7 +516,6 @@ Napi::Value MbxAttach(const Napi::CallbackInfo& info) {
   a->out = out.Data();
   a->outRef = Napi::Persistent(out);
   a->large = Napi::Persistent(Napi::Array::New(env));
-  a->held.reserve(kBurst);
   a->wake = Napi::ThreadSafeFunction::New(env, o.Get("onWake").As<Napi::Function>(), "mpbus-doorbell", 0, 1);
   a->wake.Unref(env);
 
@@ -718,7 +728,10 @@ Napi::Value MbxDrain(const Napi::CallbackInfo& info) {
       FreeChecked(c, a.pool, k);
     } else {
       o[1] = static_cast<uint32_t>(reinterpret_cast<uint64_t>(h) + sizeof(BufferHeader) - c->poolBase);
-      a.held.push_back(h);
+      ProcSlot& self = c->slots[a.slot];
+      uint32_t k = self.heldCount.load(std::memory_order_relaxed);
+      self.held[k] = reinterpret_cast<uint64_t>(h);
+      self.heldCount.store(k + 1, std::memory_order_release);
     }
   }
   if (nLarge > 0) a.large = Napi::Persistent(large);

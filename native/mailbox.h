@@ -15,6 +15,7 @@ constexpr uint32_t kLayoutVersion = 1;
 constexpr uint32_t kMaxSlots = RTE_MAX_LCORE;   // one slot per lcore id: lcore ids are unique
 constexpr uint32_t kMaxLarge = 256;             // large (rte_malloc'd) messages in flight
 constexpr uint32_t kMaxMailboxesPerProcess = 65536;
+constexpr uint32_t kHeldMax = 256;  // = the drain burst
 
 // Buffer header at the start of every message buffer (pool element or rte_malloc'd block).
 constexpr uint32_t kBufferMagic = 0x4d50424d;  // "MPBM"
@@ -57,6 +58,9 @@ struct alignas(64) ProcSlot {
   uint32_t exitReason;                   // how it ended: kExitLeft or kExitDied
   alignas(64) std::atomic<uint32_t> doorbell;  // futex word: senders bump it to wake a parked receiver
   std::atomic<uint32_t> parked;              // 1 while the receiver sleeps on the doorbell
+  // Pool buffers the receiver drained and JS is decoding: a reaper returns them if it dies.
+  alignas(64) std::atomic<uint32_t> heldCount;
+  uint64_t held[kHeldMax];
 };
 
 struct MailboxEntry {
