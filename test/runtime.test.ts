@@ -55,6 +55,8 @@ describe('a process group', () => {
     await expect(s.start({ procType: 'secondary' })).rejects.toMatchObject({ code: 'NO_PRIMARY' });
     // fails at once (DPDK itself would take ~40 ms); the bound only tells it from a hang or a wait
     expect(Date.now() - t0).toBeLessThan(10_000);
+    // and leaves no runtime dir behind
+    expect(existsSync(`/var/run/dpdk/${g.prefix}`)).toBe(false);
   });
 
   it('starting twice in one process and using a closed runtime are errors, not crashes', async () => {

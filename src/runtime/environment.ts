@@ -1,5 +1,5 @@
 /** Checks of the machine made before DPDK is touched, so failures name their fix. */
-import { readFileSync } from 'node:fs';
+import { accessSync, constants, readFileSync } from 'node:fs';
 import { MpBusError, ErrorCodes } from '../errors.js';
 import { GroupFiles, hugetlbfsMounts } from './group.js';
 
@@ -18,22 +18,46 @@ export function hugepageInfo(): HugepageInfo {
 const RESERVE_FIX = 'echo 1024 > /proc/sys/vm/nr_hugepages (as root), or run `npm run setup`';
 const MOUNT_FIX = 'mkdir -p /dev/hugepages && mount -t hugetlbfs -o pagesize=2M nodev /dev/hugepages (as root), or run `npm run setup`';
 
-/** Throws a typed error naming the fix when hugepages, hugetlbfs or the runtime dir are not usable. */
-export function checkEnvironment(group: GroupFiles, role: 'primary' | 'secondary'): void {
+/**
+ * Throws a typed error naming the fix when hugepages, hugetlbfs or the runtime dir are not
+ * usable. Runs before mpbus writes anything, whatever role the process will take.
+ */
+export function checkEnvironment(group: GroupFiles): void {
   const pages = hugepageInfo();
   if (pages.total === 0) {
     throw new MpBusError(ErrorCodes.hugepagesNotReserved, `hugepages not reserved (HugePages_Total is 0): run ${RESERVE_FIX}`);
   }
-  if (role === 'primary' && pages.free === 0) {
-    throw new MpBusError(ErrorCodes.hugepagesNotReserved, `all ${pages.total} hugepages are in use (HugePages_Free is 0): stop other DPDK groups or reserve more: ${RESERVE_FIX}`);
-  }
   if (hugetlbfsMounts().length === 0) {
     throw new MpBusError(ErrorCodes.hugetlbfsNotMounted, `hugetlbfs is not mounted: run ${MOUNT_FIX}`);
+  }
+  const unwritable = hugetlbfsMounts().filter((dir) => !writableDir(dir));
+  if (unwritable.length > 0) {
+    throw new MpBusError(
+      ErrorCodes.permissionDenied,
+      `permission denied on the hugetlbfs mount ${unwritable.join(', ')}: run as root, or give this user the mount (chown ${process.getuid?.() ?? '$USER'} ${unwritable.join(' ')} as root, or mount it with uid=/gid= options)`,
+    );
   }
   if (!group.writable()) {
     throw new MpBusError(
       ErrorCodes.permissionDenied,
       `permission denied on DPDK's runtime dir ${group.runtimeDir}: run as root, or give this user write access to it and to the hugetlbfs mount`,
     );
+  }
+}
+
+function writableDir(dir: string): boolean {
+  try {
+    accessSync(dir, constants.W_OK);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** A primary needs free hugepages to create the group's memory (a secondary maps the primary's). */
+export function checkFreeHugepages(): void {
+  const pages = hugepageInfo();
+  if (pages.free === 0) {
+    throw new MpBusError(ErrorCodes.hugepagesNotReserved, `all ${pages.total} hugepages are in use (HugePages_Free is 0): stop other DPDK groups or reserve more: ${RESERVE_FIX}`);
   }
 }

@@ -166,6 +166,16 @@ export class GroupFiles {
     }
   }
 
+  /**
+   * Removes the runtime dir when it holds nothing but mpbus lock files, i.e. when only mpbus
+   * created it (a start refused before DPDK ran). The caller must hold `members` exclusively.
+   */
+  removeIfOnlyLocks(): void {
+    if (!existsSync(this.runtimeDir)) return;
+    const entries = readdirSync(this.runtimeDir);
+    if (entries.every((f) => f.startsWith('mpbus_') && f.endsWith('.lock'))) rmSync(this.runtimeDir, { recursive: true, force: true });
+  }
+
   /** True when files of an earlier run of this group are on disk. */
   hasLeftovers(): boolean {
     return existsSync(this.configPath) || this.hugepageFiles().length > 0;

@@ -7,6 +7,7 @@
  * await rt.close();
  * ```
  */
+import { existsSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from 'pino';
 import type { Observable } from 'rxjs';
@@ -14,7 +15,7 @@ import { MpBusError, ErrorCodes } from '../errors.js';
 import { logger } from '../log.js';
 import { addon } from '../native/addon.js';
 import { interruptsOf, type InterruptEvent, type Interrupts, type LinkState } from '../interrupts/index.js';
-import { checkEnvironment, hugepageInfo } from './environment.js';
+import { checkEnvironment, checkFreeHugepages, hugepageInfo } from './environment.js';
 import { GroupFiles, hugetlbfsMounts, pidAlive } from './group.js';
 import { ealArgs, logLevelNumbers, MAX_LCORE, resolveOptions, type ResolvedOptions, type RuntimeOptions } from './options.js';
 import { MPBUS_VERSION } from './version.js';
@@ -104,8 +105,9 @@ export class Runtime {
       membersFd = -1;
     };
     try {
+      checkEnvironment(group);
       const role = await Runtime.resolveRole(opts, group, locks);
-      checkEnvironment(group, role);
+      if (role === 'primary') checkFreeHugepages();
       membersFd = role === 'primary' ? await Runtime.prepareAsPrimary(opts, group) : await Runtime.prepareAsSecondary(opts, group);
       const lcoreId = Runtime.takeLcore(opts, group, locks);
       native.setLogEchoLevel(logLevelNumbers[opts.logLevel]);
@@ -131,6 +133,7 @@ export class Runtime {
       return rt;
     } catch (err) {
       releaseAll();
+      removeOwnLockDirIfAlone(group);
       throw err;
     }
   }
@@ -342,6 +345,20 @@ function removeGroupFilesIfLast(group: GroupFiles): void {
     if (!group.primaryAlive() && group.liveSecondaryPids().length === 0) group.removeLeftovers(false);
   } finally {
     group.unlock(exclusive);
+  }
+}
+
+/** After a start refused before DPDK ran: the lock files this process made must not linger. */
+function removeOwnLockDirIfAlone(group: GroupFiles): void {
+  if (!existsSync(group.runtimeDir)) return;
+  // no member, and no primary being elected (it holds its lock before it is a member)
+  const members = group.tryLock('members', true);
+  const primary = members >= 0 ? group.tryLock('primary', true) : -1;
+  try {
+    if (primary >= 0) group.removeIfOnlyLocks();
+  } finally {
+    group.unlock(primary);
+    group.unlock(members);
   }
 }
 

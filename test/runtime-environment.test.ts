@@ -1,0 +1,42 @@
+/**
+ * Machines that are not ready: Runtime.start refuses with a code and the fix, before DPDK runs.
+ * Node runs here as a plain program (test/fixtures/start-once.ts) in a private mount namespace
+ * or as another user, so the machine itself is never changed.
+ */
+import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { uniquePrefix } from './harness/group.js';
+import { repoRoot } from './harness/paths.js';
+
+const isRoot = process.getuid?.() === 0;
+const hasTools = ['setpriv', 'unshare'].every((tool) => spawnSync('which', [tool]).status === 0);
+const startOnce = join(repoRoot, 'dist', 'test', 'fixtures', 'start-once.js');
+
+function run(command: string, args: string[]): { code?: string; message?: string; processType?: string } {
+  const r = spawnSync(command, args, { encoding: 'utf8', timeout: 60_000 });
+  const last = r.stdout.trim().split('\n').pop() ?? '';
+  try {
+    return JSON.parse(last) as { code?: string; message?: string };
+  } catch {
+    throw new Error(`no result from ${command} (status ${r.status}):\n${r.stdout}\n${r.stderr}`);
+  }
+}
+
+describe.runIf(isRoot && hasTools)('a machine that is not ready', () => {
+  it('hugetlbfs not mounted: HUGETLBFS_NOT_MOUNTED, with the mount command', () => {
+    const prefix = uniquePrefix('nomount');
+    const r = run('unshare', ['-m', '--propagation', 'private', 'sh', '-c', `umount -a -t hugetlbfs && exec ${process.execPath} ${startOnce} ${prefix}`]);
+    expect(r.code).toBe('HUGETLBFS_NOT_MOUNTED');
+    expect(r.message).toContain('mount -t hugetlbfs');
+    expect(existsSync(`/var/run/dpdk/${prefix}`)).toBe(false);
+  });
+
+  it('a user who cannot write the hugetlbfs mount: PERMISSION_DENIED, naming the mount and the chown', () => {
+    const prefix = uniquePrefix('perm');
+    const r = run('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', 'env', 'XDG_RUNTIME_DIR=/nonexistent-mpbus', process.execPath, startOnce, prefix]);
+    expect(r.code).toBe('PERMISSION_DENIED');
+    expect(r.message).toMatch(/\/dev\/hugepages.*chown/);
+  });
+});
