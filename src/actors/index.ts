@@ -17,5 +17,7 @@ export {
   ActorHandlerError,
 } from './errors.js';
 export { InProcessHub, InProcessTransport } from './in-process.js';
+export { MailboxTransport, type MailboxTransportOptions } from './mailbox-transport.js';
+export { startActorSystem, type StartActorSystemOptions } from './join.js';
 export { EnvelopeKind, type ActorTransport, type Envelope, type DeliveryStatus, type Receiver, type Registration, type NameGone, type MembershipChange, type Location, type WireError } from './transport.js';
 export type { DeadLetterReason } from './cell.js';

@@ -57,6 +57,8 @@ export interface ActorSystemOptions {
   askTimeoutMs?: number;
   /** After a name goes away, asks pending on it fail after this grace (replies already on their way still win). Default 100 ms. */
   goneGraceMs?: number;
+  /** Runs at the end of {@link ActorSystem.close} (e.g. closing a runtime the system owns). */
+  afterClose?: () => void | Promise<void>;
 }
 
 /** Options of {@link ActorSystem.close}. */
@@ -110,6 +112,7 @@ export class ActorSystem implements RefHost, CellHost {
   /** Outgoing messages are refused too (close finished its grace period). */
   private closed = false;
   private closing: Promise<void> | undefined;
+  private readonly afterClose: (() => void | Promise<void>) | undefined;
 
   constructor(options: ActorSystemOptions = {}) {
     this.transport = options.transport ?? InProcessHub.shared.connect();
@@ -117,6 +120,7 @@ export class ActorSystem implements RefHost, CellHost {
     this.container.register(ActorSystem, { useValue: this });
     this.askTimeoutMs = options.askTimeoutMs ?? 10_000;
     this.goneGraceMs = options.goneGraceMs ?? 100;
+    this.afterClose = options.afterClose;
     this.events$ = this.events.asObservable();
     this.deadLetters$ = this.deadLetters.asObservable();
     this.log = logger('actors', { node: this.transport.nodeId });
@@ -453,6 +457,11 @@ export class ActorSystem implements RefHost, CellHost {
 
   // ---------------------------------------------------------------- shutdown
 
+  /** True once {@link close} has been called. */
+  get isClosed(): boolean {
+    return this.closing !== undefined;
+  }
+
   /**
    * Shuts down: unregisters every actor (peers see them go; new messages become dead letters),
    * lets queued and in-flight messages be handled until `timeoutMs`, then stops every actor
@@ -489,6 +498,7 @@ export class ActorSystem implements RefHost, CellHost {
     await this.transport.close();
     this.events.complete();
     this.deadLetters.complete();
+    await this.afterClose?.();
   }
 }
 

@@ -1,0 +1,61 @@
+/**
+ * Actors: ask round trips and tell throughput within one process, and the flagship (a router
+ * of worker processes over shared-memory mailboxes) for cross-process throughput and latency.
+ */
+import { spawn } from 'node:child_process';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { ActorSystem, InProcessHub } from '../../src/index.js';
+import { percentile, type BenchContext } from '../lib.js';
+
+const repoRoot = join(fileURLToPath(import.meta.url), '..', '..', '..', '..');
+
+async function inProcess(ctx: BenchContext): Promise<void> {
+  const system = new ActorSystem({ transport: new InProcessHub().connect() });
+  let count = 0;
+  const ref = await system.spawn('bench', { echo: (m: string) => m, count: () => ++count, total: () => count });
+  const payload = 'x'.repeat(64);
+  const asks = ctx.quick ? 2000 : 50_000;
+  const rtts: number[] = [];
+  for (let i = 0; i < asks; i++) {
+    const t0 = performance.now();
+    await ref.ask('echo', payload);
+    rtts.push((performance.now() - t0) * 1000);
+  }
+  const tells = ctx.quick ? 20_000 : 500_000;
+  const t0 = performance.now();
+  for (let i = 0; i < tells; i++) ref.tell('count');
+  await ref.ask('total');
+  const seconds = (performance.now() - t0) / 1000;
+  ctx.addRows([
+    { transport: 'actors in-process ask (sequential)', payloadBytes: 64, rttP50Us: percentile(rtts, 50), rttP99Us: percentile(rtts, 99) },
+    { transport: 'actors in-process tell', payloadBytes: 0, throughputMsgsPerSec: Math.round(tells / seconds) },
+  ]);
+  await system.close();
+}
+
+function flagship(args: string[]): Promise<Record<string, number>> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [join(repoRoot, 'dist', 'samples', 'flagship', 'main.js'), ...args, '--json'], { stdio: ['ignore', 'pipe', 'inherit'] });
+    let out = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    child.on('exit', (code) => {
+      if (code !== 0) reject(new Error(`flagship ${args.join(' ')} exited with ${code}`));
+      else resolve(JSON.parse(out.trim().split('\n').at(-1)!) as Record<string, number>);
+    });
+  });
+}
+
+export async function run(ctx: BenchContext): Promise<void> {
+  ctx.progress('actors: in-process ask/tell');
+  await inProcess(ctx);
+  const jobs = ctx.quick ? '5000' : '200000';
+  for (const payload of [64, 1024]) {
+    ctx.progress(`actors: flagship, payload ${payload} B`);
+    const r = await flagship(['--jobs', jobs, '--workers', '2', '--payload', String(payload)]);
+    ctx.addRows([{ transport: 'actors router to 2 worker processes (flagship)', payloadBytes: payload, throughputMsgsPerSec: r.throughputJobsPerSec, rttP50Us: r.latencyP50Us, rttP99Us: r.latencyP99Us, notes: 'jobs/s; latency with 128 jobs in flight' }]);
+  }
+  ctx.progress('actors: ask round trip across processes (window 1)');
+  const seq = await flagship(['--jobs', ctx.quick ? '2000' : '20000', '--workers', '1', '--window', '1']);
+  ctx.addRows([{ transport: 'actors ask across processes via a router (sequential)', payloadBytes: 64, rttP50Us: seq.latencyP50Us, rttP99Us: seq.latencyP99Us, throughputMsgsPerSec: seq.throughputJobsPerSec }]);
+}

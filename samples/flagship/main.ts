@@ -1,0 +1,304 @@
+/**
+ * The mpbus flagship: the load-balancer/worker deployment of DPDK's multi-process model, done
+ * with actors. This process is the primary: it starts N worker processes (secondaries), puts a
+ * router over the group 'workers', pushes jobs through it with a bounded window, and checks at
+ * the end that every job was answered exactly once. `--kill-one-worker` SIGKILLs a worker
+ * mid-run: the router gives its unanswered jobs to the other workers.
+ *
+ * Run: `npm start` (or `node dist/samples/flagship/main.js --help`).
+ */
+import 'reflect-metadata';
+import { fork, type ChildProcess } from 'node:child_process';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { startActorSystem, type ActorSystem, type Router } from '../../src/index.js';
+import type { JobContract, JobResult } from './jobs.js';
+import { leftovers, until } from '../lib/processes.js';
+import { parseOptions, type FlagshipOptions } from './options.js';
+
+interface WorkerProcess {
+  name: string;
+  pid: number;
+  child: ChildProcess;
+  exited: Promise<void>;
+}
+
+/** What one run measured. */
+interface Outcome {
+  jobs: number;
+  answered: number;
+  lost: number;
+  duplicates: number;
+  failed: number;
+  redelivered: number;
+  perWorker: Record<string, number>;
+  elapsedMs: number;
+  latenciesUs: Float64Array;
+  killed: { name: string; pid: number; atMs: number } | undefined;
+}
+
+const here = dirname(fileURLToPath(import.meta.url));
+
+function percentile(sorted: Float64Array, p: number): number {
+  if (sorted.length === 0) return 0;
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
+}
+
+/** Starts the worker processes and waits until each has its actor up. */
+async function startWorkers(prefix: string, count: number): Promise<WorkerProcess[]> {
+  const starting = [...Array(count).keys()].map(
+    (i) =>
+      new Promise<WorkerProcess>((resolve, reject) => {
+        const child = fork(join(here, 'worker.js'), [prefix, String(i + 1)], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+        const exited = new Promise<void>((done) => child.once('exit', () => done()));
+        const timer = setTimeout(() => reject(new Error(`worker ${i + 1} did not start within 30 s`)), 30_000);
+        child.once('exit', (code, signal) => reject(new Error(`worker ${i + 1} exited while starting (${signal ?? code})`)));
+        child.on('message', (msg: { type?: string; name?: string; pid?: number }) => {
+          if (msg.type !== 'ready') return;
+          clearTimeout(timer);
+          resolve({ name: msg.name!, pid: msg.pid!, child, exited });
+        });
+      }),
+  );
+  return Promise.all(starting);
+}
+
+class Progress {
+  private last = 0;
+  constructor(
+    private readonly options: FlagshipOptions,
+    private readonly startedAt: number,
+  ) {}
+
+  update(answered: number, pushed: number, force = false): void {
+    if (this.options.json) return;
+    const now = performance.now();
+    const tty = process.stdout.isTTY;
+    if (!force && now - this.last < (tty ? 100 : 1000)) return;
+    this.last = now;
+    const elapsed = (now - this.startedAt) / 1000;
+    const fraction = this.options.jobs !== undefined ? answered / this.options.jobs : Math.min(1, elapsed / this.options.seconds);
+    const width = 30;
+    const filled = Math.round(fraction * width);
+    const bar = `[${'#'.repeat(filled)}${'-'.repeat(width - filled)}] ${(fraction * 100).toFixed(0).padStart(3)}%`;
+    const line = `${bar} ${answered.toLocaleString('en-US')} answered, ${(pushed - answered).toLocaleString('en-US')} in flight, ${Math.round(answered / Math.max(elapsed, 0.001)).toLocaleString('en-US')} jobs/s`;
+    if (tty) process.stdout.write(`\r${line}\x1b[K`);
+    else console.log(line);
+  }
+
+  done(): void {
+    if (!this.options.json && process.stdout.isTTY) process.stdout.write('\n');
+  }
+}
+
+/** Pushes the jobs through the router, `window` at a time, and records every answer. */
+async function pushJobs(options: FlagshipOptions, router: Router<JobContract>, workers: WorkerProcess[]): Promise<Outcome> {
+  const payload = new Uint8Array(options.payloadBytes).map((_, i) => (i * 31 + 7) & 0xff);
+  let answers = new Uint8Array(1 << 16);
+  let latencies = new Float64Array(1 << 16);
+  const perWorker: Record<string, number> = {};
+  let pushed = 0;
+  let answered = 0;
+  let duplicates = 0;
+  let failed = 0;
+  let inFlight = 0;
+  let killed: Outcome['killed'];
+  const startedAt = performance.now();
+  const progress = new Progress(options, startedAt);
+  const stillPushing = (): boolean => (options.jobs !== undefined ? pushed < options.jobs : performance.now() - startedAt < options.seconds * 1000);
+  const killPoint = (): boolean => (options.jobs !== undefined ? pushed >= options.jobs * 0.4 : performance.now() - startedAt >= options.seconds * 400);
+
+  return new Promise<Outcome>((resolve) => {
+    let finished = false;
+    const finish = (): void => {
+      if (finished) return;
+      finished = true;
+      progress.update(answered, pushed, true);
+      progress.done();
+      let lost = 0;
+      for (let id = 0; id < pushed; id++) if (answers[id] === 0) lost++;
+      resolve({ jobs: pushed, answered, lost, duplicates, failed, redelivered: router.stats().redelivered, perWorker, elapsedMs: performance.now() - startedAt, latenciesUs: latencies.slice(0, answered), killed });
+    };
+    const grow = (id: number): void => {
+      if (id < answers.length) return;
+      const bigger = new Uint8Array(answers.length * 2);
+      bigger.set(answers);
+      answers = bigger;
+    };
+    const record = (result: JobResult, sentAt: number): void => {
+      grow(result.id);
+      if (answers[result.id]! > 0) duplicates++;
+      answers[result.id]!++;
+      if (answered === latencies.length) {
+        const bigger = new Float64Array(latencies.length * 2);
+        bigger.set(latencies);
+        latencies = bigger;
+      }
+      latencies[answered++] = (performance.now() - sentAt) * 1000;
+      perWorker[result.worker] = (perWorker[result.worker] ?? 0) + 1;
+    };
+    const pump = (): void => {
+      while (inFlight < options.window && stillPushing()) {
+        const id = pushed++;
+        grow(id);
+        inFlight++;
+        const sentAt = performance.now();
+        router.ref.ask('job', { id, key: `k${id % 1024}`, payload }, { timeoutMs: 120_000 }).then(
+          (result) => {
+            inFlight--;
+            record(result, sentAt);
+            settle();
+          },
+          (err: unknown) => {
+            inFlight--;
+            failed++;
+            if (!options.json) console.error(`job ${id} failed: ${(err as Error).message}`);
+            settle();
+          },
+        );
+      }
+      if (options.killOneWorker && !killed && killPoint()) {
+        const victim = workers[0]!;
+        killed = { name: victim.name, pid: victim.pid, atMs: performance.now() - startedAt };
+        process.kill(victim.pid, 'SIGKILL');
+        if (!options.json) console.log(`${process.stdout.isTTY ? '\n' : ''}killed ${victim.name} (pid ${victim.pid}) with SIGKILL`);
+      }
+    };
+    let scheduled = false;
+    const settle = (): void => {
+      progress.update(answered, pushed);
+      if (inFlight === 0 && !stillPushing()) {
+        finish();
+        return;
+      }
+      // Refill the window once per turn of the event loop, not once per answer.
+      if (!scheduled) {
+        scheduled = true;
+        setImmediate(() => {
+          scheduled = false;
+          pump();
+          if (inFlight === 0 && !stillPushing()) finish();
+        });
+      }
+    };
+    pump();
+    // In --seconds mode, nothing may be in flight when the time runs out while idle: check then too.
+    const tick = setInterval(() => {
+      pump();
+      progress.update(answered, pushed);
+      if (inFlight === 0 && !stillPushing()) {
+        clearInterval(tick);
+        finish();
+      }
+    }, 100);
+    tick.unref();
+  });
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+async function stopWorkers(workers: WorkerProcess[]): Promise<void> {
+  for (const w of workers) if (w.child.connected) w.child.send({ type: 'stop' });
+  const all = Promise.all(workers.map((w) => w.exited));
+  const timeout = new Promise<'timeout'>((resolve) => setTimeout(() => resolve('timeout'), 15_000).unref());
+  if ((await Promise.race([all, timeout])) === 'timeout') {
+    for (const w of workers) if (alive(w.pid)) process.kill(w.pid, 'SIGKILL');
+    await all;
+  }
+}
+
+async function main(): Promise<number> {
+  let options: FlagshipOptions | undefined;
+  try {
+    options = parseOptions(process.argv.slice(2));
+  } catch (err) {
+    console.error(`${(err as Error).message}\n(try --help)`);
+    return 2;
+  }
+  if (!options) return 0;
+  const prefix = `mpbus_flagship_${process.pid}`;
+  const say = (text: string): void => {
+    if (!options.json) console.log(text);
+  };
+  let system: ActorSystem | undefined;
+  let workers: WorkerProcess[] = [];
+  const killWorkers = (): void => {
+    for (const w of workers) if (alive(w.pid)) process.kill(w.pid, 'SIGKILL');
+  };
+  const interrupted = (): void => {
+    killWorkers();
+    void (system?.close({ timeoutMs: 500 }) ?? Promise.resolve()).finally(() => process.exit(130));
+  };
+  process.once('SIGINT', interrupted);
+  process.once('SIGTERM', interrupted);
+  try {
+    system = await startActorSystem({ filePrefix: prefix, procType: 'primary', askTimeoutMs: 120_000, handleSignals: true });
+    const router = system.router<JobContract>('jobs', {
+      strategy: options.strategy,
+      group: 'workers',
+      key: (msg) => (msg as { key: string }).key,
+      workerTimeoutMs: 120_000,
+    });
+    say(`mpbus flagship: primary pid ${process.pid}, group '${prefix}', starting ${options.workers} worker processes...`);
+    workers = await startWorkers(prefix, options.workers);
+    await until(() => router.workers().length === options.workers, 10_000, 'the workers to join the group');
+    say(`workers up: ${workers.map((w) => `${w.name} (pid ${w.pid})`).join(', ')}`);
+    say(
+      options.jobs !== undefined
+        ? `pushing ${options.jobs} jobs of ${options.payloadBytes} B, ${options.window} in flight, strategy ${options.strategy}`
+        : `pushing jobs of ${options.payloadBytes} B for ${options.seconds} s, ${options.window} in flight, strategy ${options.strategy}`,
+    );
+    const outcome = await pushJobs(options, router, workers);
+    await stopWorkers(workers);
+    await system.close({ timeoutMs: 2000 });
+    const left = leftovers(prefix);
+    const strays = workers.filter((w) => alive(w.pid)).map((w) => w.pid);
+    const sorted = outcome.latenciesUs.sort();
+    const throughput = Math.round(outcome.answered / (outcome.elapsedMs / 1000));
+    const p50 = Math.round(percentile(sorted, 50));
+    const p99 = Math.round(percentile(sorted, 99));
+    const exactlyOnce = outcome.lost === 0 && outcome.duplicates === 0 && outcome.failed === 0 && outcome.answered === outcome.jobs;
+    say('');
+    say(`jobs ${outcome.jobs}, answered ${outcome.answered}, lost ${outcome.lost}, duplicates ${outcome.duplicates}, failed ${outcome.failed}: ${exactlyOnce ? 'every job answered exactly once' : 'NOT every job was answered exactly once'}`);
+    say(`throughput ${throughput.toLocaleString('en-US')} jobs/s over ${(outcome.elapsedMs / 1000).toFixed(1)} s; latency p50 ${p50} us, p99 ${p99} us`);
+    say(`per worker: ${Object.entries(outcome.perWorker).sort().map(([w, n]) => `${w} ${n}`).join(', ')}`);
+    if (outcome.killed) {
+      say(`killed ${outcome.killed.name} (pid ${outcome.killed.pid}) at ${(outcome.killed.atMs / 1000).toFixed(1)} s; ${outcome.redelivered} of its unanswered jobs were given to other workers`);
+    }
+    say(left.length === 0 && strays.length === 0 ? 'cleanup: no worker process, runtime dir or hugepage file left behind' : `cleanup FAILED: left ${[...left, ...strays.map((p) => `pid ${p}`)].join(', ')}`);
+    if (options.json) {
+      console.log(
+        JSON.stringify({
+          jobs: outcome.jobs,
+          answered: outcome.answered,
+          lost: outcome.lost,
+          duplicates: outcome.duplicates,
+          workers: options.workers,
+          perWorker: outcome.perWorker,
+          throughputJobsPerSec: throughput,
+          latencyP50Us: p50,
+          latencyP99Us: p99,
+          failed: outcome.failed,
+          redelivered: outcome.redelivered,
+          killedWorker: outcome.killed?.name ?? null,
+          leftovers: [...left, ...strays.map((p) => `pid ${p}`)],
+        }),
+      );
+    }
+    return exactlyOnce && left.length === 0 && strays.length === 0 ? 0 : 1;
+  } catch (err) {
+    console.error(`flagship failed: ${(err as Error).message}`);
+    killWorkers();
+    await system?.close({ timeoutMs: 500 }).catch(() => undefined);
+    return 1;
+  }
+}
+
+process.exitCode = await main();

@@ -1,0 +1,85 @@
+/** Command line of the flagship. */
+import { availableParallelism } from 'node:os';
+import { parseArgs } from 'node:util';
+import type { RoutingStrategy } from '../../src/index.js';
+
+export interface FlagshipOptions {
+  /** Fixed number of jobs; undefined: push jobs for `seconds`. */
+  jobs: number | undefined;
+  seconds: number;
+  workers: number;
+  payloadBytes: number;
+  strategy: RoutingStrategy;
+  window: number;
+  killOneWorker: boolean;
+  json: boolean;
+}
+
+/** Workers the machine can take: one per CPU, at least 2 (the primary shares the CPUs). */
+export const defaultWorkers = Math.max(2, Math.min(8, availableParallelism()));
+
+export const usage = `mpbus flagship: one primary distributes jobs to worker processes through an actor router
+over shared-memory mailboxes (DPDK rings in hugepage memory), and checks every job is answered once.
+
+Usage: npm start -- [options]        (or: node dist/samples/flagship/main.js [options])
+
+  --jobs N            push exactly N jobs (default: push jobs for --seconds)
+  --seconds S         how long to push jobs when --jobs is not given (default 10)
+  --workers N         worker processes (default ${defaultWorkers}: one per CPU, at least 2)
+  --payload BYTES     payload size of each job (default 64)
+  --strategy NAME     round-robin | least-loaded | consistent-hash (default round-robin)
+  --window N          jobs in flight at once (default 64 per worker)
+  --kill-one-worker   SIGKILL one worker mid-run: its in-flight jobs go to the others, none is lost
+  --json              no progress bar; end with one line of JSON:
+                      {jobs, answered, lost, duplicates, workers, perWorker,
+                       throughputJobsPerSec, latencyP50Us, latencyP99Us}
+  --help              this text
+
+Exit status 0 when every job was answered exactly once and nothing was left behind.`;
+
+function int(name: string, text: string | undefined, fallback: number, min: number, max: number): number {
+  if (text === undefined) return fallback;
+  const v = Number(text);
+  if (!Number.isInteger(v) || v < min || v > max) throw new Error(`--${name} must be an integer in ${min}..${max}, got '${text}'`);
+  return v;
+}
+
+/** Parses argv; returns undefined after printing help. Throws with a message on bad options. */
+export function parseOptions(argv: string[]): FlagshipOptions | undefined {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      jobs: { type: 'string' },
+      seconds: { type: 'string' },
+      workers: { type: 'string' },
+      payload: { type: 'string' },
+      strategy: { type: 'string' },
+      window: { type: 'string' },
+      'kill-one-worker': { type: 'boolean' },
+      json: { type: 'boolean' },
+      help: { type: 'boolean', short: 'h' },
+    },
+    strict: true,
+  });
+  if (values.help) {
+    console.log(usage);
+    return undefined;
+  }
+  const strategy = (values.strategy ?? 'round-robin') as RoutingStrategy;
+  if (!['round-robin', 'least-loaded', 'consistent-hash'].includes(strategy)) {
+    throw new Error(`--strategy must be round-robin, least-loaded or consistent-hash, got '${strategy}'`);
+  }
+  const workers = int('workers', values.workers, defaultWorkers, 1, 32);
+  const killOneWorker = values['kill-one-worker'] ?? false;
+  if (killOneWorker && workers < 2) throw new Error('--kill-one-worker needs at least 2 workers (someone must take over the jobs)');
+  return {
+    jobs: values.jobs === undefined ? undefined : int('jobs', values.jobs, 0, 1, 100_000_000),
+    seconds: int('seconds', values.seconds, 10, 1, 3600),
+    workers,
+    payloadBytes: int('payload', values.payload, 64, 0, 16 * 1024 * 1024),
+    strategy,
+    window: int('window', values.window, 64 * workers, 1, 1_000_000),
+    killOneWorker,
+    json: values.json ?? false,
+  };
+}

@@ -1,0 +1,48 @@
+/** Small helpers the samples share: start copies of a script as child processes, check cleanup. */
+import { fork, type ChildProcess } from 'node:child_process';
+import { existsSync, readdirSync } from 'node:fs';
+
+export interface Child {
+  child: ChildProcess;
+  pid: number;
+  /** Resolves with the exit code (or signal) when the process ends. */
+  exited: Promise<number | string>;
+}
+
+/** Runs `script` with `args` as a child process that shares this one's stdout/stderr. */
+export function start(script: string, args: string[]): Child {
+  const child = fork(script, args, { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  const exited = new Promise<number | string>((resolve) => child.once('exit', (code, signal) => resolve(signal ?? code ?? 0)));
+  return { child, pid: child.pid!, exited };
+}
+
+/** Waits for every child; SIGKILLs the ones still running after `timeoutMs`. Resolves true when all exited with 0. */
+export async function waitAll(children: Child[], timeoutMs = 60_000): Promise<boolean> {
+  const timer = setTimeout(() => {
+    for (const c of children) if (c.child.exitCode === null) c.child.kill('SIGKILL');
+  }, timeoutMs);
+  const codes = await Promise.all(children.map((c) => c.exited));
+  clearTimeout(timer);
+  return codes.every((c) => c === 0);
+}
+
+/** Runtime dirs and hugepage files a group left behind (none after a clean exit). */
+export function leftovers(prefix: string): string[] {
+  const left: string[] = [];
+  if (existsSync(`/var/run/dpdk/${prefix}`)) left.push(`/var/run/dpdk/${prefix}`);
+  try {
+    for (const f of readdirSync('/dev/hugepages')) if (f.startsWith(`${prefix}map_`)) left.push(`/dev/hugepages/${f}`);
+  } catch {
+    // no hugetlbfs mount
+  }
+  return left;
+}
+
+/** Resolves once `condition()` holds (polling), or rejects after `timeoutMs`. */
+export async function until(condition: () => boolean, timeoutMs: number, what: string): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}

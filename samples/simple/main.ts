@@ -1,0 +1,73 @@
+/**
+ * Two peers exchanging messages, like DPDK's simple_mp: a primary and a secondary process, each
+ * with one actor. The primary tells the secondary's actor a few greetings and asks it to ping;
+ * the secondary's actor answers, and tells the primary's actor back. Then both leave the group.
+ *
+ * Run: node dist/samples/simple/main.js [--messages N]
+ */
+import 'reflect-metadata';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { startActorSystem } from '../../src/index.js';
+import { leftovers, start, until, waitAll } from '../lib/processes.js';
+
+/** What the secondary's actor understands. */
+interface SecondaryPeer {
+  greet: { msg: string; reply: void };
+  ping: { msg: number; reply: string };
+}
+/** What the primary's actor understands. */
+interface PrimaryPeer {
+  thanks: { msg: string; reply: void };
+}
+
+const [role = 'primary', prefixArg] = process.argv.slice(2).filter((a) => !a.startsWith('--'));
+const { values } = parseArgs({ args: process.argv.slice(2), options: { messages: { type: 'string' } }, strict: false, allowPositionals: true });
+const messages = Number(values.messages ?? 3);
+
+async function primary(): Promise<number> {
+  const prefix = `mpbus_simple_${process.pid}`;
+  const system = await startActorSystem({ filePrefix: prefix, procType: 'primary' });
+  const thanks: string[] = [];
+  await system.spawn('primary-peer', { thanks: (text: string) => void thanks.push(text) });
+  console.log(`[primary   pid ${process.pid}] spawned actor 'primary-peer'; starting the secondary`);
+  const secondary = start(fileURLToPath(import.meta.url), ['secondary', prefix, `--messages=${messages}`]);
+  await until(() => system.has('secondary-peer'), 30_000, "the secondary's actor");
+  const peer = system.ref<SecondaryPeer>('secondary-peer');
+  for (let i = 1; i <= messages; i++) peer.tell('greet', `hello ${i} from the primary`);
+  for (let i = 1; i <= messages; i++) {
+    const t0 = performance.now();
+    const answer = await peer.ask('ping', i, { timeoutMs: 5000 });
+    console.log(`[primary   pid ${process.pid}] ping ${i} -> '${answer}' in ${Math.round((performance.now() - t0) * 1000)} us`);
+  }
+  await until(() => thanks.length === messages, 10_000, 'the thanks');
+  console.log(`[primary   pid ${process.pid}] got ${thanks.length} thanks back: '${thanks[0]}' ...`);
+  secondary.child.send('bye');
+  const ok = await waitAll([secondary]);
+  await system.close();
+  const left = leftovers(prefix);
+  console.log(left.length === 0 && ok ? 'done: both peers left the group, nothing left behind' : `FAILED: secondary ok=${ok}, left ${left.join(', ')}`);
+  return left.length === 0 && ok ? 0 : 1;
+}
+
+async function secondary(prefix: string): Promise<number> {
+  const system = await startActorSystem({ filePrefix: prefix, procType: 'secondary' });
+  const back = system.ref<PrimaryPeer>('primary-peer');
+  await system.spawn<SecondaryPeer>('secondary-peer', {
+    greet: (text) => {
+      console.log(`[secondary pid ${process.pid}] got '${text}'`);
+      back.tell('thanks', `thanks for '${text}'`);
+    },
+    ping: (n) => `pong ${n} from pid ${process.pid}`,
+  });
+  console.log(`[secondary pid ${process.pid}] spawned actor 'secondary-peer'`);
+  await new Promise<void>((resolve) => {
+    process.once('message', () => resolve());
+    process.once('disconnect', () => resolve());
+  });
+  await system.close();
+  return 0;
+}
+
+process.exitCode = role === 'secondary' && prefixArg ? await secondary(prefixArg) : await primary();
+if (role === 'secondary') process.exit(process.exitCode);

@@ -1,0 +1,272 @@
+/**
+ * {@link MailboxTransport}: the actor transport across the processes of a DPDK group, over
+ * mpbus mailboxes (one inbox ring per process in hugepage memory, a shared name registry,
+ * a process table that notices dead processes).
+ *
+ * - Each actor name is a mailbox name; an envelope travels msgpack-encoded as a small array.
+ * - Group membership ("workers") is kept in the same registry, as alias names
+ *   `$g.<group>.<name>` that point at the member's mailbox: the registry removes them with the
+ *   rest of a dead process's names, so a killed worker leaves its groups too.
+ * - Names going away are noticed in two ways: at once when the owning process is reported dead
+ *   by the membership (SIGKILL included), and by a light poll of the names this process cares
+ *   about (those it sends to, looks up or watches) for names unregistered elsewhere.
+ */
+import { Subject, type Observable, type Subscription } from 'rxjs';
+import { MpBusError } from '../errors.js';
+import { logger } from '../log.js';
+import { MailboxSystem, type Mailbox, type MailboxSystemOptions } from '../bus/mailbox.js';
+import { registry, type MailboxAddress } from '../bus/registry.js';
+import { ActorErrorCodes } from './errors.js';
+import type { ActorTransport, DeliveryStatus, Envelope, EnvelopeKind, Location, MembershipChange, NameGone, Receiver, Registration } from './transport.js';
+
+/** Options of {@link MailboxTransport}. */
+export interface MailboxTransportOptions extends MailboxSystemOptions {
+  /** Capacity of each actor's mailbox (messages sent and not yet drained; default 4096). */
+  mailboxCapacity?: number;
+  /** How often names this process cares about are checked for having gone away (default 100 ms). */
+  pollMs?: number;
+}
+
+/** An envelope on the wire: [kind, action, payload, id, replyTo, sender]. */
+type WireEnvelope = [EnvelopeKind, string, unknown, number | null, string | null, string | null];
+
+const GROUP_PREFIX = '$g.';
+
+function sameAddress(a: MailboxAddress, b: MailboxAddress): boolean {
+  return a.slot === b.slot && a.generation === b.generation && a.id === b.id;
+}
+
+let nodeCounter = 0;
+
+export class MailboxTransport implements ActorTransport {
+  readonly nodeId: string;
+  readonly pid = process.pid;
+  readonly gone$: Observable<NameGone>;
+  readonly membership$: Observable<MembershipChange>;
+  /** The process's mailbox system underneath. */
+  readonly mailboxes: MailboxSystem;
+
+  private readonly gone = new Subject<NameGone>();
+  private readonly membershipChanges = new Subject<MembershipChange>();
+  private readonly own = new Map<string, { box: Mailbox<WireEnvelope>; subscription: Subscription; groups: Set<string>; receiver: Receiver }>();
+  /** Names this process cares about, with where they lived when last seen. */
+  private readonly tracked = new Map<string, MailboxAddress>();
+  /** Groups this process follows, with their members when last seen. */
+  private readonly followed = new Map<string, Set<string>>();
+  private readonly peerDown: Subscription;
+  /** How recent processes ended, by slot:generation. */
+  private readonly downs = new Map<string, 'left' | 'died'>();
+  private readonly timer: NodeJS.Timeout;
+  private readonly capacity: number;
+  private readonly log = logger('actors-transport');
+  private closed = false;
+
+  constructor(options: MailboxTransportOptions = {}) {
+    this.mailboxes = MailboxSystem.open(options);
+    this.capacity = options.mailboxCapacity ?? 4096;
+    this.nodeId = `${this.mailboxes.slot}.${process.pid}.${++nodeCounter}`;
+    this.gone$ = this.gone.asObservable();
+    this.membership$ = this.membershipChanges.asObservable();
+    this.peerDown = this.mailboxes.membership.peerDown$.subscribe(({ peer, reason }) => this.onPeerDown(peer.slot, peer.generation, reason));
+    this.timer = setInterval(() => this.poll(), options.pollMs ?? 100);
+    this.timer.unref();
+  }
+
+  register(name: string, receiver: Receiver): Registration {
+    this.assertOpen();
+    let box: Mailbox<WireEnvelope>;
+    try {
+      box = this.mailboxes.open<WireEnvelope>(name, { capacity: this.capacity });
+    } catch (err) {
+      if ((err as MpBusError).code === 'NAME_TAKEN') {
+        throw new MpBusError(ActorErrorCodes.nameTaken, `the name '${name}' is already taken in this group: stop that actor first or choose another name`, { cause: err });
+      }
+      throw err;
+    }
+    const subscription = box.messages$.subscribe((wire) => {
+      const envelope: Envelope = { kind: wire[0], action: wire[1], payload: wire[2] };
+      if (wire[3] !== null) envelope.id = wire[3];
+      if (wire[4] !== null) envelope.replyTo = wire[4];
+      if (wire[5] !== null) envelope.sender = wire[5];
+      receiver.receive(envelope);
+    });
+    const entry = { box, subscription, groups: new Set<string>(), receiver };
+    this.own.set(name, entry);
+    return {
+      name,
+      close: () => {
+        if (this.own.get(name) !== entry) return;
+        this.own.delete(name);
+        for (const group of entry.groups) this.removeAlias(group, name, box.address);
+        subscription.unsubscribe();
+        if (!this.mailboxes.closed) box.close();
+        this.tracked.delete(name);
+        this.gone.next({ name, reason: 'stopped', pid: process.pid });
+      },
+    };
+  }
+
+  deliver(to: string, envelope: Envelope): DeliveryStatus {
+    if (this.closed) return 'unknown';
+    // A name of this process: hand the envelope over directly (no encoding, no ring).
+    const local = this.own.get(to);
+    if (local) {
+      local.receiver.receive(envelope);
+      return 'delivered';
+    }
+    const wire: WireEnvelope = [envelope.kind, envelope.action, envelope.payload, envelope.id ?? null, envelope.replyTo ?? null, envelope.sender ?? null];
+    try {
+      const result = this.mailboxes.trySend(to, wire);
+      if (result === 'sent') {
+        if (!this.tracked.has(to)) this.track(to);
+        return 'delivered';
+      }
+      return 'full';
+    } catch (err) {
+      const code = (err as MpBusError).code;
+      if (code === 'NO_SUCH_MAILBOX' || code === 'MAILBOX_CLOSED' || code === 'PEER_GONE') return 'unknown';
+      throw err;
+    }
+  }
+
+  lookup(name: string): Location | undefined {
+    if (this.closed) return undefined;
+    const at = registry.lookup(name);
+    if (!at) return undefined;
+    this.tracked.set(name, at);
+    const peer = this.mailboxes.membership.peers().find((p) => p.slot === at.slot && p.generation === at.generation);
+    return { pid: peer?.pid ?? -1, local: this.own.has(name) };
+  }
+
+  depth(name: string): number | undefined {
+    if (this.closed) return undefined;
+    const local = this.own.get(name);
+    if (local) return local.receiver.depth();
+    return this.mailboxes.depth(name);
+  }
+
+  join(group: string, name: string): void {
+    const entry = this.own.get(name);
+    if (!entry) throw new MpBusError(ActorErrorCodes.actorNotFound, `cannot add '${name}' to group '${group}': it is not registered by this process`);
+    if (entry.groups.has(group)) return;
+    if (!registry.add(this.alias(group, name), entry.box.address)) {
+      throw new MpBusError(ActorErrorCodes.nameTaken, `'${name}' is already a member of group '${group}'`);
+    }
+    entry.groups.add(group);
+    this.emitMembership(group, name, 'joined');
+  }
+
+  leave(group: string, name: string): void {
+    const entry = this.own.get(name);
+    if (!entry || !entry.groups.delete(group)) return;
+    this.removeAlias(group, name, entry.box.address);
+  }
+
+  members(group: string): string[] {
+    if (this.closed) return [];
+    const members = this.readMembers(group);
+    if (!this.followed.has(group)) this.followed.set(group, new Set(members));
+    return members;
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    for (const name of [...this.own.keys()]) {
+      const entry = this.own.get(name)!;
+      entry.subscription.unsubscribe();
+      for (const group of entry.groups) this.removeAlias(group, name, entry.box.address);
+      if (!this.mailboxes.closed) entry.box.close();
+    }
+    this.own.clear();
+    this.closed = true;
+    clearInterval(this.timer);
+    this.peerDown.unsubscribe();
+    this.gone.complete();
+    this.membershipChanges.complete();
+  }
+
+  // ---------------------------------------------------------------- internals
+
+  private assertOpen(): void {
+    if (this.closed || this.mailboxes.closed) throw new MpBusError(ActorErrorCodes.systemClosed, 'the actor transport is closed (its runtime closed)');
+  }
+
+  private alias(group: string, name: string): string {
+    const alias = `${GROUP_PREFIX}${group}.${name}`;
+    if (Buffer.byteLength(alias) > 63) {
+      throw new MpBusError(ActorErrorCodes.invalidActor, `group '${group}' plus actor name '${name}' is too long for the registry (${GROUP_PREFIX}group.name must fit in 63 bytes)`);
+    }
+    return alias;
+  }
+
+  private removeAlias(group: string, name: string, at: MailboxAddress): void {
+    if (this.mailboxes.closed) return;
+    if (registry.remove(this.alias(group, name), at)) this.emitMembership(group, name, 'left');
+  }
+
+  private emitMembership(group: string, name: string, change: 'joined' | 'left'): void {
+    const known = this.followed.get(group);
+    if (known) {
+      if (change === 'joined') {
+        if (known.has(name)) return;
+        known.add(name);
+      } else if (!known.delete(name)) return;
+    }
+    this.membershipChanges.next({ group, name, change });
+  }
+
+  private readMembers(group: string): string[] {
+    const prefix = `${GROUP_PREFIX}${group}.`;
+    return registry
+      .names()
+      .filter((n) => n.startsWith(prefix))
+      .map((n) => n.slice(prefix.length))
+      .sort();
+  }
+
+  private track(name: string): void {
+    const at = registry.lookup(name);
+    if (at) this.tracked.set(name, at);
+  }
+
+  /**
+   * A process left or died: every tracked name it owned is gone now. A process that left
+   * closed its actors first ('stopped'); one that died was reaped ('process-exited').
+   */
+  private onPeerDown(slot: number, generation: number, how: 'left' | 'died'): void {
+    this.downs.set(`${slot}:${generation}`, how);
+    if (this.downs.size > 1024) this.downs.delete(this.downs.keys().next().value!);
+    const reason = how === 'left' ? 'stopped' : 'process-exited';
+    for (const [name, at] of [...this.tracked]) {
+      if (at.slot === slot && at.generation === generation) {
+        this.tracked.delete(name);
+        this.gone.next({ name, reason });
+      }
+    }
+    this.poll();
+  }
+
+  /** Notices names unregistered elsewhere and follows the groups this process reads. */
+  private poll(): void {
+    if (this.closed || this.mailboxes.closed) return;
+    try {
+      for (const [name, at] of [...this.tracked]) {
+        if (this.own.has(name)) continue;
+        const now = registry.lookup(name);
+        if (now && sameAddress(now, at)) continue;
+        this.tracked.delete(name);
+        if (now) this.tracked.set(name, now);
+        const ownerAlive = this.mailboxes.membership.isAlive(at.slot, at.generation);
+        const died = !ownerAlive && this.downs.get(`${at.slot}:${at.generation}`) !== 'left';
+        this.gone.next({ name, reason: died ? 'process-exited' : 'stopped' });
+      }
+      for (const [group, known] of this.followed) {
+        const current = new Set(this.readMembers(group));
+        for (const name of current) if (!known.has(name)) this.emitMembership(group, name, 'joined');
+        for (const name of [...known]) if (!current.has(name)) this.emitMembership(group, name, 'left');
+      }
+    } catch (err) {
+      this.log.warn({ err }, 'polling the registry failed');
+    }
+  }
+}

@@ -1,0 +1,124 @@
+/**
+ * The samples, run as a user runs them (compiled, as child processes): each must succeed and
+ * leave no runtime dir or hugepage file behind.
+ */
+import { spawn } from 'node:child_process';
+import { existsSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { removeGroupFiles } from './harness/group.js';
+import { repoRoot } from './harness/paths.js';
+
+interface Run {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+  pid: number;
+}
+
+/** Runs a compiled guide script (samples/guide/<name>.js). */
+function runGuide(name: string): Promise<Run> {
+  return runSample('guide', [], 60_000, `${name}.js`);
+}
+
+/** Runs a compiled sample; kills it (and so its children, which exit when it goes) after `timeoutMs`. */
+function runSample(sample: string, args: string[], timeoutMs = 120_000, script = 'main.js'): Promise<Run> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [join(repoRoot, 'dist', 'samples', sample, script), ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    const timer = setTimeout(() => child.kill('SIGINT'), timeoutMs);
+    child.on('exit', (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr, pid: child.pid! });
+    });
+  });
+}
+
+/** Files left by groups whose prefix starts with `prefix` (and removes them, so a failure does not leak). */
+function leftovers(prefix: string): string[] {
+  const left = [
+    ...readdirSync('/var/run/dpdk').filter((d) => d.startsWith(prefix)),
+    ...(existsSync('/dev/hugepages') ? readdirSync('/dev/hugepages').filter((f) => f.startsWith(prefix)) : []),
+  ];
+  for (const dir of new Set(left.map((f) => f.replace(/map_\d+$/, '')))) removeGroupFiles(dir);
+  return left;
+}
+
+describe('samples', () => {
+  it('simple: two peers exchange messages and leave nothing behind', async () => {
+    const r = await runSample('simple', ['--messages', '3']);
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain("got 'hello 3 from the primary'");
+    expect(r.stdout).toMatch(/ping 3 -> 'pong 3 from pid \d+'/);
+    expect(r.stdout).toContain('done: both peers left the group, nothing left behind');
+    expect(leftovers(`mpbus_simple_${r.pid}`)).toEqual([]);
+  });
+
+  it('symmetric: N peers do the same work and agree on the result', async () => {
+    const r = await runSample('symmetric', ['--peers', '3', '--numbers', '3000']);
+    expect(r.code).toBe(0);
+    expect(r.stdout.match(/sum of squares 1\.\.3000 from 3 peers = 9004500500 \(correct\)/g)).toHaveLength(3);
+    expect(r.stdout).toContain('done: 3 peers did the same work and left');
+    expect(leftovers(`mpbus_symmetric_${r.pid}`)).toEqual([]);
+  });
+
+  it('groups: two groups side by side, same actor name, nothing shared', async () => {
+    const r = await runSample('groups', []);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain('its counter says 3 (expected 3); sees only-in-blue: true, sees only-in-green: false');
+    expect(r.stdout).toContain('its counter says 5 (expected 5); sees only-in-green: true, sees only-in-blue: false');
+    expect([...leftovers(`mpbus_groups_blue_${r.pid}`), ...leftovers(`mpbus_groups_green_${r.pid}`)]).toEqual([]);
+  });
+
+  it('flagship --help explains the options', async () => {
+    const r = await runSample('flagship', ['--help']);
+    expect(r.code).toBe(0);
+    for (const option of ['--jobs', '--workers', '--payload', '--strategy', '--kill-one-worker', '--json']) expect(r.stdout).toContain(option);
+  });
+
+  it('flagship: a worker SIGKILLed mid-run loses no job, and every job is answered exactly once', async () => {
+    const r = await runSample('flagship', ['--jobs', '4000', '--workers', '2', '--kill-one-worker', '--json']);
+    expect(r.code).toBe(0);
+    const last = r.stdout.trim().split('\n').at(-1)!;
+    const summary = JSON.parse(last) as Record<string, unknown>;
+    expect(summary).toMatchObject({ jobs: 4000, answered: 4000, lost: 0, duplicates: 0, workers: 2, killedWorker: 'worker-1', leftovers: [] });
+    for (const key of ['perWorker', 'throughputJobsPerSec', 'latencyP50Us', 'latencyP99Us']) expect(summary).toHaveProperty(key);
+    const perWorker = summary.perWorker as Record<string, number>;
+    expect(Object.values(perWorker).reduce((a, b) => a + b, 0)).toBe(4000);
+    expect(leftovers(`mpbus_flagship_${r.pid}`)).toEqual([]);
+  });
+
+  it('flagship with a strategy and a payload prints a progress line and a summary', async () => {
+    const r = await runSample('flagship', ['--jobs', '2000', '--workers', '2', '--strategy', 'least-loaded', '--payload', '1024']);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/\] 100% 2,000 answered/);
+    expect(r.stdout).toContain('every job answered exactly once');
+    expect(r.stdout).toMatch(/latency p50 \d+ us, p99 \d+ us/);
+    expect(r.stdout).toContain('cleanup: no worker process, runtime dir or hugepage file left behind');
+  });
+
+  it("the guide's snippets (docs/actors.md) run and print what the guide says", async () => {
+    expect((await runGuide('01-first-actor')).stdout).toContain('total = 5');
+    const classActor = await runGuide('02-class-actor');
+    expect(classActor.stdout).toMatch(/hello Ada, it is [\d:]+ \(from greeter\)/);
+    expect(classActor.stdout).toContain('greeter stopped after 1 greetings');
+    const supervision = await runGuide('03-supervision');
+    expect(supervision.stdout).toContain('the asker gets the error');
+    expect(supervision.stdout).toContain('after the restart, calls = 1');
+    expect(supervision.stdout).toContain('timed out: true');
+    expect(supervision.stdout).toContain("dead letter: 'hello' to 'nobody' (unknown-actor)");
+    const across = await runGuide('04-across-processes');
+    expect(across.code).toBe(0);
+    expect(across.stdout).toContain('{ ok: true, left: 7 }');
+    expect(across.stdout).toContain('inventory stopped: stopped');
+    expect(leftovers(`guide_${across.pid}`)).toEqual([]);
+    const router = await runGuide('05-router');
+    expect(router.code).toBe(0);
+    expect(router.stdout).toContain('all 30 answered: true');
+    expect(leftovers(`guide_router_${router.pid}`)).toEqual([]);
+  });
+});
