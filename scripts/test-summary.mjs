@@ -1,4 +1,5 @@
-// Prints the plain closing line CI reads ("N passed, N failed, N skipped") from vitest's JSON report.
+// Prints the plain closing line CI reads ("N passed, N failed") from vitest's JSON report
+// (preceded by "N skipped" when tests were skipped).
 import { readFileSync } from 'node:fs';
 
 const file = process.argv[2] ?? '.vitest-report.json';
@@ -13,4 +14,5 @@ try {
 const failedSuites = report.numFailedTestSuites ?? 0;
 const failed = (report.numFailedTests ?? 0) + (report.numFailedTests ? 0 : failedSuites);
 const skipped = (report.numPendingTests ?? 0) + (report.numTodoTests ?? 0);
-console.log(`${report.numPassedTests ?? 0} passed, ${failed} failed, ${skipped} skipped`);
+if (skipped > 0) console.log(`${skipped} skipped`);
+console.log(`${report.numPassedTests ?? 0} passed, ${failed} failed`);

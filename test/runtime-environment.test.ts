@@ -4,7 +4,8 @@
  * or as another user, so the machine itself is never changed.
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { chownSync, existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { uniquePrefix } from './harness/group.js';
@@ -38,5 +39,21 @@ describe.runIf(isRoot && hasTools)('a machine that is not ready', () => {
     const r = run('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', 'env', 'XDG_RUNTIME_DIR=/nonexistent-mpbus', process.execPath, startOnce, prefix]);
     expect(r.code).toBe('PERMISSION_DENIED');
     expect(r.message).toMatch(/\/dev\/hugepages.*chown/);
+  });
+
+  it('without root, with its own writable hugetlbfs mount (as README says), a primary starts and leaves nothing', () => {
+    const prefix = uniquePrefix('nonroot');
+    const runtimeRoot = mkdtempSync(join(tmpdir(), 'mpbus-xdg-'));
+    chownSync(runtimeRoot, 65534, 65534);
+    try {
+      const mount = 'mount -t hugetlbfs -o pagesize=2M,uid=65534,gid=65534 nodev /dev/hugepages';
+      const asNobody = `setpriv --reuid=65534 --regid=65534 --clear-groups env XDG_RUNTIME_DIR=${runtimeRoot} ${process.execPath} ${startOnce} ${prefix}`;
+      const r = run('unshare', ['-m', '--propagation', 'private', 'sh', '-c', `${mount} && exec ${asNobody}`]);
+      expect(r).toEqual({ processType: 'primary' });
+      // DPDK kept the group's files under $XDG_RUNTIME_DIR/dpdk, and the last process removed them
+      expect(readdirSync(join(runtimeRoot, 'dpdk'))).toEqual([]);
+    } finally {
+      rmSync(runtimeRoot, { recursive: true, force: true });
+    }
   });
 });

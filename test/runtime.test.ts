@@ -67,4 +67,11 @@ describe('a process group', () => {
     expect(await p.call(fixture('runtime'), 'assertOpen')).toBe('CLOSED');
     expect(await p.call(fixture('runtime'), 'startAgain')).toBe('EALREADY');
   });
+
+  it('two Runtime.start calls at once in one process: one joins, the other is EALREADY', async () => {
+    const g = group('atonce');
+    const a = await g.spawn();
+    expect(await a.call(fixture('runtime'), 'startTwiceAtOnce', g.prefix)).toEqual(['primary', 'EALREADY']);
+    expect(existsSync(`/var/run/dpdk/${g.prefix}`)).toBe(false);
+  });
 });

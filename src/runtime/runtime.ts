@@ -31,6 +31,8 @@ const CLEANUP_WAIT_MS = 2000;
 let started: Runtime | undefined;
 /** Set once rte_eal_init ran in this process, successful or not: DPDK cannot run it twice. */
 let ealInitAttempted = false;
+/** Set while a Runtime.start is under way, so a second concurrent call fails at once. */
+let startInProgress = false;
 
 export class Runtime {
   /** 'primary' or 'secondary': what this process became ('auto' resolved). */
@@ -94,6 +96,18 @@ export class Runtime {
     if (ealInitAttempted) {
       throw new MpBusError(ErrorCodes.alreadyStarted, 'rte_eal_init already failed in this process and DPDK cannot run it twice: start a new process to try again');
     }
+    if (startInProgress) {
+      throw new MpBusError(ErrorCodes.alreadyStarted, 'Runtime.start is already under way in this process (DPDK allows one EAL per process): await that call instead');
+    }
+    startInProgress = true;
+    try {
+      return await Runtime.join(opts);
+    } finally {
+      startInProgress = false;
+    }
+  }
+
+  private static async join(opts: ResolvedOptions): Promise<Runtime> {
     const native = addon();
     const group = new GroupFiles(opts.filePrefix);
     const locks: number[] = [];
