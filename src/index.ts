@@ -29,35 +29,4 @@ export { MailboxSystem, Mailbox, MailboxRef, type TrySendResult, type MailboxSys
 export { Membership, SCAN_INTERVAL_MS, type Peer, type PeerDown } from './bus/membership.js';
 export { registry, MAX_NAME_BYTES, type MailboxAddress } from './bus/registry.js';
 export type { MailboxMemoryOptions } from './bus/attachment.js';
-export {
-  ActorSystem,
-  ActorRef,
-  ActorContext,
-  Actor,
-  Handle,
-  Router,
-  startActorSystem,
-  defaultSupervision,
-  ActorErrorCodes,
-  AskTimeoutError,
-  ActorNotFoundError,
-  ActorStoppedError,
-  SystemClosedError,
-  ActorHandlerError,
-  InProcessHub,
-  MailboxTransport,
-  type ActorSystemOptions,
-  type StartActorSystemOptions,
-  type ActorEvent,
-  type DeadLetter,
-  type ActorCounters,
-  type Terminated,
-  type SpawnOptions,
-  type SupervisionStrategy,
-  type RouterOptions,
-  type RoutingStrategy,
-  type Handlers,
-  type ActionSpec,
-  type AskOptions,
-  type ActorTransport,
-} from './actors/index.js';
+export * from './actors/index.js';

@@ -165,6 +165,18 @@ describe('actors across processes', () => {
     expect(after.perWorker).toEqual({ w2: 30, w3: 30, w4: 30 });
   });
 
+  it('least-loaded reads the mailbox depth of workers in other processes, including messages other senders queued', async () => {
+    const [p, s1, s2] = await cluster('leastLoaded', 2);
+    await s1!.call(actors, 'spawnTestActor', 'loaded');
+    await s2!.call(actors, 'spawnTestActor', 'idle');
+    // someone else (s2) gives 'loaded' five slow messages: its mailbox depth shows them until they are done
+    for (let i = 0; i < 5; i++) await s2!.call(actors, 'tell', 'loaded', 'slow', 1500);
+    await until(p!, 'depth', ['loaded'], (d) => (d as number) >= 4);
+    await p!.call(actors, 'router', 'll', 'least-loaded', undefined, ['loaded', 'idle']);
+    const r = await p!.call<{ perWorker: Record<string, number> }>(actors, 'routeJobs', 'll', 40, 2);
+    expect(r.perWorker).toEqual({ idle: 40 });
+  });
+
   it('a worker process killed mid-run loses no job: its in-flight asks go to the other workers', async () => {
     const [p, s1, s2] = await cluster('redeliver', 2);
     await s1!.call(actors, 'spawnTestActor', 'steady', { groups: ['workers'] });

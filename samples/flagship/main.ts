@@ -13,7 +13,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startActorSystem, type ActorSystem, type Router } from '../../src/index.js';
 import type { JobContract, JobResult } from './jobs.js';
-import { leftovers, until } from '../lib/processes.js';
+import { alive, leftovers, until } from '../lib/processes.js';
 import { parseOptions, type FlagshipOptions } from './options.js';
 
 interface WorkerProcess {
@@ -193,15 +193,6 @@ async function pushJobs(options: FlagshipOptions, router: Router<JobContract>, w
     }, 100);
     tick.unref();
   });
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 async function stopWorkers(workers: WorkerProcess[]): Promise<void> {

@@ -46,3 +46,12 @@ export async function until(condition: () => boolean, timeoutMs: number, what: s
     await new Promise((resolve) => setTimeout(resolve, 10));
   }
 }
+
+/** True while a process with this pid exists (signal 0 only checks). */
+export function alive(pid: number): boolean {
+  try {
+    return process.kill(pid, 0);
+  } catch {
+    return false;
+  }
+}

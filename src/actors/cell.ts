@@ -68,6 +68,8 @@ export function classIncarnation(cls: ActorClass): IncarnationFactory {
 }
 
 export class ActorCell implements Receiver {
+  /** Each message is reported finished (see `Receiver.settles`), so remote routers see this actor's real backlog. */
+  readonly settles = true;
   readonly log: Logger;
   readonly children = new Set<ActorCell>();
   readonly counters: Omit<ActorCounters, 'mailboxDepth'> = { received: 0, processed: 0, failed: 0, restarts: 0, deadLettered: 0 };
@@ -108,6 +110,7 @@ export class ActorCell implements Receiver {
   /** Transport side: a message arrived. */
   receive(envelope: Envelope): void {
     if (this.state === 'stopped') {
+      this.settle();
       this.host.deadLetter(this.name, envelope, 'stopped');
       return;
     }
@@ -174,11 +177,13 @@ export class ActorCell implements Receiver {
   /** Handles one message; returns a promise only when something async must be awaited. */
   private handle(envelope: Envelope): Promise<void> | undefined {
     if (envelope.action === STOP_ACTION) {
+      this.settle();
       void this.stop();
       return undefined;
     }
     const handler = this.incarnation!.handler(envelope.action);
     if (!handler) {
+      this.settle();
       this.counters.deadLettered++;
       this.host.deadLetter(this.name, envelope, 'no-handler');
       if (envelope.kind === EnvelopeKind.ask) {
@@ -205,8 +210,14 @@ export class ActorCell implements Receiver {
     return undefined;
   }
 
+  /** One received message is finished with (handled, failed or dropped). */
+  private settle(): void {
+    this.registration?.settle?.(1);
+  }
+
   private succeeded(envelope: Envelope, value: unknown): void {
     if (this.abandoned) return;
+    this.settle();
     this.current = undefined;
     this.counters.processed++;
     if (envelope.kind === EnvelopeKind.ask) this.host.reply(envelope, EnvelopeKind.reply, value === undefined ? null : value);
@@ -214,6 +225,7 @@ export class ActorCell implements Receiver {
 
   private failed(envelope: Envelope, err: unknown): Promise<void> | undefined {
     if (this.abandoned) return undefined;
+    this.settle();
     this.current = undefined;
     this.counters.failed++;
     if (envelope.kind === EnvelopeKind.ask) this.host.reply(envelope, EnvelopeKind.failure, toWireError(err));
@@ -338,6 +350,7 @@ export class ActorCell implements Receiver {
   }
 
   private dropQueued(envelope: Envelope, reason: 'stopped' | 'closed'): void {
+    this.settle();
     this.counters.deadLettered++;
     this.host.deadLetter(this.name, envelope, reason);
     if (envelope.kind === EnvelopeKind.ask) {

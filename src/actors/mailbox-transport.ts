@@ -88,12 +88,17 @@ export class MailboxTransport implements ActorTransport {
       if (wire[3] !== null) envelope.id = wire[3];
       if (wire[4] !== null) envelope.replyTo = wire[4];
       if (wire[5] !== null) envelope.sender = wire[5];
+      if (receiver.settles) box.addDepth(1);
       receiver.receive(envelope);
     });
     const entry = { box, subscription, groups: new Set<string>(), receiver };
     this.own.set(name, entry);
     return {
       name,
+      // Messages the actor has queued but not finished stay counted in the mailbox's depth.
+      settle: (count) => {
+        if (this.own.get(name) === entry && !this.mailboxes.closed) box.addDepth(-count);
+      },
       close: () => {
         if (this.own.get(name) !== entry) return;
         this.own.delete(name);
@@ -111,6 +116,7 @@ export class MailboxTransport implements ActorTransport {
     // A name of this process: hand the envelope over directly (no encoding, no ring).
     const local = this.own.get(to);
     if (local) {
+      if (local.receiver.settles) local.box.addDepth(1);
       local.receiver.receive(envelope);
       return 'delivered';
     }

@@ -53,12 +53,20 @@ export interface Receiver {
   receive(envelope: Envelope): void;
   /** Messages waiting to be processed (for least-loaded routing). */
   depth(): number;
+  /**
+   * True when the receiver reports each message it finished with `Registration.settle`: the
+   * transport then counts received-but-unfinished messages in the mailbox's depth (what
+   * routers in other processes see) and against its capacity (senders see 'full').
+   */
+  readonly settles?: boolean;
 }
 
 /** A name registered by this process; `close()` unregisters it (peers see it go). */
 export interface Registration {
   readonly name: string;
   close(): void;
+  /** The receiver finished `count` messages (only for receivers with `settles`). */
+  settle?(count: number): void;
 }
 
 /** A name that went away: unregistered, or its whole process died. */
