@@ -403,6 +403,17 @@ describe('routers', () => {
     expect(router.workers()).toEqual(['alive']);
   });
 
+  it('stopping a router by name from another system stops the router, not a worker', async () => {
+    const hub = new InProcessHub();
+    const front = makeSystem(hub);
+    const client = makeSystem(hub);
+    await pool(front, ['s1', 's2']);
+    front.router('stoppable', { workers: ['s1', 's2'] });
+    await client.stop('stoppable');
+    expect(client.has('stoppable')).toBe(false);
+    expect(client.has('s1') && client.has('s2')).toBe(true);
+  });
+
   it('a router is reachable by name from another system', async () => {
     const hub = new InProcessHub();
     const front = makeSystem(hub);

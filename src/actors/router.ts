@@ -11,6 +11,7 @@
  */
 import type { Subscription } from 'rxjs';
 import { MpBusError } from '../errors.js';
+import { STOP_ACTION } from './cell.js';
 import type { AnyContract } from './contract.js';
 import { ActorErrorCodes, ActorNotFoundError, ActorStoppedError, toWireError } from './errors.js';
 import type { ActorRef } from './ref.js';
@@ -144,7 +145,8 @@ export class Router<C = AnyContract> implements SystemEndpoint {
 
   /** @internal */
   receive(envelope: Envelope): void {
-    if (envelope.kind === EnvelopeKind.ask) this.routeAsk(envelope, 0);
+    if (envelope.action === STOP_ACTION) void this.stop(); // system.stop(name) from another process
+    else if (envelope.kind === EnvelopeKind.ask) this.routeAsk(envelope, 0);
     else if (envelope.kind === EnvelopeKind.tell) this.routeTell(envelope);
     else this.system.deadLetter(this.name, envelope, 'late-reply');
   }
