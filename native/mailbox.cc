@@ -72,10 +72,14 @@ uint64_t NowUs() {
   return static_cast<uint64_t>(ts.tv_sec) * 1000000 + ts.tv_nsec / 1000;
 }
 
-long Futex(std::atomic<uint32_t>* addr, int op, uint32_t val) {
+long Futex(std::atomic<uint32_t>* addr, int op, uint32_t val, const timespec* timeout = nullptr) {
   // Shared (not FUTEX_PRIVATE): the word lives in memory mapped by several processes.
-  return syscall(SYS_futex, reinterpret_cast<uint32_t*>(addr), op, val, nullptr, nullptr, 0);
+  return syscall(SYS_futex, reinterpret_cast<uint32_t*>(addr), op, val, timeout, nullptr, 0);
 }
+
+// A parked receiver also looks at its ring this often: producers that do not ring the doorbell
+// (a C program using the raw rte_ring API) are then served within this delay.
+constexpr timespec kParkedRecheck = {0, 250 * 1000 * 1000};
 
 // ---- per-process state -------------------------------------------------------------------
 struct PeerCache {
@@ -402,8 +406,8 @@ void WakerMain(Attachment* a) {
     uint32_t seen = a->armedSeen;
     lock.unlock();
     while (s.doorbell.load(std::memory_order_acquire) == seen) {
-      Futex(&s.doorbell, FUTEX_WAIT, seen);
-      if (a->quit) break;
+      Futex(&s.doorbell, FUTEX_WAIT, seen, &kParkedRecheck);
+      if (a->quit || rte_ring_count(a->inbox) > 0) break;
     }
     s.parked.store(0);
     lock.lock();
@@ -880,59 +884,6 @@ Napi::Value MbxInboxName(const Napi::CallbackInfo& info) {
   return Napi::String::New(info.Env(), SlotName("mpbus_ib_", info[0].As<Napi::Number>().Uint32Value()));
 }
 
-// mbxInject(slot, words: BigUint64Array) -> enqueued count. Writes raw descriptors into a
-// process's inbox, as a faulty or hostile process could (for tests of the receiver's checks).
-Napi::Value MbxInject(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  RequireEal(env);
-  rte_ring* r = rte_ring_lookup(SlotName("mpbus_ib_", info[0].As<Napi::Number>().Uint32Value()).c_str());
-  if (r == nullptr) ThrowError(env, "ENOENT", "no inbox for that slot");
-  Napi::TypedArrayOf<uint64_t> words = info[1].As<Napi::TypedArrayOf<uint64_t>>();
-  std::vector<void*> ptrs;
-  for (size_t i = 0; i < words.ElementLength(); i++) ptrs.push_back(reinterpret_cast<void*>(words[i]));
-  unsigned n = rte_ring_mp_enqueue_burst(r, ptrs.data(), static_cast<unsigned>(ptrs.size()), nullptr);
-  if (Control* c = AttachedControl()) {
-    ProcSlot& s = c->slots[info[0].As<Napi::Number>().Uint32Value() % kMaxSlots];
-    std::atomic_thread_fence(std::memory_order_seq_cst);
-    if (s.parked.exchange(0) != 0) {
-      s.doorbell.fetch_add(1);
-      Futex(&s.doorbell, FUTEX_WAKE, 1);
-    }
-  }
-  return Napi::Number::New(env, n);
-}
-
-// mbxTestForge(slot, { magic, version, length, flags, mailboxId, payload: Uint8Array }) -> enqueued.
-// Test hook: puts a pool buffer with a header as given (possibly wrong) on a process's inbox,
-// as a buggy peer could, to test the receiver's checks beyond the pointer itself.
-Napi::Value MbxTestForge(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  Attachment& a = RequireAttached(env);
-  uint32_t slot = info[0].As<Napi::Number>().Uint32Value() % kMaxSlots;
-  Napi::Object o = info[1].As<Napi::Object>();
-  rte_ring* r = rte_ring_lookup(SlotName("mpbus_ib_", slot).c_str());
-  if (r == nullptr) ThrowError(env, "ENOENT", "no inbox for that slot");
-  void* obj;
-  if (rte_mempool_get(a.pool, &obj) != 0) ThrowError(env, "ENOBUFS", "pool empty");
-  auto* h = static_cast<BufferHeader*>(obj);
-  Napi::Uint8Array payload = o.Get("payload").As<Napi::Uint8Array>();
-  size_t n = std::min<size_t>(payload.ElementLength(), a.ctl->eltSize - sizeof(BufferHeader));
-  memcpy(reinterpret_cast<uint8_t*>(h) + sizeof(BufferHeader), payload.Data(), n);
-  h->magic = o.Get("magic").As<Napi::Number>().Uint32Value();
-  h->version = static_cast<uint16_t>(o.Get("version").As<Napi::Number>().Uint32Value());
-  h->flags = static_cast<uint16_t>(o.Get("flags").As<Napi::Number>().Uint32Value());
-  h->length = o.Get("length").As<Napi::Number>().Uint32Value();
-  h->mailboxId = o.Get("mailboxId").As<Napi::Number>().Uint32Value();
-  h->senderSlot = a.slot;
-  h->largeIndex = 0;
-  h->inflight.store(kInflightTag | slot);
-  if (rte_ring_mp_enqueue(r, h) != 0) {
-    rte_mempool_put(a.pool, h);
-    return Napi::Boolean::New(env, false);
-  }
-  return Napi::Boolean::New(env, true);
-}
-
 // mbxPoolInfo() -> { firstObject, stride, count, poolBase, available } (tests and stats)
 Napi::Value MbxPoolInfo(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
@@ -964,9 +915,7 @@ void InitMailbox(Napi::Env env, Napi::Object exports) {
   exports.Set("mbxSetHold", Napi::Function::New(env, MbxSetHold));
   exports.Set("mbxScan", Napi::Function::New(env, MbxScan));
   exports.Set("mbxInboxName", Napi::Function::New(env, MbxInboxName));
-  exports.Set("mbxInject", Napi::Function::New(env, MbxInject));
   exports.Set("mbxPoolInfo", Napi::Function::New(env, MbxPoolInfo));
-  exports.Set("mbxTestForge", Napi::Function::New(env, MbxTestForge));
 }
 
 }  // namespace

@@ -103,6 +103,26 @@ describe('mailboxes: names', () => {
   });
 });
 
+describe('mailboxes: death watch of names', () => {
+  it('a watched name reports closed when its owner closes it, process-died when its process is killed', async () => {
+    const g = group('watch');
+    const p = await g.startAgent({ procType: 'primary' });
+    const owner = await g.startAgent({ procType: 'secondary' });
+    await owner.call(mb, 'open', ['w-closed', 'w-killed']);
+    await p.call(mb, 'watch', 'w-closed');
+    await p.call(mb, 'watch', 'w-killed');
+    const closed = p.next<{ name: string; reason: string }>('gone', 10_000, (e) => e.name === 'w-closed');
+    await owner.call(mb, 'close', 'w-closed');
+    expect(await closed).toEqual({ name: 'w-closed', reason: 'closed' });
+    const killed = p.next<{ name: string; reason: string; pid: number }>('gone', 10_000, (e) => e.name === 'w-killed');
+    owner.kill('SIGKILL');
+    expect(await killed).toEqual({ name: 'w-killed', reason: 'process-died', pid: owner.pid });
+    const unknown = p.next<{ name: string; reason: string }>('gone', 10_000, (e) => e.name === 'never-there');
+    await p.call(mb, 'watch', 'never-there');
+    expect((await unknown).reason).toBe('closed');
+  });
+});
+
 describe('mailboxes: backpressure', () => {
   it('trySend reports full, send rejects after its timeout, or resolves once there is room; nothing is dropped', async () => {
     const g = group('full');
@@ -146,18 +166,20 @@ describe('mailboxes: safety', () => {
     const before = await p.call<{ available: number }>(mb, 'poolInfo');
     const addr = await s.call<{ id: number }>(mb, 'addressOf', 'victim');
     const written = await s.call<number>(mb, 'injectGarbage', slot, addr.id);
-    expect(written).toBe(13);
-    const errs = await until(() => p.call<Array<{ code: string }>>(mb, 'errors'), (e) => e.length >= 13);
+    expect(written).toBe(14);
+    // raw ring writers do not ring the doorbell: a parked receiver finds them on its periodic look
+    const errs = await until(() => p.call<Array<{ code: string }>>(mb, 'errors'), (e) => e.length >= 14);
     const codes = errs.map((e) => e.code).sort();
-    expect(codes.filter((c) => c === 'BAD_DESCRIPTOR').length).toBe(11);
+    expect(codes.filter((c) => c === 'BAD_DESCRIPTOR').length).toBe(12);
     expect(codes).toContain('DECODE_FAILED');
     expect(codes).toContain('DEAD_LETTER');
     expect(await s.call(mb, 'send', 'victim', 'still alive?')).toBe('sent');
     await p.call(mb, 'waitFor', 'victim', 1);
     expect(await p.call(mb, 'received', 'victim')).toEqual(['still alive?']);
-    // the forged buffers that were valid pool buffers went back to the pool
-    const after = await until(() => p.call<{ available: number }>(mb, 'poolInfo'), (i) => i.available >= before.available);
-    expect(after.available).toBeGreaterThanOrEqual(before.available);
+    // forged buffers that were in flight to the receiver went back to the pool; the one that
+    // was not in flight stays with whoever holds it (here: leaked by the test on purpose)
+    const after = await until(() => p.call<{ available: number }>(mb, 'poolInfo'), (i) => i.available >= before.available - 1);
+    expect(after.available).toBe(before.available - 1);
   });
 
   it('a SIGKILLed process: its names go within a second, senders get a typed error, its buffers come back', async () => {

@@ -15,17 +15,27 @@
  * buffer header. The receiving JS thread drains its inbox itself in bursts while messages flow
  * and parks on a futex doorbell after ~1 ms without any (0% CPU when idle).
  */
-import { Observable, Subject, type Subscriber } from 'rxjs';
+import { Observable, Subject, type Subscriber, type Subscription } from 'rxjs';
 import { Packr, Unpackr, REUSE_BUFFER_MODE } from 'msgpackr';
 import { MpBusError, ErrorCodes } from '../errors.js';
 import { logger } from '../log.js';
 import { BadDescriptor, SendStatus, mailboxNative, type MailboxBinding } from '../native/mailbox.js';
+import { registryNative } from '../native/hash.js';
 import { attach, type Attachment, type MailboxMemoryOptions } from './attachment.js';
-import { Membership } from './membership.js';
+import { Membership, SCAN_INTERVAL_MS } from './membership.js';
 import { checkName, registry, type MailboxAddress } from './registry.js';
 
 /** What {@link MailboxRef.trySend} answers: sent, or which bound was hit (nothing was sent then). */
 export type TrySendResult = 'sent' | 'mailbox-full' | 'inbox-full' | 'no-buffers';
+
+/** A watched mailbox name went away: see {@link MailboxSystem.watch}. */
+export interface NameGone {
+  readonly name: string;
+  /** 'closed': unregistered by its owner (or never there); 'process-died': its process died or left. */
+  readonly reason: 'closed' | 'process-died';
+  /** Pid of the process that held it, when known. */
+  readonly pid?: number;
+}
 
 /** Options of {@link MailboxSystem.open}. */
 export interface MailboxSystemOptions extends MailboxMemoryOptions {
@@ -90,6 +100,10 @@ export class MailboxSystem {
   private parked = false;
   private lastMessageAt = 0;
   private closedFlag = false;
+  private readonly watched = new Map<string, { address: MailboxAddress; pid: number | undefined; subscribers: Set<Subscriber<NameGone>> }>();
+  private watchTimer: NodeJS.Timeout | undefined;
+  private watchEpoch = -1;
+  private peerDownSub: Subscription | undefined;
 
   private constructor(att: Attachment, options: MailboxSystemOptions) {
     this.att = att;
@@ -196,6 +210,71 @@ export class MailboxSystem {
   /** Messages waiting in mailbox `name` (sent, not yet received), or undefined when there is no such mailbox. */
   depth(name: string): number | undefined {
     return this.ref(name).depth();
+  }
+
+  /**
+   * Death watch of a name: emits once when mailbox `name` goes away (its owner closed it, or
+   * its process died, SIGKILL included, or left), then completes. Emits at once when no such
+   * mailbox exists now. Detection takes at most a few hundred ms.
+   */
+  watch(name: string): Observable<NameGone> {
+    checkName(name);
+    return new Observable<NameGone>((subscriber) => {
+      this.assertOpen();
+      let entry = this.watched.get(name);
+      if (!entry) {
+        const address = registry.lookup(name);
+        if (!address) {
+          subscriber.next({ name, reason: 'closed' });
+          subscriber.complete();
+          return undefined;
+        }
+        const pid = this.membership.peers().find((p) => p.slot === address.slot && p.generation === address.generation)?.pid;
+        entry = { address, pid, subscribers: new Set() };
+        this.watched.set(name, entry);
+        this.startWatching();
+      }
+      const e = entry;
+      e.subscribers.add(subscriber);
+      return () => {
+        e.subscribers.delete(subscriber);
+        if (e.subscribers.size === 0 && this.watched.get(name) === e) this.watched.delete(name);
+      };
+    });
+  }
+
+  private startWatching(): void {
+    if (this.watchTimer) return;
+    this.watchEpoch = registryNative().regEpoch();
+    this.watchTimer = setInterval(() => this.checkWatched(false), SCAN_INTERVAL_MS);
+    this.watchTimer.unref();
+    this.peerDownSub ??= this.membership.peerDown$.subscribe(() => this.checkWatched(true));
+  }
+
+  /** Registry removals bump an epoch: names are looked up again only when it moved. */
+  private checkWatched(force: boolean): void {
+    if (this.closedFlag) return;
+    if (this.watched.size === 0) {
+      clearInterval(this.watchTimer);
+      this.watchTimer = undefined;
+      return;
+    }
+    const epoch = registryNative().regEpoch();
+    if (!force && epoch === this.watchEpoch) return;
+    this.watchEpoch = epoch;
+    this.membership.scan(); // so a process reaped just now is known dead here too
+    for (const [name, entry] of [...this.watched]) {
+      const now = registry.lookup(name);
+      const a = entry.address;
+      if (now && now.slot === a.slot && now.generation === a.generation && now.id === a.id) continue;
+      this.watched.delete(name);
+      const alive = this.membership.isAlive(a.slot, a.generation);
+      const gone: NameGone = alive ? { name, reason: 'closed' } : { name, reason: 'process-died', ...(entry.pid !== undefined ? { pid: entry.pid } : {}) };
+      for (const sub of [...entry.subscribers]) {
+        sub.next(gone);
+        sub.complete();
+      }
+    }
   }
 
   /** Where `name` lives now, or undefined. */
@@ -318,6 +397,10 @@ export class MailboxSystem {
   private shutdown(): void {
     if (this.closedFlag) return;
     this.closedFlag = true;
+    clearInterval(this.watchTimer);
+    this.peerDownSub?.unsubscribe();
+    for (const entry of this.watched.values()) for (const sub of entry.subscribers) sub.complete();
+    this.watched.clear();
     for (const box of [...this.boxes.values()]) box.closeLocal();
     this.boxes.clear();
     for (const ref of this.refs.values()) ref.failAll(new MpBusError(ErrorCodes.closed, 'the mailbox system closed before this message could be sent'));

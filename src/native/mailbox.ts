@@ -79,9 +79,6 @@ export interface MailboxBinding {
     exits: Array<{ slot: number; generation: number; reason: 'left' | 'died' }>;
   };
   mbxInboxName(slot: number): string;
-  mbxInject(slot: number, words: BigUint64Array): number;
-  /** Test hook: a pool buffer with this (possibly wrong) header, put on a process's inbox. */
-  mbxTestForge(slot: number, forged: { magic: number; version: number; length: number; flags: number; mailboxId: number; payload: Uint8Array }): boolean;
   mbxPoolInfo(): { firstObject: bigint; poolBase: bigint; stride: number; count: number; available: number; largeInUse: number };
 }
 

@@ -1,0 +1,174 @@
+/**
+ * mpbus mailboxes between real Node processes of one DPDK group (bench/peers/mailbox-peer.ts):
+ * - rows `mpbus` and `mpbus_raw` (64 B and 1 KiB): one-way throughput (counted when the
+ *   receiver has every value) and round trip p50/p99 to an echoing mailbox;
+ * - `mailboxFanout`: the receiver's CPU per message with 1 mailbox and with 10,000 (one
+ *   inbox per process: the cost must not grow);
+ * - `mailboxPairs`: 4 sender/receiver pairs at once (8 processes on this machine's CPUs);
+ * - `idleCpuPercent`: a process with open mailboxes and no traffic.
+ */
+import { fork, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { GroupFiles } from '../../src/runtime/group.js';
+import type { BenchContext, BenchRow } from '../lib.js';
+import { PAYLOAD_SIZES } from '../values.js';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const peerScript = join(here, '..', 'peers', 'mailbox-peer.js');
+
+interface Settings {
+  seconds: number;
+  rounds: number;
+  idleMs: number;
+}
+
+class Peer {
+  private nextId = 1;
+  private readonly pending = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void }>();
+  readonly exited: Promise<unknown>;
+
+  constructor(readonly child: ChildProcess) {
+    this.exited = once(child, 'exit');
+    child.on('message', (m: { id?: number; ok?: boolean; value?: unknown; error?: string }) => {
+      if (m.id === undefined) return;
+      const p = this.pending.get(m.id);
+      this.pending.delete(m.id);
+      if (m.ok) p?.resolve(m.value);
+      else p?.reject(new Error(`mailbox peer ${child.pid}: ${m.error}`));
+    });
+    child.on('exit', () => {
+      for (const p of this.pending.values()) p.reject(new Error(`mailbox peer ${child.pid} exited`));
+      this.pending.clear();
+    });
+  }
+
+  static async spawn(prefix: string, procType: 'primary' | 'secondary'): Promise<Peer> {
+    const child = fork(peerScript, [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    const peer = new Peer(child);
+    await once(child, 'message');
+    await peer.call({ op: 'start', prefix, procType });
+    return peer;
+  }
+
+  call<T = unknown>(cmd: Record<string, unknown>): Promise<T> {
+    const id = this.nextId++;
+    return new Promise<T>((resolve, reject) => {
+      this.pending.set(id, { resolve: resolve as (v: unknown) => void, reject });
+      this.child.send({ id, ...cmd });
+    });
+  }
+
+  async stop(): Promise<void> {
+    if (this.child.exitCode !== null || this.child.signalCode !== null) return;
+    await this.call({ op: 'exit' }).catch(() => {});
+    const timer = setTimeout(() => this.child.kill('SIGKILL'), 5000);
+    await this.exited;
+    clearTimeout(timer);
+  }
+}
+
+interface EndStats {
+  count: number;
+  endNs: string;
+  cpuUs: number;
+}
+
+/** One-way throughput from `sender` to the counting mailboxes `to` of `receiver`. */
+async function throughput(sender: Peer, receiver: Peer, to: string[], bytes: number, raw: boolean, seconds: number): Promise<{ perSec: number; receiverNsPerMsg: number }> {
+  const stats = receiver.call<EndStats>({ op: 'stats' });
+  const sent = await sender.call<{ sent: number; startNs: string }>({ op: 'throughput', to, bytes, raw, seconds });
+  const end = await stats;
+  if (end.count !== sent.sent) throw new Error(`receiver counted ${end.count} of ${sent.sent} values`);
+  const elapsedS = Number(BigInt(end.endNs) - BigInt(sent.startNs)) / 1e9;
+  return { perSec: end.count / elapsedS, receiverNsPerMsg: (end.cpuUs * 1000) / end.count };
+}
+
+const mps = (n: number): string => `${(n / 1e6).toFixed(2)} M/s`;
+
+export async function run(ctx: BenchContext): Promise<void> {
+  const s: Settings = ctx.quick ? { seconds: 0.3, rounds: 1000, idleMs: 1000 } : { seconds: 1, rounds: 5000, idleMs: 3000 };
+  const prefix = `mpbench_mbx_${process.pid}`;
+  const peers: Peer[] = [];
+  const spawn = async (procType: 'primary' | 'secondary'): Promise<Peer> => {
+    const p = await Peer.spawn(prefix, procType);
+    peers.push(p);
+    return p;
+  };
+  try {
+    ctx.progress('mailbox: starting processes');
+    const primary = await spawn('primary');
+    const a = await spawn('secondary');
+    const b = await spawn('secondary');
+
+    const rows: BenchRow[] = [];
+    for (const bytes of PAYLOAD_SIZES) {
+      for (const raw of [false, true]) {
+        const transport = raw ? 'mpbus_raw' : 'mpbus';
+        ctx.progress(`mailbox ${bytes} B: ${transport} throughput`);
+        const sink = `sink-${bytes}-${raw ? 'raw' : 'enc'}`;
+        await b.call({ op: 'open', mode: 'count', names: [sink] });
+        const best = Math.max(...(await sequential(3, () => throughput(a, b, [sink], bytes, raw, s.seconds))).map((r) => r.perSec));
+        ctx.progress(`mailbox ${bytes} B: ${transport} round trips`);
+        const echo = `echo-${bytes}-${raw ? 'raw' : 'enc'}`;
+        const pong = `pong-${bytes}-${raw ? 'raw' : 'enc'}`;
+        await b.call({ op: 'open', mode: 'echo', name: echo, replyTo: pong });
+        const rtt = await a.call<{ p50: number; p99: number }>({ op: 'rtt', me: pong, to: echo, bytes, raw, rounds: s.rounds, seconds: s.seconds * 2 });
+        rows.push({ transport, payloadBytes: bytes, throughputMsgsPerSec: Math.round(best), rttP50Us: round2(rtt.p50), rttP99Us: round2(rtt.p99), notes: 'best of 3 one-way runs; RTT to an echoing mailbox in another process' });
+      }
+    }
+    ctx.addRows(rows);
+
+    ctx.progress('mailbox: receiving cost with 1 and with 10,000 mailboxes');
+    const fanBytes = 64;
+    await b.call({ op: 'open', mode: 'count', names: ['fan-one'], capacity: 4096 });
+    const fanNames = Array.from({ length: 10_000 }, (_, i) => `fan-${i}`);
+    await b.call({ op: 'open', mode: 'count', names: fanNames, capacity: 64 });
+    const one = await throughput(a, b, ['fan-one'], fanBytes, false, s.seconds);
+    const many = await throughput(a, b, fanNames, fanBytes, false, s.seconds);
+    const fanout = [
+      { mailboxes: 1, payloadBytes: fanBytes, throughputMsgsPerSec: Math.round(one.perSec), receiverCpuNsPerMsg: Math.round(one.receiverNsPerMsg) },
+      { mailboxes: 10_000, payloadBytes: fanBytes, throughputMsgsPerSec: Math.round(many.perSec), receiverCpuNsPerMsg: Math.round(many.receiverNsPerMsg) },
+    ];
+    ctx.setField('mailboxFanout', fanout);
+    ctx.progress(`mailbox fan-out: 1 mailbox ${mps(one.perSec)} (${fanout[0]!.receiverCpuNsPerMsg} ns CPU/msg at the receiver), 10,000 mailboxes round-robin ${mps(many.perSec)} (${fanout[1]!.receiverCpuNsPerMsg} ns/msg)`);
+
+    ctx.progress('mailbox: idle CPU of a process with open mailboxes');
+    await primary.call({ op: 'open', mode: 'count', names: Array.from({ length: 100 }, (_, i) => `idle-${i}`) });
+    const idle = await primary.call<{ percent: number; parked: boolean }>({ op: 'idle', ms: s.idleMs });
+    ctx.setField('idleCpuPercent', round2(idle.percent));
+
+    ctx.progress('mailbox: 4 process pairs at once');
+    const pairs: Array<[Peer, Peer]> = [[a, b]];
+    for (let i = 1; i < 4; i++) pairs.push([await spawn('secondary'), await spawn('secondary')]);
+    await Promise.all(pairs.map(([, rx], i) => rx.call({ op: 'open', mode: 'count', names: [`pair-${i}`] })));
+    const perPair = await Promise.all(pairs.map(([tx, rx], i) => throughput(tx, rx, [`pair-${i}`], 64, false, s.seconds * 2)));
+    await Promise.all(pairs.map(([tx, rx], i) => rx.call({ op: 'open', mode: 'echo', name: `pecho-${i}`, replyTo: `ppong-${i}` }).then(() => tx)));
+    const rtts = await Promise.all(pairs.map(([tx], i) => tx.call<{ p50: number; p99: number }>({ op: 'rtt', me: `ppong-${i}`, to: `pecho-${i}`, bytes: 64, raw: false, rounds: s.rounds, seconds: s.seconds * 2 })));
+    const total = perPair.reduce((sum, r) => sum + r.perSec, 0);
+    ctx.setField('mailboxPairs', {
+      pairs: pairs.length,
+      payloadBytes: 64,
+      totalMsgsPerSec: Math.round(total),
+      perPairMsgsPerSec: perPair.map((r) => Math.round(r.perSec)),
+      rttP50Us: rtts.map((r) => round2(r.p50)),
+      rttP99Us: rtts.map((r) => round2(r.p99)),
+    });
+    ctx.progress(`mailbox 4 pairs: ${mps(total)} in all (${perPair.map((r) => mps(r.perSec)).join(', ')}); RTT p50 ${rtts.map((r) => r.p50.toFixed(1)).join(', ')} µs`);
+  } finally {
+    await Promise.all(peers.map((p) => p.stop()));
+    const group = new GroupFiles(prefix);
+    if (!group.primaryAlive()) group.removeLeftovers(false);
+  }
+}
+
+function round2(n: number): number {
+  return Math.round(n * 100) / 100;
+}
+
+async function sequential<T>(times: number, fn: () => Promise<T>): Promise<T[]> {
+  const out: T[] = [];
+  for (let i = 0; i < times; i++) out.push(await fn());
+  return out;
+}
