@@ -4,7 +4,7 @@
  * or as another user, so the machine itself is never changed.
  */
 import { spawnSync } from 'node:child_process';
-import { chownSync, existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { chownSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -54,6 +54,25 @@ describe.runIf(isRoot && hasTools)('a machine that is not ready', () => {
       expect(readdirSync(join(runtimeRoot, 'dpdk'))).toEqual([]);
     } finally {
       rmSync(runtimeRoot, { recursive: true, force: true });
+    }
+  });
+
+  it.each([
+    ['no hugepages reserved', 'HugePages_Total', /HugePages_Total is 0.*nr_hugepages/],
+    ['every hugepage in use', 'HugePages_Free', /HugePages_Free is 0.*stop other DPDK groups/],
+  ] as const)('%s: HUGEPAGES_NOT_RESERVED, with the fix', (_label, field, message) => {
+    // the reservation is machine-wide: the kernel's report is replaced inside a private mount namespace
+    const dir = mkdtempSync(join(tmpdir(), 'mpbus-meminfo-'));
+    try {
+      const fake = join(dir, 'meminfo');
+      writeFileSync(fake, readFileSync('/proc/meminfo', 'utf8').replace(new RegExp(`^${field}:\\s+\\d+`, 'm'), `${field}:        0`));
+      const prefix = uniquePrefix('nopages');
+      const r = run('unshare', ['-m', '--propagation', 'private', 'sh', '-c', `mount --bind ${fake} /proc/meminfo && exec ${process.execPath} ${startOnce} ${prefix}`]);
+      expect(r.code).toBe('HUGEPAGES_NOT_RESERVED');
+      expect(r.message).toMatch(message);
+      expect(existsSync(`/var/run/dpdk/${prefix}`)).toBe(false);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 });
