@@ -50,6 +50,20 @@ Napi::Value RingFree(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+// The element size a ring was created with (rte_ring_create_elem), deduced from the size of its
+// memzone, since DPDK does not store it; 0 when unknown (no memzone). In rings of a few slots
+// several sizes round up to the same memzone: pointer-sized wins then.
+unsigned ElementSize(const rte_ring* ring) {
+  if (ring->memzone == nullptr) return 0;
+  size_t length = ring->memzone->len;
+  auto memsize = [ring](unsigned esize) { return rte_ring_get_memsize_elem(esize, ring->size); };
+  if (memsize(sizeof(void*)) == static_cast<ssize_t>(length)) return sizeof(void*);
+  for (unsigned esize = 4; memsize(esize) > 0 && static_cast<size_t>(memsize(esize)) <= length; esize += 4) {
+    if (static_cast<size_t>(memsize(esize)) == length) return esize;
+  }
+  return 0;
+}
+
 Napi::Value RingInfo(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   rte_ring* ring = RingArg(env, info[0]);
@@ -59,6 +73,7 @@ Napi::Value RingInfo(const Napi::CallbackInfo& info) {
   out.Set("capacity", rte_ring_get_capacity(ring));
   out.Set("flags", ring->flags);
   out.Set("address", FromAddress(env, reinterpret_cast<uintptr_t>(ring)));
+  out.Set("elementSize", ElementSize(ring));
   return out;
 }
 

@@ -93,6 +93,7 @@ describe('Node and C DPDK programs in one group', () => {
     const node = await g.spawn();
     // 'auto' finds the C primary alive; the lcore must be one the C program does not use.
     expect(await node.start({ procType: 'auto', lcore: 1 })).toMatchObject({ processType: 'secondary', lcoreId: 1 });
+    expect(await node.call(shm, 'ringLookup', 'c_elem16')).toMatchObject({ code: 'EINVAL', message: expect.stringMatching(/16-byte elements/) });
     const result = await node.call<{ greetings: string[]; echoes: string[]; available: number }>(shm, 'exchangeWithPeer', 'c_pool', 'node_to_c', 'c_to_node', 5, texts);
     expect(result.greetings).toEqual([0, 1, 2, 3, 4].map((i) => `from C #${i}`));
     expect(result.echoes).toEqual(texts.map((t) => `C echo: ${t}`));

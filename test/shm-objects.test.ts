@@ -50,6 +50,18 @@ describe('rings', () => {
     expect(await s.call(shm, 'ringLookup', 'missing')).toMatchObject({ code: 'ENOENT' });
     expect(await s.call(shm, 'ringCreate', 'fromsec', { size: 4, consumer: 'single' })).toMatchObject({ capacity: 3, consumer: 'single' });
     expect(await p.call(shm, 'ringLookup', 'fromsec')).toMatchObject({ capacity: 3 });
+    expect(await p.call(shm, 'ringCreate', 'tiny', { size: 2 })).toMatchObject({ capacity: 1 });
+    expect(await p.call(shm, 'ringCreate', 'big', { size: 2 ** 16, exactSize: true })).toMatchObject({ capacity: 2 ** 16 });
+    expect(await s.call(shm, 'ringBadValues', 'big')).toEqual({
+      negative: expect.objectContaining({ code: 'EINVAL' }),
+      fraction: expect.objectContaining({ code: 'EINVAL' }),
+      tooBig: expect.objectContaining({ code: 'EINVAL' }),
+      string: expect.objectContaining({ code: 'EINVAL' }),
+      inArray: expect.objectContaining({ code: 'EINVAL' }),
+      burstPastEnd: expect.objectContaining({ code: 'ERANGE' }),
+      dequeuePastEnd: expect.objectContaining({ code: 'ERANGE' }),
+      count: 0,
+    });
     expect(await p.call(shm, 'ringFreeThenUse', 'fromsec')).toMatchObject({ afterFree: { code: 'FREED' }, lookup: { code: 'ENOENT' } });
   });
 });

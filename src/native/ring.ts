@@ -22,6 +22,8 @@ export interface RingInfo {
   capacity: number;
   flags: number;
   address: bigint;
+  /** Bytes per element, deduced from the ring's memzone (0 when unknown). */
+  elementSize: number;
 }
 
 export interface RingBinding {

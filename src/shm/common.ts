@@ -89,6 +89,20 @@ export function validateSocket(socketId: unknown): number {
   return validateCount('socketId', socketId, -1, 1023);
 }
 
+const MAX_U64 = 2n ** 64n - 1n;
+
+/** True for a value a ring slot or an address can hold: a safe non-negative integer or a uint64 bigint. */
+export function isWord(value: unknown): value is number | bigint {
+  if (typeof value === 'number') return Number.isSafeInteger(value) && value >= 0;
+  return typeof value === 'bigint' && value >= 0n && value <= MAX_U64;
+}
+
+/** Checks a pointer-sized value (a ring element or an address). */
+export function validateWord(what: string, value: unknown): number | bigint {
+  if (!isWord(value)) throw new MpBusError(ErrorCodes.invalidArgument, `${what} must be a non-negative safe integer or a bigint below 2^64, got ${String(value)}`);
+  return value;
+}
+
 export function isPowerOfTwo(n: number): boolean {
   return n > 0 && Number.isInteger(Math.log2(n));
 }

@@ -29,6 +29,8 @@ import {
   validateName,
   validateRange,
   validateSocket,
+  validateWord,
+  isWord,
   type SharedObjectState,
 } from './common.js';
 
@@ -180,7 +182,7 @@ export class Mempool {
   /** Puts one object back. @throws {MpBusError} `NOT_IN_POOL` for an address that is not one of its objects. */
   put(address: number | bigint): void {
     this.check();
-    mempoolNative().mempoolPut(this.handle, address);
+    mempoolNative().mempoolPut(this.handle, validateWord('address', address));
   }
 
   /** Puts objects back; every address is checked before any is put. */
@@ -198,9 +200,7 @@ export class Mempool {
   /** Index (0..size-1, in address order) of the object at `address`, or -1 when it is not one. */
   indexOf(address: unknown): number {
     this.check();
-    if (typeof address !== 'bigint' && typeof address !== 'number') return -1;
-    if (typeof address === 'number' && (!Number.isSafeInteger(address) || address < 0)) return -1;
-    if (typeof address === 'bigint' && (address < 0n || address >= 2n ** 64n)) return -1;
+    if (!isWord(address)) return -1;
     return mempoolNative().mempoolObjectIndex(this.handle, address);
   }
 
@@ -215,7 +215,7 @@ export class Mempool {
   read(address: number | bigint, offset: number, length: number): Buffer {
     this.check();
     validateRange(`object of mempool '${this.name}'`, offset, length, this.elementSize);
-    return mempoolNative().mempoolRead(this.handle, address, offset, length);
+    return mempoolNative().mempoolRead(this.handle, validateWord('address', address), offset, length);
   }
 
   /** Copies `data` into the object at `address`, at `offset`. */
@@ -223,13 +223,13 @@ export class Mempool {
     this.check();
     if (!(data instanceof Uint8Array)) throw new MpBusError(ErrorCodes.invalidArgument, 'Mempool.write takes a Uint8Array or Buffer');
     validateRange(`object of mempool '${this.name}'`, offset, data.byteLength, this.elementSize);
-    mempoolNative().mempoolWrite(this.handle, address, offset, data);
+    mempoolNative().mempoolWrite(this.handle, validateWord('address', address), offset, data);
   }
 
   /** The object's `elementSize` bytes without copying (about 1 µs per call: prefer {@link memory} in hot paths). */
   objectView(address: number | bigint): ArrayBuffer {
     this.check();
-    return mempoolNative().mempoolObjectView(this.handle, address);
+    return mempoolNative().mempoolObjectView(this.handle, validateWord('address', address));
   }
 
   /**

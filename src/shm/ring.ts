@@ -23,6 +23,7 @@ import {
   validateCount,
   validateName,
   validateSocket,
+  validateWord,
   type SharedObjectState,
 } from './common.js';
 
@@ -101,7 +102,12 @@ export class Ring {
   }
 
   private static adopt(handle: RingHandle): Ring {
-    const address = ringNative().ringInfo(handle).address;
+    const { address, name, elementSize } = ringNative().ringInfo(handle);
+    // A C program may have made it with rte_ring_create_elem: moving 8-byte elements through a
+    // ring of other-sized ones would corrupt it.
+    if (elementSize !== 0 && elementSize !== 8) {
+      throw new MpBusError(ErrorCodes.invalidArgument, `ring '${name}' holds ${elementSize}-byte elements (made with rte_ring_create_elem); Ring moves pointer-sized (8-byte) elements only`);
+    }
     const known = open.get(address);
     if (known && !known.state.gone) return known;
     const ring = new Ring(handle);
@@ -175,7 +181,7 @@ export class Ring {
   /** Enqueues one value; false when the ring is full. */
   enqueue(value: number | bigint): boolean {
     assertUsable(this.state, `ring '${this.name}'`);
-    return ringNative().ringEnqueue(this.handle, value);
+    return ringNative().ringEnqueue(this.handle, validateWord('ring element', value));
   }
 
   /** Dequeues one value; undefined when the ring is empty. */
@@ -191,7 +197,7 @@ export class Ring {
    */
   enqueueBurst(values: BigUint64Array | readonly (number | bigint)[], options: { count?: number; start?: number; bulk?: boolean } = {}): number {
     assertUsable(this.state, `ring '${this.name}'`);
-    const batch = values instanceof BigUint64Array ? values : BigUint64Array.from(values, (v) => BigInt(v));
+    const batch = values instanceof BigUint64Array ? values : BigUint64Array.from(values, (v) => BigInt(validateWord('ring element', v)));
     const start = options.start ?? 0;
     const count = options.count ?? batch.length - start;
     return ringNative().ringEnqueueBurst(this.handle, batch, start, count, options.bulk ?? false);

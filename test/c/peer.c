@@ -23,6 +23,7 @@
 #include <rte_errno.h>
 #include <rte_mempool.h>
 #include <rte_ring.h>
+#include <rte_ring_elem.h>
 
 #define OBJ_SIZE 256
 #define POOL_SIZE 1023
@@ -79,6 +80,11 @@ int main(int argc, char **argv) {
 		pool = rte_mempool_create(pool_name, POOL_SIZE, OBJ_SIZE, 0, 0, NULL, NULL, NULL, NULL, SOCKET_ID_ANY, 0);
 		in = rte_ring_create(in_name, RING_SIZE, SOCKET_ID_ANY, RING_F_SC_DEQ);
 		out = rte_ring_create(out_name, RING_SIZE, SOCKET_ID_ANY, RING_F_SP_ENQ);
+		/* A ring of 16-byte elements, which Node must refuse to treat as a pointer ring. */
+		if (rte_ring_create_elem("c_elem16", 16, 64, SOCKET_ID_ANY, 0) == NULL) {
+			fprintf(stderr, "cannot create c_elem16: %s\n", rte_strerror(rte_errno));
+			return 1;
+		}
 	} else {
 		pool = rte_mempool_lookup(pool_name);
 		in = rte_ring_lookup(in_name);
