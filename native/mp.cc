@@ -19,6 +19,7 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#include <uv.h>
 
 #include <atomic>
 #include <cstdint>
@@ -77,6 +78,40 @@ Napi::ThreadSafeFunction gTsfn;
 
 void DrainToJs(Napi::Env env, Napi::Function callback);
 
+// ---- short spin before the event loop sleeps ----------------------------------------------
+// Waking a sleeping JS thread costs as much as the IPC itself on these VMs. While traffic is
+// expected (a request just went out, or a message just came in), the loop's prepare phase,
+// right before it would block, spins briefly until the inbox fills. The wake-up is then
+// already signalled and the loop goes on without sleeping. Idle, nothing spins.
+std::atomic<bool> gInboxFilled{false};
+std::atomic<int64_t> gSpinUntilNs{0};
+std::atomic<int64_t> gSpinWindowNs{0};  // 0: spinning off
+std::atomic<int64_t> gSpinMaxNs{0};
+uv_prepare_t* gPrepare = nullptr;
+
+int64_t NowNs() {
+  timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<int64_t>(ts.tv_sec) * 1000000000LL + ts.tv_nsec;
+}
+
+void ExpectTraffic() {
+  int64_t window = gSpinWindowNs.load(std::memory_order_relaxed);
+  if (window > 0) gSpinUntilNs.store(NowNs() + window, std::memory_order_relaxed);
+}
+
+void SpinBeforePoll(uv_prepare_t*) {
+  int64_t until = gSpinUntilNs.load(std::memory_order_relaxed);
+  int64_t start = NowNs();
+  if (start >= until) return;
+  int64_t stop = start + gSpinMaxNs.load(std::memory_order_relaxed);
+  if (stop > until) stop = until;
+  while (!gInboxFilled.load(std::memory_order_acquire)) {
+    if (NowNs() >= stop) return;
+    for (int i = 0; i < 32; i++) __builtin_ia32_pause();
+  }
+}
+
 // Called on DPDK threads. Takes ownership of the event's fds: closes them if nobody listens.
 void Push(Event&& ev) {
   std::lock_guard<std::mutex> lock(gInboxMutex);
@@ -89,6 +124,7 @@ void Push(Event&& ev) {
   if (!gWakeScheduled) {
     gWakeScheduled = true;
     gTsfn.NonBlockingCall(DrainToJs);
+    gInboxFilled.store(true, std::memory_order_release);
   }
 }
 
@@ -98,15 +134,34 @@ Napi::Array FdsToJs(Napi::Env env, const std::vector<int>& fds) {
   return arr;
 }
 
-// Runs on the JS thread: hands every pending event to the bus in one call.
+void DrainToJsUnsafe(Napi::Env env, Napi::Function callback);
+
+// Runs on the JS thread: hands every pending event to the bus in one call. Node may run a last
+// queued call while it tears the environment down, when no JavaScript can run: a C++ exception
+// escaping here would terminate the process, so none does.
 void DrainToJs(Napi::Env env, Napi::Function callback) {
+  try {
+    DrainToJsUnsafe(env, callback);
+  } catch (...) {
+    // the bus's drain catches its own errors; only a dying environment gets here
+  }
+}
+
+void DrainToJsUnsafe(Napi::Env env, Napi::Function callback) {
   std::vector<Event> events;
   {
     std::lock_guard<std::mutex> lock(gInboxMutex);
     events.swap(gInbox);
     gWakeScheduled = false;
+    gInboxFilled.store(false, std::memory_order_relaxed);
   }
   if (events.empty() || env == nullptr) return;
+  for (const Event& ev : events) {
+    if (ev.kind == Event::kIncoming) {
+      ExpectTraffic();  // a peer is active: its next message likely follows soon
+      break;
+    }
+  }
   Napi::Array arr = Napi::Array::New(env, events.size());
   for (size_t i = 0; i < events.size(); i++) {
     Event& ev = events[i];
@@ -132,7 +187,6 @@ void DrainToJs(Napi::Env env, Napi::Function callback) {
     }
     arr.Set(i, o);
   }
-  // The bus's drain function catches its own errors; an exception here would be a bug there.
   callback.Call({arr});
 }
 
@@ -221,7 +275,27 @@ Napi::Value MpOpen(const Napi::CallbackInfo& info) {
   gTsfn.Unref(env);
   gOpen = true;
   gWakeScheduled = false;
+  gInboxFilled = false;
+  if (gPrepare == nullptr) {
+    uv_loop_t* loop = nullptr;
+    napi_get_uv_event_loop(env, &loop);
+    if (loop != nullptr) {
+      gPrepare = new uv_prepare_t;
+      uv_prepare_init(loop, gPrepare);
+      uv_unref(reinterpret_cast<uv_handle_t*>(gPrepare));
+    }
+  }
+  if (gPrepare != nullptr) uv_prepare_start(gPrepare, SpinBeforePoll);
   return env.Undefined();
+}
+
+// mpSetSpin(windowUs, maxUs): spin up to maxUs before the loop sleeps, within windowUs of the
+// last request sent or message received. (0, 0) turns spinning off.
+Napi::Value MpSetSpin(const Napi::CallbackInfo& info) {
+  gSpinWindowNs = static_cast<int64_t>(info[0].As<Napi::Number>().DoubleValue() * 1000);
+  gSpinMaxNs = static_cast<int64_t>(info[1].As<Napi::Number>().DoubleValue() * 1000);
+  gSpinUntilNs = 0;
+  return info.Env().Undefined();
 }
 
 // mpClose(): stops delivery; events that arrive later are dropped and their fds closed.
@@ -234,6 +308,8 @@ Napi::Value MpClose(const Napi::CallbackInfo& info) {
     dropped.swap(gInbox);
     gTsfn.Release();
   }
+  if (gPrepare != nullptr) uv_prepare_stop(gPrepare);
+  gSpinUntilNs = 0;
   for (auto& ev : dropped) {
     CloseFds(ev.fds);
     for (auto& r : ev.replies) CloseFds(r.fds);
@@ -277,6 +353,7 @@ Napi::Value MpRequestAsync(const Napi::CallbackInfo& info) {
   if (rte_mp_request_async(&msg, &ts, OnAsyncReply) < 0) {
     ThrowRte(env, std::string("rte_mp_request_async('") + msg.name + "') failed");
   }
+  ExpectTraffic();
   return env.Undefined();
 }
 
@@ -481,6 +558,7 @@ Napi::Value LargeRelease(const Napi::CallbackInfo& info) {
 void InitMp(Napi::Env env, Napi::Object exports) {
   exports.Set("mpOpen", Napi::Function::New(env, MpOpen));
   exports.Set("mpClose", Napi::Function::New(env, MpClose));
+  exports.Set("mpSetSpin", Napi::Function::New(env, MpSetSpin));
   exports.Set("mpRegister", Napi::Function::New(env, MpRegister));
   exports.Set("mpUnregister", Napi::Function::New(env, MpUnregister));
   exports.Set("mpSend", Napi::Function::New(env, MpSend));

@@ -127,6 +127,7 @@ export class MpBus {
     this.role = runtime.processType;
     this.log = logger('bus:mp', { role: this.role });
     this.native.mpOpen((events) => this.drain(events));
+    this.native.mpSetSpin(this.options.spinMaxUs > 0 ? this.options.spinWindowUs : 0, this.options.spinMaxUs);
     const registered: string[] = [];
     try {
       for (let i = 0; i < this.options.lanes; i++) {
@@ -386,7 +387,6 @@ export class MpBus {
     pool.wakeTimer = undefined;
     if (nextWake !== Infinity) {
       pool.wakeTimer = setTimeout(() => this.pump(pool), Math.max(1, nextWake - now));
-      pool.wakeTimer.unref();
     }
   }
 
@@ -416,13 +416,13 @@ export class MpBus {
       return;
     }
     // DPDK calls back at the timeout at the latest; this only guards against a callback that
-    // never comes (e.g. a request that reached nobody), so no request can hang forever.
+    // never comes (e.g. a request that reached nobody), so no request can hang forever. It is
+    // also what keeps the process alive while a request is in flight (DPDK's wake-up is unref'd).
     req.safetyTimer = setTimeout(() => {
       if (slot.busy !== req) return;
       this.report(new MpBusError(MpErrorCodes.timeout, `DPDK never completed request '${req.target}' (slot ${slot.name}); settled by mpbus`));
       this.complete(slot, req, 0, [], true);
     }, remainingMs + DPDK_CALLBACK_GRACE_MS);
-    req.safetyTimer.unref();
   }
 
   private onRequestDone(ev: NativeRequestDone): void {
@@ -855,5 +855,7 @@ function resolveBusOptions(o: MpBusOptions): Required<MpBusOptions> {
     maxPayloadBytes: int('maxPayloadBytes', o.maxPayloadBytes, 64 * 1024 * 1024, 256, 1024 * 1024 * 1024),
     largePayloadTtlMs: int('largePayloadTtlMs', o.largePayloadTtlMs, 30_000, 10, 3_600_000),
     quarantineMs: int('quarantineMs', o.quarantineMs, 1000, 0, 600_000),
+    spinMaxUs: int('spinMaxUs', o.spinMaxUs, 50, 0, 10_000),
+    spinWindowUs: int('spinWindowUs', o.spinWindowUs, 1000, 0, 1_000_000),
   };
 }

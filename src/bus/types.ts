@@ -117,4 +117,12 @@ export interface MpBusOptions {
   largePayloadTtlMs?: number;
   /** How long a request slot rests after a timeout, so a late reply finds no request (default 1000 ms). */
   quarantineMs?: number;
+  /**
+   * Before the event loop sleeps, spin up to `spinMaxUs` (default 50) waiting for DPDK's next
+   * event, but only within `spinWindowUs` (default 1000) of sending a request or receiving a
+   * message: under traffic this saves a thread wake-up per event; idle, nothing spins.
+   * `spinMaxUs: 0` turns it off.
+   */
+  spinMaxUs?: number;
+  spinWindowUs?: number;
 }

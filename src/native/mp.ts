@@ -38,6 +38,8 @@ export interface MpBinding {
   mpOpen(drain: (events: NativeMpEvent[]) => void): void;
   /** Stops delivery; later events are dropped and their fds closed. */
   mpClose(): void;
+  /** Spin up to `maxUs` before the event loop sleeps, within `windowUs` of traffic; (0, 0): off. */
+  mpSetSpin(windowUs: number, maxUs: number): void;
   mpRegister(name: string): void;
   mpUnregister(name: string): void;
   mpSend(name: string, param: Uint8Array | undefined, fds: number[] | undefined): void;
