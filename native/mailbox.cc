@@ -97,6 +97,9 @@ struct Attachment {
   rte_ring* inbox = nullptr;
   MailboxEntry* table = nullptr;
   uint32_t* out = nullptr;  // JS Uint32Array, kBurst * kOutWords
+  uint32_t emptyDrains = 0;
+  bool crowded = false;
+  uint32_t cpus = 1;
   Napi::Reference<Napi::Uint32Array> outRef;
   Napi::Reference<Napi::Array> large;  // Buffers of large messages of the last drain
   std::vector<uint32_t> freeIndexes;
@@ -516,6 +519,10 @@ Napi::Value MbxAttach(const Napi::CallbackInfo& info) {
   a->poolMz = poolMz;
   a->slot = lcore;
   a->inbox = inbox;
+  {
+    long online = sysconf(_SC_NPROCESSORS_ONLN);
+    a->cpus = online > 0 ? static_cast<uint32_t>(online) : 1;
+  }
   a->table = table;
   a->out = out.Data();
   a->outRef = Napi::Persistent(out);
@@ -681,6 +688,26 @@ Napi::Value MbxSend(const Napi::CallbackInfo& info) {
   return Napi::Number::New(env, kSendOk);
 }
 
+// Processes of the group whose receiver is not parked (they spin or work).
+uint32_t AwakeProcesses(Control* c) {
+  uint32_t n = 0;
+  for (uint32_t i = 0; i < kMaxSlots; i++) {
+    ProcSlot& s = c->slots[i];
+    n += s.state.load(std::memory_order_relaxed) == kSlotAlive && s.parked.load(std::memory_order_relaxed) == 0;
+  }
+  return n;
+}
+
+// Drained messages of one of our mailboxes stop counting as pending (unless it holds them).
+void ReleasePending(Attachment& a, uint32_t id, uint32_t count) {
+  if (count == 0) return;
+  MailboxEntry& e = a.table[id & 0xffff];
+  if (e.id.load(std::memory_order_relaxed) != id || e.hold.load(std::memory_order_relaxed) != 0) return;
+  uint32_t pending = e.pending.load();
+  while (!e.pending.compare_exchange_weak(pending, pending > count ? pending - count : 0)) {
+  }
+}
+
 // mbxDrain(spinUs) -> n descriptors written to the output array:
 //   [mailboxId, payload offset in the pool ArrayBuffer (or index in mbxTakeLarge()), length,
 //    codec | large<<4 | bad<<8 | senderSlot<<16]
@@ -692,16 +719,21 @@ Napi::Value MbxDrain(const Napi::CallbackInfo& info) {
   void* burst[kBurst];
   unsigned n = rte_ring_sc_dequeue_burst(a.inbox, burst, kBurst, nullptr);
   if (n == 0 && spinUs > 0) {
-    uint64_t deadline = NowUs() + spinUs;
-    while (rte_ring_count(a.inbox) == 0 && NowUs() < deadline) {
-      for (int i = 0; i < 32; i++) rte_pause();
+    // More awake receivers than CPUs: spinning only takes the CPU from the senders we wait for.
+    if ((++a.emptyDrains & 255) == 1) a.crowded = AwakeProcesses(a.ctl) > a.cpus;
+    if (!a.crowded) {
+      uint64_t deadline = NowUs() + spinUs;
+      while (rte_ring_count(a.inbox) == 0 && NowUs() < deadline) {
+        for (int i = 0; i < 32; i++) rte_pause();
+      }
+      n = rte_ring_sc_dequeue_burst(a.inbox, burst, kBurst, nullptr);
     }
-    n = rte_ring_sc_dequeue_burst(a.inbox, burst, kBurst, nullptr);
-    if (n == 0) sched_yield();  // let a sender on this CPU run rather than spin again at once
+    if (n == 0) sched_yield();  // let a sender on this CPU run rather than poll again at once
   }
   Control* c = a.ctl;
   Napi::Array large;
   uint32_t nLarge = 0;
+  uint32_t runId = 0, runLength = 0;
   for (unsigned i = 0; i < n; i++) {
     uint64_t p = reinterpret_cast<uint64_t>(burst[i]);
     Checked k = Check(c, p, a.slot);
@@ -716,12 +748,14 @@ Napi::Value MbxDrain(const Napi::CallbackInfo& info) {
     }
     BufferHeader* h = k.header;
     uint32_t id = h->mailboxId;
-    MailboxEntry& e = a.table[id & 0xffff];
-    if (e.id.load(std::memory_order_relaxed) == id && e.hold.load(std::memory_order_relaxed) == 0) {
-      uint32_t pending = e.pending.load();
-      while (pending > 0 && !e.pending.compare_exchange_weak(pending, pending - 1)) {
-      }
+    // Pending counts drop once per run of messages to one mailbox, not once per message: the
+    // counter's cache line is shared with the senders, and a burst is mostly one mailbox.
+    if (id != runId) {
+      ReleasePending(a, runId, runLength);
+      runId = id;
+      runLength = 0;
     }
+    runLength++;
     o[0] = id;
     o[2] = h->length;
     o[3] = (h->flags & kCodecMask) | ((h->flags & kFlagLarge) ? 1u << 4 : 0) | ((h->senderSlot & 0xff) << 16);
@@ -738,6 +772,7 @@ Napi::Value MbxDrain(const Napi::CallbackInfo& info) {
       self.heldCount.store(k + 1, std::memory_order_release);
     }
   }
+  ReleasePending(a, runId, runLength);
   if (nLarge > 0) a.large = Napi::Persistent(large);
   return Napi::Number::New(env, n);
 }
