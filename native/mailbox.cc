@@ -98,6 +98,7 @@ struct Attachment {
   MailboxEntry* table = nullptr;
   uint32_t* out = nullptr;  // JS Uint32Array, kBurst * kOutWords
   uint32_t emptyDrains = 0;
+  uint32_t emptyStreak = 0;  // drains in a row that found nothing
   bool crowded = false;
   uint32_t cpus = 1;
   Napi::Reference<Napi::Uint32Array> outRef;
@@ -728,7 +729,12 @@ Napi::Value MbxDrain(const Napi::CallbackInfo& info) {
       }
       n = rte_ring_sc_dequeue_burst(a.inbox, burst, kBurst, nullptr);
     }
-    if (n == 0) sched_yield();  // let a sender on this CPU run rather than poll again at once
+    // Yield when crowded, or when idle for a while already (other programs may want the CPU);
+    // a short gap between two messages of a busy exchange costs no syscall.
+    a.emptyStreak = n == 0 ? a.emptyStreak + 1 : 0;
+    if (n == 0 && (a.crowded || a.emptyStreak > 8)) sched_yield();
+  } else if (n > 0) {
+    a.emptyStreak = 0;
   }
   Control* c = a.ctl;
   Napi::Array large;

@@ -4,7 +4,7 @@
  * work (sending, echoing, counting) runs entirely here, between mpbus processes; the IPC
  * channel only starts runs and carries results.
  *
- * Commands: start, open (count | echo mailboxes), throughput, rtt, fanout, idle, exit.
+ * Commands: start, open (count | echo mailboxes), reset + awaitEnd (receiver), throughput, rtt, idle, exit.
  */
 import { Runtime, MailboxSystem, type MailboxRef } from '../../src/index.js';
 import { percentile } from '../lib.js';
@@ -12,7 +12,7 @@ import { benchValue, rawPayload } from '../values.js';
 
 interface Command {
   id: number;
-  op: 'start' | 'open' | 'throughput' | 'rtt' | 'fanout' | 'idle' | 'stats' | 'exit';
+  op: 'start' | 'open' | 'throughput' | 'rtt' | 'idle' | 'reset' | 'awaitEnd' | 'exit';
   [k: string]: unknown;
 }
 
@@ -24,6 +24,7 @@ let mbs: MailboxSystem;
 let counted = 0;
 let endWaiter: ((r: { count: number; endNs: string; cpuUs: number }) => void) | undefined;
 let cpuAtReset = process.cpuUsage();
+let endOfRun: Promise<unknown> = Promise.resolve(undefined);
 
 function cpuSinceReset(): number {
   const d = process.cpuUsage(cpuAtReset);
@@ -140,15 +141,17 @@ async function run(cmd: Command): Promise<unknown> {
       else openCounting(cmd.names as string[], (cmd.capacity as number | undefined) ?? 4096);
       return true;
     case 'throughput':
-      counted = 0;
       return throughput(cmd.to as string[], cmd.bytes as number, cmd.raw as boolean, cmd.seconds as number);
     case 'rtt':
       return rtt(cmd.me as string, cmd.to as string, cmd.bytes as number, cmd.raw as boolean, cmd.rounds as number, cmd.seconds as number);
-    case 'stats':
-      // Resets the counters and CPU clock, and answers when the next run's END value arrives.
+    case 'reset':
+      // Resets the counters and CPU clock before a run; 'awaitEnd' then answers at its END value.
       counted = 0;
       cpuAtReset = process.cpuUsage();
-      return new Promise((resolve) => (endWaiter = resolve));
+      endOfRun = new Promise((resolve) => (endWaiter = resolve));
+      return true;
+    case 'awaitEnd':
+      return endOfRun;
     case 'idle': {
       // CPU this process uses while its mailboxes are open and nothing arrives.
       await new Promise((r) => setTimeout(r, 200)); // let the receiver park

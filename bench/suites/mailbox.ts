@@ -77,7 +77,8 @@ interface EndStats {
 
 /** One-way throughput from `sender` to the counting mailboxes `to` of `receiver`. */
 async function throughput(sender: Peer, receiver: Peer, to: string[], bytes: number, raw: boolean, seconds: number): Promise<{ perSec: number; receiverNsPerMsg: number }> {
-  const stats = receiver.call<EndStats>({ op: 'stats' });
+  await receiver.call({ op: 'reset' });
+  const stats = receiver.call<EndStats>({ op: 'awaitEnd' });
   const sent = await sender.call<{ sent: number; startNs: string }>({ op: 'throughput', to, bytes, raw, seconds });
   const end = await stats;
   if (end.count !== sent.sent) throw new Error(`receiver counted ${end.count} of ${sent.sent} values`);
