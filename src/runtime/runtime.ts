@@ -348,32 +348,37 @@ export class Runtime {
 }
 
 /**
- * Removes the group's hugepage files and runtime dir when no process of the group is alive any
- * more (no mpbus process holds `members`, no DPDK primary holds `config`, no DPDK secondary has a
- * live `mp_socket_<pid>`). DPDK's own cleanup leaves them, and they hold hugepages.
+ * Runs `fn` only while no mpbus process is in the group (`members` taken exclusively) and none
+ * is being elected primary (a candidate holds `primary` before it becomes a member): removing
+ * the runtime dir then cannot pull a lock file from under a process that is starting.
  */
-function removeGroupFilesIfLast(group: GroupFiles): void {
-  const exclusive = group.tryLock('members', true);
-  if (exclusive < 0) return; // another mpbus process of the group lives: it will clean up
-  try {
-    if (!group.primaryAlive() && group.liveSecondaryPids().length === 0) group.removeLeftovers(false);
-  } finally {
-    group.unlock(exclusive);
-  }
-}
-
-/** After a start refused before DPDK ran: the lock files this process made must not linger. */
-function removeOwnLockDirIfAlone(group: GroupFiles): void {
+function whenGroupIsEmpty(group: GroupFiles, fn: () => void): void {
   if (!existsSync(group.runtimeDir)) return;
-  // no member, and no primary being elected (it holds its lock before it is a member)
   const members = group.tryLock('members', true);
   const primary = members >= 0 ? group.tryLock('primary', true) : -1;
   try {
-    if (primary >= 0) group.removeIfOnlyLocks();
+    if (primary >= 0) fn();
   } finally {
     group.unlock(primary);
     group.unlock(members);
   }
+}
+
+/**
+ * Removes the group's hugepage files and runtime dir when no process of the group is alive any
+ * more (no mpbus process, no DPDK primary holding `config`, no DPDK secondary with a live
+ * `mp_socket_<pid>`). DPDK's own cleanup leaves them, and they hold hugepages. When another
+ * process is starting, it is left to that process (a new primary clears leftovers itself).
+ */
+function removeGroupFilesIfLast(group: GroupFiles): void {
+  whenGroupIsEmpty(group, () => {
+    if (!group.primaryAlive() && group.liveSecondaryPids().length === 0) group.removeLeftovers(false);
+  });
+}
+
+/** After a start refused before DPDK ran: the lock files this process made must not linger. */
+function removeOwnLockDirIfAlone(group: GroupFiles): void {
+  whenGroupIsEmpty(group, () => group.removeIfOnlyLocks());
 }
 
 /** [code, fix] for an rte_eal_init failure, from what DPDK logged. */
