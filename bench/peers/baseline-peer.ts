@@ -71,6 +71,7 @@ function serveFrames(socket: Socket, codec: 'msgpackr' | 'raw', mode: Mode): voi
   const unpackr = new Unpackr({ useRecords: false });
   const packr = benchPackr();
   const out: Buffer[] = [];
+  let receivedBytes = 0;
   const reader = new FrameReader((buf, start, end) => {
     if (start === end) {
       out.push(Buffer.alloc(4)); // done
@@ -80,8 +81,11 @@ function serveFrames(socket: Socket, codec: 'msgpackr' | 'raw', mode: Mode): voi
     if (codec === 'msgpackr') {
       const value = unpackr.unpack(buf.subarray(start, end));
       if (mode === 'echo') reply = Buffer.from(packr.pack(value));
-    } else if (mode === 'echo') {
-      reply = buf.subarray(start, end);
+    } else {
+      // Delivered as a Buffer per message (a view, no copy), as a receiver's handler would get it.
+      const payload = buf.subarray(start, end);
+      receivedBytes += payload.length;
+      if (mode === 'echo') reply = payload;
     }
     if (reply) {
       const header = Buffer.allocUnsafe(4);

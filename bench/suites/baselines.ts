@@ -37,6 +37,15 @@ const WINDOW = 32 * ACK_EVERY;
 interface Settings {
   seconds: number;
   roundTrips: number;
+  /** Throughput runs per row; the best one counts (as for the mpbus rows). */
+  repeats: number;
+}
+
+/** The best of `s.repeats` sequential throughput runs. */
+async function best(s: Settings, measure: () => Promise<number>): Promise<number> {
+  let top = 0;
+  for (let i = 0; i < s.repeats; i++) top = Math.max(top, await measure());
+  return top;
 }
 
 interface Rtt {
@@ -302,7 +311,7 @@ function codecCeilingWithoutNative(payloadBytes: number, seconds: number): Codec
 const fmt = (n: number): string => `${(n / 1e6).toFixed(2)} M/s`;
 
 export async function run(ctx: BenchContext): Promise<void> {
-  const s: Settings = ctx.quick ? { seconds: 0.3, roundTrips: 1000 } : { seconds: 1, roundTrips: 5000 };
+  const s: Settings = ctx.quick ? { seconds: 0.3, roundTrips: 1000, repeats: 1 } : { seconds: 1, roundTrips: 5000, repeats: 3 };
   ctx.progress(`baselines: msgpackr native acceleration ${isNativeAccelerationEnabled ? 'enabled' : 'DISABLED'}`);
   ctx.setField('msgpackrNativeAcceleration', isNativeAccelerationEnabled);
   const ringPair = buildRingPair(ctx);
@@ -327,7 +336,7 @@ export async function run(ctx: BenchContext): Promise<void> {
       ctx.progress(`baselines ${bytes} B: child_process (json, advanced)`);
       const ipc: Array<{ serialization: 'json' | 'advanced'; throughput: number }> = [];
       for (const serialization of ['json', 'advanced'] as const) {
-        ipc.push({ serialization, throughput: await objectThroughput(ipcPeer('sink', serialization), value, s) });
+        ipc.push({ serialization, throughput: await best(s, () => objectThroughput(ipcPeer('sink', serialization), value, s)) });
       }
       ipc.sort((a, b) => b.throughput - a.throughput);
       const bestIpc = ipc[0]!;
@@ -342,26 +351,29 @@ export async function run(ctx: BenchContext): Promise<void> {
       });
 
       ctx.progress(`baselines ${bytes} B: worker_threads`);
-      const wt = await objectThroughput(workerPeer('sink'), value, s);
+      const wt = await best(s, () => objectThroughput(workerPeer('sink'), value, s));
       const wtRtt = await objectRtt(workerPeer('echo'), value, s);
       rows.push({ transport: 'worker_threads', payloadBytes: bytes, throughputMsgsPerSec: Math.round(wt), rttP50Us: wtRtt.p50, rttP99Us: wtRtt.p99, notes: `window ${WINDOW}, ack every ${ACK_EVERY}` });
 
       ctx.progress(`baselines ${bytes} B: unix_socket (msgpackr frames)`);
       const encode = (): Buffer => packr.pack(value);
-      const us = await frameThroughput(await framePeer('msgpackr', 'sink'), encode, s);
+      const us = await best(s, async () => frameThroughput(await framePeer('msgpackr', 'sink'), encode, s));
       const usRtt = await frameRtt(await framePeer('msgpackr', 'echo'), encode, s);
       rows.push({ transport: 'unix_socket', payloadBytes: bytes, throughputMsgsPerSec: Math.round(us), rttP50Us: usRtt.p50, rttP99Us: usRtt.p99, notes: `writes batched up to ${BATCH_BYTES / 1024} KiB` });
 
       ctx.progress(`baselines ${bytes} B: unix_socket_raw`);
       const rawEncode = (): Buffer => raw;
-      const ur = await frameThroughput(await framePeer('raw', 'sink'), rawEncode, s);
+      const ur = await best(s, async () => frameThroughput(await framePeer('raw', 'sink'), rawEncode, s));
       const urRtt = await frameRtt(await framePeer('raw', 'echo'), rawEncode, s);
       rows.push({ transport: 'unix_socket_raw', payloadBytes: bytes, throughputMsgsPerSec: Math.round(ur), rttP50Us: urRtt.p50, rttP99Us: urRtt.p99, notes: `writes batched up to ${BATCH_BYTES / 1024} KiB` });
 
       if (ringPair) {
         ctx.progress(`baselines ${bytes} B: c_rte_ring`);
         try {
-          const c = await cRingPair(ringPair.binary, bytes, s);
+          // each run starts two DPDK processes: two runs are enough to dodge one unlucky one
+          const runs: Array<{ throughput: number; rtt: Rtt }> = [];
+          for (let i = 0; i < Math.min(s.repeats, 2); i++) runs.push(await cRingPair(ringPair.binary, bytes, s));
+          const c = runs.reduce((a, b) => (b.throughput > a.throughput ? b : a));
           rows.push({ transport: 'c_rte_ring', payloadBytes: bytes, throughputMsgsPerSec: Math.round(c.throughput), rttP50Us: c.rtt.p50, rttP99Us: c.rtt.p99, notes: 'mempool buffers, bursts of 32, payload copied in and out, both sides spinning' });
         } catch (err) {
           ctx.progress(`c_rte_ring ${bytes} B failed: ${(err as Error).message}`);
