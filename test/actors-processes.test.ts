@@ -193,6 +193,18 @@ describe('actors across processes', () => {
     expect(await p!.call(actors, 'routerWorkers', 'jobs')).toEqual(['steady']);
   });
 
+  it('close with a deadline: the message in hand may finish, asks still queued are answered SYSTEM_CLOSED in the asking process', async () => {
+    const [p, s1] = await cluster('closeDeadline', 1);
+    await s1!.call(actors, 'spawnTestActor', 'busy');
+    const inHand = p!.call<AskResult>(actors, 'ask', 'busy', 'slow', 300, 30_000);
+    const queued = [1, 2, 3].map(() => p!.call<AskResult>(actors, 'ask', 'busy', 'slow', 5000, 30_000));
+    await until(p!, 'depth', ['busy'], (d) => (d as number) >= 4);
+    await s1!.call(actors, 'closeSystem', 1000);
+    expect(await inHand).toMatchObject({ value: 'slept 300' });
+    for (const r of await Promise.all(queued)) expect(r.error).toMatchObject({ name: 'SystemClosedError', code: 'SYSTEM_CLOSED' });
+    expect(await p!.call(actors, 'has', 'busy')).toBe(false);
+  });
+
   it('close: a closing system stops its actors and peers see them go', async () => {
     const [p, s1] = await cluster('close', 1);
     await s1!.call(actors, 'spawnTestActor', 'leaving');

@@ -90,6 +90,8 @@ export class ActorCell implements Receiver {
   private stopping: Promise<void> | undefined;
   /** Set by a forced stop: the in-flight handler's outcome is ignored. */
   private abandoned = false;
+  /** Set when the system closes: new messages are refused. */
+  private refusing: 'closed' | undefined;
 
   constructor(
     readonly name: string,
@@ -109,12 +111,13 @@ export class ActorCell implements Receiver {
 
   /** Transport side: a message arrived. */
   receive(envelope: Envelope): void {
-    if (this.state === 'stopped') {
-      this.settle();
-      this.host.deadLetter(this.name, envelope, 'stopped');
+    this.counters.received++;
+    if (this.state === 'stopped' || this.state === 'stopping' || this.refusing) {
+      // Stopping (or its system closing): the name is still held until the messages in hand
+      // are done, but new messages are refused at once (asks get their error now).
+      this.dropQueued(envelope, this.refusing ?? 'stopped');
       return;
     }
-    this.counters.received++;
     this.queue.push(envelope);
     if (this.state === 'running' && !this.busy) this.schedule();
   }
@@ -301,8 +304,12 @@ export class ActorCell implements Receiver {
 
   private finishStop: (() => void) | undefined;
 
-  /** Unregisters the name so no new message arrives; messages already queued are still handled. */
-  closeRegistration(): void {
+  /** Refuses new messages from now on (the system is closing); messages already queued are still handled. */
+  refuseNew(): void {
+    this.refusing = 'closed';
+  }
+
+  private closeRegistration(): void {
     this.registration?.close();
     this.registration = undefined;
   }
@@ -313,9 +320,9 @@ export class ActorCell implements Receiver {
   }
 
   /**
-   * Stops the actor: unregisters its name, waits for the message in hand (unless `force`),
-   * stops children, dead-letters what is queued (asks there are answered with an error), runs
-   * postStop. Idempotent.
+   * Stops the actor: refuses new messages, waits for the message in hand (unless `force`),
+   * stops children, dead-letters what is queued (asks there are answered with an error),
+   * unregisters its name, runs postStop. Idempotent.
    */
   stop(options: { force?: boolean; reason?: 'stopped' | 'closed' } = {}): Promise<void> {
     if (this.stopping) {
@@ -327,7 +334,6 @@ export class ActorCell implements Receiver {
     }
     if (this.state === 'stopped') return this.stopped;
     this.state = 'stopping';
-    this.closeRegistration();
     this.stopping = new Promise<void>((resolve) => {
       this.finishStop = () => {
         this.finishStop = undefined;
@@ -365,6 +371,8 @@ export class ActorCell implements Receiver {
     this.queue = [];
     this.head = 0;
     for (const envelope of left) this.dropQueued(envelope, reason);
+    // Every message received has been answered or dead-lettered: peers may now see the name go.
+    this.closeRegistration();
     await this.runHook('postStop');
     this.state = 'stopped';
     this.parent?.children.delete(this);

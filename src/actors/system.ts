@@ -463,10 +463,11 @@ export class ActorSystem implements RefHost, CellHost {
   }
 
   /**
-   * Shuts down: unregisters every actor (peers see them go; new messages become dead letters),
-   * lets queued and in-flight messages be handled until `timeoutMs`, then stops every actor
-   * (what is left is dead-lettered, asks in it answered with `SYSTEM_CLOSED`), rejects this
-   * system's pending asks with `SystemClosedError`, and closes the transport. Idempotent.
+   * Shuts down: refuses new messages at once (they become dead letters, asks to its actors fail
+   * with `SYSTEM_CLOSED`), lets queued and in-flight messages be handled until `timeoutMs`,
+   * then stops every actor (what is left is dead-lettered, asks in it answered with
+   * `SYSTEM_CLOSED`) and unregisters its names (peers see the actors go), rejects this system's
+   * pending asks with `SystemClosedError`, and closes the transport. Idempotent.
    */
   close(options: CloseOptions = {}): Promise<void> {
     this.closing ??= this.doClose(options.timeoutMs ?? 5000);
@@ -477,7 +478,7 @@ export class ActorSystem implements RefHost, CellHost {
     this.draining = true;
     const deadline = Date.now() + timeoutMs;
     for (const { registration } of this.endpoints.values()) registration.close();
-    for (const cell of this.cells.values()) cell.closeRegistration();
+    for (const cell of this.cells.values()) cell.refuseNew();
     for (const { endpoint } of [...this.endpoints.values()]) await endpoint.stop();
     while (Date.now() < deadline && [...this.cells.values()].some((c) => !c.idle)) {
       await new Promise((resolve) => setTimeout(resolve, 5));
