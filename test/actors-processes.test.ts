@@ -193,16 +193,30 @@ describe('actors across processes', () => {
     expect(await p!.call(actors, 'routerWorkers', 'jobs')).toEqual(['steady']);
   });
 
-  it('close with a deadline: the message in hand may finish, asks still queued are answered SYSTEM_CLOSED in the asking process', async () => {
+  it('close with a deadline: the message in hand may finish, asks still queued are answered SYSTEM_CLOSED in the asking process; later ones are refused at once', async () => {
     const [p, s1] = await cluster('closeDeadline', 1);
     await s1!.call(actors, 'spawnTestActor', 'busy');
     const inHand = p!.call<AskResult>(actors, 'ask', 'busy', 'slow', 300, 30_000);
     const queued = [1, 2, 3].map(() => p!.call<AskResult>(actors, 'ask', 'busy', 'slow', 5000, 30_000));
-    await until(p!, 'depth', ['busy'], (d) => (d as number) >= 4);
+    await until(s1!, 'counters', ['busy'], (c) => (c as { received: number }).received >= 4); // all four reached the actor
     await s1!.call(actors, 'closeSystem', 1000);
     expect(await inHand).toMatchObject({ value: 'slept 300' });
     for (const r of await Promise.all(queued)) expect(r.error).toMatchObject({ name: 'SystemClosedError', code: 'SYSTEM_CLOSED' });
     expect(await p!.call(actors, 'has', 'busy')).toBe(false);
+  });
+
+  it('close refuses messages that reach an actor after it began, and answers every message that reached the process before its name goes', async () => {
+    const [p, s1] = await cluster('closeRefuse', 1);
+    await s1!.call(actors, 'spawnTestActor', 'closing');
+    const first = p!.call<AskResult>(actors, 'ask', 'closing', 'slow', 400, 30_000);
+    await until(s1!, 'counters', ['closing'], (c) => (c as { received: number }).received >= 1);
+    const closing = s1!.call(actors, 'closeSystem', 5000);
+    await sleep(100);
+    const late = await p!.call<AskResult>(actors, 'ask', 'closing', 'echo', 1, 30_000);
+    expect(late.error?.code).toMatch(/^(SYSTEM_CLOSED|ACTOR_NOT_FOUND)$/);
+    expect(late.ms).toBeLessThan(10_000);
+    expect(await first).toMatchObject({ value: 'slept 400' });
+    await closing;
   });
 
   it('close: a closing system stops its actors and peers see them go', async () => {

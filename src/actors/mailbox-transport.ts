@@ -16,6 +16,7 @@ import { MpBusError } from '../errors.js';
 import { logger } from '../log.js';
 import { MailboxSystem, type Mailbox, type MailboxSystemOptions } from '../bus/mailbox.js';
 import { registry, type MailboxAddress } from '../bus/registry.js';
+import { registryNative } from '../native/hash.js';
 import { ActorErrorCodes } from './errors.js';
 import type { ActorTransport, DeliveryStatus, Envelope, EnvelopeKind, Location, MembershipChange, NameGone, Receiver, Registration } from './transport.js';
 
@@ -60,6 +61,10 @@ export class MailboxTransport implements ActorTransport {
   private readonly capacity: number;
   private readonly log = logger('actors-transport');
   private closed = false;
+  /** The registry's removal epoch when tracked names were last checked. */
+  private epoch = -1;
+  /** Names a lookup missed once while their owner lives: gone only if the next poll misses them too. */
+  private readonly suspects = new Set<string>();
 
   constructor(options: MailboxTransportOptions = {}) {
     this.mailboxes = MailboxSystem.open(options);
@@ -147,7 +152,8 @@ export class MailboxTransport implements ActorTransport {
   depth(name: string): number | undefined {
     if (this.closed) return undefined;
     const local = this.own.get(name);
-    if (local) return local.receiver.depth();
+    // Own names: what the actor holds plus what is still on the way to it (in this process's inbox).
+    if (local) return Math.max(local.receiver.depth(), local.box.closed ? 0 : local.box.depth);
     return this.mailboxes.depth(name);
   }
 
@@ -256,15 +262,35 @@ export class MailboxTransport implements ActorTransport {
   private poll(): void {
     if (this.closed || this.mailboxes.closed) return;
     try {
-      for (const [name, at] of [...this.tracked]) {
-        if (this.own.has(name)) continue;
-        const now = registry.lookup(name);
-        if (now && sameAddress(now, at)) continue;
-        this.tracked.delete(name);
-        if (now) this.tracked.set(name, now);
-        const ownerAlive = this.mailboxes.membership.isAlive(at.slot, at.generation);
-        const died = !ownerAlive && this.downs.get(`${at.slot}:${at.generation}`) !== 'left';
-        this.gone.next({ name, reason: died ? 'process-exited' : 'stopped' });
+      // Registry removals bump an epoch: tracked names are looked up again only when it moved
+      // (or while a name is suspected gone: one missed lookup is confirmed by the next poll).
+      const epoch = registryNative().regEpoch();
+      if (epoch !== this.epoch || this.suspects.size > 0) {
+        this.epoch = epoch;
+        const vanished = [...this.tracked].filter(([name, at]) => {
+          if (this.own.has(name)) return false;
+          const now = registry.lookup(name);
+          const missing = !now || !sameAddress(now, at);
+          if (!missing && this.suspects.delete(name)) this.log.debug({ name }, 'a name missed by one registry lookup is there again');
+          return missing;
+        });
+        // Another process may have reaped a dead peer just now: learn it here first, so its
+        // names are reported as 'process-exited' (by onPeerDown), not as stopped.
+        if (vanished.length > 0) this.mailboxes.membership.scan();
+        for (const [name, at] of vanished) {
+          if (this.tracked.get(name) !== at) continue; // reported by onPeerDown meanwhile
+          const ownerAlive = this.mailboxes.membership.isAlive(at.slot, at.generation);
+          if (ownerAlive && !this.suspects.has(name)) {
+            this.suspects.add(name);
+            continue;
+          }
+          this.suspects.delete(name);
+          this.tracked.delete(name);
+          const now = registry.lookup(name);
+          if (now) this.tracked.set(name, now);
+          const died = !ownerAlive && this.downs.get(`${at.slot}:${at.generation}`) !== 'left';
+          this.gone.next({ name, reason: died ? 'process-exited' : 'stopped' });
+        }
       }
       for (const [group, known] of this.followed) {
         const current = new Set(this.readMembers(group));

@@ -480,7 +480,9 @@ export class ActorSystem implements RefHost, CellHost {
     for (const { registration } of this.endpoints.values()) registration.close();
     for (const cell of this.cells.values()) cell.refuseNew();
     for (const { endpoint } of [...this.endpoints.values()]) await endpoint.stop();
-    while (Date.now() < deadline && [...this.cells.values()].some((c) => !c.idle)) {
+    // Busy: a message in hand or queued, or still on its way through the transport (in the ring).
+    const busy = (c: ActorCell): boolean => !c.idle || (this.transport.depth(c.name) ?? 0) > 0;
+    while (Date.now() < deadline && [...this.cells.values()].some(busy)) {
       await new Promise((resolve) => setTimeout(resolve, 5));
     }
     const force = Date.now() >= deadline;
