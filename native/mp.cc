@@ -12,6 +12,7 @@
 // param travel in rte_malloc'd shared memory, referenced by (address, length, token).
 #include <rte_eal.h>
 #include <rte_errno.h>
+#include <rte_fbarray.h>
 #include <rte_malloc.h>
 #include <rte_memory.h>
 #include <rte_random.h>
@@ -455,14 +456,20 @@ struct LargeHeader {
 
 uint64_t LiveState(uint32_t token) { return static_cast<uint64_t>(token) << 32; }
 
-// True if [addr, addr+len) lies in DPDK's memory (both ends in one memseg list).
+// True if every page of [addr, addr+len) is an allocated page of one DPDK memseg list. Pages
+// DPDK gave back are remapped PROT_NONE: touching them would crash, so "in the range" is not
+// enough; each page's memseg must be in use.
 bool InDpdkMemory(uintptr_t addr, uint64_t len) {
   if (addr == 0 || len == 0 || addr + len < addr) return false;
-  void* first = reinterpret_cast<void*>(addr);
-  void* last = reinterpret_cast<void*>(addr + len - 1);
-  const rte_memseg_list* a = rte_mem_virt2memseg_list(first);
-  if (a == nullptr || a != rte_mem_virt2memseg_list(last)) return false;
-  return rte_mem_virt2memseg(first, a) != nullptr && rte_mem_virt2memseg(last, a) != nullptr;
+  const rte_memseg_list* msl = rte_mem_virt2memseg_list(reinterpret_cast<void*>(addr));
+  if (msl == nullptr || msl->page_sz == 0) return false;
+  uintptr_t base = reinterpret_cast<uintptr_t>(msl->base_va);
+  uintptr_t end = addr + len - 1;
+  if (end >= base + msl->len) return false;
+  for (uintptr_t page = (addr - base) / msl->page_sz; page <= (end - base) / msl->page_sz; page++) {
+    if (rte_fbarray_is_used(const_cast<rte_fbarray*>(&msl->memseg_arr), static_cast<unsigned>(page)) != 1) return false;
+  }
+  return true;
 }
 
 // largeAlloc(bytes) -> { address, token }

@@ -77,6 +77,29 @@ describe('the rte_mp bus', () => {
     expect(await primary.call(mp, 'handleTwice', 'once')).toBe('registered');
   });
 
+  it('unsubscribing the last subscriber of messages$ unregisters the action; one leaving does not', async () => {
+    const { primary, secondaries } = await startGroup('unsub', 1);
+    expect(await primary.call(mp, 'subscribersLeave', 'topic', 'one')).toBe('one left');
+    const got = primary.next<{ value: unknown }>('msg');
+    await secondaries[0]!.call(mp, 'send', 'topic', 'still here');
+    expect((await got).value).toBe('still here');
+    // DPDK would refuse the registration (EEXIST) had the action stayed registered.
+    expect(await primary.call(mp, 'subscribersLeave', 'topic', 'both')).toBe('registered');
+  });
+
+  it('concurrent raw requests to one name (as C peers use) queue instead of failing with EEXIST', async () => {
+    const { primary, secondaries } = await startGroup('rawmany', 1);
+    await primary.call(mp, 'handle', 'rev', 'rawEcho');
+    expect(await secondaries[0]!.call(mp, 'requestManyRaw', 'rev', 50)).toEqual({ ok: 50, errors: [] });
+  });
+
+  it('a sync-mode request that times out is a result with received < sent, not an exception', async () => {
+    const { primary, secondaries } = await startGroup('synctimeout', 1);
+    await primary.call(mp, 'handle', 'slow', 'slow', 2000);
+    const r = await secondaries[0]!.call<Summary>(mp, 'request', 'slow', 1, { mode: 'sync', timeoutMs: 300 });
+    expect(r).toMatchObject({ sent: 1, received: 0, complete: false, replies: [] });
+  });
+
   it('bad input is refused with a typed error before any native call', async () => {
     const { primary } = await startGroup('bad', 0);
     expect(await primary.call(mp, 'badInputs')).toEqual({

@@ -437,12 +437,14 @@ export class MpBus {
     this.complete(slot, req, ev.sent, ev.replies, ev.received < ev.sent);
   }
 
-  private finishSlot(slot: Slot, req: PendingRequest, timedOut: boolean): void {
+  private finishSlot(slot: Slot, req: PendingRequest, timedOut: boolean, replied = false): void {
     if (req.safetyTimer) clearTimeout(req.safetyTimer);
     slot.busy = undefined;
     // A slot that timed out rests, so the late reply DPDK may still deliver finds no request.
     if (timedOut) slot.quarantinedUntil = monotonicMs() + this.options.quarantineMs;
-    this.dropLarge(req);
+    // The primary, sole receiver of a secondary's request, took and freed a large value before
+    // answering: only an unanswered one is still ours to free.
+    if (!(replied && this.role === 'secondary')) this.dropLarge(req);
     queueMicrotask(() => this.pump(slot.pool));
   }
 
@@ -451,7 +453,7 @@ export class MpBus {
       for (const r of nativeReplies) closeFds(r.fds);
       return;
     }
-    this.finishSlot(slot, req, timedOut);
+    this.finishSlot(slot, req, timedOut, nativeReplies.length > 0);
     const replies: MpReply[] = [];
     for (const r of nativeReplies) {
       const reply = req.raw ? { ok: true, raw: true, value: r.param, fds: r.fds } : this.readReply(req, r);
