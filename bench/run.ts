@@ -70,7 +70,9 @@ function fmt(n: number | undefined, digits = 1): string {
   return n === undefined || Number.isNaN(n) ? '-' : n >= 1000 ? Math.round(n).toLocaleString('en-US') : n.toFixed(digits);
 }
 const table = results.rows.map((row) => {
-  const base = results.rows.find((r) => r.transport === (row.transport.endsWith('_raw') ? 'mpbus_raw' : 'mpbus') && r.payloadBytes === row.payloadBytes);
+  // rows that carry raw bytes (no codec) compare with mpbus_raw; the C ring pair is one of them
+  const raw = row.transport.endsWith('_raw') || row.transport === 'c_rte_ring';
+  const base = results.rows.find((r) => r.transport === (raw ? 'mpbus_raw' : 'mpbus') && r.payloadBytes === row.payloadBytes);
   const ratio = base?.throughputMsgsPerSec && row.throughputMsgsPerSec ? (row.throughputMsgsPerSec / base.throughputMsgsPerSec).toFixed(2) + 'x' : '-';
   return {
     transport: row.transport,
