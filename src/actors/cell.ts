@@ -122,6 +122,11 @@ export class ActorCell implements Receiver {
     if (this.state === 'running' && !this.busy) this.schedule();
   }
 
+  /** The message being handled now (its deadline and trace bound what the handler sends). */
+  get currentEnvelope(): Envelope | undefined {
+    return this.current;
+  }
+
   depth(): number {
     return this.queue.length - this.head + (this.busy && this.current ? 1 : 0);
   }

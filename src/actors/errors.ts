@@ -17,6 +17,7 @@ export const ActorErrorCodes = {
   invalidActor: 'INVALID_ACTOR',
   mailboxFull: 'MAILBOX_FULL',
   noWorkers: 'NO_WORKERS',
+  clusterUnavailable: 'CLUSTER_UNAVAILABLE',
 } as const;
 
 /** An ask got no answer within its `timeoutMs`. A reply arriving later goes to dead letters. */
@@ -40,6 +41,14 @@ export class ActorStoppedError extends MpBusError {
   constructor(readonly actor: string, action: string, why = 'stopped') {
     super(ActorErrorCodes.actorStopped, `actor '${actor}' ${why} before it answered '${action}'`);
     this.name = 'ActorStoppedError';
+  }
+}
+
+/** The actor is not on this host, and the cluster connection (NATS) is down. */
+export class ClusterUnavailableError extends MpBusError {
+  constructor(readonly actor: string, readonly action: string, detail = 'the cluster connection is down') {
+    super(ActorErrorCodes.clusterUnavailable, `cannot reach '${actor}' for '${action}' on another host: ${detail}; retry later, or set cluster.whileDisconnected: 'retry'`);
+    this.name = 'ClusterUnavailableError';
   }
 }
 
@@ -79,6 +88,8 @@ export function fromWireError(actor: string, action: string, wire: WireError): E
       return new ActorStoppedError(actor, action);
     case ActorErrorCodes.actorNotFound:
       return new ActorNotFoundError(actor, action);
+    case ActorErrorCodes.clusterUnavailable:
+      return new ClusterUnavailableError(actor, action, wire.message);
     case ActorErrorCodes.systemClosed:
       return new SystemClosedError(`actor '${actor}' was shut down before it answered '${action}'`);
     default:

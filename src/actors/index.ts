@@ -15,6 +15,7 @@ export {
   ActorStoppedError,
   SystemClosedError,
   ActorHandlerError,
+  ClusterUnavailableError,
 } from './errors.js';
 export { InProcessHub, InProcessTransport } from './in-process.js';
 export { MailboxTransport, type MailboxTransportOptions } from './mailbox-transport.js';

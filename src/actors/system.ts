@@ -21,6 +21,7 @@ import type { AnyContract, AskOptions, ContractOf, HandlerMap, Handlers } from '
 import { actorDeclaration, type ActorClass } from './decorators.js';
 import { ActorErrorCodes, ActorNotFoundError, ActorStoppedError, AskTimeoutError, fromWireError, SystemClosedError } from './errors.js';
 import { InProcessHub } from './in-process.js';
+import { ClusterTransport, type ClusterOptions } from '../cluster/cluster-transport.js';
 import { ActorRef, type RefHost } from './ref.js';
 import { Router, type RouterOptions } from './router.js';
 import { defaultSupervision } from './supervision.js';
@@ -51,6 +52,11 @@ export type ActorEvent =
 export interface ActorSystemOptions {
   /** How messages travel (default: a node of the process-wide in-process hub). */
   transport?: ActorTransport;
+  /**
+   * Joins a cluster of hosts through NATS: names no process of this group holds are looked up
+   * on the other hosts (see docs/cluster.md). Await {@link ActorSystem.ready} before relying on it.
+   */
+  cluster?: ClusterOptions;
   /** The DI container actors resolve from (default: a child of tsyringe's root container). */
   container?: DependencyContainer;
   /** Timeout of asks that give none (default 10 000 ms). */
@@ -115,7 +121,8 @@ export class ActorSystem implements RefHost, CellHost {
   private readonly afterClose: (() => void | Promise<void>) | undefined;
 
   constructor(options: ActorSystemOptions = {}) {
-    this.transport = options.transport ?? InProcessHub.shared.connect();
+    const transport = options.transport ?? InProcessHub.shared.connect();
+    this.transport = options.cluster ? new ClusterTransport(transport, options.cluster) : transport;
     this.container = options.container ?? rootContainer.createChildContainer();
     this.container.register(ActorSystem, { useValue: this });
     this.askTimeoutMs = options.askTimeoutMs ?? 10_000;
@@ -127,6 +134,16 @@ export class ActorSystem implements RefHost, CellHost {
     this.replyAddress = `$reply.${this.transport.nodeId}`;
     this.replyRegistration = this.transport.register(this.replyAddress, { receive: (e) => this.onReply(e), depth: () => 0 });
     this.goneSubscription = this.transport.gone$.subscribe((gone) => this.onGone(gone.name));
+  }
+
+  /** Resolves once the transport is ready (with `cluster`: connected to NATS; rejects with CLUSTER_UNAVAILABLE when it cannot be). */
+  async ready(): Promise<void> {
+    await this.transport.ready?.();
+  }
+
+  /** The cluster bridge, when this system joined a cluster (broadcast topics, directory of other hosts). */
+  get cluster(): ClusterTransport | undefined {
+    return this.transport instanceof ClusterTransport ? this.transport : undefined;
   }
 
   // ---------------------------------------------------------------- spawning
@@ -262,6 +279,8 @@ export class ActorSystem implements RefHost, CellHost {
   tellTo(to: string, action: string, payload: unknown, sender: string | undefined): void {
     const envelope: Envelope = { kind: EnvelopeKind.tell, action, payload };
     if (sender !== undefined) envelope.sender = sender;
+    const trace = sender === undefined ? undefined : this.cells.get(sender)?.currentEnvelope?.trace;
+    if (trace !== undefined) envelope.trace = trace;
     if (this.closed) {
       this.deadLetter(to, envelope, 'closed');
       return;
@@ -272,10 +291,14 @@ export class ActorSystem implements RefHost, CellHost {
   /** @internal */
   askTo(to: string, action: string, payload: unknown, options: AskOptions | undefined, sender: string | undefined): Promise<unknown> {
     if (this.closed) return Promise.reject(new SystemClosedError(`cannot ask '${to}' for '${action}'`));
-    const timeoutMs = options?.timeoutMs ?? this.askTimeoutMs;
+    let timeoutMs = options?.timeoutMs ?? this.askTimeoutMs;
+    // Asked while handling a message: no later than that message's own asker waits.
+    const handling = sender === undefined ? undefined : this.cells.get(sender)?.currentEnvelope;
+    if (handling?.deadline !== undefined) timeoutMs = Math.max(0, Math.min(timeoutMs, handling.deadline - Date.now()));
     const id = this.nextAskId++;
-    const envelope: Envelope = { kind: EnvelopeKind.ask, action, payload, id, replyTo: this.replyAddress };
+    const envelope: Envelope = { kind: EnvelopeKind.ask, action, payload, id, replyTo: this.replyAddress, deadline: Date.now() + timeoutMs };
     if (sender !== undefined) envelope.sender = sender;
+    if (handling?.trace !== undefined) envelope.trace = handling.trace;
     return new Promise<unknown>((resolve, reject) => {
       const timer = setTimeout(() => {
         if (this.forget(id)) reject(new AskTimeoutError(to, action, timeoutMs));

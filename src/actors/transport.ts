@@ -35,6 +35,10 @@ export interface Envelope {
   replyTo?: string;
   /** Name of the sending actor, when a handler sent it. */
   sender?: string;
+  /** Asks: when the asker stops waiting (Date.now() clock of this host); nested asks made while handling it end no later. */
+  deadline?: number;
+  /** Trace id, inherited by the messages a handler sends while handling this one. */
+  trace?: string;
 }
 
 /** An error as it travels in a failure reply. */
@@ -114,6 +118,8 @@ export interface ActorTransport {
   members(group: string): string[];
   /** Joins and leaves of every group (leaves include members whose process died). */
   readonly membership$: Observable<MembershipChange>;
+  /** Resolves once the transport can reach every peer it is meant to (optional: most are ready at once). */
+  ready?(): Promise<void>;
   /** Unregisters every name of this transport and releases its resources. */
   close(): Promise<void>;
 }

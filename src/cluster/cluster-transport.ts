@@ -1,0 +1,577 @@
+/**
+ * {@link ClusterTransport}: an actor transport that reaches beyond one host. It wraps the
+ * group's own transport (mailbox rings, or in-process) and a {@link ClusterEngine} (NATS):
+ *
+ * - Every delivery tries the local transport first; only a name no process of this host's group
+ *   holds goes to the engine, so local traffic never takes a network hop.
+ * - A name this process registers is served on the subject `mpbus.<cluster>.<name>`, in a queue
+ *   group of the same name: the same name served on several hosts is a pool, each message going
+ *   to one of them.
+ * - `tell` is a publish; `ask` a publish with a reply subject under this node's inbox. The
+ *   serving node acknowledges at once (so the asker knows who holds its ask) and answers later.
+ *   No subscriber anywhere: the engine's "no responders" comes back at once and the ask fails
+ *   with {@link ActorNotFoundError}, as locally.
+ * - Deadlines travel as the remaining milliseconds (`Mpbus-Timeout-Ms`), so a nested ask made by
+ *   the remote handler does not outlive its caller; trace and correlation ids travel in headers.
+ * - Membership: each node sends a heartbeat with its names every `heartbeatMs`; a node silent
+ *   for `nodeTimeoutMs` (killed, cut off) is forgotten: its names vanish (`gone$`) and the asks
+ *   it had acknowledged fail with {@link ActorStoppedError}.
+ * - While the engine is disconnected, new asks fail at once with `CLUSTER_UNAVAILABLE`
+ *   (`whileDisconnected: 'fail'`, the default) or are sent again when it is back (`'retry'`),
+ *   until their deadline.
+ */
+import { hostname } from 'node:os';
+import { Packr } from 'msgpackr';
+import { merge, Observable, Subject, type Subscription } from 'rxjs';
+import { MpBusError } from '../errors.js';
+import { logger } from '../log.js';
+import { ActorErrorCodes, toWireError } from '../actors/errors.js';
+import { EnvelopeKind, type ActorTransport, type DeliveryStatus, type Envelope, type Location, type MembershipChange, type NameGone, type Receiver, type Registration, type WireError } from '../actors/transport.js';
+import { Directory, type NodeAnnouncement } from './directory.js';
+import type { ClusterEngine, EngineHeaders, EngineMessage, EngineSubscription } from './engine.js';
+import { NatsEngine, type NatsEngineOptions } from './nats-engine.js';
+
+/** Options of the `cluster` option of `ActorSystem`. */
+export interface ClusterOptions {
+  /** NATS server URLs (e.g. `'nats://10.0.0.5:4222'`), several for a NATS cluster. */
+  servers: string | string[];
+  /** Cluster name: subjects are `mpbus.<name>.*`, so clusters sharing a NATS server stay apart. Letters, digits, '-' and '_'. */
+  name: string;
+  /** How often this node announces its names (default 1 000 ms). */
+  heartbeatMs?: number;
+  /** A node not heard from for this long is gone (default 3 × heartbeatMs). */
+  nodeTimeoutMs?: number;
+  /**
+   * Asks to other hosts while the NATS connection is down: 'fail' (default) rejects them at once
+   * with CLUSTER_UNAVAILABLE; 'retry' keeps them and sends them (again) once reconnected, until
+   * their timeout. Tells while down: 'fail' dead-letters them, 'retry' buffers them in the client.
+   */
+  whileDisconnected?: 'fail' | 'retry';
+  /** Which names of this process other hosts can reach (default: all but reserved '$' names). */
+  exported?: (name: string) => boolean;
+  /** NATS connection tuning. */
+  nats?: Omit<NatsEngineOptions, 'servers'>;
+  /** Another engine instead of NATS (tests, other brokers). */
+  engine?: ClusterEngine;
+}
+
+/** Header names of the wire protocol. */
+export const ClusterHeaders = {
+  kind: 'Mpbus-Kind',
+  node: 'Mpbus-Node',
+  timeoutMs: 'Mpbus-Timeout-Ms',
+  trace: 'Mpbus-Trace',
+  askId: 'Mpbus-Ask-Id',
+  dir: 'Mpbus-Dir',
+} as const;
+
+/** A cluster-wide broadcast received on a topic. */
+export interface ClusterBroadcast<T = unknown> {
+  topic: string;
+  payload: T;
+  /** The node that published it. */
+  node: string;
+}
+
+/** An ask sent to another host, waiting for its answer. */
+interface RemoteAsk {
+  to: string;
+  subject: string;
+  action: string;
+  replyTo: string;
+  id: number;
+  data: Uint8Array;
+  headers: EngineHeaders;
+  deadline: number;
+  /** The node that acknowledged it. */
+  responder?: string;
+}
+
+/** An ask received from another host, waiting for the local actor's answer. */
+interface HeldAsk {
+  reply: string;
+  trace: string | undefined;
+  expires: number;
+}
+
+const TOKEN_SAFE = /^[A-Za-z0-9_-]+$/;
+
+/** A name as one subject token: safe characters kept, others (dots, wildcards, spaces...) %-encoded. */
+export function subjectToken(name: string): string {
+  if (TOKEN_SAFE.test(name)) return name;
+  let out = '';
+  for (const ch of name) {
+    if (/[A-Za-z0-9_-]/.test(ch)) out += ch;
+    else for (const b of Buffer.from(ch)) out += `%${b.toString(16).toUpperCase().padStart(2, '0')}`;
+  }
+  return out;
+}
+
+function newTrace(): string {
+  return `${Date.now().toString(16)}${Math.floor(Math.random() * 0xffffffff).toString(16).padStart(8, '0')}`;
+}
+
+let nodeCounter = 0;
+
+export class ClusterTransport implements ActorTransport {
+  readonly nodeId: string;
+  readonly pid = process.pid;
+  readonly gone$: Observable<NameGone>;
+  readonly membership$: Observable<MembershipChange>;
+  /** The cluster's name (subject prefix `mpbus.<name>`). */
+  readonly clusterName: string;
+  readonly engine: ClusterEngine;
+  /** Names other nodes serve, learnt from heartbeats. */
+  readonly directory = new Directory();
+
+  private readonly remoteGone = new Subject<NameGone>();
+  private readonly prefix: string;
+  private readonly packr = new Packr({ useRecords: false });
+  private readonly heartbeatMs: number;
+  private readonly nodeTimeoutMs: number;
+  private readonly whileDisconnected: 'fail' | 'retry';
+  private readonly exported: (name: string) => boolean;
+  private readonly served = new Map<string, { receiver: Receiver; subscription?: EngineSubscription }>();
+  private readonly remoteAsks = new Map<number, RemoteAsk>();
+  private readonly held = new Map<number, HeldAsk>();
+  private readonly heldReplyAddress: string;
+  private readonly topics = new Map<string, { subject: Subject<ClusterBroadcast>; subscription?: EngineSubscription; users: number }>();
+  private readonly subscriptions: EngineSubscription[] = [];
+  private statusSubscription: Subscription | undefined;
+  private inbox = '';
+  private nextAsk = 1;
+  private nextHeld = 1;
+  private timer: NodeJS.Timeout | undefined;
+  private announcePending = false;
+  private started = false;
+  private closed = false;
+  private readonly starting: Promise<void>;
+  private readonly log;
+
+  constructor(
+    /** The transport of this host's group: tried first for every name. */
+    readonly local: ActorTransport,
+    options: ClusterOptions,
+  ) {
+    if (typeof options.name !== 'string' || !TOKEN_SAFE.test(options.name)) {
+      throw new MpBusError('INVALID_OPTION', `cluster.name must be letters, digits, '-' or '_' (got '${String(options.name)}')`);
+    }
+    this.clusterName = options.name;
+    this.prefix = `mpbus.${options.name}`;
+    this.nodeId = `${hostname()}.${local.nodeId}.${++nodeCounter}`;
+    this.heartbeatMs = options.heartbeatMs ?? 1000;
+    this.nodeTimeoutMs = options.nodeTimeoutMs ?? 3 * this.heartbeatMs;
+    this.whileDisconnected = options.whileDisconnected ?? 'fail';
+    this.exported = options.exported ?? ((name) => !name.startsWith('$'));
+    this.engine = options.engine ?? new NatsEngine({ servers: options.servers, ...options.nats });
+    this.heldReplyAddress = `$cluster-reply.${this.nodeId}`;
+    this.gone$ = merge(local.gone$, this.remoteGone);
+    this.membership$ = local.membership$;
+    this.log = logger('cluster', { node: this.nodeId });
+    this.starting = this.start();
+    // A failed start is reported by ready(); never as an unhandled rejection.
+    this.starting.catch(() => undefined);
+  }
+
+  /** Resolves once connected to the cluster (rejects with CLUSTER_UNAVAILABLE when the servers cannot be reached). */
+  ready(): Promise<void> {
+    return this.starting;
+  }
+
+  /** True while the engine's connection is up. */
+  get connected(): boolean {
+    return this.started && this.engine.connected;
+  }
+
+  private async start(): Promise<void> {
+    await this.engine.connect();
+    if (this.closed) return;
+    this.inbox = this.engine.inboxPrefix();
+    this.subscriptions.push(this.engine.subscribe(`${this.inbox}.*`, {}, (m) => this.onAnswer(m)));
+    this.subscriptions.push(this.engine.subscribe(`${this.prefix}.$dir`, {}, (m) => this.onDirectory(m)));
+    this.started = true;
+    for (const [name, entry] of this.served) entry.subscription ??= this.serve(name, entry.receiver);
+    for (const [topic, entry] of this.topics) entry.subscription ??= this.listen(topic, entry.subject);
+    this.statusSubscription = this.engine.status$.subscribe((s) => {
+      if (s.type === 'reconnected') this.onReconnected();
+      else if (s.type === 'disconnected') this.onDisconnected();
+    });
+    this.timer = setInterval(() => this.tick(), Math.max(50, Math.floor(this.heartbeatMs / 2)));
+    this.timer.unref();
+    this.sendDirectory('hello');
+    this.announce();
+    this.resendPending();
+    await this.engine.flush();
+  }
+
+  // ---------------------------------------------------------------- ActorTransport
+
+  register(name: string, receiver: Receiver): Registration {
+    const registration = this.local.register(name, receiver);
+    if (!this.exported(name)) return registration;
+    const entry: { receiver: Receiver; subscription?: EngineSubscription } = { receiver };
+    if (this.started && !this.closed) entry.subscription = this.serve(name, receiver);
+    this.served.set(name, entry);
+    this.scheduleAnnounce();
+    return {
+      name,
+      close: () => {
+        if (this.served.get(name) === entry) {
+          this.served.delete(name);
+          entry.subscription?.close();
+          this.scheduleAnnounce();
+        }
+        registration.close();
+      },
+    };
+  }
+
+  deliver(to: string, envelope: Envelope): DeliveryStatus {
+    if (to === this.heldReplyAddress) return this.answerHeld(envelope);
+    const status = this.local.deliver(to, envelope);
+    if (status !== 'unknown' || this.closed || to.startsWith('$')) return status;
+    if (envelope.kind === EnvelopeKind.tell) return this.tellRemote(to, envelope);
+    if (envelope.kind === EnvelopeKind.ask) return this.askRemote(to, envelope);
+    return 'unknown';
+  }
+
+  lookup(name: string): Location | undefined {
+    const here = this.local.lookup(name);
+    if (here) return here;
+    const node = this.directory.holdersOf(name)[0];
+    return node === undefined ? undefined : { pid: this.directory.pidOf(node) ?? -1, local: false };
+  }
+
+  depth(name: string): number | undefined {
+    return this.local.depth(name);
+  }
+
+  join(group: string, name: string): void {
+    this.local.join(group, name);
+  }
+
+  leave(group: string, name: string): void {
+    this.local.leave(group, name);
+  }
+
+  members(group: string): string[] {
+    return this.local.members(group);
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    if (this.timer) clearInterval(this.timer);
+    this.statusSubscription?.unsubscribe();
+    if (this.started) {
+      for (const entry of this.served.values()) entry.subscription?.close();
+      this.served.clear();
+      if (this.engine.connected) this.sendDirectory('bye');
+      for (const s of this.subscriptions) s.close();
+      for (const t of this.topics.values()) t.subscription?.close();
+    }
+    for (const t of this.topics.values()) t.subject.complete();
+    this.topics.clear();
+    await this.engine.close().catch((err: unknown) => this.log.warn({ err }, 'closing the engine failed'));
+    this.remoteGone.complete();
+    await this.local.close();
+  }
+
+  // ---------------------------------------------------------------- broadcast
+
+  /**
+   * Publishes `payload` to every node listening to `topic` (fan-out: each listener gets it).
+   * Use it to export events (interrupts, link changes) to other hosts.
+   */
+  broadcast(topic: string, payload: unknown): void {
+    if (!this.started || this.closed) throw new MpBusError(ActorErrorCodes.clusterUnavailable, `cannot broadcast on '${topic}': the cluster is not connected (await system.ready())`);
+    this.engine.publish(this.topicSubject(topic), this.packr.pack(payload), { headers: { [ClusterHeaders.node]: this.nodeId } });
+  }
+
+  /** Broadcasts published on `topic` by any node (this one included). */
+  topic$<T = unknown>(topic: string): Observable<ClusterBroadcast<T>> {
+    return new Observable<ClusterBroadcast<T>>((subscriber) => {
+      let entry = this.topics.get(topic);
+      if (!entry) {
+        entry = { subject: new Subject<ClusterBroadcast>(), users: 0 };
+        if (this.started && !this.closed) entry.subscription = this.listen(topic, entry.subject);
+        this.topics.set(topic, entry);
+      }
+      entry.users++;
+      const inner = (entry.subject as Subject<ClusterBroadcast<T>>).subscribe(subscriber);
+      const e = entry;
+      return () => {
+        inner.unsubscribe();
+        if (--e.users === 0 && this.topics.get(topic) === e) {
+          e.subscription?.close();
+          this.topics.delete(topic);
+        }
+      };
+    });
+  }
+
+  /** Publishes every value of `source` on `topic` (e.g. `exportTo(rt.interrupts$, 'link')`); unsubscribe to stop. */
+  exportTo(source: Observable<unknown>, topic: string): Subscription {
+    return source.subscribe((value) => {
+      if (this.connected) this.broadcast(topic, value);
+    });
+  }
+
+  private topicSubject(topic: string): string {
+    return `${this.prefix}.$fan.${subjectToken(topic)}`;
+  }
+
+  private listen(topic: string, subject: Subject<ClusterBroadcast>): EngineSubscription {
+    return this.engine.subscribe(this.topicSubject(topic), {}, (m) => {
+      let payload: unknown;
+      try {
+        payload = this.packr.unpack(m.data);
+      } catch (err) {
+        this.log.warn({ err, topic }, 'undecodable broadcast dropped');
+        return;
+      }
+      subject.next({ topic, payload, node: m.headers[ClusterHeaders.node] ?? '' });
+    });
+  }
+
+  // ---------------------------------------------------------------- sending to other hosts
+
+  private subjectOf(name: string): string {
+    return `${this.prefix}.${subjectToken(name)}`;
+  }
+
+  private tellRemote(to: string, envelope: Envelope): DeliveryStatus {
+    if (!this.started) return 'unknown';
+    if (!this.engine.connected && this.whileDisconnected === 'fail') return 'unknown';
+    if (!this.directory.has(to)) return 'unknown';
+    const headers: EngineHeaders = { [ClusterHeaders.kind]: 'tell', [ClusterHeaders.trace]: envelope.trace ?? newTrace(), [ClusterHeaders.node]: this.nodeId };
+    try {
+      this.engine.publish(this.subjectOf(to), this.encodeRequest(envelope), { headers });
+    } catch (err) {
+      this.log.warn({ err, to }, 'tell to another host failed');
+      return 'unknown';
+    }
+    return 'delivered';
+  }
+
+  private askRemote(to: string, envelope: Envelope): DeliveryStatus {
+    if (envelope.replyTo === undefined || envelope.id === undefined) return 'unknown';
+    const now = Date.now();
+    const deadline = envelope.deadline ?? now + 10_000;
+    const headers: EngineHeaders = {
+      [ClusterHeaders.kind]: 'ask',
+      [ClusterHeaders.trace]: envelope.trace ?? newTrace(),
+      [ClusterHeaders.askId]: String(envelope.id),
+      [ClusterHeaders.node]: this.nodeId,
+    };
+    const ask: RemoteAsk = { to, subject: this.subjectOf(to), action: envelope.action, replyTo: envelope.replyTo, id: envelope.id, data: this.encodeRequest(envelope), headers, deadline };
+    const n = this.nextAsk++;
+    this.remoteAsks.set(n, ask);
+    if (!this.connected) {
+      // 'retry': kept, and sent once (re)connected (see onReconnected).
+      if (this.whileDisconnected === 'fail') queueMicrotask(() => this.failAsk(n, this.unavailable(to)));
+      return 'delivered';
+    }
+    this.publishAsk(n, ask);
+    return 'delivered';
+  }
+
+  private publishAsk(n: number, ask: RemoteAsk): void {
+    ask.headers[ClusterHeaders.timeoutMs] = String(Math.max(1, ask.deadline - Date.now()));
+    try {
+      this.engine.publish(ask.subject, ask.data, { reply: `${this.inbox}.${n}`, headers: ask.headers });
+    } catch (err) {
+      queueMicrotask(() => this.failAsk(n, { ...this.unavailable(ask.to), message: `sending failed: ${(err as Error).message}` }));
+    }
+  }
+
+  private unavailable(to: string): WireError {
+    return { name: 'ClusterUnavailableError', code: ActorErrorCodes.clusterUnavailable, message: 'the cluster connection is down' };
+  }
+
+  private encodeRequest(envelope: Envelope): Uint8Array {
+    return this.packr.pack([envelope.action, envelope.payload, envelope.sender ?? null]);
+  }
+
+  /** An answer on this node's inbox: ack, reply, failure, or the engine's "no responders". */
+  private onAnswer(m: EngineMessage): void {
+    const n = Number(m.subject.slice(this.inbox.length + 1));
+    const ask = this.remoteAsks.get(n);
+    if (!ask) return;
+    if (m.noResponders) {
+      this.failAsk(n, { name: 'ActorNotFoundError', code: ActorErrorCodes.actorNotFound, message: `no actor named '${ask.to}' on any host` });
+      return;
+    }
+    const kind = m.headers[ClusterHeaders.kind];
+    if (kind === 'ack') {
+      ask.responder = m.headers[ClusterHeaders.node];
+      return;
+    }
+    if (kind !== 'reply' && kind !== 'failure') return;
+    let payload: unknown;
+    try {
+      payload = this.packr.unpack(m.data);
+    } catch (err) {
+      this.failAsk(n, toWireError(new MpBusError('DECODE_FAILED', `the answer of '${ask.to}' to '${ask.action}' could not be decoded: ${(err as Error).message}`)));
+      return;
+    }
+    this.remoteAsks.delete(n);
+    this.local.deliver(ask.replyTo, { kind: kind === 'reply' ? EnvelopeKind.reply : EnvelopeKind.failure, action: ask.action, payload, id: ask.id });
+  }
+
+  private failAsk(n: number, error: WireError): void {
+    const ask = this.remoteAsks.get(n);
+    if (!ask) return;
+    this.remoteAsks.delete(n);
+    this.local.deliver(ask.replyTo, { kind: EnvelopeKind.failure, action: ask.action, payload: error, id: ask.id });
+  }
+
+  // ---------------------------------------------------------------- serving other hosts
+
+  private serve(name: string, receiver: Receiver): EngineSubscription {
+    const subject = this.subjectOf(name);
+    return this.engine.subscribe(subject, { queue: subject }, (m) => this.onRequest(name, receiver, m));
+  }
+
+  private onRequest(name: string, receiver: Receiver, m: EngineMessage): void {
+    let action: string;
+    let payload: unknown;
+    let sender: string | null;
+    try {
+      [action, payload, sender] = this.packr.unpack(m.data) as [string, unknown, string | null];
+      if (typeof action !== 'string') throw new Error('no action');
+    } catch (err) {
+      this.log.warn({ err, name }, 'undecodable message from another host dropped');
+      if (m.reply) this.engine.publish(m.reply, this.packr.pack(toWireError(new MpBusError('DECODE_FAILED', `message to '${name}' could not be decoded`))), { headers: { [ClusterHeaders.kind]: 'failure', [ClusterHeaders.node]: this.nodeId } });
+      return;
+    }
+    const trace = m.headers[ClusterHeaders.trace];
+    const envelope: Envelope = { kind: EnvelopeKind.tell, action, payload };
+    if (sender !== null && sender !== undefined) envelope.sender = sender;
+    if (trace !== undefined) envelope.trace = trace;
+    if (m.reply !== undefined && m.headers[ClusterHeaders.kind] === 'ask') {
+      const timeoutMs = Number(m.headers[ClusterHeaders.timeoutMs]);
+      const deadline = Date.now() + (Number.isFinite(timeoutMs) && timeoutMs > 0 ? timeoutMs : 10_000);
+      const id = this.nextHeld++;
+      this.held.set(id, { reply: m.reply, trace, expires: deadline + 1000 });
+      this.engine.publish(m.reply, new Uint8Array(0), { headers: { [ClusterHeaders.kind]: 'ack', [ClusterHeaders.node]: this.nodeId } });
+      envelope.kind = EnvelopeKind.ask;
+      envelope.id = id;
+      envelope.replyTo = this.heldReplyAddress;
+      envelope.deadline = deadline;
+    }
+    receiver.receive(envelope);
+  }
+
+  /** The local actor answered an ask from another host: send the answer back. */
+  private answerHeld(envelope: Envelope): DeliveryStatus {
+    const held = envelope.id === undefined ? undefined : this.held.get(envelope.id);
+    if (!held) return 'unknown';
+    this.held.delete(envelope.id!);
+    const kind = envelope.kind === EnvelopeKind.failure ? 'failure' : 'reply';
+    const headers: EngineHeaders = { [ClusterHeaders.kind]: kind, [ClusterHeaders.node]: this.nodeId };
+    if (held.trace !== undefined) headers[ClusterHeaders.trace] = held.trace;
+    let data: Uint8Array;
+    try {
+      data = this.packr.pack(envelope.payload);
+    } catch (err) {
+      data = this.packr.pack(toWireError(new MpBusError('ENCODE_FAILED', `the answer could not be encoded: ${(err as Error).message}`)));
+      headers[ClusterHeaders.kind] = 'failure';
+    }
+    try {
+      this.engine.publish(held.reply, data, { headers });
+    } catch (err) {
+      this.log.debug({ err }, 'answer to another host lost (connection down)');
+    }
+    return 'delivered';
+  }
+
+  // ---------------------------------------------------------------- membership
+
+  private sendDirectory(what: 'hb' | 'hello' | 'bye'): void {
+    const a: NodeAnnouncement = { node: this.nodeId, pid: process.pid, host: hostname(), names: what === 'bye' ? [] : [...this.served.keys()] };
+    try {
+      this.engine.publish(`${this.prefix}.$dir`, this.packr.pack(a), { headers: { [ClusterHeaders.dir]: what } });
+    } catch (err) {
+      this.log.debug({ err }, 'directory message not sent');
+    }
+  }
+
+  private announce(): void {
+    if (this.started && !this.closed && this.engine.connected) this.sendDirectory('hb');
+  }
+
+  /** Announces soon, once for a burst of registrations. */
+  private scheduleAnnounce(): void {
+    if (this.announcePending || !this.started) return;
+    this.announcePending = true;
+    setImmediate(() => {
+      this.announcePending = false;
+      this.announce();
+    });
+  }
+
+  private onDirectory(m: EngineMessage): void {
+    let a: NodeAnnouncement;
+    try {
+      a = this.packr.unpack(m.data) as NodeAnnouncement;
+      if (typeof a?.node !== 'string' || !Array.isArray(a.names)) throw new Error('malformed');
+    } catch {
+      return;
+    }
+    if (a.node === this.nodeId) return;
+    const what = m.headers[ClusterHeaders.dir];
+    if (what === 'bye') {
+      this.nodeRemoved(a.node, 'stopped');
+      return;
+    }
+    const fresh = !this.directory.knows(a.node);
+    const vanished = this.directory.announce({ node: a.node, pid: Number(a.pid) || -1, host: String(a.host ?? ''), names: a.names.filter((n) => typeof n === 'string') }, Date.now());
+    for (const name of vanished) this.nameGone(name, 'stopped');
+    // A node that just came (or came back) wants to know us now, not at our next heartbeat.
+    if (what === 'hello' || fresh) this.scheduleAnnounce();
+  }
+
+  private nodeRemoved(node: string, reason: 'stopped' | 'process-exited'): void {
+    const removed = this.directory.remove(node, reason);
+    if (!removed) return;
+    this.log.info({ node, reason, vanished: removed.vanished }, 'node left the cluster');
+    for (const [n, ask] of this.remoteAsks) {
+      if (ask.responder === node || (ask.responder === undefined && removed.vanished.includes(ask.to))) {
+        this.failAsk(n, { name: 'ActorStoppedError', code: ActorErrorCodes.actorStopped, message: `the host serving '${ask.to}' went away` });
+      }
+    }
+    for (const name of removed.vanished) this.nameGone(name, reason);
+  }
+
+  private nameGone(name: string, reason: 'stopped' | 'process-exited'): void {
+    if (this.local.lookup(name)) return;
+    this.remoteGone.next({ name, reason });
+  }
+
+  private tick(): void {
+    const now = Date.now();
+    this.announce();
+    for (const node of this.directory.silentSince(now - this.nodeTimeoutMs)) this.nodeRemoved(node, 'process-exited');
+    for (const [n, ask] of this.remoteAsks) if (ask.deadline + 1000 < now) this.remoteAsks.delete(n);
+    for (const [id, held] of this.held) if (held.expires < now) this.held.delete(id);
+  }
+
+  private onDisconnected(): void {
+    if (this.whileDisconnected === 'retry') return;
+    for (const [n, ask] of this.remoteAsks) this.failAsk(n, this.unavailable(ask.to));
+  }
+
+  private onReconnected(): void {
+    this.sendDirectory('hello');
+    this.announce();
+    this.resendPending();
+  }
+
+  /** 'retry': asks made while away, and asks whose answer the outage may have lost, are sent (again). */
+  private resendPending(): void {
+    if (this.whileDisconnected !== 'retry') return;
+    const now = Date.now();
+    for (const [n, ask] of this.remoteAsks) if (ask.deadline > now) this.publishAsk(n, ask);
+  }
+}

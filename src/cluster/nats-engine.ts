@@ -1,0 +1,154 @@
+/**
+ * {@link NatsEngine}: the cluster engine over NATS, with the official Node client
+ * (`@nats-io/transport-node`, v3). The client is loaded on first connect, so an application
+ * that never joins a cluster never loads it.
+ *
+ * What the bridge relies on, and where NATS gives it:
+ * - queue groups (`subscribe(subject, { queue })`): each message to one member;
+ * - "no responders": a message published with a reply subject that no one subscribes to gets a
+ *   status-503 message back at once (the client announces `no_responders` when it connects);
+ * - reconnects: the client reconnects forever (by default) and re-subscribes by itself; what is
+ *   published while it is away is buffered and sent on reconnect.
+ */
+import { Subject, type Observable } from 'rxjs';
+import type { MsgHdrs, NatsConnection } from '@nats-io/transport-node';
+import { MpBusError } from '../errors.js';
+import { logger } from '../log.js';
+import type { ClusterEngine, EngineHeaders, EngineMessage, EngineStatus, EngineSubscription, PublishOptions, SubscribeOptions } from './engine.js';
+
+/** Options of {@link NatsEngine}. */
+export interface NatsEngineOptions {
+  /** NATS server URLs, e.g. `'nats://127.0.0.1:4222'` or several for a NATS cluster. */
+  servers: string | string[];
+  /** Connection name shown by the server's monitoring (default `mpbus-<pid>`). */
+  connectionName?: string;
+  /** Pause between reconnect attempts (default 250 ms). */
+  reconnectTimeWaitMs?: number;
+  /** Reconnect attempts before giving up; -1: forever (default). */
+  maxReconnectAttempts?: number;
+  /** How long the first connect may take (default 5 000 ms). */
+  connectTimeoutMs?: number;
+  /** Client-to-server pings, to notice a dead server on an idle link (default 2 000 ms). */
+  pingIntervalMs?: number;
+}
+
+export class NatsEngine implements ClusterEngine {
+  readonly kind = 'nats';
+  readonly status$: Observable<EngineStatus>;
+  private readonly status = new Subject<EngineStatus>();
+  private nc: NatsConnection | undefined;
+  private headersOf: (() => MsgHdrs) | undefined;
+  private isUp = false;
+  private readonly log = logger('cluster-nats');
+
+  constructor(private readonly options: NatsEngineOptions) {
+    this.status$ = this.status.asObservable();
+    const servers = ([] as string[]).concat(options.servers);
+    if (servers.length === 0 || servers.some((s) => typeof s !== 'string' || s.length === 0)) {
+      throw new MpBusError('INVALID_OPTION', "cluster.servers must name at least one NATS server, e.g. 'nats://127.0.0.1:4222'");
+    }
+  }
+
+  get connected(): boolean {
+    return this.isUp;
+  }
+
+  async connect(): Promise<void> {
+    if (this.nc) return;
+    const nats = await import('@nats-io/transport-node');
+    this.headersOf = () => nats.headers();
+    const o = this.options;
+    try {
+      this.nc = await nats.connect({
+        servers: o.servers,
+        name: o.connectionName ?? `mpbus-${process.pid}`,
+        reconnect: true,
+        maxReconnectAttempts: o.maxReconnectAttempts ?? -1,
+        reconnectTimeWait: o.reconnectTimeWaitMs ?? 250,
+        reconnectJitter: 50,
+        timeout: o.connectTimeoutMs ?? 5000,
+        pingInterval: o.pingIntervalMs ?? 2000,
+        maxPingOut: 2,
+      });
+    } catch (err) {
+      throw new MpBusError('CLUSTER_UNAVAILABLE', `cannot connect to NATS at ${String(o.servers)}: ${(err as Error).message}; start nats-server (e.g. \`nats-server -a 127.0.0.1 -p 4222\`) or fix cluster.servers`, { cause: err });
+    }
+    this.isUp = true;
+    const nc = this.nc;
+    this.status.next({ type: 'connected', server: nc.getServer() });
+    void this.followStatus(nc);
+    void nc.closed().then((err) => {
+      this.isUp = false;
+      this.status.next(err ? { type: 'closed', error: err.message } : { type: 'closed' });
+      this.status.complete();
+    });
+  }
+
+  private async followStatus(nc: NatsConnection): Promise<void> {
+    for await (const s of nc.status()) {
+      if (s.type === 'disconnect') {
+        this.isUp = false;
+        this.log.warn({ server: s.server }, 'disconnected from NATS; reconnecting');
+        this.status.next({ type: 'disconnected', server: s.server });
+      } else if (s.type === 'reconnect') {
+        this.isUp = true;
+        this.log.info({ server: s.server }, 'reconnected to NATS');
+        this.status.next({ type: 'reconnected', server: s.server });
+      }
+    }
+  }
+
+  private connection(): NatsConnection {
+    if (!this.nc) throw new MpBusError('CLUSTER_UNAVAILABLE', 'the NATS engine is not connected yet: await connect() first');
+    return this.nc;
+  }
+
+  inboxPrefix(): string {
+    const nc = this.connection() as NatsConnection & { options?: { inboxPrefix?: string } };
+    return `${nc.options?.inboxPrefix ?? '_INBOX'}.mpbus.${process.pid}.${Math.random().toString(36).slice(2, 10)}`;
+  }
+
+  subscribe(subject: string, options: SubscribeOptions, handler: (message: EngineMessage) => void): EngineSubscription {
+    const sub = this.connection().subscribe(subject, {
+      ...(options.queue !== undefined ? { queue: options.queue } : {}),
+      callback: (err, msg) => {
+        if (err) {
+          this.log.warn({ err, subject }, 'subscription error');
+          return;
+        }
+        const headers: EngineHeaders = {};
+        const h = msg.headers;
+        if (h) for (const k of h.keys()) headers[k] = h.get(k);
+        const message: EngineMessage = { subject: msg.subject, data: msg.data, headers, noResponders: h?.code === 503 && msg.data.length === 0 };
+        if (msg.reply) message.reply = msg.reply;
+        handler(message);
+      },
+    });
+    return { close: () => sub.unsubscribe() };
+  }
+
+  publish(subject: string, data: Uint8Array, options: PublishOptions = {}): void {
+    const nc = this.connection();
+    let headers: MsgHdrs | undefined;
+    if (options.headers) {
+      headers = this.headersOf!();
+      for (const [k, v] of Object.entries(options.headers)) headers.set(k, v);
+    }
+    nc.publish(subject, data, {
+      ...(options.reply !== undefined ? { reply: options.reply } : {}),
+      ...(headers ? { headers } : {}),
+    });
+  }
+
+  async flush(): Promise<void> {
+    await this.connection().flush();
+  }
+
+  async close(): Promise<void> {
+    const nc = this.nc;
+    if (!nc || nc.isClosed()) return;
+    // Send what is buffered when a server is there to take it, but never wait for one to come back.
+    if (this.isUp) await Promise.race([nc.flush().catch(() => undefined), new Promise((resolve) => setTimeout(resolve, 1000).unref())]);
+    await nc.close();
+  }
+}

@@ -1,0 +1,275 @@
+/**
+ * The cluster bridge against a real nats-server, with each "host" an actor system on its own
+ * in-process hub inside this test process (their names are invisible to each other except
+ * through NATS). Real processes in separate DPDK groups are in cluster-groups.test.ts.
+ */
+import 'reflect-metadata';
+import { firstValueFrom, take, toArray } from 'rxjs';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { ActorNotFoundError, ActorSystem, AskTimeoutError, ClusterUnavailableError, InProcessHub, type DeadLetter } from '../src/actors/index.js';
+import { NatsEngine, type ClusterEngine, type ClusterOptions, type EngineMessage, type PublishOptions, type SubscribeOptions } from '../src/cluster/index.js';
+import { NatsServer } from './harness/nats.js';
+
+let nats: NatsServer;
+beforeAll(async () => {
+  nats = await NatsServer.start();
+});
+afterAll(async () => {
+  await nats?.cleanup();
+});
+
+const systems: ActorSystem[] = [];
+afterEach(async () => {
+  await Promise.all(systems.splice(0).map((s) => s.close({ timeoutMs: 500 })));
+});
+
+const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** An engine that counts what this host publishes, by subject. */
+class CountingEngine implements ClusterEngine {
+  readonly kind = 'nats-counting';
+  readonly published = new Map<string, number>();
+  readonly headers = new Map<string, Record<string, string>>();
+  constructor(private readonly inner: ClusterEngine) {}
+  get status$() {
+    return this.inner.status$;
+  }
+  get connected() {
+    return this.inner.connected;
+  }
+  connect() {
+    return this.inner.connect();
+  }
+  inboxPrefix() {
+    return this.inner.inboxPrefix();
+  }
+  subscribe(subject: string, options: SubscribeOptions, handler: (m: EngineMessage) => void) {
+    return this.inner.subscribe(subject, options, handler);
+  }
+  publish(subject: string, data: Uint8Array, options?: PublishOptions) {
+    this.published.set(subject, (this.published.get(subject) ?? 0) + 1);
+    if (options?.headers) this.headers.set(subject, { ...options.headers });
+    this.inner.publish(subject, data, options);
+  }
+  flush() {
+    return this.inner.flush();
+  }
+  close() {
+    return this.inner.close();
+  }
+}
+
+let clusterSeq = 0;
+function clusterName(): string {
+  return `t${process.pid}_${++clusterSeq}`;
+}
+
+/** A host: an actor system on its own hub, joined to `cluster`. */
+async function host(cluster: string, options: Partial<ClusterOptions> = {}): Promise<ActorSystem> {
+  const system = new ActorSystem({
+    transport: new InProcessHub().connect(),
+    cluster: { servers: nats.url, name: cluster, heartbeatMs: 200, ...options },
+    askTimeoutMs: 10_000,
+  });
+  systems.push(system);
+  await system.ready();
+  return system;
+}
+
+/** Waits until `system` sees `name` on another host (the directory learns it from heartbeats). */
+async function until(what: string, check: () => boolean, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await sleep(20);
+  }
+}
+
+describe('cluster over a real nats-server (hosts in one process)', () => {
+  it('ask and tell reach an actor on another host by the same name, with typed contracts kept', async () => {
+    const cluster = clusterName();
+    const a = await host(cluster);
+    const b = await host(cluster);
+    interface Counter {
+      add: { msg: { n: number; tags: string[]; at: Date }; reply: { total: number; tags: string[]; at: Date } };
+      total: { msg: void; reply: number };
+    }
+    let total = 0;
+    await b.spawn<Counter>('counter', {
+      add: (m) => ({ total: (total += m.n), tags: m.tags, at: m.at }),
+      total: () => total,
+    });
+    await until('counter on b seen by a', () => a.has('counter'));
+    const counter = a.ref<Counter>('counter');
+    const at = new Date(1_700_000_000_000);
+    const reply = await counter.ask('add', { n: 2, tags: ['x', 'y'], at });
+    expect(reply).toEqual({ total: 2, tags: ['x', 'y'], at });
+    counter.tell('add', { n: 3, tags: [], at });
+    await until('tell handled', () => total === 5);
+    expect(await counter.ask('total')).toBe(5);
+  });
+
+  it('a name on no host fails at once with ActorNotFoundError, as locally', async () => {
+    const a = await host(clusterName());
+    const t0 = Date.now();
+    const err = await a.ref('nobody').ask('hello', 1, { timeoutMs: 30_000 }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ActorNotFoundError);
+    expect(err).toMatchObject({ code: 'ACTOR_NOT_FOUND' });
+    // "at once": far from the 30 s timeout (the bound only tells an answer from a wait)
+    expect(Date.now() - t0).toBeLessThan(15_000);
+  });
+
+  it('a handler error on the other host comes back typed, with its code', async () => {
+    const cluster = clusterName();
+    const a = await host(cluster);
+    const b = await host(cluster);
+    await b.spawn('picky', { only: () => 1, fail: () => { throw Object.assign(new Error('nope'), { code: 'E_PICKY' }); } });
+    await until('picky seen', () => a.has('picky'));
+    await expect(a.ref('picky').ask('fail', null)).rejects.toMatchObject({ code: 'E_PICKY', message: expect.stringContaining('nope') });
+    await expect(a.ref('picky').ask('other', null)).rejects.toMatchObject({ code: 'NO_HANDLER' });
+  });
+
+  it('local names never take a NATS hop', async () => {
+    const cluster = clusterName();
+    const engine = new CountingEngine(new NatsEngine({ servers: nats.url }));
+    const a = await host(cluster, { engine });
+    const b = await host(cluster);
+    // the same name on both hosts: a's own must win, without NATS
+    await a.spawn('echo', { echo: (m: string) => `a:${m}` });
+    await b.spawn('echo', { echo: (m: string) => `b:${m}` });
+    for (let i = 0; i < 20; i++) expect(await a.ref('echo').ask('echo', String(i))).toBe(`a:${i}`);
+    a.ref('echo').tell('echo', 'x');
+    const echoSubject = `mpbus.${cluster}.echo`;
+    expect(engine.published.get(echoSubject) ?? 0).toBe(0);
+    // while a name of another host does go through NATS
+    await b.spawn('only-b', { echo: (m: string) => `b:${m}` });
+    await until('only-b seen', () => a.has('only-b'));
+    expect(await a.ref('only-b').ask('echo', 'y')).toBe('b:y');
+    expect(engine.published.get(`mpbus.${cluster}.only-b`)).toBe(1);
+  });
+
+  it('the same name on several hosts is a queue group: each message to exactly one of them', async () => {
+    const cluster = clusterName();
+    const caller = await host(cluster);
+    const seen = new Map<string, number[]>();
+    for (const label of ['w1', 'w2']) {
+      const h = await host(cluster);
+      seen.set(label, []);
+      await h.spawn('pool', { job: (id: number) => { seen.get(label)!.push(id); return label; } });
+    }
+    await until('pool on two hosts', () => caller.cluster!.directory.holdersOf('pool').length === 2);
+    const ids = [...Array(200).keys()];
+    const answers = await Promise.all(ids.map((id) => caller.ref('pool').ask('job', id)));
+    const handled = [...seen.values()].flat().sort((x, y) => x - y);
+    expect(handled).toEqual(ids);
+    for (const list of seen.values()) expect(list.length).toBeGreaterThan(0);
+    expect(answers.filter((x) => x === 'w1').length).toBe(seen.get('w1')!.length);
+  });
+
+  it('a nested ask on the other host does not outlive its caller', async () => {
+    const cluster = clusterName();
+    const a = await host(cluster);
+    const b = await host(cluster);
+    const c = await host(cluster);
+    let innerError: { code?: string; timeoutMs?: number } | undefined;
+    await c.spawn('slow', { work: async () => { await sleep(3000); return 'late'; } });
+    await b.spawn('outer', {
+      work: async (_: null, ctx) => {
+        try {
+          // asks with a generous timeout of its own: the caller's deadline must bound it
+          return await ctx.ref('slow').ask('work', null, { timeoutMs: 60_000 });
+        } catch (err) {
+          innerError = err as { code?: string; timeoutMs?: number };
+          return 'inner failed';
+        }
+      },
+    });
+    await until('slow and outer seen', () => a.has('outer') && b.has('slow'));
+    const outcome = await a.ref('outer').ask('work', null, { timeoutMs: 400 }).catch((e: unknown) => e);
+    // the caller times out, or (timers of the two sides racing) hears of the inner timeout just in time
+    if (outcome !== 'inner failed') expect(outcome).toBeInstanceOf(AskTimeoutError);
+    await until('inner ask ended', () => innerError !== undefined, 10_000);
+    expect(innerError).toMatchObject({ code: 'ASK_TIMEOUT' });
+    expect(innerError!.timeoutMs).toBeLessThanOrEqual(400);
+  });
+
+  it('trace and correlation ids travel in headers, and a handler passes its trace on', async () => {
+    const cluster = clusterName();
+    const aEngine = new CountingEngine(new NatsEngine({ servers: nats.url }));
+    const bEngine = new CountingEngine(new NatsEngine({ servers: nats.url }));
+    const a = await host(cluster, { engine: aEngine });
+    const b = await host(cluster, { engine: bEngine });
+    const c = await host(cluster);
+    await b.spawn('relay', { go: async (_: null, ctx) => ctx.ref('sink').ask('take', null) });
+    await c.spawn('sink', { take: () => 'ok' });
+    await until('relay and sink seen', () => a.has('relay') && b.has('sink'));
+    expect(await a.ref('relay').ask('go', null)).toBe('ok');
+    const first = aEngine.headers.get(`mpbus.${cluster}.relay`)!;
+    const nested = bEngine.headers.get(`mpbus.${cluster}.sink`)!;
+    expect(first['Mpbus-Trace']).toMatch(/^[0-9a-f]+$/);
+    expect(nested['Mpbus-Trace']).toBe(first['Mpbus-Trace']);
+    expect(first['Mpbus-Ask-Id']).toMatch(/^\d+$/);
+    expect(Number(nested['Mpbus-Timeout-Ms'])).toBeLessThanOrEqual(Number(first['Mpbus-Timeout-Ms']));
+  });
+
+  it('a host that goes away: its names vanish from the others and asks it held fail with a typed error', async () => {
+    const cluster = clusterName();
+    const a = await host(cluster);
+    const bEngine = new NatsEngine({ servers: nats.url });
+    const b = await host(cluster, { engine: bEngine });
+    await b.spawn('stuck', { work: () => new Promise(() => undefined) });
+    await until('stuck seen', () => a.has('stuck'));
+    const gone = firstValueFrom(a.watch('stuck'));
+    const pending = a.ref('stuck').ask('work', null, { timeoutMs: 60_000 }).catch((e: unknown) => e);
+    await sleep(200);
+    // cut b off without goodbye: as if its process died
+    await bEngine.close();
+    expect(await gone).toMatchObject({ name: 'stuck', reason: 'process-exited' });
+    expect(await pending).toMatchObject({ code: 'ACTOR_STOPPED' });
+    expect(a.has('stuck')).toBe(false);
+  });
+
+  it('broadcast topics fan out to every listening host', async () => {
+    const cluster = clusterName();
+    const a = await host(cluster);
+    const b = await host(cluster);
+    const c = await host(cluster);
+    const atB = firstValueFrom(b.cluster!.topic$<{ link: string }>('links').pipe(take(2), toArray()));
+    const atC = firstValueFrom(c.cluster!.topic$<{ link: string }>('links').pipe(take(2), toArray()));
+    await sleep(200);
+    await a.cluster!.engine.flush();
+    a.cluster!.broadcast('links', { link: 'up' });
+    a.cluster!.broadcast('links', { link: 'down' });
+    for (const got of [await atB, await atC]) expect(got.map((g) => g.payload.link)).toEqual(['up', 'down']);
+  });
+
+  it('asks while the server is away fail with ClusterUnavailableError; after it is back they succeed', async () => {
+    const server = await NatsServer.start();
+    try {
+      const cluster = clusterName();
+      const mk = async (): Promise<ActorSystem> => {
+        const s = new ActorSystem({ transport: new InProcessHub().connect(), cluster: { servers: server.url, name: cluster, heartbeatMs: 200 } });
+        systems.push(s);
+        await s.ready();
+        return s;
+      };
+      const a = await mk();
+      const b = await mk();
+      await b.spawn('echo', { echo: (m: number) => m });
+      await until('echo seen', () => a.has('echo'));
+      const letters: DeadLetter[] = [];
+      a.deadLetters$.subscribe((l) => letters.push(l));
+      await server.stop();
+      await until('a notices', () => !a.cluster!.connected);
+      await expect(a.ref('echo').ask('echo', 1)).rejects.toBeInstanceOf(ClusterUnavailableError);
+      await server.run();
+      await until('a reconnects', () => a.cluster!.connected && b.cluster!.connected, 20_000);
+      // b re-subscribed and re-announced by itself
+      let value: unknown;
+      for (let i = 0; i < 100 && value !== 7; i++) value = await a.ref('echo').ask('echo', 7, { timeoutMs: 2000 }).catch(() => undefined);
+      expect(value).toBe(7);
+    } finally {
+      await server.cleanup();
+    }
+  });
+});
