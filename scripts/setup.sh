@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 MIN_PAGES=${MPBUS_HUGEPAGES:-1024}   # 2 MB pages: 2 GiB, room for the tests' parallel groups
-PKGS=(libdpdk-dev dpdk dpdk-dev pkg-config)
+PKGS=(libdpdk-dev dpdk dpdk-dev pkg-config nats-server)   # nats-server: the cluster tests (docs/cluster.md)
 say() { [ -n "${MPBUS_SETUP_QUIET:-}" ] || echo "mpbus setup: $*"; }
 
 missing_pkgs=()

@@ -27,7 +27,7 @@ export interface StartActorSystemOptions extends RuntimeOptions, Omit<ActorSyste
  * runtime first closes the system too.
  */
 export async function startActorSystem(options: StartActorSystemOptions = {}): Promise<ActorSystem> {
-  const { mailboxes, container, askTimeoutMs, goneGraceMs, ...runtimeOptions } = options;
+  const { mailboxes, container, askTimeoutMs, goneGraceMs, cluster, ...runtimeOptions } = options;
   let rt = Runtime.current();
   const ownRuntime = !rt || rt.closed;
   if (ownRuntime) rt = await Runtime.start(runtimeOptions);
@@ -38,9 +38,18 @@ export async function startActorSystem(options: StartActorSystemOptions = {}): P
     ...(container ? { container } : {}),
     ...(askTimeoutMs !== undefined ? { askTimeoutMs } : {}),
     ...(goneGraceMs !== undefined ? { goneGraceMs } : {}),
+    ...(cluster ? { cluster } : {}),
     ...(ownRuntime ? { afterClose: () => runtime.close() } : {}),
   });
   // Closing the runtime first closes the actors (unless the system is closing it itself).
   runtime.onClose(() => (system.isClosed ? undefined : system.close({ timeoutMs: 1000 })));
+  if (cluster) {
+    try {
+      await system.ready();
+    } catch (err) {
+      await system.close({ timeoutMs: 0 });
+      throw err;
+    }
+  }
   return system;
 }

@@ -1,0 +1,118 @@
+/**
+ * Hosts for real: each "host" is a DPDK group of its own (its own --file-prefix, its own
+ * hugepage files and mailboxes), with real agent processes, joined through a real nats-server.
+ */
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import type { Agent, TestGroup as TestGroupType } from './harness/group.js';
+import { TestGroup } from './harness/group.js';
+import { NatsServer } from './harness/nats.js';
+import { fixture } from './harness/paths.js';
+
+const cl = fixture('cluster');
+const groups: TestGroupType[] = [];
+let nats: NatsServer;
+let clusterSeq = 0;
+let cluster = '';
+
+beforeEach(async () => {
+  nats = await NatsServer.start();
+  cluster = `g${process.pid}_${++clusterSeq}`;
+});
+afterEach(async () => {
+  await Promise.all(groups.splice(0).map((g) => g.cleanup()));
+  await nats?.cleanup();
+});
+
+/** A host: a new DPDK group with a primary agent whose actor system joined the cluster. */
+async function host(label: string, options: Record<string, unknown> = {}): Promise<Agent> {
+  const g = TestGroup.create(`cl${label}`);
+  groups.push(g);
+  const agent = await g.startAgent({ procType: 'primary' });
+  await agent.call(cl, 'join', { servers: nats.url, name: cluster, heartbeatMs: 250, ...options });
+  return agent;
+}
+
+/** Another process of the same host (DPDK group) as `primary`, also joined. */
+async function sibling(primary: Agent): Promise<Agent> {
+  const agent = await primary.group.startAgent({ procType: 'secondary' });
+  await agent.call(cl, 'join', { servers: nats.url, name: cluster, heartbeatMs: 250 });
+  return agent;
+}
+
+describe('actors across hosts (DPDK groups joined through nats-server)', () => {
+  it('ask and tell across groups, to a primary and to a secondary of the other group', async () => {
+    const a = await host('a');
+    const a2 = await sibling(a);
+    const b = await host('b');
+    await a.call(cl, 'serve', 'alpha', 'a');
+    await a2.call(cl, 'serve', 'alpha-2', 'a2');
+    await b.call(cl, 'waitFor', 'alpha', true);
+    await b.call(cl, 'waitFor', 'alpha-2', true);
+    expect(await b.call(cl, 'ask', 'alpha', 'echo', { deep: [1, 'two', { three: 3 }] })).toEqual({ ok: true, value: { deep: [1, 'two', { three: 3 }] } });
+    expect(await b.call(cl, 'ask', 'alpha-2', 'whereAmI', null)).toEqual({ ok: true, value: { label: 'a2', pid: a2.pid } });
+    // within group a, alpha-2 is reached through the mailboxes (both work the same for the caller)
+    expect(await a.call(cl, 'ask', 'alpha-2', 'whereAmI', null)).toEqual({ ok: true, value: { label: 'a2', pid: a2.pid } });
+    await b.call(cl, 'tell', 'alpha', 'tellMe', { n: 42 });
+    await expect.poll(() => a.call<number[]>(cl, 'handledIds'), { timeout: 10_000 }).toEqual([42]);
+    expect(await b.call(cl, 'ask', 'nobody', 'echo', 1)).toMatchObject({ ok: false, code: 'ACTOR_NOT_FOUND', name: 'ActorNotFoundError' });
+  });
+
+  it('a name served by two groups is a queue group: each job to exactly one worker, spread over both', async () => {
+    const a = await host('a');
+    const b = await host('b');
+    const c = await host('c');
+    await a.call(cl, 'serve', 'pool', 'a');
+    await b.call(cl, 'serve', 'pool', 'b');
+    await expect.poll(() => c.call<number>(cl, 'holders', 'pool'), { timeout: 10_000 }).toBe(2);
+    const count = 300;
+    const run = await c.call<{ answers: number[]; perLabel: Record<string, number>; errors: Record<string, number> }>(cl, 'runJobs', 'pool', count, 16);
+    expect(run.answers.every((n) => n === 1)).toBe(true);
+    expect(run.errors).toEqual({});
+    const handledA = await a.call<number[]>(cl, 'handledIds');
+    const handledB = await b.call<number[]>(cl, 'handledIds');
+    expect([...handledA, ...handledB].sort((x, y) => x - y)).toEqual([...Array(count).keys()]);
+    expect(handledA.length).toBeGreaterThan(0);
+    expect(handledB.length).toBeGreaterThan(0);
+    expect(run.perLabel).toEqual({ a: handledA.length, b: handledB.length });
+  });
+
+  it('a group SIGKILLed mid-run: its names vanish, callers get typed errors, no job is answered twice', async () => {
+    const a = await host('a');
+    const b = await host('b');
+    const c = await host('c');
+    await a.call(cl, 'serve', 'pool', 'a', 2);
+    await b.call(cl, 'serve', 'pool', 'b', 2);
+    await b.call(cl, 'serve', 'only-b', 'b');
+    await expect.poll(() => c.call<number>(cl, 'holders', 'pool'), { timeout: 10_000 }).toBe(2);
+    await c.call(cl, 'waitFor', 'only-b', true);
+    const count = 600;
+    const running = c.call<{ answers: number[]; perLabel: Record<string, number>; errors: Record<string, number> }>(cl, 'runJobs', 'pool', count, 16, 5000);
+    await c.next('progress', 60_000, (p: { done: number }) => p.done >= 100);
+    b.kill('SIGKILL');
+    const vanishedMs = await c.call<number>(cl, 'waitFor', 'only-b', false, 20_000);
+    const run = await running;
+    expect(run.answers.every((n) => n === 1)).toBe(true);
+    expect(run.perLabel.a! + run.perLabel.b!).toBe(count);
+    expect(await c.call(cl, 'holders', 'pool')).toBe(1);
+    expect(await c.call(cl, 'ask', 'only-b', 'echo', 1)).toMatchObject({ ok: false, code: 'ACTOR_NOT_FOUND' });
+    // every job a answered is in its handled list, and none twice there
+    const handledA = await a.call<number[]>(cl, 'handledIds');
+    expect(new Set(handledA).size).toBe(handledA.length);
+    console.log(`cluster: SIGKILLed group's names vanished after ${vanishedMs} ms; caller errors while it went: ${JSON.stringify(run.errors)}`);
+  });
+
+  it('nats-server restarted mid-run: clients reconnect and re-subscribe, later asks succeed', async () => {
+    const a = await host('a');
+    const b = await host('b');
+    await a.call(cl, 'serve', 'echo-a', 'a');
+    await b.call(cl, 'waitFor', 'echo-a', true);
+    expect(await b.call(cl, 'ask', 'echo-a', 'echo', 1)).toEqual({ ok: true, value: 1 });
+    await nats.stop('SIGKILL');
+    await expect.poll(() => b.call(cl, 'connected'), { timeout: 20_000 }).toBe(false);
+    expect(await b.call(cl, 'ask', 'echo-a', 'echo', 2)).toMatchObject({ ok: false, code: 'CLUSTER_UNAVAILABLE' });
+    await nats.run();
+    await expect.poll(() => Promise.all([a.call(cl, 'connected'), b.call(cl, 'connected')]), { timeout: 30_000 }).toEqual([true, true]);
+    await b.call(cl, 'waitFor', 'echo-a', true);
+    await expect.poll(() => b.call(cl, 'ask', 'echo-a', 'echo', 3, 2000), { timeout: 30_000, interval: 200 }).toEqual({ ok: true, value: 3 });
+  });
+});
