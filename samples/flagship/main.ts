@@ -8,20 +8,13 @@
  * Run: `npm start` (or `node dist/samples/flagship/main.js --help`).
  */
 import 'reflect-metadata';
-import { fork, type ChildProcess } from 'node:child_process';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { startActorSystem, type ActorSystem, type Router } from '../../src/index.js';
+import type { ChildProcess } from 'node:child_process';
+import { startActorSystem, type ActorSystem, type Router, type RouterStats } from '../../src/index.js';
 import type { JobContract, JobResult } from './jobs.js';
 import { alive, leftovers, until } from '../lib/processes.js';
 import { parseOptions, type FlagshipOptions } from './options.js';
-
-interface WorkerProcess {
-  name: string;
-  pid: number;
-  child: ChildProcess;
-  exited: Promise<void>;
-}
+import { freePort, haveNatsServer, startNatsServer, stopProcess } from '../lib/nats.js';
+import { startChildren, startWorkers, stopWorkers, type WorkerProcess } from './workers.js';
 
 /** What one run measured. */
 interface Outcome {
@@ -37,30 +30,9 @@ interface Outcome {
   killed: { name: string; pid: number; atMs: number } | undefined;
 }
 
-const here = dirname(fileURLToPath(import.meta.url));
-
 function percentile(sorted: Float64Array, p: number): number {
   if (sorted.length === 0) return 0;
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
-}
-
-/** Starts the worker processes and waits until each has its actor up. */
-async function startWorkers(prefix: string, count: number): Promise<WorkerProcess[]> {
-  const starting = [...Array(count).keys()].map(
-    (i) =>
-      new Promise<WorkerProcess>((resolve, reject) => {
-        const child = fork(join(here, 'worker.js'), [prefix, String(i + 1)], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
-        const exited = new Promise<void>((done) => child.once('exit', () => done()));
-        const timer = setTimeout(() => reject(new Error(`worker ${i + 1} did not start within 30 s`)), 30_000);
-        child.once('exit', (code, signal) => reject(new Error(`worker ${i + 1} exited while starting (${signal ?? code})`)));
-        child.on('message', (msg: { type?: string; name?: string; pid?: number }) => {
-          if (msg.type !== 'ready') return;
-          clearTimeout(timer);
-          resolve({ name: msg.name!, pid: msg.pid!, child, exited });
-        });
-      }),
-  );
-  return Promise.all(starting);
 }
 
 class Progress {
@@ -92,7 +64,7 @@ class Progress {
 }
 
 /** Pushes the jobs through the router, `window` at a time, and records every answer. */
-async function pushJobs(options: FlagshipOptions, router: Router<JobContract>, workers: WorkerProcess[]): Promise<Outcome> {
+async function pushJobs(options: FlagshipOptions, router: Pick<Router<JobContract>, 'ref' | 'stats'>, workers: Array<{ name: string; pid: number }>): Promise<Outcome> {
   const payload = new Uint8Array(options.payloadBytes).map((_, i) => (i * 31 + 7) & 0xff);
   let answers = new Uint8Array(1 << 16);
   let latencies = new Float64Array(1 << 16);
@@ -195,16 +167,6 @@ async function pushJobs(options: FlagshipOptions, router: Router<JobContract>, w
   });
 }
 
-async function stopWorkers(workers: WorkerProcess[]): Promise<void> {
-  for (const w of workers) if (w.child.connected) w.child.send({ type: 'stop' });
-  const all = Promise.all(workers.map((w) => w.exited));
-  const timeout = new Promise<'timeout'>((resolve) => setTimeout(() => resolve('timeout'), 15_000).unref());
-  if ((await Promise.race([all, timeout])) === 'timeout') {
-    for (const w of workers) if (alive(w.pid)) process.kill(w.pid, 'SIGKILL');
-    await all;
-  }
-}
-
 async function main(): Promise<number> {
   let options: FlagshipOptions | undefined;
   try {
@@ -219,9 +181,13 @@ async function main(): Promise<number> {
     if (!options.json) console.log(text);
   };
   let system: ActorSystem | undefined;
+  /** Worker processes, or with --hosts the host processes (each with its own workers). */
   let workers: WorkerProcess[] = [];
+  let nats: ChildProcess | undefined;
+  const pids = (): number[] => workers.flatMap((w) => [w.pid, ...(w.workers ?? []).map((x) => x.pid)]);
   const killWorkers = (): void => {
-    for (const w of workers) if (alive(w.pid)) process.kill(w.pid, 'SIGKILL');
+    for (const pid of pids()) if (alive(pid)) process.kill(pid, 'SIGKILL');
+    nats?.kill('SIGKILL');
   };
   const interrupted = (): void => {
     killWorkers();
@@ -229,28 +195,59 @@ async function main(): Promise<number> {
   };
   process.once('SIGINT', interrupted);
   process.once('SIGTERM', interrupted);
+  const hostPrefixes = [...Array(options.hosts > 1 ? options.hosts : 0).keys()].map((i) => `${prefix}_h${i + 1}`);
   try {
-    system = await startActorSystem({ filePrefix: prefix, procType: 'primary', askTimeoutMs: 120_000, handleSignals: true });
-    const router = system.router<JobContract>('jobs', {
-      strategy: options.strategy,
-      group: 'workers',
-      key: (msg) => (msg as { key: string }).key,
-      workerTimeoutMs: 120_000,
-    });
-    say(`mpbus flagship: primary pid ${process.pid}, group '${prefix}', starting ${options.workers} worker processes...`);
-    workers = await startWorkers(prefix, options.workers);
-    await until(() => router.workers().length === options.workers, 10_000, 'the workers to join the group');
-    say(`workers up: ${workers.map((w) => `${w.name} (pid ${w.pid})`).join(', ')}`);
+    let cluster: { servers: string; name: string } | undefined;
+    if (options.hosts > 1) {
+      let servers = options.nats;
+      if (servers === undefined) {
+        if (!haveNatsServer()) throw new Error('--hosts needs nats-server (scripts/setup.sh installs it) or --nats URL');
+        const port = await freePort();
+        nats = await startNatsServer('127.0.0.1', port);
+        servers = `nats://127.0.0.1:${port}`;
+      }
+      cluster = { servers, name: `flagship_${process.pid}` };
+    }
+    system = await startActorSystem({ filePrefix: prefix, procType: 'primary', askTimeoutMs: 120_000, handleSignals: true, ...(cluster ? { cluster } : {}) });
+    let target: Pick<Router<JobContract>, 'ref' | 'stats'>;
+    let killable: Array<{ name: string; pid: number }>;
+    if (cluster) {
+      // --hosts N: this process only pushes jobs; each host is a DPDK group of its own with a
+      // router 'jobs' over its workers, and NATS gives each job to one host (a queue group).
+      const c = cluster;
+      say(`mpbus flagship: ${options.hosts} hosts (groups ${hostPrefixes.join(', ')}) joined through NATS at ${c.servers}, ${options.workers} workers each...`);
+      workers = await startChildren('host.js', (i) => [hostPrefixes[i]!, `h${i + 1}`, String(options.workers), c.servers, c.name, options.strategy], options.hosts, 'host');
+      const directory = system.cluster!.directory;
+      await until(() => directory.holdersOf('jobs').length === options.hosts, 20_000, "every host's router 'jobs'");
+      killable = workers.flatMap((h) => h.workers ?? []);
+      say(`hosts up: ${workers.map((h) => `${h.name} (pid ${h.pid}: ${(h.workers ?? []).map((w) => w.name).join(', ')})`).join('; ')}`);
+      target = { ref: system.ref<JobContract>('jobs'), stats: (): RouterStats => ({ perWorker: {}, redelivered: 0, inFlight: 0 }) };
+    } else {
+      const router = system.router<JobContract>('jobs', {
+        strategy: options.strategy,
+        group: 'workers',
+        key: (msg) => (msg as { key: string }).key,
+        workerTimeoutMs: 120_000,
+      });
+      say(`mpbus flagship: primary pid ${process.pid}, group '${prefix}', starting ${options.workers} worker processes...`);
+      workers = await startWorkers(prefix, options.workers);
+      await until(() => router.workers().length === options.workers, 10_000, 'the workers to join the group');
+      say(`workers up: ${workers.map((w) => `${w.name} (pid ${w.pid})`).join(', ')}`);
+      target = router;
+      killable = workers;
+    }
     say(
       options.jobs !== undefined
         ? `pushing ${options.jobs} jobs of ${options.payloadBytes} B, ${options.window} in flight, strategy ${options.strategy}`
         : `pushing jobs of ${options.payloadBytes} B for ${options.seconds} s, ${options.window} in flight, strategy ${options.strategy}`,
     );
-    const outcome = await pushJobs(options, router, workers);
+    const outcome = await pushJobs(options, target, killable);
+    const started = pids();
     await stopWorkers(workers);
     await system.close({ timeoutMs: 2000 });
-    const left = leftovers(prefix);
-    const strays = workers.filter((w) => alive(w.pid)).map((w) => w.pid);
+    if (nats) await stopProcess(nats);
+    const left = [prefix, ...hostPrefixes].flatMap((p) => leftovers(p));
+    const strays = started.filter((pid) => alive(pid));
     const sorted = outcome.latenciesUs.sort();
     const throughput = Math.round(outcome.answered / (outcome.elapsedMs / 1000));
     const p50 = Math.round(percentile(sorted, 50));
@@ -261,7 +258,11 @@ async function main(): Promise<number> {
     say(`throughput ${throughput.toLocaleString('en-US')} jobs/s over ${(outcome.elapsedMs / 1000).toFixed(1)} s; latency p50 ${p50} us, p99 ${p99} us`);
     say(`per worker: ${Object.entries(outcome.perWorker).sort().map(([w, n]) => `${w} ${n}`).join(', ')}`);
     if (outcome.killed) {
-      say(`killed ${outcome.killed.name} (pid ${outcome.killed.pid}) at ${(outcome.killed.atMs / 1000).toFixed(1)} s; ${outcome.redelivered} of its unanswered jobs were given to other workers`);
+      say(
+        cluster
+          ? `killed ${outcome.killed.name} (pid ${outcome.killed.pid}) at ${(outcome.killed.atMs / 1000).toFixed(1)} s; its host's router gave its unanswered jobs to the host's other workers`
+          : `killed ${outcome.killed.name} (pid ${outcome.killed.pid}) at ${(outcome.killed.atMs / 1000).toFixed(1)} s; ${outcome.redelivered} of its unanswered jobs were given to other workers`,
+      );
     }
     say(left.length === 0 && strays.length === 0 ? 'cleanup: no worker process, runtime dir or hugepage file left behind' : `cleanup FAILED: left ${[...left, ...strays.map((p) => `pid ${p}`)].join(', ')}`);
     if (options.json) {
@@ -271,7 +272,8 @@ async function main(): Promise<number> {
           answered: outcome.answered,
           lost: outcome.lost,
           duplicates: outcome.duplicates,
-          workers: options.workers,
+          workers: killable.length,
+          hosts: options.hosts,
           perWorker: outcome.perWorker,
           throughputJobsPerSec: throughput,
           latencyP50Us: p50,

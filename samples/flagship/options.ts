@@ -13,6 +13,10 @@ export interface FlagshipOptions {
   window: number;
   killOneWorker: boolean;
   json: boolean;
+  /** Groups standing in for hosts, joined through NATS (1: no cluster). */
+  hosts: number;
+  /** NATS server of --hosts (default: a local nats-server the sample starts). */
+  nats: string | undefined;
 }
 
 /** Workers the machine can take: one per CPU, at least 2 (the primary shares the CPUs). */
@@ -25,11 +29,16 @@ Usage: npm start -- [options]        (or: node dist/samples/flagship/main.js [op
 
   --jobs N            push exactly N jobs (default: push jobs for --seconds)
   --seconds S         how long to push jobs when --jobs is not given (default 10)
-  --workers N         worker processes (default ${defaultWorkers}: one per CPU, at least 2)
+  --workers N         worker processes (default ${defaultWorkers}: one per CPU, at least 2; with --hosts:
+                      per host, default 1)
   --payload BYTES     payload size of each job (default 64)
   --strategy NAME     round-robin | least-loaded | consistent-hash (default round-robin)
   --window N          jobs in flight at once (default 64 per worker)
   --kill-one-worker   SIGKILL one worker mid-run: its in-flight jobs go to the others, none is lost
+  --hosts N           N groups standing in for N hosts, each with its own router and --workers
+                      workers, joined through one local nats-server (started and stopped by the
+                      sample); this process pushes the jobs, NATS gives each to one host
+  --nats URL          with --hosts: use this NATS server instead of starting one
   --json              no progress bar; end with one line of JSON:
                       {jobs, answered, lost, duplicates, workers, perWorker,
                        throughputJobsPerSec, latencyP50Us, latencyP99Us}
@@ -57,6 +66,8 @@ export function parseOptions(argv: string[]): FlagshipOptions | undefined {
       window: { type: 'string' },
       'kill-one-worker': { type: 'boolean' },
       json: { type: 'boolean' },
+      hosts: { type: 'string' },
+      nats: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
     strict: true,
@@ -69,7 +80,9 @@ export function parseOptions(argv: string[]): FlagshipOptions | undefined {
   if (!['round-robin', 'least-loaded', 'consistent-hash'].includes(strategy)) {
     throw new Error(`--strategy must be round-robin, least-loaded or consistent-hash, got '${strategy}'`);
   }
-  const workers = int('workers', values.workers, defaultWorkers, 1, 32);
+  const hosts = int('hosts', values.hosts, 1, 1, 16);
+  if (values.nats !== undefined && hosts < 2) throw new Error('--nats goes with --hosts N (N >= 2)');
+  const workers = int('workers', values.workers, hosts > 1 ? 1 : defaultWorkers, 1, 32);
   const killOneWorker = values['kill-one-worker'] ?? false;
   if (killOneWorker && workers < 2) throw new Error('--kill-one-worker needs at least 2 workers (someone must take over the jobs)');
   return {
@@ -78,8 +91,10 @@ export function parseOptions(argv: string[]): FlagshipOptions | undefined {
     workers,
     payloadBytes: int('payload', values.payload, 64, 0, 16 * 1024 * 1024),
     strategy,
-    window: int('window', values.window, 64 * workers, 1, 1_000_000),
+    window: int('window', values.window, 64 * workers * hosts, 1, 1_000_000),
     killOneWorker,
     json: values.json ?? false,
+    hosts,
+    nats: values.nats,
   };
 }

@@ -3,32 +3,9 @@
  * with a port picked free by the test, started and stopped by PID. The process is tracked by a
  * {@link TestGroup}, so the suite's safety net ends it even when a test file crashes.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { connect, createServer } from 'node:net';
+import type { ChildProcess } from 'node:child_process';
+import { freePort, startNatsServer, stopProcess } from '../../samples/lib/nats.js';
 import { TestGroup } from './group.js';
-
-/** A free TCP port on `host` (the kernel's pick). */
-export async function freePort(host = '127.0.0.1'): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, host, () => {
-      const port = (server.address() as { port: number }).port;
-      server.close(() => resolve(port));
-    });
-  });
-}
-
-function canConnect(host: string, port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = connect({ host, port });
-    socket.once('connect', () => {
-      socket.destroy();
-      resolve(true);
-    });
-    socket.once('error', () => resolve(false));
-  });
-}
 
 export class NatsServer {
   private child: ChildProcess | undefined;
@@ -58,26 +35,12 @@ export class NatsServer {
   /** (Re)starts the server on the same address and port. */
   async run(): Promise<void> {
     if (this.child && this.child.exitCode === null && this.child.signalCode === null) return;
-    const child = spawn('nats-server', ['-a', this.host, '-p', String(this.port)], { stdio: ['ignore', 'pipe', 'pipe'] });
-    child.stdout?.on('data', (d: Buffer) => this.log.push(d.toString()));
-    child.stderr?.on('data', (d: Buffer) => this.log.push(d.toString()));
-    this.group.track(child);
-    this.child = child;
-    const deadline = Date.now() + 20_000;
-    while (!(await canConnect(this.host, this.port))) {
-      if (child.exitCode !== null) throw new Error(`nats-server exited (${child.exitCode}):\n${this.log.join('')}`);
-      if (Date.now() > deadline) throw new Error(`nats-server did not listen on ${this.url} within 20 s:\n${this.log.join('')}`);
-      await new Promise((resolve) => setTimeout(resolve, 50));
-    }
+    this.child = this.group.track(await startNatsServer(this.host, this.port, this.log));
   }
 
   /** Stops the server by PID (SIGKILL: as if the host of the server died) and waits until it is gone. */
   async stop(signal: NodeJS.Signals = 'SIGKILL'): Promise<void> {
-    const child = this.child;
-    if (!child || child.exitCode !== null || child.signalCode !== null) return;
-    const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-    child.kill(signal);
-    await exited;
+    if (this.child) await stopProcess(this.child, signal);
   }
 
   /** Stops the server and forgets it. */
