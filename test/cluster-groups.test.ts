@@ -1,11 +1,15 @@
 /**
  * Hosts for real: each "host" is a DPDK group of its own (its own --file-prefix, its own
- * hugepage files and mailboxes), with real agent processes, joined through a real nats-server.
+ * hugepage files and mailboxes) with real agent processes in a network namespace of its own,
+ * linked by a veth pair to a bridge where a real nats-server listens. Where the machine does not
+ * allow namespaces, hosts share the loopback (the reason is printed).
  */
+import { readlinkSync } from 'node:fs';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { Agent, TestGroup as TestGroupType } from './harness/group.js';
 import { TestGroup } from './harness/group.js';
 import { NatsServer } from './harness/nats.js';
+import { HostNetwork } from './harness/netns.js';
 import { fixture } from './harness/paths.js';
 
 const cl = fixture('cluster');
@@ -13,28 +17,42 @@ const groups: TestGroupType[] = [];
 let nats: NatsServer;
 let clusterSeq = 0;
 let cluster = '';
+let network: HostNetwork | undefined;
+const namespaceOf = new Map<TestGroupType, string | undefined>();
+let loopbackReasonPrinted = false;
 
 beforeEach(async () => {
-  nats = await NatsServer.start();
+  const made = HostNetwork.create(3);
+  if (made instanceof HostNetwork) network = made;
+  else {
+    network = undefined;
+    if (!loopbackReasonPrinted) console.log(`cluster tests: hosts share the loopback (no network namespaces: ${made.reason})`);
+    loopbackReasonPrinted = true;
+  }
+  nats = await NatsServer.start(network?.serverAddress ?? '127.0.0.1');
   cluster = `g${process.pid}_${++clusterSeq}`;
 });
 afterEach(async () => {
   await Promise.all(groups.splice(0).map((g) => g.cleanup()));
+  namespaceOf.clear();
   await nats?.cleanup();
+  network?.cleanup();
 });
 
 /** A host: a new DPDK group with a primary agent whose actor system joined the cluster. */
 async function host(label: string, options: Record<string, unknown> = {}): Promise<Agent> {
   const g = TestGroup.create(`cl${label}`);
+  const netns = network?.namespaces[groups.length];
   groups.push(g);
-  const agent = await g.startAgent({ procType: 'primary' });
+  namespaceOf.set(g, netns);
+  const agent = await g.startAgent({ procType: 'primary' }, netns);
   await agent.call(cl, 'join', { servers: nats.url, name: cluster, heartbeatMs: 250, ...options });
   return agent;
 }
 
 /** Another process of the same host (DPDK group) as `primary`, also joined. */
 async function sibling(primary: Agent): Promise<Agent> {
-  const agent = await primary.group.startAgent({ procType: 'secondary' });
+  const agent = await primary.group.startAgent({ procType: 'secondary' }, namespaceOf.get(primary.group));
   await agent.call(cl, 'join', { servers: nats.url, name: cluster, heartbeatMs: 250 });
   return agent;
 }
@@ -44,6 +62,13 @@ describe('actors across hosts (DPDK groups joined through nats-server)', () => {
     const a = await host('a');
     const a2 = await sibling(a);
     const b = await host('b');
+    if (network) {
+      // each host in a network namespace of its own (a's two processes share a's)
+      const here = readlinkSync('/proc/self/ns/net');
+      const [nsA, nsA2, nsB] = await Promise.all([a, a2, b].map((x) => x.call<string>(cl, 'networkNamespace')));
+      expect(new Set([here, nsA, nsB]).size).toBe(3);
+      expect(nsA2).toBe(nsA);
+    }
     await a.call(cl, 'serve', 'alpha', 'a');
     await a2.call(cl, 'serve', 'alpha-2', 'a2');
     await b.call(cl, 'waitFor', 'alpha', true);

@@ -127,9 +127,13 @@ export class TestGroup {
     return new TestGroup(uniquePrefix(label));
   }
 
-  /** Spawns an agent process (not yet started: call `agent.start()`). */
-  async spawn(env: Record<string, string> = {}): Promise<Agent> {
-    const child = fork(agentScript, [], { stdio: ['ignore', 'inherit', 'pipe', 'ipc'], env: { ...process.env, ...env } });
+  /**
+   * Spawns an agent process (not yet started: call `agent.start()`), in the network namespace
+   * `netns` when given (`ip netns exec`, which execs node in place: the pid stays the agent's).
+   */
+  async spawn(env: Record<string, string> = {}, netns?: string): Promise<Agent> {
+    const inNamespace = netns === undefined ? {} : { execPath: 'ip', execArgv: ['netns', 'exec', netns, process.execPath] };
+    const child = fork(agentScript, [], { stdio: ['ignore', 'inherit', 'pipe', 'ipc'], env: { ...process.env, ...env }, ...inNamespace });
     const agent = new Agent(child, this);
     mkdirSync(pidDir, { recursive: true });
     writeFileSync(join(pidDir, String(agent.pid)), this.prefix);
@@ -144,8 +148,8 @@ export class TestGroup {
   }
 
   /** Spawns an agent and starts a runtime in it. */
-  async startAgent(options: RuntimeOptions = {}): Promise<Agent> {
-    const agent = await this.spawn();
+  async startAgent(options: RuntimeOptions = {}, netns?: string): Promise<Agent> {
+    const agent = await this.spawn({}, netns);
     await agent.start(options);
     return agent;
   }
