@@ -8,7 +8,8 @@
  *   group of the same name: the same name served on several hosts is a pool, each message going
  *   to one of them.
  * - `tell` is a publish; `ask` a publish with a reply subject under this node's inbox. The
- *   serving node acknowledges at once (so the asker knows who holds its ask) and answers later.
+ *   serving node acknowledges it unless it answers at once (so the asker knows who holds its
+ *   ask) and answers later.
  *   No subscriber anywhere: the engine's "no responders" comes back at once and the ask fails
  *   with {@link ActorNotFoundError}, as locally.
  * - Deadlines travel as the remaining milliseconds (`Mpbus-Timeout-Ms`), so a nested ask made by
@@ -141,6 +142,7 @@ export class ClusterTransport implements ActorTransport {
   private inbox = '';
   private nextAsk = 1;
   private nextHeld = 1;
+  private readonly acks: number[] = [];
   private timer: NodeJS.Timeout | undefined;
   private announcePending = false;
   private started = false;
@@ -454,13 +456,35 @@ export class ClusterTransport implements ActorTransport {
       const deadline = Date.now() + (Number.isFinite(timeoutMs) && timeoutMs > 0 ? timeoutMs : 10_000);
       const id = this.nextHeld++;
       this.held.set(id, { reply: m.reply, trace, expires: deadline + 1000 });
-      this.engine.publish(m.reply, new Uint8Array(0), { headers: { [ClusterHeaders.kind]: 'ack', [ClusterHeaders.node]: this.nodeId } });
+      this.scheduleAck(id);
       envelope.kind = EnvelopeKind.ask;
       envelope.id = id;
       envelope.replyTo = this.heldReplyAddress;
       envelope.deadline = deadline;
     }
     receiver.receive(envelope);
+  }
+
+  /**
+   * Acknowledges held asks once this turn of the event loop is over: an ask answered at once
+   * needs no ack (its answer names the node), one still in hand gets one, so its asker knows
+   * which node to watch.
+   */
+  private scheduleAck(id: number): void {
+    this.acks.push(id);
+    if (this.acks.length > 1) return;
+    setImmediate(() => {
+      const ids = this.acks.splice(0);
+      for (const held of ids) {
+        const entry = this.held.get(held);
+        if (!entry) continue;
+        try {
+          this.engine.publish(entry.reply, new Uint8Array(0), { headers: { [ClusterHeaders.kind]: 'ack', [ClusterHeaders.node]: this.nodeId } });
+        } catch (err) {
+          this.log.debug({ err }, 'ack not sent (connection down)');
+        }
+      }
+    });
   }
 
   /** The local actor answered an ask from another host: send the answer back. */
