@@ -30,3 +30,4 @@ export { Membership, SCAN_INTERVAL_MS, type Peer, type PeerDown } from './bus/me
 export { registry, MAX_NAME_BYTES, type MailboxAddress } from './bus/registry.js';
 export type { MailboxMemoryOptions } from './bus/attachment.js';
 export * from './actors/index.js';
+export * from './cluster/index.js';
