@@ -243,6 +243,31 @@ describe('cluster over a real nats-server (hosts in one process)', () => {
     for (const got of [await atB, await atC]) expect(got.map((g) => g.payload.link)).toEqual(['up', 'down']);
   });
 
+  it("whileDisconnected 'retry': an ask made while the server is away is sent once it is back, and answered", async () => {
+    const server = await NatsServer.start();
+    try {
+      const cluster = clusterName();
+      const mk = async (): Promise<ActorSystem> => {
+        const s = new ActorSystem({ transport: new InProcessHub().connect(), cluster: { servers: server.url, name: cluster, heartbeatMs: 200, whileDisconnected: 'retry' } });
+        systems.push(s);
+        await s.ready();
+        return s;
+      };
+      const a = await mk();
+      const b = await mk();
+      await b.spawn('echo', { echo: (m: number) => m });
+      await until('echo seen', () => a.has('echo'));
+      await server.stop();
+      await until('a notices', () => !a.cluster!.connected);
+      const asked = a.ref('echo').ask('echo', 9, { timeoutMs: 60_000 });
+      await sleep(300);
+      await server.run();
+      expect(await asked).toBe(9);
+    } finally {
+      await server.cleanup();
+    }
+  });
+
   it('asks while the server is away fail with ClusterUnavailableError; after it is back they succeed', async () => {
     const server = await NatsServer.start();
     try {

@@ -97,6 +97,9 @@ interface HeldAsk {
 
 const TOKEN_SAFE = /^[A-Za-z0-9_-]+$/;
 
+/** 'retry': pause before sending again an ask that found no responders right after an outage. */
+const RESEND_MS = 100;
+
 /** A name as one subject token: safe characters kept, others (dots, wildcards, spaces...) %-encoded. */
 export function subjectToken(name: string): string {
   if (TOKEN_SAFE.test(name)) return name;
@@ -401,6 +404,13 @@ export class ClusterTransport implements ActorTransport {
     const ask = this.remoteAsks.get(n);
     if (!ask) return;
     if (m.noResponders) {
+      // Just after an outage the hosts serving a known name may not have subscribed again yet.
+      if (this.whileDisconnected === 'retry' && this.directory.has(ask.to) && ask.deadline > Date.now() + RESEND_MS) {
+        setTimeout(() => {
+          if (this.remoteAsks.get(n) === ask && this.connected) this.publishAsk(n, ask);
+        }, RESEND_MS).unref();
+        return;
+      }
       this.failAsk(n, { name: 'ActorNotFoundError', code: ActorErrorCodes.actorNotFound, message: `no actor named '${ask.to}' on any host` });
       return;
     }
@@ -576,7 +586,8 @@ export class ClusterTransport implements ActorTransport {
   private tick(): void {
     const now = Date.now();
     this.announce();
-    for (const node of this.directory.silentSince(now - this.nodeTimeoutMs)) this.nodeRemoved(node, 'process-exited');
+    // While this node is cut off it hears no one: silence then says nothing about the others.
+    if (this.engine.connected) for (const node of this.directory.silentSince(now - this.nodeTimeoutMs)) this.nodeRemoved(node, 'process-exited');
     for (const [n, ask] of this.remoteAsks) if (ask.deadline + 1000 < now) this.remoteAsks.delete(n);
     for (const [id, held] of this.held) if (held.expires < now) this.held.delete(id);
   }
@@ -587,6 +598,7 @@ export class ClusterTransport implements ActorTransport {
   }
 
   private onReconnected(): void {
+    this.directory.touchAll(Date.now());
     this.sendDirectory('hello');
     this.announce();
     this.resendPending();

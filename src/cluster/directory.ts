@@ -65,6 +65,11 @@ export class Directory {
     return { node, reason, vanished };
   }
 
+  /** Counts every node as heard from at `now` (after this node's own outage: a fresh grace period). */
+  touchAll(now: number): void {
+    for (const entry of this.nodes.values()) entry.lastSeen = now;
+  }
+
   /** Nodes not heard from since `before`. */
   silentSince(before: number): string[] {
     return [...this.nodes].filter(([, e]) => e.lastSeen < before).map(([node]) => node);
