@@ -82,6 +82,23 @@ describe('actors across hosts (DPDK groups joined through nats-server)', () => {
     expect(await b.call(cl, 'ask', 'nobody', 'echo', 1)).toMatchObject({ ok: false, code: 'ACTOR_NOT_FOUND', name: 'ActorNotFoundError' });
   });
 
+  it('the deadline crosses hosts and processes: a nested ask does not outlive the caller on another host', async () => {
+    const a = await host('a');
+    const a2 = await sibling(a);
+    const b = await host('b');
+    await a2.call(cl, 'serve', 'slow', 'a2');
+    await a.call(cl, 'serveNested', 'outer', 'slow');
+    await b.call(cl, 'waitFor', 'outer', true);
+    const outcome = await b.call<{ ok: boolean; code?: string; value?: unknown }>(cl, 'ask', 'outer', 'work', null, 500);
+    // the caller times out, or (timers racing) hears of the inner timeout just in time
+    if (outcome.ok) expect(outcome.value).toBe('inner failed');
+    else expect(outcome.code).toBe('ASK_TIMEOUT');
+    await expect.poll(() => a.call(cl, 'nestedOutcome'), { timeout: 10_000 }).not.toBeNull();
+    const inner = await a.call<{ code: string; timeoutMs: number }>(cl, 'nestedOutcome');
+    expect(inner.code).toBe('ASK_TIMEOUT');
+    expect(inner.timeoutMs).toBeLessThanOrEqual(500);
+  });
+
   it('a name served by two groups is a queue group: each job to exactly one worker, spread over both', async () => {
     const a = await host('a');
     const b = await host('b');

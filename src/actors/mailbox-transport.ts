@@ -28,8 +28,8 @@ export interface MailboxTransportOptions extends MailboxSystemOptions {
   pollMs?: number;
 }
 
-/** An envelope on the wire: [kind, action, payload, id, replyTo, sender]. */
-type WireEnvelope = [EnvelopeKind, string, unknown, number | null, string | null, string | null];
+/** An envelope on the wire: [kind, action, payload, id, replyTo, sender, deadline?, trace?]. */
+type WireEnvelope = [EnvelopeKind, string, unknown, number | null, string | null, string | null, (number | null)?, (string | null)?];
 
 const GROUP_PREFIX = '$g.';
 
@@ -93,6 +93,8 @@ export class MailboxTransport implements ActorTransport {
       if (wire[3] !== null) envelope.id = wire[3];
       if (wire[4] !== null) envelope.replyTo = wire[4];
       if (wire[5] !== null) envelope.sender = wire[5];
+      if (typeof wire[6] === 'number') envelope.deadline = wire[6];
+      if (typeof wire[7] === 'string') envelope.trace = wire[7];
       if (receiver.settles) box.addDepth(1);
       receiver.receive(envelope);
     });
@@ -126,6 +128,8 @@ export class MailboxTransport implements ActorTransport {
       return 'delivered';
     }
     const wire: WireEnvelope = [envelope.kind, envelope.action, envelope.payload, envelope.id ?? null, envelope.replyTo ?? null, envelope.sender ?? null];
+    // deadline and trace only when set: plain local tells stay as small as before
+    if (envelope.deadline !== undefined || envelope.trace !== undefined) wire.push(envelope.deadline ?? null, envelope.trace ?? null);
     try {
       const result = this.mailboxes.trySend(to, wire);
       if (result === 'sent') {
