@@ -107,9 +107,11 @@ void SpinBeforePoll(uv_prepare_t*) {
   if (start >= until) return;
   int64_t stop = start + gSpinMaxNs.load(std::memory_order_relaxed);
   if (stop > until) stop = until;
+  // Yield rather than pause: with fewer CPUs than busy threads, the thread this spin waits for
+  // (DPDK's IPC thread, here or in the peer) may need this very CPU.
   while (!gInboxFilled.load(std::memory_order_acquire)) {
     if (NowNs() >= stop) return;
-    for (int i = 0; i < 32; i++) __builtin_ia32_pause();
+    sched_yield();
   }
 }
 
