@@ -709,6 +709,74 @@ void ReleasePending(Attachment& a, uint32_t id, uint32_t count) {
   }
 }
 
+// mbxSendMany(slot, generation, mailboxId, codec, bytes: Uint8Array, ends: Uint32Array, count)
+//   -> how many of the first `count` messages were sent (they keep their order). Message i is
+//   bytes[ends[i-1] .. ends[i]) (ends[-1] = 0); each must fit one pool buffer. One crossing,
+//   one capacity reservation, one bulk buffer get and one ring enqueue for the whole batch.
+//   Negative results are a SendStatus for nothing sent (-kSendMailboxFull, ...).
+Napi::Value MbxSendMany(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Attachment& a = RequireAttached(env);
+  uint32_t slot = info[0].As<Napi::Number>().Uint32Value();
+  uint32_t generation = info[1].As<Napi::Number>().Uint32Value();
+  uint32_t mailboxId = info[2].As<Napi::Number>().Uint32Value();
+  uint16_t codec = static_cast<uint16_t>(info[3].As<Napi::Number>().Uint32Value()) & kCodecMask;
+  Napi::Uint8Array bytes = info[4].As<Napi::Uint8Array>();
+  Napi::Uint32Array ends = info[5].As<Napi::Uint32Array>();
+  uint32_t count = std::min<uint32_t>(info[6].As<Napi::Number>().Uint32Value(), kBurst);
+  if (count > ends.ElementLength()) ThrowError(env, "ERANGE", "more messages than message ends");
+  Control* c = a.ctl;
+  const size_t maxInline = c->eltSize - sizeof(BufferHeader);
+  for (uint32_t i = 0, start = 0; i < count; start = ends[i], i++) {
+    if (ends[i] < start || ends[i] > bytes.ElementLength() || ends[i] - start > maxInline) ThrowError(env, "ERANGE", "a batched message is out of range or larger than one buffer");
+  }
+  if (count == 0) return Napi::Number::New(env, 0);
+  PeerCache* peer = Peer(a, slot, generation);
+  if (peer == nullptr) return Napi::Number::New(env, -kSendPeerGone);
+  MailboxEntry& e = peer->table[mailboxId & 0xffff];
+  if (e.id.load(std::memory_order_acquire) != mailboxId) return Napi::Number::New(env, -kSendMailboxClosed);
+  // Reserve room for as many as the capacity allows.
+  uint32_t capacity = e.capacity.load();
+  uint32_t before = e.pending.fetch_add(count);
+  uint32_t room = before >= capacity ? 0 : std::min(count, capacity - before);
+  if (room < count) e.pending.fetch_sub(count - room);
+  if (room == 0) return Napi::Number::New(env, -kSendMailboxFull);
+  void* objs[kBurst];
+  uint32_t got = room;
+  while (got > 0 && rte_mempool_get_bulk(a.pool, objs, got) != 0) got /= 2;
+  if (got < room) e.pending.fetch_sub(room - got);
+  if (got == 0) return Napi::Number::New(env, -kSendNoBuffers);
+  const uint8_t* data = bytes.Data();
+  for (uint32_t i = 0; i < got; i++) {
+    uint32_t start = i == 0 ? 0 : ends[i - 1];
+    auto* h = static_cast<BufferHeader*>(objs[i]);
+    h->magic = kBufferMagic;
+    h->version = kBufferVersion;
+    h->flags = codec;
+    h->length = ends[i] - start;
+    h->mailboxId = mailboxId;
+    h->senderSlot = a.slot;
+    h->largeIndex = 0;
+    h->reserved = 0;
+    memcpy(reinterpret_cast<uint8_t*>(h) + sizeof(BufferHeader), data + start, ends[i] - start);
+    h->inflight.store(kInflightTag | slot, std::memory_order_release);
+  }
+  unsigned sent = rte_ring_mp_enqueue_burst(peer->inbox, objs, got, nullptr);
+  if (sent < got) {
+    for (uint32_t i = sent; i < got; i++) static_cast<BufferHeader*>(objs[i])->inflight.store(0);
+    rte_mempool_put_bulk(a.pool, objs + sent, got - sent);
+    e.pending.fetch_sub(got - sent);
+  }
+  if (sent == 0) return Napi::Number::New(env, -kSendInboxFull);
+  std::atomic_thread_fence(std::memory_order_seq_cst);
+  ProcSlot& s = c->slots[slot];
+  if (s.parked.load(std::memory_order_relaxed) != 0 && s.parked.exchange(0) != 0) {
+    s.doorbell.fetch_add(1);
+    Futex(&s.doorbell, FUTEX_WAKE, 1);
+  }
+  return Napi::Number::New(env, sent);
+}
+
 // mbxDrain(spinUs) -> n descriptors written to the output array:
 //   [mailboxId, payload offset in the pool ArrayBuffer (or index in mbxTakeLarge()), length,
 //    codec | large<<4 | bad<<8 | senderSlot<<16]
@@ -947,6 +1015,7 @@ void InitMailbox(Napi::Env env, Napi::Object exports) {
   exports.Set("mbxOpen", Napi::Function::New(env, MbxOpen));
   exports.Set("mbxClose", Napi::Function::New(env, MbxClose));
   exports.Set("mbxSend", Napi::Function::New(env, MbxSend));
+  exports.Set("mbxSendMany", Napi::Function::New(env, MbxSendMany));
   exports.Set("mbxDrain", Napi::Function::New(env, MbxDrain));
   exports.Set("mbxTakeLarge", Napi::Function::New(env, MbxTakeLarge));
   exports.Set("mbxPark", Napi::Function::New(env, MbxPark));

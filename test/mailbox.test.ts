@@ -62,6 +62,15 @@ describe('mailboxes: any process to any process', () => {
     expect(await p.call(mb, 'checkOrder', 'sink')).toEqual({ count: 2 * n, inOrder: true, senders: 2 });
   });
 
+  it('sends batches in one call each, in order, with large values mixed in and a small capacity', async () => {
+    const { p, s1, s2 } = await trio('batch');
+    await p.call(mb, 'open', 'batched', 50);
+    const [a, b] = await Promise.all([s1.call(mb, 'sendBatches', 'batched', 3000, 64), s2.call(mb, 'sendBatches', 'batched', 3000, 300)]);
+    expect([a, b]).toEqual([3000, 3000]);
+    await p.call(mb, 'waitFor', 'batched', 6000, 60_000);
+    expect(await p.call(mb, 'checkOrder', 'batched')).toEqual({ count: 6000, inOrder: true, senders: 2 });
+  });
+
   it('carries raw Buffers as they are, and values larger than a pool buffer up to 16 MiB', async () => {
     const g = group('big');
     const p = await g.startAgent({ procType: 'primary' });

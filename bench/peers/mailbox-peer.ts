@@ -56,11 +56,17 @@ function openEcho(name: string, replyTo: string): void {
   });
 }
 
-/** Sends values to `to` for `seconds` as fast as the mailbox takes them; then the END value. */
-function throughput(to: string[], bytes: number, raw: boolean, seconds: number): Promise<{ sent: number; startNs: string; full: number }> {
+/**
+ * Sends values to `to` for `seconds` as fast as the mailboxes take them (`batch` > 1: with
+ * trySendMany, `batch` values per native call), then the END value.
+ */
+function throughput(to: string[], bytes: number, raw: boolean, seconds: number, batch: number): Promise<{ sent: number; startNs: string; full: number }> {
   const refs = to.map((name) => mbs.ref(name));
   const value = benchValue(bytes);
   const payload = rawPayload(bytes);
+  // A batch of distinct values of the same encoded size (seq 256..): each is packed when sent.
+  const values = Array.from({ length: Math.max(1, batch) }, (_, i) => ({ ...value, seq: 256 + i }));
+  const payloads = values.map(() => payload);
   let sent = 0;
   let full = 0;
   let next = 0;
@@ -69,16 +75,22 @@ function throughput(to: string[], bytes: number, raw: boolean, seconds: number):
   return new Promise((resolve, reject) => {
     const burst = (): void => {
       try {
-        for (let i = 0; i < 4096; i++) {
+        for (let i = 0; i < 4096; ) {
           const ref = refs[next]!;
-          value.seq = 256 + (sent & 0x7fff); // the encoded size stays the same
-          const r = raw ? ref.trySendRaw(payload) : ref.trySend(value);
-          if (r !== 'sent') {
+          let n: number;
+          if (batch > 1) {
+            n = raw ? ref.trySendManyRaw(payloads) : ref.trySendMany(values);
+          } else {
+            value.seq = 256 + (sent & 0x7fff); // the encoded size stays the same
+            n = (raw ? ref.trySendRaw(payload) : ref.trySend(value)) === 'sent' ? 1 : 0;
+          }
+          sent += n;
+          i += n;
+          if (n === 0) {
             full++;
             setImmediate(burst);
             return;
           }
-          sent++;
           if (++next === refs.length) next = 0;
         }
         if (performance.now() < deadline) {
@@ -141,7 +153,7 @@ async function run(cmd: Command): Promise<unknown> {
       else openCounting(cmd.names as string[], (cmd.capacity as number | undefined) ?? 4096);
       return true;
     case 'throughput':
-      return throughput(cmd.to as string[], cmd.bytes as number, cmd.raw as boolean, cmd.seconds as number);
+      return throughput(cmd.to as string[], cmd.bytes as number, cmd.raw as boolean, cmd.seconds as number, (cmd.batch as number | undefined) ?? 1);
     case 'rtt':
       return rtt(cmd.me as string, cmd.to as string, cmd.bytes as number, cmd.raw as boolean, cmd.rounds as number, cmd.seconds as number);
     case 'reset':

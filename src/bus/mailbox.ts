@@ -197,6 +197,11 @@ export class MailboxSystem {
     return this.ref(name).send(value, options);
   }
 
+  /** Sends a batch without waiting: see {@link MailboxRef.trySendMany}. */
+  trySendMany(name: string, values: readonly unknown[]): number {
+    return this.ref(name).trySendMany(values);
+  }
+
   /** Sends bytes as they are (no codec): see {@link MailboxRef.trySendRaw}. */
   trySendRaw(name: string, bytes: Uint8Array): TrySendResult {
     return this.ref(name).trySendRaw(bytes);
@@ -303,6 +308,15 @@ export class MailboxSystem {
   adjustDepth(id: number, delta: number): void {
     if (!this.closedFlag) this.native.mbxAdjust(id, delta);
   }
+
+  /** @internal */
+  nativeSendMany(at: MailboxAddress, codec: number, bytes: Uint8Array, ends: Uint32Array, count: number): number {
+    this.assertOpen();
+    return this.native.mbxSendMany(at.slot, at.generation, at.id, codec, bytes, ends, count);
+  }
+
+  /** @internal staging area of batched sends: up to 256 messages of 64 KiB in all */
+  readonly staging = { bytes: Buffer.allocUnsafe(1 << 16), ends: new Uint32Array(256) };
 
   /** @internal */
   nativeDepth(at: MailboxAddress): number {
@@ -579,20 +593,103 @@ export class MailboxRef<T = unknown> {
           return 'inbox-full';
         case SendStatus.noBuffers:
           return 'no-buffers';
-        default: {
-          // The mailbox closed or its process is gone: the name may have moved since we looked.
-          this.address = undefined;
-          const moved = registry.lookup(this.name);
-          if (tries === 0 && moved && (moved.slot !== at.slot || moved.generation !== at.generation || moved.id !== at.id)) {
-            this.address = moved;
-            continue;
-          }
-          if (status === SendStatus.peerGone) {
-            throw new MpBusError(ErrorCodes.peerGone, `the process that owned mailbox '${this.name}' (slot ${at.slot}) is gone (it died or left the group)`);
-          }
-          throw new MpBusError(ErrorCodes.mailboxClosed, `mailbox '${this.name}' was closed`);
-        }
+        default:
+          this.relocate(status, at, tries);
       }
+    }
+  }
+
+  /** The mailbox closed or its process is gone: the name may have moved since we looked it up; else throws. */
+  private relocate(status: number, at: MailboxAddress, tries: number): void {
+    this.address = undefined;
+    const moved = registry.lookup(this.name);
+    if (tries === 0 && moved && (moved.slot !== at.slot || moved.generation !== at.generation || moved.id !== at.id)) {
+      this.address = moved;
+      return;
+    }
+    if (status === SendStatus.peerGone) {
+      throw new MpBusError(ErrorCodes.peerGone, `the process that owned mailbox '${this.name}' (slot ${at.slot}) is gone (it died or left the group)`);
+    }
+    throw new MpBusError(ErrorCodes.mailboxClosed, `mailbox '${this.name}' was closed`);
+  }
+
+  /**
+   * Sends as many of `values` as there is room for now, in order, with one native call per
+   * batch of up to 256 small messages (larger ones go one by one). Returns how many were sent:
+   * the first `n`; the rest were not (the mailbox, inbox or pool is full), like {@link trySend}.
+   */
+  trySendMany(values: readonly T[]): number {
+    if (this.queue.length > 0) return 0;
+    const packr = this.system.packr;
+    let sent = 0;
+    while (sent < values.length) {
+      const { bytes, ends } = this.system.staging;
+      const max = this.system.maxInlineBytes;
+      let k = 0;
+      let offset = 0;
+      let single: (Buffer & { start: number; end: number }) | undefined;
+      while (k < ends.length && sent + k < values.length) {
+        const packed = packr.pack(values[sent + k], REUSE_BUFFER_MODE) as Buffer & { start: number; end: number };
+        const length = packed.end - packed.start;
+        if (length > max || offset + length > bytes.length) {
+          single = packed;
+          break;
+        }
+        packed.copy(bytes, offset, packed.start, packed.end);
+        offset += length;
+        ends[k++] = offset;
+      }
+      const n = this.attemptMany(CODEC_MSGPACK, k);
+      sent += n;
+      if (n < k) return sent;
+      if (single) {
+        if (this.attempt(CODEC_MSGPACK, single, single.start, single.end) !== 'sent') return sent;
+        sent++;
+      }
+    }
+    return sent;
+  }
+
+  /** Like {@link trySendMany} for byte payloads sent as they are (no codec). */
+  trySendManyRaw(payloads: readonly Uint8Array[]): number {
+    if (this.queue.length > 0) return 0;
+    let sent = 0;
+    while (sent < payloads.length) {
+      const { bytes, ends } = this.system.staging;
+      const max = this.system.maxInlineBytes;
+      let k = 0;
+      let offset = 0;
+      let single: Uint8Array | undefined;
+      while (k < ends.length && sent + k < payloads.length) {
+        const p = payloads[sent + k]!;
+        if (p.length > max || offset + p.length > bytes.length) {
+          single = p;
+          break;
+        }
+        bytes.set(p, offset);
+        offset += p.length;
+        ends[k++] = offset;
+      }
+      const n = this.attemptMany(CODEC_RAW, k);
+      sent += n;
+      if (n < k) return sent;
+      if (single) {
+        if (this.attempt(CODEC_RAW, single, 0, single.length) !== 'sent') return sent;
+        sent++;
+      }
+    }
+    return sent;
+  }
+
+  private attemptMany(codec: number, count: number): number {
+    if (count === 0) return 0;
+    for (let tries = 0; ; tries++) {
+      const at = this.address ?? this.resolve();
+      const { bytes, ends } = this.system.staging;
+      const result = this.system.nativeSendMany(at, codec, bytes, ends, count);
+      if (result >= 0) return result;
+      if (-result === SendStatus.mailboxFull || -result === SendStatus.inboxFull || -result === SendStatus.noBuffers) return 0;
+      this.relocate(-result, at, tries);
     }
   }
 
