@@ -114,6 +114,9 @@ export class MpBus {
   private readonly errorSubject = new Subject<MpBusError>();
   private readonly options: Required<MpBusOptions>;
   private nextCorrelationId = 1;
+  private secondariesSeenUntil = 0;
+  /** UTF-8 bytes of handler names, put in every lane request's header. */
+  private readonly nameBytes = new Map<string, Buffer>();
   private closing: Promise<void> | undefined;
   private readonly removeCloseHook: () => void;
 
@@ -314,7 +317,11 @@ export class MpBus {
     if (raw) {
       body = this.checkRaw(value);
     } else {
-      targetBytes = Buffer.from(name, 'utf8');
+      targetBytes = this.nameBytes.get(name);
+      if (!targetBytes) {
+        targetBytes = Buffer.from(name, 'utf8');
+        if (this.nameBytes.size < 4096) this.nameBytes.set(name, targetBytes);
+      }
       body = this.encodeBody(encodeValue(value), targetBytes);
     }
     return new Promise<MpRequestResult<T>>((resolve, reject) => {
@@ -337,13 +344,21 @@ export class MpBus {
     });
   }
 
-  /** True if a secondary's rte_mp socket exists (DPDK's own test for whom to send to). */
+  /**
+   * True if a secondary's rte_mp socket exists (DPDK's own test for whom to send to). A "yes" is
+   * trusted for a second (should they all leave meanwhile, the safety timer settles the request);
+   * a "no" is checked again each time, so a new secondary is never missed.
+   */
   private anySecondary(): boolean {
+    const now = monotonicMs();
+    if (now < this.secondariesSeenUntil) return true;
     try {
-      return readdirSync(this.runtime.group.runtimeDir).some((f) => f.startsWith('mp_socket_'));
+      if (!readdirSync(this.runtime.group.runtimeDir).some((f) => f.startsWith('mp_socket_'))) return false;
     } catch {
       return false;
     }
+    this.secondariesSeenUntil = now + 1000;
+    return true;
   }
 
   private takeCorrelationId(): number {
