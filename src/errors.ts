@@ -26,6 +26,8 @@ export const ErrorCodes = {
   primaryDead: 'PRIMARY_DEAD',
   primaryExists: 'PRIMARY_EXISTS',
   lcoreInUse: 'LCORE_IN_USE',
+  /** The primary is not an mpbus process, so 'auto' cannot know which lcore IDs are free. */
+  lcoreRequired: 'LCORE_REQUIRED',
   noFreeLcore: 'NO_FREE_LCORE',
   settingsMismatch: 'SETTINGS_MISMATCH',
   groupBusy: 'GROUP_BUSY',

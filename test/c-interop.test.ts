@@ -91,6 +91,9 @@ describe('Node and C DPDK programs in one group', () => {
     );
     await peer.waitFor(/^READY/);
     const node = await g.spawn();
+    // mpbus has no record of the C program's lcores: it will not guess one
+    const guesser = await g.spawn();
+    await expect(guesser.start({ procType: 'auto' })).rejects.toMatchObject({ code: 'LCORE_REQUIRED' });
     // 'auto' finds the C primary alive; the lcore must be one the C program does not use.
     expect(await node.start({ procType: 'auto', lcore: 1 })).toMatchObject({ processType: 'secondary', lcoreId: 1 });
     expect(await node.call(shm, 'ringLookup', 'c_elem16')).toMatchObject({ code: 'EINVAL', message: expect.stringMatching(/16-byte elements/) });

@@ -220,7 +220,16 @@ export class Runtime {
     }
     const settings = group.readSettings();
     // settings of an earlier mpbus primary do not describe a primary that is not mpbus
-    if (settings && typeof settings.primaryPid === 'number' && pidAlive(settings.primaryPid)) {
+    const mpbusPrimary = settings !== undefined && typeof settings.primaryPid === 'number' && pidAlive(settings.primaryPid);
+    if (!mpbusPrimary && opts.lcore === 'auto') {
+      // A C primary (and its C secondaries) take lcore IDs mpbus has no record of; two processes
+      // on one lcore ID corrupt mempool caches, so guessing is not an option.
+      throw new MpBusError(
+        ErrorCodes.lcoreRequired,
+        `the primary of group '${opts.filePrefix}' is not an mpbus process, so mpbus cannot know which lcore IDs it and its other processes use: pass the option lcore with an ID none of them uses (e.g. one above the IDs in their --lcores / -l arguments)`,
+      );
+    }
+    if (settings && mpbusPrimary) {
       const mismatches: string[] = [];
       const compare = (name: string, mine: unknown, theirs: unknown): void => {
         if (mine !== theirs) mismatches.push(`${name}: primary ${String(theirs)}, this process ${String(mine)}`);
