@@ -400,11 +400,13 @@ uint16_t RequirePort(Napi::Env env, const Napi::Value& v) {
   return static_cast<uint16_t>(port);
 }
 
-bool PortHasLscInterrupt(uint16_t port) {
+bool PortHasFlag(uint16_t port, uint32_t flag) {
   rte_eth_dev_info info;
   if (rte_eth_dev_info_get(port, &info) != 0 || info.dev_flags == nullptr) return false;
-  return (*info.dev_flags & RTE_ETH_DEV_INTR_LSC) != 0;
+  return (*info.dev_flags & flag) != 0;
 }
+
+bool PortHasLscInterrupt(uint16_t port) { return PortHasFlag(port, RTE_ETH_DEV_INTR_LSC); }
 
 std::string DriverName(uint16_t port) {
   rte_eth_dev_info info;
@@ -557,6 +559,13 @@ Napi::Value IntrWatchEth(const Napi::CallbackInfo& info) {
   uint32_t port = RTE_ETH_ALL;
   if (portArg >= 0) port = RequirePort(env, info[0]);
   const char* via = "interrupt";
+  if (event == RTE_ETH_EVENT_INTR_RMV && !PortHasFlag(static_cast<uint16_t>(port), RTE_ETH_DEV_INTR_RMV)) {
+    uint16_t p = static_cast<uint16_t>(port);
+    ThrowError(env, "ENOTSUP",
+               "port " + std::to_string(port) + " (" + DriverName(p) +
+                   ") has no removal interrupt (its PMD does not set RTE_ETH_DEV_INTR_RMV; hardware PMDs such as mlx5 do)",
+               ENOTSUP);
+  }
   if (event == RTE_ETH_EVENT_INTR_LSC) {
     if (port == RTE_ETH_ALL) ThrowError(env, "EINVAL", "watch link status per port");
     uint16_t p = static_cast<uint16_t>(port);

@@ -1,10 +1,10 @@
 import { execFileSync } from 'node:child_process';
-import { existsSync, rmSync } from 'node:fs';
+import { rmSync } from 'node:fs';
 import { afterEach, describe, expect, it } from 'vitest';
-import type { InterruptEvent, LinkEvent, LinkState } from '../src/index.js';
-import type { Agent } from './harness/group.js';
+import type { InterruptEvent, LinkEvent } from '../src/index.js';
 import { TestGroup } from './harness/group.js';
 import { fixture } from './harness/paths.js';
+import { events, linkOf, tapUnavailable, type LinkReport } from './interrupts-events.js';
 
 const F = fixture('interrupts');
 const groups: TestGroup[] = [];
@@ -24,49 +24,6 @@ afterEach(async () => {
   await Promise.all(groups.splice(0).map((g) => g.cleanup()));
   for (const path of sockets.splice(0)) rmSync(path, { force: true });
 });
-
-/** Everything an agent's fixtures emitted, kept from the start, so no wait can miss an event. */
-class Events {
-  readonly log: { event: string; data: unknown }[] = [];
-  constructor(agent: Agent, names: string[]) {
-    for (const event of names) agent.on(event, (data: unknown) => this.log.push({ event, data }));
-  }
-
-  of<T>(event: string, predicate: (d: T) => boolean = () => true): T[] {
-    return this.log.filter((e) => e.event === event && predicate(e.data as T)).map((e) => e.data as T);
-  }
-
-  /** The first `event` (ever emitted) matching `predicate`, waiting for it if needed. */
-  async wait<T>(event: string, predicate: (d: T) => boolean = () => true, timeoutMs = 15_000): Promise<T> {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      const found = this.of<T>(event, predicate)[0];
-      if (found !== undefined) return found;
-      if (Date.now() > deadline) throw new Error(`no '${event}' event matching the test within ${timeoutMs} ms; seen: ${JSON.stringify(this.log.slice(-10))}`);
-      await new Promise((r) => setTimeout(r, 20));
-    }
-  }
-}
-
-function events(agent: Agent): Events {
-  return new Events(agent, ['intr', 'link', 'link-error', 'lsc', 'lsc-error', 'port', 'alarm', 'alarm-error']);
-}
-
-function linkOf(ev: Events, key: string, status?: LinkState['status']): Promise<{ key: string; link: LinkState }> {
-  return ev.wait<{ key: string; link: LinkState }>('link', (d) => d.key === key && (status === undefined || d.link.status === status));
-}
-
-/** Why the tap test cannot run here, or undefined when it can. */
-function tapUnavailable(): string | undefined {
-  if (!existsSync('/dev/net/tun')) return '/dev/net/tun is missing (no tun module): net_tap cannot create its interface';
-  try {
-    execFileSync('ip', ['-V'], { stdio: 'ignore' });
-  } catch {
-    return "the 'ip' command is missing: the test toggles the tap interface with it";
-  }
-  if (process.getuid?.() !== 0) return 'net_tap needs root (CAP_NET_ADMIN) to create its interface';
-  return undefined;
-}
 
 describe('interrupts in the primary', () => {
   it('hotplug of a vdev raises new and destroy, in order, with the device name', async () => {
@@ -132,8 +89,8 @@ describe('interrupts in the primary', () => {
     await p.call(F, 'stopPort', 0);
     await linkOf(ev, 'early', 'down');
     await linkOf(ev, 'late', 'down');
-    expect(ev.of<{ key: string; link: LinkState }>('link', (d) => d.key === 'late').map((d) => d.link.status)).toEqual(['up', 'down']);
-    expect(ev.of<{ key: string; link: LinkState }>('link', (d) => d.key === 'early').map((d) => d.link.status)).toEqual(['down', 'up', 'down']);
+    expect(ev.of<LinkReport>('link', (d) => d.key === 'late').map((d) => d.link.status)).toEqual(['up', 'down']);
+    expect(ev.of<LinkReport>('link', (d) => d.key === 'early').map((d) => d.link.status)).toEqual(['down', 'up', 'down']);
   });
 
   it('an unknown port is refused with UNKNOWN_PORT; a link interrupt the PMD lacks with NOT_SUPPORTED', async () => {

@@ -21,8 +21,11 @@ import { validatePort, validateWatch } from './validate.js';
 export interface InterruptBackend {
   /** Every event, in the primary's order. Hot. */
   readonly events$: Observable<InterruptEvent>;
-  /** Starts (or holds) a watch; the release is fire-and-forget. */
-  acquire(spec: WatchSpec): Release | Promise<Release>;
+  /**
+   * Holds a watch. `ready` settles once the source is watched (undefined: it already is) and
+   * rejects with the reason it cannot be; `release` may be called at any time, even before.
+   */
+  hold(spec: WatchSpec): Hold;
   linkSnapshot(port: number): LinkSnapshot | Promise<LinkSnapshot>;
   portInfo(port: number): PortInfo | Promise<PortInfo>;
   ports(): PortInfo[] | Promise<PortInfo[]>;
@@ -30,6 +33,12 @@ export interface InterruptBackend {
   stopPort(port: number): void | Promise<void>;
   attach(devargs: string): Promise<{ device: string; portId?: number }>;
   detach(device: string): Promise<{ device: string; portId?: number }>;
+}
+
+/** One hold on a watched source (see {@link InterruptBackend.hold}). */
+export interface Hold {
+  ready: Promise<void> | undefined;
+  release: Release;
 }
 
 /** A held watch: the primary keeps watching the source until every holder released it. */
@@ -84,32 +93,31 @@ export class Interrupts {
    */
   async watch(spec: WatchSpec): Promise<Watch> {
     validateWatch(spec);
-    const release = await this.backend.acquire(spec);
-    return { spec, release };
+    const hold = this.backend.hold(spec);
+    try {
+      await hold.ready;
+    } catch (err) {
+      hold.release();
+      throw err;
+    }
+    return { spec, release: hold.release };
   }
 
   /** Subscribes `stream`, holding `spec` watched while subscribed; errors of the watch go to the subscriber. */
   private holding<T>(spec: WatchSpec, stream: Observable<T>): Observable<T> {
     return new Observable<T>((subscriber) => {
-      let release: Release | undefined;
-      let done = false;
       // Subscribe first: nothing that happens once the watch is in place can be missed.
       const inner = stream.subscribe(subscriber);
-      const take = (r: Release): void => {
-        if (done) r();
-        else release = r;
-      };
+      let hold: Hold | undefined;
       try {
-        const acquired = this.backend.acquire(spec);
-        if (typeof acquired === 'function') take(acquired);
-        else acquired.then(take, (err: unknown) => subscriber.error(err));
+        hold = this.backend.hold(spec);
+        hold.ready?.catch((err: unknown) => subscriber.error(err));
       } catch (err) {
         subscriber.error(err);
       }
       return () => {
-        done = true;
         inner.unsubscribe();
-        release?.();
+        hold?.release();
       };
     });
   }
@@ -129,7 +137,7 @@ export class Interrupts {
   linkState$(port: number): Observable<LinkState> {
     validatePort(port);
     return new Observable<LinkState>((subscriber) => {
-      let release: Release | undefined;
+      let hold: Hold | undefined;
       let done = false;
       let snapshotSeq = -1;
       const early: LinkEvent[] = [];
@@ -143,13 +151,13 @@ export class Interrupts {
       });
       const start = async (): Promise<void> => {
         try {
-          const r = await this.backend.acquire({ type: 'lsc', port });
-          if (done) r();
-          else release = r;
+          hold = this.backend.hold({ type: 'lsc', port });
+          await hold.ready;
         } catch (err) {
           // No link interrupt on this PMD: the state and port-control changes still come.
           if (!(err instanceof MpBusError && err.code === ErrorCodes.notSupported)) throw err;
         }
+        if (done) return;
         const snap = await this.backend.linkSnapshot(port);
         if (done) return;
         snapshotSeq = snap.seq;
@@ -160,7 +168,7 @@ export class Interrupts {
       return () => {
         done = true;
         inner.unsubscribe();
-        release?.();
+        hold?.release();
       };
     }).pipe(
       map((l): LinkState => ({ status: l.status, speedMbps: l.speedMbps, duplex: l.duplex, autoneg: l.autoneg })),

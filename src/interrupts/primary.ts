@@ -158,6 +158,11 @@ export class PrimarySources {
     };
   }
 
+  /** {@link acquire} as the backend's hold: errors are thrown at once, nothing to wait for. */
+  hold(spec: WatchSpec): { ready: undefined; release: Release } {
+    return { ready: undefined, release: this.acquire(spec) };
+  }
+
   private watchNative(spec: Exclude<WatchSpec, { type: 'alarm' }>): () => void {
     if (spec.type === 'ports') {
       this.native.intrWatchEth(-1, 'new');

@@ -1,0 +1,196 @@
+import { execFileSync } from 'node:child_process';
+import { rmSync } from 'node:fs';
+import { afterEach, describe, expect, it } from 'vitest';
+import type { InterruptEvent, LinkEvent } from '../src/index.js';
+import type { Agent } from './harness/group.js';
+import { TestGroup } from './harness/group.js';
+import { fixture } from './harness/paths.js';
+import { events, linkOf, tapUnavailable, type Events, type LinkReport } from './interrupts-events.js';
+
+const F = fixture('interrupts');
+const groups: TestGroup[] = [];
+const sockets: string[] = [];
+afterEach(async () => {
+  await Promise.all(groups.splice(0).map((g) => g.cleanup()));
+  for (const path of sockets.splice(0)) rmSync(path, { force: true });
+});
+
+interface Trio {
+  g: TestGroup;
+  primary: Agent;
+  secondaries: Agent[];
+  ev: { primary: Events; s1: Events; s2: Events };
+}
+
+/** A primary serving interrupts and two secondaries recording every relayed event. */
+async function trio(label: string, vdevs: (g: TestGroup) => string[]): Promise<Trio> {
+  const g = TestGroup.create(label);
+  groups.push(g);
+  const primary = await g.startAgent({ procType: 'primary', vdevs: vdevs(g) });
+  const ev = { primary: events(primary), s1: undefined as unknown as Events, s2: undefined as unknown as Events };
+  await primary.call(F, 'serve');
+  await primary.call(F, 'recordAll');
+  const secondaries = [await g.spawn(), await g.spawn()];
+  await Promise.all(secondaries.map((s) => s.start({ procType: 'secondary' })));
+  ev.s1 = events(secondaries[0]!);
+  ev.s2 = events(secondaries[1]!);
+  for (const s of secondaries) await s.call(F, 'recordAll');
+  return { g, primary, secondaries, ev };
+}
+
+function vhostSocket(g: TestGroup): string {
+  const path = `/tmp/mpbus-${g.prefix}.sock`;
+  sockets.push(path);
+  return path;
+}
+
+/** The (seq, type) list of the events a process saw, for order comparisons. */
+function order(ev: Events, predicate: (e: InterruptEvent) => boolean = () => true): string[] {
+  return ev.of<InterruptEvent>('intr', predicate).map((e) => `${e.seq}:${e.type}`);
+}
+
+async function seenByBoth(t: Trio, predicate: (e: InterruptEvent) => boolean): Promise<InterruptEvent[]> {
+  return Promise.all([t.ev.s1.wait<InterruptEvent>('intr', predicate), t.ev.s2.wait<InterruptEvent>('intr', predicate)]);
+}
+
+describe('interrupts relayed to secondaries', () => {
+  it('hotplug (new, destroy), alarms and a user eventfd reach two secondaries in the primary order', async () => {
+    const t = await trio('rall', () => ['net_null0']);
+    const [s1] = t.secondaries;
+    // a secondary asks the primary to watch ports and to set an alarm
+    await s1!.call(F, 'followPorts', 'ports');
+    const attached = await s1!.call<{ device: string; portId: number }>(F, 'attach', 'net_null1');
+    expect(attached.device).toBe('net_null1');
+    const news = await seenByBoth(t, (e) => e.type === 'new');
+    for (const e of news) expect(e.source).toEqual({ portId: attached.portId, device: 'net_null1' });
+    await s1!.call(F, 'detach', 'net_null1');
+    await seenByBoth(t, (e) => e.type === 'destroy');
+    await s1!.call(F, 'followAlarm', 'wake', 'wake', 20, false);
+    const alarms = await seenByBoth(t, (e) => e.type === 'alarm');
+    for (const e of alarms) expect(e).toMatchObject({ source: { alarm: 'wake' }, details: { periodic: false } });
+    await t.primary.call(F, 'createEventSource', 'bell');
+    await t.primary.call(F, 'signalEventSource', 'bell', 2);
+    const fds = await seenByBoth(t, (e) => e.type === 'fd');
+    for (const e of fds) expect(e).toMatchObject({ source: { fd: 'bell' }, details: { value: 2 } });
+    await t.ev.primary.wait<InterruptEvent>('intr', (e) => e.type === 'fd');
+    const inPrimary = order(t.ev.primary);
+    expect(inPrimary.length).toBeGreaterThanOrEqual(4);
+    expect(order(t.ev.s1)).toEqual(inPrimary);
+    expect(order(t.ev.s2)).toEqual(inPrimary);
+    const seqs = t.ev.primary.of<InterruptEvent>('intr').map((e) => e.seq);
+    expect([...seqs].sort((a, b) => a - b)).toEqual(seqs);
+  });
+
+  it('a link status interrupt (net_vhost) reaches two secondaries; their linkState$ follows it', async () => {
+    const t = await trio('rlsc', (g) => [`net_vhost0,iface=${vhostSocket(g)},queues=1`]);
+    const [s1, s2] = t.secondaries;
+    await s1!.call(F, 'followLink', 'l', 0);
+    await s2!.call(F, 'followLink', 'l', 0);
+    await linkOf(t.ev.s1, 'l', 'down');
+    await linkOf(t.ev.s2, 'l', 'down');
+    // secondary 1 starts the vhost port and hotplugs the virtio_user frontend, through the primary
+    await s1!.call(F, 'startPort', 0);
+    await s1!.call(F, 'attach', `net_virtio_user0,path=${sockets[0]},queues=1`);
+    await s1!.call(F, 'startPort', 1);
+    const ups = await seenByBoth(t, (e) => e.type === 'lsc' && e.source.portId === 0 && e.details.status === 'up');
+    for (const e of ups) expect((e as LinkEvent).details).toMatchObject({ via: 'interrupt', status: 'up' });
+    await linkOf(t.ev.s1, 'l', 'up');
+    await linkOf(t.ev.s2, 'l', 'up');
+    await s2!.call(F, 'detach', 'net_virtio_user0');
+    await linkOf(t.ev.s1, 'l', 'down');
+    await linkOf(t.ev.s2, 'l', 'down');
+  });
+
+  it('a late secondary subscriber gets the current link state, not the history', async () => {
+    const t = await trio('rlate', () => ['net_null0']);
+    await t.primary.call(F, 'startPort', 0);
+    await t.primary.call(F, 'stopPort', 0);
+    await t.primary.call(F, 'startPort', 0);
+    const late = await t.g.spawn();
+    await late.start({ procType: 'secondary' });
+    const ev = events(late);
+    await late.call(F, 'followLink', 'late', 0);
+    expect((await linkOf(ev, 'late')).link.status).toBe('up');
+    await new Promise((r) => setTimeout(r, 200));
+    expect(ev.of<LinkReport>('link').map((r) => r.link.status)).toEqual(['up']);
+    await t.primary.call(F, 'stopPort', 0);
+    await linkOf(ev, 'late', 'down');
+    expect(ev.of<LinkReport>('link').map((r) => r.link.status)).toEqual(['up', 'down']);
+  });
+
+  it('a secondary asking for an unknown port or an interrupt the PMD lacks gets a typed error', async () => {
+    const t = await trio('runk', () => ['net_null0']);
+    const [s1] = t.secondaries;
+    expect(await s1!.call(F, 'tryWatch', { type: 'lsc', port: 7 })).toBe('UNKNOWN_PORT');
+    expect(await s1!.call(F, 'tryWatch', { type: 'lsc', port: 0 })).toBe('NOT_SUPPORTED');
+    expect(await s1!.call(F, 'tryWatch', { type: 'removal', port: 0 })).toBe('NOT_SUPPORTED');
+    expect(await s1!.call(F, 'tryWatch', { type: 'alarm', name: 'x', delayMs: -1 })).toBe('INVALID_OPTION');
+    expect(await s1!.call(F, 'portInfo', 7)).toEqual({ error: 'UNKNOWN_PORT' });
+    await s1!.call(F, 'followLink', 'bad', 7);
+    expect((await t.ev.s1.wait<{ code: string }>('link-error')).code).toBe('UNKNOWN_PORT');
+    expect(await t.primary.call(F, 'stats')).toMatchObject({ holds: 0, native: { ethRegistrations: 0 } });
+  });
+
+  it('removal events need a PMD that raises them (hardware): skipped here with the reason', async (ctx) => {
+    console.log('skipped removal relay: no PMD on this machine raises RTE_ETH_EVENT_INTR_RMV (only hardware PMDs such as mlx5, bnxt, netvsc do); a removal watch on a vdev is refused with NOT_SUPPORTED (tested above)');
+    ctx.skip();
+  });
+
+  it('net_tap link toggles reach two secondaries', async (ctx) => {
+    const why = tapUnavailable();
+    if (why) {
+      console.log(`skipped net_tap relay test: ${why}`);
+      ctx.skip();
+      return;
+    }
+    const iface = `mpbr${process.pid % 100000}`;
+    const t = await trio('rtap', () => [`net_tap0,iface=${iface}`]);
+    const [s1] = t.secondaries;
+    await s1!.call(F, 'startPort', 0);
+    await s1!.call(F, 'followLsc', 'tap', 0);
+    await new Promise((r) => setTimeout(r, 100));
+    execFileSync('ip', ['link', 'set', iface, 'down']);
+    await seenByBoth(t, (e) => e.type === 'lsc' && e.details.status === 'down' && e.details.via === 'netlink');
+    execFileSync('ip', ['link', 'set', iface, 'up']);
+    await seenByBoth(t, (e) => e.type === 'lsc' && e.details.status === 'up' && e.details.via === 'netlink');
+  });
+
+  it('a secondary whose event loop is busy for seconds stalls neither the primary nor the other secondary', async () => {
+    const t = await trio('rslow', () => []);
+    const [slow, other] = t.secondaries;
+    await t.primary.call(F, 'followAlarm', 'tick', 'tick', 20, true);
+    await t.ev.s1.wait<InterruptEvent>('intr', (e) => e.type === 'alarm');
+    await slow!.call(F, 'busyFor', 2500);
+    const before = t.ev.s2.of<InterruptEvent>('intr').length;
+    const primaryBefore = t.ev.primary.of<InterruptEvent>('intr').length;
+    await new Promise((r) => setTimeout(r, 1500));
+    // meanwhile the primary and the other secondary kept receiving
+    expect(t.ev.primary.of<InterruptEvent>('intr').length - primaryBefore).toBeGreaterThan(5);
+    expect(t.ev.s2.of<InterruptEvent>('intr').length - before).toBeGreaterThan(5);
+    expect(await other!.call(F, 'stats').catch((e: Error) => e.message)).toMatch(/primary/);
+    await t.primary.call(F, 'unsubscribe', 'tick');
+    // the slow one catches up and has every event, in order, with no gap
+    const lastSeq = Math.max(...t.ev.primary.of<InterruptEvent>('intr').map((e) => e.seq));
+    await t.ev.s1.wait<InterruptEvent>('intr', (e) => e.seq === lastSeq, 20_000);
+    const slowSeqs = t.ev.s1.of<InterruptEvent>('intr').map((e) => e.seq);
+    for (let i = 1; i < slowSeqs.length; i++) expect(slowSeqs[i]).toBe(slowSeqs[i - 1]! + 1);
+  });
+
+  it('10,000 subscribe/unsubscribe cycles in a secondary leave no registration in the primary', async () => {
+    const t = await trio('rleak', (g) => ['net_null0', `net_vhost0,iface=${vhostSocket(g)},queues=1`]);
+    const before = await t.primary.call(F, 'stats');
+    await t.secondaries[0]!.call(F, 'churnRemote', 10_000, 1, 0);
+    await expect.poll(() => t.primary.call(F, 'stats'), { timeout: 30_000, interval: 200 }).toEqual(before);
+  });
+
+  it('the watches of a secondary that dies are released by the primary', async () => {
+    const t = await trio('rdead', (g) => [`net_vhost0,iface=${vhostSocket(g)},queues=1`]);
+    const [s1] = t.secondaries;
+    await s1!.call(F, 'followLsc', 'held', 0);
+    await s1!.call(F, 'followPorts', 'ports');
+    await expect.poll(() => t.primary.call(F, 'stats'), { timeout: 10_000 }).toMatchObject({ holds: 2 });
+    s1!.kill('SIGKILL');
+    await s1!.exited;
+    await expect.poll(() => t.primary.call(F, 'stats'), { timeout: 15_000, interval: 250 }).toMatchObject({ holds: 0, native: { ethRegistrations: 0 } });
+  });
+});
