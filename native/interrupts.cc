@@ -22,6 +22,7 @@
 #include <rte_mbuf.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -110,12 +111,34 @@ void Push(NativeEvent ev) {
   }
 }
 
+// The kernel's view of a net_tap port's link, with the PMD's rule (up = IFF_UP && IFF_RUNNING).
+// With intr_conf.lsc set and the port started, ethdev returns the PMD's cached copy, which
+// net_tap refreshes only when its own netlink message arrives: just after a start it is stale.
+bool KernelLinkUp(uint16_t port, bool* up) {
+  rte_eth_dev_info info;
+  if (rte_eth_dev_info_get(port, &info) != 0 || info.if_index == 0 || info.driver_name == nullptr ||
+      strcmp(info.driver_name, "net_tap") != 0) {
+    return false;
+  }
+  ifreq ifr;
+  memset(&ifr, 0, sizeof(ifr));
+  if (if_indextoname(info.if_index, ifr.ifr_name) == nullptr) return false;
+  int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return false;
+  bool ok = ioctl(fd, SIOCGIFFLAGS, &ifr) == 0;
+  close(fd);
+  if (ok) *up = (ifr.ifr_flags & IFF_UP) && (ifr.ifr_flags & IFF_RUNNING);
+  return ok;
+}
+
 void FillLink(NativeEvent& ev, uint16_t port) {
   rte_eth_link link;
   memset(&link, 0, sizeof(link));
   if (rte_eth_link_get_nowait(port, &link) != 0) return;
   ev.hasLink = true;
   ev.linkUp = link.link_status == RTE_ETH_LINK_UP;
+  bool kernelUp;
+  if (KernelLinkUp(port, &kernelUp)) ev.linkUp = kernelUp;
   ev.speedMbps = link.link_speed == RTE_ETH_SPEED_NUM_UNKNOWN ? 0 : link.link_speed;
   ev.fullDuplex = link.link_duplex == RTE_ETH_LINK_FULL_DUPLEX;
   ev.autoneg = link.link_autoneg == RTE_ETH_LINK_AUTONEG;
