@@ -24,7 +24,7 @@ interface Settings {
   idleMs: number;
 }
 
-class Peer {
+export class Peer {
   private nextId = 1;
   private readonly pending = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void }>();
   readonly exited: Promise<unknown>;
@@ -44,8 +44,8 @@ class Peer {
     });
   }
 
-  static async spawn(prefix: string, procType: 'primary' | 'secondary'): Promise<Peer> {
-    const child = fork(peerScript, [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  static async spawn(prefix: string, procType: 'primary' | 'secondary', execArgv: string[] = process.execArgv): Promise<Peer> {
+    const child = fork(peerScript, [], { execArgv, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
     const peer = new Peer(child);
     await once(child, 'message');
     await peer.call({ op: 'start', prefix, procType });
@@ -76,14 +76,14 @@ interface EndStats {
 }
 
 /** One-way throughput from `sender` to the counting mailboxes `to` of `receiver`. */
-async function throughput(sender: Peer, receiver: Peer, to: string[], bytes: number, raw: boolean, seconds: number, batch = 1): Promise<{ perSec: number; receiverNsPerMsg: number }> {
+export async function throughput(sender: Peer, receiver: Peer, to: string[], bytes: number, raw: boolean, seconds: number, batch = 1): Promise<{ perSec: number; receiverNsPerMsg: number; count: number }> {
   await receiver.call({ op: 'reset' });
   const stats = receiver.call<EndStats>({ op: 'awaitEnd' });
   const sent = await sender.call<{ sent: number; startNs: string }>({ op: 'throughput', to, bytes, raw, seconds, batch });
   const end = await stats;
   if (end.count !== sent.sent) throw new Error(`receiver counted ${end.count} of ${sent.sent} values`);
   const elapsedS = Number(BigInt(end.endNs) - BigInt(sent.startNs)) / 1e9;
-  return { perSec: end.count / elapsedS, receiverNsPerMsg: (end.cpuUs * 1000) / end.count };
+  return { perSec: end.count / elapsedS, receiverNsPerMsg: (end.cpuUs * 1000) / end.count, count: end.count };
 }
 
 const mps = (n: number): string => `${(n / 1e6).toFixed(2)} M/s`;
