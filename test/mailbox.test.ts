@@ -1,16 +1,9 @@
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { TestGroup, type Agent } from './harness/group.js';
+import { useTestGroups } from './harness/use-groups.js';
 import { fixture } from './harness/paths.js';
 
-const groups: TestGroup[] = [];
-function group(label: string): TestGroup {
-  const g = TestGroup.create(label);
-  groups.push(g);
-  return g;
-}
-afterEach(async () => {
-  await Promise.all(groups.splice(0).map((g) => g.cleanup()));
-});
+const group = useTestGroups();
 
 const mb = fixture('mailbox');
 

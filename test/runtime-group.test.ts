@@ -4,18 +4,11 @@
  */
 import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { TestGroup, type Agent } from './harness/group.js';
+import { useTestGroups } from './harness/use-groups.js';
 
-const groups: TestGroup[] = [];
-function group(label: string): TestGroup {
-  const g = TestGroup.create(label);
-  groups.push(g);
-  return g;
-}
-afterEach(async () => {
-  await Promise.all(groups.splice(0).map((g) => g.cleanup()));
-});
+const group = useTestGroups();
 
 /** The `mp_socket_<pid>_*` files DPDK secondaries create in their group's runtime dir. */
 function socketsOf(g: TestGroup, agent: Agent): string[] {

@@ -4,19 +4,12 @@
  * and a failed rte_eal_init is an error, never the end of the process.
  */
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { TestGroup } from './harness/group.js';
+import { useTestGroups } from './harness/use-groups.js';
 import { fixture } from './harness/paths.js';
 
-const groups: TestGroup[] = [];
-function group(label: string): TestGroup {
-  const g = TestGroup.create(label);
-  groups.push(g);
-  return g;
-}
-afterEach(async () => {
-  await Promise.all(groups.splice(0).map((g) => g.cleanup()));
-});
+const group = useTestGroups();
 
 /** Hugepage memory (kB) a process has mapped, from the kernel's /proc/<pid>/smaps_rollup. */
 function mappedHugetlbKb(pid: number): number {

@@ -1,17 +1,9 @@
 import { existsSync, readdirSync } from 'node:fs';
-import { afterEach, describe, expect, it } from 'vitest';
-import { TestGroup } from './harness/group.js';
+import { describe, expect, it } from 'vitest';
+import { useTestGroups } from './harness/use-groups.js';
 import { fixture } from './harness/paths.js';
 
-const groups: TestGroup[] = [];
-function group(label: string): TestGroup {
-  const g = TestGroup.create(label);
-  groups.push(g);
-  return g;
-}
-afterEach(async () => {
-  await Promise.all(groups.splice(0).map((g) => g.cleanup()));
-});
+const group = useTestGroups();
 
 function hugepageFiles(prefix: string): string[] {
   return readdirSync('/dev/hugepages').filter((f) => f.startsWith(`${prefix}map_`));

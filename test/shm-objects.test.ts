@@ -1,17 +1,9 @@
-import { afterEach, describe, expect, it } from 'vitest';
-import { TestGroup } from './harness/group.js';
+import { describe, expect, it } from 'vitest';
+import { useTestGroups } from './harness/use-groups.js';
 import { fixture } from './harness/paths.js';
 
 const shm = fixture('shm');
-const groups: TestGroup[] = [];
-function group(label: string): TestGroup {
-  const g = TestGroup.create(label);
-  groups.push(g);
-  return g;
-}
-afterEach(async () => {
-  await Promise.all(groups.splice(0).map((g) => g.cleanup()));
-});
+const group = useTestGroups();
 
 describe('rings', () => {
   it('a ring created by the primary is found by name in secondaries, and values cross processes in order', async () => {
