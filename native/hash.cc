@@ -91,13 +91,18 @@ Napi::Value RegAttach(const Napi::CallbackInfo& info) {
   return Napi::Number::New(env, rte_hash_max_key_id(h) + 1);
 }
 
+// The (slot, generation, id) arguments 1..3 of regAdd / regRemove, packed as one entry value.
+uint64_t PackArgs(const Napi::CallbackInfo& info) {
+  return Pack(info[1].As<Napi::Number>().Uint32Value(), info[2].As<Napi::Number>().Uint32Value(),
+              info[3].As<Napi::Number>().Uint32Value());
+}
+
 // regAdd(name, slot, generation, id) -> true, or false when the name is taken.
 Napi::Value RegAdd(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   rte_hash* h = Require(env);
   Key k = MakeKey(env, info[0]);
-  uint64_t value = Pack(info[1].As<Napi::Number>().Uint32Value(), info[2].As<Napi::Number>().Uint32Value(),
-                        info[3].As<Napi::Number>().Uint32Value());
+  uint64_t value = PackArgs(info);
   hash_sig_t sig = Sig(k);
   Locked lock(AttachedControl()->registryLock);
   void* existing = nullptr;
@@ -140,8 +145,7 @@ Napi::Value RegRemove(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   rte_hash* h = Require(env);
   Key k = MakeKey(env, info[0]);
-  uint64_t value = Pack(info[1].As<Napi::Number>().Uint32Value(), info[2].As<Napi::Number>().Uint32Value(),
-                        info[3].As<Napi::Number>().Uint32Value());
+  uint64_t value = PackArgs(info);
   hash_sig_t sig = Sig(k);
   Locked lock(AttachedControl()->registryLock);
   void* data = nullptr;

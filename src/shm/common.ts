@@ -40,6 +40,18 @@ export function track(obj: SharedObjectState): void {
   liveObjects.add(obj);
 }
 
+/**
+ * One handle object per shared object and process: a lookup of an object this process already
+ * holds (same address, not freed or closed) returns that handle, so its state stays in one place.
+ */
+export function reuseOrMake<T>(open: Map<bigint, T>, address: bigint, stateOf: (obj: T) => SharedObjectState, make: () => T): T {
+  const known = open.get(address);
+  if (known && !stateOf(known).gone) return known;
+  const made = make();
+  open.set(address, made);
+  return made;
+}
+
 /** Forgets a handle (after free). */
 export function untrack(obj: SharedObjectState): void {
   liveObjects.delete(obj);

@@ -24,6 +24,7 @@ import {
   explainNativeError,
   openRuntime,
   track,
+  reuseOrMake,
   untrack,
   validateCount,
   validateName,
@@ -98,11 +99,7 @@ export class Mempool {
 
   private static adopt(handle: MempoolHandle): Mempool {
     const address = mempoolNative().mempoolInfo(handle).address;
-    const known = open.get(address);
-    if (known && !known.state.gone) return known;
-    const pool = new Mempool(handle);
-    open.set(address, pool);
-    return pool;
+    return reuseOrMake(open, address, (known) => known.state, () => new Mempool(handle));
   }
 
   /**

@@ -20,6 +20,7 @@ import {
   isPowerOfTwo,
   openRuntime,
   track,
+  reuseOrMake,
   untrack,
   validateCount,
   validateName,
@@ -75,11 +76,7 @@ export class Memzone {
 
   private static adopt(handle: MemzoneHandle): Memzone {
     const address = memzoneNative().memzoneInfo(handle).address;
-    const known = open.get(address);
-    if (known && !known.state.gone) return known;
-    const zone = new Memzone(handle);
-    open.set(address, zone);
-    return zone;
+    return reuseOrMake(open, address, (known) => known.state, () => new Memzone(handle));
   }
 
   /**

@@ -19,6 +19,7 @@ import {
   isPowerOfTwo,
   openRuntime,
   track,
+  reuseOrMake,
   untrack,
   validateCount,
   validateName,
@@ -108,11 +109,7 @@ export class Ring {
     if (elementSize !== 0 && elementSize !== 8) {
       throw new MpBusError(ErrorCodes.invalidArgument, `ring '${name}' holds ${elementSize}-byte elements (made with rte_ring_create_elem); Ring moves pointer-sized (8-byte) elements only`);
     }
-    const known = open.get(address);
-    if (known && !known.state.gone) return known;
-    const ring = new Ring(handle);
-    open.set(address, ring);
-    return ring;
+    return reuseOrMake(open, address, (known) => known.state, () => new Ring(handle));
   }
 
   /**
