@@ -4,16 +4,43 @@
  * or as another user, so the machine itself is never changed.
  */
 import { spawnSync } from 'node:child_process';
-import { chownSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { uniquePrefix } from './harness/group.js';
 import { repoRoot } from './harness/paths.js';
 
 const isRoot = process.getuid?.() === 0;
 const hasTools = ['setpriv', 'unshare'].every((tool) => spawnSync('which', [tool]).status === 0);
 const startOnce = join(repoRoot, 'dist', 'test', 'fixtures', 'start-once.js');
+const copies: string[] = [];
+afterAll(() => {
+  for (const dir of copies.splice(0)) rmSync(dir, { recursive: true, force: true });
+});
+
+/**
+ * start-once.js as user nobody can run it. A checkout may live under a directory only root can
+ * enter (a CI clone in a private temp dir): then the built program runs from a world-readable
+ * copy of what it needs (dist, the addon, node_modules).
+ */
+let nobodysStartOnce: string | undefined;
+function startOnceForNobody(): string {
+  nobodysStartOnce ??= locateForNobody();
+  return nobodysStartOnce;
+}
+
+function locateForNobody(): string {
+  const readable = spawnSync('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', 'test', '-r', startOnce]).status === 0;
+  if (readable) return startOnce;
+  const copy = mkdtempSync(join(tmpdir(), 'mpbus-nobody-'));
+  copies.push(copy);
+  chmodSync(copy, 0o755);
+  for (const part of ['package.json', 'binding.gyp', 'dist', 'node_modules']) cpSync(join(repoRoot, part), join(copy, part), { recursive: true });
+  mkdirSync(join(copy, 'build', 'Release'), { recursive: true });
+  cpSync(join(repoRoot, 'build', 'Release', 'mpbus.node'), join(copy, 'build', 'Release', 'mpbus.node'));
+  return join(copy, 'dist', 'test', 'fixtures', 'start-once.js');
+}
 
 function run(command: string, args: string[]): { code?: string; message?: string; processType?: string } {
   const r = spawnSync(command, args, { encoding: 'utf8', timeout: 60_000 });
@@ -36,7 +63,7 @@ describe.runIf(isRoot && hasTools)('a machine that is not ready', () => {
 
   it('a user who cannot write the hugetlbfs mount: PERMISSION_DENIED, naming the mount and the chown', () => {
     const prefix = uniquePrefix('perm');
-    const r = run('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', 'env', 'XDG_RUNTIME_DIR=/nonexistent-mpbus', process.execPath, startOnce, prefix]);
+    const r = run('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', 'env', 'XDG_RUNTIME_DIR=/nonexistent-mpbus', process.execPath, startOnceForNobody(), prefix]);
     expect(r.code).toBe('PERMISSION_DENIED');
     expect(r.message).toMatch(/\/dev\/hugepages.*chown/);
   });
@@ -47,7 +74,7 @@ describe.runIf(isRoot && hasTools)('a machine that is not ready', () => {
     chownSync(runtimeRoot, 65534, 65534);
     try {
       const mount = 'mount -t hugetlbfs -o pagesize=2M,uid=65534,gid=65534 nodev /dev/hugepages';
-      const asNobody = `setpriv --reuid=65534 --regid=65534 --clear-groups env XDG_RUNTIME_DIR=${runtimeRoot} ${process.execPath} ${startOnce} ${prefix}`;
+      const asNobody = `setpriv --reuid=65534 --regid=65534 --clear-groups env XDG_RUNTIME_DIR=${runtimeRoot} ${process.execPath} ${startOnceForNobody()} ${prefix}`;
       const r = run('unshare', ['-m', '--propagation', 'private', 'sh', '-c', `${mount} && exec ${asNobody}`]);
       expect(r).toEqual({ processType: 'primary' });
       // DPDK kept the group's files under $XDG_RUNTIME_DIR/dpdk, and the last process removed them
