@@ -7,6 +7,12 @@
 // per burst wakes the JS thread, which drains the whole inbox at once. Replies are sent later
 // from the JS thread with the saved sender path, which rte_mp_reply accepts from any thread.
 //
+// The primary's messages (rte_mp_sendmsg: a broadcast to every secondary) go out from a sender
+// thread, in FIFO order: DPDK sends with a blocking sendmsg on its datagram socket, and a
+// secondary that cannot read (stopped, or its IPC thread starved) must not stall the JS thread.
+// The primary's rte_mp socket also gets a send timeout (MpBoundSendTimeout), so no sender, DPDK's
+// own hotplug requests included, waits forever for a peer whose queue is full.
+//
 // Policy (names, sizes, lanes, correlation ids, late replies) lives in src/bus/; this file only
 // reports what DPDK said. It also owns "large payload" buffers: values too big for the 256-byte
 // param travel in rte_malloc'd shared memory, referenced by (address, length, token).
@@ -16,16 +22,25 @@
 #include <rte_malloc.h>
 #include <rte_memory.h>
 #include <rte_random.h>
+#include <dirent.h>
+#include <fcntl.h>
+#include <pthread.h>
 #include <sched.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 #include <uv.h>
 
 #include <atomic>
+#include <condition_variable>
 #include <cstdint>
+#include <deque>
 #include <mutex>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "common.h"
@@ -40,7 +55,7 @@ struct Reply {
 
 // One thing that happened on a DPDK thread, waiting for the JS thread.
 struct Event {
-  enum Kind { kIncoming = 0, kRequestDone = 1 } kind = kIncoming;
+  enum Kind { kIncoming = 0, kRequestDone = 1, kSendDone = 2 } kind = kIncoming;
   std::string name;
   // kIncoming: the message and who sent it.
   std::vector<uint8_t> param;
@@ -50,6 +65,10 @@ struct Event {
   int sent = 0;
   int received = 0;
   std::vector<Reply> replies;
+  // kSendDone: a queued send left (errnum 0) or failed for some peer (rte_errno).
+  double ticket = 0;
+  int errnum = 0;
+  std::string log;
 };
 
 void CloseFds(const std::vector<int>& fds) {
@@ -169,9 +188,16 @@ void DrainToJsUnsafe(Napi::Env env, Napi::Function callback) {
   for (size_t i = 0; i < events.size(); i++) {
     Event& ev = events[i];
     Napi::Object o = Napi::Object::New(env);
-    o.Set("kind", ev.kind == Event::kIncoming ? "incoming" : "requestDone");
+    o.Set("kind", ev.kind == Event::kIncoming ? "incoming" : ev.kind == Event::kRequestDone ? "requestDone" : "sendDone");
     o.Set("name", ev.name);
-    if (ev.kind == Event::kIncoming) {
+    if (ev.kind == Event::kSendDone) {
+      o.Set("ticket", ev.ticket);
+      if (ev.errnum != 0) {
+        o.Set("code", ErrnoName(ev.errnum));
+        o.Set("errno", ev.errnum);
+        o.Set("message", ErrnoText(ev.errnum) + (ev.log.empty() ? "" : "\nDPDK said:\n" + ev.log));
+      }
+    } else if (ev.kind == Event::kIncoming) {
       o.Set("param", Napi::Buffer<uint8_t>::Copy(env, ev.param.data(), ev.param.size()));
       o.Set("fds", FdsToJs(env, ev.fds));
       o.Set("peer", ev.peer);
@@ -265,6 +291,121 @@ timespec TimeoutSpec(const Napi::Value& v) {
   return ts;
 }
 
+// ---- the sender thread: the primary's messages, in order, off the JS thread ----------------
+// The JS thread only copies the message (and dups its fds) into a FIFO and returns; this thread
+// calls rte_mp_sendmsg for each, in order, and reports what it could not send (and, when asked,
+// what it sent) through the inbox. It sleeps on a condition variable when idle, starts on the
+// first queued send, and is joined by mpClose (a runtime close hook: before rte_eal_cleanup).
+// It is a plain thread, invisible to libuv: it never keeps the process alive.
+struct Outgoing {
+  rte_mp_msg msg;
+  double ticket;
+  bool notify;
+};
+
+std::mutex gSendMutex;
+std::condition_variable gSendWake;
+std::deque<Outgoing> gSendQueue;
+bool gSendStop = false;
+std::thread* gSender = nullptr;  // never deleted: a joinable std::thread destroyed at exit would abort
+std::atomic<double> gSendTickets{0};  // tickets handed out (ticket n is the n-th queued send)
+std::atomic<double> gSendDone{0};     // tickets whose send returned
+std::atomic<double> gSendFailed{0};   // sends that failed for at least one peer
+
+void SenderLoop() {
+  pthread_setname_np(pthread_self(), "mpbus-mp-send");
+  bool dropRest = false;  // closing, and a peer is not reading: do not wait on it once per message
+  bool lastFailed = false;
+  for (;;) {
+    Outgoing out;
+    {
+      std::unique_lock<std::mutex> lock(gSendMutex);
+      gSendWake.wait(lock, [] { return gSendStop || !gSendQueue.empty(); });
+      if (gSendQueue.empty()) return;  // stopping, and everything was sent
+      out = gSendQueue.front();
+      gSendQueue.pop_front();
+    }
+    int errnum = 0;
+    std::string log;
+    if (dropRest) {
+      errnum = ECANCELED;
+    } else if (rte_mp_sendmsg(&out.msg) < 0) {
+      errnum = rte_errno != 0 ? rte_errno : EIO;
+      log = RecentDpdkLog(2);
+      std::lock_guard<std::mutex> lock(gSendMutex);
+      if (gSendStop) dropRest = true;
+    }
+    for (int i = 0; i < out.msg.num_fds; i++) close(out.msg.fds[i]);
+    if (errnum != 0) gSendFailed.store(gSendFailed.load() + 1);
+    gSendDone.store(out.ticket);
+    // The first success after a failure is reported too: JS learns that every peer reads again.
+    bool recovered = errnum == 0 && lastFailed;
+    lastFailed = errnum != 0;
+    if (errnum != 0 || out.notify || recovered) {
+      Event ev;
+      ev.kind = Event::kSendDone;
+      ev.name.assign(out.msg.name, strnlen(out.msg.name, RTE_MP_MAX_NAME_LEN));
+      ev.ticket = out.ticket;
+      ev.errnum = errnum;
+      ev.log = std::move(log);
+      Push(std::move(ev));
+    }
+  }
+}
+
+// Sends what is queued (each send bounded by the socket's send timeout), then joins the thread.
+void StopSender() {
+  std::thread* t;
+  {
+    std::lock_guard<std::mutex> lock(gSendMutex);
+    t = gSender;
+    gSender = nullptr;
+    if (t == nullptr) return;
+    gSendStop = true;
+  }
+  gSendWake.notify_all();
+  t->join();
+  delete t;
+  std::lock_guard<std::mutex> lock(gSendMutex);
+  gSendStop = false;
+}
+
+// ---- a bounded wait for peers that do not read ---------------------------------------------
+// DPDK's rte_mp socket is blocking: sendmsg to a peer whose receive queue is full
+// (/proc/sys/net/unix/max_dgram_qlen datagrams, 10 by default) waits until it reads. A timeout on
+// the socket turns that wait into EAGAIN: DPDK logs it, goes on with the next peer, and returns
+// -1. Receiving is unaffected (SO_RCVTIMEO is a separate option). DPDK keeps the fd to itself,
+// so it is found by its address: the AF_UNIX datagram socket bound to <runtime dir>/mp_socket
+// (a secondary's is mp_socket_<pid>_<tsc>).
+int FindMpSocket() {
+  std::string want = std::string(rte_eal_get_runtime_dir()) + "/mp_socket";
+  if (rte_eal_process_type() == RTE_PROC_SECONDARY) want += "_";
+  DIR* dir = opendir("/proc/self/fd");
+  if (dir == nullptr) return -1;
+  int found = -1;
+  int self = dirfd(dir);
+  while (dirent* ent = readdir(dir)) {
+    char* end = nullptr;
+    long fd = strtol(ent->d_name, &end, 10);
+    if (end == ent->d_name || *end != '\0' || fd == self) continue;
+    int type = 0;
+    socklen_t typeLen = sizeof(type);
+    if (getsockopt(static_cast<int>(fd), SOL_SOCKET, SO_TYPE, &type, &typeLen) != 0 || type != SOCK_DGRAM) continue;
+    sockaddr_un addr;
+    socklen_t addrLen = sizeof(addr);
+    memset(&addr, 0, sizeof(addr));
+    if (getsockname(static_cast<int>(fd), reinterpret_cast<sockaddr*>(&addr), &addrLen) != 0 || addr.sun_family != AF_UNIX) continue;
+    std::string path(addr.sun_path, strnlen(addr.sun_path, sizeof(addr.sun_path)));
+    bool match = rte_eal_process_type() == RTE_PROC_SECONDARY ? path.compare(0, want.size(), want) == 0 : path == want;
+    if (match) {
+      found = static_cast<int>(fd);
+      break;
+    }
+  }
+  closedir(dir);
+  return found;
+}
+
 // ---- JS functions ---------------------------------------------------------------------------
 
 // mpOpen(drain): starts delivering events to drain(events[]). The wake-up handle is unref'd:
@@ -303,6 +444,7 @@ Napi::Value MpSetSpin(const Napi::CallbackInfo& info) {
 
 // mpClose(): stops delivery; events that arrive later are dropped and their fds closed.
 Napi::Value MpClose(const Napi::CallbackInfo& info) {
+  StopSender();  // its last reports are dropped with the inbox below
   std::vector<Event> dropped;
   {
     std::lock_guard<std::mutex> lock(gInboxMutex);
@@ -344,6 +486,62 @@ Napi::Value MpSend(const Napi::CallbackInfo& info) {
   FillMsg(env, info, 0, &msg);
   if (rte_mp_sendmsg(&msg) < 0) ThrowRte(env, std::string("rte_mp_sendmsg('") + msg.name + "') failed");
   return env.Undefined();
+}
+
+// mpSendQueued(name, param?, fds?, notify) -> ticket: queues an rte_mp_sendmsg for the sender
+// thread. fds are duplicated (the caller keeps its own). With notify, a "sendDone" event reports
+// the outcome; failures, and the first success after a failure, are always reported.
+Napi::Value MpSendQueued(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  RequireEal(env);
+  Outgoing out;
+  FillMsg(env, info, 0, &out.msg);
+  out.notify = info[3].ToBoolean();
+  for (int i = 0; i < out.msg.num_fds; i++) {
+    int dup = fcntl(out.msg.fds[i], F_DUPFD_CLOEXEC, 0);
+    if (dup < 0) {
+      int e = errno;
+      for (int j = 0; j < i; j++) close(out.msg.fds[j]);
+      ThrowError(env, ErrnoName(e), "cannot duplicate fd " + std::to_string(out.msg.fds[i]) + " to send it: " + ErrnoText(e), e);
+    }
+    out.msg.fds[i] = dup;
+  }
+  {
+    std::lock_guard<std::mutex> lock(gSendMutex);
+    if (gSender == nullptr) gSender = new std::thread(SenderLoop);
+    out.ticket = gSendTickets.load() + 1;
+    gSendTickets.store(out.ticket);
+    gSendQueue.push_back(out);
+  }
+  gSendWake.notify_one();
+  return Napi::Number::New(env, out.ticket);
+}
+
+// mpSendStats() -> { queued, done, failed }: cheap counters (queued - done = the backlog).
+Napi::Value MpSendStats(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("queued", gSendTickets.load());
+  o.Set("done", gSendDone.load());
+  o.Set("failed", gSendFailed.load());
+  return o;
+}
+
+// mpBoundSendTimeout(ms) -> the rte_mp socket's fd, or -1 if it was not found. See FindMpSocket.
+Napi::Value MpBoundSendTimeout(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  RequireEal(env);
+  double ms = info[0].As<Napi::Number>().DoubleValue();
+  int fd = FindMpSocket();
+  if (fd < 0) return Napi::Number::New(env, -1);
+  timeval tv;
+  tv.tv_sec = static_cast<time_t>(ms / 1000);
+  tv.tv_usec = static_cast<suseconds_t>((ms - tv.tv_sec * 1000.0) * 1000);
+  if (setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv)) != 0) {
+    int e = errno;
+    ThrowError(env, ErrnoName(e), "cannot set a send timeout on DPDK's rte_mp socket: " + ErrnoText(e), e);
+  }
+  return Napi::Number::New(env, fd);
 }
 
 // mpRequestAsync(name, param?, fds?, timeoutMs): the outcome arrives as a "requestDone" event.
@@ -571,6 +769,9 @@ void InitMp(Napi::Env env, Napi::Object exports) {
   exports.Set("mpRegister", Napi::Function::New(env, MpRegister));
   exports.Set("mpUnregister", Napi::Function::New(env, MpUnregister));
   exports.Set("mpSend", Napi::Function::New(env, MpSend));
+  exports.Set("mpSendQueued", Napi::Function::New(env, MpSendQueued));
+  exports.Set("mpSendStats", Napi::Function::New(env, MpSendStats));
+  exports.Set("mpBoundSendTimeout", Napi::Function::New(env, MpBoundSendTimeout));
   exports.Set("mpRequestAsync", Napi::Function::New(env, MpRequestAsync));
   exports.Set("mpRequestSync", Napi::Function::New(env, MpRequestSync));
   exports.Set("mpReply", Napi::Function::New(env, MpReply));

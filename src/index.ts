@@ -24,6 +24,7 @@ export type {
   LinkVia,
   WatchSpec,
   PortInfo,
+  EventLoss,
 } from './interrupts/index.js';
 export { MailboxSystem, Mailbox, MailboxRef, type NameGone, type TrySendResult, type MailboxSystemOptions, type MailboxOptions, type SendOptions } from './bus/mailbox.js';
 export { Membership, SCAN_INTERVAL_MS, type Peer, type PeerDown } from './bus/membership.js';

@@ -34,7 +34,7 @@ export class Events {
 }
 
 export function events(agent: Agent): Events {
-  return new Events(agent, ['intr', 'link', 'link-error', 'lsc', 'lsc-error', 'port', 'alarm', 'alarm-error']);
+  return new Events(agent, ['intr', 'link', 'link-error', 'lsc', 'lsc-error', 'port', 'alarm', 'alarm-error', 'lost']);
 }
 
 export function linkOf(ev: Events, key: string, status?: LinkState['status']): Promise<LinkReport> {

@@ -176,6 +176,64 @@ describe('interrupts relayed to secondaries', () => {
     for (let i = 1; i < slowSeqs.length; i++) expect(slowSeqs[i]).toBe(slowSeqs[i - 1]! + 1);
   });
 
+  it('a secondary stopped with SIGSTOP stalls neither the primary nor the other secondary, and gets every event in order once continued', async () => {
+    const t = await trio('rstop', () => []);
+    const [stopped, other] = t.secondaries;
+    await t.primary.call(F, 'startTicker', 10);
+    await t.primary.call(F, 'followAlarm', 'tick', 'tick', 5, true);
+    await t.ev.s1.wait<InterruptEvent>('intr', (e) => e.type === 'alarm');
+    const intr = (ev: Events): InterruptEvent[] => ev.of<InterruptEvent>('intr');
+    try {
+      process.kill(stopped!.pid, 'SIGSTOP');
+      await t.primary.call(F, 'tickerStats', true);
+      const primaryBefore = intr(t.ev.primary).length;
+      const otherBefore = intr(t.ev.s2).length;
+      await new Promise((r) => setTimeout(r, 3000));
+      // The stopped one's socket queue (10 datagrams) is long full: before the sender thread,
+      // the primary's event loop froze here until SIGCONT.
+      const primaryEvents = intr(t.ev.primary).length - primaryBefore;
+      expect(primaryEvents).toBeGreaterThan(50);
+      expect(intr(t.ev.s2).length - otherBefore).toBeGreaterThan(25);
+      const ticker = await t.primary.call<{ ticks: number; maxGapMs: number }>(F, 'tickerStats');
+      expect(ticker.ticks).toBeGreaterThan(20);
+      expect(ticker.maxGapMs).toBeLessThan(1500); // generous: a stall lasts until SIGCONT (3 s)
+      // the primary still answers the other secondary's requests
+      expect(await other!.call(F, 'portInfo', 7)).toEqual({ error: 'UNKNOWN_PORT' });
+    } finally {
+      process.kill(stopped!.pid, 'SIGCONT');
+    }
+    await t.primary.call(F, 'unsubscribe', 'tick');
+    await new Promise((r) => setTimeout(r, 100));
+    const primarySeqs = intr(t.ev.primary).map((e) => e.seq);
+    const lastSeq = Math.max(...primarySeqs);
+    for (const ev of [t.ev.s1, t.ev.s2]) {
+      await ev.wait<InterruptEvent>('intr', (e) => e.seq === lastSeq, 30_000);
+      const seqs = intr(ev).map((e) => e.seq);
+      // every event from the first this process saw, once each, in the primary's order
+      expect(seqs).toEqual(primarySeqs.slice(primarySeqs.indexOf(seqs[0]!)));
+    }
+    expect(t.ev.s1.of('lost')).toEqual([]);
+    // it went the way the relay says: broadcasts failed for the stopped one, events were
+    // batched meanwhile, and the stopped one asked for what it missed
+    const relay = await t.primary.call<{ failed: number; largestBatch: number; replays: number }>(F, 'relayStats');
+    expect(relay.failed).toBeGreaterThan(0);
+    expect(relay.largestBatch).toBeGreaterThan(1);
+    expect(relay.replays).toBeGreaterThan(0);
+  });
+
+  it('a primary serves secondaries without having used interrupts itself', async () => {
+    const g = TestGroup.create('rauto');
+    groups.push(g);
+    const primary = await g.startAgent({ procType: 'primary', vdevs: ['net_null0'] });
+    const s = await g.startAgent({ procType: 'secondary' });
+    const ev = events(s);
+    await s.call(F, 'recordAll');
+    await s.call(F, 'followAlarm', 'once', 'once', 10, false);
+    expect((await ev.wait<InterruptEvent>('alarm')).source).toEqual({ alarm: 'once' });
+    expect(await s.call(F, 'portInfo', 0)).toMatchObject({ portId: 0, driver: 'net_null' });
+    expect(await primary.call(F, 'stats')).toMatchObject({ alarms: 0 });
+  });
+
   it('10,000 subscribe/unsubscribe cycles in a secondary leave no registration in the primary', async () => {
     const t = await trio('rleak', (g) => ['net_null0', `net_vhost0,iface=${vhostSocket(g)},queues=1`]);
     const before = await t.primary.call(F, 'stats');

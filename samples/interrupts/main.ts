@@ -55,7 +55,7 @@ async function primary(prefix: string, vhostSock: string, tapIface: string): Pro
   const vdevs = ['net_null0', `net_vhost0,iface=${vhostSock},queues=1`];
   if (tapIface) vdevs.push(`net_tap0,iface=${tapIface}`);
   const rt = await Runtime.start({ filePrefix: prefix, procType: 'primary', vdevs });
-  const intr = rt.interrupts; // from now on the primary relays events and serves secondaries
+  const intr = rt.interrupts; // the primary serves secondaries from Runtime.start on; this opens its own view
   rt.interrupts$.subscribe((e) => say('primary', `#${e.seq} ${describe(e)}`));
   const ports = intr.ports$().subscribe();
   process.send?.('up');

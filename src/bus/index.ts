@@ -1,5 +1,5 @@
 /** The rte_mp bus: DPDK's IPC between the processes of a group, as RxJS and promises. */
-export { MpBus, RESERVED_NAME_PREFIX } from './mp-bus.js';
+export { MpBus, RESERVED_NAME_PREFIX, PEER_SEND_TIMEOUT_MS, STUCK_PEER_SEND_TIMEOUT_MS } from './mp-bus.js';
 export {
   MpErrorCodes,
   MpReplyWith,
@@ -12,4 +12,5 @@ export {
   type MpRequestResult,
   type MpRole,
   type MpSendOptions,
+  type MpMessageOptions,
 } from './types.js';

@@ -24,7 +24,7 @@ import { closeSync, readdirSync } from 'node:fs';
 import { Observable, Subject, Subscription, defer, from } from 'rxjs';
 import { MpBusError } from '../errors.js';
 import { logger } from '../log.js';
-import { mpNative, type MpBinding, type NativeIncoming, type NativeMpEvent, type NativeReply, type NativeRequestDone } from '../native/mp.js';
+import { mpNative, type MpBinding, type NativeIncoming, type NativeMpEvent, type NativeReply, type NativeRequestDone, type NativeSendDone } from '../native/mp.js';
 import { Runtime } from '../runtime/runtime.js';
 import {
   EnvelopeKind,
@@ -45,6 +45,7 @@ import {
   type MpBusOptions,
   type MpHandler,
   type MpMessage,
+  type MpMessageOptions,
   type MpReply,
   type MpRequestOptions,
   type MpRequestResult,
@@ -58,6 +59,25 @@ const LANE_PREFIX = `${RESERVED_NAME_PREFIX}lane:`;
 const DEFAULT_TIMEOUT_MS = 5000;
 /** Extra wait, past a request's timeout, before mpbus stops waiting for DPDK's callback. */
 const DPDK_CALLBACK_GRACE_MS = 2000;
+/**
+ * How long the primary's rte_mp socket waits for a secondary whose receive queue is full before
+ * DPDK gives up on that one (EAGAIN) and goes on with the next. A healthy secondary's IPC
+ * thread empties its queue within microseconds (it only copies each datagram into an inbox),
+ * and even on a loaded 2-vCPU machine a runnable thread gets a CPU within a few milliseconds;
+ * a queue that stays full for 100 ms belongs to a process that cannot run (SIGSTOP, a debugger)
+ * or is dying. Short enough that such a peer costs the others little, long enough not to give up
+ * on a merely busy one.
+ */
+export const PEER_SEND_TIMEOUT_MS = 100;
+/**
+ * The send timeout while a secondary is known not to read (a send failed and none has fully
+ * succeeded since): every message would otherwise wait the full timeout for that peer, delaying
+ * the others by as much. 10 ms still lets a healthy but descheduled IPC thread run (a scheduler
+ * period on a loaded machine); a healthy peer that misses a message anyway is no worse off than
+ * the stuck one (the interrupt relay replays). Back to {@link PEER_SEND_TIMEOUT_MS} on the first
+ * message that reaches every secondary.
+ */
+export const STUCK_PEER_SEND_TIMEOUT_MS = 10;
 
 interface Registration {
   name: string;
@@ -112,13 +132,19 @@ export class MpBus {
   private readonly rawPools = new Map<string, SlotPool>();
   private readonly outstandingLarge = new Map<LargeRef, NodeJS.Timeout>();
   private readonly errorSubject = new Subject<MpBusError>();
-  private readonly options: Required<MpBusOptions>;
+  private options: Required<MpBusOptions>;
+  /** Opened by mpbus itself with the default options: the app's first open may set others. */
+  private implicit = false;
   private nextCorrelationId = 1;
   private secondariesSeenUntil = 0;
   /** UTF-8 bytes of handler names, put in every lane request's header. */
   private readonly nameBytes = new Map<string, Buffer>();
   private closing: Promise<void> | undefined;
   private readonly removeCloseHook: () => void;
+  /** Primary: `onSent` callbacks of queued messages, by ticket. */
+  private readonly sendCallbacks = new Map<number, (error?: MpBusError) => void>();
+  /** Primary: a send failed (some secondary does not read) and none fully succeeded since. */
+  private peerStuck = false;
 
   /** Problems that belong to no call: malformed or foreign messages, late replies, failed replies. */
   readonly errors$: Observable<MpBusError> = this.errorSubject.asObservable();
@@ -130,6 +156,9 @@ export class MpBus {
     this.role = runtime.processType;
     this.log = logger('bus:mp', { role: this.role });
     this.native.mpOpen((events) => this.drain(events));
+    if (this.role === 'primary' && this.native.mpBoundSendTimeout(PEER_SEND_TIMEOUT_MS) < 0) {
+      this.log.warn("DPDK's rte_mp socket was not found: a secondary that stops reading can block the primary's sends");
+    }
     this.native.mpSetSpin(this.options.spinMaxUs > 0 ? this.options.spinWindowUs : 0, this.options.spinMaxUs);
     const registered: string[] = [];
     try {
@@ -151,17 +180,45 @@ export class MpBus {
 
   /**
    * The rte_mp bus of this process (one per process: DPDK's actions are per process). Opens it
-   * on first call; later calls return the same bus and ignore `options`.
+   * on first call; later calls return the same bus and ignore `options`, except the first call
+   * with options after mpbus opened the bus by itself (a primary's, at `Runtime.start`, to
+   * serve interrupts): those options then apply.
    *
    * @throws {MpBusError} `ENOTREADY` when no runtime is started, `CLOSED` when it is closed.
    */
-  static open(options: MpBusOptions & { runtime?: Runtime } = {}): MpBus {
+  static open(options: MpBusOptions & { runtime?: Runtime; /** @internal opened by mpbus, not the app */ implicit?: boolean } = {}): MpBus {
     const runtime = options.runtime ?? Runtime.current();
     if (!runtime) throw new MpBusError('ENOTREADY', 'start a Runtime (Runtime.start) before opening the bus');
     runtime.assertOpen();
-    if (current && !current.closed && current.runtime === runtime) return current;
-    current = new MpBus(runtime, options);
+    const { runtime: _runtime, implicit, ...busOptions } = options;
+    if (current && !current.closed && current.runtime === runtime) {
+      if (current.implicit && !implicit) {
+        current.implicit = false;
+        if (Object.values(busOptions).some((v) => v !== undefined)) current.configure(busOptions);
+      }
+      return current;
+    }
+    current = new MpBus(runtime, busOptions);
+    current.implicit = implicit === true;
     return current;
+  }
+
+  /** Applies options to a bus mpbus opened with the defaults (see {@link open}). */
+  private configure(options: MpBusOptions): void {
+    const resolved = resolveBusOptions(options);
+    // More lanes: register them. Fewer: stop using the extra ones (they stay registered, so a
+    // peer that still uses them is answered).
+    for (let i = this.lanePool.slots.length; i < resolved.lanes; i++) {
+      const name = `${LANE_PREFIX}${i}`;
+      if (!this.slotsByName.has(name)) {
+        this.native.mpRegister(name);
+        this.slotsByName.set(name, { name, lane: true, pool: this.lanePool, quarantinedUntil: 0 });
+      }
+      this.lanePool.slots.push(this.slotsByName.get(name)!);
+    }
+    this.lanePool.slots.length = Math.min(this.lanePool.slots.length, resolved.lanes);
+    this.options = resolved;
+    this.native.mpSetSpin(resolved.spinMaxUs > 0 ? resolved.spinWindowUs : 0, resolved.spinMaxUs);
   }
 
   /** True once {@link close} was called. */
@@ -222,32 +279,89 @@ export class MpBus {
    * Fire-and-forget (`rte_mp_sendmsg`): from a secondary to the primary, from the primary to
    * every secondary. With `{ raw: true }` the value is a Uint8Array (≤ 256 bytes) sent as the
    * whole param, for C peers.
+   *
+   * In the primary the message is queued for mpbus's sender thread, which sends in order: a
+   * secondary that does not read (stopped, starved) never blocks the caller, and costs the
+   * others at most {@link PEER_SEND_TIMEOUT_MS} per message. `onSent` tells the outcome; a
+   * failure without `onSent` goes to `errors$` as `SEND_FAILED`. Fds are duplicated at once:
+   * the caller may close its own on return.
    */
-  send(name: string, value: unknown, options: MpSendOptions = {}): void {
+  send(name: string, value: unknown, options: MpMessageOptions = {}): void {
     this.assertOpen();
     this.checkName(name);
     const fds = this.checkFds(options.fds);
+    const onSent = options.onSent;
+    if (onSent !== undefined && typeof onSent !== 'function') throw new MpBusError(MpErrorCodes.invalidOption, 'onSent must be a function');
     if (options.raw) {
-      this.native.mpSend(name, this.checkRaw(value), fds);
+      this.sendParam(name, this.checkRaw(value), fds, onSent);
       return;
     }
     const body = this.encodeBody(encodeValue(value));
     const param = this.envelope({ kind: EnvelopeKind.message, correlationId: 0, deadlineMs: 0 }, body);
     try {
-      this.native.mpSend(name, param, fds);
+      this.sendParam(name, param, fds, onSent);
     } catch (err) {
       if (!(body instanceof Uint8Array)) this.releaseLarge(body);
       throw err;
     }
+    // Receivers read a broadcast value until the TTL, whether or not it reached every peer.
     if (!(body instanceof Uint8Array)) this.releaseLargeLater(body);
   }
 
   /** {@link send} from the primary, which DPDK delivers to every secondary. */
-  broadcast(name: string, value: unknown, options: MpSendOptions = {}): void {
+  broadcast(name: string, value: unknown, options: MpMessageOptions = {}): void {
     if (this.role !== 'primary') {
       throw new MpBusError(MpErrorCodes.invalidOption, `only the primary broadcasts: a secondary's message goes to the primary alone (use send('${name}', ...))`);
     }
     this.send(name, value, options);
+  }
+
+  /** Messages sent by the primary's sender thread and not yet returned from `rte_mp_sendmsg`. */
+  get pendingSends(): number {
+    if (this.role !== 'primary') return 0;
+    const { queued, done } = this.native.mpSendStats();
+    return queued - done;
+  }
+
+  private sendParam(name: string, param: Uint8Array, fds: number[] | undefined, onSent: ((error?: MpBusError) => void) | undefined): void {
+    if (this.role === 'primary') {
+      const ticket = this.native.mpSendQueued(name, param, fds, onSent !== undefined);
+      if (onSent) this.sendCallbacks.set(ticket, onSent);
+      return;
+    }
+    // A secondary sends to the primary alone, on the JS thread: nothing to queue behind.
+    this.native.mpSend(name, param, fds);
+    if (onSent) queueMicrotask(() => this.callOnSent(onSent, undefined));
+  }
+
+  private onSendDone(ev: NativeSendDone): void {
+    const stuck = ev.code !== undefined && ev.code !== 'ECANCELED';
+    if (stuck !== this.peerStuck && !this.closed) {
+      this.peerStuck = stuck;
+      this.native.mpBoundSendTimeout(stuck ? STUCK_PEER_SEND_TIMEOUT_MS : PEER_SEND_TIMEOUT_MS);
+    }
+    const onSent = this.sendCallbacks.get(ev.ticket);
+    this.sendCallbacks.delete(ev.ticket);
+    const error =
+      ev.code === undefined
+        ? undefined
+        : new MpBusError(
+            ev.code === 'ECANCELED' ? MpErrorCodes.closed : MpErrorCodes.sendFailed,
+            ev.code === 'ECANCELED'
+              ? `'${ev.name}' was not sent: the bus closed while a secondary was not reading`
+              : `'${ev.name}' did not reach every secondary: ${ev.message ?? ev.code} (a secondary whose socket stayed full past the send timeout: stopped or starved)`,
+            { errno: ev.errno },
+          );
+    if (onSent) this.callOnSent(onSent, error);
+    else if (error) this.report(error);
+  }
+
+  private callOnSent(onSent: (error?: MpBusError) => void, error: MpBusError | undefined): void {
+    try {
+      onSent(error);
+    } catch (err) {
+      this.report(err);
+    }
   }
 
   /**
@@ -524,7 +638,9 @@ export class MpBus {
   private drain(events: NativeMpEvent[]): void {
     for (const ev of events) {
       try {
-        if (this.closed) {
+        if (ev.kind === 'sendDone') {
+          this.onSendDone(ev);
+        } else if (this.closed) {
           closeFds(ev.kind === 'incoming' ? ev.fds : ev.replies.flatMap((r) => r.fds));
         } else if (ev.kind === 'requestDone') {
           this.onRequestDone(ev);
@@ -819,13 +935,17 @@ export class MpBus {
       }
     }
     for (const ref of [...this.outstandingLarge.keys()]) this.releaseLarge(ref);
-    for (const slot of this.lanePool.slots) this.native.mpUnregister(slot.name);
+    for (const slot of this.slotsByName.values()) if (slot.lane) this.native.mpUnregister(slot.name);
     for (const reg of this.registrations.values()) {
       this.native.mpUnregister(reg.name);
       reg.subject.complete();
     }
     this.registrations.clear();
+    // Joins the sender thread (what it still sends is bounded by the socket's send timeout).
     this.native.mpClose();
+    const closedSend = new MpBusError(MpErrorCodes.closed, 'the rte_mp bus closed before the message was sent');
+    for (const onSent of this.sendCallbacks.values()) this.callOnSent(onSent, closedSend);
+    this.sendCallbacks.clear();
     this.errorSubject.complete();
     if (current === this) current = undefined;
   }

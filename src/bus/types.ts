@@ -28,6 +28,8 @@ export const MpErrorCodes = {
   lateReply: 'LATE_REPLY',
   /** A handler's return value cannot be sent back (raw peer expecting bytes, encode failure...). */
   replyFailed: 'REPLY_FAILED',
+  /** A message the primary queued did not reach every secondary (one left its socket full, or the bus closed). */
+  sendFailed: 'SEND_FAILED',
   /** The bus (or its runtime) is closed. */
   closed: 'CLOSED',
 } as const;
@@ -80,6 +82,19 @@ export interface MpSendOptions {
   fds?: number[];
   /** Send `value` (a Uint8Array of at most 256 bytes) as the whole param, with no mpbus header. */
   raw?: boolean;
+}
+
+/** Options of {@link MpBus.send} and {@link MpBus.broadcast}. */
+export interface MpMessageOptions extends MpSendOptions {
+  /**
+   * Called once the message has left: with no argument when DPDK sent it to every peer, with a
+   * `SEND_FAILED` error (DPDK's errno in `errno`) when it could not reach one of them (a
+   * secondary that has not read its socket for `PEER_SEND_TIMEOUT_MS`, 100 ms: stopped
+   * or starved), or `CLOSED` when the bus closed first. A failure given to `onSent` is not also
+   * reported on `errors$`. In the primary this runs after the sender thread's `rte_mp_sendmsg`;
+   * in a secondary, which sends on the JS thread, at the next microtask.
+   */
+  onSent?: (error?: MpBusError) => void;
 }
 
 export interface MpRequestOptions extends MpSendOptions {

@@ -3,53 +3,91 @@
  * alarms, fds on the EAL interrupt thread) and every process sees them as observables.
  * See docs/interrupts.md.
  */
+import type { Subscription } from 'rxjs';
 import type { Runtime } from '../runtime/runtime.js';
 import { logger } from '../log.js';
 import { MpBus } from '../bus/index.js';
 import { Interrupts } from './interrupts.js';
 import { PrimarySources } from './primary.js';
-import { RelayClient, serveRelay } from './relay.js';
+import { RelayClient, serveControl, serveRelay, type RelayServer } from './relay.js';
 
 export { Interrupts, type InterruptBackend, type Hold, type Watch, type EventSource } from './interrupts.js';
 export { ofType, ofPort, ofAlarm, ofFd } from './operators.js';
-export type { InterruptEvent, InterruptType, LinkEvent, PortEvent, AlarmEvent, FdEvent, LinkState, LinkVia, WatchSpec, PortInfo } from './types.js';
+export type { RelayStats } from './relay.js';
+export type { InterruptEvent, InterruptType, LinkEvent, PortEvent, AlarmEvent, FdEvent, LinkState, LinkVia, WatchSpec, PortInfo, EventLoss } from './types.js';
 
-const attached = new WeakMap<Runtime, Interrupts>();
+interface Attached {
+  intr?: Interrupts;
+  server?: RelayServer;
+  control?: Subscription;
+}
+
+const attached = new WeakMap<Runtime, Attached>();
+
+function stateOf(rt: Runtime): Attached {
+  let state = attached.get(rt);
+  if (!state) {
+    state = {};
+    attached.set(rt, state);
+  }
+  return state;
+}
+
+/**
+ * Primary: answers secondaries' interrupt requests from now on, without opening any source yet.
+ * The first request (or the primary's own first use of `rt.interrupts`) opens the sources and
+ * starts relaying. `Runtime.start` calls this in every primary: the cost is the rte_mp bus
+ * opened at start (its lane actions registered; nothing runs while idle).
+ */
+export function serveInterruptsOnRequest(rt: Runtime): void {
+  const state = stateOf(rt);
+  if (state.control || rt.processType !== 'primary') return;
+  rt.assertOpen();
+  const bus = MpBus.open({ runtime: rt, implicit: true });
+  state.control = serveControl(bus, () => {
+    interruptsOf(rt);
+    return state.server!;
+  });
+}
 
 /**
  * The interrupts of a runtime's group, created on first use (`rt.interrupts` calls this).
  *
  * In the primary this opens the native sources and starts relaying: every event is broadcast
- * to the secondaries, and their requests (watch a source, read a link, hotplug...) are served.
- * A primary serves from its first use of interrupts on, so a primary whose secondaries use
- * interrupts should touch `rt.interrupts` once after start. In a secondary it subscribes to the
- * relayed events. Everything is released when the runtime closes, before DPDK is cleaned up.
+ * to the secondaries, and their requests (watch a source, read a link, hotplug...) are served
+ * (from `Runtime.start` on: the first request of a secondary creates them). In a secondary it
+ * subscribes to the relayed events. Everything is released when the runtime closes, before DPDK
+ * is cleaned up.
  */
 export function interruptsOf(rt: Runtime): Interrupts {
-  let intr = attached.get(rt);
-  if (intr) return intr;
+  const state = stateOf(rt);
+  if (state.intr) return state.intr;
   rt.assertOpen();
   const log = logger('interrupts', { prefix: rt.filePrefix, role: rt.processType });
-  const bus = MpBus.open({ runtime: rt });
+  const bus = MpBus.open({ runtime: rt, implicit: true });
+  let intr: Interrupts;
   if (rt.processType === 'primary') {
     const sources = new PrimarySources(log);
-    let stopRelay: () => void;
+    let server: RelayServer;
     try {
-      stopRelay = serveRelay(sources, bus, log);
+      server = serveRelay(sources, bus, log);
+      state.control ??= serveControl(bus, () => state.server!);
     } catch (err) {
       sources.close();
       throw err;
     }
+    state.server = server;
     rt.onClose(() => {
-      stopRelay();
+      state.control?.unsubscribe();
+      server.stop();
       sources.close();
     });
-    intr = new Interrupts(sources, sources);
+    intr = new Interrupts(sources, sources, () => server.stats());
   } else {
     const client = new RelayClient(bus, log);
     rt.onClose(() => client.close());
     intr = new Interrupts(client, undefined);
   }
-  attached.set(rt, intr);
+  state.intr = intr;
   return intr;
 }

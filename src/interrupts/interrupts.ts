@@ -10,17 +10,20 @@
  * await intr.attach('net_null1'); // hotplug: a `new` event in every process
  * ```
  */
-import { Observable, distinctUntilChanged, map, take } from 'rxjs';
+import { EMPTY, Observable, distinctUntilChanged, map, take } from 'rxjs';
 import { MpBusError, ErrorCodes } from '../errors.js';
 import { ofAlarm, ofFd, ofPort, ofType } from './operators.js';
 import type { LinkSnapshot, PrimarySources, Release } from './primary.js';
-import type { AlarmEvent, FdEvent, InterruptEvent, InterruptType, LinkEvent, LinkState, PortEvent, PortInfo, WatchSpec } from './types.js';
+import type { RelayStats } from './relay.js';
+import type { AlarmEvent, EventLoss, FdEvent, InterruptEvent, InterruptType, LinkEvent, LinkState, PortEvent, PortInfo, WatchSpec } from './types.js';
 import { validatePort, validateWatch } from './validate.js';
 
 /** What an {@link Interrupts} needs from its process: the primary's sources, or the relay to them. */
 export interface InterruptBackend {
   /** Every event, in the primary's order. Hot. */
   readonly events$: Observable<InterruptEvent>;
+  /** Events this process missed for good (secondaries only: see {@link Interrupts.lost$}). */
+  readonly losses$?: Observable<EventLoss>;
   /**
    * Holds a watch. `ready` settles once the source is watched (undefined: it already is) and
    * rejects with the reason it cannot be; `release` may be called at any time, even before.
@@ -68,13 +71,23 @@ function sameLink(a: LinkState, b: LinkState): boolean {
 export class Interrupts {
   /** Every interrupt event this process receives, in the primary's order. Hot. */
   readonly events$: Observable<InterruptEvent>;
+  /**
+   * Events this process missed for good: a secondary that did not read its rte_mp socket
+   * (stopped, starved) gets the events it missed replayed from the primary's history of the
+   * last 4096; one that missed more gets an {@link EventLoss} here instead, and every
+   * `linkState$` of it emits the current state again. Never emits in the primary.
+   */
+  readonly lost$: Observable<EventLoss>;
 
   constructor(
     private readonly backend: InterruptBackend,
     /** Present in the primary only: the native sources. */
     private readonly local: PrimarySources | undefined,
+    /** Present in the primary only: the relay's counters. */
+    private readonly relayCounters?: () => RelayStats,
   ) {
     this.events$ = backend.events$;
+    this.lost$ = backend.losses$ ?? EMPTY;
   }
 
   /** Events of some types, optionally of one port: `on('lsc', 0)`. Watches nothing by itself. */
@@ -139,16 +152,24 @@ export class Interrupts {
     return new Observable<LinkState>((subscriber) => {
       let hold: Hold | undefined;
       let done = false;
-      let snapshotSeq = -1;
+      /** The seq the state given last reflects (-1: no state yet); older events are history. */
+      let floor = -1;
       const early: LinkEvent[] = [];
       const inner = this.on('lsc', port).subscribe({
         next: (e) => {
-          if (snapshotSeq < 0) early.push(e);
-          else subscriber.next(e.details);
+          if (floor < 0) early.push(e);
+          else if (e.seq > floor) subscriber.next(e.details);
         },
         error: (err: unknown) => subscriber.error(err),
         complete: () => subscriber.complete(),
       });
+      const snapshot = async (): Promise<void> => {
+        const snap = await this.backend.linkSnapshot(port);
+        if (done || snap.seq < floor) return;
+        floor = snap.seq;
+        subscriber.next(snap.link);
+        for (const e of early.splice(0)) if (e.seq > floor) subscriber.next(e.details);
+      };
       const start = async (): Promise<void> => {
         try {
           hold = this.backend.hold({ type: 'lsc', port });
@@ -158,16 +179,17 @@ export class Interrupts {
           if (!(err instanceof MpBusError && err.code === ErrorCodes.notSupported)) throw err;
         }
         if (done) return;
-        const snap = await this.backend.linkSnapshot(port);
-        if (done) return;
-        snapshotSeq = snap.seq;
-        subscriber.next(snap.link);
-        for (const e of early.splice(0)) if (e.seq > snapshotSeq) subscriber.next(e.details);
+        await snapshot();
       };
       start().catch((err: unknown) => subscriber.error(err));
+      // Missed events may have changed the link: the state as it is now replaces them.
+      const losses = this.lost$.subscribe(() => {
+        if (floor >= 0) snapshot().catch((err: unknown) => subscriber.error(err));
+      });
       return () => {
         done = true;
         inner.unsubscribe();
+        losses.unsubscribe();
         hold?.release();
       };
     }).pipe(
@@ -295,6 +317,15 @@ export class Interrupts {
       throw new MpBusError(ErrorCodes.invalidOption, `a device name looks like 'net_null1', got ${JSON.stringify(device)}`);
     }
     return this.backend.detach(device);
+  }
+
+  /**
+   * Primary only: the relay's counters: batches broadcast, broadcasts that missed a secondary,
+   * beacons, replays served (see docs/interrupts.md).
+   */
+  relayStats(): RelayStats {
+    if (!this.relayCounters) throw new MpBusError(ErrorCodes.primaryOnly, 'the relay runs in the primary: read its stats there');
+    return this.relayCounters();
   }
 
   /** Primary only: native registrations and holds, for leak checks. */

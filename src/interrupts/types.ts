@@ -58,6 +58,18 @@ export interface FdEvent extends EventBase {
 /** Every event `rt.interrupts$` emits. Narrow on `type`. */
 export type InterruptEvent = LinkEvent | PortEvent | AlarmEvent | FdEvent;
 
+/**
+ * Events a secondary could not get: the primary keeps a bounded history (the last 4096 events)
+ * for secondaries that missed broadcasts (stopped, starved); one that comes back after more
+ * than that gets this instead of the events `from`..`to` (inclusive), and its `linkState$`
+ * subscribers get the current link state again. See docs/interrupts.md.
+ */
+export interface EventLoss {
+  from: number;
+  to: number;
+  reason: string;
+}
+
 /** A source the primary can watch, on behalf of any process. */
 export type WatchSpec =
   | { type: 'lsc'; port: number }

@@ -31,7 +31,22 @@ export interface NativeRequestDone {
   replies: NativeReply[];
 }
 
-export type NativeMpEvent = NativeIncoming | NativeRequestDone;
+/**
+ * A queued send (`mpSendQueued`) returned: reported when it failed, when it asked to be told,
+ * and for the first success after a failure.
+ * `code`/`errno`/`message` are present only on failure (rte_errno: EAGAIN when a peer's queue
+ * stayed full past the socket's send timeout, ECANCELED when dropped at close).
+ */
+export interface NativeSendDone {
+  kind: 'sendDone';
+  name: string;
+  ticket: number;
+  code?: string;
+  errno?: number;
+  message?: string;
+}
+
+export type NativeMpEvent = NativeIncoming | NativeRequestDone | NativeSendDone;
 
 export interface MpBinding {
   /** Starts delivering DPDK events, in bursts, to `drain` on the JS thread. */
@@ -43,6 +58,20 @@ export interface MpBinding {
   mpRegister(name: string): void;
   mpUnregister(name: string): void;
   mpSend(name: string, param: Uint8Array | undefined, fds: number[] | undefined): void;
+  /**
+   * Queues an `rte_mp_sendmsg` for the sender thread (FIFO) and returns its ticket (1, 2, ...).
+   * fds are duplicated at once (the caller keeps its own). `notify`: report the outcome as a
+   * `sendDone` event; failures are reported either way.
+   */
+  mpSendQueued(name: string, param: Uint8Array | undefined, fds: number[] | undefined, notify: boolean): number;
+  /** Counters of queued sends: `queued - done` is the backlog. */
+  mpSendStats(): { queued: number; done: number; failed: number };
+  /**
+   * Sets SO_SNDTIMEO on DPDK's own rte_mp socket (found by its address), so a send to a peer
+   * whose queue is full fails with EAGAIN after `ms` instead of blocking. Returns its fd, or -1.
+   * May be called again to change the timeout.
+   */
+  mpBoundSendTimeout(ms: number): number;
   mpRequestAsync(name: string, param: Uint8Array | undefined, fds: number[] | undefined, timeoutMs: number): void;
   mpRequestSync(
     name: string,

@@ -14,7 +14,7 @@ import type { Observable } from 'rxjs';
 import { MpBusError, ErrorCodes } from '../errors.js';
 import { logger } from '../log.js';
 import { addon } from '../native/addon.js';
-import { interruptsOf, type InterruptEvent, type Interrupts, type LinkState } from '../interrupts/index.js';
+import { interruptsOf, serveInterruptsOnRequest, type InterruptEvent, type Interrupts, type LinkState } from '../interrupts/index.js';
 import { checkEnvironment, checkFreeHugepages, hugepageInfo } from './environment.js';
 import { GroupFiles, hugetlbfsMounts, pidAlive } from './group.js';
 import { ealArgs, logLevelNumbers, MAX_LCORE, resolveOptions, type ResolvedOptions, type RuntimeOptions } from './options.js';
@@ -141,6 +141,14 @@ export class Runtime {
       });
       const rt = new Runtime({ processType: result.processType, lcoreId: result.lcoreId, options: opts, group, locks, membersFd });
       started = rt;
+      if (rt.processType === 'primary') {
+        try {
+          serveInterruptsOnRequest(rt);
+        } catch (err) {
+          // Secondaries then get ENOTREADY for interrupts until this process uses them itself.
+          rt.log.warn({ err }, 'cannot serve interrupts to secondaries yet');
+        }
+      }
       if (opts.handleSignals) rt.signalCleanup = installSignalHandlers(rt);
       process.on('exit', rt.onExit);
       rt.log.info({ dpdk: rt.dpdkVersion }, 'joined group');
