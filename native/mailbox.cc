@@ -77,6 +77,36 @@ long Futex(std::atomic<uint32_t>* addr, int op, uint32_t val, const timespec* ti
   return syscall(SYS_futex, reinterpret_cast<uint32_t*>(addr), op, val, timeout, nullptr, 0);
 }
 
+// Rings a process's doorbell when it sleeps on it; costs nothing (no syscall) when it does not.
+void WakeIfParked(ProcSlot& s) {
+  if (s.parked.load(std::memory_order_relaxed) != 0 && s.parked.exchange(0) != 0) {
+    s.doorbell.fetch_add(1);
+    Futex(&s.doorbell, FUTEX_WAKE, 1);
+  }
+}
+
+// Wakes the senders that wait for room in this process's mailboxes: they set their bit in our
+// slot, then try again (Dekker with our release of room, which happens before this call).
+void WakeRoomWaiters(Control* c, ProcSlot& self, bool fenced) {
+  // A seq_cst read-modify-write of a pending count already orders our release before the loads
+  // below; room made in the inbox ring alone (a plain store of its tail) needs the fence.
+  if (!fenced) std::atomic_thread_fence(std::memory_order_seq_cst);
+  for (uint32_t w = 0; w < kMaxSlots / 64; w++) {
+    if (self.roomWanted[w].load(std::memory_order_relaxed) == 0) continue;
+    uint64_t bits = self.roomWanted[w].exchange(0);
+    while (bits != 0) {
+      uint32_t i = w * 64 + static_cast<uint32_t>(__builtin_ctzll(bits));
+      bits &= bits - 1;
+      WakeIfParked(c->slots[i]);
+    }
+  }
+}
+
+constexpr const char* kPoolOps = "ring_mt_rts";
+// Inboxes: many senders (relaxed tail sync, for the same reason as the pool), one receiver.
+// Senders must use the generic rte_ring_enqueue*, which follow the ring's own sync mode.
+constexpr unsigned kInboxFlags = RING_F_MP_RTS_ENQ | RING_F_SC_DEQ;
+
 // A parked receiver also looks at its ring this often: producers that do not ring the doorbell
 // (a C program using the raw rte_ring API) are then served within this delay.
 constexpr timespec kParkedRecheck = {0, 250 * 1000 * 1000};
@@ -97,9 +127,9 @@ struct Attachment {
   rte_ring* inbox = nullptr;
   MailboxEntry* table = nullptr;
   uint32_t* out = nullptr;  // JS Uint32Array, kBurst * kOutWords
-  uint32_t emptyDrains = 0;
   uint32_t emptyStreak = 0;  // drains in a row that found nothing
   bool crowded = false;
+  uint64_t crowdedAtUs = 0;  // when `crowded` was last computed
   uint32_t cpus = 1;
   Napi::Reference<Napi::Uint32Array> outRef;
   Napi::Reference<Napi::Array> large;  // Buffers of large messages of the last drain
@@ -296,6 +326,7 @@ void ReapSlot(Control* c, rte_mempool* pool, uint32_t slot, uint32_t reason) {
     if ((st == kLargeWriting && e.senderSlot == slot) || (st == kLargeEnqueued && e.receiverSlot == slot)) FreeLarge(c, i);
   }
   s.parked.store(0);
+  for (auto& w : s.roomWanted) w.store(0);
   s.exitReason = reason;
   s.exitGeneration.store(gen);
   s.pid = 0;
@@ -337,8 +368,13 @@ void CreateGroupObjects(Napi::Env env, Control* c, uint32_t count, uint32_t eltS
     int e = rte_errno;
     ThrowError(env, ErrnoName(e), "cannot create the mailbox buffer pool: " + ErrnoText(e), e);
   }
-  if (rte_mempool_set_ops_byname(mp, "ring_mp_mc", nullptr) != 0) {
-    ThrowError(env, "ENOTSUP", "the ring_mp_mc mempool driver is missing (DPDK's mempool_ring PMD did not load)");
+  // Relaxed tail sync (RTS), not the classic multi-producer/consumer ring: with more busy
+  // processes than CPUs (the flagship's workers, the bench's 4 pairs on 2 vCPUs), a process
+  // preempted in the middle of a classic ring operation makes every other process spin on the
+  // ring's tail until it runs again; measured here, 95% of the receivers' CPU went to that spin
+  // and 4 pairs fell from ~3 M/s to 0.05 M/s in about half of the runs.
+  if (rte_mempool_set_ops_byname(mp, kPoolOps, nullptr) != 0) {
+    ThrowError(env, "ENOTSUP", std::string("the ") + kPoolOps + " mempool driver is missing (DPDK's mempool_ring PMD did not load)");
   }
   int added = rte_mempool_populate_iova(mp, static_cast<char*>(mz->addr), RTE_BAD_IOVA, mz->len, nullptr, nullptr);
   if (added < static_cast<int>(count)) {
@@ -501,7 +537,7 @@ Napi::Value MbxAttach(const Napi::CallbackInfo& info) {
   }
   std::string ibName = SlotName("mpbus_ib_", lcore);
   rte_ring* inbox = rte_ring_lookup(ibName.c_str());
-  if (inbox == nullptr) inbox = rte_ring_create(ibName.c_str(), c->inboxSize, SOCKET_ID_ANY, RING_F_SC_DEQ);
+  if (inbox == nullptr) inbox = rte_ring_create(ibName.c_str(), c->inboxSize, SOCKET_ID_ANY, kInboxFlags);
   std::string mtName = SlotName("mpbus_mt_", lcore);
   const rte_memzone* mt = rte_memzone_lookup(mtName.c_str());
   if (mt == nullptr) mt = rte_memzone_reserve_aligned(mtName.c_str(), sizeof(MailboxEntry) * kMaxMailboxesPerProcess, SOCKET_ID_ANY, 0, RTE_CACHE_LINE_SIZE);
@@ -537,6 +573,7 @@ Napi::Value MbxAttach(const Napi::CallbackInfo& info) {
   s.inbox = inbox;
   s.mailboxTable = table;
   s.parked.store(0);
+  for (auto& w : s.roomWanted) w.store(0);
   s.heartbeatMs.store(NowMs());
   uint32_t generation = (s.generation.load() + 1) & 0xffffff;  // 24 bits: the registry packs it so
   if (generation == 0) generation = 1;
@@ -671,7 +708,7 @@ Napi::Value MbxSend(const Napi::CallbackInfo& info) {
   memcpy(reinterpret_cast<uint8_t*>(h) + sizeof(BufferHeader), data, len);
   h->inflight.store(kInflightTag | slot, std::memory_order_release);
   if (largeIndex >= 0) c->large[largeIndex].state.store(kLargeEnqueued, std::memory_order_release);
-  if (rte_ring_mp_enqueue(peer->inbox, h) != 0) {
+  if (rte_ring_enqueue(peer->inbox, h) != 0) {
     h->inflight.store(0);
     if (largeIndex >= 0) FreeLarge(c, static_cast<uint32_t>(largeIndex));
     else rte_mempool_put(a.pool, h);
@@ -681,12 +718,22 @@ Napi::Value MbxSend(const Napi::CallbackInfo& info) {
   // Dekker with the receiver's park(): it sets parked then re-checks the ring; we enqueue then
   // check parked. One of the two sees the other; only a parked receiver costs a syscall.
   std::atomic_thread_fence(std::memory_order_seq_cst);
-  ProcSlot& s = c->slots[slot];
-  if (s.parked.load(std::memory_order_relaxed) != 0 && s.parked.exchange(0) != 0) {
-    s.doorbell.fetch_add(1);
-    Futex(&s.doorbell, FUTEX_WAKE, 1);
-  }
+  WakeIfParked(c->slots[slot]);
   return Napi::Number::New(env, kSendOk);
+}
+
+// Processes of the group whose receiver is not parked (they spin or work).
+uint32_t AwakeProcesses(Control* c);
+
+// Whether more processes are awake than there are CPUs, recomputed at most every millisecond
+// (a scan of the process table): then waiting should sleep on a doorbell, not spin or yield.
+bool Crowded(Attachment& a) {
+  uint64_t now = NowUs();
+  if (now - a.crowdedAtUs >= 1000) {
+    a.crowded = AwakeProcesses(a.ctl) > a.cpus;
+    a.crowdedAtUs = now;
+  }
+  return a.crowded;
 }
 
 // Processes of the group whose receiver is not parked (they spin or work).
@@ -700,13 +747,15 @@ uint32_t AwakeProcesses(Control* c) {
 }
 
 // Drained messages of one of our mailboxes stop counting as pending (unless it holds them).
-void ReleasePending(Attachment& a, uint32_t id, uint32_t count) {
-  if (count == 0) return;
+// Returns true when it released room (a seq_cst read-modify-write, which WakeRoomWaiters relies on).
+bool ReleasePending(Attachment& a, uint32_t id, uint32_t count) {
+  if (count == 0) return false;
   MailboxEntry& e = a.table[id & 0xffff];
-  if (e.id.load(std::memory_order_relaxed) != id || e.hold.load(std::memory_order_relaxed) != 0) return;
+  if (e.id.load(std::memory_order_relaxed) != id || e.hold.load(std::memory_order_relaxed) != 0) return false;
   uint32_t pending = e.pending.load();
   while (!e.pending.compare_exchange_weak(pending, pending > count ? pending - count : 0)) {
   }
+  return true;
 }
 
 // mbxSendMany(slot, generation, mailboxId, codec, bytes: Uint8Array, ends: Uint32Array, count)
@@ -761,7 +810,7 @@ Napi::Value MbxSendMany(const Napi::CallbackInfo& info) {
     memcpy(reinterpret_cast<uint8_t*>(h) + sizeof(BufferHeader), data + start, ends[i] - start);
     h->inflight.store(kInflightTag | slot, std::memory_order_release);
   }
-  unsigned sent = rte_ring_mp_enqueue_burst(peer->inbox, objs, got, nullptr);
+  unsigned sent = rte_ring_enqueue_burst(peer->inbox, objs, got, nullptr);
   if (sent < got) {
     for (uint32_t i = sent; i < got; i++) static_cast<BufferHeader*>(objs[i])->inflight.store(0);
     rte_mempool_put_bulk(a.pool, objs + sent, got - sent);
@@ -769,11 +818,7 @@ Napi::Value MbxSendMany(const Napi::CallbackInfo& info) {
   }
   if (sent == 0) return Napi::Number::New(env, -kSendInboxFull);
   std::atomic_thread_fence(std::memory_order_seq_cst);
-  ProcSlot& s = c->slots[slot];
-  if (s.parked.load(std::memory_order_relaxed) != 0 && s.parked.exchange(0) != 0) {
-    s.doorbell.fetch_add(1);
-    Futex(&s.doorbell, FUTEX_WAKE, 1);
-  }
+  WakeIfParked(c->slots[slot]);
   return Napi::Number::New(env, sent);
 }
 
@@ -789,8 +834,7 @@ Napi::Value MbxDrain(const Napi::CallbackInfo& info) {
   unsigned n = rte_ring_sc_dequeue_burst(a.inbox, burst, kBurst, nullptr);
   if (n == 0 && spinUs > 0) {
     // More awake receivers than CPUs: spinning only takes the CPU from the senders we wait for.
-    if ((++a.emptyDrains & 255) == 1) a.crowded = AwakeProcesses(a.ctl) > a.cpus;
-    if (!a.crowded) {
+    if (!Crowded(a)) {
       // Look at the ring after every pause: a pause is ~22 ns here, and checking only every 32
       // of them made each hop wait ~360 ns on average before a message was even seen
       // (bench/profile-mailbox.ts). The clock is read only every 16 pauses.
@@ -812,6 +856,7 @@ Napi::Value MbxDrain(const Napi::CallbackInfo& info) {
   Napi::Array large;
   uint32_t nLarge = 0;
   uint32_t runId = 0, runLength = 0;
+  bool released = false;
   for (unsigned i = 0; i < n; i++) {
     uint64_t p = reinterpret_cast<uint64_t>(burst[i]);
     Checked k = Check(c, p, a.slot);
@@ -829,7 +874,7 @@ Napi::Value MbxDrain(const Napi::CallbackInfo& info) {
     // Pending counts drop once per run of messages to one mailbox, not once per message: the
     // counter's cache line is shared with the senders, and a burst is mostly one mailbox.
     if (id != runId) {
-      ReleasePending(a, runId, runLength);
+      released |= ReleasePending(a, runId, runLength);
       runId = id;
       runLength = 0;
     }
@@ -850,7 +895,8 @@ Napi::Value MbxDrain(const Napi::CallbackInfo& info) {
       self.heldCount.store(k + 1, std::memory_order_release);
     }
   }
-  ReleasePending(a, runId, runLength);
+  released |= ReleasePending(a, runId, runLength);
+  if (n > 0) WakeRoomWaiters(c, c->slots[a.slot], released);
   if (nLarge > 0) a.large = Napi::Persistent(large);
   return Napi::Number::New(env, n);
 }
@@ -884,6 +930,31 @@ Napi::Value MbxPark(const Napi::CallbackInfo& info) {
   return Napi::Boolean::New(env, true);
 }
 
+// mbxWantRoom(slot, generation, mailboxId) -> true when there is room already (send again now),
+// false when the process in `slot` will ring this process's doorbell when it next makes room
+// (drains its inbox or consumes held messages); then park. The mark is set before the check, so
+// room made in between is never missed (Dekker with WakeRoomWaiters).
+Napi::Value MbxWantRoom(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Attachment& a = RequireAttached(env);
+  uint32_t slot = info[0].As<Napi::Number>().Uint32Value();
+  PeerCache* peer = Peer(a, slot, info[1].As<Napi::Number>().Uint32Value());
+  uint32_t id = info[2].As<Napi::Number>().Uint32Value();
+  if (peer == nullptr) return Napi::Boolean::New(env, true);  // gone: the next send reports it
+  a.ctl->slots[slot].roomWanted[a.slot / 64].fetch_or(uint64_t{1} << (a.slot % 64));
+  MailboxEntry& e = peer->table[id & 0xffff];
+  bool room = e.id.load() != id || e.pending.load() < e.capacity.load(std::memory_order_relaxed);
+  room = room && rte_ring_free_count(peer->inbox) > 0;
+  return Napi::Boolean::New(env, room);
+}
+
+// mbxCrowded() -> true when more of the group's processes are awake (not parked) than there
+// are CPUs: then waiting should sleep on a doorbell rather than spin or yield.
+Napi::Value MbxCrowded(const Napi::CallbackInfo& info) {
+  Attachment& a = RequireAttached(info.Env());
+  return Napi::Boolean::New(info.Env(), Crowded(a));
+}
+
 // mbxKeepAlive(bool): whether the parked doorbell keeps the event loop (the process) alive.
 Napi::Value MbxKeepAlive(const Napi::CallbackInfo& info) {
   Attachment& a = RequireAttached(info.Env());
@@ -908,6 +979,7 @@ Napi::Value MbxAdjust(const Napi::CallbackInfo& info) {
     do {
       want = cur > static_cast<uint32_t>(-delta) ? cur + delta : 0;
     } while (!e.pending.compare_exchange_weak(cur, want));
+    WakeRoomWaiters(a.ctl, a.ctl->slots[a.slot], true);
   }
   return info.Env().Undefined();
 }
@@ -1024,6 +1096,8 @@ void InitMailbox(Napi::Env env, Napi::Object exports) {
   exports.Set("mbxTakeLarge", Napi::Function::New(env, MbxTakeLarge));
   exports.Set("mbxPark", Napi::Function::New(env, MbxPark));
   exports.Set("mbxKeepAlive", Napi::Function::New(env, MbxKeepAlive));
+  exports.Set("mbxWantRoom", Napi::Function::New(env, MbxWantRoom));
+  exports.Set("mbxCrowded", Napi::Function::New(env, MbxCrowded));
   exports.Set("mbxDepth", Napi::Function::New(env, MbxDepth));
   exports.Set("mbxAdjust", Napi::Function::New(env, MbxAdjust));
   exports.Set("mbxSetHold", Napi::Function::New(env, MbxSetHold));

@@ -11,8 +11,9 @@
 namespace mpbus {
 
 constexpr uint32_t kControlMagic = 0x4d504243;  // "MPBC"
-constexpr uint32_t kLayoutVersion = 1;
+constexpr uint32_t kLayoutVersion = 2;
 constexpr uint32_t kMaxSlots = RTE_MAX_LCORE;   // one slot per lcore id: lcore ids are unique
+static_assert(kMaxSlots % 64 == 0, "room-wanted bitmaps use whole 64-bit words");
 constexpr uint32_t kMaxLarge = 256;             // large (rte_malloc'd) messages in flight
 constexpr uint32_t kMaxMailboxesPerProcess = 65536;
 constexpr uint32_t kHeldMax = 256;  // = the drain burst
@@ -58,6 +59,9 @@ struct alignas(64) ProcSlot {
   uint32_t exitReason;                   // how it ended: kExitLeft or kExitDied
   alignas(64) std::atomic<uint32_t> doorbell;  // futex word: senders bump it to wake a parked receiver
   std::atomic<uint32_t> parked;              // 1 while the receiver sleeps on the doorbell
+  // Bit i: the process in slot i found one of this process's mailboxes (or its inbox) full and
+  // sleeps until this process drains; the drain rings slot i's doorbell and clears the bit.
+  std::atomic<uint64_t> roomWanted[kMaxSlots / 64];
   // Pool buffers the receiver drained and JS is decoding: a reaper returns them if it dies.
   alignas(64) std::atomic<uint32_t> heldCount;
   uint64_t held[kHeldMax];

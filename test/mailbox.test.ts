@@ -157,6 +157,25 @@ describe('mailboxes: backpressure', () => {
     await p.call(mb, 'waitFor', 'capped', 3000, 60_000);
     expect(await p.call(mb, 'checkOrder', 'capped')).toEqual({ count: 3000, inOrder: true, senders: 1 });
   });
+
+  it('a sender waiting for room sleeps until the receiver drains, then sends again', async () => {
+    const g = group('room');
+    const p = await g.startAgent({ procType: 'primary' });
+    const s = await g.startAgent({ procType: 'secondary' });
+    await p.call(mb, 'openUnread', 'slow', 8); // nobody reads: messages stay pending
+    const room = s.next<{ waitedMs: number; cpuMs: number; waits: number; error?: string }>('room');
+    expect(await s.call(mb, 'fillThenWaitForRoom', 'slow', 100)).toEqual([8, 'mailbox-full']);
+    await new Promise((r) => setTimeout(r, 500));
+    await p.call(mb, 'startReading', 'slow'); // drains the backlog: the sender's doorbell rings
+    const woke = await room;
+    expect(woke.error).toBeUndefined();
+    expect(woke.waitedMs).toBeGreaterThanOrEqual(400);
+    // Woken by the drain's doorbell or the 10 ms recheck, never in a tight loop.
+    expect(woke.waits).toBeLessThan(woke.waitedMs / 5);
+    // It slept: a sender retrying in a loop would use about all of the ~500 ms it waited.
+    expect(woke.cpuMs).toBeLessThan(woke.waitedMs / 2);
+    await p.call(mb, 'waitFor', 'slow', 9);
+  });
 });
 
 describe('mailboxes: safety', () => {

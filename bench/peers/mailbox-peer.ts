@@ -87,8 +87,10 @@ function throughput(to: string[], bytes: number, raw: boolean, seconds: number, 
           sent += n;
           i += n;
           if (n === 0) {
+            // Full: sleep until the receiver drains instead of retrying in a loop, which would
+            // take the CPU from the receiver when the CPUs are oversubscribed (4 pairs).
             full++;
-            setImmediate(burst);
+            ref.waitForRoom().then(burst, reject);
             return;
           }
           if (++next === refs.length) next = 0;

@@ -69,6 +69,10 @@ export interface MailboxBinding {
   mbxTakeLarge(): Buffer[];
   mbxPark(): boolean;
   mbxKeepAlive(on: boolean): void;
+  /** Marks this process as waiting for room at the mailbox's process: true when there is room already. */
+  mbxWantRoom(slot: number, generation: number, mailboxId: number): boolean;
+  /** More of the group's processes awake than CPUs (recomputed at most every ms). */
+  mbxCrowded(): boolean;
   mbxDepth(slot: number, generation: number, mailboxId: number): number;
   /** Adds delta to the pending count of one of this process's mailboxes. */
   mbxAdjust(mailboxId: number, delta: number): void;

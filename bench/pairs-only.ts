@@ -1,0 +1,35 @@
+/**
+ * The 4-pairs part of the mailbox bench alone (development aid): `node dist/bench/pairs-only.js [pairs] [seconds]`.
+ */
+import { GroupFiles } from '../src/runtime/group.js';
+import { Peer, throughput } from './suites/mailbox.js';
+
+const pairsN = Number(process.argv[2] ?? 4);
+const seconds = Number(process.argv[3] ?? 2);
+const prefix = `mpbench_pairs_${process.pid}`;
+const peers: Peer[] = [];
+const spawn = async (t: 'primary' | 'secondary'): Promise<Peer> => {
+  const p = await Peer.spawn(prefix, t);
+  peers.push(p);
+  return p;
+};
+try {
+  await spawn('primary');
+  setTimeout(() => {}, 0);
+  const pairs: Array<[Peer, Peer]> = [];
+  for (let i = 0; i < pairsN; i++) pairs.push([await spawn('secondary'), await spawn('secondary')]);
+  await Promise.all(pairs.map(([, rx], i) => rx.call({ op: 'open', mode: 'count', names: [`pair-${i}`] })));
+  console.log('pids tx ' + pairs.map(([tx]) => tx.child.pid).join(' ') + ' rx ' + pairs.map(([, rx]) => rx.child.pid).join(' '));
+  for (let run = 0; run < Number(process.argv[4] ?? 3); run++) {
+    const perPair = await Promise.all(pairs.map(([tx, rx], i) => throughput(tx, rx, [`pair-${i}`], 64, false, seconds, 64)));
+    const total = perPair.reduce((s, r) => s + r.perSec, 0);
+    console.log(`${new Date().toISOString().slice(14, 23)} run ${run}: total ${(total / 1e6).toFixed(2)} M/s; per pair ${perPair.map((r) => (r.perSec / 1e6).toFixed(2)).join(' ')}; rx ns/msg ${perPair.map((r) => Math.round(r.receiverNsPerMsg)).join(' ')}`);
+  }
+  await Promise.all(pairs.map(([, rx], i) => rx.call({ op: 'open', mode: 'echo', name: `pecho-${i}`, replyTo: `ppong-${i}` })));
+  const rtts = await Promise.all(pairs.map(([tx], i) => tx.call<{ p50: number; p99: number }>({ op: 'rtt', me: `ppong-${i}`, to: `pecho-${i}`, bytes: 64, raw: false, rounds: 5000, seconds: 2 })));
+  console.log(`rtt p50 ${rtts.map((r) => r.p50.toFixed(1)).join(' ')} p99 ${rtts.map((r) => r.p99.toFixed(0)).join(' ')}`);
+} finally {
+  await Promise.all(peers.map((p) => p.stop()));
+  const group = new GroupFiles(prefix);
+  if (!group.primaryAlive()) group.removeLeftovers(false);
+}
