@@ -758,10 +758,11 @@ bool ReleasePending(Attachment& a, uint32_t id, uint32_t count) {
   return true;
 }
 
-// mbxSendMany(slot, generation, mailboxId, codec, bytes: Uint8Array, ends: Uint32Array, count)
+// mbxSendMany(slot, generation, mailboxId, codec, bytes: Uint8Array, bounds: Uint32Array, count)
 //   -> how many of the first `count` messages were sent (they keep their order). Message i is
-//   bytes[ends[i-1] .. ends[i]) (ends[-1] = 0); each must fit one pool buffer. One crossing,
-//   one capacity reservation, one bulk buffer get and one ring enqueue for the whole batch.
+//   bytes[bounds[2i] .. bounds[2i+1]) (msgpackr word-aligns where each packed value starts, so
+//   messages need not touch); each must fit one pool buffer. One crossing, one capacity
+//   reservation, one bulk buffer get and one ring enqueue for the whole batch.
 //   Negative results are a SendStatus for nothing sent (-kSendMailboxFull, ...).
 Napi::Value MbxSendMany(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
@@ -771,13 +772,14 @@ Napi::Value MbxSendMany(const Napi::CallbackInfo& info) {
   uint32_t mailboxId = info[2].As<Napi::Number>().Uint32Value();
   uint16_t codec = static_cast<uint16_t>(info[3].As<Napi::Number>().Uint32Value()) & kCodecMask;
   Napi::Uint8Array bytes = info[4].As<Napi::Uint8Array>();
-  Napi::Uint32Array ends = info[5].As<Napi::Uint32Array>();
+  Napi::Uint32Array bounds = info[5].As<Napi::Uint32Array>();
   uint32_t count = std::min<uint32_t>(info[6].As<Napi::Number>().Uint32Value(), kBurst);
-  if (count > ends.ElementLength()) ThrowError(env, "ERANGE", "more messages than message ends");
+  if (count * 2 > bounds.ElementLength()) ThrowError(env, "ERANGE", "more messages than message bounds");
   Control* c = a.ctl;
   const size_t maxInline = c->eltSize - sizeof(BufferHeader);
-  for (uint32_t i = 0, start = 0; i < count; start = ends[i], i++) {
-    if (ends[i] < start || ends[i] > bytes.ElementLength() || ends[i] - start > maxInline) ThrowError(env, "ERANGE", "a batched message is out of range or larger than one buffer");
+  for (uint32_t i = 0; i < count; i++) {
+    uint32_t start = bounds[2 * i], end = bounds[2 * i + 1];
+    if (end < start || end > bytes.ElementLength() || end - start > maxInline) ThrowError(env, "ERANGE", "a batched message is out of range or larger than one buffer");
   }
   if (count == 0) return Napi::Number::New(env, 0);
   PeerCache* peer = Peer(a, slot, generation);
@@ -797,17 +799,17 @@ Napi::Value MbxSendMany(const Napi::CallbackInfo& info) {
   if (got == 0) return Napi::Number::New(env, -kSendNoBuffers);
   const uint8_t* data = bytes.Data();
   for (uint32_t i = 0; i < got; i++) {
-    uint32_t start = i == 0 ? 0 : ends[i - 1];
+    uint32_t start = bounds[2 * i], length = bounds[2 * i + 1] - start;
     auto* h = static_cast<BufferHeader*>(objs[i]);
     h->magic = kBufferMagic;
     h->version = kBufferVersion;
     h->flags = codec;
-    h->length = ends[i] - start;
+    h->length = length;
     h->mailboxId = mailboxId;
     h->senderSlot = a.slot;
     h->largeIndex = 0;
     h->reserved = 0;
-    memcpy(reinterpret_cast<uint8_t*>(h) + sizeof(BufferHeader), data + start, ends[i] - start);
+    memcpy(reinterpret_cast<uint8_t*>(h) + sizeof(BufferHeader), data + start, length);
     h->inflight.store(kInflightTag | slot, std::memory_order_release);
   }
   unsigned sent = rte_ring_enqueue_burst(peer->inbox, objs, got, nullptr);
@@ -944,7 +946,7 @@ Napi::Value MbxWantRoom(const Napi::CallbackInfo& info) {
   a.ctl->slots[slot].roomWanted[a.slot / 64].fetch_or(uint64_t{1} << (a.slot % 64));
   MailboxEntry& e = peer->table[id & 0xffff];
   bool room = e.id.load() != id || e.pending.load() < e.capacity.load(std::memory_order_relaxed);
-  room = room && rte_ring_free_count(peer->inbox) > 0;
+  room = room && rte_ring_free_count(peer->inbox) > 0 && rte_mempool_avail_count(a.pool) > 0;
   return Napi::Boolean::New(env, room);
 }
 

@@ -320,13 +320,22 @@ export class MailboxSystem {
   }
 
   /** @internal */
-  nativeSendMany(at: MailboxAddress, codec: number, bytes: Uint8Array, ends: Uint32Array, count: number): number {
+  nativeSendMany(at: MailboxAddress, codec: number, bytes: Uint8Array, bounds: Uint32Array, count: number): number {
     this.assertOpen();
-    return this.native.mbxSendMany(at.slot, at.generation, at.id, codec, bytes, ends, count);
+    return this.native.mbxSendMany(at.slot, at.generation, at.id, codec, bytes, bounds, count);
   }
 
-  /** @internal staging area of batched sends: up to 256 messages of 64 KiB in all */
-  readonly staging = { bytes: Buffer.allocUnsafe(1 << 16), ends: new Uint32Array(256) };
+  /**
+   * @internal staging area of batched sends: up to 256 messages in 64 KiB; message i is
+   * bytes[bounds[2i] .. bounds[2i+1]).
+   */
+  readonly staging = { bytes: Buffer.allocUnsafe(1 << 16), bounds: new Uint32Array(512) };
+  /**
+   * @internal packs batched values straight into the staging bytes (no copy out of msgpackr's
+   * own buffer: measured ~30 ns per message at the sender). Its own instance, because other
+   * packs may keep views of the buffer they were packed into.
+   */
+  readonly stagingPackr = new Packr({ useRecords: false });
 
   /** @internal */
   nativeDepth(at: MailboxAddress): number {
@@ -391,8 +400,13 @@ export class MailboxSystem {
    */
   awaitRoom(at: MailboxAddress): Promise<void> {
     this.assertOpen();
-    if (this.native.mbxWantRoom(at.slot, at.generation, at.id)) return Promise.resolve();
     return new Promise((resolve) => {
+      // Room already: on the next turn of the event loop, never as a microtask, so that a caller
+      // retrying in a loop still lets this process drain and release what it holds.
+      if (this.native.mbxWantRoom(at.slot, at.generation, at.id)) {
+        setImmediate(resolve);
+        return;
+      }
       this.roomWaiters.push(resolve);
       this.roomTimer ??= setTimeout(this.releaseRoomWaiters, ROOM_RECHECK_MS);
       // A parked pump wakes on the doorbell; one that is about to run releases the waiters.
@@ -476,9 +490,14 @@ export class MailboxSystem {
 
 /** A mailbox open in this process. */
 export class Mailbox<T = unknown> {
-  private readonly subject = new Subject<T>();
+  /**
+   * The subscribers, called directly rather than through a Subject: with one subscriber (the
+   * usual case) a message costs one `Subscriber.next`, without a Subject's per-value error
+   * context and observer snapshot (measured ~30 ns per message at the receiver).
+   */
+  private readonly subscribers = new Set<Subscriber<T>>();
+  private single: Subscriber<T> | undefined;
   private backlog: T[] = [];
-  private subscribers = 0;
   private closedFlag = false;
   /**
    * The messages, in the order each sender sent them. Messages that arrive while nobody is
@@ -490,8 +509,13 @@ export class Mailbox<T = unknown> {
   /** @internal */
   constructor(private readonly system: MailboxSystem, readonly name: string, readonly address: MailboxAddress, readonly capacity: number) {
     this.messages$ = new Observable<T>((subscriber: Subscriber<T>) => {
-      const sub = this.subject.subscribe(subscriber);
-      if (++this.subscribers === 1) {
+      if (this.closedFlag) {
+        subscriber.complete();
+        return undefined;
+      }
+      this.subscribers.add(subscriber);
+      this.single = this.subscribers.size === 1 ? subscriber : undefined;
+      if (this.subscribers.size === 1) {
         // From now on drained messages are delivered at once: they stop counting as pending.
         this.system.setHold(this.address.id, false);
         const waiting = this.backlog;
@@ -500,8 +524,10 @@ export class Mailbox<T = unknown> {
         for (const v of waiting) subscriber.next(v);
       }
       return () => {
-        sub.unsubscribe();
-        if (--this.subscribers === 0) this.system.setHold(this.address.id, true);
+        if (!this.subscribers.delete(subscriber)) return;
+        const [only] = this.subscribers;
+        this.single = this.subscribers.size === 1 ? only : undefined;
+        if (this.subscribers.size === 0 && !this.closedFlag) this.system.setHold(this.address.id, true);
       };
     });
   }
@@ -527,8 +553,11 @@ export class Mailbox<T = unknown> {
 
   /** @internal */
   deliver(value: T): void {
-    if (this.subscribers > 0) {
-      this.subject.next(value);
+    const single = this.single;
+    if (single !== undefined) {
+      single.next(value);
+    } else if (this.subscribers.size > 0) {
+      for (const subscriber of [...this.subscribers]) subscriber.next(value);
     } else if (this.backlog.length < this.capacity * 2) {
       this.backlog.push(value); // still counted as pending (held): senders see 'mailbox-full'
     } else {
@@ -546,7 +575,10 @@ export class Mailbox<T = unknown> {
   /** @internal */
   closeLocal(): void {
     this.closedFlag = true;
-    this.subject.complete();
+    const subscribers = [...this.subscribers];
+    this.subscribers.clear();
+    this.single = undefined;
+    for (const subscriber of subscribers) subscriber.complete();
   }
 }
 
@@ -666,55 +698,57 @@ export class MailboxRef<T = unknown> {
    */
   trySendMany(values: readonly T[]): number {
     if (this.queue.length > 0) return 0;
-    const packr = this.system.packr;
+    const { bytes, bounds } = this.system.staging;
+    const packr = this.system.stagingPackr;
+    const max = this.system.maxInlineBytes;
     let sent = 0;
     while (sent < values.length) {
-      const { bytes, ends } = this.system.staging;
-      const max = this.system.maxInlineBytes;
+      packr.useBuffer(bytes);
       let k = 0;
-      let offset = 0;
-      let single: (Buffer & { start: number; end: number }) | undefined;
-      while (k < ends.length && sent + k < values.length) {
+      let single: Uint8Array | undefined;
+      while (2 * k < bounds.length && sent + k < values.length) {
         const packed = packr.pack(values[sent + k], REUSE_BUFFER_MODE) as Buffer & { start: number; end: number };
-        const length = packed.end - packed.start;
-        if (length > max || offset + length > bytes.length) {
-          single = packed;
+        if (packed !== bytes || packed.end - packed.start > max) {
+          // Too big for one buffer, or msgpackr moved to a buffer of its own (the staging area
+          // was nearly full): send it alone, after the batch so far.
+          single = Uint8Array.prototype.slice.call(packed, packed.start, packed.end);
           break;
         }
-        packed.copy(bytes, offset, packed.start, packed.end);
-        offset += length;
-        ends[k++] = offset;
+        bounds[2 * k] = packed.start;
+        bounds[2 * k + 1] = packed.end;
+        k++;
       }
       const n = this.attemptMany(CODEC_MSGPACK, k);
       sent += n;
       if (n < k) return sent;
       if (single) {
-        if (this.attempt(CODEC_MSGPACK, single, single.start, single.end) !== 'sent') return sent;
+        if (this.attempt(CODEC_MSGPACK, single, 0, single.length) !== 'sent') return sent;
         sent++;
       }
     }
     return sent;
   }
 
-  /** Like {@link trySendMany} for byte payloads sent as they are (no codec). */
   trySendManyRaw(payloads: readonly Uint8Array[]): number {
     if (this.queue.length > 0) return 0;
     let sent = 0;
     while (sent < payloads.length) {
-      const { bytes, ends } = this.system.staging;
+      const { bytes, bounds } = this.system.staging;
       const max = this.system.maxInlineBytes;
       let k = 0;
       let offset = 0;
       let single: Uint8Array | undefined;
-      while (k < ends.length && sent + k < payloads.length) {
+      while (2 * k < bounds.length && sent + k < payloads.length) {
         const p = payloads[sent + k]!;
         if (p.length > max || offset + p.length > bytes.length) {
           single = p;
           break;
         }
         bytes.set(p, offset);
+        bounds[2 * k] = offset;
         offset += p.length;
-        ends[k++] = offset;
+        bounds[2 * k + 1] = offset;
+        k++;
       }
       const n = this.attemptMany(CODEC_RAW, k);
       sent += n;
@@ -731,8 +765,8 @@ export class MailboxRef<T = unknown> {
     if (count === 0) return 0;
     for (let tries = 0; ; tries++) {
       const at = this.address ?? this.resolve();
-      const { bytes, ends } = this.system.staging;
-      const result = this.system.nativeSendMany(at, codec, bytes, ends, count);
+      const { bytes, bounds } = this.system.staging;
+      const result = this.system.nativeSendMany(at, codec, bytes, bounds, count);
       if (result >= 0) return result;
       if (-result === SendStatus.mailboxFull || -result === SendStatus.inboxFull || -result === SendStatus.noBuffers) return 0;
       this.relocate(-result, at, tries);

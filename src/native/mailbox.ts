@@ -63,8 +63,8 @@ export interface MailboxBinding {
   mbxOpen(capacity: number): number;
   mbxClose(id: number): void;
   mbxSend(slot: number, generation: number, mailboxId: number, codec: number, bytes: Uint8Array, start: number, end: number): number;
-  /** Sends up to 256 small messages (bytes[ends[i-1]..ends[i])) in one call: how many went, or -SendStatus. */
-  mbxSendMany(slot: number, generation: number, mailboxId: number, codec: number, bytes: Uint8Array, ends: Uint32Array, count: number): number;
+  /** Sends up to 256 small messages (message i is bytes[bounds[2i]..bounds[2i+1])) in one call: how many went, or -SendStatus. */
+  mbxSendMany(slot: number, generation: number, mailboxId: number, codec: number, bytes: Uint8Array, bounds: Uint32Array, count: number): number;
   mbxDrain(spinUs: number): number;
   mbxTakeLarge(): Buffer[];
   mbxPark(): boolean;
