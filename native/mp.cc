@@ -303,11 +303,14 @@ struct Outgoing {
   bool notify;
 };
 
-std::mutex gSendMutex;
-std::condition_variable gSendWake;
-std::deque<Outgoing> gSendQueue;
+// Never destroyed: at exit() (a process.exit without close) the thread may still wait on the
+// condition variable, and glibc's pthread_cond_destroy waits for its waiters: a destructor
+// would hang the exit. A joinable std::thread destroyed at exit would abort.
+std::mutex& gSendMutex = *new std::mutex;
+std::condition_variable& gSendWake = *new std::condition_variable;
+std::deque<Outgoing>& gSendQueue = *new std::deque<Outgoing>;
 bool gSendStop = false;
-std::thread* gSender = nullptr;  // never deleted: a joinable std::thread destroyed at exit would abort
+std::thread* gSender = nullptr;
 std::atomic<double> gSendTickets{0};  // tickets handed out (ticket n is the n-th queued send)
 std::atomic<double> gSendDone{0};     // tickets whose send returned
 std::atomic<double> gSendFailed{0};   // sends that failed for at least one peer

@@ -221,6 +221,38 @@ describe('interrupts relayed to secondaries', () => {
     expect(relay.replays).toBeGreaterThan(0);
   });
 
+  it('a secondary stopped while more events happen than the history keeps gets a loss report and the current link state', async () => {
+    const t = await trio('rloss', () => ['net_null0']);
+    const [stopped] = t.secondaries;
+    await t.primary.call(F, 'startPort', 0);
+    await stopped!.call(F, 'recordLosses');
+    await stopped!.call(F, 'followLink', 'l', 0);
+    await linkOf(t.ev.s1, 'l', 'up');
+    const primarySeq = (): number => t.ev.primary.of<InterruptEvent>('intr').at(-1)?.seq ?? 0;
+    try {
+      process.kill(stopped!.pid, 'SIGSTOP');
+      const start = primarySeq();
+      await t.primary.call(F, 'stopPort', 0); // link down, soon beyond the history
+      await t.primary.call(F, 'followAlarm', 'flood', 'flood', 1, true);
+      // more events than the 4096 the primary keeps (waits on the count, not on time)
+      await expect.poll(primarySeq, { timeout: 90_000, interval: 250 }).toBeGreaterThan(start + 4096 + 100);
+      await t.primary.call(F, 'unsubscribe', 'flood');
+    } finally {
+      process.kill(stopped!.pid, 'SIGCONT');
+    }
+    const loss = await t.ev.s1.wait<{ from: number; to: number; reason: string }>('lost', () => true, 30_000);
+    expect(loss.to).toBeGreaterThanOrEqual(loss.from);
+    expect(loss.reason).toMatch(/4096/);
+    await linkOf(t.ev.s1, 'l', 'down');
+    // after the loss: the rest, in order, up to the primary's last event
+    const lastSeq = primarySeq();
+    await t.ev.s1.wait<InterruptEvent>('intr', (e) => e.seq === lastSeq, 30_000);
+    const after = t.ev.s1.of<InterruptEvent>('intr').filter((e) => e.seq > loss.to).map((e) => e.seq);
+    expect(after[0]).toBe(loss.to + 1);
+    for (let i = 1; i < after.length; i++) expect(after[i]).toBe(after[i - 1]! + 1);
+    expect(await t.primary.call(F, 'relayStats')).toMatchObject({ lossesReported: 1 });
+  });
+
   it('a primary serves secondaries without having used interrupts itself', async () => {
     const g = TestGroup.create('rauto');
     groups.push(g);

@@ -67,6 +67,34 @@ describe('the rte_mp bus', () => {
     for (const m of await Promise.all(atSecondaries)) expect(m).toMatchObject({ value: 'to all', pid: primary.pid, role: 'primary' });
   });
 
+  it('a secondary stopped with SIGSTOP never blocks the primary\'s broadcasts: they fail for it (SEND_FAILED), the others get every one in order', async () => {
+    const { primary, secondaries } = await startGroup('stop', 2);
+    const [stopped, other] = secondaries;
+    await Promise.all(secondaries.map((s) => s.call(mp, 'subscribe', 'burst')));
+    const seen: number[] = [];
+    other!.on('msg', (m: { value: { i: number } }) => seen.push(m.value.i));
+    process.kill(stopped!.pid, 'SIGSTOP');
+    try {
+      // 30 messages: the stopped one's queue holds 10, then DPDK's sendmsg would wait for it
+      const r = await primary.call<{ callMs: number; outcomes: string[] }>(mp, 'broadcastMany', 'burst', 30);
+      expect(r.callMs).toBeLessThan(2000); // generous: the calls only queue
+      expect(r.outcomes).toHaveLength(30);
+      expect(r.outcomes.filter((o) => o === 'SEND_FAILED').length).toBeGreaterThan(0);
+      expect(r.outcomes.every((o) => o === 'ok' || o === 'SEND_FAILED')).toBe(true);
+      await expect.poll(() => seen.length, { timeout: 15_000 }).toBe(30);
+      expect(seen).toEqual(Array.from({ length: 30 }, (_, i) => i));
+    } finally {
+      process.kill(stopped!.pid, 'SIGCONT');
+    }
+  });
+
+  it('a primary that broadcast and then calls process.exit() exits at once (the idle sender thread does not hold it)', async () => {
+    const { primary } = await startGroup('exit', 0);
+    await primary.call(mp, 'broadcastThenExit', 'bye');
+    const exited = await Promise.race([primary.exited.then(() => 'exited'), new Promise((r) => setTimeout(() => r('still running'), 15_000))]);
+    expect(exited).toBe('exited');
+  });
+
   it('a second handler of one name in a process is EEXIST; unsubscribing unregisters the action', async () => {
     const { primary, secondaries } = await startGroup('eexist', 1);
     await primary.call(mp, 'handle', 'once', 'echo');
