@@ -178,6 +178,33 @@ describe('mailboxes: backpressure', () => {
   });
 });
 
+describe('mailboxes: bursts', () => {
+  it('bursts$ hands over what each drain got, in order, raw and encoded and large, backlog first', async () => {
+    const g = group('bursts');
+    const p = await g.startAgent({ procType: 'primary' });
+    const s = await g.startAgent({ procType: 'secondary' });
+    await p.call(mb, 'openUnread', 'bulk', 4096);
+    expect(await s.call(mb, 'send', 'bulk', 'before')).toBe('sent'); // waits in the backlog
+    await new Promise((r) => setTimeout(r, 100));
+    expect(await p.call(mb, 'startBursts', 'bulk')).toEqual({ messagesRefused: 'INVALID_OPTION' });
+    expect(await s.call(mb, 'sendBatches', 'bulk', 1000, 100)).toBe(1000);
+    expect(await s.call(mb, 'sendRaw', 'bulk', 8, 0xab)).toBe('sent');
+    expect(await s.call(mb, 'sendLarge', 'bulk', 1 << 20)).toBe('sent');
+    expect(await s.call(mb, 'send', 'bulk', 'after')).toBe('sent');
+    const seen = await until(() => p.call<{ values: unknown[]; bursts: number; sizes: number[] }>(mb, 'burstsSeen', 'bulk'), (v) => v.values.length >= 1004);
+    expect(seen.values.length).toBe(1004);
+    expect(seen.values[0]).toBe('before');
+    const batch = seen.values.slice(1, 1001) as Array<{ seq: number }>;
+    expect(batch.every((v, i) => v.seq === i)).toBe(true);
+    expect(seen.values[1001]).toBe('abababababababab');
+    expect(seen.values[1002]).toEqual({ large: 1 << 20, ok: true });
+    expect(seen.values[1003]).toBe('after');
+    // fewer emissions than messages: bursts, not one per message
+    expect(seen.bursts).toBeLessThan(1004);
+    expect(await p.call(mb, 'errors')).toEqual([]);
+  });
+});
+
 describe('mailboxes: safety', () => {
   it('garbage descriptors on an inbox are reported on errors$ and the receiver keeps working', async () => {
     const g = group('garbage');

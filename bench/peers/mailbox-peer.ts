@@ -4,7 +4,7 @@
  * work (sending, echoing, counting) runs entirely here, between mpbus processes; the IPC
  * channel only starts runs and carries results.
  *
- * Commands: start, open (count | echo mailboxes), reset + awaitEnd (receiver), throughput, rtt, idle, exit.
+ * Commands: start, open (count | countBursts | echo mailboxes), reset + awaitEnd (receiver), throughput, rtt, idle, exit.
  */
 import { Runtime, MailboxSystem, type MailboxRef } from '../../src/index.js';
 import { percentile } from '../lib.js';
@@ -44,6 +44,29 @@ function openCounting(names: string[], capacity: number): void {
     else counted++;
   };
   for (const name of names) mbs.open(name, { capacity }).messages$.subscribe(onValue);
+}
+
+/**
+ * Opens mailboxes that count raw messages through bursts$ (one emission per drain, the
+ * payloads read in place); an empty payload ends a run. The per-message work matches the raw
+ * Unix socket baseline's receiver, which adds up each payload's length.
+ */
+function openCountingBursts(names: string[], capacity: number): void {
+  let receivedBytes = 0;
+  for (const name of names) {
+    mbs.open(name, { capacity }).bursts$.subscribe((burst) => {
+      const lengths = burst.lengths;
+      for (let i = 0; i < burst.count; i++) {
+        const length = lengths[i]!;
+        if (length === 0) onEnd();
+        else {
+          receivedBytes += length;
+          counted++;
+        }
+      }
+    });
+  }
+  if (receivedBytes < 0) console.log(receivedBytes); // keeps the sum observable
 }
 
 /** Opens a mailbox that sends each message straight back to `replyTo`. */
@@ -152,6 +175,7 @@ async function run(cmd: Command): Promise<unknown> {
     }
     case 'open':
       if (cmd.mode === 'echo') openEcho(cmd.name as string, cmd.replyTo as string);
+      else if (cmd.mode === 'countBursts') openCountingBursts(cmd.names as string[], (cmd.capacity as number | undefined) ?? 4096);
       else openCounting(cmd.names as string[], (cmd.capacity as number | undefined) ?? 4096);
       return true;
     case 'throughput':
