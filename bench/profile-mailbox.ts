@@ -123,7 +123,7 @@ async function main(): Promise<void> {
       // the echo answers to 'pong'; each rtt run opens (and closes) that mailbox
       run = async () => JSON.stringify(await a.call({ op: 'rtt', me: 'pong', to: 'echo', bytes: 64, raw: false, rounds: 1_000_000, seconds }));
     } else {
-      await b.call({ op: 'open', mode: 'count', names: ['sink'] });
+      await b.call({ op: 'open', mode: process.env.PROFILE_BURSTS === '1' ? 'countBursts' : 'count', names: ['sink'] });
       run = async () => JSON.stringify(await throughput(a, b, ['sink'], 64, raw, seconds, batch));
     }
     console.log(`warm-up: ${await run()}`);
