@@ -71,6 +71,7 @@ describe('the rte_mp bus', () => {
     const { primary, secondaries } = await startGroup('stop', 2);
     const [stopped, other] = secondaries;
     await Promise.all(secondaries.map((s) => s.call(mp, 'subscribe', 'burst')));
+    await Promise.all(secondaries.map((s) => s.call(mp, 'handle', 'who', 'echo')));
     const seen: number[] = [];
     other!.on('msg', (m: { value: { i: number } }) => seen.push(m.value.i));
     process.kill(stopped!.pid, 'SIGSTOP');
@@ -83,6 +84,13 @@ describe('the rte_mp bus', () => {
       expect(r.outcomes.every((o) => o === 'ok' || o === 'SEND_FAILED')).toBe(true);
       await expect.poll(() => seen.length, { timeout: 15_000 }).toBe(30);
       expect(seen).toEqual(Array.from({ length: 30 }, (_, i) => i));
+      // a request from the primary reaches the other one, says it missed one, and its lane is
+      // free for the next request (no EEXIST from DPDK's pending request to the other)
+      for (let i = 0; i < 20; i++) {
+        const r = await primary.call<Summary & { unreached?: boolean }>(mp, 'request', 'who', i, { timeoutMs: 5000 });
+        expect(r).toMatchObject({ sent: 1, received: 1, complete: false, unreached: true });
+        expect(r.replies[0]).toMatchObject({ ok: true, pid: other!.pid });
+      }
     } finally {
       process.kill(stopped!.pid, 'SIGCONT');
     }

@@ -114,6 +114,8 @@ interface PendingRequest {
   resolve(result: MpRequestResult<any>): void;
   reject(err: unknown): void;
   safetyTimer?: NodeJS.Timeout;
+  /** Primary: DPDK could not send it to some secondary (EAGAIN at the send timeout). */
+  unreached?: boolean;
 }
 
 let current: MpBus | undefined;
@@ -397,6 +399,9 @@ export class MpBus {
     }
     const failed = result.replies.find((r) => !r.ok && r.error?.code !== MpErrorCodes.noHandler) ?? result.replies.find((r) => !r.ok);
     if (failed?.error) throw failed.error;
+    if (result.unreached) {
+      throw new MpBusError(MpErrorCodes.sendFailed, `'${name}' did not reach every secondary: one did not read its socket within the send timeout (stopped or starved); ${result.received} of the ${result.sent} reached replied`);
+    }
     if (!result.complete) {
       throw new MpBusError(MpErrorCodes.timeout, `'${name}': ${result.received} of ${result.sent} peers replied within ${options.timeoutMs ?? DEFAULT_TIMEOUT_MS} ms`);
     }
@@ -541,8 +546,14 @@ export class MpBus {
         this.native.mpRequestAsync(slot.name, param, req.fds, remainingMs);
       }
     } catch (err) {
-      this.fail(slot, req, err);
-      return;
+      // A primary's request that missed a secondary whose socket stayed full went to the others
+      // all the same, and DPDK completes it for them: freeing the slot now would make the next
+      // request on it fail with EEXIST for those peers. Wait for DPDK (or the safety timer).
+      if (!(this.role === 'primary' && !req.sync && err instanceof MpBusError && err.code === 'EAGAIN')) {
+        this.fail(slot, req, err);
+        return;
+      }
+      req.unreached = true;
     }
     // DPDK calls back at the timeout at the latest; this only guards against a callback that
     // never comes (e.g. a request that reached nobody), so no request can hang forever. It is
@@ -588,7 +599,8 @@ export class MpBus {
       const reply = req.raw ? { ok: true, raw: true, value: r.param, fds: r.fds } : this.readReply(req, r);
       if (reply) replies.push(reply);
     }
-    req.resolve({ sent, received: replies.length, complete: !timedOut && replies.length === sent, replies });
+    const result: MpRequestResult<any> = { sent, received: replies.length, complete: !timedOut && !req.unreached && replies.length === sent, replies };
+    req.resolve(req.unreached ? { ...result, unreached: true } : result);
   }
 
   private fail(slot: Slot, req: PendingRequest, err: unknown): void {

@@ -72,9 +72,14 @@ export interface MpRequestResult<T = unknown> {
   readonly sent: number;
   /** How many replied in time (DPDK's nb_received, minus replies that answered another request). */
   readonly received: number;
-  /** `received === sent`: nobody timed out. */
+  /** `received === sent`: nobody timed out, and the request reached every peer. */
   readonly complete: boolean;
   readonly replies: MpReply<T>[];
+  /**
+   * Primary: the request could not be sent to some secondary (its socket stayed full past the
+   * send timeout: stopped or starved); `sent` counts only those it reached.
+   */
+  readonly unreached?: boolean;
 }
 
 export interface MpSendOptions {
