@@ -35,7 +35,7 @@ const CONTROL_TIMEOUT_MS = 5000;
 /** Hotplug waits for every secondary to attach the device too (DPDK's own rte_mp request). */
 const HOTPLUG_TIMEOUT_MS = 20_000;
 const REAP_INTERVAL_MS = 2000;
-/** Events the primary keeps for secondaries that missed broadcasts (about 0.5 MB at most). */
+/** Events the primary keeps for secondaries that missed broadcasts (trimmed in bulk at twice this: a few MB at most). */
 export const HISTORY_LIMIT = 4096;
 /** While some secondary missed a broadcast, the primary tells its latest seq this often. */
 export const BEACON_INTERVAL_MS = 250;
