@@ -11,6 +11,10 @@ import { interruptsNative, type InterruptsBinding, type NativeInterruptEvent, ty
 import type { InterruptEvent, LinkState, PortInfo, WatchSpec } from './types.js';
 import { validatePort, validateWatch } from './validate.js';
 
+/** A NEW port not attached yet is named again after this (DPDK attaches it microseconds later). */
+const NAME_RETRY_MS = 1;
+const NAME_RETRIES = 100;
+
 /** Releases one hold on a watched source; calling it again does nothing. */
 export type Release = () => void;
 
@@ -61,6 +65,10 @@ export class PrimarySources {
   private readonly alarms = new Map<number, AlarmInfo>();
   private readonly fdNames = new Map<number, string>();
   private readonly links = new Map<number, LinkState>();
+  /** Events held back until a NEW port can be named (see drain). */
+  private unnamed: NativeInterruptEvent[] = [];
+  private nameRetries = 0;
+  private nameTimer: NodeJS.Timeout | undefined;
   private nextAlarmId = 1;
   private lastSeq = 0;
   private closed = false;
@@ -86,9 +94,34 @@ export class PrimarySources {
 
   private drain(): void {
     if (this.closed) return;
-    for (const ev of this.native.intrDrain()) {
+    const batch = this.unnamed.length > 0 ? [...this.unnamed.splice(0), ...this.native.intrDrain()] : this.native.intrDrain();
+    for (let i = 0; i < batch.length; i++) {
+      const ev = batch[i]!;
+      // DPDK raises NEW just before it marks the port attached: a drain that runs in between
+      // cannot name the port yet. Wait a moment with this event and the ones after it (order).
+      if (ev.type === 'new' && !ev.device) {
+        ev.device = this.portName(ev.portId!);
+        if (!ev.device && this.nameRetries < NAME_RETRIES) {
+          this.nameRetries += 1;
+          this.unnamed = batch.slice(i);
+          this.nameTimer ??= setTimeout(() => {
+            this.nameTimer = undefined;
+            this.drain();
+          }, NAME_RETRY_MS);
+          return;
+        }
+        this.nameRetries = 0;
+      }
       const event = this.toEvent(ev);
       if (event) this.events$.next(event);
+    }
+  }
+
+  private portName(port: number): string {
+    try {
+      return this.native.intrPortInfo(port).name;
+    } catch {
+      return ''; // not attached yet (or gone again)
     }
   }
 
@@ -302,7 +335,9 @@ export class PrimarySources {
   /** Releases every native registration (before rte_eal_cleanup) and completes events$. */
   close(): void {
     if (this.closed) return;
+    this.nameRetries = NAME_RETRIES; // closing: name what can be named, emit everything
     this.drain();
+    if (this.nameTimer) clearTimeout(this.nameTimer);
     this.closed = true;
     this.native.intrClose();
     this.holds.clear();
