@@ -26,8 +26,10 @@ try {
     console.log(`${new Date().toISOString().slice(14, 23)} run ${run}: total ${(total / 1e6).toFixed(2)} M/s; per pair ${perPair.map((r) => (r.perSec / 1e6).toFixed(2)).join(' ')}; rx ns/msg ${perPair.map((r) => Math.round(r.receiverNsPerMsg)).join(' ')}`);
   }
   await Promise.all(pairs.map(([, rx], i) => rx.call({ op: 'open', mode: 'echo', name: `pecho-${i}`, replyTo: `ppong-${i}` })));
-  const rtts = await Promise.all(pairs.map(([tx], i) => tx.call<{ p50: number; p99: number }>({ op: 'rtt', me: `ppong-${i}`, to: `pecho-${i}`, bytes: 64, raw: false, rounds: 5000, seconds: 2 })));
-  console.log(`rtt p50 ${rtts.map((r) => r.p50.toFixed(1)).join(' ')} p99 ${rtts.map((r) => r.p99.toFixed(0)).join(' ')}`);
+  for (const raw of [false, true]) {
+    const rtts = await Promise.all(pairs.map(([tx], i) => tx.call<{ p50: number; p99: number }>({ op: 'rtt', me: `ppong-${i}`, to: `pecho-${i}`, bytes: 64, raw, rounds: 5000, seconds: 2 })));
+    console.log(`${raw ? 'raw' : 'encoded'} rtt p50 ${rtts.map((r) => r.p50.toFixed(1)).join(' ')} p99 ${rtts.map((r) => r.p99.toFixed(0)).join(' ')}`);
+  }
 } finally {
   await Promise.all(peers.map((p) => p.stop()));
   const group = new GroupFiles(prefix);
