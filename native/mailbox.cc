@@ -1050,7 +1050,10 @@ Napi::Value MbxScan(const Napi::CallbackInfo& info) {
       }
       continue;
     }
-    if (st != kSlotAlive) continue;
+    // A live process releasing its own slot (kSlotReaping, pid alive) is still a member until
+    // the slot is free with its exit reason: reporting it gone now would say 'died' for a
+    // process that is leaving (seen once under load: a watched actor reported process-exited).
+    if (st != kSlotAlive && st != kSlotReaping) continue;
     Napi::Object p = Napi::Object::New(env);
     p.Set("slot", i);
     p.Set("pid", pid);
