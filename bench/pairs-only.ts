@@ -27,7 +27,7 @@ try {
   }
   await Promise.all(pairs.map(([, rx], i) => rx.call({ op: 'open', mode: 'echo', name: `pecho-${i}`, replyTo: `ppong-${i}` })));
   for (const raw of [false, true]) {
-    const rtts = await Promise.all(pairs.map(([tx], i) => tx.call<{ p50: number; p99: number }>({ op: 'rtt', me: `ppong-${i}`, to: `pecho-${i}`, bytes: 64, raw, rounds: 5000, seconds: 2 })));
+    const rtts = await Promise.all(pairs.map(([tx], i) => tx.call<{ p50: number; p99: number }>({ op: 'rtt', me: `ppong-${i}`, to: `pecho-${i}`, bytes: 64, raw, rounds: Number(process.env.RTT_ROUNDS ?? 5000), seconds: 2 })));
     console.log(`${raw ? 'raw' : 'encoded'} rtt p50 ${rtts.map((r) => r.p50.toFixed(1)).join(' ')} p99 ${rtts.map((r) => r.p99.toFixed(0)).join(' ')}`);
   }
 } finally {
