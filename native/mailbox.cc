@@ -645,14 +645,41 @@ Napi::Value MbxClose(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+// The first four arguments of mbxSend and mbxSendMany: where a message goes, and its codec.
+struct SendTarget {
+  uint32_t slot;
+  uint32_t generation;
+  uint32_t mailboxId;
+  uint16_t codec;
+};
+
+SendTarget ReadSendTarget(const Napi::CallbackInfo& info) {
+  return {info[0].As<Napi::Number>().Uint32Value(), info[1].As<Napi::Number>().Uint32Value(),
+          info[2].As<Napi::Number>().Uint32Value(),
+          static_cast<uint16_t>(info[3].As<Napi::Number>().Uint32Value() & kCodecMask)};
+}
+
+// Fills a buffer's header (flags and largeIndex set by the caller) and payload, then tags it
+// in flight to the receiver: the last write, with release order, so the receiver's checks see
+// a whole buffer.
+void WriteMessage(BufferHeader* h, const SendTarget& to, uint32_t senderSlot, const uint8_t* data, uint32_t length) {
+  h->magic = kBufferMagic;
+  h->version = kBufferVersion;
+  h->length = length;
+  h->mailboxId = to.mailboxId;
+  h->senderSlot = senderSlot;
+  h->reserved = 0;
+  memcpy(reinterpret_cast<uint8_t*>(h) + sizeof(BufferHeader), data, length);
+  h->inflight.store(kInflightTag | to.slot, std::memory_order_release);
+}
+
 // mbxSend(slot, generation, mailboxId, codec, bytes: Uint8Array, start, end) -> SendStatus
 Napi::Value MbxSend(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Attachment& a = RequireAttached(env);
-  uint32_t slot = info[0].As<Napi::Number>().Uint32Value();
-  uint32_t generation = info[1].As<Napi::Number>().Uint32Value();
-  uint32_t mailboxId = info[2].As<Napi::Number>().Uint32Value();
-  uint16_t codec = static_cast<uint16_t>(info[3].As<Napi::Number>().Uint32Value()) & kCodecMask;
+  const SendTarget to = ReadSendTarget(info);
+  const uint32_t slot = to.slot, generation = to.generation, mailboxId = to.mailboxId;
+  const uint16_t codec = to.codec;
   Napi::Uint8Array bytes = info[4].As<Napi::Uint8Array>();
   size_t start = info[5].As<Napi::Number>().Uint32Value();
   size_t end = info[6].As<Napi::Number>().Int64Value();
@@ -701,14 +728,7 @@ Napi::Value MbxSend(const Napi::CallbackInfo& info) {
     h->flags = codec | kFlagLarge;
     h->largeIndex = static_cast<uint32_t>(largeIndex);
   }
-  h->magic = kBufferMagic;
-  h->version = kBufferVersion;
-  h->length = static_cast<uint32_t>(len);
-  h->mailboxId = mailboxId;
-  h->senderSlot = a.slot;
-  h->reserved = 0;
-  memcpy(reinterpret_cast<uint8_t*>(h) + sizeof(BufferHeader), data, len);
-  h->inflight.store(kInflightTag | slot, std::memory_order_release);
+  WriteMessage(h, to, a.slot, data, static_cast<uint32_t>(len));
   if (largeIndex >= 0) c->large[largeIndex].state.store(kLargeEnqueued, std::memory_order_release);
   if (rte_ring_enqueue(peer->inbox, h) != 0) {
     h->inflight.store(0);
@@ -769,10 +789,9 @@ bool ReleasePending(Attachment& a, uint32_t id, uint32_t count) {
 Napi::Value MbxSendMany(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Attachment& a = RequireAttached(env);
-  uint32_t slot = info[0].As<Napi::Number>().Uint32Value();
-  uint32_t generation = info[1].As<Napi::Number>().Uint32Value();
-  uint32_t mailboxId = info[2].As<Napi::Number>().Uint32Value();
-  uint16_t codec = static_cast<uint16_t>(info[3].As<Napi::Number>().Uint32Value()) & kCodecMask;
+  const SendTarget to = ReadSendTarget(info);
+  const uint32_t slot = to.slot, generation = to.generation, mailboxId = to.mailboxId;
+  const uint16_t codec = to.codec;
   Napi::Uint8Array bytes = info[4].As<Napi::Uint8Array>();
   Napi::Uint32Array bounds = info[5].As<Napi::Uint32Array>();
   uint32_t count = std::min<uint32_t>(info[6].As<Napi::Number>().Uint32Value(), kBurst);
@@ -803,16 +822,9 @@ Napi::Value MbxSendMany(const Napi::CallbackInfo& info) {
   for (uint32_t i = 0; i < got; i++) {
     uint32_t start = bounds[2 * i], length = bounds[2 * i + 1] - start;
     auto* h = static_cast<BufferHeader*>(objs[i]);
-    h->magic = kBufferMagic;
-    h->version = kBufferVersion;
     h->flags = codec;
-    h->length = length;
-    h->mailboxId = mailboxId;
-    h->senderSlot = a.slot;
     h->largeIndex = 0;
-    h->reserved = 0;
-    memcpy(reinterpret_cast<uint8_t*>(h) + sizeof(BufferHeader), data + start, length);
-    h->inflight.store(kInflightTag | slot, std::memory_order_release);
+    WriteMessage(h, to, a.slot, data + start, length);
   }
   unsigned sent = rte_ring_enqueue_burst(peer->inbox, objs, got, nullptr);
   if (sent < got) {
