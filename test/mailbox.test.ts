@@ -203,6 +203,24 @@ describe('mailboxes: bursts', () => {
     expect(seen.bursts).toBeLessThan(1004);
     expect(await p.call(mb, 'errors')).toEqual([]);
   });
+
+  it('a burst subscription ended in the middle of a drain loses nothing: the next subscriber gets it', async () => {
+    const g = group('burst-unsub');
+    const p = await g.startAgent({ procType: 'primary' });
+    const s = await g.startAgent({ procType: 'secondary' });
+    await p.call(mb, 'burstsThatUnsubscribe', 'one', 'two');
+    const firstBurst = p.next('first-burst');
+    const blocked = p.call(mb, 'blockFor', 400); // both messages land in one drain
+    await new Promise((r) => setTimeout(r, 100));
+    expect(await s.call(mb, 'send', 'one', 'first')).toBe('sent');
+    expect(await s.call(mb, 'send', 'two', 'second')).toBe('sent');
+    await blocked;
+    await firstBurst; // its handler ended the other mailbox's burst subscription
+    await p.call(mb, 'startReading', 'two');
+    await p.call(mb, 'waitFor', 'two', 1);
+    expect(await p.call(mb, 'received', 'two')).toEqual(['second']);
+    expect(await p.call(mb, 'errors')).toEqual([]);
+  });
 });
 
 describe('mailboxes: safety', () => {

@@ -341,6 +341,29 @@ export class MailboxSystem {
    */
   readonly stagingPackr = new Packr({ useRecords: false });
 
+  /** @internal the shared buffer pool as JS sees it (bursts are views of it) */
+  get poolBytes(): Buffer {
+    return this.pool;
+  }
+
+  /** @internal the decoder bursts use */
+  get burstUnpackr(): Unpackr {
+    return this.unpackr;
+  }
+
+  /** @internal the messages of a burst as messages$ would give them (copies: the burst's views expire); undecodable ones go to errors$ */
+  burstValues(burst: MessageBurst): unknown[] {
+    const values: unknown[] = [];
+    for (let i = 0; i < burst.count; i++) {
+      try {
+        values.push(burst.value(i));
+      } catch (err) {
+        this.reportError(err as MpBusError);
+      }
+    }
+    return values;
+  }
+
   /** @internal a burst of one for a message that waited for the first burst subscriber */
   burstOf(value: unknown): MessageBurst {
     const raw = Buffer.isBuffer(value);
@@ -463,18 +486,21 @@ export class MailboxSystem {
         continue;
       }
       const codec = flags & 0x0f;
-      if (box.burst !== undefined) {
+      if (box.burst !== undefined && !(flags & 0x10)) {
         if (box.burst.count === 0) gathered.push(box);
-        if (flags & 0x10) {
-          // A large message has its own bytes: what came before goes first, then it alone.
-          box.emitBurst(this.pool, this.unpackr);
+        box.burst.add(at, length, codec === CODEC_MSGPACK);
+        continue;
+      }
+      if (box.burst !== undefined) {
+        // A large message has its own bytes: what came before goes first, then it alone
+        // (unless that emission ended the last burst subscription: then it goes on below).
+        box.emitBurst(this.pool, this.unpackr);
+        if (box.burst !== undefined) {
           const bytes = large![at]!;
           box.burst.add(0, bytes.length, codec === CODEC_MSGPACK);
           box.emitBurst(bytes, this.unpackr);
-        } else {
-          box.burst.add(at, length, codec === CODEC_MSGPACK);
+          continue;
         }
-        continue;
       }
       let value: unknown;
       try {
@@ -645,8 +671,17 @@ export class Mailbox<T = unknown> {
       }
       return () => {
         if (!this.burstSubscribers.delete(subscriber) || this.burstSubscribers.size > 0) return;
+        const gathered = this.burst;
         this.burst = undefined;
-        if (!this.closedFlag) this.system.setHold(this.address.id, true);
+        if (this.closedFlag) return;
+        this.system.setHold(this.address.id, true);
+        // Unsubscribed in the middle of a drain (from another mailbox's emission): what this
+        // mailbox had gathered waits for the next subscriber like any message that finds none.
+        if (gathered !== undefined && gathered.count > 0) {
+          const kept = this.system.burstValues(gathered.take(this.system.poolBytes, this.system.burstUnpackr));
+          this.system.adjustDepth(this.address.id, kept.length);
+          for (const value of kept) this.deliver(value as T);
+        }
       };
     });
     this.messages$ = new Observable<T>((subscriber: Subscriber<T>) => {
