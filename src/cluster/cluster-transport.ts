@@ -97,6 +97,15 @@ interface HeldAsk {
 
 const TOKEN_SAFE = /^[A-Za-z0-9_-]+$/;
 
+/**
+ * After this node reconnects, how long the other nodes get to reconnect too before silence
+ * counts against them: each client retries on its own schedule (every 250 ms, with jitter),
+ * and a loaded machine adds its own delays. Without it, a node that came back a little later
+ * than this one was declared dead after `nodeTimeoutMs` and its names dropped (seen once in
+ * the 'retry' test under load). A node that really died during the outage is noticed this
+ * much later.
+ */
+const RECONNECT_GRACE_MS = 2000;
 /** 'retry': pause before sending again an ask that found no responders right after an outage. */
 const RESEND_MS = 100;
 
@@ -598,7 +607,7 @@ export class ClusterTransport implements ActorTransport {
   }
 
   private onReconnected(): void {
-    this.directory.touchAll(Date.now());
+    this.directory.touchAll(Date.now() + RECONNECT_GRACE_MS);
     this.sendDirectory('hello');
     this.announce();
     this.resendPending();
