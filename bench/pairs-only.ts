@@ -1,5 +1,8 @@
 /**
- * The 4-pairs part of the mailbox bench alone (development aid): `node dist/bench/pairs-only.js [pairs] [seconds]`.
+ * The 4-pairs part of the mailbox bench alone (development aid):
+ * `node dist/bench/pairs-only.js [pairs=4] [seconds=2] [runs=3]`: one-way throughput of every
+ * pair at once, `runs` times, then encoded and raw round trips of every pair at once
+ * (`RTT_ROUNDS`, default 5,000 per pair).
  */
 import { GroupFiles } from '../src/runtime/group.js';
 import { Peer, throughput } from './suites/mailbox.js';
