@@ -28,8 +28,8 @@ async function inProcess(ctx: BenchContext): Promise<void> {
   await ref.ask('total');
   const seconds = (performance.now() - t0) / 1000;
   ctx.addRows([
-    { transport: 'actors in-process ask (sequential)', payloadBytes: 64, rttP50Us: percentile(rtts, 50), rttP99Us: percentile(rtts, 99) },
-    { transport: 'actors in-process tell', payloadBytes: 0, throughputMsgsPerSec: Math.round(tells / seconds) },
+    { transport: 'actors_local_ask', payloadBytes: 64, rttP50Us: percentile(rtts, 50), rttP99Us: percentile(rtts, 99), notes: 'actors in one process: sequential asks' },
+    { transport: 'actors_local_tell', payloadBytes: 0, throughputMsgsPerSec: Math.round(tells / seconds), notes: 'actors in one process: tells' },
   ]);
   await system.close();
 }
@@ -53,9 +53,9 @@ export async function run(ctx: BenchContext): Promise<void> {
   for (const payload of [64, 1024]) {
     ctx.progress(`actors: flagship, payload ${payload} B`);
     const r = await flagship(['--jobs', jobs, '--workers', '2', '--payload', String(payload)]);
-    ctx.addRows([{ transport: 'actors router to 2 worker processes (flagship)', payloadBytes: payload, throughputMsgsPerSec: r.throughputJobsPerSec, rttP50Us: r.latencyP50Us, rttP99Us: r.latencyP99Us, notes: 'jobs/s; latency with 128 jobs in flight' }]);
+    ctx.addRows([{ transport: 'actors_router', payloadBytes: payload, throughputMsgsPerSec: r.throughputJobsPerSec, rttP50Us: r.latencyP50Us, rttP99Us: r.latencyP99Us, notes: 'the flagship: a router to 2 worker processes; jobs/s; latency with 128 jobs in flight' }]);
   }
   ctx.progress('actors: ask round trip across processes (window 1)');
   const seq = await flagship(['--jobs', ctx.quick ? '2000' : '20000', '--workers', '1', '--window', '1']);
-  ctx.addRows([{ transport: 'actors ask across processes via a router (sequential)', payloadBytes: 64, rttP50Us: seq.latencyP50Us, rttP99Us: seq.latencyP99Us, throughputMsgsPerSec: seq.throughputJobsPerSec }]);
+  ctx.addRows([{ transport: 'actors_router_ask', payloadBytes: 64, rttP50Us: seq.latencyP50Us, rttP99Us: seq.latencyP99Us, throughputMsgsPerSec: seq.throughputJobsPerSec, notes: 'sequential asks across processes through a router' }]);
 }
