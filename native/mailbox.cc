@@ -673,13 +673,35 @@ void WriteMessage(BufferHeader* h, const SendTarget& to, uint32_t senderSlot, co
   h->inflight.store(kInflightTag | to.slot, std::memory_order_release);
 }
 
+// The receiving process's inbox and the target mailbox's entry; nullptr entry and a SendStatus
+// when the process is gone or the mailbox closed.
+struct ResolvedTarget {
+  PeerCache* peer = nullptr;
+  MailboxEntry* entry = nullptr;
+  int32_t status = kSendOk;
+};
+
+ResolvedTarget Resolve(Attachment& a, const SendTarget& to) {
+  ResolvedTarget r;
+  r.peer = Peer(a, to.slot, to.generation);
+  if (r.peer == nullptr) {
+    r.status = kSendPeerGone;
+    return r;
+  }
+  MailboxEntry& e = r.peer->table[to.mailboxId & 0xffff];
+  if (e.id.load(std::memory_order_acquire) != to.mailboxId) {
+    r.status = kSendMailboxClosed;
+    return r;
+  }
+  r.entry = &e;
+  return r;
+}
+
 // mbxSend(slot, generation, mailboxId, codec, bytes: Uint8Array, start, end) -> SendStatus
 Napi::Value MbxSend(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Attachment& a = RequireAttached(env);
   const SendTarget to = ReadSendTarget(info);
-  const uint32_t slot = to.slot, generation = to.generation, mailboxId = to.mailboxId;
-  const uint16_t codec = to.codec;
   Napi::Uint8Array bytes = info[4].As<Napi::Uint8Array>();
   size_t start = info[5].As<Napi::Number>().Uint32Value();
   size_t end = info[6].As<Napi::Number>().Int64Value();
@@ -689,10 +711,10 @@ Napi::Value MbxSend(const Napi::CallbackInfo& info) {
   if (len > UINT32_MAX - sizeof(BufferHeader)) ThrowError(env, "EMSGSIZE", "message larger than 4 GiB");
 
   Control* c = a.ctl;
-  PeerCache* peer = Peer(a, slot, generation);
-  if (peer == nullptr) return Napi::Number::New(env, kSendPeerGone);
-  MailboxEntry& e = peer->table[mailboxId & 0xffff];
-  if (e.id.load(std::memory_order_acquire) != mailboxId) return Napi::Number::New(env, kSendMailboxClosed);
+  const ResolvedTarget target = Resolve(a, to);
+  if (target.entry == nullptr) return Napi::Number::New(env, target.status);
+  PeerCache* peer = target.peer;
+  MailboxEntry& e = *target.entry;
   if (e.pending.fetch_add(1) >= e.capacity.load()) {
     e.pending.fetch_sub(1);
     return Napi::Number::New(env, kSendMailboxFull);
@@ -706,7 +728,7 @@ Napi::Value MbxSend(const Napi::CallbackInfo& info) {
       return Napi::Number::New(env, kSendNoBuffers);
     }
     h = static_cast<BufferHeader*>(obj);
-    h->flags = codec;
+    h->flags = to.codec;
     h->largeIndex = 0;
   } else {
     for (uint32_t i = 0; i < kMaxLarge && largeIndex < 0; i++) {
@@ -721,11 +743,11 @@ Napi::Value MbxSend(const Napi::CallbackInfo& info) {
     }
     LargeEntry& le = c->large[largeIndex];
     le.senderSlot = a.slot;
-    le.receiverSlot = slot;
+    le.receiverSlot = to.slot;
     le.bytes = sizeof(BufferHeader) + len;
     le.ptr.store(reinterpret_cast<uint64_t>(block));
     h = static_cast<BufferHeader*>(block);
-    h->flags = codec | kFlagLarge;
+    h->flags = to.codec | kFlagLarge;
     h->largeIndex = static_cast<uint32_t>(largeIndex);
   }
   WriteMessage(h, to, a.slot, data, static_cast<uint32_t>(len));
@@ -740,7 +762,7 @@ Napi::Value MbxSend(const Napi::CallbackInfo& info) {
   // Dekker with the receiver's park(): it sets parked then re-checks the ring; we enqueue then
   // check parked. One of the two sees the other; only a parked receiver costs a syscall.
   std::atomic_thread_fence(std::memory_order_seq_cst);
-  WakeIfParked(c->slots[slot]);
+  WakeIfParked(c->slots[to.slot]);
   return Napi::Number::New(env, kSendOk);
 }
 
@@ -790,8 +812,6 @@ Napi::Value MbxSendMany(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Attachment& a = RequireAttached(env);
   const SendTarget to = ReadSendTarget(info);
-  const uint32_t slot = to.slot, generation = to.generation, mailboxId = to.mailboxId;
-  const uint16_t codec = to.codec;
   Napi::Uint8Array bytes = info[4].As<Napi::Uint8Array>();
   Napi::Uint32Array bounds = info[5].As<Napi::Uint32Array>();
   uint32_t count = std::min<uint32_t>(info[6].As<Napi::Number>().Uint32Value(), kBurst);
@@ -803,10 +823,10 @@ Napi::Value MbxSendMany(const Napi::CallbackInfo& info) {
     if (end < start || end > bytes.ElementLength() || end - start > maxInline) ThrowError(env, "ERANGE", "a batched message is out of range or larger than one buffer");
   }
   if (count == 0) return Napi::Number::New(env, 0);
-  PeerCache* peer = Peer(a, slot, generation);
-  if (peer == nullptr) return Napi::Number::New(env, -kSendPeerGone);
-  MailboxEntry& e = peer->table[mailboxId & 0xffff];
-  if (e.id.load(std::memory_order_acquire) != mailboxId) return Napi::Number::New(env, -kSendMailboxClosed);
+  const ResolvedTarget target = Resolve(a, to);
+  if (target.entry == nullptr) return Napi::Number::New(env, -target.status);
+  PeerCache* peer = target.peer;
+  MailboxEntry& e = *target.entry;
   // Reserve room for as many as the capacity allows.
   uint32_t capacity = e.capacity.load();
   uint32_t before = e.pending.fetch_add(count);
@@ -822,7 +842,7 @@ Napi::Value MbxSendMany(const Napi::CallbackInfo& info) {
   for (uint32_t i = 0; i < got; i++) {
     uint32_t start = bounds[2 * i], length = bounds[2 * i + 1] - start;
     auto* h = static_cast<BufferHeader*>(objs[i]);
-    h->flags = codec;
+    h->flags = to.codec;
     h->largeIndex = 0;
     WriteMessage(h, to, a.slot, data + start, length);
   }
@@ -834,7 +854,7 @@ Napi::Value MbxSendMany(const Napi::CallbackInfo& info) {
   }
   if (sent == 0) return Napi::Number::New(env, -kSendInboxFull);
   std::atomic_thread_fence(std::memory_order_seq_cst);
-  WakeIfParked(c->slots[slot]);
+  WakeIfParked(c->slots[to.slot]);
   return Napi::Number::New(env, sent);
 }
 
