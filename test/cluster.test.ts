@@ -247,12 +247,7 @@ describe('cluster over a real nats-server (hosts in one process)', () => {
     const server = await NatsServer.start();
     try {
       const cluster = clusterName();
-      const mk = async (): Promise<ActorSystem> => {
-        const s = new ActorSystem({ transport: new InProcessHub().connect(), cluster: { servers: server.url, name: cluster, heartbeatMs: 200, whileDisconnected: 'retry' } });
-        systems.push(s);
-        await s.ready();
-        return s;
-      };
+      const mk = (): Promise<ActorSystem> => host(cluster, { servers: server.url, whileDisconnected: 'retry' });
       const a = await mk();
       const b = await mk();
       await b.spawn('echo', { echo: (m: number) => m });
@@ -272,12 +267,7 @@ describe('cluster over a real nats-server (hosts in one process)', () => {
     const server = await NatsServer.start();
     try {
       const cluster = clusterName();
-      const mk = async (): Promise<ActorSystem> => {
-        const s = new ActorSystem({ transport: new InProcessHub().connect(), cluster: { servers: server.url, name: cluster, heartbeatMs: 200 } });
-        systems.push(s);
-        await s.ready();
-        return s;
-      };
+      const mk = (): Promise<ActorSystem> => host(cluster, { servers: server.url });
       const a = await mk();
       const b = await mk();
       await b.spawn('echo', { echo: (m: number) => m });
