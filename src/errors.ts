@@ -40,6 +40,10 @@ export const ErrorCodes = {
   /** A secondary could not map the group's memory at the primary's addresses. */
   addressSpaceTaken: 'ADDRESS_SPACE_TAKEN',
   alreadyStarted: 'EALREADY',
+  /** This process already runs a runtime of another group (or of another role) than the one asked for. */
+  otherGroup: 'OTHER_GROUP',
+  /** The primary of this secondary's group died: the group's shared state can no longer be trusted. */
+  primaryLost: 'PRIMARY_LOST',
   closed: 'CLOSED',
   notReady: 'ENOTREADY',
   addonMissing: 'ADDON_MISSING',

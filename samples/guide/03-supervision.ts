@@ -2,7 +2,7 @@
 import { ActorSystem, AskTimeoutError } from '../../src/index.js';
 
 const system = new ActorSystem();
-system.events$.subscribe((e) => console.log('event:', e.type, 'name' in e ? e.name : e.letter.to));
+system.events$.subscribe((e) => console.log('event:', e.type, e.type === 'deadLetter' ? e.letter.to : 'name' in e ? e.name : ''));
 system.deadLetters$.subscribe((l) => console.log(`dead letter: '${l.action}' to '${l.to}' (${l.reason})`));
 
 // A factory of handlers: called again on each restart, so state starts fresh.

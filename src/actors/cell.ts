@@ -40,6 +40,14 @@ export type DeadLetterReason = 'unknown-actor' | 'stopped' | 'no-handler' | 'lat
 
 type State = 'starting' | 'running' | 'stopping' | 'stopped';
 
+/** The cell whose handler is running synchronously right now (so `system.close()` called from a handler knows not to wait for it). */
+let handlingCell: ActorCell | undefined;
+
+/** The cell whose handler called the current function synchronously, if any. */
+export function cellInHandler(): ActorCell | undefined {
+  return handlingCell;
+}
+
 /** The action that stops an actor from another process (`system.stop(name)`). */
 export const STOP_ACTION = '$stop';
 
@@ -203,10 +211,13 @@ export class ActorCell implements Receiver {
     this.ctx.action = envelope.action;
     this.ctx.sender = envelope.sender === undefined ? undefined : this.ctx.ref(envelope.sender);
     let result: unknown;
+    handlingCell = this;
     try {
       result = handler(envelope.payload, this.ctx);
     } catch (err) {
       return this.failed(envelope, err);
+    } finally {
+      handlingCell = undefined;
     }
     if (isPromiseLike(result)) {
       return Promise.resolve(result).then(

@@ -18,6 +18,7 @@ export const ActorErrorCodes = {
   mailboxFull: 'MAILBOX_FULL',
   noWorkers: 'NO_WORKERS',
   clusterUnavailable: 'CLUSTER_UNAVAILABLE',
+  primaryLost: 'PRIMARY_LOST',
 } as const;
 
 /** An ask got no answer within its `timeoutMs`. A reply arriving later goes to dead letters. */
@@ -49,6 +50,14 @@ export class ClusterUnavailableError extends MpBusError {
   constructor(readonly actor: string, readonly action: string, detail = 'the cluster connection is down') {
     super(ActorErrorCodes.clusterUnavailable, `cannot reach '${actor}' for '${action}' on another host: ${detail}; retry later, or set cluster.whileDisconnected: 'retry'`);
     this.name = 'ClusterUnavailableError';
+  }
+}
+
+/** This secondary's primary died, so the system closed (see the runtime option `onPrimaryLost`). */
+export class PrimaryLostError extends MpBusError {
+  constructor(what: string) {
+    super(ActorErrorCodes.primaryLost, `the primary of this process's group died and the actor system closed: ${what}; start a new primary, then this process again`);
+    this.name = 'PrimaryLostError';
   }
 }
 

@@ -14,6 +14,7 @@ export {
   ActorNotFoundError,
   ActorStoppedError,
   SystemClosedError,
+  PrimaryLostError,
   ActorHandlerError,
   ClusterUnavailableError,
 } from './errors.js';

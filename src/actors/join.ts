@@ -10,6 +10,7 @@
  * const desk = (await startActorSystem({ filePrefix: 'shop' })).ref<Orders>('order-desk');
  * ```
  */
+import { ErrorCodes, MpBusError } from '../errors.js';
 import { Runtime } from '../runtime/runtime.js';
 import type { RuntimeOptions } from '../runtime/options.js';
 import { MailboxTransport, type MailboxTransportOptions } from './mailbox-transport.js';
@@ -24,11 +25,15 @@ export interface StartActorSystemOptions extends RuntimeOptions, Omit<ActorSyste
 /**
  * Joins (or founds) the group and returns an actor system over it. When this call started the
  * runtime, `system.close()` also closes the runtime (leaving the group cleanly); closing the
- * runtime first closes the system too.
+ * runtime first closes the system too, and either may be called first, or both at once.
+ *
+ * @throws {MpBusError} `OTHER_GROUP` when this process already runs a runtime of another group
+ *   (or role) than `filePrefix` (`procType`) ask for: DPDK allows one group per process.
  */
 export async function startActorSystem(options: StartActorSystemOptions = {}): Promise<ActorSystem> {
   const { mailboxes, container, askTimeoutMs, goneGraceMs, cluster, ...runtimeOptions } = options;
   let rt = Runtime.current();
+  if (rt && !rt.closed) checkSameGroup(rt, runtimeOptions);
   const ownRuntime = !rt || rt.closed;
   if (ownRuntime) rt = await Runtime.start(runtimeOptions);
   const runtime = rt!;
@@ -39,10 +44,14 @@ export async function startActorSystem(options: StartActorSystemOptions = {}): P
     ...(askTimeoutMs !== undefined ? { askTimeoutMs } : {}),
     ...(goneGraceMs !== undefined ? { goneGraceMs } : {}),
     ...(cluster ? { cluster } : {}),
-    ...(ownRuntime ? { afterClose: () => runtime.close() } : {}),
+    // A runtime already closing is not waited for: it may be waiting for this very system.
+    ...(ownRuntime ? { afterClose: () => (runtime.closed ? undefined : runtime.close()) } : {}),
+    runtime,
   });
-  // Closing the runtime first closes the actors (unless the system is closing it itself).
-  runtime.onClose(() => (system.isClosed ? undefined : system.close({ timeoutMs: 1000 })));
+  // Closing the runtime (close(), a signal, a lost primary) closes the actors first, within its deadline.
+  runtime.onClose((context) => system.closeForRuntime(context));
+  const lost = runtime.primaryLost$.subscribe((info) => system.primaryLost(info));
+  system.events$.subscribe({ complete: () => lost.unsubscribe() });
   if (cluster) {
     try {
       await system.ready();
@@ -52,4 +61,14 @@ export async function startActorSystem(options: StartActorSystemOptions = {}): P
     }
   }
   return system;
+}
+
+/** The running runtime is the one asked for: a process cannot join a second group, nor change role. */
+function checkSameGroup(rt: Runtime, asked: { filePrefix?: string; procType?: string }): void {
+  if (asked.filePrefix !== undefined && asked.filePrefix !== rt.filePrefix) {
+    throw new MpBusError(ErrorCodes.otherGroup, `this process already runs in group '${rt.filePrefix}' and DPDK allows one group per process: use filePrefix '${rt.filePrefix}' (or leave it out), or start another process for group '${asked.filePrefix}'`);
+  }
+  if (asked.procType !== undefined && asked.procType !== 'auto' && asked.procType !== rt.processType) {
+    throw new MpBusError(ErrorCodes.otherGroup, `this process already runs as the ${rt.processType} of group '${rt.filePrefix}', not as a ${asked.procType}: leave procType out (or 'auto'), or start another process`);
+  }
 }

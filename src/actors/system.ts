@@ -13,14 +13,15 @@ import 'reflect-metadata';
 import type { Logger } from 'pino';
 import { filter, Observable, Subject, type Subscription } from 'rxjs';
 import { container as rootContainer, type DependencyContainer } from 'tsyringe';
-import { MpBusError } from '../errors.js';
+import { ErrorCodes, MpBusError } from '../errors.js';
 import { logger } from '../log.js';
-import { ActorCell, STOP_ACTION, classIncarnation, type CellHost, type DeadLetterReason, type Incarnation, type IncarnationFactory } from './cell.js';
+import { ActorCell, STOP_ACTION, cellInHandler, classIncarnation, type CellHost, type DeadLetterReason, type Incarnation, type IncarnationFactory } from './cell.js';
 import { ActorContext, type ActorCounters, type ContextHost, type FunctionBehavior, type SpawnOptions, type Terminated } from './context.js';
 import type { AnyContract, AskOptions, ContractOf, HandlerMap, Handlers } from './contract.js';
 import { actorDeclaration, type ActorClass } from './decorators.js';
-import { ActorErrorCodes, ActorNotFoundError, ActorStoppedError, AskTimeoutError, fromWireError, SystemClosedError } from './errors.js';
-import { InProcessHub } from './in-process.js';
+import { ActorErrorCodes, ActorNotFoundError, ActorStoppedError, AskTimeoutError, fromWireError, PrimaryLostError, SystemClosedError } from './errors.js';
+import { InProcessHub, InProcessTransport } from './in-process.js';
+import { Runtime, type CloseContext, type PrimaryLost } from '../runtime/runtime.js';
 import { ClusterTransport, type ClusterOptions } from '../cluster/cluster-transport.js';
 import { ActorRef, type RefHost } from './ref.js';
 import { Router, type RouterOptions } from './router.js';
@@ -46,7 +47,9 @@ export type ActorEvent =
   | { type: 'stopped'; name: string; pid: number }
   | { type: 'restarted'; name: string; pid: number; error: string }
   | { type: 'failed'; name: string; pid: number; action: string; error: string }
-  | { type: 'deadLetter'; letter: DeadLetter };
+  | { type: 'deadLetter'; letter: DeadLetter }
+  /** This secondary's primary died (`primaryPid` when it was an mpbus primary); the system then closes unless the runtime's `onPrimaryLost` is 'ignore'. */
+  | { type: 'primaryLost'; pid: number; primaryPid: number | undefined };
 
 /** Options of {@link ActorSystem}. */
 export interface ActorSystemOptions {
@@ -65,6 +68,8 @@ export interface ActorSystemOptions {
   goneGraceMs?: number;
   /** Runs at the end of {@link ActorSystem.close} (e.g. closing a runtime the system owns). */
   afterClose?: () => void | Promise<void>;
+  /** The runtime this system's transport runs on (default: the process's runtime, unless the transport is in-process). */
+  runtime?: Runtime;
 }
 
 /** Options of {@link ActorSystem.close}. */
@@ -117,11 +122,20 @@ export class ActorSystem implements RefHost, CellHost {
   private draining = false;
   /** Outgoing messages are refused too (close finished its grace period). */
   private closed = false;
+  /** The close of the actors and transport; `closedAll` adds `afterClose`. */
   private closing: Promise<void> | undefined;
+  private closedAll: Promise<void> | undefined;
+  /** Actors whose handler called close(): they wait for the close, so the close does not wait for them. */
+  private readonly closers = new Set<ActorCell>();
+  /** What pending asks are rejected with when the system closes. */
+  private closeError: (what: string) => Error = (what) => new SystemClosedError(what);
   private readonly afterClose: (() => void | Promise<void>) | undefined;
+  /** The DPDK runtime under this system, when its transport crosses processes (undefined in-process). */
+  readonly runtime: Runtime | undefined;
 
   constructor(options: ActorSystemOptions = {}) {
     const transport = options.transport ?? InProcessHub.shared.connect();
+    this.runtime = options.runtime ?? (transport instanceof InProcessTransport ? undefined : Runtime.current());
     this.transport = options.cluster ? new ClusterTransport(transport, options.cluster) : transport;
     this.container = options.container ?? rootContainer.createChildContainer();
     this.container.register(ActorSystem, { useValue: this });
@@ -493,8 +507,42 @@ export class ActorSystem implements RefHost, CellHost {
    * pending asks with `SystemClosedError`, and closes the transport. Idempotent.
    */
   close(options: CloseOptions = {}): Promise<void> {
-    this.closing ??= this.doClose(options.timeoutMs ?? 5000);
+    const timeoutMs = options.timeoutMs ?? 5000;
+    if (typeof timeoutMs !== 'number' || !Number.isFinite(timeoutMs) || timeoutMs < 0) {
+      throw new MpBusError(ErrorCodes.invalidOption, `close({ timeoutMs }) takes a finite number of ms >= 0, got ${String(timeoutMs)}`);
+    }
+    const closer = cellInHandler();
+    if (closer) this.closers.add(closer);
+    this.closing ??= this.doClose(timeoutMs);
+    this.closedAll ??= this.closing.then(() => this.afterClose?.());
+    return this.closedAll;
+  }
+
+  /**
+   * @internal The runtime under this system is closing: closes the actors within the runtime's
+   * deadline. Resolves before `afterClose`, so a runtime closing first never waits for itself.
+   */
+  closeForRuntime(context: CloseContext): Promise<void> {
+    if (context.reason === 'primary-lost') this.closeError = (what) => new PrimaryLostError(what);
+    this.closing ??= this.doClose(Math.max(0, context.deadline - Date.now()));
     return this.closing;
+  }
+
+  /** @internal This secondary's primary died: tells the application, and closes unless it handles it. */
+  primaryLost(lost: PrimaryLost): void {
+    this.events.next({ type: 'primaryLost', pid: process.pid, primaryPid: lost.pid });
+    if (lost.policy === 'ignore') return;
+    this.closeError = (what) => new PrimaryLostError(what);
+    // settled at once: nothing they wait for can come now
+    this.rejectPending();
+    this.closing ??= this.doClose(0);
+  }
+
+  private rejectPending(): void {
+    for (const id of [...this.pending.keys()]) {
+      const p = this.forget(id);
+      p?.reject(this.closeError(`the ask to '${p.to}' for '${p.action}' was pending`));
+    }
   }
 
   private async doClose(timeoutMs: number): Promise<void> {
@@ -504,18 +552,16 @@ export class ActorSystem implements RefHost, CellHost {
     for (const cell of this.cells.values()) cell.refuseNew();
     for (const { endpoint } of [...this.endpoints.values()]) await endpoint.stop();
     // Busy: a message in hand or queued, or still on its way through the transport (in the ring).
-    const busy = (c: ActorCell): boolean => !c.idle || (this.transport.depth(c.name) ?? 0) > 0;
+    const busy = (c: ActorCell): boolean => !this.closers.has(c) && (!c.idle || (this.transport.depth(c.name) ?? 0) > 0);
     while (Date.now() < deadline && [...this.cells.values()].some(busy)) {
       await new Promise((resolve) => setTimeout(resolve, 5));
     }
+    for (const closer of this.closers) await closer.stop({ force: true, reason: 'closed' });
     const force = Date.now() >= deadline;
     const topLevel = [...this.cells.values()].filter((c) => !c.parent);
     await Promise.all(topLevel.map((c) => c.stop({ force, reason: 'closed' })));
     this.closed = true;
-    for (const id of [...this.pending.keys()]) {
-      const p = this.forget(id);
-      p?.reject(new SystemClosedError(`the ask to '${p.to}' for '${p.action}' was pending`));
-    }
+    this.rejectPending();
     if (this.outboxTimer) clearTimeout(this.outboxTimer);
     for (const [to, outbox] of this.outboxes) for (const e of outbox) this.deadLetter(to, e, 'closed');
     this.outboxes.clear();
@@ -524,7 +570,6 @@ export class ActorSystem implements RefHost, CellHost {
     await this.transport.close();
     this.events.complete();
     this.deadLetters.complete();
-    await this.afterClose?.();
   }
 }
 

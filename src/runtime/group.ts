@@ -8,11 +8,16 @@
  * - `mpbus_members.lock`: held shared by every mpbus process; whoever can take it exclusively
  *   knows no other mpbus process of the group is alive;
  * - `mpbus_lcore_<id>.lock`: held by the process that owns lcore `<id>`;
- * - `mpbus_settings.json`: the primary's settings, checked by secondaries before they attach.
+ * - `mpbus_settings.json`: the primary's settings, checked by secondaries before they attach;
+ * - `mpbus_primary_left_<pid>`: written by a primary that closes cleanly, before it lets go of
+ *   DPDK's lock on `config`, so secondaries can tell a primary that left from one that died.
  */
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync, renameSync, accessSync, constants } from 'node:fs';
 import { join } from 'node:path';
 import { addon } from '../native/addon.js';
+
+/** Prefix of the file a cleanly closing primary leaves (followed by its pid). */
+const PRIMARY_LEFT = 'mpbus_primary_left_';
 
 /** Settings a secondary must share with its primary. */
 export interface GroupSettings {
@@ -121,6 +126,15 @@ export class GroupFiles {
     return [...pids];
   }
 
+  /** Removes a secondary's rte_mp socket files (`mp_socket_<pid>_*`): only for a process about to end. */
+  removeSocketsOf(pid: number): void {
+    try {
+      for (const f of readdirSync(this.runtimeDir)) if (f.startsWith(`mp_socket_${pid}_`)) rmSync(join(this.runtimeDir, f), { force: true });
+    } catch {
+      // the dir is gone already
+    }
+  }
+
   readSettings(): GroupSettings | undefined {
     try {
       return JSON.parse(readFileSync(join(this.runtimeDir, 'mpbus_settings.json'), 'utf8')) as GroupSettings;
@@ -134,6 +148,20 @@ export class GroupFiles {
     const tmp = join(this.runtimeDir, `.mpbus_settings.${process.pid}`);
     writeFileSync(tmp, JSON.stringify(settings));
     renameSync(tmp, join(this.runtimeDir, 'mpbus_settings.json'));
+  }
+
+  /** Primary: records that it is leaving cleanly (see {@link primaryLeftCleanly}). */
+  markPrimaryLeft(pid: number): void {
+    try {
+      writeFileSync(join(this.runtimeDir, `${PRIMARY_LEFT}${pid}`), '');
+    } catch {
+      // the dir is gone: no secondary is left to tell
+    }
+  }
+
+  /** True when the primary with this pid closed cleanly (rather than died). */
+  primaryLeftCleanly(pid: number): boolean {
+    return existsSync(join(this.runtimeDir, `${PRIMARY_LEFT}${pid}`));
   }
 
   /** Hugepage files of this group, in every hugetlbfs mount. */
@@ -159,7 +187,7 @@ export class GroupFiles {
     if (!existsSync(this.runtimeDir)) return;
     if (keepDir) {
       for (const f of readdirSync(this.runtimeDir)) {
-        if (!f.startsWith('mpbus_') || f === 'mpbus_settings.json') rmSync(join(this.runtimeDir, f), { recursive: true, force: true });
+        if (!f.startsWith('mpbus_') || f === 'mpbus_settings.json' || f.startsWith(PRIMARY_LEFT)) rmSync(join(this.runtimeDir, f), { recursive: true, force: true });
       }
     } else {
       rmSync(this.runtimeDir, { recursive: true, force: true });

@@ -4,6 +4,8 @@ import { availableParallelism } from 'node:os';
 import { MpBusError, ErrorCodes } from '../errors.js';
 
 export type ProcType = 'primary' | 'secondary' | 'auto';
+/** See {@link RuntimeOptions.onPrimaryLost}. */
+export type PrimaryLostPolicy = 'exit' | 'close' | 'ignore';
 export type LogLevelName = 'none' | 'emerg' | 'alert' | 'crit' | 'error' | 'warning' | 'notice' | 'info' | 'debug';
 
 /** Options of {@link Runtime.start}. Every field is optional. */
@@ -30,8 +32,20 @@ export interface RuntimeOptions {
   logLevel?: LogLevelName;
   /** Primary only: where DPDK reserves the group's address space. Default 0x600000000000, away from V8's heap. */
   baseVirtaddr?: string;
-  /** Install SIGINT/SIGTERM handlers that close the runtime (default true). */
+  /**
+   * Install SIGINT/SIGTERM handlers (default true). A signal the application does not listen to
+   * closes the runtime (and the actor system on it) and ends the process as the signal means; when
+   * the application listens to it, the first one is the application's to handle and a second one
+   * closes and ends the process (docs/process-model.md, "Signals and shutdown").
+   */
   handleSignals?: boolean;
+  /**
+   * What a secondary does when its primary dies (it learns within a second, see
+   * {@link Runtime.primaryLost$}): 'exit' (default) closes the actor system (pending asks fail with
+   * `PRIMARY_LOST`), leaves the group and exits with code 69; 'close' does the same but leaves the
+   * process running; 'ignore' only emits on `primaryLost$`, for an application that shuts down itself.
+   */
+  onPrimaryLost?: PrimaryLostPolicy;
   /** Escape hatch: more EAL arguments, appended as given. */
   extraEalArgs?: string[];
 }
@@ -50,6 +64,7 @@ export interface ResolvedOptions {
   logLevel: LogLevelName;
   baseVirtaddr: string;
   handleSignals: boolean;
+  onPrimaryLost: PrimaryLostPolicy;
   extraEalArgs: string[];
 }
 
@@ -104,6 +119,10 @@ export function resolveOptions(options: RuntimeOptions = {}): ResolvedOptions {
   const vdevs = options.vdevs ?? [];
   const pciAllowList = options.pciAllowList ?? [];
   for (const v of [...vdevs, ...pciAllowList]) if (typeof v !== 'string' || v.length === 0) invalid('vdevs and pciAllowList take non-empty strings');
+  const handleSignals = options.handleSignals ?? true;
+  if (typeof handleSignals !== 'boolean') invalid(`handleSignals must be true or false, got ${String(handleSignals)}`);
+  const onPrimaryLost = options.onPrimaryLost ?? 'exit';
+  if (!['exit', 'close', 'ignore'].includes(onPrimaryLost)) invalid(`onPrimaryLost must be 'exit', 'close' or 'ignore', got ${String(onPrimaryLost)}`);
   const extraEalArgs = options.extraEalArgs ?? [];
   for (const arg of extraEalArgs) {
     const flag = arg.split('=')[0]!;
@@ -121,7 +140,8 @@ export function resolveOptions(options: RuntimeOptions = {}): ResolvedOptions {
     pciAllowList,
     logLevel,
     baseVirtaddr,
-    handleSignals: options.handleSignals ?? true,
+    handleSignals,
+    onPrimaryLost,
     extraEalArgs,
   };
 }

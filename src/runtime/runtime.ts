@@ -10,7 +10,7 @@
 import { existsSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from 'pino';
-import type { Observable } from 'rxjs';
+import { ReplaySubject, type Observable } from 'rxjs';
 import { MpBusError, ErrorCodes } from '../errors.js';
 import { logger } from '../log.js';
 import { addon } from '../native/addon.js';
@@ -20,13 +20,49 @@ import { GroupFiles, hugetlbfsMounts, pidAlive } from './group.js';
 import { ealArgs, logLevelNumbers, MAX_LCORE, resolveOptions, type ResolvedOptions, type RuntimeOptions } from './options.js';
 import { MPBUS_VERSION } from './version.js';
 
+/** Why a runtime closes, and by when its close hooks should be done. */
+export interface CloseContext {
+  /** 'close': {@link Runtime.close} was called; 'signal': SIGINT/SIGTERM; 'primary-lost': this secondary's primary died. */
+  readonly reason: 'close' | 'signal' | 'primary-lost';
+  /** Epoch ms by which in-flight work should be finished or abandoned. */
+  readonly deadline: number;
+}
+
 /** A function run by {@link Runtime.close} before DPDK is cleaned up (latest registered runs first). */
-export type CloseHook = () => void | Promise<void>;
+export type CloseHook = (context: CloseContext) => void | Promise<void>;
+
+/** Options of {@link Runtime.close}. */
+export interface RuntimeCloseOptions {
+  /** How long close hooks (the actor system on this runtime, say) may finish in-flight work, in ms. Default 5000. */
+  timeoutMs?: number;
+}
+
+/** What {@link Runtime.primaryLost$} emits when a secondary's primary died. */
+export interface PrimaryLost {
+  /** The dead primary's pid, when it was an mpbus primary (a C primary publishes none). */
+  readonly pid: number | undefined;
+  /** What this process does about it (the `onPrimaryLost` option). */
+  readonly policy: 'exit' | 'close' | 'ignore';
+}
+
+/** Exit code of a secondary that ends because its primary died (`onPrimaryLost: 'exit'`): sysexits' EX_UNAVAILABLE. */
+export const PRIMARY_LOST_EXIT_CODE = 69;
 
 /** How long a secondary waits for a primary that holds the primary lock but is still in rte_eal_init. */
 const PRIMARY_WAIT_MS = 15_000;
 /** How long a new primary waits for a closing process that is removing the group's files. */
 const CLEANUP_WAIT_MS = 2000;
+/** Default of {@link RuntimeCloseOptions.timeoutMs}. */
+const DEFAULT_CLOSE_TIMEOUT_MS = 5000;
+/** After SIGINT/SIGTERM: what close hooks get for in-flight work, and when the process ends whatever is left. */
+const SIGNAL_GRACE_MS = 200;
+const SIGNAL_EXIT_MS = 750;
+/** How often a secondary checks that its primary lives (a lock test on DPDK's `config`, no syscall storm). */
+const PRIMARY_WATCH_MS = 200;
+/** How long past its deadline a close hook is waited for (in-flight work is abandoned at the deadline; this is for the hook's own cleanup). */
+const HOOK_OVERRUN_MS = 1000;
+/** A secondary whose primary died ends within this, even if a close hook hangs. */
+const PRIMARY_LOST_EXIT_MS = 1500;
 
 let started: Runtime | undefined;
 /** Set once rte_eal_init ran in this process, successful or not: DPDK cannot run it twice. */
@@ -55,7 +91,20 @@ export class Runtime {
   private readonly locks: number[];
   private membersFd: number;
   private closing: Promise<void> | undefined;
+  /** close() has finished: DPDK is cleaned up and the group's files are dealt with. */
+  private left = false;
   private signalCleanup: (() => void) | undefined;
+  /** Set once a signal made this process end (a later signal ends it at once). */
+  private endingOnSignal = false;
+  private primaryWatch: NodeJS.Timeout | undefined;
+  private readonly primaryLost = new ReplaySubject<PrimaryLost>(1);
+  /**
+   * Emits once, within a second, when this secondary's primary died (it never emits in a primary,
+   * nor when the primary closed cleanly), then completes; it completes without a value when this
+   * runtime closes. What happens next is the `onPrimaryLost` option: by default the process
+   * closes its actor system and runtime and exits with {@link PRIMARY_LOST_EXIT_CODE}.
+   */
+  readonly primaryLost$: Observable<PrimaryLost> = this.primaryLost.asObservable();
 
   private constructor(init: {
     processType: 'primary' | 'secondary';
@@ -151,6 +200,7 @@ export class Runtime {
       }
       if (opts.handleSignals) rt.signalCleanup = installSignalHandlers(rt);
       process.on('exit', rt.onExit);
+      if (rt.processType === 'secondary') rt.watchPrimary();
       rt.log.info({ dpdk: rt.dpdkVersion }, 'joined group');
       return rt;
     } catch (err) {
@@ -320,31 +370,116 @@ export class Runtime {
   }
 
   /**
-   * Leaves the group: runs close hooks, calls `rte_eal_cleanup`, releases this process's lcore,
+   * Leaves the group: runs close hooks (the actor system on this runtime closes first, with
+   * `timeoutMs` for work in flight), calls `rte_eal_cleanup`, releases this process's lcore,
    * and, when it is the last process of the group, removes the group's hugepage files and
-   * runtime dir (DPDK's cleanup leaves them). Idempotent.
+   * runtime dir (DPDK's cleanup leaves them). Idempotent: every call returns the same promise,
+   * so it may be called from a close hook, an actor's handler or concurrently with
+   * `system.close()`, in any order.
    */
-  close(): Promise<void> {
-    this.closing ??= this.doClose();
+  close(options: RuntimeCloseOptions = {}): Promise<void> {
+    const timeoutMs = options.timeoutMs ?? DEFAULT_CLOSE_TIMEOUT_MS;
+    if (typeof timeoutMs !== 'number' || !Number.isFinite(timeoutMs) || timeoutMs < 0) {
+      throw new MpBusError(ErrorCodes.invalidOption, `close({ timeoutMs }) takes a finite number of ms >= 0, got ${String(timeoutMs)}`);
+    }
+    return this.closeFor('close', timeoutMs);
+  }
+
+  private closeFor(reason: CloseContext['reason'], timeoutMs: number): Promise<void> {
+    this.closing ??= this.doClose({ reason, deadline: Date.now() + timeoutMs });
     return this.closing;
   }
 
-  /** 'exit' without close(): DPDK cannot be cleaned up any more, but the group's files can. */
+  /** 'exit' before close() finished: DPDK cannot be cleaned up any more, but the group's files can. */
   private readonly onExit = (): void => {
-    if (this.closing) return;
+    if (!this.left) this.releaseForExit();
+  };
+
+  /** Lets go of the group's locks and removes its files when no other process lives; only for a process about to end. */
+  private releaseForExit(): void {
+    // DPDK's cleanup did not run, so this secondary's rte_mp socket is still there and would make
+    // a live-looking secondary of this process while it ends: whoever is last would keep the files.
+    if (this.processType === 'secondary') this.group.removeSocketsOf(process.pid);
     for (const fd of this.locks.splice(0)) this.group.unlock(fd);
     this.group.unlock(this.membersFd);
     this.membersFd = -1;
     if (this.processType === 'primary') addon().releaseFcntlLocks(this.group.configPath);
     removeGroupFilesIfLast(this.group);
-  };
+  }
 
-  private async doClose(): Promise<void> {
-    this.signalCleanup?.();
-    process.off('exit', this.onExit);
+  /**
+   * @internal SIGINT/SIGTERM that mpbus acts on: closes within {@link SIGNAL_EXIT_MS} (a close
+   * already under way, say the application's graceful one, is given the same deadline), then
+   * ends the process as the signal means. A further signal meanwhile ends it at once.
+   */
+  endOnSignal(signal: NodeJS.Signals): void {
+    const finish = (): void => {
+      this.releaseForExit();
+      exitAfterSignal(signal);
+    };
+    if (this.endingOnSignal) return finish();
+    this.endingOnSignal = true;
+    this.log.info({ signal }, 'closing on signal');
+    setTimeout(finish, SIGNAL_EXIT_MS);
+    void this.closeFor('signal', SIGNAL_GRACE_MS).then(finish, finish);
+  }
+
+  /** Secondaries: notices within {@link PRIMARY_WATCH_MS} when the primary's lock on `config` is gone. */
+  private watchPrimary(): void {
+    const primaryPid = this.group.readSettings()?.primaryPid;
+    this.primaryWatch = setInterval(() => {
+      if (this.closing || this.group.primaryAlive()) return;
+      clearInterval(this.primaryWatch);
+      // A primary that closed cleanly said so before letting go of its lock: not a loss.
+      if (primaryPid !== undefined && this.group.primaryLeftCleanly(primaryPid)) return;
+      this.onPrimaryLost(primaryPid);
+    }, PRIMARY_WATCH_MS);
+    this.primaryWatch.unref();
+  }
+
+  private onPrimaryLost(pid: number | undefined): void {
+    const policy = this.options.onPrimaryLost;
+    const what = policy === 'exit' ? 'closing and exiting' : policy === 'close' ? 'closing' : 'left to the application';
+    this.log.warn({ primaryPid: pid, policy }, `the primary of group '${this.filePrefix}' died: ${what}`);
+    this.primaryLost.next({ pid, policy });
+    this.primaryLost.complete();
+    if (policy === 'ignore') return;
+    const exit = (): void => {
+      if (policy !== 'exit') return;
+      this.releaseForExit();
+      process.exit(typeof process.exitCode === 'number' && process.exitCode !== 0 ? process.exitCode : PRIMARY_LOST_EXIT_CODE);
+    };
+    if (policy === 'exit') setTimeout(exit, PRIMARY_LOST_EXIT_MS);
+    void this.closeFor('primary-lost', 0).then(exit, exit);
+  }
+
+  /**
+   * A close hook's result, waited for until `deadline` at most: a hook that awaits this very
+   * close (or hangs) then stops holding the group, and DPDK is cleaned up all the same.
+   */
+  private async withinDeadline(result: void | Promise<void>, deadline: number): Promise<void> {
+    if (!result) return;
+    let timer: NodeJS.Timeout | undefined;
+    const overrun = new Promise<void>((resolve) => {
+      timer = setTimeout(() => {
+        this.log.warn('a close hook did not finish by the close deadline: leaving the group without it');
+        resolve();
+      }, Math.max(0, deadline - Date.now()));
+    });
+    try {
+      await Promise.race([result, overrun]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  private async doClose(context: CloseContext): Promise<void> {
+    clearInterval(this.primaryWatch);
+    // Before the lock on `config` goes: secondaries then know the primary left rather than died.
+    if (this.processType === 'primary') this.group.markPrimaryLeft(process.pid);
     for (const hook of [...this.closeHooks].reverse()) {
       try {
-        await hook();
+        await this.withinDeadline(hook(context), context.deadline + HOOK_OVERRUN_MS);
       } catch (err) {
         this.log.warn({ err }, 'close hook failed');
       }
@@ -359,6 +494,10 @@ export class Runtime {
       this.group.unlock(this.membersFd);
       this.membersFd = -1;
       removeGroupFilesIfLast(this.group);
+      this.left = true;
+      process.off('exit', this.onExit);
+      this.signalCleanup?.();
+      this.primaryLost.complete();
       this.log.info('left group');
     }
   }
@@ -426,13 +565,18 @@ function hugepageSummary(): string {
   return `HugePages_Total ${total}, HugePages_Free ${free}`;
 }
 
-/** SIGINT/SIGTERM close the runtime; the process then ends as the signal meant, unless the app listens too. */
+/**
+ * SIGINT/SIGTERM: a signal the application does not listen to closes the runtime and ends the
+ * process as the signal means. When the application listens to it, the first signal is the
+ * application's (its listener runs its own graceful shutdown and decides when to exit); any
+ * further signal closes what is left and ends the process. Removed once the runtime has closed.
+ */
 function installSignalHandlers(rt: Runtime): () => void {
+  let signals = 0;
   const onSignal = (signal: NodeJS.Signals): void => {
-    const othersListen = process.listenerCount(signal) > 1;
-    void rt.close().finally(() => {
-      if (!othersListen) process.kill(process.pid, signal);
-    });
+    signals += 1;
+    if (signals === 1 && process.listenerCount(signal) > 1) return;
+    rt.endOnSignal(signal);
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
@@ -440,4 +584,14 @@ function installSignalHandlers(rt: Runtime): () => void {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
   };
+}
+
+/**
+ * Ends the process as `signal` means (killed by it: exit status 128 + signo to a shell), unless
+ * the application chose an exit code (`process.exitCode`).
+ */
+function exitAfterSignal(signal: NodeJS.Signals): void {
+  if (typeof process.exitCode === 'number' && process.exitCode !== 0) process.exit(process.exitCode);
+  process.removeAllListeners(signal);
+  process.kill(process.pid, signal);
 }

@@ -1,0 +1,103 @@
+/**
+ * Specification of a lost primary: when the primary dies (SIGKILL) while its secondaries are
+ * busy, every secondary learns it within a second (runtime.primaryLost$, an actor-system event),
+ * its pending asks fail with PRIMARY_LOST, it leaves the group and exits (code 69 by default; the
+ * application's own code when it handles the loss itself), nothing of the group is left, and a
+ * new primary of the same name starts at once.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { groupHugepageFiles, type TestGroup } from './harness/group.js';
+import { fixture } from './harness/paths.js';
+import { useTestGroups } from './harness/use-groups.js';
+import type { BusyMember } from './fixtures/busy-member.js';
+
+const group = useTestGroups();
+
+interface Member {
+  child: ChildProcess;
+  ended: Promise<{ code: number | null; signal: NodeJS.Signals | null; report: { answers: number; failures: Record<string, number>; lostEvent: boolean } | undefined; stdout: string; stderr: string }>;
+  stdout: () => string;
+}
+
+async function member(g: TestGroup, options: Omit<BusyMember, 'prefix'>): Promise<Member> {
+  const child = g.track(spawn(process.execPath, [fixture('busy-member'), JSON.stringify({ prefix: g.prefix, ...options })], { stdio: ['ignore', 'pipe', 'pipe'] }));
+  let stdout = '';
+  let stderr = '';
+  child.stdout!.on('data', (d: Buffer) => (stdout += d.toString()));
+  child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+  const ended = new Promise<Awaited<Member['ended']>>((resolve) =>
+    child.on('exit', (code, signal) => {
+      const last = stdout.trim().split('\n').at(-1);
+      resolve({ code, signal, report: last?.startsWith('{') ? JSON.parse(last) : undefined, stdout, stderr });
+    }),
+  );
+  const deadline = Date.now() + 30_000;
+  while (!stdout.includes('ready')) {
+    if (child.exitCode !== null) throw new Error(`member exited before ready: ${stderr}`);
+    if (Date.now() > deadline) throw new Error(`member not ready: ${stderr}`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+  return { child, ended, stdout: () => stdout };
+}
+
+describe('a lost primary', () => {
+  it('SIGKILLed under load: every secondary is gone within 2 s with PRIMARY_LOST, no file is left, a new primary starts', async () => {
+    const g = group('plost');
+    const primary = await member(g, { role: 'primary' });
+    const secondaries = [];
+    for (let i = 0; i < 3; i++) secondaries.push(await member(g, { role: 'secondary' }));
+    await new Promise((resolve) => setTimeout(resolve, 300)); // busy for a while
+    const t0 = performance.now();
+    primary.child.kill('SIGKILL');
+    const ends = await Promise.all(secondaries.map((s) => s.ended));
+    const ms = performance.now() - t0;
+    for (const e of ends) {
+      expect({ code: e.code, lostEvent: e.report?.lostEvent }, e.stderr).toEqual({ code: 69, lostEvent: true });
+      expect(e.report!.answers).toBeGreaterThan(0);
+      // every ask pending when the primary died failed with PRIMARY_LOST, or found the primary's actor gone
+      expect(Object.keys(e.report!.failures).every((c) => c === 'PRIMARY_LOST' || c === 'ACTOR_NOT_FOUND' || c === 'ACTOR_STOPPED'), JSON.stringify(e.report)).toBe(true);
+      expect(e.stdout, 'the log says why').toMatch(/primary of group .* died/);
+    }
+    expect(ms).toBeLessThan(2000);
+    expect(existsSync(g.runtimeDir)).toBe(false);
+    expect(groupHugepageFiles(g.prefix)).toEqual([]);
+
+    const again = await member(g, { role: 'primary' });
+    again.child.kill('SIGTERM');
+    expect((await again.ended).signal).toBe('SIGTERM');
+    expect(existsSync(g.runtimeDir)).toBe(false);
+  });
+
+  it("onPrimaryLost 'ignore' leaves it to the application, which exits with its own code; 'close' leaves the group and lets the process live", async () => {
+    const g = group('plign');
+    const primary = await member(g, { role: 'primary' });
+    const ignoring = await member(g, { role: 'secondary', policy: 'ignore' });
+    const closing = await member(g, { role: 'secondary', policy: 'close' });
+    primary.child.kill('SIGKILL');
+    const e = await ignoring.ended;
+    expect({ code: e.code, lostEvent: e.report?.lostEvent }, e.stderr).toEqual({ code: 5, lostEvent: true });
+    // 'close': the group is left (its files are gone) but the process lives on
+    const deadline = Date.now() + 3000;
+    while (existsSync(g.runtimeDir) && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(existsSync(g.runtimeDir)).toBe(false);
+    expect(closing.child.exitCode).toBeNull();
+    closing.child.kill('SIGTERM');
+    expect((await closing.ended).signal).toBe('SIGTERM');
+  });
+
+  it('a primary that closes cleanly is not lost: its secondaries live on', async () => {
+    const g = group('plclean');
+    const primary = await member(g, { role: 'primary' });
+    const secondary = await member(g, { role: 'secondary' });
+    primary.child.kill('SIGTERM');
+    expect((await primary.ended).signal).toBe('SIGTERM');
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+    expect(secondary.child.exitCode).toBeNull();
+    expect(secondary.stdout()).not.toContain('"lostEvent":true');
+    secondary.child.kill('SIGTERM');
+    expect((await secondary.ended).signal).toBe('SIGTERM');
+    expect(existsSync(g.runtimeDir)).toBe(false);
+  });
+});

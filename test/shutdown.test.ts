@@ -1,0 +1,136 @@
+/**
+ * Specification of how a program using mpbus ends, as its user sees it: every entry point (a bare
+ * Runtime, startActorSystem, startActorSystem with the cluster bridge) under every load (idle,
+ * 1,000 asks in flight, a timer keeping the loop alive) ends on the first SIGINT or SIGTERM within
+ * a second, killed by that signal, leaving no group files; the application's own listener gets
+ * the first signal, and a second one still ends the process; runtime.close() and system.close()
+ * in any order never wait for themselves.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { groupHugepageFiles, TestGroup } from './harness/group.js';
+import { NatsServer } from './harness/nats.js';
+import { fixture } from './harness/paths.js';
+import { useTestGroups } from './harness/use-groups.js';
+import type { ShutdownTarget } from './fixtures/shutdown-target.js';
+import type { CloseOrder } from './fixtures/close-order.js';
+
+const group = useTestGroups();
+let nats: NatsServer;
+
+beforeAll(async () => {
+  nats = await NatsServer.start();
+});
+afterAll(async () => {
+  await nats?.stop();
+});
+
+interface Ended {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** Starts `script` with `arg` as a tracked process of `g`; resolves once it printed `ready`. */
+async function launch(g: TestGroup, script: string, arg: unknown): Promise<{ child: ChildProcess; ended: Promise<Ended>; out: () => string }> {
+  const child = g.track(spawn(process.execPath, [script, JSON.stringify(arg)], { stdio: ['ignore', 'pipe', 'pipe'] }));
+  let stdout = '';
+  let stderr = '';
+  child.stdout!.on('data', (d: Buffer) => (stdout += d.toString()));
+  child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+  const ended = new Promise<Ended>((resolve) => child.on('exit', (code, signal) => resolve({ code, signal, stdout, stderr })));
+  const deadline = Date.now() + 30_000;
+  while (!stdout.includes('ready')) {
+    if (child.exitCode !== null || child.signalCode !== null) throw new Error(`exited before ready: ${stderr}`);
+    if (Date.now() > deadline) throw new Error(`not ready within 30 s: ${stderr}`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+  return { child, ended, out: () => stdout };
+}
+
+function expectNoLeftovers(g: TestGroup): void {
+  expect(existsSync(g.runtimeDir), `runtime dir of ${g.prefix}`).toBe(false);
+  expect(groupHugepageFiles(g.prefix)).toEqual([]);
+}
+
+/** Sends `signal`, resolves with how it ended and how long that took (ms). */
+async function signalAndWait(p: { child: ChildProcess; ended: Promise<Ended> }, signal: NodeJS.Signals): Promise<Ended & { ms: number }> {
+  const t0 = performance.now();
+  p.child.kill(signal);
+  const ended = await p.ended;
+  return { ...ended, ms: performance.now() - t0 };
+}
+
+/** Runs the tasks, `n` at a time (the exit-time bound is about mpbus, not about a crowded 2-CPU machine). */
+async function atMostAtOnce(n: number, tasks: (() => Promise<void>)[]): Promise<void> {
+  const queue = [...tasks];
+  await Promise.all(Array.from({ length: n }, async () => {
+    for (let task = queue.shift(); task; task = queue.shift()) await task();
+  }));
+}
+
+const entries = ['runtime', 'actors', 'cluster'] as const;
+const loads = ['idle', 'asks', 'timer'] as const;
+const signals = ['SIGINT', 'SIGTERM'] as const;
+
+describe('the first SIGINT or SIGTERM ends the process within 1 s, as the signal means, leaving nothing', () => {
+  for (const entry of entries) {
+    it(`${entry}: ${signals.join(', ')} x ${loads.join(', ')}`, async () => {
+      const cases = signals.flatMap((signal) => loads.map((load) => ({ signal, load })));
+      await atMostAtOnce(
+        2,
+        cases.map(({ signal, load }) => async () => {
+          const g = group(`sd${entry.slice(0, 2)}`);
+          const target: ShutdownTarget = { prefix: g.prefix, entry, load, natsUrl: nats.url };
+          const p = await launch(g, fixture('shutdown-target'), target);
+          const r = await signalAndWait(p, signal);
+          expect({ load, signal: r.signal, code: r.code }, r.stderr).toEqual({ load, signal, code: null });
+          expect(r.ms, `${entry}/${load}/${signal} took ${Math.round(r.ms)} ms`).toBeLessThan(1000);
+          expectNoLeftovers(g);
+        }),
+      );
+    });
+  }
+});
+
+describe('when the application listens to the signal', () => {
+  it.each(signals)('%s: its listener runs its own graceful shutdown and chooses the exit code', async (signal) => {
+    const g = group('sdapp');
+    const p = await launch(g, fixture('shutdown-target'), { prefix: g.prefix, entry: 'actors', load: 'asks', appListener: 'graceful' } satisfies ShutdownTarget);
+    const r = await signalAndWait(p, signal);
+    expect(r.stdout).toContain('app-listener');
+    expect({ code: r.code, signal: r.signal }, r.stderr).toEqual({ code: 0, signal: null });
+    expectNoLeftovers(g);
+  });
+
+  it('a second signal during a shutdown that hangs still closes, ends the process and leaves nothing', async () => {
+    const g = group('sdhang');
+    const p = await launch(g, fixture('shutdown-target'), { prefix: g.prefix, entry: 'actors', load: 'timer', appListener: 'hangs' } satisfies ShutdownTarget);
+    p.child.kill('SIGTERM');
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect(p.child.exitCode).toBeNull();
+    expect(p.out()).toContain('app-listener');
+    const r = await signalAndWait(p, 'SIGINT');
+    expect({ code: r.code, signal: r.signal }, r.stderr).toEqual({ code: null, signal: 'SIGINT' });
+    expect(r.ms).toBeLessThan(1000);
+    expectNoLeftovers(g);
+  });
+});
+
+describe('runtime.close() and system.close() in any order, never waiting for themselves', () => {
+  const orders: CloseOrder['order'][] = ['runtime-first', 'system-first', 'concurrent', 'twice-each', 'from-handler', 'from-close-hook', 'unowned-runtime'];
+  it(orders.join(', '), async () => {
+    await atMostAtOnce(
+      3,
+      orders.map((order) => async () => {
+        const g = group('sdord');
+        const p = await launch(g, fixture('close-order'), { prefix: g.prefix, order } satisfies CloseOrder);
+        const r = await p.ended;
+        expect({ order, code: r.code, out: r.stdout.trim().split('\n').at(-1) }, r.stderr).toEqual({ order, code: 0, out: 'closed' });
+        expectNoLeftovers(g);
+      }),
+    );
+  });
+});
