@@ -9,12 +9,16 @@
  */
 import 'reflect-metadata';
 import type { ChildProcess } from 'node:child_process';
+import { constants as osConstants } from 'node:os';
 import { startActorSystem, type ActorSystem, type Router, type RouterStats } from '../../src/index.js';
 import type { JobContract, JobResult } from './jobs.js';
 import { alive, leftovers, until } from '../lib/processes.js';
 import { parseOptions, type FlagshipOptions } from './options.js';
 import { freePort, haveNatsServer, startNatsServer, stopProcess } from '../lib/nats.js';
 import { startChildren, startWorkers, stopWorkers, type WorkerProcess } from './workers.js';
+
+/** Set on Ctrl-C / SIGTERM: the jobs cut short then are not worth a line each. */
+let interrupting = false;
 
 /** What one run measured. */
 interface Outcome {
@@ -124,7 +128,7 @@ async function pushJobs(options: FlagshipOptions, router: Pick<Router<JobContrac
           (err: unknown) => {
             inFlight--;
             failed++;
-            if (!options.json) console.error(`job ${id} failed: ${(err as Error).message}`);
+            if (!options.json && !interrupting) console.error(`job ${id} failed: ${(err as Error).message}`);
             settle();
           },
         );
@@ -189,9 +193,19 @@ async function main(): Promise<number> {
     for (const pid of pids()) if (alive(pid)) process.kill(pid, 'SIGKILL');
     nats?.kill('SIGKILL');
   };
-  const interrupted = (): void => {
+  // Ctrl-C or SIGTERM: this listener is the application's own, so mpbus leaves the first signal to
+  // it (a second one would end the process at once); it exits with the shell's code for the signal.
+  const interrupted = (signal: NodeJS.Signals): void => {
+    interrupting = true;
+    say(`\n${signal}: stopping the workers and leaving the group`);
     killWorkers();
-    void (system?.close({ timeoutMs: 500 }) ?? Promise.resolve()).finally(() => process.exit(130));
+    // A SIGKILLed process holds the group until the kernel has unmapped its hugepages: leave the
+    // group once the workers are gone (a few ms), so this process is the last and removes its files.
+    const gone = Promise.all(workers.map((w) => w.exited));
+    const patience = new Promise((resolve) => setTimeout(resolve, 400));
+    void Promise.race([gone, patience])
+      .then(() => system?.close({ timeoutMs: 200 }))
+      .finally(() => process.exit(128 + osConstants.signals[signal]));
   };
   process.once('SIGINT', interrupted);
   process.once('SIGTERM', interrupted);

@@ -51,9 +51,16 @@ export function hugetlbfsMounts(): string[] {
 export function pidAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
-    return true;
   } catch (err) {
     return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+  // A killed child its parent has not reaped yet (a zombie) still answers kill(0): it holds
+  // nothing of the group any more, and counting it alive would keep a dead group's files.
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
+  } catch {
+    return false;
   }
 }
 

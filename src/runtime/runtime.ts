@@ -578,8 +578,9 @@ function installSignalHandlers(rt: Runtime): () => void {
     if (signals === 1 && process.listenerCount(signal) > 1) return;
     rt.endOnSignal(signal);
   };
-  process.on('SIGINT', onSignal);
-  process.on('SIGTERM', onSignal);
+  // First in line, so the application's listeners (a `once` one included) are still counted.
+  process.prependListener('SIGINT', onSignal);
+  process.prependListener('SIGTERM', onSignal);
   return () => {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
