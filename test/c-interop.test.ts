@@ -101,6 +101,9 @@ describe('Node and C DPDK programs in one group', () => {
     expect(result.greetings).toEqual([0, 1, 2, 3, 4].map((i) => `from C #${i}`));
     expect(result.echoes).toEqual(texts.map((t) => `C echo: ${t}`));
     expect(await peer.waitFor(/^DONE/)).toBe('DONE answered=3 rejected=0');
+    // the C primary relays no interrupts: every call says so at once instead of timing out
+    const calls = await node.call<Record<string, { code: string; ms: number }>>(fixture('interrupts'), 'callsWithoutRelay');
+    for (const [name, r] of Object.entries(calls)) expect({ name, code: r.code, fast: r.ms < 500 }).toEqual({ name, code: 'ENOTREADY', fast: true });
     await node.close();
     peer.child.stdin!.end();
     expect(await peer.exited).toBe(0);

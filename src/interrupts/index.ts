@@ -84,7 +84,7 @@ export function interruptsOf(rt: Runtime): Interrupts {
     });
     intr = new Interrupts(sources, sources, () => server.stats());
   } else {
-    const client = new RelayClient(bus, log);
+    const client = new RelayClient(bus, log, rt.primaryIsMpbus);
     rt.onClose(() => client.close());
     intr = new Interrupts(client, undefined);
   }

@@ -214,9 +214,11 @@ class EventRelay {
   private closed = false;
   private readonly counts = { batches: 0, events: 0, largestBatch: 0, failed: 0, beacons: 0, replays: 0, lossesReported: 0 };
 
+  /** `primaryServes`: false under a primary that is not mpbus (a C program), which serves no relay: every call is `ENOTREADY` at once. */
   constructor(
     private readonly bus: MpBus,
     private readonly log: Logger,
+    private readonly primaryServes = true,
   ) {}
 
   stats(): RelayStats {
@@ -335,9 +337,11 @@ export class RelayClient implements InterruptBackend {
   private nextHoldId = 1;
   private readonly subscriptions = new Subscription();
 
+  /** `primaryServes`: false under a primary that is not mpbus (a C program), which serves no relay: every call is `ENOTREADY` at once. */
   constructor(
     private readonly bus: MpBus,
     private readonly log: Logger,
+    private readonly primaryServes = true,
   ) {
     this.subscriptions.add(
       bus.messages$<unknown>(EVENT_NAME).subscribe({
@@ -463,6 +467,11 @@ export class RelayClient implements InterruptBackend {
   }
 
   private async call<T>(request: ControlRequest, timeoutMs = CONTROL_TIMEOUT_MS): Promise<T> {
+    if (!this.primaryServes) {
+      // DPDK's rte_mp drops a request for an action the peer never registered, without a reply:
+      // asking a C primary would only time out.
+      throw new MpBusError(ErrorCodes.notReady, "the primary of this group is not an mpbus process, so nothing relays its interrupts: link state, port info and hotplug need an mpbus primary (see docs/interrupts.md)");
+    }
     let replies: ControlReply[];
     try {
       replies = await this.bus.requestAll<ControlReply>(CONTROL_NAME, request, { timeoutMs });

@@ -142,6 +142,12 @@ export class GroupFiles {
     }
   }
 
+  /** True when the group's live primary is an mpbus process (settings of an earlier mpbus primary do not describe a C primary). */
+  mpbusPrimaryAlive(): boolean {
+    const pid = this.readSettings()?.primaryPid;
+    return typeof pid === 'number' && pidAlive(pid) && this.primaryAlive();
+  }
+
   readSettings(): GroupSettings | undefined {
     try {
       return JSON.parse(readFileSync(join(this.runtimeDir, 'mpbus_settings.json'), 'utf8')) as GroupSettings;

@@ -16,7 +16,7 @@ import { logger } from '../log.js';
 import { addon } from '../native/addon.js';
 import { interruptsOf, serveInterruptsOnRequest, type InterruptEvent, type Interrupts, type LinkState } from '../interrupts/index.js';
 import { checkEnvironment, checkFreeHugepages, hugepageInfo } from './environment.js';
-import { GroupFiles, hugetlbfsMounts, pidAlive } from './group.js';
+import { GroupFiles, hugetlbfsMounts } from './group.js';
 import { ealArgs, logLevelNumbers, MAX_LCORE, resolveOptions, type ResolvedOptions, type RuntimeOptions } from './options.js';
 import { MPBUS_VERSION } from './version.js';
 
@@ -85,6 +85,11 @@ export class Runtime {
   readonly options: Readonly<ResolvedOptions>;
   /** @internal the group's files and locks */
   readonly group: GroupFiles;
+  /**
+   * False in a secondary whose primary is not an mpbus process (a C DPDK program): what only an
+   * mpbus primary serves (the interrupt relay) is then refused at once with `ENOTREADY`.
+   */
+  readonly primaryIsMpbus: boolean;
 
   private readonly log: Logger;
   private readonly closeHooks: CloseHook[] = [];
@@ -113,6 +118,7 @@ export class Runtime {
     group: GroupFiles;
     locks: number[];
     membersFd: number;
+    primaryIsMpbus: boolean;
   }) {
     this.processType = init.processType;
     this.lcoreId = init.lcoreId;
@@ -121,6 +127,7 @@ export class Runtime {
     this.group = init.group;
     this.locks = init.locks;
     this.membersFd = init.membersFd;
+    this.primaryIsMpbus = init.primaryIsMpbus;
     this.dpdkVersion = addon().dpdkVersion();
     this.log = logger('runtime', { prefix: this.filePrefix, role: this.processType, lcore: this.lcoreId });
   }
@@ -188,7 +195,7 @@ export class Runtime {
         removeGroupFilesIfLast(group);
         throw Runtime.explainInitFailure(err, role, opts, group);
       });
-      const rt = new Runtime({ processType: result.processType, lcoreId: result.lcoreId, options: opts, group, locks, membersFd });
+      const rt = new Runtime({ processType: result.processType, lcoreId: result.lcoreId, options: opts, group, locks, membersFd, primaryIsMpbus: result.processType === 'primary' || group.mpbusPrimaryAlive() });
       started = rt;
       if (rt.processType === 'primary') {
         try {
@@ -277,8 +284,7 @@ export class Runtime {
       await sleep(20);
     }
     const settings = group.readSettings();
-    // settings of an earlier mpbus primary do not describe a primary that is not mpbus
-    const mpbusPrimary = settings !== undefined && typeof settings.primaryPid === 'number' && pidAlive(settings.primaryPid);
+    const mpbusPrimary = group.mpbusPrimaryAlive();
     if (!mpbusPrimary && opts.lcore === 'auto') {
       // A C primary (and its C secondaries) take lcore IDs mpbus has no record of; two processes
       // on one lcore ID corrupt mempool caches, so guessing is not an option.
