@@ -83,11 +83,11 @@ describe('the package', () => {
     mkdirSync(join(app, 'src', 'guide'));
     for (const [i, b] of guide.entries()) writeFileSync(join(app, 'src', 'guide', `snippet-${i + 1}.ts`), b.code);
 
-    // npm install, as the README says, with the tarball standing in for `mpbus`.
-    const deps = ['tsyringe', 'reflect-metadata'].map((d) => `${d}@${installedVersion(d)}`);
-    const devDeps = ['typescript', '@types/node'].map((d) => `${d}@${installedVersion(d)}`);
+    // npm install, as the README says (its two installs in one, to save a minute of npm), with the
+    // tarball standing in for `mpbus`; the other packages at the repository's versions, so npm's
+    // warm cache serves them.
+    const deps = ['tsyringe', 'reflect-metadata', 'typescript', '@types/node'].map((d) => `${d}@${installedVersion(d)}`);
     const install = ok(run('npm', ['install', join(work, tarball!), ...deps, '--prefer-offline', '--no-audit', '--no-fund'], app), 'npm install');
-    ok(run('npm', ['install', '--save-dev', ...devDeps, '--prefer-offline', '--no-audit', '--no-fund'], app), 'npm install --save-dev');
     expect(install).not.toContain('EBADENGINE');
     const installed = join(app, 'node_modules', 'mpbus');
     expect(existsSync(join(installed, 'build', 'Release', 'mpbus.node')), 'the install script built the addon').toBe(true);
