@@ -48,6 +48,15 @@ function cleanCopy(): string {
   return dir;
 }
 
+/** PIDs of the children of `pid` (from /proc), e.g. the worker a primary forked. */
+function childrenOf(pid: number): number[] {
+  try {
+    return readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
+  } catch {
+    return [];
+  }
+}
+
 /** Writes every code block of `markdown` that starts with `// <path>` to that path in `dir`. */
 function writeBlocks(markdown: string, dir: string): string[] {
   const files = codeBlocks(markdown).filter((b) => b.path !== undefined);
@@ -112,7 +121,17 @@ describe('the package', () => {
     let stderr = '';
     primary.stdout!.on('data', (d: Buffer) => (stdout += d.toString()));
     primary.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
-    const code = await new Promise<number | null>((resolve) => primary.once('exit', resolve));
+    const code = await new Promise<number | null>((resolve) => {
+      // A hang: end the primary's worker and the primary by PID (cleanup knows only the primary).
+      const hang = setTimeout(() => {
+        for (const pid of childrenOf(primary.pid!)) process.kill(pid, 'SIGKILL');
+        primary.kill('SIGKILL');
+      }, 120_000);
+      primary.once('exit', (exitCode) => {
+        clearTimeout(hang);
+        resolve(exitCode);
+      });
+    });
     expect(stderr).toBe('');
     expect(code).toBe(0);
     const lines = stdout.trim().split('\n');
