@@ -1,6 +1,8 @@
-// Builds the native addon with node-gyp against the system DPDK (pkg-config libdpdk).
-// `--if-possible` (used by npm's install hook) skips quietly when DPDK's headers are not yet
-// installed: scripts/setup.sh installs them and builds afterwards.
+// Builds the native addon with node-gyp against the system DPDK (pkg-config libdpdk), in the
+// checkout or in an installed copy (node_modules/mpbus). `--if-possible` (npm's install hook)
+// skips, with a note, when DPDK's development files or the compiler are not installed yet:
+// `npx mpbus setup` installs them and builds afterwards. `--if-stale` builds only when a
+// native source is newer than the addon.
 import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -15,24 +17,35 @@ function hasLibdpdk() {
   return spawnSync('pkg-config', ['--exists', 'libdpdk']).status === 0;
 }
 
+/** What node-gyp needs besides itself: a C++ compiler, make and python3. */
+function missingTools() {
+  return [process.env.CXX?.split(' ')[0] || 'g++', 'make', 'python3'].filter((tool) => spawnSync('sh', ['-c', `command -v "$0"`, tool]).status !== 0);
+}
+
 function newestSource() {
   const files = ['binding.gyp', ...readdirSync(join(root, 'native')).map((f) => join('native', f))];
   return Math.max(...files.map((f) => statSync(join(root, f)).mtimeMs));
 }
 
-if (!hasLibdpdk()) {
+const missing = [...(hasLibdpdk() ? [] : ['DPDK\'s development files (pkg-config libdpdk)']), ...missingTools()];
+if (missing.length > 0) {
+  const why = `mpbus: cannot build the native addon yet: missing ${missing.join(', ')}.`;
   if (ifPossible) {
-    console.log('mpbus: DPDK development files not installed yet; the addon is built by `npm run setup`.');
+    console.log(`${why} Run \`npx mpbus setup\`: it installs them and builds the addon.`);
     process.exit(0);
   }
-  console.error('mpbus: pkg-config cannot find libdpdk. Run: apt-get install -y libdpdk-dev dpdk dpdk-dev pkg-config');
+  console.error(`${why} Run \`npx mpbus setup\` (or as root: apt-get install -y libdpdk-dev dpdk dpdk-dev pkg-config g++ make python3).`);
   process.exit(1);
 }
 if (onlyIfStale && existsSync(addon) && statSync(addon).mtimeMs >= newestSource()) process.exit(0);
 
-// npm ships node-gyp (and puts it on PATH for scripts); use that copy, never a download.
-const bundledGyp = join(dirname(process.execPath), '..', 'lib', 'node_modules', 'npm', 'node_modules', 'node-gyp', 'bin', 'node-gyp.js');
-const gyp = existsSync(bundledGyp) ? [process.execPath, bundledGyp] : ['node-gyp'];
+// npm ships node-gyp: in its scripts (the install hook, `npm rebuild`) npm names its copy in
+// npm_config_node_gyp; elsewhere look beside this node. Never a download.
+const bundledGyp = [
+  process.env.npm_config_node_gyp,
+  join(dirname(process.execPath), '..', 'lib', 'node_modules', 'npm', 'node_modules', 'node-gyp', 'bin', 'node-gyp.js'),
+].find((p) => p && existsSync(p));
+const gyp = bundledGyp ? [process.execPath, bundledGyp] : ['node-gyp'];
 const jobs = ['-j', 'max'];
 // Build against the installed Node's headers (no download: the machine has no network for it).
 const headerDir = [process.env.npm_config_nodedir, dirname(dirname(process.execPath))].find(

@@ -1,6 +1,7 @@
 /**
- * scripts/setup.sh without root: when something only root can fix is missing, it changes nothing
- * and prints the exact commands to run. The test runs a copy of the script as `nobody`, in a
+ * scripts/setup.sh (and so scripts/setup-machine.sh, its machine part, which `npx mpbus setup`
+ * runs) without root: when something only root can fix is missing, it changes nothing and prints
+ * the exact commands to run. The test runs a copy of the script as `nobody`, in a
  * private mount namespace where hugetlbfs is unmounted and with an empty dpkg database, so the
  * machine itself is never touched.
  */
@@ -18,10 +19,10 @@ const NOBODY = 65534;
 const copy = mkdtempSync(join(tmpdir(), 'mpbus-setup-'));
 afterAll(() => rmSync(copy, { recursive: true, force: true }));
 
-/** Runs the copied setup.sh as nobody; `prelude` runs as root inside the private mount namespace first. */
+/** Runs the copied setup scripts as nobody; `prelude` runs as root inside the private mount namespace first. */
 function setupAsNobody(env: Record<string, string>, prelude = 'true'): { status: number | null; stdout: string; stderr: string } {
   mkdirSync(join(copy, 'scripts'), { recursive: true });
-  copyFileSync(join(repoRoot, 'scripts', 'setup.sh'), join(copy, 'scripts', 'setup.sh'));
+  for (const script of ['setup.sh', 'setup-machine.sh']) copyFileSync(join(repoRoot, 'scripts', script), join(copy, 'scripts', script));
   chmodSync(copy, 0o755);
   const vars = Object.entries(env).map(([k, v]) => `${k}=${v}`);
   const script = `${prelude} && exec setpriv --reuid=${NOBODY} --regid=${NOBODY} --clear-groups env ${vars.join(' ')} bash ${join(copy, 'scripts', 'setup.sh')}`;
@@ -44,7 +45,7 @@ describe.runIf(isRoot && hasTools)('setup.sh without root', () => {
     const lines = r.stderr.trim().split('\n');
     expect(lines).toEqual([
       'mpbus setup: this machine is not ready for mpbus, and only root can fix it. Run:',
-      '  sudo apt-get update && sudo apt-get install -y libdpdk-dev dpdk dpdk-dev pkg-config nats-server',
+      '  sudo apt-get update && sudo apt-get install -y libdpdk-dev dpdk dpdk-dev pkg-config g++ make python3 nats-server',
       `  echo ${want} | sudo tee /proc/sys/vm/nr_hugepages`,
       `  sudo mkdir -p /dev/hugepages && sudo mount -t hugetlbfs -o pagesize=2M,uid=${NOBODY},gid=${NOBODY} nodev /dev/hugepages`,
       'then run this command again (as nobody).',

@@ -1,4 +1,4 @@
-// Your first actor: a function actor in one process. Run: node dist/samples/guide/01-first-actor.js
+// Your first actor: a function actor in one process.
 import { ActorSystem } from '../../src/index.js';
 
 const system = new ActorSystem();

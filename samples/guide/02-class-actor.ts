@@ -1,5 +1,5 @@
-// A class actor with a typed contract and injected dependencies. Run: node dist/samples/guide/02-class-actor.js
-import 'reflect-metadata';
+// A class actor with a typed contract and injected dependencies.
+import 'reflect-metadata'; // before tsyringe, which needs it loaded when it is imported
 import { injectable } from 'tsyringe';
 import { Actor, ActorContext, ActorSystem, Handle, type Handlers } from '../../src/index.js';
 

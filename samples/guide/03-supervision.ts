@@ -1,4 +1,4 @@
-// When handlers fail: supervision, events and dead letters. Run: node dist/samples/guide/03-supervision.js
+// When handlers fail: supervision, events and dead letters.
 import { ActorSystem, AskTimeoutError } from '../../src/index.js';
 
 const system = new ActorSystem();

@@ -1,4 +1,4 @@
-// Actors in two processes of a DPDK group. Run: node dist/samples/guide/04-across-processes.js
+// Actors in two processes of a DPDK group.
 import { fork } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { firstValueFrom } from 'rxjs';

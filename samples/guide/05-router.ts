@@ -1,4 +1,4 @@
-// A router of workers across processes, surviving a killed worker. Run: node dist/samples/guide/05-router.js
+// A router of workers across processes, surviving a killed worker.
 import { fork, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { startActorSystem } from '../../src/index.js';

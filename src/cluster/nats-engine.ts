@@ -1,7 +1,8 @@
 /**
  * {@link NatsEngine}: the cluster engine over NATS, with the official Node client
- * (`@nats-io/transport-node`, v3). The client is loaded on first connect, so an application
- * that never joins a cluster never loads it.
+ * (`@nats-io/transport-node`, v3). The client is an optional peer dependency of mpbus, loaded on
+ * first connect: an application that never joins a cluster needs neither to install nor to load
+ * it, and one that does gets a typed error naming the install command when it is missing.
  *
  * What the bridge relies on, and where NATS gives it:
  * - queue groups (`subscribe(subject, { queue })`): each message to one member;
@@ -32,6 +33,24 @@ export interface NatsEngineOptions {
   pingIntervalMs?: number;
 }
 
+/**
+ * Imports the NATS client. Its types stay out of mpbus's declarations (nothing exported names
+ * them), so projects without the client type-check against mpbus too.
+ */
+async function loadNatsClient(): Promise<typeof import('@nats-io/transport-node')> {
+  try {
+    return await import('@nats-io/transport-node');
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException;
+    if (e.code !== 'ERR_MODULE_NOT_FOUND' || !e.message.includes('@nats-io/')) throw err;
+    throw new MpBusError(
+      'CLUSTER_UNAVAILABLE',
+      'the cluster bridge needs the NATS client, which is not installed: run `npm install @nats-io/transport-node` in your project (an optional peer dependency of mpbus, see docs/cluster.md)',
+      { cause: err },
+    );
+  }
+}
+
 export class NatsEngine implements ClusterEngine {
   readonly kind = 'nats';
   readonly status$: Observable<EngineStatus>;
@@ -55,7 +74,7 @@ export class NatsEngine implements ClusterEngine {
 
   async connect(): Promise<void> {
     if (this.nc) return;
-    const nats = await import('@nats-io/transport-node');
+    const nats = await loadNatsClient();
     this.headersOf = () => nats.headers();
     const o = this.options;
     try {

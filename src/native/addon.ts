@@ -4,9 +4,9 @@
  */
 import { createRequire } from 'node:module';
 import { existsSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { MpBusError, ErrorCodes } from '../errors.js';
+import { packageRoot } from '../package-root.js';
 
 /** Functions of native/eal.cc. */
 export interface EalBinding {
@@ -36,24 +36,18 @@ export interface Addon extends EalBinding, FsLockBinding {
   setErrorClass(ctor: new (code: string, message: string) => Error): void;
 }
 
-function findRoot(): string {
-  let dir = dirname(fileURLToPath(import.meta.url));
-  while (!existsSync(join(dir, 'package.json')) || !existsSync(join(dir, 'binding.gyp'))) {
-    const parent = dirname(dir);
-    if (parent === dir) throw new MpBusError(ErrorCodes.addonMissing, 'cannot find the mpbus package root');
-    dir = parent;
-  }
-  return dir;
-}
-
 let loaded: Addon | undefined;
 
 /** Loads the addon once and hands it the MpBusError class, so C++ throws typed errors. */
 export function addon(): Addon {
   if (loaded) return loaded;
-  const path = join(findRoot(), 'build', 'Release', 'mpbus.node');
+  const path = join(packageRoot(), 'build', 'Release', 'mpbus.node');
   if (!existsSync(path)) {
-    throw new MpBusError(ErrorCodes.addonMissing, `native addon not built (${path}): run \`npm run setup\``);
+    // npm's install hook builds it only when DPDK's development files and a compiler were there.
+    throw new MpBusError(
+      ErrorCodes.addonMissing,
+      `mpbus's native addon is not built (${path}): run \`npx mpbus setup\` (installs DPDK 22.11's development files, g++, make and python3, reserves hugepages, then builds the addon), or, with those installed, \`npm rebuild mpbus\``,
+    );
   }
   const require = createRequire(import.meta.url);
   const binding = require(path) as Addon;

@@ -15,8 +15,9 @@ export function hugepageInfo(): HugepageInfo {
   return { total: field('HugePages_Total'), free: field('HugePages_Free'), sizeKb: field('Hugepagesize') };
 }
 
-const RESERVE_FIX = 'echo 1024 > /proc/sys/vm/nr_hugepages (as root), or run `npm run setup`';
-const MOUNT_FIX = 'mkdir -p /dev/hugepages && mount -t hugetlbfs -o pagesize=2M nodev /dev/hugepages (as root), or run `npm run setup`';
+// `npx mpbus setup` is the command that works for a user of the package (and in the checkout).
+const RESERVE_FIX = '`npx mpbus setup`, or as root: echo 1024 > /proc/sys/vm/nr_hugepages';
+const MOUNT_FIX = '`npx mpbus setup`, or as root: mkdir -p /dev/hugepages && mount -t hugetlbfs -o pagesize=2M nodev /dev/hugepages';
 
 /**
  * Throws a typed error naming the fix when hugepages, hugetlbfs or the runtime dir are not
@@ -58,6 +59,10 @@ function writableDir(dir: string): boolean {
 export function checkFreeHugepages(): void {
   const pages = hugepageInfo();
   if (pages.free === 0) {
-    throw new MpBusError(ErrorCodes.hugepagesNotReserved, `all ${pages.total} hugepages are in use (HugePages_Free is 0): stop other DPDK groups or reserve more: ${RESERVE_FIX}`);
+    const more = Math.max(1024, pages.total * 2);
+    throw new MpBusError(
+      ErrorCodes.hugepagesNotReserved,
+      `all ${pages.total} hugepages are in use (HugePages_Free is 0): stop other DPDK groups or reserve more: \`MPBUS_HUGEPAGES=${more} npx mpbus setup\`, or as root: echo ${more} > /proc/sys/vm/nr_hugepages`,
+    );
   }
 }

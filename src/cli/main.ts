@@ -1,0 +1,31 @@
+#!/usr/bin/env node
+/**
+ * The `mpbus` bin (`npx mpbus <command>`): a dispatcher of subcommands. Each command is a
+ * {@link Command} in its own file, registered in `commands` below; `mpbus --help` lists them.
+ */
+import type { Command } from './command.js';
+import { setup } from './setup.js';
+
+const commands: Record<string, Command> = { setup };
+
+function usage(): string {
+  const width = Math.max(...Object.keys(commands).map((name) => name.length));
+  const lines = Object.entries(commands).map(([name, c]) => `  ${name.padEnd(width)}  ${c.summary}`);
+  return `Usage: npx mpbus <command> [options]\n\nCommands:\n${lines.join('\n')}\n\n'npx mpbus <command> --help' explains a command.`;
+}
+
+async function main(argv: string[]): Promise<number> {
+  const [name, ...args] = argv;
+  if (name === '--help' || name === '-h' || name === 'help') {
+    console.log(usage());
+    return 0;
+  }
+  const command = name === undefined ? undefined : Object.hasOwn(commands, name) ? commands[name] : undefined;
+  if (command === undefined) {
+    console.error(`${name === undefined ? 'mpbus: no command given' : `mpbus: unknown command '${name}'`}\n\n${usage()}`);
+    return 2;
+  }
+  return command.run(args);
+}
+
+process.exitCode = await main(process.argv.slice(2));
