@@ -74,8 +74,9 @@ describe('leaving a group', () => {
   it('when the primary leaves first, the last secondary removes the group files', async () => {
     const g = group('lastsec');
     const p = await g.startAgent({ procType: 'primary' });
-    const s1 = await g.startAgent({ procType: 'secondary' });
-    const s2 = await g.startAgent({ procType: 'secondary' });
+    // secondaries that stay after their primary closed (by default they close and exit themselves)
+    const s1 = await g.startAgent({ procType: 'secondary', onPrimaryLost: 'ignore' });
+    const s2 = await g.startAgent({ procType: 'secondary', onPrimaryLost: 'ignore' });
     await p.close();
     expect(g.hugepageFiles().length).toBeGreaterThan(0);
     await s1.close();

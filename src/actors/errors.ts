@@ -53,10 +53,10 @@ export class ClusterUnavailableError extends MpBusError {
   }
 }
 
-/** This secondary's primary died, so the system closed (see the runtime option `onPrimaryLost`). */
+/** This secondary's primary died (or closed), so the system closed (see the runtime option `onPrimaryLost`). */
 export class PrimaryLostError extends MpBusError {
-  constructor(what: string) {
-    super(ActorErrorCodes.primaryLost, `the primary of this process's group died and the actor system closed: ${what}; start a new primary, then this process again`);
+  constructor(what: string, readonly reason: 'died' | 'left' = 'died') {
+    super(ActorErrorCodes.primaryLost, `the primary of this process's group ${reason === 'died' ? 'died' : 'closed'} and the actor system closed: ${what}; start a new primary, then this process again`);
     this.name = 'PrimaryLostError';
   }
 }

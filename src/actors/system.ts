@@ -48,8 +48,8 @@ export type ActorEvent =
   | { type: 'restarted'; name: string; pid: number; error: string }
   | { type: 'failed'; name: string; pid: number; action: string; error: string }
   | { type: 'deadLetter'; letter: DeadLetter }
-  /** This secondary's primary died (`primaryPid` when it was an mpbus primary); the system then closes unless the runtime's `onPrimaryLost` is 'ignore'. */
-  | { type: 'primaryLost'; pid: number; primaryPid: number | undefined };
+  /** This secondary's primary died or closed (`primaryPid` when it was an mpbus primary); the system then closes unless the runtime's `onPrimaryLost` is 'ignore'. */
+  | { type: 'primaryLost'; pid: number; primaryPid: number | undefined; reason: 'died' | 'left' };
 
 /** Options of {@link ActorSystem}. */
 export interface ActorSystemOptions {
@@ -523,16 +523,17 @@ export class ActorSystem implements RefHost, CellHost {
    * deadline. Resolves before `afterClose`, so a runtime closing first never waits for itself.
    */
   closeForRuntime(context: CloseContext): Promise<void> {
-    if (context.reason === 'primary-lost') this.closeError = (what) => new PrimaryLostError(what);
+    // (a system told by primaryLost() already has the error with the primary's reason)
+    if (context.reason === 'primary-lost' && !this.isClosed) this.closeError = (what) => new PrimaryLostError(what);
     this.closing ??= this.doClose(Math.max(0, context.deadline - Date.now()));
     return this.closing;
   }
 
   /** @internal This secondary's primary died: tells the application, and closes unless it handles it. */
   primaryLost(lost: PrimaryLost): void {
-    this.events.next({ type: 'primaryLost', pid: process.pid, primaryPid: lost.pid });
+    this.events.next({ type: 'primaryLost', pid: process.pid, primaryPid: lost.pid, reason: lost.reason });
     if (lost.policy === 'ignore') return;
-    this.closeError = (what) => new PrimaryLostError(what);
+    this.closeError = (what) => new PrimaryLostError(what, lost.reason);
     // settled at once: nothing they wait for can come now
     this.rejectPending();
     this.closing ??= this.doClose(0);

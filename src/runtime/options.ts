@@ -40,10 +40,11 @@ export interface RuntimeOptions {
    */
   handleSignals?: boolean;
   /**
-   * What a secondary does when its primary dies (it learns within a second, see
-   * {@link Runtime.primaryLost$}): 'exit' (default) closes the actor system (pending asks fail with
-   * `PRIMARY_LOST`), leaves the group and exits with code 69; 'close' does the same but leaves the
-   * process running; 'ignore' only emits on `primaryLost$`, for an application that shuts down itself.
+   * What a secondary does when its primary dies or closes (it learns within a second, see
+   * `Runtime.primaryLost$`): 'exit' (default) closes the actor system (pending asks fail with
+   * `PRIMARY_LOST`), leaves the group and exits (code 69 when the primary died, 0 when it
+   * closed); 'close' does the same but leaves the process running; 'ignore' only emits on
+   * `primaryLost$`, for an application that shuts down itself.
    */
   onPrimaryLost?: PrimaryLostPolicy;
   /** Escape hatch: more EAL arguments, appended as given. */

@@ -37,15 +37,20 @@ export interface RuntimeCloseOptions {
   timeoutMs?: number;
 }
 
-/** What {@link Runtime.primaryLost$} emits when a secondary's primary died. */
+/** What {@link Runtime.primaryLost$} emits when a secondary's primary is gone. */
 export interface PrimaryLost {
-  /** The dead primary's pid, when it was an mpbus primary (a C primary publishes none). */
+  /** The primary's pid, when it was an mpbus primary (a C primary publishes none). */
   readonly pid: number | undefined;
+  /** 'died': killed or crashed (or a C primary that ended); 'left': it closed cleanly. */
+  readonly reason: 'died' | 'left';
   /** What this process does about it (the `onPrimaryLost` option). */
   readonly policy: 'exit' | 'close' | 'ignore';
 }
 
-/** Exit code of a secondary that ends because its primary died (`onPrimaryLost: 'exit'`): sysexits' EX_UNAVAILABLE. */
+/**
+ * Exit code of a secondary that ends because its primary died (`onPrimaryLost: 'exit'`):
+ * sysexits' EX_UNAVAILABLE. One whose primary closed cleanly exits with 0.
+ */
 export const PRIMARY_LOST_EXIT_CODE = 69;
 
 /** How long a secondary waits for a primary that holds the primary lock but is still in rte_eal_init. */
@@ -104,10 +109,12 @@ export class Runtime {
   private primaryWatch: NodeJS.Timeout | undefined;
   private readonly primaryLost = new ReplaySubject<PrimaryLost>(1);
   /**
-   * Emits once, within a second, when this secondary's primary died (it never emits in a primary,
-   * nor when the primary closed cleanly), then completes; it completes without a value when this
-   * runtime closes. What happens next is the `onPrimaryLost` option: by default the process
-   * closes its actor system and runtime and exits with {@link PRIMARY_LOST_EXIT_CODE}.
+   * Emits once, within a second, when this secondary's primary is gone (it died, or it closed:
+   * either way no new secondary can join, and a new primary cannot start while this process
+   * holds the group), then completes; it never emits in a primary, and completes without a value
+   * when this runtime closes. What happens next is the `onPrimaryLost` option: by default the
+   * process closes its actor system and runtime and exits, with {@link PRIMARY_LOST_EXIT_CODE}
+   * when the primary died, 0 when it left.
    */
   readonly primaryLost$: Observable<PrimaryLost> = this.primaryLost.asObservable();
 
@@ -436,24 +443,27 @@ export class Runtime {
     this.primaryWatch = setInterval(() => {
       if (this.closing || this.group.primaryAlive()) return;
       clearInterval(this.primaryWatch);
-      // A primary that closed cleanly said so before letting go of its lock: not a loss.
-      if (primaryPid !== undefined && this.group.primaryLeftCleanly(primaryPid)) return;
-      this.onPrimaryLost(primaryPid);
+      // A primary that closed cleanly said so before letting go of its lock.
+      const left = primaryPid !== undefined && this.group.primaryLeftCleanly(primaryPid);
+      this.onPrimaryLost(primaryPid, left ? 'left' : 'died');
     }, PRIMARY_WATCH_MS);
     this.primaryWatch.unref();
   }
 
-  private onPrimaryLost(pid: number | undefined): void {
+  private onPrimaryLost(pid: number | undefined, reason: PrimaryLost['reason']): void {
     const policy = this.options.onPrimaryLost;
     const what = policy === 'exit' ? 'closing and exiting' : policy === 'close' ? 'closing' : 'left to the application';
-    this.log.warn({ primaryPid: pid, policy }, `the primary of group '${this.filePrefix}' died: ${what}`);
-    this.primaryLost.next({ pid, policy });
+    const message = `the primary of group '${this.filePrefix}' ${reason === 'died' ? 'died' : 'closed'}: ${what}`;
+    if (reason === 'died') this.log.warn({ primaryPid: pid, policy }, message);
+    else this.log.info({ primaryPid: pid, policy }, message);
+    this.primaryLost.next({ pid, reason, policy });
     this.primaryLost.complete();
     if (policy === 'ignore') return;
     const exit = (): void => {
       if (policy !== 'exit') return;
       this.releaseForExit();
-      process.exit(typeof process.exitCode === 'number' && process.exitCode !== 0 ? process.exitCode : PRIMARY_LOST_EXIT_CODE);
+      const code = reason === 'died' ? PRIMARY_LOST_EXIT_CODE : 0;
+      process.exit(typeof process.exitCode === 'number' && process.exitCode !== 0 ? process.exitCode : code);
     };
     if (policy === 'exit') setTimeout(exit, PRIMARY_LOST_EXIT_MS);
     void this.closeFor('primary-lost', 0).then(exit, exit);
