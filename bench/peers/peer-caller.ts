@@ -1,12 +1,13 @@
 /**
  * The caller process of the peers suite (bench/suites/peers.ts): starts one implementation with
- * its two worker processes, runs the measurements of bench/peers/square-phases.ts against it
- * and sends the results to the suite over the fork IPC channel; then waits, idle, until the
- * suite says stop (the suite measures the waiting processes' CPU meanwhile).
+ * its two worker processes, then runs the measurements of bench/peers/square-phases.ts that the
+ * suite asks for over the fork IPC channel, one at a time, so the suite can interleave the
+ * implementations; between commands every process of it waits idle.
  *
  *   node peer-caller.js '<CallerConfig JSON>'
  *
- * Messages to the suite: `{ pid }` for each worker as it starts, `{ result }` once, `{ error }`.
+ * To the suite: `{ pid }` for each worker as it starts, `{ ready: configs }`, then
+ * `{ id, result }` or `{ id, error }` per command; `{ error }` when starting failed.
  */
 import { ForkClient } from './client-fork.js';
 import { MoleculerClient } from './client-moleculer.js';
@@ -23,66 +24,79 @@ export interface CallerConfig {
   serialization?: 'json' | 'advanced';
   /** moleculer: the three nodes (this caller first). */
   cluster?: MoleculerCluster;
-  seconds: number;
-  /** Sequential asks at most (besides the time limit). */
-  seqAsks: number;
-  /** Windows (asks in flight) of the main configuration; others measure 128 only. */
-  windows: number[];
-  /** Untimed run before each windowed measurement (JIT, connections, buffers). */
-  warmupSeconds: number;
 }
 
-/** One configuration's results (mpbus has two: router and direct). */
-export interface ConfigResult {
-  name: string;
-  seq: PhaseResult;
-  windows: Record<string, PhaseResult & { callerMaxRssMb: number }>;
-  tell: PhaseResult;
+/** One measurement of one configuration (mpbus has two: `router` and `direct`). */
+export interface PhaseCommand {
+  id: number;
+  config: string;
+  phase: 'seq' | 'window' | 'tell';
+  seconds: number;
+  /** seq: asks at most (besides the time limit). */
+  maxAsks?: number;
+  /** window: asks in flight. */
+  window?: number;
+  /** window: an untimed run first (JIT, connections, buffers). */
+  warmupSeconds?: number;
+}
+
+export interface PhaseReply extends PhaseResult {
+  /** The caller's peak resident memory so far. */
+  callerMaxRssMb: number;
 }
 
 export interface CallerMessage {
   pid?: number;
-  result?: ConfigResult[];
+  ready?: string[];
+  id?: number;
+  result?: PhaseReply;
   error?: string;
 }
 
 const config = JSON.parse(process.argv[2] ?? '{}') as CallerConfig;
-const tellSuite = (m: CallerMessage): void => void process.send?.(m);
-const onPid = (pid: number): void => tellSuite({ pid });
+const toSuite = (m: CallerMessage): void => void process.send?.(m);
+const onPid = (pid: number): void => toSuite({ pid });
 
-async function measure(name: string, client: SquareClient, windows: number[]): Promise<ConfigResult> {
-  const s = config.seconds;
-  const seq = await sequential(client, s, config.seqAsks);
-  const results: ConfigResult['windows'] = {};
-  for (const w of windows) {
-    if (config.warmupSeconds > 0) await windowed(client, w, config.warmupSeconds);
-    const r = await windowed(client, w, s);
-    results[w] = { ...r, callerMaxRssMb: Math.round(process.resourceUsage().maxRSS / 1024) };
-  }
-  const tell = await tells(client, s);
-  return { name, seq, windows: results, tell };
+async function run(client: SquareClient, cmd: PhaseCommand): Promise<PhaseResult> {
+  if (cmd.phase === 'seq') return sequential(client, cmd.seconds, cmd.maxAsks ?? 10_000);
+  if (cmd.phase === 'tell') return tells(client, cmd.seconds);
+  const window = cmd.window ?? 128;
+  if (cmd.warmupSeconds) await windowed(client, window, cmd.warmupSeconds);
+  return windowed(client, window, cmd.seconds);
 }
 
 let close: () => Promise<void> = async () => {};
 onStopRequest(() => close());
 try {
-  const result: ConfigResult[] = [];
+  const clients = new Map<string, SquareClient>();
   if (config.impl === 'mpbus') {
     const mpbus = await MpbusClients.start(config.filePrefix!, onPid);
     close = () => mpbus.close();
-    result.push(await measure('router', mpbus.router, config.windows));
-    result.push(await measure('direct', mpbus.direct, [128]));
+    clients.set('router', mpbus.router).set('direct', mpbus.direct);
   } else if (config.impl === 'fork') {
     const fork = await ForkClient.start(config.serialization ?? 'json');
     for (const w of fork.workers) onPid(w.pid);
     close = () => fork.close();
-    result.push(await measure(`fork_${config.serialization}`, fork, config.windows));
+    clients.set('fork', fork);
   } else {
     const mol = await MoleculerClient.start(config.cluster!, onPid);
     close = () => mol.close();
-    result.push(await measure(`moleculer_${config.cluster!.serializer}`, mol, config.windows));
+    clients.set('moleculer', mol);
   }
-  tellSuite({ result });
+  // One command at a time: the suite waits for each answer before it sends the next.
+  process.on('message', (cmd: Partial<PhaseCommand>) => {
+    if (cmd.id === undefined || cmd.phase === undefined) return;
+    const client = clients.get(cmd.config ?? '');
+    if (!client) {
+      toSuite({ id: cmd.id, error: `no configuration '${cmd.config}' here (have ${[...clients.keys()].join(', ')})` });
+      return;
+    }
+    run(client, cmd as PhaseCommand).then(
+      (r) => toSuite({ id: cmd.id, result: { ...r, callerMaxRssMb: Math.round(process.resourceUsage().maxRSS / 1024) } }),
+      (err: unknown) => toSuite({ id: cmd.id, error: (err as Error).stack ?? String(err) }),
+    );
+  });
+  toSuite({ ready: [...clients.keys()] });
 } catch (err) {
-  tellSuite({ error: (err as Error).stack ?? String(err) });
+  toSuite({ error: (err as Error).stack ?? String(err) });
 }

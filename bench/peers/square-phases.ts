@@ -14,6 +14,8 @@ export interface PhaseResult {
   count: number;
   p50Us?: number;
   p99Us?: number;
+  /** Tells: how many each worker handled (shows how they were spread). */
+  perWorker?: number[];
 }
 
 /** 64 different values (n = 1000..1063, all 64 bytes encoded) and their squares. */
@@ -112,8 +114,10 @@ const TELL_BATCHES_AHEAD = 8;
  */
 export function tells(client: SquareClient, seconds: number): Promise<PhaseResult> {
   const run = async (): Promise<PhaseResult> => {
-    const totals = async (): Promise<number> => (await Promise.all([client.total(0), client.total(1)])).reduce((a, b) => a + b, 0);
-    const before = await totals();
+    const each = (): Promise<number[]> => Promise.all([client.total(0), client.total(1)]);
+    const totals = async (): Promise<number> => (await each()).reduce((a, b) => a + b, 0);
+    const start = await each();
+    const before = start[0]! + start[1]!;
     const confirmations: Array<Promise<number>> = [];
     let sent = 0;
     const t0 = performance.now();
@@ -130,7 +134,9 @@ export function tells(client: SquareClient, seconds: number): Promise<PhaseResul
       counted = (await totals()) - before;
     }
     if (counted !== sent) throw new Error(`tells: the workers counted ${counted} of ${sent}`);
-    return { perSec: sent / ((performance.now() - t0) / 1000), count: sent };
+    const perSec = sent / ((performance.now() - t0) / 1000);
+    const end = await each();
+    return { perSec, count: sent, perWorker: end.map((n, i) => n - start[i]!) };
   };
   return deadline('tells', seconds * 1000 + 60_000, run());
 }

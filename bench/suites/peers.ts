@@ -1,15 +1,19 @@
 /**
  * Peers: the same job done by mpbus actors and by what a user would otherwise pick, on the same
- * machine in the same run. One caller process and two worker processes (bench/peers/peer-caller.ts
- * and the peer-worker-*.ts scripts); the caller asks the workers to `square` a 64-byte value:
- * sequential asks (p50/p99), 128 asks in flight (throughput, p99), one-way tells (throughput).
- * - mpbus actors: through a router in the caller over the workers' actors, and direct (the
- *   two named actors in turn); the router also with 32 to 10,000 asks in flight;
+ * machine in the same run. Per implementation one caller process and two worker processes
+ * (bench/peers/peer-caller.ts and the peer-worker-*.ts scripts); the caller asks the workers to
+ * `square` a 64-byte value: sequential asks (p50/p99), 128 asks in flight (throughput, p50/p99),
+ * one-way tells (throughput).
+ * - mpbus actors: through a router in the caller over the workers' actors, and direct (the two
+ *   named actors in turn); the router also with 32, 256, 1,024 and 10,000 asks in flight;
  * - `child_process.fork` with correlation ids and a Map of pending promises (json and advanced
- *   serialization; the faster is the row);
+ *   serialization; the faster at 128 in flight is the row);
  * - Moleculer 0.14, TCP transporter on loopback, JSON and MsgPack serializers.
- * Also `peersWaitingCpu`: the CPU the mpbus processes use while they wait with no traffic,
- * alone and with busy processes on every CPU. The ratios are computed by bench/figures.ts.
+ * Every implementation is started first; then the measurements are interleaved (each round runs
+ * one phase for all of them in turn, the order rotating per round) and each row is the median
+ * of the rounds, so a burst of load from elsewhere on the machine hits every implementation
+ * alike. Last, `peersWaitingCpu`: the CPU the mpbus processes use while they wait with no
+ * traffic, alone and with a busy process per CPU. The ratios are computed by bench/figures.ts.
  */
 import { fork, spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
@@ -21,18 +25,91 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { GroupFiles } from '../../src/runtime/group.js';
 import { freePort } from '../../samples/lib/nats.js';
 import type { BenchContext, BenchRow } from '../lib.js';
-import type { CallerConfig, CallerMessage, ConfigResult } from '../peers/peer-caller.js';
+import type { CallerConfig, CallerMessage, PhaseCommand, PhaseReply } from '../peers/peer-caller.js';
 import { killPid, SQUARE_BYTES } from '../peers/square.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const callerScript = join(here, '..', 'peers', 'peer-caller.js');
 
 interface Settings {
+  /** Rounds of interleaved measurements; rows are their medians. */
+  rounds: number;
   seconds: number;
   seqAsks: number;
   warmupSeconds: number;
+  /** The router's windows besides 128. */
   routerWindows: number[];
   cpuMs: number;
+}
+
+/** A caller process and, through it, its two workers; every one ended by PID in stop(). */
+class Caller {
+  private nextId = 1;
+  private readonly pending = new Map<number, { resolve: (r: PhaseReply) => void; reject: (e: Error) => void }>();
+  readonly workerPids: number[] = [];
+  private readonly exited: Promise<unknown>;
+
+  private constructor(
+    readonly label: string,
+    readonly child: ChildProcess,
+  ) {
+    this.exited = once(child, 'exit');
+    child.on('message', (m: CallerMessage) => {
+      if (m.pid !== undefined) this.workerPids.push(m.pid);
+      if (m.id === undefined) return;
+      const p = this.pending.get(m.id);
+      this.pending.delete(m.id);
+      if (m.result) p?.resolve(m.result);
+      else p?.reject(new Error(`peers ${label}: ${m.error}`));
+    });
+    void this.exited.then(() => {
+      for (const p of this.pending.values()) p.reject(new Error(`peers ${label}: the caller exited (${child.exitCode ?? child.signalCode})`));
+      this.pending.clear();
+    });
+  }
+
+  /** Starts the caller; resolves once it and its workers are ready (at most `timeoutMs`). */
+  static async start(label: string, config: CallerConfig, timeoutMs: number, started: Caller[]): Promise<Caller> {
+    const caller = new Caller(label, fork(callerScript, [JSON.stringify(config)], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] }));
+    started.push(caller);
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`peers ${label}: not ready within ${timeoutMs / 1000} s`)), timeoutMs);
+      caller.child.on('message', (m: CallerMessage) => {
+        if (m.ready) resolve();
+        if (m.error && m.id === undefined) reject(new Error(`peers ${label}: ${m.error}`));
+        if (m.ready || m.error) clearTimeout(timer);
+      });
+      void caller.exited.then(() => {
+        clearTimeout(timer);
+        reject(new Error(`peers ${label}: the caller exited while starting`));
+      });
+    });
+    return caller;
+  }
+
+  run(cmd: Omit<PhaseCommand, 'id'>, timeoutMs: number): Promise<PhaseReply> {
+    const id = this.nextId++;
+    return new Promise<PhaseReply>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.pending.delete(id);
+        reject(new Error(`peers ${this.label}: ${cmd.phase} ${cmd.config} not done within ${timeoutMs / 1000} s`));
+      }, timeoutMs);
+      const settle = (): void => clearTimeout(timer);
+      this.pending.set(id, { resolve: (r) => (settle(), resolve(r)), reject: (e) => (settle(), reject(e)) });
+      this.child.send({ id, ...cmd });
+    });
+  }
+
+  /** Asks the caller to stop its workers and itself; SIGKILLs by PID whatever is left after 10 s. */
+  async stop(): Promise<void> {
+    if (this.child.exitCode === null && this.child.signalCode === null) {
+      if (this.child.connected) this.child.send({ stop: true });
+      const timer = setTimeout(() => killPid(this.child.pid!), 10_000);
+      await this.exited;
+      clearTimeout(timer);
+    }
+    for (const pid of this.workerPids) killPid(pid);
+  }
 }
 
 /** CPU time (ns) of every thread of `pid` so far; /proc/<pid>/stat's ticks when schedstat is missing. */
@@ -65,119 +142,137 @@ async function withBusyProcesses<T>(work: (count: number) => Promise<T>): Promis
     await sleep(300);
     return await work(count);
   } finally {
+    const gone = busy.map((b) => (b.exitCode === null && b.signalCode === null ? once(b, 'exit') : undefined));
     for (const b of busy) killPid(b.pid!);
-    await Promise.all(busy.map((b) => (b.exitCode === null && b.signalCode === null ? once(b, 'exit') : undefined)));
+    await Promise.all(gone);
   }
 }
 
-/**
- * Runs one caller (and through it two workers) until it reports; `whileWaiting` runs while the
- * processes wait idle after the measurements. Every process is ended by PID at the end.
- */
-async function runCaller(ctx: BenchContext, config: CallerConfig, timeoutMs: number, whileWaiting?: (callerPid: number, workerPids: number[]) => Promise<void>): Promise<ConfigResult[]> {
-  const caller = fork(callerScript, [JSON.stringify(config)], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
-  const workerPids: number[] = [];
-  const exited = once(caller, 'exit');
-  try {
-    const result = await new Promise<ConfigResult[]>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`peers ${config.impl}: no result within ${timeoutMs / 1000} s`)), timeoutMs);
-      caller.on('message', (m: CallerMessage) => {
-        if (m.pid !== undefined) workerPids.push(m.pid);
-        if (m.result || m.error) clearTimeout(timer);
-        if (m.result) resolve(m.result);
-        if (m.error) reject(new Error(`peers ${config.impl}: ${m.error}`));
-      });
-      void exited.then(() => {
-        clearTimeout(timer);
-        reject(new Error(`peers ${config.impl}: the caller exited (${caller.exitCode ?? caller.signalCode})`));
-      });
-    });
-    if (whileWaiting) await whileWaiting(caller.pid!, workerPids);
-    return result;
-  } finally {
-    if (caller.exitCode === null && caller.signalCode === null) {
-      if (caller.connected) caller.send({ stop: true });
-      const timer = setTimeout(() => killPid(caller.pid!), 10_000);
-      await exited;
-      clearTimeout(timer);
-    }
-    for (const pid of workerPids) killPid(pid);
-    ctx.progress(`peers ${config.impl}: processes ended`);
-  }
+/** One configuration measured: rows `<id>_seq`, `<id>_window<N>`, `<id>_tell`. */
+interface Config {
+  id: string;
+  caller: Caller;
+  config: string;
+  what: string;
 }
 
-const k = (n: number): string => `${Math.round(n / 1000)} k/s`;
+function median(values: Array<number | undefined>): number | undefined {
+  const v = values.filter((x): x is number => x !== undefined && !Number.isNaN(x)).sort((a, b) => a - b);
+  if (v.length === 0) return undefined;
+  return v.length % 2 === 1 ? v[(v.length - 1) / 2] : (v[v.length / 2 - 1]! + v[v.length / 2]!) / 2;
+}
+
+/** The median of each figure over the rounds. */
+function medianOf(samples: PhaseReply[]): PhaseReply {
+  return {
+    perSec: median(samples.map((s) => s.perSec))!,
+    count: median(samples.map((s) => s.count))!,
+    p50Us: median(samples.map((s) => s.p50Us)),
+    p99Us: median(samples.map((s) => s.p99Us)),
+    callerMaxRssMb: Math.max(...samples.map((s) => s.callerMaxRssMb)),
+    perWorker: samples.at(-1)?.perWorker,
+  };
+}
+
+const kps = (n: number): string => `${Math.round(n / 1000)} k/s`;
 const us = (n: number | undefined): string => (n === undefined ? '-' : `${n.toFixed(1)} µs`);
+const round1 = (n: number | undefined): number | undefined => (n === undefined ? undefined : Math.round(n * 10) / 10);
 
-/** The rows of one configuration: `<id>_seq`, `<id>_window<N>` each, `<id>_tell`. */
-function rowsOf(id: string, r: ConfigResult, what: string): BenchRow[] {
-  const round = (n: number | undefined): number | undefined => (n === undefined ? undefined : Math.round(n * 10) / 10);
-  const rows: BenchRow[] = [{ transport: `${id}_seq`, payloadBytes: SQUARE_BYTES, throughputMsgsPerSec: Math.round(r.seq.perSec), rttP50Us: round(r.seq.p50Us), rttP99Us: round(r.seq.p99Us), notes: `${what}: sequential square asks, 2 workers in turn` }];
-  for (const [w, p] of Object.entries(r.windows)) {
-    rows.push({ transport: `${id}_window${w}`, payloadBytes: SQUARE_BYTES, throughputMsgsPerSec: Math.round(p.perSec), rttP50Us: round(p.p50Us), rttP99Us: round(p.p99Us), notes: `${what}: ${Number(w).toLocaleString('en-US')} square asks in flight; caller peak RSS ${p.callerMaxRssMb} MB` });
-  }
-  rows.push({ transport: `${id}_tell`, payloadBytes: SQUARE_BYTES, throughputMsgsPerSec: Math.round(r.tell.perSec), notes: `${what}: one-way count tells, 2 workers in turn, counted when the workers' totals (asked) reach every tell` });
-  return rows;
+function row(transport: string, r: PhaseReply, notes: string): BenchRow {
+  return { transport, payloadBytes: SQUARE_BYTES, throughputMsgsPerSec: Math.round(r.perSec), rttP50Us: round1(r.p50Us), rttP99Us: round1(r.p99Us), notes };
 }
 
 export async function run(ctx: BenchContext): Promise<void> {
   const s: Settings = ctx.quick
-    ? { seconds: 0.3, seqAsks: 2000, warmupSeconds: 0.05, routerWindows: [128, 1024, 10_000], cpuMs: 1000 }
-    : { seconds: 1, seqAsks: 50_000, warmupSeconds: 0.2, routerWindows: [32, 128, 256, 1024, 10_000], cpuMs: 2000 };
-  const base = { seconds: s.seconds, seqAsks: s.seqAsks, warmupSeconds: s.warmupSeconds, windows: [128] };
-  const timeoutMs = 180_000;
-  const rows: BenchRow[] = [];
-
-  // mpbus actors, router and direct, in one group; then the waiting processes' CPU.
-  ctx.progress('peers: mpbus actors (router and direct)');
+    ? { rounds: 1, seconds: 0.2, seqAsks: 2000, warmupSeconds: 0.05, routerWindows: [1024, 10_000], cpuMs: 1000 }
+    : { rounds: 3, seconds: 0.5, seqAsks: 30_000, warmupSeconds: 0.1, routerWindows: [32, 256, 1024, 10_000], cpuMs: 2000 };
+  const timeoutMs = 60_000;
+  const phaseTimeoutMs = s.seconds * 1000 + 120_000;
   const prefix = `mpbench_peers_${process.pid}`;
+  const callers: Caller[] = [];
   try {
-    const mpbus = await runCaller(ctx, { ...base, impl: 'mpbus', filePrefix: prefix, windows: s.routerWindows }, timeoutMs, async (callerPid, workerPids) => {
-      ctx.progress('peers: CPU of the mpbus processes waiting with no traffic');
-      await sleep(500);
-      const pids = [callerPid, ...workerPids];
-      const quiet = await cpuPercent(pids, s.cpuMs);
-      const busy = await withBusyProcesses(async (count) => ({ count, percent: await cpuPercent(pids, s.cpuMs) }));
-      const worst = (p: number[]): number => Math.max(...p.slice(1));
-      ctx.setField('peersWaitingCpu', {
-        ms: s.cpuMs,
-        quiet: { callerPercent: quiet[0], workerPercent: quiet.slice(1) },
-        busyProcesses: busy.count,
-        withBusy: { callerPercent: busy.percent[0], workerPercent: busy.percent.slice(1) },
-        spins: worst(quiet) >= 1 || worst(busy.percent) >= 1,
-      });
-      ctx.progress(`peers: waiting worker CPU ${worst(quiet)}% (caller ${quiet[0]}%); with ${busy.count} busy processes ${worst(busy.percent)}% (caller ${busy.percent[0]}%)`);
+    ctx.progress('peers: starting mpbus actors, child_process.fork RPC, Moleculer (a caller and 2 workers each)');
+    const mpbus = await Caller.start('mpbus', { impl: 'mpbus', filePrefix: prefix }, timeoutMs, callers);
+    const forkJson = await Caller.start('fork json', { impl: 'fork', serialization: 'json' }, timeoutMs, callers);
+    const forkAdvanced = await Caller.start('fork advanced', { impl: 'fork', serialization: 'advanced' }, timeoutMs, callers);
+    const moleculer: Caller[] = [];
+    for (const serializer of ['JSON', 'MsgPack'] as const) {
+      const nodes = [];
+      for (const node of ['caller', 'worker-1', 'worker-2']) nodes.push({ nodeID: `${node}-${process.pid}`, port: await freePort() });
+      moleculer.push(await Caller.start(`moleculer ${serializer}`, { impl: 'moleculer', cluster: { namespace: `peers-${process.pid}-${serializer}`, serializer, nodes } }, timeoutMs, callers));
+    }
+    const molWhat = (serializer: string): string => `Moleculer 0.14 TCP transporter on loopback (no UDP discovery), ${serializer} serializer, logging/metrics/tracing off; calls balanced by Moleculer (round-robin), tells are events (one sq instance each)`;
+    const forkWhat = 'child_process.fork RPC (correlation ids, a Map of pending promises; the caller alternates between the 2 workers)';
+    const configs: Config[] = [
+      { id: 'peers_mpbus_router', caller: mpbus, config: 'router', what: 'mpbus actors: a round-robin router in the caller over the actors of 2 worker processes' },
+      { id: 'peers_mpbus_direct', caller: mpbus, config: 'direct', what: "mpbus actors: the caller asks (tells) the 2 workers' named actors in turn" },
+      { id: 'fork_json', caller: forkJson, config: 'fork', what: forkWhat },
+      { id: 'fork_advanced', caller: forkAdvanced, config: 'fork', what: forkWhat },
+      { id: 'peers_moleculer_tcp_json', caller: moleculer[0]!, config: 'moleculer', what: molWhat('JSON') },
+      { id: 'peers_moleculer_tcp_msgpack', caller: moleculer[1]!, config: 'moleculer', what: molWhat('MsgPack') },
+    ];
+
+    const samples = new Map<string, PhaseReply[]>();
+    const measure = async (c: Config, key: string, cmd: Omit<PhaseCommand, 'id' | 'config'>): Promise<void> => {
+      const r = await c.caller.run({ ...cmd, config: c.config }, phaseTimeoutMs);
+      const list = samples.get(`${c.id}|${key}`) ?? [];
+      list.push(r);
+      samples.set(`${c.id}|${key}`, list);
+    };
+    for (let round = 0; round < s.rounds; round++) {
+      const order = configs.map((_, i) => configs[(i + round) % configs.length]!);
+      ctx.progress(`peers round ${round + 1}/${s.rounds}: sequential asks`);
+      for (const c of order) await measure(c, 'seq', { phase: 'seq', seconds: s.seconds, maxAsks: s.seqAsks });
+      ctx.progress(`peers round ${round + 1}/${s.rounds}: 128 asks in flight`);
+      for (const c of order) await measure(c, 'window128', { phase: 'window', window: 128, seconds: s.seconds, warmupSeconds: s.warmupSeconds });
+      ctx.progress(`peers round ${round + 1}/${s.rounds}: router with ${s.routerWindows.join(', ')} asks in flight`);
+      for (const w of s.routerWindows) await measure(configs[0]!, `window${w}`, { phase: 'window', window: w, seconds: s.seconds, warmupSeconds: s.warmupSeconds });
+      ctx.progress(`peers round ${round + 1}/${s.rounds}: tells`);
+      for (const c of order) await measure(c, 'tell', { phase: 'tell', seconds: s.seconds });
+    }
+
+    const of = (id: string, key: string): PhaseReply => medianOf(samples.get(`${id}|${key}`)!);
+    const rounds = s.rounds > 1 ? `median of ${s.rounds} interleaved rounds of ${s.seconds} s` : `${s.seconds} s`;
+    const rowsOf = (rowId: string, c: Config, what: string): BenchRow[] => {
+      const windows = ['window128', ...(c === configs[0] ? s.routerWindows.map((w) => `window${w}`) : [])];
+      const tell = of(c.id, 'tell');
+      return [
+        row(`${rowId}_seq`, of(c.id, 'seq'), `${what}: sequential square asks (${rounds})`),
+        ...windows.map((key) => {
+          const r = of(c.id, key);
+          return row(`${rowId}_${key}`, r, `${what}: ${Number(key.slice(6)).toLocaleString('en-US')} square asks in flight (${rounds}); caller's peak RSS ${r.callerMaxRssMb} MB`);
+        }),
+        row(`${rowId}_tell`, tell, `${what}: one-way count tells (${rounds}), counted when the workers' totals (asked) reach every tell; per worker ${tell.perWorker?.map((n) => n.toLocaleString('en-US')).join(' / ') ?? '-'} (last round)`),
+      ];
+    };
+    const rows: BenchRow[] = [];
+    const [forkA, forkB] = [configs[2]!, configs[3]!].sort((a, b) => of(b.id, 'window128').perSec - of(a.id, 'window128').perSec) as [Config, Config];
+    const ser = (c: Config): string => c.id.replace('fork_', '');
+    for (const c of configs) {
+      if (c === forkB) continue;
+      if (c === forkA) rows.push(...rowsOf('peers_cp_fork', c, `${c.what}, serialization '${ser(c)}' (faster at 128 in flight than '${ser(forkB)}': ${kps(of(forkB.id, 'window128').perSec)})`));
+      else rows.push(...rowsOf(c.id, c, c.what));
+      ctx.progress(`peers ${c.id}: ${kps(of(c.id, 'window128').perSec)} at 128 in flight, p99 ${us(of(c.id, 'window128').p99Us)}; sequential p50 ${us(of(c.id, 'seq').p50Us)}; tells ${kps(of(c.id, 'tell').perSec)}`);
+    }
+    ctx.addRows(rows);
+
+    ctx.progress('peers: CPU of the mpbus processes waiting with no traffic');
+    const pids = [mpbus.child.pid!, ...mpbus.workerPids];
+    const quiet = await cpuPercent(pids, s.cpuMs);
+    const busy = await withBusyProcesses(async (count) => ({ count, percent: await cpuPercent(pids, s.cpuMs) }));
+    const worst = (p: number[]): number => Math.max(...p.slice(1));
+    ctx.setField('peersWaitingCpu', {
+      ms: s.cpuMs,
+      quiet: { callerPercent: quiet[0], workerPercent: quiet.slice(1) },
+      busyProcesses: busy.count,
+      withBusy: { callerPercent: busy.percent[0], workerPercent: busy.percent.slice(1) },
+      spins: worst(quiet) >= 1 || worst(busy.percent) >= 1,
     });
-    const [router, direct] = mpbus;
-    rows.push(...rowsOf('peers_mpbus_router', router!, 'mpbus actors, a router in the caller over 2 worker processes'));
-    rows.push(...rowsOf('peers_mpbus_direct', direct!, 'mpbus actors, the caller asks the 2 named actors in turn'));
-    ctx.progress(`peers mpbus: router ${k(router!.windows['128']!.perSec)} at 128 in flight, seq p50 ${us(router!.seq.p50Us)}; direct ${k(direct!.windows['128']!.perSec)}, seq p50 ${us(direct!.seq.p50Us)}`);
+    ctx.progress(`peers: a waiting mpbus worker used ${worst(quiet)}% CPU (the caller ${quiet[0]}%); with ${busy.count} busy processes ${worst(busy.percent)}% (the caller ${busy.percent[0]}%)`);
   } finally {
+    await Promise.all(callers.map((c) => c.stop()));
     const group = new GroupFiles(prefix);
     if (!group.primaryAlive()) group.removeLeftovers(false);
+    ctx.progress('peers: every process ended');
   }
-
-  // child_process.fork RPC: both serializations, the faster at 128 in flight is the row.
-  const forks: ConfigResult[] = [];
-  for (const serialization of ['json', 'advanced'] as const) {
-    ctx.progress(`peers: child_process.fork RPC, serialization '${serialization}'`);
-    forks.push((await runCaller(ctx, { ...base, impl: 'fork', serialization }, timeoutMs))[0]!);
-  }
-  forks.sort((a, b) => b.windows['128']!.perSec - a.windows['128']!.perSec);
-  const [bestFork, otherFork] = forks as [ConfigResult, ConfigResult];
-  const forkName = (r: ConfigResult): string => r.name.replace('fork_', '');
-  rows.push(...rowsOf('peers_cp_fork', bestFork, `child_process.fork RPC (correlation ids, a Map of pending promises), serialization '${forkName(bestFork)}' (faster at 128 in flight than '${forkName(otherFork)}': ${k(otherFork.windows['128']!.perSec)})`));
-  ctx.progress(`peers fork: ${forkName(bestFork)} ${k(bestFork.windows['128']!.perSec)} at 128 in flight, seq p50 ${us(bestFork.seq.p50Us)}`);
-
-  // Moleculer, TCP transporter on loopback, each serializer.
-  for (const serializer of ['JSON', 'MsgPack'] as const) {
-    ctx.progress(`peers: Moleculer TCP, ${serializer}`);
-    const nodes = [];
-    for (const nodeID of ['caller', 'worker-1', 'worker-2']) nodes.push({ nodeID: `${nodeID}-${process.pid}`, port: await freePort() });
-    const cluster = { namespace: `peers-${process.pid}`, serializer, nodes };
-    const [r] = await runCaller(ctx, { ...base, impl: 'moleculer', cluster }, timeoutMs);
-    rows.push(...rowsOf(`peers_moleculer_tcp_${serializer.toLowerCase()}`, r!, `Moleculer 0.14 TCP transporter on loopback (no UDP discovery), ${serializer} serializer, logging/metrics/tracing off; calls balanced round-robin, tells are balanced events`));
-    ctx.progress(`peers moleculer ${serializer}: ${k(r!.windows['128']!.perSec)} at 128 in flight, seq p50 ${us(r!.seq.p50Us)}`);
-  }
-  ctx.addRows(rows);
 }
