@@ -60,7 +60,8 @@ export function peerRatios(rows: BenchRow[]): PeerRatio[] {
   return out;
 }
 
-interface WaitingCpu {
+/** The part of the peers suite's `peersWaitingCpu` field the figures read. */
+export interface WaitingCpu {
   quiet: { workerPercent: number[] };
   withBusy: { workerPercent: number[] };
   busyProcesses: number;

@@ -1,12 +1,13 @@
 /**
  * `npm run bench`: runs every suite in bench/suites (or those named on the command line), prints
- * one table with each row's ratio to mpbus, and writes bench/results.json.
+ * one table with each row's ratio to mpbus, then the ratios across suites of bench/figures.ts
+ * (from this run's rows only), and writes bench/results.json.
  */
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { issueFigures, peerRatios } from './figures.js';
+import { issueFigures, peerRatios, type WaitingCpu } from './figures.js';
 import type { BenchContext, BenchRow } from './lib.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -102,7 +103,7 @@ if (ratios.length > 0) {
   console.table(ratios.map((r) => ({ mpbus: r.mpbus, peer: r.peer, 'asks/s @128': fmtX(r.window128Throughput), 'seq p50': fmtX(r.seqP50), 'p99 @128': fmtX(r.window128P99), 'tells/s': fmtX(r.tellThroughput) })));
   results.peersRatios = ratios;
 } else delete results.peersRatios;
-const figures = issueFigures(fresh, freshFields.has('peersWaitingCpu') ? (results.peersWaitingCpu as Parameters<typeof issueFigures>[1]) : undefined);
+const figures = issueFigures(fresh, freshFields.has('peersWaitingCpu') ? (results.peersWaitingCpu as WaitingCpu) : undefined);
 if (figures.some((f) => f.value !== undefined)) {
   console.log('actor figures, this run:');
   console.table(figures.map((f) => ({ figure: f.figure, value: f.value === undefined ? '-' : `${f.value}${f.unit === 'ratio' ? '' : f.unit === 'x' ? 'x' : ` ${f.unit}`}`, target: f.target, met: f.met === undefined ? '' : f.met ? 'yes' : 'no', note: f.note ?? '' })));
