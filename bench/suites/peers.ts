@@ -234,7 +234,7 @@ export async function run(ctx: BenchContext): Promise<void> {
     const of = (id: string, key: string): PhaseReply => medianOf(samples.get(`${id}|${key}`)!);
     const rounds = s.rounds > 1 ? `median of ${s.rounds} interleaved rounds of ${s.seconds} s` : `${s.seconds} s`;
     const rowsOf = (rowId: string, c: Config, what: string): BenchRow[] => {
-      const windows = ['window128', ...(c === configs[0] ? s.routerWindows.map((w) => `window${w}`) : [])];
+      const windows = [128, ...(c === configs[0] ? s.routerWindows : [])].sort((a, b) => a - b).map((w) => `window${w}`);
       const tell = of(c.id, 'tell');
       return [
         row(`${rowId}_seq`, of(c.id, 'seq'), `${what}: sequential square asks (${rounds})`),
