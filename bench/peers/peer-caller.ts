@@ -40,16 +40,11 @@ export interface PhaseCommand {
   warmupSeconds?: number;
 }
 
-export interface PhaseReply extends PhaseResult {
-  /** The caller's peak resident memory so far. */
-  callerMaxRssMb: number;
-}
-
 export interface CallerMessage {
   pid?: number;
   ready?: string[];
   id?: number;
-  result?: PhaseReply;
+  result?: PhaseResult;
   error?: string;
 }
 
@@ -92,7 +87,7 @@ try {
       return;
     }
     run(client, cmd as PhaseCommand).then(
-      (r) => toSuite({ id: cmd.id, result: { ...r, callerMaxRssMb: Math.round(process.resourceUsage().maxRSS / 1024) } }),
+      (result) => toSuite({ id: cmd.id, result }),
       (err: unknown) => toSuite({ id: cmd.id, error: (err as Error).stack ?? String(err) }),
     );
   });

@@ -14,6 +14,8 @@ export interface PhaseResult {
   count: number;
   p50Us?: number;
   p99Us?: number;
+  /** Windowed asks: the caller's peak resident memory during the measurement (sampled every 50 ms). */
+  peakRssMb?: number;
   /** Tells: how many each worker handled (shows how they were spread). */
   perWorker?: number[];
 }
@@ -68,6 +70,16 @@ export function windowed(client: SquareClient, window: number, seconds: number):
     let started = 0;
     let inFlight = 0;
     let failed = false;
+    let peakRss = process.memoryUsage.rss();
+    const sampler = setInterval(() => (peakRss = Math.max(peakRss, process.memoryUsage.rss())), 50);
+    const done = (r: PhaseResult): void => {
+      clearInterval(sampler);
+      resolve({ ...r, peakRssMb: Math.round(Math.max(peakRss, process.memoryUsage.rss()) / 2 ** 20) });
+    };
+    const fail = (err: Error): void => {
+      clearInterval(sampler);
+      reject(err);
+    };
     const t0 = performance.now();
     const stopAt = t0 + seconds * 1000;
     const launch = (): void => {
@@ -80,17 +92,17 @@ export function windowed(client: SquareClient, window: number, seconds: number):
           inFlight--;
           if (r !== SQUARES[i & 63] && !failed) {
             failed = true;
-            reject(wrong(i, r));
+            fail(wrong(i, r));
           }
           rtts.push((now - sentAt) * 1000);
           if (now < stopAt) launch();
-          else if (inFlight === 0) resolve({ perSec: rtts.length / ((now - t0) / 1000), count: rtts.length, p50Us: percentile(rtts, 50), p99Us: percentile(rtts, 99) });
+          else if (inFlight === 0) done({ perSec: rtts.length / ((now - t0) / 1000), count: rtts.length, p50Us: percentile(rtts, 50), p99Us: percentile(rtts, 99) });
         },
         (err: unknown) => {
           inFlight--;
           if (!failed) {
             failed = true;
-            reject(err as Error);
+            fail(err as Error);
           }
         },
       );

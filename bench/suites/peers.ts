@@ -25,7 +25,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { GroupFiles } from '../../src/runtime/group.js';
 import { freePort } from '../../samples/lib/nats.js';
 import type { BenchContext, BenchRow } from '../lib.js';
-import type { CallerConfig, CallerMessage, PhaseCommand, PhaseReply } from '../peers/peer-caller.js';
+import type { CallerConfig, CallerMessage, PhaseCommand } from '../peers/peer-caller.js';
+import type { PhaseResult } from '../peers/square-phases.js';
 import { killPid, SQUARE_BYTES } from '../peers/square.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -45,7 +46,7 @@ interface Settings {
 /** A caller process and, through it, its two workers; every one ended by PID in stop(). */
 class Caller {
   private nextId = 1;
-  private readonly pending = new Map<number, { resolve: (r: PhaseReply) => void; reject: (e: Error) => void }>();
+  private readonly pending = new Map<number, { resolve: (r: PhaseResult) => void; reject: (e: Error) => void }>();
   readonly workerPids: number[] = [];
   private readonly exited: Promise<unknown>;
 
@@ -87,9 +88,9 @@ class Caller {
     return caller;
   }
 
-  run(cmd: Omit<PhaseCommand, 'id'>, timeoutMs: number): Promise<PhaseReply> {
+  run(cmd: Omit<PhaseCommand, 'id'>, timeoutMs: number): Promise<PhaseResult> {
     const id = this.nextId++;
-    return new Promise<PhaseReply>((resolve, reject) => {
+    return new Promise<PhaseResult>((resolve, reject) => {
       const timer = setTimeout(() => {
         this.pending.delete(id);
         reject(new Error(`peers ${this.label}: ${cmd.phase} ${cmd.config} not done within ${timeoutMs / 1000} s`));
@@ -163,13 +164,13 @@ function median(values: Array<number | undefined>): number | undefined {
 }
 
 /** The median of each figure over the rounds. */
-function medianOf(samples: PhaseReply[]): PhaseReply {
+function medianOf(samples: PhaseResult[]): PhaseResult {
   return {
     perSec: median(samples.map((s) => s.perSec))!,
     count: median(samples.map((s) => s.count))!,
     p50Us: median(samples.map((s) => s.p50Us)),
     p99Us: median(samples.map((s) => s.p99Us)),
-    callerMaxRssMb: Math.max(...samples.map((s) => s.callerMaxRssMb)),
+    peakRssMb: Math.max(...samples.map((s) => s.peakRssMb ?? 0)),
     perWorker: samples.at(-1)?.perWorker,
   };
 }
@@ -178,7 +179,7 @@ const kps = (n: number): string => `${Math.round(n / 1000)} k/s`;
 const us = (n: number | undefined): string => (n === undefined ? '-' : `${n.toFixed(1)} µs`);
 const round1 = (n: number | undefined): number | undefined => (n === undefined ? undefined : Math.round(n * 10) / 10);
 
-function row(transport: string, r: PhaseReply, notes: string): BenchRow {
+function row(transport: string, r: PhaseResult, notes: string): BenchRow {
   return { transport, payloadBytes: SQUARE_BYTES, throughputMsgsPerSec: Math.round(r.perSec), rttP50Us: round1(r.p50Us), rttP99Us: round1(r.p99Us), notes };
 }
 
@@ -212,7 +213,7 @@ export async function run(ctx: BenchContext): Promise<void> {
       { id: 'peers_moleculer_tcp_msgpack', caller: moleculer[1]!, config: 'moleculer', what: molWhat('MsgPack') },
     ];
 
-    const samples = new Map<string, PhaseReply[]>();
+    const samples = new Map<string, PhaseResult[]>();
     const measure = async (c: Config, key: string, cmd: Omit<PhaseCommand, 'id' | 'config'>): Promise<void> => {
       const r = await c.caller.run({ ...cmd, config: c.config }, phaseTimeoutMs);
       const list = samples.get(`${c.id}|${key}`) ?? [];
@@ -231,7 +232,7 @@ export async function run(ctx: BenchContext): Promise<void> {
       for (const c of order) await measure(c, 'tell', { phase: 'tell', seconds: s.seconds });
     }
 
-    const of = (id: string, key: string): PhaseReply => medianOf(samples.get(`${id}|${key}`)!);
+    const of = (id: string, key: string): PhaseResult => medianOf(samples.get(`${id}|${key}`)!);
     const rounds = s.rounds > 1 ? `median of ${s.rounds} interleaved rounds of ${s.seconds} s` : `${s.seconds} s`;
     const rowsOf = (rowId: string, c: Config, what: string): BenchRow[] => {
       const windows = [128, ...(c === configs[0] ? s.routerWindows : [])].sort((a, b) => a - b).map((w) => `window${w}`);
@@ -240,7 +241,7 @@ export async function run(ctx: BenchContext): Promise<void> {
         row(`${rowId}_seq`, of(c.id, 'seq'), `${what}: sequential square asks (${rounds})`),
         ...windows.map((key) => {
           const r = of(c.id, key);
-          return row(`${rowId}_${key}`, r, `${what}: ${Number(key.slice(6)).toLocaleString('en-US')} square asks in flight (${rounds}); caller's peak RSS ${r.callerMaxRssMb} MB`);
+          return row(`${rowId}_${key}`, r, `${what}: ${Number(key.slice(6)).toLocaleString('en-US')} square asks in flight (${rounds}); the caller's peak RSS during the measurement ${r.peakRssMb} MB`);
         }),
         row(`${rowId}_tell`, tell, `${what}: one-way count tells (${rounds}), counted when the workers' totals (asked) reach every tell; per worker ${tell.perWorker?.map((n) => n.toLocaleString('en-US')).join(' / ') ?? '-'} (last round)`),
       ];
