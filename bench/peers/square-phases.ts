@@ -90,9 +90,11 @@ export function windowed(client: SquareClient, window: number, seconds: number):
         (r) => {
           const now = performance.now();
           inFlight--;
-          if (r !== SQUARES[i & 63] && !failed) {
+          if (failed) return; // the phase already failed: start nothing more
+          if (r !== SQUARES[i & 63]) {
             failed = true;
             fail(wrong(i, r));
+            return;
           }
           rtts.push((now - sentAt) * 1000);
           if (now < stopAt) launch();
