@@ -43,7 +43,7 @@ export class MpbusClients {
     };
   }
 
-  /** Starts the group (this process as primary) and its two workers; `onPids` hears each worker's PID at once. */
+  /** Starts the group (this process as primary) and its two workers; `onPid` hears each worker's PID at once. */
   static async start(filePrefix: string, onPid: (pid: number) => void): Promise<MpbusClients> {
     const system = await startActorSystem({ filePrefix, procType: 'primary', askTimeoutMs: ASK_TIMEOUT_MS });
     const workers: WorkerProcess[] = [];
