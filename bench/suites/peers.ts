@@ -1,0 +1,282 @@
+/**
+ * Peers: the same job done by mpbus actors and by what a user would otherwise pick, on the same
+ * machine in the same run. Per implementation one caller process and two worker processes
+ * (bench/peers/peer-caller.ts and the peer-worker-*.ts scripts); the caller asks the workers to
+ * `square` a 64-byte value: sequential asks (p50/p99), 128 asks in flight (throughput, p50/p99),
+ * one-way tells (throughput).
+ * - mpbus actors: through a router in the caller over the workers' actors, and direct (the two
+ *   named actors in turn); the router also with 32, 256, 1,024 and 10,000 asks in flight;
+ * - `child_process.fork` with correlation ids and a Map of pending promises (json and advanced
+ *   serialization; the faster at 128 in flight is the row);
+ * - Moleculer 0.14, TCP transporter on loopback, JSON and MsgPack serializers.
+ * Every implementation is started first; then the measurements are interleaved (each round runs
+ * one phase for all of them in turn, the order rotating per round) and each row is the median
+ * of the rounds, so a burst of load from elsewhere on the machine hits every implementation
+ * alike. Last, `peersWaitingCpu`: the CPU the mpbus processes use while they wait with no
+ * traffic, alone and with a busy process per CPU. The ratios are computed by bench/figures.ts.
+ */
+import { fork, spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { readdirSync, readFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { GroupFiles } from '../../src/runtime/group.js';
+import { freePort } from '../../samples/lib/nats.js';
+import type { BenchContext, BenchRow } from '../lib.js';
+import type { CallerConfig, CallerMessage, PhaseCommand } from '../peers/peer-caller.js';
+import type { PhaseResult } from '../peers/square-phases.js';
+import { killPid, SQUARE_BYTES } from '../peers/square.js';
+
+const here = dirname(fileURLToPath(import.meta.url));
+/** CPU share of a waiting process from which `peersWaitingCpu.spins` says it spins. */
+const SPIN_PERCENT = 5;
+const callerScript = join(here, '..', 'peers', 'peer-caller.js');
+
+interface Settings {
+  /** Rounds of interleaved measurements; rows are their medians. */
+  rounds: number;
+  seconds: number;
+  seqAsks: number;
+  warmupSeconds: number;
+  /** The router's windows besides 128. */
+  routerWindows: number[];
+  cpuMs: number;
+}
+
+/** A caller process and, through it, its two workers; every one ended by PID in stop(). */
+class Caller {
+  private nextId = 1;
+  private readonly pending = new Map<number, { resolve: (r: PhaseResult) => void; reject: (e: Error) => void }>();
+  readonly workerPids: number[] = [];
+  private readonly exited: Promise<unknown>;
+
+  private constructor(
+    readonly label: string,
+    readonly child: ChildProcess,
+  ) {
+    this.exited = once(child, 'exit');
+    child.on('message', (m: CallerMessage) => {
+      if (m.pid !== undefined) this.workerPids.push(m.pid);
+      if (m.id === undefined) return;
+      const p = this.pending.get(m.id);
+      this.pending.delete(m.id);
+      if (m.result) p?.resolve(m.result);
+      else p?.reject(new Error(`peers ${label}: ${m.error}`));
+    });
+    void this.exited.then(() => {
+      for (const p of this.pending.values()) p.reject(new Error(`peers ${label}: the caller exited (${child.exitCode ?? child.signalCode})`));
+      this.pending.clear();
+    });
+  }
+
+  /** Starts the caller; resolves once it and its workers are ready (at most `timeoutMs`). */
+  static async start(label: string, config: CallerConfig, timeoutMs: number, started: Caller[]): Promise<Caller> {
+    const caller = new Caller(label, fork(callerScript, [JSON.stringify(config)], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] }));
+    started.push(caller);
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`peers ${label}: not ready within ${timeoutMs / 1000} s`)), timeoutMs);
+      caller.child.on('message', (m: CallerMessage) => {
+        if (m.ready) resolve();
+        if (m.error && m.id === undefined) reject(new Error(`peers ${label}: ${m.error}`));
+        if (m.ready || m.error) clearTimeout(timer);
+      });
+      void caller.exited.then(() => {
+        clearTimeout(timer);
+        reject(new Error(`peers ${label}: the caller exited while starting`));
+      });
+    });
+    return caller;
+  }
+
+  run(cmd: Omit<PhaseCommand, 'id'>, timeoutMs: number): Promise<PhaseResult> {
+    const id = this.nextId++;
+    return new Promise<PhaseResult>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.pending.delete(id);
+        reject(new Error(`peers ${this.label}: ${cmd.phase} ${cmd.config} not done within ${timeoutMs / 1000} s`));
+      }, timeoutMs);
+      const settle = (): void => clearTimeout(timer);
+      this.pending.set(id, { resolve: (r) => (settle(), resolve(r)), reject: (e) => (settle(), reject(e)) });
+      this.child.send({ id, ...cmd });
+    });
+  }
+
+  /** Asks the caller to stop its workers and itself; SIGKILLs by PID whatever is left after 10 s. */
+  async stop(): Promise<void> {
+    if (this.child.exitCode === null && this.child.signalCode === null) {
+      if (this.child.connected) this.child.send({ stop: true });
+      const timer = setTimeout(() => killPid(this.child.pid!), 10_000);
+      await this.exited;
+      clearTimeout(timer);
+    }
+    for (const pid of this.workerPids) killPid(pid);
+  }
+}
+
+/** CPU time (ns) of every thread of `pid` so far; /proc/<pid>/stat's ticks when schedstat is missing. */
+function cpuNs(pid: number): number {
+  try {
+    let ns = 0;
+    for (const tid of readdirSync(`/proc/${pid}/task`)) ns += Number(readFileSync(`/proc/${pid}/task/${tid}/schedstat`, 'utf8').split(' ')[0]);
+    return ns;
+  } catch {
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+    return ((Number(fields[11]) + Number(fields[12])) / 100) * 1e9; // utime + stime, USER_HZ 100
+  }
+}
+
+/** Percent of one CPU each process used over the next `ms`. */
+async function cpuPercent(pids: number[], ms: number): Promise<number[]> {
+  const before = pids.map(cpuNs);
+  const t0 = process.hrtime.bigint();
+  await sleep(ms);
+  const wallNs = Number(process.hrtime.bigint() - t0);
+  return pids.map((pid, i) => Math.round(((cpuNs(pid) - before[i]!) / wallNs) * 10000) / 100);
+}
+
+/** Busy-loop processes, one per CPU: more runnable processes than CPUs once anyone else runs. */
+async function withBusyProcesses<T>(work: (count: number) => Promise<T>): Promise<T> {
+  const count = availableParallelism();
+  const busy: ChildProcess[] = [];
+  try {
+    for (let i = 0; i < count; i++) busy.push(spawn(process.execPath, ['-e', 'for (;;) {}'], { stdio: 'ignore' }));
+    await sleep(300);
+    return await work(count);
+  } finally {
+    const gone = busy.map((b) => (b.exitCode === null && b.signalCode === null ? once(b, 'exit') : undefined));
+    for (const b of busy) killPid(b.pid!);
+    await Promise.all(gone);
+  }
+}
+
+/** One configuration measured: rows `<id>_seq`, `<id>_window<N>`, `<id>_tell`. */
+interface Config {
+  id: string;
+  caller: Caller;
+  config: string;
+  what: string;
+}
+
+function median(values: Array<number | undefined>): number | undefined {
+  const v = values.filter((x): x is number => x !== undefined && !Number.isNaN(x)).sort((a, b) => a - b);
+  if (v.length === 0) return undefined;
+  return v.length % 2 === 1 ? v[(v.length - 1) / 2] : (v[v.length / 2 - 1]! + v[v.length / 2]!) / 2;
+}
+
+/** The median of each figure over the rounds. */
+function medianOf(samples: PhaseResult[]): PhaseResult {
+  return {
+    perSec: median(samples.map((s) => s.perSec))!,
+    count: median(samples.map((s) => s.count))!,
+    p50Us: median(samples.map((s) => s.p50Us)),
+    p99Us: median(samples.map((s) => s.p99Us)),
+    peakRssMb: Math.max(...samples.map((s) => s.peakRssMb ?? 0)),
+    perWorker: samples.at(-1)?.perWorker,
+  };
+}
+
+const kps = (n: number): string => `${Math.round(n / 1000)} k/s`;
+const us = (n: number | undefined): string => (n === undefined ? '-' : `${n.toFixed(1)} µs`);
+const round1 = (n: number | undefined): number | undefined => (n === undefined ? undefined : Math.round(n * 10) / 10);
+
+function row(transport: string, r: PhaseResult, notes: string): BenchRow {
+  return { transport, payloadBytes: SQUARE_BYTES, throughputMsgsPerSec: Math.round(r.perSec), rttP50Us: round1(r.p50Us), rttP99Us: round1(r.p99Us), notes };
+}
+
+export async function run(ctx: BenchContext): Promise<void> {
+  const s: Settings = ctx.quick
+    ? { rounds: 1, seconds: 0.2, seqAsks: 2000, warmupSeconds: 0.05, routerWindows: [1024, 10_000], cpuMs: 1000 }
+    : { rounds: 3, seconds: 0.5, seqAsks: 30_000, warmupSeconds: 0.1, routerWindows: [32, 256, 1024, 10_000], cpuMs: 2000 };
+  const timeoutMs = 60_000;
+  const phaseTimeoutMs = s.seconds * 1000 + 120_000;
+  const prefix = `mpbench_peers_${process.pid}`;
+  const callers: Caller[] = [];
+  try {
+    ctx.progress('peers: starting mpbus actors, child_process.fork RPC, Moleculer (a caller and 2 workers each)');
+    const mpbus = await Caller.start('mpbus', { impl: 'mpbus', filePrefix: prefix }, timeoutMs, callers);
+    const forkJson = await Caller.start('fork json', { impl: 'fork', serialization: 'json' }, timeoutMs, callers);
+    const forkAdvanced = await Caller.start('fork advanced', { impl: 'fork', serialization: 'advanced' }, timeoutMs, callers);
+    const moleculer: Caller[] = [];
+    for (const serializer of ['JSON', 'MsgPack'] as const) {
+      const nodes = [];
+      for (const node of ['caller', 'worker-1', 'worker-2']) nodes.push({ nodeID: `${node}-${process.pid}`, port: await freePort() });
+      moleculer.push(await Caller.start(`moleculer ${serializer}`, { impl: 'moleculer', cluster: { namespace: `peers-${process.pid}-${serializer}`, serializer, nodes } }, timeoutMs, callers));
+    }
+    const molWhat = (serializer: string): string => `Moleculer 0.14 TCP transporter on loopback (no UDP discovery), ${serializer} serializer, logging/metrics/tracing off; calls balanced by Moleculer (round-robin), tells are events (one sq instance each)`;
+    const forkWhat = 'child_process.fork RPC (correlation ids, a Map of pending promises; the caller alternates between the 2 workers)';
+    const configs: Config[] = [
+      { id: 'peers_mpbus_router', caller: mpbus, config: 'router', what: 'mpbus actors: a round-robin router in the caller over the actors of 2 worker processes' },
+      { id: 'peers_mpbus_direct', caller: mpbus, config: 'direct', what: "mpbus actors: the caller asks (tells) the 2 workers' named actors in turn" },
+      { id: 'fork_json', caller: forkJson, config: 'fork', what: forkWhat },
+      { id: 'fork_advanced', caller: forkAdvanced, config: 'fork', what: forkWhat },
+      { id: 'peers_moleculer_tcp_json', caller: moleculer[0]!, config: 'moleculer', what: molWhat('JSON') },
+      { id: 'peers_moleculer_tcp_msgpack', caller: moleculer[1]!, config: 'moleculer', what: molWhat('MsgPack') },
+    ];
+
+    const samples = new Map<string, PhaseResult[]>();
+    const measure = async (c: Config, key: string, cmd: Omit<PhaseCommand, 'id' | 'config'>): Promise<void> => {
+      const r = await c.caller.run({ ...cmd, config: c.config }, phaseTimeoutMs);
+      const list = samples.get(`${c.id}|${key}`) ?? [];
+      list.push(r);
+      samples.set(`${c.id}|${key}`, list);
+    };
+    for (let round = 0; round < s.rounds; round++) {
+      const order = configs.map((_, i) => configs[(i + round) % configs.length]!);
+      ctx.progress(`peers round ${round + 1}/${s.rounds}: sequential asks`);
+      for (const c of order) await measure(c, 'seq', { phase: 'seq', seconds: s.seconds, maxAsks: s.seqAsks });
+      ctx.progress(`peers round ${round + 1}/${s.rounds}: 128 asks in flight`);
+      for (const c of order) await measure(c, 'window128', { phase: 'window', window: 128, seconds: s.seconds, warmupSeconds: s.warmupSeconds });
+      ctx.progress(`peers round ${round + 1}/${s.rounds}: router with ${s.routerWindows.join(', ')} asks in flight`);
+      for (const w of s.routerWindows) await measure(configs[0]!, `window${w}`, { phase: 'window', window: w, seconds: s.seconds, warmupSeconds: s.warmupSeconds });
+      ctx.progress(`peers round ${round + 1}/${s.rounds}: tells`);
+      for (const c of order) await measure(c, 'tell', { phase: 'tell', seconds: s.seconds });
+    }
+
+    const of = (id: string, key: string): PhaseResult => medianOf(samples.get(`${id}|${key}`)!);
+    const rounds = s.rounds > 1 ? `median of ${s.rounds} interleaved rounds of ${s.seconds} s` : `${s.seconds} s`;
+    const rowsOf = (rowId: string, c: Config, what: string): BenchRow[] => {
+      const windows = [128, ...(c === configs[0] ? s.routerWindows : [])].sort((a, b) => a - b).map((w) => `window${w}`);
+      const tell = of(c.id, 'tell');
+      return [
+        row(`${rowId}_seq`, of(c.id, 'seq'), `${what}: sequential square asks (${rounds})`),
+        ...windows.map((key) => {
+          const r = of(c.id, key);
+          return row(`${rowId}_${key}`, r, `${what}: ${Number(key.slice(6)).toLocaleString('en-US')} square asks in flight (${rounds}); the caller's peak RSS during the measurement ${r.peakRssMb} MB`);
+        }),
+        row(`${rowId}_tell`, tell, `${what}: one-way count tells (${rounds}), counted when the workers' totals (asked) reach every tell; per worker ${tell.perWorker?.map((n) => n.toLocaleString('en-US')).join(' / ') ?? '-'} (last round)`),
+      ];
+    };
+    const rows: BenchRow[] = [];
+    const [forkA, forkB] = [configs[2]!, configs[3]!].sort((a, b) => of(b.id, 'window128').perSec - of(a.id, 'window128').perSec) as [Config, Config];
+    const ser = (c: Config): string => c.id.replace('fork_', '');
+    for (const c of configs) {
+      if (c === forkB) continue;
+      if (c === forkA) rows.push(...rowsOf('peers_cp_fork', c, `${c.what}, serialization '${ser(c)}' (faster at 128 in flight than '${ser(forkB)}': ${kps(of(forkB.id, 'window128').perSec)})`));
+      else rows.push(...rowsOf(c.id, c, c.what));
+      ctx.progress(`peers ${c.id}: ${kps(of(c.id, 'window128').perSec)} at 128 in flight, p99 ${us(of(c.id, 'window128').p99Us)}; sequential p50 ${us(of(c.id, 'seq').p50Us)}; tells ${kps(of(c.id, 'tell').perSec)}`);
+    }
+    ctx.addRows(rows);
+
+    ctx.progress('peers: CPU of the mpbus processes waiting with no traffic');
+    const pids = [mpbus.child.pid!, ...mpbus.workerPids];
+    const quiet = await cpuPercent(pids, s.cpuMs);
+    const busy = await withBusyProcesses(async (count) => ({ count, percent: await cpuPercent(pids, s.cpuMs) }));
+    const worst = (p: number[]): number => Math.max(...p.slice(1));
+    ctx.setField('peersWaitingCpu', {
+      ms: s.cpuMs,
+      quiet: { callerPercent: quiet[0], workerPercent: quiet.slice(1) },
+      busyProcesses: busy.count,
+      withBusy: { callerPercent: busy.percent[0], workerPercent: busy.percent.slice(1) },
+      // A spinning waiter takes a large share of a CPU even against busy processes; timers alone take well under 5%.
+      spins: worst(quiet) >= SPIN_PERCENT || worst(busy.percent) >= SPIN_PERCENT,
+    });
+    ctx.progress(`peers: a waiting mpbus worker used ${worst(quiet)}% CPU (the caller ${quiet[0]}%); with ${busy.count} busy processes ${worst(busy.percent)}% (the caller ${busy.percent[0]}%)`);
+  } finally {
+    await Promise.all(callers.map((c) => c.stop()));
+    const group = new GroupFiles(prefix);
+    if (!group.primaryAlive()) group.removeLeftovers(false);
+    ctx.progress('peers: every process ended');
+  }
+}
