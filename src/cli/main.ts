@@ -4,9 +4,11 @@
  * {@link Command} in its own file, registered in `commands` below; `mpbus --help` lists them.
  */
 import type { Command } from './command.js';
+import { clean } from './clean.js';
+import { ls } from './ls.js';
 import { setup } from './setup.js';
 
-const commands: Record<string, Command> = { setup };
+const commands: Record<string, Command> = { setup, ls, clean };
 
 function usage(): string {
   const width = Math.max(...Object.keys(commands).map((name) => name.length));
