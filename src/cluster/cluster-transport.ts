@@ -56,6 +56,14 @@ export interface ClusterOptions {
   engine?: ClusterEngine;
 }
 
+/** A name of this process that other hosts can reach. */
+interface ServedName {
+  receiver: Receiver;
+  subscription?: EngineSubscription;
+  /** Messages from other hosts the receiver has not settled yet (they never were in the mailbox's depth). */
+  fromOtherHosts: number;
+}
+
 /** Header names of the wire protocol. */
 export const ClusterHeaders = {
   kind: 'Mpbus-Kind',
@@ -144,7 +152,7 @@ export class ClusterTransport implements ActorTransport {
   private readonly nodeTimeoutMs: number;
   private readonly whileDisconnected: 'fail' | 'retry';
   private readonly exported: (name: string) => boolean;
-  private readonly served = new Map<string, { receiver: Receiver; subscription?: EngineSubscription }>();
+  private readonly served = new Map<string, ServedName>();
   private readonly remoteAsks = new Map<number, RemoteAsk>();
   private readonly held = new Map<number, HeldAsk>();
   private readonly heldReplyAddress: string;
@@ -204,7 +212,7 @@ export class ClusterTransport implements ActorTransport {
     this.subscriptions.push(this.engine.subscribe(`${this.inbox}.*`, {}, (m) => this.onAnswer(m)));
     this.subscriptions.push(this.engine.subscribe(`${this.prefix}.$dir`, {}, (m) => this.onDirectory(m)));
     this.started = true;
-    for (const [name, entry] of this.served) entry.subscription ??= this.serve(name, entry.receiver);
+    for (const [name, entry] of this.served) entry.subscription ??= this.serve(name, entry);
     for (const [topic, entry] of this.topics) entry.subscription ??= this.listen(topic, entry.subject);
     this.statusSubscription = this.engine.status$.subscribe((s) => {
       if (s.type === 'reconnected') this.onReconnected();
@@ -223,12 +231,20 @@ export class ClusterTransport implements ActorTransport {
   register(name: string, receiver: Receiver): Registration {
     const registration = this.local.register(name, receiver);
     if (!this.exported(name)) return registration;
-    const entry: { receiver: Receiver; subscription?: EngineSubscription } = { receiver };
-    if (this.started && !this.closed) entry.subscription = this.serve(name, receiver);
+    const entry: ServedName = { receiver, fromOtherHosts: 0 };
+    if (this.started && !this.closed) entry.subscription = this.serve(name, entry);
     this.served.set(name, entry);
     this.scheduleAnnounce();
     return {
       name,
+      // The receiver settles every message it finished, wherever it came from; only those that
+      // came through this process's mailbox are in the mailbox's depth (the others came from
+      // NATS), so the mailbox is told of the rest only: its depth then goes back to 0.
+      settle: (count) => {
+        const remote = Math.min(count, entry.fromOtherHosts);
+        entry.fromOtherHosts -= remote;
+        if (count > remote) registration.settle?.(count - remote);
+      },
       close: () => {
         if (this.served.get(name) === entry) {
           this.served.delete(name);
@@ -449,12 +465,13 @@ export class ClusterTransport implements ActorTransport {
 
   // ---------------------------------------------------------------- serving other hosts
 
-  private serve(name: string, receiver: Receiver): EngineSubscription {
+  private serve(name: string, entry: ServedName): EngineSubscription {
     const subject = this.subjectOf(name);
-    return this.engine.subscribe(subject, { queue: subject }, (m) => this.onRequest(name, receiver, m));
+    return this.engine.subscribe(subject, { queue: subject }, (m) => this.onRequest(name, entry, m));
   }
 
-  private onRequest(name: string, receiver: Receiver, m: EngineMessage): void {
+  private onRequest(name: string, entry: ServedName, m: EngineMessage): void {
+    const receiver = entry.receiver;
     let action: string;
     let payload: unknown;
     let sender: string | null;
@@ -481,6 +498,7 @@ export class ClusterTransport implements ActorTransport {
       envelope.replyTo = this.heldReplyAddress;
       envelope.deadline = deadline;
     }
+    if (receiver.settles) entry.fromOtherHosts++;
     receiver.receive(envelope);
   }
 
