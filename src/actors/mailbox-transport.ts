@@ -18,7 +18,7 @@ import { MailboxSystem, type Mailbox, type MailboxSystemOptions } from '../bus/m
 import { registry, type MailboxAddress } from '../bus/registry.js';
 import { registryNative } from '../native/hash.js';
 import { ActorErrorCodes } from './errors.js';
-import type { ActorTransport, DeliveryStatus, Envelope, EnvelopeKind, Location, MembershipChange, NameGone, Receiver, Registration } from './transport.js';
+import { makeEnvelope, type ActorTransport, type DeliveryStatus, type Envelope, type EnvelopeKind, type Location, type MembershipChange, type NameGone, type Receiver, type Registration } from './transport.js';
 
 /** Options of {@link MailboxTransport}. */
 export interface MailboxTransportOptions extends MailboxSystemOptions {
@@ -28,8 +28,20 @@ export interface MailboxTransportOptions extends MailboxSystemOptions {
   pollMs?: number;
 }
 
-/** An envelope on the wire: [kind, action, payload, id, replyTo, sender, deadline?, trace?]. */
+/** An envelope on the wire: [kind, action, payload, id, replyTo, sender, deadline?, trace?] (older senders leave the last two out). */
 type WireEnvelope = [EnvelopeKind, string, unknown, number | null, string | null, string | null, (number | null)?, (string | null)?];
+
+/** A name of this process. */
+interface OwnEntry {
+  box: Mailbox<WireEnvelope>;
+  subscription: Subscription;
+  groups: Set<string>;
+  receiver: Receiver;
+  /** Messages received minus messages settled since the mailbox's depth was last adjusted. */
+  unsettled: number;
+  /** In `unsettledNames`. */
+  queued: boolean;
+}
 
 const GROUP_PREFIX = '$g.';
 
@@ -49,7 +61,11 @@ export class MailboxTransport implements ActorTransport {
 
   private readonly gone = new Subject<NameGone>();
   private readonly membershipChanges = new Subject<MembershipChange>();
-  private readonly own = new Map<string, { box: Mailbox<WireEnvelope>; subscription: Subscription; groups: Set<string>; receiver: Receiver }>();
+  private readonly own = new Map<string, OwnEntry>();
+  /** Names whose `unsettled` count changed since the last adjustment. */
+  private readonly unsettledNames: OwnEntry[] = [];
+  /** The envelope being encoded (msgpackr packs synchronously: one array serves every send). */
+  private readonly wire: WireEnvelope = [0, '', null, null, null, null, null, null];
   /** Names this process cares about, with where they lived when last seen. */
   private readonly tracked = new Map<string, MailboxAddress>();
   /** Groups this process follows, with their members when last seen. */
@@ -88,23 +104,29 @@ export class MailboxTransport implements ActorTransport {
       }
       throw err;
     }
-    const subscription = box.messages$.subscribe((wire) => {
-      const envelope: Envelope = { kind: wire[0], action: wire[1], payload: wire[2] };
-      if (wire[3] !== null) envelope.id = wire[3];
-      if (wire[4] !== null) envelope.replyTo = wire[4];
-      if (wire[5] !== null) envelope.sender = wire[5];
-      if (typeof wire[6] === 'number') envelope.deadline = wire[6];
-      if (typeof wire[7] === 'string') envelope.trace = wire[7];
-      if (receiver.settles) box.addDepth(1);
+    const entry: OwnEntry = { box, subscription: undefined as unknown as Subscription, groups: new Set<string>(), receiver, unsettled: 0, queued: false };
+    const settles = receiver.settles === true;
+    entry.subscription = box.messages$.subscribe((wire) => {
+      const envelope = makeEnvelope(
+        wire[0],
+        wire[1],
+        wire[2],
+        wire[3] ?? undefined,
+        wire[4] ?? undefined,
+        wire[5] ?? undefined,
+        typeof wire[6] === 'number' ? wire[6] : undefined,
+        typeof wire[7] === 'string' ? wire[7] : undefined,
+      );
+      if (settles) this.countUnsettled(entry, 1);
       receiver.receive(envelope);
     });
-    const entry = { box, subscription, groups: new Set<string>(), receiver };
+    const subscription = entry.subscription;
     this.own.set(name, entry);
     return {
       name,
       // Messages the actor has queued but not finished stay counted in the mailbox's depth.
       settle: (count) => {
-        if (this.own.get(name) === entry && !this.mailboxes.closed) box.addDepth(-count);
+        if (this.own.get(name) === entry) this.countUnsettled(entry, -count);
       },
       close: () => {
         if (this.own.get(name) !== entry) return;
@@ -123,26 +145,63 @@ export class MailboxTransport implements ActorTransport {
     // A name of this process: hand the envelope over directly (no encoding, no ring).
     const local = this.own.get(to);
     if (local) {
-      if (local.receiver.settles) local.box.addDepth(1);
+      if (local.receiver.settles) this.countUnsettled(local, 1);
       local.receiver.receive(envelope);
       return 'delivered';
     }
-    const wire: WireEnvelope = [envelope.kind, envelope.action, envelope.payload, envelope.id ?? null, envelope.replyTo ?? null, envelope.sender ?? null];
-    // deadline and trace only when set: plain local tells stay as small as before
-    if (envelope.deadline !== undefined || envelope.trace !== undefined) wire.push(envelope.deadline ?? null, envelope.trace ?? null);
+    const wire = this.wire;
+    wire[0] = envelope.kind;
+    wire[1] = envelope.action;
+    wire[2] = envelope.payload;
+    wire[3] = envelope.id ?? null;
+    wire[4] = envelope.replyTo ?? null;
+    wire[5] = envelope.sender ?? null;
+    wire[6] = envelope.deadline ?? null;
+    wire[7] = envelope.trace ?? null;
     try {
       const result = this.mailboxes.trySend(to, wire);
+      wire[2] = null; // do not keep the payload alive
       if (result === 'sent') {
         if (!this.tracked.has(to)) this.track(to);
         return 'delivered';
       }
       return 'full';
     } catch (err) {
+      wire[2] = null;
       const code = (err as MpBusError).code;
       if (code === 'NO_SUCH_MAILBOX' || code === 'MAILBOX_CLOSED' || code === 'PEER_GONE') return 'unknown';
       throw err;
     }
   }
+
+  waitForRoom(name: string): Promise<void> {
+    if (this.closed || this.mailboxes.closed) return Promise.resolve();
+    return this.mailboxes.ref(name).waitForRoom();
+  }
+
+  /**
+   * Counts messages received (+) and settled (-) by a settling receiver; the mailbox's depth is
+   * adjusted by the sum once per turn of the event loop (one native call per drain at most, none
+   * when everything received was also handled within the turn), not twice per message.
+   */
+  private countUnsettled(entry: OwnEntry, delta: number): void {
+    if (!entry.queued) {
+      if (this.unsettledNames.length === 0) setImmediate(this.adjustDepths);
+      entry.queued = true;
+      this.unsettledNames.push(entry);
+    }
+    entry.unsettled += delta;
+  }
+
+  private readonly adjustDepths = (): void => {
+    const entries = this.unsettledNames.splice(0);
+    for (const entry of entries) {
+      const delta = entry.unsettled;
+      entry.unsettled = 0;
+      entry.queued = false;
+      if (delta !== 0 && this.own.get(entry.box.name) === entry && !this.mailboxes.closed && !entry.box.closed) entry.box.addDepth(delta);
+    }
+  };
 
   lookup(name: string): Location | undefined {
     if (this.closed) return undefined;

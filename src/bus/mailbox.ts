@@ -413,10 +413,11 @@ export class MailboxSystem {
     if (this.roomWaiters.length > 0) this.releaseRoomWaiters();
     const now = performance.now();
     if (got > 0) this.lastMessageAt = now;
-    // Lingering a little before parking keeps replies fast. With more processes awake than
-    // CPUs the drain yields instead of spinning; parking at once then was measured worse
-    // (4 busy pairs: round trip p50 35 µs against 10-24 µs, the same throughput).
-    if (got > 0 || now - this.lastMessageAt < this.idleParkMs || !this.native.mbxPark()) {
+    // Lingering a little before parking keeps replies fast while a CPU is free for it. When
+    // the machine is crowded (more runnable tasks than CPUs) an empty turn parks at once: each
+    // lingering turn was a busy event-loop turn with a yield, and took the CPU from the
+    // processes this one waits for (flagship workers: ~50% of their samples in this loop).
+    if (got > 0 || (now - this.lastMessageAt < this.idleParkMs && !this.native.mbxCrowded()) || !this.native.mbxPark()) {
       this.schedulePump();
       return;
     }

@@ -260,6 +260,10 @@ export class ClusterTransport implements ActorTransport {
     return this.local.depth(name);
   }
 
+  waitForRoom(name: string): Promise<void> {
+    return this.local.waitForRoom?.(name) ?? Promise.resolve();
+  }
+
   join(group: string, name: string): void {
     this.local.join(group, name);
   }
