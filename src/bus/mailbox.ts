@@ -72,6 +72,8 @@ const DEFAULT_TIMEOUT_MS = 5000;
  * receiver that died, a send timeout to report).
  */
 const ROOM_RECHECK_MS = 10;
+/** How long an idle receiver lingers before parking while more tasks are runnable than CPUs (ms). */
+const CROWDED_LINGER_MS = 0.1;
 /** Retries on the next turn of the event loop before a sender sleeps until the receiver drains. */
 const IMMEDIATE_RETRIES = 16;
 
@@ -414,10 +416,12 @@ export class MailboxSystem {
     const now = performance.now();
     if (got > 0) this.lastMessageAt = now;
     // Lingering a little before parking keeps replies fast while a CPU is free for it. When
-    // the machine is crowded (more runnable tasks than CPUs) an empty turn parks at once: each
-    // lingering turn was a busy event-loop turn with a yield, and took the CPU from the
-    // processes this one waits for (flagship workers: ~50% of their samples in this loop).
-    if (got > 0 || (now - this.lastMessageAt < this.idleParkMs && !this.native.mbxCrowded()) || !this.native.mbxPark()) {
+    // the machine is crowded (more runnable tasks than CPUs) it lingers only about one round
+    // trip (CROWDED_LINGER_MS): each lingering turn is a busy event-loop turn with a yield,
+    // which took the CPU from the processes this one waits for (flagship workers: ~50% of their
+    // samples in this loop); parking at once instead made every sequential ask pay a wake-up.
+    const linger = now - this.lastMessageAt;
+    if (got > 0 || (linger < this.idleParkMs && (linger < CROWDED_LINGER_MS || !this.native.mbxCrowded())) || !this.native.mbxPark()) {
       this.schedulePump();
       return;
     }
