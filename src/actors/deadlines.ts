@@ -40,7 +40,10 @@ export class DeadlineQueue<T extends Deadline> {
 
   constructor(private readonly expire: (entry: T) => void) {}
 
-  /** Adds `entry`, which expires `timeoutMs` from now (its `due` must already say so). */
+  /**
+   * Adds `entry`, which expires `timeoutMs` from now (its `due` must already say so). Callers
+   * keep timeouts whole milliseconds: each distinct value is a lane.
+   */
   add(entry: T, timeoutMs: number): void {
     let lane = this.lanes.get(timeoutMs);
     if (!lane) this.lanes.set(timeoutMs, (lane = { items: [], head: 0, live: 0 }));
@@ -54,6 +57,10 @@ export class DeadlineQueue<T extends Deadline> {
     const lane = this.lanes.get(timeoutMs);
     if (!lane) return;
     lane.live--;
+    if (lane.live === 0) {
+      this.lanes.delete(timeoutMs); // all settled: nothing of it need wait for its turn
+      return;
+    }
     const dead = lane.items.length - lane.head - lane.live;
     if (dead > COMPACT_MIN && dead > lane.live) {
       lane.items = lane.items.slice(lane.head).filter((e) => !e.done);

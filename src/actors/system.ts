@@ -392,7 +392,8 @@ export class ActorSystem implements RefHost, CellHost {
       return;
     }
     let timeoutMs = limit ?? this.askTimeoutMs;
-    if (origin.deadline !== undefined) timeoutMs = Math.max(0, Math.min(timeoutMs, origin.deadline - Date.now()));
+    // Whole milliseconds: asks relayed with about the same time left share a deadline lane.
+    if (origin.deadline !== undefined) timeoutMs = Math.max(0, Math.min(timeoutMs, Math.ceil(origin.deadline - Date.now())));
     const id = this.nextAskId++;
     const p = new PendingAsk(id, worker, origin.action, timeoutMs, now + timeoutMs, undefined, undefined, this);
     p.router = router;
