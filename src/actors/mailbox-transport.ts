@@ -14,7 +14,7 @@
 import { Subject, type Observable, type Subscription } from 'rxjs';
 import { MpBusError } from '../errors.js';
 import { logger } from '../log.js';
-import { MailboxSystem, type Mailbox, type MailboxSystemOptions } from '../bus/mailbox.js';
+import { MailboxSystem, OfferStatus, type Mailbox, type MailboxRef, type MailboxSystemOptions } from '../bus/mailbox.js';
 import { registry, type MailboxAddress } from '../bus/registry.js';
 import { registryNative } from '../native/hash.js';
 import { ActorErrorCodes } from './errors.js';
@@ -30,6 +30,22 @@ export interface MailboxTransportOptions extends MailboxSystemOptions {
 
 /** An envelope on the wire: [kind, action, payload, id, replyTo, sender, deadline?, trace?] (older senders leave the last two out). */
 type WireEnvelope = [EnvelopeKind, string, unknown, number | null, string | null, string | null, (number | null)?, (string | null)?];
+
+/**
+ * Messages to a name of another process: staged during this turn (sent together at its end,
+ * one native call per batch) or waiting for room (the mailbox's room doorbell), in order.
+ */
+interface Outgoing {
+  readonly name: string;
+  readonly ref: MailboxRef<WireEnvelope>;
+  envelopes: Envelope[];
+  /** Envelopes before it are sent. */
+  head: number;
+  /** In the list flushed at the end of this turn. */
+  staged: boolean;
+  /** Waiting for the room doorbell (a flush follows it). */
+  waiting: boolean;
+}
 
 /** A name of this process. */
 interface OwnEntry {
@@ -64,6 +80,11 @@ export class MailboxTransport implements ActorTransport {
   private readonly own = new Map<string, OwnEntry>();
   /** Names whose `unsettled` count changed since the last adjustment. */
   private readonly unsettledNames: OwnEntry[] = [];
+  /** Names of other processes with messages staged or waiting for room. */
+  private readonly outgoing = new Map<string, Outgoing>();
+  /** Outgoing queues to send at the end of this turn. */
+  private staged: Outgoing[] = [];
+  private undeliverable: ((to: string, envelope: Envelope, cause?: unknown) => void) | undefined;
   /** The envelope being encoded (msgpackr packs synchronously: one array serves every send). */
   private readonly wire: WireEnvelope = [0, '', null, null, null, null, null, null];
   /** Names this process cares about, with where they lived when last seen. */
@@ -149,6 +170,52 @@ export class MailboxTransport implements ActorTransport {
       local.receiver.receive(envelope);
       return 'delivered';
     }
+    const out = this.outgoing.get(to);
+    if (out !== undefined) {
+      // Earlier messages to it wait (staged or for room): this one goes after them.
+      out.envelopes.push(envelope);
+      this.stage(out);
+      return 'delivered';
+    }
+    const ref = this.mailboxes.ref<WireEnvelope>(to);
+    if (ref.known) {
+      // Sent before (the name was there): staged, and sent with the turn's others at its end.
+      this.stage(this.outgoingTo(to, ref, envelope));
+      return 'delivered';
+    }
+    // First send to the name: now, which looks it up ('unknown' at once when no one holds it).
+    let status: number;
+    try {
+      status = ref.offer(this.toWire(envelope));
+    } finally {
+      this.wire[2] = null; // do not keep the payload alive
+    }
+    // The send's status, translated once (no exception for a name that is not there).
+    if (status === OfferStatus.ok) {
+      if (!this.tracked.has(to)) this.track(to);
+      return 'delivered';
+    }
+    if (status > OfferStatus.noBuffers) return 'unknown';
+    this.waitForRoomOf(this.outgoingTo(to, ref, envelope));
+    return 'delivered';
+  }
+
+  /**
+   * Where messages go that this transport accepted ('delivered') but could not send after all:
+   * the name went away while they waited (or, with `cause`, one could not be encoded).
+   */
+  onUndeliverable(handler: (to: string, envelope: Envelope, cause?: unknown) => void): void {
+    this.undeliverable = handler;
+  }
+
+  private outgoingTo(to: string, ref: MailboxRef<WireEnvelope>, envelope: Envelope): Outgoing {
+    const out: Outgoing = { name: to, ref, envelopes: [envelope], head: 0, staged: false, waiting: false };
+    this.outgoing.set(to, out);
+    return out;
+  }
+
+  /** The wire form of `envelope`, in the one scratch array (valid until the next call). */
+  private toWire(envelope: Envelope): WireEnvelope {
     const wire = this.wire;
     wire[0] = envelope.kind;
     wire[1] = envelope.action;
@@ -158,20 +225,83 @@ export class MailboxTransport implements ActorTransport {
     wire[5] = envelope.sender ?? null;
     wire[6] = envelope.deadline ?? null;
     wire[7] = envelope.trace ?? null;
-    try {
-      const result = this.mailboxes.trySend(to, wire);
-      wire[2] = null; // do not keep the payload alive
-      if (result === 'sent') {
-        if (!this.tracked.has(to)) this.track(to);
-        return 'delivered';
-      }
-      return 'full';
-    } catch (err) {
-      wire[2] = null;
-      const code = (err as MpBusError).code;
-      if (code === 'NO_SUCH_MAILBOX' || code === 'MAILBOX_CLOSED' || code === 'PEER_GONE') return 'unknown';
-      throw err;
+    return wire;
+  }
+
+  private stage(out: Outgoing): void {
+    if (out.staged || out.waiting) return;
+    out.staged = true;
+    if (this.staged.length === 0) queueMicrotask(this.flushStaged);
+    this.staged.push(out);
+  }
+
+  /** End of the turn: every staged queue goes, one native call per batch of up to 256. */
+  private readonly flushStaged = (): void => {
+    const list = this.staged;
+    this.staged = [];
+    for (const out of list) {
+      out.staged = false;
+      this.flush(out);
     }
+  };
+
+  private flush(out: Outgoing): void {
+    if (out.waiting || this.outgoing.get(out.name) !== out) return;
+    for (;;) {
+      const envelopes = out.envelopes;
+      const base = out.head;
+      let bad = -1;
+      let cause: unknown;
+      let n: number;
+      if (this.closed || this.mailboxes.closed) n = -OfferStatus.mailboxClosed;
+      else {
+        try {
+          n = out.ref.offerMany(
+            envelopes.length - base,
+            (i) => this.toWire(envelopes[base + i]!),
+            (i, err) => {
+              bad = base + i;
+              cause = err;
+            },
+          );
+        } finally {
+          this.wire[2] = null;
+        }
+      }
+      if (n < 0) {
+        // The name went away: what waited for it is undeliverable.
+        this.outgoing.delete(out.name);
+        for (let i = base; i < envelopes.length; i++) this.undeliverable?.(out.name, envelopes[i]!);
+        return;
+      }
+      if (n > 0 && !this.tracked.has(out.name)) this.track(out.name);
+      out.head += n;
+      if (bad >= 0) {
+        // It cannot go (it does not encode): reported, and the ones after it go on.
+        const [unsendable] = envelopes.splice(bad, 1);
+        this.undeliverable?.(out.name, unsendable!, cause);
+        continue;
+      }
+      break;
+    }
+    if (out.head === out.envelopes.length) {
+      this.outgoing.delete(out.name);
+      return;
+    }
+    if (out.head > 1024 && out.head * 2 > out.envelopes.length) {
+      out.envelopes = out.envelopes.slice(out.head);
+      out.head = 0;
+    }
+    this.waitForRoomOf(out);
+  }
+
+  private waitForRoomOf(out: Outgoing): void {
+    out.waiting = true;
+    const wake = (): void => {
+      out.waiting = false;
+      this.flush(out);
+    };
+    out.ref.waitForRoom().then(wake, wake);
   }
 
   waitForRoom(name: string): Promise<void> {
@@ -246,6 +376,8 @@ export class MailboxTransport implements ActorTransport {
 
   async close(): Promise<void> {
     if (this.closed) return;
+    // What this turn staged still goes (replies sent just before closing).
+    this.flushStaged();
     for (const name of [...this.own.keys()]) {
       const entry = this.own.get(name)!;
       entry.subscription.unsubscribe();
@@ -254,6 +386,8 @@ export class MailboxTransport implements ActorTransport {
     }
     this.own.clear();
     this.closed = true;
+    // What still waits for room is undeliverable now.
+    for (const out of [...this.outgoing.values()]) this.flush(out);
     clearInterval(this.timer);
     this.peerDown.unsubscribe();
     this.gone.complete();

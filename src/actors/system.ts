@@ -13,7 +13,7 @@ import 'reflect-metadata';
 import type { Logger } from 'pino';
 import { filter, Observable, Subject, type Subscription } from 'rxjs';
 import { container as rootContainer, type DependencyContainer } from 'tsyringe';
-import { MpBusError } from '../errors.js';
+import { ErrorCodes, MpBusError } from '../errors.js';
 import { logger } from '../log.js';
 import { ActorCell, STOP_ACTION, classIncarnation, type CellHost, type DeadLetterReason, type Incarnation, type IncarnationFactory } from './cell.js';
 import { ActorContext, type ActorCounters, type ContextHost, type FunctionBehavior, type SpawnOptions, type Terminated } from './context.js';
@@ -187,6 +187,7 @@ export class ActorSystem implements RefHost, CellHost {
     this.replyAddress = `$reply.${this.transport.nodeId}`;
     this.replyRegistration = this.transport.register(this.replyAddress, { receive: (e) => this.onReply(e), depth: () => 0 });
     this.goneSubscription = this.transport.gone$.subscribe((gone) => this.onGone(gone.name));
+    this.transport.onUndeliverable?.((to, envelope, cause) => this.undeliverable(to, envelope, cause));
   }
 
   /** Resolves once the transport is ready (with `cluster`: connected to NATS; rejects with CLUSTER_UNAVAILABLE when it cannot be). */
@@ -541,12 +542,17 @@ export class ActorSystem implements RefHost, CellHost {
     this.outboxes.clear();
   }
 
-  private undeliverable(to: string, envelope: Envelope): void {
-    this.deadLetter(to, envelope, 'unknown-actor');
+  /** A message accepted for sending could not go after all: its name went away, or (with `cause`) it does not encode. */
+  private undeliverable(to: string, envelope: Envelope, cause?: unknown): void {
+    this.deadLetter(to, envelope, cause === undefined ? 'unknown-actor' : 'encode-failed');
     if (envelope.kind !== EnvelopeKind.ask || envelope.id === undefined || envelope.replyTo !== this.replyAddress) return;
     const p = this.pending.get(envelope.id);
     if (!p) return;
-    if (p.router !== undefined && p.worker === to) this.workerLost(p, new ActorNotFoundError(to, envelope.action));
+    if (cause !== undefined) {
+      const err = new MpBusError(ErrorCodes.encodeFailed, `the message '${envelope.action}' to '${to}' could not be encoded (${(cause as Error)?.message ?? String(cause)}): send plain data (what msgpack carries)`, { cause });
+      if (p.router !== undefined) p.router.settled(p.worker!);
+      if (this.forget(envelope.id)) p.reject(err);
+    } else if (p.router !== undefined && p.worker === to) this.workerLost(p, new ActorNotFoundError(to, envelope.action));
     else if (this.forget(envelope.id)) p.reject(new ActorNotFoundError(to, envelope.action));
   }
 

@@ -131,6 +131,12 @@ export interface ActorTransport {
    * loop. It does not reserve room; it may also reject (the name went away: deliver says so).
    */
   waitForRoom?(name: string): Promise<void>;
+  /**
+   * Where messages go that `deliver` accepted ('delivered') but that the transport could not
+   * send after all (optional: for transports that send later, e.g. batched at the end of the
+   * turn): the name went away meanwhile, or, with `cause`, the message does not encode.
+   */
+  onUndeliverable?(handler: (to: string, envelope: Envelope, cause?: unknown) => void): void;
   /** Messages waiting in `name`'s mailbox, when the transport can tell. */
   depth(name: string): number | undefined;
   /** Names that went away (unregistered anywhere, or the owning process died). */

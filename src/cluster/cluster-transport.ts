@@ -264,6 +264,10 @@ export class ClusterTransport implements ActorTransport {
     return this.local.waitForRoom?.(name) ?? Promise.resolve();
   }
 
+  onUndeliverable(handler: (to: string, envelope: Envelope, cause?: unknown) => void): void {
+    this.local.onUndeliverable?.(handler);
+  }
+
   join(group: string, name: string): void {
     this.local.join(group, name);
   }
