@@ -76,3 +76,20 @@ describe('DeadlineQueue', () => {
     expect(expired).toEqual(['first', 'again']);
   });
 });
+
+describe('DeadlineQueue and the process lifetime', () => {
+  it('its timer keeps the process alive only while some entry is pending', () => {
+    const queue = new DeadlineQueue<Entry>(() => undefined);
+    const e = entry('one', 60_000);
+    queue.add(e, 60_000);
+    const timer = (queue as unknown as { timer: NodeJS.Timeout }).timer;
+    expect(timer.hasRef()).toBe(true);
+    e.done = true;
+    queue.settled(60_000);
+    expect(timer.hasRef()).toBe(false);
+    const f = entry('two', 60_000);
+    queue.add(f, 60_000);
+    expect(timer.hasRef()).toBe(true);
+    queue.clear();
+  });
+});

@@ -37,6 +37,11 @@ export class DeadlineQueue<T extends Deadline> {
   private readonly lanes = new Map<number, Lane<T>>();
   private timer: NodeJS.Timeout | undefined;
   private armedFor = Infinity;
+  /**
+   * Entries not settled, in all lanes. While there are none the timer (still armed for a settled
+   * entry's turn) does not keep the process alive, as no timer did once its ask was answered.
+   */
+  private live = 0;
 
   constructor(private readonly expire: (entry: T) => void) {}
 
@@ -49,6 +54,7 @@ export class DeadlineQueue<T extends Deadline> {
     if (!lane) this.lanes.set(timeoutMs, (lane = { items: [], head: 0, live: 0 }));
     lane.items.push(entry);
     lane.live++;
+    if (this.live++ === 0) this.timer?.ref();
     if (entry.due < this.armedFor) this.arm(entry.due);
   }
 
@@ -56,6 +62,7 @@ export class DeadlineQueue<T extends Deadline> {
   settled(timeoutMs: number): void {
     const lane = this.lanes.get(timeoutMs);
     if (!lane) return;
+    if (--this.live === 0) this.timer?.unref();
     lane.live--;
     if (lane.live === 0) {
       this.lanes.delete(timeoutMs); // all settled: nothing of it need wait for its turn
@@ -72,6 +79,7 @@ export class DeadlineQueue<T extends Deadline> {
   /** Forgets every entry and stops the timer. */
   clear(): void {
     this.lanes.clear();
+    this.live = 0;
     if (this.timer) clearTimeout(this.timer);
     this.timer = undefined;
     this.armedFor = Infinity;
@@ -81,6 +89,7 @@ export class DeadlineQueue<T extends Deadline> {
     if (this.timer) clearTimeout(this.timer);
     this.armedFor = due;
     this.timer = setTimeout(this.fire, Math.max(0, due - performance.now()));
+    if (this.live === 0) this.timer.unref();
   }
 
   private readonly fire = (): void => {
@@ -98,6 +107,7 @@ export class DeadlineQueue<T extends Deadline> {
         items[head++] = undefined as unknown as T;
         if (!e.done) {
           lane.live--;
+          this.live--;
           expired.push(e);
         }
       }
