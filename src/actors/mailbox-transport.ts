@@ -187,6 +187,11 @@ export class MailboxTransport implements ActorTransport {
     let status: number;
     try {
       status = ref.offer(this.toWire(envelope));
+    } catch (err) {
+      if (this.mailboxes.closed) throw err;
+      // It does not encode: like a staged message that does not, it goes back to the system.
+      this.undeliverable?.(to, envelope, err);
+      return 'delivered';
     } finally {
       this.wire[2] = null; // do not keep the payload alive
     }
