@@ -1,7 +1,8 @@
 /**
  * {@link DeadlineQueue}: when pending asks time out, with one timer for a whole actor system
- * instead of a `setTimeout` per ask (a timer per ask cost a timer object, a libuv heap insert and
- * remove, and a closure: ~0.6 µs and three allocations per ask in the flagship's caller).
+ * instead of a `setTimeout` per ask (a timer object, a libuv timer list insert and removal and a
+ * closure per ask: the flagship's caller spent 0.4-1.1 µs per routed job in timers, two per
+ * job then; 0.1-0.2 µs with this queue, docs/benchmarks.md).
  *
  * Asks made with the same timeout expire in the order they were made, so each distinct timeout
  * gets a FIFO lane: adding is a push, and the one timer is armed for the earliest lane head.

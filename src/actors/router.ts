@@ -5,9 +5,10 @@
  * (actors spawned with `groups: ['workers']`), in which case workers that join, leave or die
  * are followed automatically.
  *
- * The router asks workers on behalf of its callers, so it knows what each worker has in hand:
- * when a worker stops or its process dies, the asks it had not answered are given to another
- * worker (a tell is fire-and-forget and is not re-given).
+ * The router forwards each ask's envelope to a worker through its system (the worker answers
+ * the caller directly; see `ActorSystem.forwardAsk`) and keeps track of what each worker has in
+ * hand: when a worker stops or its process dies, the asks it had not answered are given to
+ * another worker (a tell is fire-and-forget and is not re-given).
  */
 import type { Subscription } from 'rxjs';
 import { MpBusError } from '../errors.js';
