@@ -16,7 +16,8 @@ import { STOP_ACTION } from './cell.js';
 import type { AnyContract } from './contract.js';
 import { ActorErrorCodes } from './errors.js';
 import type { ActorRef } from './ref.js';
-import type { ActorSystem, AskForwarder, SystemEndpoint } from './system.js';
+import type { AskForwarder } from './pending.js';
+import type { ActorSystem, SystemEndpoint } from './system.js';
 import { EnvelopeKind, type Envelope, type Registration } from './transport.js';
 
 /** How a router picks a worker. */

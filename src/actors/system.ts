@@ -19,8 +19,9 @@ import { ActorCell, STOP_ACTION, classIncarnation, type CellHost, type DeadLette
 import { ActorContext, type ActorCounters, type ContextHost, type FunctionBehavior, type SpawnOptions, type Terminated } from './context.js';
 import type { AnyContract, AskOptions, ContractOf, HandlerMap, Handlers } from './contract.js';
 import { actorDeclaration, type ActorClass } from './decorators.js';
-import { DeadlineQueue, type Deadline } from './deadlines.js';
-import { ActorErrorCodes, ActorNotFoundError, ActorStoppedError, AskTimeoutError, fromWireError, SystemClosedError, toWireError } from './errors.js';
+import { DeadlineQueue } from './deadlines.js';
+import { ActorErrorCodes, ActorNotFoundError, ActorStoppedError, AskTimeoutError, fromWireError, SystemClosedError } from './errors.js';
+import { PendingAsk, workerGoneCode, type AskForwarder } from './pending.js';
 import { InProcessHub } from './in-process.js';
 import { ClusterTransport, type ClusterOptions } from '../cluster/cluster-transport.js';
 import { ActorRef, type RefHost } from './ref.js';
@@ -72,65 +73,6 @@ export interface ActorSystemOptions {
 export interface CloseOptions {
   /** How long in-flight and queued messages may still be handled (default 5 000 ms). */
   timeoutMs?: number;
-}
-
-/**
- * What a router needs from the system to forward asks (see {@link ActorSystem.forwardAsk}): the
- * system tells it when a worker finished one, and hands back asks whose worker went away.
- */
-export interface AskForwarder {
-  readonly name: string;
-  /** Timeout of an ask at a worker, when shorter than its caller's. */
-  readonly workerTimeoutMs: number | undefined;
-  /** `worker` answered (or gave up on) one ask forwarded to it. */
-  settled(worker: string): void;
-  /** `worker` went away with `origin` in hand (try number `attempt`): true when the router gave it to another worker. */
-  regive(origin: Envelope, attempt: number, worker: string): boolean;
-}
-
-/**
- * An ask waiting for its answer: made here (a promise to settle), or forwarded by a router of
- * this system for a caller elsewhere (a relay: the answer goes on to the caller's envelope).
- */
-class PendingAsk implements Deadline {
-  done = false;
-  /** Set while a router of this system has given the ask to a worker. */
-  router: AskForwarder | undefined = undefined;
-  worker: string | undefined = undefined;
-  attempt = 0;
-  /** The envelope the router received (what it gives to another worker when this one goes). */
-  origin: Envelope | undefined = undefined;
-
-  constructor(
-    readonly id: number,
-    readonly to: string,
-    readonly action: string,
-    readonly timeoutMs: number,
-    public due: number,
-    private readonly onValue: ((value: unknown) => void) | undefined,
-    private readonly onError: ((err: unknown) => void) | undefined,
-    /** For relays: the system that answers the caller. */
-    private readonly relay: ActorSystem | undefined,
-  ) {}
-
-  get isRelay(): boolean {
-    return this.relay !== undefined;
-  }
-
-  resolve(value: unknown): void {
-    if (this.relay) this.relay.reply(this.origin!, EnvelopeKind.reply, value);
-    else this.onValue!(value);
-  }
-
-  reject(err: unknown): void {
-    if (this.relay) this.relay.reply(this.origin!, EnvelopeKind.failure, toWireError(err));
-    else this.onError!(err);
-  }
-}
-
-/** Failure codes that mean the worker did not take the ask (a router gives it to another one). */
-function workerGoneCode(code: string): boolean {
-  return code === ActorErrorCodes.actorStopped || code === ActorErrorCodes.actorNotFound;
 }
 
 const kindNames = ['tell', 'ask', 'reply', 'failure'] as const;
