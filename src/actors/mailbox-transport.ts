@@ -128,13 +128,19 @@ export class MailboxTransport implements ActorTransport {
     const entry: OwnEntry = { box, subscription: undefined as unknown as Subscription, groups: new Set<string>(), receiver, unsettled: 0, queued: false };
     const settles = receiver.settles === true;
     entry.subscription = box.messages$.subscribe((wire) => {
+      // Written by another process: only the shape this transport sends is taken.
+      const kind = Array.isArray(wire) ? wire[0] : undefined;
+      if ((kind !== 0 && kind !== 1 && kind !== 2 && kind !== 3) || typeof wire[1] !== 'string') {
+        this.log.warn({ name }, 'dropped a message that is not an actor envelope');
+        return;
+      }
       const envelope = makeEnvelope(
-        wire[0],
+        kind,
         wire[1],
         wire[2],
-        wire[3] ?? undefined,
-        wire[4] ?? undefined,
-        wire[5] ?? undefined,
+        typeof wire[3] === 'number' ? wire[3] : undefined,
+        typeof wire[4] === 'string' ? wire[4] : undefined,
+        typeof wire[5] === 'string' ? wire[5] : undefined,
         typeof wire[6] === 'number' ? wire[6] : undefined,
         typeof wire[7] === 'string' ? wire[7] : undefined,
       );
