@@ -265,7 +265,19 @@ export class MailboxTransport implements ActorTransport {
       let cause: unknown;
       let n: number;
       if (this.closed || this.mailboxes.closed) n = -OfferStatus.mailboxClosed;
-      else {
+      else if (envelopes.length - base === 1) {
+        // One message (a lone ask or reply): the single send is cheaper than a batch of one.
+        try {
+          const status = out.ref.offer(this.toWire(envelopes[base]!));
+          n = status === OfferStatus.ok ? 1 : status <= OfferStatus.noBuffers ? 0 : -status;
+        } catch (err) {
+          n = 0;
+          bad = base;
+          cause = err;
+        } finally {
+          this.wire[2] = null;
+        }
+      } else {
         try {
           n = out.ref.offerMany(
             envelopes.length - base,
