@@ -72,5 +72,7 @@ export const ErrorCodes = {
   sendTimeout: 'SEND_TIMEOUT',
   badDescriptor: 'BAD_DESCRIPTOR',
   decodeFailed: 'DECODE_FAILED',
+  /** A value could not be encoded for the wire (msgpack takes plain data). */
+  encodeFailed: 'ENCODE_FAILED',
   deadLetter: 'DEAD_LETTER',
 } as const;

@@ -78,6 +78,15 @@ describe('actors across processes', () => {
     await until(s1!, 'deadLetters', [], (letters) => (letters as Array<{ reason: string }>).some((l) => l.reason === 'late-reply'));
   });
 
+  it('a message that does not encode fails its ask with ENCODE_FAILED and is a dead letter; messages sent with it still go', async () => {
+    const [, s1, s2] = await cluster('encode', 2);
+    await s2!.call(actors, 'spawnTestActor', 'echoer');
+    expect((await s1!.call<AskResult>(actors, 'ask', 'echoer', 'echo', 1)).value).toBe(1);
+    expect(await s1!.call(actors, 'askUnencodable', 'echoer')).toEqual({ alone: 'ENCODE_FAILED', batched: 'ENCODE_FAILED', after: 'fine' });
+    const letters = (await s1!.call(actors, 'deadLetters')) as Array<{ to: string; reason: string }>;
+    expect(letters.filter((l) => l.to === 'echoer' && l.reason === 'encode-failed')).toHaveLength(2);
+  });
+
   it('a failing handler in another process: the asker gets the error, supervision restarts the actor there', async () => {
     const [p, s1] = await cluster('supervise', 1);
     await s1!.call(actors, 'spawnTestActor', 'fragile', { supervision: { strategy: 'restart', maxRestarts: 5, withinMs: 60_000 } });

@@ -55,6 +55,13 @@ export async function run(ctx: BenchContext): Promise<void> {
     const r = await flagship(['--jobs', jobs, '--workers', '2', '--payload', String(payload)]);
     ctx.addRows([{ transport: 'actors_router', payloadBytes: payload, throughputMsgsPerSec: r.throughputJobsPerSec, rttP50Us: r.latencyP50Us, rttP99Us: r.latencyP99Us, notes: 'the flagship: a router to 2 worker processes; jobs/s; latency with 128 jobs in flight' }]);
   }
+  // Many asks in flight: throughput should stay near the 128-in-flight row's (backpressure
+  // waits on the mailboxes' room doorbell; memory is bounded by the window).
+  for (const window of [1024, 10_000]) {
+    ctx.progress(`actors: flagship, ${window} in flight`);
+    const r = await flagship(['--jobs', jobs, '--workers', '2', '--window', String(window)]);
+    ctx.addRows([{ transport: `actors_router_w${window}`, payloadBytes: 64, throughputMsgsPerSec: r.throughputJobsPerSec, rttP50Us: r.latencyP50Us, rttP99Us: r.latencyP99Us, notes: `the flagship with ${window} jobs in flight (compare with actors_router, 128 in flight)` }]);
+  }
   ctx.progress('actors: ask round trip across processes (window 1)');
   const seq = await flagship(['--jobs', ctx.quick ? '2000' : '20000', '--workers', '1', '--window', '1']);
   ctx.addRows([{ transport: 'actors_router_ask', payloadBytes: 64, rttP50Us: seq.latencyP50Us, rttP99Us: seq.latencyP99Us, throughputMsgsPerSec: seq.throughputJobsPerSec, notes: 'sequential asks across processes through a router' }]);

@@ -36,7 +36,7 @@ export interface CellHost {
 }
 
 /** Why a message became a dead letter. */
-export type DeadLetterReason = 'unknown-actor' | 'stopped' | 'no-handler' | 'late-reply' | 'closed' | 'no-workers' | 'mailbox-full';
+export type DeadLetterReason = 'unknown-actor' | 'stopped' | 'no-handler' | 'late-reply' | 'closed' | 'no-workers' | 'mailbox-full' | 'encode-failed';
 
 type State = 'starting' | 'running' | 'stopping' | 'stopped';
 

@@ -14,11 +14,11 @@
 import { Subject, type Observable, type Subscription } from 'rxjs';
 import { MpBusError } from '../errors.js';
 import { logger } from '../log.js';
-import { MailboxSystem, type Mailbox, type MailboxSystemOptions } from '../bus/mailbox.js';
+import { MailboxSystem, OfferStatus, type Mailbox, type MailboxRef, type MailboxSystemOptions } from '../bus/mailbox.js';
 import { registry, type MailboxAddress } from '../bus/registry.js';
 import { registryNative } from '../native/hash.js';
 import { ActorErrorCodes } from './errors.js';
-import type { ActorTransport, DeliveryStatus, Envelope, EnvelopeKind, Location, MembershipChange, NameGone, Receiver, Registration } from './transport.js';
+import { makeEnvelope, type ActorTransport, type DeliveryStatus, type Envelope, type EnvelopeKind, type Location, type MembershipChange, type NameGone, type Receiver, type Registration } from './transport.js';
 
 /** Options of {@link MailboxTransport}. */
 export interface MailboxTransportOptions extends MailboxSystemOptions {
@@ -28,8 +28,36 @@ export interface MailboxTransportOptions extends MailboxSystemOptions {
   pollMs?: number;
 }
 
-/** An envelope on the wire: [kind, action, payload, id, replyTo, sender, deadline?, trace?]. */
+/** An envelope on the wire: [kind, action, payload, id, replyTo, sender, deadline?, trace?] (older senders leave the last two out). */
 type WireEnvelope = [EnvelopeKind, string, unknown, number | null, string | null, string | null, (number | null)?, (string | null)?];
+
+/**
+ * Messages to a name of another process: staged during this turn (sent together at its end,
+ * one native call per batch) or waiting for room (the mailbox's room doorbell), in order.
+ */
+interface Outgoing {
+  readonly name: string;
+  readonly ref: MailboxRef<WireEnvelope>;
+  envelopes: Envelope[];
+  /** Envelopes before it are sent. */
+  head: number;
+  /** In the list flushed at the end of this turn. */
+  staged: boolean;
+  /** Waiting for the room doorbell (a flush follows it). */
+  waiting: boolean;
+}
+
+/** A name of this process. */
+interface OwnEntry {
+  box: Mailbox<WireEnvelope>;
+  subscription: Subscription;
+  groups: Set<string>;
+  receiver: Receiver;
+  /** Messages received minus messages settled since the mailbox's depth was last adjusted. */
+  unsettled: number;
+  /** In `unsettledNames`. */
+  queued: boolean;
+}
 
 const GROUP_PREFIX = '$g.';
 
@@ -49,7 +77,16 @@ export class MailboxTransport implements ActorTransport {
 
   private readonly gone = new Subject<NameGone>();
   private readonly membershipChanges = new Subject<MembershipChange>();
-  private readonly own = new Map<string, { box: Mailbox<WireEnvelope>; subscription: Subscription; groups: Set<string>; receiver: Receiver }>();
+  private readonly own = new Map<string, OwnEntry>();
+  /** Names whose `unsettled` count changed since the last adjustment. */
+  private readonly unsettledNames: OwnEntry[] = [];
+  /** Names of other processes with messages staged or waiting for room. */
+  private readonly outgoing = new Map<string, Outgoing>();
+  /** Outgoing queues to send at the end of this turn. */
+  private staged: Outgoing[] = [];
+  private undeliverable: ((to: string, envelope: Envelope, cause?: unknown) => void) | undefined;
+  /** The envelope being encoded (msgpackr packs synchronously: one array serves every send). */
+  private readonly wire: WireEnvelope = [0, '', null, null, null, null, null, null];
   /** Names this process cares about, with where they lived when last seen. */
   private readonly tracked = new Map<string, MailboxAddress>();
   /** Groups this process follows, with their members when last seen. */
@@ -88,23 +125,35 @@ export class MailboxTransport implements ActorTransport {
       }
       throw err;
     }
-    const subscription = box.messages$.subscribe((wire) => {
-      const envelope: Envelope = { kind: wire[0], action: wire[1], payload: wire[2] };
-      if (wire[3] !== null) envelope.id = wire[3];
-      if (wire[4] !== null) envelope.replyTo = wire[4];
-      if (wire[5] !== null) envelope.sender = wire[5];
-      if (typeof wire[6] === 'number') envelope.deadline = wire[6];
-      if (typeof wire[7] === 'string') envelope.trace = wire[7];
-      if (receiver.settles) box.addDepth(1);
+    const entry: OwnEntry = { box, subscription: undefined as unknown as Subscription, groups: new Set<string>(), receiver, unsettled: 0, queued: false };
+    const settles = receiver.settles === true;
+    entry.subscription = box.messages$.subscribe((wire) => {
+      // Written by another process: only the shape this transport sends is taken.
+      const kind = Array.isArray(wire) ? wire[0] : undefined;
+      if ((kind !== 0 && kind !== 1 && kind !== 2 && kind !== 3) || typeof wire[1] !== 'string') {
+        this.log.warn({ name }, 'dropped a message that is not an actor envelope');
+        return;
+      }
+      const envelope = makeEnvelope(
+        kind,
+        wire[1],
+        wire[2],
+        typeof wire[3] === 'number' ? wire[3] : undefined,
+        typeof wire[4] === 'string' ? wire[4] : undefined,
+        typeof wire[5] === 'string' ? wire[5] : undefined,
+        typeof wire[6] === 'number' ? wire[6] : undefined,
+        typeof wire[7] === 'string' ? wire[7] : undefined,
+      );
+      if (settles) this.countUnsettled(entry, 1);
       receiver.receive(envelope);
     });
-    const entry = { box, subscription, groups: new Set<string>(), receiver };
+    const subscription = entry.subscription;
     this.own.set(name, entry);
     return {
       name,
       // Messages the actor has queued but not finished stay counted in the mailbox's depth.
       settle: (count) => {
-        if (this.own.get(name) === entry && !this.mailboxes.closed) box.addDepth(-count);
+        if (this.own.get(name) === entry) this.countUnsettled(entry, -count);
       },
       close: () => {
         if (this.own.get(name) !== entry) return;
@@ -123,26 +172,189 @@ export class MailboxTransport implements ActorTransport {
     // A name of this process: hand the envelope over directly (no encoding, no ring).
     const local = this.own.get(to);
     if (local) {
-      if (local.receiver.settles) local.box.addDepth(1);
+      if (local.receiver.settles) this.countUnsettled(local, 1);
       local.receiver.receive(envelope);
       return 'delivered';
     }
-    const wire: WireEnvelope = [envelope.kind, envelope.action, envelope.payload, envelope.id ?? null, envelope.replyTo ?? null, envelope.sender ?? null];
-    // deadline and trace only when set: plain local tells stay as small as before
-    if (envelope.deadline !== undefined || envelope.trace !== undefined) wire.push(envelope.deadline ?? null, envelope.trace ?? null);
-    try {
-      const result = this.mailboxes.trySend(to, wire);
-      if (result === 'sent') {
-        if (!this.tracked.has(to)) this.track(to);
-        return 'delivered';
-      }
-      return 'full';
-    } catch (err) {
-      const code = (err as MpBusError).code;
-      if (code === 'NO_SUCH_MAILBOX' || code === 'MAILBOX_CLOSED' || code === 'PEER_GONE') return 'unknown';
-      throw err;
+    const out = this.outgoing.get(to);
+    if (out !== undefined) {
+      // Earlier messages to it wait (staged or for room): this one goes after them.
+      out.envelopes.push(envelope);
+      this.stage(out);
+      return 'delivered';
     }
+    const ref = this.mailboxes.ref<WireEnvelope>(to);
+    if (ref.known) {
+      // Sent before (the name was there): staged, and sent with the turn's others at its end.
+      this.stage(this.outgoingTo(to, ref, envelope));
+      return 'delivered';
+    }
+    // First send to the name: now, which looks it up ('unknown' at once when no one holds it).
+    let status: number;
+    try {
+      status = ref.offer(this.toWire(envelope));
+    } catch (err) {
+      if (this.mailboxes.closed) throw err;
+      // It does not encode: like a staged message that does not, it goes back to the system.
+      this.undeliverable?.(to, envelope, err);
+      return 'delivered';
+    } finally {
+      this.wire[2] = null; // do not keep the payload alive
+    }
+    // The send's status, translated once (no exception for a name that is not there).
+    if (status === OfferStatus.ok) {
+      if (!this.tracked.has(to)) this.track(to);
+      return 'delivered';
+    }
+    if (status > OfferStatus.noBuffers) return 'unknown';
+    this.waitForRoomOf(this.outgoingTo(to, ref, envelope));
+    return 'delivered';
   }
+
+  /**
+   * Where messages go that this transport accepted ('delivered') but could not send after all:
+   * the name went away while they waited (or, with `cause`, one could not be encoded).
+   */
+  onUndeliverable(handler: (to: string, envelope: Envelope, cause?: unknown) => void): void {
+    this.undeliverable = handler;
+  }
+
+  private outgoingTo(to: string, ref: MailboxRef<WireEnvelope>, envelope: Envelope): Outgoing {
+    const out: Outgoing = { name: to, ref, envelopes: [envelope], head: 0, staged: false, waiting: false };
+    this.outgoing.set(to, out);
+    return out;
+  }
+
+  /** The wire form of `envelope`, in the one scratch array (valid until the next call). */
+  private toWire(envelope: Envelope): WireEnvelope {
+    const wire = this.wire;
+    wire[0] = envelope.kind;
+    wire[1] = envelope.action;
+    wire[2] = envelope.payload;
+    wire[3] = envelope.id ?? null;
+    wire[4] = envelope.replyTo ?? null;
+    wire[5] = envelope.sender ?? null;
+    wire[6] = envelope.deadline ?? null;
+    wire[7] = envelope.trace ?? null;
+    return wire;
+  }
+
+  private stage(out: Outgoing): void {
+    if (out.staged || out.waiting) return;
+    out.staged = true;
+    if (this.staged.length === 0) queueMicrotask(this.flushStaged);
+    this.staged.push(out);
+  }
+
+  /** End of the turn: every staged queue goes, one native call per batch of up to 256. */
+  private readonly flushStaged = (): void => {
+    const list = this.staged;
+    this.staged = [];
+    for (const out of list) {
+      out.staged = false;
+      this.flush(out);
+    }
+  };
+
+  private flush(out: Outgoing): void {
+    if (out.waiting || this.outgoing.get(out.name) !== out) return;
+    for (;;) {
+      const envelopes = out.envelopes;
+      const base = out.head;
+      let bad = -1;
+      let cause: unknown;
+      let n: number;
+      if (this.closed || this.mailboxes.closed) n = -OfferStatus.mailboxClosed;
+      else if (envelopes.length - base === 1) {
+        // One message (a lone ask or reply): the single send is cheaper than a batch of one.
+        try {
+          const status = out.ref.offer(this.toWire(envelopes[base]!));
+          n = status === OfferStatus.ok ? 1 : status <= OfferStatus.noBuffers ? 0 : -status;
+        } catch (err) {
+          n = 0;
+          bad = base;
+          cause = err;
+        } finally {
+          this.wire[2] = null;
+        }
+      } else {
+        try {
+          n = out.ref.offerMany(
+            envelopes.length - base,
+            (i) => this.toWire(envelopes[base + i]!),
+            (i, err) => {
+              bad = base + i;
+              cause = err;
+            },
+          );
+        } finally {
+          this.wire[2] = null;
+        }
+      }
+      if (n < 0) {
+        // The name went away: what waited for it is undeliverable.
+        this.outgoing.delete(out.name);
+        for (let i = base; i < envelopes.length; i++) this.undeliverable?.(out.name, envelopes[i]!);
+        return;
+      }
+      if (n > 0 && !this.tracked.has(out.name)) this.track(out.name);
+      out.head += n;
+      if (bad >= 0) {
+        // It cannot go (it does not encode): reported, and the ones after it go on.
+        const [unsendable] = envelopes.splice(bad, 1);
+        this.undeliverable?.(out.name, unsendable!, cause);
+        continue;
+      }
+      break;
+    }
+    if (out.head === out.envelopes.length) {
+      this.outgoing.delete(out.name);
+      return;
+    }
+    if (out.head > 1024 && out.head * 2 > out.envelopes.length) {
+      out.envelopes = out.envelopes.slice(out.head);
+      out.head = 0;
+    }
+    this.waitForRoomOf(out);
+  }
+
+  private waitForRoomOf(out: Outgoing): void {
+    out.waiting = true;
+    const wake = (): void => {
+      out.waiting = false;
+      this.flush(out);
+    };
+    out.ref.waitForRoom().then(wake, wake);
+  }
+
+  waitForRoom(name: string): Promise<void> {
+    if (this.closed || this.mailboxes.closed) return Promise.resolve();
+    return this.mailboxes.ref(name).waitForRoom();
+  }
+
+  /**
+   * Counts messages received (+) and settled (-) by a settling receiver; the mailbox's depth is
+   * adjusted by the sum once per turn of the event loop (one native call per drain at most, none
+   * when everything received was also handled within the turn), not twice per message.
+   */
+  private countUnsettled(entry: OwnEntry, delta: number): void {
+    if (!entry.queued) {
+      if (this.unsettledNames.length === 0) setImmediate(this.adjustDepths);
+      entry.queued = true;
+      this.unsettledNames.push(entry);
+    }
+    entry.unsettled += delta;
+  }
+
+  private readonly adjustDepths = (): void => {
+    const entries = this.unsettledNames.splice(0);
+    for (const entry of entries) {
+      const delta = entry.unsettled;
+      entry.unsettled = 0;
+      entry.queued = false;
+      if (delta !== 0 && this.own.get(entry.box.name) === entry && !this.mailboxes.closed && !entry.box.closed) entry.box.addDepth(delta);
+    }
+  };
 
   lookup(name: string): Location | undefined {
     if (this.closed) return undefined;
@@ -187,6 +399,8 @@ export class MailboxTransport implements ActorTransport {
 
   async close(): Promise<void> {
     if (this.closed) return;
+    // What this turn staged still goes (replies sent just before closing).
+    this.flushStaged();
     for (const name of [...this.own.keys()]) {
       const entry = this.own.get(name)!;
       entry.subscription.unsubscribe();
@@ -195,6 +409,8 @@ export class MailboxTransport implements ActorTransport {
     }
     this.own.clear();
     this.closed = true;
+    // What still waits for room is undeliverable now.
+    for (const out of [...this.outgoing.values()]) this.flush(out);
     clearInterval(this.timer);
     this.peerDown.unsubscribe();
     this.gone.complete();

@@ -26,8 +26,10 @@ export class ActorRef<C = AnyContract> {
   ) {}
 
   /** Sends a message and does not wait. Never throws for an absent actor: see `system.deadLetters$`. */
-  tell<K extends ActionOf<C>>(action: K, ...msg: TellArgs<C, K>): void {
-    this.host.tellTo(this.name, action, msg[0], this.sender);
+  tell<K extends ActionOf<C>>(action: K, ...msg: TellArgs<C, K>): void;
+  // Plain parameters, not a rest array: no array allocated per message.
+  tell(action: string, msg?: unknown): void {
+    this.host.tellTo(this.name, action, msg, this.sender);
   }
 
   /**
@@ -35,8 +37,9 @@ export class ActorRef<C = AnyContract> {
    * `timeoutMs`, `ActorNotFoundError` at once when no actor holds the name, `ActorStoppedError`
    * when it stops (or its process dies) first, or the handler's error.
    */
-  ask<K extends ActionOf<C>>(action: K, ...args: AskArgs<C, K>): Promise<ReplyOf<C, K>> {
-    return this.host.askTo(this.name, action, args[0], args[1], this.sender) as Promise<ReplyOf<C, K>>;
+  ask<K extends ActionOf<C>>(action: K, ...args: AskArgs<C, K>): Promise<ReplyOf<C, K>>;
+  ask(action: string, msg?: unknown, options?: AskOptions): Promise<unknown> {
+    return this.host.askTo(this.name, action, msg, options, this.sender);
   }
 
   toString(): string {

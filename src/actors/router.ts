@@ -5,16 +5,18 @@
  * (actors spawned with `groups: ['workers']`), in which case workers that join, leave or die
  * are followed automatically.
  *
- * The router asks workers on behalf of its callers, so it knows what each worker has in hand:
- * when a worker stops or its process dies, the asks it had not answered are given to another
- * worker (a tell is fire-and-forget and is not re-given).
+ * The router forwards each ask's envelope to a worker through its system (the worker answers
+ * the caller directly; see `ActorSystem.forwardAsk`) and keeps track of what each worker has in
+ * hand: when a worker stops or its process dies, the asks it had not answered are given to
+ * another worker (a tell is fire-and-forget and is not re-given).
  */
 import type { Subscription } from 'rxjs';
 import { MpBusError } from '../errors.js';
 import { STOP_ACTION } from './cell.js';
 import type { AnyContract } from './contract.js';
-import { ActorErrorCodes, ActorNotFoundError, ActorStoppedError, toWireError } from './errors.js';
+import { ActorErrorCodes } from './errors.js';
 import type { ActorRef } from './ref.js';
+import type { AskForwarder } from './pending.js';
 import type { ActorSystem, SystemEndpoint } from './system.js';
 import { EnvelopeKind, type Envelope, type Registration } from './transport.js';
 
@@ -59,7 +61,7 @@ export function fnv1a(text: string): number {
   return hash >>> 0;
 }
 
-export class Router<C = AnyContract> implements SystemEndpoint {
+export class Router<C = AnyContract> implements SystemEndpoint, AskForwarder {
   /** The ref callers use: messages to it are routed. */
   readonly ref: ActorRef<C>;
   readonly strategy: RoutingStrategy;
@@ -158,9 +160,27 @@ export class Router<C = AnyContract> implements SystemEndpoint {
       return;
     }
     this.count(worker);
-    this.system.tellTo(worker, envelope.action, envelope.payload, envelope.sender);
+    this.system.forwardTell(worker, envelope);
   }
 
+  /** @internal */
+  get workerTimeoutMs(): number | undefined {
+    return this.options.workerTimeoutMs;
+  }
+
+  /** @internal the system hands back an ask whose worker went away. */
+  regive(origin: Envelope, attempt: number, worker: string): boolean {
+    if (attempt >= (this.options.maxRedeliveries ?? 5)) return false;
+    this.removeWorker(worker);
+    this.redelivered++;
+    this.routeAsk(origin, attempt + 1);
+    return true;
+  }
+
+  /**
+   * Gives an ask to a worker: the system forwards the envelope itself (no second ask), and
+   * tells this router when the worker answered ({@link settled}) or went away ({@link regive}).
+   */
   private routeAsk(envelope: Envelope, attempt: number): void {
     const worker = this.pick(envelope);
     if (worker === undefined) {
@@ -174,31 +194,15 @@ export class Router<C = AnyContract> implements SystemEndpoint {
     }
     this.count(worker);
     this.inFlight.set(worker, (this.inFlight.get(worker) ?? 0) + 1);
-    const timeout = this.options.workerTimeoutMs;
-    this.system.askTo(worker, envelope.action, envelope.payload, timeout === undefined ? undefined : { timeoutMs: timeout }, envelope.sender).then(
-      (value) => {
-        this.settled(worker);
-        this.system.reply(envelope, EnvelopeKind.reply, value);
-      },
-      (err: unknown) => {
-        this.settled(worker);
-        const workerGone = err instanceof ActorStoppedError || err instanceof ActorNotFoundError;
-        if (workerGone && attempt < (this.options.maxRedeliveries ?? 5)) {
-          this.removeWorker(worker);
-          this.redelivered++;
-          this.routeAsk(envelope, attempt + 1);
-          return;
-        }
-        this.system.reply(envelope, EnvelopeKind.failure, toWireError(err));
-      },
-    );
+    this.system.forwardAsk(this, worker, envelope, attempt);
   }
 
   private count(worker: string): void {
     this.routed.set(worker, (this.routed.get(worker) ?? 0) + 1);
   }
 
-  private settled(worker: string): void {
+  /** @internal a worker answered (or gave up on) one ask this router gave it. */
+  settled(worker: string): void {
     const n = (this.inFlight.get(worker) ?? 1) - 1;
     if (n <= 0) this.inFlight.delete(worker);
     else this.inFlight.set(worker, n);

@@ -19,14 +19,16 @@ import { ActorCell, STOP_ACTION, cellInHandler, classIncarnation, type CellHost,
 import { ActorContext, type ActorCounters, type ContextHost, type FunctionBehavior, type SpawnOptions, type Terminated } from './context.js';
 import type { AnyContract, AskOptions, ContractOf, HandlerMap, Handlers } from './contract.js';
 import { actorDeclaration, type ActorClass } from './decorators.js';
+import { DeadlineQueue } from './deadlines.js';
 import { ActorErrorCodes, ActorNotFoundError, ActorStoppedError, AskTimeoutError, fromWireError, PrimaryLostError, SystemClosedError } from './errors.js';
+import { PendingAsk, workerGoneCode, type AskForwarder } from './pending.js';
 import { InProcessHub, InProcessTransport } from './in-process.js';
 import { Runtime, type CloseContext, type PrimaryLost } from '../runtime/runtime.js';
 import { ClusterTransport, type ClusterOptions } from '../cluster/cluster-transport.js';
 import { ActorRef, type RefHost } from './ref.js';
 import { Router, type RouterOptions } from './router.js';
 import { defaultSupervision } from './supervision.js';
-import { EnvelopeKind, type ActorTransport, type DeliveryStatus, type Envelope, type Receiver, type Registration, type WireError } from './transport.js';
+import { EnvelopeKind, makeEnvelope, type ActorTransport, type DeliveryStatus, type Envelope, type Receiver, type Registration, type WireError } from './transport.js';
 
 /** A message no actor handled. */
 export interface DeadLetter {
@@ -78,14 +80,6 @@ export interface CloseOptions {
   timeoutMs?: number;
 }
 
-interface PendingAsk {
-  to: string;
-  action: string;
-  resolve: (value: unknown) => void;
-  reject: (err: unknown) => void;
-  timer: NodeJS.Timeout;
-}
-
 const kindNames = ['tell', 'ask', 'reply', 'failure'] as const;
 
 /** Something registered under a name that is not an actor cell (routers). */
@@ -110,9 +104,10 @@ export class ActorSystem implements RefHost, CellHost {
   private readonly cells = new Map<string, ActorCell>();
   private readonly endpoints = new Map<string, { endpoint: SystemEndpoint; registration: Registration }>();
   private readonly pending = new Map<number, PendingAsk>();
-  private readonly pendingByTarget = new Map<string, Set<number>>();
+  /** One timer for every pending ask's timeout. */
+  private readonly deadlines = new DeadlineQueue<PendingAsk>((p) => this.expired(p));
+  /** Messages waiting for room in a full mailbox, per destination, in order. */
   private readonly outboxes = new Map<string, Envelope[]>();
-  private outboxTimer: NodeJS.Timeout | undefined;
   private readonly replyRegistration: Registration;
   private readonly goneSubscription: Subscription;
   private readonly askTimeoutMs: number;
@@ -148,6 +143,7 @@ export class ActorSystem implements RefHost, CellHost {
     this.replyAddress = `$reply.${this.transport.nodeId}`;
     this.replyRegistration = this.transport.register(this.replyAddress, { receive: (e) => this.onReply(e), depth: () => 0 });
     this.goneSubscription = this.transport.gone$.subscribe((gone) => this.onGone(gone.name));
+    this.transport.onUndeliverable?.((to, envelope, cause) => this.undeliverable(to, envelope, cause));
   }
 
   /** Resolves once the transport is ready (with `cluster`: connected to NATS; rejects with CLUSTER_UNAVAILABLE when it cannot be). */
@@ -291,15 +287,19 @@ export class ActorSystem implements RefHost, CellHost {
 
   /** @internal */
   tellTo(to: string, action: string, payload: unknown, sender: string | undefined): void {
-    const envelope: Envelope = { kind: EnvelopeKind.tell, action, payload };
-    if (sender !== undefined) envelope.sender = sender;
     const trace = sender === undefined ? undefined : this.cells.get(sender)?.currentEnvelope?.trace;
-    if (trace !== undefined) envelope.trace = trace;
+    const envelope = makeEnvelope(EnvelopeKind.tell, action, payload, undefined, undefined, sender, undefined, trace);
     if (this.closed) {
       this.deadLetter(to, envelope, 'closed');
       return;
     }
     if (this.send(to, envelope) === 'unknown') this.deadLetter(to, envelope, 'unknown-actor');
+  }
+
+  /** @internal a router gives a tell to `worker` as it came (sender and trace kept). */
+  forwardTell(worker: string, envelope: Envelope): void {
+    if (this.closed) this.deadLetter(worker, envelope, 'closed');
+    else if (this.send(worker, envelope) === 'unknown') this.deadLetter(worker, envelope, 'unknown-actor');
   }
 
   /** @internal */
@@ -310,17 +310,12 @@ export class ActorSystem implements RefHost, CellHost {
     const handling = sender === undefined ? undefined : this.cells.get(sender)?.currentEnvelope;
     if (handling?.deadline !== undefined) timeoutMs = Math.max(0, Math.min(timeoutMs, handling.deadline - Date.now()));
     const id = this.nextAskId++;
-    const envelope: Envelope = { kind: EnvelopeKind.ask, action, payload, id, replyTo: this.replyAddress, deadline: Date.now() + timeoutMs };
-    if (sender !== undefined) envelope.sender = sender;
-    if (handling?.trace !== undefined) envelope.trace = handling.trace;
+    const envelope = makeEnvelope(EnvelopeKind.ask, action, payload, id, this.replyAddress, sender, Date.now() + timeoutMs, handling?.trace);
     return new Promise<unknown>((resolve, reject) => {
-      const timer = setTimeout(() => {
-        if (this.forget(id)) reject(new AskTimeoutError(to, action, timeoutMs));
-      }, timeoutMs);
-      this.pending.set(id, { to, action, resolve, reject, timer });
-      let ids = this.pendingByTarget.get(to);
-      if (!ids) this.pendingByTarget.set(to, (ids = new Set()));
-      ids.add(id);
+      const p = new PendingAsk(id, to, action, timeoutMs, performance.now() + timeoutMs, resolve, reject, undefined);
+      // Registered before sending: a router of this system takes the entry over on delivery.
+      this.pending.set(id, p);
+      this.deadlines.add(p, timeoutMs);
       if (this.send(to, envelope) === 'unknown') {
         this.forget(id);
         this.deadLetter(to, envelope, 'unknown-actor');
@@ -329,37 +324,122 @@ export class ActorSystem implements RefHost, CellHost {
     });
   }
 
-  /** Removes a pending ask; false when it was already settled. */
+  /**
+   * @internal A router of this system gives the ask `origin` to `worker` (try number `attempt`).
+   * When the caller is this system (the router's usual place: next to the code that asks), the
+   * envelope goes to the worker as it is and the worker answers the caller directly: no second
+   * ask, promise, timer or envelope; the caller's pending entry only notes the worker, for the
+   * router's bookkeeping and for giving the ask to another worker if this one goes away. A
+   * caller elsewhere gets a relay entry: one envelope to the worker, the answer passed on as it
+   * came (not translated into an error and back).
+   */
+  forwardAsk(router: AskForwarder, worker: string, origin: Envelope, attempt: number): void {
+    const now = performance.now();
+    const limit = router.workerTimeoutMs;
+    const caller = origin.replyTo === this.replyAddress && origin.id !== undefined ? this.pending.get(origin.id) : undefined;
+    if (caller !== undefined && caller.router === undefined && !caller.isRelay && (limit === undefined || caller.due - now <= limit)) {
+      caller.router = router;
+      caller.worker = worker;
+      caller.attempt = attempt;
+      caller.origin = origin;
+      if (this.send(worker, origin) === 'unknown') {
+        this.deadLetter(worker, origin, 'unknown-actor');
+        this.workerLost(caller, new ActorNotFoundError(worker, origin.action));
+      }
+      return;
+    }
+    let timeoutMs = limit ?? this.askTimeoutMs;
+    // Whole milliseconds: asks relayed with about the same time left share a deadline lane.
+    if (origin.deadline !== undefined) timeoutMs = Math.max(0, Math.min(timeoutMs, Math.ceil(origin.deadline - Date.now())));
+    const id = this.nextAskId++;
+    const p = new PendingAsk(id, worker, origin.action, timeoutMs, now + timeoutMs, undefined, undefined, this);
+    p.router = router;
+    p.worker = worker;
+    p.attempt = attempt;
+    p.origin = origin;
+    this.pending.set(id, p);
+    this.deadlines.add(p, timeoutMs);
+    const envelope = makeEnvelope(EnvelopeKind.ask, origin.action, origin.payload, id, this.replyAddress, origin.sender, Date.now() + timeoutMs, origin.trace);
+    if (this.send(worker, envelope) === 'unknown') {
+      this.deadLetter(worker, envelope, 'unknown-actor');
+      this.workerLost(p, new ActorNotFoundError(worker, origin.action));
+    }
+  }
+
+  /** The worker of a routed ask went away (or was not there): its router gives it to another one, or the ask fails with `err`. */
+  private workerLost(p: PendingAsk, err: Error): void {
+    const router = p.router!;
+    const worker = p.worker!;
+    router.settled(worker);
+    if (p.isRelay) this.forget(p.id); // a relay ends here; giving the ask again makes a new one
+    else {
+      // The caller's own entry: plain again until the router forwards it anew.
+      p.router = undefined;
+      p.worker = undefined;
+    }
+    if (router.regive(p.origin!, p.attempt, worker)) return;
+    if (p.isRelay) p.reject(err);
+    else if (this.forget(p.id)) p.reject(err);
+  }
+
+  /** Removes a pending ask; undefined when it was already settled. */
   private forget(id: number): PendingAsk | undefined {
     const p = this.pending.get(id);
     if (!p) return undefined;
     this.pending.delete(id);
-    clearTimeout(p.timer);
-    const ids = this.pendingByTarget.get(p.to);
-    ids?.delete(id);
-    if (ids?.size === 0) this.pendingByTarget.delete(p.to);
+    p.done = true;
+    this.deadlines.settled(p.timeoutMs);
     return p;
   }
 
+  /** A pending ask's time ran out (the deadline queue already dropped it). */
+  private expired(p: PendingAsk): void {
+    if (this.pending.get(p.id) !== p) return;
+    this.pending.delete(p.id);
+    p.done = true;
+    if (p.router !== undefined) p.router.settled(p.worker!);
+    p.reject(new AskTimeoutError(p.isRelay ? p.worker! : p.to, p.action, p.timeoutMs));
+  }
+
   private onReply(envelope: Envelope): void {
-    const p = envelope.id === undefined ? undefined : this.forget(envelope.id);
+    const p = envelope.id === undefined ? undefined : this.pending.get(envelope.id);
     if (!p) {
       this.deadLetter(this.replyAddress, envelope, 'late-reply');
       return;
     }
-    if (envelope.kind === EnvelopeKind.failure) p.reject(fromWireError(p.to, p.action, envelope.payload as WireError));
+    const failure = envelope.kind === EnvelopeKind.failure;
+    if (p.router !== undefined) {
+      // The worker never took it (it stopped first): the router gives it to another one.
+      if (failure && workerGoneCode((envelope.payload as WireError)?.code)) {
+        this.workerLost(p, fromWireError(p.worker!, p.action, envelope.payload as WireError));
+        return;
+      }
+      p.router.settled(p.worker!);
+      if (p.isRelay) {
+        // Passed on as it came: a failure stays the worker's wire error.
+        this.forget(p.id);
+        this.reply(p.origin!, envelope.kind as typeof EnvelopeKind.reply | typeof EnvelopeKind.failure, envelope.payload);
+        return;
+      }
+    }
+    this.forget(p.id);
+    if (failure) p.reject(fromWireError(p.worker ?? p.to, p.action, envelope.payload as WireError));
     else p.resolve(envelope.payload);
   }
 
-  /** A name went away: asks pending on it fail after a short grace (a reply already sent still wins). */
+  /** A name went away: asks pending on it (or routed to it) fail, or are given to another worker, after a short grace (a reply already sent still wins). */
   private onGone(name: string): void {
-    const ids = this.pendingByTarget.get(name);
-    if (!ids || ids.size === 0) return;
-    const snapshot = [...ids];
+    const ids: number[] = [];
+    for (const p of this.pending.values()) if ((p.router !== undefined ? p.worker : p.to) === name) ids.push(p.id);
+    if (ids.length === 0) return;
     const fail = (): void => {
-      for (const id of snapshot) {
-        const p = this.forget(id);
-        if (p) p.reject(new ActorStoppedError(name, p.action, 'stopped (or its process died)'));
+      for (const id of ids) {
+        const p = this.pending.get(id);
+        if (!p) continue;
+        const err = new ActorStoppedError(name, p.action, 'stopped (or its process died)');
+        if (p.router !== undefined) {
+          if (p.worker === name) this.workerLost(p, err);
+        } else if (p.to === name && this.forget(id)) p.reject(err);
       }
     };
     if (this.goneGraceMs > 0) setTimeout(fail, this.goneGraceMs).unref();
@@ -368,7 +448,8 @@ export class ActorSystem implements RefHost, CellHost {
 
   /**
    * Delivers in order: when a mailbox is full, this and later messages to it wait in an outbox
-   * that is retried shortly (a full mailbox never drops a message silently).
+   * until the transport says the mailbox may have room (the mailbox's room doorbell: its
+   * receiver drained); a full mailbox never drops a message silently.
    */
   private send(to: string, envelope: Envelope): DeliveryStatus {
     const outbox = this.outboxes.get(to);
@@ -377,47 +458,58 @@ export class ActorSystem implements RefHost, CellHost {
       return 'delivered';
     }
     const status = this.transport.deliver(to, envelope);
-    if (status === 'full') {
-      this.outboxes.set(to, [envelope]);
-      this.scheduleOutboxes(1);
-      return 'delivered';
-    }
-    return status;
+    if (status !== 'full') return status;
+    this.outboxes.set(to, [envelope]);
+    this.waitForRoom(to);
+    return 'delivered';
   }
 
-  private scheduleOutboxes(delayMs: number): void {
-    if (this.outboxTimer) return;
-    this.outboxTimer = setTimeout(() => {
-      this.outboxTimer = undefined;
-      this.flushOutboxes(delayMs);
-    }, delayMs);
+  private waitForRoom(to: string): void {
+    const room = this.transport.waitForRoom?.(to) ?? new Promise<void>((resolve) => setImmediate(resolve));
+    room.then(
+      () => this.flushOutbox(to),
+      () => this.flushOutbox(to),
+    );
   }
 
-  private flushOutboxes(lastDelayMs: number): void {
-    for (const [to, outbox] of this.outboxes) {
-      let sent = 0;
-      while (sent < outbox.length) {
-        const status = this.transport.deliver(to, outbox[sent]!);
-        if (status === 'full') break;
-        if (status === 'unknown') {
-          for (const e of outbox.slice(sent)) this.undeliverable(to, e);
-          sent = outbox.length;
-          break;
-        }
-        sent++;
+  private flushOutbox(to: string): void {
+    const outbox = this.outboxes.get(to);
+    if (!outbox) return;
+    let sent = 0;
+    while (sent < outbox.length) {
+      const status = this.transport.deliver(to, outbox[sent]!);
+      if (status === 'full') break;
+      if (status === 'unknown') {
+        for (const e of outbox.slice(sent)) this.undeliverable(to, e);
+        sent = outbox.length;
+        break;
       }
-      outbox.splice(0, sent);
-      if (outbox.length === 0) this.outboxes.delete(to);
+      sent++;
     }
-    if (this.outboxes.size > 0) this.scheduleOutboxes(Math.min(50, lastDelayMs * 2));
+    outbox.splice(0, sent);
+    if (outbox.length === 0) this.outboxes.delete(to);
+    else this.waitForRoom(to);
   }
 
-  private undeliverable(to: string, envelope: Envelope): void {
-    this.deadLetter(to, envelope, 'unknown-actor');
-    if (envelope.kind === EnvelopeKind.ask && envelope.id !== undefined && envelope.replyTo === this.replyAddress) {
-      const p = this.forget(envelope.id);
-      p?.reject(new ActorNotFoundError(to, envelope.action));
-    }
+  /** Close: what still waits for room becomes dead letters; no ask times out any more. */
+  private dropOutboxes(): void {
+    this.deadlines.clear();
+    for (const [to, outbox] of this.outboxes) for (const e of outbox) this.deadLetter(to, e, 'closed');
+    this.outboxes.clear();
+  }
+
+  /** A message accepted for sending could not go after all: its name went away, or (with `cause`) it does not encode. */
+  private undeliverable(to: string, envelope: Envelope, cause?: unknown): void {
+    this.deadLetter(to, envelope, cause === undefined ? 'unknown-actor' : 'encode-failed');
+    if (envelope.kind !== EnvelopeKind.ask || envelope.id === undefined || envelope.replyTo !== this.replyAddress) return;
+    const p = this.pending.get(envelope.id);
+    if (!p) return;
+    if (cause !== undefined) {
+      const err = new MpBusError(ErrorCodes.encodeFailed, `the message '${envelope.action}' to '${to}' could not be encoded (${(cause as Error)?.message ?? String(cause)}): send plain data (what msgpack carries)`, { cause });
+      if (p.router !== undefined) p.router.settled(p.worker!);
+      if (this.forget(envelope.id)) p.reject(err);
+    } else if (p.router !== undefined && p.worker === to) this.workerLost(p, new ActorNotFoundError(to, envelope.action));
+    else if (this.forget(envelope.id)) p.reject(new ActorNotFoundError(to, envelope.action));
   }
 
   // ---------------------------------------------------------------- endpoints (routers)
@@ -442,7 +534,7 @@ export class ActorSystem implements RefHost, CellHost {
   /** @internal answers an ask received by a cell or an endpoint. */
   reply(envelope: Envelope, kind: typeof EnvelopeKind.reply | typeof EnvelopeKind.failure, payload: unknown): void {
     if (envelope.replyTo === undefined || envelope.id === undefined) return;
-    const answer: Envelope = { kind, action: envelope.action, payload, id: envelope.id };
+    const answer = makeEnvelope(kind, envelope.action, payload, envelope.id);
     if (this.send(envelope.replyTo, answer) === 'unknown') this.deadLetter(envelope.replyTo, answer, 'unknown-actor');
   }
 
@@ -563,9 +655,7 @@ export class ActorSystem implements RefHost, CellHost {
     await Promise.all(topLevel.map((c) => c.stop({ force, reason: 'closed' })));
     this.closed = true;
     this.rejectPending();
-    if (this.outboxTimer) clearTimeout(this.outboxTimer);
-    for (const [to, outbox] of this.outboxes) for (const e of outbox) this.deadLetter(to, e, 'closed');
-    this.outboxes.clear();
+    this.dropOutboxes();
     this.goneSubscription.unsubscribe();
     this.replyRegistration.close();
     await this.transport.close();

@@ -41,6 +41,25 @@ export interface Envelope {
   trace?: string;
 }
 
+/**
+ * Makes an envelope. Every envelope of the actor layer is made here, with all its fields in one
+ * order (absent ones undefined): one object shape from `ask` to the wire and back, so the code
+ * that reads envelopes stays monomorphic (envelopes built field by field came in up to eight
+ * shapes, and every reader of them was megamorphic).
+ */
+export function makeEnvelope(
+  kind: EnvelopeKind,
+  action: string,
+  payload: unknown,
+  id?: number,
+  replyTo?: string,
+  sender?: string,
+  deadline?: number,
+  trace?: string,
+): Envelope {
+  return { kind, action, payload, id, replyTo, sender, deadline, trace };
+}
+
 /** An error as it travels in a failure reply. */
 export interface WireError {
   name: string;
@@ -106,6 +125,18 @@ export interface ActorTransport {
   deliver(to: string, envelope: Envelope): DeliveryStatus;
   /** Where `name` lives, or undefined. */
   lookup(name: string): Location | undefined;
+  /**
+   * Resolves when `name`'s mailbox may have room again after `deliver` answered 'full' (its
+   * receiver drained). Optional: without it, the system retries on the next turn of the event
+   * loop. It does not reserve room; it may also reject (the name went away: deliver says so).
+   */
+  waitForRoom?(name: string): Promise<void>;
+  /**
+   * Where messages go that `deliver` accepted ('delivered') but that the transport could not
+   * send after all (optional: for transports that send later, e.g. batched at the end of the
+   * turn): the name went away meanwhile, or, with `cause`, the message does not encode.
+   */
+  onUndeliverable?(handler: (to: string, envelope: Envelope, cause?: unknown) => void): void;
   /** Messages waiting in `name`'s mailbox, when the transport can tell. */
   depth(name: string): number | undefined;
   /** Names that went away (unregistered anywhere, or the owning process died). */

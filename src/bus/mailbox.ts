@@ -25,6 +25,12 @@ import { attach, type Attachment, type MailboxMemoryOptions } from './attachment
 import { Membership, SCAN_INTERVAL_MS } from './membership.js';
 import { checkName, registry, type MailboxAddress } from './registry.js';
 
+/**
+ * @internal What {@link MailboxRef.offer} answers: the native send's status, or `noSuchMailbox`
+ * when no mailbox of the group has the name.
+ */
+export const OfferStatus = { ...SendStatus, noSuchMailbox: 6 } as const;
+
 /** What {@link MailboxRef.trySend} answers: sent, or which bound was hit (nothing was sent then). */
 export type TrySendResult = 'sent' | 'mailbox-full' | 'inbox-full' | 'no-buffers';
 
@@ -72,6 +78,8 @@ const DEFAULT_TIMEOUT_MS = 5000;
  * receiver that died, a send timeout to report).
  */
 const ROOM_RECHECK_MS = 10;
+/** How long an idle receiver lingers before parking while more tasks are runnable than CPUs (ms). */
+const CROWDED_LINGER_MS = 0.1;
 /** Retries on the next turn of the event loop before a sender sleeps until the receiver drains. */
 const IMMEDIATE_RETRIES = 16;
 
@@ -413,10 +421,13 @@ export class MailboxSystem {
     if (this.roomWaiters.length > 0) this.releaseRoomWaiters();
     const now = performance.now();
     if (got > 0) this.lastMessageAt = now;
-    // Lingering a little before parking keeps replies fast. With more processes awake than
-    // CPUs the drain yields instead of spinning; parking at once then was measured worse
-    // (4 busy pairs: round trip p50 35 µs against 10-24 µs, the same throughput).
-    if (got > 0 || now - this.lastMessageAt < this.idleParkMs || !this.native.mbxPark()) {
+    // Lingering a little before parking keeps replies fast while a CPU is free for it. When
+    // the machine is crowded (more runnable tasks than CPUs) it lingers only about one round
+    // trip (CROWDED_LINGER_MS): each lingering turn is a busy event-loop turn with a yield,
+    // which took the CPU from the processes this one waits for (flagship workers: ~50% of their
+    // samples in this loop); parking at once instead made every sequential ask pay a wake-up.
+    const linger = now - this.lastMessageAt;
+    if (got > 0 || (linger < this.idleParkMs && (linger < CROWDED_LINGER_MS || !this.native.mbxCrowded())) || !this.native.mbxPark()) {
       this.schedulePump();
       return;
     }
@@ -799,6 +810,17 @@ export class MailboxRef<T = unknown> {
     return this.attempt(CODEC_MSGPACK, packed, packed.start, packed.end);
   }
 
+  /**
+   * @internal {@link trySend} for a caller that handles every outcome itself (the actor
+   * transport): an {@link OfferStatus} number, translated once by the caller, and no exception
+   * for a name that is not there (or no longer).
+   */
+  offer(value: T): number {
+    if (this.queue.length > 0) return SendStatus.mailboxFull;
+    const packed = this.system.packr.pack(value, REUSE_BUFFER_MODE) as Buffer & { start: number; end: number };
+    return this.sendStatus(CODEC_MSGPACK, packed, packed.start, packed.end);
+  }
+
   /** Like {@link trySend} for bytes sent as they are (no codec); the receiver gets a Buffer. */
   trySendRaw(bytes: Uint8Array): TrySendResult {
     if (this.queue.length > 0) return 'mailbox-full';
@@ -853,36 +875,47 @@ export class MailboxRef<T = unknown> {
   }
 
   private attempt(codec: number, bytes: Uint8Array, start: number, end: number): TrySendResult {
-    for (let tries = 0; ; tries++) {
-      const at = this.address ?? this.resolve();
-      const status = this.system.nativeSend(at, codec, bytes, start, end);
-      switch (status) {
-        case SendStatus.ok:
-          return 'sent';
-        case SendStatus.mailboxFull:
-          return 'mailbox-full';
-        case SendStatus.inboxFull:
-          return 'inbox-full';
-        case SendStatus.noBuffers:
-          return 'no-buffers';
-        default:
-          this.relocate(status, at, tries);
-      }
+    const status = this.sendStatus(codec, bytes, start, end);
+    switch (status) {
+      case SendStatus.ok:
+        return 'sent';
+      case SendStatus.mailboxFull:
+        return 'mailbox-full';
+      case SendStatus.inboxFull:
+        return 'inbox-full';
+      case SendStatus.noBuffers:
+        return 'no-buffers';
+      default:
+        throw this.failure(status);
     }
   }
 
-  /** The mailbox closed or its process is gone: the name may have moved since we looked it up; else throws. */
-  private relocate(status: number, at: MailboxAddress, tries: number): void {
+  /** One send, following the name once if it moved: an {@link OfferStatus}. */
+  private sendStatus(codec: number, bytes: Uint8Array, start: number, end: number): number {
+    for (let tries = 0; ; tries++) {
+      const at = this.address ?? registry.lookup(this.name);
+      if (!at) return OfferStatus.noSuchMailbox;
+      this.address = at;
+      const status = this.system.nativeSend(at, codec, bytes, start, end);
+      if (status < SendStatus.peerGone || !this.moved(at, tries)) return status;
+    }
+  }
+
+  /** The mailbox at `at` closed or its process is gone: true when the name now lives elsewhere (send there, once). */
+  private moved(at: MailboxAddress, tries: number): boolean {
     this.address = undefined;
-    const moved = registry.lookup(this.name);
-    if (tries === 0 && moved && (moved.slot !== at.slot || moved.generation !== at.generation || moved.id !== at.id)) {
-      this.address = moved;
-      return;
-    }
-    if (status === SendStatus.peerGone) {
-      throw new MpBusError(ErrorCodes.peerGone, `the process that owned mailbox '${this.name}' (slot ${at.slot}) is gone (it died or left the group)`);
-    }
-    throw new MpBusError(ErrorCodes.mailboxClosed, `mailbox '${this.name}' was closed`);
+    if (tries > 0) return false;
+    const now = registry.lookup(this.name);
+    if (!now || (now.slot === at.slot && now.generation === at.generation && now.id === at.id)) return false;
+    this.address = now;
+    return true;
+  }
+
+  /** The error of a send that found no mailbox (an {@link OfferStatus} past the bounds). */
+  private failure(status: number): MpBusError {
+    if (status === OfferStatus.noSuchMailbox) return new MpBusError(ErrorCodes.noSuchMailbox, `no mailbox named '${this.name}' is open in the group`);
+    if (status === SendStatus.peerGone) return new MpBusError(ErrorCodes.peerGone, `the process that owned mailbox '${this.name}' is gone (it died or left the group)`);
+    return new MpBusError(ErrorCodes.mailboxClosed, `mailbox '${this.name}' was closed`);
   }
 
   /**
@@ -891,17 +924,41 @@ export class MailboxRef<T = unknown> {
    * the first `n`; the rest were not (the mailbox, inbox or pool is full), like {@link trySend}.
    */
   trySendMany(values: readonly T[]): number {
+    const sent = this.offerMany(values.length, (i) => values[i]!);
+    if (sent < 0) throw this.failure(-sent);
+    return sent;
+  }
+
+  /**
+   * @internal {@link trySendMany} for a caller that handles every outcome itself (the actor
+   * transport): sends `valueOf(0)`, `valueOf(1)`, ... (up to `count`) in order while there is
+   * room, each value packed before the next is asked for, and answers how many went, or
+   * -{@link OfferStatus} when none went because the name is not there (no exception). With
+   * `onEncodeError`, a value that does not encode ends the call instead of throwing: the values
+   * before it are sent, and it is reported with its index (the count returned then).
+   */
+  offerMany(count: number, valueOf: (i: number) => T, onEncodeError?: (i: number, err: unknown) => void): number {
     if (this.queue.length > 0) return 0;
     const { bytes, bounds } = this.system.staging;
     const packr = this.system.stagingPackr;
     const max = this.system.maxInlineBytes;
     let sent = 0;
-    while (sent < values.length) {
+    while (sent < count) {
       packr.useBuffer(bytes);
       let k = 0;
       let single: Uint8Array | undefined;
-      while (2 * k < bounds.length && sent + k < values.length) {
-        const packed = packr.pack(values[sent + k], REUSE_BUFFER_MODE) as Buffer & { start: number; end: number };
+      let encodeError: unknown;
+      let failed = false;
+      while (2 * k < bounds.length && sent + k < count) {
+        let packed: Buffer & { start: number; end: number };
+        try {
+          packed = packr.pack(valueOf(sent + k), REUSE_BUFFER_MODE) as Buffer & { start: number; end: number };
+        } catch (err) {
+          if (!onEncodeError) throw err;
+          encodeError = err;
+          failed = true;
+          break;
+        }
         if (packed !== bytes || packed.end - packed.start > max) {
           // Too big for one buffer, or msgpackr moved to a buffer of its own (the staging area
           // was nearly full): send it alone, after the batch so far.
@@ -912,11 +969,18 @@ export class MailboxRef<T = unknown> {
         bounds[2 * k + 1] = packed.end;
         k++;
       }
-      const n = this.attemptMany(CODEC_MSGPACK, k);
+      const n = this.sendManyStatus(CODEC_MSGPACK, k);
+      // A name found missing after some went: they count; the next send reports it.
+      if (n < 0) return sent > 0 ? sent : n;
       sent += n;
       if (n < k) return sent;
+      if (failed) {
+        onEncodeError!(sent, encodeError);
+        return sent;
+      }
       if (single) {
-        if (this.attempt(CODEC_MSGPACK, single, 0, single.length) !== 'sent') return sent;
+        const status = this.sendStatus(CODEC_MSGPACK, single, 0, single.length);
+        if (status !== SendStatus.ok) return status < SendStatus.peerGone || sent > 0 ? sent : -status;
         sent++;
       }
     }
@@ -956,15 +1020,29 @@ export class MailboxRef<T = unknown> {
   }
 
   private attemptMany(codec: number, count: number): number {
+    const n = this.sendManyStatus(codec, count);
+    if (n < 0) throw this.failure(-n);
+    return n;
+  }
+
+  /** One batched send of the staging area's first `count` messages, following the name once if it moved: how many went, or -{@link OfferStatus}. */
+  private sendManyStatus(codec: number, count: number): number {
     if (count === 0) return 0;
     for (let tries = 0; ; tries++) {
-      const at = this.address ?? this.resolve();
+      const at = this.address ?? registry.lookup(this.name);
+      if (!at) return -OfferStatus.noSuchMailbox;
+      this.address = at;
       const { bytes, bounds } = this.system.staging;
       const result = this.system.nativeSendMany(at, codec, bytes, bounds, count);
       if (result >= 0) return result;
-      if (-result === SendStatus.mailboxFull || -result === SendStatus.inboxFull || -result === SendStatus.noBuffers) return 0;
-      this.relocate(-result, at, tries);
+      if (-result < SendStatus.peerGone) return 0;
+      if (!this.moved(at, tries)) return result;
     }
+  }
+
+  /** @internal true when the name's address is known from an earlier send (the name existed then). */
+  get known(): boolean {
+    return this.address !== undefined;
   }
 
   private resolve(): MailboxAddress {

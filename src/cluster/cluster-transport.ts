@@ -276,6 +276,14 @@ export class ClusterTransport implements ActorTransport {
     return this.local.depth(name);
   }
 
+  waitForRoom(name: string): Promise<void> {
+    return this.local.waitForRoom?.(name) ?? Promise.resolve();
+  }
+
+  onUndeliverable(handler: (to: string, envelope: Envelope, cause?: unknown) => void): void {
+    this.local.onUndeliverable?.(handler);
+  }
+
   join(group: string, name: string): void {
     this.local.join(group, name);
   }
