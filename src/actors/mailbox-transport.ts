@@ -13,6 +13,7 @@
  */
 import { Subject, type Observable, type Subscription } from 'rxjs';
 import { MpBusError } from '../errors.js';
+import { durationMs, integerIn } from '../validation.js';
 import { logger } from '../log.js';
 import { MailboxSystem, OfferStatus, type Mailbox, type MailboxRef, type MailboxSystemOptions } from '../bus/mailbox.js';
 import { registry, type MailboxAddress } from '../bus/registry.js';
@@ -104,13 +105,15 @@ export class MailboxTransport implements ActorTransport {
   private readonly suspects = new Set<string>();
 
   constructor(options: MailboxTransportOptions = {}) {
+    // checked before anything is attached or registered
+    this.capacity = integerIn(options.mailboxCapacity ?? 4096, 'mailboxCapacity', 1, 0x7fffffff);
+    const pollMs = durationMs(options.pollMs ?? 100, 'pollMs', 1);
     this.mailboxes = MailboxSystem.open(options);
-    this.capacity = options.mailboxCapacity ?? 4096;
     this.nodeId = `${this.mailboxes.slot}.${process.pid}.${++nodeCounter}`;
     this.gone$ = this.gone.asObservable();
     this.membership$ = this.membershipChanges.asObservable();
     this.peerDown = this.mailboxes.membership.peerDown$.subscribe(({ peer, reason }) => this.onPeerDown(peer.slot, peer.generation, reason));
-    this.timer = setInterval(() => this.poll(), options.pollMs ?? 100);
+    this.timer = setInterval(() => this.poll(), pollMs);
     this.timer.unref();
   }
 

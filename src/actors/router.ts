@@ -11,7 +11,8 @@
  * another worker (a tell is fire-and-forget and is not re-given).
  */
 import type { Subscription } from 'rxjs';
-import { MpBusError } from '../errors.js';
+import { ErrorCodes, MpBusError } from '../errors.js';
+import { callback, durationMs, integerIn, oneOf } from '../validation.js';
 import { STOP_ACTION } from './cell.js';
 import type { AnyContract } from './contract.js';
 import { ActorErrorCodes } from './errors.js';
@@ -82,13 +83,20 @@ export class Router<C = AnyContract> implements SystemEndpoint, AskForwarder {
     private readonly system: ActorSystem,
     private readonly options: RouterOptions,
   ) {
-    this.strategy = options.strategy ?? 'round-robin';
-    if (!['round-robin', 'least-loaded', 'consistent-hash'].includes(this.strategy)) {
-      throw new MpBusError(ActorErrorCodes.invalidActor, `unknown routing strategy '${String(this.strategy)}': use 'round-robin', 'least-loaded' or 'consistent-hash'`);
+    this.strategy = oneOf(options.strategy ?? 'round-robin', 'router strategy', ['round-robin', 'least-loaded', 'consistent-hash'] as const);
+    if (options.maxRedeliveries != null) integerIn(options.maxRedeliveries, 'router maxRedeliveries', 0, 1000);
+    if (options.workerTimeoutMs != null) durationMs(options.workerTimeoutMs, 'router workerTimeoutMs', 1);
+    if (options.virtualNodes != null) integerIn(options.virtualNodes, 'router virtualNodes', 1, 4096);
+    if (options.key != null) callback(options.key, 'router key');
+    if (options.workers != null && (!Array.isArray(options.workers) || options.workers.some((w) => typeof w !== 'string' || w.length === 0))) {
+      throw new MpBusError(ErrorCodes.invalidOption, `router workers must be an array of actor names, got ${String(options.workers)}`);
+    }
+    if (options.group != null && (typeof options.group !== 'string' || options.group.length === 0)) {
+      throw new MpBusError(ErrorCodes.invalidOption, `router group must be a group name, got ${String(options.group)}`);
     }
     for (const w of options.workers ?? []) this.addWorker(w);
     const transport = system.transport;
-    if (options.group !== undefined) {
+    if (options.group != null) {
       const group = options.group;
       this.subscriptions.push(
         transport.membership$.subscribe((m) => {

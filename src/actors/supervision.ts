@@ -2,6 +2,7 @@
  * Supervision: what happens to an actor whose handler throws. The failed message is answered
  * with the error (when it was an ask) in every case; the strategy then decides the actor's fate.
  */
+import { durationMs, integerIn, oneOf } from '../validation.js';
 
 /** How an actor's failures are handled. */
 export type SupervisionStrategy =
@@ -27,6 +28,22 @@ export type SupervisionStrategy =
   | { strategy: 'stop' }
   /** Treat the failure as a failure of the parent, whose own strategy decides (a top-level actor stops). */
   | { strategy: 'escalate' };
+
+/** Checks a strategy given by the application (`INVALID_OPTION` naming what is wrong). */
+export function checkSupervision(s: unknown, name: string): SupervisionStrategy {
+  if (s === null || typeof s !== 'object') return oneOf(s, `${name}.strategy`, STRATEGIES) as never;
+  const strategy = oneOf((s as { strategy?: unknown }).strategy, `${name}.strategy`, STRATEGIES);
+  if (strategy === 'restart') {
+    const r = s as Extract<SupervisionStrategy, { strategy: 'restart' }>;
+    if (r.maxRestarts !== undefined) integerIn(r.maxRestarts, `${name}.maxRestarts`, 0, 1_000_000);
+    if (r.withinMs !== undefined) durationMs(r.withinMs, `${name}.withinMs`, 1);
+    if (r.backoffMs !== undefined) durationMs(r.backoffMs, `${name}.backoffMs`, 0);
+    if (r.maxBackoffMs !== undefined) durationMs(r.maxBackoffMs, `${name}.maxBackoffMs`, 0);
+  }
+  return s as SupervisionStrategy;
+}
+
+const STRATEGIES = ['resume', 'restart', 'stop', 'escalate'] as const;
 
 /** Restart, up to 10 times a minute, without delay for the first and doubling up to 1 s. */
 export const defaultSupervision: SupervisionStrategy = { strategy: 'restart', maxRestarts: 10, withinMs: 60_000, backoffMs: 0, maxBackoffMs: 1000 };

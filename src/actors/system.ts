@@ -14,6 +14,7 @@ import type { Logger } from 'pino';
 import { filter, Observable, Subject, type Subscription } from 'rxjs';
 import { container as rootContainer, type DependencyContainer } from 'tsyringe';
 import { ErrorCodes, MpBusError } from '../errors.js';
+import { durationMs } from '../validation.js';
 import { logger } from '../log.js';
 import { ActorCell, STOP_ACTION, cellInHandler, classIncarnation, type CellHost, type DeadLetterReason, type Incarnation, type IncarnationFactory } from './cell.js';
 import { ActorContext, type ActorCounters, type ContextHost, type FunctionBehavior, type SpawnOptions, type Terminated } from './context.js';
@@ -27,7 +28,7 @@ import { Runtime, type CloseContext, type PrimaryLost } from '../runtime/runtime
 import { ClusterTransport, type ClusterOptions } from '../cluster/cluster-transport.js';
 import { ActorRef, type RefHost } from './ref.js';
 import { Router, type RouterOptions } from './router.js';
-import { defaultSupervision } from './supervision.js';
+import { checkSupervision, defaultSupervision } from './supervision.js';
 import { EnvelopeKind, makeEnvelope, type ActorTransport, type DeliveryStatus, type Envelope, type Receiver, type Registration, type WireError } from './transport.js';
 
 /** A message no actor handled. */
@@ -134,8 +135,8 @@ export class ActorSystem implements RefHost, CellHost {
     this.transport = options.cluster ? new ClusterTransport(transport, options.cluster) : transport;
     this.container = options.container ?? rootContainer.createChildContainer();
     this.container.register(ActorSystem, { useValue: this });
-    this.askTimeoutMs = options.askTimeoutMs ?? 10_000;
-    this.goneGraceMs = options.goneGraceMs ?? 100;
+    this.askTimeoutMs = Math.ceil(durationMs(options.askTimeoutMs ?? 10_000, 'askTimeoutMs', 1));
+    this.goneGraceMs = durationMs(options.goneGraceMs ?? 100, 'goneGraceMs', 0);
     this.afterClose = options.afterClose;
     this.events$ = this.events.asObservable();
     this.deadLetters$ = this.deadLetters.asObservable();
@@ -195,7 +196,13 @@ export class ActorSystem implements RefHost, CellHost {
     }
     if (!name) throw new MpBusError(ActorErrorCodes.invalidActor, `actor class ${(target as { name?: string }).name ?? '?'} has no name: give one with @Actor('name') or spawn(cls, { name })`);
     if (name.startsWith('$')) throw new MpBusError(ActorErrorCodes.invalidActor, `actor names starting with '$' are reserved (got '${name}')`);
-    const cell = new ActorCell(name, this, factory, options.supervision ?? declared.supervision ?? defaultSupervision, parent, parent?.childContainer ?? this.container);
+    const supervision = options.supervision ?? declared.supervision;
+    if (supervision !== undefined) checkSupervision(supervision, `actor '${name}' supervision`);
+    const groups = options.groups ?? declared.groups ?? [];
+    if (!Array.isArray(groups) || groups.some((g) => typeof g !== 'string' || g.length === 0)) {
+      throw new MpBusError(ActorErrorCodes.invalidActor, `actor '${name}': groups must be an array of group names, got ${String(groups)}`);
+    }
+    const cell = new ActorCell(name, this, factory, supervision ?? defaultSupervision, parent, parent?.childContainer ?? this.container);
     cell.registration = this.transport.register(name, cell);
     this.cells.set(name, cell);
     parent?.children.add(cell);
@@ -205,7 +212,7 @@ export class ActorSystem implements RefHost, CellHost {
       await cell.stop();
       throw new MpBusError(ActorErrorCodes.invalidActor, `actor '${name}' failed to start: ${(err as Error).message ?? String(err)}`, { cause: err });
     }
-    for (const group of options.groups ?? declared.groups ?? []) this.transport.join(group, name);
+    for (const group of groups) this.transport.join(group, name);
     cell.log.debug('spawned');
     this.events.next({ type: 'spawned', name, pid: process.pid });
     return this.ref(name);
@@ -305,7 +312,15 @@ export class ActorSystem implements RefHost, CellHost {
   /** @internal */
   askTo(to: string, action: string, payload: unknown, options: AskOptions | undefined, sender: string | undefined): Promise<unknown> {
     if (this.closed) return Promise.reject(new SystemClosedError(`cannot ask '${to}' for '${action}'`));
-    let timeoutMs = options?.timeoutMs ?? this.askTimeoutMs;
+    // whole ms: the deadline queue keeps one lane per distinct timeout
+    let timeoutMs = this.askTimeoutMs;
+    if (options?.timeoutMs !== undefined) {
+      try {
+        timeoutMs = Math.ceil(durationMs(options.timeoutMs, 'ask timeoutMs', 1));
+      } catch (err) {
+        return Promise.reject(err);
+      }
+    }
     // Asked while handling a message: no later than that message's own asker waits.
     const handling = sender === undefined ? undefined : this.cells.get(sender)?.currentEnvelope;
     if (handling?.deadline !== undefined) timeoutMs = Math.max(0, Math.min(timeoutMs, handling.deadline - Date.now()));
@@ -599,10 +614,7 @@ export class ActorSystem implements RefHost, CellHost {
    * pending asks with `SystemClosedError`, and closes the transport. Idempotent.
    */
   close(options: CloseOptions = {}): Promise<void> {
-    const timeoutMs = options.timeoutMs ?? 5000;
-    if (typeof timeoutMs !== 'number' || !Number.isFinite(timeoutMs) || timeoutMs < 0) {
-      throw new MpBusError(ErrorCodes.invalidOption, `close({ timeoutMs }) takes a finite number of ms >= 0, got ${String(timeoutMs)}`);
-    }
+    const timeoutMs = durationMs(options.timeoutMs ?? 5000, 'close timeoutMs', 0);
     const closer = cellInHandler();
     if (closer) this.closers.add(closer);
     this.closing ??= this.doClose(timeoutMs);

@@ -25,6 +25,7 @@ import { hostname } from 'node:os';
 import { Packr } from 'msgpackr';
 import { merge, Observable, Subject, type Subscription } from 'rxjs';
 import { MpBusError } from '../errors.js';
+import { callback, durationMs, oneOf } from '../validation.js';
 import { logger } from '../log.js';
 import { ActorErrorCodes, toWireError } from '../actors/errors.js';
 import { EnvelopeKind, type ActorTransport, type DeliveryStatus, type Envelope, type Location, type MembershipChange, type NameGone, type Receiver, type Registration, type WireError } from '../actors/transport.js';
@@ -181,10 +182,13 @@ export class ClusterTransport implements ActorTransport {
     this.clusterName = options.name;
     this.prefix = `mpbus.${options.name}`;
     this.nodeId = `${hostname()}.${local.nodeId}.${++nodeCounter}`;
-    this.heartbeatMs = options.heartbeatMs ?? 1000;
-    this.nodeTimeoutMs = options.nodeTimeoutMs ?? 3 * this.heartbeatMs;
-    this.whileDisconnected = options.whileDisconnected ?? 'fail';
-    this.exported = options.exported ?? ((name) => !name.startsWith('$'));
+    this.heartbeatMs = durationMs(options.heartbeatMs ?? 1000, 'cluster.heartbeatMs', 1);
+    this.nodeTimeoutMs = durationMs(options.nodeTimeoutMs ?? 3 * this.heartbeatMs, 'cluster.nodeTimeoutMs', 1);
+    if (this.nodeTimeoutMs <= this.heartbeatMs) {
+      throw new MpBusError('INVALID_OPTION', `cluster.nodeTimeoutMs (${this.nodeTimeoutMs}) must be longer than cluster.heartbeatMs (${this.heartbeatMs}), or every node would look gone between two heartbeats`);
+    }
+    this.whileDisconnected = oneOf(options.whileDisconnected ?? 'fail', 'cluster.whileDisconnected', ['fail', 'retry'] as const);
+    this.exported = options.exported === undefined ? (name) => !name.startsWith('$') : callback(options.exported, 'cluster.exported');
     this.engine = options.engine ?? new NatsEngine({ servers: options.servers, ...options.nats });
     this.heldReplyAddress = `$cluster-reply.${this.nodeId}`;
     this.gone$ = merge(local.gone$, this.remoteGone);

@@ -13,6 +13,7 @@ import type { Logger } from 'pino';
 import { ReplaySubject, type Observable } from 'rxjs';
 import { MpBusError, ErrorCodes } from '../errors.js';
 import { logger } from '../log.js';
+import { durationMs } from '../validation.js';
 import { addon } from '../native/addon.js';
 import { interruptsOf, serveInterruptsOnRequest, type InterruptEvent, type Interrupts, type LinkState } from '../interrupts/index.js';
 import { checkEnvironment, checkFreeHugepages, hugepageInfo } from './environment.js';
@@ -391,10 +392,7 @@ export class Runtime {
    * `system.close()`, in any order.
    */
   close(options: RuntimeCloseOptions = {}): Promise<void> {
-    const timeoutMs = options.timeoutMs ?? DEFAULT_CLOSE_TIMEOUT_MS;
-    if (typeof timeoutMs !== 'number' || !Number.isFinite(timeoutMs) || timeoutMs < 0) {
-      throw new MpBusError(ErrorCodes.invalidOption, `close({ timeoutMs }) takes a finite number of ms >= 0, got ${String(timeoutMs)}`);
-    }
+    const timeoutMs = durationMs(options.timeoutMs ?? DEFAULT_CLOSE_TIMEOUT_MS, 'close timeoutMs', 0);
     return this.closeFor('close', timeoutMs);
   }
 

@@ -1,0 +1,45 @@
+/**
+ * Checks of public numeric and enumerated options: one rule per kind of value, one error shape
+ * (`INVALID_OPTION`, naming the option, the accepted range and the value given), so that NaN,
+ * Infinity, negatives and values Node would silently clamp (a `setTimeout` beyond 2^31-1 ms
+ * fires after 1 ms) are refused where they are given instead of misbehaving later.
+ */
+import { ErrorCodes, MpBusError } from './errors.js';
+
+/** The longest delay a Node timer can wait (2^31-1 ms, about 24.8 days); longer ones fire at once. */
+export const MAX_DELAY_MS = 2 ** 31 - 1;
+
+function invalid(name: string, rule: string, value: unknown): never {
+  const shown = typeof value === 'string' ? JSON.stringify(value) : typeof value === 'bigint' ? `${value}n` : String(value);
+  throw new MpBusError(ErrorCodes.invalidOption, `${name} must be ${rule}, got ${shown}`);
+}
+
+/**
+ * A duration in ms: a finite number in [min, {@link MAX_DELAY_MS}]. `min` is 1 for timeouts
+ * (0 would mean "already late": there is no "wait forever", a timeout must be given) and 0 for
+ * grace periods (0: none).
+ */
+export function durationMs(value: unknown, name: string, min: 0 | 1): number {
+  if (typeof value !== 'number' || !Number.isFinite(value) || value < min || value > MAX_DELAY_MS) {
+    invalid(name, `a number of milliseconds from ${min} to ${MAX_DELAY_MS} (about 24.8 days)`, value);
+  }
+  return value;
+}
+
+/** An integer in [min, max]. */
+export function integerIn(value: unknown, name: string, min: number, max: number): number {
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) invalid(name, `an integer from ${min} to ${max}`, value);
+  return value;
+}
+
+/** One of `allowed`. */
+export function oneOf<T extends string>(value: unknown, name: string, allowed: readonly T[]): T {
+  if (typeof value !== 'string' || !(allowed as readonly string[]).includes(value)) invalid(name, `one of ${allowed.map((a) => `'${a}'`).join(', ')}`, value);
+  return value as T;
+}
+
+/** A function (a callback option). */
+export function callback<T>(value: unknown, name: string): T {
+  if (typeof value !== 'function') invalid(name, 'a function', value);
+  return value as T;
+}

@@ -1,0 +1,87 @@
+/**
+ * Every public numeric and enumerated option of the actor layer, walked with bad values: each is
+ * INVALID_OPTION naming the option, before anything is started (no DPDK needed: the checks run
+ * first). Timeouts have one meaning: a number of ms from 1 to 2^31-1; grace periods may be 0.
+ */
+import { describe, expect, it } from 'vitest';
+import { ActorSystem, ClusterTransport, InProcessHub, MailboxTransport } from '../../src/index.js';
+import type { ClusterEngine } from '../../src/cluster/engine.js';
+
+const notNumbers: unknown[] = [NaN, Infinity, -Infinity, '5', true, 10n];
+const badTimeouts: unknown[] = [...notNumbers, 0, -1, 2 ** 31, 3e9];
+const badGraces: unknown[] = [...notNumbers, -1, 2 ** 31];
+const badInts = (min: number, max: number): unknown[] => [...notNumbers, min - 1, max + 1, min + 0.5];
+
+function refuses(name: string, make: () => unknown): void {
+  let thrown: unknown;
+  try {
+    make();
+  } catch (err) {
+    thrown = err;
+  }
+  expect(thrown, `${name} was accepted`).toMatchObject({ code: 'INVALID_OPTION', message: expect.stringContaining(name) });
+}
+
+async function refusesAsync(name: string, make: () => Promise<unknown>): Promise<void> {
+  await expect(make(), name).rejects.toMatchObject({ code: 'INVALID_OPTION', message: expect.stringContaining(name) });
+}
+
+const system = (options: ConstructorParameters<typeof ActorSystem>[0] = {}): ActorSystem => new ActorSystem({ transport: new InProcessHub().connect(), ...options });
+
+describe('actor system options', () => {
+  it('askTimeoutMs and goneGraceMs', () => {
+    for (const v of badTimeouts) refuses('askTimeoutMs', () => system({ askTimeoutMs: v as number }));
+    for (const v of badGraces) refuses('goneGraceMs', () => system({ goneGraceMs: v as number }));
+    expect(() => system({ goneGraceMs: 0, askTimeoutMs: 2 ** 31 - 1 })).not.toThrow();
+  });
+
+  it("an ask's timeoutMs, and close's", async () => {
+    const s = system();
+    const ref = await s.spawn('echo', { echo: (m: unknown) => m });
+    for (const v of badTimeouts) await refusesAsync('ask timeoutMs', () => ref.ask('echo', 1, { timeoutMs: v as number }));
+    await expect(ref.ask('echo', 1, { timeoutMs: 2 ** 31 - 1 })).resolves.toBe(1);
+    await expect(ref.ask('echo', 2, { timeoutMs: 0.5 + 1 })).resolves.toBe(2);
+    for (const v of badGraces) refuses('close timeoutMs', () => s.close({ timeoutMs: v as number }));
+    await s.close({ timeoutMs: 0 });
+  });
+
+  it('supervision and groups of spawn', async () => {
+    const s = system();
+    await refusesAsync('strategy', () => s.spawn('a', { x: () => 1 }, { supervision: { strategy: 'retry' as 'stop' } }));
+    for (const v of badInts(0, 1_000_000)) await refusesAsync('maxRestarts', () => s.spawn('b', { x: () => 1 }, { supervision: { strategy: 'restart', maxRestarts: v as number } }));
+    for (const v of badTimeouts) await refusesAsync('withinMs', () => s.spawn('c', { x: () => 1 }, { supervision: { strategy: 'restart', withinMs: v as number } }));
+    for (const v of badGraces) await refusesAsync('backoffMs', () => s.spawn('d', { x: () => 1 }, { supervision: { strategy: 'restart', backoffMs: v as number } }));
+    await expect(s.spawn('e', { x: () => 1 }, { groups: 'workers' as unknown as string[] })).rejects.toMatchObject({ code: 'INVALID_ACTOR' });
+    await s.close();
+  });
+
+  it('router options', async () => {
+    const s = system();
+    refuses('router strategy', () => s.router('r1', { strategy: 'random' as 'round-robin' }));
+    for (const v of badInts(0, 1000)) refuses('router maxRedeliveries', () => s.router('r2', { maxRedeliveries: v as number }));
+    for (const v of badTimeouts) refuses('router workerTimeoutMs', () => s.router('r3', { workerTimeoutMs: v as number }));
+    for (const v of badInts(1, 4096)) refuses('router virtualNodes', () => s.router('r4', { virtualNodes: v as number }));
+    refuses('router key', () => s.router('r5', { key: 'id' as unknown as () => string }));
+    refuses('router workers', () => s.router('r6', { workers: 'w1' as unknown as string[] }));
+    refuses('router group', () => s.router('r7', { group: '' }));
+    await s.close();
+  });
+});
+
+describe('transport options', () => {
+  it('mailbox transport: mailboxCapacity and pollMs, checked before anything is attached', () => {
+    for (const v of badInts(1, 0x7fffffff)) refuses('mailboxCapacity', () => new MailboxTransport({ mailboxCapacity: v as number }));
+    for (const v of badTimeouts) refuses('pollMs', () => new MailboxTransport({ pollMs: v as number }));
+  });
+
+  it('cluster: heartbeatMs, nodeTimeoutMs, whileDisconnected, exported', () => {
+    const local = new InProcessHub().connect();
+    const engine = {} as ClusterEngine; // never reached: the options are refused first
+    const cluster = (o: Record<string, unknown>): ClusterTransport => new ClusterTransport(local, { servers: 'nats://127.0.0.1:1', name: 'c', engine, ...o });
+    for (const v of badTimeouts) refuses('cluster.heartbeatMs', () => cluster({ heartbeatMs: v }));
+    for (const v of badTimeouts) refuses('cluster.nodeTimeoutMs', () => cluster({ nodeTimeoutMs: v }));
+    refuses('cluster.nodeTimeoutMs', () => cluster({ heartbeatMs: 1000, nodeTimeoutMs: 500 }));
+    refuses('cluster.whileDisconnected', () => cluster({ whileDisconnected: 'queue' }));
+    refuses('cluster.exported', () => cluster({ exported: ['a'] }));
+  });
+});
