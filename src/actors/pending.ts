@@ -22,8 +22,10 @@ export interface AskForwarder {
   readonly workerTimeoutMs: number | undefined;
   /** `worker` answered (or gave up on) one ask forwarded to it. */
   settled(worker: string): void;
-  /** `worker` went away with `origin` in hand (try number `attempt`): true when the router gave it to another worker. */
-  regive(origin: Envelope, attempt: number, worker: string): boolean;
+  /** One ask forwarded to `worker` was taken back from it (it stalled): no answer from it counts as progress. */
+  forgetOne(worker: string): void;
+  /** `worker` went away (or stalled) with `origin` in hand (try number `attempt`): true when the router gave it to another worker. */
+  regive(origin: Envelope, attempt: number, worker: string, why?: 'gone' | 'stalled'): boolean;
 }
 
 /**

@@ -40,6 +40,20 @@ export interface RouterOptions {
   workerTimeoutMs?: number;
   /** Virtual nodes per worker on the consistent-hash ring (default 64). */
   virtualNodes?: number;
+  /**
+   * A worker with asks in hand that answered none of them for this long is stalled (stopped,
+   * starved, stuck in a handler): it gets no new messages until it answers again (default
+   * 1 000 ms). Other strategies' choices stand; consistent-hash sends the stalled worker's keys
+   * to the next worker on the ring meanwhile. When every worker is stalled, they are used anyway.
+   */
+  stallMs?: number;
+  /**
+   * What happens to the asks a stalled worker holds: 'wait' (default) leaves them with it, to be
+   * answered when it resumes or to time out (each ask is handled at most once); 'regive' gives
+   * them to other workers once the worker is found stalled (each is answered, possibly handled
+   * twice: the stalled worker's late answer becomes a dead letter).
+   */
+  onStall?: 'wait' | 'regive';
 }
 
 /** What a router has done. */
@@ -51,6 +65,9 @@ export interface RouterStats {
   /** Asks in flight at workers now. */
   inFlight: number;
 }
+
+/** How many more unanswered asks than the least busy worker a round-robin worker may hold before its turns are skipped. */
+const ROUND_ROBIN_SLACK = 8;
 
 /** 32-bit FNV-1a: stable across processes and runs. */
 export function fnv1a(text: string): number {
@@ -76,6 +93,12 @@ export class Router<C = AnyContract> implements SystemEndpoint, AskForwarder {
   private readonly registration: Registration;
   private readonly subscriptions: Subscription[] = [];
   private stopped = false;
+  private readonly stallMs: number;
+  private readonly onStall: 'wait' | 'regive';
+  /** When each worker last answered, or got work while it had none (its stall clock). */
+  private readonly progress = new Map<string, number>();
+  private readonly stalled = new Set<string>();
+  private readonly stallTimer: NodeJS.Timeout;
 
   /** @internal use `system.router(name, options)` */
   constructor(
@@ -87,6 +110,8 @@ export class Router<C = AnyContract> implements SystemEndpoint, AskForwarder {
     if (options.maxRedeliveries != null) integerIn(options.maxRedeliveries, 'router maxRedeliveries', 0, 1000);
     if (options.workerTimeoutMs != null) durationMs(options.workerTimeoutMs, 'router workerTimeoutMs', 1);
     if (options.virtualNodes != null) integerIn(options.virtualNodes, 'router virtualNodes', 1, 4096);
+    this.stallMs = durationMs(options.stallMs ?? 1000, 'router stallMs', 1);
+    this.onStall = oneOf(options.onStall ?? 'wait', 'router onStall', ['wait', 'regive'] as const);
     if (options.key != null) callback(options.key, 'router key');
     if (options.workers != null && (!Array.isArray(options.workers) || options.workers.some((w) => typeof w !== 'string' || w.length === 0))) {
       throw new MpBusError(ErrorCodes.invalidOption, `router workers must be an array of actor names, got ${String(options.workers)}`);
@@ -110,6 +135,27 @@ export class Router<C = AnyContract> implements SystemEndpoint, AskForwarder {
     this.subscriptions.push(transport.gone$.subscribe((g) => this.removeWorker(g.name)));
     this.registration = system.registerEndpoint(name, this);
     this.ref = system.ref<C>(name);
+    this.stallTimer = setInterval(() => this.findStalled(), Math.max(20, Math.min(this.stallMs / 4, 250)));
+    this.stallTimer.unref();
+  }
+
+  /** Workers stalled now (see {@link RouterOptions.stallMs}). */
+  stalledWorkers(): string[] {
+    return [...this.stalled];
+  }
+
+  /** Marks workers that hold asks and answered none for `stallMs`; un-marks happen in {@link settled}. */
+  private findStalled(): void {
+    // A stalled worker whose asks were all given to others holds nothing to judge it by: it is
+    // tried again (with 'regive', a worker still stopped is then found stalled again).
+    for (const worker of this.stalled) if (!this.inFlight.has(worker)) this.stalled.delete(worker);
+    if (this.inFlight.size === 0) return;
+    const now = performance.now();
+    for (const [worker, n] of this.inFlight) {
+      if (n <= 0 || this.stalled.has(worker) || now - (this.progress.get(worker) ?? now) < this.stallMs) continue;
+      this.stalled.add(worker);
+      if (this.onStall === 'regive') this.system.regiveFrom(this, worker);
+    }
   }
 
   /** The workers now, in the order they were added. */
@@ -142,6 +188,7 @@ export class Router<C = AnyContract> implements SystemEndpoint, AskForwarder {
   async stop(): Promise<void> {
     if (this.stopped) return;
     this.stopped = true;
+    clearInterval(this.stallTimer);
     for (const s of this.subscriptions) s.unsubscribe();
     this.registration.close();
   }
@@ -176,10 +223,10 @@ export class Router<C = AnyContract> implements SystemEndpoint, AskForwarder {
     return this.options.workerTimeoutMs;
   }
 
-  /** @internal the system hands back an ask whose worker went away. */
-  regive(origin: Envelope, attempt: number, worker: string): boolean {
+  /** @internal the system hands back an ask whose worker went away (or, with `onStall: 'regive'`, stalled). */
+  regive(origin: Envelope, attempt: number, worker: string, why: 'gone' | 'stalled' = 'gone'): boolean {
     if (attempt >= (this.options.maxRedeliveries ?? 5)) return false;
-    this.removeWorker(worker);
+    if (why === 'gone') this.removeWorker(worker);
     this.redelivered++;
     this.routeAsk(origin, attempt + 1);
     return true;
@@ -201,7 +248,10 @@ export class Router<C = AnyContract> implements SystemEndpoint, AskForwarder {
       return;
     }
     this.count(worker);
-    this.inFlight.set(worker, (this.inFlight.get(worker) ?? 0) + 1);
+    const held = this.inFlight.get(worker) ?? 0;
+    // a worker's stall clock starts when it gets work while it has none
+    if (held === 0) this.progress.set(worker, performance.now());
+    this.inFlight.set(worker, held + 1);
     this.system.forwardAsk(this, worker, envelope, attempt);
   }
 
@@ -209,11 +259,18 @@ export class Router<C = AnyContract> implements SystemEndpoint, AskForwarder {
     this.routed.set(worker, (this.routed.get(worker) ?? 0) + 1);
   }
 
-  /** @internal a worker answered (or gave up on) one ask this router gave it. */
-  settled(worker: string): void {
+  /** @internal one ask given to `worker` was taken back (it stalled): it no longer holds it. */
+  forgetOne(worker: string): void {
     const n = (this.inFlight.get(worker) ?? 1) - 1;
     if (n <= 0) this.inFlight.delete(worker);
     else this.inFlight.set(worker, n);
+  }
+
+  /** @internal a worker answered (or gave up on) one ask this router gave it. */
+  settled(worker: string): void {
+    this.progress.set(worker, performance.now());
+    if (this.stalled.size > 0) this.stalled.delete(worker);
+    this.forgetOne(worker);
   }
 
   // ---------------------------------------------------------------- strategies
@@ -221,24 +278,44 @@ export class Router<C = AnyContract> implements SystemEndpoint, AskForwarder {
   private pick(envelope: Envelope): string | undefined {
     const n = this.pool.length;
     if (n === 0) return undefined;
+    // every worker stalled: use them anyway (the messages wait in their mailboxes)
+    const avoid = this.stalled.size > 0 && this.stalled.size < n;
     switch (this.strategy) {
       case 'round-robin':
+        for (let i = 0; i < n; i++) {
+          const worker = this.pool[this.nextIndex++ % n]!;
+          if (avoid && this.stalled.has(worker)) continue;
+          // Turns are skipped for a worker far behind the others (it holds ROUND_ROBIN_SLACK
+          // more unanswered asks than the least busy one): a stopped or stuck worker then keeps
+          // only about half the asks in flight, found before any time threshold could say so.
+          const held = this.inFlight.get(worker) ?? 0;
+          if (held > ROUND_ROBIN_SLACK && held - this.leastHeld() > ROUND_ROBIN_SLACK) continue;
+          return worker;
+        }
         return this.pool[this.nextIndex++ % n];
       case 'least-loaded':
-        return this.leastLoaded();
+        return this.leastLoaded(avoid);
       case 'consistent-hash':
-        return this.byHash(envelope);
+        return this.byHash(envelope, avoid);
     }
   }
 
+  /** The fewest asks any worker of the pool holds. */
+  private leastHeld(): number {
+    let least = Infinity;
+    for (const worker of this.pool) least = Math.min(least, this.inFlight.get(worker) ?? 0);
+    return least;
+  }
+
   /** Fewest messages waiting: the worker's mailbox depth when the transport knows it, or what this router has in flight there. */
-  private leastLoaded(): string | undefined {
+  private leastLoaded(avoid: boolean): string | undefined {
     const n = this.pool.length;
     const start = this.nextIndex++ % n;
     let best: string | undefined;
     let bestLoad = Infinity;
     for (let i = 0; i < n; i++) {
       const worker = this.pool[(start + i) % n]!;
+      if (avoid && this.stalled.has(worker)) continue;
       const load = Math.max(this.inFlight.get(worker) ?? 0, this.system.transport.depth(worker) ?? 0);
       if (load < bestLoad) {
         best = worker;
@@ -249,7 +326,7 @@ export class Router<C = AnyContract> implements SystemEndpoint, AskForwarder {
     return best;
   }
 
-  private byHash(envelope: Envelope): string | undefined {
+  private byHash(envelope: Envelope, avoid: boolean): string | undefined {
     const keyOf = this.options.key ?? ((msg: unknown) => String((msg as { key?: unknown } | null)?.key ?? ''));
     const hash = fnv1a(keyOf(envelope.payload, envelope.action));
     const ring = this.ring;
@@ -260,7 +337,13 @@ export class Router<C = AnyContract> implements SystemEndpoint, AskForwarder {
       if (ring[mid]!.hash < hash) lo = mid + 1;
       else hi = mid;
     }
-    return (ring[lo] ?? ring[0])?.worker;
+    if (!avoid) return (ring[lo] ?? ring[0])?.worker;
+    // the key's worker is stalled: the next one on the ring takes it meanwhile
+    for (let i = 0; i < ring.length; i++) {
+      const worker = ring[(lo + i) % ring.length]!.worker;
+      if (!this.stalled.has(worker)) return worker;
+    }
+    return undefined;
   }
 
   private rebuildRing(): void {

@@ -382,19 +382,29 @@ export class ActorSystem implements RefHost, CellHost {
   }
 
   /** The worker of a routed ask went away (or was not there): its router gives it to another one, or the ask fails with `err`. */
-  private workerLost(p: PendingAsk, err: Error): void {
+  private workerLost(p: PendingAsk, err: Error, why: 'gone' | 'stalled' = 'gone'): void {
     const router = p.router!;
     const worker = p.worker!;
-    router.settled(worker);
+    if (why === 'gone') router.settled(worker);
+    else router.forgetOne(worker);
     if (p.isRelay) this.forget(p.id); // a relay ends here; giving the ask again makes a new one
     else {
       // The caller's own entry: plain again until the router forwards it anew.
       p.router = undefined;
       p.worker = undefined;
     }
-    if (router.regive(p.origin!, p.attempt, worker)) return;
+    if (router.regive(p.origin!, p.attempt, worker, why)) return;
     if (p.isRelay) p.reject(err);
     else if (this.forget(p.id)) p.reject(err);
+  }
+
+  /**
+   * @internal A router found `worker` stalled and gives what it holds to other workers
+   * (`onStall: 'regive'`): at least once, the stalled worker's late answers become late replies.
+   */
+  regiveFrom(router: AskForwarder, worker: string): void {
+    const held = [...this.pending.values()].filter((p) => p.router === router && p.worker === worker);
+    for (const p of held) this.workerLost(p, new ActorStoppedError(worker, p.action, 'stalled'), 'stalled');
   }
 
   /** Removes a pending ask; undefined when it was already settled. */

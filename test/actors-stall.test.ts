@@ -1,0 +1,50 @@
+/**
+ * Specification of a stalled worker behind a router: with one of two worker processes stopped
+ * (SIGSTOP) for a few seconds, the router keeps serving at >= 40% of its rate before the stop,
+ * for every strategy; no ask is lost; with the default ('wait') the stopped worker's asks are
+ * answered once it resumes, with 'regive' they are answered by the other worker meanwhile.
+ */
+import { describe, expect, it } from 'vitest';
+import type { RoutingStrategy } from '../src/index.js';
+import { fixture } from './harness/paths.js';
+import { useTestGroups } from './harness/use-groups.js';
+
+const group = useTestGroups();
+const actors = fixture('actors');
+
+describe('a stalled worker costs only what it holds', () => {
+  const cases: Array<[RoutingStrategy, 'wait' | 'regive']> = [
+    ['round-robin', 'wait'],
+    ['least-loaded', 'wait'],
+    ['consistent-hash', 'wait'],
+    ['round-robin', 'regive'],
+  ];
+  it.each(cases)('%s, onStall %s: one of two workers SIGSTOPped, the pool serves on and loses nothing', async (strategy, onStall) => {
+    const g = group('stall');
+    const p = await g.startAgent({ procType: 'primary' });
+    await p.call(actors, 'startSystem');
+    const workers = [await g.startAgent({ procType: 'secondary' }), await g.startAgent({ procType: 'secondary' })];
+    for (const [i, w] of workers.entries()) {
+      await w.call(actors, 'startSystem');
+      await w.call(actors, 'spawnTestActor', `w${i}`, { groups: ['workers'] });
+    }
+    await p.call(actors, 'stallRouter', 'jobs', strategy, 'workers', 300, onStall);
+    const deadline = Date.now() + 10_000;
+    while ((await p.call<string[]>(actors, 'routerWorkers', 'jobs')).length < 2 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    await p.call(actors, 'startLoad', 'jobs', 64);
+    await p.call(actors, 'answeredIn', 'jobs', 300); // warm up
+    const before = await p.call<number>(actors, 'answeredIn', 'jobs', 1000);
+    workers[1]!.kill('SIGSTOP');
+    try {
+      await p.call(actors, 'answeredIn', 'jobs', 500); // the stall is noticed
+      const during = await p.call<number>(actors, 'answeredIn', 'jobs', 2000);
+      expect(during / 2, `answers/s before ${before}, while stopped ${during / 2}`).toBeGreaterThanOrEqual(0.4 * before);
+    } finally {
+      workers[1]!.kill('SIGCONT');
+    }
+    const r = await p.call<{ sent: number; answered: number; duplicates: number; failures: string[] }>(actors, 'stopLoad', 'jobs');
+    expect(r.failures).toEqual([]);
+    expect(r.duplicates).toBe(0);
+    expect(r.answered).toBe(r.sent);
+  });
+});
