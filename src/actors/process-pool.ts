@@ -248,13 +248,15 @@ export class ProcessPool {
   }
 
   /**
-   * Stops every child (gracefully, killed after `timeoutMs` plus a second to leave the group) and
-   * closes the pool. Idempotent. Pending `scale`/`replace` calls reject with `POOL_CLOSED`.
+   * Stops every child and closes the pool: each gets `timeoutMs` (default `stopTimeoutMs`) to
+   * finish what it holds, and a second more to leave the group, then is killed; `timeoutMs: 0`
+   * kills them at once (SIGKILL). Resolves once every child is gone. Idempotent. Pending
+   * `scale`/`replace` calls reject with `POOL_CLOSED`.
    */
   close(options: { timeoutMs?: number } = {}): Promise<void> {
     const timeoutMs = options.timeoutMs ?? this.options.stopTimeoutMs;
     checkMs(timeoutMs, 'close({ timeoutMs })', 0);
-    return this.closeFor('requested', timeoutMs, timeoutMs + STOP_GRACE_MS);
+    return this.closeFor('requested', timeoutMs, timeoutMs === 0 ? 0 : timeoutMs + STOP_GRACE_MS);
   }
 
   /** @internal The primary is closing: children get until `deadline` (epoch ms), then are killed. */
@@ -441,8 +443,8 @@ export class ProcessPool {
     if (proc.exit) return;
     proc.stopReason ??= reason;
     if (proc.state === 'ready') proc.state = 'stopping';
-    // A child still starting has no handler for the request yet: it is killed.
-    if (proc.joined) this.tell(proc, { $mpbus: 'stop', timeoutMs: Math.floor(childMs) });
+    // A child still starting has no handler for the request yet: it is killed, as when no time is given.
+    if (proc.joined && killMs > 0) this.tell(proc, { $mpbus: 'stop', timeoutMs: Math.floor(childMs) });
     else kill(proc);
     const timer = setTimeout(() => kill(proc), killMs);
     await proc.exited;
