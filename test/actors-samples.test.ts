@@ -142,6 +142,8 @@ describe('samples', () => {
     const router = await runGuide('05-router');
     expect(router.code).toBe(0);
     expect(router.stdout).toContain('all 30 answered: true');
+    expect(router.stdout).toContain('slot 0 now runs sq-4 after 1 restart');
+    expect(router.stdout).toContain('after scale(2): sq-4, sq-2');
     expect(leftovers(`guide_router_${router.pid}`)).toEqual([]);
   });
 });
