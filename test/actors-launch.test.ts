@@ -83,6 +83,7 @@ describe('system.launch(): worker processes as supervised children', () => {
     const [r] = await run(group('sup_ready'), { scenario: 'ready' });
     expect(r).toMatchObject({
       joinedStates: ['ready', 'ready'],
+      sameName: 'INVALID_OPTION', // a second open pool of one name: its children's names would clash
       signalled: [true],
       actorsRegistered: [true, true],
       inGroup: [true, true],

@@ -153,6 +153,8 @@ const STDERR_TAIL_LINES = 20;
 const STOP_GRACE_MS = 1000;
 /** Most children a pool may have (each takes an lcore ID of the group's 128). */
 const MAX_CHILDREN = 127;
+/** Names of this process's open pools: children are named after their pool, so two pools of one name would clash. */
+const openPools = new Set<string>();
 
 export class ProcessPool {
   /** The pool's name. */
@@ -524,12 +526,15 @@ export async function launchPool(system: ActorSystem, module: string | URL, opti
   }
   if (system.isClosed || runtime.closed) throw new MpBusError(ErrorCodes.closed, 'launch(): the actor system is closing or closed');
   const resolved = resolveLaunchOptions(module, options);
+  if (openPools.has(resolved.name)) invalid(`launch(): a pool named '${resolved.name}' is already open in this process, and children are named after their pool: give this one another name`);
+  openPools.add(resolved.name);
   const pool = new ProcessPool(system, runtime.filePrefix, resolved);
   const offRuntime = runtime.onClose((context) => pool.closeForPrimary(context.deadline));
   const offSystem = system.onCloseFirst((deadline) => pool.closeForPrimary(deadline));
   pool.onClosed(() => {
     offRuntime();
     offSystem();
+    openPools.delete(resolved.name);
   });
   try {
     await pool.scale(resolved.count);
