@@ -571,7 +571,7 @@ export class ActorSystem implements RefHost, CellHost {
   private async doClose(timeoutMs: number): Promise<void> {
     const deadline = Date.now() + timeoutMs;
     // Child processes first: their work in hand is answered while this system still takes replies.
-    await Promise.all([...this.closeFirst].map((fn) => fn(deadline).catch((err: unknown) => this.log.warn({ err }, 'stopping a process pool failed'))));
+    if (this.closeFirst.size > 0) await Promise.all([...this.closeFirst].map((fn) => fn(deadline).catch((err: unknown) => this.log.warn({ err }, 'stopping a process pool failed'))));
     this.draining = true;
     for (const { registration } of this.endpoints.values()) registration.close();
     for (const cell of this.cells.values()) cell.refuseNew();
