@@ -157,7 +157,8 @@ describe('a dead primary', () => {
   it("a new primary on a dead group's prefix clears its leftovers, but only once none of its processes lives", async () => {
     const g = group('leftover');
     const p = await g.startAgent({ procType: 'primary' });
-    const orphan = await g.startAgent({ procType: 'secondary' });
+    // 'ignore': a secondary that outlives its primary (by default it would exit within a second, racing the next start)
+    const orphan = await g.startAgent({ procType: 'secondary', onPrimaryLost: 'ignore' });
     p.kill('SIGKILL');
     await p.exited;
     const marker = markLeftovers(g);
