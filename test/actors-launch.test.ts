@@ -107,14 +107,15 @@ describe('system.launch(): worker processes as supervised children', () => {
     expect(r!.invalid).toEqual(Array(14).fill('INVALID_OPTION'));
   });
 
-  it('a child that keeps crashing is restarted with doubling backoff, then the pool gives up (POOL_FAILED)', async () => {
-    const [r, s] = await run(group('sup_crash'), { scenario: 'crash' });
+  it('a child that keeps crashing is restarted with doubling backoff, then the pool gives up (POOL_FAILED); with restart: false it is not restarted', async () => {
+    const [r, s, once] = await run(group('sup_crash'), { scenario: 'crash' });
     const events = r!.events as Array<{ type: string; reason?: string; code?: number; delayMs?: number }>;
     expect(events.filter((e) => e.type === 'restarted').map((e) => e.delayMs)).toEqual([100, 200, 300]);
     expect(events.filter((e) => e.type === 'exited').map((e) => [e.reason, e.code])).toEqual(Array(4).fill(['crashed', 7]));
     expect(events.at(-1)).toEqual({ type: 'gave-up' });
     expect(r).toMatchObject({ state: 'failed', slots: [{ starts: 4, restarts: 3, lastExit: 7 }] });
     expect(s).toEqual({ scaleError: 'POOL_FAILED' });
+    expect(once).toEqual({ onceEvents: ['exited'], onceSize: 0, onceState: 'running' }); // restart: false
   });
 
   it('under load through a router: scale up and down, a SIGKILLed child restarted, a rolling replace with a new module; every ask answered exactly once', async () => {
@@ -126,7 +127,11 @@ describe('system.launch(): worker processes as supervised children', () => {
     // the replacements run the new module and took work
     expect(r!.v2After as number).toBeGreaterThan(0);
     const events = r!.events as string[];
-    expect(events).toContain('exited:crashed');
+    expect(events).toContain('exited:crashed:SIGKILL');
+    // children asked to stop (scale down, replaced) drained and exited 0 by themselves, none was killed
+    const requested = events.filter((e) => e.startsWith('exited:requested'));
+    expect(requested.length).toBeGreaterThanOrEqual(5);
+    expect(requested.every((e) => e === 'exited:requested:0'), requested.join()).toBe(true);
     expect(events).toContain('restarted');
     const slots = r!.slots as Array<{ starts: number; restarts: number }>;
     expect(slots.reduce((n, s) => n + s.restarts, 0)).toBe(1);
