@@ -80,15 +80,17 @@ describe('samples', () => {
     for (const option of ['--jobs', '--workers', '--payload', '--strategy', '--kill-one-worker', '--json']) expect(r.stdout).toContain(option);
   });
 
-  it('flagship: a worker SIGKILLed mid-run loses no job, and every job is answered exactly once', async () => {
+  it('flagship: a worker SIGKILLed mid-run loses no job, comes back (its pool restarts it) and takes jobs again; every job is answered exactly once', async () => {
     const r = await runSample('flagship', ['--jobs', '4000', '--workers', '2', '--kill-one-worker', '--json']);
     expect(r.code).toBe(0);
     const last = r.stdout.trim().split('\n').at(-1)!;
     const summary = JSON.parse(last) as Record<string, unknown>;
-    expect(summary).toMatchObject({ jobs: 4000, answered: 4000, lost: 0, duplicates: 0, workers: 2, killedWorker: 'worker-1', leftovers: [] });
+    // worker-3: the pool's third process, started in the killed worker's slot
+    expect(summary).toMatchObject({ jobs: 4000, answered: 4000, lost: 0, duplicates: 0, workers: 2, killedWorker: 'worker-1', restartedWorker: 'worker-3', leftovers: [] });
     for (const key of ['perWorker', 'throughputJobsPerSec', 'latencyP50Us', 'latencyP99Us']) expect(summary).toHaveProperty(key);
     const perWorker = summary.perWorker as Record<string, number>;
     expect(Object.values(perWorker).reduce((a, b) => a + b, 0)).toBe(4000);
+    expect(perWorker['worker-3']).toBeGreaterThan(0);
     expect(leftovers(`mpbus_flagship_${r.pid}`)).toEqual([]);
   });
 
@@ -140,6 +142,8 @@ describe('samples', () => {
     const router = await runGuide('05-router');
     expect(router.code).toBe(0);
     expect(router.stdout).toContain('all 30 answered: true');
+    expect(router.stdout).toContain('slot 0 now runs sq-4 after 1 restart');
+    expect(router.stdout).toContain('after scale(2): sq-4, sq-2');
     expect(leftovers(`guide_router_${router.pid}`)).toEqual([]);
   });
 });

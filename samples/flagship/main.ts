@@ -2,20 +2,21 @@
  * The mpbus flagship: the load-balancer/worker deployment of DPDK's multi-process model, done
  * with actors. This process is the primary: it starts N worker processes (secondaries), puts a
  * router over the group 'workers', pushes jobs through it with a bounded window, and checks at
- * the end that every job was answered exactly once. `--kill-one-worker` SIGKILLs a worker
- * mid-run: the router gives its unanswered jobs to the other workers.
+ * the end that every job was answered exactly once. The workers are a supervised pool
+ * (`system.launch()`): `--kill-one-worker` SIGKILLs one mid-run, the router gives its unanswered
+ * jobs to the other workers, and the pool starts a new worker in its place, which takes jobs too.
  *
  * Run: `npm start` (or `node dist/samples/flagship/main.js --help`).
  */
 import 'reflect-metadata';
 import type { ChildProcess } from 'node:child_process';
 import { constants as osConstants } from 'node:os';
-import { startActorSystem, type ActorSystem, type Router, type RouterStats } from '../../src/index.js';
+import { startActorSystem, type ActorSystem, type ProcessPool, type Router, type RouterStats } from '../../src/index.js';
 import type { JobContract, JobResult } from './jobs.js';
 import { alive, leftovers, until } from '../lib/processes.js';
 import { parseOptions, type FlagshipOptions } from './options.js';
 import { freePort, haveNatsServer, startNatsServer, stopProcess } from '../lib/nats.js';
-import { startChildren, startWorkers, stopWorkers, type WorkerProcess } from './workers.js';
+import { launchWorkers, startHosts, stopHosts, type HostProcess } from './workers.js';
 
 /** Set on Ctrl-C / SIGTERM: the jobs cut short then are not worth a line each. */
 let interrupting = false;
@@ -32,6 +33,13 @@ interface Outcome {
   elapsedMs: number;
   latenciesUs: Float64Array;
   killed: { name: string; pid: number; atMs: number } | undefined;
+}
+
+/** The worker started in place of the killed one, once it is ready. */
+interface Successor {
+  name: string;
+  pid: number;
+  afterMs: number;
 }
 
 function percentile(sorted: Float64Array, p: number): number {
@@ -68,7 +76,7 @@ class Progress {
 }
 
 /** Pushes the jobs through the router, `window` at a time, and records every answer. */
-async function pushJobs(options: FlagshipOptions, router: Pick<Router<JobContract>, 'ref' | 'stats'>, workers: Array<{ name: string; pid: number }>): Promise<Outcome> {
+async function pushJobs(options: FlagshipOptions, router: Pick<Router<JobContract>, 'ref' | 'stats'>, workers: Array<{ name: string; pid: number }>, successor: () => Successor | undefined): Promise<Outcome> {
   const payload = new Uint8Array(options.payloadBytes).map((_, i) => (i * 31 + 7) & 0xff);
   let answers = new Uint8Array(1 << 16);
   let latencies = new Float64Array(1 << 16);
@@ -82,6 +90,8 @@ async function pushJobs(options: FlagshipOptions, router: Pick<Router<JobContrac
   const startedAt = performance.now();
   const progress = new Progress(options, startedAt);
   const stillPushing = (): boolean => (options.jobs !== undefined ? pushed < options.jobs : performance.now() - startedAt < options.seconds * 1000);
+  // With --jobs, the last fifth waits for the killed worker's successor, so it takes jobs too.
+  const holding = (): boolean => options.jobs !== undefined && killed !== undefined && successor() === undefined && pushed >= options.jobs * 0.8;
   const killPoint = (): boolean => (options.jobs !== undefined ? pushed >= options.jobs * 0.4 : performance.now() - startedAt >= options.seconds * 400);
 
   return new Promise<Outcome>((resolve) => {
@@ -114,7 +124,7 @@ async function pushJobs(options: FlagshipOptions, router: Pick<Router<JobContrac
       perWorker[result.worker] = (perWorker[result.worker] ?? 0) + 1;
     };
     const pump = (): void => {
-      while (inFlight < options.window && stillPushing()) {
+      while (inFlight < options.window && stillPushing() && !holding()) {
         const id = pushed++;
         grow(id);
         inFlight++;
@@ -185,12 +195,16 @@ async function main(): Promise<number> {
     if (!options.json) console.log(text);
   };
   let system: ActorSystem | undefined;
-  /** Worker processes, or with --hosts the host processes (each with its own workers). */
-  let workers: WorkerProcess[] = [];
+  /** Without --hosts: this group's worker processes, a supervised pool. */
+  let pool: ProcessPool | undefined;
+  /** With --hosts: the host processes (each the primary of its own group, with its own workers). */
+  let hosts: HostProcess[] = [];
+  /** Every worker process of the pool seen (the killed one and its successor too): none may be left at the end. */
+  const seen = new Set<number>();
   let nats: ChildProcess | undefined;
-  const pids = (): number[] => workers.flatMap((w) => [w.pid, ...(w.workers ?? []).map((x) => x.pid)]);
-  const killWorkers = (): void => {
-    for (const pid of pids()) if (alive(pid)) process.kill(pid, 'SIGKILL');
+  const pids = (): number[] => [...seen, ...hosts.flatMap((h) => [h.pid, ...h.workers.map((w) => w.pid)])];
+  const killHosts = (): void => {
+    for (const pid of hosts.flatMap((h) => [h.pid, ...h.workers.map((w) => w.pid)])) if (alive(pid)) process.kill(pid, 'SIGKILL');
     nats?.kill('SIGKILL');
   };
   // Ctrl-C or SIGTERM: this listener is the application's own, so mpbus leaves the first signal to
@@ -198,13 +212,13 @@ async function main(): Promise<number> {
   const interrupted = (signal: NodeJS.Signals): void => {
     interrupting = true;
     say(`\n${signal}: stopping the workers and leaving the group`);
-    killWorkers();
-    // A SIGKILLed process holds the group until the kernel has unmapped its hugepages: leave the
-    // group once the workers are gone (a few ms), so this process is the last and removes its files.
-    const gone = Promise.all(workers.map((w) => w.exited));
-    const patience = new Promise((resolve) => setTimeout(resolve, 400));
-    void Promise.race([gone, patience])
-      .then(() => system?.close({ timeoutMs: 200 }))
+    killHosts();
+    // The jobs in flight are abandoned anyway: the workers are killed at once (the pool waits
+    // until they are gone), then this process leaves the group as its last member and removes
+    // its files, well within the second a user waits after Ctrl-C.
+    void Promise.resolve(pool?.close({ timeoutMs: 0 }))
+      .then(() => system?.close({ timeoutMs: 150 }))
+      .catch(() => undefined)
       .finally(() => process.exit(128 + osConstants.signals[signal]));
   };
   process.once('SIGINT', interrupted);
@@ -224,17 +238,19 @@ async function main(): Promise<number> {
     }
     system = await startActorSystem({ filePrefix: prefix, procType: 'primary', askTimeoutMs: 120_000, handleSignals: true, ...(cluster ? { cluster } : {}) });
     let target: Pick<Router<JobContract>, 'ref' | 'stats'>;
+    let restarted: Successor | undefined;
+    let successor = (): Successor | undefined => ({ name: '', pid: 0, afterMs: 0 }); // --hosts: a host restarts its own workers
     let killable: Array<{ name: string; pid: number }>;
     if (cluster) {
       // --hosts N: this process only pushes jobs; each host is a DPDK group of its own with a
       // router 'jobs' over its workers, and NATS gives each job to one host (a queue group).
       const c = cluster;
       say(`mpbus flagship: ${options.hosts} hosts (groups ${hostPrefixes.join(', ')}) joined through NATS at ${c.servers}, ${options.workers} workers each...`);
-      workers = await startChildren('host.js', (i) => [hostPrefixes[i]!, `h${i + 1}`, String(options.workers), c.servers, c.name, options.strategy], options.hosts, 'host');
+      hosts = await startHosts((i) => [hostPrefixes[i]!, `h${i + 1}`, String(options.workers), c.servers, c.name, options.strategy], options.hosts);
       const directory = system.cluster!.directory;
       await until(() => directory.holdersOf('jobs').length === options.hosts, 20_000, "every host's router 'jobs'");
-      killable = workers.flatMap((h) => h.workers ?? []);
-      say(`hosts up: ${workers.map((h) => `${h.name} (pid ${h.pid}: ${(h.workers ?? []).map((w) => w.name).join(', ')})`).join('; ')}`);
+      killable = hosts.flatMap((h) => h.workers);
+      say(`hosts up: ${hosts.map((h) => `${h.name} (pid ${h.pid}: ${h.workers.map((w) => w.name).join(', ')})`).join('; ')}`);
       target = { ref: system.ref<JobContract>('jobs'), stats: (): RouterStats => ({ perWorker: {}, redelivered: 0, inFlight: 0 }) };
     } else {
       const router = system.router<JobContract>('jobs', {
@@ -244,20 +260,33 @@ async function main(): Promise<number> {
         workerTimeoutMs: 120_000,
       });
       say(`mpbus flagship: primary pid ${process.pid}, group '${prefix}', starting ${options.workers} worker processes...`);
-      workers = await startWorkers(prefix, options.workers);
+      pool = await launchWorkers(system, options.workers);
+      for (const pid of pool.pids()) seen.add(pid);
+      let diedAt = 0;
+      pool.events$.subscribe((e) => {
+        if (e.type === 'started') seen.add(e.child.pid);
+        if (e.type === 'exited' && e.reason === 'crashed') diedAt = e.at;
+        if (e.type === 'restarted') {
+          restarted = { name: e.child.name, pid: e.child.pid, afterMs: Date.now() - diedAt };
+          say(`${process.stdout.isTTY ? '\n' : ''}the pool started ${e.child.name} (pid ${e.child.pid}) in its place, ready ${restarted.afterMs} ms after the kill`);
+        }
+      });
       await until(() => router.workers().length === options.workers, 10_000, 'the workers to join the group');
-      say(`workers up: ${workers.map((w) => `${w.name} (pid ${w.pid})`).join(', ')}`);
+      killable = pool.children().map((slot) => ({ name: slot.child!.name, pid: slot.child!.pid }));
+      say(`workers up: ${killable.map((w) => `${w.name} (pid ${w.pid})`).join(', ')}`);
       target = router;
-      killable = workers;
+      // the successor counts once the router gives it jobs
+      successor = () => (restarted && router.workers().includes(restarted.name) ? restarted : undefined);
     }
     say(
       options.jobs !== undefined
         ? `pushing ${options.jobs} jobs of ${options.payloadBytes} B, ${options.window} in flight, strategy ${options.strategy}`
         : `pushing jobs of ${options.payloadBytes} B for ${options.seconds} s, ${options.window} in flight, strategy ${options.strategy}`,
     );
-    const outcome = await pushJobs(options, target, killable);
+    const outcome = await pushJobs(options, target, killable, () => successor());
     const started = pids();
-    await stopWorkers(workers);
+    await pool?.close({ timeoutMs: 2000 });
+    await stopHosts(hosts);
     await system.close({ timeoutMs: 2000 });
     if (nats) await stopProcess(nats);
     const left = [prefix, ...hostPrefixes].flatMap((p) => leftovers(p));
@@ -277,6 +306,7 @@ async function main(): Promise<number> {
           ? `killed ${outcome.killed.name} (pid ${outcome.killed.pid}) at ${(outcome.killed.atMs / 1000).toFixed(1)} s; its host's router gave its unanswered jobs to the host's other workers`
           : `killed ${outcome.killed.name} (pid ${outcome.killed.pid}) at ${(outcome.killed.atMs / 1000).toFixed(1)} s; ${outcome.redelivered} of its unanswered jobs were given to other workers`,
       );
+      if (restarted) say(`${restarted.name}, started by the pool in place of ${outcome.killed.name}, answered ${outcome.perWorker[restarted.name] ?? 0} jobs`);
     }
     say(left.length === 0 && strays.length === 0 ? 'cleanup: no worker process, runtime dir or hugepage file left behind' : `cleanup FAILED: left ${[...left, ...strays.map((p) => `pid ${p}`)].join(', ')}`);
     if (options.json) {
@@ -295,6 +325,7 @@ async function main(): Promise<number> {
           failed: outcome.failed,
           redelivered: outcome.redelivered,
           killedWorker: outcome.killed?.name ?? null,
+          restartedWorker: restarted?.name ?? null,
           leftovers: [...left, ...strays.map((p) => `pid ${p}`)],
         }),
       );
@@ -302,7 +333,7 @@ async function main(): Promise<number> {
     return exactlyOnce && left.length === 0 && strays.length === 0 ? 0 : 1;
   } catch (err) {
     console.error(`flagship failed: ${(err as Error).message}`);
-    killWorkers();
+    killHosts();
     await system?.close({ timeoutMs: 500 }).catch(() => undefined);
     return 1;
   }

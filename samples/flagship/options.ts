@@ -34,7 +34,9 @@ Usage: npm start -- [options]        (or: node dist/samples/flagship/main.js [op
   --payload BYTES     payload size of each job (default 64)
   --strategy NAME     round-robin | least-loaded | consistent-hash (default round-robin)
   --window N          jobs in flight at once (default 64 per worker)
-  --kill-one-worker   SIGKILL one worker mid-run: its in-flight jobs go to the others, none is lost
+  --kill-one-worker   SIGKILL one worker mid-run: its in-flight jobs go to the others, none is lost,
+                      and the pool starts a new worker in its place (with --jobs, the last fifth
+                      of the jobs waits for it, so it takes jobs too)
   --hosts N           N groups standing in for N hosts, each with its own router and --workers
                       workers, joined through one local nats-server (started and stopped by the
                       sample); this process pushes the jobs, NATS gives each to one host

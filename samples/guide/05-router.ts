@@ -1,34 +1,35 @@
-// A router of workers across processes, surviving a killed worker.
-import { fork, type ChildProcess } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
-import { startActorSystem } from '../../src/index.js';
+// A router of workers across processes: the primary launches and supervises them, and a killed
+// worker is replaced.
+import { filter, firstValueFrom } from 'rxjs';
+import { launchedChild, startActorSystem } from '../../src/index.js';
 
 interface Squarer {
   square: { msg: number; reply: { n: number; by: string } };
 }
 
-const [filePrefix, workerName] = process.argv.slice(2);
+const me = launchedChild(); // undefined in the primary; { index, serial, name, pool } in a worker
 
-if (!filePrefix) {
-  const prefix = `guide_router_${process.pid}`;
-  const system = await startActorSystem({ filePrefix: prefix, procType: 'primary' });
+if (!me) {
+  const system = await startActorSystem({ filePrefix: `guide_router_${process.pid}`, procType: 'primary' });
   // The router follows the group 'squarers': workers that join, leave or die are tracked.
   const router = system.router<Squarer>('squares', { strategy: 'round-robin', group: 'squarers' });
-  const workers: ChildProcess[] = ['sq-1', 'sq-2', 'sq-3'].map((name) => fork(fileURLToPath(import.meta.url), [prefix, name]));
-  const exited = workers.map((w) => new Promise((resolve) => w.once('exit', resolve)));
+  // Three processes of this very file, ready once each one's actor is in the group.
+  const pool = await system.launch(new URL(import.meta.url), { count: 3, name: 'sq', ready: { group: 'squarers' } });
   while (router.workers().length < 3) await new Promise((resolve) => setTimeout(resolve, 20));
 
+  const restarted = firstValueFrom(pool.events$.pipe(filter((e) => e.type === 'restarted')));
   const asks = [...Array(30).keys()].map((n) => router.ref.ask('square', n));
-  workers[0]!.kill('SIGKILL'); // asks in flight at sq-1 are given to the other workers
+  process.kill(pool.pids()[0]!, 'SIGKILL'); // asks in flight at sq-1 are given to the other workers
   const answers = await Promise.all(asks);
   console.log('all 30 answered:', answers.every((a, i) => a.n === i * i));
   console.log('per worker:', router.stats().perWorker, 'given again:', router.stats().redelivered);
 
-  for (const w of workers.slice(1)) w.send('quit');
-  await Promise.all(exited);
-  await system.close();
+  await restarted; // the pool started a new process in the killed one's slot
+  console.log('slot 0 now runs', pool.children()[0]!.child!.name, 'after', pool.children()[0]!.restarts, 'restart');
+  await pool.scale(2); // the worker of the highest slot leaves its group, finishes its work and exits
+  console.log('after scale(2):', pool.children().map((slot) => slot.child!.name).join(', '));
+  await system.close(); // stops the pool first, then leaves the group
 } else {
-  const system = await startActorSystem({ filePrefix, procType: 'secondary' });
-  await system.spawn<Squarer>(workerName!, { square: (n) => ({ n: n * n, by: workerName! }) }, { groups: ['squarers'] });
-  process.once('message', () => void system.close().then(() => process.disconnect()));
+  const system = await startActorSystem(); // joins the parent's group as a secondary
+  await system.spawn<Squarer>(me.name, { square: (n) => ({ n: n * n, by: me.name }) }, { groups: ['squarers'] });
 }

@@ -19,6 +19,12 @@ export const ActorErrorCodes = {
   noWorkers: 'NO_WORKERS',
   clusterUnavailable: 'CLUSTER_UNAVAILABLE',
   primaryLost: 'PRIMARY_LOST',
+  /** A launched child process died (or did not get ready in time) while starting. */
+  childFailed: 'CHILD_FAILED',
+  /** A process pool gave up restarting its children (too many restarts within the window). */
+  poolFailed: 'POOL_FAILED',
+  /** A process pool was closed while the operation waited. */
+  poolClosed: 'POOL_CLOSED',
 } as const;
 
 /** An ask got no answer within its `timeoutMs`. A reply arriving later goes to dead letters. */
@@ -78,6 +84,25 @@ export class ActorHandlerError extends MpBusError {
   constructor(readonly actor: string, readonly action: string, readonly remote: WireError) {
     super(remote.code || ActorErrorCodes.handlerFailed, `actor '${actor}' failed on '${action}': ${remote.name}: ${remote.message}`);
     this.name = 'ActorHandlerError';
+  }
+}
+
+/** A child process of a pool died, or did not get ready in time, while it was starting. */
+export class ChildFailedError extends MpBusError {
+  constructor(
+    readonly pool: string,
+    readonly index: number,
+    /** Its exit code, or null when a signal ended it (or it did not end: a start-up timeout). */
+    readonly exitCode: number | null,
+    /** The signal that ended it, if any. */
+    readonly signal: string | null,
+    /** The last lines it wrote to stderr. */
+    readonly stderrTail: string,
+    why: string,
+  ) {
+    const tail = stderrTail.trim() ? `; its last stderr lines:\n${stderrTail.trimEnd()}` : '; it wrote nothing to stderr';
+    super(ActorErrorCodes.childFailed, `child ${index} of pool '${pool}' ${why}: fix the child module (run it alone to see why), or raise startTimeoutMs if it is only slow${tail}`);
+    this.name = 'ChildFailedError';
   }
 }
 

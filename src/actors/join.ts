@@ -13,6 +13,7 @@
 import { ErrorCodes, MpBusError } from '../errors.js';
 import { Runtime } from '../runtime/runtime.js';
 import type { RuntimeOptions } from '../runtime/options.js';
+import { attachToParent, launchedRuntimeDefaults } from './launched-child.js';
 import { MailboxTransport, type MailboxTransportOptions } from './mailbox-transport.js';
 import { ActorSystem, type ActorSystemOptions } from './system.js';
 
@@ -31,7 +32,9 @@ export interface StartActorSystemOptions extends RuntimeOptions, Omit<ActorSyste
  *   (or role) than `filePrefix` (`procType`) ask for: DPDK allows one group per process.
  */
 export async function startActorSystem(options: StartActorSystemOptions = {}): Promise<ActorSystem> {
-  const { mailboxes, container, askTimeoutMs, goneGraceMs, cluster, ...runtimeOptions } = options;
+  const { mailboxes, container, askTimeoutMs, goneGraceMs, cluster, ...given } = options;
+  // A child of system.launch() joins its parent's group as a secondary unless told otherwise.
+  const runtimeOptions: RuntimeOptions = { ...launchedRuntimeDefaults(), ...given };
   let rt = Runtime.current();
   if (rt && !rt.closed) checkSameGroup(rt, runtimeOptions);
   const ownRuntime = !rt || rt.closed;
@@ -52,6 +55,7 @@ export async function startActorSystem(options: StartActorSystemOptions = {}): P
   runtime.onClose((context) => system.closeForRuntime(context));
   const lost = runtime.primaryLost$.subscribe((info) => system.primaryLost(info));
   system.events$.subscribe({ complete: () => lost.unsubscribe() });
+  attachToParent(system);
   if (cluster) {
     try {
       await system.ready();

@@ -28,6 +28,7 @@ import { Runtime, type CloseContext, type PrimaryLost } from '../runtime/runtime
 import { ClusterTransport, type ClusterOptions } from '../cluster/cluster-transport.js';
 import { ActorRef, type RefHost } from './ref.js';
 import { Router, type RouterOptions } from './router.js';
+import { launchPool, type LaunchOptions, type ProcessPool } from './process-pool.js';
 import { checkSupervision, defaultSupervision } from './supervision.js';
 import { EnvelopeKind, makeEnvelope, type ActorTransport, type DeliveryStatus, type Envelope, type Receiver, type Registration, type WireError } from './transport.js';
 
@@ -126,6 +127,7 @@ export class ActorSystem implements RefHost, CellHost {
   /** What pending asks are rejected with when the system closes. */
   private closeError: (what: string) => Error = (what) => new SystemClosedError(what);
   private readonly afterClose: (() => void | Promise<void>) | undefined;
+  private readonly closeFirst = new Set<(deadline: number) => Promise<void>>();
   /** The DPDK runtime under this system, when its transport crosses processes (undefined in-process). */
   readonly runtime: Runtime | undefined;
 
@@ -225,6 +227,27 @@ export class ActorSystem implements RefHost, CellHost {
   router<C = AnyContract>(name: string, options: RouterOptions = {}): Router<C> {
     this.assertAccepting('create a router');
     return new Router<C>(name, this, options);
+  }
+
+  /**
+   * Primary only: starts `count` child processes of `module` (a compiled .js path or file: URL)
+   * that join this group as secondaries, supervises them (restarts with backoff when they exit
+   * unasked) and resolves with their {@link ProcessPool} once every child is ready. The children's
+   * own `startActorSystem()` needs no options. This system's close stops the pool first.
+   * See docs/actors.md, "Worker processes".
+   *
+   * @throws {MpBusError} `PRIMARY_ONLY` outside a primary; `CHILD_FAILED` when a child dies (or
+   *   is not ready in time) while starting, with its exit code and last stderr lines;
+   *   `INVALID_OPTION` for a bad option.
+   */
+  launch(module: string | URL, options: LaunchOptions = {}): Promise<ProcessPool> {
+    return launchPool(this, module, options);
+  }
+
+  /** @internal Runs first when this system closes, with the close's deadline (the pools it launched). */
+  onCloseFirst(fn: (deadline: number) => Promise<void>): () => void {
+    this.closeFirst.add(fn);
+    return () => this.closeFirst.delete(fn);
   }
 
   // ---------------------------------------------------------------- addressing
@@ -661,8 +684,10 @@ export class ActorSystem implements RefHost, CellHost {
   }
 
   private async doClose(timeoutMs: number): Promise<void> {
-    this.draining = true;
     const deadline = Date.now() + timeoutMs;
+    // Child processes first: their work in hand is answered while this system still takes replies.
+    if (this.closeFirst.size > 0) await Promise.all([...this.closeFirst].map((fn) => fn(deadline).catch((err: unknown) => this.log.warn({ err }, 'stopping a process pool failed'))));
+    this.draining = true;
     for (const { registration } of this.endpoints.values()) registration.close();
     for (const cell of this.cells.values()) cell.refuseNew();
     for (const { endpoint } of [...this.endpoints.values()]) await endpoint.stop();

@@ -1,0 +1,183 @@
+/**
+ * The child's side of `system.launch()`: who this process is in its pool (from the environment
+ * its parent set), the IPC messages it exchanges with the parent, and what a launched child's
+ * actor system does when the parent asks it to stop or goes away.
+ *
+ * `startActorSystem()` with no options in a launched child joins the parent's group as a
+ * secondary (see {@link launchedRuntimeDefaults}) and calls {@link attachToParent}, so a child
+ * module needs nothing pool-specific unless it wants its identity or signals readiness itself.
+ */
+import { registry } from '../bus/registry.js';
+import { logger } from '../log.js';
+import type { ActorSystem } from './system.js';
+
+/** Environment variables the parent sets for each child. */
+export const ChildEnv = {
+  filePrefix: 'MPBUS_FILE_PREFIX',
+  procType: 'MPBUS_PROC_TYPE',
+  index: 'MPBUS_CHILD_INDEX',
+  serial: 'MPBUS_CHILD_SERIAL',
+  pool: 'MPBUS_POOL',
+  parentPid: 'MPBUS_PARENT_PID',
+} as const;
+
+/** Who a launched child is. */
+export interface LaunchedChild {
+  /** The child's slot in the pool, 0-based: stable across restarts and replacements of that slot. */
+  readonly index: number;
+  /** Unique per process in the pool, from 1: a restarted or replacing child gets a new one. */
+  readonly serial: number;
+  /** The pool's name. */
+  readonly pool: string;
+  /**
+   * `<pool>-<serial>`: unique among the pool's processes, present and past, so actors named
+   * after it never clash with the process they replace (see docs/actors.md, "Worker processes").
+   */
+  readonly name: string;
+}
+
+/** @internal IPC messages between a pool and its children (`$mpbus` keeps them apart from the application's). */
+export type ChildMessage =
+  | { $mpbus: 'joined'; pid: number; lcore: number }
+  | { $mpbus: 'ready' }
+  | { $mpbus: 'spawned'; name: string };
+/** @internal */
+export type ParentMessage = { $mpbus: 'stop'; timeoutMs: number } | { $mpbus: 'ready-seen' };
+
+let cached: LaunchedChild | null | undefined;
+
+/**
+ * This process's identity in the pool that launched it, or undefined when it was not started by
+ * `system.launch()` (a process it forks itself inherits the environment but has another parent,
+ * so it is not taken for a launched child).
+ */
+export function launchedChild(): LaunchedChild | undefined {
+  if (cached === undefined) {
+    const env = process.env;
+    const index = Number(env[ChildEnv.index]);
+    const serial = Number(env[ChildEnv.serial]);
+    const pool = env[ChildEnv.pool];
+    const ours = env[ChildEnv.parentPid] === String(process.ppid) && typeof process.send === 'function';
+    cached = ours && pool && Number.isInteger(index) && Number.isInteger(serial) ? { index, serial, pool, name: `${pool}-${serial}` } : null;
+  }
+  return cached ?? undefined;
+}
+
+/** @internal The group and role a launched child joins when `startActorSystem` is given none. */
+export function launchedRuntimeDefaults(): { filePrefix?: string; procType?: 'secondary' } {
+  if (!launchedChild()) return {};
+  const filePrefix = process.env[ChildEnv.filePrefix];
+  return { ...(filePrefix ? { filePrefix } : {}), procType: 'secondary' };
+}
+
+/**
+ * Tells the parent this child is ready, for pools launched with `ready: 'signal'` (other
+ * readiness kinds ignore it). Returns false, doing nothing, in a process that was not launched.
+ */
+export function signalReady(): boolean {
+  if (!launchedChild() || !process.connected) return false;
+  send({ $mpbus: 'ready' });
+  return true;
+}
+
+function send(message: ChildMessage): void {
+  if (process.connected) process.send!(message, undefined, undefined, () => undefined);
+}
+
+/** Part of the stop deadline spent letting routers learn that this child left its groups. */
+const QUIET_MAX_MS = 300;
+/** The child keeps serving until nothing arrived for this long (routers have caught up). */
+const QUIET_IDLE_MS = 100;
+/** After the parent went away, what the child's actors get to finish. */
+const ORPHAN_CLOSE_MS = 200;
+
+let attached = false;
+
+/**
+ * @internal Ties a launched child's actor system to its parent: reports that it joined and what
+ * it spawns (for the parent's readiness check), stops when asked (leaves its groups, lets routers
+ * notice, lets its actors finish within the deadline, exits 0), and ends when the parent goes
+ * away. When the application closes the system itself, the child lets go of the IPC channel so
+ * the process can end.
+ */
+export function attachToParent(system: ActorSystem): void {
+  const me = launchedChild();
+  if (!me || attached) return;
+  attached = true;
+  const log = logger('launched-child', { pool: me.pool, serial: me.serial });
+  let reportSpawns = true;
+  let stopping = false;
+  const events = system.events$.subscribe({
+    next: (e) => {
+      if (reportSpawns && e.type === 'spawned') send({ $mpbus: 'spawned', name: e.name });
+    },
+    complete: () => detach(),
+  });
+  const stop = async (timeoutMs: number, why: string): Promise<void> => {
+    if (stopping) return;
+    stopping = true;
+    log.info({ timeoutMs, why }, 'stopping');
+    const deadline = Date.now() + timeoutMs;
+    try {
+      if (why === 'asked') await leaveGroupsQuietly(system, deadline);
+      await system.close({ timeoutMs: Math.max(0, deadline - Date.now()) });
+    } catch (err) {
+      log.warn({ err }, 'closing after a stop request failed');
+    }
+    process.exit(typeof process.exitCode === 'number' ? process.exitCode : 0);
+  };
+  const onMessage = (message: unknown): void => {
+    const m = message as Partial<ParentMessage> | null;
+    if (m?.$mpbus === 'stop') void stop(typeof m.timeoutMs === 'number' ? m.timeoutMs : 5000, 'asked');
+    else if (m?.$mpbus === 'ready-seen') reportSpawns = false;
+  };
+  // The parent died or closed its end: an orphan worker serves no one (a dead primary is also
+  // noticed by the runtime, which exits with code 69 if it gets there first).
+  const onDisconnect = (): void => void stop(ORPHAN_CLOSE_MS, 'parent gone');
+  const detach = (): void => {
+    process.off('message', onMessage);
+    process.off('disconnect', onDisconnect);
+    events.unsubscribe();
+    if (!stopping && process.connected) process.disconnect();
+  };
+  process.on('message', onMessage);
+  process.on('disconnect', onDisconnect);
+  send({ $mpbus: 'joined', pid: process.pid, lcore: system.runtime?.lcoreId ?? -1 });
+  for (const name of system.actors()) send({ $mpbus: 'spawned', name });
+}
+
+/**
+ * Takes this process's actors out of every group (routers following a group stop sending them
+ * new work), then keeps serving until the routers have caught up: at least a poll period of
+ * theirs, and until nothing arrived for {@link QUIET_IDLE_MS}, within a share of the deadline.
+ */
+async function leaveGroupsQuietly(system: ActorSystem, deadline: number): Promise<void> {
+  const actors = system.actors();
+  let left = 0;
+  for (const alias of registry.names()) {
+    if (!alias.startsWith('$g.')) continue;
+    for (const name of actors) {
+      if (!alias.endsWith(`.${name}`) || alias.length <= name.length + 4) continue;
+      system.transport.leave(alias.slice(3, alias.length - name.length - 1), name);
+      left++;
+    }
+  }
+  if (left === 0) return;
+  const span = Math.max(0, deadline - Date.now());
+  // At least a router's poll period (when the deadline allows), at most half the deadline: the rest is for closing.
+  const quietFrom = Date.now() + Math.min(QUIET_MAX_MS, span / 2);
+  const giveUpAt = Date.now() + span / 2;
+  const received = (): number => actors.reduce((n, a) => n + (system.counters(a)?.received ?? 0), 0);
+  let last = received();
+  let lastChange = Date.now();
+  for (;;) {
+    const now = Date.now();
+    if (now >= giveUpAt || (now >= quietFrom && now - lastChange >= QUIET_IDLE_MS)) return;
+    await new Promise((resolve) => setTimeout(resolve, 25));
+    const r = received();
+    if (r !== last) {
+      last = r;
+      lastChange = Date.now();
+    }
+  }
+}

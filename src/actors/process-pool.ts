@@ -1,0 +1,635 @@
+/**
+ * {@link ProcessPool}: worker processes of a DPDK group, launched by the primary
+ * (`system.launch()`), supervised (restarted with backoff when they die unasked, up to a restart
+ * intensity), scaled up and down, and replaced one at a time. Children are forked with the
+ * group's name in their environment, so their plain `startActorSystem()` joins this group as a
+ * secondary (src/actors/launched-child.ts is their side of it). The primary's close stops its
+ * pools first, within its deadline.
+ *
+ * ```ts
+ * const pool = await system.launch(new URL('./worker.js', import.meta.url), { count: 4, ready: { group: 'workers' } });
+ * await pool.scale(6);
+ * await pool.replace();      // rolling: each child stopped once its successor is ready
+ * await pool.close();
+ * ```
+ */
+import { fork, type ChildProcess } from 'node:child_process';
+import { existsSync, statSync } from 'node:fs';
+import { basename, extname, resolve as resolvePath } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Subject, type Observable } from 'rxjs';
+import { ErrorCodes, MpBusError } from '../errors.js';
+import { logger } from '../log.js';
+import { ActorErrorCodes, ChildFailedError } from './errors.js';
+import { ChildEnv, type ChildMessage, type LaunchedChild, type ParentMessage } from './launched-child.js';
+import { RestartBudget, resolveRestartPolicy, type RestartPolicy } from './restart-budget.js';
+import type { ActorSystem } from './system.js';
+
+/**
+ * When a child counts as ready: it joined the group (`'joined'`, the default: its
+ * `startActorSystem()` returned); it called `signalReady()` (`'signal'`); it registered these
+ * actor names (`{ actors }`, a list or a function of the child's identity); or one of its actors
+ * joined this router group (`{ group }`).
+ */
+export type ReadyWhen = 'joined' | 'signal' | { actors: string[] | ((child: LaunchedChild) => string[]) } | { group: string };
+
+/** Options of `system.launch()`. */
+export interface LaunchOptions {
+  /** Children to start (default 1; 0 is allowed, then `scale()` later). */
+  count?: number;
+  /** The pool's name, in its children's identities and logs (default: the module's file name). 1-32 characters of [A-Za-z0-9_-]. */
+  name?: string;
+  /** Command-line arguments of each child, or a function of its identity. */
+  args?: string[] | ((child: LaunchedChild) => string[]);
+  /** More environment for the children (the parent's environment is passed on). */
+  env?: Record<string, string>;
+  /** Node options of the children (default: none, not the parent's). */
+  execArgv?: string[];
+  /** When a child counts as ready (default 'joined'). */
+  ready?: ReadyWhen;
+  /** How children that exit unasked are restarted, or false for never (default: 5 within 60 s, backoff 100 ms doubling to 5 s). */
+  restart?: RestartPolicy | false;
+  /** How long a child may take to get ready (default 30 000 ms). */
+  startTimeoutMs?: number;
+  /** What a stopped child gets to finish its work before it is killed (default 5 000 ms). */
+  stopTimeoutMs?: number;
+}
+
+/** Why a child exited: asked to (`stop`, `scale`, `replace`, `close`), on its own, or because the primary is closing. */
+export type ExitReason = 'requested' | 'crashed' | 'primary-closing';
+
+/** How a child ended. */
+export interface ChildExit {
+  code: number | null;
+  signal: string | null;
+  reason: ExitReason;
+  /** Epoch ms. */
+  at: number;
+}
+
+/** A running child. */
+export interface PoolChild extends LaunchedChild {
+  pid: number;
+  state: 'starting' | 'ready' | 'stopping';
+}
+
+/** A slot of the pool: its process now, and its history. */
+export interface PoolSlot {
+  index: number;
+  /** The process serving the slot now (undefined while a restart waits out its backoff). */
+  child: PoolChild | undefined;
+  /** Processes started in this slot (the first, restarts and replacements). */
+  starts: number;
+  /** Restarts after an unasked exit. */
+  restarts: number;
+  lastExit: ChildExit | undefined;
+}
+
+/** What happens in a pool. */
+export type PoolEvent =
+  | { type: 'started'; child: PoolChild }
+  | { type: 'ready'; child: PoolChild }
+  | ({ type: 'exited'; child: PoolChild } & ChildExit)
+  /** A child that exited unasked was replaced by `child` (ready now), `delayMs` after the exit. */
+  | { type: 'restarted'; child: PoolChild; previousSerial: number; delayMs: number }
+  /** More than `maxRestarts` within `withinMs`: the pool stopped restarting and is 'failed'. */
+  | { type: 'gave-up'; index: number; maxRestarts: number; withinMs: number; exit: ChildExit };
+
+/** 'failed': it gave up restarting (children still running keep running until `close()`). */
+export type PoolState = 'running' | 'failed' | 'closing' | 'closed';
+
+interface Resolved {
+  module: string;
+  count: number;
+  name: string;
+  args: (child: LaunchedChild) => string[];
+  env: Record<string, string>;
+  execArgv: string[];
+  ready: ReadyWhen;
+  restart: Required<RestartPolicy> | false;
+  startTimeoutMs: number;
+  stopTimeoutMs: number;
+}
+
+interface Proc {
+  info: LaunchedChild;
+  child: ChildProcess;
+  pid: number;
+  state: PoolChild['state'];
+  /** Started by an operation the application awaits (its failure is reported there), or by a restart. */
+  origin: 'operation' | 'restart';
+  joined: boolean;
+  signalled: boolean;
+  spawned: Set<string>;
+  stderrTail: string;
+  timedOut: boolean;
+  stopReason: ExitReason | undefined;
+  exit: ChildExit | undefined;
+  ready: Promise<void>;
+  settleReady: { resolve: () => void; reject: (err: Error) => void };
+  exited: Promise<void>;
+  startTimer: NodeJS.Timeout | undefined;
+}
+
+interface Slot {
+  index: number;
+  current: Proc | undefined;
+  /** A replacement starting while `current` still serves. */
+  successor: Proc | undefined;
+  starts: number;
+  restarts: number;
+  lastExit: ChildExit | undefined;
+  /** A process of this slot was ready once (a slot that never was is dropped when its start fails). */
+  served: boolean;
+  removed: boolean;
+  restartTimer: NodeJS.Timeout | undefined;
+}
+
+/** Bytes of a child's stderr kept for error messages. */
+const STDERR_TAIL_BYTES = 4096;
+/** Lines of it quoted. */
+const STDERR_TAIL_LINES = 20;
+/** After a stopped child's own deadline: time to leave the group and exit before it is killed. */
+const STOP_GRACE_MS = 1000;
+/** Most children a pool may have (each takes an lcore ID of the group's 128). */
+const MAX_CHILDREN = 127;
+/** Names of this process's open pools: children are named after their pool, so two pools of one name would clash. */
+const openPools = new Set<string>();
+
+export class ProcessPool {
+  /** The pool's name. */
+  readonly name: string;
+  /** started, ready, exited, restarted, gave-up (what happened during `launch` is in {@link children}). */
+  readonly events$: Observable<PoolEvent>;
+
+  private readonly events = new Subject<PoolEvent>();
+  private readonly log;
+  private readonly slots = new Map<number, Slot>();
+  private readonly budget: RestartBudget | undefined;
+  private readonly waiting = new Set<(err: Error) => void>();
+  private module: string;
+  private serial = 0;
+  private current: PoolState = 'running';
+  private queue: Promise<unknown> = Promise.resolve();
+  private closing: Promise<void> | undefined;
+  private readonly closedHooks: Array<() => void> = [];
+
+  /** @internal use `system.launch()` */
+  constructor(
+    private readonly system: ActorSystem,
+    private readonly filePrefix: string,
+    private readonly options: Resolved,
+  ) {
+    this.name = options.name;
+    this.module = options.module;
+    this.events$ = this.events.asObservable();
+    this.budget = options.restart ? new RestartBudget(options.restart) : undefined;
+    this.log = logger('process-pool', { pool: this.name });
+  }
+
+  /** 'running', 'failed' (gave up restarting), 'closing' or 'closed'. */
+  get state(): PoolState {
+    return this.current;
+  }
+
+  /** Slots in use (children running or about to be restarted). */
+  get size(): number {
+    return [...this.slots.values()].filter((s) => !s.removed).length;
+  }
+
+  /** Every slot with its process and counters, by index. */
+  children(): PoolSlot[] {
+    return [...this.slots.values()]
+      .sort((a, b) => a.index - b.index)
+      .map((s) => ({ index: s.index, child: s.current ? publicChild(s.current) : undefined, starts: s.starts, restarts: s.restarts, lastExit: s.lastExit }));
+  }
+
+  /** Pids of every child process alive now (successors and children being stopped included). */
+  pids(): number[] {
+    return [...this.slots.values()].flatMap((s) => [s.current, s.successor]).filter((p): p is Proc => p !== undefined && p.exit === undefined).map((p) => p.pid);
+  }
+
+  /**
+   * Grows or shrinks the pool to `count` children. New children take the lowest free indices and
+   * the promise resolves once they are ready; removed ones (the highest indices) are stopped
+   * gracefully (they leave their router groups, finish what they hold within `stopTimeoutMs`,
+   * exit 0; killed after that) and it resolves once they are gone.
+   *
+   * @throws {MpBusError} `CHILD_FAILED` when a new child dies while starting; `POOL_FAILED`,
+   *   `POOL_CLOSED`; `INVALID_OPTION` for a count that is not an integer 0..127.
+   */
+  async scale(count: number): Promise<void> {
+    checkCount(count, 'scale(count)');
+    return this.run('scale', () => this.scaleTo(count));
+  }
+
+  /**
+   * Rolling replacement: for each slot in turn, starts a successor (from `module` when given,
+   * which then serves later restarts too), waits until it is ready, then stops the old child
+   * gracefully. At every moment at least as many children are ready as before. Successors are
+   * new processes with new serials: name actors after `launchedChild().name` (or let them join
+   * a group) so a successor never clashes with the child it replaces.
+   *
+   * @throws {MpBusError} `CHILD_FAILED` when a successor dies while starting (the child it was
+   *   to replace keeps running, later slots are left as they were).
+   */
+  async replace(module?: string | URL): Promise<void> {
+    const next = module === undefined ? undefined : resolveModule(module);
+    return this.run('replace', async () => {
+      if (next !== undefined) this.module = next;
+      for (const slot of this.liveSlots()) {
+        if (slot.removed) continue;
+        if (slot.restartTimer) clearTimeout(slot.restartTimer);
+        slot.restartTimer = undefined;
+        const old = slot.current;
+        const successor = this.startIn(slot, 'operation', old !== undefined);
+        await successor.ready;
+        if (old) await this.stopProc(old, 'requested', this.options.stopTimeoutMs, this.options.stopTimeoutMs + STOP_GRACE_MS);
+      }
+    });
+  }
+
+  /**
+   * Stops every child and closes the pool: each gets `timeoutMs` (default `stopTimeoutMs`) to
+   * finish what it holds, and a second more to leave the group, then is killed; `timeoutMs: 0`
+   * kills them at once (SIGKILL). Resolves once every child is gone. Idempotent. Pending
+   * `scale`/`replace` calls reject with `POOL_CLOSED`.
+   */
+  close(options: { timeoutMs?: number } = {}): Promise<void> {
+    const timeoutMs = options.timeoutMs ?? this.options.stopTimeoutMs;
+    checkMs(timeoutMs, 'close({ timeoutMs })', 0);
+    return this.closeFor('requested', timeoutMs, timeoutMs === 0 ? 0 : timeoutMs + STOP_GRACE_MS);
+  }
+
+  /** @internal The primary is closing: children get until `deadline` (epoch ms), then are killed. */
+  closeForPrimary(deadline: number): Promise<void> {
+    const left = Math.max(0, deadline - Date.now());
+    return this.closeFor('primary-closing', left * 0.75, left);
+  }
+
+  /** @internal */
+  onClosed(fn: () => void): void {
+    this.closedHooks.push(fn);
+  }
+
+  // ---------------------------------------------------------------- operations
+
+  /** Runs operations one after another; a pool that fails or closes meanwhile rejects the waiting ones. */
+  private run(what: string, op: () => Promise<void>): Promise<void> {
+    this.assertRunning(what);
+    const result = this.queue.then(() => {
+      this.assertRunning(what);
+      return op();
+    });
+    this.queue = result.catch(() => undefined);
+    return new Promise<void>((resolve, reject) => {
+      this.waiting.add(reject);
+      result.then(resolve, reject).finally(() => this.waiting.delete(reject));
+    });
+  }
+
+  private assertRunning(what: string): void {
+    if (this.current === 'failed') throw new MpBusError(ActorErrorCodes.poolFailed, `cannot ${what} pool '${this.name}': it gave up restarting its children (see its 'gave-up' event); close it and launch a new one`);
+    if (this.current !== 'running') throw new MpBusError(ActorErrorCodes.poolClosed, `cannot ${what} pool '${this.name}': it is closed; launch a new one`);
+  }
+
+  private liveSlots(): Slot[] {
+    return [...this.slots.values()].filter((s) => !s.removed).sort((a, b) => a.index - b.index);
+  }
+
+  private async scaleTo(count: number): Promise<void> {
+    const live = this.liveSlots();
+    if (count > live.length) {
+      const starting: Proc[] = [];
+      for (let index = 0; starting.length < count - live.length; index++) {
+        if (this.slots.has(index)) continue;
+        const slot: Slot = { index, current: undefined, successor: undefined, starts: 0, restarts: 0, lastExit: undefined, served: false, removed: false, restartTimer: undefined };
+        this.slots.set(index, slot);
+        starting.push(this.startIn(slot, 'operation', false));
+      }
+      await Promise.all(starting.map((p) => p.ready));
+    } else if (count < live.length) {
+      await Promise.all(live.slice(count).map((slot) => this.removeSlot(slot)));
+    }
+  }
+
+  private async removeSlot(slot: Slot): Promise<void> {
+    slot.removed = true;
+    if (slot.restartTimer) clearTimeout(slot.restartTimer);
+    const procs = [slot.current, slot.successor].filter((p): p is Proc => p !== undefined);
+    await Promise.all(procs.map((p) => this.stopProc(p, 'requested', this.options.stopTimeoutMs, this.options.stopTimeoutMs + STOP_GRACE_MS)));
+    if (this.slots.get(slot.index) === slot) this.slots.delete(slot.index);
+  }
+
+  private closeFor(reason: ExitReason, childMs: number, killMs: number): Promise<void> {
+    this.closing ??= (async () => {
+      this.current = 'closing';
+      const closed = new MpBusError(ActorErrorCodes.poolClosed, `pool '${this.name}' was closed while this waited`);
+      for (const reject of this.waiting) reject(closed);
+      for (const slot of this.slots.values()) {
+        if (slot.restartTimer) clearTimeout(slot.restartTimer);
+        slot.removed = true;
+      }
+      const procs = [...this.slots.values()].flatMap((s) => [s.current, s.successor]).filter((p): p is Proc => p !== undefined);
+      await Promise.all(procs.map((p) => this.stopProc(p, reason, childMs, killMs)));
+      this.current = 'closed';
+      this.log.info('closed');
+      this.events.complete();
+      for (const fn of this.closedHooks.splice(0)) fn();
+    })();
+    return this.closing;
+  }
+
+  // ---------------------------------------------------------------- processes
+
+  /** Forks a child for `slot`: as its process (a new slot, a restart) or as the successor of the one serving it. */
+  private startIn(slot: Slot, origin: Proc['origin'], asSuccessor: boolean): Proc {
+    const serial = ++this.serial;
+    const info: LaunchedChild = { index: slot.index, serial, pool: this.name, name: `${this.name}-${serial}` };
+    const child = fork(this.module, this.options.args(info), {
+      execArgv: this.options.execArgv,
+      env: {
+        ...process.env,
+        ...this.options.env,
+        [ChildEnv.filePrefix]: this.filePrefix,
+        [ChildEnv.procType]: 'secondary',
+        [ChildEnv.index]: String(slot.index),
+        [ChildEnv.serial]: String(serial),
+        [ChildEnv.pool]: this.name,
+        [ChildEnv.parentPid]: String(process.pid),
+      },
+      stdio: ['ignore', 'inherit', 'pipe', 'ipc'],
+      // Its own process group: a Ctrl-C in the terminal reaches the primary only, which stops its
+      // children in order (they would otherwise die with it and be taken for crashes).
+      detached: true,
+    });
+    let settleReady!: Proc['settleReady'];
+    const ready = new Promise<void>((resolve, reject) => (settleReady = { resolve, reject }));
+    ready.catch(() => undefined); // reported by the operation that awaits it, or by the exit
+    const proc: Proc = {
+      info, child, pid: child.pid ?? -1, state: 'starting', origin, joined: false, signalled: false, spawned: new Set(),
+      stderrTail: '', timedOut: false, stopReason: undefined, exit: undefined, ready, settleReady,
+      exited: new Promise<void>((resolve) => child.once('close', (code, signal) => resolve(this.onExit(slot, proc, code, signal)))),
+      startTimer: undefined,
+    };
+    child.on('error', (err) => this.log.warn({ err, serial }, 'child process error'));
+    child.stderr!.on('data', (chunk: Buffer) => {
+      process.stderr.write(chunk);
+      proc.stderrTail = (proc.stderrTail + chunk.toString()).slice(-STDERR_TAIL_BYTES);
+    });
+    child.on('message', (message: unknown) => this.onMessage(proc, message as ChildMessage));
+    proc.startTimer = setTimeout(() => {
+      proc.timedOut = true;
+      kill(proc);
+    }, this.options.startTimeoutMs);
+    slot.starts++;
+    if (asSuccessor) slot.successor = proc;
+    else slot.current = proc;
+    this.log.debug({ serial, index: slot.index, pid: proc.pid }, 'started');
+    this.events.next({ type: 'started', child: publicChild(proc) });
+    void ready.then(
+      () => {
+        if (slot.successor === proc) {
+          slot.successor = undefined;
+          slot.current = proc;
+        }
+        slot.served = true;
+      },
+      () => undefined,
+    );
+    return proc;
+  }
+
+  private onMessage(proc: Proc, message: ChildMessage): void {
+    switch (message?.$mpbus) {
+      case 'joined':
+        proc.joined = true;
+        break;
+      case 'ready':
+        proc.signalled = true;
+        break;
+      case 'spawned':
+        proc.spawned.add(message.name);
+        break;
+      default:
+        return;
+    }
+    if (proc.state === 'starting' && proc.stopReason === undefined && this.isReady(proc)) {
+      clearTimeout(proc.startTimer);
+      proc.state = 'ready';
+      this.tell(proc, { $mpbus: 'ready-seen' });
+      this.events.next({ type: 'ready', child: publicChild(proc) });
+      proc.settleReady.resolve();
+    }
+  }
+
+  private isReady(proc: Proc): boolean {
+    const when = this.options.ready;
+    if (when === 'joined') return proc.joined;
+    if (when === 'signal') return proc.signalled;
+    if (!proc.joined) return false;
+    if ('group' in when) {
+      const members = new Set(this.system.transport.members(when.group));
+      return [...proc.spawned].some((name) => members.has(name));
+    }
+    const names = typeof when.actors === 'function' ? when.actors(proc.info) : when.actors;
+    return names.every((name) => proc.spawned.has(name) && this.system.has(name));
+  }
+
+  private tell(proc: Proc, message: ParentMessage): void {
+    if (proc.child.connected) proc.child.send(message, undefined, undefined, () => undefined);
+  }
+
+  /** Asks a child to stop (it gets `childMs` for its work) and kills it after `killMs`. */
+  private async stopProc(proc: Proc, reason: ExitReason, childMs: number, killMs: number): Promise<void> {
+    if (proc.exit) return;
+    proc.stopReason ??= reason;
+    if (proc.state === 'ready') proc.state = 'stopping';
+    // A child still starting has no handler for the request yet: it is killed, as when no time is given.
+    if (proc.joined && killMs > 0) this.tell(proc, { $mpbus: 'stop', timeoutMs: Math.floor(childMs) });
+    else kill(proc);
+    const timer = setTimeout(() => kill(proc), killMs);
+    await proc.exited;
+    clearTimeout(timer);
+  }
+
+  private onExit(slot: Slot, proc: Proc, code: number | null, signal: NodeJS.Signals | null): void {
+    clearTimeout(proc.startTimer);
+    const reason = proc.stopReason ?? 'crashed';
+    const exit: ChildExit = { code, signal, reason, at: Date.now() };
+    const wasStarting = proc.state === 'starting';
+    proc.exit = exit;
+    slot.lastExit = exit;
+    if (slot.current === proc) slot.current = undefined;
+    if (slot.successor === proc) slot.successor = undefined;
+    // The application hears of it through events$ (and a start that fails, through its promise).
+    this.log[reason === 'crashed' && !wasStarting ? 'info' : 'debug']({ serial: proc.info.serial, index: slot.index, pid: proc.pid, code, signal, reason }, 'child exited');
+    this.events.next({ type: 'exited', child: publicChild(proc), ...exit });
+    if (wasStarting) {
+      const why = proc.timedOut
+        ? `did not get ready within ${this.options.startTimeoutMs} ms (killed)`
+        : `exited while starting (${signal ? `signal ${signal}` : `exit code ${code}`})`;
+      proc.settleReady.reject(
+        proc.stopReason !== undefined
+          ? new MpBusError(ActorErrorCodes.poolClosed, `child ${slot.index} of pool '${this.name}' was stopped while starting`)
+          : new ChildFailedError(this.name, slot.index, code, signal, lastLines(proc.stderrTail), why),
+      );
+    }
+    if (reason !== 'crashed' || this.current !== 'running' || slot.removed) return;
+    if (slot.current || slot.successor) return; // another process serves the slot (a replacement under way)
+    if (wasStarting && proc.origin === 'operation' && !slot.served) {
+      this.slots.delete(slot.index); // the operation that started it reports the failure
+      return;
+    }
+    this.scheduleRestart(slot, proc, exit);
+  }
+
+  private scheduleRestart(slot: Slot, previous: Proc, exit: ChildExit): void {
+    if (!this.budget || !this.options.restart) {
+      this.slots.delete(slot.index);
+      return;
+    }
+    const delayMs = this.budget.next(Date.now());
+    if (delayMs === undefined) {
+      const { maxRestarts, withinMs } = this.options.restart;
+      this.current = 'failed';
+      this.log.error({ index: slot.index, maxRestarts, withinMs }, `pool '${this.name}' gave up: more than ${maxRestarts} restarts within ${withinMs} ms`);
+      this.events.next({ type: 'gave-up', index: slot.index, maxRestarts, withinMs, exit });
+      const failed = new MpBusError(
+        ActorErrorCodes.poolFailed,
+        `pool '${this.name}' gave up: its children exited unasked more than ${maxRestarts} times within ${withinMs} ms (last: ${exit.signal ? `signal ${exit.signal}` : `exit code ${exit.code}`}); see its stderr, then close it and launch again`,
+      );
+      for (const reject of this.waiting) reject(failed);
+      return;
+    }
+    slot.restartTimer = setTimeout(() => {
+      slot.restartTimer = undefined;
+      if (this.current !== 'running' || slot.removed || slot.current) return;
+      slot.restarts++;
+      const proc = this.startIn(slot, 'restart', false);
+      void proc.ready.then(
+        () => this.events.next({ type: 'restarted', child: publicChild(proc), previousSerial: previous.info.serial, delayMs }),
+        () => undefined,
+      );
+    }, delayMs);
+  }
+}
+
+/**
+ * Launches a pool of child processes in `system`'s group: see {@link ProcessPool} and
+ * `ActorSystem.launch`. Resolves once every child is ready.
+ */
+export async function launchPool(system: ActorSystem, module: string | URL, options: LaunchOptions = {}): Promise<ProcessPool> {
+  const runtime = system.runtime;
+  if (!runtime || runtime.processType !== 'primary') {
+    throw new MpBusError(ErrorCodes.primaryOnly, `launch() runs in the primary of a group (${runtime ? 'this process is a secondary' : 'this actor system has no DPDK runtime'}): call it from the process that started the group with startActorSystem({ procType: 'primary' })`);
+  }
+  if (system.isClosed || runtime.closed) throw new MpBusError(ErrorCodes.closed, 'launch(): the actor system is closing or closed');
+  const resolved = resolveLaunchOptions(module, options);
+  if (openPools.has(resolved.name)) invalid(`launch(): a pool named '${resolved.name}' is already open in this process, and children are named after their pool: give this one another name`);
+  openPools.add(resolved.name);
+  const pool = new ProcessPool(system, runtime.filePrefix, resolved);
+  const offRuntime = runtime.onClose((context) => pool.closeForPrimary(context.deadline));
+  const offSystem = system.onCloseFirst((deadline) => pool.closeForPrimary(deadline));
+  pool.onClosed(() => {
+    offRuntime();
+    offSystem();
+    openPools.delete(resolved.name);
+  });
+  try {
+    await pool.scale(resolved.count);
+  } catch (err) {
+    await pool.close({ timeoutMs: 1000 });
+    throw err;
+  }
+  return pool;
+}
+
+// ---------------------------------------------------------------- helpers
+
+function publicChild(p: Proc): PoolChild {
+  return { ...p.info, pid: p.pid, state: p.state };
+}
+
+function kill(proc: Proc): void {
+  if (proc.exit || proc.pid < 0) return;
+  try {
+    process.kill(proc.pid, 'SIGKILL');
+  } catch {
+    // already gone
+  }
+}
+
+function lastLines(text: string): string {
+  return text.split('\n').slice(-STDERR_TAIL_LINES - 1).join('\n');
+}
+
+function invalid(message: string): never {
+  throw new MpBusError(ErrorCodes.invalidOption, message);
+}
+
+function checkCount(count: unknown, where: string): void {
+  if (typeof count !== 'number' || !Number.isInteger(count) || count < 0 || count > MAX_CHILDREN) invalid(`${where} must be an integer 0..${MAX_CHILDREN}, got ${String(count)}`);
+}
+
+function checkMs(ms: unknown, where: string, min: number): void {
+  if (typeof ms !== 'number' || !Number.isFinite(ms) || ms < min) invalid(`${where} must be a finite number of ms >= ${min}, got ${String(ms)}`);
+}
+
+function resolveModule(module: string | URL): string {
+  let path: string;
+  if (module instanceof URL) path = fileURLToPath(module);
+  else if (typeof module === 'string' && module.startsWith('file:')) path = fileURLToPath(module);
+  else if (typeof module === 'string' && module.length > 0) path = resolvePath(module);
+  else invalid(`launch() takes a module path or file: URL, got ${String(module)}`);
+  if (!existsSync(path) || !statSync(path).isFile()) invalid(`launch(): no module file at ${path}: give the compiled .js file (a path or new URL('./worker.js', import.meta.url))`);
+  return path;
+}
+
+function isStringArray(v: unknown): v is string[] {
+  return Array.isArray(v) && v.every((s) => typeof s === 'string');
+}
+
+function resolveLaunchOptions(module: string | URL, options: LaunchOptions): Resolved {
+  if (options === null || typeof options !== 'object') invalid(`launch() options must be an object, got ${String(options)}`);
+  const path = resolveModule(module);
+  const count = options.count ?? 1;
+  checkCount(count, 'launch() option count');
+  const name = options.name ?? (basename(path, extname(path)).replace(/[^A-Za-z0-9_-]/g, '_').slice(0, 32) || 'pool');
+  if (typeof name !== 'string' || !/^[A-Za-z0-9_-]{1,32}$/.test(name)) invalid(`launch() option name must be 1-32 characters of [A-Za-z0-9_-] (it names the children's actors), got ${JSON.stringify(name)}`);
+  const args = options.args ?? [];
+  if (typeof args !== 'function' && !isStringArray(args)) invalid('launch() option args must be an array of strings or a function of the child returning one');
+  const env = options.env ?? {};
+  if (env === null || typeof env !== 'object' || !Object.values(env).every((v) => typeof v === 'string')) invalid('launch() option env must be an object of strings');
+  const execArgv = options.execArgv ?? [];
+  if (!isStringArray(execArgv)) invalid('launch() option execArgv must be an array of strings');
+  const ready = options.ready ?? 'joined';
+  const readyOk =
+    ready === 'joined' ||
+    ready === 'signal' ||
+    (typeof ready === 'object' && ready !== null &&
+      (('group' in ready && typeof ready.group === 'string' && ready.group.length > 0) ||
+        ('actors' in ready && (typeof ready.actors === 'function' || (isStringArray(ready.actors) && ready.actors.length > 0)))));
+  if (!readyOk) invalid(`launch() option ready must be 'joined', 'signal', { actors: [names] | (child) => names } or { group: name }, got ${JSON.stringify(ready)}`);
+  const restart = options.restart === undefined ? resolveRestartPolicy({}, 'launch() option restart') : options.restart === false ? false : resolveRestartPolicy(options.restart, 'launch() option restart');
+  const startTimeoutMs = options.startTimeoutMs ?? 30_000;
+  checkMs(startTimeoutMs, 'launch() option startTimeoutMs', 1);
+  const stopTimeoutMs = options.stopTimeoutMs ?? 5000;
+  checkMs(stopTimeoutMs, 'launch() option stopTimeoutMs', 0);
+  return {
+    module: path,
+    count,
+    name,
+    args: typeof args === 'function' ? (child) => {
+      const a = args(child);
+      if (!isStringArray(a)) invalid(`launch() option args(child) must return an array of strings, got ${JSON.stringify(a)}`);
+      return a;
+    } : () => args,
+    env,
+    execArgv,
+    ready,
+    restart,
+    startTimeoutMs,
+    stopTimeoutMs,
+  };
+}

@@ -1,0 +1,156 @@
+/**
+ * Specification of worker processes as supervised children (`system.launch()`), with real
+ * processes on real hugepages: each readiness kind; a child failing at start-up (a typed error
+ * with its exit code and stderr); crash restarts with backoff and a restart intensity that gives
+ * up; scale up and down, a SIGKILLed child and a rolling replacement, all under load through a
+ * router, every ask answered exactly once; the primary's death or close ends every child; nothing
+ * is left behind (no runtime dir, no hugepage file, no child alive).
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { groupHugepageFiles, type TestGroup } from './harness/group.js';
+import { fixture } from './harness/paths.js';
+import { useTestGroups } from './harness/use-groups.js';
+import type { LaunchScenario } from './fixtures/launch-primary.js';
+
+const group = useTestGroups();
+
+interface Primary {
+  child: ChildProcess;
+  lines: () => Array<Record<string, unknown>>;
+  stdout: () => string;
+  stderr: () => string;
+  ended: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+}
+
+function primary(g: TestGroup, scenario: Omit<LaunchScenario, 'prefix'>): Primary {
+  const child = g.track(spawn(process.execPath, [fixture('launch-primary'), JSON.stringify({ prefix: g.prefix, ...scenario })], { stdio: ['ignore', 'pipe', 'pipe'] }));
+  let stdout = '';
+  let stderr = '';
+  child.stdout!.on('data', (d: Buffer) => (stdout += d.toString()));
+  child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+  const ended = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.on('exit', (code, signal) => resolve({ code, signal })));
+  const lines = (): Array<Record<string, unknown>> =>
+    stdout
+      .split('\n')
+      .filter((l) => l.startsWith('{') && !l.startsWith('{"level"'))
+      .map((l) => JSON.parse(l) as Record<string, unknown>);
+  return { child, lines, stdout: () => stdout, stderr: () => stderr, ended };
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+  } catch {
+    return false;
+  }
+  // a zombie (killed, not reaped yet) is not alive
+  try {
+    return !/^State:\s+Z/m.test(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  } catch {
+    return false;
+  }
+}
+
+async function until(condition: () => boolean, ms: number, what: string): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
+/** Runs a scenario to its end: exit code 0, and nothing of the group left. */
+async function run(g: TestGroup, scenario: Omit<LaunchScenario, 'prefix'>): Promise<Array<Record<string, unknown>>> {
+  const p = primary(g, scenario);
+  const { code } = await p.ended;
+  expect(code, p.stderr()).toBe(0);
+  const lines = p.lines();
+  expect(lines.at(-1)).toEqual({ closed: true });
+  expectNothingLeft(g, lines.flatMap((l) => (Array.isArray(l.pids) ? (l.pids as number[]) : [])));
+  return lines;
+}
+
+function expectNothingLeft(g: TestGroup, pids: number[]): void {
+  expect(existsSync(g.runtimeDir), g.runtimeDir).toBe(false);
+  expect(groupHugepageFiles(g.prefix)).toEqual([]);
+  expect(pids.filter(alive)).toEqual([]);
+}
+
+describe('system.launch(): worker processes as supervised children', () => {
+  it("readiness: 'joined', 'signal', { actors }, { group }; children join as secondaries on their own lcores; launch() in a secondary is PRIMARY_ONLY", async () => {
+    const [r] = await run(group('sup_ready'), { scenario: 'ready' });
+    expect(r).toMatchObject({
+      joinedStates: ['ready', 'ready'],
+      sameName: 'INVALID_OPTION', // a second open pool of one name: its children's names would clash
+      signalled: [true],
+      actorsRegistered: [true, true],
+      inGroup: [true, true],
+      names: ['joined-1', 'joined-2', 'signal-1', 'actors-1', 'actors-2', 'group-1', 'group-2'],
+      indices: [0, 1, 0, 0, 1, 0, 1],
+      fromSecondary: 'PRIMARY_ONLY',
+    });
+    const lcores = r!.lcores as number[];
+    expect(new Set(lcores).size).toBe(7);
+    expect(lcores).not.toContain(0); // the primary's
+  });
+
+  it('a child that dies while starting rejects launch with CHILD_FAILED, its exit code and stderr; one that hangs, after startTimeoutMs; bad options are INVALID_OPTION', async () => {
+    const [r] = await run(group('sup_fail'), { scenario: 'fail-start' });
+    expect(r!.crashed).toMatchObject({ code: 'CHILD_FAILED', name: 'ChildFailedError', exitCode: 3, signal: null });
+    expect(r!.crashed).toHaveProperty('stderrTail', expect.stringContaining('cannot start: the configuration is missing'));
+    expect((r!.crashed as { message: string }).message).toMatch(/exit code 3.*\n.*cannot start/s);
+    expect(r!.hung).toMatchObject({ code: 'CHILD_FAILED', exitCode: null, signal: 'SIGKILL' });
+    expect((r!.hung as { message: string }).message).toContain('did not get ready within 1500 ms');
+    expect(r!.hungMs).toBeLessThan(10_000);
+    expect(r!.invalid).toEqual(Array(14).fill('INVALID_OPTION'));
+  });
+
+  it('a child that keeps crashing is restarted with doubling backoff, then the pool gives up (POOL_FAILED); with restart: false it is not restarted', async () => {
+    const [r, s, once] = await run(group('sup_crash'), { scenario: 'crash' });
+    const events = r!.events as Array<{ type: string; reason?: string; code?: number; delayMs?: number }>;
+    expect(events.filter((e) => e.type === 'restarted').map((e) => e.delayMs)).toEqual([100, 200, 300]);
+    expect(events.filter((e) => e.type === 'exited').map((e) => [e.reason, e.code])).toEqual(Array(4).fill(['crashed', 7]));
+    expect(events.at(-1)).toEqual({ type: 'gave-up' });
+    expect(r).toMatchObject({ state: 'failed', slots: [{ starts: 4, restarts: 3, lastExit: 7 }] });
+    expect(s).toEqual({ scaleError: 'POOL_FAILED' });
+    expect(once).toEqual({ onceEvents: ['exited'], onceSize: 0, onceState: 'running' }); // restart: false
+  });
+
+  it('under load through a router: scale up and down, a SIGKILLed child restarted, a rolling replace with a new module; every ask answered exactly once', async () => {
+    const [r] = await run(group('sup_load'), { scenario: 'load' });
+    expect(r).toMatchObject({ lost: 0, duplicates: 0, failureCount: 0 });
+    expect(r!.sent as number).toBeGreaterThan(1000);
+    const steps = r!.steps as Array<{ step: string; size: number }>;
+    expect(steps.map((s) => s.size)).toEqual([4, 1, 3, 3, 3]);
+    // the replacements run the new module and took work
+    expect(r!.v2After as number).toBeGreaterThan(0);
+    const events = r!.events as string[];
+    expect(events).toContain('exited:crashed:SIGKILL');
+    // children asked to stop (scale down, replaced) drained and exited 0 by themselves, none was killed
+    const requested = events.filter((e) => e.startsWith('exited:requested'));
+    expect(requested.length).toBeGreaterThanOrEqual(5);
+    expect(requested.every((e) => e === 'exited:requested:0'), requested.join()).toBe(true);
+    expect(events).toContain('restarted');
+    const slots = r!.slots as Array<{ starts: number; restarts: number }>;
+    expect(slots.reduce((n, s) => n + s.restarts, 0)).toBe(1);
+    // every worker that served took work; the restarted and the replacing ones too
+    const perWorker = r!.perWorker as Record<string, number>;
+    for (const name of r!.servedAfterReplace as string[]) expect(perWorker[name], name).toBeGreaterThan(0);
+  }, 120_000);
+
+  it.each(['SIGKILL', 'SIGTERM'] as const)('the primary ended by %s: every child is gone and nothing is left', async (signal) => {
+    const g = group('sup_hold');
+    const p = primary(g, { scenario: 'hold', count: 3 });
+    await until(() => p.stdout().includes('ready') || p.child.exitCode !== null, 60_000, 'the pool');
+    const pids = p.lines()[0]!.pids as number[];
+    expect(pids).toHaveLength(3);
+    expect(pids.every(alive)).toBe(true);
+    p.child.kill(signal);
+    await p.ended;
+    await until(() => !pids.some(alive), 10_000, 'every child to end');
+    await until(() => !existsSync(g.runtimeDir) && groupHugepageFiles(g.prefix).length === 0, 10_000, 'the group files to go');
+    expectNothingLeft(g, pids);
+  });
+});
