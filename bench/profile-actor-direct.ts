@@ -9,16 +9,16 @@
 import 'reflect-metadata';
 import { startActorSystem } from '../src/index.js';
 import type { JobContract } from '../samples/flagship/jobs.js';
-import { startWorkers, stopWorkers } from '../samples/flagship/workers.js';
+import { launchWorkers } from '../samples/flagship/workers.js';
 import { percentile } from './lib.js';
 
 const asks = Number(process.argv[2] ?? 20_000);
 const tells = Number(process.argv[3] ?? 200_000);
 const prefix = `mpbench_actor_direct_${process.pid}`;
 const system = await startActorSystem({ filePrefix: prefix, procType: 'primary', askTimeoutMs: 60_000 });
-const workers = await startWorkers(prefix, 1);
+const pool = await launchWorkers(system, 1);
 try {
-  const worker = system.ref<JobContract>(workers[0]!.name);
+  const worker = system.ref<JobContract>(pool.children()[0]!.child!.name);
   const payload = new Uint8Array(64).map((_, i) => i);
   const job = (id: number): { id: number; key: string; payload: Uint8Array } => ({ id, key: 'k', payload });
   for (let i = 0; i < 2000; i++) await worker.ask('job', job(i)); // warm-up
@@ -40,6 +40,5 @@ try {
   const seconds = (performance.now() - t0) / 1000;
   console.log(`tells, direct: ${Math.round(tells / seconds).toLocaleString('en-US')} msgs/s (${tells} tells)`);
 } finally {
-  await stopWorkers(workers);
-  await system.close({ timeoutMs: 2000 });
+  await system.close({ timeoutMs: 2000 }); // stops the worker pool first
 }
