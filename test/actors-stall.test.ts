@@ -38,6 +38,7 @@ describe('a stalled worker costs only what it holds', () => {
     try {
       await p.call(actors, 'answeredIn', 'jobs', 500); // the stall is noticed
       const during = await p.call<number>(actors, 'answeredIn', 'jobs', 2000);
+      console.log(`${strategy}, onStall ${onStall}: ${before} answers/s before, ${during / 2} while one worker is stopped (${(during / 2 / before).toFixed(2)})`);
       expect(during / 2, `answers/s before ${before}, while stopped ${during / 2}`).toBeGreaterThanOrEqual(0.4 * before);
     } finally {
       workers[1]!.kill('SIGCONT');

@@ -98,6 +98,10 @@ export class Router<C = AnyContract> implements SystemEndpoint, AskForwarder {
   /** When each worker last answered, or got work while it had none (its stall clock). */
   private readonly progress = new Map<string, number>();
   private readonly stalled = new Set<string>();
+  /** When each stalled worker was found stalled. */
+  private readonly stalledAt = new Map<string, number>();
+  /** Workers that were stalled and hold nothing now: each may hold one ask (a probe) until it answers. */
+  private readonly probing = new Set<string>();
   private readonly stallTimer: NodeJS.Timeout;
 
   /** @internal use `system.router(name, options)` */
@@ -146,14 +150,21 @@ export class Router<C = AnyContract> implements SystemEndpoint, AskForwarder {
 
   /** Marks workers that hold asks and answered none for `stallMs`; un-marks happen in {@link settled}. */
   private findStalled(): void {
-    // A stalled worker whose asks were all given to others holds nothing to judge it by: it is
-    // tried again (with 'regive', a worker still stopped is then found stalled again).
-    for (const worker of this.stalled) if (!this.inFlight.has(worker)) this.stalled.delete(worker);
-    if (this.inFlight.size === 0) return;
     const now = performance.now();
+    // A stalled worker that holds nothing any more (its asks were given to others, or timed out)
+    // has nothing to be judged by: after stallMs it gets one ask as a probe, and only its answer
+    // makes it a worker like the others again (a worker still stopped is found stalled again).
+    for (const worker of this.stalled) {
+      if (this.inFlight.has(worker) || now - (this.stalledAt.get(worker) ?? now) < this.stallMs) continue;
+      this.stalled.delete(worker);
+      this.probing.add(worker);
+    }
+    if (this.inFlight.size === 0) return;
     for (const [worker, n] of this.inFlight) {
       if (n <= 0 || this.stalled.has(worker) || now - (this.progress.get(worker) ?? now) < this.stallMs) continue;
       this.stalled.add(worker);
+      this.stalledAt.set(worker, now);
+      this.probing.delete(worker);
       if (this.onStall === 'regive') this.system.regiveFrom(this, worker);
     }
   }
@@ -269,7 +280,10 @@ export class Router<C = AnyContract> implements SystemEndpoint, AskForwarder {
   /** @internal a worker answered (or gave up on) one ask this router gave it. */
   settled(worker: string): void {
     this.progress.set(worker, performance.now());
-    if (this.stalled.size > 0) this.stalled.delete(worker);
+    if (this.stalled.size > 0 || this.probing.size > 0) {
+      this.stalled.delete(worker);
+      this.probing.delete(worker);
+    }
     this.forgetOne(worker);
   }
 
@@ -279,12 +293,12 @@ export class Router<C = AnyContract> implements SystemEndpoint, AskForwarder {
     const n = this.pool.length;
     if (n === 0) return undefined;
     // every worker stalled: use them anyway (the messages wait in their mailboxes)
-    const avoid = this.stalled.size > 0 && this.stalled.size < n;
+    const avoid = (this.stalled.size > 0 || this.probing.size > 0) && this.stalled.size < n;
     switch (this.strategy) {
       case 'round-robin':
         for (let i = 0; i < n; i++) {
           const worker = this.pool[this.nextIndex++ % n]!;
-          if (avoid && this.stalled.has(worker)) continue;
+          if (avoid && this.unfit(worker)) continue;
           // Turns are skipped for a worker far behind the others (it holds ROUND_ROBIN_SLACK
           // more unanswered asks than the least busy one): a stopped or stuck worker then keeps
           // only about half the asks in flight, found before any time threshold could say so.
@@ -298,6 +312,11 @@ export class Router<C = AnyContract> implements SystemEndpoint, AskForwarder {
       case 'consistent-hash':
         return this.byHash(envelope, avoid);
     }
+  }
+
+  /** Stalled, or a probe that already holds its one ask. */
+  private unfit(worker: string): boolean {
+    return this.stalled.has(worker) || (this.probing.has(worker) && this.inFlight.has(worker));
   }
 
   /** The fewest asks any worker of the pool holds. */
@@ -315,7 +334,7 @@ export class Router<C = AnyContract> implements SystemEndpoint, AskForwarder {
     let bestLoad = Infinity;
     for (let i = 0; i < n; i++) {
       const worker = this.pool[(start + i) % n]!;
-      if (avoid && this.stalled.has(worker)) continue;
+      if (avoid && this.unfit(worker)) continue;
       const load = Math.max(this.inFlight.get(worker) ?? 0, this.system.transport.depth(worker) ?? 0);
       if (load < bestLoad) {
         best = worker;
@@ -341,7 +360,7 @@ export class Router<C = AnyContract> implements SystemEndpoint, AskForwarder {
     // the key's worker is stalled: the next one on the ring takes it meanwhile
     for (let i = 0; i < ring.length; i++) {
       const worker = ring[(lo + i) % ring.length]!.worker;
-      if (!this.stalled.has(worker)) return worker;
+      if (!this.unfit(worker)) return worker;
     }
     return undefined;
   }
