@@ -1,0 +1,144 @@
+/**
+ * DPDK's own programs as peers of mpbus processes: simple_mp and client_server_mp (built from
+ * dpdk-doc's examples at test time), dpdk-proc-info and dpdk-testpmd (from Debian's dpdk), each
+ * in one group with Node processes, through the C programs' own rings and pools.
+ */
+import { existsSync } from 'node:fs';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { CBuild, CProgram } from './harness/c-programs.js';
+import { TestGroup } from './harness/group.js';
+import { fixture } from './harness/paths.js';
+
+const cpeers = fixture('cpeers');
+const mailbox = fixture('mailbox');
+const shm = fixture('shm');
+
+let build: CBuild;
+let simpleMp = '';
+let mpServer = '';
+
+beforeAll(() => {
+  build = new CBuild();
+  simpleMp = build.multiProcessExample('simple_mp', 'simple_mp');
+  mpServer = build.multiProcessExample('mp_server', 'client_server_mp/mp_server');
+}, 120_000);
+afterAll(() => build?.remove());
+
+const groups: TestGroup[] = [];
+afterEach(async () => {
+  await Promise.all(groups.splice(0).map((g) => g.cleanup()));
+});
+function group(): TestGroup {
+  const g = TestGroup.create('cp');
+  groups.push(g);
+  return g;
+}
+
+/** EAL flags every C program of a test group gets: its prefix, no PCI bus (the VM's NIC is on it), no telemetry. */
+function eal(g: TestGroup, lcores: string, ...more: string[]): string[] {
+  return [`--file-prefix=${g.prefix}`, `--lcores=${lcores}`, '--no-pci', '--no-telemetry', ...more];
+}
+/** A C primary of a group with Node secondaries keeps its memory away from V8's heap. */
+const BASE = '--base-virtaddr=0x600000000000';
+
+/** Runs a C program with stdout line-buffered (its printf lines reach the test as they are written). */
+function run(g: TestGroup, binary: string, args: string[]): CProgram {
+  return new CProgram(g, 'stdbuf', ['-oL', '-eL', binary, ...args]);
+}
+
+/** Nothing of the group is left: no hugepage file, no runtime dir. */
+async function expectNothingLeft(g: TestGroup): Promise<void> {
+  await g.cleanup();
+  expect(g.hugepageFiles()).toEqual([]);
+  expect(existsSync(g.runtimeDir)).toBe(false);
+}
+
+describe("DPDK's simple_mp", () => {
+  it('as primary, with an mpbus secondary: messages both ways through PRI_2_SEC, SEC_2_PRI and MSG_POOL', async () => {
+    const g = group();
+    const c = run(g, simpleMp, [...eal(g, '(0-1)@(0-1)', BASE), '--proc-type=primary']);
+    await c.waitFor(/Starting core 1/);
+    const node = await g.spawn();
+    expect(await node.start({ procType: 'secondary', lcore: 5 })).toMatchObject({ processType: 'secondary', lcoreId: 5 });
+    await node.call(cpeers, 'simpleMpSend', 'SEC_2_PRI', ['hello_from_node', 'ünïcödé', 'third']);
+    await c.waitFor(/Received 'third'/);
+    expect(c.lines.filter((l) => /Received/.test(l)).map((l) => /Received '(.*)'/.exec(l)![1])).toEqual(['hello_from_node', 'ünïcödé', 'third']);
+    const received = node.call<string[]>(cpeers, 'simpleMpReceive', 'PRI_2_SEC', 2);
+    c.send('send hello_from_c');
+    c.send('send again');
+    expect(await received).toEqual(['hello_from_c', 'again']);
+    await node.close();
+    c.send('quit');
+    expect(await c.exited).toBe(0);
+    await expectNothingLeft(g);
+  }, 60_000);
+
+  it('as secondary of an mpbus primary that created its rings and pool: messages both ways', async () => {
+    const g = group();
+    const node = await g.startAgent({ procType: 'primary' });
+    await node.call(cpeers, 'simpleMpCreate');
+    const c = run(g, simpleMp, [...eal(g, '(100-101)@(0-1)'), '--proc-type=secondary']);
+    await c.waitFor(/Starting core 101/);
+    await node.call(cpeers, 'simpleMpSend', 'PRI_2_SEC', ['to_the_c_secondary', 'twice']);
+    await c.waitFor(/Received 'twice'/);
+    expect(c.lines.filter((l) => /Received/.test(l)).map((l) => /Received '(.*)'/.exec(l)![1])).toEqual(['to_the_c_secondary', 'twice']);
+    const received = node.call<string[]>(cpeers, 'simpleMpReceive', 'SEC_2_PRI', 1);
+    c.send('send from_the_c_secondary');
+    expect(await received).toEqual(['from_the_c_secondary']);
+    c.send('quit');
+    expect(await c.exited).toBe(0);
+    await node.close();
+    await node.exit();
+    // the mpbus primary was the last process: it removed the group's files itself
+    expect(g.hugepageFiles()).toEqual([]);
+    expect(existsSync(g.runtimeDir)).toBe(false);
+  }, 60_000);
+});
+
+describe("DPDK's client_server_mp", () => {
+  it('an mpbus secondary as client 0 of mp_server: mbufs from both ports, every address inside the pool', async () => {
+    const g = group();
+    const server = run(g, mpServer, [...eal(g, '0@(0-1)', BASE, '--vdev=net_null0', '--vdev=net_null1'), '--proc-type=primary', '--', '-p', '3', '-n', '1']);
+    await server.waitFor(/Finished Process Init|Checking link status.*done/);
+    const node = await g.spawn();
+    await node.start({ procType: 'secondary', lcore: 5 });
+    const r = await node.call<{ byPort: Record<string, number>; outside: number; poolSize: number }>(cpeers, 'clientServerClient', 0, 5000);
+    expect(r.outside).toBe(0);
+    expect(Object.keys(r.byPort).sort()).toEqual(['0', '1']);
+    expect(r.byPort['0']! + r.byPort['1']!).toBeGreaterThanOrEqual(5000);
+    await node.close();
+    process.kill(server.pid, 'SIGINT');
+    expect(await server.exited).toBe(0);
+    await expectNothingLeft(g);
+  }, 60_000);
+});
+
+describe('dpdk-proc-info', () => {
+  it("lists an mpbus primary's mailbox rings and pool, and the group goes on working", async () => {
+    const g = group();
+    // proc-info exits at once in a group without an ethdev port
+    const primary = await g.startAgent({ procType: 'primary', vdevs: ['net_null0'] });
+    const secondary = await g.startAgent({ procType: 'secondary' });
+    await primary.call(mailbox, 'open', 'a');
+    await secondary.call(mailbox, 'open', 'b');
+    await primary.call(shm, 'ringCreate', 'app_ring', { size: 1024 });
+    // proc-info adds `-c 1 --proc-type=secondary` itself: it runs as lcore 0, like the mpbus
+    // primary, which is harmless only because it reads and never takes from a mempool cache
+    const info = run(g, 'dpdk-proc-info', [`--file-prefix=${g.prefix}`, '--no-pci', '--no-telemetry', '--', '--show-ring', '--show-mempool']);
+    const code = await info.exited;
+    const out = info.output;
+    if (code !== 0) throw new Error(`dpdk-proc-info ended with ${code}:\n${out}`);
+    expect(out).toMatch(/mpbus_ib_0/);
+    expect(out).toMatch(/mpbus_ib_1/);
+    expect(out).toMatch(/app_ring/);
+    expect(out).toMatch(/mpbus_mbx_pool/);
+    // the group still works: a message from one process's mailbox to the other's
+    await primary.call(mailbox, 'send', 'b', { after: 'proc-info' });
+    expect(await secondary.call(mailbox, 'waitFor', 'b', 1)).toBe(1);
+    await secondary.close();
+    await primary.close();
+    await Promise.all([primary.exit(), secondary.exit()]);
+    expect(g.hugepageFiles()).toEqual([]);
+    expect(existsSync(g.runtimeDir)).toBe(false);
+  }, 60_000);
+});
