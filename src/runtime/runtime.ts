@@ -556,6 +556,10 @@ function removeOwnLockDirIfAlone(group: GroupFiles): void {
 /** [code, fix] for an rte_eal_init failure, from what DPDK logged. */
 function diagnoseInitFailure(dpdkText: string, role: string, group: GroupFiles): [string, string] {
   if (/base-virtaddr|Cannot reserve .* bytes at/.test(dpdkText)) {
+    if (role === 'secondary' && group.primaryAlive() && !group.mpbusPrimaryAlive()) {
+      // A C primary chose the addresses, by default DPDK's 0x100000000, where V8's heap often is.
+      return [ErrorCodes.addressSpaceTaken, "this process already uses part of the address range the group's memory lives at, which the group's primary (not an mpbus process: a C DPDK program) chose: restart that program with the EAL flag --base-virtaddr=0x600000000000 (any address far from Node's heap), then start this secondary again."];
+    }
     return [ErrorCodes.addressSpaceTaken, "this process already uses part of the address range the group's memory lives at: restart the primary with another baseVirtaddr (default 0x600000000000), e.g. 0x700000000000."];
   }
   if (/Invalid 'command line' arguments|invalid option|unrecognized option/.test(dpdkText)) {
