@@ -4,10 +4,11 @@
  * in one group with Node processes, through the C programs' own rings and pools.
  */
 import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { CBuild, CProgram } from './harness/c-programs.js';
 import { TestGroup } from './harness/group.js';
-import { fixture } from './harness/paths.js';
+import { fixture, repoRoot } from './harness/paths.js';
 
 const cpeers = fixture('cpeers');
 const mailbox = fixture('mailbox');
@@ -205,6 +206,48 @@ describe('dpdk-testpmd', () => {
     const code = await c.exited;
     expect(c.output).toMatch(/RX-packets: +[1-9]/);
     expect(code).toBe(0);
+    await expectNothingLeft(g);
+  }, 60_000);
+});
+
+describe('the tailq rule: a C secondary linking librte_rib', () => {
+  let ribPeer = '';
+  beforeAll(() => {
+    ribPeer = build.compile('rib_peer', [join(repoRoot, 'test', 'c', 'rib_peer.c')]);
+  }, 60_000);
+
+  it('cannot join an mpbus primary that did not load librte_rib: DPDK names the tailq', async () => {
+    const g = group();
+    const node = await g.startAgent({ procType: 'primary' });
+    const c = run(g, ribPeer, [...eal(g, '100@(0-1)'), '--proc-type=secondary']);
+    expect(await c.exited).not.toBe(0);
+    expect(c.output).toMatch(/Cannot initialize tailq: RTE_RIB/);
+    await node.close();
+    await expectNothingLeft(g);
+  }, 60_000);
+
+  it("joins an mpbus primary started with dpdkLibraries: ['rib'], and one with 'all'", async () => {
+    for (const dpdkLibraries of [['rib'], 'all'] as const) {
+      const g = group();
+      const node = await g.startAgent({ procType: 'primary', dpdkLibraries: dpdkLibraries as string[] | 'all' });
+      const c = run(g, ribPeer, [...eal(g, '100@(0-1)'), '--proc-type=secondary']);
+      expect(await c.exited).toBe(0);
+      expect(c.output).toMatch(/READY rib=none/);
+      await node.close();
+      await expectNothingLeft(g);
+    }
+  }, 60_000);
+
+  it('the other way round: an mpbus secondary that loads more than its C primary is refused, naming the tailq and the fix', async () => {
+    const g = group();
+    const c = run(g, simpleMp, [...eal(g, '(0-1)@(0-1)', BASE), '--proc-type=primary']);
+    await c.waitFor(/Starting core 1/);
+    const node = await g.spawn();
+    const err = await node.start({ procType: 'secondary', lcore: 5, dpdkLibraries: ['rib'] }).then(() => undefined, (e: Error & { code?: string }) => e);
+    expect(err?.code).toBe('EAL_INIT_FAILED');
+    expect(err?.message).toMatch(/RTE_RIB.*dpdkLibraries/s);
+    c.send('quit');
+    expect(await c.exited).toBe(0);
     await expectNothingLeft(g);
   }, 60_000);
 });

@@ -19,6 +19,7 @@ import { checkEnvironment, checkFreeHugepages, hugepageInfo } from './environmen
 import { GroupFiles, hugetlbfsMounts } from './group.js';
 import { ealArgs, logLevelNumbers, MAX_LCORE, resolveOptions, type ResolvedOptions, type RuntimeOptions } from './options.js';
 import { MPBUS_VERSION } from './version.js';
+import { loadDpdkLibraries } from './libraries.js';
 
 /** Why a runtime closes, and by when its close hooks should be done. */
 export interface CloseContext {
@@ -187,6 +188,7 @@ export class Runtime {
       if (role === 'primary') checkFreeHugepages();
       membersFd = role === 'primary' ? await Runtime.prepareAsPrimary(opts, group) : await Runtime.prepareAsSecondary(opts, group);
       const lcoreId = Runtime.takeLcore(opts, group, locks);
+      loadDpdkLibraries(opts.dpdkLibraries); // before EAL init: their tailqs register at load
       native.setLogEchoLevel(logLevelNumbers[opts.logLevel]);
       ealInitAttempted = true;
       const result = await native.ealInit(ealArgs(opts, role, lcoreId), logLevelNumbers[opts.logLevel]).catch((err: unknown) => {
@@ -573,6 +575,10 @@ function diagnoseInitFailure(dpdkText: string, role: string, group: GroupFiles):
   }
   if (/Permission denied|EACCES|EPERM/.test(dpdkText)) {
     return [ErrorCodes.permissionDenied, `permission denied: run as root, or give this user write access to ${group.runtimeDir} and the hugetlbfs mount.`];
+  }
+  const tailq = /Cannot initialize tailq: (\S+)/.exec(dpdkText);
+  if (tailq) {
+    return [ErrorCodes.ealInitFailed, `this process loads a DPDK library whose shared list ${tailq[1]} the group's primary never registered (a secondary may only use libraries its primary loaded): load fewer here (dpdkLibraries), or start the primary with that library (mpbus: dpdkLibraries; C: link it).`];
   }
   if (role === 'secondary' && !group.primaryAlive()) {
     return [ErrorCodes.primaryDead, 'the primary went away while this secondary attached: start a primary again (it clears what the dead one left).'];
