@@ -251,3 +251,37 @@ describe('the tailq rule: a C secondary linking librte_rib', () => {
     await expectNothingLeft(g);
   }, 60_000);
 });
+
+describe('ports of a C primary, polled by an mpbus secondary (PolledPorts)', () => {
+  it("testpmd's ports: list, info, counters that grow while it forwards, link state down after `port stop`", async () => {
+    const g = group();
+    const c = run(g, 'dpdk-testpmd', [
+      ...eal(g, '(0-1)@(0-1)', BASE, '--vdev=net_null0', '--vdev=net_null1'),
+      '--proc-type=primary', '--', '-i', '--total-num-mbufs=8192', '--forward-mode=io', '--nb-cores=1',
+    ]);
+    await c.waitFor(/^Done/);
+    const node = await g.spawn();
+    await node.start({ procType: 'secondary', lcore: 5 });
+    c.send('start');
+    await c.waitFor(/io packet forwarding/);
+    const r = await node.call<{ ports: number[]; info: Array<{ driver: string; device: string; link: { status: string } }>; first: Array<{ ipackets: number }>; second: Array<{ ipackets: number }> }>(cpeers, 'pollPorts', 300);
+    expect(r.ports).toEqual([0, 1]);
+    expect(r.info.map((i) => [i.driver, i.device, i.link.status])).toEqual([['net_null', 'net_null0', 'up'], ['net_null', 'net_null1', 'up']]);
+    for (const p of [0, 1]) expect(r.second[p]!.ipackets).toBeGreaterThan(r.first[p]!.ipackets);
+    // linkState$: the state now, then the change testpmd makes
+    const up = node.next<{ status: string }>('link');
+    const stats = node.next<{ rxPps: number }>('stats', 10_000, (s) => s.rxPps > 0);
+    await node.call(cpeers, 'watchPolledLink', 0);
+    expect(await up).toMatchObject({ status: 'up' });
+    expect((await stats).rxPps).toBeGreaterThan(0);
+    const down = node.next<{ status: string }>('link');
+    c.send('stop');
+    c.send('port stop 0');
+    expect(await down).toMatchObject({ status: 'down' });
+    await node.call(cpeers, 'unwatchPolled');
+    await node.close();
+    c.send('quit');
+    expect(await c.exited).toBe(0);
+    await expectNothingLeft(g);
+  }, 60_000);
+});
