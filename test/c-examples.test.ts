@@ -285,3 +285,25 @@ describe('ports of a C primary, polled by an mpbus secondary (PolledPorts)', () 
     await expectNothingLeft(g);
   }, 60_000);
 });
+
+describe('samples/control-plane', () => {
+  it('beside testpmd: shows its ports, link up, and packets per second while it forwards', async () => {
+    const g = group();
+    const c = run(g, 'dpdk-testpmd', [
+      ...eal(g, '(0-1)@(0-1)', BASE, '--vdev=net_null0', '--vdev=net_null1'),
+      '--proc-type=primary', '--', '--total-num-mbufs=8192', '--forward-mode=io', '--nb-cores=1',
+    ]);
+    await c.waitFor(/Press enter to exit/);
+    const sample = new CProgram(g, process.execPath, [join(repoRoot, 'dist', 'samples', 'control-plane', 'main.js'), '--file-prefix', g.prefix, '--lcore', '5', '--interval', '200', '--duration', '2']);
+    const code = await sample.exited;
+    const out = sample.output;
+    if (code !== 0) throw new Error(`the sample ended with ${code}:\n${out}`);
+    expect(out).toMatch(/the primary's ports: 0, 1/);
+    expect(out).toMatch(/port 0: link up/);
+    expect(out).toMatch(/port 1 +net_null1 +net_null +link up/);
+    expect(out).toMatch(/rx [1-9]\d* pps/);
+    c.send('');
+    expect(await c.exited).toBe(0);
+    await expectNothingLeft(g);
+  }, 60_000);
+});
