@@ -268,6 +268,8 @@ describe('ports of a C primary, polled by an mpbus secondary (PolledPorts)', () 
     expect(r.ports).toEqual([0, 1]);
     expect(r.info.map((i) => [i.driver, i.device, i.link.status])).toEqual([['net_null', 'net_null0', 'up'], ['net_null', 'net_null1', 'up']]);
     for (const p of [0, 1]) expect(r.second[p]!.ipackets).toBeGreaterThan(r.first[p]!.ipackets);
+    // rt.linkState$ polls too under a C primary (rt.interrupts has no relay to ask: ENOTREADY)
+    expect(await node.call(cpeers, 'runtimeLinkState', 1)).toMatchObject({ status: 'up', speedMbps: 10000 });
     // linkState$: the state now, then the change testpmd makes
     const up = node.next<{ status: string }>('link');
     const stats = node.next<{ rxPps: number }>('stats', 10_000, (s) => s.rxPps > 0);

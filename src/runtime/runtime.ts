@@ -20,6 +20,7 @@ import { GroupFiles, hugetlbfsMounts } from './group.js';
 import { ealArgs, logLevelNumbers, MAX_LCORE, resolveOptions, type ResolvedOptions, type RuntimeOptions } from './options.js';
 import { MPBUS_VERSION } from './version.js';
 import { loadDpdkLibraries } from './libraries.js';
+import { PolledPorts } from '../ports/polled.js';
 
 /** Why a runtime closes, and by when its close hooks should be done. */
 export interface CloseContext {
@@ -360,8 +361,13 @@ export class Runtime {
     return interruptsOf(this).events$;
   }
 
-  /** A port's link: the current state first, then its changes (see {@link Interrupts.linkState$}). */
+  /**
+   * A port's link: the current state first, then its changes (see {@link Interrupts.linkState$}).
+   * In a secondary whose primary is not an mpbus process (a C DPDK program relays no events),
+   * this process polls the link itself every 500 ms ({@link PolledPorts}).
+   */
   linkState$(port: number): Observable<LinkState> {
+    if (this.processType === 'secondary' && !this.group.mpbusPrimaryAlive()) return new PolledPorts(this).linkState$(port);
     return interruptsOf(this).linkState$(port);
   }
 
