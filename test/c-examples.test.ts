@@ -309,3 +309,21 @@ describe('samples/control-plane', () => {
     await expectNothingLeft(g);
   }, 60_000);
 });
+
+describe("dpdk-test's multiprocess_autotest on this machine", () => {
+  it('passes with --vdev net_null0; without a port its secondaries (which drop --no-pci) panic in ethdev', async () => {
+    const outcome = async (vdev: string[]): Promise<{ code: number | null; output: string }> => {
+      const g = group();
+      const c = new CProgram(g, 'env', ['DPDK_TEST=multiprocess_autotest', 'dpdk-test', ...eal(g, '(0-1)@(0-1)', ...vdev)]);
+      const code = await c.exited;
+      await expectNothingLeft(g);
+      return { code, output: c.output };
+    };
+    const withPort = await outcome(['--vdev=net_null0']);
+    expect(withPort.output).toMatch(/Test OK/);
+    expect(withPort.code).toBe(0);
+    const without = await outcome([]);
+    expect(without.output).toMatch(/PANIC in eth_dev_shared_data_prepare/);
+    expect(without.output).toMatch(/Test Failed/);
+  }, 60_000);
+});
