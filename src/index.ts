@@ -8,6 +8,7 @@ export { MPBUS_VERSION } from './runtime/version.js';
 export { Ring, type RingOptions, type RingSyncMode } from './shm/ring.js';
 export { Memzone, type MemzoneOptions } from './shm/memzone.js';
 export { Mempool, type MempoolOptions, type MempoolMemoryChunk } from './shm/mempool.js';
+export { PolledPorts, type PolledPortsOptions, type PolledPortInfo, type PortStats } from './ports/polled.js';
 export * from './bus/index.js';
 export { Interrupts, interruptsOf, ofType, ofPort, ofAlarm, ofFd } from './interrupts/index.js';
 export type {

@@ -2,6 +2,7 @@
 import { readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { MpBusError, ErrorCodes } from '../errors.js';
+import { validateDpdkLibraries } from './libraries.js';
 
 export type ProcType = 'primary' | 'secondary' | 'auto';
 /** See {@link RuntimeOptions.onPrimaryLost}. */
@@ -49,6 +50,12 @@ export interface RuntimeOptions {
   onPrimaryLost?: PrimaryLostPolicy;
   /** Escape hatch: more EAL arguments, appended as given. */
   extraEalArgs?: string[];
+  /**
+   * DPDK libraries to load before EAL init, by name (`['rib', 'fib']`) or `'all'` (every library
+   * of `pkg-config --libs libdpdk`): a primary must load every library its C secondaries link
+   * (the tailq rule). Default none beyond what mpbus uses.
+   */
+  dpdkLibraries?: string[] | 'all';
 }
 
 /** Options after defaults and validation. */
@@ -67,6 +74,7 @@ export interface ResolvedOptions {
   handleSignals: boolean;
   onPrimaryLost: PrimaryLostPolicy;
   extraEalArgs: string[];
+  dpdkLibraries: string[] | 'all';
 }
 
 /** DPDK's numeric log levels (rte_log.h). */
@@ -144,6 +152,7 @@ export function resolveOptions(options: RuntimeOptions = {}): ResolvedOptions {
     handleSignals,
     onPrimaryLost,
     extraEalArgs,
+    dpdkLibraries: validateDpdkLibraries(options.dpdkLibraries),
   };
 }
 

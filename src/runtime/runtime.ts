@@ -20,6 +20,8 @@ import { checkEnvironment, checkFreeHugepages, hugepageInfo } from './environmen
 import { GroupFiles, hugetlbfsMounts } from './group.js';
 import { ealArgs, logLevelNumbers, MAX_LCORE, resolveOptions, type ResolvedOptions, type RuntimeOptions } from './options.js';
 import { MPBUS_VERSION } from './version.js';
+import { loadDpdkLibraries } from './libraries.js';
+import { PolledPorts } from '../ports/polled.js';
 
 /** Why a runtime closes, and by when its close hooks should be done. */
 export interface CloseContext {
@@ -188,6 +190,7 @@ export class Runtime {
       if (role === 'primary') checkFreeHugepages();
       membersFd = role === 'primary' ? await Runtime.prepareAsPrimary(opts, group) : await Runtime.prepareAsSecondary(opts, group);
       const lcoreId = Runtime.takeLcore(opts, group, locks);
+      loadDpdkLibraries(opts.dpdkLibraries); // before EAL init: their tailqs register at load
       native.setLogEchoLevel(logLevelNumbers[opts.logLevel]);
       ealInitAttempted = true;
       const result = await native.ealInit(ealArgs(opts, role, lcoreId), logLevelNumbers[opts.logLevel]).catch((err: unknown) => {
@@ -359,8 +362,13 @@ export class Runtime {
     return interruptsOf(this).events$;
   }
 
-  /** A port's link: the current state first, then its changes (see {@link Interrupts.linkState$}). */
+  /**
+   * A port's link: the current state first, then its changes (see {@link Interrupts.linkState$}).
+   * In a secondary whose primary is not an mpbus process (a C DPDK program relays no events),
+   * this process polls the link itself every 500 ms ({@link PolledPorts}).
+   */
   linkState$(port: number): Observable<LinkState> {
+    if (this.processType === 'secondary' && !this.group.mpbusPrimaryAlive()) return new PolledPorts(this).linkState$(port);
     return interruptsOf(this).linkState$(port);
   }
 
@@ -554,6 +562,10 @@ function removeOwnLockDirIfAlone(group: GroupFiles): void {
 /** [code, fix] for an rte_eal_init failure, from what DPDK logged. */
 function diagnoseInitFailure(dpdkText: string, role: string, group: GroupFiles): [string, string] {
   if (/base-virtaddr|Cannot reserve .* bytes at/.test(dpdkText)) {
+    if (role === 'secondary' && group.primaryAlive() && !group.mpbusPrimaryAlive()) {
+      // A C primary chose the addresses, by default DPDK's 0x100000000, where V8's heap often is.
+      return [ErrorCodes.addressSpaceTaken, "this process already uses part of the address range the group's memory lives at, which the group's primary (not an mpbus process: a C DPDK program) chose: restart that program with the EAL flag --base-virtaddr=0x600000000000 (any address far from Node's heap), then start this secondary again."];
+    }
     return [ErrorCodes.addressSpaceTaken, "this process already uses part of the address range the group's memory lives at: restart the primary with another baseVirtaddr (default 0x600000000000), e.g. 0x700000000000."];
   }
   if (/Invalid 'command line' arguments|invalid option|unrecognized option/.test(dpdkText)) {
@@ -567,6 +579,10 @@ function diagnoseInitFailure(dpdkText: string, role: string, group: GroupFiles):
   }
   if (/Permission denied|EACCES|EPERM/.test(dpdkText)) {
     return [ErrorCodes.permissionDenied, `permission denied: run as root, or give this user write access to ${group.runtimeDir} and the hugetlbfs mount.`];
+  }
+  const tailq = /Cannot initialize tailq: (\S+)/.exec(dpdkText);
+  if (tailq) {
+    return [ErrorCodes.ealInitFailed, `this process loads a DPDK library whose shared list ${tailq[1]} the group's primary never registered (a secondary may only use libraries its primary loaded): load fewer here (dpdkLibraries), or start the primary with that library (mpbus: dpdkLibraries; C: link it).`];
   }
   if (role === 'secondary' && !group.primaryAlive()) {
     return [ErrorCodes.primaryDead, 'the primary went away while this secondary attached: start a primary again (it clears what the dead one left).'];

@@ -1,0 +1,117 @@
+/**
+ * Ports read by polling, in any process: the list, info, link state and counters of the group's
+ * ethdev ports, read from shared memory by this process itself. For a secondary whose primary is
+ * a C DPDK program (testpmd, an application of one's own), which relays no interrupt event: there
+ * `rt.interrupts` fails with ENOTREADY, and `PolledPorts` is how to see the ports.
+ */
+import { Observable, distinctUntilChanged, map, timer } from 'rxjs';
+import { ErrorCodes, MpBusError } from '../errors.js';
+import type { LinkState } from '../interrupts/types.js';
+import { addon } from '../native/addon.js';
+import { interruptsNative, type NativeLink } from '../native/interrupts.js';
+import type { Runtime } from '../runtime/runtime.js';
+
+/** A port's basic counters since it was last reset (`rte_eth_stats_get`). */
+export interface PortStats {
+  ipackets: number;
+  opackets: number;
+  ibytes: number;
+  obytes: number;
+  /** Dropped by the device for lack of room in the rx queue. */
+  imissed: number;
+  ierrors: number;
+  oerrors: number;
+  /** rx mbuf allocation failures. */
+  rxNoMbuf: number;
+}
+
+/** What a poll reads of a port (no `started`: only the process that started a port knows). */
+export interface PolledPortInfo {
+  portId: number;
+  device: string;
+  driver: string;
+  /** The PMD can report link changes by interrupt (to the primary only). */
+  lscSupported: boolean;
+  ifName?: string;
+  link: LinkState;
+}
+
+export interface PolledPortsOptions {
+  /** How often the observables read, in ms (default 500, at least 10). */
+  intervalMs?: number;
+}
+
+interface PortStatsBinding {
+  ethStats(port: number): PortStats;
+}
+
+function toLink(l: NativeLink): LinkState {
+  return { status: l.status, speedMbps: l.speedMbps, duplex: l.duplex, autoneg: l.autoneg };
+}
+
+const sameLink = (a: LinkState, b: LinkState): boolean => a.status === b.status && a.speedMbps === b.speedMbps && a.duplex === b.duplex && a.autoneg === b.autoneg;
+
+export class PolledPorts {
+  readonly intervalMs: number;
+  private readonly native = interruptsNative();
+
+  /** Polls the ports of `rt`'s group (the runtime must be open while it is used). */
+  constructor(private readonly rt: Runtime, options: PolledPortsOptions = {}) {
+    const intervalMs = options.intervalMs ?? 500;
+    if (typeof intervalMs !== 'number' || !Number.isFinite(intervalMs) || intervalMs < 10) {
+      throw new MpBusError(ErrorCodes.invalidOption, `PolledPorts intervalMs must be a number of ms >= 10, got ${String(intervalMs)}`);
+    }
+    this.intervalMs = intervalMs;
+  }
+
+  /** The ids of the group's ports, as this process sees them. */
+  ports(): number[] {
+    this.rt.assertOpen();
+    return this.native.intrPorts();
+  }
+
+  /** A port's device, driver and link, read now. @throws {MpBusError} `ENODEV` for an unknown port. */
+  info(port: number): PolledPortInfo {
+    this.rt.assertOpen();
+    const p = this.native.intrPortInfo(port);
+    return { portId: p.portId, device: p.name, driver: p.driver, lscSupported: p.lscInterrupt, ...(p.ifName ? { ifName: p.ifName } : {}), link: toLink(p.link) };
+  }
+
+  /** A port's link, read now (`rte_eth_link_get_nowait`). */
+  link(port: number): LinkState {
+    this.rt.assertOpen();
+    return toLink(this.native.intrLinkGet(port));
+  }
+
+  /** A port's counters, read now. */
+  stats(port: number): PortStats {
+    this.rt.assertOpen();
+    return (addon() as unknown as PortStatsBinding).ethStats(port);
+  }
+
+  /** The link now, then each change seen by a poll every `intervalMs`. Errors (ENODEV, CLOSED) end it. */
+  linkState$(port: number): Observable<LinkState> {
+    return timer(0, this.intervalMs).pipe(map(() => this.link(port)), distinctUntilChanged(sameLink));
+  }
+
+  /** The counters every `intervalMs`, with packets per second since the previous poll. */
+  stats$(port: number): Observable<PortStats & { rxPps: number; txPps: number }> {
+    return new Observable((sub) => {
+      let last: { at: number; s: PortStats } | undefined;
+      const poll = timer(0, this.intervalMs).subscribe(() => {
+        try {
+          const s = this.stats(port);
+          const at = performance.now();
+          const dt = last ? (at - last.at) / 1000 : 0;
+          const rxPps = last && dt > 0 ? Math.max(0, (s.ipackets - last.s.ipackets) / dt) : 0;
+          const txPps = last && dt > 0 ? Math.max(0, (s.opackets - last.s.opackets) / dt) : 0;
+          last = { at, s };
+          sub.next({ ...s, rxPps, txPps });
+        } catch (err) {
+          sub.error(err);
+        }
+      });
+      return () => poll.unsubscribe();
+    });
+  }
+}
