@@ -1,15 +1,17 @@
 /**
  * Two peers exchanging messages, like DPDK's simple_mp: a primary and a secondary process, each
- * with one actor. The primary tells the secondary's actor a few greetings and asks it to ping;
- * the secondary's actor answers, and tells the primary's actor back. Then both leave the group.
+ * with one actor. The primary launches the secondary (`system.launch`: ready once its actor is
+ * there), tells the secondary's actor a few greetings and asks it to ping; the secondary's actor
+ * answers, and tells the primary's actor back. Then the primary closes: the secondary is stopped
+ * first (it finishes what it holds and exits), then the primary leaves the group.
  *
  * Run: node dist/samples/simple/main.js [--messages N]
  */
 import 'reflect-metadata';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { startActorSystem } from '../../src/index.js';
-import { leftovers, start, until, waitAll } from '../lib/processes.js';
+import { launchedChild, startActorSystem } from '../../src/index.js';
+import { leftovers, until } from '../lib/processes.js';
 
 /** What the secondary's actor understands. */
 interface SecondaryPeer {
@@ -21,7 +23,6 @@ interface PrimaryPeer {
   thanks: { msg: string; reply: void };
 }
 
-const [role = 'primary', prefixArg] = process.argv.slice(2).filter((a) => !a.startsWith('--'));
 const { values } = parseArgs({ args: process.argv.slice(2), options: { messages: { type: 'string' } }, strict: false, allowPositionals: true });
 const messages = Number(values.messages ?? 3);
 
@@ -31,8 +32,11 @@ async function primary(): Promise<number> {
   const thanks: string[] = [];
   await system.spawn('primary-peer', { thanks: (text: string) => void thanks.push(text) });
   console.log(`[primary   pid ${process.pid}] spawned actor 'primary-peer'; starting the secondary`);
-  const secondary = start(fileURLToPath(import.meta.url), ['secondary', prefix, `--messages=${messages}`]);
-  await until(() => system.has('secondary-peer'), 30_000, "the secondary's actor");
+  const pool = await system.launch(fileURLToPath(import.meta.url), { count: 1, name: 'secondary', ready: { actors: ['secondary-peer'] } });
+  let secondaryOk = false;
+  pool.events$.subscribe((e) => {
+    if (e.type === 'exited') secondaryOk = e.reason !== 'crashed' && e.code === 0;
+  });
   const peer = system.ref<SecondaryPeer>('secondary-peer');
   for (let i = 1; i <= messages; i++) peer.tell('greet', `hello ${i} from the primary`);
   for (let i = 1; i <= messages; i++) {
@@ -42,16 +46,16 @@ async function primary(): Promise<number> {
   }
   await until(() => thanks.length === messages, 10_000, 'the thanks');
   console.log(`[primary   pid ${process.pid}] got ${thanks.length} thanks back: '${thanks[0]}' ...`);
-  secondary.child.send('bye');
-  const ok = await waitAll([secondary]);
-  await system.close();
+  await system.close(); // stops the secondary first (it exits 0), then leaves the group
+  const ok = secondaryOk;
   const left = leftovers(prefix);
   console.log(left.length === 0 && ok ? 'done: both peers left the group, nothing left behind' : `FAILED: secondary ok=${ok}, left ${left.join(', ')}`);
   return left.length === 0 && ok ? 0 : 1;
 }
 
-async function secondary(prefix: string): Promise<number> {
-  const system = await startActorSystem({ filePrefix: prefix, procType: 'secondary' });
+/** Launched by the primary: joins its group (from the environment) and serves until stopped. */
+async function secondary(): Promise<void> {
+  const system = await startActorSystem();
   const back = system.ref<PrimaryPeer>('primary-peer');
   await system.spawn<SecondaryPeer>('secondary-peer', {
     greet: (text) => {
@@ -61,13 +65,7 @@ async function secondary(prefix: string): Promise<number> {
     ping: (n) => `pong ${n} from pid ${process.pid}`,
   });
   console.log(`[secondary pid ${process.pid}] spawned actor 'secondary-peer'`);
-  await new Promise<void>((resolve) => {
-    process.once('message', () => resolve());
-    process.once('disconnect', () => resolve());
-  });
-  await system.close();
-  return 0;
 }
 
-process.exitCode = role === 'secondary' && prefixArg ? await secondary(prefixArg) : await primary();
-if (role === 'secondary') process.exit(process.exitCode);
+if (launchedChild()) await secondary();
+else process.exitCode = await primary();
