@@ -5,18 +5,12 @@
  */
 import 'reflect-metadata';
 import { firstValueFrom, take, toArray } from 'rxjs';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import { ActorNotFoundError, ActorSystem, AskTimeoutError, ClusterUnavailableError, InProcessHub, type DeadLetter } from '../src/actors/index.js';
 import { NatsEngine, type ClusterEngine, type ClusterOptions, type EngineMessage, type PublishOptions, type SubscribeOptions } from '../src/cluster/index.js';
-import { NatsServer } from './harness/nats.js';
+import { NatsServer, useNatsServer } from './harness/nats.js';
 
-let nats: NatsServer;
-beforeAll(async () => {
-  nats = await NatsServer.start();
-});
-afterAll(async () => {
-  await nats?.cleanup();
-});
+const natsServer = useNatsServer();
 
 const systems: ActorSystem[] = [];
 afterEach(async () => {
@@ -68,7 +62,7 @@ function clusterName(): string {
 async function host(cluster: string, options: Partial<ClusterOptions> = {}): Promise<ActorSystem> {
   const system = new ActorSystem({
     transport: new InProcessHub().connect(),
-    cluster: { servers: nats.url, name: cluster, heartbeatMs: 200, ...options },
+    cluster: { servers: natsServer().url, name: cluster, heartbeatMs: 200, ...options },
     askTimeoutMs: 10_000,
   });
   systems.push(system);
@@ -131,7 +125,7 @@ describe('cluster over a real nats-server (hosts in one process)', () => {
 
   it('local names never take a NATS hop', async () => {
     const cluster = clusterName();
-    const engine = new CountingEngine(new NatsEngine({ servers: nats.url }));
+    const engine = new CountingEngine(new NatsEngine({ servers: natsServer().url }));
     const a = await host(cluster, { engine });
     const b = await host(cluster);
     // the same name on both hosts: a's own must win, without NATS
@@ -195,8 +189,8 @@ describe('cluster over a real nats-server (hosts in one process)', () => {
 
   it('trace and correlation ids travel in headers, and a handler passes its trace on', async () => {
     const cluster = clusterName();
-    const aEngine = new CountingEngine(new NatsEngine({ servers: nats.url }));
-    const bEngine = new CountingEngine(new NatsEngine({ servers: nats.url }));
+    const aEngine = new CountingEngine(new NatsEngine({ servers: natsServer().url }));
+    const bEngine = new CountingEngine(new NatsEngine({ servers: natsServer().url }));
     const a = await host(cluster, { engine: aEngine });
     const b = await host(cluster, { engine: bEngine });
     const c = await host(cluster);
@@ -215,7 +209,7 @@ describe('cluster over a real nats-server (hosts in one process)', () => {
   it('a host that goes away: its names vanish from the others and asks it held fail with a typed error', async () => {
     const cluster = clusterName();
     const a = await host(cluster);
-    const bEngine = new NatsEngine({ servers: nats.url });
+    const bEngine = new NatsEngine({ servers: natsServer().url });
     const b = await host(cluster, { engine: bEngine });
     await b.spawn('stuck', { work: () => new Promise(() => undefined) });
     await until('stuck seen', () => a.has('stuck'));

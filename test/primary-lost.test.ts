@@ -5,11 +5,12 @@
  * application's own code when it handles the loss itself), nothing of the group is left, and a
  * new primary of the same name starts at once.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { groupHugepageFiles, type TestGroup } from './harness/group.js';
 import { fixture } from './harness/paths.js';
+import { startScript } from './harness/script.js';
 import { useTestGroups } from './harness/use-groups.js';
 import type { BusyMember } from './fixtures/busy-member.js';
 
@@ -22,24 +23,13 @@ interface Member {
 }
 
 async function member(g: TestGroup, options: Omit<BusyMember, 'prefix'>): Promise<Member> {
-  const child = g.track(spawn(process.execPath, [fixture('busy-member'), JSON.stringify({ prefix: g.prefix, ...options })], { stdio: ['ignore', 'pipe', 'pipe'] }));
-  let stdout = '';
-  let stderr = '';
-  child.stdout!.on('data', (d: Buffer) => (stdout += d.toString()));
-  child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
-  const ended = new Promise<Awaited<Member['ended']>>((resolve) =>
-    child.on('exit', (code, signal) => {
-      const last = stdout.trim().split('\n').at(-1);
-      resolve({ code, signal, report: last?.startsWith('{') ? JSON.parse(last) : undefined, stdout, stderr });
-    }),
-  );
-  const deadline = Date.now() + 30_000;
-  while (!stdout.includes('ready')) {
-    if (child.exitCode !== null) throw new Error(`member exited before ready: ${stderr}`);
-    if (Date.now() > deadline) throw new Error(`member not ready: ${stderr}`);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-  return { child, ended, stdout: () => stdout };
+  const s = await startScript(g, fixture('busy-member'), { prefix: g.prefix, ...options });
+  // the member prints one JSON report as its last line when it exits
+  const ended = s.ended.then((e) => {
+    const last = e.stdout.trim().split('\n').at(-1);
+    return { ...e, report: last?.startsWith('{') ? JSON.parse(last) : undefined };
+  });
+  return { child: s.child, ended, stdout: s.stdout };
 }
 
 describe('a lost primary', () => {

@@ -6,48 +6,26 @@
  * the first signal, and a second one still ends the process; runtime.close() and system.close()
  * in any order never wait for themselves.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { groupHugepageFiles, TestGroup } from './harness/group.js';
-import { NatsServer } from './harness/nats.js';
+import { useNatsServer } from './harness/nats.js';
 import { fixture } from './harness/paths.js';
+import { startScript, type ScriptEnd } from './harness/script.js';
 import { useTestGroups } from './harness/use-groups.js';
 import type { ShutdownTarget } from './fixtures/shutdown-target.js';
 import type { CloseOrder } from './fixtures/close-order.js';
 
 const group = useTestGroups();
-let nats: NatsServer;
+const natsServer = useNatsServer();
 
-beforeAll(async () => {
-  nats = await NatsServer.start();
-});
-afterAll(async () => {
-  await nats?.stop();
-});
-
-interface Ended {
-  code: number | null;
-  signal: NodeJS.Signals | null;
-  stdout: string;
-  stderr: string;
-}
+type Ended = ScriptEnd;
 
 /** Starts `script` with `arg` as a tracked process of `g`; resolves once it printed `ready`. */
 async function launch(g: TestGroup, script: string, arg: unknown): Promise<{ child: ChildProcess; ended: Promise<Ended>; out: () => string }> {
-  const child = g.track(spawn(process.execPath, [script, JSON.stringify(arg)], { stdio: ['ignore', 'pipe', 'pipe'] }));
-  let stdout = '';
-  let stderr = '';
-  child.stdout!.on('data', (d: Buffer) => (stdout += d.toString()));
-  child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
-  const ended = new Promise<Ended>((resolve) => child.on('exit', (code, signal) => resolve({ code, signal, stdout, stderr })));
-  const deadline = Date.now() + 30_000;
-  while (!stdout.includes('ready')) {
-    if (child.exitCode !== null || child.signalCode !== null) throw new Error(`exited before ready: ${stderr}`);
-    if (Date.now() > deadline) throw new Error(`not ready within 30 s: ${stderr}`);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-  return { child, ended, out: () => stdout };
+  const s = await startScript(g, script, arg);
+  return { child: s.child, ended: s.ended, out: s.stdout };
 }
 
 function expectNoLeftovers(g: TestGroup): void {
@@ -83,7 +61,7 @@ describe('the first SIGINT or SIGTERM ends the process within 1 s, as the signal
         2,
         cases.map(({ signal, load }) => async () => {
           const g = group(`sd${entry.slice(0, 2)}`);
-          const target: ShutdownTarget = { prefix: g.prefix, entry, load, natsUrl: nats.url };
+          const target: ShutdownTarget = { prefix: g.prefix, entry, load, natsUrl: natsServer().url };
           const p = await launch(g, fixture('shutdown-target'), target);
           const r = await signalAndWait(p, signal);
           expect({ load, signal: r.signal, code: r.code }, r.stderr).toEqual({ load, signal, code: null });

@@ -4,6 +4,7 @@
  * {@link TestGroup}, so the suite's safety net ends it even when a test file crashes.
  */
 import type { ChildProcess } from 'node:child_process';
+import { afterAll, beforeAll } from 'vitest';
 import { freePort, startNatsServer, stopProcess } from '../../samples/lib/nats.js';
 import { TestGroup } from './group.js';
 
@@ -48,4 +49,19 @@ export class NatsServer {
     await this.stop();
     await this.group.cleanup();
   }
+}
+
+/**
+ * One nats-server for a whole test file: started before its tests, ended (by PID) after them.
+ * Returns a getter, since the server exists only once `beforeAll` ran.
+ */
+export function useNatsServer(): () => NatsServer {
+  let server: NatsServer | undefined;
+  beforeAll(async () => {
+    server = await NatsServer.start();
+  });
+  afterAll(async () => {
+    await server?.cleanup();
+  });
+  return () => server!;
 }

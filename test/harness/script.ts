@@ -1,0 +1,39 @@
+/**
+ * A compiled fixture run as its own process, as a user runs a program: one JSON argument, its
+ * output collected, `ready` on stdout awaited, tracked by a {@link TestGroup} (ended by PID at
+ * cleanup).
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import type { TestGroup } from './group.js';
+
+/** How a script process ended, with all it printed. */
+export interface ScriptEnd {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+}
+
+export interface Script {
+  child: ChildProcess;
+  ended: Promise<ScriptEnd>;
+  /** What it printed on stdout so far. */
+  stdout(): string;
+}
+
+/** Starts `script` with `arg` (as JSON) in `g`; resolves once it printed `ready`. */
+export async function startScript(g: TestGroup, script: string, arg: unknown, readyWithinMs = 30_000): Promise<Script> {
+  const child = g.track(spawn(process.execPath, [script, JSON.stringify(arg)], { stdio: ['ignore', 'pipe', 'pipe'] }));
+  let stdout = '';
+  let stderr = '';
+  child.stdout!.on('data', (d: Buffer) => (stdout += d.toString()));
+  child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+  const ended = new Promise<ScriptEnd>((resolve) => child.on('exit', (code, signal) => resolve({ code, signal, stdout, stderr })));
+  const deadline = Date.now() + readyWithinMs;
+  while (!stdout.includes('ready')) {
+    if (child.exitCode !== null || child.signalCode !== null) throw new Error(`${script} exited before it was ready: ${stderr}`);
+    if (Date.now() > deadline) throw new Error(`${script} not ready within ${readyWithinMs} ms: ${stderr}`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+  return { child, ended, stdout: () => stdout };
+}
