@@ -15,6 +15,8 @@ export interface Job {
 export interface JobResult {
   id: number;
   worker: string;
+  /** The worker's process (a restarted worker keeps its name in a new process). */
+  pid: number;
   checksum: number;
 }
 
@@ -42,6 +44,6 @@ export class JobWorker implements Handlers<JobContract> {
   ) {}
 
   job(job: Job): JobResult {
-    return { id: job.id, worker: this.ctx.name, checksum: this.checksum.of(job.payload) };
+    return { id: job.id, worker: this.ctx.name, pid: process.pid, checksum: this.checksum.of(job.payload) };
   }
 }

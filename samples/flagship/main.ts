@@ -30,6 +30,8 @@ interface Outcome {
   failed: number;
   redelivered: number;
   perWorker: Record<string, number>;
+  /** Jobs answered by each worker process. */
+  perPid: Map<number, number>;
   elapsedMs: number;
   latenciesUs: Float64Array;
   killed: { name: string; pid: number; atMs: number } | undefined;
@@ -81,6 +83,7 @@ async function pushJobs(options: FlagshipOptions, router: Pick<Router<JobContrac
   let answers = new Uint8Array(1 << 16);
   let latencies = new Float64Array(1 << 16);
   const perWorker: Record<string, number> = {};
+  const perPid = new Map<number, number>();
   let pushed = 0;
   let answered = 0;
   let duplicates = 0;
@@ -103,7 +106,7 @@ async function pushJobs(options: FlagshipOptions, router: Pick<Router<JobContrac
       progress.done();
       let lost = 0;
       for (let id = 0; id < pushed; id++) if (answers[id] === 0) lost++;
-      resolve({ jobs: pushed, answered, lost, duplicates, failed, redelivered: router.stats().redelivered, perWorker, elapsedMs: performance.now() - startedAt, latenciesUs: latencies.slice(0, answered), killed });
+      resolve({ jobs: pushed, answered, lost, duplicates, failed, redelivered: router.stats().redelivered, perWorker, perPid, elapsedMs: performance.now() - startedAt, latenciesUs: latencies.slice(0, answered), killed });
     };
     const grow = (id: number): void => {
       if (id < answers.length) return;
@@ -122,6 +125,7 @@ async function pushJobs(options: FlagshipOptions, router: Pick<Router<JobContrac
       }
       latencies[answered++] = (performance.now() - sentAt) * 1000;
       perWorker[result.worker] = (perWorker[result.worker] ?? 0) + 1;
+      perPid.set(result.pid, (perPid.get(result.pid) ?? 0) + 1);
     };
     const pump = (): void => {
       while (inFlight < options.window && stillPushing() && !holding()) {
@@ -306,7 +310,7 @@ async function main(): Promise<number> {
           ? `killed ${outcome.killed.name} (pid ${outcome.killed.pid}) at ${(outcome.killed.atMs / 1000).toFixed(1)} s; its host's router gave its unanswered jobs to the host's other workers`
           : `killed ${outcome.killed.name} (pid ${outcome.killed.pid}) at ${(outcome.killed.atMs / 1000).toFixed(1)} s; ${outcome.redelivered} of its unanswered jobs were given to other workers`,
       );
-      if (restarted) say(`${restarted.name}, started by the pool in place of ${outcome.killed.name}, answered ${outcome.perWorker[restarted.name] ?? 0} jobs`);
+      if (restarted) say(`${restarted.name} again (pid ${restarted.pid}), started by the pool in place of the killed one, answered ${outcome.perPid.get(restarted.pid) ?? 0} jobs`);
     }
     say(left.length === 0 && strays.length === 0 ? 'cleanup: no worker process, runtime dir or hugepage file left behind' : `cleanup FAILED: left ${[...left, ...strays.map((p) => `pid ${p}`)].join(', ')}`);
     if (options.json) {
@@ -326,6 +330,8 @@ async function main(): Promise<number> {
           redelivered: outcome.redelivered,
           killedWorker: outcome.killed?.name ?? null,
           restartedWorker: restarted?.name ?? null,
+          restartedPid: restarted?.pid ?? null,
+          restartedJobs: restarted ? (outcome.perPid.get(restarted.pid) ?? 0) : null,
           leftovers: [...left, ...strays.map((p) => `pid ${p}`)],
         }),
       );

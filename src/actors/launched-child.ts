@@ -25,13 +25,14 @@ export const ChildEnv = {
 export interface LaunchedChild {
   /** The child's slot in the pool, 0-based: stable across restarts and replacements of that slot. */
   readonly index: number;
-  /** Unique per process in the pool, from 1: a restarted or replacing child gets a new one. */
+  /** From 1: a restarted child keeps its predecessor's (its names come back with it); a replacing or added child gets a new one. */
   readonly serial: number;
   /** The pool's name. */
   readonly pool: string;
   /**
-   * `<pool>-<serial>`: unique among the pool's processes, present and past, so actors named
-   * after it never clash with the process they replace (see docs/actors.md, "Worker processes").
+   * `<pool>-<serial>`: unique among the pool's live processes, so actors named after it never
+   * clash with a process they run beside (a replacement's predecessor), and come back under the
+   * same names when the child is restarted (see docs/actors.md, "Worker processes").
    */
   readonly name: string;
 }

@@ -226,9 +226,9 @@ export class ProcessPool {
   /**
    * Rolling replacement: for each slot in turn, starts a successor (from `module` when given,
    * which then serves later restarts too), waits until it is ready, then stops the old child
-   * gracefully. At every moment at least as many children are ready as before. Successors are
-   * new processes with new serials: name actors after `launchedChild().name` (or let them join
-   * a group) so a successor never clashes with the child it replaces.
+   * gracefully. At every moment at least as many children are ready as before. Successors get
+   * new serials (a restart keeps its slot's): name actors after `launchedChild().name` (or let
+   * them join a group) so a successor never clashes with the child it replaces.
    *
    * @throws {MpBusError} `CHILD_FAILED` when a successor dies while starting (the child it was
    *   to replace keeps running, later slots are left as they were).
@@ -343,8 +343,7 @@ export class ProcessPool {
   // ---------------------------------------------------------------- processes
 
   /** Forks a child for `slot`: as its process (a new slot, a restart) or as the successor of the one serving it. */
-  private startIn(slot: Slot, origin: Proc['origin'], asSuccessor: boolean): Proc {
-    const serial = ++this.serial;
+  private startIn(slot: Slot, origin: Proc['origin'], asSuccessor: boolean, serial = ++this.serial): Proc {
     const info: LaunchedChild = { index: slot.index, serial, pool: this.name, name: `${this.name}-${serial}` };
     const child = fork(this.module, this.options.args(info), {
       execArgv: this.options.execArgv,
@@ -506,7 +505,9 @@ export class ProcessPool {
       slot.restartTimer = undefined;
       if (this.current !== 'running' || slot.removed || slot.current) return;
       slot.restarts++;
-      const proc = this.startIn(slot, 'restart', false);
+      // the same serial, so the same name: its actors' names come back with it (the registry drops
+      // the dead child's names when the new one registers them, see MailboxSystem.open)
+      const proc = this.startIn(slot, 'restart', false, previous.info.serial);
       void proc.ready.then(
         () => this.events.next({ type: 'restarted', child: publicChild(proc), previousSerial: previous.info.serial, delayMs }),
         () => undefined,

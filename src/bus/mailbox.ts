@@ -186,7 +186,9 @@ export class MailboxSystem {
     }
     const id = this.native.mbxOpen(capacity);
     const address: MailboxAddress = { slot: this.att.slot, generation: this.att.generation, id };
-    if (!registry.add(name, address)) {
+    // A name still held by a process that died and was not reaped yet (a restarted worker taking
+    // its predecessor's names back): a scan reaps it, which unregisters its names.
+    if (!registry.add(name, address) && !(this.membership.scan(), registry.add(name, address))) {
       this.native.mbxClose(id);
       const where = registry.lookup(name);
       const owner = where && this.membership.peers().find((p) => p.slot === where.slot);
