@@ -17,10 +17,6 @@ export const clean: Command = {
   summary: "remove a dead group's hugepage files and runtime dir (refused while it lives)",
   help,
   run(args) {
-    if (args.includes('--help') || args.includes('-h')) {
-      console.log(help);
-      return 0;
-    }
     const json = args.includes('--json');
     const rest = args.filter((a) => a !== '--json');
     if (rest.length !== 1 || rest[0]!.startsWith('-')) {

@@ -6,6 +6,6 @@ export interface Command {
   readonly summary: string;
   /** The full text of `mpbus <command> --help`. */
   readonly help: string;
-  /** Runs the command with the arguments after its name; resolves with the exit code. */
+  /** Runs the command with the arguments after its name (`--help` is the dispatcher's); resolves with the exit code. */
   run(args: string[]): Promise<number> | number;
 }

@@ -34,10 +34,6 @@ export const ls: Command = {
   summary: 'list the DPDK groups on this machine: state, primary, members, hugepage memory',
   help,
   run(args) {
-    if (args.includes('--help') || args.includes('-h')) {
-      console.log(help);
-      return 0;
-    }
     const unknown = args.filter((a) => a !== '--json');
     if (unknown.length > 0) {
       console.error(`mpbus ls: unknown argument '${unknown[0]}'\n\n${help}`);

@@ -27,6 +27,11 @@ async function main(argv: string[]): Promise<number> {
     console.error(`${name === undefined ? 'mpbus: no command given' : `mpbus: unknown command '${name}'`}\n\n${usage()}`);
     return 2;
   }
+  // every command's own --help, in one place
+  if (args.includes('--help') || args.includes('-h')) {
+    console.log(command.help);
+    return 0;
+  }
   return command.run(args);
 }
 

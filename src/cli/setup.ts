@@ -27,10 +27,6 @@ export const setup: Command = {
   summary: 'prepare this machine: DPDK packages, hugepages, hugetlbfs, the native addon',
   help,
   run(args) {
-    if (args.includes('--help') || args.includes('-h')) {
-      console.log(help);
-      return 0;
-    }
     if (args.length > 0) {
       console.error(`mpbus setup: unexpected argument '${args[0]}'\n\n${help}`);
       return 2;
