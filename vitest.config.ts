@@ -1,16 +1,38 @@
 import { defineConfig } from 'vitest/config';
 
-// Tests spawn real DPDK processes on real hugepages; each test file is one or more groups with
-// their own --file-prefix (see test/harness). Two files at a time suits 2 vCPUs.
+// Two projects, both run by `npm test`:
+// - unit: test/unit, pure logic without DPDK (no addon, no hugepages, no child process); the
+//   whole folder runs in seconds: `npx vitest run --project unit`.
+// - integration: every other test file spawns real DPDK processes on real hugepages; each file is
+//   one or more groups with their own --file-prefix (see test/harness). Two files at a time
+//   suits 2 vCPUs.
 export default defineConfig({
   test: {
-    include: ['test/**/*.test.ts'],
-    pool: 'forks',
-    maxWorkers: 2,
-    testTimeout: 60_000,
-    hookTimeout: 60_000,
-    globalSetup: ['test/harness/global-setup.ts'],
     reporters: ['default', 'json'],
     outputFile: { json: '.vitest-report.json' },
+    projects: [
+      {
+        test: {
+          name: 'unit',
+          include: ['test/unit/**/*.test.ts'],
+          // Fails a unit test file that loaded the native addon.
+          setupFiles: ['test/unit/setup.ts'],
+          pool: 'threads',
+          testTimeout: 20_000,
+        },
+      },
+      {
+        test: {
+          name: 'integration',
+          include: ['test/**/*.test.ts'],
+          exclude: ['test/unit/**', '**/node_modules/**'],
+          pool: 'forks',
+          maxWorkers: 2,
+          testTimeout: 60_000,
+          hookTimeout: 60_000,
+          globalSetup: ['test/harness/global-setup.ts'],
+        },
+      },
+    ],
   },
 });
