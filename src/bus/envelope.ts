@@ -127,6 +127,11 @@ export function hasEnvelope(param: Uint8Array): boolean {
   return param.length >= 4 && param[0] === 0x6d && param[1] === 0x70 && param[2] === 0x42 && param[3] === 0x01;
 }
 
+/** The correlation id of an envelope (the bytes at offset 12), undefined for a raw message. */
+export function correlationIdOf(param: Buffer): number | undefined {
+  return hasEnvelope(param) ? param.readUInt32LE(12) : undefined;
+}
+
 /**
  * Reads an envelope, checking every field another process wrote. Throws MALFORMED_MESSAGE when
  * the magic is there but the rest does not hold together.

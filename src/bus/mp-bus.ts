@@ -39,6 +39,7 @@ import {
   type EnvelopeHead,
   type LargeRef,
 } from './envelope.js';
+import { CorrelationIds, answers, completes, startWaiting, type Slot as RequestSlot, type SlotPool as RequestSlotPool } from './request-slots.js';
 import {
   MpErrorCodes,
   MpReplyWith,
@@ -86,20 +87,8 @@ interface Registration {
   listeners: number;
 }
 
-/** A DPDK request name that can carry one request at a time (DPDK's (peer, name) rule). */
-interface Slot {
-  name: string;
-  lane: boolean;
-  pool: SlotPool;
-  busy?: PendingRequest;
-  quarantinedUntil: number;
-}
-
-interface SlotPool {
-  slots: Slot[];
-  waiting: PendingRequest[];
-  wakeTimer?: NodeJS.Timeout;
-}
+type Slot = RequestSlot<PendingRequest>;
+type SlotPool = RequestSlotPool<PendingRequest>;
 
 interface PendingRequest {
   id: number;
@@ -137,7 +126,7 @@ export class MpBus {
   private options: Required<MpBusOptions>;
   /** Opened by mpbus itself with the default options: the app's first open may set others. */
   private implicit = false;
-  private nextCorrelationId = 1;
+  private readonly correlationIds = new CorrelationIds();
   private secondariesSeenUntil = 0;
   /** UTF-8 bytes of handler names, put in every lane request's header. */
   private readonly nameBytes = new Map<string, Buffer>();
@@ -445,7 +434,7 @@ export class MpBus {
     }
     return new Promise<MpRequestResult<T>>((resolve, reject) => {
       const req: PendingRequest = {
-        id: this.takeCorrelationId(),
+        id: this.correlationIds.take(),
         target: name,
         raw,
         body,
@@ -480,12 +469,6 @@ export class MpBus {
     return true;
   }
 
-  private takeCorrelationId(): number {
-    const id = this.nextCorrelationId;
-    this.nextCorrelationId = id >= 0xffffffff ? 1 : id + 1;
-    return id;
-  }
-
   private rawPool(name: string): SlotPool {
     let pool = this.rawPools.get(name);
     if (!pool) {
@@ -502,27 +485,20 @@ export class MpBus {
   private pump(pool: SlotPool): void {
     if (this.closed) return;
     const now = monotonicMs();
-    let nextWake = Infinity;
-    while (pool.waiting.length > 0) {
-      const slot = pool.slots.find((s) => !s.busy && s.quarantinedUntil <= now);
-      if (!slot) {
-        for (const s of pool.slots) if (!s.busy) nextWake = Math.min(nextWake, s.quarantinedUntil);
-        break;
-      }
-      const req = pool.waiting.shift()!;
-      if (req.deadlineMs <= now) {
-        this.dropLarge(req);
-        req.reject(new MpBusError(MpErrorCodes.timeout, `'${req.target}': no request slot came free within ${req.timeoutMs} ms (${pool.waiting.length + 1} requests queued)`));
-        continue;
-      }
-      this.launch(slot, req, now);
-    }
+    const nextWake = startWaiting(pool, now, this.launchOnSlot, this.expireWaiting);
     if (pool.wakeTimer) clearTimeout(pool.wakeTimer);
     pool.wakeTimer = undefined;
     if (nextWake !== Infinity) {
       pool.wakeTimer = setTimeout(() => this.pump(pool), Math.max(1, nextWake - now));
     }
   }
+
+  private readonly launchOnSlot = (slot: Slot, req: PendingRequest, now: number): void => this.launch(slot, req, now);
+
+  private readonly expireWaiting = (req: PendingRequest, queued: number): void => {
+    this.dropLarge(req);
+    req.reject(new MpBusError(MpErrorCodes.timeout, `'${req.target}': no request slot came free within ${req.timeoutMs} ms (${queued} requests queued)`));
+  };
 
   private launch(slot: Slot, req: PendingRequest, now: number): void {
     if (this.role === 'primary' && !this.anySecondary()) {
@@ -569,7 +545,7 @@ export class MpBus {
     const slot = this.slotsByName.get(ev.name);
     const req = slot?.busy;
     // A lane's completion names its request by correlation id; anything else is stale.
-    const stale = !slot || !req || (slot.lane && !(hasEnvelope(ev.requestParam) && ev.requestParam.readUInt32LE(12) === req.id));
+    const stale = !slot || !req || !completes(slot, req, ev.requestParam);
     if (stale) {
       for (const r of ev.replies) closeFds(r.fds);
       return;
@@ -620,7 +596,7 @@ export class MpBus {
       this.report(err);
       return undefined;
     }
-    if (env.correlationId !== req.id || env.kind < EnvelopeKind.reply) {
+    if (!answers(env, req.id)) {
       closeFds(r.fds);
       this.report(new MpBusError(MpErrorCodes.lateReply, `dropped a reply from pid ${env.pid} that answers another request (id ${env.correlationId}, expected ${req.id} for '${req.target}')`));
       return undefined;
