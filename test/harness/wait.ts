@@ -1,0 +1,37 @@
+/**
+ * Waiting in tests: a pause, and polling until something holds, in one place instead of a copy
+ * per test file. Used by test files, fixtures (inside agents) and unit tests alike: it imports
+ * nothing of mpbus.
+ */
+
+/** Resolves after `ms` milliseconds. */
+export const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+export interface PollOptions {
+  /** Give up after this long (default 10 s). */
+  timeoutMs?: number;
+  /** Pause between reads (default 50 ms). */
+  intervalMs?: number;
+}
+
+/**
+ * Reads `read()` until `ok` accepts its value, and returns that value; after `timeoutMs`,
+ * returns the last value read, so the test's `expect` on it shows what was there instead.
+ */
+export async function poll<T>(read: () => T | Promise<T>, ok: (value: T) => boolean, { timeoutMs = 10_000, intervalMs = 50 }: PollOptions = {}): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await read();
+    if (ok(value) || Date.now() > deadline) return value;
+    await sleep(intervalMs);
+  }
+}
+
+/** Waits until `check()` is true; throws "timed out waiting for <what>" after `timeoutMs` (default 10 s; checks every 20 ms). */
+export async function until(what: string, check: () => boolean | Promise<boolean>, { timeoutMs = 10_000, intervalMs = 20 }: PollOptions = {}): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await sleep(intervalMs);
+  }
+}
