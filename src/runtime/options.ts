@@ -106,6 +106,19 @@ function positiveInt(value: unknown, name: string): number {
   return value;
 }
 
+/** A list of EAL arguments or device names: a string where an array belongs would become one argument per character. */
+function stringList(value: unknown, name: string): string[] {
+  if (value === undefined) return [];
+  if (!Array.isArray(value) || value.some((v) => typeof v !== 'string' || v.length === 0)) invalid(`${name} takes an array of non-empty strings, got ${JSON.stringify(value)}`);
+  return value as string[];
+}
+
+function flag(value: unknown, name: string, dflt: boolean): boolean {
+  if (value === undefined) return dflt;
+  if (typeof value !== 'boolean') invalid(`${name} must be true or false, got ${String(value)}`);
+  return value;
+}
+
 export function resolveOptions(options: RuntimeOptions = {}): ResolvedOptions {
   const procType = options.procType ?? 'auto';
   if (!['primary', 'secondary', 'auto'].includes(procType)) invalid(`procType must be 'primary', 'secondary' or 'auto', got ${String(procType)}`);
@@ -125,14 +138,12 @@ export function resolveOptions(options: RuntimeOptions = {}): ResolvedOptions {
   if (!(logLevel in logLevelNumbers)) invalid(`logLevel must be one of ${Object.keys(logLevelNumbers).join(', ')}`);
   const baseVirtaddr = options.baseVirtaddr ?? DEFAULT_BASE_VIRTADDR;
   if (!/^0x[0-9a-fA-F]+$/.test(baseVirtaddr)) invalid(`baseVirtaddr must be a hex address like 0x600000000000, got ${baseVirtaddr}`);
-  const vdevs = options.vdevs ?? [];
-  const pciAllowList = options.pciAllowList ?? [];
-  for (const v of [...vdevs, ...pciAllowList]) if (typeof v !== 'string' || v.length === 0) invalid('vdevs and pciAllowList take non-empty strings');
-  const handleSignals = options.handleSignals ?? true;
-  if (typeof handleSignals !== 'boolean') invalid(`handleSignals must be true or false, got ${String(handleSignals)}`);
+  const vdevs = stringList(options.vdevs, 'vdevs');
+  const pciAllowList = stringList(options.pciAllowList, 'pciAllowList');
+  const handleSignals = flag(options.handleSignals, 'handleSignals', true);
   const onPrimaryLost = options.onPrimaryLost ?? 'exit';
   if (!['exit', 'close', 'ignore'].includes(onPrimaryLost)) invalid(`onPrimaryLost must be 'exit', 'close' or 'ignore', got ${String(onPrimaryLost)}`);
-  const extraEalArgs = options.extraEalArgs ?? [];
+  const extraEalArgs = stringList(options.extraEalArgs, 'extraEalArgs');
   for (const arg of extraEalArgs) {
     const flag = arg.split('=')[0]!;
     if (OWNED_ARGS.includes(flag)) invalid(`extraEalArgs must not contain ${flag}: use the matching option (or it would break the group, e.g. --huge-unlink breaks secondaries)`);
@@ -142,8 +153,8 @@ export function resolveOptions(options: RuntimeOptions = {}): ResolvedOptions {
     filePrefix,
     ...(options.memoryMb !== undefined ? { memoryMb: options.memoryMb } : {}),
     ...(socketMem ? { socketMemMb: socketMem } : {}),
-    legacyMem: options.legacyMem ?? false,
-    singleFileSegments: options.singleFileSegments ?? false,
+    legacyMem: flag(options.legacyMem, 'legacyMem', false),
+    singleFileSegments: flag(options.singleFileSegments, 'singleFileSegments', false),
     lcore,
     vdevs,
     pciAllowList,
