@@ -28,7 +28,12 @@ const layerRules = layers.flatMap((layer) => {
   return {
     name: `${layer.name}-imports-down`,
     severity: 'error',
-    comment: `${layer.name} may import only ${layers.filter((o) => o.rank < layer.rank).map((o) => o.name).join(', ') || 'nothing of the project'}: not ${notBelow.map((o) => o.name).join(', ')}`,
+    comment: `${layer.name} may import only ${
+      layers
+        .filter((o) => o.rank < layer.rank)
+        .map((o) => o.name)
+        .join(', ') || 'nothing of the project'
+    }: not ${notBelow.map((o) => o.name).join(', ')}`,
     from: { path: layer.path },
     to: { path: notBelow.map((o) => `(${o.path})`).join('|') },
   };

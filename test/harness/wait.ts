@@ -7,18 +7,12 @@
 /** Resolves after `ms` milliseconds. */
 export const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
-export interface PollOptions {
-  /** Give up after this long (default 10 s). */
-  timeoutMs?: number;
-  /** Pause between reads (default 50 ms). */
-  intervalMs?: number;
-}
-
 /**
- * Reads `read()` until `ok` accepts its value, and returns that value; after `timeoutMs`,
- * returns the last value read, so the test's `expect` on it shows what was there instead.
+ * Reads `read()` every `intervalMs` until `ok` accepts its value, and returns that value; after
+ * `timeoutMs`, returns the last value read, so that the test's `expect` on it shows what was
+ * there instead.
  */
-export async function poll<T>(read: () => T | Promise<T>, ok: (value: T) => boolean, { timeoutMs = 10_000, intervalMs = 50 }: PollOptions = {}): Promise<T> {
+export async function poll<T>(read: () => T | Promise<T>, ok: (value: T) => boolean, timeoutMs = 10_000, intervalMs = 50): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const value = await read();
@@ -27,8 +21,8 @@ export async function poll<T>(read: () => T | Promise<T>, ok: (value: T) => bool
   }
 }
 
-/** Waits until `check()` is true; throws "timed out waiting for <what>" after `timeoutMs` (default 10 s; checks every 20 ms). */
-export async function until(what: string, check: () => boolean | Promise<boolean>, { timeoutMs = 10_000, intervalMs = 20 }: PollOptions = {}): Promise<void> {
+/** Checks `check()` every `intervalMs` until it is true; throws "timed out waiting for <what>" after `timeoutMs`. */
+export async function until(what: string, check: () => boolean | Promise<boolean>, timeoutMs = 10_000, intervalMs = 20): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!(await check())) {
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);

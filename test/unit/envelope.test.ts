@@ -38,7 +38,10 @@ describe('envelope', () => {
   });
 
   it('carries a reference to a large value in shared memory instead of the value', () => {
-    const param = writeEnvelope({ ...head, kind: EnvelopeKind.message, role: 'primary', correlationId: 0, deadlineMs: 0 }, { address: 0x6000_0000_1000, length: 1 << 20, token: 77 });
+    const param = writeEnvelope(
+      { ...head, kind: EnvelopeKind.message, role: 'primary', correlationId: 0, deadlineMs: 0 },
+      { address: 0x6000_0000_1000, length: 1 << 20, token: 77 },
+    );
     expect(param.length).toBe(ENVELOPE_HEADER_BYTES + LARGE_REF_BYTES);
     const env = readEnvelope(param);
     expect(env).toMatchObject({ kind: EnvelopeKind.message, role: 'primary', target: '', large: { address: 0x6000_0000_1000, length: 1 << 20, token: 77 } });

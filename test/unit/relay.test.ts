@@ -10,7 +10,16 @@ import { afterEach, describe, expect, it } from 'vitest';
 import type { MpBus, MpMessage, MpMessageOptions } from '../../src/bus/index.js';
 import { MpBusError } from '../../src/errors.js';
 import type { PrimarySources } from '../../src/interrupts/primary.js';
-import { BEACON_INTERVAL_MS, CONTROL_NAME, EVENT_NAME, HISTORY_LIMIT, RelayClient, serveRelay, type ControlRequest, type RelayServer } from '../../src/interrupts/relay.js';
+import {
+  BEACON_INTERVAL_MS,
+  CONTROL_NAME,
+  EVENT_NAME,
+  HISTORY_LIMIT,
+  RelayClient,
+  serveRelay,
+  type ControlRequest,
+  type RelayServer,
+} from '../../src/interrupts/relay.js';
 import type { EventLoss, InterruptEvent } from '../../src/interrupts/types.js';
 import { until } from '../harness/wait.js';
 
@@ -163,7 +172,7 @@ describe('interrupt relay', () => {
     emit(2); // 2..3 lost, and nothing comes after them
     await settle();
     link.up = true;
-    await until('the beacon brings 2..3', () => seen.length === 3, { timeoutMs: 10 * BEACON_INTERVAL_MS });
+    await until('the beacon brings 2..3', () => seen.length === 3, 10 * BEACON_INTERVAL_MS);
     expect(seen).toEqual([1, 2, 3]);
     expect(server.stats().beacons).toBeGreaterThanOrEqual(1);
     expect(link.replays()).toEqual([2]);
@@ -205,7 +214,14 @@ describe('interrupt relay', () => {
     const again = { events: [{ type: 'alarm', seq: 2, timestamp: 0, source: { alarm: 'tick' }, details: {} }] };
     link.events.next({ name: EVENT_NAME, value: again, raw: false, pid: PRIMARY_PID, role: 'primary', fds: [] });
     link.events.next({ name: EVENT_NAME, value: { events: [{ type: 'bogus', seq: 3 }] }, raw: false, pid: PRIMARY_PID, role: 'primary', fds: [] });
-    link.events.next({ name: EVENT_NAME, value: { events: [{ type: 'alarm', seq: 3, timestamp: 0, source: {}, details: {} }] }, raw: false, pid: 300, role: 'secondary', fds: [] });
+    link.events.next({
+      name: EVENT_NAME,
+      value: { events: [{ type: 'alarm', seq: 3, timestamp: 0, source: {}, details: {} }] },
+      raw: false,
+      pid: 300,
+      role: 'secondary',
+      fds: [],
+    });
     await settle();
     expect(seen).toEqual([1, 2]);
     emit(1);

@@ -93,7 +93,8 @@ describe('request slots', () => {
   });
 
   it('take a reply as the answer to a request only when its correlation id matches and it is a reply', () => {
-    const reply = (kind: EnvelopeKind, correlationId: number) => readEnvelope(writeEnvelope({ kind, role: 'primary', pid: 1, correlationId, deadlineMs: 0 }, Buffer.from([0xc0])));
+    const reply = (kind: EnvelopeKind, correlationId: number) =>
+      readEnvelope(writeEnvelope({ kind, role: 'primary', pid: 1, correlationId, deadlineMs: 0 }, Buffer.from([0xc0])));
     expect(answers(reply(EnvelopeKind.reply, 5), 5)).toBe(true);
     expect(answers(reply(EnvelopeKind.errorReply, 5), 5)).toBe(true);
     expect(answers(reply(EnvelopeKind.noHandler, 5), 5)).toBe(true);

@@ -13,7 +13,10 @@ function refuses(name: string, make: () => unknown): void {
   expect(make, `${name} was accepted`).toThrow(expect.objectContaining({ code: 'INVALID_OPTION', message: expect.stringContaining(name) }));
 }
 
-const bad = (options: Record<string, unknown>): (() => unknown) => () => resolveOptions(options as RuntimeOptions);
+const bad =
+  (options: Record<string, unknown>): (() => unknown) =>
+  () =>
+    resolveOptions(options as RuntimeOptions);
 
 describe('runtime options', () => {
   it('refuses each option given a value of the wrong kind or range, naming it', () => {
@@ -43,9 +46,27 @@ describe('runtime options', () => {
 
   it('fills defaults, and builds the EAL command line from the options', () => {
     const opts = resolveOptions({ filePrefix: 'grp', vdevs: ['net_null0'], legacyMem: true, memoryMb: 256, dpdkLibraries: ['librte_rib', 'fib'] });
-    expect(opts).toMatchObject({ procType: 'auto', lcore: 'auto', logLevel: 'none', handleSignals: true, onPrimaryLost: 'exit', dpdkLibraries: ['rib', 'fib'] });
+    expect(opts).toMatchObject({
+      procType: 'auto',
+      lcore: 'auto',
+      logLevel: 'none',
+      handleSignals: true,
+      onPrimaryLost: 'exit',
+      dpdkLibraries: ['rib', 'fib'],
+    });
     const primary = ealArgs(opts, 'primary', 3);
-    expect(primary).toEqual(expect.arrayContaining(['--proc-type=primary', '--file-prefix=grp', '--no-pci', '--base-virtaddr=0x600000000000', '-m', '256', '--legacy-mem', '--vdev=net_null0']));
+    expect(primary).toEqual(
+      expect.arrayContaining([
+        '--proc-type=primary',
+        '--file-prefix=grp',
+        '--no-pci',
+        '--base-virtaddr=0x600000000000',
+        '-m',
+        '256',
+        '--legacy-mem',
+        '--vdev=net_null0',
+      ]),
+    );
     expect(primary.find((a) => a.startsWith('--lcores='))).toMatch(/^--lcores=3@\([0-9,-]+\)$/);
     const secondary = ealArgs(resolveOptions({ pciAllowList: ['0000:00:04.0'], extraEalArgs: ['--iova-mode=va'] }), 'secondary', 5);
     expect(secondary).toEqual(expect.arrayContaining(['--proc-type=secondary', '-a', '0000:00:04.0', '--iova-mode=va']));
@@ -75,8 +96,17 @@ describe('shared option checks', () => {
 
   it('interrupt watches and port ids', () => {
     for (const port of [-1, 65536, 1.5, '0']) refuses('port id', () => validatePort(port));
-    const watches: unknown[] = [null, 'lsc', { type: 'lsc', port: -1 }, { type: 'alarm', name: '', delayMs: 10 }, { type: 'alarm', name: 'a', delayMs: 0 }, { type: 'alarm', name: 'a', delayMs: 24 * 3600 * 1000 + 1 }, { type: 'fd' }];
+    const watches: unknown[] = [
+      null,
+      'lsc',
+      { type: 'lsc', port: -1 },
+      { type: 'alarm', name: '', delayMs: 10 },
+      { type: 'alarm', name: 'a', delayMs: 0 },
+      { type: 'alarm', name: 'a', delayMs: 24 * 3600 * 1000 + 1 },
+      { type: 'fd' },
+    ];
     for (const w of watches) expect(() => validateWatch(w as WatchSpec)).toThrow(expect.objectContaining({ code: 'INVALID_OPTION' }));
-    for (const w of [{ type: 'lsc', port: 0 }, { type: 'removal', port: 65535 }, { type: 'ports' }, { type: 'alarm', name: 'tick', delayMs: 1 }]) expect(() => validateWatch(w as WatchSpec)).not.toThrow();
+    for (const w of [{ type: 'lsc', port: 0 }, { type: 'removal', port: 65535 }, { type: 'ports' }, { type: 'alarm', name: 'tick', delayMs: 1 }])
+      expect(() => validateWatch(w as WatchSpec)).not.toThrow();
   });
 });
