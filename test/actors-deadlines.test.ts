@@ -4,6 +4,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { DeadlineQueue, type Deadline } from '../src/actors/deadlines.js';
+import { sleep } from './harness/wait.js';
 
 interface Entry extends Deadline {
   name: string;
@@ -13,8 +14,6 @@ interface Entry extends Deadline {
 function entry(name: string, timeoutMs: number): Entry {
   return { name, timeoutMs, due: performance.now() + timeoutMs, done: false };
 }
-
-const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
 describe('DeadlineQueue', () => {
   it('expires entries of several timeouts in due order, not before they are due, and skips settled ones', async () => {

@@ -12,6 +12,7 @@ import { describe, expect, it } from 'vitest';
 import { groupHugepageFiles, type TestGroup } from './harness/group.js';
 import { fixture } from './harness/paths.js';
 import { useTestGroups } from './harness/use-groups.js';
+import { until } from './harness/wait.js';
 import type { LaunchScenario } from './fixtures/launch-primary.js';
 
 const group = useTestGroups();
@@ -50,14 +51,6 @@ function alive(pid: number): boolean {
     return !/^State:\s+Z/m.test(readFileSync(`/proc/${pid}/status`, 'utf8'));
   } catch {
     return false;
-  }
-}
-
-async function until(condition: () => boolean, ms: number, what: string): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 20));
   }
 }
 
@@ -143,14 +136,14 @@ describe('system.launch(): worker processes as supervised children', () => {
   it.each(['SIGKILL', 'SIGTERM'] as const)('the primary ended by %s: every child is gone and nothing is left', async (signal) => {
     const g = group('sup_hold');
     const p = primary(g, { scenario: 'hold', count: 3 });
-    await until(() => p.stdout().includes('ready') || p.child.exitCode !== null, 60_000, 'the pool');
+    await until('the pool', () => p.stdout().includes('ready') || p.child.exitCode !== null, 60_000);
     const pids = p.lines()[0]!.pids as number[];
     expect(pids).toHaveLength(3);
     expect(pids.every(alive)).toBe(true);
     p.child.kill(signal);
     await p.ended;
-    await until(() => !pids.some(alive), 10_000, 'every child to end');
-    await until(() => !existsSync(g.runtimeDir) && groupHugepageFiles(g.prefix).length === 0, 10_000, 'the group files to go');
+    await until('every child to end', () => !pids.some(alive), 10_000);
+    await until('the group files to go', () => !existsSync(g.runtimeDir) && groupHugepageFiles(g.prefix).length === 0, 10_000);
     expectNothingLeft(g, pids);
   });
 });

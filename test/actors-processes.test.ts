@@ -2,17 +2,15 @@
  * Actors across real processes of a DPDK group (the mailbox transport): every test starts a
  * primary and secondaries as separate Node processes (test/harness) and drives actors in them.
  */
-import { afterEach, describe, expect, it } from 'vitest';
-import { TestGroup, type Agent } from './harness/group.js';
+import { describe, expect, it } from 'vitest';
+import type { Agent } from './harness/group.js';
 import { fixture } from './harness/paths.js';
+import { useTestGroups } from './harness/use-groups.js';
+import { poll, sleep } from './harness/wait.js';
 
-const groups: TestGroup[] = [];
-afterEach(async () => {
-  await Promise.all(groups.splice(0).map((g) => g.cleanup()));
-});
+const group = useTestGroups();
 
 const actors = fixture('actors');
-const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
 interface AskResult {
   value?: unknown;
@@ -22,8 +20,7 @@ interface AskResult {
 
 /** A primary and `secondaries` secondaries, each with an actor system. */
 async function cluster(label: string, secondaries: number): Promise<Agent[]> {
-  const g = TestGroup.create(label);
-  groups.push(g);
+  const g = group(label);
   const primary = await g.startAgent({ procType: 'primary' });
   const others = await Promise.all([...Array(secondaries).keys()].map(() => g.startAgent({ procType: 'secondary' })));
   const all = [primary, ...others];
@@ -31,14 +28,11 @@ async function cluster(label: string, secondaries: number): Promise<Agent[]> {
   return all;
 }
 
+/** Calls the fixture function `fn` in `agent` until `accept` takes its result. */
 async function until(agent: Agent, fn: string, args: unknown[], accept: (v: unknown) => boolean, timeoutMs = 10_000): Promise<unknown> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await agent.call(actors, fn, ...args);
-    if (accept(v)) return v;
-    if (Date.now() > deadline) throw new Error(`${fn}(${JSON.stringify(args)}) never satisfied; last ${JSON.stringify(v)}`);
-    await sleep(50);
-  }
+  const v = await poll(() => agent.call(actors, fn, ...args), accept, timeoutMs);
+  if (!accept(v)) throw new Error(`${fn}(${JSON.stringify(args)}) never satisfied; last ${JSON.stringify(v)}`);
+  return v;
 }
 
 describe('actors across processes', () => {

@@ -20,6 +20,7 @@ import {
   type DeadLetter,
   type InProcessTransport,
 } from '../src/actors/index.js';
+import { sleep } from './harness/wait.js';
 
 const systems: ActorSystem[] = [];
 function makeSystem(hub = new InProcessHub(), options: { askTimeoutMs?: number } = {}): ActorSystem {
@@ -30,8 +31,6 @@ function makeSystem(hub = new InProcessHub(), options: { askTimeoutMs?: number }
 afterEach(async () => {
   await Promise.all(systems.splice(0).map((s) => s.close({ timeoutMs: 200 })));
 });
-
-const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
 @injectable()
 class Greeting {

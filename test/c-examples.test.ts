@@ -5,10 +5,11 @@
  */
 import { existsSync, readdirSync, readFileSync, rmdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CBuild, CProgram } from './harness/c-programs.js';
 import { dpdkRuntimeRoot, TestGroup } from './harness/group.js';
 import { fixture, repoRoot } from './harness/paths.js';
+import { useTestGroups } from './harness/use-groups.js';
 
 const cpeers = fixture('cpeers');
 const mailbox = fixture('mailbox');
@@ -25,15 +26,8 @@ beforeAll(() => {
 }, 120_000);
 afterAll(() => build?.remove());
 
-const groups: TestGroup[] = [];
-afterEach(async () => {
-  await Promise.all(groups.splice(0).map((g) => g.cleanup()));
-});
-function group(): TestGroup {
-  const g = TestGroup.create('cp');
-  groups.push(g);
-  return g;
-}
+const testGroup = useTestGroups();
+const group = (): TestGroup => testGroup('cp');
 
 /** EAL flags every C program of a test group gets: its prefix, no PCI bus (the VM's NIC is on it), no telemetry. */
 function eal(g: TestGroup, lcores: string, ...more: string[]): string[] {

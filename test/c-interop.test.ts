@@ -7,8 +7,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { TestGroup } from './harness/group.js';
 import { fixture, repoRoot } from './harness/paths.js';
+import { useTestGroups } from './harness/use-groups.js';
 
 const shm = fixture('shm');
 let buildDir = '';
@@ -64,8 +64,9 @@ class CPeer {
   }
 }
 
+// Registered before the peers' afterEach: after hooks run last-registered first, so peers end before the groups are cleaned.
+const group = useTestGroups();
 const peers: CPeer[] = [];
-const groups: TestGroup[] = [];
 function startPeer(eal: string[], app: string[]): CPeer {
   const peer = new CPeer(spawn(peerBinary, [...eal, '--', ...app], { stdio: ['pipe', 'pipe', 'pipe'] }));
   peers.push(peer);
@@ -74,15 +75,13 @@ function startPeer(eal: string[], app: string[]): CPeer {
 afterEach(async () => {
   for (const p of peers) p.kill();
   await Promise.all(peers.splice(0).map((p) => p.exited));
-  await Promise.all(groups.splice(0).map((g) => g.cleanup()));
 });
 
 const texts = ['hello from node', 'ünïcödé ✓', 'x'.repeat(200)];
 
 describe('Node and C DPDK programs in one group', () => {
   it('a Node secondary joins a C primary and exchanges messages through its rings and mempool, both ways', async () => {
-    const g = TestGroup.create('cprim');
-    groups.push(g);
+    const g = group('cprim');
     // The C primary takes lcore 0 and, like every primary of a group with Node secondaries,
     // reserves its address space away from V8's heap.
     const peer = startPeer(
@@ -110,8 +109,7 @@ describe('Node and C DPDK programs in one group', () => {
   });
 
   it('a C secondary joins a Node primary and exchanges messages through Node-created rings and mempool, both ways', async () => {
-    const g = TestGroup.create('csec');
-    groups.push(g);
+    const g = group('csec');
     const node = await g.startAgent({ procType: 'primary' });
     await node.call(shm, 'mempoolCreate', 'n_pool', { size: 1023, elementSize: 256 });
     await node.call(shm, 'ringCreate', 'n_to_c', { size: 1024, consumer: 'single' });

@@ -9,6 +9,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { ActorNotFoundError, ActorSystem, AskTimeoutError, ClusterUnavailableError, InProcessHub, type DeadLetter } from '../src/actors/index.js';
 import { NatsEngine, type ClusterEngine, type ClusterOptions, type EngineMessage, type PublishOptions, type SubscribeOptions } from '../src/cluster/index.js';
 import { NatsServer, useNatsServer } from './harness/nats.js';
+import { sleep, until } from './harness/wait.js';
 
 const natsServer = useNatsServer();
 
@@ -16,8 +17,6 @@ const systems: ActorSystem[] = [];
 afterEach(async () => {
   await Promise.all(systems.splice(0).map((s) => s.close({ timeoutMs: 500 })));
 });
-
-const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** An engine that counts what this host publishes, by subject. */
 class CountingEngine implements ClusterEngine {
@@ -68,15 +67,6 @@ async function host(cluster: string, options: Partial<ClusterOptions> = {}): Pro
   systems.push(system);
   await system.ready();
   return system;
-}
-
-/** Waits until `system` sees `name` on another host (the directory learns it from heartbeats). */
-async function until(what: string, check: () => boolean, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(20);
-  }
 }
 
 describe('cluster over a real nats-server (hosts in one process)', () => {

@@ -1,19 +1,15 @@
 import { execFileSync } from 'node:child_process';
-import { rmSync } from 'node:fs';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { InterruptEvent, LinkEvent } from '../src/index.js';
-import type { Agent } from './harness/group.js';
-import { TestGroup } from './harness/group.js';
+import type { Agent, TestGroup } from './harness/group.js';
 import { fixture } from './harness/paths.js';
+import { useTestGroups } from './harness/use-groups.js';
+import { useVhostSockets } from './harness/vhost-sockets.js';
 import { events, linkOf, tapUnavailable, type Events, type LinkReport } from './interrupts-events.js';
 
 const F = fixture('interrupts');
-const groups: TestGroup[] = [];
-const sockets: string[] = [];
-afterEach(async () => {
-  await Promise.all(groups.splice(0).map((g) => g.cleanup()));
-  for (const path of sockets.splice(0)) rmSync(path, { force: true });
-});
+const vhostSocket = useVhostSockets();
+const group = useTestGroups();
 
 interface Trio {
   g: TestGroup;
@@ -24,8 +20,7 @@ interface Trio {
 
 /** A primary serving interrupts and two secondaries recording every relayed event. */
 async function trio(label: string, vdevs: (g: TestGroup) => string[]): Promise<Trio> {
-  const g = TestGroup.create(label);
-  groups.push(g);
+  const g = group(label);
   const primary = await g.startAgent({ procType: 'primary', vdevs: vdevs(g) });
   const ev = { primary: events(primary), s1: undefined as unknown as Events, s2: undefined as unknown as Events };
   await primary.call(F, 'serve');
@@ -36,12 +31,6 @@ async function trio(label: string, vdevs: (g: TestGroup) => string[]): Promise<T
   ev.s2 = events(secondaries[1]!);
   for (const s of secondaries) await s.call(F, 'recordAll');
   return { g, primary, secondaries, ev };
-}
-
-function vhostSocket(g: TestGroup): string {
-  const path = `/tmp/mpbus-${g.prefix}.sock`;
-  sockets.push(path);
-  return path;
 }
 
 /** The (seq, type) list of the events a process saw, for order comparisons. */
@@ -90,7 +79,7 @@ describe('interrupts relayed to secondaries', () => {
     await linkOf(t.ev.s2, 'l', 'down');
     // secondary 1 starts the vhost port and hotplugs the virtio_user frontend, through the primary
     await s1!.call(F, 'startPort', 0);
-    await s1!.call(F, 'attach', `net_virtio_user0,path=${sockets[0]},queues=1`);
+    await s1!.call(F, 'attach', `net_virtio_user0,path=${vhostSocket(t.g)},queues=1`);
     await s1!.call(F, 'startPort', 1);
     const ups = await seenByBoth(t, (e) => e.type === 'lsc' && e.source.portId === 0 && e.details.status === 'up');
     for (const e of ups) expect((e as LinkEvent).details).toMatchObject({ via: 'interrupt', status: 'up' });
@@ -256,8 +245,7 @@ describe('interrupts relayed to secondaries', () => {
   }, 180_000);
 
   it('a primary serves secondaries without having used interrupts itself', async () => {
-    const g = TestGroup.create('rauto');
-    groups.push(g);
+    const g = group('rauto');
     const primary = await g.startAgent({ procType: 'primary', vdevs: ['net_null0'] });
     const s = await g.startAgent({ procType: 'secondary' });
     const ev = events(s);

@@ -1,29 +1,14 @@
 import { execFileSync } from 'node:child_process';
-import { rmSync } from 'node:fs';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { InterruptEvent, LinkEvent } from '../src/index.js';
-import { TestGroup } from './harness/group.js';
 import { fixture } from './harness/paths.js';
+import { useTestGroups } from './harness/use-groups.js';
+import { useVhostSockets } from './harness/vhost-sockets.js';
 import { events, linkOf, tapUnavailable, type LinkReport } from './interrupts-events.js';
 
 const F = fixture('interrupts');
-const groups: TestGroup[] = [];
-function group(label: string): TestGroup {
-  const g = TestGroup.create(label);
-  groups.push(g);
-  return g;
-}
-const sockets: string[] = [];
-/** A vhost-user socket path for a group; removed after the test (a killed vhost leaves it). */
-function vhostSocket(g: TestGroup): string {
-  const path = `/tmp/mpbus-${g.prefix}.sock`;
-  sockets.push(path);
-  return path;
-}
-afterEach(async () => {
-  await Promise.all(groups.splice(0).map((g) => g.cleanup()));
-  for (const path of sockets.splice(0)) rmSync(path, { force: true });
-});
+const vhostSocket = useVhostSockets();
+const group = useTestGroups();
 
 describe('interrupts in the primary', () => {
   it('hotplug of a vdev raises new and destroy, in order, with the device name', async () => {

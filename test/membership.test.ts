@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { TestGroup, type Agent } from './harness/group.js';
 import { useTestGroups } from './harness/use-groups.js';
 import { fixture } from './harness/paths.js';
+import { poll } from './harness/wait.js';
 
 const group = useTestGroups();
 
@@ -13,15 +14,6 @@ async function joined(g: TestGroup, procType: 'primary' | 'secondary'): Promise<
   return a;
 }
 
-async function until<T>(fn: () => Promise<T>, ok: (v: T) => boolean, timeoutMs = 10_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn();
-    if (ok(v) || Date.now() > deadline) return v;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
-
 describe('group membership', () => {
   it('every process sees every live process, with its pid, lcore slot and role', async () => {
     const g = group('members');
@@ -30,7 +22,7 @@ describe('group membership', () => {
     const s2 = await joined(g, 'secondary');
     const pids = [p.pid, s1.pid, s2.pid].sort();
     for (const a of [p, s1, s2]) {
-      const seen = await until(() => a.call<Array<{ pid: number; slot: number; role: string; self: boolean }>>(mb, 'peers'), (v) => v.length === 3);
+      const seen = await poll(() => a.call<Array<{ pid: number; slot: number; role: string; self: boolean }>>(mb, 'peers'), (v) => v.length === 3);
       expect(seen.map((x) => x.pid).sort()).toEqual(pids);
       expect(new Set(seen.map((x) => x.slot)).size).toBe(3);
       expect(seen.filter((x) => x.self).map((x) => x.pid)).toEqual([a.pid]);
@@ -43,7 +35,7 @@ describe('group membership', () => {
     const p = await joined(g, 'primary');
     const victim = await joined(g, 'secondary');
     const leaver = await joined(g, 'secondary');
-    await until(() => p.call<unknown[]>(mb, 'peers'), (v) => v.length === 3);
+    await poll(() => p.call<unknown[]>(mb, 'peers'), (v) => v.length === 3);
     const down = p.next<{ pid: number; reason: string }>('peerDown', 10_000, (d) => d.pid === victim.pid);
     const t0 = Date.now();
     victim.kill('SIGKILL');
@@ -62,9 +54,9 @@ describe('group membership', () => {
     const g = group('reuse');
     const p = await joined(g, 'primary');
     const first = await joined(g, 'secondary');
-    await until(() => p.call<unknown[]>(mb, 'peers'), (v) => v.length === 2);
+    await poll(() => p.call<unknown[]>(mb, 'peers'), (v) => v.length === 2);
     first.kill('SIGKILL');
-    await until(() => p.call<unknown[]>(mb, 'peers'), (v) => v.length === 1);
+    await poll(() => p.call<unknown[]>(mb, 'peers'), (v) => v.length === 1);
     const up = p.next<{ pid: number }>('peerUp', 10_000);
     const second = await joined(g, 'secondary');
     expect((await up).pid).toBe(second.pid);

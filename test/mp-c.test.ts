@@ -9,8 +9,9 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { EnvelopeKind, writeEnvelope } from '../src/bus/envelope.js';
-import { type Agent, TestGroup } from './harness/group.js';
+import type { Agent } from './harness/group.js';
 import { fixture, repoRoot } from './harness/paths.js';
+import { useTestGroups } from './harness/use-groups.js';
 
 const mp = fixture('mp');
 let buildDir = '';
@@ -67,18 +68,17 @@ class CMpPeer {
   }
 }
 
-const groups: TestGroup[] = [];
+// Registered before the peers' afterEach: after hooks run last-registered first, so peers end before the groups are cleaned.
+const group = useTestGroups();
 const peers: CMpPeer[] = [];
 afterEach(async () => {
   for (const p of peers) p.kill();
   await Promise.all(peers.splice(0).map((p) => p.exited));
-  await Promise.all(groups.splice(0).map((g) => g.cleanup()));
 });
 
 /** A Node primary with its bus open, and the C program as a secondary. */
 async function start(label: string): Promise<{ primary: Agent; c: CMpPeer }> {
-  const g = TestGroup.create(label);
-  groups.push(g);
+  const g = group(label);
   const primary = await g.startAgent({ procType: 'primary' });
   await primary.call(mp, 'open');
   const c = new CMpPeer(

@@ -1,20 +1,17 @@
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
-import { type Agent, TestGroup } from './harness/group.js';
+import { describe, expect, it } from 'vitest';
+import type { Agent } from './harness/group.js';
 import { fixture } from './harness/paths.js';
+import { useTestGroups } from './harness/use-groups.js';
 
 const mp = fixture('mp');
-const groups: TestGroup[] = [];
-afterEach(async () => {
-  await Promise.all(groups.splice(0).map((g) => g.cleanup()));
-});
+const group = useTestGroups();
 
 /** A primary and `n` secondaries, each with its bus open. */
 async function startGroup(label: string, n: number): Promise<{ primary: Agent; secondaries: Agent[] }> {
-  const g = TestGroup.create(label);
-  groups.push(g);
+  const g = group(label);
   const primary = await g.startAgent({ procType: 'primary' });
   await primary.call(mp, 'open');
   const secondaries = await Promise.all(

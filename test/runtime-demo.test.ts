@@ -2,18 +2,14 @@
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterEach, expect, it } from 'vitest';
-import { TestGroup } from './harness/group.js';
+import { expect, it } from 'vitest';
 import { repoRoot } from './harness/paths.js';
+import { useTestGroups } from './harness/use-groups.js';
 
-const groups: TestGroup[] = [];
-afterEach(async () => {
-  await Promise.all(groups.splice(0).map((g) => g.cleanup()));
-});
+const group = useTestGroups();
 
 it('the demo runs a primary and two secondaries, says so, and exits leaving no files', async () => {
-  const g = TestGroup.create('demo');
-  groups.push(g);
+  const g = group('demo');
   const child = g.track(spawn(process.execPath, [join(repoRoot, 'dist', 'samples', 'demo', 'main.js'), '--prefix', g.prefix], { stdio: ['ignore', 'pipe', 'pipe'] }));
   let out = '';
   child.stdout!.on('data', (d: Buffer) => (out += d.toString()));

@@ -4,18 +4,14 @@
  */
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
-import { afterEach, expect, it } from 'vitest';
-import { TestGroup } from './harness/group.js';
+import { expect, it } from 'vitest';
 import { repoRoot } from './harness/paths.js';
+import { useTestGroups } from './harness/use-groups.js';
 
-const groups: TestGroup[] = [];
-afterEach(async () => {
-  await Promise.all(groups.splice(0).map((g) => g.cleanup()));
-});
+const group = useTestGroups();
 
 it('a secondary attaches and detaches 20 times in a row without a failure', async () => {
-  const g = TestGroup.create('stress');
-  groups.push(g);
+  const g = group('stress');
   const script = join(repoRoot, 'dist', 'bench', 'stress-attach.js');
   const child = g.track(spawn(process.execPath, [script, '--count', '20', '--prefix', g.prefix, '--json'], { stdio: ['ignore', 'pipe', 'inherit'] }));
   let out = '';

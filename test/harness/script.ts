@@ -5,6 +5,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import type { TestGroup } from './group.js';
+import { sleep } from './wait.js';
 
 /** How a script process ended, with all it printed. */
 export interface ScriptEnd {
@@ -33,7 +34,7 @@ export async function startScript(g: TestGroup, script: string, arg: unknown, re
   while (!stdout.includes('ready')) {
     if (child.exitCode !== null || child.signalCode !== null) throw new Error(`${script} exited before it was ready: ${stderr}`);
     if (Date.now() > deadline) throw new Error(`${script} not ready within ${readyWithinMs} ms: ${stderr}`);
-    await new Promise((resolve) => setTimeout(resolve, 20));
+    await sleep(20);
   }
   return { child, ended, stdout: () => stdout };
 }
