@@ -14,6 +14,7 @@ import { ErrorCodes, MpBusError } from '../errors.js';
 import { Runtime } from '../runtime/runtime.js';
 import type { RuntimeOptions } from '../runtime/options.js';
 import { attachToParent, launchedRuntimeDefaults } from './launched-child.js';
+import { MailboxSystem } from '../bus/mailbox.js';
 import { MailboxTransport, type MailboxTransportOptions } from './mailbox-transport.js';
 import { ActorSystem, type ActorSystemOptions } from './system.js';
 
@@ -40,6 +41,8 @@ export async function startActorSystem(options: StartActorSystemOptions = {}): P
   const ownRuntime = !rt || rt.closed;
   if (ownRuntime) rt = await Runtime.start(runtimeOptions);
   const runtime = rt!;
+  // Attached here, where waiting for a process still creating the group's objects costs no sleep.
+  await MailboxSystem.openAsync(mailboxes);
   const transport = new MailboxTransport(mailboxes);
   const system = new ActorSystem({
     transport,

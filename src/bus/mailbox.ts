@@ -21,7 +21,7 @@ import { MpBusError, ErrorCodes } from '../errors.js';
 import { logger } from '../log.js';
 import { BadDescriptor, SendStatus, mailboxNative, type MailboxBinding } from '../native/mailbox.js';
 import { registryNative } from '../native/hash.js';
-import { attach, type Attachment, type MailboxMemoryOptions } from './attachment.js';
+import { attach, attachAsync, type Attachment, type MailboxMemoryOptions } from './attachment.js';
 import { Membership, SCAN_INTERVAL_MS } from './membership.js';
 import { checkName, registry, type MailboxAddress } from './registry.js';
 
@@ -156,6 +156,18 @@ export class MailboxSystem {
     if (system && !system.closedFlag) return system;
     system = new MailboxSystem(attach(options), options);
     return system;
+  }
+
+  /**
+   * Like {@link MailboxSystem.open}, but when another process of the group is still creating
+   * the group's mailbox objects (a primary and secondaries starting together), or reaping the
+   * dead previous holder of this process's slot, it waits for that on timers (up to 5 s,
+   * `ETIMEDOUT` then) where `open` throws `EBUSY`. The JS thread never sleeps in either.
+   */
+  static async openAsync(options: MailboxSystemOptions = {}): Promise<MailboxSystem> {
+    if (system && !system.closedFlag) return system;
+    await attachAsync(options);
+    return MailboxSystem.open(options);
   }
 
   /** This process's slot in the process table (its lcore id). */
