@@ -33,7 +33,7 @@ export interface StartActorSystemOptions extends RuntimeOptions, Omit<ActorSyste
  *   (or role) than `filePrefix` (`procType`) ask for: DPDK allows one group per process.
  */
 export async function startActorSystem(options: StartActorSystemOptions = {}): Promise<ActorSystem> {
-  const { mailboxes, container, askTimeoutMs, goneGraceMs, cluster, ...given } = options;
+  const { mailboxes, container, askTimeoutMs, goneGraceMs, cluster, checkValues, ...given } = options;
   // A child of system.launch() joins its parent's group as a secondary unless told otherwise.
   const runtimeOptions: RuntimeOptions = { ...launchedRuntimeDefaults(), ...given };
   let rt = Runtime.current();
@@ -49,6 +49,7 @@ export async function startActorSystem(options: StartActorSystemOptions = {}): P
     ...(container ? { container } : {}),
     ...(askTimeoutMs !== undefined ? { askTimeoutMs } : {}),
     ...(goneGraceMs !== undefined ? { goneGraceMs } : {}),
+    ...(checkValues !== undefined ? { checkValues } : {}),
     ...(cluster ? { cluster } : {}),
     // A runtime already closing is not waited for: it may be waiting for this very system.
     ...(ownRuntime ? { afterClose: () => (runtime.closed ? undefined : runtime.close()) } : {}),
