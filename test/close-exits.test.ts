@@ -1,7 +1,8 @@
 /**
  * Nothing holds the process open after close: a program builds something (actors up to a full
  * registry, function or class ones, spawned one by one or all at once; routers with asks in
- * flight; watches; asks pending at close; the cluster bridge; all of it in a secondary), awaits
+ * flight; watches; asks pending at close; the cluster bridge; all of it on a runtime of its own,
+ * or in a secondary), awaits
  * system.close() and returns. It must end by itself, with code 0, within a few seconds of the
  * close: no process.exit anywhere (test/fixtures/close-exits.ts).
  */
@@ -45,6 +46,10 @@ describe('a program ends by itself after system.close(), whatever it made', () =
 
   it('the cluster bridge', async () => {
     await closesAndExits('cluster', { scenario: 'cluster', natsUrl: natsServer().url });
+  });
+
+  it('all of it, on a Runtime the program started itself (system.close() leaves it open: it holds nothing)', async () => {
+    await closesAndExits('ownRuntime', { scenario: 'everything', registryEntries: 1024, ownRuntime: true });
   });
 
   it('all of it, in a secondary of a primary that stays', async () => {
