@@ -26,6 +26,9 @@
  */
 import { addExtension } from 'msgpackr';
 import { MpBusError, ErrorCodes } from '../errors.js';
+import { logger } from '../log.js';
+
+const log = logger('value-codec');
 
 const EXTENSION_TYPE = 0x4d; // 'M'
 
@@ -487,8 +490,9 @@ function fromTree(t: unknown, objects: unknown[]): unknown {
     case Tag.error: {
       const [, name, message, stack, registered] = t as [unknown, unknown, unknown, unknown, unknown];
       let e: Error;
-      if (typeof registered === 'string') {
-        e = Object.create(classFor(registered).prototype as object) as Error;
+      const C = typeof registered === 'string' ? classFor(registered) : undefined;
+      if (C !== undefined) {
+        e = Object.create(C.prototype as object) as Error;
         Object.defineProperty(e, 'message', { value: String(message), writable: true, configurable: true });
       } else {
         const C = standardErrors.get(String(name)) ?? Error;
@@ -506,7 +510,7 @@ function fromTree(t: unknown, objects: unknown[]): unknown {
     }
     case Tag.instance: {
       const C = classFor(t[1]);
-      const o = Object.create(C.prototype as object) as Record<string, unknown>;
+      const o = (C === undefined ? {} : Object.create(C.prototype as object)) as Record<string, unknown>;
       objects.push(o);
       const fields = t[2] as unknown;
       if (!Array.isArray(fields) || fields[0] !== Tag.object) throw bad('an instance without its fields');
@@ -527,9 +531,19 @@ function fillFields(o: Record<string, unknown>, t: unknown[], from: number, obje
   }
 }
 
-function classFor(name: unknown): abstract new (...args: never[]) => unknown {
-  const C = typeof name === 'string' ? classesByName.get(name) : undefined;
-  if (!C) throw new MpBusError(ErrorCodes.decodeFailed, `a value of class '${String(name)}' arrived, but that class is not registered in this process: call registerClass() for it in every process that receives it`);
+const unknownClassesWarned = new Set<string>();
+
+/**
+ * The registered class of that name; undefined (and a warning, once per name) when this process
+ * did not register it: its instances then arrive as plain objects, the message is not lost.
+ */
+function classFor(name: unknown): (abstract new (...args: never[]) => unknown) | undefined {
+  if (typeof name !== 'string') throw bad('a class name that is not a string');
+  const C = classesByName.get(name);
+  if (C === undefined && !unknownClassesWarned.has(name) && unknownClassesWarned.size < 1000) {
+    unknownClassesWarned.add(name);
+    log.warn({ className: name }, 'a value of a class this process did not register arrived: it is delivered as a plain object; call registerClass() for it in every process that receives it');
+  }
   return C;
 }
 

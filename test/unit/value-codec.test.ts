@@ -179,10 +179,15 @@ describe('value codec: what cannot cross fails at the sender, naming where', () 
 });
 
 describe('value codec: a hostile tree is a typed decode failure', () => {
-  it('unknown tags, forward references, unregistered classes, bad bigints', () => {
-    for (const tree of [[99], [9, 5], [8, 'NoSuchClass', [0]], [6, '12; drop'], [7, 'NoArray', Buffer.from([1])], [7, 'Float64Array', Buffer.from([1, 2, 3])], [0, 5, 'x'], [5, 'Error', 'm', null, null, null, 'notfields']]) {
+  it('unknown tags, forward references, bad bigints, bad typed arrays', () => {
+    for (const tree of [[99], [9, 5], [8, 7, [0]], [6, '12; drop'], [7, 'NoArray', Buffer.from([1])], [7, 'Float64Array', Buffer.from([1, 2, 3])], [0, 5, 'x'], [5, 'Error', 'm', null, null, null, 'notfields']]) {
       expect(() => decodeTree(tree), JSON.stringify(tree)).toThrow(expect.objectContaining({ code: 'DECODE_FAILED' }));
     }
+    // a class this process did not register: its fields arrive as a plain object (a warning is logged)
+    expect(decodeTree([8, 'NoSuchClass', [0, 'a', 1]])).toEqual({ a: 1 });
+    const e = decodeTree([5, 'NoSuchError', 'm', 'stack', 'NoSuchErrorClass', null, [0, 'code', 'C']]) as Error & { code?: string };
+    expect(e).toBeInstanceOf(Error);
+    expect(e).toMatchObject({ name: 'NoSuchError', message: 'm', code: 'C' });
     // a field named __proto__ stays a field: it does not change the prototype
     const o = decodeTree([0, '__proto__', [0, 'polluted', 1]]) as Record<string, unknown>;
     expect(Object.getPrototypeOf(o)).toBe(Object.prototype);
