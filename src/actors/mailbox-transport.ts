@@ -105,6 +105,11 @@ export class MailboxTransport implements ActorTransport {
   /** Names a lookup missed once while their owner lives: gone only if the next poll misses them too. */
   private readonly suspects = new Set<string>();
 
+  /**
+   * Opens this process's mailbox system (synchronously: `EBUSY` while another process is still
+   * creating the group's mailbox objects; `await MailboxSystem.openAsync()` first waits for
+   * that, as `startActorSystem` does).
+   */
   constructor(options: MailboxTransportOptions = {}) {
     // checked before anything is attached or registered
     this.capacity = integerIn(options.mailboxCapacity ?? 4096, 'mailboxCapacity', 1, 0x7fffffff);

@@ -3,7 +3,7 @@
  * shared hugepage memory (see docs/mailboxes.md).
  *
  * ```ts
- * const mailboxes = MailboxSystem.open();
+ * const mailboxes = await MailboxSystem.openAsync();
  * const inbox = mailboxes.open<Order>('orders');
  * inbox.messages$.subscribe((order) => handle(order));
  * // in any process of the group:
