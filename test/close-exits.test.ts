@@ -1,7 +1,7 @@
 /**
  * Nothing holds the process open after close: a program builds something (actors up to a full
  * registry, function or class ones, spawned one by one or all at once; routers with asks in
- * flight; watches; asks pending at close; the cluster bridge; all of it on a runtime of its own,
+ * flight; watches; asks pending at close; spawns still under way at close; the cluster bridge; all of it on a runtime of its own,
  * or in a secondary), awaits
  * system.close() and returns. It must end by itself, with code 0, within a few seconds of the
  * close: no process.exit anywhere (test/fixtures/close-exits.ts).
@@ -41,7 +41,7 @@ describe('a program ends by itself after system.close(), whatever it made', () =
   });
 
   it('routers with asks in flight, watches, asks pending at close', async () => {
-    for (const scenario of ['routers', 'watches', 'asks-pending'] as const) await closesAndExits(scenario, { scenario });
+    for (const scenario of ['routers', 'watches', 'asks-pending', 'close-while-spawning'] as const) await closesAndExits(scenario, { scenario });
   });
 
   it('the cluster bridge', async () => {
