@@ -151,6 +151,10 @@ export class MailboxSystem {
   /**
    * This process's mailbox system (made on first call; later calls return it). Requires a
    * started {@link Runtime}; it is closed with the runtime.
+   *
+   * @throws {MpBusError} `EBUSY` while another process of the group is still creating the
+   *   group's mailbox objects (processes starting together): use {@link MailboxSystem.openAsync},
+   *   which waits for that without blocking.
    */
   static open(options: MailboxSystemOptions = {}): MailboxSystem {
     if (system && !system.closedFlag) return system;
