@@ -21,6 +21,7 @@
 #include <rte_lcore.h>
 #include <rte_mbuf.h>
 #include <string.h>
+#include <sched.h>
 #include <sys/eventfd.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
@@ -197,14 +198,16 @@ int EventCode(const std::string& name) {
   return -1;
 }
 
-// An unregister can meet the callback running on the interrupt thread (-EAGAIN): retry briefly.
+// An unregister can meet the callback running on the interrupt thread (-EAGAIN). Our callbacks
+// only queue an event and never block, so that lasts microseconds: retry, yielding the CPU to the
+// interrupt thread, not sleeping the JS thread (bounded at 1 s of wall time, for a DPDK gone wrong).
 template <typename F>
 int RetryWhileBusy(F unregister) {
-  int rc = 0;
-  for (int i = 0; i < 2000; i++) {
+  int rc = unregister();
+  uint64_t until = rte_get_timer_cycles() + rte_get_timer_hz();
+  while (rc == -EAGAIN && rte_get_timer_cycles() < until) {
+    sched_yield();
     rc = unregister();
-    if (rc != -EAGAIN) return rc;
-    rte_delay_us_sleep(500);
   }
   return rc;
 }

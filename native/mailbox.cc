@@ -427,10 +427,10 @@ Control* AttachControl(Napi::Env env, uint32_t count, uint32_t eltSize, uint32_t
     if (mz == nullptr) ThrowError(env, "ENOENT", "the mailbox control block vanished while attaching");
   }
   auto* c = static_cast<Control*>(mz->addr);
-  // Another process is creating the group's objects: that takes milliseconds.
-  for (int i = 0; i < 5000 && c->magic.load(std::memory_order_acquire) != kControlMagic; i++) usleep(1000);
+  // Another process is creating the group's objects: that takes milliseconds. The JS thread
+  // never sleeps here: EAGAIN tells TypeScript to try again from a timer (src/bus/attachment.ts).
   if (c->magic.load(std::memory_order_acquire) != kControlMagic) {
-    ThrowError(env, "ETIMEDOUT", "the process that created the mailbox control block did not finish (it may have died): restart the group");
+    ThrowError(env, "EAGAIN", "another process is still creating the group's mailbox objects");
   }
   if (c->version != kLayoutVersion) {
     ThrowError(env, "SETTINGS_MISMATCH", "the group's mailbox layout is version " + std::to_string(c->version) + ", this process speaks " + std::to_string(kLayoutVersion) + ": run one mpbus version per group");
@@ -520,14 +520,14 @@ Napi::Value MbxAttach(const Napi::CallbackInfo& info) {
 
   // Our slot is our lcore id: we hold its lock file, so whoever had it before is dead.
   ProcSlot& s = c->slots[lcore];
-  for (int i = 0; i < 4000; i++) {
+  for (int i = 0; i < 64; i++) {
     uint32_t st = s.state.load();
     if (st == kSlotFree) break;
     if (st == kSlotReaping) {
       int32_t reaper = s.reaperPid.load();
       if (reaper != 0 && reaper != getpid() && ProcessAlive(reaper, 0)) {
-        usleep(500);
-        continue;
+        // Another process is reaping our slot's dead holder: TypeScript retries from a timer.
+        ThrowError(env, "EAGAIN", "slot " + std::to_string(lcore) + " of the process table is being reaped by process " + std::to_string(reaper));
       }
       s.state.store(kSlotAlive);  // the reaper died: take the reaping over
     }

@@ -45,6 +45,10 @@ export const ErrorCodes = {
   /** The primary of this secondary's group died: the group's shared state can no longer be trusted. */
   primaryLost: 'PRIMARY_LOST',
   closed: 'CLOSED',
+  /** Another process holds what this call needs for a moment (a slot being reaped, group objects being made): retry. */
+  busy: 'EBUSY',
+  /** What was waited for did not happen in time. */
+  timedOut: 'ETIMEDOUT',
   notReady: 'ENOTREADY',
   addonMissing: 'ADDON_MISSING',
   // shared-memory objects (src/shm): errno-style like the codes DPDK reports for the same causes

@@ -31,5 +31,6 @@ export { MailboxSystem, Mailbox, MailboxRef, MessageBurst, type NameGone, type T
 export { Membership, SCAN_INTERVAL_MS, type Peer, type PeerDown } from './bus/membership.js';
 export { registry, MAX_NAME_BYTES, type MailboxAddress } from './bus/registry.js';
 export type { MailboxMemoryOptions } from './bus/attachment.js';
+export { registerClass, checkValue, type RegisterClassOptions } from './bus/value-codec.js';
 export * from './actors/index.js';
 export * from './cluster/index.js';

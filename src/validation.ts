@@ -43,3 +43,9 @@ export function callback<T>(value: unknown, name: string): T {
   if (typeof value !== 'function') invalid(name, 'a function', value);
   return value as T;
 }
+
+/** A boolean flag. */
+export function flag(value: unknown, name: string): boolean {
+  if (typeof value !== 'boolean') invalid(name, 'true or false', value);
+  return value;
+}

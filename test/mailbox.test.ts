@@ -79,6 +79,24 @@ describe('mailboxes: any process to any process', () => {
   });
 });
 
+describe('mailboxes: attaching never sleeps on the JS thread', () => {
+  it('while another process still creates the group objects: open throws EBUSY at once, openAsync waits on timers and then attaches', async () => {
+    const g = group('attachwait');
+    const p = await g.startAgent({ procType: 'primary' });
+    const r = (await p.call(mb, 'attachWhileCreating', 300)) as { syncCode: string; ticks: number; waitedMs: number; slot: number };
+    expect(r.syncCode).toBe('EBUSY');
+    expect(r.waitedMs).toBeGreaterThanOrEqual(250);
+    // a 5 ms timer kept running while openAsync waited: the event loop was never held
+    expect(r.ticks).toBeGreaterThanOrEqual(10);
+    // and the mailboxes work afterwards, with a secondary joining
+    const s = await g.startAgent({ procType: 'secondary' });
+    await p.call(mb, 'open', 'after-wait');
+    expect(await s.call(mb, 'send', 'after-wait', { ok: 1 })).toBe('sent');
+    await p.call(mb, 'waitFor', 'after-wait', 1);
+    expect(await p.call(mb, 'received', 'after-wait')).toEqual([{ ok: 1 }]);
+  });
+});
+
 describe('mailboxes: names', () => {
   it('refuses a taken name, an unknown name and a bad name with typed errors', async () => {
     const g = group('names');

@@ -170,7 +170,7 @@ async function run(cmd: Command): Promise<unknown> {
   switch (cmd.op) {
     case 'start': {
       const rt = await Runtime.start({ filePrefix: cmd.prefix as string, procType: cmd.procType as 'primary' | 'secondary', handleSignals: true });
-      mbs = MailboxSystem.open({ poolBuffers: 16384 });
+      mbs = await MailboxSystem.openAsync({ poolBuffers: 16384 });
       return { slot: mbs.slot, lcore: rt.lcoreId };
     }
     case 'open':

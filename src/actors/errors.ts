@@ -3,6 +3,7 @@
  * can branch on `err.code` or on the class (`err instanceof AskTimeoutError`).
  */
 import { MpBusError } from '../errors.js';
+import { checkValue } from '../bus/value-codec.js';
 import type { WireError } from './transport.js';
 
 /** Codes the actor system raises. */
@@ -84,6 +85,15 @@ export class ActorHandlerError extends MpBusError {
   constructor(readonly actor: string, readonly action: string, readonly remote: WireError) {
     super(remote.code || ActorErrorCodes.handlerFailed, `actor '${actor}' failed on '${action}': ${remote.name}: ${remote.message}`);
     this.name = 'ActorHandlerError';
+    // The handler error's custom fields, where they do not hide this error's own.
+    if (remote.fields !== null && typeof remote.fields === 'object') {
+      for (const [k, v] of Object.entries(remote.fields)) if (!(k in this)) (this as unknown as Record<string, unknown>)[k] = v;
+    }
+    // The stack goes on with where the handler threw, naming its process.
+    if (typeof remote.stack === 'string' && this.stack !== undefined) {
+      const where = typeof remote.pid === 'number' ? `in process ${remote.pid}` : 'in the answering process';
+      this.stack += `\n  thrown by actor '${actor}' ${where}:\n${remote.stack.replace(/^/gm, '    ')}`;
+    }
   }
 }
 
@@ -106,13 +116,31 @@ export class ChildFailedError extends MpBusError {
   }
 }
 
-/** Turns any thrown value into its wire form. */
+/**
+ * Turns any thrown value into its wire form: name, code, message, stack, this process's pid and
+ * the custom fields that can cross processes (those that cannot are sent as their `String()`).
+ */
 export function toWireError(err: unknown): WireError {
   if (err instanceof Error) {
     const code = (err as { code?: unknown }).code;
-    return { name: err.name, code: typeof code === 'string' ? code : ActorErrorCodes.handlerFailed, message: err.message };
+    const wire: WireError = { name: err.name, code: typeof code === 'string' ? code : ActorErrorCodes.handlerFailed, message: err.message, pid: process.pid };
+    if (typeof err.stack === 'string') wire.stack = err.stack;
+    let fields: Record<string, unknown> | undefined;
+    for (const k of Object.keys(err)) {
+      if (k === 'code' || k === 'name' || k === 'message' || k === 'stack' || k === 'cause') continue;
+      const v = (err as unknown as Record<string, unknown>)[k];
+      fields ??= {};
+      try {
+        checkValue(v, k);
+        fields[k] = v;
+      } catch {
+        fields[k] = `[${typeof v} that cannot cross processes]`;
+      }
+    }
+    if (fields) wire.fields = fields;
+    return wire;
   }
-  return { name: 'Error', code: ActorErrorCodes.handlerFailed, message: String(err) };
+  return { name: 'Error', code: ActorErrorCodes.handlerFailed, message: String(err), pid: process.pid };
 }
 
 /** Rebuilds the typed error a failure reply carries (our own codes become their own classes). */

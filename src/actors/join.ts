@@ -14,6 +14,7 @@ import { ErrorCodes, MpBusError } from '../errors.js';
 import { Runtime } from '../runtime/runtime.js';
 import type { RuntimeOptions } from '../runtime/options.js';
 import { attachToParent, launchedRuntimeDefaults } from './launched-child.js';
+import { MailboxSystem } from '../bus/mailbox.js';
 import { MailboxTransport, type MailboxTransportOptions } from './mailbox-transport.js';
 import { ActorSystem, type ActorSystemOptions } from './system.js';
 
@@ -32,7 +33,7 @@ export interface StartActorSystemOptions extends RuntimeOptions, Omit<ActorSyste
  *   (or role) than `filePrefix` (`procType`) ask for: DPDK allows one group per process.
  */
 export async function startActorSystem(options: StartActorSystemOptions = {}): Promise<ActorSystem> {
-  const { mailboxes, container, askTimeoutMs, goneGraceMs, cluster, ...given } = options;
+  const { mailboxes, container, askTimeoutMs, goneGraceMs, cluster, checkValues, ...given } = options;
   // A child of system.launch() joins its parent's group as a secondary unless told otherwise.
   const runtimeOptions: RuntimeOptions = { ...launchedRuntimeDefaults(), ...given };
   let rt = Runtime.current();
@@ -40,12 +41,15 @@ export async function startActorSystem(options: StartActorSystemOptions = {}): P
   const ownRuntime = !rt || rt.closed;
   if (ownRuntime) rt = await Runtime.start(runtimeOptions);
   const runtime = rt!;
+  // Attached here, where waiting for a process still creating the group's objects costs no sleep.
+  await MailboxSystem.openAsync(mailboxes);
   const transport = new MailboxTransport(mailboxes);
   const system = new ActorSystem({
     transport,
     ...(container ? { container } : {}),
     ...(askTimeoutMs !== undefined ? { askTimeoutMs } : {}),
     ...(goneGraceMs !== undefined ? { goneGraceMs } : {}),
+    ...(checkValues !== undefined ? { checkValues } : {}),
     ...(cluster ? { cluster } : {}),
     // A runtime already closing is not waited for: it may be waiting for this very system.
     ...(ownRuntime ? { afterClose: () => (runtime.closed ? undefined : runtime.close()) } : {}),

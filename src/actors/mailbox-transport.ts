@@ -18,8 +18,9 @@ import { logger } from '../log.js';
 import { MailboxSystem, OfferStatus, type Mailbox, type MailboxRef, type MailboxSystemOptions } from '../bus/mailbox.js';
 import { registry, type MailboxAddress } from '../bus/registry.js';
 import { registryNative } from '../native/hash.js';
+import { encodeValue } from '../bus/value-codec.js';
 import { ActorErrorCodes } from './errors.js';
-import { makeEnvelope, type ActorTransport, type DeliveryStatus, type Envelope, type EnvelopeKind, type Location, type MembershipChange, type NameGone, type Receiver, type Registration } from './transport.js';
+import { makeEnvelope, payloadRoot, type ActorTransport, type DeliveryStatus, type Envelope, type EnvelopeKind, type Location, type MembershipChange, type NameGone, type Receiver, type Registration } from './transport.js';
 
 /** Options of {@link MailboxTransport}. */
 export interface MailboxTransportOptions extends MailboxSystemOptions {
@@ -104,6 +105,11 @@ export class MailboxTransport implements ActorTransport {
   /** Names a lookup missed once while their owner lives: gone only if the next poll misses them too. */
   private readonly suspects = new Set<string>();
 
+  /**
+   * Opens this process's mailbox system (synchronously: `EBUSY` while another process is still
+   * creating the group's mailbox objects; `await MailboxSystem.openAsync()` first waits for
+   * that, as `startActorSystem` does).
+   */
   constructor(options: MailboxTransportOptions = {}) {
     // checked before anything is attached or registered
     this.capacity = integerIn(options.mailboxCapacity ?? 4096, 'mailboxCapacity', 1, 0x7fffffff);
@@ -233,7 +239,7 @@ export class MailboxTransport implements ActorTransport {
     const wire = this.wire;
     wire[0] = envelope.kind;
     wire[1] = envelope.action;
-    wire[2] = envelope.payload;
+    wire[2] = encodeValue(envelope.payload, payloadRoot[envelope.kind]);
     wire[3] = envelope.id ?? null;
     wire[4] = envelope.replyTo ?? null;
     wire[5] = envelope.sender ?? null;

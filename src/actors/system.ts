@@ -14,14 +14,15 @@ import type { Logger } from 'pino';
 import { filter, Observable, Subject, type Subscription } from 'rxjs';
 import { container as rootContainer, type DependencyContainer } from 'tsyringe';
 import { ErrorCodes, MpBusError } from '../errors.js';
-import { durationMs } from '../validation.js';
+import { durationMs, flag } from '../validation.js';
+import { checkValue } from '../bus/value-codec.js';
 import { logger } from '../log.js';
 import { ActorCell, STOP_ACTION, cellInHandler, classIncarnation, type CellHost, type DeadLetterReason, type Incarnation, type IncarnationFactory } from './cell.js';
 import { ActorContext, type ActorCounters, type ContextHost, type FunctionBehavior, type SpawnOptions, type Terminated } from './context.js';
 import type { AnyContract, AskOptions, ContractOf, HandlerMap, Handlers } from './contract.js';
 import { actorDeclaration, type ActorClass } from './decorators.js';
 import { DeadlineQueue } from './deadlines.js';
-import { ActorErrorCodes, ActorNotFoundError, ActorStoppedError, AskTimeoutError, fromWireError, PrimaryLostError, SystemClosedError } from './errors.js';
+import { ActorErrorCodes, ActorNotFoundError, ActorStoppedError, AskTimeoutError, fromWireError, PrimaryLostError, SystemClosedError, toWireError } from './errors.js';
 import { PendingAsk, workerGoneCode, type AskForwarder } from './pending.js';
 import { InProcessHub, InProcessTransport } from './in-process.js';
 import { Runtime, type CloseContext, type PrimaryLost } from '../runtime/runtime.js';
@@ -30,7 +31,7 @@ import { ActorRef, type RefHost } from './ref.js';
 import { Router, type RouterOptions } from './router.js';
 import { launchPool, type LaunchOptions, type ProcessPool } from './process-pool.js';
 import { checkSupervision, defaultSupervision } from './supervision.js';
-import { EnvelopeKind, makeEnvelope, type ActorTransport, type DeliveryStatus, type Envelope, type Receiver, type Registration, type WireError } from './transport.js';
+import { EnvelopeKind, makeEnvelope, payloadRoot, type ActorTransport, type DeliveryStatus, type Envelope, type Receiver, type Registration, type WireError } from './transport.js';
 
 /** A message no actor handled. */
 export interface DeadLetter {
@@ -74,6 +75,15 @@ export interface ActorSystemOptions {
   afterClose?: () => void | Promise<void>;
   /** The runtime this system's transport runs on (default: the process's runtime, unless the transport is in-process). */
   runtime?: Runtime;
+  /**
+   * Check every message, reply and error this system sends against what can cross processes
+   * (docs/actors.md, "What a message can hold"), also those that stay in this process (passed
+   * by reference, never encoded): one that could not cross fails here as it would across
+   * processes (`ENCODE_FAILED`, a dead letter, the ask rejected), so a test in one process
+   * fails where production would. Costs one walk of each value. Default: on when
+   * `NODE_ENV` is `test` (vitest, jest and mocha set it), off otherwise.
+   */
+  checkValues?: boolean;
 }
 
 /** Options of {@link ActorSystem.close}. */
@@ -113,6 +123,8 @@ export class ActorSystem implements RefHost, CellHost {
   private readonly replyRegistration: Registration;
   private readonly goneSubscription: Subscription;
   private readonly askTimeoutMs: number;
+  /** Walk every value sent against the cross-process rule (option `checkValues`). */
+  private readonly checkValues: boolean;
   private readonly goneGraceMs: number;
   private nextAskId = 1;
   /** Incoming messages are no longer accepted (close started). */
@@ -139,6 +151,7 @@ export class ActorSystem implements RefHost, CellHost {
     this.container.register(ActorSystem, { useValue: this });
     this.askTimeoutMs = Math.ceil(durationMs(options.askTimeoutMs ?? 10_000, 'askTimeoutMs', 1));
     this.goneGraceMs = durationMs(options.goneGraceMs ?? 100, 'goneGraceMs', 0);
+    this.checkValues = flag(options.checkValues ?? process.env.NODE_ENV === 'test', 'checkValues');
     this.afterClose = options.afterClose;
     this.events$ = this.events.asObservable();
     this.deadLetters$ = this.deadLetters.asObservable();
@@ -500,6 +513,15 @@ export class ActorSystem implements RefHost, CellHost {
    * receiver drained); a full mailbox never drops a message silently.
    */
   private send(to: string, envelope: Envelope): DeliveryStatus {
+    if (this.checkValues) {
+      try {
+        checkValue(envelope.payload, payloadRoot[envelope.kind]);
+      } catch (err) {
+        // what the transport does with a value that does not encode
+        this.undeliverable(to, envelope, err);
+        return 'delivered';
+      }
+    }
     const outbox = this.outboxes.get(to);
     if (outbox) {
       outbox.push(envelope);
@@ -549,11 +571,20 @@ export class ActorSystem implements RefHost, CellHost {
   /** A message accepted for sending could not go after all: its name went away, or (with `cause`) it does not encode. */
   private undeliverable(to: string, envelope: Envelope, cause?: unknown): void {
     this.deadLetter(to, envelope, cause === undefined ? 'unknown-actor' : 'encode-failed');
+    if (cause !== undefined && envelope.kind === EnvelopeKind.reply && envelope.id !== undefined) {
+      // An answer that cannot cross: the asker gets the failure now instead of its timeout.
+      const why = (cause as Error)?.message ?? String(cause);
+      const failure = makeEnvelope(EnvelopeKind.failure, envelope.action, toWireError(new MpBusError(ErrorCodes.encodeFailed, `the answer could not be sent: ${why}`)), envelope.id);
+      if (this.send(to, failure) === 'unknown') this.deadLetter(to, failure, 'unknown-actor');
+      return;
+    }
     if (envelope.kind !== EnvelopeKind.ask || envelope.id === undefined || envelope.replyTo !== this.replyAddress) return;
     const p = this.pending.get(envelope.id);
     if (!p) return;
     if (cause !== undefined) {
-      const err = new MpBusError(ErrorCodes.encodeFailed, `the message '${envelope.action}' to '${to}' could not be encoded (${(cause as Error)?.message ?? String(cause)}): send plain data (what msgpack carries)`, { cause });
+      const err = new MpBusError(ErrorCodes.encodeFailed, `the message '${envelope.action}' to '${to}' cannot be sent: ${(cause as Error)?.message ?? String(cause)} (docs/actors.md, "What a message can hold")`, { cause });
+      const path = (cause as { path?: unknown }).path;
+      if (typeof path === 'string') (err as MpBusError & { path?: string }).path = path;
       if (p.router !== undefined) p.router.settled(p.worker!);
       if (this.forget(envelope.id)) p.reject(err);
     } else if (p.router !== undefined && p.worker === to) this.workerLost(p, new ActorNotFoundError(to, envelope.action));

@@ -60,11 +60,20 @@ export function makeEnvelope(
   return { kind, action, payload, id, replyTo, sender, deadline, trace };
 }
 
+/** What the path in an ENCODE_FAILED error starts with, by envelope kind (`msg.items[3].cb`). */
+export const payloadRoot = ['msg', 'msg', 'reply', 'error'] as const;
+
 /** An error as it travels in a failure reply. */
 export interface WireError {
   name: string;
   code: string;
   message: string;
+  /** The stack where it was thrown (older senders leave it out). */
+  stack?: string;
+  /** Pid of the process it was thrown in. */
+  pid?: number;
+  /** Its own enumerable fields besides `code` (custom fields), those that can cross. */
+  fields?: Record<string, unknown>;
 }
 
 /** What happened to one delivery attempt. */

@@ -40,8 +40,38 @@ function integer(name: string, value: number | undefined, fallback: number, min:
   return v;
 }
 
-/** This process's attachment, made on first call. */
+/** How long {@link attachAsync} waits for another process that creates the group's objects or reaps our slot. */
+const ATTACH_WAIT_MS = 5000;
+
+/**
+ * This process's attachment, made on first call. Never waits: when another process is still
+ * creating the group's mailbox objects, or reaping the dead previous holder of this process's
+ * slot (milliseconds, rare), it throws `EBUSY`; {@link attachAsync} waits for that instead.
+ */
 export function attach(options: MailboxMemoryOptions = {}): Attachment {
+  const made = tryAttach(options);
+  if (made) return made;
+  throw new MpBusError(ErrorCodes.busy, 'another process of the group is still creating its mailbox objects (or reaping the dead previous holder of this process\'s slot): retry in a few milliseconds, or open with `await MailboxSystem.openAsync()` (startActorSystem does), which waits for it');
+}
+
+/**
+ * This process's attachment, waiting (on timers, never on the JS thread) up to 5 s for another
+ * process that is creating the group's mailbox objects or reaping this process's slot.
+ */
+export async function attachAsync(options: MailboxMemoryOptions = {}): Promise<Attachment> {
+  const until = Date.now() + ATTACH_WAIT_MS;
+  for (let delayMs = 1; ; delayMs = Math.min(delayMs * 2, 50)) {
+    const made = tryAttach(options);
+    if (made) return made;
+    if (Date.now() >= until) {
+      throw new MpBusError(ErrorCodes.timedOut, `the group's mailbox objects were still being created (or this process's slot reaped) by another process after ${ATTACH_WAIT_MS} ms: that process may have died mid-way; restart the group`);
+    }
+    await new Promise((resolve) => setTimeout(resolve, delayMs));
+  }
+}
+
+/** The attachment, or undefined when the native side answered EAGAIN (another process is on it). */
+function tryAttach(options: MailboxMemoryOptions): Attachment | undefined {
   const rt = Runtime.current();
   if (!rt) throw new MpBusError(ErrorCodes.notReady, 'start a Runtime (Runtime.start) before using mailboxes or membership');
   rt.assertOpen();
@@ -54,14 +84,20 @@ export function attach(options: MailboxMemoryOptions = {}): Attachment {
   const out = new Uint32Array(256 * 4);
   const native = mailboxNative();
   let self: Attachment | undefined;
-  const attached = native.mbxAttach({
-    poolBuffers,
-    bufferSize,
-    inboxSize, // a DPDK ring of size N holds N-1 descriptors
-    role: rt.processType === 'primary' ? 0 : 1,
-    out,
-    onWake: () => self?.onWake(),
-  });
+  let attached: Attached;
+  try {
+    attached = native.mbxAttach({
+      poolBuffers,
+      bufferSize,
+      inboxSize, // a DPDK ring of size N holds N-1 descriptors
+      role: rt.processType === 'primary' ? 0 : 1,
+      out,
+      onWake: () => self?.onWake(),
+    });
+  } catch (err) {
+    if ((err as MpBusError).code === 'EAGAIN') return undefined;
+    throw err;
+  }
   try {
     registryNative().regAttach(registryEntries);
   } catch (err) {

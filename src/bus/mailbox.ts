@@ -3,7 +3,7 @@
  * shared hugepage memory (see docs/mailboxes.md).
  *
  * ```ts
- * const mailboxes = MailboxSystem.open();
+ * const mailboxes = await MailboxSystem.openAsync();
  * const inbox = mailboxes.open<Order>('orders');
  * inbox.messages$.subscribe((order) => handle(order));
  * // in any process of the group:
@@ -21,7 +21,7 @@ import { MpBusError, ErrorCodes } from '../errors.js';
 import { logger } from '../log.js';
 import { BadDescriptor, SendStatus, mailboxNative, type MailboxBinding } from '../native/mailbox.js';
 import { registryNative } from '../native/hash.js';
-import { attach, type Attachment, type MailboxMemoryOptions } from './attachment.js';
+import { attach, attachAsync, type Attachment, type MailboxMemoryOptions } from './attachment.js';
 import { Membership, SCAN_INTERVAL_MS } from './membership.js';
 import { checkName, registry, type MailboxAddress } from './registry.js';
 
@@ -151,11 +151,27 @@ export class MailboxSystem {
   /**
    * This process's mailbox system (made on first call; later calls return it). Requires a
    * started {@link Runtime}; it is closed with the runtime.
+   *
+   * @throws {MpBusError} `EBUSY` while another process of the group is still creating the
+   *   group's mailbox objects (processes starting together): use {@link MailboxSystem.openAsync},
+   *   which waits for that without blocking.
    */
   static open(options: MailboxSystemOptions = {}): MailboxSystem {
     if (system && !system.closedFlag) return system;
     system = new MailboxSystem(attach(options), options);
     return system;
+  }
+
+  /**
+   * Like {@link MailboxSystem.open}, but when another process of the group is still creating
+   * the group's mailbox objects (a primary and secondaries starting together), or reaping the
+   * dead previous holder of this process's slot, it waits for that on timers (up to 5 s,
+   * `ETIMEDOUT` then) where `open` throws `EBUSY`. The JS thread never sleeps in either.
+   */
+  static async openAsync(options: MailboxSystemOptions = {}): Promise<MailboxSystem> {
+    if (system && !system.closedFlag) return system;
+    await attachAsync(options);
+    return MailboxSystem.open(options);
   }
 
   /** This process's slot in the process table (its lcore id). */

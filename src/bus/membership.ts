@@ -71,6 +71,9 @@ export class Membership {
    * Joins the membership of the running group (once per process; later calls return the same
    * object). Requires a started {@link Runtime}. `memory` sizes the group's shared mailbox
    * objects when this is the first process to use them.
+   *
+   * @throws {MpBusError} `EBUSY` while another process is still creating the group's mailbox
+   *   objects: `await MailboxSystem.openAsync()` first waits for that.
    */
   static join(memory: MailboxMemoryOptions = {}): Membership {
     const a = attach(memory);

@@ -28,7 +28,8 @@ import { MpBusError } from '../errors.js';
 import { callback, durationMs, oneOf } from '../validation.js';
 import { logger } from '../log.js';
 import { ActorErrorCodes, toWireError } from '../actors/errors.js';
-import { EnvelopeKind, type ActorTransport, type DeliveryStatus, type Envelope, type Location, type MembershipChange, type NameGone, type Receiver, type Registration, type WireError } from '../actors/transport.js';
+import { encodeValue } from '../bus/value-codec.js';
+import { EnvelopeKind, payloadRoot, type ActorTransport, type DeliveryStatus, type Envelope, type Location, type MembershipChange, type NameGone, type Receiver, type Registration, type WireError } from '../actors/transport.js';
 import { Directory, type NodeAnnouncement } from './directory.js';
 import type { ClusterEngine, EngineHeaders, EngineMessage, EngineSubscription } from './engine.js';
 import { NatsEngine, type NatsEngineOptions } from './nats-engine.js';
@@ -327,7 +328,7 @@ export class ClusterTransport implements ActorTransport {
    */
   broadcast(topic: string, payload: unknown): void {
     if (!this.started || this.closed) throw new MpBusError(ActorErrorCodes.clusterUnavailable, `cannot broadcast on '${topic}': the cluster is not connected (await system.ready())`);
-    this.engine.publish(this.topicSubject(topic), this.packr.pack(payload), { headers: { [ClusterHeaders.node]: this.nodeId } });
+    this.engine.publish(this.topicSubject(topic), this.packr.pack(encodeValue(payload)), { headers: { [ClusterHeaders.node]: this.nodeId } });
   }
 
   /** Broadcasts published on `topic` by any node (this one included). */
@@ -432,7 +433,7 @@ export class ClusterTransport implements ActorTransport {
   }
 
   private encodeRequest(envelope: Envelope): Uint8Array {
-    return this.packr.pack([envelope.action, envelope.payload, envelope.sender ?? null]);
+    return this.packr.pack([envelope.action, encodeValue(envelope.payload, payloadRoot[envelope.kind]), envelope.sender ?? null]);
   }
 
   /** An answer on this node's inbox: ack, reply, failure, or the engine's "no responders". */
@@ -546,7 +547,7 @@ export class ClusterTransport implements ActorTransport {
     if (held.trace !== undefined) headers[ClusterHeaders.trace] = held.trace;
     let data: Uint8Array;
     try {
-      data = this.packr.pack(envelope.payload);
+      data = this.packr.pack(encodeValue(envelope.payload, payloadRoot[envelope.kind]));
     } catch (err) {
       data = this.packr.pack(toWireError(new MpBusError('ENCODE_FAILED', `the answer could not be encoded: ${(err as Error).message}`)));
       headers[ClusterHeaders.kind] = 'failure';

@@ -1,0 +1,38 @@
+/**
+ * What a message can hold, across real processes of a DPDK group (the mailbox transport): the
+ * table of docs/actors.md ("What a message can hold"), checked in the process a value arrives in;
+ * values that cannot cross fail at the sender naming where; handler errors keep their code and
+ * fields, and their stack names the process that threw.
+ */
+import { describe, expect, it } from 'vitest';
+import { useTestGroups } from './harness/use-groups.js';
+import { fixture } from './harness/paths.js';
+
+const group = useTestGroups();
+const values = fixture('values');
+
+describe('actors: values across processes', () => {
+  it('arrive as the documented rule says, both ways; what cannot cross fails at the sender', async () => {
+    const g = group('values');
+    const p = await g.startAgent({ procType: 'primary' });
+    const s = await g.startAgent({ procType: 'secondary' });
+    await p.call(values, 'start');
+    await s.call(values, 'start');
+    await s.call(values, 'spawnInspector');
+    const r = await p.call<Record<string, any>>(values, 'crossAll');
+    const all = { map: true, set: true, date: true, regexp: true, bigint: true, typed: true, error: true, point: true, shared: true, cycle: true, undefinedField: true, bytes: true };
+    expect(r.there).toEqual({ pid: s.pid, ...all });
+    expect(r.back).toEqual({ pid: p.pid, ...all });
+    expect(r.fail).toMatchObject({ isError: true, code: 'OUT_OF_STOCK', item: 'tea', left: 0 });
+    expect(r.fail.stack).toContain(`in process ${s.pid}`);
+    expect(r.fail.stack).toContain('no stock');
+    expect(r.failTyped).toEqual({ isMpBusError: true, code: 'MY_CODE' });
+    expect(r.badReply).toMatchObject({ code: 'ENCODE_FAILED', message: expect.stringContaining('reply.then.cb') });
+    expect(r.badReply.ms).toBeLessThan(5000);
+    expect(r.unsendable).toEqual({
+      fn: { code: 'ENCODE_FAILED', path: 'msg.items[3].cb', message: expect.stringContaining('function') },
+      symbol: { code: 'ENCODE_FAILED', path: 'msg.tag', message: expect.stringContaining('symbol') },
+      instance: { code: 'ENCODE_FAILED', path: 'msg.obj', message: expect.stringContaining('registerClass') },
+    });
+  });
+});

@@ -1,0 +1,59 @@
+/**
+ * Nothing holds the process open after close: a program builds something (actors up to a full
+ * registry, function or class ones, spawned one by one or all at once; routers with asks in
+ * flight; watches; asks pending at close; spawns still under way at close; the cluster bridge; all of it on a runtime of its own,
+ * or in a secondary), awaits
+ * system.close() and returns. It must end by itself, with code 0, within a few seconds of the
+ * close: no process.exit anywhere (test/fixtures/close-exits.ts).
+ */
+import { describe, expect, it } from 'vitest';
+import { useNatsServer } from './harness/nats.js';
+import { fixture } from './harness/paths.js';
+import { startScript } from './harness/script.js';
+import { useTestGroups } from './harness/use-groups.js';
+import type { CloseExits } from './fixtures/close-exits.js';
+
+const group = useTestGroups();
+const natsServer = useNatsServer();
+const script = fixture('close-exits');
+
+/** Runs the program; resolves with how long it lived after printing `closed`. */
+async function closesAndExits(label: string, arg: Omit<CloseExits, 'prefix'>, withPrimary = false): Promise<{ afterCloseMs: number; stdout: string }> {
+  const g = group(label);
+  if (withPrimary) await g.startAgent({ procType: 'primary' });
+  const s = await startScript(g, script, { prefix: g.prefix, ...arg }, 120_000);
+  const deadline = Date.now() + 60_000;
+  while (!s.stdout().includes('closed') && Date.now() < deadline && s.child.exitCode === null) await new Promise((r) => setTimeout(r, 20));
+  const closedAt = Date.now();
+  const exited = await Promise.race([s.ended, new Promise<undefined>((r) => setTimeout(() => r(undefined), 5000))]);
+  expect(exited, `${label}: still running 5 s after close; stdout: ${s.stdout()}`).toBeDefined();
+  expect(exited!.code, exited!.stderr).toBe(0);
+  expect(exited!.stdout).toContain('closed');
+  return { afterCloseMs: Date.now() - closedAt, stdout: exited!.stdout };
+}
+
+describe('a program ends by itself after system.close(), whatever it made', () => {
+  it('a registry filled to ENOSPC by function actors, by class actors, by spawns all at once', async () => {
+    for (const scenario of ['fill-function', 'fill-class', 'fill-concurrent'] as const) {
+      const r = await closesAndExits(scenario, { scenario, registryEntries: 1024 });
+      expect(r.stdout).toMatch(/\d+ actors, then ENOSPC/);
+    }
+  });
+
+  it('routers with asks in flight, watches, asks pending at close', async () => {
+    for (const scenario of ['routers', 'watches', 'asks-pending', 'close-while-spawning'] as const) await closesAndExits(scenario, { scenario });
+  });
+
+  it('the cluster bridge', async () => {
+    await closesAndExits('cluster', { scenario: 'cluster', natsUrl: natsServer().url });
+  });
+
+  it('all of it, on a Runtime the program started itself (system.close() leaves it open: it holds nothing)', async () => {
+    await closesAndExits('ownRuntime', { scenario: 'everything', registryEntries: 1024, ownRuntime: true });
+  });
+
+  it('all of it, in a secondary of a primary that stays', async () => {
+    const r = await closesAndExits('secondary', { scenario: 'everything', registryEntries: 1024, secondary: true }, true);
+    expect(r.stdout).toMatch(/ENOSPC/);
+  });
+});

@@ -1,0 +1,254 @@
+/**
+ * What a message can hold (src/bus/value-codec.ts), without DPDK: values go through the same
+ * msgpackr configuration the mailboxes use and come back as docs/actors.md's table says; values
+ * that cannot cross fail at the sender naming where; the actor system's `checkValues` makes a
+ * one-process test fail where production would; handler errors keep code, fields and stack.
+ */
+import { describe, expect, it } from 'vitest';
+import { Packr, Unpackr } from 'msgpackr';
+import { firstValueFrom, filter } from 'rxjs';
+import { ActorSystem, InProcessHub, MpBusError, checkValue, registerClass } from '../../src/index.js';
+import { decodeTree, encodeValue } from '../../src/bus/value-codec.js';
+import { toWireError, fromWireError } from '../../src/actors/errors.js';
+
+// the mailbox system's packer and unpacker (src/bus/mailbox.ts)
+const packr = new Packr({ useRecords: false });
+const unpackr = new Unpackr({ useRecords: false, copyBuffers: true });
+/** Across a process boundary, as the mailbox transport does it: inside the wire array. */
+const cross = <T>(v: T): T => (unpackr.unpack(packr.pack([1, 'act', encodeValue(v), null])) as unknown[])[2] as T;
+
+class Point {
+  constructor(
+    public x: number,
+    public y: number,
+  ) {}
+  norm(): number {
+    return Math.hypot(this.x, this.y);
+  }
+}
+registerClass(Point);
+
+class QuotaError extends Error {
+  constructor(readonly retryAfterMs: number) {
+    super('over quota');
+    this.name = 'QuotaError';
+  }
+}
+registerClass(QuotaError);
+
+function encodeError(v: unknown): MpBusError & { path?: string } {
+  try {
+    encodeValue(v);
+  } catch (err) {
+    return err as MpBusError & { path?: string };
+  }
+  throw new Error('encodeValue accepted it');
+}
+
+describe('value codec: what arrives', () => {
+  it('plain data is handed to msgpack as it is (the fast path: no copy, no wrapper)', () => {
+    const v = { seq: 1, body: 'x', list: [1, 'a', null, true, undefined], at: new Date(5), bytes: Buffer.from('ab') };
+    expect(encodeValue(v)).toBe(v);
+    expect(encodeValue('s')).toBe('s');
+    const back = cross(v);
+    expect(back).toEqual(v);
+    expect('undefined' in back || back.list[4] === undefined).toBe(true);
+    expect(cross({ u: undefined })).toHaveProperty('u', undefined);
+    expect(cross(new Uint8Array([1, 2]))).toEqual(Buffer.from([1, 2]));
+  });
+
+  it('Map, Set, RegExp, BigInt, typed arrays, ArrayBuffer, DataView cross as themselves', () => {
+    const v = {
+      m: new Map<unknown, unknown>([[1, 'a'], [{ k: 1 }, new Set([1, 2n])]]),
+      re: /a+b/gi,
+      small: 5n,
+      big: -(2n ** 70n),
+      f32: new Float32Array([1.5, -2]),
+      i16: new Int16Array([-3, 4]),
+      u64: new BigUint64Array([2n ** 63n]),
+      ab: new Uint8Array([9, 8]).buffer,
+      dv: new DataView(new Uint8Array([7]).buffer),
+      d: new Date(1234),
+    };
+    const back = cross(v);
+    expect(back.m).toBeInstanceOf(Map);
+    expect([...back.m.entries()]).toEqual([[1, 'a'], [{ k: 1 }, new Set([1, 2n])]]);
+    expect(back.re).toEqual(/a+b/gi);
+    expect(back.small).toBe(5n);
+    expect(back.big).toBe(-(2n ** 70n));
+    expect(back.f32).toEqual(new Float32Array([1.5, -2]));
+    expect(back.i16).toEqual(new Int16Array([-3, 4]));
+    expect(back.u64).toEqual(new BigUint64Array([2n ** 63n]));
+    expect(back.ab).toBeInstanceOf(ArrayBuffer);
+    expect([...new Uint8Array(back.ab)]).toEqual([9, 8]);
+    expect(back.dv.getUint8(0)).toBe(7);
+    expect(back.d).toEqual(new Date(1234));
+    // a typed array that views part of a larger buffer carries only its part
+    const part = new Uint16Array(new Uint16Array([1, 2, 3, 4]).buffer, 2, 2);
+    expect(cross(part)).toEqual(new Uint16Array([2, 3]));
+  });
+
+  it('shared references and cycles keep their shape', () => {
+    const shared = { n: 1 };
+    const cyclic: Record<string, unknown> = { name: 'root' };
+    cyclic.self = cyclic;
+    const list: unknown[] = [shared];
+    list.push(list);
+    const m = new Map<string, unknown>();
+    m.set('me', m);
+    const back = cross({ a: shared, b: shared, cyclic, list, m });
+    expect(back.a).toBe(back.b);
+    expect(back.cyclic.self).toBe(back.cyclic);
+    expect(back.list[0]).toBe(back.a);
+    expect(back.list[1]).toBe(back.list);
+    expect(back.m.get('me')).toBe(back.m);
+  });
+
+  it('Errors keep name, message, stack, code, custom fields and cause; MpBusError and registered errors their class', () => {
+    const err = Object.assign(new TypeError('bad input', { cause: new RangeError('too big') }), { code: 'E_INPUT', detail: { field: 'qty' } });
+    const back = cross(err);
+    expect(back).toBeInstanceOf(TypeError);
+    expect(back.message).toBe('bad input');
+    expect(back.stack).toBe(err.stack);
+    expect(back.code).toBe('E_INPUT');
+    expect(back.detail).toEqual({ field: 'qty' });
+    expect(back.cause).toBeInstanceOf(RangeError);
+    const custom = Object.assign(new Error('x'), { name: 'CustomName' });
+    expect(cross(custom).name).toBe('CustomName');
+    const mp = cross(new MpBusError('SOME_CODE', 'boom'));
+    expect(mp).toBeInstanceOf(MpBusError);
+    expect(mp.code).toBe('SOME_CODE');
+    const quota = cross(new QuotaError(250));
+    expect(quota).toBeInstanceOf(QuotaError);
+    expect(quota.retryAfterMs).toBe(250);
+    expect(quota.message).toBe('over quota');
+  });
+
+  it('instances of a registered class arrive with their prototype (the constructor is not run)', () => {
+    const back = cross({ at: new Point(3, 4), list: [new Point(0, 1)] });
+    expect(back.at).toBeInstanceOf(Point);
+    expect(back.at.norm()).toBe(5);
+    expect(back.list[0]).toEqual(new Point(0, 1));
+  });
+});
+
+describe('value codec: what cannot cross fails at the sender, naming where', () => {
+  it('functions, symbols, unregistered class instances, promises, weak collections', () => {
+    class Unregistered {
+      a = 1;
+    }
+    const cases: Array<[unknown, string, RegExp]> = [
+      [{ items: [0, 1, 2, { cb: () => 1 }] }, 'msg.items[3].cb', /function/],
+      [{ s: Symbol('tag') }, 'msg.s', /symbol/],
+      [{ deep: { obj: new Unregistered() } }, 'msg.deep.obj', /instance of Unregistered.*registerClass/],
+      [{ p: Promise.resolve(1) }, 'msg.p', /Promise/],
+      [{ w: new WeakMap() }, 'msg.w', /WeakMap/],
+      [{ 'odd key': { f() {} } }, 'msg["odd key"].f', /function/],
+      [{ m: new Map([['k', { fn: Math.max }]]) }, 'msg.m[<map entry 0>].fn', /function/],
+      [new Set([1, () => 2]), 'msg[<set item 1>]', /function/],
+      [Object.assign(new Error('e'), { handler: () => 1 }), 'msg.handler', /function/],
+      [() => 1, 'msg', /function/],
+    ];
+    for (const [value, path, what] of cases) {
+      const err = encodeError(value);
+      expect(err, path).toBeInstanceOf(MpBusError);
+      expect(err.code).toBe('ENCODE_FAILED');
+      expect(err.path).toBe(path);
+      expect(err.message).toMatch(what);
+      expect(() => checkValue(value)).toThrow(MpBusError);
+    }
+  });
+
+  it('values nested too deeply fail typed, not with a stack overflow', () => {
+    let deep: unknown[] = [];
+    const root = deep;
+    for (let i = 0; i < 200_000; i++) {
+      const next: unknown[] = [];
+      deep.push(next);
+      deep = next;
+    }
+    expect(encodeError(root).code).toBe('ENCODE_FAILED');
+  });
+
+  it('registerClass refuses what is not a class, and a name taken by another class', () => {
+    expect(() => registerClass(42 as never)).toThrow(expect.objectContaining({ code: 'INVALID_OPTION' }));
+    class Point2 {}
+    expect(() => registerClass(Point2, { name: 'Point' })).toThrow(expect.objectContaining({ code: 'INVALID_OPTION' }));
+    registerClass(Point); // the same class again is fine
+  });
+});
+
+describe('value codec: a hostile tree is a typed decode failure', () => {
+  it('unknown tags, forward references, bad bigints, bad typed arrays', () => {
+    for (const tree of [[99], [9, 5], [8, 7, [0]], [6, '12; drop'], [7, 'NoArray', Buffer.from([1])], [7, 'Float64Array', Buffer.from([1, 2, 3])], [0, 5, 'x'], [5, 'Error', 'm', null, null, null, 'notfields']]) {
+      expect(() => decodeTree(tree), JSON.stringify(tree)).toThrow(expect.objectContaining({ code: 'DECODE_FAILED' }));
+    }
+    // a class this process did not register: its fields arrive as a plain object (a warning is logged)
+    expect(decodeTree([8, 'NoSuchClass', [0, 'a', 1]])).toEqual({ a: 1 });
+    const e = decodeTree([5, 'NoSuchError', 'm', 'stack', 'NoSuchErrorClass', null, [0, 'code', 'C']]) as Error & { code?: string };
+    expect(e).toBeInstanceOf(Error);
+    expect(e).toMatchObject({ name: 'NoSuchError', message: 'm', code: 'C' });
+    // a field named __proto__ stays a field: it does not change the prototype
+    const o = decodeTree([0, '__proto__', [0, 'polluted', 1]]) as Record<string, unknown>;
+    expect(Object.getPrototypeOf(o)).toBe(Object.prototype);
+    expect(({} as Record<string, unknown>).polluted).toBeUndefined();
+  });
+});
+
+describe('handler errors on the wire', () => {
+  it('keep their code and custom fields, and the stack names the process that threw', () => {
+    const thrown = Object.assign(new Error('no stock'), { code: 'OUT_OF_STOCK', item: 'tea', left: 0, cb: () => 1 });
+    const wire = cross(toWireError(thrown));
+    expect(wire).toMatchObject({ name: 'Error', code: 'OUT_OF_STOCK', message: 'no stock', pid: process.pid, fields: { item: 'tea', left: 0 } });
+    expect(wire.fields!.cb).toMatch(/cannot cross/);
+    const err = fromWireError('shop', 'reserve', wire) as MpBusError & { item?: string; left?: number };
+    expect(err.code).toBe('OUT_OF_STOCK');
+    expect(err.item).toBe('tea');
+    expect(err.left).toBe(0);
+    expect(err.stack).toContain(`thrown by actor 'shop' in process ${process.pid}`);
+    expect(err.stack).toContain('no stock');
+  });
+});
+
+describe('checkValues: one process fails where two would', () => {
+  const pair = (checkValues?: boolean): ActorSystem => new ActorSystem({ transport: new InProcessHub().connect(), ...(checkValues === undefined ? {} : { checkValues }) });
+
+  it('is on under NODE_ENV=test and refuses a bad option value', () => {
+    expect(process.env.NODE_ENV).toBe('test');
+    for (const v of [1, 'yes', 0]) expect(() => pair(v as never)).toThrow(expect.objectContaining({ code: 'INVALID_OPTION', message: expect.stringContaining('checkValues') }));
+  });
+
+  it('an ask with a function in it rejects with ENCODE_FAILED naming the path; a tell becomes an encode-failed dead letter', async () => {
+    const s = pair();
+    const ref = await s.spawn('svc', { take: (m: unknown) => typeof m, note: (_m: unknown) => undefined });
+    const err = await ref.ask('take', { items: [{ cb: () => 1 }] }).catch((e: unknown) => e);
+    expect(err).toMatchObject({ code: 'ENCODE_FAILED', path: 'msg.items[0].cb' });
+    const dead = firstValueFrom(s.deadLetters$.pipe(filter((l) => l.action === 'note')));
+    ref.tell('note', { when: Symbol('now') });
+    expect((await dead).reason).toBe('encode-failed');
+    await s.close();
+  });
+
+  it('a reply that cannot cross fails the ask at once with ENCODE_FAILED (not a timeout)', async () => {
+    const s = pair();
+    const ref = await s.spawn('svc', { make: () => ({ done: () => 1 }) });
+    const started = Date.now();
+    const err = await ref.ask('make', undefined, { timeoutMs: 5000 }).catch((e: unknown) => e);
+    expect(err).toMatchObject({ code: 'ENCODE_FAILED', message: expect.stringContaining('reply.done') });
+    expect(Date.now() - started).toBeLessThan(2000);
+    await s.close();
+  });
+
+  it('Maps, class instances of registered classes and cycles pass; with checkValues off, anything passes by reference', async () => {
+    const s = pair();
+    const ref = await s.spawn('svc', { echo: (m: unknown) => m });
+    const value = { m: new Map([[1, new Point(1, 1)]]) };
+    expect(await ref.ask('echo', value)).toBe(value); // by reference in one process
+    await s.close();
+    const off = pair(false);
+    const ref2 = await off.spawn('svc', { echo: (m: unknown) => m });
+    const fn = (): number => 1;
+    expect(await ref2.ask('echo', fn)).toBe(fn);
+    await off.close();
+  });
+});
