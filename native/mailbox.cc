@@ -175,21 +175,19 @@ bool InPool(const Control* c, uint64_t p) {
 int32_t TakeBuffer(Control* c, BufferHeader* h, uint32_t slot) {
   uint32_t w = h->owner.load(std::memory_order_relaxed);
   while (OwnerHolder(w) == kHolderFree) {
-    uint32_t generation = (OwnerGeneration(w) + 1) & 0xffff;
-    if (h->owner.compare_exchange_weak(w, OwnerWord(generation, kHolderWriting, slot), std::memory_order_acquire, std::memory_order_relaxed)) {
-      return static_cast<int32_t>(generation);
-    }
+    uint32_t taken = OwnerWord(OwnerGeneration(w) + 1, kHolderWriting, slot);
+    if (h->owner.compare_exchange_weak(w, taken, std::memory_order_acquire, std::memory_order_relaxed)) return static_cast<int32_t>(OwnerGeneration(taken));
   }
   c->takeConflicts.fetch_add(1, std::memory_order_relaxed);
   return -1;
 }
 
 // Hands a written buffer to its receiver: writing(sender)@g -> inFlight(receiver)@g, the last
-// write, with release order so the receiver's checks see the whole buffer. False when the
-// sender no longer holds it (then it must not be enqueued).
-bool PublishBuffer(BufferHeader* h, uint32_t generation, uint32_t sender, uint32_t receiver) {
-  uint32_t w = OwnerWord(generation, kHolderWriting, sender);
-  return h->owner.compare_exchange_strong(w, OwnerWord(generation, kHolderInFlight, receiver), std::memory_order_release, std::memory_order_relaxed);
+// write, with release order so the receiver's checks see the whole buffer. A plain store: the
+// sender took the buffer by CAS and no step of the protocol lets anyone else change its word
+// meanwhile (a peer that cannot be sure it still holds a buffer must publish by CAS instead).
+void PublishBuffer(BufferHeader* h, uint32_t generation, uint32_t receiver) {
+  h->owner.store(OwnerWord(generation, kHolderInFlight, receiver), std::memory_order_release);
 }
 
 // The receiver claims the buffer of a descriptor: inFlight(receiver)@g -> received(receiver)@g.
@@ -311,6 +309,19 @@ void ReclaimBuffersOf(Control* c, rte_mempool* pool, uint32_t slot) {
   }
 }
 
+// The receiver's own release of a buffer it claimed: received(slot)@g -> free@g. A checked store,
+// not a CAS (the hot path, once per message): a word that says received(slot) can only be
+// changed by `slot` itself under the protocol. False (counted) when it does not say so.
+bool ReleaseReceived(Control* c, BufferHeader* h, uint32_t slot) {
+  uint32_t w = h->owner.load(std::memory_order_relaxed);
+  if ((w & 0xffff) != (OwnerWord(0, kHolderReceived, slot) & 0xffff)) {
+    c->freeConflicts.fetch_add(1, std::memory_order_relaxed);
+    return false;
+  }
+  h->owner.store(w & 0xffff0000, std::memory_order_release);  // free@g
+  return true;
+}
+
 void ReleaseHeld(Attachment& a) {
   // The burst JS decoded since the last drain. The count is cleared first: dying between the
   // two steps leaves these buffers received by us, which the reaper returns (once: by CAS).
@@ -318,11 +329,14 @@ void ReleaseHeld(Attachment& a) {
   uint32_t n = s.heldCount.load(std::memory_order_relaxed);
   if (n == 0) return;
   s.heldCount.store(0, std::memory_order_release);
+  uint64_t* held = s.held;
   uint32_t kept = 0;
   for (uint32_t i = 0; i < n; i++) {
-    if (ReleaseOwnership(a.ctl, reinterpret_cast<BufferHeader*>(s.held[i]), kHolderReceived, a.slot)) s.held[kept++] = s.held[i];
+    if (!ReleaseReceived(a.ctl, reinterpret_cast<BufferHeader*>(held[i]), a.slot)) continue;
+    if (kept != i) held[kept] = held[i];  // only after a conflict
+    kept++;
   }
-  rte_mempool_put_bulk(a.pool, reinterpret_cast<void* const*>(s.held), kept);
+  rte_mempool_put_bulk(a.pool, reinterpret_cast<void* const*>(held), kept);
 }
 
 // ---- process liveness ---------------------------------------------------------------------
@@ -770,6 +784,8 @@ BufferHeader* TakeFromPool(Attachment& a, uint32_t* generation) {
 // Takes the buffers of a bulk get for writing: keeps those TakeBuffer gives us, in order, with
 // their generations; returns how many.
 uint32_t TakeBulk(Control* c, void** objs, uint32_t n, uint32_t slot, uint32_t* generations) {
+  // The words were last written by their receivers: fetch the lines together, not one CAS at a time.
+  for (uint32_t i = 0; i < n; i++) __builtin_prefetch(objs[i], 1, 3);
   uint32_t taken = 0;
   for (uint32_t i = 0; i < n; i++) {
     int32_t g = TakeBuffer(c, static_cast<BufferHeader*>(objs[i]), slot);
@@ -876,14 +892,7 @@ Napi::Value MbxSend(const Napi::CallbackInfo& info) {
   }
   WriteMessage(h, to, a.slot, data, static_cast<uint32_t>(len));
   if (largeIndex >= 0) c->large[largeIndex].state.store(kLargeEnqueued, std::memory_order_release);
-  if (!PublishBuffer(h, generation, a.slot, to.slot)) {
-    // Someone wrote our buffer's owner word (a member bypassing the protocol): it is not ours
-    // to send or free any more.
-    c->takeConflicts.fetch_add(1, std::memory_order_relaxed);
-    if (largeIndex >= 0) FreeLarge(c, static_cast<uint32_t>(largeIndex), kLargeEnqueued);
-    e.pending.fetch_sub(1);
-    return Napi::Number::New(env, kSendNoBuffers);
-  }
+  PublishBuffer(h, generation, to.slot);
   if (rte_ring_enqueue(peer->inbox, reinterpret_cast<void*>(MakeDescriptor(reinterpret_cast<uint64_t>(h), generation))) != 0) {
     if (largeIndex >= 0) FreeLarge(c, static_cast<uint32_t>(largeIndex), kLargeEnqueued);
     else ReturnToPool(c, a.pool, h, kHolderInFlight, to.slot);
@@ -990,28 +999,19 @@ Napi::Value MbxSendMany(const Napi::CallbackInfo& info) {
   if (got < room) e.pending.fetch_sub(room - got);
   if (got == 0) return Napi::Number::New(env, -kSendNoBuffers);
   const uint8_t* data = bytes.Data();
-  uint32_t ready = got;  // written and published, in order
   for (uint32_t i = 0; i < got; i++) {
     uint32_t start = bounds[2 * i], length = bounds[2 * i + 1] - start;
     auto* h = static_cast<BufferHeader*>(objs[i]);
     h->flags = to.codec;
     h->largeIndex = 0;
     WriteMessage(h, to, a.slot, data + start, length);
-    if (!PublishBuffer(h, generations[i], a.slot, to.slot)) {
-      // Not ours any more (a member bypassed the protocol): dropped; what follows is not sent.
-      c->takeConflicts.fetch_add(1, std::memory_order_relaxed);
-      ReturnUnsent(a, objs + i + 1, got - i - 1, kHolderWriting, a.slot);
-      e.pending.fetch_sub(got - i);
-      ready = i;
-      break;
-    }
+    PublishBuffer(h, generations[i], to.slot);
     objs[i] = reinterpret_cast<void*>(MakeDescriptor(reinterpret_cast<uint64_t>(h), generations[i]));
   }
-  if (ready == 0) return Napi::Number::New(env, -kSendNoBuffers);
-  unsigned sent = rte_ring_enqueue_burst(peer->inbox, objs, ready, nullptr);
-  if (sent < ready) {
-    ReturnUnsent(a, objs + sent, ready - sent, kHolderInFlight, to.slot);
-    e.pending.fetch_sub(ready - sent);
+  unsigned sent = rte_ring_enqueue_burst(peer->inbox, objs, got, nullptr);
+  if (sent < got) {
+    ReturnUnsent(a, objs + sent, got - sent, kHolderInFlight, to.slot);
+    e.pending.fetch_sub(got - sent);
   }
   if (sent == 0) return Napi::Number::New(env, -kSendInboxFull);
   std::atomic_thread_fence(std::memory_order_seq_cst);
