@@ -86,7 +86,8 @@ struct alignas(64) ProcSlot {
   // Bit i: the process in slot i found one of this process's mailboxes (or its inbox) full and
   // sleeps until this process drains; the drain rings slot i's doorbell and clears the bit.
   std::atomic<uint64_t> roomWanted[kMaxSlots / 64];
-  // Pool buffers the receiver drained and JS is decoding: a reaper returns them if it dies.
+  // Pool buffers the receiver drained and JS is decoding, released together at the next drain
+  // (a reaper finds them by their owner words, which say received by this slot).
   alignas(64) std::atomic<uint32_t> heldCount;
   uint64_t held[kHeldMax];
 };
