@@ -12,7 +12,7 @@ const actors = fixture('actors');
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
 describe('chaos: SIGKILLed workers', () => {
-  it('three random workers SIGKILLed during one run, a replacement joining after each: every job answered exactly once', async () => {
+  it('two workers, three of them SIGKILLed at random during one run, a replacement joining after each: every job answered exactly once', async () => {
     const g = group('chaos-kill');
     const primary = await g.startAgent({ procType: 'primary' });
     await primary.call(actors, 'startSystem');
@@ -23,7 +23,7 @@ describe('chaos: SIGKILLed workers', () => {
       const name = await agent.call<string>(actors, 'spawnTestActor', `worker-${serial++}`, { groups: ['workers'] });
       return { agent, name };
     };
-    const workers = await Promise.all([startWorker(), startWorker(), startWorker()]);
+    const workers = await Promise.all([startWorker(), startWorker()]);
     await primary.call(actors, 'router', 'jobs', 'round-robin', 'workers');
     const members = async (): Promise<string[]> => primary.call<string[]>(actors, 'routerWorkers', 'jobs');
     const waitMembers = async (accept: (w: string[]) => boolean): Promise<void> => {
@@ -31,7 +31,7 @@ describe('chaos: SIGKILLed workers', () => {
         if (Date.now() > deadline) throw new Error(`router workers never settled: ${JSON.stringify(await members())}`);
       }
     };
-    await waitMembers((w) => w.length === 3);
+    await waitMembers((w) => w.length === 2);
     await primary.call(actors, 'startLoad', 'jobs', 32);
     for (let round = 0; round < 3; round++) {
       expect(await primary.call<number>(actors, 'answeredIn', 'jobs', 500)).toBeGreaterThan(0);
