@@ -158,9 +158,61 @@ Attachment& RequireAttached(Napi::Env env) {
   return *gAtt;
 }
 
-// ---- buffers ------------------------------------------------------------------------------
+// ---- buffers and their ownership ----------------------------------------------------------
+// Who holds a buffer is its header's owner word, moved only by compare-and-swap: the pool's
+// free@g -> the sender's writing@g+1 (take) -> inFlight@g to one receiver (publish) -> that
+// receiver's received@g (claim) -> free@g (release, then back to the pool). The descriptor on
+// the ring carries g. Whoever loses a CAS does not hold the buffer and leaves it alone, so a
+// repeated, replayed or stale descriptor is refused instead of freeing a buffer twice, and a
+// buffer the pool holds twice (someone put it without owning it) is handed to one taker only.
 bool InPool(const Control* c, uint64_t p) {
   return p >= c->firstObject && p < c->firstObject + static_cast<uint64_t>(c->count) * c->stride;
+}
+
+// Takes a buffer the pool just handed out: free@g -> writing(slot)@g+1. Returns g+1, or -1 when
+// the buffer is not free: the pool held it twice and someone else has it; then it is neither
+// used nor put back (the conflict is counted).
+int32_t TakeBuffer(Control* c, BufferHeader* h, uint32_t slot) {
+  uint32_t w = h->owner.load(std::memory_order_relaxed);
+  while (OwnerHolder(w) == kHolderFree) {
+    uint32_t taken = OwnerWord(OwnerGeneration(w) + 1, kHolderWriting, slot);
+    if (h->owner.compare_exchange_weak(w, taken, std::memory_order_acquire, std::memory_order_relaxed)) return static_cast<int32_t>(OwnerGeneration(taken));
+  }
+  c->takeConflicts.fetch_add(1, std::memory_order_relaxed);
+  return -1;
+}
+
+// Hands a written buffer to its receiver: writing(sender)@g -> inFlight(receiver)@g, the last
+// write, with release order so the receiver's checks see the whole buffer. A plain store: the
+// sender took the buffer by CAS and no step of the protocol lets anyone else change its word
+// meanwhile (a peer that cannot be sure it still holds a buffer must publish by CAS instead).
+void PublishBuffer(BufferHeader* h, uint32_t generation, uint32_t receiver) {
+  h->owner.store(OwnerWord(generation, kHolderInFlight, receiver), std::memory_order_release);
+}
+
+// The receiver claims the buffer of a descriptor: inFlight(receiver)@g -> received(receiver)@g.
+// Fails for a buffer that is not in flight to it in that generation (sent twice, replayed after
+// it was freed, reused after its sender freed it, still being written).
+bool ClaimBuffer(BufferHeader* h, uint32_t generation, uint32_t receiver) {
+  uint32_t w = OwnerWord(generation, kHolderInFlight, receiver);
+  return h->owner.compare_exchange_strong(w, OwnerWord(generation, kHolderReceived, receiver), std::memory_order_acquire, std::memory_order_relaxed);
+}
+
+// Gives up a buffer `slot` holds as `holder` (in whatever generation): -> free. False when it
+// is not held so (counted): someone else changed it, and it must not go back to the pool.
+bool ReleaseOwnership(Control* c, BufferHeader* h, uint32_t holder, uint32_t slot) {
+  uint32_t w = h->owner.load(std::memory_order_relaxed);
+  if (OwnerHolder(w) == holder && OwnerSlot(w) == slot &&
+      h->owner.compare_exchange_strong(w, OwnerWord(OwnerGeneration(w), kHolderFree, 0), std::memory_order_release, std::memory_order_relaxed)) {
+    return true;
+  }
+  c->freeConflicts.fetch_add(1, std::memory_order_relaxed);
+  return false;
+}
+
+// Returns a pool buffer `slot` holds as `holder` to the pool, unless it is not held so.
+void ReturnToPool(Control* c, rte_mempool* pool, BufferHeader* h, uint32_t holder, uint32_t slot) {
+  if (ReleaseOwnership(c, h, holder, slot)) rte_mempool_put(pool, h);
 }
 
 struct Checked {
@@ -168,22 +220,25 @@ struct Checked {
   BufferHeader* header = nullptr;
   bool large = false;
   uint32_t largeIndex = 0;
-  bool ownsBuffer = false;  // true when the buffer is valid and now ours to free
+  uint32_t receiverSlot = 0;
+  bool ownsBuffer = false;  // true when the buffer was claimed and is now ours to free
 };
 
 // Validates a descriptor another process put on an inbox ring, touching only memory it has
-// proved to be a pool element or a large block registered in the control block.
-Checked Check(Control* c, uint64_t p, uint32_t receiverSlot) {
+// proved to be a pool element or a large block registered in the control block, and claims
+// its buffer.
+Checked Check(Control* c, uint64_t descriptor, uint32_t receiverSlot) {
   Checked r;
-  const uint32_t expected = kInflightTag | receiverSlot;
+  r.receiverSlot = receiverSlot;
+  const uint64_t p = descriptor & kDescriptorAddressMask;
+  const uint32_t generation = static_cast<uint32_t>(descriptor >> kDescriptorGenerationShift);
   if (InPool(c, p)) {
     if ((p - c->firstObject) % c->stride != 0) {
       r.bad = kBadMisaligned;
       return r;
     }
     r.header = reinterpret_cast<BufferHeader*>(p);
-    uint32_t tag = expected;
-    if (!r.header->inflight.compare_exchange_strong(tag, 0)) {
+    if (!ClaimBuffer(r.header, generation, receiverSlot)) {
       r.bad = kBadNotInFlight;  // not a buffer sent to us: never free what someone else holds
       return r;
     }
@@ -197,12 +252,11 @@ Checked Check(Control* c, uint64_t p, uint32_t receiverSlot) {
   for (uint32_t i = 0; i < kMaxLarge; i++) {
     LargeEntry& e = c->large[i];
     if (e.ptr.load(std::memory_order_acquire) != p) continue;
-    if (e.state.load() != kLargeEnqueued || e.receiverSlot != receiverSlot) continue;
+    if (e.state.load() != kLargeEnqueued || e.receiverSlot != receiverSlot || e.generation != generation) continue;
     r.large = true;
     r.largeIndex = i;
     r.header = reinterpret_cast<BufferHeader*>(p);
-    uint32_t tag = expected;
-    if (!r.header->inflight.compare_exchange_strong(tag, 0)) {
+    if (!ClaimBuffer(r.header, generation, receiverSlot)) {
       r.bad = kBadNotInFlight;
       return r;
     }
@@ -217,18 +271,21 @@ Checked Check(Control* c, uint64_t p, uint32_t receiverSlot) {
   return r;
 }
 
-void FreeLarge(Control* c, uint32_t index) {
+// Frees large block `index` if its entry is still in `state`: the entry's CAS makes a second
+// free of the same block (a receiver and a reaper, a repeated descriptor) a no-op.
+bool FreeLarge(Control* c, uint32_t index, uint32_t state) {
   LargeEntry& e = c->large[index];
-  void* p = reinterpret_cast<void*>(e.ptr.load());
-  e.ptr.store(0);
+  if (!e.state.compare_exchange_strong(state, kLargeFreeing)) return false;
+  void* p = reinterpret_cast<void*>(e.ptr.exchange(0));
   if (p != nullptr) rte_free(p);
   e.state.store(kLargeFree, std::memory_order_release);
+  return true;
 }
 
 void FreeChecked(Control* c, rte_mempool* pool, const Checked& k) {
   if (!k.ownsBuffer) return;
-  if (k.large) FreeLarge(c, k.largeIndex);
-  else rte_mempool_put(pool, k.header);
+  if (k.large) FreeLarge(c, k.largeIndex, kLargeEnqueued);
+  else ReturnToPool(c, pool, k.header, kHolderReceived, k.receiverSlot);
 }
 
 // Frees everything left on an inbox ring (its owner is dead or is starting afresh).
@@ -240,14 +297,46 @@ void DrainAndFree(Control* c, rte_mempool* pool, rte_ring* ring, uint32_t slot) 
   }
 }
 
+// Returns to the pool every pool buffer a gone process held, taking or reading (its owner word
+// names it): what it was writing when it died, the burst it was decoding.
+void ReclaimBuffersOf(Control* c, rte_mempool* pool, uint32_t slot) {
+  for (uint32_t i = 0; i < c->count; i++) {
+    auto* h = reinterpret_cast<BufferHeader*>(c->firstObject + static_cast<uint64_t>(i) * c->stride);
+    uint32_t w = h->owner.load(std::memory_order_relaxed);
+    if (OwnerSlot(w) != slot) continue;
+    uint32_t holder = OwnerHolder(w);
+    if (holder == kHolderWriting || holder == kHolderReceived) ReturnToPool(c, pool, h, holder, slot);
+  }
+}
+
+// The receiver's own release of a buffer it claimed: received(slot)@g -> free@g. A checked store,
+// not a CAS (the hot path, once per message): a word that says received(slot) can only be
+// changed by `slot` itself under the protocol. False (counted) when it does not say so.
+bool ReleaseReceived(Control* c, BufferHeader* h, uint32_t slot) {
+  uint32_t w = h->owner.load(std::memory_order_relaxed);
+  if ((w & 0xffff) != (OwnerWord(0, kHolderReceived, slot) & 0xffff)) {
+    c->freeConflicts.fetch_add(1, std::memory_order_relaxed);
+    return false;
+  }
+  h->owner.store(w & 0xffff0000, std::memory_order_release);  // free@g
+  return true;
+}
+
 void ReleaseHeld(Attachment& a) {
   // The burst JS decoded since the last drain. The count is cleared first: dying between the
-  // two steps leaks these buffers rather than letting a reaper free them twice.
+  // two steps leaves these buffers received by us, which the reaper returns (once: by CAS).
   ProcSlot& s = a.ctl->slots[a.slot];
   uint32_t n = s.heldCount.load(std::memory_order_relaxed);
   if (n == 0) return;
   s.heldCount.store(0, std::memory_order_release);
-  rte_mempool_put_bulk(a.pool, reinterpret_cast<void* const*>(s.held), n);
+  uint64_t* held = s.held;
+  uint32_t kept = 0;
+  for (uint32_t i = 0; i < n; i++) {
+    if (!ReleaseReceived(a.ctl, reinterpret_cast<BufferHeader*>(held[i]), a.slot)) continue;
+    if (kept != i) held[kept] = held[i];  // only after a conflict
+    kept++;
+  }
+  rte_mempool_put_bulk(a.pool, reinterpret_cast<void* const*>(held), kept);
 }
 
 // ---- process liveness ---------------------------------------------------------------------
@@ -313,19 +402,15 @@ void ReapSlot(Control* c, rte_mempool* pool, uint32_t slot, uint32_t reason) {
       table[i].pending.store(0);
     }
   }
-  uint32_t held = std::min(s.heldCount.load(), kHeldMax);
   s.heldCount.store(0);
-  for (uint32_t i = 0; i < held; i++) {
-    uint64_t p = s.held[i];
-    if (InPool(c, p) && (p - c->firstObject) % c->stride == 0) rte_mempool_put(pool, reinterpret_cast<void*>(p));
-  }
+  ReclaimBuffersOf(c, pool, slot);
   // Buffers in the dead lcore's mempool cache: nobody else uses that cache until a process
   // with this lcore id attaches, and it waits for this reaping to end.
   if (pool->cache_size > 0 && slot < RTE_MAX_LCORE) rte_mempool_cache_flush(&pool->local_cache[slot], pool);
   for (uint32_t i = 0; i < kMaxLarge; i++) {
     LargeEntry& e = c->large[i];
     uint32_t st = e.state.load();
-    if ((st == kLargeWriting && e.senderSlot == slot) || (st == kLargeEnqueued && e.receiverSlot == slot)) FreeLarge(c, i);
+    if ((st == kLargeWriting && e.senderSlot == slot) || (st == kLargeEnqueued && e.receiverSlot == slot)) FreeLarge(c, i, st);
   }
   s.parked.store(0);
   for (auto& w : s.roomWanted) w.store(0);
@@ -390,6 +475,7 @@ void CreateGroupObjects(Napi::Env env, Control* c, uint32_t count, uint32_t eltS
   } layout;
   layout.stride = total;
   rte_mempool_obj_iter(mp, [](rte_mempool*, void* arg, void* obj, unsigned) {
+    static_cast<BufferHeader*>(obj)->owner.store(OwnerWord(0, kHolderFree, 0), std::memory_order_relaxed);
     auto* l = static_cast<Layout*>(arg);
     uint64_t p = reinterpret_cast<uint64_t>(obj);
     if (l->n == 0) l->first = p;
@@ -398,6 +484,9 @@ void CreateGroupObjects(Napi::Env env, Control* c, uint32_t count, uint32_t eltS
     l->n++;
   }, &layout);
   if (!layout.regular || layout.n != count) ThrowError(env, "ENOTSUP", "the mailbox buffer pool is not laid out at a regular stride");
+  if (((layout.first + static_cast<uint64_t>(count) * total) & ~kDescriptorAddressMask) != 0) {
+    ThrowError(env, "ENOTSUP", "the mailbox buffer pool lies above 2^48: a descriptor cannot carry its addresses");
+  }
   c->poolBase = reinterpret_cast<uint64_t>(mz->addr);
   c->poolBytes = mz->len;
   c->firstObject = layout.first;
@@ -665,9 +754,8 @@ SendTarget ReadSendTarget(const Napi::CallbackInfo& info) {
           static_cast<uint16_t>(info[3].As<Napi::Number>().Uint32Value() & kCodecMask)};
 }
 
-// Fills a buffer's header (flags and largeIndex set by the caller) and payload, then tags it
-// in flight to the receiver: the last write, with release order, so the receiver's checks see
-// a whole buffer.
+// Fills a buffer the sender holds (flags and largeIndex set by the caller): header and payload.
+// PublishBuffer then hands it to the receiver.
 void WriteMessage(BufferHeader* h, const SendTarget& to, uint32_t senderSlot, const uint8_t* data, uint32_t length) {
   h->magic = kBufferMagic;
   h->version = kBufferVersion;
@@ -676,7 +764,46 @@ void WriteMessage(BufferHeader* h, const SendTarget& to, uint32_t senderSlot, co
   h->senderSlot = senderSlot;
   h->reserved = 0;
   memcpy(reinterpret_cast<uint8_t*>(h) + sizeof(BufferHeader), data, length);
-  h->inflight.store(kInflightTag | to.slot, std::memory_order_release);
+}
+
+// A pool buffer taken for writing (TakeBuffer), or nullptr when the pool is empty. A buffer the
+// pool held twice is dropped and another one asked for (a few times).
+BufferHeader* TakeFromPool(Attachment& a, uint32_t* generation) {
+  for (int tries = 0; tries < 4; tries++) {
+    void* obj;
+    if (rte_mempool_get(a.pool, &obj) != 0) return nullptr;
+    int32_t g = TakeBuffer(a.ctl, static_cast<BufferHeader*>(obj), a.slot);
+    if (g >= 0) {
+      *generation = static_cast<uint32_t>(g);
+      return static_cast<BufferHeader*>(obj);
+    }
+  }
+  return nullptr;
+}
+
+// Takes the buffers of a bulk get for writing: keeps those TakeBuffer gives us, in order, with
+// their generations; returns how many.
+uint32_t TakeBulk(Control* c, void** objs, uint32_t n, uint32_t slot, uint32_t* generations) {
+  // The words were last written by their receivers: fetch the lines together, not one CAS at a time.
+  for (uint32_t i = 0; i < n; i++) __builtin_prefetch(objs[i], 1, 3);
+  uint32_t taken = 0;
+  for (uint32_t i = 0; i < n; i++) {
+    int32_t g = TakeBuffer(c, static_cast<BufferHeader*>(objs[i]), slot);
+    if (g < 0) continue;
+    objs[taken] = objs[i];
+    generations[taken++] = static_cast<uint32_t>(g);
+  }
+  return taken;
+}
+
+// Returns pool buffers (addresses or descriptors) that `slot` holds as `holder` and did not send.
+void ReturnUnsent(Attachment& a, void** objs, uint32_t n, uint32_t holder, uint32_t slot) {
+  uint32_t kept = 0;
+  for (uint32_t i = 0; i < n; i++) {
+    auto* h = reinterpret_cast<BufferHeader*>(reinterpret_cast<uint64_t>(objs[i]) & kDescriptorAddressMask);
+    if (ReleaseOwnership(a.ctl, h, holder, slot)) objs[kept++] = h;
+  }
+  if (kept > 0) rte_mempool_put_bulk(a.pool, objs, kept);
 }
 
 // The receiving process's inbox and the target mailbox's entry; nullptr entry and a SendStatus
@@ -727,13 +854,13 @@ Napi::Value MbxSend(const Napi::CallbackInfo& info) {
   }
   BufferHeader* h = nullptr;
   int32_t largeIndex = -1;
+  uint32_t generation = 0;
   if (len <= c->eltSize - sizeof(BufferHeader)) {
-    void* obj;
-    if (rte_mempool_get(a.pool, &obj) != 0) {
+    h = TakeFromPool(a, &generation);
+    if (h == nullptr) {
       e.pending.fetch_sub(1);
       return Napi::Number::New(env, kSendNoBuffers);
     }
-    h = static_cast<BufferHeader*>(obj);
     h->flags = to.codec;
     h->largeIndex = 0;
   } else {
@@ -742,26 +869,33 @@ Napi::Value MbxSend(const Napi::CallbackInfo& info) {
       if (c->large[i].state.compare_exchange_strong(st, kLargeWriting)) largeIndex = static_cast<int32_t>(i);
     }
     void* block = largeIndex < 0 ? nullptr : rte_malloc_socket("mpbus_large", sizeof(BufferHeader) + len, RTE_CACHE_LINE_SIZE, SOCKET_ID_ANY);
+    if (block != nullptr && (reinterpret_cast<uint64_t>(block) & ~kDescriptorAddressMask) != 0) {
+      rte_free(block);  // an address a descriptor cannot carry (not seen on x86-64 or arm64)
+      block = nullptr;
+    }
     if (block == nullptr) {
       if (largeIndex >= 0) c->large[largeIndex].state.store(kLargeFree);
       e.pending.fetch_sub(1);
       return Napi::Number::New(env, kSendNoBuffers);
     }
     LargeEntry& le = c->large[largeIndex];
+    generation = (le.generation + 1) & 0xffff;
+    le.generation = generation;
     le.senderSlot = a.slot;
     le.receiverSlot = to.slot;
     le.bytes = sizeof(BufferHeader) + len;
     le.ptr.store(reinterpret_cast<uint64_t>(block));
     h = static_cast<BufferHeader*>(block);
+    h->owner.store(OwnerWord(generation, kHolderWriting, a.slot), std::memory_order_relaxed);  // a new block: ours alone
     h->flags = to.codec | kFlagLarge;
     h->largeIndex = static_cast<uint32_t>(largeIndex);
   }
   WriteMessage(h, to, a.slot, data, static_cast<uint32_t>(len));
   if (largeIndex >= 0) c->large[largeIndex].state.store(kLargeEnqueued, std::memory_order_release);
-  if (rte_ring_enqueue(peer->inbox, h) != 0) {
-    h->inflight.store(0);
-    if (largeIndex >= 0) FreeLarge(c, static_cast<uint32_t>(largeIndex));
-    else rte_mempool_put(a.pool, h);
+  PublishBuffer(h, generation, to.slot);
+  if (rte_ring_enqueue(peer->inbox, reinterpret_cast<void*>(MakeDescriptor(reinterpret_cast<uint64_t>(h), generation))) != 0) {
+    if (largeIndex >= 0) FreeLarge(c, static_cast<uint32_t>(largeIndex), kLargeEnqueued);
+    else ReturnToPool(c, a.pool, h, kHolderInFlight, to.slot);
     e.pending.fetch_sub(1);
     return Napi::Number::New(env, kSendInboxFull);
   }
@@ -858,8 +992,10 @@ Napi::Value MbxSendMany(const Napi::CallbackInfo& info) {
   if (room < count) e.pending.fetch_sub(count - room);
   if (room == 0) return Napi::Number::New(env, -kSendMailboxFull);
   void* objs[kBurst];
+  uint32_t generations[kBurst];
   uint32_t got = room;
   while (got > 0 && rte_mempool_get_bulk(a.pool, objs, got) != 0) got /= 2;
+  got = TakeBulk(c, objs, got, a.slot, generations);
   if (got < room) e.pending.fetch_sub(room - got);
   if (got == 0) return Napi::Number::New(env, -kSendNoBuffers);
   const uint8_t* data = bytes.Data();
@@ -869,11 +1005,12 @@ Napi::Value MbxSendMany(const Napi::CallbackInfo& info) {
     h->flags = to.codec;
     h->largeIndex = 0;
     WriteMessage(h, to, a.slot, data + start, length);
+    PublishBuffer(h, generations[i], to.slot);
+    objs[i] = reinterpret_cast<void*>(MakeDescriptor(reinterpret_cast<uint64_t>(h), generations[i]));
   }
   unsigned sent = rte_ring_enqueue_burst(peer->inbox, objs, got, nullptr);
   if (sent < got) {
-    for (uint32_t i = sent; i < got; i++) static_cast<BufferHeader*>(objs[i])->inflight.store(0);
-    rte_mempool_put_bulk(a.pool, objs + sent, got - sent);
+    ReturnUnsent(a, objs + sent, got - sent, kHolderInFlight, to.slot);
     e.pending.fetch_sub(got - sent);
   }
   if (sent == 0) return Napi::Number::New(env, -kSendInboxFull);
@@ -1131,7 +1268,8 @@ Napi::Value MbxInboxName(const Napi::CallbackInfo& info) {
   return Napi::String::New(info.Env(), SlotName("mpbus_ib_", info[0].As<Napi::Number>().Uint32Value()));
 }
 
-// mbxPoolInfo() -> { firstObject, stride, count, poolBase, available } (tests and stats)
+// mbxPoolInfo() -> { firstObject, stride, count, poolBase, available, largeInUse, takeConflicts,
+//   freeConflicts } (tests and stats)
 Napi::Value MbxPoolInfo(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Attachment& a = RequireAttached(env);
@@ -1144,6 +1282,8 @@ Napi::Value MbxPoolInfo(const Napi::CallbackInfo& info) {
   unsigned largeInUse = 0;
   for (uint32_t i = 0; i < kMaxLarge; i++) largeInUse += a.ctl->large[i].state.load() != kLargeFree;
   r.Set("largeInUse", largeInUse);
+  r.Set("takeConflicts", static_cast<double>(a.ctl->takeConflicts.load()));
+  r.Set("freeConflicts", static_cast<double>(a.ctl->freeConflicts.load()));
   return r;
 }
 

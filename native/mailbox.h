@@ -11,7 +11,7 @@
 namespace mpbus {
 
 constexpr uint32_t kControlMagic = 0x4d504243;  // "MPBC"
-constexpr uint32_t kLayoutVersion = 2;
+constexpr uint32_t kLayoutVersion = 3;
 constexpr uint32_t kMaxSlots = RTE_MAX_LCORE;   // one slot per lcore id: lcore ids are unique
 static_assert(kMaxSlots % 64 == 0, "room-wanted bitmaps use whole 64-bit words");
 constexpr uint32_t kMaxLarge = 256;             // large (rte_malloc'd) messages in flight
@@ -20,8 +20,32 @@ constexpr uint32_t kHeldMax = 256;  // = the drain burst
 
 // Buffer header at the start of every message buffer (pool element or rte_malloc'd block).
 constexpr uint32_t kBufferMagic = 0x4d50424d;  // "MPBM"
-constexpr uint16_t kBufferVersion = 1;
-constexpr uint32_t kInflightTag = 0x1f000000;  // | receiver slot: set by the sender, cleared by the receiver
+constexpr uint16_t kBufferVersion = 2;
+
+// Ownership of a buffer: one 32-bit word in its header, `generation << 16 | holder << 8 | slot`,
+// changed only by compare-and-swap (docs/mailboxes.md, "Ownership"). The generation (16 bits)
+// is bumped by every take and travels with the descriptor, so a descriptor names one use of a
+// buffer: a stale or repeated one no longer matches.
+enum BufferHolder : uint32_t {
+  kHolderFree = 0x00,      // in the pool (slot 0)
+  kHolderWriting = 0x57,   // taken by the sender in `slot`, being written
+  kHolderInFlight = 0x46,  // published to the receiver in `slot`
+  kHolderReceived = 0x52,  // claimed by the receiver in `slot`, being read
+};
+constexpr uint32_t OwnerWord(uint32_t generation, uint32_t holder, uint32_t slot) {
+  return ((generation & 0xffff) << 16) | (holder << 8) | (slot & 0xff);
+}
+constexpr uint32_t OwnerGeneration(uint32_t word) { return word >> 16; }
+constexpr uint32_t OwnerHolder(uint32_t word) { return (word >> 8) & 0xff; }
+constexpr uint32_t OwnerSlot(uint32_t word) { return word & 0xff; }
+
+// An inbox ring element: the buffer's address in the low 48 bits (user-space addresses on
+// x86-64 and arm64 fit), the generation of this use of it in the high 16.
+constexpr unsigned kDescriptorGenerationShift = 48;
+constexpr uint64_t kDescriptorAddressMask = (uint64_t{1} << kDescriptorGenerationShift) - 1;
+constexpr uint64_t MakeDescriptor(uint64_t address, uint32_t generation) {
+  return address | (static_cast<uint64_t>(generation & 0xffff) << kDescriptorGenerationShift);
+}
 
 struct BufferHeader {
   uint32_t magic;
@@ -31,7 +55,7 @@ struct BufferHeader {
   uint32_t mailboxId;  // receiver-local id: (sequence << 16) | index
   uint32_t senderSlot;
   uint32_t largeIndex;  // index in Control::large for large messages
-  std::atomic<uint32_t> inflight;
+  std::atomic<uint32_t> owner;  // OwnerWord: who holds the buffer, for which generation
   uint32_t reserved;
 };
 static_assert(sizeof(BufferHeader) == 32, "buffer header is 32 bytes");
@@ -62,7 +86,8 @@ struct alignas(64) ProcSlot {
   // Bit i: the process in slot i found one of this process's mailboxes (or its inbox) full and
   // sleeps until this process drains; the drain rings slot i's doorbell and clears the bit.
   std::atomic<uint64_t> roomWanted[kMaxSlots / 64];
-  // Pool buffers the receiver drained and JS is decoding: a reaper returns them if it dies.
+  // Pool buffers the receiver drained and JS is decoding, released together at the next drain
+  // (a reaper finds them by their owner words, which say received by this slot).
   alignas(64) std::atomic<uint32_t> heldCount;
   uint64_t held[kHeldMax];
 };
@@ -74,12 +99,12 @@ struct MailboxEntry {
   std::atomic<uint32_t> hold;  // 1: the receiver keeps drained messages itself (no subscriber), they stay pending
 };
 
-enum LargeState : uint32_t { kLargeFree = 0, kLargeWriting = 1, kLargeEnqueued = 2 };
+enum LargeState : uint32_t { kLargeFree = 0, kLargeWriting = 1, kLargeEnqueued = 2, kLargeFreeing = 3 };
 struct LargeEntry {
   std::atomic<uint32_t> state;
   uint32_t senderSlot;
   uint32_t receiverSlot;
-  uint32_t pad;
+  uint32_t generation;  // of the block's current use (16 bits), bumped by the sender that takes the entry
   std::atomic<uint64_t> ptr;
   uint64_t bytes;  // allocated size, header included
 };
@@ -98,6 +123,11 @@ struct Control {
   uint32_t inboxSize;
   ProcSlot slots[kMaxSlots];
   LargeEntry large[kMaxLarge];
+  // Ownership conflicts seen by any process (docs/mailboxes.md, "Ownership"): a buffer the pool
+  // handed out while someone held it (dropped, not used), and a buffer that was not ours when
+  // we came to free it (not freed). Both mean a member bypassed the protocol.
+  alignas(64) std::atomic<uint64_t> takeConflicts;
+  std::atomic<uint64_t> freeConflicts;
 };
 
 // The control block of the group this process attached to, or nullptr.

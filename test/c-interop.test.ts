@@ -1,6 +1,7 @@
 /**
  * Node and plain C DPDK programs in one group, talking through the C program's own rings and
- * mempool (or Node's): addresses of pool objects on the rings, bytes in the objects.
+ * mempool (or Node's): addresses of pool objects on the rings, bytes in the objects; and a C
+ * program sending to an mpbus mailbox by its wire format (test/c/mbx_peer.c).
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -9,10 +10,13 @@ import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { fixture, repoRoot } from './harness/paths.js';
 import { useTestGroups } from './harness/use-groups.js';
+import { sleep } from './harness/wait.js';
 
 const shm = fixture('shm');
+const mb = fixture('mailbox');
 let buildDir = '';
 let peerBinary = '';
+let mbxPeerBinary = '';
 
 /** Compiles test/c/peer.c against the system DPDK into a temp dir. */
 beforeAll(() => {
@@ -20,6 +24,8 @@ beforeAll(() => {
   peerBinary = join(buildDir, 'peer');
   const flags = execFileSync('pkg-config', ['--cflags', '--libs', 'libdpdk'], { encoding: 'utf8' }).trim().split(/\s+/);
   execFileSync('cc', ['-O2', '-Wall', join(repoRoot, 'test', 'c', 'peer.c'), '-o', peerBinary, ...flags], { stdio: 'pipe' });
+  mbxPeerBinary = join(buildDir, 'mbx_peer');
+  execFileSync('cc', ['-O2', '-Wall', join(repoRoot, 'test', 'c', 'mbx_peer.c'), '-o', mbxPeerBinary, ...flags], { stdio: 'pipe' });
 }, 120_000);
 afterAll(() => {
   if (buildDir) rmSync(buildDir, { recursive: true, force: true });
@@ -67,8 +73,8 @@ class CPeer {
 // Registered before the peers' afterEach: after hooks run last-registered first, so peers end before the groups are cleaned.
 const group = useTestGroups();
 const peers: CPeer[] = [];
-function startPeer(eal: string[], app: string[]): CPeer {
-  const peer = new CPeer(spawn(peerBinary, [...eal, '--', ...app], { stdio: ['pipe', 'pipe', 'pipe'] }));
+function startPeer(eal: string[], app: string[], binary = peerBinary): CPeer {
+  const peer = new CPeer(spawn(binary, [...eal, '--', ...app], { stdio: ['pipe', 'pipe', 'pipe'] }));
   peers.push(peer);
   return peer;
 }
@@ -126,5 +132,26 @@ describe('Node and C DPDK programs in one group', () => {
     peer.child.stdin!.end();
     expect(await peer.exited).toBe(0);
     expect(result.available).toBe(1023);
+  });
+  it('a C secondary sends to an mpbus mailbox by the wire format and ownership protocol of docs/mailboxes.md; the second copy of each descriptor it enqueues twice is refused', async () => {
+    const g = group('cmbx');
+    const node = await g.startAgent({ procType: 'primary' });
+    const slot = await node.call<number>(mb, 'open', 'from-c');
+    const { id } = await node.call<{ id: number }>(mb, 'addressOf', 'from-c');
+    const peer = startPeer(
+      ['--proc-type=secondary', `--file-prefix=${g.prefix}`, '--lcores=100@(0-1)', '--no-pci', '--no-telemetry', '--log-level=notice'],
+      [String(slot), String(id), '3', '1'],
+      mbxPeerBinary,
+    );
+    expect(await peer.waitFor(/^SENT/)).toBe('SENT 3 CONFLICTS 0');
+    await node.call(mb, 'waitFor', 'from-c', 3);
+    const texts = [0, 1, 2].map((i) => Buffer.from(`from C #${i}`));
+    expect(await node.call(mb, 'received', 'from-c')).toEqual(texts.map((t) => ({ raw: t.toString('hex'), length: t.length })));
+    const deadline = Date.now() + 10_000;
+    let errors: Array<{ code: string }> = [];
+    while ((errors = await node.call<Array<{ code: string }>>(mb, 'errors')).length < 3 && Date.now() < deadline) await sleep(50);
+    expect(errors.map((e) => e.code)).toEqual(['BAD_DESCRIPTOR', 'BAD_DESCRIPTOR', 'BAD_DESCRIPTOR']);
+    peer.child.stdin!.end();
+    expect(await peer.exited).toBe(0);
   });
 });

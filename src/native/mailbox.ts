@@ -18,7 +18,7 @@ export const SendStatus = {
 export const BadDescriptor: Record<number, string> = {
   1: 'points outside the buffer pool and the registered large blocks',
   2: 'points inside the pool but not at the start of a buffer',
-  3: 'names a buffer that was not sent to this process (not in flight to it)',
+  3: 'names a buffer that is not in flight to this process in that generation (sent twice, replayed after it was freed, reused after its sender freed it, or still being written)',
   4: 'buffer header has a bad magic number',
   5: 'buffer header has an unknown version',
   6: 'buffer header has a length larger than its buffer',
@@ -85,7 +85,12 @@ export interface MailboxBinding {
     exits: Array<{ slot: number; generation: number; reason: 'left' | 'died' }>;
   };
   mbxInboxName(slot: number): string;
-  mbxPoolInfo(): { firstObject: bigint; poolBase: bigint; stride: number; count: number; available: number; largeInUse: number };
+  /**
+   * The group pool's layout and use; `takeConflicts` / `freeConflicts` count buffers the pool
+   * handed out while someone held them, and buffers that were not ours when we came to free
+   * them (docs/mailboxes.md, "Ownership").
+   */
+  mbxPoolInfo(): { firstObject: bigint; poolBase: bigint; stride: number; count: number; available: number; largeInUse: number; takeConflicts: number; freeConflicts: number };
 }
 
 /** The addon's mailbox functions (loads the addon on first use). */

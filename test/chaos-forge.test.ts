@@ -1,0 +1,45 @@
+/**
+ * A chaos scenario of issue 13 kept as a test at a size CI affords: forged descriptors injected
+ * into a receiver's inbox during checked traffic (no wrong answer, the receiver keeps serving).
+ * The cases of the threat model one by one are in mailbox-ownership.test.ts.
+ */
+import { describe, expect, it } from 'vitest';
+import { useTestGroups } from './harness/use-groups.js';
+import { fixture } from './harness/paths.js';
+
+const group = useTestGroups();
+const mb = fixture('mailbox');
+const own = fixture('ownership');
+const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+describe('chaos: forged descriptors', () => {
+  it('forged descriptors injected into a receiver every few ms during checked traffic: no wrong answer, refused ones reported, the receiver keeps serving', async () => {
+    const g = group('chaos-forge');
+    const receiver = await g.startAgent({ procType: 'primary' });
+    const client = await g.startAgent({ procType: 'secondary' });
+    const forger = await g.startAgent({ procType: 'secondary' });
+    const slot = await receiver.call<number>(own, 'serveEcho', 'echo', 'victim');
+    await client.call(own, 'startTraffic', 'echo', 16);
+    const victimId = (await forger.call<{ id: number }>(mb, 'addressOf', 'victim')).id;
+    await forger.call(own, 'startInjecting', slot, victimId, 5);
+    await sleep(3000);
+    const injected = await forger.call<number>(own, 'stopInjecting');
+    const t = await client.call<{ sent: number; answered: number; wrong: number; duplicates: number; failures: string[] }>(own, 'stopTraffic');
+    expect(t.failures).toEqual([]);
+    expect(t.wrong).toBe(0);
+    expect(t.duplicates).toBe(0);
+    expect(t.answered).toBe(t.sent);
+    expect(t.answered).toBeGreaterThan(100);
+    expect(injected).toBeGreaterThan(50);
+    const errors = await receiver.call<Array<{ code: string }>>(mb, 'errors');
+    expect(errors.length).toBeGreaterThan(0);
+    expect(new Set(errors.map((e) => e.code))).toEqual(new Set(['BAD_DESCRIPTOR']));
+    console.log(`chaos-forge: ${injected} forged descriptors, ${errors.length} refused, ${t.answered} checked answers`);
+    await forger.call(own, 'sendText', 'victim', 'after the storm');
+    const deadline = Date.now() + 10_000;
+    while ((await receiver.call<Record<string, number>>(own, 'victimSeen'))['after the storm'] !== 1) {
+      if (Date.now() > deadline) throw new Error('the receiver stopped serving');
+      await sleep(50);
+    }
+  }, 60_000);
+});
