@@ -30,6 +30,7 @@ import { ActorRef, type RefHost } from './ref.js';
 import { Router, type RouterOptions } from './router.js';
 import { launchPool, type LaunchOptions, type ProcessPool } from './process-pool.js';
 import { checkSupervision, defaultSupervision } from './supervision.js';
+import { refreshTracing, traceAsked, traceSend, traceSent, tracingOn } from './tracing.js';
 import { EnvelopeKind, makeEnvelope, type ActorTransport, type DeliveryStatus, type Envelope, type Receiver, type Registration, type WireError } from './transport.js';
 
 /** A message no actor handled. */
@@ -132,6 +133,7 @@ export class ActorSystem implements RefHost, CellHost {
   readonly runtime: Runtime | undefined;
 
   constructor(options: ActorSystemOptions = {}) {
+    refreshTracing();
     const transport = options.transport ?? InProcessHub.shared.connect();
     this.runtime = options.runtime ?? (transport instanceof InProcessTransport ? undefined : Runtime.current());
     this.transport = options.cluster ? new ClusterTransport(transport, options.cluster) : transport;
@@ -317,13 +319,16 @@ export class ActorSystem implements RefHost, CellHost {
 
   /** @internal */
   tellTo(to: string, action: string, payload: unknown, sender: string | undefined): void {
-    const trace = sender === undefined ? undefined : this.cells.get(sender)?.currentEnvelope?.trace;
-    const envelope = makeEnvelope(EnvelopeKind.tell, action, payload, undefined, undefined, sender, undefined, trace);
+    const handling = sender === undefined ? undefined : this.cells.get(sender)?.currentEnvelope;
+    const envelope = makeEnvelope(EnvelopeKind.tell, action, payload, undefined, undefined, sender, undefined, handling?.trace);
     if (this.closed) {
       this.deadLetter(to, envelope, 'closed');
       return;
     }
-    if (this.send(to, envelope) === 'unknown') this.deadLetter(to, envelope, 'unknown-actor');
+    const span = tracingOn ? traceSend(to, envelope, handling) : undefined;
+    const status = this.send(to, envelope);
+    if (span !== undefined) traceSent(span, status);
+    if (status === 'unknown') this.deadLetter(to, envelope, 'unknown-actor');
   }
 
   /** @internal a router gives a tell to `worker` as it came (sender and trace kept). */
@@ -349,7 +354,8 @@ export class ActorSystem implements RefHost, CellHost {
     if (handling?.deadline !== undefined) timeoutMs = Math.max(0, Math.min(timeoutMs, handling.deadline - Date.now()));
     const id = this.nextAskId++;
     const envelope = makeEnvelope(EnvelopeKind.ask, action, payload, id, this.replyAddress, sender, Date.now() + timeoutMs, handling?.trace);
-    return new Promise<unknown>((resolve, reject) => {
+    const span = tracingOn ? traceSend(to, envelope, handling) : undefined;
+    const asked = new Promise<unknown>((resolve, reject) => {
       const p = new PendingAsk(id, to, action, timeoutMs, performance.now() + timeoutMs, resolve, reject, undefined);
       // Registered before sending: a router of this system takes the entry over on delivery.
       this.pending.set(id, p);
@@ -360,6 +366,7 @@ export class ActorSystem implements RefHost, CellHost {
         reject(new ActorNotFoundError(to, action));
       }
     });
+    return span === undefined ? asked : traceAsked(span, asked);
   }
 
   /**
