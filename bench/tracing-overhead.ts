@@ -2,7 +2,8 @@
  * What the tracing hooks cost (docs/benchmarks.md, "Tracing hooks"): `n` tells, then `n / 10`
  * sequential asks, to one actor in this process (each message passes a send site and a handle
  * site), timed. Without `--sdk` no OpenTelemetry SDK is registered (the hooks are skipped);
- * with it, one exporting to memory is, and every message makes its spans.
+ * with it, one exporting to memory through a batch processor is, and every message makes its
+ * spans (all sampled).
  *
  *   node dist/bench/tracing-overhead.js [n] [--sdk] [--lib <another build's dist/src/index.js>]
  *
@@ -19,13 +20,14 @@ const lib = libAt >= 0 ? pathToFileURL(args[libAt + 1]!).href : '../src/index.js
 
 if (sdk) {
   const { trace, propagation, context } = await import('@opentelemetry/api');
-  const { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor } = await import('@opentelemetry/sdk-trace-base');
+  const { BasicTracerProvider, BatchSpanProcessor, InMemorySpanExporter } = await import('@opentelemetry/sdk-trace-base');
   const { W3CTraceContextPropagator } = await import('@opentelemetry/core');
   const { AsyncLocalStorageContextManager } = await import('@opentelemetry/context-async-hooks');
   const exporter = new InMemorySpanExporter();
   // the exporter is emptied as it goes, so memory stays flat
   setInterval(() => exporter.reset(), 100).unref();
-  trace.setGlobalTracerProvider(new BasicTracerProvider({ spanProcessors: [new SimpleSpanProcessor(exporter)] }));
+  // the batch processor, as in production (the simple one exports each span as it ends)
+  trace.setGlobalTracerProvider(new BasicTracerProvider({ spanProcessors: [new BatchSpanProcessor(exporter, { maxQueueSize: 1 << 20 })] }));
   propagation.setGlobalPropagator(new W3CTraceContextPropagator());
   context.setGlobalContextManager(new AsyncLocalStorageContextManager().enable());
 }
