@@ -10,6 +10,7 @@ import { ActorContext, type ActorCounters } from './context.js';
 import { classHandler, type ActorClass } from './decorators.js';
 import { ActorErrorCodes, ActorStoppedError, SystemClosedError, toWireError } from './errors.js';
 import { restartDelay, type SupervisionStrategy } from './supervision.js';
+import { traceHandle, traceHandled, traceHandlerFailed, tracingOn } from './tracing.js';
 import { EnvelopeKind, type Envelope, type Receiver, type Registration } from './transport.js';
 
 type Handler = (msg: unknown, ctx: ActorContext) => unknown;
@@ -213,7 +214,7 @@ export class ActorCell implements Receiver {
     let result: unknown;
     handlingCell = this;
     try {
-      result = handler(envelope.payload, this.ctx);
+      result = tracingOn ? traceHandle(this.name, envelope, handler, this.ctx) : handler(envelope.payload, this.ctx);
     } catch (err) {
       return this.failed(envelope, err);
     } finally {
@@ -239,6 +240,7 @@ export class ActorCell implements Receiver {
     this.settle();
     this.current = undefined;
     this.counters.processed++;
+    if (tracingOn) traceHandled(envelope);
     if (envelope.kind === EnvelopeKind.ask) this.host.reply(envelope, EnvelopeKind.reply, value === undefined ? null : value);
   }
 
@@ -247,6 +249,7 @@ export class ActorCell implements Receiver {
     this.settle();
     this.current = undefined;
     this.counters.failed++;
+    if (tracingOn) traceHandlerFailed(envelope, err);
     if (envelope.kind === EnvelopeKind.ask) this.host.reply(envelope, EnvelopeKind.failure, toWireError(err));
     this.host.cellFailed(this, err, envelope.action);
     return this.supervise(err);
@@ -368,7 +371,9 @@ export class ActorCell implements Receiver {
     this.abandoned = true;
     const envelope = this.current;
     this.current = undefined;
-    if (envelope) this.dropQueued(envelope, reason);
+    if (envelope === undefined) return;
+    if (tracingOn) traceHandlerFailed(envelope, new ActorStoppedError(this.name, envelope.action, reason === 'closed' ? 'was shut down' : 'stopped'));
+    this.dropQueued(envelope, reason);
   }
 
   private dropQueued(envelope: Envelope, reason: 'stopped' | 'closed'): void {

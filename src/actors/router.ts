@@ -19,6 +19,7 @@ import { ActorErrorCodes } from './errors.js';
 import type { ActorRef } from './ref.js';
 import type { AskForwarder } from './pending.js';
 import type { ActorSystem, SystemEndpoint } from './system.js';
+import { traceRoute, tracingOn } from './tracing.js';
 import { EnvelopeKind, type Envelope, type Registration } from './transport.js';
 
 /** How a router picks a worker. */
@@ -237,11 +238,12 @@ export class Router<C = AnyContract> implements SystemEndpoint, AskForwarder {
   private routeTell(envelope: Envelope): void {
     const worker = this.pick(envelope);
     if (worker === undefined) {
+      if (tracingOn) traceRoute(this.name, undefined, envelope, 0);
       this.system.deadLetter(this.name, envelope, 'no-workers');
       return;
     }
     this.count(worker);
-    this.system.forwardTell(worker, envelope);
+    this.system.forwardTell(worker, tracingOn ? traceRoute(this.name, worker, envelope, 0) : envelope);
   }
 
   /** @internal */
@@ -265,6 +267,7 @@ export class Router<C = AnyContract> implements SystemEndpoint, AskForwarder {
   private routeAsk(envelope: Envelope, attempt: number): void {
     const worker = this.pick(envelope);
     if (worker === undefined) {
+      if (tracingOn) traceRoute(this.name, undefined, envelope, attempt);
       this.system.deadLetter(this.name, envelope, 'no-workers');
       this.system.reply(envelope, EnvelopeKind.failure, {
         name: 'MpBusError',
@@ -278,7 +281,7 @@ export class Router<C = AnyContract> implements SystemEndpoint, AskForwarder {
     // a worker's stall clock starts when it gets work while it has none
     if (held === 0) this.progress.set(worker, performance.now());
     this.inFlight.set(worker, held + 1);
-    this.system.forwardAsk(this, worker, envelope, attempt);
+    this.system.forwardAsk(this, worker, tracingOn ? traceRoute(this.name, worker, envelope, attempt) : envelope, attempt);
   }
 
   private count(worker: string): void {

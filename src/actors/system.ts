@@ -31,6 +31,7 @@ import { ActorRef, type RefHost } from './ref.js';
 import { Router, type RouterOptions } from './router.js';
 import { launchPool, type LaunchOptions, type ProcessPool } from './process-pool.js';
 import { checkSupervision, defaultSupervision } from './supervision.js';
+import { refreshTracing, traceAsked, traceSend, traceSent, tracingOn } from './tracing.js';
 import { EnvelopeKind, makeEnvelope, payloadRoot, type ActorTransport, type DeliveryStatus, type Envelope, type Receiver, type Registration, type WireError } from './transport.js';
 
 /** A message no actor handled. */
@@ -144,6 +145,7 @@ export class ActorSystem implements RefHost, CellHost {
   readonly runtime: Runtime | undefined;
 
   constructor(options: ActorSystemOptions = {}) {
+    refreshTracing();
     const transport = options.transport ?? InProcessHub.shared.connect();
     this.runtime = options.runtime ?? (transport instanceof InProcessTransport ? undefined : Runtime.current());
     this.transport = options.cluster ? new ClusterTransport(transport, options.cluster) : transport;
@@ -336,7 +338,16 @@ export class ActorSystem implements RefHost, CellHost {
       this.deadLetter(to, envelope, 'closed');
       return;
     }
+    if (tracingOn) return this.tracedTell(to, envelope, sender);
     if (this.send(to, envelope) === 'unknown') this.deadLetter(to, envelope, 'unknown-actor');
+  }
+
+  /** A tell with an OpenTelemetry SDK registered: inside its span (out of `tellTo`, which stays as small without one). */
+  private tracedTell(to: string, envelope: Envelope, sender: string | undefined): void {
+    const span = traceSend(to, envelope, sender === undefined ? undefined : this.cells.get(sender)?.currentEnvelope);
+    const status = this.send(to, envelope);
+    traceSent(span, status);
+    if (status === 'unknown') this.deadLetter(to, envelope, 'unknown-actor');
   }
 
   /** @internal a router gives a tell to `worker` as it came (sender and trace kept). */
@@ -362,7 +373,8 @@ export class ActorSystem implements RefHost, CellHost {
     if (handling?.deadline !== undefined) timeoutMs = Math.max(0, Math.min(timeoutMs, handling.deadline - Date.now()));
     const id = this.nextAskId++;
     const envelope = makeEnvelope(EnvelopeKind.ask, action, payload, id, this.replyAddress, sender, Date.now() + timeoutMs, handling?.trace);
-    return new Promise<unknown>((resolve, reject) => {
+    const span = tracingOn ? traceSend(to, envelope, handling) : undefined;
+    const asked = new Promise<unknown>((resolve, reject) => {
       const p = new PendingAsk(id, to, action, timeoutMs, performance.now() + timeoutMs, resolve, reject, undefined);
       // Registered before sending: a router of this system takes the entry over on delivery.
       this.pending.set(id, p);
@@ -373,6 +385,7 @@ export class ActorSystem implements RefHost, CellHost {
         reject(new ActorNotFoundError(to, action));
       }
     });
+    return span === undefined ? asked : traceAsked(span, asked);
   }
 
   /**

@@ -37,7 +37,11 @@ export interface Envelope {
   sender?: string;
   /** Asks: when the asker stops waiting (Date.now() clock of this host); nested asks made while handling it end no later. */
   deadline?: number;
-  /** Trace id, inherited by the messages a handler sends while handling this one. */
+  /**
+   * Trace context. With an OpenTelemetry SDK registered: W3C `traceparent` of the sending span,
+   * then a space and `tracestate` when there is one (see `tracing.ts`). Without one: inherited
+   * by the messages a handler sends while handling this one.
+   */
   trace?: string;
 }
 

@@ -1,0 +1,140 @@
+/**
+ * OpenTelemetry traces across real processes: agents of a DPDK group, and two groups bridged
+ * through a real nats-server, each process with its own SDK exporting to memory. An ask from one
+ * process to an actor in another, through a router here or there, and across hosts is one
+ * trace: every hop a span whose parent is the span of the hop before, in whichever process.
+ */
+import { SpanKind, SpanStatusCode } from '@opentelemetry/api';
+import { afterEach, describe, expect, it } from 'vitest';
+import { TestGroup, type Agent } from './harness/group.js';
+import { useNatsServer } from './harness/nats.js';
+import { spanNamed, type SpanRecord } from './harness/otel.js';
+import { fixture } from './harness/paths.js';
+
+const tr = fixture('tracing');
+const natsServer = useNatsServer();
+const groups: TestGroup[] = [];
+afterEach(async () => {
+  await Promise.all(groups.splice(0).map((g) => g.cleanup()));
+});
+
+/** A group: a primary and `secondaries` secondaries, each with an SDK and an actor system. */
+async function group(label: string, secondaries: number, cluster?: Record<string, unknown>): Promise<Agent[]> {
+  const g = TestGroup.create(label);
+  groups.push(g);
+  const primary = await g.startAgent({ procType: 'primary' });
+  const others = await Promise.all([...Array(secondaries).keys()].map(() => g.startAgent({ procType: 'secondary' })));
+  const all = [primary, ...others];
+  await Promise.all(all.map((a) => a.call(tr, 'start', cluster)));
+  return all;
+}
+
+/** The spans of `agents`, once there are `count` of them, cleared for the next step. */
+async function spansOf(agents: Agent[], count: number): Promise<SpanRecord[]> {
+  let spans: SpanRecord[] = [];
+  await expect
+    .poll(
+      async () => {
+        spans = (await Promise.all(agents.map((a) => a.call<SpanRecord[]>(tr, 'spans')))).flat();
+        return spans.length;
+      },
+      { timeout: 10_000 },
+    )
+    .toBe(count);
+  await Promise.all(agents.map((a) => a.call(tr, 'spans', true)));
+  return spans;
+}
+
+function childOf(child: SpanRecord, parent: SpanRecord): void {
+  expect(child.traceId, `${child.name} in the trace of ${parent.name}`).toBe(parent.traceId);
+  expect(child.parentSpanId, `${child.name} child of ${parent.name}`).toBe(parent.spanId);
+}
+
+describe('traces across processes', () => {
+  it('an ask to an actor in another process, and the tell its handler sends to a third: one trace, a span per hop in the process of the hop', async () => {
+    const [caller, server, sinkProcess] = await group('trace', 2);
+    await sinkProcess!.call(tr, 'serve', 'sink');
+    await server!.call(tr, 'serve', 'svc', 'sink');
+    await caller!.call(tr, 'waitFor', 'svc');
+    expect(await caller!.call(tr, 'ask', 'svc', 'work', 21)).toEqual({ ok: true, value: 42 });
+    await expect.poll(() => sinkProcess!.call(tr, 'noted'), { timeout: 10_000 }).toEqual([42]);
+    const spans = await spansOf([caller!, server!, sinkProcess!], 6);
+    const request = spanNamed(spans, 'request');
+    const ask = spanNamed(spans, 'ask svc');
+    const handler = spanNamed(spans, 'process svc');
+    const lookup = spanNamed(spans, 'lookup');
+    const tell = spanNamed(spans, 'tell sink');
+    const sink = spanNamed(spans, 'process sink');
+    childOf(ask, request);
+    childOf(handler, ask);
+    childOf(lookup, handler);
+    childOf(tell, handler);
+    childOf(sink, tell);
+    expect([request, ask].map((s) => s.pid)).toEqual([caller!.pid, caller!.pid]);
+    expect([handler, lookup, tell].map((s) => s.pid)).toEqual([server!.pid, server!.pid, server!.pid]);
+    expect(sink.pid).toBe(sinkProcess!.pid);
+    expect([ask.kind, handler.kind, tell.kind, sink.kind]).toEqual([SpanKind.CLIENT, SpanKind.SERVER, SpanKind.PRODUCER, SpanKind.CONSUMER]);
+    expect(handler.attributes).toMatchObject({ 'messaging.system': 'mpbus', 'messaging.destination.name': 'svc', 'mpbus.action': 'work' });
+
+    // A failing handler: its span and the caller's are errors, in the same trace.
+    expect(await caller!.call(tr, 'ask', 'svc', 'fail', null)).toMatchObject({ ok: false });
+    const failed = await spansOf([caller!, server!], 3);
+    childOf(spanNamed(failed, 'process svc'), spanNamed(failed, 'ask svc'));
+    for (const name of ['ask svc', 'process svc']) expect(spanNamed(failed, name).status).toMatchObject({ code: SpanStatusCode.ERROR, message: expect.stringContaining('out of stock') });
+  });
+
+  it('through a router in the caller\'s process and through one in another process: ask -> route -> the worker\'s span, tells too', async () => {
+    const [caller, routerProcess, workerProcess] = await group('troute', 2);
+    await workerProcess!.call(tr, 'serve', 'w1');
+    await caller!.call(tr, 'waitFor', 'w1');
+    await routerProcess!.call(tr, 'waitFor', 'w1');
+    await caller!.call(tr, 'router', 'pool-here', ['w1']);
+    await routerProcess!.call(tr, 'router', 'pool-there', ['w1']);
+    await caller!.call(tr, 'waitFor', 'pool-there');
+    const agents = [caller!, routerProcess!, workerProcess!];
+    for (const [pool, routerPid] of [
+      ['pool-here', caller!.pid],
+      ['pool-there', routerProcess!.pid],
+    ] as const) {
+      expect(await caller!.call(tr, 'ask', pool, 'work', 1)).toEqual({ ok: true, value: 2 });
+      const spans = await spansOf(agents, 5);
+      const ask = spanNamed(spans, `ask ${pool}`);
+      const route = spanNamed(spans, `route ${pool}`);
+      const handler = spanNamed(spans, 'process w1');
+      childOf(ask, spanNamed(spans, 'request'));
+      childOf(route, ask);
+      childOf(handler, route);
+      childOf(spanNamed(spans, 'lookup'), handler);
+      expect(route).toMatchObject({ kind: SpanKind.PRODUCER, pid: routerPid, attributes: { 'mpbus.router.worker': 'w1' } });
+      expect(handler).toMatchObject({ kind: SpanKind.SERVER, pid: workerProcess!.pid });
+    }
+    await caller!.call(tr, 'tell', 'pool-there', 'note', 7);
+    await expect.poll(() => workerProcess!.call(tr, 'noted'), { timeout: 10_000 }).toEqual([7]);
+    const told = await spansOf(agents, 4);
+    childOf(spanNamed(told, 'route pool-there'), spanNamed(told, 'tell pool-there'));
+    childOf(spanNamed(told, 'process w1'), spanNamed(told, 'route pool-there'));
+    expect(spanNamed(told, 'process w1').kind).toBe(SpanKind.CONSUMER);
+  });
+
+  it('across hosts through the cluster bridge: the ask to the other group and the tell back are one trace', async () => {
+    const cluster = { servers: natsServer().url, name: `tr${process.pid}`, heartbeatMs: 250 };
+    const [a] = await group('tra', 0, cluster);
+    const [b] = await group('trb', 0, cluster);
+    await a!.call(tr, 'serve', 'sink');
+    await b!.call(tr, 'serve', 'svc', 'sink');
+    await a!.call(tr, 'waitFor', 'svc');
+    await b!.call(tr, 'waitFor', 'sink');
+    expect(await a!.call(tr, 'ask', 'svc', 'work', 5)).toEqual({ ok: true, value: 10 });
+    await expect.poll(() => a!.call(tr, 'noted'), { timeout: 10_000 }).toEqual([10]);
+    const spans = await spansOf([a!, b!], 6);
+    const ask = spanNamed(spans, 'ask svc');
+    const handler = spanNamed(spans, 'process svc');
+    const tell = spanNamed(spans, 'tell sink');
+    childOf(ask, spanNamed(spans, 'request'));
+    childOf(handler, ask);
+    childOf(spanNamed(spans, 'lookup'), handler);
+    childOf(tell, handler);
+    childOf(spanNamed(spans, 'process sink'), tell);
+    expect([ask.pid, handler.pid, tell.pid, spanNamed(spans, 'process sink').pid]).toEqual([a!.pid, b!.pid, b!.pid, a!.pid]);
+  });
+});
