@@ -19,6 +19,9 @@ export default defineConfig({
           setupFiles: ['test/unit/setup.ts'],
           pool: 'threads',
           testTimeout: 20_000,
+          // Projects with different pools and worker counts each need their own group: the unit
+          // files run first, then the integration files.
+          sequence: { groupOrder: 0 },
         },
       },
       {
@@ -28,6 +31,7 @@ export default defineConfig({
           exclude: ['test/unit/**', '**/node_modules/**'],
           pool: 'forks',
           maxWorkers: 2,
+          sequence: { groupOrder: 1 },
           testTimeout: 60_000,
           hookTimeout: 60_000,
           globalSetup: ['test/harness/global-setup.ts'],
