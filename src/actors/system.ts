@@ -30,6 +30,7 @@ import { ActorRef, type RefHost } from './ref.js';
 import { Router, type RouterOptions } from './router.js';
 import { launchPool, type LaunchOptions, type ProcessPool } from './process-pool.js';
 import { checkSupervision, defaultSupervision } from './supervision.js';
+import { SystemCounters } from './counters.js';
 import { EnvelopeKind, makeEnvelope, type ActorTransport, type DeliveryStatus, type Envelope, type Receiver, type Registration, type WireError } from './transport.js';
 
 /** A message no actor handled. */
@@ -104,6 +105,8 @@ export class ActorSystem implements RefHost, CellHost {
   private readonly events = new Subject<ActorEvent>();
   private readonly deadLetters = new Subject<DeadLetter>();
   private readonly cells = new Map<string, ActorCell>();
+  /** Rows of the process's shared counters: this system's actors, asks, dead letters. */
+  private readonly stats: SystemCounters;
   private readonly endpoints = new Map<string, { endpoint: SystemEndpoint; registration: Registration }>();
   private readonly pending = new Map<number, PendingAsk>();
   /** One timer for every pending ask's timeout. */
@@ -135,6 +138,7 @@ export class ActorSystem implements RefHost, CellHost {
     const transport = options.transport ?? InProcessHub.shared.connect();
     this.runtime = options.runtime ?? (transport instanceof InProcessTransport ? undefined : Runtime.current());
     this.transport = options.cluster ? new ClusterTransport(transport, options.cluster) : transport;
+    this.stats = new SystemCounters(() => this.cells.values(), this.transport);
     this.container = options.container ?? rootContainer.createChildContainer();
     this.container.register(ActorSystem, { useValue: this });
     this.askTimeoutMs = Math.ceil(durationMs(options.askTimeoutMs ?? 10_000, 'askTimeoutMs', 1));
@@ -445,6 +449,7 @@ export class ActorSystem implements RefHost, CellHost {
     if (this.pending.get(p.id) !== p) return;
     this.pending.delete(p.id);
     p.done = true;
+    if (!p.isRelay) this.stats.timedOut(p);
     if (p.router !== undefined) p.router.settled(p.worker!);
     p.reject(new AskTimeoutError(p.isRelay ? p.worker! : p.to, p.action, p.timeoutMs));
   }
@@ -456,6 +461,7 @@ export class ActorSystem implements RefHost, CellHost {
       return;
     }
     const failure = envelope.kind === EnvelopeKind.failure;
+    if (!p.isRelay) this.stats.answered(p, failure);
     if (p.router !== undefined) {
       // The worker never took it (it stopped first): the router gives it to another one.
       if (failure && workerGoneCode((envelope.payload as WireError)?.code)) {
@@ -591,6 +597,7 @@ export class ActorSystem implements RefHost, CellHost {
     const letter: DeadLetter = { to, action: envelope.action, payload: envelope.payload, reason, kind: kindNames[envelope.kind] };
     if (envelope.sender !== undefined) letter.sender = envelope.sender;
     this.log.debug({ to, action: envelope.action, reason }, 'dead letter');
+    this.stats.deadLetter();
     this.deadLetters.next(letter);
     this.events.next({ type: 'deadLetter', letter });
   }
@@ -612,8 +619,14 @@ export class ActorSystem implements RefHost, CellHost {
   }
 
   /** @internal */
+  counterRow(name: string): Float64Array {
+    return this.stats.actorRow(name);
+  }
+
+  /** @internal */
   cellStopped(cell: ActorCell): void {
     if (this.cells.get(cell.name) === cell) this.cells.delete(cell.name);
+    this.stats.actorStopped(cell.name, cell.counters);
     cell.log.debug('stopped');
     this.events.next({ type: 'stopped', name: cell.name, pid: process.pid });
   }
@@ -708,6 +721,7 @@ export class ActorSystem implements RefHost, CellHost {
     await this.transport.close();
     this.events.complete();
     this.deadLetters.complete();
+    this.stats.close();
   }
 }
 

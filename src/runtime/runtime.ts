@@ -21,6 +21,7 @@ import { GroupFiles, hugetlbfsMounts } from './group.js';
 import { ealArgs, logLevelNumbers, MAX_LCORE, resolveOptions, type ResolvedOptions, type RuntimeOptions } from './options.js';
 import { MPBUS_VERSION } from './version.js';
 import { loadDpdkLibraries } from './libraries.js';
+import { attachCounters, retireCounters } from './counters.js';
 import { PolledPorts } from '../ports/polled.js';
 
 /** Why a runtime closes, and by when its close hooks should be done. */
@@ -208,6 +209,7 @@ export class Runtime {
       });
       const rt = new Runtime({ processType: result.processType, lcoreId: result.lcoreId, options: opts, group, locks, membersFd, primaryIsMpbus: result.processType === 'primary' || group.mpbusPrimaryAlive() });
       started = rt;
+      attachCounters(group.runtimeDir, rt.lcoreId, rt.processType);
       if (rt.processType === 'primary') {
         try {
           serveInterruptsOnRequest(rt);
@@ -506,6 +508,7 @@ export class Runtime {
         this.log.warn({ err }, 'close hook failed');
       }
     }
+    retireCounters();
     try {
       await addon().ealCleanup();
     } finally {
