@@ -54,14 +54,17 @@ export class SystemCounters {
     this.table.release('actor', name, row);
   }
 
-  /** An ask made here was answered (or failed): its latency goes to the target's histogram. */
+  /**
+   * An ask made here (or forwarded by a router here) was answered or failed: its latency goes
+   * to the histogram of the actor that answered (a router's worker, else the name asked).
+   */
   answered(p: PendingAsk, failed: boolean): void {
-    recordAsk(this.askRow(p.to), p.due - p.timeoutMs, failed);
+    recordAsk(this.askRow(p.worker ?? p.to), p.due - p.timeoutMs, failed);
   }
 
-  /** An ask made here timed out. */
+  /** An ask made or forwarded here timed out. */
   timedOut(p: PendingAsk): void {
-    const row = this.askRow(p.to);
+    const row = this.askRow(p.worker ?? p.to);
     row[R.askFailed]!++;
     row[R.askTimeouts]!++;
   }

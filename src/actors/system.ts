@@ -449,7 +449,7 @@ export class ActorSystem implements RefHost, CellHost {
     if (this.pending.get(p.id) !== p) return;
     this.pending.delete(p.id);
     p.done = true;
-    if (!p.isRelay) this.stats.timedOut(p);
+    this.stats.timedOut(p);
     if (p.router !== undefined) p.router.settled(p.worker!);
     p.reject(new AskTimeoutError(p.isRelay ? p.worker! : p.to, p.action, p.timeoutMs));
   }
@@ -461,7 +461,7 @@ export class ActorSystem implements RefHost, CellHost {
       return;
     }
     const failure = envelope.kind === EnvelopeKind.failure;
-    if (!p.isRelay) this.stats.answered(p, failure);
+    this.stats.answered(p, failure);
     if (p.router !== undefined) {
       // The worker never took it (it stopped first): the router gives it to another one.
       if (failure && workerGoneCode((envelope.payload as WireError)?.code)) {
