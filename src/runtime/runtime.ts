@@ -22,6 +22,7 @@ import { ealArgs, logLevelNumbers, MAX_LCORE, resolveOptions, type ResolvedOptio
 import { MPBUS_VERSION } from './version.js';
 import { loadDpdkLibraries } from './libraries.js';
 import { attachCounters, retireCounters } from './counters.js';
+import { telemetryNative } from '../native/telemetry.js';
 import { PolledPorts } from '../ports/polled.js';
 
 /** Why a runtime closes, and by when its close hooks should be done. */
@@ -210,6 +211,14 @@ export class Runtime {
       const rt = new Runtime({ processType: result.processType, lcoreId: result.lcoreId, options: opts, group, locks, membersFd, primaryIsMpbus: result.processType === 'primary' || group.mpbusPrimaryAlive() });
       started = rt;
       attachCounters(group.runtimeDir, rt.lcoreId, rt.processType);
+      if (opts.telemetry) {
+        try {
+          telemetryNative().telemetryRegister();
+        } catch (err) {
+          // DPDK's own commands are still served; only mpbus's are missing.
+          rt.log.warn({ err }, "cannot register mpbus's telemetry commands");
+        }
+      }
       if (rt.processType === 'primary') {
         try {
           serveInterruptsOnRequest(rt);
