@@ -33,3 +33,5 @@ export { registry, MAX_NAME_BYTES, type MailboxAddress } from './bus/registry.js
 export type { MailboxMemoryOptions } from './bus/attachment.js';
 export * from './actors/index.js';
 export * from './cluster/index.js';
+export { groupMetrics, groupMetricsText, ASK_DURATION_BUCKETS, type GroupMetricsOptions } from './obs/prometheus.js';
+export { readGroupCounters, actorViews, type GroupCounters, type ProcessCounters, type RowCounters, type ActorView } from './obs/group-counters.js';

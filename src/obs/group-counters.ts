@@ -77,6 +77,8 @@ export interface ActorView {
   asks: number;
   askFailed: number;
   askTimeouts: number;
+  /** Sum of the timed asks' latencies (the histogram's samples), ms. */
+  askLatencySumMs: number;
   /** Ask latency quantiles (ms, upper bound of a bucket at most 25% wide); undefined before any ask. */
   p50Ms: number | undefined;
   p99Ms: number | undefined;
@@ -205,12 +207,13 @@ function sameProcess(pid: number, procStart: number): boolean {
  */
 export function actorViews(group: GroupCounters): ActorView[] {
   const live = group.processes.filter((p) => p.state === 'alive');
-  const asked = new Map<string, { asks: number; failed: number; timeouts: number; histogram: number[] }>();
+  const asked = new Map<string, { asks: number; failed: number; timeouts: number; sumMs: number; histogram: number[] }>();
   for (const p of live) {
     for (const row of p.rows) {
       if (row.kind !== 'asks') continue;
-      const a = asked.get(row.name) ?? { asks: 0, failed: 0, timeouts: 0, histogram: new Array<number>(BUCKETS).fill(0) };
+      const a = asked.get(row.name) ?? { asks: 0, failed: 0, timeouts: 0, sumMs: 0, histogram: new Array<number>(BUCKETS).fill(0) };
       a.asks += row.asks;
+      a.sumMs += row.askLatencySumMs;
       a.failed += row.askFailed;
       a.timeouts += row.askTimeouts;
       row.histogram.forEach((n, i) => (a.histogram[i]! += n));
@@ -235,6 +238,7 @@ export function actorViews(group: GroupCounters): ActorView[] {
         asks: a?.asks ?? 0,
         askFailed: a?.failed ?? 0,
         askTimeouts: a?.timeouts ?? 0,
+        askLatencySumMs: a?.sumMs ?? 0,
         p50Ms: quantileMs(histogram, 0.5),
         p99Ms: quantileMs(histogram, 0.99),
         histogram,
