@@ -57,8 +57,8 @@ function parse(args: string[]): TopOptions | string {
 export function renderTop(view: GroupView, sort: string, rows: number): string {
   const actors = [...view.actors].sort(SORTS[sort]!.compare);
   const processes = processTable(view);
-  const head = `mpbus top - group ${view.prefix} (${view.state}) - ${new Date(view.readAt).toISOString().slice(11, 19)} - ${view.processes.length} processes, ${view.actors.length} actors - sort: ${sort} (${sortHelp}; q quits)`;
-  const room = Math.max(1, rows - processes.split('\n').length - 5);
+  const head = `mpbus top - group ${view.prefix} (${view.state}) - ${new Date(view.readAt).toISOString().slice(11, 19)} UTC - ${view.processes.length} processes, ${view.actors.length} actors - sort: ${sort}`;
+  const room = Math.max(1, rows - processes.split('\n').length - 7);
   const shown = actors.slice(0, room);
   const table = formatTable(
     ['ACTOR', 'PID', 'DEPTH', 'RECV/S', 'PROC/S', 'P50', 'P99', 'DEAD', 'FAILED', 'RESTARTS'],
@@ -76,7 +76,7 @@ export function renderTop(view: GroupView, sort: string, rows: number): string {
     ]),
   );
   const more = actors.length > shown.length ? `\n(${actors.length - shown.length} more actors)` : '';
-  return `${head}\n\n${processes}\n\n${actors.length > 0 ? table : '(no actors)'}${more}`;
+  return `${head}\n\n${processes}\n\n${actors.length > 0 ? table : '(no actors)'}${more}\n\nkeys: ${sortHelp} (sort); q quits`;
 }
 
 export const top: Command = {
