@@ -196,11 +196,11 @@ int Mailboxes(const char*, const char*, rte_tel_data* d) {
   Columns c(d);
   for (const Proc& p : ReadGroup()) {
     for (const Row& r : p.rows) {
-      if (r.f[kKind] != kKindActor && r.f[kKind] != kKindMailbox) continue;
+      if (r.f[kKind] != kKindMailbox) continue;
       c.Str("name", r.name);
       c.U64("pid", U(p.f[kPid]));
       c.U64("depth", U(r.f[kDepth]));
-      c.U64("received", U(r.f[kReceived]));
+      c.U64("capacity", U(r.f[kCapacity]));
     }
   }
   c.Finish();
@@ -220,7 +220,7 @@ Napi::Value TelemetryRegister(const Napi::CallbackInfo& info) {
                                       "mpbus: the group's actors (columns: name, pid, received, depth, ask_p99_us, ...). Parameters: a name");
     }
     if (rc == 0) {
-      rc = rte_telemetry_register_cmd("/mpbus/mailboxes", Mailboxes, "mpbus: the group's mailboxes (columns: name, pid, depth, received)");
+      rc = rte_telemetry_register_cmd("/mpbus/mailboxes", Mailboxes, "mpbus: the group's mailboxes (columns: name, pid, depth, capacity)");
     }
   });
   if (rc != 0) ThrowError(info.Env(), ErrnoName(-rc), "cannot register mpbus's telemetry commands: " + ErrnoText(-rc), -rc);

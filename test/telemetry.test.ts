@@ -49,7 +49,10 @@ describe('DPDK telemetry', () => {
     expect(echo).toMatchObject({ name: ['echo-1'], pid: [p.pid], received: [12], processed: [12], asks: [12], ask_failed: [0] });
     expect((echo.ask_p99_us as number[])[0]).toBeGreaterThanOrEqual((echo.ask_p50_us as number[])[0]!);
     expect((echo.ask_p50_us as number[])[0]).toBeGreaterThan(0);
-    expect((mailboxes!['/mpbus/mailboxes'] as Record<string, unknown[]>).name).toEqual(['echo-1', 'other']);
+    const boxes = mailboxes!['/mpbus/mailboxes'] as Record<string, unknown[]>;
+    // the actors' mailboxes, and each actor system's reply mailbox
+    expect(boxes.name).toEqual(expect.arrayContaining(['echo-1', 'other', expect.stringMatching(/^\$reply\./)]));
+    expect(boxes.capacity!.every((c) => (c as number) > 0)).toBe(true);
     expect(params!['/eal/params']).toEqual(expect.arrayContaining([`--file-prefix=${g.prefix}`, '--proc-type=primary']));
     expect(params!['/eal/params']).not.toContain('--no-telemetry');
   });

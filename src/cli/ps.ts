@@ -8,7 +8,7 @@ import { amount, duration, formatTable, latency, mib } from './format.js';
 
 const help = `Usage: npx mpbus ps <prefix> [--json]
 
-Shows a group's processes and their actors, from the counters every mpbus process keeps in
+Shows a group's processes, their actors and their mailboxes, from the counters every mpbus process keeps in
 the group's runtime dir (read with plain file reads: the group is not attached to, no lcore is
 taken, nothing is sent to its processes). Members that keep no counters (C DPDK programs) are
 listed without figures. Exit code 1 when there is no such group.`;
@@ -56,7 +56,8 @@ export const ps: Command = {
       ['ACTOR', 'PID', 'RECEIVED', 'PROCESSED', 'FAILED', 'DEAD', 'RESTARTS', 'DEPTH', 'ASKS', 'P50', 'P99'],
       view.actors.map((a) => [a.name, String(a.pid), amount(a.received), amount(a.processed), amount(a.failed), amount(a.deadLettered), amount(a.restarts), amount(a.depth), amount(a.asks), latency(a.p50Ms), latency(a.p99Ms)]),
     );
-    console.log(`group ${view.prefix}: ${view.state}, ${view.processes.length} processes, ${view.actors.length} actors\n\n${processTable(view)}\n\n${view.actors.length > 0 ? actors : '(no actors)'}`);
+    const mailboxes = formatTable(['MAILBOX', 'PID', 'DEPTH', 'CAPACITY'], view.mailboxes.map((b) => [b.name, String(b.pid), amount(b.depth), amount(b.capacity)]));
+    console.log(`group ${view.prefix}: ${view.state}, ${view.processes.length} processes, ${view.actors.length} actors\n\n${processTable(view)}\n\n${view.actors.length > 0 ? actors : '(no actors)'}${view.mailboxes.length > 0 ? `\n\n${mailboxes}` : ''}`);
     return 0;
   },
 };

@@ -36,6 +36,15 @@ export interface ActorRow extends ActorView {
   processedPerSec?: number;
 }
 
+/** One open mailbox of the group (an actor's, or one opened with `MailboxSystem.open`). */
+export interface MailboxView {
+  name: string;
+  pid: number;
+  /** Messages sent to it and not yet handled (sampled every 500 ms). */
+  depth: number;
+  capacity: number;
+}
+
 /** A group at one instant. */
 export interface GroupView {
   prefix: string;
@@ -43,6 +52,7 @@ export interface GroupView {
   readAt: number;
   processes: ProcessView[];
   actors: ActorRow[];
+  mailboxes: MailboxView[];
   /** Processes that were killed and left counters behind (their lcore not taken again yet). */
   deadPids: number[];
 }
@@ -100,6 +110,10 @@ export function readGroupView(prefix: string, previous?: GroupView): GroupView |
     readAt: Date.now(),
     processes,
     actors,
+    mailboxes: (counters?.processes ?? [])
+      .filter((p) => p.state === 'alive')
+      .flatMap((p) => p.rows.filter((r) => r.kind === 'mailbox').map((r) => ({ name: r.name, pid: p.pid, depth: r.depth, capacity: r.capacity })))
+      .sort((a, b) => a.name.localeCompare(b.name)),
     deadPids: (counters?.processes ?? []).filter((p) => p.state === 'dead').map((p) => p.pid),
   };
 }

@@ -17,7 +17,7 @@ type Kind = 'counter' | 'gauge' | 'histogram';
 import { MpBusError, ErrorCodes } from '../errors.js';
 import { Runtime } from '../runtime/runtime.js';
 import { bucketUpperMs } from '../runtime/counters-layout.js';
-import { actorViews, readGroupCounters, type ActorView, type GroupCounters, type ProcessCounters } from './group-counters.js';
+import { actorViews, readGroupCounters, type ActorView, type GroupCounters, type ProcessCounters, type RowCounters } from './group-counters.js';
 
 /** Options of {@link groupMetrics}. */
 export interface GroupMetricsOptions {
@@ -79,6 +79,8 @@ export function groupMetrics(options: GroupMetricsOptions = {}): Registry {
   const g = { group: filePrefix };
   const perProcess = (value: (p: ProcessCounters) => number): Values => (s) => s.live.map((p) => ({ value: value(p), labels: { ...g, pid: p.pid } }));
   const perActor = (value: (a: ActorView) => number): Values => (s) => s.actors.map((a) => ({ value: value(a), labels: { ...g, actor: a.name, pid: a.pid } }));
+  const perMailbox = (value: (b: RowCounters) => number): Values => (s) =>
+    s.live.flatMap((p) => p.rows.filter((r) => r.kind === 'mailbox').map((r) => ({ value: value(r), labels: { ...g, mailbox: r.name, pid: p.pid } })));
   const metrics: Array<[string, string, Kind, Values]> = [
     ['mpbus_process_info', 'A process of the group (value 1): its role, lcore and command.', 'gauge', (s) => s.live.map((p) => ({ value: 1, labels: { ...g, pid: p.pid, role: p.role, lcore: p.lcore, command: p.command } }))],
     ['mpbus_process_start_time_seconds', 'When the process started, seconds since the epoch.', 'gauge', perProcess((p) => p.startedAt / 1000)],
@@ -98,6 +100,8 @@ export function groupMetrics(options: GroupMetricsOptions = {}): Registry {
     ['mpbus_actor_asks_total', 'Asks to the actor answered or failed, from every process of the group.', 'counter', perActor((a) => a.asks)],
     ['mpbus_actor_ask_failures_total', 'Asks to the actor that failed or timed out.', 'counter', perActor((a) => a.askFailed)],
     ['mpbus_actor_ask_timeouts_total', 'Asks to the actor that timed out.', 'counter', perActor((a) => a.askTimeouts)],
+    ['mpbus_mailbox_depth', 'Messages sent to the mailbox and not yet handled (sampled every 500 ms).', 'gauge', perMailbox((b) => b.depth)],
+    ['mpbus_mailbox_capacity', 'Messages the mailbox accepts before senders see it full.', 'gauge', perMailbox((b) => b.capacity)],
     ['mpbus_actor_ask_duration_seconds', 'Ask round trips to the actor, as the askers measured them (every ask up to 256 per asker, then one in 32).', 'histogram', (s) => s.actors.flatMap((a) => askHistogram(a, g))],
   ];
   for (const [name, help, type, values] of metrics) registry.registerMetric(new SnapshotMetric(name, help, type, snapshot, values) as never);

@@ -95,7 +95,13 @@ export class CounterTable {
     p[P.cpuSystemUs] = cpu.system;
     p[P.rssBytes] = process.memoryUsage.rss();
     p[P.heapUsedBytes] = process.memoryUsage().heapUsed;
-    for (const source of this.sources) source();
+    for (const source of this.sources) {
+      try {
+        source();
+      } catch {
+        // a source whose objects are closing: its gauges keep their last values
+      }
+    }
     p[P.sampledAt] = Date.now();
   }
 
