@@ -1,4 +1,4 @@
-/** The runtime's telemetry option and the EAL command line built from it (no DPDK). */
+/** The runtime's telemetry option and the EAL command line built from it (no DPDK; the other runtime options: runtime-options.test.ts). */
 import { describe, expect, it } from 'vitest';
 import { ealArgs, resolveOptions } from '../../src/runtime/options.js';
 
