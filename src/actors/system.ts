@@ -18,6 +18,7 @@ import { durationMs } from '../validation.js';
 import { logger } from '../log.js';
 import { ActorCell, STOP_ACTION, cellInHandler, classIncarnation, type CellHost, type DeadLetterReason, type Incarnation, type IncarnationFactory } from './cell.js';
 import { ActorContext, type ActorCounters, type ContextHost, type FunctionBehavior, type SpawnOptions, type Terminated } from './context.js';
+import { SystemCounters } from './counters.js';
 import type { AnyContract, AskOptions, ContractOf, HandlerMap, Handlers } from './contract.js';
 import { actorDeclaration, type ActorClass } from './decorators.js';
 import { DeadlineQueue } from './deadlines.js';
@@ -30,7 +31,6 @@ import { ActorRef, type RefHost } from './ref.js';
 import { Router, type RouterOptions } from './router.js';
 import { launchPool, type LaunchOptions, type ProcessPool } from './process-pool.js';
 import { checkSupervision, defaultSupervision } from './supervision.js';
-import { SystemCounters } from './counters.js';
 import { EnvelopeKind, makeEnvelope, type ActorTransport, type DeliveryStatus, type Envelope, type Receiver, type Registration, type WireError } from './transport.js';
 
 /** A message no actor handled. */

@@ -125,6 +125,8 @@ export function resolveOptions(options: RuntimeOptions = {}): ResolvedOptions {
   if (lcore !== 'auto' && (!Number.isInteger(lcore) || lcore < 0 || lcore >= MAX_LCORE)) {
     invalid(`lcore must be 'auto' or an integer 0..${MAX_LCORE - 1}, got ${String(lcore)}`);
   }
+  const telemetry = options.telemetry ?? true;
+  if (typeof telemetry !== 'boolean') invalid(`telemetry must be true or false, got ${String(telemetry)}`);
   const socketMem = options.socketMemMb === undefined ? undefined : ([] as number[]).concat(options.socketMemMb);
   socketMem?.forEach((mb, i) => positiveInt(mb, `socketMemMb[${i}]`));
   if (options.memoryMb !== undefined) positiveInt(options.memoryMb, 'memoryMb');
@@ -140,8 +142,6 @@ export function resolveOptions(options: RuntimeOptions = {}): ResolvedOptions {
   if (typeof handleSignals !== 'boolean') invalid(`handleSignals must be true or false, got ${String(handleSignals)}`);
   const onPrimaryLost = options.onPrimaryLost ?? 'exit';
   if (!['exit', 'close', 'ignore'].includes(onPrimaryLost)) invalid(`onPrimaryLost must be 'exit', 'close' or 'ignore', got ${String(onPrimaryLost)}`);
-  const telemetry = options.telemetry ?? true;
-  if (typeof telemetry !== 'boolean') invalid(`telemetry must be true or false, got ${String(telemetry)}`);
   const extraEalArgs = options.extraEalArgs ?? [];
   for (const arg of extraEalArgs) {
     const flag = arg.split('=')[0]!;
