@@ -79,7 +79,8 @@ describe('Prometheus metrics', () => {
         if (res?.ok) {
           expect(res.headers.get('content-type')).toMatch(/^text\/plain; version=0\.0\.4/);
           scraped = samples(await res.text());
-          if ((scraped.get('mpbus_actor_messages_received_total') ?? []).filter((x) => x.value > 0).length === 2) break;
+          // both workers have answered asks (received alone may be ahead of the first answer)
+          if ((scraped.get('mpbus_actor_ask_duration_seconds_count') ?? []).filter((x) => x.value > 0).length === 2) break;
         }
         await new Promise((resolve) => setTimeout(resolve, 200));
       }
