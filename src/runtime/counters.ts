@@ -8,6 +8,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { logger } from '../log.js';
 import { countersNative } from '../native/counters.js';
 import {
   COUNTERS_FILE, FILE_BYTES, LAYOUT_MAGIC, NAME_MAX_BYTES, NAME_OFFSET, P, ProcState, R, ROW_BYTES, ROW_FIELDS, ROWS, RowKind,
@@ -173,7 +174,13 @@ export function attachCounters(runtimeDir: string, lcore: number, role: 'primary
 
 /** The process leaves its group: its slot says so and the table's memory becomes private. */
 export function retireCounters(): void {
-  if (current?.shared) current.retire();
+  if (!current?.shared) return;
+  try {
+    current.retire();
+  } catch (err) {
+    // Leaving must not fail over counters: the slot is marked left first, readers skip it.
+    logger('runtime').warn({ err }, 'cannot retire the counters mapping');
+  }
 }
 
 function writeIdentity(table: CounterTable, lcore: number, role: 'primary' | 'secondary'): void {

@@ -210,7 +210,12 @@ export class Runtime {
       });
       const rt = new Runtime({ processType: result.processType, lcoreId: result.lcoreId, options: opts, group, locks, membersFd, primaryIsMpbus: result.processType === 'primary' || group.mpbusPrimaryAlive() });
       started = rt;
-      attachCounters(group.runtimeDir, rt.lcoreId, rt.processType);
+      try {
+        attachCounters(group.runtimeDir, rt.lcoreId, rt.processType);
+      } catch (err) {
+        // The process works on, counting in private memory: only readers outside it lose sight.
+        rt.log.warn({ err }, 'cannot map the group\'s counters file; ps, top, telemetry and metrics will not see this process');
+      }
       if (opts.telemetry) {
         try {
           telemetryNative().telemetryRegister();
