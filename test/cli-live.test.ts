@@ -6,7 +6,8 @@
  * processes leave while `top` reads, the last of them still removes every file.
  */
 import { execFile } from 'node:child_process';
-import { existsSync, readdirSync } from 'node:fs';
+import { existsSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -18,8 +19,8 @@ const group = useTestGroups();
 const actors = fixture('actors');
 const cli = join(repoRoot, 'dist', 'src', 'cli', 'main.js');
 const run = promisify(execFile);
-/** A tmux server of this test file only. */
-const socket = `mpbt_top_${process.pid}`;
+/** A tmux server of this test file only (its socket removed at the end). */
+const socket = join(tmpdir(), `mpbt_top_${process.pid}.tmux`);
 
 async function mpbus(...args: string[]): Promise<{ code: number; stdout: string }> {
   try {
@@ -30,7 +31,7 @@ async function mpbus(...args: string[]): Promise<{ code: number; stdout: string 
   }
 }
 
-const tmux = (...args: string[]): Promise<{ stdout: string }> => run('tmux', ['-L', socket, ...args]);
+const tmux = (...args: string[]): Promise<{ stdout: string }> => run('tmux', ['-S', socket, ...args]);
 const screen = async (): Promise<string> => (await tmux('capture-pane', '-p', '-t', 'top')).stdout;
 const running = (): Promise<boolean> => tmux('has-session', '-t', 'top').then(() => true, () => false);
 
@@ -46,6 +47,7 @@ async function until<T>(what: string, probe: () => Promise<T | undefined | false
 
 afterAll(async () => {
   await tmux('kill-server').catch(() => undefined);
+  rmSync(socket, { force: true });
 });
 
 describe('mpbus ps and top', () => {
