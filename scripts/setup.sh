@@ -7,7 +7,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-bash scripts/setup-machine.sh nats-server dpdk-doc   # nats-server: the cluster tests (docs/cluster.md); dpdk-doc: the sources of DPDK's examples, built by test/c-examples.test.ts
+bash scripts/setup-machine.sh nats-server dpdk-doc tmux   # nats-server: the cluster tests (docs/cluster.md); dpdk-doc: the sources of DPDK's examples, built by test/c-examples.test.ts; tmux: test/cli-live.test.ts runs `mpbus top` in a terminal
 say() { [ -n "${MPBUS_SETUP_QUIET:-}" ] || echo "mpbus setup: $*"; }
 
 # npm dependencies: install when missing or when the lock file changed since the last install.

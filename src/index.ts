@@ -34,3 +34,5 @@ export type { MailboxMemoryOptions } from './bus/attachment.js';
 export { registerClass, checkValue, type RegisterClassOptions } from './bus/value-codec.js';
 export * from './actors/index.js';
 export * from './cluster/index.js';
+export { groupMetrics, groupMetricsText, ASK_DURATION_BUCKETS, type GroupMetricsOptions } from './obs/prometheus.js';
+export { readGroupCounters, actorViews, type GroupCounters, type ProcessCounters, type RowCounters, type ActorView } from './obs/group-counters.js';

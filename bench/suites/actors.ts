@@ -34,6 +34,39 @@ async function inProcess(ctx: BenchContext): Promise<void> {
   await system.close();
 }
 
+/**
+ * Same-run A/B of what the shared counters add to the hot path: the counter increments replace
+ * the plain object increments counters used before, one for one; what is new per ask is its
+ * latency going to the target's histogram (a clock read and three increments). Rounds of
+ * sequential asks alternate with it on and off (B swaps the recording for a no-op), and each
+ * side's median and fastest per-ask times are compared (the fastest rounds are the least
+ * disturbed by other load on the machine).
+ */
+async function countersAB(ctx: BenchContext): Promise<void> {
+  const system = new ActorSystem({ transport: new InProcessHub().connect() });
+  const ref = await system.spawn('ab', { echo: (m: string) => m });
+  const stats = (system as unknown as { stats: { answered: unknown } }).stats;
+  const perAsk: Record<'on' | 'off', number[]> = { on: [], off: [] };
+  const asks = 1000;
+  for (let round = 0; round < (ctx.quick ? 20 : 200); round++) {
+    for (const mode of round % 2 === 0 ? (['on', 'off'] as const) : (['off', 'on'] as const)) {
+      if (mode === 'off') stats.answered = () => undefined;
+      else delete stats.answered;
+      const t0 = performance.now();
+      for (let i = 0; i < asks; i++) await ref.ask('echo', 'x');
+      perAsk[mode].push(((performance.now() - t0) * 1000) / asks);
+    }
+  }
+  delete stats.answered;
+  const [onMin, offMin] = [Math.min(...perAsk.on), Math.min(...perAsk.off)];
+  const [on, off] = [percentile(perAsk.on, 50), percentile(perAsk.off, 50)];
+  ctx.addRows([
+    { transport: 'actors_local_ask_counters_on', payloadBytes: 0, rttP50Us: on, notes: `per-ask time of rounds of 1000 sequential asks with ask latencies recorded in the shared counters (median of rounds; fastest ${onMin.toFixed(3)} µs)` },
+    { transport: 'actors_local_ask_counters_off', payloadBytes: 0, rttP50Us: off, notes: `the same, interleaved, recording off (fastest ${offMin.toFixed(3)} µs): on/off = ${(on / off).toFixed(3)} median, ${(onMin / offMin).toFixed(3)} fastest` },
+  ]);
+  await system.close();
+}
+
 function flagship(args: string[]): Promise<Record<string, number>> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [join(repoRoot, 'dist', 'samples', 'flagship', 'main.js'), ...args, '--json'], { stdio: ['ignore', 'pipe', 'inherit'] });
@@ -49,6 +82,8 @@ function flagship(args: string[]): Promise<Record<string, number>> {
 export async function run(ctx: BenchContext): Promise<void> {
   ctx.progress('actors: in-process ask/tell');
   await inProcess(ctx);
+  ctx.progress('actors: shared counters on/off (same run)');
+  await countersAB(ctx);
   const jobs = ctx.quick ? '5000' : '200000';
   for (const payload of [64, 1024]) {
     ctx.progress(`actors: flagship, payload ${payload} B`);

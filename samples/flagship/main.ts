@@ -10,6 +10,7 @@
  */
 import 'reflect-metadata';
 import type { ChildProcess } from 'node:child_process';
+import type { Server } from 'node:http';
 import { constants as osConstants } from 'node:os';
 import { startActorSystem, type ActorSystem, type ProcessPool, type Router, type RouterStats } from '../../src/index.js';
 import type { JobContract, JobResult } from './jobs.js';
@@ -17,6 +18,7 @@ import { alive, leftovers, until } from '../lib/processes.js';
 import { parseOptions, type FlagshipOptions } from './options.js';
 import { freePort, haveNatsServer, startNatsServer, stopProcess } from '../lib/nats.js';
 import { launchWorkers, startHosts, stopHosts, type HostProcess } from './workers.js';
+import { serveMetrics } from './metrics.js';
 
 /** Set on Ctrl-C / SIGTERM: the jobs cut short then are not worth a line each. */
 let interrupting = false;
@@ -206,6 +208,7 @@ async function main(): Promise<number> {
   /** Every worker process of the pool seen (the killed one and its successor too): none may be left at the end. */
   const seen = new Set<number>();
   let nats: ChildProcess | undefined;
+  let metricsServer: Server | undefined;
   const pids = (): number[] => [...seen, ...hosts.flatMap((h) => [h.pid, ...h.workers.map((w) => w.pid)])];
   const killHosts = (): void => {
     for (const pid of hosts.flatMap((h) => [h.pid, ...h.workers.map((w) => w.pid)])) if (alive(pid)) process.kill(pid, 'SIGKILL');
@@ -241,6 +244,11 @@ async function main(): Promise<number> {
       cluster = { servers, name: `flagship_${process.pid}` };
     }
     system = await startActorSystem({ filePrefix: prefix, procType: 'primary', askTimeoutMs: 120_000, handleSignals: true, ...(cluster ? { cluster } : {}) });
+    if (options.metricsPort !== undefined) {
+      const metrics = await serveMetrics(prefix, options.metricsPort);
+      metricsServer = metrics.server;
+      say(`metrics of group '${prefix}': http://127.0.0.1:${metrics.port}/metrics`);
+    }
     let target: Pick<Router<JobContract>, 'ref' | 'stats'>;
     let restarted: Successor | undefined;
     let successor = (): Successor | undefined => ({ name: '', pid: 0, afterMs: 0 }); // --hosts: a host restarts its own workers
@@ -289,6 +297,8 @@ async function main(): Promise<number> {
     );
     const outcome = await pushJobs(options, target, killable, () => successor());
     const started = pids();
+    metricsServer?.close();
+    metricsServer?.closeAllConnections();
     await pool?.close({ timeoutMs: 2000 });
     await stopHosts(hosts);
     await system.close({ timeoutMs: 2000 });
@@ -339,6 +349,8 @@ async function main(): Promise<number> {
     return exactlyOnce && left.length === 0 && strays.length === 0 ? 0 : 1;
   } catch (err) {
     console.error(`flagship failed: ${(err as Error).message}`);
+    metricsServer?.close();
+    metricsServer?.closeAllConnections();
     killHosts();
     await system?.close({ timeoutMs: 500 }).catch(() => undefined);
     return 1;

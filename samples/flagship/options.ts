@@ -17,6 +17,8 @@ export interface FlagshipOptions {
   hosts: number;
   /** NATS server of --hosts (default: a local nats-server the sample starts). */
   nats: string | undefined;
+  /** Serve the group's Prometheus metrics on http://127.0.0.1:<port>/metrics (0: any free port). */
+  metricsPort: number | undefined;
 }
 
 /** Workers the machine can take: one per CPU, at least 2 (the primary shares the CPUs). */
@@ -41,6 +43,9 @@ Usage: npm start -- [options]        (or: node dist/samples/flagship/main.js [op
                       workers, joined through one local nats-server (started and stopped by the
                       sample); this process pushes the jobs, NATS gives each to one host
   --nats URL          with --hosts: use this NATS server instead of starting one
+  --metrics-port P    serve the group's Prometheus metrics (its processes and actors, read from
+                      the group's shared counters) at http://127.0.0.1:P/metrics while it runs
+                      (0: a free port, printed)
   --json              no progress bar; end with one line of JSON:
                       {jobs, answered, lost, duplicates, workers, perWorker,
                        throughputJobsPerSec, latencyP50Us, latencyP99Us}
@@ -70,6 +75,7 @@ export function parseOptions(argv: string[]): FlagshipOptions | undefined {
       json: { type: 'boolean' },
       hosts: { type: 'string' },
       nats: { type: 'string' },
+      'metrics-port': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
     strict: true,
@@ -98,5 +104,6 @@ export function parseOptions(argv: string[]): FlagshipOptions | undefined {
     json: values.json ?? false,
     hosts,
     nats: values.nats,
+    metricsPort: values['metrics-port'] === undefined ? undefined : int('metrics-port', values['metrics-port'], 0, 0, 65535),
   };
 }

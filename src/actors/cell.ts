@@ -7,6 +7,8 @@ import type { Logger } from 'pino';
 import type { DependencyContainer } from 'tsyringe';
 import { logger } from '../log.js';
 import { ActorContext, type ActorCounters } from './context.js';
+import { actorCounters } from './counters.js';
+import { R } from '../runtime/counters-layout.js';
 import { classHandler, type ActorClass } from './decorators.js';
 import { ActorErrorCodes, ActorStoppedError, SystemClosedError, toWireError } from './errors.js';
 import { restartDelay, type SupervisionStrategy } from './supervision.js';
@@ -29,6 +31,8 @@ export type IncarnationFactory = (ctx: ActorContext, container: DependencyContai
 export interface CellHost {
   readonly container: DependencyContainer;
   makeContext(cell: ActorCell): ActorContext;
+  /** The actor's row in the process's shared counters. */
+  counterRow(name: string): Float64Array;
   reply(envelope: Envelope, kind: typeof EnvelopeKind.reply | typeof EnvelopeKind.failure, payload: unknown): void;
   deadLetter(to: string, envelope: Envelope, reason: DeadLetterReason): void;
   cellStopped(cell: ActorCell, reason: 'stopped'): void;
@@ -81,7 +85,8 @@ export class ActorCell implements Receiver {
   readonly settles = true;
   readonly log: Logger;
   readonly children = new Set<ActorCell>();
-  readonly counters: Omit<ActorCounters, 'mailboxDepth'> = { received: 0, processed: 0, failed: 0, restarts: 0, deadLettered: 0 };
+  /** Its row in the process's shared counters (fields: counters-layout.ts `R`), readable by the whole group. */
+  readonly counters: Float64Array;
   /** Resolves once the actor has fully stopped (postStop done). */
   readonly stopped: Promise<void>;
   registration: Registration | undefined;
@@ -111,6 +116,7 @@ export class ActorCell implements Receiver {
     private readonly parentContainer: DependencyContainer,
   ) {
     this.log = logger('actor', { actor: name });
+    this.counters = host.counterRow(name);
     this.stopped = new Promise((resolve) => (this.markStopped = resolve));
   }
 
@@ -120,7 +126,7 @@ export class ActorCell implements Receiver {
 
   /** Transport side: a message arrived. */
   receive(envelope: Envelope): void {
-    this.counters.received++;
+    this.counters[R.received]!++;
     if (this.state === 'stopped' || this.state === 'stopping' || this.refusing) {
       // Stopping (or its system closing): the name is still held until the messages in hand
       // are done, but new messages are refused at once (asks get their error now).
@@ -141,7 +147,7 @@ export class ActorCell implements Receiver {
   }
 
   snapshot(): ActorCounters {
-    return { ...this.counters, mailboxDepth: this.depth() };
+    return actorCounters(this.counters, this.depth());
   }
 
   /** Creates the first incarnation and runs preStart; messages that arrive meanwhile wait. */
@@ -201,7 +207,7 @@ export class ActorCell implements Receiver {
     const handler = this.incarnation!.handler(envelope.action);
     if (!handler) {
       this.settle();
-      this.counters.deadLettered++;
+      this.counters[R.deadLettered]!++;
       this.host.deadLetter(this.name, envelope, 'no-handler');
       if (envelope.kind === EnvelopeKind.ask) {
         this.host.reply(envelope, EnvelopeKind.failure, { name: 'MpBusError', code: ActorErrorCodes.noHandler, message: `actor '${this.name}' has no handler for '${envelope.action}'` });
@@ -239,7 +245,7 @@ export class ActorCell implements Receiver {
     if (this.abandoned) return;
     this.settle();
     this.current = undefined;
-    this.counters.processed++;
+    this.counters[R.processed]!++;
     if (tracingOn) traceHandled(envelope);
     if (envelope.kind === EnvelopeKind.ask) this.host.reply(envelope, EnvelopeKind.reply, value === undefined ? null : value);
   }
@@ -248,7 +254,7 @@ export class ActorCell implements Receiver {
     if (this.abandoned) return undefined;
     this.settle();
     this.current = undefined;
-    this.counters.failed++;
+    this.counters[R.failed]!++;
     if (tracingOn) traceHandlerFailed(envelope, err);
     if (envelope.kind === EnvelopeKind.ask) this.host.reply(envelope, EnvelopeKind.failure, toWireError(err));
     this.host.cellFailed(this, err, envelope.action);
@@ -305,7 +311,7 @@ export class ActorCell implements Receiver {
       void this.stop();
       return;
     }
-    this.counters.restarts++;
+    this.counters[R.restarts]!++;
     this.host.cellRestarted(this, err);
   }
 
@@ -378,7 +384,7 @@ export class ActorCell implements Receiver {
 
   private dropQueued(envelope: Envelope, reason: 'stopped' | 'closed'): void {
     this.settle();
-    this.counters.deadLettered++;
+    this.counters[R.deadLettered]!++;
     this.host.deadLetter(this.name, envelope, reason);
     if (envelope.kind === EnvelopeKind.ask) {
       const err = reason === 'closed' ? new SystemClosedError(`actor '${this.name}' was shut down before it answered '${envelope.action}'`) : new ActorStoppedError(this.name, envelope.action);

@@ -19,6 +19,7 @@ import { checkValue } from '../bus/value-codec.js';
 import { logger } from '../log.js';
 import { ActorCell, STOP_ACTION, cellInHandler, classIncarnation, type CellHost, type DeadLetterReason, type Incarnation, type IncarnationFactory } from './cell.js';
 import { ActorContext, type ActorCounters, type ContextHost, type FunctionBehavior, type SpawnOptions, type Terminated } from './context.js';
+import { SystemCounters } from './counters.js';
 import type { AnyContract, AskOptions, ContractOf, HandlerMap, Handlers } from './contract.js';
 import { actorDeclaration, type ActorClass } from './decorators.js';
 import { DeadlineQueue } from './deadlines.js';
@@ -115,6 +116,8 @@ export class ActorSystem implements RefHost, CellHost {
   private readonly events = new Subject<ActorEvent>();
   private readonly deadLetters = new Subject<DeadLetter>();
   private readonly cells = new Map<string, ActorCell>();
+  /** Rows of the process's shared counters: this system's actors, asks, dead letters. */
+  private readonly stats: SystemCounters;
   private readonly endpoints = new Map<string, { endpoint: SystemEndpoint; registration: Registration }>();
   private readonly pending = new Map<number, PendingAsk>();
   /** One timer for every pending ask's timeout. */
@@ -149,6 +152,7 @@ export class ActorSystem implements RefHost, CellHost {
     const transport = options.transport ?? InProcessHub.shared.connect();
     this.runtime = options.runtime ?? (transport instanceof InProcessTransport ? undefined : Runtime.current());
     this.transport = options.cluster ? new ClusterTransport(transport, options.cluster) : transport;
+    this.stats = new SystemCounters(() => this.cells.values(), this.transport);
     this.container = options.container ?? rootContainer.createChildContainer();
     this.container.register(ActorSystem, { useValue: this });
     this.askTimeoutMs = Math.ceil(durationMs(options.askTimeoutMs ?? 10_000, 'askTimeoutMs', 1));
@@ -471,6 +475,7 @@ export class ActorSystem implements RefHost, CellHost {
     if (this.pending.get(p.id) !== p) return;
     this.pending.delete(p.id);
     p.done = true;
+    this.stats.timedOut(p);
     if (p.router !== undefined) p.router.settled(p.worker!);
     p.reject(new AskTimeoutError(p.isRelay ? p.worker! : p.to, p.action, p.timeoutMs));
   }
@@ -482,6 +487,7 @@ export class ActorSystem implements RefHost, CellHost {
       return;
     }
     const failure = envelope.kind === EnvelopeKind.failure;
+    this.stats.answered(p, failure);
     if (p.router !== undefined) {
       // The worker never took it (it stopped first): the router gives it to another one.
       if (failure && workerGoneCode((envelope.payload as WireError)?.code)) {
@@ -635,6 +641,7 @@ export class ActorSystem implements RefHost, CellHost {
     const letter: DeadLetter = { to, action: envelope.action, payload: envelope.payload, reason, kind: kindNames[envelope.kind] };
     if (envelope.sender !== undefined) letter.sender = envelope.sender;
     this.log.debug({ to, action: envelope.action, reason }, 'dead letter');
+    this.stats.deadLetter();
     this.deadLetters.next(letter);
     this.events.next({ type: 'deadLetter', letter });
   }
@@ -656,8 +663,14 @@ export class ActorSystem implements RefHost, CellHost {
   }
 
   /** @internal */
+  counterRow(name: string): Float64Array {
+    return this.stats.actorRow(name);
+  }
+
+  /** @internal */
   cellStopped(cell: ActorCell): void {
     if (this.cells.get(cell.name) === cell) this.cells.delete(cell.name);
+    this.stats.actorStopped(cell.name, cell.counters);
     cell.log.debug('stopped');
     this.events.next({ type: 'stopped', name: cell.name, pid: process.pid });
   }
@@ -752,6 +765,7 @@ export class ActorSystem implements RefHost, CellHost {
     await this.transport.close();
     this.events.complete();
     this.deadLetters.complete();
+    this.stats.close();
   }
 }
 

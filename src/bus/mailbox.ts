@@ -24,6 +24,7 @@ import { registryNative } from '../native/hash.js';
 import { attach, attachAsync, type Attachment, type MailboxMemoryOptions } from './attachment.js';
 import { Membership, SCAN_INTERVAL_MS } from './membership.js';
 import { checkName, registry, type MailboxAddress } from './registry.js';
+import { countMailboxes } from './mailbox-counters.js';
 
 /**
  * @internal What {@link MailboxRef.offer} answers: the native send's status, or `noSuchMailbox`
@@ -144,6 +145,7 @@ export class MailboxSystem {
       this.schedulePump();
     };
     att.beforeDetach.push(() => this.shutdown());
+    att.beforeDetach.push(countMailboxes(() => this.boxes.values()));
     this.lastMessageAt = performance.now();
     this.schedulePump();
   }

@@ -5,6 +5,7 @@
 import { MpBusError } from '../errors.js';
 import { cleanGroup } from '../runtime/group-survey.js';
 import type { Command } from './command.js';
+import { mib } from './format.js';
 
 const help = `Usage: npx mpbus clean <prefix> [--json]
 
@@ -27,7 +28,7 @@ export const clean: Command = {
     try {
       const survey = cleanGroup(prefix);
       if (json) console.log(JSON.stringify({ prefix, removed: true, hugepageBytes: survey.hugepageBytes }));
-      else console.log(`removed group '${prefix}': its runtime dir and ${(survey.hugepageBytes / 2 ** 20).toFixed(0)} MiB of hugepage files`);
+      else console.log(`removed group '${prefix}': its runtime dir and ${mib(survey.hugepageBytes)} of hugepage files`);
       return 0;
     } catch (err) {
       if (!(err instanceof MpBusError)) throw err;

@@ -4,6 +4,7 @@
  */
 import { surveyGroups, type GroupSurvey } from '../runtime/group-survey.js';
 import type { Command } from './command.js';
+import { formatTable, mib } from './format.js';
 
 const help = `Usage: npx mpbus ls [--json]
 
@@ -13,10 +14,6 @@ hugepage files; no group is attached to or disturbed. For each: its file prefix,
 left, 'mpbus clean <prefix>' removes them), the primary's pid, the live members, and the
 hugepage memory its files hold.`;
 
-function mib(bytes: number): string {
-  return `${(bytes / 2 ** 20).toFixed(0)} MiB`;
-}
-
 function table(groups: GroupSurvey[]): string {
   const rows = groups.map((g) => [
     g.prefix,
@@ -25,9 +22,7 @@ function table(groups: GroupSurvey[]): string {
     String((g.primaryPid === null ? 0 : 1) + g.secondaryPids.length),
     mib(g.hugepageBytes),
   ]);
-  const header = ['PREFIX', 'STATE', 'PRIMARY', 'MEMBERS', 'HUGEPAGES'];
-  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
-  return [header, ...rows].map((r) => r.map((cell, i) => cell.padEnd(widths[i]!)).join('  ').trimEnd()).join('\n');
+  return formatTable(['PREFIX', 'STATE', 'PRIMARY', 'MEMBERS', 'HUGEPAGES'], rows);
 }
 
 export const ls: Command = {

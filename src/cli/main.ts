@@ -6,9 +6,11 @@
 import type { Command } from './command.js';
 import { clean } from './clean.js';
 import { ls } from './ls.js';
+import { ps } from './ps.js';
 import { setup } from './setup.js';
+import { top } from './top.js';
 
-const commands: Record<string, Command> = { setup, ls, clean };
+const commands: Record<string, Command> = { setup, ls, ps, top, clean };
 
 function usage(): string {
   const width = Math.max(...Object.keys(commands).map((name) => name.length));

@@ -15,6 +15,7 @@
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync, renameSync, accessSync, constants } from 'node:fs';
 import { join } from 'node:path';
 import { addon } from '../native/addon.js';
+import { COUNTERS_FILE } from './counters-layout.js';
 
 /** Prefix of the file a cleanly closing primary leaves (followed by its pid). */
 const PRIMARY_LEFT = 'mpbus_primary_left_';
@@ -200,7 +201,7 @@ export class GroupFiles {
     if (!existsSync(this.runtimeDir)) return;
     if (keepDir) {
       for (const f of readdirSync(this.runtimeDir)) {
-        if (!f.startsWith('mpbus_') || f === 'mpbus_settings.json' || f.startsWith(PRIMARY_LEFT)) rmSync(join(this.runtimeDir, f), { recursive: true, force: true });
+        if (!f.startsWith('mpbus_') || f === 'mpbus_settings.json' || f === COUNTERS_FILE || f.startsWith(PRIMARY_LEFT)) rmSync(join(this.runtimeDir, f), { recursive: true, force: true });
       }
     } else {
       rmSync(this.runtimeDir, { recursive: true, force: true });

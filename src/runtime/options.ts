@@ -48,7 +48,14 @@ export interface RuntimeOptions {
    * `primaryLost$`, for an application that shuts down itself.
    */
   onPrimaryLost?: PrimaryLostPolicy;
-  /** Escape hatch: more EAL arguments, appended as given. */
+  /**
+   * DPDK telemetry (default true, as in DPDK): the primary serves `dpdk_telemetry.v2` in the
+   * group's runtime dir, with DPDK's commands and mpbus's (`/mpbus/processes`, `/mpbus/actors`,
+   * `/mpbus/mailboxes`); `dpdk-telemetry.py -f <prefix>` connects to it. `false` passes
+   * `--no-telemetry`: no telemetry thread, no socket (docs/observability.md, "What telemetry costs").
+   */
+  telemetry?: boolean;
+  /** Escape hatch: more EAL arguments, appended as given (not `--telemetry`/`--no-telemetry`: see `telemetry`). */
   extraEalArgs?: string[];
   /**
    * DPDK libraries to load before EAL init, by name (`['rib', 'fib']`) or `'all'` (every library
@@ -73,6 +80,7 @@ export interface ResolvedOptions {
   baseVirtaddr: string;
   handleSignals: boolean;
   onPrimaryLost: PrimaryLostPolicy;
+  telemetry: boolean;
   extraEalArgs: string[];
   dpdkLibraries: string[] | 'all';
 }
@@ -130,6 +138,8 @@ export function resolveOptions(options: RuntimeOptions = {}): ResolvedOptions {
   if (lcore !== 'auto' && (!Number.isInteger(lcore) || lcore < 0 || lcore >= MAX_LCORE)) {
     invalid(`lcore must be 'auto' or an integer 0..${MAX_LCORE - 1}, got ${String(lcore)}`);
   }
+  const telemetry = options.telemetry ?? true;
+  if (typeof telemetry !== 'boolean') invalid(`telemetry must be true or false, got ${String(telemetry)}`);
   const socketMem = options.socketMemMb === undefined ? undefined : ([] as number[]).concat(options.socketMemMb);
   socketMem?.forEach((mb, i) => positiveInt(mb, `socketMemMb[${i}]`));
   if (options.memoryMb !== undefined) positiveInt(options.memoryMb, 'memoryMb');
@@ -146,6 +156,9 @@ export function resolveOptions(options: RuntimeOptions = {}): ResolvedOptions {
   const extraEalArgs = stringList(options.extraEalArgs, 'extraEalArgs');
   for (const arg of extraEalArgs) {
     const flag = arg.split('=')[0]!;
+    if (flag === '--telemetry' || flag === '--no-telemetry') {
+      invalid(`extraEalArgs must not contain ${flag}: telemetry is an option of its own (telemetry: true, the default, serves DPDK telemetry; telemetry: false turns it off)`);
+    }
     if (OWNED_ARGS.includes(flag)) invalid(`extraEalArgs must not contain ${flag}: use the matching option (or it would break the group, e.g. --huge-unlink breaks secondaries)`);
   }
   return {
@@ -162,6 +175,7 @@ export function resolveOptions(options: RuntimeOptions = {}): ResolvedOptions {
     baseVirtaddr,
     handleSignals,
     onPrimaryLost,
+    telemetry,
     extraEalArgs,
     dpdkLibraries: validateDpdkLibraries(options.dpdkLibraries),
   };
@@ -174,7 +188,7 @@ export function ealArgs(opts: ResolvedOptions, role: 'primary' | 'secondary', lc
     `--proc-type=${role}`,
     `--file-prefix=${opts.filePrefix}`,
     `--lcores=${lcoreId}@(${allowedCpuList()})`,
-    '--no-telemetry',
+    ...(opts.telemetry ? [] : ['--no-telemetry']),
     `--log-level=${Math.max(logLevelNumbers[opts.logLevel], logLevelNumbers.notice)}`,
   ];
   if (opts.pciAllowList.length === 0) args.push('--no-pci');

@@ -21,6 +21,8 @@ import { GroupFiles, hugetlbfsMounts } from './group.js';
 import { ealArgs, logLevelNumbers, MAX_LCORE, resolveOptions, type ResolvedOptions, type RuntimeOptions } from './options.js';
 import { MPBUS_VERSION } from './version.js';
 import { loadDpdkLibraries } from './libraries.js';
+import { attachCounters, retireCounters } from './counters.js';
+import { telemetryNative } from '../native/telemetry.js';
 import { PolledPorts } from '../ports/polled.js';
 
 /** Why a runtime closes, and by when its close hooks should be done. */
@@ -208,6 +210,20 @@ export class Runtime {
       });
       const rt = new Runtime({ processType: result.processType, lcoreId: result.lcoreId, options: opts, group, locks, membersFd, primaryIsMpbus: result.processType === 'primary' || group.mpbusPrimaryAlive() });
       started = rt;
+      try {
+        attachCounters(group.runtimeDir, rt.lcoreId, rt.processType);
+      } catch (err) {
+        // The process works on, counting in private memory: only readers outside it lose sight.
+        rt.log.warn({ err }, 'cannot map the group\'s counters file; ps, top, telemetry and metrics will not see this process');
+      }
+      if (opts.telemetry) {
+        try {
+          telemetryNative().telemetryRegister();
+        } catch (err) {
+          // DPDK's own commands are still served; only mpbus's are missing.
+          rt.log.warn({ err }, "cannot register mpbus's telemetry commands");
+        }
+      }
       if (rt.processType === 'primary') {
         try {
           serveInterruptsOnRequest(rt);
@@ -506,6 +522,7 @@ export class Runtime {
         this.log.warn({ err }, 'close hook failed');
       }
     }
+    retireCounters();
     try {
       await addon().ealCleanup();
     } finally {

@@ -1,0 +1,36 @@
+/** Text formatting shared by the `mpbus` commands: aligned tables, sizes, durations, rates. */
+
+/** Rows under a header, each column as wide as its widest cell, two spaces apart. */
+export function formatTable(header: string[], rows: string[][]): string {
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
+  return [header, ...rows].map((r) => r.map((cell, i) => cell.padEnd(widths[i]!)).join('  ').trimEnd()).join('\n');
+}
+
+/** Bytes as MiB. */
+export function mib(bytes: number): string {
+  return `${(bytes / 2 ** 20).toFixed(0)} MiB`;
+}
+
+/** A duration as `1h02m`, `3m05s` or `12s`. */
+export function duration(ms: number): string {
+  const s = Math.floor(ms / 1000);
+  if (s >= 3600) return `${Math.floor(s / 3600)}h${String(Math.floor((s % 3600) / 60)).padStart(2, '0')}m`;
+  if (s >= 60) return `${Math.floor(s / 60)}m${String(s % 60).padStart(2, '0')}s`;
+  return `${s}s`;
+}
+
+/** A count or rate with k/M suffixes past 10 000. */
+export function amount(n: number): string {
+  if (n >= 1e7) return `${(n / 1e6).toFixed(1)}M`;
+  if (n >= 1e4) return `${(n / 1e3).toFixed(1)}k`;
+  return Number.isInteger(n) ? String(n) : n.toFixed(1);
+}
+
+/** A latency in ms, or '-' when there is none. */
+export function latency(ms: number | undefined): string {
+  if (ms === undefined) return '-';
+  if (ms === Infinity) return '>1m';
+  if (ms < 1) return `${(ms * 1000).toFixed(0)}µs`;
+  if (ms < 1000) return `${ms.toFixed(ms < 10 ? 2 : 0)}ms`;
+  return `${(ms / 1000).toFixed(1)}s`;
+}

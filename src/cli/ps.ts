@@ -1,0 +1,63 @@
+/**
+ * `mpbus ps <prefix>`: a group's processes (pid, role, lcore, uptime, CPU, RSS, command) and
+ * its actors (counters, depth, ask latencies), read from its files without attaching to it.
+ */
+import { readGroupView, type GroupView } from '../obs/group-view.js';
+import type { Command } from './command.js';
+import { amount, duration, formatTable, latency, mib } from './format.js';
+
+const help = `Usage: npx mpbus ps <prefix> [--json]
+
+Shows a group's processes, their actors and their mailboxes, from the counters every mpbus process keeps in
+the group's runtime dir (read with plain file reads: the group is not attached to, no lcore is
+taken, nothing is sent to its processes). Members that keep no counters (C DPDK programs) are
+listed without figures. Exit code 1 when there is no such group.`;
+
+/** The processes table and the actors table of a view, as `ps` and `top` print them. */
+export function processTable(view: GroupView): string {
+  return formatTable(
+    ['PID', 'ROLE', 'LCORE', 'UPTIME', 'CPU', 'RSS', 'HEAP', 'DEAD', 'ACTORS', 'COMMAND'],
+    view.processes.map((p) => [
+      String(p.pid),
+      p.role,
+      p.lcore === null ? '-' : String(p.lcore),
+      p.mpbus ? duration(p.uptimeMs) : '-',
+      !p.mpbus ? '-' : p.cpuPercent !== undefined ? `${p.cpuPercent.toFixed(1)}%` : `${(p.cpuUs / 1e6).toFixed(1)}s`,
+      p.mpbus ? mib(p.rssBytes) : '-',
+      p.mpbus ? mib(p.heapUsedBytes) : '-',
+      p.mpbus ? amount(p.deadLetters) : '-',
+      String(p.actors.length),
+      p.command,
+    ]),
+  );
+}
+
+export const ps: Command = {
+  summary: "show a group's processes and actors (counters, depths, ask latencies)",
+  help,
+  run(args) {
+    const json = args.includes('--json');
+    const rest = args.filter((a) => a !== '--json');
+    if (rest.length !== 1 || rest[0]!.startsWith('-')) {
+      console.error(`mpbus ps: give one group prefix ('mpbus ls' lists them)\n\n${help}`);
+      return 2;
+    }
+    const view = readGroupView(rest[0]!);
+    if (!view) {
+      if (json) console.log(JSON.stringify({ prefix: rest[0], found: false }));
+      else console.error(`mpbus ps: no group '${rest[0]}' on this machine ('mpbus ls' lists them)`);
+      return 1;
+    }
+    if (json) {
+      console.log(JSON.stringify(view));
+      return 0;
+    }
+    const actors = formatTable(
+      ['ACTOR', 'PID', 'RECEIVED', 'PROCESSED', 'FAILED', 'DEAD', 'RESTARTS', 'DEPTH', 'ASKS', 'P50', 'P99'],
+      view.actors.map((a) => [a.name, String(a.pid), amount(a.received), amount(a.processed), amount(a.failed), amount(a.deadLettered), amount(a.restarts), amount(a.depth), amount(a.asks), latency(a.p50Ms), latency(a.p99Ms)]),
+    );
+    const mailboxes = formatTable(['MAILBOX', 'PID', 'DEPTH', 'CAPACITY'], view.mailboxes.map((b) => [b.name, String(b.pid), amount(b.depth), amount(b.capacity)]));
+    console.log(`group ${view.prefix}: ${view.state}, ${view.processes.length} processes, ${view.actors.length} actors\n\n${processTable(view)}\n\n${view.actors.length > 0 ? actors : '(no actors)'}${view.mailboxes.length > 0 ? `\n\n${mailboxes}` : ''}`);
+    return 0;
+  },
+};

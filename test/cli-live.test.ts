@@ -1,0 +1,108 @@
+/**
+ * Specification of `mpbus ps` and `mpbus top` on a live group, run as a user runs them (`top` in
+ * a real terminal: tmux, its screen read with capture-pane): they show the group's processes
+ * and actors, `top` sorts on a key and quits on `q`, and reading never disturbs the group: no
+ * file appears in its runtime dir, its members and traffic are unchanged, and when its
+ * processes leave while `top` reads, the last of them still removes every file.
+ */
+import { execFile } from 'node:child_process';
+import { existsSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { afterAll, describe, expect, it } from 'vitest';
+import { fixture, repoRoot } from './harness/paths.js';
+import { useTestGroups } from './harness/use-groups.js';
+import type { GroupView } from '../src/obs/group-view.js';
+
+const group = useTestGroups();
+const actors = fixture('actors');
+const cli = join(repoRoot, 'dist', 'src', 'cli', 'main.js');
+const run = promisify(execFile);
+/** A tmux server of this test file only (its socket removed at the end). */
+const socket = join(tmpdir(), `mpbt_top_${process.pid}.tmux`);
+
+async function mpbus(...args: string[]): Promise<{ code: number; stdout: string }> {
+  try {
+    return { code: 0, stdout: (await run(process.execPath, [cli, ...args])).stdout };
+  } catch (err) {
+    const e = err as { code: number; stdout: string };
+    return { code: e.code, stdout: e.stdout };
+  }
+}
+
+const tmux = (...args: string[]): Promise<{ stdout: string }> => run('tmux', ['-S', socket, ...args]);
+const screen = async (): Promise<string> => (await tmux('capture-pane', '-p', '-t', 'top')).stdout;
+const running = (): Promise<boolean> => tmux('has-session', '-t', 'top').then(() => true, () => false);
+
+async function until<T>(what: string, probe: () => Promise<T | undefined | false>, ms = 10_000): Promise<T> {
+  const end = Date.now() + ms;
+  for (;;) {
+    const v = await probe();
+    if (v !== undefined && v !== false) return v;
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
+
+afterAll(async () => {
+  await tmux('kill-server').catch(() => undefined);
+  rmSync(socket, { force: true });
+});
+
+describe('mpbus ps and top', () => {
+  it('show the processes and actors of a live group, top sorts and quits on q, and neither disturbs the group', async () => {
+    const g = group('top');
+    const p = await g.startAgent({ procType: 'primary' });
+    const s = await g.startAgent({ procType: 'secondary' });
+    await p.call(actors, 'startSystem');
+    await s.call(actors, 'startSystem');
+    await p.call(actors, 'spawnTestActor', 'alpha');
+    await s.call(actors, 'spawnTestActor', 'zulu');
+    for (let i = 0; i < 10; i++) await s.call(actors, 'ask', 'alpha', 'echo', i);
+    const files = readdirSync(g.runtimeDir).sort();
+
+    const ps = await mpbus('ps', g.prefix, '--json');
+    const view = JSON.parse(ps.stdout) as GroupView;
+    expect(view.processes.map((x) => [x.pid, x.role, x.lcore, x.actors])).toEqual([[p.pid, 'primary', 0, ['alpha']], [s.pid, 'secondary', 1, ['zulu']]]);
+    expect(view.actors.find((a) => a.name === 'alpha')).toMatchObject({ pid: p.pid, received: 10, processed: 10, asks: 10 });
+    expect((await mpbus('ps', g.prefix)).stdout).toMatch(new RegExp(`^alpha\\s+${p.pid}\\s+10\\s+10\\s+0\\s+0\\s+0\\s+0\\s+10\\s+\\S+\\s+\\S+$`, 'm'));
+
+    await tmux('new-session', '-d', '-s', 'top', '-x', '160', '-y', '30', `${process.execPath} ${cli} top ${g.prefix} --sort depth`);
+    await until('top to show both actors', async () => /mpbus top - group .* sort: depth/.test(await screen()) && /zulu/.test(await screen()));
+    // traffic goes on while top reads, and top shows it
+    for (let i = 0; i < 20; i++) expect((await s.call<{ value: unknown }>(actors, 'ask', 'alpha', 'echo', i)).value).toBe(i);
+    const shown = await until('top to show 30 asks answered', async () => {
+      const text = await screen();
+      return /^alpha\s+\d+\s+0\s+\d+\s+\d+\s+\S+\s+\S+\s+0\s+0\s+0$/m.test(text) && text;
+    });
+    expect(shown).toMatch(new RegExp(`^${p.pid}\\s+primary\\s+0\\s+\\d+s\\s+[\\d.]+%\\s+\\d+ MiB`, 'm'));
+    await tmux('send-keys', '-t', 'top', 'n');
+    await until('the sort by name', async () => {
+      const text = await screen();
+      return /sort: name/.test(text) && text.indexOf('\nalpha') < text.indexOf('\nzulu');
+    });
+    // the reader added nothing to the group: no file (rte_mp socket, lcore lock), no member
+    expect(readdirSync(g.runtimeDir).sort()).toEqual(files);
+    const ls = JSON.parse((await mpbus('ls', '--json')).stdout) as Array<{ prefix: string; secondaryPids: number[] }>;
+    expect(ls.find((x) => x.prefix === g.prefix)?.secondaryPids).toEqual([s.pid]);
+    await tmux('send-keys', '-t', 'top', 'q');
+    await until('top to quit on q', async () => !(await running()), 5000);
+
+    // The group leaves while top reads it: the last process still removes every file, and top ends.
+    await tmux('new-session', '-d', '-s', 'top', '-x', '160', '-y', '30', `${process.execPath} ${cli} top ${g.prefix}`);
+    await until('top to start', async () => /mpbus top - group/.test(await screen()));
+    await s.close();
+    await p.close();
+    expect(existsSync(g.runtimeDir)).toBe(false);
+    expect(g.hugepageFiles()).toEqual([]);
+    await until('top to end with its group', async () => !(await running()), 5000);
+    expect((await mpbus('ps', g.prefix)).code).toBe(1);
+  });
+
+  it('usage errors exit 2', async () => {
+    expect((await mpbus('ps')).code).toBe(2);
+    expect((await mpbus('top', 'x', '--sort', 'bogus')).code).toBe(2);
+    expect((await mpbus('top', 'x', '--interval', '5')).code).toBe(2);
+  });
+});

@@ -1,0 +1,64 @@
+/**
+ * Specification of the group's shared counters: every process's actors, asks and own figures
+ * are readable from outside the group (this test process never joins it), `system.counters`
+ * reads the same rows, a process that leaves disappears and a killed one shows as dead.
+ */
+import { describe, expect, it } from 'vitest';
+import { fixture } from './harness/paths.js';
+import { useTestGroups } from './harness/use-groups.js';
+import { actorViews, readGroupCounters } from '../src/obs/group-counters.js';
+import { SAMPLE_INTERVAL_MS } from '../src/runtime/counters.js';
+
+const group = useTestGroups();
+const actors = fixture('actors');
+
+describe('shared counters', () => {
+  it("a reader outside the group sees each process (pid, role, lcore, CPU, RSS) and each actor's counters and ask latencies", async () => {
+    const g = group('ctr');
+    const p = await g.startAgent({ procType: 'primary' });
+    const s = await g.startAgent({ procType: 'secondary' });
+    await p.call(actors, 'startSystem');
+    await s.call(actors, 'startSystem');
+    await p.call(actors, 'spawnTestActor', 'echo');
+    for (let i = 0; i < 20; i++) expect((await s.call<{ value: unknown }>(actors, 'ask', 'echo', 'echo', i)).value).toBe(i);
+    expect((await s.call<{ error?: unknown }>(actors, 'ask', 'echo', 'fail', 'bad')).error).toBeDefined();
+    expect((await s.call<{ error?: unknown }>(actors, 'ask', 'echo', 'nothing', 1)).error).toBeDefined();
+    await new Promise((resolve) => setTimeout(resolve, SAMPLE_INTERVAL_MS * 2));
+
+    const read = readGroupCounters(g.prefix)!;
+    const byPid = new Map(read.processes.map((x) => [x.pid, x]));
+    expect(byPid.get(p.pid)).toMatchObject({ role: 'primary', state: 'alive', lcore: 0 });
+    expect(byPid.get(s.pid)).toMatchObject({ role: 'secondary', state: 'alive', lcore: 1 });
+    for (const x of read.processes) {
+      expect(x.rssBytes).toBeGreaterThan(10 * 2 ** 20);
+      expect(x.cpuUserUs).toBeGreaterThan(0);
+      expect(x.uptimeMs).toBeGreaterThan(0);
+      expect(x.command).toMatch(/^node /);
+    }
+    const echo = actorViews(read).find((a) => a.name === 'echo')!;
+    expect(echo).toMatchObject({ pid: p.pid, received: 22, processed: 20, failed: 1, restarts: 1, deadLettered: 1, depth: 0, asks: 22, askFailed: 2 });
+    expect(echo.p50Ms).toBeGreaterThan(0);
+    expect(echo.p99Ms).toBeGreaterThanOrEqual(echo.p50Ms!);
+    expect(byPid.get(p.pid)!.deadLetters).toBe(1);
+    // system.counters reads the same row
+    expect(await p.call(actors, 'counters', 'echo')).toEqual({ received: 22, processed: 20, failed: 1, restarts: 1, deadLettered: 1, mailboxDepth: 0 });
+
+    // mailboxes: the actor's, and one opened without actors (nobody reads it), with depth and capacity
+    await s.call(fixture('mailbox'), 'openUnread', 'plain', 16);
+    await p.call(fixture('mailbox'), 'send', 'plain', 1);
+    await p.call(fixture('mailbox'), 'send', 'plain', 2);
+    await new Promise((resolve) => setTimeout(resolve, SAMPLE_INTERVAL_MS * 2));
+    const boxes = readGroupCounters(g.prefix)!.processes.flatMap((x) => x.rows.filter((r) => r.kind === 'mailbox').map((r) => ({ pid: x.pid, name: r.name, depth: r.depth, capacity: r.capacity })));
+    expect(boxes).toEqual(expect.arrayContaining([
+      { pid: p.pid, name: 'echo', depth: 0, capacity: expect.any(Number) as unknown as number },
+      { pid: s.pid, name: 'plain', depth: 2, capacity: 16 },
+    ]));
+
+    await s.close();
+    expect(readGroupCounters(g.prefix)!.processes.map((x) => x.pid)).toEqual([p.pid]);
+    p.kill('SIGKILL');
+    await p.exited;
+    expect(readGroupCounters(g.prefix)!.processes).toMatchObject([{ pid: p.pid, state: 'dead' }]);
+    expect(actorViews(readGroupCounters(g.prefix)!)).toEqual([]);
+  });
+});

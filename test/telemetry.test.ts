@@ -1,0 +1,66 @@
+/**
+ * Specification of DPDK telemetry in an mpbus group, read with Debian's `dpdk-telemetry.py`
+ * (package dpdk) as an operator would: on by default, DPDK's own commands and mpbus's
+ * (/mpbus/processes, /mpbus/actors, /mpbus/mailboxes) answer for the whole group; with
+ * `telemetry: false` there is no socket.
+ */
+import { execFile } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { fixture } from './harness/paths.js';
+import { useTestGroups } from './harness/use-groups.js';
+
+const group = useTestGroups();
+const actors = fixture('actors');
+
+/** Sends each command to the group's telemetry socket through dpdk-telemetry.py; one parsed answer per command. */
+function telemetry(prefix: string, commands: string[]): Promise<Record<string, unknown>[]> {
+  return new Promise((resolve, reject) => {
+    const child = execFile('dpdk-telemetry.py', ['-f', prefix], { timeout: 10_000 }, (err, stdout) => {
+      if (err) reject(err);
+      else resolve(stdout.trim().split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as Record<string, unknown>));
+    });
+    child.stdin!.end(`${commands.join('\n')}\n`);
+  });
+}
+
+describe('DPDK telemetry', () => {
+  it("is on by default: dpdk-telemetry.py sees DPDK's commands and mpbus's, answered for every process of the group", async () => {
+    const g = group('tel');
+    const p = await g.startAgent({ procType: 'primary' });
+    const s = await g.startAgent({ procType: 'secondary' });
+    await p.call(actors, 'startSystem');
+    await s.call(actors, 'startSystem');
+    await p.call(actors, 'spawnTestActor', 'echo-1');
+    await s.call(actors, 'spawnTestActor', 'other');
+    for (let i = 0; i < 12; i++) await s.call(actors, 'ask', 'echo-1', 'echo', i);
+
+    const [list, processes, all, one, mailboxes, params] = await telemetry(g.prefix, ['/', '/mpbus/processes', '/mpbus/actors', '/mpbus/actors,echo-1', '/mpbus/mailboxes', '/eal/params']);
+    expect(list!['/']).toEqual(expect.arrayContaining(['/eal/params', '/ethdev/list', '/mpbus/processes', '/mpbus/actors', '/mpbus/mailboxes']));
+    const proc = processes!['/mpbus/processes'] as Record<string, unknown[]>;
+    expect(proc.pid).toEqual([p.pid, s.pid]);
+    expect(proc.role).toEqual(['primary', 'secondary']);
+    expect(proc.lcore).toEqual([0, 1]);
+    expect(proc.actors).toEqual([1, 1]);
+    for (const rss of proc.rss_bytes as number[]) expect(rss).toBeGreaterThan(10 * 2 ** 20);
+    expect((all!['/mpbus/actors'] as Record<string, unknown[]>).name).toEqual(['echo-1', 'other']);
+    const echo = one!['/mpbus/actors'] as Record<string, unknown[]>;
+    expect(echo).toMatchObject({ name: ['echo-1'], pid: [p.pid], received: [12], processed: [12], asks: [12], ask_failed: [0] });
+    expect((echo.ask_p99_us as number[])[0]).toBeGreaterThanOrEqual((echo.ask_p50_us as number[])[0]!);
+    expect((echo.ask_p50_us as number[])[0]).toBeGreaterThan(0);
+    const boxes = mailboxes!['/mpbus/mailboxes'] as Record<string, unknown[]>;
+    // the actors' mailboxes, and each actor system's reply mailbox
+    expect(boxes.name).toEqual(expect.arrayContaining(['echo-1', 'other', expect.stringMatching(/^\$reply\./)]));
+    expect(boxes.capacity!.every((c) => (c as number) > 0)).toBe(true);
+    expect(params!['/eal/params']).toEqual(expect.arrayContaining([`--file-prefix=${g.prefix}`, '--proc-type=primary']));
+    expect(params!['/eal/params']).not.toContain('--no-telemetry');
+  });
+
+  it('telemetry: false starts no telemetry socket', async () => {
+    const g = group('notel');
+    await g.startAgent({ procType: 'primary', telemetry: false });
+    expect(existsSync(join(g.runtimeDir, 'mpbus_settings.json'))).toBe(true);
+    expect(existsSync(join(g.runtimeDir, 'dpdk_telemetry.v2'))).toBe(false);
+  });
+});
