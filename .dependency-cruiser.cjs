@@ -14,6 +14,8 @@ const layers = [
   { name: 'shm', rank: 3, path: '^src/shm/' },
   { name: 'bus', rank: 3, path: '^src/bus/' },
   { name: 'interrupts', rank: 4, path: '^src/interrupts/' },
+  // Readers of a group's shared counters (ps, top, Prometheus): they read files, never attach.
+  { name: 'obs', rank: 4, path: '^src/obs/' },
   // PolledPorts describes ports with the interrupts layer's types.
   { name: 'ports', rank: 5, path: '^src/ports/' },
   { name: 'actors', rank: 6, path: '^src/actors/' },
