@@ -467,6 +467,7 @@ export class ActorSystem implements RefHost, CellHost {
         // Passed on as it came: a failure stays the worker's wire error.
         this.forget(p.id);
         this.reply(p.origin!, envelope.kind as typeof EnvelopeKind.reply | typeof EnvelopeKind.failure, envelope.payload);
+        p.release();
         return;
       }
     }
