@@ -22,7 +22,7 @@ import type { AnyContract, AskOptions, ContractOf, HandlerMap, Handlers } from '
 import { actorDeclaration, type ActorClass } from './decorators.js';
 import { DeadlineQueue } from './deadlines.js';
 import { ActorErrorCodes, ActorNotFoundError, ActorStoppedError, AskTimeoutError, fromWireError, PrimaryLostError, SystemClosedError } from './errors.js';
-import { PendingAsk, workerGoneCode, type AskForwarder } from './pending.js';
+import { PendingAsk, PendingTable, workerGoneCode, type AskForwarder } from './pending.js';
 import { InProcessHub, InProcessTransport } from './in-process.js';
 import { Runtime, type CloseContext, type PrimaryLost } from '../runtime/runtime.js';
 import { ClusterTransport, type ClusterOptions } from '../cluster/cluster-transport.js';
@@ -84,6 +84,18 @@ export interface CloseOptions {
 
 const kindNames = ['tell', 'ask', 'reply', 'failure'] as const;
 
+/**
+ * The settling functions of the promise made last by {@link captureSettlers}: an ask's promise
+ * is made with this one executor, not a closure per ask over the ask's variables (a context
+ * object and a function per ask, gone from the caller's allocations).
+ */
+let capturedResolve: (value: unknown) => void = () => undefined;
+let capturedReject: (err: unknown) => void = () => undefined;
+function captureSettlers(resolve: (value: unknown) => void, reject: (err: unknown) => void): void {
+  capturedResolve = resolve;
+  capturedReject = reject;
+}
+
 /** Something registered under a name that is not an actor cell (routers). */
 export interface SystemEndpoint extends Receiver {
   stop(): Promise<void>;
@@ -105,7 +117,7 @@ export class ActorSystem implements RefHost, CellHost {
   private readonly deadLetters = new Subject<DeadLetter>();
   private readonly cells = new Map<string, ActorCell>();
   private readonly endpoints = new Map<string, { endpoint: SystemEndpoint; registration: Registration }>();
-  private readonly pending = new Map<number, PendingAsk>();
+  private readonly pending = new PendingTable();
   /** One timer for every pending ask's timeout. */
   private readonly deadlines = new DeadlineQueue<PendingAsk>((p) => this.expired(p));
   /** Messages waiting for room in a full mailbox, per destination, in order. */
@@ -349,17 +361,25 @@ export class ActorSystem implements RefHost, CellHost {
     if (handling?.deadline !== undefined) timeoutMs = Math.max(0, Math.min(timeoutMs, handling.deadline - Date.now()));
     const id = this.nextAskId++;
     const envelope = makeEnvelope(EnvelopeKind.ask, action, payload, id, this.replyAddress, sender, Date.now() + timeoutMs, handling?.trace);
-    return new Promise<unknown>((resolve, reject) => {
-      const p = new PendingAsk(id, to, action, timeoutMs, performance.now() + timeoutMs, resolve, reject, undefined);
-      // Registered before sending: a router of this system takes the entry over on delivery.
-      this.pending.set(id, p);
-      this.deadlines.add(p, timeoutMs);
-      if (this.send(to, envelope) === 'unknown') {
-        this.forget(id);
-        this.deadLetter(to, envelope, 'unknown-actor');
-        reject(new ActorNotFoundError(to, action));
-      }
-    });
+    const promise = new Promise<unknown>(captureSettlers);
+    const p = new PendingAsk(id, to, action, timeoutMs, performance.now() + timeoutMs, capturedResolve, capturedReject, undefined);
+    // Registered before sending: a router of this system takes the entry over on delivery.
+    this.pending.set(p);
+    this.deadlines.add(p, timeoutMs);
+    let status: DeliveryStatus;
+    try {
+      status = this.send(to, envelope);
+    } catch (err) {
+      // (as when the send ran inside the promise's executor: the ask rejects, it does not throw)
+      if (this.forget(id)) p.reject(err);
+      return promise;
+    }
+    if (status === 'unknown') {
+      const unsettled = this.forget(id);
+      this.deadLetter(to, envelope, 'unknown-actor');
+      unsettled?.reject(new ActorNotFoundError(to, action));
+    }
+    return promise;
   }
 
   /**
@@ -395,7 +415,7 @@ export class ActorSystem implements RefHost, CellHost {
     p.worker = worker;
     p.attempt = attempt;
     p.origin = origin;
-    this.pending.set(id, p);
+    this.pending.set(p);
     this.deadlines.add(p, timeoutMs);
     const envelope = makeEnvelope(EnvelopeKind.ask, origin.action, origin.payload, id, this.replyAddress, origin.sender, Date.now() + timeoutMs, origin.trace);
     if (this.send(worker, envelope) === 'unknown') {
@@ -426,7 +446,7 @@ export class ActorSystem implements RefHost, CellHost {
    * (`onStall: 'regive'`): at least once, the stalled worker's late answers become late replies.
    */
   regiveFrom(router: AskForwarder, worker: string): void {
-    const held = [...this.pending.values()].filter((p) => p.router === router && p.worker === worker);
+    const held = this.pending.values().filter((p) => p.router === router && p.worker === worker);
     for (const p of held) this.workerLost(p, new ActorStoppedError(worker, p.action, 'stalled'), 'stalled');
   }
 
@@ -434,10 +454,15 @@ export class ActorSystem implements RefHost, CellHost {
   private forget(id: number): PendingAsk | undefined {
     const p = this.pending.get(id);
     if (!p) return undefined;
-    this.pending.delete(id);
+    this.settle(p);
+    return p;
+  }
+
+  /** Removes `p`, found pending just now. */
+  private settle(p: PendingAsk): void {
+    this.pending.delete(p.id);
     p.done = true;
     this.deadlines.settled(p.timeoutMs);
-    return p;
   }
 
   /** A pending ask's time ran out (the deadline queue already dropped it). */
@@ -465,13 +490,13 @@ export class ActorSystem implements RefHost, CellHost {
       p.router.settled(p.worker!);
       if (p.isRelay) {
         // Passed on as it came: a failure stays the worker's wire error.
-        this.forget(p.id);
+        this.settle(p);
         this.reply(p.origin!, envelope.kind as typeof EnvelopeKind.reply | typeof EnvelopeKind.failure, envelope.payload);
         p.release();
         return;
       }
     }
-    this.forget(p.id);
+    this.settle(p);
     if (failure) p.reject(fromWireError(p.worker ?? p.to, p.action, envelope.payload as WireError));
     else p.resolve(envelope.payload);
   }
@@ -678,7 +703,7 @@ export class ActorSystem implements RefHost, CellHost {
   }
 
   private rejectPending(): void {
-    for (const id of [...this.pending.keys()]) {
+    for (const { id } of this.pending.values()) {
       const p = this.forget(id);
       p?.reject(this.closeError(`the ask to '${p.to}' for '${p.action}' was pending`));
     }
