@@ -10,7 +10,9 @@
  *   valgrind --tool=callgrind --callgrind-out-file=/dev/null node dist/bench/profile-actor-layer.js 60000
  *   # instructions per job = (I refs of the second - I refs of the first) / 40000
  *
- * Run (after tsc): node dist/bench/profile-actor-layer.js [jobs=200000]
+ * With a window of 1 it measures sequential asks (each one waits for the answer of the one before).
+ *
+ * Run (after tsc): node dist/bench/profile-actor-layer.js [jobs=200000] [window=128]
  */
 import 'reflect-metadata';
 import { ActorSystem, InProcessHub } from '../src/index.js';
@@ -25,7 +27,7 @@ interface JobContract {
 }
 
 const jobs = Number(process.argv[2] ?? 200_000);
-const window = 128;
+const window = Number(process.argv[3] ?? 128);
 const hub = new InProcessHub();
 const caller = new ActorSystem({ transport: hub.connect(), askTimeoutMs: 120_000 });
 const workers = new ActorSystem({ transport: hub.connect() });
@@ -50,6 +52,6 @@ await new Promise<void>((resolve) => {
   };
   push();
 });
-console.log(`actor layer alone: ${jobs} jobs, ${(((performance.now() - t0) * 1000) / jobs).toFixed(2)} us per job`);
+console.log(`actor layer alone: ${jobs} jobs, ${window} in flight, ${(((performance.now() - t0) * 1000) / jobs).toFixed(2)} us per job`);
 await caller.close();
 await workers.close();
