@@ -89,8 +89,9 @@ const kindNames = ['tell', 'ask', 'reply', 'failure'] as const;
  * is made with this one executor, not a closure per ask over the ask's variables (a context
  * object and a function per ask, gone from the caller's allocations).
  */
-let capturedResolve: (value: unknown) => void = () => undefined;
-let capturedReject: (err: unknown) => void = () => undefined;
+const noSettler = (): void => undefined;
+let capturedResolve: (value: unknown) => void = noSettler;
+let capturedReject: (err: unknown) => void = noSettler;
 function captureSettlers(resolve: (value: unknown) => void, reject: (err: unknown) => void): void {
   capturedResolve = resolve;
   capturedReject = reject;
@@ -363,6 +364,7 @@ export class ActorSystem implements RefHost, CellHost {
     const envelope = makeEnvelope(EnvelopeKind.ask, action, payload, id, this.replyAddress, sender, Date.now() + timeoutMs, handling?.trace);
     const promise = new Promise<unknown>(captureSettlers);
     const p = new PendingAsk(id, to, action, timeoutMs, performance.now() + timeoutMs, capturedResolve, capturedReject, undefined);
+    capturedResolve = capturedReject = noSettler; // the module does not keep the last ask's promise alive
     // Registered before sending: a router of this system takes the entry over on delivery.
     this.pending.set(p);
     this.deadlines.add(p, timeoutMs);
