@@ -8,10 +8,13 @@ const here = dirname(fileURLToPath(import.meta.url));
 
 /**
  * Launches `count` worker processes in `system`'s group, named `<pool>-<serial>`: ready once
- * each one's JobWorker joined the group 'workers'; a worker that dies is started again.
+ * each one's JobWorker joined the group 'workers'; a worker that dies is started again. The
+ * workers get this process's Node options (`--trace-gc`, `--cpu-prof`: bench/profile-actors.ts
+ * measures every process of a run so), except a debugger's, whose port only one may hold.
  */
 export function launchWorkers(system: ActorSystem, count: number, pool = 'worker'): Promise<ProcessPool> {
-  return system.launch(join(here, 'worker.js'), { count, name: pool, ready: { group: 'workers' }, stopTimeoutMs: 2000 });
+  const execArgv = process.execArgv.filter((a) => !a.startsWith('--inspect') && !a.startsWith('--debug'));
+  return system.launch(join(here, 'worker.js'), { count, name: pool, ready: { group: 'workers' }, stopTimeoutMs: 2000, execArgv });
 }
 
 /** A started host process (--hosts), with the worker processes it launched. */

@@ -56,6 +56,8 @@ export function cellInHandler(): ActorCell | undefined {
 /** The action that stops an actor from another process (`system.stop(name)`). */
 export const STOP_ACTION = '$stop';
 
+const RESOLVED = Promise.resolve();
+
 /** Handle this many messages in a row before letting timers and I/O run. */
 const BATCH = 256;
 
@@ -172,8 +174,13 @@ export class ActorCell implements Receiver {
 
   private schedule(): void {
     this.busy = true;
-    queueMicrotask(() => void this.loop());
+    // A reaction of a settled promise, not queueMicrotask: Node wraps each queueMicrotask
+    // callback in an AsyncResource (an object, a bound function, async-hook bookkeeping on
+    // run): ~0.2 µs more per call, paid per message by an actor asked one message at a time.
+    void RESOLVED.then(this.runLoop);
   }
+
+  private readonly runLoop = (): void => void this.loop();
 
   private async loop(): Promise<void> {
     let handled = 0;

@@ -43,6 +43,9 @@ export class DeadlineQueue<T extends Deadline> {
    * entry's turn) does not keep the process alive, as no timer did once its ask was answered.
    */
   private live = 0;
+  /** The lane of the last add or settle: nearly every ask of a system has the same timeout. */
+  private lastLane: Lane<T> | undefined;
+  private lastTimeoutMs = -1;
 
   constructor(private readonly expire: (entry: T) => void) {}
 
@@ -51,8 +54,12 @@ export class DeadlineQueue<T extends Deadline> {
    * keep timeouts whole milliseconds: each distinct value is a lane.
    */
   add(entry: T, timeoutMs: number): void {
-    let lane = this.lanes.get(timeoutMs);
-    if (!lane) this.lanes.set(timeoutMs, (lane = { items: [], head: 0, live: 0 }));
+    let lane = this.laneOf(timeoutMs);
+    if (!lane) {
+      this.lanes.set(timeoutMs, (lane = { items: [], head: 0, live: 0 }));
+      this.lastLane = lane;
+      this.lastTimeoutMs = timeoutMs;
+    }
     lane.items.push(entry);
     lane.live++;
     if (this.live++ === 0) this.timer?.ref();
@@ -61,25 +68,45 @@ export class DeadlineQueue<T extends Deadline> {
 
   /** `entry` (added with `timeoutMs`) was settled: it no longer expires. Call after setting `done`. */
   settled(timeoutMs: number): void {
-    const lane = this.lanes.get(timeoutMs);
+    const lane = this.laneOf(timeoutMs);
     if (!lane) return;
     if (--this.live === 0) this.timer?.unref();
     lane.live--;
     if (lane.live === 0) {
-      this.lanes.delete(timeoutMs); // all settled: nothing of it need wait for its turn
+      this.dropLane(timeoutMs); // all settled: nothing of it need wait for its turn
       return;
     }
     const dead = lane.items.length - lane.head - lane.live;
     if (dead > COMPACT_MIN && dead > lane.live) {
       lane.items = lane.items.slice(lane.head).filter((e) => !e.done);
       lane.head = 0;
-      if (lane.items.length === 0) this.lanes.delete(timeoutMs);
+      if (lane.items.length === 0) this.dropLane(timeoutMs);
+    }
+  }
+
+  private laneOf(timeoutMs: number): Lane<T> | undefined {
+    if (timeoutMs === this.lastTimeoutMs) return this.lastLane;
+    const lane = this.lanes.get(timeoutMs);
+    if (lane) {
+      this.lastLane = lane;
+      this.lastTimeoutMs = timeoutMs;
+    }
+    return lane;
+  }
+
+  private dropLane(timeoutMs: number): void {
+    this.lanes.delete(timeoutMs);
+    if (timeoutMs === this.lastTimeoutMs) {
+      this.lastLane = undefined;
+      this.lastTimeoutMs = -1;
     }
   }
 
   /** Forgets every entry and stops the timer. */
   clear(): void {
     this.lanes.clear();
+    this.lastLane = undefined;
+    this.lastTimeoutMs = -1;
     this.live = 0;
     if (this.timer) clearTimeout(this.timer);
     this.timer = undefined;
@@ -113,7 +140,7 @@ export class DeadlineQueue<T extends Deadline> {
         }
       }
       if (head === items.length) {
-        this.lanes.delete(timeoutMs);
+        this.dropLane(timeoutMs);
         continue;
       }
       if (head > COMPACT_MIN && head * 2 > items.length) {

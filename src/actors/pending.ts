@@ -47,8 +47,8 @@ export class PendingAsk implements Deadline {
     readonly action: string,
     readonly timeoutMs: number,
     public due: number,
-    private readonly onValue: ((value: unknown) => void) | undefined,
-    private readonly onError: ((err: unknown) => void) | undefined,
+    private onValue: ((value: unknown) => void) | undefined,
+    private onError: ((err: unknown) => void) | undefined,
     /** For relays: what answers the caller (the system). */
     private readonly relay: Replier | undefined,
   ) {}
@@ -60,15 +60,97 @@ export class PendingAsk implements Deadline {
   resolve(value: unknown): void {
     if (this.relay) this.relay.reply(this.origin!, EnvelopeKind.reply, value);
     else this.onValue!(value);
+    this.release();
   }
 
   reject(err: unknown): void {
     if (this.relay) this.relay.reply(this.origin!, EnvelopeKind.failure, toWireError(err));
     else this.onError!(err);
+    this.release();
+  }
+
+  /**
+   * Settled for good: lets go of what the ask held (its envelope and payload, the promise's
+   * functions). A settled entry waits in its deadline lane until its turn or the lane's
+   * compaction (up to ~1,000 of them): holding their payloads there made them survive young
+   * collections and be promoted, so each scavenge copied ~0.5 MB and old space filled up.
+   */
+  release(): void {
+    this.origin = undefined;
+    this.onValue = undefined;
+    this.onError = undefined;
   }
 }
 
 /** Failure codes that mean the worker did not take the ask (a router gives it to another one). */
 export function workerGoneCode(code: string): boolean {
   return code === ActorErrorCodes.actorStopped || code === ActorErrorCodes.actorNotFound;
+}
+
+/** First capacity of a {@link PendingTable} (a power of two). */
+const TABLE_MIN = 256;
+
+/**
+ * The pending asks of a system by id, where a `Map` was: ids are handed out in sequence and an
+ * ask lives about as long as the asks around it, so `id & mask` is a free slot nearly always,
+ * and a slot still held by an older ask sends the newer one to a small overflow `Map`. A `Map`
+ * with asks added and removed at this rate rehashed every ~capacity/2 asks (a new table each
+ * time: ~55 bytes per ask promoted out of the young generation in the flagship's caller) and
+ * cost a hash lookup per get, set and delete.
+ */
+export class PendingTable {
+  private slots: Array<PendingAsk | undefined> = new Array<PendingAsk | undefined>(TABLE_MIN).fill(undefined);
+  private mask = TABLE_MIN - 1;
+  private readonly overflow = new Map<number, PendingAsk>();
+  private count = 0;
+
+  get size(): number {
+    return this.count;
+  }
+
+  get(id: number): PendingAsk | undefined {
+    const p = this.slots[id & this.mask];
+    if (p !== undefined && p.id === id) return p;
+    return this.overflow.size > 0 ? this.overflow.get(id) : undefined;
+  }
+
+  /** Adds `p` (its id is not in the table). */
+  set(p: PendingAsk): void {
+    // Half full at most: a newer ask then finds its slot taken only by an ask that outlived
+    // as many newer ones as the table has slots.
+    if (++this.count > this.slots.length >> 1) this.grow();
+    this.place(p);
+  }
+
+  /** Removes the ask with `id`; false when it was not there. */
+  delete(id: number): boolean {
+    const i = id & this.mask;
+    const p = this.slots[i];
+    if (p !== undefined && p.id === id) this.slots[i] = undefined;
+    else if (this.overflow.size === 0 || !this.overflow.delete(id)) return false;
+    this.count--;
+    return true;
+  }
+
+  /** The pending asks (a copy: the table may change while the caller goes through them). */
+  values(): PendingAsk[] {
+    const all: PendingAsk[] = [];
+    for (const p of this.slots) if (p !== undefined) all.push(p);
+    for (const p of this.overflow.values()) all.push(p);
+    return all;
+  }
+
+  private place(p: PendingAsk): void {
+    const i = p.id & this.mask;
+    if (this.slots[i] === undefined) this.slots[i] = p;
+    else this.overflow.set(p.id, p);
+  }
+
+  private grow(): void {
+    const all = this.values();
+    this.slots = new Array<PendingAsk | undefined>(this.slots.length * 2).fill(undefined);
+    this.mask = this.slots.length - 1;
+    this.overflow.clear();
+    for (const p of all) this.place(p);
+  }
 }

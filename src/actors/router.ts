@@ -67,6 +67,16 @@ export interface RouterStats {
   inFlight: number;
 }
 
+/** What a router keeps per worker: one map entry, looked up once per ask and once per answer. */
+interface WorkerCounts {
+  /** Asks given to it and not answered yet. */
+  held: number;
+  /** Messages routed to it (including ones re-given). */
+  routed: number;
+  /** When it last answered, or got work while it had none (its stall clock). */
+  progressAt: number;
+}
+
 /** How many more unanswered asks than the least busy worker a round-robin worker may hold before its turns are skipped. */
 const ROUND_ROBIN_SLACK = 8;
 
@@ -101,8 +111,8 @@ export class Router<C = AnyContract> implements SystemEndpoint, AskForwarder {
   readonly strategy: RoutingStrategy;
 
   private readonly pool: string[] = [];
-  private readonly inFlight = new Map<string, number>();
-  private readonly routed = new Map<string, number>();
+  /** Per worker routed to (kept after it leaves the pool: its late answers still count). */
+  private readonly counts = new Map<string, WorkerCounts>();
   private ring: { hash: number; worker: string }[] = [];
   private nextIndex = 0;
   private redelivered = 0;
@@ -111,8 +121,6 @@ export class Router<C = AnyContract> implements SystemEndpoint, AskForwarder {
   private stopped = false;
   private readonly stallMs: number;
   private readonly onStall: 'wait' | 'regive';
-  /** When each worker last answered, or got work while it had none (its stall clock). */
-  private readonly progress = new Map<string, number>();
   private readonly stalled = new Set<string>();
   /** When each stalled worker was found stalled. */
   private readonly stalledAt = new Map<string, number>();
@@ -171,13 +179,12 @@ export class Router<C = AnyContract> implements SystemEndpoint, AskForwarder {
     // has nothing to be judged by: after stallMs it gets one ask as a probe, and only its answer
     // makes it a worker like the others again (a worker still stopped is found stalled again).
     for (const worker of this.stalled) {
-      if (this.inFlight.has(worker) || now - (this.stalledAt.get(worker) ?? now) < this.stallMs) continue;
+      if (this.held(worker) > 0 || now - (this.stalledAt.get(worker) ?? now) < this.stallMs) continue;
       this.stalled.delete(worker);
       this.probing.add(worker);
     }
-    if (this.inFlight.size === 0) return;
-    for (const [worker, n] of this.inFlight) {
-      if (n <= 0 || this.stalled.has(worker) || now - (this.progress.get(worker) ?? now) < this.stallMs) continue;
+    for (const [worker, c] of this.counts) {
+      if (c.held <= 0 || this.stalled.has(worker) || now - c.progressAt < this.stallMs) continue;
       this.stalled.add(worker);
       this.stalledAt.set(worker, now);
       this.probing.delete(worker);
@@ -207,8 +214,12 @@ export class Router<C = AnyContract> implements SystemEndpoint, AskForwarder {
 
   stats(): RouterStats {
     let inFlight = 0;
-    for (const n of this.inFlight.values()) inFlight += n;
-    return { perWorker: Object.fromEntries(this.routed), redelivered: this.redelivered, inFlight };
+    const perWorker: Record<string, number> = {};
+    for (const [worker, c] of this.counts) {
+      inFlight += c.held;
+      perWorker[worker] = c.routed;
+    }
+    return { perWorker, redelivered: this.redelivered, inFlight };
   }
 
   /** Unregisters the router's name. Asks in flight at workers are still answered. */
@@ -224,7 +235,9 @@ export class Router<C = AnyContract> implements SystemEndpoint, AskForwarder {
 
   /** @internal */
   depth(): number {
-    return this.stats().inFlight;
+    let held = 0;
+    for (const c of this.counts.values()) held += c.held;
+    return held;
   }
 
   /** @internal */
@@ -276,33 +289,41 @@ export class Router<C = AnyContract> implements SystemEndpoint, AskForwarder {
       });
       return;
     }
-    this.count(worker);
-    const held = this.inFlight.get(worker) ?? 0;
+    const c = this.count(worker);
     // a worker's stall clock starts when it gets work while it has none
-    if (held === 0) this.progress.set(worker, performance.now());
-    this.inFlight.set(worker, held + 1);
+    if (c.held === 0) c.progressAt = performance.now();
+    c.held++;
     this.system.forwardAsk(this, worker, tracingOn ? traceRoute(this.name, worker, envelope, attempt) : envelope, attempt);
   }
 
-  private count(worker: string): void {
-    this.routed.set(worker, (this.routed.get(worker) ?? 0) + 1);
+  private count(worker: string): WorkerCounts {
+    let c = this.counts.get(worker);
+    if (c === undefined) this.counts.set(worker, (c = { held: 0, routed: 0, progressAt: 0 }));
+    c.routed++;
+    return c;
+  }
+
+  /** Asks `worker` holds now. */
+  private held(worker: string): number {
+    return this.counts.get(worker)?.held ?? 0;
   }
 
   /** @internal one ask given to `worker` was taken back (it stalled): it no longer holds it. */
   forgetOne(worker: string): void {
-    const n = (this.inFlight.get(worker) ?? 1) - 1;
-    if (n <= 0) this.inFlight.delete(worker);
-    else this.inFlight.set(worker, n);
+    const c = this.counts.get(worker);
+    if (c !== undefined && c.held > 0) c.held--;
   }
 
   /** @internal a worker answered (or gave up on) one ask this router gave it. */
   settled(worker: string): void {
-    this.progress.set(worker, performance.now());
+    const c = this.counts.get(worker);
+    if (c === undefined) return;
+    c.progressAt = performance.now();
     if (this.stalled.size > 0 || this.probing.size > 0) {
       this.stalled.delete(worker);
       this.probing.delete(worker);
     }
-    this.forgetOne(worker);
+    if (c.held > 0) c.held--;
   }
 
   // ---------------------------------------------------------------- strategies
@@ -320,7 +341,7 @@ export class Router<C = AnyContract> implements SystemEndpoint, AskForwarder {
           // Turns are skipped for a worker far behind the others (it holds ROUND_ROBIN_SLACK
           // more unanswered asks than the least busy one): a stopped or stuck worker then keeps
           // only about half the asks in flight, found before any time threshold could say so.
-          const held = this.inFlight.get(worker) ?? 0;
+          const held = this.held(worker);
           if (held > ROUND_ROBIN_SLACK && held - this.leastHeld() > ROUND_ROBIN_SLACK) continue;
           return worker;
         }
@@ -334,13 +355,13 @@ export class Router<C = AnyContract> implements SystemEndpoint, AskForwarder {
 
   /** Stalled, or a probe that already holds its one ask. */
   private unfit(worker: string): boolean {
-    return this.stalled.has(worker) || (this.probing.has(worker) && this.inFlight.has(worker));
+    return this.stalled.has(worker) || (this.probing.has(worker) && this.held(worker) > 0);
   }
 
   /** The fewest asks any worker of the pool holds. */
   private leastHeld(): number {
     let least = Infinity;
-    for (const worker of this.pool) least = Math.min(least, this.inFlight.get(worker) ?? 0);
+    for (const worker of this.pool) least = Math.min(least, this.held(worker));
     return least;
   }
 
@@ -353,7 +374,7 @@ export class Router<C = AnyContract> implements SystemEndpoint, AskForwarder {
     for (let i = 0; i < n; i++) {
       const worker = this.pool[(start + i) % n]!;
       if (avoid && this.unfit(worker)) continue;
-      const load = Math.max(this.inFlight.get(worker) ?? 0, this.system.transport.depth(worker) ?? 0);
+      const load = Math.max(this.held(worker), this.system.transport.depth(worker) ?? 0);
       if (load < bestLoad) {
         best = worker;
         bestLoad = load;

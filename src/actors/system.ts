@@ -24,7 +24,7 @@ import type { AnyContract, AskOptions, ContractOf, HandlerMap, Handlers } from '
 import { actorDeclaration, type ActorClass } from './decorators.js';
 import { DeadlineQueue } from './deadlines.js';
 import { ActorErrorCodes, ActorNotFoundError, ActorStoppedError, AskTimeoutError, fromWireError, PrimaryLostError, SystemClosedError, toWireError } from './errors.js';
-import { PendingAsk, workerGoneCode, type AskForwarder } from './pending.js';
+import { PendingAsk, PendingTable, workerGoneCode, type AskForwarder } from './pending.js';
 import { InProcessHub, InProcessTransport } from './in-process.js';
 import { Runtime, type CloseContext, type PrimaryLost } from '../runtime/runtime.js';
 import { ClusterTransport, type ClusterOptions } from '../cluster/cluster-transport.js';
@@ -96,6 +96,19 @@ export interface CloseOptions {
 
 const kindNames = ['tell', 'ask', 'reply', 'failure'] as const;
 
+/**
+ * The settling functions of the promise made last by {@link captureSettlers}: an ask's promise
+ * is made with this one executor, not a closure per ask over the ask's variables (a context
+ * object and a function per ask, gone from the caller's allocations).
+ */
+const noSettler = (): void => undefined;
+let capturedResolve: (value: unknown) => void = noSettler;
+let capturedReject: (err: unknown) => void = noSettler;
+function captureSettlers(resolve: (value: unknown) => void, reject: (err: unknown) => void): void {
+  capturedResolve = resolve;
+  capturedReject = reject;
+}
+
 /** Something registered under a name that is not an actor cell (routers). */
 export interface SystemEndpoint extends Receiver {
   stop(): Promise<void>;
@@ -119,7 +132,7 @@ export class ActorSystem implements RefHost, CellHost {
   /** Rows of the process's shared counters: this system's actors, asks, dead letters. */
   private readonly stats: SystemCounters;
   private readonly endpoints = new Map<string, { endpoint: SystemEndpoint; registration: Registration }>();
-  private readonly pending = new Map<number, PendingAsk>();
+  private readonly pending = new PendingTable();
   /** One timer for every pending ask's timeout. */
   private readonly deadlines = new DeadlineQueue<PendingAsk>((p) => this.expired(p));
   /** Messages waiting for room in a full mailbox, per destination, in order. */
@@ -378,18 +391,26 @@ export class ActorSystem implements RefHost, CellHost {
     const id = this.nextAskId++;
     const envelope = makeEnvelope(EnvelopeKind.ask, action, payload, id, this.replyAddress, sender, Date.now() + timeoutMs, handling?.trace);
     const span = tracingOn ? traceSend(to, envelope, handling) : undefined;
-    const asked = new Promise<unknown>((resolve, reject) => {
-      const p = new PendingAsk(id, to, action, timeoutMs, performance.now() + timeoutMs, resolve, reject, undefined);
-      // Registered before sending: a router of this system takes the entry over on delivery.
-      this.pending.set(id, p);
-      this.deadlines.add(p, timeoutMs);
-      if (this.send(to, envelope) === 'unknown') {
-        this.forget(id);
-        this.deadLetter(to, envelope, 'unknown-actor');
-        reject(new ActorNotFoundError(to, action));
-      }
-    });
-    return span === undefined ? asked : traceAsked(span, asked);
+    const promise = new Promise<unknown>(captureSettlers);
+    const p = new PendingAsk(id, to, action, timeoutMs, performance.now() + timeoutMs, capturedResolve, capturedReject, undefined);
+    capturedResolve = capturedReject = noSettler; // the module does not keep the last ask's promise alive
+    // Registered before sending: a router of this system takes the entry over on delivery.
+    this.pending.set(p);
+    this.deadlines.add(p, timeoutMs);
+    let status: DeliveryStatus;
+    try {
+      status = this.send(to, envelope);
+    } catch (err) {
+      // (as when the send ran inside the promise's executor: the ask rejects, it does not throw)
+      if (this.forget(id)) p.reject(err);
+      return span === undefined ? promise : traceAsked(span, promise);
+    }
+    if (status === 'unknown') {
+      const unsettled = this.forget(id);
+      this.deadLetter(to, envelope, 'unknown-actor');
+      unsettled?.reject(new ActorNotFoundError(to, action));
+    }
+    return span === undefined ? promise : traceAsked(span, promise);
   }
 
   /**
@@ -425,7 +446,7 @@ export class ActorSystem implements RefHost, CellHost {
     p.worker = worker;
     p.attempt = attempt;
     p.origin = origin;
-    this.pending.set(id, p);
+    this.pending.set(p);
     this.deadlines.add(p, timeoutMs);
     const envelope = makeEnvelope(EnvelopeKind.ask, origin.action, origin.payload, id, this.replyAddress, origin.sender, Date.now() + timeoutMs, origin.trace);
     if (this.send(worker, envelope) === 'unknown') {
@@ -456,7 +477,7 @@ export class ActorSystem implements RefHost, CellHost {
    * (`onStall: 'regive'`): at least once, the stalled worker's late answers become late replies.
    */
   regiveFrom(router: AskForwarder, worker: string): void {
-    const held = [...this.pending.values()].filter((p) => p.router === router && p.worker === worker);
+    const held = this.pending.values().filter((p) => p.router === router && p.worker === worker);
     for (const p of held) this.workerLost(p, new ActorStoppedError(worker, p.action, 'stalled'), 'stalled');
   }
 
@@ -464,10 +485,15 @@ export class ActorSystem implements RefHost, CellHost {
   private forget(id: number): PendingAsk | undefined {
     const p = this.pending.get(id);
     if (!p) return undefined;
-    this.pending.delete(id);
+    this.settle(p);
+    return p;
+  }
+
+  /** Removes `p`, found pending just now. */
+  private settle(p: PendingAsk): void {
+    this.pending.delete(p.id);
     p.done = true;
     this.deadlines.settled(p.timeoutMs);
-    return p;
   }
 
   /** A pending ask's time ran out (the deadline queue already dropped it). */
@@ -497,12 +523,13 @@ export class ActorSystem implements RefHost, CellHost {
       p.router.settled(p.worker!);
       if (p.isRelay) {
         // Passed on as it came: a failure stays the worker's wire error.
-        this.forget(p.id);
+        this.settle(p);
         this.reply(p.origin!, envelope.kind as typeof EnvelopeKind.reply | typeof EnvelopeKind.failure, envelope.payload);
+        p.release();
         return;
       }
     }
-    this.forget(p.id);
+    this.settle(p);
     if (failure) p.reject(fromWireError(p.worker ?? p.to, p.action, envelope.payload as WireError));
     else p.resolve(envelope.payload);
   }
@@ -734,7 +761,7 @@ export class ActorSystem implements RefHost, CellHost {
   }
 
   private rejectPending(): void {
-    for (const id of [...this.pending.keys()]) {
+    for (const { id } of this.pending.values()) {
       const p = this.forget(id);
       p?.reject(this.closeError(`the ask to '${p.to}' for '${p.action}' was pending`));
     }
