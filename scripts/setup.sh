@@ -7,13 +7,20 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-bash scripts/setup-machine.sh nats-server dpdk-doc tmux   # nats-server: the cluster tests (docs/cluster.md); dpdk-doc: the sources of DPDK's examples, built by test/c-examples.test.ts; tmux: test/cli-live.test.ts runs `mpbus top` in a terminal
+bash scripts/setup-machine.sh nats-server dpdk-doc tmux clang-format   # nats-server: the cluster tests (docs/cluster.md); dpdk-doc: the sources of DPDK's examples, built by test/c-examples.test.ts; tmux: test/cli-live.test.ts runs `mpbus top` in a terminal; clang-format: test/unit/style.test.ts checks native/
 say() { [ -n "${MPBUS_SETUP_QUIET:-}" ] || echo "mpbus setup: $*"; }
 
 # npm dependencies: install when missing or when the lock file changed since the last install.
 if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   say "installing npm dependencies"
   npm ci --no-audit --no-fund --loglevel=error >/dev/null
+fi
+
+# The linter's own dependencies (tools/lint: ESLint with typescript-eslint, which needs
+# TypeScript 6's JavaScript API; the project compiles with TypeScript 7).
+if [ ! -f tools/lint/node_modules/.package-lock.json ] || [ tools/lint/package-lock.json -nt tools/lint/node_modules/.package-lock.json ]; then
+  say "installing the linter (tools/lint)"
+  npm ci --prefix tools/lint --no-audit --no-fund --loglevel=error >/dev/null
 fi
 
 node scripts/build-native.mjs --if-stale
