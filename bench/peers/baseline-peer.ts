@@ -71,7 +71,6 @@ function serveFrames(socket: Socket, codec: 'msgpackr' | 'raw', mode: Mode): voi
   const unpackr = new Unpackr({ useRecords: false });
   const packr = benchPackr();
   const out: Buffer[] = [];
-  let receivedBytes = 0;
   const reader = new FrameReader((buf, start, end) => {
     if (start === end) {
       out.push(Buffer.alloc(4)); // done
@@ -84,7 +83,6 @@ function serveFrames(socket: Socket, codec: 'msgpackr' | 'raw', mode: Mode): voi
     } else {
       // Delivered as a Buffer per message (a view, no copy), as a receiver's handler would get it.
       const payload = buf.subarray(start, end);
-      receivedBytes += payload.length;
       if (mode === 'echo') reply = payload;
     }
     if (reply) {

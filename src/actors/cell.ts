@@ -225,6 +225,7 @@ export class ActorCell implements Receiver {
     this.ctx.action = envelope.action;
     this.ctx.sender = envelope.sender === undefined ? undefined : this.ctx.ref(envelope.sender);
     let result: unknown;
+    // eslint-disable-next-line @typescript-eslint/no-this-alias -- the cell handling now, for context calls made during the handler
     handlingCell = this;
     try {
       result = tracingOn ? traceHandle(this.name, envelope, handler, this.ctx) : handler(envelope.payload, this.ctx);

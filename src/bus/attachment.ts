@@ -83,6 +83,8 @@ function tryAttach(options: MailboxMemoryOptions): Attachment | undefined {
   const registryEntries = integer('registryEntries', options.registryEntries, 65536, 64, 1 << 24);
   const out = new Uint32Array(256 * 4);
   const native = mailboxNative();
+  // Read by onWake (registered before the attachment exists), so declared first and assigned once.
+  // eslint-disable-next-line prefer-const
   let self: Attachment | undefined;
   let attached: Attached;
   try {

@@ -412,7 +412,7 @@ export class ClusterTransport implements ActorTransport {
     this.remoteAsks.set(n, ask);
     if (!this.connected) {
       // 'retry': kept, and sent once (re)connected (see onReconnected).
-      if (this.whileDisconnected === 'fail') queueMicrotask(() => this.failAsk(n, this.unavailable(to)));
+      if (this.whileDisconnected === 'fail') queueMicrotask(() => this.failAsk(n, this.unavailable()));
       return 'delivered';
     }
     this.publishAsk(n, ask);
@@ -424,11 +424,11 @@ export class ClusterTransport implements ActorTransport {
     try {
       this.engine.publish(ask.subject, ask.data, { reply: `${this.inbox}.${n}`, headers: ask.headers });
     } catch (err) {
-      queueMicrotask(() => this.failAsk(n, { ...this.unavailable(ask.to), message: `sending failed: ${(err as Error).message}` }));
+      queueMicrotask(() => this.failAsk(n, { ...this.unavailable(), message: `sending failed: ${(err as Error).message}` }));
     }
   }
 
-  private unavailable(to: string): WireError {
+  private unavailable(): WireError {
     return { name: 'ClusterUnavailableError', code: ActorErrorCodes.clusterUnavailable, message: 'the cluster connection is down' };
   }
 
@@ -634,7 +634,7 @@ export class ClusterTransport implements ActorTransport {
 
   private onDisconnected(): void {
     if (this.whileDisconnected === 'retry') return;
-    for (const [n, ask] of this.remoteAsks) this.failAsk(n, this.unavailable(ask.to));
+    for (const [n, ask] of this.remoteAsks) this.failAsk(n, this.unavailable());
   }
 
   private onReconnected(): void {
