@@ -119,6 +119,8 @@ export class MailboxSystem {
   private readonly log = logger('mailbox');
   private pumpScheduled = false;
   private parked = false;
+  /** @internal what the receive loop did so far (turns, drains, drains that found messages, parks, doorbell wakes): bench/profile-ask-wake.ts */
+  readonly loopStats = { turns: 0, drains: 0, busy: 0, parks: 0, wakes: 0 };
   private lastMessageAt = 0;
   private roomWaiters: Array<() => void> = [];
   private roomTimer: NodeJS.Timeout | undefined;
@@ -140,6 +142,7 @@ export class MailboxSystem {
     if (!Number.isInteger(this.spinUs) || this.spinUs < 0 || this.spinUs > 1000) throw new MpBusError(ErrorCodes.invalidOption, `spinUs must be an integer in 0..1000, got ${String(options.spinUs)}`);
     if (!(this.idleParkMs >= 0 && this.idleParkMs <= 1000)) throw new MpBusError(ErrorCodes.invalidOption, `idleParkMs must be in 0..1000, got ${String(options.idleParkMs)}`);
     att.onWake = () => {
+      this.loopStats.wakes++;
       this.parked = false;
       this.lastMessageAt = performance.now();
       this.schedulePump();
@@ -428,8 +431,11 @@ export class MailboxSystem {
   private readonly pump = (): void => {
     this.pumpScheduled = false;
     if (this.closedFlag) return;
+    const stats = this.loopStats;
+    stats.turns++;
     let got = 0;
     for (let round = 0; round < 8 && !this.closedFlag; round++) {
+      stats.drains++;
       const n = this.native.mbxDrain(round === 0 ? this.spinUs : 0);
       if (n > 0) this.deliver(n);
       got += n;
@@ -440,7 +446,10 @@ export class MailboxSystem {
     // that drain); the waiting senders try again, and wait again if they must.
     if (this.roomWaiters.length > 0) this.releaseRoomWaiters();
     const now = performance.now();
-    if (got > 0) this.lastMessageAt = now;
+    if (got > 0) {
+      this.lastMessageAt = now;
+      stats.busy++;
+    }
     // Lingering a little before parking keeps replies fast while a CPU is free for it. When
     // the machine is crowded (more runnable tasks than CPUs) it lingers only about one round
     // trip (CROWDED_LINGER_MS): each lingering turn is a busy event-loop turn with a yield,
@@ -451,6 +460,7 @@ export class MailboxSystem {
       this.schedulePump();
       return;
     }
+    stats.parks++;
     this.parked = true;
   };
 
