@@ -81,6 +81,12 @@ const DEFAULT_TIMEOUT_MS = 5000;
 const ROOM_RECHECK_MS = 10;
 /** How long an idle receiver lingers before parking while more tasks are runnable than CPUs (ms). */
 const CROWDED_LINGER_MS = 0.1;
+/**
+ * On a crowded machine a receiver whose messages come at a steady pace lingers this many times
+ * the usual gap between them (when that is under `idleParkMs`), so that a pace a little slower
+ * than {@link CROWDED_LINGER_MS} does not make every message pay a doorbell wake-up.
+ */
+const GAP_LINGER_FACTOR = 2;
 /** Retries on the next turn of the event loop before a sender sleeps until the receiver drains. */
 const IMMEDIATE_RETRIES = 16;
 
@@ -119,7 +125,12 @@ export class MailboxSystem {
   private readonly log = logger('mailbox');
   private pumpScheduled = false;
   private parked = false;
+  /** @internal what the receive loop did so far (turns, drains, drains that found messages, parks, doorbell wakes): bench/profile-ask-wake.ts */
+  readonly loopStats = { turns: 0, drains: 0, busy: 0, parks: 0, wakes: 0 };
   private lastMessageAt = 0;
+  /** When a drain last found messages, and the moving average of the gaps between such drains (ms). */
+  private lastBusyAt = 0;
+  private gapMs = Infinity;
   private roomWaiters: Array<() => void> = [];
   private roomTimer: NodeJS.Timeout | undefined;
   private closedFlag = false;
@@ -140,6 +151,7 @@ export class MailboxSystem {
     if (!Number.isInteger(this.spinUs) || this.spinUs < 0 || this.spinUs > 1000) throw new MpBusError(ErrorCodes.invalidOption, `spinUs must be an integer in 0..1000, got ${String(options.spinUs)}`);
     if (!(this.idleParkMs >= 0 && this.idleParkMs <= 1000)) throw new MpBusError(ErrorCodes.invalidOption, `idleParkMs must be in 0..1000, got ${String(options.idleParkMs)}`);
     att.onWake = () => {
+      this.loopStats.wakes++;
       this.parked = false;
       this.lastMessageAt = performance.now();
       this.schedulePump();
@@ -428,8 +440,11 @@ export class MailboxSystem {
   private readonly pump = (): void => {
     this.pumpScheduled = false;
     if (this.closedFlag) return;
+    const stats = this.loopStats;
+    stats.turns++;
     let got = 0;
     for (let round = 0; round < 8 && !this.closedFlag; round++) {
+      stats.drains++;
       const n = this.native.mbxDrain(round === 0 ? this.spinUs : 0);
       if (n > 0) this.deliver(n);
       got += n;
@@ -440,19 +455,38 @@ export class MailboxSystem {
     // that drain); the waiting senders try again, and wait again if they must.
     if (this.roomWaiters.length > 0) this.releaseRoomWaiters();
     const now = performance.now();
-    if (got > 0) this.lastMessageAt = now;
+    if (got > 0) {
+      this.lastMessageAt = now;
+      stats.busy++;
+      const gap = now - this.lastBusyAt;
+      this.lastBusyAt = now;
+      // Gaps longer than idleParkMs count as idleParkMs: sparse traffic soon stops lingering.
+      this.gapMs = this.gapMs === Infinity ? Math.min(gap, this.idleParkMs) : this.gapMs + (Math.min(gap, this.idleParkMs) - this.gapMs) / 8;
+    }
     // Lingering a little before parking keeps replies fast while a CPU is free for it. When
     // the machine is crowded (more runnable tasks than CPUs) it lingers only about one round
     // trip (CROWDED_LINGER_MS): each lingering turn is a busy event-loop turn with a yield,
     // which took the CPU from the processes this one waits for (flagship workers: ~50% of their
     // samples in this loop); parking at once instead made every sequential ask pay a wake-up.
     const linger = now - this.lastMessageAt;
-    if (got > 0 || (linger < this.idleParkMs && (linger < CROWDED_LINGER_MS || !this.native.mbxCrowded())) || !this.native.mbxPark()) {
+    if (got > 0 || (linger < this.idleParkMs && (linger < this.crowdedLingerMs() || !this.native.mbxCrowded())) || !this.native.mbxPark()) {
       this.schedulePump();
       return;
     }
+    stats.parks++;
     this.parked = true;
   };
+
+  /**
+   * How long an idle receiver lingers on a crowded machine: about one round trip, or, when
+   * messages come at a steady pace slower than that, twice their usual gap (a sequential caller
+   * alternating between two workers: each worker idles one round trip of the other between its
+   * messages, and parking there made up to ~30% of such asks pay a doorbell wake-up).
+   */
+  private crowdedLingerMs(): number {
+    const paced = GAP_LINGER_FACTOR * this.gapMs;
+    return paced < this.idleParkMs ? Math.max(CROWDED_LINGER_MS, paced) : CROWDED_LINGER_MS;
+  }
 
   /** True when more of the group's processes are awake than there are CPUs (waiting should sleep, not spin). */
   get crowded(): boolean {
