@@ -3,8 +3,7 @@
  * mpbus mailboxes (one inbox ring per process in hugepage memory, a shared name registry,
  * a process table that notices dead processes).
  *
- * - Each actor name is a mailbox name; an envelope travels as its msgpack payload followed by a
- *   binary trailer of the other fields (`envelope-codec.ts`), decoded from the drained bursts.
+ * - Each actor name is a mailbox name; an envelope travels msgpack-encoded as a small array.
  * - Group membership ("workers") is kept in the same registry, as alias names
  *   `$g.<group>.<name>` that point at the member's mailbox: the registry removes them with the
  *   rest of a dead process's names, so a killed worker leaves its groups too.
@@ -13,15 +12,15 @@
  *   about (those it sends to, looks up or watches) for names unregistered elsewhere.
  */
 import { Subject, type Observable, type Subscription } from 'rxjs';
-import { ErrorCodes, MpBusError } from '../errors.js';
+import { MpBusError } from '../errors.js';
 import { durationMs, integerIn } from '../validation.js';
 import { logger } from '../log.js';
 import { MailboxSystem, OfferStatus, type Mailbox, type MailboxRef, type MailboxSystemOptions } from '../bus/mailbox.js';
 import { registry, type MailboxAddress } from '../bus/registry.js';
 import { registryNative } from '../native/hash.js';
+import { encodeValue } from '../bus/value-codec.js';
 import { ActorErrorCodes } from './errors.js';
-import { EnvelopeReader, packEnvelope } from './envelope-codec.js';
-import type { ActorTransport, DeliveryStatus, Envelope, Location, MembershipChange, NameGone, Receiver, Registration } from './transport.js';
+import { makeEnvelope, payloadRoot, type ActorTransport, type DeliveryStatus, type Envelope, type EnvelopeKind, type Location, type MembershipChange, type NameGone, type Receiver, type Registration } from './transport.js';
 
 /** Options of {@link MailboxTransport}. */
 export interface MailboxTransportOptions extends MailboxSystemOptions {
@@ -31,13 +30,16 @@ export interface MailboxTransportOptions extends MailboxSystemOptions {
   pollMs?: number;
 }
 
+/** An envelope on the wire: [kind, action, payload, id, replyTo, sender, deadline?, trace?] (older senders leave the last two out). */
+type WireEnvelope = [EnvelopeKind, string, unknown, number | null, string | null, string | null, (number | null)?, (string | null)?];
+
 /**
  * Messages to a name of another process: staged during this turn (sent together at its end,
  * one native call per batch) or waiting for room (the mailbox's room doorbell), in order.
  */
 interface Outgoing {
   readonly name: string;
-  readonly ref: MailboxRef<Envelope>;
+  readonly ref: MailboxRef<WireEnvelope>;
   envelopes: Envelope[];
   /** Envelopes before it are sent. */
   head: number;
@@ -49,7 +51,7 @@ interface Outgoing {
 
 /** A name of this process. */
 interface OwnEntry {
-  box: Mailbox<Envelope>;
+  box: Mailbox<WireEnvelope>;
   subscription: Subscription;
   groups: Set<string>;
   receiver: Receiver;
@@ -86,6 +88,8 @@ export class MailboxTransport implements ActorTransport {
   /** Outgoing queues to send at the end of this turn. */
   private staged: Outgoing[] = [];
   private undeliverable: ((to: string, envelope: Envelope, cause?: unknown) => void) | undefined;
+  /** The envelope being encoded (msgpackr packs synchronously: one array serves every send). */
+  private readonly wire: WireEnvelope = [0, '', null, null, null, null, null, null];
   /** Names this process cares about, with where they lived when last seen. */
   private readonly tracked = new Map<string, MailboxAddress>();
   /** Groups this process follows, with their members when last seen. */
@@ -122,9 +126,9 @@ export class MailboxTransport implements ActorTransport {
 
   register(name: string, receiver: Receiver): Registration {
     this.assertOpen();
-    let box: Mailbox<Envelope>;
+    let box: Mailbox<WireEnvelope>;
     try {
-      box = this.mailboxes.open<Envelope>(name, { capacity: this.capacity });
+      box = this.mailboxes.open<WireEnvelope>(name, { capacity: this.capacity });
     } catch (err) {
       if ((err as MpBusError).code === 'NAME_TAKEN') {
         throw new MpBusError(ActorErrorCodes.nameTaken, `the name '${name}' is already taken in this group: stop that actor first or choose another name`, { cause: err });
@@ -133,23 +137,25 @@ export class MailboxTransport implements ActorTransport {
     }
     const entry: OwnEntry = { box, subscription: undefined as unknown as Subscription, groups: new Set<string>(), receiver, unsettled: 0, queued: false };
     const settles = receiver.settles === true;
-    const reader = new EnvelopeReader(this.mailboxes.burstUnpackr);
-    // Each drain's messages at once, decoded from the shared buffers (no copy per message).
-    entry.subscription = box.bursts$.subscribe((burst) => {
-      for (let i = 0; i < burst.count; i++) {
-        let envelope: Envelope;
-        try {
-          // Written by another process: only the form this transport sends is taken.
-          if (burst.encoded[i] !== 0) throw new MpBusError(ErrorCodes.decodeFailed, 'a msgpack-encoded message is not an actor envelope');
-          const start = burst.starts[i]!;
-          envelope = reader.read(burst.bytes, start, start + burst.lengths[i]!);
-        } catch (err) {
-          this.log.warn({ name, err }, 'dropped a message that is not an actor envelope');
-          continue;
-        }
-        if (settles) this.countUnsettled(entry, 1);
-        receiver.receive(envelope);
+    entry.subscription = box.messages$.subscribe((wire) => {
+      // Written by another process: only the shape this transport sends is taken.
+      const kind = Array.isArray(wire) ? wire[0] : undefined;
+      if ((kind !== 0 && kind !== 1 && kind !== 2 && kind !== 3) || typeof wire[1] !== 'string') {
+        this.log.warn({ name }, 'dropped a message that is not an actor envelope');
+        return;
       }
+      const envelope = makeEnvelope(
+        kind,
+        wire[1],
+        wire[2],
+        typeof wire[3] === 'number' ? wire[3] : undefined,
+        typeof wire[4] === 'string' ? wire[4] : undefined,
+        typeof wire[5] === 'string' ? wire[5] : undefined,
+        typeof wire[6] === 'number' ? wire[6] : undefined,
+        typeof wire[7] === 'string' ? wire[7] : undefined,
+      );
+      if (settles) this.countUnsettled(entry, 1);
+      receiver.receive(envelope);
     });
     const subscription = entry.subscription;
     this.own.set(name, entry);
@@ -187,31 +193,30 @@ export class MailboxTransport implements ActorTransport {
       this.stage(out);
       return 'delivered';
     }
-    const ref = this.mailboxes.ref<Envelope>(to);
+    const ref = this.mailboxes.ref<WireEnvelope>(to);
     if (ref.known) {
       // Sent before (the name was there): staged, and sent with the turn's others at its end.
       this.stage(this.outgoingTo(to, ref, envelope));
       return 'delivered';
     }
     // First send to the name: now, which looks it up ('unknown' at once when no one holds it).
-    let cause: unknown;
-    let failed = false;
-    const n = this.offer(ref, 1, () => envelope, (_, err) => {
-      failed = true;
-      cause = err;
-    });
-    if (failed) {
-      if (this.mailboxes.closed) throw cause;
+    let status: number;
+    try {
+      status = ref.offer(this.toWire(envelope));
+    } catch (err) {
+      if (this.mailboxes.closed) throw err;
       // It does not encode: like a staged message that does not, it goes back to the system.
-      this.undeliverable?.(to, envelope, cause);
+      this.undeliverable?.(to, envelope, err);
       return 'delivered';
+    } finally {
+      this.wire[2] = null; // do not keep the payload alive
     }
-    // The send's outcome, translated once (no exception for a name that is not there).
-    if (n === 1) {
+    // The send's status, translated once (no exception for a name that is not there).
+    if (status === OfferStatus.ok) {
       if (!this.tracked.has(to)) this.track(to);
       return 'delivered';
     }
-    if (n < 0) return 'unknown';
+    if (status > OfferStatus.noBuffers) return 'unknown';
     this.waitForRoomOf(this.outgoingTo(to, ref, envelope));
     return 'delivered';
   }
@@ -224,18 +229,24 @@ export class MailboxTransport implements ActorTransport {
     this.undeliverable = handler;
   }
 
-  private outgoingTo(to: string, ref: MailboxRef<Envelope>, envelope: Envelope): Outgoing {
+  private outgoingTo(to: string, ref: MailboxRef<WireEnvelope>, envelope: Envelope): Outgoing {
     const out: Outgoing = { name: to, ref, envelopes: [envelope], head: 0, staged: false, waiting: false };
     this.outgoing.set(to, out);
     return out;
   }
 
-  /**
-   * Sends `envelopeOf(0..count-1)` in their wire form (`envelope-codec.ts`), packed straight
-   * into the mailbox's staging bytes: how many went, or -OfferStatus when the name is not there.
-   */
-  private offer(ref: MailboxRef<Envelope>, count: number, envelopeOf: (i: number) => Envelope, onEncodeError: (i: number, err: unknown) => void): number {
-    return ref.offerMany(count, envelopeOf, onEncodeError, packEnvelope);
+  /** The wire form of `envelope`, in the one scratch array (valid until the next call). */
+  private toWire(envelope: Envelope): WireEnvelope {
+    const wire = this.wire;
+    wire[0] = envelope.kind;
+    wire[1] = envelope.action;
+    wire[2] = encodeValue(envelope.payload, payloadRoot[envelope.kind]);
+    wire[3] = envelope.id ?? null;
+    wire[4] = envelope.replyTo ?? null;
+    wire[5] = envelope.sender ?? null;
+    wire[6] = envelope.deadline ?? null;
+    wire[7] = envelope.trace ?? null;
+    return wire;
   }
 
   private stage(out: Outgoing): void {
@@ -265,16 +276,31 @@ export class MailboxTransport implements ActorTransport {
       let cause: unknown;
       let n: number;
       if (this.closed || this.mailboxes.closed) n = -OfferStatus.mailboxClosed;
-      else {
-        n = this.offer(
-          out.ref,
-          envelopes.length - base,
-          (i) => envelopes[base + i]!,
-          (i, err) => {
-            bad = base + i;
-            cause = err;
-          },
-        );
+      else if (envelopes.length - base === 1) {
+        // One message (a lone ask or reply): the single send is cheaper than a batch of one.
+        try {
+          const status = out.ref.offer(this.toWire(envelopes[base]!));
+          n = status === OfferStatus.ok ? 1 : status <= OfferStatus.noBuffers ? 0 : -status;
+        } catch (err) {
+          n = 0;
+          bad = base;
+          cause = err;
+        } finally {
+          this.wire[2] = null;
+        }
+      } else {
+        try {
+          n = out.ref.offerMany(
+            envelopes.length - base,
+            (i) => this.toWire(envelopes[base + i]!),
+            (i, err) => {
+              bad = base + i;
+              cause = err;
+            },
+          );
+        } finally {
+          this.wire[2] = null;
+        }
       }
       if (n < 0) {
         // The name went away: what waited for it is undeliverable.

@@ -955,11 +955,9 @@ export class MailboxRef<T = unknown> {
    * room, each value packed before the next is asked for, and answers how many went, or
    * -{@link OfferStatus} when none went because the name is not there (no exception). With
    * `onEncodeError`, a value that does not encode ends the call instead of throwing: the values
-   * before it are sent, and it is reported with its index (the count returned then). With
-   * `pack`, values are packed by it instead (with the staging packr, into the staging bytes, in
-   * REUSE_BUFFER_MODE, as the actor envelopes are) and sent as raw bytes.
+   * before it are sent, and it is reported with its index (the count returned then).
    */
-  offerMany(count: number, valueOf: (i: number) => T, onEncodeError?: (i: number, err: unknown) => void, pack?: (value: T, packr: Packr, bytes: Buffer) => Buffer & { start: number; end: number }): number {
+  offerMany(count: number, valueOf: (i: number) => T, onEncodeError?: (i: number, err: unknown) => void): number {
     if (this.queue.length > 0) return 0;
     const { bytes, bounds } = this.system.staging;
     const packr = this.system.stagingPackr;
@@ -974,7 +972,7 @@ export class MailboxRef<T = unknown> {
       while (2 * k < bounds.length && sent + k < count) {
         let packed: Buffer & { start: number; end: number };
         try {
-          packed = pack ? pack(valueOf(sent + k), packr, bytes) : (packr.pack(valueOf(sent + k), REUSE_BUFFER_MODE) as Buffer & { start: number; end: number });
+          packed = packr.pack(valueOf(sent + k), REUSE_BUFFER_MODE) as Buffer & { start: number; end: number };
         } catch (err) {
           if (!onEncodeError) throw err;
           encodeError = err;
@@ -991,8 +989,7 @@ export class MailboxRef<T = unknown> {
         bounds[2 * k + 1] = packed.end;
         k++;
       }
-      const codec = pack ? CODEC_RAW : CODEC_MSGPACK;
-      const n = this.sendManyStatus(codec, k);
+      const n = this.sendManyStatus(CODEC_MSGPACK, k);
       // A name found missing after some went: they count; the next send reports it.
       if (n < 0) return sent > 0 ? sent : n;
       sent += n;
@@ -1002,7 +999,7 @@ export class MailboxRef<T = unknown> {
         return sent;
       }
       if (single) {
-        const status = this.sendStatus(codec, single, 0, single.length);
+        const status = this.sendStatus(CODEC_MSGPACK, single, 0, single.length);
         if (status !== SendStatus.ok) return status < SendStatus.peerGone || sent > 0 ? sent : -status;
         sent++;
       }
