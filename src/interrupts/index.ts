@@ -11,10 +11,10 @@ import { Interrupts } from './interrupts.js';
 import { PrimarySources } from './primary.js';
 import { RelayClient, serveControl, serveRelay, type RelayServer } from './relay.js';
 
-export { Interrupts, type InterruptBackend, type Hold, type Watch, type EventSource } from './interrupts.js';
+export { Interrupts, type Watch, type EventSource } from './interrupts.js';
+export type { InterruptBackend, Hold } from './backend.js';
 export { ofType, ofPort, ofAlarm, ofFd } from './operators.js';
-export type { RelayStats } from './relay.js';
-export type { InterruptEvent, InterruptType, LinkEvent, PortEvent, AlarmEvent, FdEvent, LinkState, LinkVia, WatchSpec, PortInfo, EventLoss } from './types.js';
+export type { InterruptEvent, InterruptType, LinkEvent, PortEvent, AlarmEvent, FdEvent, LinkState, LinkVia, WatchSpec, PortInfo, EventLoss, RelayStats } from './types.js';
 
 interface Attached {
   intr?: Interrupts;

@@ -24,9 +24,9 @@ import { Subject, Subscription } from 'rxjs';
 import type { Logger } from 'pino';
 import { MpBusError, ErrorCodes } from '../errors.js';
 import type { MpBus } from '../bus/index.js';
-import type { Hold, InterruptBackend } from './interrupts.js';
+import type { Hold, InterruptBackend } from './backend.js';
 import type { LinkSnapshot, PrimarySources, Release } from './primary.js';
-import type { EventLoss, InterruptEvent, LinkState, PortInfo, WatchSpec } from './types.js';
+import type { EventLoss, InterruptEvent, LinkState, PortInfo, RelayStats, WatchSpec } from './types.js';
 import { validatePort, validateWatch } from './validate.js';
 
 export const EVENT_NAME = 'mpbus.intr.event';
@@ -41,22 +41,6 @@ export const HISTORY_LIMIT = 4096;
 export const BEACON_INTERVAL_MS = 250;
 /** A secondary whose replay request failed (primary busy, gone) tries again after this. */
 const REPLAY_RETRY_MS = 1000;
-
-/** Counters of the primary's relay (`rt.interrupts.relayStats()`). */
-export interface RelayStats {
-  /** Broadcasts of events (each one batch) and the events they carried. */
-  batches: number;
-  events: number;
-  largestBatch: number;
-  /** Broadcasts (events or beacons) that did not reach every secondary. */
-  failed: number;
-  beacons: number;
-  /** Replay requests answered, and those that reached past the history. */
-  replays: number;
-  lossesReported: number;
-  /** Events in the history now. */
-  history: number;
-}
 
 /** What the primary broadcasts on {@link EVENT_NAME}. */
 type EventMessage = { events: InterruptEvent[] } | { latest: number };
