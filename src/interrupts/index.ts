@@ -9,7 +9,8 @@ import { logger } from '../log.js';
 import { MpBus } from '../bus/index.js';
 import { Interrupts } from './interrupts.js';
 import { PrimarySources } from './primary.js';
-import { RelayClient, serveControl, serveRelay, type RelayServer } from './relay.js';
+import { serveControl, serveRelay, type RelayServer } from './control.js';
+import { RelayClient } from './relay-client.js';
 
 export { Interrupts, type Watch, type EventSource } from './interrupts.js';
 export type { InterruptBackend, Hold } from './backend.js';
