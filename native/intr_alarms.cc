@@ -52,8 +52,8 @@ void CancelAlarm(uint32_t id) {
 Napi::Value IntrAlarmSet(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   RequireEal(env);
-  uint32_t id = info[0].As<Napi::Number>().Uint32Value();
-  uint64_t us = static_cast<uint64_t>(info[1].As<Napi::Number>().Int64Value());
+  uint32_t id = ArgUint32(info, 0, "the alarm id");
+  uint64_t us = static_cast<uint64_t>(ArgInt64(info, 1, "the alarm delay (us)"));
   bool periodic = info[2].ToBoolean();
   {
     std::lock_guard<std::mutex> lock(gAlarmMutex);
@@ -70,7 +70,8 @@ Napi::Value IntrAlarmSet(const Napi::CallbackInfo& info) {
 }
 
 Napi::Value IntrAlarmCancel(const Napi::CallbackInfo& info) {
-  if (EalReady()) CancelAlarm(info[0].As<Napi::Number>().Uint32Value());
+  uint32_t id = ArgUint32(info, 0, "the alarm id");
+  if (EalReady()) CancelAlarm(id);
   return info.Env().Undefined();
 }
 

@@ -69,8 +69,8 @@ void UnregisterEth(uint32_t port, int event) {
 Napi::Value IntrWatchEth(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   RequireEal(env);
-  int64_t portArg = info[0].As<Napi::Number>().Int64Value();
-  std::string name = info[1].As<Napi::String>();
+  int64_t portArg = ArgInt64(info, 0, "the port id");
+  std::string name = ArgString(info, 1, "the ethdev event");
   int event = EventCode(name);
   if (event < 0) ThrowError(env, "EINVAL", "unknown ethdev event '" + name + "'");
   uint32_t port = RTE_ETH_ALL;
@@ -111,8 +111,8 @@ Napi::Value IntrWatchEth(const Napi::CallbackInfo& info) {
 
 Napi::Value IntrUnwatchEth(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  int64_t portArg = info[0].As<Napi::Number>().Int64Value();
-  int event = EventCode(info[1].As<Napi::String>());
+  int64_t portArg = ArgInt64(info, 0, "the port id");
+  int event = EventCode(ArgString(info, 1, "the ethdev event"));
   uint32_t port = portArg < 0 ? RTE_ETH_ALL : static_cast<uint32_t>(portArg);
   bool had = false;
   {

@@ -75,13 +75,13 @@ void FdCallback(void* arg) {
 Napi::Value IntrFdWatch(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   RequireEal(env);
-  int fd = info[0].As<Napi::Number>().Int32Value();
-  std::string kind = info[1].As<Napi::String>();
+  int fd = ArgInt32(info, 0, "the fd");
+  std::string kind = ArgString(info, 1, "the fd kind");
   return Napi::Number::New(env, AddFdSource(env, fd, kind == "eventfd" ? FdKind::kEventfd : FdKind::kRaw, false));
 }
 
 Napi::Value IntrFdUnwatch(const Napi::CallbackInfo& info) {
-  uint32_t id = info[0].As<Napi::Number>().Uint32Value();
+  uint32_t id = ArgUint32(info, 0, "the fd source id");
   if (IsNetlinkSource(id)) return Napi::Boolean::New(info.Env(), false);
   return Napi::Boolean::New(info.Env(), RemoveFdSource(id));
 }
@@ -95,14 +95,14 @@ Napi::Value EventfdOpen(const Napi::CallbackInfo& info) {
 
 Napi::Value EventfdWrite(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  int fd = info[0].As<Napi::Number>().Int32Value();
-  uint64_t v = static_cast<uint64_t>(info[1].As<Napi::Number>().Int64Value());
+  int fd = ArgInt32(info, 0, "the eventfd");
+  uint64_t v = static_cast<uint64_t>(ArgInt64(info, 1, "the value to add"));
   if (write(fd, &v, sizeof(v)) != sizeof(v)) ThrowError(env, ErrnoName(errno), std::string("eventfd write failed: ") + strerror(errno), errno);
   return env.Undefined();
 }
 
 Napi::Value EventfdClose(const Napi::CallbackInfo& info) {
-  close(info[0].As<Napi::Number>().Int32Value());
+  close(ArgInt32(info, 0, "the eventfd"));
   return info.Env().Undefined();
 }
 

@@ -78,7 +78,7 @@ Napi::Value IntrHotplug(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   RequireEal(env);
   bool attach = info[0].ToBoolean();
-  auto* worker = new HotplugWorker(env, attach, info[1].As<Napi::String>());
+  auto* worker = new HotplugWorker(env, attach, ArgString(info, 1, attach ? "the devargs" : "the device name"));
   Napi::Promise p = worker->Promise();
   worker->Queue();
   return p;

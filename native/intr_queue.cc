@@ -70,7 +70,7 @@ Napi::Value IntrOpen(const Napi::CallbackInfo& info) {
   RequireEal(env);
   std::lock_guard<std::mutex> lock(gQueueMutex);
   if (gOpen) ThrowError(env, "EALREADY", "interrupt delivery is already open in this process");
-  gWake = Napi::ThreadSafeFunction::New(env, info[0].As<Napi::Function>(), "mpbus-interrupts", 0, 1,
+  gWake = Napi::ThreadSafeFunction::New(env, ArgFunction(info, 0, "the wake-up callback"), "mpbus-interrupts", 0, 1,
                                         [](Napi::Env) {});
   gWake.Unref(env);  // events never keep the process alive on their own
   gOpen = true;

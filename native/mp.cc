@@ -251,14 +251,14 @@ int OnAsyncReply(const rte_mp_msg* request, const struct rte_mp_reply* reply) {
 // ---- argument helpers (TypeScript validated already; these only keep C++ memory-safe) -----
 void FillMsg(Napi::Env env, const Napi::CallbackInfo& info, size_t first, rte_mp_msg* msg) {
   memset(msg, 0, sizeof(*msg));
-  std::string name = info[first].As<Napi::String>();
+  std::string name = ArgString(info, first, "the rte_mp name");
   if (name.empty() || name.size() >= RTE_MP_MAX_NAME_LEN) {
     ThrowError(env, "ENAMETOOLONG", "rte_mp name must be 1.." + std::to_string(RTE_MP_MAX_NAME_LEN - 1) + " bytes");
   }
   memcpy(msg->name, name.data(), name.size());
   Napi::Value payload = info[first + 1];
   if (payload.IsTypedArray()) {
-    Napi::Uint8Array bytes = payload.As<Napi::Uint8Array>();
+    Napi::Uint8Array bytes = ArgBytes(info, first + 1, "the rte_mp param");
     if (bytes.ByteLength() > RTE_MP_MAX_PARAM_LEN) {
       ThrowError(env, "E2BIG", "rte_mp param is at most " + std::to_string(RTE_MP_MAX_PARAM_LEN) + " bytes");
     }
@@ -271,7 +271,7 @@ void FillMsg(Napi::Env env, const Napi::CallbackInfo& info, size_t first, rte_mp
     if (arr.Length() > RTE_MP_MAX_FD_NUM) {
       ThrowError(env, "E2BIG", "rte_mp carries at most " + std::to_string(RTE_MP_MAX_FD_NUM) + " fds");
     }
-    for (uint32_t i = 0; i < arr.Length(); i++) msg->fds[i] = arr.Get(i).As<Napi::Number>().Int32Value();
+    for (uint32_t i = 0; i < arr.Length(); i++) msg->fds[i] = static_cast<int>(NumberOf(env, arr.Get(i), "an fd"));
     msg->num_fds = static_cast<int>(arr.Length());
   }
 }
@@ -283,7 +283,7 @@ void FillMsg(Napi::Env env, const Napi::CallbackInfo& info, size_t first, rte_mp
 }
 
 timespec TimeoutSpec(const Napi::Value& v) {
-  double ms = v.As<Napi::Number>().DoubleValue();
+  double ms = NumberOf(v.Env(), v, "the timeout (ms)");
   if (ms < 0) ms = 0;
   timespec ts;
   ts.tv_sec = static_cast<time_t>(ms / 1000);
@@ -418,7 +418,7 @@ Napi::Value MpOpen(const Napi::CallbackInfo& info) {
   RequireEal(env);
   std::lock_guard<std::mutex> lock(gInboxMutex);
   if (gOpen) ThrowError(env, "EALREADY", "the rte_mp bridge is already open in this process");
-  gTsfn = Napi::ThreadSafeFunction::New(env, info[0].As<Napi::Function>(), "mpbus-rte-mp", 0, 1);
+  gTsfn = Napi::ThreadSafeFunction::New(env, ArgFunction(info, 0, "the event callback"), "mpbus-rte-mp", 0, 1);
   gTsfn.Unref(env);
   gOpen = true;
   gWakeScheduled = false;
@@ -439,8 +439,8 @@ Napi::Value MpOpen(const Napi::CallbackInfo& info) {
 // mpSetSpin(windowUs, maxUs): spin up to maxUs before the loop sleeps, within windowUs of the
 // last request sent or message received. (0, 0) turns spinning off.
 Napi::Value MpSetSpin(const Napi::CallbackInfo& info) {
-  gSpinWindowNs = static_cast<int64_t>(info[0].As<Napi::Number>().DoubleValue() * 1000);
-  gSpinMaxNs = static_cast<int64_t>(info[1].As<Napi::Number>().DoubleValue() * 1000);
+  gSpinWindowNs = static_cast<int64_t>(ArgNumber(info, 0, "the spin window (us)") * 1000);
+  gSpinMaxNs = static_cast<int64_t>(ArgNumber(info, 1, "the spin limit (us)") * 1000);
   gSpinUntilNs = 0;
   return info.Env().Undefined();
 }
@@ -468,7 +468,7 @@ Napi::Value MpClose(const Napi::CallbackInfo& info) {
 Napi::Value MpRegister(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   RequireEal(env);
-  std::string name = info[0].As<Napi::String>();
+  std::string name = ArgString(info, 0, "the rte_mp name");
   if (rte_mp_action_register(name.c_str(), OnAction) < 0) ThrowRte(env, "rte_mp_action_register('" + name + "') failed");
   return env.Undefined();
 }
@@ -476,7 +476,7 @@ Napi::Value MpRegister(const Napi::CallbackInfo& info) {
 Napi::Value MpUnregister(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (!EalReady()) return env.Undefined();
-  std::string name = info[0].As<Napi::String>();
+  std::string name = ArgString(info, 0, "the rte_mp name");
   rte_mp_action_unregister(name.c_str());
   return env.Undefined();
 }
@@ -534,7 +534,7 @@ Napi::Value MpSendStats(const Napi::CallbackInfo& info) {
 Napi::Value MpBoundSendTimeout(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   RequireEal(env);
-  double ms = info[0].As<Napi::Number>().DoubleValue();
+  double ms = ArgNumber(info, 0, "the send timeout (ms)");
   int fd = FindMpSocket();
   if (fd < 0) return Napi::Number::New(env, -1);
   timeval tv;
@@ -633,7 +633,7 @@ Napi::Value MpReply(const Napi::CallbackInfo& info) {
   RequireEal(env);
   rte_mp_msg msg;
   FillMsg(env, info, 0, &msg);
-  std::string peer = info[3].As<Napi::String>();
+  std::string peer = ArgString(info, 3, "the peer's socket path");
   if (rte_mp_reply(&msg, peer.c_str()) < 0) {
     ThrowRte(env, std::string("rte_mp_reply('") + msg.name + "') failed");
   }
@@ -679,7 +679,7 @@ bool InDpdkMemory(uintptr_t addr, uint64_t len) {
 Napi::Value LargeAlloc(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   RequireEal(env);
-  Napi::Uint8Array bytes = info[0].As<Napi::Uint8Array>();
+  Napi::Uint8Array bytes = ArgBytes(info, 0, "the payload");
   if (bytes.ByteLength() == 0 || bytes.ByteLength() > kMaxLarge) ThrowError(env, "E2BIG", "large payload size out of range");
   auto* hdr = static_cast<LargeHeader*>(rte_malloc("mpbus_mp_payload", sizeof(LargeHeader) + bytes.ByteLength(), 64));
   if (hdr == nullptr) {
@@ -723,9 +723,9 @@ void FreeLarge(LargeHeader* hdr) {
 Napi::Value LargeTake(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   RequireEal(env);
-  uint32_t token = info[2].As<Napi::Number>().Uint32Value();
+  uint32_t token = ArgUint32(info, 2, "the token");
   bool exclusive = info[3].ToBoolean();
-  LargeHeader* hdr = CheckLarge(info[0].As<Napi::Number>().DoubleValue(), info[1].As<Napi::Number>().DoubleValue(), token);
+  LargeHeader* hdr = CheckLarge(ArgNumber(info, 0, "the address"), ArgNumber(info, 1, "the length"), token);
   if (hdr == nullptr) return env.Null();
   uint64_t live = LiveState(token);
   if (exclusive) {
@@ -749,8 +749,8 @@ Napi::Value LargeTake(const Napi::CallbackInfo& info) {
 Napi::Value LargeRelease(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (!EalReady()) return Napi::Boolean::New(env, false);
-  uint32_t token = info[2].As<Napi::Number>().Uint32Value();
-  LargeHeader* hdr = CheckLarge(info[0].As<Napi::Number>().DoubleValue(), info[1].As<Napi::Number>().DoubleValue(), token);
+  uint32_t token = ArgUint32(info, 2, "the token");
+  LargeHeader* hdr = CheckLarge(ArgNumber(info, 0, "the address"), ArgNumber(info, 1, "the length"), token);
   if (hdr == nullptr) return Napi::Boolean::New(env, false);
   uint64_t live = LiveState(token);
   for (int spins = 0; spins < 100000; spins++) {
