@@ -1,16 +1,16 @@
-// The interrupt facility's one ordered queue and its wake-up: every source of the primary
-// (native/intr_*.cc) pushes its events here from a DPDK thread (the interrupt thread, or whichever
+// The interrupt facility's one ordered queue and its wake-up (a pipeline.h pipeline): every
+// source of the primary (native/intr_*.cc) pushes its events here from a DPDK thread (the interrupt thread, or whichever
 // thread probes or releases a device); one thread-safe function wakes JavaScript once per burst,
 // and JavaScript drains the queue with intrDrain(). Also the facility's open, close and stats.
 // See docs/interrupts.md.
 #include <time.h>
 
-#include <deque>
-#include <mutex>
 #include <utility>
+#include <vector>
 
 #include "common.h"
 #include "interrupts.h"
+#include "pipeline.h"
 
 namespace mpbus {
 namespace intr {
@@ -34,33 +34,20 @@ double NowMs() {
   return static_cast<double>(ts.tv_sec) * 1e3 + static_cast<double>(ts.tv_nsec) / 1e6;
 }
 
-std::mutex gQueueMutex;
-std::deque<NativeEvent> gQueue;
-uint64_t gNextSeq = 1;
-bool gWakePending = false;
-bool gOpen = false;
-Napi::ThreadSafeFunction gWake;
 constexpr size_t kMaxQueued = 65536;  // JS stopped draining: drop the newest, count them
-uint64_t gDropped = 0;
+// The wake-up calls the JS function with no arguments; JavaScript then calls intrDrain().
+Pipeline<NativeEvent> gQueue("mpbus-interrupts", kMaxQueued, nullptr);
+uint64_t gNextSeq = 1;  // under the pipeline's lock (Push's stamp)
 
 }  // namespace
 
 // Order = order of the calls (one lock), which for a single DPDK thread is the order the primary
 // saw the events.
 void Push(NativeEvent ev) {
-  std::lock_guard<std::mutex> lock(gQueueMutex);
-  if (!gOpen) return;
-  if (gQueue.size() >= kMaxQueued) {
-    gDropped++;
-    return;
-  }
-  ev.seq = gNextSeq++;
-  if (ev.timestamp == 0) ev.timestamp = NowMs();
-  gQueue.push_back(std::move(ev));
-  if (!gWakePending) {
-    gWakePending = true;
-    gWake.NonBlockingCall();
-  }
+  gQueue.Push(std::move(ev), [](NativeEvent& accepted) {
+    accepted.seq = gNextSeq++;
+    if (accepted.timestamp == 0) accepted.timestamp = NowMs();
+  });
 }
 
 namespace {
@@ -68,25 +55,16 @@ namespace {
 Napi::Value IntrOpen(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   RequireEal(env);
-  std::lock_guard<std::mutex> lock(gQueueMutex);
-  if (gOpen) ThrowError(env, "EALREADY", "interrupt delivery is already open in this process");
-  gWake = Napi::ThreadSafeFunction::New(env, ArgFunction(info, 0, "the wake-up callback"), "mpbus-interrupts", 0, 1,
-                                        [](Napi::Env) {});
-  gWake.Unref(env);  // events never keep the process alive on their own
-  gOpen = true;
-  gWakePending = false;
+  if (!gQueue.Open(env, ArgFunction(info, 0, "the wake-up callback"))) {
+    ThrowError(env, "EALREADY", "interrupt delivery is already open in this process");
+  }
   return env.Undefined();
 }
 
 // Hands the queued events to JavaScript, oldest first, and re-arms the wake-up.
 Napi::Value IntrDrain(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  std::deque<NativeEvent> batch;
-  {
-    std::lock_guard<std::mutex> lock(gQueueMutex);
-    batch.swap(gQueue);
-    gWakePending = false;
-  }
+  std::vector<NativeEvent> batch = gQueue.Take();
   Napi::Array out = Napi::Array::New(env, batch.size());
   uint32_t i = 0;
   for (const NativeEvent& ev : batch) {
@@ -127,14 +105,7 @@ Napi::Value IntrClose(const Napi::CallbackInfo& info) {
   // interrupt thread, and a wake-up of that thread during rte_eal_cleanup (which frees the alarm
   // handle without unregistering it, DPDK 22.11) crashes the process on exit.
   StopStartedPorts();
-  bool release = false;
-  {
-    std::lock_guard<std::mutex> lock(gQueueMutex);
-    release = gOpen;
-    gOpen = false;
-    gQueue.clear();
-  }
-  if (release) gWake.Release();
+  gQueue.Close();
   return env.Undefined();
 }
 
@@ -145,11 +116,8 @@ Napi::Value IntrStats(const Napi::CallbackInfo& info) {
   o.Set("netlinkPorts", NetlinkPortCount());
   o.Set("alarms", AlarmCount());
   o.Set("fdSources", FdSourceCount());
-  {
-    std::lock_guard<std::mutex> lock(gQueueMutex);
-    o.Set("queued", static_cast<uint32_t>(gQueue.size()));
-    o.Set("dropped", Napi::Number::New(env, static_cast<double>(gDropped)));
-  }
+  o.Set("queued", static_cast<uint32_t>(gQueue.Queued()));
+  o.Set("dropped", Napi::Number::New(env, static_cast<double>(gQueue.Dropped())));
   return o;
 }
 

@@ -44,6 +44,7 @@
 #include <vector>
 
 #include "common.h"
+#include "pipeline.h"
 
 namespace mpbus {
 namespace {
@@ -89,21 +90,16 @@ void CopyParam(const rte_mp_msg* msg, std::vector<uint8_t>* out) {
   out->assign(msg->param, msg->param + n);
 }
 
-// ---- the inbox: DPDK threads push, the JS thread drains ---------------------------------
-std::mutex gInboxMutex;
-std::vector<Event> gInbox;
-bool gWakeScheduled = false;  // a TSFN call is queued and will drain the inbox
-bool gOpen = false;           // between mpOpen and mpClose
-Napi::ThreadSafeFunction gTsfn;
-
+// ---- the inbox: DPDK threads push, the JS thread drains (pipeline.h) -----------------------
 void DrainToJs(Napi::Env env, Napi::Function callback);
+// Open between mpOpen and mpClose; unbounded (DPDK's own queues bound what arrives).
+Pipeline<Event> gInbox("mpbus-rte-mp", 0, DrainToJs);
 
 // ---- short spin before the event loop sleeps ----------------------------------------------
 // Waking a sleeping JS thread costs as much as the IPC itself on these VMs. While traffic is
 // expected (a request just went out, or a message just came in), the loop's prepare phase,
 // right before it would block, spins briefly until the inbox fills. The wake-up is then
 // already signalled and the loop goes on without sleeping. Idle, nothing spins.
-std::atomic<bool> gInboxFilled{false};
 std::atomic<int64_t> gSpinUntilNs{0};
 std::atomic<int64_t> gSpinWindowNs{0};  // 0: spinning off
 std::atomic<int64_t> gSpinMaxNs{0};
@@ -128,7 +124,7 @@ void SpinBeforePoll(uv_prepare_t*) {
   if (stop > until) stop = until;
   // Yield rather than pause: with fewer CPUs than busy threads, the thread this spin waits for
   // (DPDK's IPC thread, here or in the peer) may need this very CPU.
-  while (!gInboxFilled.load(std::memory_order_acquire)) {
+  while (!gInbox.Filled()) {
     if (NowNs() >= stop) return;
     sched_yield();
   }
@@ -136,17 +132,9 @@ void SpinBeforePoll(uv_prepare_t*) {
 
 // Called on DPDK threads. Takes ownership of the event's fds: closes them if nobody listens.
 void Push(Event&& ev) {
-  std::lock_guard<std::mutex> lock(gInboxMutex);
-  if (!gOpen) {
+  if (!gInbox.Push(std::move(ev))) {
     CloseFds(ev.fds);
     for (auto& r : ev.replies) CloseFds(r.fds);
-    return;
-  }
-  gInbox.push_back(std::move(ev));
-  if (!gWakeScheduled) {
-    gWakeScheduled = true;
-    gTsfn.NonBlockingCall(DrainToJs);
-    gInboxFilled.store(true, std::memory_order_release);
   }
 }
 
@@ -170,13 +158,7 @@ void DrainToJs(Napi::Env env, Napi::Function callback) {
 }
 
 void DrainToJsUnsafe(Napi::Env env, Napi::Function callback) {
-  std::vector<Event> events;
-  {
-    std::lock_guard<std::mutex> lock(gInboxMutex);
-    events.swap(gInbox);
-    gWakeScheduled = false;
-    gInboxFilled.store(false, std::memory_order_relaxed);
-  }
+  std::vector<Event> events = gInbox.Take();
   if (events.empty() || env == nullptr) return;
   for (const Event& ev : events) {
     if (ev.kind == Event::kIncoming) {
@@ -416,13 +398,9 @@ int FindMpSocket() {
 Napi::Value MpOpen(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   RequireEal(env);
-  std::lock_guard<std::mutex> lock(gInboxMutex);
-  if (gOpen) ThrowError(env, "EALREADY", "the rte_mp bridge is already open in this process");
-  gTsfn = Napi::ThreadSafeFunction::New(env, ArgFunction(info, 0, "the event callback"), "mpbus-rte-mp", 0, 1);
-  gTsfn.Unref(env);
-  gOpen = true;
-  gWakeScheduled = false;
-  gInboxFilled = false;
+  if (!gInbox.Open(env, ArgFunction(info, 0, "the event callback"))) {
+    ThrowError(env, "EALREADY", "the rte_mp bridge is already open in this process");
+  }
   if (gPrepare == nullptr) {
     uv_loop_t* loop = nullptr;
     napi_get_uv_event_loop(env, &loop);
@@ -448,14 +426,7 @@ Napi::Value MpSetSpin(const Napi::CallbackInfo& info) {
 // mpClose(): stops delivery; events that arrive later are dropped and their fds closed.
 Napi::Value MpClose(const Napi::CallbackInfo& info) {
   StopSender();  // its last reports are dropped with the inbox below
-  std::vector<Event> dropped;
-  {
-    std::lock_guard<std::mutex> lock(gInboxMutex);
-    if (!gOpen) return info.Env().Undefined();
-    gOpen = false;
-    dropped.swap(gInbox);
-    gTsfn.Release();
-  }
+  std::vector<Event> dropped = gInbox.Close();
   if (gPrepare != nullptr) uv_prepare_stop(gPrepare);
   gSpinUntilNs = 0;
   for (auto& ev : dropped) {
