@@ -20,8 +20,9 @@ const layers = [
   { name: 'ports', rank: 5, path: '^src/ports/' },
   { name: 'actors', rank: 6, path: '^src/actors/' },
   { name: 'cluster', rank: 7, path: '^src/cluster/' },
-  // What users run or import: the package's entry, the bin, the samples, the benchmarks.
-  { name: 'top', rank: 8, path: '^(src/index\\.ts$|src/cli/|samples/|bench/)' },
+  // What users run or import: the package's entry and the composition of the layers it exports,
+  // the bin, the samples, the benchmarks.
+  { name: 'top', rank: 8, path: '^(src/(index|composition)\\.ts$|src/cli/|samples/|bench/)' },
 ];
 
 const layerRules = layers.flatMap((layer) => {

@@ -1,5 +1,6 @@
-// Entry point of the addon: keeps the MpBusError class that TypeScript passes in, and lets
-// every facility file (eal.cc, mp.cc, ring.cc, ...) register its functions.
+// Entry point of the addon: keeps, per Node environment, the MpBusError class that TypeScript
+// passes in; builds the errors and checks the arguments every facility uses; lets every facility
+// file (eal.cc, mp.cc, ring.cc, ...) register its functions.
 #include <rte_errno.h>
 #include <string.h>
 
@@ -9,14 +10,20 @@
 
 namespace mpbus {
 namespace {
-Napi::FunctionReference* gErrorClass = nullptr;
+// What the addon keeps per Node environment (the main thread, each worker thread): a reference to
+// a JavaScript value belongs to the environment that made it, so the MpBusError class one
+// environment handed over must never be used by another. Freed with the environment.
+struct AddonData {
+  Napi::FunctionReference errorClass;
+};
+
+AddonData* DataOf(Napi::Env env) { return env.GetInstanceData<AddonData>(); }
 
 Napi::Value SetErrorClass(const Napi::CallbackInfo& info) {
   if (!info[0].IsFunction()) {
     throw Napi::TypeError::New(info.Env(), "setErrorClass expects a constructor");
   }
-  if (gErrorClass == nullptr) gErrorClass = new Napi::FunctionReference();
-  *gErrorClass = Napi::Persistent(info[0].As<Napi::Function>());
+  DataOf(info.Env())->errorClass = Napi::Persistent(info[0].As<Napi::Function>());
   return info.Env().Undefined();
 }
 }  // namespace
@@ -45,8 +52,9 @@ std::string ErrnoText(int errnum) { return rte_strerror(errnum); }
 Napi::Error MakeError(Napi::Env env, const std::string& code, const std::string& message,
                       int errnum) {
   Napi::Object err;
-  if (gErrorClass != nullptr && !gErrorClass->IsEmpty()) {
-    err = gErrorClass->New({Napi::String::New(env, code), Napi::String::New(env, message)});
+  AddonData* data = DataOf(env);
+  if (data != nullptr && !data->errorClass.IsEmpty()) {
+    err = data->errorClass.New({Napi::String::New(env, code), Napi::String::New(env, message)});
   } else {
     err = Napi::Error::New(env, message).Value();
     err.Set("code", code);
@@ -66,6 +74,50 @@ void RequireEal(Napi::Env env) {
 }
 
 namespace {
+[[noreturn]] void ThrowArgType(Napi::Env env, const char* what, const char* type) {
+  ThrowError(env, "EINVAL", std::string(what) + " must be " + type, EINVAL);
+}
+}  // namespace
+
+double NumberOf(Napi::Env env, const Napi::Value& v, const char* what) {
+  if (!v.IsNumber()) ThrowArgType(env, what, "a number");
+  return v.As<Napi::Number>().DoubleValue();
+}
+
+double ArgNumber(const Napi::CallbackInfo& info, size_t i, const char* what) { return NumberOf(info.Env(), info[i], what); }
+
+int32_t ArgInt32(const Napi::CallbackInfo& info, size_t i, const char* what) {
+  if (!info[i].IsNumber()) ThrowArgType(info.Env(), what, "a number");
+  return info[i].As<Napi::Number>().Int32Value();
+}
+
+uint32_t ArgUint32(const Napi::CallbackInfo& info, size_t i, const char* what) {
+  if (!info[i].IsNumber()) ThrowArgType(info.Env(), what, "a number");
+  return info[i].As<Napi::Number>().Uint32Value();
+}
+
+int64_t ArgInt64(const Napi::CallbackInfo& info, size_t i, const char* what) {
+  if (!info[i].IsNumber()) ThrowArgType(info.Env(), what, "a number");
+  return info[i].As<Napi::Number>().Int64Value();
+}
+
+std::string ArgString(const Napi::CallbackInfo& info, size_t i, const char* what) {
+  if (!info[i].IsString()) ThrowArgType(info.Env(), what, "a string");
+  return info[i].As<Napi::String>().Utf8Value();
+}
+
+Napi::Function ArgFunction(const Napi::CallbackInfo& info, size_t i, const char* what) {
+  if (!info[i].IsFunction()) ThrowArgType(info.Env(), what, "a function");
+  return info[i].As<Napi::Function>();
+}
+
+Napi::Uint8Array ArgBytes(const Napi::CallbackInfo& info, size_t i, const char* what) {
+  Napi::Value v = info[i];
+  if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array) ThrowArgType(info.Env(), what, "a Uint8Array");
+  return v.As<Napi::Uint8Array>();
+}
+
+namespace {
 std::vector<FacilityInit>& Facilities() {
   static std::vector<FacilityInit> list;  // filled by static initialisers of each .cc file
   return list;
@@ -75,6 +127,7 @@ std::vector<FacilityInit>& Facilities() {
 FacilityRegistrar::FacilityRegistrar(FacilityInit init) { Facilities().push_back(init); }
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  env.SetInstanceData(new AddonData());  // deleted by N-API when the environment ends
   exports.Set("setErrorClass", Napi::Function::New(env, SetErrorClass));
   for (FacilityInit init : Facilities()) init(env, exports);
   return exports;

@@ -44,6 +44,7 @@
 #include <vector>
 
 #include "common.h"
+#include "pipeline.h"
 
 namespace mpbus {
 namespace {
@@ -89,21 +90,16 @@ void CopyParam(const rte_mp_msg* msg, std::vector<uint8_t>* out) {
   out->assign(msg->param, msg->param + n);
 }
 
-// ---- the inbox: DPDK threads push, the JS thread drains ---------------------------------
-std::mutex gInboxMutex;
-std::vector<Event> gInbox;
-bool gWakeScheduled = false;  // a TSFN call is queued and will drain the inbox
-bool gOpen = false;           // between mpOpen and mpClose
-Napi::ThreadSafeFunction gTsfn;
-
+// ---- the inbox: DPDK threads push, the JS thread drains (pipeline.h) -----------------------
 void DrainToJs(Napi::Env env, Napi::Function callback);
+// Open between mpOpen and mpClose; unbounded (DPDK's own queues bound what arrives).
+Pipeline<Event> gInbox("mpbus-rte-mp", 0, DrainToJs);
 
 // ---- short spin before the event loop sleeps ----------------------------------------------
 // Waking a sleeping JS thread costs as much as the IPC itself on these VMs. While traffic is
 // expected (a request just went out, or a message just came in), the loop's prepare phase,
 // right before it would block, spins briefly until the inbox fills. The wake-up is then
 // already signalled and the loop goes on without sleeping. Idle, nothing spins.
-std::atomic<bool> gInboxFilled{false};
 std::atomic<int64_t> gSpinUntilNs{0};
 std::atomic<int64_t> gSpinWindowNs{0};  // 0: spinning off
 std::atomic<int64_t> gSpinMaxNs{0};
@@ -128,7 +124,7 @@ void SpinBeforePoll(uv_prepare_t*) {
   if (stop > until) stop = until;
   // Yield rather than pause: with fewer CPUs than busy threads, the thread this spin waits for
   // (DPDK's IPC thread, here or in the peer) may need this very CPU.
-  while (!gInboxFilled.load(std::memory_order_acquire)) {
+  while (!gInbox.Filled()) {
     if (NowNs() >= stop) return;
     sched_yield();
   }
@@ -136,17 +132,9 @@ void SpinBeforePoll(uv_prepare_t*) {
 
 // Called on DPDK threads. Takes ownership of the event's fds: closes them if nobody listens.
 void Push(Event&& ev) {
-  std::lock_guard<std::mutex> lock(gInboxMutex);
-  if (!gOpen) {
+  if (!gInbox.Push(std::move(ev))) {
     CloseFds(ev.fds);
     for (auto& r : ev.replies) CloseFds(r.fds);
-    return;
-  }
-  gInbox.push_back(std::move(ev));
-  if (!gWakeScheduled) {
-    gWakeScheduled = true;
-    gTsfn.NonBlockingCall(DrainToJs);
-    gInboxFilled.store(true, std::memory_order_release);
   }
 }
 
@@ -170,13 +158,7 @@ void DrainToJs(Napi::Env env, Napi::Function callback) {
 }
 
 void DrainToJsUnsafe(Napi::Env env, Napi::Function callback) {
-  std::vector<Event> events;
-  {
-    std::lock_guard<std::mutex> lock(gInboxMutex);
-    events.swap(gInbox);
-    gWakeScheduled = false;
-    gInboxFilled.store(false, std::memory_order_relaxed);
-  }
+  std::vector<Event> events = gInbox.Take();
   if (events.empty() || env == nullptr) return;
   for (const Event& ev : events) {
     if (ev.kind == Event::kIncoming) {
@@ -251,14 +233,14 @@ int OnAsyncReply(const rte_mp_msg* request, const struct rte_mp_reply* reply) {
 // ---- argument helpers (TypeScript validated already; these only keep C++ memory-safe) -----
 void FillMsg(Napi::Env env, const Napi::CallbackInfo& info, size_t first, rte_mp_msg* msg) {
   memset(msg, 0, sizeof(*msg));
-  std::string name = info[first].As<Napi::String>();
+  std::string name = ArgString(info, first, "the rte_mp name");
   if (name.empty() || name.size() >= RTE_MP_MAX_NAME_LEN) {
     ThrowError(env, "ENAMETOOLONG", "rte_mp name must be 1.." + std::to_string(RTE_MP_MAX_NAME_LEN - 1) + " bytes");
   }
   memcpy(msg->name, name.data(), name.size());
   Napi::Value payload = info[first + 1];
   if (payload.IsTypedArray()) {
-    Napi::Uint8Array bytes = payload.As<Napi::Uint8Array>();
+    Napi::Uint8Array bytes = ArgBytes(info, first + 1, "the rte_mp param");
     if (bytes.ByteLength() > RTE_MP_MAX_PARAM_LEN) {
       ThrowError(env, "E2BIG", "rte_mp param is at most " + std::to_string(RTE_MP_MAX_PARAM_LEN) + " bytes");
     }
@@ -271,7 +253,7 @@ void FillMsg(Napi::Env env, const Napi::CallbackInfo& info, size_t first, rte_mp
     if (arr.Length() > RTE_MP_MAX_FD_NUM) {
       ThrowError(env, "E2BIG", "rte_mp carries at most " + std::to_string(RTE_MP_MAX_FD_NUM) + " fds");
     }
-    for (uint32_t i = 0; i < arr.Length(); i++) msg->fds[i] = arr.Get(i).As<Napi::Number>().Int32Value();
+    for (uint32_t i = 0; i < arr.Length(); i++) msg->fds[i] = static_cast<int>(NumberOf(env, arr.Get(i), "an fd"));
     msg->num_fds = static_cast<int>(arr.Length());
   }
 }
@@ -283,7 +265,7 @@ void FillMsg(Napi::Env env, const Napi::CallbackInfo& info, size_t first, rte_mp
 }
 
 timespec TimeoutSpec(const Napi::Value& v) {
-  double ms = v.As<Napi::Number>().DoubleValue();
+  double ms = NumberOf(v.Env(), v, "the timeout (ms)");
   if (ms < 0) ms = 0;
   timespec ts;
   ts.tv_sec = static_cast<time_t>(ms / 1000);
@@ -416,13 +398,9 @@ int FindMpSocket() {
 Napi::Value MpOpen(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   RequireEal(env);
-  std::lock_guard<std::mutex> lock(gInboxMutex);
-  if (gOpen) ThrowError(env, "EALREADY", "the rte_mp bridge is already open in this process");
-  gTsfn = Napi::ThreadSafeFunction::New(env, info[0].As<Napi::Function>(), "mpbus-rte-mp", 0, 1);
-  gTsfn.Unref(env);
-  gOpen = true;
-  gWakeScheduled = false;
-  gInboxFilled = false;
+  if (!gInbox.Open(env, ArgFunction(info, 0, "the event callback"))) {
+    ThrowError(env, "EALREADY", "the rte_mp bridge is already open in this process");
+  }
   if (gPrepare == nullptr) {
     uv_loop_t* loop = nullptr;
     napi_get_uv_event_loop(env, &loop);
@@ -439,8 +417,8 @@ Napi::Value MpOpen(const Napi::CallbackInfo& info) {
 // mpSetSpin(windowUs, maxUs): spin up to maxUs before the loop sleeps, within windowUs of the
 // last request sent or message received. (0, 0) turns spinning off.
 Napi::Value MpSetSpin(const Napi::CallbackInfo& info) {
-  gSpinWindowNs = static_cast<int64_t>(info[0].As<Napi::Number>().DoubleValue() * 1000);
-  gSpinMaxNs = static_cast<int64_t>(info[1].As<Napi::Number>().DoubleValue() * 1000);
+  gSpinWindowNs = static_cast<int64_t>(ArgNumber(info, 0, "the spin window (us)") * 1000);
+  gSpinMaxNs = static_cast<int64_t>(ArgNumber(info, 1, "the spin limit (us)") * 1000);
   gSpinUntilNs = 0;
   return info.Env().Undefined();
 }
@@ -448,14 +426,7 @@ Napi::Value MpSetSpin(const Napi::CallbackInfo& info) {
 // mpClose(): stops delivery; events that arrive later are dropped and their fds closed.
 Napi::Value MpClose(const Napi::CallbackInfo& info) {
   StopSender();  // its last reports are dropped with the inbox below
-  std::vector<Event> dropped;
-  {
-    std::lock_guard<std::mutex> lock(gInboxMutex);
-    if (!gOpen) return info.Env().Undefined();
-    gOpen = false;
-    dropped.swap(gInbox);
-    gTsfn.Release();
-  }
+  std::vector<Event> dropped = gInbox.Close();
   if (gPrepare != nullptr) uv_prepare_stop(gPrepare);
   gSpinUntilNs = 0;
   for (auto& ev : dropped) {
@@ -468,7 +439,7 @@ Napi::Value MpClose(const Napi::CallbackInfo& info) {
 Napi::Value MpRegister(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   RequireEal(env);
-  std::string name = info[0].As<Napi::String>();
+  std::string name = ArgString(info, 0, "the rte_mp name");
   if (rte_mp_action_register(name.c_str(), OnAction) < 0) ThrowRte(env, "rte_mp_action_register('" + name + "') failed");
   return env.Undefined();
 }
@@ -476,7 +447,7 @@ Napi::Value MpRegister(const Napi::CallbackInfo& info) {
 Napi::Value MpUnregister(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (!EalReady()) return env.Undefined();
-  std::string name = info[0].As<Napi::String>();
+  std::string name = ArgString(info, 0, "the rte_mp name");
   rte_mp_action_unregister(name.c_str());
   return env.Undefined();
 }
@@ -534,7 +505,7 @@ Napi::Value MpSendStats(const Napi::CallbackInfo& info) {
 Napi::Value MpBoundSendTimeout(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   RequireEal(env);
-  double ms = info[0].As<Napi::Number>().DoubleValue();
+  double ms = ArgNumber(info, 0, "the send timeout (ms)");
   int fd = FindMpSocket();
   if (fd < 0) return Napi::Number::New(env, -1);
   timeval tv;
@@ -633,7 +604,7 @@ Napi::Value MpReply(const Napi::CallbackInfo& info) {
   RequireEal(env);
   rte_mp_msg msg;
   FillMsg(env, info, 0, &msg);
-  std::string peer = info[3].As<Napi::String>();
+  std::string peer = ArgString(info, 3, "the peer's socket path");
   if (rte_mp_reply(&msg, peer.c_str()) < 0) {
     ThrowRte(env, std::string("rte_mp_reply('") + msg.name + "') failed");
   }
@@ -679,7 +650,7 @@ bool InDpdkMemory(uintptr_t addr, uint64_t len) {
 Napi::Value LargeAlloc(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   RequireEal(env);
-  Napi::Uint8Array bytes = info[0].As<Napi::Uint8Array>();
+  Napi::Uint8Array bytes = ArgBytes(info, 0, "the payload");
   if (bytes.ByteLength() == 0 || bytes.ByteLength() > kMaxLarge) ThrowError(env, "E2BIG", "large payload size out of range");
   auto* hdr = static_cast<LargeHeader*>(rte_malloc("mpbus_mp_payload", sizeof(LargeHeader) + bytes.ByteLength(), 64));
   if (hdr == nullptr) {
@@ -723,9 +694,9 @@ void FreeLarge(LargeHeader* hdr) {
 Napi::Value LargeTake(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   RequireEal(env);
-  uint32_t token = info[2].As<Napi::Number>().Uint32Value();
+  uint32_t token = ArgUint32(info, 2, "the token");
   bool exclusive = info[3].ToBoolean();
-  LargeHeader* hdr = CheckLarge(info[0].As<Napi::Number>().DoubleValue(), info[1].As<Napi::Number>().DoubleValue(), token);
+  LargeHeader* hdr = CheckLarge(ArgNumber(info, 0, "the address"), ArgNumber(info, 1, "the length"), token);
   if (hdr == nullptr) return env.Null();
   uint64_t live = LiveState(token);
   if (exclusive) {
@@ -749,8 +720,8 @@ Napi::Value LargeTake(const Napi::CallbackInfo& info) {
 Napi::Value LargeRelease(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (!EalReady()) return Napi::Boolean::New(env, false);
-  uint32_t token = info[2].As<Napi::Number>().Uint32Value();
-  LargeHeader* hdr = CheckLarge(info[0].As<Napi::Number>().DoubleValue(), info[1].As<Napi::Number>().DoubleValue(), token);
+  uint32_t token = ArgUint32(info, 2, "the token");
+  LargeHeader* hdr = CheckLarge(ArgNumber(info, 0, "the address"), ArgNumber(info, 1, "the length"), token);
   if (hdr == nullptr) return Napi::Boolean::New(env, false);
   uint64_t live = LiveState(token);
   for (int spins = 0; spins < 100000; spins++) {

@@ -2,7 +2,9 @@
 import 'reflect-metadata';
 
 export { MpBusError, ErrorCodes } from './errors.js';
-export { Runtime, type CloseHook } from './runtime/runtime.js';
+// The runtime as the composition completes it (rt.interrupts, serving interrupts from the start).
+export { Runtime } from './composition.js';
+export type { CloseHook } from './runtime/runtime.js';
 export type { RuntimeOptions, ProcType, LogLevelName } from './runtime/options.js';
 export { MPBUS_VERSION } from './runtime/version.js';
 export { Ring, type RingOptions, type RingSyncMode } from './shm/ring.js';

@@ -19,92 +19,50 @@
  *   `quarantineMs`, and every reply's correlation id is checked: a late reply never answers
  *   another request.
  * - Values too large for the 256-byte param travel in rte_malloc'd shared memory.
+ *
+ * This file is the bus's API and its receiving side (message streams, handlers and their
+ * replies); the rest has a file each: mp-send.ts (outgoing messages), mp-requests.ts (requests
+ * on lanes), mp-large.ts (large-payload lifetimes), mp-checks.ts (options and arguments),
+ * mp-handler-call.ts (calling a handler).
  */
-import { closeSync, readdirSync } from 'node:fs';
 import { Observable, Subject, Subscription, defer, from } from 'rxjs';
 import { MpBusError } from '../errors.js';
 import { logger } from '../log.js';
-import { mpNative, type MpBinding, type NativeIncoming, type NativeMpEvent, type NativeReply, type NativeRequestDone, type NativeSendDone } from '../native/mp.js';
+import { mpNative, type MpBinding, type NativeIncoming, type NativeMpEvent } from '../native/mp.js';
 import { Runtime } from '../runtime/runtime.js';
 import {
   EnvelopeKind,
-  decodeValue,
   encodeValue,
   hasEnvelope,
-  inlineCapacity,
   monotonicMs,
   readEnvelope,
   writeEnvelope,
   type Envelope,
   type EnvelopeHead,
-  type LargeRef,
 } from './envelope.js';
-import { CorrelationIds, answers, completes, startWaiting, type Slot as RequestSlot, type SlotPool as RequestSlotPool } from './request-slots.js';
+import { LargePayloads, type Body } from './mp-large.js';
+import { checkFds, checkName, checkRaw, resolveBusOptions } from './mp-checks.js';
+import { closeFds, errorPayload, invokeHandler, type Outcome } from './mp-handler-call.js';
+import { DEFAULT_TIMEOUT_MS, LANE_PREFIX, MpRequests } from './mp-requests.js';
+import { MpSender, PEER_SEND_TIMEOUT_MS } from './mp-send.js';
+
+export { PEER_SEND_TIMEOUT_MS, STUCK_PEER_SEND_TIMEOUT_MS } from './mp-send.js';
 import {
   MpErrorCodes,
-  MpReplyWith,
   type MpBusOptions,
   type MpHandler,
   type MpMessage,
   type MpMessageOptions,
-  type MpReply,
   type MpRequestOptions,
   type MpRequestResult,
   type MpRole,
-  type MpSendOptions,
 } from './types.js';
-
-/** Names starting with this are mpbus's own (lanes); user names may not use it. */
-export const RESERVED_NAME_PREFIX = 'mpbus:';
-const LANE_PREFIX = `${RESERVED_NAME_PREFIX}lane:`;
-const DEFAULT_TIMEOUT_MS = 5000;
-/** Extra wait, past a request's timeout, before mpbus stops waiting for DPDK's callback. */
-const DPDK_CALLBACK_GRACE_MS = 2000;
-/**
- * How long the primary's rte_mp socket waits for a secondary whose receive queue is full before
- * DPDK gives up on that one (EAGAIN) and goes on with the next. A healthy secondary's IPC
- * thread empties its queue within microseconds (it only copies each datagram into an inbox),
- * and even on a loaded 2-vCPU machine a runnable thread gets a CPU within a few milliseconds;
- * a queue that stays full for 100 ms belongs to a process that cannot run (SIGSTOP, a debugger)
- * or is dying. Short enough that such a peer costs the others little, long enough not to give up
- * on a merely busy one.
- */
-export const PEER_SEND_TIMEOUT_MS = 100;
-/**
- * The send timeout while a secondary is known not to read (a send failed and none has fully
- * succeeded since): every message would otherwise wait the full timeout for that peer, delaying
- * the others by as much. 10 ms still lets a healthy but descheduled IPC thread run (a scheduler
- * period on a loaded machine); a healthy peer that misses a message anyway is no worse off than
- * the stuck one (the interrupt relay replays). Back to {@link PEER_SEND_TIMEOUT_MS} on the first
- * message that reaches every secondary.
- */
-export const STUCK_PEER_SEND_TIMEOUT_MS = 10;
 
 interface Registration {
   name: string;
   handler?: MpHandler<any, any>;
   subject: Subject<MpMessage<any>>;
   listeners: number;
-}
-
-type Slot = RequestSlot<PendingRequest>;
-type SlotPool = RequestSlotPool<PendingRequest>;
-
-interface PendingRequest {
-  id: number;
-  target: string;
-  raw: boolean;
-  body: Uint8Array | LargeRef;
-  targetBytes?: Buffer;
-  fds: number[] | undefined;
-  timeoutMs: number;
-  deadlineMs: number;
-  sync: boolean;
-  resolve(result: MpRequestResult<any>): void;
-  reject(err: unknown): void;
-  safetyTimer?: NodeJS.Timeout;
-  /** Primary: DPDK could not send it to some secondary (EAGAIN at the send timeout). */
-  unreached?: boolean;
 }
 
 let current: MpBus | undefined;
@@ -118,24 +76,15 @@ export class MpBus {
   private readonly limits: MpBinding['mpLimits'];
   private readonly log;
   private readonly registrations = new Map<string, Registration>();
-  private readonly slotsByName = new Map<string, Slot>();
-  private readonly lanePool: SlotPool = { slots: [], waiting: [] };
-  private readonly rawPools = new Map<string, SlotPool>();
-  private readonly outstandingLarge = new Map<LargeRef, NodeJS.Timeout>();
+  private readonly large: LargePayloads;
+  private readonly requests: MpRequests;
+  private readonly sender: MpSender;
   private readonly errorSubject = new Subject<MpBusError>();
   private options: Required<MpBusOptions>;
   /** Opened by mpbus itself with the default options: the app's first open may set others. */
   private implicit = false;
-  private readonly correlationIds = new CorrelationIds();
-  private secondariesSeenUntil = 0;
-  /** UTF-8 bytes of handler names, put in every lane request's header. */
-  private readonly nameBytes = new Map<string, Buffer>();
   private closing: Promise<void> | undefined;
   private readonly removeCloseHook: () => void;
-  /** Primary: `onSent` callbacks of queued messages, by ticket. */
-  private readonly sendCallbacks = new Map<number, (error?: MpBusError) => void>();
-  /** Primary: a send failed (some secondary does not read) and none fully succeeded since. */
-  private peerStuck = false;
 
   /** Problems that belong to no call: malformed or foreign messages, late replies, failed replies. */
   readonly errors$: Observable<MpBusError> = this.errorSubject.asObservable();
@@ -144,6 +93,7 @@ export class MpBus {
     this.options = resolveBusOptions(options);
     this.native = mpNative();
     this.limits = this.native.mpLimits;
+    this.large = new LargePayloads(this.native, () => this.options);
     this.role = runtime.processType;
     this.log = logger('bus:mp', { role: this.role });
     this.native.mpOpen((events) => this.drain(events));
@@ -151,18 +101,20 @@ export class MpBus {
       this.log.warn("DPDK's rte_mp socket was not found: a secondary that stops reading can block the primary's sends");
     }
     this.native.mpSetSpin(this.options.spinMaxUs > 0 ? this.options.spinWindowUs : 0, this.options.spinMaxUs);
-    const registered: string[] = [];
+    this.sender = new MpSender(this.native, { role: this.role, closed: () => this.closed, report: (err) => this.report(err) });
+    this.requests = new MpRequests(this.native, this.large, {
+      role: this.role,
+      runtimeDir: runtime.group.runtimeDir,
+      options: () => this.options,
+      closed: () => this.closed,
+      assertOpen: () => this.assertOpen(),
+      envelope: (head, body) => this.envelope(head, body),
+      report: (err) => this.report(err),
+    });
     try {
-      for (let i = 0; i < this.options.lanes; i++) {
-        const name = `${LANE_PREFIX}${i}`;
-        this.native.mpRegister(name);
-        registered.push(name);
-        const slot: Slot = { name, lane: true, pool: this.lanePool, quarantinedUntil: 0 };
-        this.lanePool.slots.push(slot);
-        this.slotsByName.set(name, slot);
-      }
+      this.requests.useLanes(this.options.lanes);
     } catch (err) {
-      for (const name of registered) this.native.mpUnregister(name);
+      this.requests.unregisterLanes();
       this.native.mpClose();
       throw err;
     }
@@ -197,17 +149,7 @@ export class MpBus {
   /** Applies options to a bus mpbus opened with the defaults (see {@link open}). */
   private configure(options: MpBusOptions): void {
     const resolved = resolveBusOptions(options);
-    // More lanes: register them. Fewer: stop using the extra ones (they stay registered, so a
-    // peer that still uses them is answered).
-    for (let i = this.lanePool.slots.length; i < resolved.lanes; i++) {
-      const name = `${LANE_PREFIX}${i}`;
-      if (!this.slotsByName.has(name)) {
-        this.native.mpRegister(name);
-        this.slotsByName.set(name, { name, lane: true, pool: this.lanePool, quarantinedUntil: 0 });
-      }
-      this.lanePool.slots.push(this.slotsByName.get(name)!);
-    }
-    this.lanePool.slots.length = Math.min(this.lanePool.slots.length, resolved.lanes);
+    this.requests.useLanes(resolved.lanes);
     this.options = resolved;
     this.native.mpSetSpin(resolved.spinMaxUs > 0 ? resolved.spinWindowUs : 0, resolved.spinMaxUs);
   }
@@ -228,7 +170,7 @@ export class MpBus {
   messages$<T = unknown>(name: string): Observable<MpMessage<T>> {
     return new Observable<MpMessage<T>>((subscriber) => {
       this.assertOpen();
-      this.checkName(name);
+      checkName(name, this.limits);
       const reg = this.acquire(name);
       reg.listeners += 1;
       const inner = reg.subject.subscribe(subscriber);
@@ -250,7 +192,7 @@ export class MpBus {
    */
   handle<T = unknown, R = unknown>(name: string, handler: MpHandler<T, R>): Subscription {
     this.assertOpen();
-    this.checkName(name);
+    checkName(name, this.limits);
     if (typeof handler !== 'function') throw new MpBusError(MpErrorCodes.invalidOption, 'handle(name, handler): handler must be a function');
     if (this.registrations.get(name)?.handler) {
       throw new MpBusError('EEXIST', `this process already handles '${name}': unsubscribe the first handler before registering another`);
@@ -279,24 +221,24 @@ export class MpBus {
    */
   send(name: string, value: unknown, options: MpMessageOptions = {}): void {
     this.assertOpen();
-    this.checkName(name);
-    const fds = this.checkFds(options.fds);
+    checkName(name, this.limits);
+    const fds = checkFds(options.fds, this.limits);
     const onSent = options.onSent;
     if (onSent !== undefined && typeof onSent !== 'function') throw new MpBusError(MpErrorCodes.invalidOption, 'onSent must be a function');
     if (options.raw) {
-      this.sendParam(name, this.checkRaw(value), fds, onSent);
+      this.sender.send(name, checkRaw(value, this.limits), fds, onSent);
       return;
     }
-    const body = this.encodeBody(encodeValue(value));
+    const body = this.large.encode(encodeValue(value));
     const param = this.envelope({ kind: EnvelopeKind.message, correlationId: 0, deadlineMs: 0 }, body);
     try {
-      this.sendParam(name, param, fds, onSent);
+      this.sender.send(name, param, fds, onSent);
     } catch (err) {
-      if (!(body instanceof Uint8Array)) this.releaseLarge(body);
+      if (!(body instanceof Uint8Array)) this.large.release(body);
       throw err;
     }
     // Receivers read a broadcast value until the TTL, whether or not it reached every peer.
-    if (!(body instanceof Uint8Array)) this.releaseLargeLater(body);
+    if (!(body instanceof Uint8Array)) this.large.releaseLater(body);
   }
 
   /** {@link send} from the primary, which DPDK delivers to every secondary. */
@@ -309,50 +251,7 @@ export class MpBus {
 
   /** Messages sent by the primary's sender thread and not yet returned from `rte_mp_sendmsg`. */
   get pendingSends(): number {
-    if (this.role !== 'primary') return 0;
-    const { queued, done } = this.native.mpSendStats();
-    return queued - done;
-  }
-
-  private sendParam(name: string, param: Uint8Array, fds: number[] | undefined, onSent: ((error?: MpBusError) => void) | undefined): void {
-    if (this.role === 'primary') {
-      const ticket = this.native.mpSendQueued(name, param, fds, onSent !== undefined);
-      if (onSent) this.sendCallbacks.set(ticket, onSent);
-      return;
-    }
-    // A secondary sends to the primary alone, on the JS thread: nothing to queue behind.
-    this.native.mpSend(name, param, fds);
-    if (onSent) queueMicrotask(() => this.callOnSent(onSent, undefined));
-  }
-
-  private onSendDone(ev: NativeSendDone): void {
-    const stuck = ev.code !== undefined && ev.code !== 'ECANCELED';
-    if (stuck !== this.peerStuck && !this.closed) {
-      this.peerStuck = stuck;
-      this.native.mpBoundSendTimeout(stuck ? STUCK_PEER_SEND_TIMEOUT_MS : PEER_SEND_TIMEOUT_MS);
-    }
-    const onSent = this.sendCallbacks.get(ev.ticket);
-    this.sendCallbacks.delete(ev.ticket);
-    const error =
-      ev.code === undefined
-        ? undefined
-        : new MpBusError(
-            ev.code === 'ECANCELED' ? MpErrorCodes.closed : MpErrorCodes.sendFailed,
-            ev.code === 'ECANCELED'
-              ? `'${ev.name}' was not sent: the bus closed while a secondary was not reading`
-              : `'${ev.name}' did not reach every secondary: ${ev.message ?? ev.code} (a secondary whose socket stayed full past the send timeout: stopped or starved)`,
-            { errno: ev.errno },
-          );
-    if (onSent) this.callOnSent(onSent, error);
-    else if (error) this.report(error);
-  }
-
-  private callOnSent(onSent: (error?: MpBusError) => void, error: MpBusError | undefined): void {
-    try {
-      onSent(error);
-    } catch (err) {
-      this.report(err);
-    }
+    return this.sender.pending;
   }
 
   /**
@@ -364,7 +263,7 @@ export class MpBus {
    */
   request<T = unknown>(name: string, value: unknown, options: MpRequestOptions = {}): Promise<MpRequestResult<T>> {
     try {
-      return this.startRequest<T>(name, value, options);
+      return this.requests.start<T>(name, value, options);
     } catch (err) {
       return Promise.reject(err);
     }
@@ -408,218 +307,6 @@ export class MpBus {
 
   // ---- internals: requests --------------------------------------------------------------
 
-  private startRequest<T>(name: string, value: unknown, options: MpRequestOptions): Promise<MpRequestResult<T>> {
-    this.assertOpen();
-    this.checkName(name);
-    const fds = this.checkFds(options.fds);
-    const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
-    if (typeof timeoutMs !== 'number' || !Number.isFinite(timeoutMs) || timeoutMs <= 0 || timeoutMs > 3_600_000) {
-      throw new MpBusError(MpErrorCodes.invalidOption, `timeoutMs must be a number of milliseconds in (0, 3600000], got ${String(timeoutMs)}`);
-    }
-    if (options.mode !== undefined && options.mode !== 'async' && options.mode !== 'sync') {
-      throw new MpBusError(MpErrorCodes.invalidOption, `mode must be 'async' or 'sync', got ${String(options.mode)}`);
-    }
-    const raw = options.raw === true;
-    let body: Uint8Array | LargeRef;
-    let targetBytes: Buffer | undefined;
-    if (raw) {
-      body = this.checkRaw(value);
-    } else {
-      targetBytes = this.nameBytes.get(name);
-      if (!targetBytes) {
-        targetBytes = Buffer.from(name, 'utf8');
-        if (this.nameBytes.size < 4096) this.nameBytes.set(name, targetBytes);
-      }
-      body = this.encodeBody(encodeValue(value), targetBytes);
-    }
-    return new Promise<MpRequestResult<T>>((resolve, reject) => {
-      const req: PendingRequest = {
-        id: this.correlationIds.take(),
-        target: name,
-        raw,
-        body,
-        targetBytes,
-        fds,
-        timeoutMs,
-        deadlineMs: monotonicMs() + timeoutMs,
-        sync: options.mode === 'sync',
-        resolve,
-        reject,
-      };
-      const pool = raw ? this.rawPool(name) : this.lanePool;
-      pool.waiting.push(req);
-      this.pump(pool);
-    });
-  }
-
-  /**
-   * True if a secondary's rte_mp socket exists (DPDK's own test for whom to send to). A "yes" is
-   * trusted for a second (should they all leave meanwhile, the safety timer settles the request);
-   * a "no" is checked again each time, so a new secondary is never missed.
-   */
-  private anySecondary(): boolean {
-    const now = monotonicMs();
-    if (now < this.secondariesSeenUntil) return true;
-    try {
-      if (!readdirSync(this.runtime.group.runtimeDir).some((f) => f.startsWith('mp_socket_'))) return false;
-    } catch {
-      return false;
-    }
-    this.secondariesSeenUntil = now + 1000;
-    return true;
-  }
-
-  private rawPool(name: string): SlotPool {
-    let pool = this.rawPools.get(name);
-    if (!pool) {
-      pool = { slots: [], waiting: [] };
-      const slot: Slot = { name, lane: false, pool, quarantinedUntil: 0 };
-      pool.slots.push(slot);
-      this.rawPools.set(name, pool);
-      this.slotsByName.set(name, slot);
-    }
-    return pool;
-  }
-
-  /** Starts queued requests on free slots; re-arms itself for slots resting after a timeout. */
-  private pump(pool: SlotPool): void {
-    if (this.closed) return;
-    const now = monotonicMs();
-    const nextWake = startWaiting(pool, now, this.launchOnSlot, this.expireWaiting);
-    if (pool.wakeTimer) clearTimeout(pool.wakeTimer);
-    pool.wakeTimer = undefined;
-    if (nextWake !== Infinity) {
-      pool.wakeTimer = setTimeout(() => this.pump(pool), Math.max(1, nextWake - now));
-    }
-  }
-
-  private readonly launchOnSlot = (slot: Slot, req: PendingRequest, now: number): void => this.launch(slot, req, now);
-
-  private readonly expireWaiting = (req: PendingRequest, queued: number): void => {
-    this.dropLarge(req);
-    req.reject(new MpBusError(MpErrorCodes.timeout, `'${req.target}': no request slot came free within ${req.timeoutMs} ms (${queued} requests queued)`));
-  };
-
-  private launch(slot: Slot, req: PendingRequest, now: number): void {
-    if (this.role === 'primary' && !this.anySecondary()) {
-      // DPDK 22.11 never calls an async request back when it reached nobody: answer here.
-      slot.busy = req;
-      queueMicrotask(() => this.complete(slot, req, 0, [], false));
-      return;
-    }
-    const remainingMs = Math.max(1, req.deadlineMs - now);
-    const param = req.raw
-      ? (req.body as Uint8Array)
-      : this.envelope({ kind: EnvelopeKind.request, correlationId: req.id, deadlineMs: req.deadlineMs, target: req.targetBytes }, req.body);
-    slot.busy = req;
-    try {
-      if (req.sync) {
-        this.native.mpRequestSync(slot.name, param, req.fds, remainingMs).then(
-          (r) => this.complete(slot, req, r.sent, r.replies, r.timedOut || r.received < r.sent),
-          (err: unknown) => this.fail(slot, req, err),
-        );
-      } else {
-        this.native.mpRequestAsync(slot.name, param, req.fds, remainingMs);
-      }
-    } catch (err) {
-      // A primary's request that missed a secondary whose socket stayed full went to the others
-      // all the same, and DPDK completes it for them: freeing the slot now would make the next
-      // request on it fail with EEXIST for those peers. Wait for DPDK (or the safety timer).
-      if (!(this.role === 'primary' && !req.sync && err instanceof MpBusError && err.code === 'EAGAIN')) {
-        this.fail(slot, req, err);
-        return;
-      }
-      req.unreached = true;
-    }
-    // DPDK calls back at the timeout at the latest; this only guards against a callback that
-    // never comes (e.g. a request that reached nobody), so no request can hang forever. It is
-    // also what keeps the process alive while a request is in flight (DPDK's wake-up is unref'd).
-    req.safetyTimer = setTimeout(() => {
-      if (slot.busy !== req) return;
-      this.report(new MpBusError(MpErrorCodes.timeout, `DPDK never completed request '${req.target}' (slot ${slot.name}); settled by mpbus`));
-      this.complete(slot, req, 0, [], true);
-    }, remainingMs + DPDK_CALLBACK_GRACE_MS);
-  }
-
-  private onRequestDone(ev: NativeRequestDone): void {
-    const slot = this.slotsByName.get(ev.name);
-    const req = slot?.busy;
-    // A lane's completion names its request by correlation id; anything else is stale.
-    const stale = !slot || !req || !completes(slot, req, ev.requestParam);
-    if (stale) {
-      for (const r of ev.replies) closeFds(r.fds);
-      return;
-    }
-    this.complete(slot, req, ev.sent, ev.replies, ev.received < ev.sent);
-  }
-
-  private finishSlot(slot: Slot, req: PendingRequest, timedOut: boolean, replied = false): void {
-    if (req.safetyTimer) clearTimeout(req.safetyTimer);
-    slot.busy = undefined;
-    // A slot that timed out rests, so the late reply DPDK may still deliver finds no request.
-    if (timedOut) slot.quarantinedUntil = monotonicMs() + this.options.quarantineMs;
-    // The primary, sole receiver of a secondary's request, took and freed a large value before
-    // answering: only an unanswered one is still ours to free.
-    if (!(replied && this.role === 'secondary')) this.dropLarge(req);
-    queueMicrotask(() => this.pump(slot.pool));
-  }
-
-  private complete(slot: Slot, req: PendingRequest, sent: number, nativeReplies: NativeReply[], timedOut: boolean): void {
-    if (slot.busy !== req) {
-      for (const r of nativeReplies) closeFds(r.fds);
-      return;
-    }
-    this.finishSlot(slot, req, timedOut, nativeReplies.length > 0);
-    const replies: MpReply[] = [];
-    for (const r of nativeReplies) {
-      const reply = req.raw ? { ok: true, raw: true, value: r.param, fds: r.fds } : this.readReply(req, r);
-      if (reply) replies.push(reply);
-    }
-    const result: MpRequestResult<any> = { sent, received: replies.length, complete: !timedOut && !req.unreached && replies.length === sent, replies };
-    req.resolve(req.unreached ? { ...result, unreached: true } : result);
-  }
-
-  private fail(slot: Slot, req: PendingRequest, err: unknown): void {
-    if (slot.busy !== req) return;
-    this.finishSlot(slot, req, false);
-    req.reject(err);
-  }
-
-  /** Reads one reply to a lane request; undefined (and reported) if it answers another request. */
-  private readReply(req: PendingRequest, r: NativeReply): MpReply | undefined {
-    let env: Envelope;
-    try {
-      if (!hasEnvelope(r.param)) throw new MpBusError(MpErrorCodes.malformed, `a reply to '${req.target}' has no mpbus header`);
-      env = readEnvelope(r.param);
-    } catch (err) {
-      closeFds(r.fds);
-      this.report(err);
-      return undefined;
-    }
-    if (!answers(env, req.id)) {
-      closeFds(r.fds);
-      this.report(new MpBusError(MpErrorCodes.lateReply, `dropped a reply from pid ${env.pid} that answers another request (id ${env.correlationId}, expected ${req.id} for '${req.target}')`));
-      return undefined;
-    }
-    const from = { raw: false, pid: env.pid, role: env.role, fds: r.fds };
-    if (env.kind === EnvelopeKind.noHandler) {
-      return { ok: false, ...from, error: new MpBusError(MpErrorCodes.noHandler, `pid ${env.pid} (${env.role}) has no handler for '${req.target}'`) };
-    }
-    let value: unknown;
-    try {
-      value = this.openValue(env, true);
-    } catch (err) {
-      return { ok: false, ...from, error: err as MpBusError };
-    }
-    if (env.kind === EnvelopeKind.errorReply) {
-      const remote = (value ?? {}) as { code?: unknown; message?: unknown };
-      const error = new MpBusError(MpErrorCodes.remoteError, `the handler of '${req.target}' in pid ${env.pid} (${env.role}) failed: ${String(remote.message)}`);
-      (error as MpBusError & { remoteCode?: string }).remoteCode = typeof remote.code === 'string' ? remote.code : undefined;
-      return { ok: false, ...from, error };
-    }
-    return { ok: true, ...from, value };
-  }
-
   // ---- internals: incoming ----------------------------------------------------------------
 
   /** Everything DPDK delivered since the last wake-up, in order. Never throws (runs from native). */
@@ -627,11 +314,11 @@ export class MpBus {
     for (const ev of events) {
       try {
         if (ev.kind === 'sendDone') {
-          this.onSendDone(ev);
+          this.sender.onSendDone(ev);
         } else if (this.closed) {
           closeFds(ev.kind === 'incoming' ? ev.fds : ev.replies.flatMap((r) => r.fds));
         } else if (ev.kind === 'requestDone') {
-          this.onRequestDone(ev);
+          this.requests.onRequestDone(ev);
         } else if (ev.name.startsWith(LANE_PREFIX)) {
           this.onLaneRequest(ev);
         } else {
@@ -655,7 +342,7 @@ export class MpBus {
       // subscribers see it, and a handler may answer it.
       const msg: MpMessage<Buffer> = { name: ev.name, value: ev.param, raw: true, fds: ev.fds };
       if (reg.listeners > 0) reg.subject.next(msg);
-      if (reg.handler) this.invoke(reg.handler, msg, (outcome) => this.replyRaw(ev, outcome));
+      if (reg.handler) invokeHandler(reg.handler, msg, (outcome) => this.replyRaw(ev, outcome));
       if (reg.listeners === 0 && !reg.handler) closeFds(ev.fds);
       return;
     }
@@ -670,12 +357,12 @@ export class MpBus {
     }
     if (reg.listeners === 0) {
       closeFds(ev.fds);
-      if (env.large && env.role === 'secondary') this.native.mpLargeTake(env.large.address, env.large.length, env.large.token, true);
+      if (env.role === 'secondary') this.large.discard(env);
       return;
     }
     let value: unknown;
     try {
-      value = this.openValue(env, env.role === 'secondary');
+      value = this.large.open(env, env.role === 'secondary');
     } catch (err) {
       closeFds(ev.fds);
       this.report(err, ev.name);
@@ -700,39 +387,20 @@ export class MpBus {
     const handler = this.registrations.get(env.target)?.handler;
     if (!handler) {
       closeFds(ev.fds);
-      if (env.large && exclusive) this.native.mpLargeTake(env.large.address, env.large.length, env.large.token, true);
+      if (exclusive) this.large.discard(env);
       this.replyLane(ev, env, { kind: EnvelopeKind.noHandler, value: undefined });
       return;
     }
     let value: unknown;
     try {
-      value = this.openValue(env, exclusive);
+      value = this.large.open(env, exclusive);
     } catch (err) {
       closeFds(ev.fds);
       this.replyLane(ev, env, { kind: EnvelopeKind.errorReply, value: errorPayload(err) });
       return;
     }
     const msg: MpMessage = { name: env.target, value, raw: false, pid: env.pid, role: env.role, fds: ev.fds };
-    this.invoke(handler, msg, (outcome) => this.replyLane(ev, env, outcome));
-  }
-
-  /** Runs a handler; a synchronous result is answered without a microtask hop. */
-  private invoke(handler: MpHandler<any, any>, msg: MpMessage, answer: (o: Outcome) => void): void {
-    let result: unknown;
-    try {
-      result = handler(msg.value, msg);
-    } catch (err) {
-      answer({ kind: EnvelopeKind.errorReply, value: errorPayload(err) });
-      return;
-    }
-    if (isThenable(result)) {
-      result.then(
-        (v) => answer(toOutcome(v)),
-        (err: unknown) => answer({ kind: EnvelopeKind.errorReply, value: errorPayload(err) }),
-      );
-    } else {
-      answer(toOutcome(result));
-    }
+    invokeHandler(handler, msg, (outcome) => this.replyLane(ev, env, outcome));
   }
 
   private replyLane(ev: NativeIncoming, req: Envelope, outcome: Outcome): void {
@@ -753,14 +421,14 @@ export class MpBus {
     }
     let fds: number[] | undefined;
     try {
-      fds = this.checkFds(outcome.fds);
+      fds = checkFds(outcome.fds, this.limits);
     } catch (err) {
       kind = EnvelopeKind.errorReply;
       encoded = encodeValue(errorPayload(err));
     }
-    let body: Uint8Array | LargeRef;
+    let body: Body;
     try {
-      body = this.encodeBody(encoded);
+      body = this.large.encode(encoded);
     } catch (err) {
       kind = EnvelopeKind.errorReply;
       body = encodeValue(errorPayload(err));
@@ -769,9 +437,9 @@ export class MpBus {
     const param = this.envelope({ kind, correlationId: req.correlationId, deadlineMs: 0 }, body);
     try {
       this.native.mpReply(ev.name, param, fds, ev.peer);
-      if (!(body instanceof Uint8Array)) this.releaseLargeLater(body);
+      if (!(body instanceof Uint8Array)) this.large.releaseLater(body);
     } catch (err) {
-      if (!(body instanceof Uint8Array)) this.releaseLarge(body);
+      if (!(body instanceof Uint8Array)) this.large.release(body);
       this.report(new MpBusError(MpErrorCodes.replyFailed, `could not reply to '${req.target}' (pid ${req.pid}): ${(err as Error).message}`, { cause: err }));
     }
   }
@@ -785,30 +453,13 @@ export class MpBus {
     }
     if (outcome.value === undefined) return; // a raw message, or the handler chose not to reply
     try {
-      this.native.mpReply(ev.name, this.checkRaw(outcome.value), this.checkFds(outcome.fds), ev.peer);
+      this.native.mpReply(ev.name, checkRaw(outcome.value, this.limits), checkFds(outcome.fds, this.limits), ev.peer);
     } catch (err) {
       this.report(new MpBusError(MpErrorCodes.replyFailed, `could not reply to the raw request '${ev.name}': ${(err as Error).message}`, { cause: err }));
     }
   }
 
-  /** The value an envelope carries; large values are copied out of shared memory (and freed when `exclusive`). */
-  private openValue(env: Envelope, exclusive: boolean): unknown {
-    let bytes: Uint8Array | undefined = env.inline;
-    if (env.large) {
-      const taken = this.native.mpLargeTake(env.large.address, env.large.length, env.large.token, exclusive);
-      if (!taken) {
-        throw new MpBusError(MpErrorCodes.payloadGone, `the ${env.large.length}-byte value sent by pid ${env.pid} is no longer in shared memory (expired or not an mpbus buffer)`);
-      }
-      bytes = taken;
-    }
-    try {
-      return decodeValue(bytes!);
-    } catch (err) {
-      throw new MpBusError(MpErrorCodes.malformed, `malformed mpbus message from pid ${env.pid}: undecodable value (${(err as Error).message})`, { cause: err });
-    }
-  }
-
-  // ---- internals: registrations, encoding, checks -----------------------------------------
+  // ---- internals: registrations, envelopes ------------------------------------------------
 
   private acquire(name: string): Registration {
     let reg = this.registrations.get(name);
@@ -826,71 +477,8 @@ export class MpBus {
     if (!this.closed) this.native.mpUnregister(reg.name);
   }
 
-  private envelope(head: Omit<EnvelopeHead, 'role' | 'pid'>, body: Uint8Array | LargeRef): Buffer {
+  private envelope(head: Omit<EnvelopeHead, 'role' | 'pid'>, body: Body): Buffer {
     return writeEnvelope({ ...head, role: this.role, pid: this.pid }, body);
-  }
-
-  /** Inline if it fits in the param, else a shared-memory buffer. */
-  private encodeBody(encoded: Buffer, target?: Buffer): Uint8Array | LargeRef {
-    if (encoded.length <= inlineCapacity(this.limits.maxParamBytes, target)) return encoded;
-    if (encoded.length > this.options.maxPayloadBytes) {
-      throw new MpBusError(MpErrorCodes.payloadTooLarge, `the encoded value is ${encoded.length} bytes, over maxPayloadBytes (${this.options.maxPayloadBytes})`);
-    }
-    const { address, token } = this.native.mpLargeAlloc(encoded);
-    return { address, token, length: encoded.length };
-  }
-
-  private releaseLarge(ref: LargeRef): void {
-    const timer = this.outstandingLarge.get(ref);
-    if (timer) clearTimeout(timer);
-    this.outstandingLarge.delete(ref);
-    this.native.mpLargeRelease(ref.address, ref.length, ref.token);
-  }
-
-  /** Keeps a sent buffer for receivers until the TTL (a unicast receiver frees it earlier). */
-  private releaseLargeLater(ref: LargeRef): void {
-    const timer = setTimeout(() => this.releaseLarge(ref), this.options.largePayloadTtlMs);
-    timer.unref();
-    this.outstandingLarge.set(ref, timer);
-  }
-
-  private dropLarge(req: PendingRequest): void {
-    if (!(req.body instanceof Uint8Array)) this.releaseLarge(req.body);
-  }
-
-  private checkName(name: string): void {
-    if (typeof name !== 'string' || name.length === 0) {
-      throw new MpBusError(MpErrorCodes.invalidName, `an rte_mp name is a non-empty string, got ${JSON.stringify(name)}`);
-    }
-    const bytes = Buffer.byteLength(name, 'utf8');
-    if (bytes > this.limits.maxNameBytes) {
-      throw new MpBusError(MpErrorCodes.invalidName, `rte_mp name '${name}' is ${bytes} bytes; DPDK allows at most ${this.limits.maxNameBytes} (RTE_MP_MAX_NAME_LEN - 1)`);
-    }
-    if (name.includes('\0')) throw new MpBusError(MpErrorCodes.invalidName, 'an rte_mp name cannot contain NUL');
-    if (name.startsWith(RESERVED_NAME_PREFIX)) {
-      throw new MpBusError(MpErrorCodes.invalidName, `names starting with '${RESERVED_NAME_PREFIX}' are mpbus's own: choose another name than '${name}'`);
-    }
-  }
-
-  private checkFds(fds: unknown): number[] | undefined {
-    if (fds === undefined) return undefined;
-    if (!Array.isArray(fds) || fds.some((fd) => !Number.isInteger(fd) || (fd as number) < 0 || (fd as number) > 0x7fffffff)) {
-      throw new MpBusError(MpErrorCodes.invalidFds, 'fds must be an array of open file descriptors (non-negative integers)');
-    }
-    if (fds.length > this.limits.maxFds) {
-      throw new MpBusError(MpErrorCodes.invalidFds, `${fds.length} fds: rte_mp carries at most ${this.limits.maxFds} (RTE_MP_MAX_FD_NUM)`);
-    }
-    return fds as number[];
-  }
-
-  private checkRaw(value: unknown): Uint8Array {
-    if (!(value instanceof Uint8Array)) {
-      throw new MpBusError(MpErrorCodes.invalidOption, 'a raw payload is a Uint8Array (or Buffer) of at most 256 bytes');
-    }
-    if (value.length > this.limits.maxParamBytes) {
-      throw new MpBusError(MpErrorCodes.payloadTooLarge, `raw payload of ${value.length} bytes: rte_mp's param holds at most ${this.limits.maxParamBytes} (RTE_MP_MAX_PARAM_LEN); send an encoded value instead, which mpbus moves through shared memory`);
-    }
-    return value;
   }
 
   private assertOpen(): void {
@@ -906,24 +494,9 @@ export class MpBus {
 
   private shutdown(): void {
     this.removeCloseHook();
-    const closedError = (): MpBusError => new MpBusError(MpErrorCodes.closed, 'the rte_mp bus closed before the request completed');
-    for (const pool of [this.lanePool, ...this.rawPools.values()]) {
-      if (pool.wakeTimer) clearTimeout(pool.wakeTimer);
-      for (const slot of pool.slots) {
-        const req = slot.busy;
-        if (!req) continue;
-        if (req.safetyTimer) clearTimeout(req.safetyTimer);
-        slot.busy = undefined;
-        this.dropLarge(req);
-        req.reject(closedError());
-      }
-      for (const req of pool.waiting.splice(0)) {
-        this.dropLarge(req);
-        req.reject(closedError());
-      }
-    }
-    for (const ref of [...this.outstandingLarge.keys()]) this.releaseLarge(ref);
-    for (const slot of this.slotsByName.values()) if (slot.lane) this.native.mpUnregister(slot.name);
+    this.requests.close();
+    this.large.releaseAll();
+    this.requests.unregisterLanes();
     for (const reg of this.registrations.values()) {
       this.native.mpUnregister(reg.name);
       reg.subject.complete();
@@ -931,56 +504,8 @@ export class MpBus {
     this.registrations.clear();
     // Joins the sender thread (what it still sends is bounded by the socket's send timeout).
     this.native.mpClose();
-    const closedSend = new MpBusError(MpErrorCodes.closed, 'the rte_mp bus closed before the message was sent');
-    for (const onSent of this.sendCallbacks.values()) this.callOnSent(onSent, closedSend);
-    this.sendCallbacks.clear();
+    this.sender.close();
     this.errorSubject.complete();
     if (current === this) current = undefined;
   }
-}
-
-interface Outcome {
-  kind: EnvelopeKind;
-  value: unknown;
-  fds?: number[];
-}
-
-function toOutcome(result: unknown): Outcome {
-  if (result instanceof MpReplyWith) return { kind: EnvelopeKind.reply, value: result.value, fds: result.fds };
-  return { kind: EnvelopeKind.reply, value: result };
-}
-
-function errorPayload(err: unknown): { code: string; message: string } {
-  if (err instanceof Error) return { code: String((err as { code?: unknown }).code ?? err.name), message: err.message };
-  return { code: 'Error', message: String(err) };
-}
-
-function isThenable(v: unknown): v is PromiseLike<unknown> {
-  return typeof v === 'object' && v !== null && typeof (v as { then?: unknown }).then === 'function';
-}
-
-function closeFds(fds: readonly number[]): void {
-  for (const fd of fds) {
-    try {
-      closeSync(fd);
-    } catch {
-      // already closed by its owner
-    }
-  }
-}
-
-function resolveBusOptions(o: MpBusOptions): Required<MpBusOptions> {
-  const int = (name: string, v: number | undefined, dflt: number, min: number, max: number): number => {
-    if (v === undefined) return dflt;
-    if (!Number.isInteger(v) || v < min || v > max) throw new MpBusError(MpErrorCodes.invalidOption, `${name} must be an integer in [${min}, ${max}], got ${String(v)}`);
-    return v;
-  };
-  return {
-    lanes: int('lanes', o.lanes, 16, 1, 256),
-    maxPayloadBytes: int('maxPayloadBytes', o.maxPayloadBytes, 64 * 1024 * 1024, 256, 1024 * 1024 * 1024),
-    largePayloadTtlMs: int('largePayloadTtlMs', o.largePayloadTtlMs, 30_000, 10, 3_600_000),
-    quarantineMs: int('quarantineMs', o.quarantineMs, 1000, 0, 600_000),
-    spinMaxUs: int('spinMaxUs', o.spinMaxUs, 50, 0, 10_000),
-    spinWindowUs: int('spinWindowUs', o.spinWindowUs, 1000, 0, 1_000_000),
-  };
 }

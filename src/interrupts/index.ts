@@ -9,12 +9,13 @@ import { logger } from '../log.js';
 import { MpBus } from '../bus/index.js';
 import { Interrupts } from './interrupts.js';
 import { PrimarySources } from './primary.js';
-import { RelayClient, serveControl, serveRelay, type RelayServer } from './relay.js';
+import { serveControl, serveRelay, type RelayServer } from './control.js';
+import { RelayClient } from './relay-client.js';
 
-export { Interrupts, type InterruptBackend, type Hold, type Watch, type EventSource } from './interrupts.js';
+export { Interrupts, type Watch, type EventSource } from './interrupts.js';
+export type { InterruptBackend, Hold } from './backend.js';
 export { ofType, ofPort, ofAlarm, ofFd } from './operators.js';
-export type { RelayStats } from './relay.js';
-export type { InterruptEvent, InterruptType, LinkEvent, PortEvent, AlarmEvent, FdEvent, LinkState, LinkVia, WatchSpec, PortInfo, EventLoss } from './types.js';
+export type { InterruptEvent, InterruptType, LinkEvent, PortEvent, AlarmEvent, FdEvent, LinkState, LinkVia, WatchSpec, PortInfo, EventLoss, RelayStats } from './types.js';
 
 interface Attached {
   intr?: Interrupts;

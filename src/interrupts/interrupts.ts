@@ -13,36 +13,10 @@
 import { EMPTY, Observable, distinctUntilChanged, map, take } from 'rxjs';
 import { MpBusError, ErrorCodes } from '../errors.js';
 import { ofAlarm, ofFd, ofPort, ofType } from './operators.js';
+import type { Hold, InterruptBackend } from './backend.js';
 import type { LinkSnapshot, PrimarySources, Release } from './primary.js';
-import type { RelayStats } from './relay.js';
-import type { AlarmEvent, EventLoss, FdEvent, InterruptEvent, InterruptType, LinkEvent, LinkState, PortEvent, PortInfo, WatchSpec } from './types.js';
+import type { AlarmEvent, EventLoss, FdEvent, InterruptEvent, InterruptType, LinkEvent, LinkState, PortEvent, PortInfo, RelayStats, WatchSpec } from './types.js';
 import { validatePort, validateWatch } from './validate.js';
-
-/** What an {@link Interrupts} needs from its process: the primary's sources, or the relay to them. */
-export interface InterruptBackend {
-  /** Every event, in the primary's order. Hot. */
-  readonly events$: Observable<InterruptEvent>;
-  /** Events this process missed for good (secondaries only: see {@link Interrupts.lost$}). */
-  readonly losses$?: Observable<EventLoss>;
-  /**
-   * Holds a watch. `ready` settles once the source is watched (undefined: it already is) and
-   * rejects with the reason it cannot be; `release` may be called at any time, even before.
-   */
-  hold(spec: WatchSpec): Hold;
-  linkSnapshot(port: number): LinkSnapshot | Promise<LinkSnapshot>;
-  portInfo(port: number): PortInfo | Promise<PortInfo>;
-  ports(): PortInfo[] | Promise<PortInfo[]>;
-  startPort(port: number, lsc: boolean): { lscArmed: boolean } | Promise<{ lscArmed: boolean }>;
-  stopPort(port: number): void | Promise<void>;
-  attach(devargs: string): Promise<{ device: string; portId?: number }>;
-  detach(device: string): Promise<{ device: string; portId?: number }>;
-}
-
-/** One hold on a watched source (see {@link InterruptBackend.hold}). */
-export interface Hold {
-  ready: Promise<void> | undefined;
-  release: Release;
-}
 
 /** A held watch: the primary keeps watching the source until every holder released it. */
 export interface Watch {

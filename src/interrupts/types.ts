@@ -91,3 +91,19 @@ export interface PortInfo {
   ifName?: string;
   link: LinkState;
 }
+
+/** Counters of the primary's relay (`rt.interrupts.relayStats()`). */
+export interface RelayStats {
+  /** Broadcasts of events (each one batch) and the events they carried. */
+  batches: number;
+  events: number;
+  largestBatch: number;
+  /** Broadcasts (events or beacons) that did not reach every secondary. */
+  failed: number;
+  beacons: number;
+  /** Replay requests answered, and those that reached past the history. */
+  replays: number;
+  lossesReported: number;
+  /** Events in the history now. */
+  history: number;
+}

@@ -1,5 +1,5 @@
 /**
- * Typing of native/interrupts.cc: the primary's interrupt and event sources (ethdev events,
+ * Typing of native/intr_*.cc: the primary's interrupt and event sources (ethdev events,
  * hotplug, EAL alarms, fds on the EAL interrupt thread). No policy here: src/interrupts/ validates
  * arguments, counts references and decides what to watch.
  */

@@ -15,7 +15,6 @@ import { MpBusError, ErrorCodes } from '../errors.js';
 import { logger } from '../log.js';
 import { durationMs } from '../validation.js';
 import { addon } from '../native/addon.js';
-import { interruptsOf, serveInterruptsOnRequest, type InterruptEvent, type Interrupts, type LinkState } from '../interrupts/index.js';
 import { checkEnvironment, checkFreeHugepages, hugepageInfo } from './environment.js';
 import { GroupFiles, hugetlbfsMounts } from './group.js';
 import { ealArgs, logLevelNumbers, MAX_LCORE, resolveOptions, type ResolvedOptions, type RuntimeOptions } from './options.js';
@@ -23,7 +22,6 @@ import { MPBUS_VERSION } from './version.js';
 import { loadDpdkLibraries } from './libraries.js';
 import { attachCounters, retireCounters } from './counters.js';
 import { telemetryNative } from '../native/telemetry.js';
-import { PolledPorts } from '../ports/polled.js';
 
 /** Why a runtime closes, and by when its close hooks should be done. */
 export interface CloseContext {
@@ -73,6 +71,29 @@ const PRIMARY_WATCH_MS = 200;
 const HOOK_OVERRUN_MS = 1000;
 /** A secondary whose primary died ends within this, even if a close hook hangs. */
 const PRIMARY_LOST_EXIT_MS = 1500;
+
+/**
+ * What a layer above the runtime does in every {@link Runtime.start}, once DPDK is up and before
+ * the start resolves (see {@link addStartHook}).
+ */
+export interface StartHook {
+  /** Runs in every process that starts (it checks the process type itself); may throw. */
+  run(rt: Runtime): void;
+  /** Logged as a warning with the error when `run` throws: what the process goes on without. */
+  readonly failure: string;
+}
+
+const startHooks: StartHook[] = [];
+
+/**
+ * @internal Runs `hook` in every `Runtime.start` from now on. The runtime imports no layer above
+ * it: the package's entry (src/composition.ts) adds what those layers do at a start (a primary
+ * serves interrupts to its secondaries from its start on). A hook that throws is logged and the
+ * start goes on.
+ */
+export function addStartHook(hook: StartHook): void {
+  if (!startHooks.includes(hook)) startHooks.push(hook);
+}
 
 let started: Runtime | undefined;
 /** Set once rte_eal_init ran in this process, successful or not: DPDK cannot run it twice. */
@@ -224,12 +245,12 @@ export class Runtime {
           rt.log.warn({ err }, "cannot register mpbus's telemetry commands");
         }
       }
-      if (rt.processType === 'primary') {
+      for (const hook of startHooks) {
         try {
-          serveInterruptsOnRequest(rt);
+          hook.run(rt);
         } catch (err) {
-          // Secondaries then get ENOTREADY for interrupts until this process uses them itself.
-          rt.log.warn({ err }, 'cannot serve interrupts to secondaries yet');
+          // What the layer above adds to the start is not worth the start: the process works on without it.
+          rt.log.warn({ err }, hook.failure);
         }
       }
       if (opts.handleSignals) rt.signalCleanup = installSignalHandlers(rt);
@@ -366,26 +387,6 @@ export class Runtime {
     const errno = (err as { errno?: number }).errno;
     const [code, fix] = diagnoseInitFailure(text, role, group);
     return new MpBusError(code, `DPDK could not start this ${role} of group '${opts.filePrefix}': ${fix}\n${text}`, errno === undefined ? { cause: err } : { cause: err, errno });
-  }
-
-  /** The group's interrupt and event sources (link status, hotplug, alarms, fds), in every process. */
-  get interrupts(): Interrupts {
-    return interruptsOf(this);
-  }
-
-  /** Every interrupt event this process receives, in the primary's order (see {@link Interrupts}). */
-  get interrupts$(): Observable<InterruptEvent> {
-    return interruptsOf(this).events$;
-  }
-
-  /**
-   * A port's link: the current state first, then its changes (see {@link Interrupts.linkState$}).
-   * In a secondary whose primary is not an mpbus process (a C DPDK program relays no events),
-   * this process polls the link itself every 500 ms ({@link PolledPorts}).
-   */
-  linkState$(port: number): Observable<LinkState> {
-    if (this.processType === 'secondary' && !this.group.mpbusPrimaryAlive()) return new PolledPorts(this).linkState$(port);
-    return interruptsOf(this).linkState$(port);
   }
 
   /** True once {@link close} has been called. */

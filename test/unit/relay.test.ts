@@ -1,5 +1,5 @@
 /**
- * The interrupt relay's ordering logic (src/interrupts/relay.ts), with the rte_mp bus replaced by
+ * The interrupt relay's ordering logic (src/interrupts/relay.ts, control.ts, relay-client.ts), with the rte_mp bus replaced by
  * an in-process link that can lose broadcasts: the primary's side (serveRelay: batches, history,
  * beacons, replays) talks to a secondary's side (RelayClient: seq order, gap detection, replay,
  * losses) as it does over DPDK. The same paths run for real in test/interrupts-relay.test.ts.
@@ -15,11 +15,10 @@ import {
   CONTROL_NAME,
   EVENT_NAME,
   HISTORY_LIMIT,
-  RelayClient,
-  serveRelay,
   type ControlRequest,
-  type RelayServer,
-} from '../../src/interrupts/relay.js';
+} from '../../src/interrupts/relay-protocol.js';
+import { serveRelay, type RelayServer } from '../../src/interrupts/control.js';
+import { RelayClient } from '../../src/interrupts/relay-client.js';
 import type { EventLoss, InterruptEvent } from '../../src/interrupts/types.js';
 import { until } from '../harness/wait.js';
 
