@@ -72,31 +72,105 @@ export function issueFigures(rows: BenchRow[], waiting: WaitingCpu | undefined):
   const get = (t: string, bytes = 64): BenchRow | undefined => rows.find((r) => r.transport === t && r.payloadBytes === bytes);
   const mpbus = get('mpbus');
   const figures: Figure[] = [];
-  const add = (figure: string, value: number | undefined, unit: Figure['unit'], target: string, ok: ((v: number) => boolean) | undefined, missing: string, note?: string): void => {
+  const add = (
+    figure: string,
+    value: number | undefined,
+    unit: Figure['unit'],
+    target: string,
+    ok: ((v: number) => boolean) | undefined,
+    missing: string,
+    note?: string,
+  ): void => {
     if (value === undefined) figures.push({ figure, unit, target, note: `needs ${missing} in this run` });
     else figures.push({ figure, value, unit, target, ...(ok ? { met: ok(value) } : {}), ...(note ? { note } : {}) });
   };
   const pct = (a: number | undefined, b: number | undefined): number | undefined => (a !== undefined && b ? round((a / b) * 100, 1) : undefined);
 
-  add('actors_router throughput / mpbus', pct(get('actors_router')?.throughputMsgsPerSec, mpbus?.throughputMsgsPerSec), '%', '>= 15% (stretch 25%)', (v) => v >= 15, 'suites actors, mailbox');
-  add('router, 128 in flight / child_process.fork RPC', ratio(get('peers_mpbus_router_window128')?.throughputMsgsPerSec, get('peers_cp_fork_window128')?.throughputMsgsPerSec), 'x', '>= 3x (stretch 5x)', (v) => v >= 3, 'suite peers');
+  add(
+    'actors_router throughput / mpbus',
+    pct(get('actors_router')?.throughputMsgsPerSec, mpbus?.throughputMsgsPerSec),
+    '%',
+    '>= 15% (stretch 25%)',
+    (v) => v >= 15,
+    'suites actors, mailbox',
+  );
+  add(
+    'router, 128 in flight / child_process.fork RPC',
+    ratio(get('peers_mpbus_router_window128')?.throughputMsgsPerSec, get('peers_cp_fork_window128')?.throughputMsgsPerSec),
+    'x',
+    '>= 3x (stretch 5x)',
+    (v) => v >= 3,
+    'suite peers',
+  );
   const moleculer = ['peers_moleculer_tcp_json_window128', 'peers_moleculer_tcp_msgpack_window128'].map((t) => get(t)?.throughputMsgsPerSec ?? 0);
   const bestMoleculer = Math.max(...moleculer) || undefined;
-  add('router, 128 in flight / Moleculer (its faster serializer)', ratio(get('peers_mpbus_router_window128')?.throughputMsgsPerSec, bestMoleculer), 'x', '>= 15x', (v) => v >= 15, 'suite peers', moleculer[0]! >= moleculer[1]! ? 'JSON was faster' : 'MsgPack was faster');
+  add(
+    'router, 128 in flight / Moleculer (its faster serializer)',
+    ratio(get('peers_mpbus_router_window128')?.throughputMsgsPerSec, bestMoleculer),
+    'x',
+    '>= 15x',
+    (v) => v >= 15,
+    'suite peers',
+    moleculer[0]! >= moleculer[1]! ? 'JSON was faster' : 'MsgPack was faster',
+  );
   for (const kind of ['direct', 'router'] as const) {
-    add(`tells across processes (${kind}) / mpbus`, pct(get(`peers_mpbus_${kind}_tell`)?.throughputMsgsPerSec, mpbus?.throughputMsgsPerSec), '%', '>= 40%', (v) => v >= 40, 'suites peers, mailbox');
+    add(
+      `tells across processes (${kind}) / mpbus`,
+      pct(get(`peers_mpbus_${kind}_tell`)?.throughputMsgsPerSec, mpbus?.throughputMsgsPerSec),
+      '%',
+      '>= 40%',
+      (v) => v >= 40,
+      'suites peers, mailbox',
+    );
   }
-  add('sequential ask p50, direct / mpbus RTT p50', ratio(get('peers_mpbus_direct_seq')?.rttP50Us, mpbus?.rttP50Us), 'x', '<= 2x', (v) => v <= 2, 'suites peers, mailbox');
-  add('sequential ask p50, via router / mpbus RTT p50', ratio(get('peers_mpbus_router_seq')?.rttP50Us, mpbus?.rttP50Us), 'x', '<= 3x', (v) => v <= 3, 'suites peers, mailbox');
+  add(
+    'sequential ask p50, direct / mpbus RTT p50',
+    ratio(get('peers_mpbus_direct_seq')?.rttP50Us, mpbus?.rttP50Us),
+    'x',
+    '<= 2x',
+    (v) => v <= 2,
+    'suites peers, mailbox',
+  );
+  add(
+    'sequential ask p50, via router / mpbus RTT p50',
+    ratio(get('peers_mpbus_router_seq')?.rttP50Us, mpbus?.rttP50Us),
+    'x',
+    '<= 3x',
+    (v) => v <= 3,
+    'suites peers, mailbox',
+  );
   const p99 = get('peers_mpbus_router_window128')?.rttP99Us;
-  add('router p99, 128 in flight', p99 === undefined ? undefined : round(p99 / 1000), 'ms', '<= 2 ms on a quiet machine', undefined, 'suite peers', 'judge on a quiet machine only');
+  add(
+    'router p99, 128 in flight',
+    p99 === undefined ? undefined : round(p99 / 1000),
+    'ms',
+    '<= 2 ms on a quiet machine',
+    undefined,
+    'suite peers',
+    'judge on a quiet machine only',
+  );
   const windows = rows.filter((r) => /^peers_mpbus_router_window\d+$/.test(r.transport));
   const best = windows.reduce<BenchRow | undefined>((a, r) => ((r.throughputMsgsPerSec ?? 0) > (a?.throughputMsgsPerSec ?? 0) ? r : a), undefined);
   for (const w of [1024, 10000]) {
-    add(`router, ${w.toLocaleString('en-US')} in flight / best window`, ratio(get(`peers_mpbus_router_window${w}`)?.throughputMsgsPerSec, best?.throughputMsgsPerSec), 'ratio', '>= 0.8, memory bounded', (v) => v >= 0.8, 'suite peers', best ? `best: ${best.transport.replace('peers_mpbus_router_', '')}` : undefined);
+    add(
+      `router, ${w.toLocaleString('en-US')} in flight / best window`,
+      ratio(get(`peers_mpbus_router_window${w}`)?.throughputMsgsPerSec, best?.throughputMsgsPerSec),
+      'ratio',
+      '>= 0.8, memory bounded',
+      (v) => v >= 0.8,
+      'suite peers',
+      best ? `best: ${best.transport.replace('peers_mpbus_router_', '')}` : undefined,
+    );
   }
   const worst = (p: number[] | undefined): number | undefined => (p && p.length > 0 ? Math.max(...p) : undefined);
   add('waiting worker CPU, no traffic', worst(waiting?.quiet.workerPercent), '%', '< 1%', (v) => v < 1, 'suite peers');
-  add(`waiting worker CPU, ${waiting?.busyProcesses ?? 'N'} busy processes alongside`, worst(waiting?.withBusy.workerPercent), '%', '< 1% (no spinning)', (v) => v < 1, 'suite peers');
+  add(
+    `waiting worker CPU, ${waiting?.busyProcesses ?? 'N'} busy processes alongside`,
+    worst(waiting?.withBusy.workerPercent),
+    '%',
+    '< 1% (no spinning)',
+    (v) => v < 1,
+    'suite peers',
+  );
   return figures;
 }

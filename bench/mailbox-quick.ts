@@ -20,7 +20,15 @@ try {
     const rates: string[] = [];
     for (let i = 0; i < runs; i++) rates.push(`${((await throughput(a, b, [sink], bytes, false, seconds, 64)).perSec / 1e6).toFixed(2)} M/s`);
     await b.call({ op: 'open', mode: 'echo', name: `echo-${bytes}`, replyTo: `pong-${bytes}` });
-    const rtt = await a.call<{ p50: number; p99: number }>({ op: 'rtt', me: `pong-${bytes}`, to: `echo-${bytes}`, bytes, raw: false, rounds: 300_000, seconds });
+    const rtt = await a.call<{ p50: number; p99: number }>({
+      op: 'rtt',
+      me: `pong-${bytes}`,
+      to: `echo-${bytes}`,
+      bytes,
+      raw: false,
+      rounds: 300_000,
+      seconds,
+    });
     console.log(`${bytes} B: ${rates.join(', ')}; RTT p50 ${rtt.p50.toFixed(1)} us, p99 ${rtt.p99.toFixed(1)} us`);
   }
 } finally {

@@ -26,11 +26,25 @@ try {
   for (let run = 0; run < Number(process.argv[4] ?? 3); run++) {
     const perPair = await Promise.all(pairs.map(([tx, rx], i) => throughput(tx, rx, [`pair-${i}`], 64, false, seconds, 64)));
     const total = perPair.reduce((s, r) => s + r.perSec, 0);
-    console.log(`${new Date().toISOString().slice(14, 23)} run ${run}: total ${(total / 1e6).toFixed(2)} M/s; per pair ${perPair.map((r) => (r.perSec / 1e6).toFixed(2)).join(' ')}; rx ns/msg ${perPair.map((r) => Math.round(r.receiverNsPerMsg)).join(' ')}`);
+    console.log(
+      `${new Date().toISOString().slice(14, 23)} run ${run}: total ${(total / 1e6).toFixed(2)} M/s; per pair ${perPair.map((r) => (r.perSec / 1e6).toFixed(2)).join(' ')}; rx ns/msg ${perPair.map((r) => Math.round(r.receiverNsPerMsg)).join(' ')}`,
+    );
   }
   await Promise.all(pairs.map(([, rx], i) => rx.call({ op: 'open', mode: 'echo', name: `pecho-${i}`, replyTo: `ppong-${i}` })));
   for (const raw of [false, true]) {
-    const rtts = await Promise.all(pairs.map(([tx], i) => tx.call<{ p50: number; p99: number }>({ op: 'rtt', me: `ppong-${i}`, to: `pecho-${i}`, bytes: 64, raw, rounds: Number(process.env.RTT_ROUNDS ?? 5000), seconds: 2 })));
+    const rtts = await Promise.all(
+      pairs.map(([tx], i) =>
+        tx.call<{ p50: number; p99: number }>({
+          op: 'rtt',
+          me: `ppong-${i}`,
+          to: `pecho-${i}`,
+          bytes: 64,
+          raw,
+          rounds: Number(process.env.RTT_ROUNDS ?? 5000),
+          seconds: 2,
+        }),
+      ),
+    );
     console.log(`${raw ? 'raw' : 'encoded'} rtt p50 ${rtts.map((r) => r.p50.toFixed(1)).join(' ')} p99 ${rtts.map((r) => r.p99.toFixed(0)).join(' ')}`);
   }
 } finally {

@@ -32,7 +32,7 @@ try {
   // Tells in chunks of 1,000 per turn of the event loop (as an app producing them would), then
   // one ask: answered after every tell before it (order per sender).
   const t0 = performance.now();
-  for (let sent = 0; sent < tells; ) {
+  for (let sent = 0; sent < tells;) {
     for (const end = Math.min(tells, sent + 1000); sent < end; sent++) worker.tell('job', job(sent));
     await new Promise((resolve) => setImmediate(resolve));
   }

@@ -16,7 +16,7 @@ import 'reflect-metadata';
 import { fork, type ChildProcess } from 'node:child_process';
 import { loadavg } from 'node:os';
 import { fileURLToPath } from 'node:url';
-import { MailboxSystem, startActorSystem, type ActorRef } from '../src/index.js';
+import { MailboxSystem, startActorSystem } from '../src/index.js';
 import { GroupFiles } from '../src/runtime/group.js';
 import { percentile } from './lib.js';
 

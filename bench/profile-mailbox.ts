@@ -35,13 +35,23 @@ function dedupePerfMap(pid: number): void {
     const end = start + BigInt(`0x${size}`);
     if (!kept.some((k) => start < k.end && k.start < end)) kept.push({ start, end, line: lines[i]! });
   }
-  writeFileSync(file, kept.reverse().map((k) => k.line).join('\n') + '\n');
+  writeFileSync(
+    file,
+    kept
+      .reverse()
+      .map((k) => k.line)
+      .join('\n') + '\n',
+  );
 }
 
 /** Starts perf stat and perf record on `pid`; stop() ends both and returns their outputs. */
 function profile(pid: number, role: string): { stop: () => Promise<{ stat: string; callers: string; top: string[]; byStage: string[] }> } {
   const data = join(dir, `${role}.data`);
-  const stat = spawn('perf', ['stat', '-e', 'task-clock,context-switches,raw_syscalls:sys_enter,syscalls:sys_enter_sched_yield,syscalls:sys_enter_futex', '-p', String(pid)], { stdio: ['ignore', 'ignore', 'pipe'] });
+  const stat = spawn(
+    'perf',
+    ['stat', '-e', 'task-clock,context-switches,raw_syscalls:sys_enter,syscalls:sys_enter_sched_yield,syscalls:sys_enter_futex', '-p', String(pid)],
+    { stdio: ['ignore', 'ignore', 'pipe'] },
+  );
   const rec = spawn('perf', ['record', '-q', '-g', '-F', '1999', '-p', String(pid), '-o', data], { stdio: 'ignore' });
   let statOut = '';
   stat.stderr!.on('data', (d: Buffer) => (statOut += d.toString()));
@@ -55,7 +65,11 @@ function profile(pid: number, role: string): { stop: () => Promise<{ stat: strin
       await Promise.all([end(stat), end(rec)]);
       dedupePerfMap(pid);
       const read = (args: string[]): string[] =>
-        execFileSync('perf', ['report', '-i', data, '--no-children', '--stdio', '-g', 'none', ...args], { encoding: 'utf8', maxBuffer: 64 << 20, stdio: ['ignore', 'pipe', 'ignore'] })
+        execFileSync('perf', ['report', '-i', data, '--no-children', '--stdio', '-g', 'none', ...args], {
+          encoding: 'utf8',
+          maxBuffer: 64 << 20,
+          stdio: ['ignore', 'pipe', 'ignore'],
+        })
           .split('\n')
           .filter((l) => l.trim() !== '' && !l.startsWith('#'));
       const top = read(['--sort', 'dso,sym']);
@@ -63,13 +77,26 @@ function profile(pid: number, role: string): { stop: () => Promise<{ stat: strin
       // PROFILE_CALLERS=sym1,sym2: also print who calls these symbols (e.g. V8 builtins).
       let callers = '';
       for (const sym of (process.env.PROFILE_CALLERS ?? '').split(',').filter(Boolean)) {
-        const graph = execFileSync('perf', ['report', '-i', data, '--no-children', '--stdio', '-S', sym, '-G', '--percent-limit', '0.3'], { encoding: 'utf8', maxBuffer: 64 << 20, stdio: ['ignore', 'pipe', 'ignore'] });
-        callers += graph.split('\n').filter((l) => l.trim() !== '' && !l.startsWith('#')).slice(0, 40).join('\n') + '\n';
+        const graph = execFileSync('perf', ['report', '-i', data, '--no-children', '--stdio', '-S', sym, '-G', '--percent-limit', '0.3'], {
+          encoding: 'utf8',
+          maxBuffer: 64 << 20,
+          stdio: ['ignore', 'pipe', 'ignore'],
+        });
+        callers +=
+          graph
+            .split('\n')
+            .filter((l) => l.trim() !== '' && !l.startsWith('#'))
+            .slice(0, 40)
+            .join('\n') + '\n';
       }
       // PROFILE_ANNOTATE=symbol: the hottest instructions of a native symbol (e.g. the atomics of MbxSend).
       const annotate = process.env.PROFILE_ANNOTATE;
       if (annotate) {
-        const lines = execFileSync('perf', ['annotate', '-i', data, '--stdio', '-s', annotate], { encoding: 'utf8', maxBuffer: 64 << 20, stdio: ['ignore', 'pipe', 'ignore'] }).split('\n');
+        const lines = execFileSync('perf', ['annotate', '-i', data, '--stdio', '-s', annotate], {
+          encoding: 'utf8',
+          maxBuffer: 64 << 20,
+          stdio: ['ignore', 'pipe', 'ignore'],
+        }).split('\n');
         const hot = lines.filter((l) => /^\s+[\d.]+\s+:/.test(l) && Number(l.trim().split(/\s+/)[0]) >= 2);
         callers += `hottest instructions of ${annotate}:\n${hot.slice(0, 20).join('\n')}\n`;
       }
@@ -135,10 +162,14 @@ async function main(): Promise<void> {
     const [ra, rb] = await Promise.all([pa.stop(), pb.stop()]);
     const parsed = JSON.parse(result) as { count?: number; n?: number };
     const msgs = parsed.count ?? parsed.n ?? 0;
-    for (const [role, r] of [['sender (a)', ra], ['receiver / echo (b)', rb]] as const) {
+    for (const [role, r] of [
+      ['sender (a)', ra],
+      ['receiver / echo (b)', rb],
+    ] as const) {
       const cpuMs = Number(/([\d.,]+) msec task-clock/.exec(r.stat)?.[1]?.replace(/,/g, '') ?? 0);
       console.log(`\n=== ${role}: ${cpuMs.toFixed(0)} ms CPU, ${msgs} messages, ${((cpuMs * 1e6) / msgs).toFixed(0)} ns CPU/msg\n${r.stat.trim()}`);
-      for (const [stage, pct] of stages(r.byStage)) if (pct > 0) console.log(`  ${pct.toFixed(1).padStart(5)}%  ${((pct / 100) * (cpuMs * 1e6) / msgs).toFixed(0).padStart(5)} ns/msg  ${stage}`);
+      for (const [stage, pct] of stages(r.byStage))
+        if (pct > 0) console.log(`  ${pct.toFixed(1).padStart(5)}%  ${(((pct / 100) * (cpuMs * 1e6)) / msgs).toFixed(0).padStart(5)} ns/msg  ${stage}`);
       console.log(`anchor frames (perf report --sort parent):\n${r.byStage.slice(0, 12).join('\n')}\ntop symbols:\n${r.top.slice(0, 25).join('\n')}`);
       if (r.callers) console.log(r.callers);
     }

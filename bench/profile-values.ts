@@ -36,7 +36,11 @@ const shared = { id: 1 };
 const payloads: Record<string, unknown> = {
   'plain 64 B { seq, body }': benchValue(64),
   'plain 1 KiB { seq, body }': benchValue(1024),
-  'plain job { id, items[20], meta }': { id: 42, items: [...Array(20).keys()].map((i) => ({ sku: `s${i}`, qty: i })), meta: { from: 'web', at: 1_700_000_000_000 } },
+  'plain job { id, items[20], meta }': {
+    id: 42,
+    items: [...Array(20).keys()].map((i) => ({ sku: `s${i}`, qty: i })),
+    meta: { from: 'web', at: 1_700_000_000_000 },
+  },
   'string 64 B': 'x'.repeat(64),
   'extended: Map of 20': new Map([...Array(20).keys()].map((i) => [i, { qty: i }])),
   'extended: shared ref': { a: shared, b: shared },
@@ -46,7 +50,7 @@ const rounds = 7;
 const n = 200_000;
 console.log('payload | pack alone ns | encodeValue + pack ns | ratio (median of rounds)');
 for (const [name, payload] of Object.entries(payloads)) {
-  const canPlain = !(payload instanceof Map) && name.startsWith('plain') || name.startsWith('string');
+  const canPlain = (!(payload instanceof Map) && name.startsWith('plain')) || name.startsWith('string');
   const ratios: number[] = [];
   let plainNs = 0;
   let codecNs = 0;
@@ -60,5 +64,7 @@ for (const [name, payload] of Object.entries(payloads)) {
     ratios.push(c / p);
   }
   ratios.sort((a, b) => a - b);
-  console.log(`${name} | ${canPlain ? (plainNs / rounds).toFixed(0) : '-'} | ${(codecNs / rounds).toFixed(0)} | ${canPlain ? ratios[rounds >> 1]!.toFixed(3) : '-'}`);
+  console.log(
+    `${name} | ${canPlain ? (plainNs / rounds).toFixed(0) : '-'} | ${(codecNs / rounds).toFixed(0)} | ${canPlain ? ratios[rounds >> 1]!.toFixed(3) : '-'}`,
+  );
 }

@@ -100,13 +100,30 @@ if (results.idleCpuPercent !== undefined) console.log(`idle CPU of a process wit
 const ratios = peerRatios(fresh);
 if (ratios.length > 0) {
   console.log('mpbus / peer (above 1: mpbus better; throughputs mpbus/peer, latencies peer/mpbus), this run:');
-  console.table(ratios.map((r) => ({ mpbus: r.mpbus, peer: r.peer, 'asks/s @128': fmtX(r.window128Throughput), 'seq p50': fmtX(r.seqP50), 'p99 @128': fmtX(r.window128P99), 'tells/s': fmtX(r.tellThroughput) })));
+  console.table(
+    ratios.map((r) => ({
+      mpbus: r.mpbus,
+      peer: r.peer,
+      'asks/s @128': fmtX(r.window128Throughput),
+      'seq p50': fmtX(r.seqP50),
+      'p99 @128': fmtX(r.window128P99),
+      'tells/s': fmtX(r.tellThroughput),
+    })),
+  );
   results.peersRatios = ratios;
 } else delete results.peersRatios;
 const figures = issueFigures(fresh, freshFields.has('peersWaitingCpu') ? (results.peersWaitingCpu as WaitingCpu) : undefined);
 if (figures.some((f) => f.value !== undefined)) {
   console.log('actor figures, this run:');
-  console.table(figures.map((f) => ({ figure: f.figure, value: f.value === undefined ? '-' : `${f.value}${f.unit === 'ratio' ? '' : f.unit === 'x' ? 'x' : ` ${f.unit}`}`, target: f.target, met: f.met === undefined ? '' : f.met ? 'yes' : 'no', note: f.note ?? '' })));
+  console.table(
+    figures.map((f) => ({
+      figure: f.figure,
+      value: f.value === undefined ? '-' : `${f.value}${f.unit === 'ratio' ? '' : f.unit === 'x' ? 'x' : ` ${f.unit}`}`,
+      target: f.target,
+      met: f.met === undefined ? '' : f.met ? 'yes' : 'no',
+      note: f.note ?? '',
+    })),
+  );
   results.actorFigures = figures;
 } else delete results.actorFigures;
 writeFileSync(resultsPath, `${JSON.stringify(results, null, 2)}\n`);

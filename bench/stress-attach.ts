@@ -110,7 +110,9 @@ async function main(): Promise<void> {
   if (json) console.log(JSON.stringify(summary));
   else {
     console.log(`${summary.attaches}/${count} secondaries attached and detached${keepGoing ? '' : ' in a row'}, ${summary.failures} failures`);
-    console.log(`  Runtime.start of a secondary: p50 ${summary.startMsP50} ms, p99 ${summary.startMsP99} ms; one attach+detach cycle (process start to exit) ${summary.cycleMsMean} ms`);
+    console.log(
+      `  Runtime.start of a secondary: p50 ${summary.startMsP50} ms, p99 ${summary.startMsP99} ms; one attach+detach cycle (process start to exit) ${summary.cycleMsMean} ms`,
+    );
     console.log(`  lcore IDs used: ${summary.lcoreIds.join(', ')}; group files removed after close: ${summary.groupFilesRemoved}`);
     if (failure) console.log(`  first failure at attach ${failure.attempt}: ${failure.code ?? ''} ${failure.message ?? ''}\n${failure.stderr}`);
   }

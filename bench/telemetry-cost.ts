@@ -51,7 +51,11 @@ async function main(): Promise<void> {
   for (let r = 0; r < rounds; r++) {
     for (const on of r % 2 === 0 ? [true, false] : [false, true]) samples[on ? 'on' : 'off'].push(await once(on, r));
   }
-  const median = (side: 'on' | 'off', key: 'startMs' | 'threads' | 'rssMiB' | 'idleCpuMs'): number => percentile(samples[side].map((s) => s[key]), 50);
+  const median = (side: 'on' | 'off', key: 'startMs' | 'threads' | 'rssMiB' | 'idleCpuMs'): number =>
+    percentile(
+      samples[side].map((s) => s[key]),
+      50,
+    );
   const rows = (['startMs', 'threads', 'rssMiB', 'idleCpuMs'] as const).map((key) => ({
     measure: key,
     telemetryOn: Number(median('on', key).toFixed(2)),

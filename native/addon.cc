@@ -29,6 +29,8 @@ Napi::Value SetErrorClass(const Napi::CallbackInfo& info) {
 }  // namespace
 
 std::string ErrnoName(int errnum) {
+  // One case per errno name, listed compactly (clang-format cannot lay out a macro list).
+  // clang-format off
   switch (errnum) {
 #define MPBUS_ERRNO(e) \
   case e:              \
@@ -45,12 +47,12 @@ std::string ErrnoName(int errnum) {
     default:
       return "E" + std::to_string(errnum);
   }
+  // clang-format on
 }
 
 std::string ErrnoText(int errnum) { return rte_strerror(errnum); }
 
-Napi::Error MakeError(Napi::Env env, const std::string& code, const std::string& message,
-                      int errnum) {
+Napi::Error MakeError(Napi::Env env, const std::string& code, const std::string& message, int errnum) {
   Napi::Object err;
   AddonData* data = DataOf(env);
   if (data != nullptr && !data->errorClass.IsEmpty()) {
@@ -84,7 +86,9 @@ double NumberOf(Napi::Env env, const Napi::Value& v, const char* what) {
   return v.As<Napi::Number>().DoubleValue();
 }
 
-double ArgNumber(const Napi::CallbackInfo& info, size_t i, const char* what) { return NumberOf(info.Env(), info[i], what); }
+double ArgNumber(const Napi::CallbackInfo& info, size_t i, const char* what) {
+  return NumberOf(info.Env(), info[i], what);
+}
 
 int32_t ArgInt32(const Napi::CallbackInfo& info, size_t i, const char* what) {
   if (!info[i].IsNumber()) ThrowArgType(info.Env(), what, "a number");
@@ -113,7 +117,8 @@ Napi::Function ArgFunction(const Napi::CallbackInfo& info, size_t i, const char*
 
 Napi::Uint8Array ArgBytes(const Napi::CallbackInfo& info, size_t i, const char* what) {
   Napi::Value v = info[i];
-  if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array) ThrowArgType(info.Env(), what, "a Uint8Array");
+  if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array)
+    ThrowArgType(info.Env(), what, "a Uint8Array");
   return v.As<Napi::Uint8Array>();
 }
 

@@ -9,10 +9,8 @@ namespace mpbus {
 
 // Throws a JavaScript MpBusError (the class TypeScript handed to the addon at load time)
 // with a `code` such as "EEXIST" and, where known, the DPDK/posix errno.
-[[noreturn]] void ThrowError(Napi::Env env, const std::string& code, const std::string& message,
-                             int errnum = 0);
-Napi::Error MakeError(Napi::Env env, const std::string& code, const std::string& message,
-                      int errnum = 0);
+[[noreturn]] void ThrowError(Napi::Env env, const std::string& code, const std::string& message, int errnum = 0);
+Napi::Error MakeError(Napi::Env env, const std::string& code, const std::string& message, int errnum = 0);
 
 // Name of a posix/DPDK errno value ("EEXIST", "ENOMEM", ...), "E<n>" when unknown.
 std::string ErrnoName(int errnum);

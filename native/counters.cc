@@ -41,7 +41,8 @@ Napi::Value CountersMapSlot(const Napi::CallbackInfo& info) {
   void* addr = mmap(nullptr, length, PROT_READ | PROT_WRITE, MAP_SHARED, fd, offset);
   int err = errno;
   close(fd);
-  if (addr == MAP_FAILED) ThrowError(env, ErrnoName(err), "cannot map the counters file " + path + ": " + strerror(err), err);
+  if (addr == MAP_FAILED)
+    ThrowError(env, ErrnoName(err), "cannot map the counters file " + path + ": " + strerror(err), err);
   return Napi::ArrayBuffer::New(env, addr, length, [length](Napi::Env, void* data) { munmap(data, length); });
 }
 

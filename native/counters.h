@@ -22,17 +22,40 @@ constexpr size_t kNameMaxBytes = 63;
 
 // Row 0: the process.
 enum ProcField : size_t {
-  kMagic = 0, kPid = 1, kState = 2, kRole = 3, kLcore = 4, kStartedAt = 5, kSampledAt = 6,
-  kCpuUserUs = 7, kCpuSystemUs = 8, kRssBytes = 9, kHeapUsedBytes = 10, kRowsHigh = 11,
-  kDeadLetters = 12, kRowsDropped = 13, kProcStart = 14,
+  kMagic = 0,
+  kPid = 1,
+  kState = 2,
+  kRole = 3,
+  kLcore = 4,
+  kStartedAt = 5,
+  kSampledAt = 6,
+  kCpuUserUs = 7,
+  kCpuSystemUs = 8,
+  kRssBytes = 9,
+  kHeapUsedBytes = 10,
+  kRowsHigh = 11,
+  kDeadLetters = 12,
+  kRowsDropped = 13,
+  kProcStart = 14,
 };
 constexpr double kStateAlive = 1;
 
 // Rows 1..: an actor, a mailbox or an ask target.
 enum RowField : size_t {
-  kGeneration = 0, kKind = 1, kReceived = 2, kProcessed = 3, kFailed = 4, kDeadLettered = 5,
-  kRestarts = 6, kDepth = 7, kCapacity = 8, kAsks = 9, kAskLatencySumMs = 10, kAskFailed = 11,
-  kAskTimeouts = 12, kHistogram = 24,
+  kGeneration = 0,
+  kKind = 1,
+  kReceived = 2,
+  kProcessed = 3,
+  kFailed = 4,
+  kDeadLettered = 5,
+  kRestarts = 6,
+  kDepth = 7,
+  kCapacity = 8,
+  kAsks = 9,
+  kAskLatencySumMs = 10,
+  kAskFailed = 11,
+  kAskTimeouts = 12,
+  kHistogram = 24,
 };
 enum RowKind : int { kKindActor = 1, kKindMailbox = 2, kKindAsks = 3 };
 constexpr size_t kBuckets = kRowFields - kHistogram;

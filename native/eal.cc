@@ -86,8 +86,7 @@ class EalInitWorker : public Napi::AsyncWorker {
     if (!ok_) {
       std::string log = RecentDpdkLog();
       deferred_.Reject(MakeError(env, errnum_ ? ErrnoName(errnum_) : "EAL_INIT",
-                                 "rte_eal_init failed" +
-                                     (errnum_ ? ": " + ErrnoText(errnum_) : std::string()) +
+                                 "rte_eal_init failed" + (errnum_ ? ": " + ErrnoText(errnum_) : std::string()) +
                                      (log.empty() ? "" : "\nDPDK said:\n" + log),
                                  errnum_)
                            .Value());
@@ -132,14 +131,13 @@ Napi::Value EalInit(const Napi::CallbackInfo& info) {
 // ---- cleanup -----------------------------------------------------------------------------
 class EalCleanupWorker : public Napi::AsyncWorker {
  public:
-  explicit EalCleanupWorker(Napi::Env env)
-      : Napi::AsyncWorker(env), deferred_(Napi::Promise::Deferred::New(env)) {}
+  explicit EalCleanupWorker(Napi::Env env) : Napi::AsyncWorker(env), deferred_(Napi::Promise::Deferred::New(env)) {}
   Napi::Promise Promise() { return deferred_.Promise(); }
   void Execute() override { rc_ = rte_eal_cleanup(); }
   void OnOK() override {
     if (rc_ < 0) {
-      deferred_.Reject(MakeError(Env(), ErrnoName(rte_errno), "rte_eal_cleanup failed: " +
-                                                                  ErrnoText(rte_errno)).Value());
+      deferred_.Reject(
+          MakeError(Env(), ErrnoName(rte_errno), "rte_eal_cleanup failed: " + ErrnoText(rte_errno)).Value());
     } else {
       deferred_.Resolve(Env().Undefined());
     }
@@ -166,9 +164,7 @@ Napi::Value PrimaryAlive(const Napi::CallbackInfo& info) {
   return Napi::Boolean::New(info.Env(), rte_eal_primary_proc_alive(path.c_str()) != 0);
 }
 
-Napi::Value Version(const Napi::CallbackInfo& info) {
-  return Napi::String::New(info.Env(), rte_version());
-}
+Napi::Value Version(const Napi::CallbackInfo& info) { return Napi::String::New(info.Env(), rte_version()); }
 
 Napi::Value LcoreId(const Napi::CallbackInfo& info) {
   unsigned id = rte_lcore_id();

@@ -22,7 +22,7 @@ namespace mpbus {
 namespace {
 
 constexpr const char* kRegistryName = "mpbus_registry";
-constexpr uint32_t kKeyLen = 64;      // names are at most 63 bytes, zero-padded
+constexpr uint32_t kKeyLen = 64;            // names are at most 63 bytes, zero-padded
 constexpr uint32_t kHashSeed = 0x6d706275;  // "mpbu"
 
 rte_hash* gRegistry = nullptr;
@@ -49,7 +49,8 @@ uint64_t Pack(uint32_t slot, uint32_t generation, uint32_t id) {
 
 rte_hash* Require(Napi::Env env) {
   RequireEal(env);
-  if (gRegistry == nullptr || AttachedControl() == nullptr) ThrowError(env, "ENOTATTACHED", "the registry is not attached in this process: open the mailbox system first");
+  if (gRegistry == nullptr || AttachedControl() == nullptr)
+    ThrowError(env, "ENOTATTACHED", "the registry is not attached in this process: open the mailbox system first");
   return gRegistry;
 }
 
@@ -110,7 +111,9 @@ Napi::Value RegAdd(const Napi::CallbackInfo& info) {
   int rc = rte_hash_add_key_with_hash_data(h, k.bytes, sig, reinterpret_cast<void*>(value));
   if (rc < 0) {
     ThrowError(env, rc == -ENOSPC ? "ENOSPC" : ErrnoName(-rc),
-               rc == -ENOSPC ? "the mailbox registry is full: raise registryEntries in the first process of the group" : "cannot add to the registry: " + ErrnoText(-rc), -rc);
+               rc == -ENOSPC ? "the mailbox registry is full: raise registryEntries in the first process of the group"
+                             : "cannot add to the registry: " + ErrnoText(-rc),
+               -rc);
   }
   return Napi::Boolean::New(env, true);
 }

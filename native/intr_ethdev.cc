@@ -57,8 +57,7 @@ int EventCode(const std::string& name) {
 
 void UnregisterEth(uint32_t port, int event) {
   RetryWhileBusy([&] {
-    return rte_eth_dev_callback_unregister(static_cast<uint16_t>(port),
-                                           static_cast<rte_eth_event_type>(event),
+    return rte_eth_dev_callback_unregister(static_cast<uint16_t>(port), static_cast<rte_eth_event_type>(event),
                                            EthEventCallback, nullptr);
   });
 }
@@ -78,10 +77,11 @@ Napi::Value IntrWatchEth(const Napi::CallbackInfo& info) {
   const char* via = "interrupt";
   if (event == RTE_ETH_EVENT_INTR_RMV && !PortHasFlag(static_cast<uint16_t>(port), RTE_ETH_DEV_INTR_RMV)) {
     uint16_t p = static_cast<uint16_t>(port);
-    ThrowError(env, "ENOTSUP",
-               "port " + std::to_string(port) + " (" + DriverName(p) +
-                   ") has no removal interrupt (its PMD does not set RTE_ETH_DEV_INTR_RMV; hardware PMDs such as mlx5 do)",
-               ENOTSUP);
+    ThrowError(
+        env, "ENOTSUP",
+        "port " + std::to_string(port) + " (" + DriverName(p) +
+            ") has no removal interrupt (its PMD does not set RTE_ETH_DEV_INTR_RMV; hardware PMDs such as mlx5 do)",
+        ENOTSUP);
   }
   if (event == RTE_ETH_EVENT_INTR_LSC) {
     if (port == RTE_ETH_ALL) ThrowError(env, "EINVAL", "watch link status per port");

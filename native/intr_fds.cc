@@ -97,7 +97,8 @@ Napi::Value EventfdWrite(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   int fd = ArgInt32(info, 0, "the eventfd");
   uint64_t v = static_cast<uint64_t>(ArgInt64(info, 1, "the value to add"));
-  if (write(fd, &v, sizeof(v)) != sizeof(v)) ThrowError(env, ErrnoName(errno), std::string("eventfd write failed: ") + strerror(errno), errno);
+  if (write(fd, &v, sizeof(v)) != sizeof(v))
+    ThrowError(env, ErrnoName(errno), std::string("eventfd write failed: ") + strerror(errno), errno);
   return env.Undefined();
 }
 
@@ -138,7 +139,8 @@ uint32_t AddFdSource(Napi::Env env, int fd, FdKind kind, bool ownsFd) {
     }
     rte_intr_instance_free(handle);
     if (ownsFd) close(fd);
-    ThrowError(env, ErrnoName(-rc), "the EAL interrupt thread refused fd " + std::to_string(fd) + ": " + ErrnoText(-rc), -rc);
+    ThrowError(env, ErrnoName(-rc), "the EAL interrupt thread refused fd " + std::to_string(fd) + ": " + ErrnoText(-rc),
+               -rc);
   }
   return src->id;
 }

@@ -84,7 +84,9 @@ Napi::Value IntrHotplug(const Napi::CallbackInfo& info) {
   return p;
 }
 
-void InitHotplug(Napi::Env env, Napi::Object exports) { exports.Set("intrHotplug", Napi::Function::New(env, IntrHotplug)); }
+void InitHotplug(Napi::Env env, Napi::Object exports) {
+  exports.Set("intrHotplug", Napi::Function::New(env, IntrHotplug));
+}
 
 }  // namespace
 

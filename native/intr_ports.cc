@@ -103,7 +103,8 @@ Napi::Value IntrPortStart(const Napi::CallbackInfo& info) {
   if (gPortPool == nullptr) {
     gPortPool = rte_pktmbuf_pool_create("mpbus_port_pool", 1023, 0, 0, RTE_MBUF_DEFAULT_BUF_SIZE, SOCKET_ID_ANY);
     if (gPortPool == nullptr) gPortPool = rte_mempool_lookup("mpbus_port_pool");
-    if (gPortPool == nullptr) ThrowError(env, ErrnoName(rte_errno), "cannot create the ports' mbuf pool: " + ErrnoText(rte_errno), rte_errno);
+    if (gPortPool == nullptr)
+      ThrowError(env, ErrnoName(rte_errno), "cannot create the ports' mbuf pool: " + ErrnoText(rte_errno), rte_errno);
   }
   rte_eth_conf conf;
   memset(&conf, 0, sizeof(conf));
@@ -114,8 +115,10 @@ Napi::Value IntrPortStart(const Napi::CallbackInfo& info) {
   if (rc == 0) rc = rte_eth_dev_start(port);
   if (rc != 0) {
     std::string log = RecentDpdkLog(4);
-    ThrowError(env, ErrnoName(-rc), "cannot start port " + std::to_string(port) + ": " + ErrnoText(-rc) +
-                                        (log.empty() ? "" : "\nDPDK said:\n" + log), -rc);
+    ThrowError(env, ErrnoName(-rc),
+               "cannot start port " + std::to_string(port) + ": " + ErrnoText(-rc) +
+                   (log.empty() ? "" : "\nDPDK said:\n" + log),
+               -rc);
   }
   MarkStarted(port, true);
   return Napi::Boolean::New(env, conf.intr_conf.lsc != 0);
@@ -166,8 +169,9 @@ uint16_t RequirePort(Napi::Env env, const Napi::Value& v) {
   if (!v.IsNumber()) ThrowError(env, "EINVAL", "port id must be a number");
   int64_t port = v.As<Napi::Number>().Int64Value();
   if (port < 0 || port >= RTE_MAX_ETHPORTS || !rte_eth_dev_is_valid_port(static_cast<uint16_t>(port))) {
-    ThrowError(env, "ENODEV", "no ethdev port " + std::to_string(port) +
-                                  " in this process: give the device at start (vdevs) or hotplug it first",
+    ThrowError(env, "ENODEV",
+               "no ethdev port " + std::to_string(port) +
+                   " in this process: give the device at start (vdevs) or hotplug it first",
                ENODEV);
   }
   return static_cast<uint16_t>(port);
@@ -192,8 +196,10 @@ bool PortStarted(uint16_t port) {
 
 void MarkStarted(uint16_t port, bool started) {
   std::lock_guard<std::mutex> lock(gPortMutex);
-  if (started) gStartedPorts.insert(port);
-  else gStartedPorts.erase(port);
+  if (started)
+    gStartedPorts.insert(port);
+  else
+    gStartedPorts.erase(port);
 }
 
 void StopStartedPorts() {

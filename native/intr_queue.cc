@@ -1,8 +1,7 @@
 // The interrupt facility's one ordered queue and its wake-up (a pipeline.h pipeline): every
-// source of the primary (native/intr_*.cc) pushes its events here from a DPDK thread (the interrupt thread, or whichever
-// thread probes or releases a device); one thread-safe function wakes JavaScript once per burst,
-// and JavaScript drains the queue with intrDrain(). Also the facility's open, close and stats.
-// See docs/interrupts.md.
+// source of the primary (native/intr_*.cc) pushes its events here from a DPDK thread (the interrupt thread, or
+// whichever thread probes or releases a device); one thread-safe function wakes JavaScript once per burst, and
+// JavaScript drains the queue with intrDrain(). Also the facility's open, close and stats. See docs/interrupts.md.
 #include <time.h>
 
 #include <utility>
@@ -18,12 +17,18 @@ namespace {
 
 const char* EventTypeName(EventType t) {
   switch (t) {
-    case EventType::kLsc: return "lsc";
-    case EventType::kRemoval: return "removal";
-    case EventType::kNew: return "new";
-    case EventType::kDestroy: return "destroy";
-    case EventType::kAlarm: return "alarm";
-    case EventType::kFd: return "fd";
+    case EventType::kLsc:
+      return "lsc";
+    case EventType::kRemoval:
+      return "removal";
+    case EventType::kNew:
+      return "new";
+    case EventType::kDestroy:
+      return "destroy";
+    case EventType::kAlarm:
+      return "alarm";
+    case EventType::kFd:
+      return "fd";
   }
   return "unknown";
 }

@@ -154,7 +154,8 @@ Attachment* gAtt = nullptr;
 
 Attachment& RequireAttached(Napi::Env env) {
   RequireEal(env);
-  if (gAtt == nullptr) ThrowError(env, "ENOTATTACHED", "mailboxes are not attached in this process: open the mailbox system first");
+  if (gAtt == nullptr)
+    ThrowError(env, "ENOTATTACHED", "mailboxes are not attached in this process: open the mailbox system first");
   return *gAtt;
 }
 
@@ -176,7 +177,8 @@ int32_t TakeBuffer(Control* c, BufferHeader* h, uint32_t slot) {
   uint32_t w = h->owner.load(std::memory_order_relaxed);
   while (OwnerHolder(w) == kHolderFree) {
     uint32_t taken = OwnerWord(OwnerGeneration(w) + 1, kHolderWriting, slot);
-    if (h->owner.compare_exchange_weak(w, taken, std::memory_order_acquire, std::memory_order_relaxed)) return static_cast<int32_t>(OwnerGeneration(taken));
+    if (h->owner.compare_exchange_weak(w, taken, std::memory_order_acquire, std::memory_order_relaxed))
+      return static_cast<int32_t>(OwnerGeneration(taken));
   }
   c->takeConflicts.fetch_add(1, std::memory_order_relaxed);
   return -1;
@@ -195,7 +197,8 @@ void PublishBuffer(BufferHeader* h, uint32_t generation, uint32_t receiver) {
 // it was freed, reused after its sender freed it, still being written).
 bool ClaimBuffer(BufferHeader* h, uint32_t generation, uint32_t receiver) {
   uint32_t w = OwnerWord(generation, kHolderInFlight, receiver);
-  return h->owner.compare_exchange_strong(w, OwnerWord(generation, kHolderReceived, receiver), std::memory_order_acquire, std::memory_order_relaxed);
+  return h->owner.compare_exchange_strong(w, OwnerWord(generation, kHolderReceived, receiver),
+                                          std::memory_order_acquire, std::memory_order_relaxed);
 }
 
 // Gives up a buffer `slot` holds as `holder` (in whatever generation): -> free. False when it
@@ -203,7 +206,8 @@ bool ClaimBuffer(BufferHeader* h, uint32_t generation, uint32_t receiver) {
 bool ReleaseOwnership(Control* c, BufferHeader* h, uint32_t holder, uint32_t slot) {
   uint32_t w = h->owner.load(std::memory_order_relaxed);
   if (OwnerHolder(w) == holder && OwnerSlot(w) == slot &&
-      h->owner.compare_exchange_strong(w, OwnerWord(OwnerGeneration(w), kHolderFree, 0), std::memory_order_release, std::memory_order_relaxed)) {
+      h->owner.compare_exchange_strong(w, OwnerWord(OwnerGeneration(w), kHolderFree, 0), std::memory_order_release,
+                                       std::memory_order_relaxed)) {
     return true;
   }
   c->freeConflicts.fetch_add(1, std::memory_order_relaxed);
@@ -243,10 +247,14 @@ Checked Check(Control* c, uint64_t descriptor, uint32_t receiverSlot) {
       return r;
     }
     r.ownsBuffer = true;
-    if (r.header->magic != kBufferMagic) r.bad = kBadMagic;
-    else if (r.header->version != kBufferVersion) r.bad = kBadVersion;
-    else if (r.header->length > c->eltSize - sizeof(BufferHeader) || (r.header->flags & kFlagLarge)) r.bad = kBadLength;
-    else if ((r.header->flags & kCodecMask) > kFlagMsgpack) r.bad = kBadCodec;
+    if (r.header->magic != kBufferMagic)
+      r.bad = kBadMagic;
+    else if (r.header->version != kBufferVersion)
+      r.bad = kBadVersion;
+    else if (r.header->length > c->eltSize - sizeof(BufferHeader) || (r.header->flags & kFlagLarge))
+      r.bad = kBadLength;
+    else if ((r.header->flags & kCodecMask) > kFlagMsgpack)
+      r.bad = kBadCodec;
     return r;
   }
   for (uint32_t i = 0; i < kMaxLarge; i++) {
@@ -261,10 +269,15 @@ Checked Check(Control* c, uint64_t descriptor, uint32_t receiverSlot) {
       return r;
     }
     r.ownsBuffer = true;
-    if (r.header->magic != kBufferMagic) r.bad = kBadMagic;
-    else if (r.header->version != kBufferVersion) r.bad = kBadVersion;
-    else if (r.header->length > e.bytes - sizeof(BufferHeader) || !(r.header->flags & kFlagLarge) || r.header->largeIndex != i) r.bad = kBadLength;
-    else if ((r.header->flags & kCodecMask) > kFlagMsgpack) r.bad = kBadCodec;
+    if (r.header->magic != kBufferMagic)
+      r.bad = kBadMagic;
+    else if (r.header->version != kBufferVersion)
+      r.bad = kBadVersion;
+    else if (r.header->length > e.bytes - sizeof(BufferHeader) || !(r.header->flags & kFlagLarge) ||
+             r.header->largeIndex != i)
+      r.bad = kBadLength;
+    else if ((r.header->flags & kCodecMask) > kFlagMsgpack)
+      r.bad = kBadCodec;
     return r;
   }
   r.bad = kBadOutOfRange;
@@ -284,8 +297,10 @@ bool FreeLarge(Control* c, uint32_t index, uint32_t state) {
 
 void FreeChecked(Control* c, rte_mempool* pool, const Checked& k) {
   if (!k.ownsBuffer) return;
-  if (k.large) FreeLarge(c, k.largeIndex, kLargeEnqueued);
-  else ReturnToPool(c, pool, k.header, kHolderReceived, k.receiverSlot);
+  if (k.large)
+    FreeLarge(c, k.largeIndex, kLargeEnqueued);
+  else
+    ReturnToPool(c, pool, k.header, kHolderReceived, k.receiverSlot);
 }
 
 // Frees everything left on an inbox ring (its owner is dead or is starting afresh).
@@ -373,7 +388,8 @@ std::string SlotName(const char* base, uint32_t slot) { return std::string(base)
 PeerCache* Peer(Attachment& a, uint32_t slot, uint32_t generation) {
   if (slot >= kMaxSlots) return nullptr;
   ProcSlot& s = a.ctl->slots[slot];
-  if (s.state.load(std::memory_order_acquire) != kSlotAlive || ((s.generation.load() ^ generation) & 0xffffff) != 0) return nullptr;
+  if (s.state.load(std::memory_order_acquire) != kSlotAlive || ((s.generation.load() ^ generation) & 0xffffff) != 0)
+    return nullptr;
   PeerCache& pc = a.peers[slot];
   if (pc.inbox == nullptr || pc.generation != (generation & 0xffffff)) {
     rte_ring* r = rte_ring_lookup(SlotName("mpbus_ib_", slot).c_str());
@@ -410,7 +426,8 @@ void ReapSlot(Control* c, rte_mempool* pool, uint32_t slot, uint32_t reason) {
   for (uint32_t i = 0; i < kMaxLarge; i++) {
     LargeEntry& e = c->large[i];
     uint32_t st = e.state.load();
-    if ((st == kLargeWriting && e.senderSlot == slot) || (st == kLargeEnqueued && e.receiverSlot == slot)) FreeLarge(c, i, st);
+    if ((st == kLargeWriting && e.senderSlot == slot) || (st == kLargeEnqueued && e.receiverSlot == slot))
+      FreeLarge(c, i, st);
   }
   s.parked.store(0);
   for (auto& w : s.roomWanted) w.store(0);
@@ -448,9 +465,13 @@ void CreateGroupObjects(Napi::Env env, Control* c, uint32_t count, uint32_t eltS
   const rte_memzone* mz = rte_memzone_reserve_aligned(kPoolMemName, bytes, SOCKET_ID_ANY, 0, RTE_CACHE_LINE_SIZE);
   if (mz == nullptr) {
     int e = rte_errno;
-    ThrowError(env, ErrnoName(e), "cannot reserve " + std::to_string(bytes >> 20) + " MiB of hugepage memory for mailbox buffers (" + ErrnoText(e) + "): reserve more hugepages or lower poolBuffers", e);
+    ThrowError(env, ErrnoName(e),
+               "cannot reserve " + std::to_string(bytes >> 20) + " MiB of hugepage memory for mailbox buffers (" +
+                   ErrnoText(e) + "): reserve more hugepages or lower poolBuffers",
+               e);
   }
-  rte_mempool* mp = rte_mempool_create_empty(kPoolName, count, eltSize, 64, 0, SOCKET_ID_ANY, RTE_MEMPOOL_F_NO_IOVA_CONTIG);
+  rte_mempool* mp =
+      rte_mempool_create_empty(kPoolName, count, eltSize, 64, 0, SOCKET_ID_ANY, RTE_MEMPOOL_F_NO_IOVA_CONTIG);
   if (mp == nullptr) {
     int e = rte_errno;
     ThrowError(env, ErrnoName(e), "cannot create the mailbox buffer pool: " + ErrnoText(e), e);
@@ -461,11 +482,13 @@ void CreateGroupObjects(Napi::Env env, Control* c, uint32_t count, uint32_t eltS
   // ring's tail until it runs again; measured here, 95% of the receivers' CPU went to that spin
   // and 4 pairs fell from ~3 M/s to 0.05 M/s in about half of the runs.
   if (rte_mempool_set_ops_byname(mp, kPoolOps, nullptr) != 0) {
-    ThrowError(env, "ENOTSUP", std::string("the ") + kPoolOps + " mempool driver is missing (DPDK's mempool_ring PMD did not load)");
+    ThrowError(env, "ENOTSUP",
+               std::string("the ") + kPoolOps + " mempool driver is missing (DPDK's mempool_ring PMD did not load)");
   }
   int added = rte_mempool_populate_iova(mp, static_cast<char*>(mz->addr), RTE_BAD_IOVA, mz->len, nullptr, nullptr);
   if (added < static_cast<int>(count)) {
-    ThrowError(env, "ENOMEM", "the mailbox buffer pool got " + std::to_string(added) + " of " + std::to_string(count) + " buffers");
+    ThrowError(env, "ENOMEM",
+               "the mailbox buffer pool got " + std::to_string(added) + " of " + std::to_string(count) + " buffers");
   }
   struct Layout {
     uint64_t first = 0, prev = 0;
@@ -474,16 +497,22 @@ void CreateGroupObjects(Napi::Env env, Control* c, uint32_t count, uint32_t eltS
     bool regular = true;
   } layout;
   layout.stride = total;
-  rte_mempool_obj_iter(mp, [](rte_mempool*, void* arg, void* obj, unsigned) {
-    static_cast<BufferHeader*>(obj)->owner.store(OwnerWord(0, kHolderFree, 0), std::memory_order_relaxed);
-    auto* l = static_cast<Layout*>(arg);
-    uint64_t p = reinterpret_cast<uint64_t>(obj);
-    if (l->n == 0) l->first = p;
-    else if (p != l->prev + l->stride) l->regular = false;
-    l->prev = p;
-    l->n++;
-  }, &layout);
-  if (!layout.regular || layout.n != count) ThrowError(env, "ENOTSUP", "the mailbox buffer pool is not laid out at a regular stride");
+  rte_mempool_obj_iter(
+      mp,
+      [](rte_mempool*, void* arg, void* obj, unsigned) {
+        static_cast<BufferHeader*>(obj)->owner.store(OwnerWord(0, kHolderFree, 0), std::memory_order_relaxed);
+        auto* l = static_cast<Layout*>(arg);
+        uint64_t p = reinterpret_cast<uint64_t>(obj);
+        if (l->n == 0)
+          l->first = p;
+        else if (p != l->prev + l->stride)
+          l->regular = false;
+        l->prev = p;
+        l->n++;
+      },
+      &layout);
+  if (!layout.regular || layout.n != count)
+    ThrowError(env, "ENOTSUP", "the mailbox buffer pool is not laid out at a regular stride");
   if (((layout.first + static_cast<uint64_t>(count) * total) & ~kDescriptorAddressMask) != 0) {
     ThrowError(env, "ENOTSUP", "the mailbox buffer pool lies above 2^48: a descriptor cannot carry its addresses");
   }
@@ -522,7 +551,9 @@ Control* AttachControl(Napi::Env env, uint32_t count, uint32_t eltSize, uint32_t
     ThrowError(env, "EAGAIN", "another process is still creating the group's mailbox objects");
   }
   if (c->version != kLayoutVersion) {
-    ThrowError(env, "SETTINGS_MISMATCH", "the group's mailbox layout is version " + std::to_string(c->version) + ", this process speaks " + std::to_string(kLayoutVersion) + ": run one mpbus version per group");
+    ThrowError(env, "SETTINGS_MISMATCH",
+               "the group's mailbox layout is version " + std::to_string(c->version) + ", this process speaks " +
+                   std::to_string(kLayoutVersion) + ": run one mpbus version per group");
   }
   return c;
 }
@@ -616,7 +647,9 @@ Napi::Value MbxAttach(const Napi::CallbackInfo& info) {
       int32_t reaper = s.reaperPid.load();
       if (reaper != 0 && reaper != getpid() && ProcessAlive(reaper, 0)) {
         // Another process is reaping our slot's dead holder: TypeScript retries from a timer.
-        ThrowError(env, "EAGAIN", "slot " + std::to_string(lcore) + " of the process table is being reaped by process " + std::to_string(reaper));
+        ThrowError(env, "EAGAIN",
+                   "slot " + std::to_string(lcore) + " of the process table is being reaped by process " +
+                       std::to_string(reaper));
       }
       s.state.store(kSlotAlive);  // the reaper died: take the reaping over
     }
@@ -624,14 +657,17 @@ Napi::Value MbxAttach(const Napi::CallbackInfo& info) {
   }
   uint32_t expectFree = kSlotFree;
   if (!s.state.compare_exchange_strong(expectFree, kSlotClaiming)) {
-    ThrowError(env, "EBUSY", "slot " + std::to_string(lcore) + " of the process table is still being reaped by another process");
+    ThrowError(env, "EBUSY",
+               "slot " + std::to_string(lcore) + " of the process table is still being reaped by another process");
   }
   std::string ibName = SlotName("mpbus_ib_", lcore);
   rte_ring* inbox = rte_ring_lookup(ibName.c_str());
   if (inbox == nullptr) inbox = rte_ring_create(ibName.c_str(), c->inboxSize, SOCKET_ID_ANY, kInboxFlags);
   std::string mtName = SlotName("mpbus_mt_", lcore);
   const rte_memzone* mt = rte_memzone_lookup(mtName.c_str());
-  if (mt == nullptr) mt = rte_memzone_reserve_aligned(mtName.c_str(), sizeof(MailboxEntry) * kMaxMailboxesPerProcess, SOCKET_ID_ANY, 0, RTE_CACHE_LINE_SIZE);
+  if (mt == nullptr)
+    mt = rte_memzone_reserve_aligned(mtName.c_str(), sizeof(MailboxEntry) * kMaxMailboxesPerProcess, SOCKET_ID_ANY, 0,
+                                     RTE_CACHE_LINE_SIZE);
   if (inbox == nullptr || mt == nullptr) {
     int e = rte_errno;
     s.state.store(kSlotFree);
@@ -650,7 +686,8 @@ Napi::Value MbxAttach(const Napi::CallbackInfo& info) {
   {
     // The CPUs this process may run on (taskset, cgroups), not the machine's.
     cpu_set_t set;
-    int n = sched_getaffinity(0, sizeof(set), &set) == 0 ? CPU_COUNT(&set) : static_cast<int>(sysconf(_SC_NPROCESSORS_ONLN));
+    int n = sched_getaffinity(0, sizeof(set), &set) == 0 ? CPU_COUNT(&set)
+                                                         : static_cast<int>(sysconf(_SC_NPROCESSORS_ONLN));
     a->cpus = n > 0 ? static_cast<uint32_t>(n) : 1;
     long online = sysconf(_SC_NPROCESSORS_ONLN);
     a->onlineCpus = online > 0 ? static_cast<uint32_t>(online) : a->cpus;
@@ -699,8 +736,10 @@ Napi::Value MbxDetach(const Napi::CallbackInfo& info) {
   if (gAtt == nullptr) return info.Env().Undefined();
   Attachment* a = gAtt;
   gAtt = nullptr;
-  if (EalReady()) Detach(a);
-  else StopWaker(a);
+  if (EalReady())
+    Detach(a);
+  else
+    StopWaker(a);
   if (a->loadavgFd >= 0) close(a->loadavgFd);
   delete a;
   return info.Env().Undefined();
@@ -718,7 +757,9 @@ Napi::Value MbxOpen(const Napi::CallbackInfo& info) {
   } else if (a.nextIndex < kMaxMailboxesPerProcess) {
     index = a.nextIndex++;
   } else {
-    ThrowError(env, "ENOSPC", "this process has " + std::to_string(kMaxMailboxesPerProcess) + " mailboxes open, the most one process can have: close some");
+    ThrowError(env, "ENOSPC",
+               "this process has " + std::to_string(kMaxMailboxesPerProcess) +
+                   " mailboxes open, the most one process can have: close some");
   }
   if (++a.sequence == 0) a.sequence = 1;
   uint32_t id = (static_cast<uint32_t>(a.sequence) << 16) | index;
@@ -868,7 +909,9 @@ Napi::Value MbxSend(const Napi::CallbackInfo& info) {
       uint32_t st = kLargeFree;
       if (c->large[i].state.compare_exchange_strong(st, kLargeWriting)) largeIndex = static_cast<int32_t>(i);
     }
-    void* block = largeIndex < 0 ? nullptr : rte_malloc_socket("mpbus_large", sizeof(BufferHeader) + len, RTE_CACHE_LINE_SIZE, SOCKET_ID_ANY);
+    void* block = largeIndex < 0 ? nullptr
+                                 : rte_malloc_socket("mpbus_large", sizeof(BufferHeader) + len, RTE_CACHE_LINE_SIZE,
+                                                     SOCKET_ID_ANY);
     if (block != nullptr && (reinterpret_cast<uint64_t>(block) & ~kDescriptorAddressMask) != 0) {
       rte_free(block);  // an address a descriptor cannot carry (not seen on x86-64 or arm64)
       block = nullptr;
@@ -886,16 +929,20 @@ Napi::Value MbxSend(const Napi::CallbackInfo& info) {
     le.bytes = sizeof(BufferHeader) + len;
     le.ptr.store(reinterpret_cast<uint64_t>(block));
     h = static_cast<BufferHeader*>(block);
-    h->owner.store(OwnerWord(generation, kHolderWriting, a.slot), std::memory_order_relaxed);  // a new block: ours alone
+    h->owner.store(OwnerWord(generation, kHolderWriting, a.slot),
+                   std::memory_order_relaxed);  // a new block: ours alone
     h->flags = to.codec | kFlagLarge;
     h->largeIndex = static_cast<uint32_t>(largeIndex);
   }
   WriteMessage(h, to, a.slot, data, static_cast<uint32_t>(len));
   if (largeIndex >= 0) c->large[largeIndex].state.store(kLargeEnqueued, std::memory_order_release);
   PublishBuffer(h, generation, to.slot);
-  if (rte_ring_enqueue(peer->inbox, reinterpret_cast<void*>(MakeDescriptor(reinterpret_cast<uint64_t>(h), generation))) != 0) {
-    if (largeIndex >= 0) FreeLarge(c, static_cast<uint32_t>(largeIndex), kLargeEnqueued);
-    else ReturnToPool(c, a.pool, h, kHolderInFlight, to.slot);
+  if (rte_ring_enqueue(peer->inbox,
+                       reinterpret_cast<void*>(MakeDescriptor(reinterpret_cast<uint64_t>(h), generation))) != 0) {
+    if (largeIndex >= 0)
+      FreeLarge(c, static_cast<uint32_t>(largeIndex), kLargeEnqueued);
+    else
+      ReturnToPool(c, a.pool, h, kHolderInFlight, to.slot);
     e.pending.fetch_sub(1);
     return Napi::Number::New(env, kSendInboxFull);
   }
@@ -978,7 +1025,8 @@ Napi::Value MbxSendMany(const Napi::CallbackInfo& info) {
   const size_t maxInline = c->eltSize - sizeof(BufferHeader);
   for (uint32_t i = 0; i < count; i++) {
     uint32_t start = bounds[2 * i], end = bounds[2 * i + 1];
-    if (end < start || end > bytes.ElementLength() || end - start > maxInline) ThrowError(env, "ERANGE", "a batched message is out of range or larger than one buffer");
+    if (end < start || end > bytes.ElementLength() || end - start > maxInline)
+      ThrowError(env, "ERANGE", "a batched message is out of range or larger than one buffer");
   }
   if (count == 0) return Napi::Number::New(env, 0);
   const ResolvedTarget target = Resolve(a, to);
@@ -1080,7 +1128,8 @@ Napi::Value MbxDrain(const Napi::CallbackInfo& info) {
     o[3] = (h->flags & kCodecMask) | ((h->flags & kFlagLarge) ? 1u << 4 : 0) | ((h->senderSlot & 0xff) << 16);
     if (k.large) {
       if (large.IsEmpty()) large = Napi::Array::New(env);
-      large.Set(nLarge, Napi::Buffer<uint8_t>::Copy(env, reinterpret_cast<uint8_t*>(h) + sizeof(BufferHeader), h->length));
+      large.Set(nLarge,
+                Napi::Buffer<uint8_t>::Copy(env, reinterpret_cast<uint8_t*>(h) + sizeof(BufferHeader), h->length));
       o[1] = nLarge++;
       FreeChecked(c, a.pool, k);
     } else {
@@ -1154,8 +1203,10 @@ Napi::Value MbxCrowded(const Napi::CallbackInfo& info) {
 // mbxKeepAlive(bool): whether the parked doorbell keeps the event loop (the process) alive.
 Napi::Value MbxKeepAlive(const Napi::CallbackInfo& info) {
   Attachment& a = RequireAttached(info.Env());
-  if (info[0].ToBoolean()) a.wake.Ref(info.Env());
-  else a.wake.Unref(info.Env());
+  if (info[0].ToBoolean())
+    a.wake.Ref(info.Env());
+  else
+    a.wake.Unref(info.Env());
   return info.Env().Undefined();
 }
 
@@ -1336,8 +1387,10 @@ void RobustLock(std::atomic<int32_t>& word) {
     if ((spins & 63) == 63 && !ProcessAlive(cur, 0)) {
       if (word.compare_exchange_strong(cur, me)) return;  // its owner died holding it
     }
-    if (spins < 256) rte_pause();
-    else sched_yield();
+    if (spins < 256)
+      rte_pause();
+    else
+      sched_yield();
   }
 }
 

@@ -12,9 +12,9 @@ namespace mpbus {
 
 constexpr uint32_t kControlMagic = 0x4d504243;  // "MPBC"
 constexpr uint32_t kLayoutVersion = 3;
-constexpr uint32_t kMaxSlots = RTE_MAX_LCORE;   // one slot per lcore id: lcore ids are unique
+constexpr uint32_t kMaxSlots = RTE_MAX_LCORE;  // one slot per lcore id: lcore ids are unique
 static_assert(kMaxSlots % 64 == 0, "room-wanted bitmaps use whole 64-bit words");
-constexpr uint32_t kMaxLarge = 256;             // large (rte_malloc'd) messages in flight
+constexpr uint32_t kMaxLarge = 256;  // large (rte_malloc'd) messages in flight
 constexpr uint32_t kMaxMailboxesPerProcess = 65536;
 constexpr uint32_t kHeldMax = 256;  // = the drain burst
 
@@ -54,7 +54,7 @@ struct BufferHeader {
   uint32_t length;     // payload bytes after the header
   uint32_t mailboxId;  // receiver-local id: (sequence << 16) | index
   uint32_t senderSlot;
-  uint32_t largeIndex;  // index in Control::large for large messages
+  uint32_t largeIndex;          // index in Control::large for large messages
   std::atomic<uint32_t> owner;  // OwnerWord: who holds the buffer, for which generation
   uint32_t reserved;
 };
@@ -72,17 +72,17 @@ struct alignas(64) ProcSlot {
   std::atomic<uint32_t> state;
   std::atomic<uint32_t> generation;  // incremented by every claim
   int32_t pid;
-  uint32_t role;  // 0 primary, 1 secondary
+  uint32_t role;       // 0 primary, 1 secondary
   uint64_t startTime;  // /proc/<pid>/stat field 22: tells a reused pid from the original
   std::atomic<int32_t> reaperPid;
   uint32_t pad0;
-  void* inbox;          // rte_ring* of this process's inbox
-  void* mailboxTable;   // MailboxEntry[kMaxMailboxesPerProcess]
+  void* inbox;         // rte_ring* of this process's inbox
+  void* mailboxTable;  // MailboxEntry[kMaxMailboxesPerProcess]
   std::atomic<uint64_t> heartbeatMs;
-  std::atomic<uint32_t> exitGeneration;  // generation of the last process that held the slot
-  uint32_t exitReason;                   // how it ended: kExitLeft or kExitDied
+  std::atomic<uint32_t> exitGeneration;        // generation of the last process that held the slot
+  uint32_t exitReason;                         // how it ended: kExitLeft or kExitDied
   alignas(64) std::atomic<uint32_t> doorbell;  // futex word: senders bump it to wake a parked receiver
-  std::atomic<uint32_t> parked;              // 1 while the receiver sleeps on the doorbell
+  std::atomic<uint32_t> parked;                // 1 while the receiver sleeps on the doorbell
   // Bit i: the process in slot i found one of this process's mailboxes (or its inbox) full and
   // sleeps until this process drains; the drain rings slot i's doorbell and clears the bit.
   std::atomic<uint64_t> roomWanted[kMaxSlots / 64];
@@ -114,12 +114,12 @@ struct Control {
   uint32_t version;
   std::atomic<int32_t> registryLock;  // pid of the process writing the registry, 0 when free
   std::atomic<uint32_t> registryEpoch;
-  uint64_t poolBase;      // address of the pool memzone (the ArrayBuffer JS sees)
+  uint64_t poolBase;  // address of the pool memzone (the ArrayBuffer JS sees)
   uint64_t poolBytes;
-  uint64_t firstObject;   // address of the first pool element
-  uint32_t stride;        // distance between elements
-  uint32_t eltSize;       // usable bytes of an element (header included)
-  uint32_t count;         // elements in the pool
+  uint64_t firstObject;  // address of the first pool element
+  uint32_t stride;       // distance between elements
+  uint32_t eltSize;      // usable bytes of an element (header included)
+  uint32_t count;        // elements in the pool
   uint32_t inboxSize;
   ProcSlot slots[kMaxSlots];
   LargeEntry large[kMaxLarge];

@@ -84,8 +84,8 @@ Napi::Value MempoolCreate(const Napi::CallbackInfo& info) {
   unsigned cacheSize = info[3].As<Napi::Number>().Uint32Value();
   int socket = info[4].As<Napi::Number>().Int32Value();
   unsigned flags = info[5].As<Napi::Number>().Uint32Value();
-  rte_mempool* mp = rte_mempool_create(name.c_str(), n, eltSize, cacheSize, 0, nullptr, nullptr, nullptr, nullptr,
-                                       socket, flags);
+  rte_mempool* mp =
+      rte_mempool_create(name.c_str(), n, eltSize, cacheSize, 0, nullptr, nullptr, nullptr, nullptr, socket, flags);
   if (mp == nullptr) {
     int err = rte_errno;
     ThrowError(env, ErrnoName(err), "cannot create mempool '" + name + "': " + ErrnoText(err), err);
@@ -181,8 +181,9 @@ Napi::Value MempoolPutBulk(const Napi::CallbackInfo& info) {
   uint64_t* first = arr.data + static_cast<size_t>(start);
   for (size_t i = 0; i < static_cast<size_t>(n); i++) {
     if (ObjectIndex(mp, static_cast<uintptr_t>(first[i])) < 0) {
-      ThrowError(env, "NOT_IN_POOL", "element " + std::to_string(i) + " is not an object of mempool '" + mp->name +
-                                         "'; nothing was put back");
+      ThrowError(
+          env, "NOT_IN_POOL",
+          "element " + std::to_string(i) + " is not an object of mempool '" + mp->name + "'; nothing was put back");
     }
   }
   rte_mempool_put_bulk(mp, reinterpret_cast<void**>(first), static_cast<unsigned>(n));

@@ -33,8 +33,8 @@ Napi::Value MemzoneReserve(const Napi::CallbackInfo& info) {
                                      : rte_memzone_reserve_aligned(name.c_str(), length, socket, flags, align);
   if (mz == nullptr) {
     int err = rte_errno;
-    ThrowError(env, ErrnoName(err), "cannot reserve memzone '" + name + "' of " + std::to_string(length) +
-                                        " bytes: " + ErrnoText(err), err);
+    ThrowError(env, ErrnoName(err),
+               "cannot reserve memzone '" + name + "' of " + std::to_string(length) + " bytes: " + ErrnoText(err), err);
   }
   return Handle(env, mz);
 }

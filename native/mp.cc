@@ -16,15 +16,15 @@
 // Policy (names, sizes, lanes, correlation ids, late replies) lives in src/bus/; this file only
 // reports what DPDK said. It also owns "large payload" buffers: values too big for the 256-byte
 // param travel in rte_malloc'd shared memory, referenced by (address, length, token).
+#include <dirent.h>
+#include <fcntl.h>
+#include <pthread.h>
 #include <rte_eal.h>
 #include <rte_errno.h>
 #include <rte_fbarray.h>
 #include <rte_malloc.h>
 #include <rte_memory.h>
 #include <rte_random.h>
-#include <dirent.h>
-#include <fcntl.h>
-#include <pthread.h>
 #include <sched.h>
 #include <stdlib.h>
 #include <string.h>
@@ -170,7 +170,9 @@ void DrainToJsUnsafe(Napi::Env env, Napi::Function callback) {
   for (size_t i = 0; i < events.size(); i++) {
     Event& ev = events[i];
     Napi::Object o = Napi::Object::New(env);
-    o.Set("kind", ev.kind == Event::kIncoming ? "incoming" : ev.kind == Event::kRequestDone ? "requestDone" : "sendDone");
+    o.Set("kind", ev.kind == Event::kIncoming      ? "incoming"
+                  : ev.kind == Event::kRequestDone ? "requestDone"
+                                                   : "sendDone");
     o.Set("name", ev.name);
     if (ev.kind == Event::kSendDone) {
       o.Set("ticket", ev.ticket);
@@ -379,7 +381,9 @@ int FindMpSocket() {
     sockaddr_un addr;
     socklen_t addrLen = sizeof(addr);
     memset(&addr, 0, sizeof(addr));
-    if (getsockname(static_cast<int>(fd), reinterpret_cast<sockaddr*>(&addr), &addrLen) != 0 || addr.sun_family != AF_UNIX) continue;
+    if (getsockname(static_cast<int>(fd), reinterpret_cast<sockaddr*>(&addr), &addrLen) != 0 ||
+        addr.sun_family != AF_UNIX)
+      continue;
     std::string path(addr.sun_path, strnlen(addr.sun_path, sizeof(addr.sun_path)));
     bool match = rte_eal_process_type() == RTE_PROC_SECONDARY ? path.compare(0, want.size(), want) == 0 : path == want;
     if (match) {
@@ -440,7 +444,8 @@ Napi::Value MpRegister(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   RequireEal(env);
   std::string name = ArgString(info, 0, "the rte_mp name");
-  if (rte_mp_action_register(name.c_str(), OnAction) < 0) ThrowRte(env, "rte_mp_action_register('" + name + "') failed");
+  if (rte_mp_action_register(name.c_str(), OnAction) < 0)
+    ThrowRte(env, "rte_mp_action_register('" + name + "') failed");
   return env.Undefined();
 }
 
@@ -476,7 +481,8 @@ Napi::Value MpSendQueued(const Napi::CallbackInfo& info) {
     if (dup < 0) {
       int e = errno;
       for (int j = 0; j < i; j++) close(out.msg.fds[j]);
-      ThrowError(env, ErrnoName(e), "cannot duplicate fd " + std::to_string(out.msg.fds[i]) + " to send it: " + ErrnoText(e), e);
+      ThrowError(env, ErrnoName(e),
+                 "cannot duplicate fd " + std::to_string(out.msg.fds[i]) + " to send it: " + ErrnoText(e), e);
     }
     out.msg.fds[i] = dup;
   }
@@ -558,8 +564,10 @@ class RequestSyncWorker : public Napi::AsyncWorker {
     // DPDK reports a timeout as a failure; mpbus reports it as a result with fewer replies.
     if (rc_ < 0 && errnum_ != ETIMEDOUT) {
       for (auto& r : replies_) CloseFds(r.fds);
-      deferred_.Reject(MakeError(env, ErrnoName(errnum_), std::string("rte_mp_request_sync('") + msg_.name +
-                                                               "') failed: " + ErrnoText(errnum_), errnum_).Value());
+      deferred_.Reject(MakeError(env, ErrnoName(errnum_),
+                                 std::string("rte_mp_request_sync('") + msg_.name + "') failed: " + ErrnoText(errnum_),
+                                 errnum_)
+                           .Value());
       return;
     }
     Napi::Object o = Napi::Object::New(env);
@@ -651,11 +659,14 @@ Napi::Value LargeAlloc(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   RequireEal(env);
   Napi::Uint8Array bytes = ArgBytes(info, 0, "the payload");
-  if (bytes.ByteLength() == 0 || bytes.ByteLength() > kMaxLarge) ThrowError(env, "E2BIG", "large payload size out of range");
+  if (bytes.ByteLength() == 0 || bytes.ByteLength() > kMaxLarge)
+    ThrowError(env, "E2BIG", "large payload size out of range");
   auto* hdr = static_cast<LargeHeader*>(rte_malloc("mpbus_mp_payload", sizeof(LargeHeader) + bytes.ByteLength(), 64));
   if (hdr == nullptr) {
-    ThrowError(env, "ENOMEM", "no shared hugepage memory for a " + std::to_string(bytes.ByteLength()) +
-                                  "-byte payload: reserve more hugepages or send smaller values", ENOMEM);
+    ThrowError(env, "ENOMEM",
+               "no shared hugepage memory for a " + std::to_string(bytes.ByteLength()) +
+                   "-byte payload: reserve more hugepages or send smaller values",
+               ENOMEM);
   }
   uint32_t token = static_cast<uint32_t>(rte_rand()) | 1;  // never 0: zeroed memory never matches
   hdr->length = bytes.ByteLength();
@@ -673,7 +684,8 @@ Napi::Value LargeAlloc(const Napi::CallbackInfo& info) {
 
 // Validates a reference another process sent. Returns the header or nullptr.
 LargeHeader* CheckLarge(double addressD, double lengthD, uint32_t token) {
-  if (!(addressD > 0) || addressD > 9007199254740991.0 || !(lengthD > 0) || lengthD > static_cast<double>(kMaxLarge)) return nullptr;
+  if (!(addressD > 0) || addressD > 9007199254740991.0 || !(lengthD > 0) || lengthD > static_cast<double>(kMaxLarge))
+    return nullptr;
   uintptr_t address = static_cast<uintptr_t>(addressD);
   uint64_t length = static_cast<uint64_t>(lengthD);
   if (address % 64 != 0) return nullptr;

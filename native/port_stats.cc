@@ -34,9 +34,7 @@ Napi::Value EthStats(const Napi::CallbackInfo& info) {
   return o;
 }
 
-void InitPortStats(Napi::Env env, Napi::Object exports) {
-  exports.Set("ethStats", Napi::Function::New(env, EthStats));
-}
+void InitPortStats(Napi::Env env, Napi::Object exports) { exports.Set("ethStats", Napi::Function::New(env, EthStats)); }
 
 }  // namespace
 MPBUS_FACILITY(InitPortStats);

@@ -97,8 +97,8 @@ void CheckRange(Napi::Env env, double offset, double length, size_t size, const 
       offset + length > static_cast<double>(size)) {
     ThrowError(env, "ERANGE",
                std::string("range [") + std::to_string(static_cast<long long>(offset)) + ", +" +
-                   std::to_string(static_cast<long long>(length)) + ") is outside the " + what +
-                   " (" + std::to_string(size) + " bytes)");
+                   std::to_string(static_cast<long long>(length)) + ") is outside the " + what + " (" +
+                   std::to_string(size) + " bytes)");
   }
 }
 
@@ -119,9 +119,7 @@ uint64_t ToAddress(Napi::Env env, const Napi::Value& value) {
   throw Napi::TypeError::New(env, "address must be a number or a bigint");
 }
 
-Napi::BigInt FromAddress(Napi::Env env, uintptr_t addr) {
-  return Napi::BigInt::New(env, static_cast<uint64_t>(addr));
-}
+Napi::BigInt FromAddress(Napi::Env env, uintptr_t addr) { return Napi::BigInt::New(env, static_cast<uint64_t>(addr)); }
 
 U64Array ToU64Array(Napi::Env env, const Napi::Value& value) {
   if (!value.IsTypedArray() || value.As<Napi::TypedArray>().TypedArrayType() != napi_biguint64_array) {

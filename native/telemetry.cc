@@ -103,18 +103,22 @@ class Columns {
  public:
   explicit Columns(rte_tel_data* d) : d_(d) { rte_tel_data_start_dict(d); }
   void U64(const char* name, uint64_t v) { numbers_[name].push_back(v); }
-  void Str(const char* name, const std::string& v) { strings_[name].push_back(v.substr(0, RTE_TEL_MAX_STRING_LEN - 1)); }
+  void Str(const char* name, const std::string& v) {
+    strings_[name].push_back(v.substr(0, RTE_TEL_MAX_STRING_LEN - 1));
+  }
   void Finish() {
     for (auto& [name, values] : numbers_) {
       rte_tel_data* a = rte_tel_data_alloc();
       rte_tel_data_start_array(a, RTE_TEL_U64_VAL);
-      for (size_t i = 0; i < values.size() && i < RTE_TEL_MAX_ARRAY_ENTRIES; i++) rte_tel_data_add_array_u64(a, values[i]);
+      for (size_t i = 0; i < values.size() && i < RTE_TEL_MAX_ARRAY_ENTRIES; i++)
+        rte_tel_data_add_array_u64(a, values[i]);
       rte_tel_data_add_dict_container(d_, name.c_str(), a, 0);
     }
     for (auto& [name, values] : strings_) {
       rte_tel_data* a = rte_tel_data_alloc();
       rte_tel_data_start_array(a, RTE_TEL_STRING_VAL);
-      for (size_t i = 0; i < values.size() && i < RTE_TEL_MAX_ARRAY_ENTRIES; i++) rte_tel_data_add_array_string(a, values[i].c_str());
+      for (size_t i = 0; i < values.size() && i < RTE_TEL_MAX_ARRAY_ENTRIES; i++)
+        rte_tel_data_add_array_string(a, values[i].c_str());
       rte_tel_data_add_dict_container(d_, name.c_str(), a, 0);
     }
   }
@@ -213,17 +217,21 @@ Napi::Value TelemetryRegister(const Napi::CallbackInfo& info) {
   static std::once_flag once;
   static int rc = 0;
   std::call_once(once, [] {
-    rc = rte_telemetry_register_cmd("/mpbus/processes", Processes,
-                                    "mpbus: the group's processes (columns: pid, role, lcore, uptime_ms, cpu, rss_bytes, ...)");
+    rc = rte_telemetry_register_cmd(
+        "/mpbus/processes", Processes,
+        "mpbus: the group's processes (columns: pid, role, lcore, uptime_ms, cpu, rss_bytes, ...)");
     if (rc == 0) {
-      rc = rte_telemetry_register_cmd("/mpbus/actors", Actors,
-                                      "mpbus: the group's actors (columns: name, pid, received, depth, ask_p99_us, ...). Parameters: a name");
+      rc = rte_telemetry_register_cmd(
+          "/mpbus/actors", Actors,
+          "mpbus: the group's actors (columns: name, pid, received, depth, ask_p99_us, ...). Parameters: a name");
     }
     if (rc == 0) {
-      rc = rte_telemetry_register_cmd("/mpbus/mailboxes", Mailboxes, "mpbus: the group's mailboxes (columns: name, pid, depth, capacity)");
+      rc = rte_telemetry_register_cmd("/mpbus/mailboxes", Mailboxes,
+                                      "mpbus: the group's mailboxes (columns: name, pid, depth, capacity)");
     }
   });
-  if (rc != 0) ThrowError(info.Env(), ErrnoName(-rc), "cannot register mpbus's telemetry commands: " + ErrnoText(-rc), -rc);
+  if (rc != 0)
+    ThrowError(info.Env(), ErrnoName(-rc), "cannot register mpbus's telemetry commands: " + ErrnoText(-rc), -rc);
   return info.Env().Undefined();
 }
 

@@ -27,7 +27,7 @@ function newestSource() {
   return Math.max(...files.map((f) => statSync(join(root, f)).mtimeMs));
 }
 
-const missing = [...(hasLibdpdk() ? [] : ['DPDK\'s development files (pkg-config libdpdk)']), ...missingTools()];
+const missing = [...(hasLibdpdk() ? [] : ["DPDK's development files (pkg-config libdpdk)"]), ...missingTools()];
 if (missing.length > 0) {
   const why = `mpbus: cannot build the native addon yet: missing ${missing.join(', ')}.`;
   if (ifPossible) {
@@ -48,9 +48,7 @@ const bundledGyp = [
 const gyp = bundledGyp ? [process.execPath, bundledGyp] : ['node-gyp'];
 const jobs = ['-j', 'max'];
 // Build against the installed Node's headers (no download: the machine has no network for it).
-const headerDir = [process.env.npm_config_nodedir, dirname(dirname(process.execPath))].find(
-  (d) => d && existsSync(join(d, 'include', 'node', 'node_api.h')),
-);
+const headerDir = [process.env.npm_config_nodedir, dirname(dirname(process.execPath))].find((d) => d && existsSync(join(d, 'include', 'node', 'node_api.h')));
 if (headerDir) jobs.push(`--nodedir=${headerDir}`);
 try {
   execFileSync(gyp[0], [...gyp.slice(1), 'rebuild', '--loglevel=warn', ...jobs], { cwd: root, stdio: ['ignore', 'ignore', 'inherit'] });

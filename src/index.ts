@@ -29,7 +29,17 @@ export type {
   PortInfo,
   EventLoss,
 } from './interrupts/index.js';
-export { MailboxSystem, Mailbox, MailboxRef, MessageBurst, type NameGone, type TrySendResult, type MailboxSystemOptions, type MailboxOptions, type SendOptions } from './bus/mailbox.js';
+export {
+  MailboxSystem,
+  Mailbox,
+  MailboxRef,
+  MessageBurst,
+  type NameGone,
+  type TrySendResult,
+  type MailboxSystemOptions,
+  type MailboxOptions,
+  type SendOptions,
+} from './bus/mailbox.js';
 export { Membership, SCAN_INTERVAL_MS, type Peer, type PeerDown } from './bus/membership.js';
 export { registry, MAX_NAME_BYTES, type MailboxAddress } from './bus/registry.js';
 export type { MailboxMemoryOptions } from './bus/attachment.js';

@@ -15,7 +15,11 @@ export function packageRoot(): string {
   let dir = dirname(fileURLToPath(import.meta.url));
   while (!existsSync(join(dir, 'package.json')) || !existsSync(join(dir, 'binding.gyp'))) {
     const parent = dirname(dir);
-    if (parent === dir) throw new MpBusError(ErrorCodes.addonMissing, `cannot find the mpbus package root above ${fileURLToPath(import.meta.url)} (no package.json beside a binding.gyp): reinstall mpbus`);
+    if (parent === dir)
+      throw new MpBusError(
+        ErrorCodes.addonMissing,
+        `cannot find the mpbus package root above ${fileURLToPath(import.meta.url)} (no package.json beside a binding.gyp): reinstall mpbus`,
+      );
     dir = parent;
   }
   root = dir;

@@ -9,7 +9,7 @@ import { useTestGroups } from './harness/use-groups.js';
 const group = useTestGroups();
 
 describe('startActorSystem while a runtime runs', () => {
-  it("another group or another role is OTHER_GROUP; the same group shares the runtime (system.runtime)", async () => {
+  it('another group or another role is OTHER_GROUP; the same group shares the runtime (system.runtime)', async () => {
     const g = group('join2');
     const run = promisify(execFile)(process.execPath, [fixture('join-twice'), g.prefix]);
     g.track(run.child);

@@ -26,7 +26,9 @@ interface Primary {
 }
 
 function primary(g: TestGroup, scenario: Omit<LaunchScenario, 'prefix'>): Primary {
-  const child = g.track(spawn(process.execPath, [fixture('launch-primary'), JSON.stringify({ prefix: g.prefix, ...scenario })], { stdio: ['ignore', 'pipe', 'pipe'] }));
+  const child = g.track(
+    spawn(process.execPath, [fixture('launch-primary'), JSON.stringify({ prefix: g.prefix, ...scenario })], { stdio: ['ignore', 'pipe', 'pipe'] }),
+  );
   let stdout = '';
   let stderr = '';
   child.stdout!.on('data', (d: Buffer) => (stdout += d.toString()));
@@ -61,7 +63,10 @@ async function run(g: TestGroup, scenario: Omit<LaunchScenario, 'prefix'>): Prom
   expect(code, p.stderr()).toBe(0);
   const lines = p.lines();
   expect(lines.at(-1)).toEqual({ closed: true });
-  expectNothingLeft(g, lines.flatMap((l) => (Array.isArray(l.pids) ? (l.pids as number[]) : [])));
+  expectNothingLeft(
+    g,
+    lines.flatMap((l) => (Array.isArray(l.pids) ? (l.pids as number[]) : [])),
+  );
   return lines;
 }
 
@@ -124,7 +129,10 @@ describe('system.launch(): worker processes as supervised children', () => {
     // children asked to stop (scale down, replaced) drained and exited 0 by themselves, none was killed
     const requested = events.filter((e) => e.startsWith('exited:requested'));
     expect(requested.length).toBeGreaterThanOrEqual(5);
-    expect(requested.every((e) => e === 'exited:requested:0'), requested.join()).toBe(true);
+    expect(
+      requested.every((e) => e === 'exited:requested:0'),
+      requested.join(),
+    ).toBe(true);
     expect(events).toContain('restarted');
     const slots = r!.slots as Array<{ starts: number; restarts: number }>;
     expect(slots.reduce((n, s) => n + s.restarts, 0)).toBe(1);

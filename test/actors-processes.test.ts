@@ -186,7 +186,14 @@ describe('actors across processes', () => {
     await s2!.call(actors, 'spawnTestActor', 'victim', { groups: ['workers'] });
     await p!.call(actors, 'router', 'jobs', 'round-robin', 'workers');
     await until(p!, 'routerWorkers', ['jobs'], (w) => (w as string[]).length === 2);
-    const run = p!.call<{ answered: number[]; failures: string[]; perWorker: Record<string, number>; redelivered: number }>(actors, 'routeJobs', 'jobs', 3000, 64, 600);
+    const run = p!.call<{ answered: number[]; failures: string[]; perWorker: Record<string, number>; redelivered: number }>(
+      actors,
+      'routeJobs',
+      'jobs',
+      3000,
+      64,
+      600,
+    );
     await p!.next('progress', 60_000);
     s2!.kill('SIGKILL');
     const r = await run;

@@ -86,7 +86,16 @@ describe('samples', () => {
     const last = r.stdout.trim().split('\n').at(-1)!;
     const summary = JSON.parse(last) as Record<string, unknown>;
     // the pool restarted the killed worker in its slot, under its name, in a new process
-    expect(summary).toMatchObject({ jobs: 4000, answered: 4000, lost: 0, duplicates: 0, workers: 2, killedWorker: 'worker-1', restartedWorker: 'worker-1', leftovers: [] });
+    expect(summary).toMatchObject({
+      jobs: 4000,
+      answered: 4000,
+      lost: 0,
+      duplicates: 0,
+      workers: 2,
+      killedWorker: 'worker-1',
+      restartedWorker: 'worker-1',
+      leftovers: [],
+    });
     for (const key of ['perWorker', 'throughputJobsPerSec', 'latencyP50Us', 'latencyP99Us']) expect(summary).toHaveProperty(key);
     const perWorker = summary.perWorker as Record<string, number>;
     expect(Object.values(perWorker).reduce((a, b) => a + b, 0)).toBe(4000);
@@ -103,26 +112,31 @@ describe('samples', () => {
     expect(r.stdout).toContain('cleanup: no worker process, runtime dir or hugepage file left behind');
   });
 
-  it.each(['SIGINT', 'SIGTERM'] as const)('flagship: %s mid-run ends it and its workers within 1 s, with the signal\'s exit code, leaving nothing', async (signal) => {
-    const child = spawn(process.execPath, [join(repoRoot, 'dist', 'samples', 'flagship', 'main.js'), '--jobs', '100000000', '--workers', '2'], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
-    try {
-      const deadline = Date.now() + 60_000;
-      while (!/answered/.test(stdout) && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 50));
-      expect(stdout).toMatch(/answered/); // jobs are flowing
-      const t0 = performance.now();
-      child.kill(signal);
-      const code = await exited;
-      expect(performance.now() - t0).toBeLessThan(1000);
-      expect(code).toBe(signal === 'SIGINT' ? 130 : 143);
-      expect(stdout).toContain(`${signal}: stopping the workers`);
-      expect(leftovers(`mpbus_flagship_${child.pid}`)).toEqual([]);
-    } finally {
-      if (child.exitCode === null) child.kill('SIGKILL');
-    }
-  });
+  it.each(['SIGINT', 'SIGTERM'] as const)(
+    "flagship: %s mid-run ends it and its workers within 1 s, with the signal's exit code, leaving nothing",
+    async (signal) => {
+      const child = spawn(process.execPath, [join(repoRoot, 'dist', 'samples', 'flagship', 'main.js'), '--jobs', '100000000', '--workers', '2'], {
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      let stdout = '';
+      child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+      const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+      try {
+        const deadline = Date.now() + 60_000;
+        while (!/answered/.test(stdout) && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 50));
+        expect(stdout).toMatch(/answered/); // jobs are flowing
+        const t0 = performance.now();
+        child.kill(signal);
+        const code = await exited;
+        expect(performance.now() - t0).toBeLessThan(1000);
+        expect(code).toBe(signal === 'SIGINT' ? 130 : 143);
+        expect(stdout).toContain(`${signal}: stopping the workers`);
+        expect(leftovers(`mpbus_flagship_${child.pid}`)).toEqual([]);
+      } finally {
+        if (child.exitCode === null) child.kill('SIGKILL');
+      }
+    },
+  );
 
   it("the guide's snippets (docs/actors.md) run and print what the guide says", async () => {
     expect((await runGuide('01-first-actor')).stdout).toContain('total = 5');

@@ -19,8 +19,24 @@ describe('actors: values across processes', () => {
     await p.call(values, 'start');
     await s.call(values, 'start');
     await s.call(values, 'spawnInspector');
-    const r = await p.call<{ there: unknown; back: unknown; fail: { stack: string }; failTyped: unknown; badReply: { ms: number }; unsendable: unknown }>(values, 'crossAll');
-    const all = { map: true, set: true, date: true, regexp: true, bigint: true, typed: true, error: true, point: true, shared: true, cycle: true, undefinedField: true, bytes: true };
+    const r = await p.call<{ there: unknown; back: unknown; fail: { stack: string }; failTyped: unknown; badReply: { ms: number }; unsendable: unknown }>(
+      values,
+      'crossAll',
+    );
+    const all = {
+      map: true,
+      set: true,
+      date: true,
+      regexp: true,
+      bigint: true,
+      typed: true,
+      error: true,
+      point: true,
+      shared: true,
+      cycle: true,
+      undefinedField: true,
+      bytes: true,
+    };
     expect(r.there).toEqual({ pid: s.pid, ...all });
     expect(r.back).toEqual({ pid: p.pid, ...all });
     expect(r.fail).toMatchObject({ isError: true, code: 'OUT_OF_STOCK', item: 'tea', left: 0 });

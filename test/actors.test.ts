@@ -106,10 +106,18 @@ describe('actors in one process', () => {
 
   it('an ask times out with AskTimeoutError, and the late reply goes to dead letters', async () => {
     const system = makeSystem();
-    await system.spawn('slow', { slow: async () => { await sleep(150); return 'late'; } });
+    await system.spawn('slow', {
+      slow: async () => {
+        await sleep(150);
+        return 'late';
+      },
+    });
     const letters: DeadLetter[] = [];
     system.deadLetters$.subscribe((l) => letters.push(l));
-    const err = await system.ref('slow').ask('slow', undefined, { timeoutMs: 30 }).catch((e: unknown) => e);
+    const err = await system
+      .ref('slow')
+      .ask('slow', undefined, { timeoutMs: 30 })
+      .catch((e: unknown) => e);
     expect(err).toBeInstanceOf(AskTimeoutError);
     expect(err).toMatchObject({ code: 'ASK_TIMEOUT' });
     await sleep(250);
@@ -139,7 +147,12 @@ describe('actors in one process', () => {
     const log: string[] = [];
     const ref = await system.spawn(
       'life',
-      { work: async (m: string) => { await sleep(5); log.push(m); } },
+      {
+        work: async (m: string) => {
+          await sleep(5);
+          log.push(m);
+        },
+      },
       { preStart: () => void log.push('preStart'), postStop: () => void log.push('postStop') },
     );
     ref.tell('work', 'a');
@@ -156,7 +169,10 @@ describe('actors in one process', () => {
   it('asks queued at an actor that stops are answered with ActorStoppedError', async () => {
     const system = makeSystem();
     const ref = await system.spawn('stopper', {
-      stopNow: (_: unknown, ctx) => { ctx.stop(); return 'stopping'; },
+      stopNow: (_: unknown, ctx) => {
+        ctx.stop();
+        return 'stopping';
+      },
       work: () => 'done',
     });
     const first = ref.ask('stopNow', null);
@@ -169,7 +185,11 @@ describe('actors in one process', () => {
     const system = makeSystem();
     const events: ActorEvent[] = [];
     system.events$.subscribe((e) => events.push(e));
-    const ref = await system.spawn('eventful', { boom: () => { throw new Error('boom'); } });
+    const ref = await system.spawn('eventful', {
+      boom: () => {
+        throw new Error('boom');
+      },
+    });
     await ref.ask('boom').catch(() => undefined);
     system.ref('ghost').tell('x', null);
     await sleep(20);
@@ -185,7 +205,9 @@ describe('supervision', () => {
     let count = 0;
     return {
       inc: () => ++count,
-      fail: () => { throw new Error('bad'); },
+      fail: () => {
+        throw new Error('bad');
+      },
     };
   };
 
@@ -231,12 +253,28 @@ describe('supervision', () => {
     let parentStarts = 0;
     const parent = await system.spawn(
       'parent',
-      { spawnChild: async (_: unknown, ctx) => (await ctx.spawn('child', { fail: () => { throw new Error('child failed'); } }, { supervision: { strategy: 'escalate' } })).name },
+      {
+        spawnChild: async (_: unknown, ctx) =>
+          (
+            await ctx.spawn(
+              'child',
+              {
+                fail: () => {
+                  throw new Error('child failed');
+                },
+              },
+              { supervision: { strategy: 'escalate' } },
+            )
+          ).name,
+      },
       { preStart: () => void parentStarts++, supervision: { strategy: 'restart' } },
     );
     expect(await parent.ask('spawnChild', null)).toBe('child');
     const childGone = firstValueFrom(system.watch('child'));
-    await system.ref('child').ask('fail', null).catch(() => undefined);
+    await system
+      .ref('child')
+      .ask('fail', null)
+      .catch(() => undefined);
     expect(await childGone).toMatchObject({ reason: 'stopped' });
     await sleep(20);
     expect(parentStarts).toBe(2);
@@ -246,7 +284,9 @@ describe('supervision', () => {
   it('children are stopped with their parent', async () => {
     const system = makeSystem();
     const parent = await system.spawn('p', {
-      make: async (n: number, ctx) => { for (let i = 0; i < n; i++) await ctx.spawn(`p.c${i}`, { ping: () => 'pong' }); },
+      make: async (n: number, ctx) => {
+        for (let i = 0; i < n; i++) await ctx.spawn(`p.c${i}`, { ping: () => 'pong' });
+      },
     });
     await parent.ask('make', 3);
     expect(system.actors().sort()).toEqual(['p', 'p.c0', 'p.c1', 'p.c2']);
@@ -285,7 +325,12 @@ describe('graceful close', () => {
   it('handles what is queued within the deadline, then refuses new work', async () => {
     const system = makeSystem();
     const done: number[] = [];
-    const ref = await system.spawn('worker', { work: async (n: number) => { await sleep(2); done.push(n); } });
+    const ref = await system.spawn('worker', {
+      work: async (n: number) => {
+        await sleep(2);
+        done.push(n);
+      },
+    });
     for (let n = 0; n < 10; n++) ref.tell('work', n);
     await system.close({ timeoutMs: 5000 });
     expect(done).toEqual([...Array(10).keys()]);
@@ -326,7 +371,16 @@ describe('graceful close', () => {
 describe('routers', () => {
   async function pool(system: ActorSystem, names: string[], delayMs = 0, groups: string[] = []): Promise<void> {
     for (const name of names) {
-      await system.spawn(name, { job: async (n: number, ctx) => { if (delayMs) await sleep(delayMs); return { n, by: ctx.name }; } }, { groups });
+      await system.spawn(
+        name,
+        {
+          job: async (n: number, ctx) => {
+            if (delayMs) await sleep(delayMs);
+            return { n, by: ctx.name };
+          },
+        },
+        { groups },
+      );
     }
   }
 

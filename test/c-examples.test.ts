@@ -156,7 +156,11 @@ describe('dpdk-testpmd', () => {
   function testpmd(g: TestGroup, ...more: string[]): CProgram {
     return run(g, 'dpdk-testpmd', [
       ...eal(g, '(0-1)@(0-1)', '--vdev=net_null0', '--vdev=net_null1', ...more),
-      '--proc-type=primary', '--', '--total-num-mbufs=8192', '--forward-mode=io', '--nb-cores=1',
+      '--proc-type=primary',
+      '--',
+      '--total-num-mbufs=8192',
+      '--forward-mode=io',
+      '--nb-cores=1',
     ]);
   }
 
@@ -168,7 +172,10 @@ describe('dpdk-testpmd', () => {
     const taken = takenAddress(node.pid);
     const c = testpmd(g, `--base-virtaddr=0x${taken.toString(16)}`);
     await c.waitFor(/Press enter to exit/);
-    const err = await node.start({ procType: 'secondary', lcore: 5 }).then(() => undefined, (e: Error & { code?: string }) => e);
+    const err = await node.start({ procType: 'secondary', lcore: 5 }).then(
+      () => undefined,
+      (e: Error & { code?: string }) => e,
+    );
     if (/not respected/.test(c.output)) {
       // testpmd itself had something there (its own random layout) and took another address
       if (err === undefined) await node.close();
@@ -237,7 +244,10 @@ describe('the tailq rule: a C secondary linking librte_rib', () => {
     const c = run(g, simpleMp, [...eal(g, '(0-1)@(0-1)', BASE), '--proc-type=primary']);
     await c.waitFor(/Starting core 1/);
     const node = await g.spawn();
-    const err = await node.start({ procType: 'secondary', lcore: 5, dpdkLibraries: ['rib'] }).then(() => undefined, (e: Error & { code?: string }) => e);
+    const err = await node.start({ procType: 'secondary', lcore: 5, dpdkLibraries: ['rib'] }).then(
+      () => undefined,
+      (e: Error & { code?: string }) => e,
+    );
     expect(err?.code).toBe('EAL_INIT_FAILED');
     expect(err?.message).toMatch(/RTE_RIB.*dpdkLibraries/s);
     c.send('quit');
@@ -251,16 +261,29 @@ describe('ports of a C primary, polled by an mpbus secondary (PolledPorts)', () 
     const g = group();
     const c = run(g, 'dpdk-testpmd', [
       ...eal(g, '(0-1)@(0-1)', BASE, '--vdev=net_null0', '--vdev=net_null1'),
-      '--proc-type=primary', '--', '-i', '--total-num-mbufs=8192', '--forward-mode=io', '--nb-cores=1',
+      '--proc-type=primary',
+      '--',
+      '-i',
+      '--total-num-mbufs=8192',
+      '--forward-mode=io',
+      '--nb-cores=1',
     ]);
     await c.waitFor(/^Done/);
     const node = await g.spawn();
     await node.start({ procType: 'secondary', lcore: 5 });
     c.send('start');
     await c.waitFor(/io packet forwarding/);
-    const r = await node.call<{ ports: number[]; info: Array<{ driver: string; device: string; link: { status: string } }>; first: Array<{ ipackets: number }>; second: Array<{ ipackets: number }> }>(cpeers, 'pollPorts', 300);
+    const r = await node.call<{
+      ports: number[];
+      info: Array<{ driver: string; device: string; link: { status: string } }>;
+      first: Array<{ ipackets: number }>;
+      second: Array<{ ipackets: number }>;
+    }>(cpeers, 'pollPorts', 300);
     expect(r.ports).toEqual([0, 1]);
-    expect(r.info.map((i) => [i.driver, i.device, i.link.status])).toEqual([['net_null', 'net_null0', 'up'], ['net_null', 'net_null1', 'up']]);
+    expect(r.info.map((i) => [i.driver, i.device, i.link.status])).toEqual([
+      ['net_null', 'net_null0', 'up'],
+      ['net_null', 'net_null1', 'up'],
+    ]);
     for (const p of [0, 1]) expect(r.second[p]!.ipackets).toBeGreaterThan(r.first[p]!.ipackets);
     // rt.linkState$ polls too under a C primary (rt.interrupts has no relay to ask: ENOTREADY)
     expect(await node.call(cpeers, 'runtimeLinkState', 1)).toMatchObject({ status: 'up', speedMbps: 10000 });
@@ -287,10 +310,24 @@ describe('samples/control-plane', () => {
     const g = group();
     const c = run(g, 'dpdk-testpmd', [
       ...eal(g, '(0-1)@(0-1)', BASE, '--vdev=net_null0', '--vdev=net_null1'),
-      '--proc-type=primary', '--', '--total-num-mbufs=8192', '--forward-mode=io', '--nb-cores=1',
+      '--proc-type=primary',
+      '--',
+      '--total-num-mbufs=8192',
+      '--forward-mode=io',
+      '--nb-cores=1',
     ]);
     await c.waitFor(/Press enter to exit/);
-    const sample = new CProgram(g, process.execPath, [join(repoRoot, 'dist', 'samples', 'control-plane', 'main.js'), '--file-prefix', g.prefix, '--lcore', '5', '--interval', '200', '--duration', '2']);
+    const sample = new CProgram(g, process.execPath, [
+      join(repoRoot, 'dist', 'samples', 'control-plane', 'main.js'),
+      '--file-prefix',
+      g.prefix,
+      '--lcore',
+      '5',
+      '--interval',
+      '200',
+      '--duration',
+      '2',
+    ]);
     const code = await sample.exited;
     const out = sample.output;
     if (code !== 0) throw new Error(`the sample ended with ${code}:\n${out}`);

@@ -47,7 +47,13 @@ class CPeer {
     };
     child.stdout!.on('data', onData);
     child.stderr!.on('data', onData);
-    this.exited = new Promise((resolve) => child.on('exit', (code) => { this.lines.push(`<exit ${code}>`); for (const w of this.waiters.splice(0)) w(); resolve(code); }));
+    this.exited = new Promise((resolve) =>
+      child.on('exit', (code) => {
+        this.lines.push(`<exit ${code}>`);
+        for (const w of this.waiters.splice(0)) w();
+        resolve(code);
+      }),
+    );
   }
 
   async waitFor(pattern: RegExp, timeoutMs = 30_000): Promise<string> {
@@ -91,7 +97,15 @@ describe('Node and C DPDK programs in one group', () => {
     // The C primary takes lcore 0 and, like every primary of a group with Node secondaries,
     // reserves its address space away from V8's heap.
     const peer = startPeer(
-      ['--proc-type=primary', `--file-prefix=${g.prefix}`, '--lcores=0@(0-1)', '--base-virtaddr=0x600000000000', '--no-pci', '--no-telemetry', '--log-level=notice'],
+      [
+        '--proc-type=primary',
+        `--file-prefix=${g.prefix}`,
+        '--lcores=0@(0-1)',
+        '--base-virtaddr=0x600000000000',
+        '--no-pci',
+        '--no-telemetry',
+        '--log-level=notice',
+      ],
       ['primary', 'c_pool', 'node_to_c', 'c_to_node', '5'],
     );
     await peer.waitFor(/^READY/);
@@ -102,7 +116,15 @@ describe('Node and C DPDK programs in one group', () => {
     // 'auto' finds the C primary alive; the lcore must be one the C program does not use.
     expect(await node.start({ procType: 'auto', lcore: 1 })).toMatchObject({ processType: 'secondary', lcoreId: 1 });
     expect(await node.call(shm, 'ringLookup', 'c_elem16')).toMatchObject({ code: 'EINVAL', message: expect.stringMatching(/16-byte elements/) });
-    const result = await node.call<{ greetings: string[]; echoes: string[]; available: number }>(shm, 'exchangeWithPeer', 'c_pool', 'node_to_c', 'c_to_node', 5, texts);
+    const result = await node.call<{ greetings: string[]; echoes: string[]; available: number }>(
+      shm,
+      'exchangeWithPeer',
+      'c_pool',
+      'node_to_c',
+      'c_to_node',
+      5,
+      texts,
+    );
     expect(result.greetings).toEqual([0, 1, 2, 3, 4].map((i) => `from C #${i}`));
     expect(result.echoes).toEqual(texts.map((t) => `C echo: ${t}`));
     expect(await peer.waitFor(/^DONE/)).toBe('DONE answered=3 rejected=0');
@@ -125,7 +147,15 @@ describe('Node and C DPDK programs in one group', () => {
       ['secondary', 'n_pool', 'n_to_c', 'c_to_n', '5'],
     );
     await peer.waitFor(/^READY/);
-    const result = await node.call<{ greetings: string[]; echoes: string[]; available: number }>(shm, 'exchangeWithPeer', 'n_pool', 'n_to_c', 'c_to_n', 5, texts);
+    const result = await node.call<{ greetings: string[]; echoes: string[]; available: number }>(
+      shm,
+      'exchangeWithPeer',
+      'n_pool',
+      'n_to_c',
+      'c_to_n',
+      5,
+      texts,
+    );
     expect(result.greetings).toEqual([0, 1, 2, 3, 4].map((i) => `from C #${i}`));
     expect(result.echoes).toEqual(texts.map((t) => `C echo: ${t}`));
     expect(await peer.waitFor(/^DONE/)).toBe('DONE answered=3 rejected=0');

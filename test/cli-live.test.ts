@@ -33,7 +33,11 @@ async function mpbus(...args: string[]): Promise<{ code: number; stdout: string 
 
 const tmux = (...args: string[]): Promise<{ stdout: string }> => run('tmux', ['-S', socket, ...args]);
 const screen = async (): Promise<string> => (await tmux('capture-pane', '-p', '-t', 'top')).stdout;
-const running = (): Promise<boolean> => tmux('has-session', '-t', 'top').then(() => true, () => false);
+const running = (): Promise<boolean> =>
+  tmux('has-session', '-t', 'top').then(
+    () => true,
+    () => false,
+  );
 
 async function until<T>(what: string, probe: () => Promise<T | undefined | false>, ms = 10_000): Promise<T> {
   const end = Date.now() + ms;
@@ -64,7 +68,10 @@ describe('mpbus ps and top', () => {
 
     const ps = await mpbus('ps', g.prefix, '--json');
     const view = JSON.parse(ps.stdout) as GroupView;
-    expect(view.processes.map((x) => [x.pid, x.role, x.lcore, x.actors])).toEqual([[p.pid, 'primary', 0, ['alpha']], [s.pid, 'secondary', 1, ['zulu']]]);
+    expect(view.processes.map((x) => [x.pid, x.role, x.lcore, x.actors])).toEqual([
+      [p.pid, 'primary', 0, ['alpha']],
+      [s.pid, 'secondary', 1, ['zulu']],
+    ]);
     expect(view.actors.find((a) => a.name === 'alpha')).toMatchObject({ pid: p.pid, received: 10, processed: 10, asks: 10 });
     expect((await mpbus('ps', g.prefix)).stdout).toMatch(new RegExp(`^alpha\\s+${p.pid}\\s+10\\s+10\\s+0\\s+0\\s+0\\s+0\\s+10\\s+\\S+\\s+\\S+$`, 'm'));
 

@@ -96,7 +96,10 @@ describe('cluster over a real nats-server (hosts in one process)', () => {
   it('a name on no host fails at once with ActorNotFoundError, as locally', async () => {
     const a = await host(clusterName());
     const t0 = Date.now();
-    const err = await a.ref('nobody').ask('hello', 1, { timeoutMs: 30_000 }).catch((e: unknown) => e);
+    const err = await a
+      .ref('nobody')
+      .ask('hello', 1, { timeoutMs: 30_000 })
+      .catch((e: unknown) => e);
     expect(err).toBeInstanceOf(ActorNotFoundError);
     expect(err).toMatchObject({ code: 'ACTOR_NOT_FOUND' });
     // "at once": far from the 30 s timeout (the bound only tells an answer from a wait)
@@ -107,7 +110,12 @@ describe('cluster over a real nats-server (hosts in one process)', () => {
     const cluster = clusterName();
     const a = await host(cluster);
     const b = await host(cluster);
-    await b.spawn('picky', { only: () => 1, fail: () => { throw Object.assign(new Error('nope'), { code: 'E_PICKY' }); } });
+    await b.spawn('picky', {
+      only: () => 1,
+      fail: () => {
+        throw Object.assign(new Error('nope'), { code: 'E_PICKY' });
+      },
+    });
     await until('picky seen', () => a.has('picky'));
     await expect(a.ref('picky').ask('fail', null)).rejects.toMatchObject({ code: 'E_PICKY', message: expect.stringContaining('nope') });
     await expect(a.ref('picky').ask('other', null)).rejects.toMatchObject({ code: 'NO_HANDLER' });
@@ -139,7 +147,12 @@ describe('cluster over a real nats-server (hosts in one process)', () => {
     for (const label of ['w1', 'w2']) {
       const h = await host(cluster);
       seen.set(label, []);
-      await h.spawn('pool', { job: (id: number) => { seen.get(label)!.push(id); return label; } });
+      await h.spawn('pool', {
+        job: (id: number) => {
+          seen.get(label)!.push(id);
+          return label;
+        },
+      });
     }
     await until('pool on two hosts', () => caller.cluster!.directory.holdersOf('pool').length === 2);
     const ids = [...Array(200).keys()];
@@ -156,7 +169,12 @@ describe('cluster over a real nats-server (hosts in one process)', () => {
     const b = await host(cluster);
     const c = await host(cluster);
     let innerError: { code?: string; timeoutMs?: number } | undefined;
-    await c.spawn('slow', { work: async () => { await sleep(3000); return 'late'; } });
+    await c.spawn('slow', {
+      work: async () => {
+        await sleep(3000);
+        return 'late';
+      },
+    });
     await b.spawn('outer', {
       work: async (_: null, ctx) => {
         try {
@@ -169,7 +187,10 @@ describe('cluster over a real nats-server (hosts in one process)', () => {
       },
     });
     await until('slow and outer seen', () => a.has('outer') && b.has('slow'));
-    const outcome = await a.ref('outer').ask('work', null, { timeoutMs: 400 }).catch((e: unknown) => e);
+    const outcome = await a
+      .ref('outer')
+      .ask('work', null, { timeoutMs: 400 })
+      .catch((e: unknown) => e);
     // the caller times out, or (timers of the two sides racing) hears of the inner timeout just in time
     if (outcome !== 'inner failed') expect(outcome).toBeInstanceOf(AskTimeoutError);
     await until('inner ask ended', () => innerError !== undefined, 10_000);
@@ -204,7 +225,10 @@ describe('cluster over a real nats-server (hosts in one process)', () => {
     await b.spawn('stuck', { work: () => new Promise(() => undefined) });
     await until('stuck seen', () => a.has('stuck'));
     const gone = firstValueFrom(a.watch('stuck'));
-    const pending = a.ref('stuck').ask('work', null, { timeoutMs: 60_000 }).catch((e: unknown) => e);
+    const pending = a
+      .ref('stuck')
+      .ask('work', null, { timeoutMs: 60_000 })
+      .catch((e: unknown) => e);
     await sleep(200);
     // cut b off without goodbye: as if its process died
     await bEngine.close();
@@ -265,7 +289,11 @@ describe('cluster over a real nats-server (hosts in one process)', () => {
       await until('a reconnects', () => a.cluster!.connected && b.cluster!.connected, 20_000);
       // b re-subscribed and re-announced by itself
       let value: unknown;
-      for (let i = 0; i < 100 && value !== 7; i++) value = await a.ref('echo').ask('echo', 7, { timeoutMs: 2000 }).catch(() => undefined);
+      for (let i = 0; i < 100 && value !== 7; i++)
+        value = await a
+          .ref('echo')
+          .ask('echo', 7, { timeoutMs: 2000 })
+          .catch(() => undefined);
       expect(value).toBe(7);
     } finally {
       await server.cleanup();

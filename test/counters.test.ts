@@ -48,11 +48,15 @@ describe('shared counters', () => {
     await p.call(fixture('mailbox'), 'send', 'plain', 1);
     await p.call(fixture('mailbox'), 'send', 'plain', 2);
     await new Promise((resolve) => setTimeout(resolve, SAMPLE_INTERVAL_MS * 2));
-    const boxes = readGroupCounters(g.prefix)!.processes.flatMap((x) => x.rows.filter((r) => r.kind === 'mailbox').map((r) => ({ pid: x.pid, name: r.name, depth: r.depth, capacity: r.capacity })));
-    expect(boxes).toEqual(expect.arrayContaining([
-      { pid: p.pid, name: 'echo', depth: 0, capacity: expect.any(Number) as unknown as number },
-      { pid: s.pid, name: 'plain', depth: 2, capacity: 16 },
-    ]));
+    const boxes = readGroupCounters(g.prefix)!.processes.flatMap((x) =>
+      x.rows.filter((r) => r.kind === 'mailbox').map((r) => ({ pid: x.pid, name: r.name, depth: r.depth, capacity: r.capacity })),
+    );
+    expect(boxes).toEqual(
+      expect.arrayContaining([
+        { pid: p.pid, name: 'echo', depth: 0, capacity: expect.any(Number) as unknown as number },
+        { pid: s.pid, name: 'plain', depth: 2, capacity: 16 },
+      ]),
+    );
 
     await s.close();
     expect(readGroupCounters(g.prefix)!.processes.map((x) => x.pid)).toEqual([p.pid]);

@@ -18,7 +18,11 @@ describe('docs/actors.md', () => {
 
   it('prints every guide sample once, in order, as a user writes it', () => {
     const named = blocks.map((b) => /\(`(\d\d-[\w-]+\.ts)`\)/.exec(b.heading)?.[1]);
-    expect(named).toEqual(readdirSync(samples).filter((f) => f.endsWith('.ts')).sort());
+    expect(named).toEqual(
+      readdirSync(samples)
+        .filter((f) => f.endsWith('.ts'))
+        .sort(),
+    );
     for (const [i, block] of blocks.entries()) {
       const sample = readFileSync(join(samples, named[i]!), 'utf8');
       expect(sample, `samples/guide/${named[i]} imports the library from ../../src/index.js`).toContain("from '../../src/index.js'");

@@ -52,4 +52,3 @@ export function tapUnavailable(): string | undefined {
   if (process.getuid?.() !== 0) return 'net_tap needs root (CAP_NET_ADMIN) to create its interface';
   return undefined;
 }
-

@@ -121,7 +121,9 @@ describe('interrupts relayed to secondaries', () => {
   });
 
   it('removal events need a PMD that raises them (hardware): skipped here with the reason', async (ctx) => {
-    console.log('skipped removal relay: no PMD on this machine raises RTE_ETH_EVENT_INTR_RMV (only hardware PMDs such as mlx5, bnxt, netvsc do); a removal watch on a vdev is refused with NOT_SUPPORTED (tested above)');
+    console.log(
+      'skipped removal relay: no PMD on this machine raises RTE_ETH_EVENT_INTR_RMV (only hardware PMDs such as mlx5, bnxt, netvsc do); a removal watch on a vdev is refused with NOT_SUPPORTED (tested above)',
+    );
     ctx.skip();
   });
 
@@ -238,7 +240,10 @@ describe('interrupts relayed to secondaries', () => {
     // after the loss: the rest, in order, up to the primary's last event
     const lastSeq = primarySeq();
     await t.ev.s1.wait<InterruptEvent>('intr', (e) => e.seq === lastSeq, 30_000);
-    const after = t.ev.s1.of<InterruptEvent>('intr').filter((e) => e.seq > loss.to).map((e) => e.seq);
+    const after = t.ev.s1
+      .of<InterruptEvent>('intr')
+      .filter((e) => e.seq > loss.to)
+      .map((e) => e.seq);
     expect(after[0]).toBe(loss.to + 1);
     for (let i = 1; i < after.length; i++) expect(after[i]).toBe(after[i - 1]! + 1);
     expect(await t.primary.call(F, 'relayStats')).toMatchObject({ lossesReported: 1 });

@@ -43,7 +43,10 @@ async function setup(g: TestGroup): Promise<{ receiver: Agent; client: Agent; pe
   const peer = await g.startAgent({ procType: 'secondary' });
   const slot = await receiver.call<number>(own, 'serveEcho', 'echo', 'victim');
   await client.call(own, 'startTraffic', 'echo', 16);
-  await until(() => client.call<number>(own, 'trafficAnswered'), (n) => n >= 100);
+  await until(
+    () => client.call<number>(own, 'trafficAnswered'),
+    (n) => n >= 100,
+  );
   const victimId = (await peer.call<{ id: number }>(mb, 'addressOf', 'victim')).id;
   return { receiver, client, peer, slot, victimId };
 }
@@ -71,18 +74,32 @@ describe('mailbox buffer ownership', () => {
     expect(await peer.call(own, 'writingBy', dyingSlot)).toBe(5);
     dying.kill('SIGKILL');
     // its reaper returns what it was writing, found by the owner words
-    expect(await until(() => peer.call<number>(own, 'writingBy', dyingSlot), (n) => n === 0)).toBe(0);
+    expect(
+      await until(
+        () => peer.call<number>(own, 'writingBy', dyingSlot),
+        (n) => n === 0,
+      ),
+    ).toBe(0);
 
     const refused = r.refusable + 1;
-    const errors = await until(() => receiver.call<Array<{ code: string }>>(mb, 'errors'), (e) => e.length >= refused);
+    const errors = await until(
+      () => receiver.call<Array<{ code: string }>>(mb, 'errors'),
+      (e) => e.length >= refused,
+    );
     expect(errors.map((e) => e.code)).toEqual(Array(refused).fill('BAD_DESCRIPTOR'));
-    const seen = await until(() => receiver.call<Record<string, number>>(own, 'victimSeen'), (s) => Object.keys(s).length >= 5);
+    const seen = await until(
+      () => receiver.call<Record<string, number>>(own, 'victimSeen'),
+      (s) => Object.keys(s).length >= 5,
+    );
     // each message sent once arrived once; what was refused never arrived
     expect(seen).toEqual({ 'bug-twice': 1, 'bug-replay': 1, 'bug-sent': 1, 'bug-early': 1, 'bug-legit': 1 });
 
     expectCleanTraffic(await client.call<TrafficResult>(own, 'stopTraffic'));
     // never freed twice, nothing leaked: once everyone is idle, every buffer is back, once
-    const counters = await until(() => receiver.call<Counters>(own, 'poolCounters'), (c) => c.available === c.count);
+    const counters = await until(
+      () => receiver.call<Counters>(own, 'poolCounters'),
+      (c) => c.available === c.count,
+    );
     expect(counters).toMatchObject({ takeConflicts: 0, freeConflicts: 0 });
     expect(counters.available).toBe(counters.count);
     expect(await receiver.call(mb, 'errors')).toHaveLength(refused);
@@ -101,7 +118,10 @@ describe('mailbox buffer ownership', () => {
     // a replay meeting its buffer in flight again, one generation later: refused, and the
     // message now in that buffer is delivered once
     const restarts = await peer.call<number>(own, 'replayInFlightAgain', slot, victimId, 'again');
-    const seen = await until(() => receiver.call<Record<string, number>>(own, 'victimSeen'), (s) => s['again-second'] === 1 && Object.keys(s).length >= 52 + restarts);
+    const seen = await until(
+      () => receiver.call<Record<string, number>>(own, 'victimSeen'),
+      (s) => s['again-second'] === 1 && Object.keys(s).length >= 52 + restarts,
+    );
     expect(seen['dup-a']).toBe(1);
     for (let i = 0; i < 50; i++) expect(seen[`forged-${i}`]).toBe(1);
     for (let i = 0; i <= restarts; i++) expect(seen[`again-first-${i}`]).toBe(1);
@@ -115,6 +135,9 @@ describe('mailbox buffer ownership', () => {
     console.log(`raw-mempool forgeries: ${after.takeConflicts - before.takeConflicts} doubled buffers dropped at take`);
     expect((await receiver.call<Array<{ code: string }>>(mb, 'errors')).map((e) => e.code)).toEqual(['BAD_DESCRIPTOR']);
     await peer.call(own, 'sendText', 'victim', 'still-alive');
-    await until(() => receiver.call<Record<string, number>>(own, 'victimSeen'), (s) => s['still-alive'] === 1);
+    await until(
+      () => receiver.call<Record<string, number>>(own, 'victimSeen'),
+      (s) => s['still-alive'] === 1,
+    );
   }, 60_000);
 });

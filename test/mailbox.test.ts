@@ -201,7 +201,10 @@ describe('mailboxes: bursts', () => {
     expect(await s.call(mb, 'sendRaw', 'bulk', 8, 0xab)).toBe('sent');
     expect(await s.call(mb, 'sendLarge', 'bulk', 1 << 20)).toBe('sent');
     expect(await s.call(mb, 'send', 'bulk', 'after')).toBe('sent');
-    const seen = await poll(() => p.call<{ values: unknown[]; bursts: number; sizes: number[] }>(mb, 'burstsSeen', 'bulk'), (v) => v.values.length >= 1004);
+    const seen = await poll(
+      () => p.call<{ values: unknown[]; bursts: number; sizes: number[] }>(mb, 'burstsSeen', 'bulk'),
+      (v) => v.values.length >= 1004,
+    );
     expect(seen.values.length).toBe(1004);
     expect(seen.values[0]).toBe('before');
     const batch = seen.values.slice(1, 1001) as Array<{ seq: number }>;
@@ -244,7 +247,10 @@ describe('mailboxes: safety', () => {
     const written = await s.call<number>(mb, 'injectGarbage', slot, addr.id);
     expect(written).toBe(14);
     // raw ring writers do not ring the doorbell: a parked receiver finds them on its periodic look
-    const errs = await poll(() => p.call<Array<{ code: string }>>(mb, 'errors'), (e) => e.length >= 14);
+    const errs = await poll(
+      () => p.call<Array<{ code: string }>>(mb, 'errors'),
+      (e) => e.length >= 14,
+    );
     const codes = errs.map((e) => e.code).sort();
     expect(codes.filter((c) => c === 'BAD_DESCRIPTOR').length).toBe(12);
     expect(codes).toContain('DECODE_FAILED');
@@ -254,7 +260,10 @@ describe('mailboxes: safety', () => {
     expect(await p.call(mb, 'received', 'victim')).toEqual(['still alive?']);
     // forged buffers that were in flight to the receiver went back to the pool; the one that
     // was not in flight stays with whoever holds it (here: leaked by the test on purpose)
-    const after = await poll(() => p.call<{ available: number }>(mb, 'poolInfo'), (i) => i.available >= before.available - 1);
+    const after = await poll(
+      () => p.call<{ available: number }>(mb, 'poolInfo'),
+      (i) => i.available >= before.available - 1,
+    );
     expect(after.available).toBe(before.available - 1);
   });
 
@@ -270,14 +279,20 @@ describe('mailboxes: safety', () => {
     await victim.call(mb, 'join');
     const [queued] = await sender.call<[number, string]>(mb, 'fill', 'doomed', 500);
     expect(queued).toBeGreaterThan(0);
-    await poll(() => p.call<unknown[]>(mb, 'peers'), (v) => v.length === 3);
+    await poll(
+      () => p.call<unknown[]>(mb, 'peers'),
+      (v) => v.length === 3,
+    );
     const down = p.next('peerDown', 10_000, (d: { pid: number }) => d.pid === victim.pid);
     victim.kill('SIGKILL');
     await down;
     const answer = await sender.call<string>(mb, 'send', 'doomed', 'anyone?', 2000);
     expect(['PEER_GONE', 'NO_SUCH_MAILBOX']).toContain(answer);
     expect(await sender.call(mb, 'send', 'doomed', 'anyone?', 2000)).toBe('NO_SUCH_MAILBOX');
-    const after = await poll(() => sender.call<{ available: number }>(mb, 'poolInfo'), (i) => i.available >= base.available - 64);
+    const after = await poll(
+      () => sender.call<{ available: number }>(mb, 'poolInfo'),
+      (i) => i.available >= base.available - 64,
+    );
     // buffers in the dead inbox were reclaimed (mempool caches of live lcores may hold a few)
     expect(after.available).toBeGreaterThanOrEqual(base.available - 64 * 3);
   });
@@ -293,7 +308,11 @@ describe('mailboxes: scale and idle', () => {
     const sent = await Promise.all(agents.map((a, i) => a.call<number>(mb, 'sendToMany', `m${(i + 1) % 4}-`, 2500)));
     expect(sent).toEqual([2500, 2500, 2500, 2500]);
     for (let i = 0; i < 4; i++) {
-      const got = await poll(() => agents[i]!.call<number>(mb, 'manyReceived', `m${i}-`), (n) => n === 2500, 30_000);
+      const got = await poll(
+        () => agents[i]!.call<number>(mb, 'manyReceived', `m${i}-`),
+        (n) => n === 2500,
+        30_000,
+      );
       expect(got).toBe(2500);
     }
   });
@@ -303,7 +322,12 @@ describe('mailboxes: scale and idle', () => {
     const p = await g.startAgent({ procType: 'primary' });
     const s = await g.startAgent({ procType: 'secondary' });
     await p.call(mb, 'open', 'sleepy');
-    expect(await poll(() => p.call<boolean>(mb, 'isParked'), (v) => v)).toBe(true);
+    expect(
+      await poll(
+        () => p.call<boolean>(mb, 'isParked'),
+        (v) => v,
+      ),
+    ).toBe(true);
     expect(await s.call(mb, 'send', 'sleepy', 'wake up')).toBe('sent');
     await p.call(mb, 'waitFor', 'sleepy', 1);
     expect(await p.call(mb, 'received', 'sleepy')).toEqual(['wake up']);

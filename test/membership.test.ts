@@ -22,7 +22,10 @@ describe('group membership', () => {
     const s2 = await joined(g, 'secondary');
     const pids = [p.pid, s1.pid, s2.pid].sort();
     for (const a of [p, s1, s2]) {
-      const seen = await poll(() => a.call<Array<{ pid: number; slot: number; role: string; self: boolean }>>(mb, 'peers'), (v) => v.length === 3);
+      const seen = await poll(
+        () => a.call<Array<{ pid: number; slot: number; role: string; self: boolean }>>(mb, 'peers'),
+        (v) => v.length === 3,
+      );
       expect(seen.map((x) => x.pid).sort()).toEqual(pids);
       expect(new Set(seen.map((x) => x.slot)).size).toBe(3);
       expect(seen.filter((x) => x.self).map((x) => x.pid)).toEqual([a.pid]);
@@ -35,7 +38,10 @@ describe('group membership', () => {
     const p = await joined(g, 'primary');
     const victim = await joined(g, 'secondary');
     const leaver = await joined(g, 'secondary');
-    await poll(() => p.call<unknown[]>(mb, 'peers'), (v) => v.length === 3);
+    await poll(
+      () => p.call<unknown[]>(mb, 'peers'),
+      (v) => v.length === 3,
+    );
     const down = p.next<{ pid: number; reason: string }>('peerDown', 10_000, (d) => d.pid === victim.pid);
     const t0 = Date.now();
     victim.kill('SIGKILL');
@@ -54,9 +60,15 @@ describe('group membership', () => {
     const g = group('reuse');
     const p = await joined(g, 'primary');
     const first = await joined(g, 'secondary');
-    await poll(() => p.call<unknown[]>(mb, 'peers'), (v) => v.length === 2);
+    await poll(
+      () => p.call<unknown[]>(mb, 'peers'),
+      (v) => v.length === 2,
+    );
     first.kill('SIGKILL');
-    await poll(() => p.call<unknown[]>(mb, 'peers'), (v) => v.length === 1);
+    await poll(
+      () => p.call<unknown[]>(mb, 'peers'),
+      (v) => v.length === 1,
+    );
     const up = p.next<{ pid: number }>('peerUp', 10_000);
     const second = await joined(g, 'secondary');
     expect((await up).pid).toBe(second.pid);

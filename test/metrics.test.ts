@@ -69,12 +69,16 @@ describe('Prometheus metrics', () => {
 
   it('the flagship serves /metrics on --metrics-port while it runs', async () => {
     const port = await freePort();
-    const child = spawn(process.execPath, [join(repoRoot, 'dist', 'samples', 'flagship', 'main.js'), '--seconds', '6', '--workers', '2', '--metrics-port', String(port), '--json'], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const child = spawn(
+      process.execPath,
+      [join(repoRoot, 'dist', 'samples', 'flagship', 'main.js'), '--seconds', '6', '--workers', '2', '--metrics-port', String(port), '--json'],
+      { stdio: ['ignore', 'pipe', 'inherit'] },
+    );
     const prefix = `mpbus_flagship_${child.pid}`;
     const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
     try {
       let scraped = new Map<string, Array<{ labels: Record<string, string>; value: number }>>();
-      for (const end = Date.now() + 20_000; Date.now() < end; ) {
+      for (const end = Date.now() + 20_000; Date.now() < end;) {
         const res = await fetch(`http://127.0.0.1:${port}/metrics`).catch(() => undefined);
         if (res?.ok) {
           expect(res.headers.get('content-type')).toMatch(/^text\/plain; version=0\.0\.4/);
@@ -84,7 +88,12 @@ describe('Prometheus metrics', () => {
         }
         await new Promise((resolve) => setTimeout(resolve, 200));
       }
-      expect(scraped.get('mpbus_actor_messages_received_total')!.map((x) => x.labels.actor).sort()).toEqual(['worker-1', 'worker-2']);
+      expect(
+        scraped
+          .get('mpbus_actor_messages_received_total')!
+          .map((x) => x.labels.actor)
+          .sort(),
+      ).toEqual(['worker-1', 'worker-2']);
       expect(scraped.get('mpbus_process_info')!.map((x) => x.labels.role)).toEqual(['primary', 'secondary', 'secondary']);
       expect(scraped.get('mpbus_actor_ask_duration_seconds_count')!.every((x) => x.value > 0)).toBe(true);
       expect(await exited).toBe(0);

@@ -108,7 +108,10 @@ describe('the rte_mp bus with a C program', () => {
     const { primary, c } = await start('creq');
     await primary.call(mp, 'handle', 'node-rev', 'rawEcho');
     expect(await c.command('request', 'node-rev', Uint8Array.of(1, 2, 3, 4))).toBe('REPLY 0 1 1 04030201');
-    const r = await primary.call<{ sent: number; replies: { raw: boolean; value: number[] }[] }>(mp, 'request', 'c-echo', null, { raw: true, rawBytes: [9, 8, 7] });
+    const r = await primary.call<{ sent: number; replies: { raw: boolean; value: number[] }[] }>(mp, 'request', 'c-echo', null, {
+      raw: true,
+      rawBytes: [9, 8, 7],
+    });
     expect(r.sent).toBe(1);
     expect(r.replies[0]).toMatchObject({ raw: true, value: [7, 8, 9] });
   });

@@ -33,7 +33,7 @@ interface Summary {
 }
 
 describe('the rte_mp bus', () => {
-  it('a secondary requests the primary and gets its handler\'s value, with the sender pid and role', async () => {
+  it("a secondary requests the primary and gets its handler's value, with the sender pid and role", async () => {
     const { primary, secondaries } = await startGroup('req', 1);
     await primary.call(mp, 'handle', 'greet', 'echo');
     const r = await secondaries[0]!.call<Summary>(mp, 'request', 'greet', { hello: 'world' });
@@ -52,7 +52,7 @@ describe('the rte_mp bus', () => {
     expect(r.replies.every((x) => x.role === 'secondary')).toBe(true);
   });
 
-  it('messages: a secondary\'s reaches the primary, the primary\'s reaches every secondary, with pid and role', async () => {
+  it("messages: a secondary's reaches the primary, the primary's reaches every secondary, with pid and role", async () => {
     const { primary, secondaries } = await startGroup('msg', 2);
     await primary.call(mp, 'subscribe', 'news');
     await Promise.all(secondaries.map((s) => s.call(mp, 'subscribe', 'news')));
@@ -64,7 +64,7 @@ describe('the rte_mp bus', () => {
     for (const m of await Promise.all(atSecondaries)) expect(m).toMatchObject({ value: 'to all', pid: primary.pid, role: 'primary' });
   });
 
-  it('a secondary stopped with SIGSTOP never blocks the primary\'s broadcasts: they fail for it (SEND_FAILED), the others get every one in order', async () => {
+  it("a secondary stopped with SIGSTOP never blocks the primary's broadcasts: they fail for it (SEND_FAILED), the others get every one in order", async () => {
     const { primary, secondaries } = await startGroup('stop', 2);
     const [stopped, other] = secondaries;
     await Promise.all(secondaries.map((s) => s.call(mp, 'subscribe', 'burst')));
@@ -230,7 +230,7 @@ describe('the rte_mp bus', () => {
     }
   });
 
-  it('a secondary that dies with a request in flight: the primary\'s request completes at its timeout with received < sent', async () => {
+  it("a secondary that dies with a request in flight: the primary's request completes at its timeout with received < sent", async () => {
     const { primary, secondaries } = await startGroup('dies', 2);
     const [alive, doomed] = secondaries as [Agent, Agent];
     await alive.call(mp, 'handle', 'poll', 'echo');

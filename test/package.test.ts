@@ -74,11 +74,32 @@ describe('the package', () => {
     ok(run('npm', ['pack', '--pack-destination', work, '--loglevel=error'], copy), 'npm pack');
     const tarball = readdirSync(work).find((f) => f.endsWith('.tgz'));
     expect(tarball).toBeDefined();
-    const files = ok(run('tar', ['tzf', join(work, tarball!)], work), 'tar').trim().split('\n').map((f) => f.replace(/^package\//, ''));
-    for (const needed of ['package.json', 'README.md', 'binding.gyp', 'dist/src/index.js', 'dist/src/index.d.ts', 'dist/src/cli/main.js', 'native/eal.cc', 'native/common.h', 'scripts/build-native.mjs', 'scripts/setup-machine.sh', 'docs/actors.md']) {
+    const files = ok(run('tar', ['tzf', join(work, tarball!)], work), 'tar')
+      .trim()
+      .split('\n')
+      .map((f) => f.replace(/^package\//, ''));
+    for (const needed of [
+      'package.json',
+      'README.md',
+      'binding.gyp',
+      'dist/src/index.js',
+      'dist/src/index.d.ts',
+      'dist/src/cli/main.js',
+      'native/eal.cc',
+      'native/common.h',
+      'scripts/build-native.mjs',
+      'scripts/setup-machine.sh',
+      'docs/actors.md',
+    ]) {
       expect(files).toContain(needed);
     }
-    const unwanted = files.filter((f) => /^(test|bench|samples|\.ci|build|dist\/(?!src\/))/.test(f) || f.endsWith('.map') || (f.endsWith('.ts') && !f.endsWith('.d.ts')) || f === 'scripts/setup.sh');
+    const unwanted = files.filter(
+      (f) =>
+        /^(test|bench|samples|\.ci|build|dist\/(?!src\/))/.test(f) ||
+        f.endsWith('.map') ||
+        (f.endsWith('.ts') && !f.endsWith('.d.ts')) ||
+        f === 'scripts/setup.sh',
+    );
     expect(unwanted).toEqual([]);
 
     // A fresh project, with the README's tsconfig.json and program and the guide's programs.
@@ -119,7 +140,9 @@ describe('the package', () => {
 
     // The program: a primary that forks its worker; answers, exit and nothing left behind.
     const g = group('package');
-    const primary = g.track(spawn(process.execPath, [join(app, 'dist', 'primary.js'), g.prefix], { cwd: app, env: userEnv, stdio: ['ignore', 'pipe', 'pipe'] }));
+    const primary = g.track(
+      spawn(process.execPath, [join(app, 'dist', 'primary.js'), g.prefix], { cwd: app, env: userEnv, stdio: ['ignore', 'pipe', 'pipe'] }),
+    );
     let stdout = '';
     let stderr = '';
     primary.stdout!.on('data', (d: Buffer) => (stdout += d.toString()));
@@ -148,7 +171,15 @@ describe('the package', () => {
     expect(g.hugepageFiles(), 'no hugepage files').toEqual([]);
 
     // The bridge without its optional client: a typed error that names the install command.
-    const nats = run(process.execPath, ['--input-type=module', '-e', "import { NatsEngine } from 'mpbus'; await new NatsEngine({ servers: 'nats://127.0.0.1:1' }).connect().catch((e) => console.log(e.code, e.message));"], app);
+    const nats = run(
+      process.execPath,
+      [
+        '--input-type=module',
+        '-e',
+        "import { NatsEngine } from 'mpbus'; await new NatsEngine({ servers: 'nats://127.0.0.1:1' }).connect().catch((e) => console.log(e.code, e.message));",
+      ],
+      app,
+    );
     expect(nats.stdout).toContain('CLUSTER_UNAVAILABLE');
     expect(nats.stdout).toContain('npm install @nats-io/transport-node');
   });

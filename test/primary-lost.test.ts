@@ -18,7 +18,13 @@ const group = useTestGroups();
 
 interface Member {
   child: ChildProcess;
-  ended: Promise<{ code: number | null; signal: NodeJS.Signals | null; report: { answers: number; failures: Record<string, number>; lostEvent: boolean } | undefined; stdout: string; stderr: string }>;
+  ended: Promise<{
+    code: number | null;
+    signal: NodeJS.Signals | null;
+    report: { answers: number; failures: Record<string, number>; lostEvent: boolean } | undefined;
+    stdout: string;
+    stderr: string;
+  }>;
   stdout: () => string;
 }
 
@@ -47,7 +53,10 @@ describe('a lost primary', () => {
       expect({ code: e.code, lostEvent: e.report?.lostEvent }, e.stderr).toEqual({ code: 69, lostEvent: true });
       expect(e.report!.answers).toBeGreaterThan(0);
       // every ask pending when the primary died failed with PRIMARY_LOST, or found the primary's actor gone
-      expect(Object.keys(e.report!.failures).every((c) => c === 'PRIMARY_LOST' || c === 'ACTOR_NOT_FOUND' || c === 'ACTOR_STOPPED'), JSON.stringify(e.report)).toBe(true);
+      expect(
+        Object.keys(e.report!.failures).every((c) => c === 'PRIMARY_LOST' || c === 'ACTOR_NOT_FOUND' || c === 'ACTOR_STOPPED'),
+        JSON.stringify(e.report),
+      ).toBe(true);
       expect(e.stdout, 'the log says why').toMatch(/primary of group .* died/);
     }
     expect(ms).toBeLessThan(2000);

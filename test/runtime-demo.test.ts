@@ -10,7 +10,9 @@ const group = useTestGroups();
 
 it('the demo runs a primary and two secondaries, says so, and exits leaving no files', async () => {
   const g = group('demo');
-  const child = g.track(spawn(process.execPath, [join(repoRoot, 'dist', 'samples', 'demo', 'main.js'), '--prefix', g.prefix], { stdio: ['ignore', 'pipe', 'pipe'] }));
+  const child = g.track(
+    spawn(process.execPath, [join(repoRoot, 'dist', 'samples', 'demo', 'main.js'), '--prefix', g.prefix], { stdio: ['ignore', 'pipe', 'pipe'] }),
+  );
   let out = '';
   child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
   child.stderr!.on('data', (d: Buffer) => (out += d.toString()));

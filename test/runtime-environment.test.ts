@@ -63,7 +63,16 @@ describe.runIf(isRoot && hasTools)('a machine that is not ready', () => {
 
   it('a user who cannot write the hugetlbfs mount: PERMISSION_DENIED, naming the mount and the chown', () => {
     const prefix = uniquePrefix('perm');
-    const r = run('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', 'env', 'XDG_RUNTIME_DIR=/nonexistent-mpbus', process.execPath, startOnceForNobody(), prefix]);
+    const r = run('setpriv', [
+      '--reuid=65534',
+      '--regid=65534',
+      '--clear-groups',
+      'env',
+      'XDG_RUNTIME_DIR=/nonexistent-mpbus',
+      process.execPath,
+      startOnceForNobody(),
+      prefix,
+    ]);
     expect(r.code).toBe('PERMISSION_DENIED');
     expect(r.message).toMatch(/\/dev\/hugepages.*chown/);
   });
@@ -94,7 +103,14 @@ describe.runIf(isRoot && hasTools)('a machine that is not ready', () => {
       const fake = join(dir, 'meminfo');
       writeFileSync(fake, readFileSync('/proc/meminfo', 'utf8').replace(new RegExp(`^${field}:\\s+\\d+`, 'm'), `${field}:        0`));
       const prefix = uniquePrefix('nopages');
-      const r = run('unshare', ['-m', '--propagation', 'private', 'sh', '-c', `mount --bind ${fake} /proc/meminfo && exec ${process.execPath} ${startOnce} ${prefix}`]);
+      const r = run('unshare', [
+        '-m',
+        '--propagation',
+        'private',
+        'sh',
+        '-c',
+        `mount --bind ${fake} /proc/meminfo && exec ${process.execPath} ${startOnce} ${prefix}`,
+      ]);
       expect(r.code).toBe('HUGEPAGES_NOT_RESERVED');
       expect(r.message).toMatch(message);
       expect(existsSync(`/var/run/dpdk/${prefix}`)).toBe(false);

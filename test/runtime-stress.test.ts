@@ -17,7 +17,13 @@ it('a secondary attaches and detaches 20 times in a row without a failure', asyn
   let out = '';
   child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
   const code = await new Promise<number | null>((resolve) => child.on('exit', resolve));
-  const summary = JSON.parse(out.trim().split('\n').pop()!) as { attaches: number; failures: number; lcoreIds: number[]; groupFilesRemoved: boolean; firstFailure?: unknown };
+  const summary = JSON.parse(out.trim().split('\n').pop()!) as {
+    attaches: number;
+    failures: number;
+    lcoreIds: number[];
+    groupFilesRemoved: boolean;
+    firstFailure?: unknown;
+  };
   expect(summary.firstFailure).toBeUndefined();
   expect(summary).toMatchObject({ attaches: 20, failures: 0, groupFilesRemoved: true });
   // each secondary left before the next came: its lcore ID was free again every time

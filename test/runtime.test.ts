@@ -18,7 +18,9 @@ describe('a process group', () => {
     const s2 = await g.spawn();
     const [r1, r2] = await Promise.all([s1.start({ procType: 'secondary' }), s2.start({ procType: 'secondary' })]);
     expect([r1.processType, r2.processType]).toEqual(['secondary', 'secondary']);
-    const ids = await Promise.all([primary, s1, s2].map((a) => a.call<{ lcore: number; runtimeLcore: number; affinity: string }>(fixture('runtime'), 'identity')));
+    const ids = await Promise.all(
+      [primary, s1, s2].map((a) => a.call<{ lcore: number; runtimeLcore: number; affinity: string }>(fixture('runtime'), 'identity')),
+    );
     expect(new Set(ids.map((i) => i.lcore)).size).toBe(3);
     for (const id of ids) {
       expect(id.lcore).toBe(id.runtimeLcore);

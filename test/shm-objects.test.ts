@@ -31,13 +31,19 @@ describe('rings', () => {
     const g = group('ringval');
     const p = await g.startAgent({ procType: 'primary' });
     const s = await g.startAgent({ procType: 'secondary' });
-    expect(await p.call(shm, 'ringCreate', 'odd', { size: 1000 })).toMatchObject({ code: 'EINVAL', message: expect.stringMatching(/power of two.*1024.*exactSize/) });
+    expect(await p.call(shm, 'ringCreate', 'odd', { size: 1000 })).toMatchObject({
+      code: 'EINVAL',
+      message: expect.stringMatching(/power of two.*1024.*exactSize/),
+    });
     expect(await p.call(shm, 'ringCreate', 'exact', { size: 1000, exactSize: true })).toMatchObject({ capacity: 1000 });
     expect(await p.call(shm, 'ringCreate', 'x'.repeat(29), { size: 8 })).toMatchObject({ code: 'ENAMETOOLONG' });
     expect(await p.call(shm, 'ringCreate', 'x'.repeat(28), { size: 8 })).toMatchObject({ capacity: 7 });
     expect(await p.call(shm, 'ringCreate', '', { size: 8 })).toMatchObject({ code: 'EINVAL' });
     expect(await p.call(shm, 'ringCreate', 'sp', { size: 8, producer: 'one' })).toMatchObject({ code: 'EINVAL' });
-    expect(await p.call(shm, 'ringCreate', 'sp', { size: 8, producer: 'single', consumer: 'multi-rts' })).toMatchObject({ producer: 'single', consumer: 'multi-rts' });
+    expect(await p.call(shm, 'ringCreate', 'sp', { size: 8, producer: 'single', consumer: 'multi-rts' })).toMatchObject({
+      producer: 'single',
+      consumer: 'multi-rts',
+    });
     expect(await s.call(shm, 'ringCreate', 'sp', { size: 8 })).toMatchObject({ code: 'EEXIST', message: expect.stringMatching(/Ring\.lookup\('sp'\)/) });
     expect(await s.call(shm, 'ringLookup', 'missing')).toMatchObject({ code: 'ENOENT' });
     expect(await s.call(shm, 'ringCreate', 'fromsec', { size: 4, consumer: 'single' })).toMatchObject({ capacity: 3, consumer: 'single' });
@@ -100,7 +106,13 @@ describe('mempools', () => {
     const p = await g.startAgent({ procType: 'primary' });
     const s1 = await g.startAgent({ procType: 'secondary' });
     const s2 = await g.startAgent({ procType: 'secondary' });
-    expect(await p.call(shm, 'mempoolCreate', 'pool1', { size: 63, elementSize: 128 })).toEqual({ name: 'pool1', size: 63, elementSize: 128, cacheSize: 0, available: 63 });
+    expect(await p.call(shm, 'mempoolCreate', 'pool1', { size: 63, elementSize: 128 })).toEqual({
+      name: 'pool1',
+      size: 63,
+      elementSize: 128,
+      cacheSize: 0,
+      available: 63,
+    });
     await p.call(shm, 'ringCreate', 'ptrs', { size: 64 });
     await s1.call(shm, 'sendThroughPool', 'pool1', 'ptrs', ['one', 'two', 'three']);
     expect(await s2.call(shm, 'mempoolLookup', 'pool1')).toMatchObject({ available: 60, inUse: 3 });
@@ -146,7 +158,10 @@ describe('mempools', () => {
     const p = await g.startAgent({ procType: 'primary' });
     expect(await p.call(shm, 'mempoolCreate', 'n'.repeat(26), { size: 7, elementSize: 8 })).toMatchObject({ code: 'ENAMETOOLONG' });
     expect(await p.call(shm, 'mempoolCreate', 'n'.repeat(25), { size: 7, elementSize: 8 })).toMatchObject({ size: 7 });
-    expect(await p.call(shm, 'mempoolCreate', 'cache', { size: 100, elementSize: 8, cacheSize: 80 })).toMatchObject({ code: 'EINVAL', message: expect.stringMatching(/at most 66/) });
+    expect(await p.call(shm, 'mempoolCreate', 'cache', { size: 100, elementSize: 8, cacheSize: 80 })).toMatchObject({
+      code: 'EINVAL',
+      message: expect.stringMatching(/at most 66/),
+    });
     expect(await p.call(shm, 'mempoolCreate', 'cache', { size: 100, elementSize: 8, cacheSize: 66 })).toMatchObject({ cacheSize: 66 });
     expect(await p.call(shm, 'mempoolCreate', 'cache', { size: 100, elementSize: 8 })).toMatchObject({ code: 'EEXIST' });
     expect(await p.call(shm, 'mempoolCreate', 'zero', { size: 0, elementSize: 8 })).toMatchObject({ code: 'EINVAL' });

@@ -44,9 +44,11 @@ async function signalAndWait(p: { child: ChildProcess; ended: Promise<Ended> }, 
 /** Runs the tasks, `n` at a time (the exit-time bound is about mpbus, not about a crowded 2-CPU machine). */
 async function atMostAtOnce(n: number, tasks: (() => Promise<void>)[]): Promise<void> {
   const queue = [...tasks];
-  await Promise.all(Array.from({ length: n }, async () => {
-    for (let task = queue.shift(); task; task = queue.shift()) await task();
-  }));
+  await Promise.all(
+    Array.from({ length: n }, async () => {
+      for (let task = queue.shift(); task; task = queue.shift()) await task();
+    }),
+  );
 }
 
 const entries = ['runtime', 'actors', 'cluster'] as const;
@@ -76,7 +78,12 @@ describe('the first SIGINT or SIGTERM ends the process within 1 s, as the signal
 describe('when the application listens to the signal', () => {
   it.each(signals)('%s: its listener runs its own graceful shutdown and chooses the exit code', async (signal) => {
     const g = group('sdapp');
-    const p = await launch(g, fixture('shutdown-target'), { prefix: g.prefix, entry: 'actors', load: 'asks', appListener: 'graceful' } satisfies ShutdownTarget);
+    const p = await launch(g, fixture('shutdown-target'), {
+      prefix: g.prefix,
+      entry: 'actors',
+      load: 'asks',
+      appListener: 'graceful',
+    } satisfies ShutdownTarget);
     const r = await signalAndWait(p, signal);
     expect(r.stdout).toContain('app-listener');
     expect({ code: r.code, signal: r.signal }, r.stderr).toEqual({ code: 0, signal: null });

@@ -19,7 +19,14 @@ function telemetry(prefix: string, commands: string[]): Promise<Record<string, u
   return new Promise((resolve, reject) => {
     const child = execFile('dpdk-telemetry.py', ['-f', prefix], { timeout: 10_000 }, (err, stdout) => {
       if (err) reject(err);
-      else resolve(stdout.trim().split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as Record<string, unknown>));
+      else
+        resolve(
+          stdout
+            .trim()
+            .split('\n')
+            .filter((l) => l.startsWith('{'))
+            .map((l) => JSON.parse(l) as Record<string, unknown>),
+        );
     });
     child.stdin!.end(`${commands.join('\n')}\n`);
   });
@@ -36,7 +43,14 @@ describe('DPDK telemetry', () => {
     await s.call(actors, 'spawnTestActor', 'other');
     for (let i = 0; i < 12; i++) await s.call(actors, 'ask', 'echo-1', 'echo', i);
 
-    const [list, processes, all, one, mailboxes, params] = await telemetry(g.prefix, ['/', '/mpbus/processes', '/mpbus/actors', '/mpbus/actors,echo-1', '/mpbus/mailboxes', '/eal/params']);
+    const [list, processes, all, one, mailboxes, params] = await telemetry(g.prefix, [
+      '/',
+      '/mpbus/processes',
+      '/mpbus/actors',
+      '/mpbus/actors,echo-1',
+      '/mpbus/mailboxes',
+      '/eal/params',
+    ]);
     expect(list!['/']).toEqual(expect.arrayContaining(['/eal/params', '/ethdev/list', '/mpbus/processes', '/mpbus/actors', '/mpbus/mailboxes']));
     const proc = processes!['/mpbus/processes'] as Record<string, unknown[]>;
     expect(proc.pid).toEqual([p.pid, s.pid]);

@@ -80,10 +80,11 @@ describe('traces across processes', () => {
     expect(await caller!.call(tr, 'ask', 'svc', 'fail', null)).toMatchObject({ ok: false });
     const failed = await spansOf([caller!, server!], 3);
     childOf(spanNamed(failed, 'process svc'), spanNamed(failed, 'ask svc'));
-    for (const name of ['ask svc', 'process svc']) expect(spanNamed(failed, name).status).toMatchObject({ code: SpanStatusCode.ERROR, message: expect.stringContaining('out of stock') });
+    for (const name of ['ask svc', 'process svc'])
+      expect(spanNamed(failed, name).status).toMatchObject({ code: SpanStatusCode.ERROR, message: expect.stringContaining('out of stock') });
   });
 
-  it('through a router in the caller\'s process and through one in another process: ask -> route -> the worker\'s span, tells too', async () => {
+  it("through a router in the caller's process and through one in another process: ask -> route -> the worker's span, tells too", async () => {
     const [caller, routerProcess, workerProcess] = await group('troute', 2);
     await workerProcess!.call(tr, 'serve', 'w1');
     await caller!.call(tr, 'waitFor', 'w1');

@@ -101,9 +101,17 @@ function serveFrames(socket: Socket, codec: 'msgpackr' | 'raw', mode: Mode): voi
 
 if (!isMainThread && parentPort) {
   const port = parentPort;
-  serveObjects((m) => port.postMessage(m), (cb) => port.on('message', cb), (workerData as { mode: Mode }).mode);
+  serveObjects(
+    (m) => port.postMessage(m),
+    (cb) => port.on('message', cb),
+    (workerData as { mode: Mode }).mode,
+  );
 } else if (process.argv[2] === 'ipc') {
-  serveObjects((m) => process.send!(m), (cb) => process.on('message', cb), process.argv[3] as Mode);
+  serveObjects(
+    (m) => process.send!(m),
+    (cb) => process.on('message', cb),
+    process.argv[3] as Mode,
+  );
   process.on('disconnect', () => process.exit(0));
 } else if (process.argv[2] === 'unix') {
   const socket = connect(process.argv[3]!);

@@ -98,7 +98,7 @@ function throughput(to: string[], bytes: number, raw: boolean, seconds: number, 
   return new Promise((resolve, reject) => {
     const burst = (): void => {
       try {
-        for (let i = 0; i < 4096; ) {
+        for (let i = 0; i < 4096;) {
           const ref = refs[next]!;
           let n: number;
           if (batch > 1) {
@@ -201,7 +201,9 @@ async function run(cmd: Command): Promise<unknown> {
     }
     case 'exit':
       setImmediate(() => {
-        void Runtime.current()?.close().finally(() => process.exit(0));
+        void Runtime.current()
+          ?.close()
+          .finally(() => process.exit(0));
       });
       return true;
     default:

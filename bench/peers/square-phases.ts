@@ -98,7 +98,8 @@ export function windowed(client: SquareClient, window: number, seconds: number):
           }
           rtts.push((now - sentAt) * 1000);
           if (now < stopAt) launch();
-          else if (inFlight === 0) done({ perSec: rtts.length / ((now - t0) / 1000), count: rtts.length, p50Us: percentile(rtts, 50), p99Us: percentile(rtts, 99) });
+          else if (inFlight === 0)
+            done({ perSec: rtts.length / ((now - t0) / 1000), count: rtts.length, p50Us: percentile(rtts, 50), p99Us: percentile(rtts, 99) });
         },
         (err: unknown) => {
           inFlight--;

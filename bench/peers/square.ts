@@ -59,7 +59,11 @@ const here = dirname(fileURLToPath(import.meta.url));
  * Forks `script` (in this directory) with `args` and waits for its `{ ready: true }` message,
  * at most `timeoutMs`; kills it by PID when it does not come.
  */
-export async function startWorker(script: string, args: string[], options: { serialization?: 'json' | 'advanced'; timeoutMs?: number } = {}): Promise<WorkerProcess> {
+export async function startWorker(
+  script: string,
+  args: string[],
+  options: { serialization?: 'json' | 'advanced'; timeoutMs?: number } = {},
+): Promise<WorkerProcess> {
   const child = fork(join(here, script), args, { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], serialization: options.serialization ?? 'json' });
   const worker = { child, pid: child.pid! };
   const timeoutMs = options.timeoutMs ?? 30_000;

@@ -28,7 +28,13 @@ async function inProcess(ctx: BenchContext): Promise<void> {
   await ref.ask('total');
   const seconds = (performance.now() - t0) / 1000;
   ctx.addRows([
-    { transport: 'actors_local_ask', payloadBytes: 64, rttP50Us: percentile(rtts, 50), rttP99Us: percentile(rtts, 99), notes: 'actors in one process: sequential asks' },
+    {
+      transport: 'actors_local_ask',
+      payloadBytes: 64,
+      rttP50Us: percentile(rtts, 50),
+      rttP99Us: percentile(rtts, 99),
+      notes: 'actors in one process: sequential asks',
+    },
     { transport: 'actors_local_tell', payloadBytes: 0, throughputMsgsPerSec: Math.round(tells / seconds), notes: 'actors in one process: tells' },
   ]);
   await system.close();
@@ -61,15 +67,27 @@ async function countersAB(ctx: BenchContext): Promise<void> {
   const [onMin, offMin] = [Math.min(...perAsk.on), Math.min(...perAsk.off)];
   const [on, off] = [percentile(perAsk.on, 50), percentile(perAsk.off, 50)];
   ctx.addRows([
-    { transport: 'actors_local_ask_counters_on', payloadBytes: 0, rttP50Us: on, notes: `per-ask time of rounds of 1000 sequential asks with ask latencies recorded in the shared counters (median of rounds; fastest ${onMin.toFixed(3)} µs)` },
-    { transport: 'actors_local_ask_counters_off', payloadBytes: 0, rttP50Us: off, notes: `the same, interleaved, recording off (fastest ${offMin.toFixed(3)} µs): on/off = ${(on / off).toFixed(3)} median, ${(onMin / offMin).toFixed(3)} fastest` },
+    {
+      transport: 'actors_local_ask_counters_on',
+      payloadBytes: 0,
+      rttP50Us: on,
+      notes: `per-ask time of rounds of 1000 sequential asks with ask latencies recorded in the shared counters (median of rounds; fastest ${onMin.toFixed(3)} µs)`,
+    },
+    {
+      transport: 'actors_local_ask_counters_off',
+      payloadBytes: 0,
+      rttP50Us: off,
+      notes: `the same, interleaved, recording off (fastest ${offMin.toFixed(3)} µs): on/off = ${(on / off).toFixed(3)} median, ${(onMin / offMin).toFixed(3)} fastest`,
+    },
   ]);
   await system.close();
 }
 
 function flagship(args: string[]): Promise<Record<string, number>> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [join(repoRoot, 'dist', 'samples', 'flagship', 'main.js'), ...args, '--json'], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const child = spawn(process.execPath, [join(repoRoot, 'dist', 'samples', 'flagship', 'main.js'), ...args, '--json'], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
     let out = '';
     child.stdout.on('data', (d: Buffer) => (out += d.toString()));
     child.on('exit', (code) => {
@@ -88,16 +106,43 @@ export async function run(ctx: BenchContext): Promise<void> {
   for (const payload of [64, 1024]) {
     ctx.progress(`actors: flagship, payload ${payload} B`);
     const r = await flagship(['--jobs', jobs, '--workers', '2', '--payload', String(payload)]);
-    ctx.addRows([{ transport: 'actors_router', payloadBytes: payload, throughputMsgsPerSec: r.throughputJobsPerSec, rttP50Us: r.latencyP50Us, rttP99Us: r.latencyP99Us, notes: 'the flagship: a router to 2 worker processes; jobs/s; latency with 128 jobs in flight' }]);
+    ctx.addRows([
+      {
+        transport: 'actors_router',
+        payloadBytes: payload,
+        throughputMsgsPerSec: r.throughputJobsPerSec,
+        rttP50Us: r.latencyP50Us,
+        rttP99Us: r.latencyP99Us,
+        notes: 'the flagship: a router to 2 worker processes; jobs/s; latency with 128 jobs in flight',
+      },
+    ]);
   }
   // Many asks in flight: throughput should stay near the 128-in-flight row's (backpressure
   // waits on the mailboxes' room doorbell; memory is bounded by the window).
   for (const window of [1024, 10_000]) {
     ctx.progress(`actors: flagship, ${window} in flight`);
     const r = await flagship(['--jobs', jobs, '--workers', '2', '--window', String(window)]);
-    ctx.addRows([{ transport: `actors_router_w${window}`, payloadBytes: 64, throughputMsgsPerSec: r.throughputJobsPerSec, rttP50Us: r.latencyP50Us, rttP99Us: r.latencyP99Us, notes: `the flagship with ${window} jobs in flight (compare with actors_router, 128 in flight)` }]);
+    ctx.addRows([
+      {
+        transport: `actors_router_w${window}`,
+        payloadBytes: 64,
+        throughputMsgsPerSec: r.throughputJobsPerSec,
+        rttP50Us: r.latencyP50Us,
+        rttP99Us: r.latencyP99Us,
+        notes: `the flagship with ${window} jobs in flight (compare with actors_router, 128 in flight)`,
+      },
+    ]);
   }
   ctx.progress('actors: ask round trip across processes (window 1)');
   const seq = await flagship(['--jobs', ctx.quick ? '2000' : '20000', '--workers', '1', '--window', '1']);
-  ctx.addRows([{ transport: 'actors_router_ask', payloadBytes: 64, rttP50Us: seq.latencyP50Us, rttP99Us: seq.latencyP99Us, throughputMsgsPerSec: seq.throughputJobsPerSec, notes: 'sequential asks across processes through a router' }]);
+  ctx.addRows([
+    {
+      transport: 'actors_router_ask',
+      payloadBytes: 64,
+      rttP50Us: seq.latencyP50Us,
+      rttP99Us: seq.latencyP99Us,
+      throughputMsgsPerSec: seq.throughputJobsPerSec,
+      notes: 'sequential asks across processes through a router',
+    },
+  ]);
 }

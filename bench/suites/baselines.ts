@@ -270,8 +270,19 @@ function waitForLine(child: ChildProcess, pattern: RegExp, timeoutMs: number): P
 async function cRingPair(binary: string, payloadBytes: number, s: Settings): Promise<{ throughput: number; rtt: Rtt }> {
   const prefix = `mpbus_bench_c_${process.pid}_${payloadBytes}`;
   const cpus = `(0-${availableParallelism() - 1})`;
-  const eal = (role: string, lcore: number): string[] => [`--proc-type=${role}`, `--file-prefix=${prefix}`, `--lcores=${lcore}@${cpus}`, '--no-pci', '--no-telemetry', '--log-level=error'];
-  const primary = spawn(binary, [...eal('primary', 0), '--base-virtaddr=0x600000000000', '--', 'primary', String(payloadBytes), String(s.seconds), String(s.roundTrips * 10)], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const eal = (role: string, lcore: number): string[] => [
+    `--proc-type=${role}`,
+    `--file-prefix=${prefix}`,
+    `--lcores=${lcore}@${cpus}`,
+    '--no-pci',
+    '--no-telemetry',
+    '--log-level=error',
+  ];
+  const primary = spawn(
+    binary,
+    [...eal('primary', 0), '--base-virtaddr=0x600000000000', '--', 'primary', String(payloadBytes), String(s.seconds), String(s.roundTrips * 10)],
+    { stdio: ['ignore', 'pipe', 'inherit'] },
+  );
   let secondary: ChildProcess | undefined;
   try {
     await waitForLine(primary, /^READY/, 30_000);
@@ -329,7 +340,8 @@ export async function run(ctx: BenchContext): Promise<void> {
         transport: 'codec_ceiling',
         payloadBytes: bytes,
         throughputMsgsPerSec: Math.round(Math.min(codec.packPerSec, codec.unpackPerSec)),
-        notes: `pack ${fmt(codec.packPerSec)}, unpack ${fmt(codec.unpackPerSec)} (native acceleration ${codec.nativeAcceleration ? 'on' : 'off'})` +
+        notes:
+          `pack ${fmt(codec.packPerSec)}, unpack ${fmt(codec.unpackPerSec)} (native acceleration ${codec.nativeAcceleration ? 'on' : 'off'})` +
           (plain ? `; without native acceleration: pack ${fmt(plain.packPerSec)}, unpack ${fmt(plain.unpackPerSec)}` : ''),
       });
 
@@ -353,19 +365,40 @@ export async function run(ctx: BenchContext): Promise<void> {
       ctx.progress(`baselines ${bytes} B: worker_threads`);
       const wt = await best(s, () => objectThroughput(workerPeer('sink'), value, s));
       const wtRtt = await objectRtt(workerPeer('echo'), value, s);
-      rows.push({ transport: 'worker_threads', payloadBytes: bytes, throughputMsgsPerSec: Math.round(wt), rttP50Us: wtRtt.p50, rttP99Us: wtRtt.p99, notes: `window ${WINDOW}, ack every ${ACK_EVERY}` });
+      rows.push({
+        transport: 'worker_threads',
+        payloadBytes: bytes,
+        throughputMsgsPerSec: Math.round(wt),
+        rttP50Us: wtRtt.p50,
+        rttP99Us: wtRtt.p99,
+        notes: `window ${WINDOW}, ack every ${ACK_EVERY}`,
+      });
 
       ctx.progress(`baselines ${bytes} B: unix_socket (msgpackr frames)`);
       const encode = (): Buffer => packr.pack(value);
       const us = await best(s, async () => frameThroughput(await framePeer('msgpackr', 'sink'), encode, s));
       const usRtt = await frameRtt(await framePeer('msgpackr', 'echo'), encode, s);
-      rows.push({ transport: 'unix_socket', payloadBytes: bytes, throughputMsgsPerSec: Math.round(us), rttP50Us: usRtt.p50, rttP99Us: usRtt.p99, notes: `writes batched up to ${BATCH_BYTES / 1024} KiB` });
+      rows.push({
+        transport: 'unix_socket',
+        payloadBytes: bytes,
+        throughputMsgsPerSec: Math.round(us),
+        rttP50Us: usRtt.p50,
+        rttP99Us: usRtt.p99,
+        notes: `writes batched up to ${BATCH_BYTES / 1024} KiB`,
+      });
 
       ctx.progress(`baselines ${bytes} B: unix_socket_raw`);
       const rawEncode = (): Buffer => raw;
       const ur = await best(s, async () => frameThroughput(await framePeer('raw', 'sink'), rawEncode, s));
       const urRtt = await frameRtt(await framePeer('raw', 'echo'), rawEncode, s);
-      rows.push({ transport: 'unix_socket_raw', payloadBytes: bytes, throughputMsgsPerSec: Math.round(ur), rttP50Us: urRtt.p50, rttP99Us: urRtt.p99, notes: `writes batched up to ${BATCH_BYTES / 1024} KiB` });
+      rows.push({
+        transport: 'unix_socket_raw',
+        payloadBytes: bytes,
+        throughputMsgsPerSec: Math.round(ur),
+        rttP50Us: urRtt.p50,
+        rttP99Us: urRtt.p99,
+        notes: `writes batched up to ${BATCH_BYTES / 1024} KiB`,
+      });
 
       if (ringPair) {
         ctx.progress(`baselines ${bytes} B: c_rte_ring`);
@@ -374,7 +407,14 @@ export async function run(ctx: BenchContext): Promise<void> {
           const runs: Array<{ throughput: number; rtt: Rtt }> = [];
           for (let i = 0; i < Math.min(s.repeats, 2); i++) runs.push(await cRingPair(ringPair.binary, bytes, s));
           const c = runs.reduce((a, b) => (b.throughput > a.throughput ? b : a));
-          rows.push({ transport: 'c_rte_ring', payloadBytes: bytes, throughputMsgsPerSec: Math.round(c.throughput), rttP50Us: c.rtt.p50, rttP99Us: c.rtt.p99, notes: 'mempool buffers, bursts of 32, payload copied in and out, both sides spinning' });
+          rows.push({
+            transport: 'c_rte_ring',
+            payloadBytes: bytes,
+            throughputMsgsPerSec: Math.round(c.throughput),
+            rttP50Us: c.rtt.p50,
+            rttP99Us: c.rtt.p99,
+            notes: 'mempool buffers, bursts of 32, payload copied in and out, both sides spinning',
+          });
         } catch (err) {
           ctx.progress(`c_rte_ring ${bytes} B failed: ${(err as Error).message}`);
         }

@@ -78,7 +78,15 @@ interface EndStats {
 }
 
 /** One-way throughput from `sender` to the counting mailboxes `to` of `receiver`. */
-export async function throughput(sender: Peer, receiver: Peer, to: string[], bytes: number, raw: boolean, seconds: number, batch = 1): Promise<{ perSec: number; receiverNsPerMsg: number; count: number }> {
+export async function throughput(
+  sender: Peer,
+  receiver: Peer,
+  to: string[],
+  bytes: number,
+  raw: boolean,
+  seconds: number,
+  batch = 1,
+): Promise<{ perSec: number; receiverNsPerMsg: number; count: number }> {
   await receiver.call({ op: 'reset' });
   const stats = receiver.call<EndStats>({ op: 'awaitEnd' });
   const sent = await sender.call<{ sent: number; startNs: string }>({ op: 'throughput', to, bytes, raw, seconds, batch });
@@ -91,7 +99,9 @@ export async function throughput(sender: Peer, receiver: Peer, to: string[], byt
 const mps = (n: number): string => `${(n / 1e6).toFixed(2)} M/s`;
 
 export async function run(ctx: BenchContext): Promise<void> {
-  const s: Settings = ctx.quick ? { seconds: 0.3, rounds: 1000, steadyRounds: 20_000, idleMs: 1000 } : { seconds: 1, rounds: 5000, steadyRounds: 300_000, idleMs: 3000 };
+  const s: Settings = ctx.quick
+    ? { seconds: 0.3, rounds: 1000, steadyRounds: 20_000, idleMs: 1000 }
+    : { seconds: 1, rounds: 5000, steadyRounds: 300_000, idleMs: 3000 };
   const prefix = `mpbench_mbx_${process.pid}`;
   const peers: Peer[] = [];
   const spawn = async (procType: 'primary' | 'secondary'): Promise<Peer> => {
@@ -132,7 +142,14 @@ export async function run(ctx: BenchContext): Promise<void> {
         // left the two processes after the previous phase more than the transport; a second of
         // them (10% warm-up) is the steady state.
         const rtt = await a.call<{ p50: number; p99: number }>({ op: 'rtt', me: pong, to: echo, bytes, raw, rounds: s.steadyRounds, seconds: s.seconds });
-        rows.push({ transport, payloadBytes: bytes, throughputMsgsPerSec: Math.round(best), rttP50Us: round2(rtt.p50), rttP99Us: round2(rtt.p99), notes: `one-way: ${mps(batched)} batched (trySendMany, 64 per call, best of 2), ${mps(single)} one value per call${raw ? `, ${mps(bursts)} batched and received through bursts$` : ''}; RTT to an echoing mailbox in another process` });
+        rows.push({
+          transport,
+          payloadBytes: bytes,
+          throughputMsgsPerSec: Math.round(best),
+          rttP50Us: round2(rtt.p50),
+          rttP99Us: round2(rtt.p99),
+          notes: `one-way: ${mps(batched)} batched (trySendMany, 64 per call, best of 2), ${mps(single)} one value per call${raw ? `, ${mps(bursts)} batched and received through bursts$` : ''}; RTT to an echoing mailbox in another process`,
+        });
       }
     }
     ctx.addRows(rows);
@@ -149,7 +166,9 @@ export async function run(ctx: BenchContext): Promise<void> {
       { mailboxes: 10_000, payloadBytes: fanBytes, throughputMsgsPerSec: Math.round(many.perSec), receiverCpuNsPerMsg: Math.round(many.receiverNsPerMsg) },
     ];
     ctx.setField('mailboxFanout', fanout);
-    ctx.progress(`mailbox fan-out: 1 mailbox ${mps(one.perSec)} (${fanout[0]!.receiverCpuNsPerMsg} ns CPU/msg at the receiver), 10,000 mailboxes round-robin ${mps(many.perSec)} (${fanout[1]!.receiverCpuNsPerMsg} ns/msg)`);
+    ctx.progress(
+      `mailbox fan-out: 1 mailbox ${mps(one.perSec)} (${fanout[0]!.receiverCpuNsPerMsg} ns CPU/msg at the receiver), 10,000 mailboxes round-robin ${mps(many.perSec)} (${fanout[1]!.receiverCpuNsPerMsg} ns/msg)`,
+    );
 
     ctx.progress('mailbox: idle CPU of a process with open mailboxes');
     await primary.call({ op: 'open', mode: 'count', names: Array.from({ length: 100 }, (_, i) => `idle-${i}`) });
@@ -162,7 +181,19 @@ export async function run(ctx: BenchContext): Promise<void> {
     await Promise.all(pairs.map(([, rx], i) => rx.call({ op: 'open', mode: 'count', names: [`pair-${i}`] })));
     const perPair = await Promise.all(pairs.map(([tx, rx], i) => throughput(tx, rx, [`pair-${i}`], 64, false, s.seconds * 2, 64)));
     await Promise.all(pairs.map(([tx, rx], i) => rx.call({ op: 'open', mode: 'echo', name: `pecho-${i}`, replyTo: `ppong-${i}` }).then(() => tx)));
-    const rtts = await Promise.all(pairs.map(([tx], i) => tx.call<{ p50: number; p99: number }>({ op: 'rtt', me: `ppong-${i}`, to: `pecho-${i}`, bytes: 64, raw: false, rounds: s.rounds, seconds: s.seconds * 2 })));
+    const rtts = await Promise.all(
+      pairs.map(([tx], i) =>
+        tx.call<{ p50: number; p99: number }>({
+          op: 'rtt',
+          me: `ppong-${i}`,
+          to: `pecho-${i}`,
+          bytes: 64,
+          raw: false,
+          rounds: s.rounds,
+          seconds: s.seconds * 2,
+        }),
+      ),
+    );
     const total = perPair.reduce((sum, r) => sum + r.perSec, 0);
     ctx.setField('mailboxPairs', {
       pairs: pairs.length,
@@ -172,7 +203,9 @@ export async function run(ctx: BenchContext): Promise<void> {
       rttP50Us: rtts.map((r) => round2(r.p50)),
       rttP99Us: rtts.map((r) => round2(r.p99)),
     });
-    ctx.progress(`mailbox 4 pairs: ${mps(total)} in all (${perPair.map((r) => mps(r.perSec)).join(', ')}); RTT p50 ${rtts.map((r) => r.p50.toFixed(1)).join(', ')} µs`);
+    ctx.progress(
+      `mailbox 4 pairs: ${mps(total)} in all (${perPair.map((r) => mps(r.perSec)).join(', ')}); RTT p50 ${rtts.map((r) => r.p50.toFixed(1)).join(', ')} µs`,
+    );
   } finally {
     await Promise.all(peers.map((p) => p.stop()));
     const group = new GroupFiles(prefix);

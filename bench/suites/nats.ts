@@ -28,7 +28,13 @@ function removeGroupFiles(prefix: string): void {
   }
 }
 
-function askRun(prefix: string, url: string, cluster: string, asks: number, window: number): Promise<{ asks: number; seconds: number; p50Us: number; p99Us: number }> {
+function askRun(
+  prefix: string,
+  url: string,
+  cluster: string,
+  asks: number,
+  window: number,
+): Promise<{ asks: number; seconds: number; p50Us: number; p99Us: number }> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [peer, 'ask', prefix, url, cluster, String(asks), String(window), '64'], { stdio: ['ignore', 'pipe', 'inherit'] });
     let out = '';

@@ -202,12 +202,25 @@ export async function run(ctx: BenchContext): Promise<void> {
     for (const serializer of ['JSON', 'MsgPack'] as const) {
       const nodes = [];
       for (const node of ['caller', 'worker-1', 'worker-2']) nodes.push({ nodeID: `${node}-${process.pid}`, port: await freePort() });
-      moleculer.push(await Caller.start(`moleculer ${serializer}`, { impl: 'moleculer', cluster: { namespace: `peers-${process.pid}-${serializer}`, serializer, nodes } }, timeoutMs, callers));
+      moleculer.push(
+        await Caller.start(
+          `moleculer ${serializer}`,
+          { impl: 'moleculer', cluster: { namespace: `peers-${process.pid}-${serializer}`, serializer, nodes } },
+          timeoutMs,
+          callers,
+        ),
+      );
     }
-    const molWhat = (serializer: string): string => `Moleculer 0.14 TCP transporter on loopback (no UDP discovery), ${serializer} serializer, logging/metrics/tracing off; calls balanced by Moleculer (round-robin), tells are events (one sq instance each)`;
+    const molWhat = (serializer: string): string =>
+      `Moleculer 0.14 TCP transporter on loopback (no UDP discovery), ${serializer} serializer, logging/metrics/tracing off; calls balanced by Moleculer (round-robin), tells are events (one sq instance each)`;
     const forkWhat = 'child_process.fork RPC (correlation ids, a Map of pending promises; the caller alternates between the 2 workers)';
     const configs: Config[] = [
-      { id: 'peers_mpbus_router', caller: mpbus, config: 'router', what: 'mpbus actors: a round-robin router in the caller over the actors of 2 worker processes' },
+      {
+        id: 'peers_mpbus_router',
+        caller: mpbus,
+        config: 'router',
+        what: 'mpbus actors: a round-robin router in the caller over the actors of 2 worker processes',
+      },
       { id: 'peers_mpbus_direct', caller: mpbus, config: 'direct', what: "mpbus actors: the caller asks (tells) the 2 workers' named actors in turn" },
       { id: 'fork_json', caller: forkJson, config: 'fork', what: forkWhat },
       { id: 'fork_advanced', caller: forkAdvanced, config: 'fork', what: forkWhat },
@@ -229,7 +242,8 @@ export async function run(ctx: BenchContext): Promise<void> {
       ctx.progress(`peers round ${round + 1}/${s.rounds}: 128 asks in flight`);
       for (const c of order) await measure(c, 'window128', { phase: 'window', window: 128, seconds: s.seconds, warmupSeconds: s.warmupSeconds });
       ctx.progress(`peers round ${round + 1}/${s.rounds}: router with ${s.routerWindows.join(', ')} asks in flight`);
-      for (const w of s.routerWindows) await measure(configs[0]!, `window${w}`, { phase: 'window', window: w, seconds: s.seconds, warmupSeconds: s.warmupSeconds });
+      for (const w of s.routerWindows)
+        await measure(configs[0]!, `window${w}`, { phase: 'window', window: w, seconds: s.seconds, warmupSeconds: s.warmupSeconds });
       ctx.progress(`peers round ${round + 1}/${s.rounds}: tells`);
       for (const c of order) await measure(c, 'tell', { phase: 'tell', seconds: s.seconds });
     }
@@ -243,9 +257,17 @@ export async function run(ctx: BenchContext): Promise<void> {
         row(`${rowId}_seq`, of(c.id, 'seq'), `${what}: sequential square asks (${rounds})`),
         ...windows.map((key) => {
           const r = of(c.id, key);
-          return row(`${rowId}_${key}`, r, `${what}: ${Number(key.slice(6)).toLocaleString('en-US')} square asks in flight (${rounds}); the caller's peak RSS during the measurement ${r.peakRssMb} MB`);
+          return row(
+            `${rowId}_${key}`,
+            r,
+            `${what}: ${Number(key.slice(6)).toLocaleString('en-US')} square asks in flight (${rounds}); the caller's peak RSS during the measurement ${r.peakRssMb} MB`,
+          );
         }),
-        row(`${rowId}_tell`, tell, `${what}: one-way count tells (${rounds}), counted when the workers' totals (asked) reach every tell; per worker ${tell.perWorker?.map((n) => n.toLocaleString('en-US')).join(' / ') ?? '-'} (last round)`),
+        row(
+          `${rowId}_tell`,
+          tell,
+          `${what}: one-way count tells (${rounds}), counted when the workers' totals (asked) reach every tell; per worker ${tell.perWorker?.map((n) => n.toLocaleString('en-US')).join(' / ') ?? '-'} (last round)`,
+        ),
       ];
     };
     const rows: BenchRow[] = [];
@@ -253,9 +275,18 @@ export async function run(ctx: BenchContext): Promise<void> {
     const ser = (c: Config): string => c.id.replace('fork_', '');
     for (const c of configs) {
       if (c === forkB) continue;
-      if (c === forkA) rows.push(...rowsOf('peers_cp_fork', c, `${c.what}, serialization '${ser(c)}' (faster at 128 in flight than '${ser(forkB)}': ${kps(of(forkB.id, 'window128').perSec)})`));
+      if (c === forkA)
+        rows.push(
+          ...rowsOf(
+            'peers_cp_fork',
+            c,
+            `${c.what}, serialization '${ser(c)}' (faster at 128 in flight than '${ser(forkB)}': ${kps(of(forkB.id, 'window128').perSec)})`,
+          ),
+        );
       else rows.push(...rowsOf(c.id, c, c.what));
-      ctx.progress(`peers ${c.id}: ${kps(of(c.id, 'window128').perSec)} at 128 in flight, p99 ${us(of(c.id, 'window128').p99Us)}; sequential p50 ${us(of(c.id, 'seq').p50Us)}; tells ${kps(of(c.id, 'tell').perSec)}`);
+      ctx.progress(
+        `peers ${c.id}: ${kps(of(c.id, 'window128').perSec)} at 128 in flight, p99 ${us(of(c.id, 'window128').p99Us)}; sequential p50 ${us(of(c.id, 'seq').p50Us)}; tells ${kps(of(c.id, 'tell').perSec)}`,
+      );
     }
     ctx.addRows(rows);
 
@@ -272,7 +303,9 @@ export async function run(ctx: BenchContext): Promise<void> {
       // A spinning waiter takes a large share of a CPU even against busy processes; timers alone take well under 5%.
       spins: worst(quiet) >= SPIN_PERCENT || worst(busy.percent) >= SPIN_PERCENT,
     });
-    ctx.progress(`peers: a waiting mpbus worker used ${worst(quiet)}% CPU (the caller ${quiet[0]}%); with ${busy.count} busy processes ${worst(busy.percent)}% (the caller ${busy.percent[0]}%)`);
+    ctx.progress(
+      `peers: a waiting mpbus worker used ${worst(quiet)}% CPU (the caller ${quiet[0]}%); with ${busy.count} busy processes ${worst(busy.percent)}% (the caller ${busy.percent[0]}%)`,
+    );
   } finally {
     await Promise.all(callers.map((c) => c.stop()));
     const group = new GroupFiles(prefix);

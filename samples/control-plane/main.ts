@@ -68,13 +68,15 @@ async function main(): Promise<void> {
   const links = ports.map((p) => polled.linkState$(p).subscribe((l) => console.log(`port ${p}: link ${l.status} (${l.speedMbps} Mbps ${l.duplex})`)));
   const tty = process.stdout.isTTY;
   // (auditTime: one view per poll, not one per port's update)
-  const live = combineLatest(views).pipe(auditTime(20)).subscribe({
-    next: (all) => process.stdout.write(`${tty ? '\x1b[2J\x1b[H' : ''}${render(all)}\n`),
-    error: (err: Error) => {
-      console.error(`polling stopped: ${err.message}`);
-      void rt.close();
-    },
-  });
+  const live = combineLatest(views)
+    .pipe(auditTime(20))
+    .subscribe({
+      next: (all) => process.stdout.write(`${tty ? '\x1b[2J\x1b[H' : ''}${render(all)}\n`),
+      error: (err: Error) => {
+        console.error(`polling stopped: ${err.message}`);
+        void rt.close();
+      },
+    });
 
   const unsubscribe = (): void => {
     live.unsubscribe();

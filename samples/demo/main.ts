@@ -45,7 +45,9 @@ async function main(): Promise<void> {
   const { runtimeDir } = rt.group;
   await rt.close();
   const left = existsSync(runtimeDir) || rt.group.hugepageFiles().length > 0;
-  console.log(`  primary:   pid ${rt.pid} left the group last; ${left ? `files are LEFT in ${runtimeDir}` : `${runtimeDir} and its hugepage files are removed`}`);
+  console.log(
+    `  primary:   pid ${rt.pid} left the group last; ${left ? `files are LEFT in ${runtimeDir}` : `${runtimeDir} and its hugepage files are removed`}`,
+  );
   if (left) process.exitCode = 1;
 }
 

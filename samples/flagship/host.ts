@@ -16,7 +16,12 @@ if (!filePrefix || !hostName || !workerCount || !servers || !cluster || !strateg
 }
 
 const system = await startActorSystem({ filePrefix, procType: 'primary', askTimeoutMs: 120_000, cluster: { servers, name: cluster } });
-const router = system.router('jobs', { strategy: strategy as RoutingStrategy, group: 'workers', key: (msg) => (msg as { key: string }).key, workerTimeoutMs: 120_000 });
+const router = system.router('jobs', {
+  strategy: strategy as RoutingStrategy,
+  group: 'workers',
+  key: (msg) => (msg as { key: string }).key,
+  workerTimeoutMs: 120_000,
+});
 const pool = await launchWorkers(system, Number(workerCount), `worker-${hostName}`);
 await until(() => router.workers().length === pool.size, 10_000, 'the workers to join the group');
 

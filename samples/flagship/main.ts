@@ -80,7 +80,12 @@ class Progress {
 }
 
 /** Pushes the jobs through the router, `window` at a time, and records every answer. */
-async function pushJobs(options: FlagshipOptions, router: Pick<Router<JobContract>, 'ref' | 'stats'>, workers: Array<{ name: string; pid: number }>, successor: () => Successor | undefined): Promise<Outcome> {
+async function pushJobs(
+  options: FlagshipOptions,
+  router: Pick<Router<JobContract>, 'ref' | 'stats'>,
+  workers: Array<{ name: string; pid: number }>,
+  successor: () => Successor | undefined,
+): Promise<Outcome> {
   const payload = new Uint8Array(options.payloadBytes).map((_, i) => (i * 31 + 7) & 0xff);
   let answers = new Uint8Array(1 << 16);
   let latencies = new Float64Array(1 << 16);
@@ -108,7 +113,19 @@ async function pushJobs(options: FlagshipOptions, router: Pick<Router<JobContrac
       progress.done();
       let lost = 0;
       for (let id = 0; id < pushed; id++) if (answers[id] === 0) lost++;
-      resolve({ jobs: pushed, answered, lost, duplicates, failed, redelivered: router.stats().redelivered, perWorker, perPid, elapsedMs: performance.now() - startedAt, latenciesUs: latencies.slice(0, answered), killed });
+      resolve({
+        jobs: pushed,
+        answered,
+        lost,
+        duplicates,
+        failed,
+        redelivered: router.stats().redelivered,
+        perWorker,
+        perPid,
+        elapsedMs: performance.now() - startedAt,
+        latenciesUs: latencies.slice(0, answered),
+        killed,
+      });
     };
     const grow = (id: number): void => {
       if (id < answers.length) return;
@@ -280,7 +297,9 @@ async function main(): Promise<number> {
         if (e.type === 'exited' && e.reason === 'crashed') diedAt = e.at;
         if (e.type === 'restarted') {
           restarted = { name: e.child.name, pid: e.child.pid, afterMs: Date.now() - diedAt };
-          say(`${process.stdout.isTTY ? '\n' : ''}the pool started ${e.child.name} (pid ${e.child.pid}) in its place, ready ${restarted.afterMs} ms after the kill`);
+          say(
+            `${process.stdout.isTTY ? '\n' : ''}the pool started ${e.child.name} (pid ${e.child.pid}) in its place, ready ${restarted.afterMs} ms after the kill`,
+          );
         }
       });
       await until(() => router.workers().length === options.workers, 10_000, 'the workers to join the group');
@@ -311,18 +330,32 @@ async function main(): Promise<number> {
     const p99 = Math.round(percentile(sorted, 99));
     const exactlyOnce = outcome.lost === 0 && outcome.duplicates === 0 && outcome.failed === 0 && outcome.answered === outcome.jobs;
     say('');
-    say(`jobs ${outcome.jobs}, answered ${outcome.answered}, lost ${outcome.lost}, duplicates ${outcome.duplicates}, failed ${outcome.failed}: ${exactlyOnce ? 'every job answered exactly once' : 'NOT every job was answered exactly once'}`);
+    say(
+      `jobs ${outcome.jobs}, answered ${outcome.answered}, lost ${outcome.lost}, duplicates ${outcome.duplicates}, failed ${outcome.failed}: ${exactlyOnce ? 'every job answered exactly once' : 'NOT every job was answered exactly once'}`,
+    );
     say(`throughput ${throughput.toLocaleString('en-US')} jobs/s over ${(outcome.elapsedMs / 1000).toFixed(1)} s; latency p50 ${p50} us, p99 ${p99} us`);
-    say(`per worker: ${Object.entries(outcome.perWorker).sort().map(([w, n]) => `${w} ${n}`).join(', ')}`);
+    say(
+      `per worker: ${Object.entries(outcome.perWorker)
+        .sort()
+        .map(([w, n]) => `${w} ${n}`)
+        .join(', ')}`,
+    );
     if (outcome.killed) {
       say(
         cluster
           ? `killed ${outcome.killed.name} (pid ${outcome.killed.pid}) at ${(outcome.killed.atMs / 1000).toFixed(1)} s; its host's router gave its unanswered jobs to the host's other workers`
           : `killed ${outcome.killed.name} (pid ${outcome.killed.pid}) at ${(outcome.killed.atMs / 1000).toFixed(1)} s; ${outcome.redelivered} of its unanswered jobs were given to other workers`,
       );
-      if (restarted) say(`${restarted.name} again (pid ${restarted.pid}), started by the pool in place of the killed one, answered ${outcome.perPid.get(restarted.pid) ?? 0} jobs`);
+      if (restarted)
+        say(
+          `${restarted.name} again (pid ${restarted.pid}), started by the pool in place of the killed one, answered ${outcome.perPid.get(restarted.pid) ?? 0} jobs`,
+        );
     }
-    say(left.length === 0 && strays.length === 0 ? 'cleanup: no worker process, runtime dir or hugepage file left behind' : `cleanup FAILED: left ${[...left, ...strays.map((p) => `pid ${p}`)].join(', ')}`);
+    say(
+      left.length === 0 && strays.length === 0
+        ? 'cleanup: no worker process, runtime dir or hugepage file left behind'
+        : `cleanup FAILED: left ${[...left, ...strays.map((p) => `pid ${p}`)].join(', ')}`,
+    );
     if (options.json) {
       console.log(
         JSON.stringify({

@@ -59,7 +59,9 @@ async function secondary(prefix: string, color: string, adds: number): Promise<n
   const other = groups.find((g) => g.color !== color)!.color;
   const seesOwn = system.has(`only-in-${color}`);
   const seesOther = system.has(`only-in-${other}`);
-  console.log(`[${color} secondary pid ${process.pid}] its counter says ${total} (expected ${adds}); sees only-in-${color}: ${seesOwn}, sees only-in-${other}: ${seesOther}`);
+  console.log(
+    `[${color} secondary pid ${process.pid}] its counter says ${total} (expected ${adds}); sees only-in-${color}: ${seesOwn}, sees only-in-${other}: ${seesOther}`,
+  );
   await system.close();
   return total === adds && seesOwn && !seesOther ? 0 : 1;
 }

@@ -21,13 +21,15 @@ if (!me) {
   const asks = [...Array(30).keys()].map((n) => router.ref.ask('square', n));
   process.kill(pool.pids()[0]!, 'SIGKILL'); // asks in flight at sq-1 are given to the other workers
   const answers = await Promise.all(asks);
-  console.log('all 30 answered:', answers.every((a, i) => a.n === i * i));
+  const allRight = answers.every((a, i) => a.n === i * i);
+  console.log('all 30 answered:', allRight);
   console.log('per worker:', router.stats().perWorker, 'given again:', router.stats().redelivered);
 
   await restarted; // the pool started a new process in the killed one's slot
   console.log('slot 0 now runs', pool.children()[0]!.child!.name, 'after', pool.children()[0]!.restarts, 'restart');
   await pool.scale(2); // the worker of the highest slot leaves its group, finishes its work and exits
-  console.log('after scale(2):', pool.children().map((slot) => slot.child!.name).join(', '));
+  const names = pool.children().map((slot) => slot.child!.name);
+  console.log('after scale(2):', names.join(', '));
   await system.close(); // stops the pool first, then leaves the group
 } else {
   const system = await startActorSystem(); // joins the parent's group as a secondary

@@ -77,7 +77,9 @@ async function peer(prefix: string, index: number): Promise<number> {
   const total = parts.reduce((a, b) => a + b, 0);
   const expected = (numbers * (numbers + 1) * (2 * numbers + 1)) / 6;
   const role = Runtime.current()?.processType;
-  console.log(`[${name} pid ${process.pid} ${role}] sum of squares 1..${numbers} from ${members.length} peers = ${total} ${total === expected ? '(correct)' : `(WRONG, expected ${expected})`}`);
+  console.log(
+    `[${name} pid ${process.pid} ${role}] sum of squares 1..${numbers} from ${members.length} peers = ${total} ${total === expected ? '(correct)' : `(WRONG, expected ${expected})`}`,
+  );
   for (const m of members) system.ref<Peer>(m).tell('finished', name);
   await until(() => finished.size === members.length, 30_000, 'every peer to finish');
   if (index === 1) await new Promise((resolve) => process.once('message', resolve));

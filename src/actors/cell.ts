@@ -217,7 +217,11 @@ export class ActorCell implements Receiver {
       this.counters[R.deadLettered]!++;
       this.host.deadLetter(this.name, envelope, 'no-handler');
       if (envelope.kind === EnvelopeKind.ask) {
-        this.host.reply(envelope, EnvelopeKind.failure, { name: 'MpBusError', code: ActorErrorCodes.noHandler, message: `actor '${this.name}' has no handler for '${envelope.action}'` });
+        this.host.reply(envelope, EnvelopeKind.failure, {
+          name: 'MpBusError',
+          code: ActorErrorCodes.noHandler,
+          message: `actor '${this.name}' has no handler for '${envelope.action}'`,
+        });
       }
       return undefined;
     }
@@ -395,7 +399,10 @@ export class ActorCell implements Receiver {
     this.counters[R.deadLettered]!++;
     this.host.deadLetter(this.name, envelope, reason);
     if (envelope.kind === EnvelopeKind.ask) {
-      const err = reason === 'closed' ? new SystemClosedError(`actor '${this.name}' was shut down before it answered '${envelope.action}'`) : new ActorStoppedError(this.name, envelope.action);
+      const err =
+        reason === 'closed'
+          ? new SystemClosedError(`actor '${this.name}' was shut down before it answered '${envelope.action}'`)
+          : new ActorStoppedError(this.name, envelope.action);
       this.host.reply(envelope, EnvelopeKind.failure, toWireError(err));
     }
   }

@@ -65,12 +65,20 @@ const reserved = new Set(['constructor', 'preStart', 'postStop']);
 
 /** @internal the method that handles `action` on an instance, walking the prototype chain. */
 export function classHandler(instance: object, action: string): ((msg: unknown, ctx: unknown) => unknown) | undefined {
-  for (let proto = Object.getPrototypeOf(instance) as object | null; proto && proto !== Object.prototype; proto = Object.getPrototypeOf(proto) as object | null) {
+  for (
+    let proto = Object.getPrototypeOf(instance) as object | null;
+    proto && proto !== Object.prototype;
+    proto = Object.getPrototypeOf(proto) as object | null
+  ) {
     const method = handlerMeta.get(proto)?.get(action);
     if (method !== undefined) return bound(instance, method);
   }
   if (reserved.has(action) || action.startsWith('_')) return undefined;
-  for (let proto = Object.getPrototypeOf(instance) as object | null; proto && proto !== Object.prototype; proto = Object.getPrototypeOf(proto) as object | null) {
+  for (
+    let proto = Object.getPrototypeOf(instance) as object | null;
+    proto && proto !== Object.prototype;
+    proto = Object.getPrototypeOf(proto) as object | null
+  ) {
     if (Object.prototype.hasOwnProperty.call(proto, action)) return bound(instance, action);
   }
   return undefined;

@@ -30,23 +30,40 @@ export const ActorErrorCodes = {
 
 /** An ask got no answer within its `timeoutMs`. A reply arriving later goes to dead letters. */
 export class AskTimeoutError extends MpBusError {
-  constructor(readonly actor: string, readonly action: string, readonly timeoutMs: number) {
-    super(ActorErrorCodes.askTimeout, `actor '${actor}' did not answer '${action}' within ${timeoutMs} ms: raise timeoutMs, or check the actor is alive and not blocked`);
+  constructor(
+    readonly actor: string,
+    readonly action: string,
+    readonly timeoutMs: number,
+  ) {
+    super(
+      ActorErrorCodes.askTimeout,
+      `actor '${actor}' did not answer '${action}' within ${timeoutMs} ms: raise timeoutMs, or check the actor is alive and not blocked`,
+    );
     this.name = 'AskTimeoutError';
   }
 }
 
 /** No actor holds that name (never spawned, or already stopped). */
 export class ActorNotFoundError extends MpBusError {
-  constructor(readonly actor: string, action: string) {
-    super(ActorErrorCodes.actorNotFound, `no actor named '${actor}' is running in the group (message '${action}'): spawn it first, or watch it to learn when it stops`);
+  constructor(
+    readonly actor: string,
+    action: string,
+  ) {
+    super(
+      ActorErrorCodes.actorNotFound,
+      `no actor named '${actor}' is running in the group (message '${action}'): spawn it first, or watch it to learn when it stops`,
+    );
     this.name = 'ActorNotFoundError';
   }
 }
 
 /** The actor stopped before it processed the message. */
 export class ActorStoppedError extends MpBusError {
-  constructor(readonly actor: string, action: string, why = 'stopped') {
+  constructor(
+    readonly actor: string,
+    action: string,
+    why = 'stopped',
+  ) {
     super(ActorErrorCodes.actorStopped, `actor '${actor}' ${why} before it answered '${action}'`);
     this.name = 'ActorStoppedError';
   }
@@ -54,16 +71,29 @@ export class ActorStoppedError extends MpBusError {
 
 /** The actor is not on this host, and the cluster connection (NATS) is down. */
 export class ClusterUnavailableError extends MpBusError {
-  constructor(readonly actor: string, readonly action: string, detail = 'the cluster connection is down') {
-    super(ActorErrorCodes.clusterUnavailable, `cannot reach '${actor}' for '${action}' on another host: ${detail}; retry later, or set cluster.whileDisconnected: 'retry'`);
+  constructor(
+    readonly actor: string,
+    readonly action: string,
+    detail = 'the cluster connection is down',
+  ) {
+    super(
+      ActorErrorCodes.clusterUnavailable,
+      `cannot reach '${actor}' for '${action}' on another host: ${detail}; retry later, or set cluster.whileDisconnected: 'retry'`,
+    );
     this.name = 'ClusterUnavailableError';
   }
 }
 
 /** This secondary's primary died (or closed), so the system closed (see the runtime option `onPrimaryLost`). */
 export class PrimaryLostError extends MpBusError {
-  constructor(what: string, readonly reason: 'died' | 'left' = 'died') {
-    super(ActorErrorCodes.primaryLost, `the primary of this process's group ${reason === 'died' ? 'died' : 'closed'} and the actor system closed: ${what}; start a new primary, then this process again`);
+  constructor(
+    what: string,
+    readonly reason: 'died' | 'left' = 'died',
+  ) {
+    super(
+      ActorErrorCodes.primaryLost,
+      `the primary of this process's group ${reason === 'died' ? 'died' : 'closed'} and the actor system closed: ${what}; start a new primary, then this process again`,
+    );
     this.name = 'PrimaryLostError';
   }
 }
@@ -82,7 +112,11 @@ export class SystemClosedError extends MpBusError {
  * `HANDLER_FAILED`.
  */
 export class ActorHandlerError extends MpBusError {
-  constructor(readonly actor: string, readonly action: string, readonly remote: WireError) {
+  constructor(
+    readonly actor: string,
+    readonly action: string,
+    readonly remote: WireError,
+  ) {
     super(remote.code || ActorErrorCodes.handlerFailed, `actor '${actor}' failed on '${action}': ${remote.name}: ${remote.message}`);
     this.name = 'ActorHandlerError';
     // The handler error's custom fields, where they do not hide this error's own.
@@ -111,7 +145,10 @@ export class ChildFailedError extends MpBusError {
     why: string,
   ) {
     const tail = stderrTail.trim() ? `; its last stderr lines:\n${stderrTail.trimEnd()}` : '; it wrote nothing to stderr';
-    super(ActorErrorCodes.childFailed, `child ${index} of pool '${pool}' ${why}: fix the child module (run it alone to see why), or raise startTimeoutMs if it is only slow${tail}`);
+    super(
+      ActorErrorCodes.childFailed,
+      `child ${index} of pool '${pool}' ${why}: fix the child module (run it alone to see why), or raise startTimeoutMs if it is only slow${tail}`,
+    );
     this.name = 'ChildFailedError';
   }
 }

@@ -22,8 +22,29 @@ export {
 export { InProcessHub, InProcessTransport } from './in-process.js';
 export { MailboxTransport, type MailboxTransportOptions } from './mailbox-transport.js';
 export { startActorSystem, type StartActorSystemOptions } from './join.js';
-export { ProcessPool, type LaunchOptions, type ReadyWhen, type PoolEvent, type PoolChild, type PoolSlot, type PoolState, type ChildExit, type ExitReason } from './process-pool.js';
+export {
+  ProcessPool,
+  type LaunchOptions,
+  type ReadyWhen,
+  type PoolEvent,
+  type PoolChild,
+  type PoolSlot,
+  type PoolState,
+  type ChildExit,
+  type ExitReason,
+} from './process-pool.js';
 export { launchedChild, signalReady, type LaunchedChild } from './launched-child.js';
 export type { RestartPolicy } from './restart-budget.js';
-export { EnvelopeKind, type ActorTransport, type Envelope, type DeliveryStatus, type Receiver, type Registration, type NameGone, type MembershipChange, type Location, type WireError } from './transport.js';
+export {
+  EnvelopeKind,
+  type ActorTransport,
+  type Envelope,
+  type DeliveryStatus,
+  type Receiver,
+  type Registration,
+  type NameGone,
+  type MembershipChange,
+  type Location,
+  type WireError,
+} from './transport.js';
 export type { DeadLetterReason } from './cell.js';

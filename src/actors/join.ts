@@ -74,9 +74,15 @@ export async function startActorSystem(options: StartActorSystemOptions = {}): P
 /** The running runtime is the one asked for: a process cannot join a second group, nor change role. */
 function checkSameGroup(rt: Runtime, asked: { filePrefix?: string; procType?: string }): void {
   if (asked.filePrefix !== undefined && asked.filePrefix !== rt.filePrefix) {
-    throw new MpBusError(ErrorCodes.otherGroup, `this process already runs in group '${rt.filePrefix}' and DPDK allows one group per process: use filePrefix '${rt.filePrefix}' (or leave it out), or start another process for group '${asked.filePrefix}'`);
+    throw new MpBusError(
+      ErrorCodes.otherGroup,
+      `this process already runs in group '${rt.filePrefix}' and DPDK allows one group per process: use filePrefix '${rt.filePrefix}' (or leave it out), or start another process for group '${asked.filePrefix}'`,
+    );
   }
   if (asked.procType !== undefined && asked.procType !== 'auto' && asked.procType !== rt.processType) {
-    throw new MpBusError(ErrorCodes.otherGroup, `this process already runs as the ${rt.processType} of group '${rt.filePrefix}', not as a ${asked.procType}: leave procType out (or 'auto'), or start another process`);
+    throw new MpBusError(
+      ErrorCodes.otherGroup,
+      `this process already runs as the ${rt.processType} of group '${rt.filePrefix}', not as a ${asked.procType}: leave procType out (or 'auto'), or start another process`,
+    );
   }
 }

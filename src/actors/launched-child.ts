@@ -38,10 +38,7 @@ export interface LaunchedChild {
 }
 
 /** @internal IPC messages between a pool and its children (`$mpbus` keeps them apart from the application's). */
-export type ChildMessage =
-  | { $mpbus: 'joined'; pid: number; lcore: number }
-  | { $mpbus: 'ready' }
-  | { $mpbus: 'spawned'; name: string };
+export type ChildMessage = { $mpbus: 'joined'; pid: number; lcore: number } | { $mpbus: 'ready' } | { $mpbus: 'spawned'; name: string };
 /** @internal */
 export type ParentMessage = { $mpbus: 'stop'; timeoutMs: number } | { $mpbus: 'ready-seen' };
 

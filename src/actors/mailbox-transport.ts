@@ -20,7 +20,19 @@ import { registry, type MailboxAddress } from '../bus/registry.js';
 import { registryNative } from '../native/hash.js';
 import { encodeValue } from '../bus/value-codec.js';
 import { ActorErrorCodes } from './errors.js';
-import { makeEnvelope, payloadRoot, type ActorTransport, type DeliveryStatus, type Envelope, type EnvelopeKind, type Location, type MembershipChange, type NameGone, type Receiver, type Registration } from './transport.js';
+import {
+  makeEnvelope,
+  payloadRoot,
+  type ActorTransport,
+  type DeliveryStatus,
+  type Envelope,
+  type EnvelopeKind,
+  type Location,
+  type MembershipChange,
+  type NameGone,
+  type Receiver,
+  type Registration,
+} from './transport.js';
 
 /** Options of {@link MailboxTransport}. */
 export interface MailboxTransportOptions extends MailboxSystemOptions {
@@ -131,7 +143,9 @@ export class MailboxTransport implements ActorTransport {
       box = this.mailboxes.open<WireEnvelope>(name, { capacity: this.capacity });
     } catch (err) {
       if ((err as MpBusError).code === 'NAME_TAKEN') {
-        throw new MpBusError(ActorErrorCodes.nameTaken, `the name '${name}' is already taken in this group: stop that actor first or choose another name`, { cause: err });
+        throw new MpBusError(ActorErrorCodes.nameTaken, `the name '${name}' is already taken in this group: stop that actor first or choose another name`, {
+          cause: err,
+        });
       }
       throw err;
     }
@@ -437,7 +451,10 @@ export class MailboxTransport implements ActorTransport {
   private alias(group: string, name: string): string {
     const alias = `${GROUP_PREFIX}${group}.${name}`;
     if (Buffer.byteLength(alias) > 63) {
-      throw new MpBusError(ActorErrorCodes.invalidActor, `group '${group}' plus actor name '${name}' is too long for the registry (${GROUP_PREFIX}group.name must fit in 63 bytes)`);
+      throw new MpBusError(
+        ActorErrorCodes.invalidActor,
+        `group '${group}' plus actor name '${name}' is too long for the registry (${GROUP_PREFIX}group.name must fit in 63 bytes)`,
+      );
     }
     return alias;
   }

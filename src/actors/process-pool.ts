@@ -206,7 +206,10 @@ export class ProcessPool {
 
   /** Pids of every child process alive now (successors and children being stopped included). */
   pids(): number[] {
-    return [...this.slots.values()].flatMap((s) => [s.current, s.successor]).filter((p): p is Proc => p !== undefined && p.exit === undefined).map((p) => p.pid);
+    return [...this.slots.values()]
+      .flatMap((s) => [s.current, s.successor])
+      .filter((p): p is Proc => p !== undefined && p.exit === undefined)
+      .map((p) => p.pid);
   }
 
   /**
@@ -289,7 +292,11 @@ export class ProcessPool {
   }
 
   private assertRunning(what: string): void {
-    if (this.current === 'failed') throw new MpBusError(ActorErrorCodes.poolFailed, `cannot ${what} pool '${this.name}': it gave up restarting its children (see its 'gave-up' event); close it and launch a new one`);
+    if (this.current === 'failed')
+      throw new MpBusError(
+        ActorErrorCodes.poolFailed,
+        `cannot ${what} pool '${this.name}': it gave up restarting its children (see its 'gave-up' event); close it and launch a new one`,
+      );
     if (this.current !== 'running') throw new MpBusError(ActorErrorCodes.poolClosed, `cannot ${what} pool '${this.name}': it is closed; launch a new one`);
   }
 
@@ -303,7 +310,17 @@ export class ProcessPool {
       const starting: Proc[] = [];
       for (let index = 0; starting.length < count - live.length; index++) {
         if (this.slots.has(index)) continue;
-        const slot: Slot = { index, current: undefined, successor: undefined, starts: 0, restarts: 0, lastExit: undefined, served: false, removed: false, restartTimer: undefined };
+        const slot: Slot = {
+          index,
+          current: undefined,
+          successor: undefined,
+          starts: 0,
+          restarts: 0,
+          lastExit: undefined,
+          served: false,
+          removed: false,
+          restartTimer: undefined,
+        };
         this.slots.set(index, slot);
         starting.push(this.startIn(slot, 'operation', false));
       }
@@ -366,8 +383,20 @@ export class ProcessPool {
     const ready = new Promise<void>((resolve, reject) => (settleReady = { resolve, reject }));
     ready.catch(() => undefined); // reported by the operation that awaits it, or by the exit
     const proc: Proc = {
-      info, child, pid: child.pid ?? -1, state: 'starting', origin, joined: false, signalled: false, spawned: new Set(),
-      stderrTail: '', timedOut: false, stopReason: undefined, exit: undefined, ready, settleReady,
+      info,
+      child,
+      pid: child.pid ?? -1,
+      state: 'starting',
+      origin,
+      joined: false,
+      signalled: false,
+      spawned: new Set(),
+      stderrTail: '',
+      timedOut: false,
+      stopReason: undefined,
+      exit: undefined,
+      ready,
+      settleReady,
       exited: new Promise<void>((resolve) => child.once('close', (code, signal) => resolve(this.onExit(slot, proc, code, signal)))),
       startTimer: undefined,
     };
@@ -462,7 +491,10 @@ export class ProcessPool {
     if (slot.current === proc) slot.current = undefined;
     if (slot.successor === proc) slot.successor = undefined;
     // The application hears of it through events$ (and a start that fails, through its promise).
-    this.log[reason === 'crashed' && !wasStarting ? 'info' : 'debug']({ serial: proc.info.serial, index: slot.index, pid: proc.pid, code, signal, reason }, 'child exited');
+    this.log[reason === 'crashed' && !wasStarting ? 'info' : 'debug'](
+      { serial: proc.info.serial, index: slot.index, pid: proc.pid, code, signal, reason },
+      'child exited',
+    );
     this.events.next({ type: 'exited', child: publicChild(proc), ...exit });
     if (wasStarting) {
       const why = proc.timedOut
@@ -523,11 +555,15 @@ export class ProcessPool {
 export async function launchPool(system: ActorSystem, module: string | URL, options: LaunchOptions = {}): Promise<ProcessPool> {
   const runtime = system.runtime;
   if (!runtime || runtime.processType !== 'primary') {
-    throw new MpBusError(ErrorCodes.primaryOnly, `launch() runs in the primary of a group (${runtime ? 'this process is a secondary' : 'this actor system has no DPDK runtime'}): call it from the process that started the group with startActorSystem({ procType: 'primary' })`);
+    throw new MpBusError(
+      ErrorCodes.primaryOnly,
+      `launch() runs in the primary of a group (${runtime ? 'this process is a secondary' : 'this actor system has no DPDK runtime'}): call it from the process that started the group with startActorSystem({ procType: 'primary' })`,
+    );
   }
   if (system.isClosed || runtime.closed) throw new MpBusError(ErrorCodes.closed, 'launch(): the actor system is closing or closed');
   const resolved = resolveLaunchOptions(module, options);
-  if (openPools.has(resolved.name)) invalid(`launch(): a pool named '${resolved.name}' is already open in this process, and children are named after their pool: give this one another name`);
+  if (openPools.has(resolved.name))
+    invalid(`launch(): a pool named '${resolved.name}' is already open in this process, and children are named after their pool: give this one another name`);
   openPools.add(resolved.name);
   const pool = new ProcessPool(system, runtime.filePrefix, resolved);
   const offRuntime = runtime.onClose((context) => pool.closeForPrimary(context.deadline));
@@ -562,7 +598,10 @@ function kill(proc: Proc): void {
 }
 
 function lastLines(text: string): string {
-  return text.split('\n').slice(-STDERR_TAIL_LINES - 1).join('\n');
+  return text
+    .split('\n')
+    .slice(-STDERR_TAIL_LINES - 1)
+    .join('\n');
 }
 
 function invalid(message: string): never {
@@ -570,7 +609,8 @@ function invalid(message: string): never {
 }
 
 function checkCount(count: unknown, where: string): void {
-  if (typeof count !== 'number' || !Number.isInteger(count) || count < 0 || count > MAX_CHILDREN) invalid(`${where} must be an integer 0..${MAX_CHILDREN}, got ${String(count)}`);
+  if (typeof count !== 'number' || !Number.isInteger(count) || count < 0 || count > MAX_CHILDREN)
+    invalid(`${where} must be an integer 0..${MAX_CHILDREN}, got ${String(count)}`);
 }
 
 function checkMs(ms: unknown, where: string, min: number): void {
@@ -583,7 +623,8 @@ function resolveModule(module: string | URL): string {
   else if (typeof module === 'string' && module.startsWith('file:')) path = fileURLToPath(module);
   else if (typeof module === 'string' && module.length > 0) path = resolvePath(module);
   else invalid(`launch() takes a module path or file: URL, got ${String(module)}`);
-  if (!existsSync(path) || !statSync(path).isFile()) invalid(`launch(): no module file at ${path}: give the compiled .js file (a path or new URL('./worker.js', import.meta.url))`);
+  if (!existsSync(path) || !statSync(path).isFile())
+    invalid(`launch(): no module file at ${path}: give the compiled .js file (a path or new URL('./worker.js', import.meta.url))`);
   return path;
 }
 
@@ -596,23 +637,37 @@ function resolveLaunchOptions(module: string | URL, options: LaunchOptions): Res
   const path = resolveModule(module);
   const count = options.count ?? 1;
   checkCount(count, 'launch() option count');
-  const name = options.name ?? (basename(path, extname(path)).replace(/[^A-Za-z0-9_-]/g, '_').slice(0, 32) || 'pool');
-  if (typeof name !== 'string' || !/^[A-Za-z0-9_-]{1,32}$/.test(name)) invalid(`launch() option name must be 1-32 characters of [A-Za-z0-9_-] (it names the children's actors), got ${JSON.stringify(name)}`);
+  const name =
+    options.name ??
+    (basename(path, extname(path))
+      .replace(/[^A-Za-z0-9_-]/g, '_')
+      .slice(0, 32) ||
+      'pool');
+  if (typeof name !== 'string' || !/^[A-Za-z0-9_-]{1,32}$/.test(name))
+    invalid(`launch() option name must be 1-32 characters of [A-Za-z0-9_-] (it names the children's actors), got ${JSON.stringify(name)}`);
   const args = options.args ?? [];
   if (typeof args !== 'function' && !isStringArray(args)) invalid('launch() option args must be an array of strings or a function of the child returning one');
   const env = options.env ?? {};
-  if (env === null || typeof env !== 'object' || !Object.values(env).every((v) => typeof v === 'string')) invalid('launch() option env must be an object of strings');
+  if (env === null || typeof env !== 'object' || !Object.values(env).every((v) => typeof v === 'string'))
+    invalid('launch() option env must be an object of strings');
   const execArgv = options.execArgv ?? [];
   if (!isStringArray(execArgv)) invalid('launch() option execArgv must be an array of strings');
   const ready = options.ready ?? 'joined';
   const readyOk =
     ready === 'joined' ||
     ready === 'signal' ||
-    (typeof ready === 'object' && ready !== null &&
+    (typeof ready === 'object' &&
+      ready !== null &&
       (('group' in ready && typeof ready.group === 'string' && ready.group.length > 0) ||
         ('actors' in ready && (typeof ready.actors === 'function' || (isStringArray(ready.actors) && ready.actors.length > 0)))));
-  if (!readyOk) invalid(`launch() option ready must be 'joined', 'signal', { actors: [names] | (child) => names } or { group: name }, got ${JSON.stringify(ready)}`);
-  const restart = options.restart === undefined ? resolveRestartPolicy({}, 'launch() option restart') : options.restart === false ? false : resolveRestartPolicy(options.restart, 'launch() option restart');
+  if (!readyOk)
+    invalid(`launch() option ready must be 'joined', 'signal', { actors: [names] | (child) => names } or { group: name }, got ${JSON.stringify(ready)}`);
+  const restart =
+    options.restart === undefined
+      ? resolveRestartPolicy({}, 'launch() option restart')
+      : options.restart === false
+        ? false
+        : resolveRestartPolicy(options.restart, 'launch() option restart');
   const startTimeoutMs = options.startTimeoutMs ?? 30_000;
   checkMs(startTimeoutMs, 'launch() option startTimeoutMs', 1);
   const stopTimeoutMs = options.stopTimeoutMs ?? 5000;
@@ -621,11 +676,14 @@ function resolveLaunchOptions(module: string | URL, options: LaunchOptions): Res
     module: path,
     count,
     name,
-    args: typeof args === 'function' ? (child) => {
-      const a = args(child);
-      if (!isStringArray(a)) invalid(`launch() option args(child) must return an array of strings, got ${JSON.stringify(a)}`);
-      return a;
-    } : () => args,
+    args:
+      typeof args === 'function'
+        ? (child) => {
+            const a = args(child);
+            if (!isStringArray(a)) invalid(`launch() option args(child) must return an array of strings, got ${JSON.stringify(a)}`);
+            return a;
+          }
+        : () => args,
     env,
     execArgv,
     ready,

@@ -242,7 +242,8 @@ export class Router<C = AnyContract> implements SystemEndpoint, AskForwarder {
 
   /** @internal */
   receive(envelope: Envelope): void {
-    if (envelope.action === STOP_ACTION) void this.stop(); // system.stop(name) from another process
+    if (envelope.action === STOP_ACTION)
+      void this.stop(); // system.stop(name) from another process
     else if (envelope.kind === EnvelopeKind.ask) this.routeAsk(envelope, 0);
     else if (envelope.kind === EnvelopeKind.tell) this.routeTell(envelope);
     else this.system.deadLetter(this.name, envelope, 'late-reply');

@@ -17,13 +17,31 @@ import { ErrorCodes, MpBusError } from '../errors.js';
 import { durationMs, flag } from '../validation.js';
 import { checkValue } from '../bus/value-codec.js';
 import { logger } from '../log.js';
-import { ActorCell, STOP_ACTION, cellInHandler, classIncarnation, type CellHost, type DeadLetterReason, type Incarnation, type IncarnationFactory } from './cell.js';
+import {
+  ActorCell,
+  STOP_ACTION,
+  cellInHandler,
+  classIncarnation,
+  type CellHost,
+  type DeadLetterReason,
+  type Incarnation,
+  type IncarnationFactory,
+} from './cell.js';
 import { ActorContext, type ActorCounters, type ContextHost, type FunctionBehavior, type SpawnOptions, type Terminated } from './context.js';
 import { SystemCounters } from './counters.js';
 import type { AnyContract, AskOptions, ContractOf, HandlerMap, Handlers } from './contract.js';
 import { actorDeclaration, type ActorClass } from './decorators.js';
 import { DeadlineQueue } from './deadlines.js';
-import { ActorErrorCodes, ActorNotFoundError, ActorStoppedError, AskTimeoutError, fromWireError, PrimaryLostError, SystemClosedError, toWireError } from './errors.js';
+import {
+  ActorErrorCodes,
+  ActorNotFoundError,
+  ActorStoppedError,
+  AskTimeoutError,
+  fromWireError,
+  PrimaryLostError,
+  SystemClosedError,
+  toWireError,
+} from './errors.js';
 import { PendingAsk, PendingTable, workerGoneCode, type AskForwarder } from './pending.js';
 import { InProcessHub, InProcessTransport } from './in-process.js';
 import { Runtime, type CloseContext, type PrimaryLost } from '../runtime/runtime.js';
@@ -33,7 +51,17 @@ import { Router, type RouterOptions } from './router.js';
 import { launchPool, type LaunchOptions, type ProcessPool } from './process-pool.js';
 import { checkSupervision, defaultSupervision } from './supervision.js';
 import { refreshTracing, traceAsked, traceSend, traceSent, tracingOn } from './tracing.js';
-import { EnvelopeKind, makeEnvelope, payloadRoot, type ActorTransport, type DeliveryStatus, type Envelope, type Receiver, type Registration, type WireError } from './transport.js';
+import {
+  EnvelopeKind,
+  makeEnvelope,
+  payloadRoot,
+  type ActorTransport,
+  type DeliveryStatus,
+  type Envelope,
+  type Receiver,
+  type Registration,
+  type WireError,
+} from './transport.js';
 
 /** A message no actor handled. */
 export interface DeadLetter {
@@ -228,7 +256,11 @@ export class ActorSystem implements RefHost, CellHost {
     } else {
       throw new MpBusError(ActorErrorCodes.invalidActor, 'spawn() takes an actor class, or a name and handlers');
     }
-    if (!name) throw new MpBusError(ActorErrorCodes.invalidActor, `actor class ${(target as { name?: string }).name ?? '?'} has no name: give one with @Actor('name') or spawn(cls, { name })`);
+    if (!name)
+      throw new MpBusError(
+        ActorErrorCodes.invalidActor,
+        `actor class ${(target as { name?: string }).name ?? '?'} has no name: give one with @Actor('name') or spawn(cls, { name })`,
+      );
     if (name.startsWith('$')) throw new MpBusError(ActorErrorCodes.invalidActor, `actor names starting with '$' are reserved (got '${name}')`);
     const supervision = options.supervision ?? declared.supervision;
     if (supervision !== undefined) checkSupervision(supervision, `actor '${name}' supervision`);
@@ -461,7 +493,8 @@ export class ActorSystem implements RefHost, CellHost {
     const worker = p.worker!;
     if (why === 'gone') router.settled(worker);
     else router.forgetOne(worker);
-    if (p.isRelay) this.forget(p.id); // a relay ends here; giving the ask again makes a new one
+    if (p.isRelay)
+      this.forget(p.id); // a relay ends here; giving the ask again makes a new one
     else {
       // The caller's own entry: plain again until the router forwards it anew.
       p.router = undefined;
@@ -620,7 +653,12 @@ export class ActorSystem implements RefHost, CellHost {
     if (cause !== undefined && envelope.kind === EnvelopeKind.reply && envelope.id !== undefined) {
       // An answer that cannot cross: the asker gets the failure now instead of its timeout.
       const why = (cause as Error)?.message ?? String(cause);
-      const failure = makeEnvelope(EnvelopeKind.failure, envelope.action, toWireError(new MpBusError(ErrorCodes.encodeFailed, `the answer could not be sent: ${why}`)), envelope.id);
+      const failure = makeEnvelope(
+        EnvelopeKind.failure,
+        envelope.action,
+        toWireError(new MpBusError(ErrorCodes.encodeFailed, `the answer could not be sent: ${why}`)),
+        envelope.id,
+      );
       if (this.send(to, failure) === 'unknown') this.deadLetter(to, failure, 'unknown-actor');
       return;
     }
@@ -628,7 +666,11 @@ export class ActorSystem implements RefHost, CellHost {
     const p = this.pending.get(envelope.id);
     if (!p) return;
     if (cause !== undefined) {
-      const err = new MpBusError(ErrorCodes.encodeFailed, `the message '${envelope.action}' to '${to}' cannot be sent: ${(cause as Error)?.message ?? String(cause)} (docs/actors.md, "What a message can hold")`, { cause });
+      const err = new MpBusError(
+        ErrorCodes.encodeFailed,
+        `the message '${envelope.action}' to '${to}' cannot be sent: ${(cause as Error)?.message ?? String(cause)} (docs/actors.md, "What a message can hold")`,
+        { cause },
+      );
       const path = (cause as { path?: unknown }).path;
       if (typeof path === 'string') (err as MpBusError & { path?: string }).path = path;
       if (p.router !== undefined) p.router.settled(p.worker!);
@@ -770,7 +812,8 @@ export class ActorSystem implements RefHost, CellHost {
   private async doClose(timeoutMs: number): Promise<void> {
     const deadline = Date.now() + timeoutMs;
     // Child processes first: their work in hand is answered while this system still takes replies.
-    if (this.closeFirst.size > 0) await Promise.all([...this.closeFirst].map((fn) => fn(deadline).catch((err: unknown) => this.log.warn({ err }, 'stopping a process pool failed'))));
+    if (this.closeFirst.size > 0)
+      await Promise.all([...this.closeFirst].map((fn) => fn(deadline).catch((err: unknown) => this.log.warn({ err }, 'stopping a process pool failed'))));
     this.draining = true;
     for (const { registration } of this.endpoints.values()) registration.close();
     for (const cell of this.cells.values()) cell.refuseNew();
@@ -801,7 +844,10 @@ function functionIncarnation(behavior: FunctionBehavior<AnyContract>, options: S
   return (ctx): Incarnation => {
     const handlers: Handlers<AnyContract> = typeof behavior === 'function' ? behavior(ctx) : behavior;
     return {
-      handler: (action) => (Object.prototype.hasOwnProperty.call(handlers, action) && typeof handlers[action] === 'function' ? (handlers[action] as (m: unknown, c: ActorContext) => unknown) : undefined),
+      handler: (action) =>
+        Object.prototype.hasOwnProperty.call(handlers, action) && typeof handlers[action] === 'function'
+          ? (handlers[action] as (m: unknown, c: ActorContext) => unknown)
+          : undefined,
       ...(options.preStart ? { preStart: options.preStart } : {}),
       ...(options.postStop ? { postStop: options.postStop } : {}),
     };

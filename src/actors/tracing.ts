@@ -128,7 +128,11 @@ export function traceSend(to: string, envelope: Envelope, handled: Envelope | un
   }
   const ask = envelope.kind === EnvelopeKind.ask;
   const operation = ask ? 'ask' : 'tell';
-  const span = tracer!.startSpan(`${operation} ${to}`, { kind: ask ? a.SpanKind.CLIENT : a.SpanKind.PRODUCER, attributes: attributes(operation, 'send', to, envelope) }, parent);
+  const span = tracer!.startSpan(
+    `${operation} ${to}`,
+    { kind: ask ? a.SpanKind.CLIENT : a.SpanKind.PRODUCER, attributes: attributes(operation, 'send', to, envelope) },
+    parent,
+  );
   envelope.trace = inject(a.trace.setSpan(parent, span), span);
   return span;
 }

@@ -51,7 +51,10 @@ const ATTACH_WAIT_MS = 5000;
 export function attach(options: MailboxMemoryOptions = {}): Attachment {
   const made = tryAttach(options);
   if (made) return made;
-  throw new MpBusError(ErrorCodes.busy, 'another process of the group is still creating its mailbox objects (or reaping the dead previous holder of this process\'s slot): retry in a few milliseconds, or open with `await MailboxSystem.openAsync()` (startActorSystem does), which waits for it');
+  throw new MpBusError(
+    ErrorCodes.busy,
+    "another process of the group is still creating its mailbox objects (or reaping the dead previous holder of this process's slot): retry in a few milliseconds, or open with `await MailboxSystem.openAsync()` (startActorSystem does), which waits for it",
+  );
 }
 
 /**
@@ -64,7 +67,10 @@ export async function attachAsync(options: MailboxMemoryOptions = {}): Promise<A
     const made = tryAttach(options);
     if (made) return made;
     if (Date.now() >= until) {
-      throw new MpBusError(ErrorCodes.timedOut, `the group's mailbox objects were still being created (or this process's slot reaped) by another process after ${ATTACH_WAIT_MS} ms: that process may have died mid-way; restart the group`);
+      throw new MpBusError(
+        ErrorCodes.timedOut,
+        `the group's mailbox objects were still being created (or this process's slot reaped) by another process after ${ATTACH_WAIT_MS} ms: that process may have died mid-way; restart the group`,
+      );
     }
     await new Promise((resolve) => setTimeout(resolve, delayMs));
   }

@@ -148,8 +148,10 @@ export class MailboxSystem {
     this.spinUs = options.spinUs ?? 10;
     this.idleParkMs = options.idleParkMs ?? 1;
     this.keepAlive = options.keepAlive ?? true;
-    if (!Number.isInteger(this.spinUs) || this.spinUs < 0 || this.spinUs > 1000) throw new MpBusError(ErrorCodes.invalidOption, `spinUs must be an integer in 0..1000, got ${String(options.spinUs)}`);
-    if (!(this.idleParkMs >= 0 && this.idleParkMs <= 1000)) throw new MpBusError(ErrorCodes.invalidOption, `idleParkMs must be in 0..1000, got ${String(options.idleParkMs)}`);
+    if (!Number.isInteger(this.spinUs) || this.spinUs < 0 || this.spinUs > 1000)
+      throw new MpBusError(ErrorCodes.invalidOption, `spinUs must be an integer in 0..1000, got ${String(options.spinUs)}`);
+    if (!(this.idleParkMs >= 0 && this.idleParkMs <= 1000))
+      throw new MpBusError(ErrorCodes.invalidOption, `idleParkMs must be in 0..1000, got ${String(options.idleParkMs)}`);
     att.onWake = () => {
       this.loopStats.wakes++;
       this.parked = false;
@@ -222,7 +224,10 @@ export class MailboxSystem {
       this.native.mbxClose(id);
       const where = registry.lookup(name);
       const owner = where && this.membership.peers().find((p) => p.slot === where.slot);
-      throw new MpBusError(ErrorCodes.nameTaken, `a mailbox named '${name}' is already open${owner ? ` in pid ${owner.pid}` : ''}: close it first or pick another name`);
+      throw new MpBusError(
+        ErrorCodes.nameTaken,
+        `a mailbox named '${name}' is already open${owner ? ` in pid ${owner.pid}` : ''}: close it first or pick another name`,
+      );
     }
     const box = new Mailbox<T>(this, name, address, capacity);
     this.boxes.set(id, box as Mailbox<unknown>);
@@ -536,7 +541,12 @@ export class MailboxSystem {
       const bad = (flags >>> 8) & 0xff;
       if (bad !== 0) {
         const address = (BigInt(length) << 32n) | BigInt(at);
-        this.reportError(new MpBusError(ErrorCodes.badDescriptor, `refused a descriptor (0x${address.toString(16)}) on this process's inbox: it ${BadDescriptor[bad] ?? 'is invalid'}; a peer wrote garbage or a stale pointer`));
+        this.reportError(
+          new MpBusError(
+            ErrorCodes.badDescriptor,
+            `refused a descriptor (0x${address.toString(16)}) on this process's inbox: it ${BadDescriptor[bad] ?? 'is invalid'}; a peer wrote garbage or a stale pointer`,
+          ),
+        );
         continue;
       }
       if (flags & 0x10) large ??= this.native.mbxTakeLarge();
@@ -547,7 +557,9 @@ export class MailboxSystem {
       }
       const box = lastBox;
       if (!box || box.closed) {
-        this.reportError(new MpBusError(ErrorCodes.deadLetter, `a message for mailbox id ${id} arrived after it was closed (sender slot ${(flags >>> 16) & 0xff})`));
+        this.reportError(
+          new MpBusError(ErrorCodes.deadLetter, `a message for mailbox id ${id} arrived after it was closed (sender slot ${(flags >>> 16) & 0xff})`),
+        );
         continue;
       }
       const codec = flags & 0x0f;
@@ -582,7 +594,13 @@ export class MailboxSystem {
           value = copy;
         }
       } catch (err) {
-        this.reportError(new MpBusError(ErrorCodes.decodeFailed, `a message for mailbox '${box.name}' could not be decoded (${(err as Error).message}); it was dropped and its buffer returned`, { cause: err }));
+        this.reportError(
+          new MpBusError(
+            ErrorCodes.decodeFailed,
+            `a message for mailbox '${box.name}' could not be decoded (${(err as Error).message}); it was dropped and its buffer returned`,
+            { cause: err },
+          ),
+        );
         continue;
       }
       box.deliver(value);
@@ -663,7 +681,8 @@ export class MessageBurst {
   }
 
   private check(i: number): void {
-    if (!(Number.isInteger(i) && i >= 0 && i < this.count)) throw new MpBusError(ErrorCodes.invalidOption, `message index ${i} is outside this burst of ${this.count}`);
+    if (!(Number.isInteger(i) && i >= 0 && i < this.count))
+      throw new MpBusError(ErrorCodes.invalidOption, `message index ${i} is outside this burst of ${this.count}`);
   }
 }
 
@@ -719,7 +738,12 @@ export class Mailbox<T = unknown> {
   readonly bursts$: Observable<MessageBurst>;
 
   /** @internal */
-  constructor(private readonly system: MailboxSystem, readonly name: string, readonly address: MailboxAddress, readonly capacity: number) {
+  constructor(
+    private readonly system: MailboxSystem,
+    readonly name: string,
+    readonly address: MailboxAddress,
+    readonly capacity: number,
+  ) {
     this.bursts$ = new Observable<MessageBurst>((subscriber) => {
       if (this.closedFlag) {
         subscriber.complete();
@@ -755,7 +779,9 @@ export class Mailbox<T = unknown> {
         return undefined;
       }
       if (this.burstSubscribers.size > 0) {
-        subscriber.error(new MpBusError(ErrorCodes.invalidOption, `mailbox '${this.name}' is consumed in bursts (bursts$): it cannot also give single messages`));
+        subscriber.error(
+          new MpBusError(ErrorCodes.invalidOption, `mailbox '${this.name}' is consumed in bursts (bursts$): it cannot also give single messages`),
+        );
         return undefined;
       }
       this.subscribers.add(subscriber);
@@ -816,7 +842,9 @@ export class Mailbox<T = unknown> {
     } else if (this.backlog.length < this.capacity * 2) {
       this.backlog.push(value); // still counted as pending (held): senders see 'mailbox-full'
     } else {
-      this.system.reportError(new MpBusError(ErrorCodes.deadLetter, `mailbox '${this.name}' has no subscriber and ${this.backlog.length} messages waiting: a message was dropped`));
+      this.system.reportError(
+        new MpBusError(ErrorCodes.deadLetter, `mailbox '${this.name}' has no subscriber and ${this.backlog.length} messages waiting: a message was dropped`),
+      );
     }
   }
 
@@ -850,7 +878,10 @@ export class MailboxRef<T = unknown> {
   private idleRetries = 0;
 
   /** @internal */
-  constructor(private readonly system: MailboxSystem, readonly name: string) {}
+  constructor(
+    private readonly system: MailboxSystem,
+    readonly name: string,
+  ) {}
 
   /**
    * Sends `value` (msgpackr-encoded) if there is room now. Never waits and never drops: the
@@ -968,7 +999,8 @@ export class MailboxRef<T = unknown> {
   /** The error of a send that found no mailbox (an {@link OfferStatus} past the bounds). */
   private failure(status: number): MpBusError {
     if (status === OfferStatus.noSuchMailbox) return new MpBusError(ErrorCodes.noSuchMailbox, `no mailbox named '${this.name}' is open in the group`);
-    if (status === SendStatus.peerGone) return new MpBusError(ErrorCodes.peerGone, `the process that owned mailbox '${this.name}' is gone (it died or left the group)`);
+    if (status === SendStatus.peerGone)
+      return new MpBusError(ErrorCodes.peerGone, `the process that owned mailbox '${this.name}' is gone (it died or left the group)`);
     return new MpBusError(ErrorCodes.mailboxClosed, `mailbox '${this.name}' was closed`);
   }
 
@@ -1155,7 +1187,12 @@ export class MailboxRef<T = unknown> {
       }
       if (performance.now() >= head.deadline) {
         this.queue.shift();
-        head.reject(new MpBusError(ErrorCodes.sendTimeout, `no room in mailbox '${this.name}' (${result}) before the send timeout: the receiver is slower than its senders; raise its capacity or the timeout, or slow down`));
+        head.reject(
+          new MpBusError(
+            ErrorCodes.sendTimeout,
+            `no room in mailbox '${this.name}' (${result}) before the send timeout: the receiver is slower than its senders; raise its capacity or the timeout, or slow down`,
+          ),
+        );
         continue;
       }
       this.idleRetries++;

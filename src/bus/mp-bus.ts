@@ -30,16 +30,7 @@ import { MpBusError } from '../errors.js';
 import { logger } from '../log.js';
 import { mpNative, type MpBinding, type NativeIncoming, type NativeMpEvent } from '../native/mp.js';
 import { Runtime } from '../runtime/runtime.js';
-import {
-  EnvelopeKind,
-  encodeValue,
-  hasEnvelope,
-  monotonicMs,
-  readEnvelope,
-  writeEnvelope,
-  type Envelope,
-  type EnvelopeHead,
-} from './envelope.js';
+import { EnvelopeKind, encodeValue, hasEnvelope, monotonicMs, readEnvelope, writeEnvelope, type Envelope, type EnvelopeHead } from './envelope.js';
 import { LargePayloads, type Body } from './mp-large.js';
 import { checkFds, checkName, checkRaw, resolveBusOptions } from './mp-checks.js';
 import { closeFds, errorPayload, invokeHandler, type Outcome } from './mp-handler-call.js';
@@ -60,7 +51,11 @@ import {
 
 interface Registration {
   name: string;
+  // One registry holds every name's handler and subject, each typed by its own caller: their
+  // payload types differ per entry, so the entry itself cannot name one.
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
   handler?: MpHandler<any, any>;
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
   subject: Subject<MpMessage<any>>;
   listeners: number;
 }
@@ -89,7 +84,10 @@ export class MpBus {
   /** Problems that belong to no call: malformed or foreign messages, late replies, failed replies. */
   readonly errors$: Observable<MpBusError> = this.errorSubject.asObservable();
 
-  private constructor(private readonly runtime: Runtime, options: MpBusOptions) {
+  private constructor(
+    private readonly runtime: Runtime,
+    options: MpBusOptions,
+  ) {
     this.options = resolveBusOptions(options);
     this.native = mpNative();
     this.limits = this.native.mpLimits;
@@ -244,7 +242,10 @@ export class MpBus {
   /** {@link send} from the primary, which DPDK delivers to every secondary. */
   broadcast(name: string, value: unknown, options: MpMessageOptions = {}): void {
     if (this.role !== 'primary') {
-      throw new MpBusError(MpErrorCodes.invalidOption, `only the primary broadcasts: a secondary's message goes to the primary alone (use send('${name}', ...))`);
+      throw new MpBusError(
+        MpErrorCodes.invalidOption,
+        `only the primary broadcasts: a secondary's message goes to the primary alone (use send('${name}', ...))`,
+      );
     }
     this.send(name, value, options);
   }
@@ -283,15 +284,24 @@ export class MpBus {
     const result = await this.request<T>(name, value, options);
     for (const reply of result.replies) closeFds(reply.fds);
     if (result.sent === 0) {
-      throw new MpBusError(MpErrorCodes.noPeer, `no process to ask for '${name}': ${this.role === 'primary' ? 'no secondary is running' : 'the primary is gone'}`);
+      throw new MpBusError(
+        MpErrorCodes.noPeer,
+        `no process to ask for '${name}': ${this.role === 'primary' ? 'no secondary is running' : 'the primary is gone'}`,
+      );
     }
     const failed = result.replies.find((r) => !r.ok && r.error?.code !== MpErrorCodes.noHandler) ?? result.replies.find((r) => !r.ok);
     if (failed?.error) throw failed.error;
     if (result.unreached) {
-      throw new MpBusError(MpErrorCodes.sendFailed, `'${name}' did not reach every secondary: one did not read its socket within the send timeout (stopped or starved); ${result.received} of the ${result.sent} reached replied`);
+      throw new MpBusError(
+        MpErrorCodes.sendFailed,
+        `'${name}' did not reach every secondary: one did not read its socket within the send timeout (stopped or starved); ${result.received} of the ${result.sent} reached replied`,
+      );
     }
     if (!result.complete) {
-      throw new MpBusError(MpErrorCodes.timeout, `'${name}': ${result.received} of ${result.sent} peers replied within ${options.timeoutMs ?? DEFAULT_TIMEOUT_MS} ms`);
+      throw new MpBusError(
+        MpErrorCodes.timeout,
+        `'${name}': ${result.received} of ${result.sent} peers replied within ${options.timeoutMs ?? DEFAULT_TIMEOUT_MS} ms`,
+      );
     }
     return result.replies.map((r) => r.value as T);
   }
@@ -377,7 +387,8 @@ export class MpBus {
     try {
       if (!hasEnvelope(ev.param)) throw new MpBusError(MpErrorCodes.malformed, `a message without mpbus header on the internal name '${ev.name}'`);
       env = readEnvelope(ev.param);
-      if (env.kind !== EnvelopeKind.request || env.target === '') throw new MpBusError(MpErrorCodes.malformed, `malformed mpbus request: kind ${env.kind}, name '${env.target}'`);
+      if (env.kind !== EnvelopeKind.request || env.target === '')
+        throw new MpBusError(MpErrorCodes.malformed, `malformed mpbus request: kind ${env.kind}, name '${env.target}'`);
     } catch (err) {
       closeFds(ev.fds);
       this.report(err, ev.name);
@@ -408,7 +419,12 @@ export class MpBus {
     // Past the requester's deadline its slot may carry another request: answering now would
     // answer that one. Drop it instead.
     if (monotonicMs() >= req.deadlineMs) {
-      this.report(new MpBusError(MpErrorCodes.lateReply, `dropped the reply to '${req.target}' from pid ${req.pid}: its requester stopped waiting ${Math.round(monotonicMs() - req.deadlineMs)} ms ago`));
+      this.report(
+        new MpBusError(
+          MpErrorCodes.lateReply,
+          `dropped the reply to '${req.target}' from pid ${req.pid}: its requester stopped waiting ${Math.round(monotonicMs() - req.deadlineMs)} ms ago`,
+        ),
+      );
       return;
     }
     let encoded: Buffer;
@@ -448,7 +464,12 @@ export class MpBus {
     if (this.closed) return;
     if (outcome.kind === EnvelopeKind.errorReply) {
       const remote = outcome.value as { message?: string };
-      this.report(new MpBusError(MpErrorCodes.replyFailed, `the handler of '${ev.name}' failed on a raw request, which cannot carry an error reply: ${String(remote.message)}`));
+      this.report(
+        new MpBusError(
+          MpErrorCodes.replyFailed,
+          `the handler of '${ev.name}' failed on a raw request, which cannot carry an error reply: ${String(remote.message)}`,
+        ),
+      );
       return;
     }
     if (outcome.value === undefined) return; // a raw message, or the handler chose not to reply
@@ -487,7 +508,10 @@ export class MpBus {
   }
 
   private report(err: unknown, name?: string): void {
-    const error = err instanceof MpBusError ? err : new MpBusError(MpErrorCodes.malformed, `${name ? `'${name}': ` : ''}${String((err as Error)?.message ?? err)}`, { cause: err });
+    const error =
+      err instanceof MpBusError
+        ? err
+        : new MpBusError(MpErrorCodes.malformed, `${name ? `'${name}': ` : ''}${String((err as Error)?.message ?? err)}`, { cause: err });
     this.log.debug({ err: error }, 'bus error');
     this.errorSubject.next(error);
   }

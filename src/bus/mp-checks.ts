@@ -14,7 +14,8 @@ type Limits = MpBinding['mpLimits'];
 export function resolveBusOptions(o: MpBusOptions): Required<MpBusOptions> {
   const int = (name: string, v: number | undefined, dflt: number, min: number, max: number): number => {
     if (v === undefined) return dflt;
-    if (!Number.isInteger(v) || v < min || v > max) throw new MpBusError(MpErrorCodes.invalidOption, `${name} must be an integer in [${min}, ${max}], got ${String(v)}`);
+    if (!Number.isInteger(v) || v < min || v > max)
+      throw new MpBusError(MpErrorCodes.invalidOption, `${name} must be an integer in [${min}, ${max}], got ${String(v)}`);
     return v;
   };
   return {
@@ -33,7 +34,10 @@ export function checkName(name: string, limits: Limits): void {
   }
   const bytes = Buffer.byteLength(name, 'utf8');
   if (bytes > limits.maxNameBytes) {
-    throw new MpBusError(MpErrorCodes.invalidName, `rte_mp name '${name}' is ${bytes} bytes; DPDK allows at most ${limits.maxNameBytes} (RTE_MP_MAX_NAME_LEN - 1)`);
+    throw new MpBusError(
+      MpErrorCodes.invalidName,
+      `rte_mp name '${name}' is ${bytes} bytes; DPDK allows at most ${limits.maxNameBytes} (RTE_MP_MAX_NAME_LEN - 1)`,
+    );
   }
   if (name.includes('\0')) throw new MpBusError(MpErrorCodes.invalidName, 'an rte_mp name cannot contain NUL');
   if (name.startsWith(RESERVED_NAME_PREFIX)) {
@@ -57,7 +61,10 @@ export function checkRaw(value: unknown, limits: Limits): Uint8Array {
     throw new MpBusError(MpErrorCodes.invalidOption, 'a raw payload is a Uint8Array (or Buffer) of at most 256 bytes');
   }
   if (value.length > limits.maxParamBytes) {
-    throw new MpBusError(MpErrorCodes.payloadTooLarge, `raw payload of ${value.length} bytes: rte_mp's param holds at most ${limits.maxParamBytes} (RTE_MP_MAX_PARAM_LEN); send an encoded value instead, which mpbus moves through shared memory`);
+    throw new MpBusError(
+      MpErrorCodes.payloadTooLarge,
+      `raw payload of ${value.length} bytes: rte_mp's param holds at most ${limits.maxParamBytes} (RTE_MP_MAX_PARAM_LEN); send an encoded value instead, which mpbus moves through shared memory`,
+    );
   }
   return value;
 }

@@ -29,7 +29,7 @@ function isThenable(v: unknown): v is PromiseLike<unknown> {
 }
 
 /** Runs a handler; a synchronous result is answered without a microtask hop. */
-export function invokeHandler(handler: MpHandler<any, any>, msg: MpMessage, answer: (o: Outcome) => void): void {
+export function invokeHandler(handler: MpHandler<unknown, unknown>, msg: MpMessage, answer: (o: Outcome) => void): void {
   let result: unknown;
   try {
     result = handler(msg.value, msg);

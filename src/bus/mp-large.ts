@@ -64,14 +64,19 @@ export class LargePayloads {
     if (env.large) {
       const taken = this.native.mpLargeTake(env.large.address, env.large.length, env.large.token, exclusive);
       if (!taken) {
-        throw new MpBusError(MpErrorCodes.payloadGone, `the ${env.large.length}-byte value sent by pid ${env.pid} is no longer in shared memory (expired or not an mpbus buffer)`);
+        throw new MpBusError(
+          MpErrorCodes.payloadGone,
+          `the ${env.large.length}-byte value sent by pid ${env.pid} is no longer in shared memory (expired or not an mpbus buffer)`,
+        );
       }
       bytes = taken;
     }
     try {
       return decodeValue(bytes!);
     } catch (err) {
-      throw new MpBusError(MpErrorCodes.malformed, `malformed mpbus message from pid ${env.pid}: undecodable value (${(err as Error).message})`, { cause: err });
+      throw new MpBusError(MpErrorCodes.malformed, `malformed mpbus message from pid ${env.pid}: undecodable value (${(err as Error).message})`, {
+        cause: err,
+      });
     }
   }
 

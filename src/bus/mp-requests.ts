@@ -48,13 +48,14 @@ export interface PendingRequest {
   timeoutMs: number;
   deadlineMs: number;
   sync: boolean;
+  // Requests of every reply type share one table; each entry's resolve is its own caller's.
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
   resolve(result: MpRequestResult<any>): void;
   reject(err: unknown): void;
   safetyTimer?: NodeJS.Timeout;
   /** Primary: DPDK could not send it to some secondary (EAGAIN at the send timeout). */
   unreached?: boolean;
 }
-
 
 export class MpRequests {
   private readonly role: MpRole;
@@ -284,7 +285,7 @@ export class MpRequests {
       const reply = req.raw ? { ok: true, raw: true, value: r.param, fds: r.fds } : this.readReply(req, r);
       if (reply) replies.push(reply);
     }
-    const result: MpRequestResult<any> = { sent, received: replies.length, complete: !timedOut && !req.unreached && replies.length === sent, replies };
+    const result: MpRequestResult<unknown> = { sent, received: replies.length, complete: !timedOut && !req.unreached && replies.length === sent, replies };
     req.resolve(req.unreached ? { ...result, unreached: true } : result);
   }
 
@@ -307,7 +308,12 @@ export class MpRequests {
     }
     if (!answers(env, req.id)) {
       closeFds(r.fds);
-      this.host.report(new MpBusError(MpErrorCodes.lateReply, `dropped a reply from pid ${env.pid} that answers another request (id ${env.correlationId}, expected ${req.id} for '${req.target}')`));
+      this.host.report(
+        new MpBusError(
+          MpErrorCodes.lateReply,
+          `dropped a reply from pid ${env.pid} that answers another request (id ${env.correlationId}, expected ${req.id} for '${req.target}')`,
+        ),
+      );
       return undefined;
     }
     const from = { raw: false, pid: env.pid, role: env.role, fds: r.fds };
@@ -322,7 +328,10 @@ export class MpRequests {
     }
     if (env.kind === EnvelopeKind.errorReply) {
       const remote = (value ?? {}) as { code?: unknown; message?: unknown };
-      const error = new MpBusError(MpErrorCodes.remoteError, `the handler of '${req.target}' in pid ${env.pid} (${env.role}) failed: ${String(remote.message)}`);
+      const error = new MpBusError(
+        MpErrorCodes.remoteError,
+        `the handler of '${req.target}' in pid ${env.pid} (${env.role}) failed: ${String(remote.message)}`,
+      );
       (error as MpBusError & { remoteCode?: string }).remoteCode = typeof remote.code === 'string' ? remote.code : undefined;
       return { ok: false, ...from, error };
     }

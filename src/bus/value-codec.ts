@@ -143,7 +143,9 @@ const standardErrors = new Map<string, ErrorConstructor>([
 
 const TypedArray = Object.getPrototypeOf(Uint8Array) as abstract new () => ArrayBufferView;
 const typedArrays = new Map<string, new (buffer: ArrayBuffer) => ArrayBufferView>(
-  [Int8Array, Uint8Array, Uint8ClampedArray, Int16Array, Uint16Array, Int32Array, Uint32Array, Float32Array, Float64Array, BigInt64Array, BigUint64Array].map((C) => [C.name, C as new (buffer: ArrayBuffer) => ArrayBufferView]),
+  [Int8Array, Uint8Array, Uint8ClampedArray, Int16Array, Uint16Array, Int32Array, Uint32Array, Float32Array, Float64Array, BigInt64Array, BigUint64Array].map(
+    (C) => [C.name, C as new (buffer: ArrayBuffer) => ArrayBufferView],
+  ),
 );
 
 function describe(v: unknown): string {
@@ -254,7 +256,10 @@ function classifyFields(o: Record<string, unknown>, kind: number, isError = fals
 }
 
 function at(err: unknown, step: string | number): unknown {
-  if (err instanceof Unsendable) err.path.push(typeof step === 'number' ? `[${step}]` : step.startsWith('<') ? `[${step}]` : /^[A-Za-z_$][\w$]*$/.test(step) ? `.${step}` : `[${JSON.stringify(step)}]`);
+  if (err instanceof Unsendable)
+    err.path.push(
+      typeof step === 'number' ? `[${step}]` : step.startsWith('<') ? `[${step}]` : /^[A-Za-z_$][\w$]*$/.test(step) ? `.${step}` : `[${JSON.stringify(step)}]`,
+    );
   return err;
 }
 
@@ -385,7 +390,15 @@ function toTree(v: unknown, ids: Map<object, number>): unknown {
   if (v instanceof Error) {
     const cause = (v as { cause?: unknown }).cause;
     // cause first, then the fields: the order the reader meets them in
-    return [Tag.error, v.name, v.message, v.stack ?? null, registeredErrorClass(proto), cause === undefined ? null : [toTree(cause, ids)], fieldsTree(Tag.object, v as unknown as Record<string, unknown>, ids, true)];
+    return [
+      Tag.error,
+      v.name,
+      v.message,
+      v.stack ?? null,
+      registeredErrorClass(proto),
+      cause === undefined ? null : [toTree(cause, ids)],
+      fieldsTree(Tag.object, v as unknown as Record<string, unknown>, ids, true),
+    ];
   }
   return [Tag.instance, namesByPrototype.get(proto!)!, fieldsTree(Tag.object, v as Record<string, unknown>, ids)];
 }
@@ -499,7 +512,11 @@ function fromTree(t: unknown, objects: unknown[]): unknown {
         e = new C(String(message));
         if (e.name !== name) Object.defineProperty(e, 'name', { value: String(name), writable: true, configurable: true });
       }
-      Object.defineProperty(e, 'stack', { value: typeof stack === 'string' ? stack : `${String(name)}: ${String(message)}`, writable: true, configurable: true });
+      Object.defineProperty(e, 'stack', {
+        value: typeof stack === 'string' ? stack : `${String(name)}: ${String(message)}`,
+        writable: true,
+        configurable: true,
+      });
       objects.push(e);
       const cause = t[5] as unknown;
       if (Array.isArray(cause)) Object.defineProperty(e, 'cause', { value: fromTree(cause[0], objects), writable: true, configurable: true });
@@ -542,7 +559,10 @@ function classFor(name: unknown): (abstract new (...args: never[]) => unknown) |
   const C = classesByName.get(name);
   if (C === undefined && !unknownClassesWarned.has(name) && unknownClassesWarned.size < 1000) {
     unknownClassesWarned.add(name);
-    log.warn({ className: name }, 'a value of a class this process did not register arrived: it is delivered as a plain object; call registerClass() for it in every process that receives it');
+    log.warn(
+      { className: name },
+      'a value of a class this process did not register arrived: it is delivered as a plain object; call registerClass() for it in every process that receives it',
+    );
   }
   return C;
 }

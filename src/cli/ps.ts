@@ -54,10 +54,27 @@ export const ps: Command = {
     }
     const actors = formatTable(
       ['ACTOR', 'PID', 'RECEIVED', 'PROCESSED', 'FAILED', 'DEAD', 'RESTARTS', 'DEPTH', 'ASKS', 'P50', 'P99'],
-      view.actors.map((a) => [a.name, String(a.pid), amount(a.received), amount(a.processed), amount(a.failed), amount(a.deadLettered), amount(a.restarts), amount(a.depth), amount(a.asks), latency(a.p50Ms), latency(a.p99Ms)]),
+      view.actors.map((a) => [
+        a.name,
+        String(a.pid),
+        amount(a.received),
+        amount(a.processed),
+        amount(a.failed),
+        amount(a.deadLettered),
+        amount(a.restarts),
+        amount(a.depth),
+        amount(a.asks),
+        latency(a.p50Ms),
+        latency(a.p99Ms),
+      ]),
     );
-    const mailboxes = formatTable(['MAILBOX', 'PID', 'DEPTH', 'CAPACITY'], view.mailboxes.map((b) => [b.name, String(b.pid), amount(b.depth), amount(b.capacity)]));
-    console.log(`group ${view.prefix}: ${view.state}, ${view.processes.length} processes, ${view.actors.length} actors\n\n${processTable(view)}\n\n${view.actors.length > 0 ? actors : '(no actors)'}${view.mailboxes.length > 0 ? `\n\n${mailboxes}` : ''}`);
+    const mailboxes = formatTable(
+      ['MAILBOX', 'PID', 'DEPTH', 'CAPACITY'],
+      view.mailboxes.map((b) => [b.name, String(b.pid), amount(b.depth), amount(b.capacity)]),
+    );
+    console.log(
+      `group ${view.prefix}: ${view.state}, ${view.processes.length} processes, ${view.actors.length} actors\n\n${processTable(view)}\n\n${view.actors.length > 0 ? actors : '(no actors)'}${view.mailboxes.length > 0 ? `\n\n${mailboxes}` : ''}`,
+    );
     return 0;
   },
 };

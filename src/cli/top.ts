@@ -16,7 +16,9 @@ const SORTS: Record<string, { key: string; compare: (a: ActorRow, b: ActorRow) =
   p99: { key: 'p', compare: (a, b) => (b.p99Ms ?? -1) - (a.p99Ms ?? -1) },
   dead: { key: 'x', compare: (a, b) => b.deadLettered - a.deadLettered },
 };
-const sortHelp = Object.entries(SORTS).map(([name, s]) => `${s.key} ${name}`).join(', ');
+const sortHelp = Object.entries(SORTS)
+  .map(([name, s]) => `${s.key} ${name}`)
+  .join(', ');
 
 const help = `Usage: npx mpbus top <prefix> [--sort name|depth|rate|p99|dead] [--interval ms] [-n count] [--json]
 

@@ -29,7 +29,19 @@ import { callback, durationMs, oneOf } from '../validation.js';
 import { logger } from '../log.js';
 import { ActorErrorCodes, toWireError } from '../actors/errors.js';
 import { encodeValue } from '../bus/value-codec.js';
-import { EnvelopeKind, payloadRoot, type ActorTransport, type DeliveryStatus, type Envelope, type Location, type MembershipChange, type NameGone, type Receiver, type Registration, type WireError } from '../actors/transport.js';
+import {
+  EnvelopeKind,
+  payloadRoot,
+  type ActorTransport,
+  type DeliveryStatus,
+  type Envelope,
+  type Location,
+  type MembershipChange,
+  type NameGone,
+  type Receiver,
+  type Registration,
+  type WireError,
+} from '../actors/transport.js';
 import { Directory, type NodeAnnouncement } from './directory.js';
 import type { ClusterEngine, EngineHeaders, EngineMessage, EngineSubscription } from './engine.js';
 import { NatsEngine, type NatsEngineOptions } from './nats-engine.js';
@@ -131,7 +143,9 @@ export function subjectToken(name: string): string {
 }
 
 function newTrace(): string {
-  return `${Date.now().toString(16)}${Math.floor(Math.random() * 0xffffffff).toString(16).padStart(8, '0')}`;
+  return `${Date.now().toString(16)}${Math.floor(Math.random() * 0xffffffff)
+    .toString(16)
+    .padStart(8, '0')}`;
 }
 
 let nodeCounter = 0;
@@ -186,7 +200,10 @@ export class ClusterTransport implements ActorTransport {
     this.heartbeatMs = durationMs(options.heartbeatMs ?? 1000, 'cluster.heartbeatMs', 1);
     this.nodeTimeoutMs = durationMs(options.nodeTimeoutMs ?? 3 * this.heartbeatMs, 'cluster.nodeTimeoutMs', 1);
     if (this.nodeTimeoutMs <= this.heartbeatMs) {
-      throw new MpBusError('INVALID_OPTION', `cluster.nodeTimeoutMs (${this.nodeTimeoutMs}) must be longer than cluster.heartbeatMs (${this.heartbeatMs}), or every node would look gone between two heartbeats`);
+      throw new MpBusError(
+        'INVALID_OPTION',
+        `cluster.nodeTimeoutMs (${this.nodeTimeoutMs}) must be longer than cluster.heartbeatMs (${this.heartbeatMs}), or every node would look gone between two heartbeats`,
+      );
     }
     this.whileDisconnected = oneOf(options.whileDisconnected ?? 'fail', 'cluster.whileDisconnected', ['fail', 'retry'] as const);
     this.exported = options.exported === undefined ? (name) => !name.startsWith('$') : callback(options.exported, 'cluster.exported');
@@ -327,7 +344,8 @@ export class ClusterTransport implements ActorTransport {
    * Use it to export events (interrupts, link changes) to other hosts.
    */
   broadcast(topic: string, payload: unknown): void {
-    if (!this.started || this.closed) throw new MpBusError(ActorErrorCodes.clusterUnavailable, `cannot broadcast on '${topic}': the cluster is not connected (await system.ready())`);
+    if (!this.started || this.closed)
+      throw new MpBusError(ActorErrorCodes.clusterUnavailable, `cannot broadcast on '${topic}': the cluster is not connected (await system.ready())`);
     this.engine.publish(this.topicSubject(topic), this.packr.pack(encodeValue(payload)), { headers: { [ClusterHeaders.node]: this.nodeId } });
   }
 
@@ -407,7 +425,16 @@ export class ClusterTransport implements ActorTransport {
       [ClusterHeaders.askId]: String(envelope.id),
       [ClusterHeaders.node]: this.nodeId,
     };
-    const ask: RemoteAsk = { to, subject: this.subjectOf(to), action: envelope.action, replyTo: envelope.replyTo, id: envelope.id, data: this.encodeRequest(envelope), headers, deadline };
+    const ask: RemoteAsk = {
+      to,
+      subject: this.subjectOf(to),
+      action: envelope.action,
+      replyTo: envelope.replyTo,
+      id: envelope.id,
+      data: this.encodeRequest(envelope),
+      headers,
+      deadline,
+    };
     const n = this.nextAsk++;
     this.remoteAsks.set(n, ask);
     if (!this.connected) {
@@ -462,7 +489,10 @@ export class ClusterTransport implements ActorTransport {
     try {
       payload = this.packr.unpack(m.data);
     } catch (err) {
-      this.failAsk(n, toWireError(new MpBusError('DECODE_FAILED', `the answer of '${ask.to}' to '${ask.action}' could not be decoded: ${(err as Error).message}`)));
+      this.failAsk(
+        n,
+        toWireError(new MpBusError('DECODE_FAILED', `the answer of '${ask.to}' to '${ask.action}' could not be decoded: ${(err as Error).message}`)),
+      );
       return;
     }
     this.remoteAsks.delete(n);
@@ -493,7 +523,10 @@ export class ClusterTransport implements ActorTransport {
       if (typeof action !== 'string') throw new Error('no action');
     } catch (err) {
       this.log.warn({ err, name }, 'undecodable message from another host dropped');
-      if (m.reply) this.engine.publish(m.reply, this.packr.pack(toWireError(new MpBusError('DECODE_FAILED', `message to '${name}' could not be decoded`))), { headers: { [ClusterHeaders.kind]: 'failure', [ClusterHeaders.node]: this.nodeId } });
+      if (m.reply)
+        this.engine.publish(m.reply, this.packr.pack(toWireError(new MpBusError('DECODE_FAILED', `message to '${name}' could not be decoded`))), {
+          headers: { [ClusterHeaders.kind]: 'failure', [ClusterHeaders.node]: this.nodeId },
+        });
       return;
     }
     const trace = m.headers[ClusterHeaders.trace];
@@ -600,7 +633,10 @@ export class ClusterTransport implements ActorTransport {
       return;
     }
     const fresh = !this.directory.knows(a.node);
-    const vanished = this.directory.announce({ node: a.node, pid: Number(a.pid) || -1, host: String(a.host ?? ''), names: a.names.filter((n) => typeof n === 'string') }, Date.now());
+    const vanished = this.directory.announce(
+      { node: a.node, pid: Number(a.pid) || -1, host: String(a.host ?? ''), names: a.names.filter((n) => typeof n === 'string') },
+      Date.now(),
+    );
     for (const name of vanished) this.nameGone(name, 'stopped');
     // A node that just came (or came back) wants to know us now, not at our next heartbeat.
     if (what === 'hello' || fresh) this.scheduleAnnounce();
@@ -634,7 +670,7 @@ export class ClusterTransport implements ActorTransport {
 
   private onDisconnected(): void {
     if (this.whileDisconnected === 'retry') return;
-    for (const [n, ask] of this.remoteAsks) this.failAsk(n, this.unavailable());
+    for (const n of this.remoteAsks.keys()) this.failAsk(n, this.unavailable());
   }
 
   private onReconnected(): void {

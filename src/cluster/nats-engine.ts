@@ -90,7 +90,11 @@ export class NatsEngine implements ClusterEngine {
         maxPingOut: 2,
       });
     } catch (err) {
-      throw new MpBusError('CLUSTER_UNAVAILABLE', `cannot connect to NATS at ${String(o.servers)}: ${(err as Error).message}; start nats-server (e.g. \`nats-server -a 127.0.0.1 -p 4222\`) or fix cluster.servers`, { cause: err });
+      throw new MpBusError(
+        'CLUSTER_UNAVAILABLE',
+        `cannot connect to NATS at ${String(o.servers)}: ${(err as Error).message}; start nats-server (e.g. \`nats-server -a 127.0.0.1 -p 4222\`) or fix cluster.servers`,
+        { cause: err },
+      );
     }
     this.isUp = true;
     const nc = this.nc;

@@ -32,4 +32,3 @@ export interface Hold {
   ready: Promise<void> | undefined;
   release: Release;
 }
-

@@ -122,4 +122,3 @@ export function serveRelay(sources: PrimarySources, bus: MpBus, log: Logger): Re
   };
   return { handle, stop, stats: () => relay.stats() };
 }
-

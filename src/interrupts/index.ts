@@ -15,7 +15,20 @@ import { RelayClient } from './relay-client.js';
 export { Interrupts, type Watch, type EventSource } from './interrupts.js';
 export type { InterruptBackend, Hold } from './backend.js';
 export { ofType, ofPort, ofAlarm, ofFd } from './operators.js';
-export type { InterruptEvent, InterruptType, LinkEvent, PortEvent, AlarmEvent, FdEvent, LinkState, LinkVia, WatchSpec, PortInfo, EventLoss, RelayStats } from './types.js';
+export type {
+  InterruptEvent,
+  InterruptType,
+  LinkEvent,
+  PortEvent,
+  AlarmEvent,
+  FdEvent,
+  LinkState,
+  LinkVia,
+  WatchSpec,
+  PortInfo,
+  EventLoss,
+  RelayStats,
+} from './types.js';
 
 interface Attached {
   intr?: Interrupts;

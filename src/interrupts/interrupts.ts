@@ -14,8 +14,20 @@ import { EMPTY, Observable, distinctUntilChanged, map, take } from 'rxjs';
 import { MpBusError, ErrorCodes } from '../errors.js';
 import { ofAlarm, ofFd, ofPort, ofType } from './operators.js';
 import type { Hold, InterruptBackend } from './backend.js';
-import type { LinkSnapshot, PrimarySources, Release } from './primary.js';
-import type { AlarmEvent, EventLoss, FdEvent, InterruptEvent, InterruptType, LinkEvent, LinkState, PortEvent, PortInfo, RelayStats, WatchSpec } from './types.js';
+import type { PrimarySources, Release } from './primary.js';
+import type {
+  AlarmEvent,
+  EventLoss,
+  FdEvent,
+  InterruptEvent,
+  InterruptType,
+  LinkEvent,
+  LinkState,
+  PortEvent,
+  PortInfo,
+  RelayStats,
+  WatchSpec,
+} from './types.js';
 import { validatePort, validateWatch } from './validate.js';
 
 /** A held watch: the primary keeps watching the source until every holder released it. */

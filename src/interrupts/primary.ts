@@ -130,7 +130,12 @@ export class PrimarySources {
     switch (ev.type) {
       case 'lsc': {
         const port = ev.portId!;
-        const link: LinkState = { status: ev.linkUp ? 'up' : 'down', speedMbps: ev.speedMbps ?? 0, duplex: ev.fullDuplex ? 'full' : 'half', autoneg: ev.autoneg ?? false };
+        const link: LinkState = {
+          status: ev.linkUp ? 'up' : 'down',
+          speedMbps: ev.speedMbps ?? 0,
+          duplex: ev.fullDuplex ? 'full' : 'half',
+          autoneg: ev.autoneg ?? false,
+        };
         const via = ev.via ?? 'interrupt';
         // Kernel messages and reads after start/stop repeat what is known: only changes count.
         // A PMD's own interrupt always counts (it may report a speed or duplex change).

@@ -179,14 +179,21 @@ export class RelayClient implements InterruptBackend {
     if (!this.primaryServes) {
       // DPDK's rte_mp drops a request for an action the peer never registered, without a reply:
       // asking a C primary would only time out.
-      throw new MpBusError(ErrorCodes.notReady, "the primary of this group is not an mpbus process, so nothing relays its interrupts: link state, port info and hotplug need an mpbus primary (see docs/interrupts.md)");
+      throw new MpBusError(
+        ErrorCodes.notReady,
+        'the primary of this group is not an mpbus process, so nothing relays its interrupts: link state, port info and hotplug need an mpbus primary (see docs/interrupts.md)',
+      );
     }
     let replies: ControlReply[];
     try {
       replies = await this.bus.requestAll<ControlReply>(CONTROL_NAME, request, { timeoutMs });
     } catch (err) {
       if (err instanceof MpBusError && err.code === 'NO_HANDLER') {
-        throw new MpBusError(ErrorCodes.notReady, 'the primary does not serve interrupts: it is not an mpbus primary, or it stopped serving (its runtime is closing)', { cause: err });
+        throw new MpBusError(
+          ErrorCodes.notReady,
+          'the primary does not serve interrupts: it is not an mpbus primary, or it stopped serving (its runtime is closing)',
+          { cause: err },
+        );
       }
       throw err;
     }
@@ -205,7 +212,9 @@ export class RelayClient implements InterruptBackend {
     const id = this.nextHoldId++;
     let state: 'waiting' | 'sent' | 'accepted' | 'released' = 'waiting';
     const sendRelease = (): void => {
-      this.call({ op: 'release', id }).catch((err: unknown) => this.log.debug({ err, id }, 'release not delivered (the primary drops it when this process dies)'));
+      this.call({ op: 'release', id }).catch((err: unknown) =>
+        this.log.debug({ err, id }, 'release not delivered (the primary drops it when this process dies)'),
+      );
     };
     const ready = new Promise<void>((resolve, reject) => {
       setImmediate(() => {

@@ -87,4 +87,3 @@ export function plausibleEvent(v: unknown): v is InterruptEvent {
     isObject(v.details)
   );
 }
-

@@ -110,4 +110,3 @@ export class EventRelay {
     this.beacon = undefined;
   }
 }
-

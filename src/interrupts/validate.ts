@@ -29,6 +29,9 @@ export function validateWatch(spec: WatchSpec): void {
       }
       return;
     default:
-      throw new MpBusError(ErrorCodes.invalidOption, `unknown watch type ${JSON.stringify((spec as { type?: unknown }).type)}: use lsc, removal, ports or alarm`);
+      throw new MpBusError(
+        ErrorCodes.invalidOption,
+        `unknown watch type ${JSON.stringify((spec as { type?: unknown }).type)}: use lsc, removal, ports or alarm`,
+      );
   }
 }

@@ -9,8 +9,22 @@ import { closeSync, openSync, readFileSync, readSync } from 'node:fs';
 import { join } from 'node:path';
 import { GroupFiles, pidAlive } from '../runtime/group.js';
 import {
-  BUCKETS, COUNTERS_FILE, LAYOUT_MAGIC, NAME_MAX_BYTES, NAME_OFFSET, P, ProcState, quantileMs, R, ROW_BYTES, ROW_FIELDS, ROWS, RowKind,
-  SLOT_BYTES, SLOTS, type RowKindName,
+  BUCKETS,
+  COUNTERS_FILE,
+  LAYOUT_MAGIC,
+  NAME_MAX_BYTES,
+  NAME_OFFSET,
+  P,
+  ProcState,
+  quantileMs,
+  R,
+  ROW_BYTES,
+  ROW_FIELDS,
+  ROWS,
+  RowKind,
+  SLOT_BYTES,
+  SLOTS,
+  type RowKindName,
 } from '../runtime/counters-layout.js';
 
 /** One row of a process: an actor, a mailbox or the asks it made to one name. */

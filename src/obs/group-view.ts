@@ -93,7 +93,20 @@ export function readGroupView(prefix: string, previous?: GroupView): GroupView |
   for (const pid of [survey.primaryPid, ...survey.secondaryPids]) {
     if (pid === null || known.has(pid)) continue;
     const role = pid === survey.primaryPid ? 'primary' : 'secondary';
-    processes.push({ pid, role, lcore: null, mpbus: false, command: '(no counters)', uptimeMs: 0, cpuUs: 0, sampledAt: 0, rssBytes: 0, heapUsedBytes: 0, deadLetters: 0, actors: [] });
+    processes.push({
+      pid,
+      role,
+      lcore: null,
+      mpbus: false,
+      command: '(no counters)',
+      uptimeMs: 0,
+      cpuUs: 0,
+      sampledAt: 0,
+      rssBytes: 0,
+      heapUsedBytes: 0,
+      deadLetters: 0,
+      actors: [],
+    });
   }
   processes.sort((a, b) => (a.role === b.role ? (a.lcore ?? 1e9) - (b.lcore ?? 1e9) : a.role === 'primary' ? -1 : 1));
   if (previous && seconds > 0) {

@@ -77,24 +77,48 @@ export function groupMetrics(options: GroupMetricsOptions = {}): Registry {
     return cached.snapshot;
   };
   const g = { group: filePrefix };
-  const perProcess = (value: (p: ProcessCounters) => number): Values => (s) => s.live.map((p) => ({ value: value(p), labels: { ...g, pid: p.pid } }));
-  const perActor = (value: (a: ActorView) => number): Values => (s) => s.actors.map((a) => ({ value: value(a), labels: { ...g, actor: a.name, pid: a.pid } }));
-  const perMailbox = (value: (b: RowCounters) => number): Values => (s) =>
-    s.live.flatMap((p) => p.rows.filter((r) => r.kind === 'mailbox').map((r) => ({ value: value(r), labels: { ...g, mailbox: r.name, pid: p.pid } })));
+  const perProcess =
+    (value: (p: ProcessCounters) => number): Values =>
+    (s) =>
+      s.live.map((p) => ({ value: value(p), labels: { ...g, pid: p.pid } }));
+  const perActor =
+    (value: (a: ActorView) => number): Values =>
+    (s) =>
+      s.actors.map((a) => ({ value: value(a), labels: { ...g, actor: a.name, pid: a.pid } }));
+  const perMailbox =
+    (value: (b: RowCounters) => number): Values =>
+    (s) =>
+      s.live.flatMap((p) => p.rows.filter((r) => r.kind === 'mailbox').map((r) => ({ value: value(r), labels: { ...g, mailbox: r.name, pid: p.pid } })));
   const metrics: Array<[string, string, Kind, Values]> = [
-    ['mpbus_process_info', 'A process of the group (value 1): its role, lcore and command.', 'gauge', (s) => s.live.map((p) => ({ value: 1, labels: { ...g, pid: p.pid, role: p.role, lcore: p.lcore, command: p.command } }))],
+    [
+      'mpbus_process_info',
+      'A process of the group (value 1): its role, lcore and command.',
+      'gauge',
+      (s) => s.live.map((p) => ({ value: 1, labels: { ...g, pid: p.pid, role: p.role, lcore: p.lcore, command: p.command } })),
+    ],
     ['mpbus_process_start_time_seconds', 'When the process started, seconds since the epoch.', 'gauge', perProcess((p) => p.startedAt / 1000)],
-    ['mpbus_process_cpu_seconds_total', 'CPU time the process used, by mode (user, system).', 'counter', (s) => s.live.flatMap((p) => [
-      { value: p.cpuUserUs / 1e6, labels: { ...g, pid: p.pid, mode: 'user' } },
-      { value: p.cpuSystemUs / 1e6, labels: { ...g, pid: p.pid, mode: 'system' } },
-    ])],
+    [
+      'mpbus_process_cpu_seconds_total',
+      'CPU time the process used, by mode (user, system).',
+      'counter',
+      (s) =>
+        s.live.flatMap((p) => [
+          { value: p.cpuUserUs / 1e6, labels: { ...g, pid: p.pid, mode: 'user' } },
+          { value: p.cpuSystemUs / 1e6, labels: { ...g, pid: p.pid, mode: 'system' } },
+        ]),
+    ],
     ['mpbus_process_resident_memory_bytes', 'Resident memory of the process (hugepages it maps included).', 'gauge', perProcess((p) => p.rssBytes)],
     ['mpbus_process_heap_used_bytes', "V8 heap the process's JavaScript uses.", 'gauge', perProcess((p) => p.heapUsedBytes)],
     ['mpbus_process_dead_letters_total', "Messages no actor handled, in the process's actor systems.", 'counter', perProcess((p) => p.deadLetters)],
     ['mpbus_actor_messages_received_total', 'Messages that reached the actor.', 'counter', perActor((a) => a.received)],
     ['mpbus_actor_messages_processed_total', 'Messages the actor handled without error.', 'counter', perActor((a) => a.processed)],
-    ['mpbus_actor_messages_failed_total', "Messages whose handler threw.", 'counter', perActor((a) => a.failed)],
-    ['mpbus_actor_dead_letters_total', 'Messages the actor never handled (no handler, or stopped with them queued).', 'counter', perActor((a) => a.deadLettered)],
+    ['mpbus_actor_messages_failed_total', 'Messages whose handler threw.', 'counter', perActor((a) => a.failed)],
+    [
+      'mpbus_actor_dead_letters_total',
+      'Messages the actor never handled (no handler, or stopped with them queued).',
+      'counter',
+      perActor((a) => a.deadLettered),
+    ],
     ['mpbus_actor_restarts_total', 'Times supervision restarted the actor.', 'counter', perActor((a) => a.restarts)],
     ['mpbus_actor_mailbox_depth', 'Messages waiting for the actor (sampled every 500 ms).', 'gauge', perActor((a) => a.depth)],
     ['mpbus_actor_asks_total', 'Asks to the actor answered or failed, from every process of the group.', 'counter', perActor((a) => a.asks)],
@@ -102,7 +126,12 @@ export function groupMetrics(options: GroupMetricsOptions = {}): Registry {
     ['mpbus_actor_ask_timeouts_total', 'Asks to the actor that timed out.', 'counter', perActor((a) => a.askTimeouts)],
     ['mpbus_mailbox_depth', 'Messages sent to the mailbox and not yet handled (sampled every 500 ms).', 'gauge', perMailbox((b) => b.depth)],
     ['mpbus_mailbox_capacity', 'Messages the mailbox accepts before senders see it full.', 'gauge', perMailbox((b) => b.capacity)],
-    ['mpbus_actor_ask_duration_seconds', 'Ask round trips to the actor, as the askers measured them (every ask up to 256 per asker, then one in 32).', 'histogram', (s) => s.actors.flatMap((a) => askHistogram(a, g))],
+    [
+      'mpbus_actor_ask_duration_seconds',
+      'Ask round trips to the actor, as the askers measured them (every ask up to 256 per asker, then one in 32).',
+      'histogram',
+      (s) => s.actors.flatMap((a) => askHistogram(a, g)),
+    ],
   ];
   for (const [name, help, type, values] of metrics) registry.registerMetric(new SnapshotMetric(name, help, type, snapshot, values) as never);
   return registry;

@@ -49,14 +49,18 @@ function toLink(l: NativeLink): LinkState {
   return { status: l.status, speedMbps: l.speedMbps, duplex: l.duplex, autoneg: l.autoneg };
 }
 
-const sameLink = (a: LinkState, b: LinkState): boolean => a.status === b.status && a.speedMbps === b.speedMbps && a.duplex === b.duplex && a.autoneg === b.autoneg;
+const sameLink = (a: LinkState, b: LinkState): boolean =>
+  a.status === b.status && a.speedMbps === b.speedMbps && a.duplex === b.duplex && a.autoneg === b.autoneg;
 
 export class PolledPorts {
   readonly intervalMs: number;
   private readonly native = interruptsNative();
 
   /** Polls the ports of `rt`'s group (the runtime must be open while it is used). */
-  constructor(private readonly rt: Runtime, options: PolledPortsOptions = {}) {
+  constructor(
+    private readonly rt: Runtime,
+    options: PolledPortsOptions = {},
+  ) {
     const intervalMs = options.intervalMs ?? 500;
     if (typeof intervalMs !== 'number' || !Number.isFinite(intervalMs) || intervalMs < 10) {
       throw new MpBusError(ErrorCodes.invalidOption, `PolledPorts intervalMs must be a number of ms >= 10, got ${String(intervalMs)}`);
@@ -74,7 +78,14 @@ export class PolledPorts {
   info(port: number): PolledPortInfo {
     this.rt.assertOpen();
     const p = this.native.intrPortInfo(port);
-    return { portId: p.portId, device: p.name, driver: p.driver, lscSupported: p.lscInterrupt, ...(p.ifName ? { ifName: p.ifName } : {}), link: toLink(p.link) };
+    return {
+      portId: p.portId,
+      device: p.name,
+      driver: p.driver,
+      lscSupported: p.lscInterrupt,
+      ...(p.ifName ? { ifName: p.ifName } : {}),
+      link: toLink(p.link),
+    };
   }
 
   /** A port's link, read now (`rte_eth_link_get_nowait`). */
@@ -91,7 +102,10 @@ export class PolledPorts {
 
   /** The link now, then each change seen by a poll every `intervalMs`. Errors (ENODEV, CLOSED) end it. */
   linkState$(port: number): Observable<LinkState> {
-    return timer(0, this.intervalMs).pipe(map(() => this.link(port)), distinctUntilChanged(sameLink));
+    return timer(0, this.intervalMs).pipe(
+      map(() => this.link(port)),
+      distinctUntilChanged(sameLink),
+    );
   }
 
   /** The counters every `intervalMs`, with packets per second since the previous poll. */

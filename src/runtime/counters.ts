@@ -11,8 +11,21 @@ import { join } from 'node:path';
 import { logger } from '../log.js';
 import { countersNative } from '../native/counters.js';
 import {
-  COUNTERS_FILE, FILE_BYTES, LAYOUT_MAGIC, NAME_MAX_BYTES, NAME_OFFSET, P, ProcState, R, ROW_BYTES, ROW_FIELDS, ROWS, RowKind,
-  SLOT_BYTES, bucketOf, type RowKindName,
+  COUNTERS_FILE,
+  FILE_BYTES,
+  LAYOUT_MAGIC,
+  NAME_MAX_BYTES,
+  NAME_OFFSET,
+  P,
+  ProcState,
+  R,
+  ROW_BYTES,
+  ROW_FIELDS,
+  ROWS,
+  RowKind,
+  SLOT_BYTES,
+  bucketOf,
+  type RowKindName,
 } from './counters-layout.js';
 
 /** How often gauges (depths, CPU, RSS) are written. */

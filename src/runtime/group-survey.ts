@@ -73,7 +73,10 @@ export function cleanGroup(prefix: string): GroupSurvey {
   }
   if (survey.state !== 'dead') {
     const pids = [survey.primaryPid, ...survey.secondaryPids].filter((p) => p !== null);
-    throw new MpBusError(ErrorCodes.groupBusy, `group '${prefix}' still has live processes${pids.length ? ` (pids ${pids.join(', ')})` : ''}: stop them first (the last one out removes the files itself)`);
+    throw new MpBusError(
+      ErrorCodes.groupBusy,
+      `group '${prefix}' still has live processes${pids.length ? ` (pids ${pids.join(', ')})` : ''}: stop them first (the last one out removes the files itself)`,
+    );
   }
   // Taken exclusively: no mpbus process can be joining or leaving while the files go.
   const members = group.tryLock('members', true);
@@ -122,7 +125,7 @@ function lockHolders(path: string, kind: 'POSIX' | 'FLOCK'): number[] {
     const f = line.trim().split(/\s+/);
     if (f[1] !== kind) continue;
     const [major, minor, inode] = (f[5] ?? '').split(':');
-    if (Number(inode) !== ino || parseInt(major!, 16) !== Math.floor(dev / 256) % 4096 || parseInt(minor!, 16) !== (dev % 256)) continue;
+    if (Number(inode) !== ino || parseInt(major!, 16) !== Math.floor(dev / 256) % 4096 || parseInt(minor!, 16) !== dev % 256) continue;
     pids.push(Number(f[4]));
   }
   return pids;

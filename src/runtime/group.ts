@@ -201,7 +201,8 @@ export class GroupFiles {
     if (!existsSync(this.runtimeDir)) return;
     if (keepDir) {
       for (const f of readdirSync(this.runtimeDir)) {
-        if (!f.startsWith('mpbus_') || f === 'mpbus_settings.json' || f === COUNTERS_FILE || f.startsWith(PRIMARY_LEFT)) rmSync(join(this.runtimeDir, f), { recursive: true, force: true });
+        if (!f.startsWith('mpbus_') || f === 'mpbus_settings.json' || f === COUNTERS_FILE || f.startsWith(PRIMARY_LEFT))
+          rmSync(join(this.runtimeDir, f), { recursive: true, force: true });
       }
     } else {
       rmSync(this.runtimeDir, { recursive: true, force: true });

@@ -23,7 +23,10 @@ export function validateDpdkLibraries(value: unknown): string[] | 'all' {
   if (value === undefined) return [];
   if (value === 'all') return 'all';
   if (!Array.isArray(value) || !value.every((n) => typeof n === 'string' && NAME.test(n.replace(/^(lib)?rte_/, '')))) {
-    throw new MpBusError(ErrorCodes.invalidOption, `dpdkLibraries takes 'all' or names of DPDK libraries like ['rib', 'fib'] (librte_rib, librte_fib), got ${JSON.stringify(value)}`);
+    throw new MpBusError(
+      ErrorCodes.invalidOption,
+      `dpdkLibraries takes 'all' or names of DPDK libraries like ['rib', 'fib'] (librte_rib, librte_fib), got ${JSON.stringify(value)}`,
+    );
   }
   return value.map((n: string) => n.replace(/^(lib)?rte_/, ''));
 }
@@ -34,9 +37,15 @@ function allLibraries(): string[] {
   try {
     out = execFileSync('pkg-config', ['--libs-only-l', 'libdpdk'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
   } catch (err) {
-    throw new MpBusError(ErrorCodes.invalidOption, `dpdkLibraries: 'all' reads the list from \`pkg-config --libs-only-l libdpdk\`, which failed (install pkg-config and libdpdk-dev, or list the libraries by name): ${(err as Error).message}`);
+    throw new MpBusError(
+      ErrorCodes.invalidOption,
+      `dpdkLibraries: 'all' reads the list from \`pkg-config --libs-only-l libdpdk\`, which failed (install pkg-config and libdpdk-dev, or list the libraries by name): ${(err as Error).message}`,
+    );
   }
-  return out.split(/\s+/).filter((f) => f.startsWith('-lrte_')).map((f) => f.slice('-lrte_'.length));
+  return out
+    .split(/\s+/)
+    .filter((f) => f.startsWith('-lrte_'))
+    .map((f) => f.slice('-lrte_'.length));
 }
 
 /** Loads the libraries (before rte_eal_init); returns what was loaded, by name. */
@@ -47,7 +56,10 @@ export function loadDpdkLibraries(option: string[] | 'all'): string[] {
   for (const name of names) {
     const path = native.dpdkLibraryPath(name);
     if (path === null || !existsSync(path)) {
-      throw new MpBusError(ErrorCodes.invalidOption, `dpdkLibraries: DPDK has no library '${name}' here (${path ?? 'librte_eal not found'}): use the names of \`pkg-config --libs-only-l libdpdk\` without -lrte_, e.g. 'rib'`);
+      throw new MpBusError(
+        ErrorCodes.invalidOption,
+        `dpdkLibraries: DPDK has no library '${name}' here (${path ?? 'librte_eal not found'}): use the names of \`pkg-config --libs-only-l libdpdk\` without -lrte_, e.g. 'rib'`,
+      );
     }
     const failure = native.loadLibrary(path);
     if (failure !== null) throw new MpBusError(ErrorCodes.invalidOption, `dpdkLibraries: loading ${path} failed: ${failure}`);

@@ -87,7 +87,15 @@ export interface ResolvedOptions {
 
 /** DPDK's numeric log levels (rte_log.h). */
 export const logLevelNumbers: Record<LogLevelName, number> = {
-  none: 0, emerg: 1, alert: 2, crit: 3, error: 4, warning: 5, notice: 6, info: 7, debug: 8,
+  none: 0,
+  emerg: 1,
+  alert: 2,
+  crit: 3,
+  error: 4,
+  warning: 5,
+  notice: 6,
+  info: 7,
+  debug: 8,
 };
 
 const DEFAULT_BASE_VIRTADDR = '0x600000000000';
@@ -100,9 +108,29 @@ export const MAX_LCORE = 128;
  * and `--huge-unlink` leave nothing for secondaries to attach to.
  */
 const OWNED_ARGS = [
-  '--proc-type', '--file-prefix', '-l', '--lcores', '-c', '--main-lcore', '-h', '--help', '-v', '--version',
-  '--in-memory', '--no-shconf', '--huge-unlink', '--legacy-mem', '--single-file-segments', '-m', '--socket-mem',
-  '--no-huge', '--vdev', '--no-pci', '-a', '--allow', '--base-virtaddr',
+  '--proc-type',
+  '--file-prefix',
+  '-l',
+  '--lcores',
+  '-c',
+  '--main-lcore',
+  '-h',
+  '--help',
+  '-v',
+  '--version',
+  '--in-memory',
+  '--no-shconf',
+  '--huge-unlink',
+  '--legacy-mem',
+  '--single-file-segments',
+  '-m',
+  '--socket-mem',
+  '--no-huge',
+  '--vdev',
+  '--no-pci',
+  '-a',
+  '--allow',
+  '--base-virtaddr',
 ];
 
 function invalid(message: string): never {
@@ -117,7 +145,8 @@ function positiveInt(value: unknown, name: string): number {
 /** A list of EAL arguments or device names: a string where an array belongs would become one argument per character. */
 function stringList(value: unknown, name: string): string[] {
   if (value === undefined) return [];
-  if (!Array.isArray(value) || value.some((v) => typeof v !== 'string' || v.length === 0)) invalid(`${name} takes an array of non-empty strings, got ${JSON.stringify(value)}`);
+  if (!Array.isArray(value) || value.some((v) => typeof v !== 'string' || v.length === 0))
+    invalid(`${name} takes an array of non-empty strings, got ${JSON.stringify(value)}`);
   return value as string[];
 }
 
@@ -157,9 +186,12 @@ export function resolveOptions(options: RuntimeOptions = {}): ResolvedOptions {
   for (const arg of extraEalArgs) {
     const flag = arg.split('=')[0]!;
     if (flag === '--telemetry' || flag === '--no-telemetry') {
-      invalid(`extraEalArgs must not contain ${flag}: telemetry is an option of its own (telemetry: true, the default, serves DPDK telemetry; telemetry: false turns it off)`);
+      invalid(
+        `extraEalArgs must not contain ${flag}: telemetry is an option of its own (telemetry: true, the default, serves DPDK telemetry; telemetry: false turns it off)`,
+      );
     }
-    if (OWNED_ARGS.includes(flag)) invalid(`extraEalArgs must not contain ${flag}: use the matching option (or it would break the group, e.g. --huge-unlink breaks secondaries)`);
+    if (OWNED_ARGS.includes(flag))
+      invalid(`extraEalArgs must not contain ${flag}: use the matching option (or it would break the group, e.g. --huge-unlink breaks secondaries)`);
   }
   return {
     procType,

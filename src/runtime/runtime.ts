@@ -180,13 +180,22 @@ export class Runtime {
   static async start(options: RuntimeOptions = {}): Promise<Runtime> {
     const opts = resolveOptions(options);
     if (started) {
-      throw new MpBusError(ErrorCodes.alreadyStarted, `a runtime was already started in this process (group '${started.filePrefix}'${started.closed ? ', now closed' : ''}); DPDK allows one EAL per process: start another process to join a group again`);
+      throw new MpBusError(
+        ErrorCodes.alreadyStarted,
+        `a runtime was already started in this process (group '${started.filePrefix}'${started.closed ? ', now closed' : ''}); DPDK allows one EAL per process: start another process to join a group again`,
+      );
     }
     if (ealInitAttempted) {
-      throw new MpBusError(ErrorCodes.alreadyStarted, 'rte_eal_init already failed in this process and DPDK cannot run it twice: start a new process to try again');
+      throw new MpBusError(
+        ErrorCodes.alreadyStarted,
+        'rte_eal_init already failed in this process and DPDK cannot run it twice: start a new process to try again',
+      );
     }
     if (startInProgress) {
-      throw new MpBusError(ErrorCodes.alreadyStarted, 'Runtime.start is already under way in this process (DPDK allows one EAL per process): await that call instead');
+      throw new MpBusError(
+        ErrorCodes.alreadyStarted,
+        'Runtime.start is already under way in this process (DPDK allows one EAL per process): await that call instead',
+      );
     }
     startInProgress = true;
     try {
@@ -229,13 +238,21 @@ export class Runtime {
         removeGroupFilesIfLast(group);
         throw Runtime.explainInitFailure(err, role, opts, group);
       });
-      const rt = new Runtime({ processType: result.processType, lcoreId: result.lcoreId, options: opts, group, locks, membersFd, primaryIsMpbus: result.processType === 'primary' || group.mpbusPrimaryAlive() });
+      const rt = new Runtime({
+        processType: result.processType,
+        lcoreId: result.lcoreId,
+        options: opts,
+        group,
+        locks,
+        membersFd,
+        primaryIsMpbus: result.processType === 'primary' || group.mpbusPrimaryAlive(),
+      });
       started = rt;
       try {
         attachCounters(group.runtimeDir, rt.lcoreId, rt.processType);
       } catch (err) {
         // The process works on, counting in private memory: only readers outside it lose sight.
-        rt.log.warn({ err }, 'cannot map the group\'s counters file; ps, top, telemetry and metrics will not see this process');
+        rt.log.warn({ err }, "cannot map the group's counters file; ps, top, telemetry and metrics will not see this process");
       }
       if (opts.telemetry) {
         try {
@@ -275,7 +292,10 @@ export class Runtime {
     }
     group.unlock(fd);
     if (opts.procType === 'primary') {
-      throw new MpBusError(ErrorCodes.primaryExists, `a primary of group '${opts.filePrefix}' is already running: start this process with procType 'secondary' or 'auto', or use another filePrefix`);
+      throw new MpBusError(
+        ErrorCodes.primaryExists,
+        `a primary of group '${opts.filePrefix}' is already running: start this process with procType 'secondary' or 'auto', or use another filePrefix`,
+      );
     }
     return 'secondary';
   }
@@ -312,7 +332,8 @@ export class Runtime {
 
   private static lockMembersShared(group: GroupFiles): number {
     const fd = group.tryLock('members', false);
-    if (fd < 0) throw new MpBusError(ErrorCodes.groupBusy, `group '${group.prefix}' is being cleaned up or founded by another process right now: try again in a moment`);
+    if (fd < 0)
+      throw new MpBusError(ErrorCodes.groupBusy, `group '${group.prefix}' is being cleaned up or founded by another process right now: try again in a moment`);
     return fd;
   }
 
@@ -325,7 +346,10 @@ export class Runtime {
       const primaryStarting = probe < 0;
       if (!primaryStarting || Date.now() > deadline) {
         if (group.hasLeftovers()) {
-          throw new MpBusError(ErrorCodes.primaryDead, `the primary of group '${opts.filePrefix}' is dead (its files are left in ${group.runtimeDir}): start a new primary (it clears them), not a secondary`);
+          throw new MpBusError(
+            ErrorCodes.primaryDead,
+            `the primary of group '${opts.filePrefix}' is dead (its files are left in ${group.runtimeDir}): start a new primary (it clears them), not a secondary`,
+          );
         }
         throw new MpBusError(ErrorCodes.noPrimary, `no primary is running for group '${opts.filePrefix}': start one first (procType 'primary' or 'auto')`);
       }
@@ -351,7 +375,10 @@ export class Runtime {
       compare('mpbus version', MPBUS_VERSION, settings.mpbusVersion);
       compare('DPDK version', addon().dpdkVersion(), settings.dpdkVersion);
       if (mismatches.length > 0) {
-        throw new MpBusError(ErrorCodes.settingsMismatch, `this secondary does not match the primary of group '${opts.filePrefix}' (pid ${settings.primaryPid}), DPDK would corrupt shared memory: ${mismatches.join('; ')}`);
+        throw new MpBusError(
+          ErrorCodes.settingsMismatch,
+          `this secondary does not match the primary of group '${opts.filePrefix}' (pid ${settings.primaryPid}), DPDK would corrupt shared memory: ${mismatches.join('; ')}`,
+        );
       }
     }
     for (;;) {
@@ -366,7 +393,10 @@ export class Runtime {
     if (opts.lcore !== 'auto') {
       const fd = group.lockLcore(opts.lcore);
       if (fd < 0) {
-        throw new MpBusError(ErrorCodes.lcoreInUse, `lcore ${opts.lcore} is held by another live process of group '${opts.filePrefix}': choose another or use lcore 'auto'`);
+        throw new MpBusError(
+          ErrorCodes.lcoreInUse,
+          `lcore ${opts.lcore} is held by another live process of group '${opts.filePrefix}': choose another or use lcore 'auto'`,
+        );
       }
       locks.push(fd);
       return opts.lcore;
@@ -386,7 +416,11 @@ export class Runtime {
     const text = err instanceof Error ? err.message : String(err);
     const errno = (err as { errno?: number }).errno;
     const [code, fix] = diagnoseInitFailure(text, role, group);
-    return new MpBusError(code, `DPDK could not start this ${role} of group '${opts.filePrefix}': ${fix}\n${text}`, errno === undefined ? { cause: err } : { cause: err, errno });
+    return new MpBusError(
+      code,
+      `DPDK could not start this ${role} of group '${opts.filePrefix}': ${fix}\n${text}`,
+      errno === undefined ? { cause: err } : { cause: err, errno },
+    );
   }
 
   /** True once {@link close} has been called. */
@@ -500,10 +534,13 @@ export class Runtime {
     if (!result) return;
     let timer: NodeJS.Timeout | undefined;
     const overrun = new Promise<void>((resolve) => {
-      timer = setTimeout(() => {
-        this.log.warn('a close hook did not finish by the close deadline: leaving the group without it');
-        resolve();
-      }, Math.max(0, deadline - Date.now()));
+      timer = setTimeout(
+        () => {
+          this.log.warn('a close hook did not finish by the close deadline: leaving the group without it');
+          resolve();
+        },
+        Math.max(0, deadline - Date.now()),
+      );
     });
     try {
       await Promise.race([result, overrun]);
@@ -582,25 +619,43 @@ function diagnoseInitFailure(dpdkText: string, role: string, group: GroupFiles):
   if (/base-virtaddr|Cannot reserve .* bytes at/.test(dpdkText)) {
     if (role === 'secondary' && group.primaryAlive() && !group.mpbusPrimaryAlive()) {
       // A C primary chose the addresses, by default DPDK's 0x100000000, where V8's heap often is.
-      return [ErrorCodes.addressSpaceTaken, "this process already uses part of the address range the group's memory lives at, which the group's primary (not an mpbus process: a C DPDK program) chose: restart that program with the EAL flag --base-virtaddr=0x600000000000 (any address far from Node's heap), then start this secondary again."];
+      return [
+        ErrorCodes.addressSpaceTaken,
+        "this process already uses part of the address range the group's memory lives at, which the group's primary (not an mpbus process: a C DPDK program) chose: restart that program with the EAL flag --base-virtaddr=0x600000000000 (any address far from Node's heap), then start this secondary again.",
+      ];
     }
-    return [ErrorCodes.addressSpaceTaken, "this process already uses part of the address range the group's memory lives at: restart the primary with another baseVirtaddr (default 0x600000000000), e.g. 0x700000000000."];
+    return [
+      ErrorCodes.addressSpaceTaken,
+      "this process already uses part of the address range the group's memory lives at: restart the primary with another baseVirtaddr (default 0x600000000000), e.g. 0x700000000000.",
+    ];
   }
   if (/Invalid 'command line' arguments|invalid option|unrecognized option/.test(dpdkText)) {
-    return [ErrorCodes.invalidEalArgs, 'DPDK refused the command line built from the options: check extraEalArgs, vdevs and pciAllowList (DPDK said why below).'];
+    return [
+      ErrorCodes.invalidEalArgs,
+      'DPDK refused the command line built from the options: check extraEalArgs, vdevs and pciAllowList (DPDK said why below).',
+    ];
   }
   if (/Not enough memory|Cannot init memory|Cannot allocate|ENOMEM|No free .*hugepages/i.test(dpdkText)) {
-    return [ErrorCodes.hugepagesShort, `not enough free hugepage memory: lower memoryMb / socketMemMb, stop other DPDK groups, or reserve more hugepages (echo 2048 > /proc/sys/vm/nr_hugepages as root; ${hugepageSummary()}).`];
+    return [
+      ErrorCodes.hugepagesShort,
+      `not enough free hugepage memory: lower memoryMb / socketMemMb, stop other DPDK groups, or reserve more hugepages (echo 2048 > /proc/sys/vm/nr_hugepages as root; ${hugepageSummary()}).`,
+    ];
   }
   if (/another primary process running|Cannot create lock/.test(dpdkText)) {
-    return [ErrorCodes.primaryExists, "a DPDK primary (maybe not mpbus) holds the group's config: start this process as a secondary, or use another filePrefix."];
+    return [
+      ErrorCodes.primaryExists,
+      "a DPDK primary (maybe not mpbus) holds the group's config: start this process as a secondary, or use another filePrefix.",
+    ];
   }
   if (/Permission denied|EACCES|EPERM/.test(dpdkText)) {
     return [ErrorCodes.permissionDenied, `permission denied: run as root, or give this user write access to ${group.runtimeDir} and the hugetlbfs mount.`];
   }
   const tailq = /Cannot initialize tailq: (\S+)/.exec(dpdkText);
   if (tailq) {
-    return [ErrorCodes.ealInitFailed, `this process loads a DPDK library whose shared list ${tailq[1]} the group's primary never registered (a secondary may only use libraries its primary loaded): load fewer here (dpdkLibraries), or start the primary with that library (mpbus: dpdkLibraries; C: link it).`];
+    return [
+      ErrorCodes.ealInitFailed,
+      `this process loads a DPDK library whose shared list ${tailq[1]} the group's primary never registered (a secondary may only use libraries its primary loaded): load fewer here (dpdkLibraries), or start the primary with that library (mpbus: dpdkLibraries; C: link it).`,
+    ];
   }
   if (role === 'secondary' && !group.primaryAlive()) {
     return [ErrorCodes.primaryDead, 'the primary went away while this secondary attached: start a primary again (it clears what the dead one left).'];

@@ -72,7 +72,10 @@ export function validateName(kind: string, name: unknown, nameSize: number): str
     throw new MpBusError(ErrorCodes.invalidArgument, `${kind} name must be a non-empty string, got ${JSON.stringify(name)}`);
   }
   if (!/^[\x21-\x7e]+$/.test(name)) {
-    throw new MpBusError(ErrorCodes.invalidArgument, `${kind} name must be printable ASCII without spaces (C programs look it up too), got ${JSON.stringify(name)}`);
+    throw new MpBusError(
+      ErrorCodes.invalidArgument,
+      `${kind} name must be printable ASCII without spaces (C programs look it up too), got ${JSON.stringify(name)}`,
+    );
   }
   if (name.length > nameSize - 1) {
     throw new MpBusError(ErrorCodes.nameTooLong, `${kind} name ${JSON.stringify(name)} is ${name.length} characters; DPDK allows at most ${nameSize - 1}`);
@@ -111,7 +114,8 @@ export function isWord(value: unknown): value is number | bigint {
 
 /** Checks a pointer-sized value (a ring element or an address). */
 export function validateWord(what: string, value: unknown): number | bigint {
-  if (!isWord(value)) throw new MpBusError(ErrorCodes.invalidArgument, `${what} must be a non-negative safe integer or a bigint below 2^64, got ${String(value)}`);
+  if (!isWord(value))
+    throw new MpBusError(ErrorCodes.invalidArgument, `${what} must be a non-negative safe integer or a bigint below 2^64, got ${String(value)}`);
   return value;
 }
 
@@ -126,10 +130,16 @@ export function isPowerOfTwo(n: number): boolean {
 export function explainNativeError(err: unknown, kind: string, name: string): unknown {
   if (!(err instanceof MpBusError)) return err;
   if (err.code === 'EEXIST') {
-    return new MpBusError(ErrorCodes.exists, `a ${kind} named '${name}' already exists in this group: use ${kind}.lookup('${name}') or choose another name`, { cause: err, errno: err.errno });
+    return new MpBusError(ErrorCodes.exists, `a ${kind} named '${name}' already exists in this group: use ${kind}.lookup('${name}') or choose another name`, {
+      cause: err,
+      errno: err.errno,
+    });
   }
   if (err.code === 'ENOENT') {
-    return new MpBusError(ErrorCodes.notFound, `no ${kind} named '${name}' exists in this group: create it first (in any process of the group)`, { cause: err, errno: err.errno });
+    return new MpBusError(ErrorCodes.notFound, `no ${kind} named '${name}' exists in this group: create it first (in any process of the group)`, {
+      cause: err,
+      errno: err.errno,
+    });
   }
   return err;
 }

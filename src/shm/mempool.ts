@@ -99,7 +99,12 @@ export class Mempool {
 
   private static adopt(handle: MempoolHandle): Mempool {
     const address = mempoolNative().mempoolInfo(handle).address;
-    return reuseOrMake(open, address, (known) => known.state, () => new Mempool(handle));
+    return reuseOrMake(
+      open,
+      address,
+      (known) => known.state,
+      () => new Mempool(handle),
+    );
   }
 
   /**
@@ -110,12 +115,16 @@ export class Mempool {
     openRuntime('Mempool.create');
     const c = mempoolNative().mempoolConstants;
     validateName('Mempool', name, c.RTE_MEMPOOL_NAMESIZE);
-    if (typeof options !== 'object' || options === null) throw new MpBusError(ErrorCodes.invalidArgument, 'Mempool.create needs options with size and elementSize');
+    if (typeof options !== 'object' || options === null)
+      throw new MpBusError(ErrorCodes.invalidArgument, 'Mempool.create needs options with size and elementSize');
     const size = validateCount('mempool size', options.size, 1, MAX_POOL_SIZE);
     const elementSize = validateCount('mempool elementSize', options.elementSize, 1, MAX_ELEMENT_SIZE);
     const cacheSize = validateCount('mempool cacheSize', options.cacheSize ?? 0, 0, c.RTE_MEMPOOL_CACHE_MAX_SIZE);
     if (cacheSize * CACHE_FLUSH_MULTIPLIER > size) {
-      throw new MpBusError(ErrorCodes.invalidArgument, `mempool cacheSize ${cacheSize} is too large for ${size} objects: DPDK needs cacheSize * 1.5 <= size (at most ${Math.floor(size / CACHE_FLUSH_MULTIPLIER)})`);
+      throw new MpBusError(
+        ErrorCodes.invalidArgument,
+        `mempool cacheSize ${cacheSize} is too large for ${size} objects: DPDK needs cacheSize * 1.5 <= size (at most ${Math.floor(size / CACHE_FLUSH_MULTIPLIER)})`,
+      );
     }
     let flags = 0;
     for (const [side, value, flag] of [
@@ -123,7 +132,8 @@ export class Mempool {
       ['get', options.get, c.RTE_MEMPOOL_F_SC_GET],
     ] as const) {
       if (value === 'single') flags |= flag;
-      else if (value !== undefined && value !== 'multi') throw new MpBusError(ErrorCodes.invalidArgument, `mempool ${side} must be 'single' or 'multi', got ${String(value)}`);
+      else if (value !== undefined && value !== 'multi')
+        throw new MpBusError(ErrorCodes.invalidArgument, `mempool ${side} must be 'single' or 'multi', got ${String(value)}`);
     }
     const socketId = validateSocket(options.socketId);
     try {

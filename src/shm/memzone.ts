@@ -76,7 +76,12 @@ export class Memzone {
 
   private static adopt(handle: MemzoneHandle): Memzone {
     const address = memzoneNative().memzoneInfo(handle).address;
-    return reuseOrMake(open, address, (known) => known.state, () => new Memzone(handle));
+    return reuseOrMake(
+      open,
+      address,
+      (known) => known.state,
+      () => new Memzone(handle),
+    );
   }
 
   /**

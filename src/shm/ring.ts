@@ -107,9 +107,17 @@ export class Ring {
     // A C program may have made it with rte_ring_create_elem: moving 8-byte elements through a
     // ring of other-sized ones would corrupt it.
     if (elementSize !== 0 && elementSize !== 8) {
-      throw new MpBusError(ErrorCodes.invalidArgument, `ring '${name}' holds ${elementSize}-byte elements (made with rte_ring_create_elem); Ring moves pointer-sized (8-byte) elements only`);
+      throw new MpBusError(
+        ErrorCodes.invalidArgument,
+        `ring '${name}' holds ${elementSize}-byte elements (made with rte_ring_create_elem); Ring moves pointer-sized (8-byte) elements only`,
+      );
     }
-    return reuseOrMake(open, address, (known) => known.state, () => new Ring(handle));
+    return reuseOrMake(
+      open,
+      address,
+      (known) => known.state,
+      () => new Ring(handle),
+    );
   }
 
   /**
@@ -128,7 +136,10 @@ export class Ring {
     if (typeof exact !== 'boolean') throw new MpBusError(ErrorCodes.invalidArgument, 'exactSize must be a boolean');
     const size = validateCount('ring size', options.size, exact ? 1 : 2, exact ? MAX_RING_SIZE - 1 : MAX_RING_SIZE);
     if (!exact && !isPowerOfTwo(size)) {
-      throw new MpBusError(ErrorCodes.invalidArgument, `ring size must be a power of two (it holds size - 1 elements), got ${size}: use ${2 ** Math.ceil(Math.log2(size + 1))}, or set exactSize: true for a ring that holds exactly ${size}`);
+      throw new MpBusError(
+        ErrorCodes.invalidArgument,
+        `ring size must be a power of two (it holds size - 1 elements), got ${size}: use ${2 ** Math.ceil(Math.log2(size + 1))}, or set exactSize: true for a ring that holds exactly ${size}`,
+      );
     }
     const flags = syncFlags('producer', options.producer) | syncFlags('consumer', options.consumer) | (exact ? c.RING_F_EXACT_SZ : 0);
     const socketId = validateSocket(options.socketId);

@@ -24,7 +24,13 @@ export class CBuild {
 
   /** Compiles C sources (the .c files of `sources`, which may be directories) into `name`. */
   compile(name: string, sources: string[], extra: string[] = []): string {
-    const files = sources.flatMap((s) => (s.endsWith('.c') ? [s] : readdirSync(s).filter((f) => f.endsWith('.c')).map((f) => join(s, f))));
+    const files = sources.flatMap((s) =>
+      s.endsWith('.c')
+        ? [s]
+        : readdirSync(s)
+            .filter((f) => f.endsWith('.c'))
+            .map((f) => join(s, f)),
+    );
     const out = join(this.dir, name);
     execFileSync('cc', ['-O2', '-DALLOW_EXPERIMENTAL_API', ...extra, ...files, '-o', out, ...dpdkFlags()], { stdio: 'pipe' });
     return out;
@@ -50,7 +56,11 @@ export class CProgram {
   private partial = '';
   private waiters: Array<() => void> = [];
 
-  constructor(group: TestGroup, readonly binary: string, readonly args: string[]) {
+  constructor(
+    group: TestGroup,
+    readonly binary: string,
+    readonly args: string[],
+  ) {
     const child = group.track(spawn(binary, args, { stdio: ['pipe', 'pipe', 'pipe'] }));
     this.pid = child.pid!;
     this.stdin = child.stdin!;

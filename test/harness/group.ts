@@ -31,7 +31,10 @@ export class Agent extends EventEmitter {
   private readonly pending = new Map<number, { resolve: (v: unknown) => void; reject: (e: unknown) => void }>();
   private alive = true;
 
-  constructor(readonly child: ChildProcess, readonly group: TestGroup) {
+  constructor(
+    readonly child: ChildProcess,
+    readonly group: TestGroup,
+  ) {
     super();
     this.pid = child.pid!;
     child.stderr?.on('data', (d: Buffer) => this.stderr.push(d.toString()));

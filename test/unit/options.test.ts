@@ -26,7 +26,8 @@ async function refusesAsync(name: string, make: () => Promise<unknown>): Promise
   await expect(make(), name).rejects.toMatchObject({ code: 'INVALID_OPTION', message: expect.stringContaining(name) });
 }
 
-const system = (options: ConstructorParameters<typeof ActorSystem>[0] = {}): ActorSystem => new ActorSystem({ transport: new InProcessHub().connect(), ...options });
+const system = (options: ConstructorParameters<typeof ActorSystem>[0] = {}): ActorSystem =>
+  new ActorSystem({ transport: new InProcessHub().connect(), ...options });
 
 describe('actor system options', () => {
   it('askTimeoutMs and goneGraceMs', () => {
@@ -48,9 +49,12 @@ describe('actor system options', () => {
   it('supervision and groups of spawn', async () => {
     const s = system();
     await refusesAsync('strategy', () => s.spawn('a', { x: () => 1 }, { supervision: { strategy: 'retry' as 'stop' } }));
-    for (const v of badInts(0, 1_000_000)) await refusesAsync('maxRestarts', () => s.spawn('b', { x: () => 1 }, { supervision: { strategy: 'restart', maxRestarts: v as number } }));
-    for (const v of badTimeouts) await refusesAsync('withinMs', () => s.spawn('c', { x: () => 1 }, { supervision: { strategy: 'restart', withinMs: v as number } }));
-    for (const v of badGraces) await refusesAsync('backoffMs', () => s.spawn('d', { x: () => 1 }, { supervision: { strategy: 'restart', backoffMs: v as number } }));
+    for (const v of badInts(0, 1_000_000))
+      await refusesAsync('maxRestarts', () => s.spawn('b', { x: () => 1 }, { supervision: { strategy: 'restart', maxRestarts: v as number } }));
+    for (const v of badTimeouts)
+      await refusesAsync('withinMs', () => s.spawn('c', { x: () => 1 }, { supervision: { strategy: 'restart', withinMs: v as number } }));
+    for (const v of badGraces)
+      await refusesAsync('backoffMs', () => s.spawn('d', { x: () => 1 }, { supervision: { strategy: 'restart', backoffMs: v as number } }));
     await expect(s.spawn('e', { x: () => 1 }, { groups: 'workers' as unknown as string[] })).rejects.toMatchObject({ code: 'INVALID_ACTOR' });
     await s.close();
   });

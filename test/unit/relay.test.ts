@@ -10,13 +10,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import type { MpBus, MpMessage, MpMessageOptions } from '../../src/bus/index.js';
 import { MpBusError } from '../../src/errors.js';
 import type { PrimarySources } from '../../src/interrupts/primary.js';
-import {
-  BEACON_INTERVAL_MS,
-  CONTROL_NAME,
-  EVENT_NAME,
-  HISTORY_LIMIT,
-  type ControlRequest,
-} from '../../src/interrupts/relay-protocol.js';
+import { BEACON_INTERVAL_MS, CONTROL_NAME, EVENT_NAME, HISTORY_LIMIT, type ControlRequest } from '../../src/interrupts/relay-protocol.js';
 import { serveRelay, type RelayServer } from '../../src/interrupts/control.js';
 import { RelayClient } from '../../src/interrupts/relay-client.js';
 import type { EventLoss, InterruptEvent } from '../../src/interrupts/types.js';

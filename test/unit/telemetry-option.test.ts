@@ -10,7 +10,9 @@ describe('runtime options: telemetry', () => {
 
   it('--telemetry and --no-telemetry in extraEalArgs are refused, naming the flag and the option', () => {
     for (const flag of ['--telemetry', '--no-telemetry']) {
-      expect(() => resolveOptions({ extraEalArgs: [flag] })).toThrow(expect.objectContaining({ code: 'INVALID_OPTION', message: expect.stringContaining(`must not contain ${flag}: telemetry is an option`) }));
+      expect(() => resolveOptions({ extraEalArgs: [flag] })).toThrow(
+        expect.objectContaining({ code: 'INVALID_OPTION', message: expect.stringContaining(`must not contain ${flag}: telemetry is an option`) }),
+      );
     }
     expect(() => resolveOptions({ telemetry: 'yes' as unknown as boolean })).toThrow(expect.objectContaining({ code: 'INVALID_OPTION' }));
   });

@@ -50,7 +50,7 @@ describe('traces in one process', () => {
     expect(traces.filter((t) => t !== undefined)).toEqual([]);
   });
 
-  it('an ask is a CLIENT span, its handler a SERVER span under it; the handler\'s own spans and tells nest under that', async () => {
+  it("an ask is a CLIENT span, its handler a SERVER span under it; the handler's own spans and tells nest under that", async () => {
     tracing = installTracing();
     const s = system();
     expect(tracingOn).toBe(true);
@@ -91,9 +91,26 @@ describe('traces in one process', () => {
     childOf(tell, process);
     childOf(sink, tell);
     expect([ask.kind, process.kind, tell.kind, sink.kind]).toEqual([SpanKind.CLIENT, SpanKind.SERVER, SpanKind.PRODUCER, SpanKind.CONSUMER]);
-    expect(ask.attributes).toEqual({ 'messaging.system': 'mpbus', 'messaging.operation.type': 'send', 'messaging.operation.name': 'ask', 'messaging.destination.name': 'svc', 'mpbus.action': 'work' });
-    expect(process.attributes).toEqual({ 'messaging.system': 'mpbus', 'messaging.operation.type': 'process', 'messaging.operation.name': 'process', 'messaging.destination.name': 'svc', 'mpbus.action': 'work' });
-    expect(tell.attributes).toMatchObject({ 'messaging.operation.name': 'tell', 'messaging.destination.name': 'sink', 'mpbus.action': 'note', 'mpbus.sender': 'svc' });
+    expect(ask.attributes).toEqual({
+      'messaging.system': 'mpbus',
+      'messaging.operation.type': 'send',
+      'messaging.operation.name': 'ask',
+      'messaging.destination.name': 'svc',
+      'mpbus.action': 'work',
+    });
+    expect(process.attributes).toEqual({
+      'messaging.system': 'mpbus',
+      'messaging.operation.type': 'process',
+      'messaging.operation.name': 'process',
+      'messaging.destination.name': 'svc',
+      'mpbus.action': 'work',
+    });
+    expect(tell.attributes).toMatchObject({
+      'messaging.operation.name': 'tell',
+      'messaging.destination.name': 'sink',
+      'mpbus.action': 'note',
+      'mpbus.sender': 'svc',
+    });
     expect(spans.every((sp) => sp.status.code === SpanStatusCode.UNSET)).toBe(true);
   });
 
@@ -120,7 +137,7 @@ describe('traces in one process', () => {
     expect(spanNamed(spans, 'tell nobody')).toMatchObject({ status: { code: SpanStatusCode.ERROR }, attributes: { 'error.type': 'ACTOR_NOT_FOUND' } });
   });
 
-  it('a router is a hop: ask -> route (PRODUCER, naming the worker) -> the worker\'s span; tells too; no workers is an ERROR span', async () => {
+  it("a router is a hop: ask -> route (PRODUCER, naming the worker) -> the worker's span; tells too; no workers is an ERROR span", async () => {
     tracing = installTracing();
     const s = system();
     await s.spawn('w1', { job: (n: number) => n + 1, note: () => undefined });
@@ -135,9 +152,18 @@ describe('traces in one process', () => {
     childOf(routeAsk!, spanNamed(spans, 'ask pool'));
     childOf(routeTell!, spanNamed(spans, 'tell pool'));
     const handled = spans.filter((sp) => sp.name === 'process w1');
-    childOf(handled.find((sp) => sp.kind === SpanKind.SERVER)!, routeAsk!);
-    childOf(handled.find((sp) => sp.kind === SpanKind.CONSUMER)!, routeTell!);
-    expect(routeAsk).toMatchObject({ kind: SpanKind.PRODUCER, attributes: { 'messaging.operation.name': 'route', 'messaging.destination.name': 'pool', 'mpbus.router.worker': 'w1' } });
+    childOf(
+      handled.find((sp) => sp.kind === SpanKind.SERVER)!,
+      routeAsk!,
+    );
+    childOf(
+      handled.find((sp) => sp.kind === SpanKind.CONSUMER)!,
+      routeTell!,
+    );
+    expect(routeAsk).toMatchObject({
+      kind: SpanKind.PRODUCER,
+      attributes: { 'messaging.operation.name': 'route', 'messaging.destination.name': 'pool', 'mpbus.router.worker': 'w1' },
+    });
     const empty = spanNamed(spans, 'route empty');
     childOf(empty, spanNamed(spans, 'ask empty'));
     expect(empty).toMatchObject({ status: { code: SpanStatusCode.ERROR }, attributes: { 'error.type': 'NO_WORKERS' } });
@@ -149,7 +175,13 @@ describe('traces in one process', () => {
       const traces: (string | undefined)[] = [];
       const s = system(traces);
       const svc = await s.spawn('svc', { work: () => trace.getActiveSpan()?.spanContext().traceState?.serialize() });
-      const remote = trace.setSpanContext(ROOT_CONTEXT, { traceId: '0af7651916cd43dd8448eb211c80319c', spanId: 'b7ad6b7169203331', traceFlags: 1, isRemote: true, traceState: createTraceState('vendor=abc') });
+      const remote = trace.setSpanContext(ROOT_CONTEXT, {
+        traceId: '0af7651916cd43dd8448eb211c80319c',
+        spanId: 'b7ad6b7169203331',
+        traceFlags: 1,
+        isRemote: true,
+        traceState: createTraceState('vendor=abc'),
+      });
       const state = await context.with(remote, () => svc.ask('work'));
       expect(state).toBe('vendor=abc');
       expect(traces[0]).toMatch(/^00-0af7651916cd43dd8448eb211c80319c-[0-9a-f]{16}-01 vendor=abc$/);

@@ -59,7 +59,10 @@ describe('value codec: what arrives', () => {
 
   it('Map, Set, RegExp, BigInt, typed arrays, ArrayBuffer, DataView cross as themselves', () => {
     const v = {
-      m: new Map<unknown, unknown>([[1, 'a'], [{ k: 1 }, new Set([1, 2n])]]),
+      m: new Map<unknown, unknown>([
+        [1, 'a'],
+        [{ k: 1 }, new Set([1, 2n])],
+      ]),
       re: /a+b/gi,
       small: 5n,
       big: -(2n ** 70n),
@@ -72,7 +75,10 @@ describe('value codec: what arrives', () => {
     };
     const back = cross(v);
     expect(back.m).toBeInstanceOf(Map);
-    expect([...back.m.entries()]).toEqual([[1, 'a'], [{ k: 1 }, new Set([1, 2n])]]);
+    expect([...back.m.entries()]).toEqual([
+      [1, 'a'],
+      [{ k: 1 }, new Set([1, 2n])],
+    ]);
     expect(back.re).toEqual(/a+b/gi);
     expect(back.small).toBe(5n);
     expect(back.big).toBe(-(2n ** 70n));
@@ -180,7 +186,16 @@ describe('value codec: what cannot cross fails at the sender, naming where', () 
 
 describe('value codec: a hostile tree is a typed decode failure', () => {
   it('unknown tags, forward references, bad bigints, bad typed arrays', () => {
-    for (const tree of [[99], [9, 5], [8, 7, [0]], [6, '12; drop'], [7, 'NoArray', Buffer.from([1])], [7, 'Float64Array', Buffer.from([1, 2, 3])], [0, 5, 'x'], [5, 'Error', 'm', null, null, null, 'notfields']]) {
+    for (const tree of [
+      [99],
+      [9, 5],
+      [8, 7, [0]],
+      [6, '12; drop'],
+      [7, 'NoArray', Buffer.from([1])],
+      [7, 'Float64Array', Buffer.from([1, 2, 3])],
+      [0, 5, 'x'],
+      [5, 'Error', 'm', null, null, null, 'notfields'],
+    ]) {
       expect(() => decodeTree(tree), JSON.stringify(tree)).toThrow(expect.objectContaining({ code: 'DECODE_FAILED' }));
     }
     // a class this process did not register: its fields arrive as a plain object (a warning is logged)
@@ -211,11 +226,13 @@ describe('handler errors on the wire', () => {
 });
 
 describe('checkValues: one process fails where two would', () => {
-  const pair = (checkValues?: boolean): ActorSystem => new ActorSystem({ transport: new InProcessHub().connect(), ...(checkValues === undefined ? {} : { checkValues }) });
+  const pair = (checkValues?: boolean): ActorSystem =>
+    new ActorSystem({ transport: new InProcessHub().connect(), ...(checkValues === undefined ? {} : { checkValues }) });
 
   it('is on under NODE_ENV=test and refuses a bad option value', () => {
     expect(process.env.NODE_ENV).toBe('test');
-    for (const v of [1, 'yes', 0]) expect(() => pair(v as never)).toThrow(expect.objectContaining({ code: 'INVALID_OPTION', message: expect.stringContaining('checkValues') }));
+    for (const v of [1, 'yes', 0])
+      expect(() => pair(v as never)).toThrow(expect.objectContaining({ code: 'INVALID_OPTION', message: expect.stringContaining('checkValues') }));
   });
 
   it('an ask with a function in it rejects with ENCODE_FAILED naming the path; a tell becomes an encode-failed dead letter', async () => {
