@@ -17,7 +17,6 @@ import { durationMs, integerIn } from '../validation.js';
 import { logger } from '../log.js';
 import { MailboxSystem, OfferStatus, type Mailbox, type MailboxRef, type MailboxSystemOptions } from '../bus/mailbox.js';
 import { registry, type MailboxAddress } from '../bus/registry.js';
-import { registryNative } from '../native/hash.js';
 import { encodeValue } from '../bus/value-codec.js';
 import { ActorErrorCodes } from './errors.js';
 import {
@@ -512,7 +511,7 @@ export class MailboxTransport implements ActorTransport {
     try {
       // Registry removals bump an epoch: tracked names are looked up again only when it moved
       // (or while a name is suspected gone: one missed lookup is confirmed by the next poll).
-      const epoch = registryNative().regEpoch();
+      const epoch = registry.epoch();
       if (epoch !== this.epoch || this.suspects.size > 0) {
         this.epoch = epoch;
         const vanished = [...this.tracked].filter(([name, at]) => {

@@ -6,7 +6,7 @@
 import { MpBusError, ErrorCodes } from '../errors.js';
 import { Runtime } from '../runtime/runtime.js';
 import { mailboxNative, type Attached } from '../native/mailbox.js';
-import { registryNative } from '../native/hash.js';
+import { registry } from './registry.js';
 
 /** Sizes of the group's shared mailbox objects. The first process to attach decides them. */
 export interface MailboxMemoryOptions {
@@ -107,7 +107,7 @@ function tryAttach(options: MailboxMemoryOptions): Attachment | undefined {
     throw err;
   }
   try {
-    registryNative().regAttach(registryEntries);
+    registry.attach(registryEntries);
   } catch (err) {
     native.mbxDetach();
     throw err;

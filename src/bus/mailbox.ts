@@ -20,7 +20,6 @@ import { Packr, Unpackr, REUSE_BUFFER_MODE } from 'msgpackr';
 import { MpBusError, ErrorCodes } from '../errors.js';
 import { logger } from '../log.js';
 import { BadDescriptor, SendStatus, mailboxNative, type MailboxBinding } from '../native/mailbox.js';
-import { registryNative } from '../native/hash.js';
 import { attach, attachAsync, type Attachment, type MailboxMemoryOptions } from './attachment.js';
 import { Membership, SCAN_INTERVAL_MS } from './membership.js';
 import { checkName, registry, type MailboxAddress } from './registry.js';
@@ -309,7 +308,7 @@ export class MailboxSystem {
 
   private startWatching(): void {
     if (this.watchTimer) return;
-    this.watchEpoch = registryNative().regEpoch();
+    this.watchEpoch = registry.epoch();
     this.watchTimer = setInterval(() => this.checkWatched(false), SCAN_INTERVAL_MS);
     this.watchTimer.unref();
     this.peerDownSub ??= this.membership.peerDown$.subscribe(() => this.checkWatched(true));
@@ -323,7 +322,7 @@ export class MailboxSystem {
       this.watchTimer = undefined;
       return;
     }
-    const epoch = registryNative().regEpoch();
+    const epoch = registry.epoch();
     if (!force && epoch === this.watchEpoch) return;
     this.watchEpoch = epoch;
     this.membership.scan(); // so a process reaped just now is known dead here too

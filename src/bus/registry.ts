@@ -49,4 +49,12 @@ export const registry = {
   count(): number {
     return registryNative().regCount();
   },
+  /** A number every removal bumps: a watcher of names re-reads them when it moved. */
+  epoch(): number {
+    return registryNative().regEpoch();
+  },
+  /** Creates the group's registry with room for `entries` names, or finds it; returns its capacity. */
+  attach(entries: number): number {
+    return registryNative().regAttach(entries);
+  },
 };
