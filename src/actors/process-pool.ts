@@ -21,9 +21,10 @@ import { Subject, type Observable } from 'rxjs';
 import { ErrorCodes, MpBusError } from '../errors.js';
 import { logger } from '../log.js';
 import { ActorErrorCodes, ChildFailedError } from './errors.js';
-import { ChildEnv, type ChildMessage, type LaunchedChild, type ParentMessage } from './launched-child.js';
+import { ChildEnv, type ChildMessage, type LaunchedChild, type ParentMessage } from './launch-protocol.js';
 import { RestartBudget, resolveRestartPolicy, type RestartPolicy } from './restart-budget.js';
-import type { ActorSystem } from './system.js';
+import type { Runtime } from '../runtime/runtime.js';
+import type { ActorTransport } from './transport.js';
 
 /**
  * When a child counts as ready: it joined the group (`'joined'`, the default: its
@@ -32,6 +33,18 @@ import type { ActorSystem } from './system.js';
  * joined this router group (`{ group }`).
  */
 export type ReadyWhen = 'joined' | 'signal' | { actors: string[] | ((child: LaunchedChild) => string[]) } | { group: string };
+
+/**
+ * What a pool needs of the actor system that launches it (`ActorSystem` implements it): the pool
+ * is a layer under the system, which creates it, so it names the system by this interface.
+ */
+export interface PoolHost {
+  readonly runtime: Runtime | undefined;
+  readonly transport: ActorTransport;
+  readonly isClosed: boolean;
+  has(name: string): boolean;
+  onCloseFirst(fn: (deadline: number) => Promise<void>): () => void;
+}
 
 /** Options of `system.launch()`. */
 export interface LaunchOptions {
@@ -176,7 +189,7 @@ export class ProcessPool {
 
   /** @internal use `system.launch()` */
   constructor(
-    private readonly system: ActorSystem,
+    private readonly system: PoolHost,
     private readonly filePrefix: string,
     private readonly options: Resolved,
   ) {
@@ -552,7 +565,7 @@ export class ProcessPool {
  * Launches a pool of child processes in `system`'s group: see {@link ProcessPool} and
  * `ActorSystem.launch`. Resolves once every child is ready.
  */
-export async function launchPool(system: ActorSystem, module: string | URL, options: LaunchOptions = {}): Promise<ProcessPool> {
+export async function launchPool(system: PoolHost, module: string | URL, options: LaunchOptions = {}): Promise<ProcessPool> {
   const runtime = system.runtime;
   if (!runtime || runtime.processType !== 'primary') {
     throw new MpBusError(

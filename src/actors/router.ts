@@ -18,9 +18,9 @@ import type { AnyContract } from './contract.js';
 import { ActorErrorCodes } from './errors.js';
 import type { ActorRef } from './ref.js';
 import type { AskForwarder } from './pending.js';
-import type { ActorSystem, SystemEndpoint } from './system.js';
+import type { DeadLetterReason } from './cell.js';
 import { traceRoute, tracingOn } from './tracing.js';
-import { EnvelopeKind, type Envelope, type Registration } from './transport.js';
+import { EnvelopeKind, type ActorTransport, type Envelope, type Registration, type SystemEndpoint } from './transport.js';
 
 /** How a router picks a worker. */
 export type RoutingStrategy = 'round-robin' | 'least-loaded' | 'consistent-hash';
@@ -65,6 +65,21 @@ export interface RouterStats {
   redelivered: number;
   /** Asks in flight at workers now. */
   inFlight: number;
+}
+
+/**
+ * What a router needs of the actor system that made it (`ActorSystem` implements it): a router
+ * is a layer under the system, which creates it, so it names the system by this interface.
+ */
+export interface RouterHost {
+  readonly transport: ActorTransport;
+  ref<C = AnyContract>(name: string): ActorRef<C>;
+  registerEndpoint(name: string, endpoint: SystemEndpoint): Registration;
+  forwardTell(worker: string, envelope: Envelope): void;
+  forwardAsk(router: AskForwarder, worker: string, origin: Envelope, attempt: number): void;
+  regiveFrom(router: AskForwarder, worker: string): void;
+  reply(envelope: Envelope, kind: typeof EnvelopeKind.reply | typeof EnvelopeKind.failure, payload: unknown): void;
+  deadLetter(to: string, envelope: Envelope, reason: DeadLetterReason): void;
 }
 
 /** What a router keeps per worker: one map entry, looked up once per ask and once per answer. */
@@ -131,7 +146,7 @@ export class Router<C = AnyContract> implements SystemEndpoint, AskForwarder {
   /** @internal use `system.router(name, options)` */
   constructor(
     readonly name: string,
-    private readonly system: ActorSystem,
+    private readonly system: RouterHost,
     private readonly options: RouterOptions,
   ) {
     this.strategy = oneOf(options.strategy ?? 'round-robin', 'router strategy', ['round-robin', 'least-loaded', 'consistent-hash'] as const);

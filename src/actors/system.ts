@@ -58,8 +58,8 @@ import {
   type ActorTransport,
   type DeliveryStatus,
   type Envelope,
-  type Receiver,
   type Registration,
+  type SystemEndpoint,
   type WireError,
 } from './transport.js';
 
@@ -135,11 +135,6 @@ let capturedReject: (err: unknown) => void = noSettler;
 function captureSettlers(resolve: (value: unknown) => void, reject: (err: unknown) => void): void {
   capturedResolve = resolve;
   capturedReject = reject;
-}
-
-/** Something registered under a name that is not an actor cell (routers). */
-export interface SystemEndpoint extends Receiver {
-  stop(): Promise<void>;
 }
 
 export class ActorSystem implements RefHost, CellHost {

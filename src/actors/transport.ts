@@ -167,3 +167,8 @@ export interface ActorTransport {
   /** Unregisters every name of this transport and releases its resources. */
   close(): Promise<void>;
 }
+
+/** Something registered under a name that is not an actor cell (routers). */
+export interface SystemEndpoint extends Receiver {
+  stop(): Promise<void>;
+}
