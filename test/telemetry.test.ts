@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { fixture } from './harness/paths.js';
 import { useTestGroups } from './harness/use-groups.js';
+import { poll } from './harness/wait.js';
 
 const group = useTestGroups();
 const actors = fixture('actors');
@@ -63,7 +64,14 @@ describe('DPDK telemetry', () => {
     expect(echo).toMatchObject({ name: ['echo-1'], pid: [p.pid], received: [12], processed: [12], asks: [12], ask_failed: [0] });
     expect((echo.ask_p99_us as number[])[0]).toBeGreaterThanOrEqual((echo.ask_p50_us as number[])[0]!);
     expect((echo.ask_p50_us as number[])[0]).toBeGreaterThan(0);
-    const boxes = mailboxes!['/mpbus/mailboxes'] as Record<string, unknown[]>;
+    // Mailbox depths are gauges, written every SAMPLE_INTERVAL_MS (500 ms): a mailbox opened just
+    // before the first query may not have its row yet, so ask again until every one is there.
+    const wanted = (answer: Record<string, unknown> | undefined): boolean => {
+      const names = (answer?.['/mpbus/mailboxes'] as Record<string, unknown[]> | undefined)?.name ?? [];
+      return names.includes('echo-1') && names.includes('other') && names.some((n) => String(n).startsWith('$reply.'));
+    };
+    const answer = wanted(mailboxes) ? mailboxes : await poll(async () => (await telemetry(g.prefix, ['/mpbus/mailboxes']))[0], wanted, 5_000, 200);
+    const boxes = (answer?.['/mpbus/mailboxes'] ?? {}) as Record<string, unknown[]>;
     // the actors' mailboxes, and each actor system's reply mailbox
     expect(boxes.name).toEqual(expect.arrayContaining(['echo-1', 'other', expect.stringMatching(/^\$reply\./)]));
     expect(boxes.capacity!.every((c) => (c as number) > 0)).toBe(true);
