@@ -9,7 +9,7 @@ import { context, createTraceState, ROOT_CONTEXT, SpanKind, SpanStatusCode, trac
 import { afterEach, describe, expect, it } from 'vitest';
 import { ActorSystem, InProcessHub, type Envelope } from '../../src/index.js';
 import { tracingOn } from '../../src/actors/tracing.js';
-import { installTracing, spanNamed, type SpanRecord, type TestTracing } from '../harness/otel.js';
+import { childOf, expectAskTellTree, installTracing, spanNamed, type TestTracing } from '../harness/otel.js';
 
 let tracing: TestTracing | undefined;
 const systems: ActorSystem[] = [];
@@ -31,11 +31,6 @@ function system(traces: (string | undefined)[] = []): ActorSystem {
   systems.push(s);
   return s;
 }
-
-const childOf = (child: SpanRecord, parent: SpanRecord): void => {
-  expect(child.traceId, `${child.name} in the trace of ${parent.name}`).toBe(parent.traceId);
-  expect(child.parentSpanId, `${child.name} child of ${parent.name}`).toBe(parent.spanId);
-};
 
 const tracer = () => trace.getTracer('app');
 
@@ -79,18 +74,7 @@ describe('traces in one process', () => {
     await toldDone;
     await expect.poll(() => tracing!.spans().length).toBe(6);
     const spans = tracing.spans();
-    const request = spanNamed(spans, 'request');
-    const ask = spanNamed(spans, 'ask svc');
-    const process = spanNamed(spans, 'process svc');
-    const lookup = spanNamed(spans, 'lookup');
-    const tell = spanNamed(spans, 'tell sink');
-    const sink = spanNamed(spans, 'process sink');
-    childOf(ask, request);
-    childOf(process, ask);
-    childOf(lookup, process);
-    childOf(tell, process);
-    childOf(sink, tell);
-    expect([ask.kind, process.kind, tell.kind, sink.kind]).toEqual([SpanKind.CLIENT, SpanKind.SERVER, SpanKind.PRODUCER, SpanKind.CONSUMER]);
+    const { ask, handler: process, tell } = expectAskTellTree(spans);
     expect(ask.attributes).toEqual({
       'messaging.system': 'mpbus',
       'messaging.operation.type': 'send',
