@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { EnvelopeKind, writeEnvelope } from '../src/bus/envelope.js';
+import { MpEnvelopeKind, writeEnvelope } from '../src/bus/envelope.js';
 import type { Agent } from './harness/group.js';
 import { fixture, repoRoot } from './harness/paths.js';
 import { useTestGroups } from './harness/use-groups.js';
@@ -126,7 +126,7 @@ describe('the rte_mp bus with a C program', () => {
     await malformed;
     // A header that points a "large value" at memory that holds no mpbus buffer.
     const forged = writeEnvelope(
-      { kind: EnvelopeKind.request, role: 'secondary', pid: 1, correlationId: 7, deadlineMs: 1e12, target: Buffer.from('node-rev') },
+      { kind: MpEnvelopeKind.request, role: 'secondary', pid: 1, correlationId: 7, deadlineMs: 1e12, target: Buffer.from('node-rev') },
       { address: 0x600000001000, length: 4096, token: 5 },
     );
     const reply = await c.command('request', 'mpbus:lane:3', forged);
