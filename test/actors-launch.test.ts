@@ -10,7 +10,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { groupHugepageFiles, type TestGroup } from './harness/group.js';
-import { fixture } from './harness/paths.js';
+import { fixturePath } from './harness/paths.js';
 import { useTestGroups } from './harness/use-groups.js';
 import { until } from './harness/wait.js';
 import type { LaunchScenario } from './fixtures/launch-primary.js';
@@ -27,7 +27,7 @@ interface Primary {
 
 function primary(g: TestGroup, scenario: Omit<LaunchScenario, 'prefix'>): Primary {
   const child = g.track(
-    spawn(process.execPath, [fixture('launch-primary'), JSON.stringify({ prefix: g.prefix, ...scenario })], { stdio: ['ignore', 'pipe', 'pipe'] }),
+    spawn(process.execPath, [fixturePath('launch-primary'), JSON.stringify({ prefix: g.prefix, ...scenario })], { stdio: ['ignore', 'pipe', 'pipe'] }),
   );
   let stdout = '';
   let stderr = '';

@@ -11,7 +11,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, describe, expect, it } from 'vitest';
-import { fixture, repoRoot } from './harness/paths.js';
+import { repoRoot } from './harness/paths.js';
+import { fixture } from './harness/fixtures.js';
 import { useTestGroups } from './harness/use-groups.js';
 import type { GroupView } from '../src/obs/group-view.js';
 
@@ -59,11 +60,11 @@ describe('mpbus ps and top', () => {
     const g = group('top');
     const p = await g.startAgent({ procType: 'primary' });
     const s = await g.startAgent({ procType: 'secondary' });
-    await p.call(actors, 'startSystem');
-    await s.call(actors, 'startSystem');
-    await p.call(actors, 'spawnTestActor', 'alpha');
-    await s.call(actors, 'spawnTestActor', 'zulu');
-    for (let i = 0; i < 10; i++) await s.call(actors, 'ask', 'alpha', 'echo', i);
+    await p.use(actors).startSystem();
+    await s.use(actors).startSystem();
+    await p.use(actors).spawnTestActor('alpha');
+    await s.use(actors).spawnTestActor('zulu');
+    for (let i = 0; i < 10; i++) await s.use(actors).ask('alpha', 'echo', i);
     const files = readdirSync(g.runtimeDir).sort();
 
     const ps = await mpbus('ps', g.prefix, '--json');
@@ -78,7 +79,7 @@ describe('mpbus ps and top', () => {
     await tmux('new-session', '-d', '-s', 'top', '-x', '160', '-y', '30', `${process.execPath} ${cli} top ${g.prefix} --sort depth`);
     await until('top to show both actors', async () => /mpbus top - group .* sort: depth/.test(await screen()) && /zulu/.test(await screen()));
     // traffic goes on while top reads, and top shows it
-    for (let i = 0; i < 20; i++) expect((await s.call<{ value: unknown }>(actors, 'ask', 'alpha', 'echo', i)).value).toBe(i);
+    for (let i = 0; i < 20; i++) expect((await s.use(actors).ask('alpha', 'echo', i)).value).toBe(i);
     const shown = await until('top to show 30 asks answered', async () => {
       const text = await screen();
       return /^alpha\s+\d+\s+0\s+\d+\s+\d+\s+\S+\s+\S+\s+0\s+0\s+0$/m.test(text) && text;

@@ -8,7 +8,8 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
-import { fixture, repoRoot } from './harness/paths.js';
+import { repoRoot } from './harness/paths.js';
+import { fixture } from './harness/fixtures.js';
 import { useTestGroups } from './harness/use-groups.js';
 import type { GroupSurvey } from '../src/runtime/group-survey.js';
 
@@ -36,7 +37,7 @@ describe('mpbus ls and clean', () => {
     const g = group('cli');
     const p = await g.startAgent({ procType: 'primary' });
     const s = await g.startAgent({ procType: 'secondary' });
-    await s.call(fixture('mailbox'), 'open', 'inbox');
+    await s.use(fixture('mailbox')).open('inbox');
 
     const live = await survey(g.prefix);
     expect(live).toMatchObject({ state: 'alive', primaryPid: p.pid, mpbusPrimary: true, secondaryPids: [s.pid] });
@@ -47,9 +48,9 @@ describe('mpbus ls and clean', () => {
     expect(refused.code).toBe(1);
     expect(refused.stderr).toMatch(new RegExp(`still has live processes \\(pids ${p.pid}, ${s.pid}\\)`));
     // the group is undisturbed: its members still talk, and a third joins
-    expect(await p.call(fixture('mailbox'), 'send', 'inbox', { hello: 1 })).toBe('sent');
-    await s.call(fixture('mailbox'), 'waitFor', 'inbox', 1);
-    expect(await s.call(fixture('mailbox'), 'received', 'inbox')).toEqual([{ hello: 1 }]);
+    expect(await p.use(fixture('mailbox')).send('inbox', { hello: 1 })).toBe('sent');
+    await s.use(fixture('mailbox')).waitFor('inbox', 1);
+    expect(await s.use(fixture('mailbox')).received('inbox')).toEqual([{ hello: 1 }]);
     expect(existsSync(g.runtimeDir)).toBe(true);
 
     p.kill('SIGKILL');

@@ -8,14 +8,14 @@
  */
 import { describe, expect, it } from 'vitest';
 import { useNatsServer } from './harness/nats.js';
-import { fixture } from './harness/paths.js';
+import { fixturePath } from './harness/paths.js';
 import { startScript } from './harness/script.js';
 import { useTestGroups } from './harness/use-groups.js';
 import type { CloseExits } from './fixtures/close-exits.js';
 
 const group = useTestGroups();
 const natsServer = useNatsServer();
-const script = fixture('close-exits');
+const script = fixturePath('close-exits');
 
 /** Runs the program; resolves with how long it lived after printing `closed`. */
 async function closesAndExits(label: string, arg: Omit<CloseExits, 'prefix'>, withPrimary = false): Promise<{ afterCloseMs: number; stdout: string }> {

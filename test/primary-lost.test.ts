@@ -9,7 +9,7 @@ import type { ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { groupHugepageFiles, type TestGroup } from './harness/group.js';
-import { fixture } from './harness/paths.js';
+import { fixturePath } from './harness/paths.js';
 import { startScript } from './harness/script.js';
 import { useTestGroups } from './harness/use-groups.js';
 import type { BusyMember } from './fixtures/busy-member.js';
@@ -29,7 +29,7 @@ interface Member {
 }
 
 async function member(g: TestGroup, options: Omit<BusyMember, 'prefix'>): Promise<Member> {
-  const s = await startScript(g, fixture('busy-member'), { prefix: g.prefix, ...options });
+  const s = await startScript(g, fixturePath('busy-member'), { prefix: g.prefix, ...options });
   // the member prints one JSON report as its last line when it exits
   const ended = s.ended.then((e) => {
     const last = e.stdout.trim().split('\n').at(-1);

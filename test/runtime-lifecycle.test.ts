@@ -7,7 +7,7 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { TestGroup } from './harness/group.js';
 import { useTestGroups } from './harness/use-groups.js';
-import { fixture } from './harness/paths.js';
+import { fixture } from './harness/fixtures.js';
 
 const group = useTestGroups();
 
@@ -100,7 +100,7 @@ describe('leaving a group', () => {
     const p = await g.startAgent({ procType: 'primary' });
     await Promise.all([p.close(), p.close()]);
     await p.close();
-    expect(await p.call(fixture('runtime'), 'assertOpen')).toBe('CLOSED');
+    expect(await p.use(fixture('runtime')).assertOpen()).toBe('CLOSED');
     expectGroupGone(g);
   });
 });
@@ -112,7 +112,7 @@ describe('rte_eal_init failures', () => {
     const start = a.start({ procType: 'primary', extraEalArgs: ['--no-such-eal-flag'] });
     await expect(start).rejects.toMatchObject({ code: 'INVALID_EAL_ARGS' });
     await expect(start).rejects.toThrow(/extraEalArgs/);
-    expect(await a.call(fixture('runtime'), 'ping')).toMatchObject({ pid: a.pid, started: false });
+    expect(await a.use(fixture('runtime')).ping()).toMatchObject({ pid: a.pid, started: false });
     // DPDK cannot run init twice in one process: a clear error, not a crash
     await expect(a.start({ procType: 'primary' })).rejects.toThrow(/start a new process/);
     expect(a.isAlive).toBe(true);
@@ -124,7 +124,7 @@ describe('rte_eal_init failures', () => {
     const start = a.start({ procType: 'primary', memoryMb: 1_000_000 });
     await expect(start).rejects.toMatchObject({ code: 'HUGEPAGES_SHORT' });
     await expect(start).rejects.toThrow(/lower memoryMb/);
-    expect(await a.call(fixture('runtime'), 'ping')).toMatchObject({ pid: a.pid });
+    expect(await a.use(fixture('runtime')).ping()).toMatchObject({ pid: a.pid });
     expect(g.hugepageFiles()).toEqual([]);
     // the failed process still runs, yet it holds nothing: a new process founds the group
     const b = await g.spawn();

@@ -8,6 +8,7 @@ import { EventEmitter } from 'node:events';
 import { mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { RuntimeOptions } from '../../src/index.js';
+import type { Fixture, Remote } from './fixtures.js';
 import { agentScript, pidDir } from './paths.js';
 
 let counter = 0;
@@ -30,6 +31,7 @@ export class Agent extends EventEmitter {
   private nextId = 1;
   private readonly pending = new Map<number, { resolve: (v: unknown) => void; reject: (e: unknown) => void }>();
   private alive = true;
+  private readonly remotes = new Map<string, object>();
 
   constructor(
     readonly child: ChildProcess,
@@ -82,9 +84,22 @@ export class Agent extends EventEmitter {
     return this.send({ op: 'start', options: { filePrefix: this.group.prefix, ...options } });
   }
 
-  /** Runs `fn(ctx, ...args)` from a compiled fixture module inside the agent. */
-  call<T = unknown>(module: string, fn: string, ...args: unknown[]): Promise<T> {
-    return this.send<T>({ op: 'call', module, fn, args });
+  /**
+   * The functions of fixture module `f` run inside this agent: `agent.use(mb).open('inbox')`
+   * runs `open(ctx, 'inbox')` of test/fixtures/mailbox.ts in the agent's process.
+   */
+  use<M>(f: Fixture<M>): Remote<M> {
+    let remote = this.remotes.get(f.path);
+    if (!remote) {
+      const call =
+        (fn: string) =>
+        (...args: unknown[]) =>
+          this.send({ op: 'call', module: f.path, fn, args });
+      // 'then' stays undefined so that a remote is never mistaken for a promise.
+      remote = new Proxy({}, { get: (_, fn) => (typeof fn === 'string' && fn !== 'then' ? call(fn) : undefined) });
+      this.remotes.set(f.path, remote);
+    }
+    return remote as Remote<M>;
   }
 
   close(): Promise<void> {
