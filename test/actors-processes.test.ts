@@ -14,10 +14,7 @@ const actors = fixture('actors');
 
 /** A primary and `secondaries` secondaries, each with an actor system. */
 async function cluster(label: string, secondaries: number): Promise<Agent[]> {
-  const g = group(label);
-  const primary = await g.startAgent({ procType: 'primary' });
-  const others = await Promise.all([...Array(secondaries).keys()].map(() => g.startAgent({ procType: 'secondary' })));
-  const all = [primary, ...others];
+  const all = await group(label).startMembers(secondaries);
   await Promise.all(all.map((a) => a.use(actors).startSystem()));
   return all;
 }

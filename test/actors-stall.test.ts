@@ -14,6 +14,7 @@ import { describe, expect, it } from 'vitest';
 import type { RoutingStrategy } from '../src/index.js';
 import { fixture } from './harness/fixtures.js';
 import { useTestGroups } from './harness/use-groups.js';
+import { poll } from './harness/wait.js';
 
 const group = useTestGroups();
 const actors = fixture('actors');
@@ -39,8 +40,10 @@ describe('a stalled worker costs only what it holds', () => {
         await w.use(actors).spawnTestActor(`w${i}`, { groups: ['workers'] });
       }
       await p.use(actors).stallRouter('jobs', strategy, 'workers', 300, onStall);
-      const deadline = Date.now() + 10_000;
-      while ((await p.use(actors).routerWorkers('jobs')).length < 2 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+      await poll(
+        () => p.use(actors).routerWorkers('jobs'),
+        (w) => w.length >= 2,
+      );
       await p.use(actors).startLoad('jobs', 64);
       await p.use(actors).answeredIn('jobs', 300); // warm up
       const before = await p.use(actors).answeredIn('jobs', 1000);

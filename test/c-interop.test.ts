@@ -11,7 +11,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { repoRoot } from './harness/paths.js';
 import { fixture } from './harness/fixtures.js';
 import { useTestGroups } from './harness/use-groups.js';
-import { sleep } from './harness/wait.js';
+import { poll } from './harness/wait.js';
 
 const shm = fixture('shm');
 const mb = fixture('mailbox');
@@ -162,9 +162,10 @@ describe('Node and C DPDK programs in one group', () => {
     await node.use(mb).waitFor('from-c', 3);
     const texts = [0, 1, 2].map((i) => Buffer.from(`from C #${i}`));
     expect(await node.use(mb).received('from-c')).toEqual(texts.map((t) => ({ raw: t.toString('hex'), length: t.length })));
-    const deadline = Date.now() + 10_000;
-    let errors: Array<{ code: string }> = [];
-    while ((errors = await node.use(mb).errors()).length < 3 && Date.now() < deadline) await sleep(50);
+    const errors = await poll(
+      () => node.use(mb).errors(),
+      (e) => e.length >= 3,
+    );
     expect(errors.map((e) => e.code)).toEqual(['BAD_DESCRIPTOR', 'BAD_DESCRIPTOR', 'BAD_DESCRIPTOR']);
     peer.child.stdin!.end();
     expect(await peer.exited).toBe(0);

@@ -6,10 +6,10 @@ import { describe, expect, it } from 'vitest';
 import type { Agent } from './harness/group.js';
 import { useTestGroups } from './harness/use-groups.js';
 import { fixture } from './harness/fixtures.js';
+import { pollUntil } from './harness/wait.js';
 
 const group = useTestGroups();
 const actors = fixture('actors');
-const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
 describe('chaos: SIGKILLed workers', () => {
   it('two workers, three of them SIGKILLed at random during one run, a replacement joining after each: every job answered exactly once', async () => {
@@ -26,11 +26,7 @@ describe('chaos: SIGKILLed workers', () => {
     const workers = await Promise.all([startWorker(), startWorker()]);
     await primary.use(actors).router('jobs', 'round-robin', 'workers');
     const members = async (): Promise<string[]> => primary.use(actors).routerWorkers('jobs');
-    const waitMembers = async (accept: (w: string[]) => boolean): Promise<void> => {
-      for (const deadline = Date.now() + 15_000; !accept(await members()); await sleep(50)) {
-        if (Date.now() > deadline) throw new Error(`router workers never settled: ${JSON.stringify(await members())}`);
-      }
-    };
+    const waitMembers = (accept: (w: string[]) => boolean): Promise<string[]> => pollUntil('the router workers to settle', members, accept, 15_000);
     await waitMembers((w) => w.length === 2);
     await primary.use(actors).startLoad('jobs', 32);
     for (let round = 0; round < 3; round++) {

@@ -3,28 +3,14 @@
  * group from its files without disturbing it, `clean` refuses a live group and removes a dead
  * one's files.
  */
-import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
-import { repoRoot } from './harness/paths.js';
 import { fixture } from './harness/fixtures.js';
 import { useTestGroups } from './harness/use-groups.js';
 import type { GroupSurvey } from '../src/runtime/group-survey.js';
+import { mpbus } from './harness/cli.js';
 
 const group = useTestGroups();
-const cli = join(repoRoot, 'dist', 'src', 'cli', 'main.js');
-
-async function mpbus(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  try {
-    const { stdout, stderr } = await promisify(execFile)(process.execPath, [cli, ...args]);
-    return { code: 0, stdout, stderr };
-  } catch (err) {
-    const e = err as { code: number; stdout: string; stderr: string };
-    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
-  }
-}
 
 async function survey(prefix: string): Promise<GroupSurvey | undefined> {
   const r = await mpbus('ls', '--json');
@@ -59,8 +45,7 @@ describe('mpbus ls and clean', () => {
     expect(await survey(g.prefix)).toMatchObject({ state: 'dead', primaryPid: null, secondaryPids: [] });
     const removed = await mpbus('clean', g.prefix, '--json');
     expect({ code: removed.code, out: JSON.parse(removed.stdout) }).toMatchObject({ code: 0, out: { prefix: g.prefix, removed: true } });
-    expect(existsSync(g.runtimeDir)).toBe(false);
-    expect(g.hugepageFiles()).toEqual([]);
+    expect(g.leftovers()).toEqual([]);
     expect(await survey(g.prefix)).toBeUndefined();
     expect((await mpbus('clean', g.prefix)).code).toBe(1);
   });

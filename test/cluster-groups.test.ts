@@ -6,19 +6,18 @@
  */
 import { readlinkSync } from 'node:fs';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import type { Agent, TestGroup as TestGroupType } from './harness/group.js';
-import { TestGroup } from './harness/group.js';
+import type { Agent, TestGroup } from './harness/group.js';
 import { NatsServer } from './harness/nats.js';
 import { HostNetwork } from './harness/netns.js';
 import { fixture } from './harness/fixtures.js';
+import { useTestGroups } from './harness/use-groups.js';
 
 const cl = fixture('cluster');
-const groups: TestGroupType[] = [];
 let nats: NatsServer;
 let clusterSeq = 0;
 let cluster = '';
 let network: HostNetwork | undefined;
-const namespaceOf = new Map<TestGroupType, string | undefined>();
+const namespaceOf = new Map<TestGroup, string | undefined>();
 let loopbackReasonPrinted = false;
 
 beforeEach(async () => {
@@ -33,17 +32,18 @@ beforeEach(async () => {
   cluster = `g${process.pid}_${++clusterSeq}`;
 });
 afterEach(async () => {
-  await Promise.all(groups.splice(0).map((g) => g.cleanup()));
   namespaceOf.clear();
   await nats?.cleanup();
   network?.cleanup();
 });
+// After the hooks above: vitest runs after-hooks last registered first, so each test's groups
+// end before its nats-server and network namespaces.
+const group = useTestGroups();
 
 /** A host: a new DPDK group with a primary agent whose actor system joined the cluster. */
 async function host(label: string, options: Record<string, unknown> = {}): Promise<Agent> {
-  const g = TestGroup.create(`cl${label}`);
-  const netns = network?.namespaces[groups.length];
-  groups.push(g);
+  const g = group(`cl${label}`);
+  const netns = network?.namespaces[namespaceOf.size];
   namespaceOf.set(g, netns);
   const agent = await g.startAgent({ procType: 'primary' }, netns);
   await agent.use(cl).join({ servers: nats.url, name: cluster, heartbeatMs: 250, ...options });

@@ -8,6 +8,7 @@ import { fixture } from './harness/fixtures.js';
 import { useTestGroups } from './harness/use-groups.js';
 import { actorViews, readGroupCounters } from '../src/obs/group-counters.js';
 import { SAMPLE_INTERVAL_MS } from '../src/runtime/counters.js';
+import { sleep } from './harness/wait.js';
 
 const group = useTestGroups();
 const actors = fixture('actors');
@@ -23,7 +24,7 @@ describe('shared counters', () => {
     for (let i = 0; i < 20; i++) expect((await s.use(actors).ask('echo', 'echo', i)).value).toBe(i);
     expect((await s.use(actors).ask('echo', 'fail', 'bad')).error).toBeDefined();
     expect((await s.use(actors).ask('echo', 'nothing', 1)).error).toBeDefined();
-    await new Promise((resolve) => setTimeout(resolve, SAMPLE_INTERVAL_MS * 2));
+    await sleep(SAMPLE_INTERVAL_MS * 2);
 
     const read = readGroupCounters(g.prefix)!;
     const byPid = new Map(read.processes.map((x) => [x.pid, x]));
@@ -47,7 +48,7 @@ describe('shared counters', () => {
     await s.use(fixture('mailbox')).openUnread('plain', 16);
     await p.use(fixture('mailbox')).send('plain', 1);
     await p.use(fixture('mailbox')).send('plain', 2);
-    await new Promise((resolve) => setTimeout(resolve, SAMPLE_INTERVAL_MS * 2));
+    await sleep(SAMPLE_INTERVAL_MS * 2);
     const boxes = readGroupCounters(g.prefix)!.processes.flatMap((x) =>
       x.rows.filter((r) => r.kind === 'mailbox').map((r) => ({ pid: x.pid, name: r.name, depth: r.depth, capacity: r.capacity })),
     );

@@ -6,6 +6,7 @@ import { fixture } from './harness/fixtures.js';
 import { useTestGroups } from './harness/use-groups.js';
 import { useVhostSockets } from './harness/vhost-sockets.js';
 import { events, linkOf, tapUnavailable, type Events, type LinkReport } from './interrupts-events.js';
+import { sleep } from './harness/wait.js';
 
 const F = fixture('interrupts');
 const vhostSocket = useVhostSockets();
@@ -100,7 +101,7 @@ describe('interrupts relayed to secondaries', () => {
     const ev = events(late);
     await late.use(F).followLink('late', 0);
     expect((await linkOf(ev, 'late')).link.status).toBe('up');
-    await new Promise((r) => setTimeout(r, 200));
+    await sleep(200);
     expect(ev.of<LinkReport>('link').map((r) => r.link.status)).toEqual(['up']);
     await t.primary.use(F).stopPort(0);
     await linkOf(ev, 'late', 'down');
@@ -139,7 +140,7 @@ describe('interrupts relayed to secondaries', () => {
     const [s1] = t.secondaries;
     await s1!.use(F).startPort(0);
     await s1!.use(F).followLsc('tap', 0);
-    await new Promise((r) => setTimeout(r, 100));
+    await sleep(100);
     execFileSync('ip', ['link', 'set', iface, 'down']);
     await seenByBoth(t, (e) => e.type === 'lsc' && e.details.status === 'down' && e.details.via === 'netlink');
     execFileSync('ip', ['link', 'set', iface, 'up']);
@@ -154,7 +155,7 @@ describe('interrupts relayed to secondaries', () => {
     await slow!.use(F).busyFor(2500);
     const before = t.ev.s2.of<InterruptEvent>('intr').length;
     const primaryBefore = t.ev.primary.of<InterruptEvent>('intr').length;
-    await new Promise((r) => setTimeout(r, 1500));
+    await sleep(1500);
     // meanwhile the primary and the other secondary kept receiving
     expect(t.ev.primary.of<InterruptEvent>('intr').length - primaryBefore).toBeGreaterThan(5);
     expect(t.ev.s2.of<InterruptEvent>('intr').length - before).toBeGreaterThan(5);
@@ -184,7 +185,7 @@ describe('interrupts relayed to secondaries', () => {
       await t.primary.use(F).tickerStats(true);
       const primaryBefore = intr(t.ev.primary).length;
       const otherBefore = intr(t.ev.s2).length;
-      await new Promise((r) => setTimeout(r, 3000));
+      await sleep(3000);
       // The stopped one's socket queue (10 datagrams) is long full: before the sender thread,
       // the primary's event loop froze here until SIGCONT.
       const primaryEvents = intr(t.ev.primary).length - primaryBefore;
@@ -201,7 +202,7 @@ describe('interrupts relayed to secondaries', () => {
       process.kill(stopped!.pid, 'SIGCONT');
     }
     await t.primary.use(F).unsubscribe('tick');
-    await new Promise((r) => setTimeout(r, 100));
+    await sleep(100);
     const primarySeqs = intr(t.ev.primary).map((e) => e.seq);
     const lastSeq = Math.max(...primarySeqs);
     for (const ev of [t.ev.s1, t.ev.s2]) {

@@ -8,6 +8,7 @@ import { describe, expect, it } from 'vitest';
 import type { Agent, TestGroup } from './harness/group.js';
 import { useTestGroups } from './harness/use-groups.js';
 import { fixture } from './harness/fixtures.js';
+import { poll, sleep } from './harness/wait.js';
 
 const group = useTestGroups();
 const mb = fixture('mailbox');
@@ -21,15 +22,6 @@ interface TrafficResult {
   failures: string[];
 }
 
-async function until<T>(fn: () => Promise<T>, ok: (v: T) => boolean, timeoutMs = 15_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn();
-    if (ok(v) || Date.now() > deadline) return v;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
-
 /** A receiver (primary) serving checked traffic from a client, and a third process to misbehave. */
 async function setup(g: TestGroup): Promise<{ receiver: Agent; client: Agent; peer: Agent; slot: number; victimId: number }> {
   const receiver = await g.startAgent({ procType: 'primary' });
@@ -37,9 +29,10 @@ async function setup(g: TestGroup): Promise<{ receiver: Agent; client: Agent; pe
   const peer = await g.startAgent({ procType: 'secondary' });
   const slot = await receiver.use(own).serveEcho('echo', 'victim');
   await client.use(own).startTraffic('echo', 16);
-  await until(
+  await poll(
     () => client.use(own).trafficAnswered(),
     (n) => n >= 100,
+    15_000,
   );
   const victimId = (await peer.use(mb).addressOf('victim'))!.id;
   return { receiver, client, peer, slot, victimId };
@@ -69,30 +62,34 @@ describe('mailbox buffer ownership', () => {
     dying.kill('SIGKILL');
     // its reaper returns what it was writing, found by the owner words
     expect(
-      await until(
+      await poll(
         () => peer.use(own).writingBy(dyingSlot),
         (n) => n === 0,
+        15_000,
       ),
     ).toBe(0);
 
     const refused = r.refusable + 1;
-    const errors = await until(
+    const errors = await poll(
       () => receiver.use(mb).errors(),
       (e) => e.length >= refused,
+      15_000,
     );
     expect(errors.map((e) => e.code)).toEqual(Array(refused).fill('BAD_DESCRIPTOR'));
-    const seen = await until(
+    const seen = await poll(
       () => receiver.use(own).victimSeen(),
       (s) => Object.keys(s).length >= 5,
+      15_000,
     );
     // each message sent once arrived once; what was refused never arrived
     expect(seen).toEqual({ 'bug-twice': 1, 'bug-replay': 1, 'bug-sent': 1, 'bug-early': 1, 'bug-legit': 1 });
 
     expectCleanTraffic(await client.use(own).stopTraffic());
     // never freed twice, nothing leaked: once everyone is idle, every buffer is back, once
-    const counters = await until(
+    const counters = await poll(
       () => receiver.use(own).poolCounters(),
       (c) => c.available === c.count,
+      15_000,
     );
     expect(counters).toMatchObject({ takeConflicts: 0, freeConflicts: 0 });
     expect(counters.available).toBe(counters.count);
@@ -112,16 +109,17 @@ describe('mailbox buffer ownership', () => {
     // a replay meeting its buffer in flight again, one generation later: refused, and the
     // message now in that buffer is delivered once
     const restarts = await peer.use(own).replayInFlightAgain(slot, victimId, 'again');
-    const seen = await until(
+    const seen = await poll(
       () => receiver.use(own).victimSeen(),
       (s) => s['again-second'] === 1 && Object.keys(s).length >= 52 + restarts,
+      15_000,
     );
     expect(seen['dup-a']).toBe(1);
     for (let i = 0; i < 50; i++) expect(seen[`forged-${i}`]).toBe(1);
     for (let i = 0; i <= restarts; i++) expect(seen[`again-first-${i}`]).toBe(1);
     expect(seen['again-second']).toBe(1);
     // the doubled buffers keep circulating under checked traffic
-    await new Promise((r) => setTimeout(r, 2000));
+    await sleep(2000);
     expectCleanTraffic(await client.use(own).stopTraffic());
     const after = await receiver.use(own).poolCounters();
     expect(after.available).toBeLessThanOrEqual(after.count);
@@ -129,9 +127,10 @@ describe('mailbox buffer ownership', () => {
     console.log(`raw-mempool forgeries: ${after.takeConflicts - before.takeConflicts} doubled buffers dropped at take`);
     expect((await receiver.use(mb).errors()).map((e) => e.code)).toEqual(['BAD_DESCRIPTOR']);
     await peer.use(own).sendText('victim', 'still-alive');
-    await until(
+    await poll(
       () => receiver.use(own).victimSeen(),
       (s) => s['still-alive'] === 1,
+      15_000,
     );
   }, 60_000);
 });

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { TestGroup, type Agent } from './harness/group.js';
 import { useTestGroups } from './harness/use-groups.js';
 import { fixture } from './harness/fixtures.js';
-import { poll } from './harness/wait.js';
+import { poll, sleep } from './harness/wait.js';
 
 const group = useTestGroups();
 
@@ -148,7 +148,7 @@ describe('mailboxes: backpressure', () => {
     expect(await s.use(mb).depth('slow')).toBe(16);
     expect(await s.use(mb).send('slow', { from: 0, seq: 99 }, 300)).toBe('SEND_TIMEOUT');
     const waiting = s.use(mb).sendSequence('slow', 20);
-    await new Promise((r) => setTimeout(r, 300));
+    await sleep(300);
     await p.use(mb).startReading('slow');
     expect(await waiting).toEqual({ sent: 20 });
     await p.use(mb).waitFor('slow', 36);
@@ -175,7 +175,7 @@ describe('mailboxes: backpressure', () => {
     await p.use(mb).openUnread('slow', 8); // nobody reads: messages stay pending
     const room = s.next<{ waitedMs: number; cpuMs: number; waits: number; error?: string }>('room');
     expect(await s.use(mb).fillThenWaitForRoom('slow', 100)).toEqual([8, 'mailbox-full']);
-    await new Promise((r) => setTimeout(r, 500));
+    await sleep(500);
     await p.use(mb).startReading('slow'); // drains the backlog: the sender's doorbell rings
     const woke = await room;
     expect(woke.error).toBeUndefined();
@@ -195,7 +195,7 @@ describe('mailboxes: bursts', () => {
     const s = await g.startAgent({ procType: 'secondary' });
     await p.use(mb).openUnread('bulk', 4096);
     expect(await s.use(mb).send('bulk', 'before')).toBe('sent'); // waits in the backlog
-    await new Promise((r) => setTimeout(r, 100));
+    await sleep(100);
     expect(await p.use(mb).startBursts('bulk')).toEqual({ messagesRefused: 'INVALID_OPTION' });
     expect(await s.use(mb).sendBatches('bulk', 1000, 100)).toBe(1000);
     expect(await s.use(mb).sendRaw('bulk', 8, 0xab)).toBe('sent');
@@ -224,7 +224,7 @@ describe('mailboxes: bursts', () => {
     await p.use(mb).burstsThatUnsubscribe('one', 'two');
     const firstBurst = p.next('first-burst');
     const blocked = p.use(mb).blockFor(400); // both messages land in one drain
-    await new Promise((r) => setTimeout(r, 100));
+    await sleep(100);
     expect(await s.use(mb).send('one', 'first')).toBe('sent');
     expect(await s.use(mb).send('two', 'second')).toBe('sent');
     await blocked;

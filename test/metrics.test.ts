@@ -13,6 +13,7 @@ import { removeGroupFiles, groupHugepageFiles, dpdkRuntimeRoot } from './harness
 import { useTestGroups } from './harness/use-groups.js';
 import { groupMetrics, groupMetricsText } from '../src/obs/prometheus.js';
 import { freePort } from '../samples/lib/nats.js';
+import { sleep } from './harness/wait.js';
 
 const group = useTestGroups();
 const actors = fixture('actors');
@@ -64,7 +65,7 @@ describe('Prometheus metrics', () => {
     // the same registry reads the group anew at each scrape
     const registry = groupMetrics({ filePrefix: g.prefix });
     await s.use(actors).ask('echo', 'echo', 'again');
-    await new Promise((resolve) => setTimeout(resolve, 150));
+    await sleep(150);
     expect(samples(await registry.metrics()).get('mpbus_actor_messages_received_total')![0]!.value).toBe(32);
   });
 
@@ -87,7 +88,7 @@ describe('Prometheus metrics', () => {
           // both workers have answered asks (received alone may be ahead of the first answer)
           if ((scraped.get('mpbus_actor_ask_duration_seconds_count') ?? []).filter((x) => x.value > 0).length === 2) break;
         }
-        await new Promise((resolve) => setTimeout(resolve, 200));
+        await sleep(200);
       }
       expect(
         scraped

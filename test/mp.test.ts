@@ -5,6 +5,7 @@ import { describe, expect, it } from 'vitest';
 import type { Agent } from './harness/group.js';
 import { answered, fixture } from './harness/fixtures.js';
 import { useTestGroups } from './harness/use-groups.js';
+import { sleep } from './harness/wait.js';
 
 const mp = fixture('mp');
 const group = useTestGroups();
@@ -228,7 +229,7 @@ describe('the rte_mp bus', () => {
     await alive.use(mp).handle('poll', 'echo');
     await doomed.use(mp).handle('poll', 'slow', 60_000);
     const pending = primary.use(mp).request('poll', 'x', { timeoutMs: 3000 });
-    await new Promise((r) => setTimeout(r, 300));
+    await sleep(300);
     doomed.kill('SIGKILL');
     const r = answered(await pending);
     expect(r.sent).toBe(2);

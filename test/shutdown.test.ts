@@ -7,15 +7,15 @@
  * in any order never wait for themselves.
  */
 import type { ChildProcess } from 'node:child_process';
-import { existsSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { groupHugepageFiles, TestGroup } from './harness/group.js';
+import { TestGroup } from './harness/group.js';
 import { useNatsServer } from './harness/nats.js';
 import { fixturePath } from './harness/paths.js';
 import { startScript, type ScriptEnd } from './harness/script.js';
 import { useTestGroups } from './harness/use-groups.js';
 import type { ShutdownTarget } from './fixtures/shutdown-target.js';
 import type { CloseOrder } from './fixtures/close-order.js';
+import { sleep } from './harness/wait.js';
 
 const group = useTestGroups();
 const natsServer = useNatsServer();
@@ -26,11 +26,6 @@ type Ended = ScriptEnd;
 async function launch(g: TestGroup, script: string, arg: unknown): Promise<{ child: ChildProcess; ended: Promise<Ended>; out: () => string }> {
   const s = await startScript(g, script, arg);
   return { child: s.child, ended: s.ended, out: s.stdout };
-}
-
-function expectNoLeftovers(g: TestGroup): void {
-  expect(existsSync(g.runtimeDir), `runtime dir of ${g.prefix}`).toBe(false);
-  expect(groupHugepageFiles(g.prefix)).toEqual([]);
 }
 
 /** Sends `signal`, resolves with how it ended and how long that took (ms). */
@@ -68,7 +63,7 @@ describe('the first SIGINT or SIGTERM ends the process within 1 s, as the signal
           const r = await signalAndWait(p, signal);
           expect({ load, signal: r.signal, code: r.code }, r.stderr).toEqual({ load, signal, code: null });
           expect(r.ms, `${entry}/${load}/${signal} took ${Math.round(r.ms)} ms`).toBeLessThan(1000);
-          expectNoLeftovers(g);
+          expect(g.leftovers()).toEqual([]);
         }),
       );
     });
@@ -87,7 +82,7 @@ describe('when the application listens to the signal', () => {
     const r = await signalAndWait(p, signal);
     expect(r.stdout).toContain('app-listener');
     expect({ code: r.code, signal: r.signal }, r.stderr).toEqual({ code: 0, signal: null });
-    expectNoLeftovers(g);
+    expect(g.leftovers()).toEqual([]);
   });
 
   it('a second signal during a shutdown that hangs still closes, ends the process and leaves nothing', async () => {
@@ -99,13 +94,13 @@ describe('when the application listens to the signal', () => {
       appListener: 'hangs',
     } satisfies ShutdownTarget);
     p.child.kill('SIGTERM');
-    await new Promise((resolve) => setTimeout(resolve, 300));
+    await sleep(300);
     expect(p.child.exitCode).toBeNull();
     expect(p.out()).toContain('app-listener');
     const r = await signalAndWait(p, 'SIGINT');
     expect({ code: r.code, signal: r.signal }, r.stderr).toEqual({ code: null, signal: 'SIGINT' });
     expect(r.ms).toBeLessThan(1000);
-    expectNoLeftovers(g);
+    expect(g.leftovers()).toEqual([]);
   });
 });
 
@@ -119,7 +114,7 @@ describe('runtime.close() and system.close() in any order, never waiting for the
         const p = await launch(g, fixturePath('close-order'), { prefix: g.prefix, order } satisfies CloseOrder);
         const r = await p.ended;
         expect({ order, code: r.code, out: r.stdout.trim().split('\n').at(-1) }, r.stderr).toEqual({ order, code: 0, out: 'closed' });
-        expectNoLeftovers(g);
+        expect(g.leftovers()).toEqual([]);
       }),
     );
   });

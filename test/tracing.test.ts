@@ -6,26 +6,20 @@
  */
 import { SpanKind, SpanStatusCode } from '@opentelemetry/api';
 import type { ClusterOptions } from '../src/index.js';
-import { afterEach, describe, expect, it } from 'vitest';
-import { TestGroup, type Agent } from './harness/group.js';
+import { describe, expect, it } from 'vitest';
+import type { Agent } from './harness/group.js';
+import { useTestGroups } from './harness/use-groups.js';
 import { useNatsServer } from './harness/nats.js';
 import { childOf, expectAskTellTree, spanNamed, type SpanRecord } from './harness/otel.js';
 import { fixture } from './harness/fixtures.js';
 
 const tr = fixture('tracing');
 const natsServer = useNatsServer();
-const groups: TestGroup[] = [];
-afterEach(async () => {
-  await Promise.all(groups.splice(0).map((g) => g.cleanup()));
-});
+const testGroup = useTestGroups();
 
 /** A group: a primary and `secondaries` secondaries, each with an SDK and an actor system. */
 async function group(label: string, secondaries: number, cluster?: ClusterOptions): Promise<Agent[]> {
-  const g = TestGroup.create(label);
-  groups.push(g);
-  const primary = await g.startAgent({ procType: 'primary' });
-  const others = await Promise.all([...Array(secondaries).keys()].map(() => g.startAgent({ procType: 'secondary' })));
-  const all = [primary, ...others];
+  const all = await testGroup(label).startMembers(secondaries);
   await Promise.all(all.map((a) => a.use(tr).start(cluster)));
   return all;
 }
