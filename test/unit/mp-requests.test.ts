@@ -7,7 +7,7 @@
  * bookkeeping alone is test/unit/request-slots.test.ts; over real DPDK, test/mp.test.ts.
  */
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { EnvelopeKind, encodeValue, readEnvelope, writeEnvelope, type EnvelopeHead } from '../../src/bus/envelope.js';
+import { MpEnvelopeKind, encodeValue, readEnvelope, writeEnvelope, type MpEnvelopeHead } from '../../src/bus/envelope.js';
 import { resolveBusOptions } from '../../src/bus/mp-checks.js';
 import { LargePayloads, type Body } from '../../src/bus/mp-large.js';
 import { MpRequests, type RequestHost } from '../../src/bus/mp-requests.js';
@@ -45,7 +45,7 @@ function bus(lanes: number, options: MpBusOptions = {}) {
     options: () => resolved,
     closed: () => false,
     assertOpen: () => undefined,
-    envelope: (head: Omit<EnvelopeHead, 'role' | 'pid'>, body: Body) => writeEnvelope({ ...head, role: 'secondary', pid: SELF_PID }, body),
+    envelope: (head: Omit<MpEnvelopeHead, 'role' | 'pid'>, body: Body) => writeEnvelope({ ...head, role: 'secondary', pid: SELF_PID }, body),
     report: (err: unknown) => reported.push(err as { code?: string; message: string }),
   };
   const requests = new MpRequests(native, new LargePayloads(native, () => resolved), host);
@@ -54,7 +54,7 @@ function bus(lanes: number, options: MpBusOptions = {}) {
 }
 
 /** The primary's reply to the request `to` (a reply envelope with its correlation id, or `correlationId`). */
-function reply(to: Sent, value: unknown, kind = EnvelopeKind.reply, correlationId = readEnvelope(to.param).correlationId): NativeReply {
+function reply(to: Sent, value: unknown, kind = MpEnvelopeKind.reply, correlationId = readEnvelope(to.param).correlationId): NativeReply {
   const head = { kind, role: 'primary', pid: PRIMARY_PID, correlationId, deadlineMs: 0 } as const;
   return { param: writeEnvelope(head, encodeValue(value)), fds: [] };
 }
@@ -99,7 +99,7 @@ describe('rte_mp requests on lanes', () => {
     const env = readEnvelope(sent[0]!.param);
     expect(sent[0]).toMatchObject({ name: 'mpbus:lane:0' });
     expect(sent[0]!.timeoutMs).toBeGreaterThan(2900);
-    expect(env).toMatchObject({ kind: EnvelopeKind.request, target: 'greet', pid: SELF_PID, role: 'secondary' });
+    expect(env).toMatchObject({ kind: MpEnvelopeKind.request, target: 'greet', pid: SELF_PID, role: 'secondary' });
     expect(env.correlationId).toBeGreaterThan(0);
     requests.onRequestDone(done(sent[0]!, [reply(sent[0]!, { echo: 'world' })]));
     const r = await p;
@@ -129,7 +129,7 @@ describe('rte_mp requests on lanes', () => {
     const first = track(requests.start('work', 1, {}));
     const stale = {
       ...sent[0]!,
-      param: writeEnvelope({ kind: EnvelopeKind.request, role: 'secondary', pid: SELF_PID, correlationId: 999, deadlineMs: 0 }, encodeValue(0)),
+      param: writeEnvelope({ kind: MpEnvelopeKind.request, role: 'secondary', pid: SELF_PID, correlationId: 999, deadlineMs: 0 }, encodeValue(0)),
     };
     requests.onRequestDone(done(stale, [reply(stale, 'not yours')]));
     await turn();
@@ -142,7 +142,7 @@ describe('rte_mp requests on lanes', () => {
   it('a reply that answers another request is dropped and reported as a late reply; the rest are counted', async () => {
     const { requests, sent, reported } = bus(1);
     const p = requests.start('work', 1, {});
-    const late = reply(sent[0]!, 'for an earlier request', EnvelopeKind.reply, 7);
+    const late = reply(sent[0]!, 'for an earlier request', MpEnvelopeKind.reply, 7);
     requests.onRequestDone(done(sent[0]!, [late, reply(sent[0]!, 'mine')], 2));
     const r = await p;
     expect(r).toMatchObject({ sent: 2, received: 1, complete: false });
@@ -154,8 +154,8 @@ describe('rte_mp requests on lanes', () => {
     const { requests, sent } = bus(2);
     const p1 = requests.start('missing', null, {});
     const p2 = requests.start('fragile', null, {});
-    requests.onRequestDone(done(sent[0]!, [reply(sent[0]!, null, EnvelopeKind.noHandler)]));
-    requests.onRequestDone(done(sent[1]!, [reply(sent[1]!, { code: 'OUT_OF_STOCK', message: 'no tea' }, EnvelopeKind.errorReply)]));
+    requests.onRequestDone(done(sent[0]!, [reply(sent[0]!, null, MpEnvelopeKind.noHandler)]));
+    requests.onRequestDone(done(sent[1]!, [reply(sent[1]!, { code: 'OUT_OF_STOCK', message: 'no tea' }, MpEnvelopeKind.errorReply)]));
     const [r1, r2] = await Promise.all([p1, p2]);
     expect(r1.replies[0]).toMatchObject({ ok: false, pid: PRIMARY_PID, error: { code: MpErrorCodes.noHandler } });
     expect(r2.replies[0]).toMatchObject({ ok: false, pid: PRIMARY_PID, error: { code: MpErrorCodes.remoteError, remoteCode: 'OUT_OF_STOCK' } });
