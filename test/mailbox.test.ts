@@ -83,7 +83,7 @@ describe('mailboxes: attaching never sleeps on the JS thread', () => {
   it('while another process still creates the group objects: open throws EBUSY at once, openAsync waits on timers and then attaches', async () => {
     const g = group('attachwait');
     const p = await g.startAgent({ procType: 'primary' });
-    const r = (await p.use(mb).attachWhileCreating(300)) as { syncCode: string; ticks: number; waitedMs: number; slot: number };
+    const r = await p.use(mb).attachWhileCreating(300);
     expect(r.syncCode).toBe('EBUSY');
     expect(r.waitedMs).toBeGreaterThanOrEqual(250);
     // a 5 ms timer kept running while openAsync waited: the event loop was never held

@@ -57,8 +57,8 @@ describe('Prometheus metrics', () => {
     expect(m.get('mpbus_actor_ask_duration_seconds_count')).toEqual([{ labels: actor, value: 31 }]);
     expect(m.get('mpbus_actor_ask_duration_seconds_sum')![0]!.value).toBeGreaterThan(0);
     expect(m.get('mpbus_process_info')!.map((x) => x.labels)).toEqual([
-      { group: g.prefix, pid: String(p.pid), role: 'primary', lcore: '0', command: expect.stringMatching(/^node /) as unknown as string },
-      { group: g.prefix, pid: String(s.pid), role: 'secondary', lcore: '1', command: expect.stringMatching(/^node /) as unknown as string },
+      { group: g.prefix, pid: String(p.pid), role: 'primary', lcore: '0', command: expect.stringMatching(/^node /) },
+      { group: g.prefix, pid: String(s.pid), role: 'secondary', lcore: '1', command: expect.stringMatching(/^node /) },
     ]);
     expect(m.get('mpbus_process_cpu_seconds_total')!.map((x) => x.labels.mode)).toEqual(['user', 'system', 'user', 'system']);
     for (const x of m.get('mpbus_process_resident_memory_bytes')!) expect(x.value).toBeGreaterThan(10 * 2 ** 20);

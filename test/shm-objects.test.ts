@@ -127,9 +127,9 @@ describe('mempools', () => {
     await p.use(shm).mempoolCreate('pool2', { size: 31, elementSize: 64 });
     await p.use(shm).ringCreate('garbage', { size: 8 });
     // garbage on the ring: an address inside an object but not its start, and a wild one
-    const [obj] = (await p.use(shm).sendThroughPool('pool2', 'garbage', ['ok'])) as string[];
+    const [obj] = await p.use(shm).sendThroughPool('pool2', 'garbage', ['ok']);
     await p.use(shm).ringEnqueue('garbage', [String(BigInt(obj!) + 3n), '4096'], 'burst');
-    const received = (await s.use(shm).receiveThroughPool('pool2', 'garbage', 8)) as unknown[];
+    const received = await s.use(shm).receiveThroughPool('pool2', 'garbage', 8);
     expect(received[0]).toBe('ok');
     for (const bad of received.slice(1)) expect(bad).toMatchObject({ read: { code: 'NOT_IN_POOL' }, put: { code: 'NOT_IN_POOL' } });
     const checks = (await s.use(shm).mempoolChecks('pool2')) as Record<string, unknown>;

@@ -19,7 +19,7 @@ const actors = fixture('actors');
 function telemetry(prefix: string, commands: string[]): Promise<Record<string, unknown>[]> {
   return new Promise((resolve, reject) => {
     const child = execFile('dpdk-telemetry.py', ['-f', prefix], { timeout: 10_000 }, (err, stdout) => {
-      if (err) reject(err);
+      if (err) reject(new Error(`dpdk-telemetry.py failed: ${err.message}`, { cause: err }));
       else
         resolve(
           stdout

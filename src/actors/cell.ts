@@ -70,7 +70,7 @@ export function classIncarnation(cls: ActorClass): IncarnationFactory {
     const cache = new Map<string, Handler | undefined>();
     return {
       handler(action) {
-        if (!cache.has(action)) cache.set(action, classHandler(instance, action) as Handler | undefined);
+        if (!cache.has(action)) cache.set(action, classHandler(instance, action));
         return cache.get(action);
       },
       ...(typeof instance.preStart === 'function' ? { preStart: (c: ActorContext) => instance.preStart!(c) } : {}),

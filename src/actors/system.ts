@@ -254,11 +254,11 @@ export class ActorSystem implements RefHost, CellHost {
         throw new MpBusError(ActorErrorCodes.invalidActor, `spawn('${target}', behavior): behavior must be an object of handlers or a function returning one`);
       }
       name = target;
-      options = (b ?? {}) as SpawnOptions;
+      options = b ?? {};
       factory = functionIncarnation(a as FunctionBehavior<AnyContract>, options);
     } else if (typeof target === 'function') {
       declared = actorDeclaration(target as ActorClass);
-      options = (a ?? {}) as SpawnOptions;
+      options = a ?? {};
       name = options.name ?? declared.name;
       factory = classIncarnation(target as ActorClass);
     } else {

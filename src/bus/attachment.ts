@@ -107,7 +107,7 @@ function tryAttach(options: MailboxMemoryOptions): Attachment | undefined {
   }
   self = { ...attached, rt, out, onWake: () => {}, beforeDetach: [] };
   current = self;
-  rt.onClose(() => detach(self!));
+  rt.onClose(() => detach(self));
   return self;
 }
 

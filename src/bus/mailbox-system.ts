@@ -117,7 +117,7 @@ export class MailboxSystem {
       );
     }
     const box = new Mailbox<T>(this.port, name, address, capacity);
-    this.port.addBox(box as Mailbox<unknown>);
+    this.port.addBox(box);
     return box;
   }
 
@@ -129,7 +129,7 @@ export class MailboxSystem {
       ref = new MailboxRef<unknown>(this.port, this.pump, name);
       this.refs.set(name, ref);
     }
-    return ref as MailboxRef<T>;
+    return ref;
   }
 
   /** Sends without waiting: see {@link MailboxRef.trySend}. */
