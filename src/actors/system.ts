@@ -217,7 +217,11 @@ export class ActorSystem implements RefHost, CellHost {
     this.deadLetters$ = this.deadLetters.asObservable();
     this.log = logger('actors', { node: this.transport.nodeId });
     this.replyAddress = `$reply.${this.transport.nodeId}`;
-    this.replyRegistration = this.transport.register(this.replyAddress, { receive: (e) => this.onReply(e), depth: () => 0 });
+    this.replyRegistration = this.transport.register(this.replyAddress, {
+      receive: (e) => this.onReply(e.kind, e.id, e.payload, e.action),
+      answer: (kind, id, payload, action) => this.onReply(kind, id, payload, action),
+      depth: () => 0,
+    });
     this.goneSubscription = this.transport.gone$.subscribe((gone) => this.onGone(gone.name));
     this.transport.onUndeliverable?.((to, envelope, cause) => this.undeliverable(to, envelope, cause));
   }
@@ -547,32 +551,33 @@ export class ActorSystem implements RefHost, CellHost {
     p.reject(new AskTimeoutError(p.isRelay ? p.worker! : p.to, p.action, p.timeoutMs));
   }
 
-  private onReply(envelope: Envelope): void {
-    const p = envelope.id === undefined ? undefined : this.pending.get(envelope.id);
+  /** An answer came back (fields, not an envelope: the mailbox transport makes none for answers). */
+  private onReply(kind: EnvelopeKind, id: number | undefined, payload: unknown, action: string): void {
+    const p = id === undefined ? undefined : this.pending.get(id);
     if (!p) {
-      this.deadLetter(this.replyAddress, envelope, 'late-reply');
+      this.deadLetter(this.replyAddress, makeEnvelope(kind, action, payload, id), 'late-reply');
       return;
     }
-    const failure = envelope.kind === EnvelopeKind.failure;
+    const failure = kind === EnvelopeKind.failure;
     this.stats.answered(p, failure);
     if (p.router !== undefined) {
       // The worker never took it (it stopped first): the router gives it to another one.
-      if (failure && workerGoneCode((envelope.payload as WireError)?.code)) {
-        this.workerLost(p, fromWireError(p.worker!, p.action, envelope.payload as WireError));
+      if (failure && workerGoneCode((payload as WireError)?.code)) {
+        this.workerLost(p, fromWireError(p.worker!, p.action, payload as WireError));
         return;
       }
       p.router.settled(p.worker!);
       if (p.isRelay) {
         // Passed on as it came: a failure stays the worker's wire error.
         this.settle(p);
-        this.reply(p.origin!, envelope.kind as typeof EnvelopeKind.reply | typeof EnvelopeKind.failure, envelope.payload);
+        this.reply(p.origin!, kind as typeof EnvelopeKind.reply | typeof EnvelopeKind.failure, payload);
         p.release();
         return;
       }
     }
     this.settle(p);
-    if (failure) p.reject(fromWireError(p.worker ?? p.to, p.action, envelope.payload as WireError));
-    else p.resolve(envelope.payload);
+    if (failure) p.reject(fromWireError(p.worker ?? p.to, p.action, payload as WireError));
+    else p.resolve(payload);
   }
 
   /** A name went away: asks pending on it (or routed to it) fail, or are given to another worker, after a short grace (a reply already sent still wins). */
