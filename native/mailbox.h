@@ -1,6 +1,6 @@
-// Shared-memory layout of mpbus mailboxes, shared by mailbox.cc (process table, inboxes,
-// buffers) and hash.cc (the name registry). Every process of a group maps these structures at
-// the same virtual address; every field another process wrote is checked before use.
+// Shared-memory layout of mpbus mailboxes, shared by the mailbox files (native/mbx_*.cc: process
+// table, inboxes, buffers) and hash.cc (the name registry). Every process of a group maps these
+// structures at the same virtual address; every field another process wrote is checked before use.
 #pragma once
 #include <rte_lcore.h>
 #include <stdint.h>

@@ -1,5 +1,5 @@
 /**
- * Typings of native/mailbox.cc (process table, inboxes, buffers, drain, doorbell) and
+ * Typings of native/mbx_*.cc (process table, inboxes, buffers, drain, doorbell) and
  * native/hash.cc (the rte_hash name registry). No policy: src/bus validates before calling.
  */
 import { addon } from './addon.js';

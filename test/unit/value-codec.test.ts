@@ -11,7 +11,7 @@ import { ActorSystem, InProcessHub, MpBusError, checkValue, registerClass } from
 import { decodeTree, encodeValue } from '../../src/bus/value-codec.js';
 import { toWireError, fromWireError } from '../../src/actors/errors.js';
 
-// the mailbox system's packer and unpacker (src/bus/mailbox.ts)
+// the mailbox system's packer and unpacker (src/bus/mailbox-port.ts)
 const packr = new Packr({ useRecords: false });
 const unpackr = new Unpackr({ useRecords: false, copyBuffers: true });
 /** Across a process boundary, as the mailbox transport does it: inside the wire array. */

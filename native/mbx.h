@@ -1,0 +1,162 @@
+// What the mailbox files (native/mbx_*.cc) share: this process's attachment to the group (its
+// slot, inbox, mailbox table, peer cache and doorbell thread), the constants of the drain
+// output, send statuses and descriptor refusals, and the functions one file offers the others.
+// The shared-memory layout itself is native/mailbox.h. Everything here is hidden from the
+// addon's exports, so calls between the files are direct calls, as they were inside one file.
+#pragma once
+#include <linux/futex.h>
+#include <napi.h>
+#include <rte_mempool.h>
+#include <rte_memzone.h>
+#include <rte_ring.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <condition_variable>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "mailbox.h"
+
+// Hidden: these names are the addon's own, not exported from mpbus.node (calls between the
+// files are then direct, not through the PLT).
+#pragma GCC visibility push(hidden)
+namespace mpbus {
+namespace mbx {
+
+constexpr const char* kControlName = "mpbus_mbx_ctl";
+constexpr const char* kPoolName = "mpbus_mbx_pool";
+constexpr const char* kPoolMemName = "mpbus_mbx_poolmem";
+constexpr uint32_t kBurst = 256;
+constexpr uint32_t kOutWords = 4;  // words per drained descriptor in the JS output array
+
+// Send results (mirrored in src/native/mailbox.ts).
+enum SendStatus : int {
+  kSendOk = 0,
+  kSendMailboxFull = 1,
+  kSendInboxFull = 2,
+  kSendNoBuffers = 3,
+  kSendPeerGone = 4,
+  kSendMailboxClosed = 5,
+};
+
+// Reasons a received descriptor was refused (mirrored in src/native/mailbox.ts).
+enum BadDescriptor : uint32_t {
+  kBadNone = 0,
+  kBadOutOfRange = 1,
+  kBadMisaligned = 2,
+  kBadNotInFlight = 3,
+  kBadMagic = 4,
+  kBadVersion = 5,
+  kBadLength = 6,
+  kBadCodec = 7,
+};
+
+inline uint64_t NowMs() {
+  timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<uint64_t>(ts.tv_sec) * 1000 + ts.tv_nsec / 1000000;
+}
+
+inline uint64_t NowUs() {
+  timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<uint64_t>(ts.tv_sec) * 1000000 + ts.tv_nsec / 1000;
+}
+
+inline long Futex(std::atomic<uint32_t>* addr, int op, uint32_t val, const timespec* timeout = nullptr) {
+  // Shared (not FUTEX_PRIVATE): the word lives in memory mapped by several processes.
+  return syscall(SYS_futex, reinterpret_cast<uint32_t*>(addr), op, val, timeout, nullptr, 0);
+}
+
+// Rings a process's doorbell when it sleeps on it; costs nothing (no syscall) when it does not.
+inline void WakeIfParked(ProcSlot& s) {
+  if (s.parked.load(std::memory_order_relaxed) != 0 && s.parked.exchange(0) != 0) {
+    s.doorbell.fetch_add(1);
+    Futex(&s.doorbell, FUTEX_WAKE, 1);
+  }
+}
+
+// ---- per-process state (one attachment per process: mbx_attach.cc) ----------------------
+struct PeerCache {
+  uint32_t generation = 0;
+  rte_ring* inbox = nullptr;
+  MailboxEntry* table = nullptr;
+};
+
+struct Attachment {
+  Control* ctl = nullptr;
+  rte_mempool* pool = nullptr;
+  const rte_memzone* poolMz = nullptr;
+  uint32_t slot = 0;
+  uint32_t generation = 0;
+  rte_ring* inbox = nullptr;
+  MailboxEntry* table = nullptr;
+  uint32_t* out = nullptr;  // JS Uint32Array, kBurst * kOutWords
+  bool crowded = false;
+  uint64_t crowdedAtUs = 0;  // when `crowded` was last computed
+  uint32_t cpus = 1;         // CPUs of this process's affinity mask
+  uint32_t onlineCpus = 1;   // CPUs of the machine (what /proc/loadavg's runnable count competes for)
+  int loadavgFd = -1;        // /proc/loadavg, kept open: one pread per check
+  Napi::Reference<Napi::Uint32Array> outRef;
+  Napi::Reference<Napi::Array> large;  // Buffers of large messages of the last drain
+  std::vector<uint32_t> freeIndexes;
+  uint32_t nextIndex = 0;
+  uint16_t sequence = 1;
+  PeerCache peers[kMaxSlots];
+  // doorbell thread
+  std::thread waker;
+  std::mutex mu;
+  std::condition_variable cv;
+  bool armed = false;
+  bool quit = false;
+  uint32_t armedSeen = 0;
+  Napi::ThreadSafeFunction wake;
+};
+
+// ---- offered by one file to the others ----------------------------------------------------
+// mbx_attach.cc: this process's attachment, or ENOTATTACHED.
+Attachment& RequireAttached(Napi::Env env);
+
+// mbx_proc.cc: the DPDK name of a slot's object ("mpbus_ib_" + slot: its inbox ring).
+std::string SlotName(const char* base, uint32_t slot);
+// mbx_proc.cc: a live peer's inbox and mailbox table, or nullptr when the slot's process is gone.
+PeerCache* Peer(Attachment& a, uint32_t slot, uint32_t generation);
+
+// mbx_check.cc: a received descriptor, checked and its buffer claimed.
+struct Checked {
+  uint32_t bad = kBadNone;
+  BufferHeader* header = nullptr;
+  bool large = false;
+  uint32_t largeIndex = 0;
+  uint32_t receiverSlot = 0;
+  bool ownsBuffer = false;  // true when the buffer was claimed and is now ours to free
+};
+Checked Check(Control* c, uint64_t descriptor, uint32_t receiverSlot);
+void FreeChecked(Control* c, rte_mempool* pool, const Checked& k);
+
+// mbx_drain.cc: releases the burst JS decoded since the last drain.
+void ReleaseHeld(Attachment& a);
+
+// mbx_reap.cc: cleaning up after a process that left or died.
+void DrainAndFree(Control* c, rte_mempool* pool, rte_ring* ring, uint32_t slot);
+void ReapSlot(Control* c, rte_mempool* pool, uint32_t slot, uint32_t reason);
+bool TryReap(Control* c, rte_mempool* pool, uint32_t slot);
+
+// mbx_room.cc: waking senders that wait for room; whether this machine is crowded.
+void WakeRoomWaiters(Control* c, ProcSlot& self, bool fenced);
+bool Crowded(Attachment& a);
+
+// mbx_doorbell.cc: the thread a parked receiver's doorbell wakes.
+void StartWaker(Attachment* a);
+void StopWaker(Attachment* a);
+
+// mbx_group.cc: the group's control block and buffer pool, created by the first process.
+Control* AttachControl(Napi::Env env, uint32_t count, uint32_t eltSize, uint32_t inboxSize);
+
+}  // namespace mbx
+}  // namespace mpbus
+#pragma GCC visibility pop

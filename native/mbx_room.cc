@@ -1,0 +1,107 @@
+// Waiting for room and for the CPU: a sender that finds a mailbox, an inbox or the pool full
+// marks its bit in the receiver's slot (mbxWantRoom) and parks; the receiver's drain rings the
+// marked doorbells (WakeRoomWaiters). And the crowded-CPU heuristic (Crowded, mbxCrowded) that
+// tells a waiting process to sleep on its doorbell instead of spinning or yielding.
+#include <rte_mempool.h>
+#include <rte_ring.h>
+#include <unistd.h>
+
+#include "common.h"
+#include "mbx.h"
+
+namespace mpbus {
+namespace mbx {
+namespace {
+
+// Tasks runnable on the whole machine now (the first number of /proc/loadavg's 4th field,
+// "runnable/total"; it counts the caller itself), or 0 when it cannot be read.
+uint32_t RunnableTasks(int fd) {
+  if (fd < 0) return 0;
+  char buf[128];
+  ssize_t n = pread(fd, buf, sizeof(buf) - 1, 0);
+  if (n <= 0) return 0;
+  buf[n] = 0;
+  const char* p = buf;
+  for (int spaces = 0; spaces < 3 && *p != 0; p++) spaces += *p == ' ';
+  uint32_t v = 0;
+  while (*p >= '0' && *p <= '9') v = v * 10 + static_cast<uint32_t>(*p++ - '0');
+  return v;
+}
+
+// Processes of the group whose receiver is not parked (they spin or work).
+uint32_t AwakeProcesses(Control* c) {
+  uint32_t n = 0;
+  for (uint32_t i = 0; i < kMaxSlots; i++) {
+    ProcSlot& s = c->slots[i];
+    n += s.state.load(std::memory_order_relaxed) == kSlotAlive && s.parked.load(std::memory_order_relaxed) == 0;
+  }
+  return n;
+}
+
+// mbxWantRoom(slot, generation, mailboxId) -> true when there is room already (send again now),
+// false when the process in `slot` will ring this process's doorbell when it next makes room
+// (drains its inbox or consumes held messages); then park. The mark is set before the check, so
+// room made in between is never missed (Dekker with WakeRoomWaiters).
+Napi::Value MbxWantRoom(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Attachment& a = RequireAttached(env);
+  uint32_t slot = info[0].As<Napi::Number>().Uint32Value();
+  PeerCache* peer = Peer(a, slot, info[1].As<Napi::Number>().Uint32Value());
+  uint32_t id = info[2].As<Napi::Number>().Uint32Value();
+  if (peer == nullptr) return Napi::Boolean::New(env, true);  // gone: the next send reports it
+  a.ctl->slots[slot].roomWanted[a.slot / 64].fetch_or(uint64_t{1} << (a.slot % 64));
+  MailboxEntry& e = peer->table[id & 0xffff];
+  bool room = e.id.load() != id || e.pending.load() < e.capacity.load(std::memory_order_relaxed);
+  room = room && rte_ring_free_count(peer->inbox) > 0 && rte_mempool_avail_count(a.pool) > 0;
+  return Napi::Boolean::New(env, room);
+}
+
+// mbxCrowded() -> true when more of the group's processes are awake (not parked) than there
+// are CPUs: then waiting should sleep on a doorbell rather than spin or yield.
+Napi::Value MbxCrowded(const Napi::CallbackInfo& info) {
+  Attachment& a = RequireAttached(info.Env());
+  return Napi::Boolean::New(info.Env(), Crowded(a));
+}
+
+void InitRoom(Napi::Env env, Napi::Object exports) {
+  exports.Set("mbxWantRoom", Napi::Function::New(env, MbxWantRoom));
+  exports.Set("mbxCrowded", Napi::Function::New(env, MbxCrowded));
+}
+
+}  // namespace
+
+// Wakes the senders that wait for room in this process's mailboxes: they set their bit in our
+// slot, then try again (Dekker with our release of room, which happens before this call).
+void WakeRoomWaiters(Control* c, ProcSlot& self, bool fenced) {
+  // A seq_cst read-modify-write of a pending count already orders our release before the loads
+  // below; room made in the inbox ring alone (a plain store of its tail) needs the fence.
+  if (!fenced) std::atomic_thread_fence(std::memory_order_seq_cst);
+  for (uint32_t w = 0; w < kMaxSlots / 64; w++) {
+    if (self.roomWanted[w].load(std::memory_order_relaxed) == 0) continue;
+    uint64_t bits = self.roomWanted[w].exchange(0);
+    while (bits != 0) {
+      uint32_t i = w * 64 + static_cast<uint32_t>(__builtin_ctzll(bits));
+      bits &= bits - 1;
+      WakeIfParked(c->slots[i]);
+    }
+  }
+}
+
+// Whether waiting should sleep on a doorbell rather than spin or yield: more of the group's
+// processes are awake than this process has CPUs, or more tasks of any program are runnable
+// than the machine has CPUs (other programs' busy processes count too: a worker spinning on a
+// machine busy with other work took 53-55% of its CPU samples in the drain and slowed its own
+// caller). Recomputed at most every millisecond (a scan of the process table and one pread).
+bool Crowded(Attachment& a) {
+  uint64_t now = NowUs();
+  if (now - a.crowdedAtUs >= 1000) {
+    a.crowded = AwakeProcesses(a.ctl) > a.cpus || RunnableTasks(a.loadavgFd) > a.onlineCpus;
+    a.crowdedAtUs = now;
+  }
+  return a.crowded;
+}
+
+MPBUS_FACILITY(InitRoom);
+}  // namespace mbx
+
+}  // namespace mpbus

@@ -1,0 +1,260 @@
+// Sending: mbxSend and mbxSendMany write messages into buffers this process takes from the
+// group's pool (or an rte_malloc'd large block), hand them to the receiver by owner word and put
+// their descriptors on the receiver's inbox ring, within the target mailbox's capacity.
+#include <rte_malloc.h>
+#include <rte_mempool.h>
+#include <rte_ring.h>
+#include <string.h>
+
+#include <algorithm>
+
+#include "common.h"
+#include "mbx.h"
+#include "mbx_ownership.h"
+
+namespace mpbus {
+namespace mbx {
+namespace {
+
+// The first four arguments of mbxSend and mbxSendMany: where a message goes, and its codec.
+struct SendTarget {
+  uint32_t slot;
+  uint32_t generation;
+  uint32_t mailboxId;
+  uint16_t codec;
+};
+
+SendTarget ReadSendTarget(const Napi::CallbackInfo& info) {
+  return {info[0].As<Napi::Number>().Uint32Value(), info[1].As<Napi::Number>().Uint32Value(),
+          info[2].As<Napi::Number>().Uint32Value(),
+          static_cast<uint16_t>(info[3].As<Napi::Number>().Uint32Value() & kCodecMask)};
+}
+
+// Fills a buffer the sender holds (flags and largeIndex set by the caller): header and payload.
+// PublishBuffer then hands it to the receiver.
+void WriteMessage(BufferHeader* h, const SendTarget& to, uint32_t senderSlot, const uint8_t* data, uint32_t length) {
+  h->magic = kBufferMagic;
+  h->version = kBufferVersion;
+  h->length = length;
+  h->mailboxId = to.mailboxId;
+  h->senderSlot = senderSlot;
+  h->reserved = 0;
+  memcpy(reinterpret_cast<uint8_t*>(h) + sizeof(BufferHeader), data, length);
+}
+
+// A pool buffer taken for writing (TakeBuffer), or nullptr when the pool is empty. A buffer the
+// pool held twice is dropped and another one asked for (a few times).
+BufferHeader* TakeFromPool(Attachment& a, uint32_t* generation) {
+  for (int tries = 0; tries < 4; tries++) {
+    void* obj;
+    if (rte_mempool_get(a.pool, &obj) != 0) return nullptr;
+    int32_t g = TakeBuffer(a.ctl, static_cast<BufferHeader*>(obj), a.slot);
+    if (g >= 0) {
+      *generation = static_cast<uint32_t>(g);
+      return static_cast<BufferHeader*>(obj);
+    }
+  }
+  return nullptr;
+}
+
+// Takes the buffers of a bulk get for writing: keeps those TakeBuffer gives us, in order, with
+// their generations; returns how many.
+uint32_t TakeBulk(Control* c, void** objs, uint32_t n, uint32_t slot, uint32_t* generations) {
+  // The words were last written by their receivers: fetch the lines together, not one CAS at a time.
+  for (uint32_t i = 0; i < n; i++) __builtin_prefetch(objs[i], 1, 3);
+  uint32_t taken = 0;
+  for (uint32_t i = 0; i < n; i++) {
+    int32_t g = TakeBuffer(c, static_cast<BufferHeader*>(objs[i]), slot);
+    if (g < 0) continue;
+    objs[taken] = objs[i];
+    generations[taken++] = static_cast<uint32_t>(g);
+  }
+  return taken;
+}
+
+// Returns pool buffers (addresses or descriptors) that `slot` holds as `holder` and did not send.
+void ReturnUnsent(Attachment& a, void** objs, uint32_t n, uint32_t holder, uint32_t slot) {
+  uint32_t kept = 0;
+  for (uint32_t i = 0; i < n; i++) {
+    auto* h = reinterpret_cast<BufferHeader*>(reinterpret_cast<uint64_t>(objs[i]) & kDescriptorAddressMask);
+    if (ReleaseOwnership(a.ctl, h, holder, slot)) objs[kept++] = h;
+  }
+  if (kept > 0) rte_mempool_put_bulk(a.pool, objs, kept);
+}
+
+// The receiving process's inbox and the target mailbox's entry; nullptr entry and a SendStatus
+// when the process is gone or the mailbox closed.
+struct ResolvedTarget {
+  PeerCache* peer = nullptr;
+  MailboxEntry* entry = nullptr;
+  int32_t status = kSendOk;
+};
+
+ResolvedTarget Resolve(Attachment& a, const SendTarget& to) {
+  ResolvedTarget r;
+  r.peer = Peer(a, to.slot, to.generation);
+  if (r.peer == nullptr) {
+    r.status = kSendPeerGone;
+    return r;
+  }
+  MailboxEntry& e = r.peer->table[to.mailboxId & 0xffff];
+  if (e.id.load(std::memory_order_acquire) != to.mailboxId) {
+    r.status = kSendMailboxClosed;
+    return r;
+  }
+  r.entry = &e;
+  return r;
+}
+
+// mbxSend(slot, generation, mailboxId, codec, bytes: Uint8Array, start, end) -> SendStatus
+Napi::Value MbxSend(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Attachment& a = RequireAttached(env);
+  const SendTarget to = ReadSendTarget(info);
+  Napi::Uint8Array bytes = info[4].As<Napi::Uint8Array>();
+  size_t start = info[5].As<Napi::Number>().Uint32Value();
+  size_t end = info[6].As<Napi::Number>().Int64Value();
+  if (end > bytes.ElementLength() || start > end) ThrowError(env, "ERANGE", "send range outside the byte array");
+  const uint8_t* data = bytes.Data() + start;
+  size_t len = end - start;
+  if (len > UINT32_MAX - sizeof(BufferHeader)) ThrowError(env, "EMSGSIZE", "message larger than 4 GiB");
+
+  Control* c = a.ctl;
+  const ResolvedTarget target = Resolve(a, to);
+  if (target.entry == nullptr) return Napi::Number::New(env, target.status);
+  PeerCache* peer = target.peer;
+  MailboxEntry& e = *target.entry;
+  if (e.pending.fetch_add(1) >= e.capacity.load()) {
+    e.pending.fetch_sub(1);
+    return Napi::Number::New(env, kSendMailboxFull);
+  }
+  BufferHeader* h = nullptr;
+  int32_t largeIndex = -1;
+  uint32_t generation = 0;
+  if (len <= c->eltSize - sizeof(BufferHeader)) {
+    h = TakeFromPool(a, &generation);
+    if (h == nullptr) {
+      e.pending.fetch_sub(1);
+      return Napi::Number::New(env, kSendNoBuffers);
+    }
+    h->flags = to.codec;
+    h->largeIndex = 0;
+  } else {
+    for (uint32_t i = 0; i < kMaxLarge && largeIndex < 0; i++) {
+      uint32_t st = kLargeFree;
+      if (c->large[i].state.compare_exchange_strong(st, kLargeWriting)) largeIndex = static_cast<int32_t>(i);
+    }
+    void* block = largeIndex < 0 ? nullptr
+                                 : rte_malloc_socket("mpbus_large", sizeof(BufferHeader) + len, RTE_CACHE_LINE_SIZE,
+                                                     SOCKET_ID_ANY);
+    if (block != nullptr && (reinterpret_cast<uint64_t>(block) & ~kDescriptorAddressMask) != 0) {
+      rte_free(block);  // an address a descriptor cannot carry (not seen on x86-64 or arm64)
+      block = nullptr;
+    }
+    if (block == nullptr) {
+      if (largeIndex >= 0) c->large[largeIndex].state.store(kLargeFree);
+      e.pending.fetch_sub(1);
+      return Napi::Number::New(env, kSendNoBuffers);
+    }
+    LargeEntry& le = c->large[largeIndex];
+    generation = (le.generation + 1) & 0xffff;
+    le.generation = generation;
+    le.senderSlot = a.slot;
+    le.receiverSlot = to.slot;
+    le.bytes = sizeof(BufferHeader) + len;
+    le.ptr.store(reinterpret_cast<uint64_t>(block));
+    h = static_cast<BufferHeader*>(block);
+    h->owner.store(OwnerWord(generation, kHolderWriting, a.slot),
+                   std::memory_order_relaxed);  // a new block: ours alone
+    h->flags = to.codec | kFlagLarge;
+    h->largeIndex = static_cast<uint32_t>(largeIndex);
+  }
+  WriteMessage(h, to, a.slot, data, static_cast<uint32_t>(len));
+  if (largeIndex >= 0) c->large[largeIndex].state.store(kLargeEnqueued, std::memory_order_release);
+  PublishBuffer(h, generation, to.slot);
+  if (rte_ring_enqueue(peer->inbox,
+                       reinterpret_cast<void*>(MakeDescriptor(reinterpret_cast<uint64_t>(h), generation))) != 0) {
+    if (largeIndex >= 0)
+      FreeLarge(c, static_cast<uint32_t>(largeIndex), kLargeEnqueued);
+    else
+      ReturnToPool(c, a.pool, h, kHolderInFlight, to.slot);
+    e.pending.fetch_sub(1);
+    return Napi::Number::New(env, kSendInboxFull);
+  }
+  // Dekker with the receiver's park(): it sets parked then re-checks the ring; we enqueue then
+  // check parked. One of the two sees the other; only a parked receiver costs a syscall.
+  std::atomic_thread_fence(std::memory_order_seq_cst);
+  WakeIfParked(c->slots[to.slot]);
+  return Napi::Number::New(env, kSendOk);
+}
+
+// mbxSendMany(slot, generation, mailboxId, codec, bytes: Uint8Array, bounds: Uint32Array, count)
+//   -> how many of the first `count` messages were sent (they keep their order). Message i is
+//   bytes[bounds[2i] .. bounds[2i+1]) (msgpackr word-aligns where each packed value starts, so
+//   messages need not touch); each must fit one pool buffer. One crossing, one capacity
+//   reservation, one bulk buffer get and one ring enqueue for the whole batch.
+//   Negative results are a SendStatus for nothing sent (-kSendMailboxFull, ...).
+Napi::Value MbxSendMany(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Attachment& a = RequireAttached(env);
+  const SendTarget to = ReadSendTarget(info);
+  Napi::Uint8Array bytes = info[4].As<Napi::Uint8Array>();
+  Napi::Uint32Array bounds = info[5].As<Napi::Uint32Array>();
+  uint32_t count = std::min<uint32_t>(info[6].As<Napi::Number>().Uint32Value(), kBurst);
+  if (count * 2 > bounds.ElementLength()) ThrowError(env, "ERANGE", "more messages than message bounds");
+  Control* c = a.ctl;
+  const size_t maxInline = c->eltSize - sizeof(BufferHeader);
+  for (uint32_t i = 0; i < count; i++) {
+    uint32_t start = bounds[2 * i], end = bounds[2 * i + 1];
+    if (end < start || end > bytes.ElementLength() || end - start > maxInline)
+      ThrowError(env, "ERANGE", "a batched message is out of range or larger than one buffer");
+  }
+  if (count == 0) return Napi::Number::New(env, 0);
+  const ResolvedTarget target = Resolve(a, to);
+  if (target.entry == nullptr) return Napi::Number::New(env, -target.status);
+  PeerCache* peer = target.peer;
+  MailboxEntry& e = *target.entry;
+  // Reserve room for as many as the capacity allows.
+  uint32_t capacity = e.capacity.load();
+  uint32_t before = e.pending.fetch_add(count);
+  uint32_t room = before >= capacity ? 0 : std::min(count, capacity - before);
+  if (room < count) e.pending.fetch_sub(count - room);
+  if (room == 0) return Napi::Number::New(env, -kSendMailboxFull);
+  void* objs[kBurst];
+  uint32_t generations[kBurst];
+  uint32_t got = room;
+  while (got > 0 && rte_mempool_get_bulk(a.pool, objs, got) != 0) got /= 2;
+  got = TakeBulk(c, objs, got, a.slot, generations);
+  if (got < room) e.pending.fetch_sub(room - got);
+  if (got == 0) return Napi::Number::New(env, -kSendNoBuffers);
+  const uint8_t* data = bytes.Data();
+  for (uint32_t i = 0; i < got; i++) {
+    uint32_t start = bounds[2 * i], length = bounds[2 * i + 1] - start;
+    auto* h = static_cast<BufferHeader*>(objs[i]);
+    h->flags = to.codec;
+    h->largeIndex = 0;
+    WriteMessage(h, to, a.slot, data + start, length);
+    PublishBuffer(h, generations[i], to.slot);
+    objs[i] = reinterpret_cast<void*>(MakeDescriptor(reinterpret_cast<uint64_t>(h), generations[i]));
+  }
+  unsigned sent = rte_ring_enqueue_burst(peer->inbox, objs, got, nullptr);
+  if (sent < got) {
+    ReturnUnsent(a, objs + sent, got - sent, kHolderInFlight, to.slot);
+    e.pending.fetch_sub(got - sent);
+  }
+  if (sent == 0) return Napi::Number::New(env, -kSendInboxFull);
+  std::atomic_thread_fence(std::memory_order_seq_cst);
+  WakeIfParked(c->slots[to.slot]);
+  return Napi::Number::New(env, sent);
+}
+
+void InitSend(Napi::Env env, Napi::Object exports) {
+  exports.Set("mbxSend", Napi::Function::New(env, MbxSend));
+  exports.Set("mbxSendMany", Napi::Function::New(env, MbxSendMany));
+}
+
+}  // namespace
+MPBUS_FACILITY(InitSend);
+}  // namespace mbx
+
+}  // namespace mpbus

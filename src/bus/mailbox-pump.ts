@@ -1,0 +1,262 @@
+/**
+ * The receive loop of one process: drains its inbox in bursts on the event loop while messages
+ * flow, hands each message to its mailbox (or a mailbox's burst), lingers a little when they
+ * stop, then parks on the futex doorbell until a sender rings it (0% CPU when idle). Senders
+ * waiting for room in another process's mailbox wait here too: a turn of this loop, or a drain
+ * of that process, may have made room.
+ */
+import type { Unpackr } from 'msgpackr';
+import { MpBusError, ErrorCodes } from '../errors.js';
+import { BadDescriptor, type MailboxBinding } from '../native/mailbox.js';
+import type { Attachment } from './attachment.js';
+import type { MailboxAddress } from './registry.js';
+import type { Mailbox } from './local-mailbox.js';
+import type { MailboxPort } from './mailbox-port.js';
+import type { RoomWatch } from './mailbox-ref.js';
+import { CODEC_MSGPACK } from './mailbox-types.js';
+
+/** 32-bit words per descriptor in the drain's output array: mailbox id, offset, length, flags. */
+const WORDS = 4;
+/**
+ * A sender waiting for room is woken by the receiver's drain (its doorbell); it also looks again
+ * this often, for room that no drain announces (pool buffers freed by other processes, a
+ * receiver that died, a send timeout to report).
+ */
+const ROOM_RECHECK_MS = 10;
+/** How long an idle receiver lingers before parking while more tasks are runnable than CPUs (ms). */
+const CROWDED_LINGER_MS = 0.1;
+/**
+ * On a crowded machine a receiver whose messages come at a steady pace lingers this many times
+ * the usual gap between them (when that is under `idleParkMs`), so that a pace a little slower
+ * than {@link CROWDED_LINGER_MS} does not make every message pay a doorbell wake-up.
+ */
+const GAP_LINGER_FACTOR = 2;
+
+export class MailboxPump implements RoomWatch {
+  /** What the receive loop did so far (turns, drains, drains that found messages, parks, doorbell wakes): bench/profile-ask-wake.ts */
+  readonly loopStats = { turns: 0, drains: 0, busy: 0, parks: 0, wakes: 0 };
+
+  private readonly port: MailboxPort;
+  private readonly native: MailboxBinding;
+  private readonly att: Attachment;
+  private readonly pool: Buffer;
+  private readonly boxes: Map<number, Mailbox<unknown>>;
+  private readonly unpackr: Unpackr;
+  private readonly unpackRange = { start: 0, end: 0 };
+  /** Burst-mode mailboxes that got messages in the drain being delivered. */
+  private readonly gathered: Array<Mailbox<unknown>> = [];
+  private pumpScheduled = false;
+  private parked = false;
+  private stopped = false;
+  private lastMessageAt = 0;
+  /** When a drain last found messages, and the moving average of the gaps between such drains (ms). */
+  private lastBusyAt = 0;
+  private gapMs = Infinity;
+  private roomWaiters: Array<() => void> = [];
+  private roomTimer: NodeJS.Timeout | undefined;
+
+  constructor(
+    port: MailboxPort,
+    private readonly spinUs: number,
+    private readonly idleParkMs: number,
+  ) {
+    this.port = port;
+    this.native = port.native;
+    this.att = port.att;
+    this.pool = port.pool;
+    this.boxes = port.boxes;
+    this.unpackr = port.unpackr;
+    this.att.onWake = () => {
+      this.loopStats.wakes++;
+      this.parked = false;
+      this.lastMessageAt = performance.now();
+      this.schedulePump();
+    };
+  }
+
+  /** Starts draining (from the next turn of the event loop). */
+  start(): void {
+    this.lastMessageAt = performance.now();
+    this.schedulePump();
+  }
+
+  /** Stops for good (the mailbox system closed); waiting senders are let go to see it. */
+  stop(): void {
+    this.stopped = true;
+    this.releaseRoomWaiters();
+  }
+
+  /** True while the receiver sleeps on its doorbell. */
+  get isParked(): boolean {
+    return this.parked;
+  }
+
+  private schedulePump(): void {
+    if (this.pumpScheduled || this.stopped) return;
+    this.pumpScheduled = true;
+    setImmediate(this.pump);
+  }
+
+  private readonly pump = (): void => {
+    this.pumpScheduled = false;
+    if (this.stopped) return;
+    const stats = this.loopStats;
+    stats.turns++;
+    let got = 0;
+    for (let round = 0; round < 8 && !this.stopped; round++) {
+      stats.drains++;
+      const n = this.native.mbxDrain(round === 0 ? this.spinUs : 0);
+      if (n > 0) this.deliver(n);
+      got += n;
+      if (n < this.att.burst) break;
+    }
+    if (this.stopped) return;
+    // Every turn may have made room somewhere (senders to this process are not the only ones
+    // that drain); the waiting senders try again, and wait again if they must.
+    if (this.roomWaiters.length > 0) this.releaseRoomWaiters();
+    const now = performance.now();
+    if (got > 0) {
+      this.lastMessageAt = now;
+      stats.busy++;
+      const gap = now - this.lastBusyAt;
+      this.lastBusyAt = now;
+      // Gaps longer than idleParkMs count as idleParkMs: sparse traffic soon stops lingering.
+      this.gapMs = this.gapMs === Infinity ? Math.min(gap, this.idleParkMs) : this.gapMs + (Math.min(gap, this.idleParkMs) - this.gapMs) / 8;
+    }
+    // Lingering a little before parking keeps replies fast while a CPU is free for it. When
+    // the machine is crowded (more runnable tasks than CPUs) it lingers only about one round
+    // trip (CROWDED_LINGER_MS): each lingering turn is a busy event-loop turn with a yield,
+    // which took the CPU from the processes this one waits for (flagship workers: ~50% of their
+    // samples in this loop); parking at once instead made every sequential ask pay a wake-up.
+    const linger = now - this.lastMessageAt;
+    if (got > 0 || (linger < this.idleParkMs && (linger < this.crowdedLingerMs() || !this.native.mbxCrowded())) || !this.native.mbxPark()) {
+      this.schedulePump();
+      return;
+    }
+    stats.parks++;
+    this.parked = true;
+  };
+
+  /**
+   * How long an idle receiver lingers on a crowded machine: about one round trip, or, when
+   * messages come at a steady pace slower than that, twice their usual gap (a sequential caller
+   * alternating between two workers: each worker idles one round trip of the other between its
+   * messages, and parking there made up to ~30% of such asks pay a doorbell wake-up).
+   */
+  private crowdedLingerMs(): number {
+    const paced = GAP_LINGER_FACTOR * this.gapMs;
+    return paced < this.idleParkMs ? Math.max(CROWDED_LINGER_MS, paced) : CROWDED_LINGER_MS;
+  }
+
+  /**
+   * Resolves when the mailbox at `at` may have room: its process drained (it rings
+   * this process's doorbell), this process's pump turned, or {@link ROOM_RECHECK_MS} passed.
+   */
+  awaitRoom(at: MailboxAddress): Promise<void> {
+    this.port.assertOpen();
+    return new Promise((resolve) => {
+      // Room already: on the next turn of the event loop, never as a microtask, so that a caller
+      // retrying in a loop still lets this process drain and release what it holds.
+      if (this.native.mbxWantRoom(at.slot, at.generation, at.id)) {
+        setImmediate(resolve);
+        return;
+      }
+      this.roomWaiters.push(resolve);
+      this.roomTimer ??= setTimeout(this.releaseRoomWaiters, ROOM_RECHECK_MS);
+      // A parked pump wakes on the doorbell; one that is about to run releases the waiters.
+      if (!this.parked) this.schedulePump();
+    });
+  }
+
+  private readonly releaseRoomWaiters = (): void => {
+    clearTimeout(this.roomTimer);
+    this.roomTimer = undefined;
+    const waiters = this.roomWaiters;
+    this.roomWaiters = [];
+    for (const wake of waiters) wake();
+  };
+
+  private deliver(n: number): void {
+    const out = this.att.out;
+    let large: Buffer[] | undefined;
+    const gathered = this.gathered;
+    let lastId = 0;
+    let lastBox: Mailbox<unknown> | undefined;
+    for (let i = 0; i < n; i++) {
+      const o = i * WORDS;
+      const id = out[o]!;
+      const at = out[o + 1]!;
+      const length = out[o + 2]!;
+      const flags = out[o + 3]!;
+      const bad = (flags >>> 8) & 0xff;
+      if (bad !== 0) {
+        const address = (BigInt(length) << 32n) | BigInt(at);
+        this.port.reportError(
+          new MpBusError(
+            ErrorCodes.badDescriptor,
+            `refused a descriptor (0x${address.toString(16)}) on this process's inbox: it ${BadDescriptor[bad] ?? 'is invalid'}; a peer wrote garbage or a stale pointer`,
+          ),
+        );
+        continue;
+      }
+      if (flags & 0x10) large ??= this.native.mbxTakeLarge();
+      // A burst is mostly one mailbox: look it up once per run, not once per message.
+      if (id !== lastId) {
+        lastId = id;
+        lastBox = this.boxes.get(id);
+      }
+      const box = lastBox;
+      if (!box || box.closed) {
+        this.port.reportError(
+          new MpBusError(ErrorCodes.deadLetter, `a message for mailbox id ${id} arrived after it was closed (sender slot ${(flags >>> 16) & 0xff})`),
+        );
+        continue;
+      }
+      const codec = flags & 0x0f;
+      if (box.burst !== undefined && !(flags & 0x10)) {
+        if (box.burst.count === 0) gathered.push(box);
+        box.burst.add(at, length, codec === CODEC_MSGPACK);
+        continue;
+      }
+      if (box.burst !== undefined) {
+        // A large message has its own bytes: what came before goes first, then it alone
+        // (unless that emission ended the last burst subscription: then it goes on below).
+        box.emitBurst(this.pool, this.unpackr);
+        if (box.burst !== undefined) {
+          const bytes = large![at]!;
+          box.burst.add(0, bytes.length, codec === CODEC_MSGPACK);
+          box.emitBurst(bytes, this.unpackr);
+          continue;
+        }
+      }
+      let value: unknown;
+      try {
+        if (flags & 0x10) {
+          const bytes = large![at]!;
+          value = codec === CODEC_MSGPACK ? this.unpackr.unpack(bytes) : bytes;
+        } else if (codec === CODEC_MSGPACK) {
+          this.unpackRange.start = at;
+          this.unpackRange.end = at + length;
+          value = this.unpackr.unpack(this.pool, this.unpackRange);
+        } else {
+          const copy = Buffer.allocUnsafe(length);
+          this.pool.copy(copy, 0, at, at + length);
+          value = copy;
+        }
+      } catch (err) {
+        this.port.reportError(
+          new MpBusError(
+            ErrorCodes.decodeFailed,
+            `a message for mailbox '${box.name}' could not be decoded (${(err as Error).message}); it was dropped and its buffer returned`,
+            { cause: err },
+          ),
+        );
+        continue;
+      }
+      box.deliver(value);
+    }
+    // One emission per mailbox per drain; the pool's buffers stay held until the next drain.
+    for (const box of gathered) box.emitBurst(this.pool, this.unpackr);
+    gathered.length = 0;
+  }
+}

@@ -1,0 +1,372 @@
+/**
+ * Sending to one named mailbox, wherever in the group it lives (MailboxRef): the name's address
+ * followed when it moves, single and batched sends, and the queue of sends that wait for room,
+ * retried in order until they go or time out.
+ */
+import { REUSE_BUFFER_MODE } from 'msgpackr';
+import { MpBusError, ErrorCodes } from '../errors.js';
+import { SendStatus } from '../native/mailbox.js';
+import { registry, type MailboxAddress } from './registry.js';
+import type { MailboxPort } from './mailbox-port.js';
+import { CODEC_MSGPACK, CODEC_RAW, OfferStatus, type SendOptions, type TrySendResult } from './mailbox-types.js';
+
+const DEFAULT_TIMEOUT_MS = 5000;
+/** Retries on the next turn of the event loop before a sender sleeps until the receiver drains. */
+const IMMEDIATE_RETRIES = 16;
+
+/** Where a send that found no room waits for it (the receive loop, src/bus/mailbox-pump.ts). */
+export interface RoomWatch {
+  /** Resolves when the mailbox at `at` may have room (see {@link MailboxRef.waitForRoom}). */
+  awaitRoom(at: MailboxAddress): Promise<void>;
+}
+
+interface PendingSend {
+  codec: number;
+  bytes: Uint8Array;
+  deadline: number;
+  resolve: () => void;
+  reject: (err: unknown) => void;
+}
+
+/** A handle to send to one named mailbox, wherever in the group it lives. */
+export class MailboxRef<T = unknown> {
+  private address: MailboxAddress | undefined;
+  private readonly queue: PendingSend[] = [];
+  private retryTimer: NodeJS.Immediate | undefined;
+  private waitingForRoom = false;
+  private idleRetries = 0;
+
+  /** @internal */
+  constructor(
+    private readonly port: MailboxPort,
+    private readonly room: RoomWatch,
+    readonly name: string,
+  ) {}
+
+  /**
+   * Sends `value` (msgpackr-encoded) if there is room now. Never waits and never drops: the
+   * answer says whether it was sent or which bound was hit. While earlier {@link send}s to
+   * this mailbox wait, it answers 'mailbox-full' (messages keep their order).
+   * @throws {MpBusError} NO_SUCH_MAILBOX, MAILBOX_CLOSED, PEER_GONE (the owner process died or left).
+   */
+  trySend(value: T): TrySendResult {
+    if (this.queue.length > 0) return 'mailbox-full';
+    const packed = this.port.packr.pack(value, REUSE_BUFFER_MODE) as Buffer & { start: number; end: number };
+    return this.attempt(CODEC_MSGPACK, packed, packed.start, packed.end);
+  }
+
+  /**
+   * @internal {@link trySend} for a caller that handles every outcome itself (the actor
+   * transport): an {@link OfferStatus} number, translated once by the caller, and no exception
+   * for a name that is not there (or no longer).
+   */
+  offer(value: T): number {
+    if (this.queue.length > 0) return SendStatus.mailboxFull;
+    const packed = this.port.packr.pack(value, REUSE_BUFFER_MODE) as Buffer & { start: number; end: number };
+    return this.sendStatus(CODEC_MSGPACK, packed, packed.start, packed.end);
+  }
+
+  /** Like {@link trySend} for bytes sent as they are (no codec); the receiver gets a Buffer. */
+  trySendRaw(bytes: Uint8Array): TrySendResult {
+    if (this.queue.length > 0) return 'mailbox-full';
+    return this.attempt(CODEC_RAW, bytes, 0, bytes.length);
+  }
+
+  /**
+   * Sends `value`, waiting (without blocking the event loop) while the mailbox is full.
+   * Resolves once the message is in the receiver's inbox.
+   * @throws {MpBusError} (rejects) SEND_TIMEOUT after `timeoutMs`, or as {@link trySend} throws.
+   */
+  send(value: T, options?: SendOptions): Promise<void> {
+    try {
+      const packed = this.port.packr.pack(value, REUSE_BUFFER_MODE) as Buffer & { start: number; end: number };
+      return this.sendBytes(CODEC_MSGPACK, packed, packed.start, packed.end, options);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  }
+
+  /** Like {@link send} for bytes sent as they are (no codec). */
+  sendRaw(bytes: Uint8Array, options?: SendOptions): Promise<void> {
+    try {
+      return this.sendBytes(CODEC_RAW, bytes, 0, bytes.length, options);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  }
+
+  /** Messages waiting in the mailbox, or undefined when it does not exist (now). */
+  depth(): number | undefined {
+    const at = this.address ?? registry.lookup(this.name);
+    if (!at) return undefined;
+    const d = this.port.nativeDepth(at);
+    return d < 0 ? undefined : d;
+  }
+
+  /** Sends queued for want of room. */
+  get waiting(): number {
+    return this.queue.length;
+  }
+
+  private sendBytes(codec: number, bytes: Uint8Array, start: number, end: number, options?: SendOptions): Promise<void> {
+    const timeoutMs = options?.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+    if (!(timeoutMs >= 0)) throw new MpBusError(ErrorCodes.invalidOption, `timeoutMs must be >= 0, got ${String(timeoutMs)}`);
+    if (this.queue.length === 0 && this.attempt(codec, bytes, start, end) === 'sent') return Promise.resolve();
+    const copy = Uint8Array.prototype.slice.call(bytes, start, end);
+    return new Promise<void>((resolve, reject) => {
+      this.queue.push({ codec, bytes: copy, deadline: performance.now() + timeoutMs, resolve, reject });
+      this.scheduleRetry();
+    });
+  }
+
+  private attempt(codec: number, bytes: Uint8Array, start: number, end: number): TrySendResult {
+    const status = this.sendStatus(codec, bytes, start, end);
+    switch (status) {
+      case SendStatus.ok:
+        return 'sent';
+      case SendStatus.mailboxFull:
+        return 'mailbox-full';
+      case SendStatus.inboxFull:
+        return 'inbox-full';
+      case SendStatus.noBuffers:
+        return 'no-buffers';
+      default:
+        throw this.failure(status);
+    }
+  }
+
+  /** One send, following the name once if it moved: an {@link OfferStatus}. */
+  private sendStatus(codec: number, bytes: Uint8Array, start: number, end: number): number {
+    for (let tries = 0; ; tries++) {
+      const at = this.address ?? registry.lookup(this.name);
+      if (!at) return OfferStatus.noSuchMailbox;
+      this.address = at;
+      const status = this.port.nativeSend(at, codec, bytes, start, end);
+      if (status < SendStatus.peerGone || !this.moved(at, tries)) return status;
+    }
+  }
+
+  /** The mailbox at `at` closed or its process is gone: true when the name now lives elsewhere (send there, once). */
+  private moved(at: MailboxAddress, tries: number): boolean {
+    this.address = undefined;
+    if (tries > 0) return false;
+    const now = registry.lookup(this.name);
+    if (!now || (now.slot === at.slot && now.generation === at.generation && now.id === at.id)) return false;
+    this.address = now;
+    return true;
+  }
+
+  /** The error of a send that found no mailbox (an {@link OfferStatus} past the bounds). */
+  private failure(status: number): MpBusError {
+    if (status === OfferStatus.noSuchMailbox) return new MpBusError(ErrorCodes.noSuchMailbox, `no mailbox named '${this.name}' is open in the group`);
+    if (status === SendStatus.peerGone)
+      return new MpBusError(ErrorCodes.peerGone, `the process that owned mailbox '${this.name}' is gone (it died or left the group)`);
+    return new MpBusError(ErrorCodes.mailboxClosed, `mailbox '${this.name}' was closed`);
+  }
+
+  /**
+   * Sends as many of `values` as there is room for now, in order, with one native call per
+   * batch of up to 256 small messages (larger ones go one by one). Returns how many were sent:
+   * the first `n`; the rest were not (the mailbox, inbox or pool is full), like {@link trySend}.
+   */
+  trySendMany(values: readonly T[]): number {
+    const sent = this.offerMany(values.length, (i) => values[i]!);
+    if (sent < 0) throw this.failure(-sent);
+    return sent;
+  }
+
+  /**
+   * @internal {@link trySendMany} for a caller that handles every outcome itself (the actor
+   * transport): sends `valueOf(0)`, `valueOf(1)`, ... (up to `count`) in order while there is
+   * room, each value packed before the next is asked for, and answers how many went, or
+   * -{@link OfferStatus} when none went because the name is not there (no exception). With
+   * `onEncodeError`, a value that does not encode ends the call instead of throwing: the values
+   * before it are sent, and it is reported with its index (the count returned then).
+   */
+  offerMany(count: number, valueOf: (i: number) => T, onEncodeError?: (i: number, err: unknown) => void): number {
+    if (this.queue.length > 0) return 0;
+    const { bytes, bounds } = this.port.staging;
+    const packr = this.port.stagingPackr;
+    const max = this.port.maxInlineBytes;
+    let sent = 0;
+    while (sent < count) {
+      packr.useBuffer(bytes);
+      let k = 0;
+      let single: Uint8Array | undefined;
+      let encodeError: unknown;
+      let failed = false;
+      while (2 * k < bounds.length && sent + k < count) {
+        let packed: Buffer & { start: number; end: number };
+        try {
+          packed = packr.pack(valueOf(sent + k), REUSE_BUFFER_MODE) as Buffer & { start: number; end: number };
+        } catch (err) {
+          if (!onEncodeError) throw err;
+          encodeError = err;
+          failed = true;
+          break;
+        }
+        if (packed !== bytes || packed.end - packed.start > max) {
+          // Too big for one buffer, or msgpackr moved to a buffer of its own (the staging area
+          // was nearly full): send it alone, after the batch so far.
+          single = Uint8Array.prototype.slice.call(packed, packed.start, packed.end);
+          break;
+        }
+        bounds[2 * k] = packed.start;
+        bounds[2 * k + 1] = packed.end;
+        k++;
+      }
+      const n = this.sendManyStatus(CODEC_MSGPACK, k);
+      // A name found missing after some went: they count; the next send reports it.
+      if (n < 0) return sent > 0 ? sent : n;
+      sent += n;
+      if (n < k) return sent;
+      if (failed) {
+        onEncodeError!(sent, encodeError);
+        return sent;
+      }
+      if (single) {
+        const status = this.sendStatus(CODEC_MSGPACK, single, 0, single.length);
+        if (status !== SendStatus.ok) return status < SendStatus.peerGone || sent > 0 ? sent : -status;
+        sent++;
+      }
+    }
+    return sent;
+  }
+
+  trySendManyRaw(payloads: readonly Uint8Array[]): number {
+    if (this.queue.length > 0) return 0;
+    let sent = 0;
+    while (sent < payloads.length) {
+      const { bytes, bounds } = this.port.staging;
+      const max = this.port.maxInlineBytes;
+      let k = 0;
+      let offset = 0;
+      let single: Uint8Array | undefined;
+      while (2 * k < bounds.length && sent + k < payloads.length) {
+        const p = payloads[sent + k]!;
+        if (p.length > max || offset + p.length > bytes.length) {
+          single = p;
+          break;
+        }
+        bytes.set(p, offset);
+        bounds[2 * k] = offset;
+        offset += p.length;
+        bounds[2 * k + 1] = offset;
+        k++;
+      }
+      const n = this.attemptMany(CODEC_RAW, k);
+      sent += n;
+      if (n < k) return sent;
+      if (single) {
+        if (this.attempt(CODEC_RAW, single, 0, single.length) !== 'sent') return sent;
+        sent++;
+      }
+    }
+    return sent;
+  }
+
+  private attemptMany(codec: number, count: number): number {
+    const n = this.sendManyStatus(codec, count);
+    if (n < 0) throw this.failure(-n);
+    return n;
+  }
+
+  /** One batched send of the staging area's first `count` messages, following the name once if it moved: how many went, or -{@link OfferStatus}. */
+  private sendManyStatus(codec: number, count: number): number {
+    if (count === 0) return 0;
+    for (let tries = 0; ; tries++) {
+      const at = this.address ?? registry.lookup(this.name);
+      if (!at) return -OfferStatus.noSuchMailbox;
+      this.address = at;
+      const { bytes, bounds } = this.port.staging;
+      const result = this.port.nativeSendMany(at, codec, bytes, bounds, count);
+      if (result >= 0) return result;
+      if (-result < SendStatus.peerGone) return 0;
+      if (!this.moved(at, tries)) return result;
+    }
+  }
+
+  /** @internal true when the name's address is known from an earlier send (the name existed then). */
+  get known(): boolean {
+    return this.address !== undefined;
+  }
+
+  private resolve(): MailboxAddress {
+    const at = registry.lookup(this.name);
+    if (!at) throw new MpBusError(ErrorCodes.noSuchMailbox, `no mailbox named '${this.name}' is open in the group`);
+    this.address = at;
+    return at;
+  }
+
+  private scheduleRetry(): void {
+    if (this.retryTimer !== undefined || this.waitingForRoom) return;
+    // First retries right after I/O (a busy receiver frees room in microseconds), unless the
+    // CPUs are oversubscribed; then sleep until the receiver drains (it rings our doorbell).
+    if (this.idleRetries < IMMEDIATE_RETRIES && !this.port.crowded) {
+      this.retryTimer = setImmediate(this.flush);
+      return;
+    }
+    this.waitingForRoom = true;
+    this.waitForRoom().then(this.flush, this.flush);
+  }
+
+  /**
+   * Resolves when this mailbox may have room again: when its receiver next drains, or within
+   * 10 ms at the latest. The companion of {@link trySend} and {@link trySendMany} for senders
+   * that handle 'mailbox-full' / 'inbox-full' themselves: instead of retrying in a loop (which
+   * takes the CPU from the receiver it waits for), `await ref.waitForRoom()` and send again.
+   * It does not reserve room: another sender may take it first.
+   * @throws {MpBusError} (rejects) NO_SUCH_MAILBOX, CLOSED.
+   */
+  waitForRoom(): Promise<void> {
+    try {
+      return this.room.awaitRoom(this.address ?? this.resolve());
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  }
+
+  private readonly flush = (): void => {
+    this.retryTimer = undefined;
+    this.waitingForRoom = false;
+    while (this.queue.length > 0) {
+      const head = this.queue[0]!;
+      let result: TrySendResult;
+      try {
+        if (this.port.closed) throw new MpBusError(ErrorCodes.closed, 'the mailbox system closed before this message could be sent');
+        result = this.attempt(head.codec, head.bytes, 0, head.bytes.length);
+      } catch (err) {
+        this.failAll(err);
+        return;
+      }
+      if (result === 'sent') {
+        this.queue.shift();
+        this.idleRetries = 0;
+        head.resolve();
+        continue;
+      }
+      if (performance.now() >= head.deadline) {
+        this.queue.shift();
+        head.reject(
+          new MpBusError(
+            ErrorCodes.sendTimeout,
+            `no room in mailbox '${this.name}' (${result}) before the send timeout: the receiver is slower than its senders; raise its capacity or the timeout, or slow down`,
+          ),
+        );
+        continue;
+      }
+      this.idleRetries++;
+      this.scheduleRetry();
+      return;
+    }
+  };
+
+  /** @internal rejects every waiting send */
+  failAll(err: unknown): void {
+    if (this.retryTimer !== undefined) {
+      clearImmediate(this.retryTimer);
+      this.retryTimer = undefined;
+    }
+    for (const p of this.queue.splice(0)) p.reject(err);
+  }
+}

@@ -1,0 +1,208 @@
+/**
+ * This process's mailbox system (MailboxSystem): made once per process on the runtime's
+ * attachment, it opens mailboxes here, hands out send handles to any mailbox of the group,
+ * watches names, and closes it all with the runtime. The work is done by the pieces it puts
+ * together: src/bus/mailbox-port.ts (shared native access), mailbox-pump.ts (receiving),
+ * mailbox-ref.ts (sending), local-mailbox.ts (a mailbox), mailbox-watch.ts (death watch).
+ */
+import type { Observable } from 'rxjs';
+import { MpBusError, ErrorCodes } from '../errors.js';
+import { integerIn } from '../validation.js';
+import { attach, attachAsync, type Attachment } from './attachment.js';
+import { Membership } from './membership.js';
+import { checkName, registry, type MailboxAddress } from './registry.js';
+import { countMailboxes } from './mailbox-counters.js';
+import { Mailbox } from './local-mailbox.js';
+import { MailboxPort } from './mailbox-port.js';
+import { MailboxPump } from './mailbox-pump.js';
+import { MailboxRef } from './mailbox-ref.js';
+import { NameWatch } from './mailbox-watch.js';
+import type { MailboxOptions, MailboxSystemOptions, MailboxGone, SendOptions, TrySendResult } from './mailbox-types.js';
+
+const DEFAULT_CAPACITY = 1024;
+
+let system: MailboxSystem | undefined;
+
+/** This process's mailboxes and the way to send to any mailbox of the group. */
+export class MailboxSystem {
+  /** Who is alive in the group (peer death events, reaping). */
+  readonly membership: Membership;
+  /** Messages that could not be delivered here: bad descriptors, undecodable payloads, dead letters. */
+  readonly errors$: Observable<MpBusError>;
+
+  private readonly att: Attachment;
+  private readonly port: MailboxPort;
+  private readonly pump: MailboxPump;
+  private readonly names: NameWatch;
+  private readonly refs = new Map<string, MailboxRef<unknown>>();
+
+  private constructor(att: Attachment, options: MailboxSystemOptions) {
+    this.att = att;
+    this.port = new MailboxPort(att, options.keepAlive ?? true);
+    this.membership = Membership.join();
+    this.errors$ = this.port.errors.asObservable();
+    const spinUs = options.spinUs ?? 10;
+    const idleParkMs = options.idleParkMs ?? 1;
+    integerIn(spinUs, 'spinUs', 0, 1000);
+    if (!(idleParkMs >= 0 && idleParkMs <= 1000))
+      throw new MpBusError(ErrorCodes.invalidOption, `idleParkMs must be in 0..1000, got ${String(options.idleParkMs)}`);
+    this.pump = new MailboxPump(this.port, spinUs, idleParkMs);
+    this.names = new NameWatch(this.port, this.membership);
+    att.beforeDetach.push(() => this.shutdown());
+    att.beforeDetach.push(countMailboxes(() => this.port.boxes.values()));
+    this.pump.start();
+  }
+
+  /**
+   * This process's mailbox system (made on first call; later calls return it). Requires a
+   * started {@link Runtime}; it is closed with the runtime.
+   *
+   * @throws {MpBusError} `EBUSY` while another process of the group is still creating the
+   *   group's mailbox objects (processes starting together): use {@link MailboxSystem.openAsync},
+   *   which waits for that without blocking.
+   */
+  static open(options: MailboxSystemOptions = {}): MailboxSystem {
+    if (system && !system.closed) return system;
+    system = new MailboxSystem(attach(options), options);
+    return system;
+  }
+
+  /**
+   * Like {@link MailboxSystem.open}, but when another process of the group is still creating
+   * the group's mailbox objects (a primary and secondaries starting together), or reaping the
+   * dead previous holder of this process's slot, it waits for that on timers (up to 5 s,
+   * `ETIMEDOUT` then) where `open` throws `EBUSY`. The JS thread never sleeps in either.
+   */
+  static async openAsync(options: MailboxSystemOptions = {}): Promise<MailboxSystem> {
+    if (system && !system.closed) return system;
+    await attachAsync(options);
+    return MailboxSystem.open(options);
+  }
+
+  /** This process's slot in the process table (its lcore id). */
+  get slot(): number {
+    return this.att.slot;
+  }
+
+  /** Largest payload (bytes) that fits in one pool buffer; larger ones go through rte_malloc. */
+  get maxInlineBytes(): number {
+    return this.port.maxInlineBytes;
+  }
+
+  /** True once closed (with the runtime). */
+  get closed(): boolean {
+    return this.port.closed;
+  }
+
+  /**
+   * Opens a mailbox named `name` in this process and registers the name in the group.
+   * @throws {MpBusError} NAME_TAKEN when a mailbox of that name exists anywhere in the group.
+   */
+  open<T = unknown>(name: string, options: MailboxOptions = {}): Mailbox<T> {
+    this.port.assertOpen();
+    checkName(name);
+    const capacity = integerIn(options.capacity ?? DEFAULT_CAPACITY, 'capacity', 1, 0x7fffffff);
+    const native = this.port.native;
+    const id = native.mbxOpen(capacity);
+    const address: MailboxAddress = { slot: this.att.slot, generation: this.att.generation, id };
+    // A name still held by a process that died and was not reaped yet (a restarted worker taking
+    // its predecessor's names back): a scan reaps it, which unregisters its names.
+    if (!registry.add(name, address) && !(this.membership.scan(), registry.add(name, address))) {
+      native.mbxClose(id);
+      const where = registry.lookup(name);
+      const owner = where && this.membership.peers().find((p) => p.slot === where.slot);
+      throw new MpBusError(
+        ErrorCodes.nameTaken,
+        `a mailbox named '${name}' is already open${owner ? ` in pid ${owner.pid}` : ''}: close it first or pick another name`,
+      );
+    }
+    const box = new Mailbox<T>(this.port, name, address, capacity);
+    this.port.addBox(box as Mailbox<unknown>);
+    return box;
+  }
+
+  /** A sending handle for the mailbox `name`, anywhere in the group (cached; cheap to call). */
+  ref<T = unknown>(name: string): MailboxRef<T> {
+    let ref = this.refs.get(name);
+    if (!ref) {
+      checkName(name);
+      ref = new MailboxRef<unknown>(this.port, this.pump, name);
+      this.refs.set(name, ref);
+    }
+    return ref as MailboxRef<T>;
+  }
+
+  /** Sends without waiting: see {@link MailboxRef.trySend}. */
+  trySend(name: string, value: unknown): TrySendResult {
+    return this.ref(name).trySend(value);
+  }
+
+  /** Sends, waiting for room: see {@link MailboxRef.send}. */
+  send(name: string, value: unknown, options?: SendOptions): Promise<void> {
+    return this.ref(name).send(value, options);
+  }
+
+  /** Sends a batch without waiting: see {@link MailboxRef.trySendMany}. */
+  trySendMany(name: string, values: readonly unknown[]): number {
+    return this.ref(name).trySendMany(values);
+  }
+
+  /** Sends bytes as they are (no codec): see {@link MailboxRef.trySendRaw}. */
+  trySendRaw(name: string, bytes: Uint8Array): TrySendResult {
+    return this.ref(name).trySendRaw(bytes);
+  }
+
+  /** Sends bytes as they are, waiting for room: see {@link MailboxRef.sendRaw}. */
+  sendRaw(name: string, bytes: Uint8Array, options?: SendOptions): Promise<void> {
+    return this.ref(name).sendRaw(bytes, options);
+  }
+
+  /** Messages waiting in mailbox `name` (sent, not yet received), or undefined when there is no such mailbox. */
+  depth(name: string): number | undefined {
+    return this.ref(name).depth();
+  }
+
+  /**
+   * Death watch of a name: emits once when mailbox `name` goes away (its owner closed it, or
+   * its process died, SIGKILL included, or left), then completes. Emits at once when no such
+   * mailbox exists now. Detection takes at most a few hundred ms.
+   */
+  watch(name: string): Observable<MailboxGone> {
+    return this.names.watch(name);
+  }
+
+  /** Where `name` lives now, or undefined. */
+  lookup(name: string): MailboxAddress | undefined {
+    this.port.assertOpen();
+    return registry.lookup(name);
+  }
+
+  /** True when more of the group's processes are awake than there are CPUs (waiting should sleep, not spin). */
+  get crowded(): boolean {
+    return this.port.crowded;
+  }
+
+  /** True while the receiver sleeps on its doorbell (for tests and stats). */
+  get isParked(): boolean {
+    return this.pump.isParked;
+  }
+
+  /** @internal what the receive loop did so far (turns, drains, drains that found messages, parks, doorbell wakes): bench/profile-ask-wake.ts */
+  get loopStats(): MailboxPump['loopStats'] {
+    return this.pump.loopStats;
+  }
+
+  private shutdown(): void {
+    const port = this.port;
+    if (port.closed) return;
+    port.closed = true;
+    this.pump.stop();
+    this.names.stop();
+    for (const box of [...port.boxes.values()]) box.closeLocal();
+    port.boxes.clear();
+    for (const ref of this.refs.values()) ref.failAll(new MpBusError(ErrorCodes.closed, 'the mailbox system closed before this message could be sent'));
+    this.refs.clear();
+    port.errors.complete();
+    if (system === this) system = undefined;
+  }
+}
