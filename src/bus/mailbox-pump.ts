@@ -32,15 +32,13 @@ const CROWDED_LINGER_MS = 0.1;
  */
 const GAP_LINGER_FACTOR = 2;
 /**
- * Encoded messages shorter than this are decoded from a view of the pool that starts where they
- * start (see {@link MailboxPump.decodeSmall}): msgpackr reads the strings of a source that ends
+ * Encoded messages shorter than this are copied to the start of a scratch buffer and decoded
+ * there (see {@link MailboxPump.decodeSmall}): msgpackr reads the strings of a source that ends
  * below 140 bytes in JS and its map keys from its key cache below 180, but it tests the range's
  * end offset, not its length, so a message decoded in place far into the pool took its slower
  * path (a native string extraction per message, keys made anew and internalised per property).
  */
 const SMALL_DECODE = 140;
-/** At most this many views of the pool are kept (one per buffer offset met; senders reuse few buffers). */
-const MAX_DECODE_VIEWS = 4096;
 
 export class MailboxPump implements RoomWatch {
   /** What the receive loop did so far (turns, drains, drains that found messages, parks, doorbell wakes): bench/profile-ask-wake.ts */
@@ -53,8 +51,8 @@ export class MailboxPump implements RoomWatch {
   private readonly boxes: Map<number, Mailbox<unknown>>;
   private readonly unpackr: Unpackr;
   private readonly unpackRange = { start: 0, end: 0 };
-  /** Views of the pool by the offset they start at (see decodeSmall). */
-  private readonly decodeViews = new Map<number, Buffer>();
+  /** Where small messages are decoded from (see decodeSmall); msgpackr keeps a DataView on it. */
+  private readonly decodeScratch = Buffer.alloc(SMALL_DECODE);
   /** Burst-mode mailboxes that got messages in the drain being delivered. */
   private readonly gathered: Array<Mailbox<unknown>> = [];
   private pumpScheduled = false;
@@ -100,22 +98,17 @@ export class MailboxPump implements RoomWatch {
   }
 
   /**
-   * Decodes a small message from a view of the pool starting at it, kept for the next message in
-   * that buffer (msgpackr also keeps a DataView on it): no copy, and no allocation once the
-   * buffers in use have their views. Instructions per decode of the flagship's 64-byte job ask,
-   * 8.8 k in place -> 6.6 k; of its reply, 7.7 k -> 5.0 k (docs/benchmarks.md, "Third pass").
-   * Values are copied out as before (`copyBuffers`): nothing decoded refers to the view.
+   * Decodes a small message copied to the start of one scratch buffer. Instructions per decode
+   * of the flagship's 64-byte job ask, 9.2 k in place -> 7.2 k with the copy; of its reply,
+   * 8.1 k -> 5.5 k (docs/benchmarks.md, "Third pass"). (A view of the pool kept per buffer
+   * offset would spare the copy, but buffers circulate through the whole pool: thousands of
+   * views.) Values are copied out as before (`copyBuffers`): nothing decoded refers to it.
    */
   private decodeSmall(at: number, length: number): unknown {
-    let view = this.decodeViews.get(at);
-    if (view === undefined) {
-      if (this.decodeViews.size >= MAX_DECODE_VIEWS) return this.decodeInPlace(at, length);
-      view = this.pool.subarray(at, Math.min(this.pool.length, at + SMALL_DECODE));
-      this.decodeViews.set(at, view);
-    }
+    this.pool.copy(this.decodeScratch, 0, at, at + length);
     this.unpackRange.start = 0;
     this.unpackRange.end = length;
-    return this.unpackr.unpack(view, this.unpackRange);
+    return this.unpackr.unpack(this.decodeScratch, this.unpackRange);
   }
 
   /** Stops for good (the mailbox system closed); waiting senders are let go to see it. */
