@@ -1,18 +1,20 @@
 /**
- * What a worker process does per received job, alone and repeatably (docs/benchmarks.md, "Third
- * pass"): one process runs a flagship worker actor (`JobWorker`, samples/flagship/jobs.ts) over
+ * What a worker process does per received job, alone (docs/benchmarks.md, "Third pass"): one process runs a flagship worker actor (`JobWorker`, samples/flagship/jobs.ts) over
  * the mailbox transport, and a stub caller in the same process that sends it asks (or tells) in
  * their wire form through its mailbox and takes the replies from a mailbox of its own, keeping
  * `window` asks in flight. Every message crosses the process's inbox ring encoded, as from another
- * process: drain, decode, the actor's cell, the handler, the reply's encode and send. The stub's
- * share (encoding asks, decoding replies) is the same for two builds as long as the wire stays.
+ * process: drain, decode, the actor's cell, the handler, the reply's encode and send. The stub
+ * encodes the asks and decodes the replies (through the same pump: a change to decoding shows on
+ * both sides, as it would in a caller and its worker).
  *
- * Under callgrind the instructions per job are repeatable on a loaded machine (the difference of
- * two job counts cancels start-up and compilation):
+ * Under callgrind, counting only the immediates the pump and the actor run in, the instructions
+ * per job agreed within 0.1% over three runs made alone; beside another heavy process the counts
+ * went wrong (the same for 10,000 and 30,000 jobs), so use it to see where instructions go, and
+ * compare builds with the CPU time it prints (alternated runs):
  *
- *   valgrind --tool=callgrind --callgrind-out-file=/dev/null node dist/bench/profile-worker-path.js 20000
- *   valgrind --tool=callgrind --callgrind-out-file=/dev/null node dist/bench/profile-worker-path.js 60000
- *   # instructions per job = (I refs of the second - I refs of the first) / 40000
+ *   valgrind --tool=callgrind --callgrind-out-file=/dev/null '--toggle-collect=*CheckImmediate*' \
+ *     node --single-threaded --predictable dist/bench/profile-worker-path.js 10000   # and 30000
+ *   # instructions per job = (I refs of the second - I refs of the first) / 20000
  *
  * Run (after tsc): node dist/bench/profile-worker-path.js [jobs=200000] [window=128] [ask|tell]
  * Prints jobs/s, the pump's turns and drains per job, and with --trace-gc-nvp the scavenges show.
