@@ -1,6 +1,7 @@
 /**
- * What a worker process does per received job, alone (docs/benchmarks.md, "Third pass"): one process runs a flagship worker actor (`JobWorker`, samples/flagship/jobs.ts) over
- * the mailbox transport, and a stub caller in the same process that sends it asks (or tells) in
+ * What a worker process does per received job, alone (docs/benchmarks.md, "Third pass"): one
+ * process runs a flagship worker actor (`JobWorker`, samples/flagship/jobs.ts) over the mailbox
+ * transport, and a stub caller in the same process that sends it asks (or tells) in
  * their wire form through its mailbox and takes the replies from a mailbox of its own, keeping
  * `window` asks in flight. Every message crosses the process's inbox ring encoded, as from another
  * process: drain, decode, the actor's cell, the handler, the reply's encode and send. The stub
