@@ -56,6 +56,14 @@ describe('mailboxes: any process to any process', () => {
     expect(await p.use(mb).checkOrder('batched')).toEqual({ count: 6000, inOrder: true, senders: 2 });
   });
 
+  it('decodes small values of changing shapes from reused pool buffers: each arrives as sent and stays so', async () => {
+    const { p, s1 } = await trio('varied');
+    await p.use(mb).open('varied', 256);
+    expect(await s1.use(mb).sendVaried('varied', 5000)).toBe(5000);
+    await p.use(mb).waitFor('varied', 5000, 60_000);
+    expect(await p.use(mb).checkVaried('varied')).toEqual({ count: 5000, mismatches: 0 });
+  });
+
   it('carries raw Buffers as they are, and values larger than a pool buffer up to 16 MiB', async () => {
     const g = group('big');
     const p = await g.startAgent({ procType: 'primary' });

@@ -1,0 +1,56 @@
+/**
+ * Decoding one small actor envelope where the mailbox pump finds it (docs/benchmarks.md, "Third
+ * pass"): the flagship's 64-byte job ask and its reply, msgpack-encoded, decoded `count` times
+ * in place, far into a large buffer as the inbox pool is (`inplace`), copied to the start of a
+ * scratch buffer first (`copy`, what the pump does for messages under 140 bytes), or from a view
+ * that starts at the message (`view`: no copy, but one view per pool buffer). msgpackr
+ * picks its small-source path by the range's end offset, so the two differ. Under callgrind:
+ *
+ *   valgrind --tool=callgrind --callgrind-out-file=/dev/null node --single-threaded --predictable dist/bench/profile-decode.js ask inplace 20000
+ *   valgrind --tool=callgrind --callgrind-out-file=/dev/null node --single-threaded --predictable dist/bench/profile-decode.js ask inplace 60000
+ *   # instructions per decode = (I refs of the second - I refs of the first) / 40000
+ *
+ * Run (after tsc): node dist/bench/profile-decode.js [ask|reply] [inplace|copy|view] [count=200000]
+ */
+import { Packr, Unpackr } from 'msgpackr';
+
+const which = process.argv[2] === 'reply' ? 'reply' : 'ask';
+const how = process.argv[3] === 'view' ? 'view' : process.argv[3] === 'copy' ? 'copy' : 'inplace';
+const count = Number(process.argv[4] ?? 200_000);
+const packr = new Packr({ useRecords: false });
+const unpackr = new Unpackr({ useRecords: false, copyBuffers: true });
+const payload = new Uint8Array(64).map((_, i) => i);
+const deadline = 1_733_140_000_000.5;
+const message =
+  which === 'ask'
+    ? [1, 'job', { id: 12345, key: 'k', payload }, 123456, '$reply.0.12345.1', null, deadline, null]
+    : [2, 'job', { id: 12345, worker: 'worker-1', pid: 23456, checksum: 3456789012 }, 123456, null, null, null, null];
+const pool = Buffer.alloc(1 << 20);
+const at = 100_000;
+const packed = packr.pack(message);
+packed.copy(pool, at);
+const view = pool.subarray(at, at + 140);
+const scratch = Buffer.alloc(140);
+const range = { start: 0, end: 0 };
+let sum = 0;
+const t0 = performance.now();
+for (let i = 0; i < count; i++) {
+  let value: unknown[];
+  if (how === 'inplace') {
+    range.start = at;
+    range.end = at + packed.length;
+    value = unpackr.unpack(pool, range) as unknown[];
+  } else if (how === 'copy') {
+    pool.copy(scratch, 0, at, at + packed.length);
+    range.start = 0;
+    range.end = packed.length;
+    value = unpackr.unpack(scratch, range) as unknown[];
+  } else {
+    range.start = 0;
+    range.end = packed.length;
+    value = unpackr.unpack(view, range) as unknown[];
+  }
+  sum += value[3] as number;
+}
+const ns = ((performance.now() - t0) * 1e6) / count;
+console.log(JSON.stringify({ which, how, bytes: packed.length, count, nsPerDecode: Math.round(ns), check: sum === count * 123456 }));
