@@ -117,9 +117,21 @@ struct Attachment {
   Napi::ThreadSafeFunction wake;
 };
 
+// What the mailbox functions keep per Node environment (mbx_attach.cc), handed to each of them as
+// its data: the attachment, once this environment attached (only the thread with the process's
+// lcore id can: one attachment per process in practice).
+struct MailboxEnv {
+  Attachment* att = nullptr;
+};
+
 // ---- offered by one file to the others ----------------------------------------------------
-// mbx_attach.cc: this process's attachment, or ENOTATTACHED.
-Attachment& RequireAttached(Napi::Env env);
+// mbx_attach.cc: this environment's MailboxEnv, made on first use and freed with the environment.
+MailboxEnv* MailboxEnvOf(Napi::Env env);
+// mbx_attach.cc: exports[name] = fn, with this environment's MailboxEnv as its data.
+void SetMailboxFunction(Napi::Env env, Napi::Object exports, const char* name,
+                        Napi::Value (*fn)(const Napi::CallbackInfo&));
+// mbx_attach.cc: the attachment of the calling environment, or ENOTATTACHED.
+Attachment& RequireAttached(const Napi::CallbackInfo& info);
 
 // mbx_proc.cc: the DPDK name of a slot's object ("mpbus_ib_" + slot: its inbox ring).
 std::string SlotName(const char* base, uint32_t slot);

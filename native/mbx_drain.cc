@@ -31,8 +31,8 @@ bool ReleasePending(Attachment& a, uint32_t id, uint32_t count) {
 //    codec | large<<4 | bad<<8 | senderSlot<<16]
 Napi::Value MbxDrain(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  Attachment& a = RequireAttached(env);
-  uint32_t spinUs = info[0].As<Napi::Number>().Uint32Value();
+  Attachment& a = RequireAttached(info);
+  uint32_t spinUs = ArgUint32(info, 0, "spinUs");
   ReleaseHeld(a);
   void* burst[kBurst];
   unsigned n = rte_ring_sc_dequeue_burst(a.inbox, burst, kBurst, nullptr);
@@ -106,15 +106,15 @@ Napi::Value MbxDrain(const Napi::CallbackInfo& info) {
 }
 
 Napi::Value MbxTakeLarge(const Napi::CallbackInfo& info) {
-  Attachment& a = RequireAttached(info.Env());
+  Attachment& a = RequireAttached(info);
   Napi::Value v = a.large.Value();
   a.large = Napi::Persistent(Napi::Array::New(info.Env()));
   return v;
 }
 
 void InitDrain(Napi::Env env, Napi::Object exports) {
-  exports.Set("mbxDrain", Napi::Function::New(env, MbxDrain));
-  exports.Set("mbxTakeLarge", Napi::Function::New(env, MbxTakeLarge));
+  SetMailboxFunction(env, exports, "mbxDrain", MbxDrain);
+  SetMailboxFunction(env, exports, "mbxTakeLarge", MbxTakeLarge);
 }
 
 }  // namespace

@@ -90,7 +90,7 @@ void CreateGroupObjects(Napi::Env env, Control* c, uint32_t count, uint32_t eltS
 //   freeConflicts } (tests and stats)
 Napi::Value MbxPoolInfo(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  Attachment& a = RequireAttached(env);
+  Attachment& a = RequireAttached(info);
   Napi::Object r = Napi::Object::New(env);
   r.Set("firstObject", Napi::BigInt::New(env, a.ctl->firstObject));
   r.Set("poolBase", Napi::BigInt::New(env, a.ctl->poolBase));
@@ -106,7 +106,7 @@ Napi::Value MbxPoolInfo(const Napi::CallbackInfo& info) {
 }
 
 void InitGroupObjects(Napi::Env env, Napi::Object exports) {
-  exports.Set("mbxPoolInfo", Napi::Function::New(env, MbxPoolInfo));
+  SetMailboxFunction(env, exports, "mbxPoolInfo", MbxPoolInfo);
 }
 
 }  // namespace
