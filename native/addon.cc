@@ -73,7 +73,7 @@ void ThrowError(Napi::Env env, const std::string& code, const std::string& messa
 
 void RequireEal(Napi::Env env) {
   if (!EalReady()) {
-    ThrowError(env, "ENOTREADY", "the DPDK runtime is not started in this process (or already closed)");
+    ThrowError(env, kCodeNotReady, "the DPDK runtime is not started in this process (or already closed)");
   }
 }
 
@@ -112,9 +112,31 @@ std::vector<FacilityInit>& Facilities() {
 
 FacilityRegistrar::FacilityRegistrar(FacilityInit init) { Facilities().push_back(init); }
 
+namespace {
+// The object at `key` of `parent`, made when missing.
+Napi::Object ObjectAt(Napi::Env env, Napi::Object parent, const char* key) {
+  Napi::Value v = parent.Get(key);
+  if (v.IsObject()) return v.As<Napi::Object>();
+  Napi::Object made = Napi::Object::New(env);
+  parent.Set(key, made);
+  return made;
+}
+}  // namespace
+
+Napi::Object ConstantsGroup(Napi::Env env, Napi::Object exports, const char* group, const char* part) {
+  Napi::Object g = ObjectAt(env, ObjectAt(env, exports, "constants"), group);
+  return part == nullptr ? g : ObjectAt(env, g, part);
+}
+
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   env.SetInstanceData(new AddonData());  // deleted by N-API when the environment ends
   exports.Set("setErrorClass", Napi::Function::New(env, SetErrorClass));
+  Napi::Object errors = ConstantsGroup(env, exports, "errors");
+  errors.Set("notReady", kCodeNotReady);
+  errors.Set("notAttached", kCodeNotAttached);
+  errors.Set("retryLater", kCodeRetryLater);
+  errors.Set("settingsMismatch", kCodeSettingsMismatch);
+  errors.Set("notInPool", kCodeNotInPool);
   for (FacilityInit init : Facilities()) init(env, exports);
   return exports;
 }

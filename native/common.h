@@ -7,6 +7,19 @@
 
 namespace mpbus {
 
+// Codes of the errors the addon throws on its own account (the others are errno names, from
+// ErrnoName). Exported to TypeScript as `constants.errors` (addon.cc), which names them from there.
+constexpr const char* kCodeNotReady = "ENOTREADY";        // no EAL in this process
+constexpr const char* kCodeNotAttached = "ENOTATTACHED";  // mailboxes/registry not attached
+constexpr const char* kCodeRetryLater = "EAGAIN";         // another process is mid-way: try again from a timer
+constexpr const char* kCodeSettingsMismatch = "SETTINGS_MISMATCH";  // the group was made by another layout
+constexpr const char* kCodeNotInPool = "NOT_IN_POOL";               // an address that is no object of the mempool
+
+// The addon's constants for TypeScript: `exports.constants[group]` (or `[group][part]`), made on
+// first use. Each facility sets its own once in its init, so a status, a bit or a code is written
+// once, here in C++; src/native/*.ts names them and checks its names against these on first load.
+Napi::Object ConstantsGroup(Napi::Env env, Napi::Object exports, const char* group, const char* part = nullptr);
+
 // Throws a JavaScript MpBusError (the class TypeScript handed to the addon at load time)
 // with a `code` such as "EEXIST" and, where known, the DPDK/posix errno.
 [[noreturn]] void ThrowError(Napi::Env env, const std::string& code, const std::string& message, int errnum = 0);

@@ -31,9 +31,20 @@ constexpr const char* kControlName = "mpbus_mbx_ctl";
 constexpr const char* kPoolName = "mpbus_mbx_pool";
 constexpr const char* kPoolMemName = "mpbus_mbx_poolmem";
 constexpr uint32_t kBurst = 256;
-constexpr uint32_t kOutWords = 4;  // words per drained descriptor in the JS output array
 
-// Send results (mirrored in src/native/mailbox.ts).
+// One drained descriptor in the JS output array (mbxDrain): kOutWords words, [mailbox id,
+// payload offset (or index in mbxTakeLarge()), length, flags]; the flags word packs the codec,
+// kRowLarge, the BadDescriptor reason (refused: then words 1-2 are the descriptor) and the
+// sender's slot. Exported to TypeScript as `constants.mailbox.row` (mbx_drain.cc).
+constexpr uint32_t kOutWords = 4;
+constexpr uint32_t kRowCodecMask = kCodecMask;
+constexpr uint32_t kRowLarge = 1u << 4;
+constexpr uint32_t kRowBadShift = 8;
+constexpr uint32_t kRowSenderShift = 16;
+constexpr uint32_t kRowByteMask = 0xff;  // of the reason and the sender slot, once shifted down
+
+// Send results: exported to TypeScript as `constants.mailbox.send` (mbx_send.cc). The order
+// matters: below kSendPeerGone the target lacks room now; from it on, the target is gone.
 enum SendStatus : int {
   kSendOk = 0,
   kSendMailboxFull = 1,
@@ -43,7 +54,8 @@ enum SendStatus : int {
   kSendMailboxClosed = 5,
 };
 
-// Reasons a received descriptor was refused (mirrored in src/native/mailbox.ts).
+// Reasons a received descriptor was refused: exported to TypeScript as `constants.mailbox.bad`
+// (mbx_drain.cc).
 enum BadDescriptor : uint32_t {
   kBadNone = 0,
   kBadOutOfRange = 1,

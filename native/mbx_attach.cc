@@ -70,7 +70,7 @@ Napi::Value MbxAttach(const Napi::CallbackInfo& info) {
   Napi::Function onWake = FunctionOf(env, o.Get("onWake"), "onWake");
   if (out.ElementLength() < kBurst * kOutWords) ThrowError(env, "EINVAL", "output array too small");
   unsigned lcore = rte_lcore_id();
-  if (lcore >= kMaxSlots) ThrowError(env, "ENOTREADY", "the JS thread has no lcore id");
+  if (lcore >= kMaxSlots) ThrowError(env, kCodeNotReady, "the JS thread has no lcore id");
 
   Control* c = AttachControl(env, count, eltSize, inboxSize);
   gControl = c;
@@ -89,7 +89,7 @@ Napi::Value MbxAttach(const Napi::CallbackInfo& info) {
       int32_t reaper = s.reaperPid.load();
       if (reaper != 0 && reaper != getpid() && ProcessAlive(reaper, 0)) {
         // Another process is reaping our slot's dead holder: TypeScript retries from a timer.
-        ThrowError(env, "EAGAIN",
+        ThrowError(env, kCodeRetryLater,
                    "slot " + std::to_string(lcore) + " of the process table is being reaped by process " +
                        std::to_string(reaper));
       }
@@ -211,7 +211,7 @@ Attachment& RequireAttached(const Napi::CallbackInfo& info) {
   RequireEal(env);
   Attachment* a = static_cast<MailboxEnv*>(info.Data())->att;
   if (a == nullptr)
-    ThrowError(env, "ENOTATTACHED", "mailboxes are not attached in this process: open the mailbox system first");
+    ThrowError(env, kCodeNotAttached, "mailboxes are not attached in this process: open the mailbox system first");
   return *a;
 }
 

@@ -139,7 +139,7 @@ Napi::Value MbxSend(const Napi::CallbackInfo& info) {
     h->flags = to.codec;
     h->largeIndex = 0;
   } else {
-    for (uint32_t i = 0; i < kMaxLarge && largeIndex < 0; i++) {
+    for (uint32_t i = 0; i < kMaxLargeBlocks && largeIndex < 0; i++) {
       uint32_t st = kLargeFree;
       if (c->large[i].state.compare_exchange_strong(st, kLargeWriting)) largeIndex = static_cast<int32_t>(i);
     }
@@ -174,7 +174,7 @@ Napi::Value MbxSend(const Napi::CallbackInfo& info) {
   if (rte_ring_enqueue(peer->inbox,
                        reinterpret_cast<void*>(MakeDescriptor(reinterpret_cast<uint64_t>(h), generation))) != 0) {
     if (largeIndex >= 0)
-      FreeLarge(c, static_cast<uint32_t>(largeIndex), kLargeEnqueued);
+      FreeLargeBlock(c, static_cast<uint32_t>(largeIndex), kLargeEnqueued);
     else
       ReturnToPool(c, a.pool, h, kHolderInFlight, to.slot);
     e.pending.fetch_sub(1);
@@ -250,6 +250,16 @@ Napi::Value MbxSendMany(const Napi::CallbackInfo& info) {
 void InitSend(Napi::Env env, Napi::Object exports) {
   SetMailboxFunction(env, exports, "mbxSend", MbxSend);
   SetMailboxFunction(env, exports, "mbxSendMany", MbxSendMany);
+  Napi::Object send = ConstantsGroup(env, exports, "mailbox", "send");
+  send.Set("ok", static_cast<int32_t>(kSendOk));
+  send.Set("mailboxFull", static_cast<int32_t>(kSendMailboxFull));
+  send.Set("inboxFull", static_cast<int32_t>(kSendInboxFull));
+  send.Set("noBuffers", static_cast<int32_t>(kSendNoBuffers));
+  send.Set("peerGone", static_cast<int32_t>(kSendPeerGone));
+  send.Set("mailboxClosed", static_cast<int32_t>(kSendMailboxClosed));
+  Napi::Object codec = ConstantsGroup(env, exports, "mailbox", "codec");
+  codec.Set("raw", static_cast<uint32_t>(kFlagRaw));
+  codec.Set("msgpack", static_cast<uint32_t>(kFlagMsgpack));
 }
 
 }  // namespace
