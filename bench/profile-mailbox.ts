@@ -54,7 +54,7 @@ function profile(pid: number, role: string): { stop: () => Promise<{ stat: strin
   );
   const rec = spawn('perf', ['record', '-q', '-g', '-F', '1999', '-p', String(pid), '-o', data], { stdio: 'ignore' });
   let statOut = '';
-  stat.stderr!.on('data', (d: Buffer) => (statOut += d.toString()));
+  stat.stderr.on('data', (d: Buffer) => (statOut += d.toString()));
   const end = async (p: ChildProcess): Promise<void> => {
     const exited = once(p, 'exit');
     p.kill('SIGINT');

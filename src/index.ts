@@ -34,7 +34,7 @@ export {
   Mailbox,
   MailboxRef,
   MessageBurst,
-  type NameGone,
+  type MailboxGone,
   type TrySendResult,
   type MailboxSystemOptions,
   type MailboxOptions,

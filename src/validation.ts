@@ -9,9 +9,9 @@ import { ErrorCodes, MpBusError } from './errors.js';
 /** The longest delay a Node timer can wait (2^31-1 ms, about 24.8 days); longer ones fire at once. */
 export const MAX_DELAY_MS = 2 ** 31 - 1;
 
-function invalid(name: string, rule: string, value: unknown): never {
+function invalid(name: string, rule: string, value: unknown, code: string = ErrorCodes.invalidOption): never {
   const shown = typeof value === 'string' ? JSON.stringify(value) : typeof value === 'bigint' ? `${value}n` : String(value);
-  throw new MpBusError(ErrorCodes.invalidOption, `${name} must be ${rule}, got ${shown}`);
+  throw new MpBusError(code, `${name} must be ${rule}, got ${shown}`);
 }
 
 /**
@@ -26,9 +26,14 @@ export function durationMs(value: unknown, name: string, min: 0 | 1): number {
   return value;
 }
 
-/** An integer in [min, max]. */
-export function integerIn(value: unknown, name: string, min: number, max: number): number {
-  if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) invalid(name, `an integer from ${min} to ${max}`, value);
+/**
+ * An integer in [min, max] (`max` Infinity: no upper bound). The one integer check of the
+ * project: options fail with INVALID_OPTION, arguments of a call with the `code` given
+ * (INVALID_ARGUMENT).
+ */
+export function integerIn(value: unknown, name: string, min: number, max: number, code: string = ErrorCodes.invalidOption): number {
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max)
+    invalid(name, max === Infinity ? `an integer of at least ${min}` : `an integer from ${min} to ${max}`, value, code);
   return value;
 }
 

@@ -3,7 +3,7 @@ import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
-import { fixture } from './harness/paths.js';
+import { fixturePath } from './harness/paths.js';
 import { useTestGroups } from './harness/use-groups.js';
 
 const group = useTestGroups();
@@ -11,7 +11,7 @@ const group = useTestGroups();
 describe('startActorSystem while a runtime runs', () => {
   it('another group or another role is OTHER_GROUP; the same group shares the runtime (system.runtime)', async () => {
     const g = group('join2');
-    const run = promisify(execFile)(process.execPath, [fixture('join-twice'), g.prefix]);
+    const run = promisify(execFile)(process.execPath, [fixturePath('join-twice'), g.prefix]);
     g.track(run.child);
     const { stdout } = await run;
     expect(JSON.parse(stdout.trim().split('\n').at(-1)!)).toEqual({

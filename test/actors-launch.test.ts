@@ -7,10 +7,9 @@
  * is left behind (no runtime dir, no hugepage file, no child alive).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { groupHugepageFiles, type TestGroup } from './harness/group.js';
-import { fixture } from './harness/paths.js';
+import { processAlive, type TestGroup } from './harness/group.js';
+import { fixturePath } from './harness/paths.js';
 import { useTestGroups } from './harness/use-groups.js';
 import { until } from './harness/wait.js';
 import type { LaunchScenario } from './fixtures/launch-primary.js';
@@ -27,7 +26,7 @@ interface Primary {
 
 function primary(g: TestGroup, scenario: Omit<LaunchScenario, 'prefix'>): Primary {
   const child = g.track(
-    spawn(process.execPath, [fixture('launch-primary'), JSON.stringify({ prefix: g.prefix, ...scenario })], { stdio: ['ignore', 'pipe', 'pipe'] }),
+    spawn(process.execPath, [fixturePath('launch-primary'), JSON.stringify({ prefix: g.prefix, ...scenario })], { stdio: ['ignore', 'pipe', 'pipe'] }),
   );
   let stdout = '';
   let stderr = '';
@@ -40,20 +39,6 @@ function primary(g: TestGroup, scenario: Omit<LaunchScenario, 'prefix'>): Primar
       .filter((l) => l.startsWith('{') && !l.startsWith('{"level"'))
       .map((l) => JSON.parse(l) as Record<string, unknown>);
   return { child, lines, stdout: () => stdout, stderr: () => stderr, ended };
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-  } catch {
-    return false;
-  }
-  // a zombie (killed, not reaped yet) is not alive
-  try {
-    return !/^State:\s+Z/m.test(readFileSync(`/proc/${pid}/status`, 'utf8'));
-  } catch {
-    return false;
-  }
 }
 
 /** Runs a scenario to its end: exit code 0, and nothing of the group left. */
@@ -71,9 +56,8 @@ async function run(g: TestGroup, scenario: Omit<LaunchScenario, 'prefix'>): Prom
 }
 
 function expectNothingLeft(g: TestGroup, pids: number[]): void {
-  expect(existsSync(g.runtimeDir), g.runtimeDir).toBe(false);
-  expect(groupHugepageFiles(g.prefix)).toEqual([]);
-  expect(pids.filter(alive)).toEqual([]);
+  expect(g.leftovers()).toEqual([]);
+  expect(pids.filter(processAlive)).toEqual([]);
 }
 
 describe('system.launch(): worker processes as supervised children', () => {
@@ -147,11 +131,11 @@ describe('system.launch(): worker processes as supervised children', () => {
     await until('the pool', () => p.stdout().includes('ready') || p.child.exitCode !== null, 60_000);
     const pids = p.lines()[0]!.pids as number[];
     expect(pids).toHaveLength(3);
-    expect(pids.every(alive)).toBe(true);
+    expect(pids.every(processAlive)).toBe(true);
     p.child.kill(signal);
     await p.ended;
-    await until('every child to end', () => !pids.some(alive), 10_000);
-    await until('the group files to go', () => !existsSync(g.runtimeDir) && groupHugepageFiles(g.prefix).length === 0, 10_000);
+    await until('every child to end', () => !pids.some(processAlive), 10_000);
+    await until('the group files to go', () => g.leftovers().length === 0, 10_000);
     expectNothingLeft(g, pids);
   });
 });

@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { removeGroupFiles } from './harness/group.js';
 import { repoRoot } from './harness/paths.js';
+import { poll } from './harness/wait.js';
 
 interface Run {
   code: number | null;
@@ -122,9 +123,13 @@ describe('samples', () => {
       child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
       const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
       try {
-        const deadline = Date.now() + 60_000;
-        while (!/answered/.test(stdout) && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 50));
-        expect(stdout).toMatch(/answered/); // jobs are flowing
+        expect(
+          await poll(
+            () => stdout,
+            (out) => /answered/.test(out),
+            60_000,
+          ),
+        ).toMatch(/answered/); // jobs are flowing
         const t0 = performance.now();
         child.kill(signal);
         const code = await exited;

@@ -12,8 +12,9 @@
  */
 import { describe, expect, it } from 'vitest';
 import type { RoutingStrategy } from '../src/index.js';
-import { fixture } from './harness/paths.js';
+import { fixture } from './harness/fixtures.js';
 import { useTestGroups } from './harness/use-groups.js';
+import { poll } from './harness/wait.js';
 
 const group = useTestGroups();
 const actors = fixture('actors');
@@ -32,24 +33,26 @@ describe('a stalled worker costs only what it holds', () => {
     async (strategy, onStall, minShare) => {
       const g = group('stall');
       const p = await g.startAgent({ procType: 'primary' });
-      await p.call(actors, 'startSystem');
+      await p.use(actors).startSystem();
       const workers = [await g.startAgent({ procType: 'secondary' }), await g.startAgent({ procType: 'secondary' })];
       for (const [i, w] of workers.entries()) {
-        await w.call(actors, 'startSystem');
-        await w.call(actors, 'spawnTestActor', `w${i}`, { groups: ['workers'] });
+        await w.use(actors).startSystem();
+        await w.use(actors).spawnTestActor(`w${i}`, { groups: ['workers'] });
       }
-      await p.call(actors, 'stallRouter', 'jobs', strategy, 'workers', 300, onStall);
-      const deadline = Date.now() + 10_000;
-      while ((await p.call<string[]>(actors, 'routerWorkers', 'jobs')).length < 2 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
-      await p.call(actors, 'startLoad', 'jobs', 64);
-      await p.call(actors, 'answeredIn', 'jobs', 300); // warm up
-      const before = await p.call<number>(actors, 'answeredIn', 'jobs', 1000);
-      const shares = await p.call<Record<string, number>>(actors, 'routerStats', 'jobs');
+      await p.use(actors).stallRouter('jobs', strategy, 'workers', 300, onStall);
+      await poll(
+        () => p.use(actors).routerWorkers('jobs'),
+        (w) => w.length >= 2,
+      );
+      await p.use(actors).startLoad('jobs', 64);
+      await p.use(actors).answeredIn('jobs', 300); // warm up
+      const before = await p.use(actors).answeredIn('jobs', 1000);
+      const shares = await p.use(actors).routerStats('jobs');
       expect(Object.values(shares).filter((n) => n > 0).length, `both workers get work before the stop: ${JSON.stringify(shares)}`).toBe(2);
       workers[1]!.kill('SIGSTOP');
       try {
-        await p.call(actors, 'answeredIn', 'jobs', 500); // the stall is noticed
-        const during = await p.call<number>(actors, 'answeredIn', 'jobs', 2000);
+        await p.use(actors).answeredIn('jobs', 500); // the stall is noticed
+        const during = await p.use(actors).answeredIn('jobs', 2000);
         console.log(
           `${strategy}, onStall ${onStall}: ${before} answers/s before, ${during / 2} while one worker is stopped (${(during / 2 / before).toFixed(2)})`,
         );
@@ -57,7 +60,7 @@ describe('a stalled worker costs only what it holds', () => {
       } finally {
         workers[1]!.kill('SIGCONT');
       }
-      const r = await p.call<{ sent: number; answered: number; duplicates: number; failures: string[] }>(actors, 'stopLoad', 'jobs');
+      const r = await p.use(actors).stopLoad('jobs');
       expect(r.failures).toEqual([]);
       expect(r.duplicates).toBe(0);
       expect(r.answered).toBe(r.sent);

@@ -6,7 +6,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { useTestGroups } from './harness/use-groups.js';
-import { fixture } from './harness/paths.js';
+import { fixture } from './harness/fixtures.js';
 
 const group = useTestGroups();
 const values = fixture('values');
@@ -16,13 +16,10 @@ describe('actors: values across processes', () => {
     const g = group('values');
     const p = await g.startAgent({ procType: 'primary' });
     const s = await g.startAgent({ procType: 'secondary' });
-    await p.call(values, 'start');
-    await s.call(values, 'start');
-    await s.call(values, 'spawnInspector');
-    const r = await p.call<{ there: unknown; back: unknown; fail: { stack: string }; failTyped: unknown; badReply: { ms: number }; unsendable: unknown }>(
-      values,
-      'crossAll',
-    );
+    await p.use(values).start();
+    await s.use(values).start();
+    await s.use(values).spawnInspector();
+    const r = await p.use(values).crossAll();
     const all = {
       map: true,
       set: true,

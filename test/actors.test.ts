@@ -18,7 +18,6 @@ import {
   SystemClosedError,
   type ActorEvent,
   type DeadLetter,
-  type InProcessTransport,
 } from '../src/actors/index.js';
 import { sleep } from './harness/wait.js';
 
@@ -315,7 +314,7 @@ describe('death watch', () => {
     await doomed.spawn('stuck', { never: () => new Promise(() => undefined) });
     const watched = firstValueFrom(a.watch('stuck'));
     const pending = a.ref('stuck').ask('never', null, { timeoutMs: 60_000 });
-    (doomedTransport as InProcessTransport).simulateCrash();
+    doomedTransport.simulateCrash();
     expect(await watched).toEqual({ name: 'stuck', reason: 'process-exited' });
     await expect(pending).rejects.toBeInstanceOf(ActorStoppedError);
   });
@@ -442,7 +441,7 @@ describe('routers', () => {
     const hub = new InProcessHub();
     const front = makeSystem(hub, { askTimeoutMs: 30_000 });
     const survivor = makeSystem(hub);
-    const doomedTransport = hub.connect() as InProcessTransport;
+    const doomedTransport = hub.connect();
     const doomed = new ActorSystem({ transport: doomedTransport });
     await pool(survivor, ['alive'], 1, ['workers']);
     await pool(doomed, ['victim'], 1, ['workers']);

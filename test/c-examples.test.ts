@@ -8,7 +8,8 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CBuild, CProgram } from './harness/c-programs.js';
 import { dpdkRuntimeRoot, TestGroup } from './harness/group.js';
-import { fixture, repoRoot } from './harness/paths.js';
+import { repoRoot } from './harness/paths.js';
+import { fixture } from './harness/fixtures.js';
 import { useTestGroups } from './harness/use-groups.js';
 
 const cpeers = fixture('cpeers');
@@ -57,8 +58,7 @@ function takenAddress(pid: number): bigint {
 /** Nothing of the group is left: no hugepage file, no runtime dir. */
 async function expectNothingLeft(g: TestGroup): Promise<void> {
   await g.cleanup();
-  expect(g.hugepageFiles()).toEqual([]);
-  expect(existsSync(g.runtimeDir)).toBe(false);
+  expect(g.leftovers()).toEqual([]);
 }
 
 describe("DPDK's simple_mp", () => {
@@ -68,10 +68,10 @@ describe("DPDK's simple_mp", () => {
     await c.waitFor(/Starting core 1/);
     const node = await g.spawn();
     expect(await node.start({ procType: 'secondary', lcore: 5 })).toMatchObject({ processType: 'secondary', lcoreId: 5 });
-    await node.call(cpeers, 'simpleMpSend', 'SEC_2_PRI', ['hello_from_node', 'ünïcödé', 'third']);
+    await node.use(cpeers).simpleMpSend('SEC_2_PRI', ['hello_from_node', 'ünïcödé', 'third']);
     await c.waitFor(/Received 'third'/);
     expect(c.lines.filter((l) => /Received/.test(l)).map((l) => /Received '(.*)'/.exec(l)![1])).toEqual(['hello_from_node', 'ünïcödé', 'third']);
-    const received = node.call<string[]>(cpeers, 'simpleMpReceive', 'PRI_2_SEC', 2);
+    const received = node.use(cpeers).simpleMpReceive('PRI_2_SEC', 2);
     c.send('send hello_from_c');
     c.send('send again');
     expect(await received).toEqual(['hello_from_c', 'again']);
@@ -84,13 +84,13 @@ describe("DPDK's simple_mp", () => {
   it('as secondary of an mpbus primary that created its rings and pool: messages both ways', async () => {
     const g = group();
     const node = await g.startAgent({ procType: 'primary' });
-    await node.call(cpeers, 'simpleMpCreate');
+    await node.use(cpeers).simpleMpCreate();
     const c = run(g, simpleMp, [...eal(g, '(100-101)@(0-1)'), '--proc-type=secondary']);
     await c.waitFor(/Starting core 101/);
-    await node.call(cpeers, 'simpleMpSend', 'PRI_2_SEC', ['to_the_c_secondary', 'twice']);
+    await node.use(cpeers).simpleMpSend('PRI_2_SEC', ['to_the_c_secondary', 'twice']);
     await c.waitFor(/Received 'twice'/);
     expect(c.lines.filter((l) => /Received/.test(l)).map((l) => /Received '(.*)'/.exec(l)![1])).toEqual(['to_the_c_secondary', 'twice']);
-    const received = node.call<string[]>(cpeers, 'simpleMpReceive', 'SEC_2_PRI', 1);
+    const received = node.use(cpeers).simpleMpReceive('SEC_2_PRI', 1);
     c.send('send from_the_c_secondary');
     expect(await received).toEqual(['from_the_c_secondary']);
     c.send('quit');
@@ -98,8 +98,7 @@ describe("DPDK's simple_mp", () => {
     await node.close();
     await node.exit();
     // the mpbus primary was the last process: it removed the group's files itself
-    expect(g.hugepageFiles()).toEqual([]);
-    expect(existsSync(g.runtimeDir)).toBe(false);
+    expect(g.leftovers()).toEqual([]);
   }, 60_000);
 });
 
@@ -110,7 +109,7 @@ describe("DPDK's client_server_mp", () => {
     await server.waitFor(/Finished Process Init|Checking link status.*done/);
     const node = await g.spawn();
     await node.start({ procType: 'secondary', lcore: 5 });
-    const r = await node.call<{ byPort: Record<string, number>; outside: number; poolSize: number }>(cpeers, 'clientServerClient', 0, 5000);
+    const r = await node.use(cpeers).clientServerClient(0, 5000);
     expect(r.outside).toBe(0);
     expect(Object.keys(r.byPort).sort()).toEqual(['0', '1']);
     expect(r.byPort['0']! + r.byPort['1']!).toBeGreaterThanOrEqual(5000);
@@ -127,9 +126,9 @@ describe('dpdk-proc-info', () => {
     // proc-info exits at once in a group without an ethdev port
     const primary = await g.startAgent({ procType: 'primary', vdevs: ['net_null0'] });
     const secondary = await g.startAgent({ procType: 'secondary' });
-    await primary.call(mailbox, 'open', 'a');
-    await secondary.call(mailbox, 'open', 'b');
-    await primary.call(shm, 'ringCreate', 'app_ring', { size: 1024 });
+    await primary.use(mailbox).open('a');
+    await secondary.use(mailbox).open('b');
+    await primary.use(shm).ringCreate('app_ring', { size: 1024 });
     // proc-info adds `-c 1 --proc-type=secondary` itself: it runs as lcore 0, like the mpbus
     // primary, which is harmless only because it reads and never takes from a mempool cache
     const info = run(g, 'dpdk-proc-info', [`--file-prefix=${g.prefix}`, '--no-pci', '--no-telemetry', '--', '--show-ring', '--show-mempool']);
@@ -141,13 +140,12 @@ describe('dpdk-proc-info', () => {
     expect(out).toMatch(/app_ring/);
     expect(out).toMatch(/mpbus_mbx_pool/);
     // the group still works: a message from one process's mailbox to the other's
-    await primary.call(mailbox, 'send', 'b', { after: 'proc-info' });
-    expect(await secondary.call(mailbox, 'waitFor', 'b', 1)).toBe(1);
+    await primary.use(mailbox).send('b', { after: 'proc-info' });
+    expect(await secondary.use(mailbox).waitFor('b', 1)).toBe(1);
     await secondary.close();
     await primary.close();
     await Promise.all([primary.exit(), secondary.exit()]);
-    expect(g.hugepageFiles()).toEqual([]);
-    expect(existsSync(g.runtimeDir)).toBe(false);
+    expect(g.leftovers()).toEqual([]);
   }, 60_000);
 });
 
@@ -194,7 +192,7 @@ describe('dpdk-testpmd', () => {
     await c.waitFor(/Press enter to exit/);
     const node = await g.spawn();
     await node.start({ procType: 'secondary', lcore: 5 });
-    const pool = await node.call<{ size: number; elementSize: number; inUse: number[]; available: number[] }>(cpeers, 'mempoolSamples', 'mb_pool_0', 20, 25);
+    const pool = await node.use(cpeers).mempoolSamples('mb_pool_0', 20, 25);
     expect(pool.size).toBe(8192);
     expect(pool.elementSize).toBeGreaterThanOrEqual(2176);
     // (each count is a snapshot while the forwarding lcore moves mbufs: they need not add up)
@@ -273,12 +271,7 @@ describe('ports of a C primary, polled by an mpbus secondary (PolledPorts)', () 
     await node.start({ procType: 'secondary', lcore: 5 });
     c.send('start');
     await c.waitFor(/io packet forwarding/);
-    const r = await node.call<{
-      ports: number[];
-      info: Array<{ driver: string; device: string; link: { status: string } }>;
-      first: Array<{ ipackets: number }>;
-      second: Array<{ ipackets: number }>;
-    }>(cpeers, 'pollPorts', 300);
+    const r = await node.use(cpeers).pollPorts(300);
     expect(r.ports).toEqual([0, 1]);
     expect(r.info.map((i) => [i.driver, i.device, i.link.status])).toEqual([
       ['net_null', 'net_null0', 'up'],
@@ -286,18 +279,18 @@ describe('ports of a C primary, polled by an mpbus secondary (PolledPorts)', () 
     ]);
     for (const p of [0, 1]) expect(r.second[p]!.ipackets).toBeGreaterThan(r.first[p]!.ipackets);
     // rt.linkState$ polls too under a C primary (rt.interrupts has no relay to ask: ENOTREADY)
-    expect(await node.call(cpeers, 'runtimeLinkState', 1)).toMatchObject({ status: 'up', speedMbps: 10000 });
+    expect(await node.use(cpeers).runtimeLinkState(1)).toMatchObject({ status: 'up', speedMbps: 10000 });
     // linkState$: the state now, then the change testpmd makes
     const up = node.next<{ status: string }>('link');
     const stats = node.next<{ rxPps: number }>('stats', 10_000, (s) => s.rxPps > 0);
-    await node.call(cpeers, 'watchPolledLink', 0);
+    await node.use(cpeers).watchPolledLink(0);
     expect(await up).toMatchObject({ status: 'up' });
     expect((await stats).rxPps).toBeGreaterThan(0);
     const down = node.next<{ status: string }>('link');
     c.send('stop');
     c.send('port stop 0');
     expect(await down).toMatchObject({ status: 'down' });
-    await node.call(cpeers, 'unwatchPolled');
+    await node.use(cpeers).unwatchPolled();
     await node.close();
     c.send('quit');
     expect(await c.exited).toBe(0);

@@ -8,9 +8,10 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { fixture, repoRoot } from './harness/paths.js';
+import { repoRoot } from './harness/paths.js';
+import { fixture } from './harness/fixtures.js';
 import { useTestGroups } from './harness/use-groups.js';
-import { sleep } from './harness/wait.js';
+import { poll } from './harness/wait.js';
 
 const shm = fixture('shm');
 const mb = fixture('mailbox');
@@ -115,21 +116,13 @@ describe('Node and C DPDK programs in one group', () => {
     await expect(guesser.start({ procType: 'auto' })).rejects.toMatchObject({ code: 'LCORE_REQUIRED' });
     // 'auto' finds the C primary alive; the lcore must be one the C program does not use.
     expect(await node.start({ procType: 'auto', lcore: 1 })).toMatchObject({ processType: 'secondary', lcoreId: 1 });
-    expect(await node.call(shm, 'ringLookup', 'c_elem16')).toMatchObject({ code: 'EINVAL', message: expect.stringMatching(/16-byte elements/) });
-    const result = await node.call<{ greetings: string[]; echoes: string[]; available: number }>(
-      shm,
-      'exchangeWithPeer',
-      'c_pool',
-      'node_to_c',
-      'c_to_node',
-      5,
-      texts,
-    );
+    expect(await node.use(shm).ringLookup('c_elem16')).toMatchObject({ code: 'EINVAL', message: expect.stringMatching(/16-byte elements/) });
+    const result = await node.use(shm).exchangeWithPeer('c_pool', 'node_to_c', 'c_to_node', 5, texts);
     expect(result.greetings).toEqual([0, 1, 2, 3, 4].map((i) => `from C #${i}`));
     expect(result.echoes).toEqual(texts.map((t) => `C echo: ${t}`));
     expect(await peer.waitFor(/^DONE/)).toBe('DONE answered=3 rejected=0');
     // the C primary relays no interrupts: every call says so at once instead of timing out
-    const calls = await node.call<Record<string, { code: string; ms: number }>>(fixture('interrupts'), 'callsWithoutRelay');
+    const calls = await node.use(fixture('interrupts')).callsWithoutRelay();
     for (const [name, r] of Object.entries(calls)) expect({ name, code: r.code, fast: r.ms < 500 }).toEqual({ name, code: 'ENOTREADY', fast: true });
     await node.close();
     peer.child.stdin!.end();
@@ -139,23 +132,15 @@ describe('Node and C DPDK programs in one group', () => {
   it('a C secondary joins a Node primary and exchanges messages through Node-created rings and mempool, both ways', async () => {
     const g = group('csec');
     const node = await g.startAgent({ procType: 'primary' });
-    await node.call(shm, 'mempoolCreate', 'n_pool', { size: 1023, elementSize: 256 });
-    await node.call(shm, 'ringCreate', 'n_to_c', { size: 1024, consumer: 'single' });
-    await node.call(shm, 'ringCreate', 'c_to_n', { size: 1024, producer: 'single' });
+    await node.use(shm).mempoolCreate('n_pool', { size: 1023, elementSize: 256 });
+    await node.use(shm).ringCreate('n_to_c', { size: 1024, consumer: 'single' });
+    await node.use(shm).ringCreate('c_to_n', { size: 1024, producer: 'single' });
     const peer = startPeer(
       ['--proc-type=secondary', `--file-prefix=${g.prefix}`, '--lcores=100@(0-1)', '--no-pci', '--no-telemetry', '--log-level=notice'],
       ['secondary', 'n_pool', 'n_to_c', 'c_to_n', '5'],
     );
     await peer.waitFor(/^READY/);
-    const result = await node.call<{ greetings: string[]; echoes: string[]; available: number }>(
-      shm,
-      'exchangeWithPeer',
-      'n_pool',
-      'n_to_c',
-      'c_to_n',
-      5,
-      texts,
-    );
+    const result = await node.use(shm).exchangeWithPeer('n_pool', 'n_to_c', 'c_to_n', 5, texts);
     expect(result.greetings).toEqual([0, 1, 2, 3, 4].map((i) => `from C #${i}`));
     expect(result.echoes).toEqual(texts.map((t) => `C echo: ${t}`));
     expect(await peer.waitFor(/^DONE/)).toBe('DONE answered=3 rejected=0');
@@ -166,20 +151,21 @@ describe('Node and C DPDK programs in one group', () => {
   it('a C secondary sends to an mpbus mailbox by the wire format and ownership protocol of docs/mailboxes.md; the second copy of each descriptor it enqueues twice is refused', async () => {
     const g = group('cmbx');
     const node = await g.startAgent({ procType: 'primary' });
-    const slot = await node.call<number>(mb, 'open', 'from-c');
-    const { id } = await node.call<{ id: number }>(mb, 'addressOf', 'from-c');
+    const slot = await node.use(mb).open('from-c');
+    const { id } = (await node.use(mb).addressOf('from-c'))!;
     const peer = startPeer(
       ['--proc-type=secondary', `--file-prefix=${g.prefix}`, '--lcores=100@(0-1)', '--no-pci', '--no-telemetry', '--log-level=notice'],
       [String(slot), String(id), '3', '1'],
       mbxPeerBinary,
     );
     expect(await peer.waitFor(/^SENT/)).toBe('SENT 3 CONFLICTS 0');
-    await node.call(mb, 'waitFor', 'from-c', 3);
+    await node.use(mb).waitFor('from-c', 3);
     const texts = [0, 1, 2].map((i) => Buffer.from(`from C #${i}`));
-    expect(await node.call(mb, 'received', 'from-c')).toEqual(texts.map((t) => ({ raw: t.toString('hex'), length: t.length })));
-    const deadline = Date.now() + 10_000;
-    let errors: Array<{ code: string }> = [];
-    while ((errors = await node.call<Array<{ code: string }>>(mb, 'errors')).length < 3 && Date.now() < deadline) await sleep(50);
+    expect(await node.use(mb).received('from-c')).toEqual(texts.map((t) => ({ raw: t.toString('hex'), length: t.length })));
+    const errors = await poll(
+      () => node.use(mb).errors(),
+      (e) => e.length >= 3,
+    );
     expect(errors.map((e) => e.code)).toEqual(['BAD_DESCRIPTOR', 'BAD_DESCRIPTOR', 'BAD_DESCRIPTOR']);
     peer.child.stdin!.end();
     expect(await peer.exited).toBe(0);

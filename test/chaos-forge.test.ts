@@ -5,12 +5,12 @@
  */
 import { describe, expect, it } from 'vitest';
 import { useTestGroups } from './harness/use-groups.js';
-import { fixture } from './harness/paths.js';
+import { fixture } from './harness/fixtures.js';
+import { pollUntil, sleep } from './harness/wait.js';
 
 const group = useTestGroups();
 const mb = fixture('mailbox');
 const own = fixture('ownership');
-const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
 describe('chaos: forged descriptors', () => {
   it('forged descriptors injected into a receiver every few ms during checked traffic: no wrong answer, refused ones reported, the receiver keeps serving', async () => {
@@ -18,28 +18,28 @@ describe('chaos: forged descriptors', () => {
     const receiver = await g.startAgent({ procType: 'primary' });
     const client = await g.startAgent({ procType: 'secondary' });
     const forger = await g.startAgent({ procType: 'secondary' });
-    const slot = await receiver.call<number>(own, 'serveEcho', 'echo', 'victim');
-    await client.call(own, 'startTraffic', 'echo', 16);
-    const victimId = (await forger.call<{ id: number }>(mb, 'addressOf', 'victim')).id;
-    await forger.call(own, 'startInjecting', slot, victimId, 5);
+    const slot = await receiver.use(own).serveEcho('echo', 'victim');
+    await client.use(own).startTraffic('echo', 16);
+    const victimId = (await forger.use(mb).addressOf('victim'))!.id;
+    await forger.use(own).startInjecting(slot, victimId, 5);
     await sleep(3000);
-    const injected = await forger.call<number>(own, 'stopInjecting');
-    const t = await client.call<{ sent: number; answered: number; wrong: number; duplicates: number; failures: string[] }>(own, 'stopTraffic');
+    const injected = await forger.use(own).stopInjecting();
+    const t = await client.use(own).stopTraffic();
     expect(t.failures).toEqual([]);
     expect(t.wrong).toBe(0);
     expect(t.duplicates).toBe(0);
     expect(t.answered).toBe(t.sent);
     expect(t.answered).toBeGreaterThan(100);
     expect(injected).toBeGreaterThan(50);
-    const errors = await receiver.call<Array<{ code: string }>>(mb, 'errors');
+    const errors = await receiver.use(mb).errors();
     expect(errors.length).toBeGreaterThan(0);
     expect(new Set(errors.map((e) => e.code))).toEqual(new Set(['BAD_DESCRIPTOR']));
     console.log(`chaos-forge: ${injected} forged descriptors, ${errors.length} refused, ${t.answered} checked answers`);
-    await forger.call(own, 'sendText', 'victim', 'after the storm');
-    const deadline = Date.now() + 10_000;
-    while ((await receiver.call<Record<string, number>>(own, 'victimSeen'))['after the storm'] !== 1) {
-      if (Date.now() > deadline) throw new Error('the receiver stopped serving');
-      await sleep(50);
-    }
+    await forger.use(own).sendText('victim', 'after the storm');
+    await pollUntil(
+      'the receiver to serve again',
+      () => receiver.use(own).victimSeen(),
+      (seen) => seen['after the storm'] === 1,
+    );
   }, 60_000);
 });

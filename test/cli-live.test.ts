@@ -6,30 +6,22 @@
  * processes leave while `top` reads, the last of them still removes every file.
  */
 import { execFile } from 'node:child_process';
-import { existsSync, readdirSync, rmSync } from 'node:fs';
+import { readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, describe, expect, it } from 'vitest';
-import { fixture, repoRoot } from './harness/paths.js';
+import { fixture } from './harness/fixtures.js';
 import { useTestGroups } from './harness/use-groups.js';
 import type { GroupView } from '../src/obs/group-view.js';
+import { pollUntil, until } from './harness/wait.js';
+import { cliScript, mpbus } from './harness/cli.js';
 
 const group = useTestGroups();
 const actors = fixture('actors');
-const cli = join(repoRoot, 'dist', 'src', 'cli', 'main.js');
 const run = promisify(execFile);
 /** A tmux server of this test file only (its socket removed at the end). */
 const socket = join(tmpdir(), `mpbt_top_${process.pid}.tmux`);
-
-async function mpbus(...args: string[]): Promise<{ code: number; stdout: string }> {
-  try {
-    return { code: 0, stdout: (await run(process.execPath, [cli, ...args])).stdout };
-  } catch (err) {
-    const e = err as { code: number; stdout: string };
-    return { code: e.code, stdout: e.stdout };
-  }
-}
 
 const tmux = (...args: string[]): Promise<{ stdout: string }> => run('tmux', ['-S', socket, ...args]);
 const screen = async (): Promise<string> => (await tmux('capture-pane', '-p', '-t', 'top')).stdout;
@@ -39,15 +31,8 @@ const running = (): Promise<boolean> =>
     () => false,
   );
 
-async function until<T>(what: string, probe: () => Promise<T | undefined | false>, ms = 10_000): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = await probe();
-    if (v !== undefined && v !== false) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-}
+/** How often a test reads the terminal (each read runs tmux). */
+const SCREEN_POLL_MS = 100;
 
 afterAll(async () => {
   await tmux('kill-server').catch(() => undefined);
@@ -59,11 +44,11 @@ describe('mpbus ps and top', () => {
     const g = group('top');
     const p = await g.startAgent({ procType: 'primary' });
     const s = await g.startAgent({ procType: 'secondary' });
-    await p.call(actors, 'startSystem');
-    await s.call(actors, 'startSystem');
-    await p.call(actors, 'spawnTestActor', 'alpha');
-    await s.call(actors, 'spawnTestActor', 'zulu');
-    for (let i = 0; i < 10; i++) await s.call(actors, 'ask', 'alpha', 'echo', i);
+    await p.use(actors).startSystem();
+    await s.use(actors).startSystem();
+    await p.use(actors).spawnTestActor('alpha');
+    await s.use(actors).spawnTestActor('zulu');
+    for (let i = 0; i < 10; i++) await s.use(actors).ask('alpha', 'echo', i);
     const files = readdirSync(g.runtimeDir).sort();
 
     const ps = await mpbus('ps', g.prefix, '--json');
@@ -75,35 +60,47 @@ describe('mpbus ps and top', () => {
     expect(view.actors.find((a) => a.name === 'alpha')).toMatchObject({ pid: p.pid, received: 10, processed: 10, asks: 10 });
     expect((await mpbus('ps', g.prefix)).stdout).toMatch(new RegExp(`^alpha\\s+${p.pid}\\s+10\\s+10\\s+0\\s+0\\s+0\\s+0\\s+10\\s+\\S+\\s+\\S+$`, 'm'));
 
-    await tmux('new-session', '-d', '-s', 'top', '-x', '160', '-y', '30', `${process.execPath} ${cli} top ${g.prefix} --sort depth`);
-    await until('top to show both actors', async () => /mpbus top - group .* sort: depth/.test(await screen()) && /zulu/.test(await screen()));
+    await tmux('new-session', '-d', '-s', 'top', '-x', '160', '-y', '30', `${process.execPath} ${cliScript} top ${g.prefix} --sort depth`);
+    await until(
+      'top to show both actors',
+      async () => /mpbus top - group .* sort: depth/.test(await screen()) && /zulu/.test(await screen()),
+      10_000,
+      SCREEN_POLL_MS,
+    );
     // traffic goes on while top reads, and top shows it
-    for (let i = 0; i < 20; i++) expect((await s.call<{ value: unknown }>(actors, 'ask', 'alpha', 'echo', i)).value).toBe(i);
-    const shown = await until('top to show 30 asks answered', async () => {
-      const text = await screen();
-      return /^alpha\s+\d+\s+0\s+\d+\s+\d+\s+\S+\s+\S+\s+0\s+0\s+0$/m.test(text) && text;
-    });
+    for (let i = 0; i < 20; i++) expect((await s.use(actors).ask('alpha', 'echo', i)).value).toBe(i);
+    const shown = await pollUntil(
+      'top to show 30 asks answered',
+      screen,
+      (text) => /^alpha\s+\d+\s+0\s+\d+\s+\d+\s+\S+\s+\S+\s+0\s+0\s+0$/m.test(text),
+      10_000,
+      SCREEN_POLL_MS,
+    );
     expect(shown).toMatch(new RegExp(`^${p.pid}\\s+primary\\s+0\\s+\\d+s\\s+[\\d.]+%\\s+\\d+ MiB`, 'm'));
     await tmux('send-keys', '-t', 'top', 'n');
-    await until('the sort by name', async () => {
-      const text = await screen();
-      return /sort: name/.test(text) && text.indexOf('\nalpha') < text.indexOf('\nzulu');
-    });
+    await until(
+      'the sort by name',
+      async () => {
+        const text = await screen();
+        return /sort: name/.test(text) && text.indexOf('\nalpha') < text.indexOf('\nzulu');
+      },
+      10_000,
+      SCREEN_POLL_MS,
+    );
     // the reader added nothing to the group: no file (rte_mp socket, lcore lock), no member
     expect(readdirSync(g.runtimeDir).sort()).toEqual(files);
     const ls = JSON.parse((await mpbus('ls', '--json')).stdout) as Array<{ prefix: string; secondaryPids: number[] }>;
     expect(ls.find((x) => x.prefix === g.prefix)?.secondaryPids).toEqual([s.pid]);
     await tmux('send-keys', '-t', 'top', 'q');
-    await until('top to quit on q', async () => !(await running()), 5000);
+    await until('top to quit on q', async () => !(await running()), 5000, SCREEN_POLL_MS);
 
     // The group leaves while top reads it: the last process still removes every file, and top ends.
-    await tmux('new-session', '-d', '-s', 'top', '-x', '160', '-y', '30', `${process.execPath} ${cli} top ${g.prefix}`);
-    await until('top to start', async () => /mpbus top - group/.test(await screen()));
+    await tmux('new-session', '-d', '-s', 'top', '-x', '160', '-y', '30', `${process.execPath} ${cliScript} top ${g.prefix}`);
+    await until('top to start', async () => /mpbus top - group/.test(await screen()), 10_000, SCREEN_POLL_MS);
     await s.close();
     await p.close();
-    expect(existsSync(g.runtimeDir)).toBe(false);
-    expect(g.hugepageFiles()).toEqual([]);
-    await until('top to end with its group', async () => !(await running()), 5000);
+    expect(g.leftovers()).toEqual([]);
+    await until('top to end with its group', async () => !(await running()), 5000, SCREEN_POLL_MS);
     expect((await mpbus('ps', g.prefix)).code).toBe(1);
   });
 

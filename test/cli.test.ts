@@ -3,27 +3,14 @@
  * group from its files without disturbing it, `clean` refuses a live group and removes a dead
  * one's files.
  */
-import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
-import { fixture, repoRoot } from './harness/paths.js';
+import { fixture } from './harness/fixtures.js';
 import { useTestGroups } from './harness/use-groups.js';
 import type { GroupSurvey } from '../src/runtime/group-survey.js';
+import { mpbus } from './harness/cli.js';
 
 const group = useTestGroups();
-const cli = join(repoRoot, 'dist', 'src', 'cli', 'main.js');
-
-async function mpbus(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  try {
-    const { stdout, stderr } = await promisify(execFile)(process.execPath, [cli, ...args]);
-    return { code: 0, stdout, stderr };
-  } catch (err) {
-    const e = err as { code: number; stdout: string; stderr: string };
-    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
-  }
-}
 
 async function survey(prefix: string): Promise<GroupSurvey | undefined> {
   const r = await mpbus('ls', '--json');
@@ -36,7 +23,7 @@ describe('mpbus ls and clean', () => {
     const g = group('cli');
     const p = await g.startAgent({ procType: 'primary' });
     const s = await g.startAgent({ procType: 'secondary' });
-    await s.call(fixture('mailbox'), 'open', 'inbox');
+    await s.use(fixture('mailbox')).open('inbox');
 
     const live = await survey(g.prefix);
     expect(live).toMatchObject({ state: 'alive', primaryPid: p.pid, mpbusPrimary: true, secondaryPids: [s.pid] });
@@ -47,9 +34,9 @@ describe('mpbus ls and clean', () => {
     expect(refused.code).toBe(1);
     expect(refused.stderr).toMatch(new RegExp(`still has live processes \\(pids ${p.pid}, ${s.pid}\\)`));
     // the group is undisturbed: its members still talk, and a third joins
-    expect(await p.call(fixture('mailbox'), 'send', 'inbox', { hello: 1 })).toBe('sent');
-    await s.call(fixture('mailbox'), 'waitFor', 'inbox', 1);
-    expect(await s.call(fixture('mailbox'), 'received', 'inbox')).toEqual([{ hello: 1 }]);
+    expect(await p.use(fixture('mailbox')).send('inbox', { hello: 1 })).toBe('sent');
+    await s.use(fixture('mailbox')).waitFor('inbox', 1);
+    expect(await s.use(fixture('mailbox')).received('inbox')).toEqual([{ hello: 1 }]);
     expect(existsSync(g.runtimeDir)).toBe(true);
 
     p.kill('SIGKILL');
@@ -58,8 +45,7 @@ describe('mpbus ls and clean', () => {
     expect(await survey(g.prefix)).toMatchObject({ state: 'dead', primaryPid: null, secondaryPids: [] });
     const removed = await mpbus('clean', g.prefix, '--json');
     expect({ code: removed.code, out: JSON.parse(removed.stdout) }).toMatchObject({ code: 0, out: { prefix: g.prefix, removed: true } });
-    expect(existsSync(g.runtimeDir)).toBe(false);
-    expect(g.hugepageFiles()).toEqual([]);
+    expect(g.leftovers()).toEqual([]);
     expect(await survey(g.prefix)).toBeUndefined();
     expect((await mpbus('clean', g.prefix)).code).toBe(1);
   });

@@ -8,22 +8,22 @@
  */
 import { describe, expect, it } from 'vitest';
 import { useNatsServer } from './harness/nats.js';
-import { fixture } from './harness/paths.js';
+import { fixturePath } from './harness/paths.js';
 import { startScript } from './harness/script.js';
 import { useTestGroups } from './harness/use-groups.js';
 import type { CloseExits } from './fixtures/close-exits.js';
+import { poll } from './harness/wait.js';
 
 const group = useTestGroups();
 const natsServer = useNatsServer();
-const script = fixture('close-exits');
+const script = fixturePath('close-exits');
 
 /** Runs the program; resolves with how long it lived after printing `closed`. */
 async function closesAndExits(label: string, arg: Omit<CloseExits, 'prefix'>, withPrimary = false): Promise<{ afterCloseMs: number; stdout: string }> {
   const g = group(label);
   if (withPrimary) await g.startAgent({ procType: 'primary' });
   const s = await startScript(g, script, { prefix: g.prefix, ...arg }, 120_000);
-  const deadline = Date.now() + 60_000;
-  while (!s.stdout().includes('closed') && Date.now() < deadline && s.child.exitCode === null) await new Promise((r) => setTimeout(r, 20));
+  await poll(s.stdout, (out) => out.includes('closed') || s.child.exitCode !== null, 60_000, 20);
   const closedAt = Date.now();
   const exited = await Promise.race([s.ended, new Promise<undefined>((r) => setTimeout(() => r(undefined), 5000))]);
   expect(exited, `${label}: still running 5 s after close; stdout: ${s.stdout()}`).toBeDefined();

@@ -6,19 +6,18 @@
  */
 import { readlinkSync } from 'node:fs';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import type { Agent, TestGroup as TestGroupType } from './harness/group.js';
-import { TestGroup } from './harness/group.js';
+import type { Agent, TestGroup } from './harness/group.js';
 import { NatsServer } from './harness/nats.js';
 import { HostNetwork } from './harness/netns.js';
-import { fixture } from './harness/paths.js';
+import { fixture } from './harness/fixtures.js';
+import { useTestGroups } from './harness/use-groups.js';
 
 const cl = fixture('cluster');
-const groups: TestGroupType[] = [];
 let nats: NatsServer;
 let clusterSeq = 0;
 let cluster = '';
 let network: HostNetwork | undefined;
-const namespaceOf = new Map<TestGroupType, string | undefined>();
+const namespaceOf = new Map<TestGroup, string | undefined>();
 let loopbackReasonPrinted = false;
 
 beforeEach(async () => {
@@ -33,27 +32,28 @@ beforeEach(async () => {
   cluster = `g${process.pid}_${++clusterSeq}`;
 });
 afterEach(async () => {
-  await Promise.all(groups.splice(0).map((g) => g.cleanup()));
   namespaceOf.clear();
   await nats?.cleanup();
   network?.cleanup();
 });
+// After the hooks above: vitest runs after-hooks last registered first, so each test's groups
+// end before its nats-server and network namespaces.
+const group = useTestGroups();
 
 /** A host: a new DPDK group with a primary agent whose actor system joined the cluster. */
 async function host(label: string, options: Record<string, unknown> = {}): Promise<Agent> {
-  const g = TestGroup.create(`cl${label}`);
-  const netns = network?.namespaces[groups.length];
-  groups.push(g);
+  const g = group(`cl${label}`);
+  const netns = network?.namespaces[namespaceOf.size];
   namespaceOf.set(g, netns);
   const agent = await g.startAgent({ procType: 'primary' }, netns);
-  await agent.call(cl, 'join', { servers: nats.url, name: cluster, heartbeatMs: 250, ...options });
+  await agent.use(cl).join({ servers: nats.url, name: cluster, heartbeatMs: 250, ...options });
   return agent;
 }
 
 /** Another process of the same host (DPDK group) as `primary`, also joined. */
 async function sibling(primary: Agent): Promise<Agent> {
   const agent = await primary.group.startAgent({ procType: 'secondary' }, namespaceOf.get(primary.group));
-  await agent.call(cl, 'join', { servers: nats.url, name: cluster, heartbeatMs: 250 });
+  await agent.use(cl).join({ servers: nats.url, name: cluster, heartbeatMs: 250 });
   return agent;
 }
 
@@ -65,53 +65,53 @@ describe('actors across hosts (DPDK groups joined through nats-server)', () => {
     if (network) {
       // each host in a network namespace of its own (a's two processes share a's)
       const here = readlinkSync('/proc/self/ns/net');
-      const [nsA, nsA2, nsB] = await Promise.all([a, a2, b].map((x) => x.call<string>(cl, 'networkNamespace')));
+      const [nsA, nsA2, nsB] = await Promise.all([a, a2, b].map((x) => x.use(cl).networkNamespace()));
       expect(new Set([here, nsA, nsB]).size).toBe(3);
       expect(nsA2).toBe(nsA);
     }
-    await a.call(cl, 'serve', 'alpha', 'a');
-    await a2.call(cl, 'serve', 'alpha-2', 'a2');
-    await b.call(cl, 'waitFor', 'alpha', true);
-    await b.call(cl, 'waitFor', 'alpha-2', true);
-    expect(await b.call(cl, 'ask', 'alpha', 'echo', { deep: [1, 'two', { three: 3 }] })).toEqual({ ok: true, value: { deep: [1, 'two', { three: 3 }] } });
-    expect(await b.call(cl, 'ask', 'alpha-2', 'whereAmI', null)).toEqual({ ok: true, value: { label: 'a2', pid: a2.pid } });
+    await a.use(cl).serve('alpha', 'a');
+    await a2.use(cl).serve('alpha-2', 'a2');
+    await b.use(cl).waitFor('alpha', true);
+    await b.use(cl).waitFor('alpha-2', true);
+    expect(await b.use(cl).ask('alpha', 'echo', { deep: [1, 'two', { three: 3 }] })).toEqual({ ok: true, value: { deep: [1, 'two', { three: 3 }] } });
+    expect(await b.use(cl).ask('alpha-2', 'whereAmI', null)).toEqual({ ok: true, value: { label: 'a2', pid: a2.pid } });
     // within group a, alpha-2 is reached through the mailboxes (both work the same for the caller)
-    expect(await a.call(cl, 'ask', 'alpha-2', 'whereAmI', null)).toEqual({ ok: true, value: { label: 'a2', pid: a2.pid } });
-    await b.call(cl, 'tell', 'alpha', 'tellMe', { n: 42 });
-    await expect.poll(() => a.call<number[]>(cl, 'handledIds'), { timeout: 10_000 }).toEqual([42]);
-    expect(await b.call(cl, 'ask', 'nobody', 'echo', 1)).toMatchObject({ ok: false, code: 'ACTOR_NOT_FOUND', name: 'ActorNotFoundError' });
+    expect(await a.use(cl).ask('alpha-2', 'whereAmI', null)).toEqual({ ok: true, value: { label: 'a2', pid: a2.pid } });
+    await b.use(cl).tell('alpha', 'tellMe', { n: 42 });
+    await expect.poll(() => a.use(cl).handledIds(), { timeout: 10_000 }).toEqual([42]);
+    expect(await b.use(cl).ask('nobody', 'echo', 1)).toMatchObject({ ok: false, code: 'ACTOR_NOT_FOUND', name: 'ActorNotFoundError' });
   });
 
   it('the deadline crosses hosts and processes: a nested ask does not outlive the caller on another host', async () => {
     const a = await host('a');
     const a2 = await sibling(a);
     const b = await host('b');
-    await a2.call(cl, 'serve', 'slow', 'a2');
-    await a.call(cl, 'serveNested', 'outer', 'slow');
-    await b.call(cl, 'waitFor', 'outer', true);
-    const outcome = await b.call<{ ok: boolean; code?: string; value?: unknown }>(cl, 'ask', 'outer', 'work', null, 500);
+    await a2.use(cl).serve('slow', 'a2');
+    await a.use(cl).serveNested('outer', 'slow');
+    await b.use(cl).waitFor('outer', true);
+    const outcome = await b.use(cl).ask('outer', 'work', null, 500);
     // the caller times out, or (timers racing) hears of the inner timeout just in time
     if (outcome.ok) expect(outcome.value).toBe('inner failed');
     else expect(outcome.code).toBe('ASK_TIMEOUT');
-    await expect.poll(() => a.call(cl, 'nestedOutcome'), { timeout: 10_000 }).not.toBeNull();
-    const inner = await a.call<{ code: string; timeoutMs: number }>(cl, 'nestedOutcome');
-    expect(inner.code).toBe('ASK_TIMEOUT');
-    expect(inner.timeoutMs).toBeLessThanOrEqual(500);
+    await expect.poll(() => a.use(cl).nestedOutcome(), { timeout: 10_000 }).not.toBeNull();
+    const inner = await a.use(cl).nestedOutcome();
+    expect(inner!.code).toBe('ASK_TIMEOUT');
+    expect(inner!.timeoutMs).toBeLessThanOrEqual(500);
   });
 
   it('a name served by two groups is a queue group: each job to exactly one worker, spread over both', async () => {
     const a = await host('a');
     const b = await host('b');
     const c = await host('c');
-    await a.call(cl, 'serve', 'pool', 'a');
-    await b.call(cl, 'serve', 'pool', 'b');
-    await expect.poll(() => c.call<number>(cl, 'holders', 'pool'), { timeout: 10_000 }).toBe(2);
+    await a.use(cl).serve('pool', 'a');
+    await b.use(cl).serve('pool', 'b');
+    await expect.poll(() => c.use(cl).holders('pool'), { timeout: 10_000 }).toBe(2);
     const count = 300;
-    const run = await c.call<{ answers: number[]; perLabel: Record<string, number>; errors: Record<string, number> }>(cl, 'runJobs', 'pool', count, 16);
+    const run = await c.use(cl).runJobs('pool', count, 16);
     expect(run.answers.every((n) => n === 1)).toBe(true);
     expect(run.errors).toEqual({});
-    const handledA = await a.call<number[]>(cl, 'handledIds');
-    const handledB = await b.call<number[]>(cl, 'handledIds');
+    const handledA = await a.use(cl).handledIds();
+    const handledB = await b.use(cl).handledIds();
     expect([...handledA, ...handledB].sort((x, y) => x - y)).toEqual([...Array(count).keys()]);
     expect(handledA.length).toBeGreaterThan(0);
     expect(handledB.length).toBeGreaterThan(0);
@@ -122,23 +122,23 @@ describe('actors across hosts (DPDK groups joined through nats-server)', () => {
     const a = await host('a');
     const b = await host('b');
     const c = await host('c');
-    await a.call(cl, 'serve', 'pool', 'a', 2);
-    await b.call(cl, 'serve', 'pool', 'b', 2);
-    await b.call(cl, 'serve', 'only-b', 'b');
-    await expect.poll(() => c.call<number>(cl, 'holders', 'pool'), { timeout: 10_000 }).toBe(2);
-    await c.call(cl, 'waitFor', 'only-b', true);
+    await a.use(cl).serve('pool', 'a', 2);
+    await b.use(cl).serve('pool', 'b', 2);
+    await b.use(cl).serve('only-b', 'b');
+    await expect.poll(() => c.use(cl).holders('pool'), { timeout: 10_000 }).toBe(2);
+    await c.use(cl).waitFor('only-b', true);
     const count = 600;
-    const running = c.call<{ answers: number[]; perLabel: Record<string, number>; errors: Record<string, number> }>(cl, 'runJobs', 'pool', count, 16, 5000);
+    const running = c.use(cl).runJobs('pool', count, 16, 5000);
     await c.next('progress', 60_000, (p: { done: number }) => p.done >= 100);
     b.kill('SIGKILL');
-    const vanishedMs = await c.call<number>(cl, 'waitFor', 'only-b', false, 20_000);
+    const vanishedMs = await c.use(cl).waitFor('only-b', false, 20_000);
     const run = await running;
     expect(run.answers.every((n) => n === 1)).toBe(true);
     expect(run.perLabel.a! + run.perLabel.b!).toBe(count);
-    expect(await c.call(cl, 'holders', 'pool')).toBe(1);
-    expect(await c.call(cl, 'ask', 'only-b', 'echo', 1)).toMatchObject({ ok: false, code: 'ACTOR_NOT_FOUND' });
+    expect(await c.use(cl).holders('pool')).toBe(1);
+    expect(await c.use(cl).ask('only-b', 'echo', 1)).toMatchObject({ ok: false, code: 'ACTOR_NOT_FOUND' });
     // every job a answered is in its handled list, and none twice there
-    const handledA = await a.call<number[]>(cl, 'handledIds');
+    const handledA = await a.use(cl).handledIds();
     expect(new Set(handledA).size).toBe(handledA.length);
     console.log(`cluster: SIGKILLed group's names vanished after ${vanishedMs} ms; caller errors while it went: ${JSON.stringify(run.errors)}`);
   });
@@ -146,15 +146,15 @@ describe('actors across hosts (DPDK groups joined through nats-server)', () => {
   it('nats-server restarted mid-run: clients reconnect and re-subscribe, later asks succeed', async () => {
     const a = await host('a');
     const b = await host('b');
-    await a.call(cl, 'serve', 'echo-a', 'a');
-    await b.call(cl, 'waitFor', 'echo-a', true);
-    expect(await b.call(cl, 'ask', 'echo-a', 'echo', 1)).toEqual({ ok: true, value: 1 });
+    await a.use(cl).serve('echo-a', 'a');
+    await b.use(cl).waitFor('echo-a', true);
+    expect(await b.use(cl).ask('echo-a', 'echo', 1)).toEqual({ ok: true, value: 1 });
     await nats.stop('SIGKILL');
-    await expect.poll(() => b.call(cl, 'connected'), { timeout: 20_000 }).toBe(false);
-    expect(await b.call(cl, 'ask', 'echo-a', 'echo', 2)).toMatchObject({ ok: false, code: 'CLUSTER_UNAVAILABLE' });
+    await expect.poll(() => b.use(cl).connected(), { timeout: 20_000 }).toBe(false);
+    expect(await b.use(cl).ask('echo-a', 'echo', 2)).toMatchObject({ ok: false, code: 'CLUSTER_UNAVAILABLE' });
     await nats.run();
-    await expect.poll(() => Promise.all([a.call(cl, 'connected'), b.call(cl, 'connected')]), { timeout: 30_000 }).toEqual([true, true]);
-    await b.call(cl, 'waitFor', 'echo-a', true);
-    await expect.poll(() => b.call(cl, 'ask', 'echo-a', 'echo', 3, 2000), { timeout: 30_000, interval: 200 }).toEqual({ ok: true, value: 3 });
+    await expect.poll(() => Promise.all([a.use(cl).connected(), b.use(cl).connected()]), { timeout: 30_000 }).toEqual([true, true]);
+    await b.use(cl).waitFor('echo-a', true);
+    await expect.poll(() => b.use(cl).ask('echo-a', 'echo', 3, 2000), { timeout: 30_000, interval: 200 }).toEqual({ ok: true, value: 3 });
   });
 });

@@ -4,10 +4,11 @@
  * reads the same rows, a process that leaves disappears and a killed one shows as dead.
  */
 import { describe, expect, it } from 'vitest';
-import { fixture } from './harness/paths.js';
+import { fixture } from './harness/fixtures.js';
 import { useTestGroups } from './harness/use-groups.js';
 import { actorViews, readGroupCounters } from '../src/obs/group-counters.js';
 import { SAMPLE_INTERVAL_MS } from '../src/runtime/counters.js';
+import { sleep } from './harness/wait.js';
 
 const group = useTestGroups();
 const actors = fixture('actors');
@@ -17,13 +18,13 @@ describe('shared counters', () => {
     const g = group('ctr');
     const p = await g.startAgent({ procType: 'primary' });
     const s = await g.startAgent({ procType: 'secondary' });
-    await p.call(actors, 'startSystem');
-    await s.call(actors, 'startSystem');
-    await p.call(actors, 'spawnTestActor', 'echo');
-    for (let i = 0; i < 20; i++) expect((await s.call<{ value: unknown }>(actors, 'ask', 'echo', 'echo', i)).value).toBe(i);
-    expect((await s.call<{ error?: unknown }>(actors, 'ask', 'echo', 'fail', 'bad')).error).toBeDefined();
-    expect((await s.call<{ error?: unknown }>(actors, 'ask', 'echo', 'nothing', 1)).error).toBeDefined();
-    await new Promise((resolve) => setTimeout(resolve, SAMPLE_INTERVAL_MS * 2));
+    await p.use(actors).startSystem();
+    await s.use(actors).startSystem();
+    await p.use(actors).spawnTestActor('echo');
+    for (let i = 0; i < 20; i++) expect((await s.use(actors).ask('echo', 'echo', i)).value).toBe(i);
+    expect((await s.use(actors).ask('echo', 'fail', 'bad')).error).toBeDefined();
+    expect((await s.use(actors).ask('echo', 'nothing', 1)).error).toBeDefined();
+    await sleep(SAMPLE_INTERVAL_MS * 2);
 
     const read = readGroupCounters(g.prefix)!;
     const byPid = new Map(read.processes.map((x) => [x.pid, x]));
@@ -41,13 +42,13 @@ describe('shared counters', () => {
     expect(echo.p99Ms).toBeGreaterThanOrEqual(echo.p50Ms!);
     expect(byPid.get(p.pid)!.deadLetters).toBe(1);
     // system.counters reads the same row
-    expect(await p.call(actors, 'counters', 'echo')).toEqual({ received: 22, processed: 20, failed: 1, restarts: 1, deadLettered: 1, mailboxDepth: 0 });
+    expect(await p.use(actors).counters('echo')).toEqual({ received: 22, processed: 20, failed: 1, restarts: 1, deadLettered: 1, mailboxDepth: 0 });
 
     // mailboxes: the actor's, and one opened without actors (nobody reads it), with depth and capacity
-    await s.call(fixture('mailbox'), 'openUnread', 'plain', 16);
-    await p.call(fixture('mailbox'), 'send', 'plain', 1);
-    await p.call(fixture('mailbox'), 'send', 'plain', 2);
-    await new Promise((resolve) => setTimeout(resolve, SAMPLE_INTERVAL_MS * 2));
+    await s.use(fixture('mailbox')).openUnread('plain', 16);
+    await p.use(fixture('mailbox')).send('plain', 1);
+    await p.use(fixture('mailbox')).send('plain', 2);
+    await sleep(SAMPLE_INTERVAL_MS * 2);
     const boxes = readGroupCounters(g.prefix)!.processes.flatMap((x) =>
       x.rows.filter((r) => r.kind === 'mailbox').map((r) => ({ pid: x.pid, name: r.name, depth: r.depth, capacity: r.capacity })),
     );

@@ -3,6 +3,7 @@ import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import type { LinkState } from '../src/index.js';
 import type { Agent } from './harness/group.js';
+import { sleep } from './harness/wait.js';
 
 /** What the followLink fixture emits. */
 export interface LinkReport {
@@ -28,7 +29,7 @@ export class Events {
       const found = this.of<T>(event, predicate)[0];
       if (found !== undefined) return found;
       if (Date.now() > deadline) throw new Error(`no '${event}' event matching the test within ${timeoutMs} ms; seen: ${JSON.stringify(this.log.slice(-10))}`);
-      await new Promise((r) => setTimeout(r, 20));
+      await sleep(20);
     }
   }
 }

@@ -2,10 +2,11 @@ import { execFileSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
 import type { InterruptEvent, LinkEvent } from '../src/index.js';
 import type { Agent, TestGroup } from './harness/group.js';
-import { fixture } from './harness/paths.js';
+import { fixture } from './harness/fixtures.js';
 import { useTestGroups } from './harness/use-groups.js';
 import { useVhostSockets } from './harness/vhost-sockets.js';
 import { events, linkOf, tapUnavailable, type Events, type LinkReport } from './interrupts-events.js';
+import { sleep } from './harness/wait.js';
 
 const F = fixture('interrupts');
 const vhostSocket = useVhostSockets();
@@ -23,13 +24,13 @@ async function trio(label: string, vdevs: (g: TestGroup) => string[]): Promise<T
   const g = group(label);
   const primary = await g.startAgent({ procType: 'primary', vdevs: vdevs(g) });
   const ev = { primary: events(primary), s1: undefined as unknown as Events, s2: undefined as unknown as Events };
-  await primary.call(F, 'serve');
-  await primary.call(F, 'recordAll');
+  await primary.use(F).serve();
+  await primary.use(F).recordAll();
   const secondaries = [await g.spawn(), await g.spawn()];
   await Promise.all(secondaries.map((s) => s.start({ procType: 'secondary' })));
   ev.s1 = events(secondaries[0]!);
   ev.s2 = events(secondaries[1]!);
-  for (const s of secondaries) await s.call(F, 'recordAll');
+  for (const s of secondaries) await s.use(F).recordAll();
   return { g, primary, secondaries, ev };
 }
 
@@ -47,18 +48,18 @@ describe('interrupts relayed to secondaries', () => {
     const t = await trio('rall', () => ['net_null0']);
     const [s1] = t.secondaries;
     // a secondary asks the primary to watch ports and to set an alarm
-    await s1!.call(F, 'followPorts', 'ports');
-    const attached = await s1!.call<{ device: string; portId: number }>(F, 'attach', 'net_null1');
+    await s1!.use(F).followPorts('ports');
+    const attached = await s1!.use(F).attach('net_null1');
     expect(attached.device).toBe('net_null1');
     const news = await seenByBoth(t, (e) => e.type === 'new');
     for (const e of news) expect(e.source).toEqual({ portId: attached.portId, device: 'net_null1' });
-    await s1!.call(F, 'detach', 'net_null1');
+    await s1!.use(F).detach('net_null1');
     await seenByBoth(t, (e) => e.type === 'destroy');
-    await s1!.call(F, 'followAlarm', 'wake', 'wake', 20, false);
+    await s1!.use(F).followAlarm('wake', 'wake', 20, false);
     const alarms = await seenByBoth(t, (e) => e.type === 'alarm');
     for (const e of alarms) expect(e).toMatchObject({ source: { alarm: 'wake' }, details: { periodic: false } });
-    await t.primary.call(F, 'createEventSource', 'bell');
-    await t.primary.call(F, 'signalEventSource', 'bell', 2);
+    await t.primary.use(F).createEventSource('bell');
+    await t.primary.use(F).signalEventSource('bell', 2);
     const fds = await seenByBoth(t, (e) => e.type === 'fd');
     for (const e of fds) expect(e).toMatchObject({ source: { fd: 'bell' }, details: { value: 2 } });
     await t.ev.primary.wait<InterruptEvent>('intr', (e) => e.type === 'fd');
@@ -73,36 +74,36 @@ describe('interrupts relayed to secondaries', () => {
   it('a link status interrupt (net_vhost) reaches two secondaries; their linkState$ follows it', async () => {
     const t = await trio('rlsc', (g) => [`net_vhost0,iface=${vhostSocket(g)},queues=1`]);
     const [s1, s2] = t.secondaries;
-    await s1!.call(F, 'followLink', 'l', 0);
-    await s2!.call(F, 'followLink', 'l', 0);
+    await s1!.use(F).followLink('l', 0);
+    await s2!.use(F).followLink('l', 0);
     await linkOf(t.ev.s1, 'l', 'down');
     await linkOf(t.ev.s2, 'l', 'down');
     // secondary 1 starts the vhost port and hotplugs the virtio_user frontend, through the primary
-    await s1!.call(F, 'startPort', 0);
-    await s1!.call(F, 'attach', `net_virtio_user0,path=${vhostSocket(t.g)},queues=1`);
-    await s1!.call(F, 'startPort', 1);
+    await s1!.use(F).startPort(0);
+    await s1!.use(F).attach(`net_virtio_user0,path=${vhostSocket(t.g)},queues=1`);
+    await s1!.use(F).startPort(1);
     const ups = await seenByBoth(t, (e) => e.type === 'lsc' && e.source.portId === 0 && e.details.status === 'up');
     for (const e of ups) expect((e as LinkEvent).details).toMatchObject({ via: 'interrupt', status: 'up' });
     await linkOf(t.ev.s1, 'l', 'up');
     await linkOf(t.ev.s2, 'l', 'up');
-    await s2!.call(F, 'detach', 'net_virtio_user0');
+    await s2!.use(F).detach('net_virtio_user0');
     await linkOf(t.ev.s1, 'l', 'down');
     await linkOf(t.ev.s2, 'l', 'down');
   });
 
   it('a late secondary subscriber gets the current link state, not the history', async () => {
     const t = await trio('rlate', () => ['net_null0']);
-    await t.primary.call(F, 'startPort', 0);
-    await t.primary.call(F, 'stopPort', 0);
-    await t.primary.call(F, 'startPort', 0);
+    await t.primary.use(F).startPort(0);
+    await t.primary.use(F).stopPort(0);
+    await t.primary.use(F).startPort(0);
     const late = await t.g.spawn();
     await late.start({ procType: 'secondary' });
     const ev = events(late);
-    await late.call(F, 'followLink', 'late', 0);
+    await late.use(F).followLink('late', 0);
     expect((await linkOf(ev, 'late')).link.status).toBe('up');
-    await new Promise((r) => setTimeout(r, 200));
+    await sleep(200);
     expect(ev.of<LinkReport>('link').map((r) => r.link.status)).toEqual(['up']);
-    await t.primary.call(F, 'stopPort', 0);
+    await t.primary.use(F).stopPort(0);
     await linkOf(ev, 'late', 'down');
     expect(ev.of<LinkReport>('link').map((r) => r.link.status)).toEqual(['up', 'down']);
   });
@@ -110,14 +111,14 @@ describe('interrupts relayed to secondaries', () => {
   it('a secondary asking for an unknown port or an interrupt the PMD lacks gets a typed error', async () => {
     const t = await trio('runk', () => ['net_null0']);
     const [s1] = t.secondaries;
-    expect(await s1!.call(F, 'tryWatch', { type: 'lsc', port: 7 })).toBe('UNKNOWN_PORT');
-    expect(await s1!.call(F, 'tryWatch', { type: 'lsc', port: 0 })).toBe('NOT_SUPPORTED');
-    expect(await s1!.call(F, 'tryWatch', { type: 'removal', port: 0 })).toBe('NOT_SUPPORTED');
-    expect(await s1!.call(F, 'tryWatch', { type: 'alarm', name: 'x', delayMs: -1 })).toBe('INVALID_OPTION');
-    expect(await s1!.call(F, 'portInfo', 7)).toEqual({ error: 'UNKNOWN_PORT' });
-    await s1!.call(F, 'followLink', 'bad', 7);
+    expect(await s1!.use(F).tryWatch({ type: 'lsc', port: 7 })).toBe('UNKNOWN_PORT');
+    expect(await s1!.use(F).tryWatch({ type: 'lsc', port: 0 })).toBe('NOT_SUPPORTED');
+    expect(await s1!.use(F).tryWatch({ type: 'removal', port: 0 })).toBe('NOT_SUPPORTED');
+    expect(await s1!.use(F).tryWatch({ type: 'alarm', name: 'x', delayMs: -1 })).toBe('INVALID_OPTION');
+    expect(await s1!.use(F).portInfo(7)).toEqual({ error: 'UNKNOWN_PORT' });
+    await s1!.use(F).followLink('bad', 7);
     expect((await t.ev.s1.wait<{ code: string }>('link-error')).code).toBe('UNKNOWN_PORT');
-    expect(await t.primary.call(F, 'stats')).toMatchObject({ holds: 0, native: { ethRegistrations: 0 } });
+    expect(await t.primary.use(F).stats()).toMatchObject({ holds: 0, native: { ethRegistrations: 0 } });
   });
 
   it('removal events need a PMD that raises them (hardware): skipped here with the reason', async (ctx) => {
@@ -137,9 +138,9 @@ describe('interrupts relayed to secondaries', () => {
     const iface = `mpbr${process.pid % 100000}`;
     const t = await trio('rtap', () => [`net_tap0,iface=${iface}`]);
     const [s1] = t.secondaries;
-    await s1!.call(F, 'startPort', 0);
-    await s1!.call(F, 'followLsc', 'tap', 0);
-    await new Promise((r) => setTimeout(r, 100));
+    await s1!.use(F).startPort(0);
+    await s1!.use(F).followLsc('tap', 0);
+    await sleep(100);
     execFileSync('ip', ['link', 'set', iface, 'down']);
     await seenByBoth(t, (e) => e.type === 'lsc' && e.details.status === 'down' && e.details.via === 'netlink');
     execFileSync('ip', ['link', 'set', iface, 'up']);
@@ -149,17 +150,22 @@ describe('interrupts relayed to secondaries', () => {
   it('a secondary whose event loop is busy for seconds stalls neither the primary nor the other secondary', async () => {
     const t = await trio('rslow', () => []);
     const [slow, other] = t.secondaries;
-    await t.primary.call(F, 'followAlarm', 'tick', 'tick', 20, true);
+    await t.primary.use(F).followAlarm('tick', 'tick', 20, true);
     await t.ev.s1.wait<InterruptEvent>('intr', (e) => e.type === 'alarm');
-    await slow!.call(F, 'busyFor', 2500);
+    await slow!.use(F).busyFor(2500);
     const before = t.ev.s2.of<InterruptEvent>('intr').length;
     const primaryBefore = t.ev.primary.of<InterruptEvent>('intr').length;
-    await new Promise((r) => setTimeout(r, 1500));
+    await sleep(1500);
     // meanwhile the primary and the other secondary kept receiving
     expect(t.ev.primary.of<InterruptEvent>('intr').length - primaryBefore).toBeGreaterThan(5);
     expect(t.ev.s2.of<InterruptEvent>('intr').length - before).toBeGreaterThan(5);
-    expect(await other!.call(F, 'stats').catch((e: Error) => e.message)).toMatch(/primary/);
-    await t.primary.call(F, 'unsubscribe', 'tick');
+    expect(
+      await other!
+        .use(F)
+        .stats()
+        .catch((e: Error) => e.message),
+    ).toMatch(/primary/);
+    await t.primary.use(F).unsubscribe('tick');
     // the slow one catches up and has every event, in order, with no gap
     const lastSeq = Math.max(...t.ev.primary.of<InterruptEvent>('intr').map((e) => e.seq));
     await t.ev.s1.wait<InterruptEvent>('intr', (e) => e.seq === lastSeq, 20_000);
@@ -170,33 +176,33 @@ describe('interrupts relayed to secondaries', () => {
   it('a secondary stopped with SIGSTOP stalls neither the primary nor the other secondary, and gets every event in order once continued', async () => {
     const t = await trio('rstop', () => []);
     const [stopped, other] = t.secondaries;
-    await t.primary.call(F, 'startTicker', 10);
-    await t.primary.call(F, 'followAlarm', 'tick', 'tick', 5, true);
+    await t.primary.use(F).startTicker(10);
+    await t.primary.use(F).followAlarm('tick', 'tick', 5, true);
     await t.ev.s1.wait<InterruptEvent>('intr', (e) => e.type === 'alarm');
     const intr = (ev: Events): InterruptEvent[] => ev.of<InterruptEvent>('intr');
     try {
       process.kill(stopped!.pid, 'SIGSTOP');
-      await t.primary.call(F, 'tickerStats', true);
+      await t.primary.use(F).tickerStats(true);
       const primaryBefore = intr(t.ev.primary).length;
       const otherBefore = intr(t.ev.s2).length;
-      await new Promise((r) => setTimeout(r, 3000));
+      await sleep(3000);
       // The stopped one's socket queue (10 datagrams) is long full: before the sender thread,
       // the primary's event loop froze here until SIGCONT.
       const primaryEvents = intr(t.ev.primary).length - primaryBefore;
       expect(primaryEvents).toBeGreaterThan(50);
       expect(intr(t.ev.s2).length - otherBefore).toBeGreaterThan(25);
-      const ticker = await t.primary.call<{ ticks: number; maxGapMs: number }>(F, 'tickerStats');
+      const ticker = await t.primary.use(F).tickerStats();
       expect(ticker.ticks).toBeGreaterThan(20);
       expect(ticker.maxGapMs).toBeLessThan(1500); // generous: a stall lasts until SIGCONT (3 s)
       // the primary still answers the other secondary's requests
-      expect(await other!.call(F, 'portInfo', 7)).toEqual({ error: 'UNKNOWN_PORT' });
+      expect(await other!.use(F).portInfo(7)).toEqual({ error: 'UNKNOWN_PORT' });
       // DPDK's own request to the stopped one (hotplug) fails at the send timeout, not hangs
-      await expect(t.primary.call(F, 'attach', 'net_null1')).rejects.toThrow(/failed to send|Fail to send/);
+      await expect(t.primary.use(F).attach('net_null1')).rejects.toThrow(/failed to send|Fail to send/);
     } finally {
       process.kill(stopped!.pid, 'SIGCONT');
     }
-    await t.primary.call(F, 'unsubscribe', 'tick');
-    await new Promise((r) => setTimeout(r, 100));
+    await t.primary.use(F).unsubscribe('tick');
+    await sleep(100);
     const primarySeqs = intr(t.ev.primary).map((e) => e.seq);
     const lastSeq = Math.max(...primarySeqs);
     for (const ev of [t.ev.s1, t.ev.s2]) {
@@ -208,7 +214,7 @@ describe('interrupts relayed to secondaries', () => {
     expect(t.ev.s1.of('lost')).toEqual([]);
     // it went the way the relay says: broadcasts failed for the stopped one, events were
     // batched meanwhile, and the stopped one asked for what it missed
-    const relay = await t.primary.call<{ failed: number; largestBatch: number; replays: number }>(F, 'relayStats');
+    const relay = await t.primary.use(F).relayStats();
     expect(relay.failed).toBeGreaterThan(0);
     expect(relay.largestBatch).toBeGreaterThan(1);
     expect(relay.replays).toBeGreaterThan(0);
@@ -217,19 +223,19 @@ describe('interrupts relayed to secondaries', () => {
   it('a secondary stopped while more events happen than the history keeps gets a loss report and the current link state', async () => {
     const t = await trio('rloss', () => ['net_null0']);
     const [stopped] = t.secondaries;
-    await t.primary.call(F, 'startPort', 0);
-    await stopped!.call(F, 'recordLosses');
-    await stopped!.call(F, 'followLink', 'l', 0);
+    await t.primary.use(F).startPort(0);
+    await stopped!.use(F).recordLosses();
+    await stopped!.use(F).followLink('l', 0);
     await linkOf(t.ev.s1, 'l', 'up');
     const primarySeq = (): number => t.ev.primary.of<InterruptEvent>('intr').at(-1)?.seq ?? 0;
     try {
       process.kill(stopped!.pid, 'SIGSTOP');
       const start = primarySeq();
-      await t.primary.call(F, 'stopPort', 0); // link down, soon beyond the history
-      await t.primary.call(F, 'followAlarm', 'flood', 'flood', 1, true);
+      await t.primary.use(F).stopPort(0); // link down, soon beyond the history
+      await t.primary.use(F).followAlarm('flood', 'flood', 1, true);
       // more events than the 4096 the primary keeps (waits on the count, not on time)
       await expect.poll(primarySeq, { timeout: 90_000, interval: 250 }).toBeGreaterThan(start + 4096 + 100);
-      await t.primary.call(F, 'unsubscribe', 'flood');
+      await t.primary.use(F).unsubscribe('flood');
     } finally {
       process.kill(stopped!.pid, 'SIGCONT');
     }
@@ -246,7 +252,7 @@ describe('interrupts relayed to secondaries', () => {
       .map((e) => e.seq);
     expect(after[0]).toBe(loss.to + 1);
     for (let i = 1; i < after.length; i++) expect(after[i]).toBe(after[i - 1]! + 1);
-    expect(await t.primary.call(F, 'relayStats')).toMatchObject({ lossesReported: 1 });
+    expect(await t.primary.use(F).relayStats()).toMatchObject({ lossesReported: 1 });
   }, 180_000);
 
   it('a primary serves secondaries without having used interrupts itself', async () => {
@@ -254,28 +260,28 @@ describe('interrupts relayed to secondaries', () => {
     const primary = await g.startAgent({ procType: 'primary', vdevs: ['net_null0'] });
     const s = await g.startAgent({ procType: 'secondary' });
     const ev = events(s);
-    await s.call(F, 'recordAll');
-    await s.call(F, 'followAlarm', 'once', 'once', 10, false);
+    await s.use(F).recordAll();
+    await s.use(F).followAlarm('once', 'once', 10, false);
     expect((await ev.wait<InterruptEvent>('alarm')).source).toEqual({ alarm: 'once' });
-    expect(await s.call(F, 'portInfo', 0)).toMatchObject({ portId: 0, driver: 'net_null' });
-    expect(await primary.call(F, 'stats')).toMatchObject({ alarms: 0 });
+    expect(await s.use(F).portInfo(0)).toMatchObject({ portId: 0, driver: 'net_null' });
+    expect(await primary.use(F).stats()).toMatchObject({ alarms: 0 });
   });
 
   it('10,000 subscribe/unsubscribe cycles in a secondary leave no registration in the primary', async () => {
     const t = await trio('rleak', (g) => ['net_null0', `net_vhost0,iface=${vhostSocket(g)},queues=1`]);
-    const before = await t.primary.call(F, 'stats');
-    await t.secondaries[0]!.call(F, 'churnRemote', 10_000, 1, 0);
-    await expect.poll(() => t.primary.call(F, 'stats'), { timeout: 30_000, interval: 200 }).toEqual(before);
+    const before = await t.primary.use(F).stats();
+    await t.secondaries[0]!.use(F).churnRemote(10_000, 1, 0);
+    await expect.poll(() => t.primary.use(F).stats(), { timeout: 30_000, interval: 200 }).toEqual(before);
   });
 
   it('the watches of a secondary that dies are released by the primary', async () => {
     const t = await trio('rdead', (g) => [`net_vhost0,iface=${vhostSocket(g)},queues=1`]);
     const [s1] = t.secondaries;
-    await s1!.call(F, 'followLsc', 'held', 0);
-    await s1!.call(F, 'followPorts', 'ports');
-    await expect.poll(() => t.primary.call(F, 'stats'), { timeout: 10_000 }).toMatchObject({ holds: 2 });
+    await s1!.use(F).followLsc('held', 0);
+    await s1!.use(F).followPorts('ports');
+    await expect.poll(() => t.primary.use(F).stats(), { timeout: 10_000 }).toMatchObject({ holds: 2 });
     s1!.kill('SIGKILL');
     await s1!.exited;
-    await expect.poll(() => t.primary.call(F, 'stats'), { timeout: 15_000, interval: 250 }).toMatchObject({ holds: 0, native: { ethRegistrations: 0 } });
+    await expect.poll(() => t.primary.use(F).stats(), { timeout: 15_000, interval: 250 }).toMatchObject({ holds: 0, native: { ethRegistrations: 0 } });
   });
 });

@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { TestGroup, type Agent } from './harness/group.js';
 import { useTestGroups } from './harness/use-groups.js';
-import { fixture } from './harness/paths.js';
-import { poll } from './harness/wait.js';
+import { fixture } from './harness/fixtures.js';
+import { poll, sleep } from './harness/wait.js';
 
 const group = useTestGroups();
 
@@ -19,63 +19,63 @@ async function trio(label: string): Promise<{ g: TestGroup; p: Agent; s1: Agent;
 describe('mailboxes: any process to any process', () => {
   it('delivers secondary->secondary, primary->one secondary, secondary->primary and within one process', async () => {
     const { p, s1, s2 } = await trio('any');
-    await p.call(mb, 'open', 'at-primary');
-    await s1.call(mb, 'open', 'at-s1');
-    await s2.call(mb, 'open', 'at-s2');
-    expect(await s1.call(mb, 'send', 'at-s2', { hello: 'from s1', n: 1 })).toBe('sent');
-    expect(await p.call(mb, 'send', 'at-s1', { hello: 'from primary', list: [1, 2, 3] })).toBe('sent');
-    expect(await s2.call(mb, 'send', 'at-primary', 'from s2')).toBe('sent');
-    expect(await p.call(mb, 'send', 'at-primary', { self: true })).toBe('sent');
-    await s2.call(mb, 'waitFor', 'at-s2', 1);
-    await s1.call(mb, 'waitFor', 'at-s1', 1);
-    await p.call(mb, 'waitFor', 'at-primary', 2);
-    expect(await s2.call(mb, 'received', 'at-s2')).toEqual([{ hello: 'from s1', n: 1 }]);
-    expect(await s1.call(mb, 'received', 'at-s1')).toEqual([{ hello: 'from primary', list: [1, 2, 3] }]);
-    expect(await p.call(mb, 'received', 'at-primary')).toEqual(expect.arrayContaining(['from s2', { self: true }]));
+    await p.use(mb).open('at-primary');
+    await s1.use(mb).open('at-s1');
+    await s2.use(mb).open('at-s2');
+    expect(await s1.use(mb).send('at-s2', { hello: 'from s1', n: 1 })).toBe('sent');
+    expect(await p.use(mb).send('at-s1', { hello: 'from primary', list: [1, 2, 3] })).toBe('sent');
+    expect(await s2.use(mb).send('at-primary', 'from s2')).toBe('sent');
+    expect(await p.use(mb).send('at-primary', { self: true })).toBe('sent');
+    await s2.use(mb).waitFor('at-s2', 1);
+    await s1.use(mb).waitFor('at-s1', 1);
+    await p.use(mb).waitFor('at-primary', 2);
+    expect(await s2.use(mb).received('at-s2')).toEqual([{ hello: 'from s1', n: 1 }]);
+    expect(await s1.use(mb).received('at-s1')).toEqual([{ hello: 'from primary', list: [1, 2, 3] }]);
+    expect(await p.use(mb).received('at-primary')).toEqual(expect.arrayContaining(['from s2', { self: true }]));
     // the primary did not get s1's or s2's messages: delivery is to one chosen process
-    expect(await p.call(mb, 'received', 'at-s1')).toEqual([]);
+    expect(await p.use(mb).received('at-s1')).toEqual([]);
   });
 
   it('keeps each sender order to one mailbox, with several senders at once', async () => {
     const { p, s1, s2 } = await trio('order');
-    await p.call(mb, 'open', 'sink', 256);
+    await p.use(mb).open('sink', 256);
     const n = 5000;
-    const [a, b] = await Promise.all([s1.call(mb, 'sendSequence', 'sink', n), s2.call(mb, 'sendSequence', 'sink', n)]);
+    const [a, b] = await Promise.all([s1.use(mb).sendSequence('sink', n), s2.use(mb).sendSequence('sink', n)]);
     expect(a).toEqual({ sent: n });
     expect(b).toEqual({ sent: n });
-    await p.call(mb, 'waitFor', 'sink', 2 * n, 60_000);
-    expect(await p.call(mb, 'checkOrder', 'sink')).toEqual({ count: 2 * n, inOrder: true, senders: 2 });
+    await p.use(mb).waitFor('sink', 2 * n, 60_000);
+    expect(await p.use(mb).checkOrder('sink')).toEqual({ count: 2 * n, inOrder: true, senders: 2 });
   });
 
   it('sends batches in one call each, in order, with large values mixed in and a small capacity', async () => {
     const { p, s1, s2 } = await trio('batch');
-    await p.call(mb, 'open', 'batched', 50);
-    const [a, b] = await Promise.all([s1.call(mb, 'sendBatches', 'batched', 3000, 64), s2.call(mb, 'sendBatches', 'batched', 3000, 300)]);
+    await p.use(mb).open('batched', 50);
+    const [a, b] = await Promise.all([s1.use(mb).sendBatches('batched', 3000, 64), s2.use(mb).sendBatches('batched', 3000, 300)]);
     expect([a, b]).toEqual([3000, 3000]);
-    await p.call(mb, 'waitFor', 'batched', 6000, 60_000);
-    expect(await p.call(mb, 'checkOrder', 'batched')).toEqual({ count: 6000, inOrder: true, senders: 2 });
+    await p.use(mb).waitFor('batched', 6000, 60_000);
+    expect(await p.use(mb).checkOrder('batched')).toEqual({ count: 6000, inOrder: true, senders: 2 });
   });
 
   it('carries raw Buffers as they are, and values larger than a pool buffer up to 16 MiB', async () => {
     const g = group('big');
     const p = await g.startAgent({ procType: 'primary' });
     const s = await g.startAgent({ procType: 'secondary' });
-    await p.call(mb, 'open', ['raw', 'large']);
-    expect(await s.call(mb, 'sendRaw', 'raw', 64, 0xab)).toBe('sent');
-    expect(await s.call(mb, 'sendRaw', 'raw', 100_000, 0x01)).toBe('sent');
-    await p.call(mb, 'waitFor', 'raw', 2);
-    const raws = await p.call<Array<{ raw: string; length: number }>>(mb, 'received', 'raw');
+    await p.use(mb).open(['raw', 'large']);
+    expect(await s.use(mb).sendRaw('raw', 64, 0xab)).toBe('sent');
+    expect(await s.use(mb).sendRaw('raw', 100_000, 0x01)).toBe('sent');
+    await p.use(mb).waitFor('raw', 2);
+    const raws = await p.use(mb).received('raw');
     expect(raws[0]).toEqual({ raw: 'ab'.repeat(64), length: 64 });
-    expect(raws[1]!.length).toBe(100_000);
-    for (const size of [3000, 1 << 20, 16 << 20]) expect(await s.call(mb, 'sendLarge', 'large', size)).toBe('sent');
-    await p.call(mb, 'waitFor', 'large', 3, 60_000);
-    expect(await p.call(mb, 'checkLarge', 'large')).toEqual([
+    expect(raws[1]).toMatchObject({ length: 100_000 });
+    for (const size of [3000, 1 << 20, 16 << 20]) expect(await s.use(mb).sendLarge('large', size)).toBe('sent');
+    await p.use(mb).waitFor('large', 3, 60_000);
+    expect(await p.use(mb).checkLarge('large')).toEqual([
       { length: 3000, ok: true },
       { length: 1 << 20, ok: true },
       { length: 16 << 20, ok: true },
     ]);
     // every large block was freed by the receiver
-    expect((await p.call<{ largeInUse: number }>(mb, 'poolInfo')).largeInUse).toBe(0);
+    expect((await p.use(mb).poolInfo()).largeInUse).toBe(0);
   });
 });
 
@@ -83,17 +83,17 @@ describe('mailboxes: attaching never sleeps on the JS thread', () => {
   it('while another process still creates the group objects: open throws EBUSY at once, openAsync waits on timers and then attaches', async () => {
     const g = group('attachwait');
     const p = await g.startAgent({ procType: 'primary' });
-    const r = (await p.call(mb, 'attachWhileCreating', 300)) as { syncCode: string; ticks: number; waitedMs: number; slot: number };
+    const r = await p.use(mb).attachWhileCreating(300);
     expect(r.syncCode).toBe('EBUSY');
     expect(r.waitedMs).toBeGreaterThanOrEqual(250);
     // a 5 ms timer kept running while openAsync waited: the event loop was never held
     expect(r.ticks).toBeGreaterThanOrEqual(10);
     // and the mailboxes work afterwards, with a secondary joining
     const s = await g.startAgent({ procType: 'secondary' });
-    await p.call(mb, 'open', 'after-wait');
-    expect(await s.call(mb, 'send', 'after-wait', { ok: 1 })).toBe('sent');
-    await p.call(mb, 'waitFor', 'after-wait', 1);
-    expect(await p.call(mb, 'received', 'after-wait')).toEqual([{ ok: 1 }]);
+    await p.use(mb).open('after-wait');
+    expect(await s.use(mb).send('after-wait', { ok: 1 })).toBe('sent');
+    await p.use(mb).waitFor('after-wait', 1);
+    expect(await p.use(mb).received('after-wait')).toEqual([{ ok: 1 }]);
   });
 });
 
@@ -102,16 +102,16 @@ describe('mailboxes: names', () => {
     const g = group('names');
     const p = await g.startAgent({ procType: 'primary' });
     const s = await g.startAgent({ procType: 'secondary' });
-    await p.call(mb, 'open', 'taken');
-    await expect(s.call(mb, 'open', 'taken')).rejects.toMatchObject({ code: 'NAME_TAKEN' });
-    expect(await s.call(mb, 'send', 'nobody-here', 1)).toBe('NO_SUCH_MAILBOX');
-    expect(await s.call(mb, 'trySend', 'x'.repeat(64), 1)).toBe('INVALID_NAME');
-    await p.call(mb, 'close', 'taken');
-    expect(await s.call(mb, 'send', 'taken', 1)).toBe('NO_SUCH_MAILBOX');
+    await p.use(mb).open('taken');
+    await expect(s.use(mb).open('taken')).rejects.toMatchObject({ code: 'NAME_TAKEN' });
+    expect(await s.use(mb).send('nobody-here', 1)).toBe('NO_SUCH_MAILBOX');
+    expect(await s.use(mb).trySend('x'.repeat(64), 1)).toBe('INVALID_NAME');
+    await p.use(mb).close('taken');
+    expect(await s.use(mb).send('taken', 1)).toBe('NO_SUCH_MAILBOX');
     // the name is free again, in another process
-    await s.call(mb, 'open', 'taken');
-    expect(await p.call(mb, 'send', 'taken', 'moved')).toBe('sent');
-    await s.call(mb, 'waitFor', 'taken', 1);
+    await s.use(mb).open('taken');
+    expect(await p.use(mb).send('taken', 'moved')).toBe('sent');
+    await s.use(mb).waitFor('taken', 1);
   });
 });
 
@@ -120,17 +120,17 @@ describe('mailboxes: death watch of names', () => {
     const g = group('watch');
     const p = await g.startAgent({ procType: 'primary' });
     const owner = await g.startAgent({ procType: 'secondary' });
-    await owner.call(mb, 'open', ['w-closed', 'w-killed']);
-    await p.call(mb, 'watch', 'w-closed');
-    await p.call(mb, 'watch', 'w-killed');
+    await owner.use(mb).open(['w-closed', 'w-killed']);
+    await p.use(mb).watch('w-closed');
+    await p.use(mb).watch('w-killed');
     const closed = p.next<{ name: string; reason: string }>('gone', 10_000, (e) => e.name === 'w-closed');
-    await owner.call(mb, 'close', 'w-closed');
+    await owner.use(mb).close('w-closed');
     expect(await closed).toEqual({ name: 'w-closed', reason: 'closed' });
     const killed = p.next<{ name: string; reason: string; pid: number }>('gone', 10_000, (e) => e.name === 'w-killed');
     owner.kill('SIGKILL');
     expect(await killed).toEqual({ name: 'w-killed', reason: 'process-died', pid: owner.pid });
     const unknown = p.next<{ name: string; reason: string }>('gone', 10_000, (e) => e.name === 'never-there');
-    await p.call(mb, 'watch', 'never-there');
+    await p.use(mb).watch('never-there');
     expect((await unknown).reason).toBe('closed');
   });
 });
@@ -140,43 +140,43 @@ describe('mailboxes: backpressure', () => {
     const g = group('full');
     const p = await g.startAgent({ procType: 'primary' });
     const s = await g.startAgent({ procType: 'secondary' });
-    await p.call(mb, 'openUnread', 'slow', 16);
+    await p.use(mb).openUnread('slow', 16);
     // nobody reads 'slow': its messages wait and count against its capacity of 16
-    const [sent, answer] = await s.call<[number, string]>(mb, 'fill', 'slow', 1000);
+    const [sent, answer] = await s.use(mb).fill('slow', 1000);
     expect(answer).toBe('mailbox-full');
     expect(sent).toBe(16);
-    expect(await s.call(mb, 'depth', 'slow')).toBe(16);
-    expect(await s.call(mb, 'send', 'slow', { from: 0, seq: 99 }, 300)).toBe('SEND_TIMEOUT');
-    const waiting = s.call<Record<string, number>>(mb, 'sendSequence', 'slow', 20);
-    await new Promise((r) => setTimeout(r, 300));
-    await p.call(mb, 'startReading', 'slow');
+    expect(await s.use(mb).depth('slow')).toBe(16);
+    expect(await s.use(mb).send('slow', { from: 0, seq: 99 }, 300)).toBe('SEND_TIMEOUT');
+    const waiting = s.use(mb).sendSequence('slow', 20);
+    await sleep(300);
+    await p.use(mb).startReading('slow');
     expect(await waiting).toEqual({ sent: 20 });
-    await p.call(mb, 'waitFor', 'slow', 36);
-    const got = await p.call<Array<{ seq: number }>>(mb, 'received', 'slow');
-    expect(got.map((m) => m.seq)).toEqual([...Array(16).keys(), ...Array(20).keys()]);
-    expect(await p.call(mb, 'errors')).toEqual([]);
+    await p.use(mb).waitFor('slow', 36);
+    const got = await p.use(mb).received('slow');
+    expect(got.map((m) => (m as { seq: number }).seq)).toEqual([...Array(16).keys(), ...Array(20).keys()]);
+    expect(await p.use(mb).errors()).toEqual([]);
   });
 
   it('a full mailbox makes send wait without blocking the event loop, then deliver everything', async () => {
     const g = group('wait');
     const p = await g.startAgent({ procType: 'primary' });
     const s = await g.startAgent({ procType: 'secondary' });
-    await p.call(mb, 'open', 'capped', 4);
-    const out = await s.call<Record<string, number>>(mb, 'sendSequence', 'capped', 3000);
+    await p.use(mb).open('capped', 4);
+    const out = await s.use(mb).sendSequence('capped', 3000);
     expect(out).toEqual({ sent: 3000 });
-    await p.call(mb, 'waitFor', 'capped', 3000, 60_000);
-    expect(await p.call(mb, 'checkOrder', 'capped')).toEqual({ count: 3000, inOrder: true, senders: 1 });
+    await p.use(mb).waitFor('capped', 3000, 60_000);
+    expect(await p.use(mb).checkOrder('capped')).toEqual({ count: 3000, inOrder: true, senders: 1 });
   });
 
   it('a sender waiting for room sleeps until the receiver drains, then sends again', async () => {
     const g = group('room');
     const p = await g.startAgent({ procType: 'primary' });
     const s = await g.startAgent({ procType: 'secondary' });
-    await p.call(mb, 'openUnread', 'slow', 8); // nobody reads: messages stay pending
+    await p.use(mb).openUnread('slow', 8); // nobody reads: messages stay pending
     const room = s.next<{ waitedMs: number; cpuMs: number; waits: number; error?: string }>('room');
-    expect(await s.call(mb, 'fillThenWaitForRoom', 'slow', 100)).toEqual([8, 'mailbox-full']);
-    await new Promise((r) => setTimeout(r, 500));
-    await p.call(mb, 'startReading', 'slow'); // drains the backlog: the sender's doorbell rings
+    expect(await s.use(mb).fillThenWaitForRoom('slow', 100)).toEqual([8, 'mailbox-full']);
+    await sleep(500);
+    await p.use(mb).startReading('slow'); // drains the backlog: the sender's doorbell rings
     const woke = await room;
     expect(woke.error).toBeUndefined();
     expect(woke.waitedMs).toBeGreaterThanOrEqual(400);
@@ -184,7 +184,7 @@ describe('mailboxes: backpressure', () => {
     expect(woke.waits).toBeLessThan(woke.waitedMs / 5);
     // It slept: a sender retrying in a loop would use about all of the ~500 ms it waited.
     expect(woke.cpuMs).toBeLessThan(woke.waitedMs / 2);
-    await p.call(mb, 'waitFor', 'slow', 9);
+    await p.use(mb).waitFor('slow', 9);
   });
 });
 
@@ -193,16 +193,16 @@ describe('mailboxes: bursts', () => {
     const g = group('bursts');
     const p = await g.startAgent({ procType: 'primary' });
     const s = await g.startAgent({ procType: 'secondary' });
-    await p.call(mb, 'openUnread', 'bulk', 4096);
-    expect(await s.call(mb, 'send', 'bulk', 'before')).toBe('sent'); // waits in the backlog
-    await new Promise((r) => setTimeout(r, 100));
-    expect(await p.call(mb, 'startBursts', 'bulk')).toEqual({ messagesRefused: 'INVALID_OPTION' });
-    expect(await s.call(mb, 'sendBatches', 'bulk', 1000, 100)).toBe(1000);
-    expect(await s.call(mb, 'sendRaw', 'bulk', 8, 0xab)).toBe('sent');
-    expect(await s.call(mb, 'sendLarge', 'bulk', 1 << 20)).toBe('sent');
-    expect(await s.call(mb, 'send', 'bulk', 'after')).toBe('sent');
+    await p.use(mb).openUnread('bulk', 4096);
+    expect(await s.use(mb).send('bulk', 'before')).toBe('sent'); // waits in the backlog
+    await sleep(100);
+    expect(await p.use(mb).startBursts('bulk')).toEqual({ messagesRefused: 'INVALID_OPTION' });
+    expect(await s.use(mb).sendBatches('bulk', 1000, 100)).toBe(1000);
+    expect(await s.use(mb).sendRaw('bulk', 8, 0xab)).toBe('sent');
+    expect(await s.use(mb).sendLarge('bulk', 1 << 20)).toBe('sent');
+    expect(await s.use(mb).send('bulk', 'after')).toBe('sent');
     const seen = await poll(
-      () => p.call<{ values: unknown[]; bursts: number; sizes: number[] }>(mb, 'burstsSeen', 'bulk'),
+      () => p.use(mb).burstsSeen('bulk'),
       (v) => v.values.length >= 1004,
     );
     expect(seen.values.length).toBe(1004);
@@ -214,25 +214,25 @@ describe('mailboxes: bursts', () => {
     expect(seen.values[1003]).toBe('after');
     // fewer emissions than messages: bursts, not one per message
     expect(seen.bursts).toBeLessThan(1004);
-    expect(await p.call(mb, 'errors')).toEqual([]);
+    expect(await p.use(mb).errors()).toEqual([]);
   });
 
   it('a burst subscription ended in the middle of a drain loses nothing: the next subscriber gets it', async () => {
     const g = group('burst-unsub');
     const p = await g.startAgent({ procType: 'primary' });
     const s = await g.startAgent({ procType: 'secondary' });
-    await p.call(mb, 'burstsThatUnsubscribe', 'one', 'two');
+    await p.use(mb).burstsThatUnsubscribe('one', 'two');
     const firstBurst = p.next('first-burst');
-    const blocked = p.call(mb, 'blockFor', 400); // both messages land in one drain
-    await new Promise((r) => setTimeout(r, 100));
-    expect(await s.call(mb, 'send', 'one', 'first')).toBe('sent');
-    expect(await s.call(mb, 'send', 'two', 'second')).toBe('sent');
+    const blocked = p.use(mb).blockFor(400); // both messages land in one drain
+    await sleep(100);
+    expect(await s.use(mb).send('one', 'first')).toBe('sent');
+    expect(await s.use(mb).send('two', 'second')).toBe('sent');
     await blocked;
     await firstBurst; // its handler ended the other mailbox's burst subscription
-    await p.call(mb, 'startReading', 'two');
-    await p.call(mb, 'waitFor', 'two', 1);
-    expect(await p.call(mb, 'received', 'two')).toEqual(['second']);
-    expect(await p.call(mb, 'errors')).toEqual([]);
+    await p.use(mb).startReading('two');
+    await p.use(mb).waitFor('two', 1);
+    expect(await p.use(mb).received('two')).toEqual(['second']);
+    expect(await p.use(mb).errors()).toEqual([]);
   });
 });
 
@@ -241,27 +241,27 @@ describe('mailboxes: safety', () => {
     const g = group('garbage');
     const p = await g.startAgent({ procType: 'primary' });
     const s = await g.startAgent({ procType: 'secondary' });
-    const slot = await p.call<number>(mb, 'open', 'victim');
-    const before = await p.call<{ available: number }>(mb, 'poolInfo');
-    const addr = await s.call<{ id: number }>(mb, 'addressOf', 'victim');
-    const written = await s.call<number>(mb, 'injectGarbage', slot, addr.id);
+    const slot = await p.use(mb).open('victim');
+    const before = await p.use(mb).poolInfo();
+    const addr = (await s.use(mb).addressOf('victim'))!;
+    const written = await s.use(mb).injectGarbage(slot, addr.id);
     expect(written).toBe(14);
     // raw ring writers do not ring the doorbell: a parked receiver finds them on its periodic look
     const errs = await poll(
-      () => p.call<Array<{ code: string }>>(mb, 'errors'),
+      () => p.use(mb).errors(),
       (e) => e.length >= 14,
     );
     const codes = errs.map((e) => e.code).sort();
     expect(codes.filter((c) => c === 'BAD_DESCRIPTOR').length).toBe(12);
     expect(codes).toContain('DECODE_FAILED');
     expect(codes).toContain('DEAD_LETTER');
-    expect(await s.call(mb, 'send', 'victim', 'still alive?')).toBe('sent');
-    await p.call(mb, 'waitFor', 'victim', 1);
-    expect(await p.call(mb, 'received', 'victim')).toEqual(['still alive?']);
+    expect(await s.use(mb).send('victim', 'still alive?')).toBe('sent');
+    await p.use(mb).waitFor('victim', 1);
+    expect(await p.use(mb).received('victim')).toEqual(['still alive?']);
     // forged buffers that were in flight to the receiver went back to the pool; the one that
     // was not in flight stays with whoever holds it (here: leaked by the test on purpose)
     const after = await poll(
-      () => p.call<{ available: number }>(mb, 'poolInfo'),
+      () => p.use(mb).poolInfo(),
       (i) => i.available >= before.available - 1,
     );
     expect(after.available).toBe(before.available - 1);
@@ -272,25 +272,25 @@ describe('mailboxes: safety', () => {
     const p = await g.startAgent({ procType: 'primary' });
     const victim = await g.startAgent({ procType: 'secondary' });
     const sender = await g.startAgent({ procType: 'secondary' });
-    await p.call(mb, 'join');
-    await victim.call(mb, 'openUnread', 'doomed', 100_000);
-    const base = await sender.call<{ available: number }>(mb, 'poolInfo');
+    await p.use(mb).join();
+    await victim.use(mb).openUnread('doomed', 100_000);
+    const base = await sender.use(mb).poolInfo();
     // messages that will sit in the victim's inbox when it dies
-    await victim.call(mb, 'join');
-    const [queued] = await sender.call<[number, string]>(mb, 'fill', 'doomed', 500);
+    await victim.use(mb).join();
+    const [queued] = await sender.use(mb).fill('doomed', 500);
     expect(queued).toBeGreaterThan(0);
     await poll(
-      () => p.call<unknown[]>(mb, 'peers'),
+      () => p.use(mb).peers(),
       (v) => v.length === 3,
     );
     const down = p.next('peerDown', 10_000, (d: { pid: number }) => d.pid === victim.pid);
     victim.kill('SIGKILL');
     await down;
-    const answer = await sender.call<string>(mb, 'send', 'doomed', 'anyone?', 2000);
+    const answer = await sender.use(mb).send('doomed', 'anyone?', 2000);
     expect(['PEER_GONE', 'NO_SUCH_MAILBOX']).toContain(answer);
-    expect(await sender.call(mb, 'send', 'doomed', 'anyone?', 2000)).toBe('NO_SUCH_MAILBOX');
+    expect(await sender.use(mb).send('doomed', 'anyone?', 2000)).toBe('NO_SUCH_MAILBOX');
     const after = await poll(
-      () => sender.call<{ available: number }>(mb, 'poolInfo'),
+      () => sender.use(mb).poolInfo(),
       (i) => i.available >= base.available - 64,
     );
     // buffers in the dead inbox were reclaimed (mempool caches of live lcores may hold a few)
@@ -303,13 +303,13 @@ describe('mailboxes: scale and idle', () => {
     const g = group('many');
     const agents = [await g.startAgent({ procType: 'primary' })];
     for (let i = 0; i < 3; i++) agents.push(await g.startAgent({ procType: 'secondary' }));
-    await Promise.all(agents.map((a, i) => a.call(mb, 'openMany', `m${i}-`, 2500)));
+    await Promise.all(agents.map((a, i) => a.use(mb).openMany(`m${i}-`, 2500)));
     // each process sends one message to each mailbox of the next process
-    const sent = await Promise.all(agents.map((a, i) => a.call<number>(mb, 'sendToMany', `m${(i + 1) % 4}-`, 2500)));
+    const sent = await Promise.all(agents.map((a, i) => a.use(mb).sendToMany(`m${(i + 1) % 4}-`, 2500)));
     expect(sent).toEqual([2500, 2500, 2500, 2500]);
     for (let i = 0; i < 4; i++) {
       const got = await poll(
-        () => agents[i]!.call<number>(mb, 'manyReceived', `m${i}-`),
+        () => agents[i]!.use(mb).manyReceived(`m${i}-`),
         (n) => n === 2500,
         30_000,
       );
@@ -321,15 +321,15 @@ describe('mailboxes: scale and idle', () => {
     const g = group('park');
     const p = await g.startAgent({ procType: 'primary' });
     const s = await g.startAgent({ procType: 'secondary' });
-    await p.call(mb, 'open', 'sleepy');
+    await p.use(mb).open('sleepy');
     expect(
       await poll(
-        () => p.call<boolean>(mb, 'isParked'),
+        () => p.use(mb).isParked(),
         (v) => v,
       ),
     ).toBe(true);
-    expect(await s.call(mb, 'send', 'sleepy', 'wake up')).toBe('sent');
-    await p.call(mb, 'waitFor', 'sleepy', 1);
-    expect(await p.call(mb, 'received', 'sleepy')).toEqual(['wake up']);
+    expect(await s.use(mb).send('sleepy', 'wake up')).toBe('sent');
+    await p.use(mb).waitFor('sleepy', 1);
+    expect(await p.use(mb).received('sleepy')).toEqual(['wake up']);
   });
 });

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { TestGroup, type Agent } from './harness/group.js';
 import { useTestGroups } from './harness/use-groups.js';
-import { fixture } from './harness/paths.js';
+import { fixture } from './harness/fixtures.js';
 import { poll } from './harness/wait.js';
 
 const group = useTestGroups();
@@ -10,7 +10,7 @@ const mb = fixture('mailbox');
 
 async function joined(g: TestGroup, procType: 'primary' | 'secondary'): Promise<Agent> {
   const a = await g.startAgent({ procType });
-  await a.call(mb, 'join');
+  await a.use(mb).join();
   return a;
 }
 
@@ -23,7 +23,7 @@ describe('group membership', () => {
     const pids = [p.pid, s1.pid, s2.pid].sort();
     for (const a of [p, s1, s2]) {
       const seen = await poll(
-        () => a.call<Array<{ pid: number; slot: number; role: string; self: boolean }>>(mb, 'peers'),
+        () => a.use(mb).peers(),
         (v) => v.length === 3,
       );
       expect(seen.map((x) => x.pid).sort()).toEqual(pids);
@@ -39,7 +39,7 @@ describe('group membership', () => {
     const victim = await joined(g, 'secondary');
     const leaver = await joined(g, 'secondary');
     await poll(
-      () => p.call<unknown[]>(mb, 'peers'),
+      () => p.use(mb).peers(),
       (v) => v.length === 3,
     );
     const down = p.next<{ pid: number; reason: string }>('peerDown', 10_000, (d) => d.pid === victim.pid);
@@ -53,7 +53,7 @@ describe('group membership', () => {
     const left = p.next<{ pid: number; reason: string }>('peerDown', 10_000, (x) => x.pid === leaver.pid);
     await leaver.close();
     expect((await left).reason).toBe('left');
-    expect((await p.call<unknown[]>(mb, 'peers')).length).toBe(1);
+    expect((await p.use(mb).peers()).length).toBe(1);
   });
 
   it('a new process that takes a dead process slot is seen as up', async () => {
@@ -61,12 +61,12 @@ describe('group membership', () => {
     const p = await joined(g, 'primary');
     const first = await joined(g, 'secondary');
     await poll(
-      () => p.call<unknown[]>(mb, 'peers'),
+      () => p.use(mb).peers(),
       (v) => v.length === 2,
     );
     first.kill('SIGKILL');
     await poll(
-      () => p.call<unknown[]>(mb, 'peers'),
+      () => p.use(mb).peers(),
       (v) => v.length === 1,
     );
     const up = p.next<{ pid: number }>('peerUp', 10_000);

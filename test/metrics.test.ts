@@ -7,11 +7,13 @@ import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { fixture, repoRoot } from './harness/paths.js';
+import { repoRoot } from './harness/paths.js';
+import { fixture } from './harness/fixtures.js';
 import { removeGroupFiles, groupHugepageFiles, dpdkRuntimeRoot } from './harness/group.js';
 import { useTestGroups } from './harness/use-groups.js';
 import { groupMetrics, groupMetricsText } from '../src/obs/prometheus.js';
 import { freePort } from '../samples/lib/nats.js';
+import { sleep } from './harness/wait.js';
 
 const group = useTestGroups();
 const actors = fixture('actors');
@@ -33,11 +35,11 @@ describe('Prometheus metrics', () => {
     const g = group('prom');
     const p = await g.startAgent({ procType: 'primary' });
     const s = await g.startAgent({ procType: 'secondary' });
-    await p.call(actors, 'startSystem');
-    await s.call(actors, 'startSystem');
-    await p.call(actors, 'spawnTestActor', 'echo');
-    for (let i = 0; i < 30; i++) await s.call(actors, 'ask', 'echo', 'echo', i);
-    await s.call(actors, 'ask', 'echo', 'fail', 'bad');
+    await p.use(actors).startSystem();
+    await s.use(actors).startSystem();
+    await p.use(actors).spawnTestActor('echo');
+    for (let i = 0; i < 30; i++) await s.use(actors).ask('echo', 'echo', i);
+    await s.use(actors).ask('echo', 'fail', 'bad');
 
     const text = await groupMetricsText({ filePrefix: g.prefix });
     expect(text).toContain('# TYPE mpbus_actor_messages_received_total counter');
@@ -55,15 +57,15 @@ describe('Prometheus metrics', () => {
     expect(m.get('mpbus_actor_ask_duration_seconds_count')).toEqual([{ labels: actor, value: 31 }]);
     expect(m.get('mpbus_actor_ask_duration_seconds_sum')![0]!.value).toBeGreaterThan(0);
     expect(m.get('mpbus_process_info')!.map((x) => x.labels)).toEqual([
-      { group: g.prefix, pid: String(p.pid), role: 'primary', lcore: '0', command: expect.stringMatching(/^node /) as unknown as string },
-      { group: g.prefix, pid: String(s.pid), role: 'secondary', lcore: '1', command: expect.stringMatching(/^node /) as unknown as string },
+      { group: g.prefix, pid: String(p.pid), role: 'primary', lcore: '0', command: expect.stringMatching(/^node /) },
+      { group: g.prefix, pid: String(s.pid), role: 'secondary', lcore: '1', command: expect.stringMatching(/^node /) },
     ]);
     expect(m.get('mpbus_process_cpu_seconds_total')!.map((x) => x.labels.mode)).toEqual(['user', 'system', 'user', 'system']);
     for (const x of m.get('mpbus_process_resident_memory_bytes')!) expect(x.value).toBeGreaterThan(10 * 2 ** 20);
     // the same registry reads the group anew at each scrape
     const registry = groupMetrics({ filePrefix: g.prefix });
-    await s.call(actors, 'ask', 'echo', 'echo', 'again');
-    await new Promise((resolve) => setTimeout(resolve, 150));
+    await s.use(actors).ask('echo', 'echo', 'again');
+    await sleep(150);
     expect(samples(await registry.metrics()).get('mpbus_actor_messages_received_total')![0]!.value).toBe(32);
   });
 
@@ -86,7 +88,7 @@ describe('Prometheus metrics', () => {
           // both workers have answered asks (received alone may be ahead of the first answer)
           if ((scraped.get('mpbus_actor_ask_duration_seconds_count') ?? []).filter((x) => x.value > 0).length === 2) break;
         }
-        await new Promise((resolve) => setTimeout(resolve, 200));
+        await sleep(200);
       }
       expect(
         scraped

@@ -8,9 +8,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { EnvelopeKind, writeEnvelope } from '../src/bus/envelope.js';
+import { MpEnvelopeKind, writeEnvelope } from '../src/bus/envelope.js';
 import type { Agent } from './harness/group.js';
-import { fixture, repoRoot } from './harness/paths.js';
+import { repoRoot } from './harness/paths.js';
+import { answered, fixture } from './harness/fixtures.js';
 import { useTestGroups } from './harness/use-groups.js';
 
 const mp = fixture('mp');
@@ -80,7 +81,7 @@ afterEach(async () => {
 async function start(label: string): Promise<{ primary: Agent; c: CMpPeer }> {
   const g = group(label);
   const primary = await g.startAgent({ procType: 'primary' });
-  await primary.call(mp, 'open');
+  await primary.use(mp).open();
   const c = new CMpPeer(
     spawn(binary, ['--proc-type=secondary', `--file-prefix=${g.prefix}`, '--lcores=100@(0-1)', '--no-pci', '--no-telemetry', '--log-level=error'], {
       stdio: ['pipe', 'pipe', 'pipe'],
@@ -94,7 +95,7 @@ async function start(label: string): Promise<{ primary: Agent; c: CMpPeer }> {
 describe('the rte_mp bus with a C program', () => {
   it('a C message using the whole 256-byte param arrives as raw bytes, unchanged', async () => {
     const { primary, c } = await start('craw');
-    await primary.call(mp, 'subscribe', 'c-news');
+    await primary.use(mp).subscribe('c-news');
     const payload = Uint8Array.from({ length: 256 }, (_, i) => (i * 7) & 0xff);
     const got = primary.next<{ raw: boolean; value: number[]; pid?: number }>('msg');
     expect(await c.command('send', 'c-news', payload)).toBe('SENT 0');
@@ -106,27 +107,29 @@ describe('the rte_mp bus with a C program', () => {
 
   it("a C program's raw request gets a Node handler's raw reply, and Node's raw request gets the C handler's", async () => {
     const { primary, c } = await start('creq');
-    await primary.call(mp, 'handle', 'node-rev', 'rawEcho');
+    await primary.use(mp).handle('node-rev', 'rawEcho');
     expect(await c.command('request', 'node-rev', Uint8Array.of(1, 2, 3, 4))).toBe('REPLY 0 1 1 04030201');
-    const r = await primary.call<{ sent: number; replies: { raw: boolean; value: number[] }[] }>(mp, 'request', 'c-echo', null, {
-      raw: true,
-      rawBytes: [9, 8, 7],
-    });
+    const r = answered(
+      await primary.use(mp).request('c-echo', null, {
+        raw: true,
+        rawBytes: [9, 8, 7],
+      }),
+    );
     expect(r.sent).toBe(1);
     expect(r.replies[0]).toMatchObject({ raw: true, value: [7, 8, 9] });
   });
 
   it('garbage from C on registered and internal names is reported on errors$; nothing crashes', async () => {
     const { primary, c } = await start('cgarbage');
-    await primary.call(mp, 'subscribe', 'c-news');
-    await primary.call(mp, 'handle', 'node-rev', 'rawEcho');
+    await primary.use(mp).subscribe('c-news');
+    await primary.use(mp).handle('node-rev', 'rawEcho');
     // The mpbus magic followed by nonsense, as a message on a subscribed name.
     const malformed = primary.next<{ code: string }>('mp-error', 20_000, (e) => e.code === 'MALFORMED_MESSAGE');
     expect(await c.command('send', 'c-news', Uint8Array.of(0x6d, 0x70, 0x42, 0x01, 0xff, 0xff, 0xff))).toBe('SENT 0');
     await malformed;
     // A header that points a "large value" at memory that holds no mpbus buffer.
     const forged = writeEnvelope(
-      { kind: EnvelopeKind.request, role: 'secondary', pid: 1, correlationId: 7, deadlineMs: 1e12, target: Buffer.from('node-rev') },
+      { kind: MpEnvelopeKind.request, role: 'secondary', pid: 1, correlationId: 7, deadlineMs: 1e12, target: Buffer.from('node-rev') },
       { address: 0x600000001000, length: 4096, token: 5 },
     );
     const reply = await c.command('request', 'mpbus:lane:3', forged);

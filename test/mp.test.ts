@@ -3,8 +3,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { Agent } from './harness/group.js';
-import { fixture } from './harness/paths.js';
+import { answered, fixture } from './harness/fixtures.js';
 import { useTestGroups } from './harness/use-groups.js';
+import { sleep } from './harness/wait.js';
 
 const mp = fixture('mp');
 const group = useTestGroups();
@@ -13,40 +14,32 @@ const group = useTestGroups();
 async function startGroup(label: string, n: number): Promise<{ primary: Agent; secondaries: Agent[] }> {
   const g = group(label);
   const primary = await g.startAgent({ procType: 'primary' });
-  await primary.call(mp, 'open');
+  await primary.use(mp).open();
   const secondaries = await Promise.all(
     Array.from({ length: n }, async () => {
       const s = await g.startAgent({ procType: 'secondary' });
-      await s.call(mp, 'open');
+      await s.use(mp).open();
       return s;
     }),
   );
   return { primary, secondaries };
 }
 
-interface Summary {
-  sent: number;
-  received: number;
-  complete: boolean;
-  replies: { ok: boolean; value?: unknown; error?: string; pid?: number; role?: string; raw: boolean }[];
-  error?: string;
-}
-
 describe('the rte_mp bus', () => {
   it("a secondary requests the primary and gets its handler's value, with the sender pid and role", async () => {
     const { primary, secondaries } = await startGroup('req', 1);
-    await primary.call(mp, 'handle', 'greet', 'echo');
-    const r = await secondaries[0]!.call<Summary>(mp, 'request', 'greet', { hello: 'world' });
+    await primary.use(mp).handle('greet', 'echo');
+    const r = answered(await secondaries[0]!.use(mp).request('greet', { hello: 'world' }));
     expect(r).toMatchObject({ sent: 1, received: 1, complete: true });
     expect(r.replies[0]).toMatchObject({ ok: true, value: { echo: { hello: 'world' }, pid: primary.pid }, pid: primary.pid, role: 'primary' });
-    const sync = await secondaries[0]!.call<Summary>(mp, 'request', 'greet', 'sync', { mode: 'sync' });
+    const sync = answered(await secondaries[0]!.use(mp).request('greet', 'sync', { mode: 'sync' }));
     expect(sync.replies[0]).toMatchObject({ ok: true, value: { echo: 'sync' } });
   });
 
   it('a request from the primary goes to every secondary and reports sent and received', async () => {
     const { primary, secondaries } = await startGroup('bcast', 3);
-    await Promise.all(secondaries.map((s) => s.call(mp, 'handle', 'who', 'echo')));
-    const r = await primary.call<Summary>(mp, 'request', 'who', 7);
+    await Promise.all(secondaries.map((s) => s.use(mp).handle('who', 'echo')));
+    const r = answered(await primary.use(mp).request('who', 7));
     expect(r).toMatchObject({ sent: 3, received: 3, complete: true });
     expect(r.replies.map((x) => x.pid).sort()).toEqual(secondaries.map((s) => s.pid).sort());
     expect(r.replies.every((x) => x.role === 'secondary')).toBe(true);
@@ -54,27 +47,27 @@ describe('the rte_mp bus', () => {
 
   it("messages: a secondary's reaches the primary, the primary's reaches every secondary, with pid and role", async () => {
     const { primary, secondaries } = await startGroup('msg', 2);
-    await primary.call(mp, 'subscribe', 'news');
-    await Promise.all(secondaries.map((s) => s.call(mp, 'subscribe', 'news')));
+    await primary.use(mp).subscribe('news');
+    await Promise.all(secondaries.map((s) => s.use(mp).subscribe('news')));
     const atPrimary = primary.next<{ value: unknown; pid: number; role: string }>('msg');
-    expect(await secondaries[0]!.call(mp, 'send', 'news', { n: 1 })).toBe('sent');
+    expect(await secondaries[0]!.use(mp).send('news', { n: 1 })).toBe('sent');
     expect(await atPrimary).toMatchObject({ value: { n: 1 }, pid: secondaries[0]!.pid, role: 'secondary', raw: false });
     const atSecondaries = secondaries.map((s) => s.next<{ value: unknown; pid: number }>('msg'));
-    expect(await primary.call(mp, 'send', 'news', 'to all')).toBe('sent');
+    expect(await primary.use(mp).send('news', 'to all')).toBe('sent');
     for (const m of await Promise.all(atSecondaries)) expect(m).toMatchObject({ value: 'to all', pid: primary.pid, role: 'primary' });
   });
 
   it("a secondary stopped with SIGSTOP never blocks the primary's broadcasts: they fail for it (SEND_FAILED), the others get every one in order", async () => {
     const { primary, secondaries } = await startGroup('stop', 2);
     const [stopped, other] = secondaries;
-    await Promise.all(secondaries.map((s) => s.call(mp, 'subscribe', 'burst')));
-    await Promise.all(secondaries.map((s) => s.call(mp, 'handle', 'who', 'echo')));
+    await Promise.all(secondaries.map((s) => s.use(mp).subscribe('burst')));
+    await Promise.all(secondaries.map((s) => s.use(mp).handle('who', 'echo')));
     const seen: number[] = [];
     other!.on('msg', (m: { value: { i: number } }) => seen.push(m.value.i));
     process.kill(stopped!.pid, 'SIGSTOP');
     try {
       // 30 messages: the stopped one's queue holds 10, then DPDK's sendmsg would wait for it
-      const r = await primary.call<{ callMs: number; outcomes: string[] }>(mp, 'broadcastMany', 'burst', 30);
+      const r = await primary.use(mp).broadcastMany('burst', 30);
       expect(r.callMs).toBeLessThan(2000); // generous: the calls only queue
       expect(r.outcomes).toHaveLength(30);
       expect(r.outcomes.filter((o) => o === 'SEND_FAILED').length).toBeGreaterThan(0);
@@ -84,7 +77,7 @@ describe('the rte_mp bus', () => {
       // a request from the primary reaches the other one, says it missed one, and its lane is
       // free for the next request (no EEXIST from DPDK's pending request to the other)
       for (let i = 0; i < 20; i++) {
-        const r = await primary.call<Summary & { unreached?: boolean }>(mp, 'request', 'who', i, { timeoutMs: 5000 });
+        const r = answered(await primary.use(mp).request('who', i, { timeoutMs: 5000 }));
         expect(r).toMatchObject({ sent: 1, received: 1, complete: false, unreached: true });
         expect(r.replies[0]).toMatchObject({ ok: true, pid: other!.pid });
       }
@@ -95,47 +88,47 @@ describe('the rte_mp bus', () => {
 
   it('a primary that broadcast and then calls process.exit() exits at once (the idle sender thread does not hold it)', async () => {
     const { primary } = await startGroup('exit', 0);
-    await primary.call(mp, 'broadcastThenExit', 'bye');
+    await primary.use(mp).broadcastThenExit('bye');
     const exited = await Promise.race([primary.exited.then(() => 'exited'), new Promise((r) => setTimeout(() => r('still running'), 15_000))]);
     expect(exited).toBe('exited');
   });
 
   it('a second handler of one name in a process is EEXIST; unsubscribing unregisters the action', async () => {
     const { primary, secondaries } = await startGroup('eexist', 1);
-    await primary.call(mp, 'handle', 'once', 'echo');
-    expect(await primary.call(mp, 'handleTwice', 'once')).toBe('EEXIST');
-    await primary.call(mp, 'unhandle', 'once');
-    const r = await secondaries[0]!.call<{ error?: string }>(mp, 'requestAll', 'once', 1);
+    await primary.use(mp).handle('once', 'echo');
+    expect(await primary.use(mp).handleTwice('once')).toBe('EEXIST');
+    await primary.use(mp).unhandle('once');
+    const r = await secondaries[0]!.use(mp).requestAll('once', 1);
     expect(r.error).toBe('NO_HANDLER');
-    expect(await primary.call(mp, 'handleTwice', 'once')).toBe('registered');
+    expect(await primary.use(mp).handleTwice('once')).toBe('registered');
   });
 
   it('unsubscribing the last subscriber of messages$ unregisters the action; one leaving does not', async () => {
     const { primary, secondaries } = await startGroup('unsub', 1);
-    expect(await primary.call(mp, 'subscribersLeave', 'topic', 'one')).toBe('one left');
+    expect(await primary.use(mp).subscribersLeave('topic', 'one')).toBe('one left');
     const got = primary.next<{ value: unknown }>('msg');
-    await secondaries[0]!.call(mp, 'send', 'topic', 'still here');
+    await secondaries[0]!.use(mp).send('topic', 'still here');
     expect((await got).value).toBe('still here');
     // DPDK would refuse the registration (EEXIST) had the action stayed registered.
-    expect(await primary.call(mp, 'subscribersLeave', 'topic', 'both')).toBe('registered');
+    expect(await primary.use(mp).subscribersLeave('topic', 'both')).toBe('registered');
   });
 
   it('concurrent raw requests to one name (as C peers use) queue instead of failing with EEXIST', async () => {
     const { primary, secondaries } = await startGroup('rawmany', 1);
-    await primary.call(mp, 'handle', 'rev', 'rawEcho');
-    expect(await secondaries[0]!.call(mp, 'requestManyRaw', 'rev', 50)).toEqual({ ok: 50, errors: [] });
+    await primary.use(mp).handle('rev', 'rawEcho');
+    expect(await secondaries[0]!.use(mp).requestManyRaw('rev', 50)).toEqual({ ok: 50, errors: [] });
   });
 
   it('a sync-mode request that times out is a result with received < sent, not an exception', async () => {
     const { primary, secondaries } = await startGroup('synctimeout', 1);
-    await primary.call(mp, 'handle', 'slow', 'slow', 2000);
-    const r = await secondaries[0]!.call<Summary>(mp, 'request', 'slow', 1, { mode: 'sync', timeoutMs: 300 });
+    await primary.use(mp).handle('slow', 'slow', 2000);
+    const r = await secondaries[0]!.use(mp).request('slow', 1, { mode: 'sync', timeoutMs: 300 });
     expect(r).toMatchObject({ sent: 1, received: 0, complete: false, replies: [] });
   });
 
   it('bad input is refused with a typed error before any native call', async () => {
     const { primary } = await startGroup('bad', 0);
-    expect(await primary.call(mp, 'badInputs')).toEqual({
+    expect(await primary.use(mp).badInputs()).toEqual({
       longName: 'INVALID_NAME',
       emptyName: 'INVALID_NAME',
       reservedName: 'INVALID_NAME',
@@ -154,39 +147,39 @@ describe('the rte_mp bus', () => {
   it('a request to a name nobody handles fails fast with NO_HANDLER', async () => {
     const { secondaries } = await startGroup('nohandler', 1);
     const t0 = Date.now();
-    const r = await secondaries[0]!.call<{ error?: string }>(mp, 'requestAll', 'nobody-home', 1, { timeoutMs: 20_000 });
+    const r = await secondaries[0]!.use(mp).requestAll('nobody-home', 1, { timeoutMs: 20_000 });
     expect(r.error).toBe('NO_HANDLER');
     expect(Date.now() - t0).toBeLessThan(15_000); // well before the timeout, even on a loaded machine
   });
 
   it('a handler that throws gives the requester an error reply, and its process keeps serving', async () => {
     const { primary, secondaries } = await startGroup('throw', 1);
-    await primary.call(mp, 'handle', 'fragile', 'throw');
-    await primary.call(mp, 'handle', 'sturdy', 'echo');
-    const r = await secondaries[0]!.call<Summary>(mp, 'request', 'fragile', 'x');
+    await primary.use(mp).handle('fragile', 'throw');
+    await primary.use(mp).handle('sturdy', 'echo');
+    const r = answered(await secondaries[0]!.use(mp).request('fragile', 'x'));
     expect(r).toMatchObject({ sent: 1, received: 1, complete: true });
     expect(r.replies[0]).toMatchObject({ ok: false, error: 'REMOTE_ERROR' });
-    const all = await secondaries[0]!.call<{ error?: string; message?: string }>(mp, 'requestAll', 'fragile', 'x');
+    const all = await secondaries[0]!.use(mp).requestAll('fragile', 'x');
     expect(all.error).toBe('REMOTE_ERROR');
     expect(all.message).toContain('boom');
-    expect((await secondaries[0]!.call<{ values: unknown[] }>(mp, 'requestAll', 'sturdy', 1)).values).toEqual([{ echo: 1, pid: primary.pid }]);
+    expect((await secondaries[0]!.use(mp).requestAll('sturdy', 1)).values).toEqual([{ echo: 1, pid: primary.pid }]);
   });
 
   it('1,000 concurrent requests to one name all get their own answer, no EEXIST', async () => {
     const { primary, secondaries } = await startGroup('many', 1);
-    await primary.call(mp, 'handle', 'same', 'same');
-    const r = await secondaries[0]!.call<{ ok: number; mismatched: number; errors: string[] }>(mp, 'requestMany', 'same', 1000, 60_000);
+    await primary.use(mp).handle('same', 'same');
+    const r = await secondaries[0]!.use(mp).requestMany('same', 1000, 60_000);
     expect(r).toEqual({ ok: 1000, mismatched: 0, errors: [] });
   });
 
   it('a late reply never answers the next request of that name', async () => {
     const { primary, secondaries } = await startGroup('late', 1);
-    await primary.call(mp, 'handle', 'slowpoke', 'slow', 1500);
+    await primary.use(mp).handle('slowpoke', 'slow', 1500);
     const dropped = primary.next<{ code: string }>('mp-error', 20_000, (e) => e.code === 'LATE_REPLY');
-    const first = await secondaries[0]!.call<Summary>(mp, 'request', 'slowpoke', 'first', { timeoutMs: 300 });
+    const first = await secondaries[0]!.use(mp).request('slowpoke', 'first', { timeoutMs: 300 });
     expect(first).toMatchObject({ sent: 1, received: 0, complete: false });
     // The handler answers 'first' while this one is pending: it must get its own answer.
-    const second = await secondaries[0]!.call<Summary>(mp, 'request', 'slowpoke', 'second', { timeoutMs: 10_000 });
+    const second = answered(await secondaries[0]!.use(mp).request('slowpoke', 'second', { timeoutMs: 10_000 }));
     expect(second).toMatchObject({ sent: 1, received: 1, complete: true });
     expect(second.replies[0]!.value).toEqual({ late: 'second' });
     await dropped; // the primary knew the first answer came too late and did not send it
@@ -195,23 +188,23 @@ describe('the rte_mp bus', () => {
   it('a handler may itself make a request to another process and reply with the result', async () => {
     const { primary, secondaries } = await startGroup('nested', 2);
     const [asker, answerer] = secondaries as [Agent, Agent];
-    await answerer.call(mp, 'handle', 'inner', 'echo');
-    await primary.call(mp, 'handle', 'outer', 'ask', 'inner');
-    const r = await asker.call<{ values?: unknown[]; error?: string }>(mp, 'requestAll', 'outer', 42, { timeoutMs: 20_000 });
+    await answerer.use(mp).handle('inner', 'echo');
+    await primary.use(mp).handle('outer', 'ask', 'inner');
+    const r = await asker.use(mp).requestAll('outer', 42, { timeoutMs: 20_000 });
     expect(r.values).toEqual([{ relayed: { echo: 42, pid: answerer.pid }, via: primary.pid }]);
   });
 
   it('a 1 MiB value travels through shared memory, both ways', async () => {
     const { primary, secondaries } = await startGroup('large', 1);
-    await primary.call(mp, 'handle', 'measure', 'size');
-    const r = await secondaries[0]!.call<Summary>(mp, 'request', 'measure', null, { bigBytes: 1 << 20, timeoutMs: 20_000 });
+    await primary.use(mp).handle('measure', 'size');
+    const r = answered(await secondaries[0]!.use(mp).request('measure', null, { bigBytes: 1 << 20, timeoutMs: 20_000 }));
     expect(r.replies[0]).toMatchObject({ ok: true, value: { bytes: 1 << 20, first: 9, last: 9 } });
-    await primary.call(mp, 'handle', 'give', 'big', 1 << 20);
-    const back = await secondaries[0]!.call<Summary>(mp, 'request', 'give', null, { timeoutMs: 20_000 });
+    await primary.use(mp).handle('give', 'big', 1 << 20);
+    const back = answered(await secondaries[0]!.use(mp).request('give', null, { timeoutMs: 20_000 }));
     expect(back.replies[0]).toMatchObject({ ok: true, value: { byteLength: 1 << 20, first: 7 } });
-    await Promise.all(secondaries.map((s) => s.call(mp, 'subscribe', 'bulk')));
+    await Promise.all(secondaries.map((s) => s.use(mp).subscribe('bulk')));
     const got = secondaries[0]!.next<{ size: number }>('msg');
-    expect(await primary.call(mp, 'send', 'bulk', null, { bigBytes: 1 << 20 })).toBe('sent');
+    expect(await primary.use(mp).send('bulk', null, { bigBytes: 1 << 20 })).toBe('sent');
     expect((await got).size).toBe(1 << 20);
   });
 
@@ -219,11 +212,11 @@ describe('the rte_mp bus', () => {
     const { primary, secondaries } = await startGroup('fd', 1);
     const dir = mkdtempSync(join(tmpdir(), 'mpbus-fd-'));
     try {
-      await primary.call(mp, 'handle', 'scribe', 'writeFd', 'written by the primary');
-      const r = await secondaries[0]!.call<{ reply: unknown; content: string }>(mp, 'requestWithFd', 'scribe', join(dir, 'a.txt'));
+      await primary.use(mp).handle('scribe', 'writeFd', 'written by the primary');
+      const r = await secondaries[0]!.use(mp).requestWithFd('scribe', join(dir, 'a.txt'));
       expect(r).toEqual({ reply: { wrote: 1 }, content: 'written by the primary' });
-      await primary.call(mp, 'handle', 'lend', 'replyFd', join(dir, 'b.txt'));
-      expect(await secondaries[0]!.call(mp, 'requestFdBack', 'lend', 'written by the secondary')).toEqual({ nfds: 1 });
+      await primary.use(mp).handle('lend', 'replyFd', join(dir, 'b.txt'));
+      expect(await secondaries[0]!.use(mp).requestFdBack('lend', 'written by the secondary')).toEqual({ nfds: 1 });
       expect(readFileSync(join(dir, 'b.txt'), 'utf8')).toBe('written by the secondary');
     } finally {
       rmSync(dir, { recursive: true, force: true });
@@ -233,12 +226,12 @@ describe('the rte_mp bus', () => {
   it("a secondary that dies with a request in flight: the primary's request completes at its timeout with received < sent", async () => {
     const { primary, secondaries } = await startGroup('dies', 2);
     const [alive, doomed] = secondaries as [Agent, Agent];
-    await alive.call(mp, 'handle', 'poll', 'echo');
-    await doomed.call(mp, 'handle', 'poll', 'slow', 60_000);
-    const pending = primary.call<Summary>(mp, 'request', 'poll', 'x', { timeoutMs: 3000 });
-    await new Promise((r) => setTimeout(r, 300));
+    await alive.use(mp).handle('poll', 'echo');
+    await doomed.use(mp).handle('poll', 'slow', 60_000);
+    const pending = primary.use(mp).request('poll', 'x', { timeoutMs: 3000 });
+    await sleep(300);
     doomed.kill('SIGKILL');
-    const r = await pending;
+    const r = answered(await pending);
     expect(r.sent).toBe(2);
     expect(r.received).toBe(1);
     expect(r.complete).toBe(false);
@@ -247,7 +240,7 @@ describe('the rte_mp bus', () => {
 
   it('requests in flight or queued when close() is called settle with CLOSED', async () => {
     const { primary, secondaries } = await startGroup('close', 1);
-    await primary.call(mp, 'handle', 'forever', 'slow', 60_000);
-    expect(await secondaries[0]!.call(mp, 'closeWhileInFlight', 'forever')).toEqual({ inFlight: 'CLOSED', queued: 'CLOSED' });
+    await primary.use(mp).handle('forever', 'slow', 60_000);
+    expect(await secondaries[0]!.use(mp).closeWhileInFlight('forever')).toEqual({ inFlight: 'CLOSED', queued: 'CLOSED' });
   });
 });

@@ -167,8 +167,7 @@ describe('the package', () => {
     const workerPid = Number(answers[0]![2]);
     expect(answers.every((m) => m![2] === m![3] && Number(m![2]) === workerPid)).toBe(true);
     expect(() => process.kill(workerPid, 0), 'the worker process is gone').toThrow();
-    expect(existsSync(g.runtimeDir), 'no runtime dir').toBe(false);
-    expect(g.hugepageFiles(), 'no hugepage files').toEqual([]);
+    expect(g.leftovers(), 'no runtime dir, no hugepage files').toEqual([]);
 
     // The bridge without its optional client: a typed error that names the install command.
     const nats = run(

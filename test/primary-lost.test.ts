@@ -8,11 +8,12 @@
 import type { ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { groupHugepageFiles, type TestGroup } from './harness/group.js';
-import { fixture } from './harness/paths.js';
+import type { TestGroup } from './harness/group.js';
+import { fixturePath } from './harness/paths.js';
 import { startScript } from './harness/script.js';
 import { useTestGroups } from './harness/use-groups.js';
 import type { BusyMember } from './fixtures/busy-member.js';
+import { poll, sleep } from './harness/wait.js';
 
 const group = useTestGroups();
 
@@ -29,7 +30,7 @@ interface Member {
 }
 
 async function member(g: TestGroup, options: Omit<BusyMember, 'prefix'>): Promise<Member> {
-  const s = await startScript(g, fixture('busy-member'), { prefix: g.prefix, ...options });
+  const s = await startScript(g, fixturePath('busy-member'), { prefix: g.prefix, ...options });
   // the member prints one JSON report as its last line when it exits
   const ended = s.ended.then((e) => {
     const last = e.stdout.trim().split('\n').at(-1);
@@ -44,7 +45,7 @@ describe('a lost primary', () => {
     const primary = await member(g, { role: 'primary' });
     const secondaries = [];
     for (let i = 0; i < 3; i++) secondaries.push(await member(g, { role: 'secondary' }));
-    await new Promise((resolve) => setTimeout(resolve, 300)); // busy for a while
+    await sleep(300); // busy for a while
     const t0 = performance.now();
     primary.child.kill('SIGKILL');
     const ends = await Promise.all(secondaries.map((s) => s.ended));
@@ -60,8 +61,7 @@ describe('a lost primary', () => {
       expect(e.stdout, 'the log says why').toMatch(/primary of group .* died/);
     }
     expect(ms).toBeLessThan(2000);
-    expect(existsSync(g.runtimeDir)).toBe(false);
-    expect(groupHugepageFiles(g.prefix)).toEqual([]);
+    expect(g.leftovers()).toEqual([]);
 
     const again = await member(g, { role: 'primary' });
     again.child.kill('SIGTERM');
@@ -78,9 +78,13 @@ describe('a lost primary', () => {
     const e = await ignoring.ended;
     expect({ code: e.code, lostEvent: e.report?.lostEvent }, e.stderr).toEqual({ code: 5, lostEvent: true });
     // 'close': the group is left (its files are gone) but the process lives on
-    const deadline = Date.now() + 3000;
-    while (existsSync(g.runtimeDir) && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 50));
-    expect(existsSync(g.runtimeDir)).toBe(false);
+    expect(
+      await poll(
+        () => existsSync(g.runtimeDir),
+        (exists) => !exists,
+        3000,
+      ),
+    ).toBe(false);
     expect(closing.child.exitCode).toBeNull();
     closing.child.kill('SIGTERM');
     expect((await closing.ended).signal).toBe('SIGTERM');
@@ -96,7 +100,6 @@ describe('a lost primary', () => {
       const e = await s.ended;
       expect({ code: e.code, lostEvent: e.report?.lostEvent }, e.stderr).toEqual({ code: 0, lostEvent: true });
     }
-    expect(existsSync(g.runtimeDir)).toBe(false);
-    expect(groupHugepageFiles(g.prefix)).toEqual([]);
+    expect(g.leftovers()).toEqual([]);
   });
 });

@@ -5,9 +5,8 @@
  */
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { TestGroup } from './harness/group.js';
 import { useTestGroups } from './harness/use-groups.js';
-import { fixture } from './harness/paths.js';
+import { fixture } from './harness/fixtures.js';
 
 const group = useTestGroups();
 
@@ -28,11 +27,6 @@ function allHugepageFiles(): string[] {
   return readdirSync('/dev/hugepages');
 }
 
-function expectGroupGone(g: TestGroup): void {
-  expect(existsSync(g.runtimeDir)).toBe(false);
-  expect(g.hugepageFiles()).toEqual([]);
-}
-
 describe('hugepages', () => {
   it('are released after close: the group files are gone, no process maps them, HugePages_Free is back', async () => {
     const quietBefore = allHugepageFiles().length === 0;
@@ -50,7 +44,7 @@ describe('hugepages', () => {
     // has freed the pages whatever other groups on this machine do meanwhile
     expect(mappedHugetlbKb(p.pid)).toBe(0);
     expect(mappedHugetlbKb(s.pid)).toBe(0);
-    expectGroupGone(g);
+    expect(g.leftovers()).toEqual([]);
     // the exact count can be compared only when no other DPDK group ran meanwhile
     if (quietBefore && allHugepageFiles().length === 0) expect(hugepagesFree()).toBe(freeBefore);
   });
@@ -68,7 +62,7 @@ describe('leaving a group', () => {
     expect(g.hugepageFiles().length).toBeGreaterThan(0);
     p.kill(signal);
     expect((await p.exited).signal).toBe(signal);
-    expectGroupGone(g);
+    expect(g.leftovers()).toEqual([]);
   });
 
   it('when the primary leaves first, the last secondary removes the group files', async () => {
@@ -82,7 +76,7 @@ describe('leaving a group', () => {
     await s1.close();
     expect(existsSync(g.runtimeDir)).toBe(true);
     await s2.close();
-    expectGroupGone(g);
+    expect(g.leftovers()).toEqual([]);
   });
 
   it('a process that exits without close() still removes the group files when it is the last', async () => {
@@ -92,7 +86,7 @@ describe('leaving a group', () => {
     expect((await s.exit()).code).toBe(0);
     expect(existsSync(g.runtimeDir)).toBe(true);
     expect((await p.exit()).code).toBe(0);
-    expectGroupGone(g);
+    expect(g.leftovers()).toEqual([]);
   });
 
   it('a closed runtime refuses use, and close() is idempotent', async () => {
@@ -100,8 +94,8 @@ describe('leaving a group', () => {
     const p = await g.startAgent({ procType: 'primary' });
     await Promise.all([p.close(), p.close()]);
     await p.close();
-    expect(await p.call(fixture('runtime'), 'assertOpen')).toBe('CLOSED');
-    expectGroupGone(g);
+    expect(await p.use(fixture('runtime')).assertOpen()).toBe('CLOSED');
+    expect(g.leftovers()).toEqual([]);
   });
 });
 
@@ -112,7 +106,7 @@ describe('rte_eal_init failures', () => {
     const start = a.start({ procType: 'primary', extraEalArgs: ['--no-such-eal-flag'] });
     await expect(start).rejects.toMatchObject({ code: 'INVALID_EAL_ARGS' });
     await expect(start).rejects.toThrow(/extraEalArgs/);
-    expect(await a.call(fixture('runtime'), 'ping')).toMatchObject({ pid: a.pid, started: false });
+    expect(await a.use(fixture('runtime')).ping()).toMatchObject({ pid: a.pid, started: false });
     // DPDK cannot run init twice in one process: a clear error, not a crash
     await expect(a.start({ procType: 'primary' })).rejects.toThrow(/start a new process/);
     expect(a.isAlive).toBe(true);
@@ -124,7 +118,7 @@ describe('rte_eal_init failures', () => {
     const start = a.start({ procType: 'primary', memoryMb: 1_000_000 });
     await expect(start).rejects.toMatchObject({ code: 'HUGEPAGES_SHORT' });
     await expect(start).rejects.toThrow(/lower memoryMb/);
-    expect(await a.call(fixture('runtime'), 'ping')).toMatchObject({ pid: a.pid });
+    expect(await a.use(fixture('runtime')).ping()).toMatchObject({ pid: a.pid });
     expect(g.hugepageFiles()).toEqual([]);
     // the failed process still runs, yet it holds nothing: a new process founds the group
     const b = await g.spawn();

@@ -1,7 +1,7 @@
 import { existsSync, readdirSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { useTestGroups } from './harness/use-groups.js';
-import { fixture } from './harness/paths.js';
+import { fixture } from './harness/fixtures.js';
 
 const group = useTestGroups();
 
@@ -18,9 +18,7 @@ describe('a process group', () => {
     const s2 = await g.spawn();
     const [r1, r2] = await Promise.all([s1.start({ procType: 'secondary' }), s2.start({ procType: 'secondary' })]);
     expect([r1.processType, r2.processType]).toEqual(['secondary', 'secondary']);
-    const ids = await Promise.all(
-      [primary, s1, s2].map((a) => a.call<{ lcore: number; runtimeLcore: number; affinity: string }>(fixture('runtime'), 'identity')),
-    );
+    const ids = await Promise.all([primary, s1, s2].map((a) => a.use(fixture('runtime')).identity()));
     expect(new Set(ids.map((i) => i.lcore)).size).toBe(3);
     for (const id of ids) {
       expect(id.lcore).toBe(id.runtimeLcore);
@@ -56,16 +54,16 @@ describe('a process group', () => {
   it('starting twice in one process and using a closed runtime are errors, not crashes', async () => {
     const g = group('twice');
     const p = await g.startAgent({ procType: 'primary' });
-    expect(await p.call(fixture('runtime'), 'startAgain')).toBe('EALREADY');
+    expect(await p.use(fixture('runtime')).startAgain()).toBe('EALREADY');
     await p.close();
-    expect(await p.call(fixture('runtime'), 'assertOpen')).toBe('CLOSED');
-    expect(await p.call(fixture('runtime'), 'startAgain')).toBe('EALREADY');
+    expect(await p.use(fixture('runtime')).assertOpen()).toBe('CLOSED');
+    expect(await p.use(fixture('runtime')).startAgain()).toBe('EALREADY');
   });
 
   it('two Runtime.start calls at once in one process: one joins, the other is EALREADY', async () => {
     const g = group('atonce');
     const a = await g.spawn();
-    expect(await a.call(fixture('runtime'), 'startTwiceAtOnce', g.prefix)).toEqual(['primary', 'EALREADY']);
+    expect(await a.use(fixture('runtime')).startTwiceAtOnce(g.prefix)).toEqual(['primary', 'EALREADY']);
     expect(existsSync(`/var/run/dpdk/${g.prefix}`)).toBe(false);
   });
 });

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { useTestGroups } from './harness/use-groups.js';
-import { fixture } from './harness/paths.js';
+import { fixture } from './harness/fixtures.js';
 
 const shm = fixture('shm');
 const group = useTestGroups();
@@ -11,46 +11,46 @@ describe('rings', () => {
     const p = await g.startAgent({ procType: 'primary' });
     const s1 = await g.startAgent({ procType: 'secondary' });
     const s2 = await g.startAgent({ procType: 'secondary' });
-    expect(await p.call(shm, 'ringCreate', 'r1', { size: 16 })).toEqual({ name: 'r1', size: 16, capacity: 15, producer: 'multi', consumer: 'multi' });
+    expect(await p.use(shm).ringCreate('r1', { size: 16 })).toEqual({ name: 'r1', size: 16, capacity: 15, producer: 'multi', consumer: 'multi' });
     const big = (2n ** 64n - 1n).toString();
-    expect(await s1.call(shm, 'ringEnqueue', 'r1', ['1', '2', big], 'single')).toBe(3);
-    expect(await s2.call(shm, 'ringLookup', 'r1')).toMatchObject({ count: 3, freeCount: 12, capacity: 15 });
-    expect(await s2.call(shm, 'ringDequeue', 'r1', 10, 'single')).toEqual(['1', '2', big]);
+    expect(await s1.use(shm).ringEnqueue('r1', ['1', '2', big], 'single')).toBe(3);
+    expect(await s2.use(shm).ringLookup('r1')).toMatchObject({ count: 3, freeCount: 12, capacity: 15 });
+    expect(await s2.use(shm).ringDequeue('r1', 10, 'single')).toEqual(['1', '2', big]);
     // secondary -> secondary, bursts
     const values = Array.from({ length: 20 }, (_, i) => String(0x600000000000 + i * 64));
-    expect(await s2.call(shm, 'ringEnqueue', 'r1', values, 'burst')).toBe(15); // only 15 fit
-    expect(await s1.call(shm, 'ringDequeue', 'r1', 32, 'burst')).toEqual(values.slice(0, 15));
+    expect(await s2.use(shm).ringEnqueue('r1', values, 'burst')).toBe(15); // only 15 fit
+    expect(await s1.use(shm).ringDequeue('r1', 32, 'burst')).toEqual(values.slice(0, 15));
     // bulk: all or nothing
-    expect(await s1.call(shm, 'ringEnqueue', 'r1', values, 'bulk')).toBe(0);
-    expect(await s1.call(shm, 'ringEnqueue', 'r1', values.slice(0, 4), 'bulk')).toBe(4);
-    expect(await p.call(shm, 'ringDequeue', 'r1', 5, 'bulk')).toEqual([]);
-    expect(await p.call(shm, 'ringDequeue', 'r1', 4, 'bulk')).toEqual(values.slice(0, 4));
+    expect(await s1.use(shm).ringEnqueue('r1', values, 'bulk')).toBe(0);
+    expect(await s1.use(shm).ringEnqueue('r1', values.slice(0, 4), 'bulk')).toBe(4);
+    expect(await p.use(shm).ringDequeue('r1', 5, 'bulk')).toEqual([]);
+    expect(await p.use(shm).ringDequeue('r1', 4, 'bulk')).toEqual(values.slice(0, 4));
   });
 
   it('names, sizes and modes are validated with clear codes', async () => {
     const g = group('ringval');
     const p = await g.startAgent({ procType: 'primary' });
     const s = await g.startAgent({ procType: 'secondary' });
-    expect(await p.call(shm, 'ringCreate', 'odd', { size: 1000 })).toMatchObject({
+    expect(await p.use(shm).ringCreate('odd', { size: 1000 })).toMatchObject({
       code: 'EINVAL',
       message: expect.stringMatching(/power of two.*1024.*exactSize/),
     });
-    expect(await p.call(shm, 'ringCreate', 'exact', { size: 1000, exactSize: true })).toMatchObject({ capacity: 1000 });
-    expect(await p.call(shm, 'ringCreate', 'x'.repeat(29), { size: 8 })).toMatchObject({ code: 'ENAMETOOLONG' });
-    expect(await p.call(shm, 'ringCreate', 'x'.repeat(28), { size: 8 })).toMatchObject({ capacity: 7 });
-    expect(await p.call(shm, 'ringCreate', '', { size: 8 })).toMatchObject({ code: 'EINVAL' });
-    expect(await p.call(shm, 'ringCreate', 'sp', { size: 8, producer: 'one' })).toMatchObject({ code: 'EINVAL' });
-    expect(await p.call(shm, 'ringCreate', 'sp', { size: 8, producer: 'single', consumer: 'multi-rts' })).toMatchObject({
+    expect(await p.use(shm).ringCreate('exact', { size: 1000, exactSize: true })).toMatchObject({ capacity: 1000 });
+    expect(await p.use(shm).ringCreate('x'.repeat(29), { size: 8 })).toMatchObject({ code: 'ENAMETOOLONG' });
+    expect(await p.use(shm).ringCreate('x'.repeat(28), { size: 8 })).toMatchObject({ capacity: 7 });
+    expect(await p.use(shm).ringCreate('', { size: 8 })).toMatchObject({ code: 'EINVAL' });
+    expect(await p.use(shm).ringCreate('sp', { size: 8, producer: 'one' as never } /* invalid on purpose */)).toMatchObject({ code: 'EINVAL' });
+    expect(await p.use(shm).ringCreate('sp', { size: 8, producer: 'single', consumer: 'multi-rts' })).toMatchObject({
       producer: 'single',
       consumer: 'multi-rts',
     });
-    expect(await s.call(shm, 'ringCreate', 'sp', { size: 8 })).toMatchObject({ code: 'EEXIST', message: expect.stringMatching(/Ring\.lookup\('sp'\)/) });
-    expect(await s.call(shm, 'ringLookup', 'missing')).toMatchObject({ code: 'ENOENT' });
-    expect(await s.call(shm, 'ringCreate', 'fromsec', { size: 4, consumer: 'single' })).toMatchObject({ capacity: 3, consumer: 'single' });
-    expect(await p.call(shm, 'ringLookup', 'fromsec')).toMatchObject({ capacity: 3 });
-    expect(await p.call(shm, 'ringCreate', 'tiny', { size: 2 })).toMatchObject({ capacity: 1 });
-    expect(await p.call(shm, 'ringCreate', 'big', { size: 2 ** 16, exactSize: true })).toMatchObject({ capacity: 2 ** 16 });
-    expect(await s.call(shm, 'ringBadValues', 'big')).toEqual({
+    expect(await s.use(shm).ringCreate('sp', { size: 8 })).toMatchObject({ code: 'EEXIST', message: expect.stringMatching(/Ring\.lookup\('sp'\)/) });
+    expect(await s.use(shm).ringLookup('missing')).toMatchObject({ code: 'ENOENT' });
+    expect(await s.use(shm).ringCreate('fromsec', { size: 4, consumer: 'single' })).toMatchObject({ capacity: 3, consumer: 'single' });
+    expect(await p.use(shm).ringLookup('fromsec')).toMatchObject({ capacity: 3 });
+    expect(await p.use(shm).ringCreate('tiny', { size: 2 })).toMatchObject({ capacity: 1 });
+    expect(await p.use(shm).ringCreate('big', { size: 2 ** 16, exactSize: true })).toMatchObject({ capacity: 2 ** 16 });
+    expect(await s.use(shm).ringBadValues('big')).toEqual({
       negative: expect.objectContaining({ code: 'EINVAL' }),
       fraction: expect.objectContaining({ code: 'EINVAL' }),
       tooBig: expect.objectContaining({ code: 'EINVAL' }),
@@ -60,7 +60,7 @@ describe('rings', () => {
       dequeuePastEnd: expect.objectContaining({ code: 'ERANGE' }),
       count: 0,
     });
-    expect(await p.call(shm, 'ringFreeThenUse', 'fromsec')).toMatchObject({ afterFree: { code: 'FREED' }, lookup: { code: 'ENOENT' } });
+    expect(await p.use(shm).ringFreeThenUse('fromsec')).toMatchObject({ afterFree: { code: 'FREED' }, lookup: { code: 'ENOENT' } });
   });
 });
 
@@ -69,34 +69,34 @@ describe('memzones', () => {
     const g = group('mz');
     const p = await g.startAgent({ procType: 'primary' });
     const s = await g.startAgent({ procType: 'secondary' });
-    const made = (await p.call(shm, 'memzoneReserve', 'zone1', { size: 4096 })) as { length: number; address: string };
+    const made = (await p.use(shm).memzoneReserve('zone1', { size: 4096 })) as { length: number; address: string };
     expect(made.length).toBe(4096);
-    expect(await p.call(shm, 'memzoneWrite', 'zone1', 100, 'hello from primary')).toBe(true);
-    expect(await s.call(shm, 'memzoneRead', 'zone1', 100, 18)).toEqual({ text: 'hello from primary', address: made.address, length: 4096 });
-    expect(await s.call(shm, 'memzoneViewWrite', 'zone1', 2000, 'via a view')).toBe(4096);
-    expect(await p.call(shm, 'memzoneViewRead', 'zone1', 2000, 10)).toEqual({ byteLength: 4096, text: 'via a view' });
-    expect(await p.call(shm, 'memzoneRead', 'zone1', 4090, 10)).toMatchObject({ code: 'ERANGE' });
-    expect(await p.call(shm, 'memzoneWrite', 'zone1', -1, 'x')).toMatchObject({ code: 'ERANGE' });
-    expect(await s.call(shm, 'memzoneReserve', 'zone1', { size: 64 })).toMatchObject({ code: 'EEXIST' });
-    expect(await s.call(shm, 'memzoneRead', 'nozone', 0, 1)).toMatchObject({ code: 'ENOENT' });
-    expect(await s.call(shm, 'memzoneReserve', 'z'.repeat(32), { size: 64 })).toMatchObject({ code: 'ENAMETOOLONG' });
-    expect(await s.call(shm, 'memzoneReserve', 'zero', { size: 0 })).toMatchObject({ code: 'EINVAL' });
-    expect(await s.call(shm, 'memzoneReserve', 'badalign', { size: 64, align: 48 })).toMatchObject({ code: 'EINVAL' });
+    expect(await p.use(shm).memzoneWrite('zone1', 100, 'hello from primary')).toBe(true);
+    expect(await s.use(shm).memzoneRead('zone1', 100, 18)).toEqual({ text: 'hello from primary', address: made.address, length: 4096 });
+    expect(await s.use(shm).memzoneViewWrite('zone1', 2000, 'via a view')).toBe(4096);
+    expect(await p.use(shm).memzoneViewRead('zone1', 2000, 10)).toEqual({ byteLength: 4096, text: 'via a view' });
+    expect(await p.use(shm).memzoneRead('zone1', 4090, 10)).toMatchObject({ code: 'ERANGE' });
+    expect(await p.use(shm).memzoneWrite('zone1', -1, 'x')).toMatchObject({ code: 'ERANGE' });
+    expect(await s.use(shm).memzoneReserve('zone1', { size: 64 })).toMatchObject({ code: 'EEXIST' });
+    expect(await s.use(shm).memzoneRead('nozone', 0, 1)).toMatchObject({ code: 'ENOENT' });
+    expect(await s.use(shm).memzoneReserve('z'.repeat(32), { size: 64 })).toMatchObject({ code: 'ENAMETOOLONG' });
+    expect(await s.use(shm).memzoneReserve('zero', { size: 0 })).toMatchObject({ code: 'EINVAL' });
+    expect(await s.use(shm).memzoneReserve('badalign', { size: 64, align: 48 })).toMatchObject({ code: 'EINVAL' });
   });
 
   it('views are detached when the zone is freed and when the runtime closes, so nothing reads unmapped memory', async () => {
     const g = group('mzview');
     const p = await g.startAgent({ procType: 'primary' });
     const s = await g.startAgent({ procType: 'secondary' });
-    await p.call(shm, 'memzoneReserve', 'kept', { size: 256 });
-    await p.call(shm, 'memzoneReserve', 'freed', { size: 256 });
-    expect(await s.call(shm, 'memzoneViewWrite', 'kept', 0, 'k')).toBe(256);
-    expect(await s.call(shm, 'memzoneViewWrite', 'freed', 0, 'f')).toBe(256);
-    expect(await s.call(shm, 'memzoneFree', 'freed')).toEqual({ viewLength: 0, afterFree: { code: 'FREED', message: expect.any(String) } });
-    expect(await s.call(shm, 'keptViewLength', 'kept')).toBe(256);
+    await p.use(shm).memzoneReserve('kept', { size: 256 });
+    await p.use(shm).memzoneReserve('freed', { size: 256 });
+    expect(await s.use(shm).memzoneViewWrite('kept', 0, 'k')).toBe(256);
+    expect(await s.use(shm).memzoneViewWrite('freed', 0, 'f')).toBe(256);
+    expect(await s.use(shm).memzoneFree('freed')).toEqual({ viewLength: 0, afterFree: { code: 'FREED', message: expect.any(String) } });
+    expect(await s.use(shm).keptViewLength('kept')).toBe(256);
     await s.close();
-    expect(await s.call(shm, 'keptViewLength', 'kept')).toBe(0);
-    expect(await p.call(shm, 'memzoneViewRead', 'kept', 0, 1)).toMatchObject({ text: 'k' });
+    expect(await s.use(shm).keptViewLength('kept')).toBe(0);
+    expect(await p.use(shm).memzoneViewRead('kept', 0, 1)).toMatchObject({ text: 'k' });
   });
 });
 
@@ -106,33 +106,33 @@ describe('mempools', () => {
     const p = await g.startAgent({ procType: 'primary' });
     const s1 = await g.startAgent({ procType: 'secondary' });
     const s2 = await g.startAgent({ procType: 'secondary' });
-    expect(await p.call(shm, 'mempoolCreate', 'pool1', { size: 63, elementSize: 128 })).toEqual({
+    expect(await p.use(shm).mempoolCreate('pool1', { size: 63, elementSize: 128 })).toEqual({
       name: 'pool1',
       size: 63,
       elementSize: 128,
       cacheSize: 0,
       available: 63,
     });
-    await p.call(shm, 'ringCreate', 'ptrs', { size: 64 });
-    await s1.call(shm, 'sendThroughPool', 'pool1', 'ptrs', ['one', 'two', 'three']);
-    expect(await s2.call(shm, 'mempoolLookup', 'pool1')).toMatchObject({ available: 60, inUse: 3 });
-    expect(await s2.call(shm, 'receiveThroughPool', 'pool1', 'ptrs', 10)).toEqual(['one', 'two', 'three']);
-    expect(await p.call(shm, 'mempoolLookup', 'pool1')).toMatchObject({ available: 63, inUse: 0 });
+    await p.use(shm).ringCreate('ptrs', { size: 64 });
+    await s1.use(shm).sendThroughPool('pool1', 'ptrs', ['one', 'two', 'three']);
+    expect(await s2.use(shm).mempoolLookup('pool1')).toMatchObject({ available: 60, inUse: 3 });
+    expect(await s2.use(shm).receiveThroughPool('pool1', 'ptrs', 10)).toEqual(['one', 'two', 'three']);
+    expect(await p.use(shm).mempoolLookup('pool1')).toMatchObject({ available: 63, inUse: 0 });
   });
 
   it('addresses that are not objects of the pool are refused, and byte ranges are checked', async () => {
     const g = group('mpchk');
     const p = await g.startAgent({ procType: 'primary' });
     const s = await g.startAgent({ procType: 'secondary' });
-    await p.call(shm, 'mempoolCreate', 'pool2', { size: 31, elementSize: 64 });
-    await p.call(shm, 'ringCreate', 'garbage', { size: 8 });
+    await p.use(shm).mempoolCreate('pool2', { size: 31, elementSize: 64 });
+    await p.use(shm).ringCreate('garbage', { size: 8 });
     // garbage on the ring: an address inside an object but not its start, and a wild one
-    const [obj] = (await p.call(shm, 'sendThroughPool', 'pool2', 'garbage', ['ok'])) as string[];
-    await p.call(shm, 'ringEnqueue', 'garbage', [String(BigInt(obj!) + 3n), '4096'], 'burst');
-    const received = (await s.call(shm, 'receiveThroughPool', 'pool2', 'garbage', 8)) as unknown[];
+    const [obj] = await p.use(shm).sendThroughPool('pool2', 'garbage', ['ok']);
+    await p.use(shm).ringEnqueue('garbage', [String(BigInt(obj!) + 3n), '4096'], 'burst');
+    const received = await s.use(shm).receiveThroughPool('pool2', 'garbage', 8);
     expect(received[0]).toBe('ok');
     for (const bad of received.slice(1)) expect(bad).toMatchObject({ read: { code: 'NOT_IN_POOL' }, put: { code: 'NOT_IN_POOL' } });
-    const checks = (await s.call(shm, 'mempoolChecks', 'pool2')) as Record<string, unknown>;
+    const checks = (await s.use(shm).mempoolChecks('pool2')) as Record<string, unknown>;
     expect(checks).toMatchObject({
       objectAtIndex: true,
       insideObject: false,
@@ -156,16 +156,18 @@ describe('mempools', () => {
   it('names, sizes and cache sizes are validated with clear codes', async () => {
     const g = group('mpval');
     const p = await g.startAgent({ procType: 'primary' });
-    expect(await p.call(shm, 'mempoolCreate', 'n'.repeat(26), { size: 7, elementSize: 8 })).toMatchObject({ code: 'ENAMETOOLONG' });
-    expect(await p.call(shm, 'mempoolCreate', 'n'.repeat(25), { size: 7, elementSize: 8 })).toMatchObject({ size: 7 });
-    expect(await p.call(shm, 'mempoolCreate', 'cache', { size: 100, elementSize: 8, cacheSize: 80 })).toMatchObject({
+    expect(await p.use(shm).mempoolCreate('n'.repeat(26), { size: 7, elementSize: 8 })).toMatchObject({ code: 'ENAMETOOLONG' });
+    expect(await p.use(shm).mempoolCreate('n'.repeat(25), { size: 7, elementSize: 8 })).toMatchObject({ size: 7 });
+    expect(await p.use(shm).mempoolCreate('cache', { size: 100, elementSize: 8, cacheSize: 80 })).toMatchObject({
       code: 'EINVAL',
       message: expect.stringMatching(/at most 66/),
     });
-    expect(await p.call(shm, 'mempoolCreate', 'cache', { size: 100, elementSize: 8, cacheSize: 66 })).toMatchObject({ cacheSize: 66 });
-    expect(await p.call(shm, 'mempoolCreate', 'cache', { size: 100, elementSize: 8 })).toMatchObject({ code: 'EEXIST' });
-    expect(await p.call(shm, 'mempoolCreate', 'zero', { size: 0, elementSize: 8 })).toMatchObject({ code: 'EINVAL' });
-    expect(await p.call(shm, 'mempoolCreate', 'mode', { size: 7, elementSize: 8, put: 'many' })).toMatchObject({ code: 'EINVAL' });
-    expect(await p.call(shm, 'mempoolLookup', 'nopool')).toMatchObject({ code: 'ENOENT' });
+    expect(await p.use(shm).mempoolCreate('cache', { size: 100, elementSize: 8, cacheSize: 66 })).toMatchObject({ cacheSize: 66 });
+    expect(await p.use(shm).mempoolCreate('cache', { size: 100, elementSize: 8 })).toMatchObject({ code: 'EEXIST' });
+    expect(await p.use(shm).mempoolCreate('zero', { size: 0, elementSize: 8 })).toMatchObject({ code: 'EINVAL' });
+    expect(await p.use(shm).mempoolCreate('mode', { size: 7, elementSize: 8, put: 'many' as never } /* invalid on purpose */)).toMatchObject({
+      code: 'EINVAL',
+    });
+    expect(await p.use(shm).mempoolLookup('nopool')).toMatchObject({ code: 'ENOENT' });
   });
 });

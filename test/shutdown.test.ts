@@ -7,15 +7,15 @@
  * in any order never wait for themselves.
  */
 import type { ChildProcess } from 'node:child_process';
-import { existsSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { groupHugepageFiles, TestGroup } from './harness/group.js';
+import { TestGroup } from './harness/group.js';
 import { useNatsServer } from './harness/nats.js';
-import { fixture } from './harness/paths.js';
+import { fixturePath } from './harness/paths.js';
 import { startScript, type ScriptEnd } from './harness/script.js';
 import { useTestGroups } from './harness/use-groups.js';
 import type { ShutdownTarget } from './fixtures/shutdown-target.js';
 import type { CloseOrder } from './fixtures/close-order.js';
+import { sleep } from './harness/wait.js';
 
 const group = useTestGroups();
 const natsServer = useNatsServer();
@@ -26,11 +26,6 @@ type Ended = ScriptEnd;
 async function launch(g: TestGroup, script: string, arg: unknown): Promise<{ child: ChildProcess; ended: Promise<Ended>; out: () => string }> {
   const s = await startScript(g, script, arg);
   return { child: s.child, ended: s.ended, out: s.stdout };
-}
-
-function expectNoLeftovers(g: TestGroup): void {
-  expect(existsSync(g.runtimeDir), `runtime dir of ${g.prefix}`).toBe(false);
-  expect(groupHugepageFiles(g.prefix)).toEqual([]);
 }
 
 /** Sends `signal`, resolves with how it ended and how long that took (ms). */
@@ -64,11 +59,11 @@ describe('the first SIGINT or SIGTERM ends the process within 1 s, as the signal
         cases.map(({ signal, load }) => async () => {
           const g = group(`sd${entry.slice(0, 2)}`);
           const target: ShutdownTarget = { prefix: g.prefix, entry, load, natsUrl: natsServer().url };
-          const p = await launch(g, fixture('shutdown-target'), target);
+          const p = await launch(g, fixturePath('shutdown-target'), target);
           const r = await signalAndWait(p, signal);
           expect({ load, signal: r.signal, code: r.code }, r.stderr).toEqual({ load, signal, code: null });
           expect(r.ms, `${entry}/${load}/${signal} took ${Math.round(r.ms)} ms`).toBeLessThan(1000);
-          expectNoLeftovers(g);
+          expect(g.leftovers()).toEqual([]);
         }),
       );
     });
@@ -78,7 +73,7 @@ describe('the first SIGINT or SIGTERM ends the process within 1 s, as the signal
 describe('when the application listens to the signal', () => {
   it.each(signals)('%s: its listener runs its own graceful shutdown and chooses the exit code', async (signal) => {
     const g = group('sdapp');
-    const p = await launch(g, fixture('shutdown-target'), {
+    const p = await launch(g, fixturePath('shutdown-target'), {
       prefix: g.prefix,
       entry: 'actors',
       load: 'asks',
@@ -87,20 +82,25 @@ describe('when the application listens to the signal', () => {
     const r = await signalAndWait(p, signal);
     expect(r.stdout).toContain('app-listener');
     expect({ code: r.code, signal: r.signal }, r.stderr).toEqual({ code: 0, signal: null });
-    expectNoLeftovers(g);
+    expect(g.leftovers()).toEqual([]);
   });
 
   it('a second signal during a shutdown that hangs still closes, ends the process and leaves nothing', async () => {
     const g = group('sdhang');
-    const p = await launch(g, fixture('shutdown-target'), { prefix: g.prefix, entry: 'actors', load: 'timer', appListener: 'hangs' } satisfies ShutdownTarget);
+    const p = await launch(g, fixturePath('shutdown-target'), {
+      prefix: g.prefix,
+      entry: 'actors',
+      load: 'timer',
+      appListener: 'hangs',
+    } satisfies ShutdownTarget);
     p.child.kill('SIGTERM');
-    await new Promise((resolve) => setTimeout(resolve, 300));
+    await sleep(300);
     expect(p.child.exitCode).toBeNull();
     expect(p.out()).toContain('app-listener');
     const r = await signalAndWait(p, 'SIGINT');
     expect({ code: r.code, signal: r.signal }, r.stderr).toEqual({ code: null, signal: 'SIGINT' });
     expect(r.ms).toBeLessThan(1000);
-    expectNoLeftovers(g);
+    expect(g.leftovers()).toEqual([]);
   });
 });
 
@@ -111,10 +111,10 @@ describe('runtime.close() and system.close() in any order, never waiting for the
       3,
       orders.map((order) => async () => {
         const g = group('sdord');
-        const p = await launch(g, fixture('close-order'), { prefix: g.prefix, order } satisfies CloseOrder);
+        const p = await launch(g, fixturePath('close-order'), { prefix: g.prefix, order } satisfies CloseOrder);
         const r = await p.ended;
         expect({ order, code: r.code, out: r.stdout.trim().split('\n').at(-1) }, r.stderr).toEqual({ order, code: 0, out: 'closed' });
-        expectNoLeftovers(g);
+        expect(g.leftovers()).toEqual([]);
       }),
     );
   });

@@ -8,7 +8,7 @@ import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { fixture } from './harness/paths.js';
+import { fixture } from './harness/fixtures.js';
 import { useTestGroups } from './harness/use-groups.js';
 import { poll } from './harness/wait.js';
 
@@ -19,7 +19,7 @@ const actors = fixture('actors');
 function telemetry(prefix: string, commands: string[]): Promise<Record<string, unknown>[]> {
   return new Promise((resolve, reject) => {
     const child = execFile('dpdk-telemetry.py', ['-f', prefix], { timeout: 10_000 }, (err, stdout) => {
-      if (err) reject(err);
+      if (err) reject(new Error(`dpdk-telemetry.py failed: ${err.message}`, { cause: err }));
       else
         resolve(
           stdout
@@ -38,11 +38,11 @@ describe('DPDK telemetry', () => {
     const g = group('tel');
     const p = await g.startAgent({ procType: 'primary' });
     const s = await g.startAgent({ procType: 'secondary' });
-    await p.call(actors, 'startSystem');
-    await s.call(actors, 'startSystem');
-    await p.call(actors, 'spawnTestActor', 'echo-1');
-    await s.call(actors, 'spawnTestActor', 'other');
-    for (let i = 0; i < 12; i++) await s.call(actors, 'ask', 'echo-1', 'echo', i);
+    await p.use(actors).startSystem();
+    await s.use(actors).startSystem();
+    await p.use(actors).spawnTestActor('echo-1');
+    await s.use(actors).spawnTestActor('other');
+    for (let i = 0; i < 12; i++) await s.use(actors).ask('echo-1', 'echo', i);
 
     const [list, processes, all, one, mailboxes, params] = await telemetry(g.prefix, [
       '/',

@@ -5,27 +5,22 @@
  * trace: every hop a span whose parent is the span of the hop before, in whichever process.
  */
 import { SpanKind, SpanStatusCode } from '@opentelemetry/api';
-import { afterEach, describe, expect, it } from 'vitest';
-import { TestGroup, type Agent } from './harness/group.js';
+import type { ClusterOptions } from '../src/index.js';
+import { describe, expect, it } from 'vitest';
+import type { Agent } from './harness/group.js';
+import { useTestGroups } from './harness/use-groups.js';
 import { useNatsServer } from './harness/nats.js';
 import { childOf, expectAskTellTree, spanNamed, type SpanRecord } from './harness/otel.js';
-import { fixture } from './harness/paths.js';
+import { fixture } from './harness/fixtures.js';
 
 const tr = fixture('tracing');
 const natsServer = useNatsServer();
-const groups: TestGroup[] = [];
-afterEach(async () => {
-  await Promise.all(groups.splice(0).map((g) => g.cleanup()));
-});
+const testGroup = useTestGroups();
 
 /** A group: a primary and `secondaries` secondaries, each with an SDK and an actor system. */
-async function group(label: string, secondaries: number, cluster?: Record<string, unknown>): Promise<Agent[]> {
-  const g = TestGroup.create(label);
-  groups.push(g);
-  const primary = await g.startAgent({ procType: 'primary' });
-  const others = await Promise.all([...Array(secondaries).keys()].map(() => g.startAgent({ procType: 'secondary' })));
-  const all = [primary, ...others];
-  await Promise.all(all.map((a) => a.call(tr, 'start', cluster)));
+async function group(label: string, secondaries: number, cluster?: ClusterOptions): Promise<Agent[]> {
+  const all = await testGroup(label).startMembers(secondaries);
+  await Promise.all(all.map((a) => a.use(tr).start(cluster)));
   return all;
 }
 
@@ -35,24 +30,24 @@ async function spansOf(agents: Agent[], count: number): Promise<SpanRecord[]> {
   await expect
     .poll(
       async () => {
-        spans = (await Promise.all(agents.map((a) => a.call<SpanRecord[]>(tr, 'spans')))).flat();
+        spans = (await Promise.all(agents.map((a) => a.use(tr).spans()))).flat();
         return spans.length;
       },
       { timeout: 10_000 },
     )
     .toBe(count);
-  await Promise.all(agents.map((a) => a.call(tr, 'spans', true)));
+  await Promise.all(agents.map((a) => a.use(tr).spans(true)));
   return spans;
 }
 
 describe('traces across processes', () => {
   it('an ask to an actor in another process, and the tell its handler sends to a third: one trace, a span per hop in the process of the hop', async () => {
     const [caller, server, sinkProcess] = await group('trace', 2);
-    await sinkProcess!.call(tr, 'serve', 'sink');
-    await server!.call(tr, 'serve', 'svc', 'sink');
-    await caller!.call(tr, 'waitFor', 'svc');
-    expect(await caller!.call(tr, 'ask', 'svc', 'work', 21)).toEqual({ ok: true, value: 42 });
-    await expect.poll(() => sinkProcess!.call(tr, 'noted'), { timeout: 10_000 }).toEqual([42]);
+    await sinkProcess!.use(tr).serve('sink');
+    await server!.use(tr).serve('svc', 'sink');
+    await caller!.use(tr).waitFor('svc');
+    expect(await caller!.use(tr).ask('svc', 'work', 21)).toEqual({ ok: true, value: 42 });
+    await expect.poll(() => sinkProcess!.use(tr).noted(), { timeout: 10_000 }).toEqual([42]);
     const spans = await spansOf([caller!, server!, sinkProcess!], 6);
     const { request, ask, handler, lookup, tell, sink } = expectAskTellTree(spans);
     expect([request, ask].map((s) => s.pid)).toEqual([caller!.pid, caller!.pid]);
@@ -61,7 +56,7 @@ describe('traces across processes', () => {
     expect(handler.attributes).toMatchObject({ 'messaging.system': 'mpbus', 'messaging.destination.name': 'svc', 'mpbus.action': 'work' });
 
     // A failing handler: its span and the caller's are errors, in the same trace.
-    expect(await caller!.call(tr, 'ask', 'svc', 'fail', null)).toMatchObject({ ok: false });
+    expect(await caller!.use(tr).ask('svc', 'fail', null)).toMatchObject({ ok: false });
     const failed = await spansOf([caller!, server!], 3);
     childOf(spanNamed(failed, 'process svc'), spanNamed(failed, 'ask svc'));
     for (const name of ['ask svc', 'process svc'])
@@ -70,18 +65,18 @@ describe('traces across processes', () => {
 
   it("through a router in the caller's process and through one in another process: ask -> route -> the worker's span, tells too", async () => {
     const [caller, routerProcess, workerProcess] = await group('troute', 2);
-    await workerProcess!.call(tr, 'serve', 'w1');
-    await caller!.call(tr, 'waitFor', 'w1');
-    await routerProcess!.call(tr, 'waitFor', 'w1');
-    await caller!.call(tr, 'router', 'pool-here', ['w1']);
-    await routerProcess!.call(tr, 'router', 'pool-there', ['w1']);
-    await caller!.call(tr, 'waitFor', 'pool-there');
+    await workerProcess!.use(tr).serve('w1');
+    await caller!.use(tr).waitFor('w1');
+    await routerProcess!.use(tr).waitFor('w1');
+    await caller!.use(tr).router('pool-here', ['w1']);
+    await routerProcess!.use(tr).router('pool-there', ['w1']);
+    await caller!.use(tr).waitFor('pool-there');
     const agents = [caller!, routerProcess!, workerProcess!];
     for (const [pool, routerPid] of [
       ['pool-here', caller!.pid],
       ['pool-there', routerProcess!.pid],
     ] as const) {
-      expect(await caller!.call(tr, 'ask', pool, 'work', 1)).toEqual({ ok: true, value: 2 });
+      expect(await caller!.use(tr).ask(pool, 'work', 1)).toEqual({ ok: true, value: 2 });
       const spans = await spansOf(agents, 5);
       const ask = spanNamed(spans, `ask ${pool}`);
       const route = spanNamed(spans, `route ${pool}`);
@@ -93,8 +88,8 @@ describe('traces across processes', () => {
       expect(route).toMatchObject({ kind: SpanKind.PRODUCER, pid: routerPid, attributes: { 'mpbus.router.worker': 'w1' } });
       expect(handler).toMatchObject({ kind: SpanKind.SERVER, pid: workerProcess!.pid });
     }
-    await caller!.call(tr, 'tell', 'pool-there', 'note', 7);
-    await expect.poll(() => workerProcess!.call(tr, 'noted'), { timeout: 10_000 }).toEqual([7]);
+    await caller!.use(tr).tell('pool-there', 'note', 7);
+    await expect.poll(() => workerProcess!.use(tr).noted(), { timeout: 10_000 }).toEqual([7]);
     const told = await spansOf(agents, 4);
     childOf(spanNamed(told, 'route pool-there'), spanNamed(told, 'tell pool-there'));
     childOf(spanNamed(told, 'process w1'), spanNamed(told, 'route pool-there'));
@@ -105,12 +100,12 @@ describe('traces across processes', () => {
     const cluster = { servers: natsServer().url, name: `tr${process.pid}`, heartbeatMs: 250 };
     const [a] = await group('tra', 0, cluster);
     const [b] = await group('trb', 0, cluster);
-    await a!.call(tr, 'serve', 'sink');
-    await b!.call(tr, 'serve', 'svc', 'sink');
-    await a!.call(tr, 'waitFor', 'svc');
-    await b!.call(tr, 'waitFor', 'sink');
-    expect(await a!.call(tr, 'ask', 'svc', 'work', 5)).toEqual({ ok: true, value: 10 });
-    await expect.poll(() => a!.call(tr, 'noted'), { timeout: 10_000 }).toEqual([10]);
+    await a!.use(tr).serve('sink');
+    await b!.use(tr).serve('svc', 'sink');
+    await a!.use(tr).waitFor('svc');
+    await b!.use(tr).waitFor('sink');
+    expect(await a!.use(tr).ask('svc', 'work', 5)).toEqual({ ok: true, value: 10 });
+    await expect.poll(() => a!.use(tr).noted(), { timeout: 10_000 }).toEqual([10]);
     const spans = await spansOf([a!, b!], 6);
     const ask = spanNamed(spans, 'ask svc');
     const handler = spanNamed(spans, 'process svc');

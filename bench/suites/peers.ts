@@ -145,7 +145,7 @@ async function withBusyProcesses<T>(work: (count: number) => Promise<T>): Promis
     await sleep(300);
     return await work(count);
   } finally {
-    const gone = busy.map((b) => (b.exitCode === null && b.signalCode === null ? once(b, 'exit') : undefined));
+    const gone = busy.filter((b) => b.exitCode === null && b.signalCode === null).map((b) => once(b, 'exit'));
     for (const b of busy) killPid(b.pid!);
     await Promise.all(gone);
   }

@@ -32,7 +32,7 @@ async function cPair(binary: string, n: number): Promise<number[]> {
     stdio: ['pipe', 'pipe', 'inherit'],
   });
   try {
-    const lines = createInterface({ input: primary.stdout! });
+    const lines = createInterface({ input: primary.stdout });
     const [first] = (await once(lines, 'line')) as [string];
     if (first !== 'READY') throw new Error(`C primary: ${first}`);
     const out = execFileSync(binary, [...eal, '--proc-type=secondary', '--lcores=1@(0-1)', '--', 'secondary', String(n), String(PAYLOAD_BYTES)], {
@@ -43,7 +43,7 @@ async function cPair(binary: string, n: number): Promise<number[]> {
     if (!line) throw new Error(`C secondary printed no RTT_NS line: ${out}`);
     return line.split(' ').slice(1).map(Number);
   } finally {
-    primary.stdin!.end();
+    primary.stdin.end();
     if (primary.exitCode === null) await Promise.race([once(primary, 'exit'), new Promise((r) => setTimeout(r, 3000))]);
     if (primary.exitCode === null) primary.kill('SIGKILL');
     removeGroupFiles(prefix);

@@ -6,6 +6,7 @@
 import type { Logger } from 'pino';
 import type { DependencyContainer } from 'tsyringe';
 import { logger } from '../log.js';
+import { isThenable } from '../bus/thenable.js';
 import { ActorContext, type ActorCounters } from './context.js';
 import { actorCounters } from './counters.js';
 import { R } from '../runtime/counters-layout.js';
@@ -61,10 +62,6 @@ const RESOLVED = Promise.resolve();
 /** Handle this many messages in a row before letting timers and I/O run. */
 const BATCH = 256;
 
-function isPromiseLike(value: unknown): value is PromiseLike<unknown> {
-  return typeof value === 'object' && value !== null && typeof (value as { then?: unknown }).then === 'function';
-}
-
 /** A class actor's incarnation: a new instance resolved from a per-actor child container. */
 export function classIncarnation(cls: ActorClass): IncarnationFactory {
   return (ctx, container) => {
@@ -73,7 +70,7 @@ export function classIncarnation(cls: ActorClass): IncarnationFactory {
     const cache = new Map<string, Handler | undefined>();
     return {
       handler(action) {
-        if (!cache.has(action)) cache.set(action, classHandler(instance, action) as Handler | undefined);
+        if (!cache.has(action)) cache.set(action, classHandler(instance, action));
         return cache.get(action);
       },
       ...(typeof instance.preStart === 'function' ? { preStart: (c: ActorContext) => instance.preStart!(c) } : {}),
@@ -238,7 +235,7 @@ export class ActorCell implements Receiver {
     } finally {
       handlingCell = undefined;
     }
-    if (isPromiseLike(result)) {
+    if (isThenable(result)) {
       return Promise.resolve(result).then(
         (value) => this.succeeded(envelope, value),
         (err: unknown) => this.failed(envelope, err),

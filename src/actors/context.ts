@@ -1,10 +1,12 @@
 /**
  * {@link ActorContext}: what an actor knows about itself. Handlers get it as their second
- * argument; class actors can also have it injected (`constructor(ctx: ActorContext)`).
+ * argument; class actors can also have it injected (`constructor(ctx: ActorContext)`). The types
+ * of those handlers ({@link HandlerOf}, {@link Handlers}, {@link HandlerMap}) are here with it:
+ * they name the context, and the context's `spawn` takes them.
  */
 import type { Logger } from 'pino';
 import type { Observable } from 'rxjs';
-import type { AnyContract, ContractOf, HandlerMap, Handlers } from './contract.js';
+import type { ActionOf, AnyContract, ContractOf, MsgOf, ReplyOf } from './contract.js';
 import type { ActorClass, ActorDeclaration } from './decorators.js';
 import type { ActorRef } from './ref.js';
 
@@ -93,6 +95,16 @@ export class ActorContext<C = AnyContract> {
     return this.host.counters();
   }
 }
+
+/** A handler for action `K`: gets the message, returns the reply (or a promise of it). */
+export type HandlerOf<C, K extends keyof C> = (msg: MsgOf<C, K>, ctx: ActorContext) => ReplyOf<C, K> | Promise<ReplyOf<C, K>>;
+
+/** One handler per action of the contract: what a function actor is made of. */
+export type Handlers<C> = { [K in ActionOf<C>]: HandlerOf<C, K> };
+
+/** What an untyped function actor is made of: handlers whose own signatures give the contract. */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export type HandlerMap = Record<string, (msg: any, ctx: ActorContext) => unknown>;
 
 /** A function actor: one handler per action, or a factory that makes them (called again on each restart, for fresh state). */
 export type FunctionBehavior<C> = Handlers<C> | ((ctx: ActorContext<C>) => Handlers<C>);

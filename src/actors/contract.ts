@@ -11,9 +11,10 @@
  * const total: number = await counter.ask('add', { n: 2 });
  * counter.tell('add', { n: 'two' }); // compile error
  * ```
+ *
+ * Types only, and it imports nothing: the handler types, which name the {@link ActorContext} a
+ * handler gets, are in context.ts with it (the context names them too).
  */
-import type { ActorContext } from './context.js';
-
 /** One action of a contract. */
 export interface ActionSpec<Msg = unknown, Reply = unknown> {
   msg: Msg;
@@ -31,21 +32,11 @@ export type MsgOf<C, K extends keyof C> = C[K] extends { msg: infer M } ? M : ne
 /** The reply type of action `K`. */
 export type ReplyOf<C, K extends keyof C> = C[K] extends { reply: infer R } ? R : never;
 
-/** A handler for action `K`: gets the message, returns the reply (or a promise of it). */
-export type HandlerOf<C, K extends keyof C> = (msg: MsgOf<C, K>, ctx: ActorContext) => ReplyOf<C, K> | Promise<ReplyOf<C, K>>;
-
-/** One handler per action of the contract: what a function actor is made of. */
-export type Handlers<C> = { [K in ActionOf<C>]: HandlerOf<C, K> };
-
 /** Options of one ask. */
 export interface AskOptions {
   /** Reject with `AskTimeoutError` after this long (default: the system's `askTimeoutMs`). */
   timeoutMs?: number;
 }
-
-/** What an untyped function actor is made of: handlers whose own signatures give the contract. */
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
-export type HandlerMap = Record<string, (msg: any, ctx: ActorContext) => unknown>;
 
 /** The contract implied by a handler map: each handler's parameter and (awaited) result. */
 export type ContractOf<H> = {

@@ -3,9 +3,18 @@ import 'reflect-metadata';
 
 export { ActorSystem, type ActorSystemOptions, type ActorEvent, type DeadLetter, type CloseOptions } from './system.js';
 export { ActorRef } from './ref.js';
-export { ActorContext, type ActorCounters, type Terminated, type FunctionBehavior, type SpawnOptions } from './context.js';
+export {
+  ActorContext,
+  type ActorCounters,
+  type Terminated,
+  type FunctionBehavior,
+  type SpawnOptions,
+  type HandlerOf,
+  type Handlers,
+  type HandlerMap,
+} from './context.js';
 export { Actor, Handle, type ActorClass, type ActorDeclaration } from './decorators.js';
-export type { ActionSpec, AnyContract, ActionOf, MsgOf, ReplyOf, HandlerOf, Handlers, HandlerMap, ContractOf, AskOptions } from './contract.js';
+export type { ActionSpec, AnyContract, ActionOf, MsgOf, ReplyOf, ContractOf, AskOptions } from './contract.js';
 export { defaultSupervision, type SupervisionStrategy } from './supervision.js';
 export { Router, fnv1a, type RouterOptions, type RouterStats, type RoutingStrategy } from './router.js';
 export {

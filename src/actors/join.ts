@@ -33,6 +33,7 @@ export interface StartActorSystemOptions extends RuntimeOptions, Omit<ActorSyste
  *   (or role) than `filePrefix` (`procType`) ask for: DPDK allows one group per process.
  */
 export async function startActorSystem(options: StartActorSystemOptions = {}): Promise<ActorSystem> {
+  // `cluster` is the cluster layer's option (src/cluster/join-cluster.ts): passed on to the system, never to the runtime.
   const { mailboxes, container, askTimeoutMs, goneGraceMs, cluster, checkValues, ...given } = options;
   // A child of system.launch() joins its parent's group as a secondary unless told otherwise.
   const runtimeOptions: RuntimeOptions = { ...launchedRuntimeDefaults(), ...given };

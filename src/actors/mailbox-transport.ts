@@ -150,11 +150,17 @@ export class MailboxTransport implements ActorTransport {
     }
     const entry: OwnEntry = { box, subscription: undefined as unknown as Subscription, groups: new Set<string>(), receiver, unsettled: 0, queued: false };
     const settles = receiver.settles === true;
+    const answer = receiver.answer?.bind(receiver);
     entry.subscription = box.messages$.subscribe((wire) => {
       // Written by another process: only the shape this transport sends is taken.
       const kind = Array.isArray(wire) ? wire[0] : undefined;
       if ((kind !== 0 && kind !== 1 && kind !== 2 && kind !== 3) || typeof wire[1] !== 'string') {
         this.log.warn({ name }, 'dropped a message that is not an actor envelope');
+        return;
+      }
+      // An answer to a system's ask: settled from the wire array, no envelope made for it.
+      if (answer !== undefined && (kind === 2 || kind === 3)) {
+        answer(kind, typeof wire[3] === 'number' ? wire[3] : undefined, wire[2], wire[1]);
         return;
       }
       const envelope = makeEnvelope(

@@ -144,7 +144,8 @@ interface Proc {
   startTimer: NodeJS.Timeout | undefined;
 }
 
-interface Slot {
+/** The state behind one {@link PoolSlot}: the process serving it, its successor, its restarts. */
+interface SlotState {
   index: number;
   current: Proc | undefined;
   /** A replacement starting while `current` still serves. */
@@ -177,7 +178,7 @@ export class ProcessPool {
 
   private readonly events = new Subject<PoolEvent>();
   private readonly log;
-  private readonly slots = new Map<number, Slot>();
+  private readonly slots = new Map<number, SlotState>();
   private readonly budget: RestartBudget | undefined;
   private readonly waiting = new Set<(err: Error) => void>();
   private module: string;
@@ -313,7 +314,7 @@ export class ProcessPool {
     if (this.current !== 'running') throw new MpBusError(ActorErrorCodes.poolClosed, `cannot ${what} pool '${this.name}': it is closed; launch a new one`);
   }
 
-  private liveSlots(): Slot[] {
+  private liveSlots(): SlotState[] {
     return [...this.slots.values()].filter((s) => !s.removed).sort((a, b) => a.index - b.index);
   }
 
@@ -323,7 +324,7 @@ export class ProcessPool {
       const starting: Proc[] = [];
       for (let index = 0; starting.length < count - live.length; index++) {
         if (this.slots.has(index)) continue;
-        const slot: Slot = {
+        const slot: SlotState = {
           index,
           current: undefined,
           successor: undefined,
@@ -343,7 +344,7 @@ export class ProcessPool {
     }
   }
 
-  private async removeSlot(slot: Slot): Promise<void> {
+  private async removeSlot(slot: SlotState): Promise<void> {
     slot.removed = true;
     if (slot.restartTimer) clearTimeout(slot.restartTimer);
     const procs = [slot.current, slot.successor].filter((p): p is Proc => p !== undefined);
@@ -373,7 +374,7 @@ export class ProcessPool {
   // ---------------------------------------------------------------- processes
 
   /** Forks a child for `slot`: as its process (a new slot, a restart) or as the successor of the one serving it. */
-  private startIn(slot: Slot, origin: Proc['origin'], asSuccessor: boolean, serial = ++this.serial): Proc {
+  private startIn(slot: SlotState, origin: Proc['origin'], asSuccessor: boolean, serial = ++this.serial): Proc {
     const info: LaunchedChild = { index: slot.index, serial, pool: this.name, name: `${this.name}-${serial}` };
     const child = fork(this.module, this.options.args(info), {
       execArgv: this.options.execArgv,
@@ -494,7 +495,7 @@ export class ProcessPool {
     clearTimeout(timer);
   }
 
-  private onExit(slot: Slot, proc: Proc, code: number | null, signal: NodeJS.Signals | null): void {
+  private onExit(slot: SlotState, proc: Proc, code: number | null, signal: NodeJS.Signals | null): void {
     clearTimeout(proc.startTimer);
     const reason = proc.stopReason ?? 'crashed';
     const exit: ChildExit = { code, signal, reason, at: Date.now() };
@@ -528,7 +529,7 @@ export class ProcessPool {
     this.scheduleRestart(slot, proc, exit);
   }
 
-  private scheduleRestart(slot: Slot, previous: Proc, exit: ChildExit): void {
+  private scheduleRestart(slot: SlotState, previous: Proc, exit: ChildExit): void {
     if (!this.budget || !this.options.restart) {
       this.slots.delete(slot.index);
       return;

@@ -27,9 +27,18 @@ import {
   type Incarnation,
   type IncarnationFactory,
 } from './cell.js';
-import { ActorContext, type ActorCounters, type ContextHost, type FunctionBehavior, type SpawnOptions, type Terminated } from './context.js';
+import {
+  ActorContext,
+  type ActorCounters,
+  type ContextHost,
+  type FunctionBehavior,
+  type HandlerMap,
+  type Handlers,
+  type SpawnOptions,
+  type Terminated,
+} from './context.js';
 import { SystemCounters } from './counters.js';
-import type { AnyContract, AskOptions, ContractOf, HandlerMap, Handlers } from './contract.js';
+import type { AnyContract, AskOptions, ContractOf } from './contract.js';
 import { actorDeclaration, type ActorClass } from './decorators.js';
 import { DeadlineQueue } from './deadlines.js';
 import {
@@ -45,7 +54,6 @@ import {
 import { PendingAsk, PendingTable, workerGoneCode, type AskForwarder } from './pending.js';
 import { InProcessHub, InProcessTransport } from './in-process.js';
 import { Runtime, type CloseContext, type PrimaryLost } from '../runtime/runtime.js';
-import { ClusterTransport, type ClusterOptions } from '../cluster/cluster-transport.js';
 import { ActorRef, type RefHost } from './ref.js';
 import { Router, type RouterOptions } from './router.js';
 import { launchPool, type LaunchOptions, type ProcessPool } from './process-pool.js';
@@ -90,11 +98,6 @@ export type ActorEvent =
 export interface ActorSystemOptions {
   /** How messages travel (default: a node of the process-wide in-process hub). */
   transport?: ActorTransport;
-  /**
-   * Joins a cluster of hosts through NATS: names no process of this group holds are looked up
-   * on the other hosts (see docs/cluster.md). Await {@link ActorSystem.ready} before relying on it.
-   */
-  cluster?: ClusterOptions;
   /** The DI container actors resolve from (default: a child of tsyringe's root container). */
   container?: DependencyContainer;
   /** Timeout of asks that give none (default 10 000 ms). */
@@ -120,6 +123,21 @@ export interface ActorSystemOptions {
 export interface CloseOptions {
   /** How long in-flight and queued messages may still be handled (default 5 000 ms). */
   timeoutMs?: number;
+}
+
+/**
+ * @internal A layer above this one that wraps the transport of each system made from then on,
+ * as the system's options ask: the cluster layer adds its bridge to NATS this way (with the
+ * `cluster` option it adds, src/cluster/join-cluster.ts), so that the actor layer imports
+ * nothing of the layers above it.
+ */
+export type TransportLayer = (transport: ActorTransport, options: ActorSystemOptions) => ActorTransport;
+
+const transportLayers: TransportLayer[] = [];
+
+/** @internal Registers a {@link TransportLayer} (a layer does it once, when it is loaded). */
+export function addTransportLayer(layer: TransportLayer): void {
+  if (!transportLayers.includes(layer)) transportLayers.push(layer);
 }
 
 const kindNames = ['tell', 'ask', 'reply', 'failure'] as const;
@@ -187,7 +205,7 @@ export class ActorSystem implements RefHost, CellHost {
     refreshTracing();
     const transport = options.transport ?? InProcessHub.shared.connect();
     this.runtime = options.runtime ?? (transport instanceof InProcessTransport ? undefined : Runtime.current());
-    this.transport = options.cluster ? new ClusterTransport(transport, options.cluster) : transport;
+    this.transport = transportLayers.reduce((below, layer) => layer(below, options), transport);
     this.stats = new SystemCounters(() => this.cells.values(), this.transport);
     this.container = options.container ?? rootContainer.createChildContainer();
     this.container.register(ActorSystem, { useValue: this });
@@ -199,7 +217,11 @@ export class ActorSystem implements RefHost, CellHost {
     this.deadLetters$ = this.deadLetters.asObservable();
     this.log = logger('actors', { node: this.transport.nodeId });
     this.replyAddress = `$reply.${this.transport.nodeId}`;
-    this.replyRegistration = this.transport.register(this.replyAddress, { receive: (e) => this.onReply(e), depth: () => 0 });
+    this.replyRegistration = this.transport.register(this.replyAddress, {
+      receive: (e) => this.onReply(e.kind, e.id, e.payload, e.action),
+      answer: (kind, id, payload, action) => this.onReply(kind, id, payload, action),
+      depth: () => 0,
+    });
     this.goneSubscription = this.transport.gone$.subscribe((gone) => this.onGone(gone.name));
     this.transport.onUndeliverable?.((to, envelope, cause) => this.undeliverable(to, envelope, cause));
   }
@@ -207,11 +229,6 @@ export class ActorSystem implements RefHost, CellHost {
   /** Resolves once the transport is ready (with `cluster`: connected to NATS; rejects with CLUSTER_UNAVAILABLE when it cannot be). */
   async ready(): Promise<void> {
     await this.transport.ready?.();
-  }
-
-  /** The cluster bridge, when this system joined a cluster (broadcast topics, directory of other hosts). */
-  get cluster(): ClusterTransport | undefined {
-    return this.transport instanceof ClusterTransport ? this.transport : undefined;
   }
 
   // ---------------------------------------------------------------- spawning
@@ -241,11 +258,11 @@ export class ActorSystem implements RefHost, CellHost {
         throw new MpBusError(ActorErrorCodes.invalidActor, `spawn('${target}', behavior): behavior must be an object of handlers or a function returning one`);
       }
       name = target;
-      options = (b ?? {}) as SpawnOptions;
+      options = b ?? {};
       factory = functionIncarnation(a as FunctionBehavior<AnyContract>, options);
     } else if (typeof target === 'function') {
       declared = actorDeclaration(target as ActorClass);
-      options = (a ?? {}) as SpawnOptions;
+      options = a ?? {};
       name = options.name ?? declared.name;
       factory = classIncarnation(target as ActorClass);
     } else {
@@ -534,32 +551,33 @@ export class ActorSystem implements RefHost, CellHost {
     p.reject(new AskTimeoutError(p.isRelay ? p.worker! : p.to, p.action, p.timeoutMs));
   }
 
-  private onReply(envelope: Envelope): void {
-    const p = envelope.id === undefined ? undefined : this.pending.get(envelope.id);
+  /** An answer came back (fields, not an envelope: the mailbox transport makes none for answers). */
+  private onReply(kind: EnvelopeKind, id: number | undefined, payload: unknown, action: string): void {
+    const p = id === undefined ? undefined : this.pending.get(id);
     if (!p) {
-      this.deadLetter(this.replyAddress, envelope, 'late-reply');
+      this.deadLetter(this.replyAddress, makeEnvelope(kind, action, payload, id), 'late-reply');
       return;
     }
-    const failure = envelope.kind === EnvelopeKind.failure;
+    const failure = kind === EnvelopeKind.failure;
     this.stats.answered(p, failure);
     if (p.router !== undefined) {
       // The worker never took it (it stopped first): the router gives it to another one.
-      if (failure && workerGoneCode((envelope.payload as WireError)?.code)) {
-        this.workerLost(p, fromWireError(p.worker!, p.action, envelope.payload as WireError));
+      if (failure && workerGoneCode((payload as WireError)?.code)) {
+        this.workerLost(p, fromWireError(p.worker!, p.action, payload as WireError));
         return;
       }
       p.router.settled(p.worker!);
       if (p.isRelay) {
         // Passed on as it came: a failure stays the worker's wire error.
         this.settle(p);
-        this.reply(p.origin!, envelope.kind as typeof EnvelopeKind.reply | typeof EnvelopeKind.failure, envelope.payload);
+        this.reply(p.origin!, kind as typeof EnvelopeKind.reply | typeof EnvelopeKind.failure, payload);
         p.release();
         return;
       }
     }
     this.settle(p);
-    if (failure) p.reject(fromWireError(p.worker ?? p.to, p.action, envelope.payload as WireError));
-    else p.resolve(envelope.payload);
+    if (failure) p.reject(fromWireError(p.worker ?? p.to, p.action, payload as WireError));
+    else p.resolve(payload);
   }
 
   /** A name went away: asks pending on it (or routed to it) fail, or are given to another worker, after a short grace (a reply already sent still wins). */

@@ -95,6 +95,13 @@ export interface Receiver {
    * routers in other processes see) and against its capacity (senders see 'full').
    */
   readonly settles?: boolean;
+  /**
+   * Optional, for the name a system's answers come back to: an answer (`reply` or `failure`)
+   * handed over as its fields, without an {@link Envelope} made for it. A transport that
+   * decodes messages (the mailbox transport) calls it instead of `receive` for answers; others
+   * may call `receive` as for any message.
+   */
+  answer?(kind: typeof EnvelopeKind.reply | typeof EnvelopeKind.failure, id: number | undefined, payload: unknown, action: string): void;
 }
 
 /** A name registered by this process; `close()` unregisters it (peers see it go). */

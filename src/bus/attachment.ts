@@ -4,6 +4,7 @@
  * it is made once per process, on first use, and released when the runtime closes.
  */
 import { MpBusError, ErrorCodes } from '../errors.js';
+import { integerIn } from '../validation.js';
 import { Runtime } from '../runtime/runtime.js';
 import { addon } from '../native/addon.js';
 import { DrainRow, mailboxNative, type Attached } from '../native/mailbox.js';
@@ -32,14 +33,6 @@ export interface Attachment extends Attached {
 }
 
 let current: Attachment | undefined;
-
-function integer(name: string, value: number | undefined, fallback: number, min: number, max: number): number {
-  const v = value ?? fallback;
-  if (!Number.isInteger(v) || v < min || v > max) {
-    throw new MpBusError(ErrorCodes.invalidOption, `${name} must be an integer in ${min}..${max}, got ${String(v)}`);
-  }
-  return v;
-}
 
 /** How long {@link attachAsync} waits for another process that creates the group's objects or reaps our slot. */
 const ATTACH_WAIT_MS = 5000;
@@ -83,11 +76,11 @@ function tryAttach(options: MailboxMemoryOptions): Attachment | undefined {
   if (!rt) throw new MpBusError(ErrorCodes.notReady, 'start a Runtime (Runtime.start) before using mailboxes or membership');
   rt.assertOpen();
   if (current && current.rt === rt) return current;
-  const poolBuffers = integer('poolBuffers', options.poolBuffers, 8192, 64, 1 << 22);
-  const bufferSize = integer('bufferSize', options.bufferSize, 2048, 128, 1 << 20);
-  const inboxSize = integer('inboxSize', options.inboxSize, 8192, 64, 1 << 24);
+  const poolBuffers = integerIn(options.poolBuffers ?? 8192, 'poolBuffers', 64, 1 << 22);
+  const bufferSize = integerIn(options.bufferSize ?? 2048, 'bufferSize', 128, 1 << 20);
+  const inboxSize = integerIn(options.inboxSize ?? 8192, 'inboxSize', 64, 1 << 24);
   if ((inboxSize & (inboxSize - 1)) !== 0) throw new MpBusError(ErrorCodes.invalidOption, `inboxSize must be a power of two, got ${inboxSize}`);
-  const registryEntries = integer('registryEntries', options.registryEntries, 65536, 64, 1 << 24);
+  const registryEntries = integerIn(options.registryEntries ?? 65536, 'registryEntries', 64, 1 << 24);
   const out = new Uint32Array(DrainRow.burst * DrainRow.words);
   const native = mailboxNative();
   // Read by onWake (registered before the attachment exists), so declared first and assigned once.
@@ -115,7 +108,7 @@ function tryAttach(options: MailboxMemoryOptions): Attachment | undefined {
   }
   self = { ...attached, rt, out, onWake: () => {}, beforeDetach: [] };
   current = self;
-  rt.onClose(() => detach(self!));
+  rt.onClose(() => detach(self));
   return self;
 }
 

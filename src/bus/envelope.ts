@@ -6,7 +6,7 @@
  * ```
  * offset size
  *  0     4   magic "mpB" + version 1 (0x6d 0x70 0x42 0x01)
- *  4     1   kind (EnvelopeKind)
+ *  4     1   kind (MpEnvelopeKind)
  *  5     1   flags: bit 0 = the value is in a shared-memory buffer (a 16-byte reference follows)
  *  6     1   sender role: 1 primary, 2 secondary
  *  7     1   length of the handler name (lane requests only), else 0
@@ -26,7 +26,7 @@ export const ENVELOPE_HEADER_BYTES = 24;
 export const LARGE_REF_BYTES = 16;
 const MAGIC = 0x0142706d; // bytes 6d 70 42 01 read as u32 LE
 
-export const enum EnvelopeKind {
+export const enum MpEnvelopeKind {
   message = 1,
   request = 2,
   reply = 3,
@@ -45,8 +45,8 @@ export interface LargeRef {
   token: number;
 }
 
-export interface Envelope {
-  kind: EnvelopeKind;
+export interface MpEnvelope {
+  kind: MpEnvelopeKind;
   role: Role;
   pid: number;
   correlationId: number;
@@ -82,8 +82,8 @@ export function decodeValue(bytes: Uint8Array): unknown {
 }
 
 /** What an envelope carries besides the value. */
-export interface EnvelopeHead {
-  kind: EnvelopeKind;
+export interface MpEnvelopeHead {
+  kind: MpEnvelopeKind;
   role: Role;
   pid: number;
   correlationId: number;
@@ -97,7 +97,7 @@ export function inlineCapacity(maxParamBytes: number, target?: Buffer): number {
 }
 
 /** Builds the param: header, target name, then the inline value or the large reference. */
-export function writeEnvelope(head: EnvelopeHead, body: Uint8Array | LargeRef): Buffer {
+export function writeEnvelope(head: MpEnvelopeHead, body: Uint8Array | LargeRef): Buffer {
   const targetLen = head.target?.length ?? 0;
   const isLarge = !(body instanceof Uint8Array);
   const bodyLen = isLarge ? LARGE_REF_BYTES : body.length;
@@ -136,11 +136,11 @@ export function correlationIdOf(param: Buffer): number | undefined {
  * Reads an envelope, checking every field another process wrote. Throws MALFORMED_MESSAGE when
  * the magic is there but the rest does not hold together.
  */
-export function readEnvelope(param: Buffer): Envelope {
+export function readEnvelope(param: Buffer): MpEnvelope {
   const bad = (why: string): MpBusError => new MpBusError(MpErrorCodes.malformed, `malformed mpbus message: ${why}`);
   if (param.length < ENVELOPE_HEADER_BYTES) throw bad(`${param.length} bytes, shorter than the ${ENVELOPE_HEADER_BYTES}-byte header`);
   const kind = param[4]!;
-  if (kind < EnvelopeKind.message || kind > EnvelopeKind.noHandler) throw bad(`unknown kind ${kind}`);
+  if (kind < MpEnvelopeKind.message || kind > MpEnvelopeKind.noHandler) throw bad(`unknown kind ${kind}`);
   const flags = param[5]!;
   if ((flags & ~FLAG_LARGE) !== 0) throw bad(`unknown flags 0x${flags.toString(16)}`);
   const roleByte = param[6]!;
@@ -150,7 +150,7 @@ export function readEnvelope(param: Buffer): Envelope {
   if (bodyAt > param.length) throw bad(`name length ${targetLen} overruns the message`);
   const deadlineMs = param.readDoubleLE(16);
   if (!Number.isFinite(deadlineMs) || deadlineMs < 0) throw bad('invalid deadline');
-  const env: Envelope = {
+  const env: MpEnvelope = {
     kind,
     role: roleByte === 1 ? 'primary' : 'secondary',
     pid: param.readUInt32LE(8),

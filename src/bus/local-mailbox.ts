@@ -167,7 +167,7 @@ export class Mailbox<T = unknown> {
   /** Unregisters the name; senders get MAILBOX_CLOSED (or reach a mailbox reopened under that name). */
   close(): void {
     if (this.closedFlag) return;
-    this.host.closeBox(this as Mailbox<unknown>);
+    this.host.closeBox(this);
     this.closeLocal();
   }
 

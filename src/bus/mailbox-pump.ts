@@ -36,6 +36,16 @@ const CROWDED_LINGER_MS = 0.1;
  * than {@link CROWDED_LINGER_MS} does not make every message pay a doorbell wake-up.
  */
 const GAP_LINGER_FACTOR = 2;
+/**
+ * Messages up to this many bytes are decoded from a private copy at offset 0 rather than in
+ * place in the pool. msgpackr picks its string path by where a message ends in the buffer it is
+ * given: a message that ends past byte 140 (keys: 180) of it has its strings extracted by
+ * msgpackr's native addon (a native call and an array per message) and its map keys read
+ * without the key cache, which is what every message decoded in place got (the pool is
+ * megabytes). From the copy, small messages take the JS path msgpackr meant for them:
+ * docs/benchmarks.md, "Third pass: the caller".
+ */
+const SMALL_DECODE_BYTES = 139;
 
 export class MailboxPump implements RoomWatch {
   /** What the receive loop did so far (turns, drains, drains that found messages, parks, doorbell wakes): bench/profile-ask-wake.ts */
@@ -48,6 +58,9 @@ export class MailboxPump implements RoomWatch {
   private readonly boxes: Map<number, Mailbox<unknown>>;
   private readonly unpackr: Unpackr;
   private readonly unpackRange = { start: 0, end: 0 };
+  /** The private copy small messages are decoded from (see {@link SMALL_DECODE_BYTES}). */
+  private readonly small = Buffer.alloc(SMALL_DECODE_BYTES);
+  private readonly smallRange = { start: 0, end: 0 };
   /** Burst-mode mailboxes that got messages in the drain being delivered. */
   private readonly gathered: Array<Mailbox<unknown>> = [];
   private pumpScheduled = false;
@@ -242,6 +255,11 @@ export class MailboxPump implements RoomWatch {
         if (flags & ROW_LARGE) {
           const bytes = large![at]!;
           value = codec === CODEC_MSGPACK ? this.unpackr.unpack(bytes) : bytes;
+        } else if (codec === CODEC_MSGPACK && length <= SMALL_DECODE_BYTES) {
+          // (also what a sender could rewrite while it is decoded: the copy is this process's own)
+          this.pool.copy(this.small, 0, at, at + length);
+          this.smallRange.end = length;
+          value = this.unpackr.unpack(this.small, this.smallRange);
         } else if (codec === CODEC_MSGPACK) {
           this.unpackRange.start = at;
           this.unpackRange.end = at + length;

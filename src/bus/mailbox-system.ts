@@ -7,6 +7,7 @@
  */
 import type { Observable } from 'rxjs';
 import { MpBusError, ErrorCodes } from '../errors.js';
+import { integerIn } from '../validation.js';
 import { attach, attachAsync, type Attachment } from './attachment.js';
 import { Membership } from './membership.js';
 import { checkName, registry, type MailboxAddress } from './registry.js';
@@ -16,7 +17,7 @@ import { MailboxPort } from './mailbox-port.js';
 import { MailboxPump } from './mailbox-pump.js';
 import { MailboxRef } from './mailbox-ref.js';
 import { NameWatch } from './mailbox-watch.js';
-import type { MailboxOptions, MailboxSystemOptions, NameGone, SendOptions, TrySendResult } from './mailbox-types.js';
+import type { MailboxOptions, MailboxSystemOptions, MailboxGone, SendOptions, TrySendResult } from './mailbox-types.js';
 
 const DEFAULT_CAPACITY = 1024;
 
@@ -42,8 +43,7 @@ export class MailboxSystem {
     this.errors$ = this.port.errors.asObservable();
     const spinUs = options.spinUs ?? 10;
     const idleParkMs = options.idleParkMs ?? 1;
-    if (!Number.isInteger(spinUs) || spinUs < 0 || spinUs > 1000)
-      throw new MpBusError(ErrorCodes.invalidOption, `spinUs must be an integer in 0..1000, got ${String(options.spinUs)}`);
+    integerIn(spinUs, 'spinUs', 0, 1000);
     if (!(idleParkMs >= 0 && idleParkMs <= 1000))
       throw new MpBusError(ErrorCodes.invalidOption, `idleParkMs must be in 0..1000, got ${String(options.idleParkMs)}`);
     this.pump = new MailboxPump(this.port, spinUs, idleParkMs);
@@ -101,10 +101,7 @@ export class MailboxSystem {
   open<T = unknown>(name: string, options: MailboxOptions = {}): Mailbox<T> {
     this.port.assertOpen();
     checkName(name);
-    const capacity = options.capacity ?? DEFAULT_CAPACITY;
-    if (!Number.isInteger(capacity) || capacity < 1 || capacity > 0x7fffffff) {
-      throw new MpBusError(ErrorCodes.invalidOption, `capacity must be a positive integer, got ${String(options.capacity)}`);
-    }
+    const capacity = integerIn(options.capacity ?? DEFAULT_CAPACITY, 'capacity', 1, 0x7fffffff);
     const native = this.port.native;
     const id = native.mbxOpen(capacity);
     const address: MailboxAddress = { slot: this.att.slot, generation: this.att.generation, id };
@@ -120,7 +117,7 @@ export class MailboxSystem {
       );
     }
     const box = new Mailbox<T>(this.port, name, address, capacity);
-    this.port.addBox(box as Mailbox<unknown>);
+    this.port.addBox(box);
     return box;
   }
 
@@ -132,7 +129,7 @@ export class MailboxSystem {
       ref = new MailboxRef<unknown>(this.port, this.pump, name);
       this.refs.set(name, ref);
     }
-    return ref as MailboxRef<T>;
+    return ref;
   }
 
   /** Sends without waiting: see {@link MailboxRef.trySend}. */
@@ -170,7 +167,7 @@ export class MailboxSystem {
    * its process died, SIGKILL included, or left), then completes. Emits at once when no such
    * mailbox exists now. Detection takes at most a few hundred ms.
    */
-  watch(name: string): Observable<NameGone> {
+  watch(name: string): Observable<MailboxGone> {
     return this.names.watch(name);
   }
 

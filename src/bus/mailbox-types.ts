@@ -15,7 +15,7 @@ export const OfferStatus = { ...SendStatus, noSuchMailbox: 6 } as const;
 export type TrySendResult = 'sent' | 'mailbox-full' | 'inbox-full' | 'no-buffers';
 
 /** A watched mailbox name went away: see {@link MailboxSystem.watch}. */
-export interface NameGone {
+export interface MailboxGone {
   readonly name: string;
   /** 'closed': unregistered by its owner (or never there); 'process-died': its process died or left. */
   readonly reason: 'closed' | 'process-died';

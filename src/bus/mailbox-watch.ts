@@ -7,10 +7,10 @@ import { Observable, type Subscriber, type Subscription } from 'rxjs';
 import { Membership, SCAN_INTERVAL_MS } from './membership.js';
 import { checkName, registry, type MailboxAddress } from './registry.js';
 import type { MailboxPort } from './mailbox-port.js';
-import type { NameGone } from './mailbox-types.js';
+import type { MailboxGone } from './mailbox-types.js';
 
 export class NameWatch {
-  private readonly watched = new Map<string, { address: MailboxAddress; pid: number | undefined; subscribers: Set<Subscriber<NameGone>> }>();
+  private readonly watched = new Map<string, { address: MailboxAddress; pid: number | undefined; subscribers: Set<Subscriber<MailboxGone>> }>();
   private watchTimer: NodeJS.Timeout | undefined;
   private watchEpoch = -1;
   private peerDownSub: Subscription | undefined;
@@ -21,9 +21,9 @@ export class NameWatch {
   ) {}
 
   /** See {@link MailboxSystem.watch}. */
-  watch(name: string): Observable<NameGone> {
+  watch(name: string): Observable<MailboxGone> {
     checkName(name);
-    return new Observable<NameGone>((subscriber) => {
+    return new Observable<MailboxGone>((subscriber) => {
       this.port.assertOpen();
       let entry = this.watched.get(name);
       if (!entry) {
@@ -81,7 +81,7 @@ export class NameWatch {
       if (now && now.slot === a.slot && now.generation === a.generation && now.id === a.id) continue;
       this.watched.delete(name);
       const alive = this.membership.isAlive(a.slot, a.generation);
-      const gone: NameGone = alive ? { name, reason: 'closed' } : { name, reason: 'process-died', ...(entry.pid !== undefined ? { pid: entry.pid } : {}) };
+      const gone: MailboxGone = alive ? { name, reason: 'closed' } : { name, reason: 'process-died', ...(entry.pid !== undefined ? { pid: entry.pid } : {}) };
       for (const sub of [...entry.subscribers]) {
         sub.next(gone);
         sub.complete();

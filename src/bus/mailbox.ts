@@ -20,4 +20,4 @@ export { MailboxSystem } from './mailbox-system.js';
 export { Mailbox } from './local-mailbox.js';
 export { MailboxRef } from './mailbox-ref.js';
 export { MessageBurst } from './message-burst.js';
-export { OfferStatus, type NameGone, type TrySendResult, type MailboxSystemOptions, type MailboxOptions, type SendOptions } from './mailbox-types.js';
+export { OfferStatus, type MailboxGone, type TrySendResult, type MailboxSystemOptions, type MailboxOptions, type SendOptions } from './mailbox-types.js';

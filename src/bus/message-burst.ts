@@ -37,7 +37,8 @@ export class MessageBurst {
   /** The bytes of message `i`, a view valid during the emission only. */
   payload(i: number): Buffer {
     this.check(i);
-    return this.bytes.subarray(this.starts[i]!, this.starts[i]! + this.lengths[i]!);
+    const start = this.starts[i]!;
+    return this.bytes.subarray(start, start + this.lengths[i]!);
   }
 
   /**
@@ -51,7 +52,7 @@ export class MessageBurst {
     const end = start + this.lengths[i]!;
     if (this.encoded[i] === 0) return Buffer.from(this.bytes.subarray(start, end));
     try {
-      return this.unpackr.unpack(this.bytes, { start, end } as never);
+      return this.unpackr.unpack(this.bytes, { start, end });
     } catch (err) {
       throw new MpBusError(ErrorCodes.decodeFailed, `message ${i} of a burst could not be decoded (${(err as Error).message})`, { cause: err });
     }

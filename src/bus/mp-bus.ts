@@ -30,7 +30,7 @@ import { MpBusError } from '../errors.js';
 import { logger } from '../log.js';
 import { mpNative, type MpBinding, type NativeIncoming, type NativeMpEvent } from '../native/mp.js';
 import { Runtime } from '../runtime/runtime.js';
-import { EnvelopeKind, encodeValue, hasEnvelope, monotonicMs, readEnvelope, writeEnvelope, type Envelope, type EnvelopeHead } from './envelope.js';
+import { MpEnvelopeKind, encodeValue, hasEnvelope, monotonicMs, readEnvelope, writeEnvelope, type MpEnvelope, type MpEnvelopeHead } from './envelope.js';
 import { LargePayloads, type Body } from './mp-large.js';
 import { checkFds, checkName, checkRaw, resolveBusOptions } from './mp-checks.js';
 import { closeFds, errorPayload, invokeHandler, type Outcome } from './mp-handler-call.js';
@@ -49,7 +49,7 @@ import {
   type MpRole,
 } from './types.js';
 
-interface Registration {
+interface MpNameEntry {
   name: string;
   // One registry holds every name's handler and subject, each typed by its own caller: their
   // payload types differ per entry, so the entry itself cannot name one.
@@ -70,7 +70,7 @@ export class MpBus {
   private readonly native: MpBinding;
   private readonly limits: MpBinding['mpLimits'];
   private readonly log;
-  private readonly registrations = new Map<string, Registration>();
+  private readonly registrations = new Map<string, MpNameEntry>();
   private readonly large: LargePayloads;
   private readonly requests: MpRequests;
   private readonly sender: MpSender;
@@ -228,7 +228,7 @@ export class MpBus {
       return;
     }
     const body = this.large.encode(encodeValue(value));
-    const param = this.envelope({ kind: EnvelopeKind.message, correlationId: 0, deadlineMs: 0 }, body);
+    const param = this.envelope({ kind: MpEnvelopeKind.message, correlationId: 0, deadlineMs: 0 }, body);
     try {
       this.sender.send(name, param, fds, onSent);
     } catch (err) {
@@ -356,10 +356,10 @@ export class MpBus {
       if (reg.listeners === 0 && !reg.handler) closeFds(ev.fds);
       return;
     }
-    let env: Envelope;
+    let env: MpEnvelope;
     try {
       env = readEnvelope(ev.param);
-      if (env.kind !== EnvelopeKind.message) throw new MpBusError(MpErrorCodes.malformed, `malformed mpbus message: kind ${env.kind} on a message name`);
+      if (env.kind !== MpEnvelopeKind.message) throw new MpBusError(MpErrorCodes.malformed, `malformed mpbus message: kind ${env.kind} on a message name`);
     } catch (err) {
       closeFds(ev.fds);
       this.report(err, ev.name);
@@ -383,11 +383,11 @@ export class MpBus {
 
   /** A request from an mpbus peer on one of the lanes: dispatch by the handler name inside. */
   private onLaneRequest(ev: NativeIncoming): void {
-    let env: Envelope;
+    let env: MpEnvelope;
     try {
       if (!hasEnvelope(ev.param)) throw new MpBusError(MpErrorCodes.malformed, `a message without mpbus header on the internal name '${ev.name}'`);
       env = readEnvelope(ev.param);
-      if (env.kind !== EnvelopeKind.request || env.target === '')
+      if (env.kind !== MpEnvelopeKind.request || env.target === '')
         throw new MpBusError(MpErrorCodes.malformed, `malformed mpbus request: kind ${env.kind}, name '${env.target}'`);
     } catch (err) {
       closeFds(ev.fds);
@@ -399,7 +399,7 @@ export class MpBus {
     if (!handler) {
       closeFds(ev.fds);
       if (exclusive) this.large.discard(env);
-      this.replyLane(ev, env, { kind: EnvelopeKind.noHandler, value: undefined });
+      this.replyLane(ev, env, { kind: MpEnvelopeKind.noHandler, value: undefined });
       return;
     }
     let value: unknown;
@@ -407,14 +407,14 @@ export class MpBus {
       value = this.large.open(env, exclusive);
     } catch (err) {
       closeFds(ev.fds);
-      this.replyLane(ev, env, { kind: EnvelopeKind.errorReply, value: errorPayload(err) });
+      this.replyLane(ev, env, { kind: MpEnvelopeKind.errorReply, value: errorPayload(err) });
       return;
     }
     const msg: MpMessage = { name: env.target, value, raw: false, pid: env.pid, role: env.role, fds: ev.fds };
     invokeHandler(handler, msg, (outcome) => this.replyLane(ev, env, outcome));
   }
 
-  private replyLane(ev: NativeIncoming, req: Envelope, outcome: Outcome): void {
+  private replyLane(ev: NativeIncoming, req: MpEnvelope, outcome: Outcome): void {
     if (this.closed) return;
     // Past the requester's deadline its slot may carry another request: answering now would
     // answer that one. Drop it instead.
@@ -432,21 +432,21 @@ export class MpBus {
     try {
       encoded = encodeValue(outcome.value);
     } catch (err) {
-      kind = EnvelopeKind.errorReply;
+      kind = MpEnvelopeKind.errorReply;
       encoded = encodeValue(errorPayload(err));
     }
     let fds: number[] | undefined;
     try {
       fds = checkFds(outcome.fds, this.limits);
     } catch (err) {
-      kind = EnvelopeKind.errorReply;
+      kind = MpEnvelopeKind.errorReply;
       encoded = encodeValue(errorPayload(err));
     }
     let body: Body;
     try {
       body = this.large.encode(encoded);
     } catch (err) {
-      kind = EnvelopeKind.errorReply;
+      kind = MpEnvelopeKind.errorReply;
       body = encodeValue(errorPayload(err));
       fds = undefined;
     }
@@ -462,7 +462,7 @@ export class MpBus {
 
   private replyRaw(ev: NativeIncoming, outcome: Outcome): void {
     if (this.closed) return;
-    if (outcome.kind === EnvelopeKind.errorReply) {
+    if (outcome.kind === MpEnvelopeKind.errorReply) {
       const remote = outcome.value as { message?: string };
       this.report(
         new MpBusError(
@@ -482,7 +482,7 @@ export class MpBus {
 
   // ---- internals: registrations, envelopes ------------------------------------------------
 
-  private acquire(name: string): Registration {
+  private acquire(name: string): MpNameEntry {
     let reg = this.registrations.get(name);
     if (!reg) {
       this.native.mpRegister(name);
@@ -492,13 +492,13 @@ export class MpBus {
     return reg;
   }
 
-  private releaseRegistration(reg: Registration): void {
+  private releaseRegistration(reg: MpNameEntry): void {
     if (reg.handler || reg.listeners > 0 || this.registrations.get(reg.name) !== reg) return;
     this.registrations.delete(reg.name);
     if (!this.closed) this.native.mpUnregister(reg.name);
   }
 
-  private envelope(head: Omit<EnvelopeHead, 'role' | 'pid'>, body: Body): Buffer {
+  private envelope(head: Omit<MpEnvelopeHead, 'role' | 'pid'>, body: Body): Buffer {
     return writeEnvelope({ ...head, role: this.role, pid: this.pid }, body);
   }
 

@@ -3,6 +3,7 @@
  * payloads against DPDK's limits, each failing with an `MpBusError` that says the limit.
  */
 import { MpBusError } from '../errors.js';
+import { integerIn } from '../validation.js';
 import type { MpBinding } from '../native/mp.js';
 import { MpErrorCodes, type MpBusOptions } from './types.js';
 
@@ -12,12 +13,7 @@ export const RESERVED_NAME_PREFIX = 'mpbus:';
 type Limits = MpBinding['mpLimits'];
 
 export function resolveBusOptions(o: MpBusOptions): Required<MpBusOptions> {
-  const int = (name: string, v: number | undefined, dflt: number, min: number, max: number): number => {
-    if (v === undefined) return dflt;
-    if (!Number.isInteger(v) || v < min || v > max)
-      throw new MpBusError(MpErrorCodes.invalidOption, `${name} must be an integer in [${min}, ${max}], got ${String(v)}`);
-    return v;
-  };
+  const int = (name: string, v: number | undefined, dflt: number, min: number, max: number): number => (v === undefined ? dflt : integerIn(v, name, min, max));
   return {
     lanes: int('lanes', o.lanes, 16, 1, 256),
     maxPayloadBytes: int('maxPayloadBytes', o.maxPayloadBytes, 64 * 1024 * 1024, 256, 1024 * 1024 * 1024),

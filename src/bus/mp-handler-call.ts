@@ -3,19 +3,20 @@
  * throw) into the outcome the bus replies with; and closing the fds of messages nobody owns.
  */
 import { closeSync } from 'node:fs';
-import { EnvelopeKind } from './envelope.js';
+import { MpEnvelopeKind } from './envelope.js';
+import { isThenable } from './thenable.js';
 import { MpReplyWith, type MpHandler, type MpMessage } from './types.js';
 
 /** What a handler answered: the reply's envelope kind, its value and fds. */
 export interface Outcome {
-  kind: EnvelopeKind;
+  kind: MpEnvelopeKind;
   value: unknown;
   fds?: number[];
 }
 
 function toOutcome(result: unknown): Outcome {
-  if (result instanceof MpReplyWith) return { kind: EnvelopeKind.reply, value: result.value, fds: result.fds };
-  return { kind: EnvelopeKind.reply, value: result };
+  if (result instanceof MpReplyWith) return { kind: MpEnvelopeKind.reply, value: result.value, fds: result.fds };
+  return { kind: MpEnvelopeKind.reply, value: result };
 }
 
 /** What crosses to the requester of a handler that failed. */
@@ -24,23 +25,19 @@ export function errorPayload(err: unknown): { code: string; message: string } {
   return { code: 'Error', message: String(err) };
 }
 
-function isThenable(v: unknown): v is PromiseLike<unknown> {
-  return typeof v === 'object' && v !== null && typeof (v as { then?: unknown }).then === 'function';
-}
-
 /** Runs a handler; a synchronous result is answered without a microtask hop. */
 export function invokeHandler(handler: MpHandler<unknown, unknown>, msg: MpMessage, answer: (o: Outcome) => void): void {
   let result: unknown;
   try {
     result = handler(msg.value, msg);
   } catch (err) {
-    answer({ kind: EnvelopeKind.errorReply, value: errorPayload(err) });
+    answer({ kind: MpEnvelopeKind.errorReply, value: errorPayload(err) });
     return;
   }
   if (isThenable(result)) {
     result.then(
       (v) => answer(toOutcome(v)),
-      (err: unknown) => answer({ kind: EnvelopeKind.errorReply, value: errorPayload(err) }),
+      (err: unknown) => answer({ kind: MpEnvelopeKind.errorReply, value: errorPayload(err) }),
     );
   } else {
     answer(toOutcome(result));

@@ -7,7 +7,7 @@
  */
 import { MpBusError } from '../errors.js';
 import type { MpBinding } from '../native/mp.js';
-import { decodeValue, inlineCapacity, type Envelope, type LargeRef } from './envelope.js';
+import { decodeValue, inlineCapacity, type MpEnvelope, type LargeRef } from './envelope.js';
 import { MpErrorCodes, type MpBusOptions } from './types.js';
 
 /** A value as it travels: inline bytes, or a reference to a shared-memory buffer. */
@@ -54,12 +54,12 @@ export class LargePayloads {
   }
 
   /** Frees a received buffer unread: this process was its only reader and nobody wants it. */
-  discard(env: Envelope): void {
+  discard(env: MpEnvelope): void {
     if (env.large) this.native.mpLargeTake(env.large.address, env.large.length, env.large.token, true);
   }
 
   /** The value an envelope carries; large values are copied out of shared memory (and freed when `exclusive`). */
-  open(env: Envelope, exclusive: boolean): unknown {
+  open(env: MpEnvelope, exclusive: boolean): unknown {
     let bytes: Uint8Array | undefined = env.inline;
     if (env.large) {
       const taken = this.native.mpLargeTake(env.large.address, env.large.length, env.large.token, exclusive);

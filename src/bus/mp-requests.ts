@@ -9,11 +9,11 @@
 import { readdirSync } from 'node:fs';
 import { MpBusError } from '../errors.js';
 import type { MpBinding, NativeReply, NativeRequestDone } from '../native/mp.js';
-import { EnvelopeKind, encodeValue, hasEnvelope, monotonicMs, readEnvelope, type Envelope, type EnvelopeHead } from './envelope.js';
+import { MpEnvelopeKind, encodeValue, hasEnvelope, monotonicMs, readEnvelope, type MpEnvelope, type MpEnvelopeHead } from './envelope.js';
 import { RESERVED_NAME_PREFIX, checkFds, checkName, checkRaw } from './mp-checks.js';
 import { closeFds } from './mp-handler-call.js';
 import type { Body, LargePayloads } from './mp-large.js';
-import { CorrelationIds, answers, completes, startWaiting, type Slot as RequestSlot, type SlotPool as RequestSlotPool } from './request-slots.js';
+import { CorrelationIds, answers, completes, startWaiting, type RequestSlot, type RequestSlotPool } from './request-slots.js';
 import { MpErrorCodes, type MpBusOptions, type MpReply, type MpRequestOptions, type MpRequestResult, type MpRole } from './types.js';
 
 /** The internal action names of the lanes: `mpbus:lane:0`, ... */
@@ -30,13 +30,13 @@ export interface RequestHost {
   options(): Required<MpBusOptions>;
   closed(): boolean;
   assertOpen(): void;
-  envelope(head: Omit<EnvelopeHead, 'role' | 'pid'>, body: Body): Buffer;
+  envelope(head: Omit<MpEnvelopeHead, 'role' | 'pid'>, body: Body): Buffer;
   /** Problems that belong to no call (`errors$`). */
   report(err: unknown): void;
 }
 
-type Slot = RequestSlot<PendingRequest>;
-type SlotPool = RequestSlotPool<PendingRequest>;
+type PendingSlot = RequestSlot<PendingRequest>;
+type PendingPool = RequestSlotPool<PendingRequest>;
 
 export interface PendingRequest {
   id: number;
@@ -60,9 +60,9 @@ export interface PendingRequest {
 export class MpRequests {
   private readonly role: MpRole;
   private readonly limits: MpBinding['mpLimits'];
-  private readonly slotsByName = new Map<string, Slot>();
-  private readonly lanePool: SlotPool = { slots: [], waiting: [] };
-  private readonly rawPools = new Map<string, SlotPool>();
+  private readonly slotsByName = new Map<string, PendingSlot>();
+  private readonly lanePool: PendingPool = { slots: [], waiting: [] };
+  private readonly rawPools = new Map<string, PendingPool>();
   private readonly correlationIds = new CorrelationIds();
   private secondariesSeenUntil = 0;
   /** UTF-8 bytes of handler names, put in every lane request's header. */
@@ -179,11 +179,11 @@ export class MpRequests {
     return true;
   }
 
-  private rawPool(name: string): SlotPool {
+  private rawPool(name: string): PendingPool {
     let pool = this.rawPools.get(name);
     if (!pool) {
       pool = { slots: [], waiting: [] };
-      const slot: Slot = { name, lane: false, pool, quarantinedUntil: 0 };
+      const slot: PendingSlot = { name, lane: false, pool, quarantinedUntil: 0 };
       pool.slots.push(slot);
       this.rawPools.set(name, pool);
       this.slotsByName.set(name, slot);
@@ -192,7 +192,7 @@ export class MpRequests {
   }
 
   /** Starts queued requests on free slots; re-arms itself for slots resting after a timeout. */
-  private pump(pool: SlotPool): void {
+  private pump(pool: PendingPool): void {
     if (this.host.closed()) return;
     const now = monotonicMs();
     const nextWake = startWaiting(pool, now, this.launchOnSlot, this.expireWaiting);
@@ -203,14 +203,14 @@ export class MpRequests {
     }
   }
 
-  private readonly launchOnSlot = (slot: Slot, req: PendingRequest, now: number): void => this.launch(slot, req, now);
+  private readonly launchOnSlot = (slot: PendingSlot, req: PendingRequest, now: number): void => this.launch(slot, req, now);
 
   private readonly expireWaiting = (req: PendingRequest, queued: number): void => {
     this.large.drop(req.body);
     req.reject(new MpBusError(MpErrorCodes.timeout, `'${req.target}': no request slot came free within ${req.timeoutMs} ms (${queued} requests queued)`));
   };
 
-  private launch(slot: Slot, req: PendingRequest, now: number): void {
+  private launch(slot: PendingSlot, req: PendingRequest, now: number): void {
     if (this.role === 'primary' && !this.anySecondary()) {
       // DPDK 22.11 never calls an async request back when it reached nobody: answer here.
       slot.busy = req;
@@ -220,7 +220,7 @@ export class MpRequests {
     const remainingMs = Math.max(1, req.deadlineMs - now);
     const param = req.raw
       ? (req.body as Uint8Array)
-      : this.host.envelope({ kind: EnvelopeKind.request, correlationId: req.id, deadlineMs: req.deadlineMs, target: req.targetBytes }, req.body);
+      : this.host.envelope({ kind: MpEnvelopeKind.request, correlationId: req.id, deadlineMs: req.deadlineMs, target: req.targetBytes }, req.body);
     slot.busy = req;
     try {
       if (req.sync) {
@@ -263,7 +263,7 @@ export class MpRequests {
     this.complete(slot, req, ev.sent, ev.replies, ev.received < ev.sent);
   }
 
-  private finishSlot(slot: Slot, req: PendingRequest, timedOut: boolean, replied = false): void {
+  private finishSlot(slot: PendingSlot, req: PendingRequest, timedOut: boolean, replied = false): void {
     if (req.safetyTimer) clearTimeout(req.safetyTimer);
     slot.busy = undefined;
     // A slot that timed out rests, so the late reply DPDK may still deliver finds no request.
@@ -274,7 +274,7 @@ export class MpRequests {
     queueMicrotask(() => this.pump(slot.pool));
   }
 
-  private complete(slot: Slot, req: PendingRequest, sent: number, nativeReplies: NativeReply[], timedOut: boolean): void {
+  private complete(slot: PendingSlot, req: PendingRequest, sent: number, nativeReplies: NativeReply[], timedOut: boolean): void {
     if (slot.busy !== req) {
       for (const r of nativeReplies) closeFds(r.fds);
       return;
@@ -289,7 +289,7 @@ export class MpRequests {
     req.resolve(req.unreached ? { ...result, unreached: true } : result);
   }
 
-  private fail(slot: Slot, req: PendingRequest, err: unknown): void {
+  private fail(slot: PendingSlot, req: PendingRequest, err: unknown): void {
     if (slot.busy !== req) return;
     this.finishSlot(slot, req, false);
     req.reject(err);
@@ -297,7 +297,7 @@ export class MpRequests {
 
   /** Reads one reply to a lane request; undefined (and reported) if it answers another request. */
   private readReply(req: PendingRequest, r: NativeReply): MpReply | undefined {
-    let env: Envelope;
+    let env: MpEnvelope;
     try {
       if (!hasEnvelope(r.param)) throw new MpBusError(MpErrorCodes.malformed, `a reply to '${req.target}' has no mpbus header`);
       env = readEnvelope(r.param);
@@ -317,7 +317,7 @@ export class MpRequests {
       return undefined;
     }
     const from = { raw: false, pid: env.pid, role: env.role, fds: r.fds };
-    if (env.kind === EnvelopeKind.noHandler) {
+    if (env.kind === MpEnvelopeKind.noHandler) {
       return { ok: false, ...from, error: new MpBusError(MpErrorCodes.noHandler, `pid ${env.pid} (${env.role}) has no handler for '${req.target}'`) };
     }
     let value: unknown;
@@ -326,7 +326,7 @@ export class MpRequests {
     } catch (err) {
       return { ok: false, ...from, error: err as MpBusError };
     }
-    if (env.kind === EnvelopeKind.errorReply) {
+    if (env.kind === MpEnvelopeKind.errorReply) {
       const remote = (value ?? {}) as { code?: unknown; message?: unknown };
       const error = new MpBusError(
         MpErrorCodes.remoteError,

@@ -9,7 +9,7 @@
  * late reply DPDK may still deliver on it finds no request; and lane requests carry a
  * correlation id, so a completion or a reply is only ever taken as its own request's.
  */
-import { EnvelopeKind, correlationIdOf, type Envelope } from './envelope.js';
+import { MpEnvelopeKind, correlationIdOf, type MpEnvelope } from './envelope.js';
 
 /** What the slots need to know of a request. */
 export interface SlotRequest {
@@ -20,11 +20,11 @@ export interface SlotRequest {
 }
 
 /** A DPDK request name that can carry one request at a time (DPDK's (peer, name) rule). */
-export interface Slot<R extends SlotRequest> {
+export interface RequestSlot<R extends SlotRequest> {
   readonly name: string;
   /** One of the bus's lanes (requests carry an envelope with their correlation id), or a raw name. */
   readonly lane: boolean;
-  readonly pool: SlotPool<R>;
+  readonly pool: RequestSlotPool<R>;
   /** The request it carries now. */
   busy?: R;
   /** Resting after a timeout until then (CLOCK_MONOTONIC ms). */
@@ -32,8 +32,8 @@ export interface Slot<R extends SlotRequest> {
 }
 
 /** Slots that serve one queue of waiting requests (the lanes, or one raw name). */
-export interface SlotPool<R extends SlotRequest> {
-  slots: Slot<R>[];
+export interface RequestSlotPool<R extends SlotRequest> {
+  slots: RequestSlot<R>[];
   waiting: R[];
   /** The owner's timer for the next slot that stops resting. */
   wakeTimer?: NodeJS.Timeout;
@@ -47,9 +47,9 @@ export interface SlotPool<R extends SlotRequest> {
  * waiting for one (Infinity otherwise: a slot that comes free will start them).
  */
 export function startWaiting<R extends SlotRequest>(
-  pool: SlotPool<R>,
+  pool: RequestSlotPool<R>,
   now: number,
-  start: (slot: Slot<R>, req: R, now: number) => void,
+  start: (slot: RequestSlot<R>, req: R, now: number) => void,
   expire: (req: R, queued: number) => void,
 ): number {
   let nextWake = Infinity;
@@ -74,13 +74,13 @@ export function startWaiting<R extends SlotRequest>(
  * that of `req`, the request the slot carries now. A lane's completion names its request by
  * correlation id; any other completion on a lane is stale (a request that timed out).
  */
-export function completes<R extends SlotRequest>(slot: Slot<R>, req: R, requestParam: Buffer): boolean {
+export function completes<R extends SlotRequest>(slot: RequestSlot<R>, req: R, requestParam: Buffer): boolean {
   return !slot.lane || correlationIdOf(requestParam) === req.id;
 }
 
 /** True when a reply envelope answers the request `id` (a late reply to an earlier request on the same lane does not). */
-export function answers(reply: Envelope, id: number): boolean {
-  return reply.correlationId === id && reply.kind >= EnvelopeKind.reply;
+export function answers(reply: MpEnvelope, id: number): boolean {
+  return reply.correlationId === id && reply.kind >= MpEnvelopeKind.reply;
 }
 
 /** Correlation ids of one bus's requests: 1 to 2^32-1, then 1 again (0 marks "no request" in an envelope). */

@@ -400,7 +400,7 @@ function toTree(v: unknown, ids: Map<object, number>): unknown {
       fieldsTree(Tag.object, v as unknown as Record<string, unknown>, ids, true),
     ];
   }
-  return [Tag.instance, namesByPrototype.get(proto!)!, fieldsTree(Tag.object, v as Record<string, unknown>, ids)];
+  return [Tag.instance, namesByPrototype.get(proto)!, fieldsTree(Tag.object, v as Record<string, unknown>, ids)];
 }
 
 function fieldsTree(tag: Tag, o: Record<string, unknown>, ids: Map<object, number>, isError = false): unknown[] {

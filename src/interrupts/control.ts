@@ -7,21 +7,13 @@
 import type { Subscription } from 'rxjs';
 import type { Logger } from 'pino';
 import { MpBusError, ErrorCodes } from '../errors.js';
+import { pidAlive } from '../runtime/group.js';
 import type { MpBus } from '../bus/index.js';
 import type { PrimarySources, Release } from './primary.js';
 import { EventRelay } from './relay.js';
 import { CONTROL_NAME, REAP_INTERVAL_MS, failure, isObject, type ControlReply, type ControlRequest } from './relay-protocol.js';
 import type { RelayStats } from './types.js';
 import { validateWatch } from './validate.js';
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
 
 /** The primary's relay: what {@link serveRelay} returns. */
 export interface RelayServer {
@@ -58,7 +50,7 @@ export function serveRelay(sources: PrimarySources, bus: MpBus, log: Logger): Re
 
   const reap = (): void => {
     for (const [key, hold] of remoteHolds) {
-      if (alive(hold.pid)) continue;
+      if (pidAlive(hold.pid)) continue;
       remoteHolds.delete(key);
       hold.release();
       log.info({ pid: hold.pid }, 'released a watch of a dead secondary');

@@ -109,7 +109,7 @@ export function addon(): Addon {
   }
   const require = createRequire(import.meta.url);
   const binding = require(path) as Addon;
-  binding.setErrorClass(MpBusError as unknown as new (code: string, message: string) => Error);
+  binding.setErrorClass(MpBusError);
   loaded = binding;
   return binding;
 }

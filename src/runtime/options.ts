@@ -2,6 +2,7 @@
 import { readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { MpBusError, ErrorCodes } from '../errors.js';
+import { flag, integerIn } from '../validation.js';
 import { validateDpdkLibraries } from './libraries.js';
 
 export type ProcType = 'primary' | 'secondary' | 'auto';
@@ -137,11 +138,6 @@ function invalid(message: string): never {
   throw new MpBusError(ErrorCodes.invalidOption, message);
 }
 
-function positiveInt(value: unknown, name: string): number {
-  if (typeof value !== 'number' || !Number.isInteger(value) || value <= 0) invalid(`${name} must be a positive integer, got ${String(value)}`);
-  return value;
-}
-
 /** A list of EAL arguments or device names: a string where an array belongs would become one argument per character. */
 function stringList(value: unknown, name: string): string[] {
   if (value === undefined) return [];
@@ -150,10 +146,8 @@ function stringList(value: unknown, name: string): string[] {
   return value as string[];
 }
 
-function flag(value: unknown, name: string, dflt: boolean): boolean {
-  if (value === undefined) return dflt;
-  if (typeof value !== 'boolean') invalid(`${name} must be true or false, got ${String(value)}`);
-  return value;
+function flagOr(value: unknown, name: string, dflt: boolean): boolean {
+  return value === undefined ? dflt : flag(value, name);
 }
 
 export function resolveOptions(options: RuntimeOptions = {}): ResolvedOptions {
@@ -170,8 +164,8 @@ export function resolveOptions(options: RuntimeOptions = {}): ResolvedOptions {
   const telemetry = options.telemetry ?? true;
   if (typeof telemetry !== 'boolean') invalid(`telemetry must be true or false, got ${String(telemetry)}`);
   const socketMem = options.socketMemMb === undefined ? undefined : ([] as number[]).concat(options.socketMemMb);
-  socketMem?.forEach((mb, i) => positiveInt(mb, `socketMemMb[${i}]`));
-  if (options.memoryMb !== undefined) positiveInt(options.memoryMb, 'memoryMb');
+  socketMem?.forEach((mb, i) => integerIn(mb, `socketMemMb[${i}]`, 1, Infinity));
+  if (options.memoryMb !== undefined) integerIn(options.memoryMb, 'memoryMb', 1, Infinity);
   if (options.memoryMb !== undefined && socketMem) invalid('memoryMb (-m) and socketMemMb (--socket-mem) cannot be used together');
   const logLevel = options.logLevel ?? 'none';
   if (!(logLevel in logLevelNumbers)) invalid(`logLevel must be one of ${Object.keys(logLevelNumbers).join(', ')}`);
@@ -179,7 +173,7 @@ export function resolveOptions(options: RuntimeOptions = {}): ResolvedOptions {
   if (!/^0x[0-9a-fA-F]+$/.test(baseVirtaddr)) invalid(`baseVirtaddr must be a hex address like 0x600000000000, got ${baseVirtaddr}`);
   const vdevs = stringList(options.vdevs, 'vdevs');
   const pciAllowList = stringList(options.pciAllowList, 'pciAllowList');
-  const handleSignals = flag(options.handleSignals, 'handleSignals', true);
+  const handleSignals = flagOr(options.handleSignals, 'handleSignals', true);
   const onPrimaryLost = options.onPrimaryLost ?? 'exit';
   if (!['exit', 'close', 'ignore'].includes(onPrimaryLost)) invalid(`onPrimaryLost must be 'exit', 'close' or 'ignore', got ${String(onPrimaryLost)}`);
   const extraEalArgs = stringList(options.extraEalArgs, 'extraEalArgs');
@@ -198,8 +192,8 @@ export function resolveOptions(options: RuntimeOptions = {}): ResolvedOptions {
     filePrefix,
     ...(options.memoryMb !== undefined ? { memoryMb: options.memoryMb } : {}),
     ...(socketMem ? { socketMemMb: socketMem } : {}),
-    legacyMem: flag(options.legacyMem, 'legacyMem', false),
-    singleFileSegments: flag(options.singleFileSegments, 'singleFileSegments', false),
+    legacyMem: flagOr(options.legacyMem, 'legacyMem', false),
+    singleFileSegments: flagOr(options.singleFileSegments, 'singleFileSegments', false),
     lcore,
     vdevs,
     pciAllowList,

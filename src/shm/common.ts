@@ -4,6 +4,7 @@
  * to change), and detaching zero-copy views before DPDK unmaps the memory.
  */
 import { MpBusError, ErrorCodes } from '../errors.js';
+import { integerIn } from '../validation.js';
 import { viewNative } from '../native/ring.js';
 import { Runtime } from '../runtime/runtime.js';
 
@@ -85,10 +86,7 @@ export function validateName(kind: string, name: unknown, nameSize: number): str
 
 /** Checks a non-negative integer argument no larger than `max`. */
 export function validateCount(what: string, value: unknown, min: number, max: number): number {
-  if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
-    throw new MpBusError(ErrorCodes.invalidArgument, `${what} must be an integer from ${min} to ${max}, got ${String(value)}`);
-  }
-  return value;
+  return integerIn(value, what, min, max, ErrorCodes.invalidArgument);
 }
 
 /** Checks that [offset, offset + length) lies inside an object of `size` bytes. */

@@ -6,17 +6,8 @@
  */
 import { readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { removeGroupFiles } from './group.js';
+import { processAlive, removeGroupFiles } from './group.js';
 import { pidRoot } from './paths.js';
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 function sweepRun(runDir: string): void {
   let pids: string[] = [];
@@ -45,7 +36,7 @@ export function setup(): void {
   } catch {
     return;
   }
-  for (const run of runs) if (!alive(Number(run))) sweepRun(join(pidRoot, run));
+  for (const run of runs) if (!processAlive(Number(run))) sweepRun(join(pidRoot, run));
 }
 
 export function teardown(): void {

@@ -5,9 +5,10 @@
  */
 import { fork, type ChildProcess } from 'node:child_process';
 import { EventEmitter } from 'node:events';
-import { mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { RuntimeOptions } from '../../src/index.js';
+import type { Fixture, Remote } from './fixtures.js';
 import { agentScript, pidDir } from './paths.js';
 
 let counter = 0;
@@ -30,6 +31,7 @@ export class Agent extends EventEmitter {
   private nextId = 1;
   private readonly pending = new Map<number, { resolve: (v: unknown) => void; reject: (e: unknown) => void }>();
   private alive = true;
+  private readonly remotes = new Map<string, object>();
 
   constructor(
     readonly child: ChildProcess,
@@ -82,9 +84,22 @@ export class Agent extends EventEmitter {
     return this.send({ op: 'start', options: { filePrefix: this.group.prefix, ...options } });
   }
 
-  /** Runs `fn(ctx, ...args)` from a compiled fixture module inside the agent. */
-  call<T = unknown>(module: string, fn: string, ...args: unknown[]): Promise<T> {
-    return this.send<T>({ op: 'call', module, fn, args });
+  /**
+   * The functions of fixture module `f` run inside this agent: `agent.use(mb).open('inbox')`
+   * runs `open(ctx, 'inbox')` of test/fixtures/mailbox.ts in the agent's process.
+   */
+  use<M>(f: Fixture<M>): Remote<M> {
+    let remote = this.remotes.get(f.path);
+    if (!remote) {
+      const call =
+        (fn: string) =>
+        (...args: unknown[]) =>
+          this.send({ op: 'call', module: f.path, fn, args });
+      // 'then' stays undefined so that a remote is never mistaken for a promise.
+      remote = new Proxy({}, { get: (_, fn) => (typeof fn === 'string' && fn !== 'then' ? call(fn) : undefined) });
+      this.remotes.set(f.path, remote);
+    }
+    return remote as Remote<M>;
   }
 
   close(): Promise<void> {
@@ -157,6 +172,13 @@ export class TestGroup {
     return agent;
   }
 
+  /** Starts a primary, then `secondaries` secondaries at once: `[primary, ...secondaries]`. */
+  async startMembers(secondaries: number, options: RuntimeOptions = {}): Promise<[Agent, ...Agent[]]> {
+    const primary = await this.startAgent({ ...options, procType: 'primary' });
+    const others = await Promise.all(Array.from({ length: secondaries }, () => this.startAgent({ ...options, procType: 'secondary' })));
+    return [primary, ...others];
+  }
+
   /**
    * Puts a process the test started itself (a script, a sample) under the group's care: cleanup
    * and the suite's safety net end it by PID like an agent.
@@ -183,12 +205,34 @@ export class TestGroup {
     return groupHugepageFiles(this.prefix);
   }
 
+  /**
+   * What the group left on the machine: its runtime dir (when it exists) and its hugepage files.
+   * `expect(g.leftovers()).toEqual([])` checks that a group went away cleanly and names what is left.
+   */
+  leftovers(): string[] {
+    return [...(existsSync(this.runtimeDir) ? [this.runtimeDir] : []), ...this.hugepageFiles()];
+  }
+
   /** Ends every process of the group (SIGKILL by PID) and removes its runtime dir and hugepage files. */
   async cleanup(): Promise<void> {
     for (const a of this.agents) a.kill('SIGKILL');
     for (const t of this.tracked) if (t.child.exitCode === null && t.child.signalCode === null) t.child.kill('SIGKILL');
     await Promise.all([...this.agents.map((a) => a.exited), ...this.tracked.map((t) => t.exited)]);
     removeGroupFiles(this.prefix);
+  }
+}
+
+/** True while process `pid` runs: it exists and is not a zombie (killed, not reaped yet). */
+export function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+  } catch {
+    return false;
+  }
+  try {
+    return !/^State:\s+Z/m.test(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  } catch {
+    return false;
   }
 }
 

@@ -16,7 +16,11 @@ export const pidRoot = join(repoRoot, 'test', '.tmp', 'pids');
 /** This vitest run's record of spawned agents (the run's main pid, set by global-setup). */
 export const pidDir = join(pidRoot, process.env.MPBUS_TEST_RUN ?? String(process.ppid));
 
-/** Absolute path of a compiled fixture module, e.g. fixture('mp') -> dist/test/fixtures/mp.js. */
-export function fixture(name: string): string {
+/**
+ * Absolute path of a compiled fixture file, e.g. fixturePath('join-twice') ->
+ * dist/test/fixtures/join-twice.js (scripts a test runs as processes; modules agents run are
+ * typed by `fixture` of fixtures.ts).
+ */
+export function fixturePath(name: string): string {
   return join(repoRoot, 'dist', 'test', 'fixtures', `${name}.js`);
 }

@@ -29,3 +29,13 @@ export async function until(what: string, check: () => boolean | Promise<boolean
     await sleep(intervalMs);
   }
 }
+
+/**
+ * Reads `read()` every `intervalMs` until `ok` accepts its value, and returns that value; after
+ * `timeoutMs`, throws "timed out waiting for <what>" with the last value read.
+ */
+export async function pollUntil<T>(what: string, read: () => T | Promise<T>, ok: (value: T) => boolean, timeoutMs = 10_000, intervalMs = 50): Promise<T> {
+  const value = await poll(read, ok, timeoutMs, intervalMs);
+  if (!ok(value)) throw new Error(`timed out waiting for ${what}; last ${JSON.stringify(value)}`);
+  return value;
+}

@@ -6,7 +6,7 @@
 import { describe, expect, it } from 'vitest';
 import {
   ENVELOPE_HEADER_BYTES,
-  EnvelopeKind,
+  MpEnvelopeKind,
   LARGE_REF_BYTES,
   correlationIdOf,
   decodeValue,
@@ -15,10 +15,10 @@ import {
   inlineCapacity,
   readEnvelope,
   writeEnvelope,
-  type EnvelopeHead,
+  type MpEnvelopeHead,
 } from '../../src/bus/envelope.js';
 
-const head: EnvelopeHead = { kind: EnvelopeKind.request, role: 'secondary', pid: 4242, correlationId: 0xfffffffe, deadlineMs: 123456.5 };
+const head: MpEnvelopeHead = { kind: MpEnvelopeKind.request, role: 'secondary', pid: 4242, correlationId: 0xfffffffe, deadlineMs: 123456.5 };
 
 function malformed(param: Buffer, why: string | RegExp): void {
   expect(() => readEnvelope(param)).toThrow(expect.objectContaining({ code: 'MALFORMED_MESSAGE', message: expect.stringMatching(why) }));
@@ -32,19 +32,19 @@ describe('envelope', () => {
     expect(hasEnvelope(param)).toBe(true);
     expect(correlationIdOf(param)).toBe(0xfffffffe);
     const env = readEnvelope(param);
-    expect(env).toMatchObject({ kind: EnvelopeKind.request, role: 'secondary', pid: 4242, correlationId: 0xfffffffe, deadlineMs: 123456.5, target: 'add·é' });
+    expect(env).toMatchObject({ kind: MpEnvelopeKind.request, role: 'secondary', pid: 4242, correlationId: 0xfffffffe, deadlineMs: 123456.5, target: 'add·é' });
     expect(env.large).toBeUndefined();
     expect(decodeValue(env.inline!)).toEqual({ a: 1, b: 'two', c: [3] });
   });
 
   it('carries a reference to a large value in shared memory instead of the value', () => {
     const param = writeEnvelope(
-      { ...head, kind: EnvelopeKind.message, role: 'primary', correlationId: 0, deadlineMs: 0 },
+      { ...head, kind: MpEnvelopeKind.message, role: 'primary', correlationId: 0, deadlineMs: 0 },
       { address: 0x6000_0000_1000, length: 1 << 20, token: 77 },
     );
     expect(param.length).toBe(ENVELOPE_HEADER_BYTES + LARGE_REF_BYTES);
     const env = readEnvelope(param);
-    expect(env).toMatchObject({ kind: EnvelopeKind.message, role: 'primary', target: '', large: { address: 0x6000_0000_1000, length: 1 << 20, token: 77 } });
+    expect(env).toMatchObject({ kind: MpEnvelopeKind.message, role: 'primary', target: '', large: { address: 0x6000_0000_1000, length: 1 << 20, token: 77 } });
     expect(env.inline).toBeUndefined();
   });
 
@@ -79,7 +79,7 @@ describe('envelope', () => {
   });
 
   it('refuses a large-value reference of the wrong size or with an impossible address', () => {
-    const large = (address: number): Buffer => writeEnvelope({ ...head, kind: EnvelopeKind.message }, { address, length: 10, token: 1 });
+    const large = (address: number): Buffer => writeEnvelope({ ...head, kind: MpEnvelopeKind.message }, { address, length: 10, token: 1 });
     malformed(Buffer.concat([large(4096), Buffer.from([0])]), /must be 16 bytes/);
     malformed(large(4096).subarray(0, ENVELOPE_HEADER_BYTES + 8), /must be 16 bytes/);
     malformed(large(0), /invalid shared-memory address/);

@@ -4,22 +4,22 @@
  * replies are matched to their request by correlation id (src/bus/request-slots.ts).
  */
 import { describe, expect, it } from 'vitest';
-import { EnvelopeKind, readEnvelope, writeEnvelope, type EnvelopeHead } from '../../src/bus/envelope.js';
-import { CorrelationIds, answers, completes, startWaiting, type Slot, type SlotPool } from '../../src/bus/request-slots.js';
+import { MpEnvelopeKind, readEnvelope, writeEnvelope, type MpEnvelopeHead } from '../../src/bus/envelope.js';
+import { CorrelationIds, answers, completes, startWaiting, type RequestSlot, type RequestSlotPool } from '../../src/bus/request-slots.js';
 
 interface Req {
   id: number;
   deadlineMs: number;
 }
 
-function pool(lanes: number): SlotPool<Req> {
-  const p: SlotPool<Req> = { slots: [], waiting: [] };
+function pool(lanes: number): RequestSlotPool<Req> {
+  const p: RequestSlotPool<Req> = { slots: [], waiting: [] };
   for (let i = 0; i < lanes; i++) p.slots.push({ name: `mpbus:lane:${i}`, lane: true, pool: p, quarantinedUntil: 0 });
   return p;
 }
 
 /** Runs startWaiting and records what it started and expired. */
-function run(p: SlotPool<Req>, now: number) {
+function run(p: RequestSlotPool<Req>, now: number) {
   const started: Array<[string, number]> = [];
   const expired: Array<[number, number]> = [];
   const wake = startWaiting(
@@ -81,26 +81,26 @@ describe('request slots', () => {
   it('match a lane completion to its request by the correlation id in the request param', () => {
     const p = pool(1);
     const slot = p.slots[0]!;
-    const head: EnvelopeHead = { kind: EnvelopeKind.request, role: 'secondary', pid: 42, correlationId: 7, deadlineMs: 1 };
+    const head: MpEnvelopeHead = { kind: MpEnvelopeKind.request, role: 'secondary', pid: 42, correlationId: 7, deadlineMs: 1 };
     const param = writeEnvelope({ ...head, target: Buffer.from('add') }, Buffer.from([0xc0]));
     expect(completes(slot, req(7), param)).toBe(true);
     expect(completes(slot, req(8), param)).toBe(false); // the late completion of a request that timed out
     expect(completes(slot, req(7), Buffer.from('raw bytes'))).toBe(false);
 
     // A raw name carries requests without an envelope: its one request is the one DPDK completes.
-    const raw: Slot<Req> = { name: 'c_peer_action', lane: false, pool: p, quarantinedUntil: 0 };
+    const raw: RequestSlot<Req> = { name: 'c_peer_action', lane: false, pool: p, quarantinedUntil: 0 };
     expect(completes(raw, req(7), Buffer.from('raw bytes'))).toBe(true);
   });
 
   it('take a reply as the answer to a request only when its correlation id matches and it is a reply', () => {
-    const reply = (kind: EnvelopeKind, correlationId: number) =>
+    const reply = (kind: MpEnvelopeKind, correlationId: number) =>
       readEnvelope(writeEnvelope({ kind, role: 'primary', pid: 1, correlationId, deadlineMs: 0 }, Buffer.from([0xc0])));
-    expect(answers(reply(EnvelopeKind.reply, 5), 5)).toBe(true);
-    expect(answers(reply(EnvelopeKind.errorReply, 5), 5)).toBe(true);
-    expect(answers(reply(EnvelopeKind.noHandler, 5), 5)).toBe(true);
-    expect(answers(reply(EnvelopeKind.reply, 4), 5)).toBe(false);
-    expect(answers(reply(EnvelopeKind.request, 5), 5)).toBe(false);
-    expect(answers(reply(EnvelopeKind.message, 5), 5)).toBe(false);
+    expect(answers(reply(MpEnvelopeKind.reply, 5), 5)).toBe(true);
+    expect(answers(reply(MpEnvelopeKind.errorReply, 5), 5)).toBe(true);
+    expect(answers(reply(MpEnvelopeKind.noHandler, 5), 5)).toBe(true);
+    expect(answers(reply(MpEnvelopeKind.reply, 4), 5)).toBe(false);
+    expect(answers(reply(MpEnvelopeKind.request, 5), 5)).toBe(false);
+    expect(answers(reply(MpEnvelopeKind.message, 5), 5)).toBe(false);
   });
 
   it('hand out correlation ids from 1, wrapping past 2^32-1 to 1 (0 means "no request")', () => {

@@ -6,7 +6,7 @@
 import { describe, expect, it } from 'vitest';
 import { validatePort, validateWatch } from '../../src/interrupts/validate.js';
 import type { WatchSpec } from '../../src/interrupts/types.js';
-import { ealArgs, resolveOptions, type RuntimeOptions } from '../../src/runtime/options.js';
+import { ealArgs, resolveOptions } from '../../src/runtime/options.js';
 import { MAX_DELAY_MS, callback, durationMs, integerIn, oneOf } from '../../src/validation.js';
 
 function refuses(name: string, make: () => unknown): void {
@@ -16,7 +16,7 @@ function refuses(name: string, make: () => unknown): void {
 const bad =
   (options: Record<string, unknown>): (() => unknown) =>
   () =>
-    resolveOptions(options as RuntimeOptions);
+    resolveOptions(options);
 
 describe('runtime options', () => {
   it('refuses each option given a value of the wrong kind or range, naming it', () => {

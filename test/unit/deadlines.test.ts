@@ -1,10 +1,10 @@
 /**
- * The deadline queue behind ask timeouts (src/actors/deadlines.ts): pure logic, real timers of
- * a few milliseconds.
+ * The deadline queue behind ask timeouts (src/actors/deadlines.ts): pure logic, on vitest's fake
+ * clock (setTimeout and performance.now() advance only when the test says), so that the order
+ * and the timing of expiries are exact whatever the load of the machine.
  */
-import { describe, expect, it } from 'vitest';
-import { DeadlineQueue, type Deadline } from '../src/actors/deadlines.js';
-import { sleep } from './harness/wait.js';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { DeadlineQueue, type Deadline } from '../../src/actors/deadlines.js';
 
 interface Entry extends Deadline {
   name: string;
@@ -16,6 +16,13 @@ function entry(name: string, timeoutMs: number): Entry {
 }
 
 describe('DeadlineQueue', () => {
+  beforeEach(() => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'performance'] });
+  });
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+
   it('expires entries of several timeouts in due order, not before they are due, and skips settled ones', async () => {
     const expired: Array<{ name: string; early: number }> = [];
     const queue = new DeadlineQueue<Entry>((e) => expired.push({ name: e.name, early: e.due - performance.now() }));
@@ -29,12 +36,47 @@ describe('DeadlineQueue', () => {
     queue.add(settled, 10);
     settled.done = true;
     queue.settled(10);
-    await sleep(40);
+    vi.advanceTimersByTime(19);
+    expect(expired).toEqual([]); // nothing before it is due
+    vi.advanceTimersByTime(1);
     expect(expired.map((e) => e.name)).toEqual(['a', 'b']);
-    await sleep(60);
+    vi.advanceTimersByTime(39);
+    expect(expired.map((e) => e.name)).toEqual(['a', 'b']);
+    vi.advanceTimersByTime(1);
     expect(expired.map((e) => e.name)).toEqual(['a', 'b', 'slow']);
     // Node may run a timer up to 1 ms before performance.now() reaches it; never more.
     for (const e of expired) expect(e.early).toBeLessThanOrEqual(1);
+  });
+
+  it('lanes of different timeouts interleave by due time; an entry settled after the timer was armed for it is skipped', () => {
+    const expired: string[] = [];
+    const queue = new DeadlineQueue<Entry>((e) => expired.push(e.name));
+    const long = entry('long-1', 100);
+    queue.add(long, 100);
+    vi.advanceTimersByTime(50);
+    queue.add(entry('short-1', 30), 30); // due at 80, before long-1 at 100
+    vi.advanceTimersByTime(10);
+    const settledLate = entry('short-2', 30); // due at 90
+    queue.add(settledLate, 30);
+    queue.add(entry('long-2', 100), 100); // due at 160
+    vi.advanceTimersByTime(20); // 80
+    expect(expired).toEqual(['short-1']);
+    settledLate.done = true;
+    queue.settled(30);
+    vi.advanceTimersByTime(20); // 100
+    expect(expired).toEqual(['short-1', 'long-1']);
+    vi.advanceTimersByTime(60); // 160
+    expect(expired).toEqual(['short-1', 'long-1', 'long-2']);
+    expect(vi.getTimerCount()).toBe(0); // nothing left: no timer
+  });
+
+  it('one timer for the whole queue, armed for the earliest entry', () => {
+    const queue = new DeadlineQueue<Entry>(() => undefined);
+    for (let i = 0; i < 1000; i++) queue.add(entry(`e${i}`, 1000 + (i % 5)), 1000 + (i % 5));
+    queue.add(entry('soon', 10), 10);
+    expect(vi.getTimerCount()).toBe(1);
+    queue.clear();
+    expect(vi.getTimerCount()).toBe(0);
   });
 
   it('keeps memory to the entries pending: settled entries are dropped before their turn', () => {
@@ -60,18 +102,20 @@ describe('DeadlineQueue', () => {
     queue.clear();
   });
 
-  it('an expiry may add entries (a router giving an ask again), and clear() stops everything', async () => {
+  it('an expiry may add entries (a router giving an ask again), and clear() stops everything', () => {
     const expired: string[] = [];
     const queue: DeadlineQueue<Entry> = new DeadlineQueue<Entry>((e) => {
       expired.push(e.name);
       if (e.name === 'first') queue.add(entry('again', 5), 5);
     });
     queue.add(entry('first', 5), 5);
-    await sleep(40);
+    vi.advanceTimersByTime(5);
+    expect(expired).toEqual(['first']);
+    vi.advanceTimersByTime(5);
     expect(expired).toEqual(['first', 'again']);
     queue.add(entry('never', 5), 5);
     queue.clear();
-    await sleep(20);
+    vi.advanceTimersByTime(20);
     expect(expired).toEqual(['first', 'again']);
   });
 });

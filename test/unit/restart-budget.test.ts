@@ -1,6 +1,6 @@
 /** The restart intensity and backoff of process pools (pure logic: a clock passed in). */
 import { describe, expect, it } from 'vitest';
-import { defaultChildRestart, RestartBudget, resolveRestartPolicy } from '../src/actors/restart-budget.js';
+import { defaultChildRestart, RestartBudget, resolveRestartPolicy } from '../../src/actors/restart-budget.js';
 
 describe('RestartBudget', () => {
   it('doubles the delay from backoffMs up to maxBackoffMs, and gives up past maxRestarts within the window', () => {

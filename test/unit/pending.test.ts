@@ -1,0 +1,135 @@
+/**
+ * The pending asks of an actor system (src/actors/pending.ts): the table by id that replaced a
+ * `Map` (a slot per `id & mask`, an overflow for an older ask still in the slot, growth at half
+ * full) and an ask's settling, made here (its promise) or relayed by a router (an answer to the
+ * caller's envelope), after which it holds nothing of its payload.
+ */
+import { describe, expect, it } from 'vitest';
+import { PendingAsk, PendingTable, workerGoneCode, type Replier } from '../../src/actors/pending.js';
+import { ActorErrorCodes } from '../../src/actors/errors.js';
+import { EnvelopeKind, type Envelope } from '../../src/actors/transport.js';
+
+/** An ask made here, with what it was settled with. */
+function ask(id: number): PendingAsk & { outcome: Array<['value' | 'error', unknown]> } {
+  const outcome: Array<['value' | 'error', unknown]> = [];
+  const p = new PendingAsk(
+    id,
+    'to',
+    'act',
+    1000,
+    0,
+    (v) => outcome.push(['value', v]),
+    (e) => outcome.push(['error', e]),
+    undefined,
+  );
+  return Object.assign(p, { outcome });
+}
+
+const ids = (table: PendingTable): number[] =>
+  table
+    .values()
+    .map((p) => p.id)
+    .sort((a, b) => a - b);
+
+describe('PendingTable', () => {
+  it('finds, counts and removes asks by id; a missing id is not found and not removed', () => {
+    const t = new PendingTable();
+    for (const id of [1, 2, 3]) t.set(ask(id));
+    expect(t.size).toBe(3);
+    expect(t.get(2)?.id).toBe(2);
+    expect(t.get(4)).toBeUndefined();
+    expect(t.delete(2)).toBe(true);
+    expect(t.delete(2)).toBe(false);
+    expect(t.get(2)).toBeUndefined();
+    expect(t.size).toBe(2);
+    expect(ids(t)).toEqual([1, 3]);
+  });
+
+  it('an id whose slot an older ask still holds goes to the overflow, and both are found and removed', () => {
+    const t = new PendingTable();
+    const old = ask(5);
+    t.set(old);
+    // 256 is the first capacity: 5 + 256 lands on the old ask's slot
+    t.set(ask(5 + 256));
+    expect(t.get(5)).toBe(old);
+    expect(t.get(5 + 256)?.id).toBe(5 + 256);
+    expect(t.get(5 + 512)).toBeUndefined(); // same slot, not there
+    expect(t.delete(5)).toBe(true);
+    expect(t.get(5 + 256)?.id).toBe(5 + 256); // still in the overflow after its slot came free
+    expect(t.delete(5 + 256)).toBe(true);
+    expect(t.size).toBe(0);
+    expect(t.values()).toEqual([]);
+  });
+
+  it('grows past half full and keeps every ask, also those that were in the overflow', () => {
+    const t = new PendingTable();
+    const all: number[] = [];
+    // Some asks settled early, and the slot of id 1 held while ids go round the first capacity
+    for (let id = 1; id <= 3000; id++) {
+      t.set(ask(id));
+      all.push(id);
+      if (id % 7 === 0 && t.delete(id - 3)) all.splice(all.indexOf(id - 3), 1);
+    }
+    expect(t.size).toBe(all.length);
+    expect(ids(t)).toEqual(all);
+    expect(all.every((id) => t.get(id)?.id === id)).toBe(true);
+  });
+
+  it('ids handed out in sequence with a bounded number pending stay in the slots (the overflow stays empty)', () => {
+    const t = new PendingTable();
+    for (let id = 1; id <= 100_000; id++) {
+      t.set(ask(id));
+      if (id > 64) t.delete(id - 64);
+    }
+    expect(t.size).toBe(64);
+    expect(new Set(ids(t)).size).toBe(64);
+    expect((t as unknown as { overflow: Map<number, PendingAsk> }).overflow.size).toBe(0);
+  });
+
+  it('values() is a copy: settling asks while going through it is safe', () => {
+    const t = new PendingTable();
+    for (let id = 1; id <= 10; id++) t.set(ask(id));
+    for (const p of t.values()) t.delete(p.id);
+    expect(t.size).toBe(0);
+  });
+});
+
+describe('PendingAsk', () => {
+  it('an ask made here settles its promise once with the value or the error, then lets go of them', () => {
+    const ok = ask(1);
+    ok.resolve('v');
+    expect(ok.outcome).toEqual([['value', 'v']]);
+    expect(ok.isRelay).toBe(false);
+    const failed = ask(2);
+    const err = new Error('no');
+    failed.reject(err);
+    expect(failed.outcome).toEqual([['error', err]]);
+    // released: a second settle finds no callbacks (the system never settles twice; this shows nothing is held)
+    expect(() => ok.resolve('again')).toThrow();
+  });
+
+  it('a relayed ask answers the envelope the router received, a failure as a wire error, and drops it', () => {
+    const replies: Array<{ envelope: Envelope; kind: number; payload: unknown }> = [];
+    const replier: Replier = { reply: (envelope, kind, payload) => replies.push({ envelope, kind, payload }) };
+    const origin = { kind: EnvelopeKind.ask, action: 'work', payload: { big: 'payload' }, id: 9, replyTo: 'caller' } as Envelope;
+    const relayed = new PendingAsk(7, 'workers', 'work', 1000, 0, undefined, undefined, replier);
+    expect(relayed.isRelay).toBe(true);
+    relayed.origin = origin;
+    relayed.resolve(42);
+    expect(replies).toEqual([{ envelope: origin, kind: EnvelopeKind.reply, payload: 42 }]);
+    expect(relayed.origin).toBeUndefined();
+
+    const failing = new PendingAsk(8, 'workers', 'work', 1000, 0, undefined, undefined, replier);
+    failing.origin = origin;
+    failing.reject(Object.assign(new Error('out of stock'), { code: 'OUT_OF_STOCK' }));
+    expect(replies[1]).toMatchObject({ envelope: origin, kind: EnvelopeKind.failure, payload: { code: 'OUT_OF_STOCK', message: 'out of stock' } });
+    expect(failing.origin).toBeUndefined();
+  });
+
+  it('a worker that stopped or was never there did not take the ask; other failures are answers', () => {
+    expect(workerGoneCode(ActorErrorCodes.actorStopped)).toBe(true);
+    expect(workerGoneCode(ActorErrorCodes.actorNotFound)).toBe(true);
+    expect(workerGoneCode(ActorErrorCodes.handlerFailed)).toBe(false);
+    expect(workerGoneCode('OUT_OF_STOCK')).toBe(false);
+  });
+});
