@@ -4,6 +4,7 @@
 #include <rte_errno.h>
 #include <string.h>
 
+#include <map>
 #include <vector>
 
 #include "common.h"
@@ -15,6 +16,7 @@ namespace {
 // environment handed over must never be used by another. Freed with the environment.
 struct AddonData {
   Napi::FunctionReference errorClass;
+  std::map<const void*, void*> slots;  // EnvSlot: each facility's state in this environment
 };
 
 AddonData* DataOf(Napi::Env env) { return env.GetInstanceData<AddonData>(); }
@@ -71,38 +73,12 @@ void ThrowError(Napi::Env env, const std::string& code, const std::string& messa
 
 void RequireEal(Napi::Env env) {
   if (!EalReady()) {
-    ThrowError(env, "ENOTREADY", "the DPDK runtime is not started in this process (or already closed)");
+    ThrowError(env, kCodeNotReady, "the DPDK runtime is not started in this process (or already closed)");
   }
 }
 
-namespace {
-[[noreturn]] void ThrowArgType(Napi::Env env, const char* what, const char* type) {
+void ThrowArgType(Napi::Env env, const char* what, const char* type) {
   ThrowError(env, "EINVAL", std::string(what) + " must be " + type, EINVAL);
-}
-}  // namespace
-
-double NumberOf(Napi::Env env, const Napi::Value& v, const char* what) {
-  if (!v.IsNumber()) ThrowArgType(env, what, "a number");
-  return v.As<Napi::Number>().DoubleValue();
-}
-
-double ArgNumber(const Napi::CallbackInfo& info, size_t i, const char* what) {
-  return NumberOf(info.Env(), info[i], what);
-}
-
-int32_t ArgInt32(const Napi::CallbackInfo& info, size_t i, const char* what) {
-  if (!info[i].IsNumber()) ThrowArgType(info.Env(), what, "a number");
-  return info[i].As<Napi::Number>().Int32Value();
-}
-
-uint32_t ArgUint32(const Napi::CallbackInfo& info, size_t i, const char* what) {
-  if (!info[i].IsNumber()) ThrowArgType(info.Env(), what, "a number");
-  return info[i].As<Napi::Number>().Uint32Value();
-}
-
-int64_t ArgInt64(const Napi::CallbackInfo& info, size_t i, const char* what) {
-  if (!info[i].IsNumber()) ThrowArgType(info.Env(), what, "a number");
-  return info[i].As<Napi::Number>().Int64Value();
 }
 
 std::string ArgString(const Napi::CallbackInfo& info, size_t i, const char* what) {
@@ -115,12 +91,17 @@ Napi::Function ArgFunction(const Napi::CallbackInfo& info, size_t i, const char*
   return info[i].As<Napi::Function>();
 }
 
-Napi::Uint8Array ArgBytes(const Napi::CallbackInfo& info, size_t i, const char* what) {
-  Napi::Value v = info[i];
-  if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array)
-    ThrowArgType(info.Env(), what, "a Uint8Array");
-  return v.As<Napi::Uint8Array>();
+Napi::Function FunctionOf(Napi::Env env, const Napi::Value& v, const char* what) {
+  if (!v.IsFunction()) ThrowArgType(env, what, "a function");
+  return v.As<Napi::Function>();
 }
+
+Napi::Object ArgObject(const Napi::CallbackInfo& info, size_t i, const char* what) {
+  if (!info[i].IsObject()) ThrowArgType(info.Env(), what, "an object");
+  return info[i].As<Napi::Object>();
+}
+
+void*& EnvSlot(Napi::Env env, const void* key) { return DataOf(env)->slots[key]; }
 
 namespace {
 std::vector<FacilityInit>& Facilities() {
@@ -131,9 +112,31 @@ std::vector<FacilityInit>& Facilities() {
 
 FacilityRegistrar::FacilityRegistrar(FacilityInit init) { Facilities().push_back(init); }
 
+namespace {
+// The object at `key` of `parent`, made when missing.
+Napi::Object ObjectAt(Napi::Env env, Napi::Object parent, const char* key) {
+  Napi::Value v = parent.Get(key);
+  if (v.IsObject()) return v.As<Napi::Object>();
+  Napi::Object made = Napi::Object::New(env);
+  parent.Set(key, made);
+  return made;
+}
+}  // namespace
+
+Napi::Object ConstantsGroup(Napi::Env env, Napi::Object exports, const char* group, const char* part) {
+  Napi::Object g = ObjectAt(env, ObjectAt(env, exports, "constants"), group);
+  return part == nullptr ? g : ObjectAt(env, g, part);
+}
+
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   env.SetInstanceData(new AddonData());  // deleted by N-API when the environment ends
   exports.Set("setErrorClass", Napi::Function::New(env, SetErrorClass));
+  Napi::Object errors = ConstantsGroup(env, exports, "errors");
+  errors.Set("notReady", kCodeNotReady);
+  errors.Set("notAttached", kCodeNotAttached);
+  errors.Set("retryLater", kCodeRetryLater);
+  errors.Set("settingsMismatch", kCodeSettingsMismatch);
+  errors.Set("notInPool", kCodeNotInPool);
   for (FacilityInit init : Facilities()) init(env, exports);
   return exports;
 }

@@ -7,6 +7,19 @@
 
 namespace mpbus {
 
+// Codes of the errors the addon throws on its own account (the others are errno names, from
+// ErrnoName). Exported to TypeScript as `constants.errors` (addon.cc), which names them from there.
+constexpr const char* kCodeNotReady = "ENOTREADY";        // no EAL in this process
+constexpr const char* kCodeNotAttached = "ENOTATTACHED";  // mailboxes/registry not attached
+constexpr const char* kCodeRetryLater = "EAGAIN";         // another process is mid-way: try again from a timer
+constexpr const char* kCodeSettingsMismatch = "SETTINGS_MISMATCH";  // the group was made by another layout
+constexpr const char* kCodeNotInPool = "NOT_IN_POOL";               // an address that is no object of the mempool
+
+// The addon's constants for TypeScript: `exports.constants[group]` (or `[group][part]`), made on
+// first use. Each facility sets its own once in its init, so a status, a bit or a code is written
+// once, here in C++; src/native/*.ts names them and checks its names against these on first load.
+Napi::Object ConstantsGroup(Napi::Env env, Napi::Object exports, const char* group, const char* part = nullptr);
+
 // Throws a JavaScript MpBusError (the class TypeScript handed to the addon at load time)
 // with a `code` such as "EEXIST" and, where known, the DPDK/posix errno.
 [[noreturn]] void ThrowError(Napi::Env env, const std::string& code, const std::string& message, int errnum = 0);
@@ -21,17 +34,80 @@ std::string ErrnoText(int errnum);
 std::string RecentDpdkLog(size_t maxLines = 8);
 
 // Arguments from JavaScript, type-checked: a value of the wrong type throws an MpBusError with
-// code EINVAL naming the argument (`what`), instead of N-API's abort on a failed As<> or a
-// garbage value. TypeScript validated already; these keep C++ memory-safe when it did not.
-double ArgNumber(const Napi::CallbackInfo& info, size_t i, const char* what);
-int32_t ArgInt32(const Napi::CallbackInfo& info, size_t i, const char* what);
-uint32_t ArgUint32(const Napi::CallbackInfo& info, size_t i, const char* what);
-int64_t ArgInt64(const Napi::CallbackInfo& info, size_t i, const char* what);
+// code EINVAL naming the argument (`what`), instead of N-API's generic error or a garbage value.
+// TypeScript validated already; these keep C++ memory-safe when it did not. Numbers and typed
+// arrays cost what an unchecked As<>() costs (one N-API call, whose own type check is the
+// check): they are read on the send and drain paths.
+[[noreturn]] void ThrowArgType(Napi::Env env, const char* what, const char* type);
+
+inline double NumberOf(Napi::Env env, const Napi::Value& v, const char* what) {
+  double r;
+  if (napi_get_value_double(env, v, &r) != napi_ok) ThrowArgType(env, what, "a number");
+  return r;
+}
+inline uint32_t Uint32Of(Napi::Env env, const Napi::Value& v, const char* what) {
+  uint32_t r;
+  if (napi_get_value_uint32(env, v, &r) != napi_ok) ThrowArgType(env, what, "a number");
+  return r;
+}
+inline int32_t Int32Of(Napi::Env env, const Napi::Value& v, const char* what) {
+  int32_t r;
+  if (napi_get_value_int32(env, v, &r) != napi_ok) ThrowArgType(env, what, "a number");
+  return r;
+}
+inline int64_t Int64Of(Napi::Env env, const Napi::Value& v, const char* what) {
+  int64_t r;
+  if (napi_get_value_int64(env, v, &r) != napi_ok) ThrowArgType(env, what, "a number");
+  return r;
+}
+// A typed array of exactly `type` (a Buffer is a Uint8Array).
+template <typename T>
+Napi::TypedArrayOf<T> TypedArrayOfType(Napi::Env env, const Napi::Value& v, napi_typedarray_type type, const char* what,
+                                       const char* typeName) {
+  Napi::TypedArrayOf<T> a;
+  try {
+    a = Napi::TypedArrayOf<T>(env, v);  // throws when v is no typed array
+  } catch (const Napi::Error&) {
+    ThrowArgType(env, what, typeName);
+  }
+  if (a.TypedArrayType() != type) ThrowArgType(env, what, typeName);
+  return a;
+}
+inline Napi::Uint8Array BytesOf(Napi::Env env, const Napi::Value& v, const char* what) {
+  return TypedArrayOfType<uint8_t>(env, v, napi_uint8_array, what, "a Uint8Array");
+}
+inline Napi::Uint32Array Uint32ArrayOf(Napi::Env env, const Napi::Value& v, const char* what) {
+  return TypedArrayOfType<uint32_t>(env, v, napi_uint32_array, what, "a Uint32Array");
+}
+Napi::Function FunctionOf(Napi::Env env, const Napi::Value& v, const char* what);
+
+inline double ArgNumber(const Napi::CallbackInfo& info, size_t i, const char* what) {
+  return NumberOf(info.Env(), info[i], what);
+}
+inline int32_t ArgInt32(const Napi::CallbackInfo& info, size_t i, const char* what) {
+  return Int32Of(info.Env(), info[i], what);
+}
+inline uint32_t ArgUint32(const Napi::CallbackInfo& info, size_t i, const char* what) {
+  return Uint32Of(info.Env(), info[i], what);
+}
+inline int64_t ArgInt64(const Napi::CallbackInfo& info, size_t i, const char* what) {
+  return Int64Of(info.Env(), info[i], what);
+}
+inline Napi::Uint8Array ArgBytes(const Napi::CallbackInfo& info, size_t i, const char* what) {
+  return BytesOf(info.Env(), info[i], what);
+}
+inline Napi::Uint32Array ArgUint32Array(const Napi::CallbackInfo& info, size_t i, const char* what) {
+  return Uint32ArrayOf(info.Env(), info[i], what);
+}
 std::string ArgString(const Napi::CallbackInfo& info, size_t i, const char* what);
 Napi::Function ArgFunction(const Napi::CallbackInfo& info, size_t i, const char* what);
-Napi::Uint8Array ArgBytes(const Napi::CallbackInfo& info, size_t i, const char* what);
-// The same checks on a value that is not an argument (an array element, an optional argument).
-double NumberOf(Napi::Env env, const Napi::Value& v, const char* what);
+Napi::Object ArgObject(const Napi::CallbackInfo& info, size_t i, const char* what);
+
+// The slot where a facility keeps its state for one Node environment (the main thread, each
+// worker thread), found by `key` (the address of something of the facility's own); nullptr
+// until the facility stores there. The facility owns what it stores and frees it with the
+// environment (napi_add_env_cleanup_hook): N-API references belong to the environment that made them.
+void*& EnvSlot(Napi::Env env, const void* key);
 
 // True once rte_eal_init succeeded in this process and rte_eal_cleanup has not run yet.
 bool EalReady();

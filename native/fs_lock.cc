@@ -57,7 +57,7 @@ Napi::Value FlockOpenLinked(const Napi::CallbackInfo& info) {
     flock(fd, LOCK_UN);
     close(fd);
   }
-  ThrowError(info.Env(), "EAGAIN", "lock file " + path + " keeps being removed by another process; try again");
+  ThrowError(info.Env(), kCodeRetryLater, "lock file " + path + " keeps being removed by another process; try again");
 }
 
 // flockClose(fd): releases the lock and closes the file.

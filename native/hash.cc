@@ -50,7 +50,7 @@ uint64_t Pack(uint32_t slot, uint32_t generation, uint32_t id) {
 rte_hash* Require(Napi::Env env) {
   RequireEal(env);
   if (gRegistry == nullptr || AttachedControl() == nullptr)
-    ThrowError(env, "ENOTATTACHED", "the registry is not attached in this process: open the mailbox system first");
+    ThrowError(env, kCodeNotAttached, "the registry is not attached in this process: open the mailbox system first");
   return gRegistry;
 }
 
@@ -68,7 +68,7 @@ Napi::Value RegAttach(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   RequireEal(env);
   Control* c = AttachedControl();
-  if (c == nullptr) ThrowError(env, "ENOTATTACHED", "attach the mailboxes before the registry");
+  if (c == nullptr) ThrowError(env, kCodeNotAttached, "attach the mailboxes before the registry");
   uint32_t entries = info[0].As<Napi::Number>().Uint32Value();
   if (gRegistry != nullptr) return Napi::Number::New(env, entries);
   Locked lock(c->registryLock);  // creation is check-then-create: one process at a time

@@ -14,7 +14,7 @@ constexpr uint32_t kControlMagic = 0x4d504243;  // "MPBC"
 constexpr uint32_t kLayoutVersion = 3;
 constexpr uint32_t kMaxSlots = RTE_MAX_LCORE;  // one slot per lcore id: lcore ids are unique
 static_assert(kMaxSlots % 64 == 0, "room-wanted bitmaps use whole 64-bit words");
-constexpr uint32_t kMaxLarge = 256;  // large (rte_malloc'd) messages in flight
+constexpr uint32_t kMaxLargeBlocks = 256;  // large (rte_malloc'd) messages in flight
 constexpr uint32_t kMaxMailboxesPerProcess = 65536;
 constexpr uint32_t kHeldMax = 256;  // = the drain burst
 
@@ -122,7 +122,7 @@ struct Control {
   uint32_t count;        // elements in the pool
   uint32_t inboxSize;
   ProcSlot slots[kMaxSlots];
-  LargeEntry large[kMaxLarge];
+  LargeEntry large[kMaxLargeBlocks];
   // Ownership conflicts seen by any process (docs/mailboxes.md, "Ownership"): a buffer the pool
   // handed out while someone held it (dropped, not used), and a buffer that was not ours when
   // we came to free it (not freed). Both mean a member bypassed the protocol.

@@ -31,9 +31,20 @@ constexpr const char* kControlName = "mpbus_mbx_ctl";
 constexpr const char* kPoolName = "mpbus_mbx_pool";
 constexpr const char* kPoolMemName = "mpbus_mbx_poolmem";
 constexpr uint32_t kBurst = 256;
-constexpr uint32_t kOutWords = 4;  // words per drained descriptor in the JS output array
 
-// Send results (mirrored in src/native/mailbox.ts).
+// One drained descriptor in the JS output array (mbxDrain): kOutWords words, [mailbox id,
+// payload offset (or index in mbxTakeLarge()), length, flags]; the flags word packs the codec,
+// kRowLarge, the BadDescriptor reason (refused: then words 1-2 are the descriptor) and the
+// sender's slot. Exported to TypeScript as `constants.mailbox.row` (mbx_drain.cc).
+constexpr uint32_t kOutWords = 4;
+constexpr uint32_t kRowCodecMask = kCodecMask;
+constexpr uint32_t kRowLarge = 1u << 4;
+constexpr uint32_t kRowBadShift = 8;
+constexpr uint32_t kRowSenderShift = 16;
+constexpr uint32_t kRowByteMask = 0xff;  // of the reason and the sender slot, once shifted down
+
+// Send results: exported to TypeScript as `constants.mailbox.send` (mbx_send.cc). The order
+// matters: below kSendPeerGone the target lacks room now; from it on, the target is gone.
 enum SendStatus : int {
   kSendOk = 0,
   kSendMailboxFull = 1,
@@ -43,7 +54,8 @@ enum SendStatus : int {
   kSendMailboxClosed = 5,
 };
 
-// Reasons a received descriptor was refused (mirrored in src/native/mailbox.ts).
+// Reasons a received descriptor was refused: exported to TypeScript as `constants.mailbox.bad`
+// (mbx_drain.cc).
 enum BadDescriptor : uint32_t {
   kBadNone = 0,
   kBadOutOfRange = 1,
@@ -117,9 +129,21 @@ struct Attachment {
   Napi::ThreadSafeFunction wake;
 };
 
+// What the mailbox functions keep per Node environment (mbx_attach.cc), handed to each of them as
+// its data: the attachment, once this environment attached (only the thread with the process's
+// lcore id can: one attachment per process in practice).
+struct MailboxEnv {
+  Attachment* att = nullptr;
+};
+
 // ---- offered by one file to the others ----------------------------------------------------
-// mbx_attach.cc: this process's attachment, or ENOTATTACHED.
-Attachment& RequireAttached(Napi::Env env);
+// mbx_attach.cc: this environment's MailboxEnv, made on first use and freed with the environment.
+MailboxEnv* MailboxEnvOf(Napi::Env env);
+// mbx_attach.cc: exports[name] = fn, with this environment's MailboxEnv as its data.
+void SetMailboxFunction(Napi::Env env, Napi::Object exports, const char* name,
+                        Napi::Value (*fn)(const Napi::CallbackInfo&));
+// mbx_attach.cc: the attachment of the calling environment, or ENOTATTACHED.
+Attachment& RequireAttached(const Napi::CallbackInfo& info);
 
 // mbx_proc.cc: the DPDK name of a slot's object ("mpbus_ib_" + slot: its inbox ring).
 std::string SlotName(const char* base, uint32_t slot);

@@ -24,8 +24,10 @@ namespace {
 // one receiver. Senders must use the generic rte_ring_enqueue*, which follow the ring's own sync mode.
 constexpr unsigned kInboxFlags = RING_F_MP_RTS_ENQ | RING_F_SC_DEQ;
 
-Control* gControl = nullptr;  // stays mapped after detach: the group's memory outlives us
-Attachment* gAtt = nullptr;
+// The group's control block, once this process attached: the same for every environment (DPDK
+// maps it once per process), and it stays mapped after detach (the group's memory outlives us).
+// Read by the registry (hash.cc) and DPDK's telemetry thread (telemetry.cc).
+Control* gControl = nullptr;
 
 void Detach(Attachment* a) {
   StopWaker(a);
@@ -40,13 +42,16 @@ void Detach(Attachment* a) {
   }
 }
 
-void CleanupHook(void*) {
-  if (gAtt != nullptr && EalReady()) {
-    Detach(gAtt);
-  } else if (gAtt != nullptr) {
-    StopWaker(gAtt);
+// The environment ends: leave the group (or stop the doorbell thread when the EAL is gone) and
+// free the environment's state. The attachment itself is leaked on purpose: the process is ending.
+void CleanupHook(void* arg) {
+  auto* m = static_cast<MailboxEnv*>(arg);
+  if (m->att != nullptr && EalReady()) {
+    Detach(m->att);
+  } else if (m->att != nullptr) {
+    StopWaker(m->att);
   }
-  gAtt = nullptr;  // leaked on purpose: env teardown, the process is ending
+  delete m;
 }
 
 // mbxAttach({ poolBuffers, bufferSize, inboxSize, role, out: Uint32Array, onWake }) ->
@@ -54,16 +59,18 @@ void CleanupHook(void*) {
 Napi::Value MbxAttach(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   RequireEal(env);
-  if (gAtt != nullptr) ThrowError(env, "EALREADY", "mailboxes are already attached in this process");
-  Napi::Object o = info[0].As<Napi::Object>();
-  uint32_t count = o.Get("poolBuffers").As<Napi::Number>().Uint32Value();
-  uint32_t eltSize = o.Get("bufferSize").As<Napi::Number>().Uint32Value();
-  uint32_t inboxSize = o.Get("inboxSize").As<Napi::Number>().Uint32Value();
-  uint32_t role = o.Get("role").As<Napi::Number>().Uint32Value();
-  Napi::Uint32Array out = o.Get("out").As<Napi::Uint32Array>();
+  MailboxEnv* m = static_cast<MailboxEnv*>(info.Data());
+  if (m->att != nullptr) ThrowError(env, "EALREADY", "mailboxes are already attached in this process");
+  Napi::Object o = ArgObject(info, 0, "the attach options");
+  uint32_t count = Uint32Of(env, o.Get("poolBuffers"), "poolBuffers");
+  uint32_t eltSize = Uint32Of(env, o.Get("bufferSize"), "bufferSize");
+  uint32_t inboxSize = Uint32Of(env, o.Get("inboxSize"), "inboxSize");
+  uint32_t role = Uint32Of(env, o.Get("role"), "role");
+  Napi::Uint32Array out = Uint32ArrayOf(env, o.Get("out"), "out");
+  Napi::Function onWake = FunctionOf(env, o.Get("onWake"), "onWake");
   if (out.ElementLength() < kBurst * kOutWords) ThrowError(env, "EINVAL", "output array too small");
   unsigned lcore = rte_lcore_id();
-  if (lcore >= kMaxSlots) ThrowError(env, "ENOTREADY", "the JS thread has no lcore id");
+  if (lcore >= kMaxSlots) ThrowError(env, kCodeNotReady, "the JS thread has no lcore id");
 
   Control* c = AttachControl(env, count, eltSize, inboxSize);
   gControl = c;
@@ -82,7 +89,7 @@ Napi::Value MbxAttach(const Napi::CallbackInfo& info) {
       int32_t reaper = s.reaperPid.load();
       if (reaper != 0 && reaper != getpid() && ProcessAlive(reaper, 0)) {
         // Another process is reaping our slot's dead holder: TypeScript retries from a timer.
-        ThrowError(env, "EAGAIN",
+        ThrowError(env, kCodeRetryLater,
                    "slot " + std::to_string(lcore) + " of the process table is being reaped by process " +
                        std::to_string(reaper));
       }
@@ -132,7 +139,7 @@ Napi::Value MbxAttach(const Napi::CallbackInfo& info) {
   a->out = out.Data();
   a->outRef = Napi::Persistent(out);
   a->large = Napi::Persistent(Napi::Array::New(env));
-  a->wake = Napi::ThreadSafeFunction::New(env, o.Get("onWake").As<Napi::Function>(), "mpbus-doorbell", 0, 1);
+  a->wake = Napi::ThreadSafeFunction::New(env, onWake, "mpbus-doorbell", 0, 1);
   a->wake.Unref(env);
 
   s.pid = getpid();
@@ -149,12 +156,7 @@ Napi::Value MbxAttach(const Napi::CallbackInfo& info) {
   a->generation = generation;
   s.state.store(kSlotAlive, std::memory_order_release);
   StartWaker(a);
-  gAtt = a;
-  static bool hooked = false;
-  if (!hooked) {
-    napi_add_env_cleanup_hook(env, CleanupHook, nullptr);
-    hooked = true;
-  }
+  m->att = a;
 
   Napi::Object r = Napi::Object::New(env);
   r.Set("slot", lcore);
@@ -168,9 +170,10 @@ Napi::Value MbxAttach(const Napi::CallbackInfo& info) {
 }
 
 Napi::Value MbxDetach(const Napi::CallbackInfo& info) {
-  if (gAtt == nullptr) return info.Env().Undefined();
-  Attachment* a = gAtt;
-  gAtt = nullptr;
+  MailboxEnv* m = static_cast<MailboxEnv*>(info.Data());
+  if (m->att == nullptr) return info.Env().Undefined();
+  Attachment* a = m->att;
+  m->att = nullptr;
   if (EalReady())
     Detach(a);
   else
@@ -181,17 +184,35 @@ Napi::Value MbxDetach(const Napi::CallbackInfo& info) {
 }
 
 void InitAttach(Napi::Env env, Napi::Object exports) {
-  exports.Set("mbxAttach", Napi::Function::New(env, MbxAttach));
-  exports.Set("mbxDetach", Napi::Function::New(env, MbxDetach));
+  SetMailboxFunction(env, exports, "mbxAttach", MbxAttach);
+  SetMailboxFunction(env, exports, "mbxDetach", MbxDetach);
 }
 
 }  // namespace
 
-Attachment& RequireAttached(Napi::Env env) {
+MailboxEnv* MailboxEnvOf(Napi::Env env) {
+  static const char key = 0;
+  void*& slot = EnvSlot(env, &key);
+  if (slot == nullptr) {
+    auto* m = new MailboxEnv();
+    napi_add_env_cleanup_hook(env, CleanupHook, m);
+    slot = m;
+  }
+  return static_cast<MailboxEnv*>(slot);
+}
+
+void SetMailboxFunction(Napi::Env env, Napi::Object exports, const char* name,
+                        Napi::Value (*fn)(const Napi::CallbackInfo&)) {
+  exports.Set(name, Napi::Function::New(env, fn, name, MailboxEnvOf(env)));
+}
+
+Attachment& RequireAttached(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
   RequireEal(env);
-  if (gAtt == nullptr)
-    ThrowError(env, "ENOTATTACHED", "mailboxes are not attached in this process: open the mailbox system first");
-  return *gAtt;
+  Attachment* a = static_cast<MailboxEnv*>(info.Data())->att;
+  if (a == nullptr)
+    ThrowError(env, kCodeNotAttached, "mailboxes are not attached in this process: open the mailbox system first");
+  return *a;
 }
 
 MPBUS_FACILITY(InitAttach);

@@ -39,7 +39,7 @@ Checked Check(Control* c, uint64_t descriptor, uint32_t receiverSlot) {
       r.bad = kBadCodec;
     return r;
   }
-  for (uint32_t i = 0; i < kMaxLarge; i++) {
+  for (uint32_t i = 0; i < kMaxLargeBlocks; i++) {
     LargeEntry& e = c->large[i];
     if (e.ptr.load(std::memory_order_acquire) != p) continue;
     if (e.state.load() != kLargeEnqueued || e.receiverSlot != receiverSlot || e.generation != generation) continue;
@@ -69,7 +69,7 @@ Checked Check(Control* c, uint64_t descriptor, uint32_t receiverSlot) {
 void FreeChecked(Control* c, rte_mempool* pool, const Checked& k) {
   if (!k.ownsBuffer) return;
   if (k.large)
-    FreeLarge(c, k.largeIndex, kLargeEnqueued);
+    FreeLargeBlock(c, k.largeIndex, kLargeEnqueued);
   else
     ReturnToPool(c, pool, k.header, kHolderReceived, k.receiverSlot);
 }

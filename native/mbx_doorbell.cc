@@ -43,7 +43,7 @@ void WakerMain(Attachment* a) {
 // mbxPark() -> true when parked (the doorbell thread will call onWake), false when messages wait.
 Napi::Value MbxPark(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  Attachment& a = RequireAttached(env);
+  Attachment& a = RequireAttached(info);
   ReleaseHeld(a);
   ProcSlot& s = a.ctl->slots[a.slot];
   uint32_t seen = s.doorbell.load(std::memory_order_acquire);
@@ -64,7 +64,7 @@ Napi::Value MbxPark(const Napi::CallbackInfo& info) {
 
 // mbxKeepAlive(bool): whether the parked doorbell keeps the event loop (the process) alive.
 Napi::Value MbxKeepAlive(const Napi::CallbackInfo& info) {
-  Attachment& a = RequireAttached(info.Env());
+  Attachment& a = RequireAttached(info);
   if (info[0].ToBoolean())
     a.wake.Ref(info.Env());
   else
@@ -73,8 +73,8 @@ Napi::Value MbxKeepAlive(const Napi::CallbackInfo& info) {
 }
 
 void InitDoorbell(Napi::Env env, Napi::Object exports) {
-  exports.Set("mbxPark", Napi::Function::New(env, MbxPark));
-  exports.Set("mbxKeepAlive", Napi::Function::New(env, MbxKeepAlive));
+  SetMailboxFunction(env, exports, "mbxPark", MbxPark);
+  SetMailboxFunction(env, exports, "mbxKeepAlive", MbxKeepAlive);
 }
 
 }  // namespace

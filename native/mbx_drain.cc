@@ -31,8 +31,8 @@ bool ReleasePending(Attachment& a, uint32_t id, uint32_t count) {
 //    codec | large<<4 | bad<<8 | senderSlot<<16]
 Napi::Value MbxDrain(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  Attachment& a = RequireAttached(env);
-  uint32_t spinUs = info[0].As<Napi::Number>().Uint32Value();
+  Attachment& a = RequireAttached(info);
+  uint32_t spinUs = ArgUint32(info, 0, "spinUs");
   ReleaseHeld(a);
   void* burst[kBurst];
   unsigned n = rte_ring_sc_dequeue_burst(a.inbox, burst, kBurst, nullptr);
@@ -69,7 +69,7 @@ Napi::Value MbxDrain(const Napi::CallbackInfo& info) {
       o[0] = 0;
       o[1] = static_cast<uint32_t>(p);
       o[2] = static_cast<uint32_t>(p >> 32);
-      o[3] = k.bad << 8;
+      o[3] = k.bad << kRowBadShift;
       continue;
     }
     BufferHeader* h = k.header;
@@ -84,7 +84,8 @@ Napi::Value MbxDrain(const Napi::CallbackInfo& info) {
     runLength++;
     o[0] = id;
     o[2] = h->length;
-    o[3] = (h->flags & kCodecMask) | ((h->flags & kFlagLarge) ? 1u << 4 : 0) | ((h->senderSlot & 0xff) << 16);
+    o[3] = (h->flags & kRowCodecMask) | ((h->flags & kFlagLarge) ? kRowLarge : 0) |
+           ((h->senderSlot & kRowByteMask) << kRowSenderShift);
     if (k.large) {
       if (large.IsEmpty()) large = Napi::Array::New(env);
       large.Set(nLarge,
@@ -106,15 +107,31 @@ Napi::Value MbxDrain(const Napi::CallbackInfo& info) {
 }
 
 Napi::Value MbxTakeLarge(const Napi::CallbackInfo& info) {
-  Attachment& a = RequireAttached(info.Env());
+  Attachment& a = RequireAttached(info);
   Napi::Value v = a.large.Value();
   a.large = Napi::Persistent(Napi::Array::New(info.Env()));
   return v;
 }
 
 void InitDrain(Napi::Env env, Napi::Object exports) {
-  exports.Set("mbxDrain", Napi::Function::New(env, MbxDrain));
-  exports.Set("mbxTakeLarge", Napi::Function::New(env, MbxTakeLarge));
+  SetMailboxFunction(env, exports, "mbxDrain", MbxDrain);
+  SetMailboxFunction(env, exports, "mbxTakeLarge", MbxTakeLarge);
+  Napi::Object row = ConstantsGroup(env, exports, "mailbox", "row");
+  row.Set("burst", kBurst);
+  row.Set("words", kOutWords);
+  row.Set("codecMask", kRowCodecMask);
+  row.Set("large", kRowLarge);
+  row.Set("badShift", kRowBadShift);
+  row.Set("senderShift", kRowSenderShift);
+  row.Set("byteMask", kRowByteMask);
+  Napi::Object bad = ConstantsGroup(env, exports, "mailbox", "bad");
+  bad.Set("outOfRange", static_cast<uint32_t>(kBadOutOfRange));
+  bad.Set("misaligned", static_cast<uint32_t>(kBadMisaligned));
+  bad.Set("notInFlight", static_cast<uint32_t>(kBadNotInFlight));
+  bad.Set("magic", static_cast<uint32_t>(kBadMagic));
+  bad.Set("version", static_cast<uint32_t>(kBadVersion));
+  bad.Set("length", static_cast<uint32_t>(kBadLength));
+  bad.Set("codec", static_cast<uint32_t>(kBadCodec));
 }
 
 }  // namespace

@@ -90,7 +90,7 @@ void CreateGroupObjects(Napi::Env env, Control* c, uint32_t count, uint32_t eltS
 //   freeConflicts } (tests and stats)
 Napi::Value MbxPoolInfo(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  Attachment& a = RequireAttached(env);
+  Attachment& a = RequireAttached(info);
   Napi::Object r = Napi::Object::New(env);
   r.Set("firstObject", Napi::BigInt::New(env, a.ctl->firstObject));
   r.Set("poolBase", Napi::BigInt::New(env, a.ctl->poolBase));
@@ -98,7 +98,7 @@ Napi::Value MbxPoolInfo(const Napi::CallbackInfo& info) {
   r.Set("count", a.ctl->count);
   r.Set("available", rte_mempool_avail_count(a.pool));
   unsigned largeInUse = 0;
-  for (uint32_t i = 0; i < kMaxLarge; i++) largeInUse += a.ctl->large[i].state.load() != kLargeFree;
+  for (uint32_t i = 0; i < kMaxLargeBlocks; i++) largeInUse += a.ctl->large[i].state.load() != kLargeFree;
   r.Set("largeInUse", largeInUse);
   r.Set("takeConflicts", static_cast<double>(a.ctl->takeConflicts.load()));
   r.Set("freeConflicts", static_cast<double>(a.ctl->freeConflicts.load()));
@@ -106,7 +106,7 @@ Napi::Value MbxPoolInfo(const Napi::CallbackInfo& info) {
 }
 
 void InitGroupObjects(Napi::Env env, Napi::Object exports) {
-  exports.Set("mbxPoolInfo", Napi::Function::New(env, MbxPoolInfo));
+  SetMailboxFunction(env, exports, "mbxPoolInfo", MbxPoolInfo);
 }
 
 }  // namespace
@@ -134,10 +134,10 @@ Control* AttachControl(Napi::Env env, uint32_t count, uint32_t eltSize, uint32_t
   // Another process is creating the group's objects: that takes milliseconds. The JS thread
   // never sleeps here: EAGAIN tells TypeScript to try again from a timer (src/bus/attachment.ts).
   if (c->magic.load(std::memory_order_acquire) != kControlMagic) {
-    ThrowError(env, "EAGAIN", "another process is still creating the group's mailbox objects");
+    ThrowError(env, kCodeRetryLater, "another process is still creating the group's mailbox objects");
   }
   if (c->version != kLayoutVersion) {
-    ThrowError(env, "SETTINGS_MISMATCH",
+    ThrowError(env, kCodeSettingsMismatch,
                "the group's mailbox layout is version " + std::to_string(c->version) + ", this process speaks " +
                    std::to_string(kLayoutVersion) + ": run one mpbus version per group");
   }

@@ -75,7 +75,7 @@ inline void ReturnToPool(Control* c, rte_mempool* pool, BufferHeader* h, uint32_
 
 // Frees large block `index` if its entry is still in `state`: the entry's CAS makes a second
 // free of the same block (a receiver and a reaper, a repeated descriptor) a no-op.
-inline bool FreeLarge(Control* c, uint32_t index, uint32_t state) {
+inline bool FreeLargeBlock(Control* c, uint32_t index, uint32_t state) {
   LargeEntry& e = c->large[index];
   if (!e.state.compare_exchange_strong(state, kLargeFreeing)) return false;
   void* p = reinterpret_cast<void*>(e.ptr.exchange(0));

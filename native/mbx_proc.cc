@@ -47,7 +47,7 @@ bool ReadStat(int32_t pid, char* state, uint64_t* startTime) {
 // Reaps slots whose process is dead (SIGKILL included): the first process to notice does it.
 Napi::Value MbxScan(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  Attachment& a = RequireAttached(env);
+  Attachment& a = RequireAttached(info);
   Control* c = a.ctl;
   Napi::Array alive = Napi::Array::New(env);
   Napi::Array reaped = Napi::Array::New(env);
@@ -107,12 +107,12 @@ Napi::Value MbxScan(const Napi::CallbackInfo& info) {
 
 // mbxInboxName(slot): the DPDK name of a process's inbox ring (tests write garbage into it).
 Napi::Value MbxInboxName(const Napi::CallbackInfo& info) {
-  return Napi::String::New(info.Env(), SlotName("mpbus_ib_", info[0].As<Napi::Number>().Uint32Value()));
+  return Napi::String::New(info.Env(), SlotName("mpbus_ib_", ArgUint32(info, 0, "the slot")));
 }
 
 void InitProcessTable(Napi::Env env, Napi::Object exports) {
-  exports.Set("mbxScan", Napi::Function::New(env, MbxScan));
-  exports.Set("mbxInboxName", Napi::Function::New(env, MbxInboxName));
+  SetMailboxFunction(env, exports, "mbxScan", MbxScan);
+  SetMailboxFunction(env, exports, "mbxInboxName", MbxInboxName);
 }
 
 }  // namespace

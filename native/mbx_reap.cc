@@ -56,11 +56,11 @@ void ReapSlot(Control* c, rte_mempool* pool, uint32_t slot, uint32_t reason) {
   // Buffers in the dead lcore's mempool cache: nobody else uses that cache until a process
   // with this lcore id attaches, and it waits for this reaping to end.
   if (pool->cache_size > 0 && slot < RTE_MAX_LCORE) rte_mempool_cache_flush(&pool->local_cache[slot], pool);
-  for (uint32_t i = 0; i < kMaxLarge; i++) {
+  for (uint32_t i = 0; i < kMaxLargeBlocks; i++) {
     LargeEntry& e = c->large[i];
     uint32_t st = e.state.load();
     if ((st == kLargeWriting && e.senderSlot == slot) || (st == kLargeEnqueued && e.receiverSlot == slot))
-      FreeLarge(c, i, st);
+      FreeLargeBlock(c, i, st);
   }
   s.parked.store(0);
   for (auto& w : s.roomWanted) w.store(0);

@@ -44,10 +44,10 @@ uint32_t AwakeProcesses(Control* c) {
 // room made in between is never missed (Dekker with WakeRoomWaiters).
 Napi::Value MbxWantRoom(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  Attachment& a = RequireAttached(env);
-  uint32_t slot = info[0].As<Napi::Number>().Uint32Value();
-  PeerCache* peer = Peer(a, slot, info[1].As<Napi::Number>().Uint32Value());
-  uint32_t id = info[2].As<Napi::Number>().Uint32Value();
+  Attachment& a = RequireAttached(info);
+  uint32_t slot = ArgUint32(info, 0, "the slot");
+  PeerCache* peer = Peer(a, slot, ArgUint32(info, 1, "the generation"));
+  uint32_t id = ArgUint32(info, 2, "the mailbox id");
   if (peer == nullptr) return Napi::Boolean::New(env, true);  // gone: the next send reports it
   a.ctl->slots[slot].roomWanted[a.slot / 64].fetch_or(uint64_t{1} << (a.slot % 64));
   MailboxEntry& e = peer->table[id & 0xffff];
@@ -59,13 +59,13 @@ Napi::Value MbxWantRoom(const Napi::CallbackInfo& info) {
 // mbxCrowded() -> true when more of the group's processes are awake (not parked) than there
 // are CPUs: then waiting should sleep on a doorbell rather than spin or yield.
 Napi::Value MbxCrowded(const Napi::CallbackInfo& info) {
-  Attachment& a = RequireAttached(info.Env());
+  Attachment& a = RequireAttached(info);
   return Napi::Boolean::New(info.Env(), Crowded(a));
 }
 
 void InitRoom(Napi::Env env, Napi::Object exports) {
-  exports.Set("mbxWantRoom", Napi::Function::New(env, MbxWantRoom));
-  exports.Set("mbxCrowded", Napi::Function::New(env, MbxCrowded));
+  SetMailboxFunction(env, exports, "mbxWantRoom", MbxWantRoom);
+  SetMailboxFunction(env, exports, "mbxCrowded", MbxCrowded);
 }
 
 }  // namespace

@@ -25,9 +25,8 @@ struct SendTarget {
 };
 
 SendTarget ReadSendTarget(const Napi::CallbackInfo& info) {
-  return {info[0].As<Napi::Number>().Uint32Value(), info[1].As<Napi::Number>().Uint32Value(),
-          info[2].As<Napi::Number>().Uint32Value(),
-          static_cast<uint16_t>(info[3].As<Napi::Number>().Uint32Value() & kCodecMask)};
+  return {ArgUint32(info, 0, "the slot"), ArgUint32(info, 1, "the generation"), ArgUint32(info, 2, "the mailbox id"),
+          static_cast<uint16_t>(ArgUint32(info, 3, "the codec") & kCodecMask)};
 }
 
 // Fills a buffer the sender holds (flags and largeIndex set by the caller): header and payload.
@@ -109,11 +108,11 @@ ResolvedTarget Resolve(Attachment& a, const SendTarget& to) {
 // mbxSend(slot, generation, mailboxId, codec, bytes: Uint8Array, start, end) -> SendStatus
 Napi::Value MbxSend(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  Attachment& a = RequireAttached(env);
+  Attachment& a = RequireAttached(info);
   const SendTarget to = ReadSendTarget(info);
-  Napi::Uint8Array bytes = info[4].As<Napi::Uint8Array>();
-  size_t start = info[5].As<Napi::Number>().Uint32Value();
-  size_t end = info[6].As<Napi::Number>().Int64Value();
+  Napi::Uint8Array bytes = ArgBytes(info, 4, "the bytes");
+  size_t start = ArgUint32(info, 5, "the start");
+  size_t end = ArgInt64(info, 6, "the end");
   if (end > bytes.ElementLength() || start > end) ThrowError(env, "ERANGE", "send range outside the byte array");
   const uint8_t* data = bytes.Data() + start;
   size_t len = end - start;
@@ -140,7 +139,7 @@ Napi::Value MbxSend(const Napi::CallbackInfo& info) {
     h->flags = to.codec;
     h->largeIndex = 0;
   } else {
-    for (uint32_t i = 0; i < kMaxLarge && largeIndex < 0; i++) {
+    for (uint32_t i = 0; i < kMaxLargeBlocks && largeIndex < 0; i++) {
       uint32_t st = kLargeFree;
       if (c->large[i].state.compare_exchange_strong(st, kLargeWriting)) largeIndex = static_cast<int32_t>(i);
     }
@@ -175,7 +174,7 @@ Napi::Value MbxSend(const Napi::CallbackInfo& info) {
   if (rte_ring_enqueue(peer->inbox,
                        reinterpret_cast<void*>(MakeDescriptor(reinterpret_cast<uint64_t>(h), generation))) != 0) {
     if (largeIndex >= 0)
-      FreeLarge(c, static_cast<uint32_t>(largeIndex), kLargeEnqueued);
+      FreeLargeBlock(c, static_cast<uint32_t>(largeIndex), kLargeEnqueued);
     else
       ReturnToPool(c, a.pool, h, kHolderInFlight, to.slot);
     e.pending.fetch_sub(1);
@@ -196,11 +195,11 @@ Napi::Value MbxSend(const Napi::CallbackInfo& info) {
 //   Negative results are a SendStatus for nothing sent (-kSendMailboxFull, ...).
 Napi::Value MbxSendMany(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  Attachment& a = RequireAttached(env);
+  Attachment& a = RequireAttached(info);
   const SendTarget to = ReadSendTarget(info);
-  Napi::Uint8Array bytes = info[4].As<Napi::Uint8Array>();
-  Napi::Uint32Array bounds = info[5].As<Napi::Uint32Array>();
-  uint32_t count = std::min<uint32_t>(info[6].As<Napi::Number>().Uint32Value(), kBurst);
+  Napi::Uint8Array bytes = ArgBytes(info, 4, "the bytes");
+  Napi::Uint32Array bounds = ArgUint32Array(info, 5, "the message bounds");
+  uint32_t count = std::min<uint32_t>(ArgUint32(info, 6, "the count"), kBurst);
   if (count * 2 > bounds.ElementLength()) ThrowError(env, "ERANGE", "more messages than message bounds");
   Control* c = a.ctl;
   const size_t maxInline = c->eltSize - sizeof(BufferHeader);
@@ -249,8 +248,18 @@ Napi::Value MbxSendMany(const Napi::CallbackInfo& info) {
 }
 
 void InitSend(Napi::Env env, Napi::Object exports) {
-  exports.Set("mbxSend", Napi::Function::New(env, MbxSend));
-  exports.Set("mbxSendMany", Napi::Function::New(env, MbxSendMany));
+  SetMailboxFunction(env, exports, "mbxSend", MbxSend);
+  SetMailboxFunction(env, exports, "mbxSendMany", MbxSendMany);
+  Napi::Object send = ConstantsGroup(env, exports, "mailbox", "send");
+  send.Set("ok", static_cast<int32_t>(kSendOk));
+  send.Set("mailboxFull", static_cast<int32_t>(kSendMailboxFull));
+  send.Set("inboxFull", static_cast<int32_t>(kSendInboxFull));
+  send.Set("noBuffers", static_cast<int32_t>(kSendNoBuffers));
+  send.Set("peerGone", static_cast<int32_t>(kSendPeerGone));
+  send.Set("mailboxClosed", static_cast<int32_t>(kSendMailboxClosed));
+  Napi::Object codec = ConstantsGroup(env, exports, "mailbox", "codec");
+  codec.Set("raw", static_cast<uint32_t>(kFlagRaw));
+  codec.Set("msgpack", static_cast<uint32_t>(kFlagMsgpack));
 }
 
 }  // namespace

@@ -13,8 +13,8 @@ namespace {
 // mbxOpen(capacity) -> mailbox id
 Napi::Value MbxOpen(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  Attachment& a = RequireAttached(env);
-  uint32_t capacity = info[0].As<Napi::Number>().Uint32Value();
+  Attachment& a = RequireAttached(info);
+  uint32_t capacity = ArgUint32(info, 0, "the capacity");
   uint32_t index;
   if (!a.freeIndexes.empty()) {
     index = a.freeIndexes.back();
@@ -38,8 +38,8 @@ Napi::Value MbxOpen(const Napi::CallbackInfo& info) {
 
 // mbxClose(id): senders holding the id get "closed" from now on.
 Napi::Value MbxClose(const Napi::CallbackInfo& info) {
-  Attachment& a = RequireAttached(info.Env());
-  uint32_t id = info[0].As<Napi::Number>().Uint32Value();
+  Attachment& a = RequireAttached(info);
+  uint32_t id = ArgUint32(info, 0, "the mailbox id");
   MailboxEntry& e = a.table[id & 0xffff];
   uint32_t expected = id;
   if (e.id.compare_exchange_strong(expected, 0)) a.freeIndexes.push_back(id & 0xffff);
@@ -49,9 +49,9 @@ Napi::Value MbxClose(const Napi::CallbackInfo& info) {
 // mbxAdjust(id, delta): changes the pending count of one of this process's mailboxes, for
 // messages the process keeps queued itself after draining (they still count against capacity).
 Napi::Value MbxAdjust(const Napi::CallbackInfo& info) {
-  Attachment& a = RequireAttached(info.Env());
-  uint32_t id = info[0].As<Napi::Number>().Uint32Value();
-  int32_t delta = info[1].As<Napi::Number>().Int32Value();
+  Attachment& a = RequireAttached(info);
+  uint32_t id = ArgUint32(info, 0, "the mailbox id");
+  int32_t delta = ArgInt32(info, 1, "the delta");
   MailboxEntry& e = a.table[id & 0xffff];
   if (e.id.load() != id) return info.Env().Undefined();
   if (delta >= 0) {
@@ -69,8 +69,8 @@ Napi::Value MbxAdjust(const Napi::CallbackInfo& info) {
 
 // mbxSetHold(id, hold): while held (no subscriber), drained messages stay counted as pending.
 Napi::Value MbxSetHold(const Napi::CallbackInfo& info) {
-  Attachment& a = RequireAttached(info.Env());
-  uint32_t id = info[0].As<Napi::Number>().Uint32Value();
+  Attachment& a = RequireAttached(info);
+  uint32_t id = ArgUint32(info, 0, "the mailbox id");
   MailboxEntry& e = a.table[id & 0xffff];
   if (e.id.load() == id) e.hold.store(info[1].ToBoolean() ? 1 : 0);
   return info.Env().Undefined();
@@ -79,9 +79,9 @@ Napi::Value MbxSetHold(const Napi::CallbackInfo& info) {
 // mbxDepth(slot, generation, mailboxId) -> pending messages, or -1 when the mailbox is gone.
 Napi::Value MbxDepth(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  Attachment& a = RequireAttached(env);
-  PeerCache* peer = Peer(a, info[0].As<Napi::Number>().Uint32Value(), info[1].As<Napi::Number>().Uint32Value());
-  uint32_t id = info[2].As<Napi::Number>().Uint32Value();
+  Attachment& a = RequireAttached(info);
+  PeerCache* peer = Peer(a, ArgUint32(info, 0, "the slot"), ArgUint32(info, 1, "the generation"));
+  uint32_t id = ArgUint32(info, 2, "the mailbox id");
   if (peer == nullptr) return Napi::Number::New(env, -1);
   MailboxEntry& e = peer->table[id & 0xffff];
   if (e.id.load() != id) return Napi::Number::New(env, -1);
@@ -89,11 +89,11 @@ Napi::Value MbxDepth(const Napi::CallbackInfo& info) {
 }
 
 void InitMailboxTable(Napi::Env env, Napi::Object exports) {
-  exports.Set("mbxOpen", Napi::Function::New(env, MbxOpen));
-  exports.Set("mbxClose", Napi::Function::New(env, MbxClose));
-  exports.Set("mbxAdjust", Napi::Function::New(env, MbxAdjust));
-  exports.Set("mbxSetHold", Napi::Function::New(env, MbxSetHold));
-  exports.Set("mbxDepth", Napi::Function::New(env, MbxDepth));
+  SetMailboxFunction(env, exports, "mbxOpen", MbxOpen);
+  SetMailboxFunction(env, exports, "mbxClose", MbxClose);
+  SetMailboxFunction(env, exports, "mbxAdjust", MbxAdjust);
+  SetMailboxFunction(env, exports, "mbxSetHold", MbxSetHold);
+  SetMailboxFunction(env, exports, "mbxDepth", MbxDepth);
 }
 
 }  // namespace

@@ -67,7 +67,7 @@ void* CheckedObject(Napi::Env env, rte_mempool* mp, const Napi::Value& value) {
   if (ObjectIndex(mp, addr) < 0) {
     char hex[32];
     snprintf(hex, sizeof(hex), "0x%lx", static_cast<unsigned long>(addr));
-    ThrowError(env, "NOT_IN_POOL", std::string(hex) + " is not an object of mempool '" + mp->name + "'");
+    ThrowError(env, kCodeNotInPool, std::string(hex) + " is not an object of mempool '" + mp->name + "'");
   }
   return reinterpret_cast<void*>(addr);
 }

@@ -619,16 +619,16 @@ Napi::Value MpReply(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
-// ---- large payloads in shared memory --------------------------------------------------------
+// ---- large payloads of rte_mp messages (not the mailboxes' large blocks: mailbox.h) -------
 // Layout of an rte_malloc'd buffer: a header, then the bytes. The state word packs the token
 // (high 32 bits), a "dead" bit and a reader count, so every CAS also checks the token: memory
 // that was freed (DPDK zeroes it) or reused never matches.
-constexpr uint64_t kLargeMagic = 0x31474c5355424d50ULL;  // "PMBUSLG1"
+constexpr uint64_t kPayloadMagic = 0x31474c5355424d50ULL;  // "PMBUSLG1"
 constexpr uint64_t kDeadBit = 1ULL << 31;
 constexpr uint64_t kReaderMask = kDeadBit - 1;
-constexpr uint64_t kMaxLarge = 1ULL << 30;
+constexpr uint64_t kMaxPayloadBytes = 1ULL << 30;
 
-struct LargeHeader {
+struct PayloadHeader {
   uint64_t magic;
   uint64_t length;
   std::atomic<uint64_t> state;
@@ -654,14 +654,15 @@ bool InDpdkMemory(uintptr_t addr, uint64_t len) {
   return true;
 }
 
-// largeAlloc(bytes) -> { address, token }
-Napi::Value LargeAlloc(const Napi::CallbackInfo& info) {
+// mpLargeAlloc(bytes) -> { address, token }
+Napi::Value PayloadAlloc(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   RequireEal(env);
   Napi::Uint8Array bytes = ArgBytes(info, 0, "the payload");
-  if (bytes.ByteLength() == 0 || bytes.ByteLength() > kMaxLarge)
+  if (bytes.ByteLength() == 0 || bytes.ByteLength() > kMaxPayloadBytes)
     ThrowError(env, "E2BIG", "large payload size out of range");
-  auto* hdr = static_cast<LargeHeader*>(rte_malloc("mpbus_mp_payload", sizeof(LargeHeader) + bytes.ByteLength(), 64));
+  auto* hdr =
+      static_cast<PayloadHeader*>(rte_malloc("mpbus_mp_payload", sizeof(PayloadHeader) + bytes.ByteLength(), 64));
   if (hdr == nullptr) {
     ThrowError(env, "ENOMEM",
                "no shared hugepage memory for a " + std::to_string(bytes.ByteLength()) +
@@ -675,7 +676,7 @@ Napi::Value LargeAlloc(const Napi::CallbackInfo& info) {
   hdr->state.store(LiveState(token), std::memory_order_relaxed);
   memcpy(static_cast<void*>(hdr + 1), bytes.Data(), bytes.ByteLength());
   std::atomic_thread_fence(std::memory_order_release);
-  hdr->magic = kLargeMagic;
+  hdr->magic = kPayloadMagic;
   Napi::Object o = Napi::Object::New(env);
   o.Set("address", Napi::Number::New(env, static_cast<double>(reinterpret_cast<uintptr_t>(hdr))));
   o.Set("token", token);
@@ -683,39 +684,40 @@ Napi::Value LargeAlloc(const Napi::CallbackInfo& info) {
 }
 
 // Validates a reference another process sent. Returns the header or nullptr.
-LargeHeader* CheckLarge(double addressD, double lengthD, uint32_t token) {
-  if (!(addressD > 0) || addressD > 9007199254740991.0 || !(lengthD > 0) || lengthD > static_cast<double>(kMaxLarge))
+PayloadHeader* CheckPayload(double addressD, double lengthD, uint32_t token) {
+  if (!(addressD > 0) || addressD > 9007199254740991.0 || !(lengthD > 0) ||
+      lengthD > static_cast<double>(kMaxPayloadBytes))
     return nullptr;
   uintptr_t address = static_cast<uintptr_t>(addressD);
   uint64_t length = static_cast<uint64_t>(lengthD);
   if (address % 64 != 0) return nullptr;
-  if (!InDpdkMemory(address, sizeof(LargeHeader) + length)) return nullptr;
-  auto* hdr = reinterpret_cast<LargeHeader*>(address);
-  if (hdr->magic != kLargeMagic || hdr->token != token || hdr->length != length) return nullptr;
+  if (!InDpdkMemory(address, sizeof(PayloadHeader) + length)) return nullptr;
+  auto* hdr = reinterpret_cast<PayloadHeader*>(address);
+  if (hdr->magic != kPayloadMagic || hdr->token != token || hdr->length != length) return nullptr;
   return hdr;
 }
 
-void FreeLarge(LargeHeader* hdr) {
+void FreePayload(PayloadHeader* hdr) {
   hdr->magic = 0;
   rte_free(hdr);
 }
 
-// largeTake(address, length, token, exclusive) -> Buffer, or null when the reference is not a
+// mpLargeTake(address, length, token, exclusive) -> Buffer, or null when the reference is not a
 // live mpbus buffer (expired, freed, forged). exclusive: the only receiver copies and frees it;
 // otherwise (a broadcast) the reader holds a reference while copying and the sender frees.
-Napi::Value LargeTake(const Napi::CallbackInfo& info) {
+Napi::Value PayloadTake(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   RequireEal(env);
   uint32_t token = ArgUint32(info, 2, "the token");
   bool exclusive = info[3].ToBoolean();
-  LargeHeader* hdr = CheckLarge(ArgNumber(info, 0, "the address"), ArgNumber(info, 1, "the length"), token);
+  PayloadHeader* hdr = CheckPayload(ArgNumber(info, 0, "the address"), ArgNumber(info, 1, "the length"), token);
   if (hdr == nullptr) return env.Null();
   uint64_t live = LiveState(token);
   if (exclusive) {
     uint64_t expected = live;
     if (!hdr->state.compare_exchange_strong(expected, live | kDeadBit)) return env.Null();
     Napi::Buffer<uint8_t> out = Napi::Buffer<uint8_t>::Copy(env, reinterpret_cast<uint8_t*>(hdr + 1), hdr->length);
-    FreeLarge(hdr);
+    FreePayload(hdr);
     return out;
   }
   uint64_t cur = hdr->state.load();
@@ -727,19 +729,19 @@ Napi::Value LargeTake(const Napi::CallbackInfo& info) {
   return out;
 }
 
-// largeRelease(address, length, token): the sender's end of a buffer it sent. Frees it unless an
+// mpLargeRelease(address, length, token): the sender's end of a buffer it sent. Frees it unless an
 // exclusive receiver took it; waits (briefly) for readers still copying.
-Napi::Value LargeRelease(const Napi::CallbackInfo& info) {
+Napi::Value PayloadRelease(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (!EalReady()) return Napi::Boolean::New(env, false);
   uint32_t token = ArgUint32(info, 2, "the token");
-  LargeHeader* hdr = CheckLarge(ArgNumber(info, 0, "the address"), ArgNumber(info, 1, "the length"), token);
+  PayloadHeader* hdr = CheckPayload(ArgNumber(info, 0, "the address"), ArgNumber(info, 1, "the length"), token);
   if (hdr == nullptr) return Napi::Boolean::New(env, false);
   uint64_t live = LiveState(token);
   for (int spins = 0; spins < 100000; spins++) {
     uint64_t expected = live;
     if (hdr->state.compare_exchange_strong(expected, live | kDeadBit)) {
-      FreeLarge(hdr);
+      FreePayload(hdr);
       return Napi::Boolean::New(env, true);
     }
     if ((expected >> 32) != token || (expected & kDeadBit) != 0) return Napi::Boolean::New(env, false);
@@ -761,14 +763,14 @@ void InitMp(Napi::Env env, Napi::Object exports) {
   exports.Set("mpRequestAsync", Napi::Function::New(env, MpRequestAsync));
   exports.Set("mpRequestSync", Napi::Function::New(env, MpRequestSync));
   exports.Set("mpReply", Napi::Function::New(env, MpReply));
-  exports.Set("mpLargeAlloc", Napi::Function::New(env, LargeAlloc));
-  exports.Set("mpLargeTake", Napi::Function::New(env, LargeTake));
-  exports.Set("mpLargeRelease", Napi::Function::New(env, LargeRelease));
+  exports.Set("mpLargeAlloc", Napi::Function::New(env, PayloadAlloc));
+  exports.Set("mpLargeTake", Napi::Function::New(env, PayloadTake));
+  exports.Set("mpLargeRelease", Napi::Function::New(env, PayloadRelease));
   Napi::Object limits = Napi::Object::New(env);
   limits.Set("maxNameBytes", RTE_MP_MAX_NAME_LEN - 1);
   limits.Set("maxParamBytes", RTE_MP_MAX_PARAM_LEN);
   limits.Set("maxFds", RTE_MP_MAX_FD_NUM);
-  limits.Set("largeHeaderBytes", static_cast<uint32_t>(sizeof(LargeHeader)));
+  limits.Set("largeHeaderBytes", static_cast<uint32_t>(sizeof(PayloadHeader)));
   exports.Set("mpLimits", limits);
 }
 

@@ -6,7 +6,8 @@
 import { MpBusError, ErrorCodes } from '../errors.js';
 import { integerIn } from '../validation.js';
 import { Runtime } from '../runtime/runtime.js';
-import { mailboxNative, type Attached } from '../native/mailbox.js';
+import { addon } from '../native/addon.js';
+import { DrainRow, mailboxNative, type Attached } from '../native/mailbox.js';
 import { registry } from './registry.js';
 
 /** Sizes of the group's shared mailbox objects. The first process to attach decides them. */
@@ -23,7 +24,7 @@ export interface MailboxMemoryOptions {
 
 export interface Attachment extends Attached {
   rt: Runtime;
-  /** Drained descriptors land here: burst * 4 words. */
+  /** Drained descriptors land here: DrainRow.burst rows of DrainRow.words words. */
   out: Uint32Array;
   /** Set by the mailbox system: called when the doorbell rang. */
   onWake: () => void;
@@ -69,7 +70,7 @@ export async function attachAsync(options: MailboxMemoryOptions = {}): Promise<A
   }
 }
 
-/** The attachment, or undefined when the native side answered EAGAIN (another process is on it). */
+/** The attachment, or undefined when the native side answered retryLater (another process is on it). */
 function tryAttach(options: MailboxMemoryOptions): Attachment | undefined {
   const rt = Runtime.current();
   if (!rt) throw new MpBusError(ErrorCodes.notReady, 'start a Runtime (Runtime.start) before using mailboxes or membership');
@@ -80,7 +81,7 @@ function tryAttach(options: MailboxMemoryOptions): Attachment | undefined {
   const inboxSize = integerIn(options.inboxSize ?? 8192, 'inboxSize', 64, 1 << 24);
   if ((inboxSize & (inboxSize - 1)) !== 0) throw new MpBusError(ErrorCodes.invalidOption, `inboxSize must be a power of two, got ${inboxSize}`);
   const registryEntries = integerIn(options.registryEntries ?? 65536, 'registryEntries', 64, 1 << 24);
-  const out = new Uint32Array(256 * 4);
+  const out = new Uint32Array(DrainRow.burst * DrainRow.words);
   const native = mailboxNative();
   // Read by onWake (registered before the attachment exists), so declared first and assigned once.
   // eslint-disable-next-line prefer-const
@@ -96,7 +97,7 @@ function tryAttach(options: MailboxMemoryOptions): Attachment | undefined {
       onWake: () => self?.onWake(),
     });
   } catch (err) {
-    if ((err as MpBusError).code === 'EAGAIN') return undefined;
+    if ((err as MpBusError).code === addon().constants.errors.retryLater) return undefined;
     throw err;
   }
   try {

@@ -7,7 +7,7 @@
  */
 import type { Unpackr } from 'msgpackr';
 import { MpBusError, ErrorCodes } from '../errors.js';
-import { BadDescriptor, type MailboxBinding } from '../native/mailbox.js';
+import { BadDescriptor, DrainRow, type MailboxBinding } from '../native/mailbox.js';
 import type { Attachment } from './attachment.js';
 import type { MailboxAddress } from './registry.js';
 import type { Mailbox } from './local-mailbox.js';
@@ -15,8 +15,13 @@ import type { MailboxPort } from './mailbox-port.js';
 import type { RoomWatch } from './mailbox-ref.js';
 import { CODEC_MSGPACK } from './mailbox-types.js';
 
-/** 32-bit words per descriptor in the drain's output array: mailbox id, offset, length, flags. */
-const WORDS = 4;
+/** A drained row's layout (src/native/mailbox.ts, checked against the addon's constants), as plain numbers. */
+const WORDS = DrainRow.words;
+const ROW_LARGE = DrainRow.large;
+const ROW_CODEC_MASK = DrainRow.codecMask;
+const ROW_BAD_SHIFT = DrainRow.badShift;
+const ROW_SENDER_SHIFT = DrainRow.senderShift;
+const ROW_BYTE_MASK = DrainRow.byteMask;
 /**
  * A sender waiting for room is woken by the receiver's drain (its doorbell); it also looks again
  * this often, for room that no drain announces (pool buffers freed by other processes, a
@@ -219,7 +224,7 @@ export class MailboxPump implements RoomWatch {
       const at = out[o + 1]!;
       const length = out[o + 2]!;
       const flags = out[o + 3]!;
-      const bad = (flags >>> 8) & 0xff;
+      const bad = (flags >>> ROW_BAD_SHIFT) & ROW_BYTE_MASK;
       if (bad !== 0) {
         const address = (BigInt(length) << 32n) | BigInt(at);
         this.port.reportError(
@@ -230,7 +235,7 @@ export class MailboxPump implements RoomWatch {
         );
         continue;
       }
-      if (flags & 0x10) large ??= this.native.mbxTakeLarge();
+      if (flags & ROW_LARGE) large ??= this.native.mbxTakeLarge();
       // A burst is mostly one mailbox: look it up once per run, not once per message.
       if (id !== lastId) {
         lastId = id;
@@ -239,12 +244,15 @@ export class MailboxPump implements RoomWatch {
       const box = lastBox;
       if (!box || box.closed) {
         this.port.reportError(
-          new MpBusError(ErrorCodes.deadLetter, `a message for mailbox id ${id} arrived after it was closed (sender slot ${(flags >>> 16) & 0xff})`),
+          new MpBusError(
+            ErrorCodes.deadLetter,
+            `a message for mailbox id ${id} arrived after it was closed (sender slot ${(flags >>> ROW_SENDER_SHIFT) & ROW_BYTE_MASK})`,
+          ),
         );
         continue;
       }
-      const codec = flags & 0x0f;
-      if (box.burst !== undefined && !(flags & 0x10)) {
+      const codec = flags & ROW_CODEC_MASK;
+      if (box.burst !== undefined && !(flags & ROW_LARGE)) {
         if (box.burst.count === 0) gathered.push(box);
         box.burst.add(at, length, codec === CODEC_MSGPACK);
         continue;
@@ -262,7 +270,7 @@ export class MailboxPump implements RoomWatch {
       }
       let value: unknown;
       try {
-        if (flags & 0x10) {
+        if (flags & ROW_LARGE) {
           const bytes = large![at]!;
           value = codec === CODEC_MSGPACK ? this.unpackr.unpack(bytes) : bytes;
         } else if (codec === CODEC_MSGPACK) {

@@ -2,7 +2,7 @@
  * The mailbox API's options and answers, and the codec ids a message carries in its flags (the
  * sender writes them, the receive loop and bursts read them).
  */
-import { SendStatus } from '../native/mailbox.js';
+import { MessageCodec, SendStatus } from '../native/mailbox.js';
 import type { MailboxMemoryOptions } from './attachment.js';
 
 /**
@@ -46,6 +46,6 @@ export interface SendOptions {
 }
 
 /** A message's codec (low bits of its flags): bytes as they were sent. */
-export const CODEC_RAW = 0;
+export const CODEC_RAW = MessageCodec.raw;
 /** A message's codec (low bits of its flags): msgpackr-encoded. */
-export const CODEC_MSGPACK = 1;
+export const CODEC_MSGPACK = MessageCodec.msgpack;

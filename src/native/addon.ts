@@ -32,8 +32,66 @@ export interface FsLockBinding {
   unlockDirs(paths: string[]): number;
 }
 
+/**
+ * The constants the addon exports (`constants`, set in C++ by each facility's init): statuses,
+ * bits and error codes are written once, in C++. TypeScript names them in src/native/*.ts as
+ * literals (modules load without the addon: unit tests, a package not built yet), and checks
+ * them against these once, when a facility first loads the addon (e.g. {@link mailboxNative}).
+ */
+export interface NativeConstants {
+  /** Codes of the errors the addon throws on its own account (the others are errno names). */
+  readonly errors: {
+    readonly notReady: string;
+    readonly notAttached: string;
+    /** Another process is mid-way (creating the group's objects, reaping a slot): try again from a timer. */
+    readonly retryLater: string;
+    readonly settingsMismatch: string;
+    readonly notInPool: string;
+  };
+  /** native/mbx.h */
+  readonly mailbox: {
+    /** What mbxSend answers (mbxSendMany: the negated status when nothing was sent). */
+    readonly send: {
+      readonly ok: number;
+      readonly mailboxFull: number;
+      readonly inboxFull: number;
+      readonly noBuffers: number;
+      readonly peerGone: number;
+      readonly mailboxClosed: number;
+    };
+    /** Why a received descriptor was refused (the reason in a drained row's flags). */
+    readonly bad: {
+      readonly outOfRange: number;
+      readonly misaligned: number;
+      readonly notInFlight: number;
+      readonly magic: number;
+      readonly version: number;
+      readonly length: number;
+      readonly codec: number;
+    };
+    /**
+     * One drained descriptor: `words` words [mailbox id, payload offset (or index in
+     * mbxTakeLarge()), length, flags]; flags = codec (`codecMask`) | `large` | reason <<
+     * `badShift` | sender slot << `senderShift` (reason and slot: `byteMask` once shifted down).
+     */
+    readonly row: {
+      /** Rows one drain writes at most (the output array holds `burst * words` words). */
+      readonly burst: number;
+      readonly words: number;
+      readonly codecMask: number;
+      readonly large: number;
+      readonly badShift: number;
+      readonly senderShift: number;
+      readonly byteMask: number;
+    };
+    /** A message's codec, in its buffer header and its drained row. */
+    readonly codec: { readonly raw: number; readonly msgpack: number };
+  };
+}
+
 export interface Addon extends EalBinding, FsLockBinding {
   setErrorClass(ctor: new (code: string, message: string) => Error): void;
+  readonly constants: NativeConstants;
 }
 
 let loaded: Addon | undefined;

@@ -2,9 +2,10 @@
  * Typings of native/mbx_*.cc (process table, inboxes, buffers, drain, doorbell) and
  * native/hash.cc (the rte_hash name registry). No policy: src/bus validates before calling.
  */
-import { addon } from './addon.js';
+import { MpBusError, ErrorCodes } from '../errors.js';
+import { addon, type NativeConstants } from './addon.js';
 
-/** What {@link MailboxBinding.mbxSend} answers. */
+/** What {@link MailboxBinding.mbxSend} answers: the addon's `constants.mailbox.send`. */
 export const SendStatus = {
   ok: 0,
   mailboxFull: 1,
@@ -14,16 +15,44 @@ export const SendStatus = {
   mailboxClosed: 5,
 } as const;
 
-/** Why a received descriptor was refused (bits 8-15 of the flags word of a drained descriptor). */
+/** The layout of one drained descriptor in the output array: the addon's `constants.mailbox.row`. */
+export const DrainRow = { burst: 256, words: 4, codecMask: 0x0f, large: 0x10, badShift: 8, senderShift: 16, byteMask: 0xff } as const;
+
+/** A message's codec in its flags: the addon's `constants.mailbox.codec`. */
+export const MessageCodec = { raw: 0, msgpack: 1 } as const;
+
+/** Why a received descriptor was refused: the addon's `constants.mailbox.bad`. */
+const BadReason = { outOfRange: 1, misaligned: 2, notInFlight: 3, magic: 4, version: 5, length: 6, codec: 7 } as const;
+
+/** Why a received descriptor was refused, by the reason in its drained row's flags. */
 export const BadDescriptor: Record<number, string> = {
-  1: 'points outside the buffer pool and the registered large blocks',
-  2: 'points inside the pool but not at the start of a buffer',
-  3: 'names a buffer that is not in flight to this process in that generation (sent twice, replayed after it was freed, reused after its sender freed it, or still being written)',
-  4: 'buffer header has a bad magic number',
-  5: 'buffer header has an unknown version',
-  6: 'buffer header has a length larger than its buffer',
-  7: 'buffer header names an unknown codec',
+  [BadReason.outOfRange]: 'points outside the buffer pool and the registered large blocks',
+  [BadReason.misaligned]: 'points inside the pool but not at the start of a buffer',
+  [BadReason.notInFlight]:
+    'names a buffer that is not in flight to this process in that generation (sent twice, replayed after it was freed, reused after its sender freed it, or still being written)',
+  [BadReason.magic]: 'buffer header has a bad magic number',
+  [BadReason.version]: 'buffer header has an unknown version',
+  [BadReason.length]: 'buffer header has a length larger than its buffer',
+  [BadReason.codec]: 'buffer header names an unknown codec',
 };
+
+/** The tables above as the addon's constants are laid out, to compare them once. */
+const named: NativeConstants['mailbox'] = { send: SendStatus, bad: BadReason, row: DrainRow, codec: MessageCodec };
+
+/** Throws when the addon's mailbox constants are not the ones named above (an addon built from other sources). */
+function checkConstants(constants: NativeConstants['mailbox']): void {
+  for (const [group, table] of Object.entries(named) as Array<[keyof typeof named, Record<string, number>]>) {
+    const native = constants[group] as Record<string, number>;
+    for (const [key, value] of Object.entries(table)) {
+      if (native[key] !== value) {
+        throw new MpBusError(
+          ErrorCodes.addonMissing,
+          `the native addon's constants.mailbox.${group}.${key} is ${native[key]}, this TypeScript names ${value}: the addon was built from other sources; rebuild it (npm rebuild mpbus)`,
+        );
+      }
+    }
+  }
+}
 
 export interface AttachOptions {
   poolBuffers: number;
@@ -94,6 +123,14 @@ export interface MailboxBinding {
 }
 
 /** The addon's mailbox functions (loads the addon on first use). */
+let checked = false;
+
+/** The mailbox functions of the addon; the first call checks the addon's constants against the tables above. */
 export function mailboxNative(): MailboxBinding {
-  return addon() as unknown as MailboxBinding;
+  const binding = addon();
+  if (!checked) {
+    checkConstants(binding.constants.mailbox);
+    checked = true;
+  }
+  return binding as unknown as MailboxBinding;
 }
