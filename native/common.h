@@ -40,25 +40,24 @@ std::string RecentDpdkLog(size_t maxLines = 8);
 // check): they are read on the send and drain paths.
 [[noreturn]] void ThrowArgType(Napi::Env env, const char* what, const char* type);
 
-inline double NumberOf(Napi::Env env, const Napi::Value& v, const char* what) {
-  double r;
-  if (napi_get_value_double(env, v, &r) != napi_ok) ThrowArgType(env, what, "a number");
+// One N-API read with its own type check; the ...Of readers below name the type they expect.
+template <typename T, napi_status (*Get)(napi_env, napi_value, T*)>
+inline T ValueOf(Napi::Env env, const Napi::Value& v, const char* what) {
+  T r;
+  if (Get(env, v, &r) != napi_ok) ThrowArgType(env, what, "a number");
   return r;
+}
+inline double NumberOf(Napi::Env env, const Napi::Value& v, const char* what) {
+  return ValueOf<double, napi_get_value_double>(env, v, what);
 }
 inline uint32_t Uint32Of(Napi::Env env, const Napi::Value& v, const char* what) {
-  uint32_t r;
-  if (napi_get_value_uint32(env, v, &r) != napi_ok) ThrowArgType(env, what, "a number");
-  return r;
+  return ValueOf<uint32_t, napi_get_value_uint32>(env, v, what);
 }
 inline int32_t Int32Of(Napi::Env env, const Napi::Value& v, const char* what) {
-  int32_t r;
-  if (napi_get_value_int32(env, v, &r) != napi_ok) ThrowArgType(env, what, "a number");
-  return r;
+  return ValueOf<int32_t, napi_get_value_int32>(env, v, what);
 }
 inline int64_t Int64Of(Napi::Env env, const Napi::Value& v, const char* what) {
-  int64_t r;
-  if (napi_get_value_int64(env, v, &r) != napi_ok) ThrowArgType(env, what, "a number");
-  return r;
+  return ValueOf<int64_t, napi_get_value_int64>(env, v, what);
 }
 // A typed array of exactly `type` (a Buffer is a Uint8Array).
 template <typename T>

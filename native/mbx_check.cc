@@ -10,6 +10,26 @@
 namespace mpbus {
 namespace mbx {
 
+namespace {
+
+// Claims the buffer at `p` for this receiver by its owner word and checks the header fields
+// every buffer has; false (with r.bad set) when it is refused.
+bool ClaimWithHeader(Checked& r, uint64_t p, uint32_t generation, uint32_t receiverSlot) {
+  r.header = reinterpret_cast<BufferHeader*>(p);
+  if (!ClaimBuffer(r.header, generation, receiverSlot)) {
+    r.bad = kBadNotInFlight;  // not a buffer sent to us: never free what someone else holds
+    return false;
+  }
+  r.ownsBuffer = true;
+  if (r.header->magic != kBufferMagic)
+    r.bad = kBadMagic;
+  else if (r.header->version != kBufferVersion)
+    r.bad = kBadVersion;
+  return r.bad == kBadNone;
+}
+
+}  // namespace
+
 // Validates a descriptor another process put on an inbox ring, touching only memory it has
 // proved to be a pool element or a large block registered in the control block, and claims
 // its buffer.
@@ -23,17 +43,8 @@ Checked Check(Control* c, uint64_t descriptor, uint32_t receiverSlot) {
       r.bad = kBadMisaligned;
       return r;
     }
-    r.header = reinterpret_cast<BufferHeader*>(p);
-    if (!ClaimBuffer(r.header, generation, receiverSlot)) {
-      r.bad = kBadNotInFlight;  // not a buffer sent to us: never free what someone else holds
-      return r;
-    }
-    r.ownsBuffer = true;
-    if (r.header->magic != kBufferMagic)
-      r.bad = kBadMagic;
-    else if (r.header->version != kBufferVersion)
-      r.bad = kBadVersion;
-    else if (r.header->length > c->eltSize - sizeof(BufferHeader) || (r.header->flags & kFlagLarge))
+    if (!ClaimWithHeader(r, p, generation, receiverSlot)) return r;
+    if (r.header->length > c->eltSize - sizeof(BufferHeader) || (r.header->flags & kFlagLarge))
       r.bad = kBadLength;
     else if ((r.header->flags & kCodecMask) > kFlagMsgpack)
       r.bad = kBadCodec;
@@ -45,18 +56,9 @@ Checked Check(Control* c, uint64_t descriptor, uint32_t receiverSlot) {
     if (e.state.load() != kLargeEnqueued || e.receiverSlot != receiverSlot || e.generation != generation) continue;
     r.large = true;
     r.largeIndex = i;
-    r.header = reinterpret_cast<BufferHeader*>(p);
-    if (!ClaimBuffer(r.header, generation, receiverSlot)) {
-      r.bad = kBadNotInFlight;
-      return r;
-    }
-    r.ownsBuffer = true;
-    if (r.header->magic != kBufferMagic)
-      r.bad = kBadMagic;
-    else if (r.header->version != kBufferVersion)
-      r.bad = kBadVersion;
-    else if (r.header->length > e.bytes - sizeof(BufferHeader) || !(r.header->flags & kFlagLarge) ||
-             r.header->largeIndex != i)
+    if (!ClaimWithHeader(r, p, generation, receiverSlot)) return r;
+    if (r.header->length > e.bytes - sizeof(BufferHeader) || !(r.header->flags & kFlagLarge) ||
+        r.header->largeIndex != i)
       r.bad = kBadLength;
     else if ((r.header->flags & kCodecMask) > kFlagMsgpack)
       r.bad = kBadCodec;
