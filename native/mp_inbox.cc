@@ -170,6 +170,8 @@ void Push(Event&& ev) {
 
 bool InboxFilled() { return gInbox.Filled(); }
 
+// DPDK's callback for rte_mp_request_async (with OnAction above): on the IPC thread for replies,
+// on the interrupt thread at the timeout.
 int OnAsyncReply(const rte_mp_msg* request, const struct rte_mp_reply* reply) {
   Event ev;
   ev.kind = Event::kRequestDone;
