@@ -1,6 +1,6 @@
 // Entry point of the addon: keeps, per Node environment, the MpBusError class that TypeScript
 // passes in; builds the errors and checks the arguments every facility uses; lets every facility
-// file (eal.cc, mp.cc, ring.cc, ...) register its functions.
+// file (eal.cc, mp_inbox.cc, ring.cc, ...) register its functions.
 #include <rte_errno.h>
 #include <string.h>
 

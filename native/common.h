@@ -113,7 +113,7 @@ bool EalReady();
 // Throws ENOTREADY if the EAL is not running in this process.
 void RequireEal(Napi::Env env);
 
-// Each facility file (eal.cc, mp.cc, ring.cc, ...) registers its functions on the exports
+// Each facility file (eal.cc, mp_inbox.cc, ring.cc, ...) registers its functions on the exports
 // object with MPBUS_FACILITY(InitFoo) at namespace scope; addon.cc needs no edit per facility.
 using FacilityInit = void (*)(Napi::Env env, Napi::Object exports);
 struct FacilityRegistrar {

@@ -1,7 +1,7 @@
 // The one way native events reach JavaScript: DPDK threads (or any native thread) push events
 // into a mutex-guarded queue; the first push into an empty queue makes one call of a
 // thread-safe function; on the JS thread, Take() hands over the whole queue at once. Nothing on
-// a native thread ever waits for JavaScript. Used by the rte_mp bridge (mp.cc) and the
+// a native thread ever waits for JavaScript. Used by the rte_mp bridge (mp_inbox.cc) and the
 // interrupt sources (intr_queue.cc).
 #pragma once
 #include <napi.h>

@@ -1,7 +1,7 @@
 /**
  * The lifetimes of the rte_mp bus's large payloads: values too large for rte_mp's 256-byte param
- * travel in an rte_malloc'd buffer of the group's shared memory (native/mp.cc). This decides
- * when a value goes there, keeps a sent buffer until its TTL (a broadcast is read by every
+ * travel in an rte_malloc'd buffer of the group's shared memory (native/mp_payload.cc). This
+ * decides when a value goes there, keeps a sent buffer until its TTL (a broadcast is read by every
  * receiver; a unicast receiver frees it earlier), takes a received one out (freeing it when this
  * process is its only reader), and frees everything still held when the bus closes.
  */

@@ -1,6 +1,6 @@
 /**
  * The rte_mp bus's outgoing messages. A secondary sends to the primary alone, on the JS thread.
- * The primary's messages go to every secondary from mpbus's sender thread (native/mp.cc), in
+ * The primary's messages go to every secondary from mpbus's sender thread (native/mp_send.cc), in
  * order, so a secondary that does not read never blocks the JS thread: this hands them over,
  * tells each `onSent` its outcome, and shortens DPDK's send timeout while some secondary is
  * known not to read.

@@ -1,5 +1,5 @@
 /**
- * Typing of native/mp.cc: DPDK's rte_mp IPC and the shared-memory buffers of large payloads.
+ * Typing of native/mp_*.cc: DPDK's rte_mp IPC and the shared-memory buffers of large payloads.
  * No policy here: names, sizes and fds are validated in src/bus/ before these are called.
  */
 import { addon } from './addon.js';
