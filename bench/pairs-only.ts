@@ -5,7 +5,7 @@
  * (`RTT_ROUNDS`, default 5,000 per pair).
  */
 import { GroupFiles } from '../src/runtime/group.js';
-import { Peer, throughput } from './suites/mailbox.js';
+import { Peer, openPairEchoes, pairRoundTrips, throughput } from './suites/mailbox.js';
 
 const pairsN = Number(process.argv[2] ?? 4);
 const seconds = Number(process.argv[3] ?? 2);
@@ -30,21 +30,9 @@ try {
       `${new Date().toISOString().slice(14, 23)} run ${run}: total ${(total / 1e6).toFixed(2)} M/s; per pair ${perPair.map((r) => (r.perSec / 1e6).toFixed(2)).join(' ')}; rx ns/msg ${perPair.map((r) => Math.round(r.receiverNsPerMsg)).join(' ')}`,
     );
   }
-  await Promise.all(pairs.map(([, rx], i) => rx.call({ op: 'open', mode: 'echo', name: `pecho-${i}`, replyTo: `ppong-${i}` })));
+  await openPairEchoes(pairs);
   for (const raw of [false, true]) {
-    const rtts = await Promise.all(
-      pairs.map(([tx], i) =>
-        tx.call<{ p50: number; p99: number }>({
-          op: 'rtt',
-          me: `ppong-${i}`,
-          to: `pecho-${i}`,
-          bytes: 64,
-          raw,
-          rounds: Number(process.env.RTT_ROUNDS ?? 5000),
-          seconds: 2,
-        }),
-      ),
-    );
+    const rtts = await pairRoundTrips(pairs, raw, Number(process.env.RTT_ROUNDS ?? 5000), 2);
     console.log(`${raw ? 'raw' : 'encoded'} rtt p50 ${rtts.map((r) => r.p50.toFixed(1)).join(' ')} p99 ${rtts.map((r) => r.p99.toFixed(0)).join(' ')}`);
   }
 } finally {

@@ -180,20 +180,8 @@ export async function run(ctx: BenchContext): Promise<void> {
     for (let i = 1; i < 4; i++) pairs.push([await spawn('secondary'), await spawn('secondary')]);
     await Promise.all(pairs.map(([, rx], i) => rx.call({ op: 'open', mode: 'count', names: [`pair-${i}`] })));
     const perPair = await Promise.all(pairs.map(([tx, rx], i) => throughput(tx, rx, [`pair-${i}`], 64, false, s.seconds * 2, 64)));
-    await Promise.all(pairs.map(([tx, rx], i) => rx.call({ op: 'open', mode: 'echo', name: `pecho-${i}`, replyTo: `ppong-${i}` }).then(() => tx)));
-    const rtts = await Promise.all(
-      pairs.map(([tx], i) =>
-        tx.call<{ p50: number; p99: number }>({
-          op: 'rtt',
-          me: `ppong-${i}`,
-          to: `pecho-${i}`,
-          bytes: 64,
-          raw: false,
-          rounds: s.rounds,
-          seconds: s.seconds * 2,
-        }),
-      ),
-    );
+    await openPairEchoes(pairs);
+    const rtts = await pairRoundTrips(pairs, false, s.rounds, s.seconds * 2);
     const total = perPair.reduce((sum, r) => sum + r.perSec, 0);
     ctx.setField('mailboxPairs', {
       pairs: pairs.length,
@@ -221,4 +209,16 @@ async function sequential<T>(times: number, fn: () => Promise<T>): Promise<T[]> 
   const out: T[] = [];
   for (let i = 0; i < times; i++) out.push(await fn());
   return out;
+}
+
+/** Opens an echo mailbox on the second peer of every pair (`pecho-<i>`, answering to `ppong-<i>`). */
+export async function openPairEchoes(pairs: Array<[Peer, Peer]>): Promise<void> {
+  await Promise.all(pairs.map(([, rx], i) => rx.call({ op: 'open', mode: 'echo', name: `pecho-${i}`, replyTo: `ppong-${i}` })));
+}
+
+/** 64-byte round trips of every pair at once, through the echoes of {@link openPairEchoes}. */
+export function pairRoundTrips(pairs: Array<[Peer, Peer]>, raw: boolean, rounds: number, seconds: number): Promise<Array<{ p50: number; p99: number }>> {
+  return Promise.all(
+    pairs.map(([tx], i) => tx.call<{ p50: number; p99: number }>({ op: 'rtt', me: `ppong-${i}`, to: `pecho-${i}`, bytes: 64, raw, rounds, seconds })),
+  );
 }
