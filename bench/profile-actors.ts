@@ -21,6 +21,7 @@ import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { cpuSeconds } from '../samples/lib/processes.js';
 
 const repoRoot = join(fileURLToPath(import.meta.url), '..', '..', '..');
 const args = process.argv.slice(2);
@@ -38,17 +39,6 @@ const main = take('--main', join(repoRoot, 'dist', 'samples', 'flagship', 'main.
 if (!args.includes('--jobs')) args.push('--jobs', '200000');
 if (!args.includes('--workers')) args.push('--workers', '2');
 const jobs = Number(args[args.indexOf('--jobs') + 1]);
-
-/** CPU time of a process so far (user + system), in clock ticks (100 per second here). */
-function cpuTicks(pid: number): number | undefined {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return Number(fields[11]) + Number(fields[12]);
-  } catch {
-    return undefined;
-  }
-}
 
 function children(pid: number): number[] {
   try {
@@ -117,7 +107,7 @@ function runOnce(): Promise<Run> {
     const last = new Map<number, number>();
     const poll = setInterval(() => {
       for (const pid of [child.pid!, ...children(child.pid!)]) {
-        const t = cpuTicks(pid);
+        const t = cpuSeconds(pid);
         if (t !== undefined) last.set(pid, t);
       }
     }, 20);
@@ -141,14 +131,14 @@ function runOnce(): Promise<Run> {
           console.log(`${stage.padEnd(38)} ${t.caller.toFixed(2).padStart(7)}  ${t.workers.toFixed(2).padStart(8)}`);
         }
       }
-      const callerTicks = last.get(child.pid!) ?? 0;
-      const workerTicks = [...last].filter(([pid]) => pid !== child.pid).reduce((sum, [, t]) => sum + t, 0);
+      const callerSeconds = last.get(child.pid!) ?? 0;
+      const workerSeconds = [...last].filter(([pid]) => pid !== child.pid).reduce((sum, [, t]) => sum + t, 0);
       resolve({
         throughput: r.throughputJobsPerSec,
         p50: r.latencyP50Us,
         p99: r.latencyP99Us,
-        callerUsPerJob: (callerTicks * 10_000) / jobs,
-        workerUsPerJob: (workerTicks * 10_000) / jobs,
+        callerUsPerJob: (callerSeconds * 1e6) / jobs,
+        workerUsPerJob: (workerSeconds * 1e6) / jobs,
         scavengesPer1k: (gcs.filter((l) => /Scavenge/.test(l)).length * 1000) / jobs,
         markCompactsPer1k: (gcs.filter((l) => /Mark/.test(l)).length * 1000) / jobs,
         gcMsPer1k: (gcMs * 1000) / jobs,

@@ -78,7 +78,7 @@ describe('samples', () => {
   it('flagship --help explains the options', async () => {
     const r = await runSample('flagship', ['--help']);
     expect(r.code).toBe(0);
-    for (const option of ['--jobs', '--workers', '--payload', '--strategy', '--kill-one-worker', '--json']) expect(r.stdout).toContain(option);
+    for (const option of ['--jobs', '--workers', '--payload', '--strategy', '--warmup', '--kill-one-worker', '--json']) expect(r.stdout).toContain(option);
   });
 
   it('flagship: a worker SIGKILLed mid-run loses no job, comes back (its pool restarts it) and takes jobs again; every job is answered exactly once', async () => {
@@ -97,7 +97,7 @@ describe('samples', () => {
       restartedWorker: 'worker-1',
       leftovers: [],
     });
-    for (const key of ['perWorker', 'throughputJobsPerSec', 'latencyP50Us', 'latencyP99Us']) expect(summary).toHaveProperty(key);
+    for (const key of ['perWorker', 'throughputJobsPerSec', 'latencyP50Us', 'latencyP99Us', 'cpuPerJobUs']) expect(summary).toHaveProperty(key);
     const perWorker = summary.perWorker as Record<string, number>;
     expect(Object.values(perWorker).reduce((a, b) => a + b, 0)).toBe(4000);
     expect(summary.restartedJobs).toBeGreaterThan(0);
@@ -105,8 +105,10 @@ describe('samples', () => {
   });
 
   it('flagship with a strategy and a payload prints a progress line and a summary', async () => {
-    const r = await runSample('flagship', ['--jobs', '2000', '--workers', '2', '--strategy', 'least-loaded', '--payload', '1024']);
+    const r = await runSample('flagship', ['--jobs', '2000', '--warmup', '500', '--workers', '2', '--strategy', 'least-loaded', '--payload', '1024']);
     expect(r.code).toBe(0);
+    expect(r.stdout).toContain('warming up: 500 jobs, not counted');
+    expect(r.stdout).toMatch(/CPU per job: this process \d+\.\d us, the workers \d+\.\d us together/);
     expect(r.stdout).toMatch(/\] 100% 2,000 answered/);
     expect(r.stdout).toContain('every job answered exactly once');
     expect(r.stdout).toMatch(/latency p50 \d+ us, p99 \d+ us/);

@@ -14,7 +14,7 @@ import type { Server } from 'node:http';
 import { constants as osConstants } from 'node:os';
 import { startActorSystem, type ActorSystem, type ProcessPool, type Router, type RouterStats } from '../../src/index.js';
 import type { JobContract, JobResult } from './jobs.js';
-import { alive, leftovers, until } from '../lib/processes.js';
+import { alive, cpuSeconds, leftovers, until } from '../lib/processes.js';
 import { parseOptions, type FlagshipOptions } from './options.js';
 import { freePort, haveNatsServer, startNatsServer, stopProcess } from '../lib/nats.js';
 import { launchWorkers, startHosts, stopHosts, type HostProcess } from './workers.js';
@@ -314,7 +314,26 @@ async function main(): Promise<number> {
         ? `pushing ${options.jobs} jobs of ${options.payloadBytes} B, ${options.window} in flight, strategy ${options.strategy}`
         : `pushing jobs of ${options.payloadBytes} B for ${options.seconds} s, ${options.window} in flight, strategy ${options.strategy}`,
     );
+    if (options.warmup > 0) {
+      say(`warming up: ${options.warmup} jobs, not counted`);
+      const warm = await pushJobs({ ...options, jobs: options.warmup, killOneWorker: false, json: true }, target, killable, () => successor());
+      if (warm.lost + warm.duplicates + warm.failed > 0)
+        throw new Error(`the warm-up lost ${warm.lost}, duplicated ${warm.duplicates} and failed ${warm.failed} jobs`);
+    }
+    // CPU of the measured run, per job: this process, and the workers alive at its start and end.
+    const workerPids = pids();
+    const workersCpuBefore = workerPids.map((pid) => cpuSeconds(pid));
+    const callerCpuBefore = process.cpuUsage();
     const outcome = await pushJobs(options, target, killable, () => successor());
+    const callerCpu = process.cpuUsage(callerCpuBefore);
+    const workersCpu = workerPids.reduce((sum, pid, i) => {
+      const [before, after] = [workersCpuBefore[i], cpuSeconds(pid)];
+      return before === undefined || after === undefined ? sum : sum + after - before;
+    }, 0);
+    const cpuPerJobUs = {
+      caller: outcome.answered > 0 ? (callerCpu.user + callerCpu.system) / outcome.answered : 0,
+      workers: outcome.answered > 0 ? (workersCpu * 1e6) / outcome.answered : 0,
+    };
     const started = pids();
     metricsServer?.close();
     metricsServer?.closeAllConnections();
@@ -334,6 +353,7 @@ async function main(): Promise<number> {
       `jobs ${outcome.jobs}, answered ${outcome.answered}, lost ${outcome.lost}, duplicates ${outcome.duplicates}, failed ${outcome.failed}: ${exactlyOnce ? 'every job answered exactly once' : 'NOT every job was answered exactly once'}`,
     );
     say(`throughput ${throughput.toLocaleString('en-US')} jobs/s over ${(outcome.elapsedMs / 1000).toFixed(1)} s; latency p50 ${p50} us, p99 ${p99} us`);
+    say(`CPU per job: this process ${cpuPerJobUs.caller.toFixed(1)} us, the workers ${cpuPerJobUs.workers.toFixed(1)} us together`);
     say(
       `per worker: ${Object.entries(outcome.perWorker)
         .sort()
@@ -369,6 +389,7 @@ async function main(): Promise<number> {
           throughputJobsPerSec: throughput,
           latencyP50Us: p50,
           latencyP99Us: p99,
+          cpuPerJobUs: { caller: Number(cpuPerJobUs.caller.toFixed(2)), workers: Number(cpuPerJobUs.workers.toFixed(2)) },
           failed: outcome.failed,
           redelivered: outcome.redelivered,
           killedWorker: outcome.killed?.name ?? null,

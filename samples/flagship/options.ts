@@ -11,6 +11,8 @@ export interface FlagshipOptions {
   payloadBytes: number;
   strategy: RoutingStrategy;
   window: number;
+  /** Jobs pushed (and checked) before the measured run, so that it measures warmed-up processes. */
+  warmup: number;
   killOneWorker: boolean;
   json: boolean;
   /** Groups standing in for hosts, joined through NATS (1: no cluster). */
@@ -36,6 +38,8 @@ Usage: npm start -- [options]        (or: node dist/samples/flagship/main.js [op
   --payload BYTES     payload size of each job (default 64)
   --strategy NAME     round-robin | least-loaded | consistent-hash (default round-robin)
   --window N          jobs in flight at once (default 64 per worker)
+  --warmup N          push N jobs first and leave them out of the figures, so that they are of
+                      warmed-up processes, not of their start (JIT compiling; default 0)
   --kill-one-worker   SIGKILL one worker mid-run: its in-flight jobs go to the others, none is lost,
                       and the pool starts a new worker in its place (with --jobs, the last fifth
                       of the jobs waits for it, so it takes jobs too)
@@ -48,7 +52,8 @@ Usage: npm start -- [options]        (or: node dist/samples/flagship/main.js [op
                       (0: a free port, printed)
   --json              no progress bar; end with one line of JSON:
                       {jobs, answered, lost, duplicates, workers, perWorker,
-                       throughputJobsPerSec, latencyP50Us, latencyP99Us}
+                       throughputJobsPerSec, latencyP50Us, latencyP99Us, cpuPerJobUs: {caller, workers}}
+                      (CPU per job of the measured run: this process; the worker processes, summed)
   --help              this text
 
 Exit status 0 when every job was answered exactly once and nothing was left behind.`;
@@ -71,6 +76,7 @@ export function parseOptions(argv: string[]): FlagshipOptions | undefined {
       payload: { type: 'string' },
       strategy: { type: 'string' },
       window: { type: 'string' },
+      warmup: { type: 'string' },
       'kill-one-worker': { type: 'boolean' },
       json: { type: 'boolean' },
       hosts: { type: 'string' },
@@ -100,6 +106,7 @@ export function parseOptions(argv: string[]): FlagshipOptions | undefined {
     payloadBytes: int('payload', values.payload, 64, 0, 16 * 1024 * 1024),
     strategy,
     window: int('window', values.window, 64 * workers * hosts, 1, 1_000_000),
+    warmup: int('warmup', values.warmup, 0, 0, 100_000_000),
     killOneWorker,
     json: values.json ?? false,
     hosts,

@@ -1,6 +1,6 @@
 /** Small helpers the samples share: start copies of a script as child processes, check cleanup. */
 import { fork, type ChildProcess } from 'node:child_process';
-import { existsSync, readdirSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync } from 'node:fs';
 
 export interface Child {
   child: ChildProcess;
@@ -53,5 +53,20 @@ export function alive(pid: number): boolean {
     return process.kill(pid, 0);
   } catch {
     return false;
+  }
+}
+
+/**
+ * CPU time (user + system, every thread) a process has used so far, in seconds, from
+ * /proc/<pid>/stat (clock ticks of 10 ms); undefined once it is gone.
+ */
+export function cpuSeconds(pid: number): number | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // the fields after the command name, which is in parentheses and may hold spaces
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / 100;
+  } catch {
+    return undefined;
   }
 }
