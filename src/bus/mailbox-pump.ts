@@ -37,8 +37,8 @@ const CROWDED_LINGER_MS = 0.1;
  */
 const GAP_LINGER_FACTOR = 2;
 /**
- * Encoded messages shorter than this are copied to the start of a scratch buffer and decoded
- * there (see {@link MailboxPump.decodeSmall}): msgpackr reads the strings of a source that ends
+ * Encoded messages shorter than this are decoded from a view of the pool that starts where
+ * they start (see {@link MailboxPump.decodeSmall}): msgpackr reads the strings of a source that ends
  * below 140 bytes in JS and its map keys from its key cache below 180, but it tests the range's
  * end offset, not its length, so a message decoded in place far into the pool took its slower
  * path (a native string extraction per message, keys made anew and internalised per property).
@@ -56,8 +56,16 @@ export class MailboxPump implements RoomWatch {
   private readonly boxes: Map<number, Mailbox<unknown>>;
   private readonly unpackr: Unpackr;
   private readonly unpackRange = { start: 0, end: 0 };
-  /** Where small messages are decoded from (see decodeSmall); msgpackr keeps a DataView on it. */
-  private readonly decodeScratch = Buffer.alloc(SMALL_DECODE);
+  /**
+   * Views of the pool that start where small messages start (see decodeSmall), by pool buffer:
+   * made on a buffer's first small message and kept (msgpackr then keeps a DataView on each).
+   */
+  private readonly smallViews: Array<Buffer | undefined>;
+  /** The pool offset each of {@link smallViews} starts at (-1: none yet). */
+  private readonly smallViewAt: Float64Array;
+  /** Offset of the pool's first buffer in {@link pool}, and the regular stride of its buffers. */
+  private readonly firstBufferAt: number;
+  private readonly bufferStride: number;
   /** Burst-mode mailboxes that got messages in the drain being delivered. */
   private readonly gathered: Array<Mailbox<unknown>> = [];
   private pumpScheduled = false;
@@ -81,6 +89,11 @@ export class MailboxPump implements RoomWatch {
     this.pool = port.pool;
     this.boxes = port.boxes;
     this.unpackr = port.unpackr;
+    const layout = this.native.mbxPoolInfo();
+    this.firstBufferAt = Number(layout.firstObject - layout.poolBase);
+    this.bufferStride = layout.stride;
+    this.smallViews = new Array<Buffer | undefined>(layout.count);
+    this.smallViewAt = new Float64Array(layout.count).fill(-1);
     this.att.onWake = () => {
       this.loopStats.wakes++;
       this.parked = false;
@@ -103,17 +116,29 @@ export class MailboxPump implements RoomWatch {
   }
 
   /**
-   * Decodes a small message copied to the start of one scratch buffer. Instructions per decode
-   * of the flagship's 64-byte job ask, 9.2 k in place -> 7.2 k with the copy; of its reply,
-   * 8.1 k -> 5.5 k (docs/benchmarks.md, "Third pass"). (A view of the pool kept per buffer
-   * offset would spare the copy, but buffers circulate through the whole pool: thousands of
-   * views.) Values are copied out as before (`copyBuffers`): nothing decoded refers to it.
+   * Decodes a small message from a view of the pool that starts where it starts, so that
+   * msgpackr takes its fast path (see {@link SMALL_DECODE}). Each pool buffer gets its view the
+   * first time a small message arrives in it (buffers sit at a regular stride, and a message
+   * sits at the same place in any buffer, so one view per buffer serves every later message):
+   * at most one per buffer of the pool, created once, where a copy to a scratch buffer cost
+   * every message a copy and the copy's view. Instructions per decode of the flagship's job ask:
+   * 9.2 k in place, 7.9 k copied, 6.8 k from a view; of its reply 8.1 k, 6.2 k, 5.2 k
+   * (docs/benchmarks.md, "Third pass"). Values are copied out as before (`copyBuffers`):
+   * nothing decoded refers to the pool.
    */
   private decodeSmall(at: number, length: number): unknown {
-    this.pool.copy(this.decodeScratch, 0, at, at + length);
+    const index = Math.floor((at - this.firstBufferAt) / this.bufferStride);
+    let view = this.smallViews[index];
+    if (this.smallViewAt[index] !== at || view === undefined) {
+      if (!(index >= 0 && index < this.smallViewAt.length)) return this.decodeInPlace(at, length);
+      view = this.pool.subarray(at, Math.min(at + SMALL_DECODE, this.firstBufferAt + (index + 1) * this.bufferStride));
+      this.smallViews[index] = view;
+      this.smallViewAt[index] = at;
+    }
+    if (length > view.length) return this.decodeInPlace(at, length);
     this.unpackRange.start = 0;
     this.unpackRange.end = length;
-    return this.unpackr.unpack(this.decodeScratch, this.unpackRange);
+    return this.unpackr.unpack(view, this.unpackRange);
   }
 
   /** Stops for good (the mailbox system closed); waiting senders are let go to see it. */
