@@ -3,7 +3,6 @@
  * by this system or relayed by one of its routers) and {@link AskForwarder} (what a router
  * offers the system to forward asks to its workers). See docs/actors.md, "The ask path".
  */
-import type { Deadline } from './deadlines.js';
 import { ActorErrorCodes, toWireError } from './errors.js';
 import { EnvelopeKind, type Envelope } from './transport.js';
 
@@ -32,8 +31,7 @@ export interface AskForwarder {
  * An ask waiting for its answer: made here (a promise to settle), or forwarded by a router of
  * this system for a caller elsewhere (a relay: the answer goes on to the caller's envelope).
  */
-export class PendingAsk implements Deadline {
-  done = false;
+export class PendingAsk {
   /** Set while a router of this system has given the ask to a worker. */
   router: AskForwarder | undefined = undefined;
   worker: string | undefined = undefined;
@@ -46,7 +44,8 @@ export class PendingAsk implements Deadline {
     readonly to: string,
     readonly action: string,
     readonly timeoutMs: number,
-    public due: number,
+    /** When it expires, on the `performance.now()` clock (`due - timeoutMs`: when it was made). */
+    readonly due: number,
     private onValue: ((value: unknown) => void) | undefined,
     private onError: ((err: unknown) => void) | undefined,
     /** For relays: what answers the caller (the system). */
@@ -71,9 +70,7 @@ export class PendingAsk implements Deadline {
 
   /**
    * Settled for good: lets go of what the ask held (its envelope and payload, the promise's
-   * functions). A settled entry waits in its deadline lane until its turn or the lane's
-   * compaction (up to ~1,000 of them): holding their payloads there made them survive young
-   * collections and be promoted, so each scavenge copied ~0.5 MB and old space filled up.
+   * functions), for whoever still holds the ask (a caller's reaction, a re-give in progress).
    */
   release(): void {
     this.origin = undefined;
@@ -106,6 +103,10 @@ export class PendingTable {
 
   get size(): number {
     return this.count;
+  }
+
+  has(id: number): boolean {
+    return this.get(id) !== undefined;
   }
 
   get(id: number): PendingAsk | undefined {

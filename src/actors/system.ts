@@ -175,7 +175,10 @@ export class ActorSystem implements RefHost, CellHost {
   private readonly endpoints = new Map<string, { endpoint: SystemEndpoint; registration: Registration }>();
   private readonly pending = new PendingTable();
   /** One timer for every pending ask's timeout. */
-  private readonly deadlines = new DeadlineQueue<PendingAsk>((p) => this.expired(p));
+  private readonly deadlines = new DeadlineQueue(
+    (id) => this.expired(id),
+    (id) => this.pending.has(id),
+  );
   /** Messages waiting for room in a full mailbox, per destination, in order. */
   private readonly outboxes = new Map<string, Envelope[]>();
   private readonly replyRegistration: Registration;
@@ -440,7 +443,7 @@ export class ActorSystem implements RefHost, CellHost {
     capturedResolve = capturedReject = noSettler; // the module does not keep the last ask's promise alive
     // Registered before sending: a router of this system takes the entry over on delivery.
     this.pending.set(p);
-    this.deadlines.add(p, timeoutMs);
+    this.deadlines.add(id, p.due, timeoutMs);
     let status: DeliveryStatus;
     try {
       status = this.send(to, envelope);
@@ -491,7 +494,7 @@ export class ActorSystem implements RefHost, CellHost {
     p.attempt = attempt;
     p.origin = origin;
     this.pending.set(p);
-    this.deadlines.add(p, timeoutMs);
+    this.deadlines.add(id, p.due, timeoutMs);
     const envelope = makeEnvelope(EnvelopeKind.ask, origin.action, origin.payload, id, this.replyAddress, origin.sender, Date.now() + timeoutMs, origin.trace);
     if (this.send(worker, envelope) === 'unknown') {
       this.deadLetter(worker, envelope, 'unknown-actor');
@@ -537,15 +540,14 @@ export class ActorSystem implements RefHost, CellHost {
   /** Removes `p`, found pending just now. */
   private settle(p: PendingAsk): void {
     this.pending.delete(p.id);
-    p.done = true;
     this.deadlines.settled(p.timeoutMs);
   }
 
-  /** A pending ask's time ran out (the deadline queue already dropped it). */
-  private expired(p: PendingAsk): void {
-    if (this.pending.get(p.id) !== p) return;
-    this.pending.delete(p.id);
-    p.done = true;
+  /** The time of the pending ask `id` ran out (the deadline queue already dropped it). */
+  private expired(id: number): void {
+    const p = this.pending.get(id);
+    if (p === undefined) return;
+    this.pending.delete(id);
     this.stats.timedOut(p);
     if (p.router !== undefined) p.router.settled(p.worker!);
     p.reject(new AskTimeoutError(p.isRelay ? p.worker! : p.to, p.action, p.timeoutMs));
