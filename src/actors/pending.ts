@@ -30,14 +30,26 @@ export interface AskForwarder {
 /**
  * An ask waiting for its answer: made here (a promise to settle), or forwarded by a router of
  * this system for a caller elsewhere (a relay: the answer goes on to the caller's envelope).
+ *
+ * With many asks in flight every byte an ask keeps alive is copied by each young-generation
+ * collection it lives through (docs/benchmarks.md, "Many asks in flight"): so an ask made here
+ * keeps only its promise's resolve function (a rejection resolves it with a rejected promise),
+ * and one a router of this system gave to a worker keeps its payload, not its envelope, when
+ * that envelope carried nothing else (no sender, no trace): {@link ActorSystem} makes the
+ * envelope anew for another worker.
  */
 export class PendingAsk {
   /** Set while a router of this system has given the ask to a worker. */
   router: AskForwarder | undefined = undefined;
   worker: string | undefined = undefined;
   attempt = 0;
-  /** The envelope the router received (what it gives to another worker when this one goes). */
+  /**
+   * The envelope to answer (relays) or to give to another worker when this one goes: a relay's
+   * always, a routed ask's made here when it carried a sender or a trace.
+   */
   origin: Envelope | undefined = undefined;
+  /** A routed ask made here without `origin`: its payload (the rest of its envelope is the ask's own fields). */
+  payload: unknown = undefined;
 
   constructor(
     readonly id: number,
@@ -46,8 +58,8 @@ export class PendingAsk {
     readonly timeoutMs: number,
     /** When it expires, on the `performance.now()` clock (`due - timeoutMs`: when it was made). */
     readonly due: number,
+    /** Asks made here: the resolve function of their promise. */
     private onValue: ((value: unknown) => void) | undefined,
-    private onError: ((err: unknown) => void) | undefined,
     /** For relays: what answers the caller (the system). */
     private readonly relay: Replier | undefined,
   ) {}
@@ -64,18 +76,20 @@ export class PendingAsk {
 
   reject(err: unknown): void {
     if (this.relay) this.relay.reply(this.origin!, EnvelopeKind.failure, toWireError(err));
-    else this.onError!(err);
+    // Adopting a rejected promise rejects it with `err` (two microtask turns later than a
+    // reject function would): the reject function is not kept for the rare failure.
+    else this.onValue!(Promise.reject(err));
     this.release();
   }
 
   /**
-   * Settled for good: lets go of what the ask held (its envelope and payload, the promise's
-   * functions), for whoever still holds the ask (a caller's reaction, a re-give in progress).
+   * Settled for good: lets go of what the ask held (its envelope or payload, the promise's
+   * function), for whoever still holds the ask (a caller's reaction, a re-give in progress).
    */
   release(): void {
     this.origin = undefined;
+    this.payload = undefined;
     this.onValue = undefined;
-    this.onError = undefined;
   }
 }
 
