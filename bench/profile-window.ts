@@ -31,7 +31,8 @@ function cpuNs(pid: number): number {
 
 let scavengeMs = 0;
 const gc = new PerformanceObserver((list) => {
-  for (const e of list.getEntries() as Array<PerformanceEntry & { detail?: { kind?: number } }>) if (e.detail?.kind === perfConstants.NODE_PERFORMANCE_GC_MINOR) scavengeMs += e.duration;
+  for (const e of list.getEntries() as Array<PerformanceEntry & { detail?: { kind?: number } }>)
+    if (e.detail?.kind === perfConstants.NODE_PERFORMANCE_GC_MINOR) scavengeMs += e.duration;
 });
 gc.observe({ entryTypes: ['gc'] });
 
