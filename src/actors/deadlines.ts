@@ -6,25 +6,32 @@
  *
  * Asks made with the same timeout expire in the order they were made, so each distinct timeout
  * gets a FIFO lane: adding is a push, and the one timer is armed for the earliest lane head.
- * Settled asks stay in their lane until their turn comes (marking them is all that settling
- * costs); a lane is compacted when settled entries outnumber live ones, so memory stays
- * proportional to the asks pending.
+ * Settled asks stay in their lane until their turn comes (settling costs a count); a lane is
+ * compacted when settled entries outnumber live ones, so memory stays proportional to the asks
+ * pending.
+ *
+ * A lane holds each entry as two numbers (its key, the ask's id, and when it is due) in typed
+ * arrays, not the ask itself: whether an entry is still pending is asked of its owner (the
+ * pending table). Holding the asks kept every settled one alive until its turn or the lane's
+ * compaction (up to as many as were pending): with 10,000 asks in flight they were ~0.7 MB
+ * that every young-generation collection copied, and the compaction allocated new arrays
+ * (docs/benchmarks.md, "Many asks in flight"). A typed array this size keeps its numbers outside
+ * V8's heap, where no collection copies them.
  */
 
-/** What the queue needs of an entry. */
-export interface Deadline {
-  /** When it expires, on the `performance.now()` clock. */
-  due: number;
-  /** True once settled: the queue skips it. */
-  done: boolean;
-}
-
-interface Lane<T> {
-  items: T[];
+interface Lane {
+  /** Ring buffers of the entries' keys and due times; capacity a power of two. */
+  keys: Float64Array;
+  dues: Float64Array;
   head: number;
+  /** Entries in the ring, settled ones included. */
+  size: number;
+  /** Entries not settled. */
   live: number;
 }
 
+/** First capacity of a lane (a power of two). */
+const LANE_MIN = 256;
 /** Lanes whose settled entries exceed this (and their live ones) are compacted. */
 const COMPACT_MIN = 1024;
 /**
@@ -34,8 +41,8 @@ const COMPACT_MIN = 1024;
  */
 const EARLY_MS = 1;
 
-export class DeadlineQueue<T extends Deadline> {
-  private readonly lanes = new Map<number, Lane<T>>();
+export class DeadlineQueue {
+  private readonly lanes = new Map<number, Lane>();
   private timer: NodeJS.Timeout | undefined;
   private armedFor = Infinity;
   /**
@@ -44,29 +51,41 @@ export class DeadlineQueue<T extends Deadline> {
    */
   private live = 0;
   /** The lane of the last add or settle: nearly every ask of a system has the same timeout. */
-  private lastLane: Lane<T> | undefined;
+  private lastLane: Lane | undefined;
   private lastTimeoutMs = -1;
 
-  constructor(private readonly expire: (entry: T) => void) {}
+  /**
+   * @param expire called with the key of an entry whose time ran out (the queue already dropped it)
+   * @param pending whether the entry of a key is still pending (false once settled)
+   */
+  constructor(
+    private readonly expire: (key: number) => void,
+    private readonly pending: (key: number) => boolean,
+  ) {}
 
   /**
-   * Adds `entry`, which expires `timeoutMs` from now (its `due` must already say so). Callers
-   * keep timeouts whole milliseconds: each distinct value is a lane.
+   * Adds the entry `key` (a number no other pending entry has), due at `due` on the
+   * `performance.now()` clock, `timeoutMs` from now. Callers keep timeouts whole milliseconds:
+   * each distinct value is a lane.
    */
-  add(entry: T, timeoutMs: number): void {
+  add(key: number, due: number, timeoutMs: number): void {
     let lane = this.laneOf(timeoutMs);
     if (!lane) {
-      this.lanes.set(timeoutMs, (lane = { items: [], head: 0, live: 0 }));
+      lane = { keys: new Float64Array(LANE_MIN), dues: new Float64Array(LANE_MIN), head: 0, size: 0, live: 0 };
+      this.lanes.set(timeoutMs, lane);
       this.lastLane = lane;
       this.lastTimeoutMs = timeoutMs;
     }
-    lane.items.push(entry);
+    if (lane.size === lane.keys.length) grow(lane);
+    const at = (lane.head + lane.size++) & (lane.keys.length - 1);
+    lane.keys[at] = key;
+    lane.dues[at] = due;
     lane.live++;
     if (this.live++ === 0) this.timer?.ref();
-    if (entry.due < this.armedFor) this.arm(entry.due);
+    if (due < this.armedFor) this.arm(due);
   }
 
-  /** `entry` (added with `timeoutMs`) was settled: it no longer expires. Call after setting `done`. */
+  /** An entry added with `timeoutMs` was settled: it no longer expires. Call once its owner says it is not pending. */
   settled(timeoutMs: number): void {
     const lane = this.laneOf(timeoutMs);
     if (!lane) return;
@@ -76,15 +95,26 @@ export class DeadlineQueue<T extends Deadline> {
       this.dropLane(timeoutMs); // all settled: nothing of it need wait for its turn
       return;
     }
-    const dead = lane.items.length - lane.head - lane.live;
-    if (dead > COMPACT_MIN && dead > lane.live) {
-      lane.items = lane.items.slice(lane.head).filter((e) => !e.done);
-      lane.head = 0;
-      if (lane.items.length === 0) this.dropLane(timeoutMs);
-    }
+    const dead = lane.size - lane.live;
+    if (dead > COMPACT_MIN && dead > lane.live) this.compact(lane);
   }
 
-  private laneOf(timeoutMs: number): Lane<T> | undefined {
+  /** Keeps the lane's pending entries only, in order, in place. */
+  private compact(lane: Lane): void {
+    const mask = lane.keys.length - 1;
+    let kept = 0;
+    for (let i = 0; i < lane.size; i++) {
+      const from = (lane.head + i) & mask;
+      const key = lane.keys[from]!;
+      if (!this.pending(key)) continue;
+      const to = (lane.head + kept++) & mask;
+      lane.keys[to] = key;
+      lane.dues[to] = lane.dues[from]!;
+    }
+    lane.size = kept;
+  }
+
+  private laneOf(timeoutMs: number): Lane | undefined {
     if (timeoutMs === this.lastTimeoutMs) return this.lastLane;
     const lane = this.lanes.get(timeoutMs);
     if (lane) {
@@ -125,33 +155,43 @@ export class DeadlineQueue<T extends Deadline> {
     this.armedFor = Infinity;
     const now = performance.now() + EARLY_MS;
     let next = Infinity;
-    const expired: T[] = [];
+    const expired: number[] = [];
     for (const [timeoutMs, lane] of this.lanes) {
-      const items = lane.items;
-      let head = lane.head;
-      while (head < items.length) {
-        const e = items[head]!;
-        if (!e.done && e.due > now) break;
-        items[head++] = undefined as unknown as T;
-        if (!e.done) {
+      const mask = lane.keys.length - 1;
+      while (lane.size > 0) {
+        const key = lane.keys[lane.head]!;
+        const pending = this.pending(key);
+        if (pending && lane.dues[lane.head]! > now) break;
+        lane.head = (lane.head + 1) & mask;
+        lane.size--;
+        if (pending) {
           lane.live--;
           this.live--;
-          expired.push(e);
+          expired.push(key);
         }
       }
-      if (head === items.length) {
+      if (lane.size === 0) {
         this.dropLane(timeoutMs);
         continue;
       }
-      if (head > COMPACT_MIN && head * 2 > items.length) {
-        lane.items = items.slice(head);
-        head = 0;
-      }
-      lane.head = head;
-      next = Math.min(next, lane.items[head]!.due);
+      next = Math.min(next, lane.dues[lane.head]!);
     }
     if (next < Infinity) this.arm(next);
     // After the queue is consistent: an expiry may add asks (a router re-giving one).
-    for (const e of expired) this.expire(e);
+    for (const key of expired) this.expire(key);
   };
+}
+
+/** Doubles a full lane's ring, its entries in order from index 0. */
+function grow(lane: Lane): void {
+  const keys = new Float64Array(lane.keys.length * 2);
+  const dues = new Float64Array(lane.keys.length * 2);
+  const tail = lane.keys.length - lane.head;
+  keys.set(lane.keys.subarray(lane.head));
+  keys.set(lane.keys.subarray(0, lane.head), tail);
+  dues.set(lane.dues.subarray(lane.head));
+  dues.set(lane.dues.subarray(0, lane.head), tail);
+  lane.keys = keys;
+  lane.dues = dues;
+  lane.head = 0;
 }

@@ -3,7 +3,6 @@
  * by this system or relayed by one of its routers) and {@link AskForwarder} (what a router
  * offers the system to forward asks to its workers). See docs/actors.md, "The ask path".
  */
-import type { Deadline } from './deadlines.js';
 import { ActorErrorCodes, toWireError } from './errors.js';
 import { EnvelopeKind, type Envelope } from './transport.js';
 
@@ -31,24 +30,36 @@ export interface AskForwarder {
 /**
  * An ask waiting for its answer: made here (a promise to settle), or forwarded by a router of
  * this system for a caller elsewhere (a relay: the answer goes on to the caller's envelope).
+ *
+ * With many asks in flight every byte an ask keeps alive is copied by each young-generation
+ * collection it lives through (docs/benchmarks.md, "Many asks in flight"): so an ask made here
+ * keeps only its promise's resolve function (a rejection resolves it with a rejected promise),
+ * and one a router of this system gave to a worker keeps its payload, not its envelope, when
+ * that envelope carried nothing else (no sender, no trace): {@link ActorSystem} makes the
+ * envelope anew for another worker.
  */
-export class PendingAsk implements Deadline {
-  done = false;
+export class PendingAsk {
   /** Set while a router of this system has given the ask to a worker. */
   router: AskForwarder | undefined = undefined;
   worker: string | undefined = undefined;
   attempt = 0;
-  /** The envelope the router received (what it gives to another worker when this one goes). */
+  /**
+   * The envelope to answer (relays) or to give to another worker when this one goes: a relay's
+   * always, a routed ask's made here when it carried a sender or a trace.
+   */
   origin: Envelope | undefined = undefined;
+  /** A routed ask made here without `origin`: its payload (the rest of its envelope is the ask's own fields). */
+  payload: unknown = undefined;
 
   constructor(
     readonly id: number,
     readonly to: string,
     readonly action: string,
     readonly timeoutMs: number,
-    public due: number,
+    /** When it expires, on the `performance.now()` clock (`due - timeoutMs`: when it was made). */
+    readonly due: number,
+    /** Asks made here: the resolve function of their promise. */
     private onValue: ((value: unknown) => void) | undefined,
-    private onError: ((err: unknown) => void) | undefined,
     /** For relays: what answers the caller (the system). */
     private readonly relay: Replier | undefined,
   ) {}
@@ -65,20 +76,20 @@ export class PendingAsk implements Deadline {
 
   reject(err: unknown): void {
     if (this.relay) this.relay.reply(this.origin!, EnvelopeKind.failure, toWireError(err));
-    else this.onError!(err);
+    // Adopting a rejected promise rejects it with `err` (two microtask turns later than a
+    // reject function would): the reject function is not kept for the rare failure.
+    else this.onValue!(Promise.reject(err));
     this.release();
   }
 
   /**
-   * Settled for good: lets go of what the ask held (its envelope and payload, the promise's
-   * functions). A settled entry waits in its deadline lane until its turn or the lane's
-   * compaction (up to ~1,000 of them): holding their payloads there made them survive young
-   * collections and be promoted, so each scavenge copied ~0.5 MB and old space filled up.
+   * Settled for good: lets go of what the ask held (its envelope or payload, the promise's
+   * function), for whoever still holds the ask (a caller's reaction, a re-give in progress).
    */
   release(): void {
     this.origin = undefined;
+    this.payload = undefined;
     this.onValue = undefined;
-    this.onError = undefined;
   }
 }
 
@@ -106,6 +117,10 @@ export class PendingTable {
 
   get size(): number {
     return this.count;
+  }
+
+  has(id: number): boolean {
+    return this.get(id) !== undefined;
   }
 
   get(id: number): PendingAsk | undefined {

@@ -143,16 +143,15 @@ export function addTransportLayer(layer: TransportLayer): void {
 const kindNames = ['tell', 'ask', 'reply', 'failure'] as const;
 
 /**
- * The settling functions of the promise made last by {@link captureSettlers}: an ask's promise
- * is made with this one executor, not a closure per ask over the ask's variables (a context
- * object and a function per ask, gone from the caller's allocations).
+ * The resolve function of the promise made last by {@link captureResolve}: an ask's promise is
+ * made with this one executor, not a closure per ask over the ask's variables (a context
+ * object and a function per ask, gone from the caller's allocations). The reject function is
+ * not kept (see `PendingAsk.reject`).
  */
 const noSettler = (): void => undefined;
 let capturedResolve: (value: unknown) => void = noSettler;
-let capturedReject: (err: unknown) => void = noSettler;
-function captureSettlers(resolve: (value: unknown) => void, reject: (err: unknown) => void): void {
+function captureResolve(resolve: (value: unknown) => void): void {
   capturedResolve = resolve;
-  capturedReject = reject;
 }
 
 export class ActorSystem implements RefHost, CellHost {
@@ -175,7 +174,10 @@ export class ActorSystem implements RefHost, CellHost {
   private readonly endpoints = new Map<string, { endpoint: SystemEndpoint; registration: Registration }>();
   private readonly pending = new PendingTable();
   /** One timer for every pending ask's timeout. */
-  private readonly deadlines = new DeadlineQueue<PendingAsk>((p) => this.expired(p));
+  private readonly deadlines = new DeadlineQueue(
+    (id) => this.expired(id),
+    (id) => this.pending.has(id),
+  );
   /** Messages waiting for room in a full mailbox, per destination, in order. */
   private readonly outboxes = new Map<string, Envelope[]>();
   private readonly replyRegistration: Registration;
@@ -435,12 +437,12 @@ export class ActorSystem implements RefHost, CellHost {
     const id = this.nextAskId++;
     const envelope = makeEnvelope(EnvelopeKind.ask, action, payload, id, this.replyAddress, sender, Date.now() + timeoutMs, handling?.trace);
     const span = tracingOn ? traceSend(to, envelope, handling) : undefined;
-    const promise = new Promise<unknown>(captureSettlers);
-    const p = new PendingAsk(id, to, action, timeoutMs, performance.now() + timeoutMs, capturedResolve, capturedReject, undefined);
-    capturedResolve = capturedReject = noSettler; // the module does not keep the last ask's promise alive
+    const promise = new Promise<unknown>(captureResolve);
+    const p = new PendingAsk(id, to, action, timeoutMs, performance.now() + timeoutMs, capturedResolve, undefined);
+    capturedResolve = noSettler; // the module does not keep the last ask's promise alive
     // Registered before sending: a router of this system takes the entry over on delivery.
     this.pending.set(p);
-    this.deadlines.add(p, timeoutMs);
+    this.deadlines.add(id, p.due, timeoutMs);
     let status: DeliveryStatus;
     try {
       status = this.send(to, envelope);
@@ -474,7 +476,10 @@ export class ActorSystem implements RefHost, CellHost {
       caller.router = router;
       caller.worker = worker;
       caller.attempt = attempt;
-      caller.origin = origin;
+      // What gives the ask to another worker: its payload alone when the envelope is the one
+      // askTo made from it (the envelope then dies once sent; see PendingAsk).
+      if (origin.sender === undefined && origin.trace === undefined) caller.payload = origin.payload;
+      else caller.origin = origin;
       if (this.send(worker, origin) === 'unknown') {
         this.deadLetter(worker, origin, 'unknown-actor');
         this.workerLost(caller, new ActorNotFoundError(worker, origin.action));
@@ -485,13 +490,13 @@ export class ActorSystem implements RefHost, CellHost {
     // Whole milliseconds: asks relayed with about the same time left share a deadline lane.
     if (origin.deadline !== undefined) timeoutMs = Math.max(0, Math.min(timeoutMs, Math.ceil(origin.deadline - Date.now())));
     const id = this.nextAskId++;
-    const p = new PendingAsk(id, worker, origin.action, timeoutMs, now + timeoutMs, undefined, undefined, this);
+    const p = new PendingAsk(id, worker, origin.action, timeoutMs, now + timeoutMs, undefined, this);
     p.router = router;
     p.worker = worker;
     p.attempt = attempt;
     p.origin = origin;
     this.pending.set(p);
-    this.deadlines.add(p, timeoutMs);
+    this.deadlines.add(id, p.due, timeoutMs);
     const envelope = makeEnvelope(EnvelopeKind.ask, origin.action, origin.payload, id, this.replyAddress, origin.sender, Date.now() + timeoutMs, origin.trace);
     if (this.send(worker, envelope) === 'unknown') {
       this.deadLetter(worker, envelope, 'unknown-actor');
@@ -512,9 +517,16 @@ export class ActorSystem implements RefHost, CellHost {
       p.router = undefined;
       p.worker = undefined;
     }
-    if (router.regive(p.origin!, p.attempt, worker, why)) return;
+    if (router.regive(this.originOf(p), p.attempt, worker, why)) return;
     if (p.isRelay) p.reject(err);
     else if (this.forget(p.id)) p.reject(err);
+  }
+
+  /** The envelope of a routed ask: kept (relays, asks with a sender or trace) or made anew from the ask's fields. */
+  private originOf(p: PendingAsk): Envelope {
+    if (p.origin !== undefined) return p.origin;
+    const deadline = Date.now() + Math.max(0, p.due - performance.now());
+    return makeEnvelope(EnvelopeKind.ask, p.action, p.payload, p.id, this.replyAddress, undefined, deadline, undefined);
   }
 
   /**
@@ -537,15 +549,14 @@ export class ActorSystem implements RefHost, CellHost {
   /** Removes `p`, found pending just now. */
   private settle(p: PendingAsk): void {
     this.pending.delete(p.id);
-    p.done = true;
     this.deadlines.settled(p.timeoutMs);
   }
 
-  /** A pending ask's time ran out (the deadline queue already dropped it). */
-  private expired(p: PendingAsk): void {
-    if (this.pending.get(p.id) !== p) return;
-    this.pending.delete(p.id);
-    p.done = true;
+  /** The time of the pending ask `id` ran out (the deadline queue already dropped it). */
+  private expired(id: number): void {
+    const p = this.pending.get(id);
+    if (p === undefined) return;
+    this.pending.delete(id);
     this.stats.timedOut(p);
     if (p.router !== undefined) p.router.settled(p.worker!);
     p.reject(new AskTimeoutError(p.isRelay ? p.worker! : p.to, p.action, p.timeoutMs));

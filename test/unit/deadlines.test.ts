@@ -4,15 +4,49 @@
  * and the timing of expiries are exact whatever the load of the machine.
  */
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { DeadlineQueue, type Deadline } from '../../src/actors/deadlines.js';
+import { DeadlineQueue } from '../../src/actors/deadlines.js';
 
-interface Entry extends Deadline {
+interface Entry {
+  key: number;
   name: string;
   timeoutMs: number;
+  due: number;
+  done: boolean;
 }
 
-function entry(name: string, timeoutMs: number): Entry {
-  return { name, timeoutMs, due: performance.now() + timeoutMs, done: false };
+/** A queue and the table of its entries (what the actor system's pending table is to it). */
+class Queue {
+  private nextKey = 1;
+  readonly entries = new Map<number, Entry>();
+  readonly queue: DeadlineQueue;
+
+  constructor(onExpire: (e: Entry) => void) {
+    this.queue = new DeadlineQueue(
+      (key) => {
+        const e = this.entries.get(key)!;
+        this.entries.delete(key);
+        onExpire(e);
+      },
+      (key) => this.entries.has(key),
+    );
+  }
+
+  add(name: string, timeoutMs: number): Entry {
+    const e = { key: this.nextKey++, name, timeoutMs, due: performance.now() + timeoutMs, done: false };
+    this.entries.set(e.key, e);
+    this.queue.add(e.key, e.due, timeoutMs);
+    return e;
+  }
+
+  settle(e: Entry): void {
+    e.done = true;
+    this.entries.delete(e.key);
+    this.queue.settled(e.timeoutMs);
+  }
+
+  clear(): void {
+    this.queue.clear();
+  }
 }
 
 describe('DeadlineQueue', () => {
@@ -25,17 +59,11 @@ describe('DeadlineQueue', () => {
 
   it('expires entries of several timeouts in due order, not before they are due, and skips settled ones', async () => {
     const expired: Array<{ name: string; early: number }> = [];
-    const queue = new DeadlineQueue<Entry>((e) => expired.push({ name: e.name, early: e.due - performance.now() }));
-    const slow = entry('slow', 60);
-    queue.add(slow, 60);
-    const a = entry('a', 20);
-    queue.add(a, 20);
-    const b = entry('b', 20);
-    queue.add(b, 20);
-    const settled = entry('settled', 10);
-    queue.add(settled, 10);
-    settled.done = true;
-    queue.settled(10);
+    const q = new Queue((e) => expired.push({ name: e.name, early: e.due - performance.now() }));
+    q.add('slow', 60);
+    q.add('a', 20);
+    q.add('b', 20);
+    q.settle(q.add('settled', 10));
     vi.advanceTimersByTime(19);
     expect(expired).toEqual([]); // nothing before it is due
     vi.advanceTimersByTime(1);
@@ -50,19 +78,16 @@ describe('DeadlineQueue', () => {
 
   it('lanes of different timeouts interleave by due time; an entry settled after the timer was armed for it is skipped', () => {
     const expired: string[] = [];
-    const queue = new DeadlineQueue<Entry>((e) => expired.push(e.name));
-    const long = entry('long-1', 100);
-    queue.add(long, 100);
+    const q = new Queue((e) => expired.push(e.name));
+    q.add('long-1', 100);
     vi.advanceTimersByTime(50);
-    queue.add(entry('short-1', 30), 30); // due at 80, before long-1 at 100
+    q.add('short-1', 30); // due at 80, before long-1 at 100
     vi.advanceTimersByTime(10);
-    const settledLate = entry('short-2', 30); // due at 90
-    queue.add(settledLate, 30);
-    queue.add(entry('long-2', 100), 100); // due at 160
+    const settledLate = q.add('short-2', 30); // due at 90
+    q.add('long-2', 100); // due at 160
     vi.advanceTimersByTime(20); // 80
     expect(expired).toEqual(['short-1']);
-    settledLate.done = true;
-    queue.settled(30);
+    q.settle(settledLate);
     vi.advanceTimersByTime(20); // 100
     expect(expired).toEqual(['short-1', 'long-1']);
     vi.advanceTimersByTime(60); // 160
@@ -71,50 +96,68 @@ describe('DeadlineQueue', () => {
   });
 
   it('one timer for the whole queue, armed for the earliest entry', () => {
-    const queue = new DeadlineQueue<Entry>(() => undefined);
-    for (let i = 0; i < 1000; i++) queue.add(entry(`e${i}`, 1000 + (i % 5)), 1000 + (i % 5));
-    queue.add(entry('soon', 10), 10);
+    const q = new Queue(() => undefined);
+    for (let i = 0; i < 1000; i++) q.add(`e${i}`, 1000 + (i % 5));
+    q.add('soon', 10);
     expect(vi.getTimerCount()).toBe(1);
-    queue.clear();
+    q.clear();
     expect(vi.getTimerCount()).toBe(0);
   });
 
-  it('keeps memory to the entries pending: settled entries are dropped before their turn', () => {
-    const queue = new DeadlineQueue<Entry>(() => undefined);
+  it('keeps memory to the entries pending: settled entries are dropped before their turn, the others kept in order', () => {
+    const expired: string[] = [];
+    const q = new Queue((e) => expired.push(e.name));
     const live: Entry[] = [];
     for (let i = 0; i < 100_000; i++) {
-      const e = entry(`e${i}`, 60_000);
-      queue.add(e, 60_000);
+      const e = q.add(`e${i}`, 60_000);
       if (i % 10 === 0) live.push(e);
-      else {
-        e.done = true;
-        queue.settled(60_000);
-      }
+      else q.settle(e);
     }
-    const lanes = (queue as unknown as { lanes: Map<number, { items: unknown[]; head: number }> }).lanes;
+    const lanes = (q.queue as unknown as { lanes: Map<number, { keys: Float64Array; size: number }> }).lanes;
     const lane = lanes.get(60_000)!;
-    expect(lane.items.length - lane.head).toBeLessThan(live.length * 2 + 2048);
-    for (const e of live) {
-      e.done = true;
-      queue.settled(60_000);
-    }
+    expect(lane.size).toBeLessThan(live.length * 2 + 2048);
+    expect(lane.keys.length).toBeLessThanOrEqual(4 * (live.length * 2 + 2048));
+    vi.advanceTimersByTime(60_000);
+    expect(expired).toEqual(live.map((e) => e.name));
     expect(lanes.size).toBe(0);
-    queue.clear();
+    q.clear();
+  });
+
+  it('a lane whose ring wraps and grows keeps its entries in order', () => {
+    const expired: string[] = [];
+    const q = new Queue((e) => expired.push(e.name));
+    const names = (prefix: string, n: number): string[] => Array.from({ length: n }, (_, i) => q.add(`${prefix}${i}`, 50).name);
+    const first = names('a', 200); // due at 50
+    vi.advanceTimersByTime(25);
+    const second = names('b', 50); // due at 75
+    vi.advanceTimersByTime(25); // the ring's head moves past the first 200
+    expect(expired).toEqual(first);
+    const third = names('c', 600); // wraps past the ring's end, then grows it
+    vi.advanceTimersByTime(50);
+    expect(expired).toEqual([...first, ...second, ...third]);
+  });
+
+  it('all settled: the lane goes', () => {
+    const q = new Queue(() => undefined);
+    const lanes = (q.queue as unknown as { lanes: Map<number, unknown> }).lanes;
+    for (const e of [q.add('a', 60_000), q.add('b', 60_000)]) q.settle(e);
+    expect(lanes.size).toBe(0);
+    q.clear();
   });
 
   it('an expiry may add entries (a router giving an ask again), and clear() stops everything', () => {
     const expired: string[] = [];
-    const queue: DeadlineQueue<Entry> = new DeadlineQueue<Entry>((e) => {
+    const q: Queue = new Queue((e) => {
       expired.push(e.name);
-      if (e.name === 'first') queue.add(entry('again', 5), 5);
+      if (e.name === 'first') q.add('again', 5);
     });
-    queue.add(entry('first', 5), 5);
+    q.add('first', 5);
     vi.advanceTimersByTime(5);
     expect(expired).toEqual(['first']);
     vi.advanceTimersByTime(5);
     expect(expired).toEqual(['first', 'again']);
-    queue.add(entry('never', 5), 5);
-    queue.clear();
+    q.add('never', 5);
+    q.clear();
     vi.advanceTimersByTime(20);
     expect(expired).toEqual(['first', 'again']);
   });
@@ -122,17 +165,14 @@ describe('DeadlineQueue', () => {
 
 describe('DeadlineQueue and the process lifetime', () => {
   it('its timer keeps the process alive only while some entry is pending', () => {
-    const queue = new DeadlineQueue<Entry>(() => undefined);
-    const e = entry('one', 60_000);
-    queue.add(e, 60_000);
-    const timer = (queue as unknown as { timer: NodeJS.Timeout }).timer;
+    const q = new Queue(() => undefined);
+    const e = q.add('one', 60_000);
+    const timer = (q.queue as unknown as { timer: NodeJS.Timeout }).timer;
     expect(timer.hasRef()).toBe(true);
-    e.done = true;
-    queue.settled(60_000);
+    q.settle(e);
     expect(timer.hasRef()).toBe(false);
-    const f = entry('two', 60_000);
-    queue.add(f, 60_000);
+    q.add('two', 60_000);
     expect(timer.hasRef()).toBe(true);
-    queue.clear();
+    q.clear();
   });
 });

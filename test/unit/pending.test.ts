@@ -9,20 +9,11 @@ import { PendingAsk, PendingTable, workerGoneCode, type Replier } from '../../sr
 import { ActorErrorCodes } from '../../src/actors/errors.js';
 import { EnvelopeKind, type Envelope } from '../../src/actors/transport.js';
 
-/** An ask made here, with what it was settled with. */
-function ask(id: number): PendingAsk & { outcome: Array<['value' | 'error', unknown]> } {
-  const outcome: Array<['value' | 'error', unknown]> = [];
-  const p = new PendingAsk(
-    id,
-    'to',
-    'act',
-    1000,
-    0,
-    (v) => outcome.push(['value', v]),
-    (e) => outcome.push(['error', e]),
-    undefined,
-  );
-  return Object.assign(p, { outcome });
+/** An ask made here, with its promise. */
+function ask(id: number): PendingAsk & { promise: Promise<unknown> } {
+  let resolve: (value: unknown) => void = () => undefined;
+  const promise = new Promise<unknown>((r) => (resolve = r));
+  return Object.assign(new PendingAsk(id, 'to', 'act', 1000, 0, resolve, undefined), { promise });
 }
 
 const ids = (table: PendingTable): number[] =>
@@ -95,15 +86,17 @@ describe('PendingTable', () => {
 });
 
 describe('PendingAsk', () => {
-  it('an ask made here settles its promise once with the value or the error, then lets go of them', () => {
+  it('an ask made here settles its promise once with the value or the error, then lets go of them', async () => {
     const ok = ask(1);
+    ok.payload = { big: 'payload' };
     ok.resolve('v');
-    expect(ok.outcome).toEqual([['value', 'v']]);
+    await expect(ok.promise).resolves.toBe('v');
     expect(ok.isRelay).toBe(false);
+    expect(ok.payload).toBeUndefined();
     const failed = ask(2);
     const err = new Error('no');
     failed.reject(err);
-    expect(failed.outcome).toEqual([['error', err]]);
+    await expect(failed.promise).rejects.toBe(err);
     // released: a second settle finds no callbacks (the system never settles twice; this shows nothing is held)
     expect(() => ok.resolve('again')).toThrow();
   });
@@ -112,14 +105,14 @@ describe('PendingAsk', () => {
     const replies: Array<{ envelope: Envelope; kind: number; payload: unknown }> = [];
     const replier: Replier = { reply: (envelope, kind, payload) => replies.push({ envelope, kind, payload }) };
     const origin = { kind: EnvelopeKind.ask, action: 'work', payload: { big: 'payload' }, id: 9, replyTo: 'caller' } as Envelope;
-    const relayed = new PendingAsk(7, 'workers', 'work', 1000, 0, undefined, undefined, replier);
+    const relayed = new PendingAsk(7, 'workers', 'work', 1000, 0, undefined, replier);
     expect(relayed.isRelay).toBe(true);
     relayed.origin = origin;
     relayed.resolve(42);
     expect(replies).toEqual([{ envelope: origin, kind: EnvelopeKind.reply, payload: 42 }]);
     expect(relayed.origin).toBeUndefined();
 
-    const failing = new PendingAsk(8, 'workers', 'work', 1000, 0, undefined, undefined, replier);
+    const failing = new PendingAsk(8, 'workers', 'work', 1000, 0, undefined, replier);
     failing.origin = origin;
     failing.reject(Object.assign(new Error('out of stock'), { code: 'OUT_OF_STOCK' }));
     expect(replies[1]).toMatchObject({ envelope: origin, kind: EnvelopeKind.failure, payload: { code: 'OUT_OF_STOCK', message: 'out of stock' } });
