@@ -1,7 +1,8 @@
 // Receiving: mbxDrain, called by the JS thread itself, takes a burst of descriptors from this
-// process's inbox (spinning briefly when asked and the machine is not crowded), checks each
-// (mbx_check.cc) and writes one row per message into the output array JavaScript reads; pool
-// buffers stay held until the next drain, large messages are copied out (mbxTakeLarge).
+// process's inbox (waiting briefly when asked: spinning, or yielding when the machine is
+// crowded), checks each (mbx_check.cc) and writes one row per message into the output array
+// JavaScript reads; pool buffers stay held until the next drain, large messages are copied out
+// (mbxTakeLarge).
 #include <rte_pause.h>
 #include <rte_ring.h>
 #include <sched.h>
