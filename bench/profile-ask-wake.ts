@@ -6,9 +6,10 @@
  * blocks of four kinds of sequential round trips: `rtt` (mailbox to worker 1's echo), `ask1`
  * (actor asks to worker 1), `ask2` (to the two workers in turn, as the peers suite's direct
  * row) and `router` (round-robin router over the group, as its router row), so load from
- * elsewhere hits all alike. It prints each block's p50/p99 and the ratios to `rtt`, then per
- * round trip what the receive loops of the caller and of both workers did (pump turns, drains,
- * drains that found messages, parks, doorbell wakes).
+ * elsewhere hits all alike. It prints each block's p50/p99 and the ratios to `rtt`, each kind's
+ * median p50 and mean over the blocks, then per round trip what the receive loops of the caller
+ * and of both workers did (pump turns, drains, drains that found messages, parks, doorbell
+ * wakes).
  *
  * Run (after tsc): node dist/bench/profile-ask-wake.js [blocks=6] [perBlock=3000] [kinds=ask1,ask2,router]
  */
@@ -78,17 +79,20 @@ if (mode === 'worker') {
     // A fourth argument picks kinds (comma-separated), e.g. to count one kind's syscalls with `perf stat -p`.
     const names = process.argv[4] ? process.argv[4].split(',').filter((k) => k in kinds) : Object.keys(kinds);
     console.log(`pids: caller ${process.pid}, workers ${children.map((c) => c.pid).join(' ')}`);
-    const block = async (one: () => Promise<unknown>, n: number): Promise<{ p50: number; p99: number }> => {
+    const average = (r: number[]): number => r.reduce((a, b) => a + b, 0) / r.length;
+    const block = async (one: () => Promise<unknown>, n: number): Promise<{ p50: number; p99: number; mean: number }> => {
       const us: number[] = [];
       for (let i = 0; i < n; i++) {
         const t0 = performance.now();
         await one();
         us.push((performance.now() - t0) * 1000);
       }
-      return { p50: percentile(us, 50), p99: percentile(us, 99) };
+      return { p50: percentile(us, 50), p99: percentile(us, 99), mean: average(us) };
     };
     for (const k of names) await block(kinds[k]!, 500);
     const ratios: Record<string, number[]> = {};
+    const p50s: Record<string, number[]> = {};
+    const means: Record<string, number[]> = {};
     const diff = (a: Stats, b: Stats): string =>
       Object.keys(a)
         .map((k) => `${k} ${((b[k as keyof Stats] - a[k as keyof Stats]) / perBlock).toFixed(2)}`)
@@ -96,7 +100,7 @@ if (mode === 'worker') {
     const counts: string[] = [];
     for (let b = 0; b < blocks; b++) {
       const order = names.map((_, i) => names[(i + b) % names.length]!);
-      const got: Record<string, { p50: number; p99: number }> = {};
+      const got: Record<string, { p50: number; p99: number; mean: number }> = {};
       for (const kind of order) {
         const c0 = { ...mbs.loopStats };
         const w0 = await workerStats();
@@ -105,6 +109,8 @@ if (mode === 'worker') {
         const w1 = await workerStats();
         if (b === blocks - 1) counts.push(`${kind} per round trip: caller ${diff(c0, c1)}; workers ${diff(w0, w1)}`);
       }
+      for (const k of names) (p50s[k] ??= []).push(got[k]!.p50);
+      for (const k of names) (means[k] ??= []).push(got[k]!.mean);
       const line = names.map((k) => `${k} ${got[k]!.p50.toFixed(1)}/${got[k]!.p99.toFixed(0)}`).join(', ');
       const others = got.rtt ? names.filter((k) => k !== 'rtt') : [];
       for (const k of others) (ratios[k] ??= []).push(got[k]!.p50 / got.rtt!.p50);
@@ -116,6 +122,10 @@ if (mode === 'worker') {
       r.sort((a, b) => a - b);
       console.log(`${k}/RTT p50: median ${r[r.length >> 1]!.toFixed(2)}x, range ${r[0]!.toFixed(2)}-${r[r.length - 1]!.toFixed(2)}x`);
     }
+    const median = (r: number[]): number => r.sort((a, b) => a - b)[r.length >> 1]!;
+    console.log(`p50 median of the blocks (us): ${names.map((k) => `${k} ${median(p50s[k]!).toFixed(1)}`).join(', ')}`);
+    // The mean turns counts taken over a time window (`perf stat -p <pids> -- sleep 4`) into counts per round trip.
+    console.log(`mean of the blocks (us): ${names.map((k) => `${k} ${average(means[k]!).toFixed(1)}`).join(', ')}`);
     console.log(`load ${loadavg()[0]!.toFixed(1)}`);
     for (const c of counts) console.log(c);
   } finally {

@@ -1,7 +1,8 @@
 // Receiving: mbxDrain, called by the JS thread itself, takes a burst of descriptors from this
-// process's inbox (spinning briefly when asked and the machine is not crowded), checks each
-// (mbx_check.cc) and writes one row per message into the output array JavaScript reads; pool
-// buffers stay held until the next drain, large messages are copied out (mbxTakeLarge).
+// process's inbox (waiting briefly when asked: spinning, or yielding when the machine is
+// crowded), checks each (mbx_check.cc) and writes one row per message into the output array
+// JavaScript reads; pool buffers stay held until the next drain, large messages are copied out
+// (mbxTakeLarge).
 #include <rte_pause.h>
 #include <rte_ring.h>
 #include <sched.h>
@@ -37,23 +38,31 @@ Napi::Value MbxDrain(const Napi::CallbackInfo& info) {
   void* burst[kBurst];
   unsigned n = rte_ring_sc_dequeue_burst(a.inbox, burst, kBurst, nullptr);
   if (n == 0 && spinUs > 0) {
-    // More awake receivers than CPUs: spinning only takes the CPU from the senders we wait for.
+    uint64_t deadline = NowUs() + spinUs;
     if (!Crowded(a)) {
       // Look at the ring after every pause: a pause is ~22 ns here, and checking only every 32
       // of them made each hop wait ~360 ns on average before a message was even seen
       // (bench/profile-mailbox.ts). The clock is read only every 16 pauses.
-      uint64_t deadline = NowUs() + spinUs;
       for (unsigned i = 1; rte_ring_count(a.inbox) == 0; i++) {
         rte_pause();
         if ((i & 15) == 0 && NowUs() >= deadline) break;
       }
       n = rte_ring_sc_dequeue_burst(a.inbox, burst, kBurst, nullptr);
+      // Yield after every empty spin: when the process we wait for shares our CPU, it can only
+      // answer while we do not run (when nothing else wants the CPU, sched_yield returns at
+      // once). Yielding only after 8 empty spins in a row made such round trips take ~200 µs
+      // (the p99 of the encoded rows); now ~10 µs.
+      if (n == 0) sched_yield();
+    } else {
+      // More awake receivers than CPUs: spinning would only take the CPU from the senders we
+      // wait for, so the same wait is spent yielding, with a look at the ring after each yield.
+      // Returning to JavaScript after one yield made an idle receiver loop whole event-loop
+      // turns (a worker between the asks of a sequential caller that alternates two workers:
+      // 2-7 turns per ask), each a slice of CPU taken from the processes that work.
+      do sched_yield();
+      while (rte_ring_count(a.inbox) == 0 && NowUs() < deadline);
+      n = rte_ring_sc_dequeue_burst(a.inbox, burst, kBurst, nullptr);
     }
-    // Yield after every empty spin: when the process we wait for shares our CPU, it can only
-    // answer while we do not run (when nothing else wants the CPU, sched_yield returns at once).
-    // Yielding only after 8 empty spins in a row made such round trips take ~200 µs (the p99 of
-    // the encoded rows); now ~10 µs.
-    if (n == 0) sched_yield();
   }
   Control* c = a.ctl;
   Napi::Array large;
