@@ -25,7 +25,11 @@ export interface MailboxGone {
 
 /** Options of {@link MailboxSystem.open}. */
 export interface MailboxSystemOptions extends MailboxMemoryOptions {
-  /** How long one drain may spin on an empty inbox, in µs (default 10). */
+  /**
+   * How long one drain may wait on an empty inbox, in µs (default 10): spinning while a CPU is
+   * free for it, yielding the CPU between looks at the inbox when more processes are runnable
+   * than CPUs. 0: never wait in the drain.
+   */
   spinUs?: number;
   /** Idle time after the last message before the receiver parks on its doorbell, in ms (default 1). */
   idleParkMs?: number;
