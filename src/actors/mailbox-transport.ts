@@ -114,6 +114,13 @@ export class MailboxTransport implements ActorTransport {
   private closed = false;
   /** The registry's removal epoch when tracked names were last checked. */
   private epoch = -1;
+  /**
+   * The registry's removal epoch and name count when the followed groups were last read: while
+   * both stay the same no name came or went (every removal moves the epoch, and names are only
+   * added or removed), so the poll need not walk the whole registry.
+   */
+  private membersEpoch = -1;
+  private membersCount = -1;
   /** Names a lookup missed once while their owner lives: gone only if the next poll misses them too. */
   private readonly suspects = new Set<string>();
 
@@ -545,6 +552,12 @@ export class MailboxTransport implements ActorTransport {
           this.gone.next({ name, reason: died ? 'process-exited' : 'stopped' });
         }
       }
+      if (this.followed.size === 0) return;
+      // read before the walk: a change during it moves them for the next poll
+      const count = registry.count();
+      if (epoch === this.membersEpoch && count === this.membersCount) return;
+      this.membersEpoch = epoch;
+      this.membersCount = count;
       for (const [group, known] of this.followed) {
         const current = new Set(this.readMembers(group));
         for (const name of current) if (!known.has(name)) this.emitMembership(group, name, 'joined');
