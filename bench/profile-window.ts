@@ -11,23 +11,16 @@
  * (bytes surviving scavenges per ask: the caller's `new_space_survived` summed over its
  * `gc=s` lines of `--trace-gc-nvp`, divided by the last line's count of asks)
  */
-import { readdirSync, readFileSync } from 'node:fs';
 import { PerformanceObserver, constants as perfConstants, type PerformanceEntry } from 'node:perf_hooks';
 import { GroupFiles } from '../src/runtime/group.js';
 import { MpbusClients } from './peers/client-mpbus.js';
 import { windowed } from './peers/square-phases.js';
+import { cpuNs } from '../samples/lib/processes.js';
 
 const rounds = Number(process.argv[2] ?? 4);
 const seconds = Number(process.argv[3] ?? 1);
 const windows = (process.argv[4] ?? '1024,10000').split(',').map(Number);
 const prefix = `mpbench_window_${process.pid}`;
-
-/** CPU time (ns) of every thread of `pid` so far. */
-function cpuNs(pid: number): number {
-  let ns = 0;
-  for (const tid of readdirSync(`/proc/${pid}/task`)) ns += Number(readFileSync(`/proc/${pid}/task/${tid}/schedstat`, 'utf8').split(' ')[0]);
-  return ns;
-}
 
 let scavengeMs = 0;
 const gc = new PerformanceObserver((list) => {

@@ -17,7 +17,6 @@
  */
 import { fork, spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { readdirSync, readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -28,6 +27,7 @@ import type { BenchContext, BenchRow } from '../lib.js';
 import type { CallerConfig, CallerMessage, PhaseCommand } from '../peers/peer-caller.js';
 import type { PhaseResult } from '../peers/square-phases.js';
 import { killPid, SQUARE_BYTES } from '../peers/square.js';
+import { cpuNs } from '../../samples/lib/processes.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 /** CPU share of a waiting process from which `peersWaitingCpu.spins` says it spins. */
@@ -112,18 +112,6 @@ class Caller {
       clearTimeout(timer);
     }
     for (const pid of this.workerPids) killPid(pid);
-  }
-}
-
-/** CPU time (ns) of every thread of `pid` so far; /proc/<pid>/stat's ticks when schedstat is missing. */
-function cpuNs(pid: number): number {
-  try {
-    let ns = 0;
-    for (const tid of readdirSync(`/proc/${pid}/task`)) ns += Number(readFileSync(`/proc/${pid}/task/${tid}/schedstat`, 'utf8').split(' ')[0]);
-    return ns;
-  } catch {
-    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-    return ((Number(fields[11]) + Number(fields[12])) / 100) * 1e9; // utime + stime, USER_HZ 100
   }
 }
 
