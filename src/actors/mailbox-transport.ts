@@ -41,8 +41,12 @@ export interface MailboxTransportOptions extends MailboxSystemOptions {
   pollMs?: number;
 }
 
-/** An envelope on the wire: [kind, action, payload, id, replyTo, sender, deadline?, trace?] (older senders leave the last two out). */
-type WireEnvelope = [EnvelopeKind, string, unknown, number | null, string | null, string | null, (number | null)?, (string | null)?];
+/**
+ * An envelope on the wire: [kind, action, payload, id?, replyTo?, sender?, deadline?, trace?],
+ * absent fields null, and cut after the last field present (a tell without sender or trace is
+ * 3 long, an answer 4): trailing nulls cost the sender's and receiver's codec a step each.
+ */
+type WireEnvelope = [EnvelopeKind, string, unknown, (number | null)?, (string | null)?, (string | null)?, (number | null)?, (string | null)?];
 
 /**
  * Messages to a name of another process: staged during this turn (sent together at its end,
@@ -99,8 +103,11 @@ export class MailboxTransport implements ActorTransport {
   /** Outgoing queues to send at the end of this turn. */
   private staged: Outgoing[] = [];
   private undeliverable: ((to: string, envelope: Envelope, cause?: unknown) => void) | undefined;
-  /** The envelope being encoded (msgpackr packs synchronously: one array serves every send). */
-  private readonly wire: WireEnvelope = [0, '', null, null, null, null, null, null];
+  /**
+   * The envelope being encoded, by wire length 3..8 (msgpackr packs synchronously: one array of
+   * each length serves every send); {@link toWire} fills the one it needs.
+   */
+  private readonly wires: WireEnvelope[] = [3, 4, 5, 6, 7, 8].map((n) => new Array<unknown>(n).fill(null) as WireEnvelope);
   /** Names this process cares about, with where they lived when last seen. */
   private readonly tracked = new Map<string, MailboxAddress>();
   /** Groups this process follows, with their members when last seen. */
@@ -235,7 +242,7 @@ export class MailboxTransport implements ActorTransport {
       this.undeliverable?.(to, envelope, err);
       return 'delivered';
     } finally {
-      this.wire[2] = null; // do not keep the payload alive
+      this.releaseWires(); // do not keep the payload alive
     }
     // The send's status, translated once (no exception for a name that is not there).
     if (status === OfferStatus.ok) {
@@ -261,18 +268,25 @@ export class MailboxTransport implements ActorTransport {
     return out;
   }
 
-  /** The wire form of `envelope`, in the one scratch array (valid until the next call). */
+  /** The wire form of `envelope`, in a scratch array of its length (valid until the next call). */
   private toWire(envelope: Envelope): WireEnvelope {
-    const wire = this.wire;
+    const { id, replyTo, sender, deadline, trace } = envelope;
+    const length = trace !== undefined ? 8 : deadline !== undefined ? 7 : sender !== undefined ? 6 : replyTo !== undefined ? 5 : id !== undefined ? 4 : 3;
+    const wire = this.wires[length - 3]!;
     wire[0] = envelope.kind;
     wire[1] = envelope.action;
     wire[2] = encodeValue(envelope.payload, payloadRoot[envelope.kind]);
-    wire[3] = envelope.id ?? null;
-    wire[4] = envelope.replyTo ?? null;
-    wire[5] = envelope.sender ?? null;
-    wire[6] = envelope.deadline ?? null;
-    wire[7] = envelope.trace ?? null;
+    if (length > 3) wire[3] = id ?? null;
+    if (length > 4) wire[4] = replyTo ?? null;
+    if (length > 5) wire[5] = sender ?? null;
+    if (length > 6) wire[6] = deadline ?? null;
+    if (length > 7) wire[7] = trace ?? null;
     return wire;
+  }
+
+  /** Lets go of the payloads the scratch arrays held for the send just made. */
+  private releaseWires(): void {
+    for (const wire of this.wires) wire[2] = null;
   }
 
   private stage(out: Outgoing): void {
@@ -312,7 +326,7 @@ export class MailboxTransport implements ActorTransport {
           bad = base;
           cause = err;
         } finally {
-          this.wire[2] = null;
+          this.releaseWires();
         }
       } else {
         try {
@@ -325,7 +339,7 @@ export class MailboxTransport implements ActorTransport {
             },
           );
         } finally {
-          this.wire[2] = null;
+          this.releaseWires();
         }
       }
       if (n < 0) {
