@@ -58,7 +58,8 @@ describe('mpbus ps and top', () => {
       [s.pid, 'secondary', 1, ['zulu']],
     ]);
     expect(view.actors.find((a) => a.name === 'alpha')).toMatchObject({ pid: p.pid, received: 10, processed: 10, asks: 10 });
-    // The primary adjusts its mailbox's depth a turn after it handles a message: read until settled.
+    // Depths are gauges, sampled every 500 ms (src/actors/counters.ts): a sample taken while the
+    // tenth ask was being handled still shows 1 until the next one. Read until a later sample.
     const alphaRow = new RegExp(`^alpha\\s+${p.pid}\\s+10\\s+10\\s+0\\s+0\\s+0\\s+0\\s+10\\s+\\S+\\s+\\S+$`, 'm');
     const table = await pollUntil(
       'ps to show alpha with depth 0',
