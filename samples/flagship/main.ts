@@ -147,7 +147,7 @@ async function pushJobs(
       perPid.set(result.pid, (perPid.get(result.pid) ?? 0) + 1);
     };
     const pump = (): void => {
-      while (inFlight < options.window && stillPushing() && !holding()) {
+      while (inFlight < options.window && !interrupting && stillPushing() && !holding()) {
         const id = pushed++;
         grow(id);
         inFlight++;
@@ -156,13 +156,13 @@ async function pushJobs(
           (result) => {
             inFlight--;
             record(result, sentAt);
-            settle();
+            settle(true);
           },
           (err: unknown) => {
             inFlight--;
             failed++;
             if (!options.json && !interrupting) console.error(`job ${id} failed: ${(err as Error).message}`);
-            settle();
+            settle(false);
           },
         );
       }
@@ -173,21 +173,28 @@ async function pushJobs(
         if (!options.json) console.log(`${process.stdout.isTTY ? '\n' : ''}killed ${victim.name} (pid ${victim.pid}) with SIGKILL`);
       }
     };
-    let scheduled = false;
-    const settle = (): void => {
+    let refillScheduled = false;
+    const refillNextTurn = (): void => {
+      refillScheduled = false;
+      pump();
+      if (inFlight === 0 && !stillPushing()) finish();
+    };
+    const settle = (answeredOk: boolean): void => {
       progress.update(answered, pushed);
       if (inFlight === 0 && !stillPushing()) {
         finish();
         return;
       }
-      // Refill the window once per turn of the event loop, not once per answer.
-      if (!scheduled) {
-        scheduled = true;
-        setImmediate(() => {
-          scheduled = false;
-          pump();
-          if (inFlight === 0 && !stillPushing()) finish();
-        });
+      // An answer refills at once, in its own continuation: the transport sends every ask made
+      // in this turn together at its end. Deferring the refill to a setImmediate put it behind
+      // the receive loop's next drain, which may wait for messages (spinUs), while the workers
+      // had run out of jobs: ~15% fewer jobs/s (docs/benchmarks.md, "Fifth pass"). A failure
+      // refills on the next turn: asks that fail at once (no worker left) would otherwise
+      // refill in a chain of microtasks that never lets the event loop turn (signals, timers).
+      if (answeredOk) pump();
+      else if (!refillScheduled) {
+        refillScheduled = true;
+        setImmediate(refillNextTurn);
       }
     };
     pump();
