@@ -188,7 +188,7 @@ async function pushJobs(
       // An answer refills at once, in its own continuation: the transport sends every ask made
       // in this turn together at its end. Deferring the refill to a setImmediate put it behind
       // the receive loop's next drain, which may wait for messages (spinUs), while the workers
-      // had run out of jobs: ~15% fewer jobs/s (docs/benchmarks.md, "Fifth pass"). A failure
+      // had run out of jobs: ~10-15% fewer jobs/s (docs/benchmarks.md, "Fifth pass"). A failure
       // refills on the next turn: asks that fail at once (no worker left) would otherwise
       // refill in a chain of microtasks that never lets the event loop turn (signals, timers).
       if (answeredOk) pump();
