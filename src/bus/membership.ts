@@ -2,10 +2,15 @@
  * {@link Membership}: who is alive in the process group, as RxJS streams.
  *
  * Every mpbus process that uses mailboxes or membership holds a slot of a process table in
- * shared memory (its lcore id, pid, role, generation). Every process scans the table a few
- * times a second; a slot whose process is gone (SIGKILL included: the kernel's /proc tells) is
- * reaped by the first process that notices: its mailbox names are unregistered, its inbox is
- * drained and the buffers returned. Peers learn within {@link SCAN_INTERVAL_MS} (well under a second).
+ * shared memory (its lcore id, pid, role, generation). A slot whose process is gone (SIGKILL
+ * included: the kernel's /proc tells) is reaped by the first process that notices: its mailbox
+ * names are unregistered, its inbox is drained and the buffers returned.
+ *
+ * Each process watches the others' exits ({@link ProcessExits}: a pidfd per peer, no polling),
+ * so peers learn of a death as soon as the kernel has ended the process, and scans the table
+ * once every {@link WATCHED_SCAN_INTERVAL_MS} for what exits do not show: processes that joined,
+ * and one that left the group but runs on. Where exits cannot be watched, it scans every
+ * {@link SCAN_INTERVAL_MS} instead, and that is how late a death is learned.
  *
  * ```ts
  * const members = Membership.join();
@@ -15,9 +20,17 @@
 import { BehaviorSubject, Subject, type Observable } from 'rxjs';
 import { mailboxNative, type SlotInfo } from '../native/mailbox.js';
 import { attach, type MailboxMemoryOptions } from './attachment.js';
+import { ProcessExits } from '../runtime/process-exits.js';
 
-/** How often each process scans the process table (ms). */
+/** How often each process scans the process table where other processes' exits cannot be watched (ms). */
 export const SCAN_INTERVAL_MS = 200;
+
+/**
+ * How often each process scans the process table while it watches the others' exits (ms): a
+ * scan then only finds joins and clean leaves of processes that run on, so it can be rare,
+ * which is most of what an idle process does.
+ */
+export const WATCHED_SCAN_INTERVAL_MS = 1000;
 
 /** One live process of the group. */
 export interface Peer {
@@ -51,6 +64,9 @@ export class Membership {
   private known = new Map<string, Peer>();
   private timer: NodeJS.Timeout | undefined;
   private closed = false;
+  /** Where exits are watched: the function that stops watching each known peer's process, by key. */
+  private readonly exits = ProcessExits.shared();
+  private readonly unwatch = new Map<string, () => void>();
 
   /** Every live process (this one included), the current list first, then each change. */
   readonly peers$: Observable<readonly Peer[]>;
@@ -82,7 +98,7 @@ export class Membership {
     instance = m;
     a.beforeDetach.push(() => m.close());
     m.scan();
-    m.timer = setInterval(() => m.scan(), SCAN_INTERVAL_MS);
+    m.timer = setInterval(() => m.scan(), m.exits ? WATCHED_SCAN_INTERVAL_MS : SCAN_INTERVAL_MS);
     m.timer.unref();
     return m;
   }
@@ -103,7 +119,7 @@ export class Membership {
     return this.peersSubject.value.find((p) => p.pid === pid);
   }
 
-  /** Scans the process table now (also done every {@link SCAN_INTERVAL_MS}); reaps dead processes. */
+  /** Scans the process table now (also done on a timer and when a peer's process ends); reaps dead processes. */
   scan(): void {
     if (this.closed) return;
     const { alive, reaped, exits } = mailboxNative().mbxScan();
@@ -119,9 +135,28 @@ export class Membership {
     const joined = [...next].filter(([k]) => !this.known.has(k)).map(([, p]) => p);
     if (gone.length === 0 && joined.length === 0) return;
     this.known = next;
+    this.watchExits(joined, gone);
     this.peersSubject.next([...next.values()].sort((a, b) => a.slot - b.slot));
     for (const d of gone) this.downSubject.next(d);
     for (const p of joined) if (!p.self) this.upSubject.next(p);
+  }
+
+  /** Follows the exits of peers that joined, and stops following those that are gone. */
+  private watchExits(joined: readonly Peer[], gone: readonly PeerDown[]): void {
+    if (this.exits === undefined) return;
+    for (const { peer } of gone) {
+      const k = key(peer.slot, peer.generation);
+      this.unwatch.get(k)?.();
+      this.unwatch.delete(k);
+    }
+    for (const peer of joined) {
+      if (peer.self) continue;
+      // scanned on the next turn, not from inside this scan (an exit already past calls back at once)
+      this.unwatch.set(
+        key(peer.slot, peer.generation),
+        this.exits.watch(peer.pid, () => setImmediate(() => this.scan())),
+      );
+    }
   }
 
   private peerOf(s: SlotInfo): Peer {
@@ -136,6 +171,8 @@ export class Membership {
     if (this.closed) return;
     this.closed = true;
     clearInterval(this.timer);
+    for (const stop of this.unwatch.values()) stop();
+    this.unwatch.clear();
     this.upSubject.complete();
     this.downSubject.complete();
     this.peersSubject.complete();

@@ -32,6 +32,16 @@ export interface FsLockBinding {
   unlockDirs(paths: string[]): number;
 }
 
+/** Functions of native/proc_exits.cc (one watcher per Node environment). */
+export interface ProcExitsBinding {
+  /** Starts watching; throws ENOSYS/EPERM when the kernel has no pidfd_open (callers poll then). */
+  procExitsOpen(onExit: (pid: number) => void): void;
+  /** True when the process is watched now, false when no such process is left. */
+  procExitsWatch(pid: number): boolean;
+  procExitsUnwatch(pid: number): void;
+  procExitsClose(): void;
+}
+
 /**
  * The constants the addon exports (`constants`, set in C++ by each facility's init): statuses,
  * bits and error codes are written once, in C++. TypeScript names them in src/native/*.ts as
@@ -89,7 +99,7 @@ export interface NativeConstants {
   };
 }
 
-export interface Addon extends EalBinding, FsLockBinding {
+export interface Addon extends EalBinding, FsLockBinding, ProcExitsBinding {
   setErrorClass(ctor: new (code: string, message: string) => Error): void;
   readonly constants: NativeConstants;
 }

@@ -21,6 +21,7 @@ import { ealArgs, logLevelNumbers, MAX_LCORE, resolveOptions, type ResolvedOptio
 import { MPBUS_VERSION } from './version.js';
 import { loadDpdkLibraries } from './libraries.js';
 import { attachCounters, retireCounters } from './counters.js';
+import { ProcessExits } from './process-exits.js';
 import { telemetryNative } from '../native/telemetry.js';
 
 /** Why a runtime closes, and by when its close hooks should be done. */
@@ -65,8 +66,16 @@ const DEFAULT_CLOSE_TIMEOUT_MS = 5000;
 /** After SIGINT/SIGTERM: what close hooks get for in-flight work, and when the process ends whatever is left. */
 const SIGNAL_GRACE_MS = 200;
 const SIGNAL_EXIT_MS = 750;
-/** How often a secondary checks that its primary lives (a lock test on DPDK's `config`, no syscall storm). */
+/**
+ * How often a secondary checks that its primary lives (a lock test on DPDK's `config`), where
+ * it cannot watch the primary's process end ({@link ProcessExits}).
+ */
 const PRIMARY_WATCH_MS = 200;
+/**
+ * The same while it watches the primary's process end: its exit is then noticed at once, and
+ * the check is for a primary that closed its runtime but runs on (its lock on `config` gone).
+ */
+const WATCHED_PRIMARY_WATCH_MS = 1000;
 /** How long past its deadline a close hook is waited for (in-flight work is abandoned at the deadline; this is for the hook's own cleanup). */
 const HOOK_OVERRUN_MS = 1000;
 /** A secondary whose primary died ends within this, even if a close hook hangs. */
@@ -133,6 +142,7 @@ export class Runtime {
   /** Set once a signal made this process end (a later signal ends it at once). */
   private endingOnSignal = false;
   private primaryWatch: NodeJS.Timeout | undefined;
+  private unwatchPrimaryExit: (() => void) | undefined;
   private readonly primaryLost = new ReplaySubject<PrimaryLost>(1);
   /**
    * Emits once, within a second, when this secondary's primary is gone (it died, or it closed:
@@ -494,17 +504,31 @@ export class Runtime {
     void this.closeFor('signal', SIGNAL_GRACE_MS).then(finish, finish);
   }
 
-  /** Secondaries: notices within {@link PRIMARY_WATCH_MS} when the primary's lock on `config` is gone. */
+  /**
+   * Secondaries: notices when the primary's lock on `config` is gone, at once when its process
+   * ends (where exits can be watched), else within {@link PRIMARY_WATCH_MS}.
+   */
   private watchPrimary(): void {
     const primaryPid = this.group.readSettings()?.primaryPid;
-    this.primaryWatch = setInterval(() => {
-      if (this.closing || this.group.primaryAlive()) return;
-      clearInterval(this.primaryWatch);
+    const check = (): void => {
+      if (this.closing || this.primaryWatch === undefined || this.group.primaryAlive()) return;
+      this.stopWatchingPrimary();
       // A primary that closed cleanly said so before letting go of its lock.
       const left = primaryPid !== undefined && this.group.primaryLeftCleanly(primaryPid);
       this.onPrimaryLost(primaryPid, left ? 'left' : 'died');
-    }, PRIMARY_WATCH_MS);
+    };
+    const exits = primaryPid !== undefined ? ProcessExits.shared() : undefined;
+    // its lock is released before its exit is reported, so the check then sees it gone
+    this.unwatchPrimaryExit = exits?.watch(primaryPid!, check);
+    this.primaryWatch = setInterval(check, exits ? WATCHED_PRIMARY_WATCH_MS : PRIMARY_WATCH_MS);
     this.primaryWatch.unref();
+  }
+
+  private stopWatchingPrimary(): void {
+    clearInterval(this.primaryWatch);
+    this.primaryWatch = undefined;
+    this.unwatchPrimaryExit?.();
+    this.unwatchPrimaryExit = undefined;
   }
 
   private onPrimaryLost(pid: number | undefined, reason: PrimaryLost['reason']): void {
@@ -550,7 +574,7 @@ export class Runtime {
   }
 
   private async doClose(context: CloseContext): Promise<void> {
-    clearInterval(this.primaryWatch);
+    this.stopWatchingPrimary();
     // Before the lock on `config` goes: secondaries then know the primary left rather than died.
     if (this.processType === 'primary') this.group.markPrimaryLeft(process.pid);
     for (const hook of [...this.closeHooks].reverse()) {
