@@ -141,7 +141,9 @@ export class Router<C = AnyContract> implements SystemEndpoint, AskForwarder {
   private readonly stalledAt = new Map<string, number>();
   /** Workers that were stalled and hold nothing now: each may hold one ask (a probe) until it answers. */
   private readonly probing = new Set<string>();
-  private readonly stallTimer: NodeJS.Timeout;
+  /** Runs while some worker holds asks or is stalled: an idle router sets no timer. */
+  private stallTimer: NodeJS.Timeout | undefined;
+  private readonly stallCheckMs: number;
 
   /** @internal use `system.router(name, options)` */
   constructor(
@@ -178,8 +180,7 @@ export class Router<C = AnyContract> implements SystemEndpoint, AskForwarder {
     this.subscriptions.push(transport.gone$.subscribe((g) => this.removeWorker(g.name)));
     this.registration = system.registerEndpoint(name, this);
     this.ref = system.ref<C>(name);
-    this.stallTimer = setInterval(() => this.findStalled(), Math.max(20, Math.min(this.stallMs / 4, 250)));
-    this.stallTimer.unref();
+    this.stallCheckMs = Math.max(20, Math.min(this.stallMs / 4, 250));
   }
 
   /** Workers stalled now (see {@link RouterOptions.stallMs}). */
@@ -198,12 +199,19 @@ export class Router<C = AnyContract> implements SystemEndpoint, AskForwarder {
       this.stalled.delete(worker);
       this.probing.add(worker);
     }
+    let holding = false;
     for (const [worker, c] of this.counts) {
+      holding ||= c.held > 0;
       if (c.held <= 0 || this.stalled.has(worker) || now - c.progressAt < this.stallMs) continue;
       this.stalled.add(worker);
       this.stalledAt.set(worker, now);
       this.probing.delete(worker);
       if (this.onStall === 'regive') this.system.regiveFrom(this, worker);
+    }
+    // nothing to judge until the next ask is routed (which starts the checks again)
+    if (!holding && this.stalled.size === 0) {
+      clearInterval(this.stallTimer);
+      this.stallTimer = undefined;
     }
   }
 
@@ -306,6 +314,10 @@ export class Router<C = AnyContract> implements SystemEndpoint, AskForwarder {
       return;
     }
     const c = this.count(worker);
+    if (this.stallTimer === undefined && !this.stopped) {
+      this.stallTimer = setInterval(() => this.findStalled(), this.stallCheckMs);
+      this.stallTimer.unref();
+    }
     // a worker's stall clock starts when it gets work while it has none
     if (c.held === 0) c.progressAt = performance.now();
     c.held++;
