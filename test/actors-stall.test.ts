@@ -18,6 +18,7 @@ import { poll } from './harness/wait.js';
 
 const group = useTestGroups();
 const RATE_WINDOW_MS = 400;
+const STOP_TRIES = 3;
 
 /** The best answers/s of `windows` consecutive windows, each counted by `answeredInWindow`. */
 async function bestRate(answeredInWindow: () => Promise<number>, windows: number): Promise<number> {
@@ -54,20 +55,29 @@ describe('a stalled worker costs only what it holds', () => {
       );
       await p.use(actors).startLoad('jobs', 64);
       await p.use(actors).answeredIn('jobs', 300); // warm up
-      // Rates are the best of several short windows, before and during the stop alike: this
-      // machine's neighbours can take its CPUs for a second or two, which once made a single
-      // 2 s window read 0.21 of the rate before while every other run reads 0.9-1.3.
-      const before = await bestRate(() => p.use(actors).answeredIn('jobs', RATE_WINDOW_MS), 3);
-      const shares = await p.use(actors).routerStats('jobs');
-      expect(Object.values(shares).filter((n) => n > 0).length, `both workers get work before the stop: ${JSON.stringify(shares)}`).toBe(2);
-      workers[1]!.kill('SIGSTOP');
-      try {
-        await p.use(actors).answeredIn('jobs', 500); // the stall is noticed
-        const during = await bestRate(() => p.use(actors).answeredIn('jobs', RATE_WINDOW_MS), 5);
-        console.log(`${strategy}, onStall ${onStall}: ${before} answers/s before, ${during} while one worker is stopped (${(during / before).toFixed(2)})`);
-        expect(during, `answers/s before ${before}, while stopped ${during}`).toBeGreaterThanOrEqual(minShare * before);
-      } finally {
-        workers[1]!.kill('SIGCONT');
+      // Rates are the best of several short windows, before and during the stop alike, and a
+      // shortfall is measured again (up to STOP_TRIES stops): the other test file running
+      // alongside can take the CPUs for seconds, which twice made one try read 0.21-0.24 of the
+      // rate before while every other run reads 0.7-1.4. A pool that really stops serving
+      // falls short in every try.
+      const tries: string[] = [];
+      for (let attempt = 1; attempt <= STOP_TRIES; attempt++) {
+        const before = await bestRate(() => p.use(actors).answeredIn('jobs', RATE_WINDOW_MS), 3);
+        const shares = await p.use(actors).routerStats('jobs');
+        expect(Object.values(shares).filter((n) => n > 0).length, `both workers get work before the stop: ${JSON.stringify(shares)}`).toBe(2);
+        workers[1]!.kill('SIGSTOP');
+        let during: number;
+        try {
+          await p.use(actors).answeredIn('jobs', 500); // the stall is noticed
+          during = await bestRate(() => p.use(actors).answeredIn('jobs', RATE_WINDOW_MS), 5);
+        } finally {
+          workers[1]!.kill('SIGCONT');
+        }
+        tries.push(`${before} answers/s before, ${during} while one worker is stopped (${(during / before).toFixed(2)})`);
+        console.log(`${strategy}, onStall ${onStall}, try ${attempt}: ${tries.at(-1)}`);
+        if (during >= minShare * before) break;
+        expect(attempt, `every try fell short of ${minShare}: ${tries.join('; ')}`).toBeLessThan(STOP_TRIES);
+        await p.use(actors).answeredIn('jobs', 1000); // the worker is back and answers what it held
       }
       const r = await p.use(actors).stopLoad('jobs');
       expect(r.failures).toEqual([]);
