@@ -1,9 +1,12 @@
 /**
- * `node dist/bench/idle-wakeups.js [--seconds 20] [--kills 6]`: what a quiet group costs and how
- * soon it learns of a death. A primary with one actor launches two secondaries with one actor
- * each, sends them 1,000 asks, then all stay idle for `--seconds`: each process's CPU (the
+ * `node dist/bench/idle-wakeups.js [--seconds 20] [--kills 6] [--idle-poll-ms N]`: what a quiet
+ * group costs and how soon it learns of a death. A primary with one actor and a router over the
+ * group `idle-workers` launches two secondaries with one actor each in that group, sends 1,000
+ * asks through the router, then all stay idle for `--seconds`: each process's CPU (the
  * scheduler's run time of all its threads, /proc/<pid>/task/<tid>/schedstat) and context
- * switches per second are printed. Then, `--kills` times, a secondary that the primary did not
+ * switches per second (each a thread woken: the event loop, the doorbell thread, DPDK's and V8's
+ * threads), all threads and the event loop's alone, are printed. `--idle-poll-ms 100` keeps the
+ * actor transport's registry poll at its 100 ms (no idle back-off, as before it had one). Then, `--kills` times, a secondary that the primary did not
  * launch (so no child-process exit event tells it) is SIGKILLed: the time from the kill to the
  * primary's `peerDown$` for it is printed.
  */
@@ -15,36 +18,46 @@ import { parseArgs } from 'node:util';
 import { launchedChild, Membership, startActorSystem } from '../src/index.js';
 
 const { values } = parseArgs({
-  options: { seconds: { type: 'string' }, kills: { type: 'string' }, secondary: { type: 'string' }, worker: { type: 'boolean' } },
+  options: { seconds: { type: 'string' }, kills: { type: 'string' }, 'idle-poll-ms': { type: 'string' }, secondary: { type: 'string' } },
   strict: true,
 });
 const seconds = Number(values.seconds ?? 20);
 const kills = Number(values.kills ?? 6);
+const idlePollMs = values['idle-poll-ms'] ?? process.env.MPBENCH_IDLE_POLL_MS;
+// the launched workers get it from the environment
+if (idlePollMs !== undefined) process.env.MPBENCH_IDLE_POLL_MS = idlePollMs;
+const mailboxes = idlePollMs !== undefined ? { idlePollMs: Number(idlePollMs) } : {};
 
-/** Run time (ns) and context switches so far, summed over the process's threads. */
-function usage(pid: number): { runNs: number; switches: number } {
+/** Run time (ns) and context switches so far, summed over the process's threads, and those of its main thread (the event loop). */
+function usage(pid: number): { runNs: number; switches: number; loopSwitches: number } {
   let runNs = 0;
   let switches = 0;
+  let loopSwitches = 0;
   for (const tid of readdirSync(`/proc/${pid}/task`)) {
     try {
       runNs += Number(readFileSync(`/proc/${pid}/task/${tid}/schedstat`, 'utf8').split(' ')[0]);
       const status = readFileSync(`/proc/${pid}/task/${tid}/status`, 'utf8');
-      for (const m of status.matchAll(/^(?:non)?voluntary_ctxt_switches:\s+(\d+)$/gm)) switches += Number(m[1]);
+      for (const m of status.matchAll(/^(?:non)?voluntary_ctxt_switches:\s+(\d+)$/gm)) {
+        switches += Number(m[1]);
+        if (tid === String(pid)) loopSwitches += Number(m[1]);
+      }
     } catch {
       // a thread that ended meanwhile
     }
   }
-  return { runNs, switches };
+  return { runNs, switches, loopSwitches };
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
 async function primary(): Promise<void> {
   const filePrefix = `mpbench_idle_${process.pid}`;
-  const system = await startActorSystem({ filePrefix, procType: 'primary' });
+  const system = await startActorSystem({ filePrefix, procType: 'primary', mailboxes });
   await system.spawn('idle-primary', { x: () => 0 });
+  const router = system.router('idle-workers', { strategy: 'round-robin', group: 'idle-workers' });
   const pool = await system.launch(fileURLToPath(import.meta.url), { count: 2, name: 'idle', ready: { group: 'idle-workers' } });
-  for (let i = 0; i < 1000; i++) await system.ref(`idle-worker-${i % 2}`).ask('x', i);
+  while (router.workers().length < 2) await sleep(20);
+  for (let i = 0; i < 1000; i++) await router.ref.ask('x', i);
   await sleep(1000);
   const pids = [process.pid, ...pool.pids()];
   const before = pids.map(usage);
@@ -57,7 +70,10 @@ async function primary(): Promise<void> {
   pids.forEach((pid, i) => {
     const cpu = (after[i]!.runNs - before[i]!.runNs) / (seconds * 1e7);
     const switches = (after[i]!.switches - before[i]!.switches) / seconds;
-    console.log(`${i === 0 ? 'primary  ' : 'secondary'} pid ${pid}: ${cpu.toFixed(3)}% CPU, ${switches.toFixed(1)} context switches/s`);
+    const loop = (after[i]!.loopSwitches - before[i]!.loopSwitches) / seconds;
+    console.log(
+      `${i === 0 ? 'primary  ' : 'secondary'} pid ${pid}: ${cpu.toFixed(3)}% CPU, ${switches.toFixed(1)} context switches/s (the event loop's ${loop.toFixed(1)})`,
+    );
   });
 
   const members = Membership.join();
@@ -86,7 +102,7 @@ if (values.secondary !== undefined) {
   await startActorSystem({ filePrefix: values.secondary, procType: 'secondary' });
   setInterval(() => undefined, 60_000);
 } else if (launchedChild()) {
-  const system = await startActorSystem();
+  const system = await startActorSystem({ mailboxes });
   await system.spawn(`idle-worker-${launchedChild()!.index}`, { x: (n: number) => n }, { groups: ['idle-workers'] });
 } else {
   await primary();

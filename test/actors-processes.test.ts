@@ -176,6 +176,38 @@ describe('actors across processes', () => {
     expect(after.perWorker).toEqual({ w2: 30, w3: 30, w4: 30 });
   });
 
+  it('an idle transport polls the registry less often (doubling to idlePollMs); a send or a new group member brings the poll back', async () => {
+    // defaults: pollMs 100, idlePollMs 800 (every 100 ms would be 20 polls in 2 s)
+    const [p, s1] = await cluster('idlePoll', 1);
+    await s1!.use(actors).spawnTestActor('poll-w1', { groups: ['pollers'] });
+    await p!.use(actors).router('poll-rr', 'round-robin', 'pollers'); // follows the group
+    await pollUntil(
+      'poll-w1 in the router',
+      () => p!.use(actors).routerWorkers('poll-rr'),
+      (w) => w.includes('poll-w1'),
+    );
+    expect((await p!.use(actors).ask('poll-w1', 'echo', 1)).value).toBe(1); // a tracked name now
+    // idle: 100, 200, 400, 800, 800 ms after the ask (generous bounds: a loaded machine delays timers, never adds them)
+    const idle = await Promise.all([p!.use(actors).countPolls(2000), s1!.use(actors).countPolls(2000)]);
+    for (const { polls } of idle) expect(polls).toBeLessThanOrEqual(8);
+    // in use (a tell every 50 ms): woken at once from its long delay, then every pollMs
+    const busy = await p!.use(actors).countPolls(1000, 'poll-w1', 50);
+    expect(busy.polls).toBeGreaterThanOrEqual(6);
+    expect(busy.firstMs).toBeLessThan(400);
+    // idle again; a worker joining the followed group is seen within idlePollMs, and the poll that saw it keeps pollMs
+    expect((await p!.use(actors).countPolls(2000)).polls).toBeLessThanOrEqual(8);
+    const t0 = Date.now();
+    await s1!.use(actors).spawnTestActor('poll-w2', { groups: ['pollers'] });
+    await pollUntil(
+      'poll-w2 in the router',
+      () => p!.use(actors).routerWorkers('poll-rr'),
+      (w) => w.includes('poll-w2'),
+      5000,
+      20,
+    );
+    expect(Date.now() - t0).toBeLessThan(2000);
+  });
+
   it('least-loaded reads the mailbox depth of workers in other processes, including messages other senders queued', async () => {
     const [p, s1, s2] = await cluster('leastLoaded', 2);
     await s1!.use(actors).spawnTestActor('loaded');

@@ -9,10 +9,12 @@
  *   rest of a dead process's names, so a killed worker leaves its groups too.
  * - Names going away are noticed in two ways: at once when the owning process is reported dead
  *   by the membership (SIGKILL included), and by a light poll of the names this process cares
- *   about (those it sends to, looks up or watches) for names unregistered elsewhere.
+ *   about (those it sends to, looks up or watches) for names unregistered elsewhere. The poll
+ *   runs every `pollMs` while the transport is in use or the registry changes, and backs off to
+ *   `idlePollMs` while nothing happens, so an idle process is not woken ten times a second.
  */
 import { Subject, type Observable, type Subscription } from 'rxjs';
-import { MpBusError } from '../errors.js';
+import { ErrorCodes, MpBusError } from '../errors.js';
 import { durationMs, integerIn } from '../validation.js';
 import { logger } from '../log.js';
 import { MailboxSystem, OfferStatus, type Mailbox, type MailboxRef, type MailboxSystemOptions } from '../bus/mailbox.js';
@@ -37,8 +39,19 @@ import {
 export interface MailboxTransportOptions extends MailboxSystemOptions {
   /** Capacity of each actor's mailbox (messages sent and not yet drained; default 4096). */
   mailboxCapacity?: number;
-  /** How often names this process cares about are checked for having gone away (default 100 ms). */
+  /**
+   * How often names this process cares about are checked for having gone away, and groups it
+   * follows for members that came or went, while the transport is in use (default 100 ms).
+   */
   pollMs?: number;
+  /**
+   * The longest the poll waits while nothing happens (default 800 ms, or `pollMs` when that is
+   * longer; at least `pollMs`). A poll that finds no change doubles the next delay up to this;
+   * a send, a lookup, a read of a group's members, a registry change or a process joining or
+   * leaving the group brings it back to `pollMs`. While idle, a name gone elsewhere or a member
+   * added to a followed group is seen within this time (a process that dies is seen at once).
+   */
+  idlePollMs?: number;
 }
 
 /**
@@ -113,9 +126,16 @@ export class MailboxTransport implements ActorTransport {
   /** Groups this process follows, with their members when last seen. */
   private readonly followed = new Map<string, Set<string>>();
   private readonly peerDown: Subscription;
+  private readonly peerUp: Subscription;
   /** How recent processes ended, by slot:generation. */
   private readonly downs = new Map<string, 'left' | 'died'>();
-  private readonly timer: NodeJS.Timeout;
+  private readonly pollMs: number;
+  private readonly idlePollMs: number;
+  private pollTimer: NodeJS.Timeout | undefined;
+  /** The delay the poll timer was last set for: above `pollMs` while nothing happens. */
+  private pollDelay: number;
+  /** The transport was used since the last poll (a send, a lookup, a read of a group's members). */
+  private active = false;
   private readonly capacity: number;
   private readonly log = logger('actors-transport');
   private closed = false;
@@ -139,14 +159,23 @@ export class MailboxTransport implements ActorTransport {
   constructor(options: MailboxTransportOptions = {}) {
     // checked before anything is attached or registered
     this.capacity = integerIn(options.mailboxCapacity ?? 4096, 'mailboxCapacity', 1, 0x7fffffff);
-    const pollMs = durationMs(options.pollMs ?? 100, 'pollMs', 1);
+    this.pollMs = durationMs(options.pollMs ?? 100, 'pollMs', 1);
+    this.idlePollMs = durationMs(options.idlePollMs ?? Math.max(800, this.pollMs), 'idlePollMs', 1);
+    if (this.idlePollMs < this.pollMs) {
+      throw new MpBusError(
+        ErrorCodes.invalidOption,
+        `idlePollMs (${this.idlePollMs}) must be at least pollMs (${this.pollMs}): it is the longest the poll waits, pollMs the shortest`,
+      );
+    }
     this.mailboxes = MailboxSystem.open(options);
     this.nodeId = `${this.mailboxes.slot}.${process.pid}.${++nodeCounter}`;
     this.gone$ = this.gone.asObservable();
     this.membership$ = this.membershipChanges.asObservable();
     this.peerDown = this.mailboxes.membership.peerDown$.subscribe(({ peer, reason }) => this.onPeerDown(peer.slot, peer.generation, reason));
-    this.timer = setInterval(() => this.poll(), pollMs);
-    this.timer.unref();
+    // A process joining registers its names soon after: polled promptly even while idle.
+    this.peerUp = this.mailboxes.membership.peerUp$.subscribe(() => this.wake());
+    this.pollDelay = this.pollMs;
+    this.schedulePoll(this.pollMs);
   }
 
   register(name: string, receiver: Receiver): Registration {
@@ -212,6 +241,7 @@ export class MailboxTransport implements ActorTransport {
 
   deliver(to: string, envelope: Envelope): DeliveryStatus {
     if (this.closed) return 'unknown';
+    if (!this.active) this.noteActivity();
     // A name of this process: hand the envelope over directly (no encoding, no ring).
     const local = this.own.get(to);
     if (local) {
@@ -409,6 +439,7 @@ export class MailboxTransport implements ActorTransport {
 
   lookup(name: string): Location | undefined {
     if (this.closed) return undefined;
+    if (!this.active) this.noteActivity();
     const at = registry.lookup(name);
     if (!at) return undefined;
     this.tracked.set(name, at);
@@ -443,6 +474,7 @@ export class MailboxTransport implements ActorTransport {
 
   members(group: string): string[] {
     if (this.closed) return [];
+    if (!this.active) this.noteActivity();
     const members = this.readMembers(group);
     if (!this.followed.has(group)) this.followed.set(group, new Set(members));
     return members;
@@ -462,8 +494,9 @@ export class MailboxTransport implements ActorTransport {
     this.closed = true;
     // What still waits for room is undeliverable now.
     for (const out of [...this.outgoing.values()]) this.flush(out);
-    clearInterval(this.timer);
+    clearTimeout(this.pollTimer);
     this.peerDown.unsubscribe();
+    this.peerUp.unsubscribe();
     this.gone.complete();
     this.membershipChanges.complete();
   }
@@ -530,16 +563,54 @@ export class MailboxTransport implements ActorTransport {
       }
     }
     this.poll();
+    this.wake();
   }
 
-  /** Notices names unregistered elsewhere and follows the groups this process reads. */
-  private poll(): void {
-    if (this.closed || this.mailboxes.closed) return;
+  /** The next poll in `delay` ms (unref'd: an idle transport does not keep the process alive). */
+  private schedulePoll(delay: number): void {
+    clearTimeout(this.pollTimer);
+    this.pollDelay = delay;
+    this.pollTimer = setTimeout(this.pollTick, delay);
+    this.pollTimer.unref();
+  }
+
+  /**
+   * One poll, then the next: in `pollMs` when it saw a change, a name is suspected gone (the
+   * next poll confirms it) or the transport was used meanwhile; otherwise after twice the last
+   * delay, up to `idlePollMs`.
+   */
+  private readonly pollTick = (): void => {
+    const changed = this.poll();
+    if (this.closed || this.mailboxes.closed) return; // nothing to poll any more
+    const busy = changed || this.active || this.suspects.size > 0;
+    this.active = false;
+    this.schedulePoll(busy ? this.pollMs : Math.min(this.pollDelay * 2, this.idlePollMs));
+  };
+
+  /** The first use since the last poll: marked (later uses only read the flag), and the poll woken. */
+  private noteActivity(): void {
+    this.active = true;
+    this.wake();
+  }
+
+  /** Brings a poll backing off (waiting longer than `pollMs`) back to `pollMs` from now. */
+  private wake(): void {
+    if (this.pollDelay > this.pollMs && !this.closed) this.schedulePoll(this.pollMs);
+  }
+
+  /**
+   * Notices names unregistered elsewhere and follows the groups this process reads. True when
+   * a name came or went since the last poll (the registry's removal epoch moved, or, with groups
+   * followed, its name count).
+   */
+  private poll(): boolean {
+    if (this.closed || this.mailboxes.closed) return false;
     try {
       // Registry removals bump an epoch: tracked names are looked up again only when it moved
       // (or while a name is suspected gone: one missed lookup is confirmed by the next poll).
       const epoch = registry.epoch();
-      if (epoch !== this.epoch || this.suspects.size > 0) {
+      const moved = epoch !== this.epoch;
+      if (moved || this.suspects.size > 0) {
         this.epoch = epoch;
         const vanished = [...this.tracked].filter(([name, at]) => {
           if (this.own.has(name)) return false;
@@ -566,10 +637,10 @@ export class MailboxTransport implements ActorTransport {
           this.gone.next({ name, reason: died ? 'process-exited' : 'stopped' });
         }
       }
-      if (this.followed.size === 0) return;
+      if (this.followed.size === 0) return moved;
       // read before the walk: a change during it moves them for the next poll
       const count = registry.count();
-      if (epoch === this.membersEpoch && count === this.membersCount) return;
+      if (epoch === this.membersEpoch && count === this.membersCount) return moved;
       this.membersEpoch = epoch;
       this.membersCount = count;
       for (const [group, known] of this.followed) {
@@ -577,8 +648,10 @@ export class MailboxTransport implements ActorTransport {
         for (const name of current) if (!known.has(name)) this.emitMembership(group, name, 'joined');
         for (const name of [...known]) if (!current.has(name)) this.emitMembership(group, name, 'left');
       }
+      return true;
     } catch (err) {
       this.log.warn({ err }, 'polling the registry failed');
+      return false;
     }
   }
 }

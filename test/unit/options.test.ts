@@ -73,9 +73,13 @@ describe('actor system options', () => {
 });
 
 describe('transport options', () => {
-  it('mailbox transport: mailboxCapacity and pollMs, checked before anything is attached', () => {
+  it('mailbox transport: mailboxCapacity, pollMs and idlePollMs, checked before anything is attached', () => {
     for (const v of badInts(1, 0x7fffffff)) refuses('mailboxCapacity', () => new MailboxTransport({ mailboxCapacity: v as number }));
     for (const v of badTimeouts) refuses('pollMs', () => new MailboxTransport({ pollMs: v as number }));
+    for (const v of badTimeouts) refuses('idlePollMs', () => new MailboxTransport({ idlePollMs: v as number }));
+    // the longest wait may not be shorter than the shortest, given or by default (800)
+    refuses('idlePollMs (100) must be at least pollMs (200)', () => new MailboxTransport({ pollMs: 200, idlePollMs: 100 }));
+    refuses('idlePollMs (800) must be at least pollMs (1000)', () => new MailboxTransport({ pollMs: 1000, idlePollMs: 800 }));
   });
 
   it('cluster: heartbeatMs, nodeTimeoutMs, whileDisconnected, exported', () => {
