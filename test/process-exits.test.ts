@@ -45,6 +45,14 @@ describe('exit notices', () => {
     expect(seen[2]).toBe(`c ${c.pid}`);
   });
 
+  it('refuse a process they cannot watch without throwing (the callers check periodically)', async () => {
+    let reported = 0;
+    const stop = exits!.watch(-1, () => reported++); // the kernel refuses it: EINVAL
+    stop();
+    await sleep(50);
+    expect(reported).toBe(0);
+  });
+
   it('report a process that is already gone on the next turn', async () => {
     const a = sleeper();
     a.kill('SIGKILL');

@@ -36,12 +36,22 @@ export class ProcessExits {
 
   /**
    * Calls `listener` once when process `pid` ends; returns the function that stops watching.
-   * A process already gone is reported on the next turn.
+   * A process already gone is reported on the next turn; one that cannot be watched (no file
+   * descriptor left) is logged and not reported: callers keep a periodic check for that.
    */
   watch(pid: number, listener: ExitListener): () => void {
     let set = this.listeners.get(pid);
     if (set === undefined) {
-      if (!addon().procExitsWatch(pid)) {
+      let watched: boolean;
+      try {
+        watched = addon().procExitsWatch(pid);
+      } catch (err) {
+        // out of file descriptors, say: this process is not watched, and its end is found by
+        // the caller's periodic check instead (membership's scan, the primary's lock test)
+        this.log.warn({ err, pid }, 'cannot watch a process for its exit: it is checked periodically instead');
+        return () => undefined;
+      }
+      if (!watched) {
         setImmediate(() => listener(pid));
         return () => undefined;
       }
