@@ -14,6 +14,7 @@ import 'reflect-metadata';
 import { spawn } from 'node:child_process';
 import { readFileSync, readdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
 import { launchedChild, Membership, startActorSystem } from '../src/index.js';
 
@@ -47,8 +48,6 @@ function usage(pid: number): { runNs: number; switches: number; loopSwitches: nu
   }
   return { runNs, switches, loopSwitches };
 }
-
-const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
 async function primary(): Promise<void> {
   const filePrefix = `mpbench_idle_${process.pid}`;

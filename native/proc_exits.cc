@@ -9,7 +9,6 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#include <mutex>
 #include <thread>
 #include <unordered_map>
 
@@ -28,8 +27,9 @@ struct ExitWatch {
   bool started = false;
   std::thread thread;
   Napi::ThreadSafeFunction onExit;
-  std::mutex mu;
-  std::unordered_map<int32_t, int> pidfds;  // pid -> pidfd, guarded by mu
+  // pid -> pidfd; only the JavaScript thread reads or changes it (the watcher thread sees the
+  // pid in each epoll event's data)
+  std::unordered_map<int32_t, int> pidfds;
 };
 
 void ThreadMain(ExitWatch* w) {
@@ -83,11 +83,12 @@ void CleanupHook(void* arg) {
 ExitWatch& RequireWatch(const Napi::CallbackInfo& info) {
   ExitWatch* w = WatchOf(info.Env());
   if (w == nullptr || w->epoll < 0)
-    ThrowError(info.Env(), "ENOTREADY", "process exit watching is not open: call procExitsOpen first");
+    ThrowError(info.Env(), kCodeNotReady, "process exit watching is not open: call procExitsOpen first");
   return *w;
 }
 
-// procExitsOpen(onExit: (pid) => void): starts this environment's watcher thread. Throws ENOSYS
+// procExitsOpen(onExit: (pid) => void): starts this environment's watcher thread, which runs
+// until the environment ends (its cleanup hook stops it and closes every pidfd). Throws ENOSYS
 // (or EPERM under a seccomp filter) when the kernel has no pidfd_open: the caller polls instead.
 Napi::Value ProcExitsOpen(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
@@ -131,7 +132,6 @@ Napi::Value ProcExitsWatch(const Napi::CallbackInfo& info) {
   ExitWatch& w = RequireWatch(info);
   int32_t pid = static_cast<int32_t>(ArgNumber(info, 0, "the pid"));
   if (pid <= 0) ThrowError(env, "EINVAL", "the pid must be a positive integer");
-  std::lock_guard<std::mutex> lock(w.mu);
   if (w.pidfds.count(pid) != 0) return Napi::Boolean::New(env, true);
   int fd = static_cast<int>(syscall(SYS_pidfd_open, pid, 0));
   if (fd < 0) {
@@ -155,7 +155,6 @@ Napi::Value ProcExitsWatch(const Napi::CallbackInfo& info) {
 Napi::Value ProcExitsUnwatch(const Napi::CallbackInfo& info) {
   ExitWatch& w = RequireWatch(info);
   int32_t pid = static_cast<int32_t>(ArgNumber(info, 0, "the pid"));
-  std::lock_guard<std::mutex> lock(w.mu);
   auto it = w.pidfds.find(pid);
   if (it != w.pidfds.end()) {
     close(it->second);
@@ -164,18 +163,10 @@ Napi::Value ProcExitsUnwatch(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
-// procExitsClose(): ends the thread and closes every pidfd (open again with procExitsOpen).
-Napi::Value ProcExitsClose(const Napi::CallbackInfo& info) {
-  ExitWatch* w = WatchOf(info.Env());
-  if (w != nullptr && w->epoll >= 0) Close(w);
-  return info.Env().Undefined();
-}
-
 void InitProcExits(Napi::Env env, Napi::Object exports) {
   exports.Set("procExitsOpen", Napi::Function::New(env, ProcExitsOpen));
   exports.Set("procExitsWatch", Napi::Function::New(env, ProcExitsWatch));
   exports.Set("procExitsUnwatch", Napi::Function::New(env, ProcExitsUnwatch));
-  exports.Set("procExitsClose", Napi::Function::New(env, ProcExitsClose));
 }
 
 }  // namespace

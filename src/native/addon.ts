@@ -39,7 +39,6 @@ export interface ProcExitsBinding {
   /** True when the process is watched now, false when no such process is left. */
   procExitsWatch(pid: number): boolean;
   procExitsUnwatch(pid: number): void;
-  procExitsClose(): void;
 }
 
 /**
