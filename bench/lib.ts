@@ -1,4 +1,5 @@
 /** Shared pieces of the benchmark suites: the results file's row shape and a progress line. */
+import { formatCpuList, planPlacement, readAllowedCpus, type Placement } from '../src/runtime/cpus.js';
 
 /** One row of bench/results.json. */
 export interface BenchRow {
@@ -29,4 +30,24 @@ export function percentile(values: number[], p: number): number {
   values.sort((a, b) => a - b);
   const i = Math.min(values.length - 1, Math.max(0, Math.ceil((p / 100) * values.length) - 1));
   return values[i]!;
+}
+
+/**
+ * Where a bench's caller and its hand-forked workers run under `placement`, as `system.launch()`
+ * would place a pool (src/runtime/cpus.ts): the caller's `cpus` option, and the workers' CPUs as
+ * a cpu-set list ('' for any).
+ */
+export function benchPlacement(placement: Placement): { caller: number[] | undefined; workers: string } {
+  const allowed = readAllowedCpus();
+  const plan = planPlacement(placement, allowed, allowed);
+  return { caller: plan.launcher, workers: plan.children ? formatCpuList(plan.children) : '' };
+}
+
+/** `--placement=spread|float` taken out of `argv` (default `float`: nothing pinned). */
+export function placementArg(argv: string[]): Placement {
+  const i = argv.findIndex((a) => a.startsWith('--placement='));
+  if (i < 0) return 'float';
+  const value = argv.splice(i, 1)[0]!.slice('--placement='.length);
+  if (value !== 'spread' && value !== 'float') throw new Error(`--placement must be spread or float, got '${value}'`);
+  return value;
 }

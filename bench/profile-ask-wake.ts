@@ -11,7 +11,9 @@
  * and of both workers did (pump turns, drains, drains that found messages, parks, doorbell
  * wakes).
  *
- * Run (after tsc): node dist/bench/profile-ask-wake.js [blocks=6] [perBlock=3000] [kinds=ask1,ask2,router]
+ * Run (after tsc): node dist/bench/profile-ask-wake.js [blocks=6] [perBlock=3000] [kinds=ask1,ask2,router] [--placement=spread|float]
+ * (`--placement=spread`: the caller on one CPU, the workers on the others, as `system.launch()`
+ * places a pool; default `float`, nothing pinned)
  */
 import 'reflect-metadata';
 import { fork, type ChildProcess } from 'node:child_process';
@@ -19,17 +21,19 @@ import { loadavg } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { MailboxSystem, startActorSystem } from '../src/index.js';
 import { GroupFiles } from '../src/runtime/group.js';
-import { percentile } from './lib.js';
+import { benchPlacement, percentile, placementArg } from './lib.js';
 
 interface Contract {
   square: { msg: { n: number; pad: string }; reply: number };
 }
 type Stats = MailboxSystem['loopStats'];
 
+const placement = placementArg(process.argv);
 const [mode, prefixArg] = process.argv.slice(2);
 
 if (mode === 'worker') {
-  const system = await startActorSystem({ filePrefix: prefixArg!, procType: 'secondary' });
+  const cpus = process.argv[5];
+  const system = await startActorSystem({ filePrefix: prefixArg!, procType: 'secondary', ...(cpus ? { cpus } : {}) });
   const me = process.argv[4]!;
   await system.spawn(`sq-${me}`, { square: (v: { n: number }) => v.n * v.n }, { groups: ['squarers'] });
   const mbs = MailboxSystem.open();
@@ -46,8 +50,11 @@ if (mode === 'worker') {
   const blocks = Number(process.argv[2] ?? 6);
   const perBlock = Number(process.argv[3] ?? 3000);
   const prefix = `mpbench_askwake_${process.pid}`;
-  const system = await startActorSystem({ filePrefix: prefix, procType: 'primary', askTimeoutMs: 60_000 });
-  const children = [1, 2].map((i) => fork(fileURLToPath(import.meta.url), ['worker', prefix, String(i)], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] }));
+  const placed = benchPlacement(placement);
+  const system = await startActorSystem({ filePrefix: prefix, procType: 'primary', askTimeoutMs: 60_000, ...(placed.caller ? { cpus: placed.caller } : {}) });
+  const children = [1, 2].map((i) =>
+    fork(fileURLToPath(import.meta.url), ['worker', prefix, String(i), placed.workers], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] }),
+  );
   const fromChild = (c: ChildProcess): Promise<{ stats?: Stats; ready?: boolean }> => new Promise((resolve) => c.once('message', resolve as never));
   const workerStats = async (): Promise<Stats> => {
     const all = await Promise.all(children.map((c) => (c.send('stats'), fromChild(c))));
@@ -78,7 +85,9 @@ if (mode === 'worker') {
     };
     // A fourth argument picks kinds (comma-separated), e.g. to count one kind's syscalls with `perf stat -p`.
     const names = process.argv[4] ? process.argv[4].split(',').filter((k) => k in kinds) : Object.keys(kinds);
-    console.log(`pids: caller ${process.pid}, workers ${children.map((c) => c.pid).join(' ')}`);
+    console.log(
+      `pids: caller ${process.pid}, workers ${children.map((c) => c.pid).join(' ')}; placement ${placement} (caller CPUs ${system.runtime!.cpus.join(',')}, workers ${placed.workers || 'any'})`,
+    );
     const average = (r: number[]): number => r.reduce((a, b) => a + b, 0) / r.length;
     const block = async (one: () => Promise<unknown>, n: number): Promise<{ p50: number; p99: number; mean: number }> => {
       const us: number[] = [];

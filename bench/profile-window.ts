@@ -7,7 +7,7 @@
  * the caller and the workers (µs per ask). The workers inherit node's flags, so
  * `node --trace-gc-nvp dist/bench/profile-window.js` traces all three processes.
  *
- * Run (after tsc): node dist/bench/profile-window.js [rounds=4] [seconds=1] [windows=1024,10000]
+ * Run (after tsc): node dist/bench/profile-window.js [rounds=4] [seconds=1] [windows=1024,10000] [--placement=spread|float]
  * (bytes surviving scavenges per ask: the caller's `new_space_survived` summed over its
  * `gc=s` lines of `--trace-gc-nvp`, divided by the last line's count of asks)
  */
@@ -16,7 +16,9 @@ import { GroupFiles } from '../src/runtime/group.js';
 import { MpbusClients } from './peers/client-mpbus.js';
 import { windowed } from './peers/square-phases.js';
 import { cpuNs } from '../samples/lib/processes.js';
+import { placementArg } from './lib.js';
 
+const placement = placementArg(process.argv);
 const rounds = Number(process.argv[2] ?? 4);
 const seconds = Number(process.argv[3] ?? 1);
 const windows = (process.argv[4] ?? '1024,10000').split(',').map(Number);
@@ -29,7 +31,8 @@ const gc = new PerformanceObserver((list) => {
 });
 gc.observe({ entryTypes: ['gc'] });
 
-const clients = await MpbusClients.start(prefix, () => {});
+const clients = await MpbusClients.start(prefix, () => {}, placement);
+console.log(`placement ${placement}: caller CPUs ${clients.system.runtime!.cpus.join(',')}`);
 try {
   const pids = [process.pid, ...clients.workers.map((w) => w.pid)];
   let asks = 0;

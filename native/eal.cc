@@ -1,16 +1,21 @@
 // EAL lifecycle: rte_eal_init / rte_eal_cleanup off the JS thread, the lcore identity of the JS
-// thread, and DPDK's log captured so errors can quote what DPDK said.
+// thread, the CPUs the process's threads run on, and DPDK's log captured so errors can quote what
+// DPDK said.
+#include <dirent.h>
 #include <rte_eal.h>
 #include <rte_errno.h>
 #include <rte_lcore.h>
 #include <rte_log.h>
 #include <rte_per_lcore.h>
 #include <rte_version.h>
+#include <sched.h>
 #include <stdio.h>
+#include <stdlib.h>
 
 #include <atomic>
 #include <deque>
 #include <mutex>
+#include <set>
 #include <vector>
 
 #include "common.h"
@@ -182,7 +187,54 @@ Napi::Value SetLogEchoLevel(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+// ---- CPU affinity ------------------------------------------------------------------------
+// EAL pins only the thread that ran rte_eal_init (here a libuv pool thread, not the JS thread
+// that becomes the lcore), so mpbus places the process's threads itself. Which threads, and
+// onto which CPUs, is decided in TypeScript (src/runtime/cpus.ts); this only applies it.
+
+// Sets the affinity of this thread (wholeProcess false) or of every thread of the process (each
+// task of /proc/self/task, passes repeated until no new thread appears: a thread created meanwhile
+// by one not yet moved inherits the old mask). Returns how many threads were set.
+Napi::Value SetCpuAffinity(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Napi::Array list = info[0].As<Napi::Array>();
+  bool wholeProcess = info[1].As<Napi::Boolean>().Value();
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  for (uint32_t i = 0; i < list.Length(); i++) CPU_SET(list.Get(i).As<Napi::Number>().Uint32Value(), &set);
+  if (!wholeProcess) {
+    if (sched_setaffinity(0, sizeof(set), &set) != 0) {
+      int e = errno;
+      ThrowError(env, ErrnoName(e), "sched_setaffinity: " + ErrnoText(e), e);
+    }
+    return Napi::Number::New(env, 1);
+  }
+  std::set<pid_t> done;
+  for (int pass = 0; pass < 8; pass++) {
+    DIR* dir = opendir("/proc/self/task");
+    if (dir == nullptr) {
+      int e = errno;
+      ThrowError(env, ErrnoName(e), "cannot list /proc/self/task: " + ErrnoText(e), e);
+    }
+    size_t before = done.size();
+    int failed = 0;
+    while (dirent* entry = readdir(dir)) {
+      if (entry->d_name[0] < '0' || entry->d_name[0] > '9') continue;
+      pid_t tid = static_cast<pid_t>(atoi(entry->d_name));
+      if (done.count(tid) != 0) continue;
+      // ESRCH: the thread ended meanwhile, nothing to place.
+      if (sched_setaffinity(tid, sizeof(set), &set) != 0 && errno != ESRCH) failed = errno;
+      done.insert(tid);
+    }
+    closedir(dir);
+    if (failed != 0) ThrowError(env, ErrnoName(failed), "sched_setaffinity: " + ErrnoText(failed), failed);
+    if (done.size() == before) break;
+  }
+  return Napi::Number::New(env, static_cast<double>(done.size()));
+}
+
 void InitEal(Napi::Env env, Napi::Object exports) {
+  exports.Set("setCpuAffinity", Napi::Function::New(env, SetCpuAffinity));
   exports.Set("ealInit", Napi::Function::New(env, EalInit));
   exports.Set("ealCleanup", Napi::Function::New(env, EalCleanup));
   exports.Set("primaryAlive", Napi::Function::New(env, PrimaryAlive));

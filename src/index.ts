@@ -6,6 +6,7 @@ export { MpBusError, ErrorCodes } from './errors.js';
 export { Runtime } from './composition.js';
 export type { CloseHook } from './runtime/runtime.js';
 export type { RuntimeOptions, ProcType, LogLevelName } from './runtime/options.js';
+export { formatCpuList, parseCpuList, type CpuList, type Placement } from './runtime/cpus.js';
 export { MPBUS_VERSION } from './runtime/version.js';
 export { Ring, type RingOptions, type RingSyncMode } from './shm/ring.js';
 export { Memzone, type MemzoneOptions } from './shm/memzone.js';

@@ -7,6 +7,8 @@
  */
 import 'reflect-metadata';
 import { startActorSystem, type ActorRef, type ActorSystem, type Router } from '../../src/index.js';
+import { benchPlacement } from '../lib.js';
+import type { Placement } from '../../src/runtime/cpus.js';
 import { startWorker, stopWorker, type SquareClient, type SquareValue, type WorkerProcess } from './square.js';
 
 interface SquareContract {
@@ -43,14 +45,18 @@ export class MpbusClients {
     };
   }
 
-  /** Starts the group (this process as primary) and its two workers; `onPid` hears each worker's PID at once. */
-  static async start(filePrefix: string, onPid: (pid: number) => void): Promise<MpbusClients> {
-    const system = await startActorSystem({ filePrefix, procType: 'primary', askTimeoutMs: ASK_TIMEOUT_MS });
+  /**
+   * Starts the group (this process as primary) and its two workers, placed as `system.launch()`
+   * places a pool (`placement`, src/runtime/cpus.ts); `onPid` hears each worker's PID at once.
+   */
+  static async start(filePrefix: string, onPid: (pid: number) => void, placement: Placement = 'float'): Promise<MpbusClients> {
+    const placed = benchPlacement(placement);
+    const system = await startActorSystem({ filePrefix, procType: 'primary', askTimeoutMs: ASK_TIMEOUT_MS, ...(placed.caller ? { cpus: placed.caller } : {}) });
     const workers: WorkerProcess[] = [];
     try {
       const router = system.router<SquareContract>('squares', { strategy: 'round-robin', group: 'squarers', workerTimeoutMs: ASK_TIMEOUT_MS });
       for (let i = 0; i < 2; i++) {
-        const w = await startWorker('peer-worker-mpbus.js', [filePrefix, `sq-${i + 1}`]);
+        const w = await startWorker('peer-worker-mpbus.js', [filePrefix, `sq-${i + 1}`, placed.workers]);
         workers.push(w);
         onPid(w.pid);
       }

@@ -4,19 +4,19 @@
  * `squarers`, whose `square` replies the square, `count` counts tells and `total` replies the
  * count. Public actor API only, so the rows measure whatever path the actor system takes.
  *
- *   node peer-worker-mpbus.js <filePrefix> <name>
+ *   node peer-worker-mpbus.js <filePrefix> <name> [cpus]
  */
 import 'reflect-metadata';
 import { startActorSystem } from '../../src/index.js';
 import { onStopRequest, square, type SquareValue } from './square.js';
 
-const [filePrefix, name] = process.argv.slice(2);
+const [filePrefix, name, cpus] = process.argv.slice(2);
 if (!filePrefix || !name || !process.send) {
   console.error('peer-worker-mpbus.js is started by bench/peers/client-mpbus.ts');
   process.exit(2);
 }
 
-const system = await startActorSystem({ filePrefix, procType: 'secondary' });
+const system = await startActorSystem({ filePrefix, procType: 'secondary', ...(cpus ? { cpus } : {}) });
 let counted = 0;
 await system.spawn(
   name,

@@ -12,9 +12,9 @@ import 'reflect-metadata';
 import type { ChildProcess } from 'node:child_process';
 import type { Server } from 'node:http';
 import { constants as osConstants } from 'node:os';
-import { startActorSystem, type ActorSystem, type ProcessPool, type Router, type RouterStats } from '../../src/index.js';
+import { formatCpuList, startActorSystem, type ActorSystem, type ProcessPool, type Router, type RouterStats } from '../../src/index.js';
 import type { JobContract, JobResult } from './jobs.js';
-import { alive, cpuSeconds, leftovers, until } from '../lib/processes.js';
+import { alive, cpuSeconds, cpusOf, leftovers, until } from '../lib/processes.js';
 import { parseOptions, type FlagshipOptions } from './options.js';
 import { freePort, haveNatsServer, startNatsServer, stopProcess } from '../lib/nats.js';
 import { launchWorkers, startHosts, stopHosts, type HostProcess } from './workers.js';
@@ -277,6 +277,8 @@ async function main(): Promise<number> {
     let restarted: Successor | undefined;
     let successor = (): Successor | undefined => ({ name: '', pid: 0, afterMs: 0 }); // --hosts: a host restarts its own workers
     let killable: Array<{ name: string; pid: number }>;
+    /** The workers' CPUs as they started (distinct lists, space-separated). */
+    let workerCpus = '';
     if (cluster) {
       // --hosts N: this process only pushes jobs; each host is a DPDK group of its own with a
       // router 'jobs' over its workers, and NATS gives each job to one host (a queue group).
@@ -296,7 +298,7 @@ async function main(): Promise<number> {
         workerTimeoutMs: 120_000,
       });
       say(`mpbus flagship: primary pid ${process.pid}, group '${prefix}', starting ${options.workers} worker processes...`);
-      pool = await launchWorkers(system, options.workers);
+      pool = await launchWorkers(system, options.workers, 'worker', options.placement);
       for (const pid of pool.pids()) seen.add(pid);
       let diedAt = 0;
       pool.events$.subscribe((e) => {
@@ -311,7 +313,10 @@ async function main(): Promise<number> {
       });
       await until(() => router.workers().length === options.workers, 10_000, 'the workers to join the group');
       killable = pool.children().map((slot) => ({ name: slot.child!.name, pid: slot.child!.pid }));
-      say(`workers up: ${killable.map((w) => `${w.name} (pid ${w.pid})`).join(', ')}`);
+      workerCpus = [...new Set(killable.map((w) => cpusOf(w.pid)))].join(' ');
+      say(
+        `workers up: ${killable.map((w) => `${w.name} (pid ${w.pid})`).join(', ')}; CPUs: this process ${formatCpuList(system.runtime?.cpus ?? [])}, workers ${workerCpus}`,
+      );
       target = router;
       // the successor counts once the router gives it jobs
       successor = () => (restarted && router.workers().includes(restarted.name) ? restarted : undefined);
@@ -397,6 +402,7 @@ async function main(): Promise<number> {
           latencyP50Us: p50,
           latencyP99Us: p99,
           cpuPerJobUs: { caller: Number(cpuPerJobUs.caller.toFixed(2)), workers: Number(cpuPerJobUs.workers.toFixed(2)) },
+          cpus: { caller: formatCpuList(system.runtime?.cpus ?? []), workers: workerCpus },
           failed: outcome.failed,
           redelivered: outcome.redelivered,
           killedWorker: outcome.killed?.name ?? null,

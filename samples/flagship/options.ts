@@ -1,7 +1,7 @@
 /** Command line of the flagship. */
 import { availableParallelism } from 'node:os';
 import { parseArgs } from 'node:util';
-import type { RoutingStrategy } from '../../src/index.js';
+import type { Placement, RoutingStrategy } from '../../src/index.js';
 
 export interface FlagshipOptions {
   /** Fixed number of jobs; undefined: push jobs for `seconds`. */
@@ -21,6 +21,8 @@ export interface FlagshipOptions {
   nats: string | undefined;
   /** Serve the group's Prometheus metrics on http://127.0.0.1:<port>/metrics (0: any free port). */
   metricsPort: number | undefined;
+  /** Where the workers and this process run (`system.launch()`'s `placement`); undefined: the pool's default. */
+  placement: Placement | undefined;
 }
 
 /** Workers the machine can take: one per CPU, at least 2 (the primary shares the CPUs). */
@@ -50,9 +52,12 @@ Usage: npm start -- [options]        (or: node dist/samples/flagship/main.js [op
   --metrics-port P    serve the group's Prometheus metrics (its processes and actors, read from
                       the group's shared counters) at http://127.0.0.1:P/metrics while it runs
                       (0: a free port, printed)
+  --placement P       spread | float: where the workers run (system.launch()'s placement; default
+                      the pool's, see docs/process-model.md, "CPU placement")
   --json              no progress bar; end with one line of JSON:
                       {jobs, answered, lost, duplicates, workers, perWorker,
-                       throughputJobsPerSec, latencyP50Us, latencyP99Us, cpuPerJobUs: {caller, workers}}
+                       throughputJobsPerSec, latencyP50Us, latencyP99Us, cpuPerJobUs: {caller, workers},
+                       cpus: {caller, workers}}
                       (CPU per job of the measured run: this process; the worker processes, summed)
   --help              this text
 
@@ -82,6 +87,7 @@ export function parseOptions(argv: string[]): FlagshipOptions | undefined {
       hosts: { type: 'string' },
       nats: { type: 'string' },
       'metrics-port': { type: 'string' },
+      placement: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
     strict: true,
@@ -94,6 +100,8 @@ export function parseOptions(argv: string[]): FlagshipOptions | undefined {
   if (!['round-robin', 'least-loaded', 'consistent-hash'].includes(strategy)) {
     throw new Error(`--strategy must be round-robin, least-loaded or consistent-hash, got '${strategy}'`);
   }
+  const placement = values.placement as Placement | undefined;
+  if (placement !== undefined && placement !== 'spread' && placement !== 'float') throw new Error(`--placement must be spread or float, got '${placement}'`);
   const hosts = int('hosts', values.hosts, 1, 1, 16);
   if (values.nats !== undefined && hosts < 2) throw new Error('--nats goes with --hosts N (N >= 2)');
   const workers = int('workers', values.workers, hosts > 1 ? 1 : defaultWorkers, 1, 32);
@@ -112,5 +120,6 @@ export function parseOptions(argv: string[]): FlagshipOptions | undefined {
     hosts,
     nats: values.nats,
     metricsPort: values['metrics-port'] === undefined ? undefined : int('metrics-port', values['metrics-port'], 0, 0, 65535),
+    placement,
   };
 }

@@ -2,7 +2,7 @@
 import { fork, type ChildProcess } from 'node:child_process';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { ActorSystem, ProcessPool } from '../../src/index.js';
+import type { ActorSystem, Placement, ProcessPool } from '../../src/index.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 
@@ -11,10 +11,18 @@ const here = dirname(fileURLToPath(import.meta.url));
  * each one's JobWorker joined the group 'workers'; a worker that dies is started again. The
  * workers get this process's Node options (`--trace-gc`, `--cpu-prof`: bench/profile-actors.ts
  * measures every process of a run so), except a debugger's, whose port only one may hold.
+ * `placement` undefined: the pool's default.
  */
-export function launchWorkers(system: ActorSystem, count: number, pool = 'worker'): Promise<ProcessPool> {
+export function launchWorkers(system: ActorSystem, count: number, pool = 'worker', placement?: Placement): Promise<ProcessPool> {
   const execArgv = process.execArgv.filter((a) => !a.startsWith('--inspect') && !a.startsWith('--debug'));
-  return system.launch(join(here, 'worker.js'), { count, name: pool, ready: { group: 'workers' }, stopTimeoutMs: 2000, execArgv });
+  return system.launch(join(here, 'worker.js'), {
+    count,
+    name: pool,
+    ready: { group: 'workers' },
+    stopTimeoutMs: 2000,
+    execArgv,
+    ...(placement ? { placement } : {}),
+  });
 }
 
 /** A started host process (--hosts), with the worker processes it launched. */

@@ -84,3 +84,12 @@ export function cpuNs(pid: number): number {
     return (cpuSeconds(pid) ?? 0) * 1e9;
   }
 }
+
+/** The CPUs a process may run on (`Cpus_allowed_list` of its main thread), or '?' when it is gone. */
+export function cpusOf(pid: number): string {
+  try {
+    return /^Cpus_allowed_list:\s*(\S+)/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? '?';
+  } catch {
+    return '?';
+  }
+}

@@ -12,6 +12,8 @@ export const ChildEnv = {
   serial: 'MPBUS_CHILD_SERIAL',
   pool: 'MPBUS_POOL',
   parentPid: 'MPBUS_PARENT_PID',
+  /** The child's CPUs from its pool's placement (a cpu-set list), its `cpus` option unless it gives one. */
+  cpus: 'MPBUS_CPUS',
 } as const;
 
 /** Who a launched child is. */

@@ -34,10 +34,11 @@ export function launchedChild(): LaunchedChild | undefined {
 }
 
 /** @internal The group and role a launched child joins when `startActorSystem` is given none. */
-export function launchedRuntimeDefaults(): { filePrefix?: string; procType?: 'secondary' } {
+export function launchedRuntimeDefaults(): { filePrefix?: string; procType?: 'secondary'; cpus?: string } {
   if (!launchedChild()) return {};
   const filePrefix = process.env[ChildEnv.filePrefix];
-  return { ...(filePrefix ? { filePrefix } : {}), procType: 'secondary' };
+  const cpus = process.env[ChildEnv.cpus];
+  return { ...(filePrefix ? { filePrefix } : {}), procType: 'secondary', ...(cpus ? { cpus } : {}) };
 }
 
 /**

@@ -24,6 +24,8 @@ import { ActorErrorCodes, ChildFailedError } from './errors.js';
 import { ChildEnv, type ChildMessage, type LaunchedChild, type ParentMessage } from './launch-protocol.js';
 import { RestartBudget, resolveRestartPolicy, type RestartPolicy } from './restart-budget.js';
 import type { Runtime } from '../runtime/runtime.js';
+import { formatCpuList, planPlacement, type Placement } from '../runtime/cpus.js';
+import { oneOf } from '../validation.js';
 import type { ActorTransport } from './transport.js';
 
 /**
@@ -66,6 +68,15 @@ export interface LaunchOptions {
   startTimeoutMs?: number;
   /** What a stopped child gets to finish its work before it is killed (default 5 000 ms). */
   stopTimeoutMs?: number;
+  /**
+   * Which CPUs the children and the launcher run on (default 'float'): `'spread'` keeps a
+   * CPU for the launcher (its `cpus` when it was started with some, else the lowest it may use;
+   * it moves onto it at launch) and puts the children on the others, as their `cpus` option, when
+   * the launcher may use 2 CPUs or more (on 1 CPU, or when `taskset` leaves it one, nothing is
+   * placed); `'float'` places nothing, every process runs on every CPU the launcher may use. See
+   * docs/process-model.md, "CPU placement", and docs/benchmarks.md, "Seventh pass: placement".
+   */
+  placement?: Placement;
 }
 
 /** Why a child exited: asked to (`stop`, `scale`, `replace`, `close`), on its own, or because the primary is closing. */
@@ -122,6 +133,7 @@ interface Resolved {
   restart: Required<RestartPolicy> | false;
   startTimeoutMs: number;
   stopTimeoutMs: number;
+  placement: Placement;
 }
 
 interface Proc {
@@ -167,6 +179,8 @@ const STDERR_TAIL_LINES = 20;
 const STOP_GRACE_MS = 1000;
 /** Most children a pool may have (each takes an lcore ID of the group's 128). */
 const MAX_CHILDREN = 127;
+/** See {@link LaunchOptions.placement}. */
+const DEFAULT_PLACEMENT: Placement = 'float';
 /** Names of this process's open pools: children are named after their pool, so two pools of one name would clash. */
 const openPools = new Set<string>();
 
@@ -182,6 +196,8 @@ export class ProcessPool {
   private readonly budget: RestartBudget | undefined;
   private readonly waiting = new Set<(err: Error) => void>();
   private module: string;
+  /** Every child's CPUs (a cpu-set list) from the placement, or undefined: the launcher's. */
+  private childCpus: string | undefined;
   private serial = 0;
   private current: PoolState = 'running';
   private queue: Promise<unknown> = Promise.resolve();
@@ -199,6 +215,14 @@ export class ProcessPool {
     this.events$ = this.events.asObservable();
     this.budget = options.restart ? new RestartBudget(options.restart) : undefined;
     this.log = logger('process-pool', { pool: this.name });
+  }
+
+  /** @internal Places the launcher and decides its children's CPUs (before any child starts). */
+  place(runtime: Runtime): void {
+    const plan = planPlacement(this.options.placement, runtime.allowedCpus, runtime.cpus);
+    if (plan.launcher) runtime.placeOn(plan.launcher);
+    this.childCpus = plan.children && formatCpuList(plan.children);
+    this.log.debug({ placement: this.options.placement, launcher: formatCpuList(runtime.cpus), children: this.childCpus ?? 'any' }, 'placed');
   }
 
   /** 'running', 'failed' (gave up restarting), 'closing' or 'closed'. */
@@ -387,6 +411,7 @@ export class ProcessPool {
         [ChildEnv.serial]: String(serial),
         [ChildEnv.pool]: this.name,
         [ChildEnv.parentPid]: String(process.pid),
+        [ChildEnv.cpus]: this.childCpus ?? '',
       },
       stdio: ['ignore', 'inherit', 'pipe', 'ipc'],
       // Its own process group: a Ctrl-C in the terminal reaches the primary only, which stops its
@@ -580,6 +605,12 @@ export async function launchPool(system: PoolHost, module: string | URL, options
     invalid(`launch(): a pool named '${resolved.name}' is already open in this process, and children are named after their pool: give this one another name`);
   openPools.add(resolved.name);
   const pool = new ProcessPool(system, runtime.filePrefix, resolved);
+  try {
+    pool.place(runtime);
+  } catch (err) {
+    openPools.delete(resolved.name);
+    throw err;
+  }
   const offRuntime = runtime.onClose((context) => pool.closeForPrimary(context.deadline));
   const offSystem = system.onCloseFirst((deadline) => pool.closeForPrimary(deadline));
   pool.onClosed(() => {
@@ -686,6 +717,7 @@ function resolveLaunchOptions(module: string | URL, options: LaunchOptions): Res
   checkMs(startTimeoutMs, 'launch() option startTimeoutMs', 1);
   const stopTimeoutMs = options.stopTimeoutMs ?? 5000;
   checkMs(stopTimeoutMs, 'launch() option stopTimeoutMs', 0);
+  const placement = oneOf<Placement>(options.placement ?? DEFAULT_PLACEMENT, 'launch() option placement', ['spread', 'float']);
   return {
     module: path,
     count,
@@ -704,5 +736,6 @@ function resolveLaunchOptions(module: string | URL, options: LaunchOptions): Res
     restart,
     startTimeoutMs,
     stopTimeoutMs,
+    placement,
   };
 }

@@ -17,6 +17,8 @@ export interface EalBinding {
   lcoreId(): number;
   recentDpdkLog(lines?: number): string;
   setLogEchoLevel(level: number): void;
+  /** sched_setaffinity of this thread, or of every thread of the process; returns how many threads were set. */
+  setCpuAffinity(cpus: number[], wholeProcess: boolean): number;
   readonly maxLcore: number;
 }
 

@@ -1,9 +1,8 @@
 /** Runtime options, their validation, and the EAL command line built from them. */
-import { readFileSync } from 'node:fs';
-import { availableParallelism } from 'node:os';
 import { MpBusError, ErrorCodes } from '../errors.js';
 import { flag, integerIn } from '../validation.js';
 import { validateDpdkLibraries } from './libraries.js';
+import { chooseCpus, formatCpuList, parseCpuList, readAllowedCpus, type CpuList } from './cpus.js';
 
 export type ProcType = 'primary' | 'secondary' | 'auto';
 /** See {@link RuntimeOptions.onPrimaryLost}. */
@@ -26,6 +25,16 @@ export interface RuntimeOptions {
   singleFileSegments?: boolean;
   /** This process's lcore ID, unique in the group. 'auto' (default) takes the lowest free one. */
   lcore?: number | 'auto';
+  /**
+   * The CPUs this process runs on, as DPDK's cpu-set syntax (`'1'`, `'0-3'`, `'0,2-3'`) or CPU
+   * numbers: its lcore is mapped onto them (`--lcores=<lcore>@(<cpus>)`) and every thread of the
+   * process is moved onto them before EAL init (EAL itself would pin only the thread that runs
+   * its init). Each must be one this process may use (its affinity mask: taskset, cgroups), else
+   * `INVALID_OPTION` naming the CPUs. Default: every CPU it may use, unpinned. A child launched by
+   * `system.launch()` gets its pool's placement here (see `LaunchOptions.placement`); the CPUs in
+   * force are `Runtime.cpus` (docs/process-model.md, "CPU placement").
+   */
+  cpus?: CpuList;
   /** Virtual devices (`--vdev`), e.g. `net_null0` or `net_ring0`. */
   vdevs?: string[];
   /** PCI devices to probe (`-a`). Empty (default) means `--no-pci`. */
@@ -75,6 +84,8 @@ export interface ResolvedOptions {
   legacyMem: boolean;
   singleFileSegments: boolean;
   lcore: number | 'auto';
+  /** Sorted CPU numbers; undefined: every CPU the process may use. */
+  cpus: number[] | undefined;
   vdevs: string[];
   pciAllowList: string[];
   logLevel: LogLevelName;
@@ -195,6 +206,7 @@ export function resolveOptions(options: RuntimeOptions = {}): ResolvedOptions {
     legacyMem: flagOr(options.legacyMem, 'legacyMem', false),
     singleFileSegments: flagOr(options.singleFileSegments, 'singleFileSegments', false),
     lcore,
+    cpus: options.cpus === undefined ? undefined : parseCpuList(options.cpus, 'cpus'),
     vdevs,
     pciAllowList,
     logLevel,
@@ -207,13 +219,21 @@ export function resolveOptions(options: RuntimeOptions = {}): ResolvedOptions {
   };
 }
 
-/** The EAL command line for one process. The lcore is mapped onto every CPU: unique, never pinned. */
-export function ealArgs(opts: ResolvedOptions, role: 'primary' | 'secondary', lcoreId: number): string[] {
+/**
+ * The EAL command line for one process. The lcore (unique in the group) is mapped onto `cpus`:
+ * the process's `cpus` option, by default every CPU it may use.
+ */
+export function ealArgs(
+  opts: ResolvedOptions,
+  role: 'primary' | 'secondary',
+  lcoreId: number,
+  cpus: readonly number[] = chooseCpus(opts.cpus, readAllowedCpus()),
+): string[] {
   const args = [
     'mpbus',
     `--proc-type=${role}`,
     `--file-prefix=${opts.filePrefix}`,
-    `--lcores=${lcoreId}@(${allowedCpuList()})`,
+    `--lcores=${lcoreId}@(${formatCpuList(cpus)})`,
     ...(opts.telemetry ? [] : ['--no-telemetry']),
     `--log-level=${Math.max(logLevelNumbers[opts.logLevel], logLevelNumbers.notice)}`,
   ];
@@ -227,19 +247,4 @@ export function ealArgs(opts: ResolvedOptions, role: 'primary' | 'secondary', lc
   for (const vdev of opts.vdevs) args.push(`--vdev=${vdev}`);
   args.push(...opts.extraEalArgs);
   return args;
-}
-
-/**
- * The CPUs this process may run on, as DPDK's cpu-set syntax ("0-1", "0,2-3"). Read from the
- * kernel, not counted, so a process started under `taskset` maps its lcore onto the CPUs it
- * actually has (DPDK refuses CPUs outside the affinity mask).
- */
-export function allowedCpuList(): string {
-  try {
-    const m = /^Cpus_allowed_list:\s*(\S+)/m.exec(readFileSync('/proc/self/status', 'utf8'));
-    if (m && /^[0-9,-]+$/.test(m[1]!)) return m[1]!;
-  } catch {
-    // not Linux /proc: fall back to counting
-  }
-  return `0-${availableParallelism() - 1}`;
 }

@@ -17,6 +17,7 @@ import { durationMs } from '../validation.js';
 import { addon } from '../native/addon.js';
 import { checkEnvironment, checkFreeHugepages, hugepageInfo } from './environment.js';
 import { GroupFiles, hugetlbfsMounts } from './group.js';
+import { applyCpus, chooseCpus, formatCpuList, readAllowedCpus } from './cpus.js';
 import { ealArgs, logLevelNumbers, MAX_LCORE, resolveOptions, type ResolvedOptions, type RuntimeOptions } from './options.js';
 import { MPBUS_VERSION } from './version.js';
 import { loadDpdkLibraries } from './libraries.js';
@@ -117,6 +118,8 @@ export class Runtime {
   readonly lcoreId: number;
   /** The group's `--file-prefix`. */
   readonly filePrefix: string;
+  /** The CPUs this process may use (its affinity mask when it started, widened back when a pinned parent narrowed it). */
+  readonly allowedCpus: readonly number[];
   /** This process's pid. */
   readonly pid = process.pid;
   /** DPDK's version string, e.g. "DPDK 22.11.11". */
@@ -132,6 +135,7 @@ export class Runtime {
   readonly primaryIsMpbus: boolean;
 
   private readonly log: Logger;
+  private cpuList: readonly number[];
   private readonly closeHooks: CloseHook[] = [];
   private readonly locks: number[];
   private membersFd: number;
@@ -158,6 +162,8 @@ export class Runtime {
     processType: 'primary' | 'secondary';
     lcoreId: number;
     options: ResolvedOptions;
+    cpus: readonly number[];
+    allowedCpus: readonly number[];
     group: GroupFiles;
     locks: number[];
     membersFd: number;
@@ -166,6 +172,8 @@ export class Runtime {
     this.processType = init.processType;
     this.lcoreId = init.lcoreId;
     this.options = init.options;
+    this.cpuList = init.cpus;
+    this.allowedCpus = init.allowedCpus;
     this.filePrefix = init.options.filePrefix;
     this.group = init.group;
     this.locks = init.locks;
@@ -173,6 +181,26 @@ export class Runtime {
     this.primaryIsMpbus = init.primaryIsMpbus;
     this.dpdkVersion = addon().dpdkVersion();
     this.log = logger('runtime', { prefix: this.filePrefix, role: this.processType, lcore: this.lcoreId });
+  }
+
+  /**
+   * The CPUs this process runs on now: its `cpus` option, or the CPUs a process pool placed its
+   * launcher on (`LaunchOptions.placement`), else {@link allowedCpus}.
+   */
+  get cpus(): readonly number[] {
+    return this.cpuList;
+  }
+
+  /**
+   * @internal Moves this process onto `cpus` (some of {@link allowedCpus}), as the placement of a
+   * pool it launches asks. DPDK's record of the lcore's CPUs (`rte_lcore_cpuset`) keeps the set
+   * of the start.
+   */
+  placeOn(cpus: readonly number[]): void {
+    const chosen = chooseCpus(cpus, this.allowedCpus, 'placement');
+    applyCpus(chosen, this.allowedCpus);
+    this.cpuList = chosen;
+    this.log.info({ cpus: formatCpuList(chosen) }, 'placed');
   }
 
   /** The runtime started in this process, if any (DPDK allows one per process). */
@@ -227,6 +255,8 @@ export class Runtime {
       membersFd = -1;
     };
     try {
+      const allowedCpus = readAllowedCpus();
+      const cpus = chooseCpus(opts.cpus, allowedCpus);
       checkEnvironment(group);
       const role = await Runtime.resolveRole(opts, group, locks);
       if (role === 'primary') checkFreeHugepages();
@@ -234,8 +264,11 @@ export class Runtime {
       const lcoreId = Runtime.takeLcore(opts, group, locks);
       loadDpdkLibraries(opts.dpdkLibraries); // before EAL init: their tailqs register at load
       native.setLogEchoLevel(logLevelNumbers[opts.logLevel]);
+      // Before EAL init, so that DPDK's threads start on these CPUs too; a process whose mask a
+      // pinned parent narrowed goes back to the CPUs it may use.
+      applyCpus(cpus, allowedCpus);
       ealInitAttempted = true;
-      const result = await native.ealInit(ealArgs(opts, role, lcoreId), logLevelNumbers[opts.logLevel]).catch((err: unknown) => {
+      const result = await native.ealInit(ealArgs(opts, role, lcoreId, cpus), logLevelNumbers[opts.logLevel]).catch((err: unknown) => {
         // A primary that failed half-way still holds DPDK's lock on `config` and would pass for
         // a live primary: drop it, then clear what it created if no one else is in the group.
         // It also keeps its exclusive lock on the hugetlbfs mounts, which would block every other
@@ -252,6 +285,8 @@ export class Runtime {
         processType: result.processType,
         lcoreId: result.lcoreId,
         options: opts,
+        cpus,
+        allowedCpus,
         group,
         locks,
         membersFd,
