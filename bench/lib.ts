@@ -1,5 +1,5 @@
 /** Shared pieces of the benchmark suites: the results file's row shape and a progress line. */
-import { formatCpuList, planPlacement, readAllowedCpus, type Placement } from '../src/runtime/cpus.js';
+import { DEFAULT_PLACEMENT, formatCpuList, planPlacement, readAllowedCpus, type Placement } from '../src/runtime/cpus.js';
 
 /** One row of bench/results.json. */
 export interface BenchRow {
@@ -22,6 +22,8 @@ export interface BenchContext {
   progress(message: string): void;
   /** True when a quick run was asked for (`npm run bench -- --quick`). */
   quick: boolean;
+  /** Where the mpbus caller and workers of the peers suite run (`--placement=spread|float`, default `system.launch()`'s). */
+  placement: Placement;
 }
 
 /** Percentile of a sorted-in-place numeric array (p in 0..100). */
@@ -43,10 +45,17 @@ export function benchPlacement(placement: Placement): { caller: number[] | undef
   return { caller: plan.launcher, workers: plan.children ? formatCpuList(plan.children) : '' };
 }
 
-/** `--placement=spread|float` taken out of `argv` (default `float`: nothing pinned). */
+/** How a row names its placement: `placement spread (caller on CPU 0, workers on CPU 1)`. */
+export function describePlacement(placement: Placement): string {
+  const placed = benchPlacement(placement);
+  const allowed = formatCpuList(readAllowedCpus());
+  return `placement ${placement} (caller on CPU ${placed.caller ? formatCpuList(placed.caller) : allowed}, workers on CPU ${placed.workers || allowed})`;
+}
+
+/** `--placement=spread|float` taken out of `argv` (default: what `system.launch()` does). */
 export function placementArg(argv: string[]): Placement {
   const i = argv.findIndex((a) => a.startsWith('--placement='));
-  if (i < 0) return 'float';
+  if (i < 0) return DEFAULT_PLACEMENT;
   const value = argv.splice(i, 1)[0]!.slice('--placement='.length);
   if (value !== 'spread' && value !== 'float') throw new Error(`--placement must be spread or float, got '${value}'`);
   return value;

@@ -8,11 +8,12 @@ import { cpus } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { issueFigures, peerRatios, type WaitingCpu } from './figures.js';
-import type { BenchContext, BenchRow } from './lib.js';
+import { placementArg, type BenchContext, type BenchRow } from './lib.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const resultsPath = join(here, '..', '..', 'bench', 'results.json');
 const args = process.argv.slice(2);
+const placement = placementArg(args);
 const quick = args.includes('--quick');
 const only = args.filter((a) => !a.startsWith('--'));
 
@@ -42,6 +43,7 @@ const fresh: BenchRow[] = [];
 const freshFields = new Set<string>();
 const ctx: BenchContext = {
   quick,
+  placement,
   addRows(rows) {
     for (const row of rows) {
       fresh.push(row);

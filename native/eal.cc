@@ -74,6 +74,8 @@ class EalInitWorker : public Napi::AsyncWorker {
     std::vector<char*> argv;
     for (auto& a : args_) argv.push_back(a.data());
     argv.push_back(nullptr);
+    cpu_set_t poolCpus;
+    bool havePoolCpus = sched_getaffinity(0, sizeof(poolCpus), &poolCpus) == 0;
     int rc = rte_eal_init(static_cast<int>(args_.size()), argv.data());
     errnum_ = rc < 0 ? rte_errno : 0;
     ok_ = rc >= 0;
@@ -82,8 +84,10 @@ class EalInitWorker : public Napi::AsyncWorker {
       procType_ = rte_eal_process_type();
     }
     // This pool thread ran init and so was made DPDK's main lcore. It goes back to libuv's
-    // pool: take the identity away so no other pool task ever passes for the main lcore.
+    // pool: take the identity away so no other pool task ever passes for the main lcore, and
+    // the CPUs EAL pinned it to (the lcore's are the JS thread's, placed by mpbus).
     RTE_PER_LCORE(_lcore_id) = LCORE_ID_ANY;
+    if (havePoolCpus) sched_setaffinity(0, sizeof(poolCpus), &poolCpus);
   }
 
   void OnOK() override {

@@ -1,38 +1,41 @@
 /**
- * CPU placement with real processes: a process started with `cpus` runs every thread on those
- * CPUs (read from /proc/<pid>/task/<tid>/status), CPUs it may not use are refused before DPDK
- * starts, and `system.launch()` with `placement: 'spread'` keeps the launcher on one CPU and its
- * children on the others, while `'float'` children may use every CPU.
+ * CPU placement with real processes: a process started with `cpus` runs its JS thread (the lcore)
+ * on those CPUs while Node's helper threads may use every CPU (read from
+ * /proc/<pid>/task/<tid>/status), CPUs it may not use are refused before DPDK starts, and
+ * `system.launch()` with `placement: 'spread'` keeps the launcher on one CPU and its children on
+ * the others, while `'float'` children may use every CPU.
  */
 import { spawn } from 'node:child_process';
-import { readdirSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { formatCpuList, parseCpuList } from '../src/runtime/cpus.js';
 import { processAlive } from './harness/group.js';
 import { fixturePath } from './harness/paths.js';
+import { threadCpus } from './harness/threads.js';
 import { useTestGroups } from './harness/use-groups.js';
 
 const group = useTestGroups();
-
-/** The distinct `Cpus_allowed_list`s of a process's threads. */
-function threadCpus(pid: number): string[] {
-  const lists = readdirSync(`/proc/${pid}/task`).map(
-    (tid) => /^Cpus_allowed_list:\s*(\S+)/m.exec(readFileSync(`/proc/${pid}/task/${tid}/status`, 'utf8'))?.[1],
-  );
-  return [...new Set(lists)].filter((l): l is string => l !== undefined).sort();
-}
 
 /** The CPUs this (test) process may use: the agents inherit them. */
 const allowed = parseCpuList(/^Cpus_allowed_list:\s*(\S+)/m.exec(readFileSync('/proc/self/status', 'utf8'))![1], 'Cpus_allowed_list');
 const last = String(allowed.at(-1));
 
+/** Every thread on CPUs the process may use, and some (V8's, libuv's) on all of them. */
+function expectHelpersFloat(threads: { all: string[] }): void {
+  for (const list of threads.all) expect(parseCpuList(list, 'thread CPUs').every((n) => allowed.includes(n))).toBe(true);
+  expect(threads.all).toContain(formatCpuList(allowed));
+}
+
 describe('CPU placement', () => {
-  it('a process started with cpus runs every thread on them, the lcore mapped onto them', async () => {
+  it("a process started with cpus runs its JS thread (the lcore) on them, Node's helper threads on every CPU", async () => {
     const g = group('plcpin');
     const agent = await g.startAgent({ procType: 'primary', cpus: last });
-    expect(threadCpus(agent.pid)).toEqual([last]);
+    const pinned = threadCpus(agent.pid);
+    expect(pinned.js).toBe(last);
+    expect(pinned.all).toContain(last);
+    expectHelpersFloat(pinned);
     const secondary = await g.startAgent({ procType: 'secondary' });
-    expect(threadCpus(secondary.pid)).toEqual([formatCpuList(allowed)]); // no cpus: unpinned
+    expect(threadCpus(secondary.pid).all).toEqual([formatCpuList(allowed)]); // no cpus: unpinned
   });
 
   it('refuses CPUs the process may not use, before DPDK starts, naming them and the fix', async () => {
@@ -57,17 +60,22 @@ describe('CPU placement', () => {
     const result = JSON.parse(stdout.split('\n').find((l) => l.startsWith('{"allowed"'))!) as Record<string, unknown>;
     const all = formatCpuList(allowed);
     expect(result.allowed).toEqual(allowed);
-    expect(result.launcherBefore).toEqual([all]);
+    type Threads = ReturnType<typeof threadCpus>;
+    const launcher = result.launcher as Threads;
+    const spread = result.spread as Threads[];
+    const float = result.float as Threads[];
+    expect((result.launcherBefore as Threads).js).toBe(all);
     if (allowed.length >= 2) {
-      expect(result.launcher).toEqual([String(allowed[0])]);
+      expect(launcher.js).toBe(String(allowed[0]));
       expect(result.runtimeCpus).toEqual([allowed[0]]);
-      expect(result.spread).toEqual([[formatCpuList(allowed.slice(1))], [formatCpuList(allowed.slice(1))]]);
+      expect(spread.map((c) => c.js)).toEqual([formatCpuList(allowed.slice(1)), formatCpuList(allowed.slice(1))]);
     } else {
-      expect(result.launcher).toEqual([all]); // one CPU: nothing to place
-      expect(result.spread).toEqual([[all], [all]]);
+      expect(launcher.js).toBe(all); // one CPU: nothing to place
+      expect(spread.map((c) => c.js)).toEqual([all, all]);
     }
-    // forked from a launcher on one CPU, a 'float' child goes back to every CPU
-    expect(result.float).toEqual([[all]]);
+    // forked from a launcher on one CPU, every child's helper threads go back to every CPU, and a 'float' child's JS thread too
+    for (const threads of [launcher, ...spread, ...float]) expectHelpersFloat(threads);
+    expect(float.map((c) => c.js)).toEqual([all]);
     expect(result.badPlacement).toMatch(/^INVALID_OPTION: launch\(\) option placement must be one of 'spread', 'float'/);
     expect((result.pids as number[]).filter(processAlive)).toEqual([]);
     expect(g.leftovers()).toEqual([]);

@@ -12,6 +12,7 @@
 import { ForkClient } from './client-fork.js';
 import { MoleculerClient } from './client-moleculer.js';
 import { MpbusClients } from './client-mpbus.js';
+import type { Placement } from '../../src/runtime/cpus.js';
 import type { MoleculerCluster } from './moleculer-node.js';
 import { sequential, tells, windowed, type PhaseResult } from './square-phases.js';
 import { onStopRequest, type SquareClient } from './square.js';
@@ -20,6 +21,8 @@ export interface CallerConfig {
   impl: 'mpbus' | 'fork' | 'moleculer';
   /** mpbus: the group's file prefix. */
   filePrefix?: string;
+  /** mpbus: where the caller and its workers run. */
+  placement?: Placement;
   /** fork: the IPC channel's serialization. */
   serialization?: 'json' | 'advanced';
   /** moleculer: the three nodes (this caller first). */
@@ -65,7 +68,7 @@ onStopRequest(() => close());
 try {
   const clients = new Map<string, SquareClient>();
   if (config.impl === 'mpbus') {
-    const mpbus = await MpbusClients.start(config.filePrefix!, onPid);
+    const mpbus = await MpbusClients.start(config.filePrefix!, onPid, config.placement);
     close = () => mpbus.close();
     clients.set('router', mpbus.router).set('direct', mpbus.direct);
   } else if (config.impl === 'fork') {

@@ -23,7 +23,7 @@ import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { GroupFiles } from '../../src/runtime/group.js';
 import { freePort } from '../../samples/lib/nats.js';
-import type { BenchContext, BenchRow } from '../lib.js';
+import { describePlacement, type BenchContext, type BenchRow } from '../lib.js';
 import type { CallerConfig, CallerMessage, PhaseCommand } from '../peers/peer-caller.js';
 import type { PhaseResult } from '../peers/square-phases.js';
 import { killPid, SQUARE_BYTES } from '../peers/square.js';
@@ -183,7 +183,7 @@ export async function run(ctx: BenchContext): Promise<void> {
   const callers: Caller[] = [];
   try {
     ctx.progress('peers: starting mpbus actors, child_process.fork RPC, Moleculer (a caller and 2 workers each)');
-    const mpbus = await Caller.start('mpbus', { impl: 'mpbus', filePrefix: prefix }, timeoutMs, callers);
+    const mpbus = await Caller.start('mpbus', { impl: 'mpbus', filePrefix: prefix, placement: ctx.placement }, timeoutMs, callers);
     const forkJson = await Caller.start('fork json', { impl: 'fork', serialization: 'json' }, timeoutMs, callers);
     const forkAdvanced = await Caller.start('fork advanced', { impl: 'fork', serialization: 'advanced' }, timeoutMs, callers);
     const moleculer: Caller[] = [];
@@ -207,9 +207,14 @@ export async function run(ctx: BenchContext): Promise<void> {
         id: 'peers_mpbus_router',
         caller: mpbus,
         config: 'router',
-        what: 'mpbus actors: a round-robin router in the caller over the actors of 2 worker processes',
+        what: `mpbus actors: a round-robin router in the caller over the actors of 2 worker processes, ${describePlacement(ctx.placement)}`,
       },
-      { id: 'peers_mpbus_direct', caller: mpbus, config: 'direct', what: "mpbus actors: the caller asks (tells) the 2 workers' named actors in turn" },
+      {
+        id: 'peers_mpbus_direct',
+        caller: mpbus,
+        config: 'direct',
+        what: `mpbus actors: the caller asks (tells) the 2 workers' named actors in turn, ${describePlacement(ctx.placement)}`,
+      },
       { id: 'fork_json', caller: forkJson, config: 'fork', what: forkWhat },
       { id: 'fork_advanced', caller: forkAdvanced, config: 'fork', what: forkWhat },
       { id: 'peers_moleculer_tcp_json', caller: moleculer[0]!, config: 'moleculer', what: molWhat('JSON') },

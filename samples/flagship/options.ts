@@ -53,7 +53,8 @@ Usage: npm start -- [options]        (or: node dist/samples/flagship/main.js [op
                       the group's shared counters) at http://127.0.0.1:P/metrics while it runs
                       (0: a free port, printed)
   --placement P       spread | float: where the workers run (system.launch()'s placement; default
-                      the pool's, see docs/process-model.md, "CPU placement")
+                      spread: this process keeps a CPU, the workers share the others; see
+                      docs/process-model.md, "CPU placement")
   --json              no progress bar; end with one line of JSON:
                       {jobs, answered, lost, duplicates, workers, perWorker,
                        throughputJobsPerSec, latencyP50Us, latencyP99Us, cpuPerJobUs: {caller, workers},

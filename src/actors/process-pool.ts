@@ -24,7 +24,7 @@ import { ActorErrorCodes, ChildFailedError } from './errors.js';
 import { ChildEnv, type ChildMessage, type LaunchedChild, type ParentMessage } from './launch-protocol.js';
 import { RestartBudget, resolveRestartPolicy, type RestartPolicy } from './restart-budget.js';
 import type { Runtime } from '../runtime/runtime.js';
-import { formatCpuList, planPlacement, type Placement } from '../runtime/cpus.js';
+import { DEFAULT_PLACEMENT, formatCpuList, planPlacement, type Placement } from '../runtime/cpus.js';
 import { oneOf } from '../validation.js';
 import type { ActorTransport } from './transport.js';
 
@@ -69,7 +69,7 @@ export interface LaunchOptions {
   /** What a stopped child gets to finish its work before it is killed (default 5 000 ms). */
   stopTimeoutMs?: number;
   /**
-   * Which CPUs the children and the launcher run on (default 'float'): `'spread'` keeps a
+   * Which CPUs the children and the launcher run on (default 'spread'): `'spread'` keeps a
    * CPU for the launcher (its `cpus` when it was started with some, else the lowest it may use;
    * it moves onto it at launch) and puts the children on the others, as their `cpus` option, when
    * the launcher may use 2 CPUs or more (on 1 CPU, or when `taskset` leaves it one, nothing is
@@ -179,8 +179,6 @@ const STDERR_TAIL_LINES = 20;
 const STOP_GRACE_MS = 1000;
 /** Most children a pool may have (each takes an lcore ID of the group's 128). */
 const MAX_CHILDREN = 127;
-/** See {@link LaunchOptions.placement}. */
-const DEFAULT_PLACEMENT: Placement = 'float';
 /** Names of this process's open pools: children are named after their pool, so two pools of one name would clash. */
 const openPools = new Set<string>();
 

@@ -25,6 +25,9 @@ export type CpuList = string | readonly number[];
  */
 export type Placement = 'spread' | 'float';
 
+/** `LaunchOptions.placement` when none is given (docs/benchmarks.md, "Seventh pass: placement"). */
+export const DEFAULT_PLACEMENT: Placement = 'spread';
+
 /** DPDK's CPU_SETSIZE: CPU numbers are below it. */
 export const MAX_CPU = 1024;
 
@@ -152,14 +155,19 @@ export function planPlacement(placement: Placement, allowed: readonly number[], 
 }
 
 /**
- * Moves this process onto `cpus` unless its affinity `mask` is that already: every thread of it
- * (the event loop, libuv's pool, V8's workers, DPDK's and mpbus's threads), so that the CPUs not
- * chosen are left to the other processes of the group (docs/benchmarks.md, "Seventh pass:
- * placement"). `allowed` goes into the environment for the processes this one forks
- * ({@link allowedCpusOf}).
+ * Places this process on `cpus`: its JS thread, which is its lcore, goes onto them (and with it
+ * the threads mpbus starts from it later: the doorbell thread, the exit watcher), while the
+ * threads Node started (V8's platform workers, libuv's pool) may use every CPU in `allowed`, as
+ * DPDK leaves its control threads off the lcores' CPUs (docs/process-model.md, "CPU placement";
+ * moving every thread was measured too: docs/benchmarks.md, "Seventh pass: placement").
+ * Nothing is done when the process is on `allowed` and stays there. `allowed` goes into the
+ * environment for the processes this one forks ({@link allowedCpusOf}).
  */
 export function applyCpus(cpus: readonly number[], allowed: readonly number[], mask: readonly number[] = readAffinityMask()): void {
-  if (!sameCpus(cpus, mask)) addon().setCpuAffinity([...cpus], true);
+  if (!sameCpus(cpus, allowed) || !sameCpus(mask, allowed)) {
+    addon().setCpuAffinity([...allowed], true);
+    if (!sameCpus(cpus, allowed)) addon().setCpuAffinity([...cpus], false);
+  }
   if (sameCpus(cpus, allowed)) delete process.env[INHERITED_CPUS_ENV];
   else process.env[INHERITED_CPUS_ENV] = `${formatCpuList(cpus)}/${formatCpuList(allowed)}`;
 }

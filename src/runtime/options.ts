@@ -27,9 +27,10 @@ export interface RuntimeOptions {
   lcore?: number | 'auto';
   /**
    * The CPUs this process runs on, as DPDK's cpu-set syntax (`'1'`, `'0-3'`, `'0,2-3'`) or CPU
-   * numbers: its lcore is mapped onto them (`--lcores=<lcore>@(<cpus>)`) and every thread of the
-   * process is moved onto them before EAL init (EAL itself would pin only the thread that runs
-   * its init). Each must be one this process may use (its affinity mask: taskset, cgroups), else
+   * numbers: its lcore is mapped onto them (`--lcores=<lcore>@(<cpus>)`) and its JS thread (the
+   * lcore) is moved onto them before EAL init, with the threads mpbus starts from it; Node's own
+   * threads (V8's workers, libuv's pool) may use every CPU the process may (EAL itself would pin
+   * only the thread that runs its init, a libuv pool thread). Each must be one this process may use (its affinity mask: taskset, cgroups), else
    * `INVALID_OPTION` naming the CPUs. Default: every CPU it may use, unpinned. A child launched by
    * `system.launch()` gets its pool's placement here (see `LaunchOptions.placement`); the CPUs in
    * force are `Runtime.cpus` (docs/process-model.md, "CPU placement").

@@ -264,8 +264,9 @@ export class Runtime {
       const lcoreId = Runtime.takeLcore(opts, group, locks);
       loadDpdkLibraries(opts.dpdkLibraries); // before EAL init: their tailqs register at load
       native.setLogEchoLevel(logLevelNumbers[opts.logLevel]);
-      // Before EAL init, so that DPDK's threads start on these CPUs too; a process whose mask a
-      // pinned parent narrowed goes back to the CPUs it may use.
+      // Before EAL init, so that the threads mpbus starts from the JS thread follow it and EAL
+      // leaves its control threads off these CPUs; a process whose mask a pinned parent narrowed
+      // goes back to the CPUs it may use.
       applyCpus(cpus, allowedCpus);
       ealInitAttempted = true;
       const result = await native.ealInit(ealArgs(opts, role, lcoreId, cpus), logLevelNumbers[opts.logLevel]).catch((err: unknown) => {
