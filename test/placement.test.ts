@@ -50,7 +50,7 @@ describe('CPU placement', () => {
 
   it("placement 'spread' keeps a CPU for the launcher and puts its children on the others; 'float' children use every CPU", async () => {
     const g = group('plcpool');
-    const child = g.track(spawn(process.execPath, [fixturePath('plc-placement'), g.prefix], { stdio: ['ignore', 'pipe', 'pipe'] }));
+    const child = g.track(spawn(process.execPath, [fixturePath('placement'), g.prefix], { stdio: ['ignore', 'pipe', 'pipe'] }));
     let stdout = '';
     let stderr = '';
     child.stdout!.on('data', (d: Buffer) => (stdout += d.toString()));
