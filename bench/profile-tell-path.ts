@@ -12,11 +12,15 @@
  * batch waits until the mailbox has it): what the caller's side costs, with only the drain of
  * the receiving side. The worker's side is the difference of the two modes.
  *
- * Under callgrind the instruction count of two runs differs by their tells alone (start-up and
- * compilation cancel):
+ * Under callgrind the instruction count of two runs differs by their tells alone (start-up
+ * cancels), counting only what runs in immediates (the tells, the pump and the actor: timers
+ * such as the registry poll run by wall time, which valgrind stretches 50-fold). What V8's
+ * optimizing compiler does in between does not cancel: a late recompilation moves a run by up
+ * to ~150 M instructions, so compare the counts without it too (callgrind_annotate, the
+ * functions of `v8::internal::compiler::`, its parser and its assemblers left out):
  *
- *   valgrind --tool=callgrind --callgrind-out-file=/dev/null node --single-threaded --predictable \
- *     dist/bench/profile-tell-path.js 50000 full      # and 150000; the same with `caller`
+ *   valgrind --tool=callgrind --callgrind-out-file=cg.50k '--toggle-collect=*CheckImmediate*' \
+ *     node --single-threaded --predictable dist/bench/profile-tell-path.js 50000 full   # and 150000; `caller`
  *   # instructions per tell = (I refs of the second - I refs of the first) / 100000
  *
  * Run (after tsc): node dist/bench/profile-tell-path.js [tells=200000] [full|caller]
