@@ -47,5 +47,20 @@ describe('actors: values across processes', () => {
       symbol: { code: 'ENCODE_FAILED', path: 'msg.tag', message: expect.stringContaining('symbol') },
       instance: { code: 'ENCODE_FAILED', path: 'msg.obj', message: expect.stringContaining('registerClass') },
     });
+    // Tells sent together at the end of a turn (a batched tell's envelope head is written once
+    // per action): every kind of payload and action arrives, in order; one that does not encode
+    // is a dead letter and the others still go.
+    const told = await p.use(values).tellsInOneTurn();
+    const seen = { map: true, set: true, date: true, regexp: true, bigint: true, typed: true, error: true, point: true, shared: true, cycle: true };
+    expect(told.notes).toEqual([
+      { action: 'note', v: { i: 0 } },
+      { action: 'note', v: { i: 1, s: 'x'.repeat(100) } },
+      { action: 'note', seen: { ...seen, undefinedField: true, bytes: true } },
+      { action: 'note', v: 'undefined' },
+      { action: 'long', v: { i: 4 } },
+      { action: 'nöte', v: { i: 5 } },
+      { action: 'note', v: [7, 'seven'] },
+    ]);
+    expect(told.deadLetters).toEqual([{ action: 'note', reason: 'encode-failed' }]);
   });
 });

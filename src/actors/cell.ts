@@ -67,11 +67,16 @@ export function classIncarnation(cls: ActorClass): IncarnationFactory {
   return (ctx, container) => {
     container.register(ActorContext, { useValue: ctx });
     const instance = container.resolve(cls) as { preStart?: (c: ActorContext) => unknown; postStop?: (c: ActorContext) => unknown };
-    const cache = new Map<string, Handler | undefined>();
+    // Handlers found, by action (one lookup per message; actions with no handler are not kept).
+    const cache = new Map<string, Handler>();
     return {
       handler(action) {
-        if (!cache.has(action)) cache.set(action, classHandler(instance, action));
-        return cache.get(action);
+        let handler = cache.get(action);
+        if (handler === undefined) {
+          handler = classHandler(instance, action);
+          if (handler !== undefined) cache.set(action, handler);
+        }
+        return handler;
       },
       ...(typeof instance.preStart === 'function' ? { preStart: (c: ActorContext) => instance.preStart!(c) } : {}),
       ...(typeof instance.postStop === 'function' ? { postStop: (c: ActorContext) => instance.postStop!(c) } : {}),
@@ -105,6 +110,14 @@ export class ActorCell implements Receiver {
   private abandoned = false;
   /** Set when the system closes: new messages are refused. */
   private refusing: 'closed' | undefined;
+  /**
+   * True while the loop runs synchronously (between its awaits): messages finished meanwhile
+   * are counted in {@link settled} and reported together before the loop awaits or ends,
+   * rather than with a call into the transport per message. The transport adjusts the
+   * mailbox's depth once per turn of the event loop anyway, after both.
+   */
+  private looping = false;
+  private settled = 0;
 
   constructor(
     readonly name: string,
@@ -181,6 +194,7 @@ export class ActorCell implements Receiver {
 
   private async loop(): Promise<void> {
     let handled = 0;
+    this.looping = true;
     try {
       while (this.state === 'running' && this.head < this.queue.length) {
         const envelope = this.queue[this.head]!;
@@ -190,10 +204,19 @@ export class ActorCell implements Receiver {
           this.head = 0;
         }
         const pending = this.handle(envelope);
-        if (pending) await pending;
-        if (++handled % BATCH === 0) await new Promise<void>((resolve) => setImmediate(resolve));
+        if (pending) {
+          this.pause();
+          await pending;
+          this.looping = true;
+        }
+        if (++handled % BATCH === 0) {
+          this.pause();
+          await new Promise<void>((resolve) => setImmediate(resolve));
+          this.looping = true;
+        }
       }
     } finally {
+      this.pause();
       this.busy = false;
       this.current = undefined;
       if (this.state === 'running' && this.head < this.queue.length) this.schedule();
@@ -247,7 +270,17 @@ export class ActorCell implements Receiver {
 
   /** One received message is finished with (handled, failed or dropped). */
   private settle(): void {
-    this.registration?.settle?.(1);
+    if (this.looping) this.settled++;
+    else this.registration?.settle?.(1);
+  }
+
+  /** The loop is about to await or end: what it finished is reported now. */
+  private pause(): void {
+    this.looping = false;
+    const settled = this.settled;
+    if (settled === 0) return;
+    this.settled = 0;
+    this.registration?.settle?.(settled);
   }
 
   private succeeded(envelope: Envelope, value: unknown): void {

@@ -14,10 +14,12 @@
  *   `idlePollMs` while nothing happens, so an idle process is not woken ten times a second.
  */
 import { Subject, type Observable, type Subscription } from 'rxjs';
+import { Packr } from 'msgpackr';
 import { ErrorCodes, MpBusError } from '../errors.js';
 import { durationMs, integerIn } from '../validation.js';
 import { logger } from '../log.js';
 import { MailboxSystem, OfferStatus, type Mailbox, type MailboxRef, type MailboxSystemOptions } from '../bus/mailbox.js';
+import type { PackPrefix } from '../bus/mailbox-ref.js';
 import { registry, type MailboxAddress } from '../bus/registry.js';
 import { encodeValue } from '../bus/value-codec.js';
 import { ActorErrorCodes } from './errors.js';
@@ -80,7 +82,7 @@ interface Outgoing {
 /** A name of this process. */
 interface OwnEntry {
   box: Mailbox<WireEnvelope>;
-  subscription: Subscription;
+  subscription: { unsubscribe(): void };
   groups: Set<string>;
   receiver: Receiver;
   /** Messages received minus messages settled since the mailbox's depth was last adjusted. */
@@ -90,6 +92,10 @@ interface OwnEntry {
 }
 
 const GROUP_PREFIX = '$g.';
+/** Envelope heads of tells cached by action; past this many actions the cache starts again. */
+const TELL_HEADS_MAX = 256;
+/** Packs the envelope heads (never into a buffer another pack uses). */
+const headPackr = new Packr({ useRecords: false });
 const RESOLVED = Promise.resolve();
 
 function sameAddress(a: MailboxAddress, b: MailboxAddress): boolean {
@@ -121,6 +127,17 @@ export class MailboxTransport implements ActorTransport {
    * each length serves every send); {@link toWire} fills the one it needs.
    */
   private readonly wires: WireEnvelope[] = [3, 4, 5, 6, 7, 8].map((n) => new Array<unknown>(n).fill(null) as WireEnvelope);
+  /**
+   * The msgpack head of a tell's wire array by action, `[0, action` of `[0, action, payload]`
+   * (undefined: too long to go before a packed value), written before each batched tell's
+   * payload instead of packing the array and the action string again for every tell.
+   */
+  private readonly tellHeads = new Map<string, Uint8Array | undefined>();
+  /** The action of the last batched tell and its head: a batch's tells mostly share one action. */
+  private lastTellAction: string | undefined;
+  private lastTellHead: Uint8Array | undefined;
+  /** What goes before the value {@link toBatchWire} returned (read by `offerMany`). */
+  private readonly batchPrefix: PackPrefix = { bytes: undefined };
   /** Names this process cares about, with where they lived when last seen. */
   private readonly tracked = new Map<string, MailboxAddress>();
   /** Groups this process follows, with their members when last seen. */
@@ -191,33 +208,58 @@ export class MailboxTransport implements ActorTransport {
       }
       throw err;
     }
-    const entry: OwnEntry = { box, subscription: undefined as unknown as Subscription, groups: new Set<string>(), receiver, unsettled: 0, queued: false };
+    const entry: OwnEntry = {
+      box,
+      subscription: undefined as unknown as OwnEntry['subscription'],
+      groups: new Set<string>(),
+      receiver,
+      unsettled: 0,
+      queued: false,
+    };
     const settles = receiver.settles === true;
     const answer = receiver.answer?.bind(receiver);
-    entry.subscription = box.messages$.subscribe((wire) => {
-      // Written by another process: only the shape this transport sends is taken.
-      const kind = Array.isArray(wire) ? wire[0] : undefined;
-      if ((kind !== 0 && kind !== 1 && kind !== 2 && kind !== 3) || typeof wire[1] !== 'string') {
-        this.log.warn({ name }, 'dropped a message that is not an actor envelope');
-        return;
+    /**
+     * The action of the last message, kept as the string the receiver first saw: the decoder
+     * makes a new string per message, and its handler's lookup by action would hash each one
+     * anew (~250 instructions); a comparison with the last one costs a few dozen.
+     */
+    let lastAction = '';
+    // Consumed directly, without an rxjs Subscriber per message. A receiver must not throw; one
+    // that does is a bug, reported as the subscription reported it (an uncaught exception, on
+    // a timer) while the drain's other messages are still delivered.
+    entry.subscription = box.consume((wire) => {
+      try {
+        // Written by another process: only the shape this transport sends is taken.
+        const kind = Array.isArray(wire) ? wire[0] : undefined;
+        if ((kind !== 0 && kind !== 1 && kind !== 2 && kind !== 3) || typeof wire[1] !== 'string') {
+          this.log.warn({ name }, 'dropped a message that is not an actor envelope');
+          return;
+        }
+        // An answer to a system's ask: settled from the wire array, no envelope made for it.
+        if (answer !== undefined && (kind === 2 || kind === 3)) {
+          answer(kind, typeof wire[3] === 'number' ? wire[3] : undefined, wire[2], wire[1]);
+          return;
+        }
+        let action = wire[1];
+        if (action === lastAction) action = lastAction;
+        else lastAction = action;
+        const envelope = makeEnvelope(
+          kind,
+          action,
+          wire[2],
+          typeof wire[3] === 'number' ? wire[3] : undefined,
+          typeof wire[4] === 'string' ? wire[4] : undefined,
+          typeof wire[5] === 'string' ? wire[5] : undefined,
+          typeof wire[6] === 'number' ? wire[6] : undefined,
+          typeof wire[7] === 'string' ? wire[7] : undefined,
+        );
+        if (settles) this.countUnsettled(entry, 1);
+        receiver.receive(envelope);
+      } catch (err) {
+        setTimeout(() => {
+          throw err;
+        });
       }
-      // An answer to a system's ask: settled from the wire array, no envelope made for it.
-      if (answer !== undefined && (kind === 2 || kind === 3)) {
-        answer(kind, typeof wire[3] === 'number' ? wire[3] : undefined, wire[2], wire[1]);
-        return;
-      }
-      const envelope = makeEnvelope(
-        kind,
-        wire[1],
-        wire[2],
-        typeof wire[3] === 'number' ? wire[3] : undefined,
-        typeof wire[4] === 'string' ? wire[4] : undefined,
-        typeof wire[5] === 'string' ? wire[5] : undefined,
-        typeof wire[6] === 'number' ? wire[6] : undefined,
-        typeof wire[7] === 'string' ? wire[7] : undefined,
-      );
-      if (settles) this.countUnsettled(entry, 1);
-      receiver.receive(envelope);
     });
     const subscription = entry.subscription;
     this.own.set(name, entry);
@@ -314,6 +356,46 @@ export class MailboxTransport implements ActorTransport {
     return wire;
   }
 
+  /**
+   * What a batched send packs for `envelope`: for a tell with no sender or trace (the wire
+   * array `[0, action, payload]`) the payload alone, in its encoded form, with the head of the
+   * array in {@link batchPrefix}: the same bytes as the whole array packed; otherwise
+   * {@link toWire}.
+   */
+  private toBatchWire(envelope: Envelope): unknown {
+    if (envelope.kind === 0 && envelope.sender === undefined && envelope.trace === undefined) {
+      const action = envelope.action;
+      let head: Uint8Array | undefined;
+      if (action === this.lastTellAction) head = this.lastTellHead;
+      else {
+        head = this.tellHeads.get(action);
+        if (head === undefined && !this.tellHeads.has(action)) head = this.tellHead(action);
+        this.lastTellAction = action;
+        this.lastTellHead = head;
+      }
+      if (head !== undefined) {
+        this.batchPrefix.bytes = head;
+        return encodeValue(envelope.payload, payloadRoot[0]);
+      }
+    }
+    this.batchPrefix.bytes = undefined;
+    return this.toWire(envelope);
+  }
+
+  /** Packs and caches the head of a tell's wire array for `action` (see {@link tellHeads}). */
+  private tellHead(action: string): Uint8Array | undefined {
+    if (this.tellHeads.size >= TELL_HEADS_MAX) this.tellHeads.clear();
+    // [0, action] packed is the head of [0, action, payload] but for the array's length: 3.
+    const packed = headPackr.pack([0, action]);
+    let head: Uint8Array | undefined;
+    if (packed.length <= 255 && packed[0] === 0x92) {
+      head = Uint8Array.prototype.slice.call(packed);
+      head[0] = 0x93;
+    }
+    this.tellHeads.set(action, head);
+    return head;
+  }
+
   /** Lets go of the payloads the scratch arrays held for the send just made. */
   private releaseWires(): void {
     for (const wire of this.wires) wire[2] = null;
@@ -362,11 +444,13 @@ export class MailboxTransport implements ActorTransport {
         try {
           n = out.ref.offerMany(
             envelopes.length - base,
-            (i) => this.toWire(envelopes[base + i]!),
+            // a wire array, or a tell's payload after its head (the same bytes)
+            (i) => this.toBatchWire(envelopes[base + i]!) as WireEnvelope,
             (i, err) => {
               bad = base + i;
               cause = err;
             },
+            this.batchPrefix,
           );
         } finally {
           this.releaseWires();

@@ -89,27 +89,43 @@ export class Mailbox<T = unknown> {
         }
       };
     });
-    this.messages$ = new Observable<T>((subscriber: Subscriber<T>) => {
-      if (this.closedFlag) {
-        subscriber.complete();
-        return undefined;
-      }
-      if (this.burstSubscribers.size > 0) {
-        subscriber.error(
-          new MpBusError(ErrorCodes.invalidOption, `mailbox '${this.name}' is consumed in bursts (bursts$): it cannot also give single messages`),
-        );
-        return undefined;
-      }
-      this.subscribers.add(subscriber);
-      this.single = this.subscribers.size === 1 ? subscriber : undefined;
-      if (this.subscribers.size === 1) this.replayBacklog((value) => subscriber.next(value));
-      return () => {
-        if (!this.subscribers.delete(subscriber)) return;
-        const [only] = this.subscribers;
-        this.single = this.subscribers.size === 1 ? only : undefined;
-        if (this.subscribers.size === 0 && !this.closedFlag) this.host.setHold(this.address.id, true);
-      };
-    });
+    this.messages$ = new Observable<T>((subscriber: Subscriber<T>) => this.addSubscriber(subscriber));
+  }
+
+  /**
+   * @internal A subscriber of {@link messages$} without rxjs in between: `next` is called with
+   * each message as a `messages$` subscriber's would be (in order, backlog first), with no
+   * Subscriber wrappers around it (three calls and a try block per message). For consumers of
+   * this package (the actor transport) whose `next` does not throw. Throws where `messages$`
+   * would error (the mailbox gives bursts).
+   */
+  consume(next: (value: T) => void): { unsubscribe(): void } {
+    if (this.burstSubscribers.size > 0 && !this.closedFlag) {
+      throw new MpBusError(ErrorCodes.invalidOption, `mailbox '${this.name}' is consumed in bursts (bursts$): it cannot also give single messages`);
+    }
+    const direct = { next, error: () => undefined, complete: () => undefined } as unknown as Subscriber<T>;
+    const teardown = this.addSubscriber(direct);
+    return { unsubscribe: teardown ?? (() => undefined) };
+  }
+
+  private addSubscriber(subscriber: Subscriber<T>): (() => void) | undefined {
+    if (this.closedFlag) {
+      subscriber.complete();
+      return undefined;
+    }
+    if (this.burstSubscribers.size > 0) {
+      subscriber.error(new MpBusError(ErrorCodes.invalidOption, `mailbox '${this.name}' is consumed in bursts (bursts$): it cannot also give single messages`));
+      return undefined;
+    }
+    this.subscribers.add(subscriber);
+    this.single = this.subscribers.size === 1 ? subscriber : undefined;
+    if (this.subscribers.size === 1) this.replayBacklog((value) => subscriber.next(value));
+    return () => {
+      if (!this.subscribers.delete(subscriber)) return;
+      const [only] = this.subscribers;
+      this.single = this.subscribers.size === 1 ? only : undefined;
+      if (this.subscribers.size === 0 && !this.closedFlag) this.host.setHold(this.address.id, true);
+    };
   }
 
   /** The first subscriber of either kind: drained messages are delivered at once from now on. */

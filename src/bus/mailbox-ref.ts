@@ -3,7 +3,7 @@
  * followed when it moves, single and batched sends, and the queue of sends that wait for room,
  * retried in order until they go or time out.
  */
-import { REUSE_BUFFER_MODE } from 'msgpackr';
+import { RESERVE_START_SPACE, REUSE_BUFFER_MODE } from 'msgpackr';
 import { MpBusError, ErrorCodes } from '../errors.js';
 import { SendStatus } from '../native/mailbox.js';
 import { registry, type MailboxAddress } from './registry.js';
@@ -18,6 +18,15 @@ const IMMEDIATE_RETRIES = 16;
 export interface RoomWatch {
   /** Resolves when the mailbox at `at` may have room (see {@link MailboxRef.waitForRoom}). */
   awaitRoom(at: MailboxAddress): Promise<void>;
+}
+
+/**
+ * @internal Bytes that go before the next value {@link MailboxRef.offerMany} packs: msgpack of
+ * what precedes that value in the message (at most 255 bytes), or undefined. Set by `valueOf`
+ * for each value it returns.
+ */
+export interface PackPrefix {
+  bytes: Uint8Array | undefined;
 }
 
 interface PendingSend {
@@ -181,9 +190,12 @@ export class MailboxRef<T = unknown> {
    * room, each value packed before the next is asked for, and answers how many went, or
    * -{@link OfferStatus} when none went because the name is not there (no exception). With
    * `onEncodeError`, a value that does not encode ends the call instead of throwing: the values
-   * before it are sent, and it is reported with its index (the count returned then).
+   * before it are sent, and it is reported with its index (the count returned then). With
+   * `prefix`, each message is `prefix.bytes` (as `valueOf` left it) followed by the value packed:
+   * the caller writes the start of a message it sends often (an actor tell's envelope head) once,
+   * and msgpackr packs only the rest, in the space it reserves before it.
    */
-  offerMany(count: number, valueOf: (i: number) => T, onEncodeError?: (i: number, err: unknown) => void): number {
+  offerMany(count: number, valueOf: (i: number) => T, onEncodeError?: (i: number, err: unknown) => void, prefix?: PackPrefix): number {
     if (this.queue.length > 0) return 0;
     const { bytes, bounds } = this.port.staging;
     const packr = this.port.stagingPackr;
@@ -198,7 +210,14 @@ export class MailboxRef<T = unknown> {
       while (2 * k < bounds.length && sent + k < count) {
         let packed: Buffer & { start: number; end: number };
         try {
-          packed = packr.pack(valueOf(sent + k), REUSE_BUFFER_MODE) as Buffer & { start: number; end: number };
+          const value = valueOf(sent + k);
+          const head = prefix?.bytes;
+          if (head === undefined) packed = packr.pack(value, REUSE_BUFFER_MODE) as Buffer & { start: number; end: number };
+          else {
+            packed = packr.pack(value, REUSE_BUFFER_MODE | RESERVE_START_SPACE | head.length) as Buffer & { start: number; end: number };
+            // byte by byte: TypedArray.prototype.set costs more than a short copy (a builtin call and its checks)
+            for (let b = 0, o = packed.start; b < head.length; b++, o++) packed[o] = head[b]!;
+          }
         } catch (err) {
           if (!onEncodeError) throw err;
           encodeError = err;
