@@ -3,10 +3,13 @@
 // structures at the same virtual address; every field another process wrote is checked before use.
 #pragma once
 #include <rte_lcore.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
 
 #include <atomic>
+
+#include "cpu_mask.h"
 
 namespace mpbus {
 
@@ -86,11 +89,23 @@ struct alignas(64) ProcSlot {
   // Bit i: the process in slot i found one of this process's mailboxes (or its inbox) full and
   // sleeps until this process drains; the drain rings slot i's doorbell and clears the bit.
   std::atomic<uint64_t> roomWanted[kMaxSlots / 64];
+  // The CPUs this process's JS thread may run on (bit i: CPU i), written by the process itself
+  // and refreshed when its affinity changes (placement moves a launcher after it attached). The
+  // mask is valid only while cpuMaskGeneration equals `generation`: a process of an older build,
+  // or a C peer, never writes it, so what it finds there (zeros, or the mask of the slot's
+  // previous holder) is read as "every CPU". An all-zero mask (a CPU above 255) means the same.
+  // These fields sit in what was padding before the doorbell line's end: the layout is unchanged.
+  std::atomic<uint64_t> cpuMask[kCpuMaskWords];
+  std::atomic<uint32_t> cpuMaskGeneration;
   // Pool buffers the receiver drained and JS is decoding, released together at the next drain
   // (a reaper finds them by their owner words, which say received by this slot).
   alignas(64) std::atomic<uint32_t> heldCount;
   uint64_t held[kHeldMax];
 };
+
+// The CPU mask fits in what was the doorbell line's padding: older builds of the same layout
+// version see the same offsets.
+static_assert(kMaxSlots > 128 || offsetof(ProcSlot, heldCount) == 128, "ProcSlot layout changed");
 
 struct MailboxEntry {
   std::atomic<uint32_t> id;       // current mailbox id at this index, 0 when closed

@@ -19,6 +19,7 @@
 #include <thread>
 #include <vector>
 
+#include "cpu_mask.h"
 #include "mailbox.h"
 
 // Hidden: these names are the addon's own, not exported from mpbus.node (calls between the
@@ -110,7 +111,8 @@ struct Attachment {
   uint32_t* out = nullptr;  // JS Uint32Array, kBurst * kOutWords
   bool crowded = false;
   uint64_t crowdedAtUs = 0;  // when `crowded` was last computed
-  uint32_t cpus = 1;         // CPUs of this process's affinity mask
+  uint32_t cpus = 1;         // CPUs of this process's (JS thread's) affinity mask
+  CpuMask cpuMask = {};      // the same CPUs as bits, as published in our slot (0: unknown)
   uint32_t onlineCpus = 1;   // CPUs of the machine (what /proc/loadavg's runnable count competes for)
   int loadavgFd = -1;        // /proc/loadavg, kept open: one pread per check
   Napi::Reference<Napi::Uint32Array> outRef;
@@ -173,6 +175,7 @@ bool TryReap(Control* c, rte_mempool* pool, uint32_t slot);
 // mbx_room.cc: waking senders that wait for room; whether this machine is crowded.
 void WakeRoomWaiters(Control* c, ProcSlot& self, bool fenced);
 bool Crowded(Attachment& a);
+void RefreshCpus(Attachment& a);
 
 // mbx_doorbell.cc: the thread a parked receiver's doorbell wakes.
 void StartWaker(Attachment* a);

@@ -126,13 +126,8 @@ Napi::Value MbxAttach(const Napi::CallbackInfo& info) {
   a->slot = lcore;
   a->inbox = inbox;
   {
-    // The CPUs this process may run on (taskset, cgroups), not the machine's.
-    cpu_set_t set;
-    int n = sched_getaffinity(0, sizeof(set), &set) == 0 ? CPU_COUNT(&set)
-                                                         : static_cast<int>(sysconf(_SC_NPROCESSORS_ONLN));
-    a->cpus = n > 0 ? static_cast<uint32_t>(n) : 1;
     long online = sysconf(_SC_NPROCESSORS_ONLN);
-    a->onlineCpus = online > 0 ? static_cast<uint32_t>(online) : a->cpus;
+    a->onlineCpus = online > 0 ? static_cast<uint32_t>(online) : 1;
     a->loadavgFd = open("/proc/loadavg", O_RDONLY | O_CLOEXEC);
   }
   a->table = table;
@@ -154,6 +149,9 @@ Napi::Value MbxAttach(const Napi::CallbackInfo& info) {
   if (generation == 0) generation = 1;
   s.generation.store(generation);
   a->generation = generation;
+  // The CPUs this process's JS thread may run on (taskset, cgroups, placement), not the
+  // machine's; published in the slot for the others' crowded check.
+  RefreshCpus(*a);
   s.state.store(kSlotAlive, std::memory_order_release);
   StartWaker(a);
   m->att = a;

@@ -4,7 +4,10 @@
 // tells a waiting process to sleep on its doorbell instead of spinning or yielding.
 #include <rte_mempool.h>
 #include <rte_ring.h>
+#include <sched.h>
 #include <unistd.h>
+
+#include <algorithm>
 
 #include "common.h"
 #include "mbx.h"
@@ -28,12 +31,26 @@ uint32_t RunnableTasks(int fd) {
   return v;
 }
 
-// Processes of the group whose receiver is not parked (they spin or work).
-uint32_t AwakeProcesses(Control* c) {
+// The CPUs the process in `s` published (ProcSlot::cpuMask) into `mask`; all zero (every CPU)
+// when it published none for its current claim.
+void PublishedCpus(const ProcSlot& s, CpuMask& mask) {
+  uint32_t generation = s.generation.load(std::memory_order_relaxed);
+  bool valid = s.cpuMaskGeneration.load(std::memory_order_acquire) == generation;
+  for (uint32_t w = 0; w < kCpuMaskWords; w++) mask[w] = valid ? s.cpuMask[w].load(std::memory_order_relaxed) : 0;
+}
+
+// Processes of the group whose receiver is not parked (they spin or work) and that may run on
+// one of the CPUs in `mine` (this process counts itself). A process whose CPUs are unknown
+// counts as running on every CPU, as does every process when `mine` is unknown.
+uint32_t AwakeCompetitors(Control* c, const CpuMask& mine) {
   uint32_t n = 0;
+  CpuMask theirs;
   for (uint32_t i = 0; i < kMaxSlots; i++) {
     ProcSlot& s = c->slots[i];
-    n += s.state.load(std::memory_order_relaxed) == kSlotAlive && s.parked.load(std::memory_order_relaxed) == 0;
+    if (s.state.load(std::memory_order_relaxed) != kSlotAlive || s.parked.load(std::memory_order_relaxed) != 0)
+      continue;
+    PublishedCpus(s, theirs);
+    n += CpuMasksOverlap(mine, theirs);
   }
   return n;
 }
@@ -56,8 +73,9 @@ Napi::Value MbxWantRoom(const Napi::CallbackInfo& info) {
   return Napi::Boolean::New(env, room);
 }
 
-// mbxCrowded() -> true when more of the group's processes are awake (not parked) than there
-// are CPUs: then waiting should sleep on a doorbell rather than spin or yield.
+// mbxCrowded() -> true when more of the group's processes are awake (not parked) on this
+// process's CPUs than it has CPUs, or the machine is busy (Crowded): then waiting should sleep on
+// a doorbell rather than spin or yield.
 Napi::Value MbxCrowded(const Napi::CallbackInfo& info) {
   Attachment& a = RequireAttached(info);
   return Napi::Boolean::New(info.Env(), Crowded(a));
@@ -88,17 +106,44 @@ void WakeRoomWaiters(Control* c, ProcSlot& self, bool fenced) {
 }
 
 // Whether waiting should sleep on a doorbell rather than spin or yield: more of the group's
-// processes are awake than this process has CPUs, or more tasks of any program are runnable
-// than the machine has CPUs (other programs' busy processes count too: a worker spinning on a
-// machine busy with other work took 53-55% of its CPU samples in the drain and slowed its own
-// caller). Recomputed at most every millisecond (a scan of the process table and one pread).
+// processes are awake on this process's CPUs than it has CPUs (processes placed on other CPUs
+// do not compete: a launcher alone on its CPU spins while its workers share the other), or more
+// tasks of any program are runnable than the machine has CPUs (other programs' busy processes
+// count too: a worker spinning on a machine busy with other work took 53-55% of its CPU samples
+// in the drain and slowed its own caller). Recomputed at most every millisecond (this thread's
+// affinity, republished when it changed, a scan of the process table and one pread).
 bool Crowded(Attachment& a) {
   uint64_t now = NowUs();
   if (now - a.crowdedAtUs >= 1000) {
-    a.crowded = AwakeProcesses(a.ctl) > a.cpus || RunnableTasks(a.loadavgFd) > a.onlineCpus;
+    RefreshCpus(a);
+    a.crowded = AwakeCompetitors(a.ctl, a.cpuMask) > a.cpus || RunnableTasks(a.loadavgFd) > a.onlineCpus;
     a.crowdedAtUs = now;
   }
   return a.crowded;
+}
+
+// Reads this thread's affinity into a.cpus and a.cpuMask and publishes the mask in our slot
+// when it changed. Called on the JS thread (the one placement moves) at attach and from Crowded.
+void RefreshCpus(Attachment& a) {
+  cpu_set_t set;
+  CpuMask mask = {};
+  if (sched_getaffinity(0, sizeof(set), &set) == 0) {
+    a.cpus = std::max(1, CPU_COUNT(&set));
+    CpuMaskFromSet(set, mask);
+  } else {
+    long online = sysconf(_SC_NPROCESSORS_ONLN);
+    a.cpus = online > 0 ? static_cast<uint32_t>(online) : 1;
+  }
+  ProcSlot& s = a.ctl->slots[a.slot];
+  uint32_t generation = s.generation.load(std::memory_order_relaxed);
+  bool same = s.cpuMaskGeneration.load(std::memory_order_relaxed) == generation;
+  for (uint32_t w = 0; w < kCpuMaskWords; w++) same = same && mask[w] == a.cpuMask[w];
+  if (same) return;
+  for (uint32_t w = 0; w < kCpuMaskWords; w++) {
+    a.cpuMask[w] = mask[w];
+    s.cpuMask[w].store(mask[w], std::memory_order_relaxed);
+  }
+  s.cpuMaskGeneration.store(generation, std::memory_order_release);
 }
 
 MPBUS_FACILITY(InitRoom);
