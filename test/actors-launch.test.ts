@@ -102,7 +102,7 @@ describe('system.launch(): worker processes as supervised children', () => {
 
   it('under load through a router: scale up and down, a SIGKILLed child restarted, a rolling replace with a new module; every ask answered exactly once', async () => {
     const [r] = await run(group('sup_load'), { scenario: 'load' });
-    expect(r).toMatchObject({ lost: 0, duplicates: 0, failureCount: 0 });
+    expect(r).toMatchObject({ workersAtLaunch: 2, lost: 0, duplicates: 0, failureCount: 0 });
     expect(r!.sent as number).toBeGreaterThan(1000);
     const steps = r!.steps as Array<{ step: string; size: number }>;
     expect(steps.map((s) => s.size)).toEqual([4, 1, 3, 3, 3]);

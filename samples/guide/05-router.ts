@@ -13,9 +13,9 @@ if (!me) {
   const system = await startActorSystem({ filePrefix: `guide_router_${process.pid}`, procType: 'primary' });
   // The router follows the group 'squarers': workers that join, leave or die are tracked.
   const router = system.router<Squarer>('squares', { strategy: 'round-robin', group: 'squarers' });
-  // Three processes of this very file, ready once each one's actor is in the group.
+  // Three processes of this very file, ready once each one's actor is in the group: the router
+  // of that group routes to all three as soon as launch() returns.
   const pool = await system.launch(new URL(import.meta.url), { count: 3, name: 'sq', ready: { group: 'squarers' } });
-  while (router.workers().length < 3) await new Promise((resolve) => setTimeout(resolve, 20));
 
   const restarted = firstValueFrom(pool.events$.pipe(filter((e) => e.type === 'restarted')));
   const asks = [...Array(30).keys()].map((n) => router.ref.ask('square', n));

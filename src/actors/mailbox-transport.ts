@@ -560,8 +560,19 @@ export class MailboxTransport implements ActorTransport {
     if (this.closed) return [];
     if (!this.active) this.noteActivity();
     const members = this.readMembers(group);
-    if (!this.followed.has(group)) this.followed.set(group, new Set(members));
+    const known = this.followed.get(group);
+    // A fresh read is news for the group's followers too: a pool that finds its child in the
+    // group (launch's ready: { group }) and a router of that group then agree at once, not a
+    // registry poll (up to idlePollMs) later.
+    if (known) this.reconcile(group, known, new Set(members));
+    else this.followed.set(group, new Set(members));
     return members;
+  }
+
+  /** Emits the joins and leaves between what followers of `group` know and its members now. */
+  private reconcile(group: string, known: Set<string>, current: Set<string>): void {
+    for (const name of current) if (!known.has(name)) this.emitMembership(group, name, 'joined');
+    for (const name of [...known]) if (!current.has(name)) this.emitMembership(group, name, 'left');
   }
 
   async close(): Promise<void> {
@@ -728,9 +739,7 @@ export class MailboxTransport implements ActorTransport {
       this.membersEpoch = epoch;
       this.membersCount = count;
       for (const [group, known] of this.followed) {
-        const current = new Set(this.readMembers(group));
-        for (const name of current) if (!known.has(name)) this.emitMembership(group, name, 'joined');
-        for (const name of [...known]) if (!current.has(name)) this.emitMembership(group, name, 'left');
+        this.reconcile(group, known, new Set(this.readMembers(group)));
       }
       return true;
     } catch (err) {
