@@ -137,5 +137,10 @@ describe('system.launch(): worker processes as supervised children', () => {
     await until('every child to end', () => !pids.some(processAlive), 10_000);
     await until('the group files to go', () => g.leftovers().length === 0, 10_000);
     expectNothingLeft(g, pids);
+    // the primary asked its workers all along: an ask cut off by the SIGTERM failed as SYSTEM_CLOSED
+    if (signal === 'SIGTERM') {
+      const failed = p.lines().find((l) => 'askError' in l);
+      if (failed) expect(failed.askError).toBe('SYSTEM_CLOSED');
+    }
   });
 });

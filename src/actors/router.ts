@@ -73,6 +73,8 @@ export interface RouterStats {
  */
 export interface RouterHost {
   readonly transport: ActorTransport;
+  /** True once the system, or the runtime under it, began to close. */
+  readonly shuttingDown: boolean;
   ref<C = AnyContract>(name: string): ActorRef<C>;
   registerEndpoint(name: string, endpoint: SystemEndpoint): Registration;
   forwardTell(worker: string, envelope: Envelope): void;
@@ -306,11 +308,19 @@ export class Router<C = AnyContract> implements SystemEndpoint, AskForwarder {
     if (worker === undefined) {
       if (tracingOn) traceRoute(this.name, undefined, envelope, attempt);
       this.system.deadLetter(this.name, envelope, 'no-workers');
-      this.system.reply(envelope, EnvelopeKind.failure, {
-        name: 'MpBusError',
-        code: ActorErrorCodes.noWorkers,
-        message: `router '${this.name}' has no workers: spawn some${this.options.group === undefined ? ' and add them' : ` in group '${this.options.group}'`}`,
-      });
+      // While the system closes (Ctrl-C, close()), its pool's workers leave first: an ask then
+      // fails because of the close, which the caller can tell from a misconfigured router.
+      this.system.reply(
+        envelope,
+        EnvelopeKind.failure,
+        this.system.shuttingDown
+          ? { name: 'SystemClosedError', code: ActorErrorCodes.systemClosed, message: `router '${this.name}' lost its workers: the actor system is closing` }
+          : {
+              name: 'MpBusError',
+              code: ActorErrorCodes.noWorkers,
+              message: `router '${this.name}' has no workers: spawn some${this.options.group === undefined ? ' and add them' : ` in group '${this.options.group}'`}`,
+            },
+      );
       return;
     }
     const c = this.count(worker);

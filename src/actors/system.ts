@@ -790,6 +790,14 @@ export class ActorSystem implements RefHost, CellHost {
   }
 
   /**
+   * @internal True once this system or its runtime began to close (a signal closes the runtime,
+   * whose hooks stop the process pools before this system closes).
+   */
+  get shuttingDown(): boolean {
+    return this.closing !== undefined || this.runtime?.closed === true;
+  }
+
+  /**
    * Shuts down: refuses new messages at once (they become dead letters, asks to its actors fail
    * with `SYSTEM_CLOSED`), lets queued and in-flight messages be handled until `timeoutMs`,
    * then stops every actor (what is left is dead-lettered, asks in it answered with
