@@ -86,7 +86,7 @@ if (mode === 'worker') {
     // A fourth argument picks kinds (comma-separated), e.g. to count one kind's syscalls with `perf stat -p`.
     const names = process.argv[4] ? process.argv[4].split(',').filter((k) => k in kinds) : Object.keys(kinds);
     console.log(
-      `pids: caller ${process.pid}, workers ${children.map((c) => c.pid).join(' ')}; placement ${placement} (caller CPUs ${system.runtime!.cpus.join(',')}, workers ${placed.workers || 'any'})`,
+      `pids: caller ${process.pid}, workers ${children.map((c) => c.pid).join(' ')}; placement ${placement} (caller CPUs ${system.runtime.cpus.join(',')}, workers ${placed.workers || 'any'})`,
     );
     const average = (r: number[]): number => r.reduce((a, b) => a + b, 0) / r.length;
     const block = async (one: () => Promise<unknown>, n: number): Promise<{ p50: number; p99: number; mean: number }> => {

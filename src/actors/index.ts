@@ -30,7 +30,7 @@ export {
 } from './errors.js';
 export { InProcessHub, InProcessTransport } from './in-process.js';
 export { MailboxTransport, type MailboxTransportOptions } from './mailbox-transport.js';
-export { startActorSystem, type StartActorSystemOptions } from './join.js';
+export { startActorSystem, type GroupActorSystem, type StartActorSystemOptions } from './join.js';
 export {
   ProcessPool,
   type LaunchOptions,

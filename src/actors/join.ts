@@ -24,6 +24,9 @@ export interface StartActorSystemOptions extends RuntimeOptions, Omit<ActorSyste
   mailboxes?: MailboxTransportOptions;
 }
 
+/** An actor system over a DPDK group, as {@link startActorSystem} returns it: its runtime is always there. */
+export type GroupActorSystem = ActorSystem & { readonly runtime: Runtime };
+
 /**
  * Joins (or founds) the group and returns an actor system over it. When this call started the
  * runtime, `system.close()` also closes the runtime (leaving the group cleanly); closing the
@@ -32,7 +35,7 @@ export interface StartActorSystemOptions extends RuntimeOptions, Omit<ActorSyste
  * @throws {MpBusError} `OTHER_GROUP` when this process already runs a runtime of another group
  *   (or role) than `filePrefix` (`procType`) ask for: DPDK allows one group per process.
  */
-export async function startActorSystem(options: StartActorSystemOptions = {}): Promise<ActorSystem> {
+export async function startActorSystem(options: StartActorSystemOptions = {}): Promise<GroupActorSystem> {
   // `cluster` is the cluster layer's option (src/cluster/join-cluster.ts): passed on to the system, never to the runtime.
   const { mailboxes, container, askTimeoutMs, goneGraceMs, cluster, checkValues, ...given } = options;
   // A child of system.launch() joins its parent's group as a secondary unless told otherwise.
@@ -69,7 +72,7 @@ export async function startActorSystem(options: StartActorSystemOptions = {}): P
       throw err;
     }
   }
-  return system;
+  return system as GroupActorSystem;
 }
 
 /** The running runtime is the one asked for: a process cannot join a second group, nor change role. */
