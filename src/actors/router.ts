@@ -44,7 +44,8 @@ export interface RouterOptions {
   /**
    * A worker with asks in hand that answered none of them for this long is stalled (stopped,
    * starved, stuck in a handler): it gets no new messages until it answers again (default
-   * 1 000 ms). Other strategies' choices stand; consistent-hash sends the stalled worker's keys
+   * 1 000 ms; found by a check every `stallMs / 4`, at most 250 ms, so up to two check intervals
+   * later). Other strategies' choices stand; consistent-hash sends the stalled worker's keys
    * to the next worker on the ring meanwhile. When every worker is stalled, they are used anyway.
    */
   stallMs?: number;
@@ -90,7 +91,14 @@ interface WorkerCounts {
   held: number;
   /** Messages routed to it (including ones re-given). */
   routed: number;
-  /** When it last answered, or got work while it had none (its stall clock). */
+  /**
+   * Answers from it, plus the times it got work while it had none: counted per ask, and turned
+   * into {@link progressAt} by the stall check, so that answering costs no clock read.
+   */
+  progress: number;
+  /** {@link progress} when the stall check last looked. */
+  progressSeen: number;
+  /** When the stall check first saw {@link progress} at its present count (its stall clock). */
   progressAt: number;
 }
 
@@ -204,6 +212,13 @@ export class Router<C = AnyContract> implements SystemEndpoint, AskForwarder {
     let holding = false;
     for (const [worker, c] of this.counts) {
       holding ||= c.held > 0;
+      // Progress since the last check restarts the stall clock from now: a stall is found at
+      // most one check interval (stallMs / 4 at most) later than from the answer's own time.
+      if (c.progress !== c.progressSeen) {
+        c.progressSeen = c.progress;
+        c.progressAt = now;
+        continue;
+      }
       if (c.held <= 0 || this.stalled.has(worker) || now - c.progressAt < this.stallMs) continue;
       this.stalled.add(worker);
       this.stalledAt.set(worker, now);
@@ -329,14 +344,14 @@ export class Router<C = AnyContract> implements SystemEndpoint, AskForwarder {
       this.stallTimer.unref();
     }
     // a worker's stall clock starts when it gets work while it has none
-    if (c.held === 0) c.progressAt = performance.now();
+    if (c.held === 0) c.progress++;
     c.held++;
     this.system.forwardAsk(this, worker, tracingOn ? traceRoute(this.name, worker, envelope, attempt) : envelope, attempt);
   }
 
   private count(worker: string): WorkerCounts {
     let c = this.counts.get(worker);
-    if (c === undefined) this.counts.set(worker, (c = { held: 0, routed: 0, progressAt: 0 }));
+    if (c === undefined) this.counts.set(worker, (c = { held: 0, routed: 0, progress: 0, progressSeen: 0, progressAt: 0 }));
     c.routed++;
     return c;
   }
@@ -356,7 +371,7 @@ export class Router<C = AnyContract> implements SystemEndpoint, AskForwarder {
   settled(worker: string): void {
     const c = this.counts.get(worker);
     if (c === undefined) return;
-    c.progressAt = performance.now();
+    c.progress++;
     if (this.stalled.size > 0 || this.probing.size > 0) {
       this.stalled.delete(worker);
       this.probing.delete(worker);

@@ -40,6 +40,7 @@ import {
 import { SystemCounters } from './counters.js';
 import type { AnyContract, AskOptions, ContractOf } from './contract.js';
 import { actorDeclaration, type ActorClass } from './decorators.js';
+import { wallClockAt } from './clock.js';
 import { DeadlineQueue } from './deadlines.js';
 import {
   ActorErrorCodes,
@@ -431,14 +432,19 @@ export class ActorSystem implements RefHost, CellHost {
         return Promise.reject(err);
       }
     }
+    // One clock read: the wall clock the deadline is written in is derived from it.
+    const now = performance.now();
+    const wallNow = wallClockAt(now);
     // Asked while handling a message: no later than that message's own asker waits.
     const handling = sender === undefined ? undefined : this.cells.get(sender)?.currentEnvelope;
-    if (handling?.deadline !== undefined) timeoutMs = Math.max(0, Math.min(timeoutMs, handling.deadline - Date.now()));
+    if (handling?.deadline !== undefined) timeoutMs = Math.max(0, Math.min(timeoutMs, handling.deadline - wallNow));
     const id = this.nextAskId++;
-    const envelope = makeEnvelope(EnvelopeKind.ask, action, payload, id, this.replyAddress, sender, Date.now() + timeoutMs, handling?.trace);
+    const envelope = makeEnvelope(EnvelopeKind.ask, action, payload, id, this.replyAddress, sender, wallNow + timeoutMs, handling?.trace);
     const span = tracingOn ? traceSend(to, envelope, handling) : undefined;
     const promise = new Promise<unknown>(captureResolve);
-    const p = new PendingAsk(id, to, action, timeoutMs, performance.now() + timeoutMs, capturedResolve, undefined);
+    // Whole milliseconds (rounded up): a small integer, kept in the ask unboxed, where a
+    // fraction would cost a 16-byte number object per ask.
+    const p = new PendingAsk(id, to, action, timeoutMs, Math.ceil(now) + timeoutMs, capturedResolve, undefined);
     capturedResolve = noSettler; // the module does not keep the last ask's promise alive
     // Registered before sending: a router of this system takes the entry over on delivery.
     this.pending.set(p);
@@ -469,10 +475,15 @@ export class ActorSystem implements RefHost, CellHost {
    * came (not translated into an error and back).
    */
   forwardAsk(router: AskForwarder, worker: string, origin: Envelope, attempt: number): void {
-    const now = performance.now();
     const limit = router.workerTimeoutMs;
     const caller = origin.replyTo === this.replyAddress && origin.id !== undefined ? this.pending.get(origin.id) : undefined;
-    if (caller !== undefined && caller.router === undefined && !caller.isRelay && (limit === undefined || caller.due - now <= limit)) {
+    // (an ask whose whole timeout is within the limit has no more time left than the limit: no clock read)
+    if (
+      caller !== undefined &&
+      caller.router === undefined &&
+      !caller.isRelay &&
+      (limit === undefined || caller.timeoutMs <= limit || caller.due - performance.now() <= limit)
+    ) {
       caller.router = router;
       caller.worker = worker;
       caller.attempt = attempt;
@@ -486,18 +497,20 @@ export class ActorSystem implements RefHost, CellHost {
       }
       return;
     }
+    const now = performance.now();
+    const wallNow = wallClockAt(now);
     let timeoutMs = limit ?? this.askTimeoutMs;
     // Whole milliseconds: asks relayed with about the same time left share a deadline lane.
-    if (origin.deadline !== undefined) timeoutMs = Math.max(0, Math.min(timeoutMs, Math.ceil(origin.deadline - Date.now())));
+    if (origin.deadline !== undefined) timeoutMs = Math.max(0, Math.min(timeoutMs, Math.ceil(origin.deadline - wallNow)));
     const id = this.nextAskId++;
-    const p = new PendingAsk(id, worker, origin.action, timeoutMs, now + timeoutMs, undefined, this);
+    const p = new PendingAsk(id, worker, origin.action, timeoutMs, Math.ceil(now) + timeoutMs, undefined, this);
     p.router = router;
     p.worker = worker;
     p.attempt = attempt;
     p.origin = origin;
     this.pending.set(p);
     this.deadlines.add(id, p.due, timeoutMs);
-    const envelope = makeEnvelope(EnvelopeKind.ask, origin.action, origin.payload, id, this.replyAddress, origin.sender, Date.now() + timeoutMs, origin.trace);
+    const envelope = makeEnvelope(EnvelopeKind.ask, origin.action, origin.payload, id, this.replyAddress, origin.sender, wallNow + timeoutMs, origin.trace);
     if (this.send(worker, envelope) === 'unknown') {
       this.deadLetter(worker, envelope, 'unknown-actor');
       this.workerLost(p, new ActorNotFoundError(worker, origin.action));
