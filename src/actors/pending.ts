@@ -56,7 +56,7 @@ export class PendingAsk {
     readonly to: string,
     readonly action: string,
     readonly timeoutMs: number,
-    /** When it expires, on the `performance.now()` clock in whole milliseconds (rounded up: `due - timeoutMs` is when it was made). */
+    /** When it expires, on the `performance.now()` clock (`due - timeoutMs`: when it was made, also the start of its latency). */
     readonly due: number,
     /** Asks made here: the resolve function of their promise. */
     private onValue: ((value: unknown) => void) | undefined,

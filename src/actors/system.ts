@@ -442,9 +442,7 @@ export class ActorSystem implements RefHost, CellHost {
     const envelope = makeEnvelope(EnvelopeKind.ask, action, payload, id, this.replyAddress, sender, wallNow + timeoutMs, handling?.trace);
     const span = tracingOn ? traceSend(to, envelope, handling) : undefined;
     const promise = new Promise<unknown>(captureResolve);
-    // Whole milliseconds (rounded up): a small integer, kept in the ask unboxed, where a
-    // fraction would cost a 16-byte number object per ask.
-    const p = new PendingAsk(id, to, action, timeoutMs, Math.ceil(now) + timeoutMs, capturedResolve, undefined);
+    const p = new PendingAsk(id, to, action, timeoutMs, now + timeoutMs, capturedResolve, undefined);
     capturedResolve = noSettler; // the module does not keep the last ask's promise alive
     // Registered before sending: a router of this system takes the entry over on delivery.
     this.pending.set(p);
@@ -503,7 +501,7 @@ export class ActorSystem implements RefHost, CellHost {
     // Whole milliseconds: asks relayed with about the same time left share a deadline lane.
     if (origin.deadline !== undefined) timeoutMs = Math.max(0, Math.min(timeoutMs, Math.ceil(origin.deadline - wallNow)));
     const id = this.nextAskId++;
-    const p = new PendingAsk(id, worker, origin.action, timeoutMs, Math.ceil(now) + timeoutMs, undefined, this);
+    const p = new PendingAsk(id, worker, origin.action, timeoutMs, now + timeoutMs, undefined, this);
     p.router = router;
     p.worker = worker;
     p.attempt = attempt;
