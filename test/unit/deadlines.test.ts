@@ -137,11 +137,32 @@ describe('DeadlineQueue', () => {
     expect(expired).toEqual([...first, ...second, ...third]);
   });
 
-  it('all settled: the lane goes', () => {
-    const q = new Queue(() => undefined);
-    const lanes = (q.queue as unknown as { lanes: Map<number, unknown> }).lanes;
+  it('all settled: the lane is emptied and kept for the next entry of its timeout (one such lane at most), and the timer drops it', () => {
+    const expired: string[] = [];
+    const q = new Queue((e) => expired.push(e.name));
+    const lanes = (q.queue as unknown as { lanes: Map<number, { keys: Float64Array; size: number }> }).lanes;
     for (const e of [q.add('a', 60_000), q.add('b', 60_000)]) q.settle(e);
+    const kept = lanes.get(60_000)!;
+    expect(kept.size).toBe(0);
+    // A sequential caller: each entry settled before the next; the same lane and ring serve all.
+    const ring = kept.keys;
+    for (let i = 0; i < 1000; i++) q.settle(q.add(`s${i}`, 60_000));
+    expect(lanes.get(60_000)).toBe(kept);
+    expect(kept.keys).toBe(ring);
+    // Another timeout's lane emptied takes the place of the one kept.
+    q.settle(q.add('other', 5_000));
+    expect([...lanes.keys()]).toEqual([5_000]);
+    // After a burst the emptied lane's ring is back to its first capacity.
+    const burst = Array.from({ length: 1000 }, (_, i) => q.add(`b${i}`, 5_000));
+    for (const e of burst) q.settle(e);
+    expect(lanes.get(5_000)!.keys.length).toBeLessThanOrEqual(256);
+    // Entries added to a kept lane still expire, in order; the timer's turn drops an empty lane.
+    const late = [q.add('x', 5_000), q.add('y', 5_000)];
+    vi.advanceTimersByTime(5_000);
+    expect(expired).toEqual(late.map((e) => e.name));
+    vi.advanceTimersByTime(60_000);
     expect(lanes.size).toBe(0);
+    expect(vi.getTimerCount()).toBe(0);
     q.clear();
   });
 
