@@ -29,7 +29,7 @@ import {
   type ActorTransport,
   type DeliveryStatus,
   type Envelope,
-  type EnvelopeKind,
+  EnvelopeKind,
   type Location,
   type MembershipChange,
   type NameGone,
@@ -121,6 +121,8 @@ export class MailboxTransport implements ActorTransport {
   private readonly outgoing = new Map<string, Outgoing>();
   /** Outgoing queues to send at the end of this turn. */
   private staged: Outgoing[] = [];
+  /** An ask or an answer was staged since the last flush (see {@link flushStaged}). */
+  private expectsAnswers = false;
   private undeliverable: ((to: string, envelope: Envelope, cause?: unknown) => void) | undefined;
   /**
    * The envelope being encoded, by wire length 3..8 (msgpackr packs synchronously: one array of
@@ -291,6 +293,7 @@ export class MailboxTransport implements ActorTransport {
       local.receiver.receive(envelope);
       return 'delivered';
     }
+    if (envelope.kind !== EnvelopeKind.tell) this.expectsAnswers = true;
     const out = this.outgoing.get(to);
     if (out !== undefined) {
       // Earlier messages to it wait (staged or for room): this one goes after them.
@@ -409,13 +412,23 @@ export class MailboxTransport implements ActorTransport {
     this.staged.push(out);
   }
 
-  /** End of the turn: every staged queue goes, one native call per batch of up to 256. */
+  /**
+   * End of the turn: every staged queue goes, one native call per batch of up to 256; then, when
+   * asks or answers were among them, this process's receive loop drains at once for what comes
+   * back: answers, or the next asks of a caller that just got its answers (see
+   * `MailboxSystem.drainAfterSend`). Tells alone expect nothing: a drain that waits for nothing
+   * would only slow a process that tells.
+   */
   private readonly flushStaged = (): void => {
     const list = this.staged;
     this.staged = [];
     for (const out of list) {
       out.staged = false;
       this.flush(out);
+    }
+    if (this.expectsAnswers) {
+      this.expectsAnswers = false;
+      if (!this.mailboxes.closed) this.mailboxes.drainAfterSend();
     }
   };
 

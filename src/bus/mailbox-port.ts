@@ -57,17 +57,22 @@ export class MailboxPort implements MailboxHost {
   }
 
   /** True when more of the group's processes are awake than there are CPUs (waiting should sleep, not spin). */
+  /** Send calls so far (single or batched): the pump tells from it whether this process sent since its last turn. */
+  sends = 0;
+
   get crowded(): boolean {
     return !this.closed && this.native.mbxCrowded();
   }
 
   nativeSend(at: MailboxAddress, codec: number, bytes: Uint8Array, start: number, end: number): number {
     this.assertOpen();
+    this.sends++;
     return this.native.mbxSend(at.slot, at.generation, at.id, codec, bytes, start, end);
   }
 
   nativeSendMany(at: MailboxAddress, codec: number, bytes: Uint8Array, bounds: Uint32Array, count: number): number {
     this.assertOpen();
+    this.sends++;
     return this.native.mbxSendMany(at.slot, at.generation, at.id, codec, bytes, bounds, count);
   }
 

@@ -33,6 +33,12 @@ const ROOM_RECHECK_MS = 10;
  * for room (µs): about one yield of the CPU, so that a receiver sharing it can make that room.
  */
 const ROOM_TURN_SPIN_US = 1;
+/**
+ * How long after a scheduled turn of the receive loop sends may still be followed by a drain at
+ * once (see {@link MailboxPump.drainAfterSend}), so that the event loop turns (timers, I/O, other
+ * immediates) at least this often while answers keep coming back at once (ms).
+ */
+const AFTER_SEND_MS = 0.5;
 /** How long an idle receiver lingers before parking while more tasks are runnable than CPUs (ms). */
 const CROWDED_LINGER_MS = 0.1;
 /**
@@ -75,6 +81,13 @@ export class MailboxPump implements RoomWatch {
   private readonly gathered: Array<Mailbox<unknown>> = [];
   private pumpScheduled = false;
   private parked = false;
+  /** True while a turn runs (see {@link drainAfterSend}). */
+  private inTurn = false;
+  /** A turn ran for {@link drainAfterSend} since the last scheduled one, which started at `scheduledTurnAt`. */
+  private drainedAfterSend = false;
+  private scheduledTurnAt = 0;
+  /** The port's send count when the last turn ended. */
+  private sendsAtTurnEnd = 0;
   private stopped = false;
   private lastMessageAt = 0;
   /** When a drain last found messages, and the moving average of the gaps between such drains (ms). */
@@ -165,7 +178,41 @@ export class MailboxPump implements RoomWatch {
 
   private readonly pump = (): void => {
     this.pumpScheduled = false;
+    this.drainedAfterSend = false;
+    this.scheduledTurnAt = performance.now();
+    this.turn(true);
+  };
+
+  /**
+   * This process just sent messages outside a turn of this pump: what the actor layer sends
+   * (answers, asks) goes at the end of the event-loop turn that made it, in a microtask after
+   * this pump's turn. The next drain, which waits `spinUs` for what comes back, then came only
+   * after another turn of the event loop, ~3.5 µs here: a time in which a process that shares
+   * its CPU with the one that answers next (two workers of a sequential caller on one CPU) held
+   * the CPU for nothing. Such drains follow one another while each finds what its sends
+   * brought, for up to {@link AFTER_SEND_MS} after the scheduled turn; then the event loop turns
+   * (docs/benchmarks.md, "Eighth pass: draining right after sending").
+   */
+  drainAfterSend(): void {
+    if (this.inTurn || this.parked || this.stopped || this.port.sends === this.sendsAtTurnEnd) return;
+    if (this.drainedAfterSend && performance.now() - this.scheduledTurnAt > AFTER_SEND_MS) return;
+    this.drainedAfterSend = true;
+    this.turn(false);
+  }
+
+  /** One turn: drains (the first drain may wait), delivers, then lingers or parks (`mayPark`: a scheduled turn). */
+  private turn(mayPark: boolean): void {
     if (this.stopped) return;
+    this.inTurn = true;
+    try {
+      this.drainAndDeliver(mayPark);
+    } finally {
+      this.inTurn = false;
+      this.sendsAtTurnEnd = this.port.sends;
+    }
+  }
+
+  private drainAndDeliver(mayPark: boolean): void {
     const stats = this.loopStats;
     stats.turns++;
     let got = 0;
@@ -200,13 +247,14 @@ export class MailboxPump implements RoomWatch {
     // which took the CPU from the processes this one waits for (flagship workers: ~50% of their
     // samples in this loop); parking at once instead made every sequential ask pay a wake-up.
     const linger = now - this.lastMessageAt;
-    if (got > 0 || (linger < this.idleParkMs && (linger < this.crowdedLingerMs() || !this.native.mbxCrowded())) || !this.native.mbxPark()) {
+    // (a turn after a send leaves parking to the scheduled turn, which is still to come)
+    if (!mayPark || got > 0 || (linger < this.idleParkMs && (linger < this.crowdedLingerMs() || !this.native.mbxCrowded())) || !this.native.mbxPark()) {
       this.schedulePump();
       return;
     }
     stats.parks++;
     this.parked = true;
-  };
+  }
 
   /**
    * How long an idle receiver lingers on a crowded machine: about one round trip, or, when

@@ -187,6 +187,15 @@ export class MailboxSystem {
     return this.pump.isParked;
   }
 
+  /**
+   * @internal This process just sent messages outside a turn of its receive loop (the actor
+   * layer's sends at the end of a turn): the loop drains now, waiting briefly for what comes back,
+   * rather than after another turn of the event loop (at most once per turn of the loop).
+   */
+  drainAfterSend(): void {
+    this.pump.drainAfterSend();
+  }
+
   /** @internal what the receive loop did so far (turns, drains, drains that found messages, parks, doorbell wakes): bench/profile-ask-wake.ts */
   get loopStats(): MailboxPump['loopStats'] {
     return this.pump.loopStats;
