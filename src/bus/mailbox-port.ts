@@ -56,10 +56,10 @@ export class MailboxPort implements MailboxHost {
     return this.att.maxInline;
   }
 
-  /** True when more of the group's processes are awake than there are CPUs (waiting should sleep, not spin). */
   /** Send calls so far (single or batched): the pump tells from it whether this process sent since its last turn. */
   sends = 0;
 
+  /** True when more of the group's processes are awake than there are CPUs (waiting should sleep, not spin). */
   get crowded(): boolean {
     return !this.closed && this.native.mbxCrowded();
   }

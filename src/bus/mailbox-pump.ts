@@ -83,7 +83,7 @@ export class MailboxPump implements RoomWatch {
   private parked = false;
   /** True while a turn runs (see {@link drainAfterSend}). */
   private inTurn = false;
-  /** A turn ran for {@link drainAfterSend} since the last scheduled one, which started at `scheduledTurnAt`. */
+  /** A turn ran for {@link drainAfterSend} since the last scheduled one, which ended at `scheduledTurnAt`. */
   private drainedAfterSend = false;
   private scheduledTurnAt = 0;
   /** The port's send count when the last turn ended. */
@@ -179,7 +179,6 @@ export class MailboxPump implements RoomWatch {
   private readonly pump = (): void => {
     this.pumpScheduled = false;
     this.drainedAfterSend = false;
-    this.scheduledTurnAt = performance.now();
     this.turn(true);
   };
 
@@ -189,9 +188,9 @@ export class MailboxPump implements RoomWatch {
    * this pump's turn. The next drain, which waits `spinUs` for what comes back, then came only
    * after another turn of the event loop, ~3.5 µs here: a time in which a process that shares
    * its CPU with the one that answers next (two workers of a sequential caller on one CPU) held
-   * the CPU for nothing. Such drains follow one another while each finds what its sends
-   * brought, for up to {@link AFTER_SEND_MS} after the scheduled turn; then the event loop turns
-   * (docs/benchmarks.md, "Eighth pass: draining right after sending").
+   * the CPU for nothing. What such a drain delivers may send and drain again: these end when
+   * one finds nothing, or {@link AFTER_SEND_MS} after the last scheduled turn; then the event
+   * loop turns (docs/benchmarks.md, "Eighth pass: draining right after sending").
    */
   drainAfterSend(): void {
     if (this.inTurn || this.parked || this.stopped || this.port.sends === this.sendsAtTurnEnd) return;
@@ -233,6 +232,7 @@ export class MailboxPump implements RoomWatch {
     // that drain); the waiting senders try again, and wait again if they must.
     if (this.roomWaiters.length > 0) this.releaseRoomWaiters();
     const now = performance.now();
+    if (mayPark) this.scheduledTurnAt = now;
     if (got > 0) {
       this.lastMessageAt = now;
       stats.busy++;

@@ -190,7 +190,7 @@ export class MailboxSystem {
   /**
    * @internal This process just sent messages outside a turn of its receive loop (the actor
    * layer's sends at the end of a turn): the loop drains now, waiting briefly for what comes back,
-   * rather than after another turn of the event loop (at most once per turn of the loop).
+   * rather than after another turn of the event loop (see `MailboxPump.drainAfterSend`).
    */
   drainAfterSend(): void {
     this.pump.drainAfterSend();
