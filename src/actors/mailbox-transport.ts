@@ -41,8 +41,9 @@ import {
  * A flush of at most this many asks and answers is followed by a drain at once (see
  * {@link MailboxTransport.flushStaged}). A process that sends more at a time has more coming
  * anyway, and a turn of the event loop gathers more of it into one drain: with every flush
- * followed by a drain, 1,024 asks in flight made 0.69-0.83x the asks per second of 128
- * (0.87-0.94x before), and with 4 at most 0.89-0.98x (node dist/bench/profile-window.js 2 1 128,1024).
+ * followed by a drain, 1,024 asks in flight made 0.69-0.84x the asks per second of 128 in 7
+ * rounds of 8 (0.83-0.94x before), with 4 at most 0.79-1.07x (docs/benchmarks.md, "Eighth
+ * pass: draining right after sending").
  */
 const AFTER_SEND_MAX = 4;
 
