@@ -81,8 +81,6 @@ export class MailboxPump implements RoomWatch {
   private readonly gathered: Array<Mailbox<unknown>> = [];
   private pumpScheduled = false;
   private parked = false;
-  /** True while a turn runs (see {@link drainAfterSend}). */
-  private inTurn = false;
   /** A turn ran for {@link drainAfterSend} since the last scheduled one, which ended at `scheduledTurnAt`. */
   private drainedAfterSend = false;
   private scheduledTurnAt = 0;
@@ -193,25 +191,19 @@ export class MailboxPump implements RoomWatch {
    * loop turns (docs/benchmarks.md, "Eighth pass: draining right after sending").
    */
   drainAfterSend(): void {
-    if (this.inTurn || this.parked || this.stopped || this.port.sends === this.sendsAtTurnEnd) return;
+    if (this.parked || this.stopped || this.port.sends === this.sendsAtTurnEnd) return;
     if (this.drainedAfterSend && performance.now() - this.scheduledTurnAt > AFTER_SEND_MS) return;
     this.drainedAfterSend = true;
     this.turn(false);
   }
 
-  /** One turn: drains (the first drain may wait), delivers, then lingers or parks (`mayPark`: a scheduled turn). */
+  /**
+   * One turn: drains (the first drain may wait), delivers, then lingers or parks (`mayPark`: a
+   * scheduled turn). The actor layer's sends, and so its calls of {@link drainAfterSend}, come in
+   * microtasks: never while a turn runs.
+   */
   private turn(mayPark: boolean): void {
     if (this.stopped) return;
-    this.inTurn = true;
-    try {
-      this.drainAndDeliver(mayPark);
-    } finally {
-      this.inTurn = false;
-      this.sendsAtTurnEnd = this.port.sends;
-    }
-  }
-
-  private drainAndDeliver(mayPark: boolean): void {
     const stats = this.loopStats;
     stats.turns++;
     let got = 0;
@@ -231,6 +223,7 @@ export class MailboxPump implements RoomWatch {
     // Every turn may have made room somewhere (senders to this process are not the only ones
     // that drain); the waiting senders try again, and wait again if they must.
     if (this.roomWaiters.length > 0) this.releaseRoomWaiters();
+    this.sendsAtTurnEnd = this.port.sends;
     const now = performance.now();
     if (mayPark) this.scheduledTurnAt = now;
     if (got > 0) {
