@@ -110,7 +110,10 @@ struct Attachment {
   MailboxEntry* table = nullptr;
   uint32_t* out = nullptr;  // JS Uint32Array, kBurst * kOutWords
   bool crowded = false;
-  uint64_t crowdedAtUs = 0;  // when `crowded` was last computed
+  // More of the group's awake processes may run on this process's CPUs than it has: the ones a
+  // waiting receiver waits for may need its CPU (computed with `crowded`).
+  bool peersCrowd = false;
+  uint64_t crowdedAtUs = 0;  // when `crowded` and `peersCrowd` were last computed
   uint32_t cpus = 1;         // CPUs of this process's (JS thread's) affinity mask
   CpuMask cpuMask = {};      // the same CPUs as bits, as published in our slot (0: unknown)
   uint32_t onlineCpus = 1;   // CPUs of the machine (what /proc/loadavg's runnable count competes for)

@@ -1,6 +1,6 @@
 // Receiving: mbxDrain, called by the JS thread itself, takes a burst of descriptors from this
-// process's inbox (waiting briefly when asked: spinning, or yielding when the machine is
-// crowded), checks each (mbx_check.cc) and writes one row per message into the output array
+// process's inbox (waiting briefly when asked: spinning, or yielding when the group's processes
+// crowd its CPUs), checks each (mbx_check.cc) and writes one row per message into the output array
 // JavaScript reads; pool buffers stay held until the next drain, large messages are copied out
 // (mbxTakeLarge).
 #include <rte_pause.h>
@@ -39,7 +39,8 @@ Napi::Value MbxDrain(const Napi::CallbackInfo& info) {
   unsigned n = rte_ring_sc_dequeue_burst(a.inbox, burst, kBurst, nullptr);
   if (n == 0 && spinUs > 0) {
     uint64_t deadline = NowUs() + spinUs;
-    if (!Crowded(a)) {
+    bool crowded = Crowded(a);
+    if (!a.peersCrowd) {
       // Look at the ring after every pause: a pause is ~22 ns here, and checking only every 32
       // of them made each hop wait ~360 ns on average before a message was even seen
       // (bench/profile-mailbox.ts). The clock is read only every 16 pauses.
@@ -48,17 +49,23 @@ Napi::Value MbxDrain(const Napi::CallbackInfo& info) {
         if ((i & 15) == 0 && NowUs() >= deadline) break;
       }
       n = rte_ring_sc_dequeue_burst(a.inbox, burst, kBurst, nullptr);
-      // Yield after every empty spin: when the process we wait for shares our CPU, it can only
-      // answer while we do not run (when nothing else wants the CPU, sched_yield returns at
-      // once). Yielding only after 8 empty spins in a row made such round trips take ~200 µs
-      // (the p99 of the encoded rows); now ~10 µs.
-      if (n == 0) sched_yield();
+      // Yield after an empty spin when the machine is not crowded: the process we wait for may
+      // share our CPU and can only answer while we do not run (with nothing else runnable,
+      // sched_yield returns at once). Yielding only after 8 empty spins in a row made such round
+      // trips take ~200 µs (the p99 of the encoded rows); now ~10 µs. When it is crowded but not
+      // by the group (other programs' busy processes), never: a yield hands the CPU to whatever
+      // else is runnable on it, and a busy process then keeps it for its whole time slice. With
+      // one busy-loop process on the 2-vCPU machine a sequential ask took ~4 ms (p50), and 128
+      // asks in flight through a router made 45-90 k/s against 600 k/s without it
+      // (docs/benchmarks.md, "Ninth pass: waiting beside a busy process").
+      if (n == 0 && !crowded) sched_yield();
     } else {
-      // More awake receivers than CPUs: spinning would only take the CPU from the senders we
-      // wait for, so the same wait is spent yielding, with a look at the ring after each yield.
-      // Returning to JavaScript after one yield made an idle receiver loop whole event-loop
-      // turns (a worker between the asks of a sequential caller that alternates two workers:
-      // 2-7 turns per ask), each a slice of CPU taken from the processes that work.
+      // More of the group's processes awake on our CPUs than we have: spinning would only take
+      // the CPU from the senders we wait for, so the same wait is spent yielding to them, with
+      // a look at the ring after each yield. Returning to JavaScript after one yield made an
+      // idle receiver loop whole event-loop turns (a worker between the asks of a sequential
+      // caller that alternates two workers: 2-7 turns per ask), each a slice of CPU taken from
+      // the processes that work.
       do sched_yield();
       while (rte_ring_count(a.inbox) == 0 && NowUs() < deadline);
       n = rte_ring_sc_dequeue_burst(a.inbox, burst, kBurst, nullptr);

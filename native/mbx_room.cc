@@ -110,13 +110,16 @@ void WakeRoomWaiters(Control* c, ProcSlot& self, bool fenced) {
 // do not compete: a launcher alone on its CPU spins while its workers share the other), or more
 // tasks of any program are runnable than the machine has CPUs (other programs' busy processes
 // count too: a worker spinning on a machine busy with other work took 53-55% of its CPU samples
-// in the drain and slowed its own caller). Recomputed at most every millisecond (this thread's
-// affinity, republished when it changed, a scan of the process table and one pread).
+// in the drain and slowed its own caller). The first reason alone is also kept (peersCrowd):
+// the drain's wait yields only to the group's processes, never to another program's busy one
+// (mbx_drain.cc). Recomputed at most every millisecond (this thread's affinity, republished when
+// it changed, a scan of the process table and one pread).
 bool Crowded(Attachment& a) {
   uint64_t now = NowUs();
   if (now - a.crowdedAtUs >= 1000) {
     RefreshCpus(a);
-    a.crowded = AwakeCompetitors(a.ctl, a.cpuMask) > a.cpus || RunnableTasks(a.loadavgFd) > a.onlineCpus;
+    a.peersCrowd = AwakeCompetitors(a.ctl, a.cpuMask) > a.cpus;
+    a.crowded = a.peersCrowd || RunnableTasks(a.loadavgFd) > a.onlineCpus;
     a.crowdedAtUs = now;
   }
   return a.crowded;
