@@ -229,8 +229,10 @@ describe('actors across processes', () => {
     const [p, s1, s2] = await cluster('leastLoaded', 2);
     await s1!.use(actors).spawnTestActor('loaded');
     await s2!.use(actors).spawnTestActor('idle');
-    // someone else (s2) gives 'loaded' five slow messages: its mailbox depth shows them until they are done
-    for (let i = 0; i < 5; i++) await s2!.use(actors).tell('loaded', 'slow', 1500);
+    // someone else (s2) gives 'loaded' five slow messages: its mailbox depth shows them until they
+    // are done (4 s each, so it stays above the idle worker's for as long as the jobs can take on a
+    // loaded machine: with 1.5 s each, one full run of the suite routed a job to it)
+    for (let i = 0; i < 5; i++) await s2!.use(actors).tell('loaded', 'slow', 4000);
     await pollUntil(
       'a depth of 4',
       () => p!.use(actors).depth('loaded'),
