@@ -4,7 +4,7 @@
  * kept from an earlier results.json are never mixed in: a figure whose rows were not both
  * measured in this run shows '-' and names the suites to run).
  */
-import type { BenchRow } from './lib.js';
+import { YOUNG_FLAGS, type BenchRow } from './lib.js';
 
 /** One ratio of the mpbus/peer table: mpbus's advantage, so above 1 means mpbus is better. */
 export interface PeerRatio {
@@ -162,6 +162,32 @@ export function issueFigures(rows: BenchRow[], waiting: WaitingCpu | undefined):
       best ? `best: ${best.transport.replace('peers_mpbus_router_', '')}` : undefined,
     );
   }
+  // The same caller run with a larger young generation, against the best window of the default one.
+  add(
+    `router, 10,000 in flight / best window, caller with node ${YOUNG_FLAGS.join(' ')}`,
+    ratio(get('peers_mpbus_router_young_window10000')?.throughputMsgsPerSec, best?.throughputMsgsPerSec),
+    'ratio',
+    '(a setting of the application: docs/actors.md)',
+    undefined,
+    'suite peers',
+  );
+  // Beside a busy process (no target in the issue: how mpbus keeps its lead when the machine also runs other work).
+  add(
+    'beside a busy process: router, 128 in flight / child_process.fork RPC',
+    ratio(get('peers_mpbus_router_busy_window128')?.throughputMsgsPerSec, get('peers_cp_fork_busy_window128')?.throughputMsgsPerSec),
+    'x',
+    '(no target)',
+    undefined,
+    'suite peers',
+  );
+  add(
+    'beside a busy process: sequential ask p50, child_process.fork RPC / direct',
+    ratio(get('peers_cp_fork_busy_seq')?.rttP50Us, get('peers_mpbus_direct_busy_seq')?.rttP50Us),
+    'x',
+    '(no target)',
+    undefined,
+    'suite peers',
+  );
   const worst = (p: number[] | undefined): number | undefined => (p && p.length > 0 ? Math.max(...p) : undefined);
   add('waiting worker CPU, no traffic', worst(waiting?.quiet.workerPercent), '%', '< 1%', (v) => v < 1, 'suite peers');
   add(

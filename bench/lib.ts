@@ -35,6 +35,14 @@ export function percentile(values: number[], p: number): number {
 }
 
 /**
+ * Node flags of the peers suite's second mpbus caller (bench/suites/peers.ts): a young
+ * generation of 32 MB semi-spaces from the start (Node 20's grow from 1 MB up to 16 MB as
+ * survivors require), the setting docs/actors.md ("Many asks in flight") gives an application
+ * that keeps thousands of asks in flight. Its workers inherit them, as forked processes do.
+ */
+export const YOUNG_FLAGS: readonly string[] = ['--max-semi-space-size=32', '--min-semi-space-size=32'];
+
+/**
  * Where a bench's caller and its hand-forked workers run under `placement`, as `system.launch()`
  * would place a pool (src/runtime/cpus.ts): the caller's `cpus` option, and the workers' CPUs as
  * a cpu-set list ('' for any).

@@ -5,7 +5,9 @@
  * `square` a 64-byte value: sequential asks (p50/p99), 128 asks in flight (throughput, p50/p99),
  * one-way tells (throughput).
  * - mpbus actors: through a router in the caller over the workers' actors, and direct (the two
- *   named actors in turn); the router also with 32, 256, 1,024 and 10,000 asks in flight;
+ *   named actors in turn); the router also with 32, 256, 1,024 and 10,000 asks in flight, and
+ *   with 128, 1,024 and 10,000 from a second caller whose young generation is larger
+ *   (`YOUNG_FLAGS` in bench/lib.ts);
  * - `child_process.fork` with correlation ids and a Map of pending promises (json and advanced
  *   serialization; the faster at 128 in flight is the row);
  * - Moleculer 0.14, TCP transporter on loopback, JSON and MsgPack serializers.
@@ -23,7 +25,7 @@ import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { GroupFiles } from '../../src/runtime/group.js';
 import { freePort } from '../../samples/lib/nats.js';
-import { describePlacement, type BenchContext, type BenchRow } from '../lib.js';
+import { describePlacement, YOUNG_FLAGS, type BenchContext, type BenchRow } from '../lib.js';
 import type { CallerConfig, CallerMessage, PhaseCommand } from '../peers/peer-caller.js';
 import type { PhaseResult } from '../peers/square-phases.js';
 import { killPid, SQUARE_BYTES } from '../peers/square.js';
@@ -42,6 +44,8 @@ interface Settings {
   warmupSeconds: number;
   /** The router's windows besides 128. */
   routerWindows: number[];
+  /** The windows of the router whose caller has a larger young generation ({@link YOUNG_FLAGS}). */
+  youngWindows: number[];
   cpuMs: number;
 }
 
@@ -72,8 +76,12 @@ class Caller {
   }
 
   /** Starts the caller; resolves once it and its workers are ready (at most `timeoutMs`). */
-  static async start(label: string, config: CallerConfig, timeoutMs: number, started: Caller[]): Promise<Caller> {
-    const caller = new Caller(label, fork(callerScript, [JSON.stringify(config)], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] }));
+  static async start(label: string, config: CallerConfig, timeoutMs: number, started: Caller[], nodeFlags: readonly string[] = []): Promise<Caller> {
+    const child = fork(callerScript, [JSON.stringify(config)], {
+      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+      execArgv: [...process.execArgv, ...nodeFlags],
+    });
+    const caller = new Caller(label, child);
     started.push(caller);
     await new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error(`peers ${label}: not ready within ${timeoutMs / 1000} s`)), timeoutMs);
@@ -124,9 +132,8 @@ async function cpuPercent(pids: number[], ms: number): Promise<number[]> {
   return pids.map((pid, i) => Math.round(((cpuNs(pid) - before[i]!) / wallNs) * 10000) / 100);
 }
 
-/** Busy-loop processes, one per CPU: more runnable processes than CPUs once anyone else runs. */
-async function withBusyProcesses<T>(work: (count: number) => Promise<T>): Promise<T> {
-  const count = availableParallelism();
+/** Runs `work` while `count` busy-loop processes run alongside (default one per CPU). */
+async function withBusyProcesses<T>(work: (count: number) => Promise<T>, count = availableParallelism()): Promise<T> {
   const busy: ChildProcess[] = [];
   try {
     for (let i = 0; i < count; i++) busy.push(spawn(process.execPath, ['-e', 'for (;;) {}'], { stdio: 'ignore' }));
@@ -175,8 +182,8 @@ function row(transport: string, r: PhaseResult, notes: string): BenchRow {
 
 export async function run(ctx: BenchContext): Promise<void> {
   const s: Settings = ctx.quick
-    ? { rounds: 1, seconds: 0.2, seqAsks: 2000, warmupSeconds: 0.05, routerWindows: [1024, 10_000], cpuMs: 1000 }
-    : { rounds: 3, seconds: 0.5, seqAsks: 30_000, warmupSeconds: 0.1, routerWindows: [32, 256, 1024, 10_000], cpuMs: 2000 };
+    ? { rounds: 1, seconds: 0.2, seqAsks: 2000, warmupSeconds: 0.05, routerWindows: [1024, 10_000], youngWindows: [10_000], cpuMs: 1000 }
+    : { rounds: 3, seconds: 0.5, seqAsks: 30_000, warmupSeconds: 0.1, routerWindows: [32, 256, 1024, 10_000], youngWindows: [128, 1024, 10_000], cpuMs: 2000 };
   const timeoutMs = 60_000;
   const phaseTimeoutMs = s.seconds * 1000 + 120_000;
   const prefix = `mpbench_peers_${process.pid}`;
@@ -184,6 +191,13 @@ export async function run(ctx: BenchContext): Promise<void> {
   try {
     ctx.progress('peers: starting mpbus actors, child_process.fork RPC, Moleculer (a caller and 2 workers each)');
     const mpbus = await Caller.start('mpbus', { impl: 'mpbus', filePrefix: prefix, placement: ctx.placement }, timeoutMs, callers);
+    const mpbusYoung = await Caller.start(
+      'mpbus young',
+      { impl: 'mpbus', filePrefix: `${prefix}_young`, placement: ctx.placement },
+      timeoutMs,
+      callers,
+      YOUNG_FLAGS,
+    );
     const forkJson = await Caller.start('fork json', { impl: 'fork', serialization: 'json' }, timeoutMs, callers);
     const forkAdvanced = await Caller.start('fork advanced', { impl: 'fork', serialization: 'advanced' }, timeoutMs, callers);
     const moleculer: Caller[] = [];
@@ -220,6 +234,13 @@ export async function run(ctx: BenchContext): Promise<void> {
       { id: 'peers_moleculer_tcp_json', caller: moleculer[0]!, config: 'moleculer', what: molWhat('JSON') },
       { id: 'peers_moleculer_tcp_msgpack', caller: moleculer[1]!, config: 'moleculer', what: molWhat('MsgPack') },
     ];
+    // Its windows only: what sizing the young generation does to asks in flight (rows beside the router's).
+    const young: Config = {
+      id: 'peers_mpbus_router_young',
+      caller: mpbusYoung,
+      config: 'router',
+      what: `${configs[0]!.what}; the caller run with node ${YOUNG_FLAGS.join(' ')}`,
+    };
 
     const samples = new Map<string, PhaseResult[]>();
     const measure = async (c: Config, key: string, cmd: Omit<PhaseCommand, 'id' | 'config'>): Promise<void> => {
@@ -237,30 +258,48 @@ export async function run(ctx: BenchContext): Promise<void> {
       ctx.progress(`peers round ${round + 1}/${s.rounds}: router with ${s.routerWindows.join(', ')} asks in flight`);
       for (const w of s.routerWindows)
         await measure(configs[0]!, `window${w}`, { phase: 'window', window: w, seconds: s.seconds, warmupSeconds: s.warmupSeconds });
+      ctx.progress(`peers round ${round + 1}/${s.rounds}: router, caller with node ${YOUNG_FLAGS.join(' ')}, ${s.youngWindows.join(', ')} asks in flight`);
+      for (const w of s.youngWindows) await measure(young, `window${w}`, { phase: 'window', window: w, seconds: s.seconds, warmupSeconds: s.warmupSeconds });
       ctx.progress(`peers round ${round + 1}/${s.rounds}: tells`);
       for (const c of order) await measure(c, 'tell', { phase: 'tell', seconds: s.seconds });
     }
 
+    // One round beside a busy process: more runnable processes than CPUs, as on a machine that
+    // also runs other work (a waiting process that yields its CPU to such a process loses it for
+    // that process's whole time slice; docs/benchmarks.md, "Ninth pass: waiting beside a busy process").
+    ctx.progress('peers: beside a busy process: sequential asks, 128 in flight');
+    await withBusyProcesses(async () => {
+      for (const c of configs) {
+        await measure(c, 'busySeq', { phase: 'seq', seconds: s.seconds, maxAsks: s.seqAsks });
+        await measure(c, 'busyWindow128', { phase: 'window', window: 128, seconds: s.seconds, warmupSeconds: s.warmupSeconds });
+      }
+    }, 1);
+
     const of = (id: string, key: string): PhaseResult => medianOf(samples.get(`${id}|${key}`)!);
     const rounds = s.rounds > 1 ? `median of ${s.rounds} interleaved rounds of ${s.seconds} s` : `${s.seconds} s`;
+    const windowRows = (rowId: string, c: Config, what: string, windows: number[]): BenchRow[] =>
+      [...windows]
+        .sort((a, b) => a - b)
+        .map((w) => {
+          const r = of(c.id, `window${w}`);
+          return row(
+            `${rowId}_window${w}`,
+            r,
+            `${what}: ${w.toLocaleString('en-US')} square asks in flight (${rounds}); the caller's peak RSS during the measurement ${r.peakRssMb} MB`,
+          );
+        });
     const rowsOf = (rowId: string, c: Config, what: string): BenchRow[] => {
-      const windows = [128, ...(c === configs[0] ? s.routerWindows : [])].sort((a, b) => a - b).map((w) => `window${w}`);
       const tell = of(c.id, 'tell');
       return [
         row(`${rowId}_seq`, of(c.id, 'seq'), `${what}: sequential square asks (${rounds})`),
-        ...windows.map((key) => {
-          const r = of(c.id, key);
-          return row(
-            `${rowId}_${key}`,
-            r,
-            `${what}: ${Number(key.slice(6)).toLocaleString('en-US')} square asks in flight (${rounds}); the caller's peak RSS during the measurement ${r.peakRssMb} MB`,
-          );
-        }),
+        ...windowRows(rowId, c, what, [128, ...(c === configs[0] ? s.routerWindows : [])]),
         row(
           `${rowId}_tell`,
           tell,
           `${what}: one-way count tells (${rounds}), counted when the workers' totals (asked) reach every tell; per worker ${tell.perWorker?.map((n) => n.toLocaleString('en-US')).join(' / ') ?? '-'} (last round)`,
         ),
+        row(`${rowId}_busy_seq`, of(c.id, 'busySeq'), `${what}: sequential square asks beside one busy-loop process (${s.seconds} s)`),
+        row(`${rowId}_busy_window128`, of(c.id, 'busyWindow128'), `${what}: 128 square asks in flight beside one busy-loop process (${s.seconds} s)`),
       ];
     };
     const rows: BenchRow[] = [];
@@ -281,6 +320,7 @@ export async function run(ctx: BenchContext): Promise<void> {
         `peers ${c.id}: ${kps(of(c.id, 'window128').perSec)} at 128 in flight, p99 ${us(of(c.id, 'window128').p99Us)}; sequential p50 ${us(of(c.id, 'seq').p50Us)}; tells ${kps(of(c.id, 'tell').perSec)}`,
       );
     }
+    rows.push(...windowRows(young.id, young, young.what, s.youngWindows));
     ctx.addRows(rows);
 
     ctx.progress('peers: CPU of the mpbus processes waiting with no traffic');
