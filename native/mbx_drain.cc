@@ -56,7 +56,7 @@ Napi::Value MbxDrain(const Napi::CallbackInfo& info) {
       // by the group (other programs' busy processes), never: a yield hands the CPU to whatever
       // else is runnable on it, and a busy process then keeps it for its whole time slice. With
       // one busy-loop process on the 2-vCPU machine a sequential ask took ~4 ms (p50), and 128
-      // asks in flight through a router made 45-90 k/s against 600 k/s without it
+      // asks in flight through a router made 45-85 k/s against ~600 k/s without it
       // (docs/benchmarks.md, "Ninth pass: waiting beside a busy process").
       if (n == 0 && !crowded) sched_yield();
     } else {

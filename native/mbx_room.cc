@@ -111,9 +111,10 @@ void WakeRoomWaiters(Control* c, ProcSlot& self, bool fenced) {
 // tasks of any program are runnable than the machine has CPUs (other programs' busy processes
 // count too: a worker spinning on a machine busy with other work took 53-55% of its CPU samples
 // in the drain and slowed its own caller). The first reason alone is also kept (peersCrowd):
-// the drain's wait yields only to the group's processes, never to another program's busy one
-// (mbx_drain.cc). Recomputed at most every millisecond (this thread's affinity, republished when
-// it changed, a scan of the process table and one pread).
+// the drain's wait yields when the group's processes crowd this process's CPUs, not when only
+// other programs crowd the machine (a yield there lost a whole time slice; mbx_drain.cc).
+// Recomputed at most every millisecond (this thread's affinity, republished when it changed, a
+// scan of the process table and one pread).
 bool Crowded(Attachment& a) {
   uint64_t now = NowUs();
   if (now - a.crowdedAtUs >= 1000) {
