@@ -59,7 +59,7 @@ export class MailboxPort implements MailboxHost {
   /** Send calls so far (single or batched): the pump tells from it whether this process sent since its last turn. */
   sends = 0;
 
-  /** True when more of the group's processes are awake than there are CPUs (waiting should sleep, not spin). */
+  /** True when waiting should sleep, not spin (see `MailboxSystem.crowded`). */
   get crowded(): boolean {
     return !this.closed && this.native.mbxCrowded();
   }

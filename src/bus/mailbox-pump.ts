@@ -207,10 +207,11 @@ export class MailboxPump implements RoomWatch {
     const stats = this.loopStats;
     stats.turns++;
     let got = 0;
-    // The first drain may wait for messages (spinUs; on a crowded machine by yielding). A turn
-    // with senders waiting for room is for them to try again, so it waits at most
-    // ROOM_TURN_SPIN_US: waiting the whole spinUs there made the mailbox suite's sender, which
-    // waits for room whenever the receiver's mailbox is full, 5-20% slower.
+    // The first drain may wait for messages (spinUs; by yielding when the group's processes
+    // crowd this process's CPUs, native/mbx_drain.cc). A turn with senders waiting for room is
+    // for them to try again, so it waits at most ROOM_TURN_SPIN_US: waiting the whole spinUs
+    // there made the mailbox suite's sender, which waits for room whenever the receiver's
+    // mailbox is full, 5-20% slower.
     const spinUs = this.roomWaiters.length > 0 ? Math.min(ROOM_TURN_SPIN_US, this.spinUs) : this.spinUs;
     for (let round = 0; round < 8 && !this.stopped; round++) {
       stats.drains++;

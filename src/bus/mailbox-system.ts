@@ -177,7 +177,10 @@ export class MailboxSystem {
     return registry.lookup(name);
   }
 
-  /** True when more of the group's processes are awake than there are CPUs (waiting should sleep, not spin). */
+  /**
+   * True when waiting should sleep, not spin: more of the group's processes are awake on this
+   * process's CPUs than it has, or more tasks of any program are runnable than the machine has CPUs.
+   */
   get crowded(): boolean {
     return this.port.crowded;
   }

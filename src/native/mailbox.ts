@@ -100,7 +100,10 @@ export interface MailboxBinding {
   mbxKeepAlive(on: boolean): void;
   /** Marks this process as waiting for room at the mailbox's process: true when there is room already. */
   mbxWantRoom(slot: number, generation: number, mailboxId: number): boolean;
-  /** More of the group's processes awake than CPUs (recomputed at most every ms). */
+  /**
+   * More of the group's processes awake on this process's CPUs than it has, or more tasks of any
+   * program runnable than the machine has CPUs (recomputed at most every ms; native/mbx_room.cc).
+   */
   mbxCrowded(): boolean;
   mbxDepth(slot: number, generation: number, mailboxId: number): number;
   /** Adds delta to the pending count of one of this process's mailboxes. */
