@@ -35,4 +35,6 @@ export interface LaunchedChild {
 /** @internal IPC messages between a pool and its children (`$mpbus` keeps them apart from the application's). */
 export type ChildMessage = { $mpbus: 'joined'; pid: number; lcore: number } | { $mpbus: 'ready' } | { $mpbus: 'spawned'; name: string };
 /** @internal */
-export type ParentMessage = { $mpbus: 'stop'; timeoutMs: number } | { $mpbus: 'ready-seen' };
+export type ParentMessage =
+  /** `quiet: false`: the primary is closing (its routers with it), so no quiet period for routers to catch up. */
+  { $mpbus: 'stop'; timeoutMs: number; quiet?: boolean } | { $mpbus: 'ready-seen' };

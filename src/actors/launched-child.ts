@@ -67,9 +67,9 @@ let attached = false;
 /**
  * @internal Ties a launched child's actor system to its parent: reports that it joined and what
  * it spawns (for the parent's readiness check), stops when asked (leaves its groups, lets routers
- * notice, lets its actors finish within the deadline, exits 0), and ends when the parent goes
- * away. When the application closes the system itself, the child lets go of the IPC channel so
- * the process can end.
+ * notice unless its primary is closing, lets its actors finish within the deadline, exits 0),
+ * and ends when the parent goes away. When the application closes the system itself, the child
+ * lets go of the IPC channel so the process can end.
  */
 export function attachToParent(system: ActorSystem): void {
   const me = launchedChild();
@@ -84,13 +84,17 @@ export function attachToParent(system: ActorSystem): void {
     },
     complete: () => detach(),
   });
-  const stop = async (timeoutMs: number, why: string): Promise<void> => {
+  const stop = async (timeoutMs: number, why: 'asked' | 'asked, primary closing' | 'parent gone'): Promise<void> => {
     if (stopping) return;
     stopping = true;
     log.info({ timeoutMs, why }, 'stopping');
     const deadline = Date.now() + timeoutMs;
     try {
       if (why === 'asked') await leaveGroupsQuietly(system, deadline);
+      // Its primary is closing, and the routers with it: new work stops as they notice, and
+      // waiting for them to catch up would only take time from what the child holds and from
+      // its exit (within the pool's kill deadline).
+      else if (why === 'asked, primary closing') leaveGroups(system);
       await system.close({ timeoutMs: Math.max(0, deadline - Date.now()) });
     } catch (err) {
       log.warn({ err }, 'closing after a stop request failed');
@@ -99,7 +103,7 @@ export function attachToParent(system: ActorSystem): void {
   };
   const onMessage = (message: unknown): void => {
     const m = message as Partial<ParentMessage> | null;
-    if (m?.$mpbus === 'stop') void stop(typeof m.timeoutMs === 'number' ? m.timeoutMs : 5000, 'asked');
+    if (m?.$mpbus === 'stop') void stop(typeof m.timeoutMs === 'number' ? m.timeoutMs : 5000, m.quiet === false ? 'asked, primary closing' : 'asked');
     else if (m?.$mpbus === 'ready-seen') reportSpawns = false;
   };
   // The parent died or closed its end: an orphan worker serves no one (a dead primary is also
@@ -118,11 +122,10 @@ export function attachToParent(system: ActorSystem): void {
 }
 
 /**
- * Takes this process's actors out of every group (routers following a group stop sending them
- * new work), then keeps serving until the routers have caught up: at least a poll period of
- * theirs, and until nothing arrived for {@link QUIET_IDLE_MS}, within a share of the deadline.
+ * Takes this process's actors out of every group: routers following a group stop sending them
+ * new work (once they notice). Returns how many memberships it ended.
  */
-async function leaveGroupsQuietly(system: ActorSystem, deadline: number): Promise<void> {
+function leaveGroups(system: ActorSystem): number {
   const actors = system.actors();
   let left = 0;
   for (const alias of registry.names()) {
@@ -133,7 +136,17 @@ async function leaveGroupsQuietly(system: ActorSystem, deadline: number): Promis
       left++;
     }
   }
-  if (left === 0) return;
+  return left;
+}
+
+/**
+ * {@link leaveGroups}, then keeps serving until the routers have caught up: at least a poll
+ * period of theirs, and until nothing arrived for {@link QUIET_IDLE_MS}, within a share of the
+ * deadline.
+ */
+async function leaveGroupsQuietly(system: ActorSystem, deadline: number): Promise<void> {
+  const actors = system.actors();
+  if (leaveGroups(system) === 0) return;
   const span = Math.max(0, deadline - Date.now());
   // At least a router's poll period (when the deadline allows), at most half the deadline: the rest is for closing.
   const quietFrom = Date.now() + Math.min(QUIET_MAX_MS, span / 2);
