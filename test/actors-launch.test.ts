@@ -151,4 +151,17 @@ describe('system.launch(): worker processes as supervised children', () => {
       if (failed) expect(failed.askError).toBe('SYSTEM_CLOSED');
     }
   });
+
+  it('a primary busy past its signal deadline kills its stuck children and ends in one turn: it waits for them to end, and removes the group files', async () => {
+    const g = group('sup_stuck');
+    // Before: the primary found its killed children still being torn down (holding their locks,
+    // their main thread a zombie already) and left the files; they removed nothing. A CI run hit it.
+    const p = primary(g, { scenario: 'hold', count: 2, inFlight: 2, stuck: true });
+    await until('the pool', () => p.stdout().includes('ready') || p.child.exitCode !== null, 60_000);
+    const pids = p.lines()[0]!.pids as number[];
+    expect(await p.ended).toEqual({ code: null, signal: 'SIGTERM' });
+    await until('every child to end', () => !pids.some(processAlive), 10_000);
+    await until('the group files to go', () => g.leftovers().length === 0, 3000).catch(() => undefined);
+    expectNothingLeft(g, pids);
+  });
 });

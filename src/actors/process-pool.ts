@@ -210,7 +210,7 @@ export class ProcessPool {
   /** @internal use `system.launch()` */
   constructor(
     private readonly system: PoolHost,
-    private readonly filePrefix: string,
+    private readonly runtime: Runtime,
     private readonly options: Resolved,
   ) {
     this.name = options.name;
@@ -221,11 +221,11 @@ export class ProcessPool {
   }
 
   /** @internal Places the launcher and decides its children's CPUs (before any child starts). */
-  place(runtime: Runtime): void {
-    const plan = planPlacement(this.options.placement, runtime.allowedCpus, runtime.cpus);
-    if (plan.launcher) runtime.placeOn(plan.launcher);
+  place(): void {
+    const plan = planPlacement(this.options.placement, this.runtime.allowedCpus, this.runtime.cpus);
+    if (plan.launcher) this.runtime.placeOn(plan.launcher);
     this.childCpus = plan.children && formatCpuList(plan.children);
-    this.log.debug({ placement: this.options.placement, launcher: formatCpuList(runtime.cpus), children: this.childCpus ?? 'any' }, 'placed');
+    this.log.debug({ placement: this.options.placement, launcher: formatCpuList(this.runtime.cpus), children: this.childCpus ?? 'any' }, 'placed');
   }
 
   /** 'running', 'failed' (gave up restarting), 'closing' or 'closed'. */
@@ -415,7 +415,7 @@ export class ProcessPool {
       env: {
         ...process.env,
         ...this.options.env,
-        [ChildEnv.filePrefix]: this.filePrefix,
+        [ChildEnv.filePrefix]: this.runtime.filePrefix,
         [ChildEnv.procType]: 'secondary',
         [ChildEnv.index]: String(slot.index),
         [ChildEnv.serial]: String(serial),
@@ -457,7 +457,7 @@ export class ProcessPool {
     child.on('message', (message: unknown) => this.onMessage(proc, message as ChildMessage));
     proc.startTimer = setTimeout(() => {
       proc.timedOut = true;
-      kill(proc);
+      this.kill(proc);
     }, this.options.startTimeoutMs);
     slot.starts++;
     if (asSuccessor) slot.successor = proc;
@@ -517,6 +517,11 @@ export class ProcessPool {
     if (proc.child.connected) proc.child.send(message, undefined, undefined, () => undefined);
   }
 
+  private kill(proc: Proc): void {
+    // through the runtime: it leaves the group only once the killed child has ended
+    if (!proc.exit && proc.pid > 0) this.runtime.killMember(proc.pid);
+  }
+
   /** Asks a child to stop (it gets `childMs` for its work) and kills it after `killMs`. */
   private async stopProc(proc: Proc, reason: ExitReason, childMs: number, killMs: number): Promise<void> {
     if (proc.exit) return;
@@ -526,8 +531,8 @@ export class ProcessPool {
     // When the primary closes, the routers that would give the child work close with it: the
     // child leaves its groups without a quiet period for routers to catch up (closeForPrimary).
     if (proc.joined && killMs > 0) this.tell(proc, { $mpbus: 'stop', timeoutMs: Math.floor(childMs), quiet: reason !== 'primary-closing' });
-    else kill(proc);
-    const timer = setTimeout(() => kill(proc), killMs);
+    else this.kill(proc);
+    const timer = setTimeout(() => this.kill(proc), killMs);
     await proc.exited;
     clearTimeout(timer);
   }
@@ -616,9 +621,9 @@ export async function launchPool(system: PoolHost, module: string | URL, options
   if (openPools.has(resolved.name))
     invalid(`launch(): a pool named '${resolved.name}' is already open in this process, and children are named after their pool: give this one another name`);
   openPools.add(resolved.name);
-  const pool = new ProcessPool(system, runtime.filePrefix, resolved);
+  const pool = new ProcessPool(system, runtime, resolved);
   try {
-    pool.place(runtime);
+    pool.place();
   } catch (err) {
     openPools.delete(resolved.name);
     throw err;
@@ -643,15 +648,6 @@ export async function launchPool(system: PoolHost, module: string | URL, options
 
 function publicChild(p: Proc): PoolChild {
   return { ...p.info, pid: p.pid, state: p.state };
-}
-
-function kill(proc: Proc): void {
-  if (proc.exit || proc.pid < 0) return;
-  try {
-    process.kill(proc.pid, 'SIGKILL');
-  } catch {
-    // already gone
-  }
 }
 
 function lastLines(text: string): string {

@@ -56,10 +56,13 @@ export function pidAlive(pid: number): boolean {
     return (err as NodeJS.ErrnoException).code === 'EPERM';
   }
   // A killed child its parent has not reaped yet (a zombie) still answers kill(0): it holds
-  // nothing of the group any more, and counting it alive would keep a dead group's files.
+  // nothing of the group any more, and counting it alive would keep a dead group's files. Its
+  // main thread turns zombie before its other threads have ended, though, and those still hold
+  // its files (locks, sockets, hugepage mappings): it has ended only once the main thread is
+  // the last one left.
   try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
+    const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+    return !/^State:\s+Z/m.test(status) || !/^Threads:\s+1$/m.test(status);
   } catch {
     return false;
   }
