@@ -356,6 +356,28 @@ describe('graceful close', () => {
     expect(client.has('sluggish')).toBe(false);
   });
 
+  it('an ask on a closed system fails on a later turn: an application that asks again on every failure still lets timers and signals in', async () => {
+    const system = makeSystem();
+    await system.spawn('echo', { echo: (v: number) => v });
+    await system.close();
+    let ticks = 0;
+    const ticker = setInterval(() => ticks++, 1);
+    let failures = 0;
+    // what a retry loop does; were each failure a microtask, the interval would never run
+    for (const end = Date.now() + 50; Date.now() < end;) {
+      await system
+        .ref('echo')
+        .ask('echo', 1)
+        .catch((err: unknown) => {
+          expect(err).toBeInstanceOf(SystemClosedError);
+          failures++;
+        });
+    }
+    clearInterval(ticker);
+    expect(failures).toBeGreaterThan(0);
+    expect(ticks).toBeGreaterThan(0);
+  });
+
   it("rejects the closing system's own pending asks with SystemClosedError", async () => {
     const hub = new InProcessHub();
     const server = makeSystem(hub);

@@ -422,7 +422,7 @@ export class ActorSystem implements RefHost, CellHost {
 
   /** @internal */
   askTo(to: string, action: string, payload: unknown, options: AskOptions | undefined, sender: string | undefined): Promise<unknown> {
-    if (this.closed) return Promise.reject(new SystemClosedError(`cannot ask '${to}' for '${action}'`));
+    if (this.closed) return rejectOnNextTurn(new SystemClosedError(`cannot ask '${to}' for '${action}'`));
     // whole ms: the deadline queue keeps one lane per distinct timeout
     let timeoutMs = this.askTimeoutMs;
     if (options?.timeoutMs !== undefined) {
@@ -902,4 +902,13 @@ function functionIncarnation(behavior: FunctionBehavior<AnyContract>, options: S
       ...(options.postStop ? { postStop: options.postStop } : {}),
     };
   };
+}
+
+/**
+ * A promise rejected with `err` on a later turn of the event loop, not as a microtask: an
+ * application that asks again whenever an ask fails would otherwise spin in microtasks once its
+ * system is closed, and never let in a timer or the SIGTERM that should end it.
+ */
+function rejectOnNextTurn(err: Error): Promise<never> {
+  return new Promise((_, reject) => setImmediate(reject, err));
 }
