@@ -89,6 +89,21 @@ describe('leaving a group', () => {
     expect(g.leftovers()).toEqual([]);
   });
 
+  it.each(['exit', 'close'] as const)(
+    'a process that SIGKILLs another of its group and at once leaves (%s) waits for it to end, and removes the group files',
+    async (how) => {
+      // Until the kernel has torn the killed process down it holds its locks and its rte_mp
+      // socket: the check found the group in use, and the killed one removes nothing.
+      const g = group(`killleave_${how}`);
+      const p = await g.startAgent({ procType: 'primary' });
+      const s = await g.startAgent({ procType: 'secondary' });
+      await p.use(fixture('runtime')).killAndLeave(s.pid, how);
+      expect(await p.exited).toEqual({ code: 0, signal: null });
+      expect((await s.exited).signal).toBe('SIGKILL');
+      expect(g.leftovers()).toEqual([]);
+    },
+  );
+
   it('a closed runtime refuses use, and close() is idempotent', async () => {
     const g = group('closed');
     const p = await g.startAgent({ procType: 'primary' });

@@ -457,7 +457,7 @@ export class ProcessPool {
     child.on('message', (message: unknown) => this.onMessage(proc, message as ChildMessage));
     proc.startTimer = setTimeout(() => {
       proc.timedOut = true;
-      this.kill(proc);
+      kill(proc);
     }, this.options.startTimeoutMs);
     slot.starts++;
     if (asSuccessor) slot.successor = proc;
@@ -517,11 +517,6 @@ export class ProcessPool {
     if (proc.child.connected) proc.child.send(message, undefined, undefined, () => undefined);
   }
 
-  private kill(proc: Proc): void {
-    // through the runtime: it leaves the group only once the killed child has ended
-    if (!proc.exit && proc.pid > 0) this.runtime.killMember(proc.pid);
-  }
-
   /** Asks a child to stop (it gets `childMs` for its work) and kills it after `killMs`. */
   private async stopProc(proc: Proc, reason: ExitReason, childMs: number, killMs: number): Promise<void> {
     if (proc.exit) return;
@@ -531,8 +526,8 @@ export class ProcessPool {
     // When the primary closes, the routers that would give the child work close with it: the
     // child leaves its groups without a quiet period for routers to catch up (closeForPrimary).
     if (proc.joined && killMs > 0) this.tell(proc, { $mpbus: 'stop', timeoutMs: Math.floor(childMs), quiet: reason !== 'primary-closing' });
-    else this.kill(proc);
-    const timer = setTimeout(() => this.kill(proc), killMs);
+    else kill(proc);
+    const timer = setTimeout(() => kill(proc), killMs);
     await proc.exited;
     clearTimeout(timer);
   }
@@ -648,6 +643,15 @@ export async function launchPool(system: PoolHost, module: string | URL, options
 
 function publicChild(p: Proc): PoolChild {
   return { ...p.info, pid: p.pid, state: p.state };
+}
+
+function kill(proc: Proc): void {
+  if (proc.exit || proc.pid <= 0) return;
+  try {
+    process.kill(proc.pid, 'SIGKILL');
+  } catch {
+    // already gone
+  }
 }
 
 function lastLines(text: string): string {

@@ -68,6 +68,27 @@ export function pidAlive(pid: number): boolean {
   }
 }
 
+/** SIGKILL's bit in /proc's pending-signal masks (signal n is bit n - 1). */
+const SIGKILL_BIT = 1 << 8;
+
+/**
+ * True while process `pid` is being killed: SIGKILL is pending for it, or its main thread is a
+ * zombie while other threads still run. Until the kernel has torn it down (milliseconds; tens
+ * for a process with much memory) it still holds its files: locks, sockets, hugepage mappings.
+ */
+export function pidEnding(pid: number): boolean {
+  let status: string;
+  try {
+    status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  } catch {
+    return false;
+  }
+  const field = (name: string): string => new RegExp(`^${name}:\\s+(\\S+)`, 'm').exec(status)?.[1] ?? '';
+  const pending = (mask: string): boolean => (parseInt(mask.slice(-4), 16) & SIGKILL_BIT) !== 0;
+  if (field('State') === 'Z') return field('Threads') !== '1';
+  return pending(field('ShdPnd')) || pending(field('SigPnd'));
+}
+
 export class GroupFiles {
   readonly runtimeDir: string;
 
@@ -135,6 +156,17 @@ export class GroupFiles {
       if (m && Number(m[1]) !== process.pid && pidAlive(Number(m[1]))) pids.add(Number(m[1]));
     }
     return [...pids];
+  }
+
+  /**
+   * Pids of the group's processes that are being killed ({@link pidEnding}): its DPDK
+   * secondaries (from their `mp_socket_<pid>_*` files) and its primary, this process aside.
+   */
+  endingPids(): number[] {
+    const primaryPid = this.readSettings()?.primaryPid;
+    const pids = this.liveSecondaryPids();
+    if (primaryPid !== undefined && primaryPid !== process.pid && !pids.includes(primaryPid)) pids.push(primaryPid);
+    return pids.filter(pidEnding);
   }
 
   /** Removes a secondary's rte_mp socket files (`mp_socket_<pid>_*`): only for a process about to end. */

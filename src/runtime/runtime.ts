@@ -16,7 +16,7 @@ import { logger } from '../log.js';
 import { durationMs } from '../validation.js';
 import { addon } from '../native/addon.js';
 import { checkEnvironment, checkFreeHugepages, hugepageInfo } from './environment.js';
-import { GroupFiles, hugetlbfsMounts, pidAlive } from './group.js';
+import { GroupFiles, hugetlbfsMounts } from './group.js';
 import { applyCpus, chooseCpus, formatCpuList, readAllowedCpus } from './cpus.js';
 import { ealArgs, logLevelNumbers, MAX_LCORE, resolveOptions, type ResolvedOptions, type RuntimeOptions } from './options.js';
 import { MPBUS_VERSION } from './version.js';
@@ -82,10 +82,11 @@ const HOOK_OVERRUN_MS = 1000;
 /** A secondary whose primary died ends within this, even if a close hook hangs. */
 const PRIMARY_LOST_EXIT_MS = 1500;
 /**
- * Longest a process waits, as it leaves, for the processes of its group it SIGKILLed to end
- * ({@link Runtime.killMember}); a killed process normally ends within milliseconds.
+ * Longest the last process waits, as it leaves, for killed processes of its group to end
+ * ({@link removeGroupFilesIfLast}): the kernel tears a process down in milliseconds (42 ms for
+ * a Node process with 512 MB of memory).
  */
-const KILLED_END_WAIT_MS = 500;
+const ENDING_WAIT_MS = 500;
 
 /**
  * What a layer above the runtime does in every {@link Runtime.start}, once DPDK is up and before
@@ -153,8 +154,6 @@ export class Runtime {
   private primaryWatch: NodeJS.Timeout | undefined;
   private unwatchPrimaryExit: (() => void) | undefined;
   private readonly primaryLost = new ReplaySubject<PrimaryLost>(1);
-  /** Processes of the group this one SIGKILLed that may still be dying ({@link killMember}). */
-  private readonly killedMembers = new Set<number>();
   /**
    * Emits once, within a second, when this secondary's primary is gone (it died, or it closed:
    * either way no new secondary can join, and a new primary cannot start while this process
@@ -286,7 +285,7 @@ export class Runtime {
           native.unlockDirs(hugetlbfsMounts());
         }
         releaseAll();
-        removeGroupFilesIfLast(group);
+        removeGroupFilesIfLast(group, logger('runtime', { prefix: opts.filePrefix, role }));
         throw Runtime.explainInitFailure(err, role, opts, group);
       });
       const rt = new Runtime({
@@ -513,41 +512,6 @@ export class Runtime {
     return this.closing;
   }
 
-  /**
-   * @internal Ends process `pid` of this group with SIGKILL (a launched child that did not stop
-   * in time). A killed process leaves its rte_mp socket and holds its locks while the kernel
-   * tears it down: this process, leaving the group soon after, first waits for it to end (at
-   * most {@link KILLED_END_WAIT_MS}), or it would see the group still in use and keep its files,
-   * and the killed one removes nothing.
-   */
-  killMember(pid: number): void {
-    if (!Number.isInteger(pid) || pid <= 0 || pid === process.pid) return; // kill(0) would be the process group
-    try {
-      process.kill(pid, 'SIGKILL');
-      this.killedMembers.add(pid);
-    } catch {
-      // already gone
-    }
-  }
-
-  /** Killed members still running (a zombie has ended: it holds nothing of the group). */
-  private dyingMembers(): number[] {
-    for (const pid of this.killedMembers) if (!pidAlive(pid)) this.killedMembers.delete(pid);
-    return [...this.killedMembers];
-  }
-
-  /**
-   * Waits for killed members to end, blocking: only as this process leaves the group or ends,
-   * and only while one of them is still being torn down by the kernel.
-   */
-  private awaitKilledMembers(): void {
-    const until = Date.now() + KILLED_END_WAIT_MS;
-    const pause = new Int32Array(new SharedArrayBuffer(4));
-    while (this.dyingMembers().length > 0 && Date.now() < until) Atomics.wait(pause, 0, 0, 2);
-    const left = this.dyingMembers();
-    if (left.length > 0) this.log.warn({ pids: left }, 'processes this one killed had not ended: the group files are left to the last process of the group');
-  }
-
   /** 'exit' before close() finished: DPDK cannot be cleaned up any more, but the group's files can. */
   private readonly onExit = (): void => {
     if (!this.left) this.releaseForExit();
@@ -562,8 +526,7 @@ export class Runtime {
     this.group.unlock(this.membersFd);
     this.membersFd = -1;
     if (this.processType === 'primary') addon().releaseFcntlLocks(this.group.configPath);
-    this.awaitKilledMembers();
-    removeGroupFilesIfLast(this.group);
+    removeGroupFilesIfLast(this.group, this.log);
   }
 
   /**
@@ -673,8 +636,7 @@ export class Runtime {
       for (const fd of this.locks.splice(0)) this.group.unlock(fd);
       this.group.unlock(this.membersFd);
       this.membersFd = -1;
-      this.awaitKilledMembers();
-      removeGroupFilesIfLast(this.group);
+      removeGroupFilesIfLast(this.group, this.log);
       this.left = true;
       process.off('exit', this.onExit);
       this.signalCleanup?.();
@@ -707,10 +669,30 @@ function whenGroupIsEmpty(group: GroupFiles, fn: () => void): void {
  * `mp_socket_<pid>`). DPDK's own cleanup leaves them, and they hold hugepages. When another
  * process is starting, it is left to that process (a new primary clears leftovers itself).
  */
-function removeGroupFilesIfLast(group: GroupFiles): void {
+function removeGroupFilesIfLast(group: GroupFiles, log: Logger): void {
+  awaitEndingMembers(group, log);
   whenGroupIsEmpty(group, () => {
     if (!group.primaryAlive() && group.liveSecondaryPids().length === 0) group.removeLeftovers(false);
   });
+}
+
+/**
+ * Waits, blocking, while a process of the group is being killed (at most {@link ENDING_WAIT_MS}):
+ * until the kernel has torn it down it holds its locks and its rte_mp socket, so the check that
+ * follows would see the group in use and keep its files, and the killed process removes nothing.
+ * A pool killing a child that did not stop, or an application killing a worker, and then leaving
+ * at once (a primary busy past its signal deadline does both in one turn) left the files.
+ */
+function awaitEndingMembers(group: GroupFiles, log: Logger): void {
+  const until = Date.now() + ENDING_WAIT_MS;
+  const pause = new Int32Array(new SharedArrayBuffer(4));
+  let ending = group.endingPids();
+  while (ending.length > 0 && Date.now() < until) {
+    Atomics.wait(pause, 0, 0, 2);
+    ending = group.endingPids();
+  }
+  if (ending.length > 0)
+    log.warn({ pids: ending }, 'killed processes of the group had not ended: their files are left to a later process of the group, or mpbus clean');
 }
 
 /** After a start refused before DPDK ran: the lock files this process made must not linger. */
