@@ -113,32 +113,34 @@ export function issueFigures(rows: BenchRow[], waiting: WaitingCpu | undefined):
     'suite peers',
     moleculer[0]! >= moleculer[1]! ? 'JSON was faster' : 'MsgPack was faster',
   );
+  // Each also against the same mailbox measurement taken in the peers suite a second before the
+  // actor rows (`peers_mailbox_baseline`): the mailbox suite runs a minute apart, and a slow
+  // stretch of the machine that hits only one suite swings a ratio across suites the most.
+  const beside = get('peers_mailbox_baseline');
+  const besideNote = 'the mailbox measured beside the actor rows, in the peers suite';
   for (const kind of ['direct', 'router'] as const) {
+    const tells = get(`peers_mpbus_${kind}_tell`)?.throughputMsgsPerSec;
+    add(`tells across processes (${kind}) / mpbus`, pct(tells, mpbus?.throughputMsgsPerSec), '%', '>= 40%', (v) => v >= 40, 'suites peers, mailbox');
     add(
-      `tells across processes (${kind}) / mpbus`,
-      pct(get(`peers_mpbus_${kind}_tell`)?.throughputMsgsPerSec, mpbus?.throughputMsgsPerSec),
+      `tells across processes (${kind}) / mpbus beside it`,
+      pct(tells, beside?.throughputMsgsPerSec),
       '%',
       '>= 40%',
       (v) => v >= 40,
-      'suites peers, mailbox',
+      'suite peers',
+      besideNote,
     );
   }
-  add(
-    'sequential ask p50, direct / mpbus RTT p50',
-    ratio(get('peers_mpbus_direct_seq')?.rttP50Us, mpbus?.rttP50Us),
-    'x',
-    '<= 2x',
-    (v) => v <= 2,
-    'suites peers, mailbox',
-  );
-  add(
-    'sequential ask p50, via router / mpbus RTT p50',
-    ratio(get('peers_mpbus_router_seq')?.rttP50Us, mpbus?.rttP50Us),
-    'x',
-    '<= 3x',
-    (v) => v <= 3,
-    'suites peers, mailbox',
-  );
+  for (const [kind, target] of [
+    ['direct', 2],
+    ['router', 3],
+  ] as const) {
+    const what = kind === 'direct' ? 'direct' : 'via router';
+    const seq = get(`peers_mpbus_${kind}_seq`)?.rttP50Us;
+    const ok = (v: number): boolean => v <= target;
+    add(`sequential ask p50, ${what} / mpbus RTT p50`, ratio(seq, mpbus?.rttP50Us), 'x', `<= ${target}x`, ok, 'suites peers, mailbox');
+    add(`sequential ask p50, ${what} / mpbus RTT p50 beside it`, ratio(seq, beside?.rttP50Us), 'x', `<= ${target}x`, ok, 'suite peers', besideNote);
+  }
   const p99 = get('peers_mpbus_router_window128')?.rttP99Us;
   add(
     'router p99, 128 in flight',

@@ -14,8 +14,12 @@
  * Every implementation is started first; then the measurements are interleaved (each round runs
  * one phase for all of them in turn, the order rotating per round) and each row is the median
  * of the rounds, so a burst of load from elsewhere on the machine hits every implementation
- * alike. Last, `peersWaitingCpu`: the CPU the mpbus processes use while they wait with no
- * traffic, alone and with a busy process per CPU. The ratios are computed by bench/figures.ts.
+ * alike. Each round also measures the mailbox bus the way the mailbox suite's `mpbus` row does
+ * (its own three processes: 64-byte msgpack values one way, and round trips to an echo), right
+ * before the actor rows it is the baseline of: row `peers_mailbox_baseline`, so that tells /
+ * mailbox and sequential ask / RTT are also taken a second apart, not a suite apart. Last,
+ * `peersWaitingCpu`: the CPU the mpbus processes use while they wait with no traffic, alone and
+ * with a busy process per CPU. The ratios are computed by bench/figures.ts.
  */
 import { fork, spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
@@ -30,6 +34,7 @@ import type { CallerConfig, CallerMessage, PhaseCommand } from '../peers/peer-ca
 import type { PhaseResult } from '../peers/square-phases.js';
 import { killPid, SQUARE_BYTES } from '../peers/square.js';
 import { cpuNs } from '../../samples/lib/processes.js';
+import { Peer, throughput } from './mailbox.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 /** CPU share of a waiting process from which `peersWaitingCpu.spins` says it spins. */
@@ -47,6 +52,8 @@ interface Settings {
   /** The windows of the router whose caller has a larger young generation ({@link YOUNG_FLAGS}). */
   youngWindows: number[];
   cpuMs: number;
+  /** Round trips of the mailbox baseline per round (it also stops after `seconds`). */
+  mailboxRttRounds: number;
 }
 
 /** A caller process and, through it, its two workers; every one ended by PID in stop(). */
@@ -182,12 +189,32 @@ function row(transport: string, r: PhaseResult, notes: string): BenchRow {
 
 export async function run(ctx: BenchContext): Promise<void> {
   const s: Settings = ctx.quick
-    ? { rounds: 1, seconds: 0.2, seqAsks: 2000, warmupSeconds: 0.05, routerWindows: [1024, 10_000], youngWindows: [128, 10_000], cpuMs: 1000 }
-    : { rounds: 3, seconds: 0.5, seqAsks: 30_000, warmupSeconds: 0.1, routerWindows: [32, 256, 1024, 10_000], youngWindows: [128, 1024, 10_000], cpuMs: 2000 };
+    ? {
+        rounds: 1,
+        seconds: 0.2,
+        seqAsks: 2000,
+        warmupSeconds: 0.05,
+        routerWindows: [1024, 10_000],
+        youngWindows: [128, 10_000],
+        cpuMs: 1000,
+        mailboxRttRounds: 20_000,
+      }
+    : {
+        rounds: 3,
+        seconds: 0.5,
+        seqAsks: 30_000,
+        warmupSeconds: 0.1,
+        routerWindows: [32, 256, 1024, 10_000],
+        youngWindows: [128, 1024, 10_000],
+        cpuMs: 2000,
+        mailboxRttRounds: 150_000,
+      };
   const timeoutMs = 60_000;
   const phaseTimeoutMs = s.seconds * 1000 + 120_000;
   const prefix = `mpbench_peers_${process.pid}`;
   const callers: Caller[] = [];
+  const mailboxPeers: Peer[] = [];
+  const mailboxPrefix = `${prefix}_mbx`;
   try {
     ctx.progress('peers: starting mpbus actors, child_process.fork RPC, Moleculer (a caller and 2 workers each)');
     const mpbus = await Caller.start('mpbus', { impl: 'mpbus', filePrefix: prefix, placement: ctx.placement }, timeoutMs, callers);
@@ -234,6 +261,14 @@ export async function run(ctx: BenchContext): Promise<void> {
       { id: 'peers_moleculer_tcp_json', caller: moleculer[0]!, config: 'moleculer', what: molWhat('JSON') },
       { id: 'peers_moleculer_tcp_msgpack', caller: moleculer[1]!, config: 'moleculer', what: molWhat('MsgPack') },
     ];
+    // The mailbox baseline: a primary and two secondaries, as in the mailbox suite.
+    for (const procType of ['primary', 'secondary', 'secondary'] as const) mailboxPeers.push(await Peer.spawn(mailboxPrefix, procType));
+    const [, mbxSender, mbxReceiver] = mailboxPeers as [Peer, Peer, Peer];
+    await mbxReceiver.call({ op: 'open', mode: 'count', names: ['sink'] });
+    await mbxReceiver.call({ op: 'open', mode: 'echo', name: 'echo', replyTo: 'pong' });
+    const mailboxRtt: Array<{ p50: number; p99: number }> = [];
+    const mailboxOneWay: number[] = [];
+
     // Its windows only: what sizing the young generation does to asks in flight (rows beside the router's).
     const young: Config = {
       id: 'peers_mpbus_router_young',
@@ -254,7 +289,18 @@ export async function run(ctx: BenchContext): Promise<void> {
     await young.caller.run({ config: young.config, phase: 'window', window: 128, seconds: s.seconds, warmupSeconds: s.warmupSeconds }, phaseTimeoutMs);
     for (let round = 0; round < s.rounds; round++) {
       const order = configs.map((_, i) => configs[(i + round) % configs.length]!);
-      ctx.progress(`peers round ${round + 1}/${s.rounds}: sequential asks`);
+      ctx.progress(`peers round ${round + 1}/${s.rounds}: mailbox round trips, sequential asks`);
+      mailboxRtt.push(
+        await mbxSender.call<{ p50: number; p99: number }>({
+          op: 'rtt',
+          me: 'pong',
+          to: 'echo',
+          bytes: SQUARE_BYTES,
+          raw: false,
+          rounds: s.mailboxRttRounds,
+          seconds: s.seconds,
+        }),
+      );
       for (const c of order) await measure(c, 'seq', { phase: 'seq', seconds: s.seconds, maxAsks: s.seqAsks });
       ctx.progress(`peers round ${round + 1}/${s.rounds}: 128 asks in flight`);
       for (const c of order) await measure(c, 'window128', { phase: 'window', window: 128, seconds: s.seconds, warmupSeconds: s.warmupSeconds });
@@ -263,7 +309,11 @@ export async function run(ctx: BenchContext): Promise<void> {
         await measure(configs[0]!, `window${w}`, { phase: 'window', window: w, seconds: s.seconds, warmupSeconds: s.warmupSeconds });
       ctx.progress(`peers round ${round + 1}/${s.rounds}: router, caller with node ${YOUNG_FLAGS.join(' ')}, ${s.youngWindows.join(', ')} asks in flight`);
       for (const w of s.youngWindows) await measure(young, `window${w}`, { phase: 'window', window: w, seconds: s.seconds, warmupSeconds: s.warmupSeconds });
-      ctx.progress(`peers round ${round + 1}/${s.rounds}: tells`);
+      ctx.progress(`peers round ${round + 1}/${s.rounds}: mailbox one way, tells`);
+      // as the `mpbus` row: the better of 64 values per native call and one per call
+      const batched = await throughput(mbxSender, mbxReceiver, ['sink'], SQUARE_BYTES, false, s.seconds, 64);
+      const single = await throughput(mbxSender, mbxReceiver, ['sink'], SQUARE_BYTES, false, s.seconds, 1);
+      mailboxOneWay.push(Math.max(batched.perSec, single.perSec));
       for (const c of order) await measure(c, 'tell', { phase: 'tell', seconds: s.seconds });
     }
 
@@ -324,6 +374,22 @@ export async function run(ctx: BenchContext): Promise<void> {
       );
     }
     rows.push(...windowRows(young.id, young, young.what, s.youngWindows));
+    const baseline = {
+      // the best round, as the `mpbus` row is the best of its runs: a round that a slow stretch
+      // of the machine hit does not make the actor rows look closer to the bus than they are
+      perSec: Math.max(...mailboxOneWay),
+      count: 0,
+      p50Us: median(mailboxRtt.map((r) => r.p50)),
+      p99Us: median(mailboxRtt.map((r) => r.p99)),
+    };
+    rows.push(
+      row(
+        'peers_mailbox_baseline',
+        baseline,
+        `the mailbox bus measured as the mailbox suite's mpbus row (64-byte msgpack values between two processes: one way, the better of 64 per call and one per call, best of ${s.rounds} rounds; RTT to an echo, median of the rounds), in each round just before the actor rows`,
+      ),
+    );
+    ctx.progress(`peers mailbox baseline: ${kps(baseline.perSec)} one way, RTT p50 ${us(baseline.p50Us)}`);
     ctx.addRows(rows);
 
     ctx.progress('peers: CPU of the mpbus processes waiting with no traffic');
@@ -344,8 +410,13 @@ export async function run(ctx: BenchContext): Promise<void> {
     );
   } finally {
     await Promise.all(callers.map((c) => c.stop()));
-    const group = new GroupFiles(prefix);
-    if (!group.primaryAlive()) group.removeLeftovers(false);
+    // secondaries first: a primary that left first would leave its files to them
+    await Promise.all(mailboxPeers.slice(1).map((p) => p.stop()));
+    await mailboxPeers[0]?.stop();
+    for (const p of [prefix, mailboxPrefix]) {
+      const group = new GroupFiles(p);
+      if (!group.primaryAlive()) group.removeLeftovers(false);
+    }
     ctx.progress('peers: every process ended');
   }
 }
