@@ -2,13 +2,13 @@
  * The samples, run as a user runs them (compiled, as child processes): each must succeed and
  * leave no runtime dir or hugepage file behind.
  */
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import { removeGroupFiles } from './harness/group.js';
 import { repoRoot } from './harness/paths.js';
-import { poll } from './harness/wait.js';
+import { poll, sleep } from './harness/wait.js';
 
 interface Run {
   code: number | null;
@@ -19,13 +19,31 @@ interface Run {
 
 /** Runs a compiled guide script (samples/guide/<name>.js). */
 function runGuide(name: string): Promise<Run> {
-  return runSample('guide', [], 60_000, `${name}.js`);
+  return runSample('guide', [], 20_000, `${name}.js`);
 }
 
-/** Runs a compiled sample; kills it (and so its children, which exit when it goes) after `timeoutMs`. */
-function runSample(sample: string, args: string[], timeoutMs = 120_000, script = 'main.js'): Promise<Run> {
+/** Samples still running: a test that timed out or failed before its sample ended leaves none behind. */
+const running = new Set<ChildProcess>();
+afterEach(async () => {
+  const left = [...running].filter((c) => c.exitCode === null && c.signalCode === null);
+  running.clear();
+  for (const child of left) child.kill('SIGKILL');
+  // (its workers see their primary die and leave by themselves: the last one removes the group's files)
+  await Promise.all(
+    left.map((child) => new Promise((resolve) => (child.exitCode !== null || child.signalCode !== null ? resolve(null) : child.once('exit', resolve)))),
+  );
+  if (left.length > 0) await sleep(3000);
+});
+
+/**
+ * Runs a compiled sample; stops it with SIGINT (and so its children, which exit when it goes)
+ * after `timeoutMs`, which is less than the test's own timeout: a sample that hangs then fails
+ * its test with what it printed, and does not outlive it.
+ */
+function runSample(sample: string, args: string[], timeoutMs = 45_000, script = 'main.js'): Promise<Run> {
   return new Promise((resolve) => {
     const child = spawn(process.execPath, [join(repoRoot, 'dist', 'samples', sample, script), ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    running.add(child);
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));

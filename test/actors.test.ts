@@ -3,7 +3,7 @@
  * processes of a group (cross-process behaviour is in actors-processes.test.ts).
  */
 import 'reflect-metadata';
-import { firstValueFrom } from 'rxjs';
+import { firstValueFrom, merge, Subject } from 'rxjs';
 import { injectable, Lifecycle, scoped } from 'tsyringe';
 import { afterEach, describe, expect, it } from 'vitest';
 import {
@@ -18,6 +18,7 @@ import {
   SystemClosedError,
   type ActorEvent,
   type DeadLetter,
+  type NameGone,
 } from '../src/actors/index.js';
 import { sleep } from './harness/wait.js';
 
@@ -475,6 +476,33 @@ describe('routers', () => {
     expect(results.map((r) => r.n)).toEqual([...Array(100).keys()]);
     expect(router.stats().redelivered).toBeGreaterThan(0);
     expect(router.workers()).toEqual(['alive']);
+  });
+
+  it("a late notice that a worker's old holder went away does not drop its new holder of the same name", async () => {
+    // A pool restarts a child under its name: the notice of the old child's end can come after
+    // the new one joined the group, and by name the group did not change. Before, the router
+    // dropped the name for good and the restarted worker got no work (the flagship sample's
+    // restarted worker took no jobs in 3 of 14 runs, or its run waited for it forever).
+    const hub = new InProcessHub();
+    const late = new Subject<NameGone>();
+    const base = hub.connect();
+    const gone$ = merge(base.gone$, late);
+    const transport = new Proxy(base, { get: (t, p) => (p === 'gone$' ? gone$ : Reflect.get(t, p, t)) });
+    const front = new ActorSystem({ transport });
+    systems.push(front);
+    const back = makeSystem(hub);
+    await pool(back, ['w1', 'w2'], 0, ['workers']);
+    const router = front.router('jobs', { group: 'workers' });
+    expect(router.workers()).toEqual(['w1', 'w2']);
+    late.next({ name: 'w1', reason: 'process-exited' }); // about a holder of 'w1' before this one
+    expect(router.workers()).toContain('w1');
+    const by = new Set<string>();
+    for (let n = 0; n < 4; n++) by.add(((await router.ref.ask('job', n)) as { by: string }).by);
+    expect([...by].sort()).toEqual(['w1', 'w2']);
+    // a name that is gone for good still goes
+    await back.stop('w2');
+    late.next({ name: 'w2', reason: 'stopped' });
+    expect(router.workers()).toEqual(['w1']);
   });
 
   it('stopping a router by name from another system stops the router, not a worker', async () => {

@@ -154,6 +154,8 @@ export class Router<C = AnyContract> implements SystemEndpoint, AskForwarder {
   /** Runs while some worker holds asks or is stalled: an idle router sets no timer. */
   private stallTimer: NodeJS.Timeout | undefined;
   private readonly stallCheckMs: number;
+  /** The group's members as read in this turn of the event loop ({@link servedAgain}). */
+  private membersThisTurn: Set<string> | undefined;
 
   /** @internal use `system.router(name, options)` */
   constructor(
@@ -187,7 +189,7 @@ export class Router<C = AnyContract> implements SystemEndpoint, AskForwarder {
       );
       for (const w of transport.members(group)) this.addWorker(w);
     }
-    this.subscriptions.push(transport.gone$.subscribe((g) => this.removeWorker(g.name)));
+    this.subscriptions.push(transport.gone$.subscribe((g) => this.workerGone(g.name)));
     this.registration = system.registerEndpoint(name, this);
     this.ref = system.ref<C>(name);
     this.stallCheckMs = Math.max(20, Math.min(this.stallMs / 4, 250));
@@ -252,6 +254,30 @@ export class Router<C = AnyContract> implements SystemEndpoint, AskForwarder {
     this.rebuildRing();
   }
 
+  /**
+   * The holder of `worker`'s name went away. A pool restarts a child under its name, and the
+   * notice of the old holder's end may come after the new one joined the group: by name the
+   * group did not change, so no 'joined' follows, and removing the name would leave the new
+   * worker without work for good. So a group's router keeps the name when the group has it now
+   * (once a dead holder's end is reported, the registry holds none of its names any more).
+   */
+  private workerGone(worker: string): void {
+    if (!this.pool.includes(worker)) return;
+    this.removeWorker(worker);
+    if (this.servedAgain(worker)) this.addWorker(worker);
+  }
+
+  private servedAgain(worker: string): boolean {
+    const group = this.options.group;
+    if (group == null || this.stopped) return false;
+    // Read once per turn: a dead worker's asks are re-given one by one.
+    if (this.membersThisTurn === undefined) {
+      this.membersThisTurn = new Set(this.system.transport.members(group));
+      setImmediate(() => (this.membersThisTurn = undefined));
+    }
+    return this.membersThisTurn.has(worker);
+  }
+
   stats(): RouterStats {
     let inFlight = 0;
     const perWorker: Record<string, number> = {};
@@ -308,7 +334,7 @@ export class Router<C = AnyContract> implements SystemEndpoint, AskForwarder {
   /** @internal the system hands back an ask whose worker went away (or, with `onStall: 'regive'`, stalled). */
   regive(origin: Envelope, attempt: number, worker: string, why: 'gone' | 'stalled' = 'gone'): boolean {
     if (attempt >= (this.options.maxRedeliveries ?? 5)) return false;
-    if (why === 'gone') this.removeWorker(worker);
+    if (why === 'gone') this.workerGone(worker);
     this.redelivered++;
     this.routeAsk(origin, attempt + 1);
     return true;
