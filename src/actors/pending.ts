@@ -11,6 +11,9 @@ export interface Replier {
   reply(envelope: Envelope, kind: typeof EnvelopeKind.reply | typeof EnvelopeKind.failure, payload: unknown): void;
 }
 
+/** Why an ask is given to another worker (see {@link AskForwarder.regive}). */
+export type RegiveReason = 'gone' | 'holder-gone' | 'stalled';
+
 /**
  * What a router needs from the system to forward asks (see `ActorSystem.forwardAsk`): the
  * system tells it when a worker finished one, and hands back asks whose worker went away.
@@ -23,8 +26,13 @@ export interface AskForwarder {
   settled(worker: string): void;
   /** One ask forwarded to `worker` was taken back from it (it stalled): no answer from it counts as progress. */
   forgetOne(worker: string): void;
-  /** `worker` went away (or stalled) with `origin` in hand (try number `attempt`): true when the router gave it to another worker. */
-  regive(origin: Envelope, attempt: number, worker: string, why?: 'gone' | 'stalled'): boolean;
+  /**
+   * `worker` did not take `origin` (try number `attempt`): true when the router gave it to
+   * another worker. Why: 'gone', the worker refused it or was not there (it stopped);
+   * 'holder-gone', the transport reported the name's holder gone (its process died, or it left);
+   * 'stalled', it holds asks and answers none.
+   */
+  regive(origin: Envelope, attempt: number, worker: string, why?: RegiveReason): boolean;
 }
 
 /**

@@ -17,7 +17,7 @@ import { STOP_ACTION } from './cell.js';
 import type { AnyContract } from './contract.js';
 import { ActorErrorCodes } from './errors.js';
 import type { ActorRef } from './ref.js';
-import type { AskForwarder } from './pending.js';
+import type { AskForwarder, RegiveReason } from './pending.js';
 import type { DeadLetterReason } from './cell.js';
 import { traceRoute, tracingOn } from './tracing.js';
 import { EnvelopeKind, type ActorTransport, type Envelope, type Registration, type SystemEndpoint } from './transport.js';
@@ -255,11 +255,12 @@ export class Router<C = AnyContract> implements SystemEndpoint, AskForwarder {
   }
 
   /**
-   * The holder of `worker`'s name went away. A pool restarts a child under its name, and the
-   * notice of the old holder's end may come after the new one joined the group: by name the
-   * group did not change, so no 'joined' follows, and removing the name would leave the new
-   * worker without work for good. So a group's router keeps the name when the group has it now
-   * (once a dead holder's end is reported, the registry holds none of its names any more).
+   * The transport reported the holder of `worker`'s name gone. A pool restarts a child under
+   * its name, and the notice of the old holder's end may come after the new one joined the
+   * group: by name the group did not change, so no 'joined' follows, and removing the name would
+   * leave the new worker without work for good. So a group's router keeps the name when it is
+   * registered and in the group now: a holder's names are gone from the registry by the time
+   * its end is reported, so what holds the name now is another one.
    */
   private workerGone(worker: string): void {
     if (!this.pool.includes(worker)) return;
@@ -269,8 +270,8 @@ export class Router<C = AnyContract> implements SystemEndpoint, AskForwarder {
 
   private servedAgain(worker: string): boolean {
     const group = this.options.group;
-    if (group == null || this.stopped) return false;
-    // Read once per turn: a dead worker's asks are re-given one by one.
+    if (group == null || this.stopped || this.system.transport.lookup(worker) === undefined) return false;
+    // The group read once per turn: a dead worker's asks are re-given one by one.
     if (this.membersThisTurn === undefined) {
       this.membersThisTurn = new Set(this.system.transport.members(group));
       setImmediate(() => (this.membersThisTurn = undefined));
@@ -332,9 +333,12 @@ export class Router<C = AnyContract> implements SystemEndpoint, AskForwarder {
   }
 
   /** @internal the system hands back an ask whose worker went away (or, with `onStall: 'regive'`, stalled). */
-  regive(origin: Envelope, attempt: number, worker: string, why: 'gone' | 'stalled' = 'gone'): boolean {
+  regive(origin: Envelope, attempt: number, worker: string, why: RegiveReason = 'gone'): boolean {
     if (attempt >= (this.options.maxRedeliveries ?? 5)) return false;
-    if (why === 'gone') this.workerGone(worker);
+    // A worker that refused the ask or was not there is dropped; one whose holder the transport
+    // reported gone may have a new holder already (workerGone).
+    if (why === 'gone') this.removeWorker(worker);
+    else if (why === 'holder-gone') this.workerGone(worker);
     this.redelivered++;
     this.routeAsk(origin, attempt + 1);
     return true;

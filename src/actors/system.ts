@@ -52,7 +52,7 @@ import {
   SystemClosedError,
   toWireError,
 } from './errors.js';
-import { PendingAsk, PendingTable, workerGoneCode, type AskForwarder } from './pending.js';
+import { PendingAsk, PendingTable, workerGoneCode, type AskForwarder, type RegiveReason } from './pending.js';
 import { InProcessHub, InProcessTransport } from './in-process.js';
 import { Runtime, type CloseContext, type PrimaryLost } from '../runtime/runtime.js';
 import { ActorRef, type RefHost } from './ref.js';
@@ -516,10 +516,10 @@ export class ActorSystem implements RefHost, CellHost {
   }
 
   /** The worker of a routed ask went away (or was not there): its router gives it to another one, or the ask fails with `err`. */
-  private workerLost(p: PendingAsk, err: Error, why: 'gone' | 'stalled' = 'gone'): void {
+  private workerLost(p: PendingAsk, err: Error, why: RegiveReason = 'gone'): void {
     const router = p.router!;
     const worker = p.worker!;
-    if (why === 'gone') router.settled(worker);
+    if (why !== 'stalled') router.settled(worker);
     else router.forgetOne(worker);
     if (p.isRelay)
       this.forget(p.id); // a relay ends here; giving the ask again makes a new one
@@ -613,7 +613,7 @@ export class ActorSystem implements RefHost, CellHost {
         if (!p) continue;
         const err = new ActorStoppedError(name, p.action, 'stopped (or its process died)');
         if (p.router !== undefined) {
-          if (p.worker === name) this.workerLost(p, err);
+          if (p.worker === name) this.workerLost(p, err, 'holder-gone');
         } else if (p.to === name && this.forget(id)) p.reject(err);
       }
     };
