@@ -48,45 +48,43 @@ export function hugetlbfsMounts(): string[] {
   }
 }
 
-/** True while a process with this pid exists (EPERM: it exists but belongs to another user). */
+/** SIGKILL's bit in /proc's pending-signal masks (signal n is bit n - 1). */
+const SIGKILL_BIT = 1 << 8;
+
+/**
+ * What /proc/<pid>/status says of a process that has not ended: `ending` while it is being
+ * killed (SIGKILL pending, or its main thread a zombie while other threads still run). A killed
+ * child its parent has not reaped yet (a zombie) still has a status: it has ended, and holds
+ * nothing of the group any more, once its zombie main thread is its last thread; until then
+ * (milliseconds; tens for a process with much memory) the other threads hold its files: locks,
+ * sockets, hugepage mappings. Undefined when it has ended or cannot be read.
+ */
+function processState(pid: number): { ending: boolean } | undefined {
+  let status: string;
+  try {
+    status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  } catch {
+    return undefined;
+  }
+  const field = (name: string): string => new RegExp(`^${name}:\\s+(\\S+)`, 'm').exec(status)?.[1] ?? '';
+  if (field('State') === 'Z') return field('Threads') === '1' ? undefined : { ending: true };
+  const killPending = (mask: string): boolean => (parseInt(mask.slice(-4), 16) & SIGKILL_BIT) !== 0;
+  return { ending: killPending(field('ShdPnd')) || killPending(field('SigPnd')) };
+}
+
+/** True while a process with this pid exists and has not ended (EPERM: it exists but belongs to another user). */
 export function pidAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
   } catch (err) {
     return (err as NodeJS.ErrnoException).code === 'EPERM';
   }
-  // A killed child its parent has not reaped yet (a zombie) still answers kill(0): it holds
-  // nothing of the group any more, and counting it alive would keep a dead group's files. Its
-  // main thread turns zombie before its other threads have ended, though, and those still hold
-  // its files (locks, sockets, hugepage mappings): it has ended only once the main thread is
-  // the last one left.
-  try {
-    const status = readFileSync(`/proc/${pid}/status`, 'utf8');
-    return !/^State:\s+Z/m.test(status) || !/^Threads:\s+1$/m.test(status);
-  } catch {
-    return false;
-  }
+  return processState(pid) !== undefined;
 }
 
-/** SIGKILL's bit in /proc's pending-signal masks (signal n is bit n - 1). */
-const SIGKILL_BIT = 1 << 8;
-
-/**
- * True while process `pid` is being killed: SIGKILL is pending for it, or its main thread is a
- * zombie while other threads still run. Until the kernel has torn it down (milliseconds; tens
- * for a process with much memory) it still holds its files: locks, sockets, hugepage mappings.
- */
+/** True while process `pid` is being killed: see {@link processState}. */
 export function pidEnding(pid: number): boolean {
-  let status: string;
-  try {
-    status = readFileSync(`/proc/${pid}/status`, 'utf8');
-  } catch {
-    return false;
-  }
-  const field = (name: string): string => new RegExp(`^${name}:\\s+(\\S+)`, 'm').exec(status)?.[1] ?? '';
-  const pending = (mask: string): boolean => (parseInt(mask.slice(-4), 16) & SIGKILL_BIT) !== 0;
-  if (field('State') === 'Z') return field('Threads') !== '1';
-  return pending(field('ShdPnd')) || pending(field('SigPnd'));
+  return processState(pid)?.ending ?? false;
 }
 
 export class GroupFiles {
@@ -149,11 +147,16 @@ export class GroupFiles {
 
   /** Pids of DPDK secondaries (mpbus or not) that are alive, from their `mp_socket_<pid>_*` files. */
   liveSecondaryPids(): number[] {
+    return this.secondaryPids().filter(pidAlive);
+  }
+
+  /** Pids of the `mp_socket_<pid>_*` files of DPDK secondaries, this process aside, alive or not. */
+  private secondaryPids(): number[] {
     if (!existsSync(this.runtimeDir)) return [];
     const pids = new Set<number>();
     for (const f of readdirSync(this.runtimeDir)) {
       const m = /^mp_socket_(\d+)_/.exec(f);
-      if (m && Number(m[1]) !== process.pid && pidAlive(Number(m[1]))) pids.add(Number(m[1]));
+      if (m && Number(m[1]) !== process.pid) pids.add(Number(m[1]));
     }
     return [...pids];
   }
@@ -164,7 +167,7 @@ export class GroupFiles {
    */
   endingPids(): number[] {
     const primaryPid = this.readSettings()?.primaryPid;
-    const pids = this.liveSecondaryPids();
+    const pids = this.secondaryPids();
     if (primaryPid !== undefined && primaryPid !== process.pid && !pids.includes(primaryPid)) pids.push(primaryPid);
     return pids.filter(pidEnding);
   }
