@@ -20,7 +20,7 @@ import {
   type DeadLetter,
   type NameGone,
 } from '../src/actors/index.js';
-import { sleep } from './harness/wait.js';
+import { sleep, until } from './harness/wait.js';
 
 const systems: ActorSystem[] = [];
 function makeSystem(hub = new InProcessHub(), options: { askTimeoutMs?: number } = {}): ActorSystem {
@@ -503,6 +503,45 @@ describe('routers', () => {
     await back.stop('w2');
     late.next({ name: 'w2', reason: 'stopped' });
     expect(router.workers()).toEqual(['w1']);
+  });
+
+  it('a listed worker whose actor stopped or whose process died gets work again once its name is served again; one removed does not', async () => {
+    // A pool restarts a child under its name. Before, a router over listed names dropped a dead
+    // worker for good, and the restarted child got no work (a user's pool of 2, 3 of 3 runs).
+    const hub = new InProcessHub();
+    const front = makeSystem(hub);
+    const backTransport = hub.connect();
+    const back = new ActorSystem({ transport: backTransport });
+    await pool(back, ['w1']);
+    await pool(front, ['w2']);
+    // 'w3' is not served yet: a router may be made before its workers
+    const router = front.router('jobs', { workers: ['w1', 'w2', 'w3'] });
+    const byOf = async (n: number): Promise<Set<string>> => {
+      const by = new Set<string>();
+      for (let i = 0; i < n; i++) by.add(((await router.ref.ask('job', i)) as { by: string }).by);
+      return by;
+    };
+    expect([...(await byOf(6))].sort()).toEqual(['w1', 'w2']); // the asks given to 'w3' went to the others
+    expect(router.workers()).toEqual(['w1', 'w2']);
+    backTransport.simulateCrash();
+    await sleep(10);
+    expect(router.workers()).toEqual(['w2']);
+    const successor = makeSystem(hub);
+    await pool(successor, ['w1', 'w3']);
+    await until('the listed names back in the pool', () => router.workers().length === 3, 3000);
+    expect([...(await byOf(9))].sort()).toEqual(['w1', 'w2', 'w3']);
+    // stopped in its own system, then spawned again: back as well
+    await successor.stop('w3');
+    expect(router.workers()).toEqual(['w2', 'w1']);
+    await pool(successor, ['w3']);
+    await until("'w3' back", () => router.workers().includes('w3'), 3000);
+    // removed by the user: not taken back
+    router.removeWorker('w1');
+    await successor.stop('w1');
+    await pool(successor, ['w1']);
+    await sleep(250);
+    expect(router.workers().sort()).toEqual(['w2', 'w3']);
+    expect(() => router.addWorker('')).toThrow(expect.objectContaining({ code: 'INVALID_OPTION' }) as Error);
   });
 
   it('stopping a router by name from another system stops the router, not a worker', async () => {

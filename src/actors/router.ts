@@ -102,6 +102,14 @@ interface WorkerCounts {
   progressAt: number;
 }
 
+/**
+ * How often a router checks whether a listed worker's name is served again: often for a while
+ * (a pool's child restarts within a second or two), then seldom (it may never come back).
+ */
+const AWAIT_CHECK_MS = 100;
+const AWAIT_SLOW_AFTER_MS = 5000;
+const AWAIT_SLOW_CHECK_MS = 1000;
+
 /** How many more unanswered asks than the least busy worker a round-robin worker may hold before its turns are skipped. */
 const ROUND_ROBIN_SLACK = 8;
 
@@ -156,6 +164,18 @@ export class Router<C = AnyContract> implements SystemEndpoint, AskForwarder {
   private readonly stallCheckMs: number;
   /** The group's members as read in this turn of the event loop ({@link servedAgain}). */
   private membersThisTurn: Set<string> | undefined;
+  /** Workers the user named (`workers`, {@link addWorker}): they come back when their name is served again. */
+  private readonly listed = new Set<string>();
+  /**
+   * Listed workers out of the pool since their actor stopped, refused an ask or its process
+   * died, until their name is served again; true while the holder that refused still holds it
+   * (a stopping actor: only another holder brings the name back).
+   */
+  private readonly awaited = new Map<string, boolean>();
+  /** Checks {@link awaited} names while there are any (every 100 ms; every 1 s after 5 s). */
+  private awaitTimer: NodeJS.Timeout | undefined;
+  /** When the latest name began to be awaited. */
+  private awaitSince = 0;
 
   /** @internal use `system.router(name, options)` */
   constructor(
@@ -183,11 +203,12 @@ export class Router<C = AnyContract> implements SystemEndpoint, AskForwarder {
       this.subscriptions.push(
         transport.membership$.subscribe((m) => {
           if (m.group !== group) return;
-          if (m.change === 'joined') this.addWorker(m.name);
-          else this.removeWorker(m.name);
+          if (m.change === 'joined') this.enlist(m.name);
+          // a listed worker stays, whatever its groups: its stop or death is what takes it out
+          else if (!this.listed.has(m.name)) this.drop(m.name);
         }),
       );
-      for (const w of transport.members(group)) this.addWorker(w);
+      for (const w of transport.members(group)) this.enlist(w);
     }
     this.subscriptions.push(transport.gone$.subscribe((g) => this.workerGone(g.name)));
     this.registration = system.registerEndpoint(name, this);
@@ -239,15 +260,33 @@ export class Router<C = AnyContract> implements SystemEndpoint, AskForwarder {
     return [...this.pool];
   }
 
-  /** Adds a worker (an actor name anywhere in the group). Adding twice is a no-op. */
+  /**
+   * Adds a worker (an actor name anywhere in the group). Adding twice is a no-op. While its
+   * actor is stopped or its process dead, it gets no messages; it gets them again once its
+   * name is served again (a pool's child restarted under its name; checked every 0.1 to 1 s).
+   */
   addWorker(worker: string): void {
+    if (typeof worker !== 'string' || worker.length === 0)
+      throw new MpBusError(ErrorCodes.invalidOption, `router worker must be an actor name, got ${String(worker)}`);
+    this.listed.add(worker);
+    this.awaited.delete(worker);
+    this.enlist(worker);
+  }
+
+  /** Removes a worker for good; asks it has in hand are still answered (or re-given if it dies). */
+  removeWorker(worker: string): void {
+    this.listed.delete(worker);
+    this.awaited.delete(worker);
+    this.drop(worker);
+  }
+
+  private enlist(worker: string): void {
     if (this.pool.includes(worker)) return;
     this.pool.push(worker);
     this.rebuildRing();
   }
 
-  /** Removes a worker; asks it has in hand are still answered (or re-given if it dies). */
-  removeWorker(worker: string): void {
+  private drop(worker: string): void {
     const i = this.pool.indexOf(worker);
     if (i < 0) return;
     this.pool.splice(i, 1);
@@ -263,14 +302,59 @@ export class Router<C = AnyContract> implements SystemEndpoint, AskForwarder {
    * its end is reported, so what holds the name now is another one.
    */
   private workerGone(worker: string): void {
+    if (this.awaited.has(worker)) {
+      // the holder that refused asks (a stopping actor) is gone: the next holder is a new one
+      this.awaited.set(worker, false);
+      this.checkAwaited();
+      return;
+    }
     if (!this.pool.includes(worker)) return;
-    this.removeWorker(worker);
-    if (this.servedAgain(worker)) this.addWorker(worker);
+    this.drop(worker);
+    if (this.servedAgain(worker)) this.enlist(worker);
+    else if (this.listed.has(worker)) this.awaitWorker(worker, false);
+  }
+
+  /** A listed worker refused an ask, or was not there: out of turn until its name is served again. */
+  private workerRefused(worker: string): void {
+    this.drop(worker);
+    if (this.listed.has(worker)) this.awaitWorker(worker, this.system.transport.lookup(worker) !== undefined);
+  }
+
+  /** `worker` (listed) waits out of the pool; `holderRefused`: the name's holder now refused asks. */
+  private awaitWorker(worker: string, holderRefused: boolean): void {
+    if (this.stopped) return;
+    this.awaited.set(worker, holderRefused);
+    this.awaitSince = performance.now();
+    if (this.awaitTimer === undefined) this.scheduleAwaitCheck();
+  }
+
+  private scheduleAwaitCheck(): void {
+    const delayMs = performance.now() - this.awaitSince < AWAIT_SLOW_AFTER_MS ? AWAIT_CHECK_MS : AWAIT_SLOW_CHECK_MS;
+    this.awaitTimer = setTimeout(() => {
+      this.awaitTimer = undefined;
+      this.checkAwaited();
+      if (this.awaited.size > 0 && !this.stopped) this.scheduleAwaitCheck();
+    }, delayMs);
+    this.awaitTimer.unref();
+  }
+
+  /** Puts back the awaited workers whose name is served by a holder other than one that refused. */
+  private checkAwaited(): void {
+    for (const [worker, holderRefused] of this.awaited) {
+      const served = this.system.transport.lookup(worker) !== undefined;
+      if (!served) this.awaited.set(worker, false);
+      else if (!holderRefused) {
+        this.awaited.delete(worker);
+        this.enlist(worker);
+      }
+    }
   }
 
   private servedAgain(worker: string): boolean {
+    if (this.stopped || this.system.transport.lookup(worker) === undefined) return false;
+    if (this.listed.has(worker)) return true;
     const group = this.options.group;
-    if (group == null || this.stopped || this.system.transport.lookup(worker) === undefined) return false;
+    if (group == null) return false;
     // The group read once per turn: a dead worker's asks are re-given one by one.
     if (this.membersThisTurn === undefined) {
       this.membersThisTurn = new Set(this.system.transport.members(group));
@@ -294,6 +378,8 @@ export class Router<C = AnyContract> implements SystemEndpoint, AskForwarder {
     if (this.stopped) return;
     this.stopped = true;
     clearInterval(this.stallTimer);
+    clearTimeout(this.awaitTimer);
+    this.awaited.clear();
     for (const s of this.subscriptions) s.unsubscribe();
     this.registration.close();
   }
@@ -337,7 +423,7 @@ export class Router<C = AnyContract> implements SystemEndpoint, AskForwarder {
     if (attempt >= (this.options.maxRedeliveries ?? 5)) return false;
     // A worker that refused the ask or was not there is dropped; one whose holder the transport
     // reported gone may have a new holder already (workerGone).
-    if (why === 'gone') this.removeWorker(worker);
+    if (why === 'gone') this.workerRefused(worker);
     else if (why === 'holder-gone') this.workerGone(worker);
     this.redelivered++;
     this.routeAsk(origin, attempt + 1);
