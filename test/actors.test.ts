@@ -544,6 +544,31 @@ describe('routers', () => {
     expect(() => router.addWorker('')).toThrow(expect.objectContaining({ code: 'INVALID_OPTION' }) as Error);
   });
 
+  it('an ask not given again (maxRedeliveries: 0) fails with ActorStoppedError naming its worker, whether it refused the ask or its process died', async () => {
+    const hub = new InProcessHub();
+    const front = makeSystem(hub);
+    const stopping = makeSystem(hub);
+    const dyingTransport = hub.connect();
+    const dying = new ActorSystem({ transport: dyingTransport });
+    systems.push(dying);
+    await pool(stopping, ['refuser'], 100);
+    await pool(dying, ['victim'], 100);
+    const refusing = front.router('refusing', { workers: ['refuser'], maxRedeliveries: 0 });
+    const lost = front.router('lost', { workers: ['victim'], maxRedeliveries: 0 });
+    const refused = [0, 1, 2].map((n) => refusing.ref.ask('job', n).catch((err: unknown) => err));
+    const died = [0, 1, 2].map((n) => lost.ref.ask('job', n).catch((err: unknown) => err));
+    await sleep(20);
+    void stopping.stop('refuser'); // the asks queued behind the one in hand are refused
+    dyingTransport.simulateCrash();
+    const failures = [...(await Promise.all(refused)), ...(await Promise.all(died))].filter((r) => r instanceof Error);
+    expect(failures.length).toBeGreaterThanOrEqual(5);
+    for (const err of failures) {
+      expect(err).toBeInstanceOf(ActorStoppedError);
+      expect((err as Error).message).toMatch(/'(refuser|victim)'/);
+    }
+    expect(refusing.stats().redelivered + lost.stats().redelivered).toBe(0);
+  });
+
   it('stopping a router by name from another system stops the router, not a worker', async () => {
     const hub = new InProcessHub();
     const front = makeSystem(hub);
