@@ -29,7 +29,10 @@ export type RoutingStrategy = 'round-robin' | 'least-loaded' | 'consistent-hash'
 export interface RouterOptions {
   /** Default 'round-robin'. */
   strategy?: RoutingStrategy;
-  /** Initial workers, by actor name. */
+  /**
+   * Initial workers, by actor name. One whose actor stopped or whose process died gets no
+   * messages until its name is served again (see {@link Router.addWorker}).
+   */
   workers?: string[];
   /** Follow this group's membership: its members are the workers. */
   group?: string;
