@@ -564,7 +564,7 @@ describe('routers', () => {
     expect(failures.length).toBeGreaterThanOrEqual(5);
     for (const err of failures) {
       expect(err).toBeInstanceOf(ActorStoppedError);
-      expect((err as Error).message).toMatch(/'(refuser|victim)'/);
+      expect(err.message).toMatch(/'(refuser|victim)'/);
     }
     expect(refusing.stats().redelivered + lost.stats().redelivered).toBe(0);
   });
