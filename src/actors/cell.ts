@@ -15,7 +15,7 @@ import { ActorErrorCodes, ActorStoppedError, SystemClosedError, toWireError } fr
 import { restartDelay, type SupervisionStrategy } from './supervision.js';
 import { traceHandle, traceHandled, traceHandlerFailed, tracingOn } from './tracing.js';
 import { EnvelopeKind, type Envelope, type Receiver, type Registration } from './transport.js';
-import { wallClockAt } from './clock.js';
+import { RunClock, RunPause } from './run-clock.js';
 
 type Handler = (msg: unknown, ctx: ActorContext) => unknown;
 
@@ -73,24 +73,6 @@ const RESOLVED = Promise.resolve();
 /** Handle this many messages in a row before letting timers and I/O run. */
 const BATCH = 256;
 
-/**
- * An ask is dropped unhandled once its deadline passed by more than this: the two processes'
- * wall clocks, derived from `Date.now()`, differ by up to 1 ms (src/actors/clock.ts), and the
- * asker's timer fires at its deadline or later, never earlier.
- */
-const EXPIRED_AFTER_MS = 2;
-/** Messages handled on one clock read while they go fast (a read is ~50 ns on a VM). */
-const CLOCK_READ_EVERY = 32;
-/** Slower than this on average between two reads, the clock is read before every message. */
-const SLOW_MESSAGE_MS = 0.008;
-/**
- * A run of the loop this long lets the answers it made go out (a microtask: the transport's
- * flush) before the next message; one this long since the event loop last turned lets it turn.
- * Without them, an actor with handlers of 1 ms held its answers for 256 messages (256 ms).
- */
-const FLUSH_AFTER_MS = 4;
-const TURN_AFTER_MS = 10;
-
 /** A class actor's incarnation: a new instance resolved from a per-actor child container. */
 export function classIncarnation(cls: ActorClass): IncarnationFactory {
   return (ctx, container) => {
@@ -146,18 +128,8 @@ export class ActorCell implements Receiver {
    * mailbox's depth once per turn of the event loop anyway, after both.
    */
   private looping = false;
-  /** The clock as last read by the loop ({@link readClock}): monotonic and wall, in ms. */
-  private now = 0;
-  private wallNow = 0;
-  /** Messages still to handle on that read, and how many it was given. */
-  private clockUses = 0;
-  private clockGranted = 0;
-  /** The clock was read since the loop started or last waited, and when that run and its turn began. */
-  private clockInRun = false;
-  private runStart = 0;
-  private turnStart = 0;
-  /** The event loop turned since the last read: the next read starts a turn. */
-  private turned = false;
+  /** When the loop pauses for answers to go out or the event loop to turn, and which asks expired. */
+  private readonly clock = new RunClock();
   private settled = 0;
 
   constructor(
@@ -236,16 +208,15 @@ export class ActorCell implements Receiver {
   private async loop(): Promise<void> {
     let handled = 0;
     this.looping = true;
-    this.clockStale(true);
+    this.clock.paused(true);
     try {
       while (this.state === 'running' && this.head < this.queue.length) {
-        if (this.clockUses-- <= 0 && this.readClock()) {
-          // long enough: what it answered goes out now (the flush is a microtask queued before)
+        const pause = this.clock.beforeMessage();
+        if (pause !== RunPause.none) {
+          // long enough: what it answered goes out now (the transport's flush is a microtask queued before)
           this.pause();
-          const turn = this.now - this.turnStart >= TURN_AFTER_MS;
-          await (turn ? new Promise<void>((resolve) => setImmediate(resolve)) : RESOLVED);
+          await (pause === RunPause.turn ? new Promise<void>((resolve) => setImmediate(resolve)) : RESOLVED);
           this.looping = true;
-          this.clockStale(turn);
           continue;
         }
         const envelope = this.queue[this.head]!;
@@ -259,13 +230,13 @@ export class ActorCell implements Receiver {
           this.pause();
           await pending;
           this.looping = true;
-          this.clockStale(true);
+          this.clock.paused(true);
         }
         if (++handled % BATCH === 0) {
           this.pause();
           await new Promise<void>((resolve) => setImmediate(resolve));
           this.looping = true;
-          this.clockStale(true);
+          this.clock.paused(true);
         }
       }
     } finally {
@@ -284,7 +255,7 @@ export class ActorCell implements Receiver {
       void this.stop();
       return undefined;
     }
-    if (envelope.deadline !== undefined && envelope.kind === EnvelopeKind.ask && this.expired(envelope.deadline)) {
+    if (envelope.deadline !== undefined && envelope.kind === EnvelopeKind.ask && this.clock.expired(envelope.deadline)) {
       // Its asker has failed it with a timeout already: handling it would only delay the asks
       // behind it past their own deadlines (an actor given more than it can do in time would
       // then answer none in time), and its answer would be a late reply.
@@ -328,50 +299,6 @@ export class ActorCell implements Receiver {
     }
     this.succeeded(envelope, result);
     return undefined;
-  }
-
-  /** True when `deadline` (wall clock ms) passed more than EXPIRED_AFTER_MS ago, by the loop's last read of the clock. */
-  private expired(deadline: number): boolean {
-    return deadline + EXPIRED_AFTER_MS < this.wallNow;
-  }
-
-  /**
-   * Reads the clock before a message: the second and fourth of a run of the loop, then every
-   * CLOCK_READ_EVERY messages while they go fast, and before every message while they go slow
-   * (an older read would let an actor handle asks whose askers stopped waiting). True when the
-   * run has gone on for FLUSH_AFTER_MS.
-   */
-  private readClock(): boolean {
-    const now = performance.now();
-    this.wallNow = wallClockAt(now);
-    const last = this.now;
-    const between = this.clockGranted + 1; // messages handled since that read
-    this.now = now;
-    if (!this.clockInRun) {
-      this.clockInRun = true;
-      this.runStart = now;
-      if (this.turned) {
-        this.turned = false;
-        this.turnStart = now;
-      }
-      // how fast they go is known from the next read: two messages on
-      this.clockUses = this.clockGranted = 1;
-      return false;
-    }
-    this.clockUses = this.clockGranted = now - last > between * SLOW_MESSAGE_MS ? 0 : CLOCK_READ_EVERY;
-    return now - this.runStart >= FLUSH_AFTER_MS;
-  }
-
-  /**
-   * The loop starts or resumes after a wait (`turned`: the event loop turned meanwhile): the
-   * message after the next one reads the clock. The next one is handled on the last read, which
-   * is older, so it is dropped only if it had expired by then: an actor that keeps up (its queue
-   * empty when a message comes, as with sequential asks) reads no clock at all.
-   */
-  private clockStale(turned: boolean): void {
-    this.clockUses = 1;
-    this.clockInRun = false;
-    this.turned ||= turned;
   }
 
   /** One received message is finished with (handled, failed or dropped). */
