@@ -16,6 +16,22 @@ export class MpBusError extends Error {
   }
 }
 
+/**
+ * Makes an error without capturing the stack where it is made: for errors that settle an ask
+ * from a timer or from what the transport delivered, where the stack would name only mpbus's
+ * own frames (the asker's frames are not on it) and capturing it costs ~2.3 µs an error (a
+ * close with 300,000 asks in flight spent a third of its 3.5 s there).
+ */
+export function withoutStack<T extends Error>(make: () => T): T {
+  const limit = Error.stackTraceLimit;
+  Error.stackTraceLimit = 0;
+  try {
+    return make();
+  } finally {
+    Error.stackTraceLimit = limit;
+  }
+}
+
 /** Codes mpbus itself raises (DPDK errno names such as `EEXIST` come through as well). */
 export const ErrorCodes = {
   invalidOption: 'INVALID_OPTION',

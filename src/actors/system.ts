@@ -13,7 +13,7 @@ import 'reflect-metadata';
 import type { Logger } from 'pino';
 import { filter, Observable, Subject, type Subscription } from 'rxjs';
 import { container as rootContainer, type DependencyContainer } from 'tsyringe';
-import { ErrorCodes, MpBusError } from '../errors.js';
+import { ErrorCodes, MpBusError, withoutStack } from '../errors.js';
 import { durationMs, flag } from '../validation.js';
 import { checkValue } from '../bus/value-codec.js';
 import { logger } from '../log.js';
@@ -533,8 +533,8 @@ export class ActorSystem implements RefHost, CellHost {
       p.worker = undefined;
     }
     if (router.regive(this.originOf(p), p.attempt, worker, why)) return;
-    if (p.isRelay) p.reject(failure());
-    else if (this.forget(p.id)) p.reject(failure());
+    if (p.isRelay) p.reject(withoutStack(failure));
+    else if (this.forget(p.id)) p.reject(withoutStack(failure));
   }
 
   /** The envelope of a routed ask: kept (relays, asks with a sender or trace) or made anew from the ask's fields. */
@@ -574,7 +574,7 @@ export class ActorSystem implements RefHost, CellHost {
     this.pending.delete(id);
     this.stats.timedOut(p);
     if (p.router !== undefined) p.router.settled(p.worker!);
-    p.reject(new AskTimeoutError(p.isRelay ? p.worker! : p.to, p.action, p.timeoutMs));
+    p.reject(withoutStack(() => new AskTimeoutError(p.isRelay ? p.worker! : p.to, p.action, p.timeoutMs)));
   }
 
   /** An answer came back (fields, not an envelope: the mailbox transport makes none for answers). */
@@ -603,7 +603,7 @@ export class ActorSystem implements RefHost, CellHost {
       }
     }
     this.settle(p);
-    if (failure) p.reject(fromWireError(p.worker ?? p.to, p.action, payload as WireError));
+    if (failure) p.reject(withoutStack(() => fromWireError(p.worker ?? p.to, p.action, payload as WireError)));
     else p.resolve(payload);
   }
 
@@ -619,7 +619,7 @@ export class ActorSystem implements RefHost, CellHost {
         const stopped = (): Error => new ActorStoppedError(name, p.action, 'stopped (or its process died)');
         if (p.router !== undefined) {
           if (p.worker === name) this.workerLost(p, stopped, 'holder-gone');
-        } else if (p.to === name && this.forget(id)) p.reject(stopped());
+        } else if (p.to === name && this.forget(id)) p.reject(withoutStack(stopped));
       }
     };
     if (this.goneGraceMs > 0) setTimeout(fail, this.goneGraceMs).unref();
@@ -853,7 +853,7 @@ export class ActorSystem implements RefHost, CellHost {
   private rejectPending(): void {
     for (const { id } of this.pending.values()) {
       const p = this.forget(id);
-      p?.reject(this.closeError(`the ask to '${p.to}' for '${p.action}' was pending`));
+      p?.reject(withoutStack(() => this.closeError(`the ask to '${p.to}' for '${p.action}' was pending`)));
     }
   }
 
