@@ -491,7 +491,7 @@ export class ActorSystem implements RefHost, CellHost {
       else caller.origin = origin;
       if (this.send(worker, origin) === 'unknown') {
         this.deadLetter(worker, origin, 'unknown-actor');
-        this.workerLost(caller, () => new ActorNotFoundError(worker, origin.action));
+        this.workerLost(caller, (w) => new ActorNotFoundError(w, origin.action));
       }
       return;
     }
@@ -511,16 +511,16 @@ export class ActorSystem implements RefHost, CellHost {
     const envelope = makeEnvelope(EnvelopeKind.ask, origin.action, origin.payload, id, this.replyAddress, origin.sender, wallNow + timeoutMs, origin.trace);
     if (this.send(worker, envelope) === 'unknown') {
       this.deadLetter(worker, envelope, 'unknown-actor');
-      this.workerLost(p, () => new ActorNotFoundError(worker, origin.action));
+      this.workerLost(p, (w) => new ActorNotFoundError(w, origin.action));
     }
   }
 
   /**
    * The worker of a routed ask went away (or was not there): its router gives it to another
-   * one, or the ask fails with the error `failure` makes (made only then: an error's stack costs
-   * microseconds, and a dead worker's asks are given to others by the thousand).
+   * one, or the ask fails with the error `failure` makes for that worker (made only then: a dead
+   * worker's asks are given to others by the thousand).
    */
-  private workerLost(p: PendingAsk, failure: () => Error, why: RegiveReason = 'gone'): void {
+  private workerLost(p: PendingAsk, failure: (worker: string) => Error, why: RegiveReason = 'gone'): void {
     const router = p.router!;
     const worker = p.worker!;
     if (why !== 'stalled') router.settled(worker);
@@ -533,8 +533,8 @@ export class ActorSystem implements RefHost, CellHost {
       p.worker = undefined;
     }
     if (router.regive(this.originOf(p), p.attempt, worker, why)) return;
-    if (p.isRelay) p.reject(withoutStack(failure));
-    else if (this.forget(p.id)) p.reject(withoutStack(failure));
+    if (p.isRelay) p.reject(withoutStack(() => failure(worker)));
+    else if (this.forget(p.id)) p.reject(withoutStack(() => failure(worker)));
   }
 
   /** The envelope of a routed ask: kept (relays, asks with a sender or trace) or made anew from the ask's fields. */
@@ -550,7 +550,7 @@ export class ActorSystem implements RefHost, CellHost {
    */
   regiveFrom(router: AskForwarder, worker: string): void {
     const held = this.pending.values().filter((p) => p.router === router && p.worker === worker);
-    for (const p of held) this.workerLost(p, () => new ActorStoppedError(worker, p.action, 'stalled'), 'stalled');
+    for (const p of held) this.workerLost(p, (w) => new ActorStoppedError(w, p.action, 'stalled'), 'stalled');
   }
 
   /** Removes a pending ask; undefined when it was already settled. */
@@ -589,8 +589,7 @@ export class ActorSystem implements RefHost, CellHost {
     if (p.router !== undefined) {
       // The worker never took it (it stopped first): the router gives it to another one.
       if (failure && workerGoneCode((payload as WireError)?.code)) {
-        const worker = p.worker!; // (workerLost clears it before it makes the error)
-        this.workerLost(p, () => fromWireError(worker, p.action, payload as WireError));
+        this.workerLost(p, (w) => fromWireError(w, p.action, payload as WireError));
         return;
       }
       p.router.settled(p.worker!);
@@ -715,7 +714,7 @@ export class ActorSystem implements RefHost, CellHost {
       if (typeof path === 'string') (err as MpBusError & { path?: string }).path = path;
       if (p.router !== undefined) p.router.settled(p.worker!);
       if (this.forget(envelope.id)) p.reject(err);
-    } else if (p.router !== undefined && p.worker === to) this.workerLost(p, () => new ActorNotFoundError(to, envelope.action));
+    } else if (p.router !== undefined && p.worker === to) this.workerLost(p, (w) => new ActorNotFoundError(w, envelope.action));
     else if (this.forget(envelope.id)) p.reject(new ActorNotFoundError(to, envelope.action));
   }
 
