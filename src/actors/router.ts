@@ -207,8 +207,7 @@ export class Router<C = AnyContract> implements SystemEndpoint, AskForwarder {
         transport.membership$.subscribe((m) => {
           if (m.group !== group) return;
           if (m.change === 'joined') this.enlist(m.name);
-          // a listed worker stays, whatever its groups: its stop or death is what takes it out
-          else if (!this.listed.has(m.name)) this.drop(m.name);
+          else this.drop(m.name);
         }),
       );
       for (const w of transport.members(group)) this.enlist(w);
