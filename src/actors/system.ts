@@ -458,7 +458,7 @@ export class ActorSystem implements RefHost, CellHost {
     if (status === 'unknown') {
       const unsettled = this.forget(id);
       this.deadLetter(to, envelope, 'unknown-actor');
-      unsettled?.reject(new ActorNotFoundError(to, action));
+      unsettled?.reject(this.lostError(unsettled, () => new ActorNotFoundError(to, action)));
     }
     return span === undefined ? promise : traceAsked(span, promise);
   }
@@ -533,8 +533,18 @@ export class ActorSystem implements RefHost, CellHost {
       p.worker = undefined;
     }
     if (router.regive(this.originOf(p), p.attempt, worker, why)) return;
-    if (p.isRelay) p.reject(withoutStack(() => failure(worker)));
-    else if (this.forget(p.id)) p.reject(withoutStack(() => failure(worker)));
+    if (p.isRelay) p.reject(withoutStack(() => this.lostError(p, () => failure(worker))));
+    else if (this.forget(p.id)) p.reject(withoutStack(() => this.lostError(p, () => failure(worker))));
+  }
+
+  /**
+   * The error of an ask whose actor went away or is not there: `make()`'s, or the close's own
+   * while this system shuts down. Its process pools stop first (their work in hand is answered),
+   * so their actors go before its pending asks are rejected: the asker learns that the system
+   * is closing (`SYSTEM_CLOSED`, or `PRIMARY_LOST`), not that an actor is missing.
+   */
+  private lostError(p: { to: string; action: string }, make: () => Error): Error {
+    return this.shuttingDown ? this.closeError(`the ask to '${p.to}' for '${p.action}' was pending`) : make();
   }
 
   /** The envelope of a routed ask: kept (relays, asks with a sender or trace) or made anew from the ask's fields. */
@@ -618,7 +628,7 @@ export class ActorSystem implements RefHost, CellHost {
         const stopped = (): Error => new ActorStoppedError(name, p.action, 'stopped (or its process died)');
         if (p.router !== undefined) {
           if (p.worker === name) this.workerLost(p, stopped, 'holder-gone');
-        } else if (p.to === name && this.forget(id)) p.reject(withoutStack(stopped));
+        } else if (p.to === name && this.forget(id)) p.reject(withoutStack(() => this.lostError(p, stopped)));
       }
     };
     if (this.goneGraceMs > 0) setTimeout(fail, this.goneGraceMs).unref();
@@ -715,7 +725,7 @@ export class ActorSystem implements RefHost, CellHost {
       if (p.router !== undefined) p.router.settled(p.worker!);
       if (this.forget(envelope.id)) p.reject(err);
     } else if (p.router !== undefined && p.worker === to) this.workerLost(p, (w) => new ActorNotFoundError(w, envelope.action));
-    else if (this.forget(envelope.id)) p.reject(new ActorNotFoundError(to, envelope.action));
+    else if (this.forget(envelope.id)) p.reject(this.lostError(p, () => new ActorNotFoundError(to, envelope.action)));
   }
 
   // ---------------------------------------------------------------- endpoints (routers)
