@@ -725,7 +725,7 @@ export class ActorSystem implements RefHost, CellHost {
       if (p.router !== undefined) p.router.settled(p.worker!);
       if (this.forget(envelope.id)) p.reject(err);
     } else if (p.router !== undefined && p.worker === to) this.workerLost(p, (w) => new ActorNotFoundError(w, envelope.action));
-    else if (this.forget(envelope.id)) p.reject(this.lostError(p, () => new ActorNotFoundError(to, envelope.action)));
+    else if (this.forget(envelope.id)) p.reject(withoutStack(() => this.lostError(p, () => new ActorNotFoundError(to, envelope.action))));
   }
 
   // ---------------------------------------------------------------- endpoints (routers)
