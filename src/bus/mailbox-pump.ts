@@ -66,6 +66,7 @@ export class MailboxPump implements RoomWatch {
   private readonly pool: Buffer;
   private readonly boxes: Map<number, Mailbox<unknown>>;
   private readonly unpackr: Unpackr;
+  private readonly largeUnpackr: Unpackr;
   private readonly unpackRange = { start: 0, end: 0 };
   /**
    * Views of the pool that start where small messages start (see decodeSmall), by pool buffer:
@@ -105,6 +106,7 @@ export class MailboxPump implements RoomWatch {
     this.pool = port.pool;
     this.boxes = port.boxes;
     this.unpackr = port.unpackr;
+    this.largeUnpackr = port.largeUnpackr;
     const layout = this.native.mbxPoolInfo();
     this.firstBufferAt = Number(layout.firstObject - layout.poolBase);
     this.bufferStride = layout.stride;
@@ -341,7 +343,7 @@ export class MailboxPump implements RoomWatch {
         if (box.burst !== undefined) {
           const bytes = large![at]!;
           box.burst.add(0, bytes.length, codec === CODEC_MSGPACK);
-          box.emitBurst(bytes, this.unpackr);
+          box.emitBurst(bytes, this.largeUnpackr);
           continue;
         }
       }
@@ -349,7 +351,7 @@ export class MailboxPump implements RoomWatch {
       try {
         if (flags & ROW_LARGE) {
           const bytes = large![at]!;
-          value = codec === CODEC_MSGPACK ? this.unpackr.unpack(bytes) : bytes;
+          value = codec === CODEC_MSGPACK ? this.largeUnpackr.unpack(bytes) : bytes;
         } else if (codec === CODEC_MSGPACK) {
           value = length < SMALL_DECODE ? this.decodeSmall(at, length) : this.decodeInPlace(at, length);
         } else {
