@@ -134,6 +134,7 @@ describe('system.launch(): worker processes as supervised children', () => {
     expect(pids).toHaveLength(3);
     expect(pids.every(processAlive)).toBe(true);
     if (signal === 'SIGTERM') await new Promise((resolve) => setTimeout(resolve, 1000)); // under load
+    const signalledAt = Date.now();
     p.child.kill(signal);
     await p.ended;
     await until('every child to end', () => !pids.some(processAlive), 10_000);
@@ -142,12 +143,19 @@ describe('system.launch(): worker processes as supervised children', () => {
     // the primary asked its workers all along, through the router and straight: every ask cut
     // off by the SIGTERM failed as SYSTEM_CLOSED
     if (signal === 'SIGTERM') {
-      // Each child stopped and exited by itself, none was killed: killed at the end of the
-      // signal's 200 ms grace while they still closed and left DPDK, children of this test were
-      // SIGKILLed in 6 of 20 runs before (ProcessPool.closeForPrimary).
-      const exits = p.lines().filter((l) => 'exited' in l);
+      // Each child stopped and exited by itself, or, still closing, was killed only once the
+      // signal's 200 ms grace and the 400 ms reserve after it had passed (ProcessPool.
+      // closeForPrimary). Killed at the end of the grace itself, while they still closed and
+      // left DPDK, children of this test were SIGKILLed in 6 of 20 runs on a quiet machine, about
+      // 200 ms after the signal. Beside two other integration test files, about one run in ten
+      // still has a child too starved of CPU to be gone by 600 ms: that kill is the bound working.
+      const exits = p.lines().filter((l) => 'exited' in l) as Array<{ code: number | null; signal: string | null; at: number }>;
       expect(exits).toHaveLength(3);
-      for (const e of exits) expect(e).toMatchObject({ reason: 'primary-closing', code: 0, signal: null });
+      for (const e of exits) {
+        expect(e).toMatchObject({ reason: 'primary-closing' });
+        if (e.signal === null) expect(e.code).toBe(0);
+        else expect({ signal: e.signal, afterSignalMs: e.at - signalledAt >= 590 }).toEqual({ signal: 'SIGKILL', afterSignalMs: true });
+      }
       const failures = p.lines().filter((l) => 'askError' in l);
       expect(failures.map((l) => l.askError).filter((code) => code !== 'SYSTEM_CLOSED')).toEqual([]);
     }
