@@ -1,5 +1,5 @@
 /** Shared pieces of the benchmark suites: the results file's row shape and a progress line. */
-import { DEFAULT_PLACEMENT, formatCpuList, planPlacement, readAllowedCpus, type Placement } from '../src/runtime/cpus.js';
+import { formatCpuList, planPlacement, readAllowedCpus, type Placement } from '../src/runtime/cpus.js';
 
 /** One row of bench/results.json. */
 export interface BenchRow {
@@ -22,7 +22,7 @@ export interface BenchContext {
   progress(message: string): void;
   /** True when a quick run was asked for (`npm run bench -- --quick`). */
   quick: boolean;
-  /** Where the mpbus caller and workers of the peers suite run (`--placement=spread|float`, default `system.launch()`'s). */
+  /** Where the mpbus caller and workers of the peers suite run (`--placement=spread|float`, default {@link CALLER_PLACEMENT}). */
   placement: Placement;
 }
 
@@ -60,10 +60,17 @@ export function describePlacement(placement: Placement): string {
   return `placement ${placement} (caller on CPU ${placed.caller ? formatCpuList(placed.caller) : allowed}, workers on CPU ${placed.workers || allowed})`;
 }
 
-/** `--placement=spread|float` taken out of `argv` (default: what `system.launch()` does). */
+/**
+ * Where the benches place a caller that launched its workers: `'spread'`, the placement
+ * docs/process-model.md ("CPU placement") gives an application of their shape (the launcher is
+ * the busy caller, the jobs are light), not the pool's default (`'float'`). Rows name it.
+ */
+export const CALLER_PLACEMENT: Placement = 'spread';
+
+/** `--placement=spread|float` taken out of `argv` (default {@link CALLER_PLACEMENT}). */
 export function placementArg(argv: string[]): Placement {
   const i = argv.findIndex((a) => a.startsWith('--placement='));
-  if (i < 0) return DEFAULT_PLACEMENT;
+  if (i < 0) return CALLER_PLACEMENT;
   const value = argv.splice(i, 1)[0]!.slice('--placement='.length);
   if (value !== 'spread' && value !== 'float') throw new Error(`--placement must be spread or float, got '${value}'`);
   return value;

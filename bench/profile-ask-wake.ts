@@ -12,8 +12,8 @@
  * wakes).
  *
  * Run (after tsc): node dist/bench/profile-ask-wake.js [blocks=6] [perBlock=3000] [kinds=ask1,ask2,router] [--placement=spread|float]
- * (`--placement=spread`: the caller on one CPU, the workers on the others, as `system.launch()`
- * places a pool; default `float`, nothing pinned)
+ * (`--placement=spread`, the default: the caller on one CPU, the workers on the others, as
+ * `system.launch()` places a pool so; `float`: nothing pinned)
  */
 import 'reflect-metadata';
 import { fork, type ChildProcess } from 'node:child_process';

@@ -2,8 +2,8 @@
  * CPU placement with real processes: a process started with `cpus` runs its JS thread (the lcore)
  * on those CPUs while Node's helper threads may use every CPU (read from
  * /proc/<pid>/task/<tid>/status), CPUs it may not use are refused before DPDK starts, and
- * `system.launch()` with `placement: 'spread'` keeps the launcher on one CPU and its children on
- * the others, while `'float'` children may use every CPU.
+ * `system.launch()` places nothing by default, with `placement: 'spread'` keeps the launcher on
+ * one CPU and its children on the others, and with `'float'` lets its children use every CPU.
  */
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
@@ -48,7 +48,7 @@ describe('CPU placement', () => {
     expect(g.leftovers()).toEqual([]);
   });
 
-  it("placement 'spread' keeps a CPU for the launcher and puts its children on the others; 'float' children use every CPU", async () => {
+  it("a pool places nothing by default; 'spread' keeps a CPU for the launcher and puts its children on the others; 'float' children use every CPU", async () => {
     const g = group('plcpool');
     const child = g.track(spawn(process.execPath, [fixturePath('placement'), g.prefix], { stdio: ['ignore', 'pipe', 'pipe'] }));
     let stdout = '';
@@ -65,6 +65,9 @@ describe('CPU placement', () => {
     const spread = result.spread as Threads[];
     const float = result.float as Threads[];
     expect((result.launcherBefore as Threads).js).toBe(all);
+    // the default ('float'): the launcher stays where it was, its child runs on every CPU
+    expect((result.launcherAfterDefault as Threads).js).toBe(all);
+    expect((result.unplaced as Threads[]).map((c) => c.js)).toEqual([all]);
     if (allowed.length >= 2) {
       expect(launcher.js).toBe(String(allowed[0]));
       expect(result.runtimeCpus).toEqual([allowed[0]]);
@@ -74,7 +77,7 @@ describe('CPU placement', () => {
       expect(spread.map((c) => c.js)).toEqual([all, all]);
     }
     // forked from a launcher on one CPU, every child's helper threads go back to every CPU, and a 'float' child's JS thread too
-    for (const threads of [launcher, ...spread, ...float]) expectHelpersFloat(threads);
+    for (const threads of [launcher, ...(result.unplaced as Threads[]), ...spread, ...float]) expectHelpersFloat(threads);
     expect(float.map((c) => c.js)).toEqual([all]);
     expect(result.badPlacement).toMatch(/^INVALID_OPTION: launch\(\) option placement must be one of 'spread', 'float'/);
     expect((result.pids as number[]).filter(processAlive)).toEqual([]);

@@ -7,8 +7,8 @@
  */
 import 'reflect-metadata';
 import { startActorSystem, type ActorRef, type ActorSystem, type Router } from '../../src/index.js';
-import { benchPlacement } from '../lib.js';
-import { DEFAULT_PLACEMENT, type Placement } from '../../src/runtime/cpus.js';
+import type { Placement } from '../../src/runtime/cpus.js';
+import { benchPlacement, CALLER_PLACEMENT } from '../lib.js';
 import { startWorker, stopWorker, type SquareClient, type SquareValue, type WorkerProcess } from './square.js';
 
 interface SquareContract {
@@ -49,7 +49,7 @@ export class MpbusClients {
    * Starts the group (this process as primary) and its two workers, placed as `system.launch()`
    * places a pool (`placement`, src/runtime/cpus.ts); `onPid` hears each worker's PID at once.
    */
-  static async start(filePrefix: string, onPid: (pid: number) => void, placement: Placement = DEFAULT_PLACEMENT): Promise<MpbusClients> {
+  static async start(filePrefix: string, onPid: (pid: number) => void, placement: Placement = CALLER_PLACEMENT): Promise<MpbusClients> {
     const placed = benchPlacement(placement);
     const system = await startActorSystem({ filePrefix, procType: 'primary', askTimeoutMs: ASK_TIMEOUT_MS, ...(placed.caller ? { cpus: placed.caller } : {}) });
     const workers: WorkerProcess[] = [];

@@ -21,8 +21,8 @@ export interface FlagshipOptions {
   nats: string | undefined;
   /** Serve the group's Prometheus metrics on http://127.0.0.1:<port>/metrics (0: any free port). */
   metricsPort: number | undefined;
-  /** Where the workers and this process run (`system.launch()`'s `placement`); undefined: the pool's default. */
-  placement: Placement | undefined;
+  /** Where the workers and this process run (`system.launch()`'s `placement`). */
+  placement: Placement;
 }
 
 /** Workers the machine can take: one per CPU, at least 2 (the primary shares the CPUs). */
@@ -53,8 +53,8 @@ Usage: npm start -- [options]        (or: node dist/samples/flagship/main.js [op
                       the group's shared counters) at http://127.0.0.1:P/metrics while it runs
                       (0: a free port, printed)
   --placement P       spread | float: where the workers run (system.launch()'s placement; default
-                      spread: this process keeps a CPU, the workers share the others; see
-                      docs/process-model.md, "CPU placement")
+                      spread: this process, the busy caller, keeps a CPU and the workers share the
+                      others; a pool's own default is float; docs/process-model.md, "CPU placement")
   --json              no progress bar; end with one line of JSON:
                       {jobs, answered, lost, duplicates, workers, perWorker,
                        throughputJobsPerSec, latencyP50Us, latencyP99Us, cpuPerJobUs: {caller, workers},
@@ -101,8 +101,10 @@ export function parseOptions(argv: string[]): FlagshipOptions | undefined {
   if (!['round-robin', 'least-loaded', 'consistent-hash'].includes(strategy)) {
     throw new Error(`--strategy must be round-robin, least-loaded or consistent-hash, got '${strategy}'`);
   }
-  const placement = values.placement as Placement | undefined;
-  if (placement !== undefined && placement !== 'spread' && placement !== 'float') throw new Error(`--placement must be spread or float, got '${placement}'`);
+  // This process is the busy caller and the jobs are light: the shape 'spread' is for (the pool's
+  // default floats; docs/process-model.md, "CPU placement").
+  const placement = (values.placement ?? 'spread') as Placement;
+  if (placement !== 'spread' && placement !== 'float') throw new Error(`--placement must be spread or float, got '${placement}'`);
   const hosts = int('hosts', values.hosts, 1, 1, 16);
   if (values.nats !== undefined && hosts < 2) throw new Error('--nats goes with --hosts N (N >= 2)');
   const workers = int('workers', values.workers, hosts > 1 ? 1 : defaultWorkers, 1, 32);

@@ -69,12 +69,14 @@ export interface LaunchOptions {
   /** What a stopped child gets to finish its work before it is killed (default 5 000 ms). */
   stopTimeoutMs?: number;
   /**
-   * Which CPUs the children and the launcher run on (default 'spread'): `'spread'` keeps a
-   * CPU for the launcher (its `cpus` when it was started with some, else the lowest it may use;
-   * it moves onto it at launch) and puts the children on the others, as their `cpus` option, when
-   * the launcher may use 2 CPUs or more (on 1 CPU, or when `taskset` leaves it one, nothing is
-   * placed); `'float'` places nothing, every process runs on every CPU the launcher may use. See
-   * docs/process-model.md, "CPU placement", and docs/benchmarks.md, "Seventh pass: placement".
+   * Which CPUs the children and the launcher run on (default 'float'): `'float'` places
+   * nothing, every process runs on every CPU the launcher may use; `'spread'` keeps a CPU for the
+   * launcher (its `cpus` when it was started with some, else the lowest it may use; it moves onto
+   * it at launch) and puts the children on the others, as their `cpus` option, when the launcher
+   * may use 2 CPUs or more (on 1 CPU, or when `taskset` leaves it one, nothing is placed). Choose
+   * `'spread'` when this process is the busy caller and its children's jobs are light; children
+   * that need every CPU, or that ask one another, are faster floating. See docs/process-model.md,
+   * "CPU placement", and docs/benchmarks.md, "Placement and the application's shape".
    */
   placement?: Placement;
 }

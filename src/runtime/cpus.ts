@@ -17,16 +17,22 @@ export type CpuList = string | readonly number[];
 
 /**
  * Where `system.launch()` puts its children and itself:
+ * - `'float'` (the default): no placement, every process runs on every CPU the launcher may
+ *   use, as the kernel schedules it.
  * - `'spread'`: when the launcher may use 2 CPUs or more, it keeps one for itself (its `cpus`
  *   when it was started with some, else the lowest CPU it may use) and its children share the
  *   others (on 2 CPUs: the launcher on one, every child on the other); on 1 CPU nothing is placed.
- * - `'float'`: no placement, every process runs on every CPU the launcher may use, as the
- *   kernel schedules it.
+ *   For a launcher that is itself the busy caller of light jobs; children that need more CPU
+ *   than the others give, or that ask one another, lose up to half their speed with it.
  */
 export type Placement = 'spread' | 'float';
 
-/** `LaunchOptions.placement` when none is given (docs/benchmarks.md, "Seventh pass: placement"). */
-export const DEFAULT_PLACEMENT: Placement = 'spread';
+/**
+ * `LaunchOptions.placement` when none is given: `'float'`, which was as fast or about 2x faster
+ * than `'spread'` for every shape of application measured but one, a launcher asking light jobs
+ * with many in flight (docs/benchmarks.md, "Placement and the application's shape").
+ */
+export const DEFAULT_PLACEMENT: Placement = 'float';
 
 /** DPDK's CPU_SETSIZE: CPU numbers are below it. */
 export const MAX_CPU = 1024;
