@@ -3,7 +3,8 @@
  * "Placement and the application's shape"): a router in the launcher over two worker processes
  * with light jobs (the peers suite's shape) and with jobs of 200 µs of CPU each, and a third
  * child of the launcher that asks the workers through a router of its own (children that talk to
- * children: a front end, a pipeline). Each placement runs in a primary of its own, the placements
+ * children: a front end, a pipeline) or through the launcher's router (which relays each ask
+ * and its answer: docs/actors.md, section 5). Each placement runs in a primary of its own, the placements
  * alternated round by round so that load from elsewhere hits them alike. Prints asks/s per shape
  * and placement (the range over rounds) and, per round, each placement against `'spread'`.
  *
@@ -17,14 +18,15 @@ interface Squarer {
   square: { msg: { n: number; workUs: number }; reply: number };
 }
 interface Shape {
-  /** Who asks: the launcher, or a child through its own router. */
-  from: 'launcher' | 'child';
+  /** Who asks: the launcher, or a child through its own router or through the launcher's. */
+  from: 'launcher' | 'child' | 'child via launcher';
   window: number;
   /** CPU each job takes in the worker. */
   workUs: number;
 }
 interface Client {
-  run: { msg: Shape & { ms: number }; reply: number };
+  /** `router`: the launcher's router, or undefined for the child's own. */
+  run: { msg: Shape & { ms: number; router: string | undefined }; reply: number };
 }
 
 const SHAPES: Record<string, Shape> = {
@@ -34,6 +36,8 @@ const SHAPES: Record<string, Shape> = {
   'child, 128 in flight': { from: 'child', window: 128, workUs: 0 },
   'child, sequential': { from: 'child', window: 1, workUs: 0 },
   'child, 64 in flight, 200 µs jobs': { from: 'child', window: 64, workUs: 200 },
+  "child via the launcher's router, 128 in flight": { from: 'child via launcher', window: 128, workUs: 0 },
+  "child via the launcher's router, sequential": { from: 'child via launcher', window: 1, workUs: 0 },
 };
 const WARMUP_MS = 300;
 
@@ -58,9 +62,13 @@ function burn(us: number): void {
 
 /** A router of this process over the group's two workers, once both are in it. */
 async function routerOverWorkers(system: ActorSystem): Promise<ActorRef<Squarer>> {
-  const router = system.router<Squarer>(`squares-${process.pid}`, { group: 'squarers' });
+  const router = system.router<Squarer>(routerName(process.pid), { group: 'squarers' });
   while (system.transport.members('squarers').length < 2) await new Promise((resolve) => setTimeout(resolve, 10));
   return router.ref;
+}
+
+function routerName(pid: number): string {
+  return `squares-${pid}`;
 }
 
 const me = launchedChild();
@@ -71,9 +79,10 @@ if (me) {
   } else {
     const squares = await routerOverWorkers(system);
     await system.spawn<Client>(me.name, {
-      run: async ({ ms, window, workUs }) => {
-        await askFor(squares, WARMUP_MS, window, workUs);
-        return askFor(squares, ms, window, workUs);
+      run: async ({ ms, window, workUs, router }) => {
+        const ref = router === undefined ? squares : system.ref<Squarer>(router);
+        await askFor(ref, WARMUP_MS, window, workUs);
+        return askFor(ref, ms, window, workUs);
       },
     });
   }
@@ -87,8 +96,10 @@ if (me) {
   const squares = await routerOverWorkers(system);
   const perSec: Record<string, number> = {};
   for (const [name, shape] of Object.entries(SHAPES)) {
-    if (shape.from === 'child') perSec[name] = await client.ask('run', { ...shape, ms });
-    else {
+    if (shape.from !== 'launcher') {
+      const router = shape.from === 'child via launcher' ? routerName(process.pid) : undefined;
+      perSec[name] = await client.ask('run', { ...shape, ms, router });
+    } else {
       await askFor(squares, WARMUP_MS, shape.window, shape.workUs);
       perSec[name] = await askFor(squares, ms, shape.window, shape.workUs);
     }
