@@ -4,7 +4,7 @@
  * one may use, and where `placement` puts a launcher and its children.
  */
 import { describe, expect, it } from 'vitest';
-import { allowedCpusOf, chooseCpus, formatCpuList, parseCpuList, planPlacement } from '../../src/runtime/cpus.js';
+import { allowedCpusOf, chooseCpus, DEFAULT_PLACEMENT, formatCpuList, parseCpuList, planPlacement } from '../../src/runtime/cpus.js';
 import { ealArgs, resolveOptions } from '../../src/runtime/options.js';
 
 const refused = (make: () => unknown, ...words: string[]): void => {
@@ -64,6 +64,12 @@ describe('the cpus option', () => {
 });
 
 describe('placement', () => {
+  it("a pool floats by default: nothing placed, whatever the CPUs ('spread' halved CPU-bound children on 2 CPUs)", () => {
+    expect(DEFAULT_PLACEMENT).toBe('float');
+    expect(planPlacement(DEFAULT_PLACEMENT, [0, 1], [0, 1])).toEqual({ launcher: undefined, children: undefined });
+    expect(planPlacement(DEFAULT_PLACEMENT, [0, 1, 2, 3], [2])).toEqual({ launcher: undefined, children: undefined });
+  });
+
   it("'spread' keeps the lowest CPU for the launcher and puts the children on the others", () => {
     expect(planPlacement('spread', [0, 1], [0, 1])).toEqual({ launcher: [0], children: [1] });
     expect(planPlacement('spread', [0, 1, 2, 3], [0, 1, 2, 3])).toEqual({ launcher: [0], children: [1, 2, 3] });
