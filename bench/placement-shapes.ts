@@ -4,9 +4,10 @@
  * with light jobs (the peers suite's shape) and with jobs of 200 µs of CPU each, and a third
  * child of the launcher that asks the workers through a router of its own (children that talk to
  * children: a front end, a pipeline) or through the launcher's router (which relays each ask
- * and its answer: docs/actors.md, section 5). Each placement runs in a primary of its own, the placements
- * alternated round by round so that load from elsewhere hits them alike. Prints asks/s per shape
- * and placement (the range over rounds) and, per round, each placement against `'spread'`.
+ * and its answer: docs/actors.md, section 5). Each placement runs in a primary of its own, the
+ * placements alternated round by round so that load from elsewhere hits them alike. Prints
+ * asks/s per shape and placement (the range over rounds) and, per round, each placement against
+ * the first one named.
  *
  * Run (after tsc): node dist/bench/placement-shapes.js [rounds=3] [seconds=1.5] [placements=spread,float]
  */

@@ -23,14 +23,14 @@ export type CpuList = string | readonly number[];
  *   when it was started with some, else the lowest CPU it may use) and its children share the
  *   others (on 2 CPUs: the launcher on one, every child on the other); on 1 CPU nothing is placed.
  *   For a launcher that is itself the busy caller of light jobs; children that need more CPU
- *   than the others give, or that ask one another, lose up to half their speed with it.
+ *   than the others give, or that ask one another, lose about half their speed with it, or more.
  */
 export type Placement = 'spread' | 'float';
 
 /**
- * `LaunchOptions.placement` when none is given: `'float'`, which was as fast or about 2x faster
- * than `'spread'` for every shape of application measured but one, a launcher asking light jobs
- * with many in flight (docs/benchmarks.md, "Placement and the application's shape").
+ * `LaunchOptions.placement` when none is given: `'float'`, which was about as fast as `'spread'`
+ * or up to 2-3x faster for every shape of application measured but one, a launcher asking light
+ * jobs with many in flight (docs/benchmarks.md, "Placement and the application's shape").
  */
 export const DEFAULT_PLACEMENT: Placement = 'float';
 
