@@ -2,13 +2,16 @@
  * The composition of the layers, at the top: what a {@link Runtime} does and offers of the layers
  * above the runtime, wired here so that the runtime imports none of them. A primary serves
  * interrupts to its secondaries from `Runtime.start` on (a start hook), and every runtime offers
- * `rt.interrupts`, `rt.interrupts$` and `rt.linkState$`. The package's entry (src/index.ts)
- * imports this module, so whoever imports `mpbus` gets both.
+ * `rt.interrupts`, `rt.interrupts$` and `rt.linkState$`; the actor layer's closing codes are
+ * among those a process mpbus ends does not crash on. The package's entry (src/index.ts) imports
+ * this module, so whoever imports `mpbus` gets all three.
  */
 import type { Observable } from 'rxjs';
 import { addStartHook, Runtime } from './runtime/runtime.js';
 import { interruptsOf, serveInterruptsOnRequest, type InterruptEvent, type Interrupts, type LinkState } from './interrupts/index.js';
 import { PolledPorts } from './ports/polled.js';
+import { addClosingCodes } from './runtime/process-end.js';
+import { ActorErrorCodes } from './actors/errors.js';
 
 declare module './runtime/runtime.js' {
   interface Runtime {
@@ -32,6 +35,10 @@ addStartHook({
   // Secondaries then get ENOTREADY for interrupts until this process uses them itself.
   failure: 'cannot serve interrupts to secondaries yet',
 });
+
+// What asks, launches and pools in flight fail with when the group closes under them: while
+// mpbus ends the process (a signal), an application's unhandled one is not a crash.
+addClosingCodes(ActorErrorCodes.systemClosed, ActorErrorCodes.poolClosed, ActorErrorCodes.childFailed);
 
 Object.defineProperties(Runtime.prototype, {
   interrupts: {

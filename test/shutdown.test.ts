@@ -15,6 +15,7 @@ import { startScript, type ScriptEnd } from './harness/script.js';
 import { useTestGroups } from './harness/use-groups.js';
 import type { ShutdownTarget } from './fixtures/shutdown-target.js';
 import type { CloseOrder } from './fixtures/close-order.js';
+import type { SignalMoment } from './fixtures/signal-moment.js';
 import { sleep } from './harness/wait.js';
 
 const group = useTestGroups();
@@ -101,6 +102,28 @@ describe('when the application listens to the signal', () => {
     expect({ code: r.code, signal: r.signal }, r.stderr).toEqual({ code: null, signal: 'SIGINT' });
     expect(r.ms).toBeLessThan(1000);
     expect(g.leftovers()).toEqual([]);
+  });
+});
+
+describe('a signal at any moment, to a program that guards nothing', () => {
+  // As Ctrl-C in a terminal sends it: to the whole process group, the pool's children too.
+  const moments: SignalMoment['moment'][] = ['starting', 'launching', 'asking'];
+  it(`${moments.join(', ')}: ends as the signal means, with no stack trace, leaving nothing`, async () => {
+    await atMostAtOnce(
+      2,
+      moments.flatMap((moment) =>
+        signals.map((signal) => async () => {
+          const g = group('sdmom');
+          const p = await startScript(g, fixturePath('signal-moment'), { prefix: g.prefix, moment } satisfies SignalMoment, 30_000, true);
+          const t0 = performance.now();
+          process.kill(-p.child.pid!, signal);
+          const r = { ...(await p.ended), ms: performance.now() - t0 };
+          expect({ moment, code: r.code, signal: r.signal, stderr: r.stderr }).toEqual({ moment, code: null, signal, stderr: '' });
+          expect(r.ms, `${moment}/${signal} took ${Math.round(r.ms)} ms`).toBeLessThan(1000);
+          expect(g.leftovers()).toEqual([]);
+        }),
+      ),
+    );
   });
 });
 

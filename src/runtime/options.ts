@@ -48,7 +48,10 @@ export interface RuntimeOptions {
    * Install SIGINT/SIGTERM handlers (default true). A signal the application does not listen to
    * closes the runtime (and the actor system on it) and ends the process as the signal means; when
    * the application listens to it, the first one is the application's to handle and a second one
-   * closes and ends the process (docs/process-model.md, "Signals and shutdown").
+   * closes and ends the process. Listened to from the start's first step: a signal during the
+   * start closes once DPDK's init returns. While mpbus ends the process, work in flight that
+   * fails for it (`SYSTEM_CLOSED`, ...) and that nothing catches does not crash the process
+   * (docs/process-model.md, "Signals and shutdown").
    */
   handleSignals?: boolean;
   /**

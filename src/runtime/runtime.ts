@@ -20,6 +20,7 @@ import { GroupFiles, hugetlbfsMounts } from './group.js';
 import { applyCpus, chooseCpus, formatCpuList, readAllowedCpus } from './cpus.js';
 import { ealArgs, logLevelNumbers, MAX_LCORE, resolveOptions, type ResolvedOptions, type RuntimeOptions } from './options.js';
 import { MPBUS_VERSION } from './version.js';
+import { exitAfterSignal, ignoreClosingFailures, SignalWatch } from './process-end.js';
 import { loadDpdkLibraries } from './libraries.js';
 import { attachCounters, retireCounters } from './counters.js';
 import { ProcessExits } from './process-exits.js';
@@ -242,18 +243,37 @@ export class Runtime {
       );
     }
     startInProgress = true;
+    const signals = opts.handleSignals ? SignalWatch.install(logger('runtime', { prefix: opts.filePrefix })) : undefined;
+    let rt: Runtime;
     try {
-      return await Runtime.join(opts);
+      rt = await Runtime.join(opts, signals);
+    } catch (err) {
+      signals?.startFailed();
+      throw err;
     } finally {
       startInProgress = false;
     }
+    if (!signals) return rt;
+    rt.signalCleanup = () => signals.remove();
+    const signal = signals.takePending((s) => rt.endOnSignal(s));
+    if (signal === undefined) return rt;
+    rt.endOnSignal(signal);
+    throw new MpBusError(
+      ErrorCodes.closed,
+      `${signal} came while the runtime started: it is closing and the process ends as ${signal} means (to handle ${signal} yourself, listen to it before the start, or set handleSignals: false)`,
+    );
   }
 
-  private static async join(opts: ResolvedOptions): Promise<Runtime> {
+  private static async join(opts: ResolvedOptions, signals: SignalWatch | undefined): Promise<Runtime> {
     const native = addon();
     const group = new GroupFiles(opts.filePrefix);
     const locks: number[] = [];
     let membersFd = -1;
+    // A signal before DPDK's init stops the start (at its next step, or in a wait for the group).
+    const stopIfSignalled = (): void => {
+      const signal = signals?.pendingSignal;
+      if (signal) throw new MpBusError(ErrorCodes.closed, `${signal} came before DPDK's init: the start stops here and the process ends as ${signal} means`);
+    };
     // idempotent: a closed fd number is soon reused by something else (libuv, the IPC channel)
     const releaseAll = (): void => {
       for (const fd of locks.splice(0)) group.unlock(fd);
@@ -266,7 +286,8 @@ export class Runtime {
       checkEnvironment(group);
       const role = await Runtime.resolveRole(opts, group, locks);
       if (role === 'primary') checkFreeHugepages();
-      membersFd = role === 'primary' ? await Runtime.prepareAsPrimary(opts, group) : await Runtime.prepareAsSecondary(opts, group);
+      membersFd =
+        role === 'primary' ? await Runtime.prepareAsPrimary(opts, group, stopIfSignalled) : await Runtime.prepareAsSecondary(opts, group, stopIfSignalled);
       const lcoreId = Runtime.takeLcore(opts, group, locks);
       loadDpdkLibraries(opts.dpdkLibraries); // before EAL init: their tailqs register at load
       native.setLogEchoLevel(logLevelNumbers[opts.logLevel]);
@@ -274,6 +295,7 @@ export class Runtime {
       // leaves its control threads off these CPUs; a process whose mask a pinned parent narrowed
       // goes back to the CPUs it may use.
       applyCpus(cpus, allowedCpus);
+      stopIfSignalled();
       ealInitAttempted = true;
       const result = await native.ealInit(ealArgs(opts, role, lcoreId, cpus), logLevelNumbers[opts.logLevel]).catch((err: unknown) => {
         // A primary that failed half-way still holds DPDK's lock on `config` and would pass for
@@ -322,7 +344,6 @@ export class Runtime {
           rt.log.warn({ err }, hook.failure);
         }
       }
-      if (opts.handleSignals) rt.signalCleanup = installSignalHandlers(rt);
       process.on('exit', rt.onExit);
       if (rt.processType === 'secondary') rt.watchPrimary();
       rt.log.info({ dpdk: rt.dpdkVersion }, 'joined group');
@@ -353,13 +374,14 @@ export class Runtime {
   }
 
   /** Primary: clears what a dead group left (only when none of its processes lives), publishes settings. */
-  private static async prepareAsPrimary(opts: ResolvedOptions, group: GroupFiles): Promise<number> {
+  private static async prepareAsPrimary(opts: ResolvedOptions, group: GroupFiles, stopIfSignalled: () => void): Promise<number> {
     // The members lock is held exclusively for a moment by a process that is leaving (it checks
     // whether it is the last one): wait for that, but not for live members of a dead primary.
     const deadline = Date.now() + CLEANUP_WAIT_MS;
     let exclusive = group.tryLock('members', true);
     while (exclusive < 0 && group.liveSecondaryPids().length === 0 && Date.now() < deadline) {
       await sleep(20);
+      stopIfSignalled();
       exclusive = group.tryLock('members', true);
     }
     const otherPids = group.liveSecondaryPids();
@@ -390,7 +412,7 @@ export class Runtime {
   }
 
   /** Secondary: a live primary must exist (waiting briefly for one that is starting), with the same settings. */
-  private static async prepareAsSecondary(opts: ResolvedOptions, group: GroupFiles): Promise<number> {
+  private static async prepareAsSecondary(opts: ResolvedOptions, group: GroupFiles, stopIfSignalled: () => void): Promise<number> {
     const deadline = Date.now() + PRIMARY_WAIT_MS;
     while (!group.primaryAlive()) {
       const probe = group.tryLock('primary', true);
@@ -406,6 +428,7 @@ export class Runtime {
         throw new MpBusError(ErrorCodes.noPrimary, `no primary is running for group '${opts.filePrefix}': start one first (procType 'primary' or 'auto')`);
       }
       await sleep(20);
+      stopIfSignalled();
     }
     const settings = group.readSettings();
     const mpbusPrimary = group.mpbusPrimaryAlive();
@@ -438,6 +461,7 @@ export class Runtime {
       if (fd >= 0) return fd;
       if (Date.now() > deadline) return Runtime.lockMembersShared(group);
       await sleep(10);
+      stopIfSignalled();
     }
   }
 
@@ -542,6 +566,7 @@ export class Runtime {
     if (this.endingOnSignal) return finish();
     this.endingOnSignal = true;
     this.log.info({ signal }, 'closing on signal');
+    ignoreClosingFailures(this.log);
     setTimeout(finish, SIGNAL_EXIT_MS);
     void this.closeFor('signal', SIGNAL_GRACE_MS).then(finish, finish);
   }
@@ -582,6 +607,7 @@ export class Runtime {
     this.primaryLost.next({ pid, reason, policy });
     this.primaryLost.complete();
     if (policy === 'ignore') return;
+    if (policy === 'exit') ignoreClosingFailures(this.log);
     const exit = (): void => {
       if (policy !== 'exit') return;
       this.releaseForExit();
@@ -752,36 +778,4 @@ function diagnoseInitFailure(dpdkText: string, role: string, group: GroupFiles):
 function hugepageSummary(): string {
   const { total, free } = hugepageInfo();
   return `HugePages_Total ${total}, HugePages_Free ${free}`;
-}
-
-/**
- * SIGINT/SIGTERM: a signal the application does not listen to closes the runtime and ends the
- * process as the signal means. When the application listens to it, the first signal is the
- * application's (its listener runs its own graceful shutdown and decides when to exit); any
- * further signal closes what is left and ends the process. Removed once the runtime has closed.
- */
-function installSignalHandlers(rt: Runtime): () => void {
-  let signals = 0;
-  const onSignal = (signal: NodeJS.Signals): void => {
-    signals += 1;
-    if (signals === 1 && process.listenerCount(signal) > 1) return;
-    rt.endOnSignal(signal);
-  };
-  // First in line, so the application's listeners (a `once` one included) are still counted.
-  process.prependListener('SIGINT', onSignal);
-  process.prependListener('SIGTERM', onSignal);
-  return () => {
-    process.off('SIGINT', onSignal);
-    process.off('SIGTERM', onSignal);
-  };
-}
-
-/**
- * Ends the process as `signal` means (killed by it: exit status 128 + signo to a shell), unless
- * the application chose an exit code (`process.exitCode`).
- */
-function exitAfterSignal(signal: NodeJS.Signals): void {
-  if (typeof process.exitCode === 'number' && process.exitCode !== 0) process.exit(process.exitCode);
-  process.removeAllListeners(signal);
-  process.kill(process.pid, signal);
 }

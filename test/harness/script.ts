@@ -22,9 +22,13 @@ export interface Script {
   stdout(): string;
 }
 
-/** Starts `script` with `arg` (as JSON) in `g`; resolves once it printed `ready`. */
-export async function startScript(g: TestGroup, script: string, arg: unknown, readyWithinMs = 30_000): Promise<Script> {
-  const child = g.track(spawn(process.execPath, [script, JSON.stringify(arg)], { stdio: ['ignore', 'pipe', 'pipe'] }));
+/**
+ * Starts `script` with `arg` (as JSON) in `g`; resolves once it printed `ready`. `ownProcessGroup`:
+ * it leads a process group of its own, as a terminal's foreground job does (Ctrl-C there is
+ * `process.kill(-pid, 'SIGINT')`: the script and every process it started).
+ */
+export async function startScript(g: TestGroup, script: string, arg: unknown, readyWithinMs = 30_000, ownProcessGroup = false): Promise<Script> {
+  const child = g.track(spawn(process.execPath, [script, JSON.stringify(arg)], { stdio: ['ignore', 'pipe', 'pipe'], detached: ownProcessGroup }));
   let stdout = '';
   let stderr = '';
   child.stdout!.on('data', (d: Buffer) => (stdout += d.toString()));

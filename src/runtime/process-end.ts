@@ -1,0 +1,128 @@
+/**
+ * How the process ends when mpbus ends it: SIGINT/SIGTERM from the first moment of
+ * `Runtime.start` on ({@link SignalWatch}), and the application's uncaught failures that mpbus's
+ * own shutdown caused ({@link ignoreClosingFailures}). See docs/process-model.md,
+ * "Signals and shutdown".
+ */
+import type { Logger } from 'pino';
+import { ErrorCodes, MpBusError } from '../errors.js';
+
+/** @internal A signal handler: what mpbus does with a signal the application left to it. */
+export type SignalTarget = (signal: NodeJS.Signals) => void;
+
+/**
+ * @internal SIGINT/SIGTERM for one runtime, listened to from the start of `Runtime.start`: without
+ * a listener, a signal that came while DPDK's init ran would kill the process at once and leave
+ * the group's runtime dir (and, mid-init, its hugepage files) behind.
+ *
+ * When the application listens to the signal, the first one is the application's (its listener
+ * runs its own graceful shutdown and decides when to exit); any further signal is mpbus's. A
+ * signal mpbus takes during the start is held until the start is done ({@link takePending}): the
+ * runtime then closes at once and the process ends as the signal means. A second one during
+ * the start ends the process at once, whatever is left: DPDK's init cannot be cut short, and the
+ * next primary of the group, or `mpbus clean`, removes what it leaves.
+ */
+export class SignalWatch {
+  private signals = 0;
+  private target: SignalTarget | undefined;
+  private pending: NodeJS.Signals | undefined;
+
+  private constructor(private readonly log: Logger) {
+    // First in line, so the application's listeners (a `once` one included) are still counted.
+    process.prependListener('SIGINT', this.onSignal);
+    process.prependListener('SIGTERM', this.onSignal);
+  }
+
+  static install(log: Logger): SignalWatch {
+    return new SignalWatch(log);
+  }
+
+  /** A signal mpbus took while the runtime started, if any. */
+  get pendingSignal(): NodeJS.Signals | undefined {
+    return this.pending;
+  }
+
+  /** The start is done: signals from now on go to `target`; returns the one that came during the start, if any. */
+  takePending(target: SignalTarget): NodeJS.Signals | undefined {
+    this.target = target;
+    const signal = this.pending;
+    this.pending = undefined;
+    return signal;
+  }
+
+  /** The start failed and its files are released: a signal that came during it ends the process now. */
+  startFailed(): void {
+    this.remove();
+    if (this.pending) exitAfterSignal(this.pending);
+  }
+
+  remove(): void {
+    process.off('SIGINT', this.onSignal);
+    process.off('SIGTERM', this.onSignal);
+  }
+
+  private readonly onSignal = (signal: NodeJS.Signals): void => {
+    this.signals += 1;
+    if (this.signals === 1 && process.listenerCount(signal) > 1) return;
+    if (this.target) return this.target(signal);
+    if (this.pending === undefined) {
+      this.pending = signal;
+      this.log.info({ signal }, 'signal while starting: closing as soon as the start is done');
+      return;
+    }
+    this.remove();
+    exitAfterSignal(signal);
+  };
+}
+
+/**
+ * @internal Ends the process as `signal` means (killed by it: exit status 128 + signo to a
+ * shell), unless the application chose an exit code (`process.exitCode`).
+ */
+export function exitAfterSignal(signal: NodeJS.Signals): void {
+  if (typeof process.exitCode === 'number' && process.exitCode !== 0) process.exit(process.exitCode);
+  process.removeAllListeners(signal);
+  process.kill(process.pid, signal);
+}
+
+/** Codes of the failures a closing group gives to work in flight; the layers above add theirs. */
+const closingCodes = new Set<string>([ErrorCodes.closed, ErrorCodes.primaryLost, ErrorCodes.mailboxClosed]);
+
+/** @internal Adds codes that mean "failed because the group closed" (`SYSTEM_CLOSED`, `POOL_CLOSED`). */
+export function addClosingCodes(...codes: string[]): void {
+  for (const code of codes) closingCodes.add(code);
+}
+
+let ignoringClosingFailures = false;
+
+/**
+ * @internal While mpbus ends the process (a signal, a lost primary with `onPrimaryLost: 'exit'`),
+ * work in flight fails with a closing code. An application that awaits it unguarded, at its
+ * top level (`await system.launch(...)` during Ctrl-C) or in a callback, would have Node end the
+ * process at once with code 1 and a stack trace: before the group is closed, and with another
+ * status than the signal's. Such failures, uncaught exceptions and unhandled rejections alike,
+ * are dropped (logged at debug). Any other still ends the process as Node's default does,
+ * unless the application listens for them itself.
+ */
+export function ignoreClosingFailures(log: Logger): void {
+  if (ignoringClosingFailures) return;
+  ignoringClosingFailures = true;
+  const isClosing = (err: unknown): boolean => err instanceof MpBusError && closingCodes.has(err.code);
+  const drop = (err: MpBusError, how: string): void => log.debug({ code: err.code, message: err.message }, `${how} while the process ends: dropped`);
+  const onException = (err: unknown): void => {
+    if (isClosing(err)) return drop(err as MpBusError, 'uncaught exception');
+    if (process.listenerCount('uncaughtException') > 1) return; // the application's listener decides
+    // Node's default: its report and exit code 1 (a throw from this listener would exit with 7).
+    process.off('uncaughtException', onException);
+    process.nextTick(() => {
+      throw err;
+    });
+  };
+  const onRejection = (reason: unknown): void => {
+    if (isClosing(reason)) return drop(reason as MpBusError, 'unhandled rejection');
+    if (process.listenerCount('unhandledRejection') > 1) return;
+    throw reason; // an uncaught exception now, as Node's default makes it
+  };
+  process.on('uncaughtException', onException);
+  process.on('unhandledRejection', onRejection);
+}
