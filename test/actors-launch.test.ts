@@ -7,6 +7,7 @@
  * is left behind (no runtime dir, no hugepage file, no child alive).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { pathToFileURL } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { processAlive, type TestGroup } from './harness/group.js';
 import { fixturePath } from './harness/paths.js';
@@ -24,9 +25,12 @@ interface Primary {
   ended: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 }
 
-function primary(g: TestGroup, scenario: Omit<LaunchScenario, 'prefix'>): Primary {
+/** Runs launch-primary.js with `scenario`, under the Node flags `nodeFlags`. */
+function primary(g: TestGroup, scenario: Omit<LaunchScenario, 'prefix'>, nodeFlags: string[] = []): Primary {
   const child = g.track(
-    spawn(process.execPath, [fixturePath('launch-primary'), JSON.stringify({ prefix: g.prefix, ...scenario })], { stdio: ['ignore', 'pipe', 'pipe'] }),
+    spawn(process.execPath, [...nodeFlags, fixturePath('launch-primary'), JSON.stringify({ prefix: g.prefix, ...scenario })], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    }),
   );
   let stdout = '';
   let stderr = '';
@@ -42,8 +46,8 @@ function primary(g: TestGroup, scenario: Omit<LaunchScenario, 'prefix'>): Primar
 }
 
 /** Runs a scenario to its end: exit code 0, and nothing of the group left. */
-async function run(g: TestGroup, scenario: Omit<LaunchScenario, 'prefix'>): Promise<Array<Record<string, unknown>>> {
-  const p = primary(g, scenario);
+async function run(g: TestGroup, scenario: Omit<LaunchScenario, 'prefix'>, nodeFlags: string[] = []): Promise<Array<Record<string, unknown>>> {
+  const p = primary(g, scenario, nodeFlags);
   const { code } = await p.ended;
   expect(code, p.stderr()).toBe(0);
   const lines = p.lines();
@@ -61,8 +65,10 @@ function expectNothingLeft(g: TestGroup, pids: number[]): void {
 }
 
 describe('system.launch(): worker processes as supervised children', () => {
-  it("readiness: 'joined', 'signal', { actors }, { group }; children join as secondaries on their own lcores; launch() in a secondary is PRIMARY_ONLY", async () => {
-    const [r] = await run(group('sup_ready'), { scenario: 'ready' });
+  it("readiness: 'joined', 'signal', { actors }, { group }; children join as secondaries on their own lcores; launch() in a secondary is PRIMARY_ONLY; children get the parent's module-loading flags only", async () => {
+    // `--import` as a TypeScript loader (tsx) gives it; a heap size the parent's own
+    const importFlags = ['--import', pathToFileURL(fixturePath('import-marker')).href];
+    const [r] = await run(group('sup_ready'), { scenario: 'ready' }, [...importFlags, '--max-old-space-size=300']);
     expect(r).toMatchObject({
       joinedStates: ['ready', 'ready'],
       sameName: 'INVALID_OPTION', // a second open pool of one name: its children's names would clash
@@ -72,6 +78,8 @@ describe('system.launch(): worker processes as supervised children', () => {
       names: ['joined-1', 'joined-2', 'signal-1', 'actors-1', 'actors-2', 'group-1', 'group-2'],
       indices: [0, 1, 0, 0, 1, 0, 1],
       fromSecondary: 'PRIMARY_ONLY',
+      marked: [true, true, true, true, true, true, true],
+      nodeFlags: importFlags,
     });
     const lcores = r!.lcores as number[];
     expect(new Set(lcores).size).toBe(7);

@@ -23,6 +23,7 @@ import { logger } from '../log.js';
 import { ActorErrorCodes, ChildFailedError } from './errors.js';
 import { ChildEnv, type ChildMessage, type LaunchedChild, type ParentMessage } from './launch-protocol.js';
 import { RestartBudget, resolveRestartPolicy, type RestartPolicy } from './restart-budget.js';
+import { moduleLoadingFlags } from './loader-flags.js';
 import type { Runtime } from '../runtime/runtime.js';
 import { DEFAULT_PLACEMENT, formatCpuList, planPlacement, type Placement } from '../runtime/cpus.js';
 import { oneOf } from '../validation.js';
@@ -58,7 +59,12 @@ export interface LaunchOptions {
   args?: string[] | ((child: LaunchedChild) => string[]);
   /** More environment for the children (the parent's environment is passed on). */
   env?: Record<string, string>;
-  /** Node options of the children (default: none, not the parent's). */
+  /**
+   * Node options of the children, after the parent's module-loading flags (`--import`,
+   * `--require`, `--loader`, `--conditions`), which every child gets so that it can load the
+   * module its parent loaded (a parent run through tsx, say). None of the parent's other flags
+   * (`--inspect`, heap sizes) is passed on.
+   */
   execArgv?: string[];
   /** When a child counts as ready (default 'joined'). */
   ready?: ReadyWhen;
@@ -709,8 +715,9 @@ function resolveLaunchOptions(module: string | URL, options: LaunchOptions): Res
   const env = options.env ?? {};
   if (env === null || typeof env !== 'object' || !Object.values(env).every((v) => typeof v === 'string'))
     invalid('launch() option env must be an object of strings');
-  const execArgv = options.execArgv ?? [];
-  if (!isStringArray(execArgv)) invalid('launch() option execArgv must be an array of strings');
+  const ownExecArgv = options.execArgv ?? [];
+  if (!isStringArray(ownExecArgv)) invalid('launch() option execArgv must be an array of strings');
+  const execArgv = [...moduleLoadingFlags(), ...ownExecArgv];
   const ready = options.ready ?? 'joined';
   const readyOk =
     ready === 'joined' ||
