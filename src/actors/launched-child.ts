@@ -9,6 +9,7 @@
  */
 import { registry } from '../bus/registry.js';
 import { logger } from '../log.js';
+import { ignoreClosingFailures } from '../runtime/process-end.js';
 import type { ActorSystem } from './system.js';
 import { ChildEnv, type ChildMessage, type LaunchedChild, type ParentMessage } from './launch-protocol.js';
 
@@ -88,6 +89,9 @@ export function attachToParent(system: ActorSystem): void {
     if (stopping) return;
     stopping = true;
     log.info({ timeoutMs, why }, 'stopping');
+    // The process ends once closed: work the application awaits unguarded fails SYSTEM_CLOSED
+    // meanwhile, which is no crash (and no stack trace on the primary's terminal).
+    ignoreClosingFailures(log);
     const deadline = Date.now() + timeoutMs;
     try {
       if (why === 'asked') await leaveGroupsQuietly(system, deadline);

@@ -96,8 +96,8 @@ export function addClosingCodes(...codes: string[]): void {
 let ignoringClosingFailures = false;
 
 /**
- * @internal While mpbus ends the process (a signal, a lost primary with `onPrimaryLost: 'exit'`),
- * work in flight fails with a closing code. An application that awaits it unguarded, at its
+ * @internal While mpbus ends the process (a signal, a lost primary with `onPrimaryLost: 'exit'`,
+ * a launched child's stop), work in flight fails with a closing code. An application that awaits it unguarded, at its
  * top level (`await system.launch(...)` during Ctrl-C) or in a callback, would have Node end the
  * process at once with code 1 and a stack trace: before the group is closed, and with another
  * status than the signal's. Such failures, uncaught exceptions and unhandled rejections alike,
