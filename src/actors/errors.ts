@@ -2,6 +2,7 @@
  * Typed errors of the actor system. Each is an {@link MpBusError} with a stable `code`, so callers
  * can branch on `err.code` or on the class (`err instanceof AskTimeoutError`).
  */
+import { inspect } from 'node:util';
 import { MpBusError } from '../errors.js';
 import { checkValue } from '../bus/value-codec.js';
 import type { WireError } from './transport.js';
@@ -155,29 +156,45 @@ export class ChildFailedError extends MpBusError {
 
 /**
  * Turns any thrown value into its wire form: name, code, message, stack, this process's pid and
- * the custom fields that can cross processes (those that cannot are sent as their `String()`).
+ * the custom fields that can cross processes (those that cannot are sent as a note saying so).
  */
 export function toWireError(err: unknown): WireError {
   if (err instanceof Error) {
-    const code = (err as { code?: unknown }).code;
-    const wire: WireError = { name: err.name, code: typeof code === 'string' ? code : ActorErrorCodes.handlerFailed, message: err.message, pid: process.pid };
+    const wire: WireError = { name: err.name, code: codeOf(err), message: err.message, pid: process.pid };
     if (typeof err.stack === 'string') wire.stack = err.stack;
-    let fields: Record<string, unknown> | undefined;
-    for (const k of Object.keys(err)) {
-      if (k === 'code' || k === 'name' || k === 'message' || k === 'stack' || k === 'cause') continue;
-      const v = (err as unknown as Record<string, unknown>)[k];
-      fields ??= {};
-      try {
-        checkValue(v, k);
-        fields[k] = v;
-      } catch {
-        fields[k] = `[${typeof v} that cannot cross processes]`;
-      }
-    }
-    if (fields) wire.fields = fields;
-    return wire;
+    return withFields(wire, err);
   }
-  return { name: 'Error', code: ActorErrorCodes.handlerFailed, message: String(err), pid: process.pid };
+  // A thrown plain object (`throw { code, message, ... }`) is an error in all but its class: keep
+  // what it says. Other values (a string, undefined) become the message.
+  if (typeof err === 'object' && err !== null && !Array.isArray(err)) {
+    const message = (err as { message?: unknown }).message;
+    const text = typeof message === 'string' ? message : inspect(err, { depth: 2, breakLength: Infinity });
+    return withFields({ name: 'Error', code: codeOf(err), message: text, pid: process.pid }, err);
+  }
+  return { name: 'Error', code: ActorErrorCodes.handlerFailed, message: typeof err === 'string' ? err : inspect(err), pid: process.pid };
+}
+
+function codeOf(err: object): string {
+  const code = (err as { code?: unknown }).code;
+  return typeof code === 'string' ? code : ActorErrorCodes.handlerFailed;
+}
+
+/** `wire` with the thrown value's own fields (but those `wire` has itself): those that can cross, others as a note. */
+function withFields(wire: WireError, err: object): WireError {
+  let fields: Record<string, unknown> | undefined;
+  for (const k of Object.keys(err)) {
+    if (k === 'code' || k === 'name' || k === 'message' || k === 'stack' || k === 'cause') continue;
+    const v = (err as Record<string, unknown>)[k];
+    fields ??= {};
+    try {
+      checkValue(v, k);
+      fields[k] = v;
+    } catch {
+      fields[k] = `[${typeof v} that cannot cross processes]`;
+    }
+  }
+  if (fields) wire.fields = fields;
+  return wire;
 }
 
 /** Rebuilds the typed error a failure reply carries (our own codes become their own classes). */

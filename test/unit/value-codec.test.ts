@@ -223,6 +223,22 @@ describe('handler errors on the wire', () => {
     expect(err.stack).toContain(`thrown by actor 'shop' in process ${process.pid}`);
     expect(err.stack).toContain('no stock');
   });
+
+  it('a thrown plain object keeps its code, message and fields; other thrown values become a readable message', () => {
+    const fromObject = fromWireError('shop', 'reserve', cross(toWireError({ code: 'OUT_OF_STOCK', message: 'no tea', item: 'tea' }))) as MpBusError & {
+      item?: string;
+    };
+    expect({ code: fromObject.code, item: fromObject.item, message: fromObject.message }).toEqual({
+      code: 'OUT_OF_STOCK',
+      item: 'tea',
+      message: "actor 'shop' failed on 'reserve': Error: no tea",
+    });
+    const unnamed = cross(toWireError({ detail: [1, 2] }));
+    expect(unnamed).toMatchObject({ code: 'HANDLER_FAILED', message: '{ detail: [ 1, 2 ] }', fields: { detail: [1, 2] } });
+    expect(cross(toWireError('out of tea'))).toMatchObject({ code: 'HANDLER_FAILED', message: 'out of tea' });
+    expect(cross(toWireError(undefined))).toMatchObject({ code: 'HANDLER_FAILED', message: 'undefined' });
+    expect(cross(toWireError([1]))).toMatchObject({ code: 'HANDLER_FAILED', message: '[ 1 ]' });
+  });
 });
 
 describe('checkValues: one process fails where two would', () => {
