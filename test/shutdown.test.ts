@@ -127,6 +127,18 @@ describe('a signal at any moment, to a program that guards nothing', () => {
   });
 });
 
+describe('an error of the application itself while a signal ends the process', () => {
+  it("ends it as Node's default does: code 1 and the error's stack, leaving nothing", async () => {
+    const g = group('sdbug');
+    const p = await startScript(g, fixturePath('signal-moment'), { prefix: g.prefix, moment: 'asking', ownBug: true } satisfies SignalMoment);
+    const r = await signalAndWait(p, 'SIGINT');
+    expect({ code: r.code, signal: r.signal }, r.stderr).toEqual({ code: 1, signal: null });
+    expect(r.stderr).toMatch(/TypeError: own bug during the shutdown\n\s+at .*signal-moment\.js/);
+    expect(r.stderr, 'the report points at the program, not at mpbus').not.toContain('process-end');
+    expect(g.leftovers()).toEqual([]);
+  });
+});
+
 describe('runtime.close() and system.close() in any order, never waiting for themselves', () => {
   const orders: CloseOrder['order'][] = ['runtime-first', 'system-first', 'concurrent', 'twice-each', 'from-handler', 'from-close-hook', 'unowned-runtime'];
   it(orders.join(', '), async () => {

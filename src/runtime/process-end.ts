@@ -4,6 +4,7 @@
  * own shutdown caused ({@link ignoreClosingFailures}). See docs/process-model.md,
  * "Signals and shutdown".
  */
+import { inspect } from 'node:util';
 import type { Logger } from 'pino';
 import { ErrorCodes, MpBusError } from '../errors.js';
 
@@ -112,11 +113,12 @@ export function ignoreClosingFailures(log: Logger): void {
   const onException = (err: unknown): void => {
     if (isClosing(err)) return drop(err as MpBusError, 'uncaught exception');
     if (process.listenerCount('uncaughtException') > 1) return; // the application's listener decides
-    // Node's default: its report and exit code 1 (a throw from this listener would exit with 7).
-    process.off('uncaughtException', onException);
-    process.nextTick(() => {
-      throw err;
-    });
+    // Node's default: the error's report on stderr (stderr is synchronous for files, pipes
+    // and terminals on Linux) and exit code 1; 'exit' listeners still run. Not a throw again:
+    // one from this listener exits with 7, and one from a later tick has Node point its report
+    // at that throw, in mpbus, instead of at the application's line.
+    process.stderr.write(`${inspect(err)}\n\nNode.js ${process.version}\n`);
+    process.exit(1);
   };
   const onRejection = (reason: unknown): void => {
     if (isClosing(reason)) return drop(reason as MpBusError, 'unhandled rejection');
