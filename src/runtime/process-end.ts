@@ -18,8 +18,9 @@ export type SignalTarget = (signal: NodeJS.Signals) => void;
  *
  * When the application listens to the signal, the first one is the application's (its listener
  * runs its own graceful shutdown and decides when to exit); any further signal is mpbus's. A
- * signal mpbus takes during the start is held until the start is done ({@link takePending}): the
- * runtime then closes at once and the process ends as the signal means. A second one during
+ * signal mpbus takes before DPDK's init stops the start ({@link pendingSignal}, checked by the
+ * start at each step); one during the init is held until the start is done ({@link takePending}):
+ * the runtime then closes at once and the process ends as the signal means. A second one during
  * the start ends the process at once, whatever is left: DPDK's init cannot be cut short, and the
  * next primary of the group, or `mpbus clean`, removes what it leaves.
  */
