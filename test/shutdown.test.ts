@@ -1,10 +1,11 @@
 /**
  * Specification of how a program using mpbus ends, as its user sees it: every entry point (a bare
  * Runtime, startActorSystem, startActorSystem with the cluster bridge) under every load (idle,
- * 1,000 asks in flight, a timer keeping the loop alive) ends on the first SIGINT or SIGTERM within
- * a second, killed by that signal, leaving no group files; the application's own listener gets
- * the first signal, and a second one still ends the process; runtime.close() and system.close()
- * in any order never wait for themselves.
+ * 1,000 asks in flight, a timer keeping the loop alive) ends on the first SIGINT, SIGTERM or SIGHUP
+ * within a second, killed by that signal, leaving no group files, whenever it comes (during the
+ * start too); the application's own listener gets the first signal, and a second one still ends
+ * the process, but SIGHUP stays the application's while it listens to it; runtime.close() and
+ * system.close() in any order never wait for themselves.
  */
 import type { ChildProcess } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
@@ -29,6 +30,11 @@ async function launch(g: TestGroup, script: string, arg: unknown): Promise<{ chi
   return { child: s.child, ended: s.ended, out: s.stdout };
 }
 
+/** Starts the shutdown-target program in `g` with `target`; resolves once it is ready. */
+function launchTarget(g: TestGroup, target: Omit<ShutdownTarget, 'prefix'>): ReturnType<typeof launch> {
+  return launch(g, fixturePath('shutdown-target'), { prefix: g.prefix, ...target } satisfies ShutdownTarget);
+}
+
 /** Sends `signal`, resolves with how it ended and how long that took (ms). */
 async function signalAndWait(p: { child: ChildProcess; ended: Promise<Ended> }, signal: NodeJS.Signals): Promise<Ended & { ms: number }> {
   const t0 = performance.now();
@@ -49,9 +55,11 @@ async function atMostAtOnce(n: number, tasks: (() => Promise<void>)[]): Promise<
 
 const entries = ['runtime', 'actors', 'cluster'] as const;
 const loads = ['idle', 'asks', 'timer'] as const;
-const signals = ['SIGINT', 'SIGTERM'] as const;
+const signals = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
+/** The signals an application listens to for its own graceful shutdown. */
+const shutdownSignals = ['SIGINT', 'SIGTERM'] as const;
 
-describe('the first SIGINT or SIGTERM ends the process within 1 s, as the signal means, leaving nothing', () => {
+describe('the first SIGINT, SIGTERM or SIGHUP ends the process within 1 s, as the signal means, leaving nothing', () => {
   for (const entry of entries) {
     it(`${entry}: ${signals.join(', ')} x ${loads.join(', ')}`, async () => {
       const cases = signals.flatMap((signal) => loads.map((load) => ({ signal, load })));
@@ -72,28 +80,32 @@ describe('the first SIGINT or SIGTERM ends the process within 1 s, as the signal
 });
 
 describe('when the application listens to the signal', () => {
-  it.each(signals)('%s: its listener runs its own graceful shutdown and chooses the exit code', async (signal) => {
+  it.each(shutdownSignals)('%s: its listener runs its own graceful shutdown and chooses the exit code', async (signal) => {
     const g = group('sdapp');
-    const p = await launch(g, fixturePath('shutdown-target'), {
-      prefix: g.prefix,
-      entry: 'actors',
-      load: 'asks',
-      appListener: 'graceful',
-    } satisfies ShutdownTarget);
+    const p = await launchTarget(g, { entry: 'actors', load: 'asks', appListener: 'graceful' });
     const r = await signalAndWait(p, signal);
     expect(r.stdout).toContain('app-listener');
     expect({ code: r.code, signal: r.signal }, r.stderr).toEqual({ code: 0, signal: null });
     expect(g.leftovers()).toEqual([]);
   });
 
+  it("SIGHUP, which it uses to reload: every one is the application's, and the process lives on", async () => {
+    const g = group('sdhup');
+    const p = await launchTarget(g, { entry: 'actors', load: 'asks', appListener: 'reload' });
+    for (let i = 0; i < 3; i++) {
+      p.child.kill('SIGHUP');
+      await sleep(200);
+    }
+    expect(p.child.exitCode).toBeNull();
+    expect(p.out().match(/reloaded/g)).toHaveLength(3);
+    const r = await signalAndWait(p, 'SIGTERM');
+    expect({ code: r.code, signal: r.signal }, r.stderr).toEqual({ code: null, signal: 'SIGTERM' });
+    expect(g.leftovers()).toEqual([]);
+  });
+
   it('a second signal during a shutdown that hangs still closes, ends the process and leaves nothing', async () => {
     const g = group('sdhang');
-    const p = await launch(g, fixturePath('shutdown-target'), {
-      prefix: g.prefix,
-      entry: 'actors',
-      load: 'timer',
-      appListener: 'hangs',
-    } satisfies ShutdownTarget);
+    const p = await launchTarget(g, { entry: 'actors', load: 'timer', appListener: 'hangs' });
     p.child.kill('SIGTERM');
     await sleep(300);
     expect(p.child.exitCode).toBeNull();

@@ -1,5 +1,5 @@
 /**
- * How the process ends when mpbus ends it: SIGINT/SIGTERM from the first moment of
+ * How the process ends when mpbus ends it: SIGINT/SIGTERM/SIGHUP from the first moment of
  * `Runtime.start` on ({@link SignalWatch}), and the application's uncaught failures that mpbus's
  * own shutdown caused ({@link ignoreClosingFailures}). See docs/process-model.md,
  * "Signals and shutdown".
@@ -8,16 +8,21 @@ import { inspect } from 'node:util';
 import type { Logger } from 'pino';
 import { ErrorCodes, MpBusError } from '../errors.js';
 
+/** The signals that end the process unless it listens to them (Node's default for each is to end it). */
+const ENDING_SIGNALS: readonly NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
+
 /** @internal A signal handler: what mpbus does with a signal the application left to it. */
 export type SignalTarget = (signal: NodeJS.Signals) => void;
 
 /**
- * @internal SIGINT/SIGTERM for one runtime, listened to from the start of `Runtime.start`: without
- * a listener, a signal that came while DPDK's init ran would kill the process at once and leave
- * the group's runtime dir (and, mid-init, its hugepage files) behind.
+ * @internal SIGINT/SIGTERM/SIGHUP for one runtime, listened to from the start of
+ * `Runtime.start`: without a listener, a signal that came while DPDK's init ran would kill the
+ * process at once and leave the group's runtime dir (and, mid-init, its hugepage files) behind.
  *
  * When the application listens to the signal, the first one is the application's (its listener
- * runs its own graceful shutdown and decides when to exit); any further signal is mpbus's. A
+ * runs its own graceful shutdown and decides when to exit); any further signal is mpbus's. SIGHUP
+ * (the terminal went away: an ssh session dropped) is mpbus's only while the application does not
+ * listen to it: an application that does uses it for something else (reloading, say). A
  * signal mpbus takes before DPDK's init stops the start ({@link pendingSignal}, checked by the
  * start at each step); one during the init is held until the start is done ({@link takePending}):
  * the runtime then closes at once and the process ends as the signal means. A second one during
@@ -31,8 +36,7 @@ export class SignalWatch {
 
   private constructor(private readonly log: Logger) {
     // First in line, so the application's listeners (a `once` one included) are still counted.
-    process.prependListener('SIGINT', this.onSignal);
-    process.prependListener('SIGTERM', this.onSignal);
+    for (const signal of ENDING_SIGNALS) process.prependListener(signal, this.onSignal);
   }
 
   static install(log: Logger): SignalWatch {
@@ -59,13 +63,14 @@ export class SignalWatch {
   }
 
   remove(): void {
-    process.off('SIGINT', this.onSignal);
-    process.off('SIGTERM', this.onSignal);
+    for (const signal of ENDING_SIGNALS) process.off(signal, this.onSignal);
   }
 
   private readonly onSignal = (signal: NodeJS.Signals): void => {
+    const applicationListens = process.listenerCount(signal) > 1;
+    if (signal === 'SIGHUP' && applicationListens) return;
     this.signals += 1;
-    if (this.signals === 1 && process.listenerCount(signal) > 1) return;
+    if (this.signals === 1 && applicationListens) return;
     if (this.target) return this.target(signal);
     if (this.pending === undefined) {
       this.pending = signal;
