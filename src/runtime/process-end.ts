@@ -104,20 +104,20 @@ let ignoringClosingFailures = false;
 
 /**
  * @internal While mpbus ends the process (a signal, a lost primary with `onPrimaryLost: 'exit'`,
- * a launched child's stop), work in flight fails with a closing code. An application that awaits it unguarded, at its
- * top level (`await system.launch(...)` during Ctrl-C) or in a callback, would have Node end the
- * process at once with code 1 and a stack trace: before the group is closed, and with another
- * status than the signal's. Such failures, uncaught exceptions and unhandled rejections alike,
+ * a launched child's stop), work in flight fails with a closing code. An application that
+ * awaits it unguarded, at its top level (`await system.launch(...)` during Ctrl-C) or in a
+ * callback, would have Node end the process at once with code 1 and a stack trace: before the
+ * group is closed, and with another status than the signal's. Such failures, uncaught exceptions and unhandled rejections alike,
  * are dropped (logged at debug). Any other still ends the process as Node's default does,
  * unless the application listens for them itself.
  */
 export function ignoreClosingFailures(log: Logger): void {
   if (ignoringClosingFailures) return;
   ignoringClosingFailures = true;
-  const isClosing = (err: unknown): boolean => err instanceof MpBusError && closingCodes.has(err.code);
+  const isClosing = (err: unknown): err is MpBusError => err instanceof MpBusError && closingCodes.has(err.code);
   const drop = (err: MpBusError, how: string): void => log.debug({ code: err.code, message: err.message }, `${how} while the process ends: dropped`);
   const onException = (err: unknown): void => {
-    if (isClosing(err)) return drop(err as MpBusError, 'uncaught exception');
+    if (isClosing(err)) return drop(err, 'uncaught exception');
     if (process.listenerCount('uncaughtException') > 1) return; // the application's listener decides
     // Node's default: the error's report on stderr (stderr is synchronous for files, pipes
     // and terminals on Linux) and exit code 1; 'exit' listeners still run. Not a throw again:
@@ -127,7 +127,7 @@ export function ignoreClosingFailures(log: Logger): void {
     process.exit(1);
   };
   const onRejection = (reason: unknown): void => {
-    if (isClosing(reason)) return drop(reason as MpBusError, 'unhandled rejection');
+    if (isClosing(reason)) return drop(reason, 'unhandled rejection');
     if (process.listenerCount('unhandledRejection') > 1) return;
     throw reason; // an uncaught exception now, as Node's default makes it
   };
