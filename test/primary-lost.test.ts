@@ -3,7 +3,8 @@
  * busy, every secondary learns it within a second (runtime.primaryLost$, an actor-system event),
  * its pending asks fail with PRIMARY_LOST, it leaves the group and exits (code 69 by default; the
  * application's own code when it handles the loss itself), nothing of the group is left, and a
- * new primary of the same name starts at once.
+ * new primary of the same name starts at once. A script that asks in a loop catching nothing
+ * ends as the loss says too, whether the primary died or closed, with nothing on stderr.
  */
 import type { ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -100,6 +101,26 @@ describe('a lost primary', () => {
       const e = await s.ended;
       expect({ code: e.code, lostEvent: e.report?.lostEvent }, e.stderr).toEqual({ code: 0, lostEvent: true });
     }
+    expect(g.leftovers()).toEqual([]);
+  });
+
+  // An ask that fails because the primary went is the primary's loss, a closing failure (exit
+  // code 69 or 0, nothing on stderr), not a missing actor or a closed system that crashes the script.
+  it.each([
+    { what: 'its primary is SIGKILLed', primary: {}, signal: 'SIGKILL', code: 69 },
+    { what: 'its primary is stopped (SIGTERM)', primary: {}, signal: 'SIGTERM', code: 0 },
+    { what: 'its primary closes its actor system', primary: { closeAfterMs: 800 }, signal: undefined, code: 0 },
+    { what: "its primary's router over worker processes, the primary stopped", primary: { pool: true }, signal: 'SIGTERM', code: 0 },
+  ] as const)('a secondary asking in a loop that catches nothing, when $what: exits with code $code, no stack trace', async ({ primary, signal, code }) => {
+    const g = group('plloop');
+    const p = await member(g, { role: 'primary', ...primary });
+    const asker = await member(g, { role: 'secondary', unguarded: true });
+    await sleep(300);
+    if (signal) p.child.kill(signal);
+    const e = await asker.ended;
+    expect({ code: e.code, lostEvent: e.report?.lostEvent, stderr: e.stderr }).toEqual({ code, lostEvent: true, stderr: '' });
+    expect(e.report!.answers).toBeGreaterThan(0);
+    await p.ended;
     expect(g.leftovers()).toEqual([]);
   });
 });

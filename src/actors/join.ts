@@ -13,7 +13,7 @@
 import { ErrorCodes, MpBusError } from '../errors.js';
 import { Runtime } from '../runtime/runtime.js';
 import type { RuntimeOptions } from '../runtime/options.js';
-import { attachToParent, launchedRuntimeDefaults } from './launched-child.js';
+import { attachToParent, launchedChild, launchedRuntimeDefaults } from './launched-child.js';
 import { MailboxSystem } from '../bus/mailbox.js';
 import { MailboxTransport, type MailboxTransportOptions } from './mailbox-transport.js';
 import { ActorSystem, type ActorSystemOptions } from './system.js';
@@ -56,7 +56,11 @@ export async function startActorSystem(options: StartActorSystemOptions = {}): P
     ...(checkValues !== undefined ? { checkValues } : {}),
     ...(cluster ? { cluster } : {}),
     // A runtime already closing is not waited for: it may be waiting for this very system.
-    ...(ownRuntime ? { afterClose: () => (runtime.closed ? undefined : runtime.close()) } : {}),
+    // A primary that is only closing is not acted on by its launched children: their pool stops
+    // them, letting them finish their work in hand, while other pools' actors may be gone already.
+    primaryGone: () => runtime.primaryGoneNow(launchedChild() === undefined),
+    // Closing this system closes the runtime: a primary says it leaves before its actors stop.
+    ...(ownRuntime ? { beforeClose: () => runtime.announceLeaving(), afterClose: () => (runtime.closed ? undefined : runtime.close()) } : {}),
     runtime,
   });
   // Closing the runtime (close(), a signal, a lost primary) closes the actors first, within its deadline.

@@ -106,6 +106,14 @@ export function workerGoneCode(code: string): boolean {
   return code === ActorErrorCodes.actorStopped || code === ActorErrorCodes.actorNotFound;
 }
 
+/**
+ * Failure codes that mean the asked actor is gone (it stopped, is not there, or its system
+ * closed): on a secondary that may be its primary going (see `Runtime.primaryGoneNow`).
+ */
+export function actorGoneCode(code: string): boolean {
+  return workerGoneCode(code) || code === ActorErrorCodes.systemClosed;
+}
+
 /** First capacity of a {@link PendingTable} (a power of two). */
 const TABLE_MIN = 256;
 

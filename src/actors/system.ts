@@ -52,7 +52,7 @@ import {
   SystemClosedError,
   toWireError,
 } from './errors.js';
-import { PendingAsk, PendingTable, workerGoneCode, type AskForwarder, type RegiveReason } from './pending.js';
+import { PendingAsk, PendingTable, actorGoneCode, workerGoneCode, type AskForwarder, type RegiveReason } from './pending.js';
 import { InProcessHub, InProcessTransport } from './in-process.js';
 import { Runtime, type CloseContext, type PrimaryLost } from '../runtime/runtime.js';
 import { ActorRef, type RefHost } from './ref.js';
@@ -107,6 +107,14 @@ export interface ActorSystemOptions {
   goneGraceMs?: number;
   /** Runs at the end of {@link ActorSystem.close} (e.g. closing a runtime the system owns). */
   afterClose?: () => void | Promise<void>;
+  /** Runs as {@link ActorSystem.close} begins, before any actor stops (e.g. a primary saying it leaves the group). */
+  beforeClose?: () => void;
+  /**
+   * @internal Asked when an actor this system asked went away or answered that its system
+   * closed: true when that is this secondary's primary going, whose loss is then acted on
+   * (default: the runtime's `primaryGoneNow(true)`).
+   */
+  primaryGone?: () => boolean;
   /** The runtime this system's transport runs on (default: the process's runtime, unless the transport is in-process). */
   runtime?: Runtime;
   /**
@@ -200,6 +208,8 @@ export class ActorSystem implements RefHost, CellHost {
   /** What pending asks are rejected with when the system closes. */
   private closeError: (what: string) => Error = (what) => new SystemClosedError(what);
   private readonly afterClose: (() => void | Promise<void>) | undefined;
+  private readonly beforeClose: (() => void) | undefined;
+  private readonly primaryGone: () => boolean;
   private readonly closeFirst = new Set<(deadline: number) => Promise<void>>();
   /** The DPDK runtime under this system, when its transport crosses processes (undefined in-process). */
   readonly runtime: Runtime | undefined;
@@ -216,6 +226,8 @@ export class ActorSystem implements RefHost, CellHost {
     this.goneGraceMs = durationMs(options.goneGraceMs ?? 100, 'goneGraceMs', 0);
     this.checkValues = flag(options.checkValues ?? process.env.NODE_ENV === 'test', 'checkValues');
     this.afterClose = options.afterClose;
+    this.beforeClose = options.beforeClose;
+    this.primaryGone = options.primaryGone ?? (() => this.runtime?.primaryGoneNow(true) ?? false);
     this.events$ = this.events.asObservable();
     this.deadLetters$ = this.deadLetters.asObservable();
     this.log = logger('actors', { node: this.transport.nodeId });
@@ -544,6 +556,9 @@ export class ActorSystem implements RefHost, CellHost {
    * is closing (`SYSTEM_CLOSED`, or `PRIMARY_LOST`), not that an actor is missing.
    */
   private lostError(p: { to: string; action: string }, make: () => Error): Error {
+    // On a secondary, the actor may be gone because the primary is: the loss is then acted on
+    // now (this system closes, unless the application handles it) and is the ask's error.
+    if (!this.shuttingDown) this.primaryGone();
     return this.shuttingDown ? this.closeError(`the ask to '${p.to}' for '${p.action}' was pending`) : make();
   }
 
@@ -612,8 +627,11 @@ export class ActorSystem implements RefHost, CellHost {
       }
     }
     this.settle(p);
-    if (failure) p.reject(withoutStack(() => fromWireError(p.worker ?? p.to, p.action, payload as WireError)));
-    else p.resolve(payload);
+    if (!failure) p.resolve(payload);
+    else {
+      const error = (): Error => fromWireError(p.worker ?? p.to, p.action, payload as WireError);
+      p.reject(withoutStack(() => (actorGoneCode((payload as WireError)?.code) ? this.lostError(p, error) : error())));
+    }
   }
 
   /** A name went away: asks pending on it (or routed to it) fail, or are given to another worker, after a short grace (a reply already sent still wins). */
@@ -833,6 +851,7 @@ export class ActorSystem implements RefHost, CellHost {
     const timeoutMs = durationMs(options.timeoutMs ?? 5000, 'close timeoutMs', 0);
     const closer = cellInHandler();
     if (closer) this.closers.add(closer);
+    if (this.closing === undefined) this.beforeClose?.();
     this.closing ??= this.doClose(timeoutMs);
     this.closedAll ??= this.closing.then(() => this.afterClose?.());
     return this.closedAll;

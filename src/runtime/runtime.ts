@@ -154,6 +154,10 @@ export class Runtime {
   private endingOnSignal = false;
   private primaryWatch: NodeJS.Timeout | undefined;
   private unwatchPrimaryExit: (() => void) | undefined;
+  /** The pid of the mpbus primary this secondary watches (undefined: a C primary, or not a secondary). */
+  private watchedPrimaryPid: number | undefined;
+  /** This secondary learned that its primary is gone (primaryLost$ emitted). */
+  private lostPrimary = false;
   private readonly primaryLost = new ReplaySubject<PrimaryLost>(1);
   /**
    * Emits once, within a second, when this secondary's primary is gone (it died, or it closed:
@@ -577,18 +581,51 @@ export class Runtime {
    */
   private watchPrimary(): void {
     const primaryPid = this.group.readSettings()?.primaryPid;
-    const check = (): void => {
-      if (this.closing || this.primaryWatch === undefined || this.group.primaryAlive()) return;
-      this.stopWatchingPrimary();
-      // A primary that closed cleanly said so before letting go of its lock.
-      const left = primaryPid !== undefined && this.group.primaryLeftCleanly(primaryPid);
-      this.onPrimaryLost(primaryPid, left ? 'left' : 'died');
-    };
+    this.watchedPrimaryPid = primaryPid;
+    const check = (): void => void this.checkPrimary(false);
     const exits = primaryPid !== undefined ? ProcessExits.shared() : undefined;
     // its lock is released before its exit is reported, so the check then sees it gone
     this.unwatchPrimaryExit = exits?.watch(primaryPid!, check);
     this.primaryWatch = setInterval(check, exits ? WATCHED_PRIMARY_WATCH_MS : PRIMARY_WATCH_MS);
     this.primaryWatch.unref();
+  }
+
+  /**
+   * Secondaries: acts on the primary's loss when its lock on `config` is gone or, with
+   * `leaving`, as soon as it has begun to close (it says so before its actors stop). True when
+   * the loss is known (now or before).
+   */
+  private checkPrimary(leaving: boolean): boolean {
+    if (this.lostPrimary) return true;
+    if (this.closing || this.primaryWatch === undefined) return false;
+    const pid = this.watchedPrimaryPid;
+    // A primary that closed cleanly said so before letting go of its lock.
+    const left = pid !== undefined && this.group.primaryLeftCleanly(pid);
+    if (!(leaving && left) && this.group.primaryAlive()) return false;
+    this.stopWatchingPrimary();
+    this.onPrimaryLost(pid, left ? 'left' : 'died');
+    return true;
+  }
+
+  /**
+   * @internal Secondaries: whether the primary is gone (or, with `leaving`, has begun to close),
+   * looked at now rather than at the watch's next look. An actor system asks when an actor it
+   * asked went away or answered that its system closed: when that is the primary going, the
+   * loss is acted on at once (`primaryLost$` emits, the `onPrimaryLost` policy runs) and true is
+   * returned, so the ask fails as the primary's loss (`PRIMARY_LOST`), not as a missing actor.
+   * Costs two system calls; only failures call it.
+   */
+  primaryGoneNow(leaving: boolean): boolean {
+    return this.processType === 'secondary' && this.checkPrimary(leaving);
+  }
+
+  /**
+   * @internal Primaries: says that this primary is leaving the group, before its actors stop
+   * (an actor system that will close this runtime calls it as its close begins), so secondaries
+   * whose asks then fail know why ({@link primaryGoneNow}).
+   */
+  announceLeaving(): void {
+    if (this.processType === 'primary' && !this.left) this.group.markPrimaryLeft(process.pid);
   }
 
   private stopWatchingPrimary(): void {
@@ -599,6 +636,7 @@ export class Runtime {
   }
 
   private onPrimaryLost(pid: number | undefined, reason: PrimaryLost['reason']): void {
+    this.lostPrimary = true;
     const policy = this.options.onPrimaryLost;
     const what = policy === 'exit' ? 'closing and exiting' : policy === 'close' ? 'closing' : 'left to the application';
     const message = `the primary of group '${this.filePrefix}' ${reason === 'died' ? 'died' : 'closed'}: ${what}`;
@@ -643,8 +681,9 @@ export class Runtime {
 
   private async doClose(context: CloseContext): Promise<void> {
     this.stopWatchingPrimary();
-    // Before the lock on `config` goes: secondaries then know the primary left rather than died.
-    if (this.processType === 'primary') this.group.markPrimaryLeft(process.pid);
+    // Before the lock on `config` goes and before the close hooks stop the actors: secondaries
+    // then know the primary left rather than died, and why its actors stopped answering.
+    this.announceLeaving();
     for (const hook of [...this.closeHooks].reverse()) {
       try {
         await this.withinDeadline(hook(context), context.deadline + HOOK_OVERRUN_MS);
