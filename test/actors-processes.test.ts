@@ -228,6 +228,15 @@ describe('actors across processes', () => {
     expect(after.perWorker).toEqual({ w2: 30, w3: 30, w4: 30 });
   });
 
+  it("a router with no workers reads its group at once: a worker's own process asks it right after the spawn and the worker gets the ask", async () => {
+    const [p, s1] = await cluster('freshWorker', 1);
+    await p!.use(actors).router('fresh-rr', 'round-robin', 'fresh');
+    expect((await s1!.use(actors).ask('fresh-rr', 'echo', 1)).error?.code).toBe('NO_WORKERS');
+    // the primary's next poll of the registry is up to idlePollMs (800 ms) away
+    const first = await s1!.use(actors).spawnAndAsk('fresh-1', ['fresh'], 'fresh-rr', 'whoami', null);
+    expect(first).toMatchObject({ value: { name: 'fresh-1', pid: s1!.pid } });
+  });
+
   it('an idle transport polls the registry less often (doubling to idlePollMs); a send or a new group member brings the poll back', async () => {
     // defaults: pollMs 100, idlePollMs 800 (every 100 ms would be 20 polls in 2 s)
     const [p, s1] = await cluster('idlePoll', 1);

@@ -358,11 +358,19 @@ export class Router<C = AnyContract> implements SystemEndpoint, AskForwarder {
     const group = this.options.group;
     if (group == null) return false;
     // The group read once per turn: a dead worker's asks are re-given one by one.
+    return this.groupNow(group).has(worker);
+  }
+
+  /**
+   * The members of `group` read from the registry now, once per turn at most (not at the
+   * transport's next poll): those that joined since are enlisted by the read itself.
+   */
+  private groupNow(group: string): Set<string> {
     if (this.membersThisTurn === undefined) {
       this.membersThisTurn = new Set(this.system.transport.members(group));
       setImmediate(() => (this.membersThisTurn = undefined));
     }
-    return this.membersThisTurn.has(worker);
+    return this.membersThisTurn;
   }
 
   stats(): RouterStats {
@@ -437,7 +445,14 @@ export class Router<C = AnyContract> implements SystemEndpoint, AskForwarder {
    * tells this router when the worker answered ({@link settled}) or went away ({@link regive}).
    */
   private routeAsk(envelope: Envelope, attempt: number): void {
-    const worker = this.pick(envelope);
+    let worker = this.pick(envelope);
+    // None known: the group is read now rather than at the transport's next poll (up to its
+    // idlePollMs away), so a worker that joined in another process just before it (or its
+    // process) asked this router gets the ask.
+    if (worker === undefined && this.options.group != null && !this.stopped) {
+      this.groupNow(this.options.group);
+      worker = this.pick(envelope);
+    }
     if (worker === undefined) {
       if (tracingOn) traceRoute(this.name, undefined, envelope, attempt);
       this.system.deadLetter(this.name, envelope, 'no-workers');
