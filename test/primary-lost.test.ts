@@ -109,7 +109,7 @@ describe('a lost primary', () => {
   it.each([
     { what: 'its primary is SIGKILLed', primary: {}, signal: 'SIGKILL', code: 69 },
     { what: 'its primary is stopped (SIGTERM)', primary: {}, signal: 'SIGTERM', code: 0 },
-    { what: 'its primary closes its actor system', primary: { closeAfterMs: 800 }, signal: undefined, code: 0 },
+    { what: 'its primary closes its actor system', primary: { closeAfterAnswers: 200 }, signal: undefined, code: 0 },
     { what: "its primary's router over worker processes, the primary stopped", primary: { pool: true }, signal: 'SIGTERM', code: 0 },
   ] as const)('a secondary asking in a loop that catches nothing, when $what: exits with code $code, no stack trace', async ({ primary, signal, code }) => {
     const g = group('plloop');
