@@ -4,6 +4,7 @@
  * reads the same rows, a process that leaves disappears and a killed one shows as dead.
  */
 import { describe, expect, it } from 'vitest';
+import type { Agent } from './harness/group.js';
 import { fixture } from './harness/fixtures.js';
 import { useTestGroups } from './harness/use-groups.js';
 import { actorViews, readGroupCounters } from '../src/obs/group-counters.js';
@@ -65,5 +66,23 @@ describe('shared counters', () => {
     await p.exited;
     expect(readGroupCounters(g.prefix)!.processes).toMatchObject([{ pid: p.pid, state: 'dead' }]);
     expect(actorViews(readGroupCounters(g.prefix)!)).toEqual([]);
+  });
+
+  it('a process asking actors that come and go (1,100 of them, each asked directly and through a router) keeps bounded state: ask rows, mailbox refs, router counts', async () => {
+    const g = group('ctrchurn');
+    const [p, s] = (await g.startMembers(1)) as [Agent, Agent];
+    await Promise.all([p, s].map((a) => a.use(actors).startSystem()));
+    await s.use(actors).spawnActorMaker('maker');
+    await p.use(actors).router('eph-rr', 'round-robin', 'eph');
+    const r = await p.use(actors).askShortLived('maker', 'eph-rr', 1100);
+    expect(r.failures).toEqual([]);
+    // names no one holds are dropped once 1,024 refs are cached; the router keeps the counts of the last 64 that left
+    expect(r.refs).toBeLessThan(1024);
+    expect(r.routerWorkers).toBeLessThanOrEqual(2 * 64 + 1);
+    // the row of asks to each actor is freed when it goes (the table has 512 rows)
+    await sleep(SAMPLE_INTERVAL_MS * 2);
+    const primary = readGroupCounters(g.prefix)!.processes.find((x) => x.pid === p.pid)!;
+    expect(primary.rowsDropped).toBe(0);
+    expect(primary.rows.filter((row) => row.kind === 'asks').length).toBeLessThan(50);
   });
 });

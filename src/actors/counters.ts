@@ -69,6 +69,21 @@ export class SystemCounters {
     row[R.askTimeouts]!++;
   }
 
+  /**
+   * `name` went away: the row of asks to it is freed (no view shows asks to an actor that is
+   * not there, and a process asking workers that come and go would otherwise fill the table).
+   */
+  forget(name: string): void {
+    const row = this.asks.get(name);
+    if (row === undefined) return;
+    this.asks.delete(name);
+    this.table.release('asks', name, row);
+    if (this.lastTo === name) {
+      this.lastTo = undefined;
+      this.lastRow = undefined;
+    }
+  }
+
   /** A message became a dead letter in this system. */
   deadLetter(): void {
     this.table.process[P.deadLetters]!++;

@@ -113,6 +113,9 @@ const AWAIT_CHECK_MS = 100;
 const AWAIT_SLOW_AFTER_MS = 5000;
 const AWAIT_SLOW_CHECK_MS = 1000;
 
+/** Workers that left whose counts a router keeps (see `Router.counts`). */
+const KEPT_DEPARTED = 64;
+
 /** How many more unanswered asks than the least busy worker a round-robin worker may hold before its turns are skipped. */
 const ROUND_ROBIN_SLACK = 8;
 
@@ -147,8 +150,14 @@ export class Router<C = AnyContract> implements SystemEndpoint, AskForwarder {
   readonly strategy: RoutingStrategy;
 
   private readonly pool: string[] = [];
-  /** Per worker routed to (kept after it leaves the pool: its late answers still count). */
+  /**
+   * Per worker routed to, kept after it leaves the pool (its late answers still count, and
+   * `stats()` shows what it did) for the {@link KEPT_DEPARTED} that left last: a long-lived
+   * router whose workers come and go (pools restart children under new names) stays bounded.
+   */
   private readonly counts = new Map<string, WorkerCounts>();
+  /** Workers that left the pool, oldest first (see {@link counts}). */
+  private departed: string[] = [];
   private ring: { hash: number; worker: string }[] = [];
   private nextIndex = 0;
   private redelivered = 0;
@@ -293,6 +302,25 @@ export class Router<C = AnyContract> implements SystemEndpoint, AskForwarder {
     if (i < 0) return;
     this.pool.splice(i, 1);
     this.rebuildRing();
+    this.departed.push(worker);
+    if (this.departed.length > 2 * KEPT_DEPARTED) this.forgetDeparted();
+  }
+
+  /** Forgets the counts of all but the last {@link KEPT_DEPARTED} workers that left, unless back or still holding asks. */
+  private forgetDeparted(): void {
+    const keep = new Set(this.departed.slice(-KEPT_DEPARTED));
+    const later: string[] = [];
+    for (const worker of this.departed.slice(0, -KEPT_DEPARTED)) {
+      if (keep.has(worker) || this.pool.includes(worker)) continue;
+      if (this.held(worker) > 0) later.push(worker);
+      else {
+        this.counts.delete(worker);
+        this.stalled.delete(worker);
+        this.stalledAt.delete(worker);
+        this.probing.delete(worker);
+      }
+    }
+    this.departed = [...later, ...this.departed.slice(-KEPT_DEPARTED)];
   }
 
   /**

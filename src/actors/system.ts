@@ -636,6 +636,7 @@ export class ActorSystem implements RefHost, CellHost {
 
   /** A name went away: asks pending on it (or routed to it) fail, or are given to another worker, after a short grace (a reply already sent still wins). */
   private onGone(name: string): void {
+    this.stats.forget(name);
     const ids: number[] = [];
     for (const p of this.pending.values()) if ((p.router !== undefined ? p.worker : p.to) === name) ids.push(p.id);
     if (ids.length === 0) return;

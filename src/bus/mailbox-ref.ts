@@ -305,6 +305,11 @@ export class MailboxRef<T = unknown> {
     }
   }
 
+  /** @internal true when nothing waits to be sent (no send queued for room, no retry pending). */
+  get idle(): boolean {
+    return this.queue.length === 0 && this.retryTimer === undefined && !this.waitingForRoom;
+  }
+
   /** @internal true when the name's address is known from an earlier send (the name existed then). */
   get known(): boolean {
     return this.address !== undefined;

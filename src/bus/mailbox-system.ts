@@ -20,6 +20,8 @@ import { NameWatch } from './mailbox-watch.js';
 import type { MailboxOptions, MailboxSystemOptions, MailboxGone, SendOptions, TrySendResult } from './mailbox-types.js';
 
 const DEFAULT_CAPACITY = 1024;
+/** Refs cached before the first sweep of those whose name is gone (see `MailboxSystem.sweepRefs`). */
+const REF_SWEEP_MIN = 1024;
 
 let system: MailboxSystem | undefined;
 
@@ -35,6 +37,8 @@ export class MailboxSystem {
   private readonly pump: MailboxPump;
   private readonly names: NameWatch;
   private readonly refs = new Map<string, MailboxRef<unknown>>();
+  /** Size of {@link refs} at which the refs of names no longer in the group are dropped. */
+  private sweepRefsAt = REF_SWEEP_MIN;
 
   private constructor(att: Attachment, options: MailboxSystemOptions) {
     this.att = att;
@@ -126,10 +130,23 @@ export class MailboxSystem {
     let ref = this.refs.get(name);
     if (!ref) {
       checkName(name);
+      if (this.refs.size >= this.sweepRefsAt) this.sweepRefs();
       ref = new MailboxRef<unknown>(this.port, this.pump, name);
       this.refs.set(name, ref);
     }
     return ref;
+  }
+
+  /**
+   * Drops the cached refs of names that no one holds now and that have nothing waiting to be
+   * sent: a process that answers or asks short-lived processes (secondaries that attach, ask
+   * and leave; pool children restarted under new names) would otherwise keep one per name it
+   * ever sent to. A dropped name's next ref() is a new one. The size that starts the next
+   * sweep doubles with what is kept, so the sweeps cost O(1) per ref made.
+   */
+  private sweepRefs(): void {
+    for (const [name, ref] of this.refs) if (ref.idle && registry.lookup(name) === undefined) this.refs.delete(name);
+    this.sweepRefsAt = Math.max(REF_SWEEP_MIN, 2 * this.refs.size);
   }
 
   /** Sends without waiting: see {@link MailboxRef.trySend}. */
