@@ -599,9 +599,11 @@ export class Runtime {
     if (this.lostPrimary) return true;
     if (this.closing || this.primaryWatch === undefined) return false;
     const pid = this.watchedPrimaryPid;
-    // A primary that closed cleanly said so before letting go of its lock.
+    const alive = this.group.primaryAlive();
+    if (alive && !leaving) return false;
+    // A primary that closes cleanly says so first (before its actors stop, and before it lets go of its lock).
     const left = pid !== undefined && this.group.primaryLeftCleanly(pid);
-    if (!(leaving && left) && this.group.primaryAlive()) return false;
+    if (alive && !left) return false;
     this.stopWatchingPrimary();
     this.onPrimaryLost(pid, left ? 'left' : 'died');
     return true;
