@@ -49,6 +49,12 @@ export function callback<T>(value: unknown, name: string): T {
   return value as T;
 }
 
+/** An `AbortSignal` (an `AbortController`'s `signal`, `AbortSignal.timeout()`...). */
+export function abortSignal(value: unknown, name: string): AbortSignal {
+  if (!(value instanceof AbortSignal)) invalid(name, "an AbortSignal (an AbortController's signal)", value);
+  return value;
+}
+
 /** A boolean flag. */
 export function flag(value: unknown, name: string): boolean {
   if (typeof value !== 'boolean') invalid(name, 'true or false', value);

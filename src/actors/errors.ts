@@ -10,6 +10,7 @@ import type { WireError } from './transport.js';
 /** Codes the actor system raises. */
 export const ActorErrorCodes = {
   askTimeout: 'ASK_TIMEOUT',
+  askAborted: 'ASK_ABORTED',
   actorNotFound: 'ACTOR_NOT_FOUND',
   actorStopped: 'ACTOR_STOPPED',
   systemClosed: 'SYSTEM_CLOSED',
@@ -28,6 +29,22 @@ export const ActorErrorCodes = {
   /** A process pool was closed while the operation waited. */
   poolClosed: 'POOL_CLOSED',
 } as const;
+
+/**
+ * The `signal` given to an ask aborted before the answer came. Its `name` is 'AbortError', as
+ * for Node's own APIs, and its `cause` the signal's reason. A reply arriving later goes to dead
+ * letters.
+ */
+export class AskAbortedError extends MpBusError {
+  constructor(
+    readonly actor: string,
+    readonly action: string,
+    reason: unknown,
+  ) {
+    super(ActorErrorCodes.askAborted, `the ask to '${actor}' for '${action}' was aborted by its signal before the answer came`, { cause: reason });
+    this.name = 'AbortError';
+  }
+}
 
 /** An ask got no answer within its `timeoutMs`. A reply arriving later goes to dead letters. */
 export class AskTimeoutError extends MpBusError {

@@ -20,6 +20,7 @@ export { Router, fnv1a, type RouterOptions, type RouterStats, type RoutingStrate
 export {
   ActorErrorCodes,
   AskTimeoutError,
+  AskAbortedError,
   ActorNotFoundError,
   ActorStoppedError,
   SystemClosedError,

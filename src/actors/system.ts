@@ -14,7 +14,7 @@ import type { Logger } from 'pino';
 import { filter, Observable, Subject, type Subscription } from 'rxjs';
 import { container as rootContainer, type DependencyContainer } from 'tsyringe';
 import { ErrorCodes, MpBusError, withoutStack } from '../errors.js';
-import { durationMs, flag } from '../validation.js';
+import { abortSignal, durationMs, flag } from '../validation.js';
 import { checkValue } from '../bus/value-codec.js';
 import { logger } from '../log.js';
 import {
@@ -46,6 +46,7 @@ import {
   ActorErrorCodes,
   ActorNotFoundError,
   ActorStoppedError,
+  AskAbortedError,
   AskTimeoutError,
   fromWireError,
   PrimaryLostError,
@@ -209,6 +210,10 @@ export class ActorSystem implements RefHost, CellHost {
   private closeError: (what: string) => Error = (what) => new SystemClosedError(what);
   private readonly afterClose: (() => void | Promise<void>) | undefined;
   private readonly beforeClose: (() => void) | undefined;
+  /** The signal of each pending ask made with one, by ask id. */
+  private readonly abortSignals = new Map<number, AbortSignal>();
+  /** Per signal of pending asks: their ids, and its one listener. */
+  private readonly abortWatches = new Map<AbortSignal, { ids: Set<number>; onAbort: () => void }>();
   private readonly primaryGone: () => boolean;
   private readonly closeFirst = new Set<(deadline: number) => Promise<void>>();
   /** The DPDK runtime under this system, when its transport crosses processes (undefined in-process). */
@@ -437,12 +442,15 @@ export class ActorSystem implements RefHost, CellHost {
     if (this.closed) return rejectOnNextTurn(new SystemClosedError(`cannot ask '${to}' for '${action}'`));
     // whole ms: the deadline queue keeps one lane per distinct timeout
     let timeoutMs = this.askTimeoutMs;
-    if (options?.timeoutMs !== undefined) {
+    const signal = options?.signal;
+    if (options?.timeoutMs !== undefined || signal !== undefined) {
       try {
-        timeoutMs = Math.ceil(durationMs(options.timeoutMs, 'ask timeoutMs', 1));
+        if (options?.timeoutMs !== undefined) timeoutMs = Math.ceil(durationMs(options.timeoutMs, 'ask timeoutMs', 1));
+        if (signal !== undefined) abortSignal(signal, 'ask signal');
       } catch (err) {
         return Promise.reject(err);
       }
+      if (signal?.aborted) return Promise.reject(new AskAbortedError(to, action, signal.reason));
     }
     // One clock read: the wall clock the deadline is written in is derived from it.
     const now = performance.now();
@@ -459,6 +467,7 @@ export class ActorSystem implements RefHost, CellHost {
     // Registered before sending: a router of this system takes the entry over on delivery.
     this.pending.set(p);
     this.deadlines.add(id, p.due, timeoutMs);
+    if (signal !== undefined) this.abortOn(signal, p);
     let status: DeliveryStatus;
     try {
       status = this.send(to, envelope);
@@ -590,6 +599,48 @@ export class ActorSystem implements RefHost, CellHost {
   private settle(p: PendingAsk): void {
     this.pending.delete(p.id);
     this.deadlines.settled(p.timeoutMs);
+    if (this.abortSignals.size !== 0) this.stopListening(p.id);
+  }
+
+  /**
+   * The ask `p` fails with `AskAbortedError` when `signal` aborts first. A signal gets one
+   * listener however many pending asks were given it (kept beside the pending table: asks
+   * without a signal pay nothing), removed once none of them is pending: a long-lived signal
+   * given to many asks collects no listeners, and thousands in flight raise no
+   * MaxListenersExceededWarning.
+   */
+  private abortOn(signal: AbortSignal, p: PendingAsk): void {
+    let watch = this.abortWatches.get(signal);
+    if (watch === undefined) {
+      const ids = new Set<number>();
+      const onAbort = (): void => {
+        for (const id of [...ids]) this.abortAsk(id, signal.reason);
+      };
+      watch = { ids, onAbort };
+      this.abortWatches.set(signal, watch);
+      signal.addEventListener('abort', onAbort, { once: true });
+    }
+    watch.ids.add(p.id);
+    this.abortSignals.set(p.id, signal);
+  }
+
+  private abortAsk(id: number, reason: unknown): void {
+    const p = this.pending.get(id);
+    if (p === undefined) return;
+    this.settle(p);
+    if (p.router !== undefined) p.router.settled(p.worker!);
+    p.reject(new AskAbortedError(p.to, p.action, reason));
+  }
+
+  private stopListening(id: number): void {
+    const signal = this.abortSignals.get(id);
+    if (signal === undefined) return;
+    this.abortSignals.delete(id);
+    const watch = this.abortWatches.get(signal)!;
+    watch.ids.delete(id);
+    if (watch.ids.size > 0) return;
+    this.abortWatches.delete(signal);
+    signal.removeEventListener('abort', watch.onAbort);
   }
 
   /** The time of the pending ask `id` ran out (the deadline queue already dropped it). */
@@ -597,6 +648,7 @@ export class ActorSystem implements RefHost, CellHost {
     const p = this.pending.get(id);
     if (p === undefined) return;
     this.pending.delete(id);
+    if (this.abortSignals.size !== 0) this.stopListening(id);
     this.stats.timedOut(p);
     if (p.router !== undefined) p.router.settled(p.worker!);
     p.reject(withoutStack(() => new AskTimeoutError(p.isRelay ? p.worker! : p.to, p.action, p.timeoutMs)));
