@@ -65,15 +65,18 @@ describe('actors across processes', () => {
     expect(await s1!.use(actors).deadLetters()).toContainEqual(expect.objectContaining({ to: 'nobody-here', reason: 'unknown-actor', kind: 'tell' }));
   });
 
-  it('an ask times out with ASK_TIMEOUT and the late reply from the other process goes to dead letters', async () => {
+  it('an ask times out with ASK_TIMEOUT (or is aborted by its signal, ASK_ABORTED) and the late reply from the other process goes to dead letters', async () => {
     const [, s1, s2] = await cluster('timeout', 2);
     await s2!.use(actors).spawnTestActor('sleepy');
     const r = await s1!.use(actors).ask('sleepy', 'slow', 600, 100);
     expect(r.error).toMatchObject({ name: 'AskTimeoutError', code: 'ASK_TIMEOUT' });
+    const aborted = await s1!.use(actors).ask('sleepy', 'slow', 300, 5000, 50);
+    expect(aborted.error).toMatchObject({ name: 'AbortError', code: 'ASK_ABORTED' });
+    expect(aborted.ms).toBeLessThan(500);
     await pollUntil(
-      'a late-reply dead letter',
+      'two late-reply dead letters',
       () => s1!.use(actors).deadLetters(),
-      (letters) => letters.some((l) => l.reason === 'late-reply'),
+      (letters) => letters.filter((l) => l.reason === 'late-reply').length === 2,
     );
   });
 
