@@ -104,15 +104,18 @@ describe('actors across processes', () => {
     );
     expect(expired + handled).toBe(40);
     expect(expired).toBeGreaterThanOrEqual(10);
-    // an ask it handled was started before its deadline: at most the few finished just after it
-    // are late, and each late answer reaches the asker's dead letters
+    // an ask it handled was started before its deadline: only those finished just after it are
+    // late, and each late answer reaches the asker's dead letters. On a loaded machine an answer
+    // that arrived in time is late too when the asker's event loop was held up past the deadline
+    // (its timers run before its receive loop in the turn that follows): 8 were seen once, beside
+    // the other test file, where 0-3 is usual.
     const late = await pollUntil(
       'the late answers at the asker',
       async () => (await s1!.use(actors).deadLetters()).filter((l) => l.reason === 'late-reply').length,
       (n) => n >= handled - r.answered,
     );
     expect(late).toBe(handled - r.answered);
-    expect(late).toBeLessThanOrEqual(3);
+    expect(late).toBeLessThanOrEqual(12);
   });
 
   it('a message that does not encode fails its ask with ENCODE_FAILED and is a dead letter; messages sent with it still go', async () => {
