@@ -243,6 +243,27 @@ describe('actors across processes', () => {
     expect(first).toMatchObject({ value: { name: 'fresh-1', pid: s1!.pid } });
   });
 
+  it("a handler's error with the code ACTOR_NOT_FOUND (a nested ask's) is the handler's answer: the router keeps its workers and does not ask again", async () => {
+    const [p, s1] = await cluster('nestedNotFound', 1);
+    for (const w of ['nested-1', 'nested-2']) await s1!.use(actors).spawnTestActor(w, { groups: ['nested'] });
+    await p!.use(actors).router('nested-rr', 'round-robin', 'nested');
+    await pollUntil(
+      'two workers',
+      () => p!.use(actors).routerWorkers('nested-rr'),
+      (w) => w.length === 2,
+    );
+    for (const to of ['nested-rr', 'nested-1']) {
+      const r = await p!.use(actors).ask(to, 'askOn', ['no-such-actor', 'x']);
+      expect(r.error).toMatchObject({ name: 'ActorHandlerError', code: 'ACTOR_NOT_FOUND' });
+      expect(r.error!.message).toContain("no actor named 'no-such-actor'");
+    }
+    // each ask handled once (not given to the other worker), and both workers still serve
+    expect(await s1!.use(actors).askOnCount()).toBe(2);
+    await sleep(300);
+    expect((await p!.use(actors).routerWorkers('nested-rr')).sort()).toEqual(['nested-1', 'nested-2']);
+    for (let i = 0; i < 4; i++) expect((await p!.use(actors).ask('nested-rr', 'whoami', null)).value).toMatchObject({ pid: s1!.pid });
+  });
+
   it('an idle transport polls the registry less often (doubling to idlePollMs); a send or a new group member brings the poll back', async () => {
     // defaults: pollMs 100, idlePollMs 800 (every 100 ms would be 20 polls in 2 s)
     const [p, s1] = await cluster('idlePoll', 1);
@@ -327,6 +348,22 @@ describe('actors across processes', () => {
     expect(await inHand).toMatchObject({ value: 'slept 300' });
     for (const r of await Promise.all(queued)) expect(r.error).toMatchObject({ name: 'SystemClosedError', code: 'SYSTEM_CLOSED' });
     expect(await p!.use(actors).has('busy')).toBe(false);
+  });
+
+  it("close lets this process's tells that wait for room in a slower actor's full mailbox go before its deadline; what the deadline leaves is a dead letter ('closed')", async () => {
+    const [p, s1, s2] = await cluster('tellsAtClose', 2);
+    await p!.use(actors).spawnTestActor('slow-1');
+    await p!.use(actors).spawnTestActor('slow-2');
+    // 10,000 tells to an actor taking ~20 µs each: most wait for room when the sender closes
+    expect(await s1!.use(actors).tellManyThenClose('slow-1', 'recordSlowly', 10_000, 30_000)).toEqual({});
+    expect((await p!.use(actors).ask('slow-1', 'list', null)).value).toEqual([...Array(10_000).keys()]);
+    // closing at once: every tell either arrived or is a dead letter, in order
+    const dropped = await s2!.use(actors).tellManyThenClose('slow-2', 'recordSlowly', 10_000, 0);
+    await sleep(500);
+    const arrived = (await p!.use(actors).ask('slow-2', 'list', null)).value as number[];
+    expect(arrived).toEqual([...Array(arrived.length).keys()]);
+    expect(Object.keys(dropped)).toEqual(['closed']);
+    expect(arrived.length + dropped.closed!).toBe(10_000);
   });
 
   it('close refuses messages that reach an actor after it began, and answers every message that reached the process before its name goes', async () => {

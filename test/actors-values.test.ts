@@ -40,7 +40,11 @@ describe('actors: values across processes', () => {
     expect(r.fail.stack).toContain(`in process ${s.pid}`);
     expect(r.fail.stack).toContain('no stock');
     expect(r.failTyped).toEqual({ isMpBusError: true, code: 'MY_CODE' });
-    expect(r.badReply).toMatchObject({ code: 'ENCODE_FAILED', message: expect.stringContaining('reply.then.cb') });
+    expect(r.badReply).toMatchObject({ code: 'ENCODE_FAILED', path: 'reply.then.cb', message: expect.stringContaining('reply.then.cb') });
+    // a handler that returns undefined answers undefined (not null)
+    expect(r.nothing).toEqual({ isUndefined: true });
+    // an error whose field throws when read still reaches the asker; the process lives on
+    expect(r.badGetter).toEqual({ code: 'GETTER', bad: '[a field whose getter threw]', after: undefined });
     expect(r.badReply.ms).toBeLessThan(5000);
     expect(r.unsendable).toEqual({
       fn: { code: 'ENCODE_FAILED', path: 'msg.items[3].cb', message: expect.stringContaining('function') },

@@ -119,7 +119,7 @@ describe('when the application listens to the signal', () => {
 
 describe('a signal at any moment, to a program that guards nothing', () => {
   // As Ctrl-C in a terminal sends it: to the whole process group, the pool's children too.
-  const moments: SignalMoment['moment'][] = ['starting', 'launching', 'asking'];
+  const moments: SignalMoment['moment'][] = ['starting', 'launching', 'asking', 'retrying'];
   it(`${moments.join(', ')}: ends as the signal means, with no stack trace, leaving nothing`, async () => {
     await atMostAtOnce(
       2,
@@ -147,6 +147,16 @@ describe('an error of the application itself while a signal ends the process', (
     expect({ code: r.code, signal: r.signal }, r.stderr).toEqual({ code: 1, signal: null });
     expect(r.stderr).toMatch(/TypeError: own bug during the shutdown\n\s+at .*signal-moment\.js/);
     expect(r.stderr, 'the report points at the program, not at mpbus').not.toContain('process-end');
+    expect(g.leftovers()).toEqual([]);
+  });
+});
+
+describe('a program that asks again at once whenever an ask fails', () => {
+  it('closing its own system: the close finishes (the failing asks let the event loop turn)', async () => {
+    const g = group('sdretry');
+    const p = await startScript(g, fixturePath('signal-moment'), { prefix: g.prefix, moment: 'retrying', closeItself: true } satisfies SignalMoment);
+    const r = await p.ended;
+    expect({ code: r.code, out: r.stdout.trim().split('\n').at(-1) }, r.stderr).toEqual({ code: 0, out: 'closed' });
     expect(g.leftovers()).toEqual([]);
   });
 });

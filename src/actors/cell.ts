@@ -16,6 +16,7 @@ import { restartDelay, type SupervisionStrategy } from './supervision.js';
 import { traceHandle, traceHandled, traceHandlerFailed, tracingOn } from './tracing.js';
 import { EnvelopeKind, type Envelope, type Receiver, type Registration } from './transport.js';
 import { RunClock, RunPause } from './run-clock.js';
+import { longWithoutTurn } from './turn-watch.js';
 
 type Handler = (msg: unknown, ctx: ActorContext) => unknown;
 
@@ -219,6 +220,14 @@ export class ActorCell implements Receiver {
           this.looping = true;
           continue;
         }
+        if (longWithoutTurn()) {
+          // runs of one message each, for long (a loop asking this actor from this process)
+          this.pause();
+          await new Promise<void>((resolve) => setImmediate(resolve));
+          this.looping = true;
+          this.clock.paused(true);
+          continue;
+        }
         const envelope = this.queue[this.head]!;
         this.queue[this.head++] = undefined as unknown as Envelope;
         if (this.head > 1024 && this.head * 2 > this.queue.length) {
@@ -322,7 +331,7 @@ export class ActorCell implements Receiver {
     this.current = undefined;
     this.counters[R.processed]!++;
     if (tracingOn) traceHandled(envelope);
-    if (envelope.kind === EnvelopeKind.ask) this.host.reply(envelope, EnvelopeKind.reply, value === undefined ? null : value);
+    if (envelope.kind === EnvelopeKind.ask) this.host.reply(envelope, EnvelopeKind.reply, value);
   }
 
   private failed(envelope: Envelope, err: unknown): Promise<void> | undefined {
@@ -331,7 +340,7 @@ export class ActorCell implements Receiver {
     this.current = undefined;
     this.counters[R.failed]!++;
     if (tracingOn) traceHandlerFailed(envelope, err);
-    if (envelope.kind === EnvelopeKind.ask) this.host.reply(envelope, EnvelopeKind.failure, toWireError(err));
+    if (envelope.kind === EnvelopeKind.ask) this.host.reply(envelope, EnvelopeKind.failure, toWireError(err, true));
     this.host.cellFailed(this, err, envelope.action);
     return this.supervise(err);
   }

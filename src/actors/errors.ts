@@ -174,8 +174,23 @@ export class ChildFailedError extends MpBusError {
 /**
  * Turns any thrown value into its wire form: name, code, message, stack, this process's pid and
  * the custom fields that can cross processes (those that cannot are sent as a note saying so).
+ * `thrown`: a handler threw it (see {@link WireError.thrown}).
  */
-export function toWireError(err: unknown): WireError {
+export function toWireError(err: unknown, thrown = false): WireError {
+  let wire: WireError;
+  try {
+    wire = wireFormOf(err);
+  } catch (readFailed) {
+    // An error whose getters or proxy traps throw: the asker still gets an error, and the
+    // throw stays out of the caller (a handler's failure path, which must not throw).
+    const why = readFailed instanceof Error ? readFailed.message : String(readFailed);
+    wire = { name: 'Error', code: ActorErrorCodes.handlerFailed, message: `an error that could not be read (${why})`, pid: process.pid };
+  }
+  if (thrown) wire.thrown = true;
+  return wire;
+}
+
+function wireFormOf(err: unknown): WireError {
   if (err instanceof Error) {
     const wire: WireError = { name: err.name, code: codeOf(err), message: err.message, pid: process.pid };
     if (typeof err.stack === 'string') wire.stack = err.stack;
@@ -201,8 +216,14 @@ function withFields(wire: WireError, err: object): WireError {
   let fields: Record<string, unknown> | undefined;
   for (const k of Object.keys(err)) {
     if (k === 'code' || k === 'name' || k === 'message' || k === 'stack' || k === 'cause') continue;
-    const v = (err as Record<string, unknown>)[k];
     fields ??= {};
+    let v: unknown;
+    try {
+      v = (err as Record<string, unknown>)[k];
+    } catch {
+      fields[k] = '[a field whose getter threw]';
+      continue;
+    }
     try {
       checkValue(v, k);
       fields[k] = v;
@@ -214,8 +235,30 @@ function withFields(wire: WireError, err: object): WireError {
   return wire;
 }
 
-/** Rebuilds the typed error a failure reply carries (our own codes become their own classes). */
+/**
+ * True when a failure reply says the asked actor is not there to take the ask (it stopped, or
+ * no one holds its name): a router then gives the ask to another worker. A handler's own error
+ * with such a code (a nested ask's) is the handler's answer.
+ */
+export function workerGone(wire: WireError | undefined): boolean {
+  if (wire === undefined || wire === null || wire.thrown === true) return false;
+  return wire.code === ActorErrorCodes.actorStopped || wire.code === ActorErrorCodes.actorNotFound;
+}
+
+/**
+ * True when a failure reply says the asked actor is gone (it stopped, is not there, or its
+ * system closed): on a secondary that may be its primary going (see `Runtime.primaryGoneNow`).
+ */
+export function actorGone(wire: WireError | undefined): boolean {
+  return workerGone(wire) || (wire?.code === ActorErrorCodes.systemClosed && wire.thrown !== true);
+}
+
+/**
+ * Rebuilds the typed error a failure reply carries (our own codes become their own classes; an
+ * error a handler threw is an {@link ActorHandlerError} whatever its code).
+ */
 export function fromWireError(actor: string, action: string, wire: WireError): Error {
+  if (wire.thrown === true) return new ActorHandlerError(actor, action, wire);
   switch (wire.code) {
     case ActorErrorCodes.actorStopped:
       return new ActorStoppedError(actor, action);

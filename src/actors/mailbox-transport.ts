@@ -597,6 +597,19 @@ export class MailboxTransport implements ActorTransport {
     for (const name of [...known]) if (!current.has(name)) this.emitMembership(group, name, 'left');
   }
 
+  unsent(): number {
+    let n = 0;
+    for (const out of this.outgoing.values()) n += out.envelopes.length - out.head;
+    return n;
+  }
+
+  takeUnsent(): Array<{ to: string; envelope: Envelope }> {
+    const left: Array<{ to: string; envelope: Envelope }> = [];
+    for (const out of this.outgoing.values()) for (let i = out.head; i < out.envelopes.length; i++) left.push({ to: out.name, envelope: out.envelopes[i]! });
+    this.outgoing.clear();
+    return left;
+  }
+
   async close(): Promise<void> {
     if (this.closed) return;
     // What this turn staged still goes (replies sent just before closing).
@@ -609,8 +622,12 @@ export class MailboxTransport implements ActorTransport {
     }
     this.own.clear();
     this.closed = true;
-    // What still waits for room is undeliverable now.
-    for (const out of [...this.outgoing.values()]) this.flush(out);
+    // What still waits for room is undeliverable now (a queue waiting for the doorbell too: its
+    // wake finds the queue gone).
+    for (const out of [...this.outgoing.values()]) {
+      out.waiting = false;
+      this.flush(out);
+    }
     clearTimeout(this.pollTimer);
     this.peerDown.unsubscribe();
     this.peerUp.unsubscribe();

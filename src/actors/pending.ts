@@ -3,7 +3,7 @@
  * by this system or relayed by one of its routers) and {@link AskForwarder} (what a router
  * offers the system to forward asks to its workers). See docs/actors.md, "The ask path".
  */
-import { ActorErrorCodes, toWireError } from './errors.js';
+import { toWireError } from './errors.js';
 import { EnvelopeKind, type Envelope } from './transport.js';
 
 /** Sends an answer to an ask's envelope (the system's `reply`). */
@@ -99,19 +99,6 @@ export class PendingAsk {
     this.payload = undefined;
     this.onValue = undefined;
   }
-}
-
-/** Failure codes that mean the worker did not take the ask (a router gives it to another one). */
-export function workerGoneCode(code: string): boolean {
-  return code === ActorErrorCodes.actorStopped || code === ActorErrorCodes.actorNotFound;
-}
-
-/**
- * Failure codes that mean the asked actor is gone (it stopped, is not there, or its system
- * closed): on a secondary that may be its primary going (see `Runtime.primaryGoneNow`).
- */
-export function actorGoneCode(code: string): boolean {
-  return workerGoneCode(code) || code === ActorErrorCodes.systemClosed;
 }
 
 /** First capacity of a {@link PendingTable} (a power of two). */

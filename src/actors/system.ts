@@ -48,12 +48,14 @@ import {
   ActorStoppedError,
   AskAbortedError,
   AskTimeoutError,
+  actorGone,
   fromWireError,
   PrimaryLostError,
   SystemClosedError,
   toWireError,
+  workerGone,
 } from './errors.js';
-import { PendingAsk, PendingTable, actorGoneCode, workerGoneCode, type AskForwarder, type RegiveReason } from './pending.js';
+import { PendingAsk, PendingTable, type AskForwarder, type RegiveReason } from './pending.js';
 import { InProcessHub, InProcessTransport } from './in-process.js';
 import { Runtime, type CloseContext, type PrimaryLost } from '../runtime/runtime.js';
 import { ActorRef, type RefHost } from './ref.js';
@@ -440,6 +442,14 @@ export class ActorSystem implements RefHost, CellHost {
   /** @internal */
   askTo(to: string, action: string, payload: unknown, options: AskOptions | undefined, sender: string | undefined): Promise<unknown> {
     if (this.closed) return rejectOnNextTurn(new SystemClosedError(`cannot ask '${to}' for '${action}'`));
+    // While it closes, an ask may fail within the turn (its actor or the router's workers left
+    // first): it fails on a later turn instead, so that code asking again on every failure lets
+    // in the timers that finish the close, and the signal that should end it.
+    if (this.closing !== undefined || this.runtime?.closed === true) return this.askNow(to, action, payload, options, sender).then(undefined, rejectOnNextTurn);
+    return this.askNow(to, action, payload, options, sender);
+  }
+
+  private askNow(to: string, action: string, payload: unknown, options: AskOptions | undefined, sender: string | undefined): Promise<unknown> {
     // whole ms: the deadline queue keeps one lane per distinct timeout
     let timeoutMs = this.askTimeoutMs;
     const signal = options?.signal;
@@ -665,7 +675,7 @@ export class ActorSystem implements RefHost, CellHost {
     this.stats.answered(p, failure);
     if (p.router !== undefined) {
       // The worker never took it (it stopped first): the router gives it to another one.
-      if (failure && workerGoneCode((payload as WireError)?.code)) {
+      if (failure && workerGone(payload as WireError)) {
         this.workerLost(p, (w) => fromWireError(w, p.action, payload as WireError));
         return;
       }
@@ -682,7 +692,7 @@ export class ActorSystem implements RefHost, CellHost {
     if (!failure) p.resolve(payload);
     else {
       const error = (): Error => fromWireError(p.worker ?? p.to, p.action, payload as WireError);
-      p.reject(withoutStack(() => (actorGoneCode((payload as WireError)?.code) ? this.lostError(p, error) : error())));
+      p.reject(withoutStack(() => (actorGone(payload as WireError) ? this.lostError(p, error) : error())));
     }
   }
 
@@ -765,6 +775,7 @@ export class ActorSystem implements RefHost, CellHost {
     this.deadlines.clear();
     for (const [to, outbox] of this.outboxes) for (const e of outbox) this.deadLetter(to, e, 'closed');
     this.outboxes.clear();
+    for (const { to, envelope } of this.transport.takeUnsent?.() ?? []) this.deadLetter(to, envelope, 'closed');
   }
 
   /** A message accepted for sending could not go after all: its name went away, or (with `cause`) it does not encode. */
@@ -773,12 +784,11 @@ export class ActorSystem implements RefHost, CellHost {
     if (cause !== undefined && envelope.kind === EnvelopeKind.reply && envelope.id !== undefined) {
       // An answer that cannot cross: the asker gets the failure now instead of its timeout.
       const why = (cause as Error)?.message ?? String(cause);
-      const failure = makeEnvelope(
-        EnvelopeKind.failure,
-        envelope.action,
-        toWireError(new MpBusError(ErrorCodes.encodeFailed, `the answer could not be sent: ${why}`)),
-        envelope.id,
-      );
+      const err = new MpBusError(ErrorCodes.encodeFailed, `the answer could not be sent: ${why}`);
+      // where in the answer (a field: the asker's error gets it as err.path)
+      const path = (cause as { path?: unknown })?.path;
+      if (typeof path === 'string') (err as MpBusError & { path?: string }).path = path;
+      const failure = makeEnvelope(EnvelopeKind.failure, envelope.action, toWireError(err), envelope.id);
       if (this.send(to, failure) === 'unknown') this.deadLetter(to, failure, 'unknown-actor');
       return;
     }
@@ -949,7 +959,9 @@ export class ActorSystem implements RefHost, CellHost {
     for (const { endpoint } of [...this.endpoints.values()]) await endpoint.stop();
     // Busy: a message in hand or queued, or still on its way through the transport (in the ring).
     const busy = (c: ActorCell): boolean => !this.closers.has(c) && (!c.idle || (this.transport.depth(c.name) ?? 0) > 0);
-    while (Date.now() < deadline && [...this.cells.values()].some(busy)) {
+    // ... and what this process sent that still waits for room in a full mailbox goes too.
+    const sending = (): boolean => this.outboxes.size > 0 || (this.transport.unsent?.() ?? 0) > 0;
+    while (Date.now() < deadline && (sending() || [...this.cells.values()].some(busy))) {
       await new Promise((resolve) => setTimeout(resolve, 5));
     }
     for (const closer of this.closers) await closer.stop({ force: true, reason: 'closed' });
@@ -995,6 +1007,6 @@ function functionIncarnation(behavior: FunctionBehavior<AnyContract>, options: S
  * application that asks again whenever an ask fails would otherwise spin in microtasks once its
  * system is closed, and never let in a timer or the SIGTERM that should end it.
  */
-function rejectOnNextTurn(err: Error): Promise<never> {
+function rejectOnNextTurn(err: unknown): Promise<never> {
   return new Promise((_, reject) => setImmediate(reject, err));
 }

@@ -78,6 +78,11 @@ export interface WireError {
   pid?: number;
   /** Its own enumerable fields besides `code` (custom fields), those that can cross. */
   fields?: Record<string, unknown>;
+  /**
+   * True when a handler threw it: its code is then the handler's own (a nested ask's
+   * `ACTOR_NOT_FOUND`, say) and never this system's word that the asked actor is gone.
+   */
+  thrown?: boolean;
 }
 
 /** What happened to one delivery attempt. */
@@ -157,6 +162,16 @@ export interface ActorTransport {
    * turn): the name went away meanwhile, or, with `cause`, the message does not encode.
    */
   onUndeliverable?(handler: (to: string, envelope: Envelope, cause?: unknown) => void): void;
+  /**
+   * Messages `deliver` accepted that still wait to be sent (for room in a full mailbox), when the
+   * transport keeps any: a closing system lets them go before its deadline (optional).
+   */
+  unsent?(): number;
+  /**
+   * Takes the messages still waiting to be sent, which will not go now (the system is closing):
+   * the system makes them dead letters (optional, with {@link unsent}).
+   */
+  takeUnsent?(): Array<{ to: string; envelope: Envelope }>;
   /** Messages waiting in `name`'s mailbox, when the transport can tell. */
   depth(name: string): number | undefined;
   /** Names that went away (unregistered anywhere, or the owning process died). */

@@ -5,8 +5,8 @@
  * caller's envelope), after which it holds nothing of its payload.
  */
 import { describe, expect, it } from 'vitest';
-import { PendingAsk, PendingTable, workerGoneCode, type Replier } from '../../src/actors/pending.js';
-import { ActorErrorCodes } from '../../src/actors/errors.js';
+import { PendingAsk, PendingTable, type Replier } from '../../src/actors/pending.js';
+import { ActorErrorCodes, ActorHandlerError, actorGone, fromWireError, toWireError, workerGone } from '../../src/actors/errors.js';
 import { EnvelopeKind, type Envelope } from '../../src/actors/transport.js';
 
 /** An ask made here, with its promise. */
@@ -120,9 +120,25 @@ describe('PendingAsk', () => {
   });
 
   it('a worker that stopped or was never there did not take the ask; other failures are answers', () => {
-    expect(workerGoneCode(ActorErrorCodes.actorStopped)).toBe(true);
-    expect(workerGoneCode(ActorErrorCodes.actorNotFound)).toBe(true);
-    expect(workerGoneCode(ActorErrorCodes.handlerFailed)).toBe(false);
-    expect(workerGoneCode('OUT_OF_STOCK')).toBe(false);
+    const wire = (code: string, thrown?: boolean): Parameters<typeof workerGone>[0] => ({ name: 'E', code, message: 'm', ...(thrown ? { thrown } : {}) });
+    expect(workerGone(wire(ActorErrorCodes.actorStopped))).toBe(true);
+    expect(workerGone(wire(ActorErrorCodes.actorNotFound))).toBe(true);
+    expect(workerGone(wire(ActorErrorCodes.handlerFailed))).toBe(false);
+    expect(workerGone(wire('OUT_OF_STOCK'))).toBe(false);
+    expect(actorGone(wire(ActorErrorCodes.systemClosed))).toBe(true);
+    // A handler's own error with such a code (a nested ask's) is its answer: the actor is there.
+    for (const code of [ActorErrorCodes.actorStopped, ActorErrorCodes.actorNotFound, ActorErrorCodes.systemClosed]) {
+      expect(workerGone(wire(code, true))).toBe(false);
+      expect(actorGone(wire(code, true))).toBe(false);
+    }
+  });
+
+  it("a handler's error keeps its code and is an ActorHandlerError, whatever the code", () => {
+    const nested = Object.assign(new Error("no actor named 'catalog'"), { code: ActorErrorCodes.actorNotFound });
+    const err = fromWireError('lookup', 'get', toWireError(nested, true));
+    expect(err).toBeInstanceOf(ActorHandlerError);
+    expect(err).toMatchObject({ code: ActorErrorCodes.actorNotFound, actor: 'lookup', remote: { message: "no actor named 'catalog'" } });
+    // the system's own word that the actor is not there
+    expect(fromWireError('lookup', 'get', toWireError(nested))).toMatchObject({ name: 'ActorNotFoundError' });
   });
 });
