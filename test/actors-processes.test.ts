@@ -334,6 +334,27 @@ describe('actors across processes', () => {
     expect(await p!.use(actors).routerWorkers('jobs')).toEqual(['steady']);
   });
 
+  it('a worker process ended by SIGTERM mid-run loses no job: the asks its closing system gave back go to the other workers', async () => {
+    const [p, s1, s2] = await cluster('redeliverTerm', 2);
+    await s1!.use(actors).spawnTestActor('steady-t', { groups: ['workers-t'] });
+    await s2!.use(actors).spawnTestActor('leaving-t', { groups: ['workers-t'] });
+    await p!.use(actors).router('jobs-t', 'round-robin', 'workers-t');
+    await pollUntil(
+      'two workers',
+      () => p!.use(actors).routerWorkers('jobs-t'),
+      (w) => w.length === 2,
+    );
+    const run = p!.use(actors).routeJobs('jobs-t', 3000, 64, 600);
+    await p!.next('progress', 60_000);
+    // in hand while it closes: meanwhile its actor refuses what comes (SYSTEM_CLOSED)
+    await p!.use(actors).tell('leaving-t', 'slow', 300);
+    await sleep(20);
+    s2!.kill('SIGTERM');
+    const r = await run;
+    expect(r.failures).toEqual([]);
+    expect(r.answered).toEqual([...Array(3000).keys()]);
+  });
+
   it('close with a deadline: the message in hand may finish, asks still queued are answered SYSTEM_CLOSED in the asking process; later ones are refused at once', async () => {
     const [p, s1] = await cluster('closeDeadline', 1);
     await s1!.use(actors).spawnTestActor('busy');

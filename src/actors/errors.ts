@@ -236,21 +236,15 @@ function withFields(wire: WireError, err: object): WireError {
 }
 
 /**
- * True when a failure reply says the asked actor is not there to take the ask (it stopped, or
- * no one holds its name): a router then gives the ask to another worker. A handler's own error
+ * True when a failure reply says the asked actor did not take the ask: it stopped, no one holds
+ * its name, or its system closed (it refuses what comes once its close began, and answers what
+ * the close's deadline left in its queue). A router then gives the ask to another worker; on a
+ * secondary it may be its primary going (see `Runtime.primaryGoneNow`). A handler's own error
  * with such a code (a nested ask's) is the handler's answer.
  */
-export function workerGone(wire: WireError | undefined): boolean {
-  if (wire === undefined || wire === null || wire.thrown === true) return false;
-  return wire.code === ActorErrorCodes.actorStopped || wire.code === ActorErrorCodes.actorNotFound;
-}
-
-/**
- * True when a failure reply says the asked actor is gone (it stopped, is not there, or its
- * system closed): on a secondary that may be its primary going (see `Runtime.primaryGoneNow`).
- */
 export function actorGone(wire: WireError | undefined): boolean {
-  return workerGone(wire) || (wire?.code === ActorErrorCodes.systemClosed && wire.thrown !== true);
+  if (wire === undefined || wire === null || wire.thrown === true) return false;
+  return wire.code === ActorErrorCodes.actorStopped || wire.code === ActorErrorCodes.actorNotFound || wire.code === ActorErrorCodes.systemClosed;
 }
 
 /**

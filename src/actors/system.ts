@@ -53,7 +53,6 @@ import {
   PrimaryLostError,
   SystemClosedError,
   toWireError,
-  workerGone,
 } from './errors.js';
 import { PendingAsk, PendingTable, type AskForwarder, type RegiveReason } from './pending.js';
 import { InProcessHub, InProcessTransport } from './in-process.js';
@@ -675,7 +674,7 @@ export class ActorSystem implements RefHost, CellHost {
     this.stats.answered(p, failure);
     if (p.router !== undefined) {
       // The worker never took it (it stopped first): the router gives it to another one.
-      if (failure && workerGone(payload as WireError)) {
+      if (failure && actorGone(payload as WireError)) {
         this.workerLost(p, (w) => fromWireError(w, p.action, payload as WireError));
         return;
       }

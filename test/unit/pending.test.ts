@@ -6,7 +6,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { PendingAsk, PendingTable, type Replier } from '../../src/actors/pending.js';
-import { ActorErrorCodes, ActorHandlerError, actorGone, fromWireError, toWireError, workerGone } from '../../src/actors/errors.js';
+import { ActorErrorCodes, ActorHandlerError, actorGone, fromWireError, toWireError } from '../../src/actors/errors.js';
 import { EnvelopeKind, type Envelope } from '../../src/actors/transport.js';
 
 /** An ask made here, with its promise. */
@@ -119,18 +119,16 @@ describe('PendingAsk', () => {
     expect(failing.origin).toBeUndefined();
   });
 
-  it('a worker that stopped or was never there did not take the ask; other failures are answers', () => {
-    const wire = (code: string, thrown?: boolean): Parameters<typeof workerGone>[0] => ({ name: 'E', code, message: 'm', ...(thrown ? { thrown } : {}) });
-    expect(workerGone(wire(ActorErrorCodes.actorStopped))).toBe(true);
-    expect(workerGone(wire(ActorErrorCodes.actorNotFound))).toBe(true);
-    expect(workerGone(wire(ActorErrorCodes.handlerFailed))).toBe(false);
-    expect(workerGone(wire('OUT_OF_STOCK'))).toBe(false);
+  it('a worker that stopped, was never there or whose system closed did not take the ask; other failures are answers', () => {
+    const wire = (code: string, thrown?: boolean): Parameters<typeof actorGone>[0] => ({ name: 'E', code, message: 'm', ...(thrown ? { thrown } : {}) });
+    expect(actorGone(wire(ActorErrorCodes.actorStopped))).toBe(true);
+    expect(actorGone(wire(ActorErrorCodes.actorNotFound))).toBe(true);
     expect(actorGone(wire(ActorErrorCodes.systemClosed))).toBe(true);
+    expect(actorGone(wire(ActorErrorCodes.handlerFailed))).toBe(false);
+    expect(actorGone(wire('OUT_OF_STOCK'))).toBe(false);
     // A handler's own error with such a code (a nested ask's) is its answer: the actor is there.
-    for (const code of [ActorErrorCodes.actorStopped, ActorErrorCodes.actorNotFound, ActorErrorCodes.systemClosed]) {
-      expect(workerGone(wire(code, true))).toBe(false);
+    for (const code of [ActorErrorCodes.actorStopped, ActorErrorCodes.actorNotFound, ActorErrorCodes.systemClosed])
       expect(actorGone(wire(code, true))).toBe(false);
-    }
   });
 
   it("a handler's error keeps its code and is an ActorHandlerError, whatever the code", () => {
