@@ -43,6 +43,15 @@ export function oneOf<T extends string>(value: unknown, name: string, allowed: r
   return value as T;
 }
 
+/**
+ * An object of options (or undefined: none given). JavaScript callers can pass anything: a
+ * string or `null` where options go would otherwise read as no options, or throw a TypeError.
+ */
+export function optionsObject<T extends object>(value: T | undefined, name: string): T | undefined {
+  if (value !== undefined && (value === null || typeof value !== 'object' || Array.isArray(value))) invalid(name, 'an object of options', value);
+  return value;
+}
+
 /** A function (a callback option). */
 export function callback<T>(value: unknown, name: string): T {
   if (typeof value !== 'function') invalid(name, 'a function', value);

@@ -13,6 +13,7 @@
 import { ErrorCodes, MpBusError } from '../errors.js';
 import { Runtime } from '../runtime/runtime.js';
 import type { RuntimeOptions } from '../runtime/options.js';
+import { optionsObject } from '../validation.js';
 import { attachToParent, launchedChild, launchedRuntimeDefaults } from './launched-child.js';
 import { MailboxSystem } from '../bus/mailbox.js';
 import { MailboxTransport, type MailboxTransportOptions } from './mailbox-transport.js';
@@ -37,6 +38,8 @@ export type GroupActorSystem = ActorSystem & { readonly runtime: Runtime };
  */
 export async function startActorSystem(options: StartActorSystemOptions = {}): Promise<GroupActorSystem> {
   // `cluster` is the cluster layer's option (src/cluster/join-cluster.ts): passed on to the system, never to the runtime.
+  optionsObject(options, 'startActorSystem options');
+  optionsObject(options.mailboxes, 'startActorSystem mailboxes');
   const { mailboxes, container, askTimeoutMs, goneGraceMs, cluster, checkValues, ...given } = options;
   // A child of system.launch() joins its parent's group as a secondary unless told otherwise.
   const runtimeOptions: RuntimeOptions = { ...launchedRuntimeDefaults(), ...given };

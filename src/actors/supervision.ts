@@ -2,6 +2,7 @@
  * Supervision: what happens to an actor whose handler throws. The failed message is answered
  * with the error (when it was an ask) in every case; the strategy then decides the actor's fate.
  */
+import { ErrorCodes, MpBusError } from '../errors.js';
 import { durationMs, integerIn, oneOf } from '../validation.js';
 
 /** How an actor's failures are handled. */
@@ -31,7 +32,12 @@ export type SupervisionStrategy =
 
 /** Checks a strategy given by the application (`INVALID_OPTION` naming what is wrong). */
 export function checkSupervision(s: unknown, name: string): SupervisionStrategy {
-  if (s === null || typeof s !== 'object') return oneOf(s, `${name}.strategy`, STRATEGIES) as never;
+  if (s === null || typeof s !== 'object' || Array.isArray(s)) {
+    throw new MpBusError(
+      ErrorCodes.invalidOption,
+      `${name} must be an object such as { strategy: 'restart' }, got ${typeof s === 'string' ? JSON.stringify(s) : String(s)}`,
+    );
+  }
   const strategy = oneOf((s as { strategy?: unknown }).strategy, `${name}.strategy`, STRATEGIES);
   if (strategy === 'restart') {
     const r = s as Extract<SupervisionStrategy, { strategy: 'restart' }>;

@@ -14,7 +14,7 @@ import type { Logger } from 'pino';
 import { filter, Observable, Subject, type Subscription } from 'rxjs';
 import { container as rootContainer, type DependencyContainer } from 'tsyringe';
 import { ErrorCodes, MpBusError, withoutStack } from '../errors.js';
-import { abortSignal, durationMs, flag } from '../validation.js';
+import { abortSignal, durationMs, flag, optionsObject } from '../validation.js';
 import { checkValue } from '../bus/value-codec.js';
 import { logger } from '../log.js';
 import {
@@ -275,15 +275,17 @@ export class ActorSystem implements RefHost, CellHost {
     let factory: IncarnationFactory;
     let declared: ReturnType<typeof actorDeclaration> = {};
     if (typeof target === 'string') {
+      if (target.length === 0) throw new MpBusError(ActorErrorCodes.invalidActor, "spawn('', behavior): an actor's name must not be empty");
       if (a === null || (typeof a !== 'object' && typeof a !== 'function')) {
         throw new MpBusError(ActorErrorCodes.invalidActor, `spawn('${target}', behavior): behavior must be an object of handlers or a function returning one`);
       }
+      if (typeof a === 'object') checkHandlers(target, a);
       name = target;
-      options = b ?? {};
-      factory = functionIncarnation(a as FunctionBehavior<AnyContract>, options);
+      options = optionsObject(b as SpawnOptions | undefined, `spawn('${target}') options`) ?? {};
+      factory = functionIncarnation(a as FunctionBehavior<AnyContract>, options, name);
     } else if (typeof target === 'function') {
       declared = actorDeclaration(target as ActorClass);
-      options = a ?? {};
+      options = optionsObject(a as SpawnOptions | undefined, `spawn(${(target as { name?: string }).name ?? 'class'}) options`) ?? {};
       name = options.name ?? declared.name;
       factory = classIncarnation(target as ActorClass);
     } else {
@@ -311,7 +313,23 @@ export class ActorSystem implements RefHost, CellHost {
       await cell.stop();
       throw new MpBusError(ActorErrorCodes.invalidActor, `actor '${name}' failed to start: ${(err as Error).message ?? String(err)}`, { cause: err });
     }
-    for (const group of groups) this.transport.join(group, name);
+    // Began to close while it started (an async preStart): it would only be stopped unseen.
+    if (this.shuttingDown) {
+      await cell.stop();
+      throw new SystemClosedError(`actor '${name}' was spawned while the system closed`);
+    }
+    const joined: string[] = [];
+    try {
+      for (const group of groups) {
+        this.transport.join(group, name);
+        joined.push(group);
+      }
+    } catch (err) {
+      // not spawned after all: no group keeps it, and its name is free again
+      for (const group of joined) this.transport.leave(group, name);
+      await cell.stop();
+      throw err;
+    }
     cell.log.debug('spawned');
     this.events.next({ type: 'spawned', name, pid: process.pid });
     return this.ref(name);
@@ -414,6 +432,7 @@ export class ActorSystem implements RefHost, CellHost {
 
   /** @internal */
   tellTo(to: string, action: string, payload: unknown, sender: string | undefined): void {
+    if (typeof action !== 'string') throw notAnAction(to, action);
     const trace = sender === undefined ? undefined : this.cells.get(sender)?.currentEnvelope?.trace;
     const envelope = makeEnvelope(EnvelopeKind.tell, action, payload, undefined, undefined, sender, undefined, trace);
     if (this.closed) {
@@ -451,6 +470,14 @@ export class ActorSystem implements RefHost, CellHost {
   private askNow(to: string, action: string, payload: unknown, options: AskOptions | undefined, sender: string | undefined): Promise<unknown> {
     // whole ms: the deadline queue keeps one lane per distinct timeout
     let timeoutMs = this.askTimeoutMs;
+    if (typeof action !== 'string') return Promise.reject(notAnAction(to, action));
+    if (options !== undefined && (options === null || typeof options !== 'object')) {
+      try {
+        optionsObject(options, 'ask options');
+      } catch (err) {
+        return Promise.reject(err);
+      }
+    }
     const signal = options?.signal;
     if (options?.timeoutMs !== undefined || signal !== undefined) {
       try {
@@ -910,7 +937,7 @@ export class ActorSystem implements RefHost, CellHost {
    * pending asks with `SystemClosedError`, and closes the transport. Idempotent.
    */
   close(options: CloseOptions = {}): Promise<void> {
-    const timeoutMs = durationMs(options.timeoutMs ?? 5000, 'close timeoutMs', 0);
+    const timeoutMs = durationMs(optionsObject(options, 'close options')?.timeoutMs ?? 5000, 'close timeoutMs', 0);
     const closer = cellInHandler();
     if (closer) this.closers.add(closer);
     if (this.closing === undefined) this.beforeClose?.();
@@ -980,9 +1007,10 @@ export class ActorSystem implements RefHost, CellHost {
 }
 
 /** A function actor's incarnation. */
-function functionIncarnation(behavior: FunctionBehavior<AnyContract>, options: SpawnOptions): IncarnationFactory {
+function functionIncarnation(behavior: FunctionBehavior<AnyContract>, options: SpawnOptions, name: string): IncarnationFactory {
   return (ctx): Incarnation => {
     const handlers: Handlers<AnyContract> = typeof behavior === 'function' ? behavior(ctx) : behavior;
+    if (typeof behavior === 'function') checkHandlers(name, handlers);
     // Handlers found, by action: one map lookup per message instead of three keyed property
     // lookups, each of which first looks the message's freshly decoded action string up in V8's
     // string table. Only handlers found are kept, so actions sent to no handler do not grow it.
@@ -999,6 +1027,25 @@ function functionIncarnation(behavior: FunctionBehavior<AnyContract>, options: S
       ...(options.postStop ? { postStop: options.postStop } : {}),
     };
   };
+}
+
+/** Handlers of a function actor: an object (not an array) whose own values are functions. */
+function checkHandlers(name: string, handlers: unknown): void {
+  if (handlers === null || typeof handlers !== 'object' || Array.isArray(handlers)) {
+    throw new MpBusError(
+      ActorErrorCodes.invalidActor,
+      `actor '${name}': its handlers must be an object of functions by action, got ${Array.isArray(handlers) ? 'an array' : String(handlers)}`,
+    );
+  }
+  for (const [action, handler] of Object.entries(handlers)) {
+    if (typeof handler !== 'function')
+      throw new MpBusError(ActorErrorCodes.invalidActor, `actor '${name}': the handler of '${action}' must be a function, got ${typeof handler}`);
+  }
+}
+
+/** The error of a tell or ask whose action is not a string (from JavaScript: the types say it is). */
+function notAnAction(to: string, action: unknown): MpBusError {
+  return new MpBusError(ErrorCodes.invalidArgument, `a message to '${to}' needs its action as a string (the handler's name), got ${typeof action}`);
 }
 
 /**

@@ -2,9 +2,22 @@
  * Every public numeric and enumerated option of the actor layer, walked with bad values: each is
  * INVALID_OPTION naming the option, before anything is started (no DPDK needed: the checks run
  * first). Timeouts have one meaning: a number of ms from 1 to 2^31-1; grace periods may be 0.
+ * Also what JavaScript callers can pass where the types say otherwise (a string for options, a
+ * number for an action, handlers that are not functions), and spawns that fail part way.
  */
 import { describe, expect, it } from 'vitest';
-import { ActorSystem, ClusterTransport, InProcessHub, MailboxTransport } from '../../src/index.js';
+import {
+  ActorSystem,
+  ClusterTransport,
+  InProcessHub,
+  MailboxTransport,
+  MpBusError,
+  type AnyContract,
+  type Handlers,
+  type RouterOptions,
+  type SpawnOptions,
+  type SupervisionStrategy,
+} from '../../src/index.js';
 import type { ClusterEngine } from '../../src/cluster/engine.js';
 
 const notNumbers: unknown[] = [NaN, Infinity, -Infinity, '5', true, 10n];
@@ -56,6 +69,64 @@ describe('actor system options', () => {
     for (const v of badGraces)
       await refusesAsync('backoffMs', () => s.spawn('d', { x: () => 1 }, { supervision: { strategy: 'restart', backoffMs: v as number } }));
     await expect(s.spawn('e', { x: () => 1 }, { groups: 'workers' as unknown as string[] })).rejects.toMatchObject({ code: 'INVALID_ACTOR' });
+    await refusesAsync("actor 'f' supervision", () => s.spawn('f', { x: () => 1 }, { supervision: 'restart' as unknown as SupervisionStrategy }));
+    await refusesAsync("spawn('g') options", () => s.spawn('g', { x: () => 1 }, 'fast' as unknown as SpawnOptions));
+    await refusesAsync("spawn('g') options", () => s.spawn('g', { x: () => 1 }, null as unknown as SpawnOptions));
+    await s.close();
+  });
+
+  it('spawn: a name, and handlers that are functions (an object, or what a function returns)', async () => {
+    const s = system();
+    const invalidActor = (message: string): unknown => expect.objectContaining({ code: 'INVALID_ACTOR', message: expect.stringContaining(message) });
+    await expect(s.spawn('', { x: () => 1 })).rejects.toEqual(invalidActor('must not be empty'));
+    await expect(s.spawn('h', { a: 1 } as unknown as Handlers<AnyContract>)).rejects.toEqual(invalidActor("the handler of 'a' must be a function"));
+    await expect(s.spawn('h', [() => 1] as unknown as Handlers<AnyContract>)).rejects.toEqual(invalidActor('an array'));
+    await expect(s.spawn('h', () => ({ a: 'x' }) as unknown as Handlers<AnyContract>)).rejects.toEqual(invalidActor("the handler of 'a' must be a function"));
+    // none of them is left behind: the name is free
+    expect(s.has('h')).toBe(false);
+    await expect(s.spawn('h', { a: () => 1 })).resolves.toBeDefined();
+    await s.close();
+  });
+
+  it('a spawn whose groups cannot be joined leaves nothing: the name is free and no group keeps it', async () => {
+    const s = system();
+    const hub = new InProcessHub();
+    const transport = hub.connect();
+    const join = transport.join.bind(transport);
+    const t = new ActorSystem({
+      transport: Object.assign(transport, {
+        join: (g: string, n: string) =>
+          g === 'bad'
+            ? (() => {
+                throw new MpBusError('INVALID_ACTOR', 'group too long');
+              })()
+            : join(g, n),
+      }),
+    });
+    await expect(t.spawn('j', { x: () => 1 }, { groups: ['good', 'bad'] })).rejects.toMatchObject({ code: 'INVALID_ACTOR' });
+    expect(t.has('j')).toBe(false);
+    expect(transport.members('good')).toEqual([]);
+    await expect(t.spawn('j', { x: () => 1 }, { groups: ['good'] })).resolves.toBeDefined();
+    await Promise.all([s.close(), t.close()]);
+  });
+
+  it('a spawn that was still starting when its system closed rejects with SYSTEM_CLOSED', async () => {
+    const s = system();
+    const spawning = s.spawn('late', { x: () => 1 }, { preStart: () => new Promise((r) => setTimeout(r, 100)) });
+    await new Promise((r) => setTimeout(r, 10));
+    await s.close();
+    await expect(spawning).rejects.toMatchObject({ code: 'SYSTEM_CLOSED' });
+  });
+
+  it('ask and tell: an action that is not a string, options that are not an object', async () => {
+    const s = system();
+    const ref = s.ref('anyone');
+    const untyped = ref as unknown as { ask(a: unknown, m?: unknown, o?: unknown): Promise<unknown>; tell(a: unknown, m?: unknown): void };
+    await expect(untyped.ask(42, null)).rejects.toMatchObject({ code: 'EINVAL', message: expect.stringContaining('action as a string') });
+    expect(() => untyped.tell(undefined)).toThrow(expect.objectContaining({ code: 'EINVAL' }));
+    await refusesAsync('ask options', () => untyped.ask('x', 1, 'fast'));
+    await refusesAsync('ask options', () => untyped.ask('x', 1, null));
+    refuses('close options', () => s.close(null as unknown as { timeoutMs: number }));
     await s.close();
   });
 
@@ -68,6 +139,7 @@ describe('actor system options', () => {
     refuses('router key', () => s.router('r5', { key: 'id' as unknown as () => string }));
     refuses('router workers', () => s.router('r6', { workers: 'w1' as unknown as string[] }));
     refuses('router group', () => s.router('r7', { group: '' }));
+    refuses("router 'r8' options", () => s.router('r8', null as unknown as RouterOptions));
     await s.close();
   });
 });
