@@ -5,8 +5,12 @@
 export class MpBusError extends Error {
   /** Stable machine-readable code, e.g. `EEXIST`, `NO_PRIMARY`, `HUGEPAGES_NOT_RESERVED`. */
   readonly code: string;
-  /** The errno / rte_errno value behind the failure, when DPDK or the kernel gave one. */
-  errno?: number;
+  /**
+   * The errno / rte_errno value behind the failure, when DPDK or the kernel gave one. (Declared,
+   * not a class field: a field would be an own `errno: undefined` on every error, shown
+   * whenever one is printed.)
+   */
+  declare errno?: number;
 
   constructor(code: string, message: string, options?: { cause?: unknown; errno?: number }) {
     super(message, options?.cause === undefined ? undefined : { cause: options.cause });

@@ -32,5 +32,5 @@ if (process.argv[2] === undefined) {
     reserve: ({ qty }) => (qty <= stock ? { ok: true, left: (stock -= qty) } : { ok: false, left: stock }),
   });
   process.send!('up');
-  process.once('message', () => void system.close().then(() => process.disconnect()));
+  process.once('message', () => void system.close().then(() => process.disconnect?.()));
 }

@@ -135,7 +135,11 @@ export class ActorHandlerError extends MpBusError {
     readonly action: string,
     readonly remote: WireError,
   ) {
-    super(remote.code || ActorErrorCodes.handlerFailed, `actor '${actor}' failed on '${action}': ${remote.name}: ${remote.message}`);
+    super(
+      remote.code || ActorErrorCodes.handlerFailed,
+      `actor '${actor}' failed on '${action}': ${remote.name}: ${remote.message}`,
+      remote.cause === undefined ? undefined : { cause: remote.cause },
+    );
     this.name = 'ActorHandlerError';
     // The handler error's custom fields, where they do not hide this error's own.
     if (remote.fields !== null && typeof remote.fields === 'object') {
@@ -194,6 +198,7 @@ function wireFormOf(err: unknown): WireError {
   if (err instanceof Error) {
     const wire: WireError = { name: err.name, code: codeOf(err), message: err.message, pid: process.pid };
     if (typeof err.stack === 'string') wire.stack = err.stack;
+    if (err.cause !== undefined) wire.cause = crossing(err.cause, 'cause');
     return withFields(wire, err);
   }
   // A thrown plain object (`throw { code, message, ... }`) is an error in all but its class: keep
@@ -201,7 +206,10 @@ function wireFormOf(err: unknown): WireError {
   if (typeof err === 'object' && err !== null && !Array.isArray(err)) {
     const message = (err as { message?: unknown }).message;
     const text = typeof message === 'string' ? message : inspect(err, { depth: 2, breakLength: Infinity });
-    return withFields({ name: 'Error', code: codeOf(err), message: text, pid: process.pid }, err);
+    const wire: WireError = { name: 'Error', code: codeOf(err), message: text, pid: process.pid };
+    const cause = (err as { cause?: unknown }).cause;
+    if (cause !== undefined) wire.cause = crossing(cause, 'cause');
+    return withFields(wire, err);
   }
   return { name: 'Error', code: ActorErrorCodes.handlerFailed, message: typeof err === 'string' ? err : inspect(err), pid: process.pid };
 }
@@ -224,12 +232,7 @@ function withFields(wire: WireError, err: object): WireError {
       fields[k] = '[a field whose getter threw]';
       continue;
     }
-    try {
-      checkValue(v, k);
-      fields[k] = v;
-    } catch {
-      fields[k] = `[${typeof v} that cannot cross processes]`;
-    }
+    fields[k] = crossing(v, k);
   }
   if (fields) wire.fields = fields;
   return wire;
@@ -245,6 +248,16 @@ function withFields(wire: WireError, err: object): WireError {
 export function actorGone(wire: WireError | undefined): boolean {
   if (wire === undefined || wire === null || wire.thrown === true) return false;
   return wire.code === ActorErrorCodes.actorStopped || wire.code === ActorErrorCodes.actorNotFound || wire.code === ActorErrorCodes.systemClosed;
+}
+
+/** `v` when it can cross processes, else a note saying what it was. */
+function crossing(v: unknown, path: string): unknown {
+  try {
+    checkValue(v, path);
+    return v;
+  } catch {
+    return `[${typeof v} that cannot cross processes]`;
+  }
 }
 
 /**

@@ -78,6 +78,8 @@ export interface WireError {
   pid?: number;
   /** Its own enumerable fields besides `code` (custom fields), those that can cross. */
   fields?: Record<string, unknown>;
+  /** Its `cause`, when it had one that can cross (else a note saying it could not). */
+  cause?: unknown;
   /**
    * True when a handler threw it: its code is then the handler's own (a nested ask's
    * `ACTOR_NOT_FOUND`, say) and never this system's word that the asked actor is gone.

@@ -44,7 +44,12 @@ const enum Tag {
   instance = 8,
   ref = 9,
   date = 10,
+  /** -0, which msgpack writes as the integer 0 */
+  negativeZero = 11,
 }
+
+/** The largest number of keys msgpackr writes as a plain map (a 16-bit size); more go as a tagged tree. */
+const PLAIN_KEYS_MAX = 0xffff;
 
 /** A value in its extended wire form (msgpack extension 0x4d around a tagged tree). */
 export class Extended {
@@ -271,7 +276,9 @@ const UNSENDABLE = 2;
  */
 function kindOf(v: unknown): number {
   if (typeof v !== 'object') {
-    if (typeof v === 'string' || typeof v === 'number' || typeof v === 'boolean' || typeof v === 'undefined') return PLAIN;
+    if (typeof v === 'string' || typeof v === 'boolean' || typeof v === 'undefined') return PLAIN;
+    // -0 (0 === -0; only its reciprocal tells): msgpack would write the integer 0
+    if (typeof v === 'number') return v !== 0 || 1 / v > 0 ? PLAIN : EXTENDED;
     return typeof v === 'bigint' ? EXTENDED : UNSENDABLE;
   }
   if (v === null) return PLAIN;
@@ -280,9 +287,12 @@ function kindOf(v: unknown): number {
   let kind = PLAIN;
   if (proto === Object.prototype) {
     // for-in: no key array allocated (an object with this prototype inherits no enumerable keys)
+    let keys = 0;
     for (const k in v) {
       kind |= kindOf((v as Record<string, unknown>)[k]);
       if (kind >= UNSENDABLE) return UNSENDABLE;
+      // msgpackr renames a `__proto__` key when it reads one, and writes at most 65,535 keys
+      if (k === '__proto__' || ++keys > PLAIN_KEYS_MAX) kind |= EXTENDED;
     }
     return kind;
   }
@@ -346,8 +356,10 @@ export function checkValue(value: unknown, root = 'msg'): void {
  * @throws {MpBusError} `ENCODE_FAILED` naming where the part that cannot cross is.
  */
 export function encodeValue(value: unknown, root = 'msg'): unknown {
-  // Primitive payloads need no walk at all.
-  if (value === null || (typeof value !== 'object' && typeof value !== 'bigint' && typeof value !== 'function' && typeof value !== 'symbol')) return value;
+  // Primitive payloads need no walk at all (but -0, which msgpack would write as 0).
+  if (value === null || (typeof value !== 'object' && typeof value !== 'bigint' && typeof value !== 'function' && typeof value !== 'symbol')) {
+    return value !== 0 || 1 / value > 0 ? value : NEGATIVE_ZERO;
+  }
   if (walk(value, root) === PLAIN) return value;
   const ids = new Map<object, number>();
   return new Extended(toTree(value, ids));
@@ -355,8 +367,11 @@ export function encodeValue(value: unknown, root = 'msg'): unknown {
 
 // ---------------------------------------------------------------- extended form
 
+const NEGATIVE_ZERO = new Extended([Tag.negativeZero]);
+
 function toTree(v: unknown, ids: Map<object, number>): unknown {
   if (typeof v === 'bigint') return [Tag.bigint, v.toString()];
+  if (v === 0 && 1 / v < 0) return [Tag.negativeZero];
   if (typeof v !== 'object' || v === null) return v;
   const known = ids.get(v);
   if (known !== undefined) return [Tag.ref, known];
@@ -430,6 +445,8 @@ function fromTree(t: unknown, objects: unknown[]): unknown {
     case Tag.bigint:
       if (typeof t[1] !== 'string' || !/^-?\d+$/.test(t[1])) throw bad('a BigInt that is not decimal digits');
       return BigInt(t[1]);
+    case Tag.negativeZero:
+      return -0;
     case Tag.ref: {
       const n = t[1] as unknown;
       if (typeof n !== 'number' || !Number.isInteger(n) || n < 0 || n >= objects.length) throw bad('a reference to an object not read yet');

@@ -57,6 +57,28 @@ describe('value codec: what arrives', () => {
     expect(cross(new Uint8Array([1, 2]))).toEqual(Buffer.from([1, 2]));
   });
 
+  it('what msgpack alone would change arrives the same: -0, a `__proto__` key, an object of more than 65,535 keys', () => {
+    expect(Object.is(cross(-0), -0)).toBe(true);
+    const back = cross({ z: -0, list: [0, -0], m: new Map([[-0, -0]]) });
+    expect([Object.is(back.z, -0), Object.is(back.list[0], 0), Object.is(back.list[1], -0), Object.is([...back.m.values()][0], -0)]).toEqual([
+      true,
+      true,
+      true,
+      true,
+    ]);
+    expect(encodeValue({ zero: 0 })).toEqual({ zero: 0 }); // 0 itself stays on the fast path
+    const parsed = JSON.parse('{"__proto__":{"polluted":1},"a":1}') as Record<string, unknown>;
+    const proto = cross(parsed);
+    expect(Object.keys(proto)).toEqual(['__proto__', 'a']);
+    expect(Object.getPrototypeOf(proto)).toBe(Object.prototype);
+    expect(({} as Record<string, unknown>).polluted).toBeUndefined();
+    const many: Record<string, number> = {};
+    for (let i = 0; i < 70_000; i++) many[`k${i}`] = i;
+    const wide = cross({ many });
+    expect(Object.keys(wide.many).length).toBe(70_000);
+    expect(wide.many.k69999).toBe(69_999);
+  });
+
   it('Map, Set, RegExp, BigInt, typed arrays, ArrayBuffer, DataView cross as themselves', () => {
     const v = {
       m: new Map<unknown, unknown>([
@@ -222,6 +244,15 @@ describe('handler errors on the wire', () => {
     expect(err.left).toBe(0);
     expect(err.stack).toContain(`thrown by actor 'shop' in process ${process.pid}`);
     expect(err.stack).toContain('no stock');
+  });
+
+  it('keep their cause (when it can cross; else a note)', () => {
+    const err = fromWireError('shop', 'reserve', cross(toWireError(new Error('no stock', { cause: new RangeError('shelf 3 empty') }), true)));
+    expect(err.cause).toBeInstanceOf(RangeError);
+    expect((err.cause as Error).message).toBe('shelf 3 empty');
+    const noted = fromWireError('shop', 'reserve', cross(toWireError(new Error('no stock', { cause: { retry: () => 1 } }), true)));
+    expect(noted.cause).toMatch(/cannot cross/);
+    expect(fromWireError('shop', 'reserve', cross(toWireError({ message: 'no tea', cause: 'supplier late' }, true))).cause).toBe('supplier late');
   });
 
   it('a thrown plain object keeps its code, message and fields; other thrown values become a readable message', () => {
