@@ -43,6 +43,10 @@ describe('mpbus ls and clean', () => {
     s.kill('SIGKILL');
     await Promise.all([p.exited, s.exited]);
     expect(await survey(g.prefix)).toMatchObject({ state: 'dead', primaryPid: null, secondaryPids: [] });
+    // top says the group is dead (not that there is none), and what to do
+    const top = await mpbus('top', g.prefix, '-n', '1');
+    expect({ code: top.code, err: top.stderr }).toMatchObject({ code: 1, err: expect.stringContaining(`group '${g.prefix}' is dead`) });
+    expect(top.stderr).toContain(`mpbus clean ${g.prefix}`);
     const removed = await mpbus('clean', g.prefix, '--json');
     expect({ code: removed.code, out: JSON.parse(removed.stdout) }).toMatchObject({ code: 0, out: { prefix: g.prefix, removed: true } });
     expect(g.leftovers()).toEqual([]);

@@ -117,7 +117,13 @@ function loop(o: TopOptions): Promise<number> {
     const refresh = (): void => {
       const next = readGroupView(o.prefix, view);
       if (!next || (next.processes.length === 0 && next.state === 'dead')) {
-        finish(view ? 0 : 1, view ? `mpbus top: group '${o.prefix}' is gone` : `mpbus top: no group '${o.prefix}' on this machine ('mpbus ls' lists them)`);
+        if (view) finish(0, `mpbus top: group '${o.prefix}' is gone`);
+        else if (next)
+          finish(
+            1,
+            `mpbus top: group '${o.prefix}' is dead: no process of it runs ('mpbus ps ${o.prefix}' shows what it left, 'mpbus clean ${o.prefix}' removes its files)`,
+          );
+        else finish(1, `mpbus top: no group '${o.prefix}' on this machine ('mpbus ls' lists them)`);
         return;
       }
       view = next;
