@@ -51,6 +51,7 @@ describe('actors: values across processes', () => {
       symbol: { code: 'ENCODE_FAILED', path: 'msg.tag', message: expect.stringContaining('symbol') },
       instance: { code: 'ENCODE_FAILED', path: 'msg.obj', message: expect.stringContaining('registerClass') },
     });
+    expect(r.deep).toEqual({ code: 'ENCODE_FAILED', message: expect.stringContaining('nested too deeply') });
     // Tells sent together at the end of a turn (a batched tell's envelope head is written once
     // per action): every kind of payload and action arrives, in order; one that does not encode
     // is a dead letter and the others still go.

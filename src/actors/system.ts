@@ -809,7 +809,7 @@ export class ActorSystem implements RefHost, CellHost {
     this.deadLetter(to, envelope, cause === undefined ? 'unknown-actor' : 'encode-failed');
     if (cause !== undefined && envelope.kind === EnvelopeKind.reply && envelope.id !== undefined) {
       // An answer that cannot cross: the asker gets the failure now instead of its timeout.
-      const why = (cause as Error)?.message ?? String(cause);
+      const why = encodeFailure(cause);
       const err = new MpBusError(ErrorCodes.encodeFailed, `the answer could not be sent: ${why}`);
       // where in the answer (a field: the asker's error gets it as err.path)
       const path = (cause as { path?: unknown })?.path;
@@ -824,7 +824,7 @@ export class ActorSystem implements RefHost, CellHost {
     if (cause !== undefined) {
       const err = new MpBusError(
         ErrorCodes.encodeFailed,
-        `the message '${envelope.action}' to '${to}' cannot be sent: ${(cause as Error)?.message ?? String(cause)} (docs/actors.md, "What a message can hold")`,
+        `the message '${envelope.action}' to '${to}' cannot be sent: ${encodeFailure(cause)} (docs/actors.md, "What a message can hold")`,
         { cause },
       );
       const path = (cause as { path?: unknown }).path;
@@ -1027,6 +1027,16 @@ function functionIncarnation(behavior: FunctionBehavior<AnyContract>, options: S
       ...(options.postStop ? { postStop: options.postStop } : {}),
     };
   };
+}
+
+/**
+ * Why a value did not encode, in words: msgpack's encoder recurses once per level, so a value
+ * nested some 1,500 levels deep (which the value walk lets through up to some 5,000) overflows
+ * the stack there.
+ */
+function encodeFailure(cause: unknown): string {
+  if (cause instanceof RangeError) return `it is nested too deeply to be sent to another process (${cause.message})`;
+  return (cause as Error)?.message ?? String(cause);
 }
 
 /** Handlers of a function actor: an object (not an array) whose own values are functions. */
