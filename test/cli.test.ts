@@ -43,7 +43,10 @@ describe('mpbus ls and clean', () => {
     s.kill('SIGKILL');
     await Promise.all([p.exited, s.exited]);
     expect(await survey(g.prefix)).toMatchObject({ state: 'dead', primaryPid: null, secondaryPids: [] });
-    // top says the group is dead (not that there is none), and what to do
+    // ps names the killed processes and what to do; top says the group is dead (not that there is none)
+    const ps = await mpbus('ps', g.prefix);
+    expect(ps.stdout).toContain(`pids ${p.pid}, ${s.pid}`); // in lcore order: the primary's is 0
+    expect(ps.stdout).toContain(`'mpbus clean ${g.prefix}' removes its files`);
     const top = await mpbus('top', g.prefix, '-n', '1');
     expect({ code: top.code, err: top.stderr }).toMatchObject({ code: 1, err: expect.stringContaining(`group '${g.prefix}' is dead`) });
     expect(top.stderr).toContain(`mpbus clean ${g.prefix}`);

@@ -25,6 +25,8 @@ describe('shared counters', () => {
     for (let i = 0; i < 20; i++) expect((await s.use(actors).ask('echo', 'echo', i)).value).toBe(i);
     expect((await s.use(actors).ask('echo', 'fail', 'bad')).error).toBeDefined();
     expect((await s.use(actors).ask('echo', 'nothing', 1)).error).toBeDefined();
+    // a timeout is an ask that failed (and timed out)
+    expect((await s.use(actors).ask('echo', 'slow', 300, 100)).error?.code).toBe('ASK_TIMEOUT');
     await sleep(SAMPLE_INTERVAL_MS * 2);
 
     const read = readGroupCounters(g.prefix)!;
@@ -38,12 +40,23 @@ describe('shared counters', () => {
       expect(x.command).toMatch(/^node /);
     }
     const echo = actorViews(read).find((a) => a.name === 'echo')!;
-    expect(echo).toMatchObject({ pid: p.pid, received: 22, processed: 20, failed: 1, restarts: 1, deadLettered: 1, depth: 0, asks: 22, askFailed: 2 });
+    expect(echo).toMatchObject({
+      pid: p.pid,
+      received: 23,
+      processed: 21,
+      failed: 1,
+      restarts: 1,
+      deadLettered: 1,
+      depth: 0,
+      asks: 23,
+      askFailed: 3,
+      askTimeouts: 1,
+    });
     expect(echo.p50Ms).toBeGreaterThan(0);
     expect(echo.p99Ms).toBeGreaterThanOrEqual(echo.p50Ms!);
     expect(byPid.get(p.pid)!.deadLetters).toBe(1);
     // system.counters reads the same row
-    expect(await p.use(actors).counters('echo')).toEqual({ received: 22, processed: 20, failed: 1, restarts: 1, deadLettered: 1, mailboxDepth: 0 });
+    expect(await p.use(actors).counters('echo')).toEqual({ received: 23, processed: 21, failed: 1, restarts: 1, deadLettered: 1, mailboxDepth: 0 });
 
     // mailboxes: the actor's, and one opened without actors (nobody reads it), with depth and capacity
     await s.use(fixture('mailbox')).openUnread('plain', 16);

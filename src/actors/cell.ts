@@ -239,7 +239,7 @@ export class ActorCell implements Receiver {
           this.pause();
           await pending;
           this.looping = true;
-          this.clock.paused(true);
+          this.clock.waited();
         }
         if (++handled % BATCH === 0) {
           this.pause();

@@ -62,10 +62,10 @@ export class SystemCounters {
     recordAsk(this.askRow(p.worker ?? p.to), p.due - p.timeoutMs, failed);
   }
 
-  /** An ask made or forwarded here timed out. */
+  /** An ask made or forwarded here timed out: an ask that failed, after its whole timeout. */
   timedOut(p: PendingAsk): void {
     const row = this.askRow(p.worker ?? p.to);
-    row[R.askFailed]!++;
+    recordAsk(row, p.due - p.timeoutMs, true);
     row[R.askTimeouts]!++;
   }
 

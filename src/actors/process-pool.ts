@@ -470,7 +470,7 @@ export class ProcessPool {
     slot.starts++;
     if (asSuccessor) slot.successor = proc;
     else slot.current = proc;
-    this.log.debug({ serial, index: slot.index, pid: proc.pid }, 'started');
+    this.log.debug({ serial, index: slot.index, childPid: proc.pid }, 'started');
     this.events.next({ type: 'started', child: publicChild(proc) });
     void ready.then(
       () => {
@@ -551,7 +551,7 @@ export class ProcessPool {
     if (slot.successor === proc) slot.successor = undefined;
     // The application hears of it through events$ (and a start that fails, through its promise).
     this.log[reason === 'crashed' && !wasStarting ? 'info' : 'debug'](
-      { serial: proc.info.serial, index: slot.index, pid: proc.pid, code, signal, reason },
+      { serial: proc.info.serial, index: slot.index, childPid: proc.pid, code, signal, reason },
       'child exited',
     );
     this.events.next({ type: 'exited', child: publicChild(proc), ...exit });

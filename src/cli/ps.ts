@@ -72,8 +72,13 @@ export const ps: Command = {
       ['MAILBOX', 'PID', 'DEPTH', 'CAPACITY'],
       view.mailboxes.map((b) => [b.name, String(b.pid), amount(b.depth), amount(b.capacity)]),
     );
+    // What killed processes left: their pids, and how to remove the files of a dead group.
+    const left =
+      view.deadPids.length > 0 || view.state === 'dead'
+        ? `\n\n${view.deadPids.length > 0 ? `killed, their counters left behind: pids ${view.deadPids.join(', ')}\n` : ''}${view.state === 'dead' ? `no process of the group runs: 'mpbus clean ${view.prefix}' removes its files` : ''}`.trimEnd()
+        : '';
     console.log(
-      `group ${view.prefix}: ${view.state}, ${view.processes.length} processes, ${view.actors.length} actors\n\n${processTable(view)}\n\n${view.actors.length > 0 ? actors : '(no actors)'}${view.mailboxes.length > 0 ? `\n\n${mailboxes}` : ''}`,
+      `group ${view.prefix}: ${view.state}, ${view.processes.length} processes, ${view.actors.length} actors\n\n${processTable(view)}\n\n${view.actors.length > 0 ? actors : '(no actors)'}${view.mailboxes.length > 0 ? `\n\n${mailboxes}` : ''}${left}`,
     );
     return 0;
   },

@@ -53,7 +53,7 @@ export function serveRelay(sources: PrimarySources, bus: MpBus, log: Logger): Re
       if (pidAlive(hold.pid)) continue;
       remoteHolds.delete(key);
       hold.release();
-      log.info({ pid: hold.pid }, 'released a watch of a dead secondary');
+      log.info({ secondaryPid: hold.pid }, 'released a watch of a dead secondary');
     }
     if (remoteHolds.size === 0 && reaper) {
       clearInterval(reaper);

@@ -56,7 +56,7 @@ export class RelayClient implements InterruptBackend {
       bus.messages$<unknown>(EVENT_NAME).subscribe({
         next: (msg) => {
           if (msg.raw || msg.role !== 'primary' || !this.take(msg.value)) {
-            this.log.warn({ pid: msg.pid, raw: msg.raw }, 'dropped a malformed interrupt event message');
+            this.log.warn({ senderPid: msg.pid, raw: msg.raw }, 'dropped a malformed interrupt event message');
           }
           this.checkGap();
         },

@@ -47,6 +47,23 @@ export interface RowCounters {
   histogram: number[];
 }
 
+/** The ask counts of a row (or summed over rows): what {@link actorViews} adds up per actor. */
+export type AskTotals = Pick<RowCounters, 'asks' | 'askFailed' | 'askTimeouts' | 'askLatencySumMs' | 'histogram'>;
+
+/** Ask totals of nothing yet. */
+export function emptyAskTotals(): AskTotals {
+  return { asks: 0, askFailed: 0, askTimeouts: 0, askLatencySumMs: 0, histogram: new Array<number>(BUCKETS).fill(0) };
+}
+
+/** Adds `b`'s ask counts to `a`. */
+export function addAskTotals(a: AskTotals, b: AskTotals): void {
+  a.asks += b.asks;
+  a.askFailed += b.askFailed;
+  a.askTimeouts += b.askTimeouts;
+  a.askLatencySumMs += b.askLatencySumMs;
+  b.histogram.forEach((n, i) => (a.histogram[i]! += n));
+}
+
 /** One process of the group, as its slot says. */
 export interface ProcessCounters {
   pid: number;
@@ -217,23 +234,19 @@ function sameProcess(pid: number, procStart: number): boolean {
 
 /**
  * The group's actors: each live actor row with the asks every live process made to its name
- * merged in (their histograms summed, so p50/p99 are the group's).
+ * merged in (their histograms summed, so p50/p99 are the group's), and `departed`: what askers
+ * that are gone had counted, by name (see `DepartedAsks`).
  */
-export function actorViews(group: GroupCounters): ActorView[] {
+export function actorViews(group: GroupCounters, departed?: ReadonlyMap<string, AskTotals>): ActorView[] {
   const live = group.processes.filter((p) => p.state === 'alive');
-  const asked = new Map<string, { asks: number; failed: number; timeouts: number; sumMs: number; histogram: number[] }>();
-  for (const p of live) {
-    for (const row of p.rows) {
-      if (row.kind !== 'asks') continue;
-      const a = asked.get(row.name) ?? { asks: 0, failed: 0, timeouts: 0, sumMs: 0, histogram: new Array<number>(BUCKETS).fill(0) };
-      a.asks += row.asks;
-      a.sumMs += row.askLatencySumMs;
-      a.failed += row.askFailed;
-      a.timeouts += row.askTimeouts;
-      row.histogram.forEach((n, i) => (a.histogram[i]! += n));
-      asked.set(row.name, a);
-    }
-  }
+  const asked = new Map<string, AskTotals>();
+  const totalsOf = (name: string): AskTotals => {
+    let a = asked.get(name);
+    if (a === undefined) asked.set(name, (a = emptyAskTotals()));
+    return a;
+  };
+  for (const p of live) for (const row of p.rows) if (row.kind === 'asks') addAskTotals(totalsOf(row.name), row);
+  if (departed) for (const [name, totals] of departed) addAskTotals(totalsOf(name), totals);
   const views: ActorView[] = [];
   for (const p of live) {
     for (const row of p.rows) {
@@ -250,9 +263,9 @@ export function actorViews(group: GroupCounters): ActorView[] {
         restarts: row.restarts,
         depth: row.depth,
         asks: a?.asks ?? 0,
-        askFailed: a?.failed ?? 0,
-        askTimeouts: a?.timeouts ?? 0,
-        askLatencySumMs: a?.sumMs ?? 0,
+        askFailed: a?.askFailed ?? 0,
+        askTimeouts: a?.askTimeouts ?? 0,
+        askLatencySumMs: a?.askLatencySumMs ?? 0,
         p50Ms: quantileMs(histogram, 0.5),
         p99Ms: quantileMs(histogram, 0.99),
         histogram,

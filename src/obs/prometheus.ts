@@ -18,6 +18,7 @@ import { MpBusError, ErrorCodes } from '../errors.js';
 import { Runtime } from '../runtime/runtime.js';
 import { bucketUpperMs } from '../runtime/counters-layout.js';
 import { actorViews, readGroupCounters, type ActorView, type GroupCounters, type ProcessCounters, type RowCounters } from './group-counters.js';
+import { DepartedAsks } from './departed-asks.js';
 
 /** Options of {@link groupMetrics}. */
 export interface GroupMetricsOptions {
@@ -69,11 +70,14 @@ export function groupMetrics(options: GroupMetricsOptions = {}): Registry {
   const registry = options.registry ?? new Registry();
   // One read serves every metric of a scrape (they are collected in the same turn).
   let cached: { at: number; snapshot: Snapshot } | undefined;
+  // Asks counted by processes that left stay counted: the ask counters never go down.
+  const departed = new DepartedAsks();
   const snapshot = (): Snapshot => {
     const now = Date.now();
     if (cached && now - cached.at < 100) return cached.snapshot;
     const group = readGroupCounters(filePrefix) ?? { prefix: filePrefix, readAt: now, processes: [] };
-    cached = { at: now, snapshot: { group, live: group.processes.filter((p) => p.state === 'alive'), actors: actorViews(group) } };
+    const actors = actorViews(group, departed.update(group));
+    cached = { at: now, snapshot: { group, live: group.processes.filter((p) => p.state === 'alive'), actors } };
     return cached.snapshot;
   };
   const g = { group: filePrefix };
@@ -128,7 +132,7 @@ export function groupMetrics(options: GroupMetricsOptions = {}): Registry {
     ['mpbus_mailbox_capacity', 'Messages the mailbox accepts before senders see it full.', 'gauge', perMailbox((b) => b.capacity)],
     [
       'mpbus_actor_ask_duration_seconds',
-      'Ask round trips to the actor, as the askers measured them (every ask up to 256 per asker, then one in 32).',
+      'Ask round trips to the actor (timeouts included), as the askers measured them: every ask up to 256 per asker, then one in 32 counted 32 times.',
       'histogram',
       (s) => s.actors.flatMap((a) => askHistogram(a, g)),
     ],

@@ -48,7 +48,7 @@ export class ProcessExits {
       } catch (err) {
         // out of file descriptors, say: this process is not watched, and its end is found by
         // the caller's periodic check instead (membership's scan, the primary's lock test)
-        this.log.warn({ err, pid }, 'cannot watch a process for its exit: it is checked periodically instead');
+        this.log.warn({ err, watchedPid: pid }, 'cannot watch a process for its exit: it is checked periodically instead');
         return () => undefined;
       }
       if (!watched) {
@@ -74,7 +74,7 @@ export class ProcessExits {
       try {
         listener(pid);
       } catch (err) {
-        this.log.error({ err, pid }, 'a process exit listener threw');
+        this.log.error({ err, watchedPid: pid }, 'a process exit listener threw');
       }
     }
   }

@@ -79,4 +79,16 @@ describe('RunClock', () => {
     r.clock.beforeMessage();
     expect(r.clock.expired(read - EXPIRED_AFTER_MS)).toBe(false);
   });
+
+  it('after an async handler settled, the next message reads the clock: time spent awaiting makes asks expire', () => {
+    const r = run(0);
+    r.clock.paused(true);
+    r.clock.beforeMessage();
+    const before = r.reads();
+    r.advance(200); // the handler awaited 200 ms
+    r.clock.waited();
+    r.clock.beforeMessage();
+    expect(r.reads()).toBe(before + 1);
+    expect(r.clock.expired(r.wallNow() - EXPIRED_AFTER_MS - 1)).toBe(true);
+  });
 });

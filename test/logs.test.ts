@@ -1,0 +1,41 @@
+/**
+ * mpbus's own log lines (src/log.ts) as a user meets them: on stderr, quiet by default, and an
+ * MPBUS_LOG value pino does not know (an empty one, as containers set) warns instead of stopping
+ * the import. Runs the built module in a plain Node process: no DPDK.
+ */
+import { spawnSync } from 'node:child_process';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { repoRoot } from './harness/paths.js';
+
+const logModule = join(repoRoot, 'dist', 'src', 'log.js');
+
+/** Imports the logger with MPBUS_LOG set to `level` (unset: undefined), logs one info and one warn line. */
+function logWith(level: string | undefined): { status: number | null; stdout: string; stderr: string[] } {
+  const env = { ...process.env };
+  if (level === undefined) delete env.MPBUS_LOG;
+  else env.MPBUS_LOG = level;
+  const script = `const { logger } = await import(${JSON.stringify(logModule)}); logger('test').info('an info line'); logger('test').warn('a warn line'); console.log('the app');`;
+  const r = spawnSync(process.execPath, ['--input-type=module', '-e', script], { env, encoding: 'utf8' });
+  return { status: r.status, stdout: r.stdout, stderr: r.stderr.trim().split('\n').filter(Boolean) };
+}
+
+const messages = (lines: string[]): string[] => lines.map((l) => (JSON.parse(l) as { msg: string }).msg);
+
+describe("mpbus's log lines", () => {
+  it('go to stderr as JSON, at warn by default; MPBUS_LOG sets the level in any case', () => {
+    const quiet = logWith(undefined);
+    expect(quiet).toMatchObject({ status: 0, stdout: 'the app\n' });
+    expect(messages(quiet.stderr)).toEqual(['a warn line']);
+    expect(JSON.parse(quiet.stderr[0]!)).toMatchObject({ name: 'mpbus', component: 'test', pid: expect.any(Number) });
+    expect(messages(logWith('INFO').stderr)).toEqual(['an info line', 'a warn line']);
+    expect(logWith('silent').stderr).toEqual([]);
+  });
+
+  it('an empty or unknown MPBUS_LOG keeps the default: an unknown one says so', () => {
+    expect(messages(logWith('').stderr)).toEqual(['a warn line']);
+    const unknown = logWith('verbose');
+    expect(unknown.status).toBe(0);
+    expect(messages(unknown.stderr)).toEqual([expect.stringContaining('MPBUS_LOG="verbose" is not a log level'), 'a warn line']);
+  });
+});
