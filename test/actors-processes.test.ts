@@ -387,6 +387,24 @@ describe('actors across processes', () => {
     expect(arrived.length + dropped.closed!).toBe(10_000);
   });
 
+  it("a closing system's router keeps its name until the asks it gave to workers are answered (callers elsewhere get them), and refuses new ones", async () => {
+    const [p, s1] = await cluster('routerClose', 1);
+    for (const w of ['rc-1', 'rc-2']) await s1!.use(actors).spawnTestActor(w, { groups: ['rc'] });
+    await s1!.use(actors).router('rc-router', 'round-robin', 'rc');
+    const asks = [0, 1, 2].map(() => p!.use(actors).ask('rc-router', 'slow', 400, 10_000));
+    await pollUntil(
+      'three received',
+      async () => ((await s1!.use(actors).counters('rc-1'))?.received ?? 0) + ((await s1!.use(actors).counters('rc-2'))?.received ?? 0),
+      (n) => n >= 3,
+    );
+    const closing = s1!.use(actors).closeSystem(5000);
+    await sleep(100);
+    const late = await p!.use(actors).ask('rc-router', 'echo', 1, 10_000);
+    expect(late.error?.code).toMatch(/^(SYSTEM_CLOSED|ACTOR_NOT_FOUND)$/);
+    for (const r of await Promise.all(asks)) expect(r).toMatchObject({ value: 'slept 400' });
+    await closing;
+  });
+
   it('close refuses messages that reach an actor after it began, and answers every message that reached the process before its name goes', async () => {
     const [p, s1] = await cluster('closeRefuse', 1);
     await s1!.use(actors).spawnTestActor('closing');

@@ -474,6 +474,18 @@ export class Router<C = AnyContract> implements SystemEndpoint, AskForwarder {
    * tells this router when the worker answered ({@link settled}) or went away ({@link regive}).
    */
   private routeAsk(envelope: Envelope, attempt: number): void {
+    // Its system is closing: a new ask is refused, as an actor refuses one (the router keeps its
+    // name until the asks it gave out are answered: those answers come back through it).
+    if (attempt === 0 && this.system.shuttingDown) {
+      if (tracingOn) traceRoute(this.name, undefined, envelope, attempt);
+      this.system.deadLetter(this.name, envelope, 'closed');
+      this.system.reply(envelope, EnvelopeKind.failure, {
+        name: 'SystemClosedError',
+        code: ActorErrorCodes.systemClosed,
+        message: `router '${this.name}' is closing with its actor system`,
+      });
+      return;
+    }
     let worker = this.pick(envelope);
     // None known: the group is read now rather than at the transport's next poll (up to its
     // idlePollMs away), so a worker that joined in another process just before it (or its

@@ -980,16 +980,19 @@ export class ActorSystem implements RefHost, CellHost {
     if (this.closeFirst.size > 0)
       await Promise.all([...this.closeFirst].map((fn) => fn(deadline).catch((err: unknown) => this.log.warn({ err }, 'stopping a process pool failed'))));
     this.draining = true;
-    for (const { registration } of this.endpoints.values()) registration.close();
     for (const cell of this.cells.values()) cell.refuseNew();
-    for (const { endpoint } of [...this.endpoints.values()]) await endpoint.stop();
     // Busy: a message in hand or queued, or still on its way through the transport (in the ring).
     const busy = (c: ActorCell): boolean => !this.closers.has(c) && (!c.idle || (this.transport.depth(c.name) ?? 0) > 0);
-    // ... and what this process sent that still waits for room in a full mailbox goes too.
+    // ... and what this process sent that still waits for room in a full mailbox goes too; and
+    // the asks its routers gave to workers for callers elsewhere are answered (through them:
+    // routers refuse new asks meanwhile, and keep their names until then).
     const sending = (): boolean => this.outboxes.size > 0 || (this.transport.unsent?.() ?? 0) > 0;
-    while (Date.now() < deadline && (sending() || [...this.cells.values()].some(busy))) {
+    const relaying = (): boolean => this.endpoints.size > 0 && this.pending.values().some((p) => p.isRelay);
+    while (Date.now() < deadline && (sending() || [...this.cells.values()].some(busy) || relaying())) {
       await new Promise((resolve) => setTimeout(resolve, 5));
     }
+    for (const { registration } of this.endpoints.values()) registration.close();
+    for (const { endpoint } of [...this.endpoints.values()]) await endpoint.stop();
     for (const closer of this.closers) await closer.stop({ force: true, reason: 'closed' });
     const force = Date.now() >= deadline;
     const topLevel = [...this.cells.values()].filter((c) => !c.parent);
