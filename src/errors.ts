@@ -98,5 +98,7 @@ export const ErrorCodes = {
   decodeFailed: 'DECODE_FAILED',
   /** A value could not be encoded for the wire (msgpack takes plain data). */
   encodeFailed: 'ENCODE_FAILED',
+  /** A message larger than the cluster's NATS servers take (their max_payload). */
+  messageTooLarge: 'MESSAGE_TOO_LARGE',
   deadLetter: 'DEAD_LETTER',
 } as const;

@@ -93,6 +93,20 @@ describe('cluster over a real nats-server (hosts in one process)', () => {
     expect(await counter.ask('total')).toBe(5);
   });
 
+  it('once ready() resolved, the names other hosts serve are known: has() sees them and a tell goes', async () => {
+    const cluster = clusterName();
+    const b = await host(cluster);
+    const seen: unknown[] = [];
+    await b.spawn('early', { note: (m: unknown) => void seen.push(m) });
+    const a = await host(cluster); // ready() awaited
+    expect(a.has('early')).toBe(true);
+    const letters: DeadLetter[] = [];
+    a.deadLetters$.subscribe((l) => letters.push(l));
+    a.ref('early').tell('note', 1);
+    await until('the tell arrived', () => seen.length === 1);
+    expect(letters).toEqual([]);
+  });
+
   it('a name on no host fails at once with ActorNotFoundError, as locally', async () => {
     const a = await host(clusterName());
     const t0 = Date.now();
@@ -119,6 +133,27 @@ describe('cluster over a real nats-server (hosts in one process)', () => {
     await until('picky seen', () => a.has('picky'));
     await expect(a.ref('picky').ask('fail', null)).rejects.toMatchObject({ code: 'E_PICKY', message: expect.stringContaining('nope') });
     await expect(a.ref('picky').ask('other', null)).rejects.toMatchObject({ code: 'NO_HANDLER' });
+  });
+
+  it("a message or answer over the server's max_payload (1 MiB) fails at once with MESSAGE_TOO_LARGE, not a timeout", async () => {
+    const cluster = clusterName();
+    const a = await host(cluster);
+    const b = await host(cluster);
+    await b.spawn('big', { echo: (m: unknown) => m, make: (n: number) => 'y'.repeat(n) });
+    await until('big seen', () => a.has('big'));
+    const letters: DeadLetter[] = [];
+    a.deadLetters$.subscribe((l) => letters.push(l));
+    const t0 = Date.now();
+    await expect(a.ref('big').ask('echo', 'x'.repeat(2_000_000), { timeoutMs: 20_000 })).rejects.toMatchObject({ code: 'MESSAGE_TOO_LARGE' });
+    await expect(a.ref('big').ask('make', 2_000_000, { timeoutMs: 20_000 })).rejects.toMatchObject({
+      code: 'MESSAGE_TOO_LARGE',
+      message: expect.stringContaining('max_payload'),
+    });
+    expect(Date.now() - t0).toBeLessThan(10_000);
+    a.ref('big').tell('echo', 'x'.repeat(2_000_000));
+    expect(letters.map((l) => [l.to, l.reason])).toEqual([['big', 'encode-failed']]);
+    // and what fits still goes
+    expect(await a.ref('big').ask('make', 500_000)).toHaveLength(500_000);
   });
 
   it('local names never take a NATS hop', async () => {

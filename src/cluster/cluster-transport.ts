@@ -24,7 +24,7 @@
 import { hostname } from 'node:os';
 import { Packr } from 'msgpackr';
 import { merge, Observable, Subject, type Subscription } from 'rxjs';
-import { MpBusError } from '../errors.js';
+import { ErrorCodes, MpBusError } from '../errors.js';
 import { callback, durationMs, oneOf } from '../validation.js';
 import { logger } from '../log.js';
 import { ActorErrorCodes, toWireError } from '../actors/errors.js';
@@ -150,6 +150,9 @@ function newTrace(): string {
 
 let nodeCounter = 0;
 
+/** ready() resolves once no other node announced itself for this long after this one's hello. */
+const HELLO_QUIET_MS = 25;
+
 export class ClusterTransport implements ActorTransport {
   readonly nodeId: string;
   readonly pid = process.pid;
@@ -184,6 +187,10 @@ export class ClusterTransport implements ActorTransport {
   private started = false;
   private closed = false;
   private readonly starting: Promise<void>;
+  /** Announcements of other nodes heard (see {@link hearOthers}). */
+  private directoryMessages = 0;
+  /** Where messages go that were accepted but cannot go after all (the system's dead letters). */
+  private undeliverable: ((to: string, envelope: Envelope, cause?: unknown) => void) | undefined;
   private readonly log;
 
   constructor(
@@ -246,6 +253,21 @@ export class ClusterTransport implements ActorTransport {
     this.announce();
     this.resendPending();
     await this.engine.flush();
+    await this.hearOthers();
+  }
+
+  /**
+   * The other nodes answer a hello with their names at once (see {@link onDirectory}): ready()
+   * waits for those answers, until none came for {@link HELLO_QUIET_MS} (at most a heartbeat),
+   * so a name served on another host is known once ready() resolves (it was not, for a few ms:
+   * a tell to it right after was a dead letter, a watch said 'not-found').
+   */
+  private async hearOthers(): Promise<void> {
+    const end = Date.now() + this.heartbeatMs;
+    for (let heard = -1; heard !== this.directoryMessages && Date.now() < end && !this.closed;) {
+      heard = this.directoryMessages;
+      await new Promise((resolve) => setTimeout(resolve, HELLO_QUIET_MS));
+    }
   }
 
   // ---------------------------------------------------------------- ActorTransport
@@ -303,6 +325,7 @@ export class ClusterTransport implements ActorTransport {
   }
 
   onUndeliverable(handler: (to: string, envelope: Envelope, cause?: unknown) => void): void {
+    this.undeliverable = handler;
     this.local.onUndeliverable?.(handler);
   }
 
@@ -409,6 +432,11 @@ export class ClusterTransport implements ActorTransport {
     try {
       this.engine.publish(this.subjectOf(to), this.encodeRequest(envelope), { headers });
     } catch (err) {
+      if (tooLarge(err) && this.undeliverable) {
+        // the name is there: the message cannot go (an 'encode-failed' dead letter, naming why)
+        this.undeliverable(to, envelope, err);
+        return 'delivered';
+      }
       this.log.warn({ err, to }, 'tell to another host failed');
       return 'unknown';
     }
@@ -451,7 +479,8 @@ export class ClusterTransport implements ActorTransport {
     try {
       this.engine.publish(ask.subject, ask.data, { reply: `${this.inbox}.${n}`, headers: ask.headers });
     } catch (err) {
-      queueMicrotask(() => this.failAsk(n, { ...this.unavailable(), message: `sending failed: ${(err as Error).message}` }));
+      const failure = tooLarge(err) ? toWireError(err) : { ...this.unavailable(), message: `sending failed: ${(err as Error).message}` };
+      queueMicrotask(() => this.failAsk(n, failure));
     }
   }
 
@@ -588,6 +617,17 @@ export class ClusterTransport implements ActorTransport {
     try {
       this.engine.publish(held.reply, data, { headers });
     } catch (err) {
+      if (tooLarge(err)) {
+        // The asker learns at once why, rather than at its timeout.
+        headers[ClusterHeaders.kind] = 'failure';
+        const failure = new MpBusError(ErrorCodes.messageTooLarge, `the answer could not be sent: ${(err as Error).message}`);
+        try {
+          this.engine.publish(held.reply, this.packr.pack(toWireError(failure)), { headers });
+          return 'delivered';
+        } catch {
+          // down as well: lost like any answer while the connection is down
+        }
+      }
       this.log.debug({ err }, 'answer to another host lost (connection down)');
     }
     return 'delivered';
@@ -627,6 +667,7 @@ export class ClusterTransport implements ActorTransport {
       return;
     }
     if (a.node === this.nodeId) return;
+    this.directoryMessages++;
     const what = m.headers[ClusterHeaders.dir];
     if (what === 'bye') {
       this.nodeRemoved(a.node, 'stopped');
@@ -686,4 +727,9 @@ export class ClusterTransport implements ActorTransport {
     const now = Date.now();
     for (const [n, ask] of this.remoteAsks) if (ask.deadline > now) this.publishAsk(n, ask);
   }
+}
+
+/** The engine refused a message larger than its servers take. */
+function tooLarge(err: unknown): boolean {
+  return err instanceof MpBusError && err.code === ErrorCodes.messageTooLarge;
 }

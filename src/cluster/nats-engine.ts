@@ -13,7 +13,7 @@
  */
 import { Subject, type Observable } from 'rxjs';
 import type { MsgHdrs, NatsConnection } from '@nats-io/transport-node';
-import { MpBusError } from '../errors.js';
+import { ErrorCodes, MpBusError } from '../errors.js';
 import { logger } from '../log.js';
 import type { ClusterEngine, EngineHeaders, EngineMessage, EngineStatus, EngineSubscription, PublishOptions, SubscribeOptions } from './engine.js';
 
@@ -157,10 +157,24 @@ export class NatsEngine implements ClusterEngine {
       headers = this.headersOf!();
       for (const [k, v] of Object.entries(options.headers)) headers.set(k, v);
     }
-    nc.publish(subject, data, {
-      ...(options.reply !== undefined ? { reply: options.reply } : {}),
-      ...(headers ? { headers } : {}),
-    });
+    try {
+      nc.publish(subject, data, {
+        ...(options.reply !== undefined ? { reply: options.reply } : {}),
+        ...(headers ? { headers } : {}),
+      });
+    } catch (err) {
+      // A message over the server's max_payload (1 MiB by default) is refused by the client:
+      // typed, so that it is not taken for a connection that is down.
+      const max = nc.info?.max_payload;
+      if (max !== undefined && data.length + 512 > max && /max_payload/.test((err as Error).message)) {
+        throw new MpBusError(
+          ErrorCodes.messageTooLarge,
+          `a message of ${data.length} bytes is more than the NATS server takes (max_payload ${max} bytes, headers included): send less to other hosts, or raise max_payload in the servers' configuration`,
+          { cause: err },
+        );
+      }
+      throw err;
+    }
   }
 
   async flush(): Promise<void> {
