@@ -314,8 +314,12 @@ describe('actors across processes', () => {
     expect(r.perWorker).toEqual({ idle: 40 });
   });
 
-  it('a worker process killed mid-run loses no job: its in-flight asks go to the other workers', async () => {
-    const [p, s1, s2] = await cluster('redeliver', 2);
+  /**
+   * 3,000 jobs through a round-robin router over 'steady' (in s1) and 'victim' (in s2), 64 in
+   * flight; `end` ends s2 once 600 were answered. Every job must be answered once.
+   */
+  async function jobsWhileAWorkerEnds(label: string, end: (p: Agent, s2: Agent) => Promise<void>): Promise<{ p: Agent; perWorker: Record<string, number> }> {
+    const [p, s1, s2] = await cluster(label, 2);
     await s1!.use(actors).spawnTestActor('steady', { groups: ['workers'] });
     await s2!.use(actors).spawnTestActor('victim', { groups: ['workers'] });
     await p!.use(actors).router('jobs', 'round-robin', 'workers');
@@ -326,33 +330,26 @@ describe('actors across processes', () => {
     );
     const run = p!.use(actors).routeJobs('jobs', 3000, 64, 600);
     await p!.next('progress', 60_000);
-    s2!.kill('SIGKILL');
+    await end(p!, s2!);
     const r = await run;
     expect(r.failures).toEqual([]);
     expect(r.answered).toEqual([...Array(3000).keys()]);
-    expect(r.perWorker.steady).toBeGreaterThan(1500);
-    expect(await p!.use(actors).routerWorkers('jobs')).toEqual(['steady']);
+    return { p: p!, perWorker: r.perWorker };
+  }
+
+  it('a worker process killed mid-run loses no job: its in-flight asks go to the other workers', async () => {
+    const { p, perWorker } = await jobsWhileAWorkerEnds('redeliver', async (_, s2) => void s2.kill('SIGKILL'));
+    expect(perWorker.steady).toBeGreaterThan(1500);
+    expect(await p.use(actors).routerWorkers('jobs')).toEqual(['steady']);
   });
 
   it('a worker process ended by SIGTERM mid-run loses no job: the asks its closing system gave back go to the other workers', async () => {
-    const [p, s1, s2] = await cluster('redeliverTerm', 2);
-    await s1!.use(actors).spawnTestActor('steady-t', { groups: ['workers-t'] });
-    await s2!.use(actors).spawnTestActor('leaving-t', { groups: ['workers-t'] });
-    await p!.use(actors).router('jobs-t', 'round-robin', 'workers-t');
-    await pollUntil(
-      'two workers',
-      () => p!.use(actors).routerWorkers('jobs-t'),
-      (w) => w.length === 2,
-    );
-    const run = p!.use(actors).routeJobs('jobs-t', 3000, 64, 600);
-    await p!.next('progress', 60_000);
-    // in hand while it closes: meanwhile its actor refuses what comes (SYSTEM_CLOSED)
-    await p!.use(actors).tell('leaving-t', 'slow', 300);
-    await sleep(20);
-    s2!.kill('SIGTERM');
-    const r = await run;
-    expect(r.failures).toEqual([]);
-    expect(r.answered).toEqual([...Array(3000).keys()]);
+    await jobsWhileAWorkerEnds('redeliverTerm', async (p, s2) => {
+      // in hand while it closes: meanwhile its actor refuses what comes (SYSTEM_CLOSED)
+      await p.use(actors).tell('victim', 'slow', 300);
+      await sleep(20);
+      s2.kill('SIGTERM');
+    });
   });
 
   it('close with a deadline: the message in hand may finish, asks still queued are answered SYSTEM_CLOSED in the asking process; later ones are refused at once', async () => {
