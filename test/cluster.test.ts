@@ -4,7 +4,7 @@
  * through NATS). Real processes in separate DPDK groups are in cluster-groups.test.ts.
  */
 import 'reflect-metadata';
-import { firstValueFrom, take, toArray } from 'rxjs';
+import { firstValueFrom, interval, take, toArray } from 'rxjs';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ActorNotFoundError, ActorSystem, AskTimeoutError, ClusterUnavailableError, InProcessHub, type DeadLetter } from '../src/actors/index.js';
 import { NatsEngine, type ClusterEngine, type ClusterOptions, type EngineMessage, type PublishOptions, type SubscribeOptions } from '../src/cluster/index.js';
@@ -154,6 +154,13 @@ describe('cluster over a real nats-server (hosts in one process)', () => {
     expect(letters.map((l) => [l.to, l.reason])).toEqual([['big', 'encode-failed']]);
     // and what fits still goes
     expect(await a.ref('big').ask('make', 500_000)).toHaveLength(500_000);
+  });
+
+  it('close stops what exportTo publishes (a timer as its source would keep the process alive)', async () => {
+    const a = await host(clusterName());
+    const exported = a.cluster!.exportTo(interval(10), 'ticks');
+    await a.close({ timeoutMs: 500 });
+    expect(exported.closed).toBe(true);
   });
 
   it('local names never take a NATS hop', async () => {

@@ -187,6 +187,8 @@ export class ClusterTransport implements ActorTransport {
   private started = false;
   private closed = false;
   private readonly starting: Promise<void>;
+  /** What {@link exportTo} is publishing: stopped by close. */
+  private readonly exports = new Set<Subscription>();
   /** Announcements of other nodes heard (see {@link hearOthers}). */
   private directoryMessages = 0;
   /** Where messages go that were accepted but cannot go after all (the system's dead letters). */
@@ -355,6 +357,7 @@ export class ClusterTransport implements ActorTransport {
     }
     for (const t of this.topics.values()) t.subject.complete();
     this.topics.clear();
+    for (const exported of [...this.exports]) exported.unsubscribe();
     await this.engine.close().catch((err: unknown) => this.log.warn({ err }, 'closing the engine failed'));
     this.remoteGone.complete();
     await this.local.close();
@@ -394,11 +397,21 @@ export class ClusterTransport implements ActorTransport {
     });
   }
 
-  /** Publishes every value of `source` on `topic` (e.g. `exportTo(rt.interrupts$, 'link')`); unsubscribe to stop. */
+  /**
+   * Publishes every value of `source` on `topic` (e.g. `exportTo(rt.interrupts$, 'link')`);
+   * unsubscribe to stop. Closing the transport (its system) stops it too: a source that never
+   * completes (a timer) would otherwise keep the process alive after the close.
+   */
   exportTo(source: Observable<unknown>, topic: string): Subscription {
-    return source.subscribe((value) => {
+    const exported = source.subscribe((value) => {
       if (this.connected) this.broadcast(topic, value);
     });
+    if (this.closed) exported.unsubscribe();
+    else {
+      this.exports.add(exported);
+      exported.add(() => this.exports.delete(exported));
+    }
+    return exported;
   }
 
   private topicSubject(topic: string): string {
