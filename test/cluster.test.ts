@@ -313,6 +313,41 @@ describe('cluster over a real nats-server (hosts in one process)', () => {
     }
   });
 
+  it("whileDisconnected 'retry': tells made while the server is away arrive once it is back, in order with asks; those still held at close are dead letters", async () => {
+    const server = await NatsServer.start();
+    try {
+      const cluster = clusterName();
+      const mk = (): Promise<ActorSystem> => host(cluster, { servers: server.url, whileDisconnected: 'retry' });
+      const a = await mk();
+      const b = await mk();
+      const got: unknown[] = [];
+      await b.spawn('log', { note: (m: number) => void got.push(m), ask: (m: number) => (got.push(`ask ${m}`), m) });
+      await until('log seen', () => a.has('log'));
+      await server.stop();
+      await until('a notices', () => !a.cluster!.connected);
+      const log = a.ref('log');
+      log.tell('note', 1);
+      const asked = log.ask('ask', 2, { timeoutMs: 60_000 });
+      log.tell('note', 3);
+      await sleep(300);
+      await server.run();
+      expect(await asked).toBe(2);
+      await until('the tells arrive', () => got.length === 3, 20_000);
+      expect(got).toEqual([1, 'ask 2', 3]);
+
+      const letters: DeadLetter[] = [];
+      a.deadLetters$.subscribe((l) => letters.push(l));
+      await server.stop();
+      await until('a notices again', () => !a.cluster!.connected);
+      log.tell('note', 4);
+      await a.close();
+      expect(letters.map((l) => [l.to, l.reason])).toEqual([['log', 'closed']]);
+      expect(got).toEqual([1, 'ask 2', 3]);
+    } finally {
+      await server.cleanup();
+    }
+  });
+
   it('asks while the server is away fail with ClusterUnavailableError; after it is back they succeed', async () => {
     const server = await NatsServer.start();
     try {

@@ -14,7 +14,7 @@ import { classHandler, type ActorClass } from './decorators.js';
 import { ActorErrorCodes, ActorStoppedError, SystemClosedError, toWireError } from './errors.js';
 import { restartDelay, type SupervisionStrategy } from './supervision.js';
 import { traceHandle, traceHandled, traceHandlerFailed, tracingOn } from './tracing.js';
-import { EnvelopeKind, type Envelope, type Receiver, type Registration } from './transport.js';
+import { EnvelopeKind, type DeadLetterReason, type Envelope, type Receiver, type Registration } from './transport.js';
 import { RunClock, RunPause } from './run-clock.js';
 import { longWithoutTurn } from './turn-watch.js';
 
@@ -43,18 +43,7 @@ export interface CellHost {
   cellFailed(cell: ActorCell, error: unknown, action: string): void;
 }
 
-/** Why a message became a dead letter. */
-export type DeadLetterReason =
-  | 'unknown-actor'
-  | 'stopped'
-  | 'no-handler'
-  | 'late-reply'
-  | 'closed'
-  | 'no-workers'
-  | 'mailbox-full'
-  | 'encode-failed'
-  /** An ask whose asker had stopped waiting (its deadline passed) before the actor came to it: not handled, not answered. */
-  | 'expired';
+export type { DeadLetterReason } from './transport.js';
 
 type State = 'starting' | 'running' | 'stopping' | 'stopped';
 

@@ -244,7 +244,7 @@ export class ActorSystem implements RefHost, CellHost {
       depth: () => 0,
     });
     this.goneSubscription = this.transport.gone$.subscribe((gone) => this.onGone(gone.name));
-    this.transport.onUndeliverable?.((to, envelope, cause) => this.undeliverable(to, envelope, cause));
+    this.transport.onUndeliverable?.((to, envelope, cause, reason) => this.undeliverable(to, envelope, cause, reason));
   }
 
   /** Resolves once the transport is ready (with `cluster`: connected to NATS; rejects with CLUSTER_UNAVAILABLE when it cannot be). */
@@ -804,8 +804,15 @@ export class ActorSystem implements RefHost, CellHost {
     for (const { to, envelope } of this.transport.takeUnsent?.() ?? []) this.deadLetter(to, envelope, 'closed');
   }
 
-  /** A message accepted for sending could not go after all: its name went away, or (with `cause`) it does not encode. */
-  private undeliverable(to: string, envelope: Envelope, cause?: unknown): void {
+  /**
+   * A message accepted for sending could not go after all: its name went away, or (with `cause`)
+   * it does not encode, or (a tell, with `reason`) the transport gave up on it for that reason.
+   */
+  private undeliverable(to: string, envelope: Envelope, cause?: unknown, reason?: DeadLetterReason): void {
+    if (reason !== undefined) {
+      this.deadLetter(to, envelope, reason);
+      return;
+    }
     this.deadLetter(to, envelope, cause === undefined ? 'unknown-actor' : 'encode-failed');
     if (cause !== undefined && envelope.kind === EnvelopeKind.reply && envelope.id !== undefined) {
       // An answer that cannot cross: the asker gets the failure now instead of its timeout.

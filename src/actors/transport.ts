@@ -88,6 +88,19 @@ export interface WireError {
 }
 
 /** What happened to one delivery attempt. */
+/** Why a message became a dead letter. */
+export type DeadLetterReason =
+  | 'unknown-actor'
+  | 'stopped'
+  | 'no-handler'
+  | 'late-reply'
+  | 'closed'
+  | 'no-workers'
+  | 'mailbox-full'
+  | 'encode-failed'
+  /** An ask whose asker had stopped waiting (its deadline passed) before the actor came to it: not handled, not answered. */
+  | 'expired';
+
 export type DeliveryStatus = 'delivered' | 'unknown' | 'full';
 
 /** The receiving side of a registered name. */
@@ -161,9 +174,10 @@ export interface ActorTransport {
   /**
    * Where messages go that `deliver` accepted ('delivered') but that the transport could not
    * send after all (optional: for transports that send later, e.g. batched at the end of the
-   * turn): the name went away meanwhile, or, with `cause`, the message does not encode.
+   * turn): the name went away meanwhile, or, with `cause`, the message does not encode; `reason`,
+   * when given, is the dead letter's reason instead.
    */
-  onUndeliverable?(handler: (to: string, envelope: Envelope, cause?: unknown) => void): void;
+  onUndeliverable?(handler: (to: string, envelope: Envelope, cause?: unknown, reason?: DeadLetterReason) => void): void;
   /**
    * Messages `deliver` accepted that still wait to be sent (for room in a full mailbox), when the
    * transport keeps any: a closing system lets them go before its deadline (optional).

@@ -19,7 +19,9 @@
  *   it had acknowledged fail with {@link ActorStoppedError}.
  * - While the engine is disconnected, new asks fail at once with `CLUSTER_UNAVAILABLE`
  *   (`whileDisconnected: 'fail'`, the default) or are sent again when it is back (`'retry'`),
- *   until their deadline.
+ *   until their deadline. With `'retry'` tells are held too (the NATS client drops what it
+ *   buffered at each reconnect attempt), and what was held goes, in the order it was sent, once
+ *   the hosts known before the outage are heard from again: by then they listen again.
  */
 import { hostname } from 'node:os';
 import { Packr } from 'msgpackr';
@@ -33,6 +35,7 @@ import {
   EnvelopeKind,
   payloadRoot,
   type ActorTransport,
+  type DeadLetterReason,
   type DeliveryStatus,
   type Envelope,
   type Location,
@@ -59,7 +62,9 @@ export interface ClusterOptions {
   /**
    * Asks to other hosts while the NATS connection is down: 'fail' (default) rejects them at once
    * with CLUSTER_UNAVAILABLE; 'retry' keeps them and sends them (again) once reconnected, until
-   * their timeout. Tells while down: 'fail' dead-letters them, 'retry' buffers them in the client.
+   * their timeout. Tells while down: 'fail' dead-letters them ('unknown-actor'); 'retry' holds
+   * them (up to 8 MiB, then 'mailbox-full' dead letters) and sends them once reconnected, in order
+   * with the asks; those still held when the system closes are 'closed' dead letters.
    */
   whileDisconnected?: 'fail' | 'retry';
   /** Which names of this process other hosts can reach (default: all but reserved '$' names). */
@@ -110,6 +115,16 @@ interface RemoteAsk {
   responder?: string;
 }
 
+/** 'retry': a tell made while the connection was down (or its hosts not yet heard from again). */
+interface HeldTell {
+  to: string;
+  envelope: Envelope;
+  data: Uint8Array;
+  headers: EngineHeaders;
+  /** The number the next ask had when it was held: it goes before that ask and those after. */
+  before: number;
+}
+
 /** An ask received from another host, waiting for the local actor's answer. */
 interface HeldAsk {
   reply: string;
@@ -130,6 +145,8 @@ const TOKEN_SAFE = /^[A-Za-z0-9_-]+$/;
 const RECONNECT_GRACE_MS = 2000;
 /** 'retry': pause before sending again an ask that found no responders right after an outage. */
 const RESEND_MS = 100;
+/** 'retry': encoded bytes of tells held while the connection is down, at most (as the NATS client's own reconnect buffer). */
+const HELD_TELLS_MAX_BYTES = 8 * 2 ** 20;
 
 /** A name as one subject token: safe characters kept, others (dots, wildcards, spaces...) %-encoded. */
 export function subjectToken(name: string): string {
@@ -174,6 +191,16 @@ export class ClusterTransport implements ActorTransport {
   private readonly served = new Map<string, ServedName>();
   private readonly remoteAsks = new Map<number, RemoteAsk>();
   private readonly held = new Map<number, HeldAsk>();
+  /** 'retry': tells held until the cluster is back (see {@link releaseHeld}), and their bytes. */
+  private heldTells: HeldTell[] = [];
+  private heldTellBytes = 0;
+  /**
+   * 'retry', after a reconnection: the nodes known before it that have not announced themselves
+   * since. Until they have (or are forgotten), messages to other hosts are held: those hosts'
+   * subscriptions may not be back yet, and a tell published to no one is lost unseen.
+   */
+  private awaitedNodes: Set<string> | undefined;
+  private awaitTimer: NodeJS.Timeout | undefined;
   private readonly heldReplyAddress: string;
   private readonly topics = new Map<string, { subject: Subject<ClusterBroadcast>; subscription?: EngineSubscription; users: number }>();
   private readonly subscriptions: EngineSubscription[] = [];
@@ -192,7 +219,7 @@ export class ClusterTransport implements ActorTransport {
   /** Announcements of other nodes heard (see {@link hearOthers}). */
   private directoryMessages = 0;
   /** Where messages go that were accepted but cannot go after all (the system's dead letters). */
-  private undeliverable: ((to: string, envelope: Envelope, cause?: unknown) => void) | undefined;
+  private undeliverable: ((to: string, envelope: Envelope, cause?: unknown, reason?: DeadLetterReason) => void) | undefined;
   private readonly log;
 
   constructor(
@@ -253,7 +280,7 @@ export class ClusterTransport implements ActorTransport {
     this.timer.unref();
     this.sendDirectory('hello');
     this.announce();
-    this.resendPending();
+    this.releaseHeld();
     await this.engine.flush();
     await this.hearOthers();
   }
@@ -326,9 +353,22 @@ export class ClusterTransport implements ActorTransport {
     return this.local.waitForRoom?.(name) ?? Promise.resolve();
   }
 
-  onUndeliverable(handler: (to: string, envelope: Envelope, cause?: unknown) => void): void {
+  onUndeliverable(handler: (to: string, envelope: Envelope, cause?: unknown, reason?: DeadLetterReason) => void): void {
     this.undeliverable = handler;
     this.local.onUndeliverable?.(handler);
+  }
+
+  unsent(): number {
+    return this.local.unsent?.() ?? 0;
+  }
+
+  takeUnsent(): Array<{ to: string; envelope: Envelope }> {
+    // Connected and waiting to hear the other hosts again: what is held goes now rather than not at all.
+    if (this.awaitedNodes !== undefined && this.engine.connected) this.releaseHeld();
+    const held = this.heldTells.map(({ to, envelope }) => ({ to, envelope }));
+    this.heldTells = [];
+    this.heldTellBytes = 0;
+    return [...(this.local.takeUnsent?.() ?? []), ...held];
   }
 
   join(group: string, name: string): void {
@@ -437,13 +477,40 @@ export class ClusterTransport implements ActorTransport {
     return `${this.prefix}.${subjectToken(name)}`;
   }
 
+  /** True while messages to other hosts are held ('retry': down, or not yet heard the others again). */
+  private get holding(): boolean {
+    return this.whileDisconnected === 'retry' && (!this.engine.connected || this.awaitedNodes !== undefined);
+  }
+
   private tellRemote(to: string, envelope: Envelope): DeliveryStatus {
     if (!this.started) return 'unknown';
     if (!this.engine.connected && this.whileDisconnected === 'fail') return 'unknown';
     if (!this.directory.has(to)) return 'unknown';
     const headers: EngineHeaders = { [ClusterHeaders.kind]: 'tell', [ClusterHeaders.trace]: envelope.trace ?? newTrace(), [ClusterHeaders.node]: this.nodeId };
+    if (this.holding || this.heldTells.length > 0) return this.holdTell(to, envelope, headers);
+    return this.publishTell(to, envelope, this.encodeRequest(envelope), headers);
+  }
+
+  private holdTell(to: string, envelope: Envelope, headers: EngineHeaders): DeliveryStatus {
+    let data: Uint8Array;
     try {
-      this.engine.publish(this.subjectOf(to), this.encodeRequest(envelope), { headers });
+      data = this.encodeRequest(envelope);
+    } catch (err) {
+      this.undeliverable?.(to, envelope, err);
+      return 'delivered';
+    }
+    if (this.heldTellBytes + data.length > HELD_TELLS_MAX_BYTES) {
+      this.undeliverable?.(to, envelope, undefined, 'mailbox-full');
+      return 'delivered';
+    }
+    this.heldTells.push({ to, envelope, data, headers, before: this.nextAsk });
+    this.heldTellBytes += data.length;
+    return 'delivered';
+  }
+
+  private publishTell(to: string, envelope: Envelope, data: Uint8Array, headers: EngineHeaders): DeliveryStatus {
+    try {
+      this.engine.publish(this.subjectOf(to), data, { headers });
     } catch (err) {
       if (tooLarge(err) && this.undeliverable) {
         // the name is there: the message cannot go (an 'encode-failed' dead letter, naming why)
@@ -478,8 +545,8 @@ export class ClusterTransport implements ActorTransport {
     };
     const n = this.nextAsk++;
     this.remoteAsks.set(n, ask);
-    if (!this.connected) {
-      // 'retry': kept, and sent once (re)connected (see onReconnected).
+    if (!this.connected || this.holding) {
+      // 'retry': kept, and sent once (re)connected and the other hosts heard from (see releaseHeld).
       if (this.whileDisconnected === 'fail') queueMicrotask(() => this.failAsk(n, this.unavailable()));
       return 'delivered';
     }
@@ -694,10 +761,12 @@ export class ClusterTransport implements ActorTransport {
     for (const name of vanished) this.nameGone(name, 'stopped');
     // A node that just came (or came back) wants to know us now, not at our next heartbeat.
     if (what === 'hello' || fresh) this.scheduleAnnounce();
+    this.heardAgain(a.node);
   }
 
   private nodeRemoved(node: string, reason: 'stopped' | 'process-exited'): void {
     const removed = this.directory.remove(node, reason);
+    this.heardAgain(node);
     if (!removed) return;
     this.log.info({ node, reason, vanished: removed.vanished }, 'node left the cluster');
     for (const [n, ask] of this.remoteAsks) {
@@ -723,7 +792,10 @@ export class ClusterTransport implements ActorTransport {
   }
 
   private onDisconnected(): void {
-    if (this.whileDisconnected === 'retry') return;
+    if (this.whileDisconnected === 'retry') {
+      this.stopAwaiting(); // (held until the next reconnection's hosts are heard)
+      return;
+    }
     for (const n of this.remoteAsks.keys()) this.failAsk(n, this.unavailable());
   }
 
@@ -731,14 +803,48 @@ export class ClusterTransport implements ActorTransport {
     this.directory.touchAll(Date.now() + RECONNECT_GRACE_MS);
     this.sendDirectory('hello');
     this.announce();
-    this.resendPending();
+    if (this.whileDisconnected !== 'retry') return;
+    // Held until every host known before the outage announced itself again (its subscriptions are
+    // back by then: a client sends them before anything else) or is forgotten, or this long.
+    this.awaitedNodes = new Set(this.directory.snapshot().map((n) => n.node));
+    this.awaitTimer = setTimeout(() => this.releaseHeld(), this.nodeTimeoutMs + RECONNECT_GRACE_MS);
+    this.awaitTimer.unref();
+    if (this.awaitedNodes.size === 0) this.releaseHeld();
   }
 
-  /** 'retry': asks made while away, and asks whose answer the outage may have lost, are sent (again). */
-  private resendPending(): void {
-    if (this.whileDisconnected !== 'retry') return;
+  /** `node` announced itself (or was forgotten): the last of those awaited releases what is held. */
+  private heardAgain(node: string): void {
+    if (this.awaitedNodes?.delete(node) && this.awaitedNodes.size === 0 && this.engine.connected) this.releaseHeld();
+  }
+
+  private stopAwaiting(): void {
+    clearTimeout(this.awaitTimer);
+    this.awaitTimer = undefined;
+    this.awaitedNodes = undefined;
+  }
+
+  /**
+   * 'retry': sends what the outage held, in the order it was sent: asks made while away, asks
+   * whose answer the outage may have lost (sent again), and the held tells between them.
+   */
+  private releaseHeld(): void {
+    this.stopAwaiting();
+    if (this.whileDisconnected !== 'retry' || !this.engine.connected) return;
+    const tells = this.heldTells;
+    this.heldTells = [];
+    this.heldTellBytes = 0;
+    let t = 0;
     const now = Date.now();
-    for (const [n, ask] of this.remoteAsks) if (ask.deadline > now) this.publishAsk(n, ask);
+    for (const [n, ask] of this.remoteAsks) {
+      for (; t < tells.length && tells[t]!.before <= n; t++) this.sendHeldTell(tells[t]!);
+      if (ask.deadline > now) this.publishAsk(n, ask);
+    }
+    for (; t < tells.length; t++) this.sendHeldTell(tells[t]!);
+  }
+
+  private sendHeldTell(tell: HeldTell): void {
+    const status = this.directory.has(tell.to) ? this.publishTell(tell.to, tell.envelope, tell.data, tell.headers) : 'unknown';
+    if (status === 'unknown') this.undeliverable?.(tell.to, tell.envelope);
   }
 }
 
