@@ -275,7 +275,28 @@ export function fromWireError(actor: string, action: string, wire: WireError): E
       return new ClusterUnavailableError(actor, action, wire.message);
     case ActorErrorCodes.systemClosed:
       return new SystemClosedError(`actor '${actor}' was shut down before it answered '${action}'`);
-    default:
+    case ActorErrorCodes.askTimeout: {
+      // a router's worker timeout, passed on by the router's process: the worker it waited for
+      const f = wire.fields ?? {};
+      const timeoutMs = typeof f.timeoutMs === 'number' ? f.timeoutMs : 0;
+      return new AskTimeoutError(typeof f.actor === 'string' ? f.actor : actor, typeof f.action === 'string' ? f.action : action, timeoutMs);
+    }
+    case ActorErrorCodes.handlerFailed:
       return new ActorHandlerError(actor, action, wire);
+    default:
+      return systemFailure(wire);
   }
+}
+
+/**
+ * A failure the answering side's system made (not a handler's throw) with a code that has no
+ * class of its own: `NO_HANDLER`, `ENCODE_FAILED` (an answer that could not be sent),
+ * `MESSAGE_TOO_LARGE` (one over NATS's limit), `NO_WORKERS`...: an `MpBusError` with that code
+ * and message, as the same failure made in the asker's own process, its `path` kept.
+ */
+function systemFailure(wire: WireError): MpBusError {
+  const err = new MpBusError(wire.code, wire.message, wire.cause === undefined ? undefined : { cause: wire.cause });
+  const path = wire.fields?.path;
+  if (typeof path === 'string') (err as MpBusError & { path?: string }).path = path;
+  return err;
 }

@@ -87,7 +87,6 @@ export interface WireError {
   thrown?: boolean;
 }
 
-/** What happened to one delivery attempt. */
 /** Why a message became a dead letter. */
 export type DeadLetterReason =
   | 'unknown-actor'
@@ -101,6 +100,7 @@ export type DeadLetterReason =
   /** An ask whose asker had stopped waiting (its deadline passed) before the actor came to it: not handled, not answered. */
   | 'expired';
 
+/** What happened to one delivery attempt. */
 export type DeliveryStatus = 'delivered' | 'unknown' | 'full';
 
 /** The receiving side of a registered name. */

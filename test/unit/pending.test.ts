@@ -6,7 +6,8 @@
  */
 import { describe, expect, it } from 'vitest';
 import { PendingAsk, PendingTable, type Replier } from '../../src/actors/pending.js';
-import { ActorErrorCodes, ActorHandlerError, actorGone, fromWireError, toWireError } from '../../src/actors/errors.js';
+import { ActorErrorCodes, ActorHandlerError, AskTimeoutError, actorGone, fromWireError, toWireError } from '../../src/actors/errors.js';
+import { ErrorCodes, MpBusError } from '../../src/errors.js';
 import { EnvelopeKind, type Envelope } from '../../src/actors/transport.js';
 
 /** An ask made here, with its promise. */
@@ -138,5 +139,23 @@ describe('PendingAsk', () => {
     expect(err).toMatchObject({ code: ActorErrorCodes.actorNotFound, actor: 'lookup', remote: { message: "no actor named 'catalog'" } });
     // the system's own word that the actor is not there
     expect(fromWireError('lookup', 'get', toWireError(nested))).toMatchObject({ name: 'ActorNotFoundError' });
+  });
+
+  it("the answering system's own failures keep their class: a router's worker timeout is an AskTimeoutError, other codes an MpBusError (not a handler's error)", () => {
+    const timedOut = fromWireError('squares', 'square', toWireError(new AskTimeoutError('worker-2', 'square', 250)));
+    expect(timedOut).toBeInstanceOf(AskTimeoutError);
+    expect(timedOut).toMatchObject({ code: ActorErrorCodes.askTimeout, actor: 'worker-2', action: 'square', timeoutMs: 250 });
+    const unsendable = Object.assign(new MpBusError(ErrorCodes.encodeFailed, 'the answer could not be sent: a function'), { path: 'reply.cb' });
+    for (const [sent, code] of [
+      [unsendable, ErrorCodes.encodeFailed],
+      [new MpBusError(ErrorCodes.messageTooLarge, 'larger than max_payload'), ErrorCodes.messageTooLarge],
+      [new MpBusError(ActorErrorCodes.noHandler, "no handler for 'other'"), ActorErrorCodes.noHandler],
+    ] as const) {
+      const err = fromWireError('far', 'get', toWireError(sent));
+      expect(err).not.toBeInstanceOf(ActorHandlerError);
+      expect(err).toBeInstanceOf(MpBusError);
+      expect(err).toMatchObject({ code, message: sent.message });
+    }
+    expect(fromWireError('far', 'get', toWireError(unsendable))).toMatchObject({ path: 'reply.cb' });
   });
 });
