@@ -293,6 +293,19 @@ describe('cluster over a real nats-server (hosts in one process)', () => {
     for (const got of [await atB, await atC]) expect(got.map((g) => g.payload.link)).toEqual(['up', 'down']);
   });
 
+  it("an answer that comes after its asker on another host stopped waiting is a 'late-reply' dead letter where it was made", async () => {
+    const cluster = clusterName();
+    const a = await host(cluster);
+    const b = await host(cluster);
+    await b.spawn('sleepy', { nap: async (ms: number) => (await sleep(ms), ms) });
+    await until('sleepy seen', () => a.has('sleepy'));
+    const letters: DeadLetter[] = [];
+    b.deadLetters$.subscribe((l) => letters.push(l));
+    await expect(a.ref('sleepy').ask('nap', 1600, { timeoutMs: 100 })).rejects.toBeInstanceOf(AskTimeoutError);
+    await until('the late answer', () => letters.length > 0, 5000);
+    expect(letters.map((l) => [l.action, l.reason])).toEqual([['nap', 'late-reply']]);
+  });
+
   it("whileDisconnected 'retry': an ask made while the server is away is sent once it is back, and answered", async () => {
     const server = await NatsServer.start();
     try {

@@ -682,7 +682,11 @@ export class ClusterTransport implements ActorTransport {
   /** The local actor answered an ask from another host: send the answer back. */
   private answerHeld(envelope: Envelope): DeliveryStatus {
     const held = envelope.id === undefined ? undefined : this.held.get(envelope.id);
-    if (!held) return 'unknown';
+    if (!held) {
+      // its asker stopped waiting a while ago (the entry expired): an answer too late, as locally
+      this.undeliverable?.(this.heldReplyAddress, envelope, undefined, 'late-reply');
+      return 'delivered';
+    }
     this.held.delete(envelope.id!);
     const kind = envelope.kind === EnvelopeKind.failure ? 'failure' : 'reply';
     const headers: EngineHeaders = { [ClusterHeaders.kind]: kind, [ClusterHeaders.node]: this.nodeId };
