@@ -306,6 +306,21 @@ describe('cluster over a real nats-server (hosts in one process)', () => {
     expect(letters.map((l) => [l.action, l.reason])).toEqual([['nap', 'late-reply']]);
   });
 
+  it('a host serving more names than one NATS message holds announces them in parts: the others know and reach them all, and keep the host', async () => {
+    const cluster = clusterName();
+    const a = await host(cluster);
+    const b = await host(cluster);
+    const count = 40_000; // ~1.2 MB of names: over the server's 1 MiB max_payload in one message
+    const handlers = { who: function (this: unknown) {} };
+    for (let i = 0; i < count; i++) await b.spawn(`session-with-a-longish-name-${i}`, handlers);
+    await until('all seen', () => a.has(`session-with-a-longish-name-${count - 1}`) && a.has('session-with-a-longish-name-0'), 10_000);
+    await b.spawn('echo', { echo: (m: number) => m });
+    await until('echo seen', () => a.has('echo'));
+    expect(await a.ref('echo').ask('echo', 5)).toBe(5);
+    await sleep(1000); // five heartbeats of b: still known (each refreshes it)
+    expect(a.cluster!.directory.snapshot().find((n) => n.names.includes('echo'))?.names).toHaveLength(count + 1);
+  });
+
   it("whileDisconnected 'retry': an ask made while the server is away is sent once it is back, and answered", async () => {
     const server = await NatsServer.start();
     try {

@@ -45,7 +45,7 @@ import {
   type Registration,
   type WireError,
 } from '../actors/transport.js';
-import { Directory, type NodeAnnouncement } from './directory.js';
+import { AnnouncementAssembly, announcementParts, Directory, type AnnouncementMessage, type NodeAnnouncement } from './directory.js';
 import type { ClusterEngine, EngineHeaders, EngineMessage, EngineSubscription } from './engine.js';
 import { NatsEngine, type NatsEngineOptions } from './nats-engine.js';
 
@@ -180,6 +180,10 @@ export class ClusterTransport implements ActorTransport {
   readonly engine: ClusterEngine;
   /** Names other nodes serve, learnt from heartbeats. */
   readonly directory = new Directory();
+  /** Other nodes' announcements that came in parts, joined (see {@link announcementParts}). */
+  private readonly assembly = new AnnouncementAssembly();
+  /** Numbers this node's announcements, for those sent in parts. */
+  private announceRound = 0;
 
   private readonly remoteGone = new Subject<NameGone>();
   private readonly prefix: string;
@@ -721,10 +725,14 @@ export class ClusterTransport implements ActorTransport {
 
   private sendDirectory(what: 'hb' | 'hello' | 'bye'): void {
     const a: NodeAnnouncement = { node: this.nodeId, pid: process.pid, host: hostname(), names: what === 'bye' ? [] : [...this.served.keys()] };
-    try {
-      this.engine.publish(`${this.prefix}.$dir`, this.packr.pack(a), { headers: { [ClusterHeaders.dir]: what } });
-    } catch (err) {
-      this.log.debug({ err }, 'directory message not sent');
+    // A long list of names goes in parts: one message of it all would be refused over max_payload.
+    for (const m of announcementParts(a, ++this.announceRound)) {
+      try {
+        this.engine.publish(`${this.prefix}.$dir`, this.packr.pack(m), { headers: { [ClusterHeaders.dir]: what } });
+      } catch (err) {
+        this.log.warn({ err, names: a.names.length }, 'directory message not sent');
+        return;
+      }
     }
   }
 
@@ -743,20 +751,27 @@ export class ClusterTransport implements ActorTransport {
   }
 
   private onDirectory(m: EngineMessage): void {
-    let a: NodeAnnouncement;
+    let message: AnnouncementMessage;
     try {
-      a = this.packr.unpack(m.data) as NodeAnnouncement;
-      if (typeof a?.node !== 'string' || !Array.isArray(a.names)) throw new Error('malformed');
+      message = this.packr.unpack(m.data) as AnnouncementMessage;
+      if (typeof message?.node !== 'string' || !Array.isArray(message.names)) throw new Error('malformed');
     } catch {
       return;
     }
-    if (a.node === this.nodeId) return;
+    if (message.node === this.nodeId) return;
     this.directoryMessages++;
     const what = m.headers[ClusterHeaders.dir];
     if (what === 'bye') {
-      this.nodeRemoved(a.node, 'stopped');
+      this.nodeRemoved(message.node, 'stopped');
       return;
     }
+    this.directory.touch(message.node, Date.now());
+    const whole = this.assembly.add(message);
+    if (whole !== undefined) this.learn(whole, what === 'hello');
+  }
+
+  /** Takes in another node's whole announcement (`hello`: it just came, or came back). */
+  private learn(a: NodeAnnouncement, hello: boolean): void {
     const fresh = !this.directory.knows(a.node);
     const vanished = this.directory.announce(
       { node: a.node, pid: Number(a.pid) || -1, host: String(a.host ?? ''), names: a.names.filter((n) => typeof n === 'string') },
@@ -764,12 +779,13 @@ export class ClusterTransport implements ActorTransport {
     );
     for (const name of vanished) this.nameGone(name, 'stopped');
     // A node that just came (or came back) wants to know us now, not at our next heartbeat.
-    if (what === 'hello' || fresh) this.scheduleAnnounce();
+    if (hello || fresh) this.scheduleAnnounce();
     this.heardAgain(a.node);
   }
 
   private nodeRemoved(node: string, reason: 'stopped' | 'process-exited'): void {
     const removed = this.directory.remove(node, reason);
+    this.assembly.forget(node);
     this.heardAgain(node);
     if (!removed) return;
     this.log.info({ node, reason, vanished: removed.vanished }, 'node left the cluster');

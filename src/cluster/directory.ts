@@ -2,7 +2,9 @@
  * {@link Directory}: which actor names the other nodes of the cluster serve, learnt from their
  * heartbeats. A node is a process that joined the cluster; each heartbeat carries the whole list
  * of the names it serves, so a lost heartbeat costs nothing and a node that stops sending them
- * (killed, or cut off from NATS) is forgotten after `nodeTimeoutMs`.
+ * (killed, or cut off from NATS) is forgotten after `nodeTimeoutMs`. A list too long for one
+ * NATS message goes in parts ({@link announcementParts}), joined again by the receivers
+ * ({@link AnnouncementAssembly}).
  */
 
 /** What one heartbeat says. */
@@ -11,6 +13,72 @@ export interface NodeAnnouncement {
   pid: number;
   host: string;
   names: string[];
+}
+
+/**
+ * Bytes of names one directory message carries at most (NATS servers take 1 MiB per message by
+ * default, and some are set lower): a node serving more names sends its list in parts.
+ */
+export const NAMES_PER_MESSAGE_BYTES = 64 * 1024;
+
+/** A directory message: a whole announcement, or part `part` (from 0) of `parts` of the one numbered `round`. */
+export interface AnnouncementMessage extends NodeAnnouncement {
+  part?: number;
+  parts?: number;
+  round?: number;
+}
+
+/** `a` as directory messages of at most about `maxBytes` of names each (one message when they fit). */
+export function announcementParts(a: NodeAnnouncement, round: number, maxBytes = NAMES_PER_MESSAGE_BYTES): AnnouncementMessage[] {
+  const chunks: string[][] = [[]];
+  let bytes = 0;
+  for (const name of a.names) {
+    const size = Buffer.byteLength(name) + 5; // (msgpack's string header, at most 5 bytes)
+    if (bytes + size > maxBytes && chunks.at(-1)!.length > 0) {
+      chunks.push([]);
+      bytes = 0;
+    }
+    chunks.at(-1)!.push(name);
+    bytes += size;
+  }
+  if (chunks.length === 1) return [a];
+  return chunks.map((names, part) => ({ ...a, names, part, parts: chunks.length, round }));
+}
+
+/** The parts of each node's latest announcement heard so far, joined once all of them came. */
+export class AnnouncementAssembly {
+  private readonly pending = new Map<string, { round: number; parts: number; got: Set<number>; names: string[] }>();
+
+  /**
+   * The whole announcement `m` is, or completes; undefined while parts of it are missing (or `m`
+   * is a part of an older round than one already begun, or malformed).
+   */
+  add(m: AnnouncementMessage): NodeAnnouncement | undefined {
+    if (m.parts === undefined) {
+      this.pending.delete(m.node);
+      return m;
+    }
+    const { part, parts, round } = m;
+    if (!Number.isInteger(parts) || parts < 2 || parts > 65_536 || !Number.isInteger(part) || part! < 0 || part! >= parts || !Number.isInteger(round))
+      return undefined;
+    let p = this.pending.get(m.node);
+    if (p !== undefined && p.round > round!) return undefined; // a late part of an older round
+    if (p === undefined || p.round !== round || p.parts !== parts) {
+      p = { round: round!, parts, got: new Set(), names: [] };
+      this.pending.set(m.node, p);
+    }
+    if (p.got.has(part!)) return undefined;
+    p.got.add(part!);
+    for (const name of m.names) p.names.push(name);
+    if (p.got.size < parts) return undefined;
+    this.pending.delete(m.node);
+    return { node: m.node, pid: m.pid, host: m.host, names: p.names };
+  }
+
+  /** Drops what was heard of `node` (it left). */
+  forget(node: string): void {
+    this.pending.delete(node);
+  }
 }
 
 interface NodeEntry {
@@ -63,6 +131,12 @@ export class Directory {
     const vanished: string[] = [];
     for (const name of entry.names) if (this.drop(name, node)) vanished.push(name);
     return { node, reason, vanished };
+  }
+
+  /** Counts `node`, when known, as heard from at `now` (a part of its announcement came). */
+  touch(node: string, now: number): void {
+    const entry = this.nodes.get(node);
+    if (entry) entry.lastSeen = now;
   }
 
   /** Counts every node as heard from at `now` (after this node's own outage: a fresh grace period). */
