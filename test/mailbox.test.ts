@@ -123,6 +123,30 @@ describe('mailboxes: names', () => {
   });
 });
 
+describe('mailboxes: values msgpack cannot encode, sends after close', () => {
+  it('a symbol or a circular value fails with ENCODE_FAILED naming the mailbox; trySendMany sends those before it', async () => {
+    const p = await group('unencodable').startAgent({ procType: 'primary' });
+    await p.use(mb).open('strict');
+    const outcomes = await p.use(mb).sendUnencodable('strict');
+    expect(outcomes.map(([how, cls, code]) => [how, cls, code])).toEqual([
+      ['trySend symbol', 'MpBusError', 'ENCODE_FAILED'],
+      ['trySend circular', 'MpBusError', 'ENCODE_FAILED'],
+      ['send circular', 'MpBusError', 'ENCODE_FAILED'],
+      ['trySendMany', 'MpBusError', 'ENCODE_FAILED'],
+    ]);
+    for (const [, , , message] of outcomes) expect(message).toMatch(/mailbox 'strict' cannot be encoded/);
+    expect(outcomes[3]![3]).toMatch(/values\[1\].*the 1 before it were sent/);
+    await p.use(mb).waitFor('strict', 1);
+    expect(await p.use(mb).received('strict')).toEqual([1]);
+  });
+
+  it('sends after the runtime closed fail with CLOSED', async () => {
+    const p = await group('afterClose').startAgent({ procType: 'primary' });
+    await p.use(mb).open('gone-with-it');
+    expect(await p.use(mb).sendAfterClose('gone-with-it')).toEqual(['CLOSED', 'CLOSED', 'CLOSED', 'CLOSED']);
+  });
+});
+
 describe('mailboxes: death watch of names', () => {
   it('a watched name reports closed when its owner closes it, process-died when its process is killed', async () => {
     const g = group('watch');

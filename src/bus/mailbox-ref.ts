@@ -56,12 +56,35 @@ export class MailboxRef<T = unknown> {
    * Sends `value` (msgpackr-encoded) if there is room now. Never waits and never drops: the
    * answer says whether it was sent or which bound was hit. While earlier {@link send}s to
    * this mailbox wait, it answers 'mailbox-full' (messages keep their order).
-   * @throws {MpBusError} NO_SUCH_MAILBOX, MAILBOX_CLOSED, PEER_GONE (the owner process died or left).
+   * @throws {MpBusError} NO_SUCH_MAILBOX, MAILBOX_CLOSED, PEER_GONE (the owner process died or left);
+   *   ENCODE_FAILED when msgpack cannot encode `value` (a symbol, a circular structure).
    */
   trySend(value: T): TrySendResult {
     if (this.queue.length > 0) return 'mailbox-full';
-    const packed = this.port.packr.pack(value, REUSE_BUFFER_MODE) as Buffer & { start: number; end: number };
+    const packed = this.pack(value);
     return this.attempt(CODEC_MSGPACK, packed, packed.start, packed.end);
+  }
+
+  /** `value` packed by the port's packr, or ENCODE_FAILED naming the mailbox and why. */
+  private pack(value: T): Buffer & { start: number; end: number } {
+    try {
+      return this.port.packr.pack(value, REUSE_BUFFER_MODE) as Buffer & { start: number; end: number };
+    } catch (err) {
+      throw this.encodeFailed(err);
+    }
+  }
+
+  private encodeFailed(err: unknown, index?: number): MpBusError {
+    const why = err instanceof RangeError ? `${err.message}: nested too deeply, or circular` : err instanceof Error ? err.message : String(err);
+    const which = index === undefined ? 'a value' : `values[${index}]`;
+    const sent = index === undefined ? '' : ` (the ${index} before it were sent)`;
+    return new MpBusError(
+      ErrorCodes.encodeFailed,
+      `${which} for mailbox '${this.name}' cannot be encoded as msgpack: ${why}${sent}; send plain data (no symbols, functions or cycles)`,
+      {
+        cause: err,
+      },
+    );
   }
 
   /**
@@ -88,7 +111,7 @@ export class MailboxRef<T = unknown> {
    */
   send(value: T, options?: SendOptions): Promise<void> {
     try {
-      const packed = this.port.packr.pack(value, REUSE_BUFFER_MODE) as Buffer & { start: number; end: number };
+      const packed = this.pack(value);
       return this.sendBytes(CODEC_MSGPACK, packed, packed.start, packed.end, options);
     } catch (err) {
       return Promise.reject(err);
@@ -146,6 +169,7 @@ export class MailboxRef<T = unknown> {
 
   /** One send, following the name once if it moved: an {@link OfferStatus}. */
   private sendStatus(codec: number, bytes: Uint8Array, start: number, end: number): number {
+    this.port.assertOpen(); // (before the name's lookup, which needs the runtime)
     for (let tries = 0; ; tries++) {
       const at = this.address ?? registry.lookup(this.name);
       if (!at) return OfferStatus.noSuchMailbox;
@@ -177,9 +201,17 @@ export class MailboxRef<T = unknown> {
    * Sends as many of `values` as there is room for now, in order, with one native call per
    * batch of up to 256 small messages (larger ones go one by one). Returns how many were sent:
    * the first `n`; the rest were not (the mailbox, inbox or pool is full), like {@link trySend}.
+   * @throws {MpBusError} as {@link trySend}; ENCODE_FAILED naming the first value that does not
+   *   encode (those before it were sent).
    */
   trySendMany(values: readonly T[]): number {
-    const sent = this.offerMany(values.length, (i) => values[i]!);
+    let unencodable: MpBusError | undefined;
+    const sent = this.offerMany(
+      values.length,
+      (i) => values[i]!,
+      (i, err) => (unencodable = this.encodeFailed(err, i)),
+    );
+    if (unencodable !== undefined) throw unencodable;
     if (sent < 0) throw this.failure(-sent);
     return sent;
   }
@@ -293,6 +325,7 @@ export class MailboxRef<T = unknown> {
   /** One batched send of the staging area's first `count` messages, following the name once if it moved: how many went, or -{@link OfferStatus}. */
   private sendManyStatus(codec: number, count: number): number {
     if (count === 0) return 0;
+    this.port.assertOpen();
     for (let tries = 0; ; tries++) {
       const at = this.address ?? registry.lookup(this.name);
       if (!at) return -OfferStatus.noSuchMailbox;
