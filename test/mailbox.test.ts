@@ -123,7 +123,7 @@ describe('mailboxes: names', () => {
   });
 });
 
-describe('mailboxes: values msgpack cannot encode, sends after close', () => {
+describe('mailboxes: messages that cannot go', () => {
   it('a symbol or a circular value fails with ENCODE_FAILED naming the mailbox; trySendMany sends those before it', async () => {
     const p = await group('unencodable').startAgent({ procType: 'primary' });
     await p.use(mb).open('strict');
@@ -138,6 +138,13 @@ describe('mailboxes: values msgpack cannot encode, sends after close', () => {
     expect(outcomes[3]![3]).toMatch(/values\[1\].*the 1 before it were sent/);
     await p.use(mb).waitFor('strict', 1);
     expect(await p.use(mb).received('strict')).toEqual([1]);
+  });
+
+  it('a message larger than all the hugepages fails at once with MESSAGE_TOO_LARGE (not after its timeout)', async () => {
+    const p = await group('tooLarge').startAgent({ procType: 'primary' });
+    await p.use(mb).open('huge');
+    // (the send would have waited its 10 s timeout for room, then failed SEND_TIMEOUT)
+    expect(await p.use(mb).sendLargerThanHugepages('huge')).toEqual(['MESSAGE_TOO_LARGE', 'MESSAGE_TOO_LARGE']);
   });
 
   it('sends after the runtime closed fail with CLOSED', async () => {

@@ -6,6 +6,7 @@
 import { RESERVE_START_SPACE, REUSE_BUFFER_MODE } from 'msgpackr';
 import { MpBusError, ErrorCodes } from '../errors.js';
 import { SendStatus } from '../native/mailbox.js';
+import { hugepageBytes } from '../runtime/environment.js';
 import { registry, type MailboxAddress } from './registry.js';
 import type { MailboxPort } from './mailbox-port.js';
 import { CODEC_MSGPACK, CODEC_RAW, OfferStatus, type SendOptions, type TrySendResult } from './mailbox-types.js';
@@ -143,6 +144,7 @@ export class MailboxRef<T = unknown> {
   private sendBytes(codec: number, bytes: Uint8Array, start: number, end: number, options?: SendOptions): Promise<void> {
     const timeoutMs = options?.timeoutMs ?? DEFAULT_TIMEOUT_MS;
     if (!(timeoutMs >= 0)) throw new MpBusError(ErrorCodes.invalidOption, `timeoutMs must be >= 0, got ${String(timeoutMs)}`);
+    if (end - start > this.port.maxInlineBytes) this.checkFits(end - start);
     if (this.queue.length === 0 && this.attempt(codec, bytes, start, end) === 'sent') return Promise.resolve();
     const copy = Uint8Array.prototype.slice.call(bytes, start, end);
     return new Promise<void>((resolve, reject) => {
@@ -152,6 +154,7 @@ export class MailboxRef<T = unknown> {
   }
 
   private attempt(codec: number, bytes: Uint8Array, start: number, end: number): TrySendResult {
+    if (end - start > this.port.maxInlineBytes) this.checkFits(end - start);
     const status = this.sendStatus(codec, bytes, start, end);
     switch (status) {
       case SendStatus.ok:
@@ -165,6 +168,20 @@ export class MailboxRef<T = unknown> {
       default:
         throw this.failure(status);
     }
+  }
+
+  /**
+   * A message of `bytes` (one larger than a pool buffer, sent in a block of the hugepage heap)
+   * that could never be sent, larger than every hugepage of the machine: MESSAGE_TOO_LARGE now,
+   * rather than 'no-buffers' until the send's timeout.
+   */
+  private checkFits(bytes: number): void {
+    const total = (machineHugepageBytes ??= hugepageBytes() ?? Infinity);
+    if (bytes < total) return;
+    throw new MpBusError(
+      ErrorCodes.messageTooLarge,
+      `a message of ${mib(bytes)} for mailbox '${this.name}' is larger than all the machine's hugepages (${mib(total)}): it can never be sent; send it in parts, or reserve more hugepages`,
+    );
   }
 
   /** One send, following the name once if it moved: an {@link OfferStatus}. */
@@ -407,7 +424,7 @@ export class MailboxRef<T = unknown> {
         head.reject(
           new MpBusError(
             ErrorCodes.sendTimeout,
-            `no room in mailbox '${this.name}' (${result}) before the send timeout: the receiver is slower than its senders; raise its capacity or the timeout, or slow down`,
+            `no room in mailbox '${this.name}' (${result}) before the send timeout: ${noRoomWhy(result, head.bytes.length, this.port.maxInlineBytes)}`,
           ),
         );
         continue;
@@ -426,4 +443,21 @@ export class MailboxRef<T = unknown> {
     }
     for (const p of this.queue.splice(0)) p.reject(err);
   }
+}
+
+/** The machine's hugepage bytes, read once (see {@link MailboxRef.checkFits}). */
+let machineHugepageBytes: number | undefined;
+
+function mib(bytes: number): string {
+  return `${(bytes / 2 ** 20).toFixed(1)} MiB`;
+}
+
+/** Why a send found no room for so long, and what to do, by the bound it hit last. */
+function noRoomWhy(result: TrySendResult, bytes: number, maxInline: number): string {
+  if (result === 'no-buffers' && bytes > maxInline)
+    return `no block of ${mib(bytes)} was free in the hugepage heap (large messages not yet read, or other programs, hold the group's hugepages); let receivers catch up, reserve more hugepages, or send less at once`;
+  if (result === 'no-buffers')
+    return "the group's buffer pool was empty (receivers are slower than senders, or hold messages); raise poolBuffers, or slow down";
+  if (result === 'inbox-full') return "the receiving process's inbox was full: it is slower than its senders; raise inboxSize, or slow down";
+  return 'the receiver is slower than its senders; raise its capacity or the timeout, or slow down';
 }

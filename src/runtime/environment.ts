@@ -1,5 +1,5 @@
 /** Checks of the machine made before DPDK is touched, so failures name their fix. */
-import { accessSync, constants, readFileSync } from 'node:fs';
+import { accessSync, constants, readdirSync, readFileSync } from 'node:fs';
 import { MpBusError, ErrorCodes } from '../errors.js';
 import { GroupFiles, hugetlbfsMounts } from './group.js';
 
@@ -13,6 +13,24 @@ export function hugepageInfo(): HugepageInfo {
   const text = readFileSync('/proc/meminfo', 'utf8');
   const field = (name: string): number => Number(new RegExp(`^${name}:\\s+(\\d+)`, 'm').exec(text)?.[1] ?? 0);
   return { total: field('HugePages_Total'), free: field('HugePages_Free'), sizeKb: field('Hugepagesize') };
+}
+
+/**
+ * Bytes of hugepages the machine has reserved, of every size (/sys/kernel/mm/hugepages), or
+ * undefined when that cannot be read. What a block in the group's hugepage heap can never exceed.
+ */
+export function hugepageBytes(): number | undefined {
+  try {
+    let bytes = 0;
+    for (const dir of readdirSync('/sys/kernel/mm/hugepages')) {
+      const kb = Number(/^hugepages-(\d+)kB$/.exec(dir)?.[1]);
+      const pages = Number(readFileSync(`/sys/kernel/mm/hugepages/${dir}/nr_hugepages`, 'utf8'));
+      if (kb > 0 && pages > 0) bytes += kb * 1024 * pages;
+    }
+    return bytes > 0 ? bytes : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 // `npx mpbus setup` is the command that works for a user of the package (and in the checkout).
