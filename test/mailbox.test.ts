@@ -123,6 +123,26 @@ describe('mailboxes: names', () => {
   });
 });
 
+describe('mailboxes: the options of a process', () => {
+  it('keepAlive must be a boolean; a later open must agree with the first (it cannot change what the first decided)', async () => {
+    const p = await group('openOptions').startAgent({ procType: 'primary' });
+    expect(
+      await p
+        .use(mb)
+        .openEach([
+          { keepAlive: 'yes' as unknown as boolean },
+          { spinUs: 20, poolBuffers: 1024 },
+          {},
+          { spinUs: 20 },
+          { poolBuffers: 1024, keepAlive: true },
+          { spinUs: 500 },
+          { bufferSize: 65536 },
+          { keepAlive: false },
+        ]),
+    ).toEqual(['INVALID_OPTION', 'ok', 'ok', 'ok', 'ok', 'INVALID_OPTION', 'INVALID_OPTION', 'INVALID_OPTION']);
+  });
+});
+
 describe('mailboxes: messages that cannot go', () => {
   it('a symbol or a circular value fails with ENCODE_FAILED naming the mailbox; trySendMany sends those before it', async () => {
     const p = await group('unencodable').startAgent({ procType: 'primary' });

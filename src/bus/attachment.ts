@@ -32,6 +32,9 @@ export interface Attachment extends Attached {
   beforeDetach: Array<() => void>;
 }
 
+/** The memory options' defaults. */
+export const MEMORY_DEFAULTS: Required<MailboxMemoryOptions> = { poolBuffers: 8192, bufferSize: 2048, inboxSize: 8192, registryEntries: 65536 };
+
 let current: Attachment | undefined;
 
 /** How long {@link attachAsync} waits for another process that creates the group's objects or reaps our slot. */
@@ -76,11 +79,11 @@ function tryAttach(options: MailboxMemoryOptions): Attachment | undefined {
   if (!rt) throw new MpBusError(ErrorCodes.notReady, 'start a Runtime (Runtime.start) before using mailboxes or membership');
   rt.assertOpen();
   if (current && current.rt === rt) return current;
-  const poolBuffers = integerIn(options.poolBuffers ?? 8192, 'poolBuffers', 64, 1 << 22);
-  const bufferSize = integerIn(options.bufferSize ?? 2048, 'bufferSize', 128, 1 << 20);
-  const inboxSize = integerIn(options.inboxSize ?? 8192, 'inboxSize', 64, 1 << 24);
+  const poolBuffers = integerIn(options.poolBuffers ?? MEMORY_DEFAULTS.poolBuffers, 'poolBuffers', 64, 1 << 22);
+  const bufferSize = integerIn(options.bufferSize ?? MEMORY_DEFAULTS.bufferSize, 'bufferSize', 128, 1 << 20);
+  const inboxSize = integerIn(options.inboxSize ?? MEMORY_DEFAULTS.inboxSize, 'inboxSize', 64, 1 << 24);
   if ((inboxSize & (inboxSize - 1)) !== 0) throw new MpBusError(ErrorCodes.invalidOption, `inboxSize must be a power of two, got ${inboxSize}`);
-  const registryEntries = integerIn(options.registryEntries ?? 65536, 'registryEntries', 64, 1 << 24);
+  const registryEntries = integerIn(options.registryEntries ?? MEMORY_DEFAULTS.registryEntries, 'registryEntries', 64, 1 << 24);
   const out = new Uint32Array(DrainRow.burst * DrainRow.words);
   const native = mailboxNative();
   // Read by onWake (registered before the attachment exists), so declared first and assigned once.

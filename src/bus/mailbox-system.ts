@@ -8,7 +8,7 @@
 import type { Observable } from 'rxjs';
 import { MpBusError, ErrorCodes } from '../errors.js';
 import { integerIn } from '../validation.js';
-import { attach, attachAsync, type Attachment } from './attachment.js';
+import { attach, attachAsync, MEMORY_DEFAULTS, type Attachment } from './attachment.js';
 import { Membership } from './membership.js';
 import { checkName, registry, type MailboxAddress } from './registry.js';
 import { countMailboxes } from './mailbox-counters.js';
@@ -20,6 +20,8 @@ import { NameWatch } from './mailbox-watch.js';
 import type { MailboxOptions, MailboxSystemOptions, MailboxGone, SendOptions, TrySendResult } from './mailbox-types.js';
 
 const DEFAULT_CAPACITY = 1024;
+const DEFAULT_SPIN_US = 10;
+const DEFAULT_IDLE_PARK_MS = 1;
 /** Refs cached before the first sweep of those whose name is gone (see `MailboxSystem.sweepRefs`). */
 const REF_SWEEP_MIN = 1024;
 
@@ -40,13 +42,26 @@ export class MailboxSystem {
   /** Size of {@link refs} at which the refs of names no longer in the group are dropped. */
   private sweepRefsAt = REF_SWEEP_MIN;
 
+  /** What this process's mailbox system was opened with (defaults filled in): later opens must agree. */
+  private readonly settings: Required<MailboxSystemOptions>;
+
   private constructor(att: Attachment, options: MailboxSystemOptions) {
     this.att = att;
+    const given = definedOf(options);
+    this.settings = {
+      poolBuffers: given.poolBuffers ?? MEMORY_DEFAULTS.poolBuffers,
+      bufferSize: given.bufferSize ?? MEMORY_DEFAULTS.bufferSize,
+      inboxSize: given.inboxSize ?? MEMORY_DEFAULTS.inboxSize,
+      registryEntries: given.registryEntries ?? MEMORY_DEFAULTS.registryEntries,
+      spinUs: given.spinUs ?? DEFAULT_SPIN_US,
+      idleParkMs: given.idleParkMs ?? DEFAULT_IDLE_PARK_MS,
+      keepAlive: given.keepAlive ?? true,
+    };
     this.port = new MailboxPort(att, options.keepAlive ?? true);
     this.membership = Membership.join();
     this.errors$ = this.port.errors.asObservable();
-    const spinUs = options.spinUs ?? 10;
-    const idleParkMs = options.idleParkMs ?? 1;
+    const spinUs = options.spinUs ?? DEFAULT_SPIN_US;
+    const idleParkMs = options.idleParkMs ?? DEFAULT_IDLE_PARK_MS;
     integerIn(spinUs, 'spinUs', 0, 1000);
     if (!(idleParkMs >= 0 && idleParkMs <= 1000))
       throw new MpBusError(ErrorCodes.invalidOption, `idleParkMs must be in 0..1000, got ${String(options.idleParkMs)}`);
@@ -59,14 +74,17 @@ export class MailboxSystem {
 
   /**
    * This process's mailbox system (made on first call; later calls return it). Requires a
-   * started {@link Runtime}; it is closed with the runtime.
+   * started {@link Runtime}; it is closed with the runtime. The first call's options decide:
+   * a later call may repeat them or leave them out, not change them.
    *
    * @throws {MpBusError} `EBUSY` while another process of the group is still creating the
    *   group's mailbox objects (processes starting together): use {@link MailboxSystem.openAsync},
-   *   which waits for that without blocking.
+   *   which waits for that without blocking. `INVALID_OPTION` for an option out of range, or one
+   *   that differs from the first call's.
    */
   static open(options: MailboxSystemOptions = {}): MailboxSystem {
-    if (system && !system.closed) return system;
+    if (system && !system.closed) return system.agreeing(options);
+    checkKeepAlive(options);
     system = new MailboxSystem(attach(options), options);
     return system;
   }
@@ -78,9 +96,27 @@ export class MailboxSystem {
    * `ETIMEDOUT` then) where `open` throws `EBUSY`. The JS thread never sleeps in either.
    */
   static async openAsync(options: MailboxSystemOptions = {}): Promise<MailboxSystem> {
-    if (system && !system.closed) return system;
+    if (system && !system.closed) return system.agreeing(options);
+    checkKeepAlive(options);
     await attachAsync(options);
     return MailboxSystem.open(options);
+  }
+
+  /**
+   * This system, when `options` (of a later open) agree with those it was opened with: the first
+   * open decides, and a later one that asks for something else would be ignored unseen.
+   */
+  private agreeing(options: MailboxSystemOptions): MailboxSystem {
+    for (const [key, value] of Object.entries(definedOf(options))) {
+      const now = (this.settings as Record<string, unknown>)[key];
+      if (now !== undefined && now !== value) {
+        throw new MpBusError(
+          ErrorCodes.invalidOption,
+          `this process's mailbox system is open already, with ${key} ${JSON.stringify(now)}: it cannot change to ${JSON.stringify(value)}; give every open (and startActorSystem's mailboxes) the same options, or none after the first`,
+        );
+      }
+    }
+    return this;
   }
 
   /** This process's slot in the process table (its lcore id). */
@@ -234,4 +270,14 @@ export class MailboxSystem {
     port.errors.complete();
     if (system === this) system = undefined;
   }
+}
+
+/** The options given, without those left undefined. */
+function definedOf(options: MailboxSystemOptions): MailboxSystemOptions {
+  return Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined));
+}
+
+function checkKeepAlive(options: MailboxSystemOptions): void {
+  if (options.keepAlive !== undefined && typeof options.keepAlive !== 'boolean')
+    throw new MpBusError(ErrorCodes.invalidOption, `keepAlive must be true or false, got ${JSON.stringify(options.keepAlive)}`);
 }
