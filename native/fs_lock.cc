@@ -70,18 +70,19 @@ Napi::Value FlockClose(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
-// isFcntlLocked(path): true when some process holds a POSIX (fcntl) lock on the file. DPDK's
-// primary holds one on its runtime "config" file for as long as it lives.
-Napi::Value IsFcntlLocked(const Napi::CallbackInfo& info) {
+// fcntlLockHolder(path): the pid of a process that holds a POSIX (fcntl) lock on the file, 0 when
+// none does (or it is not visible from this pid namespace). DPDK's primary holds one on its
+// runtime "config" file for as long as it lives: its pid, whatever program it is.
+Napi::Value FcntlLockHolder(const Napi::CallbackInfo& info) {
   std::string path = info[0].As<Napi::String>();
   int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return Napi::Boolean::New(info.Env(), false);
+  if (fd < 0) return Napi::Number::New(info.Env(), 0);
   struct flock probe = {};
   probe.l_type = F_WRLCK;
   probe.l_whence = SEEK_SET;
   bool locked = fcntl(fd, F_GETLK, &probe) == 0 && probe.l_type != F_UNLCK;
   close(fd);
-  return Napi::Boolean::New(info.Env(), locked);
+  return Napi::Number::New(info.Env(), locked && probe.l_pid > 0 ? probe.l_pid : 0);
 }
 
 // releaseFcntlLocks(path): drops every POSIX (fcntl) lock this process holds on the file. POSIX
@@ -126,7 +127,7 @@ void InitFsLock(Napi::Env env, Napi::Object exports) {
   exports.Set("releaseFcntlLocks", Napi::Function::New(env, ReleaseFcntlLocks));
   exports.Set("flockOpen", Napi::Function::New(env, FlockOpenLinked));
   exports.Set("flockClose", Napi::Function::New(env, FlockClose));
-  exports.Set("isFcntlLocked", Napi::Function::New(env, IsFcntlLocked));
+  exports.Set("fcntlLockHolder", Napi::Function::New(env, FcntlLockHolder));
 }
 
 }  // namespace

@@ -11,10 +11,12 @@ import { dpdkRuntimeRoot, TestGroup } from './harness/group.js';
 import { repoRoot } from './harness/paths.js';
 import { fixture } from './harness/fixtures.js';
 import { useTestGroups } from './harness/use-groups.js';
+import { pollUntil } from './harness/wait.js';
 
 const cpeers = fixture('cpeers');
 const mailbox = fixture('mailbox');
 const shm = fixture('shm');
+const runtime = fixture('runtime');
 
 let build: CBuild;
 let simpleMp = '';
@@ -205,6 +207,25 @@ describe('dpdk-testpmd', () => {
     const code = await c.exited;
     expect(c.output).toMatch(/RX-packets: +[1-9]/);
     expect(code).toBe(0);
+    await expectNothingLeft(g);
+  }, 60_000);
+
+  it("a secondary of testpmd learns its loss with testpmd's pid when it is SIGKILLed, and removes what it left", async () => {
+    const g = group();
+    const c = testpmd(g, BASE);
+    await c.waitFor(/Press enter to exit/);
+    const node = await g.spawn();
+    await node.start({ procType: 'secondary', lcore: 5, onPrimaryLost: 'close' });
+    await node.use(runtime).recordPrimaryLost();
+    process.kill(c.pid, 'SIGKILL');
+    await c.exited;
+    const lost = await pollUntil(
+      'primaryLost$',
+      () => node.use(runtime).primaryLostSeen(),
+      (v) => v !== null,
+    );
+    expect(lost).toEqual({ pid: c.pid, reason: 'died', policy: 'close' });
+    await node.exit();
     await expectNothingLeft(g);
   }, 60_000);
 });

@@ -27,7 +27,8 @@ export interface FsLockBinding {
   /** Returns the locked fd, or -1 when another process holds the lock (and `wait` is false). */
   flockOpen(path: string, exclusive: boolean, wait: boolean): number;
   flockClose(fd: number): void;
-  isFcntlLocked(path: string): boolean;
+  /** Pid of a process holding a POSIX lock on the file (a DPDK primary on its `config`), 0 when none. */
+  fcntlLockHolder(path: string): number;
   /** Drops this process's POSIX locks on the file (a failed primary's lock on `config`). */
   releaseFcntlLocks(path: string): void;
   /** Drops this process's flock(2) locks on these directories; returns how many it dropped. */

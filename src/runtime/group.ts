@@ -123,6 +123,15 @@ export class GroupFiles {
     return existsSync(this.configPath) && addon().primaryAlive(this.configPath);
   }
 
+  /**
+   * Pid of the live primary of this group, mpbus or C (the holder of its lock on `config`), or
+   * undefined when none holds it or its pid cannot be seen (another pid namespace).
+   */
+  primaryLockHolder(): number | undefined {
+    const pid = existsSync(this.configPath) ? addon().fcntlLockHolder(this.configPath) : 0;
+    return pid > 0 ? pid : undefined;
+  }
+
   /** Tries to take a lock; returns the fd or -1 when another process holds it. */
   tryLock(name: string, exclusive: boolean): number {
     for (let attempt = 0; ; attempt++) {

@@ -45,7 +45,7 @@ export interface RuntimeCloseOptions {
 
 /** What {@link Runtime.primaryLost$} emits when a secondary's primary is gone. */
 export interface PrimaryLost {
-  /** The primary's pid, when it was an mpbus primary (a C primary publishes none). */
+  /** The primary's pid, an mpbus primary's or a C primary's (the holder of its lock on `config`); undefined when it cannot be seen (another pid namespace). */
   readonly pid: number | undefined;
   /** 'died': killed or crashed (or a C primary that ended); 'left': it closed cleanly. */
   readonly reason: 'died' | 'left';
@@ -580,7 +580,8 @@ export class Runtime {
    * ends (where exits can be watched), else within {@link PRIMARY_WATCH_MS}.
    */
   private watchPrimary(): void {
-    const primaryPid = this.group.readSettings()?.primaryPid;
+    // (a C primary, testpmd say, writes no settings: its pid is that of its lock's holder)
+    const primaryPid = this.group.readSettings()?.primaryPid ?? this.group.primaryLockHolder();
     this.watchedPrimaryPid = primaryPid;
     const check = (): void => void this.checkPrimary(false);
     const exits = primaryPid !== undefined ? ProcessExits.shared() : undefined;
