@@ -292,11 +292,13 @@ export function fromWireError(actor: string, action: string, wire: WireError): E
  * A failure the answering side's system made (not a handler's throw) with a code that has no
  * class of its own: `NO_HANDLER`, `ENCODE_FAILED` (an answer that could not be sent),
  * `MESSAGE_TOO_LARGE` (one over NATS's limit), `NO_WORKERS`...: an `MpBusError` with that code
- * and message, as the same failure made in the asker's own process, its `path` kept.
+ * and message, as the same failure made in the asker's own process, its fields kept.
  */
 function systemFailure(wire: WireError): MpBusError {
   const err = new MpBusError(wire.code, wire.message, wire.cause === undefined ? undefined : { cause: wire.cause });
-  const path = wire.fields?.path;
-  if (typeof path === 'string') (err as MpBusError & { path?: string }).path = path;
+  // its fields (an ENCODE_FAILED's `path`), where they do not hide the error's own
+  if (wire.fields !== null && typeof wire.fields === 'object') {
+    for (const [k, v] of Object.entries(wire.fields)) if (!(k in err)) (err as unknown as Record<string, unknown>)[k] = v;
+  }
   return err;
 }

@@ -235,7 +235,7 @@ describe('value codec: a hostile tree is a typed decode failure', () => {
 describe('handler errors on the wire', () => {
   it('keep their code and custom fields, and the stack names the process that threw', () => {
     const thrown = Object.assign(new Error('no stock'), { code: 'OUT_OF_STOCK', item: 'tea', left: 0, cb: () => 1 });
-    const wire = cross(toWireError(thrown));
+    const wire = cross(toWireError(thrown, true));
     expect(wire).toMatchObject({ name: 'Error', code: 'OUT_OF_STOCK', message: 'no stock', pid: process.pid, fields: { item: 'tea', left: 0 } });
     expect(wire.fields!.cb).toMatch(/cannot cross/);
     const err = fromWireError('shop', 'reserve', wire) as MpBusError & { item?: string; left?: number };
@@ -256,7 +256,7 @@ describe('handler errors on the wire', () => {
   });
 
   it('a thrown plain object keeps its code, message and fields; other thrown values become a readable message', () => {
-    const fromObject = fromWireError('shop', 'reserve', cross(toWireError({ code: 'OUT_OF_STOCK', message: 'no tea', item: 'tea' }))) as MpBusError & {
+    const fromObject = fromWireError('shop', 'reserve', cross(toWireError({ code: 'OUT_OF_STOCK', message: 'no tea', item: 'tea' }, true))) as MpBusError & {
       item?: string;
     };
     expect({ code: fromObject.code, item: fromObject.item, message: fromObject.message }).toEqual({
