@@ -7,8 +7,11 @@
  * is left behind (no runtime dir, no hugepage file, no child alive).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, onTestFinished } from 'vitest';
 import { processAlive, type TestGroup } from './harness/group.js';
 import { fixturePath } from './harness/paths.js';
 import { useTestGroups } from './harness/use-groups.js';
@@ -26,10 +29,11 @@ interface Primary {
 }
 
 /** Runs launch-primary.js with `scenario`, under the Node flags `nodeFlags`. */
-function primary(g: TestGroup, scenario: Omit<LaunchScenario, 'prefix'>, nodeFlags: string[] = []): Primary {
+function primary(g: TestGroup, scenario: Omit<LaunchScenario, 'prefix'>, nodeFlags: string[] = [], env: Record<string, string> = {}): Primary {
   const child = g.track(
     spawn(process.execPath, [...nodeFlags, fixturePath('launch-primary'), JSON.stringify({ prefix: g.prefix, ...scenario })], {
       stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, ...env },
     }),
   );
   let stdout = '';
@@ -57,6 +61,13 @@ async function run(g: TestGroup, scenario: Omit<LaunchScenario, 'prefix'>, nodeF
     lines.flatMap((l) => (Array.isArray(l.pids) ? (l.pids as number[]) : [])),
   );
   return lines;
+}
+
+/** A file the children of a test append their exit codes to (WORKER_EXIT_LOG), removed after the test. */
+function exitLogFile(): string {
+  const path = join(tmpdir(), `mpbus-exits-${process.pid}-${Math.random().toString(36).slice(2)}`);
+  onTestFinished(() => rmSync(path, { force: true }));
+  return path;
 }
 
 function expectNothingLeft(g: TestGroup, pids: number[]): void {
@@ -135,8 +146,9 @@ describe('system.launch(): worker processes as supervised children', () => {
 
   it.each(['SIGKILL', 'SIGTERM'] as const)('the primary ended by %s: every child is gone and nothing is left', async (signal) => {
     const g = group('sup_hold');
+    const exitLog = exitLogFile();
     // SIGTERM: with thousands of asks in flight, so that the children are busy when told to stop
-    const p = primary(g, { scenario: 'hold', count: 3, ...(signal === 'SIGTERM' ? { inFlight: 10_000 } : {}) });
+    const p = primary(g, { scenario: 'hold', count: 3, ...(signal === 'SIGTERM' ? { inFlight: 10_000 } : {}) }, [], { WORKER_EXIT_LOG: exitLog });
     await until('the pool', () => p.stdout().includes('ready') || p.child.exitCode !== null, 60_000);
     const pids = p.lines()[0]!.pids as number[];
     expect(pids).toHaveLength(3);
@@ -148,6 +160,9 @@ describe('system.launch(): worker processes as supervised children', () => {
     await until('every child to end', () => !pids.some(processAlive), 10_000);
     await until('the group files to go', () => g.leftovers().length === 0, 10_000);
     expectNothingLeft(g, pids);
+    // a child whose primary died exits as a secondary then does (69); one asked to stop, 0
+    const codes = readFileSync(exitLog, 'utf8').trim().split('\n').map((l) => Number(l.split(' ')[1]));
+    expect(new Set(codes)).toEqual(new Set([signal === 'SIGKILL' ? 69 : 0]));
     // the primary asked its workers all along, through the router and straight: every ask cut
     // off by the SIGTERM failed as SYSTEM_CLOSED
     if (signal === 'SIGTERM') {
@@ -167,6 +182,20 @@ describe('system.launch(): worker processes as supervised children', () => {
       const failures = p.lines().filter((l) => 'askError' in l);
       expect(failures.map((l) => l.askError).filter((code) => code !== 'SYSTEM_CLOSED')).toEqual([]);
     }
+  });
+
+  it('the primary SIGKILLed while its children start: they exit 69 (not going on as what they would be without a parent)', async () => {
+    const g = group('sup_orphan');
+    const exitLog = exitLogFile();
+    const p = primary(g, { scenario: 'starting' }, [], { WORKER_EXIT_LOG: exitLog });
+    await until('launching', () => p.lines().some((l) => l.launching === true), 30_000);
+    await new Promise((resolve) => setTimeout(resolve, 500)); // forked, still starting
+    p.child.kill('SIGKILL');
+    await p.ended;
+    await until('both children to exit', () => existsSync(exitLog) && readFileSync(exitLog, 'utf8').trim().split('\n').length === 2, 10_000);
+    expect(readFileSync(exitLog, 'utf8').trim().split('\n').map((l) => l.split(' ')[1])).toEqual(['69', '69']);
+    await g.cleanup();
+    expect(g.leftovers()).toEqual([]);
   });
 
   it("the application's close with more asks than its pool can answer by then: each is answered or fails with SYSTEM_CLOSED", async () => {

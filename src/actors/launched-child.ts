@@ -10,6 +10,8 @@
 import { registry } from '../bus/registry.js';
 import { logger } from '../log.js';
 import { ignoreClosingFailures } from '../runtime/process-end.js';
+import { pidAlive } from '../runtime/group.js';
+import { PRIMARY_LOST_EXIT_CODE } from '../runtime/runtime.js';
 import type { ActorSystem } from './system.js';
 import { ChildEnv, type ChildMessage, type LaunchedChild, type ParentMessage } from './launch-protocol.js';
 
@@ -28,10 +30,22 @@ export function launchedChild(): LaunchedChild | undefined {
     const index = Number(env[ChildEnv.index]);
     const serial = Number(env[ChildEnv.serial]);
     const pool = env[ChildEnv.pool];
-    const ours = env[ChildEnv.parentPid] === String(process.ppid) && typeof process.send === 'function';
-    cached = ours && pool && Number.isInteger(index) && Number.isInteger(serial) ? { index, serial, pool, name: `${pool}-${serial}` } : null;
+    const launched = pool && Number.isInteger(index) && Number.isInteger(serial) && typeof process.send === 'function';
+    const parentPid = Number(env[ChildEnv.parentPid]);
+    if (launched && parentPid !== process.ppid && Number.isInteger(parentPid) && parentPid > 0 && !pidAlive(parentPid)) orphaned(parentPid);
+    cached = launched && parentPid === process.ppid ? { index, serial, pool, name: `${pool}-${serial}` } : null;
   }
   return cached ?? undefined;
+}
+
+/**
+ * A launched child whose primary died while it started (it was re-parented): it must not go on
+ * as what it would be without a parent (the application's primary branch, a new group nobody
+ * can stop with Ctrl-C), so it exits as a secondary does when its primary dies.
+ */
+function orphaned(parentPid: number): never {
+  logger('launched-child').warn({ parentPid }, `the primary that launched this process (pid ${parentPid}) died while it started: exiting (${PRIMARY_LOST_EXIT_CODE})`);
+  process.exit(PRIMARY_LOST_EXIT_CODE);
 }
 
 /** @internal The group and role a launched child joins when `startActorSystem` is given none. */
@@ -103,7 +117,9 @@ export function attachToParent(system: ActorSystem): void {
     } catch (err) {
       log.warn({ err }, 'closing after a stop request failed');
     }
-    process.exit(typeof process.exitCode === 'number' ? process.exitCode : 0);
+    // (a parent gone without asking it to stop died: exit as a secondary whose primary died does)
+    const code = why === 'parent gone' ? PRIMARY_LOST_EXIT_CODE : 0;
+    process.exit(typeof process.exitCode === 'number' && process.exitCode !== 0 ? process.exitCode : code);
   };
   const onMessage = (message: unknown): void => {
     const m = message as Partial<ParentMessage> | null;
@@ -112,7 +128,11 @@ export function attachToParent(system: ActorSystem): void {
   };
   // The parent died or closed its end: an orphan worker serves no one (a dead primary is also
   // noticed by the runtime, which exits with code 69 if it gets there first).
-  const onDisconnect = (): void => void stop(ORPHAN_CLOSE_MS, 'parent gone');
+  const onDisconnect = (): void => {
+    // (the runtime acts on it now if the primary's lock is gone already: primaryLost$ and its policy)
+    system.runtime?.primaryGoneNow(false);
+    void stop(ORPHAN_CLOSE_MS, 'parent gone');
+  };
   const detach = (): void => {
     process.off('message', onMessage);
     process.off('disconnect', onDisconnect);
