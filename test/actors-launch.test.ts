@@ -161,7 +161,10 @@ describe('system.launch(): worker processes as supervised children', () => {
     await until('the group files to go', () => g.leftovers().length === 0, 10_000);
     expectNothingLeft(g, pids);
     // a child whose primary died exits as a secondary then does (69); one asked to stop, 0
-    const codes = readFileSync(exitLog, 'utf8').trim().split('\n').map((l) => Number(l.split(' ')[1]));
+    const codes = readFileSync(exitLog, 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => Number(l.split(' ')[1]));
     expect(new Set(codes)).toEqual(new Set([signal === 'SIGKILL' ? 69 : 0]));
     // the primary asked its workers all along, through the router and straight: every ask cut
     // off by the SIGTERM failed as SYSTEM_CLOSED
@@ -193,7 +196,12 @@ describe('system.launch(): worker processes as supervised children', () => {
     p.child.kill('SIGKILL');
     await p.ended;
     await until('both children to exit', () => existsSync(exitLog) && readFileSync(exitLog, 'utf8').trim().split('\n').length === 2, 10_000);
-    expect(readFileSync(exitLog, 'utf8').trim().split('\n').map((l) => l.split(' ')[1])).toEqual(['69', '69']);
+    expect(
+      readFileSync(exitLog, 'utf8')
+        .trim()
+        .split('\n')
+        .map((l) => l.split(' ')[1]),
+    ).toEqual(['69', '69']);
     await g.cleanup();
     expect(g.leftovers()).toEqual([]);
   });

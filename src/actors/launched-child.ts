@@ -44,7 +44,10 @@ export function launchedChild(): LaunchedChild | undefined {
  * can stop with Ctrl-C), so it exits as a secondary does when its primary dies.
  */
 function orphaned(parentPid: number): never {
-  logger('launched-child').warn({ parentPid }, `the primary that launched this process (pid ${parentPid}) died while it started: exiting (${PRIMARY_LOST_EXIT_CODE})`);
+  logger('launched-child').warn(
+    { parentPid },
+    `the primary that launched this process (pid ${parentPid}) died while it started: exiting (${PRIMARY_LOST_EXIT_CODE})`,
+  );
   process.exit(PRIMARY_LOST_EXIT_CODE);
 }
 
