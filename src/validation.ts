@@ -69,3 +69,29 @@ export function flag(value: unknown, name: string): boolean {
   if (typeof value !== 'boolean') invalid(name, 'true or false', value);
   return value;
 }
+
+/**
+ * Refuses keys of `options` that are not among `known` (a typo such as `maxRestart` would
+ * otherwise leave the default in force unseen), naming the closest known one.
+ */
+export function knownKeys(options: object, known: readonly string[], name: string): void {
+  for (const key of Object.keys(options)) {
+    if (known.includes(key)) continue;
+    const near = known.find((k) => editDistance(k.toLowerCase(), key.toLowerCase()) <= 2);
+    throw new MpBusError(
+      ErrorCodes.invalidOption,
+      `${name} has no option '${key}'${near === undefined ? '' : ` (did you mean '${near}'?)`}: it takes ${known.join(', ')}`,
+    );
+  }
+}
+
+/** Levenshtein distance of two short strings (option names). */
+function editDistance(a: string, b: string): number {
+  let row = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const next = [i];
+    for (let j = 1; j <= b.length; j++) next[j] = Math.min(row[j]! + 1, next[j - 1]! + 1, row[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
+    row = next;
+  }
+  return row[b.length]!;
+}

@@ -105,7 +105,7 @@ describe('system.launch(): worker processes as supervised children', () => {
     expect(r!.hung).toMatchObject({ code: 'CHILD_FAILED', exitCode: null, signal: 'SIGKILL' });
     expect((r!.hung as { message: string }).message).toContain('did not get ready within 1500 ms');
     expect(r!.hungMs).toBeLessThan(10_000);
-    expect(r!.invalid).toEqual(Array(14).fill('INVALID_OPTION'));
+    expect(r!.invalid).toEqual(Array(20).fill('INVALID_OPTION'));
   });
 
   it('a child that keeps crashing is restarted with doubling backoff, then the pool gives up (POOL_FAILED); with restart: false it is not restarted', async () => {

@@ -169,7 +169,7 @@ export class ChildFailedError extends MpBusError {
     const tail = stderrTail.trim() ? `; its last stderr lines:\n${stderrTail.trimEnd()}` : '; it wrote nothing to stderr';
     super(
       ActorErrorCodes.childFailed,
-      `child ${index} of pool '${pool}' ${why}: fix the child module (run it alone to see why), or raise startTimeoutMs if it is only slow${tail}`,
+      `child ${index} of pool '${pool}' ${why}: fix the child module (run it alone to see why)${exitCode === null && signal === 'SIGKILL' ? ', or raise startTimeoutMs if it is only slow' : ''}${tail}`,
     );
     this.name = 'ChildFailedError';
   }

@@ -26,7 +26,7 @@ import { RestartBudget, resolveRestartPolicy, type RestartPolicy } from './resta
 import { moduleLoadingFlags } from './loader-flags.js';
 import type { Runtime } from '../runtime/runtime.js';
 import { DEFAULT_PLACEMENT, formatCpuList, planPlacement, type Placement } from '../runtime/cpus.js';
-import { oneOf } from '../validation.js';
+import { durationMs, knownKeys, oneOf } from '../validation.js';
 import type { ActorTransport } from './transport.js';
 
 /**
@@ -308,8 +308,7 @@ export class ProcessPool {
    * `scale`/`replace` calls reject with `POOL_CLOSED`.
    */
   close(options: { timeoutMs?: number } = {}): Promise<void> {
-    const timeoutMs = options.timeoutMs ?? this.options.stopTimeoutMs;
-    checkMs(timeoutMs, 'close({ timeoutMs })', 0);
+    const timeoutMs = durationMs(options.timeoutMs ?? this.options.stopTimeoutMs, 'pool close({ timeoutMs })', 0);
     return this.closeFor('requested', timeoutMs, timeoutMs === 0 ? 0 : timeoutMs + STOP_GRACE_MS);
   }
 
@@ -675,15 +674,14 @@ function invalid(message: string): never {
 
 function checkCount(count: unknown, where: string): void {
   if (typeof count !== 'number' || !Number.isInteger(count) || count < 0 || count > MAX_CHILDREN)
-    invalid(`${where} must be an integer 0..${MAX_CHILDREN}, got ${String(count)}`);
-}
-
-function checkMs(ms: unknown, where: string, min: number): void {
-  if (typeof ms !== 'number' || !Number.isFinite(ms) || ms < min) invalid(`${where} must be a finite number of ms >= ${min}, got ${String(ms)}`);
+    invalid(`${where} must be an integer 0..${MAX_CHILDREN}, got ${typeof count === 'string' ? JSON.stringify(count) : String(count)}`);
 }
 
 function resolveModule(module: string | URL): string {
   let path: string;
+  const scheme = module instanceof URL ? module.protocol : typeof module === 'string' ? /^([a-z][a-z0-9+.-]+:)\/\//i.exec(module)?.[1] : undefined;
+  if (scheme !== undefined && scheme !== 'file:')
+    invalid(`launch() takes a module file (a path or a file: URL), got ${String(module)}, a ${scheme} URL: children load their module from this machine`);
   if (module instanceof URL) path = fileURLToPath(module);
   else if (typeof module === 'string' && module.startsWith('file:')) path = fileURLToPath(module);
   else if (typeof module === 'string' && module.length > 0) path = resolvePath(module);
@@ -697,8 +695,23 @@ function isStringArray(v: unknown): v is string[] {
   return Array.isArray(v) && v.every((s) => typeof s === 'string');
 }
 
+/** Every option of {@link LaunchOptions} (checked complete by the compiler). */
+const LAUNCH_OPTION_KEYS = Object.keys({
+  count: true,
+  name: true,
+  args: true,
+  env: true,
+  execArgv: true,
+  ready: true,
+  restart: true,
+  startTimeoutMs: true,
+  stopTimeoutMs: true,
+  placement: true,
+} satisfies Record<keyof LaunchOptions, true>);
+
 function resolveLaunchOptions(module: string | URL, options: LaunchOptions): Resolved {
   if (options === null || typeof options !== 'object') invalid(`launch() options must be an object, got ${String(options)}`);
+  knownKeys(options, LAUNCH_OPTION_KEYS, 'launch() options');
   const path = resolveModule(module);
   const count = options.count ?? 1;
   checkCount(count, 'launch() option count');
@@ -734,10 +747,8 @@ function resolveLaunchOptions(module: string | URL, options: LaunchOptions): Res
       : options.restart === false
         ? false
         : resolveRestartPolicy(options.restart, 'launch() option restart');
-  const startTimeoutMs = options.startTimeoutMs ?? 30_000;
-  checkMs(startTimeoutMs, 'launch() option startTimeoutMs', 1);
-  const stopTimeoutMs = options.stopTimeoutMs ?? 5000;
-  checkMs(stopTimeoutMs, 'launch() option stopTimeoutMs', 0);
+  const startTimeoutMs = durationMs(options.startTimeoutMs ?? 30_000, 'launch() option startTimeoutMs', 1);
+  const stopTimeoutMs = durationMs(options.stopTimeoutMs ?? 5000, 'launch() option stopTimeoutMs', 0);
   const placement = oneOf<Placement>(options.placement ?? DEFAULT_PLACEMENT, 'launch() option placement', ['spread', 'float']);
   return {
     module: path,

@@ -6,6 +6,7 @@
  */
 import { ErrorCodes, MpBusError } from '../errors.js';
 import { restartDelay, type SupervisionStrategy } from './supervision.js';
+import { durationMs, integerIn, knownKeys } from '../validation.js';
 
 /** How a pool restarts children that exit without being asked to. */
 export type RestartPolicy = Omit<Extract<SupervisionStrategy, { strategy: 'restart' }>, 'strategy'>;
@@ -18,17 +19,13 @@ export function resolveRestartPolicy(policy: RestartPolicy, where: string): Requ
   if (policy === null || typeof policy !== 'object') {
     throw new MpBusError(ErrorCodes.invalidOption, `${where} takes false or { maxRestarts, withinMs, backoffMs, maxBackoffMs }, got ${String(policy)}`);
   }
+  knownKeys(policy, ['maxRestarts', 'withinMs', 'backoffMs', 'maxBackoffMs'], where);
   const resolved = { ...defaultChildRestart, ...policy };
-  const check = (key: keyof RestartPolicy, integer: boolean, min: number): void => {
-    const v = resolved[key];
-    if (typeof v !== 'number' || !Number.isFinite(v) || v < min || (integer && !Number.isInteger(v))) {
-      throw new MpBusError(ErrorCodes.invalidOption, `${where}.${key} must be a finite ${integer ? 'integer' : 'number'} >= ${min}, got ${String(v)}`);
-    }
-  };
-  check('maxRestarts', true, 0);
-  check('withinMs', false, 1);
-  check('backoffMs', false, 0);
-  check('maxBackoffMs', false, 0);
+  integerIn(resolved.maxRestarts, `${where}.maxRestarts`, 0, Infinity);
+  // (a timer beyond 2^31-1 ms fires at once: such a backoff would restart without waiting)
+  durationMs(resolved.withinMs, `${where}.withinMs`, 1);
+  durationMs(resolved.backoffMs, `${where}.backoffMs`, 0);
+  durationMs(resolved.maxBackoffMs, `${where}.maxBackoffMs`, 0);
   if (resolved.maxBackoffMs < resolved.backoffMs) {
     throw new MpBusError(ErrorCodes.invalidOption, `${where}.maxBackoffMs (${resolved.maxBackoffMs}) must not be below backoffMs (${resolved.backoffMs})`);
   }
