@@ -415,6 +415,19 @@ describe('routers', () => {
     expect(router.stats().perWorker).toEqual({ w1: 10, w2: 10, w3: 10 });
   });
 
+  it("a router's stats hold nothing in flight once its system closed with asks pending", async () => {
+    const hub = new InProcessHub();
+    const workers = makeSystem(hub);
+    for (const w of ['s1', 's2']) await workers.spawn(w, { job: () => sleep(2000) });
+    const front = makeSystem(hub);
+    const router = front.router('slow', { workers: ['s1', 's2'] });
+    const asks = [...Array(6).keys()].map((n) => router.ref.ask('job', n).catch((err: { code?: string }) => err.code));
+    await until('in flight', () => router.stats().inFlight === 6);
+    await front.close({ timeoutMs: 50 });
+    expect(new Set(await Promise.all(asks))).toEqual(new Set(['SYSTEM_CLOSED']));
+    expect(router.stats()).toMatchObject({ inFlight: 0, redelivered: 0 });
+  });
+
   it('least-loaded sends to the worker with the fewest messages waiting', async () => {
     const hub = new InProcessHub();
     const system = makeSystem(hub);

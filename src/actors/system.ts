@@ -977,7 +977,10 @@ export class ActorSystem implements RefHost, CellHost {
   private rejectPending(): void {
     for (const { id } of this.pending.values()) {
       const p = this.forget(id);
-      p?.reject(withoutStack(() => this.closeError(`the ask to '${p.to}' for '${p.action}' was pending`)));
+      if (p === undefined) continue;
+      // (no longer in a worker's hands for its router's stats either)
+      if (p.router !== undefined) p.router.settled(p.worker!);
+      p.reject(withoutStack(() => this.closeError(`the ask to '${p.to}' for '${p.action}' was pending`)));
     }
   }
 
