@@ -65,7 +65,7 @@ export interface RouterOptions {
 export interface RouterStats {
   /** Messages routed to each worker (including ones re-given). */
   perWorker: Record<string, number>;
-  /** Asks given to another worker after their worker died. */
+  /** Asks given to another worker: theirs died, stopped, stalled (`onStall: 'regive'`) or refused them while closing (each time counts). */
   redelivered: number;
   /** Asks in flight at workers now. */
   inFlight: number;
