@@ -57,6 +57,19 @@ function clusterName(): string {
   return `t${process.pid}_${++clusterSeq}`;
 }
 
+/** Two hosts of a new cluster on a nats-server of their own (the test may stop and restart it), with `options`. */
+async function onOwnServer(options: Partial<ClusterOptions>, test: (a: ActorSystem, b: ActorSystem, server: NatsServer) => Promise<void>): Promise<void> {
+  const server = await NatsServer.start();
+  try {
+    const cluster = clusterName();
+    const a = await host(cluster, { servers: server.url, ...options });
+    const b = await host(cluster, { servers: server.url, ...options });
+    await test(a, b, server);
+  } finally {
+    await server.cleanup();
+  }
+}
+
 /** A host: an actor system on its own hub, joined to `cluster`. */
 async function host(cluster: string, options: Partial<ClusterOptions> = {}): Promise<ActorSystem> {
   const system = new ActorSystem({
@@ -322,12 +335,7 @@ describe('cluster over a real nats-server (hosts in one process)', () => {
   });
 
   it("whileDisconnected 'retry': an ask made while the server is away is sent once it is back, and answered", async () => {
-    const server = await NatsServer.start();
-    try {
-      const cluster = clusterName();
-      const mk = (): Promise<ActorSystem> => host(cluster, { servers: server.url, whileDisconnected: 'retry' });
-      const a = await mk();
-      const b = await mk();
+    await onOwnServer({ whileDisconnected: 'retry' }, async (a, b, server) => {
       await b.spawn('echo', { echo: (m: number) => m });
       await until('echo seen', () => a.has('echo'));
       await server.stop();
@@ -336,18 +344,11 @@ describe('cluster over a real nats-server (hosts in one process)', () => {
       await sleep(300);
       await server.run();
       expect(await asked).toBe(9);
-    } finally {
-      await server.cleanup();
-    }
+    });
   });
 
   it("whileDisconnected 'retry': tells made while the server is away arrive once it is back, in order with asks; those still held at close are dead letters", async () => {
-    const server = await NatsServer.start();
-    try {
-      const cluster = clusterName();
-      const mk = (): Promise<ActorSystem> => host(cluster, { servers: server.url, whileDisconnected: 'retry' });
-      const a = await mk();
-      const b = await mk();
+    await onOwnServer({ whileDisconnected: 'retry' }, async (a, b, server) => {
       const got: unknown[] = [];
       await b.spawn('log', { note: (m: number) => void got.push(m), ask: (m: number) => (got.push(`ask ${m}`), m) });
       await until('log seen', () => a.has('log'));
@@ -371,18 +372,11 @@ describe('cluster over a real nats-server (hosts in one process)', () => {
       await a.close();
       expect(letters.map((l) => [l.to, l.reason])).toEqual([['log', 'closed']]);
       expect(got).toEqual([1, 'ask 2', 3]);
-    } finally {
-      await server.cleanup();
-    }
+    });
   });
 
   it('asks while the server is away fail with ClusterUnavailableError; after it is back they succeed', async () => {
-    const server = await NatsServer.start();
-    try {
-      const cluster = clusterName();
-      const mk = (): Promise<ActorSystem> => host(cluster, { servers: server.url });
-      const a = await mk();
-      const b = await mk();
+    await onOwnServer({}, async (a, b, server) => {
       await b.spawn('echo', { echo: (m: number) => m });
       await until('echo seen', () => a.has('echo'));
       const letters: DeadLetter[] = [];
@@ -400,8 +394,6 @@ describe('cluster over a real nats-server (hosts in one process)', () => {
           .ask('echo', 7, { timeoutMs: 2000 })
           .catch(() => undefined);
       expect(value).toBe(7);
-    } finally {
-      await server.cleanup();
-    }
+    });
   });
 });
