@@ -730,7 +730,9 @@ export class ClusterTransport implements ActorTransport {
       try {
         this.engine.publish(`${this.prefix}.$dir`, this.packr.pack(m), { headers: { [ClusterHeaders.dir]: what } });
       } catch (err) {
-        this.log.warn({ err, names: a.names.length }, 'directory message not sent');
+        // (a part too large for the servers is this node's problem to report; an outage is not)
+        if (tooLarge(err)) this.log.warn({ err, names: a.names.length }, 'directory message not sent');
+        else this.log.debug({ err }, 'directory message not sent');
         return;
       }
     }
