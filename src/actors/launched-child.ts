@@ -11,6 +11,7 @@ import { registry } from '../bus/registry.js';
 import { logger } from '../log.js';
 import { ignoreClosingFailures } from '../runtime/process-end.js';
 import { pidAlive } from '../runtime/group.js';
+import { cleanGroup } from '../runtime/group-survey.js';
 import { PRIMARY_LOST_EXIT_CODE } from '../runtime/runtime.js';
 import type { ActorSystem } from './system.js';
 import { ChildEnv, type ChildMessage, type LaunchedChild, type ParentMessage } from './launch-protocol.js';
@@ -44,10 +45,18 @@ export function launchedChild(): LaunchedChild | undefined {
  * can stop with Ctrl-C), so it exits as a secondary does when its primary dies.
  */
 function orphaned(parentPid: number): never {
-  logger('launched-child').warn(
-    { parentPid },
-    `the primary that launched this process (pid ${parentPid}) died while it started: exiting (${PRIMARY_LOST_EXIT_CODE})`,
-  );
+  const log = logger('launched-child');
+  log.warn({ parentPid }, `the primary that launched this process (pid ${parentPid}) died while it started: exiting (${PRIMARY_LOST_EXIT_CODE})`);
+  // No process of its group may be left to remove what the primary left (its children that had
+  // not joined yet exit here): the first one to get here does, unless some process still uses it.
+  const filePrefix = process.env[ChildEnv.filePrefix];
+  if (filePrefix) {
+    try {
+      cleanGroup(filePrefix);
+    } catch (err) {
+      log.debug({ err, filePrefix }, 'group files left to its other processes');
+    }
+  }
   process.exit(PRIMARY_LOST_EXIT_CODE);
 }
 
