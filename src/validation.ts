@@ -74,15 +74,20 @@ export function flag(value: unknown, name: string): boolean {
  * Refuses keys of `options` that are not among `known` (a typo such as `maxRestart` would
  * otherwise leave the default in force unseen), naming the closest known one.
  */
-export function knownKeys(options: object, known: readonly string[], name: string): void {
+export function knownKeys(options: object, known: readonly string[], name: string, code: string = ErrorCodes.invalidOption): void {
   for (const key of Object.keys(options)) {
     if (known.includes(key)) continue;
     const near = known.find((k) => editDistance(k.toLowerCase(), key.toLowerCase()) <= 2);
-    throw new MpBusError(
-      ErrorCodes.invalidOption,
-      `${name} has no option '${key}'${near === undefined ? '' : ` (did you mean '${near}'?)`}: it takes ${known.join(', ')}`,
-    );
+    throw new MpBusError(code, `${name} has no option '${key}'${near === undefined ? '' : ` (did you mean '${near}'?)`}: it takes ${known.join(', ')}`);
   }
+}
+
+/**
+ * The keys of an options type as {@link knownKeys} takes them. `all` names each key once, and
+ * the compiler checks it names every key of `T`, so the list cannot fall behind the type.
+ */
+export function optionKeys<T extends object>(all: Record<keyof T, true>): readonly string[] {
+  return Object.keys(all);
 }
 
 /** Levenshtein distance of two short strings (option names). */

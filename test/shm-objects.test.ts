@@ -40,6 +40,10 @@ describe('rings', () => {
     expect(await p.use(shm).ringCreate('x'.repeat(28), { size: 8 })).toMatchObject({ capacity: 7 });
     expect(await p.use(shm).ringCreate('', { size: 8 })).toMatchObject({ code: 'EINVAL' });
     expect(await p.use(shm).ringCreate('sp', { size: 8, producer: 'one' as never } /* invalid on purpose */)).toMatchObject({ code: 'EINVAL' });
+    expect(await p.use(shm).ringCreate('typo', { size: 1000, exactsize: true } as never /* misspelled on purpose */)).toMatchObject({
+      code: 'EINVAL',
+      message: expect.stringContaining("Ring.create options has no option 'exactsize' (did you mean 'exactSize'?)"),
+    });
     expect(await p.use(shm).ringCreate('sp', { size: 8, producer: 'single', consumer: 'multi-rts' })).toMatchObject({
       producer: 'single',
       consumer: 'multi-rts',
@@ -82,6 +86,10 @@ describe('memzones', () => {
     expect(await s.use(shm).memzoneReserve('z'.repeat(32), { size: 64 })).toMatchObject({ code: 'ENAMETOOLONG' });
     expect(await s.use(shm).memzoneReserve('zero', { size: 0 })).toMatchObject({ code: 'EINVAL' });
     expect(await s.use(shm).memzoneReserve('badalign', { size: 64, align: 48 })).toMatchObject({ code: 'EINVAL' });
+    expect(await s.use(shm).memzoneReserve('typo', { size: 64, pagesize: '2MB' } as never /* misspelled on purpose */)).toMatchObject({
+      code: 'EINVAL',
+      message: expect.stringContaining("did you mean 'pageSize'?"),
+    });
   });
 
   it('views are detached when the zone is freed and when the runtime closes, so nothing reads unmapped memory', async () => {
@@ -167,6 +175,10 @@ describe('mempools', () => {
     expect(await p.use(shm).mempoolCreate('zero', { size: 0, elementSize: 8 })).toMatchObject({ code: 'EINVAL' });
     expect(await p.use(shm).mempoolCreate('mode', { size: 7, elementSize: 8, put: 'many' as never } /* invalid on purpose */)).toMatchObject({
       code: 'EINVAL',
+    });
+    expect(await p.use(shm).mempoolCreate('typo', { size: 7, elementSize: 8, cachesize: 4 } as never /* misspelled on purpose */)).toMatchObject({
+      code: 'EINVAL',
+      message: expect.stringContaining("Mempool.create options has no option 'cachesize' (did you mean 'cacheSize'?)"),
     });
     expect(await p.use(shm).mempoolLookup('nopool')).toMatchObject({ code: 'ENOENT' });
   });

@@ -12,18 +12,35 @@
  */
 import { ErrorCodes, MpBusError } from '../errors.js';
 import { Runtime } from '../runtime/runtime.js';
-import type { RuntimeOptions } from '../runtime/options.js';
-import { optionsObject } from '../validation.js';
+import { RUNTIME_OPTION_KEYS, type RuntimeOptions } from '../runtime/options.js';
+import { knownKeys, optionKeys, optionsObject } from '../validation.js';
 import { attachToParent, launchedChild, launchedRuntimeDefaults } from './launched-child.js';
 import { MailboxSystem } from '../bus/mailbox.js';
-import { MailboxTransport, type MailboxTransportOptions } from './mailbox-transport.js';
+import { mailboxSystemOptions, MailboxTransport, type MailboxTransportOptions } from './mailbox-transport.js';
 import { ActorSystem, type ActorSystemOptions } from './system.js';
 
-/** Options of {@link startActorSystem}. */
-export interface StartActorSystemOptions extends RuntimeOptions, Omit<ActorSystemOptions, 'transport'> {
+/**
+ * Options of {@link startActorSystem}: the runtime's and the actor system's (but the hooks and
+ * links that `startActorSystem` sets itself: `transport`, `runtime`, `afterClose`, `beforeClose`).
+ */
+export interface StartActorSystemOptions
+  extends RuntimeOptions, Omit<ActorSystemOptions, 'transport' | 'runtime' | 'afterClose' | 'beforeClose' | 'primaryGone'> {
   /** Mailbox sizes and receive tuning. */
   mailboxes?: MailboxTransportOptions;
 }
+
+/** Every option of {@link StartActorSystemOptions}. */
+const START_OPTION_KEYS = [
+  ...RUNTIME_OPTION_KEYS,
+  ...optionKeys<Omit<StartActorSystemOptions, keyof RuntimeOptions>>({
+    mailboxes: true,
+    container: true,
+    askTimeoutMs: true,
+    goneGraceMs: true,
+    checkValues: true,
+    cluster: true,
+  }),
+];
 
 /** An actor system over a DPDK group, as {@link startActorSystem} returns it: its runtime is always there. */
 export type GroupActorSystem = ActorSystem & { readonly runtime: Runtime };
@@ -38,8 +55,8 @@ export type GroupActorSystem = ActorSystem & { readonly runtime: Runtime };
  */
 export async function startActorSystem(options: StartActorSystemOptions = {}): Promise<GroupActorSystem> {
   // `cluster` is the cluster layer's option (src/cluster/join-cluster.ts): passed on to the system, never to the runtime.
-  optionsObject(options, 'startActorSystem options');
-  optionsObject(options.mailboxes, 'startActorSystem mailboxes');
+  knownKeys(optionsObject(options, 'startActorSystem options') ?? {}, START_OPTION_KEYS, 'startActorSystem options');
+  const mailboxSystem = mailboxSystemOptions(options.mailboxes ?? {}, 'startActorSystem mailboxes');
   const { mailboxes, container, askTimeoutMs, goneGraceMs, cluster, checkValues, ...given } = options;
   // A child of system.launch() joins its parent's group as a secondary unless told otherwise.
   const runtimeOptions: RuntimeOptions = { ...launchedRuntimeDefaults(), ...given };
@@ -49,7 +66,7 @@ export async function startActorSystem(options: StartActorSystemOptions = {}): P
   if (ownRuntime) rt = await Runtime.start(runtimeOptions);
   const runtime = rt!;
   // Attached here, where waiting for a process still creating the group's objects costs no sleep.
-  await MailboxSystem.openAsync(mailboxes);
+  await MailboxSystem.openAsync(mailboxSystem);
   const transport = new MailboxTransport(mailboxes);
   const system = new ActorSystem({
     transport,

@@ -16,10 +16,11 @@
 import { Subject, type Observable, type Subscription } from 'rxjs';
 import { Packr } from 'msgpackr';
 import { ErrorCodes, MpBusError } from '../errors.js';
-import { durationMs, integerIn } from '../validation.js';
+import { durationMs, integerIn, knownKeys, optionKeys, optionsObject } from '../validation.js';
 import { logger } from '../log.js';
 import { MailboxSystem, OfferStatus, type Mailbox, type MailboxRef, type MailboxSystemOptions } from '../bus/mailbox.js';
 import type { PackPrefix } from '../bus/mailbox-ref.js';
+import { MAILBOX_SYSTEM_OPTION_KEYS } from '../bus/mailbox-system.js';
 import { registry, type MailboxAddress } from '../bus/registry.js';
 import { encodeValue } from '../bus/value-codec.js';
 import { ActorErrorCodes } from './errors.js';
@@ -64,6 +65,21 @@ export interface MailboxTransportOptions extends MailboxSystemOptions {
    * added to a followed group is seen within this time (a process that dies is seen at once).
    */
   idlePollMs?: number;
+}
+
+/** Every option of {@link MailboxTransportOptions}: the mailbox system's and the transport's own. */
+const MAILBOX_TRANSPORT_OPTION_KEYS = [
+  ...MAILBOX_SYSTEM_OPTION_KEYS,
+  ...optionKeys<Omit<MailboxTransportOptions, keyof MailboxSystemOptions>>({ mailboxCapacity: true, pollMs: true, idlePollMs: true }),
+];
+
+/**
+ * Checks that `options` name only options of a mailbox transport (`what` names them in the
+ * error) and answers their mailbox system's part, which `MailboxSystem.open` takes.
+ */
+export function mailboxSystemOptions(options: MailboxTransportOptions, what: string): MailboxSystemOptions {
+  knownKeys(optionsObject(options, what) ?? {}, MAILBOX_TRANSPORT_OPTION_KEYS, what);
+  return Object.fromEntries(Object.entries(options).filter(([key]) => MAILBOX_SYSTEM_OPTION_KEYS.includes(key)));
 }
 
 /**
@@ -187,6 +203,7 @@ export class MailboxTransport implements ActorTransport {
    */
   constructor(options: MailboxTransportOptions = {}) {
     // checked before anything is attached or registered
+    const system = mailboxSystemOptions(options, 'MailboxTransport options');
     this.capacity = integerIn(options.mailboxCapacity ?? 4096, 'mailboxCapacity', 1, 0x7fffffff);
     this.pollMs = durationMs(options.pollMs ?? 100, 'pollMs', 1);
     this.idlePollMs = durationMs(options.idlePollMs ?? Math.max(800, this.pollMs), 'idlePollMs', 1);
@@ -196,7 +213,7 @@ export class MailboxTransport implements ActorTransport {
         `idlePollMs (${this.idlePollMs}) must be at least pollMs (${this.pollMs}): it is the longest the poll waits, pollMs the shortest`,
       );
     }
-    this.mailboxes = MailboxSystem.open(options);
+    this.mailboxes = MailboxSystem.open(system);
     this.nodeId = `${this.mailboxes.slot}.${process.pid}.${++nodeCounter}`;
     this.gone$ = this.gone.asObservable();
     this.membership$ = this.membershipChanges.asObservable();

@@ -26,7 +26,7 @@ import { RestartBudget, resolveRestartPolicy, type RestartPolicy } from './resta
 import { moduleLoadingFlags } from './loader-flags.js';
 import type { Runtime } from '../runtime/runtime.js';
 import { DEFAULT_PLACEMENT, formatCpuList, planPlacement, type Placement } from '../runtime/cpus.js';
-import { durationMs, knownKeys, oneOf } from '../validation.js';
+import { durationMs, knownKeys, oneOf, optionKeys } from '../validation.js';
 import type { ActorTransport } from './transport.js';
 
 /**
@@ -696,7 +696,7 @@ function isStringArray(v: unknown): v is string[] {
 }
 
 /** Every option of {@link LaunchOptions} (checked complete by the compiler). */
-const LAUNCH_OPTION_KEYS = Object.keys({
+const LAUNCH_OPTION_KEYS = optionKeys<LaunchOptions>({
   count: true,
   name: true,
   args: true,
@@ -707,7 +707,7 @@ const LAUNCH_OPTION_KEYS = Object.keys({
   startTimeoutMs: true,
   stopTimeoutMs: true,
   placement: true,
-} satisfies Record<keyof LaunchOptions, true>);
+});
 
 function resolveLaunchOptions(module: string | URL, options: LaunchOptions): Resolved {
   if (options === null || typeof options !== 'object') invalid(`launch() options must be an object, got ${String(options)}`);

@@ -19,7 +19,7 @@ export function resolveRestartPolicy(policy: RestartPolicy, where: string): Requ
   if (policy === null || typeof policy !== 'object') {
     throw new MpBusError(ErrorCodes.invalidOption, `${where} takes false or { maxRestarts, withinMs, backoffMs, maxBackoffMs }, got ${String(policy)}`);
   }
-  knownKeys(policy, ['maxRestarts', 'withinMs', 'backoffMs', 'maxBackoffMs'], where);
+  knownKeys(policy, Object.keys(defaultChildRestart), where);
   const resolved = { ...defaultChildRestart, ...policy };
   integerIn(resolved.maxRestarts, `${where}.maxRestarts`, 0, Infinity);
   // (a timer beyond 2^31-1 ms fires at once: such a backoff would restart without waiting)

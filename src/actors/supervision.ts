@@ -3,7 +3,7 @@
  * with the error (when it was an ask) in every case; the strategy then decides the actor's fate.
  */
 import { ErrorCodes, MpBusError } from '../errors.js';
-import { durationMs, integerIn, oneOf } from '../validation.js';
+import { durationMs, integerIn, knownKeys, oneOf, optionKeys } from '../validation.js';
 
 /** How an actor's failures are handled. */
 export type SupervisionStrategy =
@@ -39,6 +39,8 @@ export function checkSupervision(s: unknown, name: string): SupervisionStrategy 
     );
   }
   const strategy = oneOf((s as { strategy?: unknown }).strategy, `${name}.strategy`, STRATEGIES);
+  // (a misspelled maxRestarts would leave the default in force unseen)
+  knownKeys(s, strategy === 'restart' ? RESTART_KEYS : ['strategy'], name);
   if (strategy === 'restart') {
     const r = s as Extract<SupervisionStrategy, { strategy: 'restart' }>;
     if (r.maxRestarts !== undefined) integerIn(r.maxRestarts, `${name}.maxRestarts`, 0, 1_000_000);
@@ -50,6 +52,13 @@ export function checkSupervision(s: unknown, name: string): SupervisionStrategy 
 }
 
 const STRATEGIES = ['resume', 'restart', 'stop', 'escalate'] as const;
+const RESTART_KEYS = optionKeys<Extract<SupervisionStrategy, { strategy: 'restart' }>>({
+  strategy: true,
+  maxRestarts: true,
+  withinMs: true,
+  backoffMs: true,
+  maxBackoffMs: true,
+});
 
 /** Restart, up to 10 times a minute, without delay for the first and doubling up to 1 s. */
 export const defaultSupervision: SupervisionStrategy = { strategy: 'restart', maxRestarts: 10, withinMs: 60_000, backoffMs: 0, maxBackoffMs: 1000 };

@@ -14,7 +14,7 @@ import type { Logger } from 'pino';
 import { filter, Observable, Subject, type Subscription } from 'rxjs';
 import { container as rootContainer, type DependencyContainer } from 'tsyringe';
 import { ErrorCodes, MpBusError, withoutStack } from '../errors.js';
-import { abortSignal, durationMs, flag, optionsObject } from '../validation.js';
+import { abortSignal, durationMs, flag, knownKeys, optionKeys, optionsObject } from '../validation.js';
 import { checkValue } from '../bus/value-codec.js';
 import { logger } from '../log.js';
 import {
@@ -136,6 +136,29 @@ export interface CloseOptions {
   timeoutMs?: number;
 }
 
+/** Every option of {@link ActorSystemOptions} (`cluster`: the cluster layer's, src/cluster/join-cluster.ts). */
+const ACTOR_SYSTEM_OPTION_KEYS = optionKeys<ActorSystemOptions>({
+  transport: true,
+  container: true,
+  askTimeoutMs: true,
+  goneGraceMs: true,
+  afterClose: true,
+  beforeClose: true,
+  primaryGone: true,
+  runtime: true,
+  checkValues: true,
+  cluster: true,
+});
+const ASK_OPTION_KEYS = optionKeys<AskOptions>({ timeoutMs: true, signal: true });
+const CLOSE_OPTION_KEYS = optionKeys<CloseOptions>({ timeoutMs: true });
+const SPAWN_OPTION_KEYS = optionKeys<SpawnOptions>({ name: true, supervision: true, groups: true, preStart: true, postStop: true });
+
+function spawnOptions(given: unknown, what: string): SpawnOptions {
+  const options = optionsObject(given as SpawnOptions | undefined, what) ?? {};
+  knownKeys(options, SPAWN_OPTION_KEYS, what);
+  return options;
+}
+
 /**
  * @internal A layer above this one that wraps the transport of each system made from then on,
  * as the system's options ask: the cluster layer adds its bridge to NATS this way (with the
@@ -216,11 +239,14 @@ export class ActorSystem implements RefHost, CellHost {
   /** Per signal of pending asks: their ids, and its one listener. */
   private readonly abortWatches = new Map<AbortSignal, { ids: Set<number>; onAbort: () => void }>();
   private readonly primaryGone: () => boolean;
+  /** The options object of the last ask whose keys were checked (see `askNow`). */
+  private askOptionsChecked: AskOptions | undefined;
   private readonly closeFirst = new Set<(deadline: number) => Promise<void>>();
   /** The DPDK runtime under this system, when its transport crosses processes (undefined in-process). */
   readonly runtime: Runtime | undefined;
 
   constructor(options: ActorSystemOptions = {}) {
+    knownKeys(optionsObject(options, 'ActorSystem options') ?? {}, ACTOR_SYSTEM_OPTION_KEYS, 'ActorSystem options');
     refreshTracing();
     const transport = options.transport ?? InProcessHub.shared.connect();
     this.runtime = options.runtime ?? (transport instanceof InProcessTransport ? undefined : Runtime.current());
@@ -281,11 +307,11 @@ export class ActorSystem implements RefHost, CellHost {
       }
       if (typeof a === 'object') checkHandlers(target, a);
       name = target;
-      options = optionsObject(b as SpawnOptions | undefined, `spawn('${target}') options`) ?? {};
+      options = spawnOptions(b, `spawn('${target}') options`);
       factory = functionIncarnation(a as FunctionBehavior<AnyContract>, options, name);
     } else if (typeof target === 'function') {
       declared = actorDeclaration(target as ActorClass);
-      options = optionsObject(a as SpawnOptions | undefined, `spawn(${(target as { name?: string }).name ?? 'class'}) options`) ?? {};
+      options = spawnOptions(a, `spawn(${(target as { name?: string }).name ?? 'class'}) options`);
       name = options.name ?? declared.name;
       factory = classIncarnation(target as ActorClass);
     } else {
@@ -471,12 +497,14 @@ export class ActorSystem implements RefHost, CellHost {
     // whole ms: the deadline queue keeps one lane per distinct timeout
     let timeoutMs = this.askTimeoutMs;
     if (typeof action !== 'string') return Promise.reject(notAnAction(to, action));
-    if (options !== undefined && (options === null || typeof options !== 'object')) {
+    if (options !== undefined && options !== this.askOptionsChecked) {
       try {
-        optionsObject(options, 'ask options');
+        knownKeys(optionsObject(options, 'ask options')!, ASK_OPTION_KEYS, 'ask options');
       } catch (err) {
         return Promise.reject(err);
       }
+      // A window of asks usually shares one options object: its keys are checked once.
+      this.askOptionsChecked = options;
     }
     const signal = options?.signal;
     if (options?.timeoutMs !== undefined || signal !== undefined) {
@@ -944,7 +972,8 @@ export class ActorSystem implements RefHost, CellHost {
    * pending asks with `SystemClosedError`, and closes the transport. Idempotent.
    */
   close(options: CloseOptions = {}): Promise<void> {
-    const timeoutMs = durationMs(optionsObject(options, 'close options')?.timeoutMs ?? 5000, 'close timeoutMs', 0);
+    knownKeys(optionsObject(options, 'close options') ?? {}, CLOSE_OPTION_KEYS, 'close options');
+    const timeoutMs = durationMs(options.timeoutMs ?? 5000, 'close timeoutMs', 0);
     const closer = cellInHandler();
     if (closer) this.closers.add(closer);
     if (this.closing === undefined) this.beforeClose?.();

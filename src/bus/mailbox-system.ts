@@ -7,7 +7,7 @@
  */
 import type { Observable } from 'rxjs';
 import { MpBusError, ErrorCodes } from '../errors.js';
-import { integerIn } from '../validation.js';
+import { integerIn, knownKeys, optionKeys, optionsObject } from '../validation.js';
 import { attach, attachAsync, MEMORY_DEFAULTS, type Attachment } from './attachment.js';
 import { Membership } from './membership.js';
 import { checkName, registry, type MailboxAddress } from './registry.js';
@@ -83,8 +83,8 @@ export class MailboxSystem {
    *   that differs from the first call's.
    */
   static open(options: MailboxSystemOptions = {}): MailboxSystem {
+    checkSystemOptions(options);
     if (system && !system.closed) return system.agreeing(options);
-    checkKeepAlive(options);
     system = new MailboxSystem(attach(options), options);
     return system;
   }
@@ -96,8 +96,8 @@ export class MailboxSystem {
    * `ETIMEDOUT` then) where `open` throws `EBUSY`. The JS thread never sleeps in either.
    */
   static async openAsync(options: MailboxSystemOptions = {}): Promise<MailboxSystem> {
+    checkSystemOptions(options);
     if (system && !system.closed) return system.agreeing(options);
-    checkKeepAlive(options);
     await attachAsync(options);
     return MailboxSystem.open(options);
   }
@@ -141,6 +141,7 @@ export class MailboxSystem {
   open<T = unknown>(name: string, options: MailboxOptions = {}): Mailbox<T> {
     this.port.assertOpen();
     checkName(name);
+    knownKeys(optionsObject(options, `open('${name}') options`) ?? {}, MAILBOX_OPTION_KEYS, `open('${name}') options`);
     const capacity = integerIn(options.capacity ?? DEFAULT_CAPACITY, 'capacity', 1, 0x7fffffff);
     const native = this.port.native;
     const id = native.mbxOpen(capacity);
@@ -277,7 +278,20 @@ function definedOf(options: MailboxSystemOptions): MailboxSystemOptions {
   return Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined));
 }
 
-function checkKeepAlive(options: MailboxSystemOptions): void {
+/** Every option of {@link MailboxSystemOptions}. */
+export const MAILBOX_SYSTEM_OPTION_KEYS = optionKeys<MailboxSystemOptions>({
+  spinUs: true,
+  idleParkMs: true,
+  keepAlive: true,
+  poolBuffers: true,
+  bufferSize: true,
+  inboxSize: true,
+  registryEntries: true,
+});
+const MAILBOX_OPTION_KEYS = optionKeys<MailboxOptions>({ capacity: true });
+
+function checkSystemOptions(options: MailboxSystemOptions): void {
+  knownKeys(optionsObject(options, 'MailboxSystem.open options') ?? {}, MAILBOX_SYSTEM_OPTION_KEYS, 'MailboxSystem.open options');
   if (options.keepAlive !== undefined && typeof options.keepAlive !== 'boolean')
     throw new MpBusError(ErrorCodes.invalidOption, `keepAlive must be true or false, got ${JSON.stringify(options.keepAlive)}`);
 }

@@ -32,7 +32,7 @@ import { mpNative, type MpBinding, type NativeIncoming, type NativeMpEvent } fro
 import { Runtime } from '../runtime/runtime.js';
 import { MpEnvelopeKind, encodeValue, hasEnvelope, monotonicMs, readEnvelope, writeEnvelope, type MpEnvelope, type MpEnvelopeHead } from './envelope.js';
 import { LargePayloads, type Body } from './mp-large.js';
-import { checkFds, checkName, checkRaw, resolveBusOptions } from './mp-checks.js';
+import { checkBusOptionKeys, checkFds, checkName, checkRaw, resolveBusOptions } from './mp-checks.js';
 import { closeFds, errorPayload, invokeHandler, type Outcome } from './mp-handler-call.js';
 import { DEFAULT_TIMEOUT_MS, LANE_PREFIX, MpRequests } from './mp-requests.js';
 import { MpSender, PEER_SEND_TIMEOUT_MS } from './mp-send.js';
@@ -128,10 +128,12 @@ export class MpBus {
    * @throws {MpBusError} `ENOTREADY` when no runtime is started, `CLOSED` when it is closed.
    */
   static open(options: MpBusOptions & { runtime?: Runtime; /** @internal opened by mpbus, not the app */ implicit?: boolean } = {}): MpBus {
-    const runtime = options.runtime ?? Runtime.current();
+    if (options === null || typeof options !== 'object') checkBusOptionKeys(options);
+    const { runtime: given, implicit, ...busOptions } = options;
+    checkBusOptionKeys(busOptions);
+    const runtime = given ?? Runtime.current();
     if (!runtime) throw new MpBusError('ENOTREADY', 'start a Runtime (Runtime.start) before opening the bus');
     runtime.assertOpen();
-    const { runtime: _runtime, implicit, ...busOptions } = options;
     if (current && !current.closed && current.runtime === runtime) {
       if (current.implicit && !implicit) {
         current.implicit = false;

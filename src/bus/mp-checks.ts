@@ -3,7 +3,7 @@
  * payloads against DPDK's limits, each failing with an `MpBusError` that says the limit.
  */
 import { MpBusError } from '../errors.js';
-import { integerIn } from '../validation.js';
+import { integerIn, knownKeys, optionKeys, optionsObject } from '../validation.js';
 import type { MpBinding } from '../native/mp.js';
 import { MpErrorCodes, type MpBusOptions } from './types.js';
 
@@ -11,6 +11,20 @@ import { MpErrorCodes, type MpBusOptions } from './types.js';
 export const RESERVED_NAME_PREFIX = 'mpbus:';
 
 type Limits = MpBinding['mpLimits'];
+
+const BUS_OPTION_KEYS = optionKeys<MpBusOptions>({
+  lanes: true,
+  maxPayloadBytes: true,
+  largePayloadTtlMs: true,
+  quarantineMs: true,
+  spinMaxUs: true,
+  spinWindowUs: true,
+});
+
+/** Refuses options `MpBus.open` does not have (`runtime` and `implicit` taken out before). */
+export function checkBusOptionKeys(o: MpBusOptions): void {
+  knownKeys(optionsObject(o, 'MpBus.open options') ?? {}, BUS_OPTION_KEYS, 'MpBus.open options');
+}
 
 export function resolveBusOptions(o: MpBusOptions): Required<MpBusOptions> {
   const int = (name: string, v: number | undefined, dflt: number, min: number, max: number): number => (v === undefined ? dflt : integerIn(v, name, min, max));

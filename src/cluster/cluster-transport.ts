@@ -27,7 +27,7 @@ import { hostname } from 'node:os';
 import { Packr } from 'msgpackr';
 import { merge, Observable, Subject, type Subscription } from 'rxjs';
 import { ErrorCodes, MpBusError } from '../errors.js';
-import { callback, durationMs, oneOf } from '../validation.js';
+import { callback, durationMs, knownKeys, oneOf, optionKeys, optionsObject } from '../validation.js';
 import { logger } from '../log.js';
 import { ActorErrorCodes, toWireError } from '../actors/errors.js';
 import { encodeValue } from '../bus/value-codec.js';
@@ -74,6 +74,24 @@ export interface ClusterOptions {
   /** Another engine instead of NATS (tests, other brokers). */
   engine?: ClusterEngine;
 }
+
+const CLUSTER_OPTION_KEYS = optionKeys<ClusterOptions>({
+  servers: true,
+  name: true,
+  heartbeatMs: true,
+  nodeTimeoutMs: true,
+  whileDisconnected: true,
+  exported: true,
+  nats: true,
+  engine: true,
+});
+const NATS_OPTION_KEYS = optionKeys<NonNullable<ClusterOptions['nats']>>({
+  connectionName: true,
+  reconnectTimeWaitMs: true,
+  maxReconnectAttempts: true,
+  connectTimeoutMs: true,
+  pingIntervalMs: true,
+});
 
 /** A name of this process that other hosts can reach. */
 interface ServedName {
@@ -231,6 +249,8 @@ export class ClusterTransport implements ActorTransport {
     readonly local: ActorTransport,
     options: ClusterOptions,
   ) {
+    knownKeys(optionsObject(options, 'cluster') ?? {}, CLUSTER_OPTION_KEYS, 'cluster');
+    if (options.nats !== undefined) knownKeys(optionsObject(options.nats, 'cluster.nats') ?? {}, NATS_OPTION_KEYS, 'cluster.nats');
     if (typeof options.name !== 'string' || !TOKEN_SAFE.test(options.name)) {
       throw new MpBusError('INVALID_OPTION', `cluster.name must be letters, digits, '-' or '_' (got '${String(options.name)}')`);
     }

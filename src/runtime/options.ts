@@ -1,6 +1,6 @@
 /** Runtime options, their validation, and the EAL command line built from them. */
 import { MpBusError, ErrorCodes } from '../errors.js';
-import { flag, integerIn } from '../validation.js';
+import { flag, integerIn, knownKeys, optionKeys, optionsObject } from '../validation.js';
 import { validateDpdkLibraries } from './libraries.js';
 import { chooseCpus, formatCpuList, parseCpuList, readAllowedCpus, type CpuList } from './cpus.js';
 
@@ -79,6 +79,27 @@ export interface RuntimeOptions {
    */
   dpdkLibraries?: string[] | 'all';
 }
+
+/** Every option of {@link RuntimeOptions}. */
+export const RUNTIME_OPTION_KEYS = optionKeys<RuntimeOptions>({
+  procType: true,
+  filePrefix: true,
+  memoryMb: true,
+  socketMemMb: true,
+  legacyMem: true,
+  singleFileSegments: true,
+  lcore: true,
+  cpus: true,
+  vdevs: true,
+  pciAllowList: true,
+  logLevel: true,
+  baseVirtaddr: true,
+  handleSignals: true,
+  onPrimaryLost: true,
+  telemetry: true,
+  extraEalArgs: true,
+  dpdkLibraries: true,
+});
 
 /** Options after defaults and validation. */
 export interface ResolvedOptions {
@@ -167,6 +188,7 @@ function flagOr(value: unknown, name: string, dflt: boolean): boolean {
 }
 
 export function resolveOptions(options: RuntimeOptions = {}): ResolvedOptions {
+  knownKeys(optionsObject(options, 'Runtime.start options') ?? {}, RUNTIME_OPTION_KEYS, 'Runtime.start options');
   const procType = options.procType ?? 'auto';
   if (!['primary', 'secondary', 'auto'].includes(procType)) invalid(`procType must be 'primary', 'secondary' or 'auto', got ${String(procType)}`);
   const filePrefix = options.filePrefix ?? 'mpbus';

@@ -17,6 +17,7 @@
  * that the address is one of this pool's objects (`NOT_IN_POOL` otherwise) and that the byte
  * range lies inside the object (`ERANGE`).
  */
+import { knownKeys, optionKeys } from '../validation.js';
 import { MpBusError, ErrorCodes } from '../errors.js';
 import { mempoolNative, type MempoolHandle } from '../native/mempool.js';
 import {
@@ -53,6 +54,8 @@ export interface MempoolOptions {
   /** NUMA socket; default any. */
   socketId?: number;
 }
+
+const MEMPOOL_OPTION_KEYS = optionKeys<MempoolOptions>({ size: true, elementSize: true, cacheSize: true, put: true, get: true, socketId: true });
 
 /** A chunk of the pool's memory (see {@link Mempool.memory}). */
 export interface MempoolMemoryChunk {
@@ -117,6 +120,7 @@ export class Mempool {
     validateName('Mempool', name, c.RTE_MEMPOOL_NAMESIZE);
     if (typeof options !== 'object' || options === null)
       throw new MpBusError(ErrorCodes.invalidArgument, 'Mempool.create needs options with size and elementSize');
+    knownKeys(options, MEMPOOL_OPTION_KEYS, 'Mempool.create options', ErrorCodes.invalidArgument);
     const size = validateCount('mempool size', options.size, 1, MAX_POOL_SIZE);
     const elementSize = validateCount('mempool elementSize', options.elementSize, 1, MAX_ELEMENT_SIZE);
     const cacheSize = validateCount('mempool cacheSize', options.cacheSize ?? 0, 0, c.RTE_MEMPOOL_CACHE_MAX_SIZE);

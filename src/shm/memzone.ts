@@ -12,6 +12,7 @@
  * Views are detached (their length becomes 0) when this process frees the zone or closes its
  * runtime, because DPDK unmaps the memory then; keep no other reference to the memory.
  */
+import { knownKeys, optionKeys } from '../validation.js';
 import { MpBusError, ErrorCodes } from '../errors.js';
 import { memzoneNative, type MemzoneHandle } from '../native/memzone.js';
 import {
@@ -41,6 +42,8 @@ export interface MemzoneOptions {
   /** Ask for IOVA-contiguous memory (for devices; needs physically contiguous pages). */
   iovaContiguous?: boolean;
 }
+
+const MEMZONE_OPTION_KEYS = optionKeys<MemzoneOptions>({ size: true, align: true, socketId: true, pageSize: true, iovaContiguous: true });
 
 /** Largest single reservation accepted here (the hugepage pool is the real bound). */
 const MAX_MEMZONE_SIZE = 2 ** 40;
@@ -94,6 +97,7 @@ export class Memzone {
     const c = memzoneNative().memzoneConstants;
     validateName('Memzone', name, c.RTE_MEMZONE_NAMESIZE);
     if (typeof options !== 'object' || options === null) throw new MpBusError(ErrorCodes.invalidArgument, 'Memzone.reserve needs options with a size');
+    knownKeys(options, MEMZONE_OPTION_KEYS, 'Memzone.reserve options', ErrorCodes.invalidArgument);
     // size 0 would make DPDK reserve the largest free block: never what a caller means.
     const size = validateCount('memzone size', options.size, 1, MAX_MEMZONE_SIZE);
     const align = options.align ?? 0;

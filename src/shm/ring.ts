@@ -11,6 +11,7 @@
  * const n = other.dequeueBurst(out);        // out[0..n) hold the values
  * ```
  */
+import { knownKeys, optionKeys } from '../validation.js';
 import { MpBusError, ErrorCodes } from '../errors.js';
 import { ringNative, type RingHandle } from '../native/ring.js';
 import {
@@ -46,6 +47,8 @@ export interface RingOptions {
   /** NUMA socket of the ring's memory; default any. */
   socketId?: number;
 }
+
+const RING_OPTION_KEYS = optionKeys<RingOptions>({ size: true, producer: true, consumer: true, exactSize: true, socketId: true });
 
 /** Largest `size`: DPDK's RTE_RING_SZ_MASK bounds the ring's internal power-of-two size. */
 const MAX_RING_SIZE = 2 ** 30;
@@ -132,6 +135,7 @@ export class Ring {
     const c = ringNative().ringConstants;
     validateName('Ring', name, c.RTE_RING_NAMESIZE);
     if (typeof options !== 'object' || options === null) throw new MpBusError(ErrorCodes.invalidArgument, 'Ring.create needs options with a size');
+    knownKeys(options, RING_OPTION_KEYS, 'Ring.create options', ErrorCodes.invalidArgument);
     const exact = options.exactSize ?? false;
     if (typeof exact !== 'boolean') throw new MpBusError(ErrorCodes.invalidArgument, 'exactSize must be a boolean');
     const size = validateCount('ring size', options.size, exact ? 1 : 2, exact ? MAX_RING_SIZE - 1 : MAX_RING_SIZE);

@@ -10,8 +10,12 @@ import {
   ActorSystem,
   ClusterTransport,
   InProcessHub,
+  MailboxSystem,
   MailboxTransport,
+  MpBus,
   MpBusError,
+  Runtime,
+  startActorSystem,
   type AnyContract,
   type Handlers,
   type RouterOptions,
@@ -163,5 +167,59 @@ describe('transport options', () => {
     refuses('cluster.nodeTimeoutMs', () => cluster({ heartbeatMs: 1000, nodeTimeoutMs: 500 }));
     refuses('cluster.whileDisconnected', () => cluster({ whileDisconnected: 'queue' }));
     refuses('cluster.exported', () => cluster({ exported: ['a'] }));
+  });
+});
+
+describe('options that do not exist', () => {
+  /** Refused as INVALID_OPTION naming where, the key given and the option meant. */
+  const misspelled = (where: string, key: string, meant: string): unknown =>
+    expect.objectContaining({ code: 'INVALID_OPTION', message: expect.stringContaining(`${where} has no option '${key}' (did you mean '${meant}'?)`) });
+  const untyped = <T>(o: Record<string, unknown>): T => o as T;
+
+  it('are refused where they are given, naming the closest option (a typo would leave a default in force unseen)', async () => {
+    expect(() => system(untyped({ askTimeout: 500 }))).toThrow(misspelled('ActorSystem options', 'askTimeout', 'askTimeoutMs'));
+    const s = system();
+    const ref = await s.spawn('echo', { echo: (m: unknown) => m });
+    await expect(ref.ask('echo', 1, untyped({ timeout: 50 }))).rejects.toEqual(misspelled('ask options', 'timeout', 'timeoutMs'));
+    // the keys of one options object are checked once; another object is checked again
+    const shared = { timeoutMs: 1000 };
+    await expect(Promise.all([ref.ask('echo', 1, shared), ref.ask('echo', 2, shared)])).resolves.toEqual([1, 2]);
+    await expect(ref.ask('echo', 1, untyped({ timeoutMs: 1000, sigal: undefined }))).rejects.toEqual(misspelled('ask options', 'sigal', 'signal'));
+    await expect(s.spawn('x', { x: () => 1 }, untyped({ group: ['g'] }))).rejects.toEqual(misspelled("spawn('x') options", 'group', 'groups'));
+    await expect(s.spawn('x', { x: () => 1 }, { supervision: untyped({ strategy: 'restart', maxRestart: 1 }) })).rejects.toEqual(
+      misspelled("actor 'x' supervision", 'maxRestart', 'maxRestarts'),
+    );
+    await expect(s.spawn('x', { x: () => 1 }, { supervision: untyped({ strategy: 'stop', maxRestarts: 1 }) })).rejects.toMatchObject({
+      message: expect.stringContaining("has no option 'maxRestarts'"),
+    });
+    expect(() => s.router('r', untyped({ strategey: 'least-loaded' }))).toThrow(misspelled("router 'r' options", 'strategey', 'strategy'));
+    expect(() => s.close(untyped({ timeout: 0 }))).toThrow(misspelled('close options', 'timeout', 'timeoutMs'));
+    await s.close();
+  });
+
+  it('of the runtime, the mailboxes, the rte_mp bus and the cluster, before anything is started or attached', async () => {
+    await expect(Runtime.start(untyped({ filePrefx: 'x' }))).rejects.toEqual(misspelled('Runtime.start options', 'filePrefx', 'filePrefix'));
+    await expect(startActorSystem(untyped({ filePrefx: 'x' }))).rejects.toEqual(misspelled('startActorSystem options', 'filePrefx', 'filePrefix'));
+    // set by startActorSystem itself: not options of it
+    await expect(startActorSystem(untyped({ afterClose: () => {} }))).rejects.toMatchObject({
+      code: 'INVALID_OPTION',
+      message: expect.stringContaining("no option 'afterClose'"),
+    });
+    await expect(startActorSystem({ mailboxes: untyped({ mailboxCapcity: 8 }) })).rejects.toEqual(
+      misspelled('startActorSystem mailboxes', 'mailboxCapcity', 'mailboxCapacity'),
+    );
+    expect(() => new MailboxTransport(untyped({ spinUS: 0 }))).toThrow(misspelled('MailboxTransport options', 'spinUS', 'spinUs'));
+    expect(() => MailboxSystem.open(untyped({ pollMs: 100 }))).toThrow(
+      expect.objectContaining({ code: 'INVALID_OPTION', message: expect.stringContaining("MailboxSystem.open options has no option 'pollMs'") }),
+    );
+    expect(() => MpBus.open(untyped({ lane: 4 }))).toThrow(misspelled('MpBus.open options', 'lane', 'lanes'));
+    const local = new InProcessHub().connect();
+    const engine = {} as ClusterEngine;
+    expect(() => new ClusterTransport(local, untyped({ servers: 'nats://127.0.0.1:1', name: 'c', engine, heartbeatMS: 10 }))).toThrow(
+      misspelled('cluster', 'heartbeatMS', 'heartbeatMs'),
+    );
+    expect(() => new ClusterTransport(local, { servers: 'nats://127.0.0.1:1', name: 'c', engine, nats: untyped({ pingInterval: 10 }) })).toThrow(
+      misspelled('cluster.nats', 'pingInterval', 'pingIntervalMs'),
+    );
   });
 });
