@@ -19,6 +19,7 @@ export type {
   Watch as InterruptWatch,
   EventSource as InterruptEventSource,
   InterruptEvent,
+  InterruptEventOf,
   InterruptType,
   LinkEvent,
   PortEvent,

@@ -17,6 +17,7 @@ export type { InterruptBackend, Hold } from './backend.js';
 export { ofType, ofPort, ofAlarm, ofFd } from './operators.js';
 export type {
   InterruptEvent,
+  InterruptEventOf,
   InterruptType,
   LinkEvent,
   PortEvent,

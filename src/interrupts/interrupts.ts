@@ -20,6 +20,7 @@ import type {
   EventLoss,
   FdEvent,
   InterruptEvent,
+  InterruptEventOf,
   InterruptType,
   LinkEvent,
   LinkState,
@@ -77,7 +78,7 @@ export class Interrupts {
   }
 
   /** Events of some types, optionally of one port: `on('lsc', 0)`. Watches nothing by itself. */
-  on<T extends InterruptType>(types: T | T[], port?: number): Observable<Extract<InterruptEvent, { type: T }>> {
+  on<T extends InterruptType>(types: T | T[], port?: number): Observable<InterruptEventOf<T>> {
     const list = Array.isArray(types) ? types : [types];
     const typed = this.events$.pipe(ofType(...list));
     if (port === undefined) return typed;

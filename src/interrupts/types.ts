@@ -59,6 +59,20 @@ export interface FdEvent extends EventBase {
 export type InterruptEvent = LinkEvent | PortEvent | AlarmEvent | FdEvent;
 
 /**
+ * The events of the types `T`, as `ofType` and `on` emit them: each kind of event that has one
+ * of them, its `type` narrowed to those (`ofType('new', 'destroy')` gives `PortEvent`s whose
+ * `type` is `'new' | 'destroy'`). `Extract<InterruptEvent, { type: T }>` would give `never`
+ * there: `PortEvent` carries three types, and is not one of `{ type: 'new' | 'destroy' }`.
+ */
+export type InterruptEventOf<T extends InterruptType> = InterruptEvent extends infer E
+  ? E extends InterruptEvent
+    ? [Extract<E['type'], T>] extends [never]
+      ? never
+      : E & { type: Extract<E['type'], T> }
+    : never
+  : never;
+
+/**
  * Events a secondary could not get: the primary keeps a bounded history (the last 4096 events)
  * for secondaries that missed broadcasts (stopped, starved); one that comes back after more
  * than that gets this instead of the events `from`..`to` (inclusive), and its `linkState$`
