@@ -138,9 +138,25 @@ describe('the rte_mp bus', () => {
       badFd: 'INVALID_FDS',
       functionValue: 'ENCODE_FAILED',
       nestedSymbol: 'ENCODE_FAILED',
-      cycle: 'ENCODE_FAILED',
+      nestedFunction: 'ENCODE_FAILED',
       badTimeout: 'INVALID_OPTION',
+      misspelledSendOption: 'INVALID_OPTION',
+      misspelledRequestOption: 'INVALID_OPTION',
       longNameMessages: 'INVALID_NAME',
+    });
+  });
+
+  it('values keep what actor messages keep: Map, Set, Date, bigint, -0, shared references and cycles', async () => {
+    const { primary, secondaries } = await startGroup('rich', 1);
+    await primary.use(mp).handle('same', 'same');
+    expect(await secondaries[0]!.use(mp).richRoundTrip('same')).toEqual({
+      map: true,
+      set: true,
+      date: true,
+      big: true,
+      negZero: true,
+      shared: true,
+      cycle: true,
     });
   });
 

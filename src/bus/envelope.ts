@@ -21,6 +21,7 @@
 import { Packr } from 'msgpackr';
 import { MpBusError } from '../errors.js';
 import { MpErrorCodes } from './types.js';
+import { encodeValue as wireForm } from './value-codec.js';
 
 export const ENVELOPE_HEADER_BYTES = 24;
 export const LARGE_REF_BYTES = 16;
@@ -65,13 +66,19 @@ export function monotonicMs(): number {
   return Number(process.hrtime.bigint()) / 1e6;
 }
 
-/** msgpack-encodes a value, or throws ENCODE_FAILED before anything is sent. */
+/**
+ * msgpack-encodes a value by the rule actor messages follow (docs/actors.md, "What a message can
+ * hold": `Map`, `Set`, errors, registered classes and shared references kept), or throws
+ * ENCODE_FAILED, naming where the part that cannot cross is, before anything is sent.
+ */
 export function encodeValue(value: unknown): Buffer {
   if (typeof value === 'function' || typeof value === 'symbol') {
     throw new MpBusError(MpErrorCodes.encodeFailed, `a ${typeof value} cannot be sent: send plain data (objects, arrays, strings, numbers, bytes...)`);
   }
+  // (a function or symbol inside an object would otherwise vanish, a Map arrive as an object)
+  const form = wireForm(value, 'value');
   try {
-    return packr.pack(value);
+    return packr.pack(form);
   } catch (err) {
     throw new MpBusError(MpErrorCodes.encodeFailed, `the value cannot be msgpack-encoded: ${(err as Error).message}`, { cause: err });
   }

@@ -32,7 +32,7 @@ import { mpNative, type MpBinding, type NativeIncoming, type NativeMpEvent } fro
 import { Runtime } from '../runtime/runtime.js';
 import { MpEnvelopeKind, encodeValue, hasEnvelope, monotonicMs, readEnvelope, writeEnvelope, type MpEnvelope, type MpEnvelopeHead } from './envelope.js';
 import { LargePayloads, type Body } from './mp-large.js';
-import { checkBusOptionKeys, checkFds, checkName, checkRaw, resolveBusOptions } from './mp-checks.js';
+import { checkBusOptionKeys, checkCallOptionKeys, checkFds, checkName, checkRaw, resolveBusOptions } from './mp-checks.js';
 import { closeFds, errorPayload, invokeHandler, type Outcome } from './mp-handler-call.js';
 import { DEFAULT_TIMEOUT_MS, LANE_PREFIX, MpRequests } from './mp-requests.js';
 import { MpSender, PEER_SEND_TIMEOUT_MS } from './mp-send.js';
@@ -222,6 +222,7 @@ export class MpBus {
   send(name: string, value: unknown, options: MpMessageOptions = {}): void {
     this.assertOpen();
     checkName(name, this.limits);
+    checkCallOptionKeys(options, 'message', `send('${name}') options`);
     const fds = checkFds(options.fds, this.limits);
     const onSent = options.onSent;
     if (onSent !== undefined && typeof onSent !== 'function') throw new MpBusError(MpErrorCodes.invalidOption, 'onSent must be a function');

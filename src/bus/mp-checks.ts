@@ -5,7 +5,7 @@
 import { MpBusError } from '../errors.js';
 import { integerIn, knownKeys, optionKeys, optionsObject } from '../validation.js';
 import type { MpBinding } from '../native/mp.js';
-import { MpErrorCodes, type MpBusOptions } from './types.js';
+import { MpErrorCodes, type MpBusOptions, type MpMessageOptions, type MpRequestOptions } from './types.js';
 
 /** Names starting with this are mpbus's own (lanes); user names may not use it. */
 export const RESERVED_NAME_PREFIX = 'mpbus:';
@@ -20,6 +20,14 @@ const BUS_OPTION_KEYS = optionKeys<MpBusOptions>({
   spinMaxUs: true,
   spinWindowUs: true,
 });
+
+const MESSAGE_OPTION_KEYS = optionKeys<MpMessageOptions>({ fds: true, raw: true, onSent: true });
+const REQUEST_OPTION_KEYS = optionKeys<MpRequestOptions>({ fds: true, raw: true, timeoutMs: true, mode: true });
+
+/** Refuses options a message (`send`) or a request does not have; `what` names the call. */
+export function checkCallOptionKeys(o: MpMessageOptions | MpRequestOptions, kind: 'message' | 'request', what: string): void {
+  knownKeys(optionsObject(o, what) ?? {}, kind === 'message' ? MESSAGE_OPTION_KEYS : REQUEST_OPTION_KEYS, what);
+}
 
 /** Refuses options `MpBus.open` does not have (`runtime` and `implicit` taken out before). */
 export function checkBusOptionKeys(o: MpBusOptions): void {

@@ -10,7 +10,7 @@ import { readdirSync } from 'node:fs';
 import { MpBusError } from '../errors.js';
 import type { MpBinding, NativeReply, NativeRequestDone } from '../native/mp.js';
 import { MpEnvelopeKind, encodeValue, hasEnvelope, monotonicMs, readEnvelope, type MpEnvelope, type MpEnvelopeHead } from './envelope.js';
-import { RESERVED_NAME_PREFIX, checkFds, checkName, checkRaw } from './mp-checks.js';
+import { RESERVED_NAME_PREFIX, checkCallOptionKeys, checkFds, checkName, checkRaw } from './mp-checks.js';
 import { closeFds } from './mp-handler-call.js';
 import type { Body, LargePayloads } from './mp-large.js';
 import { CorrelationIds, answers, completes, startWaiting, type RequestSlot, type RequestSlotPool } from './request-slots.js';
@@ -121,6 +121,7 @@ export class MpRequests {
   start<T>(name: string, value: unknown, options: MpRequestOptions): Promise<MpRequestResult<T>> {
     this.host.assertOpen();
     checkName(name, this.limits);
+    checkCallOptionKeys(options, 'request', `request('${name}') options`);
     const fds = checkFds(options.fds, this.limits);
     const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
     if (typeof timeoutMs !== 'number' || !Number.isFinite(timeoutMs) || timeoutMs <= 0 || timeoutMs > 3_600_000) {
