@@ -71,6 +71,24 @@ export function flag(value: unknown, name: string): boolean {
 }
 
 /**
+ * What a DPDK file prefix may be: it names the group's runtime dir (`/var/run/dpdk/<prefix>`) and
+ * hugepage files, so it is a name, never a path (no `/`, not `.`, `..` or empty).
+ */
+const FILE_PREFIX = /^[A-Za-z0-9_-][A-Za-z0-9_.-]{0,47}$/;
+
+/** True when `value` is a file prefix (see {@link filePrefix}). */
+export function isFilePrefix(value: unknown): value is string {
+  return typeof value === 'string' && FILE_PREFIX.test(value);
+}
+
+/** A group's file prefix: 1-48 characters of [A-Za-z0-9_.-], not starting with a dot. */
+export function filePrefix(value: unknown, name: string): string {
+  if (!isFilePrefix(value))
+    invalid(name, "1-48 characters of [A-Za-z0-9_.-], not starting with '.' (it names the group's runtime dir and hugepage files)", value);
+  return value;
+}
+
+/**
  * Refuses keys of `options` that are not among `known` (a typo such as `maxRestart` would
  * otherwise leave the default in force unseen), naming the closest known one.
  */

@@ -70,6 +70,16 @@ describe('mpbus ps and top', () => {
     );
     expect(table).toMatch(alphaRow);
 
+    // a reader that stops early (`| head`) ends top quietly: once, an unhandled EPIPE and code 1
+    const piped = await run('bash', [
+      '-c',
+      `set -o pipefail; ${process.execPath} ${cliScript} top ${g.prefix} --json -n 5 --interval 100 | head -c 10 > /dev/null`,
+    ]).then(
+      (r) => ({ code: 0, stderr: r.stderr }),
+      (err: { code: number; stderr: string }) => ({ code: err.code, stderr: err.stderr }),
+    );
+    expect(piped).toEqual({ code: 0, stderr: '' });
+
     await tmux('new-session', '-d', '-s', 'top', '-x', '160', '-y', '30', `${process.execPath} ${cliScript} top ${g.prefix} --sort depth`);
     await until(
       'top to show both actors',

@@ -3,7 +3,9 @@
  * group from its files without disturbing it, `clean` refuses a live group and removes a dead
  * one's files.
  */
-import { existsSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { fixture } from './harness/fixtures.js';
 import { useTestGroups } from './harness/use-groups.js';
@@ -60,5 +62,24 @@ describe('mpbus ls and clean', () => {
   it('usage errors exit 2', async () => {
     expect((await mpbus('clean')).code).toBe(2);
     expect((await mpbus('ls', '--bogus')).code).toBe(2);
+  });
+
+  it('a prefix that is a path is refused (exit 2) by clean, ps and top, and nothing is removed', async () => {
+    // (once, `clean ../../../tmp/x` removed that directory, and `clean .` the runtime dir of every group)
+    const victim = mkdtempSync(join(tmpdir(), 'mpbus-cli-victim-'));
+    writeFileSync(join(victim, 'keep.txt'), 'keep');
+    try {
+      for (const prefix of [`../../..${victim}`, '.', '..', '', 'a/b']) {
+        const r = await mpbus('clean', prefix);
+        expect({ prefix, code: r.code }).toEqual({ prefix, code: 2 });
+        expect(r.stderr).toContain('is not a group prefix');
+      }
+      expect((await mpbus('ps', '..')).code).toBe(2);
+      expect((await mpbus('top', '../x', '-n', '1')).code).toBe(2);
+      expect(existsSync(join(victim, 'keep.txt'))).toBe(true);
+      expect(existsSync('/var/run/dpdk')).toBe(true);
+    } finally {
+      rmSync(victim, { recursive: true, force: true });
+    }
   });
 });

@@ -2,6 +2,7 @@
  * `mpbus clean <prefix>`: removes what a dead group left (its hugepage files and runtime dir);
  * refuses while any of its processes lives.
  */
+import { isFilePrefix } from '../validation.js';
 import { MpBusError } from '../errors.js';
 import { cleanGroup } from '../runtime/group-survey.js';
 import type { Command } from './command.js';
@@ -24,7 +25,11 @@ export const clean: Command = {
       console.error(`mpbus clean: give one group prefix ('mpbus ls' lists them)\n\n${help}`);
       return 2;
     }
-    const prefix = rest[0]!;
+    if (!isFilePrefix(rest[0])) {
+      console.error(`mpbus clean: '${rest[0]}' is not a group prefix (1-48 characters of [A-Za-z0-9_.-], not starting with '.'; 'mpbus ls' lists them)`);
+      return 2;
+    }
+    const prefix = rest[0];
     try {
       const survey = cleanGroup(prefix);
       if (json) console.log(JSON.stringify({ prefix, removed: true, hugepageBytes: survey.hugepageBytes }));

@@ -2,6 +2,7 @@
  * `mpbus ps <prefix>`: a group's processes (pid, role, lcore, uptime, CPU, RSS, command) and
  * its actors (counters, depth, ask latencies), read from its files without attaching to it.
  */
+import { isFilePrefix } from '../validation.js';
 import { readGroupView, type GroupView } from '../obs/group-view.js';
 import type { Command } from './command.js';
 import { amount, duration, formatTable, latency, mib } from './format.js';
@@ -42,7 +43,11 @@ export const ps: Command = {
       console.error(`mpbus ps: give one group prefix ('mpbus ls' lists them)\n\n${help}`);
       return 2;
     }
-    const view = readGroupView(rest[0]!);
+    if (!isFilePrefix(rest[0])) {
+      console.error(`mpbus ps: '${rest[0]}' is not a group prefix (1-48 characters of [A-Za-z0-9_.-], not starting with '.'; 'mpbus ls' lists them)`);
+      return 2;
+    }
+    const view = readGroupView(rest[0]);
     if (!view) {
       if (json) console.log(JSON.stringify({ prefix: rest[0], found: false }));
       else console.error(`mpbus ps: no group '${rest[0]}' on this machine ('mpbus ls' lists them)`);

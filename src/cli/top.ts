@@ -3,6 +3,7 @@
  * rates, ask latency p50/p99 and dead letters; per process its CPU and RSS. Sortable (keys or
  * `--sort`), `q` quits. Reads the group's files only, like `ps` (nothing attaches to the group).
  */
+import { isFilePrefix } from '../validation.js';
 import { readGroupView, type ActorRow, type GroupView } from '../obs/group-view.js';
 import type { Command } from './command.js';
 import { amount, formatTable, latency } from './format.js';
@@ -49,6 +50,7 @@ function parse(args: string[]): TopOptions | string {
     else o.prefix = a;
   }
   if (o.prefix === '') return "give one group prefix ('mpbus ls' lists them)";
+  if (!isFilePrefix(o.prefix)) return `'${o.prefix}' is not a group prefix (1-48 characters of [A-Za-z0-9_.-], not starting with '.'; 'mpbus ls' lists them)`;
   if (!Object.hasOwn(SORTS, o.sort)) return `--sort takes ${Object.keys(SORTS).join(', ')}, got '${o.sort}'`;
   if (!Number.isInteger(o.intervalMs) || o.intervalMs < 100 || o.intervalMs > 3_600_000) return '--interval takes 100 to 3600000 ms';
   if (o.count !== Infinity && (!Number.isInteger(o.count) || o.count < 1)) return '-n takes a positive integer';
@@ -104,8 +106,12 @@ function loop(o: TopOptions): Promise<number> {
   let timer: NodeJS.Timeout | undefined;
   let shown = 0;
   return new Promise<number>((resolve) => {
+    let finished = false;
     const finish = (code: number, message?: string): void => {
+      if (finished) return;
+      finished = true;
       clearTimeout(timer);
+      out.off('error', onOutputError);
       if (keys) {
         stdin.setRawMode(false);
         stdin.pause();
@@ -114,7 +120,12 @@ function loop(o: TopOptions): Promise<number> {
       if (message) console.error(message);
       resolve(code);
     };
+    // A reader that went away (`mpbus top ... | head`) ends the view quietly, as procps's top does.
+    const onOutputError = (err: NodeJS.ErrnoException): void =>
+      finish(err.code === 'EPIPE' ? 0 : 1, err.code === 'EPIPE' ? undefined : `mpbus top: ${err.message}`);
+    out.on('error', onOutputError);
     const refresh = (): void => {
+      if (finished) return;
       const next = readGroupView(o.prefix, view);
       if (!next || (next.processes.length === 0 && next.state === 'dead')) {
         if (view) finish(0, `mpbus top: group '${o.prefix}' is gone`);

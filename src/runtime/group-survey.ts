@@ -4,6 +4,7 @@
  * hugepage memory, alive or dead; and the removal of a dead group's files. Used by `mpbus ls`
  * and `mpbus clean`.
  */
+import { isFilePrefix } from '../validation.js';
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { MpBusError, ErrorCodes } from '../errors.js';
@@ -36,10 +37,13 @@ export function surveyGroups(): GroupSurvey[] {
   } catch {
     return [];
   }
-  return names
-    .filter((name) => existsSync(join(root, name, 'config')) || existsSync(join(root, name, 'mpbus_settings.json')))
-    .sort()
-    .map((name) => surveyGroup(name));
+  return (
+    names
+      // (a C program's prefix outside mpbus's rule is not a group mpbus can name)
+      .filter((name) => isFilePrefix(name) && (existsSync(join(root, name, 'config')) || existsSync(join(root, name, 'mpbus_settings.json'))))
+      .sort()
+      .map((name) => surveyGroup(name))
+  );
 }
 
 /** One group, whether or not it is alive. */

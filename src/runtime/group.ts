@@ -12,6 +12,7 @@
  * - `mpbus_primary_left_<pid>`: written by a primary that closes cleanly, before it lets go of
  *   DPDK's lock on `config`, so secondaries can tell a primary that left from one that died.
  */
+import { filePrefix } from '../validation.js';
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync, renameSync, accessSync, constants } from 'node:fs';
 import { join } from 'node:path';
 import { addon } from '../native/addon.js';
@@ -91,6 +92,8 @@ export class GroupFiles {
   readonly runtimeDir: string;
 
   constructor(readonly prefix: string) {
+    // (a path here would make every read and removal below reach outside the group's own files)
+    filePrefix(prefix, 'a group prefix');
     this.runtimeDir = join(dpdkRuntimeRoot(), prefix);
   }
 

@@ -1,6 +1,6 @@
 /** Runtime options, their validation, and the EAL command line built from them. */
 import { MpBusError, ErrorCodes } from '../errors.js';
-import { flag, integerIn, knownKeys, optionKeys, optionsObject } from '../validation.js';
+import { filePrefix as checkFilePrefix, flag, integerIn, knownKeys, optionKeys, optionsObject } from '../validation.js';
 import { validateDpdkLibraries } from './libraries.js';
 import { chooseCpus, formatCpuList, parseCpuList, readAllowedCpus, type CpuList } from './cpus.js';
 
@@ -191,10 +191,7 @@ export function resolveOptions(options: RuntimeOptions = {}): ResolvedOptions {
   knownKeys(optionsObject(options, 'Runtime.start options') ?? {}, RUNTIME_OPTION_KEYS, 'Runtime.start options');
   const procType = options.procType ?? 'auto';
   if (!['primary', 'secondary', 'auto'].includes(procType)) invalid(`procType must be 'primary', 'secondary' or 'auto', got ${String(procType)}`);
-  const filePrefix = options.filePrefix ?? 'mpbus';
-  if (typeof filePrefix !== 'string' || !/^[A-Za-z0-9_.-]{1,48}$/.test(filePrefix) || filePrefix.startsWith('.')) {
-    invalid(`filePrefix must be 1-48 characters of [A-Za-z0-9_.-] (it names files), got ${JSON.stringify(filePrefix)}`);
-  }
+  const filePrefix = checkFilePrefix(options.filePrefix ?? 'mpbus', 'filePrefix');
   const lcore = options.lcore ?? 'auto';
   if (lcore !== 'auto' && (!Number.isInteger(lcore) || lcore < 0 || lcore >= MAX_LCORE)) {
     invalid(`lcore must be 'auto' or an integer 0..${MAX_LCORE - 1}, got ${String(lcore)}`);
