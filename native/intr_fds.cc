@@ -3,8 +3,10 @@
 // fd and queues an fd event (intr_queue.cc). Also the eventfds of user sources, which Node has
 // no API for.
 #define ALLOW_EXPERIMENTAL_API 1
+#include <fcntl.h>
 #include <rte_interrupts.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
 
@@ -115,9 +117,32 @@ void InitFdSources(Napi::Env env, Napi::Object exports) {
   exports.Set("eventfdClose", Napi::Function::New(env, EventfdClose));
 }
 
+// The errno epoll_ctl gives for fd (0: it can be watched). The EAL interrupt thread adds an fd
+// to its epoll only later, on its own thread, and panics (rte_panic: the process aborts) when
+// that fails: a regular file (EPERM) or a closed fd (EBADF). So the same call is tried here
+// first, on an epoll of its own.
+int UnpollableErrno(int fd) {
+  // (first: a closed fd's number would be the epoll's own below)
+  if (fcntl(fd, F_GETFD) < 0) return errno;
+  int ep = epoll_create1(EPOLL_CLOEXEC);
+  if (ep < 0) return errno;
+  epoll_event ev{};
+  ev.events = EPOLLIN;
+  int e = epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev) == 0 ? 0 : errno;
+  close(ep);
+  return e;
+}
+
 }  // namespace
 
 uint32_t AddFdSource(Napi::Env env, int fd, FdKind kind, bool ownsFd) {
+  if (int e = UnpollableErrno(fd); e != 0) {
+    if (ownsFd) close(fd);
+    ThrowError(env, ErrnoName(e),
+               "fd " + std::to_string(fd) + " cannot be watched: epoll refuses it (" + strerror(e) +
+                   "); watch a pipe, FIFO, socket, eventfd or device, not a regular file or a closed fd",
+               e);
+  }
   rte_intr_handle* handle = rte_intr_instance_alloc(RTE_INTR_INSTANCE_F_PRIVATE);
   if (handle == nullptr) {
     if (ownsFd) close(fd);

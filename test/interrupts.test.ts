@@ -61,6 +61,14 @@ describe('interrupts in the primary', () => {
     expect(ev.of<InterruptEvent>('intr', (x) => x.type === 'fd')).toHaveLength(1);
   });
 
+  it('an fd epoll refuses (a regular file, a closed fd) fails its fd$ with the errno, and the process lives on', async () => {
+    const g = group('ifdbad');
+    const p = await g.startAgent({ procType: 'primary' });
+    // (once, DPDK's interrupt thread panicked on it: "Error adding fd ... epoll_ctl", SIGABRT)
+    expect(await p.use(F).watchUnpollable()).toEqual({ regularFile: 'EPERM', closedFd: 'EBADF' });
+    expect(await p.use(F).stats()).toMatchObject({ fds: 0, native: { fdSources: 0 } });
+  });
+
   it('linkState$ gives the current state first, then changes; a late subscriber gets the state, not the history', async () => {
     const g = group('ilink');
     const p = await g.startAgent({ procType: 'primary', vdevs: ['net_null0'] });
