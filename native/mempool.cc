@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "common.h"
+#include "shm_handle.h"
 #include "shm_view.h"
 
 namespace mpbus {
@@ -58,8 +59,7 @@ long ObjectIndex(rte_mempool* mp, uintptr_t addr) {
 
 rte_mempool* PoolArg(Napi::Env env, const Napi::Value& value) {
   RequireEal(env);
-  if (!value.IsExternal()) throw Napi::TypeError::New(env, "expected a mempool handle");
-  return value.As<Napi::External<rte_mempool>>().Data();
+  return LiveObject<rte_mempool>(env, value, "mempool");
 }
 
 void* CheckedObject(Napi::Env env, rte_mempool* mp, const Napi::Value& value) {
@@ -72,7 +72,7 @@ void* CheckedObject(Napi::Env env, rte_mempool* mp, const Napi::Value& value) {
   return reinterpret_cast<void*>(addr);
 }
 
-Napi::Value Handle(Napi::Env env, rte_mempool* mp) { return Napi::External<rte_mempool>::New(env, mp); }
+Napi::Value Handle(Napi::Env env, rte_mempool* mp) { return MakeSharedHandle(env, mp, mp->mz); }
 
 // mempoolCreate(name, n, eltSize, cacheSize, socketId, flags) -> handle
 Napi::Value MempoolCreate(const Napi::CallbackInfo& info) {
@@ -266,6 +266,7 @@ void InitMempool(Napi::Env env, Napi::Object exports) {
   exports.Set("mempoolLookup", Napi::Function::New(env, MempoolLookup));
   exports.Set("mempoolFree", Napi::Function::New(env, MempoolFree));
   exports.Set("mempoolInfo", Napi::Function::New(env, MempoolInfo));
+  exports.Set("mempoolLive", Napi::Function::New(env, IsLive<rte_mempool>));
   exports.Set("mempoolAvailCount", Napi::Function::New(env, MempoolAvailCount));
   exports.Set("mempoolInUseCount", Napi::Function::New(env, MempoolInUseCount));
   exports.Set("mempoolGet", Napi::Function::New(env, MempoolGet));

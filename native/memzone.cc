@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "common.h"
+#include "shm_handle.h"
 #include "shm_view.h"
 
 namespace mpbus {
@@ -12,13 +13,10 @@ namespace {
 
 const rte_memzone* ZoneArg(Napi::Env env, const Napi::Value& value) {
   RequireEal(env);
-  if (!value.IsExternal()) throw Napi::TypeError::New(env, "expected a memzone handle");
-  return value.As<Napi::External<rte_memzone>>().Data();
+  return LiveObject<const rte_memzone>(env, value, "memzone");
 }
 
-Napi::Value Handle(Napi::Env env, const rte_memzone* mz) {
-  return Napi::External<rte_memzone>::New(env, const_cast<rte_memzone*>(mz));
-}
+Napi::Value Handle(Napi::Env env, const rte_memzone* mz) { return MakeSharedHandle(env, mz, mz); }
 
 // memzoneReserve(name, length, socketId, flags, align) -> handle (align 0: DPDK's default)
 Napi::Value MemzoneReserve(const Napi::CallbackInfo& info) {
@@ -102,6 +100,7 @@ Napi::Value MemzoneView(const Napi::CallbackInfo& info) {
 void InitMemzone(Napi::Env env, Napi::Object exports) {
   exports.Set("memzoneReserve", Napi::Function::New(env, MemzoneReserve));
   exports.Set("memzoneLookup", Napi::Function::New(env, MemzoneLookup));
+  exports.Set("memzoneLive", Napi::Function::New(env, IsLive<const rte_memzone>));
   exports.Set("memzoneFree", Napi::Function::New(env, MemzoneFree));
   exports.Set("memzoneInfo", Napi::Function::New(env, MemzoneInfo));
   exports.Set("memzoneRead", Napi::Function::New(env, MemzoneRead));

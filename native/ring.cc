@@ -5,6 +5,7 @@
 #include <rte_ring.h>
 
 #include "common.h"
+#include "shm_handle.h"
 #include "shm_view.h"
 
 namespace mpbus {
@@ -12,11 +13,10 @@ namespace {
 
 rte_ring* RingArg(Napi::Env env, const Napi::Value& value) {
   RequireEal(env);
-  if (!value.IsExternal()) throw Napi::TypeError::New(env, "expected a ring handle");
-  return value.As<Napi::External<rte_ring>>().Data();
+  return LiveObject<rte_ring>(env, value, "ring");
 }
 
-Napi::Value Handle(Napi::Env env, rte_ring* ring) { return Napi::External<rte_ring>::New(env, ring); }
+Napi::Value Handle(Napi::Env env, rte_ring* ring) { return MakeSharedHandle(env, ring, ring->memzone); }
 
 [[noreturn]] void ThrowRte(Napi::Env env, const std::string& what, const std::string& name, int err) {
   ThrowError(env, ErrnoName(err), what + " '" + name + "': " + ErrnoText(err), err);
@@ -141,6 +141,7 @@ void InitRing(Napi::Env env, Napi::Object exports) {
   exports.Set("ringLookup", Napi::Function::New(env, RingLookup));
   exports.Set("ringFree", Napi::Function::New(env, RingFree));
   exports.Set("ringInfo", Napi::Function::New(env, RingInfo));
+  exports.Set("ringLive", Napi::Function::New(env, IsLive<rte_ring>));
   exports.Set("ringCount", Napi::Function::New(env, RingCount));
   exports.Set("ringFreeCount", Napi::Function::New(env, RingFreeCount));
   exports.Set("ringEnqueue", Napi::Function::New(env, RingEnqueue));

@@ -68,6 +68,28 @@ describe('rings', () => {
   });
 });
 
+describe('handles in other processes', () => {
+  it('a ring, memzone or mempool freed by another process fails with FREED there, also when another object took its memory', async () => {
+    const g = group('stale');
+    const p = await g.startAgent({ procType: 'primary' });
+    const s = await g.startAgent({ procType: 'secondary' });
+    const old = { ring: 'st_ring_a', zone: 'st_zone_a', pool: 'st_pool_a' };
+    const fresh = { ring: 'st_ring_b', zone: 'st_zone_b', pool: 'st_pool_b' };
+    expect(await p.use(shm).ringCreate(old.ring, { size: 16 })).toMatchObject({ capacity: 15 });
+    expect(await p.use(shm).memzoneReserve(old.zone, { size: 512 })).toMatchObject({ length: 512 });
+    expect(await p.use(shm).mempoolCreate(old.pool, { size: 63, elementSize: 64 })).toMatchObject({ size: 63 });
+    await s.use(shm).holdObjects(old);
+    expect(await s.use(shm).useHeld()).toEqual({ enqueue: true, write: undefined, available: 63 });
+    // (once, the secondary's old handles wrote into the new ring and zone: count 1, bytes 1,2,3,4)
+    expect(await p.use(shm).freeAndReplace(old, fresh)).toEqual({ ringCount: 0, zoneBytes: [0, 0, 0, 0] });
+    expect(await s.use(shm).useHeld()).toEqual({ enqueue: 'FREED', write: 'FREED', available: 'FREED' });
+    expect(await p.use(shm).ringLookup(fresh.ring)).toMatchObject({ count: 0 });
+    expect(await p.use(shm).memzoneRead(fresh.zone, 16, 4)).toMatchObject({ text: '\0\0\0\0' });
+    // a lookup by name in the secondary gets a working handle to what is there now
+    expect(await s.use(shm).ringLookup(fresh.ring)).toMatchObject({ count: 0 });
+  });
+});
+
 describe('memzones', () => {
   it('bytes written by one process are read by another, by copy and through zero-copy views', async () => {
     const g = group('mz');

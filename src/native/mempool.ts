@@ -38,6 +38,8 @@ export interface MempoolBinding {
   mempoolCreate(name: string, n: number, eltSize: number, cacheSize: number, socketId: number, flags: number): MempoolHandle;
   mempoolLookup(name: string): MempoolHandle;
   mempoolFree(pool: MempoolHandle): void;
+  /** False once another process freed the object (its memzone entry no longer names it). */
+  mempoolLive(handle: MempoolHandle): boolean;
   mempoolInfo(pool: MempoolHandle): MempoolInfo;
   mempoolAvailCount(pool: MempoolHandle): number;
   mempoolInUseCount(pool: MempoolHandle): number;

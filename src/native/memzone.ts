@@ -24,6 +24,8 @@ export interface MemzoneInfo {
 
 export interface MemzoneBinding {
   memzoneReserve(name: string, length: number, socketId: number, flags: number, align: number): MemzoneHandle;
+  /** False once another process freed the object (its memzone entry no longer names it). */
+  memzoneLive(handle: MemzoneHandle): boolean;
   memzoneLookup(name: string): MemzoneHandle;
   memzoneFree(zone: MemzoneHandle): void;
   memzoneInfo(zone: MemzoneHandle): MemzoneInfo;

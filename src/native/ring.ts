@@ -30,6 +30,8 @@ export interface RingBinding {
   ringCreate(name: string, count: number, socketId: number, flags: number): RingHandle;
   ringLookup(name: string): RingHandle;
   ringFree(ring: RingHandle): void;
+  /** False once another process freed the object (its memzone entry no longer names it). */
+  ringLive(handle: RingHandle): boolean;
   ringInfo(ring: RingHandle): RingInfo;
   ringCount(ring: RingHandle): number;
   ringFreeCount(ring: RingHandle): number;

@@ -43,11 +43,23 @@ export function track(obj: SharedObjectState): void {
 
 /**
  * One handle object per shared object and process: a lookup of an object this process already
- * holds (same address, not freed or closed) returns that handle, so its state stays in one place.
+ * holds (same address, not freed or closed, and `stillThere`: not freed by another process since)
+ * returns that handle, so its state stays in one place.
  */
-export function reuseOrMake<T>(open: Map<bigint, T>, address: bigint, stateOf: (obj: T) => SharedObjectState, make: () => T): T {
+export function reuseOrMake<T>(
+  open: Map<bigint, T>,
+  address: bigint,
+  stateOf: (obj: T) => SharedObjectState,
+  stillThere: (obj: T) => boolean,
+  make: () => T,
+): T {
   const known = open.get(address);
-  if (known && !stateOf(known).gone) return known;
+  if (known && !stateOf(known).gone) {
+    if (stillThere(known)) return known;
+    // Another process freed it, and another object is at its address now: the old handle keeps
+    // failing with FREED (natively), a new one takes its place here.
+    untrack(stateOf(known));
+  }
   const made = make();
   open.set(address, made);
   return made;

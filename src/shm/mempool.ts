@@ -106,6 +106,7 @@ export class Mempool {
       open,
       address,
       (known) => known.state,
+      (known) => mempoolNative().mempoolLive(known.handle),
       () => new Mempool(handle),
     );
   }

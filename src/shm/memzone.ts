@@ -83,6 +83,7 @@ export class Memzone {
       open,
       address,
       (known) => known.state,
+      (known) => memzoneNative().memzoneLive(known.handle),
       () => new Memzone(handle),
     );
   }

@@ -119,6 +119,7 @@ export class Ring {
       open,
       address,
       (known) => known.state,
+      (known) => ringNative().ringLive(known.handle),
       () => new Ring(handle),
     );
   }
@@ -236,8 +237,9 @@ export class Ring {
   }
 
   /**
-   * Frees the ring's memory. Every process still using it would read freed memory: only free a
-   * ring when no process of the group uses it any more.
+   * Frees the ring's memory. Handles of it in other processes fail with FREED from then on
+   * (docs/shared-memory-objects.md, "Freed by another process"); still, free a ring only when no
+   * process of the group uses it any more.
    */
   free(): void {
     assertUsable(this.state, `ring '${this.name}'`);

@@ -1,0 +1,65 @@
+// Handles of shared objects (rings, mempools, memzones) that can tell, at each use, whether the
+// object is still there. Another process of the group may free it: DPDK then zeroes the entry of
+// the memzone that held it, and a later object may take that entry and that memory. A handle
+// remembers the entry, its address and its name when it is made, and every use compares them
+// (a few loads of the memzone table, which stays mapped), so a stale handle fails with FREED
+// instead of reading or writing memory that is no longer the object's, possibly another's.
+#pragma once
+#include <napi.h>
+#include <rte_memzone.h>
+#include <string.h>
+
+#include <string>
+
+#include "common.h"
+
+namespace mpbus {
+
+template <typename T>
+struct SharedHandle {
+  T* object;
+  // Null for an object that no memzone holds (a C program's rte_ring_init on its own memory):
+  // nothing to compare then.
+  const rte_memzone* zone;
+  const void* zoneAddr;
+  char zoneName[RTE_MEMZONE_NAMESIZE];
+
+  SharedHandle(T* obj, const rte_memzone* mz) : object(obj), zone(mz), zoneAddr(mz ? mz->addr : nullptr), zoneName{} {
+    if (mz != nullptr) memcpy(zoneName, mz->name, sizeof zoneName);
+  }
+
+  bool Live() const {
+    return zone == nullptr || (zone->addr == zoneAddr && strncmp(zone->name, zoneName, sizeof zoneName) == 0);
+  }
+};
+
+// A new handle to `object`, held by the memzone `mz` (or none), as a JavaScript External that
+// frees the handle (not the object) when collected.
+template <typename T>
+Napi::Value MakeSharedHandle(Napi::Env env, T* object, const rte_memzone* mz) {
+  return Napi::External<SharedHandle<T>>::New(env, new SharedHandle<T>(object, mz),
+                                              [](Napi::Env, SharedHandle<T>* h) { delete h; });
+}
+
+// Whether the object behind a handle argument is still there (see SharedHandle::Live).
+template <typename T>
+Napi::Value IsLive(const Napi::CallbackInfo& info) {
+  if (!info[0].IsExternal()) throw Napi::TypeError::New(info.Env(), "expected a handle");
+  return Napi::Boolean::New(info.Env(), info[0].As<Napi::External<SharedHandle<T>>>().Data()->Live());
+}
+
+// The object behind a handle argument; throws FREED when another process freed it since.
+template <typename T>
+T* LiveObject(Napi::Env env, const Napi::Value& value, const char* kind) {
+  if (!value.IsExternal()) throw Napi::TypeError::New(env, std::string("expected a ") + kind + " handle");
+  SharedHandle<T>* h = value.As<Napi::External<SharedHandle<T>>>().Data();
+  if (!h->Live()) {
+    ThrowError(env, "FREED",
+               std::string("the ") + kind + " of memzone '" + h->zoneName + "'" +
+                   " was freed by another process of the group (its memory may hold another object now): look it up "
+                   "again by name");
+  }
+  return h->object;
+}
+
+}  // namespace mpbus
