@@ -146,6 +146,17 @@ describe('the rte_mp bus', () => {
     });
   });
 
+  it("an open that fails changes nothing; a later open cannot change the first one's options", async () => {
+    // a primary (whose bus mpbus opened at start, with the defaults) and a secondary (none open)
+    const g = group('openopts');
+    const primary = await g.startAgent({ procType: 'primary' });
+    const secondary = await g.startAgent({ procType: 'secondary' });
+    const expected = { invalid: 'INVALID_OPTION', first: 'ok', bigSend: 'E2BIG', other: 'INVALID_OPTION', same: 'ok' };
+    // (once, in a primary, the failed open counted as the first: maxPayloadBytes 1000 was then ignored, unseen)
+    expect(await primary.use(mp).openWithOptions()).toEqual(expected);
+    expect(await secondary.use(mp).openWithOptions()).toEqual(expected);
+  });
+
   it('values keep what actor messages keep: Map, Set, Date, bigint, -0, shared references and cycles', async () => {
     const { primary, secondaries } = await startGroup('rich', 1);
     await primary.use(mp).handle('same', 'same');

@@ -121,11 +121,13 @@ export class MpBus {
 
   /**
    * The rte_mp bus of this process (one per process: DPDK's actions are per process). Opens it
-   * on first call; later calls return the same bus and ignore `options`, except the first call
-   * with options after mpbus opened the bus by itself (a primary's, at `Runtime.start`, to
-   * serve interrupts): those options then apply.
+   * on first call; later calls return the same bus, with options that agree with those in force
+   * (or none), except the first call with options after mpbus opened the bus by itself (a
+   * primary's, at `Runtime.start`, to serve interrupts): those options then apply. Options are
+   * checked before anything changes: an open that fails leaves the bus as it was.
    *
-   * @throws {MpBusError} `ENOTREADY` when no runtime is started, `CLOSED` when it is closed.
+   * @throws {MpBusError} `ENOTREADY` when no runtime is started, `CLOSED` when it is closed,
+   *   `INVALID_OPTION` for a bad option, or one that differs from the bus's.
    */
   static open(options: MpBusOptions & { runtime?: Runtime; /** @internal opened by mpbus, not the app */ implicit?: boolean } = {}): MpBus {
     if (options === null || typeof options !== 'object') checkBusOptionKeys(options);
@@ -134,10 +136,22 @@ export class MpBus {
     const runtime = given ?? Runtime.current();
     if (!runtime) throw new MpBusError('ENOTREADY', 'start a Runtime (Runtime.start) before opening the bus');
     runtime.assertOpen();
+    // every value checked before anything changes: an open that fails leaves the bus as it was
+    const resolved = resolveBusOptions(busOptions);
     if (current && !current.closed && current.runtime === runtime) {
+      const given = Object.entries(busOptions).filter(([, v]) => v !== undefined) as Array<[keyof MpBusOptions, number]>;
       if (current.implicit && !implicit) {
         current.implicit = false;
-        if (Object.values(busOptions).some((v) => v !== undefined)) current.configure(busOptions);
+        if (given.length > 0) current.configure(resolved);
+      } else if (!implicit) {
+        for (const [key, value] of given) {
+          if (current.options[key] !== value) {
+            throw new MpBusError(
+              MpErrorCodes.invalidOption,
+              `this process's rte_mp bus is open already, with ${key} ${current.options[key]}: it cannot change to ${value}; give every MpBus.open the same options, or none after the first`,
+            );
+          }
+        }
       }
       return current;
     }
@@ -147,8 +161,7 @@ export class MpBus {
   }
 
   /** Applies options to a bus mpbus opened with the defaults (see {@link open}). */
-  private configure(options: MpBusOptions): void {
-    const resolved = resolveBusOptions(options);
+  private configure(resolved: Required<MpBusOptions>): void {
     this.requests.useLanes(resolved.lanes);
     this.options = resolved;
     this.native.mpSetSpin(resolved.spinMaxUs > 0 ? resolved.spinWindowUs : 0, resolved.spinMaxUs);
