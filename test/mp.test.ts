@@ -2,10 +2,11 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { pidExists } from '../src/runtime/group.js';
 import type { Agent } from './harness/group.js';
 import { answered, fixture } from './harness/fixtures.js';
 import { useTestGroups } from './harness/use-groups.js';
-import { sleep } from './harness/wait.js';
+import { poll, sleep } from './harness/wait.js';
 
 const mp = fixture('mp');
 const group = useTestGroups();
@@ -263,6 +264,24 @@ describe('the rte_mp bus', () => {
     expect(r.received).toBe(1);
     expect(r.complete).toBe(false);
     expect(r.replies[0]).toMatchObject({ ok: true, pid: alive.pid });
+  });
+
+  it('a request made just after every secondary was killed settles within its timeout (NO_PEER), not seconds after', async () => {
+    const { primary, secondaries } = await startGroup('allkilled', 1);
+    await secondaries[0]!.use(mp).handle('ping', 'echo');
+    expect((await primary.use(mp).requestAll('ping', 1, { timeoutMs: 2000 })).values).toHaveLength(1);
+    secondaries[0]!.kill('SIGKILL');
+    await poll(
+      () => pidExists(secondaries[0]!.pid),
+      (exists) => !exists,
+      5000,
+      10,
+    );
+    // (its rte_mp socket stays until a send to it fails: DPDK reached nobody and never called
+    // back, and the request waited for mpbus's safety timer, 2 s past its timeout)
+    const t0 = Date.now();
+    expect(await primary.use(mp).requestAll('ping', 1, { timeoutMs: 500 })).toMatchObject({ error: 'NO_PEER' });
+    expect(Date.now() - t0).toBeLessThan(1500);
   });
 
   it('requests in flight or queued when close() is called settle with CLOSED', async () => {

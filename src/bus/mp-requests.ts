@@ -8,6 +8,7 @@
  */
 import { readdirSync } from 'node:fs';
 import { MpBusError } from '../errors.js';
+import { pidAlive, pidExists } from '../runtime/group.js';
 import type { MpBinding, NativeReply, NativeRequestDone } from '../native/mp.js';
 import { MpEnvelopeKind, encodeValue, hasEnvelope, monotonicMs, readEnvelope, type MpEnvelope, type MpEnvelopeHead } from './envelope.js';
 import { RESERVED_NAME_PREFIX, checkCallOptionKeys, checkFds, checkName, checkRaw } from './mp-checks.js';
@@ -65,6 +66,8 @@ export class MpRequests {
   private readonly rawPools = new Map<string, PendingPool>();
   private readonly correlationIds = new CorrelationIds();
   private secondariesSeenUntil = 0;
+  /** The pids of the secondaries' rte_mp sockets seen by the last look at the runtime dir. */
+  private secondaryPids: number[] = [];
   /** UTF-8 bytes of handler names, put in every lane request's header. */
   private readonly nameBytes = new Map<string, Buffer>();
 
@@ -164,18 +167,28 @@ export class MpRequests {
   }
 
   /**
-   * True if a secondary's rte_mp socket exists (DPDK's own test for whom to send to). A "yes" is
-   * trusted for a second (should they all leave meanwhile, the safety timer settles the request);
-   * a "no" is checked again each time, so a new secondary is never missed.
+   * True if a live secondary has an rte_mp socket (DPDK sends to every socket in the runtime dir,
+   * `mp_socket_<pid>_<tsc>`; a killed secondary's stays until a send to it fails). The sockets
+   * seen are trusted for a second, as long as one of their processes still lives (one `kill(pid,
+   * 0)` each); a "no" is checked again each time, so a new secondary is never missed. Without the
+   * liveness test, a request made just after every secondary was killed reached nobody, and
+   * DPDK 22.11 never calls such a request back: it waited for the safety timer, seconds past its
+   * timeout.
    */
   private anySecondary(): boolean {
     const now = monotonicMs();
-    if (now < this.secondariesSeenUntil) return true;
+    if (now < this.secondariesSeenUntil && this.secondaryPids.some(pidExists)) return true;
+    let files: string[];
     try {
-      if (!readdirSync(this.host.runtimeDir).some((f) => f.startsWith('mp_socket_'))) return false;
+      files = readdirSync(this.host.runtimeDir);
     } catch {
       return false;
     }
+    this.secondaryPids = files.flatMap((f) => {
+      const m = /^mp_socket_(\d+)_/.exec(f);
+      return m ? [Number(m[1])] : [];
+    });
+    if (!this.secondaryPids.some(pidAlive)) return false;
     this.secondariesSeenUntil = now + 1000;
     return true;
   }

@@ -73,14 +73,23 @@ function processState(pid: number): { ending: boolean } | undefined {
   return { ending: killPending(field('ShdPnd')) || killPending(field('SigPnd')) };
 }
 
-/** True while a process with this pid exists and has not ended (EPERM: it exists but belongs to another user). */
-export function pidAlive(pid: number): boolean {
+/**
+ * True while a process with this pid exists (EPERM: it exists but belongs to another user): one
+ * `kill(pid, 0)`, cheap enough for every call of a hot path; an ended child its parent has not
+ * reaped yet (a zombie) still exists here, see {@link pidAlive}.
+ */
+export function pidExists(pid: number): boolean {
   try {
     process.kill(pid, 0);
+    return true;
   } catch (err) {
     return (err as NodeJS.ErrnoException).code === 'EPERM';
   }
-  return processState(pid) !== undefined;
+}
+
+/** True while a process with this pid exists and has not ended (a zombie has). */
+export function pidAlive(pid: number): boolean {
+  return pidExists(pid) && processState(pid) !== undefined;
 }
 
 /** True while process `pid` is being killed: see {@link processState}. */
