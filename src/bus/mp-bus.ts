@@ -519,7 +519,14 @@ export class MpBus {
   }
 
   private assertOpen(): void {
-    if (this.closed) throw new MpBusError(MpErrorCodes.closed, 'the rte_mp bus is closed: open a new one with MpBus.open() while the runtime runs');
+    if (this.closed) {
+      throw new MpBusError(
+        MpErrorCodes.closed,
+        this.runtime.closed
+          ? 'the rte_mp bus closed with its runtime: a process joins a group once (start a new process to join again)'
+          : 'the rte_mp bus is closed: open a new one with MpBus.open()',
+      );
+    }
     this.runtime.assertOpen();
   }
 
