@@ -108,6 +108,13 @@ export function optionKeys<T extends object>(all: Record<keyof T, true>): readon
   return Object.keys(all);
 }
 
+/** `value` as an options object (or undefined: none given) naming only options in `known`. */
+export function checkedOptions<T extends object>(value: T | undefined, known: readonly string[], name: string): T | undefined {
+  const options = optionsObject(value, name);
+  if (options !== undefined) knownKeys(options, known, name);
+  return options;
+}
+
 /** Levenshtein distance of two short strings (option names). */
 function editDistance(a: string, b: string): number {
   let row = Array.from({ length: b.length + 1 }, (_, j) => j);

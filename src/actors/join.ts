@@ -13,7 +13,7 @@
 import { ErrorCodes, MpBusError } from '../errors.js';
 import { Runtime } from '../runtime/runtime.js';
 import { RUNTIME_OPTION_KEYS, type RuntimeOptions } from '../runtime/options.js';
-import { knownKeys, optionKeys, optionsObject } from '../validation.js';
+import { checkedOptions, optionKeys } from '../validation.js';
 import { attachToParent, launchedChild, launchedRuntimeDefaults } from './launched-child.js';
 import { MailboxSystem } from '../bus/mailbox.js';
 import { mailboxSystemOptions, MailboxTransport, type MailboxTransportOptions } from './mailbox-transport.js';
@@ -55,7 +55,7 @@ export type GroupActorSystem = ActorSystem & { readonly runtime: Runtime };
  */
 export async function startActorSystem(options: StartActorSystemOptions = {}): Promise<GroupActorSystem> {
   // `cluster` is the cluster layer's option (src/cluster/join-cluster.ts): passed on to the system, never to the runtime.
-  knownKeys(optionsObject(options, 'startActorSystem options') ?? {}, START_OPTION_KEYS, 'startActorSystem options');
+  checkedOptions(options, START_OPTION_KEYS, 'startActorSystem options');
   const mailboxSystem = mailboxSystemOptions(options.mailboxes ?? {}, 'startActorSystem mailboxes');
   const { mailboxes, container, askTimeoutMs, goneGraceMs, cluster, checkValues, ...given } = options;
   // A child of system.launch() joins its parent's group as a secondary unless told otherwise.

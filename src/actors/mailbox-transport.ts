@@ -16,7 +16,7 @@
 import { Subject, type Observable, type Subscription } from 'rxjs';
 import { Packr } from 'msgpackr';
 import { ErrorCodes, MpBusError } from '../errors.js';
-import { durationMs, integerIn, knownKeys, optionKeys, optionsObject } from '../validation.js';
+import { checkedOptions, durationMs, integerIn, optionKeys } from '../validation.js';
 import { logger } from '../log.js';
 import { MailboxSystem, OfferStatus, type Mailbox, type MailboxRef, type MailboxSystemOptions } from '../bus/mailbox.js';
 import type { PackPrefix } from '../bus/mailbox-ref.js';
@@ -78,7 +78,7 @@ const MAILBOX_TRANSPORT_OPTION_KEYS = [
  * error) and answers their mailbox system's part, which `MailboxSystem.open` takes.
  */
 export function mailboxSystemOptions(options: MailboxTransportOptions, what: string): MailboxSystemOptions {
-  knownKeys(optionsObject(options, what) ?? {}, MAILBOX_TRANSPORT_OPTION_KEYS, what);
+  checkedOptions(options, MAILBOX_TRANSPORT_OPTION_KEYS, what);
   return Object.fromEntries(Object.entries(options).filter(([key]) => MAILBOX_SYSTEM_OPTION_KEYS.includes(key)));
 }
 

@@ -12,7 +12,7 @@
  */
 import type { Subscription } from 'rxjs';
 import { ErrorCodes, MpBusError } from '../errors.js';
-import { callback, durationMs, integerIn, knownKeys, oneOf, optionKeys, optionsObject } from '../validation.js';
+import { callback, checkedOptions, durationMs, integerIn, oneOf, optionKeys } from '../validation.js';
 import { STOP_ACTION } from './cell.js';
 import type { AnyContract } from './contract.js';
 import { ActorErrorCodes } from './errors.js';
@@ -207,7 +207,7 @@ export class Router<C = AnyContract> implements SystemEndpoint, AskForwarder {
     private readonly system: RouterHost,
     private readonly options: RouterOptions,
   ) {
-    knownKeys(optionsObject(options, `router '${name}' options`) ?? {}, ROUTER_OPTION_KEYS, `router '${name}' options`);
+    checkedOptions(options, ROUTER_OPTION_KEYS, `router '${name}' options`);
     this.strategy = oneOf(options.strategy ?? 'round-robin', 'router strategy', ['round-robin', 'least-loaded', 'consistent-hash'] as const);
     if (options.maxRedeliveries != null) integerIn(options.maxRedeliveries, 'router maxRedeliveries', 0, 1000);
     if (options.workerTimeoutMs != null) durationMs(options.workerTimeoutMs, 'router workerTimeoutMs', 1);

@@ -14,7 +14,7 @@ import type { Logger } from 'pino';
 import { filter, Observable, Subject, type Subscription } from 'rxjs';
 import { container as rootContainer, type DependencyContainer } from 'tsyringe';
 import { ErrorCodes, MpBusError, withoutStack } from '../errors.js';
-import { abortSignal, durationMs, flag, knownKeys, optionKeys, optionsObject } from '../validation.js';
+import { abortSignal, checkedOptions, durationMs, flag, optionKeys } from '../validation.js';
 import { checkValue } from '../bus/value-codec.js';
 import { logger } from '../log.js';
 import {
@@ -154,9 +154,7 @@ const CLOSE_OPTION_KEYS = optionKeys<CloseOptions>({ timeoutMs: true });
 const SPAWN_OPTION_KEYS = optionKeys<SpawnOptions>({ name: true, supervision: true, groups: true, preStart: true, postStop: true });
 
 function spawnOptions(given: unknown, what: string): SpawnOptions {
-  const options = optionsObject(given as SpawnOptions | undefined, what) ?? {};
-  knownKeys(options, SPAWN_OPTION_KEYS, what);
-  return options;
+  return checkedOptions(given as SpawnOptions | undefined, SPAWN_OPTION_KEYS, what) ?? {};
 }
 
 /**
@@ -246,7 +244,7 @@ export class ActorSystem implements RefHost, CellHost {
   readonly runtime: Runtime | undefined;
 
   constructor(options: ActorSystemOptions = {}) {
-    knownKeys(optionsObject(options, 'ActorSystem options') ?? {}, ACTOR_SYSTEM_OPTION_KEYS, 'ActorSystem options');
+    checkedOptions(options, ACTOR_SYSTEM_OPTION_KEYS, 'ActorSystem options');
     refreshTracing();
     const transport = options.transport ?? InProcessHub.shared.connect();
     this.runtime = options.runtime ?? (transport instanceof InProcessTransport ? undefined : Runtime.current());
@@ -499,7 +497,7 @@ export class ActorSystem implements RefHost, CellHost {
     if (typeof action !== 'string') return Promise.reject(notAnAction(to, action));
     if (options !== undefined && options !== this.askOptionsChecked) {
       try {
-        knownKeys(optionsObject(options, 'ask options')!, ASK_OPTION_KEYS, 'ask options');
+        checkedOptions(options, ASK_OPTION_KEYS, 'ask options');
       } catch (err) {
         return Promise.reject(err);
       }
@@ -972,7 +970,7 @@ export class ActorSystem implements RefHost, CellHost {
    * pending asks with `SystemClosedError`, and closes the transport. Idempotent.
    */
   close(options: CloseOptions = {}): Promise<void> {
-    knownKeys(optionsObject(options, 'close options') ?? {}, CLOSE_OPTION_KEYS, 'close options');
+    checkedOptions(options, CLOSE_OPTION_KEYS, 'close options');
     const timeoutMs = durationMs(options.timeoutMs ?? 5000, 'close timeoutMs', 0);
     const closer = cellInHandler();
     if (closer) this.closers.add(closer);

@@ -7,7 +7,7 @@
  */
 import type { Observable } from 'rxjs';
 import { MpBusError, ErrorCodes } from '../errors.js';
-import { integerIn, knownKeys, optionKeys, optionsObject } from '../validation.js';
+import { checkedOptions, integerIn, optionKeys } from '../validation.js';
 import { attach, attachAsync, MEMORY_DEFAULTS, type Attachment } from './attachment.js';
 import { Membership } from './membership.js';
 import { checkName, registry, type MailboxAddress } from './registry.js';
@@ -141,7 +141,7 @@ export class MailboxSystem {
   open<T = unknown>(name: string, options: MailboxOptions = {}): Mailbox<T> {
     this.port.assertOpen();
     checkName(name);
-    knownKeys(optionsObject(options, `open('${name}') options`) ?? {}, MAILBOX_OPTION_KEYS, `open('${name}') options`);
+    checkedOptions(options, MAILBOX_OPTION_KEYS, `open('${name}') options`);
     const capacity = integerIn(options.capacity ?? DEFAULT_CAPACITY, 'capacity', 1, 0x7fffffff);
     const native = this.port.native;
     const id = native.mbxOpen(capacity);
@@ -291,7 +291,7 @@ export const MAILBOX_SYSTEM_OPTION_KEYS = optionKeys<MailboxSystemOptions>({
 const MAILBOX_OPTION_KEYS = optionKeys<MailboxOptions>({ capacity: true });
 
 function checkSystemOptions(options: MailboxSystemOptions): void {
-  knownKeys(optionsObject(options, 'MailboxSystem.open options') ?? {}, MAILBOX_SYSTEM_OPTION_KEYS, 'MailboxSystem.open options');
+  checkedOptions(options, MAILBOX_SYSTEM_OPTION_KEYS, 'MailboxSystem.open options');
   if (options.keepAlive !== undefined && typeof options.keepAlive !== 'boolean')
     throw new MpBusError(ErrorCodes.invalidOption, `keepAlive must be true or false, got ${JSON.stringify(options.keepAlive)}`);
 }

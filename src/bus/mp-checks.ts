@@ -3,7 +3,7 @@
  * payloads against DPDK's limits, each failing with an `MpBusError` that says the limit.
  */
 import { MpBusError } from '../errors.js';
-import { integerIn, knownKeys, optionKeys, optionsObject } from '../validation.js';
+import { checkedOptions, integerIn, optionKeys } from '../validation.js';
 import type { MpBinding } from '../native/mp.js';
 import { MpErrorCodes, type MpBusOptions, type MpMessageOptions, type MpRequestOptions } from './types.js';
 
@@ -26,12 +26,12 @@ const REQUEST_OPTION_KEYS = optionKeys<MpRequestOptions>({ fds: true, raw: true,
 
 /** Refuses options a message (`send`) or a request does not have; `what` names the call. */
 export function checkCallOptionKeys(o: MpMessageOptions | MpRequestOptions, kind: 'message' | 'request', what: string): void {
-  knownKeys(optionsObject(o, what) ?? {}, kind === 'message' ? MESSAGE_OPTION_KEYS : REQUEST_OPTION_KEYS, what);
+  checkedOptions(o, kind === 'message' ? MESSAGE_OPTION_KEYS : REQUEST_OPTION_KEYS, what);
 }
 
 /** Refuses options `MpBus.open` does not have (`runtime` and `implicit` taken out before). */
 export function checkBusOptionKeys(o: MpBusOptions): void {
-  knownKeys(optionsObject(o, 'MpBus.open options') ?? {}, BUS_OPTION_KEYS, 'MpBus.open options');
+  checkedOptions(o, BUS_OPTION_KEYS, 'MpBus.open options');
 }
 
 export function resolveBusOptions(o: MpBusOptions): Required<MpBusOptions> {

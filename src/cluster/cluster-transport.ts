@@ -27,7 +27,7 @@ import { hostname } from 'node:os';
 import { Packr } from 'msgpackr';
 import { merge, Observable, Subject, type Subscription } from 'rxjs';
 import { ErrorCodes, MpBusError } from '../errors.js';
-import { callback, durationMs, knownKeys, oneOf, optionKeys, optionsObject } from '../validation.js';
+import { callback, checkedOptions, durationMs, oneOf, optionKeys } from '../validation.js';
 import { logger } from '../log.js';
 import { ActorErrorCodes, toWireError } from '../actors/errors.js';
 import { encodeValue } from '../bus/value-codec.js';
@@ -249,8 +249,8 @@ export class ClusterTransport implements ActorTransport {
     readonly local: ActorTransport,
     options: ClusterOptions,
   ) {
-    knownKeys(optionsObject(options, 'cluster') ?? {}, CLUSTER_OPTION_KEYS, 'cluster');
-    if (options.nats !== undefined) knownKeys(optionsObject(options.nats, 'cluster.nats') ?? {}, NATS_OPTION_KEYS, 'cluster.nats');
+    checkedOptions(options, CLUSTER_OPTION_KEYS, 'cluster');
+    if (options.nats !== undefined) checkedOptions(options.nats, NATS_OPTION_KEYS, 'cluster.nats');
     if (typeof options.name !== 'string' || !TOKEN_SAFE.test(options.name)) {
       throw new MpBusError('INVALID_OPTION', `cluster.name must be letters, digits, '-' or '_' (got '${String(options.name)}')`);
     }

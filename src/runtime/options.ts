@@ -1,6 +1,6 @@
 /** Runtime options, their validation, and the EAL command line built from them. */
 import { MpBusError, ErrorCodes } from '../errors.js';
-import { filePrefix as checkFilePrefix, flag, integerIn, knownKeys, optionKeys, optionsObject } from '../validation.js';
+import { checkedOptions, filePrefix as checkFilePrefix, flag, integerIn, optionKeys } from '../validation.js';
 import { validateDpdkLibraries } from './libraries.js';
 import { chooseCpus, formatCpuList, parseCpuList, readAllowedCpus, type CpuList } from './cpus.js';
 
@@ -188,7 +188,7 @@ function flagOr(value: unknown, name: string, dflt: boolean): boolean {
 }
 
 export function resolveOptions(options: RuntimeOptions = {}): ResolvedOptions {
-  knownKeys(optionsObject(options, 'Runtime.start options') ?? {}, RUNTIME_OPTION_KEYS, 'Runtime.start options');
+  checkedOptions(options, RUNTIME_OPTION_KEYS, 'Runtime.start options');
   const procType = options.procType ?? 'auto';
   if (!['primary', 'secondary', 'auto'].includes(procType)) invalid(`procType must be 'primary', 'secondary' or 'auto', got ${String(procType)}`);
   const filePrefix = checkFilePrefix(options.filePrefix ?? 'mpbus', 'filePrefix');
