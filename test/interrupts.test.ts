@@ -61,6 +61,12 @@ describe('interrupts in the primary', () => {
     expect(ev.of<InterruptEvent>('intr', (x) => x.type === 'fd')).toHaveLength(1);
   });
 
+  it('a watch subscribed after the runtime closed fails with CLOSED (it completed, and firstValueFrom gave EmptyError)', async () => {
+    const g = group('iafter');
+    const p = await g.startAgent({ procType: 'primary', vdevs: ['net_null0'] });
+    expect(await p.use(F).watchAfterClose()).toEqual({ alarm: 'CLOSED', linkState: 'CLOSED', ports: 'CLOSED' });
+  });
+
   it('an fd epoll refuses (a regular file, a closed fd) fails its fd$ with the errno, and the process lives on', async () => {
     const g = group('ifdbad');
     const p = await g.startAgent({ procType: 'primary' });

@@ -10,7 +10,7 @@
  * await intr.attach('net_null1'); // hotplug: a `new` event in every process
  * ```
  */
-import { EMPTY, Observable, distinctUntilChanged, map, take } from 'rxjs';
+import { EMPTY, Observable, distinctUntilChanged, map, take, type Subscriber } from 'rxjs';
 import { MpBusError, ErrorCodes } from '../errors.js';
 import { ofAlarm, ofFd, ofPort, ofType } from './operators.js';
 import type { Hold, InterruptBackend } from './backend.js';
@@ -75,6 +75,22 @@ export class Interrupts {
   ) {
     this.events$ = backend.events$;
     this.lost$ = backend.losses$ ?? EMPTY;
+    this.events$.subscribe({ complete: () => (this.ended = true), error: () => (this.ended = true) });
+  }
+
+  /** Set once the event stream ended (the runtime closed, or a lost primary closed it). */
+  private ended = false;
+
+  /**
+   * A watched stream subscribed after the events ended fails with CLOSED: it could never emit,
+   * and a completion would read as "done" (`firstValueFrom` would give an EmptyError).
+   */
+  private failIfEnded(subscriber: Subscriber<unknown>): boolean {
+    if (!this.ended) return false;
+    subscriber.error(
+      new MpBusError(ErrorCodes.closed, 'interrupts ended with the runtime (closed, or its primary lost): start a new process to join a group again'),
+    );
+    return true;
   }
 
   /** Events of some types, optionally of one port: `on('lsc', 0)`. Watches nothing by itself. */
@@ -106,6 +122,7 @@ export class Interrupts {
   /** Subscribes `stream`, holding `spec` watched while subscribed; errors of the watch go to the subscriber. */
   private holding<T>(spec: WatchSpec, stream: Observable<T>): Observable<T> {
     return new Observable<T>((subscriber) => {
+      if (this.failIfEnded(subscriber)) return;
       // Subscribe first: nothing that happens once the watch is in place can be missed.
       const inner = stream.subscribe(subscriber);
       let hold: Hold | undefined;
@@ -137,6 +154,7 @@ export class Interrupts {
   linkState$(port: number): Observable<LinkState> {
     validatePort(port);
     return new Observable<LinkState>((subscriber) => {
+      if (this.failIfEnded(subscriber)) return;
       let hold: Hold | undefined;
       let done = false;
       /** The seq the state given last reflects (-1: no state yet); older events are history. */
