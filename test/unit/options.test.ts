@@ -181,7 +181,7 @@ describe('options that do not exist', () => {
     const s = system();
     const ref = await s.spawn('echo', { echo: (m: unknown) => m });
     await expect(ref.ask('echo', 1, untyped({ timeout: 50 }))).rejects.toEqual(misspelled('ask options', 'timeout', 'timeoutMs'));
-    // the keys of one options object are checked once; another object is checked again
+    // one options object shared by several asks (its keys are checked at its first use); another object is checked again
     const shared = { timeoutMs: 1000 };
     await expect(Promise.all([ref.ask('echo', 1, shared), ref.ask('echo', 2, shared)])).resolves.toEqual([1, 2]);
     await expect(ref.ask('echo', 1, untyped({ timeoutMs: 1000, sigal: undefined }))).rejects.toEqual(misspelled('ask options', 'sigal', 'signal'));
