@@ -30,8 +30,12 @@ std::string ErrnoName(int errnum);
 // DPDK's rte_strerror() text for errnum.
 std::string ErrnoText(int errnum);
 
-// Last lines DPDK logged in this process (captured through rte_openlog_stream), newest last.
-std::string RecentDpdkLog(size_t maxLines = 8);
+// Last lines DPDK logged in this process (captured through rte_openlog_stream), newest last:
+// at most maxLines of those logged since `mark` (a DpdkLogMark() taken before the DPDK call
+// that failed, so an error quotes what that call logged, not an earlier failure's lines).
+std::string RecentDpdkLog(size_t maxLines = 8, uint64_t mark = 0);
+// How many lines DPDK has logged in this process so far (see RecentDpdkLog).
+uint64_t DpdkLogMark();
 
 // Arguments from JavaScript, type-checked: a value of the wrong type throws an MpBusError with
 // code EINVAL naming the argument (`what`), instead of N-API's generic error or a garbage value.

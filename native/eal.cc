@@ -11,6 +11,7 @@
 #include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <algorithm>
 
 #include <atomic>
 #include <deque>
@@ -33,6 +34,7 @@ unsigned gMainLcore = LCORE_ID_ANY;
 std::mutex gLogMutex;
 std::deque<std::string> gLogLines;
 std::string gLogPartial;
+uint64_t gLogLinesTotal = 0;  // lines ever logged: gLogLines holds the last of them
 std::atomic<int> gEchoLevel{RTE_LOG_ERR};
 constexpr size_t kMaxLogLines = 64;
 
@@ -44,6 +46,7 @@ ssize_t LogWrite(void*, const char* buf, size_t size) {
   size_t nl;
   while ((nl = gLogPartial.find('\n')) != std::string::npos) {
     gLogLines.push_back(gLogPartial.substr(0, nl));
+    gLogLinesTotal++;
     gLogPartial.erase(0, nl + 1);
     if (gLogLines.size() > kMaxLogLines) gLogLines.pop_front();
   }
@@ -74,6 +77,7 @@ class EalInitWorker : public Napi::AsyncWorker {
     std::vector<char*> argv;
     for (auto& a : args_) argv.push_back(a.data());
     argv.push_back(nullptr);
+    logMark_ = DpdkLogMark();
     cpu_set_t poolCpus;
     bool havePoolCpus = sched_getaffinity(0, sizeof(poolCpus), &poolCpus) == 0;
     int rc = rte_eal_init(static_cast<int>(args_.size()), argv.data());
@@ -93,7 +97,7 @@ class EalInitWorker : public Napi::AsyncWorker {
   void OnOK() override {
     Napi::Env env = Env();
     if (!ok_) {
-      std::string log = RecentDpdkLog();
+      std::string log = RecentDpdkLog(8, logMark_);
       deferred_.Reject(MakeError(env, errnum_ ? ErrnoName(errnum_) : "EAL_INIT",
                                  "rte_eal_init failed" + (errnum_ ? ": " + ErrnoText(errnum_) : std::string()) +
                                      (log.empty() ? "" : "\nDPDK said:\n" + log),
@@ -117,6 +121,7 @@ class EalInitWorker : public Napi::AsyncWorker {
   bool ok_ = false;
   int errnum_ = 0;
   rte_proc_type_t procType_ = RTE_PROC_INVALID;
+  uint64_t logMark_ = 0;
 };
 
 Napi::Value EalInit(const Napi::CallbackInfo& info) {
@@ -253,10 +258,17 @@ void InitEal(Napi::Env env, Napi::Object exports) {
 
 bool EalReady() { return gEalReady.load(); }
 
-std::string RecentDpdkLog(size_t maxLines) {
+uint64_t DpdkLogMark() {
+  std::lock_guard<std::mutex> lock(gLogMutex);
+  return gLogLinesTotal;
+}
+
+std::string RecentDpdkLog(size_t maxLines, uint64_t mark) {
   std::lock_guard<std::mutex> lock(gLogMutex);
   std::string out;
-  size_t start = gLogLines.size() > maxLines ? gLogLines.size() - maxLines : 0;
+  size_t sinceMark =
+      mark >= gLogLinesTotal ? 0 : static_cast<size_t>(std::min<uint64_t>(gLogLinesTotal - mark, gLogLines.size()));
+  size_t start = gLogLines.size() - std::min(sinceMark, maxLines);
   for (size_t i = start; i < gLogLines.size(); i++) {
     out += gLogLines[i];
     out += '\n';

@@ -23,6 +23,7 @@ class HotplugWorker : public Napi::AsyncWorker {
   Napi::Promise Promise() { return deferred_.Promise(); }
 
   void Execute() override {
+    logMark_ = DpdkLogMark();
     if (attach_) {
       rc_ = rte_dev_probe(arg_.c_str());
       if (rc_ == 0) {
@@ -52,7 +53,7 @@ class HotplugWorker : public Napi::AsyncWorker {
     Napi::Env env = Env();
     if (rc_ != 0) {
       int e = rc_ < 0 ? -rc_ : rc_;
-      std::string log = RecentDpdkLog(4);
+      std::string log = RecentDpdkLog(4, logMark_);
       deferred_.Reject(MakeError(env, ErrnoName(e),
                                  std::string(attach_ ? "cannot attach device '" : "cannot detach device '") + arg_ +
                                      "': " + ErrnoText(e) + (log.empty() ? "" : "\nDPDK said:\n" + log),
@@ -72,6 +73,7 @@ class HotplugWorker : public Napi::AsyncWorker {
   std::string arg_;
   int rc_ = 0;
   int port_ = -1;
+  uint64_t logMark_ = 0;
 };
 
 Napi::Value IntrHotplug(const Napi::CallbackInfo& info) {

@@ -109,12 +109,13 @@ Napi::Value IntrPortStart(const Napi::CallbackInfo& info) {
   rte_eth_conf conf;
   memset(&conf, 0, sizeof(conf));
   conf.intr_conf.lsc = lsc && PortHasLscInterrupt(port) ? 1 : 0;
+  uint64_t logMark = DpdkLogMark();
   int rc = rte_eth_dev_configure(port, 1, 1, &conf);
   if (rc == 0) rc = rte_eth_rx_queue_setup(port, 0, 128, rte_eth_dev_socket_id(port), nullptr, gPortPool);
   if (rc == 0) rc = rte_eth_tx_queue_setup(port, 0, 128, rte_eth_dev_socket_id(port), nullptr);
   if (rc == 0) rc = rte_eth_dev_start(port);
   if (rc != 0) {
-    std::string log = RecentDpdkLog(4);
+    std::string log = RecentDpdkLog(4, logMark);
     ThrowError(env, ErrnoName(-rc),
                "cannot start port " + std::to_string(port) + ": " + ErrnoText(-rc) +
                    (log.empty() ? "" : "\nDPDK said:\n" + log),

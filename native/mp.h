@@ -108,8 +108,9 @@ void StopSender();
 // mp_msg.cc: an rte_mp message from (name, param?, fds?) at info[first..first+2]. TypeScript
 // validated already; this only keeps C++ memory-safe.
 void FillMsg(Napi::Env env, const Napi::CallbackInfo& info, size_t first, rte_mp_msg* msg);
-// mp_msg.cc: throws what rte_errno and DPDK's recent log say about a failed call.
-[[noreturn]] void ThrowRte(Napi::Env env, const std::string& what);
+// mp_msg.cc: throws what rte_errno and DPDK's log since `logMark` (DpdkLogMark() before the
+// call) say about a failed call.
+[[noreturn]] void ThrowRte(Napi::Env env, const std::string& what, uint64_t logMark);
 
 // mp_payload.cc: the bytes before a large payload in its buffer (mpLimits.largeHeaderBytes).
 uint32_t PayloadHeaderBytes();

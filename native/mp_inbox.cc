@@ -142,8 +142,9 @@ Napi::Value MpRegister(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   RequireEal(env);
   std::string name = ArgString(info, 0, "the rte_mp name");
+  uint64_t logMark = DpdkLogMark();
   if (rte_mp_action_register(name.c_str(), OnAction) < 0)
-    ThrowRte(env, "rte_mp_action_register('" + name + "') failed");
+    ThrowRte(env, "rte_mp_action_register('" + name + "') failed", logMark);
   return env.Undefined();
 }
 

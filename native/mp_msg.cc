@@ -34,7 +34,8 @@ Napi::Value MpSend(const Napi::CallbackInfo& info) {
   RequireEal(env);
   rte_mp_msg msg;
   FillMsg(env, info, 0, &msg);
-  if (rte_mp_sendmsg(&msg) < 0) ThrowRte(env, std::string("rte_mp_sendmsg('") + msg.name + "') failed");
+  uint64_t logMark = DpdkLogMark();
+  if (rte_mp_sendmsg(&msg) < 0) ThrowRte(env, std::string("rte_mp_sendmsg('") + msg.name + "') failed", logMark);
   return env.Undefined();
 }
 
@@ -45,8 +46,9 @@ Napi::Value MpRequestAsync(const Napi::CallbackInfo& info) {
   rte_mp_msg msg;
   FillMsg(env, info, 0, &msg);
   timespec ts = TimeoutSpec(info[3]);
+  uint64_t logMark = DpdkLogMark();
   if (rte_mp_request_async(&msg, &ts, OnAsyncReply) < 0) {
-    ThrowRte(env, std::string("rte_mp_request_async('") + msg.name + "') failed");
+    ThrowRte(env, std::string("rte_mp_request_async('") + msg.name + "') failed", logMark);
   }
   ExpectTraffic(static_cast<MpEnv*>(info.Data()));
   return env.Undefined();
@@ -127,8 +129,9 @@ Napi::Value MpReply(const Napi::CallbackInfo& info) {
   rte_mp_msg msg;
   FillMsg(env, info, 0, &msg);
   std::string peer = ArgString(info, 3, "the peer's socket path");
+  uint64_t logMark = DpdkLogMark();
   if (rte_mp_reply(&msg, peer.c_str()) < 0) {
-    ThrowRte(env, std::string("rte_mp_reply('") + msg.name + "') failed");
+    ThrowRte(env, std::string("rte_mp_reply('") + msg.name + "') failed", logMark);
   }
   return env.Undefined();
 }
@@ -175,9 +178,9 @@ void FillMsg(Napi::Env env, const Napi::CallbackInfo& info, size_t first, rte_mp
   }
 }
 
-[[noreturn]] void ThrowRte(Napi::Env env, const std::string& what) {
+[[noreturn]] void ThrowRte(Napi::Env env, const std::string& what, uint64_t logMark) {
   int e = rte_errno;
-  std::string log = RecentDpdkLog(2);
+  std::string log = RecentDpdkLog(2, logMark);
   ThrowError(env, ErrnoName(e), what + ": " + ErrnoText(e) + (log.empty() ? "" : "\nDPDK said:\n" + log), e);
 }
 

@@ -71,9 +71,9 @@ void SenderLoop() {
     std::string log;
     if (dropRest) {
       errnum = ECANCELED;
-    } else if (rte_mp_sendmsg(&out.msg) < 0) {
+    } else if (uint64_t logMark = DpdkLogMark(); rte_mp_sendmsg(&out.msg) < 0) {
       errnum = rte_errno != 0 ? rte_errno : EIO;
-      log = RecentDpdkLog(2);
+      log = RecentDpdkLog(2, logMark);
       std::lock_guard<std::mutex> lock(gSendMutex);
       if (gSendStop) dropRest = true;
     }

@@ -31,6 +31,19 @@ describe('interrupts in the primary', () => {
     expect(typeof ports[0]!.timestamp).toBe('number');
   });
 
+  it('attach of a driver no one has is ENOENT naming it, and a later failure quotes only its own DPDK lines', async () => {
+    const g = group('ibogus');
+    const p = await g.startAgent({ procType: 'primary', vdevs: ['net_null0'] });
+    // (once: EFAULT "Bad address", and the detach below quoted the attach's "failed to parse device")
+    await expect(p.use(F).attach('net_bogus0')).rejects.toMatchObject({
+      code: 'ENOENT',
+      message: expect.stringContaining("no DPDK driver is named 'net_bogus'"),
+    });
+    const detach = p.use(F).detach('net_null7');
+    await expect(detach).rejects.toMatchObject({ code: 'UNKNOWN_PORT' });
+    expect(String(await detach.catch((err: Error) => err.message))).not.toContain('net_bogus0');
+  });
+
   it('an EAL alarm fires once, a periodic one repeats until unsubscribed', async () => {
     const g = group('ialarm');
     const p = await g.startAgent({ procType: 'primary' });

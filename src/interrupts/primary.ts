@@ -57,6 +57,20 @@ export function portError(err: unknown, port: number, what: string): unknown {
   return err;
 }
 
+/**
+ * An attach's failure as the user can act on it: DPDK reports a devargs no bus or driver takes
+ * (`net_bogus0`) as EFAULT ("Bad address"), which names neither the cause nor the fix.
+ */
+function attachError(err: unknown, devargs: string): unknown {
+  if (!(err instanceof MpBusError) || err.code !== 'EFAULT' || !err.message.includes('failed to parse device')) return err;
+  const driver = devargs.split(',')[0]!.replace(/[0-9]+$/, '');
+  return new MpBusError(
+    ErrorCodes.notFound,
+    `cannot attach device '${devargs}': no DPDK driver is named '${driver}' (virtual devices are named by their driver and a number: net_null1, net_ring1, net_tap1, net_vhost1)`,
+    { cause: err, errno: err.errno },
+  );
+}
+
 export class PrimarySources {
   /** Every event, in order. Hot: subscribers see what happens after they subscribe. */
   readonly events$ = new Subject<InterruptEvent>();
@@ -318,7 +332,12 @@ export class PrimarySources {
   /** Hotplugs a device (`rte_dev_probe`), e.g. `net_null1` or `net_ring1`. Every secondary attaches it too. */
   async attach(devargs: string): Promise<{ device: string; portId?: number }> {
     this.assertOpen();
-    const result = await this.native.intrHotplug(true, devargs);
+    let result: { device: string; portId?: number };
+    try {
+      result = await this.native.intrHotplug(true, devargs);
+    } catch (err) {
+      throw attachError(err, devargs);
+    }
     // The NEW event was queued during the probe, before the port was attached, when its name
     // could not be read yet: drain now, while the port is surely still there to name it.
     this.drain();
