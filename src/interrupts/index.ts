@@ -100,7 +100,15 @@ export function interruptsOf(rt: Runtime): Interrupts {
     intr = new Interrupts(sources, sources, () => server.stats());
   } else {
     const client = new RelayClient(bus, log, rt.primaryIsMpbus);
-    rt.onClose(() => client.close());
+    // 'exit' and 'close' close the runtime, which completes the streams; under 'ignore' the
+    // process lives on, and its streams fail (they could never emit again).
+    const lost = rt.primaryLost$.subscribe(({ pid, reason, policy }) => {
+      if (policy === 'ignore') client.primaryLost(pid, reason);
+    });
+    rt.onClose(() => {
+      lost.unsubscribe();
+      client.close();
+    });
     intr = new Interrupts(client, undefined);
   }
   state.intr = intr;

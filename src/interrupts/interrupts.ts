@@ -75,11 +75,19 @@ export class Interrupts {
   ) {
     this.events$ = backend.events$;
     this.lost$ = backend.losses$ ?? EMPTY;
-    this.events$.subscribe({ complete: () => (this.ended = true), error: () => (this.ended = true) });
+    this.events$.subscribe({
+      complete: () => (this.ended = true),
+      error: (err: unknown) => {
+        this.ended = true;
+        this.endedBy = err;
+      },
+    });
   }
 
   /** Set once the event stream ended (the runtime closed, or a lost primary closed it). */
   private ended = false;
+  /** What ended it with an error (PRIMARY_LOST: a secondary's primary is gone). */
+  private endedBy: unknown;
 
   /**
    * A watched stream subscribed after the events ended fails with CLOSED: it could never emit,
@@ -88,7 +96,8 @@ export class Interrupts {
   private failIfEnded(subscriber: Subscriber<unknown>): boolean {
     if (!this.ended) return false;
     subscriber.error(
-      new MpBusError(ErrorCodes.closed, 'interrupts ended with the runtime (closed, or its primary lost): start a new process to join a group again'),
+      this.endedBy ??
+        new MpBusError(ErrorCodes.closed, 'interrupts ended with the runtime (closed, or its primary lost): start a new process to join a group again'),
     );
     return true;
   }

@@ -176,6 +176,7 @@ export class RelayClient implements InterruptBackend {
   }
 
   private async call<T>(request: ControlRequest, timeoutMs = CONTROL_TIMEOUT_MS): Promise<T> {
+    if (this.primaryGone) throw this.primaryGone;
     if (!this.primaryServes) {
       // DPDK's rte_mp drops a request for an action the peer never registered, without a reply:
       // asking a C primary would only time out.
@@ -273,6 +274,26 @@ export class RelayClient implements InterruptBackend {
 
   detach(device: string): Promise<{ device: string; portId?: number }> {
     return this.call({ op: 'detach', device }, HOTPLUG_TIMEOUT_MS);
+  }
+
+  /** Set when the primary is gone: what every stream and call fails with from then on. */
+  private primaryGone: MpBusError | undefined;
+
+  /**
+   * The primary is gone and the process lives on (`onPrimaryLost: 'ignore'`): nothing relays
+   * interrupts any more, so the streams fail with PRIMARY_LOST, and so does every later call, at
+   * once; a subscriber (`linkState$`, `alarm$`) would otherwise wait for an event that cannot come.
+   */
+  primaryLost(pid: number | undefined, reason: 'died' | 'left'): void {
+    if (this.closed || this.primaryGone) return;
+    this.primaryGone = new MpBusError(
+      ErrorCodes.primaryLost,
+      `the primary${pid === undefined ? '' : ` (pid ${pid})`} ${reason === 'died' ? 'died' : 'left the group'}: no process relays interrupts to this one any more; start a new group to watch them again`,
+    );
+    if (this.retryTimer) clearTimeout(this.retryTimer);
+    this.subscriptions.unsubscribe();
+    this.subject.error(this.primaryGone);
+    this.lossSubject.complete();
   }
 
   close(): void {
