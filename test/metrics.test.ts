@@ -60,6 +60,11 @@ describe('Prometheus metrics', () => {
       { group: g.prefix, pid: String(p.pid), role: 'primary', lcore: '0', command: expect.stringMatching(/^node /) },
       { group: g.prefix, pid: String(s.pid), role: 'secondary', lcore: '1', command: expect.stringMatching(/^node /) },
     ]);
+    expect(m.get('mpbus_group_up')).toEqual([{ labels: { group: g.prefix }, value: 1 }]);
+    // a group that does not run (a typo, or stopped) says so, where its metrics were only empty
+    const none = samples(await groupMetricsText({ filePrefix: `${g.prefix}-none` }));
+    expect(none.get('mpbus_group_up')).toEqual([{ labels: { group: `${g.prefix}-none` }, value: 0 }]);
+    expect(none.get('mpbus_process_info')).toBeUndefined();
     expect(m.get('mpbus_process_cpu_seconds_total')!.map((x) => x.labels.mode)).toEqual(['user', 'system', 'user', 'system']);
     for (const x of m.get('mpbus_process_resident_memory_bytes')!) expect(x.value).toBeGreaterThan(10 * 2 ** 20);
     // the same registry reads the group anew at each scrape

@@ -32,6 +32,8 @@ export interface GroupMetricsOptions {
 export const ASK_DURATION_BUCKETS = [0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
 
 interface Snapshot {
+  /** False when no group of that prefix runs on this host (no counters file). */
+  up: boolean;
   group: GroupCounters;
   live: ProcessCounters[];
   actors: ActorView[];
@@ -75,9 +77,10 @@ export function groupMetrics(options: GroupMetricsOptions = {}): Registry {
   const snapshot = (): Snapshot => {
     const now = Date.now();
     if (cached && now - cached.at < 100) return cached.snapshot;
-    const group = readGroupCounters(filePrefix) ?? { prefix: filePrefix, readAt: now, processes: [] };
+    const read = readGroupCounters(filePrefix);
+    const group = read ?? { prefix: filePrefix, readAt: now, processes: [] };
     const actors = actorViews(group, departed.update(group));
-    cached = { at: now, snapshot: { group, live: group.processes.filter((p) => p.state === 'alive'), actors } };
+    cached = { at: now, snapshot: { up: read !== undefined, group, live: group.processes.filter((p) => p.state === 'alive'), actors } };
     return cached.snapshot;
   };
   const g = { group: filePrefix };
@@ -94,6 +97,12 @@ export function groupMetrics(options: GroupMetricsOptions = {}): Registry {
     (s) =>
       s.live.flatMap((p) => p.rows.filter((r) => r.kind === 'mailbox').map((r) => ({ value: value(r), labels: { ...g, mailbox: r.name, pid: p.pid } })));
   const metrics: Array<[string, string, Kind, Values]> = [
+    [
+      'mpbus_group_up',
+      'Whether the group runs on this host (1) or not (0: no process of it has started, or the last one left): the other metrics are empty then.',
+      'gauge',
+      (s) => [{ value: s.up ? 1 : 0, labels: g }],
+    ],
     [
       'mpbus_process_info',
       'A process of the group (value 1): its role, lcore and command.',
