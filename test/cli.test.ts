@@ -3,7 +3,7 @@
  * group from its files without disturbing it, `clean` refuses a live group and removes a dead
  * one's files.
  */
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -11,6 +11,7 @@ import { fixture } from './harness/fixtures.js';
 import { useTestGroups } from './harness/use-groups.js';
 import type { GroupSurvey } from '../src/runtime/group-survey.js';
 import { mpbus } from './harness/cli.js';
+import { repoRoot } from './harness/paths.js';
 
 const group = useTestGroups();
 
@@ -59,9 +60,19 @@ describe('mpbus ls and clean', () => {
     expect((await mpbus('clean', g.prefix)).code).toBe(1);
   });
 
-  it('usage errors exit 2', async () => {
+  it('usage errors exit 2 and name what is wrong; --version prints the version', async () => {
     expect((await mpbus('clean')).code).toBe(2);
     expect((await mpbus('ls', '--bogus')).code).toBe(2);
+    // (once: "give one group prefix" for an option it does not know)
+    for (const command of ['ps', 'clean']) {
+      const r = await mpbus(command, 'some-group', '--bogus');
+      expect({ code: r.code, first: r.stderr.split('\n')[0] }).toEqual({ code: 2, first: `mpbus ${command}: unknown option '--bogus'` });
+    }
+    const version = await mpbus('--version');
+    expect({ code: version.code, out: version.stdout.trim() }).toEqual({
+      code: 0,
+      out: JSON.parse(readFileSync(join(repoRoot, 'package.json'), 'utf8')).version,
+    });
   });
 
   it('a prefix that is a path is refused (exit 2) by clean, ps and top, and nothing is removed', async () => {

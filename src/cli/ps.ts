@@ -2,9 +2,8 @@
  * `mpbus ps <prefix>`: a group's processes (pid, role, lcore, uptime, CPU, RSS, command) and
  * its actors (counters, depth, ask latencies), read from its files without attaching to it.
  */
-import { isFilePrefix } from '../validation.js';
 import { readGroupView, type GroupView } from '../obs/group-view.js';
-import type { Command } from './command.js';
+import { prefixArguments, type Command } from './command.js';
 import { amount, duration, formatTable, latency, mib } from './format.js';
 
 const help = `Usage: npx mpbus ps <prefix> [--json]
@@ -37,20 +36,13 @@ export const ps: Command = {
   summary: "show a group's processes and actors (counters, depths, ask latencies)",
   help,
   run(args) {
-    const json = args.includes('--json');
-    const rest = args.filter((a) => a !== '--json');
-    if (rest.length !== 1 || rest[0]!.startsWith('-')) {
-      console.error(`mpbus ps: give one group prefix ('mpbus ls' lists them)\n\n${help}`);
-      return 2;
-    }
-    if (!isFilePrefix(rest[0])) {
-      console.error(`mpbus ps: '${rest[0]}' is not a group prefix (1-48 characters of [A-Za-z0-9_.-], not starting with '.'; 'mpbus ls' lists them)`);
-      return 2;
-    }
-    const view = readGroupView(rest[0]);
+    const parsed = prefixArguments('ps', help, args);
+    if (parsed === undefined) return 2;
+    const { prefix, json } = parsed;
+    const view = readGroupView(prefix);
     if (!view) {
-      if (json) console.log(JSON.stringify({ prefix: rest[0], found: false }));
-      else console.error(`mpbus ps: no group '${rest[0]}' on this machine ('mpbus ls' lists them)`);
+      if (json) console.log(JSON.stringify({ prefix: prefix, found: false }));
+      else console.error(`mpbus ps: no group '${prefix}' on this machine ('mpbus ls' lists them)`);
       return 1;
     }
     if (json) {

@@ -5,7 +5,7 @@
  */
 import { isFilePrefix } from '../validation.js';
 import { readGroupView, type ActorRow, type GroupView } from '../obs/group-view.js';
-import type { Command } from './command.js';
+import { notAPrefix, type Command } from './command.js';
 import { amount, formatTable, latency } from './format.js';
 import { processTable } from './ps.js';
 
@@ -50,7 +50,7 @@ function parse(args: string[]): TopOptions | string {
     else o.prefix = a;
   }
   if (o.prefix === '') return "give one group prefix ('mpbus ls' lists them)";
-  if (!isFilePrefix(o.prefix)) return `'${o.prefix}' is not a group prefix (1-48 characters of [A-Za-z0-9_.-], not starting with '.'; 'mpbus ls' lists them)`;
+  if (!isFilePrefix(o.prefix)) return notAPrefix(o.prefix);
   if (!Object.hasOwn(SORTS, o.sort)) return `--sort takes ${Object.keys(SORTS).join(', ')}, got '${o.sort}'`;
   if (!Number.isInteger(o.intervalMs) || o.intervalMs < 100 || o.intervalMs > 3_600_000) return '--interval takes 100 to 3600000 ms';
   if (o.count !== Infinity && (!Number.isInteger(o.count) || o.count < 1)) return '-n takes a positive integer';
