@@ -243,7 +243,7 @@ export class MpBus {
       this.sender.send(name, checkRaw(value, this.limits), fds, onSent);
       return;
     }
-    const body = this.large.encode(encodeValue(value));
+    const body = this.large.encodeValue(value);
     const param = this.envelope({ kind: MpEnvelopeKind.message, correlationId: 0, deadlineMs: 0 }, body);
     try {
       this.sender.send(name, param, fds, onSent);

@@ -144,7 +144,7 @@ export class MpRequests {
         targetBytes = Buffer.from(name, 'utf8');
         if (this.nameBytes.size < 4096) this.nameBytes.set(name, targetBytes);
       }
-      body = this.large.encode(encodeValue(value), targetBytes);
+      body = this.large.encodeValue(value, targetBytes);
     }
     return new Promise<MpRequestResult<T>>((resolve, reject) => {
       const req: PendingRequest = {
