@@ -10,7 +10,7 @@ import { readdirSync } from 'node:fs';
 import { MpBusError } from '../errors.js';
 import { pidAlive, pidExists } from '../runtime/group.js';
 import type { MpBinding, NativeReply, NativeRequestDone } from '../native/mp.js';
-import { MpEnvelopeKind, encodeValue, hasEnvelope, monotonicMs, readEnvelope, type MpEnvelope, type MpEnvelopeHead } from './envelope.js';
+import { MpEnvelopeKind, hasEnvelope, monotonicMs, readEnvelope, type MpEnvelope, type MpEnvelopeHead } from './envelope.js';
 import { RESERVED_NAME_PREFIX, checkCallOptionKeys, checkFds, checkName, checkRaw } from './mp-checks.js';
 import { closeFds } from './mp-handler-call.js';
 import type { Body, LargePayloads } from './mp-large.js';
