@@ -571,7 +571,10 @@ export class ClusterTransport implements ActorTransport {
     this.remoteAsks.set(n, ask);
     if (!this.connected || this.holding) {
       // 'retry': kept, and sent once (re)connected and the other hosts heard from (see releaseHeld).
-      if (this.whileDisconnected === 'fail') queueMicrotask(() => this.failAsk(n, this.unavailable()));
+      // On a later turn of the event loop, not in a microtask: a loop that asks again at once on
+      // each failure would otherwise never let timers and I/O run, the NATS client's reconnect
+      // among them (it spun on CLUSTER_UNAVAILABLE for good after the server came back).
+      if (this.whileDisconnected === 'fail') setImmediate(() => this.failAsk(n, this.unavailable()));
       return 'delivered';
     }
     this.publishAsk(n, ask);
@@ -584,7 +587,7 @@ export class ClusterTransport implements ActorTransport {
       this.engine.publish(ask.subject, ask.data, { reply: `${this.inbox}.${n}`, headers: ask.headers });
     } catch (err) {
       const failure = tooLarge(err) ? toWireError(err) : { ...this.unavailable(), message: `sending failed: ${(err as Error).message}` };
-      queueMicrotask(() => this.failAsk(n, failure));
+      setImmediate(() => this.failAsk(n, failure)); // (a later turn: see deliver)
     }
   }
 
