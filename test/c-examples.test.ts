@@ -312,6 +312,9 @@ describe('ports of a C primary, polled by an mpbus secondary (PolledPorts)', () 
     c.send('port stop 0');
     expect(await down).toMatchObject({ status: 'down' });
     await node.use(cpeers).unwatchPolled();
+    // the polled streams complete as the runtime closes (once they failed with CLOSED, which
+    // crashed a subscriber without an error callback: the docs' own example)
+    expect(await node.use(cpeers).closeWhilePolling(1)).toEqual({ link: 'completed', stats: 'completed', runtime: 'completed' });
     await node.close();
     c.send('quit');
     expect(await c.exited).toBe(0);

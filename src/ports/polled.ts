@@ -4,7 +4,7 @@
  * a C DPDK program (testpmd, an application of one's own), which relays no interrupt event: there
  * `rt.interrupts` fails with ENOTREADY, and `PolledPorts` is how to see the ports.
  */
-import { Observable, distinctUntilChanged, map, timer } from 'rxjs';
+import { Observable, distinctUntilChanged, timer } from 'rxjs';
 import { ErrorCodes, MpBusError } from '../errors.js';
 import type { LinkState } from '../interrupts/types.js';
 import { addon } from '../native/addon.js';
@@ -100,32 +100,55 @@ export class PolledPorts {
     return (addon() as unknown as PortStatsBinding).ethStats(port);
   }
 
-  /** The link now, then each change seen by a poll every `intervalMs`. Errors (ENODEV, CLOSED) end it. */
+  /**
+   * The link now, then each change seen by a poll every `intervalMs`. Completes when the
+   * runtime closes; an error (ENODEV) ends it; subscribed after the close, it fails with CLOSED.
+   */
   linkState$(port: number): Observable<LinkState> {
-    return timer(0, this.intervalMs).pipe(
-      map(() => this.link(port)),
-      distinctUntilChanged(sameLink),
-    );
+    return this.polled(() => this.link(port)).pipe(distinctUntilChanged(sameLink));
   }
 
-  /** The counters every `intervalMs`, with packets per second since the previous poll. */
+  /** The counters every `intervalMs`, with packets per second since the previous poll (ends as {@link linkState$} does). */
   stats$(port: number): Observable<PortStats & { rxPps: number; txPps: number }> {
-    return new Observable((sub) => {
-      let last: { at: number; s: PortStats } | undefined;
-      const poll = timer(0, this.intervalMs).subscribe(() => {
+    let last: { at: number; s: PortStats } | undefined;
+    return this.polled(() => {
+      const s = this.stats(port);
+      const at = performance.now();
+      const dt = last ? (at - last.at) / 1000 : 0;
+      const rxPps = last && dt > 0 ? Math.max(0, (s.ipackets - last.s.ipackets) / dt) : 0;
+      const txPps = last && dt > 0 ? Math.max(0, (s.opackets - last.s.opackets) / dt) : 0;
+      last = { at, s };
+      return { ...s, rxPps, txPps };
+    });
+  }
+
+  /**
+   * `read()` now and every `intervalMs`, completed as the runtime closes: a subscriber without
+   * an error callback (the docs' own example) crashed the process with CLOSED at every close,
+   * `onPrimaryLost: 'close'` included, where the process is meant to live on.
+   */
+  private polled<T>(read: () => T): Observable<T> {
+    return new Observable<T>((sub) => {
+      if (this.rt.closed) {
+        sub.error(new MpBusError(ErrorCodes.closed, 'the runtime is closed: poll the ports of a runtime that is open'));
+        return;
+      }
+      const unhook = this.rt.onClose(() => sub.complete());
+      const ticks = timer(0, this.intervalMs).subscribe(() => {
+        if (this.rt.closed) {
+          sub.complete();
+          return;
+        }
         try {
-          const s = this.stats(port);
-          const at = performance.now();
-          const dt = last ? (at - last.at) / 1000 : 0;
-          const rxPps = last && dt > 0 ? Math.max(0, (s.ipackets - last.s.ipackets) / dt) : 0;
-          const txPps = last && dt > 0 ? Math.max(0, (s.opackets - last.s.opackets) / dt) : 0;
-          last = { at, s };
-          sub.next({ ...s, rxPps, txPps });
+          sub.next(read());
         } catch (err) {
           sub.error(err);
         }
       });
-      return () => poll.unsubscribe();
+      return () => {
+        ticks.unsubscribe();
+        unhook();
+      };
     });
   }
 }
