@@ -105,30 +105,34 @@ export class PolledPorts {
    * runtime closes; an error (ENODEV) ends it; subscribed after the close, it fails with CLOSED.
    */
   linkState$(port: number): Observable<LinkState> {
-    return this.polled(() => this.link(port)).pipe(distinctUntilChanged(sameLink));
+    return this.polled(() => () => this.link(port)).pipe(distinctUntilChanged(sameLink));
   }
 
   /** The counters every `intervalMs`, with packets per second since the previous poll (ends as {@link linkState$} does). */
   stats$(port: number): Observable<PortStats & { rxPps: number; txPps: number }> {
-    let last: { at: number; s: PortStats } | undefined;
     return this.polled(() => {
-      const s = this.stats(port);
-      const at = performance.now();
-      const dt = last ? (at - last.at) / 1000 : 0;
-      const rxPps = last && dt > 0 ? Math.max(0, (s.ipackets - last.s.ipackets) / dt) : 0;
-      const txPps = last && dt > 0 ? Math.max(0, (s.opackets - last.s.opackets) / dt) : 0;
-      last = { at, s };
-      return { ...s, rxPps, txPps };
+      let last: { at: number; s: PortStats } | undefined; // each subscriber's own previous poll
+      return () => {
+        const s = this.stats(port);
+        const at = performance.now();
+        const dt = last ? (at - last.at) / 1000 : 0;
+        const rxPps = last && dt > 0 ? Math.max(0, (s.ipackets - last.s.ipackets) / dt) : 0;
+        const txPps = last && dt > 0 ? Math.max(0, (s.opackets - last.s.opackets) / dt) : 0;
+        last = { at, s };
+        return { ...s, rxPps, txPps };
+      };
     });
   }
 
   /**
-   * `read()` now and every `intervalMs`, completed as the runtime closes: a subscriber without
+   * What `reader()` makes (one reader per subscriber, so state such as a previous poll is its
+   * own) read now and every `intervalMs`, completed as the runtime closes: a subscriber without
    * an error callback (the docs' own example) crashed the process with CLOSED at every close,
    * `onPrimaryLost: 'close'` included, where the process is meant to live on.
    */
-  private polled<T>(read: () => T): Observable<T> {
+  private polled<T>(reader: () => () => T): Observable<T> {
     return new Observable<T>((sub) => {
+      const read = reader();
       if (this.rt.closed) {
         sub.error(new MpBusError(ErrorCodes.closed, 'the runtime is closed: poll the ports of a runtime that is open'));
         return;
