@@ -44,7 +44,9 @@ void Push(NativeEvent ev);
 std::string PortName(uint16_t port);
 // The port's link as read now (net_tap: the kernel's word), into ev's link fields.
 void FillLink(NativeEvent& ev, uint16_t port);
-// A valid port of this process, or throws EINVAL / ENODEV.
+// A port id this process may read through: valid here and not closed by the primary since.
+bool PortReadable(uint16_t port);
+// A readable port (PortReadable), or throws EINVAL / ENODEV.
 uint16_t RequirePort(Napi::Env env, const Napi::Value& v);
 bool PortHasFlag(uint16_t port, uint32_t flag);
 std::string DriverName(uint16_t port);

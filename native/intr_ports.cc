@@ -45,7 +45,9 @@ Napi::Value IntrPorts(const Napi::CallbackInfo& info) {
   Napi::Array out = Napi::Array::New(env);
   uint32_t i = 0;
   uint16_t port;
-  RTE_ETH_FOREACH_DEV(port) out.Set(i++, port);
+  RTE_ETH_FOREACH_DEV(port) {
+    if (PortReadable(port)) out.Set(i++, port);
+  }
   return out;
 }
 
@@ -166,6 +168,17 @@ void FillLink(NativeEvent& ev, uint16_t port) {
   ev.autoneg = link.link_autoneg == RTE_ETH_LINK_AUTONEG;
 }
 
+// In a secondary, rte_eth_dev_is_valid_port reads this process's own port table, which the
+// primary's rte_eth_dev_close does not reach: the primary frees the port's private data and zeroes
+// its shared data (the name with it), and a PMD's callbacks in this process then read through a
+// null dev_private (net_null's info_get crashed a secondary polling testpmd as testpmd quit). The
+// shared name, read by rte_eth_dev_get_name_by_port, is the mark of a port still there. The span
+// between the primary's free and its zeroing (a few stores) stays open: a secondary cannot see it.
+bool PortReadable(uint16_t port) {
+  if (port >= RTE_MAX_ETHPORTS || !rte_eth_dev_is_valid_port(port)) return false;
+  return !PortName(port).empty();
+}
+
 uint16_t RequirePort(Napi::Env env, const Napi::Value& v) {
   if (!v.IsNumber()) ThrowError(env, "EINVAL", "port id must be a number");
   int64_t port = v.As<Napi::Number>().Int64Value();
@@ -174,6 +187,9 @@ uint16_t RequirePort(Napi::Env env, const Napi::Value& v) {
                "no ethdev port " + std::to_string(port) +
                    " in this process: give the device at start (vdevs) or hotplug it first",
                ENODEV);
+  }
+  if (!PortReadable(static_cast<uint16_t>(port))) {
+    ThrowError(env, "ENODEV", "ethdev port " + std::to_string(port) + " was closed by the primary", ENODEV);
   }
   return static_cast<uint16_t>(port);
 }

@@ -5,6 +5,7 @@
 #include <string>
 
 #include "common.h"
+#include "interrupts.h"
 
 namespace mpbus {
 namespace {
@@ -14,13 +15,9 @@ namespace {
 Napi::Value EthStats(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   RequireEal(env);
-  if (!info[0].IsNumber()) ThrowError(env, "EINVAL", "port id must be a number");
-  int64_t id = info[0].As<Napi::Number>().Int64Value();
-  if (id < 0 || id >= RTE_MAX_ETHPORTS || !rte_eth_dev_is_valid_port(static_cast<uint16_t>(id))) {
-    ThrowError(env, "ENODEV", "no ethdev port " + std::to_string(id) + " in this group", ENODEV);
-  }
+  uint16_t port = intr::RequirePort(env, info[0]);
   rte_eth_stats s{};
-  int rc = rte_eth_stats_get(static_cast<uint16_t>(id), &s);
+  int rc = rte_eth_stats_get(port, &s);
   if (rc != 0) ThrowError(env, ErrnoName(-rc), "rte_eth_stats_get failed: " + ErrnoText(-rc), -rc);
   Napi::Object o = Napi::Object::New(env);
   o.Set("ipackets", static_cast<double>(s.ipackets));

@@ -320,6 +320,39 @@ describe('ports of a C primary, polled by an mpbus secondary (PolledPorts)', () 
     expect(await c.exited).toBe(0);
     await expectNothingLeft(g);
   }, 60_000);
+
+  it('testpmd told to quit while a secondary polls its ports every 20 ms: the secondary lives on and its streams end', async () => {
+    const g = group();
+    const c = run(g, 'dpdk-testpmd', [
+      ...eal(g, '(0-1)@(0-1)', BASE, '--vdev=net_null0', '--vdev=net_null1'),
+      '--proc-type=primary',
+      '--',
+      '-i',
+      '--auto-start',
+      '--total-num-mbufs=8192',
+      '--forward-mode=io',
+      '--nb-cores=1',
+    ]);
+    await c.waitFor(/io packet forwarding/);
+    const node = await g.spawn();
+    await node.start({ procType: 'secondary', lcore: 5, onPrimaryLost: 'close' });
+    await node.use(runtime).recordPrimaryLost();
+    await node.use(cpeers).pollUntilEnd([0, 1], 20);
+    // testpmd closes its ports before it exits: DPDK zeroes their shared data, which this
+    // process's own port table does not learn (a poll read it and crashed in net_null's info_get)
+    c.send('quit');
+    expect(await c.exited).toBe(0);
+    const lost = await pollUntil(
+      'primaryLost$',
+      () => node.use(runtime).primaryLostSeen(),
+      (v) => v !== null,
+    );
+    expect(lost).toEqual({ pid: c.pid, reason: 'died', policy: 'close' });
+    const ends = await node.use(cpeers).polledEnds();
+    expect(Object.values(ends)).toEqual(Array(6).fill('completed'));
+    await node.exit();
+    await expectNothingLeft(g);
+  }, 60_000);
 });
 
 describe('samples/control-plane', () => {

@@ -102,7 +102,9 @@ export class PolledPorts {
 
   /**
    * The link now, then each change seen by a poll every `intervalMs`. Completes when the
-   * runtime closes; an error (ENODEV) ends it; subscribed after the close, it fails with CLOSED.
+   * runtime closes or the primary closes the port (a C primary closes its ports as it quits);
+   * fails with ENODEV for a port that is not there at the first poll, and with CLOSED when
+   * subscribed after the runtime closed.
    */
   linkState$(port: number): Observable<LinkState> {
     return this.polled(() => () => this.link(port)).pipe(distinctUntilChanged(sameLink));
@@ -126,7 +128,7 @@ export class PolledPorts {
 
   /**
    * What `reader()` makes (one reader per subscriber, so state such as a previous poll is its
-   * own) read now and every `intervalMs`, completed as the runtime closes: a subscriber without
+   * own) read now and every `intervalMs`, completed as the runtime or the port closes: a subscriber without
    * an error callback (the docs' own example) crashed the process with CLOSED at every close,
    * `onPrimaryLost: 'close'` included, where the process is meant to live on.
    */
@@ -138,16 +140,23 @@ export class PolledPorts {
         return;
       }
       const unhook = this.rt.onClose(() => sub.complete());
+      let seen = false;
       const ticks = timer(0, this.intervalMs).subscribe(() => {
         if (this.rt.closed) {
           sub.complete();
           return;
         }
+        let value: T;
         try {
-          sub.next(read());
+          value = read();
         } catch (err) {
-          sub.error(err);
+          // a port read before and gone now was closed by the primary: nothing more to poll
+          if (seen && err instanceof MpBusError && err.code === 'ENODEV') sub.complete();
+          else sub.error(err);
+          return;
         }
+        seen = true;
+        sub.next(value);
       });
       return () => {
         ticks.unsubscribe();
