@@ -5,6 +5,7 @@
  */
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
+import { readGroupCounters } from '../src/obs/group-counters.js';
 import { useTestGroups } from './harness/use-groups.js';
 import { fixture } from './harness/fixtures.js';
 
@@ -85,6 +86,10 @@ describe('leaving a group', () => {
     const s = await g.startAgent({ procType: 'secondary' });
     expect((await s.exit()).code).toBe(0);
     expect(existsSync(g.runtimeDir)).toBe(true);
+    // the secondary ended as it chose: nothing of its own stays (rte_mp sockets, DPDK's copies of
+    // the memseg lists), and `mpbus ps` does not count it among the killed
+    expect(readdirSync(g.runtimeDir).filter((f) => f.includes(`_${s.pid}`))).toEqual([]);
+    expect(readGroupCounters(g.prefix)!.processes.map((x) => [x.pid, x.state])).toEqual([[p.pid, 'alive']]);
     expect((await p.exit()).code).toBe(0);
     expect(g.leftovers()).toEqual([]);
   });

@@ -193,10 +193,15 @@ export class GroupFiles {
     return pids.filter(pidEnding);
   }
 
-  /** Removes a secondary's rte_mp socket files (`mp_socket_<pid>_*`): only for a process about to end. */
-  removeSocketsOf(pid: number): void {
+  /**
+   * Removes what DPDK made for a secondary alone: its rte_mp socket files (`mp_socket_<pid>_*`)
+   * and its own copies of the memseg lists (`fbarray_memseg-*_<pid>`). Only for a process about
+   * to end without DPDK's cleanup.
+   */
+  removeSecondaryFilesOf(pid: number): void {
+    const own = (f: string): boolean => f.startsWith(`mp_socket_${pid}_`) || (f.startsWith('fbarray_') && f.endsWith(`_${pid}`));
     try {
-      for (const f of readdirSync(this.runtimeDir)) if (f.startsWith(`mp_socket_${pid}_`)) rmSync(join(this.runtimeDir, f), { force: true });
+      for (const f of readdirSync(this.runtimeDir)) if (own(f)) rmSync(join(this.runtimeDir, f), { force: true });
     } catch {
       // the dir is gone already
     }

@@ -549,7 +549,11 @@ export class Runtime {
   private releaseForExit(): void {
     // DPDK's cleanup did not run, so this secondary's rte_mp socket is still there and would make
     // a live-looking secondary of this process while it ends: whoever is last would keep the files.
-    if (this.processType === 'secondary') this.group.removeSocketsOf(process.pid);
+    // Its memseg list copies would stay until the group ends.
+    if (this.processType === 'secondary') this.group.removeSecondaryFilesOf(process.pid);
+    // An end the process chose (process.exit, the program's end, a signal): `mpbus ps` would
+    // count it among the killed.
+    retireCounters();
     for (const fd of this.locks.splice(0)) this.group.unlock(fd);
     this.group.unlock(this.membersFd);
     this.membersFd = -1;
