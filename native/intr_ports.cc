@@ -173,7 +173,7 @@ void FillLink(NativeEvent& ev, uint16_t port) {
 // its shared data (the name with it), and a PMD's callbacks in this process then read through a
 // null dev_private (net_null's info_get crashed a secondary polling testpmd as testpmd quit). The
 // shared name, read by rte_eth_dev_get_name_by_port, is the mark of a port still there. The span
-// between the primary's free and its zeroing (a few stores) stays open: a secondary cannot see it.
+// between the primary's frees and its zeroing stays open (short): a secondary cannot see it.
 bool PortReadable(uint16_t port) {
   if (port >= RTE_MAX_ETHPORTS || !rte_eth_dev_is_valid_port(port)) return false;
   return !PortName(port).empty();
