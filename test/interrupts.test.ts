@@ -135,6 +135,14 @@ describe('interrupts in the primary', () => {
     expect(down.seq).toBeGreaterThan(up.seq);
   });
 
+  it('an attach the close cuts short (the vhost backend it needs is stopped by the close) fails with CLOSED, not EPERM', async () => {
+    const g = group('ivclose');
+    const sock = vhostSocket(g);
+    const p = await g.startAgent({ procType: 'primary', vdevs: [`net_vhost0,iface=${sock},queues=1`] });
+    await p.use(F).startPort(0);
+    expect(await p.use(F).attachWhileClosing(`net_virtio_user0,path=${sock},queues=1`)).toBe('CLOSED');
+  });
+
   it('net_tap: toggling the kernel interface with ip link gives link events (through netlink)', async (t) => {
     const why = tapUnavailable();
     if (why) {

@@ -336,7 +336,7 @@ export class PrimarySources {
     try {
       result = await this.native.intrHotplug(true, devargs);
     } catch (err) {
-      throw attachError(err, devargs);
+      throw this.closedMeanwhile(err, `cannot attach '${devargs}'`) ?? attachError(err, devargs);
     }
     // The NEW event was queued during the probe, before the port was attached, when its name
     // could not be read yet: drain now, while the port is surely still there to name it.
@@ -352,8 +352,18 @@ export class PrimarySources {
       this.drain();
       return result;
     } catch (err) {
-      throw portError(err, -1, `cannot detach '${device}'`);
+      throw this.closedMeanwhile(err, `cannot detach '${device}'`) ?? portError(err, -1, `cannot detach '${device}'`);
     }
+  }
+
+  /**
+   * A hotplug that failed because the runtime closed while it ran (the close stops the ports
+   * this process started: a virtio_user frontend then finds its vhost backend gone, EPERM) is
+   * CLOSED, which a process ending on Ctrl-C drops, rather than DPDK's error of the moment.
+   */
+  private closedMeanwhile(err: unknown, what: string): MpBusError | undefined {
+    if (!this.closed) return undefined;
+    return new MpBusError(ErrorCodes.closed, `${what}: the runtime closed while it ran`, { cause: err });
   }
 
   /** Releases every native registration (before rte_eal_cleanup) and completes events$. */
