@@ -9,7 +9,7 @@
 import 'reflect-metadata';
 import { fileURLToPath } from 'node:url';
 import { startActorSystem } from '../../src/index.js';
-import { leftovers, start, waitAll } from '../lib/processes.js';
+import { leftovers, start, verdict, waitAll } from '../lib/processes.js';
 
 interface Counter {
   add: { msg: number; reply: number };
@@ -34,9 +34,7 @@ async function launch(): Promise<number> {
     return secondaryOk && primaryOk && left.length === 0;
   });
   const results = await Promise.all(runs);
-  const ok = results.every(Boolean);
-  console.log(ok ? 'done: two groups ran side by side with the same actor name, and both left nothing behind' : 'FAILED');
-  return ok ? 0 : 1;
+  return verdict(results.every(Boolean), 'done: two groups ran side by side with the same actor name, and both left nothing behind', 'FAILED');
 }
 
 async function primary(prefix: string, color: string): Promise<number> {

@@ -1,6 +1,7 @@
 /** Small helpers the samples share: start copies of a script as child processes, check cleanup. */
 import { fork, type ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
+import { constants as osConstants } from 'node:os';
 
 export interface Child {
   child: ChildProcess;
@@ -9,11 +10,51 @@ export interface Child {
   exited: Promise<number | string>;
 }
 
-/** Runs `script` with `args` as a child process that shares this one's stdout/stderr. */
+const children = new Set<Child>();
+let endingSignal: NodeJS.Signals | undefined;
+
+/** The signal (SIGINT, SIGTERM) this launcher is ending on, once one came. */
+export function endingOn(): NodeJS.Signals | undefined {
+  return endingSignal;
+}
+
+/**
+ * Ctrl-C or SIGTERM to the launcher: each child still running gets the signal once (each one
+ * leaves its group as mpbus does on a signal), and the launcher exits with the signal's code when
+ * they have all ended. The children run in their own process group, so a Ctrl-C in a terminal
+ * reaches them through here only: a second signal would end an mpbus process at once, and a
+ * launcher that exits first would give the shell back while they still print.
+ */
+function passSignalsOn(signal: NodeJS.Signals): void {
+  endingSignal = signal;
+  for (const c of children) if (c.child.exitCode === null && c.child.signalCode === null) c.child.kill(signal);
+  void Promise.all([...children].map((c) => c.exited)).then(() => process.exit(verdict(false, '', '')));
+}
+
+/**
+ * Prints how the launcher's run went and returns its exit code: 0 or 1, or the signal's code
+ * (130 for SIGINT) when one stopped the run, whose children then end without finishing it.
+ */
+export function verdict(ok: boolean, done: string, failed: string): number {
+  if (endingSignal) {
+    console.log(`${endingSignal}: stopped; every process has ended`);
+    return 128 + osConstants.signals[endingSignal];
+  }
+  console.log(ok ? done : failed);
+  return ok ? 0 : 1;
+}
+
+/** Runs `script` with `args` as a child process that shares this one's stdout/stderr (see {@link passSignalsOn}). */
 export function start(script: string, args: string[]): Child {
-  const child = fork(script, args, { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  if (children.size === 0) {
+    process.once('SIGINT', passSignalsOn);
+    process.once('SIGTERM', passSignalsOn);
+  }
+  const child = fork(script, args, { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], detached: true });
   const exited = new Promise<number | string>((resolve) => child.once('exit', (code, signal) => resolve(signal ?? code ?? 0)));
-  return { child, pid: child.pid!, exited };
+  const started = { child, pid: child.pid!, exited };
+  children.add(started);
+  return started;
 }
 
 /** Waits for every child; SIGKILLs the ones still running after `timeoutMs`. Resolves true when all exited with 0. */

@@ -11,7 +11,7 @@ import 'reflect-metadata';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { Runtime, startActorSystem } from '../../src/index.js';
-import { leftovers, start, until, waitAll } from '../lib/processes.js';
+import { leftovers, start, until, verdict, waitAll } from '../lib/processes.js';
 
 interface Peer {
   sumOfSquares: { msg: { from: number; to: number }; reply: number };
@@ -46,8 +46,7 @@ async function launch(): Promise<number> {
   first!.child.send('leave');
   const ok = (await waitAll([first!], 30_000)) && othersOk;
   const left = leftovers(prefix);
-  console.log(ok && left.length === 0 ? `done: ${peers} peers did the same work and left, nothing left behind` : `FAILED: ok=${ok}, left ${left.join(', ')}`);
-  return ok && left.length === 0 ? 0 : 1;
+  return verdict(ok && left.length === 0, `done: ${peers} peers did the same work and left, nothing left behind`, `FAILED: ok=${ok}, left ${left.join(', ')}`);
 }
 
 /** One peer: identical code in every process. */
