@@ -79,6 +79,15 @@ describe('mpbus ps and top', () => {
       (err: { code: number; stderr: string }) => ({ code: err.code, stderr: err.stderr }),
     );
     expect(piped).toEqual({ code: 0, stderr: '' });
+    // the first screen shows CPU as a percentage too (each process's average since it started;
+    // it showed seconds of CPU there, and percentages from the second screen on)
+    const first = await mpbus('top', g.prefix, '-n', '1');
+    const cpuColumn = first.stdout
+      .split('\n')
+      .filter((l) => new RegExp(`^(${p.pid}|${s.pid}) `).test(l))
+      .map((l) => l.split(/\s+/)[4]);
+    expect(cpuColumn).toHaveLength(2);
+    for (const cpu of cpuColumn) expect(cpu).toMatch(/^\d+\.\d%$/);
 
     await tmux('new-session', '-d', '-s', 'top', '-x', '160', '-y', '30', `${process.execPath} ${cliScript} top ${g.prefix} --sort depth`);
     await until(

@@ -41,7 +41,7 @@ export const ps: Command = {
     const { prefix, json } = parsed;
     const view = readGroupView(prefix);
     if (!view) {
-      if (json) console.log(JSON.stringify({ prefix: prefix, found: false }));
+      if (json) console.log(JSON.stringify({ prefix, found: false }));
       else console.error(`mpbus ps: no group '${prefix}' on this machine ('mpbus ls' lists them)`);
       return 1;
     }

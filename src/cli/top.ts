@@ -4,7 +4,7 @@
  * `--sort`), `q` quits. Reads the group's files only, like `ps` (nothing attaches to the group).
  */
 import { isFilePrefix } from '../validation.js';
-import { readGroupView, type ActorRow, type GroupView } from '../obs/group-view.js';
+import { averageCpuPercent, readGroupView, type ActorRow, type GroupView } from '../obs/group-view.js';
 import { notAPrefix, type Command } from './command.js';
 import { amount, formatTable, latency } from './format.js';
 import { processTable } from './ps.js';
@@ -137,6 +137,7 @@ function loop(o: TopOptions): Promise<number> {
         else finish(1, `mpbus top: no group '${o.prefix}' on this machine ('mpbus ls' lists them)`);
         return;
       }
+      for (const p of next.processes) p.cpuPercent ??= averageCpuPercent(p, next.readAt);
       view = next;
       if (o.json) out.write(`${JSON.stringify(view)}\n`);
       else out.write(`${screen ? '\x1b[H\x1b[2J' : shown > 0 ? '\n' : ''}${renderTop(view, sort, out.rows ?? 40)}\n`);

@@ -21,7 +21,7 @@ export interface ProcessView {
   cpuUs: number;
   /** When the process last wrote its gauges (ms since the epoch). */
   sampledAt: number;
-  /** CPU use between the last two samples, percent of one CPU (top only). */
+  /** CPU use between the last two samples, percent of one CPU (top only; see {@link averageCpuPercent}). */
   cpuPercent?: number;
   rssBytes: number;
   heapUsedBytes: number;
@@ -129,6 +129,17 @@ export function readGroupView(prefix: string, previous?: GroupView): GroupView |
       .sort((a, b) => a.name.localeCompare(b.name)),
     deadPids: (counters?.processes ?? []).filter((p) => p.state === 'dead').map((p) => p.pid),
   };
+}
+
+/**
+ * A process's CPU use on average since it started, percent of one CPU: what `top` shows for a
+ * process it has one sample of (its first screen, a process that just joined), where the figure
+ * between two samples is not known yet. Undefined for a member without counters.
+ */
+export function averageCpuPercent(p: ProcessView, readAt: number): number | undefined {
+  const ms = p.uptimeMs - Math.max(0, readAt - p.sampledAt);
+  if (!p.mpbus || p.sampledAt === 0 || ms <= 0) return undefined;
+  return p.cpuUs / ms / 10;
 }
 
 /** CPU percent of one CPU between two samples of a process (the same sample: the earlier figure). */
