@@ -269,6 +269,9 @@ describe('the tailq rule: a C secondary linking librte_rib', () => {
     );
     expect(err?.code).toBe('EAL_INIT_FAILED');
     expect(err?.message).toMatch(/RTE_RIB.*dpdkLibraries/s);
+    // the refused process, which lives on, leaves no rte_mp socket (it would pass for a live
+    // secondary of the group) and no memseg list copies
+    expect(readdirSync(g.runtimeDir).filter((f) => f.endsWith(`_${node.pid}`) || f.startsWith(`mp_socket_${node.pid}_`))).toEqual([]);
     c.send('quit');
     expect(await c.exited).toBe(0);
     await expectNothingLeft(g);

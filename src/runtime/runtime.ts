@@ -310,6 +310,10 @@ export class Runtime {
           native.releaseFcntlLocks(group.configPath);
           native.unlockDirs(hugetlbfsMounts());
         }
+        // A secondary's failed init leaves its rte_mp socket (this process would pass for a live
+        // secondary of the group while it runs on: no one would remove the group's files) and its
+        // memseg list copies.
+        if (role === 'secondary') group.removeSecondaryFilesOf(process.pid);
         releaseAll();
         removeGroupFilesIfLast(group, logger('runtime', { prefix: opts.filePrefix, role }));
         throw Runtime.explainInitFailure(err, role, opts, group);
