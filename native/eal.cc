@@ -40,9 +40,12 @@ std::atomic<uint64_t> gLogLinesTotal{0};
 std::atomic<int> gEchoLevel{RTE_LOG_ERR};
 constexpr size_t kMaxLogLines = 64;
 
+// The process's own stderr, taken before an init swaps stdio's streams (see StdioDuringInit).
+FILE* gEchoStream = stderr;
+
 ssize_t LogWrite(void*, const char* buf, size_t size) {
   int level = rte_log_cur_msg_loglevel();
-  if (level > 0 && level <= gEchoLevel.load()) fwrite(buf, 1, size, stderr);
+  if (level > 0 && level <= gEchoLevel.load()) fwrite(buf, 1, size, gEchoStream);
   std::lock_guard<std::mutex> lock(gLogMutex);
   gLogPartial.append(buf, size);
   size_t nl;
@@ -68,6 +71,50 @@ void InstallLogStream() {
 }
 
 // ---- init --------------------------------------------------------------------------------
+// DPDK's init prints to stdio itself, beside its log: its whole usage text to stdout on a bad
+// argument, getopt's complaint and "EAL: FATAL: ..." to stderr, whatever the log level. Node
+// writes its stdout and stderr through libuv, not stdio, so for the init stdio's streams write to
+// memory instead: the application's stdout stays its own, and the lines are quoted in the error
+// and echoed (to stderr) only when the log level asks for errors. The memory streams are never
+// closed: a thread that read `stderr` during the swap may still write to its stream after it.
+class StdioDuringInit {
+ public:
+  StdioDuringInit() {
+    out_ = open_memstream(&outBuf_, &outLen_);
+    err_ = open_memstream(&errBuf_, &errLen_);
+    if (out_ == nullptr || err_ == nullptr) return;
+    realOut_ = stdout;
+    realErr_ = stderr;
+    stdout = out_;
+    stderr = err_;
+  }
+  // Gives stdio its streams back; what DPDK printed to stderr (its complaint lines).
+  std::string Restore(bool echo) {
+    if (realOut_ == nullptr) return std::string();
+    stdout = realOut_;
+    stderr = realErr_;
+    fflush(out_);
+    fflush(err_);
+    std::string printed(outBuf_ ? outBuf_ : "", outLen_);
+    std::string complaint(errBuf_ ? errBuf_ : "", errLen_);
+    if (echo) {
+      fwrite(printed.data(), 1, printed.size(), realErr_);
+      fwrite(complaint.data(), 1, complaint.size(), realErr_);
+    }
+    return complaint;
+  }
+
+ private:
+  FILE* out_ = nullptr;
+  FILE* err_ = nullptr;
+  FILE* realOut_ = nullptr;
+  FILE* realErr_ = nullptr;
+  char* outBuf_ = nullptr;
+  char* errBuf_ = nullptr;
+  size_t outLen_ = 0;
+  size_t errLen_ = 0;
+};
+
 class EalInitWorker : public Napi::AsyncWorker {
  public:
   EalInitWorker(Napi::Env env, std::vector<std::string> args)
@@ -82,7 +129,9 @@ class EalInitWorker : public Napi::AsyncWorker {
     logMark_ = DpdkLogMark();
     cpu_set_t poolCpus;
     bool havePoolCpus = sched_getaffinity(0, sizeof(poolCpus), &poolCpus) == 0;
+    StdioDuringInit stdio;
     int rc = rte_eal_init(static_cast<int>(args_.size()), argv.data());
+    complaint_ = stdio.Restore(gEchoLevel.load() >= static_cast<int>(RTE_LOG_ERR));
     errnum_ = rc < 0 ? rte_errno : 0;
     ok_ = rc >= 0;
     if (ok_) {
@@ -100,6 +149,18 @@ class EalInitWorker : public Napi::AsyncWorker {
     Napi::Env env = Env();
     if (!ok_) {
       std::string log = RecentDpdkLog(8, logMark_);
+      // getopt's complaint names the argument; "EAL: FATAL" repeats a logged line
+      std::string complaint;
+      for (size_t at = 0; at < complaint_.size();) {
+        size_t nl = complaint_.find('\n', at);
+        std::string line = complaint_.substr(at, nl == std::string::npos ? std::string::npos : nl - at);
+        at = nl == std::string::npos ? complaint_.size() : nl + 1;
+        // (DPDK parses the arguments twice: getopt complains twice)
+        if (line.empty() || line.rfind("EAL: FATAL", 0) == 0 || complaint.find(line + "\n") != std::string::npos)
+          continue;
+        complaint += line + "\n";
+      }
+      log = complaint + log;
       deferred_.Reject(MakeError(env, errnum_ ? ErrnoName(errnum_) : "EAL_INIT",
                                  "rte_eal_init failed" + (errnum_ ? ": " + ErrnoText(errnum_) : std::string()) +
                                      (log.empty() ? "" : "\nDPDK said:\n" + log),
@@ -124,6 +185,7 @@ class EalInitWorker : public Napi::AsyncWorker {
   int errnum_ = 0;
   rte_proc_type_t procType_ = RTE_PROC_INVALID;
   uint64_t logMark_ = 0;
+  std::string complaint_;
 };
 
 Napi::Value EalInit(const Napi::CallbackInfo& info) {

@@ -3,11 +3,14 @@
  * a bare process.exit all clean up, the last one out removes the group's files and hugepages,
  * and a failed rte_eal_init is an error, never the end of the process.
  */
+import { spawnSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { readGroupCounters } from '../src/obs/group-counters.js';
 import { useTestGroups } from './harness/use-groups.js';
 import { fixture } from './harness/fixtures.js';
+import { repoRoot } from './harness/paths.js';
 
 const group = useTestGroups();
 
@@ -131,6 +134,31 @@ describe('rte_eal_init failures', () => {
     await expect(a.start({ procType: 'primary' })).rejects.toThrow(/start a new process/);
     expect(a.isAlive).toBe(true);
   });
+
+  it.each([
+    ['a bad EAL argument', { extraEalArgs: ['--no-such-eal-flag'] }, 'INVALID_EAL_ARGS', /unrecognized option '--no-such-eal-flag'/],
+    ['too little hugepage memory', { memoryMb: 1_000_000 }, 'HUGEPAGES_SHORT', /Cannot init memory/],
+  ] as const)(
+    "with logLevel 'none', a failed init (%s) prints nothing of DPDK's on the application's stdout or stderr; the error quotes it",
+    (_what, options, code, quoted) => {
+      // DPDK prints its usage text to stdout (80 lines) and getopt's complaint and "EAL: FATAL"
+      // lines to stderr itself, beside its log
+      const g = group('quietinit');
+      const script = `import { Runtime } from ${JSON.stringify(join(repoRoot, 'dist', 'src', 'index.js'))};
+        await Runtime.start({ filePrefix: ${JSON.stringify(g.prefix)}, procType: 'primary', ...${JSON.stringify(options)} }).then(
+          () => console.log('started'),
+          (err) => console.log(JSON.stringify({ code: err.code, message: err.message })),
+        );`;
+      const r = spawnSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8', timeout: 60_000 });
+      expect(r.stderr).toBe('');
+      const lines = r.stdout.trim().split('\n');
+      expect(lines).toHaveLength(1);
+      const err = JSON.parse(lines[0]!) as { code: string; message: string };
+      expect(err.code).toBe(code);
+      expect(err.message).toMatch(quoted);
+      expect(g.leftovers()).toEqual([]);
+    },
+  );
 
   it('a primary asking for more hugepage memory than is free gets HUGEPAGES_SHORT, and leaves no live-looking group', async () => {
     const g = group('nomem');
