@@ -9,7 +9,7 @@ import { useTestGroups } from './harness/use-groups.js';
 const group = useTestGroups();
 
 describe('startActorSystem while a runtime runs', () => {
-  it('another group or another role is OTHER_GROUP; the same group shares the runtime (system.runtime)', async () => {
+  it('another group or another role is OTHER_GROUP, other runtime settings INVALID_OPTION; the same group shares the runtime (system.runtime)', async () => {
     const g = group('join2');
     const run = promisify(execFile)(process.execPath, [fixturePath('join-twice'), g.prefix]);
     g.track(run.child);
@@ -19,7 +19,24 @@ describe('startActorSystem while a runtime runs', () => {
       otherRole: 'OTHER_GROUP',
       samePrefix: 'joined the same runtime',
       noPrefix: 'joined the same runtime',
+      sameSettings: 'joined the same runtime',
+      otherSettings: 'INVALID_OPTION',
+      badSettings: 'INVALID_OPTION',
     });
+    expect(existsSync(g.runtimeDir)).toBe(false);
+  });
+});
+
+describe('startActorSystem with a bad option', () => {
+  it('fails with INVALID_OPTION before DPDK starts, whatever layer the option is of: no runtime, no group files, and a later start works', async () => {
+    const g = group('badopts');
+    const run = promisify(execFile)(process.execPath, [fixturePath('bad-actor-options'), g.prefix]);
+    g.track(run.child);
+    const { stdout } = await run;
+    const result = JSON.parse(stdout.trim().split('\n').at(-1)!) as { failures: Record<string, string>; thenStarted: string };
+    for (const [option, outcome] of Object.entries(result.failures)) expect([option, outcome]).toEqual([option, 'INVALID_OPTION, no runtime, no files']);
+    expect(Object.keys(result.failures)).toHaveLength(12);
+    expect(result.thenStarted).toBe('primary');
     expect(existsSync(g.runtimeDir)).toBe(false);
   });
 });

@@ -12,12 +12,12 @@
  */
 import { ErrorCodes, MpBusError } from '../errors.js';
 import { Runtime } from '../runtime/runtime.js';
-import { RUNTIME_OPTION_KEYS, type RuntimeOptions } from '../runtime/options.js';
+import { resolveOptions, RUNTIME_OPTION_KEYS, type ResolvedOptions, type RuntimeOptions } from '../runtime/options.js';
 import { checkedOptions, optionKeys } from '../validation.js';
 import { attachToParent, launchedChild, launchedRuntimeDefaults } from './launched-child.js';
 import { MailboxSystem } from '../bus/mailbox.js';
-import { mailboxSystemOptions, MailboxTransport, type MailboxTransportOptions } from './mailbox-transport.js';
-import { ActorSystem, type ActorSystemOptions } from './system.js';
+import { MailboxTransport, transportSettings, type MailboxTransportOptions } from './mailbox-transport.js';
+import { ActorSystem, checkActorSystemOptions, type ActorSystemOptions } from './system.js';
 
 /**
  * Options of {@link startActorSystem}: the runtime's and the actor system's (but the hooks and
@@ -56,12 +56,18 @@ export type GroupActorSystem = ActorSystem & { readonly runtime: Runtime };
 export async function startActorSystem(options: StartActorSystemOptions = {}): Promise<GroupActorSystem> {
   // `cluster` is the cluster layer's option (src/cluster/join-cluster.ts): passed on to the system, never to the runtime.
   checkedOptions(options, START_OPTION_KEYS, 'startActorSystem options');
-  const mailboxSystem = mailboxSystemOptions(options.mailboxes ?? {}, 'startActorSystem mailboxes');
+  // Every option is checked before DPDK starts: a bad one would otherwise fail the call with the
+  // runtime started and left running (a process starts DPDK once).
+  const mailboxSystem = transportSettings(options.mailboxes ?? {}, 'startActorSystem mailboxes').system;
   const { mailboxes, container, askTimeoutMs, goneGraceMs, cluster, checkValues, ...given } = options;
+  checkActorSystemOptions({ container, askTimeoutMs, goneGraceMs, checkValues, cluster });
   // A child of system.launch() joins its parent's group as a secondary unless told otherwise.
   const runtimeOptions: RuntimeOptions = { ...launchedRuntimeDefaults(), ...given };
   let rt = Runtime.current();
-  if (rt && !rt.closed) checkSameGroup(rt, runtimeOptions);
+  if (rt && !rt.closed) {
+    checkSameGroup(rt, runtimeOptions);
+    checkSameRuntimeOptions(rt, given);
+  }
   const ownRuntime = !rt || rt.closed;
   if (ownRuntime) rt = await Runtime.start(runtimeOptions);
   const runtime = rt!;
@@ -97,6 +103,24 @@ export async function startActorSystem(options: StartActorSystemOptions = {}): P
     }
   }
   return system as GroupActorSystem;
+}
+
+/**
+ * The runtime options given agree with those of the running runtime: DPDK starts once per
+ * process, so a later call that asks for other settings (`memoryMb`, `onPrimaryLost`, ...)
+ * would be ignored unseen.
+ */
+function checkSameRuntimeOptions(rt: Runtime, given: RuntimeOptions): void {
+  const asked = resolveOptions(given);
+  for (const key of Object.keys(given) as (keyof RuntimeOptions & keyof ResolvedOptions)[]) {
+    if (key === 'filePrefix' || key === 'procType' || given[key] === undefined) continue;
+    const now = JSON.stringify(rt.options[key]);
+    if (JSON.stringify(asked[key]) === now) continue;
+    throw new MpBusError(
+      ErrorCodes.invalidOption,
+      `this process's runtime already runs with ${key} ${now ?? 'unset'}: it cannot change to ${JSON.stringify(asked[key])} (DPDK starts once per process); give the same runtime options, or none, once it runs`,
+    );
+  }
 }
 
 /** The running runtime is the one asked for: a process cannot join a second group, nor change role. */

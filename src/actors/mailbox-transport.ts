@@ -20,7 +20,7 @@ import { checkedOptions, durationMs, integerIn, optionKeys } from '../validation
 import { logger } from '../log.js';
 import { MailboxSystem, OfferStatus, type Mailbox, type MailboxRef, type MailboxSystemOptions } from '../bus/mailbox.js';
 import type { PackPrefix } from '../bus/mailbox-ref.js';
-import { MAILBOX_SYSTEM_OPTION_KEYS } from '../bus/mailbox-system.js';
+import { checkSystemOptions, MAILBOX_SYSTEM_OPTION_KEYS } from '../bus/mailbox-system.js';
 import { registry, type MailboxAddress } from '../bus/registry.js';
 import { encodeValue } from '../bus/value-codec.js';
 import { ActorErrorCodes } from './errors.js';
@@ -80,6 +80,29 @@ const MAILBOX_TRANSPORT_OPTION_KEYS = [
 export function mailboxSystemOptions(options: MailboxTransportOptions, what: string): MailboxSystemOptions {
   checkedOptions(options, MAILBOX_TRANSPORT_OPTION_KEYS, what);
   return Object.fromEntries(Object.entries(options).filter(([key]) => MAILBOX_SYSTEM_OPTION_KEYS.includes(key)));
+}
+
+/**
+ * Every option of a mailbox transport, checked (`startActorSystem` checks them before DPDK
+ * starts): the mailbox system's, and the transport's own with their defaults.
+ * @throws {MpBusError} `INVALID_OPTION`.
+ */
+export function transportSettings(
+  options: MailboxTransportOptions,
+  what: string,
+): { system: MailboxSystemOptions; capacity: number; pollMs: number; idlePollMs: number } {
+  const system = mailboxSystemOptions(options, what);
+  checkSystemOptions(system);
+  const capacity = integerIn(options.mailboxCapacity ?? 4096, 'mailboxCapacity', 1, 0x7fffffff);
+  const pollMs = durationMs(options.pollMs ?? 100, 'pollMs', 1);
+  const idlePollMs = durationMs(options.idlePollMs ?? Math.max(800, pollMs), 'idlePollMs', 1);
+  if (idlePollMs < pollMs) {
+    throw new MpBusError(
+      ErrorCodes.invalidOption,
+      `idlePollMs (${idlePollMs}) must be at least pollMs (${pollMs}): it is the longest the poll waits, pollMs the shortest`,
+    );
+  }
+  return { system, capacity, pollMs, idlePollMs };
 }
 
 /**
@@ -203,16 +226,10 @@ export class MailboxTransport implements ActorTransport {
    */
   constructor(options: MailboxTransportOptions = {}) {
     // checked before anything is attached or registered
-    const system = mailboxSystemOptions(options, 'MailboxTransport options');
-    this.capacity = integerIn(options.mailboxCapacity ?? 4096, 'mailboxCapacity', 1, 0x7fffffff);
-    this.pollMs = durationMs(options.pollMs ?? 100, 'pollMs', 1);
-    this.idlePollMs = durationMs(options.idlePollMs ?? Math.max(800, this.pollMs), 'idlePollMs', 1);
-    if (this.idlePollMs < this.pollMs) {
-      throw new MpBusError(
-        ErrorCodes.invalidOption,
-        `idlePollMs (${this.idlePollMs}) must be at least pollMs (${this.pollMs}): it is the longest the poll waits, pollMs the shortest`,
-      );
-    }
+    const { system, capacity, pollMs, idlePollMs } = transportSettings(options, 'MailboxTransport options');
+    this.capacity = capacity;
+    this.pollMs = pollMs;
+    this.idlePollMs = idlePollMs;
     this.mailboxes = MailboxSystem.open(system);
     this.nodeId = `${this.mailboxes.slot}.${process.pid}.${++nodeCounter}`;
     this.gone$ = this.gone.asObservable();

@@ -166,10 +166,43 @@ function spawnOptions(given: unknown, what: string): SpawnOptions {
 export type TransportLayer = (transport: ActorTransport, options: ActorSystemOptions) => ActorTransport;
 
 const transportLayers: TransportLayer[] = [];
+/** The layers' checks of the options they add (see {@link checkActorSystemOptions}). */
+const layerOptionChecks: ((options: ActorSystemOptions) => void)[] = [];
 
-/** @internal Registers a {@link TransportLayer} (a layer does it once, when it is loaded). */
-export function addTransportLayer(layer: TransportLayer): void {
-  if (!transportLayers.includes(layer)) transportLayers.push(layer);
+/**
+ * @internal Registers a {@link TransportLayer} (a layer does it once, when it is loaded), and
+ * `check`, which checks the options it adds without acting on them.
+ */
+export function addTransportLayer(layer: TransportLayer, check?: (options: ActorSystemOptions) => void): void {
+  if (transportLayers.includes(layer)) return;
+  transportLayers.push(layer);
+  if (check) layerOptionChecks.push(check);
+}
+
+/**
+ * What an {@link ActorSystem} is made with, checked before anything is made (`startActorSystem`
+ * calls it before DPDK starts, so a bad option costs no runtime): the system's own options with
+ * their defaults, and the layers' above it (`cluster`). @throws {MpBusError} `INVALID_OPTION`.
+ */
+export function checkActorSystemOptions(options: ActorSystemOptions): { askTimeoutMs: number; goneGraceMs: number; checkValues: boolean } {
+  checkedOptions(options, ACTOR_SYSTEM_OPTION_KEYS, 'ActorSystem options');
+  const container = options.container as Partial<DependencyContainer> | undefined;
+  if (
+    container !== undefined &&
+    (typeof container !== 'object' || container === null || typeof container.register !== 'function' || typeof container.resolve !== 'function')
+  ) {
+    throw new MpBusError(
+      ErrorCodes.invalidOption,
+      `container must be a tsyringe DependencyContainer (container.createChildContainer(), say), got ${typeof container}`,
+    );
+  }
+  const settings = {
+    askTimeoutMs: Math.ceil(durationMs(options.askTimeoutMs ?? 10_000, 'askTimeoutMs', 1)),
+    goneGraceMs: durationMs(options.goneGraceMs ?? 100, 'goneGraceMs', 0),
+    checkValues: flag(options.checkValues ?? process.env.NODE_ENV === 'test', 'checkValues'),
+  };
+  for (const check of layerOptionChecks) check(options);
+  return settings;
 }
 
 const kindNames = ['tell', 'ask', 'reply', 'failure'] as const;
@@ -244,7 +277,7 @@ export class ActorSystem implements RefHost, CellHost {
   readonly runtime: Runtime | undefined;
 
   constructor(options: ActorSystemOptions = {}) {
-    checkedOptions(options, ACTOR_SYSTEM_OPTION_KEYS, 'ActorSystem options');
+    const settings = checkActorSystemOptions(options);
     refreshTracing();
     const transport = options.transport ?? InProcessHub.shared.connect();
     this.runtime = options.runtime ?? (transport instanceof InProcessTransport ? undefined : Runtime.current());
@@ -252,9 +285,9 @@ export class ActorSystem implements RefHost, CellHost {
     this.stats = new SystemCounters(() => this.cells.values(), this.transport);
     this.container = options.container ?? rootContainer.createChildContainer();
     this.container.register(ActorSystem, { useValue: this });
-    this.askTimeoutMs = Math.ceil(durationMs(options.askTimeoutMs ?? 10_000, 'askTimeoutMs', 1));
-    this.goneGraceMs = durationMs(options.goneGraceMs ?? 100, 'goneGraceMs', 0);
-    this.checkValues = flag(options.checkValues ?? process.env.NODE_ENV === 'test', 'checkValues');
+    this.askTimeoutMs = settings.askTimeoutMs;
+    this.goneGraceMs = settings.goneGraceMs;
+    this.checkValues = settings.checkValues;
     this.afterClose = options.afterClose;
     this.beforeClose = options.beforeClose;
     this.primaryGone = options.primaryGone ?? (() => this.runtime?.primaryGoneNow(true) ?? false);

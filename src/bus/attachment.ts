@@ -73,17 +73,23 @@ export async function attachAsync(options: MailboxMemoryOptions = {}): Promise<A
   }
 }
 
+/** The shared memory's sizes asked for, checked (defaults filled in). @throws {MpBusError} `INVALID_OPTION`. */
+export function memorySettings(options: MailboxMemoryOptions): Required<MailboxMemoryOptions> {
+  const poolBuffers = integerIn(options.poolBuffers ?? MEMORY_DEFAULTS.poolBuffers, 'poolBuffers', 64, 1 << 22);
+  const bufferSize = integerIn(options.bufferSize ?? MEMORY_DEFAULTS.bufferSize, 'bufferSize', 128, 1 << 20);
+  const inboxSize = integerIn(options.inboxSize ?? MEMORY_DEFAULTS.inboxSize, 'inboxSize', 64, 1 << 24);
+  if ((inboxSize & (inboxSize - 1)) !== 0) throw new MpBusError(ErrorCodes.invalidOption, `inboxSize must be a power of two, got ${inboxSize}`);
+  const registryEntries = integerIn(options.registryEntries ?? MEMORY_DEFAULTS.registryEntries, 'registryEntries', 64, 1 << 24);
+  return { poolBuffers, bufferSize, inboxSize, registryEntries };
+}
+
 /** The attachment, or undefined when the native side answered retryLater (another process is on it). */
 function tryAttach(options: MailboxMemoryOptions): Attachment | undefined {
   const rt = Runtime.current();
   if (!rt) throw new MpBusError(ErrorCodes.notReady, 'start a Runtime (Runtime.start) before using mailboxes or membership');
   rt.assertOpen();
   if (current && current.rt === rt) return current;
-  const poolBuffers = integerIn(options.poolBuffers ?? MEMORY_DEFAULTS.poolBuffers, 'poolBuffers', 64, 1 << 22);
-  const bufferSize = integerIn(options.bufferSize ?? MEMORY_DEFAULTS.bufferSize, 'bufferSize', 128, 1 << 20);
-  const inboxSize = integerIn(options.inboxSize ?? MEMORY_DEFAULTS.inboxSize, 'inboxSize', 64, 1 << 24);
-  if ((inboxSize & (inboxSize - 1)) !== 0) throw new MpBusError(ErrorCodes.invalidOption, `inboxSize must be a power of two, got ${inboxSize}`);
-  const registryEntries = integerIn(options.registryEntries ?? MEMORY_DEFAULTS.registryEntries, 'registryEntries', 64, 1 << 24);
+  const { poolBuffers, bufferSize, inboxSize, registryEntries } = memorySettings(options);
   const out = new Uint32Array(DrainRow.burst * DrainRow.words);
   const native = mailboxNative();
   // Read by onWake (registered before the attachment exists), so declared first and assigned once.

@@ -8,7 +8,7 @@
 import type { Observable } from 'rxjs';
 import { MpBusError, ErrorCodes } from '../errors.js';
 import { checkedOptions, integerIn, optionKeys } from '../validation.js';
-import { attach, attachAsync, MEMORY_DEFAULTS, type Attachment } from './attachment.js';
+import { attach, attachAsync, MEMORY_DEFAULTS, memorySettings, type Attachment } from './attachment.js';
 import { Membership } from './membership.js';
 import { checkName, registry, type MailboxAddress } from './registry.js';
 import { countMailboxes } from './mailbox-counters.js';
@@ -60,12 +60,7 @@ export class MailboxSystem {
     this.port = new MailboxPort(att, options.keepAlive ?? true);
     this.membership = Membership.join();
     this.errors$ = this.port.errors.asObservable();
-    const spinUs = options.spinUs ?? DEFAULT_SPIN_US;
-    const idleParkMs = options.idleParkMs ?? DEFAULT_IDLE_PARK_MS;
-    integerIn(spinUs, 'spinUs', 0, 1000);
-    if (!(idleParkMs >= 0 && idleParkMs <= 1000))
-      throw new MpBusError(ErrorCodes.invalidOption, `idleParkMs must be in 0..1000, got ${String(options.idleParkMs)}`);
-    this.pump = new MailboxPump(this.port, spinUs, idleParkMs);
+    this.pump = new MailboxPump(this.port, this.settings.spinUs, this.settings.idleParkMs);
     this.names = new NameWatch(this.port, this.membership);
     att.beforeDetach.push(() => this.shutdown());
     att.beforeDetach.push(countMailboxes(() => this.port.boxes.values()));
@@ -290,8 +285,17 @@ export const MAILBOX_SYSTEM_OPTION_KEYS = optionKeys<MailboxSystemOptions>({
 });
 const MAILBOX_OPTION_KEYS = optionKeys<MailboxOptions>({ capacity: true });
 
-function checkSystemOptions(options: MailboxSystemOptions): void {
+/**
+ * Checks every option of a mailbox system, before anything is attached (and before DPDK starts,
+ * from startActorSystem). @throws {MpBusError} `INVALID_OPTION`.
+ */
+export function checkSystemOptions(options: MailboxSystemOptions): void {
   checkedOptions(options, MAILBOX_SYSTEM_OPTION_KEYS, 'MailboxSystem.open options');
   if (options.keepAlive !== undefined && typeof options.keepAlive !== 'boolean')
     throw new MpBusError(ErrorCodes.invalidOption, `keepAlive must be true or false, got ${JSON.stringify(options.keepAlive)}`);
+  integerIn(options.spinUs ?? DEFAULT_SPIN_US, 'spinUs', 0, 1000);
+  const idleParkMs = options.idleParkMs ?? DEFAULT_IDLE_PARK_MS;
+  if (!(idleParkMs >= 0 && idleParkMs <= 1000))
+    throw new MpBusError(ErrorCodes.invalidOption, `idleParkMs must be in 0..1000, got ${String(options.idleParkMs)}`);
+  memorySettings(options);
 }

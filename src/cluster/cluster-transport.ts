@@ -185,6 +185,39 @@ function newTrace(): string {
 
 let nodeCounter = 0;
 
+/**
+ * The `cluster` option checked, with its defaults (the system checks it before DPDK starts,
+ * through the check this layer registers). @throws {MpBusError} `INVALID_OPTION`.
+ */
+export function clusterSettings(options: ClusterOptions): {
+  name: string;
+  heartbeatMs: number;
+  nodeTimeoutMs: number;
+  whileDisconnected: 'fail' | 'retry';
+  exported: (name: string) => boolean;
+} {
+  checkedOptions(options, CLUSTER_OPTION_KEYS, 'cluster');
+  if (options.nats !== undefined) checkedOptions(options.nats, NATS_OPTION_KEYS, 'cluster.nats');
+  if (typeof options.name !== 'string' || !TOKEN_SAFE.test(options.name)) {
+    throw new MpBusError('INVALID_OPTION', `cluster.name must be letters, digits, '-' or '_' (got '${String(options.name)}')`);
+  }
+  const heartbeatMs = durationMs(options.heartbeatMs ?? 1000, 'cluster.heartbeatMs', 1);
+  const nodeTimeoutMs = durationMs(options.nodeTimeoutMs ?? 3 * heartbeatMs, 'cluster.nodeTimeoutMs', 1);
+  if (nodeTimeoutMs <= heartbeatMs) {
+    throw new MpBusError(
+      'INVALID_OPTION',
+      `cluster.nodeTimeoutMs (${nodeTimeoutMs}) must be longer than cluster.heartbeatMs (${heartbeatMs}), or every node would look gone between two heartbeats`,
+    );
+  }
+  return {
+    name: options.name,
+    heartbeatMs,
+    nodeTimeoutMs,
+    whileDisconnected: oneOf(options.whileDisconnected ?? 'fail', 'cluster.whileDisconnected', ['fail', 'retry'] as const),
+    exported: options.exported === undefined ? (name) => !name.startsWith('$') : callback(options.exported, 'cluster.exported'),
+  };
+}
+
 /** ready() resolves once no other node announced itself for this long after this one's hello. */
 const HELLO_QUIET_MS = 25;
 
@@ -249,24 +282,14 @@ export class ClusterTransport implements ActorTransport {
     readonly local: ActorTransport,
     options: ClusterOptions,
   ) {
-    checkedOptions(options, CLUSTER_OPTION_KEYS, 'cluster');
-    if (options.nats !== undefined) checkedOptions(options.nats, NATS_OPTION_KEYS, 'cluster.nats');
-    if (typeof options.name !== 'string' || !TOKEN_SAFE.test(options.name)) {
-      throw new MpBusError('INVALID_OPTION', `cluster.name must be letters, digits, '-' or '_' (got '${String(options.name)}')`);
-    }
-    this.clusterName = options.name;
-    this.prefix = `mpbus.${options.name}`;
+    const settings = clusterSettings(options);
+    this.clusterName = settings.name;
+    this.prefix = `mpbus.${settings.name}`;
     this.nodeId = `${hostname()}.${local.nodeId}.${++nodeCounter}`;
-    this.heartbeatMs = durationMs(options.heartbeatMs ?? 1000, 'cluster.heartbeatMs', 1);
-    this.nodeTimeoutMs = durationMs(options.nodeTimeoutMs ?? 3 * this.heartbeatMs, 'cluster.nodeTimeoutMs', 1);
-    if (this.nodeTimeoutMs <= this.heartbeatMs) {
-      throw new MpBusError(
-        'INVALID_OPTION',
-        `cluster.nodeTimeoutMs (${this.nodeTimeoutMs}) must be longer than cluster.heartbeatMs (${this.heartbeatMs}), or every node would look gone between two heartbeats`,
-      );
-    }
-    this.whileDisconnected = oneOf(options.whileDisconnected ?? 'fail', 'cluster.whileDisconnected', ['fail', 'retry'] as const);
-    this.exported = options.exported === undefined ? (name) => !name.startsWith('$') : callback(options.exported, 'cluster.exported');
+    this.heartbeatMs = settings.heartbeatMs;
+    this.nodeTimeoutMs = settings.nodeTimeoutMs;
+    this.whileDisconnected = settings.whileDisconnected;
+    this.exported = settings.exported;
     this.engine = options.engine ?? new NatsEngine({ servers: options.servers, ...options.nats });
     this.heldReplyAddress = `$cluster-reply.${this.nodeId}`;
     this.gone$ = merge(local.gone$, this.remoteGone);

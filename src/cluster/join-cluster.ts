@@ -6,7 +6,7 @@
  * package's entry.
  */
 import { ActorSystem, addTransportLayer } from '../actors/system.js';
-import { ClusterTransport, type ClusterOptions } from './cluster-transport.js';
+import { ClusterTransport, clusterSettings, type ClusterOptions } from './cluster-transport.js';
 
 declare module '../actors/system.js' {
   interface ActorSystemOptions {
@@ -22,7 +22,10 @@ declare module '../actors/system.js' {
   }
 }
 
-addTransportLayer((transport, options) => (options.cluster ? new ClusterTransport(transport, options.cluster) : transport));
+addTransportLayer(
+  (transport, options) => (options.cluster ? new ClusterTransport(transport, options.cluster) : transport),
+  (options) => void (options.cluster !== undefined && clusterSettings(options.cluster)),
+);
 
 Object.defineProperty(ActorSystem.prototype, 'cluster', {
   configurable: true,
