@@ -166,6 +166,9 @@ describe('rte_eal_init failures', () => {
     const start = a.start({ procType: 'primary', memoryMb: 1_000_000 });
     await expect(start).rejects.toMatchObject({ code: 'HUGEPAGES_SHORT' });
     await expect(start).rejects.toThrow(/lower memoryMb/);
+    // the count it says to reserve is enough for what was asked (1,000,000 MB: 500,000 pages of 2 MB)
+    const reserve = Number(/echo (\d+) > \/proc\/sys\/vm\/nr_hugepages/.exec(((await start.catch((e: Error) => e)) as Error).message)?.[1]);
+    expect(reserve).toBeGreaterThanOrEqual(500_000);
     expect(await a.use(fixture('runtime')).ping()).toMatchObject({ pid: a.pid });
     expect(g.hugepageFiles()).toEqual([]);
     // the failed process still runs, yet it holds nothing: a new process founds the group

@@ -119,7 +119,10 @@ export class PrimaryLostError extends MpBusError {
 /** The actor system is closing or closed. */
 export class SystemClosedError extends MpBusError {
   constructor(what: string) {
-    super(ActorErrorCodes.systemClosed, `the actor system is closed: ${what}; create a new ActorSystem`);
+    super(
+      ActorErrorCodes.systemClosed,
+      `the actor system is closed: ${what}; a system of startActorSystem cannot be started again in this process (DPDK starts once per process: start another process), an in-process one can (new ActorSystem())`,
+    );
     this.name = 'SystemClosedError';
   }
 }

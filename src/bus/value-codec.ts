@@ -235,9 +235,17 @@ function classifyObject(v: object): number {
         throw at(err, 'cause');
       }
     }
+    if (v instanceof AggregateError) {
+      try {
+        classify(v.errors);
+      } catch (err) {
+        throw at(err, 'errors');
+      }
+    }
     return classifyFields(v as unknown as Record<string, unknown>, EXTENDED, true);
   }
   if (proto !== null && namesByPrototype.has(proto)) return classifyFields(v as Record<string, unknown>, EXTENDED);
+  if (v instanceof Promise) throw new Unsendable(`${describe(v)}, which cannot be sent to another process: await it, and send what it resolves to`);
   throw new Unsendable(`${describe(v)}, which cannot be sent to another process: register its class with registerClass(), or send plain data`);
 }
 
@@ -413,6 +421,8 @@ function toTree(v: unknown, ids: Map<object, number>): unknown {
       registeredErrorClass(proto),
       cause === undefined ? null : [toTree(cause, ids)],
       fieldsTree(Tag.object, v as unknown as Record<string, unknown>, ids, true),
+      // (an AggregateError's `errors`, like `cause`, is not an enumerable field)
+      ...(v instanceof AggregateError ? [[toTree(v.errors, ids)]] : []),
     ];
   }
   return [Tag.instance, namesByPrototype.get(proto)!, fieldsTree(Tag.object, v as Record<string, unknown>, ids)];
@@ -526,7 +536,8 @@ function fromTree(t: unknown, objects: unknown[]): unknown {
         Object.defineProperty(e, 'message', { value: String(message), writable: true, configurable: true });
       } else {
         const C = standardErrors.get(String(name)) ?? Error;
-        e = new C(String(message));
+        // (AggregateError takes its errors first: they are set below)
+        e = name === 'AggregateError' ? new AggregateError([], String(message)) : new C(String(message));
         if (e.name !== name) Object.defineProperty(e, 'name', { value: String(name), writable: true, configurable: true });
       }
       Object.defineProperty(e, 'stack', {
@@ -540,6 +551,8 @@ function fromTree(t: unknown, objects: unknown[]): unknown {
       const fields = t[6] as unknown;
       if (!Array.isArray(fields) || fields[0] !== Tag.object) throw bad('an Error without its fields');
       fillFields(e as unknown as Record<string, unknown>, fields, 1, objects);
+      const errors = t[7] as unknown;
+      if (Array.isArray(errors)) Object.defineProperty(e, 'errors', { value: fromTree(errors[0], objects), writable: true, configurable: true });
       return e;
     }
     case Tag.instance: {

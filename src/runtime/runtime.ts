@@ -499,7 +499,7 @@ export class Runtime {
   private static explainInitFailure(err: unknown, role: string, opts: ResolvedOptions, group: GroupFiles): MpBusError {
     const text = err instanceof Error ? err.message : String(err);
     const errno = (err as { errno?: number }).errno;
-    const [code, fix] = diagnoseInitFailure(text, role, group);
+    const [code, fix] = diagnoseInitFailure(text, role, group, opts.memoryMb ?? opts.socketMemMb?.reduce((a, b) => a + b, 0));
     return new MpBusError(
       code,
       `DPDK could not start this ${role} of group '${opts.filePrefix}': ${fix}\n${text}`,
@@ -777,7 +777,7 @@ function removeOwnLockDirIfAlone(group: GroupFiles): void {
 }
 
 /** [code, fix] for an rte_eal_init failure, from what DPDK logged. */
-function diagnoseInitFailure(dpdkText: string, role: string, group: GroupFiles): [string, string] {
+function diagnoseInitFailure(dpdkText: string, role: string, group: GroupFiles, askedMb?: number): [string, string] {
   if (/base-virtaddr|Cannot reserve .* bytes at/.test(dpdkText)) {
     if (role === 'secondary' && group.primaryAlive() && !group.mpbusPrimaryAlive()) {
       // A C primary chose the addresses, by default DPDK's 0x100000000, where V8's heap often is.
@@ -800,7 +800,7 @@ function diagnoseInitFailure(dpdkText: string, role: string, group: GroupFiles):
   if (/Not enough memory|Cannot init memory|Cannot allocate|ENOMEM|No free .*hugepages/i.test(dpdkText)) {
     return [
       ErrorCodes.hugepagesShort,
-      `not enough free hugepage memory: lower memoryMb / socketMemMb, stop other DPDK groups, or reserve more hugepages (echo 2048 > /proc/sys/vm/nr_hugepages as root; ${hugepageSummary()}).`,
+      `not enough free hugepage memory: lower memoryMb / socketMemMb, stop other DPDK groups, or reserve more hugepages (echo ${hugepagesFor(askedMb)} > /proc/sys/vm/nr_hugepages as root; ${hugepageSummary()}).`,
     ];
   }
   if (/another primary process running|Cannot create lock/.test(dpdkText)) {
@@ -823,6 +823,16 @@ function diagnoseInitFailure(dpdkText: string, role: string, group: GroupFiles):
     return [ErrorCodes.primaryDead, 'the primary went away while this secondary attached: start a primary again (it clears what the dead one left).'];
   }
   return [ErrorCodes.ealInitFailed, 'rte_eal_init failed; DPDK said why below (set logLevel to see more).'];
+}
+
+/**
+ * A hugepage count to reserve for `askedMb` more than what is in use now (2048 when nothing
+ * was asked: DPDK takes what it needs as it goes).
+ */
+function hugepagesFor(askedMb: number | undefined): number {
+  const { total, free, sizeKb } = hugepageInfo();
+  if (askedMb === undefined || !(sizeKb > 0)) return Math.max(2048, total * 2);
+  return total - free + Math.ceil((askedMb * 1024) / sizeKb) + 64; // (64 for other groups' growth and DPDK's own)
 }
 
 function hugepageSummary(): string {

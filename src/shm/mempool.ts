@@ -172,7 +172,11 @@ export class Mempool {
     return mempoolNative().mempoolAvailCount(this.handle);
   }
 
-  /** Objects taken out of the pool. */
+  /**
+   * Objects taken out of the pool: `size` minus what is free at this read. Each count is a read
+   * of its own, so under traffic `availableCount + inUseCount` read one after the other need not
+   * be `size` (use one of them and `size`).
+   */
   get inUseCount(): number {
     this.check();
     return mempoolNative().mempoolInUseCount(this.handle);

@@ -150,6 +150,14 @@ describe('value codec: what arrives', () => {
     expect(quota).toBeInstanceOf(QuotaError);
     expect(quota.retryAfterMs).toBe(250);
     expect(quota.message).toBe('over quota');
+    // an AggregateError keeps its errors (not an enumerable field: they were lost)
+    const many = cross(new AggregateError([new TypeError('first'), Object.assign(new Error('second'), { code: 'E2' })], 'both failed'));
+    expect(many).toBeInstanceOf(AggregateError);
+    expect(many.message).toBe('both failed');
+    expect((many as AggregateError).errors.map((e: Error & { code?: string }) => [e.constructor.name, e.message, e.code])).toEqual([
+      ['TypeError', 'first', undefined],
+      ['Error', 'second', 'E2'],
+    ]);
   });
 
   it('instances of a registered class arrive with their prototype (the constructor is not run)', () => {
@@ -169,7 +177,7 @@ describe('value codec: what cannot cross fails at the sender, naming where', () 
       [{ items: [0, 1, 2, { cb: () => 1 }] }, 'msg.items[3].cb', /function/],
       [{ s: Symbol('tag') }, 'msg.s', /symbol/],
       [{ deep: { obj: new Unregistered() } }, 'msg.deep.obj', /instance of Unregistered.*registerClass/],
-      [{ p: Promise.resolve(1) }, 'msg.p', /Promise/],
+      [{ p: Promise.resolve(1) }, 'msg.p', /Promise.*await it, and send what it resolves to/],
       [{ w: new WeakMap() }, 'msg.w', /WeakMap/],
       [{ 'odd key': { f() {} } }, 'msg["odd key"].f', /function/],
       [{ m: new Map([['k', { fn: Math.max }]]) }, 'msg.m[<map entry 0>].fn', /function/],
