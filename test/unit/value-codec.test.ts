@@ -154,7 +154,7 @@ describe('value codec: what arrives', () => {
     const many = cross(new AggregateError([new TypeError('first'), Object.assign(new Error('second'), { code: 'E2' })], 'both failed'));
     expect(many).toBeInstanceOf(AggregateError);
     expect(many.message).toBe('both failed');
-    expect((many as AggregateError).errors.map((e: Error & { code?: string }) => [e.constructor.name, e.message, e.code])).toEqual([
+    expect(many.errors.map((e: Error & { code?: string }) => [e.constructor.name, e.message, e.code])).toEqual([
       ['TypeError', 'first', undefined],
       ['Error', 'second', 'E2'],
     ]);
