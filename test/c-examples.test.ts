@@ -279,17 +279,23 @@ describe('the tailq rule: a C secondary linking librte_rib', () => {
 });
 
 describe('ports of a C primary, polled by an mpbus secondary (PolledPorts)', () => {
-  it("testpmd's ports: list, info, counters that grow while it forwards, link state down after `port stop`", async () => {
-    const g = group();
-    const c = run(g, 'dpdk-testpmd', [
+  /** Interactive testpmd forwarding between two null ports (its commands come through `c.send`). */
+  function interactiveTestpmd(g: TestGroup, ...more: string[]): CProgram {
+    return run(g, 'dpdk-testpmd', [
       ...eal(g, '(0-1)@(0-1)', BASE, '--vdev=net_null0', '--vdev=net_null1'),
       '--proc-type=primary',
       '--',
       '-i',
+      ...more,
       '--total-num-mbufs=8192',
       '--forward-mode=io',
       '--nb-cores=1',
     ]);
+  }
+
+  it("testpmd's ports: list, info, counters that grow while it forwards, link state down after `port stop`", async () => {
+    const g = group();
+    const c = interactiveTestpmd(g);
     await c.waitFor(/^Done/);
     const node = await g.spawn();
     await node.start({ procType: 'secondary', lcore: 5 });
@@ -326,16 +332,7 @@ describe('ports of a C primary, polled by an mpbus secondary (PolledPorts)', () 
 
   it('testpmd told to quit while a secondary polls its ports every 20 ms: the secondary lives on and its streams end', async () => {
     const g = group();
-    const c = run(g, 'dpdk-testpmd', [
-      ...eal(g, '(0-1)@(0-1)', BASE, '--vdev=net_null0', '--vdev=net_null1'),
-      '--proc-type=primary',
-      '--',
-      '-i',
-      '--auto-start',
-      '--total-num-mbufs=8192',
-      '--forward-mode=io',
-      '--nb-cores=1',
-    ]);
+    const c = interactiveTestpmd(g, '--auto-start');
     await c.waitFor(/io packet forwarding/);
     const node = await g.spawn();
     await node.start({ procType: 'secondary', lcore: 5, onPrimaryLost: 'close' });
