@@ -11,12 +11,8 @@ export interface Child {
 }
 
 const children = new Set<Child>();
-let endingSignal: NodeJS.Signals | undefined;
-
 /** The signal (SIGINT, SIGTERM) this launcher is ending on, once one came. */
-export function endingOn(): NodeJS.Signals | undefined {
-  return endingSignal;
-}
+let endingSignal: NodeJS.Signals | undefined;
 
 /**
  * Ctrl-C or SIGTERM to the launcher: each child still running gets the signal once (each one

@@ -826,8 +826,8 @@ function diagnoseInitFailure(dpdkText: string, role: string, group: GroupFiles, 
 }
 
 /**
- * A hugepage count to reserve for `askedMb` more than what is in use now (2048 when nothing
- * was asked: DPDK takes what it needs as it goes).
+ * A hugepage count to reserve: what is in use now and `askedMb` more; when no amount was asked
+ * (DPDK takes what it needs as it goes), twice what is reserved, at least 2048.
  */
 function hugepagesFor(askedMb: number | undefined): number {
   const { total, free, sizeKb } = hugepageInfo();
