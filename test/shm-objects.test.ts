@@ -203,5 +203,11 @@ describe('mempools', () => {
       message: expect.stringContaining("Mempool.create options has no option 'cachesize' (did you mean 'cacheSize'?)"),
     });
     expect(await p.use(shm).mempoolLookup('nopool')).toMatchObject({ code: 'ENOENT' });
+    // objects larger than the group's memory holds in one piece: DPDK says ENOENT, which is not
+    // "no such pool" on a create (it said "create it first")
+    const huge = (await p.use(shm).mempoolCreate('huge', { size: 2, elementSize: 2 ** 30 })) as { code: string; message: string };
+    expect(huge.code).toBe('ENOENT');
+    expect(huge.message).toMatch(/cannot create a Mempool named 'huge' this large/);
+    expect(huge.message).not.toMatch(/create it first/);
   });
 });

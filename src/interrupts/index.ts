@@ -96,6 +96,8 @@ export function interruptsOf(rt: Runtime): Interrupts {
       state.control?.unsubscribe();
       server.stop();
       sources.close();
+      // a hotplug still in DPDK (waiting for a stopped secondary's answer: seconds) ends before DPDK's cleanup runs
+      return sources.hotplugsEnded();
     });
     intr = new Interrupts(sources, sources, () => server.stats());
   } else {

@@ -158,7 +158,8 @@ export class Interrupts {
    * The port's link: the current state first, then every change. A late subscriber gets the
    * state as it is, not the history. The link status interrupt is watched while subscribed when
    * the PMD has one; for other PMDs (net_null, net_ring) changes come from starting and stopping
-   * the port through {@link startPort}/{@link stopPort}. Errors: `UNKNOWN_PORT`.
+   * the port through {@link startPort}/{@link stopPort}. Completes when the port's device is
+   * removed (`detach`), and when the runtime closes. Errors: `UNKNOWN_PORT`.
    */
   linkState$(port: number): Observable<LinkState> {
     validatePort(port);
@@ -177,6 +178,17 @@ export class Interrupts {
         error: (err: unknown) => subscriber.error(err),
         complete: () => subscriber.complete(),
       });
+      // The port's device removed (detach): nothing more will come of this port (a device
+      // attached later may take its id: a new subscription follows that one). DESTROY events
+      // come only while `ports` is watched: held here too.
+      const gone = this.on('destroy', port).subscribe(() => subscriber.complete());
+      let portsHold: Hold | undefined;
+      try {
+        portsHold = this.backend.hold({ type: 'ports' });
+        portsHold.ready?.catch(() => undefined); // without it the stream goes quiet at a detach instead of completing
+      } catch {
+        // (idem)
+      }
       const snapshot = async (): Promise<void> => {
         const snap = await this.backend.linkSnapshot(port);
         if (done || snap.seq < floor) return;
@@ -203,8 +215,10 @@ export class Interrupts {
       return () => {
         done = true;
         inner.unsubscribe();
+        gone.unsubscribe();
         losses.unsubscribe();
         hold?.release();
+        portsHold?.release();
       };
     }).pipe(
       map((l): LinkState => ({ status: l.status, speedMbps: l.speedMbps, duplex: l.duplex, autoneg: l.autoneg })),

@@ -86,6 +86,8 @@ export class PrimarySources {
   private nextAlarmId = 1;
   private lastSeq = 0;
   private closed = false;
+  /** The hotplugs called so far, ended (see oneAtATime). */
+  private hotplugs: Promise<void> = Promise.resolve();
 
   constructor(private readonly log: Logger) {
     this.native.intrOpen(() => this.drain());
@@ -329,31 +331,64 @@ export class PrimarySources {
     this.native.intrPostLink(port);
   }
 
-  /** Hotplugs a device (`rte_dev_probe`), e.g. `net_null1` or `net_ring1`. Every secondary attaches it too. */
-  async attach(devargs: string): Promise<{ device: string; portId?: number }> {
+  /**
+   * Hotplugs a device (`rte_dev_probe`), e.g. `net_null1` or `net_ring1`. Every secondary
+   * attaches it too. Hotplugs run one at a time, in call order (see {@link oneAtATime}).
+   */
+  attach(devargs: string): Promise<{ device: string; portId?: number }> {
     this.assertOpen();
-    let result: { device: string; portId?: number };
-    try {
-      result = await this.native.intrHotplug(true, devargs);
-    } catch (err) {
-      throw this.closedMeanwhile(err, `cannot attach '${devargs}'`) ?? attachError(err, devargs);
-    }
-    // The NEW event was queued during the probe, before the port was attached, when its name
-    // could not be read yet: drain now, while the port is surely still there to name it.
-    this.drain();
-    return result;
-  }
-
-  /** Stops the port if this process started it, and removes its device (`rte_dev_remove`). */
-  async detach(device: string): Promise<{ device: string; portId?: number }> {
-    this.assertOpen();
-    try {
-      const result = await this.native.intrHotplug(false, device);
+    return this.oneAtATime(async () => {
+      let result: { device: string; portId?: number };
+      try {
+        this.assertOpen();
+        result = await this.native.intrHotplug(true, devargs);
+      } catch (err) {
+        throw this.closedMeanwhile(err, `cannot attach '${devargs}'`) ?? attachError(err, devargs);
+      }
+      // A port id is reused once its device is gone: what was known of the old port's link is not this one's.
+      if (result.portId !== undefined) this.links.delete(result.portId);
+      // The NEW event was queued during the probe, before the port was attached, when its name
+      // could not be read yet: drain now, while the port is surely still there to name it.
       this.drain();
       return result;
-    } catch (err) {
-      throw this.closedMeanwhile(err, `cannot detach '${device}'`) ?? portError(err, -1, `cannot detach '${device}'`);
-    }
+    });
+  }
+
+  /** Stops the port if this process started it, and removes its device (`rte_dev_remove`); one at a time with attaches. */
+  detach(device: string): Promise<{ device: string; portId?: number }> {
+    this.assertOpen();
+    return this.oneAtATime(async () => {
+      try {
+        this.assertOpen();
+        const result = await this.native.intrHotplug(false, device);
+        // (the DESTROY event that forgets it comes only while `ports` is watched)
+        if (result.portId !== undefined) this.links.delete(result.portId);
+        this.drain();
+        return result;
+      } catch (err) {
+        throw this.closedMeanwhile(err, `cannot detach '${device}'`) ?? portError(err, -1, `cannot detach '${device}'`);
+      }
+    });
+  }
+
+  /**
+   * Runs a hotplug after those called before it have ended. DPDK lets a process have one hotplug
+   * request pending with each secondary (`eal_dev_mp_request`): a second attach while the first
+   * waits for the secondaries' answers failed with ENOMSG ("No message of desired type"), and
+   * DPDK's rollback left the secondaries' devices unlike the primary's.
+   */
+  private oneAtATime<T>(hotplug: () => Promise<T>): Promise<T> {
+    const run = this.hotplugs.then(hotplug, hotplug);
+    this.hotplugs = run.then(
+      () => undefined,
+      () => undefined,
+    );
+    return run;
+  }
+
+  /** Resolves once no hotplug runs (the close waits for it: DPDK's cleanup must not run under a probe). */
+  hotplugsEnded(): Promise<void> {
+    return this.hotplugs;
   }
 
   /**

@@ -135,10 +135,18 @@ export function isPowerOfTwo(n: number): boolean {
 
 /**
  * Rewrites DPDK's EEXIST / ENOENT into errors that name the object and the fix; other errors
- * pass through unchanged.
+ * pass through unchanged. A create's ENOENT is not "no such object": DPDK says it when it found
+ * no memory for one as large as asked.
  */
-export function explainNativeError(err: unknown, kind: string, name: string): unknown {
+export function explainNativeError(err: unknown, kind: string, name: string, op: 'create' | 'lookup'): unknown {
   if (!(err instanceof MpBusError)) return err;
+  if (op === 'create' && err.code === 'ENOENT') {
+    return new MpBusError(
+      err.code,
+      `cannot create a ${kind} named '${name}' this large: DPDK found no memory for it (${err.message}): ask for less, or give the group more hugepage memory`,
+      { cause: err, errno: err.errno },
+    );
+  }
   if (err.code === 'EEXIST') {
     return new MpBusError(ErrorCodes.exists, `a ${kind} named '${name}' already exists in this group: use ${kind}.lookup('${name}') or choose another name`, {
       cause: err,

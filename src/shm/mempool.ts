@@ -144,7 +144,7 @@ export class Mempool {
     try {
       return Mempool.adopt(mempoolNative().mempoolCreate(name, size, elementSize, cacheSize, socketId, flags));
     } catch (err) {
-      throw explainNativeError(err, 'Mempool', name);
+      throw explainNativeError(err, 'Mempool', name, 'create');
     }
   }
 
@@ -158,7 +158,7 @@ export class Mempool {
     try {
       return Mempool.adopt(mempoolNative().mempoolLookup(name));
     } catch (err) {
-      throw explainNativeError(err, 'Mempool', name);
+      throw explainNativeError(err, 'Mempool', name, 'lookup');
     }
   }
 

@@ -115,7 +115,7 @@ export class Memzone {
     try {
       return Memzone.adopt(memzoneNative().memzoneReserve(name, size, socketId, flags, align));
     } catch (err) {
-      throw explainNativeError(err, 'Memzone', name);
+      throw explainNativeError(err, 'Memzone', name, 'create');
     }
   }
 
@@ -129,7 +129,7 @@ export class Memzone {
     try {
       return Memzone.adopt(memzoneNative().memzoneLookup(name));
     } catch (err) {
-      throw explainNativeError(err, 'Memzone', name);
+      throw explainNativeError(err, 'Memzone', name, 'lookup');
     }
   }
 

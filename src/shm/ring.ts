@@ -151,7 +151,7 @@ export class Ring {
     try {
       return Ring.adopt(ringNative().ringCreate(name, size, socketId, flags));
     } catch (err) {
-      throw explainNativeError(err, 'Ring', name);
+      throw explainNativeError(err, 'Ring', name, 'create');
     }
   }
 
@@ -165,7 +165,7 @@ export class Ring {
     try {
       return Ring.adopt(ringNative().ringLookup(name));
     } catch (err) {
-      throw explainNativeError(err, 'Ring', name);
+      throw explainNativeError(err, 'Ring', name, 'lookup');
     }
   }
 
