@@ -9,6 +9,8 @@ import { ErrorCodes, MpBusError } from '../errors.js';
 import type { LinkState } from '../interrupts/types.js';
 import { addon } from '../native/addon.js';
 import { interruptsNative, type NativeLink } from '../native/interrupts.js';
+import { validatePort } from '../interrupts/validate.js';
+import { checkedOptions, optionKeys } from '../validation.js';
 import type { Runtime } from '../runtime/runtime.js';
 
 /** A port's basic counters since it was last reset (`rte_eth_stats_get`). */
@@ -49,6 +51,8 @@ function toLink(l: NativeLink): LinkState {
   return { status: l.status, speedMbps: l.speedMbps, duplex: l.duplex, autoneg: l.autoneg };
 }
 
+const POLLED_PORTS_OPTION_KEYS = optionKeys<PolledPortsOptions>({ intervalMs: true });
+
 const sameLink = (a: LinkState, b: LinkState): boolean =>
   a.status === b.status && a.speedMbps === b.speedMbps && a.duplex === b.duplex && a.autoneg === b.autoneg;
 
@@ -61,6 +65,8 @@ export class PolledPorts {
     private readonly rt: Runtime,
     options: PolledPortsOptions = {},
   ) {
+    checkedOptions(options, POLLED_PORTS_OPTION_KEYS, 'PolledPorts options');
+    rt.assertOpen();
     const intervalMs = options.intervalMs ?? 500;
     if (typeof intervalMs !== 'number' || !Number.isFinite(intervalMs) || intervalMs < 10) {
       throw new MpBusError(ErrorCodes.invalidOption, `PolledPorts intervalMs must be a number of ms >= 10, got ${String(intervalMs)}`);
@@ -77,6 +83,7 @@ export class PolledPorts {
   /** A port's device, driver and link, read now. @throws {MpBusError} `ENODEV` for an unknown port. */
   info(port: number): PolledPortInfo {
     this.rt.assertOpen();
+    validatePort(port);
     const p = this.native.intrPortInfo(port);
     return {
       portId: p.portId,
@@ -91,12 +98,14 @@ export class PolledPorts {
   /** A port's link, read now (`rte_eth_link_get_nowait`). */
   link(port: number): LinkState {
     this.rt.assertOpen();
+    validatePort(port);
     return toLink(this.native.intrLinkGet(port));
   }
 
   /** A port's counters, read now. */
   stats(port: number): PortStats {
     this.rt.assertOpen();
+    validatePort(port);
     return (addon() as unknown as PortStatsBinding).ethStats(port);
   }
 

@@ -213,6 +213,7 @@ export class Ring {
     const batch = values instanceof BigUint64Array ? values : BigUint64Array.from(values, (v) => BigInt(validateWord('ring element', v)));
     const start = options.start ?? 0;
     const count = options.count ?? batch.length - start;
+    checkSpan('enqueueBurst', batch, start, count);
     return ringNative().ringEnqueueBurst(this.handle, batch, start, count, options.bulk ?? false);
   }
 
@@ -225,6 +226,7 @@ export class Ring {
     assertUsable(this.state, `ring '${this.name}'`);
     const start = options.start ?? 0;
     const max = options.max ?? out.length - start;
+    checkSpan('dequeueBurst', out, start, max);
     return ringNative().ringDequeueBurst(this.handle, out, start, max, options.bulk ?? false);
   }
 
@@ -252,5 +254,15 @@ export class Ring {
   /** True after free() in this process, or once the runtime closed. */
   get isFreed(): boolean {
     return this.state.gone !== undefined;
+  }
+}
+
+/** `[start, start + count)` lies in `values` (counted in values: the native check counts bytes). */
+function checkSpan(what: string, values: BigUint64Array, start: number, count: number): void {
+  if (!Number.isInteger(start) || !Number.isInteger(count) || start < 0 || count < 0 || start + count > values.length) {
+    throw new MpBusError(
+      ErrorCodes.outOfRange,
+      `${what}: values [${String(start)}, ${String(start + count)}) are outside the array of ${values.length} values`,
+    );
   }
 }
