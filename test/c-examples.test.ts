@@ -303,6 +303,7 @@ describe('ports of a C primary, polled by an mpbus secondary (PolledPorts)', () 
     await c.waitFor(/io packet forwarding/);
     const r = await node.use(cpeers).pollPorts(300);
     expect(r.ports).toEqual([0, 1]);
+    expect(await node.use(cpeers).polledPortsRefusals()).toEqual({ unknownOption: 'INVALID_OPTION', fractionalPort: 'INVALID_OPTION' });
     expect(r.info.map((i) => [i.driver, i.device, i.link.status])).toEqual([
       ['net_null', 'net_null0', 'up'],
       ['net_null', 'net_null1', 'up'],
