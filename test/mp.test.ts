@@ -266,6 +266,19 @@ describe('the rte_mp bus', () => {
     expect(r.replies[0]).toMatchObject({ ok: true, pid: alive.pid });
   });
 
+  it("a secondary's request in flight when its primary dies fails with PRIMARY_LOST, not CLOSED", async () => {
+    const g = group('reqlost');
+    const primary = await g.startAgent({ procType: 'primary' });
+    await primary.use(mp).open();
+    const s = await g.startAgent({ procType: 'secondary', onPrimaryLost: 'close' });
+    await s.use(mp).open();
+    await primary.use(mp).handle('hang', 'slow', 60_000);
+    const pending = s.use(mp).requestAll('hang', 'x', { timeoutMs: 30_000 });
+    await sleep(300);
+    primary.kill('SIGKILL');
+    expect(await pending).toMatchObject({ error: 'PRIMARY_LOST' });
+  });
+
   it('a request made just after every secondary was killed settles within its timeout (NO_PEER), not seconds after', async () => {
     const { primary, secondaries } = await startGroup('allkilled', 1);
     await secondaries[0]!.use(mp).handle('ping', 'echo');

@@ -79,6 +79,8 @@ export class MpBus {
   /** Opened by mpbus itself with the default options: the app's first open may set others. */
   private implicit = false;
   private closing: Promise<void> | undefined;
+  /** Why the bus closed when it was not by its own close(): a lost primary. */
+  private endedBy: 'primary-lost' | undefined;
   private readonly removeCloseHook: () => void;
 
   /** Problems that belong to no call: malformed or foreign messages, late replies, failed replies. */
@@ -116,7 +118,11 @@ export class MpBus {
       this.native.mpClose();
       throw err;
     }
-    this.removeCloseHook = runtime.onClose(() => this.close());
+    this.removeCloseHook = runtime.onClose((context) => {
+      // a secondary whose primary died or left: what it waited for can never come
+      if (context.reason === 'primary-lost') this.endedBy = 'primary-lost';
+      return this.close();
+    });
   }
 
   /**
@@ -541,7 +547,7 @@ export class MpBus {
 
   private shutdown(): void {
     this.removeCloseHook();
-    this.requests.close();
+    this.requests.close(this.endedBy);
     this.large.releaseAll();
     this.requests.unregisterLanes();
     for (const reg of this.registrations.values()) {

@@ -7,7 +7,7 @@
  * callbacks, reads and matches their replies, and settles them all when the bus closes.
  */
 import { readdirSync } from 'node:fs';
-import { MpBusError } from '../errors.js';
+import { ErrorCodes, MpBusError } from '../errors.js';
 import { pidAlive, pidExists } from '../runtime/group.js';
 import type { MpBinding, NativeReply, NativeRequestDone } from '../native/mp.js';
 import { MpEnvelopeKind, hasEnvelope, monotonicMs, readEnvelope, type MpEnvelope, type MpEnvelopeHead } from './envelope.js';
@@ -101,9 +101,15 @@ export class MpRequests {
     for (const slot of this.slotsByName.values()) if (slot.lane) this.native.mpUnregister(slot.name);
   }
 
-  /** Settles every request in flight or queued with `CLOSED` (the bus closes). */
-  close(): void {
-    const closedError = (): MpBusError => new MpBusError(MpErrorCodes.closed, 'the rte_mp bus closed before the request completed');
+  /**
+   * Settles every request in flight or queued with `CLOSED` (the bus closes), or with
+   * `PRIMARY_LOST` when it closes because this secondary lost its primary.
+   */
+  close(endedBy?: 'primary-lost'): void {
+    const closedError = (): MpBusError =>
+      endedBy === 'primary-lost'
+        ? new MpBusError(ErrorCodes.primaryLost, "the rte_mp bus closed before the request completed: this process's primary is gone")
+        : new MpBusError(MpErrorCodes.closed, 'the rte_mp bus closed before the request completed');
     for (const pool of [this.lanePool, ...this.rawPools.values()]) {
       if (pool.wakeTimer) clearTimeout(pool.wakeTimer);
       for (const slot of pool.slots) {
