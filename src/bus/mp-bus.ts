@@ -444,7 +444,7 @@ export class MpBus {
       this.report(
         new MpBusError(
           MpErrorCodes.lateReply,
-          `dropped the reply to '${req.target}' from pid ${req.pid}: its requester stopped waiting ${Math.round(monotonicMs() - req.deadlineMs)} ms ago`,
+          `dropped this process's reply to a '${req.target}' request of pid ${req.pid}: that requester stopped waiting ${Math.round(monotonicMs() - req.deadlineMs)} ms ago (raise its timeoutMs, or answer sooner)`,
         ),
       );
       return;
