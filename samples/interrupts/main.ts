@@ -13,7 +13,7 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, rmSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Runtime, type InterruptEvent } from '../../src/index.js';
-import { leftovers, start, verdict, waitAll } from '../lib/processes.js';
+import { leftovers, onSignalEnd, start, verdict, waitAll } from '../lib/processes.js';
 
 type Command = 'go' | 'bye';
 
@@ -125,6 +125,8 @@ async function launch(): Promise<number> {
   const why = tapUnavailable();
   const tapIface = why ? '' : `mpbi${process.pid % 100000}`;
   if (why) console.log(`(net_tap left out: ${why})`);
+  // the vhost backend's socket: a primary that ends on a signal within its deadline may not get to DPDK's cleanup, which removes it
+  onSignalEnd(() => rmSync(vhostSock, { force: true }));
   const p = start(script, ['primary', prefix, vhostSock, tapIface]);
   await new Promise<void>((resolve) => p.child.once('message', () => resolve()));
   const secondaries = [start(script, ['secondary', prefix, 'secondary-1', '1']), start(script, ['secondary', prefix, 'secondary-2', '0'])];

@@ -24,7 +24,17 @@ let endingSignal: NodeJS.Signals | undefined;
 function passSignalsOn(signal: NodeJS.Signals): void {
   endingSignal = signal;
   for (const c of children) if (c.child.exitCode === null && c.child.signalCode === null) c.child.kill(signal);
-  void Promise.all([...children].map((c) => c.exited)).then(() => process.exit(verdict(false, '', '')));
+  void Promise.all([...children].map((c) => c.exited)).then(() => {
+    for (const cleanup of cleanups) cleanup();
+    process.exit(verdict(false, '', ''));
+  });
+}
+
+const cleanups: (() => void)[] = [];
+
+/** Runs `cleanup` when a signal ends the launcher, once its children have ended (files the run's own end would remove). */
+export function onSignalEnd(cleanup: () => void): void {
+  cleanups.push(cleanup);
 }
 
 /**
