@@ -61,6 +61,9 @@ describe('Prometheus metrics', () => {
       { group: g.prefix, pid: String(s.pid), role: 'secondary', lcore: '1', command: expect.stringMatching(/^node /) },
     ]);
     expect(m.get('mpbus_group_up')).toEqual([{ labels: { group: g.prefix }, value: 1 }]);
+    // one registry takes one group (prom-client takes each metric name once): a typed error
+    const shared = groupMetrics({ filePrefix: g.prefix });
+    expect(() => groupMetrics({ filePrefix: `${g.prefix}-other`, registry: shared })).toThrow(expect.objectContaining({ code: 'INVALID_OPTION' }));
     // a group that does not run (a typo, or stopped) says so, where its metrics were only empty
     const none = samples(await groupMetricsText({ filePrefix: `${g.prefix}-none` }));
     expect(none.get('mpbus_group_up')).toEqual([{ labels: { group: `${g.prefix}-none` }, value: 0 }]);
@@ -72,6 +75,18 @@ describe('Prometheus metrics', () => {
     await s.use(actors).ask('echo', 'echo', 'again');
     await sleep(150);
     expect(samples(await registry.metrics()).get('mpbus_actor_messages_received_total')![0]!.value).toBe(32);
+  });
+
+  it('a group whose processes were all SIGKILLed is down (mpbus_group_up 0), though its counters file stays', async () => {
+    const g = group('metricskill');
+    const p = await g.startAgent({ procType: 'primary' });
+    await p.use(actors).startSystem();
+    await p.use(actors).spawnTestActor('echo');
+    expect(samples(await groupMetricsText({ filePrefix: g.prefix })).get('mpbus_group_up')).toEqual([{ labels: { group: g.prefix }, value: 1 }]);
+    p.kill('SIGKILL');
+    await p.exited;
+    expect(existsSync(join(dpdkRuntimeRoot(), g.prefix, 'mpbus_counters'))).toBe(true);
+    expect(samples(await groupMetricsText({ filePrefix: g.prefix })).get('mpbus_group_up')).toEqual([{ labels: { group: g.prefix }, value: 0 }]);
   });
 
   it('the flagship serves /metrics on --metrics-port while it runs', async () => {

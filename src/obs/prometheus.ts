@@ -17,6 +17,7 @@ type Kind = 'counter' | 'gauge' | 'histogram';
 import { MpBusError, ErrorCodes } from '../errors.js';
 import { Runtime } from '../runtime/runtime.js';
 import { bucketUpperMs } from '../runtime/counters-layout.js';
+import { surveyGroup } from '../runtime/group-survey.js';
 import { actorViews, readGroupCounters, type ActorView, type GroupCounters, type ProcessCounters, type RowCounters } from './group-counters.js';
 import { DepartedAsks } from './departed-asks.js';
 
@@ -80,7 +81,11 @@ export function groupMetrics(options: GroupMetricsOptions = {}): Registry {
     const read = readGroupCounters(filePrefix);
     const group = read ?? { prefix: filePrefix, readAt: now, processes: [] };
     const actors = actorViews(group, departed.update(group));
-    cached = { at: now, snapshot: { up: read !== undefined, group, live: group.processes.filter((p) => p.state === 'alive'), actors } };
+    const live = group.processes.filter((p) => p.state === 'alive');
+    // A group whose processes were all killed keeps its counters file: up only while one of its
+    // mpbus processes lives, or a process of it that writes no counters (a C primary).
+    const up = live.length > 0 || (read !== undefined && surveyGroup(filePrefix).state === 'alive');
+    cached = { at: now, snapshot: { up, group, live, actors } };
     return cached.snapshot;
   };
   const g = { group: filePrefix };
@@ -146,6 +151,12 @@ export function groupMetrics(options: GroupMetricsOptions = {}): Registry {
       (s) => s.actors.flatMap((a) => askHistogram(a, g)),
     ],
   ];
+  if (registry.getSingleMetric('mpbus_group_up')) {
+    throw new MpBusError(
+      ErrorCodes.invalidOption,
+      `groupMetrics: this registry has a group's metrics already (prom-client takes each metric name once): give group '${filePrefix}' a registry of its own, and serve each on a path of its own`,
+    );
+  }
   for (const [name, help, type, values] of metrics) registry.registerMetric(new SnapshotMetric(name, help, type, snapshot, values) as never);
   return registry;
 }
