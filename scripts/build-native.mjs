@@ -50,9 +50,14 @@ const jobs = ['-j', 'max'];
 // Build against the installed Node's headers (no download: the machine has no network for it).
 const headerDir = [process.env.npm_config_nodedir, dirname(dirname(process.execPath))].find((d) => d && existsSync(join(d, 'include', 'node', 'node_api.h')));
 if (headerDir) jobs.push(`--nodedir=${headerDir}`);
+// Said before and after: a build takes most of a minute, which would otherwise look like a hang,
+// and `npx mpbus setup` printed the same line whether it had built or not.
+const started = Date.now();
+console.log(`mpbus: building the native addon${existsSync(addon) ? ' (its sources are newer than the build)' : ''}, about a minute...`);
 try {
   execFileSync(gyp[0], [...gyp.slice(1), 'rebuild', '--loglevel=warn', ...jobs], { cwd: root, stdio: ['ignore', 'ignore', 'inherit'] });
 } catch {
   console.error('mpbus: building the native addon failed (see the compiler output above).');
   process.exit(1);
 }
+console.log(`mpbus: native addon built in ${Math.round((Date.now() - started) / 1000)} s`);
