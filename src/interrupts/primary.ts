@@ -398,6 +398,7 @@ export class PrimarySources {
    */
   private closedMeanwhile(err: unknown, what: string): MpBusError | undefined {
     if (!this.closed) return undefined;
+    if (err instanceof MpBusError && err.code === ErrorCodes.closed) return err; // queued, and never ran
     return new MpBusError(ErrorCodes.closed, `${what}: the runtime closed while it ran`, { cause: err });
   }
 
