@@ -35,7 +35,7 @@ describe('startActorSystem with a bad option', () => {
     const { stdout } = await run;
     const result = JSON.parse(stdout.trim().split('\n').at(-1)!) as { failures: Record<string, string>; thenStarted: string };
     for (const [option, outcome] of Object.entries(result.failures)) expect([option, outcome]).toEqual([option, 'INVALID_OPTION, no runtime, no files']);
-    expect(Object.keys(result.failures)).toHaveLength(12);
+    expect(Object.keys(result.failures)).toHaveLength(16);
     expect(result.thenStarted).toBe('primary');
     expect(existsSync(g.runtimeDir)).toBe(false);
   });

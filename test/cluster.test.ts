@@ -272,6 +272,53 @@ describe('cluster over a real nats-server (hosts in one process)', () => {
     expect(Number(nested['Mpbus-Timeout-Ms'])).toBeLessThanOrEqual(Number(first['Mpbus-Timeout-Ms']));
   });
 
+  it('a host that closes cleanly leaves the queue group as its close begins: asks keep going to the other host serving the name, none refused', async () => {
+    const cluster = clusterName();
+    const caller = await host(cluster);
+    const served = new Map<string, number>();
+    const hosts: ActorSystem[] = [];
+    for (const label of ['stays', 'leaves']) {
+      const h = await host(cluster);
+      hosts.push(h);
+      served.set(label, 0);
+      // async: the leaving host has asks in hand and queued when its close begins, so the close lasts
+      await h.spawn('pool', {
+        job: async () => {
+          await sleep(2);
+          served.set(label, served.get(label)! + 1);
+          return label;
+        },
+      });
+    }
+    await until('pool on two hosts', () => caller.cluster!.directory.holdersOf('pool').length === 2);
+    const failures: unknown[] = [];
+    let answered = 0;
+    let stop = false;
+    const loop = async (): Promise<void> => {
+      while (!stop) {
+        await caller
+          .ref('pool')
+          .ask('job', null)
+          .then(
+            () => answered++,
+            (err: unknown) => failures.push(err),
+          );
+      }
+    };
+    const loops = Array.from({ length: 16 }, loop);
+    await until('both hosts serve', () => served.get('leaves')! > 20 && served.get('stays')! > 20);
+    const leftAt = served.get('leaves')!;
+    await hosts[1]!.close({ timeoutMs: 5000 });
+    const atClose = answered;
+    await until('asks go on after the close', () => answered > atClose + 200);
+    stop = true;
+    await Promise.all(loops);
+    expect(failures).toEqual([]);
+    // what it had taken in was answered, by it, during its close
+    expect(served.get('leaves')!).toBeGreaterThanOrEqual(leftAt);
+    expect(caller.cluster!.directory.holdersOf('pool')).toHaveLength(1);
+  });
+
   it('a host that goes away: its names vanish from the others and asks it held fail with a typed error', async () => {
     const cluster = clusterName();
     const a = await host(cluster);

@@ -69,7 +69,7 @@ export class ActorNotFoundError extends MpBusError {
   ) {
     super(
       ActorErrorCodes.actorNotFound,
-      `no actor named '${actor}' is running in the group (message '${action}'): spawn it first, or watch it to learn when it stops`,
+      `no actor named '${actor}' is running in the group, nor (with a cluster) on another host (message '${action}'): spawn it first, or watch it to learn when it stops`,
     );
     this.name = 'ActorNotFoundError';
   }
@@ -116,12 +116,14 @@ export class PrimaryLostError extends MpBusError {
   }
 }
 
-/** The actor system is closing or closed. */
+/** The actor system is closing or closed: this process's, or (`answering`) the one of the actor asked. */
 export class SystemClosedError extends MpBusError {
-  constructor(what: string) {
+  constructor(what: string, answering = false) {
     super(
       ActorErrorCodes.systemClosed,
-      `the actor system is closed: ${what}; a system of startActorSystem cannot be started again in this process (DPDK starts once per process: start another process), an in-process one can (new ActorSystem())`,
+      answering
+        ? `the actor system of the actor asked closed: ${what}; this process's system is open: ask again, and another actor of that name (on another host, or a router's other worker) or the actor once its process is back answers`
+        : `the actor system is closed: ${what}; a system of startActorSystem cannot be started again in this process (DPDK starts once per process: start another process), an in-process one can (new ActorSystem())`,
     );
     this.name = 'SystemClosedError';
   }
@@ -277,7 +279,8 @@ export function fromWireError(actor: string, action: string, wire: WireError): E
     case ActorErrorCodes.clusterUnavailable:
       return new ClusterUnavailableError(actor, action, wire.message);
     case ActorErrorCodes.systemClosed:
-      return new SystemClosedError(`actor '${actor}' was shut down before it answered '${action}'`);
+      // (while this process's own system closes, the asker gets its close error instead: see ActorSystem.lostError)
+      return new SystemClosedError(`actor '${actor}' was shut down before it answered '${action}'`, true);
     case ActorErrorCodes.askTimeout: {
       // a router's worker timeout, passed on by the router's process: the worker it waited for
       const f = wire.fields ?? {};

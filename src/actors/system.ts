@@ -1046,6 +1046,11 @@ export class ActorSystem implements RefHost, CellHost {
 
   private async doClose(timeoutMs: number): Promise<void> {
     const deadline = Date.now() + timeoutMs;
+    // Other hosts first: their new asks go to another host serving the name from now on, rather
+    // than here, to be refused while this system closes; those already on their way are taken
+    // in before this system refuses new messages.
+    const left = this.transport.leaving?.();
+    if (left !== undefined) await untilOrDeadline(left, deadline);
     // Child processes first: their work in hand is answered while this system still takes replies.
     if (this.closeFirst.size > 0)
       await Promise.all([...this.closeFirst].map((fn) => fn(deadline).catch((err: unknown) => this.log.warn({ err }, 'stopping a process pool failed'))));
@@ -1138,4 +1143,15 @@ function notAnAction(to: string, action: unknown): MpBusError {
  */
 function rejectOnNextTurn(err: unknown): Promise<never> {
   return new Promise((_, reject) => setImmediate(reject, err));
+}
+
+/** Waits for `work` (its failure ignored: the caller logs its own), or until `deadline` (a `Date.now()` time) passes. */
+async function untilOrDeadline(work: Promise<void>, deadline: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<void>((resolve) => (timer = setTimeout(resolve, Math.max(0, deadline - Date.now()))));
+  try {
+    await Promise.race([work.catch(() => undefined), late]);
+  } finally {
+    clearTimeout(timer);
+  }
 }

@@ -179,6 +179,14 @@ export interface ActorTransport {
    */
   onUndeliverable?(handler: (to: string, envelope: Envelope, cause?: unknown, reason?: DeadLetterReason) => void): void;
   /**
+   * The system began to close (optional): messages stop coming from where another process can
+   * take them instead (the cluster bridge leaves the queue groups of this process's names and
+   * tells the other hosts they are gone, so that their asks go to another host serving the
+   * name); what was delivered already is still handled and answered. Resolves once what was on
+   * its way has been delivered (the system waits, up to its close's deadline).
+   */
+  leaving?(): Promise<void>;
+  /**
    * Messages `deliver` accepted that still wait to be sent (for room in a full mailbox), when the
    * transport keeps any: a closing system lets them go before its deadline (optional).
    */

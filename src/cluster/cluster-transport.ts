@@ -25,7 +25,7 @@
  */
 import { hostname } from 'node:os';
 import { Packr } from 'msgpackr';
-import { merge, Observable, Subject, type Subscription } from 'rxjs';
+import { isObservable, merge, Observable, Subject, type Subscription } from 'rxjs';
 import { ErrorCodes, MpBusError } from '../errors.js';
 import { callback, checkedOptions, durationMs, oneOf, optionKeys } from '../validation.js';
 import { logger } from '../log.js';
@@ -47,7 +47,7 @@ import {
 } from '../actors/transport.js';
 import { AnnouncementAssembly, announcementParts, Directory, type AnnouncementMessage, type NodeAnnouncement } from './directory.js';
 import type { ClusterEngine, EngineHeaders, EngineMessage, EngineSubscription } from './engine.js';
-import { NatsEngine, type NatsEngineOptions } from './nats-engine.js';
+import { NatsEngine, natsSettings, type NatsEngineOptions } from './nats-engine.js';
 
 /** Options of the `cluster` option of `ActorSystem`. */
 export interface ClusterOptions {
@@ -198,8 +198,11 @@ export function clusterSettings(options: ClusterOptions): {
 } {
   checkedOptions(options, CLUSTER_OPTION_KEYS, 'cluster');
   if (options.nats !== undefined) checkedOptions(options.nats, NATS_OPTION_KEYS, 'cluster.nats');
+  if (options.name === undefined)
+    throw new MpBusError('INVALID_OPTION', "cluster.name is required: the cluster's name, shared by every host that joins it (letters, digits, '-' or '_')");
   if (typeof options.name !== 'string' || !TOKEN_SAFE.test(options.name)) {
-    throw new MpBusError('INVALID_OPTION', `cluster.name must be letters, digits, '-' or '_' (got '${String(options.name)}')`);
+    const shown = typeof options.name === 'string' ? `'${options.name}'` : `${String(options.name)}, a ${typeof options.name}`;
+    throw new MpBusError('INVALID_OPTION', `cluster.name must be a string of letters, digits, '-' or '_' (got ${shown})`);
   }
   const heartbeatMs = durationMs(options.heartbeatMs ?? 1000, 'cluster.heartbeatMs', 1);
   const nodeTimeoutMs = durationMs(options.nodeTimeoutMs ?? 3 * heartbeatMs, 'cluster.nodeTimeoutMs', 1);
@@ -209,13 +212,32 @@ export function clusterSettings(options: ClusterOptions): {
       `cluster.nodeTimeoutMs (${nodeTimeoutMs}) must be longer than cluster.heartbeatMs (${heartbeatMs}), or every node would look gone between two heartbeats`,
     );
   }
-  return {
-    name: options.name,
-    heartbeatMs,
-    nodeTimeoutMs,
-    whileDisconnected: oneOf(options.whileDisconnected ?? 'fail', 'cluster.whileDisconnected', ['fail', 'retry'] as const),
-    exported: options.exported === undefined ? (name) => !name.startsWith('$') : callback(options.exported, 'cluster.exported'),
-  };
+  const whileDisconnected = oneOf(options.whileDisconnected ?? 'fail', 'cluster.whileDisconnected', ['fail', 'retry'] as const);
+  const exported =
+    options.exported === undefined ? (name: string) => !name.startsWith('$') : callback<(name: string) => boolean>(options.exported, 'cluster.exported');
+  if (options.engine !== undefined) checkEngine(options.engine);
+  // The NATS client's options are checked here too, before DPDK starts (the engine is made after).
+  else natsSettings({ servers: options.servers, ...options.nats });
+  return { name: options.name, heartbeatMs, nodeTimeoutMs, whileDisconnected, exported };
+}
+
+/** What a `ClusterEngine` must have; a `cluster.engine` without it would fail at first use, or in the close after a failed start. */
+const ENGINE_METHODS = ['connect', 'inboxPrefix', 'subscribe', 'publish', 'flush', 'close'] as const;
+
+function checkEngine(engine: unknown): void {
+  const missing =
+    engine === null || typeof engine !== 'object'
+      ? ['an object']
+      : [
+          ...ENGINE_METHODS.filter((m) => typeof (engine as Record<string, unknown>)[m] !== 'function').map((m) => `${m}()`),
+          ...(isObservable((engine as Record<string, unknown>).status$) ? [] : ['status$']),
+        ];
+  if (missing.length > 0) {
+    throw new MpBusError(
+      'INVALID_OPTION',
+      `cluster.engine must be a ClusterEngine (see docs/cluster.md, "The engine interface"); it lacks ${missing.join(', ')}. Leave it out to use NATS at cluster.servers`,
+    );
+  }
 }
 
 /** ready() resolves once no other node announced itself for this long after this one's hello. */
@@ -267,6 +289,8 @@ export class ClusterTransport implements ActorTransport {
   private timer: NodeJS.Timeout | undefined;
   private announcePending = false;
   private started = false;
+  /** Since the system began to close: its names no longer take messages from other hosts (see {@link leaving}). */
+  private left = false;
   private closed = false;
   private readonly starting: Promise<void>;
   /** What {@link exportTo} is publishing: stopped by close. */
@@ -317,7 +341,7 @@ export class ClusterTransport implements ActorTransport {
     this.subscriptions.push(this.engine.subscribe(`${this.inbox}.*`, {}, (m) => this.onAnswer(m)));
     this.subscriptions.push(this.engine.subscribe(`${this.prefix}.$dir`, {}, (m) => this.onDirectory(m)));
     this.started = true;
-    for (const [name, entry] of this.served) entry.subscription ??= this.serve(name, entry);
+    if (!this.left) for (const [name, entry] of this.served) entry.subscription ??= this.serve(name, entry);
     for (const [topic, entry] of this.topics) entry.subscription ??= this.listen(topic, entry.subject);
     this.statusSubscription = this.engine.status$.subscribe((s) => {
       if (s.type === 'reconnected') this.onReconnected();
@@ -352,7 +376,7 @@ export class ClusterTransport implements ActorTransport {
     const registration = this.local.register(name, receiver);
     if (!this.exported(name)) return registration;
     const entry: ServedName = { receiver, fromOtherHosts: 0 };
-    if (this.started && !this.closed) entry.subscription = this.serve(name, entry);
+    if (this.started && !this.closed && !this.left) entry.subscription = this.serve(name, entry);
     this.served.set(name, entry);
     this.scheduleAnnounce();
     return {
@@ -428,6 +452,31 @@ export class ClusterTransport implements ActorTransport {
 
   members(group: string): string[] {
     return this.local.members(group);
+  }
+
+  /**
+   * The system began to close: this process's names leave their queue groups at once. NATS then
+   * gives their asks and tells to another host serving the name, or answers "no responders"
+   * (`ACTOR_NOT_FOUND` at the asker) when none does; those it had sent here already are still
+   * handled (the subscriptions drain). Resolves once they were handed to the actors, which
+   * answer them as the close goes on (the system waits, up to its close's deadline). The node
+   * keeps its heartbeats and says goodbye only at the close's end: a goodbye now would fail, at
+   * the askers, the asks it still answers. Before this, a host closing cleanly kept taking asks
+   * until its close ended, and refused them (`SYSTEM_CLOSED`) though another host served the
+   * same name.
+   */
+  async leaving(): Promise<void> {
+    if (this.left || this.closed) return;
+    this.left = true;
+    if (!this.started) return;
+    const drained: Array<Promise<void>> = [];
+    for (const entry of this.served.values()) {
+      const subscription = entry.subscription;
+      entry.subscription = undefined;
+      if (subscription?.drain) drained.push(subscription.drain().catch((err: unknown) => this.log.debug({ err }, 'draining a subscription failed')));
+      else subscription?.close();
+    }
+    await Promise.all(drained);
   }
 
   async close(): Promise<void> {

@@ -33,6 +33,11 @@ export type EngineStatus =
 /** A live subscription; `close()` ends it. */
 export interface EngineSubscription {
   close(): void;
+  /**
+   * Ends it without losing what is on its way: the server stops sending to it, and messages it
+   * had sent before are still handed to the handler (optional: `close()` is used without it).
+   */
+  drain?(): Promise<void>;
 }
 
 /** Options of {@link ClusterEngine.subscribe}. */

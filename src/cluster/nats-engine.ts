@@ -15,6 +15,7 @@ import { Subject, type Observable } from 'rxjs';
 import type { MsgHdrs, NatsConnection } from '@nats-io/transport-node';
 import { ErrorCodes, MpBusError } from '../errors.js';
 import { logger } from '../log.js';
+import { durationMs, integerIn, MAX_DELAY_MS } from '../validation.js';
 import type { ClusterEngine, EngineHeaders, EngineMessage, EngineStatus, EngineSubscription, PublishOptions, SubscribeOptions } from './engine.js';
 
 /** Options of {@link NatsEngine}. */
@@ -51,6 +52,59 @@ async function loadNatsClient(): Promise<typeof import('@nats-io/transport-node'
   }
 }
 
+/** {@link NatsEngineOptions} with every default filled in (the connection's name is made at connect). */
+type NatsSettings = Required<Omit<NatsEngineOptions, 'connectionName'>> & Pick<NatsEngineOptions, 'connectionName'>;
+
+/**
+ * Shortest ping interval accepted: each ping wakes the process, and a client that pings every
+ * few ms (or, with a negative interval, at once, over and over: half a core in a trial) is busy
+ * while idle. A dead server is still noticed within two intervals.
+ */
+const PING_MIN_MS = 100;
+
+/**
+ * {@link NatsEngineOptions} checked and completed with their defaults (`cluster.nats.*` and
+ * `cluster.servers`): called before DPDK starts, so a bad value starts nothing. The client
+ * would take negative or zero values and misbehave with them (a negative ping interval pings
+ * without pause).
+ */
+export function natsSettings(options: NatsEngineOptions): NatsSettings {
+  const servers = ([] as unknown[]).concat(options.servers);
+  if (servers.length === 0 || servers.some((s) => typeof s !== 'string' || s.length === 0)) {
+    throw new MpBusError(
+      'INVALID_OPTION',
+      `cluster.servers must name at least one NATS server, e.g. 'nats://127.0.0.1:4222' (got ${describe(options.servers)})`,
+    );
+  }
+  const { connectionName } = options;
+  if (connectionName !== undefined && (typeof connectionName !== 'string' || connectionName.length === 0)) {
+    throw new MpBusError('INVALID_OPTION', `cluster.nats.connectionName must be a non-empty string (got ${describe(connectionName)})`);
+  }
+  return {
+    servers: options.servers,
+    connectionName,
+    reconnectTimeWaitMs: durationMs(options.reconnectTimeWaitMs ?? 250, 'cluster.nats.reconnectTimeWaitMs', 0),
+    maxReconnectAttempts: integerIn(options.maxReconnectAttempts ?? -1, 'cluster.nats.maxReconnectAttempts (-1: forever)', -1, MAX_DELAY_MS),
+    connectTimeoutMs: durationMs(options.connectTimeoutMs ?? 5000, 'cluster.nats.connectTimeoutMs', 1),
+    pingIntervalMs: pingInterval(options.pingIntervalMs ?? 2000),
+  };
+}
+
+function pingInterval(value: unknown): number {
+  const ms = durationMs(value, 'cluster.nats.pingIntervalMs', 1);
+  if (ms < PING_MIN_MS) {
+    throw new MpBusError(
+      'INVALID_OPTION',
+      `cluster.nats.pingIntervalMs must be at least ${PING_MIN_MS} ms (got ${ms}): pings that often keep an idle process busy`,
+    );
+  }
+  return ms;
+}
+
+function describe(value: unknown): string {
+  return typeof value === 'string' ? JSON.stringify(value) : Array.isArray(value) ? `[${value.map(describe).join(', ')}]` : String(value);
+}
+
 export class NatsEngine implements ClusterEngine {
   readonly kind = 'nats';
   readonly status$: Observable<EngineStatus>;
@@ -60,12 +114,11 @@ export class NatsEngine implements ClusterEngine {
   private isUp = false;
   private readonly log = logger('cluster-nats');
 
-  constructor(private readonly options: NatsEngineOptions) {
+  private readonly options: NatsSettings;
+
+  constructor(options: NatsEngineOptions) {
     this.status$ = this.status.asObservable();
-    const servers = ([] as string[]).concat(options.servers);
-    if (servers.length === 0 || servers.some((s) => typeof s !== 'string' || s.length === 0)) {
-      throw new MpBusError('INVALID_OPTION', "cluster.servers must name at least one NATS server, e.g. 'nats://127.0.0.1:4222'");
-    }
+    this.options = natsSettings(options);
   }
 
   get connected(): boolean {
@@ -82,11 +135,11 @@ export class NatsEngine implements ClusterEngine {
         servers: o.servers,
         name: o.connectionName ?? `mpbus-${process.pid}`,
         reconnect: true,
-        maxReconnectAttempts: o.maxReconnectAttempts ?? -1,
-        reconnectTimeWait: o.reconnectTimeWaitMs ?? 250,
+        maxReconnectAttempts: o.maxReconnectAttempts,
+        reconnectTimeWait: o.reconnectTimeWaitMs,
         reconnectJitter: 50,
-        timeout: o.connectTimeoutMs ?? 5000,
-        pingInterval: o.pingIntervalMs ?? 2000,
+        timeout: o.connectTimeoutMs,
+        pingInterval: o.pingIntervalMs,
         maxPingOut: 2,
       });
     } catch (err) {
@@ -147,7 +200,7 @@ export class NatsEngine implements ClusterEngine {
         handler(message);
       },
     });
-    return { close: () => sub.unsubscribe() };
+    return { close: () => sub.unsubscribe(), drain: () => sub.drain() };
   }
 
   publish(subject: string, data: Uint8Array, options: PublishOptions = {}): void {

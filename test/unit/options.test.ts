@@ -6,6 +6,7 @@
  * number for an action, handlers that are not functions), and spawns that fail part way.
  */
 import { describe, expect, it } from 'vitest';
+import { Subject } from 'rxjs';
 import {
   ActorSystem,
   ClusterTransport,
@@ -167,6 +168,23 @@ describe('transport options', () => {
     refuses('cluster.nodeTimeoutMs', () => cluster({ heartbeatMs: 1000, nodeTimeoutMs: 500 }));
     refuses('cluster.whileDisconnected', () => cluster({ whileDisconnected: 'queue' }));
     refuses('cluster.exported', () => cluster({ exported: ['a'] }));
+  });
+
+  it("cluster: its name, servers, the NATS client's options and the engine (a negative ping interval pinged without pause)", () => {
+    const local = new InProcessHub().connect();
+    const cluster = (o: Record<string, unknown>): ClusterTransport => new ClusterTransport(local, { servers: 'nats://127.0.0.1:1', name: 'c', ...o });
+    refuses('cluster.name is required', () => cluster({ name: undefined }));
+    refuses('(got 5, a number)', () => cluster({ name: 5 }));
+    refuses("(got 'no spaces')", () => cluster({ name: 'no spaces' }));
+    for (const servers of [[], '', [''], 5, ['nats://a:1', 7]]) refuses('cluster.servers must name at least one NATS server', () => cluster({ servers }));
+    for (const v of badGraces) refuses('cluster.nats.reconnectTimeWaitMs', () => cluster({ nats: { reconnectTimeWaitMs: v } }));
+    for (const v of badInts(-1, 2 ** 31 - 1)) refuses('cluster.nats.maxReconnectAttempts', () => cluster({ nats: { maxReconnectAttempts: v } }));
+    for (const v of badTimeouts) refuses('cluster.nats.connectTimeoutMs', () => cluster({ nats: { connectTimeoutMs: v } }));
+    for (const v of [...badTimeouts, 99]) refuses('cluster.nats.pingIntervalMs', () => cluster({ nats: { pingIntervalMs: v } }));
+    for (const v of ['', 5]) refuses('cluster.nats.connectionName', () => cluster({ nats: { connectionName: v } }));
+    refuses('cluster.engine must be a ClusterEngine', () => cluster({ engine: {} }));
+    refuses('flush(), close()', () => cluster({ engine: { connect: () => Promise.resolve(), status$: new Subject() } }));
+    refuses('cluster.engine must be a ClusterEngine', () => cluster({ engine: 'nats' }));
   });
 });
 
