@@ -49,4 +49,13 @@ export { registerClass, checkValue, type RegisterClassOptions } from './bus/valu
 export * from './actors/index.js';
 export * from './cluster/index.js';
 export { groupMetrics, groupMetricsText, ASK_DURATION_BUCKETS, type GroupMetricsOptions } from './obs/prometheus.js';
-export { readGroupCounters, actorViews, type GroupCounters, type ProcessCounters, type RowCounters, type ActorView } from './obs/group-counters.js';
+export {
+  readGroupCounters,
+  actorViews,
+  remoteAskViews,
+  type GroupCounters,
+  type ProcessCounters,
+  type RowCounters,
+  type ActorView,
+  type RemoteAskView,
+} from './obs/group-counters.js';

@@ -11,6 +11,10 @@ import { NatsServer } from './harness/nats.js';
 import { HostNetwork } from './harness/netns.js';
 import { fixture } from './harness/fixtures.js';
 import { useTestGroups } from './harness/use-groups.js';
+import { pollUntil } from './harness/wait.js';
+import { mpbus } from './harness/cli.js';
+import { readGroupView } from '../src/obs/group-view.js';
+import { groupMetricsText } from '../src/index.js';
 
 const cl = fixture('cluster');
 let nats: NatsServer;
@@ -80,6 +84,31 @@ describe('actors across hosts (DPDK groups joined through nats-server)', () => {
     await b.use(cl).tell('alpha', 'tellMe', { n: 42 });
     await expect.poll(() => a.use(cl).handledIds(), { timeout: 10_000 }).toEqual([42]);
     expect(await b.use(cl).ask('nobody', 'echo', 1)).toMatchObject({ ok: false, code: 'ACTOR_NOT_FOUND', name: 'ActorNotFoundError' });
+  });
+
+  it("asks to an actor on another host show in the asking group's metrics and ps (the actor's own counters are on its host)", async () => {
+    const a = await host('a');
+    const b = await host('b');
+    await a.use(cl).serve('alpha', 'a');
+    await b.use(cl).waitFor('alpha', true);
+    for (let i = 0; i < 5; i++) expect(await b.use(cl).ask('alpha', 'echo', i)).toEqual({ ok: true, value: i });
+    expect(await b.use(cl).ask('alpha', 'no-such-action', null)).toMatchObject({ ok: false });
+    const view = await pollUntil(
+      "b's view",
+      () => readGroupView(b.group.prefix),
+      (v) => v?.remoteAsks.length === 1,
+    );
+    expect(view!.remoteAsks).toEqual([expect.objectContaining({ name: 'alpha', asks: 6, askFailed: 1, askTimeouts: 0 })]);
+    expect(view!.remoteAsks[0]!.p50Ms).toBeGreaterThan(0);
+    expect(view!.actors.map((x) => x.name)).not.toContain('alpha');
+    // the host of the actor counts what it received; the asker's group what it asked
+    expect(readGroupView(a.group.prefix)!.remoteAsks).toEqual([]);
+    const text = await groupMetricsText({ filePrefix: b.group.prefix });
+    expect(text).toContain(`mpbus_remote_asks_total{group="${b.group.prefix}",actor="alpha"} 6`);
+    expect(text).toContain(`mpbus_remote_ask_failures_total{group="${b.group.prefix}",actor="alpha"} 1`);
+    expect(text).toContain(`mpbus_remote_ask_duration_seconds_count{group="${b.group.prefix}",actor="alpha"} 6`);
+    const ps = await mpbus('ps', b.group.prefix);
+    expect(ps.stdout).toMatch(/ASKED ON OTHER HOSTS +ASKS +FAILED +TIMEOUTS +P50 +P99\n *alpha +6 +1 +0 /);
   });
 
   it('the deadline crosses hosts and processes: a nested ask does not outlive the caller on another host', async () => {

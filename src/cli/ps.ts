@@ -65,6 +65,10 @@ export const ps: Command = {
         latency(a.p99Ms),
       ]),
     );
+    const remote = formatTable(
+      ['ASKED ON OTHER HOSTS', 'ASKS', 'FAILED', 'TIMEOUTS', 'P50', 'P99'],
+      view.remoteAsks.map((a) => [a.name, amount(a.asks), amount(a.askFailed), amount(a.askTimeouts), latency(a.p50Ms), latency(a.p99Ms)]),
+    );
     const mailboxes = formatTable(
       ['MAILBOX', 'PID', 'DEPTH', 'CAPACITY'],
       view.mailboxes.map((b) => [b.name, String(b.pid), amount(b.depth), amount(b.capacity)]),
@@ -75,7 +79,7 @@ export const ps: Command = {
         ? `\n\n${view.deadPids.length > 0 ? `killed, their counters left behind: pids ${view.deadPids.join(', ')}\n` : ''}${view.state === 'dead' ? `no process of the group runs: 'mpbus clean ${view.prefix}' removes its files` : ''}`.trimEnd()
         : '';
     console.log(
-      `group ${view.prefix}: ${view.state}, ${view.processes.length} processes, ${view.actors.length} actors\n\n${processTable(view)}\n\n${view.actors.length > 0 ? actors : '(no actors)'}${view.mailboxes.length > 0 ? `\n\n${mailboxes}` : ''}${left}`,
+      `group ${view.prefix}: ${view.state}, ${view.processes.length} processes, ${view.actors.length} actors\n\n${processTable(view)}\n\n${view.actors.length > 0 ? actors : '(no actors)'}${view.remoteAsks.length > 0 ? `\n\n${remote}` : ''}${view.mailboxes.length > 0 ? `\n\n${mailboxes}` : ''}${left}`,
     );
     return 0;
   },

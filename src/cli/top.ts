@@ -80,7 +80,8 @@ export function renderTop(view: GroupView, sort: string, rows: number): string {
     ]),
   );
   const more = actors.length > shown.length ? `\n(${actors.length - shown.length} more actors)` : '';
-  return `${head}\n\n${processes}\n\n${actors.length > 0 ? table : '(no actors)'}${more}\n\nkeys: ${sortHelp} (sort); q quits`;
+  const remote = view.remoteAsks.length > 0 ? `\n(asks to ${view.remoteAsks.length} actors on other hosts: 'mpbus ps ${view.prefix}' lists them)` : '';
+  return `${head}\n\n${processes}\n\n${actors.length > 0 ? table : '(no actors)'}${more}${remote}\n\nkeys: ${sortHelp} (sort); q quits`;
 }
 
 export const top: Command = {

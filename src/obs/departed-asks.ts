@@ -15,16 +15,20 @@ export class DepartedAsks {
   /**
    * Reads `group`'s ask rows: a row seen before that is gone, or counts less than it did (its
    * name's row was freed and taken again), adds what it had counted to its name's departed
-   * totals. Answers those totals, by name, for names some live actor still holds.
+   * totals. Answers those totals, by name, for names some live actor still holds or some live
+   * process still asks.
    */
   update(group: GroupCounters): ReadonlyMap<string, AskTotals> {
     const now = new Map<string, { name: string; totals: AskTotals }>();
-    const actors = new Set<string>();
+    // Names still shown: held by a live actor, or asked by a live process (an actor on another host).
+    const shown = new Set<string>();
     for (const p of group.processes) {
       if (p.state !== 'alive') continue;
       for (const row of p.rows) {
-        if (row.kind === 'asks') now.set(`${p.pid}\0${row.name}`, { name: row.name, totals: row });
-        else if (row.kind === 'actor') actors.add(row.name);
+        if (row.kind === 'asks') {
+          now.set(`${p.pid}\0${row.name}`, { name: row.name, totals: row });
+          shown.add(row.name);
+        } else if (row.kind === 'actor') shown.add(row.name);
       }
     }
     for (const [key, last] of this.seen) {
@@ -35,8 +39,8 @@ export class DepartedAsks {
       addAskTotals(totals, last.totals);
     }
     this.seen = now;
-    // An actor that is gone ends its series: what was asked of it is no longer shown.
-    for (const name of this.departed.keys()) if (!actors.has(name)) this.departed.delete(name);
+    // An actor that is gone, and no longer asked, ends its series: what was asked of it is no longer shown.
+    for (const name of this.departed.keys()) if (!shown.has(name)) this.departed.delete(name);
     return this.departed;
   }
 }

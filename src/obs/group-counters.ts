@@ -232,27 +232,45 @@ function sameProcess(pid: number, procStart: number): boolean {
   }
 }
 
-/**
- * The group's actors: each live actor row with the asks every live process made to its name
- * merged in (their histograms summed, so p50/p99 are the group's), and `departed`: what askers
- * that are gone had counted, by name (see `DepartedAsks`).
- */
-export function actorViews(group: GroupCounters, departed?: ReadonlyMap<string, AskTotals>): ActorView[] {
-  const live = group.processes.filter((p) => p.state === 'alive');
+/** What the live processes of `group` (and `departed` askers) counted of their asks, by name asked. */
+function askTotalsByName(group: GroupCounters, departed?: ReadonlyMap<string, AskTotals>): Map<string, AskTotals> {
   const asked = new Map<string, AskTotals>();
   const totalsOf = (name: string): AskTotals => {
     let a = asked.get(name);
     if (a === undefined) asked.set(name, (a = emptyAskTotals()));
     return a;
   };
-  for (const p of live) for (const row of p.rows) if (row.kind === 'asks') addAskTotals(totalsOf(row.name), row);
+  for (const p of group.processes) if (p.state === 'alive') for (const row of p.rows) if (row.kind === 'asks') addAskTotals(totalsOf(row.name), row);
   if (departed) for (const [name, totals] of departed) addAskTotals(totalsOf(name), totals);
+  return asked;
+}
+
+/** The ask figures of a view: counts, the latency sum and histogram, and its quantiles. */
+function askFigures(a: AskTotals | undefined): Pick<ActorView, 'asks' | 'askFailed' | 'askTimeouts' | 'askLatencySumMs' | 'p50Ms' | 'p99Ms' | 'histogram'> {
+  const histogram = a?.histogram ?? new Array<number>(BUCKETS).fill(0);
+  return {
+    asks: a?.asks ?? 0,
+    askFailed: a?.askFailed ?? 0,
+    askTimeouts: a?.askTimeouts ?? 0,
+    askLatencySumMs: a?.askLatencySumMs ?? 0,
+    p50Ms: quantileMs(histogram, 0.5),
+    p99Ms: quantileMs(histogram, 0.99),
+    histogram,
+  };
+}
+
+/**
+ * The group's actors: each live actor row with the asks every live process made to its name
+ * merged in (their histograms summed, so p50/p99 are the group's), and `departed`: what askers
+ * that are gone had counted, by name (see `DepartedAsks`).
+ */
+export function actorViews(group: GroupCounters, departed?: ReadonlyMap<string, AskTotals>): ActorView[] {
+  const asked = askTotalsByName(group, departed);
   const views: ActorView[] = [];
-  for (const p of live) {
+  for (const p of group.processes) {
+    if (p.state !== 'alive') continue;
     for (const row of p.rows) {
       if (row.kind !== 'actor') continue;
-      const a = asked.get(row.name);
-      const histogram = a?.histogram ?? new Array<number>(BUCKETS).fill(0);
       views.push({
         name: row.name,
         pid: p.pid,
@@ -262,15 +280,32 @@ export function actorViews(group: GroupCounters, departed?: ReadonlyMap<string, 
         deadLettered: row.deadLettered,
         restarts: row.restarts,
         depth: row.depth,
-        asks: a?.asks ?? 0,
-        askFailed: a?.askFailed ?? 0,
-        askTimeouts: a?.askTimeouts ?? 0,
-        askLatencySumMs: a?.askLatencySumMs ?? 0,
-        p50Ms: quantileMs(histogram, 0.5),
-        p99Ms: quantileMs(histogram, 0.99),
-        histogram,
+        ...askFigures(asked.get(row.name)),
       });
     }
+  }
+  return views.sort((x, y) => x.name.localeCompare(y.name));
+}
+
+/** Asks of a group to a name no actor of the group holds: an actor on another host of its cluster. */
+export type RemoteAskView = Pick<ActorView, 'name' | 'asks' | 'askFailed' | 'askTimeouts' | 'askLatencySumMs' | 'p50Ms' | 'p99Ms' | 'histogram'>;
+
+/**
+ * What the group's processes asked of names none of its actors holds (with a cluster: actors on
+ * other hosts, whose own counters are on their hosts), summed over its live processes (and
+ * `departed` askers, as for {@link actorViews}). A name that went away is no longer asked: its
+ * rows are freed, and it leaves this list.
+ */
+export function remoteAskViews(group: GroupCounters, departed?: ReadonlyMap<string, AskTotals>): RemoteAskView[] {
+  const local = new Set<string>();
+  const askedNow = new Set<string>();
+  for (const p of group.processes) {
+    if (p.state !== 'alive') continue;
+    for (const row of p.rows) (row.kind === 'actor' ? local : row.kind === 'asks' ? askedNow : undefined)?.add(row.name);
+  }
+  const views: RemoteAskView[] = [];
+  for (const [name, totals] of askTotalsByName(group, departed)) {
+    if (!local.has(name) && askedNow.has(name)) views.push({ name, ...askFigures(totals) });
   }
   return views.sort((x, y) => x.name.localeCompare(y.name));
 }

@@ -5,7 +5,7 @@
  * percentages. Reads only; see group-counters.ts.
  */
 import { surveyGroup, type GroupSurvey } from '../runtime/group-survey.js';
-import { actorViews, readGroupCounters, type ActorView } from './group-counters.js';
+import { actorViews, readGroupCounters, remoteAskViews, type ActorView, type RemoteAskView } from './group-counters.js';
 
 /** One live process of the group. */
 export interface ProcessView {
@@ -52,6 +52,8 @@ export interface GroupView {
   readAt: number;
   processes: ProcessView[];
   actors: ActorRow[];
+  /** What the group asked of actors it does not hold (on other hosts of its cluster). */
+  remoteAsks: RemoteAskView[];
   mailboxes: MailboxView[];
   /** Processes that were killed and left counters behind (their lcore not taken again yet). */
   deadPids: number[];
@@ -123,6 +125,7 @@ export function readGroupView(prefix: string, previous?: GroupView): GroupView |
     readAt: Date.now(),
     processes,
     actors,
+    remoteAsks: counters ? remoteAskViews(counters) : [],
     mailboxes: (counters?.processes ?? [])
       .filter((p) => p.state === 'alive')
       .flatMap((p) => p.rows.filter((r) => r.kind === 'mailbox').map((r) => ({ name: r.name, pid: p.pid, depth: r.depth, capacity: r.capacity })))

@@ -18,7 +18,16 @@ import { MpBusError, ErrorCodes } from '../errors.js';
 import { Runtime } from '../runtime/runtime.js';
 import { bucketUpperMs } from '../runtime/counters-layout.js';
 import { surveyGroup } from '../runtime/group-survey.js';
-import { actorViews, readGroupCounters, type ActorView, type GroupCounters, type ProcessCounters, type RowCounters } from './group-counters.js';
+import {
+  actorViews,
+  readGroupCounters,
+  remoteAskViews,
+  type ActorView,
+  type GroupCounters,
+  type ProcessCounters,
+  type RemoteAskView,
+  type RowCounters,
+} from './group-counters.js';
 import { DepartedAsks } from './departed-asks.js';
 
 /** Options of {@link groupMetrics}. */
@@ -38,6 +47,8 @@ interface Snapshot {
   group: GroupCounters;
   live: ProcessCounters[];
   actors: ActorView[];
+  /** Asks to names no actor of the group holds (actors on other hosts). */
+  remote: RemoteAskView[];
 }
 
 type Values = (s: Snapshot) => MetricValue<string>[];
@@ -80,12 +91,14 @@ export function groupMetrics(options: GroupMetricsOptions = {}): Registry {
     if (cached && now - cached.at < 100) return cached.snapshot;
     const read = readGroupCounters(filePrefix);
     const group = read ?? { prefix: filePrefix, readAt: now, processes: [] };
-    const actors = actorViews(group, departed.update(group));
+    const departedAsks = departed.update(group);
+    const actors = actorViews(group, departedAsks);
+    const remote = remoteAskViews(group, departedAsks);
     const live = group.processes.filter((p) => p.state === 'alive');
     // A group whose processes were all killed keeps its counters file: up only while one of its
     // mpbus processes lives, or a process of it that writes no counters (a C primary).
     const up = live.length > 0 || (read !== undefined && surveyGroup(filePrefix).state === 'alive');
-    cached = { at: now, snapshot: { up, group, live, actors } };
+    cached = { at: now, snapshot: { up, group, live, actors, remote } };
     return cached.snapshot;
   };
   const g = { group: filePrefix };
@@ -97,6 +110,10 @@ export function groupMetrics(options: GroupMetricsOptions = {}): Registry {
     (value: (a: ActorView) => number): Values =>
     (s) =>
       s.actors.map((a) => ({ value: value(a), labels: { ...g, actor: a.name, pid: a.pid } }));
+  const perRemote =
+    (value: (a: RemoteAskView) => number): Values =>
+    (s) =>
+      s.remote.map((a) => ({ value: value(a), labels: { ...g, actor: a.name } }));
   const perMailbox =
     (value: (b: RowCounters) => number): Values =>
     (s) =>
@@ -148,7 +165,21 @@ export function groupMetrics(options: GroupMetricsOptions = {}): Registry {
       'mpbus_actor_ask_duration_seconds',
       'Ask round trips to the actor (timeouts included), as the askers measured them: every ask up to 256 per asker, then one in 32 counted 32 times.',
       'histogram',
-      (s) => s.actors.flatMap((a) => askHistogram(a, g)),
+      (s) => s.actors.flatMap((a) => askHistogram('mpbus_actor_ask_duration_seconds', a, { ...g, actor: a.name, pid: a.pid })),
+    ],
+    [
+      'mpbus_remote_asks_total',
+      "Asks the group's processes made to an actor no process of the group holds (on another host of its cluster), answered or failed.",
+      'counter',
+      perRemote((a) => a.asks),
+    ],
+    ['mpbus_remote_ask_failures_total', 'Asks to the actor on another host that failed or timed out.', 'counter', perRemote((a) => a.askFailed)],
+    ['mpbus_remote_ask_timeouts_total', 'Asks to the actor on another host that timed out.', 'counter', perRemote((a) => a.askTimeouts)],
+    [
+      'mpbus_remote_ask_duration_seconds',
+      "Ask round trips to the actor on another host (timeouts included), as the group's askers measured them, sampled as mpbus_actor_ask_duration_seconds.",
+      'histogram',
+      (s) => s.remote.flatMap((a) => askHistogram('mpbus_remote_ask_duration_seconds', a, { ...g, actor: a.name })),
     ],
   ];
   if (registry.getSingleMetric('mpbus_group_up')) {
@@ -166,9 +197,8 @@ export function groupMetricsText(options: Omit<GroupMetricsOptions, 'registry'> 
   return groupMetrics(options).metrics();
 }
 
-/** An actor's ask histogram as `_bucket` (cumulative, by `le`), `_sum` and `_count` values. */
-function askHistogram(a: ActorView, g: { group: string }): MetricValueWithName<string>[] {
-  const labels = { ...g, actor: a.name, pid: a.pid };
+/** An actor's ask histogram as `_bucket` (cumulative, by `le`), `_sum` and `_count` values of metric `name`. */
+function askHistogram(name: string, a: RemoteAskView, labels: Record<string, string | number>): MetricValueWithName<string>[] {
   const cumulative = ASK_DURATION_BUCKETS.map(() => 0);
   let count = 0;
   a.histogram.forEach((n, bucket) => {
@@ -179,7 +209,6 @@ function askHistogram(a: ActorView, g: { group: string }): MetricValueWithName<s
       if (upper <= le) cumulative[i]! += n;
     });
   });
-  const name = 'mpbus_actor_ask_duration_seconds';
   return [
     ...ASK_DURATION_BUCKETS.map((le, i) => ({ metricName: `${name}_bucket`, value: cumulative[i]!, labels: { ...labels, le } })),
     { metricName: `${name}_bucket`, value: count, labels: { ...labels, le: '+Inf' } },

@@ -7,7 +7,7 @@ import { describe, expect, it } from 'vitest';
 import { recordAsk } from '../../src/runtime/counters.js';
 import { BUCKETS, R, ROW_FIELDS, quantileMs } from '../../src/runtime/counters-layout.js';
 import { DepartedAsks } from '../../src/obs/departed-asks.js';
-import { actorViews, emptyAskTotals, type GroupCounters, type ProcessCounters, type RowCounters } from '../../src/obs/group-counters.js';
+import { actorViews, emptyAskTotals, remoteAskViews, type GroupCounters, type ProcessCounters, type RowCounters } from '../../src/obs/group-counters.js';
 
 const histogramOf = (row: Float64Array): number[] => Array.from(row.subarray(R.histogram, R.histogram + BUCKETS));
 
@@ -57,8 +57,22 @@ describe('DepartedAsks', () => {
     expect(total(group(asks(2, 310)))).toBe(1310); // pid 3 left
     expect(total(group(asks(2, 5)))).toBe(1315); // pid 2's row was freed and taken again
     expect(actorViews(group(asks(2, 5)), departed.update(group(asks(2, 5))))[0]!.askFailed).toBe(3);
-    // the actor gone: its series ends, and what was kept for it is dropped
-    const noActor: GroupCounters = { prefix: 'p', readAt: 0, processes: [asks(2, 6)] };
+    // the actor gone (its askers free their rows of it): its series ends, and what was kept for it is dropped
+    const noActor: GroupCounters = { prefix: 'p', readAt: 0, processes: [processWith(2, [])] };
     expect(departed.update(noActor).size).toBe(0);
+  });
+
+  it('keeps them for an actor on another host while a process of the group still asks it', () => {
+    const departed = new DepartedAsks();
+    const asks = (pid: number, n: number): ProcessCounters => processWith(pid, [{ name: 'far', kind: 'asks', asks: n }]);
+    const group = (...askers: ProcessCounters[]): GroupCounters => ({ prefix: 'p', readAt: 0, processes: askers });
+    const total = (g: GroupCounters): number | undefined => remoteAskViews(g, departed.update(g)).find((a) => a.name === 'far')?.asks;
+    expect(total(group(asks(2, 300), asks(3, 1000)))).toBe(1300);
+    expect(total(group(asks(2, 310)))).toBe(1310); // pid 3 left
+    // no process asks it any more: no longer shown, nothing kept
+    expect(total(group(processWith(2, [])))).toBeUndefined();
+    expect(departed.update(group(processWith(2, []))).size).toBe(0);
+    // a name a local actor holds is not remote
+    expect(remoteAskViews(group(asks(2, 1), processWith(4, [{ name: 'far', kind: 'actor' }])))).toEqual([]);
   });
 });
