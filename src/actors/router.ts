@@ -91,6 +91,11 @@ export interface RouterHost {
   readonly transport: ActorTransport;
   /** True once the system, or the runtime under it, began to close. */
   readonly shuttingDown: boolean;
+  /**
+   * True once new asks are refused: from the start of the close, except while it takes in what
+   * other hosts had sent before it left them (those asks are routed, and answered).
+   */
+  readonly refusingAsks: boolean;
   ref<C = AnyContract>(name: string): ActorRef<C>;
   registerEndpoint(name: string, endpoint: SystemEndpoint): Registration;
   forwardTell(worker: string, envelope: Envelope): void;
@@ -488,7 +493,7 @@ export class Router<C = AnyContract> implements SystemEndpoint, AskForwarder {
   private routeAsk(envelope: Envelope, attempt: number): void {
     // Its system is closing: a new ask is refused, as an actor refuses one (the router keeps its
     // name until the asks it gave out are answered: those answers come back through it).
-    if (attempt === 0 && this.system.shuttingDown) {
+    if (attempt === 0 && this.system.refusingAsks) {
       if (tracingOn) traceRoute(this.name, undefined, envelope, attempt);
       this.system.deadLetter(this.name, envelope, 'closed');
       this.system.reply(envelope, EnvelopeKind.failure, {

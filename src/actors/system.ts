@@ -254,6 +254,8 @@ export class ActorSystem implements RefHost, CellHost {
   private nextAskId = 1;
   /** Incoming messages are no longer accepted (close started). */
   private draining = false;
+  /** While the close waits for the last messages other hosts had sent (see ActorTransport.leaving). */
+  private takingLast = false;
   /** Outgoing messages are refused too (close finished its grace period). */
   private closed = false;
   /** The close of the actors and transport; `closedAll` adds `afterClose`. */
@@ -995,6 +997,11 @@ export class ActorSystem implements RefHost, CellHost {
     return this.closing !== undefined || this.runtime?.closed === true;
   }
 
+  /** @internal See `RouterHost.refusingAsks`: a runtime closing first has stopped the pools' workers already. */
+  get refusingAsks(): boolean {
+    return this.runtime?.closed === true || (this.closing !== undefined && !this.takingLast);
+  }
+
   /**
    * Shuts down: refuses new messages at once (they become dead letters, asks to its actors fail
    * with `SYSTEM_CLOSED`), lets queued and in-flight messages be handled until `timeoutMs`,
@@ -1050,7 +1057,11 @@ export class ActorSystem implements RefHost, CellHost {
     // than here, to be refused while this system closes; those already on their way are taken
     // in before this system refuses new messages.
     const left = this.transport.leaving?.();
-    if (left !== undefined) await untilOrDeadline(left, deadline);
+    if (left !== undefined) {
+      this.takingLast = true;
+      await untilOrDeadline(left, deadline);
+      this.takingLast = false;
+    }
     // Child processes first: their work in hand is answered while this system still takes replies.
     if (this.closeFirst.size > 0)
       await Promise.all([...this.closeFirst].map((fn) => fn(deadline).catch((err: unknown) => this.log.warn({ err }, 'stopping a process pool failed'))));
