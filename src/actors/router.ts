@@ -516,17 +516,17 @@ export class Router<C = AnyContract> implements SystemEndpoint, AskForwarder {
       this.system.deadLetter(this.name, envelope, 'no-workers');
       // While the system closes (Ctrl-C, close()), its pool's workers leave first: an ask then
       // fails because of the close, which the caller can tell from a misconfigured router.
-      this.system.reply(
-        envelope,
-        EnvelopeKind.failure,
-        this.system.shuttingDown
-          ? { name: 'SystemClosedError', code: ActorErrorCodes.systemClosed, message: `router '${this.name}' lost its workers: the actor system is closing` }
-          : {
-              name: 'MpBusError',
-              code: ActorErrorCodes.noWorkers,
-              message: `router '${this.name}' has no workers: spawn some${this.options.group === undefined ? ' and add them' : ` in group '${this.options.group}'`}`,
-            },
-      );
+      const failure = this.system.shuttingDown
+        ? { name: 'SystemClosedError', code: ActorErrorCodes.systemClosed, message: `router '${this.name}' lost its workers: the actor system is closing` }
+        : {
+            name: 'MpBusError',
+            code: ActorErrorCodes.noWorkers,
+            message: `router '${this.name}' has no workers: spawn some${this.options.group === undefined ? ' and add them' : ` in group '${this.options.group}'`}`,
+          };
+      // On a later turn of the event loop: a caller that asks again at once on each failure (a
+      // retry loop) would otherwise run from microtask to microtask, and the timers that bring
+      // workers back (a pool's restart, a child's readiness) would never run.
+      setImmediate(() => this.system.reply(envelope, EnvelopeKind.failure, failure));
       return;
     }
     const c = this.count(worker);

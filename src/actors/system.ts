@@ -576,7 +576,8 @@ export class ActorSystem implements RefHost, CellHost {
     if (status === 'unknown') {
       const unsettled = this.forget(id);
       this.deadLetter(to, envelope, 'unknown-actor');
-      unsettled?.reject(this.lostError(unsettled, () => new ActorNotFoundError(to, action)));
+      // On a later turn, as a router's NO_WORKERS: a loop asking again at once lets timers run.
+      if (unsettled !== undefined) setImmediate(() => unsettled.reject(this.lostError(unsettled, () => new ActorNotFoundError(to, action))));
     }
     return span === undefined ? promise : traceAsked(span, promise);
   }
