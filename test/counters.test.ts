@@ -22,6 +22,9 @@ describe('shared counters', () => {
     await p.use(actors).startSystem();
     await s.use(actors).startSystem();
     await p.use(actors).spawnTestActor('echo');
+    // a spawn of a name another process holds fails, and leaves no row of its own (a phantom
+    // 'echo' of the secondary, with zero counts, was in ps and the metrics)
+    await expect(s.use(actors).spawnTestActor('echo')).rejects.toMatchObject({ code: 'ACTOR_NAME_TAKEN' });
     for (let i = 0; i < 20; i++) expect((await s.use(actors).ask('echo', 'echo', i)).value).toBe(i);
     expect((await s.use(actors).ask('echo', 'fail', 'bad')).error).toBeDefined();
     expect((await s.use(actors).ask('echo', 'nothing', 1)).error).toBeDefined();
@@ -39,6 +42,7 @@ describe('shared counters', () => {
       expect(x.uptimeMs).toBeGreaterThan(0);
       expect(x.command).toMatch(/^node /);
     }
+    expect(actorViews(read).map((a) => [a.name, a.pid])).toEqual([['echo', p.pid]]);
     const echo = actorViews(read).find((a) => a.name === 'echo')!;
     expect(echo).toMatchObject({
       pid: p.pid,

@@ -363,7 +363,15 @@ export class ActorSystem implements RefHost, CellHost {
       throw new MpBusError(ActorErrorCodes.invalidActor, `actor '${name}': groups must be an array of group names, got ${String(groups)}`);
     }
     const cell = new ActorCell(name, this, factory, supervision ?? defaultSupervision, parent, parent?.childContainer ?? this.container);
-    cell.registration = this.transport.register(name, cell);
+    try {
+      cell.registration = this.transport.register(name, cell);
+    } catch (err) {
+      // Not spawned (its name is taken): nor is its counters row kept, which showed a phantom
+      // actor in `mpbus ps` and the metrics; unless an actor of this process has the name (the
+      // row, one per name in a process, is that actor's).
+      if (!this.cells.has(name)) this.stats.actorStopped(name, cell.counters);
+      throw err;
+    }
     this.cells.set(name, cell);
     parent?.children.add(cell);
     try {

@@ -1,12 +1,28 @@
 /** Text formatting shared by the `mpbus` commands: aligned tables, sizes, durations, rates. */
 
-/** Rows under a header, each column as wide as its widest cell, two spaces apart. */
+/** Control characters (C0, DEL, C1): a newline would split a row, an escape sequence would reach the terminal. */
+// eslint-disable-next-line no-control-regex -- matching control characters is the point
+const CONTROL = /[\u0000-\u001f\u007f-\u009f]/gu;
+const NAMED: Record<string, string> = { '\n': '\\n', '\r': '\\r', '\t': '\\t' };
+
+/**
+ * `text` with its control characters written as escapes (`\n`, `\x1b`): names come from any
+ * process of the group (an actor's name is any 1-63 bytes), and are printed on the operator's
+ * terminal.
+ */
+export function printable(text: string): string {
+  return text.replace(CONTROL, (c) => NAMED[c] ?? `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
+}
+
+/** Rows under a header, each column as wide as its widest cell (in code points), two spaces apart; cells made {@link printable}. */
 export function formatTable(header: string[], rows: string[][]): string {
-  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
-  return [header, ...rows]
+  const all = [header, ...rows].map((r) => r.map(printable));
+  const width = (cell: string): number => [...cell].length;
+  const widths = header.map((_, i) => Math.max(...all.map((r) => width(r[i] ?? ''))));
+  return all
     .map((r) =>
       r
-        .map((cell, i) => cell.padEnd(widths[i]!))
+        .map((cell, i) => cell + ' '.repeat(widths[i]! - width(cell)))
         .join('  ')
         .trimEnd(),
     )

@@ -112,7 +112,8 @@ function loop(o: TopOptions): Promise<number> {
       if (finished) return;
       finished = true;
       clearTimeout(timer);
-      out.off('error', onOutputError);
+      // (the error listener stays: the last screen's write may fail after this, when the reader
+      // went away meanwhile, and an 'error' with no listener would end the command with a stack)
       if (keys) {
         stdin.setRawMode(false);
         stdin.pause();

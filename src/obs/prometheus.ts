@@ -15,6 +15,7 @@ import { Registry, type MetricObjectWithValues, type MetricType, type MetricValu
 /** Prometheus metric types used here (prom-client's `MetricType` enum exists in its typings only). */
 type Kind = 'counter' | 'gauge' | 'histogram';
 import { MpBusError, ErrorCodes } from '../errors.js';
+import { checkedOptions, filePrefix as checkedPrefix, optionKeys } from '../validation.js';
 import { Runtime } from '../runtime/runtime.js';
 import { bucketUpperMs } from '../runtime/counters-layout.js';
 import { surveyGroup } from '../runtime/group-survey.js';
@@ -37,6 +38,8 @@ export interface GroupMetricsOptions {
   /** Registers the metrics in this registry (default: a new one), e.g. beside `collectDefaultMetrics`. */
   registry?: Registry;
 }
+
+const GROUP_METRICS_OPTION_KEYS = optionKeys<GroupMetricsOptions>({ filePrefix: true, registry: true });
 
 /** Upper bounds (seconds) of the ask duration histogram's `le` buckets. */
 export const ASK_DURATION_BUCKETS = [0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
@@ -77,10 +80,11 @@ class SnapshotMetric {
  * every metric). `registry.metrics()` reads the group's counters once per call.
  */
 export function groupMetrics(options: GroupMetricsOptions = {}): Registry {
-  const filePrefix = options.filePrefix ?? Runtime.current()?.filePrefix;
-  if (typeof filePrefix !== 'string' || filePrefix.length === 0) {
-    throw new MpBusError(ErrorCodes.invalidOption, 'groupMetrics: give filePrefix, or start a runtime in this process first');
-  }
+  checkedOptions(options, GROUP_METRICS_OPTION_KEYS, 'groupMetrics options');
+  const given = options.filePrefix ?? Runtime.current()?.filePrefix;
+  if (given === undefined) throw new MpBusError(ErrorCodes.invalidOption, 'groupMetrics: give filePrefix, or start a runtime in this process first');
+  // A group's name, never a path: a typo would otherwise read as a group that is down.
+  const filePrefix = checkedPrefix(given, 'groupMetrics filePrefix');
   const registry = options.registry ?? new Registry();
   // One read serves every metric of a scrape (they are collected in the same turn).
   let cached: { at: number; snapshot: Snapshot } | undefined;

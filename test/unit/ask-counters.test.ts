@@ -62,6 +62,21 @@ describe('DepartedAsks', () => {
     expect(departed.update(noActor).size).toBe(0);
   });
 
+  it('an actor started anew in another process (a restarted pool child) is a series of its own: it does not start with the asks of its predecessor', () => {
+    const departed = new DepartedAsks();
+    const actorIn = (pid: number): ProcessCounters => processWith(pid, [{ name: 'w-1', kind: 'actor' }]);
+    const asker = (n: number | undefined): ProcessCounters => processWith(2, n === undefined ? [] : [{ name: 'w-1', kind: 'asks', asks: n, askFailed: 1 }]);
+    const view = (g: GroupCounters): { pid: number; asks: number } => {
+      const a = actorViews(g, departed.update(g)).find((x) => x.name === 'w-1')!;
+      return { pid: a.pid, asks: a.asks };
+    };
+    const group = (...processes: ProcessCounters[]): GroupCounters => ({ prefix: 'p', readAt: 0, processes });
+    expect(view(group(actorIn(10), asker(11)))).toEqual({ pid: 10, asks: 11 });
+    // killed, and started again as pid 20: the asker freed its row of the name when it went
+    expect(view(group(actorIn(20), asker(undefined)))).toEqual({ pid: 20, asks: 0 });
+    expect(view(group(actorIn(20), asker(3)))).toEqual({ pid: 20, asks: 3 });
+  });
+
   it('keeps them for an actor on another host while a process of the group still asks it', () => {
     const departed = new DepartedAsks();
     const asks = (pid: number, n: number): ProcessCounters => processWith(pid, [{ name: 'far', kind: 'asks', asks: n }]);

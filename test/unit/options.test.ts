@@ -22,6 +22,7 @@ import {
   type RouterOptions,
   type SpawnOptions,
   type SupervisionStrategy,
+  groupMetrics,
 } from '../../src/index.js';
 import type { ClusterEngine } from '../../src/cluster/engine.js';
 
@@ -185,6 +186,14 @@ describe('transport options', () => {
     refuses('cluster.engine must be a ClusterEngine', () => cluster({ engine: {} }));
     refuses('flush(), close()', () => cluster({ engine: { connect: () => Promise.resolve(), status$: new Subject() } }));
     refuses('cluster.engine must be a ClusterEngine', () => cluster({ engine: 'nats' }));
+  });
+});
+
+describe('groupMetrics', () => {
+  it('refuses a file prefix that is not a group name (it read as a group that is down), and options it does not have', () => {
+    for (const prefix of ['../dpdk/x', 'a/b', '.hidden', 'x'.repeat(49), '', 5])
+      refuses('groupMetrics filePrefix must be', () => groupMetrics({ filePrefix: prefix as string }));
+    refuses("groupMetrics options has no option 'prefix'", () => groupMetrics({ prefix: 'x' } as never));
   });
 });
 
