@@ -36,15 +36,30 @@ struct Proc {
   std::vector<Row> rows;
 };
 
+// A name as telemetry shows it: printable ASCII as it is; any other byte (a UTF-8 sequence, a
+// control character) and '"', '\\' and '%' as %XX (hex), so the answer stays valid JSON and the
+// name can be told back. DPDK 22.11's JSON writer indexes a table with each char, signed: a byte
+// of 0x80 or more read outside it and printed garbage escapes (invalid JSON); control bytes other
+// than \n, \r, \t were dropped. Another process wrote the name: nothing in it is trusted.
+std::string Printable(const std::string& raw) {
+  static const char kHex[] = "0123456789ABCDEF";
+  std::string out;
+  for (unsigned char c : raw) {
+    if (c >= 0x20 && c < 0x7f && c != '"' && c != '\\' && c != '%') {
+      out += static_cast<char>(c);
+    } else {
+      out += '%';
+      out += kHex[c >> 4];
+      out += kHex[c & 0xf];
+    }
+  }
+  return out;
+}
+
 std::string NameOf(const uint8_t* row) {
   size_t length = row[kNameOffset];
   if (length == 0 || length > kNameMaxBytes) return "";
-  std::string name(reinterpret_cast<const char*>(row + kNameOffset + 1), length);
-  // Another process wrote it, and DPDK 22.11 does not escape JSON strings.
-  for (char& c : name) {
-    if (c == '"' || c == '\\' || static_cast<unsigned char>(c) < 0x20) c = '_';
-  }
-  return name;
+  return std::string(reinterpret_cast<const char*>(row + kNameOffset + 1), length);
 }
 
 double Count(double v) { return std::isfinite(v) && v >= 0 ? v : 0; }
@@ -98,35 +113,67 @@ uint64_t QuantileUs(const std::vector<double>& h, double q) {
   return UINT64_MAX;
 }
 
-// Columns under construction: one telemetry array per field.
+// DPDK caps an answer at 16 KiB (max_output_len) and drops, without error, each array that does
+// not fit: with a few hundred rows the answer lost most of its columns, names and pids first.
+// Rows are added while the answer's JSON (estimated from above) stays under this; the rest are
+// counted in "rows_left_out", and a client asks for one row by name (/mpbus/actors,<name>).
+constexpr size_t kAnswerBudget = 16 * 1024 - 1024;
+
+// Columns under construction: one telemetry array per field, a row at a time.
 class Columns {
  public:
   explicit Columns(rte_tel_data* d) : d_(d) { rte_tel_data_start_dict(d); }
-  void U64(const char* name, uint64_t v) { numbers_[name].push_back(v); }
-  void Str(const char* name, const std::string& v) {
-    strings_[name].push_back(v.substr(0, RTE_TEL_MAX_STRING_LEN - 1));
+  // Starts a row: false when the answer has no room for another (it is then counted as left out).
+  bool Row() {
+    // the next row is taken to be as long as the one before (names vary: the budget leaves room)
+    size_t previous = bytes_ - row_start_;
+    if (rows_ > 0 && (bytes_ + previous > kAnswerBudget || rows_ >= RTE_TEL_MAX_ARRAY_ENTRIES)) {
+      left_out_++;
+      return false;
+    }
+    rows_++;
+    row_start_ = bytes_;
+    return true;
+  }
+  void U64(const char* name, uint64_t v) {
+    Count(name, std::to_string(v).size() + 2);
+    numbers_[name].push_back(v);
+  }
+  void Str(const char* name, const std::string& raw) {
+    std::string v = Printable(raw).substr(0, RTE_TEL_MAX_STRING_LEN - 1);
+    Count(name, v.size() + 4);
+    strings_[name].push_back(std::move(v));
   }
   void Finish() {
     for (auto& [name, values] : numbers_) {
       rte_tel_data* a = rte_tel_data_alloc();
       rte_tel_data_start_array(a, RTE_TEL_U64_VAL);
-      for (size_t i = 0; i < values.size() && i < RTE_TEL_MAX_ARRAY_ENTRIES; i++)
-        rte_tel_data_add_array_u64(a, values[i]);
+      for (uint64_t v : values) rte_tel_data_add_array_u64(a, v);
       rte_tel_data_add_dict_container(d_, name.c_str(), a, 0);
     }
     for (auto& [name, values] : strings_) {
       rte_tel_data* a = rte_tel_data_alloc();
       rte_tel_data_start_array(a, RTE_TEL_STRING_VAL);
-      for (size_t i = 0; i < values.size() && i < RTE_TEL_MAX_ARRAY_ENTRIES; i++)
-        rte_tel_data_add_array_string(a, values[i].c_str());
+      for (const std::string& v : values) rte_tel_data_add_array_string(a, v.c_str());
       rte_tel_data_add_dict_container(d_, name.c_str(), a, 0);
     }
+    if (left_out_ > 0) rte_tel_data_add_dict_u64(d_, "rows_left_out", left_out_);
   }
 
  private:
+  // Bytes a value adds to the answer, and a column's key and brackets the first time.
+  void Count(const std::string& name, size_t value_bytes) {
+    if (!numbers_.count(name) && !strings_.count(name)) bytes_ += name.size() + 8;
+    bytes_ += value_bytes;
+  }
+
   rte_tel_data* d_;
   std::map<std::string, std::vector<uint64_t>> numbers_;
   std::map<std::string, std::vector<std::string>> strings_;
+  size_t bytes_ = 64;  // the command's name and the braces around the dict
+  size_t row_start_ = 64;
+  size_t rows_ = 0;
+  uint64_t left_out_ = 0;
 };
 
 uint64_t U(double v) { return static_cast<uint64_t>(Count(v)); }
@@ -135,6 +182,7 @@ int Processes(const char*, const char*, rte_tel_data* d) {
   Columns c(d);
   double now = static_cast<double>(time(nullptr)) * 1000;
   for (const Proc& p : ReadGroup()) {
+    if (!c.Row()) continue;
     c.U64("pid", U(p.f[kPid]));
     c.Str("role", p.f[kRole] == 0 ? "primary" : "secondary");
     c.U64("lcore", U(p.f[kLcore]));
@@ -174,7 +222,9 @@ int Actors(const char*, const char* params, rte_tel_data* d) {
   Columns c(d);
   for (const Proc& p : procs) {
     for (const Row& r : p.rows) {
-      if (r.f[kKind] != kKindActor || (!only.empty() && r.name != only)) continue;
+      // (the name as given, or as telemetry shows it: see Printable)
+      if (r.f[kKind] != kKindActor || (!only.empty() && r.name != only && Printable(r.name) != only)) continue;
+      if (!c.Row()) continue;
       std::vector<double> a = asks.count(r.name) ? asks[r.name] : std::vector<double>(3 + kBuckets, 0);
       std::vector<double> h(a.begin() + 3, a.end());
       c.Str("name", r.name);
@@ -200,7 +250,7 @@ int Mailboxes(const char*, const char*, rte_tel_data* d) {
   Columns c(d);
   for (const Proc& p : ReadGroup()) {
     for (const Row& r : p.rows) {
-      if (r.f[kKind] != kKindMailbox) continue;
+      if (r.f[kKind] != kKindMailbox || !c.Row()) continue;
       c.Str("name", r.name);
       c.U64("pid", U(p.f[kPid]));
       c.U64("depth", U(r.f[kDepth]));

@@ -10,6 +10,10 @@ import { useTestGroups } from './harness/use-groups.js';
 import { actorViews, readGroupCounters } from '../src/obs/group-counters.js';
 import { SAMPLE_INTERVAL_MS } from '../src/runtime/counters.js';
 import { sleep } from './harness/wait.js';
+import { mpbus } from './harness/cli.js';
+import { readGroupView } from '../src/obs/group-view.js';
+import { groupMetricsText } from '../src/obs/prometheus.js';
+import { ROWS } from '../src/runtime/counters-layout.js';
 
 const group = useTestGroups();
 const actors = fixture('actors');
@@ -83,6 +87,23 @@ describe('shared counters', () => {
     await p.exited;
     expect(readGroupCounters(g.prefix)!.processes).toMatchObject([{ pid: p.pid, state: 'dead' }]);
     expect(actorViews(readGroupCounters(g.prefix)!)).toEqual([]);
+  });
+
+  it('a process with more actors than its counter rows says so: ps names it and how many, and a metric counts them', async () => {
+    const g = group('ctrfull');
+    const p = await g.startAgent({ procType: 'primary' });
+    await p.use(actors).startSystem();
+    await p.use(actors).spawnMany('m', ROWS + 40);
+    await sleep(SAMPLE_INTERVAL_MS * 2);
+    const dropped = readGroupView(g.prefix)!.processes.find((x) => x.pid === p.pid)!.rowsDropped;
+    expect(dropped).toBeGreaterThanOrEqual(40);
+    const ps = await mpbus('ps', g.prefix);
+    expect(ps.stdout).toContain(
+      `pid ${p.pid} has more actors, mailboxes and asked names than its ${ROWS} counter rows: ${dropped} were not counted, and are not shown`,
+    );
+    expect(await groupMetricsText({ filePrefix: g.prefix })).toContain(
+      `mpbus_process_counter_rows_dropped_total{group="${g.prefix}",pid="${p.pid}"} ${dropped}`,
+    );
   });
 
   it('a process asking actors that come and go (1,100 of them, each asked directly and through a router) keeps bounded state: ask rows, mailbox refs, router counts', async () => {

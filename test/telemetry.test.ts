@@ -79,6 +79,42 @@ describe('DPDK telemetry', () => {
     expect(params!['/eal/params']).not.toContain('--no-telemetry');
   });
 
+  it('answers stay valid JSON whatever the actor names, and with more rows than 16 KiB holds rows are left out and counted, not columns', async () => {
+    const g = group('telodd');
+    const p = await g.startAgent({ procType: 'primary' });
+    await p.use(actors).startSystem();
+    // (a name is any 1-63 bytes: a byte of 0x80 or more made DPDK print invalid JSON, which dpdk-telemetry.py could not read)
+    for (const name of ['ünï😀', 'a"b', 'new\nline', '50%']) await p.use(actors).spawnTestActor(name);
+    const [all, byName, byShown] = await telemetry(g.prefix, ['/mpbus/actors', '/mpbus/actors,a"b', '/mpbus/actors,%C3%BCn%C3%AF%F0%9F%98%80']);
+    expect((all!['/mpbus/actors'] as Record<string, unknown[]>).name).toEqual(['%C3%BCn%C3%AF%F0%9F%98%80', 'a%22b', 'new%0Aline', '50%25']);
+    expect((byName!['/mpbus/actors'] as Record<string, unknown[]>).name).toEqual(['a%22b']);
+    expect((byShown!['/mpbus/actors'] as Record<string, unknown[]>).name).toEqual(['%C3%BCn%C3%AF%F0%9F%98%80']);
+
+    // past 16 KiB DPDK dropped whole columns (names and pids first), without error
+    await p.use(actors).spawnMany('m', 450);
+    const [many] = await telemetry(g.prefix, ['/mpbus/actors']);
+    const columns = many!['/mpbus/actors'] as Record<string, unknown>;
+    const names = columns.name as string[];
+    for (const column of [
+      'name',
+      'pid',
+      'received',
+      'processed',
+      'failed',
+      'dead_lettered',
+      'restarts',
+      'depth',
+      'asks',
+      'ask_failed',
+      'ask_timeouts',
+      'ask_p50_us',
+      'ask_p99_us',
+    ])
+      expect([column, (columns[column] as unknown[] | undefined)?.length]).toEqual([column, names.length]);
+    expect(names.length).toBeGreaterThan(100);
+    expect(columns.rows_left_out).toBe(454 - names.length);
+  });
+
   it('telemetry: false starts no telemetry socket', async () => {
     const g = group('notel');
     await g.startAgent({ procType: 'primary', telemetry: false });

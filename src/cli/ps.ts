@@ -5,6 +5,7 @@
 import { readGroupView, type GroupView } from '../obs/group-view.js';
 import { prefixArguments, type Command } from './command.js';
 import { amount, duration, formatTable, latency, mib } from './format.js';
+import { ROWS } from '../runtime/counters-layout.js';
 
 const help = `Usage: npx mpbus ps <prefix> [--json]
 
@@ -73,13 +74,21 @@ export const ps: Command = {
       ['MAILBOX', 'PID', 'DEPTH', 'CAPACITY'],
       view.mailboxes.map((b) => [b.name, String(b.pid), amount(b.depth), amount(b.capacity)]),
     );
+    // Rows that did not fit: what ps shows of those processes is incomplete, and says so.
+    const dropped = view.processes
+      .filter((p) => p.rowsDropped > 0)
+      .map(
+        (p) =>
+          `\n\npid ${p.pid} has more actors, mailboxes and asked names than its ${ROWS} counter rows: ${amount(p.rowsDropped)} were not counted, and are not shown`,
+      )
+      .join('');
     // What killed processes left: their pids, and how to remove the files of a dead group.
     const left =
       view.deadPids.length > 0 || view.state === 'dead'
         ? `\n\n${view.deadPids.length > 0 ? `killed, their counters left behind: pids ${view.deadPids.join(', ')}\n` : ''}${view.state === 'dead' ? `no process of the group runs: 'mpbus clean ${view.prefix}' removes its files` : ''}`.trimEnd()
         : '';
     console.log(
-      `group ${view.prefix}: ${view.state}, ${view.processes.length} processes, ${view.actors.length} actors\n\n${processTable(view)}\n\n${view.actors.length > 0 ? actors : '(no actors)'}${view.remoteAsks.length > 0 ? `\n\n${remote}` : ''}${view.mailboxes.length > 0 ? `\n\n${mailboxes}` : ''}${left}`,
+      `group ${view.prefix}: ${view.state}, ${view.processes.length} processes, ${view.actors.length} actors\n\n${processTable(view)}\n\n${view.actors.length > 0 ? actors : '(no actors)'}${view.remoteAsks.length > 0 ? `\n\n${remote}` : ''}${view.mailboxes.length > 0 ? `\n\n${mailboxes}` : ''}${dropped}${left}`,
     );
     return 0;
   },

@@ -26,6 +26,8 @@ export interface ProcessView {
   rssBytes: number;
   heapUsedBytes: number;
   deadLetters: number;
+  /** Rows it could not count in its slot (more actors, mailboxes and asked names than 512 at once): those are not shown. */
+  rowsDropped: number;
   /** Its actors' names. */
   actors: string[];
 }
@@ -83,6 +85,7 @@ export function readGroupView(prefix: string, previous?: GroupView): GroupView |
       rssBytes: p.rssBytes,
       heapUsedBytes: p.heapUsedBytes,
       deadLetters: p.deadLetters,
+      rowsDropped: p.rowsDropped,
       actors: actors.filter((a) => a.pid === p.pid).map((a) => a.name),
     };
     if (before) {
@@ -107,6 +110,7 @@ export function readGroupView(prefix: string, previous?: GroupView): GroupView |
       rssBytes: 0,
       heapUsedBytes: 0,
       deadLetters: 0,
+      rowsDropped: 0,
       actors: [],
     });
   }

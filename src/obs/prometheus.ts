@@ -149,6 +149,12 @@ export function groupMetrics(options: GroupMetricsOptions = {}): Registry {
     ['mpbus_process_resident_memory_bytes', 'Resident memory of the process (hugepages it maps included).', 'gauge', perProcess((p) => p.rssBytes)],
     ['mpbus_process_heap_used_bytes', "V8 heap the process's JavaScript uses.", 'gauge', perProcess((p) => p.heapUsedBytes)],
     ['mpbus_process_dead_letters_total', "Messages no actor handled, in the process's actor systems.", 'counter', perProcess((p) => p.deadLetters)],
+    [
+      'mpbus_process_counter_rows_dropped_total',
+      'Rows (actors, mailboxes, names asked) the process could not count: its slot of 512 rows was full. Those are missing from the other metrics.',
+      'counter',
+      perProcess((p) => p.rowsDropped),
+    ],
     ['mpbus_actor_messages_received_total', 'Messages that reached the actor.', 'counter', perActor((a) => a.received)],
     ['mpbus_actor_messages_processed_total', 'Messages the actor handled without error.', 'counter', perActor((a) => a.processed)],
     ['mpbus_actor_messages_failed_total', 'Messages whose handler threw.', 'counter', perActor((a) => a.failed)],
