@@ -103,7 +103,11 @@ describe('system.launch(): worker processes as supervised children', () => {
     expect(r!.crashed).toHaveProperty('stderrTail', expect.stringContaining('cannot start: the configuration is missing'));
     expect((r!.crashed as { message: string }).message).toMatch(/exit code 3.*\n.*cannot start/s);
     expect(r!.hung).toMatchObject({ code: 'CHILD_FAILED', exitCode: null, signal: 'SIGKILL' });
-    expect((r!.hung as { message: string }).message).toContain('did not get ready within 1500 ms');
+    // what it did not do, in the words of `ready` (it said only "did not get ready")
+    expect((r!.hung as { message: string }).message).toContain('did not get ready within 1500 ms (killed): it never joined the group');
+    expect((r!.elsewhere as { message: string }).message).toMatch(
+      /it joined the group, but none of its actors joined group 'no-such-group' \(ready: \{ group \}\); it spawned '/,
+    );
     expect(r!.hungMs).toBeLessThan(10_000);
     expect(r!.invalid).toEqual(Array(20).fill('INVALID_OPTION'));
   });
@@ -117,6 +121,11 @@ describe('system.launch(): worker processes as supervised children', () => {
     expect(r).toMatchObject({ state: 'failed', slots: [{ starts: 4, restarts: 3, lastExit: 7 }] });
     expect(s).toEqual({ scaleError: 'POOL_FAILED' });
     expect(once).toEqual({ onceEvents: ['exited'], onceSize: 0, onceState: 'running' }); // restart: false
+  });
+
+  it("a child whose actor's supervision gave up ends with code 70, and its pool starts it anew (it stayed alive serving nothing)", async () => {
+    const [r] = await run(group('sup_gaveup'), { scenario: 'gave-up' });
+    expect(r).toEqual({ failures: ['HANDLER_FAILED', 'HANDLER_FAILED'], exits: [70], state: 'running', served: true });
   });
 
   it('under load through a router: scale up and down, a SIGKILLed child restarted, a rolling replace with a new module; every ask answered exactly once', async () => {

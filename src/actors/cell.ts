@@ -41,6 +41,8 @@ export interface CellHost {
   cellStopped(cell: ActorCell, reason: 'stopped'): void;
   cellRestarted(cell: ActorCell, error: unknown): void;
   cellFailed(cell: ActorCell, error: unknown, action: string): void;
+  /** Its supervision gave up on it (too many restarts, a failed restart, an escalation with no parent): it stops. */
+  cellGaveUp(cell: ActorCell, error: unknown): void;
 }
 
 export type { DeadLetterReason } from './transport.js';
@@ -353,6 +355,7 @@ export class ActorCell implements Receiver {
           return undefined;
         }
         this.log.error({ err }, 'handler failed; escalated with no parent: stopping');
+        this.host.cellGaveUp(this, err);
         void this.stop();
         return undefined;
       case 'restart':
@@ -366,6 +369,7 @@ export class ActorCell implements Receiver {
     this.restartTimes = this.restartTimes.filter((t) => now - t < within);
     if (this.restartTimes.length >= (s.maxRestarts ?? 10)) {
       this.log.error({ err, restarts: this.restartTimes.length, withinMs: within }, 'too many restarts; stopping');
+      this.host.cellGaveUp(this, err);
       void this.stop();
       return;
     }
@@ -381,6 +385,7 @@ export class ActorCell implements Receiver {
       await this.incarnation!.preStart?.(this.ctx);
     } catch (startErr) {
       this.log.error({ err: startErr }, 'preStart failed during restart; stopping');
+      this.host.cellGaveUp(this, startErr);
       void this.stop();
       return;
     }

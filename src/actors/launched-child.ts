@@ -20,6 +20,11 @@ export type { LaunchedChild } from './launch-protocol.js';
 
 let cached: LaunchedChild | null | undefined;
 
+/** A launched child ends with this code (EX_SOFTWARE) when a top-level actor's supervision gave up. */
+export const GAVE_UP_EXIT_CODE = 70;
+/** How long such a child takes to finish what its other actors hold before it exits. */
+const GAVE_UP_CLOSE_MS = 2000;
+
 /**
  * This process's identity in the pool that launched it, or undefined when it was not started by
  * `system.launch()` (a process it forks itself inherits the environment but has another parent,
@@ -108,10 +113,21 @@ export function attachToParent(system: ActorSystem): void {
   const events = system.events$.subscribe({
     next: (e) => {
       if (reportSpawns && e.type === 'spawned') send({ $mpbus: 'spawned', name: e.name });
+      // The actor's supervision gave up: as in Erlang, the failure goes to the supervisor above,
+      // here the pool, which starts the process anew (within its restart budget). Kept alive, the
+      // process served nothing: its pool counted it ready, and a router of its group failed every
+      // ask with NO_WORKERS.
+      else if (e.type === 'gaveUp' && e.topLevel && !stopping) {
+        log.error(
+          { actor: e.name, error: e.error },
+          `actor '${e.name}' stopped (its supervision gave up): ending this child, for its pool to start it anew (exit ${GAVE_UP_EXIT_CODE})`,
+        );
+        void stop(GAVE_UP_CLOSE_MS, 'actor gave up');
+      }
     },
     complete: () => detach(),
   });
-  const stop = async (timeoutMs: number, why: 'asked' | 'asked, primary closing' | 'parent gone'): Promise<void> => {
+  const stop = async (timeoutMs: number, why: 'asked' | 'asked, primary closing' | 'parent gone' | 'actor gave up'): Promise<void> => {
     if (stopping) return;
     stopping = true;
     log.info({ timeoutMs, why }, 'stopping');
@@ -120,7 +136,7 @@ export function attachToParent(system: ActorSystem): void {
     ignoreClosingFailures(log);
     const deadline = Date.now() + timeoutMs;
     try {
-      if (why === 'asked') await leaveGroupsQuietly(system, deadline);
+      if (why === 'asked' || why === 'actor gave up') await leaveGroupsQuietly(system, deadline);
       // Its primary is closing, and the routers with it: new work stops as they notice, and
       // waiting for them to catch up would only take time from what the child holds and from
       // its exit (within the pool's kill deadline).
@@ -130,7 +146,7 @@ export function attachToParent(system: ActorSystem): void {
       log.warn({ err }, 'closing after a stop request failed');
     }
     // (a parent gone without asking it to stop died: exit as a secondary whose primary died does)
-    const code = why === 'parent gone' ? PRIMARY_LOST_EXIT_CODE : 0;
+    const code = why === 'parent gone' ? PRIMARY_LOST_EXIT_CODE : why === 'actor gave up' ? GAVE_UP_EXIT_CODE : 0;
     process.exit(typeof process.exitCode === 'number' && process.exitCode !== 0 ? process.exitCode : code);
   };
   const onMessage = (message: unknown): void => {

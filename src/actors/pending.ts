@@ -26,6 +26,8 @@ export interface AskForwarder {
   settled(worker: string): void;
   /** One ask forwarded to `worker` was taken back from it (it stalled): no answer from it counts as progress. */
   forgetOne(worker: string): void;
+  /** One ask forwarded to `worker` ran out of time with no answer: it no longer holds it, and that is no progress. */
+  timedOut(worker: string): void;
   /**
    * `worker` did not take `origin` (try number `attempt`): true when the router gave it to
    * another worker. Why: 'gone', the worker refused it or was not there (it stopped);

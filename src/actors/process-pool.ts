@@ -520,6 +520,22 @@ export class ProcessPool {
     return names.every((name) => proc.spawned.has(name) && this.system.has(name));
   }
 
+  /** What a child that timed out while starting had not done, in the words of `ready` (the message said only "not ready"). */
+  private notReadyBecause(proc: Proc): string {
+    const when = this.options.ready;
+    if (!proc.joined)
+      return "it never joined the group: its module must start an actor system (startActorSystem(): a launched child joins its parent's group by itself), and got no further, or is stuck before it";
+    if (when === 'signal') return "it joined the group but never called launchedChild().ready() (ready: 'signal')";
+    const spawned = proc.spawned.size === 0 ? 'it spawned no actor' : `it spawned ${[...proc.spawned].map((n) => `'${n}'`).join(', ')}`;
+    if (when !== 'joined' && 'group' in when) return `it joined the group, but none of its actors joined group '${when.group}' (ready: { group }); ${spawned}`;
+    if (when !== 'joined') {
+      const names = typeof when.actors === 'function' ? when.actors(proc.info) : when.actors;
+      const missing = names.filter((name) => !(proc.spawned.has(name) && this.system.has(name)));
+      return `it joined the group, but did not spawn ${missing.map((n) => `'${n}'`).join(', ')} (ready: { actors }); ${spawned}`;
+    }
+    return 'it joined the group';
+  }
+
   private tell(proc: Proc, message: ParentMessage): void {
     if (proc.child.connected) proc.child.send(message, undefined, undefined, () => undefined);
   }
@@ -556,7 +572,7 @@ export class ProcessPool {
     this.events.next({ type: 'exited', child: publicChild(proc), ...exit });
     if (wasStarting) {
       const why = proc.timedOut
-        ? `did not get ready within ${this.options.startTimeoutMs} ms (killed)`
+        ? `did not get ready within ${this.options.startTimeoutMs} ms (killed): ${this.notReadyBecause(proc)}`
         : `exited while starting (${signal ? `signal ${signal}` : `exit code ${code}`})`;
       proc.settleReady.reject(
         proc.stopReason !== undefined

@@ -120,6 +120,12 @@ interface WorkerCounts {
   progressSeen: number;
   /** When the stall check first saw {@link progress} at its present count (its stall clock). */
   progressAt: number;
+  /**
+   * An ask it held ran out of time, and it has answered none since: new work then does not
+   * restart its stall clock (a worker stuck in a handler, whose asks time out before `stallMs`,
+   * was never found stalled, and got new asks for good).
+   */
+  owes: boolean;
 }
 
 /**
@@ -521,7 +527,10 @@ export class Router<C = AnyContract> implements SystemEndpoint, AskForwarder {
         : {
             name: 'MpBusError',
             code: ActorErrorCodes.noWorkers,
-            message: `router '${this.name}' has no workers: spawn some${this.options.group === undefined ? ' and add them' : ` in group '${this.options.group}'`}`,
+            message:
+              this.options.group === undefined
+                ? `router '${this.name}' has no workers: spawn some and add them (a worker that stopped, or whose process died, is left out until its name is served again)`
+                : `router '${this.name}' has no workers: no actor is in group '${this.options.group}': spawn some there (an actor that stopped leaves its groups: one its supervision stopped after too many restarts, say; see the system's events$)`,
           };
       // On a later turn of the event loop: a caller that asks again at once on each failure (a
       // retry loop) would otherwise run from microtask to microtask, and the timers that bring
@@ -534,15 +543,15 @@ export class Router<C = AnyContract> implements SystemEndpoint, AskForwarder {
       this.stallTimer = setInterval(() => this.findStalled(), this.stallCheckMs);
       this.stallTimer.unref();
     }
-    // a worker's stall clock starts when it gets work while it has none
-    if (c.held === 0) c.progress++;
+    // a worker's stall clock starts when it gets work while it has none (and owes no answer)
+    if (c.held === 0 && !c.owes) c.progress++;
     c.held++;
     this.system.forwardAsk(this, worker, tracingOn ? traceRoute(this.name, worker, envelope, attempt) : envelope, attempt);
   }
 
   private count(worker: string): WorkerCounts {
     let c = this.counts.get(worker);
-    if (c === undefined) this.counts.set(worker, (c = { held: 0, routed: 0, progress: 0, progressSeen: 0, progressAt: 0 }));
+    if (c === undefined) this.counts.set(worker, (c = { held: 0, routed: 0, progress: 0, progressSeen: 0, progressAt: 0, owes: false }));
     c.routed++;
     return c;
   }
@@ -558,10 +567,19 @@ export class Router<C = AnyContract> implements SystemEndpoint, AskForwarder {
     if (c !== undefined && c.held > 0) c.held--;
   }
 
+  /** @internal an ask given to `worker` timed out: it holds one fewer, and did not progress. */
+  timedOut(worker: string): void {
+    const c = this.counts.get(worker);
+    if (c === undefined) return;
+    c.owes = true;
+    if (c.held > 0) c.held--;
+  }
+
   /** @internal a worker answered (or gave up on) one ask this router gave it. */
   settled(worker: string): void {
     const c = this.counts.get(worker);
     if (c === undefined) return;
+    c.owes = false;
     c.progress++;
     if (this.stalled.size > 0 || this.probing.size > 0) {
       this.stalled.delete(worker);

@@ -93,6 +93,13 @@ export type ActorEvent =
   | { type: 'stopped'; name: string; pid: number }
   | { type: 'restarted'; name: string; pid: number; error: string }
   | { type: 'failed'; name: string; pid: number; action: string; error: string }
+  /**
+   * Its supervision gave up on the actor (more than `maxRestarts` restarts within `withinMs`, a
+   * restart whose preStart failed, or an escalation with no parent): it stops. `topLevel`: it
+   * has no parent actor. In a launched child, a top-level actor that gives up ends the process,
+   * so that its pool starts it anew (see docs/actors.md, "Worker processes").
+   */
+  | { type: 'gaveUp'; name: string; pid: number; error: string; topLevel: boolean }
   | { type: 'deadLetter'; letter: DeadLetter }
   /** This secondary's primary died or closed (`primaryPid` when it was an mpbus primary); the system then closes unless the runtime's `onPrimaryLost` is 'ignore'. */
   | { type: 'primaryLost'; pid: number; primaryPid: number | undefined; reason: 'died' | 'left' };
@@ -756,7 +763,7 @@ export class ActorSystem implements RefHost, CellHost {
     this.pending.delete(id);
     if (this.abortSignals.size !== 0) this.stopListening(id);
     this.stats.timedOut(p);
-    if (p.router !== undefined) p.router.settled(p.worker!);
+    if (p.router !== undefined) p.router.timedOut(p.worker!);
     p.reject(withoutStack(() => new AskTimeoutError(p.isRelay ? p.worker! : p.to, p.action, p.timeoutMs)));
   }
 
@@ -980,6 +987,17 @@ export class ActorSystem implements RefHost, CellHost {
   /** @internal */
   cellRestarted(cell: ActorCell, error: unknown): void {
     this.events.next({ type: 'restarted', name: cell.name, pid: process.pid, error: String((error as Error)?.message ?? error) });
+  }
+
+  /** @internal */
+  cellGaveUp(cell: ActorCell, error: unknown): void {
+    this.events.next({
+      type: 'gaveUp',
+      name: cell.name,
+      pid: process.pid,
+      error: String((error as Error)?.message ?? error),
+      topLevel: cell.parent === undefined,
+    });
   }
 
   /** @internal */
