@@ -17,6 +17,8 @@ import { startScript } from './harness/script.js';
 import { useTestGroups } from './harness/use-groups.js';
 import type { BusyMember } from './fixtures/busy-member.js';
 import { poll, sleep } from './harness/wait.js';
+import { fixture } from './harness/fixtures.js';
+import { join } from 'node:path';
 
 const group = useTestGroups();
 
@@ -96,6 +98,28 @@ describe('a lost primary', () => {
     expect(closing.child.exitCode).toBeNull();
     closing.child.kill('SIGTERM');
     expect((await closing.ended).signal).toBe('SIGTERM');
+  });
+
+  it("a primary that lost DPDK's lock on config (a descriptor of it closed in the primary) is not taken for dead while it lives", async () => {
+    const g = group('pllock');
+    const p = await g.startAgent({ procType: 'primary' });
+    const s = await g.startAgent({ procType: 'secondary' });
+    await s.use(fixture('runtime')).recordPrimaryLost();
+    // closing any descriptor of `config` drops the primary's POSIX lock on it (its secondaries exited 69, "the primary died")
+    await p.use(fixture('runtime')).readFileOnce(join(g.runtimeDir, 'config'));
+    await sleep(2500); // more than two of the secondary's looks at its primary (every second)
+    expect(await s.use(fixture('runtime')).primaryLostSeen()).toBeNull();
+    expect((await s.use(fixture('runtime')).ping()).started).toBe(true);
+    // its death is still seen: the mpbus primary's own flock goes with it
+    p.kill('SIGKILL');
+    await p.exited;
+    expect(
+      await poll(
+        () => s.use(fixture('runtime')).primaryLostSeen(),
+        (v) => v !== null,
+        5000,
+      ),
+    ).toMatchObject({ reason: 'died' });
   });
 
   it('a primary that closes cleanly: its secondaries close too and exit 0, and the last one out removes the files', async () => {

@@ -5,10 +5,10 @@
  * and `mpbus clean`.
  */
 import { isFilePrefix } from '../validation.js';
-import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { MpBusError, ErrorCodes } from '../errors.js';
-import { dpdkRuntimeRoot, GroupFiles, pidAlive } from './group.js';
+import { dpdkRuntimeRoot, GroupFiles, lockHolders, pidAlive } from './group.js';
 
 /** One group as its files describe it. */
 export interface GroupSurvey {
@@ -106,33 +106,6 @@ function mpbusMemberAlive(group: GroupFiles): boolean {
 /** The pid holding a POSIX (fcntl) lock on `path`: how DPDK's primary holds `config`. */
 function posixLockHolder(path: string): number | undefined {
   return lockHolders(path, 'POSIX').find((pid) => pidAlive(pid));
-}
-
-/** Pids holding a lock of `kind` on `path`, from /proc/locks (matched by device and inode). */
-function lockHolders(path: string, kind: 'POSIX' | 'FLOCK'): number[] {
-  let ino: number;
-  let dev: number;
-  try {
-    ({ ino, dev } = statSync(path));
-  } catch {
-    return [];
-  }
-  const pids: number[] = [];
-  let table = '';
-  try {
-    table = readFileSync('/proc/locks', 'utf8');
-  } catch {
-    return [];
-  }
-  for (const line of table.split('\n')) {
-    // "22: POSIX  ADVISORY  WRITE 24935 fe:00:1491059 136 17543" (blocked waiters have "->")
-    const f = line.trim().split(/\s+/);
-    if (f[1] !== kind) continue;
-    const [major, minor, inode] = (f[5] ?? '').split(':');
-    if (Number(inode) !== ino || parseInt(major!, 16) !== Math.floor(dev / 256) % 4096 || parseInt(minor!, 16) !== dev % 256) continue;
-    pids.push(Number(f[4]));
-  }
-  return pids;
 }
 
 function sizeOf(file: string): number {

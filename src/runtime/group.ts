@@ -13,7 +13,7 @@
  *   DPDK's lock on `config`, so secondaries can tell a primary that left from one that died.
  */
 import { filePrefix } from '../validation.js';
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync, renameSync, accessSync, constants } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync, renameSync, accessSync, constants, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { addon } from '../native/addon.js';
 import { COUNTERS_FILE } from './counters-layout.js';
@@ -112,6 +112,11 @@ export class GroupFiles {
 
   private lockPath(name: string): string {
     return join(this.runtimeDir, `mpbus_${name}.lock`);
+  }
+
+  /** The file the mpbus primary holds a flock on for its whole life (see the list above). */
+  get primaryLockFile(): string {
+    return this.lockPath('primary');
   }
 
   ensureDir(): void {
@@ -287,4 +292,31 @@ export class GroupFiles {
   hasLeftovers(): boolean {
     return existsSync(this.configPath) || this.hugepageFiles().length > 0;
   }
+}
+
+/** Pids holding a lock of `kind` on `path`, from /proc/locks (matched by device and inode). */
+export function lockHolders(path: string, kind: 'POSIX' | 'FLOCK'): number[] {
+  let ino: number;
+  let dev: number;
+  try {
+    ({ ino, dev } = statSync(path));
+  } catch {
+    return [];
+  }
+  const pids: number[] = [];
+  let table = '';
+  try {
+    table = readFileSync('/proc/locks', 'utf8');
+  } catch {
+    return [];
+  }
+  for (const line of table.split('\n')) {
+    // "22: POSIX  ADVISORY  WRITE 24935 fe:00:1491059 136 17543" (blocked waiters have "->")
+    const f = line.trim().split(/\s+/);
+    if (f[1] !== kind) continue;
+    const [major, minor, inode] = (f[5] ?? '').split(':');
+    if (Number(inode) !== ino || parseInt(major!, 16) !== Math.floor(dev / 256) % 4096 || parseInt(minor!, 16) !== dev % 256) continue;
+    pids.push(Number(f[4]));
+  }
+  return pids;
 }

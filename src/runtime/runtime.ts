@@ -16,7 +16,7 @@ import { logger } from '../log.js';
 import { durationMs } from '../validation.js';
 import { addon } from '../native/addon.js';
 import { checkEnvironment, checkFreeHugepages, hugepageInfo } from './environment.js';
-import { GroupFiles, hugetlbfsMounts } from './group.js';
+import { GroupFiles, hugetlbfsMounts, lockHolders } from './group.js';
 import { applyCpus, chooseCpus, formatCpuList, readAllowedCpus } from './cpus.js';
 import { ealArgs, logLevelNumbers, MAX_LCORE, resolveOptions, type ResolvedOptions, type RuntimeOptions } from './options.js';
 import { MPBUS_VERSION } from './version.js';
@@ -158,6 +158,8 @@ export class Runtime {
   private watchedPrimaryPid: number | undefined;
   /** This secondary learned that its primary is gone (primaryLost$ emitted). */
   private lostPrimary = false;
+  /** Whether it said once that the primary lost its lock on config (see primaryLostItsDpdkLock). */
+  private warnedPrimaryLock = false;
   private readonly primaryLost = new ReplaySubject<PrimaryLost>(1);
   /**
    * Emits once, within a second, when this secondary's primary is gone (it died, or it closed:
@@ -608,13 +610,33 @@ export class Runtime {
     if (this.lostPrimary) return true;
     if (this.closing || this.primaryWatch === undefined) return false;
     const pid = this.watchedPrimaryPid;
-    const alive = this.group.primaryAlive();
+    const alive = this.group.primaryAlive() || this.primaryLostItsDpdkLock(pid);
     if (alive && !leaving) return false;
     // A primary that closes cleanly says so first (before its actors stop, and before it lets go of its lock).
     const left = pid !== undefined && this.group.primaryLeftCleanly(pid);
     if (alive && !left) return false;
     this.stopWatchingPrimary();
     this.onPrimaryLost(pid, left ? 'left' : 'died');
+    return true;
+  }
+
+  /**
+   * DPDK's primary lock is a POSIX record lock on `config`, which the kernel drops when the
+   * primary closes any descriptor of that file (a `readFileSync` of it, say): its secondaries then
+   * took a live primary for dead and exited. The mpbus primary also holds a flock on its
+   * `mpbus_primary.lock` for its whole life, which no such close drops and its death does: while
+   * it holds that, it lives (a C primary has none: its `config` lock alone says). Looked at only
+   * once the `config` lock is gone.
+   */
+  private primaryLostItsDpdkLock(pid: number | undefined): boolean {
+    if (pid === undefined || !lockHolders(this.group.primaryLockFile, 'FLOCK').includes(pid)) return false;
+    if (!this.warnedPrimaryLock) {
+      this.warnedPrimaryLock = true;
+      this.log.warn(
+        { primaryPid: pid },
+        "the primary lost DPDK's lock on its runtime dir's config file (a descriptor of that file was closed in the primary: never open it there), but it lives: it is not taken for dead; new secondaries cannot join until it starts again",
+      );
+    }
     return true;
   }
 
