@@ -2,6 +2,7 @@
 // thread, the CPUs the process's threads run on, and DPDK's log captured so errors can quote what
 // DPDK said.
 #include <dirent.h>
+#include <limits.h>
 #include <rte_eal.h>
 #include <rte_errno.h>
 #include <rte_lcore.h>
@@ -237,6 +238,68 @@ Napi::Value EalCleanup(const Napi::CallbackInfo& info) {
   return promise;
 }
 
+// ---- locks of the shared memory config left by dead processes ---------------------------------
+// The group's memory config (struct rte_mem_config: internal to DPDK; in 22.11 it begins with
+// magic, version, nchannel and nrank, then the rwlocks mlock, qlock and mplock, the spinlock
+// tlock and the rwlock memory_hotplug_lock, 32-bit words each) is the start of the `config` file
+// every process maps. A process killed while it held one of those locks (a secondary SIGKILLed in
+// rte_eal_init, which reads the memory config under the hotplug lock) leaves it held for good:
+// the next writer sets its wait bit, and from then on every reader spins. rte_eal_cleanup's
+// memseg walk is one: a primary's close never ended, at 100% CPU. clearStaleLocks() is called by
+// the primary's close once no other process of the group lives, so every word still set belongs
+// to a dead process; it clears them and says which. The mapping is found in /proc/self/maps (the
+// file must not be opened here: closing a descriptor of it drops the primary's lock on it), and
+// used only when its magic and version are those of the DPDK this addon was built with.
+struct MemConfigHead {
+  uint32_t magic, version, nchannel, nrank;
+  int32_t mlock, qlock, mplock, tlock, hotplug;
+};
+
+MemConfigHead* MappedMemConfig(const std::string& givenPath) {
+  // the maps name the file by its real path (/var/run is a link to /run on Debian)
+  char real[PATH_MAX];
+  if (realpath(givenPath.c_str(), real) == nullptr) return nullptr;
+  std::string configPath(real);
+  FILE* maps = fopen("/proc/self/maps", "re");
+  if (maps == nullptr) return nullptr;
+  char line[4096];
+  MemConfigHead* head = nullptr;
+  while (head == nullptr && fgets(line, sizeof(line), maps) != nullptr) {
+    unsigned long start = 0, offset = 0;
+    int pathAt = 0;
+    if (sscanf(line, "%lx-%*x %*s %lx %*s %*u %n", &start, &offset, &pathAt) < 2 || pathAt == 0) continue;
+    std::string path(line + pathAt);
+    while (!path.empty() && (path.back() == '\n' || path.back() == ' ')) path.pop_back();
+    if (offset == 0 && path == configPath) head = reinterpret_cast<MemConfigHead*>(start);
+  }
+  fclose(maps);
+  if (head != nullptr && (head->magic != RTE_MAGIC || head->version != RTE_VERSION)) return nullptr;
+  return head;
+}
+
+Napi::Value ClearStaleLocks(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  RequireEal(env);
+  std::string configPath = info[0].As<Napi::String>();
+  Napi::Array cleared = Napi::Array::New(env);
+  MemConfigHead* head = MappedMemConfig(configPath);
+  if (head == nullptr) return cleared;
+  const std::pair<const char*, int32_t*> words[] = {{"mlock", &head->mlock},
+                                                    {"qlock", &head->qlock},
+                                                    {"mplock", &head->mplock},
+                                                    {"tlock", &head->tlock},
+                                                    {"memory_hotplug_lock", &head->hotplug}};
+  for (const auto& [name, word] : words) {
+    int32_t was = __atomic_exchange_n(word, 0, __ATOMIC_SEQ_CST);
+    if (was == 0) continue;
+    Napi::Object o = Napi::Object::New(env);
+    o.Set("lock", name);
+    o.Set("value", was);
+    cleared.Set(cleared.Length(), o);
+  }
+  return cleared;
+}
+
 Napi::Value PrimaryAlive(const Napi::CallbackInfo& info) {
   std::string path = info[0].As<Napi::String>();
   return Napi::Boolean::New(info.Env(), rte_eal_primary_proc_alive(path.c_str()) != 0);
@@ -310,6 +373,7 @@ void InitEal(Napi::Env env, Napi::Object exports) {
   exports.Set("setCpuAffinity", Napi::Function::New(env, SetCpuAffinity));
   exports.Set("ealInit", Napi::Function::New(env, EalInit));
   exports.Set("ealCleanup", Napi::Function::New(env, EalCleanup));
+  exports.Set("clearStaleLocks", Napi::Function::New(env, ClearStaleLocks));
   exports.Set("primaryAlive", Napi::Function::New(env, PrimaryAlive));
   exports.Set("dpdkVersion", Napi::Function::New(env, Version));
   exports.Set("lcoreId", Napi::Function::New(env, LcoreId));

@@ -4,7 +4,7 @@
  * and a failed rte_eal_init is an error, never the end of the process.
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readdirSync, readFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { readGroupCounters } from '../src/obs/group-counters.js';
@@ -55,6 +55,24 @@ describe('hugepages', () => {
 });
 
 describe('leaving a group', () => {
+  it("a lock of the group's shared memory left held by a dead process does not stop the last process's close (it spun in rte_eal_cleanup for good)", async () => {
+    const g = group('stalelock');
+    const p = await g.startAgent({ procType: 'primary' });
+    // What a secondary SIGKILLed inside rte_eal_init leaves, and a writer then waiting: the memory
+    // hotplug lock (DPDK 22.11's memory config, offset 32 of `config`) read-held (4) with the
+    // writer's wait bit (1). Written from this process: the primary must not open that file.
+    const fd = openSync(join(g.runtimeDir, 'config'), 'r+');
+    const word = Buffer.alloc(4);
+    word.writeInt32LE(5);
+    writeSync(fd, word, 0, 4, 32);
+    closeSync(fd);
+    const t0 = Date.now();
+    await p.close();
+    expect(Date.now() - t0).toBeLessThan(5000);
+    await p.exit();
+    expect(g.leftovers()).toEqual([]);
+  });
+
   it.each(['SIGTERM', 'SIGINT'] as const)('%s closes the runtime, and the last process removes the group files', async (signal) => {
     const g = group(signal.toLowerCase());
     const p = await g.startAgent({ procType: 'primary' });

@@ -12,6 +12,8 @@ import { packageRoot } from '../package-root.js';
 export interface EalBinding {
   ealInit(args: string[], echoLevel: number): Promise<{ lcoreId: number; processType: 'primary' | 'secondary' }>;
   ealCleanup(): Promise<void>;
+  /** Primary, no other process of the group alive: clears the memory config's locks that dead processes left held; which (and their values). */
+  clearStaleLocks(configPath: string): Array<{ lock: string; value: number }>;
   primaryAlive(configPath: string): boolean;
   dpdkVersion(): string;
   lcoreId(): number;

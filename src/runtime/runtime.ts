@@ -725,6 +725,13 @@ export class Runtime {
       }
     }
     retireCounters();
+    // The last process: a lock of the shared memory config still held belongs to a dead process,
+    // and rte_eal_cleanup would wait for it for good (see clearStaleLocks in native/eal.cc).
+    if (this.processType === 'primary' && this.group.liveSecondaryPids().length === 0) {
+      const cleared = addon().clearStaleLocks(this.group.configPath);
+      if (cleared.length > 0)
+        this.log.warn({ cleared }, "cleared locks of the group's shared memory that dead processes left held (killed while they started or closed)");
+    }
     try {
       await addon().ealCleanup();
     } finally {
