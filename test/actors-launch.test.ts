@@ -128,6 +128,14 @@ describe('system.launch(): worker processes as supervised children', () => {
     expect(r).toEqual({ failures: ['HANDLER_FAILED', 'HANDLER_FAILED'], exits: [70], state: 'running', served: true });
   });
 
+  it('a restarted child that does not get ready in time: the pool says why (its exit looked like any crash)', async () => {
+    const mark = exitLogFile();
+    const p = primary(group('sup_rehang'), { scenario: 'restart-hangs', mark });
+    expect((await p.ended).code, p.stderr()).toBe(0);
+    expect(p.lines()[0]).toEqual({ state: 'failed' });
+    expect(p.stderr()).toContain("child 0 of pool 'hangs', restarted, did not get ready within 1500 ms (killed): it never joined the group");
+  });
+
   it('under load through a router: scale up and down, a SIGKILLed child restarted, a rolling replace with a new module; every ask answered exactly once', async () => {
     const [r] = await run(group('sup_load'), { scenario: 'load' });
     expect(r).toMatchObject({ workersAtLaunch: 2, lost: 0, duplicates: 0, failureCount: 0 });

@@ -574,6 +574,9 @@ export class ProcessPool {
       const why = proc.timedOut
         ? `did not get ready within ${this.options.startTimeoutMs} ms (killed): ${this.notReadyBecause(proc)}`
         : `exited while starting (${signal ? `signal ${signal}` : `exit code ${code}`})`;
+      // A restart has no caller to reject: the reason is said here (its exit looked like any crash).
+      if (proc.origin === 'restart' && proc.stopReason === undefined && proc.timedOut)
+        this.log.warn({ serial: proc.info.serial, index: slot.index, childPid: proc.pid }, `child ${slot.index} of pool '${this.name}', restarted, ${why}`);
       proc.settleReady.reject(
         proc.stopReason !== undefined
           ? new MpBusError(ActorErrorCodes.poolClosed, `child ${slot.index} of pool '${this.name}' was stopped while starting`)

@@ -91,14 +91,13 @@ export function natsSettings(options: NatsEngineOptions): NatsSettings {
 }
 
 function pingInterval(value: unknown): number {
-  const ms = durationMs(value, 'cluster.nats.pingIntervalMs', 1);
-  if (ms < PING_MIN_MS) {
+  if (typeof value !== 'number' || !Number.isFinite(value) || value < PING_MIN_MS || value > MAX_DELAY_MS) {
     throw new MpBusError(
       'INVALID_OPTION',
-      `cluster.nats.pingIntervalMs must be at least ${PING_MIN_MS} ms (got ${ms}): pings that often keep an idle process busy`,
+      `cluster.nats.pingIntervalMs must be a number of milliseconds from ${PING_MIN_MS} (pings more often keep an idle process busy) to ${MAX_DELAY_MS}, got ${describe(value)}`,
     );
   }
-  return ms;
+  return value;
 }
 
 function describe(value: unknown): string {

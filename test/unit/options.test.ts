@@ -181,7 +181,8 @@ describe('transport options', () => {
     for (const v of badGraces) refuses('cluster.nats.reconnectTimeWaitMs', () => cluster({ nats: { reconnectTimeWaitMs: v } }));
     for (const v of badInts(-1, 2 ** 31 - 1)) refuses('cluster.nats.maxReconnectAttempts', () => cluster({ nats: { maxReconnectAttempts: v } }));
     for (const v of badTimeouts) refuses('cluster.nats.connectTimeoutMs', () => cluster({ nats: { connectTimeoutMs: v } }));
-    for (const v of [...badTimeouts, 99]) refuses('cluster.nats.pingIntervalMs', () => cluster({ nats: { pingIntervalMs: v } }));
+    for (const v of [...badTimeouts, 99])
+      refuses('cluster.nats.pingIntervalMs must be a number of milliseconds from 100', () => cluster({ nats: { pingIntervalMs: v } }));
     for (const v of ['', 5]) refuses('cluster.nats.connectionName', () => cluster({ nats: { connectionName: v } }));
     refuses('cluster.engine must be a ClusterEngine', () => cluster({ engine: {} }));
     refuses('flush(), close()', () => cluster({ engine: { connect: () => Promise.resolve(), status$: new Subject() } }));
