@@ -225,17 +225,18 @@ export function clusterSettings(options: ClusterOptions): {
 const ENGINE_METHODS = ['connect', 'inboxPrefix', 'subscribe', 'publish', 'flush', 'close'] as const;
 
 function checkEngine(engine: unknown): void {
-  const missing =
-    engine === null || typeof engine !== 'object'
-      ? ['an object']
-      : [
-          ...ENGINE_METHODS.filter((m) => typeof (engine as Record<string, unknown>)[m] !== 'function').map((m) => `${m}()`),
-          ...(isObservable((engine as Record<string, unknown>).status$) ? [] : ['status$']),
-        ];
-  if (missing.length > 0) {
+  let what: string | undefined;
+  if (engine === null || typeof engine !== 'object') what = `got ${engine === null ? 'null' : `a ${typeof engine}`}`;
+  else {
+    const e = engine as Record<string, unknown>;
+    const missing = ENGINE_METHODS.filter((m) => typeof e[m] !== 'function').map((m) => `${m}()`);
+    if (!isObservable(e.status$)) missing.push('status$');
+    if (missing.length > 0) what = `it lacks ${missing.join(', ')}`;
+  }
+  if (what !== undefined) {
     throw new MpBusError(
       'INVALID_OPTION',
-      `cluster.engine must be a ClusterEngine (see docs/cluster.md, "The engine interface"); it lacks ${missing.join(', ')}. Leave it out to use NATS at cluster.servers`,
+      `cluster.engine must be a ClusterEngine (see docs/cluster.md, "The engine interface"); ${what}. Leave it out to use NATS at cluster.servers`,
     );
   }
 }
