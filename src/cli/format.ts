@@ -1,12 +1,13 @@
 /** Text formatting shared by the `mpbus` commands: aligned tables, sizes, durations, rates. */
 
-/** Control characters (C0, DEL, C1): a newline would split a row, an escape sequence would reach the terminal. */
+/** Control characters (C0, DEL, C1): a newline would split a row, an escape sequence would reach the terminal; and the backslash the escapes start with. */
 // eslint-disable-next-line no-control-regex -- matching control characters is the point
-const CONTROL = /[\u0000-\u001f\u007f-\u009f]/gu;
-const NAMED: Record<string, string> = { '\n': '\\n', '\r': '\\r', '\t': '\\t' };
+const CONTROL = /[\u0000-\u001f\u007f-\u009f\\]/gu;
+const NAMED: Record<string, string> = { '\n': '\\n', '\r': '\\r', '\t': '\\t', '\\': '\\\\' };
 
 /**
- * `text` with its control characters written as escapes (`\n`, `\x1b`): names come from any
+ * `text` with its control characters written as escapes (`\n`, `\x1b`), and a backslash as `\\`
+ * (so that a name with a backslash and an `n` does not read as one with a newline): names come from any
  * process of the group (an actor's name is any 1-63 bytes), and are printed on the operator's
  * terminal.
  */

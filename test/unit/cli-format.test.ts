@@ -9,6 +9,8 @@ import { formatTable, printable } from '../../src/cli/format.js';
 describe('CLI tables', () => {
   it('escape control characters in cells and keep columns aligned', () => {
     expect(printable('a\nb\tc\r\x1b[31mred\x7f\u009b')).toBe('a\\nb\\tc\\r\\x1b[31mred\\x7f\\x9b');
+    // a backslash and an n, not a newline
+    expect(printable('a\\nb')).toBe('a\\\\nb');
     const table = formatTable(
       ['ACTOR', 'PID'],
       [
