@@ -53,6 +53,7 @@ export {
   readGroupCounters,
   actorViews,
   remoteAskViews,
+  groupAskViews,
   type GroupCounters,
   type ProcessCounters,
   type RowCounters,

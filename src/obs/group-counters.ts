@@ -259,19 +259,27 @@ function askFigures(a: AskTotals | undefined): Pick<ActorView, 'asks' | 'askFail
   };
 }
 
+/** Asks of a group to a name no actor of the group holds: an actor on another host of its cluster. */
+export type RemoteAskView = Pick<ActorView, 'name' | 'asks' | 'askFailed' | 'askTimeouts' | 'askLatencySumMs' | 'p50Ms' | 'p99Ms' | 'histogram'>;
+
 /**
- * The group's actors: each live actor row with the asks every live process made to its name
- * merged in (their histograms summed, so p50/p99 are the group's), and `departed`: what askers
- * that are gone had counted, by name (see `DepartedAsks`).
+ * The group's actors and what it asked elsewhere, from one pass over its asks: each live actor
+ * row with the asks every live process made to its name merged in (their histograms summed, so
+ * p50/p99 are the group's), and the names none of its actors holds that its processes ask (with
+ * a cluster: actors on other hosts, whose own counters are on their hosts). `departed`: what
+ * askers that are gone had counted, by name (see `DepartedAsks`). A name that went away is no
+ * longer asked (its rows are freed) and leaves `remote`.
  */
-export function actorViews(group: GroupCounters, departed?: ReadonlyMap<string, AskTotals>): ActorView[] {
+export function groupAskViews(group: GroupCounters, departed?: ReadonlyMap<string, AskTotals>): { actors: ActorView[]; remote: RemoteAskView[] } {
   const asked = askTotalsByName(group, departed);
-  const views: ActorView[] = [];
+  const askedNow = new Set<string>();
+  const actors: ActorView[] = [];
   for (const p of group.processes) {
     if (p.state !== 'alive') continue;
     for (const row of p.rows) {
+      if (row.kind === 'asks') askedNow.add(row.name);
       if (row.kind !== 'actor') continue;
-      views.push({
+      actors.push({
         name: row.name,
         pid: p.pid,
         received: row.received,
@@ -284,28 +292,19 @@ export function actorViews(group: GroupCounters, departed?: ReadonlyMap<string, 
       });
     }
   }
-  return views.sort((x, y) => x.name.localeCompare(y.name));
+  const local = new Set(actors.map((a) => a.name));
+  const remote: RemoteAskView[] = [];
+  for (const [name, totals] of asked) if (!local.has(name) && askedNow.has(name)) remote.push({ name, ...askFigures(totals) });
+  const byName = (x: { name: string }, y: { name: string }): number => x.name.localeCompare(y.name);
+  return { actors: actors.sort(byName), remote: remote.sort(byName) };
 }
 
-/** Asks of a group to a name no actor of the group holds: an actor on another host of its cluster. */
-export type RemoteAskView = Pick<ActorView, 'name' | 'asks' | 'askFailed' | 'askTimeouts' | 'askLatencySumMs' | 'p50Ms' | 'p99Ms' | 'histogram'>;
+/** The group's actors (see {@link groupAskViews}). */
+export function actorViews(group: GroupCounters, departed?: ReadonlyMap<string, AskTotals>): ActorView[] {
+  return groupAskViews(group, departed).actors;
+}
 
-/**
- * What the group's processes asked of names none of its actors holds (with a cluster: actors on
- * other hosts, whose own counters are on their hosts), summed over its live processes (and
- * `departed` askers, as for {@link actorViews}). A name that went away is no longer asked: its
- * rows are freed, and it leaves this list.
- */
+/** What the group's processes asked of names none of its actors holds (see {@link groupAskViews}). */
 export function remoteAskViews(group: GroupCounters, departed?: ReadonlyMap<string, AskTotals>): RemoteAskView[] {
-  const local = new Set<string>();
-  const askedNow = new Set<string>();
-  for (const p of group.processes) {
-    if (p.state !== 'alive') continue;
-    for (const row of p.rows) (row.kind === 'actor' ? local : row.kind === 'asks' ? askedNow : undefined)?.add(row.name);
-  }
-  const views: RemoteAskView[] = [];
-  for (const [name, totals] of askTotalsByName(group, departed)) {
-    if (!local.has(name) && askedNow.has(name)) views.push({ name, ...askFigures(totals) });
-  }
-  return views.sort((x, y) => x.name.localeCompare(y.name));
+  return groupAskViews(group, departed).remote;
 }

@@ -5,7 +5,7 @@
  * percentages. Reads only; see group-counters.ts.
  */
 import { surveyGroup, type GroupSurvey } from '../runtime/group-survey.js';
-import { actorViews, readGroupCounters, remoteAskViews, type ActorView, type RemoteAskView } from './group-counters.js';
+import { groupAskViews, readGroupCounters, type ActorView, type RemoteAskView } from './group-counters.js';
 
 /** One live process of the group. */
 export interface ProcessView {
@@ -67,7 +67,7 @@ export function readGroupView(prefix: string, previous?: GroupView): GroupView |
   const counters = readGroupCounters(prefix);
   if (!counters && survey.state === 'dead' && survey.hugepageBytes === 0 && survey.primaryPid === null) return undefined;
   const processes: ProcessView[] = [];
-  const actors: ActorRow[] = counters ? actorViews(counters) : [];
+  const { actors, remote }: { actors: ActorRow[]; remote: RemoteAskView[] } = counters ? groupAskViews(counters) : { actors: [], remote: [] };
   const seconds = previous ? (Date.now() - previous.readAt) / 1000 : 0;
   for (const p of counters?.processes ?? []) {
     if (p.state !== 'alive') continue;
@@ -129,7 +129,7 @@ export function readGroupView(prefix: string, previous?: GroupView): GroupView |
     readAt: Date.now(),
     processes,
     actors,
-    remoteAsks: counters ? remoteAskViews(counters) : [],
+    remoteAsks: remote,
     mailboxes: (counters?.processes ?? [])
       .filter((p) => p.state === 'alive')
       .flatMap((p) => p.rows.filter((r) => r.kind === 'mailbox').map((r) => ({ name: r.name, pid: p.pid, depth: r.depth, capacity: r.capacity })))

@@ -20,9 +20,8 @@ import { Runtime } from '../runtime/runtime.js';
 import { bucketUpperMs } from '../runtime/counters-layout.js';
 import { surveyGroup } from '../runtime/group-survey.js';
 import {
-  actorViews,
+  groupAskViews,
   readGroupCounters,
-  remoteAskViews,
   type ActorView,
   type GroupCounters,
   type ProcessCounters,
@@ -95,9 +94,7 @@ export function groupMetrics(options: GroupMetricsOptions = {}): Registry {
     if (cached && now - cached.at < 100) return cached.snapshot;
     const read = readGroupCounters(filePrefix);
     const group = read ?? { prefix: filePrefix, readAt: now, processes: [] };
-    const departedAsks = departed.update(group);
-    const actors = actorViews(group, departedAsks);
-    const remote = remoteAskViews(group, departedAsks);
+    const { actors, remote } = groupAskViews(group, departed.update(group));
     const live = group.processes.filter((p) => p.state === 'alive');
     // A group whose processes were all killed keeps its counters file: up only while one of its
     // mpbus processes lives, or a process of it that writes no counters (a C primary).
