@@ -54,6 +54,10 @@ describe('mailboxes: any process to any process', () => {
     expect([a, b]).toEqual([3000, 3000]);
     await p.use(mb).waitFor('batched', 6000, 60_000);
     expect(await p.use(mb).checkOrder('batched')).toEqual({ count: 6000, inOrder: true, senders: 2 });
+    // msgpackr's buffer is shared by every Packr of a process: bytes packed after a batch and
+    // kept (a reply the NATS client sends on its next flush) were written over by the next batch
+    await p.use(mb).open('kept', 4096);
+    expect(await s1.use(mb).batchesBesideKeptPacks('kept', 2000)).toEqual({ sent: 2000, overwritten: 0 });
   });
 
   it('decodes small values of changing shapes from reused pool buffers: each arrives as sent and stays so', async () => {

@@ -143,7 +143,7 @@ interface OwnEntry {
 const GROUP_PREFIX = '$g.';
 /** Envelope heads of tells cached by action; past this many actions the cache starts again. */
 const TELL_HEADS_MAX = 256;
-/** Packs the envelope heads (never into a buffer another pack uses). */
+/** Packs the envelope heads (copied at once: msgpackr's buffer is shared by every Packr of the process). */
 const headPackr = new Packr({ useRecords: false });
 const RESOLVED = Promise.resolve();
 

@@ -36,8 +36,9 @@ export class MailboxPort implements MailboxHost {
   readonly staging = { bytes: Buffer.allocUnsafe(1 << 16), bounds: new Uint32Array(512) };
   /**
    * Packs batched values straight into the staging bytes (no copy out of msgpackr's own buffer:
-   * measured ~30 ns per message at the sender). Its own instance, because other packs may keep
-   * views of the buffer they were packed into.
+   * measured ~30 ns per message at the sender). msgpackr's buffer and position are shared by
+   * every Packr of the process (module state, whatever the instance): a batch gives them back as
+   * it found them (MailboxRef.offerMany), since other packs may keep views of that buffer.
    */
   readonly stagingPackr = new Packr({ useRecords: false });
   readonly errors = new Subject<MpBusError>();

@@ -10,6 +10,7 @@ import { hugepageBytes } from '../runtime/environment.js';
 import { registry, type MailboxAddress } from './registry.js';
 import type { MailboxPort } from './mailbox-port.js';
 import { CODEC_MSGPACK, CODEC_RAW, OfferStatus, type SendOptions, type TrySendResult } from './mailbox-types.js';
+import { packingAside } from './shared-pack-buffer.js';
 
 const DEFAULT_TIMEOUT_MS = 5000;
 /** Retries on the next turn of the event loop before a sender sleeps until the receiver drains. */
@@ -246,6 +247,13 @@ export class MailboxRef<T = unknown> {
    */
   offerMany(count: number, valueOf: (i: number) => T, onEncodeError?: (i: number, err: unknown) => void, prefix?: PackPrefix): number {
     if (this.queue.length > 0) return 0;
+    // The staging area is msgpackr's buffer only for the batch: other packs of the process go on
+    // where they were (a reply packed for NATS after an earlier batch landed in the staging area,
+    // and the next batch wrote over it before the NATS client sent it).
+    return packingAside(this.port.stagingPackr, () => this.offerBatches(count, valueOf, onEncodeError, prefix));
+  }
+
+  private offerBatches(count: number, valueOf: (i: number) => T, onEncodeError?: (i: number, err: unknown) => void, prefix?: PackPrefix): number {
     const { bytes, bounds } = this.port.staging;
     const packr = this.port.stagingPackr;
     const max = this.port.maxInlineBytes;
