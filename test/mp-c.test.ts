@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { MpEnvelopeKind, writeEnvelope } from '../src/bus/envelope.js';
+import type { MpBusOptions } from '../src/bus/types.js';
 import type { Agent } from './harness/group.js';
 import { repoRoot } from './harness/paths.js';
 import { answered, fixture } from './harness/fixtures.js';
@@ -64,6 +65,11 @@ class CMpPeer {
     return this.line();
   }
 
+  /** Stops (SIGSTOP) or resumes (SIGCONT) the C program. */
+  signal(signal: 'SIGSTOP' | 'SIGCONT'): void {
+    process.kill(this.child.pid!, signal);
+  }
+
   kill(): void {
     if (this.child.exitCode === null && this.child.signalCode === null) process.kill(this.child.pid!, 'SIGKILL');
   }
@@ -78,10 +84,10 @@ afterEach(async () => {
 });
 
 /** A Node primary with its bus open, and the C program as a secondary. */
-async function start(label: string): Promise<{ primary: Agent; c: CMpPeer }> {
+async function start(label: string, busOptions: MpBusOptions = {}): Promise<{ primary: Agent; c: CMpPeer }> {
   const g = group(label);
   const primary = await g.startAgent({ procType: 'primary' });
-  await primary.use(mp).open();
+  await primary.use(mp).open(busOptions);
   const c = new CMpPeer(
     spawn(binary, ['--proc-type=secondary', `--file-prefix=${g.prefix}`, '--lcores=100@(0-1)', '--no-pci', '--no-telemetry', '--log-level=error'], {
       stdio: ['pipe', 'pipe', 'pipe'],
@@ -117,6 +123,21 @@ describe('the rte_mp bus with a C program', () => {
     );
     expect(r.sent).toBe(1);
     expect(r.replies[0]).toMatchObject({ raw: true, value: [7, 8, 9] });
+  });
+
+  it('raw requests queued behind one to a C program that stopped answering settle at their own timeout, not when its name stops resting', async () => {
+    // A name whose request timed out rests quarantineMs before it carries another: those queued
+    // behind waited for that, then failed all at once, up to 4x their timeout with the default
+    // second (a user's control plane, SIGSTOPping its C primary).
+    const { primary, c } = await start('csilent', { quarantineMs: 5_000 });
+    c.signal('SIGSTOP');
+    try {
+      const settled = await primary.use(mp).requestRawTimed('c-echo', 3, 300);
+      expect(settled.map((s) => s.outcome)).toEqual(['resolved 1/0', 'ETIMEDOUT', 'ETIMEDOUT']);
+      for (const s of settled) expect(s.ms, JSON.stringify(settled)).toBeLessThan(2_500);
+    } finally {
+      c.signal('SIGCONT');
+    }
   });
 
   it('garbage from C on registered and internal names is reported on errors$; nothing crashes', async () => {

@@ -227,7 +227,15 @@ export class MpRequests {
 
   private readonly expireWaiting = (req: PendingRequest, queued: number): void => {
     this.large.drop(req.body);
-    req.reject(new MpBusError(MpErrorCodes.timeout, `'${req.target}': no request slot came free within ${req.timeoutMs} ms (${queued} requests queued)`));
+    const why = req.raw
+      ? `raw requests to one name go one at a time, and a name whose request timed out rests ${this.host.options().quarantineMs} ms (quarantineMs): its peer answers slowly or not at all; give a longer timeoutMs, or request less often`
+      : 'every lane was busy: raise the bus option lanes, or make fewer requests at once';
+    req.reject(
+      new MpBusError(
+        MpErrorCodes.timeout,
+        `'${req.target}': not sent: no request slot came free within ${req.timeoutMs} ms (${queued} requests queued): ${why}`,
+      ),
+    );
   };
 
   private launch(slot: PendingSlot, req: PendingRequest, now: number): void {

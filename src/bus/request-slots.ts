@@ -42,9 +42,11 @@ export interface RequestSlotPool<R extends SlotRequest> {
 /**
  * Starts waiting requests, oldest first, on slots that are free and not resting. `start` must
  * occupy the slot (set `busy`) before it returns. A request whose deadline passed while it
- * waited goes to `expire` instead, with the number of requests that were queued, itself
- * included. Returns when the first resting free slot can take a request, if requests are left
- * waiting for one (Infinity otherwise: a slot that comes free will start them).
+ * waited goes to `expire` instead, with the number of requests that were queued from it on,
+ * itself included: whether a slot is free or not, so it fails at its own timeout rather than
+ * when a slot comes free (a raw name rests a second after a request that timed out). Returns
+ * when to look again, if requests are left waiting: when the first resting free slot can take
+ * one, or the first of their deadlines (Infinity when none is left).
  */
 export function startWaiting<R extends SlotRequest>(
   pool: RequestSlotPool<R>,
@@ -65,6 +67,17 @@ export function startWaiting<R extends SlotRequest>(
       continue;
     }
     start(slot, req, now);
+  }
+  if (pool.waiting.length > 0) {
+    const waiting = pool.waiting;
+    pool.waiting = [];
+    waiting.forEach((req, i) => {
+      if (req.deadlineMs <= now) expire(req, waiting.length - i);
+      else {
+        pool.waiting.push(req);
+        nextWake = Math.min(nextWake, req.deadlineMs);
+      }
+    });
   }
   return nextWake;
 }

@@ -45,7 +45,7 @@ describe('request slots', () => {
       ['mpbus:lane:0', 1],
       ['mpbus:lane:1', 2],
     ]);
-    expect(first.wake).toBe(Infinity); // nothing rests: a completion starts the next
+    expect(first.wake).toBe(1_000); // nothing rests: a completion starts the next, or it expires at its deadline
     expect(p.waiting.map((r) => r.id)).toEqual([3]);
 
     p.slots[1]!.busy = undefined;
@@ -76,6 +76,28 @@ describe('request slots', () => {
       [2, 2],
     ]);
     expect(started).toEqual([['mpbus:lane:0', 3]]);
+  });
+
+  it('expire a request at its own deadline while no slot is free (busy, or resting after a timeout), and wake for the first deadline', () => {
+    const p = pool(1);
+    p.slots[0]!.busy = req(9, 10_000); // a request to a peer that stopped answering
+    p.waiting.push(req(1, 300), req(2, 200), req(3, 900));
+    const before = run(p, 100);
+    expect(before).toEqual({ started: [], expired: [], wake: 200 });
+    const at = run(p, 300);
+    expect(at.expired).toEqual([
+      [1, 3],
+      [2, 2],
+    ]);
+    expect(at.wake).toBe(900);
+    expect(p.waiting.map((r) => r.id)).toEqual([3]);
+
+    p.slots[0]!.busy = undefined;
+    p.slots[0]!.quarantinedUntil = 1_300; // it timed out: it rests past the last deadline
+    const resting = run(p, 400);
+    expect(resting).toEqual({ started: [], expired: [], wake: 900 });
+    expect(run(p, 900).expired).toEqual([[3, 1]]);
+    expect(p.waiting).toEqual([]);
   });
 
   it('match a lane completion to its request by the correlation id in the request param', () => {
