@@ -116,6 +116,11 @@ describe('Node and C DPDK programs in one group', () => {
     await expect(guesser.start({ procType: 'auto' })).rejects.toMatchObject({ code: 'LCORE_REQUIRED' });
     // 'auto' finds the C primary alive; the lcore must be one the C program does not use.
     expect(await node.start({ procType: 'auto', lcore: 1 })).toMatchObject({ processType: 'secondary', lcoreId: 1 });
+    // a taken lcore: the fix named is another ID, not 'auto' (which this group refuses)
+    await expect(guesser.start({ procType: 'auto', lcore: 1 })).rejects.toMatchObject({
+      code: 'LCORE_IN_USE',
+      message: expect.stringContaining('choose another, that none of its processes uses (its primary is not an mpbus process, so lcore cannot be auto)'),
+    });
     expect(await node.use(shm).ringLookup('c_elem16')).toMatchObject({ code: 'EINVAL', message: expect.stringMatching(/16-byte elements/) });
     const result = await node.use(shm).exchangeWithPeer('c_pool', 'node_to_c', 'c_to_node', 5, texts);
     expect(result.greetings).toEqual([0, 1, 2, 3, 4].map((i) => `from C #${i}`));

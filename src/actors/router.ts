@@ -530,7 +530,7 @@ export class Router<C = AnyContract> implements SystemEndpoint, AskForwarder {
             message:
               this.options.group === undefined
                 ? `router '${this.name}' has no workers: spawn some and add them (a worker that stopped, or whose process died, is left out until its name is served again)`
-                : `router '${this.name}' has no workers: no actor is in group '${this.options.group}': spawn some there (an actor that stopped leaves its groups: one its supervision stopped after too many restarts, say; see the system's events$)`,
+                : `router '${this.name}' has no workers: no actor is in group '${this.options.group}' now: spawn some there. A pool launched with ready: { group: '${this.options.group}' } has none while all its children restart (ask again after its 'restarted' event), nor once it gave up (its 'gave-up' event); an actor that stopped leaves its groups (one its supervision stopped after too many restarts, say; see the system's events$)`,
           };
       // On a later turn of the event loop: a caller that asks again at once on each failure (a
       // retry loop) would otherwise run from microtask to microtask, and the timers that bring

@@ -481,7 +481,10 @@ export class Runtime {
       if (fd < 0) {
         throw new MpBusError(
           ErrorCodes.lcoreInUse,
-          `lcore ${opts.lcore} is held by another live process of group '${opts.filePrefix}': choose another or use lcore 'auto'`,
+          `lcore ${opts.lcore} is held by another live process of group '${opts.filePrefix}': ` +
+            (group.primaryAlive() && !group.mpbusPrimaryAlive()
+              ? 'choose another, that none of its processes uses (its primary is not an mpbus process, so lcore cannot be auto)'
+              : "choose another or use lcore 'auto'"),
         );
       }
       locks.push(fd);

@@ -28,4 +28,15 @@ describe('asking again at once on each failure', () => {
     expect(await retryUntilTimer(() => system.ref('missing').ask('work', 1))).toEqual({ fired: true, codes: new Set(['ACTOR_NOT_FOUND']) });
     await system.close();
   });
+
+  it("NO_WORKERS names what to do, a pool's restarts among the causes", async () => {
+    const system = new ActorSystem({ transport: new InProcessHub().connect() });
+    const router = system.router('nobody-home', { group: 'empty' });
+    const err = (await router.ref.ask('work', 1).catch((e: unknown) => e)) as Error;
+    expect(err.message).toContain("no actor is in group 'empty' now: spawn some there");
+    expect(err.message).toContain(
+      "A pool launched with ready: { group: 'empty' } has none while all its children restart (ask again after its 'restarted' event)",
+    );
+    await system.close();
+  });
 });
