@@ -40,7 +40,10 @@ describe('interrupts in the primary', () => {
       message: expect.stringContaining("no DPDK driver is named 'net_bogus'"),
     });
     const detach = p.use(F).detach('net_null7');
-    await expect(detach).rejects.toMatchObject({ code: 'UNKNOWN_PORT' });
+    await expect(detach).rejects.toMatchObject({
+      code: 'UNKNOWN_PORT',
+      message: expect.stringMatching(/^cannot detach device 'net_null7': .*: no device of that name is attached \(ports\(\) lists those that are\)$/),
+    });
     expect(String(await detach.catch((err: Error) => err.message))).not.toContain('net_bogus0');
   });
 
@@ -72,6 +75,21 @@ describe('interrupts in the primary', () => {
     await p.use(F).closeEventSource('doorbell');
     expect(await p.use(F).stats()).toMatchObject({ fds: 0, native: { fdSources: 0 } });
     expect(ev.of<InterruptEvent>('intr', (x) => x.type === 'fd')).toHaveLength(1);
+  });
+
+  it("an event source's signal(n) takes whole counts only; the runtime's close closes a source left open (its eventfd stayed open, signal() wrote to it)", async () => {
+    const g = group('isrcclose');
+    const p = await g.startAgent({ procType: 'primary' });
+    expect(await p.use(F).eventSourceAcrossClose()).toEqual({
+      'signal(1.5)': 'INVALID_OPTION',
+      'signal(0)': 'INVALID_OPTION',
+      'signal(-1)': 'INVALID_OPTION',
+      'signal(18446744073709552000)': 'INVALID_OPTION',
+      'signal(NaN)': 'INVALID_OPTION',
+      before: 'anon_inode:[eventfd]',
+      after: 'closed',
+      signalAfter: 'CLOSED',
+    });
   });
 
   it('a watch subscribed after the runtime closed fails with CLOSED (it completed, and firstValueFrom gave EmptyError)', async () => {

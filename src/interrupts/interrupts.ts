@@ -29,7 +29,7 @@ import type {
   RelayStats,
   WatchSpec,
 } from './types.js';
-import { validatePort, validateWatch } from './validate.js';
+import { validatePort, validateSignalCount, validateWatch } from './validate.js';
 
 /** A held watch: the primary keeps watching the source until every holder released it. */
 export interface Watch {
@@ -45,9 +45,14 @@ export interface EventSource {
   readonly fd: number;
   /** `fd` events of this source, in every process. */
   readonly events$: Observable<FdEvent>;
-  /** Adds `n` to the eventfd counter (wakes the interrupt thread). */
+  /**
+   * Adds `n` (default 1) to the eventfd counter (wakes the interrupt thread).
+   *
+   * @throws {MpBusError} `INVALID_OPTION` for an `n` that is not an integer from 1 to 2^53-1;
+   *   `CLOSED` once the source or the runtime closed.
+   */
   signal(n?: number): void;
-  /** Stops watching and closes the eventfd. */
+  /** Stops watching and closes the eventfd (the runtime's close does it for sources still open). */
   close(): void;
 }
 
@@ -76,13 +81,20 @@ export class Interrupts {
     this.events$ = backend.events$;
     this.lost$ = backend.losses$ ?? EMPTY;
     this.events$.subscribe({
-      complete: () => (this.ended = true),
-      error: (err: unknown) => {
-        this.ended = true;
-        this.endedBy = err;
-      },
+      complete: () => this.end(),
+      error: (err: unknown) => this.end(err),
     });
   }
+
+  private end(err?: unknown): void {
+    this.ended = true;
+    this.endedBy = err;
+    // their eventfds were left open after the runtime closed, and signal() still wrote to them
+    for (const close of [...this.openSources]) close();
+  }
+
+  /** The close of each event source not closed yet (run when the events end). */
+  private readonly openSources = new Set<() => void>();
 
   /** Set once the event stream ended (the runtime closed, or a lost primary closed it). */
   private ended = false;
@@ -289,20 +301,24 @@ export class Interrupts {
       throw err;
     }
     let closed = false;
+    const close = (): void => {
+      if (closed) return;
+      closed = true;
+      this.openSources.delete(close);
+      release();
+      native.eventfdClose(fd);
+    };
+    this.openSources.add(close);
     return {
       name,
       fd,
       events$: this.events$.pipe(ofFd(name)),
       signal: (n = 1) => {
-        if (closed) throw new MpBusError(ErrorCodes.closed, `event source '${name}' is closed`);
+        if (closed) throw new MpBusError(ErrorCodes.closed, `event source '${name}' is closed${this.ended ? ' (with the runtime)' : ''}`);
+        validateSignalCount(n);
         native.eventfdWrite(fd, n);
       },
-      close: () => {
-        if (closed) return;
-        closed = true;
-        release();
-        native.eventfdClose(fd);
-      },
+      close,
     };
   }
 

@@ -57,6 +57,17 @@ export function portError(err: unknown, port: number, what: string): unknown {
   return err;
 }
 
+/** A detach's failure: DPDK's message names the device already ("cannot detach device 'x': ..."). */
+function detachError(err: unknown): unknown {
+  if (err instanceof MpBusError && err.code === 'ENODEV') {
+    return new MpBusError(ErrorCodes.unknownPort, `${err.message}: no device of that name is attached (ports() lists those that are)`, {
+      cause: err,
+      errno: err.errno,
+    });
+  }
+  return portError(err, -1, 'cannot detach');
+}
+
 /**
  * An attach's failure as the user can act on it: DPDK reports a devargs no bus or driver takes
  * (`net_bogus0`) as EFAULT ("Bad address"), which names neither the cause nor the fix.
@@ -366,7 +377,7 @@ export class PrimarySources {
         this.drain();
         return result;
       } catch (err) {
-        throw this.closedMeanwhile(err, `cannot detach '${device}'`) ?? portError(err, -1, `cannot detach '${device}'`);
+        throw this.closedMeanwhile(err, `cannot detach '${device}'`) ?? detachError(err);
       }
     });
   }

@@ -11,6 +11,13 @@ export function validatePort(port: unknown): asserts port is number {
 
 const MAX_ALARM_MS = 24 * 3600 * 1000;
 
+/** What an event source's signal(n) adds to its eventfd's counter: a whole number a double holds exactly. */
+export function validateSignalCount(n: unknown): void {
+  if (typeof n !== 'number' || !Number.isSafeInteger(n) || n < 1) {
+    throw new MpBusError(ErrorCodes.invalidOption, `signal(n) adds n to the eventfd's counter: an integer from 1 to 2^53-1, got ${String(n)}`);
+  }
+}
+
 export function validateWatch(spec: WatchSpec): void {
   if (typeof spec !== 'object' || spec === null) throw new MpBusError(ErrorCodes.invalidOption, 'a watch is an object such as { type: "lsc", port: 0 }');
   switch (spec.type) {
