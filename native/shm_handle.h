@@ -54,8 +54,12 @@ T* LiveObject(Napi::Env env, const Napi::Value& value, const char* kind) {
   if (!value.IsExternal()) throw Napi::TypeError::New(env, std::string("expected a ") + kind + " handle");
   SharedHandle<T>* h = value.As<Napi::External<SharedHandle<T>>>().Data();
   if (!h->Live()) {
+    // (a memzone is its own zone; a ring or mempool lives in one named after it)
+    const std::string what = std::string(kind) == "memzone"
+                                 ? std::string("memzone '") + h->zoneName + "'"
+                                 : std::string("the ") + kind + " of memzone '" + h->zoneName + "'";
     ThrowError(env, "FREED",
-               std::string("the ") + kind + " of memzone '" + h->zoneName + "'" +
+               what +
                    " was freed by another process of the group (its memory may hold another object now): look it up "
                    "again by name");
   }

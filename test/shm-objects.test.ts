@@ -204,6 +204,17 @@ describe('mempools', () => {
       message: expect.stringContaining("Mempool.create options has no option 'cachesize' (did you mean 'cacheSize'?)"),
     });
     expect(await p.use(shm).mempoolLookup('nopool')).toMatchObject({ code: 'ENOENT' });
+    // a pool's own ring (DPDK's MP_<pool>) is not a way round the pool's checks
+    expect(await p.use(shm).ringLookup('MP_cache')).toMatchObject({
+      code: 'EINVAL',
+      message: expect.stringContaining("ring 'MP_cache' is mempool 'cache''s own"),
+    });
+    expect(await p.use(shm).ringLookup('MP_nopool')).toMatchObject({ code: 'ENOENT' });
+    // more than the ring of a pool can hold (a ring of 2^31 is over DPDK's limit)
+    expect(await p.use(shm).mempoolCreate('ringmax', { size: 2 ** 30, elementSize: 8 })).toMatchObject({
+      code: 'EINVAL',
+      message: expect.stringContaining('from 1 to 1073741823'),
+    });
     // objects larger than the group's memory holds in one piece: DPDK says ENOENT, which is not
     // "no such pool" on a create (it said "create it first")
     const huge = (await p.use(shm).mempoolCreate('huge', { size: 2, elementSize: 2 ** 30 })) as { code: string; message: string };

@@ -140,7 +140,7 @@ export function isPowerOfTwo(n: number): boolean {
  */
 export function explainNativeError(err: unknown, kind: string, name: string, op: 'create' | 'lookup'): unknown {
   if (!(err instanceof MpBusError)) return err;
-  if (op === 'create' && err.code === 'ENOENT') {
+  if (op === 'create' && (err.code === 'ENOENT' || err.code === 'ENOMEM')) {
     return new MpBusError(
       err.code,
       `cannot create a ${kind} named '${name}' this large: DPDK found no memory for it (${err.message}): ask for less, or give the group more hugepage memory`,

@@ -66,7 +66,8 @@ export interface MempoolMemoryChunk {
   view: ArrayBuffer;
 }
 
-const MAX_POOL_SIZE = 2 ** 30;
+/** Its ring holds size + 1 rounded up to a power of two, which DPDK caps at 2^30 (RTE_RING_SZ_MASK). */
+const MAX_POOL_SIZE = 2 ** 30 - 1;
 const MAX_ELEMENT_SIZE = 2 ** 30;
 /** DPDK refuses a cache larger than size / 1.5 (its flush threshold multiplier). */
 const CACHE_FLUSH_MULTIPLIER = 1.5;

@@ -14,6 +14,7 @@
 import { knownKeys, optionKeys } from '../validation.js';
 import { MpBusError, ErrorCodes } from '../errors.js';
 import { ringNative, type RingHandle } from '../native/ring.js';
+import { mempoolNative } from '../native/mempool.js';
 import {
   assertUsable,
   explainNativeError,
@@ -162,6 +163,13 @@ export class Ring {
   static lookup(name: string): Ring {
     openRuntime('Ring.lookup');
     validateName('Ring', name, ringNative().ringConstants.RTE_RING_NAMESIZE);
+    const pool = name.startsWith(MEMPOOL_RING_PREFIX) ? name.slice(MEMPOOL_RING_PREFIX.length) : undefined;
+    if (pool !== undefined && mempoolExists(pool)) {
+      throw new MpBusError(
+        ErrorCodes.invalidArgument,
+        `ring '${name}' is mempool '${pool}''s own (DPDK names a pool's ring ${MEMPOOL_RING_PREFIX}<pool>): addresses through it would not be checked against the pool's objects; use Mempool.lookup('${pool}') and its get/put`,
+      );
+    }
     try {
       return Ring.adopt(ringNative().ringLookup(name));
     } catch (err) {
@@ -264,5 +272,17 @@ function checkSpan(what: string, values: BigUint64Array, start: number, count: n
       ErrorCodes.outOfRange,
       `${what}: values [${String(start)}, ${String(start + count)}) are outside the array of ${values.length} values`,
     );
+  }
+}
+
+/** DPDK's prefix of a mempool's own ring (rte_mempool_ring: `MP_<pool>`). */
+const MEMPOOL_RING_PREFIX = 'MP_';
+
+function mempoolExists(name: string): boolean {
+  try {
+    mempoolNative().mempoolLookup(name);
+    return true;
+  } catch {
+    return false;
   }
 }
