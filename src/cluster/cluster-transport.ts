@@ -700,7 +700,12 @@ export class ClusterTransport implements ActorTransport {
     } catch (err) {
       this.failAsk(
         n,
-        toWireError(new MpBusError('DECODE_FAILED', `the answer of '${ask.to}' to '${ask.action}' could not be decoded: ${(err as Error).message}`)),
+        toWireError(
+          new MpBusError(
+            'DECODE_FAILED',
+            `the answer of '${ask.to}' to '${ask.action}' from another host could not be decoded (${(err as Error).message}): its host may run another mpbus version; its handler may have run, so ask again only if that is safe`,
+          ),
+        ),
       );
       return;
     }
