@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <deque>
 #include <mutex>
@@ -53,10 +54,17 @@ std::thread* gSender = nullptr;
 std::atomic<double> gSendTickets{0};  // tickets handed out (ticket n is the n-th queued send)
 std::atomic<double> gSendDone{0};     // tickets whose send returned
 std::atomic<double> gSendFailed{0};   // sends that failed for at least one peer
+// Closing: what is still queued goes on for this long, even past a peer that does not read (each
+// message then waits the socket's send timeout for it: 10 ms once it is known stuck). Dropped
+// at its first failure, the last messages never reached the peers that read either: the
+// interrupt relay's last events and its end.
+constexpr std::chrono::milliseconds kCloseSendBudget{100};
+std::chrono::steady_clock::time_point gStopAt;
 
 void SenderLoop() {
   pthread_setname_np(pthread_self(), "mpbus-mp-send");
-  bool dropRest = false;  // closing, and a peer is not reading: do not wait on it once per message
+  bool dropRest =
+      false;  // closing for longer than the budget, and a peer is not reading: do not wait on it once per message
   bool lastFailed = false;
   for (;;) {
     Outgoing out;
@@ -75,7 +83,7 @@ void SenderLoop() {
       errnum = rte_errno != 0 ? rte_errno : EIO;
       log = RecentDpdkLog(2, logMark);
       std::lock_guard<std::mutex> lock(gSendMutex);
-      if (gSendStop) dropRest = true;
+      if (gSendStop && std::chrono::steady_clock::now() - gStopAt > kCloseSendBudget) dropRest = true;
     }
     for (int i = 0; i < out.msg.num_fds; i++) close(out.msg.fds[i]);
     if (errnum != 0) gSendFailed.store(gSendFailed.load() + 1);
@@ -150,6 +158,7 @@ void StopSender() {
     gSender = nullptr;
     if (t == nullptr) return;
     gSendStop = true;
+    gStopAt = std::chrono::steady_clock::now();
   }
   gSendWake.notify_all();
   t->join();

@@ -6,7 +6,7 @@ import { fixture } from './harness/fixtures.js';
 import { useTestGroups } from './harness/use-groups.js';
 import { useVhostSockets } from './harness/vhost-sockets.js';
 import { events, linkOf, tapUnavailable, type Events, type LinkReport } from './interrupts-events.js';
-import { sleep } from './harness/wait.js';
+import { sleep, until } from './harness/wait.js';
 
 const F = fixture('interrupts');
 const vhostSocket = useVhostSockets();
@@ -254,6 +254,53 @@ describe('interrupts relayed to secondaries', () => {
     for (let i = 1; i < after.length; i++) expect(after[i]).toBe(after[i - 1]! + 1);
     expect(await t.primary.use(F).relayStats()).toMatchObject({ lossesReported: 1 });
   }, 180_000);
+
+  it('a primary that closes while events come: a secondary gets every one; one stopped meanwhile gets those it can and reports the rest on lost$', async () => {
+    // Before, the primary dropped the batch waiting behind the one in flight, relayed nothing it
+    // drained at its close, and freed its shared-memory batches; a secondary closed before it read
+    // what was in its inbox. Their last events were missing, and nothing said so.
+    const g = group('rend');
+    const primary = await g.startAgent({ procType: 'primary' });
+    await primary.use(F).serve();
+    const secondaries = [await g.spawn(), await g.spawn()];
+    await Promise.all(secondaries.map((s) => s.start({ procType: 'secondary', onPrimaryLost: 'close' })));
+    const evs = secondaries.map((s) => events(s));
+    for (const s of secondaries) {
+      await s.use(F).recordAll();
+      await s.use(F).recordLosses();
+    }
+    await primary.use(F).createEventSource('bell');
+    await primary.use(F).signalEventSource('bell', 1);
+    await Promise.all(evs.map((ev) => ev.wait<InterruptEvent>('intr', (e) => e.type === 'fd')));
+    const stopped = secondaries[1]!;
+    process.kill(stopped.pid, 'SIGSTOP');
+    let last: number;
+    try {
+      last = await primary.use(F).closeWhileSignalling('bell', 400);
+      await sleep(300);
+    } finally {
+      process.kill(stopped.pid, 'SIGCONT');
+    }
+    const outcome = (ev: Events): { seqs: number[]; lost: Array<{ from: number; to: number }> } => ({
+      seqs: ev.of<InterruptEvent>('intr').map((e) => e.seq),
+      lost: ev.of<{ from: number; to: number }>('lost').map(({ from, to }) => ({ from, to })),
+    });
+    for (const ev of evs)
+      await until('every event delivered or reported lost', () => Math.max(...outcome(ev).seqs, ...outcome(ev).lost.map((l) => l.to)) >= last, 15_000);
+    const idle = outcome(evs[0]!);
+    expect(idle.lost).toEqual([]);
+    expect(idle.seqs).toEqual(Array.from({ length: last - idle.seqs[0]! + 1 }, (_, i) => idle.seqs[0]! + i));
+    // the stopped one: each seq once, delivered or in a reported run, in order, up to the last
+    const late = outcome(evs[1]!);
+    const covered = [...late.seqs.map((seq) => ({ from: seq, to: seq })), ...late.lost].sort((a, b) => a.from - b.from);
+    let next = late.seqs[0]!;
+    for (const run of covered) {
+      expect(run.from, JSON.stringify(late.lost)).toBe(next);
+      next = run.to + 1;
+    }
+    expect(next - 1).toBe(last);
+    expect(late.seqs).toEqual([...late.seqs].sort((a, b) => a - b));
+  });
 
   it('a primary serves secondaries without having used interrupts itself', async () => {
     const g = group('rauto');

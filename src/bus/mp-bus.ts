@@ -548,7 +548,10 @@ export class MpBus {
   private shutdown(): void {
     this.removeCloseHook();
     this.requests.close(this.endedBy);
-    this.large.releaseAll();
+    // A primary's broadcasts still within their TTL stay for the secondaries that have not read
+    // them yet (a busy one got PAYLOAD_GONE for the events relayed just before the primary
+    // closed): the group's hugepage memory goes with its last process.
+    if (!(this.role === 'primary' && this.requests.anySecondary())) this.large.releaseAll();
     this.requests.unregisterLanes();
     for (const reg of this.registrations.values()) {
       this.native.mpUnregister(reg.name);

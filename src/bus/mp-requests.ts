@@ -181,7 +181,7 @@ export class MpRequests {
    * DPDK 22.11 never calls such a request back: it waited for the safety timer, seconds past its
    * timeout.
    */
-  private anySecondary(): boolean {
+  anySecondary(): boolean {
     const now = monotonicMs();
     if (now < this.secondariesSeenUntil && this.secondaryPids.some(pidExists)) return true;
     let files: string[];
@@ -233,7 +233,7 @@ export class MpRequests {
     req.reject(
       new MpBusError(
         MpErrorCodes.timeout,
-        `'${req.target}': not sent: no request slot came free within ${req.timeoutMs} ms (${queued} requests queued): ${why}`,
+        `'${req.target}': not sent: no request slot came free within ${req.timeoutMs} ms (${queued} ${queued === 1 ? 'request' : 'requests'} queued): ${why}`,
       ),
     );
   };

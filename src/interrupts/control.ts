@@ -11,7 +11,7 @@ import { pidAlive } from '../runtime/group.js';
 import type { MpBus } from '../bus/index.js';
 import type { PrimarySources, Release } from './primary.js';
 import { EventRelay } from './relay.js';
-import { CONTROL_NAME, REAP_INTERVAL_MS, failure, isObject, type ControlReply, type ControlRequest } from './relay-protocol.js';
+import { CONTROL_NAME, REAP_INTERVAL_MS, failure, isObject, type ControlReply, type ControlRequest, type RelayEndFile } from './relay-protocol.js';
 import type { RelayStats } from './types.js';
 import { validateWatch } from './validate.js';
 
@@ -43,10 +43,10 @@ export function serveControl(bus: MpBus, serve: () => RelayServer): Subscription
 }
 
 /** Primary: broadcasts every event of `sources` and answers control requests about them. */
-export function serveRelay(sources: PrimarySources, bus: MpBus, log: Logger): RelayServer {
+export function serveRelay(sources: PrimarySources, bus: MpBus, log: Logger, endFile?: RelayEndFile): RelayServer {
   const remoteHolds = new Map<string, { pid: number; release: Release }>();
   let reaper: NodeJS.Timeout | undefined;
-  const relay = new EventRelay(bus, log);
+  const relay = new EventRelay(bus, log, endFile);
 
   const reap = (): void => {
     for (const [key, hold] of remoteHolds) {

@@ -11,6 +11,7 @@ import { Interrupts } from './interrupts.js';
 import { PrimarySources } from './primary.js';
 import { serveControl, serveRelay, type RelayServer } from './control.js';
 import { RelayClient } from './relay-client.js';
+import { RelayEndFile } from './relay-protocol.js';
 
 export { Interrupts, type Watch, type EventSource } from './interrupts.js';
 export type { InterruptBackend, Hold } from './backend.js';
@@ -85,7 +86,7 @@ export function interruptsOf(rt: Runtime): Interrupts {
     const sources = new PrimarySources(log);
     let server: RelayServer;
     try {
-      server = serveRelay(sources, bus, log);
+      server = serveRelay(sources, bus, log, new RelayEndFile(rt.group.runtimeDir));
       state.control ??= serveControl(bus, () => state.server!);
     } catch (err) {
       sources.close();
@@ -94,21 +95,25 @@ export function interruptsOf(rt: Runtime): Interrupts {
     state.server = server;
     rt.onClose(() => {
       state.control?.unsubscribe();
-      server.stop();
+      // the sources first: their last events go through the relay before it sends its end
       sources.close();
+      server.stop();
       // a hotplug still in DPDK (waiting for a stopped secondary's answer: seconds) ends before DPDK's cleanup runs
       return sources.hotplugsEnded();
     });
     intr = new Interrupts(sources, sources, () => server.stats());
   } else {
-    const client = new RelayClient(bus, log, rt.primaryIsMpbus);
+    const client = new RelayClient(bus, log, rt.primaryIsMpbus, new RelayEndFile(rt.group.runtimeDir));
     // 'exit' and 'close' close the runtime, which completes the streams; under 'ignore' the
     // process lives on, and its streams fail (they could never emit again).
     const lost = rt.primaryLost$.subscribe(({ pid, reason, policy }) => {
+      client.primaryLeaving(reason, pid);
       if (policy === 'ignore') client.primaryLost(pid, reason);
     });
-    rt.onClose(() => {
+    rt.onClose(async (context) => {
       lost.unsubscribe();
+      // what the primary sent before it went is still coming in: delivered, or reported lost
+      if (context.reason === 'primary-lost') await client.settle();
       client.close();
     });
     intr = new Interrupts(client, undefined);

@@ -13,6 +13,7 @@ import {
   CONTROL_NAME,
   CONTROL_TIMEOUT_MS,
   EVENT_NAME,
+  END_WAIT_MS,
   HISTORY_LIMIT,
   HOTPLUG_TIMEOUT_MS,
   REPLAY_RETRY_MS,
@@ -20,6 +21,7 @@ import {
   plausibleEvent,
   type ControlReply,
   type ControlRequest,
+  type RelayEndFile,
   type ReplayReply,
 } from './relay-protocol.js';
 import type { EventLoss, InterruptEvent, LinkState, PortInfo, WatchSpec } from './types.js';
@@ -43,6 +45,11 @@ export class RelayClient implements InterruptBackend {
   private replaying = false;
   private retryTimer: NodeJS.Timeout | undefined;
   private closed = false;
+  /** The primary's last seq, from its `end` message (it closed). */
+  private endSeq: number | undefined;
+  /** How the primary went, once this process learnt it: nothing is asked of it any more. */
+  private primaryWent: 'left' | 'died' | undefined;
+  private primaryPid: number | undefined;
   private nextHoldId = 1;
   private readonly subscriptions = new Subscription();
 
@@ -51,6 +58,8 @@ export class RelayClient implements InterruptBackend {
     private readonly bus: MpBus,
     private readonly log: Logger,
     private readonly primaryServes = true,
+    /** Where its primary recorded its last seq (read when the primary's `end` did not come). */
+    private readonly endFile?: RelayEndFile,
   ) {
     this.subscriptions.add(
       bus.messages$<unknown>(EVENT_NAME).subscribe({
@@ -90,6 +99,7 @@ export class RelayClient implements InterruptBackend {
         this.lastSeq = latest;
       }
       this.knownLatest = Math.max(this.knownLatest, latest);
+      if (value.end === true) this.endSeq = latest;
       return true;
     }
     return false;
@@ -130,7 +140,8 @@ export class RelayClient implements InterruptBackend {
 
   /** Asks the primary for the events after the last delivered; newer ones wait in `early`. */
   private startReplay(): void {
-    if (this.replaying || this.closed || this.retryTimer) return;
+    // (a primary that went answers nothing: what is missing is reported when this process closes)
+    if (this.replaying || this.closed || this.retryTimer || this.primaryWent) return;
     this.replaying = true;
     const from = this.lastSeq + 1;
     this.call<ReplayReply>({ op: 'replay', from }).then(
@@ -142,7 +153,7 @@ export class RelayClient implements InterruptBackend {
       },
       (err: unknown) => {
         this.replaying = false;
-        if (this.closed) return;
+        if (this.closed || this.primaryWent) return;
         this.log.warn({ err, from }, 'missed interrupt events could not be fetched yet: retrying');
         this.retryTimer = setTimeout(() => {
           this.retryTimer = undefined;
@@ -286,21 +297,82 @@ export class RelayClient implements InterruptBackend {
    */
   primaryLost(pid: number | undefined, reason: 'died' | 'left'): void {
     if (this.closed || this.primaryGone) return;
+    this.primaryLeaving(reason, pid);
     this.primaryGone = new MpBusError(
       ErrorCodes.primaryLost,
       `the primary${pid === undefined ? '' : ` (pid ${pid})`} ${reason === 'died' ? 'died' : 'left the group'}: no process relays interrupts to this one any more; start a new group to watch them again`,
     );
+    // calls fail at once; the streams once what the primary sent before it went is delivered (or reported lost)
+    void this.settle().then(() => this.close());
+  }
+
+  /** The primary left or died (any `onPrimaryLost` policy): no replay is asked of it any more. */
+  primaryLeaving(reason: 'left' | 'died', pid?: number): void {
+    this.primaryWent ??= reason;
+    this.primaryPid ??= pid;
     if (this.retryTimer) clearTimeout(this.retryTimer);
-    this.subscriptions.unsubscribe();
-    this.subject.error(this.primaryGone);
-    this.lossSubject.complete();
+    this.retryTimer = undefined;
+  }
+
+  /**
+   * The primary went: delivers what already reached this process (its rte_mp inbox is read
+   * between turns of the event loop) and, when the primary left, waits up to {@link END_WAIT_MS}
+   * for its `end`; then reports on `lost$` every event it announced that never came. Before, the
+   * runtime's close completed the stream at once: events already in the inbox were dropped, and
+   * none of it was reported.
+   */
+  async settle(): Promise<void> {
+    const until = performance.now() + END_WAIT_MS;
+    do {
+      await new Promise((resolve) => setImmediate(resolve));
+      if (this.endSeq !== undefined && this.lastSeq >= this.endSeq) return;
+    } while (this.primaryWent === 'left' && this.endSeq === undefined && performance.now() < until);
+    // The end broadcast did not come (this process's socket was full when it was sent: stopped,
+    // starved): the primary wrote it down too. Read only now, since the broadcasts before it may
+    // still be on their way.
+    if (this.endSeq === undefined && this.primaryWent === 'left' && this.primaryPid !== undefined && this.synced) {
+      const recorded = this.endFile?.read(this.primaryPid);
+      if (recorded !== undefined) {
+        this.endSeq = recorded;
+        this.knownLatest = Math.max(this.knownLatest, recorded);
+      }
+    }
+    // a few more turns for what the end's batch carried (or, when the primary died, what it sent last)
+    for (let turn = 0; turn < 3 && this.lastSeq < this.lastAnnounced(); turn++) await new Promise((resolve) => setImmediate(resolve));
+    this.reportMissing();
+  }
+
+  /** The last seq this process knows the primary sent. */
+  private lastAnnounced(): number {
+    return Math.max(this.endSeq ?? 0, this.knownLatest);
+  }
+
+  /** Reports each run of announced events that never came, delivering those that came after it. */
+  private reportMissing(): void {
+    const last = this.lastAnnounced();
+    while (this.synced && this.lastSeq < last) {
+      let next = last + 1;
+      for (const seq of this.early.keys()) if (seq > this.lastSeq && seq < next) next = seq;
+      const loss: EventLoss = {
+        from: this.lastSeq + 1,
+        to: next - 1,
+        reason: `the primary ${this.primaryWent === 'died' ? 'died' : 'left'} before this process received events ${this.lastSeq + 1}..${next - 1} (it did not read its rte_mp socket in time: busy, stopped or starved)`,
+      };
+      this.lastSeq = next - 1;
+      this.log.warn(loss, 'interrupt events lost');
+      this.lossSubject.next(loss);
+      this.deliverEarly();
+    }
   }
 
   close(): void {
+    if (this.closed) return;
     this.closed = true;
     if (this.retryTimer) clearTimeout(this.retryTimer);
     this.subscriptions.unsubscribe();
-    this.subject.complete();
+    // (closed while it settled after its primary went, 'ignore': the streams still say why)
+    if (this.primaryGone) this.subject.error(this.primaryGone);
+    else this.subject.complete();
     this.lossSubject.complete();
   }
 }

@@ -7,8 +7,8 @@
  * event over rte_mp to every secondary, and answers secondaries that ask it to watch a source,
  * read a link, start a port or hotplug a device.
  *
- * - `mpbus.intr.event`: primary -> every secondary, `{ events }` in the primary's order, or a
- *   beacon `{ latest }`. One broadcast is in flight at a time (on the bus's sender thread);
+ * - `mpbus.intr.event`: primary -> every secondary, `{ events }` in the primary's order, a
+ *   beacon `{ latest }`, or, last as the primary closes, `{ latest, end: true }`. One broadcast is in flight at a time (on the bus's sender thread);
  *   events that come meanwhile go out together in the next, so a secondary that does not read
  *   (each broadcast then waits the socket's send timeout for it) costs the others about one
  *   timeout per batch, not one per event.
@@ -24,6 +24,8 @@
  * A secondary's holds are tagged with its pid; the primary drops the holds of processes that
  * died (checked while any remote hold exists), so a crashed secondary leaks no registration.
  */
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { MpBusError } from '../errors.js';
 import type { InterruptEvent, WatchSpec } from './types.js';
 
@@ -40,8 +42,48 @@ export const BEACON_INTERVAL_MS = 250;
 /** A secondary whose replay request failed (primary busy, gone) tries again after this. */
 export const REPLAY_RETRY_MS = 1000;
 
-/** What the primary broadcasts on {@link EVENT_NAME}. */
-export type EventMessage = { events: InterruptEvent[] } | { latest: number };
+/**
+ * What the primary broadcasts on {@link EVENT_NAME}: events, a beacon of its latest seq, or, last
+ * of all as it closes, `end`: no event follows `latest`.
+ */
+export type EventMessage = { events: InterruptEvent[] } | { latest: number; end?: true };
+/**
+ * A secondary whose primary left waits this long at most for its `end` (the primary closes its
+ * actors before its interrupts), delivering what arrives, before it reports what never came.
+ */
+export const END_WAIT_MS = 500;
+
+/**
+ * The relay's last seq, also in a file of the group's runtime dir (`mpbus_intr_end_<pid>`, gone
+ * with the group's files): a secondary that could not read the `end` broadcast (stopped while the
+ * primary closed: its socket was full) reads it there, and reports what it never got.
+ */
+export class RelayEndFile {
+  constructor(private readonly runtimeDir: string) {}
+
+  private path(primaryPid: number): string {
+    return join(this.runtimeDir, `mpbus_intr_end_${primaryPid}`);
+  }
+
+  /** Primary: records its last seq. */
+  write(seq: number): void {
+    try {
+      writeFileSync(this.path(process.pid), String(seq));
+    } catch {
+      // the dir is gone: no secondary is left to tell
+    }
+  }
+
+  /** Secondary: the last seq its primary recorded, if it did (written by another process: checked). */
+  read(primaryPid: number): number | undefined {
+    try {
+      const seq = Number(readFileSync(this.path(primaryPid), 'utf8').slice(0, 20));
+      return Number.isSafeInteger(seq) && seq >= 0 ? seq : undefined;
+    } catch {
+      return undefined;
+    }
+  }
+}
 
 /** The answer to `replay`: the events from `from` on that the history still has. */
 export interface ReplayReply {

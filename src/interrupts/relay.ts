@@ -7,7 +7,7 @@
 import type { Logger } from 'pino';
 import type { MpBusError } from '../errors.js';
 import type { MpBus } from '../bus/index.js';
-import { BEACON_INTERVAL_MS, EVENT_NAME, HISTORY_LIMIT, type EventMessage, type ReplayReply } from './relay-protocol.js';
+import { BEACON_INTERVAL_MS, EVENT_NAME, HISTORY_LIMIT, type EventMessage, type RelayEndFile, type ReplayReply } from './relay-protocol.js';
 import type { InterruptEvent, RelayStats } from './types.js';
 
 /**
@@ -25,11 +25,11 @@ export class EventRelay {
   private closed = false;
   private readonly counts = { batches: 0, events: 0, largestBatch: 0, failed: 0, beacons: 0, replays: 0, lossesReported: 0 };
 
-  /** `primaryServes`: false under a primary that is not mpbus (a C program), which serves no relay: every call is `ENOTREADY` at once. */
+  /** `endFile`: where the last seq is recorded as the relay closes (see {@link RelayEndFile}). */
   constructor(
     private readonly bus: MpBus,
     private readonly log: Logger,
-    private readonly primaryServes = true,
+    private readonly endFile?: RelayEndFile,
   ) {}
 
   stats(): RelayStats {
@@ -104,9 +104,27 @@ export class EventRelay {
     this.send({ latest: this.latest });
   }
 
+  /**
+   * Sends what is pending, even behind a batch in flight (the bus's sender thread keeps their
+   * order), then `end`: secondaries then know they have every event, or which they missed.
+   * Before, the batch waiting behind the one in flight was dropped, and the last events of a
+   * closing primary reached no secondary, unreported.
+   */
   close(): void {
-    this.closed = true;
+    if (this.closed) return;
     if (this.beacon) clearInterval(this.beacon);
     this.beacon = undefined;
+    if (this.pending.length > 0) {
+      this.inFlight = false;
+      this.flush();
+    }
+    this.closed = true;
+    this.endFile?.write(this.latest);
+    try {
+      // (a secondary it does not reach reads the end file when it learns its primary left)
+      this.bus.broadcast(EVENT_NAME, { latest: this.latest, end: true } satisfies EventMessage, { onSent: () => undefined });
+    } catch (err) {
+      this.log.debug({ err }, 'end of events not relayed');
+    }
   }
 }

@@ -10,7 +10,8 @@
  * - `mpbus_lcore_<id>.lock`: held by the process that owns lcore `<id>`;
  * - `mpbus_settings.json`: the primary's settings, checked by secondaries before they attach;
  * - `mpbus_primary_left_<pid>`: written by a primary that closes cleanly, before it lets go of
- *   DPDK's lock on `config`, so secondaries can tell a primary that left from one that died.
+ *   DPDK's lock on `config`, so secondaries can tell a primary that left from one that died;
+ * - `mpbus_intr_end_<pid>`: the interrupt relay's last seq (src/interrupts/relay-protocol.ts).
  */
 import { filePrefix } from '../validation.js';
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync, renameSync, accessSync, constants, statSync } from 'node:fs';
