@@ -196,9 +196,12 @@ describe('system.launch(): worker processes as supervised children', () => {
       // left DPDK, children of this test were SIGKILLed in 6 of 20 runs on a quiet machine, about
       // 200 ms after the signal. Beside two other integration test files, about one run in ten
       // still has a child too starved of CPU to be gone by 600 ms: that kill is the bound working.
+      // On a machine that loaded the primary may itself end, at the signal's 750 ms, before it
+      // hears of a child's exit: that child has no line (every child is gone all the same, above).
       const exits = p.lines().filter((l) => 'exited' in l) as Array<{ code: number | null; signal: string | null; at: number }>;
-      expect(exits).toHaveLength(3);
-      expect(codes).toEqual(exits.filter((e) => e.signal === null).map(() => 0));
+      expect(exits.length).toBeLessThanOrEqual(3);
+      expect(codes.every((code) => code === 0)).toBe(true);
+      expect(codes.length).toBeGreaterThanOrEqual(exits.filter((e) => e.signal === null).length);
       for (const e of exits) {
         expect(e).toMatchObject({ reason: 'primary-closing' });
         if (e.signal === null) expect(e.code).toBe(0);
