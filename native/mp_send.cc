@@ -63,8 +63,8 @@ std::chrono::steady_clock::time_point gStopAt;
 
 void SenderLoop() {
   pthread_setname_np(pthread_self(), "mpbus-mp-send");
-  bool dropRest =
-      false;  // closing for longer than the budget, and a peer is not reading: do not wait on it once per message
+  // Closing for longer than the budget, and a peer is not reading: do not wait on it once per message.
+  bool dropRest = false;
   bool lastFailed = false;
   for (;;) {
     Outgoing out;

@@ -8,7 +8,8 @@
  * read a link, start a port or hotplug a device.
  *
  * - `mpbus.intr.event`: primary -> every secondary, `{ events }` in the primary's order, a
- *   beacon `{ latest }`, or, last as the primary closes, `{ latest, end: true }`. One broadcast is in flight at a time (on the bus's sender thread);
+ *   beacon `{ latest }`, or, last as the primary closes, `{ latest, end: true }`. One broadcast
+ *   is in flight at a time (on the bus's sender thread);
  *   events that come meanwhile go out together in the next, so a secondary that does not read
  *   (each broadcast then waits the socket's send timeout for it) costs the others about one
  *   timeout per batch, not one per event.
