@@ -41,6 +41,16 @@ void CloseEventFds(Event& ev) {
 
 void DrainToJsUnsafe(Napi::Env env, Napi::Function callback);
 
+// A queued send's outcome (kSendDone) on its JS event object.
+void SetSendOutcome(Napi::Object o, const Event& ev) {
+  o.Set("ticket", ev.ticket);
+  if (ev.errnum != 0) {
+    o.Set("code", ErrnoName(ev.errnum));
+    o.Set("errno", ev.errnum);
+    o.Set("message", ErrnoText(ev.errnum) + (ev.log.empty() ? "" : "\nDPDK said:\n" + ev.log));
+  }
+}
+
 // Runs on the JS thread: hands every pending event to the bus in one call. Node may run a last
 // queued call while it tears the environment down, when no JavaScript can run: a C++ exception
 // escaping here would terminate the process, so none does.
@@ -70,12 +80,7 @@ void DrainToJsUnsafe(Napi::Env env, Napi::Function callback) {
                                                    : "sendDone");
     o.Set("name", ev.name);
     if (ev.kind == Event::kSendDone) {
-      o.Set("ticket", ev.ticket);
-      if (ev.errnum != 0) {
-        o.Set("code", ErrnoName(ev.errnum));
-        o.Set("errno", ev.errnum);
-        o.Set("message", ErrnoText(ev.errnum) + (ev.log.empty() ? "" : "\nDPDK said:\n" + ev.log));
-      }
+      SetSendOutcome(o, ev);
     } else if (ev.kind == Event::kIncoming) {
       o.Set("param", Napi::Buffer<uint8_t>::Copy(env, ev.param.data(), ev.param.size()));
       o.Set("fds", FdsToJs(env, ev.fds));
@@ -126,15 +131,27 @@ Napi::Value MpOpen(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
-// mpClose(): stops delivery; events that arrive later are dropped and their fds closed.
+// mpClose() -> sendDone events[]: stops delivery; events that arrive later are dropped and their
+// fds closed. What the sender thread reported while it finished the queue is returned (those
+// messages were sent or failed: they were not cut off by the close); the rest is dropped.
 Napi::Value MpClose(const Napi::CallbackInfo& info) {
-  StopSender();  // its last reports are dropped with the inbox below
+  Napi::Env env = info.Env();
+  StopSender();
   std::vector<Event> dropped = gInbox.Close();
   auto* m = static_cast<MpEnv*>(info.Data());
   StopSpin(m);
   if (gReceiver == m) gReceiver = nullptr;
-  for (auto& ev : dropped) CloseEventFds(ev);
-  return info.Env().Undefined();
+  Napi::Array sendOutcomes = Napi::Array::New(env);
+  for (auto& ev : dropped) {
+    CloseEventFds(ev);
+    if (ev.kind != Event::kSendDone) continue;
+    Napi::Object o = Napi::Object::New(env);
+    o.Set("kind", "sendDone");
+    o.Set("name", ev.name);
+    SetSendOutcome(o, ev);
+    sendOutcomes.Set(sendOutcomes.Length(), o);
+  }
+  return sendOutcomes;
 }
 
 // The action registration is process-wide too: DPDK keeps one table of names per process.

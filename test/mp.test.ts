@@ -87,6 +87,16 @@ describe('the rte_mp bus', () => {
     }
   });
 
+  it("a primary that closes right after broadcasting tells each onSent the send's real outcome (not CLOSED for what was sent)", async () => {
+    const { primary, secondaries } = await startGroup('close-sent', 1);
+    await secondaries[0]!.use(mp).subscribe('last');
+    const seen: number[] = [];
+    secondaries[0]!.on('msg', (m: { value: { i: number } }) => seen.push(m.value.i));
+    const outcomes = await primary.use(mp).broadcastThenClose('last', 50);
+    await expect.poll(() => seen.length, { timeout: 15_000 }).toBe(50);
+    expect(outcomes).toEqual(Array.from({ length: 50 }, () => 'ok'));
+  });
+
   it('a primary that broadcast and then calls process.exit() exits at once (the idle sender thread does not hold it)', async () => {
     const { primary } = await startGroup('exit', 0);
     await primary.use(mp).broadcastThenExit('bye');

@@ -558,8 +558,9 @@ export class MpBus {
       reg.subject.complete();
     }
     this.registrations.clear();
-    // Joins the sender thread (what it still sends is bounded by the socket's send timeout).
-    this.native.mpClose();
+    // Joins the sender thread (what it still sends is bounded by the socket's send timeout);
+    // the outcomes it reported meanwhile are told before the rest is told CLOSED.
+    for (const sent of this.native.mpClose()) this.sender.onSendDone(sent);
     this.sender.close();
     this.errorSubject.complete();
     if (current === this) current = undefined;

@@ -51,8 +51,11 @@ export type NativeMpEvent = NativeIncoming | NativeRequestDone | NativeSendDone;
 export interface MpBinding {
   /** Starts delivering DPDK events, in bursts, to `drain` on the JS thread. */
   mpOpen(drain: (events: NativeMpEvent[]) => void): void;
-  /** Stops delivery; later events are dropped and their fds closed. */
-  mpClose(): void;
+  /**
+   * Stops delivery (later events are dropped and their fds closed), after the sender thread
+   * finished its queue: returns the outcomes it reported that were not delivered yet.
+   */
+  mpClose(): NativeSendDone[];
   /** Spin up to `maxUs` before the event loop sleeps, within `windowUs` of traffic; (0, 0): off. */
   mpSetSpin(windowUs: number, maxUs: number): void;
   mpRegister(name: string): void;
