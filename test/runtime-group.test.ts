@@ -3,6 +3,8 @@
  * settings a secondary must share with its primary, lcore IDs, dead primaries and their leftovers.
  */
 import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { sleep } from './harness/wait.js';
+import { pidExists } from '../src/runtime/group.js';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { TestGroup, type Agent } from './harness/group.js';
@@ -151,6 +153,21 @@ describe('a dead primary', () => {
     const start = s.start({ procType: 'secondary' });
     await expect(start).rejects.toMatchObject({ code: 'PRIMARY_DEAD' });
     await expect(start).rejects.toThrow(/start a new primary/);
+  });
+
+  it('a secondary whose primary dies while DPDK attaches it fails its start with PRIMARY_DEAD (it is not handed a dead group)', async () => {
+    const g = group('dies-during');
+    const p = await g.startAgent({ procType: 'primary' });
+    // Stopped, the primary does not answer the secondary's start-up requests: DPDK waits for them.
+    p.kill('SIGSTOP');
+    const s = await g.spawn();
+    const start = s.start({ procType: 'secondary' });
+    await sleep(1500);
+    p.kill('SIGKILL');
+    await p.exited;
+    await expect(start).rejects.toMatchObject({ code: 'PRIMARY_DEAD' });
+    // it is still there to say so (not exited by the primary-lost policy)
+    expect(pidExists(s.pid)).toBe(true);
   });
 
   it("a new primary on a dead group's prefix clears its leftovers, but only once none of its processes lives", async () => {

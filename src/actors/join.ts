@@ -14,7 +14,7 @@ import { ErrorCodes, MpBusError } from '../errors.js';
 import { Runtime } from '../runtime/runtime.js';
 import { resolveOptions, RUNTIME_OPTION_KEYS, type ResolvedOptions, type RuntimeOptions } from '../runtime/options.js';
 import { checkedOptions, optionKeys } from '../validation.js';
-import { attachToParent, launchedChild, launchedRuntimeDefaults } from './launched-child.js';
+import { attachToParent, exitIfPrimaryDied, launchedChild, launchedRuntimeDefaults } from './launched-child.js';
 import { MailboxSystem } from '../bus/mailbox.js';
 import { MailboxTransport, transportSettings, type MailboxTransportOptions } from './mailbox-transport.js';
 import { ActorSystem, checkActorSystemOptions, type ActorSystemOptions } from './system.js';
@@ -69,7 +69,7 @@ export async function startActorSystem(options: StartActorSystemOptions = {}): P
     checkSameRuntimeOptions(rt, given);
   }
   const ownRuntime = !rt || rt.closed;
-  if (ownRuntime) rt = await Runtime.start(runtimeOptions);
+  if (ownRuntime) rt = await Runtime.start(runtimeOptions).catch(exitIfPrimaryDied);
   const runtime = rt!;
   // Attached here, where waiting for a process still creating the group's objects costs no sleep.
   await MailboxSystem.openAsync(mailboxSystem);

@@ -9,6 +9,7 @@
  */
 import { registry } from '../bus/registry.js';
 import { logger } from '../log.js';
+import { ErrorCodes } from '../errors.js';
 import { ignoreClosingFailures } from '../runtime/process-end.js';
 import { pidAlive } from '../runtime/group.js';
 import { cleanGroup } from '../runtime/group-survey.js';
@@ -63,6 +64,18 @@ function orphaned(parentPid: number): never {
     }
   }
   process.exit(PRIMARY_LOST_EXIT_CODE);
+}
+
+/**
+ * @internal A runtime start that failed: in a launched child whose primary died meanwhile
+ * (`PRIMARY_DEAD`, or `NO_PRIMARY` once its files are gone too), the child exits as a secondary
+ * does when its primary dies, not with the application's unhandled rejection. Else throws `err`.
+ */
+export function exitIfPrimaryDied(err: unknown): never {
+  const code = (err as { code?: unknown } | null)?.code;
+  const parentPid = Number(process.env[ChildEnv.parentPid]);
+  if (launchedChild() !== undefined && (code === ErrorCodes.primaryDead || code === ErrorCodes.noPrimary) && !pidAlive(parentPid)) orphaned(parentPid);
+  throw err;
 }
 
 /** @internal The group and role a launched child joins when `startActorSystem` is given none. */

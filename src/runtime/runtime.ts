@@ -332,6 +332,7 @@ export class Runtime {
         primaryIsMpbus: result.processType === 'primary' || group.mpbusPrimaryAlive(),
       });
       started = rt;
+      membersFd = -1; // the runtime's now (its close lets go of it; a number closed twice may be another's)
       try {
         attachCounters(group.runtimeDir, rt.lcoreId, rt.processType);
       } catch (err) {
@@ -355,7 +356,19 @@ export class Runtime {
         }
       }
       process.on('exit', rt.onExit);
-      if (rt.processType === 'secondary') rt.watchPrimary();
+      if (rt.processType === 'secondary') {
+        // A primary that died while DPDK attached this one (its requests to the dead primary
+        // wait out their timeout: seconds): the start fails, as it would a moment earlier,
+        // rather than hand the application a runtime that closes at once.
+        if (rt.primaryGone()) {
+          await rt.closeFor('primary-lost', 0).catch(() => undefined);
+          throw new MpBusError(
+            ErrorCodes.primaryDead,
+            `the primary of group '${opts.filePrefix}' died while this secondary attached: start a primary again (it clears what the dead one left), then this process`,
+          );
+        }
+        rt.watchPrimary();
+      }
       rt.log.info({ dpdk: rt.dpdkVersion }, 'joined group');
       return rt;
     } catch (err) {
@@ -602,6 +615,12 @@ export class Runtime {
     this.unwatchPrimaryExit = exits?.watch(primaryPid!, check);
     this.primaryWatch = setInterval(check, exits ? WATCHED_PRIMARY_WATCH_MS : PRIMARY_WATCH_MS);
     this.primaryWatch.unref();
+  }
+
+  /** Secondaries: the primary's lock on `config` is gone, and it holds no mpbus primary's lock either (it died). */
+  private primaryGone(): boolean {
+    const pid = this.group.readSettings()?.primaryPid ?? this.group.primaryLockHolder();
+    return !this.group.primaryAlive() && !this.primaryLostItsDpdkLock(pid);
   }
 
   /**
