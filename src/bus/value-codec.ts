@@ -24,6 +24,7 @@
  * walk first meets it, so a later `[REF, n]` points back at it: shared references and cycles);
  * primitives, strings and `Buffer`s stay as they are.
  */
+import { types } from 'node:util';
 import { addExtension } from 'msgpackr';
 import { MpBusError, ErrorCodes } from '../errors.js';
 import { logger } from '../log.js';
@@ -46,7 +47,12 @@ const enum Tag {
   date = 10,
   /** -0, which msgpack writes as the integer 0 */
   negativeZero = 11,
+  /** an instance of a registered subclass of a built-in (Map, Date, Uint8Array...): the built-in's tree, the class, its fields */
+  subclass = 12,
 }
+
+/** The tags a {@link Tag.subclass} may wrap: the built-ins a class can extend and still cross. */
+const SUBCLASSABLE: ReadonlySet<unknown> = new Set([Tag.array, Tag.map, Tag.set, Tag.regexp, Tag.date, Tag.bytes]);
 
 /** The largest number of keys msgpackr writes as a plain map (a 16-bit size); more go as a tagged tree. */
 const PLAIN_KEYS_MAX = 0xffff;
@@ -146,12 +152,40 @@ const standardErrors = new Map<string, ErrorConstructor>([
   ['URIError', URIError],
 ]);
 
-const TypedArray = Object.getPrototypeOf(Uint8Array) as abstract new () => ArrayBufferView;
 const typedArrays = new Map<string, new (buffer: ArrayBuffer) => ArrayBufferView>(
   [Int8Array, Uint8Array, Uint8ClampedArray, Int16Array, Uint16Array, Int32Array, Uint32Array, Float32Array, Float64Array, BigInt64Array, BigUint64Array].map(
     (C) => [C.name, C as new (buffer: ArrayBuffer) => ArrayBufferView],
   ),
 );
+
+/**
+ * The prototype of the built-in class whose internal slots `v` has (`Map.prototype` for a Map or
+ * an instance of a subclass of Map...), or undefined when it is none of those that cross. Asked
+ * of the object itself, not of its prototype chain: `Object.create(Map.prototype)` is no Map.
+ */
+function builtinPrototype(v: object): object | undefined {
+  if (Array.isArray(v)) return Array.prototype;
+  if (types.isTypedArray(v)) return typedArrays.get(v[Symbol.toStringTag])?.prototype;
+  if (types.isMap(v)) return Map.prototype;
+  if (types.isSet(v)) return Set.prototype;
+  if (types.isDate(v)) return Date.prototype;
+  if (types.isRegExp(v)) return RegExp.prototype;
+  if (types.isArrayBuffer(v)) return ArrayBuffer.prototype;
+  if (types.isDataView(v)) return DataView.prototype;
+  return undefined;
+}
+
+/** Whether an object with prototype `proto` and built-in `base` is an instance of a subclass (a Buffer is a Uint8Array). */
+function isSubclass(proto: object | null, base: object): boolean {
+  return proto !== base && !(base === Uint8Array.prototype && proto === Buffer.prototype);
+}
+
+/** Own enumerable keys of a built-in's subclass instance that are its fields (an array's items are not). */
+function subclassFieldKeys(v: object, base: object): string[] {
+  const keys = Object.keys(v);
+  if (base !== Array.prototype && !types.isTypedArray(v)) return keys;
+  return keys.filter((k) => !/^(0|[1-9]\d*)$/.test(k));
+}
 
 function describe(v: unknown): string {
   if (typeof v === 'function') return `a function${v.name ? ` (${v.name})` : ''}`;
@@ -199,9 +233,40 @@ function classifyObject(v: object): number {
   }
   if (v instanceof Uint8Array && (proto === Buffer.prototype || proto === Uint8Array.prototype)) return PLAIN;
   if (proto === Date.prototype) return PLAIN;
-  if (v instanceof Map) {
+  const base = builtinPrototype(v);
+  if (base === undefined) return classifyOther(v, proto);
+  let kind = EXTENDED;
+  if (isSubclass(proto, base)) {
+    // A subclass crosses as its built-in with its class and fields, once registered (as a
+    // class of plain objects must be); else it would arrive as the bare built-in, or not decode.
+    const baseName = (base as { constructor: { name: string } }).constructor.name;
+    if (proto === null || !namesByPrototype.has(proto)) {
+      throw new Unsendable(
+        `${describe(v)} (a subclass of ${baseName}), which cannot be sent to another process: register its class with registerClass(), or send a plain ${baseName}`,
+      );
+    }
+    for (const k of subclassFieldKeys(v, base)) {
+      try {
+        kind |= classify((v as Record<string, unknown>)[k]);
+      } catch (err) {
+        throw at(err, k);
+      }
+    }
+  }
+  if (base === Array.prototype) {
+    const a = v as unknown[];
+    for (let i = 0; i < a.length; i++) {
+      try {
+        classify(a[i]);
+      } catch (err) {
+        throw at(err, i);
+      }
+    }
+    return kind;
+  }
+  if (base === Map.prototype) {
     let i = 0;
-    for (const [k, value] of v) {
+    for (const [k, value] of Map.prototype.entries.call(v as Map<unknown, unknown>)) {
       try {
         classify(k);
         classify(value);
@@ -210,11 +275,11 @@ function classifyObject(v: object): number {
       }
       i++;
     }
-    return EXTENDED;
+    return kind;
   }
-  if (v instanceof Set) {
+  if (base === Set.prototype) {
     let i = 0;
-    for (const item of v) {
+    for (const item of Set.prototype.values.call(v as Set<unknown>)) {
       try {
         classify(item);
       } catch (err) {
@@ -222,9 +287,14 @@ function classifyObject(v: object): number {
       }
       i++;
     }
-    return EXTENDED;
+    return kind;
   }
-  if (v instanceof RegExp || v instanceof TypedArray || v instanceof ArrayBuffer || v instanceof DataView) return EXTENDED;
+  // RegExp, Date, typed arrays, ArrayBuffer, DataView
+  return kind;
+}
+
+/** {@link classifyObject} of an object that is no built-in: an Error, or an instance of a registered class. */
+function classifyOther(v: object, proto: object | null): number {
   if (v instanceof Error) {
     // Any Error crosses: as its nearest registered class, else as the standard error of its name.
     const cause = (v as { cause?: unknown }).cause;
@@ -392,23 +462,13 @@ function toTree(v: unknown, ids: Map<object, number>): unknown {
     for (let i = 0; i < a.length; i++) out.push(toTree(a[i], ids));
     return out;
   }
-  if (proto === Date.prototype) return [Tag.date, (v as Date).getTime()];
-  if (v instanceof Map) {
-    const out: unknown[] = [Tag.map];
-    for (const [k, value] of v) out.push(toTree(k, ids), toTree(value, ids));
-    return out;
-  }
-  if (v instanceof Set) {
-    const out: unknown[] = [Tag.set];
-    for (const item of v) out.push(toTree(item, ids));
-    return out;
-  }
-  if (v instanceof RegExp) return [Tag.regexp, v.source, v.flags];
-  if (v instanceof ArrayBuffer) return [Tag.bytes, 'ArrayBuffer', Buffer.from(new Uint8Array(v))];
-  if (ArrayBuffer.isView(v)) {
-    // a Uint8Array arrives as a Buffer, as on the plain path
-    const kind = v instanceof DataView ? 'DataView' : proto === Uint8Array.prototype || proto === Buffer.prototype ? 'Buffer' : v.constructor.name;
-    return [Tag.bytes, kind, Buffer.from(v.buffer, v.byteOffset, v.byteLength)];
+  const base = builtinPrototype(v);
+  if (base !== undefined) {
+    const tree = builtinTree(v, base, ids);
+    if (!isSubclass(proto, base)) return tree;
+    const fields: unknown[] = [Tag.object];
+    for (const k of subclassFieldKeys(v, base)) fields.push(k, toTree((v as Record<string, unknown>)[k], ids));
+    return [Tag.subclass, namesByPrototype.get(proto)!, tree, fields];
   }
   if (v instanceof Error) {
     const cause = (v as { cause?: unknown }).cause;
@@ -426,6 +486,38 @@ function toTree(v: unknown, ids: Map<object, number>): unknown {
     ];
   }
   return [Tag.instance, namesByPrototype.get(proto)!, fieldsTree(Tag.object, v as Record<string, unknown>, ids)];
+}
+
+/** The tree of a built-in's value (its class, if a subclass, is the caller's). */
+function builtinTree(v: object, base: object, ids: Map<object, number>): unknown[] {
+  if (base === Array.prototype) {
+    const a = v as unknown[];
+    const out: unknown[] = [Tag.array];
+    for (let i = 0; i < a.length; i++) out.push(toTree(a[i], ids));
+    return out;
+  }
+  if (base === Date.prototype) return [Tag.date, Date.prototype.getTime.call(v)];
+  if (base === Map.prototype) {
+    const out: unknown[] = [Tag.map];
+    for (const [k, value] of Map.prototype.entries.call(v as Map<unknown, unknown>)) out.push(toTree(k, ids), toTree(value, ids));
+    return out;
+  }
+  if (base === Set.prototype) {
+    const out: unknown[] = [Tag.set];
+    for (const item of Set.prototype.values.call(v as Set<unknown>)) out.push(toTree(item, ids));
+    return out;
+  }
+  if (base === RegExp.prototype) return [Tag.regexp, (v as RegExp).source, (v as RegExp).flags];
+  if (base === ArrayBuffer.prototype) return [Tag.bytes, 'ArrayBuffer', Buffer.from(new Uint8Array(v as ArrayBuffer))];
+  const view = v as ArrayBufferView;
+  // a Uint8Array arrives as a Buffer, as on the plain path (and a Buffer's subclass as a Buffer's)
+  const kind =
+    base === DataView.prototype
+      ? 'DataView'
+      : v instanceof Buffer || (base === Uint8Array.prototype && !isSubclass(Object.getPrototypeOf(v) as object, base))
+        ? 'Buffer'
+        : (v as Uint8Array)[Symbol.toStringTag];
+  return [Tag.bytes, kind, Buffer.from(view.buffer, view.byteOffset, view.byteLength)];
 }
 
 function fieldsTree(tag: Tag, o: Record<string, unknown>, ids: Map<object, number>, isError = false): unknown[] {
@@ -554,6 +646,26 @@ function fromTree(t: unknown, objects: unknown[]): unknown {
       const errors = t[7] as unknown;
       if (Array.isArray(errors)) Object.defineProperty(e, 'errors', { value: fromTree(errors[0], objects), writable: true, configurable: true });
       return e;
+    }
+    case Tag.subclass: {
+      const inner = t[2] as unknown;
+      if (!Array.isArray(inner) || !SUBCLASSABLE.has(inner[0])) throw bad('a subclass of a built-in without the built-in');
+      const C = classFor(t[1]);
+      const o = fromTree(inner, objects) as object;
+      const builtin = Object.getPrototypeOf(o) as object;
+      if (C !== undefined) {
+        // (a class that does not extend what arrived would make an object its methods cannot use)
+        if (!Object.prototype.isPrototypeOf.call(builtin, C.prototype))
+          throw bad(`class '${String(t[1])}' does not extend ${(builtin as { constructor: { name: string } }).constructor.name}`);
+        Object.setPrototypeOf(o, C.prototype as object);
+      }
+      const fields = t[3] as unknown;
+      if (!Array.isArray(fields) || fields[0] !== Tag.object) throw bad('a subclass instance without its fields');
+      for (let i = 1; i < fields.length; i += 2) {
+        if (Object.prototype.hasOwnProperty.call(o, fields[i] as PropertyKey)) throw bad('a field of a subclass instance that hides its items');
+      }
+      fillFields(o as Record<string, unknown>, fields, 1, objects);
+      return o;
     }
     case Tag.instance: {
       const C = classFor(t[1]);

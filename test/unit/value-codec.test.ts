@@ -7,7 +7,7 @@
 import { describe, expect, it } from 'vitest';
 import { Packr, Unpackr } from 'msgpackr';
 import { firstValueFrom, filter } from 'rxjs';
-import { ActorSystem, InProcessHub, MpBusError, checkValue, registerClass } from '../../src/index.js';
+import { ActorHandlerError, ActorSystem, InProcessHub, MpBusError, checkValue, registerClass } from '../../src/index.js';
 import { decodeTree, encodeValue } from '../../src/bus/value-codec.js';
 import { toWireError, fromWireError } from '../../src/actors/errors.js';
 
@@ -166,6 +166,60 @@ describe('value codec: what arrives', () => {
     expect(back.at.norm()).toBe(5);
     expect(back.list[0]).toEqual(new Point(0, 1));
   });
+
+  it('instances of registered subclasses of built-ins (Map, Set, Date, Array, typed arrays) arrive as their class, with their value and fields', () => {
+    class Inventory extends Map<string, number> {
+      total(): number {
+        return [...this.values()].reduce((a, b) => a + b, 0);
+      }
+    }
+    class Tags extends Set<string> {}
+    class Stamp extends Date {}
+    class Path extends Array<number> {}
+    class Frame extends Uint8Array {
+      first(): number {
+        return this[0]!;
+      }
+    }
+    for (const C of [Inventory, Tags, Stamp, Path, Frame]) registerClass(C);
+    const inventory = Object.assign(
+      new Inventory([
+        ['tea', 2],
+        ['rice', 3],
+      ]),
+      { shop: 'north' },
+    );
+    inventory.set('self-check', 0);
+    const frame = Object.assign(new Frame([7, 8]), { port: 1 });
+    const back = cross({
+      inventory,
+      tags: new Tags(['a']),
+      stamp: Object.assign(new Stamp(1234), { zone: 'utc' }),
+      path: Object.assign(Path.from([1, 2]), { label: 'p' }),
+      frame,
+      again: frame,
+    });
+    expect(back.inventory).toBeInstanceOf(Inventory);
+    expect(back.inventory.total()).toBe(5);
+    expect(back.inventory.shop).toBe('north');
+    expect(back.tags).toBeInstanceOf(Tags);
+    expect([...back.tags]).toEqual(['a']);
+    expect(back.stamp).toBeInstanceOf(Stamp);
+    expect(back.stamp.getTime()).toBe(1234);
+    expect(back.stamp.zone).toBe('utc');
+    expect(back.path).toBeInstanceOf(Path);
+    expect(Array.isArray(back.path)).toBe(true);
+    expect([...back.path]).toEqual([1, 2]);
+    expect(back.path.label).toBe('p');
+    expect(back.frame).toBeInstanceOf(Frame);
+    expect(back.frame.first()).toBe(7);
+    expect(back.frame.port).toBe(1);
+    expect(back.again).toBe(back.frame);
+    // a class that does not extend what arrived, and fields that would hide items, are refused
+    expect(() => decodeTree([12, 'Inventory', [3, 'x'], [0]])).toThrow(expect.objectContaining({ code: 'DECODE_FAILED' }));
+    expect(() => decodeTree([12, 'Path', [1, 5], [0, '0', 6]])).toThrow(expect.objectContaining({ code: 'DECODE_FAILED' }));
+    expect(() => decodeTree([12, 'Path', [0, 'a', 1], [0]])).toThrow(expect.objectContaining({ code: 'DECODE_FAILED' }));
+  });
 });
 
 describe('value codec: what cannot cross fails at the sender, naming where', () => {
@@ -184,6 +238,11 @@ describe('value codec: what cannot cross fails at the sender, naming where', () 
       [new Set([1, () => 2]), 'msg[<set item 1>]', /function/],
       [Object.assign(new Error('e'), { handler: () => 1 }), 'msg.handler', /function/],
       [() => 1, 'msg', /function/],
+      // subclasses of built-ins need their registration too (they would arrive as the bare built-in, or not decode)
+      [{ b: new (class Bytes extends Uint8Array {})(2) }, 'msg.b', /instance of Bytes \(a subclass of Uint8Array\).*registerClass/],
+      [[new (class Index extends Map {})()], 'msg[0]', /instance of Index \(a subclass of Map\)/],
+      [{ d: new (class Day extends Date {})() }, 'msg.d', /subclass of Date/],
+      [{ fake: Object.create(Map.prototype) as object }, 'msg.fake', /instance of Map.*registerClass/],
     ];
     for (const [value, path, what] of cases) {
       const err = encodeError(value);
@@ -277,6 +336,23 @@ describe('handler errors on the wire', () => {
     expect(cross(toWireError('out of tea'))).toMatchObject({ code: 'HANDLER_FAILED', message: 'out of tea' });
     expect(cross(toWireError(undefined))).toMatchObject({ code: 'HANDLER_FAILED', message: 'undefined' });
     expect(cross(toWireError([1]))).toMatchObject({ code: 'HANDLER_FAILED', message: '[ 1 ]' });
+  });
+
+  it("a code that is not a string stays a field; an AggregateError's errors cross", () => {
+    const numeric = fromWireError('disk', 'write', cross(toWireError(Object.assign(new Error('no space'), { code: 28 }), true))) as ActorHandlerError;
+    expect(numeric.code).toBe('HANDLER_FAILED');
+    expect(numeric.remote.fields).toEqual({ code: 28 });
+    const aggregate = fromWireError(
+      'disk',
+      'write',
+      cross(toWireError(new AggregateError([new Error('a'), new TypeError('b')], 'both'), true)),
+    ) as ActorHandlerError & {
+      errors?: Error[];
+    };
+    expect(aggregate.errors?.map((e) => [e.constructor, e.message])).toEqual([
+      [Error, 'a'],
+      [TypeError, 'b'],
+    ]);
   });
 });
 
