@@ -71,11 +71,12 @@ async function onOwnServer(options: Partial<ClusterOptions>, test: (a: ActorSyst
 }
 
 /** A host: an actor system on its own hub, joined to `cluster`. */
-async function host(cluster: string, options: Partial<ClusterOptions> = {}): Promise<ActorSystem> {
+async function host(cluster: string, options: Partial<ClusterOptions> = {}, checkValues?: boolean): Promise<ActorSystem> {
   const system = new ActorSystem({
     transport: new InProcessHub().connect(),
     cluster: { servers: natsServer().url, name: cluster, heartbeatMs: 200, ...options },
     askTimeoutMs: 10_000,
+    ...(checkValues === undefined ? {} : { checkValues }),
   });
   systems.push(system);
   await system.ready();
@@ -133,18 +134,26 @@ describe('cluster over a real nats-server (hosts in one process)', () => {
     expect(Date.now() - t0).toBeLessThan(15_000);
   });
 
-  it('a handler error on the other host comes back typed, with its code', async () => {
+  it('a handler error on the other host comes back typed, with its code; an answer that cannot be encoded as from this host', async () => {
     const cluster = clusterName();
     const a = await host(cluster);
-    const b = await host(cluster);
+    // (values not checked in its own process, as in production: its cluster transport encodes the answer)
+    const b = await host(cluster, {}, false);
     await b.spawn('picky', {
       only: () => 1,
       fail: () => {
         throw Object.assign(new Error('nope'), { code: 'E_PICKY' });
       },
+      unsendable: () => ({ f: () => 1 }),
     });
     await until('picky seen', () => a.has('picky'));
     await expect(a.ref('picky').ask('fail', null)).rejects.toMatchObject({ code: 'E_PICKY', message: expect.stringContaining('nope') });
+    // as from a process of this host: where in the answer, and what it was
+    await expect(a.ref('picky').ask('unsendable', null)).rejects.toMatchObject({
+      code: 'ENCODE_FAILED',
+      path: 'reply.f',
+      message: expect.stringContaining('the answer could not be sent: reply.f is a function'),
+    });
     await expect(a.ref('picky').ask('other', null)).rejects.toMatchObject({ code: 'NO_HANDLER' });
   });
 

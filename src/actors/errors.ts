@@ -3,7 +3,7 @@
  * can branch on `err.code` or on the class (`err instanceof AskTimeoutError`).
  */
 import { inspect } from 'node:util';
-import { MpBusError } from '../errors.js';
+import { ErrorCodes, MpBusError } from '../errors.js';
 import { checkValue } from '../bus/value-codec.js';
 import type { WireError } from './transport.js';
 
@@ -224,23 +224,47 @@ function codeOf(err: object): string {
   return typeof code === 'string' ? code : ActorErrorCodes.handlerFailed;
 }
 
-/** `wire` with the thrown value's own fields (but those `wire` has itself): those that can cross, others as a note. */
+/**
+ * `wire` with the thrown value's own fields (but those `wire` has itself): those that can cross,
+ * others as a note. A `code` that is not a string (an errno number) is not the error's code: it
+ * stays a field. An `AggregateError`'s `errors` (not an enumerable field) go too.
+ */
 function withFields(wire: WireError, err: object): WireError {
   let fields: Record<string, unknown> | undefined;
   for (const k of Object.keys(err)) {
-    if (k === 'code' || k === 'name' || k === 'message' || k === 'stack' || k === 'cause') continue;
-    fields ??= {};
+    if (k === 'name' || k === 'message' || k === 'stack' || k === 'cause') continue;
     let v: unknown;
     try {
       v = (err as Record<string, unknown>)[k];
     } catch {
-      fields[k] = '[a field whose getter threw]';
+      (fields ??= {})[k] = '[a field whose getter threw]';
       continue;
     }
-    fields[k] = crossing(v, k);
+    if (k === 'code' && typeof v === 'string') continue;
+    (fields ??= {})[k] = crossing(v, k);
   }
+  if (err instanceof AggregateError && !(fields !== undefined && 'errors' in fields)) (fields ??= {}).errors = crossing(err.errors, 'errors');
   if (fields) wire.fields = fields;
   return wire;
+}
+
+/** What an encode failure says (a value nested too deeply fails with V8's RangeError). */
+export function encodeFailure(cause: unknown): string {
+  if (cause instanceof RangeError) return `it is nested too deeply to be sent to another process (${cause.message})`;
+  return (cause as Error)?.message ?? String(cause);
+}
+
+/**
+ * The failure an asker gets for an answer that could not be encoded (`cause`, the encoder's
+ * error): `ENCODE_FAILED`, with `path` (where in the answer) when the encoder named it. The same
+ * from a process of this host and from another host.
+ */
+export function unsendableAnswer(cause: unknown): MpBusError {
+  const err = new MpBusError(ErrorCodes.encodeFailed, `the answer could not be sent: ${encodeFailure(cause)}`);
+  // a field: the asker's error gets it as err.path
+  const path = (cause as { path?: unknown })?.path;
+  if (typeof path === 'string') (err as MpBusError & { path?: string }).path = path;
+  return err;
 }
 
 /**

@@ -51,8 +51,10 @@ import {
   actorGone,
   fromWireError,
   PrimaryLostError,
+  encodeFailure,
   SystemClosedError,
   toWireError,
+  unsendableAnswer,
 } from './errors.js';
 import { PendingAsk, PendingTable, type AskForwarder, type RegiveReason } from './pending.js';
 import { InProcessHub, InProcessTransport } from './in-process.js';
@@ -893,12 +895,7 @@ export class ActorSystem implements RefHost, CellHost {
     this.deadLetter(to, envelope, cause === undefined ? 'unknown-actor' : 'encode-failed');
     if (cause !== undefined && envelope.kind === EnvelopeKind.reply && envelope.id !== undefined) {
       // An answer that cannot cross: the asker gets the failure now instead of its timeout.
-      const why = encodeFailure(cause);
-      const err = new MpBusError(ErrorCodes.encodeFailed, `the answer could not be sent: ${why}`);
-      // where in the answer (a field: the asker's error gets it as err.path)
-      const path = (cause as { path?: unknown })?.path;
-      if (typeof path === 'string') (err as MpBusError & { path?: string }).path = path;
-      const failure = makeEnvelope(EnvelopeKind.failure, envelope.action, toWireError(err), envelope.id);
+      const failure = makeEnvelope(EnvelopeKind.failure, envelope.action, toWireError(unsendableAnswer(cause)), envelope.id);
       if (this.send(to, failure) === 'unknown') this.deadLetter(to, failure, 'unknown-actor');
       return;
     }
@@ -1150,11 +1147,6 @@ function functionIncarnation(behavior: FunctionBehavior<AnyContract>, options: S
  * nested some 1,500 levels deep (which the value walk lets through up to some 5,000) overflows
  * the stack there.
  */
-function encodeFailure(cause: unknown): string {
-  if (cause instanceof RangeError) return `it is nested too deeply to be sent to another process (${cause.message})`;
-  return (cause as Error)?.message ?? String(cause);
-}
-
 /** Handlers of a function actor: an object (not an array) whose own values are functions. */
 function checkHandlers(name: string, handlers: unknown): void {
   if (handlers === null || typeof handlers !== 'object' || Array.isArray(handlers)) {

@@ -29,7 +29,7 @@ import { isObservable, merge, Observable, Subject, type Subscription } from 'rxj
 import { ErrorCodes, MpBusError } from '../errors.js';
 import { callback, checkedOptions, durationMs, oneOf, optionKeys } from '../validation.js';
 import { logger } from '../log.js';
-import { ActorErrorCodes, toWireError } from '../actors/errors.js';
+import { ActorErrorCodes, toWireError, unsendableAnswer } from '../actors/errors.js';
 import { encodeValue } from '../bus/value-codec.js';
 import {
   EnvelopeKind,
@@ -800,7 +800,7 @@ export class ClusterTransport implements ActorTransport {
     try {
       data = this.packr.pack(encodeValue(envelope.payload, payloadRoot[envelope.kind]));
     } catch (err) {
-      data = this.packr.pack(toWireError(new MpBusError('ENCODE_FAILED', `the answer could not be encoded: ${(err as Error).message}`)));
+      data = this.packr.pack(toWireError(unsendableAnswer(err)));
       headers[ClusterHeaders.kind] = 'failure';
     }
     try {
