@@ -265,8 +265,8 @@ export type RemoteAskView = Pick<ActorView, 'name' | 'asks' | 'askFailed' | 'ask
 /**
  * The group's actors and what it asked elsewhere, from one pass over its asks: each live actor
  * row with the asks every live process made to its name merged in (their histograms summed, so
- * p50/p99 are the group's), and the names none of its actors holds that its processes ask (with
- * a cluster: actors on other hosts, whose own counters are on their hosts). `departed`: what
+ * p50/p99 are the group's), and the names no mailbox of the group holds that its processes ask
+ * (with a cluster: actors on other hosts, whose own counters are on their hosts). `departed`: what
  * askers that are gone had counted, by name (see `DepartedAsks`). A name that went away is no
  * longer asked (its rows are freed) and leaves `remote`.
  */
@@ -274,10 +274,14 @@ export function groupAskViews(group: GroupCounters, departed?: ReadonlyMap<strin
   const asked = askTotalsByName(group, departed);
   const askedNow = new Set<string>();
   const actors: ActorView[] = [];
+  // Names with a mailbox in the group: its actors', and its routers' (a router asked from another
+  // process relays the asks; its process counts them under the workers that answer them).
+  const local = new Set<string>();
   for (const p of group.processes) {
     if (p.state !== 'alive') continue;
     for (const row of p.rows) {
       if (row.kind === 'asks') askedNow.add(row.name);
+      else local.add(row.name);
       if (row.kind !== 'actor') continue;
       actors.push({
         name: row.name,
@@ -292,7 +296,6 @@ export function groupAskViews(group: GroupCounters, departed?: ReadonlyMap<strin
       });
     }
   }
-  const local = new Set(actors.map((a) => a.name));
   const remote: RemoteAskView[] = [];
   for (const [name, totals] of asked) if (!local.has(name) && askedNow.has(name)) remote.push({ name, ...askFigures(totals) });
   const byName = (x: { name: string }, y: { name: string }): number => x.name.localeCompare(y.name);

@@ -89,5 +89,9 @@ describe('DepartedAsks', () => {
     expect(departed.update(group(processWith(2, []))).size).toBe(0);
     // a name a local actor holds is not remote
     expect(remoteAskViews(group(asks(2, 1), processWith(4, [{ name: 'far', kind: 'actor' }])))).toEqual([]);
+    // nor one with a mailbox in the group and no actor: a router of another process (its
+    // process counts the asks it relays under the workers that answer them)
+    expect(remoteAskViews(group(asks(2, 1), processWith(4, [{ name: 'far', kind: 'mailbox' }])))).toEqual([]);
+    expect(actorViews(group(asks(2, 1), processWith(4, [{ name: 'far', kind: 'mailbox' }])))).toEqual([]);
   });
 });
