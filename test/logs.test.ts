@@ -37,5 +37,7 @@ describe("mpbus's log lines", () => {
     const unknown = logWith('verbose');
     expect(unknown.status).toBe(0);
     expect(messages(unknown.stderr)).toEqual([expect.stringContaining('MPBUS_LOG="verbose" is not a log level'), 'a warn line']);
+    // (like every line: name, pid and component)
+    expect(JSON.parse(unknown.stderr[0]!)).toMatchObject({ name: 'mpbus', component: 'log', pid: expect.any(Number) });
   });
 });
