@@ -185,6 +185,22 @@ describe('cluster over a real nats-server (hosts in one process)', () => {
     expect(exported.closed).toBe(true);
   });
 
+  it("a host whose event loop was blocked for longer than nodeTimeoutMs does not take the others for gone (their heartbeats wait unread)", async () => {
+    const cluster = clusterName();
+    const a = await host(cluster, { heartbeatMs: 100 });
+    const b = await host(cluster, { heartbeatMs: 100 });
+    await b.spawn('steady', { ping: () => 'pong' });
+    await until('steady seen', () => a.has('steady'));
+    const gone: string[] = [];
+    a.transport.gone$.subscribe((g) => gone.push(g.name));
+    // as a large value's encoding does: nothing of this process runs for 1.5 s (5x nodeTimeoutMs)
+    const blockedUntil = Date.now() + 1500;
+    while (Date.now() < blockedUntil);
+    await sleep(250);
+    expect(gone).toEqual([]);
+    expect(await a.ref('steady').ask('ping', null)).toBe('pong');
+  });
+
   it('local names never take a NATS hop', async () => {
     const cluster = clusterName();
     const engine = new CountingEngine(new NatsEngine({ servers: natsServer().url }));

@@ -258,6 +258,8 @@ export class ClusterTransport implements ActorTransport {
   private readonly assembly = new AnnouncementAssembly();
   /** Numbers this node's announcements, for those sent in parts. */
   private announceRound = 0;
+  /** When {@link tick} last ran (0: not yet). */
+  private lastTickAt = 0;
 
   private readonly remoteGone = new Subject<NameGone>();
   private readonly prefix: string;
@@ -907,9 +909,15 @@ export class ClusterTransport implements ActorTransport {
 
   private tick(): void {
     const now = Date.now();
+    // A tick a heartbeat late: this process did not run (a long synchronous task, a large
+    // value's encoding, a stopped process), and what the others sent meanwhile waits unread
+    // behind this timer. Their silence says nothing then: they get a fresh grace period.
+    const late = this.lastTickAt !== 0 && now - this.lastTickAt > this.heartbeatMs;
+    this.lastTickAt = now;
     this.announce();
+    if (late) this.directory.touchAll(now);
     // While this node is cut off it hears no one: silence then says nothing about the others.
-    if (this.engine.connected) for (const node of this.directory.silentSince(now - this.nodeTimeoutMs)) this.nodeRemoved(node, 'process-exited');
+    else if (this.engine.connected) for (const node of this.directory.silentSince(now - this.nodeTimeoutMs)) this.nodeRemoved(node, 'process-exited');
     for (const [n, ask] of this.remoteAsks) if (ask.deadline + 1000 < now) this.remoteAsks.delete(n);
     for (const [id, held] of this.held) if (held.expires < now) this.held.delete(id);
   }
