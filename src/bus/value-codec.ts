@@ -653,12 +653,14 @@ function fromTree(t: unknown, objects: unknown[]): unknown {
       const C = classFor(t[1]);
       const o = fromTree(inner, objects) as object;
       const builtin = Object.getPrototypeOf(o) as object;
-      if (C !== undefined) {
-        // (a class that does not extend what arrived would make an object its methods cannot use)
-        if (!Object.prototype.isPrototypeOf.call(builtin, C.prototype))
-          throw bad(`class '${String(t[1])}' does not extend ${(builtin as { constructor: { name: string } }).constructor.name}`);
-        Object.setPrototypeOf(o, C.prototype as object);
-      }
+      // (a class that does not extend what arrived would make an object its methods cannot use:
+      // registered under the same name for another class here; the bare built-in arrives)
+      if (C !== undefined && Object.prototype.isPrototypeOf.call(builtin, C.prototype)) Object.setPrototypeOf(o, C.prototype as object);
+      else if (C !== undefined)
+        warnOnce(
+          `${String(t[1])} (not a subclass of ${(builtin as { constructor: { name: string } }).constructor.name} here)`,
+          'a value of a class registered here for a class that does not extend its built-in arrived: it is delivered as the bare built-in; register the same class under that name in every process',
+        );
       const fields = t[3] as unknown;
       if (!Array.isArray(fields) || fields[0] !== Tag.object) throw bad('a subclass instance without its fields');
       for (let i = 1; i < fields.length; i += 2) {
@@ -699,14 +701,20 @@ const unknownClassesWarned = new Set<string>();
 function classFor(name: unknown): (abstract new (...args: never[]) => unknown) | undefined {
   if (typeof name !== 'string') throw bad('a class name that is not a string');
   const C = classesByName.get(name);
-  if (C === undefined && !unknownClassesWarned.has(name) && unknownClassesWarned.size < 1000) {
-    unknownClassesWarned.add(name);
-    log.warn(
-      { className: name },
-      'a value of a class this process did not register arrived: it is delivered as a plain object; call registerClass() for it in every process that receives it',
+  if (C === undefined) {
+    warnOnce(
+      name,
+      'a value of a class this process did not register arrived: it is delivered as a plain object (a built-in as itself); call registerClass() for it in every process that receives it',
     );
   }
   return C;
+}
+
+/** Logs `message` about class `name` once per name (at most 1,000 names: a sender may make up any). */
+function warnOnce(name: string, message: string): void {
+  if (unknownClassesWarned.has(name) || unknownClassesWarned.size >= 1000) return;
+  unknownClassesWarned.add(name);
+  log.warn({ className: name }, message);
 }
 
 /** Decodes an extended value's tree (what the 0x4d extension carries). Exported for tests. */
