@@ -12,6 +12,20 @@ const group = useTestGroups();
 const values = fixture('values');
 
 describe('actors: values across processes', () => {
+  it("a message whose value the receiving process cannot decode: the asker gets DECODE_FAILED at once, a tell is a 'decode-failed' dead letter, an answer fails its ask", async () => {
+    const g = group('undecodable');
+    const p = await g.startAgent({ procType: 'primary' });
+    await p.use(values).start();
+    const r = await p.use(values).undecodableValues();
+    expect(r.failure).toMatchObject([3, 'act', { code: 'DECODE_FAILED', message: expect.stringContaining("'strict' could not decode the message 'act'") }, 7]);
+    expect(r.letters).toEqual([
+      { to: 'strict', action: 'act', reason: 'decode-failed', kind: 'tell' },
+      { to: 'strict', action: 'act', reason: 'decode-failed', kind: 'ask' },
+    ]);
+    expect(r.answer).toMatchObject({ code: 'DECODE_FAILED', message: expect.stringContaining("the answer to 'never' could not be decoded") });
+    expect(r.after).toBe('handled');
+  });
+
   it('arrive as the documented rule says, both ways; what cannot cross fails at the sender', async () => {
     const g = group('values');
     const p = await g.startAgent({ procType: 'primary' });

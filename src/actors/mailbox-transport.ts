@@ -22,12 +22,13 @@ import { MailboxSystem, OfferStatus, type Mailbox, type MailboxRef, type Mailbox
 import type { PackPrefix } from '../bus/mailbox-ref.js';
 import { checkSystemOptions, MAILBOX_SYSTEM_OPTION_KEYS } from '../bus/mailbox-system.js';
 import { registry, type MailboxAddress } from '../bus/registry.js';
-import { encodeValue } from '../bus/value-codec.js';
-import { ActorErrorCodes } from './errors.js';
+import { encodeValue, UndecodableValue } from '../bus/value-codec.js';
+import { ActorErrorCodes, toWireError } from './errors.js';
 import {
   makeEnvelope,
   payloadRoot,
   type ActorTransport,
+  type DeadLetterReason,
   type DeliveryStatus,
   type Envelope,
   EnvelopeKind,
@@ -151,6 +152,9 @@ function sameAddress(a: MailboxAddress, b: MailboxAddress): boolean {
   return a.slot === b.slot && a.generation === b.generation && a.id === b.id;
 }
 
+/** The mailbox gives a message whose value does not decode (see `undecodable`). */
+const TOLERANT = { tolerant: true } as const;
+
 let nodeCounter = 0;
 
 export class MailboxTransport implements ActorTransport {
@@ -172,7 +176,7 @@ export class MailboxTransport implements ActorTransport {
   private staged: Outgoing[] = [];
   /** Asks and answers staged since the last flush (see {@link flushStaged}). */
   private asksAndAnswersStaged = 0;
-  private undeliverable: ((to: string, envelope: Envelope, cause?: unknown) => void) | undefined;
+  private undeliverable: ((to: string, envelope: Envelope, cause?: unknown, reason?: DeadLetterReason) => void) | undefined;
   /**
    * The envelope being encoded, by wire length 3..8 (msgpackr packs synchronously: one array of
    * each length serves every send); {@link toWire} fills the one it needs.
@@ -281,6 +285,10 @@ export class MailboxTransport implements ActorTransport {
           this.log.warn({ name }, 'dropped a message that is not an actor envelope');
           return;
         }
+        if (wire[2] instanceof UndecodableValue) {
+          this.undecodable(name, wire, wire[2], answer);
+          return;
+        }
         // An answer to a system's ask: settled from the wire array, no envelope made for it.
         if (answer !== undefined && (kind === 2 || kind === 3)) {
           answer(kind, typeof wire[3] === 'number' ? wire[3] : undefined, wire[2], wire[1]);
@@ -306,7 +314,7 @@ export class MailboxTransport implements ActorTransport {
           throw err;
         });
       }
-    });
+    }, TOLERANT);
     const subscription = entry.subscription;
     this.own.set(name, entry);
     return {
@@ -325,6 +333,41 @@ export class MailboxTransport implements ActorTransport {
         this.gone.next({ name, reason: 'stopped', pid: process.pid });
       },
     };
+  }
+
+  /**
+   * A message to `name` whose value this process could not decode (its envelope did): an ask's
+   * asker is told at once (`DECODE_FAILED`), not left to its timeout; an answer fails the ask it
+   * answers; an ask or tell is a dead letter here ('decode-failed').
+   */
+  private undecodable(name: string, wire: WireEnvelope, value: UndecodableValue, answer: Receiver['answer']): void {
+    const [kind, action] = wire;
+    const id = typeof wire[3] === 'number' ? wire[3] : undefined;
+    const why = value.error.message;
+    if (kind === EnvelopeKind.reply || kind === EnvelopeKind.failure) {
+      const err = new MpBusError(
+        ErrorCodes.decodeFailed,
+        `the answer to '${action}' could not be decoded in this process (${why}); the handler ran: ask again only if the action is safe to repeat`,
+      );
+      answer?.(EnvelopeKind.failure, id, toWireError(err), action);
+      return;
+    }
+    const envelope = makeEnvelope(
+      kind,
+      action,
+      value,
+      id,
+      typeof wire[4] === 'string' ? wire[4] : undefined,
+      typeof wire[5] === 'string' ? wire[5] : undefined,
+    );
+    this.log.warn({ name, action, err: value.error }, 'a message whose value this process cannot decode: not handled');
+    this.undeliverable?.(name, envelope, undefined, 'decode-failed');
+    if (kind !== EnvelopeKind.ask || envelope.replyTo === undefined || id === undefined) return;
+    const err = new MpBusError(
+      ErrorCodes.decodeFailed,
+      `'${name}' could not decode the message '${action}' (${why}); it was not handled: are both processes running the same mpbus, with the same classes registered?`,
+    );
+    this.deliver(envelope.replyTo, makeEnvelope(EnvelopeKind.failure, action, toWireError(err), id));
   }
 
   deliver(to: string, envelope: Envelope): DeliveryStatus {
@@ -377,7 +420,7 @@ export class MailboxTransport implements ActorTransport {
    * Where messages go that this transport accepted ('delivered') but could not send after all:
    * the name went away while they waited (or, with `cause`, one could not be encoded).
    */
-  onUndeliverable(handler: (to: string, envelope: Envelope, cause?: unknown) => void): void {
+  onUndeliverable(handler: (to: string, envelope: Envelope, cause?: unknown, reason?: DeadLetterReason) => void): void {
     this.undeliverable = handler;
   }
 

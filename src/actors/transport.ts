@@ -97,6 +97,8 @@ export type DeadLetterReason =
   | 'no-workers'
   | 'mailbox-full'
   | 'encode-failed'
+  /** A message from another process whose value this process could not decode (another mpbus version, a class registered differently). */
+  | 'decode-failed'
   /** An ask whose asker had stopped waiting (its deadline passed) before the actor came to it: not handled, not answered. */
   | 'expired';
 

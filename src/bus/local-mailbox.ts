@@ -38,6 +38,8 @@ export class Mailbox<T = unknown> {
   burst: BurstBuilder | undefined;
   private backlog: T[] = [];
   private closedFlag = false;
+  /** @internal a message whose value does not decode is delivered with an `UndecodableValue` in its place (see {@link consume}). */
+  tolerant = false;
   /**
    * The messages, in the order each sender sent them. Messages that arrive while nobody is
    * subscribed wait for the first subscriber, and count against the capacity meanwhile (so
@@ -97,9 +99,12 @@ export class Mailbox<T = unknown> {
    * each message as a `messages$` subscriber's would be (in order, backlog first), with no
    * Subscriber wrappers around it (three calls and a try block per message). For consumers of
    * this package (the actor transport) whose `next` does not throw. Throws where `messages$`
-   * would error (the mailbox gives bursts).
+   * would error (the mailbox gives bursts). `tolerant`: a message with an extended value that
+   * does not decode comes with an `UndecodableValue` in that value's place (the consumer
+   * answers for it), not only as an error on the mailbox system.
    */
-  consume(next: (value: T) => void): { unsubscribe(): void } {
+  consume(next: (value: T) => void, options: { tolerant?: boolean } = {}): { unsubscribe(): void } {
+    if (options.tolerant) this.tolerant = true;
     if (this.burstSubscribers.size > 0 && !this.closedFlag) {
       throw new MpBusError(ErrorCodes.invalidOption, `mailbox '${this.name}' is consumed in bursts (bursts$): it cannot also give single messages`);
     }

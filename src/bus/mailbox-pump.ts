@@ -14,6 +14,7 @@ import type { Mailbox } from './local-mailbox.js';
 import type { MailboxPort } from './mailbox-port.js';
 import type { RoomWatch } from './mailbox-ref.js';
 import { CODEC_MSGPACK } from './mailbox-types.js';
+import { decodeTolerantly } from './value-codec.js';
 
 /** A drained row's layout (src/native/mailbox.ts, checked against the addon's constants), as plain numbers. */
 const WORDS = DrainRow.words;
@@ -360,6 +361,16 @@ export class MailboxPump implements RoomWatch {
           value = copy;
         }
       } catch (err) {
+        // A consumer that answers for what it gets (the actor transport) gets the message with
+        // an UndecodableValue where the value was, when the rest of it decodes.
+        if (box.tolerant && codec === CODEC_MSGPACK) {
+          try {
+            box.deliver(decodeTolerantly(() => (flags & ROW_LARGE ? this.largeUnpackr.unpack(large![at]!) : this.decodeInPlace(at, length))));
+            continue;
+          } catch {
+            // not even the rest decodes: reported below
+          }
+        }
         this.port.reportError(
           new MpBusError(
             ErrorCodes.decodeFailed,

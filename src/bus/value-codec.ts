@@ -722,9 +722,42 @@ export function decodeTree(tree: unknown): unknown {
   return fromTree(tree, []);
 }
 
+/**
+ * An extended value this process could not rebuild (a process of another mpbus version, a class
+ * registered differently, bytes changed), in place of that value, where the reader asked for it
+ * with {@link decodeTolerantly}: the rest of the message (an ask's id and reply address) still
+ * decodes, so its sender can be told.
+ */
+export class UndecodableValue {
+  constructor(readonly error: MpBusError) {}
+}
+
+let tolerant = false;
+
+/**
+ * Runs `decode` (an unpack) with extended values that do not decode read as
+ * {@link UndecodableValue}s, not thrown: for readers that answer for a message's value (the
+ * actor transport), not for those that take the value as it came.
+ */
+export function decodeTolerantly<T>(decode: () => T): T {
+  tolerant = true;
+  try {
+    return decode();
+  } finally {
+    tolerant = false;
+  }
+}
+
 addExtension({
   Class: Extended,
   type: EXTENSION_TYPE,
   write: (e: Extended) => e.tree,
-  read: (tree: unknown) => decodeTree(tree),
+  read: (tree: unknown) => {
+    if (!tolerant) return decodeTree(tree);
+    try {
+      return decodeTree(tree);
+    } catch (err) {
+      return new UndecodableValue(err instanceof MpBusError ? err : bad(String((err as Error)?.message ?? err)));
+    }
+  },
 });
