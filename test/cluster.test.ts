@@ -360,7 +360,10 @@ describe('cluster over a real nats-server (hosts in one process)', () => {
     // cut b off without goodbye: as if its process died
     await bEngine.close();
     expect(await gone).toMatchObject({ name: 'stuck', reason: 'process-exited' });
-    expect(await pending).toMatchObject({ code: 'ACTOR_STOPPED' });
+    expect(await pending).toMatchObject({
+      code: 'ACTOR_STOPPED',
+      message: "actor 'stuck' went away with its host (no heartbeat from it within nodeTimeoutMs) before it answered 'work'",
+    });
     expect(a.has('stuck')).toBe(false);
   });
 

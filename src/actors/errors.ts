@@ -297,7 +297,8 @@ export function fromWireError(actor: string, action: string, wire: WireError): E
   if (wire.thrown === true) return new ActorHandlerError(actor, action, wire);
   switch (wire.code) {
     case ActorErrorCodes.actorStopped:
-      return new ActorStoppedError(actor, action);
+      // (a `why` field says more than "stopped": its host went away, say)
+      return new ActorStoppedError(actor, action, typeof wire.fields?.why === 'string' ? wire.fields.why : undefined);
     case ActorErrorCodes.actorNotFound:
       return new ActorNotFoundError(actor, action);
     case ActorErrorCodes.clusterUnavailable:

@@ -896,7 +896,12 @@ export class ClusterTransport implements ActorTransport {
     this.log.info({ node, reason, vanished: removed.vanished }, 'node left the cluster');
     for (const [n, ask] of this.remoteAsks) {
       if (ask.responder === node || (ask.responder === undefined && removed.vanished.includes(ask.to))) {
-        this.failAsk(n, { name: 'ActorStoppedError', code: ActorErrorCodes.actorStopped, message: `the host serving '${ask.to}' went away` });
+        this.failAsk(n, {
+          name: 'ActorStoppedError',
+          code: ActorErrorCodes.actorStopped,
+          message: `the host serving '${ask.to}' went away`,
+          fields: { why: `went away with its host (${reason === 'stopped' ? 'it left the cluster' : 'no heartbeat from it within nodeTimeoutMs'})` },
+        });
       }
     }
     for (const name of removed.vanished) this.nameGone(name, reason);
