@@ -185,7 +185,7 @@ describe('cluster over a real nats-server (hosts in one process)', () => {
     expect(exported.closed).toBe(true);
   });
 
-  it("a host whose event loop was blocked for longer than nodeTimeoutMs does not take the others for gone (their heartbeats wait unread)", async () => {
+  it('a host whose event loop was blocked for longer than nodeTimeoutMs does not take the others for gone (their heartbeats wait unread)', async () => {
     const cluster = clusterName();
     const a = await host(cluster, { heartbeatMs: 100 });
     const b = await host(cluster, { heartbeatMs: 100 });
