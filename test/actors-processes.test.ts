@@ -192,6 +192,18 @@ describe('actors across processes', () => {
     expect(await stopped).toMatchObject({ reason: 'stopped' });
   });
 
+  it('stopping an actor of another process acts at once, as a local stop: the message in hand finishes, the asks queued fail, stop() resolves once it is gone', async () => {
+    const [p, s1] = await cluster('remote-stop', 1);
+    await s1!.use(actors).spawnTestActor('busy');
+    const r = await p!.use(actors).stopWhileBusy('busy');
+    expect(r.inHand).toBe('slept 400');
+    expect(r.queued).toEqual(['ACTOR_STOPPED', 'ACTOR_STOPPED']);
+    expect(r.after).toBe('ACTOR_NOT_FOUND');
+    expect(r.hasAfterStop).toBe(false);
+    // it waited for the message in hand (300 ms of it were left)
+    expect(r.stopMs).toBeGreaterThan(150);
+  });
+
   it('routers spread jobs over workers in other processes; workers join and leave at runtime', async () => {
     const [p, s1, s2] = await cluster('router', 2);
     await s1!.use(actors).spawnTestActor('w1', { groups: ['workers'] });

@@ -144,6 +144,14 @@ export class ActorCell implements Receiver {
   /** Transport side: a message arrived. */
   receive(envelope: Envelope): void {
     this.counters[R.received]!++;
+    if (envelope.action === STOP_ACTION) {
+      // system.stop(name) from another process: at once, as a local stop (new messages refused,
+      // the one in hand finished, those queued answered with ActorStoppedError), not after
+      // what the sender sent before it.
+      this.settle();
+      void this.stop();
+      return;
+    }
     if (this.state === 'stopped' || this.state === 'stopping' || this.refusing) {
       // Stopping (or its system closing): the name is still held until the messages in hand
       // are done, but new messages are refused at once (asks get their error now).
@@ -250,11 +258,6 @@ export class ActorCell implements Receiver {
 
   /** Handles one message; returns a promise only when something async must be awaited. */
   private handle(envelope: Envelope): Promise<void> | undefined {
-    if (envelope.action === STOP_ACTION) {
-      this.settle();
-      void this.stop();
-      return undefined;
-    }
     if (envelope.deadline !== undefined && envelope.kind === EnvelopeKind.ask && this.clock.expired(envelope.deadline)) {
       // Its asker has failed it with a timeout already: handling it would only delay the asks
       // behind it past their own deadlines (an actor given more than it can do in time would

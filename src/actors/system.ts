@@ -11,7 +11,7 @@
  */
 import 'reflect-metadata';
 import type { Logger } from 'pino';
-import { filter, Observable, Subject, type Subscription } from 'rxjs';
+import { filter, firstValueFrom, Observable, Subject, type Subscription } from 'rxjs';
 import { container as rootContainer, type DependencyContainer } from 'tsyringe';
 import { ErrorCodes, MpBusError, withoutStack } from '../errors.js';
 import { abortSignal, checkedOptions, durationMs, flag, optionKeys } from '../validation.js';
@@ -463,14 +463,21 @@ export class ActorSystem implements RefHost, CellHost {
     return this.cells.get(name)?.snapshot();
   }
 
-  /** Stops an actor: a local one directly (resolves when it has stopped), a remote one by message. */
+  /**
+   * Stops an actor: it refuses new messages at once, finishes the message in hand, answers the
+   * asks queued with `ActorStoppedError`, and its name goes. Resolves once it has stopped (for
+   * one in another process: once its name is gone here), or at once when no one holds it.
+   */
   async stop(target: ActorRef<unknown> | string): Promise<void> {
     const name = typeof target === 'string' ? target : target.name;
     const cell = this.cells.get(name);
     if (cell) return cell.stop();
     const endpoint = this.endpoints.get(name);
     if (endpoint) return endpoint.endpoint.stop();
+    // Another process's: it stops on receipt, as a local one; resolves once its name is gone.
+    const gone = firstValueFrom(this.watch(name), { defaultValue: undefined });
     this.tellTo(name, STOP_ACTION, null, undefined);
+    await gone;
   }
 
   /**
