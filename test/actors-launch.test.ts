@@ -146,6 +146,7 @@ describe('system.launch(): worker processes as supervised children', () => {
     expect(r!.v2After as number).toBeGreaterThan(0);
     const events = r!.events as string[];
     expect(events).toContain('exited:crashed:SIGKILL');
+    expect(r!.killedLeftSocket).toBe(false);
     // children asked to stop (scale down, replaced) drained and exited 0 by themselves, none was killed
     const requested = events.filter((e) => e.startsWith('exited:requested'));
     expect(requested.length).toBeGreaterThanOrEqual(5);

@@ -2,7 +2,8 @@
  * Specification of a process group's membership rules, with real processes: independent groups,
  * settings a secondary must share with its primary, lcore IDs, dead primaries and their leftovers.
  */
-import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { existsSync, readdirSync, readFileSync, utimesSync, writeFileSync } from 'node:fs';
 import { sleep } from './harness/wait.js';
 import { pidExists } from '../src/runtime/group.js';
 import { join } from 'node:path';
@@ -168,6 +169,26 @@ describe('a dead primary', () => {
     await expect(start).rejects.toMatchObject({ code: 'PRIMARY_DEAD' });
     // it is still there to say so (not exited by the primary-lost policy)
     expect(pidExists(s.pid)).toBe(true);
+  });
+
+  it("a dead secondary's socket file whose pid another process took since is no live secondary: a new primary still founds the group again", async () => {
+    const g = group('pid-reused');
+    const p = await g.startAgent({ procType: 'primary' });
+    p.kill('SIGKILL');
+    await p.exited;
+    // what a SIGKILLed secondary leaves, made 10 s ago, and a process started since with its pid
+    const sleeper = spawn('sleep', ['60'], { stdio: 'ignore' });
+    try {
+      const stale = join(g.runtimeDir, `mp_socket_${sleeper.pid}_123456`);
+      writeFileSync(stale, '');
+      const tenSecondsAgo = new Date(Date.now() - 10_000);
+      utimesSync(stale, tenSecondsAgo, tenSecondsAgo);
+      const fresh = await g.spawn();
+      expect((await fresh.start({ procType: 'auto' })).processType).toBe('primary');
+      expect(existsSync(stale)).toBe(false);
+    } finally {
+      sleeper.kill('SIGKILL');
+    }
   });
 
   it("a new primary on a dead group's prefix clears its leftovers, but only once none of its processes lives", async () => {

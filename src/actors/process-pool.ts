@@ -560,6 +560,9 @@ export class ProcessPool {
     const reason = proc.stopReason ?? 'crashed';
     const exit: ChildExit = { code, signal, reason, at: Date.now() };
     const wasStarting = proc.state === 'starting';
+    // Reaped: a child that ended without DPDK's cleanup (SIGKILLed, say) left its rte_mp socket
+    // file; left there, its pid, once reused, would pass for a live secondary of the group.
+    if (proc.pid > 0) this.runtime.group.removeSecondaryFilesOf(proc.pid);
     proc.exit = exit;
     slot.lastExit = exit;
     if (slot.current === proc) slot.current = undefined;

@@ -93,10 +93,31 @@ export function pidAlive(pid: number): boolean {
   return pidExists(pid) && processState(pid) !== undefined;
 }
 
+/**
+ * When process `pid` started, in ms since the epoch (within ~20 ms), from its start in clock
+ * ticks since boot (`/proc/<pid>/stat`, field 22; Linux's USER_HZ is 100) and the boot time
+ * (`/proc/uptime`); undefined when it is not there.
+ */
+export function processStartMs(pid: number): number | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // (the command name, in parentheses, may hold spaces and parentheses: fields follow the last ')')
+    const ticks = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19]);
+    const uptimeS = Number(readFileSync('/proc/uptime', 'utf8').split(' ')[0]);
+    if (!Number.isFinite(ticks) || !Number.isFinite(uptimeS)) return undefined;
+    return Date.now() - uptimeS * 1000 + ticks * 10;
+  } catch {
+    return undefined;
+  }
+}
+
 /** True while process `pid` is being killed: see {@link processState}. */
 export function pidEnding(pid: number): boolean {
   return processState(pid)?.ending ?? false;
 }
+
+/** How much later than a secondary's socket file its pid's process may seem to start and still be the one that made it. */
+const PID_REUSE_MARGIN_MS = 1000;
 
 export class GroupFiles {
   readonly runtimeDir: string;
@@ -172,20 +193,47 @@ export class GroupFiles {
     return this.tryLock(`lcore_${id}`, true);
   }
 
-  /** Pids of DPDK secondaries (mpbus or not) that are alive, from their `mp_socket_<pid>_*` files. */
+  /**
+   * Pids of DPDK secondaries (mpbus or not) that are alive, from their `mp_socket_<pid>_*` files.
+   * A process with that pid that started after the file was made is another one (the pid was
+   * reused after the secondary died without DPDK's cleanup, SIGKILLed say): its files would
+   * otherwise keep a dead group from being removed, cleaned or founded again.
+   */
   liveSecondaryPids(): number[] {
-    return this.secondaryPids().filter(pidAlive);
+    const live: number[] = [];
+    for (const [pid, madeAtMs] of this.secondarySockets()) {
+      if (!pidAlive(pid)) continue;
+      const startedAt = processStartMs(pid);
+      // (a margin for the clocks' precision: a pid is not reused within a second)
+      if (startedAt !== undefined && startedAt > madeAtMs + PID_REUSE_MARGIN_MS) continue;
+      live.push(pid);
+    }
+    return live;
   }
 
   /** Pids of the `mp_socket_<pid>_*` files of DPDK secondaries, this process aside, alive or not. */
   private secondaryPids(): number[] {
-    if (!existsSync(this.runtimeDir)) return [];
-    const pids = new Set<number>();
+    return [...this.secondarySockets().keys()];
+  }
+
+  /** The `mp_socket_<pid>_*` files of DPDK secondaries, this process aside: when the oldest of each pid's was made (ms since the epoch). */
+  private secondarySockets(): Map<number, number> {
+    const made = new Map<number, number>();
+    if (!existsSync(this.runtimeDir)) return made;
     for (const f of readdirSync(this.runtimeDir)) {
       const m = /^mp_socket_(\d+)_/.exec(f);
-      if (m && Number(m[1]) !== process.pid) pids.add(Number(m[1]));
+      if (!m || Number(m[1]) === process.pid) continue;
+      let at: number;
+      try {
+        const st = statSync(join(this.runtimeDir, f));
+        at = Math.min(st.mtimeMs, st.ctimeMs);
+      } catch {
+        continue; // removed meanwhile
+      }
+      const pid = Number(m[1]);
+      made.set(pid, Math.min(made.get(pid) ?? Infinity, at));
     }
-    return [...pids];
+    return made;
   }
 
   /**
