@@ -3,17 +3,45 @@
 // the memzone that held it, and a later object may take that entry and that memory. A handle
 // remembers the entry, its address and its name when it is made, and every use compares them
 // (a few loads of the memzone table, which stays mapped), so a stale handle fails with FREED
-// instead of reading or writing memory that is no longer the object's, possibly another's.
+// instead of reading or writing memory that is no longer the object's, possibly another's. A new
+// object under the same name at the same address is told apart by its shape (sizes, flags and,
+// for a mempool, where its parts are), read only once its memzone is known to be there (so
+// mapped); one with the very same shape is, to every process, what a lookup of the name gives.
 #pragma once
 #include <napi.h>
+#include <rte_mempool.h>
 #include <rte_memzone.h>
+#include <rte_ring.h>
+#include <stdint.h>
 #include <string.h>
 
+#include <initializer_list>
 #include <string>
 
 #include "common.h"
 
 namespace mpbus {
+
+// The shape of an object: a hash of the fields its creation set and nothing changes later.
+inline uint64_t ShapeHash(std::initializer_list<uint64_t> fields) {
+  uint64_t h = 1469598103934665603ull;  // FNV-1a over 64-bit words
+  for (uint64_t f : fields) {
+    h ^= f;
+    h *= 1099511628211ull;
+  }
+  return h;
+}
+inline uint64_t Shape(const rte_memzone* mz) {
+  return ShapeHash({mz->len, mz->iova, mz->hugepage_sz, static_cast<uint64_t>(mz->socket_id), mz->flags});
+}
+inline uint64_t Shape(const rte_ring* r) {
+  return ShapeHash({r->size, r->capacity, r->mask, static_cast<uint64_t>(r->flags)});
+}
+inline uint64_t Shape(const rte_mempool* mp) {
+  return ShapeHash({mp->size, mp->elt_size, mp->cache_size, mp->header_size, mp->trailer_size, mp->private_data_size,
+                    mp->flags, reinterpret_cast<uintptr_t>(mp->pool_data), reinterpret_cast<uintptr_t>(mp->local_cache),
+                    mp->nb_mem_chunks});
+}
 
 template <typename T>
 struct SharedHandle {
@@ -23,13 +51,16 @@ struct SharedHandle {
   const rte_memzone* zone;
   const void* zoneAddr;
   char zoneName[RTE_MEMZONE_NAMESIZE];
+  uint64_t shape;
 
-  SharedHandle(T* obj, const rte_memzone* mz) : object(obj), zone(mz), zoneAddr(mz ? mz->addr : nullptr), zoneName{} {
+  SharedHandle(T* obj, const rte_memzone* mz)
+      : object(obj), zone(mz), zoneAddr(mz ? mz->addr : nullptr), zoneName{}, shape(mz ? Shape(obj) : 0) {
     if (mz != nullptr) memcpy(zoneName, mz->name, sizeof zoneName);
   }
 
   bool Live() const {
-    return zone == nullptr || (zone->addr == zoneAddr && strncmp(zone->name, zoneName, sizeof zoneName) == 0);
+    return zone == nullptr ||
+           (zone->addr == zoneAddr && strncmp(zone->name, zoneName, sizeof zoneName) == 0 && Shape(object) == shape);
   }
 };
 

@@ -89,6 +89,23 @@ describe('handles in other processes', () => {
     // a lookup by name in the secondary gets a working handle to what is there now
     expect(await s.use(shm).ringLookup(fresh.ring)).toMatchObject({ count: 0 });
   });
+
+  it('also when new objects of other sizes took the same names (and, often, the same memory): the old handles fail with FREED, a lookup gets the new ones', async () => {
+    const g = group('renamed');
+    const p = await g.startAgent({ procType: 'primary' });
+    const s = await g.startAgent({ procType: 'secondary' });
+    const names = { ring: 'sn_ring', zone: 'sn_zone', pool: 'sn_pool' };
+    await p.use(shm).ringCreate(names.ring, { size: 32 });
+    await p.use(shm).memzoneReserve(names.zone, { size: 4096 });
+    await p.use(shm).mempoolCreate(names.pool, { size: 15, elementSize: 256 });
+    await s.use(shm).holdObjects(names);
+    expect(await s.use(shm).useHeld()).toEqual({ enqueue: true, write: undefined, available: 15 });
+    const now = { capacity: 15, length: 2048, elementSize: 64 };
+    // (the new mempool's header takes the old one's memory: only its sizes tell it apart)
+    expect(await p.use(shm).freeAndRemakeSameNames(names)).toEqual(now);
+    expect(await s.use(shm).useHeld()).toEqual({ enqueue: 'FREED', write: 'FREED', available: 'FREED' });
+    expect(await s.use(shm).lookUpShapes(names)).toEqual(now);
+  });
 });
 
 describe('memzones', () => {
