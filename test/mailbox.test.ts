@@ -162,6 +162,8 @@ describe('mailboxes: messages that cannot go', () => {
     expect(outcomes[3]![3]).toMatch(/values\[1\].*the 1 before it were sent/);
     await p.use(mb).waitFor('strict', 1);
     expect(await p.use(mb).received('strict')).toEqual([1]);
+    // a batch that is no array is refused (a string went as its characters, a number as nothing)
+    expect(await p.use(mb).sendManyNotArrays('strict')).toEqual(['INVALID_OPTION', 'INVALID_OPTION', 'INVALID_OPTION']);
   });
 
   it('a message larger than all the hugepages fails at once with MESSAGE_TOO_LARGE (not after its timeout)', async () => {

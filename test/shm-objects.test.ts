@@ -1,3 +1,4 @@
+import { existsSync, readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { useTestGroups } from './harness/use-groups.js';
 import { fixture } from './harness/fixtures.js';
@@ -130,6 +131,21 @@ describe('memzones', () => {
       code: 'EINVAL',
       message: expect.stringContaining("did you mean 'pageSize'?"),
     });
+    expect(await s.use(shm).memzoneReserve('notbool', { size: 64, iovaContiguous: 'yes' as never })).toMatchObject({ code: 'EINVAL' });
+    // a socket the machine does not have is named as such (DPDK alone says it found no memory)
+    expect(await s.use(shm).memzoneReserve('nosocket', { size: 64, socketId: 1023 })).toMatchObject({
+      code: 'EINVAL',
+      message: expect.stringContaining('socketId 1023 is no NUMA socket of this machine'),
+    });
+    expect(await s.use(shm).ringCreate('nosocket', { size: 4, socketId: 1023 })).toMatchObject({ code: 'EINVAL' });
+    // memory of a page size the machine has none of: the message says which size was asked
+    const gigaPages = '/sys/kernel/mm/hugepages/hugepages-1048576kB/nr_hugepages';
+    if (!existsSync(gigaPages) || Number(readFileSync(gigaPages, 'utf8')) === 0) {
+      expect(await s.use(shm).memzoneReserve('gigapage', { size: 64, pageSize: '1GB' })).toMatchObject({
+        code: 'ENOMEM',
+        message: expect.stringContaining('in 1GB pages'),
+      });
+    }
   });
 
   it('views are detached when the zone is freed and when the runtime closes, so nothing reads unmapped memory', async () => {

@@ -223,6 +223,7 @@ export class MailboxRef<T = unknown> {
    *   encode (those before it were sent).
    */
   trySendMany(values: readonly T[]): number {
+    if (!Array.isArray(values)) throw notAnArray('trySendMany', 'values', values);
     let unencodable: MpBusError | undefined;
     const sent = this.offerMany(
       values.length,
@@ -310,6 +311,7 @@ export class MailboxRef<T = unknown> {
   }
 
   trySendManyRaw(payloads: readonly Uint8Array[]): number {
+    if (!Array.isArray(payloads)) throw notAnArray('trySendManyRaw', 'payloads', payloads);
     if (this.queue.length > 0) return 0;
     let sent = 0;
     while (sent < payloads.length) {
@@ -468,4 +470,9 @@ function noRoomWhy(result: TrySendResult, bytes: number, maxInline: number): str
     return "the group's buffer pool was empty (receivers are slower than senders, or hold messages); raise poolBuffers, or slow down";
   if (result === 'inbox-full') return "the receiving process's inbox was full: it is slower than its senders; raise inboxSize, or slow down";
   return 'the receiver is slower than its senders; raise its capacity or the timeout, or slow down';
+}
+
+/** A batch send given something else than an array (a string would go as its characters, a number as nothing). */
+function notAnArray(method: string, what: string, got: unknown): MpBusError {
+  return new MpBusError(ErrorCodes.invalidOption, `${method} takes an array of ${what}, got ${typeof got === 'string' ? 'a string' : String(got)}`);
 }

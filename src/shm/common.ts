@@ -3,6 +3,7 @@
  * validation of names, sizes and ranges (done here, before any native call, so errors say what
  * to change), and detaching zero-copy views before DPDK unmaps the memory.
  */
+import { readdirSync } from 'node:fs';
 import { MpBusError, ErrorCodes } from '../errors.js';
 import { integerIn } from '../validation.js';
 import { viewNative } from '../native/ring.js';
@@ -108,10 +109,33 @@ export function validateRange(what: string, offset: number, length: number, size
   }
 }
 
-/** Checks an optional NUMA socket id (-1, DPDK's SOCKET_ID_ANY, by default). */
+/**
+ * Checks an optional NUMA socket id (-1, DPDK's SOCKET_ID_ANY, by default): one this machine has
+ * (DPDK's socket ids are the kernel's NUMA node ids), else DPDK would only say it found no memory.
+ */
 export function validateSocket(socketId: unknown): number {
   if (socketId === undefined) return -1;
-  return validateCount('socketId', socketId, -1, 1023);
+  const id = validateCount('socketId', socketId, -1, 1023);
+  if (id >= 0 && !numaNodes().includes(id)) {
+    throw new MpBusError(
+      ErrorCodes.invalidArgument,
+      `socketId ${id} is no NUMA socket of this machine (it has ${numaNodes().join(', ')}): give one of those, or -1 for any`,
+    );
+  }
+  return id;
+}
+
+/** The machine's NUMA node ids (0 alone on a kernel without NUMA). */
+function numaNodes(): number[] {
+  try {
+    const nodes = readdirSync('/sys/devices/system/node')
+      .map((d) => /^node(\d+)$/.exec(d)?.[1])
+      .filter((n): n is string => n !== undefined)
+      .map(Number);
+    return nodes.length > 0 ? nodes.sort((a, b) => a - b) : [0];
+  } catch {
+    return [0];
+  }
 }
 
 const MAX_U64 = 2n ** 64n - 1n;
@@ -138,12 +162,14 @@ export function isPowerOfTwo(n: number): boolean {
  * pass through unchanged. A create's ENOENT is not "no such object": DPDK says it when it found
  * no memory for one as large as asked.
  */
-export function explainNativeError(err: unknown, kind: string, name: string, op: 'create' | 'lookup'): unknown {
+export function explainNativeError(err: unknown, kind: string, name: string, op: 'create' | 'lookup', where?: string): unknown {
   if (!(err instanceof MpBusError)) return err;
   if (op === 'create' && (err.code === 'ENOENT' || err.code === 'ENOMEM')) {
+    // (memory of a page size asked for: the machine may have none of that size at all)
+    const fix = where === undefined ? '' : `, check that the group has hugepages of that size (grep Huge /proc/meminfo; DPDK uses the mounted sizes),`;
     return new MpBusError(
       err.code,
-      `cannot create a ${kind} named '${name}' this large: DPDK found no memory for it (${err.message}): ask for less, or give the group more hugepage memory`,
+      `cannot create a ${kind} named '${name}' this large${where === undefined ? '' : ` ${where}`}: DPDK found no memory for it (${err.message}): ask for less${fix} or give the group more hugepage memory`,
       { cause: err, errno: err.errno },
     );
   }

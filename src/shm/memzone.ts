@@ -110,12 +110,15 @@ export class Memzone {
     if (pageSize === '2MB') flags |= c.RTE_MEMZONE_2MB;
     else if (pageSize === '1GB') flags |= c.RTE_MEMZONE_1GB;
     else if (pageSize !== 'any') throw new MpBusError(ErrorCodes.invalidArgument, `pageSize must be '2MB', '1GB' or 'any', got ${String(pageSize)}`);
+    if (options.iovaContiguous !== undefined && typeof options.iovaContiguous !== 'boolean') {
+      throw new MpBusError(ErrorCodes.invalidArgument, `iovaContiguous must be true or false, got ${String(options.iovaContiguous)}`);
+    }
     if (options.iovaContiguous) flags |= c.RTE_MEMZONE_IOVA_CONTIG;
     const socketId = validateSocket(options.socketId);
     try {
       return Memzone.adopt(memzoneNative().memzoneReserve(name, size, socketId, flags, align));
     } catch (err) {
-      throw explainNativeError(err, 'Memzone', name, 'create');
+      throw explainNativeError(err, 'Memzone', name, 'create', pageSize === 'any' ? undefined : `in ${pageSize} pages`);
     }
   }
 
