@@ -16,7 +16,9 @@ const root: Logger = pino({ name: 'mpbus', level: known ? asked : DEFAULT_LEVEL,
 
 // An empty or unknown value (containers often set variables empty) must not stop the import.
 if (asked !== '' && !known) {
-  root.child({ component: 'log' }).warn(`MPBUS_LOG=${JSON.stringify(process.env.MPBUS_LOG)} is not a log level (${LEVELS.join(', ')}): logging at ${DEFAULT_LEVEL}`);
+  root
+    .child({ component: 'log' })
+    .warn(`MPBUS_LOG=${JSON.stringify(process.env.MPBUS_LOG)} is not a log level (${LEVELS.join(', ')}): logging at ${DEFAULT_LEVEL}`);
 }
 
 /** A child logger for one component (`runtime`, `bus`, `actor:<name>`...). */
