@@ -829,6 +829,11 @@ function removeOwnLockDirIfAlone(group: GroupFiles): void {
 
 /** [code, fix] for an rte_eal_init failure, from what DPDK logged. */
 function diagnoseInitFailure(dpdkText: string, role: string, group: GroupFiles, askedMb?: number): [string, string] {
+  // Whatever DPDK failed at then (its memory may be gone too: a dead group's hugepage files are
+  // deleted by the next DPDK primary to start on the machine), the cause is the primary's death.
+  if (role === 'secondary' && !group.primaryAlive()) {
+    return [ErrorCodes.primaryDead, 'the primary went away while this secondary attached: start a primary again (it clears what the dead one left).'];
+  }
   if (/base-virtaddr|Cannot reserve .* bytes at/.test(dpdkText)) {
     if (role === 'secondary' && group.primaryAlive() && !group.mpbusPrimaryAlive()) {
       // A C primary chose the addresses, by default DPDK's 0x100000000, where V8's heap often is.
@@ -869,9 +874,6 @@ function diagnoseInitFailure(dpdkText: string, role: string, group: GroupFiles, 
       ErrorCodes.ealInitFailed,
       `this process loads a DPDK library whose shared list ${tailq[1]} the group's primary never registered (a secondary may only use libraries its primary loaded): load fewer here (dpdkLibraries), or start the primary with that library (mpbus: dpdkLibraries; C: link it).`,
     ];
-  }
-  if (role === 'secondary' && !group.primaryAlive()) {
-    return [ErrorCodes.primaryDead, 'the primary went away while this secondary attached: start a primary again (it clears what the dead one left).'];
   }
   return [ErrorCodes.ealInitFailed, 'rte_eal_init failed; DPDK said why below (set logLevel to see more).'];
 }
