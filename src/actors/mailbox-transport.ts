@@ -418,7 +418,9 @@ export class MailboxTransport implements ActorTransport {
 
   /**
    * Where messages go that this transport accepted ('delivered') but could not send after all:
-   * the name went away while they waited (or, with `cause`, one could not be encoded).
+   * the name went away while they waited (or, with `cause`, one could not be encoded); and, with
+   * `reason` 'decode-failed', those that came for a name of this process with a value it could
+   * not decode.
    */
   onUndeliverable(handler: (to: string, envelope: Envelope, cause?: unknown, reason?: DeadLetterReason) => void): void {
     this.undeliverable = handler;
