@@ -604,10 +604,13 @@ export class Router<C = AnyContract> implements SystemEndpoint, AskForwarder {
           // more unanswered asks than the least busy one): a stopped or stuck worker then keeps
           // only about half the asks in flight, found before any time threshold could say so.
           const held = this.held(worker);
-          if (held > ROUND_ROBIN_SLACK && held - this.leastHeld() > ROUND_ROBIN_SLACK) continue;
+          if (held > ROUND_ROBIN_SLACK && held - this.leastHeld(avoid) > ROUND_ROBIN_SLACK) continue;
           return worker;
         }
-        return this.pool[this.nextIndex++ % n];
+        // (none within the slack: the least busy of those it may use, never a stalled one while
+        // another can take it; a stalled one whose asks were given away holds none, and picked
+        // here it got every other ask, each a timeout)
+        return this.leastHeldWorker(avoid);
       case 'least-loaded':
         return this.leastLoaded(avoid);
       case 'consistent-hash':
@@ -620,11 +623,29 @@ export class Router<C = AnyContract> implements SystemEndpoint, AskForwarder {
     return this.stalled.has(worker) || (this.probing.has(worker) && this.held(worker) > 0);
   }
 
-  /** The fewest asks any worker of the pool holds. */
-  private leastHeld(): number {
+  /** The fewest asks any worker of the pool holds (with `avoid`, any worker fit for new ones). */
+  private leastHeld(avoid: boolean): number {
     let least = Infinity;
-    for (const worker of this.pool) least = Math.min(least, this.held(worker));
+    for (const worker of this.pool) if (!avoid || !this.unfit(worker)) least = Math.min(least, this.held(worker));
     return least;
+  }
+
+  /** The worker holding the fewest asks (with `avoid`, among those fit for new ones), from the next in turn. */
+  private leastHeldWorker(avoid: boolean): string | undefined {
+    const n = this.pool.length;
+    const start = this.nextIndex++ % n;
+    let best: string | undefined;
+    let bestHeld = Infinity;
+    for (let i = 0; i < n; i++) {
+      const worker = this.pool[(start + i) % n]!;
+      if (avoid && this.unfit(worker)) continue;
+      const held = this.held(worker);
+      if (held < bestHeld) {
+        best = worker;
+        bestHeld = held;
+      }
+    }
+    return best ?? this.pool[start];
   }
 
   /** Fewest messages waiting: the worker's mailbox depth when the transport knows it, or what this router has in flight there. */
