@@ -300,6 +300,16 @@ Napi::Value ClearStaleLocks(const Napi::CallbackInfo& info) {
   return cleared;
 }
 
+// memConfigIntact(configPath): whether this process's mapping of the group's memory config still
+// holds what DPDK wrote there (its magic and version). A DPDK primary started on the prefix after
+// the group's primary died, while a secondary lives on, re-creates the config under it (zeroed
+// first, then filled as its init goes; a failed init leaves it so), and rte_eal_cleanup then
+// reads garbage: a divide error in the secondary's close, seen under a restarted testpmd.
+Napi::Value MemConfigIntact(const Napi::CallbackInfo& info) {
+  std::string configPath = info[0].As<Napi::String>();
+  return Napi::Boolean::New(info.Env(), MappedMemConfig(configPath) != nullptr);
+}
+
 Napi::Value PrimaryAlive(const Napi::CallbackInfo& info) {
   std::string path = info[0].As<Napi::String>();
   return Napi::Boolean::New(info.Env(), rte_eal_primary_proc_alive(path.c_str()) != 0);
@@ -374,6 +384,7 @@ void InitEal(Napi::Env env, Napi::Object exports) {
   exports.Set("ealInit", Napi::Function::New(env, EalInit));
   exports.Set("ealCleanup", Napi::Function::New(env, EalCleanup));
   exports.Set("clearStaleLocks", Napi::Function::New(env, ClearStaleLocks));
+  exports.Set("memConfigIntact", Napi::Function::New(env, MemConfigIntact));
   exports.Set("primaryAlive", Napi::Function::New(env, PrimaryAlive));
   exports.Set("dpdkVersion", Napi::Function::New(env, Version));
   exports.Set("lcoreId", Napi::Function::New(env, LcoreId));

@@ -134,6 +134,32 @@ describe('Node and C DPDK programs in one group', () => {
     expect(await peer.exited).toBe(0);
   });
 
+  it('a Node secondary that outlives its C primary, when another C primary started on the prefix since, still closes cleanly and removes the group', async () => {
+    const g = group('crestart');
+    const eal = [
+      '--proc-type=primary',
+      `--file-prefix=${g.prefix}`,
+      '--lcores=0@(0-1)',
+      '--base-virtaddr=0x600000000000',
+      '--no-pci',
+      '--no-telemetry',
+      '--log-level=notice',
+    ];
+    const first = startPeer(eal, ['primary', 'c_pool', 'node_to_c', 'c_to_node', '0']);
+    await first.waitFor(/^READY/);
+    const node = await g.spawn();
+    await node.start({ procType: 'secondary', lcore: 1, onPrimaryLost: 'ignore' });
+    first.child.kill('SIGKILL');
+    await first.exited;
+    // the second one re-creates the memory config under the secondary, then fails (the secondary
+    // still holds DPDK's lists): what the secondary's close reads there is no longer DPDK's
+    const second = startPeer(eal, ['primary', 'c_pool', 'node_to_c', 'c_to_node', '0']);
+    expect(await second.exited).not.toBe(0);
+    // (before, DPDK's cleanup died of a divide error in the secondary, which then removed nothing)
+    await node.close();
+    expect(g.leftovers()).toEqual([]);
+  });
+
   it('a C secondary joins a Node primary and exchanges messages through Node-created rings and mempool, both ways', async () => {
     const g = group('csec');
     const node = await g.startAgent({ procType: 'primary' });

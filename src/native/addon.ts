@@ -14,6 +14,8 @@ export interface EalBinding {
   ealCleanup(): Promise<void>;
   /** Primary, no other process of the group alive: clears the memory config's locks that dead processes left held; which (and their values). */
   clearStaleLocks(configPath: string): Array<{ lock: string; value: number }>;
+  /** Whether this process's mapping of the group's memory config still holds DPDK's magic and version (another primary may have re-created it). */
+  memConfigIntact(configPath: string): boolean;
   primaryAlive(configPath: string): boolean;
   dpdkVersion(): string;
   lcoreId(): number;

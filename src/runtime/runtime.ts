@@ -755,7 +755,14 @@ export class Runtime {
         this.log.warn({ cleared }, "cleared locks of the group's shared memory that dead processes left held (killed while they started or closed)");
     }
     try {
-      await addon().ealCleanup();
+      // A secondary whose primary died, and on whose prefix another DPDK primary started since:
+      // that one re-created the memory config under this process, and DPDK's cleanup would read
+      // garbage there (a divide error killed the process, which then removed nothing).
+      if (this.processType === 'secondary' && this.lostPrimary && !addon().memConfigIntact(this.group.configPath)) {
+        this.log.warn(
+          "the group's shared memory config was re-created by another primary since this secondary's primary died: DPDK's cleanup is skipped (end this process; its memory goes with it)",
+        );
+      } else await addon().ealCleanup();
     } finally {
       // rte_eal_cleanup keeps the primary's lock on `config`: while this process lives, the
       // group would look as if its primary were alive, and its files would never be removed.
