@@ -1,8 +1,8 @@
 // Builds the native addon with node-gyp against the system DPDK (pkg-config libdpdk), in the
 // checkout or in an installed copy (node_modules/mpbus). `--if-possible` (npm's install hook)
 // skips, with a note, when DPDK's development files or the compiler are not installed yet:
-// `npx mpbus setup` installs them and builds afterwards. `--if-stale` builds only when a
-// native source is newer than the addon.
+// `npx mpbus setup` installs them and builds afterwards. `--if-stale` and `--if-possible` build
+// only when a native source is newer than the addon (or there is none); no flag: always.
 import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -37,7 +37,9 @@ if (missing.length > 0) {
   console.error(`${why} Run \`npx mpbus setup\` (or as root: apt-get install -y libdpdk-dev dpdk dpdk-dev pkg-config g++ make python3).`);
   process.exit(1);
 }
-if (onlyIfStale && existsSync(addon) && statSync(addon).mtimeMs >= newestSource()) process.exit(0);
+// The install hook too: npm runs it again for a package it links (`npx mpbus` inside this
+// checkout does), and a rebuild there took more than a minute (cut short, it left no addon).
+if ((onlyIfStale || ifPossible) && existsSync(addon) && statSync(addon).mtimeMs >= newestSource()) process.exit(0);
 
 // npm ships node-gyp: in its scripts (the install hook, `npm rebuild`) npm names its copy in
 // npm_config_node_gyp; elsewhere look beside this node. Never a download.
