@@ -9,6 +9,7 @@
  */
 import { auditTime, combineLatest, map, type Observable } from 'rxjs';
 import { PolledPorts, Runtime, type LinkState, type PolledPortInfo, type PortStats } from '../../src/index.js';
+import { intFlag, sampleArgs, stringFlag } from '../lib/args.js';
 
 interface Args {
   filePrefix: string;
@@ -17,17 +18,23 @@ interface Args {
   durationS?: number;
 }
 
-function parseArgs(argv: string[]): Args {
-  const value = (flag: string): string | undefined => {
-    const i = argv.indexOf(flag);
-    return i >= 0 ? argv[i + 1] : undefined;
-  };
-  const duration = value('--duration');
+const usage = `mpbus control-plane: a Node secondary showing a C primary's ports (start the C side first: README.md)
+
+usage: node dist/samples/control-plane/main.js [--file-prefix P] [--lcore N] [--interval MS] [--duration S]
+  --file-prefix P   the C primary's --file-prefix (default cp_demo)
+  --lcore N         an lcore ID the C primary does not use (0-127, default 5)
+  --interval MS     how often the ports are polled (10-60000, default 1000)
+  --duration S      leave after S seconds (1-86400; default: at Ctrl-C)
+  --help            this text`;
+
+function parseArgs(): Args {
+  const flag = { type: 'string' } as const;
+  const { values } = sampleArgs(usage, { 'file-prefix': flag, lcore: flag, interval: flag, duration: flag });
   return {
-    filePrefix: value('--file-prefix') ?? 'cp_demo',
-    lcore: Number(value('--lcore') ?? 5),
-    intervalMs: Number(value('--interval') ?? 1000),
-    ...(duration !== undefined ? { durationS: Number(duration) } : {}),
+    filePrefix: stringFlag(usage, 'file-prefix', values['file-prefix'], 'cp_demo'),
+    lcore: intFlag(usage, 'lcore', values.lcore, 5, 0, 127),
+    intervalMs: intFlag(usage, 'interval', values.interval, 1000, 10, 60_000),
+    ...(values.duration !== undefined ? { durationS: intFlag(usage, 'duration', values.duration, 0, 1, 86_400) } : {}),
   };
 }
 
@@ -53,7 +60,7 @@ function render(ports: PortView[]): string {
 }
 
 async function main(): Promise<void> {
-  const args = parseArgs(process.argv.slice(2));
+  const args = parseArgs();
   // A C primary: mpbus cannot know its lcores, so this secondary's lcore is given explicitly.
   const rt = await Runtime.start({ filePrefix: args.filePrefix, procType: 'secondary', lcore: args.lcore });
   const polled = new PolledPorts(rt, { intervalMs: args.intervalMs });

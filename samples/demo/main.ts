@@ -1,5 +1,5 @@
 /**
- * `npm start` (until the flagship sample replaces it): one DPDK process group from Node.
+ * `node dist/samples/demo/main.js`: one DPDK process group from Node.
  *
  * This process starts with procType 'auto' and, finding no primary, becomes the primary. It then
  * starts two more Node processes that join the same group as secondaries, each with its own
@@ -12,6 +12,7 @@ import { fork } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Runtime } from '../../src/index.js';
+import { sampleArgs, stringFlag } from '../lib/args.js';
 
 function cpus(): string {
   return /^Cpus_allowed_list:\s*(\S+)/m.exec(readFileSync('/proc/self/status', 'utf8'))?.[1] ?? '?';
@@ -35,9 +36,15 @@ function runSecondary(filePrefix: string): Promise<void> {
   });
 }
 
+const usage = `mpbus demo: one DPDK process group from Node, a primary and two secondaries
+
+usage: node dist/samples/demo/main.js [--prefix P]
+  --prefix P   the group's file prefix (default mpbus_demo_<pid>)
+  --help       this text`;
+
 async function main(): Promise<void> {
-  const named = process.argv.indexOf('--prefix');
-  const filePrefix = named >= 0 ? process.argv[named + 1]! : `mpbus_demo_${process.pid}`;
+  const { values } = sampleArgs(usage, { prefix: { type: 'string' } });
+  const filePrefix = stringFlag(usage, 'prefix', values.prefix, `mpbus_demo_${process.pid}`);
   const rt = await Runtime.start({ procType: 'auto', filePrefix });
   console.log(`mpbus demo on ${rt.dpdkVersion}`);
   console.log(`  primary:   ${describe(rt)}`);

@@ -9,8 +9,8 @@
  */
 import 'reflect-metadata';
 import { fileURLToPath } from 'node:url';
-import { parseArgs } from 'node:util';
 import { launchedChild, startActorSystem } from '../../src/index.js';
+import { intFlag, sampleArgs } from '../lib/args.js';
 import { leftovers, until } from '../lib/processes.js';
 
 /** What the secondary's actor understands. */
@@ -23,8 +23,14 @@ interface PrimaryPeer {
   thanks: { msg: string; reply: void };
 }
 
-const { values } = parseArgs({ args: process.argv.slice(2), options: { messages: { type: 'string' } }, strict: false, allowPositionals: true });
-const messages = Number(values.messages ?? 3);
+const usage = `mpbus simple: a primary and a secondary exchanging messages
+
+usage: node dist/samples/simple/main.js [--messages N]
+  --messages N   greetings the primary tells (0-1000, default 3)
+  --help         this text`;
+// (a launched child is started with no flags of its own)
+const { values } = sampleArgs(usage, { messages: { type: 'string' } });
+const messages = intFlag(usage, 'messages', values.messages, 3, 0, 1000);
 
 async function primary(): Promise<number> {
   const prefix = `mpbus_simple_${process.pid}`;

@@ -9,8 +9,8 @@
  */
 import 'reflect-metadata';
 import { fileURLToPath } from 'node:url';
-import { parseArgs } from 'node:util';
 import { Runtime, startActorSystem } from '../../src/index.js';
+import { intFlag, sampleArgs } from '../lib/args.js';
 import { leftovers, start, until, verdict, waitAll } from '../lib/processes.js';
 
 interface Peer {
@@ -18,13 +18,15 @@ interface Peer {
   finished: { msg: string; reply: void };
 }
 
-const { values, positionals } = parseArgs({
-  args: process.argv.slice(2),
-  options: { peers: { type: 'string' }, numbers: { type: 'string' } },
-  allowPositionals: true,
-});
-const peers = Number(values.peers ?? 3);
-const numbers = Number(values.numbers ?? 30_000);
+const usage = `mpbus symmetric: N identical peer processes, each summing squares for all
+
+usage: node dist/samples/symmetric/main.js [--peers N] [--numbers M]
+  --peers N     peer processes (1-16, default 3)
+  --numbers M   sum the squares of 1..M (1-10000000, default 30000)
+  --help        this text`;
+const { values, positionals } = sampleArgs(usage, { peers: { type: 'string' }, numbers: { type: 'string' } });
+const peers = intFlag(usage, 'peers', values.peers, 3, 1, 16);
+const numbers = intFlag(usage, 'numbers', values.numbers, 30_000, 1, 10_000_000);
 
 /** The launcher: starts N identical peer processes and waits for them. */
 async function launch(): Promise<number> {
