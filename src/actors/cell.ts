@@ -162,6 +162,11 @@ export class ActorCell implements Receiver {
     if (this.state === 'running' && !this.busy) this.schedule();
   }
 
+  /** Stopping or stopped: it takes no new children (they would outlive it, unseen by the close). */
+  get ending(): boolean {
+    return this.state === 'stopping' || this.state === 'stopped';
+  }
+
   /** The message being handled now (its deadline and trace bound what the handler sends). */
   get currentEnvelope(): Envelope | undefined {
     return this.current;
@@ -179,7 +184,7 @@ export class ActorCell implements Receiver {
   async start(): Promise<void> {
     this.ctx = this.host.makeContext(this);
     this.incarnate();
-    await this.incarnation!.preStart?.(this.ctx);
+    await this.runPreStart();
     if (this.state !== 'starting') return;
     this.state = 'running';
     if (this.depth() > 0) this.schedule();
@@ -188,6 +193,33 @@ export class ActorCell implements Receiver {
   private incarnate(): void {
     this.container = this.parentContainer.createChildContainer();
     this.incarnation = this.factory(this.ctx, this.container);
+    this.lifecycle = 'starting';
+  }
+
+  /**
+   * Runs the incarnation's preStart (throws what it throws). A stop meanwhile waits for it (see
+   * `finalize`): postStop runs after preStart, once, and only for an incarnation that started.
+   */
+  private async runPreStart(): Promise<void> {
+    const started = Promise.resolve(this.incarnation!.preStart?.(this.ctx));
+    this.preStarting = started.then(
+      () => undefined,
+      () => undefined,
+    );
+    try {
+      await started;
+      this.lifecycle = 'started';
+    } finally {
+      this.preStarting = undefined;
+    }
+  }
+
+  /** postStop of the incarnation, once, and only if its preStart succeeded. */
+  private async runPostStop(): Promise<void> {
+    if (this.preStarting !== undefined) await this.preStarting;
+    if (this.lifecycle !== 'started') return;
+    this.lifecycle = 'stopped';
+    await this.runHook('postStop');
   }
 
   /** The container children of this actor resolve from. */
@@ -380,18 +412,19 @@ export class ActorCell implements Receiver {
     const delay = restartDelay(s, this.restartTimes.length);
     this.log.info({ err, delayMs: delay }, 'handler failed; restarting');
     await this.stopChildren();
-    await this.runHook('postStop');
+    await this.runPostStop();
     if (delay > 0) await new Promise((resolve) => setTimeout(resolve, delay));
     if (this.state !== 'running') return;
     try {
       this.incarnate();
-      await this.incarnation!.preStart?.(this.ctx);
+      await this.runPreStart();
     } catch (startErr) {
       this.log.error({ err: startErr }, 'preStart failed during restart; stopping');
       this.host.cellGaveUp(this, startErr);
       void this.stop();
       return;
     }
+    if (this.state !== 'running') return; // stopped while it started again
     this.counters[R.restarts]!++;
     this.host.cellRestarted(this, err);
   }
@@ -409,6 +442,10 @@ export class ActorCell implements Receiver {
   }
 
   private finishStop: (() => void) | undefined;
+  /** Where the current incarnation is in its hooks: postStop runs once, after a preStart that succeeded. */
+  private lifecycle: 'starting' | 'started' | 'stopped' = 'starting';
+  /** Settles when the preStart running now ends (undefined when none runs). */
+  private preStarting: Promise<void> | undefined;
 
   /** Refuses new messages from now on (the system is closing); messages already queued are still handled. */
   refuseNew(): void {
@@ -484,7 +521,7 @@ export class ActorCell implements Receiver {
     for (const envelope of left) this.dropQueued(envelope, reason);
     // Every message received has been answered or dead-lettered: peers may now see the name go.
     this.closeRegistration();
-    await this.runHook('postStop');
+    await this.runPostStop();
     this.state = 'stopped';
     this.parent?.children.delete(this);
     this.host.cellStopped(this, 'stopped');

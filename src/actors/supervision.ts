@@ -22,7 +22,7 @@ export type SupervisionStrategy =
       withinMs?: number;
       /** Delay before the first restart of a burst (default 0 ms). */
       backoffMs?: number;
-      /** Upper bound of the delay, which doubles with each restart in the window (default 1 000 ms). */
+      /** Upper bound of the delay, which doubles with each restart in the window (default 1 000 ms, or `backoffMs` when longer). */
       maxBackoffMs?: number;
     }
   /** Stop the actor: its queued messages go to dead letters. */
@@ -47,6 +47,13 @@ export function checkSupervision(s: unknown, name: string): SupervisionStrategy 
     if (r.withinMs !== undefined) durationMs(r.withinMs, `${name}.withinMs`, 1);
     if (r.backoffMs !== undefined) durationMs(r.backoffMs, `${name}.backoffMs`, 0);
     if (r.maxBackoffMs !== undefined) durationMs(r.maxBackoffMs, `${name}.maxBackoffMs`, 0);
+    // (the first delay above the cap would be cut to it unseen)
+    if (r.backoffMs !== undefined && r.maxBackoffMs !== undefined && r.backoffMs > r.maxBackoffMs) {
+      throw new MpBusError(
+        ErrorCodes.invalidOption,
+        `${name}.backoffMs (${r.backoffMs}) is above its maxBackoffMs (${r.maxBackoffMs}): raise maxBackoffMs, or lower backoffMs`,
+      );
+    }
   }
   return s as SupervisionStrategy;
 }
@@ -67,5 +74,6 @@ export const defaultSupervision: SupervisionStrategy = { strategy: 'restart', ma
 export function restartDelay(s: Extract<SupervisionStrategy, { strategy: 'restart' }>, n: number): number {
   const base = s.backoffMs ?? 0;
   if (base <= 0) return 0;
-  return Math.min(s.maxBackoffMs ?? 1000, base * 2 ** Math.max(0, n - 1));
+  // (without maxBackoffMs, the cap is 1 s, or backoffMs itself when that is longer)
+  return Math.min(s.maxBackoffMs ?? Math.max(1000, base), base * 2 ** Math.max(0, n - 1));
 }

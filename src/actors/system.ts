@@ -371,6 +371,7 @@ export class ActorSystem implements RefHost, CellHost {
     if (!Array.isArray(groups) || groups.some((g) => typeof g !== 'string' || g.length === 0)) {
       throw new MpBusError(ActorErrorCodes.invalidActor, `actor '${name}': groups must be an array of group names, got ${String(groups)}`);
     }
+    if (parent?.ending) throw new ActorStoppedError(parent.name, `spawn('${name}')`, `stopped (a stopped actor's context spawns no children)`);
     const cell = new ActorCell(name, this, factory, supervision ?? defaultSupervision, parent, parent?.childContainer ?? this.container);
     try {
       cell.registration = this.transport.register(name, cell);
@@ -1113,7 +1114,17 @@ export class ActorSystem implements RefHost, CellHost {
     for (const closer of this.closers) await closer.stop({ force: true, reason: 'closed' });
     const force = Date.now() >= deadline;
     const topLevel = [...this.cells.values()].filter((c) => !c.parent);
-    await Promise.all(topLevel.map((c) => c.stop({ force, reason: 'closed' })));
+    // An actor's postStop (or a preStart still running) that does not end by the deadline (or
+    // soon after it, when the deadline has passed) is not waited for: the close was bounded by
+    // the application's timeout, and one hook that hangs kept it from ever ending.
+    const stopping = Promise.all(topLevel.map((c) => c.stop({ force, reason: 'closed' }))).then(() => undefined);
+    let stopped = false;
+    void stopping.then(() => (stopped = true));
+    await untilOrDeadline(stopping, Math.max(deadline, Date.now() + HOOK_GRACE_MS));
+    if (!stopped) {
+      const hung = [...this.cells.values()].filter((c) => c.ending && this.cells.get(c.name) === c).map((c) => c.name);
+      this.log.warn({ actors: hung }, "actors' postStop (or preStart) did not end by the close's deadline: the system closes without waiting for them");
+    }
     this.closed = true;
     this.rejectPending();
     this.dropOutboxes();
@@ -1183,6 +1194,9 @@ function rejectOnNextTurn(err: unknown): Promise<never> {
 }
 
 /** Waits for `work` (its failure ignored: the caller logs its own), or until `deadline` (a `Date.now()` time) passes. */
+/** What an actor's stop hooks get past the close's deadline when it has passed already. */
+const HOOK_GRACE_MS = 100;
+
 async function untilOrDeadline(work: Promise<void>, deadline: number): Promise<void> {
   let timer: NodeJS.Timeout | undefined;
   const late = new Promise<void>((resolve) => (timer = setTimeout(resolve, Math.max(0, deadline - Date.now()))));

@@ -1,0 +1,90 @@
+/**
+ * An actor's preStart and postStop around stops, restarts and the system's close, in one
+ * process: postStop runs once per incarnation, after its preStart, and only if that succeeded;
+ * a hook that hangs does not keep the close from ending by its deadline; a stopped actor's
+ * context spawns no children.
+ */
+import { describe, expect, it } from 'vitest';
+import { ActorSystem, type ActorContext } from '../../src/index.js';
+import { checkSupervision, restartDelay } from '../../src/actors/supervision.js';
+
+const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+describe("an actor's hooks", () => {
+  it('a postStop that never ends does not keep close({ timeoutMs }) from ending soon after its deadline', async () => {
+    const system = new ActorSystem();
+    await system.spawn('hangs', { ping: () => 'pong' }, { postStop: () => new Promise<void>(() => undefined) });
+    const t0 = performance.now();
+    await system.close({ timeoutMs: 200 });
+    expect(performance.now() - t0).toBeLessThan(1500);
+  });
+
+  it('postStop runs once for an incarnation stopped while it waits to restart', async () => {
+    const system = new ActorSystem();
+    const log: string[] = [];
+    const ref = await system.spawn(
+      'restarts',
+      { crash: () => Promise.reject(new Error('x')) },
+      { supervision: { strategy: 'restart', backoffMs: 1000 }, postStop: () => void log.push('postStop') },
+    );
+    await ref.ask('crash').catch(() => undefined);
+    await sleep(20);
+    await system.close({ timeoutMs: 300 });
+    expect(log).toEqual(['postStop']);
+  });
+
+  it('a stop while preStart runs waits for it: postStop comes after preStart', async () => {
+    const system = new ActorSystem();
+    const log: string[] = [];
+    const spawned = system
+      .spawn(
+        'slow-start',
+        { ping: () => 'pong' },
+        {
+          preStart: async () => {
+            log.push('preStart begin');
+            await sleep(100);
+            log.push('preStart end');
+          },
+          postStop: () => void log.push('postStop'),
+        },
+      )
+      .catch((err: { code?: string }) => err.code);
+    await sleep(20);
+    await system.close({ timeoutMs: 500 });
+    expect(await spawned).toBe('SYSTEM_CLOSED');
+    expect(log).toEqual(['preStart begin', 'preStart end', 'postStop']);
+  });
+
+  it('a preStart that throws: no postStop for that incarnation', async () => {
+    const system = new ActorSystem();
+    let postStops = 0;
+    const failed = await system
+      .spawn('bad-start', { ping: () => 'pong' }, { preStart: () => Promise.reject(new Error('nope')), postStop: () => void postStops++ })
+      .catch((err: { code?: string }) => err.code);
+    expect(failed).toBe('INVALID_ACTOR');
+    expect(postStops).toBe(0);
+    await system.close();
+  });
+
+  it("a stopped actor's context spawns no children (they would outlive it, unseen by the close)", async () => {
+    const system = new ActorSystem();
+    let kept: ActorContext | undefined;
+    const parent = await system.spawn('parent', { ping: () => 'pong' }, { preStart: (ctx) => void (kept = ctx) });
+    await system.stop(parent);
+    await expect(kept!.spawn('orphan', { hi: () => 'hi' })).rejects.toMatchObject({ code: 'ACTOR_STOPPED' });
+    expect(system.has('orphan')).toBe(false);
+    await system.close();
+  });
+});
+
+describe('restart backoff', () => {
+  it('a backoffMs above the default cap is waited in full; one above an explicit maxBackoffMs is refused', async () => {
+    expect(restartDelay({ strategy: 'restart', backoffMs: 3000 }, 1)).toBe(3000);
+    expect(restartDelay({ strategy: 'restart', backoffMs: 3000 }, 2)).toBe(3000);
+    expect(restartDelay({ strategy: 'restart', backoffMs: 100 }, 5)).toBe(1000);
+    expect(() => checkSupervision({ strategy: 'restart', backoffMs: 3000, maxBackoffMs: 1000 }, 'supervision')).toThrow(
+      expect.objectContaining({ code: 'INVALID_OPTION', message: expect.stringContaining('above its maxBackoffMs') }),
+    );
+  });
+});
