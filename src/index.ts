@@ -5,6 +5,7 @@ export { MpBusError, ErrorCodes } from './errors.js';
 // The runtime as the composition completes it (rt.interrupts, serving interrupts from the start).
 export { Runtime } from './composition.js';
 export type { CloseHook } from './runtime/runtime.js';
+export { PRIMARY_LOST_EXIT_CODE } from './runtime/runtime.js';
 export type { RuntimeOptions, ProcType, LogLevelName } from './runtime/options.js';
 export { formatCpuList, parseCpuList, type CpuList, type Placement } from './runtime/cpus.js';
 export { MPBUS_VERSION } from './runtime/version.js';

@@ -43,7 +43,7 @@ export {
   type ChildExit,
   type ExitReason,
 } from './process-pool.js';
-export { launchedChild, signalReady, type LaunchedChild } from './launched-child.js';
+export { GAVE_UP_EXIT_CODE, launchedChild, signalReady, type LaunchedChild } from './launched-child.js';
 export type { RestartPolicy } from './restart-budget.js';
 export {
   EnvelopeKind,

@@ -350,10 +350,26 @@ export class ActorSystem implements RefHost, CellHost {
       if (typeof a === 'object') checkHandlers(target, a);
       name = target;
       options = spawnOptions(b, `spawn('${target}') options`);
+      // (it would be ignored: the first argument names the actor)
+      if (options.name !== undefined) {
+        throw new MpBusError(
+          ErrorCodes.invalidOption,
+          `spawn('${target}'): options.name is for actor classes; this actor's name is '${target}', its first argument`,
+        );
+      }
       factory = functionIncarnation(a as FunctionBehavior<AnyContract>, options, name);
     } else if (typeof target === 'function') {
       declared = actorDeclaration(target as ActorClass);
       options = spawnOptions(a, `spawn(${(target as { name?: string }).name ?? 'class'}) options`);
+      // (they would be ignored: a class's hooks are its own methods)
+      for (const hook of ['preStart', 'postStop'] as const) {
+        if (options[hook] !== undefined) {
+          throw new MpBusError(
+            ErrorCodes.invalidOption,
+            `spawn(${(target as { name?: string }).name ?? 'class'}): options.${hook} is for function actors; give the class a ${hook}() method instead`,
+          );
+        }
+      }
       name = options.name ?? declared.name;
       factory = classIncarnation(target as ActorClass);
     } else {

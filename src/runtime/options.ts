@@ -199,6 +199,8 @@ export function resolveOptions(options: RuntimeOptions = {}): ResolvedOptions {
   const telemetry = options.telemetry ?? true;
   if (typeof telemetry !== 'boolean') invalid(`telemetry must be true or false, got ${String(telemetry)}`);
   const socketMem = options.socketMemMb === undefined ? undefined : ([] as number[]).concat(options.socketMemMb);
+  // (an empty list would become `--socket-mem=`, which DPDK refuses with no word of this option)
+  if (socketMem?.length === 0) invalid('socketMemMb must give the MB of at least one NUMA socket, e.g. [1024] or 1024');
   socketMem?.forEach((mb, i) => integerIn(mb, `socketMemMb[${i}]`, 1, Infinity));
   if (options.memoryMb !== undefined) integerIn(options.memoryMb, 'memoryMb', 1, Infinity);
   if (options.memoryMb !== undefined && socketMem) invalid('memoryMb (-m) and socketMemMb (--socket-mem) cannot be used together');

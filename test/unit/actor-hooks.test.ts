@@ -5,7 +5,8 @@
  * context spawns no children.
  */
 import { describe, expect, it } from 'vitest';
-import { ActorSystem, type ActorContext } from '../../src/index.js';
+import 'reflect-metadata';
+import { Actor, ActorSystem, Handle, type ActorContext } from '../../src/index.js';
 import { checkSupervision, restartDelay } from '../../src/actors/supervision.js';
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
@@ -86,5 +87,24 @@ describe('restart backoff', () => {
     expect(() => checkSupervision({ strategy: 'restart', backoffMs: 3000, maxBackoffMs: 1000 }, 'supervision')).toThrow(
       expect.objectContaining({ code: 'INVALID_OPTION', message: expect.stringContaining('above its maxBackoffMs') }),
     );
+  });
+});
+
+describe('spawn options that would be ignored', () => {
+  it('are refused: a name for a function actor, hooks given in the options of a class actor', async () => {
+    const system = new ActorSystem();
+    await expect(system.spawn('named', { ping: () => 'pong' }, { name: 'other' })).rejects.toMatchObject({ code: 'INVALID_OPTION' });
+    @Actor('classy')
+    class Classy {
+      @Handle('ping') ping(): string {
+        return 'pong';
+      }
+    }
+    await expect(system.spawn(Classy, { preStart: () => undefined })).rejects.toMatchObject({
+      code: 'INVALID_OPTION',
+      message: expect.stringContaining('give the class a preStart() method'),
+    });
+    expect(system.has('named') || system.has('other') || system.has('classy')).toBe(false);
+    await system.close();
   });
 });

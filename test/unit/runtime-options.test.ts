@@ -25,6 +25,7 @@ describe('runtime options', () => {
     for (const v of [-1, 128, 1.5, '3', Number.NaN]) refuses('lcore', bad({ lcore: v }));
     for (const v of [0, -1, 1.5, '64', Number.NaN]) refuses('memoryMb', bad({ memoryMb: v }));
     refuses('socketMemMb[1]', bad({ socketMemMb: [64, 0] }));
+    refuses('at least one NUMA socket', bad({ socketMemMb: [] }));
     refuses('cannot be used together', bad({ memoryMb: 64, socketMemMb: 64 }));
     refuses('logLevel', bad({ logLevel: 'verbose' }));
     for (const v of ['600000000000', '0xZZ', '']) refuses('baseVirtaddr', bad({ baseVirtaddr: v }));
