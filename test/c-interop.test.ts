@@ -92,23 +92,26 @@ afterEach(async () => {
 
 const texts = ['hello from node', 'ünïcödé ✓', 'x'.repeat(200)];
 
+/**
+ * The EAL arguments of a C primary of group `prefix`: lcore 0, and, like every primary of a group
+ * with Node secondaries, its address space reserved away from V8's heap.
+ */
+function cPrimaryEal(prefix: string): string[] {
+  return [
+    '--proc-type=primary',
+    `--file-prefix=${prefix}`,
+    '--lcores=0@(0-1)',
+    '--base-virtaddr=0x600000000000',
+    '--no-pci',
+    '--no-telemetry',
+    '--log-level=notice',
+  ];
+}
+
 describe('Node and C DPDK programs in one group', () => {
   it('a Node secondary joins a C primary and exchanges messages through its rings and mempool, both ways', async () => {
     const g = group('cprim');
-    // The C primary takes lcore 0 and, like every primary of a group with Node secondaries,
-    // reserves its address space away from V8's heap.
-    const peer = startPeer(
-      [
-        '--proc-type=primary',
-        `--file-prefix=${g.prefix}`,
-        '--lcores=0@(0-1)',
-        '--base-virtaddr=0x600000000000',
-        '--no-pci',
-        '--no-telemetry',
-        '--log-level=notice',
-      ],
-      ['primary', 'c_pool', 'node_to_c', 'c_to_node', '5'],
-    );
+    const peer = startPeer(cPrimaryEal(g.prefix), ['primary', 'c_pool', 'node_to_c', 'c_to_node', '5']);
     await peer.waitFor(/^READY/);
     const node = await g.spawn();
     // mpbus has no record of the C program's lcores: it will not guess one
@@ -136,15 +139,7 @@ describe('Node and C DPDK programs in one group', () => {
 
   it('a Node secondary that outlives its C primary, when another C primary started on the prefix since, still closes cleanly and removes the group', async () => {
     const g = group('crestart');
-    const eal = [
-      '--proc-type=primary',
-      `--file-prefix=${g.prefix}`,
-      '--lcores=0@(0-1)',
-      '--base-virtaddr=0x600000000000',
-      '--no-pci',
-      '--no-telemetry',
-      '--log-level=notice',
-    ];
+    const eal = cPrimaryEal(g.prefix);
     const first = startPeer(eal, ['primary', 'c_pool', 'node_to_c', 'c_to_node', '0']);
     await first.waitFor(/^READY/);
     const node = await g.spawn();

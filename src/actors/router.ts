@@ -610,7 +610,7 @@ export class Router<C = AnyContract> implements SystemEndpoint, AskForwarder {
         // (none within the slack: the least busy of those it may use, never a stalled one while
         // another can take it; a stalled one whose asks were given away holds none, and picked
         // here it got every other ask, each a timeout)
-        return this.leastHeldWorker(avoid);
+        return this.fewest(avoid, this.heldBy) ?? this.fewest(false, this.heldBy);
       case 'least-loaded':
         return this.leastLoaded(avoid);
       case 'consistent-hash':
@@ -630,26 +630,11 @@ export class Router<C = AnyContract> implements SystemEndpoint, AskForwarder {
     return least;
   }
 
-  /** The worker holding the fewest asks (with `avoid`, among those fit for new ones), from the next in turn. */
-  private leastHeldWorker(avoid: boolean): string | undefined {
-    const n = this.pool.length;
-    const start = this.nextIndex++ % n;
-    let best: string | undefined;
-    let bestHeld = Infinity;
-    for (let i = 0; i < n; i++) {
-      const worker = this.pool[(start + i) % n]!;
-      if (avoid && this.unfit(worker)) continue;
-      const held = this.held(worker);
-      if (held < bestHeld) {
-        best = worker;
-        bestHeld = held;
-      }
-    }
-    return best ?? this.pool[start];
-  }
-
-  /** Fewest messages waiting: the worker's mailbox depth when the transport knows it, or what this router has in flight there. */
-  private leastLoaded(avoid: boolean): string | undefined {
+  /**
+   * The worker with the least `load` (with `avoid`, among those fit for new ones), looking from
+   * the next in turn (ties go round); undefined when none is fit.
+   */
+  private fewest(avoid: boolean, load: (worker: string) => number): string | undefined {
     const n = this.pool.length;
     const start = this.nextIndex++ % n;
     let best: string | undefined;
@@ -657,14 +642,25 @@ export class Router<C = AnyContract> implements SystemEndpoint, AskForwarder {
     for (let i = 0; i < n; i++) {
       const worker = this.pool[(start + i) % n]!;
       if (avoid && this.unfit(worker)) continue;
-      const load = Math.max(this.held(worker), this.system.transport.depth(worker) ?? 0);
-      if (load < bestLoad) {
+      const l = load(worker);
+      if (l < bestLoad) {
         best = worker;
-        bestLoad = load;
-        if (load === 0) break;
+        bestLoad = l;
+        if (l === 0) break;
       }
     }
     return best;
+  }
+
+  /** What a worker holds of this router's asks. */
+  private readonly heldBy = (worker: string): number => this.held(worker);
+
+  /** Messages waiting at a worker: its mailbox depth when the transport knows it, or what this router has in flight there. */
+  private readonly loadOf = (worker: string): number => Math.max(this.held(worker), this.system.transport.depth(worker) ?? 0);
+
+  /** Fewest messages waiting (see {@link loadOf}). */
+  private leastLoaded(avoid: boolean): string | undefined {
+    return this.fewest(avoid, this.loadOf);
   }
 
   private byHash(envelope: Envelope, avoid: boolean): string | undefined {
