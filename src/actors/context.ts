@@ -1,9 +1,4 @@
-/**
- * {@link ActorContext}: what an actor knows about itself. Handlers get it as their second
- * argument; class actors can also have it injected (`constructor(ctx: ActorContext)`). The types
- * of those handlers ({@link HandlerOf}, {@link Handlers}, {@link HandlerMap}) are here with it:
- * they name the context, and the context's `spawn` takes them.
- */
+/** An actor's context, and the types of the handlers that get it. See {@link ActorContext}. */
 import type { Logger } from 'pino';
 import type { Observable } from 'rxjs';
 import type { ActionOf, AnyContract, ContractOf, MsgOf, ReplyOf } from './contract.js';
@@ -44,6 +39,12 @@ export interface ActorCounters {
   mailboxDepth: number;
 }
 
+/**
+ * What an actor knows about itself. Handlers get it as their second
+ * argument; class actors can also have it injected (`constructor(ctx: ActorContext)`). The types
+ * of those handlers ({@link HandlerOf}, {@link Handlers}, {@link HandlerMap}) are here with it:
+ * they name the context, and the context's `spawn` takes them.
+ */
 export class ActorContext<C = AnyContract> {
   /** The action of the message being handled. */
   action = '';

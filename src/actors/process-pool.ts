@@ -1,18 +1,4 @@
-/**
- * {@link ProcessPool}: worker processes of a DPDK group, launched by the primary
- * (`system.launch()`), supervised (restarted with backoff when they die unasked, up to a restart
- * intensity), scaled up and down, and replaced one at a time. Children are forked with the
- * group's name in their environment, so their plain `startActorSystem()` joins this group as a
- * secondary (src/actors/launched-child.ts is their side of it). The primary's close stops its
- * pools first, within its deadline.
- *
- * ```ts
- * const pool = await system.launch(new URL('./worker.js', import.meta.url), { count: 4, ready: { group: 'workers' } });
- * await pool.scale(6);
- * await pool.replace();      // rolling: each child stopped once its successor is ready
- * await pool.close();
- * ```
- */
+/** Worker processes launched and supervised by the primary (ProcessPool, system.launch). See {@link ProcessPool}. */
 import { fork, type ChildProcess } from 'node:child_process';
 import { existsSync, statSync } from 'node:fs';
 import { basename, extname, resolve as resolvePath } from 'node:path';
@@ -195,6 +181,21 @@ const MAX_CHILDREN = 127;
 /** Names of this process's open pools: children are named after their pool, so two pools of one name would clash. */
 const openPools = new Set<string>();
 
+/**
+ * Worker processes of a DPDK group, launched by the primary
+ * (`system.launch()`), supervised (restarted with backoff when they die unasked, up to a restart
+ * intensity), scaled up and down, and replaced one at a time. Children are forked with the
+ * group's name in their environment, so their plain `startActorSystem()` joins this group as a
+ * secondary (src/actors/launched-child.ts is their side of it). The primary's close stops its
+ * pools first, within its deadline.
+ *
+ * ```ts
+ * const pool = await system.launch(new URL('./worker.js', import.meta.url), { count: 4, ready: { group: 'workers' } });
+ * await pool.scale(6);
+ * await pool.replace();      // rolling: each child stopped once its successor is ready
+ * await pool.close();
+ * ```
+ */
 export class ProcessPool {
   /** The pool's name. */
   readonly name: string;

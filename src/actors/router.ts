@@ -1,15 +1,4 @@
-/**
- * {@link Router}: a pool of workers behind one name. Messages to the router's name go to one
- * worker, chosen round-robin, by least load, or by a consistent hash of a key. Workers are actor
- * names anywhere in the group: listed, added and removed at runtime, or taken from a group
- * (actors spawned with `groups: ['workers']`), in which case workers that join, leave or die
- * are followed automatically.
- *
- * The router forwards each ask's envelope to a worker through its system (the worker answers
- * the caller directly; see `ActorSystem.forwardAsk`) and keeps track of what each worker has in
- * hand: when a worker stops or its process dies, the asks it had not answered are given to
- * another worker (a tell is fire-and-forget and is not re-given).
- */
+/** Routers: a pool of workers behind one name. See {@link Router}. */
 import type { Subscription } from 'rxjs';
 import { ErrorCodes, MpBusError } from '../errors.js';
 import { callback, checkedOptions, durationMs, integerIn, oneOf, optionKeys } from '../validation.js';
@@ -167,6 +156,18 @@ export function ringHash(text: string): number {
   return hash >>> 0;
 }
 
+/**
+ * A pool of workers behind one name. Messages to the router's name go to one
+ * worker, chosen round-robin, by least load, or by a consistent hash of a key. Workers are actor
+ * names anywhere in the group: listed, added and removed at runtime, or taken from a group
+ * (actors spawned with `groups: ['workers']`), in which case workers that join, leave or die
+ * are followed automatically.
+ *
+ * The router forwards each ask's envelope to a worker through its system (the worker answers
+ * the caller directly; see `ActorSystem.forwardAsk`) and keeps track of what each worker has in
+ * hand: when a worker stops or its process dies, the asks it had not answered are given to
+ * another worker (a tell is fire-and-forget and is not re-given).
+ */
 export class Router<C = AnyContract> implements SystemEndpoint, AskForwarder {
   /** The ref callers use: messages to it are routed. */
   readonly ref: ActorRef<C>;

@@ -1,14 +1,4 @@
-/**
- * {@link ActorSystem}: spawns actors in this process, addresses actors anywhere in the group by
- * name, and carries asks, replies, death watch, dead letters and events.
- *
- * ```ts
- * const system = new ActorSystem();
- * const counter = await system.spawn<Counter>('counter', { add: (m) => (total += m.n) });
- * await counter.ask('add', { n: 1 }, { timeoutMs: 1000 });
- * await system.close();
- * ```
- */
+/** The actor system: spawning, addressing, asks and replies, death watch, dead letters, events, close. See {@link ActorSystem}. */
 import 'reflect-metadata';
 import type { Logger } from 'pino';
 import { filter, firstValueFrom, Observable, Subject, type Subscription } from 'rxjs';
@@ -228,6 +218,17 @@ function captureResolve(resolve: (value: unknown) => void): void {
   capturedResolve = resolve;
 }
 
+/**
+ * Spawns actors in this process, addresses actors anywhere in the group by
+ * name, and carries asks, replies, death watch, dead letters and events.
+ *
+ * ```ts
+ * const system = new ActorSystem();
+ * const counter = await system.spawn<Counter>('counter', { add: (m) => (total += m.n) });
+ * await counter.ask('add', { n: 1 }, { timeoutMs: 1000 });
+ * await system.close();
+ * ```
+ */
 export class ActorSystem implements RefHost, CellHost {
   /** The DI container of this system (register your services here). */
   readonly container: DependencyContainer;

@@ -1,30 +1,4 @@
-/**
- * {@link MpBus}: DPDK's rte_mp IPC (messages, requests, replies, fds) as RxJS and promises.
- *
- * ```ts
- * const bus = MpBus.open();                       // after Runtime.start()
- * bus.handle('add', ({ a, b }) => a + b);          // in the primary
- * const [sum] = await bus.requestAll('add', { a: 1, b: 2 });   // in a secondary
- * bus.messages$('tick').subscribe((m) => console.log(m.pid, m.value));
- * ```
- *
- * What mpbus adds to plain rte_mp (see docs/ipc.md):
- * - Handlers run on the Node main thread; native code copies each message and its sender's
- *   socket path off DPDK's IPC thread and the reply is sent later with that saved path.
- * - Requests with values travel on "lanes": DPDK allows one pending request per (peer, name),
- *   so each process registers `lanes` internal action names and puts the handler name, a
- *   correlation id and a deadline in a small header. Many requests to one name run at once;
- *   more than `lanes` wait in a queue, never failing with EEXIST.
- * - A reply is only sent before the requester's deadline, a slot that timed out rests for
- *   `quarantineMs`, and every reply's correlation id is checked: a late reply never answers
- *   another request.
- * - Values too large for the 256-byte param travel in rte_malloc'd shared memory.
- *
- * This file is the bus's API and its receiving side (message streams, handlers and their
- * replies); the rest has a file each: mp-send.ts (outgoing messages), mp-requests.ts (requests
- * on lanes), mp-large.ts (large-payload lifetimes), mp-checks.ts (options and arguments),
- * mp-handler-call.ts (calling a handler).
- */
+/** DPDK's rte_mp IPC as RxJS and promises (MpBus). See {@link MpBus}. */
 import { Observable, Subject, Subscription, defer, from } from 'rxjs';
 import { MpBusError } from '../errors.js';
 import { logger } from '../log.js';
@@ -62,6 +36,33 @@ interface MpNameEntry {
 
 let current: MpBus | undefined;
 
+/**
+ * DPDK's rte_mp IPC (messages, requests, replies, fds) as RxJS and promises.
+ *
+ * ```ts
+ * const bus = MpBus.open();                       // after Runtime.start()
+ * bus.handle('add', ({ a, b }) => a + b);          // in the primary
+ * const [sum] = await bus.requestAll('add', { a: 1, b: 2 });   // in a secondary
+ * bus.messages$('tick').subscribe((m) => console.log(m.pid, m.value));
+ * ```
+ *
+ * What mpbus adds to plain rte_mp (see docs/ipc.md):
+ * - Handlers run on the Node main thread; native code copies each message and its sender's
+ *   socket path off DPDK's IPC thread and the reply is sent later with that saved path.
+ * - Requests with values travel on "lanes": DPDK allows one pending request per (peer, name),
+ *   so each process registers `lanes` internal action names and puts the handler name, a
+ *   correlation id and a deadline in a small header. Many requests to one name run at once;
+ *   more than `lanes` wait in a queue, never failing with EEXIST.
+ * - A reply is only sent before the requester's deadline, a slot that timed out rests for
+ *   `quarantineMs`, and every reply's correlation id is checked: a late reply never answers
+ *   another request.
+ * - Values too large for the 256-byte param travel in rte_malloc'd shared memory.
+ *
+ * This file is the bus's API and its receiving side (message streams, handlers and their
+ * replies); the rest has a file each: mp-send.ts (outgoing messages), mp-requests.ts (requests
+ * on lanes), mp-large.ts (large-payload lifetimes), mp-checks.ts (options and arguments),
+ * mp-handler-call.ts (calling a handler).
+ */
 export class MpBus {
   /** This process's role in the group. */
   readonly role: MpRole;

@@ -1,12 +1,4 @@
-/**
- * {@link Runtime}: this process's membership of a DPDK multi-process group.
- *
- * ```ts
- * const rt = await Runtime.start({ filePrefix: 'orders', procType: 'auto' });
- * console.log(rt.processType, rt.lcoreId);
- * await rt.close();
- * ```
- */
+/** This process's membership of a DPDK multi-process group (Runtime): start, signals, a lost primary, close. See {@link Runtime}. */
 import { existsSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from 'pino';
@@ -118,6 +110,15 @@ let ealInitAttempted = false;
 /** Set while a Runtime.start is under way, so a second concurrent call fails at once. */
 let startInProgress = false;
 
+/**
+ * This process's membership of a DPDK multi-process group.
+ *
+ * ```ts
+ * const rt = await Runtime.start({ filePrefix: 'orders', procType: 'auto' });
+ * console.log(rt.processType, rt.lcoreId);
+ * await rt.close();
+ * ```
+ */
 export class Runtime {
   /** 'primary' or 'secondary': what this process became ('auto' resolved). */
   readonly processType: 'primary' | 'secondary';
