@@ -3,6 +3,7 @@ import { describe, expect, it } from 'vitest';
 import type { InterruptEvent, LinkEvent } from '../src/index.js';
 import type { Agent, TestGroup } from './harness/group.js';
 import { fixture } from './harness/fixtures.js';
+import { stopProcess } from './harness/stop.js';
 import { useTestGroups } from './harness/use-groups.js';
 import { useVhostSockets } from './harness/vhost-sockets.js';
 import { events, linkOf, tapUnavailable, type Events, type LinkReport } from './interrupts-events.js';
@@ -181,7 +182,7 @@ describe('interrupts relayed to secondaries', () => {
     await t.ev.s1.wait<InterruptEvent>('intr', (e) => e.type === 'alarm');
     const intr = (ev: Events): InterruptEvent[] => ev.of<InterruptEvent>('intr');
     try {
-      process.kill(stopped!.pid, 'SIGSTOP');
+      await stopProcess(stopped!.pid);
       await t.primary.use(F).tickerStats(true);
       const primaryBefore = intr(t.ev.primary).length;
       const otherBefore = intr(t.ev.s2).length;
@@ -229,7 +230,7 @@ describe('interrupts relayed to secondaries', () => {
     await linkOf(t.ev.s1, 'l', 'up');
     const primarySeq = (): number => t.ev.primary.of<InterruptEvent>('intr').at(-1)?.seq ?? 0;
     try {
-      process.kill(stopped!.pid, 'SIGSTOP');
+      await stopProcess(stopped!.pid);
       const start = primarySeq();
       await t.primary.use(F).stopPort(0); // link down, soon beyond the history
       await t.primary.use(F).followAlarm('flood', 'flood', 1, true);
@@ -273,7 +274,7 @@ describe('interrupts relayed to secondaries', () => {
     await primary.use(F).signalEventSource('bell', 1);
     await Promise.all(evs.map((ev) => ev.wait<InterruptEvent>('intr', (e) => e.type === 'fd')));
     const stopped = secondaries[1]!;
-    process.kill(stopped.pid, 'SIGSTOP');
+    await stopProcess(stopped.pid);
     let last: number;
     try {
       last = await primary.use(F).closeWhileSignalling('bell', 400);

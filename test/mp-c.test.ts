@@ -13,6 +13,7 @@ import type { MpBusOptions } from '../src/bus/types.js';
 import type { Agent } from './harness/group.js';
 import { repoRoot } from './harness/paths.js';
 import { answered, fixture } from './harness/fixtures.js';
+import { stopProcess } from './harness/stop.js';
 import { useTestGroups } from './harness/use-groups.js';
 
 const mp = fixture('mp');
@@ -65,9 +66,14 @@ class CMpPeer {
     return this.line();
   }
 
-  /** Stops (SIGSTOP) or resumes (SIGCONT) the C program. */
-  signal(signal: 'SIGSTOP' | 'SIGCONT'): void {
-    process.kill(this.child.pid!, signal);
+  /** Stops the C program (SIGSTOP), once every one of its threads has stopped. */
+  stop(): Promise<void> {
+    return stopProcess(this.child.pid!);
+  }
+
+  /** Resumes the C program (SIGCONT). */
+  resume(): void {
+    process.kill(this.child.pid!, 'SIGCONT');
   }
 
   kill(): void {
@@ -130,13 +136,13 @@ describe('the rte_mp bus with a C program', () => {
     // behind waited for that, then failed all at once, up to 4x their timeout with the default
     // second (a user's control plane, SIGSTOPping its C primary).
     const { primary, c } = await start('csilent', { quarantineMs: 5_000 });
-    c.signal('SIGSTOP');
+    await c.stop();
     try {
       const settled = await primary.use(mp).requestRawTimed('c-echo', 3, 300);
       expect(settled.map((s) => s.outcome)).toEqual(['resolved 1/0', 'ETIMEDOUT', 'ETIMEDOUT']);
       for (const s of settled) expect(s.ms, JSON.stringify(settled)).toBeLessThan(2_500);
     } finally {
-      c.signal('SIGCONT');
+      c.resume();
     }
   });
 

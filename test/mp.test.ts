@@ -5,6 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { pidExists } from '../src/runtime/group.js';
 import type { Agent } from './harness/group.js';
 import { answered, fixture } from './harness/fixtures.js';
+import { stopProcess } from './harness/stop.js';
 import { useTestGroups } from './harness/use-groups.js';
 import { poll, sleep } from './harness/wait.js';
 
@@ -65,7 +66,7 @@ describe('the rte_mp bus', () => {
     await Promise.all(secondaries.map((s) => s.use(mp).handle('who', 'echo')));
     const seen: number[] = [];
     other!.on('msg', (m: { value: { i: number } }) => seen.push(m.value.i));
-    process.kill(stopped!.pid, 'SIGSTOP');
+    await stopProcess(stopped!.pid);
     try {
       // 30 messages: the stopped one's queue holds 10, then DPDK's sendmsg would wait for it
       const r = await primary.use(mp).broadcastMany('burst', 30);
