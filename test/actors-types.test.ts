@@ -68,6 +68,26 @@ export function compileTimeChecks(counter: ActorRef<Counter>, system: ActorSyste
   });
 }
 
+/** A contract with one of Counter's actions. */
+interface Adder {
+  add: { msg: { n: number }; reply: number };
+}
+
+/** Never called: refs of different contracts are different types; an untyped ref goes anywhere. */
+export function refAssignability(counter: ActorRef<Counter>, adder: ActorRef<Adder>, untyped: ActorRef, system: ActorSystem): void {
+  const anyRefs: ActorRef[] = [counter, adder];
+  const fewerActions: ActorRef<Adder> = counter;
+  const fromUntyped: ActorRef<Counter> = untyped;
+  const byReturnType: ActorRef<Counter> = system.ref('typed-counter');
+  // @ts-expect-error Adder lacks Counter's reset and name
+  const moreActions: ActorRef<Counter> = adder;
+  // @ts-expect-error 'add' takes a number there, an object here
+  const otherMessage: ActorRef<{ add: { msg: number; reply: number } }> = counter;
+  // @ts-expect-error nothing in common
+  const unrelated: ActorRef<{ greet: { msg: string; reply: string } }> = counter;
+  void [anyRefs, fewerActions, fromUntyped, byReturnType, moreActions, otherMessage, unrelated];
+}
+
 /** A class that claims the contract but gets a handler wrong. */
 class WrongCounter implements Handlers<Counter> {
   // @ts-expect-error 'add' returns a string where the contract says number

@@ -17,6 +17,16 @@ export interface RefHost {
  * restarts, and a message to a name no one holds goes to dead letters (an ask rejects at once).
  */
 export class ActorRef<C = AnyContract> {
+  /**
+   * Types only (nothing at run time): refs of contracts that do not fit are different types, so
+   * an `ActorRef<Greeter>` is not taken where an `ActorRef<Counter>` is asked for. A ref fits
+   * where its contract has every action asked for, with the same types; an untyped ref fits
+   * anywhere, and any ref fits where an untyped one is asked for. Protected, not private: a
+   * declaration file keeps a protected member's type. A mapped type, not `C` itself, so that a
+   * contract declared as an interface (no index signature) still fits the untyped `AnyContract`.
+   */
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- the untyped ref fits both ways, as `any` does
+  declare protected readonly contract?: string extends keyof C ? any : { [K in keyof C]: C[K] };
   /** @internal */
   constructor(
     /** The actor's name, unique in the group. */
