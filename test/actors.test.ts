@@ -281,6 +281,41 @@ describe('supervision', () => {
     expect(system.has('parent')).toBe(true);
   });
 
+  it('an escalated failure restarts the parent between its messages, never under one of its handlers', async () => {
+    const system = makeSystem();
+    const log: string[] = [];
+    let releaseWork!: () => void;
+    const workHeld = new Promise<void>((resolve) => (releaseWork = resolve));
+    const parent = await system.spawn(
+      'holder',
+      {
+        spawnChild: async (_: unknown, ctx: ActorContext) => {
+          await ctx.spawn('holder.child', { fail: () => Promise.reject(new Error('child failed')) }, { supervision: { strategy: 'escalate' } });
+        },
+        work: async (n: number) => {
+          log.push(`work ${n} starts`);
+          if (n === 1) await workHeld;
+          log.push(`work ${n} ends`);
+        },
+      },
+      { preStart: () => void log.push('preStart'), postStop: () => void log.push('postStop'), supervision: { strategy: 'restart' } },
+    );
+    await parent.ask('spawnChild', null);
+    const first = parent.ask('work', 1);
+    await until('work 1 to start', () => log.includes('work 1 starts'));
+    await system
+      .ref('holder.child')
+      .ask('fail', null)
+      .catch(() => undefined);
+    const second = parent.ask('work', 2);
+    await sleep(50); // the restart would have run by now
+    expect(log).toEqual(['preStart', 'work 1 starts']);
+    releaseWork();
+    await Promise.all([first, second]);
+    // the message in hand ends in the old incarnation; the restart comes before the next one
+    expect(log).toEqual(['preStart', 'work 1 starts', 'work 1 ends', 'postStop', 'preStart', 'work 2 starts', 'work 2 ends']);
+  });
+
   it('children are stopped with their parent', async () => {
     const system = makeSystem();
     const parent = await system.spawn('p', {

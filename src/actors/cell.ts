@@ -102,6 +102,12 @@ export class ActorCell implements Receiver {
   private state: State = 'starting';
   private queue: Envelope[] = [];
   private head = 0;
+  /**
+   * Failures its children escalated, handled by its loop before the next message: as its own
+   * failures are, never while one of its handlers runs (a restart then would run postStop and
+   * make a new instance under a handler of the old one still running).
+   */
+  private escalated: unknown[] = [];
   private busy = false;
   private current: Envelope | undefined;
   private incarnation: Incarnation | undefined;
@@ -187,7 +193,7 @@ export class ActorCell implements Receiver {
     await this.runPreStart();
     if (this.state !== 'starting') return;
     this.state = 'running';
-    if (this.depth() > 0) this.schedule();
+    if (this.hasWork) this.schedule();
   }
 
   private incarnate(): void {
@@ -237,12 +243,33 @@ export class ActorCell implements Receiver {
 
   private readonly runLoop = (): void => void this.loop();
 
+  /** Messages queued, or children's failures to supervise. */
+  private get hasWork(): boolean {
+    return this.head < this.queue.length || this.escalated.length > 0;
+  }
+
+  /** A child escalated `err`: its loop supervises it before the next message (at once when idle). */
+  escalate(err: unknown): void {
+    if (this.ending) return; // it stops its children anyway
+    this.escalated.push(err);
+    if (this.state === 'running' && !this.busy) this.schedule();
+  }
+
   private async loop(): Promise<void> {
     let handled = 0;
     this.looping = true;
     this.clock.paused(true);
     try {
-      while (this.state === 'running' && this.head < this.queue.length) {
+      while (this.state === 'running' && this.hasWork) {
+        if (this.escalated.length > 0) {
+          const supervised = this.supervise(this.escalated.shift());
+          if (supervised) {
+            this.pause();
+            await supervised;
+            this.looping = true;
+          }
+          continue;
+        }
         const pause = this.clock.beforeMessage();
         if (pause !== RunPause.none) {
           // long enough: what it answered goes out now (the transport's flush is a microtask queued before)
@@ -283,7 +310,7 @@ export class ActorCell implements Receiver {
       this.pause();
       this.busy = false;
       this.current = undefined;
-      if (this.state === 'running' && this.head < this.queue.length) this.schedule();
+      if (this.state === 'running' && this.hasWork) this.schedule();
       else if (this.state === 'stopping' && this.finishStop) this.finishStop();
     }
   }
@@ -385,8 +412,7 @@ export class ActorCell implements Receiver {
       case 'escalate':
         if (this.parent) {
           this.log.info({ err, parent: this.parent.name }, 'handler failed; escalating to parent');
-          const parentOutcome = this.parent.supervise(err);
-          if (parentOutcome) void parentOutcome.catch((e: unknown) => this.log.error({ err: e }, 'parent supervision failed'));
+          this.parent.escalate(err);
           return undefined;
         }
         this.log.error({ err }, 'handler failed; escalated with no parent: stopping');
