@@ -88,6 +88,22 @@ export function refAssignability(counter: ActorRef<Counter>, adder: ActorRef<Add
   void [anyRefs, fewerActions, fromUntyped, byReturnType, moreActions, otherMessage, unrelated];
 }
 
+/** A contract of jobs keyed by user. */
+interface Jobs {
+  run: { msg: { user: string; n: number }; reply: number };
+  cancel: { msg: { user: string }; reply: void };
+}
+
+/** Never called: a router's key function takes its contract's messages and actions. */
+export function routerKeys(system: ActorSystem, worker: ActorRef<Jobs>): void {
+  system.router<Jobs>('jobs', { strategy: 'consistent-hash', workers: ['w1', worker] as const, key: (msg, action) => `${action}:${msg.user}` });
+  system.router('untyped', { strategy: 'consistent-hash', key: (msg: { id: string }) => msg.id });
+  // @ts-expect-error no action of Jobs has a field 'id'
+  system.router<Jobs>('wrong', { strategy: 'consistent-hash', key: (msg) => msg.id });
+  // @ts-expect-error 'stop' is not an action of Jobs
+  system.router<Jobs>('wrong2', { strategy: 'consistent-hash', key: (msg, action) => (action === 'stop' ? '' : msg.user) });
+}
+
 /** A class that claims the contract but gets a handler wrong. */
 class WrongCounter implements Handlers<Counter> {
   // @ts-expect-error 'add' returns a string where the contract says number

@@ -442,10 +442,10 @@ describe('routers', () => {
     }
   }
 
-  it('round-robin spreads asks evenly over the workers', async () => {
+  it('round-robin spreads asks evenly over the workers (given by name or by ref)', async () => {
     const system = makeSystem();
     await pool(system, ['w1', 'w2', 'w3']);
-    const router = system.router('jobs', { workers: ['w1', 'w2', 'w3'] });
+    const router = system.router('jobs', { workers: ['w1', system.ref('w2'), 'w3'] });
     const answers = await Promise.all([...Array(30).keys()].map((n) => router.ref.ask('job', n) as Promise<{ n: number; by: string }>));
     expect(answers.map((a) => a.n)).toEqual([...Array(30).keys()]);
     expect(router.stats().perWorker).toEqual({ w1: 10, w2: 10, w3: 10 });

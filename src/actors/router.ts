@@ -3,9 +3,9 @@ import type { Subscription } from 'rxjs';
 import { ErrorCodes, MpBusError } from '../errors.js';
 import { callback, checkedOptions, durationMs, integerIn, oneOf, optionKeys } from '../validation.js';
 import { STOP_ACTION } from './cell.js';
-import type { AnyContract } from './contract.js';
+import type { ActionOf, AnyContract, MsgOf } from './contract.js';
 import { ActorErrorCodes } from './errors.js';
-import type { ActorRef } from './ref.js';
+import { ActorRef } from './ref.js';
 import type { AskForwarder, RegiveReason } from './pending.js';
 import type { DeadLetterReason } from './cell.js';
 import { traceRoute, tracingOn } from './tracing.js';
@@ -14,19 +14,19 @@ import { EnvelopeKind, type ActorTransport, type Envelope, type Registration, ty
 /** How a router picks a worker. */
 export type RoutingStrategy = 'round-robin' | 'least-loaded' | 'consistent-hash';
 
-/** Options of {@link ActorSystem.router}. */
-export interface RouterOptions {
+/** Options of {@link ActorSystem.router}; `C` is the contract of the router's name (its workers'). */
+export interface RouterOptions<C = AnyContract> {
   /** Default 'round-robin'. */
   strategy?: RoutingStrategy;
   /**
    * Initial workers, by actor name. One whose actor stopped or whose process died gets no
    * messages until its name is served again (see {@link Router.addWorker}).
    */
-  workers?: string[];
+  workers?: readonly (string | ActorRef)[];
   /** Follow this group's membership: its members are the workers. */
   group?: string;
   /** consistent-hash: the key of a message (default: its `key` field). Equal keys go to the same worker. */
-  key?: (msg: unknown, action: string) => string;
+  key?: (msg: MsgOf<C, ActionOf<C>>, action: ActionOf<C>) => string;
   /** Times an ask is given to another worker after its worker died (default 5). */
   maxRedeliveries?: number;
   /** Timeout of the router's own asks to workers (default: the system's ask timeout). */
@@ -227,13 +227,15 @@ export class Router<C = AnyContract> implements SystemEndpoint, AskForwarder {
     this.stallMs = durationMs(options.stallMs ?? 1000, 'router stallMs', 1);
     this.onStall = oneOf(options.onStall ?? 'wait', 'router onStall', ['wait', 'regive'] as const);
     if (options.key != null) callback(options.key, 'router key');
-    if (options.workers != null && (!Array.isArray(options.workers) || options.workers.some((w) => typeof w !== 'string' || w.length === 0))) {
-      throw new MpBusError(ErrorCodes.invalidOption, `router workers must be an array of actor names, got ${String(options.workers)}`);
+    const workers =
+      options.workers == null ? [] : Array.isArray(options.workers) ? options.workers.map((w) => (w instanceof ActorRef ? w.name : w)) : undefined;
+    if (workers === undefined || workers.some((w) => typeof w !== 'string' || w.length === 0)) {
+      throw new MpBusError(ErrorCodes.invalidOption, `router workers must be an array of actor names or refs, got ${String(options.workers)}`);
     }
     if (options.group != null && (typeof options.group !== 'string' || options.group.length === 0)) {
       throw new MpBusError(ErrorCodes.invalidOption, `router group must be a group name, got ${String(options.group)}`);
     }
-    for (const w of options.workers ?? []) this.addWorker(w);
+    for (const w of workers) this.addWorker(w);
     const transport = system.transport;
     if (options.group != null) {
       const group = options.group;

@@ -433,9 +433,10 @@ export class ActorSystem implements RefHost, CellHost {
    * Puts a pool of workers behind `name`: messages to `system.ref(name)` (from any process) go
    * to one worker per `options.strategy`. See {@link Router}.
    */
-  router<C = AnyContract>(name: string, options: RouterOptions = {}): Router<C> {
+  router<C = AnyContract>(name: string, options: RouterOptions<C> = {}): Router<C> {
     this.assertAccepting('create a router');
-    return new Router<C>(name, this, options);
+    // (its key function takes the contract's messages and actions: the router calls it with what arrives)
+    return new Router<C>(name, this, options as RouterOptions);
   }
 
   /**

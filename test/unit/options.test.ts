@@ -220,7 +220,7 @@ describe('options that do not exist', () => {
     await expect(s.spawn('x', { x: () => 1 }, { supervision: untyped({ strategy: 'stop', maxRestarts: 1 }) })).rejects.toMatchObject({
       message: expect.stringContaining("has no option 'maxRestarts'"),
     });
-    expect(() => s.router('r', untyped({ strategey: 'least-loaded' }))).toThrow(misspelled("router 'r' options", 'strategey', 'strategy'));
+    expect(() => s.router('r', untyped<RouterOptions>({ strategey: 'least-loaded' }))).toThrow(misspelled("router 'r' options", 'strategey', 'strategy'));
     expect(() => s.close(untyped({ timeout: 0 }))).toThrow(misspelled('close options', 'timeout', 'timeoutMs'));
     await s.close();
   });
