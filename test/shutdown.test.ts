@@ -119,7 +119,7 @@ describe('when the application listens to the signal', () => {
 
 describe('a signal at any moment, to a program that guards nothing', () => {
   // As Ctrl-C in a terminal sends it: to the whole process group, the pool's children too.
-  const moments: SignalMoment['moment'][] = ['starting', 'launching', 'asking', 'retrying'];
+  const moments: SignalMoment['moment'][] = ['starting', 'launching', 'asking', 'retrying', 'watching'];
   it(`${moments.join(', ')}: ends as the signal means, with no stack trace, leaving nothing`, async () => {
     await atMostAtOnce(
       2,

@@ -114,8 +114,13 @@ let ignoringClosingFailures = false;
 export function ignoreClosingFailures(log: Logger): void {
   if (ignoringClosingFailures) return;
   ignoringClosingFailures = true;
-  const isClosing = (err: unknown): err is MpBusError => err instanceof MpBusError && closingCodes.has(err.code);
-  const drop = (err: MpBusError, how: string): void => log.debug({ code: err.code, message: err.message }, `${how} while the process ends: dropped`);
+  // rxjs's EmptyError too: `await firstValueFrom(pool.events$.pipe(filter(...)))` fails so when
+  // the close completes the observable before the event came (by name: the application's copy
+  // of rxjs may not be mpbus's).
+  const isClosing = (err: unknown): err is Error =>
+    (err instanceof MpBusError && closingCodes.has(err.code)) || (err instanceof Error && err.name === 'EmptyError');
+  const drop = (err: Error, how: string): void =>
+    log.debug({ code: (err as Partial<MpBusError>).code ?? err.name, message: err.message }, `${how} while the process ends: dropped`);
   const onException = (err: unknown): void => {
     if (isClosing(err)) return drop(err, 'uncaught exception');
     if (process.listenerCount('uncaughtException') > 1) return; // the application's listener decides
