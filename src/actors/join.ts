@@ -62,7 +62,10 @@ export async function startActorSystem(options: StartActorSystemOptions = {}): P
   const { mailboxes, container, askTimeoutMs, goneGraceMs, cluster, checkValues, ...given } = options;
   checkActorSystemOptions({ container, askTimeoutMs, goneGraceMs, checkValues, cluster });
   // A child of system.launch() joins its parent's group as a secondary unless told otherwise.
-  const runtimeOptions: RuntimeOptions = { ...launchedRuntimeDefaults(), ...given };
+  // An option given as undefined is not given (`filePrefix: process.argv[2]` with no argument):
+  // it would otherwise take the default group, not its parent's.
+  const runtimeOptions: RuntimeOptions = { ...launchedRuntimeDefaults() };
+  for (const [key, value] of Object.entries(given)) if (value !== undefined) (runtimeOptions as Record<string, unknown>)[key] = value;
   let rt = Runtime.current();
   if (rt && !rt.closed) {
     checkSameGroup(rt, runtimeOptions);
