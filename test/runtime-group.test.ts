@@ -166,7 +166,10 @@ describe('a dead primary', () => {
     await sleep(1500);
     p.kill('SIGKILL');
     await p.exited;
-    await expect(start).rejects.toMatchObject({ code: 'PRIMARY_DEAD' });
+    await expect(start).rejects.toMatchObject({
+      code: 'PRIMARY_DEAD',
+      message: expect.stringContaining('the primary closed or died while this secondary attached'),
+    });
     // it is still there to say so (not exited by the primary-lost policy)
     expect(pidExists(s.pid)).toBe(true);
   });

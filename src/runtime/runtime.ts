@@ -365,7 +365,7 @@ export class Runtime {
           await rt.closeFor('primary-lost', 0).catch(() => undefined);
           throw new MpBusError(
             ErrorCodes.primaryDead,
-            `the primary of group '${opts.filePrefix}' died while this secondary attached: start a primary again (it clears what the dead one left), then this process`,
+            `DPDK started this secondary of group '${opts.filePrefix}', but ${primaryEndedWhileAttaching(opts.procType === 'auto')}`,
           );
         }
         rt.watchPrimary();
@@ -518,7 +518,7 @@ export class Runtime {
   private static explainInitFailure(err: unknown, role: string, opts: ResolvedOptions, group: GroupFiles): MpBusError {
     const text = err instanceof Error ? err.message : String(err);
     const errno = (err as { errno?: number }).errno;
-    const [code, fix] = diagnoseInitFailure(text, role, group, opts.memoryMb ?? opts.socketMemMb?.reduce((a, b) => a + b, 0));
+    const [code, fix] = diagnoseInitFailure(text, role, group, opts.memoryMb ?? opts.socketMemMb?.reduce((a, b) => a + b, 0), opts.procType === 'auto');
     return new MpBusError(
       code,
       `DPDK could not start this ${role} of group '${opts.filePrefix}': ${fix}\n${text}`,
@@ -835,12 +835,19 @@ function removeOwnLockDirIfAlone(group: GroupFiles): void {
   whenGroupIsEmpty(group, () => group.removeIfOnlyLocks());
 }
 
+/** Why a secondary's start failed when its primary ended (closed or died) while DPDK attached it, and the fix. */
+function primaryEndedWhileAttaching(auto: boolean): string {
+  return auto
+    ? "the primary closed or died while this process attached to it (procType 'auto' found it running), and DPDK cannot start twice in one process: run this process again; with procType 'auto' it becomes the primary if none runs."
+    : 'the primary closed or died while this secondary attached: start a primary again (it clears what a dead one left), then this secondary.';
+}
+
 /** [code, fix] for an rte_eal_init failure, from what DPDK logged. */
-function diagnoseInitFailure(dpdkText: string, role: string, group: GroupFiles, askedMb?: number): [string, string] {
+function diagnoseInitFailure(dpdkText: string, role: string, group: GroupFiles, askedMb: number | undefined, auto: boolean): [string, string] {
   // Whatever DPDK failed at then (its memory may be gone too: a dead group's hugepage files are
-  // deleted by the next DPDK primary to start on the machine), the cause is the primary's death.
+  // deleted by the next DPDK primary to start on the machine), the cause is the primary's end.
   if (role === 'secondary' && !group.primaryAlive()) {
-    return [ErrorCodes.primaryDead, 'the primary went away while this secondary attached: start a primary again (it clears what the dead one left).'];
+    return [ErrorCodes.primaryDead, primaryEndedWhileAttaching(auto)];
   }
   if (/base-virtaddr|Cannot reserve .* bytes at/.test(dpdkText)) {
     if (role === 'secondary' && group.primaryAlive() && !group.mpbusPrimaryAlive()) {
