@@ -405,7 +405,12 @@ export class ActorSystem implements RefHost, CellHost {
       await cell.start();
     } catch (err) {
       await cell.stop();
-      throw new MpBusError(ActorErrorCodes.invalidActor, `actor '${name}' failed to start: ${(err as Error).message ?? String(err)}`, { cause: err });
+      const message = (err as Error).message ?? String(err);
+      // tsyringe found no constructor parameter types: the class was compiled without them
+      const hint = /TypeInfo not known/.test(message)
+        ? ": its constructor's parameters are resolved from the types TypeScript records with emitDecoratorMetadata (tsc with that option; tsx and esbuild record none: there, give each parameter @inject(Type))"
+        : '';
+      throw new MpBusError(ActorErrorCodes.invalidActor, `actor '${name}' failed to start: ${message}${hint}`, { cause: err });
     }
     // Began to close while it started (an async preStart): it would only be stopped unseen.
     if (this.shuttingDown) {

@@ -68,6 +68,27 @@ describe("an actor's hooks", () => {
     await system.close();
   });
 
+  it('a class actor compiled without constructor parameter types (tsx, esbuild): INVALID_ACTOR says how to give them', async () => {
+    class Service {
+      readonly x = 1;
+    }
+    // decorated by calls, not by decorator syntax: no design:paramtypes is recorded, as under tsx
+    class NeedsService {
+      constructor(private readonly service: Service) {}
+      x(): number {
+        return this.service.x;
+      }
+    }
+    Handle('x')(NeedsService.prototype, 'x', Object.getOwnPropertyDescriptor(NeedsService.prototype, 'x')!);
+    Actor('needs-service')(NeedsService);
+    const system = new ActorSystem();
+    await expect(system.spawn(NeedsService)).rejects.toMatchObject({
+      code: 'INVALID_ACTOR',
+      message: expect.stringContaining('emitDecoratorMetadata (tsc with that option; tsx and esbuild record none: there, give each parameter @inject(Type))'),
+    });
+    await system.close();
+  });
+
   it("a stopped actor's context spawns no children (they would outlive it, unseen by the close)", async () => {
     const system = new ActorSystem();
     let kept: ActorContext | undefined;
