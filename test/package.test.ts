@@ -137,6 +137,20 @@ describe('the package', () => {
 
     // tsc against the installed types: the README's program and every guide program, as printed.
     ok(run(join(app, 'node_modules', '.bin', 'tsc'), ['-p', '.'], app), 'tsc');
+    // And in a project that sets exactOptionalPropertyTypes, options whose values may be undefined.
+    writeFileSync(
+      join(app, 'src', 'maybe-options.ts'),
+      [
+        "import { startActorSystem, type AskOptions, type LaunchOptions, type RouterOptions } from 'mpbus';",
+        'const fromEnv = (name: string): string | undefined => process.env[name];',
+        "export const start = (): ReturnType<typeof startActorSystem> => startActorSystem({ filePrefix: fromEnv('GROUP'), procType: undefined });",
+        "export const ask: AskOptions = { timeoutMs: Number(fromEnv('TIMEOUT')) || undefined, signal: undefined };",
+        "export const router: RouterOptions = { group: fromEnv('WORKERS'), key: undefined };",
+        "export const launch: LaunchOptions = { count: undefined, name: fromEnv('POOL') };",
+        '',
+      ].join('\n'),
+    );
+    ok(run(join(app, 'node_modules', '.bin', 'tsc'), ['-p', '.', '--noEmit', '--exactOptionalPropertyTypes', 'true'], app), 'tsc, exactOptionalPropertyTypes');
 
     // The program: a primary that forks its worker; answers, exit and nothing left behind.
     const g = group('package');

@@ -113,9 +113,9 @@ export type FunctionBehavior<C> = Handlers<C> | ((ctx: ActorContext<C>) => Handl
 /** Options of one spawn. */
 export interface SpawnOptions extends ActorDeclaration {
   /** The actor's name (default: the name given to `@Actor`). Unique in the whole group. */
-  name?: string;
+  name?: string | undefined;
   /** Function actors: run before the first message (and after each restart). */
-  preStart?: (ctx: ActorContext) => void | Promise<void>;
+  preStart?: ((ctx: ActorContext) => void | Promise<void>) | undefined;
   /** Function actors: run after the last message (and before each restart). */
-  postStop?: (ctx: ActorContext) => void | Promise<void>;
+  postStop?: ((ctx: ActorContext) => void | Promise<void>) | undefined;
 }

@@ -35,13 +35,13 @@ export type ReplyOf<C, K extends keyof C> = C[K] extends { reply: infer R } ? R 
 /** Options of one ask. */
 export interface AskOptions {
   /** Reject with `AskTimeoutError` after this long (default: the system's `askTimeoutMs`). */
-  timeoutMs?: number;
+  timeoutMs?: number | undefined;
   /**
    * Stop waiting when this signal aborts: the ask rejects with `AskAbortedError` (`name`
    * 'AbortError', `cause` the signal's reason) and an answer that comes later goes to dead
    * letters, as after a timeout. The actor is not told: a message already sent is handled.
    */
-  signal?: AbortSignal;
+  signal?: AbortSignal | undefined;
 }
 
 /** The contract implied by a handler map: each handler's parameter and (awaited) result. */

@@ -19,9 +19,9 @@ import type { SupervisionStrategy } from './supervision.js';
 /** Options an actor class declares (spawn options override them). */
 export interface ActorDeclaration {
   /** How the actor's failures are handled (default: restart, see `defaultSupervision`). */
-  supervision?: SupervisionStrategy;
+  supervision?: SupervisionStrategy | undefined;
   /** Groups the actor joins when spawned (routers can take their workers from a group). */
-  groups?: string[];
+  groups?: string[] | undefined;
 }
 
 /** A class that can be spawned as an actor. */

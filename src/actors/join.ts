@@ -26,7 +26,7 @@ import { ActorSystem, checkActorSystemOptions, type ActorSystemOptions } from '.
 export interface StartActorSystemOptions
   extends RuntimeOptions, Omit<ActorSystemOptions, 'transport' | 'runtime' | 'afterClose' | 'beforeClose' | 'primaryGone'> {
   /** Mailbox sizes and receive tuning. */
-  mailboxes?: MailboxTransportOptions;
+  mailboxes?: MailboxTransportOptions | undefined;
 }
 
 /** Every option of {@link StartActorSystemOptions}. */

@@ -52,12 +52,12 @@ const AFTER_SEND_MAX = 4;
 /** Options of {@link MailboxTransport}. */
 export interface MailboxTransportOptions extends MailboxSystemOptions {
   /** Capacity of each actor's mailbox (messages sent and not yet drained; default 4096). */
-  mailboxCapacity?: number;
+  mailboxCapacity?: number | undefined;
   /**
    * How often names this process cares about are checked for having gone away, and groups it
    * follows for members that came or went, while the transport is in use (default 100 ms).
    */
-  pollMs?: number;
+  pollMs?: number | undefined;
   /**
    * The longest the poll waits while nothing happens (default 800 ms, or `pollMs` when that is
    * longer; at least `pollMs`). A poll that finds no change doubles the next delay up to this;
@@ -65,7 +65,7 @@ export interface MailboxTransportOptions extends MailboxSystemOptions {
    * leaving the group brings it back to `pollMs`. While idle, a name gone elsewhere or a member
    * added to a followed group is seen within this time (a process that dies is seen at once).
    */
-  idlePollMs?: number;
+  idlePollMs?: number | undefined;
 }
 
 /** Every option of {@link MailboxTransportOptions}: the mailbox system's and the transport's own. */

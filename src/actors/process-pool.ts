@@ -38,28 +38,28 @@ export interface PoolHost {
 /** Options of `system.launch()`. */
 export interface LaunchOptions {
   /** Children to start (default 1; 0 is allowed, then `scale()` later). */
-  count?: number;
+  count?: number | undefined;
   /** The pool's name, in its children's identities and logs (default: the module's file name). 1-32 characters of [A-Za-z0-9_-]. */
-  name?: string;
+  name?: string | undefined;
   /** Command-line arguments of each child, or a function of its identity. */
-  args?: string[] | ((child: LaunchedChild) => string[]);
+  args?: string[] | ((child: LaunchedChild) => string[]) | undefined;
   /** More environment for the children (the parent's environment is passed on). */
-  env?: Record<string, string>;
+  env?: Record<string, string> | undefined;
   /**
    * Node options of the children, after the parent's module-loading flags (`--import`,
    * `--require`, `--loader`, `--conditions`), which every child gets so that it can load the
    * module its parent loaded (a parent run through tsx, say). None of the parent's other flags
    * (`--inspect`, heap sizes) is passed on.
    */
-  execArgv?: string[];
+  execArgv?: string[] | undefined;
   /** When a child counts as ready (default 'joined'). */
-  ready?: ReadyWhen;
+  ready?: ReadyWhen | undefined;
   /** How children that exit unasked are restarted, or false for never (default: 5 within 60 s, backoff 100 ms doubling to 5 s). */
-  restart?: RestartPolicy | false;
+  restart?: RestartPolicy | false | undefined;
   /** How long a child may take to get ready (default 30 000 ms). */
-  startTimeoutMs?: number;
+  startTimeoutMs?: number | undefined;
   /** What a stopped child gets to finish its work before it is killed (default 5 000 ms). */
-  stopTimeoutMs?: number;
+  stopTimeoutMs?: number | undefined;
   /**
    * Which CPUs the children and the launcher run on (default 'float'): `'float'` places
    * nothing, every process runs on every CPU the launcher may use; `'spread'` keeps a CPU for the
@@ -70,7 +70,7 @@ export interface LaunchOptions {
    * that need every CPU, or that ask one another, are faster floating. See docs/process-model.md,
    * "CPU placement", and docs/benchmarks.md, "Placement and the application's shape".
    */
-  placement?: Placement;
+  placement?: Placement | undefined;
 }
 
 /** Why a child exited: asked to (`stop`, `scale`, `replace`, `close`), on its own, or because the primary is closing. */
@@ -732,7 +732,8 @@ const LAUNCH_OPTION_KEYS = optionKeys<LaunchOptions>({
   placement: true,
 });
 
-function resolveLaunchOptions(module: string | URL, options: LaunchOptions): Resolved {
+/** @internal The launch options checked, with their defaults (exported for its unit test). */
+export function resolveLaunchOptions(module: string | URL, options: LaunchOptions): Resolved {
   if (options === null || typeof options !== 'object') invalid(`launch() options must be an object, got ${String(options)}`);
   knownKeys(options, LAUNCH_OPTION_KEYS, 'launch() options');
   const path = resolveModule(module);

@@ -17,22 +17,22 @@ export type RoutingStrategy = 'round-robin' | 'least-loaded' | 'consistent-hash'
 /** Options of {@link ActorSystem.router}; `C` is the contract of the router's name (its workers'). */
 export interface RouterOptions<C = AnyContract> {
   /** Default 'round-robin'. */
-  strategy?: RoutingStrategy;
+  strategy?: RoutingStrategy | undefined;
   /**
    * Initial workers, by actor name. One whose actor stopped or whose process died gets no
    * messages until its name is served again (see {@link Router.addWorker}).
    */
-  workers?: readonly (string | ActorRef)[];
+  workers?: readonly (string | ActorRef)[] | undefined;
   /** Follow this group's membership: its members are the workers. */
-  group?: string;
+  group?: string | undefined;
   /** consistent-hash: the key of a message (default: its `key` field). Equal keys go to the same worker. */
-  key?: (msg: MsgOf<C, ActionOf<C>>, action: ActionOf<C>) => string;
+  key?: ((msg: MsgOf<C, ActionOf<C>>, action: ActionOf<C>) => string) | undefined;
   /** Times an ask is given to another worker after its worker died (default 5). */
-  maxRedeliveries?: number;
+  maxRedeliveries?: number | undefined;
   /** Timeout of the router's own asks to workers (default: the system's ask timeout). */
-  workerTimeoutMs?: number;
+  workerTimeoutMs?: number | undefined;
   /** Virtual nodes per worker on the consistent-hash ring (default 64). */
-  virtualNodes?: number;
+  virtualNodes?: number | undefined;
   /**
    * A worker with asks in hand that answered none of them for this long is stalled (stopped,
    * starved, stuck in a handler): it gets no new messages until it answers again (default
@@ -40,14 +40,14 @@ export interface RouterOptions<C = AnyContract> {
    * later). Other strategies' choices stand; consistent-hash sends the stalled worker's keys
    * to the next worker on the ring meanwhile. When every worker is stalled, they are used anyway.
    */
-  stallMs?: number;
+  stallMs?: number | undefined;
   /**
    * What happens to the asks a stalled worker holds: 'wait' (default) leaves them with it, to be
    * answered when it resumes or to time out (each ask is handled at most once); 'regive' gives
    * them to other workers once the worker is found stalled (each is answered, possibly handled
    * twice: the stalled worker's late answer becomes a dead letter).
    */
-  onStall?: 'wait' | 'regive';
+  onStall?: 'wait' | 'regive' | undefined;
 }
 
 const ROUTER_OPTION_KEYS = optionKeys<RouterOptions>({

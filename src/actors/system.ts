@@ -99,25 +99,25 @@ export type ActorEvent =
 /** Options of {@link ActorSystem}. */
 export interface ActorSystemOptions {
   /** How messages travel (default: a node of the process-wide in-process hub). */
-  transport?: ActorTransport;
+  transport?: ActorTransport | undefined;
   /** The DI container actors resolve from (default: a child of tsyringe's root container). */
-  container?: DependencyContainer;
+  container?: DependencyContainer | undefined;
   /** Timeout of asks that give none (default 10 000 ms). */
-  askTimeoutMs?: number;
+  askTimeoutMs?: number | undefined;
   /** After a name goes away, asks pending on it fail after this grace (replies already on their way still win). Default 100 ms. */
-  goneGraceMs?: number;
+  goneGraceMs?: number | undefined;
   /** Runs at the end of {@link ActorSystem.close} (e.g. closing a runtime the system owns). */
-  afterClose?: () => void | Promise<void>;
+  afterClose?: (() => void | Promise<void>) | undefined;
   /** Runs as {@link ActorSystem.close} begins, before any actor stops (e.g. a primary saying it leaves the group). */
-  beforeClose?: () => void;
+  beforeClose?: (() => void) | undefined;
   /**
    * @internal Asked when an actor this system asked went away or answered that its system
    * closed: true when that is this secondary's primary going, whose loss is then acted on
    * (default: the runtime's `primaryGoneNow(true)`).
    */
-  primaryGone?: () => boolean;
+  primaryGone?: (() => boolean) | undefined;
   /** The runtime this system's transport runs on (default: the process's runtime, unless the transport is in-process). */
-  runtime?: Runtime;
+  runtime?: Runtime | undefined;
   /**
    * Check every message, reply and error this system sends against what can cross processes
    * (docs/actors.md, "What a message can hold"), also those that stay in this process (passed
@@ -126,13 +126,13 @@ export interface ActorSystemOptions {
    * fails where production would. Costs one walk of each value. Default: on when
    * `NODE_ENV` is `test` (vitest, jest and mocha set it), off otherwise.
    */
-  checkValues?: boolean;
+  checkValues?: boolean | undefined;
 }
 
 /** Options of {@link ActorSystem.close}. */
 export interface CloseOptions {
   /** How long in-flight and queued messages may still be handled (default 5 000 ms). */
-  timeoutMs?: number;
+  timeoutMs?: number | undefined;
 }
 
 /** Every option of {@link ActorSystemOptions} (`cluster`: the cluster layer's, src/cluster/join-cluster.ts). */

@@ -13,13 +13,13 @@ import { registry } from './registry.js';
 /** Sizes of the group's shared mailbox objects. The first process to attach decides them. */
 export interface MailboxMemoryOptions {
   /** Buffers in the group's shared pool (default 8192). */
-  poolBuffers?: number;
+  poolBuffers?: number | undefined;
   /** Bytes of one pool buffer, 32-byte header included (default 2048); larger messages use rte_malloc. */
-  bufferSize?: number;
+  bufferSize?: number | undefined;
   /** Descriptors an inbox ring holds, a power of two (default 8192). */
-  inboxSize?: number;
+  inboxSize?: number | undefined;
   /** Names the registry can hold (default 65536). */
-  registryEntries?: number;
+  registryEntries?: number | undefined;
 }
 
 export interface Attachment extends Attached {

@@ -30,23 +30,23 @@ export interface MailboxSystemOptions extends MailboxMemoryOptions {
    * free for it, yielding the CPU between looks at the inbox when more processes are runnable
    * than CPUs. 0: never wait in the drain.
    */
-  spinUs?: number;
+  spinUs?: number | undefined;
   /** Idle time after the last message before the receiver parks on its doorbell, in ms (default 1). */
-  idleParkMs?: number;
+  idleParkMs?: number | undefined;
   /** Whether open mailboxes keep the Node process alive, like a listening socket (default true). */
-  keepAlive?: boolean;
+  keepAlive?: boolean | undefined;
 }
 
 /** Options of {@link MailboxSystem.open | opening} a mailbox. */
 export interface MailboxOptions {
   /** Messages sent and not yet received that the mailbox accepts before senders see 'mailbox-full' (default 1024). */
-  capacity?: number;
+  capacity?: number | undefined;
 }
 
 /** Options of {@link MailboxRef.send}. */
 export interface SendOptions {
   /** How long to wait for room before rejecting with SEND_TIMEOUT (default 5000 ms). */
-  timeoutMs?: number;
+  timeoutMs?: number | undefined;
 }
 
 /** A message's codec (low bits of its flags): bytes as they were sent. */

@@ -84,9 +84,9 @@ export interface MpRequestResult<T = unknown> {
 
 export interface MpSendOptions {
   /** Up to 8 open fds to pass along (duplicated into the receiver; the sender keeps its own). */
-  fds?: number[];
+  fds?: number[] | undefined;
   /** Send `value` (a Uint8Array of at most 256 bytes) as the whole param, with no mpbus header. */
-  raw?: boolean;
+  raw?: boolean | undefined;
 }
 
 /** Options of {@link MpBus.send} and {@link MpBus.broadcast}. */
@@ -99,17 +99,17 @@ export interface MpMessageOptions extends MpSendOptions {
    * reported on `errors$`. In the primary this runs after the sender thread's `rte_mp_sendmsg`;
    * in a secondary, which sends on the JS thread, at the next microtask.
    */
-  onSent?: (error?: MpBusError) => void;
+  onSent?: ((error?: MpBusError) => void) | undefined;
 }
 
 export interface MpRequestOptions extends MpSendOptions {
   /** How long to wait for replies (default 5000 ms). */
-  timeoutMs?: number;
+  timeoutMs?: number | undefined;
   /**
    * `'async'` (default): `rte_mp_request_async`, nothing blocks. `'sync'`: `rte_mp_request_sync`
    * on a libuv pool thread (the event loop still runs; costs a thread hop per request).
    */
-  mode?: 'async' | 'sync';
+  mode?: 'async' | 'sync' | undefined;
 }
 
 /** Returned by a handler to reply with fds as well as a value. */
@@ -130,19 +130,19 @@ export type MpHandler<T = unknown, R = unknown> = (value: T, message: MpMessage<
 
 export interface MpBusOptions {
   /** Requests in flight at once per process over mpbus lanes (default 16). */
-  lanes?: number;
+  lanes?: number | undefined;
   /** Largest encoded value (default 64 MiB); values over ~230 bytes travel in shared memory. */
-  maxPayloadBytes?: number;
+  maxPayloadBytes?: number | undefined;
   /** How long a sender keeps a large message's buffer for receivers (default 30 s). */
-  largePayloadTtlMs?: number;
+  largePayloadTtlMs?: number | undefined;
   /** How long a request slot rests after a timeout, so a late reply finds no request (default 1000 ms). */
-  quarantineMs?: number;
+  quarantineMs?: number | undefined;
   /**
    * Before the event loop sleeps, spin up to `spinMaxUs` (default 50) waiting for DPDK's next
    * event, but only within `spinWindowUs` (default 1000) of sending a request or receiving a
    * message: under traffic this saves a thread wake-up per event; idle, nothing spins.
    * `spinMaxUs: 0` turns it off.
    */
-  spinMaxUs?: number;
-  spinWindowUs?: number;
+  spinMaxUs?: number | undefined;
+  spinWindowUs?: number | undefined;
 }

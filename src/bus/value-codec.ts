@@ -70,7 +70,7 @@ const classesByName = new Map<string, abstract new (...args: never[]) => unknown
 /** Options of {@link registerClass}. */
 export interface RegisterClassOptions {
   /** The name the class travels under (default: `Ctor.name`); the same in every process. */
-  name?: string;
+  name?: string | undefined;
 }
 
 /**

@@ -56,9 +56,9 @@ export interface ClusterOptions {
   /** Cluster name: subjects are `mpbus.<name>.*`, so clusters sharing a NATS server stay apart. Letters, digits, '-' and '_'. */
   name: string;
   /** How often this node announces its names (default 1 000 ms). */
-  heartbeatMs?: number;
+  heartbeatMs?: number | undefined;
   /** A node not heard from for this long is gone (default 3 × heartbeatMs). */
-  nodeTimeoutMs?: number;
+  nodeTimeoutMs?: number | undefined;
   /**
    * Asks to other hosts while the NATS connection is down: 'fail' (default) rejects them at once
    * with CLUSTER_UNAVAILABLE; 'retry' keeps them and sends them (again) once reconnected, until
@@ -66,13 +66,13 @@ export interface ClusterOptions {
    * them (up to 8 MiB, then 'mailbox-full' dead letters) and sends them once reconnected, in order
    * with the asks; those still held when the system closes are 'closed' dead letters.
    */
-  whileDisconnected?: 'fail' | 'retry';
+  whileDisconnected?: 'fail' | 'retry' | undefined;
   /** Which names of this process other hosts can reach (default: all but reserved '$' names). */
-  exported?: (name: string) => boolean;
+  exported?: ((name: string) => boolean) | undefined;
   /** NATS connection tuning. */
-  nats?: Omit<NatsEngineOptions, 'servers'>;
+  nats?: Omit<NatsEngineOptions, 'servers'> | undefined;
   /** Another engine instead of NATS (tests, other brokers). */
-  engine?: ClusterEngine;
+  engine?: ClusterEngine | undefined;
 }
 
 const CLUSTER_OPTION_KEYS = optionKeys<ClusterOptions>({

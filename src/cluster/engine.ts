@@ -43,13 +43,13 @@ export interface EngineSubscription {
 /** Options of {@link ClusterEngine.subscribe}. */
 export interface SubscribeOptions {
   /** Queue group: each message goes to one subscriber of the group (work sharing). */
-  queue?: string;
+  queue?: string | undefined;
 }
 
 /** Options of {@link ClusterEngine.publish}. */
 export interface PublishOptions {
-  reply?: string;
-  headers?: EngineHeaders;
+  reply?: string | undefined;
+  headers?: EngineHeaders | undefined;
 }
 
 /** What the cluster bridge needs from a broker. */

@@ -23,15 +23,15 @@ export interface NatsEngineOptions {
   /** NATS server URLs, e.g. `'nats://127.0.0.1:4222'` or several for a NATS cluster. */
   servers: string | string[];
   /** Connection name shown by the server's monitoring (default `mpbus-<pid>`). */
-  connectionName?: string;
+  connectionName?: string | undefined;
   /** Pause between reconnect attempts (default 250 ms). */
-  reconnectTimeWaitMs?: number;
+  reconnectTimeWaitMs?: number | undefined;
   /** Reconnect attempts before giving up; -1: forever (default). */
-  maxReconnectAttempts?: number;
+  maxReconnectAttempts?: number | undefined;
   /** How long the first connect may take (default 5 000 ms). */
-  connectTimeoutMs?: number;
+  connectTimeoutMs?: number | undefined;
   /** Client-to-server pings, to notice a dead server on an idle link (default 2 000 ms). */
-  pingIntervalMs?: number;
+  pingIntervalMs?: number | undefined;
 }
 
 /**

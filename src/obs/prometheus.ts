@@ -33,9 +33,9 @@ import { DepartedAsks } from './departed-asks.js';
 /** Options of {@link groupMetrics}. */
 export interface GroupMetricsOptions {
   /** The group's file prefix (default: the group of this process's runtime). */
-  filePrefix?: string;
+  filePrefix?: string | undefined;
   /** Registers the metrics in this registry (default: a new one), e.g. beside `collectDefaultMetrics`. */
-  registry?: Registry;
+  registry?: Registry | undefined;
 }
 
 const GROUP_METRICS_OPTION_KEYS = optionKeys<GroupMetricsOptions>({ filePrefix: true, registry: true });

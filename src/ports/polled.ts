@@ -40,7 +40,7 @@ export interface PolledPortInfo {
 
 export interface PolledPortsOptions {
   /** How often the observables read, in ms (default 500, at least 10). */
-  intervalMs?: number;
+  intervalMs?: number | undefined;
 }
 
 interface PortStatsBinding {

@@ -12,19 +12,19 @@ export type LogLevelName = 'none' | 'emerg' | 'alert' | 'crit' | 'error' | 'warn
 /** Options of {@link Runtime.start}. Every field is optional. */
 export interface RuntimeOptions {
   /** 'auto' (default) becomes a secondary when a primary of `filePrefix` is alive, else the primary. */
-  procType?: ProcType;
+  procType?: ProcType | undefined;
   /** The group's name: DPDK's `--file-prefix`. Groups with different prefixes share nothing. Default 'mpbus'. */
-  filePrefix?: string;
+  filePrefix?: string | undefined;
   /** Hugepage memory limit in MB (`-m`). */
-  memoryMb?: number;
+  memoryMb?: number | undefined;
   /** Hugepage memory per NUMA socket in MB (`--socket-mem`). */
-  socketMemMb?: number | number[];
+  socketMemMb?: number | number[] | undefined;
   /** `--legacy-mem`: must be the same in every process of a group (mpbus checks). */
-  legacyMem?: boolean;
+  legacyMem?: boolean | undefined;
   /** `--single-file-segments`: must be the same in every process of a group (mpbus checks). */
-  singleFileSegments?: boolean;
+  singleFileSegments?: boolean | undefined;
   /** This process's lcore ID, unique in the group. 'auto' (default) takes the lowest free one. */
-  lcore?: number | 'auto';
+  lcore?: number | 'auto' | undefined;
   /**
    * The CPUs this process runs on, as DPDK's cpu-set syntax (`'1'`, `'0-3'`, `'0,2-3'`) or CPU
    * numbers: its lcore is mapped onto them (`--lcores=<lcore>@(<cpus>)`) and its JS thread (the
@@ -35,15 +35,15 @@ export interface RuntimeOptions {
    * `system.launch()` gets its pool's placement here (see `LaunchOptions.placement`); the CPUs in
    * force are `Runtime.cpus` (docs/process-model.md, "CPU placement").
    */
-  cpus?: CpuList;
+  cpus?: CpuList | undefined;
   /** Virtual devices (`--vdev`), e.g. `net_null0` or `net_ring0`. */
-  vdevs?: string[];
+  vdevs?: string[] | undefined;
   /** PCI devices to probe (`-a`). Empty (default) means `--no-pci`. */
-  pciAllowList?: string[];
+  pciAllowList?: string[] | undefined;
   /** DPDK log level echoed to stderr. Default 'none': DPDK's last lines are quoted in errors instead. */
-  logLevel?: LogLevelName;
+  logLevel?: LogLevelName | undefined;
   /** Primary only: where DPDK reserves the group's address space. Default 0x600000000000, away from V8's heap. */
-  baseVirtaddr?: string;
+  baseVirtaddr?: string | undefined;
   /**
    * Install SIGINT/SIGTERM/SIGHUP handlers (default true). A signal the application does not
    * listen to closes the runtime (and the actor system on it) and ends the process as the signal
@@ -54,7 +54,7 @@ export interface RuntimeOptions {
    * flight that fails for it (`SYSTEM_CLOSED`, ...) and that nothing catches does not crash the
    * process (docs/process-model.md, "Signals and shutdown").
    */
-  handleSignals?: boolean;
+  handleSignals?: boolean | undefined;
   /**
    * What a secondary does when its primary dies or closes (it learns within a second, see
    * `Runtime.primaryLost$`): 'exit' (default) closes the actor system (pending asks fail with
@@ -62,22 +62,22 @@ export interface RuntimeOptions {
    * closed); 'close' does the same but leaves the process running; 'ignore' only emits on
    * `primaryLost$`, for an application that shuts down itself.
    */
-  onPrimaryLost?: PrimaryLostPolicy;
+  onPrimaryLost?: PrimaryLostPolicy | undefined;
   /**
    * DPDK telemetry (default true, as in DPDK): the primary serves `dpdk_telemetry.v2` in the
    * group's runtime dir, with DPDK's commands and mpbus's (`/mpbus/processes`, `/mpbus/actors`,
    * `/mpbus/mailboxes`); `dpdk-telemetry.py -f <prefix>` connects to it. `false` passes
    * `--no-telemetry`: no telemetry thread, no socket (docs/observability.md, "What telemetry costs").
    */
-  telemetry?: boolean;
+  telemetry?: boolean | undefined;
   /** Escape hatch: more EAL arguments, appended as given (not `--telemetry`/`--no-telemetry`: see `telemetry`). */
-  extraEalArgs?: string[];
+  extraEalArgs?: string[] | undefined;
   /**
    * DPDK libraries to load before EAL init, by name (`['rib', 'fib']`) or `'all'` (every library
    * of `pkg-config --libs libdpdk`): a primary must load every library its C secondaries link
    * (the tailq rule). Default none beyond what mpbus uses.
    */
-  dpdkLibraries?: string[] | 'all';
+  dpdkLibraries?: string[] | 'all' | undefined;
 }
 
 /** Every option of {@link RuntimeOptions}. */

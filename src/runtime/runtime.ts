@@ -32,7 +32,7 @@ export type CloseHook = (context: CloseContext) => void | Promise<void>;
 /** Options of {@link Runtime.close}. */
 export interface RuntimeCloseOptions {
   /** How long close hooks (the actor system on this runtime, say) may finish in-flight work, in ms. Default 5000. */
-  timeoutMs?: number;
+  timeoutMs?: number | undefined;
 }
 
 /** What {@link Runtime.primaryLost$} emits when a secondary's primary is gone. */

@@ -46,13 +46,13 @@ export interface MempoolOptions {
    * one process are invisible to the others and are lost if that process dies: keep 0 for pools
    * shared between processes unless each process only puts back what it got.
    */
-  cacheSize?: number;
+  cacheSize?: number | undefined;
   /** 'single' when only one thread of one process ever puts objects back (RTE_MEMPOOL_F_SP_PUT). */
-  put?: 'single' | 'multi';
+  put?: 'single' | 'multi' | undefined;
   /** 'single' when only one thread of one process ever gets objects (RTE_MEMPOOL_F_SC_GET). */
-  get?: 'single' | 'multi';
+  get?: 'single' | 'multi' | undefined;
   /** NUMA socket; default any. */
-  socketId?: number;
+  socketId?: number | undefined;
 }
 
 const MEMPOOL_OPTION_KEYS = optionKeys<MempoolOptions>({ size: true, elementSize: true, cacheSize: true, put: true, get: true, socketId: true });

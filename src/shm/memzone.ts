@@ -34,13 +34,13 @@ export interface MemzoneOptions {
   /** Size in bytes (at least 1). */
   size: number;
   /** Alignment of the start, a power of two (default: DPDK's cache line). */
-  align?: number;
+  align?: number | undefined;
   /** NUMA socket; default any. */
-  socketId?: number;
+  socketId?: number | undefined;
   /** Page size to reserve from: '2MB', '1GB', or 'any' (default: whatever is available). */
-  pageSize?: '2MB' | '1GB' | 'any';
+  pageSize?: '2MB' | '1GB' | 'any' | undefined;
   /** Ask for IOVA-contiguous memory (for devices; needs physically contiguous pages). */
-  iovaContiguous?: boolean;
+  iovaContiguous?: boolean | undefined;
 }
 
 const MEMZONE_OPTION_KEYS = optionKeys<MemzoneOptions>({ size: true, align: true, socketId: true, pageSize: true, iovaContiguous: true });

@@ -40,13 +40,13 @@ export interface RingOptions {
    */
   size: number;
   /** Default 'multi': several threads or processes may enqueue at once. */
-  producer?: RingSyncMode;
+  producer?: RingSyncMode | undefined;
   /** Default 'multi': several threads or processes may dequeue at once. */
-  consumer?: RingSyncMode;
+  consumer?: RingSyncMode | undefined;
   /** RING_F_EXACT_SZ: capacity is exactly `size` (any size), at the cost of a larger ring. */
-  exactSize?: boolean;
+  exactSize?: boolean | undefined;
   /** NUMA socket of the ring's memory; default any. */
-  socketId?: number;
+  socketId?: number | undefined;
 }
 
 const RING_OPTION_KEYS = optionKeys<RingOptions>({ size: true, producer: true, consumer: true, exactSize: true, socketId: true });
