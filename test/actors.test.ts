@@ -281,7 +281,7 @@ describe('supervision', () => {
     expect(system.has('parent')).toBe(true);
   });
 
-  it('an escalated failure restarts the parent between its messages, never under one of its handlers', async () => {
+  it('an escalated failure restarts the parent between its messages, never under one of its handlers; one from a child that restart stopped is dropped', async () => {
     const system = makeSystem();
     const log: string[] = [];
     let releaseWork!: () => void;
@@ -289,8 +289,9 @@ describe('supervision', () => {
     const parent = await system.spawn(
       'holder',
       {
-        spawnChild: async (_: unknown, ctx: ActorContext) => {
-          await ctx.spawn('holder.child', { fail: () => Promise.reject(new Error('child failed')) }, { supervision: { strategy: 'escalate' } });
+        spawnChildren: async (_: unknown, ctx: ActorContext) => {
+          for (const name of ['holder.a', 'holder.b'])
+            await ctx.spawn(name, { fail: () => Promise.reject(new Error(`${name} failed`)) }, { supervision: { strategy: 'escalate' } });
         },
         work: async (n: number) => {
           log.push(`work ${n} starts`);
@@ -300,13 +301,18 @@ describe('supervision', () => {
       },
       { preStart: () => void log.push('preStart'), postStop: () => void log.push('postStop'), supervision: { strategy: 'restart' } },
     );
-    await parent.ask('spawnChild', null);
+    await parent.ask('spawnChildren', null);
     const first = parent.ask('work', 1);
     await until('work 1 to start', () => log.includes('work 1 starts'));
-    await system
-      .ref('holder.child')
-      .ask('fail', null)
-      .catch(() => undefined);
+    // both fail: one restart of the parent (it stops both), not two
+    await Promise.all(
+      ['holder.a', 'holder.b'].map((name) =>
+        system
+          .ref(name)
+          .ask('fail', null)
+          .catch(() => undefined),
+      ),
+    );
     const second = parent.ask('work', 2);
     await sleep(50); // the restart would have run by now
     expect(log).toEqual(['preStart', 'work 1 starts']);

@@ -105,9 +105,11 @@ export class ActorCell implements Receiver {
   /**
    * Failures its children escalated, handled by its loop before the next message: as its own
    * failures are, never while one of its handlers runs (a restart then would run postStop and
-   * make a new instance under a handler of the old one still running).
+   * make a new instance under a handler of the old one still running). One from a child that
+   * is gone by then (a restart of this actor for an earlier one stopped it) is dropped: that
+   * failure went with the child, as in Akka.
    */
-  private escalated: unknown[] = [];
+  private escalated: { err: unknown; from: ActorCell }[] = [];
   private busy = false;
   private current: Envelope | undefined;
   private incarnation: Incarnation | undefined;
@@ -248,10 +250,10 @@ export class ActorCell implements Receiver {
     return this.head < this.queue.length || this.escalated.length > 0;
   }
 
-  /** A child escalated `err`: its loop supervises it before the next message (at once when idle). */
-  escalate(err: unknown): void {
+  /** The child `from` escalated `err`: its loop supervises it before the next message (at once when idle). */
+  escalate(err: unknown, from: ActorCell): void {
     if (this.ending) return; // it stops its children anyway
-    this.escalated.push(err);
+    this.escalated.push({ err, from });
     if (this.state === 'running' && !this.busy) this.schedule();
   }
 
@@ -262,7 +264,9 @@ export class ActorCell implements Receiver {
     try {
       while (this.state === 'running' && this.hasWork) {
         if (this.escalated.length > 0) {
-          const supervised = this.supervise(this.escalated.shift());
+          const { err, from } = this.escalated.shift()!;
+          if (!this.children.has(from)) continue;
+          const supervised = this.supervise(err);
           if (supervised) {
             this.pause();
             await supervised;
@@ -412,7 +416,7 @@ export class ActorCell implements Receiver {
       case 'escalate':
         if (this.parent) {
           this.log.info({ err, parent: this.parent.name }, 'handler failed; escalating to parent');
-          this.parent.escalate(err);
+          this.parent.escalate(err, this);
           return undefined;
         }
         this.log.error({ err }, 'handler failed; escalated with no parent: stopping');
