@@ -12,7 +12,7 @@ export class MpBusError extends Error {
    */
   declare errno?: number;
 
-  constructor(code: string, message: string, options?: { cause?: unknown; errno?: number }) {
+  constructor(code: string, message: string, options?: { cause?: unknown; errno?: number | undefined }) {
     super(message, options?.cause === undefined ? undefined : { cause: options.cause });
     this.name = 'MpBusError';
     this.code = code;

@@ -108,6 +108,14 @@ export function optionKeys<T extends object>(all: Record<keyof T, true>): readon
   return Object.keys(all);
 }
 
+/**
+ * `options` without its keys whose value is `undefined`: an option given as undefined is one not
+ * given, so spreading it over defaults (`{ ...defaults, ...definedOnly(options) }`) keeps them.
+ */
+export function definedOnly<T extends object>(options: T): Partial<T> {
+  return Object.fromEntries(Object.entries(options).filter((entry) => entry[1] !== undefined)) as Partial<T>;
+}
+
 /** `value` as an options object (or undefined: none given) naming only options in `known`. */
 export function checkedOptions<T extends object>(value: T | undefined, known: readonly string[], name: string): T | undefined {
   const options = optionsObject(value, name);

@@ -53,6 +53,17 @@ export function compileTimeChecks(counter: ActorRef<Counter>, system: ActorSyste
   // @ts-expect-error wrong option name
   void counter.ask('name', undefined, { timeout: 5 });
 
+  // A handler's context is typed by the contract too, in the object form as in the factory form.
+  void system.spawn<Counter>('c0', {
+    add: (m, ctx) => {
+      // @ts-expect-error 'ad' is not an action of Counter
+      ctx.self.tell('ad', { n: 1 });
+      return m.n;
+    },
+    reset: () => undefined,
+    name: () => 'c0',
+  });
+
   // Function actors typed by an explicit contract: handlers are checked.
   void system.spawn<Counter>('c1', { add: (m) => m.n, reset: () => undefined, name: () => 'c1' });
   // @ts-expect-error a handler returns the wrong reply type
@@ -85,7 +96,15 @@ export function refAssignability(counter: ActorRef<Counter>, adder: ActorRef<Add
   const otherMessage: ActorRef<{ add: { msg: number; reply: number } }> = counter;
   // @ts-expect-error nothing in common
   const unrelated: ActorRef<{ greet: { msg: string; reply: string } }> = counter;
-  void [anyRefs, fewerActions, fromUntyped, byReturnType, moreActions, otherMessage, unrelated];
+  const anyContract: ActorRef<unknown> = counter;
+  // A ref fits where its actor takes every message the other contract sends, and replies what it accepts.
+  const anyCurrency = system.ref<{ convert: { msg: string; reply: number } }>('fx');
+  const onlyEur = system.ref<{ convert: { msg: 'eur'; reply: number } }>('fx-eur');
+  const sendsEurOnly: ActorRef<{ convert: { msg: 'eur'; reply: number } }> = anyCurrency;
+  // @ts-expect-error this actor takes only 'eur': a ref that sends any string would reach it
+  const sendsAnyString: ActorRef<{ convert: { msg: string; reply: number } }> = onlyEur;
+  const acceptsWiderReply: ActorRef<{ convert: { msg: 'eur'; reply: number | string } }> = onlyEur;
+  void [anyRefs, fewerActions, fromUntyped, byReturnType, moreActions, otherMessage, unrelated, anyContract, sendsEurOnly, sendsAnyString, acceptsWiderReply];
 }
 
 /** A contract of jobs keyed by user. */
@@ -95,8 +114,12 @@ interface Jobs {
 }
 
 /** Never called: a router's key function takes its contract's messages and actions. */
-export function routerKeys(system: ActorSystem, worker: ActorRef<Jobs>): void {
+export function routerKeys(system: ActorSystem, worker: ActorRef<Jobs>, other: ActorRef<Counter>): void {
   system.router<Jobs>('jobs', { strategy: 'consistent-hash', workers: ['w1', worker] as const, key: (msg, action) => `${action}:${msg.user}` });
+  // the message narrowed by its action
+  system.router<Jobs>('by-n', { strategy: 'consistent-hash', key: (msg, action) => (action === 'run' ? String(msg.n) : msg.user) });
+  // @ts-expect-error a worker of another contract
+  system.router<Jobs>('mixed', { workers: [other] });
   system.router('untyped', { strategy: 'consistent-hash', key: (msg: { id: string }) => msg.id });
   // @ts-expect-error no action of Jobs has a field 'id'
   system.router<Jobs>('wrong', { strategy: 'consistent-hash', key: (msg) => msg.id });

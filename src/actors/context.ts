@@ -98,7 +98,7 @@ export class ActorContext<C = AnyContract> {
 }
 
 /** A handler for action `K`: gets the message, returns the reply (or a promise of it). */
-export type HandlerOf<C, K extends keyof C> = (msg: MsgOf<C, K>, ctx: ActorContext) => ReplyOf<C, K> | Promise<ReplyOf<C, K>>;
+export type HandlerOf<C, K extends keyof C> = (msg: MsgOf<C, K>, ctx: ActorContext<C>) => ReplyOf<C, K> | Promise<ReplyOf<C, K>>;
 
 /** One handler per action of the contract: what a function actor is made of. */
 export type Handlers<C> = { [K in ActionOf<C>]: HandlerOf<C, K> };

@@ -2,7 +2,7 @@
 import 'reflect-metadata';
 
 export { ActorSystem, type ActorSystemOptions, type ActorEvent, type DeadLetter, type CloseOptions } from './system.js';
-export { ActorRef } from './ref.js';
+export { ActorRef, type AskArgs, type RefContract, type TellArgs } from './ref.js';
 export {
   ActorContext,
   type ActorCounters,
@@ -16,7 +16,7 @@ export {
 export { Actor, Handle, type ActorClass, type ActorDeclaration } from './decorators.js';
 export type { ActionSpec, AnyContract, ActionOf, MsgOf, ReplyOf, ContractOf, AskOptions } from './contract.js';
 export { defaultSupervision, type SupervisionStrategy } from './supervision.js';
-export { Router, fnv1a, type RouterOptions, type RouterStats, type RoutingStrategy } from './router.js';
+export { Router, fnv1a, type KeyArgs, type RouterOptions, type RouterStats, type RoutingStrategy } from './router.js';
 export {
   ActorErrorCodes,
   AskTimeoutError,

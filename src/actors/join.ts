@@ -13,7 +13,7 @@
 import { ErrorCodes, MpBusError } from '../errors.js';
 import { Runtime } from '../runtime/runtime.js';
 import { resolveOptions, RUNTIME_OPTION_KEYS, type ResolvedOptions, type RuntimeOptions } from '../runtime/options.js';
-import { checkedOptions, optionKeys } from '../validation.js';
+import { checkedOptions, definedOnly, optionKeys } from '../validation.js';
 import { attachToParent, exitIfPrimaryDied, launchedChild, launchedRuntimeDefaults } from './launched-child.js';
 import { MailboxSystem } from '../bus/mailbox.js';
 import { MailboxTransport, transportSettings, type MailboxTransportOptions } from './mailbox-transport.js';
@@ -64,8 +64,7 @@ export async function startActorSystem(options: StartActorSystemOptions = {}): P
   // A child of system.launch() joins its parent's group as a secondary unless told otherwise.
   // An option given as undefined is not given (`filePrefix: process.argv[2]` with no argument):
   // it would otherwise take the default group, not its parent's.
-  const runtimeOptions: RuntimeOptions = { ...launchedRuntimeDefaults() };
-  for (const [key, value] of Object.entries(given)) if (value !== undefined) (runtimeOptions as Record<string, unknown>)[key] = value;
+  const runtimeOptions: RuntimeOptions = { ...launchedRuntimeDefaults(), ...definedOnly(given) };
   let rt = Runtime.current();
   if (rt && !rt.closed) {
     checkSameGroup(rt, runtimeOptions);

@@ -12,7 +12,7 @@ import { RestartBudget, resolveRestartPolicy, type RestartPolicy } from './resta
 import { moduleLoadingFlags } from './loader-flags.js';
 import type { Runtime } from '../runtime/runtime.js';
 import { DEFAULT_PLACEMENT, formatCpuList, planPlacement, type Placement } from '../runtime/cpus.js';
-import { durationMs, knownKeys, oneOf, optionKeys } from '../validation.js';
+import { definedOnly, durationMs, knownKeys, oneOf, optionKeys } from '../validation.js';
 import type { ActorTransport } from './transport.js';
 
 /**
@@ -43,8 +43,11 @@ export interface LaunchOptions {
   name?: string | undefined;
   /** Command-line arguments of each child, or a function of its identity. */
   args?: string[] | ((child: LaunchedChild) => string[]) | undefined;
-  /** More environment for the children (the parent's environment is passed on). */
-  env?: Record<string, string> | undefined;
+  /**
+   * More environment for the children (the parent's environment is passed on); a variable given
+   * as `undefined` is not given (`env: { DEBUG: process.env.DEBUG }` compiles where options must not be undefined).
+   */
+  env?: Record<string, string | undefined> | undefined;
   /**
    * Node options of the children, after the parent's module-loading flags (`--import`,
    * `--require`, `--loader`, `--conditions`), which every child gets so that it can load the
@@ -308,7 +311,7 @@ export class ProcessPool {
    * kills them at once (SIGKILL). Resolves once every child is gone. Idempotent. Pending
    * `scale`/`replace` calls reject with `POOL_CLOSED`.
    */
-  close(options: { timeoutMs?: number } = {}): Promise<void> {
+  close(options: { timeoutMs?: number | undefined } = {}): Promise<void> {
     const timeoutMs = durationMs(options.timeoutMs ?? this.options.stopTimeoutMs, 'pool close({ timeoutMs })', 0);
     return this.closeFor('requested', timeoutMs, timeoutMs === 0 ? 0 : timeoutMs + STOP_GRACE_MS);
   }
@@ -750,8 +753,8 @@ export function resolveLaunchOptions(module: string | URL, options: LaunchOption
   const args = options.args ?? [];
   if (typeof args !== 'function' && !isStringArray(args)) invalid('launch() option args must be an array of strings or a function of the child returning one');
   const env = options.env ?? {};
-  if (env === null || typeof env !== 'object' || !Object.values(env).every((v) => typeof v === 'string'))
-    invalid('launch() option env must be an object of strings');
+  if (env === null || typeof env !== 'object' || !Object.values(env).every((v) => typeof v === 'string' || v === undefined))
+    invalid('launch() option env must be an object of strings (a variable given as undefined is not given)');
   const ownExecArgv = options.execArgv ?? [];
   if (!isStringArray(ownExecArgv)) invalid('launch() option execArgv must be an array of strings');
   const execArgv = [...moduleLoadingFlags(), ...ownExecArgv];
@@ -786,7 +789,7 @@ export function resolveLaunchOptions(module: string | URL, options: LaunchOption
             return a;
           }
         : () => args,
-    env,
+    env: definedOnly(env) as Record<string, string>,
     execArgv,
     ready,
     restart,

@@ -6,7 +6,7 @@
  */
 import { ErrorCodes, MpBusError } from '../errors.js';
 import { restartDelay, type SupervisionStrategy } from './supervision.js';
-import { durationMs, integerIn, knownKeys } from '../validation.js';
+import { definedOnly, durationMs, integerIn, knownKeys } from '../validation.js';
 
 /** How a pool restarts children that exit without being asked to. */
 export type RestartPolicy = Omit<Extract<SupervisionStrategy, { strategy: 'restart' }>, 'strategy'>;
@@ -20,7 +20,7 @@ export function resolveRestartPolicy(policy: RestartPolicy, where: string): Requ
     throw new MpBusError(ErrorCodes.invalidOption, `${where} takes false or { maxRestarts, withinMs, backoffMs, maxBackoffMs }, got ${String(policy)}`);
   }
   knownKeys(policy, Object.keys(defaultChildRestart), where);
-  const resolved = { ...defaultChildRestart, ...policy };
+  const resolved = { ...defaultChildRestart, ...definedOnly(policy) };
   integerIn(resolved.maxRestarts, `${where}.maxRestarts`, 0, Infinity);
   // (a timer beyond 2^31-1 ms fires at once: such a backoff would restart without waiting)
   durationMs(resolved.withinMs, `${where}.withinMs`, 1);

@@ -14,6 +14,9 @@ import { EnvelopeKind, type ActorTransport, type Envelope, type Registration, ty
 /** How a router picks a worker. */
 export type RoutingStrategy = 'round-robin' | 'least-loaded' | 'consistent-hash';
 
+/** The arguments of a router's `key` function: a message and its action, each action with its own message type. */
+export type KeyArgs<C> = { [K in ActionOf<C>]: [msg: MsgOf<C, K>, action: K] }[ActionOf<C>];
+
 /** Options of {@link ActorSystem.router}; `C` is the contract of the router's name (its workers'). */
 export interface RouterOptions<C = AnyContract> {
   /** Default 'round-robin'. */
@@ -22,11 +25,14 @@ export interface RouterOptions<C = AnyContract> {
    * Initial workers, by actor name. One whose actor stopped or whose process died gets no
    * messages until its name is served again (see {@link Router.addWorker}).
    */
-  workers?: readonly (string | ActorRef)[] | undefined;
+  workers?: readonly (string | ActorRef<C>)[] | undefined;
   /** Follow this group's membership: its members are the workers. */
   group?: string | undefined;
-  /** consistent-hash: the key of a message (default: its `key` field). Equal keys go to the same worker. */
-  key?: ((msg: MsgOf<C, ActionOf<C>>, action: ActionOf<C>) => string) | undefined;
+  /**
+   * consistent-hash: the key of a message (default: its `key` field). Equal keys go to the same
+   * worker. With a contract, `msg` is narrowed by `action` (`action === 'place' ? msg.sku : ...`).
+   */
+  key?: ((...args: KeyArgs<C>) => string) | undefined;
   /** Times an ask is given to another worker after its worker died (default 5). */
   maxRedeliveries?: number | undefined;
   /** Timeout of the router's own asks to workers (default: the system's ask timeout). */

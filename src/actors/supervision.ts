@@ -17,13 +17,13 @@ export type SupervisionStrategy =
   | {
       strategy: 'restart';
       /** Restarts allowed within `withinMs` before the actor is stopped (default 10). */
-      maxRestarts?: number;
+      maxRestarts?: number | undefined;
       /** The window the restarts are counted in (default 60 000 ms). */
-      withinMs?: number;
+      withinMs?: number | undefined;
       /** Delay before the first restart of a burst (default 0 ms). */
-      backoffMs?: number;
+      backoffMs?: number | undefined;
       /** Upper bound of the delay, which doubles with each restart in the window (default 1 000 ms, or `backoffMs` when longer). */
-      maxBackoffMs?: number;
+      maxBackoffMs?: number | undefined;
     }
   /** Stop the actor: its queued messages go to dead letters. */
   | { strategy: 'stop' }

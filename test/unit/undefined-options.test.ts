@@ -36,12 +36,18 @@ describe('options given as undefined', () => {
       return { ...r, args: r.args(child) }; // (a function of the child)
     };
     expect(resolved(allUndefined<LaunchOptions>(keys))).toEqual(resolved({}));
+    // a variable given as undefined, and a restart policy's fields
+    expect(resolved({ env: { DEBUG: undefined } })).toEqual(resolved({}));
+    const policy = allUndefined<NonNullable<LaunchOptions['restart']>>(['maxRestarts', 'withinMs', 'backoffMs', 'maxBackoffMs']);
+    expect(resolved({ restart: policy })).toEqual(resolved({}));
   });
 
   it('of an actor system, spawn, ask, a router and close: accepted', async () => {
     const system = new ActorSystem({ transport: undefined, container: undefined, askTimeoutMs: undefined, goneGraceMs: undefined, checkValues: undefined });
     const spawnOptions: SpawnOptions = { name: undefined, supervision: undefined, groups: undefined, preStart: undefined, postStop: undefined };
     const ref = await system.spawn('echo', { echo: (v: number) => v }, spawnOptions);
+    const supervision = { strategy: 'restart' as const, maxRestarts: undefined, withinMs: undefined, backoffMs: undefined, maxBackoffMs: undefined };
+    await system.spawn('restarts', { echo: (v: number) => v }, { supervision });
     expect(await ref.ask('echo', 1, { timeoutMs: undefined, signal: undefined })).toBe(1);
     const routerOptions: RouterOptions = allUndefined(['strategy', 'group', 'key', 'maxRedeliveries', 'workerTimeoutMs', 'virtualNodes', 'stallMs', 'onStall']);
     const router = system.router('echoes', { ...routerOptions, workers: ['echo'] });
