@@ -40,4 +40,24 @@ describe("mpbus's log lines", () => {
     // (like every line: name, pid and component)
     expect(JSON.parse(unknown.stderr[0]!)).toMatchObject({ name: 'mpbus', component: 'log', pid: expect.any(Number) });
   });
+
+  it('a postStop that does not end during a restart is said (warn) after 5 s: the actor answers nothing meanwhile', () => {
+    const index = join(repoRoot, 'dist', 'src', 'index.js');
+    const script = [
+      `const { ActorSystem } = await import(${JSON.stringify(index)});`,
+      'const system = new ActorSystem();',
+      "const ref = await system.spawn('stuck', { crash: () => { throw new Error('on purpose'); } }, { postStop: () => new Promise(() => {}) });",
+      "ref.tell('crash');",
+      'setTimeout(() => process.exit(0), 5600);',
+    ].join('\n');
+    const r = spawnSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8', env: { ...process.env, MPBUS_LOG: 'warn' } });
+    expect(r.status).toBe(0);
+    const lines = r.stderr
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { msg: string; actor?: string; hook?: string });
+    expect(lines).toContainEqual(
+      expect.objectContaining({ actor: 'stuck', hook: 'postStop', msg: expect.stringContaining("postStop of actor 'stuck' has not ended after 5000 ms") }),
+    );
+  });
 });

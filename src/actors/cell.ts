@@ -65,6 +65,13 @@ const RESOLVED = Promise.resolve();
 /** Handle this many messages in a row before letting timers and I/O run. */
 const BATCH = 256;
 
+/**
+ * A preStart or postStop still running after this long is logged (warn): the actor waits for
+ * it with no bound outside a close (a restart goes on only once postStop ended), and a hook that
+ * never ends would otherwise leave an actor that answers nothing, with nothing said.
+ */
+export const SLOW_HOOK_MS = 5000;
+
 /** A class actor's incarnation: a new instance resolved from a per-actor child container. */
 export function classIncarnation(cls: ActorClass): IncarnationFactory {
   return (ctx, container) => {
@@ -209,7 +216,7 @@ export class ActorCell implements Receiver {
    * `finalize`): postStop runs after preStart, once, and only for an incarnation that started.
    */
   private async runPreStart(): Promise<void> {
-    const started = Promise.resolve(this.incarnation!.preStart?.(this.ctx));
+    const started = this.watchedHook('preStart', this.incarnation!.preStart?.(this.ctx));
     this.preStarting = started.then(
       () => undefined,
       () => undefined,
@@ -461,10 +468,25 @@ export class ActorCell implements Receiver {
 
   private async runHook(hook: 'preStart' | 'postStop'): Promise<void> {
     try {
-      await this.incarnation?.[hook]?.(this.ctx);
+      await this.watchedHook(hook, this.incarnation?.[hook]?.(this.ctx));
     } catch (err) {
       this.log.warn({ err }, `${hook} failed`);
     }
+  }
+
+  /** What a hook returned, as a promise that logs a warning if it runs past {@link SLOW_HOOK_MS}. */
+  private watchedHook(hook: 'preStart' | 'postStop', result: unknown): Promise<unknown> {
+    if (!isThenable(result)) return Promise.resolve(result);
+    const slow = setTimeout(
+      () =>
+        this.log.warn(
+          { hook, afterMs: SLOW_HOOK_MS },
+          `${hook} of actor '${this.name}' has not ended after ${SLOW_HOOK_MS} ms: the actor waits for it (it handles no message, and a restart or stop goes on only once it ends)`,
+        ),
+      SLOW_HOOK_MS,
+    );
+    slow.unref();
+    return Promise.resolve(result).finally(() => clearTimeout(slow));
   }
 
   private async stopChildren(force = false): Promise<void> {
