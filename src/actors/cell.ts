@@ -57,6 +57,13 @@ export function cellInHandler(): ActorCell | undefined {
   return handlingCell;
 }
 
+/** @internal A first preStart threw or rejected with `cause` (the spawn fails `ACTOR_START_FAILED`, not `INVALID_ACTOR`). */
+export class PreStartFailure extends Error {
+  constructor(override readonly cause: unknown) {
+    super('preStart failed');
+  }
+}
+
 /** The action that stops an actor from another process (`system.stop(name)`). */
 export const STOP_ACTION = '$stop';
 
@@ -199,7 +206,11 @@ export class ActorCell implements Receiver {
   async start(): Promise<void> {
     this.ctx = this.host.makeContext(this);
     this.incarnate();
-    await this.runPreStart();
+    try {
+      await this.runPreStart();
+    } catch (err) {
+      throw new PreStartFailure(err);
+    }
     if (this.state !== 'starting') return;
     this.state = 'running';
     if (this.hasWork) this.schedule();

@@ -9,18 +9,33 @@ import type { WireError } from './transport.js';
 
 /** Codes the actor system raises. */
 export const ActorErrorCodes = {
+  /** No answer within the ask's timeout ({@link AskTimeoutError}). */
   askTimeout: 'ASK_TIMEOUT',
+  /** The ask's `signal` aborted first ({@link AskAbortedError}). */
   askAborted: 'ASK_ABORTED',
+  /** No actor holds the name, in this group or (with a cluster) on another host. */
   actorNotFound: 'ACTOR_NOT_FOUND',
+  /** The actor stopped (or its process died) before it answered. */
   actorStopped: 'ACTOR_STOPPED',
+  /** The system (the asker's or the actor's) closed before the answer came. */
   systemClosed: 'SYSTEM_CLOSED',
+  /** The actor has no handler for the action. */
   noHandler: 'NO_HANDLER',
+  /** Another actor holds the name already. */
   nameTaken: 'ACTOR_NAME_TAKEN',
+  /** A handler threw something that is not an error with a code of its own ({@link ActorHandlerError}). */
   handlerFailed: 'HANDLER_FAILED',
+  /** A bad spawn: an empty or reserved name, handlers that are not functions, a class its container cannot make. */
   invalidActor: 'INVALID_ACTOR',
+  /** The actor's `preStart` threw or rejected when it was spawned: the spawn failed (`cause` is what it threw). */
+  startFailed: 'ACTOR_START_FAILED',
+  /** Not raised by actors (their sends wait for room in a full mailbox); kept for code that compares with it. */
   mailboxFull: 'MAILBOX_FULL',
+  /** A router has no worker to give the message to. */
   noWorkers: 'NO_WORKERS',
+  /** The cluster's NATS connection is down (with `whileDisconnected: 'fail'`). */
   clusterUnavailable: 'CLUSTER_UNAVAILABLE',
+  /** The primary of this secondary's group is gone. */
   primaryLost: 'PRIMARY_LOST',
   /** A launched child process died (or did not get ready in time) while starting. */
   childFailed: 'CHILD_FAILED',

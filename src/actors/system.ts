@@ -9,6 +9,7 @@ import { checkValue } from '../bus/value-codec.js';
 import { logger } from '../log.js';
 import {
   ActorCell,
+  PreStartFailure,
   STOP_ACTION,
   cellInHandler,
   classIncarnation,
@@ -405,6 +406,14 @@ export class ActorSystem implements RefHost, CellHost {
       await cell.start();
     } catch (err) {
       await cell.stop();
+      if (err instanceof PreStartFailure) {
+        const cause = err.cause;
+        throw new MpBusError(
+          ActorErrorCodes.startFailed,
+          `actor '${name}' failed to start: its preStart threw: ${(cause as Error)?.message ?? String(cause)}`,
+          { cause },
+        );
+      }
       const message = (err as Error).message ?? String(err);
       // tsyringe found no constructor parameter types: the class was compiled without them
       const hint = /TypeInfo not known/.test(message)
