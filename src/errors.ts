@@ -11,6 +11,11 @@ export class MpBusError extends Error {
    * whenever one is printed.)
    */
   declare errno?: number;
+  /**
+   * Where in a value the failure is (`ENCODE_FAILED`, `DECODE_FAILED`: `msg.items[3].at`, say),
+   * when the value was walked to find it. (Declared, as `errno` is.)
+   */
+  declare path?: string;
 
   constructor(code: string, message: string, options?: { cause?: unknown; errno?: number | undefined }) {
     super(message, options?.cause === undefined ? undefined : { cause: options.cause });

@@ -75,7 +75,9 @@ export class ActorContext<C = AnyContract> {
 
   /** Spawns a child: same arguments as `system.spawn`. Children stop when this actor stops or restarts. */
   spawn<C2 = AnyContract>(actorClass: ActorClass, options?: SpawnOptions): Promise<ActorRef<C2>>;
+  /** Spawns a child function actor typed by its handlers' own signatures (as `system.spawn`). */
   spawn<H extends HandlerMap>(name: string, behavior: H | ((ctx: ActorContext) => H), options?: SpawnOptions): Promise<ActorRef<ContractOf<H>>>;
+  /** Spawns a child function actor whose handlers are checked against the contract `C2` (as `system.spawn<C>`). */
   spawn<C2>(name: string, behavior: FunctionBehavior<C2>, options?: SpawnOptions): Promise<ActorRef<C2>>;
   spawn(...args: unknown[]): Promise<ActorRef<AnyContract>> {
     return this.host.spawnChild(args);

@@ -52,7 +52,9 @@ export const ActorErrorCodes = {
  */
 export class AskAbortedError extends MpBusError {
   constructor(
+    /** The actor asked. */
     readonly actor: string,
+    /** The action asked for. */
     readonly action: string,
     reason: unknown,
   ) {
@@ -64,8 +66,11 @@ export class AskAbortedError extends MpBusError {
 /** An ask got no answer within its `timeoutMs`. A reply arriving later goes to dead letters. */
 export class AskTimeoutError extends MpBusError {
   constructor(
+    /** The actor asked. */
     readonly actor: string,
+    /** The action asked for. */
     readonly action: string,
+    /** The ask's timeout. */
     readonly timeoutMs: number,
   ) {
     super(
@@ -151,8 +156,11 @@ export class SystemClosedError extends MpBusError {
  */
 export class ActorHandlerError extends MpBusError {
   constructor(
+    /** The actor whose handler failed. */
     readonly actor: string,
+    /** The action it was handling. */
     readonly action: string,
+    /** The handler's error as it crossed: its name, message, code, stack, own fields and cause. */
     readonly remote: WireError,
   ) {
     super(
@@ -278,7 +286,7 @@ export function unsendableAnswer(cause: unknown): MpBusError {
   const err = new MpBusError(ErrorCodes.encodeFailed, `the answer could not be sent: ${encodeFailure(cause)}`);
   // a field: the asker's error gets it as err.path
   const path = (cause as { path?: unknown })?.path;
-  if (typeof path === 'string') (err as MpBusError & { path?: string }).path = path;
+  if (typeof path === 'string') err.path = path;
   return err;
 }
 

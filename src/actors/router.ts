@@ -177,6 +177,7 @@ export function ringHash(text: string): number {
 export class Router<C = AnyContract> implements SystemEndpoint, AskForwarder {
   /** The ref callers use: messages to it are routed. */
   readonly ref: ActorRef<C>;
+  /** How it picks a worker (`options.strategy`, default 'round-robin'). */
   readonly strategy: RoutingStrategy;
 
   private readonly pool: string[] = [];
@@ -221,6 +222,7 @@ export class Router<C = AnyContract> implements SystemEndpoint, AskForwarder {
 
   /** @internal use `system.router(name, options)` */
   constructor(
+    /** The name it serves: messages to this name, from any process, go to one of its workers. */
     readonly name: string,
     private readonly system: RouterHost,
     private readonly options: RouterOptions,
@@ -434,6 +436,7 @@ export class Router<C = AnyContract> implements SystemEndpoint, AskForwarder {
     return this.membersThisTurn;
   }
 
+  /** What it routed: messages per worker (those that left included), asks given to another worker, asks in flight now. */
   stats(): RouterStats {
     let inFlight = 0;
     const perWorker: Record<string, number> = {};

@@ -332,6 +332,11 @@ export class ActorSystem implements RefHost, CellHost {
    * explicitly (`spawn<Counter>('counter', {...})`), which then checks the handlers.
    */
   spawn<H extends HandlerMap>(name: string, behavior: H | ((ctx: ActorContext) => H), options?: SpawnOptions): Promise<ActorRef<ContractOf<H>>>;
+  /**
+   * Spawns a function actor whose handlers are checked against the contract `C`
+   * (`spawn<Counter>('counter', {...})`): each action's handler takes its message and returns
+   * its reply; its `ctx` is typed by `C`.
+   */
   spawn<C>(name: string, behavior: FunctionBehavior<C>, options?: SpawnOptions): Promise<ActorRef<C>>;
   spawn(target: ActorClass | string, a?: unknown, b?: unknown): Promise<ActorRef<AnyContract>> {
     return this.spawnUnder(undefined, [target, a, b]);

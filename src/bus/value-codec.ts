@@ -407,7 +407,7 @@ function walk(value: unknown, root: string): number {
     if (err instanceof Unsendable) {
       const path = root + err.path.reverse().join('');
       const e = new MpBusError(ErrorCodes.encodeFailed, `${path} is ${err.what}`);
-      (e as MpBusError & { path?: string }).path = path;
+      e.path = path;
       throw e;
     }
     if (err instanceof RangeError) throw new MpBusError(ErrorCodes.encodeFailed, `${root} is nested too deeply to be sent to another process`, { cause: err });
