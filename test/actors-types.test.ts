@@ -71,6 +71,13 @@ export function compileTimeChecks(counter: ActorRef<Counter>, system: ActorSyste
   // @ts-expect-error a handler is missing
   void system.spawn<Counter>('c3', { add: (m) => m.n, reset: () => undefined });
 
+  // A handler whose message parameter has no type takes nothing (it was `any`: every send compiled).
+  void system.spawn('unannotated', { add: (n) => [n], ping: () => 'pong' }).then((ref) => {
+    // @ts-expect-error the error asks for the handler's message type
+    ref.tell('add', 1);
+    void ref.ask('ping').then((reply: string) => reply);
+  });
+
   // Function actors typed by their handlers' own signatures.
   void system.spawn('inferred', { double: (n: number) => n * 2 }).then((ref) => {
     void ref.ask('double', 2).then((v: number) => v);

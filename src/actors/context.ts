@@ -105,9 +105,13 @@ export type HandlerOf<C, K extends keyof C> = (msg: MsgOf<C, K>, ctx: ActorConte
 /** One handler per action of the contract: what a function actor is made of. */
 export type Handlers<C> = { [K in ActionOf<C>]: HandlerOf<C, K> };
 
-/** What an untyped function actor is made of: handlers whose own signatures give the contract. */
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
-export type HandlerMap = Record<string, (msg: any, ctx: ActorContext) => unknown>;
+/**
+ * What an untyped function actor is made of: handlers whose own signatures give the contract.
+ * The message parameter is `never` here, so that each handler declares its own type (`(n: number)
+ * => ...`): one left without takes nothing (see {@link ContractOf}), where `any` let every send
+ * compile.
+ */
+export type HandlerMap = Record<string, (msg: never, ctx: ActorContext) => unknown>;
 
 /** A function actor: one handler per action, or a factory that makes them (called again on each restart, for fresh state). */
 export type FunctionBehavior<C> = Handlers<C> | ((ctx: ActorContext<C>) => Handlers<C>);

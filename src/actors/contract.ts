@@ -44,7 +44,17 @@ export interface AskOptions {
   signal?: AbortSignal | undefined;
 }
 
-/** The contract implied by a handler map: each handler's parameter and (awaited) result. */
+/**
+ * The contract implied by a handler map: each handler's parameter and (awaited) result. A
+ * handler whose message parameter has no type of its own (`(n) => n + 1`, where the map's
+ * `never` is all it gets) takes a message no value fits: a send to it fails to compile with an
+ * error that names the fix (the type is written out, not named, so that the error shows it).
+ */
 export type ContractOf<H> = {
-  [K in keyof H & string]: H[K] extends (...args: infer A) => infer R ? { msg: A extends [] ? void : A[0]; reply: Awaited<R> } : never;
+  [K in keyof H & string]: H[K] extends (...args: infer A) => infer R
+    ? {
+        msg: A extends [] ? void : [A[0]] extends [never] ? { 'mpbus: give this handler its message type, as in (n: number) => ...': never } : A[0];
+        reply: Awaited<R>;
+      }
+    : never;
 };
