@@ -245,6 +245,8 @@ export class ActorSystem implements RefHost, CellHost {
   private readonly events = new Subject<ActorEvent>();
   private readonly deadLetters = new Subject<DeadLetter>();
   private readonly cells = new Map<string, ActorCell>();
+  /** Cells whose 'spawned' event went out: only those get a 'stopped' one (a spawn that failed gets neither). */
+  private readonly announced = new WeakSet<ActorCell>();
   /** Rows of the process's shared counters: this system's actors, asks, dead letters. */
   private readonly stats: SystemCounters;
   private readonly endpoints = new Map<string, { endpoint: SystemEndpoint; registration: Registration }>();
@@ -444,6 +446,7 @@ export class ActorSystem implements RefHost, CellHost {
       throw err;
     }
     cell.log.debug('spawned');
+    this.announced.add(cell);
     this.events.next({ type: 'spawned', name, pid: process.pid });
     return this.ref(name);
   }
@@ -1023,7 +1026,7 @@ export class ActorSystem implements RefHost, CellHost {
     if (this.cells.get(cell.name) === cell) this.cells.delete(cell.name);
     this.stats.actorStopped(cell.name, cell.counters);
     cell.log.debug('stopped');
-    this.events.next({ type: 'stopped', name: cell.name, pid: process.pid });
+    if (this.announced.has(cell)) this.events.next({ type: 'stopped', name: cell.name, pid: process.pid });
   }
 
   /** @internal */

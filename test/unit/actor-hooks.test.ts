@@ -57,16 +57,19 @@ describe("an actor's hooks", () => {
     expect(log).toEqual(['preStart begin', 'preStart end', 'postStop']);
   });
 
-  it('a preStart that throws: the spawn fails ACTOR_START_FAILED with what it threw as cause, and no postStop for that incarnation', async () => {
+  it('a preStart that throws: the spawn fails ACTOR_START_FAILED with what it threw as cause; no postStop for that incarnation, no events', async () => {
     const system = new ActorSystem();
     let postStops = 0;
     const dbDown = Object.assign(new Error('db down'), { code: 'DB_DOWN' });
+    const events: string[] = [];
+    system.events$.subscribe((e) => events.push(e.type));
     const failed = await system
       .spawn('bad-start', { ping: () => 'pong' }, { preStart: () => Promise.reject(dbDown), postStop: () => void postStops++ })
       .catch((err: unknown) => err);
     expect(failed).toMatchObject({ code: 'ACTOR_START_FAILED', message: "actor 'bad-start' failed to start: its preStart threw: db down", cause: dbDown });
     expect(system.has('bad-start')).toBe(false);
     expect(postStops).toBe(0);
+    expect(events, "an actor that never started is neither 'spawned' nor 'stopped'").toEqual([]);
     await system.close();
   });
 
