@@ -1,6 +1,6 @@
 /** DPDK's rte_mp IPC as RxJS and promises (MpBus). See {@link MpBus}. */
 import { Observable, Subject, Subscription, defer, from } from 'rxjs';
-import { MpBusError } from '../errors.js';
+import { ErrorCodes, MpBusError } from '../errors.js';
 import { logger } from '../log.js';
 import { mpNative, type MpBinding, type NativeIncoming, type NativeMpEvent } from '../native/mp.js';
 import { Runtime } from '../runtime/runtime.js';
@@ -215,7 +215,7 @@ export class MpBus {
     checkName(name, this.limits);
     if (typeof handler !== 'function') throw new MpBusError(MpErrorCodes.invalidOption, 'handle(name, handler): handler must be a function');
     if (this.registrations.get(name)?.handler) {
-      throw new MpBusError('EEXIST', `this process already handles '${name}': unsubscribe the first handler before registering another`);
+      throw new MpBusError(ErrorCodes.exists, `this process already handles '${name}': unsubscribe the first handler before registering another`);
     }
     const reg = this.acquire(name);
     reg.handler = handler;

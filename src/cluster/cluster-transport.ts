@@ -55,7 +55,7 @@ export interface ClusterOptions {
   servers: string | string[];
   /** Cluster name: subjects are `mpbus.<name>.*`, so clusters sharing a NATS server stay apart. Letters, digits, '-' and '_'. */
   name: string;
-  /** How often this node announces its names (default 1 000 ms). */
+  /** The heartbeat: this node announces its names, and looks for silent nodes, twice per heartbeat (default 1 000 ms). */
   heartbeatMs?: number | undefined;
   /** A node not heard from for this long is gone (default 3 × heartbeatMs). */
   nodeTimeoutMs?: number | undefined;
