@@ -5,7 +5,36 @@
  * good, each one a timeout.
  */
 import { describe, expect, it } from 'vitest';
-import { ActorSystem, InProcessHub } from '../../src/index.js';
+import { ActorSystem, InProcessHub, type Router } from '../../src/index.js';
+
+/**
+ * `loops` loops asking `router` for 'work' until `forMs` passed, each ask with `timeoutMs`;
+ * `afterEach` runs after each ask. Resolves with how many were answered and how many timed out.
+ */
+async function askInLoops(
+  router: Router,
+  loops: number,
+  forMs: number,
+  timeoutMs: number,
+  afterEach: () => void,
+): Promise<{ answered: number; timedOut: number }> {
+  const counts = { answered: 0, timedOut: 0 };
+  const end = performance.now() + forMs;
+  const loop = async (): Promise<void> => {
+    while (performance.now() < end) {
+      await router.ref.ask('work', null, { timeoutMs }).then(
+        () => counts.answered++,
+        (err: { code?: string }) => {
+          if (err.code !== 'ASK_TIMEOUT') throw err;
+          counts.timedOut++;
+        },
+      );
+      afterEach();
+    }
+  };
+  await Promise.all(Array.from({ length: loops }, () => loop()));
+  return counts;
+}
 
 describe('a router over a worker stuck in a handler', () => {
   it('finds it stalled though each of its asks times out before stallMs, and sends it only probes', async () => {
@@ -13,23 +42,8 @@ describe('a router over a worker stuck in a handler', () => {
     await system.spawn('fine', { work: () => 'fine' }, { groups: ['g'] });
     await system.spawn('stuck', { work: () => new Promise(() => undefined) }, { groups: ['g'] });
     const router = system.router('r', { strategy: 'round-robin', group: 'g', stallMs: 300 });
-    let answered = 0;
-    let timedOut = 0;
     let seenStalled = false;
-    const end = performance.now() + 2000;
-    const loop = async (): Promise<void> => {
-      while (performance.now() < end) {
-        await router.ref.ask('work', null, { timeoutMs: 100 }).then(
-          () => answered++,
-          (err: { code?: string }) => {
-            if (err.code !== 'ASK_TIMEOUT') throw err;
-            timedOut++;
-          },
-        );
-        seenStalled ||= router.stalledWorkers().includes('stuck');
-      }
-    };
-    await Promise.all([loop(), loop(), loop(), loop()]);
+    const { answered, timedOut } = await askInLoops(router, 4, 2000, 100, () => (seenStalled ||= router.stalledWorkers().includes('stuck')));
     expect(seenStalled).toBe(true);
     // ~4 per 100 ms until found (stallMs + a check), then about one probe per stallMs; about 80 before
     expect(timedOut).toBeLessThan(40);
@@ -42,24 +56,11 @@ describe('a router over a worker stuck in a handler', () => {
     await system.spawn('fine', { work: () => 'fine' }, { groups: ['g'] });
     await system.spawn('stuck', { work: () => new Promise(() => undefined) }, { groups: ['g'] });
     const router = system.router('r', { strategy: 'round-robin', group: 'g', stallMs: 300, onStall: 'regive' });
-    let answered = 0;
-    let timedOut = 0;
-    const end = performance.now() + 2500;
     let givenToStuckOnceStalled: number | undefined;
-    const loop = async (): Promise<void> => {
-      while (performance.now() < end) {
-        await router.ref.ask('work', null, { timeoutMs: 1000 }).then(
-          () => answered++,
-          (err: { code?: string }) => {
-            if (err.code !== 'ASK_TIMEOUT') throw err;
-            timedOut++;
-          },
-        );
-        if (givenToStuckOnceStalled === undefined && router.stalledWorkers().includes('stuck')) givenToStuckOnceStalled = router.stats().perWorker.stuck ?? 0;
-      }
-    };
     // more in flight than twice the round-robin slack: the fine worker holds more than it
-    await Promise.all(Array.from({ length: 64 }, () => loop()));
+    const { answered, timedOut } = await askInLoops(router, 64, 2500, 1000, () => {
+      if (givenToStuckOnceStalled === undefined && router.stalledWorkers().includes('stuck')) givenToStuckOnceStalled = router.stats().perWorker.stuck ?? 0;
+    });
     expect(givenToStuckOnceStalled).toBeDefined();
     // a probe about every stallMs from then on (before: every other ask, each a timeout)
     expect((router.stats().perWorker.stuck ?? 0) - givenToStuckOnceStalled!).toBeLessThan(15);
