@@ -77,7 +77,7 @@ const BATCH = 256;
  * it with no bound outside a close (a restart goes on only once postStop ended), and a hook that
  * never ends would otherwise leave an actor that answers nothing, with nothing said.
  */
-export const SLOW_HOOK_MS = 5000;
+const SLOW_HOOK_MS = 5000;
 
 /** A class actor's incarnation: a new instance resolved from a per-actor child container. */
 export function classIncarnation(cls: ActorClass): IncarnationFactory {
