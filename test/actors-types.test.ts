@@ -5,7 +5,7 @@
  */
 import 'reflect-metadata';
 import { afterEach, describe, expect, expectTypeOf, it } from 'vitest';
-import { Actor, ActorSystem, InProcessHub, type ActorContext, type ActorRef, type Handlers } from '../src/actors/index.js';
+import { Actor, ActorSystem, Handle, InProcessHub, type ActorContext, type ActorRef, type Handlers } from '../src/actors/index.js';
 
 /** The contract of a counter actor: action -> message and reply types. */
 interface Counter {
@@ -78,6 +78,20 @@ export function compileTimeChecks(counter: ActorRef<Counter>, system: ActorSyste
     void ref.ask('ping').then((reply: string) => reply);
   });
 
+  // Class actors spawned with a contract: their methods named after its actions are checked.
+  void system.spawn<Counter>(CounterActor).then((ref: ActorRef<Counter>) => ref);
+  void system.spawn<Counter>(MappedCounter);
+  void system.spawn(TextAdder).then((ref: ActorRef) => ref);
+  // @ts-expect-error the class's 'add' returns a string where Counter says number
+  void system.spawn<Counter>(WrongCounter);
+  // @ts-expect-error the class's 'add' takes a string where Counter sends { n }
+  void system.spawn<Counter>(TextAdder, { name: 'text' });
+  void system.spawn<Counter>('parent', (ctx) => {
+    // @ts-expect-error a child class is checked the same way
+    void ctx.spawn<Counter>(TextAdder);
+    return { add: (m) => m.n, reset: () => undefined, name: () => 'parent' };
+  });
+
   // Function actors typed by their handlers' own signatures.
   void system.spawn('inferred', { double: (n: number) => n * 2 }).then((ref) => {
     void ref.ask('double', 2).then((v: number) => v);
@@ -146,6 +160,21 @@ class WrongCounter implements Handlers<Counter> {
   }
 }
 void WrongCounter;
+
+/** A class whose 'add' takes text: not a Counter. */
+class TextAdder {
+  add(text: string): string {
+    return text;
+  }
+}
+
+/** Handlers mapped by `@Handle` from methods of other names: those are not checked against a contract. */
+class MappedCounter {
+  @Handle('add')
+  plus(msg: { n: number }): number {
+    return msg.n;
+  }
+}
 
 describe('typed contracts', () => {
   it('a typed ref talks to a class actor checked by its contract', async () => {

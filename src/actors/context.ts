@@ -74,7 +74,7 @@ export class ActorContext<C = AnyContract> {
   }
 
   /** Spawns a child: same arguments as `system.spawn`. Children stop when this actor stops or restarts. */
-  spawn<C2 = AnyContract>(actorClass: ActorClass, options?: SpawnOptions): Promise<ActorRef<C2>>;
+  spawn<C2 = AnyContract>(actorClass: ClassActor<C2>, options?: SpawnOptions): Promise<ActorRef<C2>>;
   /** Spawns a child function actor typed by its handlers' own signatures (as `system.spawn`). */
   spawn<H extends HandlerMap>(name: string, behavior: H | ((ctx: ActorContext) => H), options?: SpawnOptions): Promise<ActorRef<ContractOf<H>>>;
   /** Spawns a child function actor whose handlers are checked against the contract `C2` (as `system.spawn<C>`). */
@@ -112,6 +112,17 @@ export type Handlers<C> = { [K in ActionOf<C>]: HandlerOf<C, K> };
  * compile.
  */
 export type HandlerMap = Record<string, (msg: never, ctx: ActorContext) => unknown>;
+
+/**
+ * What `spawn<C>(Class)` takes: a class whose methods named after an action of `C` take that
+ * action's message (and the context) and return its reply. A method of another name mapped by
+ * `@Handle` is not checked, nor is an action the class has no method for (it may be mapped by
+ * `@Handle`). Untyped (`C` not given), any class.
+ */
+export type ClassActor<C> = ActorClass<string extends ActionOf<NotInferred<C>> ? object : object & Partial<Handlers<NotInferred<C>>>>;
+
+/** `C` as given, never inferred from the argument it types (TypeScript's own `NoInfer` came in 5.4). */
+type NotInferred<C> = [C][C extends unknown ? 0 : never];
 
 /** A function actor: one handler per action, or a factory that makes them (called again on each restart, for fresh state). */
 export type FunctionBehavior<C> = Handlers<C> | ((ctx: ActorContext<C>) => Handlers<C>);

@@ -12,6 +12,7 @@ export {
   type HandlerOf,
   type Handlers,
   type HandlerMap,
+  type ClassActor,
 } from './context.js';
 export { Actor, Handle, type ActorClass, type ActorDeclaration } from './decorators.js';
 export type { ActionSpec, AnyContract, ActionOf, MsgOf, ReplyOf, ContractOf, AskOptions } from './contract.js';

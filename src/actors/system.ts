@@ -21,6 +21,7 @@ import {
 import {
   ActorContext,
   type ActorCounters,
+  type ClassActor,
   type ContextHost,
   type FunctionBehavior,
   type HandlerMap,
@@ -326,8 +327,12 @@ export class ActorSystem implements RefHost, CellHost {
 
   // ---------------------------------------------------------------- spawning
 
-  /** Spawns a class actor (decorated with `@Actor`, or given a name in `options`). */
-  spawn<C = AnyContract>(actorClass: ActorClass, options?: SpawnOptions): Promise<ActorRef<C>>;
+  /**
+   * Spawns a class actor (decorated with `@Actor`, or given a name in `options`). With a
+   * contract (`spawn<Counter>(CounterActor)`) its methods named after actions are checked
+   * against it (see {@link ClassActor}).
+   */
+  spawn<C = AnyContract>(actorClass: ClassActor<C>, options?: SpawnOptions): Promise<ActorRef<C>>;
   /**
    * Spawns a function actor: one handler per action (or a factory of them, called on each
    * (re)start). The ref is typed by the handlers' own signatures, or by the contract `C` given
