@@ -118,6 +118,23 @@ describe('actors across processes', () => {
     expect(late).toBeLessThanOrEqual(12);
   });
 
+  it("asks that wait in their sender for room in a stuck actor's full mailbox leave once their timeout passes ('expired' dead letters), not at the sender's close", async () => {
+    const [p, s1] = await cluster('expiredInQueue', 1);
+    await p!.use(actors).spawnTestActor('stuck');
+    // the first ask holds the actor for 5 s; the next ones fill its mailbox; the rest wait in s1
+    const burst = await s1!.use(actors).askBurst('stuck', 'slow', 5000, 12_000, 150);
+    expect(burst.answered).toBe(0);
+    expect(new Set(burst.failed)).toEqual(new Set(['ASK_TIMEOUT']));
+    await pollUntil(
+      'the asks that expired in the queue to go',
+      () => s1!.use(actors).unsent(),
+      (n) => n === 0,
+      2000,
+    );
+    const expired = (await s1!.use(actors).deadLetters()).filter((l) => l.to === 'stuck' && l.reason === 'expired');
+    expect(expired.length).toBeGreaterThan(500);
+  });
+
   it('a message that does not encode fails its ask with ENCODE_FAILED and is a dead letter; messages sent with it still go', async () => {
     const [, s1, s2] = await cluster('encode', 2);
     await s2!.use(actors).spawnTestActor('echoer');

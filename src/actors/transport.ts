@@ -99,7 +99,10 @@ export type DeadLetterReason =
   | 'encode-failed'
   /** A message from another process whose value this process could not decode (another mpbus version, a class registered differently). */
   | 'decode-failed'
-  /** An ask whose asker had stopped waiting (its deadline passed) before the actor came to it: not handled, not answered. */
+  /**
+   * An ask whose asker had stopped waiting (its deadline passed) before the actor came to it, or
+   * while it still waited in its sender for room in the actor's full mailbox: not handled, not answered.
+   */
   | 'expired';
 
 /** What happened to one delivery attempt. */
