@@ -607,7 +607,8 @@ export class MailboxTransport implements ActorTransport {
   /**
    * Takes out of a queue that waited for room the asks whose deadline has passed (dead letters
    * 'expired'; their askers have had their timeout), every {@link EXPIRED_SWEEP_MS} at most;
-   * the others keep their order. Tells have no deadline and stay (docs/actors.md, "Backpressure").
+   * the others keep their order. Tells have no deadline and stay (docs/actors.md, "Tells faster
+   * than their receiver").
    */
   private dropExpired(out: Outgoing): void {
     const now = Date.now();

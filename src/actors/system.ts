@@ -528,9 +528,10 @@ export class ActorSystem implements RefHost, CellHost {
 
   /**
    * Resolves once no process holds `name`, read from the registry on a short backoff (1 ms,
-   * doubling to 32), or once `watched` settles. The transport's poll, which `watch` waits for,
-   * sees a name go up to `pollMs` (100 ms) later: stopping actors of another process one after
-   * the other took 170-200 ms each, against well under a millisecond for one of this process.
+   * doubling to 32) for up to a second, or once `watched` settles. The transport's poll, which
+   * `watch` waits for, sees a name go up to `pollMs` (100 ms) later: stopping actors of another
+   * process one after the other took 170-200 ms each, against well under a millisecond for one
+   * of this process. An actor that takes longer to stop is left to `watched`.
    */
   private async untilNameGone(name: string, watched: Promise<unknown>): Promise<void> {
     let settled = false;
@@ -538,7 +539,12 @@ export class ActorSystem implements RefHost, CellHost {
       () => (settled = true),
       () => (settled = true),
     );
+    const pollUntil = Date.now() + 1000;
     for (let delayMs = 1; !settled && this.transport.lookup(name) !== undefined; delayMs = Math.min(delayMs * 2, 32)) {
+      if (Date.now() > pollUntil) {
+        await watched;
+        return;
+      }
       await new Promise((resolve) => setTimeout(resolve, delayMs));
     }
   }
