@@ -2,6 +2,9 @@
  * Every failure mpbus reports is an {@link MpBusError}: a `code` to branch on, and a message that
  * names the cause and, where there is one, the fix.
  */
+import { inspect } from 'node:util';
+
+/** A failure of mpbus: `code` says which, the message says why and how to fix it. */
 export class MpBusError extends Error {
   /** Stable machine-readable code, e.g. `EEXIST`, `NO_PRIMARY`, `HUGEPAGES_NOT_RESERVED`. */
   readonly code: string;
@@ -107,3 +110,20 @@ export const ErrorCodes = {
   messageTooLarge: 'MESSAGE_TOO_LARGE',
   deadLetter: 'DEAD_LETTER',
 } as const;
+
+/**
+ * What a thrown value says, as text, whatever was thrown: its `message` when that is a string
+ * (an `Error`, or an object that reads as one), a string itself, else the value inspected.
+ * `String(value)` threw for an object without a prototype (`Object.create(null)`), and a handler
+ * that threw one crashed its process where its failure was reported.
+ */
+export function describeThrown(value: unknown): string {
+  try {
+    const message = typeof value === 'object' && value !== null ? (value as { message?: unknown }).message : undefined;
+    if (typeof message === 'string') return message;
+    return typeof value === 'string' ? value : inspect(value, { depth: 2, breakLength: Infinity });
+  } catch {
+    // a getter or proxy trap that throws
+    return 'a thrown value that could not be read';
+  }
+}

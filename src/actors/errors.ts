@@ -3,7 +3,7 @@
  * can branch on `err.code` or on the class (`err instanceof AskTimeoutError`).
  */
 import { inspect } from 'node:util';
-import { ErrorCodes, MpBusError } from '../errors.js';
+import { describeThrown, ErrorCodes, MpBusError } from '../errors.js';
 import { checkValue } from '../bus/value-codec.js';
 import type { WireError } from './transport.js';
 
@@ -274,7 +274,7 @@ function withFields(wire: WireError, err: object): WireError {
 /** What an encode failure says (a value nested too deeply fails with V8's RangeError). */
 export function encodeFailure(cause: unknown): string {
   if (cause instanceof RangeError) return `it is nested too deeply to be sent to another process (${cause.message})`;
-  return (cause as Error)?.message ?? String(cause);
+  return describeThrown(cause);
 }
 
 /**

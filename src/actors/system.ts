@@ -3,7 +3,7 @@ import 'reflect-metadata';
 import type { Logger } from 'pino';
 import { filter, firstValueFrom, Observable, Subject, type Subscription } from 'rxjs';
 import { container as rootContainer, type DependencyContainer } from 'tsyringe';
-import { ErrorCodes, MpBusError, withoutStack } from '../errors.js';
+import { describeThrown, ErrorCodes, MpBusError, withoutStack } from '../errors.js';
 import { abortSignal, checkedOptions, durationMs, flag, optionKeys } from '../validation.js';
 import { checkValue } from '../bus/value-codec.js';
 import { logger } from '../log.js';
@@ -420,13 +420,9 @@ export class ActorSystem implements RefHost, CellHost {
       await cell.stop();
       if (err instanceof PreStartFailure) {
         const cause = err.cause;
-        throw new MpBusError(
-          ActorErrorCodes.startFailed,
-          `actor '${name}' failed to start: its preStart threw: ${(cause as Error)?.message ?? String(cause)}`,
-          { cause },
-        );
+        throw new MpBusError(ActorErrorCodes.startFailed, `actor '${name}' failed to start: its preStart threw: ${describeThrown(cause)}`, { cause });
       }
-      const message = (err as Error).message ?? String(err);
+      const message = describeThrown(err);
       // tsyringe found no constructor parameter types: the class was compiled without them
       const hint = /TypeInfo not known/.test(message)
         ? ": its constructor's parameters are resolved from the types TypeScript records with emitDecoratorMetadata (tsc with that option; tsx and esbuild record none: there, give each parameter @inject(Type))"
@@ -1059,7 +1055,7 @@ export class ActorSystem implements RefHost, CellHost {
 
   /** @internal */
   cellRestarted(cell: ActorCell, error: unknown): void {
-    this.events.next({ type: 'restarted', name: cell.name, pid: process.pid, error: String((error as Error)?.message ?? error) });
+    this.events.next({ type: 'restarted', name: cell.name, pid: process.pid, error: describeThrown(error) });
   }
 
   /** @internal */
@@ -1068,14 +1064,14 @@ export class ActorSystem implements RefHost, CellHost {
       type: 'gaveUp',
       name: cell.name,
       pid: process.pid,
-      error: String((error as Error)?.message ?? error),
+      error: describeThrown(error),
       topLevel: cell.parent === undefined,
     });
   }
 
   /** @internal */
   cellFailed(cell: ActorCell, error: unknown, action: string): void {
-    this.events.next({ type: 'failed', name: cell.name, pid: process.pid, action, error: String((error as Error)?.message ?? error) });
+    this.events.next({ type: 'failed', name: cell.name, pid: process.pid, action, error: describeThrown(error) });
   }
 
   private assertAccepting(what: string): void {

@@ -13,6 +13,7 @@
  */
 import { createRequire } from 'node:module';
 import type * as Api from '@opentelemetry/api';
+import { describeThrown } from '../errors.js';
 import { EnvelopeKind, type DeliveryStatus, type Envelope } from './transport.js';
 
 type OtelApi = typeof Api;
@@ -108,9 +109,9 @@ function attributes(operation: string, type: string, destination: string, envelo
 /** Marks `span` failed with `err` (an MpBusError's code is its `error.type`). */
 function recordFailure(span: Api.Span, err: unknown): void {
   const e = (typeof err === 'object' && err !== null ? err : {}) as { code?: unknown; name?: unknown; message?: unknown };
-  span.recordException(err instanceof Error ? err : String(err));
+  span.recordException(err instanceof Error ? err : describeThrown(err));
   span.setAttribute('error.type', typeof e.code === 'string' ? e.code : typeof e.name === 'string' ? e.name : 'Error');
-  span.setStatus({ code: api!.SpanStatusCode.ERROR, message: typeof e.message === 'string' ? e.message : String(err) });
+  span.setStatus({ code: api!.SpanStatusCode.ERROR, message: describeThrown(err) });
 }
 
 /**

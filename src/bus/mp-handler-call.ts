@@ -3,6 +3,7 @@
  * throw) into the outcome the bus replies with; and closing the fds of messages nobody owns.
  */
 import { closeSync } from 'node:fs';
+import { describeThrown } from '../errors.js';
 import { MpEnvelopeKind } from './envelope.js';
 import { isThenable } from './thenable.js';
 import { MpReplyWith, type MpHandler, type MpMessage } from './types.js';
@@ -22,7 +23,7 @@ function toOutcome(result: unknown): Outcome {
 /** What crosses to the requester of a handler that failed. */
 export function errorPayload(err: unknown): { code: string; message: string } {
   if (err instanceof Error) return { code: String((err as { code?: unknown }).code ?? err.name), message: err.message };
-  return { code: 'Error', message: String(err) };
+  return { code: 'Error', message: describeThrown(err) };
 }
 
 /** Runs a handler; a synchronous result is answered without a microtask hop. */

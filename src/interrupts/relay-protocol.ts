@@ -27,7 +27,7 @@
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { MpBusError } from '../errors.js';
+import { describeThrown, MpBusError } from '../errors.js';
 import type { InterruptEvent, WatchSpec } from './types.js';
 
 export const EVENT_NAME = 'mpbus.intr.event';
@@ -112,7 +112,7 @@ export function isObject(v: unknown): v is Record<string, unknown> {
 
 export function failure(err: unknown): ControlReply {
   if (err instanceof MpBusError) return { ok: false, code: err.code, message: err.message };
-  return { ok: false, code: 'ERROR', message: err instanceof Error ? err.message : String(err) };
+  return { ok: false, code: 'ERROR', message: describeThrown(err) };
 }
 
 const EVENT_TYPES = new Set(['lsc', 'removal', 'new', 'destroy', 'alarm', 'fd']);
