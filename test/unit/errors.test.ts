@@ -40,6 +40,7 @@ describe('what a thrown value says', () => {
       'nullproto',
       {
         boom: (): never => {
+          // eslint-disable-next-line @typescript-eslint/only-throw-error -- what a user's handler may throw
           throw Object.assign(Object.create(null) as object, { code: 'E_NULLPROTO', item: 7 });
         },
         ping: () => 'pong',
