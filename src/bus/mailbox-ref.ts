@@ -244,22 +244,31 @@ export class MailboxRef<T = unknown> {
    * before it are sent, and it is reported with its index (the count returned then). With
    * `prefix`, each message is `prefix.bytes` (as `valueOf` left it) followed by the value packed:
    * the caller writes the start of a message it sends often (an actor tell's envelope head) once,
-   * and msgpackr packs only the rest, in the space it reserves before it.
+   * and msgpackr packs only the rest, in the space it reserves before it. With `until` (a
+   * `performance.now()` time), no new batch or large message is started after it: the caller
+   * sends the rest on a later turn, so that a run of large messages does not hold the event loop.
    */
-  offerMany(count: number, valueOf: (i: number) => T, onEncodeError?: (i: number, err: unknown) => void, prefix?: PackPrefix): number {
+  offerMany(count: number, valueOf: (i: number) => T, onEncodeError?: (i: number, err: unknown) => void, prefix?: PackPrefix, until?: number): number {
     if (this.queue.length > 0) return 0;
     // The staging area is msgpackr's buffer only for the batch: other packs of the process go on
     // where they were (a reply packed for NATS after an earlier batch landed in the staging area,
     // and the next batch wrote over it before the NATS client sent it).
-    return packingAside(this.port.stagingPackr, () => this.offerBatches(count, valueOf, onEncodeError, prefix));
+    return packingAside(this.port.stagingPackr, () => this.offerBatches(count, valueOf, onEncodeError, prefix, until));
   }
 
-  private offerBatches(count: number, valueOf: (i: number) => T, onEncodeError?: (i: number, err: unknown) => void, prefix?: PackPrefix): number {
+  private offerBatches(
+    count: number,
+    valueOf: (i: number) => T,
+    onEncodeError: ((i: number, err: unknown) => void) | undefined,
+    prefix: PackPrefix | undefined,
+    until: number | undefined,
+  ): number {
     const { bytes, bounds } = this.port.staging;
     const packr = this.port.stagingPackr;
     const max = this.port.maxInlineBytes;
     let sent = 0;
     while (sent < count) {
+      if (until !== undefined && sent > 0 && performance.now() >= until) return sent;
       packr.useBuffer(bytes);
       let k = 0;
       let single: Uint8Array | undefined;
