@@ -151,6 +151,11 @@ describe('actors across processes', () => {
     expect(await s1!.use(actors).askUnencodable('echoer')).toEqual({ alone: 'ENCODE_FAILED', batched: 'ENCODE_FAILED', after: 'fine' });
     const letters = (await s1!.use(actors).deadLetters()) as Array<{ to: string; reason: string }>;
     expect(letters.filter((l) => l.to === 'echoer' && l.reason === 'encode-failed')).toHaveLength(2);
+    // a handler's error that cannot cross as it is: its asker gets its name and code at once (it waited for its timeout)
+    const failed = await s1!.use(actors).ask('echoer', 'failDeep', 5000, 20_000);
+    expect(failed.error).toMatchObject({ name: 'ActorHandlerError', code: 'E_DEEP' });
+    expect(failed.error!.message).toContain('deep field (the rest of it could not be sent');
+    expect(failed.ms).toBeLessThan(10_000);
   });
 
   it('a failing handler in another process: the asker gets the error, supervision restarts the actor there', async () => {

@@ -234,7 +234,8 @@ function wireFormOf(err: unknown): WireError {
   if (typeof err === 'object' && err !== null && !Array.isArray(err)) {
     const message = (err as { message?: unknown }).message;
     const text = typeof message === 'string' ? message : inspect(err, { depth: 2, breakLength: Infinity });
-    const wire: WireError = { name: 'Error', code: codeOf(err), message: text, pid: process.pid };
+    const name = (err as { name?: unknown }).name;
+    const wire: WireError = { name: typeof name === 'string' ? name : 'Error', code: codeOf(err), message: text, pid: process.pid };
     const cause = (err as { cause?: unknown }).cause;
     if (cause !== undefined) wire.cause = crossing(cause, 'cause');
     return withFields(wire, err);
@@ -288,6 +289,23 @@ export function unsendableAnswer(cause: unknown): MpBusError {
   const path = (cause as { path?: unknown })?.path;
   if (typeof path === 'string') err.path = path;
   return err;
+}
+
+/**
+ * A failure whose wire form does not encode (a field of the handler's error nested too deeply,
+ * or one msgpack cannot carry), said in strings: its asker still gets it at once, with its name
+ * and code, rather than its timeout.
+ */
+export function plainWireError(wire: WireError, cause: unknown): WireError {
+  const plain: WireError = {
+    name: typeof wire.name === 'string' ? wire.name : 'Error',
+    code: typeof wire.code === 'string' ? wire.code : ActorErrorCodes.handlerFailed,
+    message: `${typeof wire.message === 'string' ? wire.message : 'an error'} (the rest of it could not be sent: ${encodeFailure(cause)})`,
+  };
+  if (typeof wire.stack === 'string') plain.stack = wire.stack;
+  if (typeof wire.pid === 'number') plain.pid = wire.pid;
+  if (wire.thrown === true) plain.thrown = true;
+  return plain;
 }
 
 /**

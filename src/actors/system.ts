@@ -46,6 +46,7 @@ import {
   encodeFailure,
   SystemClosedError,
   toWireError,
+  plainWireError,
   unsendableAnswer,
 } from './errors.js';
 import { PendingAsk, PendingTable, type AskForwarder, type RegiveReason } from './pending.js';
@@ -965,9 +966,12 @@ export class ActorSystem implements RefHost, CellHost {
       return;
     }
     this.deadLetter(to, envelope, cause === undefined ? 'unknown-actor' : 'encode-failed');
-    if (cause !== undefined && envelope.kind === EnvelopeKind.reply && envelope.id !== undefined) {
-      // An answer that cannot cross: the asker gets the failure now instead of its timeout.
-      const failure = makeEnvelope(EnvelopeKind.failure, envelope.action, toWireError(unsendableAnswer(cause)), envelope.id);
+    const answer = envelope.kind === EnvelopeKind.reply || envelope.kind === EnvelopeKind.failure;
+    if (cause !== undefined && answer && envelope.id !== undefined) {
+      // An answer that cannot cross: the asker gets the failure now instead of its timeout (a
+      // handler's error, as what it says in strings).
+      const payload = envelope.kind === EnvelopeKind.reply ? toWireError(unsendableAnswer(cause)) : plainWireError(envelope.payload as WireError, cause);
+      const failure = makeEnvelope(EnvelopeKind.failure, envelope.action, payload, envelope.id);
       if (this.send(to, failure) === 'unknown') this.deadLetter(to, failure, 'unknown-actor');
       return;
     }

@@ -3,6 +3,7 @@ import { inspect } from 'node:util';
 import { describe, expect, it } from 'vitest';
 import { ActorSystem, InProcessHub, MpBusError } from '../../src/index.js';
 import { describeThrown } from '../../src/errors.js';
+import { toWireError } from '../../src/actors/errors.js';
 
 describe('MpBusError', () => {
   it('has an errno field only when one was given', () => {
@@ -28,6 +29,12 @@ describe('what a thrown value says', () => {
       },
     );
     expect(describeThrown(trap)).toBe('a thrown value that could not be read');
+  });
+
+  it('a thrown plain object keeps its name on the wire, beside its code, message and fields', () => {
+    const wire = toWireError({ name: 'OutOfStock', code: 'OUT_OF_STOCK', message: 'no tea', item: 'tea' }, true);
+    expect(wire).toMatchObject({ name: 'OutOfStock', code: 'OUT_OF_STOCK', message: 'no tea', fields: { item: 'tea' }, thrown: true });
+    expect(toWireError({ code: 'X', message: 'm' }).name).toBe('Error');
   });
 
   it('a handler that throws an object without a prototype fails its ask with its code; its process goes on', async () => {
