@@ -33,6 +33,8 @@ export const ActorErrorCodes = {
   mailboxFull: 'MAILBOX_FULL',
   /** A router has no worker to give the message to. */
   noWorkers: 'NO_WORKERS',
+  /** A consistent-hash router's `key` function threw, or gave no string (nor number) for the message. */
+  routeKeyFailed: 'ROUTE_KEY_FAILED',
   /** The cluster's NATS connection is down (with `whileDisconnected: 'fail'`). */
   clusterUnavailable: 'CLUSTER_UNAVAILABLE',
   /** The primary of this secondary's group is gone. */

@@ -1,6 +1,7 @@
 /** Routers: a pool of workers behind one name. See {@link Router}. */
 import type { Subscription } from 'rxjs';
-import { ErrorCodes, MpBusError } from '../errors.js';
+import { describeThrown, ErrorCodes, MpBusError } from '../errors.js';
+import { logger } from '../log.js';
 import { callback, checkedOptions, durationMs, integerIn, oneOf, optionKeys } from '../validation.js';
 import { STOP_ACTION } from './cell.js';
 import type { ActionOf, AnyContract, MsgOf } from './contract.js';
@@ -477,7 +478,15 @@ export class Router<C = AnyContract> implements SystemEndpoint, AskForwarder {
   }
 
   private routeTell(envelope: Envelope): void {
-    const worker = this.pick(envelope);
+    let worker: string | undefined;
+    try {
+      worker = this.pick(envelope);
+    } catch (err) {
+      // (a tell never throws at its sender)
+      logger('router', { router: this.name }).warn({ err, action: envelope.action }, 'a tell could not be routed: it is a dead letter');
+      this.system.deadLetter(this.name, envelope, 'key-failed');
+      return;
+    }
     if (worker === undefined) {
       if (tracingOn) traceRoute(this.name, undefined, envelope, 0);
       this.system.deadLetter(this.name, envelope, 'no-workers');
@@ -521,13 +530,22 @@ export class Router<C = AnyContract> implements SystemEndpoint, AskForwarder {
       });
       return;
     }
-    let worker = this.pick(envelope);
-    // None known: the group is read now rather than at the transport's next poll (up to its
-    // idlePollMs away), so a worker that joined in another process just before it (or its
-    // process) asked this router gets the ask.
-    if (worker === undefined && this.options.group != null && !this.stopped) {
-      this.groupNow(this.options.group);
+    let worker: string | undefined;
+    try {
       worker = this.pick(envelope);
+      // None known: the group is read now rather than at the transport's next poll (up to its
+      // idlePollMs away), so a worker that joined in another process just before it (or its
+      // process) asked this router gets the ask.
+      if (worker === undefined && this.options.group != null && !this.stopped) {
+        this.groupNow(this.options.group);
+        worker = this.pick(envelope);
+      }
+    } catch (err) {
+      this.system.deadLetter(this.name, envelope, 'key-failed');
+      const failure = { name: 'MpBusError', code: ActorErrorCodes.routeKeyFailed, message: (err as Error).message };
+      // (on a later turn, as NO_WORKERS below)
+      setImmediate(() => this.system.reply(envelope, EnvelopeKind.failure, failure));
+      return;
     }
     if (worker === undefined) {
       if (tracingOn) traceRoute(this.name, undefined, envelope, attempt);
@@ -676,8 +694,7 @@ export class Router<C = AnyContract> implements SystemEndpoint, AskForwarder {
   }
 
   private byHash(envelope: Envelope, avoid: boolean): string | undefined {
-    const keyOf = this.options.key ?? ((msg: unknown) => String((msg as { key?: unknown } | null)?.key ?? ''));
-    const hash = ringHash(keyOf(envelope.payload, envelope.action));
+    const hash = ringHash(this.keyText(envelope));
     const ring = this.ring;
     let lo = 0;
     let hi = ring.length;
@@ -693,6 +710,31 @@ export class Router<C = AnyContract> implements SystemEndpoint, AskForwarder {
       if (!this.unfit(worker)) return worker;
     }
     return undefined;
+  }
+
+  /**
+   * The key of `envelope` on the ring: what `key` gives (a number, bigint or boolean as its
+   * text), or without `key` the message's own `key` field.
+   * @throws {MpBusError} `ROUTE_KEY_FAILED` when `key` throws or gives anything else: a number
+   *   sent every message to one worker, and `undefined` failed in the hash with a TypeError.
+   */
+  private keyText(envelope: Envelope): string {
+    const keyOf = this.options.key;
+    if (keyOf === undefined) return String((envelope.payload as { key?: unknown } | null)?.key ?? '');
+    let key: unknown;
+    try {
+      key = keyOf(envelope.payload, envelope.action);
+    } catch (err) {
+      throw new MpBusError(ActorErrorCodes.routeKeyFailed, `router '${this.name}': its key function threw for '${envelope.action}': ${describeThrown(err)}`, {
+        cause: err,
+      });
+    }
+    if (typeof key === 'string') return key;
+    if (typeof key === 'number' || typeof key === 'bigint' || typeof key === 'boolean') return String(key);
+    throw new MpBusError(
+      ActorErrorCodes.routeKeyFailed,
+      `router '${this.name}': its key function gave ${key === null ? 'null' : typeof key} for '${envelope.action}': it must give each message's key as a string (a number is taken as its digits)`,
+    );
   }
 
   private rebuildRing(): void {

@@ -95,6 +95,8 @@ export type DeadLetterReason =
   | 'late-reply'
   | 'closed'
   | 'no-workers'
+  /** A message a consistent-hash router could not place: its `key` function threw, or gave no string (nor number). */
+  | 'key-failed'
   | 'mailbox-full'
   | 'encode-failed'
   /** A message from another process whose value this process could not decode (another mpbus version, a class registered differently). */

@@ -82,4 +82,30 @@ describe('consistent-hash router', () => {
     const answers = await Promise.all(Array.from({ length: 20 }, (_, i) => ref.ask('which', { user: 'u-1', n: i })));
     expect(new Set(answers).size).toBe(1);
   });
+
+  it("takes a key function's number as its digits (all went to one worker); one that throws or gives no key fails the ask with ROUTE_KEY_FAILED, and a tell is a dead letter, not a throw", async () => {
+    const system = new ActorSystem({ transport: new InProcessHub().connect() });
+    systems.push(system);
+    for (const name of ['a', 'b', 'c']) await system.spawn(name, { which: () => name });
+    const letters: string[] = [];
+    system.deadLetters$.subscribe((l) => letters.push(l.reason));
+    system.router('by-number', { strategy: 'consistent-hash', workers: ['a', 'b', 'c'], key: (msg: { n: number }) => msg.n as unknown as string });
+    const byNumber = system.ref('by-number');
+    const answers = await Promise.all(Array.from({ length: 200 }, (_, n) => byNumber.ask('which', { n })));
+    expect(new Set(answers).size).toBe(3);
+    system.router('broken', {
+      strategy: 'consistent-hash',
+      workers: ['a', 'b', 'c'],
+      key: (msg: { user?: string }) => {
+        if (msg.user === 'boom') throw new Error('no user');
+        return msg.user as string;
+      },
+    });
+    const broken = system.ref('broken');
+    await expect(broken.ask('which', { user: 'boom' })).rejects.toMatchObject({ code: 'ROUTE_KEY_FAILED', message: expect.stringContaining('threw') });
+    await expect(broken.ask('which', {})).rejects.toMatchObject({ code: 'ROUTE_KEY_FAILED', message: expect.stringContaining('gave undefined') });
+    expect(() => broken.tell('which', { user: 'boom' })).not.toThrow();
+    expect(await broken.ask('which', { user: 'u-1' })).toMatch(/^[abc]$/);
+    expect(letters).toEqual(['key-failed', 'key-failed', 'key-failed']);
+  });
 });
