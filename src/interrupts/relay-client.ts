@@ -201,11 +201,10 @@ export class RelayClient implements InterruptBackend {
       replies = await this.bus.requestAll<ControlReply>(CONTROL_NAME, request, { timeoutMs });
     } catch (err) {
       if (err instanceof MpBusError && err.code === 'NO_HANDLER') {
-        throw new MpBusError(
-          ErrorCodes.notReady,
-          'the primary does not serve interrupts: it is not an mpbus primary, or it stopped serving (its runtime is closing)',
-          { cause: err },
-        );
+        // An mpbus primary (primaryServes) no longer serving the relay has begun to close: the
+        // code a process that is ending drops (Ctrl-C reaching the whole group printed this
+        // failure's stack from a secondary whose subscription started just then).
+        throw new MpBusError(ErrorCodes.primaryLost, 'the primary stopped serving interrupts: it is closing, and this process will see it go', { cause: err });
       }
       throw err;
     }

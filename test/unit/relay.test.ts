@@ -236,4 +236,12 @@ describe('interrupt relay', () => {
       await expect(server.handle({ op: 'replay', from }, SECONDARY_PID)).rejects.toMatchObject({ code: 'INVALID_OPTION' });
     }
   });
+  it('a primary that no longer handles the relay (it has begun to close) fails a call with PRIMARY_LOST, which a process that is ending drops', async () => {
+    const { link, client } = setup();
+    // what the bus rejects with when the primary unregistered the relay's action
+    link.secondaryBus.requestAll = async () => {
+      throw new MpBusError('NO_HANDLER', `pid ${PRIMARY_PID} (primary) has no handler for '${CONTROL_NAME}'`);
+    };
+    await expect(client.linkSnapshot(0)).rejects.toMatchObject({ code: 'PRIMARY_LOST', cause: { code: 'NO_HANDLER' } });
+  });
 });
