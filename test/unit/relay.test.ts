@@ -236,7 +236,7 @@ describe('interrupt relay', () => {
       await expect(server.handle({ op: 'replay', from }, SECONDARY_PID)).rejects.toMatchObject({ code: 'INVALID_OPTION' });
     }
   });
-  it('a primary that no longer handles the relay (it has begun to close) fails a call with PRIMARY_LOST, which a process that is ending drops', async () => {
+  it('a primary that no longer handles the relay (it has begun to close) fails a call with PRIMARY_LOST, a closing code (it was ENOTREADY)', async () => {
     const { link, client } = setup();
     // what the bus rejects with when the primary unregistered the relay's action
     link.secondaryBus.requestAll = async () => {
