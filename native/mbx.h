@@ -163,9 +163,14 @@ struct Checked {
   uint32_t largeIndex = 0;
   uint32_t receiverSlot = 0;
   bool ownsBuffer = false;  // true when the buffer was claimed and is now ours to free
+  uint32_t length = 0;      // the header's length and flags as read once and checked
+  uint32_t flags = 0;
 };
 Checked Check(Control* c, uint64_t descriptor, uint32_t receiverSlot);
 void FreeChecked(Control* c, rte_mempool* pool, const Checked& k);
+
+// mbx_copies.cc: a buffer of JavaScript's holding a copy of a large message's bytes.
+Napi::Buffer<uint8_t> CopyOutLarge(Napi::Env env, const uint8_t* bytes, uint32_t length);
 
 // mbx_drain.cc: releases the burst JS decoded since the last drain.
 void ReleaseHeld(Attachment& a);

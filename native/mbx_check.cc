@@ -28,6 +28,13 @@ bool ClaimWithHeader(Checked& r, uint64_t p, uint32_t generation, uint32_t recei
   return r.bad == kBadNone;
 }
 
+// Reads the header's length and flags once: what is checked is what the drain uses, even if the
+// sender (buggy or hostile) writes to the buffer after handing it over.
+void ReadOnce(Checked& r) {
+  r.length = r.header->length;
+  r.flags = r.header->flags;
+}
+
 }  // namespace
 
 // Validates a descriptor another process put on an inbox ring, touching only memory it has
@@ -44,9 +51,10 @@ Checked Check(Control* c, uint64_t descriptor, uint32_t receiverSlot) {
       return r;
     }
     if (!ClaimWithHeader(r, p, generation, receiverSlot)) return r;
-    if (r.header->length > c->eltSize - sizeof(BufferHeader) || (r.header->flags & kFlagLarge))
+    ReadOnce(r);
+    if (r.length > c->eltSize - sizeof(BufferHeader) || (r.flags & kFlagLarge))
       r.bad = kBadLength;
-    else if ((r.header->flags & kCodecMask) > kFlagMsgpack)
+    else if ((r.flags & kCodecMask) > kFlagMsgpack)
       r.bad = kBadCodec;
     return r;
   }
@@ -57,10 +65,10 @@ Checked Check(Control* c, uint64_t descriptor, uint32_t receiverSlot) {
     r.large = true;
     r.largeIndex = i;
     if (!ClaimWithHeader(r, p, generation, receiverSlot)) return r;
-    if (r.header->length > e.bytes - sizeof(BufferHeader) || !(r.header->flags & kFlagLarge) ||
-        r.header->largeIndex != i)
+    ReadOnce(r);
+    if (r.length > e.bytes - sizeof(BufferHeader) || !(r.flags & kFlagLarge) || r.header->largeIndex != i)
       r.bad = kBadLength;
-    else if ((r.header->flags & kCodecMask) > kFlagMsgpack)
+    else if ((r.flags & kCodecMask) > kFlagMsgpack)
       r.bad = kBadCodec;
     return r;
   }
