@@ -114,9 +114,9 @@ describe('system.launch(): worker processes as supervised children', () => {
 
   it('a child that keeps crashing is restarted with doubling backoff, then the pool gives up (POOL_FAILED); with restart: false it is not restarted', async () => {
     const [r, s, once] = await run(group('sup_crash'), { scenario: 'crash' });
-    const events = r!.events as Array<{ type: string; reason?: string; code?: number; delayMs?: number }>;
+    const events = r!.events as Array<{ type: string; reason?: string; code?: number; delayMs?: number; state?: string }>;
     expect(events.filter((e) => e.type === 'restarted').map((e) => e.delayMs)).toEqual([100, 200, 300]);
-    expect(events.filter((e) => e.type === 'exited').map((e) => [e.reason, e.code])).toEqual(Array(4).fill(['crashed', 7]));
+    expect(events.filter((e) => e.type === 'exited').map((e) => [e.reason, e.code, e.state])).toEqual(Array(4).fill(['crashed', 7, 'exited']));
     expect(events.at(-1)).toEqual({ type: 'gave-up' });
     expect(r).toMatchObject({ state: 'failed', slots: [{ starts: 4, restarts: 3, lastExit: 7 }] });
     expect(s).toEqual({ scaleError: 'POOL_FAILED' });
@@ -242,6 +242,18 @@ describe('system.launch(): worker processes as supervised children', () => {
     expect(Object.keys(r.codes as object)).toEqual(['SYSTEM_CLOSED']);
     expect((r.answered as number) + failed).toBe(18_000);
     expect(r.answered).toBeGreaterThan(0);
+  });
+
+  it("the application's close while tells to a slow child still wait in it for room: they go first, and the child handles every one before it stops", async () => {
+    // Before, the pool stopped the child at once: it refused what came after, and the tells
+    // still waiting here were dead letters ('unknown-actor' once its name went) ~200 ms into a
+    // 5 s close.
+    const handledLog = exitLogFile();
+    const lines = await run(group('sup_tells'), { scenario: 'tell-backlog', mark: handledLog });
+    const r = lines.find((l) => 'told' in l)!;
+    expect(r.deadLetters).toEqual({});
+    await until('the child to exit', () => existsSync(handledLog), 10_000);
+    expect(readFileSync(handledLog, 'utf8').trim().split(' ')[1]).toBe('600');
   });
 
   it('a primary busy past its signal deadline kills its stuck children and ends in one turn: it waits for them to end, and removes the group files', async () => {

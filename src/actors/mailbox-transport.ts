@@ -730,6 +730,10 @@ export class MailboxTransport implements ActorTransport {
     return n;
   }
 
+  takeArrived(): void {
+    if (!this.mailboxes.closed) this.mailboxes.drainNow();
+  }
+
   takeUnsent(): Array<{ to: string; envelope: Envelope }> {
     const left: Array<{ to: string; envelope: Envelope }> = [];
     for (const out of this.outgoing.values()) for (let i = out.head; i < out.envelopes.length; i++) left.push({ to: out.name, envelope: out.envelopes[i]! });

@@ -88,10 +88,11 @@ export interface ChildExit {
   at: number;
 }
 
-/** A running child. */
+/** A child of the pool. */
 export interface PoolChild extends LaunchedChild {
   pid: number;
-  state: 'starting' | 'ready' | 'stopping';
+  /** 'exited' only in an `exited` event's `child`: the process has ended. */
+  state: 'starting' | 'ready' | 'stopping' | 'exited';
 }
 
 /** A slot of the pool: its process now, and its history. */
@@ -137,7 +138,7 @@ interface Proc {
   info: LaunchedChild;
   child: ChildProcess;
   pid: number;
-  state: PoolChild['state'];
+  state: Exclude<PoolChild['state'], 'exited'>;
   /** Started by an operation the application awaits (its failure is reported there), or by a restart. */
   origin: 'operation' | 'restart';
   joined: boolean;
@@ -311,7 +312,8 @@ export class ProcessPool {
    * kills them at once (SIGKILL). Resolves once every child is gone. Idempotent. Pending
    * `scale`/`replace` calls reject with `POOL_CLOSED`.
    */
-  close(options: { timeoutMs?: number | undefined } = {}): Promise<void> {
+  // async: a bad option rejects rather than throws
+  async close(options: { timeoutMs?: number | undefined } = {}): Promise<void> {
     const timeoutMs = durationMs(options.timeoutMs ?? this.options.stopTimeoutMs, 'pool close({ timeoutMs })', 0);
     return this.closeFor('requested', timeoutMs, timeoutMs === 0 ? 0 : timeoutMs + STOP_GRACE_MS);
   }
@@ -576,7 +578,7 @@ export class ProcessPool {
       { serial: proc.info.serial, index: slot.index, childPid: proc.pid, code, signal, reason },
       'child exited',
     );
-    this.events.next({ type: 'exited', child: publicChild(proc), ...exit });
+    this.events.next({ type: 'exited', child: { ...publicChild(proc), state: 'exited' }, ...exit });
     if (wasStarting) {
       const why = proc.timedOut
         ? `did not get ready within ${this.options.startTimeoutMs} ms (killed): ${this.notReadyBecause(proc)}`

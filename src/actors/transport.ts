@@ -199,6 +199,12 @@ export interface ActorTransport {
    */
   unsent?(): number;
   /**
+   * Delivers at once what already reached this process and waits to be received (in the
+   * mailbox transport, its inbox ring): a closing system takes it in before it refuses new
+   * messages (optional).
+   */
+  takeArrived?(): void;
+  /**
    * Takes the messages still waiting to be sent, which will not go now (the system is closing):
    * the system makes them dead letters (optional, with {@link unsent}).
    */

@@ -89,6 +89,8 @@ export class MailboxPump implements RoomWatch {
   /** The port's send count when the last turn ended. */
   private sendsAtTurnEnd = 0;
   private stopped = false;
+  /** A turn is running (see {@link drainNow}). */
+  private turning = false;
   private lastMessageAt = 0;
   /** When a drain last found messages, and the moving average of the gaps between such drains (ms). */
   private lastBusyAt = 0;
@@ -206,6 +208,26 @@ export class MailboxPump implements RoomWatch {
    * microtasks: never while a turn runs.
    */
   private turn(mayPark: boolean): void {
+    this.turning = true;
+    try {
+      this.turnOnce(mayPark);
+    } finally {
+      this.turning = false;
+    }
+  }
+
+  /**
+   * Delivers what the inbox holds now, within this call: a closing actor system takes in what
+   * reached its process before it refuses new messages. Not while a turn runs (its rows are in
+   * use; what it drained is being delivered), nor when parked: the loop parked on an empty
+   * inbox, and a message since then has rung its doorbell.
+   */
+  drainNow(): void {
+    if (this.turning || this.parked || this.stopped) return;
+    this.turn(false);
+  }
+
+  private turnOnce(mayPark: boolean): void {
     if (this.stopped) return;
     const stats = this.loopStats;
     stats.turns++;

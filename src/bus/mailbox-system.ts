@@ -248,6 +248,11 @@ export class MailboxSystem {
     this.pump.drainAfterSend();
   }
 
+  /** @internal Delivers what this process's inbox holds now (see `MailboxPump.drainNow`): a closing actor system's last intake. */
+  drainNow(): void {
+    this.pump.drainNow();
+  }
+
   /** @internal what the receive loop did so far (turns, drains, drains that found messages, parks, doorbell wakes): bench/profile-ask-wake.ts */
   get loopStats(): MailboxPump['loopStats'] {
     return this.pump.loopStats;

@@ -553,7 +553,8 @@ export class Runtime {
    * so it may be called from a close hook, an actor's handler or concurrently with
    * `system.close()`, in any order.
    */
-  close(options: RuntimeCloseOptions = {}): Promise<void> {
+  // async: a bad option rejects rather than throws
+  async close(options: RuntimeCloseOptions = {}): Promise<void> {
     const timeoutMs = durationMs(options.timeoutMs ?? DEFAULT_CLOSE_TIMEOUT_MS, 'close timeoutMs', 0);
     return this.closeFor('close', timeoutMs);
   }
