@@ -20,7 +20,7 @@ export type SupervisionStrategy =
       maxRestarts?: number | undefined;
       /** The window the restarts are counted in (default 60 000 ms). */
       withinMs?: number | undefined;
-      /** Delay before the first restart of a burst (default 0 ms). */
+      /** Delay before the first restart of a burst, doubled for each further one (default 0 ms: every restart at once). */
       backoffMs?: number | undefined;
       /** Upper bound of the delay, which doubles with each restart in the window (default 1 000 ms, or `backoffMs` when longer). */
       maxBackoffMs?: number | undefined;
@@ -67,7 +67,7 @@ const RESTART_KEYS = optionKeys<Extract<SupervisionStrategy, { strategy: 'restar
   maxBackoffMs: true,
 });
 
-/** Restart, up to 10 times a minute, without delay for the first and doubling up to 1 s. */
+/** Restart at once, up to 10 times a minute (`backoffMs` 0: a delay, doubling up to `maxBackoffMs`, only when `backoffMs` is given). */
 export const defaultSupervision: SupervisionStrategy = { strategy: 'restart', maxRestarts: 10, withinMs: 60_000, backoffMs: 0, maxBackoffMs: 1000 };
 
 /** The delay before restart number `n` (1-based) of a burst. */
