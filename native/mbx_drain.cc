@@ -17,10 +17,11 @@ namespace mbx {
 namespace {
 
 // Large messages copied out by one drain, in bytes, before it stops (the first is always taken).
-// Copying a large message costs 2-3.5 ms per MiB on the 2-vCPU machine (the copy and the page
-// faults of its fresh buffer); a burst of 67 such messages held the receiver's event loop for
-// 234 ms. Past this budget the drain leaves the rest on the ring for the next turn
-// (docs/mailboxes.md, "Large messages").
+// Copying into fresh memory cost 2-3.5 ms per MiB on the 2-vCPU machine (mostly the page faults
+// of the new buffer), and a backlog of 67 such messages held the receiver's event loop for
+// 234 ms in one drain. Copies now go into reused memory (mbx_copies.cc) when there is some, but
+// a backlog still needs a bound: past this budget the drain leaves the rest on the ring for the
+// next turn (docs/mailboxes.md, "Large messages").
 constexpr uint64_t kLargeBytesPerDrain = 4u << 20;
 
 // Takes up to kBurst descriptors from the inbox without releasing their places yet: the drain
