@@ -256,6 +256,13 @@ describe('system.launch(): worker processes as supervised children', () => {
     expect(readFileSync(handledLog, 'utf8').trim().split(' ')[1]).toBe('600');
   });
 
+  it("the same close with a deadline too short for them: the tells that never went are dead letters with reason 'closed'", async () => {
+    // Before, 'unknown-actor' (the pool had stopped the child, and its name had gone).
+    const lines = await run(group('sup_tells_short'), { scenario: 'tell-backlog', mark: exitLogFile(), closeTimeoutMs: 100 });
+    const r = lines.find((l) => 'told' in l)!;
+    expect(Object.keys(r.deadLetters as object)).toEqual(['closed']);
+  });
+
   it('a primary busy past its signal deadline kills its stuck children and ends in one turn: it waits for them to end, and removes the group files', async () => {
     const g = group('sup_stuck');
     // Before: the primary found its killed children still being torn down (holding their locks,

@@ -965,7 +965,9 @@ export class ActorSystem implements RefHost, CellHost {
       this.deadLetter(to, envelope, reason);
       return;
     }
-    this.deadLetter(to, envelope, cause === undefined ? 'unknown-actor' : 'encode-failed');
+    // A name that went while this system closes went because of the close (a pool stops its
+    // children first): what waited for it is 'closed', as docs/actors.md says of unsent messages.
+    this.deadLetter(to, envelope, cause !== undefined ? 'encode-failed' : this.closing !== undefined ? 'closed' : 'unknown-actor');
     const answer = envelope.kind === EnvelopeKind.reply || envelope.kind === EnvelopeKind.failure;
     if (cause !== undefined && answer && envelope.id !== undefined) {
       // An answer that cannot cross: the asker gets the failure now instead of its timeout (a
