@@ -14,10 +14,10 @@
 namespace mpbus {
 
 constexpr uint32_t kControlMagic = 0x4d504243;  // "MPBC"
-constexpr uint32_t kLayoutVersion = 3;
+constexpr uint32_t kLayoutVersion = 4;
 constexpr uint32_t kMaxSlots = RTE_MAX_LCORE;  // one slot per lcore id: lcore ids are unique
 static_assert(kMaxSlots % 64 == 0, "room-wanted bitmaps use whole 64-bit words");
-constexpr uint32_t kMaxLargeBlocks = 256;  // large (rte_malloc'd) messages in flight
+constexpr uint32_t kMaxLargeBlocks = 256;  // large messages in flight (blocks of DPDK's heap, mbx_large.cc)
 constexpr uint32_t kMaxMailboxesPerProcess = 65536;
 constexpr uint32_t kHeldMax = 256;  // = the drain burst
 
@@ -115,13 +115,16 @@ struct MailboxEntry {
 };
 
 enum LargeState : uint32_t { kLargeFree = 0, kLargeWriting = 1, kLargeEnqueued = 2, kLargeFreeing = 3 };
+// The state of an entry `slot` claimed and is writing: the claim's CAS names the writer, so a
+// reaper finds what a process killed right after its claim held.
+constexpr uint32_t LargeWritingBy(uint32_t slot) { return kLargeWriting | ((slot + 1) << 8); }
 struct LargeEntry {
   std::atomic<uint32_t> state;
   uint32_t senderSlot;
   uint32_t receiverSlot;
-  uint32_t generation;  // of the block's current use (16 bits), bumped by the sender that takes the entry
-  std::atomic<uint64_t> ptr;
-  uint64_t bytes;  // allocated size, header included
+  uint32_t generation;        // of the block's current use (16 bits), bumped by the sender that takes the entry
+  std::atomic<uint64_t> ptr;  // the block, kept while the entry is free (0: none)
+  uint64_t bytes;             // its allocated size, header included
 };
 
 struct Control {

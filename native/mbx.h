@@ -172,6 +172,18 @@ void FreeChecked(Control* c, rte_mempool* pool, const Checked& k);
 // mbx_copies.cc: a buffer of JavaScript's holding a copy of a large message's bytes.
 Napi::Buffer<uint8_t> CopyOutLarge(Napi::Env env, const uint8_t* bytes, uint32_t length);
 
+// mbx_large.cc: the group's large blocks, kept with their table entries for reuse.
+// Claims an entry (LargeWritingBy(senderSlot), a new generation in *generation) and a block of at least
+// `bytes`, header included; -1 when none can be had now (256 in flight, or the heap short).
+int32_t TakeLargeBlock(Control* c, uint64_t bytes, uint32_t senderSlot, uint32_t receiverSlot, uint32_t* generation);
+// Ends the use of large block `index` if its entry is still in `state` (the CAS makes a second
+// free of one block, by a receiver and a reaper or a repeated descriptor, a no-op); the block
+// stays with the entry for the next message that fits.
+bool FreeLargeBlock(Control* c, uint32_t index, uint32_t state);
+// rte_malloc and rte_free calls this process made for large blocks; blocks kept idle now.
+uint64_t LargeHeapCalls();
+uint32_t LargeBlocksKept(const Control* c);
+
 // mbx_drain.cc: releases the burst JS decoded since the last drain.
 void ReleaseHeld(Attachment& a);
 

@@ -86,8 +86,8 @@ void CreateGroupObjects(Napi::Env env, Control* c, uint32_t count, uint32_t eltS
   c->inboxSize = inboxSize;
 }
 
-// mbxPoolInfo() -> { firstObject, stride, count, poolBase, available, largeInUse, takeConflicts,
-//   freeConflicts } (tests and stats)
+// mbxPoolInfo() -> { firstObject, stride, count, poolBase, available, largeInUse, largeKept,
+//   largeHeapCalls (this process's), takeConflicts, freeConflicts } (tests and stats)
 Napi::Value MbxPoolInfo(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Attachment& a = RequireAttached(info);
@@ -100,6 +100,8 @@ Napi::Value MbxPoolInfo(const Napi::CallbackInfo& info) {
   unsigned largeInUse = 0;
   for (uint32_t i = 0; i < kMaxLargeBlocks; i++) largeInUse += a.ctl->large[i].state.load() != kLargeFree;
   r.Set("largeInUse", largeInUse);
+  r.Set("largeKept", LargeBlocksKept(a.ctl));
+  r.Set("largeHeapCalls", static_cast<double>(LargeHeapCalls()));
   r.Set("takeConflicts", static_cast<double>(a.ctl->takeConflicts.load()));
   r.Set("freeConflicts", static_cast<double>(a.ctl->freeConflicts.load()));
   return r;

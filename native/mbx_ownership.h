@@ -1,9 +1,8 @@
 // The ownership protocol of message buffers (docs/mailboxes.md, "Ownership"): the compare-and-
 // swap steps that move a buffer's owner word from the pool to a sender, to one receiver and
-// back, and the freeing of large blocks. Inline: every step runs once per message on the send
+// back. Inline: every step runs once per message on the send
 // and drain paths of several files (mbx_send.cc, mbx_check.cc, mbx_drain.cc, mbx_reap.cc).
 #pragma once
-#include <rte_malloc.h>
 #include <rte_mempool.h>
 
 #include "mailbox.h"
@@ -71,17 +70,6 @@ inline bool ReleaseOwnership(Control* c, BufferHeader* h, uint32_t holder, uint3
 // Returns a pool buffer `slot` holds as `holder` to the pool, unless it is not held so.
 inline void ReturnToPool(Control* c, rte_mempool* pool, BufferHeader* h, uint32_t holder, uint32_t slot) {
   if (ReleaseOwnership(c, h, holder, slot)) rte_mempool_put(pool, h);
-}
-
-// Frees large block `index` if its entry is still in `state`: the entry's CAS makes a second
-// free of the same block (a receiver and a reaper, a repeated descriptor) a no-op.
-inline bool FreeLargeBlock(Control* c, uint32_t index, uint32_t state) {
-  LargeEntry& e = c->large[index];
-  if (!e.state.compare_exchange_strong(state, kLargeFreeing)) return false;
-  void* p = reinterpret_cast<void*>(e.ptr.exchange(0));
-  if (p != nullptr) rte_free(p);
-  e.state.store(kLargeFree, std::memory_order_release);
-  return true;
 }
 
 // The receiver's own release of a buffer it claimed: received(slot)@g -> free@g. A checked store,

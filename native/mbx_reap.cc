@@ -59,8 +59,7 @@ void ReapSlot(Control* c, rte_mempool* pool, uint32_t slot, uint32_t reason) {
   for (uint32_t i = 0; i < kMaxLargeBlocks; i++) {
     LargeEntry& e = c->large[i];
     uint32_t st = e.state.load();
-    if ((st == kLargeWriting && e.senderSlot == slot) || (st == kLargeEnqueued && e.receiverSlot == slot))
-      FreeLargeBlock(c, i, st);
+    if (st == LargeWritingBy(slot) || (st == kLargeEnqueued && e.receiverSlot == slot)) FreeLargeBlock(c, i, st);
   }
   s.parked.store(0);
   for (auto& w : s.roomWanted) w.store(0);

@@ -1,7 +1,6 @@
 // Sending: mbxSend and mbxSendMany write messages into buffers this process takes from the
-// group's pool (or an rte_malloc'd large block), hand them to the receiver by owner word and put
+// group's pool (or a large block, mbx_large.cc), hand them to the receiver by owner word and put
 // their descriptors on the receiver's inbox ring, within the target mailbox's capacity.
-#include <rte_malloc.h>
 #include <rte_mempool.h>
 #include <rte_ring.h>
 #include <string.h>
@@ -139,32 +138,15 @@ Napi::Value MbxSend(const Napi::CallbackInfo& info) {
     h->flags = to.codec;
     h->largeIndex = 0;
   } else {
-    for (uint32_t i = 0; i < kMaxLargeBlocks && largeIndex < 0; i++) {
-      uint32_t st = kLargeFree;
-      if (c->large[i].state.compare_exchange_strong(st, kLargeWriting)) largeIndex = static_cast<int32_t>(i);
-    }
-    void* block = largeIndex < 0 ? nullptr
-                                 : rte_malloc_socket("mpbus_large", sizeof(BufferHeader) + len, RTE_CACHE_LINE_SIZE,
-                                                     SOCKET_ID_ANY);
-    if (block != nullptr && (reinterpret_cast<uint64_t>(block) & ~kDescriptorAddressMask) != 0) {
-      rte_free(block);  // an address a descriptor cannot carry (not seen on x86-64 or arm64)
-      block = nullptr;
-    }
-    if (block == nullptr) {
-      if (largeIndex >= 0) c->large[largeIndex].state.store(kLargeFree);
+    largeIndex = TakeLargeBlock(c, sizeof(BufferHeader) + len, a.slot, to.slot, &generation);
+    if (largeIndex < 0) {
       e.pending.fetch_sub(1);
       return Napi::Number::New(env, kSendNoBuffers);
     }
-    LargeEntry& le = c->large[largeIndex];
-    generation = (le.generation + 1) & 0xffff;
-    le.generation = generation;
-    le.senderSlot = a.slot;
-    le.receiverSlot = to.slot;
-    le.bytes = sizeof(BufferHeader) + len;
-    le.ptr.store(reinterpret_cast<uint64_t>(block));
+    void* block = reinterpret_cast<void*>(c->large[largeIndex].ptr.load(std::memory_order_relaxed));
     h = static_cast<BufferHeader*>(block);
     h->owner.store(OwnerWord(generation, kHolderWriting, a.slot),
-                   std::memory_order_relaxed);  // a new block: ours alone
+                   std::memory_order_relaxed);  // the entry's claim made the block ours alone
     h->flags = to.codec | kFlagLarge;
     h->largeIndex = static_cast<uint32_t>(largeIndex);
   }

@@ -304,6 +304,43 @@ describe('mailboxes: bursts', () => {
     expect(await p.use(mb).errors()).toEqual([]);
   });
 
+  it("large blocks are kept for the next large messages (a second backlog of the same size makes no call into DPDK's heap) and stay within 64 MiB", async () => {
+    const g = group('large-reuse');
+    const p = await g.startAgent({ procType: 'primary' });
+    const s = await g.startAgent({ procType: 'secondary' });
+    await p.use(mb).openUnread('big', 64);
+    await p.use(mb).startLargeTurns('big', 99);
+    const rounds = [];
+    for (const firstSeq of [0, 24]) {
+      const blocked = p.use(mb).blockFor(1000); // all 24 are in flight at once
+      await sleep(100);
+      expect(await s.use(mb).sendLargeMany('big', 24, 1 << 20, firstSeq)).toBe(24);
+      await blocked;
+      await poll(
+        () => p.use(mb).largeTurns('big'),
+        (v) => v.count >= firstSeq + 24,
+      );
+      rounds.push(await s.use(mb).poolInfo());
+    }
+    // the first backlog allocated a block per message, the second took them all again
+    expect(rounds[0]).toMatchObject({ largeHeapCalls: 24, largeKept: 24, largeInUse: 0 });
+    expect(rounds[1]).toMatchObject({ largeHeapCalls: 24, largeKept: 24, largeInUse: 0 });
+    // a receiver that lags: the blocks stay within 64 MiB (51 of 1.25 MiB), then the sender
+    // waits for them instead of growing the heap
+    const blocked = p.use(mb).blockFor(1000);
+    await sleep(100);
+    expect(await s.use(mb).fillLarge('big', 80, 1 << 20, 48)).toEqual([51, 'no-buffers']);
+    await blocked;
+    await poll(
+      () => p.use(mb).largeTurns('big'),
+      (v) => v.count >= 48 + 51,
+    );
+    expect(await s.use(mb).poolInfo()).toMatchObject({ largeHeapCalls: 24 + 27, largeKept: 51, largeInUse: 0 });
+    expect((await p.use(mb).poolInfo()).largeHeapCalls).toBe(0); // the receiver frees none
+    expect(await p.use(mb).largeTurns('big')).toMatchObject({ count: 99, inOrder: true, intact: true, keptIntact: true });
+    expect(await p.use(mb).errors()).toEqual([]);
+  });
+
   it('a burst subscription ended in the middle of a drain loses nothing: the next subscriber gets it', async () => {
     const g = group('burst-unsub');
     const p = await g.startAgent({ procType: 'primary' });
@@ -382,6 +419,35 @@ describe('mailboxes: safety', () => {
     );
     // buffers in the dead inbox were reclaimed (mempool caches of live lcores may hold a few)
     expect(after.available).toBeGreaterThanOrEqual(base.available - 64 * 3);
+  });
+  it('a process killed while it streams large messages stalls no one: its blocks are kept, the heap is left alone', async () => {
+    // The group's memory is not preallocated: a call into DPDK's heap may map or unmap hugepages,
+    // waiting up to 5 s for every process's rte_mp reply, under locks a killed process keeps.
+    const g = group('large-kill');
+    const p = await g.startAgent({ procType: 'primary' });
+    const victim = await g.startAgent({ procType: 'secondary' });
+    const other = await g.startAgent({ procType: 'secondary' });
+    for (const a of [p, victim, other]) await a.use(mb).join();
+    await p.use(mb).openUnread('sink', 64);
+    await p.use(mb).countLarge('sink');
+    await poll(
+      () => p.use(mb).peers(),
+      (v) => v.length === 3,
+    );
+    await victim.use(mb).streamLarge('sink', 1 << 20, 2);
+    await other.use(mb).streamLarge('sink', 1 << 20, 2);
+    await sleep(800);
+    const down = p.next('peerDown', 10_000, (d: { pid: number }) => d.pid === victim.pid);
+    victim.kill('SIGKILL');
+    await down;
+    const atKill = await p.use(mb).largeCounts('sink');
+    await sleep(1500);
+    const after = await p.use(mb).largeCounts('sink');
+    await other.use(mb).stopStreams();
+    expect(after.longestGapMs).toBeLessThan(2000);
+    expect(after.count).toBeGreaterThan(atKill.count + 10); // the other sender's messages still come
+    expect(after.intact).toBe(after.count);
+    expect(await p.use(mb).errors()).toEqual([]);
   });
 });
 

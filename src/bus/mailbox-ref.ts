@@ -474,7 +474,7 @@ function mib(bytes: number): string {
 /** Why a send found no room for so long, and what to do, by the bound it hit last. */
 function noRoomWhy(result: TrySendResult, bytes: number, maxInline: number): string {
   if (result === 'no-buffers' && bytes > maxInline)
-    return `no block of ${mib(bytes)} was free in the hugepage heap (large messages not yet read, or other programs, hold the group's hugepages); let receivers catch up, reserve more hugepages, or send less at once`;
+    return `no block of ${mib(bytes)} could be had: the group's large messages not yet read hold its 64 MiB for them (or 256 of them are in flight, or the hugepage heap is short); let receivers catch up, or send less at once`;
   if (result === 'no-buffers')
     return "the group's buffer pool was empty (receivers are slower than senders, or hold messages); raise poolBuffers, or slow down";
   if (result === 'inbox-full') return "the receiving process's inbox was full: it is slower than its senders; raise inboxSize, or slow down";
