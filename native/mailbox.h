@@ -146,7 +146,14 @@ struct Control {
   // we came to free it (not freed). Both mean a member bypassed the protocol.
   alignas(64) std::atomic<uint64_t> takeConflicts;
   std::atomic<uint64_t> freeConflicts;
+  // The large blocks' arena (mbx_large.cc): one heap allocation, made by the first sender that
+  // needs a large block, carved into blocks that stay with their entries. kArenaNone, then
+  // kArenaReserving, then its address (or kArenaFailed).
+  alignas(64) std::atomic<uint64_t> arenaBase;
+  uint64_t arenaBytes;
+  std::atomic<uint64_t> arenaUsed;  // bytes carved so far (past arenaBytes: none left)
 };
+constexpr uint64_t kArenaNone = 0, kArenaReserving = 1, kArenaFailed = 2;
 
 // The control block of the group this process attached to, or nullptr.
 Control* AttachedControl();

@@ -183,6 +183,8 @@ bool FreeLargeBlock(Control* c, uint32_t index, uint32_t state);
 // rte_malloc and rte_free calls this process made for large blocks; blocks kept idle now.
 uint64_t LargeHeapCalls();
 uint32_t LargeBlocksKept(const Control* c);
+// Bytes of the group's large-block arena carved into blocks so far.
+uint64_t LargeArenaUsed(const Control* c);
 
 // mbx_drain.cc: releases the burst JS decoded since the last drain.
 void ReleaseHeld(Attachment& a);

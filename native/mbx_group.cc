@@ -87,7 +87,7 @@ void CreateGroupObjects(Napi::Env env, Control* c, uint32_t count, uint32_t eltS
 }
 
 // mbxPoolInfo() -> { firstObject, stride, count, poolBase, available, largeInUse, largeKept,
-//   largeHeapCalls (this process's), takeConflicts, freeConflicts } (tests and stats)
+//   largeHeapCalls (this process's), largeArenaUsed, takeConflicts, freeConflicts } (tests and stats)
 Napi::Value MbxPoolInfo(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Attachment& a = RequireAttached(info);
@@ -102,6 +102,7 @@ Napi::Value MbxPoolInfo(const Napi::CallbackInfo& info) {
   r.Set("largeInUse", largeInUse);
   r.Set("largeKept", LargeBlocksKept(a.ctl));
   r.Set("largeHeapCalls", static_cast<double>(LargeHeapCalls()));
+  r.Set("largeArenaUsed", static_cast<double>(LargeArenaUsed(a.ctl)));
   r.Set("takeConflicts", static_cast<double>(a.ctl->takeConflicts.load()));
   r.Set("freeConflicts", static_cast<double>(a.ctl->freeConflicts.load()));
   return r;

@@ -1,10 +1,10 @@
-// The group's large blocks: where a message longer than a pool buffer is written. A block stays
-// with its entry of the control block's table when its message is done, and the next large
-// message that fits takes it again, so messages flowing at a steady size make no call into
-// DPDK's heap. Why: rte_malloc/rte_free take the heap's locks (spinlocks in shared memory, held
-// for good by a process killed inside them) and, when the group's memory is not preallocated,
-// map or unmap hugepages and wait up to 5 s for every process's rte_mp reply
-// (docs/mailboxes.md, "Large messages" and "Process death").
+// The group's large blocks: where a message longer than a pool buffer is written. New blocks are
+// carved from one arena the group reserves once; a block stays with its entry of the control
+// block's table when its message is done, and the next large message that fits takes it again,
+// so large messages make no call into DPDK's heap past the first. Why: rte_malloc/rte_free take
+// the heap's locks (spinlocks in shared memory, held for good by a process killed inside them)
+// and, when the group's memory is not preallocated, map or unmap hugepages and wait up to 5 s
+// for every process's rte_mp reply (docs/mailboxes.md, "Large messages" and "Process death").
 #include <rte_malloc.h>
 #include <rte_memory.h>
 
@@ -82,25 +82,62 @@ BlockBytes CountBlockBytes(const Control* c) {
   return b;
 }
 
-// Frees the block of an entry the caller claimed; returns its size.
-uint64_t DropKept(LargeEntry& e) {
-  const uint64_t p = e.ptr.exchange(0);
-  if (p == 0) return 0;
+bool InArena(const Control* c, uint64_t p) {
+  const uint64_t base = c->arenaBase.load(std::memory_order_acquire);
+  return base > kArenaFailed && p >= base && p - base < c->arenaBytes;
+}
+
+// Frees the block of an entry the caller claimed (not one of the arena's, which stay with their
+// entries for good); returns its size.
+uint64_t DropKept(const Control* c, LargeEntry& e) {
+  const uint64_t p = e.ptr.load();
+  if (p == 0 || InArena(c, p)) return 0;
+  e.ptr.store(0);
   if (Plausible(p)) HeapFree(p);
   return e.bytes;
+}
+
+// A new block of `size` carved from the group's arena, which the first caller reserves (one heap
+// call for the group instead of one per block: every heap call is a moment in which a killed
+// process can leave DPDK's locks taken). 0 when there is no arena (being reserved by another
+// process, or none could be had) or no room left in it: then the block comes from the heap.
+uint64_t CarveFromArena(Control* c, uint64_t size) {
+  uint64_t base = c->arenaBase.load(std::memory_order_acquire);
+  if (base == kArenaNone) {
+    if (c->arenaBase.compare_exchange_strong(base, kArenaReserving)) {
+      void* arena = rte_malloc_socket("mpbus_large_arena", kLargeBytes, RTE_CACHE_LINE_SIZE, SOCKET_ID_ANY);
+      heapCalls.fetch_add(1, std::memory_order_relaxed);
+      if (arena != nullptr && !Plausible(reinterpret_cast<uint64_t>(arena))) {
+        HeapFree(reinterpret_cast<uint64_t>(arena));
+        arena = nullptr;
+      }
+      c->arenaBytes = arena != nullptr ? kLargeBytes : 0;
+      c->arenaBase.store(arena != nullptr ? reinterpret_cast<uint64_t>(arena) : kArenaFailed,
+                         std::memory_order_release);
+    }
+    base = c->arenaBase.load(std::memory_order_acquire);
+  }
+  if (base <= kArenaFailed || !Plausible(base) || c->arenaBytes > kLargeBytes) return 0;
+  const uint64_t offset = c->arenaUsed.fetch_add(size);
+  if (offset >= c->arenaBytes || c->arenaBytes - offset < size) return 0;
+  return base + offset;
 }
 
 }  // namespace
 
 int32_t TakeLargeBlock(Control* c, uint64_t bytes, uint32_t senderSlot, uint32_t receiverSlot, uint32_t* generation) {
+  // A kept block that fits tightly, else a bigger one of the arena's.
   int32_t index = ClaimEntry(c, senderSlot, [bytes](uint64_t p, uint64_t kept) { return p != 0 && Fits(kept, bytes); });
+  if (index < 0)
+    index = ClaimEntry(c, senderSlot, [c, bytes](uint64_t p, uint64_t kept) { return kept >= bytes && InArena(c, p); });
   if (index >= 0) {
     LargeEntry& e = c->large[index];
-    const uint64_t p = e.ptr.load();
-    if (!Plausible(p))
+    if (!Plausible(e.ptr.load())) {
       e.ptr.store(0);  // not a block of the group's memory: forgotten, never written to
-    else if (!Fits(e.bytes, bytes))
-      DropKept(e);  // it changed between the look and the claim
+    } else if (e.bytes < bytes) {
+      e.state.store(kLargeFree, std::memory_order_release);  // it changed between the look and
+      return -1;                                             // the claim: the send tries again
+    }
   } else {
     // No kept block fits: a new one, within kLargeBytes, the room taken from kept blocks.
     const uint64_t size = BlockSize(bytes);
@@ -110,9 +147,9 @@ int32_t TakeLargeBlock(Control* c, uint64_t bytes, uint32_t senderSlot, uint32_t
     const bool roomNow = b.inUse + size <= kLargeBytes || (size > kLargestKept && b.inUse <= kLargestKept);
     if (b.inUse > 0 && !roomNow) return -1;
     while (b.inUse + b.kept + size > kLargeBytes) {
-      const int32_t kept = ClaimEntry(c, senderSlot, [](uint64_t p, uint64_t) { return p != 0; });
+      const int32_t kept = ClaimEntry(c, senderSlot, [c](uint64_t p, uint64_t) { return p != 0 && !InArena(c, p); });
       if (kept < 0) break;
-      b.kept -= std::min(b.kept, DropKept(c->large[kept]));
+      b.kept -= std::min(b.kept, DropKept(c, c->large[kept]));
       c->large[kept].state.store(kLargeFree, std::memory_order_release);
     }
     index = ClaimEntry(c, senderSlot, [](uint64_t p, uint64_t) { return p == 0; });
@@ -121,8 +158,12 @@ int32_t TakeLargeBlock(Control* c, uint64_t bytes, uint32_t senderSlot, uint32_t
   LargeEntry& e = c->large[index];
   if (e.ptr.load(std::memory_order_relaxed) == 0) {
     const uint64_t size = BlockSize(bytes);
-    void* block = rte_malloc_socket("mpbus_large", size, RTE_CACHE_LINE_SIZE, SOCKET_ID_ANY);
-    heapCalls.fetch_add(1, std::memory_order_relaxed);
+    const uint64_t carved = size <= kLargestKept ? CarveFromArena(c, size) : 0;
+    void* block = reinterpret_cast<void*>(carved);
+    if (block == nullptr) {
+      block = rte_malloc_socket("mpbus_large", size, RTE_CACHE_LINE_SIZE, SOCKET_ID_ANY);
+      heapCalls.fetch_add(1, std::memory_order_relaxed);
+    }
     if (block != nullptr && !Plausible(reinterpret_cast<uint64_t>(block))) {
       HeapFree(reinterpret_cast<uint64_t>(block));  // an address a descriptor cannot carry
       block = nullptr;
@@ -147,12 +188,16 @@ bool FreeLargeBlock(Control* c, uint32_t index, uint32_t state) {
   if (e.bytes <= kLargestKept) return e.state.compare_exchange_strong(state, kLargeFree, std::memory_order_acq_rel);
   // ...unless it is one of the rare very large ones, which would pin that much hugepage memory.
   if (!e.state.compare_exchange_strong(state, kLargeFreeing)) return false;
-  DropKept(e);
+  DropKept(c, e);
   e.state.store(kLargeFree, std::memory_order_release);
   return true;
 }
 
 uint64_t LargeHeapCalls() { return heapCalls.load(std::memory_order_relaxed); }
+
+uint64_t LargeArenaUsed(const Control* c) {
+  return c->arenaBase.load() > kArenaFailed ? std::min(c->arenaUsed.load(), c->arenaBytes) : 0;
+}
 
 uint32_t LargeBlocksKept(const Control* c) {
   uint32_t n = 0;

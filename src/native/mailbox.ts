@@ -121,9 +121,10 @@ export interface MailboxBinding {
    * The group pool's layout and use; `takeConflicts` / `freeConflicts` count buffers the pool
    * handed out while someone held them, and buffers that were not ours when we came to free
    * them (docs/mailboxes.md, "Ownership"). `largeKept` counts idle large blocks kept for reuse;
-   * `largeHeapCalls` this process's calls into DPDK's heap for them (docs/mailboxes.md, "Large messages").
+   * `largeHeapCalls` this process's calls into DPDK's heap for them, `largeArenaUsed` the bytes
+   * of the group's arena carved into blocks (docs/mailboxes.md, "Large messages").
    */
-  mbxPoolInfo(): { firstObject: bigint; poolBase: bigint; stride: number; count: number; available: number; largeInUse: number; largeKept: number; largeHeapCalls: number; takeConflicts: number; freeConflicts: number };
+  mbxPoolInfo(): { firstObject: bigint; poolBase: bigint; stride: number; count: number; available: number; largeInUse: number; largeKept: number; largeHeapCalls: number; largeArenaUsed: number; takeConflicts: number; freeConflicts: number };
 }
 
 /** The addon's mailbox functions (loads the addon on first use). */
