@@ -30,6 +30,7 @@ import { ErrorCodes, MpBusError } from '../errors.js';
 import { callback, checkedOptions, durationMs, oneOf, optionKeys } from '../validation.js';
 import { logger } from '../log.js';
 import { ActorErrorCodes, toWireError, unsendableAnswer } from '../actors/errors.js';
+import { wallClockAt } from '../actors/clock.js';
 import { encodeValue } from '../bus/value-codec.js';
 import {
   EnvelopeKind,
@@ -751,7 +752,9 @@ export class ClusterTransport implements ActorTransport {
     if (trace !== undefined) envelope.trace = trace;
     if (m.reply !== undefined && m.headers[ClusterHeaders.kind] === 'ask') {
       const timeoutMs = Number(m.headers[ClusterHeaders.timeoutMs]);
-      const deadline = Date.now() + (Number.isFinite(timeoutMs) && timeoutMs > 0 ? timeoutMs : 10_000);
+      // In the clock a nested ask reads its time left with (wallClockAt: up to 1 ms behind
+      // Date.now()), so it never gets more than its caller gave (a 400 ms ask's inner ask got 401).
+      const deadline = wallClockAt(performance.now()) + (Number.isFinite(timeoutMs) && timeoutMs > 0 ? timeoutMs : 10_000);
       const id = this.nextHeld++;
       this.held.set(id, { reply: m.reply, trace, expires: deadline + 1000 });
       this.scheduleAck(id);
