@@ -304,7 +304,7 @@ describe('mailboxes: bursts', () => {
     expect(await p.use(mb).errors()).toEqual([]);
   });
 
-  it("large blocks are kept for the next large messages (a second backlog of the same size makes no call into DPDK's heap) and stay within 64 MiB", async () => {
+  it("large blocks are carved from the group's arena (its one heap call) and kept for the next large messages (a second backlog makes none), within 64 MiB", async () => {
     const g = group('large-reuse');
     const p = await g.startAgent({ procType: 'primary' });
     const s = await g.startAgent({ procType: 'secondary' });
@@ -422,6 +422,7 @@ describe('mailboxes: safety', () => {
     // buffers in the dead inbox were reclaimed (mempool caches of live lcores may hold a few)
     expect(after.available).toBeGreaterThanOrEqual(base.available - 64 * 3);
   });
+
   it('a process killed while it streams large messages stalls no one: its blocks are kept, the heap is left alone', async () => {
     // The group's memory is not preallocated: a call into DPDK's heap may map or unmap hugepages,
     // waiting up to 5 s for every process's rte_mp reply, under locks a killed process keeps.
