@@ -120,7 +120,7 @@ enum LargeState : uint32_t { kLargeFree = 0, kLargeWriting = 1, kLargeEnqueued =
 constexpr uint32_t LargeWritingBy(uint32_t slot) { return kLargeWriting | ((slot + 1) << 8); }
 struct LargeEntry {
   std::atomic<uint32_t> state;
-  uint32_t senderSlot;
+  uint32_t unused;  // the sender's slot until layout 4; the claim's state word names it now
   uint32_t receiverSlot;
   uint32_t generation;        // of the block's current use (16 bits), bumped by the sender that takes the entry
   std::atomic<uint64_t> ptr;  // the block, kept while the entry is free (0: none)

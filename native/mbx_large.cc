@@ -177,7 +177,6 @@ int32_t TakeLargeBlock(Control* c, uint64_t bytes, uint32_t senderSlot, uint32_t
   }
   *generation = (e.generation + 1) & 0xffff;
   e.generation = *generation;
-  e.senderSlot = senderSlot;
   e.receiverSlot = receiverSlot;
   return index;
 }
