@@ -53,7 +53,7 @@ export function surveyGroup(prefix: string): GroupSurvey {
   const settings = group.readSettings();
   const secondaryPids = group.liveSecondaryPids().filter((pid) => pid !== primaryPid);
   const hugepageBytes = group.hugepageFiles().reduce((sum, file) => sum + sizeOf(file), 0);
-  const state = primaryPid !== null ? 'alive' : secondaryPids.length > 0 || mpbusMemberAlive(group) ? 'orphaned' : 'dead';
+  const state = primaryPid !== null ? 'alive' : secondaryPids.length > 0 || group.otherMemberAlive() ? 'orphaned' : 'dead';
   return {
     prefix,
     state,
@@ -95,12 +95,6 @@ export function cleanGroup(prefix: string): GroupSurvey {
     group.unlock(members);
   }
   return survey;
-}
-
-/** True when some process holds the group's mpbus members lock (read from the kernel's lock table). */
-function mpbusMemberAlive(group: GroupFiles): boolean {
-  const path = join(group.runtimeDir, 'mpbus_members.lock');
-  return lockHolders(path, 'FLOCK').some((pid) => pid !== process.pid && pidAlive(pid));
 }
 
 /** The pid holding a POSIX (fcntl) lock on `path`: how DPDK's primary holds `config`. */

@@ -194,6 +194,15 @@ export class GroupFiles {
   }
 
   /**
+   * True when another mpbus process of this group lives: it holds the group's members lock
+   * (read from the kernel's lock table) from before its DPDK init until its DPDK cleanup is done,
+   * which its `mp_socket` file does not cover (DPDK removes that first in rte_eal_cleanup).
+   */
+  otherMemberAlive(): boolean {
+    return lockHolders(this.lockPath('members'), 'FLOCK').some((pid) => pid !== process.pid && pidAlive(pid));
+  }
+
+  /**
    * Pids of DPDK secondaries (mpbus or not) that are alive, from their `mp_socket_<pid>_*` files.
    * A process with that pid that started after the file was made is another one (the pid was
    * reused after the secondary died without DPDK's cleanup, SIGKILLed say): its files would
