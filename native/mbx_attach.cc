@@ -144,6 +144,7 @@ Napi::Value MbxAttach(const Napi::CallbackInfo& info) {
   s.mailboxTable = table;
   s.parked.store(0);
   for (auto& w : s.roomWanted) w.store(0);
+  s.reservation.store(0);
   s.heartbeatMs.store(NowMs());
   uint32_t generation = (s.generation.load() + 1) & 0xffffff;  // 24 bits: the registry packs it so
   if (generation == 0) generation = 1;

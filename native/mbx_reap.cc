@@ -1,6 +1,7 @@
 // Reaping: cleaning up after a process of the group that left or died (SIGKILL included), so
 // nothing it held stays lost: its names, the messages left on its inbox, its mailbox table, the
-// pool buffers it was writing or reading, its lcore's mempool cache and its large blocks.
+// pool buffers it was writing or reading, its lcore's mempool cache, its large blocks and the
+// room a send of its had reserved in another process's mailbox.
 #include <unistd.h>
 
 #include "common.h"
@@ -33,6 +34,25 @@ void ReclaimBuffersOf(Control* c, rte_mempool* pool, uint32_t slot) {
   }
 }
 
+// Gives back the room a process that died inside a send had reserved in a receiver's pending
+// count (ProcSlot::reservation): no message will ever be drained for it. Saturating, as the
+// receiver's own release is: a death just after the messages reached the ring gives back
+// too much for a while, which their drain then clamps at 0.
+void GiveBackRoom(Control* c, ProcSlot& s) {
+  uint32_t r = s.reservation.exchange(0);
+  if (r == 0) return;
+  uint32_t toSlot = r & 0xff, count = r >> 8, id = s.reservedMailbox.load();
+  if (toSlot >= kMaxSlots) return;
+  const rte_memzone* mz = rte_memzone_lookup(SlotName("mpbus_mt_", toSlot).c_str());
+  if (mz == nullptr) return;
+  MailboxEntry& e = static_cast<MailboxEntry*>(mz->addr)[id & 0xffff];
+  if (e.id.load() != id) return;  // closed (or its process gone) since: nothing counts any more
+  uint32_t cur = e.pending.load();
+  while (!e.pending.compare_exchange_weak(cur, cur > count ? cur - count : 0)) {
+  }
+  WakeRoomWaiters(c, c->slots[toSlot], true);
+}
+
 }  // namespace
 
 // Cleans up after a process that left or died: its names, its inbox, its mailbox table, and
@@ -40,6 +60,7 @@ void ReclaimBuffersOf(Control* c, rte_mempool* pool, uint32_t slot) {
 void ReapSlot(Control* c, rte_mempool* pool, uint32_t slot, uint32_t reason) {
   ProcSlot& s = c->slots[slot];
   uint32_t gen = s.generation.load();
+  GiveBackRoom(c, s);
   RegistryRemoveOwnedBy(slot, gen);
   rte_ring* r = rte_ring_lookup(SlotName("mpbus_ib_", slot).c_str());
   if (r != nullptr) DrainAndFree(c, pool, r, slot);

@@ -28,6 +28,34 @@ SendTarget ReadSendTarget(const Napi::CallbackInfo& info) {
           static_cast<uint16_t>(ArgUint32(info, 3, "the codec") & kCodecMask)};
 }
 
+// The room a send holds in the receiver's pending count, noted in this process's slot from
+// before it is taken until the messages are on the ring or the room is given back (scope end),
+// so that a reaper can give it back if the process dies in between (ProcSlot::reservation).
+// Only the reaper reads it, once this process is dead: signal fences keep the compiler from
+// moving the notes across the count's updates, and a killed process stops at an instruction
+// boundary with every earlier store made, so no hardware fence is needed.
+class RoomNote {
+ public:
+  RoomNote(ProcSlot& self, const SendTarget& to, uint32_t count) : self_(self), toSlot_(to.slot) {
+    self_.reservedMailbox.store(to.mailboxId, std::memory_order_relaxed);
+    Set(count);
+  }
+  RoomNote(const RoomNote&) = delete;
+  RoomNote& operator=(const RoomNote&) = delete;
+  ~RoomNote() { Set(0); }
+  // After room was given back: what is still held. (Noted after the count changed, so a death in
+  // between gives back too much, for a while, rather than too little, for good.)
+  void Set(uint32_t count) {
+    std::atomic_signal_fence(std::memory_order_seq_cst);
+    self_.reservation.store(count == 0 ? 0 : (count << 8) | toSlot_, std::memory_order_relaxed);
+    std::atomic_signal_fence(std::memory_order_seq_cst);
+  }
+
+ private:
+  ProcSlot& self_;
+  uint32_t toSlot_;
+};
+
 // Fills a buffer the sender holds (flags and largeIndex set by the caller): header and payload.
 // PublishBuffer then hands it to the receiver.
 void WriteMessage(BufferHeader* h, const SendTarget& to, uint32_t senderSlot, const uint8_t* data, uint32_t length) {
@@ -122,6 +150,7 @@ Napi::Value MbxSend(const Napi::CallbackInfo& info) {
   if (target.entry == nullptr) return Napi::Number::New(env, target.status);
   PeerCache* peer = target.peer;
   MailboxEntry& e = *target.entry;
+  RoomNote note(c->slots[a.slot], to, 1);
   if (e.pending.fetch_add(1) >= e.capacity.load()) {
     e.pending.fetch_sub(1);
     return Napi::Number::New(env, kSendMailboxFull);
@@ -197,16 +226,23 @@ Napi::Value MbxSendMany(const Napi::CallbackInfo& info) {
   MailboxEntry& e = *target.entry;
   // Reserve room for as many as the capacity allows.
   uint32_t capacity = e.capacity.load();
+  RoomNote note(c->slots[a.slot], to, count);
   uint32_t before = e.pending.fetch_add(count);
   uint32_t room = before >= capacity ? 0 : std::min(count, capacity - before);
-  if (room < count) e.pending.fetch_sub(count - room);
+  if (room < count) {
+    e.pending.fetch_sub(count - room);
+    note.Set(room);
+  }
   if (room == 0) return Napi::Number::New(env, -kSendMailboxFull);
   void* objs[kBurst];
   uint32_t generations[kBurst];
   uint32_t got = room;
   while (got > 0 && rte_mempool_get_bulk(a.pool, objs, got) != 0) got /= 2;
   got = TakeBulk(c, objs, got, a.slot, generations);
-  if (got < room) e.pending.fetch_sub(room - got);
+  if (got < room) {
+    e.pending.fetch_sub(room - got);
+    note.Set(got);
+  }
   if (got == 0) return Napi::Number::New(env, -kSendNoBuffers);
   const uint8_t* data = bytes.Data();
   for (uint32_t i = 0; i < got; i++) {

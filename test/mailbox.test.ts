@@ -452,6 +452,39 @@ describe('mailboxes: safety', () => {
     expect(after.intact).toBe(after.count);
     expect(await p.use(mb).errors()).toEqual([]);
   });
+
+  it("senders killed inside a send leave no room taken in the receiver's mailbox (the reaper gives back what they reserved)", async () => {
+    // A send reserves its room in the receiver's count before it copies the message; a sender
+    // killed in between once kept that room for good (and a close waited its whole deadline
+    // for a message that never came).
+    const g = group('send-kill');
+    const p = await g.startAgent({ procType: 'primary' });
+    await p.use(mb).join();
+    await p.use(mb).openUnread('sink', 64);
+    await p.use(mb).countLarge('sink');
+    // two senders at a time, racing for the room the receiver makes: each is inside a send most of the time
+    for (let round = 0; round < 3; round++) {
+      const victims = await Promise.all([0, 1].map(() => g.startAgent({ procType: 'secondary' })));
+      for (const v of victims) await v.use(mb).join();
+      await poll(
+        () => p.use(mb).peers(),
+        (v) => v.length === 3,
+      );
+      const downs = victims.map((v) => p.next('peerDown', 10_000, (d: { pid: number }) => d.pid === v.pid));
+      for (const v of victims) await v.use(mb).streamRawLarge('sink', 8 << 20);
+      await sleep(150 + 50 * round);
+      for (const v of victims) v.kill('SIGKILL');
+      await Promise.all(downs);
+    }
+    expect(
+      await poll(
+        () => p.use(mb).depth('sink'),
+        (d) => d === 0,
+        3000,
+      ),
+    ).toBe(0);
+    expect((await p.use(mb).largeCounts('sink')).count).toBeGreaterThan(0);
+  });
 });
 
 describe('mailboxes: scale and idle', () => {
