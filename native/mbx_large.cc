@@ -101,9 +101,16 @@ uint64_t DropKept(const Control* c, LargeEntry& e) {
 // call for the group instead of one per block: every heap call is a moment in which a killed
 // process can leave DPDK's locks taken). 0 when there is no arena (being reserved by another
 // process, or none could be had) or no room left in it: then the block comes from the heap.
+// When this process may next try to reserve an arena that could not be had (kArenaFailed).
+uint64_t arenaRetryAtMs = 0;
+
 uint64_t CarveFromArena(Control* c, uint64_t size) {
   uint64_t base = c->arenaBase.load(std::memory_order_acquire);
-  if (base == kArenaNone) {
+  // A reservation that failed (the hugepages were short then) is tried again, at most once a
+  // second by each process: memory freed since may hold it, and without it every large block
+  // is a heap call.
+  const bool retry = base == kArenaFailed && NowMs() >= arenaRetryAtMs;
+  if (base == kArenaNone || retry) {
     if (c->arenaBase.compare_exchange_strong(base, kArenaReserving)) {
       void* arena = rte_malloc_socket("mpbus_large_arena", kLargeBytes, RTE_CACHE_LINE_SIZE, SOCKET_ID_ANY);
       heapCalls.fetch_add(1, std::memory_order_relaxed);
@@ -111,9 +118,12 @@ uint64_t CarveFromArena(Control* c, uint64_t size) {
         HeapFree(reinterpret_cast<uint64_t>(arena));
         arena = nullptr;
       }
+      if (arena == nullptr) arenaRetryAtMs = NowMs() + 1000;
       c->arenaBytes = arena != nullptr ? kLargeBytes : 0;
       c->arenaBase.store(arena != nullptr ? reinterpret_cast<uint64_t>(arena) : kArenaFailed,
                          std::memory_order_release);
+    } else if (retry) {
+      arenaRetryAtMs = NowMs() + 1000;  // another process is trying, or has it
     }
     base = c->arenaBase.load(std::memory_order_acquire);
   }

@@ -343,6 +343,28 @@ describe('mailboxes: bursts', () => {
     expect(await p.use(mb).errors()).toEqual([]);
   });
 
+  it("an arena that could not be had (the group's memory was short) is reserved once memory is free again", async () => {
+    const g = group('arena-retry');
+    const p = await g.startAgent({ procType: 'primary', memoryMb: 256 }); // preallocated: the heap cannot grow
+    const s = await g.startAgent({ procType: 'secondary' });
+    await p.use(mb).openUnread('big', 64);
+    await p.use(mb).startLargeTurns('big', 2);
+    expect(await s.use(mb).crowdHeap()).toBeGreaterThan(16);
+    await s.use(mb).freeCrowd(3); // 12 MiB free: room for a block, not for the 64 MiB arena
+    expect(await s.use(mb).sendLargeMany('big', 1, 1 << 20)).toBe(1);
+    expect(await s.use(mb).poolInfo()).toMatchObject({ largeHeapCalls: 2, largeArenaUsed: 0 }); // the arena tried, then the block
+    await s.use(mb).freeCrowd();
+    await sleep(1100); // a failed reservation is tried again after a second
+    expect(await s.use(mb).sendLargeMany('big', 1, 3 << 20, 1)).toBe(1); // no kept block fits it
+    expect(await s.use(mb).poolInfo()).toMatchObject({ largeHeapCalls: 3, largeArenaUsed: 3.5 * (1 << 20) });
+    await poll(
+      () => p.use(mb).largeTurns('big'),
+      (v) => v.count >= 2,
+    );
+    expect(await p.use(mb).largeTurns('big')).toMatchObject({ count: 2, inOrder: true, intact: true });
+    expect(await p.use(mb).errors()).toEqual([]);
+  });
+
   it('a burst subscription ended in the middle of a drain loses nothing: the next subscriber gets it', async () => {
     const g = group('burst-unsub');
     const p = await g.startAgent({ procType: 'primary' });
