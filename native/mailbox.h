@@ -78,9 +78,9 @@ struct alignas(64) ProcSlot {
   uint32_t role;       // 0 primary, 1 secondary
   uint64_t startTime;  // /proc/<pid>/stat field 22: tells a reused pid from the original
   std::atomic<int32_t> reaperPid;
-  std::atomic<uint32_t> reservedMailbox;  // the mailbox id `reservation` counts room in (was padding)
-  void* inbox;                            // rte_ring* of this process's inbox
-  void* mailboxTable;                     // MailboxEntry[kMaxMailboxesPerProcess]
+  uint32_t pad0;
+  void* inbox;         // rte_ring* of this process's inbox
+  void* mailboxTable;  // MailboxEntry[kMaxMailboxesPerProcess]
   std::atomic<uint64_t> heartbeatMs;
   std::atomic<uint32_t> exitGeneration;        // generation of the last process that held the slot
   uint32_t exitReason;                         // how it ended: kExitLeft or kExitDied
@@ -97,20 +97,24 @@ struct alignas(64) ProcSlot {
   // These fields sit in what was padding before the doorbell line's end: the layout is unchanged.
   std::atomic<uint64_t> cpuMask[kCpuMaskWords];
   std::atomic<uint32_t> cpuMaskGeneration;
-  // Room a send of this process reserved in a receiver's pending count and has not yet either
-  // put on the receiver's ring or given back: (count << 8) | receiver slot, 0 when none. A
-  // process killed inside a send (copying a large message, say) took that room for good; its
-  // reaper gives it back (mbx_reap.cc). Also in what was padding: the layout is unchanged.
-  std::atomic<uint32_t> reservation;
   // Pool buffers the receiver drained and JS is decoding, released together at the next drain
   // (a reaper finds them by their owner words, which say received by this slot).
   alignas(64) std::atomic<uint32_t> heldCount;
   uint64_t held[kHeldMax];
+  // Room a send of this process reserved in a receiver's pending count and has not yet either
+  // put on the receiver's ring or given back: (count << 8) | receiver slot, 0 when none, and the
+  // mailbox id it counts in. A process killed inside a send (copying a large message, say) took
+  // that room for good; its reaper gives it back (mbx_reap.cc). Written at every send, so on a
+  // line only this process writes (the end of `held`), not one other processes read or write
+  // when they send to it; in what was the struct's tail padding: the layout is unchanged.
+  std::atomic<uint32_t> reservation;
+  std::atomic<uint32_t> reservedMailbox;
 };
 
 // The CPU mask fits in what was the doorbell line's padding: older builds of the same layout
 // version see the same offsets.
 static_assert(kMaxSlots > 128 || offsetof(ProcSlot, heldCount) == 128, "ProcSlot layout changed");
+static_assert(kMaxSlots > 128 || sizeof(ProcSlot) == 2240, "ProcSlot layout changed");
 static_assert(kMaxSlots <= 256, "ProcSlot::reservation keeps a slot in 8 bits");
 
 struct MailboxEntry {
