@@ -112,6 +112,11 @@ describe('system.launch(): worker processes as supervised children', () => {
     expect(r!.invalid).toEqual(Array(20).fill('INVALID_OPTION'));
   });
 
+  it("a child whose program ends by itself (it closed its system: exit code 0) is reported 'exited', not crashed, and restarted", async () => {
+    const [r] = await run(group('sup_closes'), { scenario: 'closes-itself' });
+    expect(r!.events).toEqual([{ type: 'exited', reason: 'exited', code: 0, signal: null }, { type: 'restarted' }]);
+  });
+
   it('a child that keeps crashing is restarted with doubling backoff, then the pool gives up (POOL_FAILED); with restart: false it is not restarted', async () => {
     const [r, s, once] = await run(group('sup_crash'), { scenario: 'crash' });
     const events = r!.events as Array<{ type: string; reason?: string; code?: number; delayMs?: number; state?: string }>;

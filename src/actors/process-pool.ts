@@ -76,8 +76,13 @@ export interface LaunchOptions {
   placement?: Placement | undefined;
 }
 
-/** Why a child exited: asked to (`stop`, `scale`, `replace`, `close`), on its own, or because the primary is closing. */
-export type ExitReason = 'requested' | 'crashed' | 'primary-closing';
+/**
+ * Why a child exited: asked to (`stop`, `scale`, `replace`, `close`); `'crashed'`: unasked, with
+ * a signal or a non-zero exit code; `'exited'`: unasked, with exit code 0 (its program ended: it
+ * closed its system itself, say); or because the primary is closing. A child that exited unasked
+ * (crashed or exited) is restarted, by the pool's `restart` policy.
+ */
+export type ExitReason = 'requested' | 'crashed' | 'exited' | 'primary-closing';
 
 /** How a child ended. */
 export interface ChildExit {
@@ -563,7 +568,8 @@ export class ProcessPool {
 
   private onExit(slot: SlotState, proc: Proc, code: number | null, signal: NodeJS.Signals | null): void {
     clearTimeout(proc.startTimer);
-    const reason = proc.stopReason ?? 'crashed';
+    const reason = proc.stopReason ?? (code === 0 && signal === null ? 'exited' : 'crashed');
+    const unasked = reason === 'crashed' || reason === 'exited';
     const exit: ChildExit = { code, signal, reason, at: Date.now() };
     const wasStarting = proc.state === 'starting';
     // Reaped: a child that ended without DPDK's cleanup (SIGKILLed, say) left its rte_mp socket
@@ -574,7 +580,7 @@ export class ProcessPool {
     if (slot.current === proc) slot.current = undefined;
     if (slot.successor === proc) slot.successor = undefined;
     // The application hears of it through events$ (and a start that fails, through its promise).
-    this.log[reason === 'crashed' && !wasStarting ? 'info' : 'debug'](
+    this.log[unasked && !wasStarting ? 'info' : 'debug'](
       { serial: proc.info.serial, index: slot.index, childPid: proc.pid, code, signal, reason },
       'child exited',
     );
@@ -592,7 +598,7 @@ export class ProcessPool {
           : new ChildFailedError(this.name, slot.index, code, signal, lastLines(proc.stderrTail), why),
       );
     }
-    if (reason !== 'crashed' || this.current !== 'running' || slot.removed) return;
+    if (!unasked || this.current !== 'running' || slot.removed) return;
     if (slot.current || slot.successor) return; // another process serves the slot (a replacement under way)
     if (wasStarting && proc.origin === 'operation' && !slot.served) {
       this.slots.delete(slot.index); // the operation that started it reports the failure
