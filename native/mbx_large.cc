@@ -97,13 +97,13 @@ uint64_t DropKept(const Control* c, LargeEntry& e) {
   return e.bytes;
 }
 
+// When this process may next try to reserve an arena that could not be had (kArenaFailed).
+uint64_t arenaRetryAtMs = 0;
+
 // A new block of `size` carved from the group's arena, which the first caller reserves (one heap
 // call for the group instead of one per block: every heap call is a moment in which a killed
 // process can leave DPDK's locks taken). 0 when there is no arena (being reserved by another
 // process, or none could be had) or no room left in it: then the block comes from the heap.
-// When this process may next try to reserve an arena that could not be had (kArenaFailed).
-uint64_t arenaRetryAtMs = 0;
-
 uint64_t CarveFromArena(Control* c, uint64_t size) {
   uint64_t base = c->arenaBase.load(std::memory_order_acquire);
   // A reservation that failed (the hugepages were short then) is tried again, at most once a
