@@ -4,6 +4,10 @@
  * through NATS). Real processes in separate DPDK groups are in cluster-groups.test.ts.
  */
 import 'reflect-metadata';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { firstValueFrom, interval, take, toArray } from 'rxjs';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ActorNotFoundError, ActorSystem, AskTimeoutError, ClusterUnavailableError, InProcessHub, type DeadLetter } from '../src/actors/index.js';
@@ -481,5 +485,96 @@ describe('cluster over a real nats-server (hosts in one process)', () => {
           .catch(() => undefined);
       expect(value).toBe(7);
     });
+  });
+});
+
+/** A CA and a server certificate for 127.0.0.1 signed by it, made with openssl in `dir`. */
+function makeCertificates(dir: string): { ca: string; cert: string; key: string } {
+  const at = (f: string): string => join(dir, f);
+  const ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes'];
+  execFileSync('openssl', ['req', '-x509', ...ec, '-keyout', at('ca.key'), '-out', at('ca.pem'), '-days', '1', '-subj', '/CN=mpbus test CA'], {
+    stdio: 'ignore',
+  });
+  execFileSync('openssl', ['req', ...ec, '-keyout', at('server.key'), '-out', at('server.csr'), '-subj', '/CN=127.0.0.1'], { stdio: 'ignore' });
+  writeFileSync(at('san.ext'), 'subjectAltName=DNS:localhost,IP:127.0.0.1\n');
+  execFileSync(
+    'openssl',
+    [
+      'x509',
+      '-req',
+      '-in',
+      at('server.csr'),
+      '-CA',
+      at('ca.pem'),
+      '-CAkey',
+      at('ca.key'),
+      '-CAcreateserial',
+      '-out',
+      at('server.pem'),
+      '-days',
+      '1',
+      '-extfile',
+      at('san.ext'),
+    ],
+    { stdio: 'ignore' },
+  );
+  return { ca: at('ca.pem'), cert: at('server.pem'), key: at('server.key') };
+}
+
+/** An actor system joined to `cluster` with `options` whose start is expected to fail: its error. */
+async function failedHost(cluster: string, options: Partial<ClusterOptions>): Promise<Error & { code?: string }> {
+  const system = new ActorSystem({ transport: new InProcessHub().connect(), cluster: { servers: natsServer().url, name: cluster, ...options } });
+  systems.push(system);
+  return system.ready().then(
+    () => {
+      throw new Error('the host joined the cluster');
+    },
+    (err: Error & { code?: string }) => err,
+  );
+}
+
+describe('cluster: credentials and TLS on the NATS connection', () => {
+  it('a server that requires a user and password is reached with cluster.nats.user and pass, or user:pass@ in the URL; a wrong password fails naming the credentials, without showing them', async () => {
+    const server = await NatsServer.start('127.0.0.1', ['--user', 'mp', '--pass', 's3cret']);
+    try {
+      const cluster = clusterName();
+      const a = await host(cluster, { servers: server.url, nats: { user: 'mp', pass: 's3cret' } });
+      const b = await host(cluster, { servers: `nats://mp:s3cret@127.0.0.1:${server.port}` });
+      await b.spawn('echo', { echo: (n: number) => n });
+      await until('echo on b seen by a', () => a.has('echo'));
+      expect(await a.ref('echo').ask('echo', 3)).toBe(3);
+      const wrong = await failedHost(cluster, { servers: `nats://mp:nope@127.0.0.1:${server.port}` });
+      expect(wrong.code).toBe('CLUSTER_UNAVAILABLE');
+      expect(wrong.message).toMatch(/credentials the servers require/);
+      expect(wrong.message).not.toContain('nope');
+      const none = await failedHost(cluster, { servers: server.url });
+      expect(none.message).toMatch(/credentials the servers require/);
+    } finally {
+      await server.cleanup();
+    }
+  });
+
+  it('TLS: hosts reach a server that requires it with its CA (tls:// or cluster.nats.tls); without the CA, or asked of a server without TLS, the start fails and nothing goes in plaintext', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'mpbus-tls-'));
+    const { ca, cert, key } = makeCertificates(dir);
+    const server = await NatsServer.start('127.0.0.1', ['--tls', '--tlscert', cert, '--tlskey', key]);
+    try {
+      const cluster = clusterName();
+      const a = await host(cluster, { servers: `tls://127.0.0.1:${server.port}`, nats: { tls: { caFile: ca } } });
+      const b = await host(cluster, { servers: server.url, nats: { tls: { ca: readFileSync(ca, 'utf8') } } });
+      await b.spawn('echo', { echo: (n: number) => n });
+      await until('echo on b seen by a', () => a.has('echo'));
+      expect(await a.ref('echo').ask('echo', 4)).toBe(4);
+      const noCa = await failedHost(cluster, { servers: `tls://127.0.0.1:${server.port}` });
+      expect(noCa.code).toBe('CLUSTER_UNAVAILABLE');
+      expect(noCa.message).toMatch(/caFile/);
+      // The file's own server has no TLS: tls:// is refused there, not used in plaintext.
+      const plain = await failedHost(cluster, { servers: natsServer().url.replace('nats://', 'tls://') });
+      expect(plain.code).toBe('CLUSTER_UNAVAILABLE');
+      expect(plain.message).toMatch(/offers no TLS/);
+    } finally {
+      await server.cleanup();
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -35,11 +35,11 @@ export function haveNatsServer(): boolean {
 }
 
 /**
- * Starts `nats-server -a host -p port` and resolves once it accepts connections. `log` collects
+ * Starts `nats-server -a host -p port` (and `args`: auth, TLS) and resolves once it accepts connections. `log` collects
  * its output (for error messages).
  */
-export async function startNatsServer(host: string, port: number, log: string[] = []): Promise<ChildProcess> {
-  const child = spawn('nats-server', ['-a', host, '-p', String(port)], { stdio: ['ignore', 'pipe', 'pipe'] });
+export async function startNatsServer(host: string, port: number, log: string[] = [], args: string[] = []): Promise<ChildProcess> {
+  const child = spawn('nats-server', ['-a', host, '-p', String(port), ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
   child.stdout?.on('data', (d: Buffer) => log.push(d.toString()));
   child.stderr?.on('data', (d: Buffer) => log.push(d.toString()));
   const deadline = Date.now() + 20_000;

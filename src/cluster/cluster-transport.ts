@@ -70,7 +70,7 @@ export interface ClusterOptions {
   whileDisconnected?: 'fail' | 'retry' | undefined;
   /** Which names of this process other hosts can reach (default: all but reserved '$' names). */
   exported?: ((name: string) => boolean) | undefined;
-  /** NATS connection tuning. */
+  /** The NATS connection: tuning, TLS and credentials. */
   nats?: Omit<NatsEngineOptions, 'servers'> | undefined;
   /** Another engine instead of NATS (tests, other brokers). */
   engine?: ClusterEngine | undefined;
@@ -92,6 +92,11 @@ const NATS_OPTION_KEYS = optionKeys<NonNullable<ClusterOptions['nats']>>({
   maxReconnectAttempts: true,
   connectTimeoutMs: true,
   pingIntervalMs: true,
+  tls: true,
+  user: true,
+  pass: true,
+  token: true,
+  authenticator: true,
 });
 
 /** A name of this process that other hosts can reach. */

@@ -16,11 +16,12 @@ export class NatsServer {
   private constructor(
     readonly host: string,
     readonly port: number,
+    private readonly args: string[],
   ) {}
 
-  /** Starts nats-server on `host` and a free port, and waits until it accepts connections. */
-  static async start(host = '127.0.0.1'): Promise<NatsServer> {
-    const server = new NatsServer(host, await freePort(host));
+  /** Starts nats-server on `host` and a free port (with more of its flags: `args`), and waits until it accepts connections. */
+  static async start(host = '127.0.0.1', args: string[] = []): Promise<NatsServer> {
+    const server = new NatsServer(host, await freePort(host), args);
     await server.run();
     return server;
   }
@@ -36,7 +37,7 @@ export class NatsServer {
   /** (Re)starts the server on the same address and port. */
   async run(): Promise<void> {
     if (this.child && this.child.exitCode === null && this.child.signalCode === null) return;
-    this.child = this.group.track(await startNatsServer(this.host, this.port, this.log));
+    this.child = this.group.track(await startNatsServer(this.host, this.port, this.log, this.args));
   }
 
   /** Stops the server by PID (SIGKILL: as if the host of the server died) and waits until it is gone. */

@@ -185,6 +185,26 @@ describe('transport options', () => {
     for (const v of [...badTimeouts, 99])
       refuses('cluster.nats.pingIntervalMs must be a number of milliseconds from 100', () => cluster({ nats: { pingIntervalMs: v } }));
     for (const v of ['', 5]) refuses('cluster.nats.connectionName', () => cluster({ nats: { connectionName: v } }));
+    // An address the client would take only to fail once DPDK had started, or read otherwise than written.
+    for (const servers of ['not a url at all', 'nats://127.0.0.1:99999', 'nats://h:0', 'nats://h:1/path', 'h:abc', ['nats://a:1', 'nats://:2']])
+      refuses('is not a NATS server address', () => cluster({ servers }));
+    refuses('uses http://: write nats://host:port', () => cluster({ servers: 'http://127.0.0.1:4222' }));
+    refuses('"ws://***@h:1" uses ws://', () => cluster({ servers: 'ws://u:secret@h:1' })); // (the password not shown)
+    for (const tls of [5, 'yes', null, [], { caFile: 5 }, { handshakeFirst: 'no' }, { certFile: '/etc/hostname' }, { verify: true }])
+      refuses('cluster.nats.tls', () => cluster({ nats: { tls } }));
+    refuses('cluster.nats.tls.caFile: no file at', () => cluster({ nats: { tls: { caFile: '/nonexistent/ca.pem' } } }));
+    refuses('cluster.nats.tls is false, but cluster.servers has a tls:// address', () => cluster({ servers: 'tls://h:1', nats: { tls: false } }));
+    for (const [nats, why] of [
+      [{ user: 'u' }, 'cluster.nats.user needs cluster.nats.pass'],
+      [{ pass: 'p' }, 'cluster.nats.pass needs cluster.nats.user'],
+      [{ user: 'u', pass: 'p', token: 't' }, 'token and user/pass exclude each other'],
+      [{ token: 5 }, 'cluster.nats.token must be a non-empty string'],
+      [{ authenticator: 'creds' }, 'cluster.nats.authenticator must be a function'],
+      [{ authenticator: [() => ({}), 5] }, 'cluster.nats.authenticator must be a function'],
+    ] as const)
+      refuses(why, () => cluster({ nats }));
+    refuses('credentials in a URL and cluster.nats has them too', () => cluster({ servers: 'nats://u:p@h:1', nats: { token: 't' } }));
+    refuses('different credentials in different URLs', () => cluster({ servers: ['nats://u:p@h:1', 'nats://u:q@h:2'] }));
     refuses('cluster.engine must be a ClusterEngine', () => cluster({ engine: {} }));
     refuses('flush(), close()', () => cluster({ engine: { connect: () => Promise.resolve(), status$: new Subject() } }));
     refuses('cluster.engine must be a ClusterEngine', () => cluster({ engine: 'nats' }));
