@@ -1,8 +1,12 @@
 // rte_ring from JavaScript: create, look up, free, enqueue/dequeue pointer-sized elements one
-// at a time or in bursts (a BigUint64Array), and the ring's counters. No policy here: names,
-// sizes and flags are validated in src/shm/ring.ts before any of these functions runs.
+// at a time or in bursts (a BigUint64Array), and the ring's counters; an operation does not
+// wait without end behind one a killed process left unfinished. Names, sizes and flags are
+// validated in src/shm/ring.ts before any of these functions runs.
 #include <rte_errno.h>
+#include <rte_pause.h>
 #include <rte_ring.h>
+
+#include <chrono>
 
 #include "common.h"
 #include "shm_handle.h"
@@ -85,10 +89,73 @@ Napi::Value RingFreeCount(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), rte_ring_free_count(RingArg(info.Env(), info[0])));
 }
 
+// How long an operation waits, before it starts, for the operations of other processes already
+// in progress on the same side of a ring to finish: one whose process was killed inside it
+// (SIGKILL between DPDK's move of the head and of the tail) never finishes, and DPDK's next
+// operation on that side then waits for it without end, on the JS thread, deaf to signals. A
+// live process finishes within microseconds, unless the scheduler takes its CPU in between:
+// 2 s is far beyond a time slice, even on a crowded machine.
+constexpr std::chrono::milliseconds kInFlightWait{2000};
+
+// Head and tail of the producers' (or consumers') side of a multi-process side of `ring`;
+// false for a single-producer (single-consumer) side, where no operation waits for another.
+// The ring is shared memory: these are plain reads, used only to decide whether to wait.
+bool SidePositions(const rte_ring* ring, bool producers, uint32_t* head, uint32_t* tail) {
+  const rte_ring_headtail& side = producers ? ring->prod : ring->cons;
+  switch (side.sync_type) {
+    case RTE_RING_SYNC_MT:
+      *head = __atomic_load_n(&side.head, __ATOMIC_ACQUIRE);
+      *tail = __atomic_load_n(&side.tail, __ATOMIC_ACQUIRE);
+      return true;
+    case RTE_RING_SYNC_MT_RTS: {
+      const rte_ring_rts_headtail& rts = producers ? ring->rts_prod : ring->rts_cons;
+      *head = __atomic_load_n(&rts.head.val.pos, __ATOMIC_ACQUIRE);
+      *tail = __atomic_load_n(&rts.tail.val.pos, __ATOMIC_ACQUIRE);
+      return true;
+    }
+    case RTE_RING_SYNC_MT_HTS: {
+      const rte_ring_hts_headtail& hts = producers ? ring->hts_prod : ring->hts_cons;
+      *head = __atomic_load_n(&hts.ht.pos.head, __ATOMIC_ACQUIRE);
+      *tail = __atomic_load_n(&hts.ht.pos.tail, __ATOMIC_ACQUIRE);
+      return true;
+    }
+    default:
+      return false;
+  }
+}
+
+// Before an operation on a multi-process side: waits until the operations in progress there
+// now have finished (the tail reached the head seen), at most kInFlightWait, else throws
+// RING_STUCK rather than let DPDK wait for good. A process killed between this check and its
+// own move of the head is not caught (a window of a few instructions).
+void AwaitInFlight(Napi::Env env, const rte_ring* ring, bool producers) {
+  uint32_t head = 0;
+  uint32_t tail = 0;
+  if (!SidePositions(ring, producers, &head, &tail) || head == tail) return;
+  const uint32_t seen = head;
+  const auto until = std::chrono::steady_clock::now() + kInFlightWait;
+  for (unsigned spins = 0;; spins++) {
+    SidePositions(ring, producers, &head, &tail);
+    // (positions wrap around 2^32: "the tail reached `seen`" is a signed distance)
+    if (static_cast<int32_t>(tail - seen) >= 0) return;
+    if ((spins & 1023) == 1023 && std::chrono::steady_clock::now() > until) break;
+    rte_pause();
+  }
+  const char* side = producers ? "an enqueue" : "a dequeue";
+  ThrowError(
+      env, "RING_STUCK",
+      std::string("ring '") + ring->name + "': " + side + " of another process has not finished for " +
+          std::to_string(kInFlightWait.count()) + " ms (" + std::to_string(head - tail) +
+          " slots taken and never released). A process killed inside an operation leaves DPDK's multi-producer and " +
+          "multi-consumer rings stuck for good: make a new ring, and see docs/shared-memory-objects.md, \"Rings and a "
+          "process killed inside an operation\"");
+}
+
 // ringEnqueue(handle, value) -> true when enqueued, false when the ring is full
 Napi::Value RingEnqueue(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   rte_ring* ring = RingArg(env, info[0]);
+  AwaitInFlight(env, ring, true);
   void* obj = reinterpret_cast<void*>(static_cast<uintptr_t>(ToAddress(env, info[1])));
   return Napi::Boolean::New(env, rte_ring_enqueue(ring, obj) == 0);
 }
@@ -97,6 +164,7 @@ Napi::Value RingEnqueue(const Napi::CallbackInfo& info) {
 Napi::Value RingDequeue(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   rte_ring* ring = RingArg(env, info[0]);
+  AwaitInFlight(env, ring, false);
   void* obj = nullptr;
   if (rte_ring_dequeue(ring, &obj) != 0) return env.Null();
   return FromAddress(env, reinterpret_cast<uintptr_t>(obj));
@@ -121,6 +189,7 @@ Napi::Value RingEnqueueBurst(const Napi::CallbackInfo& info) {
   unsigned n = 0;
   void** objs = Slice(env, info, 1, &n);
   bool bulk = info[4].ToBoolean();
+  AwaitInFlight(env, ring, true);
   unsigned done = bulk ? rte_ring_enqueue_bulk(ring, objs, n, nullptr) : rte_ring_enqueue_burst(ring, objs, n, nullptr);
   return Napi::Number::New(env, done);
 }
@@ -132,6 +201,7 @@ Napi::Value RingDequeueBurst(const Napi::CallbackInfo& info) {
   unsigned n = 0;
   void** objs = Slice(env, info, 1, &n);
   bool bulk = info[4].ToBoolean();
+  AwaitInFlight(env, ring, false);
   unsigned done = bulk ? rte_ring_dequeue_bulk(ring, objs, n, nullptr) : rte_ring_dequeue_burst(ring, objs, n, nullptr);
   return Napi::Number::New(env, done);
 }

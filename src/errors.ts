@@ -89,6 +89,12 @@ export const ErrorCodes = {
   notInPool: 'NOT_IN_POOL',
   /** A ring, mempool or memzone used after free() in this process. */
   freed: 'FREED',
+  /**
+   * An operation on a multi-producer (multi-consumer) ring that another process began has not
+   * finished for 2 s: its process was most likely killed inside it, which leaves the ring stuck
+   * for good (docs/shared-memory-objects.md, "Rings and a process killed inside an operation").
+   */
+  ringStuck: 'RING_STUCK',
   /** No ethdev port with that id in the group. */
   unknownPort: 'UNKNOWN_PORT',
   /** The PMD (or this machine) lacks what was asked, e.g. a link status interrupt. */

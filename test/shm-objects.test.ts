@@ -51,6 +51,14 @@ describe('rings', () => {
     });
     expect(await s.use(shm).ringCreate('sp', { size: 8 })).toMatchObject({ code: 'EEXIST', message: expect.stringMatching(/Ring\.lookup\('sp'\)/) });
     expect(await s.use(shm).ringLookup('missing')).toMatchObject({ code: 'ENOENT' });
+    // A name free for rings whose memzone name (RG_<name>) another object has: not "use Ring.lookup", which finds nothing.
+    expect(await p.use(shm).memzoneReserve('RG_clash', { size: 64 })).toMatchObject({ name: 'RG_clash' });
+    expect(await p.use(shm).ringCreate('clash', { size: 8 })).toMatchObject({ code: 'EEXIST', message: expect.stringContaining("under the name 'RG_clash'") });
+    expect(await p.use(shm).memzoneReserve('MP_clash', { size: 64 })).toMatchObject({ name: 'MP_clash' });
+    expect(await p.use(shm).mempoolCreate('clash', { size: 15, elementSize: 64 })).toMatchObject({
+      code: 'EEXIST',
+      message: expect.stringContaining("under the name 'MP_clash'"),
+    });
     expect(await s.use(shm).ringCreate('fromsec', { size: 4, consumer: 'single' })).toMatchObject({ capacity: 3, consumer: 'single' });
     expect(await p.use(shm).ringLookup('fromsec')).toMatchObject({ capacity: 3 });
     expect(await p.use(shm).ringCreate('tiny', { size: 2 })).toMatchObject({ capacity: 1 });
@@ -67,6 +75,40 @@ describe('rings', () => {
       count: 0,
     });
     expect(await p.use(shm).ringFreeThenUse('fromsec')).toMatchObject({ afterFree: { code: 'FREED' }, lookup: { code: 'ENOENT' } });
+  });
+});
+
+describe('rings and a process killed inside an operation', () => {
+  it('an operation left unfinished on a multi-process side fails the next one there with RING_STUCK after 2 s, not a wait for good; the other side and single-process sides go on', async () => {
+    const g = group('ringstuck');
+    const p = await g.startAgent({ procType: 'primary' });
+    const s = await g.startAgent({ procType: 'secondary' });
+    expect(await p.use(shm).ringCreate('stk', { size: 16 })).toMatchObject({ producer: 'multi', consumer: 'multi' });
+    expect(await p.use(shm).ringCreate('stkrts', { size: 16, producer: 'multi-hts', consumer: 'multi-rts' })).toMatchObject({ producer: 'multi-hts' });
+    expect(await p.use(shm).ringCreate('stksp', { size: 16, producer: 'single', consumer: 'single' })).toMatchObject({ producer: 'single' });
+    expect(await s.use(shm).ringEnqueue('stk', ['1', '2'], 'burst')).toBe(2);
+    // A healthy ring does not wait.
+    expect(await s.use(shm).ringTry('stk', 'enqueue')).toMatchObject({ result: true });
+    await p.use(shm).ringForgeUnfinished('stk', 'producers', 3);
+    const stuck = (await s.use(shm).ringTry('stk', 'enqueue')) as { result: { code: string; message: string }; ms: number };
+    expect(stuck.result).toMatchObject({
+      code: 'RING_STUCK',
+      message: expect.stringMatching(/'stk': an enqueue of another process has not finished .*3 slots/),
+    });
+    expect(stuck.ms).toBeGreaterThanOrEqual(1900);
+    expect(await s.use(shm).ringTry('stk', 'enqueueBurst')).toMatchObject({ result: { code: 'RING_STUCK' } });
+    // The consumers' side is not stuck: what was enqueued before is taken.
+    expect(await s.use(shm).ringDequeue('stk', 8, 'burst')).toEqual(['1', '2', '7']);
+    await p.use(shm).ringForgeUnfinished('stk', 'consumers', 1);
+    expect(await s.use(shm).ringTry('stk', 'dequeue')).toMatchObject({ result: { code: 'RING_STUCK', message: expect.stringContaining('a dequeue') } });
+    // The other sync modes of a multi-process side, likewise.
+    await p.use(shm).ringForgeUnfinished('stkrts', 'producers', 1);
+    expect(await s.use(shm).ringTry('stkrts', 'enqueue')).toMatchObject({ result: { code: 'RING_STUCK' } });
+    // A single-producer side waits for no one.
+    await p.use(shm).ringForgeUnfinished('stksp', 'producers', 1);
+    expect(await s.use(shm).ringTry('stksp', 'enqueue')).toMatchObject({ result: true });
+    // Both processes still answer, and close as usual.
+    expect(await p.use(shm).ringLookup('stk')).toMatchObject({ name: 'stk' });
   });
 });
 
@@ -207,6 +249,7 @@ describe('mempools', () => {
       readForeign: { code: 'NOT_IN_POOL' },
       putForeign: { code: 'NOT_IN_POOL' },
       putBulkWithOneForeign: { code: 'NOT_IN_POOL' },
+      getBulkPastEnd: { code: 'ERANGE', message: 'getBulk: values [12, 10) are outside the array of 10 values' },
       inUseAfterBadPuts: 1,
       viaChunk: 'zero-copy',
       viaObjectView: 'zero-copy',

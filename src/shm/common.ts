@@ -157,13 +157,42 @@ export function isPowerOfTwo(n: number): boolean {
   return n > 0 && Number.isInteger(Math.log2(n));
 }
 
+/** `[start, start + count)` lies in `values` (counted in values: the native check counts bytes). */
+export function checkSpan(what: string, values: BigUint64Array, start: number, count: number): void {
+  if (!Number.isInteger(start) || !Number.isInteger(count) || start < 0 || count < 0 || start + count > values.length) {
+    throw new MpBusError(
+      ErrorCodes.outOfRange,
+      `${what}: values [${String(start)}, ${String(start + count)}) are outside the array of ${values.length} values`,
+    );
+  }
+}
+
+/** True when `find` (a native lookup) finds its object, false when it throws. */
+export function exists(find: () => unknown): boolean {
+  try {
+    find();
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 /**
  * Rewrites DPDK's EEXIST / ENOENT into errors that name the object and the fix; other errors
- * pass through unchanged. A create's ENOENT is not "no such object": DPDK says it when it found
+ * pass through unchanged. `internalName`: a create's EEXIST came from DPDK's own name for the
+ * object's memory, another object's (the object's own name is free). A create's ENOENT is not "no such object": DPDK says it when it found
  * no memory for one as large as asked.
  */
-export function explainNativeError(err: unknown, kind: string, name: string, op: 'create' | 'lookup', where?: string): unknown {
+export function explainNativeError(err: unknown, kind: string, name: string, op: 'create' | 'lookup', where?: string, internalName?: string): unknown {
   if (!(err instanceof MpBusError)) return err;
+  if (op === 'create' && err.code === 'EEXIST' && internalName !== undefined) {
+    // The object's own name is free, but DPDK's name for its memory (or ring) is another object's.
+    return new MpBusError(
+      ErrorCodes.exists,
+      `cannot create a ${kind} named '${name}': DPDK keeps it under the name '${internalName}', which another object of the group has (a memzone, ring or mempool of that name): choose another name`,
+      { cause: err, errno: err.errno },
+    );
+  }
   if (op === 'create' && (err.code === 'ENOENT' || err.code === 'ENOMEM')) {
     // (memory of a page size asked for: the machine may have none of that size at all)
     const fix = where === undefined ? '' : `, check that the group has hugepages of that size (grep Huge /proc/meminfo; DPDK uses the mounted sizes),`;

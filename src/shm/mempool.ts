@@ -22,6 +22,8 @@ import { MpBusError, ErrorCodes } from '../errors.js';
 import { mempoolNative, type MempoolHandle } from '../native/mempool.js';
 import {
   assertUsable,
+  checkSpan,
+  exists,
   explainNativeError,
   openRuntime,
   track,
@@ -145,7 +147,8 @@ export class Mempool {
     try {
       return Mempool.adopt(mempoolNative().mempoolCreate(name, size, elementSize, cacheSize, socketId, flags));
     } catch (err) {
-      throw explainNativeError(err, 'Mempool', name, 'create');
+      // (a name taken only by another object named as DPDK names the pool's memory and ring: MP_<name>)
+      throw explainNativeError(err, 'Mempool', name, 'create', undefined, exists(() => mempoolNative().mempoolLookup(name)) ? undefined : `MP_${name}`);
     }
   }
 
@@ -193,7 +196,9 @@ export class Mempool {
   getBulk(out: BigUint64Array, options: { count?: number; start?: number } = {}): boolean {
     this.check();
     const start = options.start ?? 0;
-    return mempoolNative().mempoolGetBulk(this.handle, out, start, options.count ?? out.length - start);
+    const count = options.count ?? out.length - start;
+    checkSpan('getBulk', out, start, count);
+    return mempoolNative().mempoolGetBulk(this.handle, out, start, count);
   }
 
   /** Puts one object back. @throws {MpBusError} `NOT_IN_POOL` for an address that is not one of its objects. */
@@ -206,7 +211,9 @@ export class Mempool {
   putBulk(addresses: BigUint64Array, options: { count?: number; start?: number } = {}): void {
     this.check();
     const start = options.start ?? 0;
-    mempoolNative().mempoolPutBulk(this.handle, addresses, start, options.count ?? addresses.length - start);
+    const count = options.count ?? addresses.length - start;
+    checkSpan('putBulk', addresses, start, count);
+    mempoolNative().mempoolPutBulk(this.handle, addresses, start, count);
   }
 
   /** True when `address` is the start of one of this pool's objects (check untrusted addresses with it). */

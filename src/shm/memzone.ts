@@ -33,7 +33,7 @@ import {
 export interface MemzoneOptions {
   /** Size in bytes (at least 1). */
   size: number;
-  /** Alignment of the start, a power of two (default: DPDK's cache line). */
+  /** Alignment of the start, a power of two (default, or 0: DPDK's cache line). */
   align?: number | undefined;
   /** NUMA socket; default any. */
   socketId?: number | undefined;

@@ -17,6 +17,8 @@ import { ringNative, type RingHandle } from '../native/ring.js';
 import { mempoolNative } from '../native/mempool.js';
 import {
   assertUsable,
+  checkSpan,
+  exists,
   explainNativeError,
   isPowerOfTwo,
   openRuntime,
@@ -152,7 +154,8 @@ export class Ring {
     try {
       return Ring.adopt(ringNative().ringCreate(name, size, socketId, flags));
     } catch (err) {
-      throw explainNativeError(err, 'Ring', name, 'create');
+      // (a name taken only by DPDK's memzone of the ring: `Ring.lookup` would not find it)
+      throw explainNativeError(err, 'Ring', name, 'create', undefined, exists(() => ringNative().ringLookup(name)) ? undefined : `RG_${name}`);
     }
   }
 
@@ -265,24 +268,9 @@ export class Ring {
   }
 }
 
-/** `[start, start + count)` lies in `values` (counted in values: the native check counts bytes). */
-function checkSpan(what: string, values: BigUint64Array, start: number, count: number): void {
-  if (!Number.isInteger(start) || !Number.isInteger(count) || start < 0 || count < 0 || start + count > values.length) {
-    throw new MpBusError(
-      ErrorCodes.outOfRange,
-      `${what}: values [${String(start)}, ${String(start + count)}) are outside the array of ${values.length} values`,
-    );
-  }
-}
-
 /** DPDK's prefix of a mempool's own ring (rte_mempool_ring: `MP_<pool>`). */
 const MEMPOOL_RING_PREFIX = 'MP_';
 
 function mempoolExists(name: string): boolean {
-  try {
-    mempoolNative().mempoolLookup(name);
-    return true;
-  } catch {
-    return false;
-  }
+  return exists(() => mempoolNative().mempoolLookup(name));
 }
