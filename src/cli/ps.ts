@@ -79,7 +79,7 @@ export const ps: Command = {
       .filter((p) => p.rowsDropped > 0)
       .map(
         (p) =>
-          `\n\npid ${p.pid} has more actors, mailboxes and asked names than its ${ROWS} counter rows: ${amount(p.rowsDropped)} were not counted, and are not shown`,
+          `\n\npid ${p.pid} had more actors, mailboxes and asked names than its ${ROWS} counter rows: ${amount(p.rowsDropped)} could not be counted since it started (what is shown of it may miss some)`,
       )
       .join('');
     // What killed processes left: their pids, and how to remove the files of a dead group.
