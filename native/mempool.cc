@@ -1,7 +1,8 @@
 // rte_mempool from JavaScript: create, look up, free; get and put objects (addresses); read
 // and write an object's bytes; zero-copy views of the pool's memory. Every address that comes
 // from JavaScript (and so possibly from another process, through a ring) is checked against the
-// pool's own list of objects before it is read, written or put back.
+// pool's own list of objects before it is read, written or put back; a get or put does not wait
+// without end behind one that a killed process left unfinished in the pool's ring.
 #include <rte_errno.h>
 #include <rte_mempool.h>
 #include <string.h>
@@ -11,6 +12,7 @@
 #include <vector>
 
 #include "common.h"
+#include "ring_wait.h"
 #include "shm_handle.h"
 #include "shm_view.h"
 
@@ -141,10 +143,25 @@ Napi::Value MempoolInUseCount(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), rte_mempool_in_use_count(PoolArg(info.Env(), info[0])));
 }
 
+// Before a get (put) of `n` objects that goes past this lcore's cache to the pool's own ring
+// (DPDK's ring ops): waits for what other processes left in progress there, or throws
+// RING_STUCK (see AwaitRingInFlight). A get or put the cache serves does not touch the ring.
+void AwaitPoolRing(Napi::Env env, const rte_mempool* mp, unsigned n, bool put) {
+  const rte_mempool_ops* ops = rte_mempool_get_ops(mp->ops_index);
+  if (ops == nullptr || strncmp(ops->name, "ring_", 5) != 0 || mp->pool_data == nullptr) return;
+  const rte_mempool_cache* cache = rte_mempool_default_cache(const_cast<rte_mempool*>(mp), rte_lcore_id());
+  if (cache != nullptr && n <= RTE_MEMPOOL_CACHE_MAX_SIZE &&
+      (put ? cache->len + n <= cache->flushthresh : cache->len >= n))
+    return;
+  AwaitRingInFlight(env, static_cast<const rte_ring*>(mp->pool_data), put, std::string("mempool '") + mp->name + "'",
+                    "create the pool anew");
+}
+
 // mempoolGet(handle) -> bigint address, or null when the pool is empty
 Napi::Value MempoolGet(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   rte_mempool* mp = PoolArg(env, info[0]);
+  AwaitPoolRing(env, mp, 1, false);
   void* obj = nullptr;
   if (rte_mempool_get(mp, &obj) != 0) return env.Null();
   return FromAddress(env, reinterpret_cast<uintptr_t>(obj));
@@ -159,6 +176,7 @@ Napi::Value MempoolGetBulk(const Napi::CallbackInfo& info) {
   double n = info[3].As<Napi::Number>().DoubleValue();
   CheckRange(env, start, n, arr.length, "array");
   void** objs = reinterpret_cast<void**>(arr.data + static_cast<size_t>(start));
+  AwaitPoolRing(env, mp, static_cast<unsigned>(n), false);
   return Napi::Boolean::New(env, rte_mempool_get_bulk(mp, objs, static_cast<unsigned>(n)) == 0);
 }
 
@@ -166,7 +184,9 @@ Napi::Value MempoolGetBulk(const Napi::CallbackInfo& info) {
 Napi::Value MempoolPut(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   rte_mempool* mp = PoolArg(env, info[0]);
-  rte_mempool_put(mp, CheckedObject(env, mp, info[1]));
+  void* obj = CheckedObject(env, mp, info[1]);
+  AwaitPoolRing(env, mp, 1, true);
+  rte_mempool_put(mp, obj);
   return env.Undefined();
 }
 
@@ -186,6 +206,7 @@ Napi::Value MempoolPutBulk(const Napi::CallbackInfo& info) {
           "element " + std::to_string(i) + " is not an object of mempool '" + mp->name + "'; nothing was put back");
     }
   }
+  AwaitPoolRing(env, mp, static_cast<unsigned>(n), true);
   rte_mempool_put_bulk(mp, reinterpret_cast<void**>(first), static_cast<unsigned>(n));
   return env.Undefined();
 }

@@ -9,11 +9,82 @@
 #include <chrono>
 
 #include "common.h"
+#include "ring_wait.h"
 #include "shm_handle.h"
 #include "shm_view.h"
 
 namespace mpbus {
 namespace {
+
+// How long an operation waits, before it starts, for the operations of other processes already
+// in progress on the same side of a ring to finish: one whose process was killed inside it
+// (SIGKILL between DPDK's move of the head and of the tail) never finishes, and DPDK's next
+// operation on that side then waits for it without end, on the JS thread, deaf to signals. A
+// live process finishes within microseconds, unless the scheduler takes its CPU in between:
+// 2 s is far beyond a time slice, even on a crowded machine.
+constexpr std::chrono::milliseconds kInFlightWait{2000};
+
+// Head and tail of the producers' (or consumers') side of a multi-process side of `ring`;
+// false for a single-producer (single-consumer) side, where no operation waits for another.
+// The ring is shared memory: these are plain reads, used only to decide whether to wait.
+bool SidePositions(const rte_ring* ring, bool producers, uint32_t* head, uint32_t* tail) {
+  const rte_ring_headtail& side = producers ? ring->prod : ring->cons;
+  switch (side.sync_type) {
+    case RTE_RING_SYNC_MT:
+      *head = __atomic_load_n(&side.head, __ATOMIC_ACQUIRE);
+      *tail = __atomic_load_n(&side.tail, __ATOMIC_ACQUIRE);
+      return true;
+    case RTE_RING_SYNC_MT_RTS: {
+      const rte_ring_rts_headtail& rts = producers ? ring->rts_prod : ring->rts_cons;
+      *head = __atomic_load_n(&rts.head.val.pos, __ATOMIC_ACQUIRE);
+      *tail = __atomic_load_n(&rts.tail.val.pos, __ATOMIC_ACQUIRE);
+      return true;
+    }
+    case RTE_RING_SYNC_MT_HTS: {
+      const rte_ring_hts_headtail& hts = producers ? ring->hts_prod : ring->hts_cons;
+      *head = __atomic_load_n(&hts.ht.pos.head, __ATOMIC_ACQUIRE);
+      *tail = __atomic_load_n(&hts.ht.pos.tail, __ATOMIC_ACQUIRE);
+      return true;
+    }
+    default:
+      return false;
+  }
+}
+
+}  // namespace
+
+// Before an operation on a multi-process side: waits until the operations in progress there
+// now have finished (the tail reached the head seen), at most kInFlightWait, else throws
+// RING_STUCK rather than let DPDK wait for good. A process killed between this check and its
+// own move of the head is not caught (a window of a few instructions).
+void AwaitRingInFlight(Napi::Env env, const rte_ring* ring, bool producers, const std::string& what,
+                       const std::string& fix) {
+  uint32_t head = 0;
+  uint32_t tail = 0;
+  if (!SidePositions(ring, producers, &head, &tail) || head == tail) return;
+  const uint32_t seen = head;
+  const auto until = std::chrono::steady_clock::now() + kInFlightWait;
+  for (unsigned spins = 0;; spins++) {
+    SidePositions(ring, producers, &head, &tail);
+    // (positions wrap around 2^32: "the tail reached `seen`" is a signed distance)
+    if (static_cast<int32_t>(tail - seen) >= 0) return;
+    if ((spins & 1023) == 1023 && std::chrono::steady_clock::now() > until) break;
+    rte_pause();
+  }
+  const char* side = producers ? "an enqueue" : "a dequeue";
+  ThrowError(env, "RING_STUCK",
+             what + ": " + side + " of another process has not finished for " + std::to_string(kInFlightWait.count()) +
+                 " ms (" + std::to_string(head - tail) +
+                 " slots taken and never released). A process killed inside an operation leaves DPDK's multi-producer "
+                 "and multi-consumer rings stuck for good: " +
+                 fix + ", and see docs/shared-memory-objects.md, \"Rings and a process killed inside an operation\"");
+}
+
+namespace {
+
+void AwaitInFlight(Napi::Env env, const rte_ring* ring, bool producers) {
+  AwaitRingInFlight(env, ring, producers, std::string("ring '") + ring->name + "'", "make a new ring");
+}
 
 rte_ring* RingArg(Napi::Env env, const Napi::Value& value) {
   RequireEal(env);
@@ -87,68 +158,6 @@ Napi::Value RingCount(const Napi::CallbackInfo& info) {
 
 Napi::Value RingFreeCount(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), rte_ring_free_count(RingArg(info.Env(), info[0])));
-}
-
-// How long an operation waits, before it starts, for the operations of other processes already
-// in progress on the same side of a ring to finish: one whose process was killed inside it
-// (SIGKILL between DPDK's move of the head and of the tail) never finishes, and DPDK's next
-// operation on that side then waits for it without end, on the JS thread, deaf to signals. A
-// live process finishes within microseconds, unless the scheduler takes its CPU in between:
-// 2 s is far beyond a time slice, even on a crowded machine.
-constexpr std::chrono::milliseconds kInFlightWait{2000};
-
-// Head and tail of the producers' (or consumers') side of a multi-process side of `ring`;
-// false for a single-producer (single-consumer) side, where no operation waits for another.
-// The ring is shared memory: these are plain reads, used only to decide whether to wait.
-bool SidePositions(const rte_ring* ring, bool producers, uint32_t* head, uint32_t* tail) {
-  const rte_ring_headtail& side = producers ? ring->prod : ring->cons;
-  switch (side.sync_type) {
-    case RTE_RING_SYNC_MT:
-      *head = __atomic_load_n(&side.head, __ATOMIC_ACQUIRE);
-      *tail = __atomic_load_n(&side.tail, __ATOMIC_ACQUIRE);
-      return true;
-    case RTE_RING_SYNC_MT_RTS: {
-      const rte_ring_rts_headtail& rts = producers ? ring->rts_prod : ring->rts_cons;
-      *head = __atomic_load_n(&rts.head.val.pos, __ATOMIC_ACQUIRE);
-      *tail = __atomic_load_n(&rts.tail.val.pos, __ATOMIC_ACQUIRE);
-      return true;
-    }
-    case RTE_RING_SYNC_MT_HTS: {
-      const rte_ring_hts_headtail& hts = producers ? ring->hts_prod : ring->hts_cons;
-      *head = __atomic_load_n(&hts.ht.pos.head, __ATOMIC_ACQUIRE);
-      *tail = __atomic_load_n(&hts.ht.pos.tail, __ATOMIC_ACQUIRE);
-      return true;
-    }
-    default:
-      return false;
-  }
-}
-
-// Before an operation on a multi-process side: waits until the operations in progress there
-// now have finished (the tail reached the head seen), at most kInFlightWait, else throws
-// RING_STUCK rather than let DPDK wait for good. A process killed between this check and its
-// own move of the head is not caught (a window of a few instructions).
-void AwaitInFlight(Napi::Env env, const rte_ring* ring, bool producers) {
-  uint32_t head = 0;
-  uint32_t tail = 0;
-  if (!SidePositions(ring, producers, &head, &tail) || head == tail) return;
-  const uint32_t seen = head;
-  const auto until = std::chrono::steady_clock::now() + kInFlightWait;
-  for (unsigned spins = 0;; spins++) {
-    SidePositions(ring, producers, &head, &tail);
-    // (positions wrap around 2^32: "the tail reached `seen`" is a signed distance)
-    if (static_cast<int32_t>(tail - seen) >= 0) return;
-    if ((spins & 1023) == 1023 && std::chrono::steady_clock::now() > until) break;
-    rte_pause();
-  }
-  const char* side = producers ? "an enqueue" : "a dequeue";
-  ThrowError(
-      env, "RING_STUCK",
-      std::string("ring '") + ring->name + "': " + side + " of another process has not finished for " +
-          std::to_string(kInFlightWait.count()) + " ms (" + std::to_string(head - tail) +
-          " slots taken and never released). A process killed inside an operation leaves DPDK's multi-producer and " +
-          "multi-consumer rings stuck for good: make a new ring, and see docs/shared-memory-objects.md, \"Rings and a "
-          "process killed inside an operation\"");
 }
 
 // ringEnqueue(handle, value) -> true when enqueued, false when the ring is full

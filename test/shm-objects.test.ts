@@ -107,6 +107,11 @@ describe('rings and a process killed inside an operation', () => {
     // A single-producer side waits for no one.
     await p.use(shm).ringForgeUnfinished('stksp', 'producers', 1);
     expect(await s.use(shm).ringTry('stksp', 'enqueue')).toMatchObject({ result: true });
+    // A mempool's own ring (MP_<pool>), which a get or put past the lcore's cache goes to (no cache here).
+    expect(await p.use(shm).mempoolCreate('stkpool', { size: 15, elementSize: 64, cacheSize: 0 })).toMatchObject({ size: 15 });
+    expect(await s.use(shm).mempoolTryGet('stkpool')).toBe('got one');
+    await p.use(shm).ringForgeUnfinished('MP_stkpool', 'consumers', 1);
+    expect(await s.use(shm).mempoolTryGet('stkpool')).toMatchObject({ code: 'RING_STUCK', message: expect.stringContaining("mempool 'stkpool': a dequeue") });
     // Both processes still answer, and close as usual.
     expect(await p.use(shm).ringLookup('stk')).toMatchObject({ name: 'stk' });
   });
