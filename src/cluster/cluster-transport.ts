@@ -48,7 +48,8 @@ import {
 } from '../actors/transport.js';
 import { AnnouncementAssembly, announcementParts, Directory, type AnnouncementMessage, type NodeAnnouncement } from './directory.js';
 import type { ClusterEngine, EngineHeaders, EngineMessage, EngineSubscription } from './engine.js';
-import { NatsEngine, natsSettings, type NatsEngineOptions } from './nats-engine.js';
+import { NatsEngine } from './nats-engine.js';
+import { natsSettings, type NatsEngineOptions } from './nats-settings.js';
 
 /** Options of the `cluster` option of `ActorSystem`. */
 export interface ClusterOptions {
