@@ -26,7 +26,7 @@ constexpr std::chrono::milliseconds kInFlightWait{2000};
 
 // Head and tail of the producers' (or consumers') side of a multi-process side of `ring`;
 // false for a single-producer (single-consumer) side, where no operation waits for another.
-// The ring is shared memory: these are plain reads, used only to decide whether to wait.
+// Another process writes them: they are only read, to decide whether to wait.
 bool SidePositions(const rte_ring* ring, bool producers, uint32_t* head, uint32_t* tail) {
   const rte_ring_headtail& side = producers ? ring->prod : ring->cons;
   switch (side.sync_type) {

@@ -7,7 +7,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-bash scripts/setup-machine.sh nats-server dpdk-doc tmux clang-format   # nats-server: the cluster tests (docs/cluster.md); dpdk-doc: the sources of DPDK's examples, built by test/c-examples.test.ts; tmux: test/cli-live.test.ts runs `mpbus top` in a terminal; clang-format: test/unit/style.test.ts checks native/
+bash scripts/setup-machine.sh nats-server openssl dpdk-doc tmux clang-format   # nats-server: the cluster tests (docs/cluster.md); openssl: test/cluster.test.ts makes a CA and a certificate for its TLS server; dpdk-doc: the sources of DPDK's examples, built by test/c-examples.test.ts; tmux: test/cli-live.test.ts runs `mpbus top` in a terminal; clang-format: test/unit/style.test.ts checks native/
 say() { [ -n "${MPBUS_SETUP_QUIET:-}" ] || echo "mpbus setup: $*"; }
 
 # npm dependencies: install when missing or when the lock file changed since the last install.

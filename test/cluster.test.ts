@@ -488,7 +488,7 @@ describe('cluster over a real nats-server (hosts in one process)', () => {
   });
 });
 
-/** A CA and a server certificate for 127.0.0.1 signed by it, made with openssl in `dir`. */
+/** A CA and a server certificate signed by it for 127.0.0.1 and localhost (the client checks a server given by IP address against "localhost"), made with openssl in `dir`. */
 function makeCertificates(dir: string): { ca: string; cert: string; key: string } {
   const at = (f: string): string => join(dir, f);
   const ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes'];

@@ -179,9 +179,9 @@ export function exists(find: () => unknown): boolean {
 
 /**
  * Rewrites DPDK's EEXIST / ENOENT into errors that name the object and the fix; other errors
- * pass through unchanged. `internalName`: a create's EEXIST came from DPDK's own name for the
- * object's memory, another object's (the object's own name is free). A create's ENOENT is not "no such object": DPDK says it when it found
- * no memory for one as large as asked.
+ * pass through unchanged. A create's ENOENT is not "no such object": DPDK says it when it found
+ * no memory for one as large as asked. `internalName`: the create's EEXIST came from DPDK's own
+ * name for the object's memory, which another object has (the object's own name is free).
  */
 export function explainNativeError(err: unknown, kind: string, name: string, op: 'create' | 'lookup', where?: string, internalName?: string): unknown {
   if (!(err instanceof MpBusError)) return err;
