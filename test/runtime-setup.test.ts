@@ -45,7 +45,7 @@ describe.runIf(isRoot && hasTools)('setup.sh without root', () => {
     const lines = r.stderr.trim().split('\n');
     expect(lines).toEqual([
       'mpbus setup: this machine is not ready for mpbus, and only root can fix it. Run:',
-      '  sudo apt-get update && sudo apt-get install -y libdpdk-dev dpdk dpdk-dev pkg-config g++ make python3 nats-server dpdk-doc tmux clang-format',
+      '  sudo apt-get update && sudo apt-get install -y libdpdk-dev dpdk dpdk-dev pkg-config g++ make python3 nats-server openssl dpdk-doc tmux clang-format',
       `  echo ${want} | sudo tee /proc/sys/vm/nr_hugepages`,
       `  sudo mkdir -p /dev/hugepages && sudo mount -t hugetlbfs -o pagesize=2M,uid=${NOBODY},gid=${NOBODY} nodev /dev/hugepages`,
       'then run this command again (as nobody).',
