@@ -10,7 +10,15 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { firstValueFrom, interval, take, toArray } from 'rxjs';
 import { afterEach, describe, expect, it } from 'vitest';
-import { ActorNotFoundError, ActorSystem, AskTimeoutError, ClusterUnavailableError, InProcessHub, type DeadLetter } from '../src/actors/index.js';
+import {
+  ActorNotFoundError,
+  ActorStoppedError,
+  ActorSystem,
+  AskTimeoutError,
+  ClusterUnavailableError,
+  InProcessHub,
+  type DeadLetter,
+} from '../src/actors/index.js';
 import { NatsEngine, type ClusterEngine, type ClusterOptions, type EngineMessage, type PublishOptions, type SubscribeOptions } from '../src/cluster/index.js';
 import { NatsServer, useNatsServer } from './harness/nats.js';
 import { sleep, until } from './harness/wait.js';
@@ -53,6 +61,26 @@ class CountingEngine implements ClusterEngine {
   }
   close() {
     return this.inner.close();
+  }
+}
+
+/**
+ * An engine that can fail as a dying or stopped process does, its connection still open: `deaf`
+ * drops the requests that come to the names it serves (a process killed with them unread in its
+ * socket); `mute` drops everything it would send or receive (a stopped process).
+ */
+class FaultyEngine extends CountingEngine {
+  deaf = false;
+  mute = false;
+  dropped = 0;
+  override subscribe(subject: string, options: SubscribeOptions, handler: (m: EngineMessage) => void) {
+    return super.subscribe(subject, options, (m) => {
+      if (this.mute || (this.deaf && options.queue !== undefined)) this.dropped++;
+      else handler(m);
+    });
+  }
+  override publish(subject: string, data: Uint8Array, options?: PublishOptions) {
+    if (!this.mute) super.publish(subject, data, options);
   }
 }
 
@@ -348,10 +376,10 @@ describe('cluster over a real nats-server (hosts in one process)', () => {
     expect(caller.cluster!.directory.holdersOf('pool')).toHaveLength(1);
   });
 
-  it('a host that goes away: its names vanish from the others and asks it held fail with a typed error', async () => {
+  it('a host that goes silent, its connection open (a stopped process): after nodeTimeoutMs its names vanish from the others and asks it held fail with a typed error', async () => {
     const cluster = clusterName();
     const a = await host(cluster);
-    const bEngine = new NatsEngine({ servers: natsServer().url });
+    const bEngine = new FaultyEngine(new NatsEngine({ servers: natsServer().url }));
     const b = await host(cluster, { engine: bEngine });
     await b.spawn('stuck', { work: () => new Promise(() => undefined) });
     await until('stuck seen', () => a.has('stuck'));
@@ -361,14 +389,89 @@ describe('cluster over a real nats-server (hosts in one process)', () => {
       .ask('work', null, { timeoutMs: 60_000 })
       .catch((e: unknown) => e);
     await sleep(200);
-    // cut b off without goodbye: as if its process died
-    await bEngine.close();
+    // b says nothing more and hears nothing, its connection open: as if its process were stopped
+    bEngine.mute = true;
     expect(await gone).toMatchObject({ name: 'stuck', reason: 'process-exited' });
     expect(await pending).toMatchObject({
       code: 'ACTOR_STOPPED',
       message: "actor 'stuck' went away with its host (no heartbeat from it within nodeTimeoutMs) before it answered 'work'",
     });
     expect(a.has('stuck')).toBe(false);
+  });
+
+  it('a host of a pool killed with asks unread: the asks it held, acknowledged or not, fail with ActorStoppedError as soon as its connection is gone, not after nodeTimeoutMs; the rest go on to the other host', async () => {
+    const cluster = clusterName();
+    // silence alone would take 30 s to count, and the asks' own timeout 20 s
+    const options = { nodeTimeoutMs: 30_000 };
+    const caller = await host(cluster, options);
+    const dyingEngine = new FaultyEngine(new NatsEngine({ servers: natsServer().url }));
+    const dying = await host(cluster, { ...options, engine: dyingEngine });
+    const stays = await host(cluster, options);
+    const handled = new Map<string, number[]>([
+      ['dying', []],
+      ['stays', []],
+    ]);
+    for (const [label, h] of [
+      ['dying', dying],
+      ['stays', stays],
+    ] as const) {
+      await h.spawn('pool', {
+        job: (n: number) => {
+          handled.get(label)!.push(n);
+          return label;
+        },
+      });
+    }
+    // one acknowledged ask it holds for good, besides those it never reads
+    await dying.spawn('held', { work: () => new Promise(() => undefined) });
+    await until('pool on two hosts', () => caller.cluster!.directory.holdersOf('pool').length === 2 && caller.has('held'));
+    const heldAsk = caller
+      .ref('held')
+      .ask('work', null, { timeoutMs: 20_000 })
+      .catch((e: unknown) => e);
+    const answers: Array<{ n: number; by: unknown }> = [];
+    const failures: Array<Error & { code?: string }> = [];
+    let next = 0;
+    let stop = false;
+    const lane = async (): Promise<void> => {
+      while (!stop) {
+        const n = next++;
+        await caller
+          .ref('pool')
+          .ask('job', n, { timeoutMs: 20_000 })
+          .then(
+            (by: unknown) => answers.push({ n, by }),
+            (err: Error & { code?: string }) => failures.push(err),
+          );
+      }
+    };
+    const lanes = Array.from({ length: 8 }, lane);
+    await until('both hosts answer', () => handled.get('dying')!.length > 20 && handled.get('stays')!.length > 20);
+    // the process dies: what reaches it from now on is never read, then its connection closes
+    dyingEngine.deaf = true;
+    await until('every lane waits on the dying host', () => dyingEngine.dropped >= 8 && failures.length === 0, 5000);
+    await dyingEngine.close();
+    // (well within the 20 s of the asks and the 30 s of silence)
+    await until('the lanes ended on the dying host', () => failures.length >= 8, 10_000);
+    const answeredThen = answers.length;
+    await until('asks go on with the host that stays', () => answers.length > answeredThen + 100);
+    stop = true;
+    await Promise.all(lanes);
+    for (const err of failures) {
+      expect(err).toBeInstanceOf(ActorStoppedError);
+      expect(err.message).toBe(
+        "actor 'pool' went away with its host (its connection to the cluster closed; it had not acknowledged the ask) before it answered 'job'",
+      );
+    }
+    expect(failures.length).toBe(dyingEngine.dropped);
+    expect(await heldAsk).toMatchObject({
+      code: 'ACTOR_STOPPED',
+      message: "actor 'held' went away with its host (its connection to the cluster closed) before it answered 'work'",
+    });
+    // each answered ask was handled once, where it says
+    for (const { n, by } of answers) expect(handled.get(by as string)!.filter((m) => m === n)).toHaveLength(1);
+    expect(caller.has('held')).toBe(false);
+    expect(caller.cluster!.directory.holdersOf('pool')).toHaveLength(1);
   });
 
   it('broadcast topics fan out to every listening host', async () => {

@@ -16,7 +16,9 @@
  *   the remote handler does not outlive its caller; trace and correlation ids travel in headers.
  * - Membership: each node sends a heartbeat with its names every `heartbeatMs`; a node silent
  *   for `nodeTimeoutMs` (killed, cut off) is forgotten: its names vanish (`gone$`) and the asks
- *   it had acknowledged fail with {@link ActorStoppedError}.
+ *   it had acknowledged fail with {@link ActorStoppedError}. A node with asks long
+ *   unacknowledged or unanswered probes the hosts they may be at: one whose NATS connection is
+ *   closed (killed) is forgotten then, not after `nodeTimeoutMs`.
  * - While the engine is disconnected, new asks fail at once with `CLUSTER_UNAVAILABLE`
  *   (`whileDisconnected: 'fail'`, the default) or are sent again when it is back (`'retry'`),
  *   until their deadline. With `'retry'` tells are held too (the NATS client drops what it
@@ -136,6 +138,8 @@ interface RemoteAsk {
   data: Uint8Array;
   headers: EngineHeaders;
   deadline: number;
+  /** When it was last published (`Date.now()`). */
+  sentAt: number;
   /** The node that acknowledged it. */
   responder?: string;
 }
@@ -158,6 +162,8 @@ interface HeldAsk {
 }
 
 const TOKEN_SAFE = /^[A-Za-z0-9_-]+$/;
+/** A NATS subject without wildcards or white space (another node's inbox prefix, as announced). */
+const SUBJECT_LITERAL = /^[^\s*>]+$/;
 
 /**
  * After this node reconnects, how long the other nodes get to reconnect too before silence
@@ -172,6 +178,8 @@ const RECONNECT_GRACE_MS = 2000;
 const RESEND_MS = 100;
 /** 'retry': encoded bytes of tells held while the connection is down, at most (as the NATS client's own reconnect buffer). */
 const HELD_TELLS_MAX_BYTES = 8 * 2 ** 20;
+/** Longest inbox prefix taken from another node's announcement (a NATS subject). */
+const INBOX_MAX_LENGTH = 256;
 
 /** A name as one subject token: safe characters kept, others (dots, wildcards, spaces...) %-encoded. */
 export function subjectToken(name: string): string {
@@ -296,6 +304,13 @@ export class ClusterTransport implements ActorTransport {
   private nextAsk = 1;
   private nextHeld = 1;
   private readonly acks: number[] = [];
+  /** Probes of other nodes' inboxes in flight (see {@link probeSuspects}), by number. */
+  private readonly probes = new Map<number, { node: string; inbox: string; at: number }>();
+  private nextProbe = 1;
+  /** When this node last reconnected (0: never): other nodes are not probed for a while after. */
+  private reconnectedAt = 0;
+  /** An ask not acknowledged for this long may have gone to a host that died: its holders are probed. */
+  private readonly overdueMs: number;
   private timer: NodeJS.Timeout | undefined;
   private announcePending = false;
   private started = false;
@@ -323,6 +338,7 @@ export class ClusterTransport implements ActorTransport {
     this.heartbeatMs = settings.heartbeatMs;
     this.nodeTimeoutMs = settings.nodeTimeoutMs;
     this.whileDisconnected = settings.whileDisconnected;
+    this.overdueMs = Math.max(10, Math.floor(this.heartbeatMs / 4));
     this.exported = settings.exported;
     this.engine = options.engine ?? new NatsEngine({ servers: options.servers, ...options.nats });
     this.heldReplyAddress = `$cluster-reply.${this.nodeId}`;
@@ -648,6 +664,7 @@ export class ClusterTransport implements ActorTransport {
       data: this.encodeRequest(envelope),
       headers,
       deadline,
+      sentAt: now,
     };
     const n = this.nextAsk++;
     this.remoteAsks.set(n, ask);
@@ -664,7 +681,8 @@ export class ClusterTransport implements ActorTransport {
   }
 
   private publishAsk(n: number, ask: RemoteAsk): void {
-    ask.headers[ClusterHeaders.timeoutMs] = String(Math.max(1, ask.deadline - Date.now()));
+    ask.sentAt = Date.now();
+    ask.headers[ClusterHeaders.timeoutMs] = String(Math.max(1, ask.deadline - ask.sentAt));
     try {
       this.engine.publish(ask.subject, ask.data, { reply: `${this.inbox}.${n}`, headers: ask.headers });
     } catch (err) {
@@ -683,7 +701,12 @@ export class ClusterTransport implements ActorTransport {
 
   /** An answer on this node's inbox: ack, reply, failure, or the engine's "no responders". */
   private onAnswer(m: EngineMessage): void {
-    const n = Number(m.subject.slice(this.inbox.length + 1));
+    const suffix = m.subject.slice(this.inbox.length + 1);
+    if (suffix.startsWith('p')) {
+      this.onProbeAnswer(Number(suffix.slice(1)), m);
+      return;
+    }
+    const n = Number(suffix);
     const ask = this.remoteAsks.get(n);
     if (!ask) return;
     if (m.noResponders) {
@@ -836,7 +859,13 @@ export class ClusterTransport implements ActorTransport {
   // ---------------------------------------------------------------- membership
 
   private sendDirectory(what: 'hb' | 'hello' | 'bye'): void {
-    const a: NodeAnnouncement = { node: this.nodeId, pid: process.pid, host: hostname(), names: what === 'bye' ? [] : [...this.served.keys()] };
+    const a: NodeAnnouncement = {
+      node: this.nodeId,
+      pid: process.pid,
+      host: hostname(),
+      names: what === 'bye' ? [] : [...this.served.keys()],
+      inbox: this.inbox,
+    };
     // A long list of names goes in parts: one message of it all would be refused over max_payload.
     for (const m of announcementParts(a, ++this.announceRound)) {
       try {
@@ -876,7 +905,7 @@ export class ClusterTransport implements ActorTransport {
     this.directoryMessages++;
     const what = m.headers[ClusterHeaders.dir];
     if (what === 'bye') {
-      this.nodeRemoved(message.node, 'stopped');
+      this.nodeRemoved(message.node, 'left');
       return;
     }
     this.directory.touch(message.node, Date.now());
@@ -888,7 +917,13 @@ export class ClusterTransport implements ActorTransport {
   private learn(a: NodeAnnouncement, hello: boolean): void {
     const fresh = !this.directory.knows(a.node);
     const vanished = this.directory.announce(
-      { node: a.node, pid: Number(a.pid) || -1, host: String(a.host ?? ''), names: a.names.filter((n) => typeof n === 'string') },
+      {
+        node: a.node,
+        pid: Number(a.pid) || -1,
+        host: String(a.host ?? ''),
+        names: a.names.filter((n) => typeof n === 'string'),
+        inbox: typeof a.inbox === 'string' && a.inbox.length <= INBOX_MAX_LENGTH && SUBJECT_LITERAL.test(a.inbox) ? a.inbox : undefined,
+      },
       Date.now(),
     );
     for (const name of vanished) this.nameGone(name, 'stopped');
@@ -897,23 +932,91 @@ export class ClusterTransport implements ActorTransport {
     this.heardAgain(a.node);
   }
 
-  private nodeRemoved(node: string, reason: 'stopped' | 'process-exited'): void {
+  /**
+   * Forgets `node`: it said goodbye ('left'), went silent for `nodeTimeoutMs` ('silent'), or its
+   * inbox has no subscriber on the server any more ('connection-closed': its NATS connection is
+   * gone). The asks it acknowledged fail, and so do those to names it served that no one serves
+   * now. With `whileDisconnected: 'fail'`, when it died ('silent', 'connection-closed'), so do
+   * the asks to names it served that no host acknowledged (see {@link failUnacknowledged}).
+   */
+  private nodeRemoved(node: string, how: 'left' | 'silent' | 'connection-closed'): void {
+    const reason = how === 'left' ? 'stopped' : 'process-exited';
     const removed = this.directory.remove(node, reason);
     this.assembly.forget(node);
     this.heardAgain(node);
     if (!removed) return;
-    this.log.info({ node, reason, vanished: removed.vanished }, 'node left the cluster');
+    this.log.info({ node, reason, how, vanished: removed.vanished }, 'node left the cluster');
+    const cause =
+      how === 'left' ? 'it left the cluster' : how === 'silent' ? 'no heartbeat from it within nodeTimeoutMs' : 'its connection to the cluster closed';
     for (const [n, ask] of this.remoteAsks) {
-      if (ask.responder === node || (ask.responder === undefined && removed.vanished.includes(ask.to))) {
-        this.failAsk(n, {
-          name: 'ActorStoppedError',
-          code: ActorErrorCodes.actorStopped,
-          message: `the host serving '${ask.to}' went away`,
-          fields: { why: `went away with its host (${reason === 'stopped' ? 'it left the cluster' : 'no heartbeat from it within nodeTimeoutMs'})` },
+      if (ask.responder === node || (ask.responder === undefined && removed.vanished.includes(ask.to))) this.failAsk(n, hostWentAway(ask, cause));
+    }
+    if (how !== 'left' && this.whileDisconnected === 'fail') this.failUnacknowledged(removed.names, Date.now(), cause);
+    for (const name of removed.vanished) this.nameGone(name, reason);
+  }
+
+  /**
+   * A host serving `names` died by `diedBy`: the asks to those names sent before then that no
+   * host has acknowledged fail once a live host would have acknowledged them (`overdueMs` after
+   * they were sent; a live host acknowledges within a turn of its event loop), now or on one
+   * timer. Most likely they went to the dead host as it died (a killed process's connection
+   * lingers for a few ms, and NATS still gives it messages of its queue groups), and would
+   * otherwise wait for their whole timeout.
+   */
+  private failUnacknowledged(names: ReadonlySet<string>, diedBy: number, cause: string): void {
+    if (this.closed) return;
+    const now = Date.now();
+    let later = false;
+    for (const [n, ask] of this.remoteAsks) {
+      if (ask.responder !== undefined || ask.sentAt >= diedBy || !names.has(ask.to)) continue;
+      if (now - ask.sentAt >= this.overdueMs) this.failAsk(n, hostWentAway(ask, `${cause}; it had not acknowledged the ask`));
+      else later = true;
+    }
+    if (later) setTimeout(() => this.failUnacknowledged(names, diedBy, cause), this.overdueMs).unref();
+  }
+
+  /**
+   * Whether other nodes are probed ({@link probeSuspects}): with 'fail' only ('retry' waits out
+   * other hosts' outages), while connected, and not just after this node's own reconnection
+   * (the others' subscriptions may not be back on the server yet).
+   */
+  private probing(now: number): boolean {
+    return this.whileDisconnected === 'fail' && this.engine.connected && now - this.reconnectedAt > this.nodeTimeoutMs + RECONNECT_GRACE_MS;
+  }
+
+  /**
+   * Publishes an empty message to the inbox of each node in `suspects` (one that holds an ask
+   * long unacknowledged, or serves the name of one), with a reply subject here: while the node's
+   * NATS connection is open the message reaches it and nothing comes back; once it is closed
+   * (the process was killed) the server answers "no responders" at once, and the node is
+   * forgotten then ({@link onProbeAnswer}) rather than after `nodeTimeoutMs` of silence.
+   */
+  private probeSuspects(suspects: Set<string>, now: number): void {
+    for (const node of suspects) {
+      const inbox = this.directory.inboxOf(node);
+      if (inbox === undefined) continue;
+      const k = this.nextProbe++;
+      this.probes.set(k, { node, inbox, at: now });
+      try {
+        this.engine.publish(`${inbox}.probe`, new Uint8Array(0), {
+          reply: `${this.inbox}.p${k}`,
+          headers: { [ClusterHeaders.kind]: 'probe', [ClusterHeaders.node]: this.nodeId },
         });
+      } catch (err) {
+        this.probes.delete(k);
+        this.log.debug({ err }, 'probe not sent (connection down)');
+        return;
       }
     }
-    for (const name of removed.vanished) this.nameGone(name, reason);
+  }
+
+  private onProbeAnswer(k: number, m: EngineMessage): void {
+    const probe = this.probes.get(k);
+    if (probe === undefined) return;
+    this.probes.delete(k);
+    // (a node that announced another inbox since is not the one probed)
+    if (!m.noResponders || !this.probing(Date.now()) || this.directory.inboxOf(probe.node) !== probe.inbox) return;
+    this.nodeRemoved(probe.node, 'connection-closed');
   }
 
   private nameGone(name: string, reason: 'stopped' | 'process-exited'): void {
@@ -931,8 +1034,20 @@ export class ClusterTransport implements ActorTransport {
     this.announce();
     if (late) this.directory.touchAll(now);
     // While this node is cut off it hears no one: silence then says nothing about the others.
-    else if (this.engine.connected) for (const node of this.directory.silentSince(now - this.nodeTimeoutMs)) this.nodeRemoved(node, 'process-exited');
-    for (const [n, ask] of this.remoteAsks) if (ask.deadline + 1000 < now) this.remoteAsks.delete(n);
+    else if (this.engine.connected) for (const node of this.directory.silentSince(now - this.nodeTimeoutMs)) this.nodeRemoved(node, 'silent');
+    for (const [k, probe] of this.probes) if (probe.at + this.heartbeatMs < now) this.probes.delete(k);
+    const probing = !late && this.probing(now);
+    let suspects: Set<string> | undefined;
+    let unacknowledged: Set<string> | undefined;
+    for (const [n, ask] of this.remoteAsks) {
+      if (ask.deadline + 1000 < now) this.remoteAsks.delete(n);
+      else if (!probing) continue;
+      else if (ask.responder === undefined) {
+        if (now - ask.sentAt >= this.overdueMs) (unacknowledged ??= new Set()).add(ask.to);
+      } else if (now - ask.sentAt >= this.heartbeatMs) (suspects ??= new Set()).add(ask.responder);
+    }
+    for (const name of unacknowledged ?? []) for (const node of this.directory.holdersOf(name)) (suspects ??= new Set()).add(node);
+    if (suspects !== undefined) this.probeSuspects(suspects, now);
     for (const [id, held] of this.held) if (held.expires < now) this.held.delete(id);
   }
 
@@ -945,6 +1060,7 @@ export class ClusterTransport implements ActorTransport {
   }
 
   private onReconnected(): void {
+    this.reconnectedAt = Date.now();
     this.directory.touchAll(Date.now() + RECONNECT_GRACE_MS);
     this.sendDirectory('hello');
     this.announce();
@@ -991,6 +1107,16 @@ export class ClusterTransport implements ActorTransport {
     const status = this.directory.has(tell.to) ? this.publishTell(tell.to, tell.envelope, tell.data, tell.headers) : 'unknown';
     if (status === 'unknown') this.undeliverable?.(tell.to, tell.envelope);
   }
+}
+
+/** The failure of an ask whose host went away (`cause`: how that was noticed). */
+function hostWentAway(ask: RemoteAsk, cause: string): WireError {
+  return {
+    name: 'ActorStoppedError',
+    code: ActorErrorCodes.actorStopped,
+    message: `the host serving '${ask.to}' went away`,
+    fields: { why: `went away with its host (${cause})` },
+  };
 }
 
 /** The engine refused a message larger than its servers take. */

@@ -13,6 +13,12 @@ export interface NodeAnnouncement {
   pid: number;
   host: string;
   names: string[];
+  /**
+   * The node's inbox prefix (the subject its answers come to): an asker publishes to it to learn
+   * whether the node's NATS connection is still open (no responders: it is not). Absent from
+   * nodes that do not offer it; they are then noticed gone by their silence only.
+   */
+  inbox?: string | undefined;
 }
 
 /**
@@ -72,7 +78,7 @@ export class AnnouncementAssembly {
     for (const name of m.names) p.names.push(name);
     if (p.got.size < parts) return undefined;
     this.pending.delete(m.node);
-    return { node: m.node, pid: m.pid, host: m.host, names: p.names };
+    return { node: m.node, pid: m.pid, host: m.host, names: p.names, inbox: m.inbox };
   }
 
   /** Drops what was heard of `node` (it left). */
@@ -86,12 +92,15 @@ interface NodeEntry {
   host: string;
   names: Set<string>;
   lastSeen: number;
+  inbox: string | undefined;
 }
 
 /** A node that left: how, and the names no other node serves any more. */
 export interface NodeRemoved {
   node: string;
   reason: 'stopped' | 'process-exited';
+  /** Every name it served. */
+  names: ReadonlySet<string>;
   /** Names that have no holder left. */
   vanished: string[];
 }
@@ -107,10 +116,11 @@ export class Directory {
   announce(a: NodeAnnouncement, now: number): string[] {
     let entry = this.nodes.get(a.node);
     if (!entry) {
-      entry = { pid: a.pid, host: a.host, names: new Set(), lastSeen: now };
+      entry = { pid: a.pid, host: a.host, names: new Set(), lastSeen: now, inbox: undefined };
       this.nodes.set(a.node, entry);
     }
     entry.lastSeen = now;
+    entry.inbox = a.inbox;
     const next = new Set(a.names);
     const vanished: string[] = [];
     for (const name of entry.names) if (!next.has(name) && this.drop(name, a.node)) vanished.push(name);
@@ -130,7 +140,7 @@ export class Directory {
     this.nodes.delete(node);
     const vanished: string[] = [];
     for (const name of entry.names) if (this.drop(name, node)) vanished.push(name);
-    return { node, reason, vanished };
+    return { node, reason, names: entry.names, vanished };
   }
 
   /** Counts `node`, when known, as heard from at `now` (a part of its announcement came). */
@@ -160,6 +170,11 @@ export class Directory {
 
   knows(node: string): boolean {
     return this.nodes.has(node);
+  }
+
+  /** A node's inbox prefix, when it announced one (see {@link NodeAnnouncement.inbox}). */
+  inboxOf(node: string): string | undefined {
+    return this.nodes.get(node)?.inbox;
   }
 
   /** Pid of a node's process (meaningful on that node's host only). */

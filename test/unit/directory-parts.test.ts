@@ -1,9 +1,10 @@
 /**
  * A node's list of names split into directory messages small enough for NATS, and joined back
- * up by the receivers (src/cluster/directory.ts): pure, no NATS.
+ * up by the receivers, and the directory those announcements fill (src/cluster/directory.ts):
+ * pure, no NATS.
  */
 import { describe, expect, it } from 'vitest';
-import { AnnouncementAssembly, announcementParts, type NodeAnnouncement } from '../../src/cluster/directory.js';
+import { AnnouncementAssembly, announcementParts, Directory, type NodeAnnouncement } from '../../src/cluster/directory.js';
 
 const names = (n: number): string[] => Array.from({ length: n }, (_, i) => `session-${i}`);
 const announcement = (n: number): NodeAnnouncement => ({ node: 'h.1', pid: 7, host: 'h', names: names(n) });
@@ -49,5 +50,21 @@ describe('directory messages in parts', () => {
       { ...base, part: 0, parts: 1e9 },
     ])
       expect(assembly.add(bad)).toBeUndefined();
+  });
+
+  it("a node's inbox travels with every part and is kept with the node; a node removed gives back every name it served", () => {
+    const assembly = new AnnouncementAssembly();
+    let whole: NodeAnnouncement | undefined;
+    for (const p of announcementParts({ ...announcement(40_000), inbox: '_INBOX.mpbus.7.x' }, 1)) whole = assembly.add(p);
+    expect(whole!.inbox).toBe('_INBOX.mpbus.7.x');
+    const directory = new Directory();
+    directory.announce(whole!, 1);
+    directory.announce({ node: 'g.2', pid: 8, host: 'g', names: ['session-0', 'other'] }, 1);
+    expect(directory.inboxOf('h.1')).toBe('_INBOX.mpbus.7.x');
+    expect(directory.inboxOf('g.2')).toBeUndefined();
+    const removed = directory.remove('g.2', 'process-exited')!;
+    expect([...removed.names].sort()).toEqual(['other', 'session-0']);
+    expect(removed.vanished).toEqual(['other']);
+    expect(directory.inboxOf('g.2')).toBeUndefined();
   });
 });
