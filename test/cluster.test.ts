@@ -56,6 +56,18 @@ class CountingEngine implements ClusterEngine {
     if (options?.headers) this.headers.set(subject, { ...options.headers });
     this.inner.publish(subject, data, options);
   }
+  /** Messages published to a name's subject, its queue group's or one host's own (`<subject>.@<node>`). */
+  sentTo(nameSubject: string): number {
+    let count = 0;
+    for (const [subject, n] of this.published) if (subject === nameSubject || subject.startsWith(`${nameSubject}.@`)) count += n;
+    return count;
+  }
+  /** The headers of the last message published to one of a name's subjects. */
+  headersTo(nameSubject: string): Record<string, string> | undefined {
+    let last: Record<string, string> | undefined;
+    for (const [subject, h] of this.headers) if (subject === nameSubject || subject.startsWith(`${nameSubject}.@`)) last = h;
+    return last;
+  }
   flush() {
     return this.inner.flush();
   }
@@ -66,8 +78,8 @@ class CountingEngine implements ClusterEngine {
 
 /**
  * An engine that can fail as a dying or stopped process does, its connection still open: `deaf`
- * drops the requests that come to the names it serves (a process killed with them unread in its
- * socket); `mute` drops everything it would send or receive (a stopped process).
+ * drops what comes to it (a process killed with messages unread in its socket); `mute` also
+ * drops what it would send (a stopped process). `dropped` counts the asks dropped.
  */
 class FaultyEngine extends CountingEngine {
   deaf = false;
@@ -75,8 +87,8 @@ class FaultyEngine extends CountingEngine {
   dropped = 0;
   override subscribe(subject: string, options: SubscribeOptions, handler: (m: EngineMessage) => void) {
     return super.subscribe(subject, options, (m) => {
-      if (this.mute || (this.deaf && options.queue !== undefined)) this.dropped++;
-      else handler(m);
+      if (!this.deaf && !this.mute) handler(m);
+      else if (m.headers['Mpbus-Kind'] === 'ask') this.dropped++;
     });
   }
   override publish(subject: string, data: Uint8Array, options?: PublishOptions) {
@@ -244,12 +256,12 @@ describe('cluster over a real nats-server (hosts in one process)', () => {
     for (let i = 0; i < 20; i++) expect(await a.ref('echo').ask('echo', String(i))).toBe(`a:${i}`);
     a.ref('echo').tell('echo', 'x');
     const echoSubject = `mpbus.${cluster}.echo`;
-    expect(engine.published.get(echoSubject) ?? 0).toBe(0);
+    expect(engine.sentTo(echoSubject)).toBe(0);
     // while a name of another host does go through NATS
     await b.spawn('only-b', { echo: (m: string) => `b:${m}` });
     await until('only-b seen', () => a.has('only-b'));
     expect(await a.ref('only-b').ask('echo', 'y')).toBe('b:y');
-    expect(engine.published.get(`mpbus.${cluster}.only-b`)).toBe(1);
+    expect(engine.sentTo(`mpbus.${cluster}.only-b`)).toBe(1);
   });
 
   it('the same name on several hosts is a queue group: each message to exactly one of them', async () => {
@@ -321,8 +333,8 @@ describe('cluster over a real nats-server (hosts in one process)', () => {
     await c.spawn('sink', { take: () => 'ok' });
     await until('relay and sink seen', () => a.has('relay') && b.has('sink'));
     expect(await a.ref('relay').ask('go', null)).toBe('ok');
-    const first = aEngine.headers.get(`mpbus.${cluster}.relay`)!;
-    const nested = bEngine.headers.get(`mpbus.${cluster}.sink`)!;
+    const first = aEngine.headersTo(`mpbus.${cluster}.relay`)!;
+    const nested = bEngine.headersTo(`mpbus.${cluster}.sink`)!;
     expect(first['Mpbus-Trace']).toMatch(/^[0-9a-f]+$/);
     expect(nested['Mpbus-Trace']).toBe(first['Mpbus-Trace']);
     expect(first['Mpbus-Ask-Id']).toMatch(/^\d+$/);
@@ -472,6 +484,48 @@ describe('cluster over a real nats-server (hosts in one process)', () => {
     for (const { n, by } of answers) expect(handled.get(by as string)!.filter((m) => m === n)).toHaveLength(1);
     expect(caller.has('held')).toBe(false);
     expect(caller.cluster!.directory.holdersOf('pool')).toHaveLength(1);
+  });
+
+  it('a host of a pool that stops, its connection open (a stopped or hung process): once forgotten after nodeTimeoutMs, no ask goes to it any more; those it held fail with ActorStoppedError', async () => {
+    const cluster = clusterName();
+    const caller = await host(cluster);
+    const stoppedEngine = new FaultyEngine(new NatsEngine({ servers: natsServer().url }));
+    const stopped = await host(cluster, { engine: stoppedEngine });
+    const stays = await host(cluster);
+    await stopped.spawn('pool', { job: () => 'stopped' });
+    await stays.spawn('pool', { job: () => 'stays' });
+    await until('pool on two hosts', () => caller.cluster!.directory.holdersOf('pool').length === 2);
+    const answers = new Map<unknown, number>();
+    const failures: Array<Error & { code?: string }> = [];
+    let stop = false;
+    const lane = async (): Promise<void> => {
+      while (!stop) {
+        await caller
+          .ref('pool')
+          .ask('job', null, { timeoutMs: 20_000 })
+          .then(
+            (by: unknown) => answers.set(by, (answers.get(by) ?? 0) + 1),
+            (err: Error & { code?: string }) => failures.push(err),
+          );
+      }
+    };
+    const lanes = Array.from({ length: 8 }, lane);
+    await until('both hosts answer', () => (answers.get('stopped') ?? 0) > 20 && (answers.get('stays') ?? 0) > 20);
+    stoppedEngine.mute = true;
+    // (NATS would go on handing it its share of the name's queue group: every lane would wait on it in turn)
+    await until(
+      'the stopped host is forgotten, and the asks it held ended',
+      () => caller.cluster!.directory.holdersOf('pool').length === 1 && failures.length === stoppedEngine.dropped,
+      10_000,
+    );
+    const failed = failures.length;
+    const answered = answers.get('stays')!;
+    await until('asks go on with the host that stays', () => answers.get('stays')! > answered + 200);
+    stop = true;
+    await Promise.all(lanes);
+    expect(failed).toBeGreaterThan(0);
+    expect(failures.length).toBe(failed);
+    for (const err of failures) expect(err).toMatchObject({ code: 'ACTOR_STOPPED' });
   });
 
   it('broadcast topics fan out to every listening host', async () => {

@@ -6,10 +6,12 @@
  *   holds goes to the engine, so local traffic never takes a network hop.
  * - A name this process registers is served on the subject `mpbus.<cluster>.<name>`, in a queue
  *   group of the same name: the same name served on several hosts is a pool, each message going
- *   to one of them.
- * - `tell` is a publish; `ask` a publish with a reply subject under this node's inbox. The
- *   serving node acknowledges it unless it answers at once (so the asker knows who holds its
- *   ask) and answers later.
+ *   to one of them. It is also served on `mpbus.<cluster>.<name>.@<node>`, this node's own.
+ * - `tell` is a publish to the queue group; `ask` a publish with a reply subject under this
+ *   node's inbox, to the own subject of a host the asker picks in turn among those its directory
+ *   lists (so a host it forgot gets no more asks, which NATS would still hand one that is stopped
+ *   with its connection open). The serving node acknowledges it unless it answers at once (so
+ *   the asker knows who holds its ask) and answers later.
  *   No subscriber anywhere: the engine's "no responders" comes back at once and the ask fails
  *   with {@link ActorNotFoundError}, as locally.
  * - Deadlines travel as the remaining milliseconds (`Mpbus-Timeout-Ms`), so a nested ask made by
@@ -140,6 +142,8 @@ interface RemoteAsk {
   deadline: number;
   /** When it was last published (`Date.now()`). */
   sentAt: number;
+  /** The node it was sent to, on that node's own subject for the name (see {@link ClusterTransport.pickNode}); undefined: sent to the name's queue group. */
+  node: string | undefined;
   /** The node that acknowledged it. */
   responder?: string;
 }
@@ -261,6 +265,8 @@ const HELLO_QUIET_MS = 25;
 
 export class ClusterTransport implements ActorTransport {
   readonly nodeId: string;
+  /** The last token of this node's own subject for each name it serves (see {@link serve}). */
+  private readonly directToken: string;
   readonly pid = process.pid;
   readonly gone$: Observable<NameGone>;
   readonly membership$: Observable<MembershipChange>;
@@ -307,6 +313,12 @@ export class ClusterTransport implements ActorTransport {
   /** Probes of other nodes' inboxes in flight (see {@link probeSuspects}), by number. */
   private readonly probes = new Map<number, { node: string; inbox: string; at: number }>();
   private nextProbe = 1;
+  /** Nodes whose own subject for a name had no subscriber: probed at the next tick. */
+  private readonly suspects = new Set<string>();
+  /** Other nodes that take asks on their own subject per name (they announce `direct`), by node: that subject's last token. */
+  private readonly directTokens = new Map<string, string>();
+  /** Turns the choice of a node for an ask ({@link pickNode}). */
+  private nextPick = 0;
   /** When this node last reconnected (0: never): other nodes are not probed for a while after. */
   private reconnectedAt = 0;
   /** An ask not acknowledged for this long may have gone to a host that died: its holders are probed. */
@@ -335,6 +347,7 @@ export class ClusterTransport implements ActorTransport {
     this.clusterName = settings.name;
     this.prefix = `mpbus.${settings.name}`;
     this.nodeId = `${hostname()}.${local.nodeId}.${++nodeCounter}`;
+    this.directToken = `@${subjectToken(this.nodeId)}`;
     this.heartbeatMs = settings.heartbeatMs;
     this.nodeTimeoutMs = settings.nodeTimeoutMs;
     this.whileDisconnected = settings.whileDisconnected;
@@ -599,6 +612,20 @@ export class ClusterTransport implements ActorTransport {
     return `${this.prefix}.${subjectToken(name)}`;
   }
 
+  /**
+   * The node an ask to `name` goes to, in turn among those the directory says serve it, when
+   * each of them takes asks on its own subject for the name; else undefined (the ask goes to
+   * the name's queue group, and NATS picks). The asker's choice is what lets it stop sending to
+   * a host it has forgotten: NATS would still hand a queue group's messages to a host that is
+   * stopped or hung with its connection open, half of them with two hosts.
+   */
+  private pickNode(name: string): string | undefined {
+    const holders = this.directory.holdersOf(name);
+    if (holders.length === 0) return undefined;
+    for (const node of holders) if (!this.directTokens.has(node)) return undefined;
+    return holders[this.nextPick++ % holders.length];
+  }
+
   /** True while messages to other hosts are held ('retry': down, or not yet heard the others again). */
   private get holding(): boolean {
     return this.whileDisconnected === 'retry' && (!this.engine.connected || this.awaitedNodes !== undefined);
@@ -655,9 +682,10 @@ export class ClusterTransport implements ActorTransport {
       [ClusterHeaders.askId]: String(envelope.id),
       [ClusterHeaders.node]: this.nodeId,
     };
+    const node = this.pickNode(to);
     const ask: RemoteAsk = {
       to,
-      subject: this.subjectOf(to),
+      subject: node === undefined ? this.subjectOf(to) : `${this.subjectOf(to)}.${this.directTokens.get(node)!}`,
       action: envelope.action,
       replyTo: envelope.replyTo,
       id: envelope.id,
@@ -665,6 +693,7 @@ export class ClusterTransport implements ActorTransport {
       headers,
       deadline,
       sentAt: now,
+      node,
     };
     const n = this.nextAsk++;
     this.remoteAsks.set(n, ask);
@@ -710,6 +739,15 @@ export class ClusterTransport implements ActorTransport {
     const ask = this.remoteAsks.get(n);
     if (!ask) return;
     if (m.noResponders) {
+      if (ask.node !== undefined) {
+        // Not delivered: its node no longer serves the name (it stopped it, or died). Sent again
+        // to the name's queue group; the node is probed at the next tick.
+        if (this.directory.knows(ask.node)) this.suspects.add(ask.node);
+        ask.node = undefined;
+        ask.subject = this.subjectOf(ask.to);
+        this.publishAsk(n, ask);
+        return;
+      }
       // Just after an outage the hosts serving a known name may not have subscribed again yet.
       if (this.whileDisconnected === 'retry' && this.directory.has(ask.to) && ask.deadline > Date.now() + RESEND_MS) {
         setTimeout(() => {
@@ -754,9 +792,21 @@ export class ClusterTransport implements ActorTransport {
 
   // ---------------------------------------------------------------- serving other hosts
 
+  /** Serves `name` to other hosts: on its queue group's subject, and on this node's own subject for it (asks a host sends here by choice). */
   private serve(name: string, entry: ServedName): EngineSubscription {
     const subject = this.subjectOf(name);
-    return this.engine.subscribe(subject, { queue: subject }, (m) => this.onRequest(name, entry, m));
+    const handler = (m: EngineMessage): void => this.onRequest(name, entry, m);
+    const pool = this.engine.subscribe(subject, { queue: subject }, handler);
+    const own = this.engine.subscribe(`${subject}.${this.directToken}`, {}, handler);
+    return {
+      close: () => {
+        pool.close();
+        own.close();
+      },
+      drain: async () => {
+        await Promise.all([pool, own].map((s) => (s.drain ? s.drain() : Promise.resolve(s.close()))));
+      },
+    };
   }
 
   private onRequest(name: string, entry: ServedName, m: EngineMessage): void {
@@ -865,6 +915,7 @@ export class ClusterTransport implements ActorTransport {
       host: hostname(),
       names: what === 'bye' ? [] : [...this.served.keys()],
       inbox: this.inbox,
+      direct: true,
     };
     // A long list of names goes in parts: one message of it all would be refused over max_payload.
     for (const m of announcementParts(a, ++this.announceRound)) {
@@ -926,6 +977,8 @@ export class ClusterTransport implements ActorTransport {
       },
       Date.now(),
     );
+    if (a.direct === true) this.directTokens.set(a.node, `@${subjectToken(a.node)}`);
+    else this.directTokens.delete(a.node);
     for (const name of vanished) this.nameGone(name, 'stopped');
     // A node that just came (or came back) wants to know us now, not at our next heartbeat.
     if (hello || fresh) this.scheduleAnnounce();
@@ -948,8 +1001,12 @@ export class ClusterTransport implements ActorTransport {
     this.log.info({ node, reason, how, vanished: removed.vanished }, 'node left the cluster');
     const cause =
       how === 'left' ? 'it left the cluster' : how === 'silent' ? 'no heartbeat from it within nodeTimeoutMs' : 'its connection to the cluster closed';
+    this.directTokens.delete(node);
+    this.suspects.delete(node);
     for (const [n, ask] of this.remoteAsks) {
-      if (ask.responder === node || (ask.responder === undefined && removed.vanished.includes(ask.to))) this.failAsk(n, hostWentAway(ask, cause));
+      if (ask.responder === node || ask.node === node)
+        this.failAsk(n, hostWentAway(ask, ask.responder === undefined ? `${cause}; it had not acknowledged the ask` : cause));
+      else if (ask.responder === undefined && ask.node === undefined && removed.vanished.includes(ask.to)) this.failAsk(n, hostWentAway(ask, cause));
     }
     if (how !== 'left' && this.whileDisconnected === 'fail') this.failUnacknowledged(removed.names, Date.now(), cause);
     for (const name of removed.vanished) this.nameGone(name, reason);
@@ -968,7 +1025,7 @@ export class ClusterTransport implements ActorTransport {
     const now = Date.now();
     let later = false;
     for (const [n, ask] of this.remoteAsks) {
-      if (ask.responder !== undefined || ask.sentAt >= diedBy || !names.has(ask.to)) continue;
+      if (ask.responder !== undefined || ask.node !== undefined || ask.sentAt >= diedBy || !names.has(ask.to)) continue;
       if (now - ask.sentAt >= this.overdueMs) this.failAsk(n, hostWentAway(ask, `${cause}; it had not acknowledged the ask`));
       else later = true;
     }
@@ -1037,17 +1094,19 @@ export class ClusterTransport implements ActorTransport {
     else if (this.engine.connected) for (const node of this.directory.silentSince(now - this.nodeTimeoutMs)) this.nodeRemoved(node, 'silent');
     for (const [k, probe] of this.probes) if (probe.at + this.heartbeatMs < now) this.probes.delete(k);
     const probing = !late && this.probing(now);
-    let suspects: Set<string> | undefined;
     let unacknowledged: Set<string> | undefined;
     for (const [n, ask] of this.remoteAsks) {
       if (ask.deadline + 1000 < now) this.remoteAsks.delete(n);
       else if (!probing) continue;
-      else if (ask.responder === undefined) {
-        if (now - ask.sentAt >= this.overdueMs) (unacknowledged ??= new Set()).add(ask.to);
-      } else if (now - ask.sentAt >= this.heartbeatMs) (suspects ??= new Set()).add(ask.responder);
+      else if (ask.responder !== undefined) {
+        if (now - ask.sentAt >= this.heartbeatMs) this.suspects.add(ask.responder);
+      } else if (now - ask.sentAt < this.overdueMs) continue;
+      else if (ask.node !== undefined) this.suspects.add(ask.node);
+      else (unacknowledged ??= new Set()).add(ask.to);
     }
-    for (const name of unacknowledged ?? []) for (const node of this.directory.holdersOf(name)) (suspects ??= new Set()).add(node);
-    if (suspects !== undefined) this.probeSuspects(suspects, now);
+    for (const name of unacknowledged ?? []) for (const node of this.directory.holdersOf(name)) this.suspects.add(node);
+    if (probing && this.suspects.size > 0) this.probeSuspects(this.suspects, now);
+    this.suspects.clear();
     for (const [id, held] of this.held) if (held.expires < now) this.held.delete(id);
   }
 

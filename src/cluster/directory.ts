@@ -19,6 +19,11 @@ export interface NodeAnnouncement {
    * nodes that do not offer it; they are then noticed gone by their silence only.
    */
   inbox?: string | undefined;
+  /**
+   * The node takes asks on its own subject for each name it serves (`<name's subject>.@<node as
+   * a subject token>`) besides the name's queue group: askers then choose among the hosts.
+   */
+  direct?: boolean | undefined;
 }
 
 /**
@@ -78,7 +83,7 @@ export class AnnouncementAssembly {
     for (const name of m.names) p.names.push(name);
     if (p.got.size < parts) return undefined;
     this.pending.delete(m.node);
-    return { node: m.node, pid: m.pid, host: m.host, names: p.names, inbox: m.inbox };
+    return { node: m.node, pid: m.pid, host: m.host, names: p.names, inbox: m.inbox, direct: m.direct };
   }
 
   /** Drops what was heard of `node` (it left). */
