@@ -8,7 +8,7 @@
  *   group of the same name: the same name served on several hosts is a pool, each message going
  *   to one of them. It is also served on `mpbus.<cluster>.<name>.@<node>`, this node's own.
  * - `tell` is a publish to the queue group; `ask` a publish with a reply subject under this
- *   node's inbox, to the own subject of a host the asker picks in turn among those its directory
+ *   node's inbox, to the own subject of a host the asker picks at random among those its directory
  *   lists (so a host it forgot gets no more asks, which NATS would still hand one that is stopped
  *   with its connection open). The serving node acknowledges it unless it answers at once (so
  *   the asker knows who holds its ask) and answers later.
@@ -317,8 +317,6 @@ export class ClusterTransport implements ActorTransport {
   private readonly suspects = new Set<string>();
   /** Other nodes that take asks on their own subject per name (they announce `direct`), by node: that subject's last token. */
   private readonly directTokens = new Map<string, string>();
-  /** Turns the choice of a node for an ask ({@link pickNode}). */
-  private nextPick = 0;
   /** When this node last reconnected (0: never): other nodes are not probed for a while after. */
   private reconnectedAt = 0;
   /** An ask not acknowledged for this long may have gone to a host that died: its holders are probed. */
@@ -613,17 +611,19 @@ export class ClusterTransport implements ActorTransport {
   }
 
   /**
-   * The node an ask to `name` goes to, in turn among those the directory says serve it, when
+   * The node an ask to `name` goes to, at random among those the directory says serve it, when
    * each of them takes asks on its own subject for the name; else undefined (the ask goes to
    * the name's queue group, and NATS picks). The asker's choice is what lets it stop sending to
    * a host it has forgotten: NATS would still hand a queue group's messages to a host that is
-   * stopped or hung with its connection open, half of them with two hosts.
+   * stopped or hung with its connection open, half of them with two hosts. (At random, as NATS
+   * picks: taking the hosts in turn with one counter would send each of two names asked
+   * alternately to one host only.)
    */
   private pickNode(name: string): string | undefined {
     const holders = this.directory.holdersOf(name);
     if (holders.length === 0) return undefined;
     for (const node of holders) if (!this.directTokens.has(node)) return undefined;
-    return holders[this.nextPick++ % holders.length];
+    return holders[Math.floor(Math.random() * holders.length)];
   }
 
   /** True while messages to other hosts are held ('retry': down, or not yet heard the others again). */
