@@ -8,6 +8,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { pack, unpack } from 'msgpackr';
 import { firstValueFrom, interval, take, toArray } from 'rxjs';
 import { afterEach, describe, expect, it } from 'vitest';
 import {
@@ -93,6 +94,15 @@ class FaultyEngine extends CountingEngine {
   }
   override publish(subject: string, data: Uint8Array, options?: PublishOptions) {
     if (!this.mute) super.publish(subject, data, options);
+  }
+}
+
+/** An engine whose node announces itself as an older mpbus (or a peer in another language) does: no inbox, no subject of its own per name. */
+class LegacyEngine extends CountingEngine {
+  override publish(subject: string, data: Uint8Array, options?: PublishOptions) {
+    if (!subject.endsWith('.$dir')) return super.publish(subject, data, options);
+    const { inbox: _inbox, direct: _direct, ...announcement } = unpack(data) as Record<string, unknown>;
+    super.publish(subject, pack(announcement), options);
   }
 }
 
@@ -285,6 +295,27 @@ describe('cluster over a real nats-server (hosts in one process)', () => {
     expect(handled).toEqual(ids);
     for (const list of seen.values()) expect(list.length).toBeGreaterThan(0);
     expect(answers.filter((x) => x === 'w1').length).toBe(seen.get('w1')!.length);
+  });
+
+  it('a name also served by a host that does not announce subjects of its own (an older mpbus): asks to it go to the queue group, spread over both', async () => {
+    const cluster = clusterName();
+    const engine = new CountingEngine(new NatsEngine({ servers: natsServer().url }));
+    const caller = await host(cluster, { engine });
+    const legacy = await host(cluster, { engine: new LegacyEngine(new NatsEngine({ servers: natsServer().url })) });
+    const current = await host(cluster);
+    await legacy.spawn('pool', { job: () => 'legacy' });
+    await current.spawn('pool', { job: () => 'current' });
+    await current.spawn('solo', { job: () => 'current' });
+    await until('pool on two hosts', () => caller.cluster!.directory.holdersOf('pool').length === 2 && caller.has('solo'));
+    const answers = await Promise.all(Array.from({ length: 100 }, () => caller.ref('pool').ask('job', null)));
+    expect(new Set(answers)).toEqual(new Set(['legacy', 'current']));
+    const poolSubject = `mpbus.${cluster}.pool`;
+    expect(engine.published.get(poolSubject)).toBe(100);
+    expect(engine.sentTo(poolSubject)).toBe(100);
+    // a name only hosts with subjects of their own serve: asks go there
+    expect(await caller.ref('solo').ask('job', null)).toBe('current');
+    expect(engine.published.get(`mpbus.${cluster}.solo`) ?? 0).toBe(0);
+    expect(engine.sentTo(`mpbus.${cluster}.solo`)).toBe(1);
   });
 
   it('a nested ask on the other host does not outlive its caller', async () => {
