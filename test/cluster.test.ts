@@ -137,6 +137,12 @@ async function host(cluster: string, options: Partial<ClusterOptions> = {}, chec
   return system;
 }
 
+/** A host whose engine can fail as a dying or stopped process does (see {@link FaultyEngine}). */
+async function faultyHost(cluster: string, options: Partial<ClusterOptions> = {}): Promise<[ActorSystem, FaultyEngine]> {
+  const engine = new FaultyEngine(new NatsEngine({ servers: natsServer().url }));
+  return [await host(cluster, { ...options, engine }), engine];
+}
+
 describe('cluster over a real nats-server (hosts in one process)', () => {
   it('ask and tell reach an actor on another host by the same name, with typed contracts kept', async () => {
     const cluster = clusterName();
@@ -422,8 +428,7 @@ describe('cluster over a real nats-server (hosts in one process)', () => {
   it('a host that goes silent, its connection open (a stopped process): after nodeTimeoutMs its names vanish from the others and asks it held fail with a typed error', async () => {
     const cluster = clusterName();
     const a = await host(cluster);
-    const bEngine = new FaultyEngine(new NatsEngine({ servers: natsServer().url }));
-    const b = await host(cluster, { engine: bEngine });
+    const [b, bEngine] = await faultyHost(cluster);
     await b.spawn('stuck', { work: () => new Promise(() => undefined) });
     await until('stuck seen', () => a.has('stuck'));
     const gone = firstValueFrom(a.watch('stuck'));
@@ -447,8 +452,7 @@ describe('cluster over a real nats-server (hosts in one process)', () => {
     // silence alone would take 30 s to count, and the asks' own timeout 20 s
     const options = { nodeTimeoutMs: 30_000 };
     const caller = await host(cluster, options);
-    const dyingEngine = new FaultyEngine(new NatsEngine({ servers: natsServer().url }));
-    const dying = await host(cluster, { ...options, engine: dyingEngine });
+    const [dying, dyingEngine] = await faultyHost(cluster, options);
     const stays = await host(cluster, options);
     const handled = new Map<string, number[]>([
       ['dying', []],
@@ -520,8 +524,7 @@ describe('cluster over a real nats-server (hosts in one process)', () => {
   it('a host of a pool that stops, its connection open (a stopped or hung process): once forgotten after nodeTimeoutMs, no ask goes to it any more; those it held fail with ActorStoppedError', async () => {
     const cluster = clusterName();
     const caller = await host(cluster);
-    const stoppedEngine = new FaultyEngine(new NatsEngine({ servers: natsServer().url }));
-    const stopped = await host(cluster, { engine: stoppedEngine });
+    const [stopped, stoppedEngine] = await faultyHost(cluster);
     const stays = await host(cluster);
     await stopped.spawn('pool', { job: () => 'stopped' });
     await stays.spawn('pool', { job: () => 'stays' });
