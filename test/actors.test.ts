@@ -124,6 +124,29 @@ describe('actors in one process', () => {
     expect(letters).toContainEqual(expect.objectContaining({ reason: 'late-reply', payload: 'late' }));
   });
 
+  it("an answer to an asker whose system closed meanwhile is a 'late-reply' dead letter where it was made (its asker stopped waiting), not a message to an unknown actor", async () => {
+    const hub = new InProcessHub();
+    const asker = makeSystem(hub);
+    const server = makeSystem(hub);
+    await server.spawn('slow', {
+      slow: async () => {
+        await sleep(100);
+        return 'late';
+      },
+    });
+    const letters: DeadLetter[] = [];
+    server.deadLetters$.subscribe((l) => letters.push(l));
+    const asked = asker
+      .ref('slow')
+      .ask('slow', undefined)
+      .catch((e: unknown) => e);
+    await sleep(20);
+    await asker.close();
+    expect(await asked).toMatchObject({ code: 'SYSTEM_CLOSED' });
+    await until('the answer made', () => letters.length > 0);
+    expect(letters).toEqual([expect.objectContaining({ reason: 'late-reply', kind: 'reply', payload: 'late' })]);
+  });
+
   it('to an unknown actor: an ask rejects at once, a tell becomes a dead letter', async () => {
     const system = makeSystem();
     const letters: DeadLetter[] = [];

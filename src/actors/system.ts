@@ -1017,7 +1017,8 @@ export class ActorSystem implements RefHost, CellHost {
   reply(envelope: Envelope, kind: typeof EnvelopeKind.reply | typeof EnvelopeKind.failure, payload: unknown): void {
     if (envelope.replyTo === undefined || envelope.id === undefined) return;
     const answer = makeEnvelope(kind, envelope.action, payload, envelope.id);
-    if (this.send(envelope.replyTo, answer) === 'unknown') this.deadLetter(envelope.replyTo, answer, 'unknown-actor');
+    // (its asking system closed, so stopped waiting: as an answer after the ask's timeout)
+    if (this.send(envelope.replyTo, answer) === 'unknown') this.deadLetter(envelope.replyTo, answer, 'late-reply');
   }
 
   /** @internal */

@@ -92,6 +92,7 @@ export type DeadLetterReason =
   | 'unknown-actor'
   | 'stopped'
   | 'no-handler'
+  /** An answer whose asker had stopped waiting: the ask timed out, or its asking system closed. */
   | 'late-reply'
   | 'closed'
   | 'no-workers'
