@@ -447,6 +447,29 @@ describe('cluster over a real nats-server (hosts in one process)', () => {
     expect(a.has('stuck')).toBe(false);
   });
 
+  it("a host taken for gone that answers after all (it was stopped, and goes on): the answer to the ask that failed is a 'late-reply' dead letter at the asker, and the host is known again", async () => {
+    const cluster = clusterName();
+    const a = await host(cluster);
+    const [b, bEngine] = await faultyHost(cluster);
+    // (its answer comes well after b is taken for gone: 600 ms of silence)
+    await b.spawn('slow', { work: async () => sleep(3000).then(() => 'done'), ping: () => 'pong' });
+    await until('slow seen', () => a.has('slow'));
+    const letters: DeadLetter[] = [];
+    a.deadLetters$.subscribe((l) => letters.push(l));
+    const pending = a
+      .ref('slow')
+      .ask('work', null, { timeoutMs: 60_000 })
+      .catch((e: unknown) => e);
+    await sleep(200);
+    bEngine.mute = true;
+    expect(await pending).toMatchObject({ code: 'ACTOR_STOPPED' });
+    bEngine.mute = false;
+    await until('the late answer', () => letters.length > 0, 5000);
+    expect(letters).toEqual([expect.objectContaining({ reason: 'late-reply', kind: 'reply', action: 'work', payload: 'done' })]);
+    await until('b known again', () => a.has('slow'));
+    expect(await a.ref('slow').ask('ping', null)).toBe('pong');
+  });
+
   it('a host of a pool killed with asks unread: the asks it held, acknowledged or not, fail with ActorStoppedError as soon as its connection is gone, not after nodeTimeoutMs; the rest go on to the other host', async () => {
     const cluster = clusterName();
     // silence alone would take 30 s to count, and the asks' own timeout 20 s

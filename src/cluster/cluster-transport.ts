@@ -291,6 +291,12 @@ export class ClusterTransport implements ActorTransport {
   private readonly exported: (name: string) => boolean;
   private readonly served = new Map<string, ServedName>();
   private readonly remoteAsks = new Map<number, RemoteAsk>();
+  /**
+   * Asks failed here whose host may answer them still (it was taken for gone, or this node's
+   * connection dropped): an answer that comes is a 'late-reply' dead letter here, until a second
+   * after the ask's deadline (then its host makes it one).
+   */
+  private readonly failedAsks = new Map<number, { replyTo: string; id: number; action: string; deadline: number }>();
   private readonly held = new Map<number, HeldAsk>();
   /** 'retry': tells held until the cluster is back (see {@link releaseHeld}), and their bytes. */
   private heldTells: HeldTell[] = [];
@@ -737,7 +743,10 @@ export class ClusterTransport implements ActorTransport {
     }
     const n = Number(suffix);
     const ask = this.remoteAsks.get(n);
-    if (!ask) return;
+    if (!ask) {
+      this.lateAnswer(n, m);
+      return;
+    }
     if (m.noResponders) {
       if (ask.node !== undefined) {
         // Not delivered: its node no longer serves the name (it stopped it, or died). Sent again
@@ -783,10 +792,28 @@ export class ClusterTransport implements ActorTransport {
     this.local.deliver(ask.replyTo, { kind: kind === 'reply' ? EnvelopeKind.reply : EnvelopeKind.failure, action: ask.action, payload, id: ask.id });
   }
 
-  private failAsk(n: number, error: WireError): void {
+  /** An answer to an ask failed here already (see {@link failedAsks}): a 'late-reply' dead letter. */
+  private lateAnswer(n: number, m: EngineMessage): void {
+    const failed = this.failedAsks.get(n);
+    const kind = m.headers[ClusterHeaders.kind];
+    if (failed === undefined || (kind !== 'reply' && kind !== 'failure')) return;
+    this.failedAsks.delete(n);
+    let payload: unknown;
+    try {
+      payload = this.packr.unpack(m.data);
+    } catch {
+      return;
+    }
+    // (its id is no longer pending there: the system makes it the dead letter)
+    this.local.deliver(failed.replyTo, { kind: kind === 'reply' ? EnvelopeKind.reply : EnvelopeKind.failure, action: failed.action, payload, id: failed.id });
+  }
+
+  /** Fails the ask numbered `n` with `error`; `mayStillAnswer`: its host may answer it yet (see {@link failedAsks}). */
+  private failAsk(n: number, error: WireError, mayStillAnswer = false): void {
     const ask = this.remoteAsks.get(n);
     if (!ask) return;
     this.remoteAsks.delete(n);
+    if (mayStillAnswer) this.failedAsks.set(n, { replyTo: ask.replyTo, id: ask.id, action: ask.action, deadline: ask.deadline });
     this.local.deliver(ask.replyTo, { kind: EnvelopeKind.failure, action: ask.action, payload: error, id: ask.id });
   }
 
@@ -1005,8 +1032,8 @@ export class ClusterTransport implements ActorTransport {
     this.suspects.delete(node);
     for (const [n, ask] of this.remoteAsks) {
       if (ask.responder === node || ask.node === node)
-        this.failAsk(n, hostWentAway(ask, ask.responder === undefined ? `${cause}; it had not acknowledged the ask` : cause));
-      else if (ask.responder === undefined && ask.node === undefined && removed.vanished.includes(ask.to)) this.failAsk(n, hostWentAway(ask, cause));
+        this.failAsk(n, hostWentAway(ask, ask.responder === undefined ? `${cause}; it had not acknowledged the ask` : cause), true);
+      else if (ask.responder === undefined && ask.node === undefined && removed.vanished.includes(ask.to)) this.failAsk(n, hostWentAway(ask, cause), true);
     }
     if (how !== 'left' && this.whileDisconnected === 'fail') this.failUnacknowledged(removed.names, Date.now(), cause);
     for (const name of removed.vanished) this.nameGone(name, reason);
@@ -1026,7 +1053,7 @@ export class ClusterTransport implements ActorTransport {
     let later = false;
     for (const [n, ask] of this.remoteAsks) {
       if (ask.responder !== undefined || ask.node !== undefined || ask.sentAt >= diedBy || !names.has(ask.to)) continue;
-      if (now - ask.sentAt >= this.overdueMs) this.failAsk(n, hostWentAway(ask, `${cause}; it had not acknowledged the ask`));
+      if (now - ask.sentAt >= this.overdueMs) this.failAsk(n, hostWentAway(ask, `${cause}; it had not acknowledged the ask`), true);
       else later = true;
     }
     if (later) setTimeout(() => this.failUnacknowledged(names, diedBy, cause), this.overdueMs).unref();
@@ -1093,6 +1120,7 @@ export class ClusterTransport implements ActorTransport {
     // While this node is cut off it hears no one: silence then says nothing about the others.
     else if (this.engine.connected) for (const node of this.directory.silentSince(now - this.nodeTimeoutMs)) this.nodeRemoved(node, 'silent');
     for (const [k, probe] of this.probes) if (probe.at + this.heartbeatMs < now) this.probes.delete(k);
+    for (const [n, failed] of this.failedAsks) if (failed.deadline + 1000 < now) this.failedAsks.delete(n);
     const probing = !late && this.probing(now);
     let unacknowledged: Set<string> | undefined;
     for (const [n, ask] of this.remoteAsks) {
@@ -1115,7 +1143,7 @@ export class ClusterTransport implements ActorTransport {
       this.stopAwaiting(); // (held until the next reconnection's hosts are heard)
       return;
     }
-    for (const n of this.remoteAsks.keys()) this.failAsk(n, this.unavailable());
+    for (const n of this.remoteAsks.keys()) this.failAsk(n, this.unavailable(), true);
   }
 
   private onReconnected(): void {
