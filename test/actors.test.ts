@@ -128,12 +128,7 @@ describe('actors in one process', () => {
     const hub = new InProcessHub();
     const asker = makeSystem(hub);
     const server = makeSystem(hub);
-    await server.spawn('slow', {
-      slow: async () => {
-        await sleep(100);
-        return 'late';
-      },
-    });
+    await server.spawn('slow', { slow: async () => sleep(100).then(() => 'late') });
     const letters: DeadLetter[] = [];
     server.deadLetters$.subscribe((l) => letters.push(l));
     const asked = asker
