@@ -139,7 +139,7 @@ async function host(cluster: string, options: Partial<ClusterOptions> = {}, chec
 
 /** A host whose engine can fail as a dying or stopped process does (see {@link FaultyEngine}). */
 async function faultyHost(cluster: string, options: Partial<ClusterOptions> = {}): Promise<[ActorSystem, FaultyEngine]> {
-  const engine = new FaultyEngine(new NatsEngine({ servers: natsServer().url }));
+  const engine = new FaultyEngine(new NatsEngine({ servers: options.servers ?? natsServer().url }));
   return [await host(cluster, { ...options, engine }), engine];
 }
 
@@ -666,6 +666,29 @@ describe('cluster over a real nats-server (hosts in one process)', () => {
       expect(letters.map((l) => [l.to, l.reason])).toEqual([['log', 'closed']]);
       expect(got).toEqual([1, 'ask 2', 3]);
     });
+  });
+
+  it("whileDisconnected 'retry': asks held during an outage for a host that died meanwhile go to another host serving the name once the cluster is back", async () => {
+    const server = await NatsServer.start();
+    try {
+      const cluster = clusterName();
+      const options = { servers: server.url, whileDisconnected: 'retry' as const };
+      const a = await host(cluster, options);
+      const [dies, diesEngine] = await faultyHost(cluster, options);
+      const stays = await host(cluster, options);
+      await dies.spawn('pool', { who: () => 'dies' });
+      await stays.spawn('pool', { who: () => 'stays' });
+      await until('pool on two hosts', () => a.cluster!.directory.holdersOf('pool').length === 2);
+      await server.stop();
+      await until('a notices', () => !a.cluster!.connected);
+      await diesEngine.close(); // it never comes back
+      const asked = Array.from({ length: 20 }, () => a.ref('pool').ask('who', null, { timeoutMs: 60_000 }));
+      await sleep(200);
+      await server.run();
+      expect(await Promise.all(asked)).toEqual(Array.from({ length: 20 }, () => 'stays'));
+    } finally {
+      await server.cleanup();
+    }
   });
 
   it('asks while the server is away fail with ClusterUnavailableError; after it is back they succeed', async () => {

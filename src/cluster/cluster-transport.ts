@@ -50,7 +50,7 @@ import {
   type Registration,
   type WireError,
 } from '../actors/transport.js';
-import { AnnouncementAssembly, announcementParts, Directory, type AnnouncementMessage, type NodeAnnouncement } from './directory.js';
+import { AnnouncementAssembly, announcementParts, Directory, type AnnouncementMessage, type NodeAnnouncement, type NodeRemoved } from './directory.js';
 import type { ClusterEngine, EngineHeaders, EngineMessage, EngineSubscription } from './engine.js';
 import { NatsEngine } from './nats-engine.js';
 import { natsSettings, type NatsEngineOptions } from './nats-settings.js';
@@ -752,8 +752,7 @@ export class ClusterTransport implements ActorTransport {
         // Not delivered: its node no longer serves the name (it stopped it, or died). Sent again
         // to the name's queue group; the node is probed at the next tick.
         if (this.directory.knows(ask.node)) this.suspects.add(ask.node);
-        ask.node = undefined;
-        ask.subject = this.subjectOf(ask.to);
+        this.toQueueGroup(ask);
         this.publishAsk(n, ask);
         return;
       }
@@ -790,6 +789,12 @@ export class ClusterTransport implements ActorTransport {
     }
     this.remoteAsks.delete(n);
     this.local.deliver(ask.replyTo, { kind: kind === 'reply' ? EnvelopeKind.reply : EnvelopeKind.failure, action: ask.action, payload, id: ask.id });
+  }
+
+  /** Makes `ask` go to its name's queue group (NATS picks the host) rather than to the node it was for. */
+  private toQueueGroup(ask: RemoteAsk): void {
+    ask.node = undefined;
+    ask.subject = this.subjectOf(ask.to);
   }
 
   /** An answer to an ask failed here already (see {@link failedAsks}): a 'late-reply' dead letter. */
@@ -1023,17 +1028,26 @@ export class ClusterTransport implements ActorTransport {
     const reason = how === 'left' ? 'stopped' : 'process-exited';
     const removed = this.directory.remove(node, reason);
     this.assembly.forget(node);
+    if (removed) this.forgotten(removed, how);
+    // (after: the last node awaited after an outage releases what it held)
     this.heardAgain(node);
-    if (!removed) return;
+  }
+
+  /** What follows when a node is forgotten (see {@link nodeRemoved}): its asks end, its names go. */
+  private forgotten(removed: NodeRemoved, how: 'left' | 'silent' | 'connection-closed'): void {
+    const { node, reason } = removed;
     this.log.info({ node, reason, how, vanished: removed.vanished }, 'node left the cluster');
     const cause =
       how === 'left' ? 'it left the cluster' : how === 'silent' ? 'no heartbeat from it within nodeTimeoutMs' : 'its connection to the cluster closed';
     this.directTokens.delete(node);
     this.suspects.delete(node);
     for (const [n, ask] of this.remoteAsks) {
-      if (ask.responder === node || ask.node === node)
-        this.failAsk(n, hostWentAway(ask, ask.responder === undefined ? `${cause}; it had not acknowledged the ask` : cause), true);
-      else if (ask.responder === undefined && ask.node === undefined && removed.vanished.includes(ask.to)) this.failAsk(n, hostWentAway(ask, cause), true);
+      if (ask.responder === node) this.failAsk(n, hostWentAway(ask, cause), true);
+      else if (ask.node === node && ask.responder === undefined) {
+        // 'retry', held: not sent yet, or sent again once the outage is over; to the others then
+        if (this.holding) this.toQueueGroup(ask);
+        else this.failAsk(n, hostWentAway(ask, `${cause}; it had not acknowledged the ask`), true);
+      } else if (ask.responder === undefined && ask.node === undefined && removed.vanished.includes(ask.to)) this.failAsk(n, hostWentAway(ask, cause), true);
     }
     if (how !== 'left' && this.whileDisconnected === 'fail') this.failUnacknowledged(removed.names, Date.now(), cause);
     for (const name of removed.vanished) this.nameGone(name, reason);
