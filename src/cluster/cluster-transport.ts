@@ -323,6 +323,13 @@ export class ClusterTransport implements ActorTransport {
   private readonly suspects = new Set<string>();
   /** Other nodes that take asks on their own subject per name (they announce `direct`), by node: that subject's last token. */
   private readonly directTokens = new Map<string, string>();
+  /**
+   * Hosts forgotten for their silence whose NATS connection may still be open (stopped, hung):
+   * the names they served and their inbox, until the server says that connection is closed (a
+   * probe) or they announce themselves again. NATS still hands such a host its share of a queue
+   * group's messages, so tells to those names go to a host of this node's choice meanwhile.
+   */
+  private readonly unresponsive = new Map<string, { names: ReadonlySet<string>; inbox: string }>();
   /** When this node last reconnected (0: never): other nodes are not probed for a while after. */
   private reconnectedAt = 0;
   /** An ask not acknowledged for this long may have gone to a host that died: its holders are probed. */
@@ -632,6 +639,17 @@ export class ClusterTransport implements ActorTransport {
     return holders[Math.floor(Math.random() * holders.length)];
   }
 
+  /** The subject of `name` on `node` (see {@link pickNode}), or its queue group's when `node` is undefined. */
+  private subjectFor(name: string, node: string | undefined): string {
+    return node === undefined ? this.subjectOf(name) : `${this.subjectOf(name)}.${this.directTokens.get(node)!}`;
+  }
+
+  /** Where a tell to `name` goes: its queue group, unless a host that served it is {@link unresponsive}. */
+  private tellSubject(name: string): string {
+    for (const host of this.unresponsive.values()) if (host.names.has(name)) return this.subjectFor(name, this.pickNode(name));
+    return this.subjectOf(name);
+  }
+
   /** True while messages to other hosts are held ('retry': down, or not yet heard the others again). */
   private get holding(): boolean {
     return this.whileDisconnected === 'retry' && (!this.engine.connected || this.awaitedNodes !== undefined);
@@ -665,7 +683,7 @@ export class ClusterTransport implements ActorTransport {
 
   private publishTell(to: string, envelope: Envelope, data: Uint8Array, headers: EngineHeaders): DeliveryStatus {
     try {
-      this.engine.publish(this.subjectOf(to), data, { headers });
+      this.engine.publish(this.unresponsive.size === 0 ? this.subjectOf(to) : this.tellSubject(to), data, { headers });
     } catch (err) {
       if (tooLarge(err) && this.undeliverable) {
         // the name is there: the message cannot go (an 'encode-failed' dead letter, naming why)
@@ -691,7 +709,7 @@ export class ClusterTransport implements ActorTransport {
     const node = this.pickNode(to);
     const ask: RemoteAsk = {
       to,
-      subject: node === undefined ? this.subjectOf(to) : `${this.subjectOf(to)}.${this.directTokens.get(node)!}`,
+      subject: this.subjectFor(to, node),
       action: envelope.action,
       replyTo: envelope.replyTo,
       id: envelope.id,
@@ -1009,6 +1027,7 @@ export class ClusterTransport implements ActorTransport {
       },
       Date.now(),
     );
+    this.unresponsive.delete(a.node);
     if (a.direct === true) this.directTokens.set(a.node, `@${subjectToken(a.node)}`);
     else this.directTokens.delete(a.node);
     for (const name of vanished) this.nameGone(name, 'stopped');
@@ -1020,15 +1039,19 @@ export class ClusterTransport implements ActorTransport {
   /**
    * Forgets `node`: it said goodbye ('left'), went silent for `nodeTimeoutMs` ('silent'), or its
    * inbox has no subscriber on the server any more ('connection-closed': its NATS connection is
-   * gone). The asks it acknowledged fail, and so do those to names it served that no one serves
-   * now. With `whileDisconnected: 'fail'`, when it died ('silent', 'connection-closed'), so do
-   * the asks to names it served that no host acknowledged (see {@link failUnacknowledged}).
+   * gone). The asks it acknowledged fail, and so do those to the queue groups of names no one
+   * serves now; when it died ('silent', 'connection-closed'), those sent to it or (with 'fail')
+   * to its names' queue groups that no host acknowledged too (see {@link failUnacknowledged}).
    */
   private nodeRemoved(node: string, how: 'left' | 'silent' | 'connection-closed'): void {
     const reason = how === 'left' ? 'stopped' : 'process-exited';
+    const inbox = this.directory.inboxOf(node);
     const removed = this.directory.remove(node, reason);
     this.assembly.forget(node);
-    if (removed) this.forgotten(removed, how);
+    if (removed) {
+      if (how === 'silent' && inbox !== undefined) this.unresponsive.set(node, { names: removed.names, inbox });
+      this.forgotten(removed, how);
+    }
     // (after: the last node awaited after an outage releases what it held)
     this.heardAgain(node);
   }
@@ -1043,34 +1066,37 @@ export class ClusterTransport implements ActorTransport {
     this.suspects.delete(node);
     for (const [n, ask] of this.remoteAsks) {
       if (ask.responder === node) this.failAsk(n, hostWentAway(ask, cause), true);
-      else if (ask.node === node && ask.responder === undefined) {
-        // 'retry', held: not sent yet, or sent again once the outage is over; to the others then
-        if (this.holding) this.toQueueGroup(ask);
-        else this.failAsk(n, hostWentAway(ask, `${cause}; it had not acknowledged the ask`), true);
-      } else if (ask.responder === undefined && ask.node === undefined && removed.vanished.includes(ask.to)) this.failAsk(n, hostWentAway(ask, cause), true);
+      else if (ask.responder === undefined && ask.node === undefined && removed.vanished.includes(ask.to)) this.failAsk(n, hostWentAway(ask, cause), true);
+      // 'retry', held: not sent yet, or sent again once the outage is over; to the others then
+      else if (ask.node === node && ask.responder === undefined && this.holding) this.toQueueGroup(ask);
     }
-    if (how !== 'left' && this.whileDisconnected === 'fail') this.failUnacknowledged(removed.names, Date.now(), cause);
+    // A host that left answered what it took in before its goodbye: an ask sent to it and not
+    // answered was not delivered, and "no responders" is on its way (it then goes to the others).
+    if (how !== 'left' && !this.holding) this.failUnacknowledged(removed, Date.now(), cause);
     for (const name of removed.vanished) this.nameGone(name, reason);
   }
 
   /**
-   * A host serving `names` died by `diedBy`: the asks to those names sent before then that no
-   * host has acknowledged fail once a live host would have acknowledged them (`overdueMs` after
-   * they were sent; a live host acknowledges within a turn of its event loop), now or on one
-   * timer. Most likely they went to the dead host as it died (a killed process's connection
-   * lingers for a few ms, and NATS still gives it messages of its queue groups), and would
-   * otherwise wait for their whole timeout.
+   * `removed` died by `diedBy`: the asks sent before then that no host acknowledged fail once a
+   * live host would have acknowledged them (`overdueMs` after they were sent; a live host
+   * acknowledges within a turn of its event loop), now or on one timer: those sent to it (one
+   * not delivered there gets "no responders" meanwhile, and goes to the others), and with
+   * 'fail' those to the queue groups of the names it served. Most likely those went to it as it
+   * died (a killed process's connection lingers for a few ms, and NATS still gives it messages
+   * of its queue groups), and would otherwise wait for their whole timeout.
    */
-  private failUnacknowledged(names: ReadonlySet<string>, diedBy: number, cause: string): void {
+  private failUnacknowledged(removed: NodeRemoved, diedBy: number, cause: string): void {
     if (this.closed) return;
     const now = Date.now();
+    const queueAsksToo = this.whileDisconnected === 'fail';
     let later = false;
     for (const [n, ask] of this.remoteAsks) {
-      if (ask.responder !== undefined || ask.node !== undefined || ask.sentAt >= diedBy || !names.has(ask.to)) continue;
+      if (ask.responder !== undefined || ask.sentAt >= diedBy) continue;
+      if (ask.node === undefined ? !queueAsksToo || !removed.names.has(ask.to) : ask.node !== removed.node) continue;
       if (now - ask.sentAt >= this.overdueMs) this.failAsk(n, hostWentAway(ask, `${cause}; it had not acknowledged the ask`), true);
       else later = true;
     }
-    if (later) setTimeout(() => this.failUnacknowledged(names, diedBy, cause), this.overdueMs).unref();
+    if (later) setTimeout(() => this.failUnacknowledged(removed, diedBy, cause), this.overdueMs).unref();
   }
 
   /**
@@ -1079,7 +1105,12 @@ export class ClusterTransport implements ActorTransport {
    * (the others' subscriptions may not be back on the server yet).
    */
   private probing(now: number): boolean {
-    return this.whileDisconnected === 'fail' && this.engine.connected && now - this.reconnectedAt > this.nodeTimeoutMs + RECONNECT_GRACE_MS;
+    return this.whileDisconnected === 'fail' && this.engine.connected && this.pastReconnectGrace(now);
+  }
+
+  /** Whether the other nodes' subscriptions are back on the server after this node's last reconnection (or it never reconnected). */
+  private pastReconnectGrace(now: number): boolean {
+    return now - this.reconnectedAt > this.nodeTimeoutMs + RECONNECT_GRACE_MS;
   }
 
   /**
@@ -1092,19 +1123,24 @@ export class ClusterTransport implements ActorTransport {
   private probeSuspects(suspects: Set<string>, now: number): void {
     for (const node of suspects) {
       const inbox = this.directory.inboxOf(node);
-      if (inbox === undefined) continue;
-      const k = this.nextProbe++;
-      this.probes.set(k, { node, inbox, at: now });
-      try {
-        this.engine.publish(`${inbox}.probe`, new Uint8Array(0), {
-          reply: `${this.inbox}.p${k}`,
-          headers: { [ClusterHeaders.kind]: 'probe', [ClusterHeaders.node]: this.nodeId },
-        });
-      } catch (err) {
-        this.probes.delete(k);
-        this.log.debug({ err }, 'probe not sent (connection down)');
-        return;
-      }
+      if (inbox !== undefined && !this.probe(node, inbox, now)) return;
+    }
+  }
+
+  /** Publishes a probe to `inbox`, the inbox of `node`; false when it could not go (the connection is down). */
+  private probe(node: string, inbox: string, now: number): boolean {
+    const k = this.nextProbe++;
+    this.probes.set(k, { node, inbox, at: now });
+    try {
+      this.engine.publish(`${inbox}.probe`, new Uint8Array(0), {
+        reply: `${this.inbox}.p${k}`,
+        headers: { [ClusterHeaders.kind]: 'probe', [ClusterHeaders.node]: this.nodeId },
+      });
+      return true;
+    } catch (err) {
+      this.probes.delete(k);
+      this.log.debug({ err }, 'probe not sent (connection down)');
+      return false;
     }
   }
 
@@ -1112,9 +1148,11 @@ export class ClusterTransport implements ActorTransport {
     const probe = this.probes.get(k);
     if (probe === undefined) return;
     this.probes.delete(k);
+    if (!m.noResponders) return;
+    // A host forgotten for its silence whose connection is closed now: its queue groups are the others'.
+    if (this.unresponsive.get(probe.node)?.inbox === probe.inbox) this.unresponsive.delete(probe.node);
     // (a node that announced another inbox since is not the one probed)
-    if (!m.noResponders || !this.probing(Date.now()) || this.directory.inboxOf(probe.node) !== probe.inbox) return;
-    this.nodeRemoved(probe.node, 'connection-closed');
+    else if (this.probing(Date.now()) && this.directory.inboxOf(probe.node) === probe.inbox) this.nodeRemoved(probe.node, 'connection-closed');
   }
 
   private nameGone(name: string, reason: 'stopped' | 'process-exited'): void {
@@ -1149,6 +1187,8 @@ export class ClusterTransport implements ActorTransport {
     for (const name of unacknowledged ?? []) for (const node of this.directory.holdersOf(name)) this.suspects.add(node);
     if (probing && this.suspects.size > 0) this.probeSuspects(this.suspects, now);
     this.suspects.clear();
+    if (!late && this.engine.connected && this.pastReconnectGrace(now))
+      for (const [node, host] of this.unresponsive) if (!this.probe(node, host.inbox, now)) break;
     for (const [id, held] of this.held) if (held.expires < now) this.held.delete(id);
   }
 
