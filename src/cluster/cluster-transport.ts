@@ -7,11 +7,13 @@
  * - A name this process registers is served on the subject `mpbus.<cluster>.<name>`, in a queue
  *   group of the same name: the same name served on several hosts is a pool, each message going
  *   to one of them. It is also served on `mpbus.<cluster>.<name>.@<node>`, this node's own.
- * - `tell` is a publish to the queue group; `ask` a publish with a reply subject under this
- *   node's inbox, to the own subject of a host the asker picks at random among those its directory
- *   lists (so a host it forgot gets no more asks, which NATS would still hand one that is stopped
- *   with its connection open). The serving node acknowledges it unless it answers at once (so
- *   the asker knows who holds its ask) and answers later.
+ * - `tell` is a publish to the queue group (to a host of the sender's choice, as asks, while a
+ *   host that served the name was forgotten for its silence and may still hold its connection);
+ *   `ask` a publish with a reply subject under this node's inbox, to the own subject of a host
+ *   the asker picks at random among those its directory lists (so a host it forgot gets no more
+ *   asks, which NATS would still hand one that is stopped with its connection open). The serving
+ *   node acknowledges it unless it answers at once (so the asker knows who holds its ask) and
+ *   answers later.
  *   No subscriber anywhere: the engine's "no responders" comes back at once and the ask fails
  *   with {@link ActorNotFoundError}, as locally.
  * - Deadlines travel as the remaining milliseconds (`Mpbus-Timeout-Ms`), so a nested ask made by
