@@ -685,7 +685,7 @@ export class ClusterTransport implements ActorTransport {
 
   private publishTell(to: string, envelope: Envelope, data: Uint8Array, headers: EngineHeaders): DeliveryStatus {
     try {
-      this.engine.publish(this.unresponsive.size === 0 ? this.subjectOf(to) : this.tellSubject(to), data, { headers });
+      this.engine.publish(this.tellSubject(to), data, { headers });
     } catch (err) {
       if (tooLarge(err) && this.undeliverable) {
         // the name is there: the message cannot go (an 'encode-failed' dead letter, naming why)
@@ -1030,8 +1030,9 @@ export class ClusterTransport implements ActorTransport {
       Date.now(),
     );
     this.unresponsive.delete(a.node);
-    if (a.direct === true) this.directTokens.set(a.node, `@${subjectToken(a.node)}`);
-    else this.directTokens.delete(a.node);
+    // (made once per node, not at each of its heartbeats)
+    if (a.direct !== true) this.directTokens.delete(a.node);
+    else if (!this.directTokens.has(a.node)) this.directTokens.set(a.node, `@${subjectToken(a.node)}`);
     for (const name of vanished) this.nameGone(name, 'stopped');
     // A node that just came (or came back) wants to know us now, not at our next heartbeat.
     if (hello || fresh) this.scheduleAnnounce();
