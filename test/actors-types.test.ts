@@ -5,7 +5,7 @@
  */
 import 'reflect-metadata';
 import { afterEach, describe, expect, expectTypeOf, it } from 'vitest';
-import { Actor, ActorSystem, Handle, InProcessHub, type ActorContext, type ActorRef, type Handlers } from '../src/actors/index.js';
+import { Actor, ActorSystem, Handle, InProcessHub, type ActorContext, type ActorRef, type Handlers, type MsgOf } from '../src/actors/index.js';
 
 /** The contract of a counter actor: action -> message and reply types. */
 interface Counter {
@@ -146,6 +146,28 @@ export function routerKeys(system: ActorSystem, worker: ActorRef<Jobs>, other: A
   system.router<Jobs>('wrong', { strategy: 'consistent-hash', key: (msg) => msg.id });
   // @ts-expect-error 'stop' is not an action of Jobs
   system.router<Jobs>('wrong2', { strategy: 'consistent-hash', key: (msg, action) => (action === 'stop' ? '' : msg.user) });
+}
+
+/** A contract with an action only told (no `reply`), and one written as a method, not `{ msg; reply }`. */
+interface Logger {
+  log: { msg: string };
+}
+interface MethodStyle {
+  square(n: number): number;
+}
+
+/** Never called: a tell-only action needs no `reply`; a method-style action fails with an error that shows the form. */
+export function contractShapes(system: ActorSystem, logger: ActorRef<Logger>, squares: ActorRef<MethodStyle>): void {
+  void system.spawn<Logger>('logger', { log: (line) => void line.length });
+  logger.tell('log', 'hello');
+  void logger.ask('log', 'hello').then((answer: void) => answer);
+  // @ts-expect-error a method is not an action: the parameter's type names the { msg; reply } form
+  squares.tell('square', 3);
+  // @ts-expect-error the same for a handler of it
+  void system.spawn<MethodStyle>('squares', { square: (n: number) => n * n });
+  const shown: keyof MsgOf<MethodStyle, 'square'> extends `mpbus: a contract maps each action to { msg: <message>; reply: <reply> }${string}` ? true : false =
+    true;
+  void shown;
 }
 
 /** A class that claims the contract but gets a handler wrong. */

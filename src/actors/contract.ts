@@ -27,10 +27,17 @@ export type AnyContract = Record<string, ActionSpec<any, any>>;
 
 /** Action names of a contract. */
 export type ActionOf<C> = keyof C & string;
+/**
+ * What {@link MsgOf} and {@link ReplyOf} give for an action that is not `{ msg; reply }` (a
+ * method signature, `square(n: number): number`, is the likely one): a type no value fits, so
+ * that a send or a handler fails to compile with an error that names the fix (the message
+ * is the type's only key, so that the error shows it).
+ */
+type NotAnAction = 'mpbus: a contract maps each action to { msg: <message>; reply: <reply> }, as in square: { msg: number; reply: number }';
 /** The message type of action `K`. */
-export type MsgOf<C, K extends keyof C> = C[K] extends { msg: infer M } ? M : never;
-/** The reply type of action `K`. */
-export type ReplyOf<C, K extends keyof C> = C[K] extends { reply: infer R } ? R : never;
+export type MsgOf<C, K extends keyof C> = C[K] extends { msg: infer M } ? M : { [fix in NotAnAction]: never };
+/** The reply type of action `K`: `void` for an action with a message and no `reply` (one only told). */
+export type ReplyOf<C, K extends keyof C> = C[K] extends { reply: infer R } ? R : C[K] extends { msg: unknown } ? void : { [fix in NotAnAction]: never };
 
 /** Options of one ask. */
 export interface AskOptions {
