@@ -83,6 +83,39 @@ describe("DPDK's simple_mp", () => {
     await expectNothingLeft(g);
   }, 60_000);
 
+  it("the last mpbus process beside a C primary removes mpbus's files, a crashed secondary's and a refused one's, and keeps the primary's", async () => {
+    const g = group();
+    const c = run(g, simpleMp, [...eal(g, '(0-1)@(0-1)', BASE), '--proc-type=primary']);
+    await c.waitFor(/Starting core 1/);
+    const dpdkFiles = readdirSync(g.runtimeDir).sort();
+    const crashed = await g.spawn();
+    await crashed.start({ procType: 'secondary', lcore: 5 });
+    crashed.kill('SIGKILL');
+    await crashed.exited;
+    const ofCrashed = readdirSync(g.runtimeDir).filter((f) => f.startsWith('mpbus_') || f.endsWith(`_${crashed.pid}`));
+    expect(ofCrashed).toEqual(expect.arrayContaining(['mpbus_members.lock', 'mpbus_lcore_5.lock', `fbarray_memseg-2048k-0-0_${crashed.pid}`]));
+    const refused = await g.spawn();
+    const err = await refused.start({ procType: 'secondary' }).then(
+      () => undefined,
+      (e: Error & { code?: string }) => e,
+    );
+    expect(err?.code).toBe('LCORE_REQUIRED');
+    // refused before DPDK ran, and no other mpbus process lives: it takes its lock files with it,
+    // and the crashed one's files too
+    expect(readdirSync(g.runtimeDir).sort()).toEqual(dpdkFiles);
+    await refused.exit();
+    const node = await g.spawn();
+    await node.start({ procType: 'secondary', lcore: 6 });
+    expect(readdirSync(g.runtimeDir).some((f) => f.startsWith('mpbus_'))).toBe(true);
+    await node.close();
+    // the C primary is still running: its own files stay, mpbus's are gone
+    expect(readdirSync(g.runtimeDir).sort()).toEqual(dpdkFiles);
+    await node.exit();
+    c.send('quit');
+    expect(await c.exited).toBe(0);
+    await expectNothingLeft(g);
+  }, 60_000);
+
   it('as secondary of an mpbus primary that created its rings and pool: messages both ways', async () => {
     const g = group();
     const node = await g.startAgent({ procType: 'primary' });

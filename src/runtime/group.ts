@@ -337,6 +337,30 @@ export class GroupFiles {
   }
 
   /**
+   * For a group whose DPDK processes outlive its last mpbus process (a C primary, C
+   * secondaries): removes mpbus's own files from the runtime dir (`mpbus_*`: locks, counters,
+   * settings) and the per-process files DPDK left of secondaries that are dead (`mp_socket_<pid>_*`,
+   * `fbarray_*_<pid>`: a Node secondary that crashed), and keeps the rest, which is the live
+   * processes'. The caller must hold `members` and `primary` exclusively (no mpbus process alive
+   * or starting). Lock files it still holds are removed too; their fds stay valid.
+   */
+  removeOwnFiles(): void {
+    let entries: string[];
+    try {
+      entries = readdirSync(this.runtimeDir);
+    } catch {
+      return; // the dir is gone already
+    }
+    const dead = new Set<number>();
+    for (const f of entries) {
+      const pid = /^mp_socket_(\d+)_/.exec(f)?.[1] ?? /^fbarray_.*_(\d+)$/.exec(f)?.[1];
+      if (pid !== undefined && Number(pid) !== process.pid && !pidAlive(Number(pid))) dead.add(Number(pid));
+    }
+    for (const pid of dead) this.removeSecondaryFilesOf(pid);
+    for (const f of entries) if (f.startsWith('mpbus_') || f.startsWith('.mpbus_settings.')) rmSync(join(this.runtimeDir, f), { force: true });
+  }
+
+  /**
    * Removes the runtime dir when it holds nothing but mpbus lock files, i.e. when only mpbus
    * created it (a start refused before DPDK ran). The caller must hold `members` exclusively.
    */

@@ -813,6 +813,8 @@ function removeGroupFilesIfLast(group: GroupFiles, log: Logger): void {
   awaitEndingMembers(group, log);
   whenGroupIsEmpty(group, () => {
     if (!group.primaryAlive() && group.liveSecondaryPids().length === 0) group.removeLeftovers(false);
+    // DPDK processes that are not mpbus's live on (a C primary): theirs stays, mpbus's goes.
+    else group.removeOwnFiles();
   });
 }
 
@@ -835,9 +837,12 @@ function awaitEndingMembers(group: GroupFiles, log: Logger): void {
     log.warn({ pids: ending }, 'killed processes of the group had not ended: their files are left to a later process of the group, or mpbus clean');
 }
 
-/** After a start refused before DPDK ran: the lock files this process made must not linger. */
+/**
+ * After a start refused before DPDK ran: the lock files this process made must not linger,
+ * beside a live C primary's files either.
+ */
 function removeOwnLockDirIfAlone(group: GroupFiles): void {
-  whenGroupIsEmpty(group, () => group.removeIfOnlyLocks());
+  whenGroupIsEmpty(group, () => (group.primaryAlive() ? group.removeOwnFiles() : group.removeIfOnlyLocks()));
 }
 
 /** Why a secondary's start failed when its primary ended (closed or died) while DPDK attached it, and the fix. */
