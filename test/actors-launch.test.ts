@@ -249,6 +249,22 @@ describe('system.launch(): worker processes as supervised children', () => {
     expect(r.answered).toBeGreaterThan(0);
   });
 
+  it('a close with 300,000 asks waiting for room in the caller fails each once, one dead letter each, while the event loop keeps turning', async () => {
+    // Before, a worker stopped by the close gave the asks it was to take back to the router, which
+    // gave them to the other stopping worker, then found none: 2-3 dead letters per ask (the last
+    // 'no-workers'), all in one turn of the event loop, as were the rejections: a million asks
+    // kept it 2-9 s, past the close's deadline and past the exit Ctrl-C schedules.
+    const lines = await run(group('sup_deep'), { scenario: 'deep-backlog', asks: 300_000 });
+    const r = lines.find((l) => 'answered' in l)!;
+    const codes = r.codes as Record<string, number>;
+    expect(Object.keys(codes)).toEqual(['SYSTEM_CLOSED']);
+    expect((r.answered as number) + codes.SYSTEM_CLOSED!).toBe(300_000);
+    // ('late-reply': an answer that came once its ask had failed)
+    expect(Object.keys(r.deadLetters as object).filter((reason) => reason !== 'late-reply')).toEqual(['closed']);
+    expect((r.deadLetters as Record<string, number>).closed).toBeLessThanOrEqual(codes.SYSTEM_CLOSED!);
+    expect(r.longestGapMs).toBeLessThan(1000);
+  }, 60_000);
+
   it("the application's close while tells to a slow child still wait in it for room: they go first, and the child handles every one before it stops", async () => {
     // Before, the pool stopped the child at once: it refused what came after, and the tells
     // still waiting here were dead letters ('unknown-actor' once its name went) ~200 ms into a

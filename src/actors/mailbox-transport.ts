@@ -23,6 +23,7 @@ import type { PackPrefix } from '../bus/mailbox-ref.js';
 import { checkSystemOptions, MAILBOX_SYSTEM_OPTION_KEYS } from '../bus/mailbox-system.js';
 import { registry, type MailboxAddress } from '../bus/registry.js';
 import { encodeValue, UndecodableValue } from '../bus/value-codec.js';
+import { inTurns, ITEMS_PER_TURN } from './in-turns.js';
 import { ActorErrorCodes, toWireError } from './errors.js';
 import {
   makeEnvelope,
@@ -213,6 +214,8 @@ export class MailboxTransport implements ActorTransport {
   private lastTellHead: Uint8Array | undefined;
   /** What goes before the value {@link toBatchWire} returned (read by `offerMany`). */
   private readonly batchPrefix: PackPrefix = { bytes: undefined };
+  /** Undeliverable messages being reported a slice per turn ({@link reportUndeliverable}). */
+  private readonly reporting = new Set<Promise<unknown>>();
   /** Names this process cares about, with where they lived when last seen. */
   private readonly tracked = new Map<string, MailboxAddress>();
   /** Groups this process follows, with their members when last seen. */
@@ -583,7 +586,7 @@ export class MailboxTransport implements ActorTransport {
       if (n < 0) {
         // The name went away: what waited for it is undeliverable.
         this.outgoing.delete(out.name);
-        for (let i = base; i < envelopes.length; i++) this.undeliverable?.(out.name, envelopes[i]!);
+        this.reportUndeliverable(out.name, envelopes, base);
         return;
       }
       if (n > 0 && !this.tracked.has(out.name)) this.track(out.name);
@@ -607,6 +610,27 @@ export class MailboxTransport implements ActorTransport {
     // Out of time rather than of room (or both): the rest goes on the next turn.
     if (performance.now() >= until) this.waitForRoomOf(out, new Promise<void>((resolve) => setImmediate(resolve)));
     else this.waitForRoomOf(out);
+  }
+
+  /**
+   * Reports `envelopes` from index `from` on as undeliverable to `name`: at once when they are
+   * few, else a slice per turn of the event loop (a queue of 500,000 asks for a child a close
+   * stopped kept it for a second), with {@link close} waiting for the last slice.
+   */
+  private reportUndeliverable(name: string, envelopes: readonly Envelope[], from: number): void {
+    const report = (envelope: Envelope): void => this.undeliverable?.(name, envelope);
+    if (envelopes.length - from <= ITEMS_PER_TURN) {
+      for (let i = from; i < envelopes.length; i++) report(envelopes[i]!);
+      return;
+    }
+    const reported = inTurns(envelopes, report, from).catch((err: unknown) =>
+      // (a bug of the system's handler, reported as a receiver's: an uncaught exception)
+      setTimeout(() => {
+        throw err;
+      }),
+    );
+    this.reporting.add(reported);
+    void reported.then(() => this.reporting.delete(reported));
   }
 
   /** Flushes `out` again once its mailbox may have room (or once `ready` settles). */
@@ -759,6 +783,8 @@ export class MailboxTransport implements ActorTransport {
       out.waiting = false;
       this.flush(out);
     }
+    // (what reportUndeliverable still goes through, a slice per turn)
+    while (this.reporting.size > 0) await Promise.all(this.reporting);
     clearTimeout(this.pollTimer);
     this.peerDown.unsubscribe();
     this.peerUp.unsubscribe();

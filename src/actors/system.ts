@@ -50,6 +50,7 @@ import {
   unsendableAnswer,
 } from './errors.js';
 import { PendingAsk, PendingTable, type AskForwarder, type RegiveReason } from './pending.js';
+import { inTurns } from './in-turns.js';
 import { InProcessHub, InProcessTransport } from './in-process.js';
 import { Runtime, type CloseContext, type PrimaryLost } from '../runtime/runtime.js';
 import { ActorRef, type RefHost } from './ref.js';
@@ -741,7 +742,11 @@ export class ActorSystem implements RefHost, CellHost {
       p.router = undefined;
       p.worker = undefined;
     }
-    if (router.regive(this.originOf(p), p.attempt, worker, why)) return;
+    // Not while this system closes: its pools stop their workers first, so an ask given again
+    // went from one going worker to the next (a dead letter at each) and then failed after all.
+    // With a million asks waiting for room that blocked the event loop for seconds past the
+    // close's deadline (and past Ctrl-C's).
+    if (!this.refusingAsks && router.regive(this.originOf(p), p.attempt, worker, why)) return;
     if (p.isRelay) p.reject(withoutStack(() => this.lostError(p, () => failure(worker))));
     else if (this.forget(p.id)) p.reject(withoutStack(() => this.lostError(p, () => failure(worker))));
   }
@@ -771,7 +776,7 @@ export class ActorSystem implements RefHost, CellHost {
    * (`onStall: 'regive'`): at least once, the stalled worker's late answers become late replies.
    */
   regiveFrom(router: AskForwarder, worker: string): void {
-    const held = this.pending.values().filter((p) => p.router === router && p.worker === worker);
+    const held = this.pending.select((p) => p.router === router && p.worker === worker);
     for (const p of held) this.workerLost(p, (w) => new ActorStoppedError(w, p.action, 'stalled'), 'stalled');
   }
 
@@ -877,19 +882,18 @@ export class ActorSystem implements RefHost, CellHost {
   /** A name went away: asks pending on it (or routed to it) fail, or are given to another worker, after a short grace (a reply already sent still wins). */
   private onGone(name: string): void {
     this.stats.forget(name);
-    const ids: number[] = [];
-    for (const p of this.pending.values()) if ((p.router !== undefined ? p.worker : p.to) === name) ids.push(p.id);
+    const ids = this.pending.select((p) => (p.router !== undefined ? p.worker : p.to) === name).map((p) => p.id);
     if (ids.length === 0) return;
-    const fail = (): void => {
-      for (const id of ids) {
+    // (a slice per turn: a child that a close stopped may have been given 500,000 asks)
+    const fail = (): void =>
+      void inTurns(ids, (id) => {
         const p = this.pending.get(id);
-        if (!p) continue;
+        if (!p) return;
         const stopped = (): Error => new ActorStoppedError(name, p.action, 'stopped (or its process died)');
         if (p.router !== undefined) {
           if (p.worker === name) this.workerLost(p, stopped, 'holder-gone');
         } else if (p.to === name && this.forget(id)) p.reject(withoutStack(() => this.lostError(p, stopped)));
-      }
-    };
+      });
     if (this.goneGraceMs > 0) setTimeout(fail, this.goneGraceMs).unref();
     else fail();
   }
@@ -948,12 +952,11 @@ export class ActorSystem implements RefHost, CellHost {
     else this.waitForRoom(to);
   }
 
-  /** Close: what still waits for room becomes dead letters; no ask times out any more. */
-  private dropOutboxes(): void {
-    this.deadlines.clear();
+  /** Close: what still waits for room becomes dead letters (a slice per turn). */
+  private async dropOutboxes(): Promise<void> {
     for (const [to, outbox] of this.outboxes) for (const e of outbox) this.deadLetter(to, e, 'closed');
     this.outboxes.clear();
-    for (const { to, envelope } of this.transport.takeUnsent?.() ?? []) this.deadLetter(to, envelope, 'closed');
+    await inTurns(this.transport.takeUnsent?.() ?? [], ({ to, envelope }) => this.deadLetter(to, envelope, 'closed'));
   }
 
   /**
@@ -1140,19 +1143,20 @@ export class ActorSystem implements RefHost, CellHost {
     this.events.next({ type: 'primaryLost', pid: process.pid, primaryPid: lost.pid, reason: lost.reason });
     if (lost.policy === 'ignore') return;
     this.closeError = (what) => new PrimaryLostError(what, lost.reason);
-    // settled at once: nothing they wait for can come now
-    this.rejectPending();
+    // settled now (a slice per turn: see inTurns): nothing they wait for can come now
+    void this.rejectPending();
     this.closing ??= this.doClose(0);
   }
 
-  private rejectPending(): void {
-    for (const { id } of this.pending.values()) {
+  /** Rejects every pending ask with the close's error, a slice per turn of the event loop. */
+  private rejectPending(): Promise<void> {
+    return inTurns(this.pending.values(), ({ id }) => {
       const p = this.forget(id);
-      if (p === undefined) continue;
+      if (p === undefined) return; // settled meanwhile
       // (no longer in a worker's hands for its router's stats either)
       if (p.router !== undefined) p.router.settled(p.worker!);
       p.reject(withoutStack(() => this.closeError(`the ask to '${p.to}' for '${p.action}' was pending`)));
-    }
+    });
   }
 
   private async doClose(timeoutMs: number): Promise<void> {
@@ -1190,7 +1194,7 @@ export class ActorSystem implements RefHost, CellHost {
     // ... and what this process sent that still waits for room in a full mailbox goes too; and
     // the asks its routers gave to workers for callers elsewhere are answered (through them:
     // routers refuse new asks meanwhile, and keep their names until then).
-    const relaying = (): boolean => this.endpoints.size > 0 && this.pending.values().some((p) => p.isRelay);
+    const relaying = (): boolean => this.endpoints.size > 0 && this.pending.some((p) => p.isRelay);
     while (Date.now() < deadline && (sending() || [...this.cells.values()].some(busy) || relaying())) {
       await new Promise((resolve) => setTimeout(resolve, 5));
     }
@@ -1211,8 +1215,10 @@ export class ActorSystem implements RefHost, CellHost {
       this.log.warn({ actors: hung }, "actors' postStop (or preStart) did not end by the close's deadline: the system closes without waiting for them");
     }
     this.closed = true;
-    this.rejectPending();
-    this.dropOutboxes();
+    // No ask times out any more: those still pending fail with the close's error.
+    this.deadlines.clear();
+    await this.rejectPending();
+    await this.dropOutboxes();
     this.goneSubscription.unsubscribe();
     this.replyRegistration.close();
     await this.transport.close();

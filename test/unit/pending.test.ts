@@ -84,6 +84,22 @@ describe('PendingTable', () => {
     for (const p of t.values()) t.delete(p.id);
     expect(t.size).toBe(0);
   });
+
+  it('select() and some() look at every ask, in the slots and in the overflow, without copying the others', () => {
+    const t = new PendingTable();
+    for (let id = 1; id <= 10; id++) t.set(ask(id));
+    t.set(Object.assign(ask(1 + 256), { worker: 'w' })); // in the overflow: id 1 holds its slot
+    t.get(4)!.worker = 'w';
+    expect(
+      t
+        .select((p) => p.worker === 'w')
+        .map((p) => p.id)
+        .sort((a, b) => a - b),
+    ).toEqual([4, 257]);
+    expect(t.some((p) => p.id === 257)).toBe(true);
+    expect(t.some((p) => p.worker === 'x')).toBe(false);
+    expect(t.select(() => false)).toEqual([]);
+  });
 });
 
 describe('PendingAsk', () => {
@@ -100,6 +116,22 @@ describe('PendingAsk', () => {
     await expect(failed.promise).rejects.toBe(err);
     // released: a second settle finds no callbacks (the system never settles twice; this shows nothing is held)
     expect(() => ok.resolve('again')).toThrow();
+  });
+
+  it('a rejection goes through no promise left unhandled meanwhile (Node tracks each such promise)', async () => {
+    const unhandled: unknown[] = [];
+    const onUnhandled = (reason: unknown): void => void unhandled.push(reason);
+    process.on('unhandledRejection', onUnhandled);
+    try {
+      const failed = ask(3);
+      const err = new Error('no');
+      failed.reject(err);
+      await expect(failed.promise).rejects.toBe(err);
+      await new Promise((resolve) => setImmediate(resolve));
+      expect(unhandled).toEqual([]);
+    } finally {
+      process.off('unhandledRejection', onUnhandled);
+    }
   });
 
   it('a relayed ask answers the envelope the router received, a failure as a wire error, and drops it', () => {
