@@ -656,13 +656,23 @@ export class MailboxTransport implements ActorTransport {
     out.sweptAt = now;
     const envelopes = out.envelopes;
     let kept = out.head;
-    for (let i = out.head; i < envelopes.length; i++) {
+    let dropped = 0;
+    let i = out.head;
+    for (; i < envelopes.length; i++) {
       const envelope = envelopes[i]!;
       if (envelope.kind === EnvelopeKind.ask && envelope.deadline !== undefined && envelope.deadline <= now) {
         this.undeliverable?.(out.name, envelope, undefined, 'expired');
+        // Enough for one turn (each is a dead letter): the rest at the next wake, not a sweep later.
+        if (++dropped === ITEMS_PER_TURN) {
+          out.sweptAt = now - EXPIRED_SWEEP_MS;
+          i++;
+          break;
+        }
       } else envelopes[kept++] = envelope;
     }
-    envelopes.length = kept;
+    // (the ones not looked at close the gap: splice moves them as a block, copyWithin one by one)
+    if (i < envelopes.length) envelopes.splice(kept, i - kept);
+    else envelopes.length = kept;
   }
 
   waitForRoom(name: string): Promise<void> {
