@@ -191,7 +191,7 @@ export class DeadlineQueue {
         const pending = this.pending(key);
         if (pending && lane.dues[lane.head]! > now) break;
         // Enough for one turn: the rest, due already, on the next (the timer is armed for now).
-        // A burst of asks that expired together failed in one turn: 160,000 kept it 1.7 s.
+        // A burst of asks that expired together failed in one turn: a million kept it 1.0 s.
         if (pending && expired.length >= ITEMS_PER_TURN) break;
         lane.head = (lane.head + 1) & mask;
         lane.size--;
