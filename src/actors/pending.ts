@@ -175,23 +175,26 @@ export class PendingTable {
    */
   select(test: (p: PendingAsk) => boolean): PendingAsk[] {
     const found: PendingAsk[] = [];
-    const slots = this.slots;
-    for (let i = 0; i < slots.length; i++) {
-      const p = slots[i];
-      if (p !== undefined && test(p)) found.push(p);
-    }
-    for (const p of this.overflow.values()) if (test(p)) found.push(p);
+    this.visit((p) => {
+      if (test(p)) found.push(p);
+      return false;
+    });
     return found;
   }
 
   /** True when `test` accepts one of the pending asks (looked for in place). */
   some(test: (p: PendingAsk) => boolean): boolean {
+    return this.visit(test);
+  }
+
+  /** Calls `stop` on each pending ask, in the slots, then in the overflow, until it answers true; true if it did. */
+  private visit(stop: (p: PendingAsk) => boolean): boolean {
     const slots = this.slots;
     for (let i = 0; i < slots.length; i++) {
       const p = slots[i];
-      if (p !== undefined && test(p)) return true;
+      if (p !== undefined && stop(p)) return true;
     }
-    for (const p of this.overflow.values()) if (test(p)) return true;
+    for (const p of this.overflow.values()) if (stop(p)) return true;
     return false;
   }
 
