@@ -764,6 +764,13 @@ export class ActorSystem implements RefHost, CellHost {
     return this.shuttingDown ? this.closeError(`the ask to '${p.to}' for '${p.action}' was pending`) : make();
   }
 
+  /** What the cells still drop of their queues at their stop (see ActorCell.dropping). */
+  private queuesDropping(): Promise<void>[] {
+    const dropping: Promise<void>[] = [];
+    for (const cell of this.cells.values()) if (cell.dropping !== undefined) dropping.push(cell.dropping);
+    return dropping;
+  }
+
   /** The envelope of a routed ask: kept (relays, asks with a sender or trace) or made anew from the ask's fields. */
   private originOf(p: PendingAsk): Envelope {
     if (p.origin !== undefined) return p.origin;
@@ -806,9 +813,7 @@ export class ActorSystem implements RefHost, CellHost {
     let watch = this.abortWatches.get(signal);
     if (watch === undefined) {
       const ids = new Set<number>();
-      const onAbort = (): void => {
-        for (const id of [...ids]) this.abortAsk(id, signal.reason);
-      };
+      const onAbort = (): void => this.abortAll(signal, ids);
       watch = { ids, onAbort };
       this.abortWatches.set(signal, watch);
       signal.addEventListener('abort', onAbort, { once: true });
@@ -817,12 +822,26 @@ export class ActorSystem implements RefHost, CellHost {
     this.abortSignals.set(p.id, signal);
   }
 
-  private abortAsk(id: number, reason: unknown): void {
-    const p = this.pending.get(id);
-    if (p === undefined) return;
-    this.settle(p);
-    if (p.router !== undefined) p.router.settled(p.worker!);
-    p.reject(new AskAbortedError(p.to, p.action, reason));
+  /**
+   * `signal` aborted: its pending asks (`ids`) are settled at once, so that no answer or timeout
+   * that comes after `abort()` wins over it, and fail a slice per turn of the event loop, their
+   * errors made without a stack (it would show the abort's machinery, not the ask). One signal
+   * given to 1,000,000 asks kept `abort()` for 9 s, 85% of it in capturing stacks.
+   */
+  private abortAll(signal: AbortSignal, ids: Set<number>): void {
+    this.abortWatches.delete(signal);
+    const aborted: PendingAsk[] = [];
+    for (const id of ids) {
+      this.abortSignals.delete(id); // (first: settle has no listener to remove then)
+      const p = this.pending.get(id);
+      if (p === undefined) continue;
+      this.settle(p);
+      if (p.router !== undefined) p.router.settled(p.worker!);
+      aborted.push(p);
+    }
+    ids.clear();
+    const reason: unknown = signal.reason;
+    void inTurns(aborted, (p) => p.reject(withoutStack(() => new AskAbortedError(p.to, p.action, reason))));
   }
 
   private stopListening(id: number): void {
@@ -1210,6 +1229,12 @@ export class ActorSystem implements RefHost, CellHost {
     let stopped = false;
     void stopping.then(() => (stopped = true));
     await untilOrDeadline(stopping, Math.max(deadline, Date.now() + HOOK_GRACE_MS));
+    // Queues still being dropped (see ActorCell.dropping) are waited for; then the hooks after
+    // them get their grace again.
+    for (let dropping = this.queuesDropping(); !stopped && dropping.length > 0; dropping = this.queuesDropping()) {
+      await Promise.all(dropping).catch(() => undefined);
+      await untilOrDeadline(stopping, Date.now() + HOOK_GRACE_MS);
+    }
     if (!stopped) {
       const hung = [...this.cells.values()].filter((c) => c.ending && this.cells.get(c.name) === c).map((c) => c.name);
       this.log.warn({ actors: hung }, "actors' postStop (or preStart) did not end by the close's deadline: the system closes without waiting for them");
@@ -1284,10 +1309,10 @@ function rejectOnNextTurn(err: unknown): Promise<never> {
   return new Promise((_, reject) => setImmediate(reject, err));
 }
 
-/** Waits for `work` (its failure ignored: the caller logs its own), or until `deadline` (a `Date.now()` time) passes. */
 /** What an actor's stop hooks get past the close's deadline when it has passed already. */
 const HOOK_GRACE_MS = 100;
 
+/** Waits for `work` (its failure ignored: the caller logs its own), or until `deadline` (a `Date.now()` time) passes. */
 async function untilOrDeadline(work: Promise<void>, deadline: number): Promise<void> {
   let timer: NodeJS.Timeout | undefined;
   const late = new Promise<void>((resolve) => (timer = setTimeout(resolve, Math.max(0, deadline - Date.now()))));

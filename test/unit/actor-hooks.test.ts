@@ -1,8 +1,8 @@
 /**
  * An actor's preStart and postStop around stops, restarts and the system's close, in one
  * process: postStop runs once per incarnation, after its preStart, and only if that succeeded;
- * a hook that hangs does not keep the close from ending by its deadline; a stopped actor's
- * context spawns no children.
+ * a hook that hangs does not keep the close from ending by its deadline, but the messages left
+ * queued are all dropped first, over several turns; a stopped actor's context spawns no children.
  */
 import { describe, expect, it } from 'vitest';
 import 'reflect-metadata';
@@ -18,6 +18,32 @@ describe("an actor's hooks", () => {
     const t0 = performance.now();
     await system.close({ timeoutMs: 200 });
     expect(performance.now() - t0).toBeLessThan(1500);
+  });
+
+  it('a close with 30,000 asks queued at an actor busy past the deadline: each is a dead letter and fails before the close ends, over several turns, then postStop runs', async () => {
+    const system = new ActorSystem();
+    const log: string[] = [];
+    const ref = await system.spawn('deep', { wait: () => new Promise<void>(() => undefined) }, { postStop: () => void log.push('postStop') });
+    let letters = 0;
+    system.deadLetters$.subscribe((l) => {
+      if (l.reason === 'closed') letters++;
+    });
+    const count = 30_000;
+    const asked = Array.from({ length: count }, () => ref.ask('wait').catch((e: unknown) => (e as { code?: string }).code));
+    // What each turn of the event loop saw of the dead letters while the close ran.
+    const seen: number[] = [];
+    let watching = true;
+    const watch = (): void => {
+      seen.push(letters);
+      if (watching) setImmediate(watch);
+    };
+    setImmediate(watch);
+    await system.close({ timeoutMs: 50 });
+    watching = false;
+    expect(letters).toBe(count);
+    expect(log).toEqual(['postStop']);
+    expect(new Set(await Promise.all(asked))).toEqual(new Set(['SYSTEM_CLOSED']));
+    expect(seen.some((n) => n > 0 && n < count)).toBe(true);
   });
 
   it('postStop runs once for an incarnation stopped while it waits to restart', async () => {

@@ -77,6 +77,31 @@ describe('an ask with an AbortSignal', () => {
     expect(getEventListeners(signal, 'abort')).toHaveLength(0);
   });
 
+  it('one signal given to 20,000 asks: abort() settles them all at once (an answer after it does not win), and they fail over several turns', async () => {
+    const { system, letters } = await slowActor('abort-deep');
+    const ref = system.ref<Slow>('abort-deep');
+    const controller = new AbortController();
+    const count = 20_000;
+    let failed = 0;
+    // The first is in hand (it answers 5 ms after the abort); the rest wait in the actor's queue.
+    const asked = Array.from({ length: count }, (_, i) =>
+      ref.ask('wait', i === 0 ? 20 : 0, { signal: controller.signal }).catch((e: unknown) => {
+        failed++;
+        return (e as { code?: string }).code;
+      }),
+    );
+    await new Promise((resolve) => setTimeout(resolve, 15));
+    controller.abort();
+    expect(failed).toBe(0); // (promises settle on a later microtask)
+    const failedAtNextTurn = await new Promise<number>((resolve) => setImmediate(() => resolve(failed)));
+    expect(failedAtNextTurn).toBeGreaterThan(0);
+    expect(failedAtNextTurn).toBeLessThan(count); // the loop turned before the last one failed
+    expect(await Promise.all(asked)).toEqual(Array(count).fill('ASK_ABORTED'));
+    await new Promise((resolve) => setTimeout(resolve, 30));
+    expect(letters).toContainEqual(expect.objectContaining({ reason: 'late-reply', payload: 'waited 20' }));
+    expect(getEventListeners(controller.signal, 'abort')).toHaveLength(0);
+  });
+
   it('through a router: the aborted ask no longer counts as in flight at its worker', async () => {
     const { system } = await slowActor('abort-worker');
     const router = system.router<Slow>('abort-router', { workers: ['abort-worker'] });
