@@ -830,9 +830,12 @@ export class ActorSystem implements RefHost, CellHost {
    */
   private abortAll(signal: AbortSignal, ids: Set<number>): void {
     this.abortWatches.delete(signal);
+    // (first: settle has no listener to remove then; all at once when every ask with a signal had this one)
+    const every = ids.size === this.abortSignals.size;
+    if (every) this.abortSignals.clear();
     const aborted: PendingAsk[] = [];
     for (const id of ids) {
-      this.abortSignals.delete(id); // (first: settle has no listener to remove then)
+      if (!every) this.abortSignals.delete(id);
       const p = this.pending.get(id);
       if (p === undefined) continue;
       this.settle(p);
