@@ -186,6 +186,14 @@ export class ActorCell implements Receiver {
     if (this.state === 'running' && !this.busy) this.schedule();
   }
 
+  /**
+   * While the messages queued at its stop are dropped, a slice per turn: bounded work, which
+   * its system's close waits for past its deadline (unlike a hook, which may never end).
+   */
+  get dropping(): Promise<void> | undefined {
+    return this.droppingQueue;
+  }
+
   /** Stopping or stopped: it takes no new children (they would outlive it, unseen by the close). */
   get ending(): boolean {
     return this.state === 'stopping' || this.state === 'stopped';
@@ -507,11 +515,7 @@ export class ActorCell implements Receiver {
   }
 
   private finishStop: (() => void) | undefined;
-  /**
-   * While the messages queued at its stop are dropped, a slice per turn: bounded work, which
-   * its system's close waits for past its deadline (unlike a hook, which may never end).
-   */
-  dropping: Promise<void> | undefined = undefined;
+  private droppingQueue: Promise<void> | undefined = undefined;
   /** Where the current incarnation is in its hooks: postStop runs once, after a preStart that succeeded. */
   private lifecycle: 'starting' | 'started' | 'stopped' = 'starting';
   /** Settles when the preStart running now ends (undefined when none runs). */
@@ -594,8 +598,8 @@ export class ActorCell implements Receiver {
     // A slice per turn: a stop with 100,000 messages queued kept the event loop 1.5 s.
     // (Messages that come meanwhile are refused at once: see receive.)
     const dropping = inTurns(left, (envelope) => this.dropQueued(envelope, reason));
-    this.dropping = dropping;
-    await dropping.finally(() => (this.dropping = undefined));
+    this.droppingQueue = dropping;
+    await dropping.finally(() => (this.droppingQueue = undefined));
     // Every message received has been answered or dead-lettered: peers may now see the name go.
     this.closeRegistration();
     await this.runPostStop();
