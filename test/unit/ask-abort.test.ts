@@ -102,19 +102,18 @@ describe('an ask with an AbortSignal', () => {
     expect(getEventListeners(controller.signal, 'abort')).toHaveLength(0);
   });
 
-  it('two signals over asks pending together: aborting one fails its asks only; the other keeps its listener, then aborts its own', async () => {
+  it("two signals over asks pending together: aborting one fails its asks only; the other's are answered, and its listener goes after them", async () => {
     const { system } = await slowActor('abort-two');
     const ref = system.ref<Slow>('abort-two');
     const first = new AbortController();
     const second = new AbortController();
-    const code = (p: Promise<string>): Promise<string | undefined> => p.catch((e: unknown) => (e as { code?: string }).code);
-    const ofFirst = Array.from({ length: 20 }, () => code(ref.ask('wait', 30, { signal: first.signal })));
-    const ofSecond = Array.from({ length: 20 }, () => code(ref.ask('wait', 30, { signal: second.signal })));
+    const outcome = (p: Promise<string>): Promise<string | undefined> => p.catch((e: unknown) => (e as { code?: string }).code);
+    const ofFirst = Array.from({ length: 20 }, () => outcome(ref.ask('wait', 5, { signal: first.signal })));
+    const ofSecond = Array.from({ length: 20 }, () => outcome(ref.ask('wait', 5, { signal: second.signal })));
     first.abort();
     expect(await Promise.all(ofFirst)).toEqual(Array(20).fill('ASK_ABORTED'));
     expect(getEventListeners(second.signal, 'abort')).toHaveLength(1);
-    second.abort();
-    expect(await Promise.all(ofSecond)).toEqual(Array(20).fill('ASK_ABORTED'));
+    expect(await Promise.all(ofSecond)).toEqual(Array(20).fill('waited 5'));
     expect(getEventListeners(second.signal, 'abort')).toHaveLength(0);
   });
 
