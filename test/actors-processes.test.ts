@@ -135,6 +135,17 @@ describe('actors across processes', () => {
     expect(expired.length).toBeGreaterThan(500);
   });
 
+  it("asks aborted while they wait in their sender for room in a busy actor's full mailbox are not sent ('expired' dead letters): the actor handles only those that reached it", async () => {
+    const [p, s1] = await cluster('abortInQueue', 1);
+    await p!.use(actors).spawnTestActor('busy');
+    const r = await s1!.use(actors).abortQueued('busy', 12_000);
+    expect(r.codes).toEqual(['ASK_ABORTED']);
+    expect(r.waitingBefore).toBeGreaterThan(1000);
+    expect(r.waitingAfter).toBe(0);
+    expect(r.expired).toBe(r.waitingBefore);
+    expect(r.handled).toBe(12_000 - r.expired);
+  });
+
   it('a burst of large tells lets the event loop turn while it goes (each turn sends for 20 ms at most); every tell arrives', async () => {
     const [p, s1] = await cluster('largeBurst', 1);
     await p!.use(actors).spawnTestActor('bulk');

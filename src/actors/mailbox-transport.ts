@@ -23,6 +23,7 @@ import type { PackPrefix } from '../bus/mailbox-ref.js';
 import { checkSystemOptions, MAILBOX_SYSTEM_OPTION_KEYS } from '../bus/mailbox-system.js';
 import { registry, type MailboxAddress } from '../bus/registry.js';
 import { encodeValue, UndecodableValue } from '../bus/value-codec.js';
+import { idLookup } from './id-lookup.js';
 import { inTurns, ITEMS_PER_TURN } from './in-turns.js';
 import { ActorErrorCodes, toWireError } from './errors.js';
 import {
@@ -617,8 +618,8 @@ export class MailboxTransport implements ActorTransport {
    * few, else a slice per turn of the event loop (a queue of 500,000 asks for a child a close
    * stopped kept it for a second), with {@link close} waiting for the last slice.
    */
-  private reportUndeliverable(name: string, envelopes: readonly Envelope[], from: number): void {
-    const report = (envelope: Envelope): void => this.undeliverable?.(name, envelope);
+  private reportUndeliverable(name: string, envelopes: readonly Envelope[], from: number, reason?: DeadLetterReason): void {
+    const report = (envelope: Envelope): void => this.undeliverable?.(name, envelope, undefined, reason);
     if (envelopes.length - from <= ITEMS_PER_TURN) {
       for (let i = from; i < envelopes.length; i++) report(envelopes[i]!);
       return;
@@ -673,6 +674,32 @@ export class MailboxTransport implements ActorTransport {
     // (the ones not looked at close the gap: splice moves them as a block, copyWithin one by one)
     if (i < envelopes.length) envelopes.splice(kept, i - kept);
     else envelopes.length = kept;
+  }
+
+  /**
+   * The asker gave up on its asks `ids` (their signal aborted): those still waiting here to be
+   * sent (for room in a full mailbox, or for the end of this turn) do not go; they are dead
+   * letters 'expired', as an ask whose deadline passed while it waited. The others keep their
+   * order. Aborting asks queued behind a busy actor then spares it the work its callers called off.
+   */
+  cancelAsks(replyTo: string, ids: readonly number[]): void {
+    if (this.outgoing.size === 0 || ids.length === 0) return;
+    const calledOff = idLookup(ids);
+    for (const out of this.outgoing.values()) {
+      const envelopes = out.envelopes;
+      const dropped: Envelope[] = [];
+      let kept = out.head;
+      for (let i = out.head; i < envelopes.length; i++) {
+        const envelope = envelopes[i]!;
+        if (envelope.kind === EnvelopeKind.ask && envelope.replyTo === replyTo && calledOff(envelope.id!)) dropped.push(envelope);
+        else envelopes[kept++] = envelope;
+      }
+      if (dropped.length === 0) continue;
+      envelopes.length = kept;
+      // (a queue waiting for room, or staged, is flushed and let go once empty)
+      if (kept === out.head && !out.waiting && !out.staged) this.outgoing.delete(out.name);
+      this.reportUndeliverable(out.name, dropped, 0, 'expired');
+    }
   }
 
   waitForRoom(name: string): Promise<void> {

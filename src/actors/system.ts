@@ -843,6 +843,12 @@ export class ActorSystem implements RefHost, CellHost {
       aborted.push(p);
     }
     ids.clear();
+    // (what a transport holds to send later, or again, does not go: the caller called it off)
+    if (this.transport.cancelAsks !== undefined && aborted.length > 0)
+      this.transport.cancelAsks(
+        this.replyAddress,
+        aborted.map((p) => p.id),
+      );
     const reason: unknown = signal.reason;
     void inTurns(aborted, (p) => p.reject(withoutStack(() => new AskAbortedError(p.to, p.action, reason))));
   }

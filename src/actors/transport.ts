@@ -103,8 +103,9 @@ export type DeadLetterReason =
   /** A message from another process whose value this process could not decode (another mpbus version, a class registered differently). */
   | 'decode-failed'
   /**
-   * An ask whose asker had stopped waiting (its deadline passed) before the actor came to it, or
-   * while it still waited in its sender for room in the actor's full mailbox: not handled, not answered.
+   * An ask whose asker had stopped waiting before the actor came to it (its deadline passed), or
+   * while it still waited in its sender for room in the actor's full mailbox (its deadline
+   * passed, or its signal aborted): not handled, not answered.
    */
   | 'expired';
 
@@ -210,6 +211,13 @@ export interface ActorTransport {
    * the system makes them dead letters (optional, with {@link unsent}).
    */
   takeUnsent?(): Array<{ to: string; envelope: Envelope }>;
+  /**
+   * The asker gave up on its asks `ids` (answers to `replyTo`): their signal aborted. A
+   * transport that keeps asks to send later (for room in a full mailbox, or until the cluster is
+   * back) or to send again drops them, so that what their caller called off does not run after
+   * all (optional). An answer that still comes is a late reply.
+   */
+  cancelAsks?(replyTo: string, ids: readonly number[]): void;
   /** Messages waiting in `name`'s mailbox, when the transport can tell. */
   depth(name: string): number | undefined;
   /** Names that went away (unregistered anywhere, or the owning process died). */

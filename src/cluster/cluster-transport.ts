@@ -293,6 +293,8 @@ export class ClusterTransport implements ActorTransport {
   private readonly exported: (name: string) => boolean;
   private readonly served = new Map<string, ServedName>();
   private readonly remoteAsks = new Map<number, RemoteAsk>();
+  /** The number in {@link remoteAsks} of each ask by its id (what {@link cancelAsk} is given). */
+  private readonly remoteAskNumbers = new Map<number, number>();
   /**
    * Asks failed here whose host may answer them still (it was taken for gone, or this node's
    * connection dropped): an answer that comes is a 'late-reply' dead letter here, until a second
@@ -723,6 +725,7 @@ export class ClusterTransport implements ActorTransport {
     };
     const n = this.nextAsk++;
     this.remoteAsks.set(n, ask);
+    this.remoteAskNumbers.set(ask.id, n);
     if (!this.connected || this.holding) {
       // 'retry': kept, and sent once (re)connected and the other hosts heard from (see releaseHeld).
       // On a later turn of the event loop, not in a microtask: a loop that asks again at once on
@@ -807,7 +810,7 @@ export class ClusterTransport implements ActorTransport {
       );
       return;
     }
-    this.remoteAsks.delete(n);
+    this.dropRemoteAsk(n, ask);
     this.local.deliver(ask.replyTo, { kind: kind === 'reply' ? EnvelopeKind.reply : EnvelopeKind.failure, action: ask.action, payload, id: ask.id });
   }
 
@@ -837,9 +840,34 @@ export class ClusterTransport implements ActorTransport {
   private failAsk(n: number, error: WireError, mayStillAnswer = false): void {
     const ask = this.remoteAsks.get(n);
     if (!ask) return;
-    this.remoteAsks.delete(n);
+    this.dropRemoteAsk(n, ask);
     if (mayStillAnswer) this.failedAsks.set(n, { replyTo: ask.replyTo, id: ask.id, action: ask.action, deadline: ask.deadline });
     this.local.deliver(ask.replyTo, { kind: EnvelopeKind.failure, action: ask.action, payload: error, id: ask.id });
+  }
+
+  /**
+   * The caller of asks `ids` called them off (their signal aborted; see
+   * `ActorTransport.cancelAsks`): those sent to other hosts are not sent once the cluster is
+   * back if held, nor sent again if their answer may have been lost, and their encoded messages
+   * are let go now rather than at their deadline. An answer a host still sends is a
+   * 'late-reply' dead letter here, as for an ask failed here. Those of this process are the
+   * local transport's.
+   */
+  cancelAsks(replyTo: string, ids: readonly number[]): void {
+    this.local.cancelAsks?.(replyTo, ids);
+    if (this.remoteAsks.size === 0) return;
+    for (const id of ids) {
+      const n = this.remoteAskNumbers.get(id);
+      const ask = n === undefined ? undefined : this.remoteAsks.get(n);
+      if (ask === undefined || ask.replyTo !== replyTo) continue;
+      this.dropRemoteAsk(n!, ask);
+      this.failedAsks.set(n!, { replyTo, id, action: ask.action, deadline: ask.deadline });
+    }
+  }
+
+  private dropRemoteAsk(n: number, ask: RemoteAsk): void {
+    this.remoteAsks.delete(n);
+    if (this.remoteAskNumbers.get(ask.id) === n) this.remoteAskNumbers.delete(ask.id);
   }
 
   // ---------------------------------------------------------------- serving other hosts
@@ -1179,7 +1207,7 @@ export class ClusterTransport implements ActorTransport {
     const probing = !late && this.probing(now);
     let unacknowledged: Set<string> | undefined;
     for (const [n, ask] of this.remoteAsks) {
-      if (ask.deadline + 1000 < now) this.remoteAsks.delete(n);
+      if (ask.deadline + 1000 < now) this.dropRemoteAsk(n, ask);
       else if (!probing) continue;
       else if (ask.responder !== undefined) {
         if (now - ask.sentAt >= this.heartbeatMs) this.suspects.add(ask.responder);
