@@ -12,9 +12,10 @@
  */
 import { describe, expect, it } from 'vitest';
 import type { RoutingStrategy } from '../src/index.js';
+import type { Agent } from './harness/group.js';
 import { fixture } from './harness/fixtures.js';
 import { useTestGroups } from './harness/use-groups.js';
-import { poll } from './harness/wait.js';
+import { poll, sleep } from './harness/wait.js';
 
 const group = useTestGroups();
 const RATE_WINDOW_MS = 400;
@@ -28,6 +29,24 @@ async function bestRate(answeredInWindow: () => Promise<number>, windows: number
 }
 const actors = fixture('actors');
 
+/** A primary with the router 'jobs' (stallMs 300) over the actors `w0` and `w1` of two secondaries. */
+async function routerOverTwo(label: string, strategy: RoutingStrategy, onStall: 'wait' | 'regive'): Promise<{ p: Agent; workers: Agent[] }> {
+  const g = group(label);
+  const p = await g.startAgent({ procType: 'primary' });
+  await p.use(actors).startSystem();
+  const workers = [await g.startAgent({ procType: 'secondary' }), await g.startAgent({ procType: 'secondary' })];
+  for (const [i, w] of workers.entries()) {
+    await w.use(actors).startSystem();
+    await w.use(actors).spawnTestActor(`w${i}`, { groups: ['workers'] });
+  }
+  await p.use(actors).stallRouter('jobs', strategy, 'workers', 300, onStall);
+  await poll(
+    () => p.use(actors).routerWorkers('jobs'),
+    (w) => w.length >= 2,
+  );
+  return { p, workers };
+}
+
 describe('a stalled worker costs only what it holds', () => {
   // [strategy, onStall, the least share of the rate before that must go on while a worker is stopped]
   const cases: Array<[RoutingStrategy, 'wait' | 'regive', number]> = [
@@ -40,19 +59,7 @@ describe('a stalled worker costs only what it holds', () => {
   it.each(cases)(
     '%s, onStall %s: one of two workers SIGSTOPped, the pool serves on (at least %s of its rate) and loses nothing',
     async (strategy, onStall, minShare) => {
-      const g = group('stall');
-      const p = await g.startAgent({ procType: 'primary' });
-      await p.use(actors).startSystem();
-      const workers = [await g.startAgent({ procType: 'secondary' }), await g.startAgent({ procType: 'secondary' })];
-      for (const [i, w] of workers.entries()) {
-        await w.use(actors).startSystem();
-        await w.use(actors).spawnTestActor(`w${i}`, { groups: ['workers'] });
-      }
-      await p.use(actors).stallRouter('jobs', strategy, 'workers', 300, onStall);
-      await poll(
-        () => p.use(actors).routerWorkers('jobs'),
-        (w) => w.length >= 2,
-      );
+      const { p, workers } = await routerOverTwo('stall', strategy, onStall);
       await p.use(actors).startLoad('jobs', 64);
       await p.use(actors).answeredIn('jobs', 300); // warm up
       // Rates are the best of several short windows, before and during the stop alike, and a
@@ -85,4 +92,25 @@ describe('a stalled worker costs only what it holds', () => {
       expect(r.answered).toBe(r.sent);
     },
   );
+
+  it("consistent-hash, onStall 'regive': asks waiting in the caller for room in the stalled worker's full mailbox go to the next worker only, not also to it once it resumes", async () => {
+    const { p, workers } = await routerOverTwo('stallq', 'consistent-hash', 'regive');
+    // 30,000 at once: the stopped worker's keys (10 keys, spread over both) are thousands more
+    // asks than its mailbox holds (4,096); the rest wait in the caller until the stall is found.
+    workers[1]!.kill('SIGSTOP');
+    let r: { failures: string[]; answered: number[]; redelivered: number };
+    try {
+      r = await p.use(actors).routeJobs('jobs', 30_000, 30_000);
+    } finally {
+      workers[1]!.kill('SIGCONT');
+    }
+    expect(r.failures).toEqual([]);
+    expect(r.answered).toHaveLength(30_000);
+    expect(r.redelivered, 'the stopped worker held asks, given to the other').toBeGreaterThan(4096);
+    // Once resumed it handles what had reached its mailbox, and no more.
+    const processed = async (): Promise<number> => (await workers[1]!.use(actors).counters('w1'))!.processed;
+    await poll(processed, (n) => n > 0);
+    await sleep(500);
+    expect(await processed()).toBeLessThanOrEqual(4096);
+  });
 });

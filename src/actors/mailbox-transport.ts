@@ -686,20 +686,35 @@ export class MailboxTransport implements ActorTransport {
     if (this.outgoing.size === 0 || ids.length === 0) return;
     const calledOff = idLookup(ids);
     for (const out of this.outgoing.values()) {
-      const envelopes = out.envelopes;
-      const dropped: Envelope[] = [];
-      let kept = out.head;
-      for (let i = out.head; i < envelopes.length; i++) {
-        const envelope = envelopes[i]!;
-        if (envelope.kind === EnvelopeKind.ask && envelope.replyTo === replyTo && calledOff(envelope.id!)) dropped.push(envelope);
-        else envelopes[kept++] = envelope;
-      }
-      if (dropped.length === 0) continue;
-      envelopes.length = kept;
-      // (a queue waiting for room, or staged, is flushed and let go once empty)
-      if (kept === out.head && !out.waiting && !out.staged) this.outgoing.delete(out.name);
-      this.reportUndeliverable(out.name, dropped, 0, 'expired');
+      const dropped = this.takeQueued(out, replyTo, calledOff);
+      if (dropped.length > 0) this.reportUndeliverable(out.name, dropped, 0, 'expired');
     }
+  }
+
+  /**
+   * Asks `ids` (answering to `replyTo`) that still wait here to be sent to `to` do not go: a
+   * router gives them to another worker (`to` stalled). Never sent, they are handled once.
+   */
+  takeBackAsks(to: string, replyTo: string, ids: readonly number[]): void {
+    const out = this.outgoing.get(to);
+    if (out !== undefined && ids.length > 0) this.takeQueued(out, replyTo, idLookup(ids));
+  }
+
+  /** Takes the asks to `replyTo` that `taken` accepts out of `out` (the others keep their order), and answers them. */
+  private takeQueued(out: Outgoing, replyTo: string, taken: (id: number) => boolean): Envelope[] {
+    const envelopes = out.envelopes;
+    const took: Envelope[] = [];
+    let kept = out.head;
+    for (let i = out.head; i < envelopes.length; i++) {
+      const envelope = envelopes[i]!;
+      if (envelope.kind === EnvelopeKind.ask && envelope.replyTo === replyTo && taken(envelope.id!)) took.push(envelope);
+      else envelopes[kept++] = envelope;
+    }
+    if (took.length === 0) return took;
+    envelopes.length = kept;
+    // (a queue waiting for room, or staged, is flushed and let go once empty)
+    if (kept === out.head && !out.waiting && !out.staged) this.outgoing.delete(out.name);
+    return took;
   }
 
   waitForRoom(name: string): Promise<void> {

@@ -51,8 +51,9 @@ export interface RouterOptions<C = AnyContract> {
   /**
    * What happens to the asks a stalled worker holds: 'wait' (default) leaves them with it, to be
    * answered when it resumes or to time out (each ask is handled at most once); 'regive' gives
-   * them to other workers once the worker is found stalled (each is answered, possibly handled
-   * twice: the stalled worker's late answer becomes a dead letter).
+   * them to other workers once the worker is found stalled (each is answered; one that had
+   * reached the stalled worker's mailbox may be handled twice, its late answer a dead letter;
+   * one still waiting in the asking process for room in that mailbox is not sent to it).
    */
   onStall?: 'wait' | 'regive' | undefined;
 }

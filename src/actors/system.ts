@@ -780,10 +780,18 @@ export class ActorSystem implements RefHost, CellHost {
 
   /**
    * @internal A router found `worker` stalled and gives what it holds to other workers
-   * (`onStall: 'regive'`): at least once, the stalled worker's late answers become late replies.
+   * (`onStall: 'regive'`): at least once for those sent to it (its late answers become late
+   * replies), exactly once for those the transport still held for it.
    */
   regiveFrom(router: AskForwarder, worker: string): void {
     const held = this.pending.select((p) => p.router === router && p.worker === worker);
+    // (those not sent to it yet, waiting for room in its full mailbox, are not sent later too)
+    if (held.length > 0 && this.transport.takeBackAsks !== undefined)
+      this.transport.takeBackAsks(
+        worker,
+        this.replyAddress,
+        held.map((p) => p.id),
+      );
     for (const p of held) this.workerLost(p, (w) => new ActorStoppedError(w, p.action, 'stalled'), 'stalled');
   }
 

@@ -218,6 +218,12 @@ export interface ActorTransport {
    * all (optional). An answer that still comes is a late reply.
    */
   cancelAsks?(replyTo: string, ids: readonly number[]): void;
+  /**
+   * Asks `ids` (answering to `replyTo`) that still wait in this transport to be sent to `to` do
+   * not go: a router gives them to another worker, `to` having stalled (optional). A transport
+   * that keeps none, or cannot tell, does nothing: those asks may then be handled twice.
+   */
+  takeBackAsks?(to: string, replyTo: string, ids: readonly number[]): void;
   /** Messages waiting in `name`'s mailbox, when the transport can tell. */
   depth(name: string): number | undefined;
   /** Names that went away (unregistered anywhere, or the owning process died). */

@@ -865,6 +865,11 @@ export class ClusterTransport implements ActorTransport {
     }
   }
 
+  /** Those waiting for a name of this host's group (an ask published to another host is out of reach). */
+  takeBackAsks(to: string, replyTo: string, ids: readonly number[]): void {
+    this.local.takeBackAsks?.(to, replyTo, ids);
+  }
+
   private dropRemoteAsk(n: number, ask: RemoteAsk): void {
     this.remoteAsks.delete(n);
     if (this.remoteAskNumbers.get(ask.id) === n) this.remoteAskNumbers.delete(ask.id);
