@@ -146,6 +146,19 @@ describe('actors across processes', () => {
     expect(r.handled).toBe(12_000 - r.expired);
   });
 
+  it('asks with a signal each, aborted one after the other while they wait in their sender: they are taken out together (one pass through the queue per 64th of it), not one pass each', async () => {
+    const [p, s1] = await cluster('abortEachInQueue', 1);
+    await p!.use(actors).spawnTestActor('busy');
+    // One pass per abort went through ~56,000 queued asks 60,000 times (over a minute).
+    const r = await s1!.use(actors).abortQueued('busy', 60_000, 'each');
+    expect(r.codes).toEqual(['ASK_ABORTED']);
+    expect(r.waitingBefore).toBeGreaterThan(50_000);
+    // those aborted last may not have made up a 64th of the queue yet: they may still go
+    expect(r.waitingAfter).toBeLessThanOrEqual(r.waitingBefore / 64 + 1);
+    expect(r.expired).toBeGreaterThanOrEqual(r.waitingBefore - r.waitingBefore / 64 - 1);
+    expect(r.handled + r.expired).toBe(60_000);
+  });
+
   it('a burst of large tells lets the event loop turn while it goes (each turn sends for 20 ms at most); every tell arrives', async () => {
     const [p, s1] = await cluster('largeBurst', 1);
     await p!.use(actors).spawnTestActor('bulk');

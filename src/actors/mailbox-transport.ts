@@ -60,6 +60,13 @@ const AFTER_SEND_MAX = 4;
 const EXPIRED_SWEEP_MS = 100;
 
 /**
+ * Asks called off by their signals are taken out of the queues waiting for room once they are
+ * at least this fraction (1/n) of what waits (see {@link MailboxTransport.cancelAsks}): each pass
+ * through the queues then costs at most this many envelopes looked at per ask called off.
+ */
+const CALLED_OFF_SHARE = 64;
+
+/**
  * The longest one turn of the event loop goes on sending what waits (it starts no batch, and
  * no large message, after this many ms): the rest goes on the next turn. A burst of 500 tells
  * of 1 MiB each held the sender's event loop for 0.6-1.5 s (timers, I/O and Ctrl-C waited),
@@ -194,6 +201,9 @@ export class MailboxTransport implements ActorTransport {
   private readonly unsettledNames: OwnEntry[] = [];
   /** Names of other processes with messages staged or waiting for room. */
   private readonly outgoing = new Map<string, Outgoing>();
+  /** Asks called off that may still wait in {@link outgoing}, by reply address, not yet looked for (see {@link cancelAsks}). */
+  private readonly calledOff = new Map<string, number[]>();
+  private calledOffCount = 0;
   /** Outgoing queues to send at the end of this turn. */
   private staged: Outgoing[] = [];
   /** Asks and answers staged since the last flush (see {@link flushStaged}). */
@@ -681,9 +691,37 @@ export class MailboxTransport implements ActorTransport {
    * sent (for room in a full mailbox, or for the end of this turn) do not go; they are dead
    * letters 'expired', as an ask whose deadline passed while it waited. The others keep their
    * order. Aborting asks queued behind a busy actor then spares it the work its callers called off.
+   *
+   * Taking them out goes through every queue, so it is done once the asks called off are at
+   * least a {@link CALLED_OFF_SHARE}th of what waits (at once for one signal given to many asks):
+   * asks that each have their own signal (`AbortSignal.timeout(ms)`, say) gather until then, and
+   * one of them that gets room meanwhile still goes. Taken out one call at a time, 100,000
+   * queued asks whose signals abort one by one would have gone through the queue 100,000 times.
    */
   cancelAsks(replyTo: string, ids: readonly number[]): void {
-    if (this.outgoing.size === 0 || ids.length === 0) return;
+    if (this.outgoing.size === 0) {
+      this.calledOff.clear(); // nothing waits: those gathered went meanwhile
+      this.calledOffCount = 0;
+      return;
+    }
+    let waiting = 0;
+    for (const out of this.outgoing.values()) waiting += out.envelopes.length - out.head;
+    if (this.calledOffCount === 0 && ids.length * CALLED_OFF_SHARE >= waiting) {
+      this.takeCalledOff(replyTo, ids);
+      return;
+    }
+    let gathered = this.calledOff.get(replyTo);
+    if (gathered === undefined) this.calledOff.set(replyTo, (gathered = []));
+    for (const id of ids) gathered.push(id);
+    this.calledOffCount += ids.length;
+    if (this.calledOffCount * CALLED_OFF_SHARE < waiting) return;
+    for (const [asker, off] of this.calledOff) this.takeCalledOff(asker, off);
+    this.calledOff.clear();
+    this.calledOffCount = 0;
+  }
+
+  /** Takes the asks `ids` to `replyTo` out of every queue; they are dead letters 'expired'. */
+  private takeCalledOff(replyTo: string, ids: readonly number[]): void {
     const calledOff = idLookup(ids);
     for (const out of this.outgoing.values()) {
       const dropped = this.takeQueued(out, replyTo, calledOff);
