@@ -738,7 +738,7 @@ export class MailboxTransport implements ActorTransport {
     if (out !== undefined && ids.length > 0) this.takeQueued(out, replyTo, idLookup(ids));
   }
 
-  /** Takes the asks to `replyTo` that `taken` accepts out of `out` (the others keep their order), and answers them. */
+  /** Takes the asks to `replyTo` that `taken` accepts out of `out` (the others keep their order) and returns them. */
   private takeQueued(out: Outgoing, replyTo: string, taken: (id: number) => boolean): Envelope[] {
     const envelopes = out.envelopes;
     const took: Envelope[] = [];

@@ -293,7 +293,7 @@ export class ClusterTransport implements ActorTransport {
   private readonly exported: (name: string) => boolean;
   private readonly served = new Map<string, ServedName>();
   private readonly remoteAsks = new Map<number, RemoteAsk>();
-  /** The number in {@link remoteAsks} of each ask by its id (what {@link cancelAsk} is given). */
+  /** The number in {@link remoteAsks} of each ask by its id (what {@link cancelAsks} is given). */
   private readonly remoteAskNumbers = new Map<number, number>();
   /**
    * Asks failed here whose host may answer them still (it was taken for gone, or this node's
