@@ -181,6 +181,12 @@ function sameAddress(a: MailboxAddress, b: MailboxAddress): boolean {
   return a.slot === b.slot && a.generation === b.generation && a.id === b.id;
 }
 
+/** Whether an envelope is one of the asks `ids` that answer to `replyTo`. */
+function askIn(replyTo: string, ids: readonly number[]): (envelope: Envelope) => boolean {
+  const listed = idLookup(ids);
+  return (envelope) => envelope.kind === EnvelopeKind.ask && envelope.replyTo === replyTo && listed(envelope.id!);
+}
+
 /** The mailbox gives a message whose value does not decode (see `undecodable`). */
 const TOLERANT = { tolerant: true } as const;
 
@@ -657,33 +663,16 @@ export class MailboxTransport implements ActorTransport {
 
   /**
    * Takes out of a queue that waited for room the asks whose deadline has passed (dead letters
-   * 'expired'; their askers have had their timeout), every {@link EXPIRED_SWEEP_MS} at most;
-   * the others keep their order. Tells have no deadline and stay (docs/actors.md, "Tells faster
-   * than their receiver").
+   * 'expired', a slice per turn when many; their askers have had their timeout), every
+   * {@link EXPIRED_SWEEP_MS} at most; the others keep their order. Tells have no deadline and
+   * stay (docs/actors.md, "Tells faster than their receiver").
    */
   private dropExpired(out: Outgoing): void {
     const now = Date.now();
     if (now - out.sweptAt < EXPIRED_SWEEP_MS) return;
     out.sweptAt = now;
-    const envelopes = out.envelopes;
-    let kept = out.head;
-    let dropped = 0;
-    let i = out.head;
-    for (; i < envelopes.length; i++) {
-      const envelope = envelopes[i]!;
-      if (envelope.kind === EnvelopeKind.ask && envelope.deadline !== undefined && envelope.deadline <= now) {
-        this.undeliverable?.(out.name, envelope, undefined, 'expired');
-        // Enough for one turn (each is a dead letter): the rest at the next wake, not a sweep later.
-        if (++dropped === ITEMS_PER_TURN) {
-          out.sweptAt = now - EXPIRED_SWEEP_MS;
-          i++;
-          break;
-        }
-      } else envelopes[kept++] = envelope;
-    }
-    // (the ones not looked at close the gap: splice moves them as a block, copyWithin one by one)
-    if (i < envelopes.length) envelopes.splice(kept, i - kept);
-    else envelopes.length = kept;
+    const expired = this.takeQueued(out, (envelope) => envelope.kind === EnvelopeKind.ask && envelope.deadline !== undefined && envelope.deadline <= now);
+    if (expired.length > 0) this.reportUndeliverable(out.name, expired, 0, 'expired');
   }
 
   /**
@@ -722,9 +711,9 @@ export class MailboxTransport implements ActorTransport {
 
   /** Takes the asks `ids` to `replyTo` out of every queue; they are dead letters 'expired'. */
   private takeCalledOff(replyTo: string, ids: readonly number[]): void {
-    const calledOff = idLookup(ids);
+    const calledOff = askIn(replyTo, ids);
     for (const out of this.outgoing.values()) {
-      const dropped = this.takeQueued(out, replyTo, calledOff);
+      const dropped = this.takeQueued(out, calledOff);
       if (dropped.length > 0) this.reportUndeliverable(out.name, dropped, 0, 'expired');
     }
   }
@@ -735,17 +724,20 @@ export class MailboxTransport implements ActorTransport {
    */
   takeBackAsks(to: string, replyTo: string, ids: readonly number[]): void {
     const out = this.outgoing.get(to);
-    if (out !== undefined && ids.length > 0) this.takeQueued(out, replyTo, idLookup(ids));
+    if (out !== undefined && ids.length > 0) this.takeQueued(out, askIn(replyTo, ids));
   }
 
-  /** Takes the asks to `replyTo` that `taken` accepts out of `out` (the others keep their order) and returns them. */
-  private takeQueued(out: Outgoing, replyTo: string, taken: (id: number) => boolean): Envelope[] {
+  /**
+   * Takes the envelopes that `taken` accepts out of what `out` has not sent yet (the others keep
+   * their order) and returns them; an emptied queue is let go.
+   */
+  private takeQueued(out: Outgoing, taken: (envelope: Envelope) => boolean): Envelope[] {
     const envelopes = out.envelopes;
     const took: Envelope[] = [];
     let kept = out.head;
     for (let i = out.head; i < envelopes.length; i++) {
       const envelope = envelopes[i]!;
-      if (envelope.kind === EnvelopeKind.ask && envelope.replyTo === replyTo && taken(envelope.id!)) took.push(envelope);
+      if (taken(envelope)) took.push(envelope);
       else envelopes[kept++] = envelope;
     }
     if (took.length === 0) return took;
