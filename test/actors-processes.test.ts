@@ -443,6 +443,23 @@ describe('actors across processes', () => {
     expect(await p!.use(actors).has('busy')).toBe(false);
   });
 
+  it("a producer that pauses on system.drained() when system.unsent() reaches its limit keeps at most that many tells waiting for a slower actor's full mailbox; every tell arrives, in order", async () => {
+    const [p, s1] = await cluster('tellsPaced', 1);
+    await p!.use(actors).spawnTestActor('slow');
+    // ~20 µs per tell at the actor: without pauses most of the 30,000 would wait in the sender
+    const r = await s1!.use(actors).tellPaced('slow', 'recordSlowly', 30_000, 1000);
+    expect(r.mostUnsent).toBe(1000);
+    expect(r.pauses).toBeGreaterThan(5);
+    expect(await s1!.use(actors).unsent()).toBe(0);
+    await pollUntil(
+      'every tell to be handled',
+      async () => ((await p!.use(actors).ask('slow', 'list', null)).value as number[]).length,
+      (n) => n === 30_000,
+      10_000,
+    );
+    expect((await p!.use(actors).ask('slow', 'list', null)).value).toEqual([...Array(30_000).keys()]);
+  });
+
   it("close lets this process's tells that wait for room in a slower actor's full mailbox go before its deadline; what the deadline leaves is a dead letter ('closed')", async () => {
     const [p, s1, s2] = await cluster('tellsAtClose', 2);
     await p!.use(actors).spawnTestActor('slow-1');

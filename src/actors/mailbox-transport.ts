@@ -209,6 +209,8 @@ export class MailboxTransport implements ActorTransport {
   private readonly outgoing = new Map<string, Outgoing>();
   /** Asks called off that may still wait in {@link outgoing}, by reply address, not yet looked for (see {@link cancelAsks}). */
   private readonly calledOff = new Map<string, number[]>();
+  /** Callers of {@link whenSent} waiting for {@link outgoing} to empty. */
+  private sentWaiters: Array<() => void> = [];
   private calledOffCount = 0;
   /** Outgoing queues to send at the end of this turn. */
   private staged: Outgoing[] = [];
@@ -602,7 +604,7 @@ export class MailboxTransport implements ActorTransport {
       }
       if (n < 0) {
         // The name went away: what waited for it is undeliverable.
-        this.outgoing.delete(out.name);
+        this.letGo(out);
         this.reportUndeliverable(out.name, envelopes, base);
         return;
       }
@@ -617,7 +619,7 @@ export class MailboxTransport implements ActorTransport {
       break;
     }
     if (out.head === out.envelopes.length) {
-      this.outgoing.delete(out.name);
+      this.letGo(out);
       return;
     }
     if (out.head > 1024 && out.head * 2 > out.envelopes.length) {
@@ -743,7 +745,7 @@ export class MailboxTransport implements ActorTransport {
     if (took.length === 0) return took;
     envelopes.length = kept;
     // (a queue waiting for room, or staged, is flushed and let go once empty)
-    if (kept === out.head && !out.waiting && !out.staged) this.outgoing.delete(out.name);
+    if (kept === out.head && !out.waiting && !out.staged) this.letGo(out);
     return took;
   }
 
@@ -844,7 +846,26 @@ export class MailboxTransport implements ActorTransport {
     const left: Array<{ to: string; envelope: Envelope }> = [];
     for (const out of this.outgoing.values()) for (let i = out.head; i < out.envelopes.length; i++) left.push({ to: out.name, envelope: out.envelopes[i]! });
     this.outgoing.clear();
+    this.wakeSentWaiters();
     return left;
+  }
+
+  whenSent(): Promise<void> {
+    if (this.outgoing.size === 0) return RESOLVED;
+    return new Promise<void>((resolve) => this.sentWaiters.push(resolve));
+  }
+
+  /** `out` has nothing left to send (or its name went): it goes from {@link outgoing}. */
+  private letGo(out: Outgoing): void {
+    this.outgoing.delete(out.name);
+    if (this.outgoing.size === 0) this.wakeSentWaiters();
+  }
+
+  private wakeSentWaiters(): void {
+    if (this.sentWaiters.length === 0) return;
+    const waiters = this.sentWaiters;
+    this.sentWaiters = [];
+    for (const resolve of waiters) resolve();
   }
 
   async close(): Promise<void> {

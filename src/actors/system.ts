@@ -261,6 +261,8 @@ export class ActorSystem implements RefHost, CellHost {
   );
   /** Messages waiting for room in a full mailbox, per destination, in order. */
   private readonly outboxes = new Map<string, Envelope[]>();
+  /** Callers of {@link drained} waiting for {@link outboxes} to empty. */
+  private outboxWaiters: Array<() => void> = [];
   private readonly replyRegistration: Registration;
   private readonly goneSubscription: Subscription;
   private readonly askTimeoutMs: number;
@@ -500,6 +502,34 @@ export class ActorSystem implements RefHost, CellHost {
   /** Names of the actors running in this system. */
   actors(): string[] {
     return [...this.cells.keys()];
+  }
+
+  /**
+   * Messages this process accepted for actors of other processes (asks, tells, replies) that
+   * still wait in it to be sent: for room in their receivers' full mailboxes, or for the end of
+   * this turn of the event loop, when each turn's sends go. A tell never waits for room itself,
+   * so a producer that tells faster than its receivers handle grows this without bound (and
+   * the heap with it); one that waits for {@link drained} when this passes a limit of its choice
+   * bounds its memory (docs/actors.md, "Tells faster than their receiver"). Messages to actors
+   * of this process go to their queues at once, and those to other hosts of a cluster to the
+   * NATS client: neither is counted.
+   */
+  unsent(): number {
+    let waiting = this.transport.unsent?.() ?? 0;
+    for (const outbox of this.outboxes.values()) waiting += outbox.length;
+    return waiting;
+  }
+
+  /**
+   * Resolves the next time nothing waits in this process to be sent ({@link unsent} is 0): at
+   * once when nothing does; when the system closes, once what waited became dead letters. As a
+   * stream's `'drain'`: a producer pauses on it, not a promise that its messages were handled
+   * (an ask, or `watch`, tells that).
+   */
+  async drained(): Promise<void> {
+    if (this.outboxes.size > 0) await new Promise<void>((resolve) => this.outboxWaiters.push(resolve));
+    if (this.transport.whenSent) return this.transport.whenSent();
+    while ((this.transport.unsent?.() ?? 0) > 0) await new Promise((resolve) => setTimeout(resolve, 5));
   }
 
   /** Counters of a local actor, or undefined when it does not run here. */
@@ -984,14 +1014,24 @@ export class ActorSystem implements RefHost, CellHost {
       sent++;
     }
     outbox.splice(0, sent);
-    if (outbox.length === 0) this.outboxes.delete(to);
-    else this.waitForRoom(to);
+    if (outbox.length > 0) this.waitForRoom(to);
+    else {
+      this.outboxes.delete(to);
+      if (this.outboxes.size === 0) this.wakeOutboxWaiters();
+    }
+  }
+
+  private wakeOutboxWaiters(): void {
+    const waiters = this.outboxWaiters;
+    this.outboxWaiters = [];
+    for (const resolve of waiters) resolve();
   }
 
   /** Close: what still waits for room becomes dead letters (a slice per turn). */
   private async dropOutboxes(): Promise<void> {
     for (const [to, outbox] of this.outboxes) for (const e of outbox) this.deadLetter(to, e, 'closed');
     this.outboxes.clear();
+    this.wakeOutboxWaiters();
     await inTurns(this.transport.takeUnsent?.() ?? [], ({ to, envelope }) => this.deadLetter(to, envelope, 'closed'));
   }
 

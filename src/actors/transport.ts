@@ -201,6 +201,11 @@ export interface ActorTransport {
    */
   unsent?(): number;
   /**
+   * Resolves the next time nothing waits in the transport to be sent ({@link unsent} is 0): at
+   * once when nothing does (optional, with {@link unsent}; the system polls without it).
+   */
+  whenSent?(): Promise<void>;
+  /**
    * Delivers at once what already reached this process and waits to be received (in the
    * mailbox transport, its inbox ring): a closing system takes it in before it refuses new
    * messages (optional).

@@ -487,6 +487,10 @@ export class ClusterTransport implements ActorTransport {
     return this.local.unsent?.() ?? 0;
   }
 
+  whenSent(): Promise<void> {
+    return this.local.whenSent?.() ?? Promise.resolve();
+  }
+
   takeUnsent(): Array<{ to: string; envelope: Envelope }> {
     // Connected and waiting to hear the other hosts again: what is held goes now rather than not at all.
     if (this.awaitedNodes !== undefined && this.engine.connected) this.releaseHeld();
