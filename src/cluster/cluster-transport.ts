@@ -29,6 +29,7 @@
  *   buffered at each reconnect attempt), and what was held goes, in the order it was sent, once
  *   the hosts known before the outage are heard from again: by then they listen again.
  */
+import { createHash } from 'node:crypto';
 import { hostname } from 'node:os';
 import { Packr } from 'msgpackr';
 import { isObservable, merge, Observable, Subject, type Subscription } from 'rxjs';
@@ -188,6 +189,28 @@ const HELD_TELLS_MAX_BYTES = 8 * 2 ** 20;
 const INBOX_MAX_LENGTH = 256;
 
 /** A name as one subject token: safe characters kept, others (dots, wildcards, spaces...) %-encoded. */
+/** Most UTF-8 bytes of the host's part of a node id (see {@link hostPart}). */
+const HOST_PART_BYTES = 24;
+
+/**
+ * This host's part of a node id: its name, or, when that is long, its start and a hash of it.
+ * The actor system's reply address (`$reply.<node id>`) is a name in the host's group registry,
+ * of at most 63 bytes: with a 51-byte hostname (a Kubernetes pod's, say) it did not fit, and
+ * `startActorSystem({ cluster })` failed with INVALID_NAME. The whole name still travels in
+ * announcements (`host`).
+ */
+export function hostPart(host: string): string {
+  if (Buffer.byteLength(host) <= HOST_PART_BYTES) return host;
+  const digest = createHash('sha256').update(host).digest('hex').slice(0, 8);
+  let start = '';
+  // (by code points: a cut inside a character would leave a lone surrogate or a broken byte)
+  for (const ch of host) {
+    if (Buffer.byteLength(start + ch) > HOST_PART_BYTES - 9) break;
+    start += ch;
+  }
+  return `${start}~${digest}`;
+}
+
 export function subjectToken(name: string): string {
   if (TOKEN_SAFE.test(name)) return name;
   let out = '';
@@ -361,7 +384,7 @@ export class ClusterTransport implements ActorTransport {
     const settings = clusterSettings(options);
     this.clusterName = settings.name;
     this.prefix = `mpbus.${settings.name}`;
-    this.nodeId = `${hostname()}.${local.nodeId}.${++nodeCounter}`;
+    this.nodeId = `${hostPart(hostname())}.${local.nodeId}.${++nodeCounter}`;
     this.directToken = `@${subjectToken(this.nodeId)}`;
     this.heartbeatMs = settings.heartbeatMs;
     this.nodeTimeoutMs = settings.nodeTimeoutMs;
