@@ -56,6 +56,15 @@ describe('actors across processes', () => {
     }
   });
 
+  it("names the group's registry cannot hold are refused as actor and router names, saying why: 64 bytes, a router's '$', a group whose members' aliases would not fit", async () => {
+    const [p] = await cluster('refusedNames', 0);
+    const r = await p!.use(actors).refusedNames();
+    expect(r.longActor).toEqual({ code: 'INVALID_NAME', message: expect.stringContaining('actor and router names are strings of 1 to 63 UTF-8 bytes') });
+    expect(r.dollarRouter).toEqual({ code: 'INVALID_NAME', message: expect.stringContaining("names starting with '$' are reserved") });
+    expect(r.longGroup).toEqual({ code: 'INVALID_OPTION', message: expect.stringContaining('a group name is at most 58 UTF-8 bytes') });
+    expect(r.longestGroup).toBe('accepted');
+  });
+
   it('an ask to an unknown actor rejects at once; a tell to it is a dead letter', async () => {
     const [, s1] = await cluster('unknown', 1);
     const r = await s1!.use(actors).ask('nobody-here', 'echo', 1, 60_000);

@@ -21,7 +21,7 @@ import { logger } from '../log.js';
 import { MailboxSystem, OfferStatus, type Mailbox, type MailboxRef, type MailboxSystemOptions } from '../bus/mailbox.js';
 import type { PackPrefix } from '../bus/mailbox-ref.js';
 import { checkSystemOptions, MAILBOX_SYSTEM_OPTION_KEYS } from '../bus/mailbox-system.js';
-import { registry, type MailboxAddress } from '../bus/registry.js';
+import { MAX_NAME_BYTES, registry, type MailboxAddress } from '../bus/registry.js';
 import { encodeValue, UndecodableValue } from '../bus/value-codec.js';
 import { idLookup } from './id-lookup.js';
 import { inTurns, ITEMS_PER_TURN } from './in-turns.js';
@@ -289,6 +289,13 @@ export class MailboxTransport implements ActorTransport {
 
   register(name: string, receiver: Receiver): Registration {
     this.assertOpen();
+    const bytes = typeof name === 'string' ? Buffer.byteLength(name) : 0;
+    if (bytes === 0 || bytes > MAX_NAME_BYTES || name.includes('\0')) {
+      throw new MpBusError(
+        ErrorCodes.invalidName,
+        `${JSON.stringify(name)} cannot be a name in this group: actor and router names are strings of 1 to ${MAX_NAME_BYTES} UTF-8 bytes without NUL (the group's registry keeps them in shared memory)${bytes > MAX_NAME_BYTES ? `; this one is ${bytes}` : ''}`,
+      );
+    }
     let box: Mailbox<WireEnvelope>;
     try {
       box = this.mailboxes.open<WireEnvelope>(name, { capacity: this.capacity });
@@ -814,6 +821,14 @@ export class MailboxTransport implements ActorTransport {
   }
 
   members(group: string): string[] {
+    const room = MAX_NAME_BYTES - Buffer.byteLength(`${GROUP_PREFIX}${group}.`);
+    if (room < 1) {
+      // (a router following it would wait for workers that cannot join: see alias())
+      throw new MpBusError(
+        ErrorCodes.invalidOption,
+        `group '${group}' can have no members: a member is registered as ${GROUP_PREFIX}<group>.<name> in at most ${MAX_NAME_BYTES} bytes, so a group name is at most ${MAX_NAME_BYTES - GROUP_PREFIX.length - 2} UTF-8 bytes`,
+      );
+    }
     if (this.closed) return [];
     if (!this.active) this.noteActivity();
     const members = this.readMembers(group);

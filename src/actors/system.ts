@@ -462,6 +462,9 @@ export class ActorSystem implements RefHost, CellHost {
    */
   router<C = AnyContract>(name: string, options: RouterOptions<C> = {}): Router<C> {
     this.assertAccepting('create a router');
+    if (typeof name === 'string' && name.startsWith('$')) {
+      throw new MpBusError(ErrorCodes.invalidName, `router '${name}': names starting with '$' are reserved (for mpbus's own addresses), as for actors`);
+    }
     // (its key function takes the contract's messages and actions: the router calls it with what arrives)
     return new Router<C>(name, this, options as RouterOptions);
   }
