@@ -63,6 +63,7 @@ describe('actors across processes', () => {
     expect(r.dollarRouter).toEqual({ code: 'INVALID_NAME', message: expect.stringContaining("names starting with '$' are reserved") });
     expect(r.longGroup).toEqual({ code: 'INVALID_OPTION', message: expect.stringContaining('a group name is at most 58 UTF-8 bytes') });
     expect(r.longestGroup).toBe('accepted');
+    expect(r.launchReadyGroup).toEqual({ code: 'INVALID_OPTION', message: expect.stringContaining('can have no members') });
   });
 
   it('an ask to an unknown actor rejects at once; a tell to it is a dead letter', async () => {

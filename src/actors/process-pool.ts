@@ -654,6 +654,9 @@ export async function launchPool(system: PoolHost, module: string | URL, options
   }
   if (system.isClosed || runtime.closed) throw new MpBusError(ErrorCodes.closed, 'launch(): the actor system is closing or closed');
   const resolved = resolveLaunchOptions(module, options);
+  // (a group the transport refuses, one too long for its members to register in, say, is refused
+  // now rather than thrown from the readiness check of a child's message)
+  if (typeof resolved.ready === 'object' && 'group' in resolved.ready) system.transport.members(resolved.ready.group);
   if (openPools.has(resolved.name))
     invalid(`launch(): a pool named '${resolved.name}' is already open in this process, and children are named after their pool: give this one another name`);
   openPools.add(resolved.name);
