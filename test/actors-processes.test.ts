@@ -152,6 +152,7 @@ describe('actors across processes', () => {
     expect(r.codes).toEqual(['ASK_ABORTED']);
     expect(r.waitingBefore).toBeGreaterThan(1000);
     expect(r.waitingAfter).toBe(0);
+    expect(r.first).toBe('drained');
     expect(r.expired).toBe(r.waitingBefore);
     expect(r.handled).toBe(12_000 - r.expired);
   });
@@ -468,6 +469,14 @@ describe('actors across processes', () => {
       10_000,
     );
     expect((await p!.use(actors).ask('slow', 'list', null)).value).toEqual([...Array(30_000).keys()]);
+  });
+
+  it('drained() resolves while the receiving process is stopped (SIGSTOP), once the asks that waited here for room in its mailbox were aborted', async () => {
+    const [p, s1] = await cluster('drainedStopped', 1);
+    await s1!.use(actors).spawnTestActor('busy');
+    const r = await p!.use(actors).drainedWhileStopped('busy', 12_000, s1!.pid);
+    expect(r.waitingBefore).toBeGreaterThan(1000);
+    expect(r.first).toBe('drained');
   });
 
   it("close lets this process's tells that wait for room in a slower actor's full mailbox go before its deadline; what the deadline leaves is a dead letter ('closed')", async () => {

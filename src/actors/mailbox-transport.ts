@@ -753,6 +753,7 @@ export class MailboxTransport implements ActorTransport {
     envelopes.length = kept;
     // (a queue waiting for room, or staged, is flushed and let go once empty)
     if (kept === out.head && !out.waiting && !out.staged) this.letGo(out);
+    else this.wakeSentWaiters();
     return took;
   }
 
@@ -866,18 +867,22 @@ export class MailboxTransport implements ActorTransport {
   }
 
   whenSent(): Promise<void> {
-    if (this.outgoing.size === 0) return RESOLVED;
+    if (this.unsent() === 0) return RESOLVED;
     return new Promise<void>((resolve) => this.sentWaiters.push(resolve));
   }
 
   /** `out` has nothing left to send (or its name went): it goes from {@link outgoing}. */
   private letGo(out: Outgoing): void {
     this.outgoing.delete(out.name);
-    if (this.outgoing.size === 0) this.wakeSentWaiters();
+    this.wakeSentWaiters();
   }
 
+  /**
+   * Resolves the {@link whenSent} waiters once nothing waits to be sent: asks taken out of a
+   * queue may empty it while it still waits for its doorbell (let go at its wake).
+   */
   private wakeSentWaiters(): void {
-    if (this.sentWaiters.length === 0) return;
+    if (this.sentWaiters.length === 0 || this.unsent() > 0) return;
     const waiters = this.sentWaiters;
     this.sentWaiters = [];
     for (const resolve of waiters) resolve();
