@@ -4,6 +4,7 @@
  * own shutdown caused ({@link ignoreClosingFailures}). See docs/process-model.md,
  * "Signals and shutdown".
  */
+import { constants } from 'node:os';
 import { inspect } from 'node:util';
 import type { Logger } from 'pino';
 import { ErrorCodes, MpBusError } from '../errors.js';
@@ -82,13 +83,21 @@ export class SignalWatch {
   };
 }
 
+/** How long the process waits to be killed by the signal it sent itself before it exits instead. */
+const SELF_SIGNAL_WAIT_MS = 100;
+
 /**
  * @internal Ends the process as `signal` means (killed by it: exit status 128 + signo to a
- * shell), unless the application chose an exit code (`process.exitCode`).
+ * shell), unless the application chose an exit code (`process.exitCode`). Where the signal's
+ * default action does nothing, it exits with 128 + signo itself: a process that is PID 1 of its
+ * PID namespace (`node dist/main.js` as a container's command) is not killed by a signal it has
+ * no handler for, and went on after its group closed, its own timers keeping it alive, until the
+ * container's stop timeout killed it.
  */
 export function exitAfterSignal(signal: NodeJS.Signals): void {
   if (typeof process.exitCode === 'number' && process.exitCode !== 0) process.exit(process.exitCode);
   process.removeAllListeners(signal);
+  setTimeout(() => process.exit(128 + constants.signals[signal]), SELF_SIGNAL_WAIT_MS);
   process.kill(process.pid, signal);
 }
 

@@ -27,8 +27,17 @@ export interface Script {
  * it leads a process group of its own, as a terminal's foreground job does (Ctrl-C there is
  * `process.kill(-pid, 'SIGINT')`: the script and every process it started).
  */
-export async function startScript(g: TestGroup, script: string, arg: unknown, readyWithinMs = 30_000, ownProcessGroup = false): Promise<Script> {
-  const child = g.track(spawn(process.execPath, [script, JSON.stringify(arg)], { stdio: ['ignore', 'pipe', 'pipe'], detached: ownProcessGroup }));
+export async function startScript(
+  g: TestGroup,
+  script: string,
+  arg: unknown,
+  readyWithinMs = 30_000,
+  ownProcessGroup = false,
+  /** A command that runs Node for the script (`['unshare', '--pid', ...]`): its arguments come first. */
+  wrapper: readonly string[] = [],
+): Promise<Script> {
+  const [command, ...args] = [...wrapper, process.execPath, script, JSON.stringify(arg)];
+  const child = g.track(spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'], detached: ownProcessGroup }));
   let stdout = '';
   let stderr = '';
   child.stdout!.on('data', (d: Buffer) => (stdout += d.toString()));
