@@ -209,9 +209,9 @@ export class MailboxTransport implements ActorTransport {
   private readonly outgoing = new Map<string, Outgoing>();
   /** Asks called off that may still wait in {@link outgoing}, by reply address, not yet looked for (see {@link cancelAsks}). */
   private readonly calledOff = new Map<string, number[]>();
-  /** Callers of {@link whenSent} waiting for {@link outgoing} to empty. */
-  private sentWaiters: Array<() => void> = [];
   private calledOffCount = 0;
+  /** Callers of {@link whenSent} waiting for nothing to wait in {@link outgoing}. */
+  private sentWaiters: Array<() => void> = [];
   /** Outgoing queues to send at the end of this turn. */
   private staged: Outgoing[] = [];
   /** Asks and answers staged since the last flush (see {@link flushStaged}). */

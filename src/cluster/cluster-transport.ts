@@ -188,7 +188,6 @@ const HELD_TELLS_MAX_BYTES = 8 * 2 ** 20;
 /** Longest inbox prefix taken from another node's announcement (a NATS subject). */
 const INBOX_MAX_LENGTH = 256;
 
-/** A name as one subject token: safe characters kept, others (dots, wildcards, spaces...) %-encoded. */
 /** Most UTF-8 bytes of the host's part of a node id (see {@link hostPart}). */
 const HOST_PART_BYTES = 24;
 
@@ -211,6 +210,7 @@ export function hostPart(host: string): string {
   return `${start}~${digest}`;
 }
 
+/** A name as one subject token: safe characters kept, others (dots, wildcards, spaces...) %-encoded. */
 export function subjectToken(name: string): string {
   if (TOKEN_SAFE.test(name)) return name;
   let out = '';
