@@ -77,6 +77,32 @@ describe.runIf(isRoot && hasTools)('a machine that is not ready', () => {
     expect(r.message).toMatch(/\/dev\/hugepages.*chown/);
   });
 
+  // A container with a read-only root filesystem: the message said "run as root" to root.
+  it('a read-only filesystem where DPDK keeps its runtime dir: PERMISSION_DENIED naming it, and a writable mount there is the fix', () => {
+    const prefix = uniquePrefix('rorun');
+    const readOnlyRun = 'mount --bind /run /run && mount -o remount,bind,ro /run';
+    const r = run('unshare', ['-m', '--propagation', 'private', 'sh', '-c', `${readOnlyRun} && exec ${process.execPath} ${startOnce} ${prefix}`]);
+    expect(r.code).toBe('PERMISSION_DENIED');
+    expect(r.message).toMatch(/read-only filesystem.*under \/var\/run\/dpdk: mount a writable directory there/);
+    const fixed = run('unshare', [
+      '-m',
+      '--propagation',
+      'private',
+      'sh',
+      '-c',
+      `${readOnlyRun} && mount -t tmpfs tmpfs /run/dpdk && exec ${process.execPath} ${startOnce} ${prefix}`,
+    ]);
+    expect(fixed).toEqual({ processType: 'primary' });
+  });
+
+  it('a read-only hugetlbfs mount: PERMISSION_DENIED saying so, once, not a chown', () => {
+    const prefix = uniquePrefix('rohuge');
+    const readOnly = 'mount --bind /dev/hugepages /dev/hugepages && mount -o remount,bind,ro /dev/hugepages';
+    const r = run('unshare', ['-m', '--propagation', 'private', 'sh', '-c', `${readOnly} && exec ${process.execPath} ${startOnce} ${prefix}`]);
+    expect(r.code).toBe('PERMISSION_DENIED');
+    expect(r.message).toMatch(/^the hugetlbfs mount \/dev\/hugepages is read-only/);
+  });
+
   it('without root, with its own writable hugetlbfs mount (as README says), a primary starts and leaves nothing', () => {
     const prefix = uniquePrefix('nonroot');
     const runtimeRoot = mkdtempSync(join(tmpdir(), 'mpbus-xdg-'));

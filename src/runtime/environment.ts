@@ -1,5 +1,6 @@
 /** Checks of the machine made before DPDK is touched, so failures name their fix. */
 import { accessSync, constants, readdirSync, readFileSync } from 'node:fs';
+import { dirname } from 'node:path';
 import { MpBusError, ErrorCodes } from '../errors.js';
 import { GroupFiles, hugetlbfsMounts } from './group.js';
 
@@ -49,14 +50,29 @@ export function checkEnvironment(group: GroupFiles): void {
   if (hugetlbfsMounts().length === 0) {
     throw new MpBusError(ErrorCodes.hugetlbfsNotMounted, `hugetlbfs is not mounted: run ${MOUNT_FIX}`);
   }
-  const unwritable = hugetlbfsMounts().filter((dir) => !writableDir(dir));
+  const mounts = [...new Set(hugetlbfsMounts())].map((dir) => ({ dir, code: writeErrorOf(dir) }));
+  const readOnlyMounts = mounts.filter((m) => m.code === 'EROFS').map((m) => m.dir);
+  if (readOnlyMounts.length > 0) {
+    throw new MpBusError(
+      ErrorCodes.permissionDenied,
+      `the hugetlbfs mount ${readOnlyMounts.join(', ')} is read-only: DPDK creates the group's hugepage files there; mount it read-write (in a container: a writable hugepages volume)`,
+    );
+  }
+  const unwritable = mounts.filter((m) => m.code !== undefined).map((m) => m.dir);
   if (unwritable.length > 0) {
     throw new MpBusError(
       ErrorCodes.permissionDenied,
       `permission denied on the hugetlbfs mount ${unwritable.join(', ')}: run as root, or give this user the mount (chown ${process.getuid?.() ?? '$USER'} ${unwritable.join(' ')} as root, or mount it with uid=/gid= options)`,
     );
   }
-  if (!group.writable()) {
+  const blocker = group.writeBlocker();
+  if (blocker?.code === 'EROFS') {
+    throw new MpBusError(
+      ErrorCodes.permissionDenied,
+      `DPDK's runtime dir ${group.runtimeDir} cannot be made: ${blocker.dir} is on a read-only filesystem (a container's read-only root, say); DPDK keeps each group's files under ${dirname(group.runtimeDir)}: mount a writable directory there (a tmpfs volume)`,
+    );
+  }
+  if (blocker !== undefined) {
     throw new MpBusError(
       ErrorCodes.permissionDenied,
       `permission denied on DPDK's runtime dir ${group.runtimeDir}: run as root, or give this user write access to it and to the hugetlbfs mount`,
@@ -64,12 +80,13 @@ export function checkEnvironment(group: GroupFiles): void {
   }
 }
 
-function writableDir(dir: string): boolean {
+/** The error code of writing in `dir` (`EACCES`, `EROFS`), or undefined when this user can. */
+function writeErrorOf(dir: string): string | undefined {
   try {
     accessSync(dir, constants.W_OK);
-    return true;
-  } catch {
-    return false;
+    return undefined;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code ?? 'EACCES';
   }
 }
 

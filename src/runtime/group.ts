@@ -145,15 +145,19 @@ export class GroupFiles {
     mkdirSync(this.runtimeDir, { recursive: true, mode: 0o700 });
   }
 
-  /** True when the runtime dir exists and can be written (or created) by this user. */
-  writable(): boolean {
+  /**
+   * Why this user cannot write (or create) the runtime dir: the first directory on its way that
+   * exists, and the error code of writing there (`EACCES`; `EROFS` on a read-only filesystem, a
+   * container's read-only root); undefined when it can.
+   */
+  writeBlocker(): { dir: string; code: string } | undefined {
     let dir = this.runtimeDir;
     while (!existsSync(dir)) dir = join(dir, '..');
     try {
       accessSync(dir, constants.W_OK);
-      return true;
-    } catch {
-      return false;
+      return undefined;
+    } catch (err) {
+      return { dir, code: (err as NodeJS.ErrnoException).code ?? 'EACCES' };
     }
   }
 
