@@ -70,6 +70,8 @@ export const ErrorCodes = {
   alreadyStarted: 'EALREADY',
   /** This process already runs a runtime of another group (or of another role) than the one asked for. */
   otherGroup: 'OTHER_GROUP',
+  /** The group's primary runs in another PID namespace (another container): its processes must share one. */
+  otherPidNamespace: 'OTHER_PID_NAMESPACE',
   /** The primary of this secondary's group died: the group's shared state can no longer be trusted. */
   primaryLost: 'PRIMARY_LOST',
   closed: 'CLOSED',

@@ -2,7 +2,7 @@
  * Specification of a process group's membership rules, with real processes: independent groups,
  * settings a secondary must share with its primary, lcore IDs, dead primaries and their leftovers.
  */
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, utimesSync, writeFileSync } from 'node:fs';
 import { sleep } from './harness/wait.js';
 import { pidExists } from '../src/runtime/group.js';
@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { TestGroup, type Agent } from './harness/group.js';
 import { useTestGroups } from './harness/use-groups.js';
+import { repoRoot } from './harness/paths.js';
 
 const group = useTestGroups();
 
@@ -92,6 +93,26 @@ describe('settings a secondary must share with its primary', () => {
     await expect(start).rejects.toMatchObject({ code: 'SETTINGS_MISMATCH' });
     await expect(start).rejects.toThrow(`mpbus version: primary 0.0.1-older, this process ${ours.mpbus}`);
     await expect(start).rejects.toThrow(`DPDK version: primary DPDK 21.11.0, this process ${ours.dpdk}`);
+  });
+});
+
+describe('one PID namespace', () => {
+  // Another container without a shared PID namespace: the group's processes know one another by
+  // pid, and such a secondary attached, then neither side saw the other's actors.
+  it('a secondary in another PID namespace than its primary is refused with OTHER_PID_NAMESPACE before DPDK runs; the group goes on', async () => {
+    const g = group('pidns');
+    await g.startAgent({ procType: 'primary' });
+    const startOnce = join(repoRoot, 'dist', 'test', 'fixtures', 'start-once.js');
+    const r = spawnSync('unshare', ['--pid', '--fork', '--mount-proc', process.execPath, startOnce, g.prefix, 'secondary'], {
+      encoding: 'utf8',
+      timeout: 60_000,
+    });
+    const result = JSON.parse(r.stdout.trim().split('\n').pop() ?? '{}') as { code?: string; message?: string };
+    expect(result.code, r.stderr).toBe('OTHER_PID_NAMESPACE');
+    expect(result.message).toMatch(/must share one PID namespace.*shareProcessNamespace/);
+    expect(readdirSync(g.runtimeDir).filter((f) => f.startsWith('mp_socket_'))).toEqual([]);
+    const s = await g.spawn();
+    expect((await s.start({ procType: 'secondary' })).processType).toBe('secondary');
   });
 });
 

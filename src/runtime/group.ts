@@ -14,7 +14,7 @@
  * - `mpbus_intr_end_<pid>`: the interrupt relay's last seq (src/interrupts/relay-protocol.ts).
  */
 import { filePrefix } from '../validation.js';
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync, renameSync, accessSync, constants, statSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync, renameSync, accessSync, constants, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { addon } from '../native/addon.js';
 import { COUNTERS_FILE } from './counters-layout.js';
@@ -29,6 +29,21 @@ export interface GroupSettings {
   legacyMem: boolean;
   singleFileSegments: boolean;
   primaryPid: number;
+  /** The primary's PID namespace (`/proc/self/ns/pid`, `pid:[inode]`); absent in older settings. */
+  pidNamespace?: string | undefined;
+}
+
+/**
+ * This process's PID namespace (`pid:[inode]`), or undefined when it cannot be read. The group's
+ * processes know one another by pid (liveness, reaping, death watch), which only holds within
+ * one PID namespace.
+ */
+export function ownPidNamespace(): string | undefined {
+  try {
+    return readlinkSync('/proc/self/ns/pid');
+  } catch {
+    return undefined;
+  }
 }
 
 /** DPDK's runtime directory root: /var/run/dpdk as root, else $XDG_RUNTIME_DIR/dpdk or /tmp/dpdk. */

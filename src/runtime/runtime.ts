@@ -8,7 +8,7 @@ import { logger } from '../log.js';
 import { durationMs } from '../validation.js';
 import { addon } from '../native/addon.js';
 import { checkEnvironment, checkFreeHugepages, hugepageInfo } from './environment.js';
-import { GroupFiles, hugetlbfsMounts, lockHolders } from './group.js';
+import { GroupFiles, hugetlbfsMounts, lockHolders, ownPidNamespace } from './group.js';
 import { applyCpus, chooseCpus, formatCpuList, readAllowedCpus } from './cpus.js';
 import { ealArgs, logLevelNumbers, MAX_LCORE, resolveOptions, type ResolvedOptions, type RuntimeOptions } from './options.js';
 import { MPBUS_VERSION } from './version.js';
@@ -423,6 +423,7 @@ export class Runtime {
       legacyMem: opts.legacyMem,
       singleFileSegments: opts.singleFileSegments,
       primaryPid: process.pid,
+      pidNamespace: ownPidNamespace(),
     });
     group.unlock(exclusive);
     return Runtime.lockMembersShared(group);
@@ -455,6 +456,15 @@ export class Runtime {
       stopIfSignalled();
     }
     const settings = group.readSettings();
+    const pidNamespace = ownPidNamespace();
+    if (settings?.pidNamespace !== undefined && pidNamespace !== undefined && settings.pidNamespace !== pidNamespace) {
+      // (the pids of one would be other processes, or none, in the other: a live process taken
+      // for dead is reaped, a dead one taken for live keeps its names)
+      throw new MpBusError(
+        ErrorCodes.otherPidNamespace,
+        `the primary of group '${opts.filePrefix}' runs in another PID namespace (${settings.pidNamespace}, this process is in ${pidNamespace}): the processes of a group know one another by pid, so they must share one PID namespace: run their containers with a shared one (docker run --pid=container:<the primary's container>, or --pid=host; Kubernetes: shareProcessNamespace: true in one pod)`,
+      );
+    }
     const mpbusPrimary = group.mpbusPrimaryAlive();
     if (!mpbusPrimary && opts.lcore === 'auto') {
       // A C primary (and its C secondaries) take lcore IDs mpbus has no record of; two processes
