@@ -450,7 +450,10 @@ export class Runtime {
             `the primary of group '${opts.filePrefix}' is dead (its files are left in ${group.runtimeDir}): start a new primary (it clears them), not a secondary`,
           );
         }
-        throw new MpBusError(ErrorCodes.noPrimary, `no primary is running for group '${opts.filePrefix}': start one first (procType 'primary' or 'auto')`);
+        throw new MpBusError(
+          ErrorCodes.noPrimary,
+          `no primary is running for group '${opts.filePrefix}' (none holds ${group.runtimeDir}): start one first (procType 'primary' or 'auto'); a primary in another container must share that directory, the hugetlbfs mount and the PID namespace with this one`,
+        );
       }
       await sleep(20);
       stopIfSignalled();
