@@ -11,7 +11,9 @@ import { fixture } from './harness/fixtures.js';
 import { useTestGroups } from './harness/use-groups.js';
 import type { GroupSurvey } from '../src/runtime/group-survey.js';
 import { mpbus } from './harness/cli.js';
-import { repoRoot } from './harness/paths.js';
+import { fixturePath, repoRoot } from './harness/paths.js';
+import { startScript } from './harness/script.js';
+import type { ShutdownTarget } from './fixtures/shutdown-target.js';
 
 const group = useTestGroups();
 
@@ -58,6 +60,26 @@ describe('mpbus ls and clean', () => {
     expect(g.leftovers()).toEqual([]);
     expect(await survey(g.prefix)).toBeUndefined();
     expect((await mpbus('clean', g.prefix)).code).toBe(1);
+  });
+
+  it('a group whose primary runs in another PID namespace (another container): ls and ps say so, and ps names no process as killed', async () => {
+    const g = group('clins');
+    const wrapper = ['unshare', '--pid', '--fork', '--mount-proc', '--kill-child'];
+    const p = await startScript(
+      g,
+      fixturePath('shutdown-target'),
+      { prefix: g.prefix, entry: 'actors', load: 'timer' } satisfies ShutdownTarget,
+      30_000,
+      false,
+      wrapper,
+    );
+    expect(await survey(g.prefix)).toMatchObject({ state: 'alive', otherPidNamespace: expect.stringMatching(/^pid:\[\d+\]$/) });
+    expect((await mpbus('ls')).stdout).toMatch(new RegExp(`^${g.prefix}\\s+alive\\s+\\d+ \\(another PID namespace\\)`, 'm'));
+    const ps = await mpbus('ps', g.prefix);
+    expect(ps.stdout).toContain('the group runs in another PID namespace');
+    expect(ps.stdout).not.toContain('killed');
+    p.child.kill('SIGKILL'); // --kill-child: the primary goes with it
+    await p.ended;
   });
 
   it('usage errors exit 2 and name what is wrong; --version prints the version', async () => {

@@ -18,7 +18,7 @@ function table(groups: GroupSurvey[]): string {
   const rows = groups.map((g) => [
     g.prefix,
     g.state,
-    g.primaryPid === null ? '-' : `${g.primaryPid}${g.mpbusPrimary ? '' : ' (not mpbus)'}`,
+    g.primaryPid === null ? '-' : `${g.primaryPid}${g.otherPidNamespace !== undefined ? ' (another PID namespace)' : g.mpbusPrimary ? '' : ' (not mpbus)'}`,
     String((g.primaryPid === null ? 0 : 1) + g.secondaryPids.length),
     mib(g.hugepageBytes),
   ]);

@@ -87,8 +87,12 @@ export const ps: Command = {
       view.deadPids.length > 0 || view.state === 'dead'
         ? `\n\n${view.deadPids.length > 0 ? `killed, their counters left behind: pids ${view.deadPids.join(', ')}\n` : ''}${view.state === 'dead' ? `no process of the group runs: 'mpbus clean ${view.prefix}' removes its files` : ''}`.trimEnd()
         : '';
+    const elsewhere =
+      view.otherPidNamespace === undefined
+        ? ''
+        : `\n\nthe group runs in another PID namespace (${view.otherPidNamespace}, another container): what its counters say of its processes is out of sight here; run 'npx mpbus ps ${view.prefix}' inside it (docker exec, kubectl exec)`;
     console.log(
-      `group ${view.prefix}: ${view.state}, ${view.processes.length} processes, ${view.actors.length} actors\n\n${processTable(view)}\n\n${view.actors.length > 0 ? actors : '(no actors)'}${view.remoteAsks.length > 0 ? `\n\n${remote}` : ''}${view.mailboxes.length > 0 ? `\n\n${mailboxes}` : ''}${dropped}${left}`,
+      `group ${view.prefix}: ${view.state}, ${view.processes.length} processes, ${view.actors.length} actors\n\n${processTable(view)}\n\n${view.actors.length > 0 ? actors : '(no actors)'}${view.remoteAsks.length > 0 ? `\n\n${remote}` : ''}${view.mailboxes.length > 0 ? `\n\n${mailboxes}` : ''}${dropped}${left}${elsewhere}`,
     );
     return 0;
   },

@@ -59,6 +59,8 @@ export interface GroupView {
   mailboxes: MailboxView[];
   /** Processes that were killed and left counters behind (their lcore not taken again yet). */
   deadPids: number[];
+  /** The group's PID namespace when it is not this process's (see `GroupSurvey.otherPidNamespace`). */
+  otherPidNamespace?: string | undefined;
 }
 
 /** Reads a group now; `previous` (a view read earlier) gives rates. Undefined when there is no such group. */
@@ -134,7 +136,9 @@ export function readGroupView(prefix: string, previous?: GroupView): GroupView |
       .filter((p) => p.state === 'alive')
       .flatMap((p) => p.rows.filter((r) => r.kind === 'mailbox').map((r) => ({ name: r.name, pid: p.pid, depth: r.depth, capacity: r.capacity })))
       .sort((a, b) => a.name.localeCompare(b.name)),
-    deadPids: (counters?.processes ?? []).filter((p) => p.state === 'dead').map((p) => p.pid),
+    // (from another PID namespace, a live process's pid is another's, or none, here)
+    deadPids: survey.otherPidNamespace !== undefined ? [] : (counters?.processes ?? []).filter((p) => p.state === 'dead').map((p) => p.pid),
+    ...(survey.otherPidNamespace !== undefined ? { otherPidNamespace: survey.otherPidNamespace } : {}),
   };
 }
 

@@ -8,7 +8,7 @@ import { isFilePrefix } from '../validation.js';
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { MpBusError, ErrorCodes } from '../errors.js';
-import { dpdkRuntimeRoot, GroupFiles, lockHolders, pidAlive } from './group.js';
+import { dpdkRuntimeRoot, GroupFiles, lockHolders, ownPidNamespace, pidAlive } from './group.js';
 
 /** One group as its files describe it. */
 export interface GroupSurvey {
@@ -26,6 +26,11 @@ export interface GroupSurvey {
   hugepageBytes: number;
   /** The group's runtime dir. */
   runtimeDir: string;
+  /**
+   * The group's PID namespace (`pid:[inode]`) when it is not this process's (its primary runs in
+   * another container): the pids in its counters are that namespace's, not this one's.
+   */
+  otherPidNamespace?: string | undefined;
 }
 
 /** Every group with a runtime dir on this machine (this user's DPDK runtime root), by prefix. */
@@ -62,6 +67,7 @@ export function surveyGroup(prefix: string): GroupSurvey {
     secondaryPids,
     hugepageBytes,
     runtimeDir: group.runtimeDir,
+    ...(settings?.pidNamespace !== undefined && settings.pidNamespace !== ownPidNamespace() ? { otherPidNamespace: settings.pidNamespace } : {}),
   };
 }
 
