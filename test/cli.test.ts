@@ -11,9 +11,8 @@ import { fixture } from './harness/fixtures.js';
 import { useTestGroups } from './harness/use-groups.js';
 import type { GroupSurvey } from '../src/runtime/group-survey.js';
 import { mpbus } from './harness/cli.js';
-import { fixturePath, repoRoot } from './harness/paths.js';
-import { startScript } from './harness/script.js';
-import type { ShutdownTarget } from './fixtures/shutdown-target.js';
+import { repoRoot } from './harness/paths.js';
+import { startShutdownTargetAsPid1 } from './harness/script.js';
 
 const group = useTestGroups();
 
@@ -64,15 +63,7 @@ describe('mpbus ls and clean', () => {
 
   it('a group whose primary runs in another PID namespace (another container): ls and ps say so, and ps names no process as killed', async () => {
     const g = group('clins');
-    const wrapper = ['unshare', '--pid', '--fork', '--mount-proc', '--kill-child'];
-    const p = await startScript(
-      g,
-      fixturePath('shutdown-target'),
-      { prefix: g.prefix, entry: 'actors', load: 'timer' } satisfies ShutdownTarget,
-      30_000,
-      false,
-      wrapper,
-    );
+    const p = await startShutdownTargetAsPid1(g);
     expect(await survey(g.prefix)).toMatchObject({ state: 'alive', otherPidNamespace: expect.stringMatching(/^pid:\[\d+\]$/) });
     expect((await mpbus('ls')).stdout).toMatch(new RegExp(`^${g.prefix}\\s+alive\\s+\\d+ \\(another PID namespace\\)`, 'm'));
     const ps = await mpbus('ps', g.prefix);

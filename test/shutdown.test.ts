@@ -8,13 +8,12 @@
  * system.close() in any order never wait for themselves.
  */
 import type { ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 import { constants } from 'node:os';
 import { describe, expect, it } from 'vitest';
 import { TestGroup } from './harness/group.js';
 import { useNatsServer } from './harness/nats.js';
 import { fixturePath } from './harness/paths.js';
-import { startScript, type ScriptEnd } from './harness/script.js';
+import { startScript, startShutdownTargetAsPid1, type ScriptEnd } from './harness/script.js';
 import { useTestGroups } from './harness/use-groups.js';
 import type { ShutdownTarget } from './fixtures/shutdown-target.js';
 import type { CloseOrder } from './fixtures/close-order.js';
@@ -86,18 +85,9 @@ describe('as PID 1 of its PID namespace (a container whose command is node)', ()
   // the group is closed did nothing, and the process lived on, its timers keeping it alive.
   it.each(shutdownSignals)('%s closes the group and ends the process with status 128 + the signal number', async (signal) => {
     const g = group('sdpid1');
-    const wrapper = ['unshare', '--pid', '--fork', '--mount-proc', '--kill-child'];
-    const p = await startScript(
-      g,
-      fixturePath('shutdown-target'),
-      { prefix: g.prefix, entry: 'actors', load: 'timer' } satisfies ShutdownTarget,
-      30_000,
-      false,
-      wrapper,
-    );
-    // (the wrapper's child, PID 1 inside: the one a container's runtime signals)
-    const pid1 = Number(readFileSync(`/proc/${p.child.pid}/task/${p.child.pid}/children`, 'utf8').trim());
-    process.kill(pid1, signal);
+    // (PID 1 inside: the one a container's runtime signals)
+    const p = await startShutdownTargetAsPid1(g);
+    process.kill(p.pid1, signal);
     const r = await Promise.race([p.ended, sleep(5000).then(() => 'still running' as const)]);
     expect(r === 'still running' ? r : { code: r.code, signal: r.signal }).toEqual({ code: 128 + constants.signals[signal], signal: null });
     expect(g.leftovers()).toEqual([]);

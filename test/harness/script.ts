@@ -4,6 +4,9 @@
  * cleanup).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import type { ShutdownTarget } from '../fixtures/shutdown-target.js';
+import { fixturePath } from './paths.js';
 import type { TestGroup } from './group.js';
 import { sleep } from './wait.js';
 
@@ -50,4 +53,16 @@ export async function startScript(
     await sleep(20);
   }
   return { child, ended, stdout: () => stdout };
+}
+
+/**
+ * The shutdown target (an actor system that its timer keeps alive) in `g`, as PID 1 of a PID
+ * namespace of its own, as a container's command runs: its script (the wrapper's process) and
+ * its pid as seen here. Killing the script kills it (`--kill-child`).
+ */
+export async function startShutdownTargetAsPid1(g: TestGroup): Promise<Script & { pid1: number }> {
+  const target: ShutdownTarget = { prefix: g.prefix, entry: 'actors', load: 'timer' };
+  const script = await startScript(g, fixturePath('shutdown-target'), target, 30_000, false, ['unshare', '--pid', '--fork', '--mount-proc', '--kill-child']);
+  const pid1 = Number(readFileSync(`/proc/${script.child.pid}/task/${script.child.pid}/children`, 'utf8').trim());
+  return { ...script, pid1 };
 }
