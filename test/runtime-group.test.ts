@@ -11,6 +11,7 @@ import { describe, expect, it } from 'vitest';
 import { TestGroup, type Agent } from './harness/group.js';
 import { useTestGroups } from './harness/use-groups.js';
 import { repoRoot } from './harness/paths.js';
+import { startShutdownTargetAsPid1 } from './harness/script.js';
 
 const group = useTestGroups();
 
@@ -111,6 +112,25 @@ describe('one PID namespace', () => {
     expect(result.code, r.stderr).toBe('OTHER_PID_NAMESPACE');
     expect(result.message).toMatch(/must share one PID namespace.*shareProcessNamespace/);
     expect(readdirSync(g.runtimeDir).filter((f) => f.startsWith('mp_socket_'))).toEqual([]);
+    const s = await g.spawn();
+    expect((await s.start({ procType: 'secondary' })).processType).toBe('secondary');
+  });
+
+  it('a secondary outside the PID namespace of its primary (the host of a container) is refused too', async () => {
+    const g = group('pidnsup');
+    const primary = await startShutdownTargetAsPid1(g);
+    const s = await g.spawn();
+    await expect(s.start({ procType: 'secondary' })).rejects.toMatchObject({ code: 'OTHER_PID_NAMESPACE' });
+    primary.child.kill('SIGKILL'); // --kill-child: the primary goes with it
+    await primary.ended;
+  });
+
+  it("settings that name another PID namespace than the live primary's (left by an earlier primary) refuse no one", async () => {
+    const g = group('pidnsold');
+    await g.startAgent({ procType: 'primary' });
+    const settingsPath = join(g.runtimeDir, 'mpbus_settings.json');
+    const settings = JSON.parse(readFileSync(settingsPath, 'utf8')) as Record<string, unknown>;
+    writeFileSync(settingsPath, JSON.stringify({ ...settings, pidNamespace: 'pid:[1]' }));
     const s = await g.spawn();
     expect((await s.start({ procType: 'secondary' })).processType).toBe('secondary');
   });

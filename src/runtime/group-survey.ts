@@ -8,7 +8,7 @@ import { isFilePrefix } from '../validation.js';
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { MpBusError, ErrorCodes } from '../errors.js';
-import { dpdkRuntimeRoot, GroupFiles, lockHolders, ownPidNamespace, pidAlive } from './group.js';
+import { dpdkRuntimeRoot, GroupFiles, livePrimaryPidNamespace, lockHolders, ownPidNamespace, pidAlive } from './group.js';
 
 /** One group as its files describe it. */
 export interface GroupSurvey {
@@ -67,8 +67,13 @@ export function surveyGroup(prefix: string): GroupSurvey {
     secondaryPids,
     hugepageBytes,
     runtimeDir: group.runtimeDir,
-    ...(settings?.pidNamespace !== undefined && settings.pidNamespace !== ownPidNamespace() ? { otherPidNamespace: settings.pidNamespace } : {}),
+    ...otherPidNamespaceOf(state === 'dead' ? undefined : livePrimaryPidNamespace(settings, primaryPid ?? undefined)),
   };
+}
+
+/** `{ otherPidNamespace }` when `namespace` is known and not this process's. */
+function otherPidNamespaceOf(namespace: string | undefined): { otherPidNamespace?: string } {
+  return namespace !== undefined && namespace !== ownPidNamespace() ? { otherPidNamespace: namespace } : {};
 }
 
 /**

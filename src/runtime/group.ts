@@ -39,8 +39,25 @@ export interface GroupSettings {
  * one PID namespace.
  */
 export function ownPidNamespace(): string | undefined {
+  return pidNamespaceOf('self');
+}
+
+/**
+ * The PID namespace of a group's live mpbus primary, as its `settings` record it, when they are
+ * that primary's: `holder`, the pid of the lock holder on `config` as this process sees it, is in
+ * that namespace (settings that an mpbus primary killed earlier left under a C primary are not),
+ * or undefined, when this process cannot see it (it runs in a namespace this one cannot see into).
+ */
+export function livePrimaryPidNamespace(settings: GroupSettings | undefined, holder: number | undefined): string | undefined {
+  if (settings?.pidNamespace === undefined) return undefined;
+  if (holder === undefined) return settings.pidNamespace;
+  return pidNamespaceOf(holder) === settings.pidNamespace ? settings.pidNamespace : undefined;
+}
+
+/** The PID namespace of process `pid` as this one sees it, or undefined when it cannot be read. */
+export function pidNamespaceOf(pid: number | 'self'): string | undefined {
   try {
-    return readlinkSync('/proc/self/ns/pid');
+    return readlinkSync(`/proc/${pid}/ns/pid`);
   } catch {
     return undefined;
   }

@@ -8,7 +8,7 @@ import { logger } from '../log.js';
 import { durationMs } from '../validation.js';
 import { addon } from '../native/addon.js';
 import { checkEnvironment, checkFreeHugepages, hugepageInfo } from './environment.js';
-import { GroupFiles, hugetlbfsMounts, lockHolders, ownPidNamespace } from './group.js';
+import { GroupFiles, hugetlbfsMounts, livePrimaryPidNamespace, lockHolders, ownPidNamespace } from './group.js';
 import { applyCpus, chooseCpus, formatCpuList, readAllowedCpus } from './cpus.js';
 import { ealArgs, logLevelNumbers, MAX_LCORE, resolveOptions, type ResolvedOptions, type RuntimeOptions } from './options.js';
 import { MPBUS_VERSION } from './version.js';
@@ -459,13 +459,15 @@ export class Runtime {
       stopIfSignalled();
     }
     const settings = group.readSettings();
+    // (past the wait above, the lock is held: an undefined holder is one this process cannot see)
+    const primaryNamespace = livePrimaryPidNamespace(settings, group.primaryLockHolder());
     const pidNamespace = ownPidNamespace();
-    if (settings?.pidNamespace !== undefined && pidNamespace !== undefined && settings.pidNamespace !== pidNamespace) {
+    if (primaryNamespace !== undefined && pidNamespace !== undefined && primaryNamespace !== pidNamespace) {
       // (the pids of one would be other processes, or none, in the other: a live process taken
       // for dead is reaped, a dead one taken for live keeps its names)
       throw new MpBusError(
         ErrorCodes.otherPidNamespace,
-        `the primary of group '${opts.filePrefix}' runs in another PID namespace (${settings.pidNamespace}, this process is in ${pidNamespace}): the processes of a group know one another by pid, so they must share one PID namespace: run their containers with a shared one (docker run --pid=container:<the primary's container>, or --pid=host; Kubernetes: shareProcessNamespace: true in one pod)`,
+        `the primary of group '${opts.filePrefix}' runs in another PID namespace (${primaryNamespace}, this process is in ${pidNamespace}): the processes of a group know one another by pid, so they must share one PID namespace: run their containers with a shared one (docker run --pid=container:<the primary's container>, or --pid=host; Kubernetes: shareProcessNamespace: true in one pod)`,
       );
     }
     const mpbusPrimary = group.mpbusPrimaryAlive();
