@@ -702,8 +702,7 @@ export class MailboxTransport implements ActorTransport {
       this.calledOffCount = 0;
       return;
     }
-    let waiting = 0;
-    for (const out of this.outgoing.values()) waiting += out.envelopes.length - out.head;
+    const waiting = this.unsent();
     if (this.calledOffCount === 0 && ids.length * CALLED_OFF_SHARE >= waiting) {
       this.takeCalledOff(replyTo, ids);
       return;
