@@ -45,7 +45,8 @@ constexpr uint32_t kRowSenderShift = 16;
 constexpr uint32_t kRowByteMask = 0xff;  // of the reason and the sender slot, once shifted down
 
 // Send results: exported to TypeScript as `constants.mailbox.send` (mbx_send.cc). The order
-// matters: below kSendPeerGone the target lacks room now; from it on, the target is gone.
+// matters: below kSendPeerGone the target lacks room now; kSendPeerGone and kSendMailboxClosed:
+// the target is gone; kSendHeapShort: this message cannot be had a block (TakeLargeBlock).
 enum SendStatus : int {
   kSendOk = 0,
   kSendMailboxFull = 1,
@@ -53,6 +54,7 @@ enum SendStatus : int {
   kSendNoBuffers = 3,
   kSendPeerGone = 4,
   kSendMailboxClosed = 5,
+  kSendHeapShort = 6,
 };
 
 // Reasons a received descriptor was refused: exported to TypeScript as `constants.mailbox.bad`
@@ -174,7 +176,11 @@ Napi::Buffer<uint8_t> CopyOutLarge(Napi::Env env, const uint8_t* bytes, uint32_t
 
 // mbx_large.cc: the group's large blocks, kept with their table entries for reuse.
 // Claims an entry (LargeWritingBy(senderSlot), a new generation in *generation) and a block of at least
-// `bytes`, header included; -1 when none can be had now (256 in flight, or the heap short).
+// `bytes`, header included: its index; kLargeWait when none can be had now (blocks in use, 256 in
+// flight: wait for them); kLargeHeapShort when DPDK's heap refused the block and no heap block of
+// the group is in use to come back.
+constexpr int32_t kLargeWait = -1;
+constexpr int32_t kLargeHeapShort = -2;
 int32_t TakeLargeBlock(Control* c, uint64_t bytes, uint32_t senderSlot, uint32_t receiverSlot, uint32_t* generation);
 // Ends the use of large block `index` if its entry is still in `state` (the CAS makes a second
 // free of one block, by a receiver and a reaper or a repeated descriptor, a no-op); the block

@@ -68,23 +68,31 @@ int32_t ClaimEntry(Control* c, uint32_t slot, Want want) {
   return -1;
 }
 
-// Bytes of the group's blocks in use (taken by a sender, until their receiver is done) and kept.
+bool InArena(const Control* c, uint64_t p) {
+  const uint64_t base = c->arenaBase.load(std::memory_order_acquire);
+  return base > kArenaFailed && p >= base && p - base < c->arenaBytes;
+}
+
+// Bytes of the group's blocks in use (taken by a sender, until their receiver is done) and kept;
+// and of those in use, the bytes outside the arena (what gives the heap memory back).
 struct BlockBytes {
   uint64_t inUse = 0;
   uint64_t kept = 0;
+  uint64_t inUseOfHeap = 0;
 };
 BlockBytes CountBlockBytes(const Control* c) {
   BlockBytes b;
   for (const LargeEntry& e : c->large) {
-    if (e.ptr.load(std::memory_order_relaxed) == 0) continue;
-    (e.state.load(std::memory_order_relaxed) == kLargeFree ? b.kept : b.inUse) += e.bytes;
+    const uint64_t p = e.ptr.load(std::memory_order_relaxed);
+    if (p == 0) continue;
+    if (e.state.load(std::memory_order_relaxed) == kLargeFree) {
+      b.kept += e.bytes;
+      continue;
+    }
+    b.inUse += e.bytes;
+    if (!InArena(c, p)) b.inUseOfHeap += e.bytes;
   }
   return b;
-}
-
-bool InArena(const Control* c, uint64_t p) {
-  const uint64_t base = c->arenaBase.load(std::memory_order_acquire);
-  return base > kArenaFailed && p >= base && p - base < c->arenaBytes;
 }
 
 // Frees the block of an entry the caller claimed (not one of the arena's, which stay with their
@@ -95,6 +103,29 @@ uint64_t DropKept(const Control* c, LargeEntry& e) {
   e.ptr.store(0);
   if (Plausible(p)) HeapFree(p);
   return e.bytes;
+}
+
+// Claims each kept block of the heap (not the arena's) and frees it: how many.
+uint32_t DropKeptHeapBlocks(Control* c, uint32_t senderSlot) {
+  uint32_t dropped = 0;
+  for (;;) {
+    const int32_t kept = ClaimEntry(c, senderSlot, [c](uint64_t p, uint64_t) { return p != 0 && !InArena(c, p); });
+    if (kept < 0) return dropped;
+    dropped += DropKept(c, c->large[kept]) > 0;
+    c->large[kept].state.store(kLargeFree, std::memory_order_release);
+  }
+}
+
+// A block of `size` from DPDK's heap, or nullptr (none to be had, or at an address a descriptor
+// cannot carry).
+void* HeapBlock(uint64_t size) {
+  void* block = rte_malloc_socket("mpbus_large", size, RTE_CACHE_LINE_SIZE, SOCKET_ID_ANY);
+  heapCalls.fetch_add(1, std::memory_order_relaxed);
+  if (block != nullptr && !Plausible(reinterpret_cast<uint64_t>(block))) {
+    HeapFree(reinterpret_cast<uint64_t>(block));
+    block = nullptr;
+  }
+  return block;
 }
 
 // When this process may next try to reserve an arena that could not be had (kArenaFailed).
@@ -146,7 +177,7 @@ int32_t TakeLargeBlock(Control* c, uint64_t bytes, uint32_t senderSlot, uint32_t
       e.ptr.store(0);  // not a block of the group's memory: forgotten, never written to
     } else if (e.bytes < bytes) {
       e.state.store(kLargeFree, std::memory_order_release);  // it changed between the look and
-      return -1;                                             // the claim: the send tries again
+      return kLargeWait;                                     // the claim: the send tries again
     }
   } else {
     // No kept block fits: a new one, within kLargeBytes, the room taken from kept blocks.
@@ -155,7 +186,7 @@ int32_t TakeLargeBlock(Control* c, uint64_t bytes, uint32_t senderSlot, uint32_t
     // Wait for blocks in use to come back; a message larger than half the bytes waits only for
     // the others to use at most half (under a steady flow of smaller ones, none may ever be in use).
     const bool roomNow = b.inUse + size <= kLargeBytes || (size > kLargestKept && b.inUse <= kLargestKept);
-    if (b.inUse > 0 && !roomNow) return -1;
+    if (b.inUse > 0 && !roomNow) return kLargeWait;
     while (b.inUse + b.kept + size > kLargeBytes) {
       const int32_t kept = ClaimEntry(c, senderSlot, [c](uint64_t p, uint64_t) { return p != 0 && !InArena(c, p); });
       if (kept < 0) break;
@@ -163,24 +194,24 @@ int32_t TakeLargeBlock(Control* c, uint64_t bytes, uint32_t senderSlot, uint32_t
       c->large[kept].state.store(kLargeFree, std::memory_order_release);
     }
     index = ClaimEntry(c, senderSlot, [](uint64_t p, uint64_t) { return p == 0; });
-    if (index < 0) return -1;  // 256 in flight
+    if (index < 0) return kLargeWait;  // 256 in flight
   }
   LargeEntry& e = c->large[index];
   if (e.ptr.load(std::memory_order_relaxed) == 0) {
     const uint64_t size = BlockSize(bytes);
     const uint64_t carved = size <= kLargestKept ? CarveFromArena(c, size) : 0;
     void* block = reinterpret_cast<void*>(carved);
-    if (block == nullptr) {
-      block = rte_malloc_socket("mpbus_large", size, RTE_CACHE_LINE_SIZE, SOCKET_ID_ANY);
-      heapCalls.fetch_add(1, std::memory_order_relaxed);
-    }
-    if (block != nullptr && !Plausible(reinterpret_cast<uint64_t>(block))) {
-      HeapFree(reinterpret_cast<uint64_t>(block));  // an address a descriptor cannot carry
-      block = nullptr;
-    }
+    if (block == nullptr) block = HeapBlock(size);
+    // The heap refused: hugepage memory is short (the machine's free pages, a hugetlb cgroup's
+    // limit, --socket-limit). Kept blocks of the heap hold memory no message uses: given back,
+    // the heap is asked once more.
+    if (block == nullptr && DropKeptHeapBlocks(c, senderSlot) > 0) block = HeapBlock(size);
     if (block == nullptr) {
       e.state.store(kLargeFree, std::memory_order_release);
-      return -1;
+      // Heap blocks in use come back when their receivers are done: wait for them. With none,
+      // waiting would not help (a send waited for its whole timeout, asking the heap again and
+      // again): the message cannot be sent now, and the sender says why.
+      return CountBlockBytes(c).inUseOfHeap > 0 ? kLargeWait : kLargeHeapShort;
     }
     e.bytes = size;
     e.ptr.store(reinterpret_cast<uint64_t>(block), std::memory_order_release);

@@ -170,7 +170,7 @@ Napi::Value MbxSend(const Napi::CallbackInfo& info) {
     largeIndex = TakeLargeBlock(c, sizeof(BufferHeader) + len, a.slot, to.slot, &generation);
     if (largeIndex < 0) {
       e.pending.fetch_sub(1);
-      return Napi::Number::New(env, kSendNoBuffers);
+      return Napi::Number::New(env, largeIndex == kLargeHeapShort ? kSendHeapShort : kSendNoBuffers);
     }
     void* block = reinterpret_cast<void*>(c->large[largeIndex].ptr.load(std::memory_order_relaxed));
     h = static_cast<BufferHeader*>(block);
@@ -275,6 +275,7 @@ void InitSend(Napi::Env env, Napi::Object exports) {
   send.Set("noBuffers", static_cast<int32_t>(kSendNoBuffers));
   send.Set("peerGone", static_cast<int32_t>(kSendPeerGone));
   send.Set("mailboxClosed", static_cast<int32_t>(kSendMailboxClosed));
+  send.Set("heapShort", static_cast<int32_t>(kSendHeapShort));
   Napi::Object codec = ConstantsGroup(env, exports, "mailbox", "codec");
   codec.Set("raw", static_cast<uint32_t>(kFlagRaw));
   codec.Set("msgpack", static_cast<uint32_t>(kFlagMsgpack));

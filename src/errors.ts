@@ -114,10 +114,19 @@ export const ErrorCodes = {
   decodeFailed: 'DECODE_FAILED',
   /** A value could not be encoded for the wire (msgpack takes plain data). */
   encodeFailed: 'ENCODE_FAILED',
-  /** A message larger than the cluster's NATS servers take (their max_payload). */
+  /**
+   * A message larger than the cluster's NATS servers take (their max_payload), or than the
+   * hugepage memory its group can have (all the machine's hugepages; what is free now, or a
+   * hugetlb cgroup's limit, when no message in flight would give memory back).
+   */
   messageTooLarge: 'MESSAGE_TOO_LARGE',
   deadLetter: 'DEAD_LETTER',
 } as const;
+
+/** A message refused for its size: larger than a cluster's NATS servers take, or than the hugepage memory its group can have. */
+export function isTooLarge(err: unknown): err is MpBusError {
+  return err instanceof MpBusError && err.code === ErrorCodes.messageTooLarge;
+}
 
 /**
  * What a thrown value says, as text, whatever was thrown: its `message` when that is a string

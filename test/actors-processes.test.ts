@@ -193,6 +193,22 @@ describe('actors across processes', () => {
     expect(failed.ms).toBeLessThan(10_000);
   });
 
+  it("a message or an answer larger than the group's hugepage heap can give fails its ask at once with MESSAGE_TOO_LARGE, saying why; such a tell is a dead letter; messages sent with it still go", async () => {
+    // --socket-limit caps the group's heap, as a hugetlb cgroup's limit (a pod's hugepages-2Mi) does
+    const g = group('heapShort');
+    const p = await g.startAgent({ procType: 'primary', extraEalArgs: ['--socket-limit', '96'] });
+    const s = await g.startAgent({ procType: 'secondary' });
+    await Promise.all([p, s].map((a) => a.use(actors).startSystem()));
+    await s.use(actors).spawnTestActor('holder');
+    const got = await p.use(actors).beyondTheHeap('holder', 100 << 20);
+    // (each waited for its 10 s timeout before: ASK_TIMEOUT, and the tell never went nor failed)
+    expect(got.ask).toMatch(/^MESSAGE_TOO_LARGE: the message 'echo' to 'holder' cannot be sent: a message of 100\.0 MiB .*hugepage memory/);
+    expect(got.answer).toMatch(/^MESSAGE_TOO_LARGE: the answer could not be sent: a message of 100\.0 MiB .*hugepage memory/);
+    expect(got.slowestMs).toBeLessThan(5000);
+    expect(got.counted).toBe(3);
+    expect(got.letters).toEqual(['encode-failed holder echo', 'encode-failed holder count']);
+  });
+
   it('a failing handler in another process: the asker gets the error, supervision restarts the actor there', async () => {
     const [p, s1] = await cluster('supervise', 1);
     await s1!.use(actors).spawnTestActor('fragile', { supervision: { strategy: 'restart', maxRestarts: 5, withinMs: 60_000 } });

@@ -173,6 +173,20 @@ describe('mailboxes: messages that cannot go', () => {
     expect(await p.use(mb).sendLargerThanHugepages('huge')).toEqual(['MESSAGE_TOO_LARGE', 'MESSAGE_TOO_LARGE']);
   });
 
+  it("a large message the group's hugepage heap cannot give a block fails at once with MESSAGE_TOO_LARGE, saying why; the messages after it go", async () => {
+    // --socket-limit caps the group's heap (as a hugetlb cgroup's limit, a pod's hugepages-2Mi,
+    // does): a 100 MiB block cannot be had, though the machine has the hugepages
+    const p = await group('heapShort').startAgent({ procType: 'primary', extraEalArgs: ['--socket-limit', '96'] });
+    await p.use(mb).open('capped');
+    const sent = await p.use(mb).sendBeyondTheHeap('capped', 100 << 20);
+    // (each send waited its 10 s timeout, asking the heap again and again, then failed SEND_TIMEOUT)
+    expect(sent.outcomes).toEqual(['MESSAGE_TOO_LARGE', 'MESSAGE_TOO_LARGE', 'MESSAGE_TOO_LARGE', 'MESSAGE_TOO_LARGE', 'sent', 'sent']);
+    // ('before' went: trySendMany throws for the message that cannot go, those before it sent)
+    expect(sent.slowestMs).toBeLessThan(5000);
+    expect(sent.message).toMatch(/100\.0 MiB .*'capped'.*hugepage memory.*send it in parts/);
+    expect(sent.arrived).toEqual(['before', 'small', 1 << 20]);
+  });
+
   it('sends after the runtime closed fail with CLOSED', async () => {
     const p = await group('afterClose').startAgent({ procType: 'primary' });
     await p.use(mb).open('gone-with-it');

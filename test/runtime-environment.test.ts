@@ -8,6 +8,7 @@ import { chmodSync, chownSync, cpSync, existsSync, mkdirSync, mkdtempSync, readd
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { hugepageInfo } from '../src/runtime/environment.js';
 import { uniquePrefix } from './harness/group.js';
 import { repoRoot } from './harness/paths.js';
 
@@ -145,3 +146,56 @@ describe.runIf(isRoot && hasTools)('a machine that is not ready', () => {
     }
   });
 });
+
+/**
+ * Whether a private mount namespace can mount cgroup v1's hugetlb hierarchy (not where the
+ * controller is in cgroup v2's unified hierarchy): tried.
+ */
+function hugetlbV1Mountable(): boolean {
+  const tryMount = 'd=$(mktemp -d) && mount -t cgroup -o hugetlb none "$d" && umount "$d"; rc=$?; rmdir "$d"; exit $rc';
+  return spawnSync('unshare', ['-m', '--propagation', 'private', 'sh', '-c', tryMount]).status === 0;
+}
+
+/**
+ * start-once.js with `args` in a hugetlb cgroup of `limitMiB`: the hierarchy is mounted in a
+ * private mount namespace, and the cgroup made in it removed after. The limit counts what is
+ * charged from when the process enters it.
+ */
+function inHugetlbCgroup(prefix: string, limitMiB: number, args: string): ReturnType<typeof run> {
+  const script = [
+    'set -e',
+    'd=$(mktemp -d)',
+    'mount -t cgroup -o hugetlb none "$d"',
+    `cg="$d/${prefix}"`,
+    'mkdir "$cg"',
+    `echo ${limitMiB * 2 ** 20} > "$cg/hugetlb.2MB.limit_in_bytes"`,
+    'set +e',
+    `sh -c "echo \\$\\$ > $cg/tasks && exec ${process.execPath} ${startOnce} ${prefix} ${args}"`,
+    'rc=$?',
+    'rmdir "$cg"; umount "$d"; rmdir "$d"',
+    'exit $rc',
+  ].join('\n');
+  return run('unshare', ['-m', '--propagation', 'private', 'sh', '-c', script]);
+}
+
+describe.runIf(isRoot && hasTools && hugepageInfo().sizeKb === 2048 && hugetlbV1Mountable())(
+  "hugepages limited by a hugetlb cgroup (a Kubernetes pod's hugepages-2Mi)",
+  () => {
+    it("a send larger than the cgroup's limit allows fails at once with MESSAGE_TOO_LARGE, naming the limit", () => {
+      const prefix = uniquePrefix('hugetlb');
+      const r = inHugetlbCgroup(prefix, 64, 'send 100');
+      // (before, the send waited its 10 s timeout, the heap asked again and again: SEND_TIMEOUT)
+      expect(r.code).toBe('MESSAGE_TOO_LARGE');
+      expect(r.message).toMatch(/a message of 100\.0 MiB .*hugepage memory.*hugetlb cgroup allows 64\.0 MiB/);
+      expect(existsSync(`/var/run/dpdk/${prefix}`)).toBe(false);
+    });
+
+    it('a primary asking for more memory than the limit allows: HUGEPAGES_SHORT naming the limit, not the free hugepages of the machine', () => {
+      const prefix = uniquePrefix('hugetlbmem');
+      const r = inHugetlbCgroup(prefix, 64, 'memory 128');
+      expect(r.code).toBe('HUGEPAGES_SHORT');
+      expect(r.message).toMatch(/hugetlb cgroup allows 64\.0 MiB of hugepages, and 128 MB were asked: lower memoryMb.*raise the limit/);
+      expect(existsSync(`/var/run/dpdk/${prefix}`)).toBe(false);
+    });
+  },
+);

@@ -3,7 +3,7 @@
  * can branch on `err.code` or on the class (`err instanceof AskTimeoutError`).
  */
 import { inspect } from 'node:util';
-import { describeThrown, ErrorCodes, MpBusError } from '../errors.js';
+import { describeThrown, ErrorCodes, isTooLarge, MpBusError } from '../errors.js';
 import { checkValue } from '../bus/value-codec.js';
 import type { WireError } from './transport.js';
 
@@ -282,10 +282,12 @@ export function encodeFailure(cause: unknown): string {
 
 /**
  * The failure an asker gets for an answer that could not be encoded (`cause`, the encoder's
- * error): `ENCODE_FAILED`, with `path` (where in the answer) when the encoder named it. The same
- * from a process of this host and from another host.
+ * error): `ENCODE_FAILED`, with `path` (where in the answer) when the encoder named it; or that
+ * was too large to be sent (`MESSAGE_TOO_LARGE`, the hugepage memory short). The same from a
+ * process of this host and from another host.
  */
 export function unsendableAnswer(cause: unknown): MpBusError {
+  if (isTooLarge(cause)) return new MpBusError(ErrorCodes.messageTooLarge, `the answer could not be sent: ${cause.message}`);
   const err = new MpBusError(ErrorCodes.encodeFailed, `the answer could not be sent: ${encodeFailure(cause)}`);
   // a field: the asker's error gets it as err.path
   const path = (cause as { path?: unknown })?.path;

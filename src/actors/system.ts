@@ -3,7 +3,7 @@ import 'reflect-metadata';
 import type { Logger } from 'pino';
 import { filter, firstValueFrom, Observable, Subject, type Subscription } from 'rxjs';
 import { container as rootContainer, type DependencyContainer } from 'tsyringe';
-import { describeThrown, ErrorCodes, MpBusError, withoutStack } from '../errors.js';
+import { describeThrown, ErrorCodes, isTooLarge, MpBusError, withoutStack } from '../errors.js';
 import { abortSignal, checkedOptions, durationMs, flag, optionKeys } from '../validation.js';
 import { checkValue } from '../bus/value-codec.js';
 import { logger } from '../log.js';
@@ -1063,11 +1063,13 @@ export class ActorSystem implements RefHost, CellHost {
     const p = this.pending.get(envelope.id);
     if (!p) return;
     if (cause !== undefined) {
-      const err = new MpBusError(
-        ErrorCodes.encodeFailed,
-        `the message '${envelope.action}' to '${to}' cannot be sent: ${encodeFailure(cause)} (docs/actors.md, "What a message can hold")`,
-        { cause },
-      );
+      const err = isTooLarge(cause)
+        ? new MpBusError(ErrorCodes.messageTooLarge, `the message '${envelope.action}' to '${to}' cannot be sent: ${cause.message}`, { cause })
+        : new MpBusError(
+            ErrorCodes.encodeFailed,
+            `the message '${envelope.action}' to '${to}' cannot be sent: ${encodeFailure(cause)} (docs/actors.md, "What a message can hold")`,
+            { cause },
+          );
       const path = (cause as { path?: unknown }).path;
       if (typeof path === 'string') (err as MpBusError & { path?: string }).path = path;
       if (p.router !== undefined) p.router.settled(p.worker!);

@@ -4,9 +4,9 @@
  * retried in order until they go or time out.
  */
 import { RESERVE_START_SPACE, REUSE_BUFFER_MODE } from 'msgpackr';
-import { MpBusError, ErrorCodes } from '../errors.js';
+import { MpBusError, ErrorCodes, isTooLarge } from '../errors.js';
 import { SendStatus } from '../native/mailbox.js';
-import { hugepageBytes } from '../runtime/environment.js';
+import { hugepageBytes, hugepageInfo, hugetlbLimit, mib } from '../runtime/environment.js';
 import { registry, type MailboxAddress } from './registry.js';
 import type { MailboxPort } from './mailbox-port.js';
 import { CODEC_MSGPACK, CODEC_RAW, OfferStatus, type SendOptions, type TrySendResult } from './mailbox-types.js';
@@ -59,7 +59,10 @@ export class MailboxRef<T = unknown> {
    * answer says whether it was sent or which bound was hit. While earlier {@link send}s to
    * this mailbox wait, it answers 'mailbox-full' (messages keep their order).
    * @throws {MpBusError} NO_SUCH_MAILBOX, MAILBOX_CLOSED, PEER_GONE (the owner process died or left);
-   *   ENCODE_FAILED when msgpack cannot encode `value` (a symbol, a circular structure).
+   *   ENCODE_FAILED when msgpack cannot encode `value` (a symbol, a circular structure);
+   *   MESSAGE_TOO_LARGE when it is larger than the group's hugepage memory can hold (all the
+   *   machine's hugepages; or the heap refused its block and no large message in flight would
+   *   give memory back: the free hugepages, a hugetlb cgroup's limit, `--socket-limit`).
    */
   trySend(value: T): TrySendResult {
     if (this.queue.length > 0) return 'mailbox-full';
@@ -97,7 +100,9 @@ export class MailboxRef<T = unknown> {
   offer(value: T): number {
     if (this.queue.length > 0) return SendStatus.mailboxFull;
     const packed = this.port.packr.pack(value, REUSE_BUFFER_MODE) as Buffer & { start: number; end: number };
-    return this.sendStatus(CODEC_MSGPACK, packed, packed.start, packed.end);
+    const status = this.sendStatus(CODEC_MSGPACK, packed, packed.start, packed.end);
+    if (status === SendStatus.heapShort) throw this.heapShort(packed.end - packed.start);
+    return status;
   }
 
   /** Like {@link trySend} for bytes sent as they are (no codec); the receiver gets a Buffer. */
@@ -166,6 +171,8 @@ export class MailboxRef<T = unknown> {
         return 'inbox-full';
       case SendStatus.noBuffers:
         return 'no-buffers';
+      case SendStatus.heapShort:
+        throw this.heapShort(end - start);
       default:
         throw this.failure(status);
     }
@@ -185,6 +192,21 @@ export class MailboxRef<T = unknown> {
     );
   }
 
+  /**
+   * A large message DPDK's heap could not give a block, while no large message of the group in
+   * flight would give memory back: MESSAGE_TOO_LARGE now, naming the memory that is short (it
+   * waited for its whole timeout, asking the heap again and again, before).
+   */
+  private heapShort(bytes: number): MpBusError {
+    const { free, sizeKb } = hugepageInfo();
+    const limit = hugetlbLimit();
+    const cgroup = limit === undefined ? '' : `; this process's hugetlb cgroup allows ${mib(limit.limitBytes)}, ${mib(limit.usageBytes)} of it in use`;
+    return new MpBusError(
+      ErrorCodes.messageTooLarge,
+      `a message of ${mib(bytes)} for mailbox '${this.name}' cannot get a block of the group's hugepage memory now: DPDK's heap refused it, and no large message in flight would give memory back (the machine has ${mib(free * sizeKb * 1024)} of hugepages free${cgroup}); send it in parts, or give the group more hugepage memory (reserve more hugepages, raise the hugetlb limit: a pod's hugepages-2Mi, or --socket-limit)`,
+    );
+  }
+
   /** One send, following the name once if it moved: an {@link OfferStatus}. */
   private sendStatus(codec: number, bytes: Uint8Array, start: number, end: number): number {
     this.port.assertOpen(); // (before the name's lookup, which needs the runtime)
@@ -193,7 +215,7 @@ export class MailboxRef<T = unknown> {
       if (!at) return OfferStatus.noSuchMailbox;
       this.address = at;
       const status = this.port.nativeSend(at, codec, bytes, start, end);
-      if (status < SendStatus.peerGone || !this.moved(at, tries)) return status;
+      if (status < SendStatus.peerGone || status === SendStatus.heapShort || !this.moved(at, tries)) return status;
     }
   }
 
@@ -220,7 +242,8 @@ export class MailboxRef<T = unknown> {
    * batch of up to 256 small messages (larger ones go one by one). Returns how many were sent:
    * the first `n`; the rest were not (the mailbox, inbox or pool is full), like {@link trySend}.
    * @throws {MpBusError} as {@link trySend}; ENCODE_FAILED naming the first value that does not
-   *   encode (those before it were sent).
+   *   encode, MESSAGE_TOO_LARGE for the first that cannot have the memory (those before it were
+   *   sent).
    */
   trySendMany(values: readonly T[]): number {
     if (!Array.isArray(values)) throw notAnArray('trySendMany', 'values', values);
@@ -228,7 +251,7 @@ export class MailboxRef<T = unknown> {
     const sent = this.offerMany(
       values.length,
       (i) => values[i]!,
-      (i, err) => (unencodable = this.encodeFailed(err, i)),
+      (i, err) => (unencodable = isTooLarge(err) ? err : this.encodeFailed(err, i)),
     );
     if (unencodable !== undefined) throw unencodable;
     if (sent < 0) throw this.failure(-sent);
@@ -312,6 +335,13 @@ export class MailboxRef<T = unknown> {
       }
       if (single) {
         const status = this.sendStatus(CODEC_MSGPACK, single, 0, single.length);
+        if (status === SendStatus.heapShort) {
+          // like a value that does not encode: this one cannot go, those before it went
+          const err = this.heapShort(single.length);
+          if (!onEncodeError) throw err;
+          onEncodeError(sent, err);
+          return sent;
+        }
         if (status !== SendStatus.ok) return status < SendStatus.peerGone || sent > 0 ? sent : -status;
         sent++;
       }
@@ -429,6 +459,12 @@ export class MailboxRef<T = unknown> {
         if (this.port.closed) throw new MpBusError(ErrorCodes.closed, 'the mailbox system closed before this message could be sent');
         result = this.attempt(head.codec, head.bytes, 0, head.bytes.length);
       } catch (err) {
+        if (isTooLarge(err)) {
+          // this message's own failure: the ones after it go on
+          this.queue.shift();
+          head.reject(err);
+          continue;
+        }
         this.failAll(err);
         return;
       }
@@ -466,10 +502,6 @@ export class MailboxRef<T = unknown> {
 
 /** The machine's hugepage bytes, read once (see {@link MailboxRef.checkFits}). */
 let machineHugepageBytes: number | undefined;
-
-function mib(bytes: number): string {
-  return `${(bytes / 2 ** 20).toFixed(1)} MiB`;
-}
 
 /** Why a send found no room for so long, and what to do, by the bound it hit last. */
 function noRoomWhy(result: TrySendResult, bytes: number, maxInline: number): string {

@@ -9,7 +9,7 @@ import type { MailboxMemoryOptions } from './attachment.js';
  * @internal What {@link MailboxRef.offer} answers: the native send's status, or `noSuchMailbox`
  * when no mailbox of the group has the name.
  */
-export const OfferStatus = { ...SendStatus, noSuchMailbox: 6 } as const;
+export const OfferStatus = { ...SendStatus, noSuchMailbox: 7 } as const;
 
 /** What {@link MailboxRef.trySend} answers: sent, or which bound was hit (nothing was sent then). */
 export type TrySendResult = 'sent' | 'mailbox-full' | 'inbox-full' | 'no-buffers';

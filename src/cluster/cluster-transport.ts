@@ -33,7 +33,7 @@ import { createHash } from 'node:crypto';
 import { hostname } from 'node:os';
 import { Packr } from 'msgpackr';
 import { isObservable, merge, Observable, Subject, type Subscription } from 'rxjs';
-import { ErrorCodes, MpBusError } from '../errors.js';
+import { ErrorCodes, MpBusError, isTooLarge } from '../errors.js';
 import { callback, checkedOptions, durationMs, oneOf, optionKeys } from '../validation.js';
 import { logger } from '../log.js';
 import { ActorErrorCodes, toWireError, unsendableAnswer } from '../actors/errors.js';
@@ -716,7 +716,7 @@ export class ClusterTransport implements ActorTransport {
     try {
       this.engine.publish(this.tellSubject(to), data, { headers });
     } catch (err) {
-      if (tooLarge(err) && this.undeliverable) {
+      if (isTooLarge(err) && this.undeliverable) {
         // the name is there: the message cannot go (an 'encode-failed' dead letter, naming why)
         this.undeliverable(to, envelope, err);
         return 'delivered';
@@ -771,7 +771,7 @@ export class ClusterTransport implements ActorTransport {
     try {
       this.engine.publish(ask.subject, ask.data, { reply: `${this.inbox}.${n}`, headers: ask.headers });
     } catch (err) {
-      const failure = tooLarge(err) ? toWireError(err) : { ...this.unavailable(), message: `sending failed: ${(err as Error).message}` };
+      const failure = isTooLarge(err) ? toWireError(err) : { ...this.unavailable(), message: `sending failed: ${(err as Error).message}` };
       setImmediate(() => this.failAsk(n, failure)); // (a later turn: see deliver)
     }
   }
@@ -1002,7 +1002,7 @@ export class ClusterTransport implements ActorTransport {
     try {
       this.engine.publish(held.reply, data, { headers });
     } catch (err) {
-      if (tooLarge(err)) {
+      if (isTooLarge(err)) {
         // The asker learns at once why, rather than at its timeout.
         headers[ClusterHeaders.kind] = 'failure';
         const failure = new MpBusError(ErrorCodes.messageTooLarge, `the answer could not be sent: ${(err as Error).message}`);
@@ -1035,7 +1035,7 @@ export class ClusterTransport implements ActorTransport {
         this.engine.publish(`${this.prefix}.$dir`, this.packr.pack(m), { headers: { [ClusterHeaders.dir]: what } });
       } catch (err) {
         // (a part too large for the servers is this node's problem to report; an outage is not)
-        if (tooLarge(err)) this.log.warn({ err, names: a.names.length }, 'directory message not sent');
+        if (isTooLarge(err)) this.log.warn({ err, names: a.names.length }, 'directory message not sent');
         else this.log.debug({ err }, 'directory message not sent');
         return;
       }
@@ -1321,9 +1321,4 @@ function hostWentAway(ask: RemoteAsk, cause: string): WireError {
     message: `the host serving '${ask.to}' went away`,
     fields: { why: `went away with its host (${cause})` },
   };
-}
-
-/** The engine refused a message larger than its servers take. */
-function tooLarge(err: unknown): boolean {
-  return err instanceof MpBusError && err.code === ErrorCodes.messageTooLarge;
 }

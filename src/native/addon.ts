@@ -74,6 +74,7 @@ export interface NativeConstants {
       readonly noBuffers: number;
       readonly peerGone: number;
       readonly mailboxClosed: number;
+      readonly heapShort: number;
     };
     /** Why a received descriptor was refused (the reason in a drained row's flags). */
     readonly bad: {

@@ -13,6 +13,8 @@ export const SendStatus = {
   noBuffers: 3,
   peerGone: 4,
   mailboxClosed: 5,
+  /** A large message's block was refused by DPDK's heap, and no block in use would give memory back. */
+  heapShort: 6,
 } as const;
 
 /** The layout of one drained descriptor in the output array: the addon's `constants.mailbox.row`. */

@@ -34,6 +34,71 @@ export function hugepageBytes(): number | undefined {
   }
 }
 
+/** `bytes` as MiB, one decimal: '40.0 MiB'. */
+export function mib(bytes: number): string {
+  return `${(bytes / 2 ** 20).toFixed(1)} MiB`;
+}
+
+/** A hugetlb cgroup's limit on this process's hugepages of the default size, and what is charged to it. */
+export interface HugetlbLimit {
+  limitBytes: number;
+  usageBytes: number;
+}
+
+/**
+ * The hugetlb cgroup limit this process's hugepages of the default size are charged against (a
+ * Kubernetes pod's `hugepages-2Mi`, `docker run` in such a cgroup), the lowest along its cgroup
+ * path, cgroup v1 or v2; undefined when there is none or it cannot be read. DPDK maps a page
+ * past it and the kernel refuses it (a SIGBUS, which DPDK's allocator catches): the heap's
+ * allocation fails as if the machine's pages were gone.
+ */
+export function hugetlbLimit(): HugetlbLimit | undefined {
+  try {
+    const { sizeKb } = hugepageInfo();
+    const size = sizeKb >= 1024 * 1024 ? `${sizeKb / (1024 * 1024)}GB` : sizeKb >= 1024 ? `${sizeKb / 1024}MB` : `${sizeKb}KB`;
+    // where each hierarchy is mounted: v1's with the hugetlb controller among its options, v2's
+    const mounts = readFileSync('/proc/self/mounts', 'utf8')
+      .split('\n')
+      .map((line) => line.split(' '))
+      .filter(([, , type, options]) => type === 'cgroup2' || (type === 'cgroup' && options!.split(',').includes('hugetlb')));
+    let found: HugetlbLimit | undefined;
+    for (const line of readFileSync('/proc/self/cgroup', 'utf8').split('\n')) {
+      const [, controllers, path] = /^\d+:([^:]*):(.*)$/.exec(line) ?? [];
+      if (path === undefined) continue;
+      const v1 = controllers!.split(',').includes('hugetlb');
+      if (!v1 && controllers !== '') continue;
+      const [limitFile, usageFile] = v1
+        ? [`hugetlb.${size}.limit_in_bytes`, `hugetlb.${size}.usage_in_bytes`]
+        : [`hugetlb.${size}.max`, `hugetlb.${size}.current`];
+      for (const [, root] of mounts.filter(([, , type]) => type === (v1 ? 'cgroup' : 'cgroup2'))) {
+        // this cgroup and each above it (in a container's cgroup namespace the path is '/')
+        for (let dir = path; ; dir = dir.slice(0, dir.lastIndexOf('/'))) {
+          const at = `${root}${dir === '/' ? '' : dir}`;
+          const limit = readNumber(`${at}/${limitFile}`);
+          if (limit !== undefined && limit < 2 ** 62 && (found === undefined || limit < found.limitBytes)) {
+            found = { limitBytes: limit, usageBytes: readNumber(`${at}/${usageFile}`) ?? 0 };
+          }
+          if (dir === '' || dir === '/') break;
+        }
+      }
+    }
+    return found;
+  } catch {
+    return undefined;
+  }
+}
+
+/** A file's number, undefined when it cannot be read or says 'max'. */
+function readNumber(file: string): number | undefined {
+  try {
+    const text = readFileSync(file, 'utf8').trim();
+    const n = Number(text);
+    return text !== '' && Number.isFinite(n) ? n : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 // `npx mpbus setup` is the command that works for a user of the package (and in the checkout).
 const RESERVE_FIX = '`npx mpbus setup`, or as root: echo 1024 > /proc/sys/vm/nr_hugepages';
 const MOUNT_FIX = '`npx mpbus setup`, or as root: mkdir -p /dev/hugepages && mount -t hugetlbfs -o pagesize=2M nodev /dev/hugepages';

@@ -7,7 +7,7 @@ import { MpBusError, ErrorCodes } from '../errors.js';
 import { logger } from '../log.js';
 import { durationMs } from '../validation.js';
 import { addon } from '../native/addon.js';
-import { checkEnvironment, checkFreeHugepages, hugepageInfo } from './environment.js';
+import { checkEnvironment, checkFreeHugepages, hugepageInfo, hugetlbLimit, mib } from './environment.js';
 import { GroupFiles, hugetlbfsMounts, livePrimaryPidNamespace, lockHolders, ownPidNamespace } from './group.js';
 import { applyCpus, chooseCpus, formatCpuList, readAllowedCpus } from './cpus.js';
 import { ealArgs, logLevelNumbers, MAX_LCORE, resolveOptions, type ResolvedOptions, type RuntimeOptions } from './options.js';
@@ -894,9 +894,19 @@ function diagnoseInitFailure(dpdkText: string, role: string, group: GroupFiles, 
     ];
   }
   if (/Not enough memory|Cannot init memory|Cannot allocate|ENOMEM|No free .*hugepages/i.test(dpdkText)) {
+    const limit = hugetlbLimit();
+    // (what the cgroup shows in use then includes what the failed init took and has not yet given back)
+    const allowed = limit === undefined ? '' : `this process's hugetlb cgroup allows ${mib(limit.limitBytes)} of hugepages`;
+    if (limit !== undefined && askedMb !== undefined && askedMb * 2 ** 20 >= limit.limitBytes) {
+      // the machine may have the pages: the kernel refused them past the cgroup's limit
+      return [
+        ErrorCodes.hugepagesShort,
+        `${allowed}, and ${askedMb} MB were asked: lower memoryMb / socketMemMb, or raise the limit (a Kubernetes pod's hugepages-2Mi resource, the container's hugetlb limit).`,
+      ];
+    }
     return [
       ErrorCodes.hugepagesShort,
-      `not enough free hugepage memory: lower memoryMb / socketMemMb, stop other DPDK groups, or reserve more hugepages (echo ${hugepagesFor(askedMb)} > /proc/sys/vm/nr_hugepages as root; ${hugepageSummary()}).`,
+      `not enough free hugepage memory: lower memoryMb / socketMemMb, stop other DPDK groups, or reserve more hugepages (echo ${hugepagesFor(askedMb)} > /proc/sys/vm/nr_hugepages as root; ${hugepageSummary()}${allowed === '' ? '' : `; ${allowed}`}).`,
     ];
   }
   if (/another primary process running|Cannot create lock/.test(dpdkText)) {
