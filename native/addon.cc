@@ -71,6 +71,14 @@ void ThrowError(Napi::Env env, const std::string& code, const std::string& messa
   throw MakeError(env, code, message, errnum);
 }
 
+void ThrowThreadLimit(Napi::Env env, const std::string& what, int errnum) {
+  ThrowError(env, kCodeThreadLimit,
+             "cannot start " + what + ": " + ErrnoText(errnum) +
+                 ": this process may start no more threads (its limit of tasks: a pids cgroup's pids.max, "
+                 "as docker --pids-limit or a pod's pid limit set, or ulimit -u); raise the limit",
+             errnum);
+}
+
 void RequireEal(Napi::Env env) {
   if (!EalReady()) {
     ThrowError(env, kCodeNotReady, "the DPDK runtime is not started in this process (or already closed)");
@@ -137,6 +145,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   errors.Set("retryLater", kCodeRetryLater);
   errors.Set("settingsMismatch", kCodeSettingsMismatch);
   errors.Set("notInPool", kCodeNotInPool);
+  errors.Set("threadLimit", kCodeThreadLimit);
   for (FacilityInit init : Facilities()) init(env, exports);
   return exports;
 }

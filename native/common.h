@@ -4,6 +4,9 @@
 #include <napi.h>
 #include <cstdint>
 #include <string>
+#include <system_error>
+#include <thread>
+#include <utility>
 
 namespace mpbus {
 
@@ -14,6 +17,7 @@ constexpr const char* kCodeNotAttached = "ENOTATTACHED";  // mailboxes/registry 
 constexpr const char* kCodeRetryLater = "EAGAIN";         // another process is mid-way: try again from a timer
 constexpr const char* kCodeSettingsMismatch = "SETTINGS_MISMATCH";  // the group was made by another layout
 constexpr const char* kCodeNotInPool = "NOT_IN_POOL";               // an address that is no object of the mempool
+constexpr const char* kCodeThreadLimit = "THREAD_LIMIT";            // the process may start no more threads
 
 // The addon's constants for TypeScript: `exports.constants[group]` (or `[group][part]`), made on
 // first use. Each facility sets its own once in its init, so a status, a bit or a code is written
@@ -24,6 +28,22 @@ Napi::Object ConstantsGroup(Napi::Env env, Napi::Object exports, const char* gro
 // with a `code` such as "EEXIST" and, where known, the DPDK/posix errno.
 [[noreturn]] void ThrowError(Napi::Env env, const std::string& code, const std::string& message, int errnum = 0);
 Napi::Error MakeError(Napi::Env env, const std::string& code, const std::string& message, int errnum = 0);
+
+// Starts `*thread` running fn(args...): 0, or the errno when the process may start no more
+// threads (its limit of tasks: a pids cgroup's pids.max, ulimit -u). std::thread throws
+// std::system_error then, which left uncaught ends the process (std::terminate): the caller
+// undoes what it began and throws ThrowThreadLimit instead.
+template <typename Fn, typename... Args>
+int TryStartThread(std::thread* thread, Fn&& fn, Args&&... args) {
+  try {
+    *thread = std::thread(std::forward<Fn>(fn), std::forward<Args>(args)...);
+    return 0;
+  } catch (const std::system_error& e) {
+    return e.code().value() != 0 ? e.code().value() : EAGAIN;
+  }
+}
+// THREAD_LIMIT: `what` (a thread of the addon's) could not be started.
+[[noreturn]] void ThrowThreadLimit(Napi::Env env, const std::string& what, int errnum);
 
 // Name of a posix/DPDK errno value ("EEXIST", "ENOMEM", ...), "E<n>" when unknown.
 std::string ErrnoName(int errnum);

@@ -206,7 +206,8 @@ bool Crowded(Attachment& a);
 void RefreshCpus(Attachment& a);
 
 // mbx_doorbell.cc: the thread a parked receiver's doorbell wakes.
-void StartWaker(Attachment* a);
+// 0, or the errno of a thread that could not be started (TryStartThread).
+int StartWaker(Attachment* a);
 void StopWaker(Attachment* a);
 
 // mbx_group.cc: the group's control block and buffer pool, created by the first process.

@@ -153,8 +153,16 @@ Napi::Value MbxAttach(const Napi::CallbackInfo& info) {
   // The CPUs this process's JS thread may run on (taskset, cgroups, placement), not the
   // machine's; published in the slot for the others' crowded check.
   RefreshCpus(*a);
+  // The waker before the slot is alive (it waits until a park arms it): a thread the process
+  // cannot have leaves the slot free, as a failed inbox does.
+  if (int e = StartWaker(a); e != 0) {
+    s.state.store(kSlotFree);
+    a->wake.Release();
+    if (a->loadavgFd >= 0) close(a->loadavgFd);
+    delete a;
+    ThrowThreadLimit(env, "the mailboxes' doorbell thread", e);
+  }
   s.state.store(kSlotAlive, std::memory_order_release);
-  StartWaker(a);
   m->att = a;
 
   Napi::Object r = Napi::Object::New(env);

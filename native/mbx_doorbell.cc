@@ -79,7 +79,7 @@ void InitDoorbell(Napi::Env env, Napi::Object exports) {
 
 }  // namespace
 
-void StartWaker(Attachment* a) { a->waker = std::thread(WakerMain, a); }
+int StartWaker(Attachment* a) { return TryStartThread(&a->waker, WakerMain, a); }
 
 void StopWaker(Attachment* a) {
   {

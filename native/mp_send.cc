@@ -124,7 +124,14 @@ Napi::Value MpSendQueued(const Napi::CallbackInfo& info) {
   }
   {
     std::lock_guard<std::mutex> lock(gSendMutex);
-    if (gSender == nullptr) gSender = new std::thread(SenderLoop);
+    if (gSender == nullptr) {
+      std::thread sender;
+      if (int e = TryStartThread(&sender, SenderLoop); e != 0) {
+        for (int i = 0; i < out.msg.num_fds; i++) close(out.msg.fds[i]);
+        ThrowThreadLimit(env, "the rte_mp sender thread", e);
+      }
+      gSender = new std::thread(std::move(sender));
+    }
     out.ticket = gSendTickets.load() + 1;
     gSendTickets.store(out.ticket);
     gSendQueue.push_back(out);

@@ -122,7 +122,10 @@ Napi::Value ProcExitsOpen(const Napi::CallbackInfo& info) {
   w->onExit = Napi::ThreadSafeFunction::New(env, onExit, "mpbus-process-exits", 0, 1);
   w->onExit.Unref(env);  // watching never keeps a process alive
   w->started = true;
-  w->thread = std::thread(ThreadMain, w);
+  if (int e = TryStartThread(&w->thread, ThreadMain, w); e != 0) {
+    Close(w);
+    ThrowThreadLimit(env, "the process exit watcher's thread", e);
+  }
   return env.Undefined();
 }
 

@@ -65,6 +65,11 @@ export const ErrorCodes = {
   invalidEalArgs: 'INVALID_EAL_ARGS',
   /** Hugepages are reserved but too few are free for the memory asked (memoryMb, socketMemMb). */
   hugepagesShort: 'HUGEPAGES_SHORT',
+  /**
+   * A thread (DPDK's, or one of mpbus's) could not be started: the process reached its limit of
+   * tasks (a pids cgroup's pids.max, ulimit -u).
+   */
+  threadLimit: 'THREAD_LIMIT',
   /** A secondary could not map the group's memory at the primary's addresses. */
   addressSpaceTaken: 'ADDRESS_SPACE_TAKEN',
   alreadyStarted: 'EALREADY',

@@ -138,7 +138,7 @@ describe('system.launch(): worker processes as supervised children', () => {
     const p = primary(group('sup_rehang'), { scenario: 'restart-hangs', mark });
     expect((await p.ended).code, p.stderr()).toBe(0);
     expect(p.lines()[0]).toEqual({ state: 'failed' });
-    expect(p.stderr()).toContain("child 0 of pool 'hangs', restarted, did not get ready within 1500 ms (killed): it never joined the group");
+    expect(p.stderr()).toContain("child 0 of pool 'hangs', restarted, did not get ready within 4000 ms (killed): it never joined the group");
   });
 
   it('under load through a router: scale up and down, a SIGKILLed child restarted, a rolling replace with a new module; every ask answered exactly once', async () => {

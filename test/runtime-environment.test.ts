@@ -148,27 +148,27 @@ describe.runIf(isRoot && hasTools)('a machine that is not ready', () => {
 });
 
 /**
- * Whether a private mount namespace can mount cgroup v1's hugetlb hierarchy (not where the
- * controller is in cgroup v2's unified hierarchy): tried.
+ * Whether a private mount namespace can mount cgroup v1's hierarchy of `controller` (not where
+ * the controller is in cgroup v2's unified hierarchy): tried.
  */
-function hugetlbV1Mountable(): boolean {
-  const tryMount = 'd=$(mktemp -d) && mount -t cgroup -o hugetlb none "$d" && umount "$d"; rc=$?; rmdir "$d"; exit $rc';
+function cgroupV1Mountable(controller: string): boolean {
+  const tryMount = `d=$(mktemp -d) && mount -t cgroup -o ${controller} none "$d" && umount "$d"; rc=$?; rmdir "$d"; exit $rc`;
   return spawnSync('unshare', ['-m', '--propagation', 'private', 'sh', '-c', tryMount]).status === 0;
 }
 
 /**
- * start-once.js with `args` in a hugetlb cgroup of `limitMiB`: the hierarchy is mounted in a
- * private mount namespace, and the cgroup made in it removed after. The limit counts what is
- * charged from when the process enters it.
+ * start-once.js with `args` in a cgroup of its own in cgroup v1's `controller` hierarchy, mounted
+ * in a private mount namespace (the cgroup is removed after); `limit` is a file of the cgroup and
+ * what is written to it first. The limit counts what is charged from when the process enters.
  */
-function inHugetlbCgroup(prefix: string, limitMiB: number, args: string): ReturnType<typeof run> {
+function inCgroup(controller: string, prefix: string, limit: [string, number], args: string): ReturnType<typeof run> {
   const script = [
     'set -e',
     'd=$(mktemp -d)',
-    'mount -t cgroup -o hugetlb none "$d"',
+    `mount -t cgroup -o ${controller} none "$d"`,
     `cg="$d/${prefix}"`,
     'mkdir "$cg"',
-    `echo ${limitMiB * 2 ** 20} > "$cg/hugetlb.2MB.limit_in_bytes"`,
+    `echo ${limit[1]} > "$cg/${limit[0]}"`,
     'set +e',
     `sh -c "echo \\$\\$ > $cg/tasks && exec ${process.execPath} ${startOnce} ${prefix} ${args}"`,
     'rc=$?',
@@ -178,7 +178,12 @@ function inHugetlbCgroup(prefix: string, limitMiB: number, args: string): Return
   return run('unshare', ['-m', '--propagation', 'private', 'sh', '-c', script]);
 }
 
-describe.runIf(isRoot && hasTools && hugepageInfo().sizeKb === 2048 && hugetlbV1Mountable())(
+/** start-once.js with `args` in a hugetlb cgroup of `limitMiB`. */
+function inHugetlbCgroup(prefix: string, limitMiB: number, args: string): ReturnType<typeof run> {
+  return inCgroup('hugetlb', prefix, ['hugetlb.2MB.limit_in_bytes', limitMiB * 2 ** 20], args);
+}
+
+describe.runIf(isRoot && hasTools && hugepageInfo().sizeKb === 2048 && cgroupV1Mountable('hugetlb'))(
   "hugepages limited by a hugetlb cgroup (a Kubernetes pod's hugepages-2Mi)",
   () => {
     it("a send larger than the cgroup's limit allows fails at once with MESSAGE_TOO_LARGE, naming the limit", () => {
@@ -199,3 +204,28 @@ describe.runIf(isRoot && hasTools && hugepageInfo().sizeKb === 2048 && hugetlbV1
     });
   },
 );
+
+/** start-once.js with `args` in a pids cgroup of its own, which the program limits itself. */
+function inPidsCgroup(prefix: string, args: string): ReturnType<typeof run> {
+  return inCgroup('pids', prefix, ['pids.max', 1000], args);
+}
+
+describe.runIf(isRoot && hasTools && cgroupV1Mountable('pids'))("threads limited by a pids cgroup (docker --pids-limit, a pod's pid limit)", () => {
+  it('DPDK cannot start its threads: THREAD_LIMIT naming the limit, and the process lives on and leaves nothing', () => {
+    const prefix = uniquePrefix('pidsinit');
+    const r = inPidsCgroup(prefix, 'tasks before');
+    expect(r.code).toBe('THREAD_LIMIT');
+    expect(r.message).toMatch(/its threads could not be started: this process's pids cgroup allows \d+ tasks.*raise the limit/);
+    expect(existsSync(`/var/run/dpdk/${prefix}`)).toBe(false);
+  });
+
+  it("mpbus's own thread cannot be started (the mailboxes' doorbell): THREAD_LIMIT, not an abort; the runtime closes and leaves nothing", () => {
+    const prefix = uniquePrefix('pidsmbx');
+    // (before, std::thread's exception ended the process: "terminate called after throwing an
+    // instance of 'std::system_error'", SIGABRT, the group's files left behind)
+    const r = inPidsCgroup(prefix, 'tasks after');
+    expect(r.code).toBe('THREAD_LIMIT');
+    expect(r.message).toMatch(/cannot start the mailboxes' doorbell thread: .*pids cgroup's pids\.max/);
+    expect(existsSync(`/var/run/dpdk/${prefix}`)).toBe(false);
+  });
+});

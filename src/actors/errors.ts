@@ -195,12 +195,13 @@ export class ChildFailedError extends MpBusError {
     /** The last lines it wrote to stderr. */
     readonly stderrTail: string,
     why: string,
+    /** What to do, when the cause is known to lie outside the child module. */
+    fix?: string,
   ) {
     const tail = stderrTail.trim() ? `; its last stderr lines:\n${stderrTail.trimEnd()}` : '; it wrote nothing to stderr';
-    super(
-      ActorErrorCodes.childFailed,
-      `child ${index} of pool '${pool}' ${why}: fix the child module (run it alone to see why)${exitCode === null && signal === 'SIGKILL' ? ', or raise startTimeoutMs if it is only slow' : ''}${tail}`,
-    );
+    const todo =
+      fix ?? `fix the child module (run it alone to see why)${exitCode === null && signal === 'SIGKILL' ? ', or raise startTimeoutMs if it is only slow' : ''}`;
+    super(ActorErrorCodes.childFailed, `child ${index} of pool '${pool}' ${why}: ${todo}${tail}`);
     this.name = 'ChildFailedError';
   }
 }

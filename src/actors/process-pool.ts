@@ -12,6 +12,7 @@ import { RestartBudget, resolveRestartPolicy, type RestartPolicy } from './resta
 import { moduleLoadingFlags } from './loader-flags.js';
 import type { Runtime } from '../runtime/runtime.js';
 import { DEFAULT_PLACEMENT, formatCpuList, planPlacement, type Placement } from '../runtime/cpus.js';
+import { taskLimitHits, taskLimitNote } from '../runtime/environment.js';
 import { definedOnly, durationMs, knownKeys, oneOf, optionKeys } from '../validation.js';
 import type { ActorTransport } from './transport.js';
 
@@ -150,6 +151,8 @@ interface Proc {
   signalled: boolean;
   spawned: Set<string>;
   stderrTail: string;
+  /** The pids cgroup's count of tasks refused for its limit when the child was forked (taskLimitHits). */
+  taskLimitHits: number | undefined;
   timedOut: boolean;
   stopReason: ExitReason | undefined;
   exit: ChildExit | undefined;
@@ -428,6 +431,7 @@ export class ProcessPool {
   /** Forks a child for `slot`: as its process (a new slot, a restart) or as the successor of the one serving it. */
   private startIn(slot: SlotState, origin: Proc['origin'], asSuccessor: boolean, serial = ++this.serial): Proc {
     const info: LaunchedChild = { index: slot.index, serial, pool: this.name, name: `${this.name}-${serial}` };
+    const limitHitsBefore = taskLimitHits();
     const child = fork(this.module, this.options.args(info), {
       execArgv: this.options.execArgv,
       env: {
@@ -459,6 +463,7 @@ export class ProcessPool {
       signalled: false,
       spawned: new Set(),
       stderrTail: '',
+      taskLimitHits: limitHitsBefore,
       timedOut: false,
       stopReason: undefined,
       exit: undefined,
@@ -586,16 +591,21 @@ export class ProcessPool {
     );
     this.events.next({ type: 'exited', child: { ...publicChild(proc), state: 'exited' }, ...exit });
     if (wasStarting) {
+      // Node aborts (SIGABRT) when it cannot start its own threads: the pids cgroup says whether
+      // its limit was hit while the child started
+      const hits = taskLimitHits();
+      const taskLimited = !proc.timedOut && hits !== undefined && proc.taskLimitHits !== undefined && hits > proc.taskLimitHits;
       const why = proc.timedOut
         ? `did not get ready within ${this.options.startTimeoutMs} ms (killed): ${this.notReadyBecause(proc)}`
-        : `exited while starting (${signal ? `signal ${signal}` : `exit code ${code}`})`;
+        : `exited while starting (${signal ? `signal ${signal}` : `exit code ${code}`})${taskLimited ? `: it could not start its threads (${taskLimitNote()}; each mpbus process takes about 16 threads)` : ''}`;
+      const fix = taskLimited ? "raise the limit (docker --pids-limit, a pod's pid limit), or launch fewer children" : undefined;
       // A restart has no caller to reject: the reason is said here (its exit looked like any crash).
       if (proc.origin === 'restart' && proc.stopReason === undefined && proc.timedOut)
         this.log.warn({ serial: proc.info.serial, index: slot.index, childPid: proc.pid }, `child ${slot.index} of pool '${this.name}', restarted, ${why}`);
       proc.settleReady.reject(
         proc.stopReason !== undefined
           ? new MpBusError(ActorErrorCodes.poolClosed, `child ${slot.index} of pool '${this.name}' was stopped while starting`)
-          : new ChildFailedError(this.name, slot.index, code, signal, lastLines(proc.stderrTail), why),
+          : new ChildFailedError(this.name, slot.index, code, signal, lastLines(proc.stderrTail), why, fix),
       );
     }
     if (!unasked || this.current !== 'running' || slot.removed) return;

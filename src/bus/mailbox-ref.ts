@@ -200,7 +200,7 @@ export class MailboxRef<T = unknown> {
   private heapShort(bytes: number): MpBusError {
     const { free, sizeKb } = hugepageInfo();
     const limit = hugetlbLimit();
-    const cgroup = limit === undefined ? '' : `; this process's hugetlb cgroup allows ${mib(limit.limitBytes)}, ${mib(limit.usageBytes)} of it in use`;
+    const cgroup = limit === undefined ? '' : `; this process's hugetlb cgroup allows ${mib(limit.limit)}, ${mib(limit.usage)} of it in use`;
     return new MpBusError(
       ErrorCodes.messageTooLarge,
       `a message of ${mib(bytes)} for mailbox '${this.name}' cannot get a block of the group's hugepage memory now: DPDK's heap refused it, and no large message in flight would give memory back (the machine has ${mib(free * sizeKb * 1024)} of hugepages free${cgroup}); send it in parts, or give the group more hugepage memory (reserve more hugepages, raise the hugetlb limit: a pod's hugepages-2Mi, or --socket-limit)`,

@@ -63,6 +63,8 @@ export interface NativeConstants {
     readonly retryLater: string;
     readonly settingsMismatch: string;
     readonly notInPool: string;
+    /** The process may start no more threads (its limit of tasks: a pids cgroup, ulimit -u). */
+    readonly threadLimit: string;
   };
   /** native/mbx.h */
   readonly mailbox: {

@@ -39,44 +39,82 @@ export function mib(bytes: number): string {
   return `${(bytes / 2 ** 20).toFixed(1)} MiB`;
 }
 
-/** A hugetlb cgroup's limit on this process's hugepages of the default size, and what is charged to it. */
-export interface HugetlbLimit {
-  limitBytes: number;
-  usageBytes: number;
+/** A cgroup's limit on this process (the lowest along its cgroup path), and what is charged to it now. */
+export interface CgroupLimit {
+  limit: number;
+  usage: number;
+  /** The cgroup's directory, whose limit this is. */
+  dir: string;
 }
 
 /**
  * The hugetlb cgroup limit this process's hugepages of the default size are charged against (a
- * Kubernetes pod's `hugepages-2Mi`, `docker run` in such a cgroup), the lowest along its cgroup
- * path, cgroup v1 or v2; undefined when there is none or it cannot be read. DPDK maps a page
- * past it and the kernel refuses it (a SIGBUS, which DPDK's allocator catches): the heap's
- * allocation fails as if the machine's pages were gone.
+ * Kubernetes pod's `hugepages-2Mi`, `docker run` in such a cgroup), in bytes; undefined when
+ * there is none or it cannot be read. DPDK maps a page past it and the kernel refuses it (a
+ * SIGBUS, which DPDK's allocator catches): the heap's allocation fails as if the machine's pages
+ * were gone.
  */
-export function hugetlbLimit(): HugetlbLimit | undefined {
+export function hugetlbLimit(): CgroupLimit | undefined {
+  const { sizeKb } = hugepageInfo();
+  const size = sizeKb >= 1024 * 1024 ? `${sizeKb / (1024 * 1024)}GB` : sizeKb >= 1024 ? `${sizeKb / 1024}MB` : `${sizeKb}KB`;
+  return cgroupLimit('hugetlb', [`hugetlb.${size}.limit_in_bytes`, `hugetlb.${size}.usage_in_bytes`], [`hugetlb.${size}.max`, `hugetlb.${size}.current`]);
+}
+
+/**
+ * The pids cgroup limit on this process's tasks (every thread counts: `docker --pids-limit`, a
+ * pod's pid limit), and the tasks in it now; undefined when there is none or it cannot be read.
+ */
+export function taskLimit(): CgroupLimit | undefined {
+  return cgroupLimit('pids', ['pids.max', 'pids.current'], ['pids.max', 'pids.current']);
+}
+
+/**
+ * How many times a task (a thread, a process) could not be started for the pids cgroup's limit
+ * (its pids.events 'max' count); undefined when there is no limit or it cannot be read.
+ */
+export function taskLimitHits(): number | undefined {
+  const tasks = taskLimit();
+  if (tasks === undefined) return undefined;
   try {
-    const { sizeKb } = hugepageInfo();
-    const size = sizeKb >= 1024 * 1024 ? `${sizeKb / (1024 * 1024)}GB` : sizeKb >= 1024 ? `${sizeKb / 1024}MB` : `${sizeKb}KB`;
-    // where each hierarchy is mounted: v1's with the hugetlb controller among its options, v2's
+    return Number(/^max (\d+)/m.exec(readFileSync(`${tasks.dir}/pids.events`, 'utf8'))?.[1] ?? 0);
+  } catch {
+    return undefined;
+  }
+}
+
+/** What a failure to start a thread or a process may owe to the pids cgroup: a clause, or ''. */
+export function taskLimitNote(): string {
+  const tasks = taskLimit();
+  return tasks === undefined ? '' : `this process's pids cgroup allows ${tasks.limit} tasks (each thread is one), and ${tasks.usage} are in use`;
+}
+
+/**
+ * A cgroup limit on this process, cgroup v1 (the hierarchy with `controller`, its files
+ * `v1Files`: limit, usage) or v2 (`v2Files`): the lowest along the process's cgroup path, else
+ * undefined.
+ */
+function cgroupLimit(controller: string, v1Files: [string, string], v2Files: [string, string]): CgroupLimit | undefined {
+  try {
+    // where each hierarchy is mounted: v1's with the controller among its options, v2's
     const mounts = readFileSync('/proc/self/mounts', 'utf8')
       .split('\n')
       .map((line) => line.split(' '))
-      .filter(([, , type, options]) => type === 'cgroup2' || (type === 'cgroup' && options!.split(',').includes('hugetlb')));
-    let found: HugetlbLimit | undefined;
+      .filter(([, , type, options]) => type === 'cgroup2' || (type === 'cgroup' && options!.split(',').includes(controller)));
+    let found: CgroupLimit | undefined;
     for (const line of readFileSync('/proc/self/cgroup', 'utf8').split('\n')) {
       const [, controllers, path] = /^\d+:([^:]*):(.*)$/.exec(line) ?? [];
       if (path === undefined) continue;
-      const v1 = controllers!.split(',').includes('hugetlb');
+      const v1 = controllers!.split(',').includes(controller);
       if (!v1 && controllers !== '') continue;
-      const [limitFile, usageFile] = v1
-        ? [`hugetlb.${size}.limit_in_bytes`, `hugetlb.${size}.usage_in_bytes`]
-        : [`hugetlb.${size}.max`, `hugetlb.${size}.current`];
+      const [limitFile, usageFile] = v1 ? v1Files : v2Files;
       for (const [, root] of mounts.filter(([, , type]) => type === (v1 ? 'cgroup' : 'cgroup2'))) {
-        // this cgroup and each above it (in a container's cgroup namespace the path is '/')
+        // this cgroup and each above it (in a container's cgroup namespace the path is '/'; a
+        // container's mount of its own cgroup at the root is found going up)
         for (let dir = path; ; dir = dir.slice(0, dir.lastIndexOf('/'))) {
           const at = `${root}${dir === '/' ? '' : dir}`;
           const limit = readNumber(`${at}/${limitFile}`);
-          if (limit !== undefined && limit < 2 ** 62 && (found === undefined || limit < found.limitBytes)) {
-            found = { limitBytes: limit, usageBytes: readNumber(`${at}/${usageFile}`) ?? 0 };
+          if (limit !== undefined && limit < 2 ** 62 && (found === undefined || limit < found.limit)) {
+            found = { limit, usage: readNumber(`${at}/${usageFile}`) ?? 0, dir: at };
           }
           if (dir === '' || dir === '/') break;
         }

@@ -7,7 +7,7 @@ import { MpBusError, ErrorCodes } from '../errors.js';
 import { logger } from '../log.js';
 import { durationMs } from '../validation.js';
 import { addon } from '../native/addon.js';
-import { checkEnvironment, checkFreeHugepages, hugepageInfo, hugetlbLimit, mib } from './environment.js';
+import { checkEnvironment, checkFreeHugepages, hugepageInfo, hugetlbLimit, mib, taskLimitNote } from './environment.js';
 import { GroupFiles, hugetlbfsMounts, livePrimaryPidNamespace, lockHolders, ownPidNamespace } from './group.js';
 import { applyCpus, chooseCpus, formatCpuList, readAllowedCpus } from './cpus.js';
 import { ealArgs, logLevelNumbers, MAX_LCORE, resolveOptions, type ResolvedOptions, type RuntimeOptions } from './options.js';
@@ -893,11 +893,18 @@ function diagnoseInitFailure(dpdkText: string, role: string, group: GroupFiles, 
       'DPDK refused the command line built from the options: check extraEalArgs, vdevs and pciAllowList (DPDK said why below).',
     ];
   }
+  if (/failed to create .*thread|Cannot create thread|pthread_create/i.test(dpdkText) && /Resource temporarily unavailable|EAGAIN/.test(dpdkText)) {
+    const note = taskLimitNote();
+    return [
+      ErrorCodes.threadLimit,
+      `its threads could not be started: ${note === '' ? 'this process may start no more (its limit of tasks: a pids cgroup, or ulimit -u)' : note}; each mpbus process takes about 16 threads (Node's and DPDK's): raise the limit (docker --pids-limit, a pod's pid limit, ulimit -u), or run fewer processes.`,
+    ];
+  }
   if (/Not enough memory|Cannot init memory|Cannot allocate|ENOMEM|No free .*hugepages/i.test(dpdkText)) {
     const limit = hugetlbLimit();
     // (what the cgroup shows in use then includes what the failed init took and has not yet given back)
-    const allowed = limit === undefined ? '' : `this process's hugetlb cgroup allows ${mib(limit.limitBytes)} of hugepages`;
-    if (limit !== undefined && askedMb !== undefined && askedMb * 2 ** 20 >= limit.limitBytes) {
+    const allowed = limit === undefined ? '' : `this process's hugetlb cgroup allows ${mib(limit.limit)} of hugepages`;
+    if (limit !== undefined && askedMb !== undefined && askedMb * 2 ** 20 >= limit.limit) {
       // the machine may have the pages: the kernel refused them past the cgroup's limit
       return [
         ErrorCodes.hugepagesShort,
