@@ -70,6 +70,11 @@ export const ErrorCodes = {
    * tasks (a pids cgroup's pids.max, ulimit -u).
    */
   threadLimit: 'THREAD_LIMIT',
+  /**
+   * DPDK could not open the hugepage files the memory asked needs: one per page, past the
+   * process's open-files limit (ulimit -n).
+   */
+  openFilesLimit: 'OPEN_FILES_LIMIT',
   /** A secondary could not map the group's memory at the primary's addresses. */
   addressSpaceTaken: 'ADDRESS_SPACE_TAKEN',
   alreadyStarted: 'EALREADY',

@@ -10,9 +10,11 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { hugepageInfo } from '../src/runtime/environment.js';
 import { uniquePrefix } from './harness/group.js';
+import { useTestGroups } from './harness/use-groups.js';
 import { repoRoot } from './harness/paths.js';
 
 const isRoot = process.getuid?.() === 0;
+const group = useTestGroups();
 const hasTools = ['setpriv', 'unshare'].every((tool) => spawnSync('which', [tool]).status === 0);
 const startOnce = join(repoRoot, 'dist', 'test', 'fixtures', 'start-once.js');
 const copies: string[] = [];
@@ -226,6 +228,35 @@ describe.runIf(isRoot && hasTools && cgroupV1Mountable('pids'))("threads limited
     const r = inPidsCgroup(prefix, 'tasks after');
     expect(r.code).toBe('THREAD_LIMIT');
     expect(r.message).toMatch(/cannot start the mailboxes' doorbell thread: .*pids cgroup's pids\.max/);
+    expect(existsSync(`/var/run/dpdk/${prefix}`)).toBe(false);
+  });
+});
+
+describe.runIf(isRoot && spawnSync('which', ['prlimit']).status === 0)('hugepage files past the open-files limit (ulimit -n)', () => {
+  // DPDK keeps a file open for each hugepage it maps: 600 MB of memory is 300 files
+  it('a primary whose memoryMb needs more files than it may open: OPEN_FILES_LIMIT naming the limit and singleFileSegments, not HUGEPAGES_SHORT', () => {
+    const prefix = uniquePrefix('nofile');
+    const r = run('prlimit', ['--nofile=200:200', process.execPath, startOnce, prefix, 'memory', '600']);
+    expect(r.code).toBe('OPEN_FILES_LIMIT');
+    expect(r.message).toMatch(
+      /may open 200 files \(ulimit -n\).*one open for each hugepage it maps \(300 more here\): raise the open-files limit.*singleFileSegments/,
+    );
+    expect(existsSync(`/var/run/dpdk/${prefix}`)).toBe(false);
+  });
+
+  it("a secondary that would open more of the group's hugepage files than it may: OPEN_FILES_LIMIT, not HUGEPAGES_SHORT", async () => {
+    const g = group('nofilesec');
+    await g.startAgent({ procType: 'primary', memoryMb: 600 });
+    const r = run('prlimit', ['--nofile=200:200', process.execPath, startOnce, g.prefix, 'secondary']);
+    expect(r.code).toBe('OPEN_FILES_LIMIT');
+    expect(r.message).toMatch(/this secondary .*may open 200 files \(ulimit -n\).*for each hugepage it maps.*singleFileSegments/);
+  });
+
+  it('a send whose block needs more files than the process may open: MESSAGE_TOO_LARGE naming the limit', () => {
+    const prefix = uniquePrefix('nofilesend');
+    const r = run('prlimit', ['--nofile=200:200', process.execPath, startOnce, prefix, 'send', '300']);
+    expect(r.code).toBe('MESSAGE_TOO_LARGE');
+    expect(r.message).toMatch(/a message of 300\.0 MiB .*may open 200 files \(ulimit -n\).*raise the open-files limit/);
     expect(existsSync(`/var/run/dpdk/${prefix}`)).toBe(false);
   });
 });

@@ -39,6 +39,32 @@ export function mib(bytes: number): string {
   return `${(bytes / 2 ** 20).toFixed(1)} MiB`;
 }
 
+/** This process's open files now and its limit (the soft `ulimit -n`); undefined when unreadable. */
+export function openFiles(): { open: number; limit: number } | undefined {
+  try {
+    const limit = Number(/^Max open files\s+(\d+)/m.exec(readFileSync('/proc/self/limits', 'utf8'))?.[1]);
+    return Number.isFinite(limit) ? { open: readdirSync('/proc/self/fd').length, limit } : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * A clause saying that `pages` more hugepages would pass this process's open-files limit, or ''.
+ * DPDK keeps a file open for each hugepage of the group's memory a process maps (without
+ * `singleFileSegments`), in every process of the group; past the limit its allocation fails as if
+ * the pages were short.
+ */
+export function openFilesNote(pages: number): string {
+  const files = openFiles();
+  if (files === undefined || files.open + pages < files.limit) return '';
+  return `this process may open ${files.limit} files (ulimit -n) and has ${files.open} open now, and DPDK keeps one open for each hugepage it maps (${pages} more here)`;
+}
+
+/** What to do about {@link openFilesNote}. */
+export const OPEN_FILES_FIX =
+  'raise the open-files limit (ulimit -n, systemd LimitNOFILE=, docker --ulimit nofile=), or start the group with singleFileSegments: true';
+
 /** A cgroup's limit on this process (the lowest along its cgroup path), and what is charged to it now. */
 export interface CgroupLimit {
   limit: number;

@@ -7,7 +7,7 @@ import { MpBusError, ErrorCodes } from '../errors.js';
 import { logger } from '../log.js';
 import { durationMs } from '../validation.js';
 import { addon } from '../native/addon.js';
-import { checkEnvironment, checkFreeHugepages, hugepageInfo, hugetlbLimit, mib, taskLimitNote } from './environment.js';
+import { checkEnvironment, checkFreeHugepages, hugepageInfo, hugetlbLimit, mib, OPEN_FILES_FIX, openFilesNote, taskLimitNote } from './environment.js';
 import { GroupFiles, hugetlbfsMounts, livePrimaryPidNamespace, lockHolders, ownPidNamespace } from './group.js';
 import { applyCpus, chooseCpus, formatCpuList, readAllowedCpus } from './cpus.js';
 import { ealArgs, logLevelNumbers, MAX_LCORE, resolveOptions, type ResolvedOptions, type RuntimeOptions } from './options.js';
@@ -533,7 +533,7 @@ export class Runtime {
   private static explainInitFailure(err: unknown, role: string, opts: ResolvedOptions, group: GroupFiles): MpBusError {
     const text = err instanceof Error ? err.message : String(err);
     const errno = (err as { errno?: number }).errno;
-    const [code, fix] = diagnoseInitFailure(text, role, group, opts.memoryMb ?? opts.socketMemMb?.reduce((a, b) => a + b, 0), opts.procType === 'auto');
+    const [code, fix] = diagnoseInitFailure(text, role, group, opts, opts.memoryMb ?? opts.socketMemMb?.reduce((a, b) => a + b, 0), opts.procType === 'auto');
     return new MpBusError(
       code,
       `DPDK could not start this ${role} of group '${opts.filePrefix}': ${fix}\n${text}`,
@@ -868,11 +868,32 @@ function primaryEndedWhileAttaching(auto: boolean): string {
 }
 
 /** [code, fix] for an rte_eal_init failure, from what DPDK logged. */
-function diagnoseInitFailure(dpdkText: string, role: string, group: GroupFiles, askedMb: number | undefined, auto: boolean): [string, string] {
+function diagnoseInitFailure(
+  dpdkText: string,
+  role: string,
+  group: GroupFiles,
+  opts: Pick<RuntimeOptions, 'singleFileSegments' | 'legacyMem'>,
+  askedMb: number | undefined,
+  auto: boolean,
+): [string, string] {
   // Whatever DPDK failed at then (its memory may be gone too: a dead group's hugepage files are
   // deleted by the next DPDK primary to start on the machine), the cause is the primary's end.
   if (role === 'secondary' && !group.primaryAlive()) {
     return [ErrorCodes.primaryDead, primaryEndedWhileAttaching(auto)];
+  }
+  if (/Not enough memory|Cannot init memory|Cannot allocate|ENOMEM|No free .*hugepages|Could not map memory/i.test(dpdkText)) {
+    // A file kept open per hugepage mapped: a secondary opens every file of the group, a primary
+    // one per page it takes (legacyMem maps every free page at init, the others what was asked).
+    const pages =
+      role === 'secondary'
+        ? group.hugepageFiles().length
+        : opts.singleFileSegments
+          ? 0
+          : opts.legacyMem
+            ? hugepageInfo().free
+            : Math.ceil(((askedMb ?? 0) * 1024) / hugepageInfo().sizeKb);
+    const files = pages > 0 ? openFilesNote(pages) : '';
+    if (files !== '') return [ErrorCodes.openFilesLimit, `${files}: ${OPEN_FILES_FIX}.`];
   }
   if (/base-virtaddr|Cannot reserve .* bytes at/.test(dpdkText)) {
     if (role === 'secondary' && group.primaryAlive() && !group.mpbusPrimaryAlive()) {
