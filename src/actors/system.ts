@@ -139,6 +139,12 @@ export interface CloseOptions {
   timeoutMs?: number | undefined;
 }
 
+/** Options of {@link ActorSystem.drained}. */
+export interface DrainedOptions {
+  /** Stops the wait: `drained()` rejects with its `reason` once it aborts. */
+  signal?: AbortSignal | undefined;
+}
+
 /** Every option of {@link ActorSystemOptions} (`cluster`: the cluster layer's, src/cluster/join-cluster.ts). */
 const ACTOR_SYSTEM_OPTION_KEYS = optionKeys<ActorSystemOptions>({
   transport: true,
@@ -154,6 +160,7 @@ const ACTOR_SYSTEM_OPTION_KEYS = optionKeys<ActorSystemOptions>({
 });
 const ASK_OPTION_KEYS = optionKeys<AskOptions>({ timeoutMs: true, signal: true });
 const CLOSE_OPTION_KEYS = optionKeys<CloseOptions>({ timeoutMs: true });
+const DRAINED_OPTION_KEYS = optionKeys<DrainedOptions>({ signal: true });
 const SPAWN_OPTION_KEYS = optionKeys<SpawnOptions>({ name: true, supervision: true, groups: true, preStart: true, postStop: true });
 
 function spawnOptions(given: unknown, what: string): SpawnOptions {
@@ -263,6 +270,8 @@ export class ActorSystem implements RefHost, CellHost {
   private readonly outboxes = new Map<string, Envelope[]>();
   /** Callers of {@link drained} waiting for {@link outboxes} to empty. */
   private outboxWaiters: Array<() => void> = [];
+  /** The wait of {@link drained} under way, shared by its callers. */
+  private pendingDrain: Promise<void> | undefined;
   private readonly replyRegistration: Registration;
   private readonly goneSubscription: Subscription;
   private readonly askTimeoutMs: number;
@@ -528,8 +537,40 @@ export class ActorSystem implements RefHost, CellHost {
    * once when nothing does; when the system closes, once what waited became dead letters. As a
    * stream's `'drain'`: a producer pauses on it, not a promise that its messages were handled
    * (an ask, or `watch`, tells that).
+   * @param options.signal stops the wait: rejects with the signal's `reason` once it aborts (at
+   *   once if it has), as `signal.throwIfAborted()` throws it (`AbortSignal.timeout(ms)`: a
+   *   `TimeoutError` DOMException), so a producer whose receiver is stuck can give up.
+   * @throws {MpBusError} INVALID_OPTION for options that are not `{ signal?: AbortSignal }`.
    */
-  async drained(): Promise<void> {
+  drained(options?: DrainedOptions): Promise<void> {
+    try {
+      const signal = checkedOptions(options, DRAINED_OPTION_KEYS, 'drained() options')?.signal;
+      if (signal === undefined) return this.nextDrain();
+      abortSignal(signal, 'drained() option signal').throwIfAborted();
+      return new Promise<void>((resolve, reject) => {
+        // (the reason as it was given, as signal.throwIfAborted() throws it: not always an Error)
+        const onAbort = (): void => reject(signal.reason as Error);
+        signal.addEventListener('abort', onAbort, { once: true });
+        void this.nextDrain()
+          .then(resolve, reject)
+          .finally(() => signal.removeEventListener('abort', onAbort));
+      });
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  }
+
+  /**
+   * One wait for the next drain, shared by every caller meanwhile (a waiter that gave up keeps
+   * nothing of its own); none when nothing waits (a wait that resolved would be shared past it).
+   */
+  private nextDrain(): Promise<void> {
+    if (this.unsent() === 0) return Promise.resolve();
+    this.pendingDrain ??= this.waitForDrain().finally(() => (this.pendingDrain = undefined));
+    return this.pendingDrain;
+  }
+
+  private async waitForDrain(): Promise<void> {
     if (this.outboxes.size > 0) await new Promise<void>((resolve) => this.outboxWaiters.push(resolve));
     if (this.transport.whenSent) return this.transport.whenSent();
     while ((this.transport.unsent?.() ?? 0) > 0) await new Promise((resolve) => setTimeout(resolve, 5));

@@ -84,4 +84,32 @@ describe('unsent() and drained()', () => {
     expect(system.unsent()).toBe(0);
     expect(letters.filter((l) => l.reason === 'closed').map((l) => l.payload)).toEqual([0, 1, 2]);
   });
+
+  it("drained({ signal }) rejects with the signal's reason once it aborts (at once if it has); the others still wait, and resolve at the drain", async () => {
+    const { transport, makeRoom } = fullUntilRoom();
+    const { system } = await withFar(transport);
+    system.ref('far').tell('keep', 1);
+    const controller = new AbortController();
+    const givenUp = system.drained({ signal: controller.signal });
+    const plain = system.drained();
+    const timedOut = system.drained({ signal: AbortSignal.timeout(10) });
+    controller.abort(new Error('the receiver is stuck'));
+    await expect(givenUp).rejects.toThrow('the receiver is stuck');
+    await expect(timedOut).rejects.toMatchObject({ name: 'TimeoutError' });
+    await expect(system.drained({ signal: controller.signal })).rejects.toThrow('the receiver is stuck');
+    let drained = false;
+    void plain.then(() => (drained = true));
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    expect(drained).toBe(false);
+    makeRoom();
+    await plain;
+    // a signal that never aborts: resolves with the drain (and at once when nothing waits)
+    await system.drained({ signal: new AbortController().signal });
+  });
+
+  it('drained() options are checked: INVALID_OPTION for a signal that is not an AbortSignal, or an unknown option', async () => {
+    const { system } = await withFar(new InProcessHub().connect());
+    await expect(system.drained({ signal: 'soon' as unknown as AbortSignal })).rejects.toMatchObject({ code: 'INVALID_OPTION' });
+    await expect(system.drained({ timeoutMs: 5 } as never)).rejects.toMatchObject({ code: 'INVALID_OPTION' });
+  });
 });
