@@ -260,3 +260,23 @@ describe.runIf(isRoot && spawnSync('which', ['prlimit']).status === 0)('hugepage
     expect(existsSync(`/var/run/dpdk/${prefix}`)).toBe(false);
   });
 });
+
+describe.runIf(isRoot && hasTools && hugepageInfo().sizeKb === 2048)("a hugetlbfs mount with a size= limit (a container's hugepages volume)", () => {
+  const limitedMount = 'mount -t hugetlbfs -o pagesize=2M,size=64M nodev /dev/hugepages';
+
+  it('a primary asking for more than the mount holds: HUGEPAGES_SHORT naming the mount and its size, not the free hugepages', () => {
+    const prefix = uniquePrefix('hugesize');
+    const r = run('unshare', ['-m', '--propagation', 'private', 'sh', '-c', `${limitedMount} && exec ${process.execPath} ${startOnce} ${prefix} memory 128`]);
+    expect(r.code).toBe('HUGEPAGES_SHORT');
+    expect(r.message).toMatch(/the hugetlbfs mount \/dev\/hugepages holds 64\.0 MiB \(its size= option\), and 128 MB were asked: .*mount it larger/);
+    expect(existsSync(`/var/run/dpdk/${prefix}`)).toBe(false);
+  });
+
+  it('a send larger than the mount holds: MESSAGE_TOO_LARGE naming the mount', () => {
+    const prefix = uniquePrefix('hugesizesend');
+    const r = run('unshare', ['-m', '--propagation', 'private', 'sh', '-c', `${limitedMount} && exec ${process.execPath} ${startOnce} ${prefix} send 100`]);
+    expect(r.code).toBe('MESSAGE_TOO_LARGE');
+    expect(r.message).toMatch(/a message of 100\.0 MiB .*the hugetlbfs mount \/dev\/hugepages holds 64\.0 MiB \(its size= option\)/);
+    expect(existsSync(`/var/run/dpdk/${prefix}`)).toBe(false);
+  });
+});

@@ -1,5 +1,5 @@
 /** Checks of the machine made before DPDK is touched, so failures name their fix. */
-import { accessSync, constants, readdirSync, readFileSync } from 'node:fs';
+import { accessSync, constants, readdirSync, readFileSync, statfsSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { MpBusError, ErrorCodes } from '../errors.js';
 import { GroupFiles, hugetlbfsMounts } from './group.js';
@@ -64,6 +64,43 @@ export function openFilesNote(pages: number): string {
 /** What to do about {@link openFilesNote}. */
 export const OPEN_FILES_FIX =
   'raise the open-files limit (ulimit -n, systemd LimitNOFILE=, docker --ulimit nofile=), or start the group with singleFileSegments: true';
+
+/**
+ * A hugetlbfs mount of the default page size mounted with a `size=` limit (a container's
+ * hugepages volume may be: the files DPDK makes there cannot pass it), the smallest such: its
+ * directory, size and free bytes; undefined when none is limited.
+ */
+export function hugetlbfsRoom(): { dir: string; size: number; free: number } | undefined {
+  const pageBytes = hugepageInfo().sizeKb * 1024;
+  let smallest: { dir: string; size: number; free: number } | undefined;
+  for (const dir of new Set(hugetlbfsMounts())) {
+    try {
+      const fs = statfsSync(dir);
+      // (no size= limit: the kernel reports no blocks)
+      if (fs.bsize !== pageBytes || fs.blocks === 0) continue;
+      if (smallest === undefined || fs.blocks * fs.bsize < smallest.size) smallest = { dir, size: fs.blocks * fs.bsize, free: fs.bfree * fs.bsize };
+    } catch {
+      // not readable: not ours to judge
+    }
+  }
+  return smallest;
+}
+
+/**
+ * What bounds the hugepage memory this process may have, beyond the machine's free pages, as
+ * clauses ('' when nothing does): a hugetlb cgroup's limit, a hugetlbfs mount's size, and, when
+ * `bytes` more would pass it, the open-files limit (a file per page).
+ */
+export function hugepageBoundsNote(bytes: number): string {
+  const clauses: string[] = [];
+  const limit = hugetlbLimit();
+  if (limit !== undefined) clauses.push(`this process's hugetlb cgroup allows ${mib(limit.limit)}, ${mib(limit.usage)} of it in use`);
+  const room = hugetlbfsRoom();
+  if (room !== undefined) clauses.push(`the hugetlbfs mount ${room.dir} holds ${mib(room.size)} (its size= option), ${mib(room.free)} of it free`);
+  const files = openFilesNote(Math.ceil(bytes / (hugepageInfo().sizeKb * 1024)));
+  if (files !== '') clauses.push(files);
+  return clauses.join('; ');
+}
 
 /** A cgroup's limit on this process (the lowest along its cgroup path), and what is charged to it now. */
 export interface CgroupLimit {

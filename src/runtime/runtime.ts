@@ -7,7 +7,18 @@ import { MpBusError, ErrorCodes } from '../errors.js';
 import { logger } from '../log.js';
 import { durationMs } from '../validation.js';
 import { addon } from '../native/addon.js';
-import { checkEnvironment, checkFreeHugepages, hugepageInfo, hugetlbLimit, mib, OPEN_FILES_FIX, openFilesNote, taskLimitNote } from './environment.js';
+import {
+  checkEnvironment,
+  checkFreeHugepages,
+  hugepageBoundsNote,
+  hugepageInfo,
+  hugetlbfsRoom,
+  hugetlbLimit,
+  mib,
+  OPEN_FILES_FIX,
+  openFilesNote,
+  taskLimitNote,
+} from './environment.js';
 import { GroupFiles, hugetlbfsMounts, livePrimaryPidNamespace, lockHolders, ownPidNamespace } from './group.js';
 import { applyCpus, chooseCpus, formatCpuList, readAllowedCpus } from './cpus.js';
 import { ealArgs, logLevelNumbers, MAX_LCORE, resolveOptions, type ResolvedOptions, type RuntimeOptions } from './options.js';
@@ -922,19 +933,28 @@ function diagnoseInitFailure(
     ];
   }
   if (/Not enough memory|Cannot init memory|Cannot allocate|ENOMEM|No free .*hugepages/i.test(dpdkText)) {
+    // (what the cgroup, or the mount, shows in use then includes what the failed init took and
+    // has not yet given back: the limits alone say whether what was asked could ever fit)
     const limit = hugetlbLimit();
-    // (what the cgroup shows in use then includes what the failed init took and has not yet given back)
-    const allowed = limit === undefined ? '' : `this process's hugetlb cgroup allows ${mib(limit.limit)} of hugepages`;
     if (limit !== undefined && askedMb !== undefined && askedMb * 2 ** 20 >= limit.limit) {
       // the machine may have the pages: the kernel refused them past the cgroup's limit
       return [
         ErrorCodes.hugepagesShort,
-        `${allowed}, and ${askedMb} MB were asked: lower memoryMb / socketMemMb, or raise the limit (a Kubernetes pod's hugepages-2Mi resource, the container's hugetlb limit).`,
+        `this process's hugetlb cgroup allows ${mib(limit.limit)} of hugepages, and ${askedMb} MB were asked: lower memoryMb / socketMemMb, or raise the limit (a Kubernetes pod's hugepages-2Mi resource, the container's hugetlb limit).`,
       ];
     }
+    const room = hugetlbfsRoom();
+    if (room !== undefined && askedMb !== undefined && askedMb * 2 ** 20 > room.size) {
+      // the machine may have the pages: the files DPDK makes for them cannot pass the mount's size
+      return [
+        ErrorCodes.hugepagesShort,
+        `the hugetlbfs mount ${room.dir} holds ${mib(room.size)} (its size= option), and ${askedMb} MB were asked: lower memoryMb / socketMemMb, or mount it larger (a container's hugepages volume).`,
+      ];
+    }
+    const bounds = hugepageBoundsNote(0);
     return [
       ErrorCodes.hugepagesShort,
-      `not enough free hugepage memory: lower memoryMb / socketMemMb, stop other DPDK groups, or reserve more hugepages (echo ${hugepagesFor(askedMb)} > /proc/sys/vm/nr_hugepages as root; ${hugepageSummary()}${allowed === '' ? '' : `; ${allowed}`}).`,
+      `not enough free hugepage memory: lower memoryMb / socketMemMb, stop other DPDK groups, or reserve more hugepages (echo ${hugepagesFor(askedMb)} > /proc/sys/vm/nr_hugepages as root; ${hugepageSummary()}${bounds === '' ? '' : `; ${bounds}`}).`,
     ];
   }
   if (/another primary process running|Cannot create lock/.test(dpdkText)) {
