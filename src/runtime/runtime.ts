@@ -903,7 +903,8 @@ function diagnoseInitFailure(
           : opts.legacyMem
             ? hugepageInfo().free
             : Math.ceil(((askedMb ?? 0) * 1024) / hugepageInfo().sizeKb);
-    const files = pages > 0 ? openFilesNote(pages) : '';
+    // (more pages than the machine has: those are short, whatever the files)
+    const files = pages > 0 && pages <= hugepageInfo().total ? openFilesNote(pages) : '';
     if (files !== '') return [ErrorCodes.openFilesLimit, `${files}: ${OPEN_FILES_FIX}.`];
   }
   if (/base-virtaddr|Cannot reserve .* bytes at/.test(dpdkText)) {
