@@ -46,7 +46,7 @@ constexpr uint32_t kRowByteMask = 0xff;  // of the reason and the sender slot, o
 
 // Send results: exported to TypeScript as `constants.mailbox.send` (mbx_send.cc). The order
 // matters: below kSendPeerGone the target lacks room now; kSendPeerGone and kSendMailboxClosed:
-// the target is gone; kSendHeapShort: this message cannot be had a block (TakeLargeBlock).
+// the target is gone; kSendHeapShort: no block can be had for this message (TakeLargeBlock).
 enum SendStatus : int {
   kSendOk = 0,
   kSendMailboxFull = 1,

@@ -105,11 +105,16 @@ uint64_t DropKept(const Control* c, LargeEntry& e) {
   return e.bytes;
 }
 
-// Claims each kept block of the heap (not the arena's) and frees it: how many.
+// Claims an entry whose kept block is the heap's (not the arena's): its index, or -1.
+int32_t ClaimKeptOfHeap(Control* c, uint32_t senderSlot) {
+  return ClaimEntry(c, senderSlot, [c](uint64_t p, uint64_t) { return p != 0 && !InArena(c, p); });
+}
+
+// Claims each kept block of the heap and frees it: how many.
 uint32_t DropKeptHeapBlocks(Control* c, uint32_t senderSlot) {
   uint32_t dropped = 0;
   for (;;) {
-    const int32_t kept = ClaimEntry(c, senderSlot, [c](uint64_t p, uint64_t) { return p != 0 && !InArena(c, p); });
+    const int32_t kept = ClaimKeptOfHeap(c, senderSlot);
     if (kept < 0) return dropped;
     dropped += DropKept(c, c->large[kept]) > 0;
     c->large[kept].state.store(kLargeFree, std::memory_order_release);
@@ -188,7 +193,7 @@ int32_t TakeLargeBlock(Control* c, uint64_t bytes, uint32_t senderSlot, uint32_t
     const bool roomNow = b.inUse + size <= kLargeBytes || (size > kLargestKept && b.inUse <= kLargestKept);
     if (b.inUse > 0 && !roomNow) return kLargeWait;
     while (b.inUse + b.kept + size > kLargeBytes) {
-      const int32_t kept = ClaimEntry(c, senderSlot, [c](uint64_t p, uint64_t) { return p != 0 && !InArena(c, p); });
+      const int32_t kept = ClaimKeptOfHeap(c, senderSlot);
       if (kept < 0) break;
       b.kept -= std::min(b.kept, DropKept(c, c->large[kept]));
       c->large[kept].state.store(kLargeFree, std::memory_order_release);

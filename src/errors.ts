@@ -126,8 +126,9 @@ export const ErrorCodes = {
   encodeFailed: 'ENCODE_FAILED',
   /**
    * A message larger than the cluster's NATS servers take (their max_payload), or than the
-   * hugepage memory its group can have (all the machine's hugepages; what is free now, or a
-   * hugetlb cgroup's limit, when no message in flight would give memory back).
+   * hugepage memory its group can have (all the machine's hugepages; or, when no message in
+   * flight would give memory back, what is free now within what bounds it: a hugetlb cgroup's
+   * limit, a hugetlbfs mount's size=, the open-files limit, --socket-limit).
    */
   messageTooLarge: 'MESSAGE_TOO_LARGE',
   deadLetter: 'DEAD_LETTER',

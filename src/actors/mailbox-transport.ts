@@ -449,7 +449,8 @@ export class MailboxTransport implements ActorTransport {
       status = ref.offer(this.toWire(envelope));
     } catch (err) {
       if (this.mailboxes.closed) throw err;
-      // It does not encode (or is too large for the hugepage memory to be had): like a staged message that does not, it goes back to the system.
+      // It does not encode (or is too large for the hugepage memory to be had): like a staged
+      // message that does not, it goes back to the system.
       this.undeliverable?.(to, envelope, err);
       return 'delivered';
     } finally {
@@ -618,7 +619,8 @@ export class MailboxTransport implements ActorTransport {
       if (n > 0 && !this.tracked.has(out.name)) this.track(out.name);
       out.head += n;
       if (bad >= 0) {
-        // It cannot go (it does not encode, or is too large for the hugepage memory to be had): reported, and the ones after it go on.
+        // It cannot go (it does not encode, or is too large for the hugepage memory to be had):
+        // reported, and the ones after it go on.
         const [unsendable] = envelopes.splice(bad, 1);
         this.undeliverable?.(out.name, unsendable!, cause);
         continue;

@@ -62,7 +62,8 @@ export class MailboxRef<T = unknown> {
    *   ENCODE_FAILED when msgpack cannot encode `value` (a symbol, a circular structure);
    *   MESSAGE_TOO_LARGE when it is larger than the group's hugepage memory can hold (all the
    *   machine's hugepages; or the heap refused its block and no large message in flight would
-   *   give memory back: the free hugepages, a hugetlb cgroup's limit, `--socket-limit`).
+   *   give memory back: the free hugepages, a hugetlb cgroup's limit, a hugetlbfs mount's
+   *   `size=`, the open-files limit, `--socket-limit`).
    */
   trySend(value: T): TrySendResult {
     if (this.queue.length > 0) return 'mailbox-full';
