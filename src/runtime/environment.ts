@@ -87,11 +87,11 @@ export function hugetlbfsRoom(): { dir: string; size: number; free: number } | u
 }
 
 /**
- * What bounds the hugepage memory this process may have, beyond the machine's free pages, as
- * clauses ('' when nothing does): a hugetlb cgroup's limit, a hugetlbfs mount's size, and, when
- * `bytes` more would pass it, the open-files limit (a file per page).
+ * What bounds the hugepage memory this process may have, beyond the machine's free pages: `note`,
+ * as clauses ('' when nothing does): a hugetlb cgroup's limit, a hugetlbfs mount's size, and,
+ * when `bytes` more would pass it, the open-files limit (a file per page), then `filesShort`.
  */
-export function hugepageBoundsNote(bytes: number): string {
+export function hugepageBounds(bytes: number): { note: string; filesShort: boolean } {
   const clauses: string[] = [];
   const limit = hugetlbLimit();
   if (limit !== undefined) clauses.push(`this process's hugetlb cgroup allows ${mib(limit.limit)}, ${mib(limit.usage)} of it in use`);
@@ -99,7 +99,7 @@ export function hugepageBoundsNote(bytes: number): string {
   if (room !== undefined) clauses.push(`the hugetlbfs mount ${room.dir} holds ${mib(room.size)} (its size= option), ${mib(room.free)} of it free`);
   const files = openFilesNote(Math.ceil(bytes / (hugepageInfo().sizeKb * 1024)));
   if (files !== '') clauses.push(files);
-  return clauses.join('; ');
+  return { note: clauses.join('; '), filesShort: files !== '' };
 }
 
 /** A cgroup's limit on this process (the lowest along its cgroup path), and what is charged to it now. */

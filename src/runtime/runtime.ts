@@ -10,7 +10,7 @@ import { addon } from '../native/addon.js';
 import {
   checkEnvironment,
   checkFreeHugepages,
-  hugepageBoundsNote,
+  hugepageBounds,
   hugepageInfo,
   hugetlbfsRoom,
   hugetlbLimit,
@@ -952,7 +952,7 @@ function diagnoseInitFailure(
         `the hugetlbfs mount ${room.dir} holds ${mib(room.size)} (its size= option), and ${askedMb} MB were asked: lower memoryMb / socketMemMb, or mount it larger (a container's hugepages volume).`,
       ];
     }
-    const bounds = hugepageBoundsNote(0);
+    const bounds = hugepageBounds(0).note;
     return [
       ErrorCodes.hugepagesShort,
       `not enough free hugepage memory: lower memoryMb / socketMemMb, stop other DPDK groups, or reserve more hugepages (echo ${hugepagesFor(askedMb)} > /proc/sys/vm/nr_hugepages as root; ${hugepageSummary()}${bounds === '' ? '' : `; ${bounds}`}).`,

@@ -7,7 +7,7 @@ import { readdirSync } from 'node:fs';
 import { MpBusError, ErrorCodes } from '../errors.js';
 import { integerIn } from '../validation.js';
 import { viewNative } from '../native/ring.js';
-import { hugepageBoundsNote } from '../runtime/environment.js';
+import { hugepageBounds } from '../runtime/environment.js';
 import { Runtime } from '../runtime/runtime.js';
 
 /** Something in shared memory that this process holds a handle to. */
@@ -198,7 +198,7 @@ export function explainNativeError(err: unknown, kind: string, name: string, op:
     // (memory of a page size asked for: the machine may have none of that size at all)
     const fix = where === undefined ? '' : `, check that the group has hugepages of that size (grep Huge /proc/meminfo; DPDK uses the mounted sizes),`;
     // (what bounds the memory besides the machine's pages: a hugetlb cgroup, a mount's size=)
-    const bounds = hugepageBoundsNote(0);
+    const bounds = hugepageBounds(0).note;
     return new MpBusError(
       err.code,
       `cannot create a ${kind} named '${name}' this large${where === undefined ? '' : ` ${where}`}: DPDK found no memory for it (${err.message}): ask for less${fix} or give the group more hugepage memory${bounds === '' ? '' : ` (${bounds})`}`,
