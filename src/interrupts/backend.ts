@@ -4,6 +4,7 @@
  * neither side imports the other.
  */
 import type { Observable } from 'rxjs';
+import { ErrorCodes, MpBusError } from '../errors.js';
 import type { LinkSnapshot, Release } from './primary.js';
 import type { EventLoss, InterruptEvent, PortInfo, WatchSpec } from './types.js';
 
@@ -31,4 +32,23 @@ export interface InterruptBackend {
 export interface Hold {
   ready: Promise<void> | undefined;
   release: Release;
+}
+
+/** Marks the failures of {@link primaryClosing}. */
+const closingMark = Symbol('mpbus.primaryClosing');
+
+/**
+ * PRIMARY_LOST for a call the primary no longer serves because it has begun to close (`cause`:
+ * the bus's NO_HANDLER): this process will see it go, and then its runtime closes (or, with
+ * `onPrimaryLost: 'ignore'`, the relay fails the streams with PRIMARY_LOST).
+ */
+export function primaryClosing(cause: unknown): MpBusError {
+  const err = new MpBusError(ErrorCodes.primaryLost, 'the primary stopped serving interrupts: it is closing, and this process will see it go', { cause });
+  Object.defineProperty(err, closingMark, { value: true });
+  return err;
+}
+
+/** A failure of {@link primaryClosing}: a stream waits for the end the primary's going brings rather than fail. */
+export function isPrimaryClosing(err: unknown): boolean {
+  return err instanceof MpBusError && (err as unknown as Record<symbol, unknown>)[closingMark] === true;
 }

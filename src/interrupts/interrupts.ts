@@ -13,7 +13,7 @@
 import { EMPTY, Observable, distinctUntilChanged, map, take, type Subscriber } from 'rxjs';
 import { MpBusError, ErrorCodes } from '../errors.js';
 import { ofAlarm, ofFd, ofPort, ofType } from './operators.js';
-import type { Hold, InterruptBackend } from './backend.js';
+import { isPrimaryClosing, type Hold, type InterruptBackend } from './backend.js';
 import type { PrimarySources, Release } from './primary.js';
 import type {
   AlarmEvent,
@@ -149,7 +149,7 @@ export class Interrupts {
       let hold: Hold | undefined;
       try {
         hold = this.backend.hold(spec);
-        hold.ready?.catch((err: unknown) => subscriber.error(err));
+        hold.ready?.catch((err: unknown) => failUnlessPrimaryCloses(subscriber, err));
       } catch (err) {
         subscriber.error(err);
       }
@@ -219,10 +219,10 @@ export class Interrupts {
         if (done) return;
         await snapshot();
       };
-      start().catch((err: unknown) => subscriber.error(err));
+      start().catch((err: unknown) => failUnlessPrimaryCloses(subscriber, err));
       // Missed events may have changed the link: the state as it is now replaces them.
       const losses = this.lost$.subscribe(() => {
-        if (floor >= 0) snapshot().catch((err: unknown) => subscriber.error(err));
+        if (floor >= 0) snapshot().catch((err: unknown) => failUnlessPrimaryCloses(subscriber, err));
       });
       return () => {
         done = true;
@@ -376,4 +376,15 @@ export class Interrupts {
   stats(): ReturnType<PrimarySources['stats']> {
     return this.requireLocal('reading native interrupt stats').stats();
   }
+}
+
+/**
+ * Fails a stream with `err`, unless the primary has begun to close (the relay no longer serves
+ * it): then the stream waits for the end that brings, completing when this process's runtime
+ * closes, or failing with PRIMARY_LOST from the relay (`onPrimaryLost: 'ignore'`). A subscription
+ * that started just as Ctrl-C reached the whole group failed instead, and a subscriber without
+ * an error callback printed its stack.
+ */
+function failUnlessPrimaryCloses(subscriber: Subscriber<unknown>, err: unknown): void {
+  if (!isPrimaryClosing(err)) subscriber.error(err);
 }

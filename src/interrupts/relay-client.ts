@@ -7,7 +7,7 @@ import { Subject, Subscription } from 'rxjs';
 import type { Logger } from 'pino';
 import { MpBusError, ErrorCodes } from '../errors.js';
 import type { MpBus } from '../bus/index.js';
-import type { Hold, InterruptBackend } from './backend.js';
+import { primaryClosing, type Hold, type InterruptBackend } from './backend.js';
 import type { LinkSnapshot, Release } from './primary.js';
 import {
   CONTROL_NAME,
@@ -204,7 +204,7 @@ export class RelayClient implements InterruptBackend {
         // An mpbus primary (primaryServes) no longer serving the relay has begun to close: the
         // code a process that is ending drops (Ctrl-C reaching the whole group printed this
         // failure's stack from a secondary whose subscription started just then).
-        throw new MpBusError(ErrorCodes.primaryLost, 'the primary stopped serving interrupts: it is closing, and this process will see it go', { cause: err });
+        throw primaryClosing(err);
       }
       throw err;
     }

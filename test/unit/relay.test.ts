@@ -13,6 +13,7 @@ import type { PrimarySources } from '../../src/interrupts/primary.js';
 import { BEACON_INTERVAL_MS, CONTROL_NAME, EVENT_NAME, HISTORY_LIMIT, type ControlRequest } from '../../src/interrupts/relay-protocol.js';
 import { serveRelay, type RelayServer } from '../../src/interrupts/control.js';
 import { RelayClient } from '../../src/interrupts/relay-client.js';
+import { Interrupts } from '../../src/interrupts/interrupts.js';
 import type { EventLoss, InterruptEvent } from '../../src/interrupts/types.js';
 import { until } from '../harness/wait.js';
 
@@ -243,5 +244,23 @@ describe('interrupt relay', () => {
       throw new MpBusError('NO_HANDLER', `pid ${PRIMARY_PID} (primary) has no handler for '${CONTROL_NAME}'`);
     };
     await expect(client.linkSnapshot(0)).rejects.toMatchObject({ code: 'PRIMARY_LOST', cause: { code: 'NO_HANDLER' } });
+  });
+
+  it("a stream subscribed just as the primary begins to close does not fail: it ends with this process's runtime (a subscriber without an error callback printed the failure's stack)", async () => {
+    const { link, client } = setup();
+    link.secondaryBus.requestAll = async () => {
+      throw new MpBusError('NO_HANDLER', `pid ${PRIMARY_PID} (primary) has no handler for '${CONTROL_NAME}'`);
+    };
+    const intr = new Interrupts(client, undefined);
+    const outcomes: string[] = [];
+    for (const stream of [intr.linkState$(0), intr.link$(0), intr.ports$()] as Observable<unknown>[]) {
+      stream.subscribe({ next: () => outcomes.push('next'), error: (e: MpBusError) => outcomes.push(e.code), complete: () => outcomes.push('complete') });
+    }
+    await settle();
+    await settle();
+    expect(outcomes).toEqual([]);
+    client.close(); // what the runtime's close does to the relay
+    await until('completed', () => outcomes.length === 3);
+    expect(outcomes).toEqual(['complete', 'complete', 'complete']);
   });
 });
