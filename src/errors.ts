@@ -78,6 +78,11 @@ export const ErrorCodes = {
   /** A secondary could not map the group's memory at the primary's addresses. */
   addressSpaceTaken: 'ADDRESS_SPACE_TAKEN',
   alreadyStarted: 'EALREADY',
+  /**
+   * A runtime was asked for in a worker thread: it runs on the process's main thread only
+   * (signals reach only that thread, and a worker's end would leave the group's files behind).
+   */
+  mainThreadOnly: 'MAIN_THREAD_ONLY',
   /** This process already runs a runtime of another group (or of another role) than the one asked for. */
   otherGroup: 'OTHER_GROUP',
   /** The group's primary runs in another PID namespace (another container): its processes must share one. */

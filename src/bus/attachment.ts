@@ -85,9 +85,7 @@ export function memorySettings(options: MailboxMemoryOptions): Required<MailboxM
 
 /** The attachment, or undefined when the native side answered retryLater (another process is on it). */
 function tryAttach(options: MailboxMemoryOptions): Attachment | undefined {
-  const rt = Runtime.current();
-  if (!rt) throw new MpBusError(ErrorCodes.notReady, 'start a Runtime (Runtime.start) before using mailboxes or membership');
-  rt.assertOpen();
+  const rt = Runtime.required('mailboxes and membership');
   if (current && current.rt === rt) return current;
   const { poolBuffers, bufferSize, inboxSize, registryEntries } = memorySettings(options);
   const out = new Uint32Array(DrainRow.burst * DrainRow.words);

@@ -140,8 +140,7 @@ export class MpBus {
     if (options === null || typeof options !== 'object') checkBusOptionKeys(options);
     const { runtime: given, implicit, ...busOptions } = options;
     checkBusOptionKeys(busOptions);
-    const runtime = given ?? Runtime.current();
-    if (!runtime) throw new MpBusError('ENOTREADY', 'start a Runtime (Runtime.start) before opening the bus');
+    const runtime = given ?? Runtime.required('the bus');
     runtime.assertOpen();
     // every value checked before anything changes: an open that fails leaves the bus as it was
     const resolved = resolveBusOptions(busOptions);

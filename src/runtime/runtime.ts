@@ -1,6 +1,7 @@
 /** This process's membership of a DPDK multi-process group (Runtime): start, signals, a lost primary, close. See {@link Runtime}. */
 import { existsSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { isMainThread } from 'node:worker_threads';
 import type { Logger } from 'pino';
 import { ReplaySubject, type Observable } from 'rxjs';
 import { MpBusError, ErrorCodes } from '../errors.js';
@@ -234,6 +235,24 @@ export class Runtime {
   }
 
   /**
+   * The open runtime of this process, for `what` (a facility that needs one).
+   *
+   * @throws {MpBusError} `ENOTREADY` when none was started (in a worker thread: the main
+   *   thread's is not this thread's), `CLOSED` when it is closed.
+   */
+  static required(what: string): Runtime {
+    const rt = started;
+    if (!rt) {
+      const where = isMainThread
+        ? 'await Runtime.start() (or startActorSystem()) first'
+        : "this is a worker thread, and a runtime runs on the process's main thread only: use mpbus there and pass work to this thread by postMessage";
+      throw new MpBusError(ErrorCodes.notReady, `${what} needs a started runtime in this process: ${where}`);
+    }
+    rt.assertOpen();
+    return rt;
+  }
+
+  /**
    * Joins (or founds) a process group. Resolves once the EAL is initialised; EAL init runs on a
    * libuv pool thread, so the event loop keeps running meanwhile.
    *
@@ -242,6 +261,7 @@ export class Runtime {
    */
   static async start(options: RuntimeOptions = {}): Promise<Runtime> {
     const opts = resolveOptions(options);
+    if (!isMainThread) throw workerThreadStart();
     if (started) {
       throw new MpBusError(
         ErrorCodes.alreadyStarted,
@@ -990,4 +1010,18 @@ function hugepagesFor(askedMb: number | undefined): number {
 function hugepageSummary(): string {
   const { total, free } = hugepageInfo();
   return `HugePages_Total ${total}, HugePages_Free ${free}`;
+}
+
+/**
+ * A start in a worker thread. Signals reach only the main thread, so a worker's runtime could
+ * not close on Ctrl-C or SIGTERM: a primary started in a worker left its runtime dir and all its
+ * hugepage files behind on Ctrl-C, and so did `worker.terminate()`. And the EAL is once per
+ * process, while each thread has its own copy of mpbus's modules: a second thread's start was
+ * taken for another process (`NO_PRIMARY`).
+ */
+function workerThreadStart(): MpBusError {
+  return new MpBusError(
+    ErrorCodes.mainThreadOnly,
+    "Runtime.start was called in a worker thread: mpbus's runtime runs on the process's main thread only (SIGINT and SIGTERM reach only that thread, so a worker's runtime could not clean up on them, and DPDK's EAL is once per process). Start it on the main thread and pass work to worker threads by postMessage, or launch() worker processes; a test runner must run such tests in processes (vitest: pool 'forks'). An ActorSystem within one thread (new ActorSystem()) needs no runtime and works in any thread.",
+  );
 }

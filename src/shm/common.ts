@@ -24,9 +24,7 @@ const liveObjects = new Set<SharedObjectState>();
  * zero-copy view (rte_eal_cleanup unmaps the memory under them) and invalidates handles.
  */
 export function openRuntime(what: string): Runtime {
-  const rt = Runtime.current();
-  if (!rt) throw new MpBusError(ErrorCodes.notReady, `${what} needs a started runtime in this process: await Runtime.start() first`);
-  rt.assertOpen();
+  const rt = Runtime.required(what);
   if (!hooked.has(rt)) {
     hooked.add(rt);
     rt.onClose(() => {
