@@ -230,6 +230,17 @@ describe.runIf(isRoot && hasTools && cgroupV1Mountable('pids'))("threads limited
     expect(r.message).toMatch(/cannot start the mailboxes' doorbell thread: .*pids cgroup's pids\.max/);
     expect(existsSync(`/var/run/dpdk/${prefix}`)).toBe(false);
   });
+
+  it('a launched child that cannot start its threads: CHILD_FAILED says so and names the limit, not "fix the child module"', () => {
+    const prefix = uniquePrefix('pidslaunch');
+    const r = inPidsCgroup(prefix, 'tasks launch');
+    expect(r.code, r.message).toBe('CHILD_FAILED');
+    // (Node 20 waited for good in its own start, before any of the module ran: the launch said
+    // "it never joined the group ... fix the child module" after its 30 s)
+    expect(r.message).toMatch(/it could not start its threads \(this process's pids cgroup allows \d+ tasks.*raise the limit/);
+    expect(r.message).not.toMatch(/fix the child module/);
+    expect(existsSync(`/var/run/dpdk/${prefix}`)).toBe(false);
+  });
 });
 
 describe.runIf(isRoot && spawnSync('which', ['prlimit']).status === 0)('hugepage files past the open-files limit (ulimit -n)', () => {

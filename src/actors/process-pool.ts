@@ -591,13 +591,15 @@ export class ProcessPool {
     );
     this.events.next({ type: 'exited', child: { ...publicChild(proc), state: 'exited' }, ...exit });
     if (wasStarting) {
-      // Node aborts (SIGABRT) when it cannot start its own threads: the pids cgroup says whether
-      // its limit was hit while the child started
+      // A Node that cannot start its own threads aborts (SIGABRT), or waits for good before it
+      // runs any of the module (Node 20, when one of its platform's threads is refused): the
+      // pids cgroup says whether its limit was hit while the child started.
       const hits = taskLimitHits();
-      const taskLimited = !proc.timedOut && hits !== undefined && proc.taskLimitHits !== undefined && hits > proc.taskLimitHits;
+      const taskLimited = hits !== undefined && proc.taskLimitHits !== undefined && hits > proc.taskLimitHits;
+      const threadsNote = `it could not start its threads (${taskLimitNote()}; each mpbus process takes about 16 threads)`;
       const why = proc.timedOut
-        ? `did not get ready within ${this.options.startTimeoutMs} ms (killed): ${this.notReadyBecause(proc)}`
-        : `exited while starting (${signal ? `signal ${signal}` : `exit code ${code}`})${taskLimited ? `: it could not start its threads (${taskLimitNote()}; each mpbus process takes about 16 threads)` : ''}`;
+        ? `did not get ready within ${this.options.startTimeoutMs} ms (killed): ${taskLimited ? `${threadsNote}, and Node waits for good when it cannot start its own` : this.notReadyBecause(proc)}`
+        : `exited while starting (${signal ? `signal ${signal}` : `exit code ${code}`})${taskLimited ? `: ${threadsNote}` : ''}`;
       const fix = taskLimited ? "raise the limit (docker --pids-limit, a pod's pid limit), or launch fewer children" : undefined;
       // A restart has no caller to reject: the reason is said here (its exit looked like any crash).
       if (proc.origin === 'restart' && proc.stopReason === undefined && proc.timedOut)
