@@ -120,10 +120,14 @@ export function addon(): Addon {
   if (loaded) return loaded;
   const path = join(packageRoot(), 'build', 'Release', 'mpbus.node');
   if (!existsSync(path)) {
-    // npm's install hook builds it only when DPDK's development files and a compiler were there.
+    // npm's install hook builds it only when DPDK's development files and a compiler were there,
+    // and pnpm 10 runs no dependency's install script it was not told to allow.
+    const pnpm = path.includes('/node_modules/.pnpm/')
+      ? ' (pnpm 10 and later skip the install scripts of dependencies they were not told to allow: this one was skipped)'
+      : '';
     throw new MpBusError(
       ErrorCodes.addonMissing,
-      `mpbus's native addon is not built (${path}): run \`npx mpbus setup\` (installs DPDK 22.11's development files, g++, make and python3, reserves hugepages, then builds the addon), or, with those installed, \`npm rebuild mpbus\``,
+      `mpbus's native addon is not built (${path})${pnpm}: run \`npx mpbus setup\` (installs DPDK 22.11's development files, g++, make and python3, reserves hugepages, then builds the addon), or, with those installed, \`npm rebuild mpbus\``,
     );
   }
   const require = createRequire(import.meta.url);
