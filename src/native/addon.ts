@@ -123,7 +123,7 @@ export function addon(): Addon {
     // npm's install hook builds it only when DPDK's development files and a compiler were there,
     // and pnpm 10 runs no dependency's install script it was not told to allow.
     const pnpm = path.includes('/node_modules/.pnpm/')
-      ? ' (pnpm 10 and later skip the install scripts of dependencies they were not told to allow: this one was skipped)'
+      ? ' (a pnpm install: pnpm 10 and later run no install script of a dependency they were not told to allow)'
       : '';
     throw new MpBusError(
       ErrorCodes.addonMissing,
