@@ -1,10 +1,10 @@
 /**
  * Specification of how a program using mpbus ends, as its user sees it: every entry point (a bare
  * Runtime, startActorSystem, startActorSystem with the cluster bridge) under every load (idle,
- * 1,000 asks in flight, a timer keeping the loop alive) ends on the first SIGINT, SIGTERM or SIGHUP
+ * 1,000 asks in flight, a timer keeping the loop alive) ends on the first SIGINT, SIGTERM, SIGHUP or SIGUSR2
  * within a second, killed by that signal, leaving no group files, whenever it comes (during the
  * start too); the application's own listener gets the first signal, and a second one still ends
- * the process, but SIGHUP stays the application's while it listens to it; runtime.close() and
+ * the process, but SIGHUP and SIGUSR2 stay the application's while it listens to them; runtime.close() and
  * system.close() in any order never wait for themselves.
  */
 import type { ChildProcess } from 'node:child_process';
@@ -56,11 +56,12 @@ async function atMostAtOnce(n: number, tasks: (() => Promise<void>)[]): Promise<
 
 const entries = ['runtime', 'actors', 'cluster'] as const;
 const loads = ['idle', 'asks', 'timer'] as const;
-const signals = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
+/** (SIGUSR2: how nodemon stops a program's whole process tree to restart it) */
+const signals = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGUSR2'] as const;
 /** The signals an application listens to for its own graceful shutdown. */
 const shutdownSignals = ['SIGINT', 'SIGTERM'] as const;
 
-describe('the first SIGINT, SIGTERM or SIGHUP ends the process within 1 s, as the signal means, leaving nothing', () => {
+describe('the first SIGINT, SIGTERM, SIGHUP or SIGUSR2 ends the process within 1 s, as the signal means, leaving nothing', () => {
   for (const entry of entries) {
     it(`${entry}: ${signals.join(', ')} x ${loads.join(', ')}`, async () => {
       const cases = signals.flatMap((signal) => loads.map((load) => ({ signal, load })));
@@ -104,15 +105,15 @@ describe('when the application listens to the signal', () => {
     expect(g.leftovers()).toEqual([]);
   });
 
-  it("SIGHUP, which it uses to reload: every one is the application's, and the process lives on", async () => {
+  it.each(['SIGHUP', 'SIGUSR2'] as const)("%s, which it uses to reload: every one is the application's, and the process lives on", async (signal) => {
     const g = group('sdhup');
     const p = await launchTarget(g, { entry: 'actors', load: 'asks', appListener: 'reload' });
     for (let i = 0; i < 3; i++) {
-      p.child.kill('SIGHUP');
+      p.child.kill(signal);
       await sleep(200);
     }
     expect(p.child.exitCode).toBeNull();
-    expect(p.out().match(/reloaded/g)).toHaveLength(3);
+    expect(p.out().match(new RegExp(`reloaded on ${signal}`, 'g'))).toHaveLength(3);
     const r = await signalAndWait(p, 'SIGTERM');
     expect({ code: r.code, signal: r.signal }, r.stderr).toEqual({ code: null, signal: 'SIGTERM' });
     expect(g.leftovers()).toEqual([]);

@@ -45,11 +45,12 @@ export interface RuntimeOptions {
   /** Primary only: where DPDK reserves the group's address space. Default 0x600000000000, away from V8's heap. */
   baseVirtaddr?: string | undefined;
   /**
-   * Install SIGINT/SIGTERM/SIGHUP handlers (default true). A signal the application does not
-   * listen to closes the runtime (and the actor system on it) and ends the process as the signal
-   * means; when the application listens to it, the first one is the application's to handle and
-   * a second one closes and ends the process (SIGHUP, which applications use to reload, stays the
-   * application's whenever it listens to it). Listened to from the start's first step: a signal
+   * Install SIGINT/SIGTERM/SIGHUP/SIGUSR2 handlers (default true). A signal the application does
+   * not listen to closes the runtime (and the actor system on it) and ends the process as the
+   * signal means; when the application listens to it, the first one is the application's to
+   * handle and a second one closes and ends the process (SIGHUP and SIGUSR2, which applications
+   * use to reload or to take a heap snapshot, stay the application's whenever it listens to
+   * them; SIGUSR2 is nodemon's restart signal). Listened to from the start's first step: a signal
    * during the start closes once DPDK's init returns. While mpbus ends the process, work in
    * flight that fails for it (`SYSTEM_CLOSED`, ...) and that nothing catches does not crash the
    * process (docs/process-model.md, "Signals and shutdown").

@@ -1,5 +1,5 @@
 /**
- * How the process ends when mpbus ends it: SIGINT/SIGTERM/SIGHUP from the first moment of
+ * How the process ends when mpbus ends it: SIGINT/SIGTERM/SIGHUP/SIGUSR2 from the first moment of
  * `Runtime.start` on ({@link SignalWatch}), and the application's uncaught failures that mpbus's
  * own shutdown caused ({@link ignoreClosingFailures}). See docs/process-model.md,
  * "Signals and shutdown".
@@ -9,21 +9,33 @@ import { inspect } from 'node:util';
 import type { Logger } from 'pino';
 import { ErrorCodes, MpBusError } from '../errors.js';
 
-/** The signals that end the process unless it listens to them (Node's default for each is to end it). */
-const ENDING_SIGNALS: readonly NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
+/**
+ * The signals that end the process unless it listens to them (Node's default for each is to end
+ * it). SIGUSR2 is how nodemon, by default, stops a program to restart it (its whole process
+ * tree): left to Node, it killed a primary outright, leaving its runtime dir and hugepage files.
+ */
+const ENDING_SIGNALS: readonly NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGUSR2'];
+
+/**
+ * The signals an application that listens to them uses for something else than stopping
+ * (SIGHUP: reloading, as daemons do; SIGUSR2: a heap snapshot, reopening its logs): every one
+ * stays the application's while it listens.
+ */
+const APPLICATION_SIGNALS: ReadonlySet<NodeJS.Signals> = new Set(['SIGHUP', 'SIGUSR2']);
 
 /** @internal A signal handler: what mpbus does with a signal the application left to it. */
 export type SignalTarget = (signal: NodeJS.Signals) => void;
 
 /**
- * @internal SIGINT/SIGTERM/SIGHUP for one runtime, listened to from the start of
+ * @internal SIGINT/SIGTERM/SIGHUP/SIGUSR2 for one runtime, listened to from the start of
  * `Runtime.start`: without a listener, a signal that came while DPDK's init ran would kill the
  * process at once and leave the group's runtime dir (and, mid-init, its hugepage files) behind.
  *
  * When the application listens to the signal, the first one is the application's (its listener
  * runs its own graceful shutdown and decides when to exit); any further signal is mpbus's. SIGHUP
- * (the terminal went away: an ssh session dropped) is mpbus's only while the application does not
- * listen to it: an application that does uses it for something else (reloading, say). A
+ * (the terminal went away: an ssh session dropped) and SIGUSR2 (nodemon's restart) are mpbus's
+ * only while the application does not listen to them: an application that does uses them for
+ * something else ({@link APPLICATION_SIGNALS}). A
  * signal mpbus takes before DPDK's init stops the start ({@link pendingSignal}, checked by the
  * start at each step); one during the init is held until the start is done ({@link takePending}):
  * the runtime then closes at once and the process ends as the signal means. A second one during
@@ -69,7 +81,7 @@ export class SignalWatch {
 
   private readonly onSignal = (signal: NodeJS.Signals): void => {
     const applicationListens = process.listenerCount(signal) > 1;
-    if (signal === 'SIGHUP' && applicationListens) return;
+    if (applicationListens && APPLICATION_SIGNALS.has(signal)) return;
     this.signals += 1;
     if (this.signals === 1 && applicationListens) return;
     if (this.target) return this.target(signal);

@@ -32,7 +32,7 @@ import { telemetryNative } from '../native/telemetry.js';
 
 /** Why a runtime closes, and by when its close hooks should be done. */
 export interface CloseContext {
-  /** 'close': {@link Runtime.close} was called; 'signal': SIGINT/SIGTERM/SIGHUP; 'primary-lost': this secondary's primary died. */
+  /** 'close': {@link Runtime.close} was called; 'signal': SIGINT/SIGTERM/SIGHUP/SIGUSR2; 'primary-lost': this secondary's primary died. */
   readonly reason: 'close' | 'signal' | 'primary-lost';
   /** Epoch ms by which in-flight work should be finished or abandoned. */
   readonly deadline: number;
@@ -69,7 +69,7 @@ const PRIMARY_WAIT_MS = 15_000;
 const CLEANUP_WAIT_MS = 2000;
 /** Default of {@link RuntimeCloseOptions.timeoutMs}. */
 const DEFAULT_CLOSE_TIMEOUT_MS = 5000;
-/** After SIGINT/SIGTERM/SIGHUP: what close hooks get for in-flight work, and when the process ends whatever is left. */
+/** After SIGINT/SIGTERM/SIGHUP/SIGUSR2: what close hooks get for in-flight work, and when the process ends whatever is left. */
 const SIGNAL_GRACE_MS = 200;
 const SIGNAL_EXIT_MS = 750;
 /**
@@ -632,7 +632,7 @@ export class Runtime {
   }
 
   /**
-   * @internal SIGINT/SIGTERM/SIGHUP that mpbus acts on: closes within {@link SIGNAL_EXIT_MS} (a close
+   * @internal SIGINT/SIGTERM/SIGHUP/SIGUSR2 that mpbus acts on: closes within {@link SIGNAL_EXIT_MS} (a close
    * already under way, say the application's graceful one, is given the same deadline), then
    * ends the process as the signal means. A further signal meanwhile ends it at once.
    */
