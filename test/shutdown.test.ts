@@ -8,7 +8,9 @@
  * system.close() in any order never wait for themselves.
  */
 import type { ChildProcess } from 'node:child_process';
-import { constants } from 'node:os';
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { constants, tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { TestGroup } from './harness/group.js';
 import { useNatsServer } from './harness/nats.js';
@@ -18,7 +20,7 @@ import { useTestGroups } from './harness/use-groups.js';
 import type { ShutdownTarget } from './fixtures/shutdown-target.js';
 import type { CloseOrder } from './fixtures/close-order.js';
 import type { SignalMoment } from './fixtures/signal-moment.js';
-import { sleep } from './harness/wait.js';
+import { pollUntil, sleep } from './harness/wait.js';
 
 const group = useTestGroups();
 const natsServer = useNatsServer();
@@ -117,6 +119,38 @@ describe('when the application listens to the signal', () => {
     const r = await signalAndWait(p, 'SIGTERM');
     expect({ code: r.code, signal: r.signal }, r.stderr).toEqual({ code: null, signal: 'SIGTERM' });
     expect(g.leftovers()).toEqual([]);
+  });
+
+  it.each([
+    ['--report-on-signal', '--report-directory', /^report\..*\.json$/],
+    ['--heapsnapshot-signal=SIGUSR2', '--diagnostic-dir', /\.heapsnapshot$/],
+  ] as const)("SIGUSR2 that Node itself answers (%s): Node's file is written and the process lives on", async (flag, dirFlag, file) => {
+    const g = group('sdusr2');
+    const dir = mkdtempSync(join(tmpdir(), 'mpbus-diag-'));
+    try {
+      const env = ['env', `NODE_OPTIONS=${flag} ${dirFlag}=${dir}`];
+      const s = await startScript(
+        g,
+        fixturePath('shutdown-target'),
+        { prefix: g.prefix, entry: 'actors', load: 'asks' } satisfies ShutdownTarget,
+        30_000,
+        false,
+        env,
+      );
+      s.child.kill('SIGUSR2');
+      await pollUntil(
+        "Node's file",
+        () => readdirSync(dir),
+        (names) => names.some((n) => file.test(n)),
+      );
+      await sleep(200);
+      expect(s.child.exitCode).toBeNull();
+      const r = await signalAndWait(s, 'SIGTERM');
+      expect({ code: r.code, signal: r.signal }, r.stderr).toEqual({ code: null, signal: 'SIGTERM' });
+      expect(g.leftovers()).toEqual([]);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('a second signal during a shutdown that hangs still closes, ends the process and leaves nothing', async () => {

@@ -23,6 +23,27 @@ const ENDING_SIGNALS: readonly NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'
  */
 const APPLICATION_SIGNALS: ReadonlySet<NodeJS.Signals> = new Set(['SIGHUP', 'SIGUSR2']);
 
+/** The signal of Node's `--heapsnapshot-signal`, given on its command line or in NODE_OPTIONS. */
+function heapSnapshotSignal(): string | undefined {
+  const flags = [...process.execArgv, ...(process.env.NODE_OPTIONS ?? '').split(/\s+/)];
+  for (let i = 0; i < flags.length; i++) {
+    const flag = flags[i]!;
+    if (flag.startsWith('--heapsnapshot-signal=')) return flag.slice('--heapsnapshot-signal='.length);
+    if (flag === '--heapsnapshot-signal') return flags[i + 1];
+  }
+  return undefined;
+}
+
+/**
+ * Whether Node itself answers `signal` (a diagnostic report with `--report-on-signal`, whose
+ * signal is SIGUSR2 unless set otherwise; a heap snapshot with `--heapsnapshot-signal`): it is then
+ * the application's, as one it listens to. Read when the signal comes: `process.report`'s
+ * settings may change while the process runs.
+ */
+function nodeAnswers(signal: NodeJS.Signals): boolean {
+  return (process.report.reportOnSignal && process.report.signal === signal) || heapSnapshotSignal() === signal;
+}
+
 /** @internal A signal handler: what mpbus does with a signal the application left to it. */
 export type SignalTarget = (signal: NodeJS.Signals) => void;
 
@@ -81,7 +102,7 @@ export class SignalWatch {
 
   private readonly onSignal = (signal: NodeJS.Signals): void => {
     const applicationListens = process.listenerCount(signal) > 1;
-    if (applicationListens && APPLICATION_SIGNALS.has(signal)) return;
+    if (APPLICATION_SIGNALS.has(signal) && (applicationListens || nodeAnswers(signal))) return;
     this.signals += 1;
     if (this.signals === 1 && applicationListens) return;
     if (this.target) return this.target(signal);
