@@ -8,7 +8,7 @@
  * system.close() in any order never wait for themselves.
  */
 import type { ChildProcess } from 'node:child_process';
-import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { constants, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -182,6 +182,49 @@ describe('a signal at any moment, to a program that guards nothing', () => {
           const r = { ...(await p.ended), ms: performance.now() - t0 };
           expect({ moment, code: r.code, signal: r.signal, stderr: r.stderr }).toEqual({ moment, code: null, signal, stderr: '' });
           expect(r.ms, `${moment}/${signal} took ${Math.round(r.ms)} ms`).toBeLessThan(1000);
+          expect(g.leftovers()).toEqual([]);
+        }),
+      ),
+    );
+  });
+});
+
+/** The pids of `pid`'s descendants, children first. */
+function descendants(pid: number): number[] {
+  let children: number[] = [];
+  try {
+    for (const tid of readdirSync(`/proc/${pid}/task`))
+      children = children.concat(readFileSync(`/proc/${pid}/task/${tid}/children`, 'utf8').split(' ').filter(Boolean).map(Number));
+  } catch {
+    return [];
+  }
+  return children.concat(children.flatMap(descendants));
+}
+
+describe("every process of the program signalled at once (systemd's stop, nodemon's and pm2's kill of the process tree)", () => {
+  // The pool's children are in process groups of their own (a terminal's Ctrl-C reaches the
+  // primary only), but these reach each process: each closes itself while the primary stops its pool.
+  const moments: SignalMoment['moment'][] = ['asking', 'watching'];
+  it(`${moments.join(', ')}: each ends as the signal means, with no stack trace, leaving nothing`, async () => {
+    await atMostAtOnce(
+      2,
+      moments.flatMap((moment) =>
+        signals.map((signal) => async () => {
+          const g = group('sdtree');
+          const p = await startScript(g, fixturePath('signal-moment'), { prefix: g.prefix, moment } satisfies SignalMoment, 30_000, true);
+          const tree = descendants(p.child.pid!);
+          expect(tree.length, `${moment}: the pool's children`).toBeGreaterThanOrEqual(2);
+          const t0 = performance.now();
+          for (const pid of [p.child.pid!, ...tree]) process.kill(pid, signal);
+          const r = { ...(await p.ended), ms: performance.now() - t0 };
+          expect({ moment, code: r.code, signal: r.signal, stderr: r.stderr }).toEqual({ moment, code: null, signal, stderr: '' });
+          expect(r.ms, `${moment}/${signal} took ${Math.round(r.ms)} ms`).toBeLessThan(1500);
+          await pollUntil(
+            `${moment}/${signal}: its children gone`,
+            () => tree.filter((pid) => existsSync(`/proc/${pid}`)),
+            (left) => left.length === 0,
+            3000,
+          );
           expect(g.leftovers()).toEqual([]);
         }),
       ),

@@ -135,6 +135,15 @@ const AWAIT_SLOW_CHECK_MS = 1000;
 
 /** Workers that left whose counts a router keeps (see `Router.counts`). */
 const KEPT_DEPARTED = 64;
+/**
+ * How long after its last worker left a router waits to fail an ask for want of workers. When
+ * every process of a program is signalled at once (systemd's stop, nodemon's and pm2's kill of
+ * the process tree), the workers may leave before this process has handled its own signal (a
+ * busy or descheduled process took up to 25 ms on a loaded machine): the ask then fails as the
+ * close's (`SYSTEM_CLOSED`, which the ending process drops) instead of as `NO_WORKERS`, which
+ * ended an unguarded loop of asks, and its process, with code 1 and a stack trace.
+ */
+const LOST_WORKERS_GRACE_MS = 200;
 
 /** How many more unanswered asks than the least busy worker a round-robin worker may hold before its turns are skipped. */
 const ROUND_ROBIN_SLACK = 8;
@@ -191,6 +200,8 @@ export class Router<C = AnyContract> implements SystemEndpoint, AskForwarder {
   private readonly counts = new Map<string, WorkerCounts>();
   /** Workers that left the pool, oldest first (see {@link counts}). */
   private departed: string[] = [];
+  /** When the pool last became empty (`performance.now()`), or -Infinity: see {@link LOST_WORKERS_GRACE_MS}. */
+  private lostWorkersAt = -Infinity;
   private ring: { hash: number; worker: string }[] = [];
   private nextIndex = 0;
   private redelivered = 0;
@@ -338,6 +349,7 @@ export class Router<C = AnyContract> implements SystemEndpoint, AskForwarder {
     const i = this.pool.indexOf(worker);
     if (i < 0) return;
     this.pool.splice(i, 1);
+    if (this.pool.length === 0) this.lostWorkersAt = performance.now();
     this.rebuildRing();
     this.departed.push(worker);
     if (this.departed.length > 2 * KEPT_DEPARTED) this.forgetDeparted();
@@ -551,22 +563,13 @@ export class Router<C = AnyContract> implements SystemEndpoint, AskForwarder {
     if (worker === undefined) {
       if (tracingOn) traceRoute(this.name, undefined, envelope, attempt);
       this.system.deadLetter(this.name, envelope, 'no-workers');
-      // While the system closes (Ctrl-C, close()), its pool's workers leave first: an ask then
-      // fails because of the close, which the caller can tell from a misconfigured router.
-      const failure = this.system.shuttingDown
-        ? { name: 'SystemClosedError', code: ActorErrorCodes.systemClosed, message: `router '${this.name}' lost its workers: the actor system is closing` }
-        : {
-            name: 'MpBusError',
-            code: ActorErrorCodes.noWorkers,
-            message:
-              this.options.group === undefined
-                ? `router '${this.name}' has no workers: spawn some and add them (a worker that stopped, or whose process died, is left out until its name is served again)`
-                : `router '${this.name}' has no workers: no actor is in group '${this.options.group}' now: spawn some there. A pool launched with ready: { group: '${this.options.group}' } has none while all its children restart (ask again after its 'restarted' event), nor once it gave up (its 'gave-up' event); an actor that stopped leaves its groups (one its supervision stopped after too many restarts, say; see the system's events$)`,
-          };
       // On a later turn of the event loop: a caller that asks again at once on each failure (a
       // retry loop) would otherwise run from microtask to microtask, and the timers that bring
       // workers back (a pool's restart, a child's readiness) would never run.
-      setImmediate(() => this.system.reply(envelope, EnvelopeKind.failure, failure));
+      const fail = (): void => this.system.reply(envelope, EnvelopeKind.failure, this.noWorkersFailure());
+      const graceLeft = this.lostWorkersAt + LOST_WORKERS_GRACE_MS - performance.now();
+      if (graceLeft > 0 && !this.system.shuttingDown) setTimeout(fail, graceLeft);
+      else setImmediate(fail);
       return;
     }
     const c = this.count(worker);
@@ -578,6 +581,26 @@ export class Router<C = AnyContract> implements SystemEndpoint, AskForwarder {
     if (c.held === 0 && !c.owes) c.progress++;
     c.held++;
     this.system.forwardAsk(this, worker, tracingOn ? traceRoute(this.name, worker, envelope, attempt) : envelope, attempt);
+  }
+
+  /**
+   * Why an ask found no worker, said when it fails (a turn after; within
+   * {@link LOST_WORKERS_GRACE_MS} of the last worker's leaving, then): while the system closes
+   * (Ctrl-C, close()) its pool's workers leave first, and the ask fails because of the close,
+   * which the caller can tell from a misconfigured router. Read then, not when the ask came.
+   */
+  private noWorkersFailure(): { name: string; code: string; message: string } {
+    if (this.system.shuttingDown)
+      return { name: 'SystemClosedError', code: ActorErrorCodes.systemClosed, message: `router '${this.name}' lost its workers: the actor system is closing` };
+    const group = this.options.group;
+    return {
+      name: 'MpBusError',
+      code: ActorErrorCodes.noWorkers,
+      message:
+        group === undefined
+          ? `router '${this.name}' has no workers: spawn some and add them (a worker that stopped, or whose process died, is left out until its name is served again)`
+          : `router '${this.name}' has no workers: no actor is in group '${group}' now: spawn some there. A pool launched with ready: { group: '${group}' } has none while all its children restart (ask again after its 'restarted' event), nor once it gave up (its 'gave-up' event); an actor that stopped leaves its groups (one its supervision stopped after too many restarts, say; see the system's events$)`,
+    };
   }
 
   private count(worker: string): WorkerCounts {

@@ -2,7 +2,8 @@
  * A program that asks again at once whenever an ask fails: a router with no workers
  * (`NO_WORKERS`) and a name no one holds (`ACTOR_NOT_FOUND`) fail on a later turn of the event
  * loop, so such a loop lets timers run (a pool's restart, the program's own). They failed as a
- * microtask, and the loop ran with no timer firing until it gave up.
+ * microtask, and the loop ran with no timer firing until it gave up. A router whose last worker
+ * just left waits a grace before it fails.
  */
 import { describe, expect, it } from 'vitest';
 import { ActorSystem, InProcessHub } from '../../src/index.js';
@@ -38,5 +39,29 @@ describe('asking again at once on each failure', () => {
       "A pool launched with ready: { group: 'empty' } has none while all its children restart (ask again after its 'restarted' event)",
     );
     await system.close();
+  });
+
+  it('a router whose last worker just left fails its asks after a grace of 200 ms, as SYSTEM_CLOSED when its system began to close meanwhile', async () => {
+    // (every process of a program signalled at once: the workers may leave before this process
+    // handled its own signal; NO_WORKERS then ended an unguarded loop of asks with code 1)
+    const system = new ActorSystem({ transport: new InProcessHub().connect() });
+    const router = system.router('lost', { workers: ['w'] });
+    await system.spawn('w', { work: (n: number) => n });
+    expect(await router.ref.ask('work', 1)).toBe(1);
+    router.removeWorker('w');
+    let t0 = performance.now();
+    await expect(router.ref.ask('work', 2)).rejects.toMatchObject({ code: 'NO_WORKERS' });
+    expect(performance.now() - t0).toBeGreaterThanOrEqual(150);
+    t0 = performance.now();
+    await expect(router.ref.ask('work', 3)).rejects.toMatchObject({ code: 'NO_WORKERS' }); // past the grace: on the next turn
+    expect(performance.now() - t0).toBeLessThan(100);
+
+    router.addWorker('w');
+    expect(await router.ref.ask('work', 4)).toBe(4);
+    router.removeWorker('w');
+    const asked = router.ref.ask('work', 5).catch((err: unknown) => err);
+    const closed = system.close();
+    expect(await asked).toMatchObject({ code: 'SYSTEM_CLOSED' });
+    await closed;
   });
 });
