@@ -958,6 +958,10 @@ export class MailboxTransport implements ActorTransport {
       .sort();
   }
 
+  wentAt(name: string): number | undefined {
+    return this.tracked.has(name) ? performance.now() : this.mailboxes.ref(name).lostAt;
+  }
+
   private track(name: string): void {
     const at = registry.lookup(name);
     if (at) this.tracked.set(name, at);

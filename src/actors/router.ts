@@ -89,6 +89,16 @@ export interface RouterHost {
   /** True once the system, or the runtime under it, began to close. */
   readonly shuttingDown: boolean;
   /**
+   * How long after its last worker left a router waits to fail an ask for want of workers (the
+   * system's `goneGraceMs`). When every process of a program is signalled at once (systemd's
+   * stop, nodemon's and pm2's kill of the process tree), the workers may leave before this
+   * process has handled its own signal (a busy or descheduled process took up to 25 ms on a
+   * loaded machine): the ask then fails as the close's (`SYSTEM_CLOSED`, which the ending process
+   * drops) instead of as `NO_WORKERS`, which ended an unguarded loop of asks, and its process,
+   * with code 1 and a stack trace.
+   */
+  readonly goneGraceMs: number;
+  /**
    * True once new asks are refused: from the start of the close, except while it takes in what
    * other hosts had sent before it left them (those asks are routed, and answered).
    */
@@ -135,15 +145,6 @@ const AWAIT_SLOW_CHECK_MS = 1000;
 
 /** Workers that left whose counts a router keeps (see `Router.counts`). */
 const KEPT_DEPARTED = 64;
-/**
- * How long after its last worker left a router waits to fail an ask for want of workers. When
- * every process of a program is signalled at once (systemd's stop, nodemon's and pm2's kill of
- * the process tree), the workers may leave before this process has handled its own signal (a
- * busy or descheduled process took up to 25 ms on a loaded machine): the ask then fails as the
- * close's (`SYSTEM_CLOSED`, which the ending process drops) instead of as `NO_WORKERS`, which
- * ended an unguarded loop of asks, and its process, with code 1 and a stack trace.
- */
-const LOST_WORKERS_GRACE_MS = 200;
 
 /** How many more unanswered asks than the least busy worker a round-robin worker may hold before its turns are skipped. */
 const ROUND_ROBIN_SLACK = 8;
@@ -200,7 +201,7 @@ export class Router<C = AnyContract> implements SystemEndpoint, AskForwarder {
   private readonly counts = new Map<string, WorkerCounts>();
   /** Workers that left the pool, oldest first (see {@link counts}). */
   private departed: string[] = [];
-  /** When the pool last became empty (`performance.now()`), or -Infinity: see {@link LOST_WORKERS_GRACE_MS}. */
+  /** When the pool last became empty (`performance.now()`), or -Infinity: see {@link RouterHost.goneGraceMs}. */
   private lostWorkersAt = -Infinity;
   private ring: { hash: number; worker: string }[] = [];
   private nextIndex = 0;
@@ -567,7 +568,7 @@ export class Router<C = AnyContract> implements SystemEndpoint, AskForwarder {
       // retry loop) would otherwise run from microtask to microtask, and the timers that bring
       // workers back (a pool's restart, a child's readiness) would never run.
       const fail = (): void => this.system.reply(envelope, EnvelopeKind.failure, this.noWorkersFailure());
-      const graceLeft = this.lostWorkersAt + LOST_WORKERS_GRACE_MS - performance.now();
+      const graceLeft = this.lostWorkersAt + this.system.goneGraceMs - performance.now();
       if (graceLeft > 0 && !this.system.shuttingDown) setTimeout(fail, graceLeft);
       else setImmediate(fail);
       return;
@@ -585,7 +586,7 @@ export class Router<C = AnyContract> implements SystemEndpoint, AskForwarder {
 
   /**
    * Why an ask found no worker, said when it fails (a turn after; within
-   * {@link LOST_WORKERS_GRACE_MS} of the last worker's leaving, then): while the system closes
+   * {@link RouterHost.goneGraceMs} of the last worker's leaving, then): while the system closes
    * (Ctrl-C, close()) its pool's workers leave first, and the ask fails because of the close,
    * which the caller can tell from a misconfigured router. Read then, not when the ask came.
    */

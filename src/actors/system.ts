@@ -108,7 +108,12 @@ export interface ActorSystemOptions {
   container?: DependencyContainer | undefined;
   /** Timeout of asks that give none (default 10 000 ms). */
   askTimeoutMs?: number | undefined;
-  /** After a name goes away, asks pending on it fail after this grace (replies already on their way still win). Default 100 ms. */
+  /**
+   * After a name goes away, asks pending on it fail after this grace (replies already on their
+   * way still win), and so do asks made to it meanwhile, and a router's asks after its last
+   * worker left; each as `SYSTEM_CLOSED` if the system began to close meanwhile (every process
+   * of a program signalled at once: docs/actors.md). Default 100 ms.
+   */
   goneGraceMs?: number | undefined;
   /** Runs at the end of {@link ActorSystem.close} (e.g. closing a runtime the system owns). */
   afterClose?: (() => void | Promise<void>) | undefined;
@@ -277,7 +282,13 @@ export class ActorSystem implements RefHost, CellHost {
   private readonly askTimeoutMs: number;
   /** Walk every value sent against the cross-process rule (option `checkValues`). */
   private readonly checkValues: boolean;
-  private readonly goneGraceMs: number;
+  /** @internal See {@link ActorSystemOptions.goneGraceMs} (routers wait it too, after their last worker left). */
+  readonly goneGraceMs: number;
+  /**
+   * Names that went away within the last {@link goneGraceMs}, with when (`performance.now()`),
+   * oldest first: an ask made to one meanwhile fails once the grace is over (see {@link afterGoneGrace}).
+   */
+  private readonly recentlyGone = new Map<string, number>();
   private nextAskId = 1;
   /** Incoming messages are no longer accepted (close started). */
   private draining = false;
@@ -742,7 +753,8 @@ export class ActorSystem implements RefHost, CellHost {
       const unsettled = this.forget(id);
       this.deadLetter(to, envelope, 'unknown-actor');
       // On a later turn, as a router's NO_WORKERS: a loop asking again at once lets timers run.
-      if (unsettled !== undefined) setImmediate(() => unsettled.reject(this.lostError(unsettled, () => new ActorNotFoundError(to, action))));
+      if (unsettled !== undefined)
+        this.afterGoneGrace(to, this.transport.wentAt?.(to), () => unsettled.reject(this.lostError(unsettled, () => new ActorNotFoundError(to, action))));
     }
     return span === undefined ? promise : traceAsked(span, promise);
   }
@@ -992,6 +1004,8 @@ export class ActorSystem implements RefHost, CellHost {
   /** A name went away: asks pending on it (or routed to it) fail, or are given to another worker, after a short grace (a reply already sent still wins). */
   private onGone(name: string): void {
     this.stats.forget(name);
+    this.recentlyGone.delete(name);
+    if (this.goneGraceMs > 0) this.recentlyGone.set(name, performance.now());
     const ids = this.pending.select((p) => (p.router !== undefined ? p.worker : p.to) === name).map((p) => p.id);
     if (ids.length === 0) return;
     // (a slice per turn: a child that a close stopped may have been given 500,000 asks)
@@ -1116,7 +1130,33 @@ export class ActorSystem implements RefHost, CellHost {
       if (p.router !== undefined) p.router.settled(p.worker!);
       if (this.forget(envelope.id)) p.reject(err);
     } else if (p.router !== undefined && p.worker === to) this.workerLost(p, (w) => new ActorNotFoundError(w, envelope.action));
-    else if (this.forget(envelope.id)) p.reject(withoutStack(() => this.lostError(p, () => new ActorNotFoundError(to, envelope.action))));
+    // (a name this process had sent to: it went away just now)
+    else
+      this.afterGoneGrace(to, performance.now(), () => {
+        if (this.forget(p.id)) p.reject(withoutStack(() => this.lostError(p, () => new ActorNotFoundError(to, envelope.action))));
+      });
+  }
+
+  /**
+   * Runs `fail` (an ask's failure for want of `to`) on a later turn, and not before
+   * {@link goneGraceMs} has passed since `to` went away, when it went away just now (among
+   * {@link recentlyGone}, or at `wentAt`, as the sender or the transport saw it). The
+   * failure is made when it runs, so an ask whose system began to close meanwhile fails as the
+   * close's: when every process of a program is signalled at once (systemd's stop, nodemon's and
+   * pm2's kill of the process tree), the actors of the others may go before a busy process has
+   * handled its own signal, and `ACTOR_NOT_FOUND` ended an unguarded loop of asks, and its
+   * process, with code 1 and a stack trace instead of as the signal means.
+   */
+  private afterGoneGrace(to: string, wentAt: number | undefined, fail: () => void): void {
+    const now = performance.now();
+    for (const [name, at] of this.recentlyGone) {
+      if (at + this.goneGraceMs > now) break;
+      this.recentlyGone.delete(name);
+    }
+    const goneAt = this.recentlyGone.get(to) ?? wentAt;
+    const wait = goneAt === undefined || this.shuttingDown ? 0 : goneAt + this.goneGraceMs - now;
+    if (wait > 0) setTimeout(fail, wait);
+    else setImmediate(fail);
   }
 
   // ---------------------------------------------------------------- endpoints (routers)

@@ -188,6 +188,13 @@ export interface ActorTransport {
    */
   onUndeliverable?(handler: (to: string, envelope: Envelope, cause?: unknown, reason?: DeadLetterReason) => void): void;
   /**
+   * When (`performance.now()`) `name`, which `deliver` just found no one holds, went away as this
+   * transport saw it (a send found its mailbox gone; or it was there at the last send and its
+   * going is not reported on {@link gone$} yet: now), or undefined when it does not know it went
+   * (optional; an ask to a name that went within the system's `goneGraceMs` fails after it).
+   */
+  wentAt?(name: string): number | undefined;
+  /**
    * The system began to close (optional): messages stop coming from where another process can
    * take them instead (the cluster bridge leaves the queue groups of this process's names and
    * tells the other hosts they are gone, so that their asks go to another host serving the

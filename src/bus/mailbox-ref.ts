@@ -42,6 +42,8 @@ interface PendingSend {
 /** A handle to send to one named mailbox, wherever in the group it lives. */
 export class MailboxRef<T = unknown> {
   private address: MailboxAddress | undefined;
+  /** When (`performance.now()`) a send last found the name's known address gone, and none other. */
+  private lostAtMs: number | undefined;
   private readonly queue: PendingSend[] = [];
   private retryTimer: NodeJS.Immediate | undefined;
   private waitingForRoom = false;
@@ -222,9 +224,11 @@ export class MailboxRef<T = unknown> {
   /** The mailbox at `at` closed or its process is gone: true when the name now lives elsewhere (send there, once). */
   private moved(at: MailboxAddress, tries: number): boolean {
     this.address = undefined;
-    if (tries > 0) return false;
-    const now = registry.lookup(this.name);
-    if (!now || (now.slot === at.slot && now.generation === at.generation && now.id === at.id)) return false;
+    const now = tries > 0 ? undefined : registry.lookup(this.name);
+    if (!now || (now.slot === at.slot && now.generation === at.generation && now.id === at.id)) {
+      this.lostAtMs = performance.now();
+      return false;
+    }
     this.address = now;
     return true;
   }
@@ -407,6 +411,14 @@ export class MailboxRef<T = unknown> {
   /** @internal true when nothing waits to be sent (no send queued for room, no retry pending). */
   get idle(): boolean {
     return this.queue.length === 0 && this.retryTimer === undefined && !this.waitingForRoom;
+  }
+
+  /**
+   * @internal When (`performance.now()`) a send last found the mailbox it knew for the name
+   * closed or its process gone, and no other under the name: the name went away then.
+   */
+  get lostAt(): number | undefined {
+    return this.lostAtMs;
   }
 
   /** @internal true when the name's address is known from an earlier send (the name existed then). */

@@ -506,6 +506,10 @@ export class ClusterTransport implements ActorTransport {
     this.local.onUndeliverable?.(handler);
   }
 
+  wentAt(name: string): number | undefined {
+    return this.local.wentAt?.(name);
+  }
+
   unsent(): number {
     return this.local.unsent?.() ?? 0;
   }
