@@ -1004,6 +1004,7 @@ export class ActorSystem implements RefHost, CellHost {
   /** A name went away: asks pending on it (or routed to it) fail, or are given to another worker, after a short grace (a reply already sent still wins). */
   private onGone(name: string): void {
     this.stats.forget(name);
+    this.forgetLongGone(performance.now());
     this.recentlyGone.delete(name);
     if (this.goneGraceMs > 0) this.recentlyGone.set(name, performance.now());
     const ids = this.pending.select((p) => (p.router !== undefined ? p.worker : p.to) === name).map((p) => p.id);
@@ -1149,14 +1150,19 @@ export class ActorSystem implements RefHost, CellHost {
    */
   private afterGoneGrace(to: string, wentAt: number | undefined, fail: () => void): void {
     const now = performance.now();
-    for (const [name, at] of this.recentlyGone) {
-      if (at + this.goneGraceMs > now) break;
-      this.recentlyGone.delete(name);
-    }
+    this.forgetLongGone(now);
     const goneAt = this.recentlyGone.get(to) ?? wentAt;
     const wait = goneAt === undefined || this.shuttingDown ? 0 : goneAt + this.goneGraceMs - now;
     if (wait > 0) setTimeout(fail, wait);
     else setImmediate(fail);
+  }
+
+  /** Drops the names of {@link recentlyGone} whose grace is over (a program whose actors come and go keeps none longer). */
+  private forgetLongGone(now: number): void {
+    for (const [name, at] of this.recentlyGone) {
+      if (at + this.goneGraceMs > now) break;
+      this.recentlyGone.delete(name);
+    }
   }
 
   // ---------------------------------------------------------------- endpoints (routers)

@@ -64,4 +64,13 @@ describe('asking again at once on each failure', () => {
     expect(await asked).toMatchObject({ code: 'SYSTEM_CLOSED' });
     await closed;
   });
+
+  it('keeps the names that went away only for the grace: actors that come and go leave nothing behind', async () => {
+    const system = new ActorSystem({ transport: new InProcessHub().connect(), goneGraceMs: 5 });
+    for (let i = 0; i < 2000; i++) await system.stop(await system.spawn(`session-${i}`, { hi: () => i }));
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    await system.stop(await system.spawn('last', { hi: () => 0 }));
+    expect((system as unknown as { recentlyGone: Map<string, number> }).recentlyGone.size).toBeLessThanOrEqual(1);
+    await system.close();
+  });
 });
