@@ -153,6 +153,22 @@ describe('when the application listens to the signal', () => {
     }
   });
 
+  it.each(shutdownSignals)(
+    "%s delivered twice a few ms apart (npm forwarding the terminal's Ctrl-C to the script it runs) is one: the application's shutdown runs to its end",
+    async (signal) => {
+      const g = group('sdtwice');
+      const p = await launchTarget(g, { entry: 'actors', load: 'asks', appListener: 'graceful' });
+      p.child.kill(signal);
+      await sleep(5);
+      p.child.kill(signal);
+      const r = await p.ended;
+      // (before, the second was taken as the user's "now": the process ended by the signal, its own shutdown cut short)
+      expect({ code: r.code, signal: r.signal }, r.stderr).toEqual({ code: 0, signal: null });
+      expect(p.out()).toContain('app-listener');
+      expect(g.leftovers()).toEqual([]);
+    },
+  );
+
   it('a second signal during a shutdown that hangs still closes, ends the process and leaves nothing', async () => {
     const g = group('sdhang');
     const p = await launchTarget(g, { entry: 'actors', load: 'timer', appListener: 'hangs' });

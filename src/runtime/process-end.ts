@@ -44,6 +44,16 @@ function nodeAnswers(signal: NodeJS.Signals): boolean {
   return (process.report.reportOnSignal && process.report.signal === signal) || heapSnapshotSignal() === signal;
 }
 
+/**
+ * How soon a repeat of the same signal is taken for the same one. A program run by `npm start`
+ * (npm forwards SIGINT and SIGTERM to the script it runs) gets a terminal's Ctrl-C twice: from the
+ * terminal, to its whole process group, and from npm, as soon as npm's own loop turns. When the
+ * two came apart, the second was taken as the user's "now": the close was cut short (an
+ * application's own graceful shutdown too: it ended by the signal instead of its own exit code),
+ * and during the start the process ended at once, leaving the group's files.
+ */
+const SAME_SIGNAL_MS = 200;
+
 /** @internal A signal handler: what mpbus does with a signal the application left to it. */
 export type SignalTarget = (signal: NodeJS.Signals) => void;
 
@@ -67,6 +77,8 @@ export class SignalWatch {
   private signals = 0;
   private target: SignalTarget | undefined;
   private pending: NodeJS.Signals | undefined;
+  /** The last signal taken, and when (`performance.now()`): see {@link SAME_SIGNAL_MS}. */
+  private last: { signal: NodeJS.Signals; at: number } | undefined;
 
   private constructor(private readonly log: Logger) {
     // First in line, so the application's listeners (a `once` one included) are still counted.
@@ -103,6 +115,9 @@ export class SignalWatch {
   private readonly onSignal = (signal: NodeJS.Signals): void => {
     const applicationListens = process.listenerCount(signal) > 1;
     if (APPLICATION_SIGNALS.has(signal) && (applicationListens || nodeAnswers(signal))) return;
+    const at = performance.now();
+    if (this.last?.signal === signal && at - this.last.at < SAME_SIGNAL_MS) return;
+    this.last = { signal, at };
     this.signals += 1;
     if (this.signals === 1 && applicationListens) return;
     if (this.target) return this.target(signal);
