@@ -89,15 +89,15 @@ export interface RouterHost {
   /** True once the system, or the runtime under it, began to close. */
   readonly shuttingDown: boolean;
   /**
-   * How long after its last worker left a router waits to fail an ask for want of workers (the
-   * system's `goneGraceMs`). When every process of a program is signalled at once (systemd's
-   * stop, nodemon's and pm2's kill of the process tree), the workers may leave before this
-   * process has handled its own signal (a busy or descheduled process took up to 25 ms on a
-   * loaded machine): the ask then fails as the close's (`SYSTEM_CLOSED`, which the ending process
-   * drops) instead of as `NO_WORKERS`, which ended an unguarded loop of asks, and its process,
-   * with code 1 and a stack trace.
+   * Runs `fail`, an ask's failure for want of a worker, on a later turn, and not before the
+   * system's `goneGraceMs` has passed since `goneAt` (when the router's last worker left). When
+   * every process of a program is signalled at once (systemd's stop, nodemon's and pm2's kill of
+   * the process tree), the workers may leave before this process has handled its own signal (a
+   * busy or descheduled process took up to 25 ms on a loaded machine): the ask then fails as the
+   * close's (`SYSTEM_CLOSED`, which the ending process drops) instead of as `NO_WORKERS`, which
+   * ended an unguarded loop of asks, and its process, with code 1 and a stack trace.
    */
-  readonly goneGraceMs: number;
+  afterGoneGrace(goneAt: number | undefined, fail: () => void): void;
   /**
    * True once new asks are refused: from the start of the close, except while it takes in what
    * other hosts had sent before it left them (those asks are routed, and answered).
@@ -201,8 +201,8 @@ export class Router<C = AnyContract> implements SystemEndpoint, AskForwarder {
   private readonly counts = new Map<string, WorkerCounts>();
   /** Workers that left the pool, oldest first (see {@link counts}). */
   private departed: string[] = [];
-  /** When the pool last became empty (`performance.now()`), or -Infinity: see {@link RouterHost.goneGraceMs}. */
-  private lostWorkersAt = -Infinity;
+  /** When the pool last became empty (`performance.now()`): see {@link RouterHost.afterGoneGrace}. */
+  private lostWorkersAt: number | undefined;
   private ring: { hash: number; worker: string }[] = [];
   private nextIndex = 0;
   private redelivered = 0;
@@ -567,10 +567,7 @@ export class Router<C = AnyContract> implements SystemEndpoint, AskForwarder {
       // On a later turn of the event loop: a caller that asks again at once on each failure (a
       // retry loop) would otherwise run from microtask to microtask, and the timers that bring
       // workers back (a pool's restart, a child's readiness) would never run.
-      const fail = (): void => this.system.reply(envelope, EnvelopeKind.failure, this.noWorkersFailure());
-      const graceLeft = this.lostWorkersAt + this.system.goneGraceMs - performance.now();
-      if (graceLeft > 0 && !this.system.shuttingDown) setTimeout(fail, graceLeft);
-      else setImmediate(fail);
+      this.system.afterGoneGrace(this.lostWorkersAt, () => this.system.reply(envelope, EnvelopeKind.failure, this.noWorkersFailure()));
       return;
     }
     const c = this.count(worker);
@@ -585,10 +582,11 @@ export class Router<C = AnyContract> implements SystemEndpoint, AskForwarder {
   }
 
   /**
-   * Why an ask found no worker, said when it fails (a turn after; within
-   * {@link RouterHost.goneGraceMs} of the last worker's leaving, then): while the system closes
-   * (Ctrl-C, close()) its pool's workers leave first, and the ask fails because of the close,
-   * which the caller can tell from a misconfigured router. Read then, not when the ask came.
+   * Why an ask found no worker, said when it fails (a turn after; within the system's
+   * `goneGraceMs` of the last worker's leaving, then: {@link RouterHost.afterGoneGrace}): while
+   * the system closes (Ctrl-C, close()) its pool's workers leave first, and the ask fails
+   * because of the close, which the caller can tell from a misconfigured router. Read then, not
+   * when the ask came.
    */
   private noWorkersFailure(): { name: string; code: string; message: string } {
     if (this.system.shuttingDown)

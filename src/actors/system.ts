@@ -282,8 +282,7 @@ export class ActorSystem implements RefHost, CellHost {
   private readonly askTimeoutMs: number;
   /** Walk every value sent against the cross-process rule (option `checkValues`). */
   private readonly checkValues: boolean;
-  /** @internal See {@link ActorSystemOptions.goneGraceMs} (routers wait it too, after their last worker left). */
-  readonly goneGraceMs: number;
+  private readonly goneGraceMs: number;
   /**
    * Names that went away within the last {@link goneGraceMs}, with when (`performance.now()`),
    * oldest first: an ask made to one meanwhile fails once the grace is over (see {@link afterGoneGrace}).
@@ -754,7 +753,9 @@ export class ActorSystem implements RefHost, CellHost {
       this.deadLetter(to, envelope, 'unknown-actor');
       // On a later turn, as a router's NO_WORKERS: a loop asking again at once lets timers run.
       if (unsettled !== undefined)
-        this.afterGoneGrace(to, this.transport.wentAt?.(to), () => unsettled.reject(this.lostError(unsettled, () => new ActorNotFoundError(to, action))));
+        this.afterGoneGrace(this.goneAt(to, this.transport.wentAt?.(to)), () =>
+          unsettled.reject(this.lostError(unsettled, () => new ActorNotFoundError(to, action))),
+        );
     }
     return span === undefined ? promise : traceAsked(span, promise);
   }
@@ -1133,26 +1134,32 @@ export class ActorSystem implements RefHost, CellHost {
     } else if (p.router !== undefined && p.worker === to) this.workerLost(p, (w) => new ActorNotFoundError(w, envelope.action));
     // (a name this process had sent to: it went away just now)
     else
-      this.afterGoneGrace(to, performance.now(), () => {
+      this.afterGoneGrace(this.goneAt(to, performance.now()), () => {
         if (this.forget(p.id)) p.reject(withoutStack(() => this.lostError(p, () => new ActorNotFoundError(to, envelope.action))));
       });
   }
 
   /**
-   * Runs `fail` (an ask's failure for want of `to`) on a later turn, and not before
-   * {@link goneGraceMs} has passed since `to` went away, when it went away just now (among
-   * {@link recentlyGone}, or at `wentAt`, as the sender or the transport saw it). The
-   * failure is made when it runs, so an ask whose system began to close meanwhile fails as the
-   * close's: when every process of a program is signalled at once (systemd's stop, nodemon's and
-   * pm2's kill of the process tree), the actors of the others may go before a busy process has
-   * handled its own signal, and `ACTOR_NOT_FOUND` ended an unguarded loop of asks, and its
-   * process, with code 1 and a stack trace instead of as the signal means.
+   * When `to` went away, if just now: among {@link recentlyGone}, else `wentAt`, as the sender or
+   * the transport saw it.
    */
-  private afterGoneGrace(to: string, wentAt: number | undefined, fail: () => void): void {
-    const now = performance.now();
-    this.forgetLongGone(now);
-    const goneAt = this.recentlyGone.get(to) ?? wentAt;
-    const wait = goneAt === undefined || this.shuttingDown ? 0 : goneAt + this.goneGraceMs - now;
+  private goneAt(to: string, wentAt: number | undefined): number | undefined {
+    this.forgetLongGone(performance.now());
+    return this.recentlyGone.get(to) ?? wentAt;
+  }
+
+  /**
+   * @internal Runs `fail` (an ask's failure for want of an actor, or of a router's workers) on a
+   * later turn, and not before {@link goneGraceMs} has passed since `goneAt`, when what it wanted
+   * went away (`goneAt`) that recently. The failure is made when it runs, so an ask whose system
+   * began to close meanwhile fails as the close's: when every process of a program is signalled
+   * at once (systemd's stop, nodemon's and pm2's kill of the process tree), the actors of the
+   * others may go before a busy process has handled its own signal, and `ACTOR_NOT_FOUND` (or a
+   * router's `NO_WORKERS`) ended an unguarded loop of asks, and its process, with code 1 and a
+   * stack trace instead of as the signal means.
+   */
+  afterGoneGrace(goneAt: number | undefined, fail: () => void): void {
+    const wait = goneAt === undefined || this.shuttingDown ? 0 : goneAt + this.goneGraceMs - performance.now();
     if (wait > 0) setTimeout(fail, wait);
     else setImmediate(fail);
   }
