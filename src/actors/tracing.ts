@@ -12,6 +12,8 @@
  * with that one test. See docs/observability.md, "Traces".
  */
 import { createRequire } from 'node:module';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import type * as Api from '@opentelemetry/api';
 import { describeThrown } from '../errors.js';
 import { EnvelopeKind, type DeliveryStatus, type Envelope } from './transport.js';
@@ -38,7 +40,9 @@ function loadApi(): OtelApi | null {
     try {
       // Synchronous, so an ActorSystem's constructor can look; the API keeps its registrations
       // in one process-wide global, shared with the application's own import of it.
-      api = createRequire(import.meta.url)('@opentelemetry/api') as OtelApi;
+      // (a CommonJS bundle leaves `import.meta` empty: the package is then looked for from the working directory)
+      const from = (import.meta.url as string | undefined) ?? pathToFileURL(join(process.cwd(), 'index.js')).href;
+      api = createRequire(from)('@opentelemetry/api') as OtelApi;
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'MODULE_NOT_FOUND') throw err;
       api = null;
