@@ -39,11 +39,18 @@ export function findPackageRoot(moduleUrl: string | undefined): string {
       if (dirname(dir) === dir) break;
     }
   }
-  const where =
-    from === undefined ? 'in a module that has no file URL (a CommonJS bundle)' : `at ${from}, with no mpbus package.json beside a binding.gyp above it`;
-  throw new MpBusError(
+  throw bundledError(
+    from === undefined
+      ? 'runs in a module that has no file URL (a CommonJS bundle)'
+      : `runs at ${from}, with no mpbus package.json beside a binding.gyp above it`,
+  );
+}
+
+/** `ADDON_MISSING` for mpbus's code taken into a bundle, `what` saying how that showed. */
+export function bundledError(what: string): MpBusError {
+  return new MpBusError(
     ErrorCodes.addonMissing,
-    `mpbus's code runs ${where}: a bundler (esbuild, webpack, rollup, ncc) took mpbus into the bundle, away from its native addon. ` +
+    `mpbus's code ${what}: a bundler (esbuild, webpack, rollup, ncc) took mpbus into the bundle, away from its native addon. ` +
       `Keep mpbus out of the bundle (esbuild --external:mpbus or --packages=external, webpack externals, rollup external) and install it beside the bundle (npm install mpbus); ` +
       `if nothing bundled it, reinstall mpbus`,
   );

@@ -6,7 +6,7 @@ import { createRequire } from 'node:module';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { MpBusError, ErrorCodes } from '../errors.js';
-import { packageRoot } from '../package-root.js';
+import { bundledError, packageRoot } from '../package-root.js';
 
 /** Functions of native/eal.cc. */
 export interface EalBinding {
@@ -130,8 +130,15 @@ export function addon(): Addon {
       `mpbus's native addon is not built (${path})${pnpm}: run \`npx mpbus setup\` (installs DPDK 22.11's development files, g++, make and python3, reserves hugepages, then builds the addon), or, with those installed, \`npm rebuild mpbus\``,
     );
   }
-  const require = createRequire(import.meta.url);
-  const binding = require(path) as Addon;
+  let binding: Addon;
+  try {
+    binding = createRequire(import.meta.url)(path) as Addon;
+  } catch (err) {
+    // The file is there, so the require that cannot find it is not Node's: webpack puts its own
+    // in place of createRequire's, and fails so when it took mpbus into a bundle.
+    if ((err as NodeJS.ErrnoException).code === 'MODULE_NOT_FOUND') throw bundledError(`loads its native addon (${path}) through a require that cannot find that file, though it is there`);
+    throw err;
+  }
   binding.setErrorClass(MpBusError);
   loaded = binding;
   return binding;
