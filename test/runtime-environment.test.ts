@@ -122,6 +122,52 @@ describe.runIf(isRoot && hasTools)('a machine that is not ready', () => {
     }
   });
 
+  // A service's user with a directory of its own in the machine's mount: before the option
+  // hugeDir, every hugetlbfs mount had to be writable, and --huge-dir in extraEalArgs was refused
+  // so (with it, the group's files would not have been found to remove).
+  it('without root, with a directory of its own in the hugetlbfs mount (hugeDir): a primary and its launched child start there and leave nothing', () => {
+    const prefix = uniquePrefix('hugedir');
+    const hugeDir = mkdtempSync('/dev/hugepages/mpbus-test-');
+    const runtimeRoot = mkdtempSync(join(tmpdir(), 'mpbus-xdg-'));
+    for (const dir of [hugeDir, runtimeRoot]) chownSync(dir, 65534, 65534);
+    try {
+      const asNobody = [
+        '--reuid=65534',
+        '--regid=65534',
+        '--clear-groups',
+        'env',
+        `XDG_RUNTIME_DIR=${runtimeRoot}`,
+        process.execPath,
+        startOnceForNobody(),
+        prefix,
+      ];
+      expect(run('setpriv', asNobody).message).toMatch(/^permission denied on the hugetlbfs mount \/dev\/hugepages.*named by the option hugeDir/);
+      const r = run('setpriv', [...asNobody, 'hugedir', hugeDir]);
+      expect(r).toEqual({ processType: 'primary', launched: true, files: expect.any(Number) });
+      expect((r as { files: number }).files).toBeGreaterThan(0);
+      expect(readdirSync(hugeDir)).toEqual([]);
+      expect(readdirSync(join(runtimeRoot, 'dpdk'))).toEqual([]);
+    } finally {
+      rmSync(hugeDir, { recursive: true, force: true });
+      rmSync(runtimeRoot, { recursive: true, force: true });
+    }
+  });
+
+  it("a killed primary's files in its hugeDir are found and removed by the group's next primary, which has none", () => {
+    const prefix = uniquePrefix('hugedirkill');
+    const hugeDir = mkdtempSync('/dev/hugepages/mpbus-test-');
+    try {
+      const killed = run(process.execPath, [startOnce, prefix, 'hugedir', hugeDir, 'kill']);
+      expect(killed).toEqual({ processType: 'primary', files: expect.any(Number) });
+      expect(readdirSync(hugeDir).length).toBe((killed as { files: number }).files);
+      expect(run(process.execPath, [startOnce, prefix])).toEqual({ processType: 'primary' });
+      expect(readdirSync(hugeDir)).toEqual([]);
+      expect(existsSync(`/var/run/dpdk/${prefix}`)).toBe(false);
+    } finally {
+      rmSync(hugeDir, { recursive: true, force: true });
+    }
+  });
+
   it.each([
     ['no hugepages reserved', 'HugePages_Total', /HugePages_Total is 0.*nr_hugepages/],
     ['every hugepage in use', 'HugePages_Free', /HugePages_Free is 0.*stop other DPDK groups/],

@@ -67,7 +67,7 @@ describe('independent groups', () => {
 });
 
 describe('settings a secondary must share with its primary', () => {
-  it('a secondary whose legacyMem or singleFileSegments differ is refused, naming both values, before DPDK runs', async () => {
+  it('a secondary whose legacyMem, singleFileSegments or hugeDir differ is refused, naming both values, before DPDK runs', async () => {
     const g = group('mismatch');
     await g.startAgent({ procType: 'primary' });
     const s = await g.spawn();
@@ -76,8 +76,22 @@ describe('settings a secondary must share with its primary', () => {
     await expect(legacy).rejects.toThrow(/legacyMem: primary false, this process true/);
     const single = s.start({ procType: 'secondary', singleFileSegments: true });
     await expect(single).rejects.toThrow(/singleFileSegments: primary false, this process true/);
+    // a secondary needs no hugeDir (DPDK reads the primary's); one it gives must be the primary's
+    const hugeDir = s.start({ procType: 'secondary', hugeDir: '/dev/hugepages' });
+    await expect(hugeDir).rejects.toThrow(/hugeDir: primary DPDK's hugetlbfs mounts, this process \/dev\/hugepages/);
     // refused before rte_eal_init: the same process can still join with matching settings
     expect((await s.start({ procType: 'secondary' })).processType).toBe('secondary');
+  });
+
+  // A launched child's plain startActorSystem() under a primary with singleFileSegments: true was
+  // SETTINGS_MISMATCH, and its pool's launch CHILD_FAILED.
+  it("a secondary that leaves them out takes the primary's", async () => {
+    const g = group('takes');
+    await g.startAgent({ procType: 'primary', singleFileSegments: true });
+    const s = await g.spawn();
+    expect((await s.start({ procType: 'secondary' })).processType).toBe('secondary');
+    const auto = await g.spawn();
+    expect((await auto.start({ procType: 'auto' })).processType).toBe('secondary');
   });
 
   it('a secondary of another mpbus or DPDK version than the primary is refused, naming both versions', async () => {

@@ -216,19 +216,26 @@ export function checkEnvironment(group: GroupFiles): void {
   if (hugetlbfsMounts().length === 0) {
     throw new MpBusError(ErrorCodes.hugetlbfsNotMounted, `hugetlbfs is not mounted: run ${MOUNT_FIX}`);
   }
-  const mounts = [...new Set(hugetlbfsMounts())].map((dir) => ({ dir, code: writeErrorOf(dir) }));
-  const readOnlyMounts = mounts.filter((m) => m.code === 'EROFS').map((m) => m.dir);
-  if (readOnlyMounts.length > 0) {
+  // (the group's hugeDir, this process's or its live primary's, is the one DPDK uses; else the mounts)
+  const settingsDir = group.hugeDir === undefined ? group.readSettings()?.hugeDir : undefined;
+  const hugeDir = group.hugeDir ?? (typeof settingsDir === 'string' && group.primaryAlive() ? settingsDir : undefined);
+  const what = hugeDir === undefined ? 'the hugetlbfs mount' : 'the hugeDir';
+  const dirs = (hugeDir === undefined ? [...new Set(hugetlbfsMounts())] : [hugeDir]).map((dir) => ({ dir, code: writeErrorOf(dir) }));
+  const readOnly = dirs.filter((m) => m.code === 'EROFS').map((m) => m.dir);
+  if (readOnly.length > 0) {
     throw new MpBusError(
       ErrorCodes.permissionDenied,
-      `the hugetlbfs mount ${readOnlyMounts.join(', ')} is read-only: DPDK creates the group's hugepage files there; mount it read-write (in a container: a writable hugepages volume)`,
+      `${what} ${readOnly.join(', ')} is read-only: DPDK creates the group's hugepage files there; mount it read-write (in a container: a writable hugepages volume)`,
     );
   }
-  const unwritable = mounts.filter((m) => m.code !== undefined).map((m) => m.dir);
+  const unwritable = dirs.filter((m) => m.code !== undefined).map((m) => m.dir);
   if (unwritable.length > 0) {
+    const uid = process.getuid?.() ?? '$USER';
     throw new MpBusError(
       ErrorCodes.permissionDenied,
-      `permission denied on the hugetlbfs mount ${unwritable.join(', ')}: run as root, or give this user the mount (chown ${process.getuid?.() ?? '$USER'} ${unwritable.join(' ')} as root, or mount it with uid=/gid= options)`,
+      hugeDir === undefined
+        ? `permission denied on the hugetlbfs mount ${unwritable.join(', ')}: run as root, or give this user the mount (chown ${uid} ${unwritable.join(' ')} as root, or mount it with uid=/gid= options), or a directory of its own there, named by the option hugeDir (as root: mkdir ${unwritable[0]}/<name> && chown ${uid} ${unwritable[0]}/<name>)`
+        : `permission denied on the hugeDir ${hugeDir}, where the group's hugepage files are: run as root, or give this user the directory (chown ${uid} ${hugeDir} as root)`,
     );
   }
   const blocker = group.writeBlocker();

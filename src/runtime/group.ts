@@ -14,7 +14,20 @@
  * - `mpbus_intr_end_<pid>`: the interrupt relay's last seq (src/interrupts/relay-protocol.ts).
  */
 import { filePrefix } from '../validation.js';
-import { existsSync, mkdirSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync, renameSync, accessSync, constants, statSync } from 'node:fs';
+import {
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  readlinkSync,
+  rmSync,
+  writeFileSync,
+  renameSync,
+  accessSync,
+  constants,
+  statfsSync,
+  statSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import { addon } from '../native/addon.js';
 import { COUNTERS_FILE } from './counters-layout.js';
@@ -28,6 +41,8 @@ export interface GroupSettings {
   dpdkVersion: string;
   legacyMem: boolean;
   singleFileSegments: boolean;
+  /** The primary's option hugeDir (its real path), absent when DPDK chose the mounts. */
+  hugeDir?: string | undefined;
   primaryPid: number;
   /** The primary's PID namespace (`/proc/self/ns/pid`, `pid:[inode]`); absent in older settings. */
   pidNamespace?: string | undefined;
@@ -79,6 +94,18 @@ export function hugetlbfsMounts(): string[] {
       .map((f) => f[1]!.replace(/\\040/g, ' '));
   } catch {
     return [];
+  }
+}
+
+/** statfs's f_type of a hugetlbfs file system (linux/magic.h). */
+const HUGETLBFS_MAGIC = 0x958458f6;
+
+/** Whether `dir` is a directory on hugetlbfs (a mount or a directory within one). */
+export function onHugetlbfs(dir: string): boolean {
+  try {
+    return statSync(dir).isDirectory() && statfsSync(dir).type === HUGETLBFS_MAGIC;
+  } catch {
+    return false;
   }
 }
 
@@ -154,7 +181,14 @@ const PID_REUSE_MARGIN_MS = 1000;
 export class GroupFiles {
   readonly runtimeDir: string;
 
-  constructor(readonly prefix: string) {
+  /**
+   * @param hugeDir this process's option hugeDir, where its group's hugepage files are besides
+   *   what the primary's settings say
+   */
+  constructor(
+    readonly prefix: string,
+    readonly hugeDir?: string,
+  ) {
     // (a path here would make every read and removal below reach outside the group's own files)
     filePrefix(prefix, 'a group prefix');
     this.runtimeDir = join(dpdkRuntimeRoot(), prefix);
@@ -341,10 +375,20 @@ export class GroupFiles {
     return existsSync(join(this.runtimeDir, `${PRIMARY_LEFT}${pid}`));
   }
 
-  /** Hugepage files of this group, in every hugetlbfs mount. */
+  /**
+   * Where this group's hugepage files may be: every hugetlbfs mount, and the group's hugeDir
+   * (this process's option, and the primary's, from its settings, if that is on hugetlbfs).
+   */
+  hugepageDirs(): string[] {
+    const settingsDir = this.readSettings()?.hugeDir;
+    const given = [this.hugeDir, typeof settingsDir === 'string' && onHugetlbfs(settingsDir) ? settingsDir : undefined];
+    return [...new Set([...hugetlbfsMounts(), ...given.filter((d) => d !== undefined)])];
+  }
+
+  /** Hugepage files of this group, in every hugetlbfs mount and its hugeDir. */
   hugepageFiles(): string[] {
     const files: string[] = [];
-    for (const dir of hugetlbfsMounts()) {
+    for (const dir of this.hugepageDirs()) {
       try {
         for (const f of readdirSync(dir)) if (f.startsWith(`${this.prefix}map_`)) files.push(join(dir, f));
       } catch {

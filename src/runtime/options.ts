@@ -1,7 +1,10 @@
 /** Runtime options, their validation, and the EAL command line built from them. */
+import { realpathSync, statSync } from 'node:fs';
+import { isAbsolute } from 'node:path';
 import { MpBusError, ErrorCodes } from '../errors.js';
 import { checkedOptions, filePrefix as checkFilePrefix, flag, integerIn, optionKeys } from '../validation.js';
 import { validateDpdkLibraries } from './libraries.js';
+import { onHugetlbfs } from './group.js';
 import { chooseCpus, formatCpuList, parseCpuList, readAllowedCpus, type CpuList } from './cpus.js';
 
 export type ProcType = 'primary' | 'secondary' | 'auto';
@@ -19,10 +22,22 @@ export interface RuntimeOptions {
   memoryMb?: number | undefined;
   /** Hugepage memory per NUMA socket in MB (`--socket-mem`). */
   socketMemMb?: number | number[] | undefined;
-  /** `--legacy-mem`: must be the same in every process of a group (mpbus checks). */
+  /**
+   * `--legacy-mem` (default false): the same in every process of a group. A secondary of an mpbus
+   * primary that leaves it out takes the primary's; one it gives must be the primary's (mpbus checks).
+   */
   legacyMem?: boolean | undefined;
-  /** `--single-file-segments`: must be the same in every process of a group (mpbus checks). */
+  /** `--single-file-segments` (default false): the same in every process of a group, as `legacyMem`. */
   singleFileSegments?: boolean | undefined;
+  /**
+   * The directory the group's hugepage files live in (DPDK's `--huge-dir`): an absolute path to a
+   * hugetlbfs mount or to a directory within one, which this process may write. A user who is not
+   * root needs only such a directory, not the mount (as root: `mkdir /dev/hugepages/app && chown
+   * app: /dev/hugepages/app`). Default: the first hugetlbfs mount of each page size, every one of
+   * which this process must be able to write. The primary's is the group's: a secondary needs
+   * none, and one it gives must be the primary's (mpbus checks).
+   */
+  hugeDir?: string | undefined;
   /** This process's lcore ID, unique in the group. 'auto' (default) takes the lowest free one. */
   lcore?: number | 'auto' | undefined;
   /**
@@ -89,6 +104,7 @@ export const RUNTIME_OPTION_KEYS = optionKeys<RuntimeOptions>({
   socketMemMb: true,
   legacyMem: true,
   singleFileSegments: true,
+  hugeDir: true,
   lcore: true,
   cpus: true,
   vdevs: true,
@@ -110,6 +126,10 @@ export interface ResolvedOptions {
   socketMemMb?: number[];
   legacyMem: boolean;
   singleFileSegments: boolean;
+  /** Which of the two above the caller left out: a secondary of an mpbus primary takes the primary's. */
+  leftOut: ('legacyMem' | 'singleFileSegments')[];
+  /** The real path of the option's directory. */
+  hugeDir?: string;
   lcore: number | 'auto';
   /** Sorted CPU numbers; undefined: every CPU the process may use. */
   cpus: number[] | undefined;
@@ -170,6 +190,7 @@ const OWNED_ARGS = [
   '-a',
   '--allow',
   '--base-virtaddr',
+  '--huge-dir',
 ];
 
 function invalid(message: string): never {
@@ -182,6 +203,25 @@ function stringList(value: unknown, name: string): string[] {
   if (!Array.isArray(value) || value.some((v) => typeof v !== 'string' || v.length === 0))
     invalid(`${name} takes an array of non-empty strings, got ${JSON.stringify(value)}`);
   return value as string[];
+}
+
+/** The option hugeDir: an absolute path to a directory on hugetlbfs, as its real path (DPDK matches it against the mount points). */
+function hugeDirOption(value: unknown): string {
+  if (typeof value !== 'string' || !isAbsolute(value)) invalid(`hugeDir must be an absolute path, got ${JSON.stringify(value)}`);
+  let dir: string;
+  try {
+    dir = realpathSync(value);
+    if (!statSync(dir).isDirectory()) invalid(`hugeDir ${value} is not a directory`);
+  } catch (err) {
+    if (err instanceof MpBusError) throw err;
+    invalid(`hugeDir ${value} cannot be used: ${(err as Error).message}`);
+  }
+  if (!onHugetlbfs(dir)) {
+    invalid(
+      `hugeDir ${value} is not on hugetlbfs: give a hugetlbfs mount (mount -t hugetlbfs nodev <dir>) or a directory within one, such as /dev/hugepages/<name>`,
+    );
+  }
+  return dir;
 }
 
 function flagOr(value: unknown, name: string, dflt: boolean): boolean {
@@ -222,6 +262,8 @@ export function resolveOptions(options: RuntimeOptions = {}): ResolvedOptions {
         `extraEalArgs must not contain ${flag}: telemetry is an option of its own (telemetry: true, the default, serves DPDK telemetry; telemetry: false turns it off)`,
       );
     }
+    if (flag === '--huge-dir')
+      invalid("extraEalArgs must not contain --huge-dir: use the option hugeDir (mpbus must know the directory to remove the group's files)");
     if (OWNED_ARGS.includes(flag))
       invalid(`extraEalArgs must not contain ${flag}: use the matching option (or it would break the group, e.g. --huge-unlink breaks secondaries)`);
   }
@@ -232,6 +274,8 @@ export function resolveOptions(options: RuntimeOptions = {}): ResolvedOptions {
     ...(socketMem ? { socketMemMb: socketMem } : {}),
     legacyMem: flagOr(options.legacyMem, 'legacyMem', false),
     singleFileSegments: flagOr(options.singleFileSegments, 'singleFileSegments', false),
+    leftOut: (['legacyMem', 'singleFileSegments'] as const).filter((key) => options[key] === undefined),
+    ...(options.hugeDir !== undefined ? { hugeDir: hugeDirOption(options.hugeDir) } : {}),
     lcore,
     cpus: options.cpus === undefined ? undefined : parseCpuList(options.cpus, 'cpus'),
     vdevs,
@@ -271,6 +315,7 @@ export function ealArgs(
   if (opts.socketMemMb) args.push(`--socket-mem=${opts.socketMemMb.join(',')}`);
   if (opts.legacyMem) args.push('--legacy-mem');
   if (opts.singleFileSegments) args.push('--single-file-segments');
+  if (opts.hugeDir !== undefined && role === 'primary') args.push(`--huge-dir=${opts.hugeDir}`);
   for (const vdev of opts.vdevs) args.push(`--vdev=${vdev}`);
   args.push(...opts.extraEalArgs);
   return args;

@@ -20,7 +20,7 @@ import {
   openFilesNote,
   taskLimitNote,
 } from './environment.js';
-import { GroupFiles, hugetlbfsMounts, livePrimaryPidNamespace, lockHolders, ownPidNamespace } from './group.js';
+import { GroupFiles, livePrimaryPidNamespace, lockHolders, ownPidNamespace } from './group.js';
 import { applyCpus, chooseCpus, formatCpuList, readAllowedCpus } from './cpus.js';
 import { ealArgs, logLevelNumbers, MAX_LCORE, resolveOptions, type ResolvedOptions, type RuntimeOptions } from './options.js';
 import { MPBUS_VERSION } from './version.js';
@@ -304,7 +304,7 @@ export class Runtime {
 
   private static async join(opts: ResolvedOptions, signals: SignalWatch | undefined): Promise<Runtime> {
     const native = addon();
-    const group = new GroupFiles(opts.filePrefix);
+    const group = new GroupFiles(opts.filePrefix, opts.hugeDir);
     const locks: number[] = [];
     let membersFd = -1;
     // A signal before DPDK's init stops the start (at its next step, or in a wait for the group).
@@ -342,7 +342,7 @@ export class Runtime {
         // DPDK primary on the machine for as long as this process lives.
         if (role === 'primary') {
           native.releaseFcntlLocks(group.configPath);
-          native.unlockDirs(hugetlbfsMounts());
+          native.unlockDirs(group.hugepageDirs());
         }
         // A secondary's failed init leaves its rte_mp socket (this process would pass for a live
         // secondary of the group while it runs on: no one would remove the group's files) and its
@@ -453,6 +453,7 @@ export class Runtime {
       dpdkVersion: addon().dpdkVersion(),
       legacyMem: opts.legacyMem,
       singleFileSegments: opts.singleFileSegments,
+      ...(opts.hugeDir !== undefined ? { hugeDir: opts.hugeDir } : {}),
       primaryPid: process.pid,
       pidNamespace: ownPidNamespace(),
     });
@@ -515,8 +516,12 @@ export class Runtime {
       const compare = (name: string, mine: unknown, theirs: unknown): void => {
         if (mine !== theirs) mismatches.push(`${name}: primary ${String(theirs)}, this process ${String(mine)}`);
       };
+      // (what the caller left out is the primary's: a launched child's plain startActorSystem() joins a group of either)
+      for (const key of opts.leftOut) opts[key] = settings[key];
       compare('legacyMem', opts.legacyMem, settings.legacyMem);
       compare('singleFileSegments', opts.singleFileSegments, settings.singleFileSegments);
+      // (a secondary needs none: DPDK reads the primary's; one it gives would be ignored)
+      if (opts.hugeDir !== undefined) compare('hugeDir', opts.hugeDir, settings.hugeDir ?? "DPDK's hugetlbfs mounts");
       compare('mpbus version', MPBUS_VERSION, settings.mpbusVersion);
       compare('DPDK version', addon().dpdkVersion(), settings.dpdkVersion);
       if (mismatches.length > 0) {

@@ -3,10 +3,14 @@
  * INVALID_OPTION naming the option before DPDK is touched; and the EAL command line built from
  * good ones. The shared checks of src/validation.ts and the interrupt watch specs too.
  */
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { validatePort, validateWatch } from '../../src/interrupts/validate.js';
 import type { WatchSpec } from '../../src/interrupts/types.js';
+import { onHugetlbfs } from '../../src/runtime/group.js';
 import { ealArgs, resolveOptions } from '../../src/runtime/options.js';
+import { repoRoot } from '../harness/paths.js';
 import { MAX_DELAY_MS, callback, durationMs, integerIn, oneOf } from '../../src/validation.js';
 
 function refuses(name: string, make: () => unknown): void {
@@ -43,6 +47,20 @@ describe('runtime options', () => {
     refuses('extraEalArgs', bad({ extraEalArgs: [5] }));
     refuses('legacyMem', bad({ legacyMem: 'yes' }));
     refuses('singleFileSegments', bad({ singleFileSegments: 1 }));
+  });
+
+  it('hugeDir: an absolute path to a directory on hugetlbfs, else INVALID_OPTION; --huge-dir in extraEalArgs names it', () => {
+    for (const v of ['dev/hugepages', '', 5, '/nonexistent-mpbus-dir', tmpdir(), join(repoRoot, 'package.json')]) refuses('hugeDir', bad({ hugeDir: v }));
+    refuses('not on hugetlbfs', bad({ hugeDir: tmpdir() }));
+    refuses('use the option hugeDir', bad({ extraEalArgs: ['--huge-dir=/dev/hugepages'] }));
+    refuses('use the option hugeDir', bad({ extraEalArgs: ['--huge-dir', '/dev/hugepages'] }));
+  });
+
+  it.runIf(onHugetlbfs('/dev/hugepages'))("hugeDir goes to the primary's EAL command line as its real path, not to a secondary's", () => {
+    const opts = resolveOptions({ hugeDir: '/dev/../dev/hugepages/' });
+    expect(opts.hugeDir).toBe('/dev/hugepages');
+    expect(ealArgs(opts, 'primary', 0)).toContain('--huge-dir=/dev/hugepages');
+    expect(ealArgs(opts, 'secondary', 1).some((a) => a.startsWith('--huge-dir'))).toBe(false); // DPDK reads the primary's
   });
 
   it('fills defaults, and builds the EAL command line from the options', () => {
