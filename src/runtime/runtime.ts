@@ -265,7 +265,7 @@ export class Runtime {
     if (started) {
       throw new MpBusError(
         ErrorCodes.alreadyStarted,
-        `a runtime was already started in this process (group '${started.filePrefix}'${started.closed ? ', now closed' : ''}); DPDK allows one EAL per process: start another process to join a group again`,
+        `a runtime was already started in this process (group '${started.filePrefix}'${started.closed ? ', now closed' : ''}); DPDK allows one EAL per process: start another process to join a group again${started.closed ? ' (a test runner that runs several test files in one process, such as vitest with isolate: false, must run each in a process of its own: isolate: true, the default)' : ''}`,
       );
     }
     if (ealInitAttempted) {
