@@ -51,6 +51,14 @@ describe('a process group', () => {
     expect(existsSync(`/var/run/dpdk/${g.prefix}`)).toBe(false);
   });
 
+  // (a Node secondary with the default prefix beside testpmd, whose group is 'rte', was told only that no primary ran)
+  it('NO_PRIMARY names the groups whose primary lives on this machine', async () => {
+    const other = group('other');
+    await other.startAgent({ procType: 'primary' });
+    const s = await group('nothere').spawn();
+    await expect(s.start({ procType: 'secondary' })).rejects.toThrow(new RegExp(`the groups with a live primary here are .*'${other.prefix}'`));
+  });
+
   it('starting twice in one process and using a closed runtime are errors, not crashes', async () => {
     const g = group('twice');
     const p = await g.startAgent({ procType: 'primary' });

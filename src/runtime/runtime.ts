@@ -24,6 +24,7 @@ import { GroupFiles, livePrimaryPidNamespace, lockHolders, ownPidNamespace } fro
 import { applyCpus, chooseCpus, formatCpuList, readAllowedCpus } from './cpus.js';
 import { ealArgs, logLevelNumbers, MAX_LCORE, resolveOptions, type ResolvedOptions, type RuntimeOptions } from './options.js';
 import { MPBUS_VERSION } from './version.js';
+import { surveyGroups } from './group-survey.js';
 import { exitAfterSignal, ignoreClosingFailures, SignalWatch } from './process-end.js';
 import { loadDpdkLibraries } from './libraries.js';
 import { attachCounters, retireCounters } from './counters.js';
@@ -484,7 +485,7 @@ export class Runtime {
         }
         throw new MpBusError(
           ErrorCodes.noPrimary,
-          `no primary is running for group '${opts.filePrefix}' (none holds ${group.runtimeDir}): start one first (procType 'primary' or 'auto'); a primary in another container must share that directory, the hugetlbfs mount and the PID namespace with this one`,
+          `no primary is running for group '${opts.filePrefix}' (none holds ${group.runtimeDir}): start one first (procType 'primary' or 'auto'); a primary in another container must share that directory, the hugetlbfs mount and the PID namespace with this one${otherLiveGroups()}`,
         );
       }
       await sleep(20);
@@ -1015,6 +1016,15 @@ function hugepagesFor(askedMb: number | undefined): number {
 function hugepageSummary(): string {
   const { total, free } = hugepageInfo();
   return `HugePages_Total ${total}, HugePages_Free ${free}`;
+}
+
+/** The groups with a live primary on this machine, for NO_PRIMARY: the one meant may have another name. */
+function otherLiveGroups(): string {
+  const alive = surveyGroups()
+    .filter((g) => g.state === 'alive')
+    .map((g) => `'${g.prefix}'`);
+  if (alive.length === 0) return '';
+  return `; the groups with a live primary here are ${alive.join(', ')} (a C DPDK program's is 'rte' unless it was given --file-prefix): give filePrefix the one to join`;
 }
 
 /**
