@@ -185,6 +185,16 @@ describe('memzones', () => {
       message: expect.stringContaining('socketId 1023 is no NUMA socket of this machine'),
     });
     expect(await s.use(shm).ringCreate('nosocket', { size: 4, socketId: 1023 })).toMatchObject({ code: 'EINVAL' });
+    // more than every hugepage of the machine: ENOMEM at once (DPDK mapped and zeroed every free page first, up to 3 s)
+    for (const made of [
+      await s.use(shm).memzoneReserve('toolarge', { size: 2 ** 40 }),
+      await s.use(shm).mempoolCreate('toolarge', { size: 2 ** 20, elementSize: 2 ** 20 }),
+    ]) {
+      expect(made).toMatchObject({
+        code: 'ENOMEM',
+        message: expect.stringMatching(/named 'toolarge' this large \(at least 1048576\.0 MiB\): this machine reserves/),
+      });
+    }
     // memory of a page size the machine has none of: the message says which size was asked
     const gigaPages = '/sys/kernel/mm/hugepages/hugepages-1048576kB/nr_hugepages';
     if (!existsSync(gigaPages) || Number(readFileSync(gigaPages, 'utf8')) === 0) {

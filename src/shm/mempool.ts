@@ -24,6 +24,7 @@ import {
   assertUsable,
   checkSpan,
   exists,
+  checkFitsHugepages,
   explainNativeError,
   openRuntime,
   track,
@@ -144,6 +145,8 @@ export class Mempool {
         throw new MpBusError(ErrorCodes.invalidArgument, `mempool ${side} must be 'single' or 'multi', got ${String(value)}`);
     }
     const socketId = validateSocket(options.socketId);
+    // (its objects alone: DPDK adds a header to each, and the ring)
+    checkFitsHugepages('Mempool', name, size * elementSize);
     try {
       return Mempool.adopt(mempoolNative().mempoolCreate(name, size, elementSize, cacheSize, socketId, flags));
     } catch (err) {

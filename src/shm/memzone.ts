@@ -17,6 +17,7 @@ import { MpBusError, ErrorCodes } from '../errors.js';
 import { memzoneNative, type MemzoneHandle } from '../native/memzone.js';
 import {
   assertUsable,
+  checkFitsHugepages,
   explainNativeError,
   isPowerOfTwo,
   openRuntime,
@@ -115,6 +116,7 @@ export class Memzone {
     }
     if (options.iovaContiguous) flags |= c.RTE_MEMZONE_IOVA_CONTIG;
     const socketId = validateSocket(options.socketId);
+    checkFitsHugepages('Memzone', name, size);
     try {
       return Memzone.adopt(memzoneNative().memzoneReserve(name, size, socketId, flags, align));
     } catch (err) {
