@@ -19,6 +19,7 @@ import {
   assertUsable,
   checkSpan,
   exists,
+  checkFitsHugepages,
   explainNativeError,
   isPowerOfTwo,
   openRuntime,
@@ -151,6 +152,8 @@ export class Ring {
     }
     const flags = syncFlags('producer', options.producer) | syncFlags('consumer', options.consumer) | (exact ? c.RING_F_EXACT_SZ : 0);
     const socketId = validateSocket(options.socketId);
+    // (a slot is a pointer: 8 bytes)
+    checkFitsHugepages('Ring', name, size * 8);
     try {
       return Ring.adopt(ringNative().ringCreate(name, size, socketId, flags));
     } catch (err) {
