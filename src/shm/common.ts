@@ -177,12 +177,6 @@ export function exists(find: () => unknown): boolean {
 }
 
 /**
- * Rewrites DPDK's EEXIST / ENOENT into errors that name the object and the fix; other errors
- * pass through unchanged. A create's ENOENT is not "no such object": DPDK says it when it found
- * no memory for one as large as asked. `internalName`: the create's EEXIST came from DPDK's own
- * name for the object's memory, which another object has (the object's own name is free).
- */
-/**
  * A shared object of at least `bytes` that the machine's hugepages could never hold is `ENOMEM`
  * at once: DPDK would map and zero every free hugepage before it found out (0.3-3 s with the
  * event loop blocked, here with 2 GiB reserved), leaving none to the group's other processes meanwhile.
@@ -196,6 +190,12 @@ export function checkFitsHugepages(kind: string, name: string, bytes: number): v
   );
 }
 
+/**
+ * Rewrites DPDK's EEXIST / ENOENT into errors that name the object and the fix; other errors
+ * pass through unchanged. A create's ENOENT is not "no such object": DPDK says it when it found
+ * no memory for one as large as asked. `internalName`: the create's EEXIST came from DPDK's own
+ * name for the object's memory, which another object has (the object's own name is free).
+ */
 export function explainNativeError(err: unknown, kind: string, name: string, op: 'create' | 'lookup', where?: string, internalName?: string): unknown {
   if (!(err instanceof MpBusError)) return err;
   if (op === 'create' && err.code === 'EEXIST' && internalName !== undefined) {
