@@ -1,6 +1,6 @@
 // EAL lifecycle: rte_eal_init / rte_eal_cleanup off the JS thread, the lcore identity of the JS
-// thread, the CPUs the process's threads run on, and DPDK's log captured so errors can quote what
-// DPDK said.
+// thread, the CPUs the process's threads run on, whether the kernel lets it make the memory-policy
+// calls DPDK's memory needs, and DPDK's log captured so errors can quote what DPDK said.
 #include <dirent.h>
 #include <limits.h>
 #include <rte_eal.h>
@@ -12,6 +12,8 @@
 #include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 #include <algorithm>
 
 #include <atomic>
@@ -341,6 +343,17 @@ Napi::Value SetLogEchoLevel(const Napi::CallbackInfo& info) {
 // Sets the affinity of this thread (wholeProcess false) or of every thread of the process (each
 // task of /proc/self/task, passes repeated until no new thread appears: a thread created meanwhile
 // by one not yet moved inherits the old mask). Returns how many threads were set.
+// Whether this process may read its memory policy: DPDK's memory (a primary's allocations, a
+// secondary's mapping of the primary's) asks the kernel which NUMA node holds each page and fails
+// when it may not. A container's default seccomp profile denies get_mempolicy, set_mempolicy and
+// mbind without CAP_SYS_NICE. Returns the errno name, or undefined when allowed.
+Napi::Value MemPolicyDenied(const Napi::CallbackInfo& info) {
+  int mode = 0;
+  if (syscall(SYS_get_mempolicy, &mode, nullptr, 0, nullptr, 0) == 0) return info.Env().Undefined();
+  int e = errno;
+  return Napi::String::New(info.Env(), ErrnoName(e));
+}
+
 Napi::Value SetCpuAffinity(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Napi::Array list = info[0].As<Napi::Array>();
@@ -381,6 +394,7 @@ Napi::Value SetCpuAffinity(const Napi::CallbackInfo& info) {
 
 void InitEal(Napi::Env env, Napi::Object exports) {
   exports.Set("setCpuAffinity", Napi::Function::New(env, SetCpuAffinity));
+  exports.Set("memPolicyDenied", Napi::Function::New(env, MemPolicyDenied));
   exports.Set("ealInit", Napi::Function::New(env, EalInit));
   exports.Set("ealCleanup", Napi::Function::New(env, EalCleanup));
   exports.Set("clearStaleLocks", Napi::Function::New(env, ClearStaleLocks));

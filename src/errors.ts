@@ -58,6 +58,8 @@ export const ErrorCodes = {
   lcoreRequired: 'LCORE_REQUIRED',
   noFreeLcore: 'NO_FREE_LCORE',
   settingsMismatch: 'SETTINGS_MISMATCH',
+  /** The process may not make the memory-policy calls (get_mempolicy, ...) DPDK's memory needs: a container's seccomp profile. */
+  memPolicyDenied: 'MEMPOLICY_DENIED',
   groupBusy: 'GROUP_BUSY',
   /** rte_eal_init failed and no more specific code fits; the message quotes DPDK's log. */
   ealInitFailed: 'EAL_INIT_FAILED',

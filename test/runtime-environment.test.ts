@@ -17,6 +17,30 @@ const isRoot = process.getuid?.() === 0;
 const group = useTestGroups();
 const hasTools = ['setpriv', 'unshare'].every((tool) => spawnSync('which', [tool]).status === 0);
 const startOnce = join(repoRoot, 'dist', 'test', 'fixtures', 'start-once.js');
+const hasPython = spawnSync('which', ['python3']).status === 0;
+/**
+ * A Python program that runs its arguments under a seccomp filter denying (EPERM) the x86_64
+ * memory-policy calls, as Docker's default profile does without CAP_SYS_NICE: mbind,
+ * set_mempolicy, get_mempolicy, migrate_pages, move_pages.
+ */
+const DENY_MEMPOLICY = `
+import ctypes, os, struct, sys
+# BPF: load the syscall number (0x20); for each denied one, jump-if-equal (0x15) to return (0x06)
+# SECCOMP_RET_ERRNO | EPERM; else SECCOMP_RET_ALLOW. prctl 38, 22, 2: PR_SET_NO_NEW_PRIVS,
+# PR_SET_SECCOMP, SECCOMP_MODE_FILTER.
+ins = [(0x20, 0, 0, 0)]
+for nr in (237, 238, 239, 256, 279):
+    ins += [(0x15, 0, 1, nr), (0x06, 0, 0, 0x00050000 | 1)]
+ins.append((0x06, 0, 0, 0x7fff0000))
+code = ctypes.create_string_buffer(b''.join(struct.pack('HBBI', *i) for i in ins))
+class Prog(ctypes.Structure):
+    _fields_ = [('len', ctypes.c_ushort), ('filter', ctypes.c_void_p)]
+prog = Prog(len(ins), ctypes.addressof(code))
+libc = ctypes.CDLL(None, use_errno=True)
+if libc.prctl(38, 1, 0, 0, 0) or libc.prctl(22, 2, ctypes.byref(prog), 0, 0):
+    sys.exit('seccomp: ' + os.strerror(ctypes.get_errno()))
+os.execvp(sys.argv[1], sys.argv[1:])
+`;
 const copies: string[] = [];
 afterAll(() => {
   for (const dir of copies.splice(0)) rmSync(dir, { recursive: true, force: true });
@@ -167,6 +191,20 @@ describe.runIf(isRoot && hasTools)('a machine that is not ready', () => {
       rmSync(hugeDir, { recursive: true, force: true });
     }
   });
+
+  // Docker's default seccomp profile (and containerd's RuntimeDefault) allows get_mempolicy,
+  // set_mempolicy and mbind only with CAP_SYS_NICE: DPDK's init failed (primary and secondary
+  // alike) and was taken for HUGEPAGES_SHORT, "reserve more hugepages", with pages free.
+  it.runIf(process.arch === 'x64' && hasPython)(
+    "the memory-policy calls denied, as a container's default seccomp profile does: MEMPOLICY_DENIED naming SYS_NICE, before DPDK runs",
+    () => {
+      const prefix = uniquePrefix('seccomp');
+      const r = run('python3', ['-c', DENY_MEMPOLICY, process.execPath, startOnce, prefix]);
+      expect(r.code).toBe('MEMPOLICY_DENIED');
+      expect(r.message).toMatch(/get_mempolicy: EPERM.*--cap-add SYS_NICE/);
+      expect(existsSync(`/var/run/dpdk/${prefix}`)).toBe(false);
+    },
+  );
 
   it.each([
     ['no hugepages reserved', 'HugePages_Total', /HugePages_Total is 0.*nr_hugepages/],

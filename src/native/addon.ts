@@ -23,6 +23,8 @@ export interface EalBinding {
   setLogEchoLevel(level: number): void;
   /** sched_setaffinity of this thread, or of every thread of the process; returns how many threads were set. */
   setCpuAffinity(cpus: number[], wholeProcess: boolean): number;
+  /** The errno name of get_mempolicy(2) when this process may not call it (a container's seccomp profile), else undefined. */
+  memPolicyDenied(): string | undefined;
   readonly maxLcore: number;
 }
 

@@ -2,6 +2,7 @@
 import { accessSync, constants, readdirSync, readFileSync, statfsSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { MpBusError, ErrorCodes } from '../errors.js';
+import { addon } from '../native/addon.js';
 import { GroupFiles, hugetlbfsMounts } from './group.js';
 
 export interface HugepageInfo {
@@ -206,7 +207,8 @@ const MOUNT_FIX = '`npx mpbus setup`, or as root: mkdir -p /dev/hugepages && mou
 
 /**
  * Throws a typed error naming the fix when hugepages, hugetlbfs or the runtime dir are not
- * usable. Runs before mpbus writes anything, whatever role the process will take.
+ * usable, or the kernel refuses this process the memory-policy calls DPDK's memory makes.
+ * Runs before mpbus writes anything, whatever role the process will take.
  */
 export function checkEnvironment(group: GroupFiles): void {
   const pages = hugepageInfo();
@@ -249,6 +251,14 @@ export function checkEnvironment(group: GroupFiles): void {
     throw new MpBusError(
       ErrorCodes.permissionDenied,
       `permission denied on DPDK's runtime dir ${group.runtimeDir}: run as root, or give this user write access to it and to the hugetlbfs mount`,
+    );
+  }
+  const denied = addon().memPolicyDenied();
+  if (denied === 'EPERM' || denied === 'EACCES') {
+    // (DPDK would fail its init saying memory is short, after using up the process's one init)
+    throw new MpBusError(
+      ErrorCodes.memPolicyDenied,
+      `this process may not make the memory-policy calls DPDK's memory needs (get_mempolicy: ${denied}): a container's default seccomp profile allows get_mempolicy, set_mempolicy and mbind only with the capability SYS_NICE: run it with --cap-add SYS_NICE (Kubernetes: securityContext.capabilities.add: ["SYS_NICE"]), or with a seccomp profile that allows those calls`,
     );
   }
 }

@@ -258,7 +258,8 @@ export class Runtime {
    * libuv pool thread, so the event loop keeps running meanwhile.
    *
    * @throws {MpBusError} with a code naming the cause: `HUGEPAGES_NOT_RESERVED`, `NO_PRIMARY`,
-   *   `PRIMARY_DEAD`, `LCORE_IN_USE`, `SETTINGS_MISMATCH`, `EALREADY`, `MAIN_THREAD_ONLY` (in a worker thread), ...
+   *   `PRIMARY_DEAD`, `LCORE_IN_USE`, `SETTINGS_MISMATCH`, `EALREADY`, `MAIN_THREAD_ONLY` (in a worker thread),
+   *   `MEMPOLICY_DENIED` (a container's seccomp profile), ...
    */
   static async start(options: RuntimeOptions = {}): Promise<Runtime> {
     const opts = resolveOptions(options);
