@@ -316,6 +316,10 @@ function classifyOther(v: object, proto: object | null): number {
   }
   if (proto !== null && namesByPrototype.has(proto)) return classifyFields(v as Record<string, unknown>, EXTENDED);
   if (v instanceof Promise) throw new Unsendable(`${describe(v)}, which cannot be sent to another process: await it, and send what it resolves to`);
+  // (their contents cannot be read, so no registered class could carry them)
+  if (v instanceof WeakMap || v instanceof WeakSet || v instanceof WeakRef) {
+    throw new Unsendable(`${describe(v)}, which cannot be sent to another process: its entries cannot be read; send a Map, a Set or the value itself`);
+  }
   throw new Unsendable(`${describe(v)}, which cannot be sent to another process: register its class with registerClass(), or send plain data`);
 }
 
