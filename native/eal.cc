@@ -335,14 +335,7 @@ Napi::Value SetLogEchoLevel(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
-// ---- CPU affinity ------------------------------------------------------------------------
-// EAL pins only the thread that ran rte_eal_init (here a libuv pool thread, not the JS thread
-// that becomes the lcore), so mpbus places the process's threads itself. Which threads, and
-// onto which CPUs, is decided in TypeScript (src/runtime/cpus.ts); this only applies it.
-
-// Sets the affinity of this thread (wholeProcess false) or of every thread of the process (each
-// task of /proc/self/task, passes repeated until no new thread appears: a thread created meanwhile
-// by one not yet moved inherits the old mask). Returns how many threads were set.
+// ---- Memory policy -----------------------------------------------------------------------
 // Whether this process may read its memory policy: DPDK's memory (a primary's allocations, a
 // secondary's mapping of the primary's) asks the kernel which NUMA node holds each page and fails
 // when it may not. A container's default seccomp profile denies get_mempolicy, set_mempolicy and
@@ -354,6 +347,14 @@ Napi::Value MemPolicyDenied(const Napi::CallbackInfo& info) {
   return Napi::String::New(info.Env(), ErrnoName(e));
 }
 
+// ---- CPU affinity ------------------------------------------------------------------------
+// EAL pins only the thread that ran rte_eal_init (here a libuv pool thread, not the JS thread
+// that becomes the lcore), so mpbus places the process's threads itself. Which threads, and
+// onto which CPUs, is decided in TypeScript (src/runtime/cpus.ts); this only applies it.
+
+// Sets the affinity of this thread (wholeProcess false) or of every thread of the process (each
+// task of /proc/self/task, passes repeated until no new thread appears: a thread created meanwhile
+// by one not yet moved inherits the old mask). Returns how many threads were set.
 Napi::Value SetCpuAffinity(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Napi::Array list = info[0].As<Napi::Array>();
