@@ -19,11 +19,14 @@ nr_pages=$(cat /proc/sys/vm/nr_hugepages 2>/dev/null || echo 0)
 need_pages=0; [ "$nr_pages" -lt "$MIN_PAGES" ] && need_pages=1
 need_mount=0; awk '$3=="hugetlbfs"{found=1} END{exit !found}' /proc/mounts || need_mount=1
 
-# Without root, DPDK also needs the hugetlbfs mount to be writable by this user.
+# Without root, DPDK also needs the hugetlbfs mount to be writable by this user, or a directory
+# of its own in it (the runtime option hugeDir names it).
 need_chown=0
 if [ "$(id -u)" -ne 0 ] && [ $need_mount -eq 0 ]; then
   mnt=$(awk '$3=="hugetlbfs"{print $2; exit}' /proc/mounts)
-  [ -w "$mnt" ] || need_chown=1
+  if [ ! -w "$mnt" ] && [ -z "$(find "$mnt" -mindepth 1 -maxdepth 1 -type d -writable -print -quit 2>/dev/null)" ]; then
+    need_chown=1
+  fi
 fi
 
 if [ "$(id -u)" -ne 0 ] && { [ ${#missing_pkgs[@]} -gt 0 ] || [ $need_pages -eq 1 ] || [ $need_mount -eq 1 ] || [ $need_chown -eq 1 ]; }; then
@@ -34,7 +37,8 @@ if [ "$(id -u)" -ne 0 ] && { [ ${#missing_pkgs[@]} -gt 0 ] || [ $need_pages -eq 
     [ ${#missing_pkgs[@]} -gt 0 ] && echo "  sudo apt-get update && sudo apt-get install -y ${missing_pkgs[*]}"
     [ $need_pages -eq 1 ] && echo "  echo $MIN_PAGES | sudo tee /proc/sys/vm/nr_hugepages"
     [ $need_mount -eq 1 ] && echo "  sudo mkdir -p /dev/hugepages && sudo mount -t hugetlbfs -o pagesize=2M,uid=$(id -u),gid=$(id -g) nodev /dev/hugepages"
-    [ $need_chown -eq 1 ] && echo "  sudo chown $user: $mnt"
+    [ $need_chown -eq 1 ] && echo "  sudo chown $user: $mnt" &&
+      echo "  (or, to keep the mount root's: sudo mkdir $mnt/$user && sudo chown $user: $mnt/$user, and start the primary with the option hugeDir: '$mnt/$user')"
     echo "then run this command again (as $user)."
   } >&2
   exit 1

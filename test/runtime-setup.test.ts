@@ -6,7 +6,7 @@
  * machine itself is never touched.
  */
 import { spawnSync } from 'node:child_process';
-import { chmodSync, copyFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { chmodSync, chownSync, copyFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -61,7 +61,28 @@ describe.runIf(isRoot && hasTools)('setup.sh without root', () => {
     const r = setupAsNobody({ MPBUS_HUGEPAGES: '512' });
     if (writable) return; // nothing missing for nobody on this machine: setup would go on to build
     expect(r.status).toBe(1);
-    expect(r.stderr.trim().split('\n').slice(1)).toEqual(['  sudo chown nobody: /dev/hugepages', 'then run this command again (as nobody).']);
+    expect(r.stderr.trim().split('\n').slice(1)).toEqual([
+      '  sudo chown nobody: /dev/hugepages',
+      "  (or, to keep the mount root's: sudo mkdir /dev/hugepages/nobody && sudo chown nobody: /dev/hugepages/nobody, and start the primary with the option hugeDir: '/dev/hugepages/nobody')",
+      'then run this command again (as nobody).',
+    ]);
     expect(readdirSync(copy)).not.toContain('node_modules');
+  });
+
+  // (before, a user given a directory of its own in the mount was still told to chown the mount,
+  // and setup stopped there, its addon not built)
+  it('with a directory of its own in the mount (for the option hugeDir), asks no chown of the mount', () => {
+    if ((statSync('/dev/hugepages').mode & 0o002) !== 0) return; // the mount is nobody's to write anyway
+    const own = mkdtempSync('/dev/hugepages/mpbus-setup-');
+    chownSync(own, NOBODY, NOBODY);
+    try {
+      // more hugepages than are reserved, so that setup stops (before it builds) and says what it needs
+      const want = Number(readFileSync('/proc/sys/vm/nr_hugepages', 'utf8')) + 512;
+      const r = setupAsNobody({ MPBUS_HUGEPAGES: String(want) });
+      expect(r.status).toBe(1);
+      expect(r.stderr.trim().split('\n').slice(1)).toEqual([`  echo ${want} | sudo tee /proc/sys/vm/nr_hugepages`, 'then run this command again (as nobody).']);
+    } finally {
+      rmSync(own, { recursive: true, force: true });
+    }
   });
 });
