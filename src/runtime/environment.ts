@@ -219,8 +219,8 @@ export function checkEnvironment(group: GroupFiles): void {
     throw new MpBusError(ErrorCodes.hugetlbfsNotMounted, `hugetlbfs is not mounted: run ${MOUNT_FIX}`);
   }
   // (the group's hugeDir, this process's or its live primary's, is the one DPDK uses; else the mounts)
-  const settingsDir = group.hugeDir === undefined ? group.readSettings()?.hugeDir : undefined;
-  const hugeDir = group.hugeDir ?? (typeof settingsDir === 'string' && group.primaryAlive() ? settingsDir : undefined);
+  const theirs = group.hugeDir === undefined ? group.primarysHugeDir() : undefined;
+  const hugeDir = group.hugeDir ?? (theirs !== undefined && group.primaryAlive() ? theirs : undefined);
   const what = hugeDir === undefined ? 'the hugetlbfs mount' : 'the hugeDir';
   const dirs = (hugeDir === undefined ? [...new Set(hugetlbfsMounts())] : [hugeDir]).map((dir) => ({ dir, code: writeErrorOf(dir) }));
   const readOnly = dirs.filter((m) => m.code === 'EROFS').map((m) => m.dir);

@@ -380,9 +380,14 @@ export class GroupFiles {
    * (this process's option, and the primary's, from its settings, if that is on hugetlbfs).
    */
   hugepageDirs(): string[] {
-    const settingsDir = this.readSettings()?.hugeDir;
-    const given = [this.hugeDir, typeof settingsDir === 'string' && onHugetlbfs(settingsDir) ? settingsDir : undefined];
+    const given = [this.hugeDir, this.primarysHugeDir()];
     return [...new Set([...hugetlbfsMounts(), ...given.filter((d) => d !== undefined)])];
+  }
+
+  /** The hugeDir the group's settings name (its primary's, live or last known), when that is a directory on hugetlbfs. */
+  primarysHugeDir(): string | undefined {
+    const dir = this.readSettings()?.hugeDir;
+    return typeof dir === 'string' && onHugetlbfs(dir) ? dir : undefined;
   }
 
   /** Hugepage files of this group, in every hugetlbfs mount and its hugeDir. */
