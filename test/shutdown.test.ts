@@ -75,6 +75,10 @@ describe('the first SIGINT, SIGTERM, SIGHUP or SIGUSR2 ends the process within 1
           const p = await launch(g, fixturePath('shutdown-target'), target);
           const r = await signalAndWait(p, signal);
           expect({ load, signal: r.signal, code: r.code }, r.stderr).toEqual({ load, signal, code: null });
+          // (as on any exit Node makes, which a death by signal is not)
+          expect(r.stdout.match(/exit listener \d+/g), "the application's exit listener ran once").toEqual([
+            `exit listener ${128 + constants.signals[signal]}`,
+          ]);
           expect(r.ms, `${entry}/${load}/${signal} took ${Math.round(r.ms)} ms`).toBeLessThan(1000);
           expect(g.leftovers()).toEqual([]);
         }),
@@ -93,6 +97,7 @@ describe('as PID 1 of its PID namespace (a container whose command is node)', ()
     process.kill(p.pid1, signal);
     const r = await Promise.race([p.ended, sleep(5000).then(() => 'still running' as const)]);
     expect(r === 'still running' ? r : { code: r.code, signal: r.signal }).toEqual({ code: 128 + constants.signals[signal], signal: null });
+    expect(p.stdout().match(/exit listener \d+/g)).toEqual([`exit listener ${128 + constants.signals[signal]}`]);
     expect(g.leftovers()).toEqual([]);
   });
 });
@@ -104,6 +109,7 @@ describe('when the application listens to the signal', () => {
     const r = await signalAndWait(p, signal);
     expect(r.stdout).toContain('app-listener');
     expect({ code: r.code, signal: r.signal }, r.stderr).toEqual({ code: 0, signal: null });
+    expect(r.stdout.match(/exit listener \d+/g)).toEqual(['exit listener 0']);
     expect(g.leftovers()).toEqual([]);
   });
 

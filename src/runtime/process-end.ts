@@ -136,7 +136,7 @@ const SELF_SIGNAL_WAIT_MS = 100;
 
 /**
  * @internal Ends the process as `signal` means (killed by it: exit status 128 + signo to a
- * shell), unless the application chose an exit code (`process.exitCode`). Where the signal's
+ * shell), after its 'exit' listeners, unless the application chose an exit code (`process.exitCode`). Where the signal's
  * default action does nothing, it exits with 128 + signo itself: a process that is PID 1 of its
  * PID namespace (`node dist/main.js` as a container's command) is not killed by a signal it has
  * no handler for, and went on after its group closed, its own timers keeping it alive, until the
@@ -145,7 +145,14 @@ const SELF_SIGNAL_WAIT_MS = 100;
 export function exitAfterSignal(signal: NodeJS.Signals): void {
   if (typeof process.exitCode === 'number' && process.exitCode !== 0) process.exit(process.exitCode);
   process.removeAllListeners(signal);
-  setTimeout(() => process.exit(128 + constants.signals[signal]), SELF_SIGNAL_WAIT_MS);
+  const code = 128 + constants.signals[signal];
+  // The application's 'exit' listeners run, as on any exit Node makes, and once: a death by
+  // signal runs none, and pino flushes an asynchronous destination or a transport (pino-pretty,
+  // a file's worker) in one. Without it, the lines of the close just made ("closing on signal",
+  // the application's own in its close hooks) were lost.
+  process.emit('exit', code);
+  process.removeAllListeners('exit');
+  setTimeout(() => process.exit(code), SELF_SIGNAL_WAIT_MS);
   process.kill(process.pid, signal);
 }
 
