@@ -7,6 +7,7 @@ export { Runtime } from './composition.js';
 export type { CloseHook } from './runtime/runtime.js';
 export { PRIMARY_LOST_EXIT_CODE } from './runtime/runtime.js';
 export type { RuntimeOptions, ProcType, LogLevelName } from './runtime/options.js';
+export type { MpBusLogger, LogMethod } from './log.js';
 export { formatCpuList, parseCpuList, type CpuList, type Placement } from './runtime/cpus.js';
 export { MPBUS_VERSION } from './runtime/version.js';
 export { Ring, type RingOptions, type RingSyncMode } from './shm/ring.js';

@@ -12,6 +12,7 @@
  */
 import { ErrorCodes, MpBusError } from '../errors.js';
 import { Runtime } from '../runtime/runtime.js';
+import { givenLogger } from '../log.js';
 import { resolveOptions, RUNTIME_OPTION_KEYS, type ResolvedOptions, type RuntimeOptions } from '../runtime/options.js';
 import { checkedOptions, definedOnly, optionKeys } from '../validation.js';
 import { attachToParent, exitIfPrimaryDied, launchedChild, launchedRuntimeDefaults } from './launched-child.js';
@@ -114,6 +115,12 @@ export async function startActorSystem(options: StartActorSystemOptions = {}): P
  */
 function checkSameRuntimeOptions(rt: Runtime, given: RuntimeOptions): void {
   const asked = resolveOptions(given);
+  if (given.logger !== undefined && given.logger !== givenLogger()) {
+    throw new MpBusError(
+      ErrorCodes.invalidOption,
+      `this process's runtime already runs with ${givenLogger() ? 'another logger' : "mpbus's own logger"}: the logger is the process's, given by the start that starts the runtime; give the same logger, or none, once it runs`,
+    );
+  }
   for (const key of Object.keys(given) as (keyof RuntimeOptions & keyof ResolvedOptions)[]) {
     if (key === 'filePrefix' || key === 'procType' || given[key] === undefined) continue;
     const now = JSON.stringify(rt.options[key]);

@@ -29,8 +29,6 @@ import { addExtension } from 'msgpackr';
 import { MpBusError, ErrorCodes } from '../errors.js';
 import { logger } from '../log.js';
 
-const log = logger('value-codec');
-
 const EXTENSION_TYPE = 0x4d; // 'M'
 
 const enum Tag {
@@ -718,7 +716,8 @@ function classFor(name: unknown): (abstract new (...args: never[]) => unknown) |
 function warnOnce(name: string, message: string): void {
   if (unknownClassesWarned.has(name) || unknownClassesWarned.size >= 1000) return;
   unknownClassesWarned.add(name);
-  log.warn({ className: name }, message);
+  // Made here, not at import: the application's logger (the runtime option) is set after the import.
+  logger('value-codec').warn({ className: name }, message);
 }
 
 /** Decodes an extended value's tree (what the 0x4d extension carries). Exported for tests. */

@@ -5,6 +5,7 @@ import { MpBusError, ErrorCodes } from '../errors.js';
 import { checkedOptions, filePrefix as checkFilePrefix, flag, integerIn, optionKeys } from '../validation.js';
 import { validateDpdkLibraries } from './libraries.js';
 import { onHugetlbfs } from './group.js';
+import { checkLogger, type MpBusLogger } from '../log.js';
 import { chooseCpus, formatCpuList, parseCpuList, readAllowedCpus, type CpuList } from './cpus.js';
 
 export type ProcType = 'primary' | 'secondary' | 'auto';
@@ -94,6 +95,15 @@ export interface RuntimeOptions {
    * (the tailq rule). Default none beyond what mpbus uses.
    */
   dpdkLibraries?: string[] | 'all' | undefined;
+  /**
+   * The application's pino logger (or one with pino's methods): mpbus's own lines in this
+   * process go through it, as its child with `lib: 'mpbus'` and a `component`, at its level
+   * (`MPBUS_LOG`, when set, sets theirs), and so do actors' `ctx.log`. Default: mpbus's own pino
+   * logger, JSON lines on stderr at `warn`. It is the process's, as the runtime is: a later
+   * start in the same process may give the same logger or none. A child of `system.launch()`
+   * gives its own in its own start (docs/observability.md, "mpbus's own log lines").
+   */
+  logger?: MpBusLogger | undefined;
 }
 
 /** Every option of {@link RuntimeOptions}. */
@@ -116,6 +126,7 @@ export const RUNTIME_OPTION_KEYS = optionKeys<RuntimeOptions>({
   telemetry: true,
   extraEalArgs: true,
   dpdkLibraries: true,
+  logger: true,
 });
 
 /** Options after defaults and validation. */
@@ -255,6 +266,8 @@ export function resolveOptions(options: RuntimeOptions = {}): ResolvedOptions {
   const onPrimaryLost = options.onPrimaryLost ?? 'exit';
   if (!['exit', 'close', 'ignore'].includes(onPrimaryLost)) invalid(`onPrimaryLost must be 'exit', 'close' or 'ignore', got ${String(onPrimaryLost)}`);
   const extraEalArgs = stringList(options.extraEalArgs, 'extraEalArgs');
+  // Checked here with the others; kept out of the result, which is data (compared, printed).
+  checkLogger(options.logger, 'logger');
   for (const arg of extraEalArgs) {
     const flag = arg.split('=')[0]!;
     if (flag === '--telemetry' || flag === '--no-telemetry') {

@@ -5,7 +5,7 @@ import { isMainThread } from 'node:worker_threads';
 import type { Logger } from 'pino';
 import { ReplaySubject, type Observable } from 'rxjs';
 import { MpBusError, ErrorCodes } from '../errors.js';
-import { logger } from '../log.js';
+import { logger, useLogger } from '../log.js';
 import { durationMs } from '../validation.js';
 import { addon } from '../native/addon.js';
 import {
@@ -283,6 +283,8 @@ export class Runtime {
       );
     }
     startInProgress = true;
+    // Before anything of the start logs: every line of this runtime goes where the application's go.
+    if (options.logger) useLogger(options.logger);
     const signals = opts.handleSignals ? SignalWatch.install(logger('runtime', { prefix: opts.filePrefix })) : undefined;
     let rt: Runtime;
     try {

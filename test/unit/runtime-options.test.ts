@@ -5,6 +5,7 @@
  */
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { pino } from 'pino';
 import { describe, expect, it } from 'vitest';
 import { validatePort, validateWatch } from '../../src/interrupts/validate.js';
 import type { WatchSpec } from '../../src/interrupts/types.js';
@@ -47,6 +48,13 @@ describe('runtime options', () => {
     refuses('extraEalArgs', bad({ extraEalArgs: [5] }));
     refuses('legacyMem', bad({ legacyMem: 'yes' }));
     refuses('singleFileSegments', bad({ singleFileSegments: 1 }));
+  });
+
+  it("logger: a pino logger (or one with pino's methods), else INVALID_OPTION naming what it lacks; kept out of the resolved options", () => {
+    for (const v of [null, 'info', console, { child: () => undefined }]) refuses('logger must be a pino logger', bad({ logger: v }));
+    refuses('without child, fatal', bad({ logger: console }));
+    const log = pino({ level: 'silent' });
+    expect(resolveOptions({ logger: log })).not.toHaveProperty('logger');
   });
 
   it('hugeDir: an absolute path to a directory on hugetlbfs, else INVALID_OPTION; --huge-dir in extraEalArgs names it', () => {
