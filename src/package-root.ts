@@ -55,3 +55,13 @@ export function bundledError(what: string): MpBusError {
       `if nothing bundled it, reinstall mpbus`,
   );
 }
+
+/**
+ * The command that runs mpbus's bin in the application's project, for the fixes errors name:
+ * `yarn mpbus` in a Yarn install (Plug'n'Play has no `node_modules/.bin`, and `npx mpbus` there
+ * asks the registry for a package of that name), `npx mpbus` otherwise.
+ */
+export function mpbusCommand(env: NodeJS.ProcessEnv = process.env, versions: NodeJS.ProcessVersions = process.versions): string {
+  const yarn = 'pnp' in versions || (env.npm_config_user_agent ?? '').startsWith('yarn/');
+  return yarn ? 'yarn mpbus' : 'npx mpbus';
+}

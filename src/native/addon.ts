@@ -6,7 +6,7 @@ import { createRequire } from 'node:module';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { MpBusError, ErrorCodes } from '../errors.js';
-import { bundledError, packageRoot } from '../package-root.js';
+import { bundledError, mpbusCommand, packageRoot } from '../package-root.js';
 
 /** Functions of native/eal.cc. */
 export interface EalBinding {
@@ -117,20 +117,29 @@ export interface Addon extends EalBinding, FsLockBinding, ProcExitsBinding {
 
 let loaded: Addon | undefined;
 
+/**
+ * Why the addon at `path` is missing and how to build it, `command` running mpbus's bin. npm's
+ * install hook builds it only when DPDK's development files and a compiler were there; pnpm 10
+ * runs no dependency's install script it was not told to allow, and Yarn none while its
+ * `enableScripts` is false (the default of Yarn 4.18).
+ */
+export function addonMissingMessage(path: string, command: string): string {
+  const yarn = command.startsWith('yarn');
+  const why = path.includes('/node_modules/.pnpm/')
+    ? ' (a pnpm install: pnpm 10 and later run no install script of a dependency they were not told to allow)'
+    : yarn
+      ? " (a Yarn install: Yarn runs no dependency's build script while its setting enableScripts is false)"
+      : '';
+  const rebuild = yarn ? '' : ', or, with those installed, `npm rebuild mpbus`';
+  return `mpbus's native addon is not built (${path})${why}: run \`${command} setup\` (installs DPDK 22.11's development files, g++, make and python3, reserves hugepages, then builds the addon)${rebuild}`;
+}
+
 /** Loads the addon once and hands it the MpBusError class, so C++ throws typed errors. */
 export function addon(): Addon {
   if (loaded) return loaded;
   const path = join(packageRoot(), 'build', 'Release', 'mpbus.node');
   if (!existsSync(path)) {
-    // npm's install hook builds it only when DPDK's development files and a compiler were there,
-    // and pnpm 10 runs no dependency's install script it was not told to allow.
-    const pnpm = path.includes('/node_modules/.pnpm/')
-      ? ' (a pnpm install: pnpm 10 and later run no install script of a dependency they were not told to allow)'
-      : '';
-    throw new MpBusError(
-      ErrorCodes.addonMissing,
-      `mpbus's native addon is not built (${path})${pnpm}: run \`npx mpbus setup\` (installs DPDK 22.11's development files, g++, make and python3, reserves hugepages, then builds the addon), or, with those installed, \`npm rebuild mpbus\``,
-    );
+    throw new MpBusError(ErrorCodes.addonMissing, addonMissingMessage(path, mpbusCommand()));
   }
   let binding: Addon;
   try {

@@ -3,6 +3,7 @@ import { accessSync, constants, readdirSync, readFileSync, statfsSync } from 'no
 import { dirname } from 'node:path';
 import { MpBusError, ErrorCodes } from '../errors.js';
 import { addon } from '../native/addon.js';
+import { mpbusCommand } from '../package-root.js';
 import { GroupFiles, hugetlbfsMounts } from './group.js';
 
 export interface HugepageInfo {
@@ -201,9 +202,9 @@ function readNumber(file: string): number | undefined {
   }
 }
 
-// `npx mpbus setup` is the command that works for a user of the package (and in the checkout).
-const RESERVE_FIX = '`npx mpbus setup`, or as root: echo 1024 > /proc/sys/vm/nr_hugepages';
-const MOUNT_FIX = '`npx mpbus setup`, or as root: mkdir -p /dev/hugepages && mount -t hugetlbfs -o pagesize=2M nodev /dev/hugepages';
+// `npx mpbus setup` (`yarn mpbus setup` under Yarn) is the command that works for a user of the package (and in the checkout).
+const reserveFix = (): string => `\`${mpbusCommand()} setup\`, or as root: echo 1024 > /proc/sys/vm/nr_hugepages`;
+const mountFix = (): string => `\`${mpbusCommand()} setup\`, or as root: mkdir -p /dev/hugepages && mount -t hugetlbfs -o pagesize=2M nodev /dev/hugepages`;
 
 /**
  * Throws a typed error naming the fix when hugepages, hugetlbfs or the runtime dir are not
@@ -213,10 +214,10 @@ const MOUNT_FIX = '`npx mpbus setup`, or as root: mkdir -p /dev/hugepages && mou
 export function checkEnvironment(group: GroupFiles): void {
   const pages = hugepageInfo();
   if (pages.total === 0) {
-    throw new MpBusError(ErrorCodes.hugepagesNotReserved, `hugepages not reserved (HugePages_Total is 0): run ${RESERVE_FIX}`);
+    throw new MpBusError(ErrorCodes.hugepagesNotReserved, `hugepages not reserved (HugePages_Total is 0): run ${reserveFix()}`);
   }
   if (hugetlbfsMounts().length === 0) {
-    throw new MpBusError(ErrorCodes.hugetlbfsNotMounted, `hugetlbfs is not mounted: run ${MOUNT_FIX}`);
+    throw new MpBusError(ErrorCodes.hugetlbfsNotMounted, `hugetlbfs is not mounted: run ${mountFix()}`);
   }
   // (the group's hugeDir, this process's or its live primary's, is the one DPDK uses; else the mounts)
   const theirs = group.hugeDir === undefined ? group.primarysHugeDir() : undefined;
@@ -280,7 +281,7 @@ export function checkFreeHugepages(): void {
     const more = Math.max(1024, pages.total * 2);
     throw new MpBusError(
       ErrorCodes.hugepagesNotReserved,
-      `all ${pages.total} hugepages are in use (HugePages_Free is 0): stop other DPDK groups or reserve more: \`MPBUS_HUGEPAGES=${more} npx mpbus setup\`, or as root: echo ${more} > /proc/sys/vm/nr_hugepages`,
+      `all ${pages.total} hugepages are in use (HugePages_Free is 0): stop other DPDK groups or reserve more: \`MPBUS_HUGEPAGES=${more} ${mpbusCommand()} setup\`, or as root: echo ${more} > /proc/sys/vm/nr_hugepages`,
     );
   }
 }
