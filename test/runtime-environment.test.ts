@@ -367,6 +367,26 @@ describe.runIf(isRoot && hasTools && hugepageInfo().sizeKb === 2048)("a hugetlbf
     expect(existsSync(`/var/run/dpdk/${prefix}`)).toBe(false);
   });
 
+  // DPDK puts the group's files in the hugeDir's mount only: another mount's size= is none of its business.
+  it("with a hugeDir, only the mount holding it counts: it is named as the hugeDir's, not the smallest mount", () => {
+    // (a mount point of the test's own, mounted only in the program's private mount namespace)
+    const smaller = mkdtempSync(join(tmpdir(), 'mpbus-hugedir-'));
+    try {
+      const mounted = `${limitedMount} && mount -t hugetlbfs -o pagesize=2M,size=32M nodev ${smaller}`;
+      const inMount = (args: string): ReturnType<typeof run> =>
+        run('unshare', ['-m', '--propagation', 'private', 'sh', '-c', `${mounted} && exec ${process.execPath} ${startOnce} ${args}`]);
+      const limited = inMount(`${uniquePrefix('hugesizedir')} memory 48 ${smaller}`);
+      expect(limited.code).toBe('HUGEPAGES_SHORT');
+      expect(limited.message).toContain(`the hugetlbfs mount holding the hugeDir ${smaller} holds 32.0 MiB (its size= option), and 48 MB were asked`);
+      // (before, the smallest limited mount was named, whichever held the files)
+      const other = inMount(`${uniquePrefix('hugesizedir')} memory 128 /dev/hugepages`);
+      expect(other.code).toBe('HUGEPAGES_SHORT');
+      expect(other.message).toContain('the hugetlbfs mount holding the hugeDir /dev/hugepages holds 64.0 MiB (its size= option), and 128 MB were asked');
+    } finally {
+      rmSync(smaller, { recursive: true, force: true });
+    }
+  });
+
   it('a send larger than the mount holds: MESSAGE_TOO_LARGE naming the mount', () => {
     const prefix = uniquePrefix('hugesizesend');
     const r = run('unshare', ['-m', '--propagation', 'private', 'sh', '-c', `${limitedMount} && exec ${process.execPath} ${startOnce} ${prefix} send 100`]);

@@ -7,6 +7,7 @@ import { RESERVE_START_SPACE, REUSE_BUFFER_MODE } from 'msgpackr';
 import { MpBusError, ErrorCodes, isTooLarge } from '../errors.js';
 import { SendStatus } from '../native/mailbox.js';
 import { hugepageBounds, hugepageBytes, hugepageInfo, mib, OPEN_FILES_FIX } from '../runtime/environment.js';
+import { Runtime } from '../runtime/runtime.js';
 import { registry, type MailboxAddress } from './registry.js';
 import type { MailboxPort } from './mailbox-port.js';
 import { CODEC_MSGPACK, CODEC_RAW, OfferStatus, type SendOptions, type TrySendResult } from './mailbox-types.js';
@@ -202,7 +203,7 @@ export class MailboxRef<T = unknown> {
    */
   private heapShort(bytes: number): MpBusError {
     const { free, sizeKb } = hugepageInfo();
-    const bounds = hugepageBounds(bytes);
+    const bounds = hugepageBounds(bytes, Runtime.current()?.group.activeHugeDir());
     return new MpBusError(
       ErrorCodes.messageTooLarge,
       `a message of ${mib(bytes)} for mailbox '${this.name}' cannot get a block of the group's hugepage memory now: DPDK's heap refused it, and no large message in flight would give memory back (the machine has ${mib(free * sizeKb * 1024)} of hugepages free${bounds.note === '' ? '' : `; ${bounds.note}`}); send it in parts, ${bounds.filesShort ? `${OPEN_FILES_FIX}, ` : ''}or give the group more hugepage memory (reserve more hugepages, raise the hugetlb limit: a pod's hugepages-2Mi, mount the hugetlbfs volume larger, or --socket-limit)`,

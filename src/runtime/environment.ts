@@ -69,18 +69,20 @@ export const OPEN_FILES_FIX =
 
 /**
  * A hugetlbfs mount of the default page size mounted with a `size=` limit (a container's
- * hugepages volume may be: the files DPDK makes there cannot pass it), the smallest such: its
- * directory, size and free bytes; undefined when none is limited.
+ * hugepages volume may be: the files DPDK makes there cannot pass it), the smallest such: `what`
+ * names it, with its size and free bytes; undefined when none is limited. With `hugeDir` (the
+ * group's, {@link GroupFiles.activeHugeDir}), only the mount holding it counts: DPDK uses no other.
  */
-export function hugetlbfsRoom(): { dir: string; size: number; free: number } | undefined {
+export function hugetlbfsRoom(hugeDir?: string): { what: string; size: number; free: number } | undefined {
   const pageBytes = hugepageInfo().sizeKb * 1024;
-  let smallest: { dir: string; size: number; free: number } | undefined;
-  for (const dir of new Set(hugetlbfsMounts())) {
+  let smallest: { what: string; size: number; free: number } | undefined;
+  for (const dir of hugeDir === undefined ? new Set(hugetlbfsMounts()) : [hugeDir]) {
     try {
       const fs = statfsSync(dir);
       // (no size= limit: the kernel reports no blocks)
       if (fs.bsize !== pageBytes || fs.blocks === 0) continue;
-      if (smallest === undefined || fs.blocks * fs.bsize < smallest.size) smallest = { dir, size: fs.blocks * fs.bsize, free: fs.bfree * fs.bsize };
+      const what = hugeDir === undefined ? `the hugetlbfs mount ${dir}` : `the hugetlbfs mount holding the hugeDir ${dir}`;
+      if (smallest === undefined || fs.blocks * fs.bsize < smallest.size) smallest = { what, size: fs.blocks * fs.bsize, free: fs.bfree * fs.bsize };
     } catch {
       // not readable: not ours to judge
     }
@@ -93,12 +95,12 @@ export function hugetlbfsRoom(): { dir: string; size: number; free: number } | u
  * as clauses ('' when nothing does): a hugetlb cgroup's limit, a hugetlbfs mount's size, and,
  * when `bytes` more would pass it, the open-files limit (a file per page), then `filesShort`.
  */
-export function hugepageBounds(bytes: number): { note: string; filesShort: boolean } {
+export function hugepageBounds(bytes: number, hugeDir?: string): { note: string; filesShort: boolean } {
   const clauses: string[] = [];
   const limit = hugetlbLimit();
   if (limit !== undefined) clauses.push(`this process's hugetlb cgroup allows ${mib(limit.limit)}, ${mib(limit.usage)} of it in use`);
-  const room = hugetlbfsRoom();
-  if (room !== undefined) clauses.push(`the hugetlbfs mount ${room.dir} holds ${mib(room.size)} (its size= option), ${mib(room.free)} of it free`);
+  const room = hugetlbfsRoom(hugeDir);
+  if (room !== undefined) clauses.push(`${room.what} holds ${mib(room.size)} (its size= option), ${mib(room.free)} of it free`);
   const files = openFilesNote(Math.ceil(bytes / (hugepageInfo().sizeKb * 1024)));
   if (files !== '') clauses.push(files);
   return { note: clauses.join('; '), filesShort: files !== '' };
@@ -220,8 +222,7 @@ export function checkEnvironment(group: GroupFiles): void {
     throw new MpBusError(ErrorCodes.hugetlbfsNotMounted, `hugetlbfs is not mounted: run ${mountFix()}`);
   }
   // (the group's hugeDir, this process's or its live primary's, is the one DPDK uses; else the mounts)
-  const theirs = group.hugeDir === undefined ? group.primarysHugeDir() : undefined;
-  const hugeDir = group.hugeDir ?? (theirs !== undefined && group.primaryAlive() ? theirs : undefined);
+  const hugeDir = group.activeHugeDir();
   const what = hugeDir === undefined ? 'the hugetlbfs mount' : 'the hugeDir';
   const dirs = (hugeDir === undefined ? [...new Set(hugetlbfsMounts())] : [hugeDir]).map((dir) => ({ dir, code: writeErrorOf(dir) }));
   const readOnly = dirs.filter((m) => m.code === 'EROFS').map((m) => m.dir);

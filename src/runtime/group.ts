@@ -390,6 +390,16 @@ export class GroupFiles {
     return typeof dir === 'string' && onHugetlbfs(dir) ? dir : undefined;
   }
 
+  /**
+   * The directory DPDK keeps this group's hugepage files in, when a hugeDir names it: this
+   * process's option, or its live primary's; undefined: DPDK's choice among the mounts.
+   */
+  activeHugeDir(): string | undefined {
+    if (this.hugeDir !== undefined) return this.hugeDir;
+    const theirs = this.primarysHugeDir();
+    return theirs !== undefined && this.primaryAlive() ? theirs : undefined;
+  }
+
   /** Hugepage files of this group, in every hugetlbfs mount and its hugeDir. */
   hugepageFiles(): string[] {
     const files: string[] = [];

@@ -210,7 +210,7 @@ export function explainNativeError(err: unknown, kind: string, name: string, op:
     // (memory of a page size asked for: the machine may have none of that size at all)
     const fix = where === undefined ? '' : `, check that the group has hugepages of that size (grep Huge /proc/meminfo; DPDK uses the mounted sizes),`;
     // (what bounds the memory besides the machine's pages: a hugetlb cgroup, a mount's size=)
-    const bounds = hugepageBounds(0).note;
+    const bounds = hugepageBounds(0, Runtime.current()?.group.activeHugeDir()).note;
     return new MpBusError(
       err.code,
       `cannot create a ${kind} named '${name}' this large${where === undefined ? '' : ` ${where}`}: DPDK found no memory for it (${err.message}): ask for less${fix} or give the group more hugepage memory${bounds === '' ? '' : ` (${bounds})`}`,
