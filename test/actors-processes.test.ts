@@ -547,6 +547,23 @@ describe('actors across processes', () => {
     await closing;
   });
 
+  it('whenServed: a process waits for names another process spawns later, and gives up on its signal', async () => {
+    const [p, s1] = await cluster('served', 1);
+    const waiting = s1!.use(actors).whenServed(['later', 'later2'], 15_000);
+    await sleep(300);
+    await p!.use(actors).spawnTestActor('later');
+    await p!.use(actors).spawnTestActor('later2');
+    const spawnedAt = performance.now();
+    const served = await waiting;
+    expect(served).toMatchObject({ ms: expect.any(Number) });
+    expect((served as { ms: number }).ms).toBeGreaterThanOrEqual(200); // (it waited for the spawn)
+    // (seen at the next look, at most 100 ms after the spawn: the 2 s allow for a loaded machine)
+    expect(performance.now() - spawnedAt).toBeLessThan(2000);
+    expect((await s1!.use(actors).ask('later', 'echo', 7)).value).toBe(7);
+    expect(await s1!.use(actors).whenServed(['later'], 1000)).toMatchObject({ ms: expect.any(Number) });
+    expect(await s1!.use(actors).whenServed(['later', 'nobody'], 200)).toMatchObject({ error: { name: 'TimeoutError' } });
+  });
+
   it('close: a closing system stops its actors and peers see them go', async () => {
     const [p, s1] = await cluster('close', 1);
     await s1!.use(actors).spawnTestActor('leaving');

@@ -1,7 +1,15 @@
 /** The actor SDK: `ActorSystem`, class and function actors, refs, supervision, routers. */
 import 'reflect-metadata';
 
-export { ActorSystem, type ActorSystemOptions, type ActorEvent, type DeadLetter, type CloseOptions, type DrainedOptions } from './system.js';
+export {
+  ActorSystem,
+  type ActorSystemOptions,
+  type ActorEvent,
+  type DeadLetter,
+  type CloseOptions,
+  type DrainedOptions,
+  type WhenServedOptions,
+} from './system.js';
 export { ActorRef, type AskArgs, type RefContract, type TellArgs } from './ref.js';
 export {
   ActorContext,

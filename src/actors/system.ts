@@ -1,5 +1,6 @@
 /** The actor system: spawning, addressing, asks and replies, death watch, dead letters, events, close. See {@link ActorSystem}. */
 import 'reflect-metadata';
+import { inspect } from 'node:util';
 import type { Logger } from 'pino';
 import { filter, firstValueFrom, Observable, Subject, type Subscription } from 'rxjs';
 import { container as rootContainer, type DependencyContainer } from 'tsyringe';
@@ -51,6 +52,7 @@ import {
 } from './errors.js';
 import { PendingAsk, PendingTable, type AskForwarder, type RegiveReason } from './pending.js';
 import { inTurns } from './in-turns.js';
+import { whenServed, type ServedHost } from './when-served.js';
 import { InProcessHub, InProcessTransport } from './in-process.js';
 import { Runtime, type CloseContext, type PrimaryLost } from '../runtime/runtime.js';
 import { ActorRef, type RefHost } from './ref.js';
@@ -150,6 +152,12 @@ export interface DrainedOptions {
   signal?: AbortSignal | undefined;
 }
 
+/** Options of {@link ActorSystem.whenServed}. */
+export interface WhenServedOptions {
+  /** Stops the wait: `whenServed()` rejects with its `reason` once it aborts (`AbortSignal.timeout(ms)` for a deadline). */
+  signal?: AbortSignal | undefined;
+}
+
 /** Every option of {@link ActorSystemOptions} (`cluster`: the cluster layer's, src/cluster/join-cluster.ts). */
 const ACTOR_SYSTEM_OPTION_KEYS = optionKeys<ActorSystemOptions>({
   transport: true,
@@ -166,6 +174,7 @@ const ACTOR_SYSTEM_OPTION_KEYS = optionKeys<ActorSystemOptions>({
 const ASK_OPTION_KEYS = optionKeys<AskOptions>({ timeoutMs: true, signal: true });
 const CLOSE_OPTION_KEYS = optionKeys<CloseOptions>({ timeoutMs: true });
 const DRAINED_OPTION_KEYS = optionKeys<DrainedOptions>({ signal: true });
+const WHEN_SERVED_OPTION_KEYS = optionKeys<WhenServedOptions>({ signal: true });
 const SPAWN_OPTION_KEYS = optionKeys<SpawnOptions>({ name: true, supervision: true, groups: true, preStart: true, postStop: true });
 
 function spawnOptions(given: unknown, what: string): SpawnOptions {
@@ -520,6 +529,40 @@ export class ActorSystem implements RefHost, CellHost {
   has(name: string): boolean {
     return this.transport.lookup(name) !== undefined;
   }
+
+  /**
+   * Resolves once some process of the group holds every name of `names`, as {@link has} sees
+   * them (actors and routers; with the cluster bridge, names on other hosts too): for a service
+   * that starts before the one whose actors it asks, whose asks would fail `ACTOR_NOT_FOUND` at
+   * once. It looks at once, then at most 100 ms apart (a lookup in the group's registry in shared
+   * memory), and at once when this process spawns an actor.
+   * @param options.signal stops the wait: rejects with the signal's `reason` once it aborts (at
+   *   once if it has), as `signal.throwIfAborted()` throws it: `AbortSignal.timeout(30_000)`
+   *   gives up after 30 s with a `TimeoutError` DOMException.
+   * @throws {MpBusError} `SYSTEM_CLOSED` when the system closes first; `INVALID_OPTION` for
+   *   names that are not non-empty strings, or options that are not `{ signal?: AbortSignal }`.
+   */
+  whenServed(names: string | readonly string[], options?: WhenServedOptions): Promise<void> {
+    try {
+      const list = typeof names === 'string' ? [names] : names;
+      if (!Array.isArray(list) || list.length === 0 || list.some((name) => typeof name !== 'string' || name === '')) {
+        throw new MpBusError(ErrorCodes.invalidOption, `whenServed() takes a name or a non-empty array of names (non-empty strings), got ${inspect(names)}`);
+      }
+      const signal = checkedOptions(options, WHEN_SERVED_OPTION_KEYS, 'whenServed() options')?.signal;
+      if (signal !== undefined) abortSignal(signal, 'whenServed() option signal');
+      return whenServed(this.servedHost, list as readonly string[], signal);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  }
+
+  /** What {@link whenServed} looks at. */
+  private readonly servedHost: ServedHost = {
+    has: (name) => this.has(name),
+    spawned$: this.events.pipe(filter((event) => event.type === 'spawned')),
+    closedError: (what) => this.closeError(what),
+    shuttingDown: () => this.shuttingDown,
+  };
 
   /** Names of the actors running in this system. */
   actors(): string[] {
