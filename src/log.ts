@@ -20,8 +20,8 @@ export interface LogMethod {
 }
 
 /**
- * A logger mpbus may log through: a pino logger (any version from 7), or one with pino's methods
- * and calling convention. mpbus calls only `child(bindings)` and the level methods.
+ * A logger mpbus may log through: a pino logger (pino 8 and 10 tried), or one with pino's
+ * methods and calling convention. mpbus calls only `child(bindings)` and the level methods.
  */
 export interface MpBusLogger {
   child(bindings: Record<string, unknown>): MpBusLogger;
@@ -37,8 +37,7 @@ const asked = (process.env.MPBUS_LOG ?? '').trim().toLowerCase();
 const known = LEVELS.includes(asked);
 
 // Synchronous writes: a line logged just before the process ends is not lost.
-const ownRoot: Logger = pino({ name: 'mpbus', level: known ? asked : DEFAULT_LEVEL, base: { pid: process.pid } }, pino.destination({ dest: 2, sync: true }));
-let root: Logger = ownRoot;
+let root: Logger = pino({ name: 'mpbus', level: known ? asked : DEFAULT_LEVEL, base: { pid: process.pid } }, pino.destination({ dest: 2, sync: true }));
 let given: MpBusLogger | undefined;
 
 // An empty or unknown value (containers often set variables empty) must not stop the import.

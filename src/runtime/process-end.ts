@@ -136,11 +136,11 @@ const SELF_SIGNAL_WAIT_MS = 100;
 
 /**
  * @internal Ends the process as `signal` means (killed by it: exit status 128 + signo to a
- * shell), after its 'exit' listeners, unless the application chose an exit code (`process.exitCode`). Where the signal's
- * default action does nothing, it exits with 128 + signo itself: a process that is PID 1 of its
- * PID namespace (`node dist/main.js` as a container's command) is not killed by a signal it has
- * no handler for, and went on after its group closed, its own timers keeping it alive, until the
- * container's stop timeout killed it.
+ * shell), after its 'exit' listeners, unless the application chose an exit code
+ * (`process.exitCode`). Where the signal's default action does nothing, it exits with 128 +
+ * signo itself: a process that is PID 1 of its PID namespace (`node dist/main.js` as a
+ * container's command) is not killed by a signal it has no handler for, and went on after its
+ * group closed, its own timers keeping it alive, until the container's stop timeout killed it.
  */
 export function exitAfterSignal(signal: NodeJS.Signals): void {
   if (typeof process.exitCode === 'number' && process.exitCode !== 0) process.exit(process.exitCode);
@@ -150,7 +150,14 @@ export function exitAfterSignal(signal: NodeJS.Signals): void {
   // signal runs none, and pino flushes an asynchronous destination or a transport (pino-pretty,
   // a file's worker) in one. Without it, the lines of the close just made ("closing on signal",
   // the application's own in its close hooks) were lost.
-  process.emit('exit', code);
+  // (with process.exitCode set, as Node sets it for them; one that throws is reported on
+  // stderr, and the process still ends by the signal)
+  process.exitCode = code;
+  try {
+    process.emit('exit', code);
+  } catch (err) {
+    process.stderr.write(`${inspect(err)}\n`);
+  }
   process.removeAllListeners('exit');
   setTimeout(() => process.exit(code), SELF_SIGNAL_WAIT_MS);
   process.kill(process.pid, signal);
