@@ -91,7 +91,7 @@ export class ActorNotFoundError extends MpBusError {
   ) {
     super(
       ActorErrorCodes.actorNotFound,
-      `no actor named '${actor}' is running in the group, nor (with a cluster) on another host (message '${action}'): spawn it first, or watch it to learn when it stops`,
+      `no actor named '${actor}' is running in the group, nor (with a cluster) on another host (message '${action}'): spawn it first (when another process spawns it, \`await system.whenServed('${actor}')\` waits for it), or watch it to learn when it stops`,
     );
     this.name = 'ActorNotFoundError';
   }
