@@ -102,6 +102,24 @@ describe('as PID 1 of its PID namespace (a container whose command is node)', ()
   });
 });
 
+describe("beside signal-exit (a dependency of ora, execa, write-file-atomic, tmp), whose listeners are not the application's", () => {
+  // signal-exit listens to every ending signal and ends the process only when no other listener
+  // is there: taken for the application's, its listener kept the first signal from mpbus, and
+  // nothing ended the process (SIGHUP never).
+  it.each(['SIGINT', 'SIGTERM', 'SIGHUP'] as const)(
+    'the first %s closes and ends the process as the signal means; its exit handler runs once',
+    async (signal) => {
+      const g = group('sdsigexit');
+      const p = await launchTarget(g, { entry: 'actors', load: 'timer', signalExit: true });
+      const r = await signalAndWait(p, signal);
+      expect({ signal: r.signal, code: r.code }, r.stderr).toEqual({ signal, code: null });
+      expect(r.ms).toBeLessThan(1000);
+      expect(r.stdout.match(/signal-exit handler/g)).toHaveLength(1);
+      expect(g.leftovers()).toEqual([]);
+    },
+  );
+});
+
 describe('when the application listens to the signal', () => {
   it.each(shutdownSignals)('%s: its listener runs its own graceful shutdown and chooses the exit code', async (signal) => {
     const g = group('sdapp');

@@ -45,6 +45,21 @@ function nodeAnswers(signal: NodeJS.Signals): boolean {
 }
 
 /**
+ * How many listeners of each ending signal the package signal-exit added (a dependency of ora,
+ * execa, write-file-atomic, tmp...: one per copy of it loaded, which it counts on its emitter, a
+ * global of version 4 and `process.__signal_exit_emitter__` of version 3). They are not the
+ * application's: signal-exit listens only to run its exit handlers, and ends the process itself
+ * only when no other listener is there. Counted as the application's, they made mpbus leave the
+ * first Ctrl-C to the application while signal-exit left it to mpbus: nothing ended the process
+ * until a second one, and SIGHUP never.
+ */
+function signalExitListeners(): number {
+  const v4 = (globalThis as Record<symbol, { count?: unknown } | undefined>)[Symbol.for('signal-exit emitter')];
+  const v3 = (process as { __signal_exit_emitter__?: { count?: unknown } }).__signal_exit_emitter__;
+  return [v4, v3].reduce((listeners, emitter) => listeners + (typeof emitter?.count === 'number' ? emitter.count : 0), 0);
+}
+
+/**
  * How soon a repeat of the same signal is taken for the same one. A program run by `npm start`
  * (npm forwards SIGINT and SIGTERM to the script it runs) gets a terminal's Ctrl-C twice: from the
  * terminal, to its whole process group, and from npm, as soon as npm's own loop turns. When the
@@ -113,7 +128,7 @@ export class SignalWatch {
   }
 
   private readonly onSignal = (signal: NodeJS.Signals): void => {
-    const applicationListens = process.listenerCount(signal) > 1;
+    const applicationListens = process.listenerCount(signal) - signalExitListeners() > 1;
     if (APPLICATION_SIGNALS.has(signal) && (applicationListens || nodeAnswers(signal))) return;
     const at = performance.now();
     if (this.last?.signal === signal && at - this.last.at < SAME_SIGNAL_MS) return;
