@@ -973,7 +973,8 @@ function diagnoseInitFailure(
         `this process's hugetlb cgroup allows ${mib(limit.limit)} of hugepages, and ${askedMb} MB were asked: lower memoryMb / socketMemMb, or raise the limit (a Kubernetes pod's hugepages-2Mi resource, the container's hugetlb limit).`,
       ];
     }
-    const room = hugetlbfsRoom(group.activeHugeDir());
+    const hugeDir = group.activeHugeDir();
+    const room = hugetlbfsRoom(hugeDir);
     if (room !== undefined && askedMb !== undefined && askedMb * 2 ** 20 > room.size) {
       // the machine may have the pages: the files DPDK makes for them cannot pass the mount's size
       return [
@@ -981,7 +982,7 @@ function diagnoseInitFailure(
         `${room.what} holds ${mib(room.size)} (its size= option), and ${askedMb} MB were asked: lower memoryMb / socketMemMb, or mount it larger (a container's hugepages volume).`,
       ];
     }
-    const bounds = hugepageBounds(0, group.activeHugeDir()).note;
+    const bounds = hugepageBounds(0, hugeDir).note;
     return [
       ErrorCodes.hugepagesShort,
       `not enough free hugepage memory: lower memoryMb / socketMemMb, stop other DPDK groups, or reserve more hugepages (echo ${hugepagesFor(askedMb)} > /proc/sys/vm/nr_hugepages as root; ${hugepageSummary()}${bounds === '' ? '' : `; ${bounds}`}).`,
