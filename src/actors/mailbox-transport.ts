@@ -23,6 +23,7 @@ import type { PackPrefix } from '../bus/mailbox-ref.js';
 import { checkSystemOptions, MAILBOX_SYSTEM_OPTION_KEYS } from '../bus/mailbox-system.js';
 import { MAX_NAME_BYTES, registry, type MailboxAddress } from '../bus/registry.js';
 import { encodeValue, UndecodableValue } from '../bus/value-codec.js';
+import { AnswerBytes } from './answer-bytes.js';
 import { idLookup } from './id-lookup.js';
 import { inTurns, ITEMS_PER_TURN } from './in-turns.js';
 import { ActorErrorCodes, toWireError } from './errors.js';
@@ -187,9 +188,6 @@ function askIn(replyTo: string, ids: readonly number[]): (envelope: Envelope) =>
   return (envelope) => envelope.kind === EnvelopeKind.ask && envelope.replyTo === replyTo && listed(envelope.id!);
 }
 
-/** The mailbox gives a message whose value does not decode (see `undecodable`). */
-const TOLERANT = { tolerant: true } as const;
-
 let nodeCounter = 0;
 
 export class MailboxTransport implements ActorTransport {
@@ -323,47 +321,68 @@ export class MailboxTransport implements ActorTransport {
      * anew (~250 instructions); a comparison with the last one costs a few dozen.
      */
     let lastAction = '';
+    // An answer to a system's ask is read from its bytes when it can be (see AnswerBytes).
+    const answerBytes = answer === undefined ? undefined : new AnswerBytes();
+    const fromBytes =
+      answerBytes === undefined
+        ? undefined
+        : (bytes: Buffer, start: number, length: number): boolean => {
+            if (!answerBytes.read(bytes, start, length)) return false;
+            try {
+              answer!(EnvelopeKind.reply, answerBytes.id, answerBytes.value, answerBytes.action);
+            } catch (err) {
+              setTimeout(() => {
+                throw err;
+              });
+            }
+            answerBytes.value = undefined; // (not kept alive)
+            return true;
+          };
     // Consumed directly, without an rxjs Subscriber per message. A receiver must not throw; one
     // that does is a bug, reported as the subscription reported it (an uncaught exception, on
     // a timer) while the drain's other messages are still delivered.
-    entry.subscription = box.consume((wire) => {
-      try {
-        // Written by another process: only the shape this transport sends is taken.
-        const kind = Array.isArray(wire) ? wire[0] : undefined;
-        if ((kind !== 0 && kind !== 1 && kind !== 2 && kind !== 3) || typeof wire[1] !== 'string') {
-          this.log.warn({ name }, 'dropped a message that is not an actor envelope');
-          return;
+    entry.subscription = box.consume(
+      (wire) => {
+        try {
+          // Written by another process: only the shape this transport sends is taken.
+          const kind = Array.isArray(wire) ? wire[0] : undefined;
+          if ((kind !== 0 && kind !== 1 && kind !== 2 && kind !== 3) || typeof wire[1] !== 'string') {
+            this.log.warn({ name }, 'dropped a message that is not an actor envelope');
+            return;
+          }
+          if (wire[2] instanceof UndecodableValue) {
+            this.undecodable(name, wire, wire[2], answer);
+            return;
+          }
+          // An answer to a system's ask: settled from the wire array, no envelope made for it.
+          if (answer !== undefined && (kind === 2 || kind === 3)) {
+            answer(kind, typeof wire[3] === 'number' ? wire[3] : undefined, wire[2], wire[1]);
+            return;
+          }
+          let action = wire[1];
+          if (action === lastAction) action = lastAction;
+          else lastAction = action;
+          const envelope = makeEnvelope(
+            kind,
+            action,
+            wire[2],
+            typeof wire[3] === 'number' ? wire[3] : undefined,
+            typeof wire[4] === 'string' ? wire[4] : undefined,
+            typeof wire[5] === 'string' ? wire[5] : undefined,
+            typeof wire[6] === 'number' ? wire[6] : undefined,
+            typeof wire[7] === 'string' ? wire[7] : undefined,
+          );
+          if (settles) this.countUnsettled(entry, 1);
+          receiver.receive(envelope);
+        } catch (err) {
+          setTimeout(() => {
+            throw err;
+          });
         }
-        if (wire[2] instanceof UndecodableValue) {
-          this.undecodable(name, wire, wire[2], answer);
-          return;
-        }
-        // An answer to a system's ask: settled from the wire array, no envelope made for it.
-        if (answer !== undefined && (kind === 2 || kind === 3)) {
-          answer(kind, typeof wire[3] === 'number' ? wire[3] : undefined, wire[2], wire[1]);
-          return;
-        }
-        let action = wire[1];
-        if (action === lastAction) action = lastAction;
-        else lastAction = action;
-        const envelope = makeEnvelope(
-          kind,
-          action,
-          wire[2],
-          typeof wire[3] === 'number' ? wire[3] : undefined,
-          typeof wire[4] === 'string' ? wire[4] : undefined,
-          typeof wire[5] === 'string' ? wire[5] : undefined,
-          typeof wire[6] === 'number' ? wire[6] : undefined,
-          typeof wire[7] === 'string' ? wire[7] : undefined,
-        );
-        if (settles) this.countUnsettled(entry, 1);
-        receiver.receive(envelope);
-      } catch (err) {
-        setTimeout(() => {
-          throw err;
-        });
-      }
-    }, TOLERANT);
+      },
+      // (tolerant: a value that does not decode comes as an UndecodableValue; see `undecodable`)
+      { tolerant: true, fromBytes },
+    );
     const subscription = entry.subscription;
     this.own.set(name, entry);
     return {

@@ -25,6 +25,13 @@ export interface MailboxHost {
 }
 
 /** A mailbox open in this process. */
+/**
+ * Takes a message from its bytes, `bytes[start .. start + length)` (valid during the call
+ * only), handing it to its consumer itself: true when it did, false to have it decoded and
+ * delivered as usual.
+ */
+export type BytesReader = (bytes: Buffer, start: number, length: number) => boolean;
+
 export class Mailbox<T = unknown> {
   /**
    * The subscribers, called directly rather than through a Subject: with one subscriber (the
@@ -38,6 +45,13 @@ export class Mailbox<T = unknown> {
   burst: BurstBuilder | undefined;
   private backlog: T[] = [];
   private closedFlag = false;
+  /**
+   * @internal set while the only subscriber is a `consume` that reads some messages from their
+   * bytes (its `fromBytes`): the receive loop offers it each small msgpack message before
+   * decoding it, and a message it took is not decoded or delivered again.
+   */
+  fromBytes: BytesReader | undefined = undefined;
+  private bytesReader: { subscriber: Subscriber<T>; read: BytesReader } | undefined;
   /** @internal a message whose value does not decode is delivered with an `UndecodableValue` in its place (see {@link consume}). */
   tolerant = false;
   /**
@@ -103,14 +117,22 @@ export class Mailbox<T = unknown> {
    * does not decode comes with an `UndecodableValue` in that value's place (the consumer
    * answers for it), not only as an error on the mailbox system.
    */
-  consume(next: (value: T) => void, options: { tolerant?: boolean } = {}): { unsubscribe(): void } {
+  consume(next: (value: T) => void, options: { tolerant?: boolean; fromBytes?: BytesReader } = {}): { unsubscribe(): void } {
     if (options.tolerant) this.tolerant = true;
     if (this.burstSubscribers.size > 0 && !this.closedFlag) {
       throw new MpBusError(ErrorCodes.invalidOption, `mailbox '${this.name}' is consumed in bursts (bursts$): it cannot also give single messages`);
     }
     const direct = { next, error: () => undefined, complete: () => undefined } as unknown as Subscriber<T>;
+    if (options.fromBytes !== undefined) this.bytesReader = { subscriber: direct, read: options.fromBytes };
     const teardown = this.addSubscriber(direct);
+    this.fromBytes = this.readerOfSingle();
     return { unsubscribe: teardown ?? (() => undefined) };
+  }
+
+  /** The `fromBytes` of `consume`, while its subscriber is the only one. */
+  private readerOfSingle(): BytesReader | undefined {
+    const reader = this.bytesReader;
+    return reader !== undefined && this.single === reader.subscriber ? reader.read : undefined;
   }
 
   private addSubscriber(subscriber: Subscriber<T>): (() => void) | undefined {
@@ -124,11 +146,14 @@ export class Mailbox<T = unknown> {
     }
     this.subscribers.add(subscriber);
     this.single = this.subscribers.size === 1 ? subscriber : undefined;
+    this.fromBytes = this.readerOfSingle();
     if (this.subscribers.size === 1) this.replayBacklog((value) => subscriber.next(value));
     return () => {
       if (!this.subscribers.delete(subscriber)) return;
       const [only] = this.subscribers;
       this.single = this.subscribers.size === 1 ? only : undefined;
+      if (this.bytesReader?.subscriber === subscriber) this.bytesReader = undefined;
+      this.fromBytes = this.readerOfSingle();
       if (this.subscribers.size === 0 && !this.closedFlag) this.host.setHold(this.address.id, true);
     };
   }
@@ -200,6 +225,7 @@ export class Mailbox<T = unknown> {
     this.subscribers.clear();
     this.burstSubscribers.clear();
     this.single = undefined;
+    this.fromBytes = undefined;
     this.burst = undefined;
     for (const subscriber of subscribers) subscriber.complete();
     for (const subscriber of burstSubscribers) subscriber.complete();
