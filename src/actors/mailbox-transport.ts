@@ -338,51 +338,49 @@ export class MailboxTransport implements ActorTransport {
             answerBytes.value = undefined; // (not kept alive)
             return true;
           };
+    // (tolerant: a value that does not decode comes as an UndecodableValue; see `undecodable`)
+    const consumeOptions = { tolerant: true, fromBytes };
     // Consumed directly, without an rxjs Subscriber per message. A receiver must not throw; one
     // that does is a bug, reported as the subscription reported it (an uncaught exception, on
     // a timer) while the drain's other messages are still delivered.
-    entry.subscription = box.consume(
-      (wire) => {
-        try {
-          // Written by another process: only the shape this transport sends is taken.
-          const kind = Array.isArray(wire) ? wire[0] : undefined;
-          if ((kind !== 0 && kind !== 1 && kind !== 2 && kind !== 3) || typeof wire[1] !== 'string') {
-            this.log.warn({ name }, 'dropped a message that is not an actor envelope');
-            return;
-          }
-          if (wire[2] instanceof UndecodableValue) {
-            this.undecodable(name, wire, wire[2], answer);
-            return;
-          }
-          // An answer to a system's ask: settled from the wire array, no envelope made for it.
-          if (answer !== undefined && (kind === 2 || kind === 3)) {
-            answer(kind, typeof wire[3] === 'number' ? wire[3] : undefined, wire[2], wire[1]);
-            return;
-          }
-          let action = wire[1];
-          if (action === lastAction) action = lastAction;
-          else lastAction = action;
-          const envelope = makeEnvelope(
-            kind,
-            action,
-            wire[2],
-            typeof wire[3] === 'number' ? wire[3] : undefined,
-            typeof wire[4] === 'string' ? wire[4] : undefined,
-            typeof wire[5] === 'string' ? wire[5] : undefined,
-            typeof wire[6] === 'number' ? wire[6] : undefined,
-            typeof wire[7] === 'string' ? wire[7] : undefined,
-          );
-          if (settles) this.countUnsettled(entry, 1);
-          receiver.receive(envelope);
-        } catch (err) {
-          setTimeout(() => {
-            throw err;
-          });
+    entry.subscription = box.consume((wire) => {
+      try {
+        // Written by another process: only the shape this transport sends is taken.
+        const kind = Array.isArray(wire) ? wire[0] : undefined;
+        if ((kind !== 0 && kind !== 1 && kind !== 2 && kind !== 3) || typeof wire[1] !== 'string') {
+          this.log.warn({ name }, 'dropped a message that is not an actor envelope');
+          return;
         }
-      },
-      // (tolerant: a value that does not decode comes as an UndecodableValue; see `undecodable`)
-      { tolerant: true, fromBytes },
-    );
+        if (wire[2] instanceof UndecodableValue) {
+          this.undecodable(name, wire, wire[2], answer);
+          return;
+        }
+        // An answer to a system's ask: settled from the wire array, no envelope made for it.
+        if (answer !== undefined && (kind === 2 || kind === 3)) {
+          answer(kind, typeof wire[3] === 'number' ? wire[3] : undefined, wire[2], wire[1]);
+          return;
+        }
+        let action = wire[1];
+        if (action === lastAction) action = lastAction;
+        else lastAction = action;
+        const envelope = makeEnvelope(
+          kind,
+          action,
+          wire[2],
+          typeof wire[3] === 'number' ? wire[3] : undefined,
+          typeof wire[4] === 'string' ? wire[4] : undefined,
+          typeof wire[5] === 'string' ? wire[5] : undefined,
+          typeof wire[6] === 'number' ? wire[6] : undefined,
+          typeof wire[7] === 'string' ? wire[7] : undefined,
+        );
+        if (settles) this.countUnsettled(entry, 1);
+        receiver.receive(envelope);
+      } catch (err) {
+        setTimeout(() => {
+          throw err;
+        });
+      }
+    }, consumeOptions);
     const subscription = entry.subscription;
     this.own.set(name, entry);
     return {

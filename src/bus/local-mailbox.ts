@@ -24,7 +24,6 @@ export interface MailboxHost {
   takeValues(gathered: BurstBuilder): unknown[];
 }
 
-/** A mailbox open in this process. */
 /**
  * Takes a message from its bytes, `bytes[start .. start + length)` (valid during the call
  * only), handing it to its consumer itself: true when it did, false to have it decoded and
@@ -32,6 +31,7 @@ export interface MailboxHost {
  */
 export type BytesReader = (bytes: Buffer, start: number, length: number) => boolean;
 
+/** A mailbox open in this process. */
 export class Mailbox<T = unknown> {
   /**
    * The subscribers, called directly rather than through a Subject: with one subscriber (the
@@ -115,7 +115,9 @@ export class Mailbox<T = unknown> {
    * this package (the actor transport) whose `next` does not throw. Throws where `messages$`
    * would error (the mailbox gives bursts). `tolerant`: a message with an extended value that
    * does not decode comes with an `UndecodableValue` in that value's place (the consumer
-   * answers for it), not only as an error on the mailbox system.
+   * answers for it), not only as an error on the mailbox system. `fromBytes`: offered each small
+   * msgpack message before it is decoded, while this is the mailbox's only subscriber; a
+   * message it takes (it returns true) is not decoded or given to `next`.
    */
   consume(next: (value: T) => void, options: { tolerant?: boolean; fromBytes?: BytesReader } = {}): { unsubscribe(): void } {
     if (options.tolerant) this.tolerant = true;
