@@ -188,6 +188,16 @@ function askIn(replyTo: string, ids: readonly number[]): (envelope: Envelope) =>
   return (envelope) => envelope.kind === EnvelopeKind.ask && envelope.replyTo === replyTo && listed(envelope.id!);
 }
 
+/**
+ * A receiver (or the system's handler) threw: a bug, reported as a subscription would report it,
+ * as an uncaught exception on a timer, while the drain's other messages are still delivered.
+ */
+function throwLater(err: unknown): void {
+  setTimeout(() => {
+    throw err;
+  });
+}
+
 let nodeCounter = 0;
 
 export class MailboxTransport implements ActorTransport {
@@ -331,18 +341,15 @@ export class MailboxTransport implements ActorTransport {
             try {
               answer!(EnvelopeKind.reply, answerBytes.id, answerBytes.value, answerBytes.action);
             } catch (err) {
-              setTimeout(() => {
-                throw err;
-              });
+              throwLater(err);
             }
             answerBytes.value = undefined; // (not kept alive)
             return true;
           };
     // (tolerant: a value that does not decode comes as an UndecodableValue; see `undecodable`)
     const consumeOptions = { tolerant: true, fromBytes };
-    // Consumed directly, without an rxjs Subscriber per message. A receiver must not throw; one
-    // that does is a bug, reported as the subscription reported it (an uncaught exception, on
-    // a timer) while the drain's other messages are still delivered.
+    // Consumed directly, without an rxjs Subscriber per message. A receiver must not throw (see
+    // throwLater).
     entry.subscription = box.consume((wire) => {
       try {
         // Written by another process: only the shape this transport sends is taken.
@@ -376,9 +383,7 @@ export class MailboxTransport implements ActorTransport {
         if (settles) this.countUnsettled(entry, 1);
         receiver.receive(envelope);
       } catch (err) {
-        setTimeout(() => {
-          throw err;
-        });
+        throwLater(err);
       }
     }, consumeOptions);
     const subscription = entry.subscription;
@@ -668,12 +673,8 @@ export class MailboxTransport implements ActorTransport {
       for (let i = from; i < envelopes.length; i++) report(envelopes[i]!);
       return;
     }
-    const reported = inTurns(envelopes, report, from).catch((err: unknown) =>
-      // (a bug of the system's handler, reported as a receiver's: an uncaught exception)
-      setTimeout(() => {
-        throw err;
-      }),
-    );
+    // (a bug of the system's handler, reported as a receiver's)
+    const reported = inTurns(envelopes, report, from).catch(throwLater);
     this.reporting.add(reported);
     void reported.then(() => this.reporting.delete(reported));
   }
