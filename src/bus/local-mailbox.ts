@@ -48,7 +48,8 @@ export class Mailbox<T = unknown> {
   /**
    * @internal set while the only subscriber is a `consume` that reads some messages from their
    * bytes (its `fromBytes`): the receive loop offers it each small msgpack message before
-   * decoding it, and a message it took is not decoded or delivered again.
+   * decoding it, and a message it took is not decoded or delivered again. (Kept up to date
+   * where the subscribers change, not derived per message: the loop reads it for each one.)
    */
   fromBytes: BytesReader | undefined = undefined;
   private bytesReader: { subscriber: Subscriber<T>; read: BytesReader } | undefined;
@@ -127,7 +128,6 @@ export class Mailbox<T = unknown> {
     const direct = { next, error: () => undefined, complete: () => undefined } as unknown as Subscriber<T>;
     if (options.fromBytes !== undefined) this.bytesReader = { subscriber: direct, read: options.fromBytes };
     const teardown = this.addSubscriber(direct);
-    this.fromBytes = this.readerOfSingle();
     return { unsubscribe: teardown ?? (() => undefined) };
   }
 
