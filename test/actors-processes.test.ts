@@ -37,6 +37,8 @@ describe('actors across processes', () => {
     // large messages travel too
     const big = 'x'.repeat(300_000);
     expect((await s1!.use(actors).ask('on-s2', 'echo', big)).value).toBe(big);
+    // and several at once, each sent alone out of its batch with its envelope's tail (answers too)
+    expect(await s1!.use(actors).askBurst('on-s2', 'echo', big, 4, 30_000)).toMatchObject({ answered: 4, failed: [] });
   });
 
   it('asks across processes, one and 64 at a time: the event loop keeps turning (immediates, timers) while the receive loop drains right after sends', async () => {

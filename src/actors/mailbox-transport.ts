@@ -14,16 +14,15 @@
  *   `idlePollMs` while nothing happens, so an idle process is not woken ten times a second.
  */
 import { Subject, type Observable, type Subscription } from 'rxjs';
-import { Packr } from 'msgpackr';
 import { ErrorCodes, MpBusError } from '../errors.js';
 import { checkedOptions, durationMs, integerIn, optionKeys } from '../validation.js';
 import { logger } from '../log.js';
 import { MailboxSystem, OfferStatus, type Mailbox, type MailboxRef, type MailboxSystemOptions } from '../bus/mailbox.js';
-import type { PackPrefix } from '../bus/mailbox-ref.js';
 import { checkSystemOptions, MAILBOX_SYSTEM_OPTION_KEYS } from '../bus/mailbox-system.js';
 import { MAX_NAME_BYTES, registry, type MailboxAddress } from '../bus/registry.js';
 import { encodeValue, UndecodableValue } from '../bus/value-codec.js';
 import { AnswerBytes } from './answer-bytes.js';
+import { WireFrames } from './wire-frames.js';
 import { idLookup } from './id-lookup.js';
 import { inTurns, ITEMS_PER_TURN } from './in-turns.js';
 import { ActorErrorCodes, toWireError } from './errors.js';
@@ -172,10 +171,6 @@ interface OwnEntry {
 }
 
 const GROUP_PREFIX = '$g.';
-/** Envelope heads of tells cached by action; past this many actions the cache starts again. */
-const TELL_HEADS_MAX = 256;
-/** Packs the envelope heads (copied at once: msgpackr's buffer is shared by every Packr of the process). */
-const headPackr = new Packr({ useRecords: false });
 const RESOLVED = Promise.resolve();
 
 function sameAddress(a: MailboxAddress, b: MailboxAddress): boolean {
@@ -230,17 +225,8 @@ export class MailboxTransport implements ActorTransport {
    * each length serves every send); {@link toWire} fills the one it needs.
    */
   private readonly wires: WireEnvelope[] = [3, 4, 5, 6, 7, 8].map((n) => new Array<unknown>(n).fill(null) as WireEnvelope);
-  /**
-   * The msgpack head of a tell's wire array by action, `[0, action` of `[0, action, payload]`
-   * (undefined: too long to go before a packed value), written before each batched tell's
-   * payload instead of packing the array and the action string again for every tell.
-   */
-  private readonly tellHeads = new Map<string, Uint8Array | undefined>();
-  /** The action of the last batched tell and its head: a batch's tells mostly share one action. */
-  private lastTellAction: string | undefined;
-  private lastTellHead: Uint8Array | undefined;
-  /** What goes before the value {@link toBatchWire} returned (read by `offerMany`). */
-  private readonly batchPrefix: PackPrefix = { bytes: undefined };
+  /** What goes around the value {@link toBatchWire} returned (its frame is read by `offerMany`). */
+  private readonly frames = new WireFrames();
   /** Undeliverable messages being reported a slice per turn ({@link reportUndeliverable}). */
   private readonly reporting = new Set<Promise<unknown>>();
   /** Names this process cares about, with where they lived when last seen. */
@@ -521,43 +507,12 @@ export class MailboxTransport implements ActorTransport {
   }
 
   /**
-   * What a batched send packs for `envelope`: for a tell with no sender or trace (the wire
-   * array `[0, action, payload]`) the payload alone, in its encoded form, with the head of the
-   * array in {@link batchPrefix}: the same bytes as the whole array packed; otherwise
-   * {@link toWire}.
+   * What a batched send packs for `envelope`: its payload alone, in its encoded form, with the
+   * rest of the wire array around it in {@link frames} (src/actors/wire-frames.ts); or, for an
+   * envelope that does not go framed (one with a trace), {@link toWire}.
    */
   private toBatchWire(envelope: Envelope): unknown {
-    if (envelope.kind === 0 && envelope.sender === undefined && envelope.trace === undefined) {
-      const action = envelope.action;
-      let head: Uint8Array | undefined;
-      if (action === this.lastTellAction) head = this.lastTellHead;
-      else {
-        head = this.tellHeads.get(action);
-        if (head === undefined && !this.tellHeads.has(action)) head = this.tellHead(action);
-        this.lastTellAction = action;
-        this.lastTellHead = head;
-      }
-      if (head !== undefined) {
-        this.batchPrefix.bytes = head;
-        return encodeValue(envelope.payload, payloadRoot[0]);
-      }
-    }
-    this.batchPrefix.bytes = undefined;
-    return this.toWire(envelope);
-  }
-
-  /** Packs and caches the head of a tell's wire array for `action` (see {@link tellHeads}). */
-  private tellHead(action: string): Uint8Array | undefined {
-    if (this.tellHeads.size >= TELL_HEADS_MAX) this.tellHeads.clear();
-    // [0, action] packed is the head of [0, action, payload] but for the array's length: 3.
-    const packed = headPackr.pack([0, action]);
-    let head: Uint8Array | undefined;
-    if (packed.length <= 255 && packed[0] === 0x92) {
-      head = Uint8Array.prototype.slice.call(packed);
-      head[0] = 0x93;
-    }
-    this.tellHeads.set(action, head);
-    return head;
+    return this.frames.set(envelope) ? encodeValue(envelope.payload, payloadRoot[envelope.kind]) : this.toWire(envelope);
   }
 
   /** Lets go of the payloads the scratch arrays held for the send just made. */
@@ -625,7 +580,7 @@ export class MailboxTransport implements ActorTransport {
               bad = base + i;
               cause = err;
             },
-            this.batchPrefix,
+            this.frames.frame,
             until,
           );
         } finally {

@@ -24,12 +24,14 @@ export interface RoomWatch {
 }
 
 /**
- * @internal Bytes that go before the next value {@link MailboxRef.offerMany} packs: msgpack of
- * what precedes that value in the message (at most 255 bytes), or undefined. Set by `valueOf`
- * for each value it returns.
+ * @internal What goes around the next value {@link MailboxRef.offerMany} packs, set by `valueOf`
+ * for each value it returns: `bytes`, msgpack of what precedes the value in the message (at most
+ * 255 bytes) or undefined, and the first `tailLength` bytes of `tail`, msgpack of what follows it.
  */
-export interface PackPrefix {
+export interface PackFrame {
   bytes: Uint8Array | undefined;
+  tail: Uint8Array;
+  tailLength: number;
 }
 
 interface PendingSend {
@@ -270,25 +272,26 @@ export class MailboxRef<T = unknown> {
    * -{@link OfferStatus} when none went because the name is not there (no exception). With
    * `onEncodeError`, a value that does not encode ends the call instead of throwing: the values
    * before it are sent, and it is reported with its index (the count returned then). With
-   * `prefix`, each message is `prefix.bytes` (as `valueOf` left it) followed by the value packed:
-   * the caller writes the start of a message it sends often (an actor tell's envelope head) once,
-   * and msgpackr packs only the rest, in the space it reserves before it. With `until` (a
+   * `frame`, each message is `frame.bytes`, the value packed, then `frame`'s tail (as `valueOf`
+   * left them): the caller writes the parts of a message that it sends often or that are simple
+   * (an actor envelope's head, its id and addresses) itself, and msgpackr packs only the value,
+   * in the space it reserves before it. With `until` (a
    * `performance.now()` time), no new batch or large message is started after it: the caller
    * sends the rest on a later turn, so that a run of large messages does not hold the event loop.
    */
-  offerMany(count: number, valueOf: (i: number) => T, onEncodeError?: (i: number, err: unknown) => void, prefix?: PackPrefix, until?: number): number {
+  offerMany(count: number, valueOf: (i: number) => T, onEncodeError?: (i: number, err: unknown) => void, frame?: PackFrame, until?: number): number {
     if (this.queue.length > 0) return 0;
     // The staging area is msgpackr's buffer only for the batch: other packs of the process go on
     // where they were (a reply packed for NATS after an earlier batch landed in the staging area,
     // and the next batch wrote over it before the NATS client sent it).
-    return packingAside(this.port.stagingPackr, () => this.offerBatches(count, valueOf, onEncodeError, prefix, until));
+    return packingAside(this.port.stagingPackr, () => this.offerBatches(count, valueOf, onEncodeError, frame, until));
   }
 
   private offerBatches(
     count: number,
     valueOf: (i: number) => T,
     onEncodeError: ((i: number, err: unknown) => void) | undefined,
-    prefix: PackPrefix | undefined,
+    frame: PackFrame | undefined,
     until: number | undefined,
   ): number {
     const { bytes, bounds } = this.port.staging;
@@ -304,29 +307,40 @@ export class MailboxRef<T = unknown> {
       let failed = false;
       while (2 * k < bounds.length && sent + k < count) {
         let packed: Buffer & { start: number; end: number };
+        let tailLength = 0;
         try {
           const value = valueOf(sent + k);
-          const head = prefix?.bytes;
+          const head = frame?.bytes;
           if (head === undefined) packed = packr.pack(value, REUSE_BUFFER_MODE) as Buffer & { start: number; end: number };
           else {
             packed = packr.pack(value, REUSE_BUFFER_MODE | RESERVE_START_SPACE | head.length) as Buffer & { start: number; end: number };
             // byte by byte: TypedArray.prototype.set costs more than a short copy (a builtin call and its checks)
             for (let b = 0, o = packed.start; b < head.length; b++, o++) packed[o] = head[b]!;
           }
+          tailLength = frame?.tailLength ?? 0;
         } catch (err) {
           if (!onEncodeError) throw err;
           encodeError = err;
           failed = true;
           break;
         }
-        if (packed !== bytes || packed.end - packed.start > max) {
+        const end = packed.end + tailLength;
+        if (packed !== bytes || end - packed.start > max || end > bytes.length) {
           // Too big for one buffer, or msgpackr moved to a buffer of its own (the staging area
-          // was nearly full): send it alone, after the batch so far.
-          single = Uint8Array.prototype.slice.call(packed, packed.start, packed.end);
+          // was nearly full), or the tail would not fit after it: send it alone, after the batch so far.
+          single = new Uint8Array(end - packed.start);
+          single.set(packed.subarray(packed.start, packed.end));
+          if (tailLength > 0) single.set(frame!.tail.subarray(0, tailLength), packed.end - packed.start);
           break;
         }
+        if (tailLength > 0) {
+          const tail = frame!.tail;
+          for (let b = 0, o = packed.end; b < tailLength; b++, o++) bytes[o] = tail[b]!;
+          // msgpackr's next value goes after the tail, not over it
+          packr.position = end;
+        }
         bounds[2 * k] = packed.start;
-        bounds[2 * k + 1] = packed.end;
+        bounds[2 * k + 1] = end;
         k++;
       }
       const n = this.sendManyStatus(CODEC_MSGPACK, k);
