@@ -22,7 +22,7 @@ import { checkSystemOptions, MAILBOX_SYSTEM_OPTION_KEYS } from '../bus/mailbox-s
 import { MAX_NAME_BYTES, registry, type MailboxAddress } from '../bus/registry.js';
 import { encodeValue, UndecodableValue } from '../bus/value-codec.js';
 import { AnswerBytes } from './answer-bytes.js';
-import { WireFrames } from './wire-frames.js';
+import { WireFrames, wireLength } from './wire-frames.js';
 import { idLookup } from './id-lookup.js';
 import { inTurns, ITEMS_PER_TURN } from './in-turns.js';
 import { ActorErrorCodes, toWireError } from './errors.js';
@@ -493,7 +493,7 @@ export class MailboxTransport implements ActorTransport {
   /** The wire form of `envelope`, in a scratch array of its length (valid until the next call). */
   private toWire(envelope: Envelope): WireEnvelope {
     const { id, replyTo, sender, deadline, trace } = envelope;
-    const length = trace !== undefined ? 8 : deadline !== undefined ? 7 : sender !== undefined ? 6 : replyTo !== undefined ? 5 : id !== undefined ? 4 : 3;
+    const length = wireLength(envelope);
     const wire = this.wires[length - 3]!;
     wire[0] = envelope.kind;
     wire[1] = envelope.action;

@@ -3,7 +3,7 @@
  * action), the payload, and the tail (id, reply address, sender, deadline). The head is packed
  * once per action and the tail written here, a few bytes each; msgpackr packs only the payload,
  * between them. Packing the whole array with msgpackr made it write the array and its strings
- * again for every message: ~45 ns of the ~230 ns an ask's envelope cost to pack
+ * again for every message: an ask's envelope cost ~275 ns to pack whole, ~230 ns framed
  * (docs/benchmarks.md, "Thirty-fifth pass").
  *
  * The bytes are those msgpackr writes for the whole array but for the deadline, always a float64
@@ -20,6 +20,18 @@ const STRING_MAX = 120;
 const TAIL_MAX = 5 + 2 * STRING_MAX + 9;
 /** Packs heads and strings (copied at once: msgpackr's buffer is shared by every Packr of the process). */
 const packr = new Packr({ useRecords: false });
+
+/**
+ * How many elements an envelope's wire array has: `[kind, action, payload, id, replyTo, sender,
+ * deadline, trace]` cut after the last field present (absent ones before it are `null`).
+ */
+export function wireLength(envelope: Envelope): number {
+  if (envelope.trace !== undefined) return 8;
+  if (envelope.deadline !== undefined) return 7;
+  if (envelope.sender !== undefined) return 6;
+  if (envelope.replyTo !== undefined) return 5;
+  return envelope.id !== undefined ? 4 : 3;
+}
 
 /** The msgpack of `value` in bytes of its own, or undefined when longer than `max`. */
 function packedCopy(value: unknown, max: number): Uint8Array | undefined {
@@ -45,17 +57,16 @@ export class WireFrames {
   /**
    * Sets {@link frame} for `envelope` and answers true when it is framed: the message is the head,
    * the payload packed, then the tail. False (and an empty frame) when the envelope goes whole:
-   * it has a trace, an id that is not a 32-bit unsigned integer, or a string too long for the
-   * frame.
+   * it has a trace (a string new with every message), an action whose head is over 255 bytes,
+   * an id that is not a 32-bit unsigned integer, a deadline that is not a number, or an address
+   * too long for the tail.
    */
   set(envelope: Envelope): boolean {
     const frame = this.frame;
-    const { id, replyTo, sender, deadline } = envelope;
-    const length =
-      envelope.trace !== undefined ? 8 : deadline !== undefined ? 7 : sender !== undefined ? 6 : replyTo !== undefined ? 5 : id !== undefined ? 4 : 3;
-    const head = length < 8 ? this.head(envelope.kind * 8 + length, envelope.kind, envelope.action) : undefined;
+    const length = wireLength(envelope);
+    const head = length < 8 ? this.head(envelope.kind, length, envelope.action) : undefined;
     let at = 0;
-    if (head !== undefined && length > 3) at = this.writeTail(length, id, replyTo, sender, deadline);
+    if (head !== undefined && length > 3) at = this.writeTail(length, envelope.id, envelope.replyTo, envelope.sender, envelope.deadline);
     if (head === undefined || at < 0) {
       frame.bytes = undefined;
       frame.tailLength = 0;
@@ -66,7 +77,8 @@ export class WireFrames {
     return true;
   }
 
-  private head(key: number, kind: number, action: string): Uint8Array | undefined {
+  private head(kind: number, length: number, action: string): Uint8Array | undefined {
+    const key = kind * 8 + length;
     if (key === this.lastKey && action === this.lastAction) return this.lastHead;
     const heads = this.heads[key]!;
     let head = heads.get(action);
@@ -74,7 +86,7 @@ export class WireFrames {
       if (heads.size >= CACHED_MAX) heads.clear();
       // [kind, action] packed is the head of the whole array but for the array's length.
       head = packedCopy([kind, action], 255);
-      if (head !== undefined) head[0] = 0x90 | (key % 8);
+      if (head !== undefined) head[0] = 0x90 | length;
       heads.set(action, head);
     }
     this.lastKey = key;

@@ -5,7 +5,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { Packr, Unpackr } from 'msgpackr';
-import { WireFrames } from '../../src/actors/wire-frames.js';
+import { WireFrames, wireLength } from '../../src/actors/wire-frames.js';
 import { EnvelopeKind, makeEnvelope, type Envelope } from '../../src/actors/transport.js';
 
 const packr = new Packr({ useRecords: false });
@@ -46,6 +46,7 @@ describe('WireFrames', () => {
                 const e = makeEnvelope(kind, action, { n: 3, pad: 'xy' }, id, replyTo, sender, deadline);
                 expect(frames.set(e)).toBe(true);
                 expect(unpackr.unpack(framedBytes(frames, e))).toEqual(wireOf(e));
+                expect(wireLength(e)).toBe(wireOf(e).length);
                 framed++;
               }
     expect(framed).toBeGreaterThan(10_000);
