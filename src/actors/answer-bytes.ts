@@ -9,11 +9,11 @@
  * makes nothing (the action string is the last one's while its bytes are the same).
  * docs/benchmarks.md, "Thirty-fourth pass".
  */
+import { ActionBytes } from './action-bytes.js';
 
 /** What reads an answer's bytes (one per reply mailbox: it keeps the last action). */
 export class AnswerBytes {
-  private lastAction = '';
-  private lastActionBytes: Uint8Array = new Uint8Array(0);
+  private readonly actions = new ActionBytes();
   /** The value read by {@link read} (valid until the next call). */
   value: unknown = undefined;
   /** The id read by {@link read}. */
@@ -35,13 +35,7 @@ export class AnswerBytes {
     const actionLength = head & 0x1f;
     let at = start + 3;
     if (at + actionLength + 2 > end) return false;
-    if (!this.sameAction(bytes, at, actionLength)) {
-      const action = bytes.toString('utf8', at, at + actionLength);
-      // (not valid UTF-8: msgpackr says so, and the answer is handled as it was before)
-      if (action.includes('\ufffd')) return false;
-      this.lastAction = action;
-      this.lastActionBytes = Uint8Array.prototype.slice.call(bytes, at, at + actionLength);
-    }
+    if (!this.actions.read(bytes, at, actionLength)) return false;
     at += actionLength;
     const type = bytes[at++]!;
     let value: unknown;
@@ -74,14 +68,7 @@ export class AnswerBytes {
     if (at !== end) return false;
     this.value = value;
     this.id = id;
-    this.action = this.lastAction;
-    return true;
-  }
-
-  private sameAction(bytes: Uint8Array, at: number, length: number): boolean {
-    const last = this.lastActionBytes;
-    if (length !== last.length) return false;
-    for (let i = 0; i < length; i++) if (bytes[at + i] !== last[i]) return false;
+    this.action = this.actions.action;
     return true;
   }
 }

@@ -18,10 +18,12 @@ import { ErrorCodes, MpBusError } from '../errors.js';
 import { checkedOptions, durationMs, integerIn, optionKeys } from '../validation.js';
 import { logger } from '../log.js';
 import { MailboxSystem, OfferStatus, type Mailbox, type MailboxRef, type MailboxSystemOptions } from '../bus/mailbox.js';
+import type { BytesReader } from '../bus/local-mailbox.js';
 import { checkSystemOptions, MAILBOX_SYSTEM_OPTION_KEYS } from '../bus/mailbox-system.js';
 import { MAX_NAME_BYTES, registry, type MailboxAddress } from '../bus/registry.js';
 import { encodeValue, UndecodableValue } from '../bus/value-codec.js';
 import { AnswerBytes } from './answer-bytes.js';
+import { TellBytes } from './tell-bytes.js';
 import { WireFrames, wireLength } from './wire-frames.js';
 import { idLookup } from './id-lookup.js';
 import { inTurns, ITEMS_PER_TURN } from './in-turns.js';
@@ -317,21 +319,40 @@ export class MailboxTransport implements ActorTransport {
      * anew (~250 instructions); a comparison with the last one costs a few dozen.
      */
     let lastAction = '';
-    // An answer to a system's ask is read from its bytes when it can be (see AnswerBytes).
-    const answerBytes = answer === undefined ? undefined : new AnswerBytes();
-    const fromBytes =
-      answerBytes === undefined
-        ? undefined
-        : (bytes: Buffer, start: number, length: number): boolean => {
-            if (!answerBytes.read(bytes, start, length)) return false;
-            try {
-              answer!(EnvelopeKind.reply, answerBytes.id, answerBytes.value, answerBytes.action);
-            } catch (err) {
-              throwLater(err);
-            }
-            answerBytes.value = undefined; // (not kept alive)
-            return true;
-          };
+    // An answer to a system's ask is read from its bytes when it can be (see AnswerBytes); so is
+    // the head of a tell to an actor, whose payload is then decoded alone (see TellBytes).
+    let fromBytes: BytesReader;
+    if (answer !== undefined) {
+      const answerBytes = new AnswerBytes();
+      fromBytes = (bytes, start, length) => {
+        if (!answerBytes.read(bytes, start, length)) return false;
+        try {
+          answer(EnvelopeKind.reply, answerBytes.id, answerBytes.value, answerBytes.action);
+        } catch (err) {
+          throwLater(err);
+        }
+        answerBytes.value = undefined; // (not kept alive)
+        return true;
+      };
+    } else {
+      const tellBytes = new TellBytes();
+      fromBytes = (bytes, start, length, decodeFrom) => {
+        if (!tellBytes.read(bytes, start, length)) return false;
+        let payload: unknown;
+        try {
+          payload = decodeFrom(tellBytes.payloadAt);
+        } catch {
+          return false; // (decoded whole, which reports it, or hands on an UndecodableValue)
+        }
+        try {
+          if (settles) this.countUnsettled(entry, 1);
+          receiver.receive(makeEnvelope(EnvelopeKind.tell, tellBytes.action, payload));
+        } catch (err) {
+          throwLater(err);
+        }
+        return true;
+      };
+    }
     // (tolerant: a value that does not decode comes as an UndecodableValue; see `undecodable`)
     const consumeOptions = { tolerant: true, fromBytes };
     // Consumed directly, without an rxjs Subscriber per message. A receiver must not throw (see

@@ -69,6 +69,14 @@ export class MailboxPump implements RoomWatch {
   private readonly unpackr: Unpackr;
   private readonly largeUnpackr: Unpackr;
   private readonly unpackRange = { start: 0, end: 0 };
+  /** The message offered to a mailbox's `fromBytes` now, and the decoder of its tail given with it (one function for every offer). */
+  private offeredAt = 0;
+  private offeredLength = 0;
+  private readonly decodeOffered = (skip: number): unknown => {
+    const length = this.offeredLength;
+    if (!(skip >= 0 && skip < length)) throw new RangeError(`no bytes to decode at ${skip} of a ${length}-byte message`);
+    return length < SMALL_DECODE ? this.decodeSmall(this.offeredAt, length, skip) : this.decodeInPlace(this.offeredAt + skip, length - skip);
+  };
   /**
    * Views of the pool that start where small messages start (see decodeSmall), by pool buffer:
    * made on a buffer's first small message and kept (msgpackr then keeps a DataView on each).
@@ -147,17 +155,17 @@ export class MailboxPump implements RoomWatch {
    * (docs/benchmarks.md, "Third pass"). Values are copied out as before (`copyBuffers`):
    * nothing decoded refers to the pool.
    */
-  private decodeSmall(at: number, length: number): unknown {
+  private decodeSmall(at: number, length: number, skip = 0): unknown {
     const index = Math.floor((at - this.firstBufferAt) / this.bufferStride);
     let view = this.smallViews[index];
     if (this.smallViewAt[index] !== at || view === undefined) {
-      if (!(index >= 0 && index < this.smallViewAt.length)) return this.decodeInPlace(at, length);
+      if (!(index >= 0 && index < this.smallViewAt.length)) return this.decodeInPlace(at + skip, length - skip);
       view = this.pool.subarray(at, Math.min(at + SMALL_DECODE, this.firstBufferAt + (index + 1) * this.bufferStride));
       this.smallViews[index] = view;
       this.smallViewAt[index] = at;
     }
-    if (length > view.length) return this.decodeInPlace(at, length);
-    this.unpackRange.start = 0;
+    if (length > view.length) return this.decodeInPlace(at + skip, length - skip);
+    this.unpackRange.start = skip;
     this.unpackRange.end = length;
     return this.unpackr.unpack(view, this.unpackRange);
   }
@@ -370,8 +378,12 @@ export class MailboxPump implements RoomWatch {
           continue;
         }
       }
-      // A consumer that reads some messages from their bytes (the actor layer's answers) may take it.
-      if (box.fromBytes !== undefined && codec === CODEC_MSGPACK && !(flags & ROW_LARGE) && box.fromBytes(this.pool, at, length)) continue;
+      // A consumer that reads some messages from their bytes (the actor layer's answers and tells) may take it.
+      if (box.fromBytes !== undefined && codec === CODEC_MSGPACK && !(flags & ROW_LARGE)) {
+        this.offeredAt = at;
+        this.offeredLength = length;
+        if (box.fromBytes(this.pool, at, length, this.decodeOffered)) continue;
+      }
       let value: unknown;
       try {
         if (flags & ROW_LARGE) {

@@ -5,19 +5,11 @@
  * outside the message's bounds.
  */
 import { describe, expect, it } from 'vitest';
-import { Packr, Unpackr } from 'msgpackr';
+import { placed } from '../harness/placed.js';
+import { Unpackr } from 'msgpackr';
 import { AnswerBytes } from '../../src/actors/answer-bytes.js';
 
-const packr = new Packr({ useRecords: false });
 const unpackr = new Unpackr({ useRecords: false });
-
-/** The bytes of `wire`, at `offset` in a larger buffer filled with `fill` around them. */
-function placed(wire: unknown, offset = 7, fill = 0x94): { bytes: Buffer; start: number; length: number } {
-  const packed = packr.pack(wire);
-  const bytes = Buffer.alloc(offset + packed.length + 9, fill);
-  bytes.set(packed, offset);
-  return { bytes, start: offset, length: packed.length };
-}
 
 const VALUES: unknown[] = [
   undefined,
