@@ -319,6 +319,11 @@ export class MailboxTransport implements ActorTransport {
      * anew (~250 instructions); a comparison with the last one costs a few dozen.
      */
     let lastAction = '';
+    /** Hands an envelope for this name to its receiver, counted while it is not settled. */
+    const take = (envelope: Envelope): void => {
+      if (settles) this.countUnsettled(entry, 1);
+      receiver.receive(envelope);
+    };
     // An answer to a system's ask is read from its bytes when it can be (see AnswerBytes); so is
     // the head of a tell to an actor, whose payload is then decoded alone (see TellBytes).
     let fromBytes: BytesReader;
@@ -345,8 +350,7 @@ export class MailboxTransport implements ActorTransport {
           return false; // (decoded whole, which reports it, or hands on an UndecodableValue)
         }
         try {
-          if (settles) this.countUnsettled(entry, 1);
-          receiver.receive(makeEnvelope(EnvelopeKind.tell, tellBytes.action, payload));
+          take(makeEnvelope(EnvelopeKind.tell, tellBytes.action, payload));
         } catch (err) {
           throwLater(err);
         }
@@ -387,8 +391,7 @@ export class MailboxTransport implements ActorTransport {
           typeof wire[6] === 'number' ? wire[6] : undefined,
           typeof wire[7] === 'string' ? wire[7] : undefined,
         );
-        if (settles) this.countUnsettled(entry, 1);
-        receiver.receive(envelope);
+        take(envelope);
       } catch (err) {
         throwLater(err);
       }
@@ -530,7 +533,8 @@ export class MailboxTransport implements ActorTransport {
   /**
    * What a batched send packs for `envelope`: its payload alone, in its encoded form, with the
    * rest of the wire array around it in {@link frames} (src/actors/wire-frames.ts); or, for an
-   * envelope that does not go framed (one with a trace), {@link toWire}.
+   * envelope that does not go framed (one with a trace, for one: see `WireFrames.set`),
+   * {@link toWire}.
    */
   private toBatchWire(envelope: Envelope): unknown {
     return this.frames.set(envelope) ? encodeValue(envelope.payload, payloadRoot[envelope.kind]) : this.toWire(envelope);
