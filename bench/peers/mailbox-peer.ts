@@ -7,7 +7,7 @@
  * Commands: start, open (count | countBursts | echo mailboxes), reset + awaitEnd (receiver), throughput, rtt, idle, exit.
  */
 import { Runtime, MailboxSystem, type MailboxRef } from '../../src/index.js';
-import { percentile } from '../lib.js';
+import { Samples } from '../lib.js';
 import { benchValue, rawPayload } from '../values.js';
 
 interface Command {
@@ -139,7 +139,7 @@ function rtt(me: string, to: string, bytes: number, raw: boolean, rounds: number
   const value = benchValue(bytes);
   const payload = rawPayload(bytes);
   const warmup = Math.ceil(rounds / 10);
-  const samples: number[] = [];
+  const samples = new Samples();
   const deadline = performance.now() + seconds * 1000;
   return new Promise((resolve, reject) => {
     let i = 0;
@@ -152,7 +152,7 @@ function rtt(me: string, to: string, bytes: number, raw: boolean, rounds: number
     const box = mbs.open(me, { capacity: 16 });
     const sub = box.messages$.subscribe(() => {
       const us = Number(process.hrtime.bigint() - t0) / 1000;
-      if (i >= warmup) samples.push(us);
+      if (i >= warmup) samples.add(us);
       i++;
       if (i < warmup + rounds && !(i > warmup + 100 && performance.now() > deadline)) {
         ping();
@@ -160,7 +160,7 @@ function rtt(me: string, to: string, bytes: number, raw: boolean, rounds: number
       }
       sub.unsubscribe();
       box.close();
-      resolve({ p50: percentile(samples, 50), p99: percentile(samples, 99), n: samples.length });
+      resolve({ p50: samples.percentile(50), p99: samples.percentile(99), n: samples.length });
     });
     ping();
   });

@@ -4,7 +4,7 @@
  * one-way tells (throughput, counted by asking the workers' totals). Every wait has a deadline.
  */
 import { setImmediate as nextTurn } from 'node:timers/promises';
-import { percentile } from '../lib.js';
+import { Samples } from '../lib.js';
 import { square, squareValue, type SquareClient, type SquareValue } from './square.js';
 
 /** What one measurement found. */
@@ -41,7 +41,7 @@ function wrong(i: number, r: number): Error {
 export function sequential(client: SquareClient, seconds: number, maxAsks: number): Promise<PhaseResult> {
   const run = async (): Promise<PhaseResult> => {
     const warmup = Math.ceil(maxAsks / 10);
-    const rtts: number[] = [];
+    const rtts = new Samples();
     const end = performance.now() + seconds * 1000;
     let t0 = 0;
     let i = 0;
@@ -51,11 +51,11 @@ export function sequential(client: SquareClient, seconds: number, maxAsks: numbe
       const r = await client.ask(i, VALUES[i & 63]!);
       const us = Number(process.hrtime.bigint() - start) / 1000;
       if (r !== SQUARES[i & 63]) throw wrong(i, r);
-      if (i >= warmup) rtts.push(us);
+      if (i >= warmup) rtts.add(us);
       if (i >= warmup + 100 && performance.now() > end) break;
     }
     const elapsed = (performance.now() - t0) / 1000;
-    return { perSec: rtts.length / elapsed, count: rtts.length, p50Us: percentile(rtts, 50), p99Us: percentile(rtts, 99) };
+    return { perSec: rtts.length / elapsed, count: rtts.length, p50Us: rtts.percentile(50), p99Us: rtts.percentile(99) };
   };
   return deadline('sequential asks', seconds * 1000 + 60_000, run());
 }
@@ -66,7 +66,7 @@ export function sequential(client: SquareClient, seconds: number, maxAsks: numbe
  */
 export function windowed(client: SquareClient, window: number, seconds: number): Promise<PhaseResult> {
   const run = new Promise<PhaseResult>((resolve, reject) => {
-    const rtts: number[] = [];
+    const rtts = new Samples();
     let started = 0;
     let inFlight = 0;
     let failed = false;
@@ -96,10 +96,10 @@ export function windowed(client: SquareClient, window: number, seconds: number):
             fail(wrong(i, r));
             return;
           }
-          rtts.push((now - sentAt) * 1000);
+          rtts.add((now - sentAt) * 1000);
           if (now < stopAt) launch();
           else if (inFlight === 0)
-            done({ perSec: rtts.length / ((now - t0) / 1000), count: rtts.length, p50Us: percentile(rtts, 50), p99Us: percentile(rtts, 99) });
+            done({ perSec: rtts.length / ((now - t0) / 1000), count: rtts.length, p50Us: rtts.percentile(50), p99Us: rtts.percentile(99) });
         },
         (err: unknown) => {
           inFlight--;

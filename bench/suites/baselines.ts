@@ -21,7 +21,7 @@ import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import { Worker } from 'node:worker_threads';
 import { isNativeAccelerationEnabled } from 'msgpackr';
 import { GroupFiles } from '../../src/runtime/group.js';
-import { percentile, type BenchContext, type BenchRow } from '../lib.js';
+import { Samples, type BenchContext, type BenchRow } from '../lib.js';
 import { measureCodec, type CodecRates } from '../peers/codec.js';
 import { ACK_EVERY, FrameReader, type ControlMessage } from '../peers/baseline-peer.js';
 import { benchPackr, benchValue, PAYLOAD_SIZES, rawPayload } from '../values.js';
@@ -133,16 +133,16 @@ async function objectRtt(peer: ObjectPeer, value: unknown, s: Settings): Promise
 /** Runs round trips (10% warm-up first) for at most `roundTrips` or `seconds`; returns p50/p99 in µs. */
 async function timeRoundTrips(s: Settings, trip: () => Promise<void>): Promise<Rtt> {
   const warmup = Math.ceil(s.roundTrips / 10);
-  const rtts: number[] = [];
+  const rtts = new Samples();
   const deadline = performance.now() + s.seconds * 1000;
   for (let i = 0; i < warmup + s.roundTrips; i++) {
     const t0 = process.hrtime.bigint();
     await trip();
     const us = Number(process.hrtime.bigint() - t0) / 1000;
-    if (i >= warmup) rtts.push(us);
+    if (i >= warmup) rtts.add(us);
     if (i >= warmup + 100 && performance.now() > deadline) break;
   }
-  return { p50: percentile(rtts, 50), p99: percentile(rtts, 99) };
+  return { p50: rtts.percentile(50), p99: rtts.percentile(99) };
 }
 
 // ---- frame transports: Unix domain socket ---------------------------------------------------
