@@ -96,6 +96,70 @@ export async function throughput(
   return { perSec: end.count / elapsedS, receiverNsPerMsg: (end.cpuUs * 1000) / end.count, count: end.count };
 }
 
+/**
+ * The mailbox bus measured beside other rows, as the `mpbus` row measures it, in processes of its
+ * own (a primary and two secondaries: the sender and the receiver): the peers and actors suites
+ * divide their rows by it taken a second apart, not a suite apart.
+ */
+export class MailboxBaseline {
+  private constructor(
+    private readonly prefix: string,
+    private readonly peers: [Peer, Peer, Peer],
+  ) {}
+
+  /** Starts its three processes in the group `prefix`; every one it started is stopped if one fails to. */
+  static async start(prefix: string): Promise<MailboxBaseline> {
+    const started: Peer[] = [];
+    try {
+      for (const procType of ['primary', 'secondary', 'secondary'] as const) started.push(await Peer.spawn(prefix, procType));
+      const baseline = new MailboxBaseline(prefix, started as [Peer, Peer, Peer]);
+      await baseline.receiver.call({ op: 'open', mode: 'count', names: ['sink'] });
+      await baseline.receiver.call({ op: 'open', mode: 'echo', name: 'echo', replyTo: 'pong' });
+      return baseline;
+    } catch (err) {
+      await MailboxBaseline.stopAll(prefix, started);
+      throw err;
+    }
+  }
+
+  private get sender(): Peer {
+    return this.peers[1];
+  }
+
+  private get receiver(): Peer {
+    return this.peers[2];
+  }
+
+  /**
+   * Values of `bytes` per second one way, measured as the `mpbus` row is (give it the mailbox
+   * suite's `seconds`): the best of two runs of 64 values per native call and one run of one
+   * per call. Shorter runs read lower than that row (0.72-0.89 of it at 0.5 s, in the same
+   * full runs), which made the figures divided by them read higher.
+   */
+  async oneWay(bytes: number, seconds: number): Promise<number> {
+    const batched = await sequential(2, () => throughput(this.sender, this.receiver, ['sink'], bytes, false, seconds, 64));
+    const single = await throughput(this.sender, this.receiver, ['sink'], bytes, false, seconds, 1);
+    return Math.max(...batched.map((r) => r.perSec), single.perSec);
+  }
+
+  /** Round trips of `bytes` to the echo (µs), at most `rounds` or `seconds`. */
+  roundTrips(bytes: number, rounds: number, seconds: number): Promise<{ p50: number; p99: number }> {
+    return this.sender.call<{ p50: number; p99: number }>({ op: 'rtt', me: 'pong', to: 'echo', bytes, raw: false, rounds, seconds });
+  }
+
+  stop(): Promise<void> {
+    return MailboxBaseline.stopAll(this.prefix, this.peers);
+  }
+
+  /** Secondaries first (a primary that left first would leave its files to them), then what is left of the group's files. */
+  private static async stopAll(prefix: string, peers: Peer[]): Promise<void> {
+    await Promise.all(peers.slice(1).map((p) => p.stop()));
+    await peers[0]?.stop();
+    const group = new GroupFiles(prefix);
+    if (!group.primaryAlive()) group.removeLeftovers(false);
+  }
+}
+
 const mps = (n: number): string => `${(n / 1e6).toFixed(2)} M/s`;
 
 export async function run(ctx: BenchContext): Promise<void> {

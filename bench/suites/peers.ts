@@ -34,7 +34,7 @@ import type { CallerConfig, CallerMessage, PhaseCommand } from '../peers/peer-ca
 import type { PhaseResult } from '../peers/square-phases.js';
 import { killPid, SQUARE_BYTES } from '../peers/square.js';
 import { cpuNs } from '../../samples/lib/processes.js';
-import { Peer, throughput } from './mailbox.js';
+import { MailboxBaseline } from './mailbox.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 /** CPU share of a waiting process from which `peersWaitingCpu.spins` says it spins. */
@@ -54,6 +54,8 @@ interface Settings {
   cpuMs: number;
   /** Round trips of the mailbox baseline per round (it also stops after `seconds`). */
   mailboxRttRounds: number;
+  /** Each one-way run of the mailbox baseline: the mailbox suite's, so that it reads as the `mpbus` row does. */
+  mailboxSeconds: number;
 }
 
 /** A caller process and, through it, its two workers; every one ended by PID in stop(). */
@@ -198,6 +200,7 @@ export async function run(ctx: BenchContext): Promise<void> {
         youngWindows: [128, 10_000],
         cpuMs: 1000,
         mailboxRttRounds: 20_000,
+        mailboxSeconds: 0.3,
       }
     : {
         rounds: 3,
@@ -208,12 +211,13 @@ export async function run(ctx: BenchContext): Promise<void> {
         youngWindows: [128, 1024, 10_000],
         cpuMs: 2000,
         mailboxRttRounds: 150_000,
+        mailboxSeconds: 1,
       };
   const timeoutMs = 60_000;
   const phaseTimeoutMs = s.seconds * 1000 + 120_000;
   const prefix = `mpbench_peers_${process.pid}`;
   const callers: Caller[] = [];
-  const mailboxPeers: Peer[] = [];
+  let mailbox: MailboxBaseline | undefined;
   const mailboxPrefix = `${prefix}_mbx`;
   try {
     ctx.progress('peers: starting mpbus actors, child_process.fork RPC, Moleculer (a caller and 2 workers each)');
@@ -262,10 +266,8 @@ export async function run(ctx: BenchContext): Promise<void> {
       { id: 'peers_moleculer_tcp_msgpack', caller: moleculer[1]!, config: 'moleculer', what: molWhat('MsgPack') },
     ];
     // The mailbox baseline: a primary and two secondaries, as in the mailbox suite.
-    for (const procType of ['primary', 'secondary', 'secondary'] as const) mailboxPeers.push(await Peer.spawn(mailboxPrefix, procType));
-    const [, mbxSender, mbxReceiver] = mailboxPeers as [Peer, Peer, Peer];
-    await mbxReceiver.call({ op: 'open', mode: 'count', names: ['sink'] });
-    await mbxReceiver.call({ op: 'open', mode: 'echo', name: 'echo', replyTo: 'pong' });
+    mailbox = await MailboxBaseline.start(mailboxPrefix);
+    const mbx = mailbox;
     const mailboxRtt: Array<{ p50: number; p99: number }> = [];
     const mailboxOneWay: number[] = [];
 
@@ -290,17 +292,7 @@ export async function run(ctx: BenchContext): Promise<void> {
     for (let round = 0; round < s.rounds; round++) {
       const order = configs.map((_, i) => configs[(i + round) % configs.length]!);
       ctx.progress(`peers round ${round + 1}/${s.rounds}: mailbox round trips, sequential asks`);
-      mailboxRtt.push(
-        await mbxSender.call<{ p50: number; p99: number }>({
-          op: 'rtt',
-          me: 'pong',
-          to: 'echo',
-          bytes: SQUARE_BYTES,
-          raw: false,
-          rounds: s.mailboxRttRounds,
-          seconds: s.seconds,
-        }),
-      );
+      mailboxRtt.push(await mbx.roundTrips(SQUARE_BYTES, s.mailboxRttRounds, s.seconds));
       for (const c of order) await measure(c, 'seq', { phase: 'seq', seconds: s.seconds, maxAsks: s.seqAsks });
       ctx.progress(`peers round ${round + 1}/${s.rounds}: 128 asks in flight`);
       for (const c of order) await measure(c, 'window128', { phase: 'window', window: 128, seconds: s.seconds, warmupSeconds: s.warmupSeconds });
@@ -310,10 +302,7 @@ export async function run(ctx: BenchContext): Promise<void> {
       ctx.progress(`peers round ${round + 1}/${s.rounds}: router, caller with node ${YOUNG_FLAGS.join(' ')}, ${s.youngWindows.join(', ')} asks in flight`);
       for (const w of s.youngWindows) await measure(young, `window${w}`, { phase: 'window', window: w, seconds: s.seconds, warmupSeconds: s.warmupSeconds });
       ctx.progress(`peers round ${round + 1}/${s.rounds}: mailbox one way, tells`);
-      // as the `mpbus` row: the better of 64 values per native call and one per call
-      const batched = await throughput(mbxSender, mbxReceiver, ['sink'], SQUARE_BYTES, false, s.seconds, 64);
-      const single = await throughput(mbxSender, mbxReceiver, ['sink'], SQUARE_BYTES, false, s.seconds, 1);
-      mailboxOneWay.push(Math.max(batched.perSec, single.perSec));
+      mailboxOneWay.push(await mbx.oneWay(SQUARE_BYTES, s.mailboxSeconds));
       for (const c of order) await measure(c, 'tell', { phase: 'tell', seconds: s.seconds });
     }
 
@@ -410,13 +399,9 @@ export async function run(ctx: BenchContext): Promise<void> {
     );
   } finally {
     await Promise.all(callers.map((c) => c.stop()));
-    // secondaries first: a primary that left first would leave its files to them
-    await Promise.all(mailboxPeers.slice(1).map((p) => p.stop()));
-    await mailboxPeers[0]?.stop();
-    for (const p of [prefix, mailboxPrefix]) {
-      const group = new GroupFiles(p);
-      if (!group.primaryAlive()) group.removeLeftovers(false);
-    }
+    await mailbox?.stop();
+    const group = new GroupFiles(prefix);
+    if (!group.primaryAlive()) group.removeLeftovers(false);
     ctx.progress('peers: every process ended');
   }
 }
