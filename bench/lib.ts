@@ -43,22 +43,27 @@ export function percentile(values: number[], p: number): number {
  */
 export class Samples {
   private values = new Float64Array(1 << 16);
-  length = 0;
+  private count = 0;
+
+  /** How many were added. */
+  get length(): number {
+    return this.count;
+  }
 
   add(value: number): void {
-    if (this.length === this.values.length) {
+    if (this.count === this.values.length) {
       const bigger = new Float64Array(this.values.length * 2);
       bigger.set(this.values);
       this.values = bigger;
     }
-    this.values[this.length++] = value;
+    this.values[this.count++] = value;
   }
 
   /** Percentile (p in 0..100) of what was added; NaN when nothing was. Sorts in place. */
   percentile(p: number): number {
-    if (this.length === 0) return NaN;
-    const sorted = this.values.subarray(0, this.length).sort();
-    return sorted[Math.min(this.length - 1, Math.max(0, Math.ceil((p / 100) * this.length) - 1))]!;
+    if (this.count === 0) return NaN;
+    const sorted = this.values.subarray(0, this.count).sort();
+    return sorted[Math.min(this.count - 1, Math.max(0, Math.ceil((p / 100) * this.count) - 1))]!;
   }
 }
 

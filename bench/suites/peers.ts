@@ -400,8 +400,11 @@ export async function run(ctx: BenchContext): Promise<void> {
   } finally {
     await Promise.all(callers.map((c) => c.stop()));
     await mailbox?.stop();
-    const group = new GroupFiles(prefix);
-    if (!group.primaryAlive()) group.removeLeftovers(false);
+    // (the mailbox baseline removed its own group's files; these are the two mpbus callers')
+    for (const p of [prefix, `${prefix}_young`]) {
+      const group = new GroupFiles(p);
+      if (!group.primaryAlive()) group.removeLeftovers(false);
+    }
     ctx.progress('peers: every process ended');
   }
 }
