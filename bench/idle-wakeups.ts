@@ -17,6 +17,7 @@ import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
 import { launchedChild, Membership, startActorSystem } from '../src/index.js';
+import { contextSwitches } from './lib.js';
 
 const { values } = parseArgs({
   options: { seconds: { type: 'string' }, kills: { type: 'string' }, 'idle-poll-ms': { type: 'string' }, secondary: { type: 'string' } },
@@ -37,11 +38,9 @@ function usage(pid: number): { runNs: number; switches: number; loopSwitches: nu
   for (const tid of readdirSync(`/proc/${pid}/task`)) {
     try {
       runNs += Number(readFileSync(`/proc/${pid}/task/${tid}/schedstat`, 'utf8').split(' ')[0]);
-      const status = readFileSync(`/proc/${pid}/task/${tid}/status`, 'utf8');
-      for (const m of status.matchAll(/^(?:non)?voluntary_ctxt_switches:\s+(\d+)$/gm)) {
-        switches += Number(m[1]);
-        if (tid === String(pid)) loopSwitches += Number(m[1]);
-      }
+      const threadSwitches = contextSwitches(readFileSync(`/proc/${pid}/task/${tid}/status`, 'utf8'));
+      switches += threadSwitches;
+      if (tid === String(pid)) loopSwitches += threadSwitches;
     } catch {
       // a thread that ended meanwhile
     }

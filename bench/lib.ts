@@ -1,4 +1,5 @@
 /** Shared pieces of the benchmark suites: the results file's row shape and a progress line. */
+import { readFileSync } from 'node:fs';
 import { formatCpuList, planPlacement, readAllowedCpus, type Placement } from '../src/runtime/cpus.js';
 
 /** One row of bench/results.json. */
@@ -107,4 +108,20 @@ export function placementArg(argv: string[]): Placement {
   const value = argv.splice(i, 1)[0]!.slice('--placement='.length);
   if (value !== 'spread' && value !== 'float') throw new Error(`--placement must be spread or float, got '${value}'`);
   return value;
+}
+
+/** The context switches a thread's /proc status text counts: voluntary and not, each a time it left its CPU. */
+export function contextSwitches(status: string): number {
+  let switches = 0;
+  for (const m of status.matchAll(/^(?:non)?voluntary_ctxt_switches:\s+(\d+)$/gm)) switches += Number(m[1]);
+  return switches;
+}
+
+/** How many times this process's main thread (its event loop) has left its CPU so far; 0 where /proc does not say. */
+export function loopSwitches(): number {
+  try {
+    return contextSwitches(readFileSync(`/proc/self/task/${process.pid}/status`, 'utf8'));
+  } catch {
+    return 0;
+  }
 }

@@ -9,7 +9,8 @@
  * elsewhere hits all alike. It prints each block's p50/p99 and the ratios to `rtt`, each kind's
  * median p50 and mean over the blocks, then per round trip what the receive loops of the caller
  * and of both workers did (pump turns, drains, drains that found messages, parks, doorbell
- * wakes).
+ * wakes) and how often their main threads left the CPU (`switches`: the other worker, or any
+ * other process, ran there meanwhile).
  *
  * Run (after tsc): node dist/bench/profile-ask-wake.js [blocks=6] [perBlock=3000] [kinds=ask1,ask2,router] [--placement=spread|float]
  * (`--placement=spread`, the default: the caller on one CPU, the workers on the others, as
@@ -21,12 +22,12 @@ import { loadavg } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { MailboxSystem, startActorSystem } from '../src/index.js';
 import { GroupFiles } from '../src/runtime/group.js';
-import { benchPlacement, percentile, placementArg } from './lib.js';
+import { benchPlacement, loopSwitches, percentile, placementArg } from './lib.js';
 
 interface Contract {
   square: { msg: { n: number; pad: string }; reply: number };
 }
-type Stats = MailboxSystem['loopStats'];
+type Stats = MailboxSystem['loopStats'] & { switches: number };
 
 const placement = placementArg(process.argv);
 const [mode, prefixArg] = process.argv.slice(2);
@@ -42,7 +43,7 @@ if (mode === 'worker') {
     if (pong.trySend(v) !== 'sent') throw new Error('echo send failed');
   });
   process.on('message', (m: string) => {
-    if (m === 'stats') process.send!({ stats: { ...mbs.loopStats } });
+    if (m === 'stats') process.send!({ stats: { ...mbs.loopStats, switches: loopSwitches() } });
     if (m === 'stop') void system.close({ timeoutMs: 1000 }).then(() => process.exit(0));
   });
   process.send!({ ready: true });
@@ -111,10 +112,10 @@ if (mode === 'worker') {
       const order = names.map((_, i) => names[(i + b) % names.length]!);
       const got: Record<string, { p50: number; p99: number; mean: number }> = {};
       for (const kind of order) {
-        const c0 = { ...mbs.loopStats };
+        const c0 = { ...mbs.loopStats, switches: loopSwitches() };
         const w0 = await workerStats();
         got[kind] = await block(kinds[kind]!, perBlock);
-        const c1 = { ...mbs.loopStats };
+        const c1 = { ...mbs.loopStats, switches: loopSwitches() };
         const w1 = await workerStats();
         if (b === blocks - 1) counts.push(`${kind} per round trip: caller ${diff(c0, c1)}; workers ${diff(w0, w1)}`);
       }
