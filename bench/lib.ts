@@ -1,4 +1,7 @@
-/** Shared pieces of the benchmark suites: the results file's row shape and a progress line. */
+/**
+ * Shared pieces of the benchmarks: the results file's row shape and what a suite gets, percentiles
+ * and the latency recorder, where callers and workers are placed, and context-switch counts.
+ */
 import { readFileSync } from 'node:fs';
 import { formatCpuList, planPlacement, readAllowedCpus, type Placement } from '../src/runtime/cpus.js';
 
