@@ -1,8 +1,9 @@
 /**
- * An envelope's action read from its bytes (a msgpack fixstr, up to 31 bytes), for the readers
- * that take messages from their bytes (answer-bytes.ts, tell-bytes.ts): the string is the last
- * one's while its bytes are the same, so a run of messages for one action makes no string and
- * hands the handler lookup the same string each time.
+ * An envelope's action (or another of its short strings: an ask's reply address and sender) read
+ * from its bytes, for the readers that take messages from their bytes (answer-bytes.ts,
+ * tell-bytes.ts, ask-bytes.ts): the string is the last one's while its bytes are the same, so a
+ * run of messages for one action makes no string and hands the handler lookup the same string
+ * each time (a string looked up again is not hashed again).
  */
 export class ActionBytes {
   private lastBytes: Uint8Array = new Uint8Array(0);

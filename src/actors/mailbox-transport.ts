@@ -24,6 +24,7 @@ import { MAX_NAME_BYTES, registry, type MailboxAddress } from '../bus/registry.j
 import { encodeValue, UndecodableValue } from '../bus/value-codec.js';
 import { AnswerBytes } from './answer-bytes.js';
 import { TellBytes } from './tell-bytes.js';
+import { AskBytes } from './ask-bytes.js';
 import { WireFrames, wireLength } from './wire-frames.js';
 import { idLookup } from './id-lookup.js';
 import { inTurns, ITEMS_PER_TURN } from './in-turns.js';
@@ -324,8 +325,9 @@ export class MailboxTransport implements ActorTransport {
       if (settles) this.countUnsettled(entry, 1);
       receiver.receive(envelope);
     };
-    // An answer to a system's ask is read from its bytes when it can be (see AnswerBytes); so is
-    // the head of a tell to an actor, whose payload is then decoded alone (see TellBytes).
+    // An answer to a system's ask is read from its bytes when it can be (see AnswerBytes); so are
+    // the head of a tell to an actor and all but the payload of an ask, whose payload is then
+    // decoded alone (see TellBytes, AskBytes).
     let fromBytes: BytesReader;
     if (answer !== undefined) {
       const answerBytes = new AnswerBytes();
@@ -341,16 +343,23 @@ export class MailboxTransport implements ActorTransport {
       };
     } else {
       const tellBytes = new TellBytes();
+      const askBytes = new AskBytes();
       fromBytes = (bytes, start, length, decodeFrom) => {
-        if (!tellBytes.read(bytes, start, length)) return false;
+        const tell = tellBytes.read(bytes, start, length);
+        if (!tell && !askBytes.read(bytes, start, length)) return false;
         let payload: unknown;
         try {
-          payload = decodeFrom(tellBytes.payloadAt);
+          payload = tell ? decodeFrom(tellBytes.payloadAt) : decodeFrom(askBytes.payloadAt, askBytes.payloadEnd);
         } catch {
           return false; // (decoded whole, which reports it, or hands on an UndecodableValue)
         }
         try {
-          take(makeEnvelope(EnvelopeKind.tell, tellBytes.action, payload));
+          const a = askBytes;
+          take(
+            tell
+              ? makeEnvelope(EnvelopeKind.tell, tellBytes.action, payload)
+              : makeEnvelope(EnvelopeKind.ask, a.action, payload, a.id, a.replyTo, a.sender, a.deadline),
+          );
         } catch (err) {
           throwLater(err);
         }

@@ -27,11 +27,12 @@ export interface MailboxHost {
 /**
  * Takes a message from its bytes, `bytes[start .. start + length)` (valid during the call
  * only), handing it to its consumer itself: true when it did, false to have it decoded and
- * delivered as usual. `decodeFrom(skip)` decodes the message's bytes from `start + skip` to its
- * end as one msgpack value, as the whole message would be (it throws when they do not decode:
- * the reader then answers false, and the whole message's decode reports it as before).
+ * delivered as usual. `decodeFrom(skip, end)` decodes the message's bytes from `start + skip` to
+ * `start + end` (default: its end) as one msgpack value, as the whole message would be (it
+ * throws when they do not decode: the reader then answers false, and the whole message's decode
+ * reports it as before).
  */
-export type BytesReader = (bytes: Buffer, start: number, length: number, decodeFrom: (skip: number) => unknown) => boolean;
+export type BytesReader = (bytes: Buffer, start: number, length: number, decodeFrom: (skip: number, end?: number) => unknown) => boolean;
 
 /** A mailbox open in this process. */
 export class Mailbox<T = unknown> {

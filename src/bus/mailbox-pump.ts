@@ -69,13 +69,13 @@ export class MailboxPump implements RoomWatch {
   private readonly unpackr: Unpackr;
   private readonly largeUnpackr: Unpackr;
   private readonly unpackRange = { start: 0, end: 0 };
-  /** The message offered to a mailbox's `fromBytes` now, and the decoder of its tail given with it (one function for every offer). */
+  /** The message offered to a mailbox's `fromBytes` now, and the decoder of a part of it given with it (one function for every offer). */
   private offeredAt = 0;
   private offeredLength = 0;
-  private readonly decodeOffered = (skip: number): unknown => {
+  private readonly decodeOffered = (skip: number, end = this.offeredLength): unknown => {
     const length = this.offeredLength;
-    if (!(skip >= 0 && skip < length)) throw new RangeError(`no bytes to decode at ${skip} of a ${length}-byte message`);
-    return length < SMALL_DECODE ? this.decodeSmall(this.offeredAt, length, skip) : this.decodeInPlace(this.offeredAt + skip, length - skip);
+    if (!(skip >= 0 && skip < end && end <= length)) throw new RangeError(`no bytes to decode from ${skip} to ${end} of a ${length}-byte message`);
+    return length < SMALL_DECODE ? this.decodeSmall(this.offeredAt, end, skip) : this.decodeInPlace(this.offeredAt + skip, end - skip);
   };
   /**
    * Views of the pool that start where small messages start (see decodeSmall), by pool buffer:
@@ -153,7 +153,8 @@ export class MailboxPump implements RoomWatch {
    * every message a copy and the copy's view. Instructions per decode of the flagship's job ask:
    * 9.2 k in place, 7.9 k copied, 6.8 k from a view; of its reply 8.1 k, 6.2 k, 5.2 k
    * (docs/benchmarks.md, "Third pass"). Values are copied out as before (`copyBuffers`):
-   * nothing decoded refers to the pool.
+   * nothing decoded refers to the pool. What is decoded is the message's bytes from `skip` to
+   * `length` (a part of it, for a reader that takes the rest from its bytes).
    */
   private decodeSmall(at: number, length: number, skip = 0): unknown {
     const index = Math.floor((at - this.firstBufferAt) / this.bufferStride);
