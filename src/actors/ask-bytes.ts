@@ -55,10 +55,10 @@ export class AskBytes {
     else if (idType === 0xc0) id = undefined;
     else if (idType === 0xcc && at + 1 <= end) id = bytes[at++]!;
     else if (idType === 0xcd && at + 2 <= end) {
-      id = bytes.readUInt16BE(at);
+      id = bytes[at]! * 0x100 + bytes[at + 1]!;
       at += 2;
     } else if (idType === 0xce && at + 4 <= end) {
-      id = bytes.readUInt32BE(at);
+      id = bytes[at]! * 0x1000000 + bytes[at + 1]! * 0x10000 + bytes[at + 2]! * 0x100 + bytes[at + 3]!;
       at += 4;
     } else return false;
     if ((at = this.readString(bytes, at, end, this.replyTos)) < 0) return false;
@@ -73,7 +73,7 @@ export class AskBytes {
       if (at >= end) return false;
       const type = bytes[at++]!;
       if (type === 0xcb && at + 8 <= end) {
-        deadline = bytes.readDoubleBE(at);
+        deadline = this.viewOf(bytes).getFloat64(at);
         at += 8;
       } else if (type !== 0xc0) return false;
     }
@@ -86,6 +86,18 @@ export class AskBytes {
     this.payloadAt = payloadAt - start;
     this.payloadEnd = payloadEnd - start;
     return true;
+  }
+
+  /** A view of the buffer messages were last read from (the pool: made once), for the deadline. */
+  private view: DataView | undefined;
+  private viewBytes: Buffer | undefined;
+
+  private viewOf(bytes: Buffer): DataView {
+    if (bytes !== this.viewBytes || this.view === undefined) {
+      this.view = new DataView(bytes.buffer, bytes.byteOffset, bytes.length);
+      this.viewBytes = bytes;
+    }
+    return this.view;
   }
 
   /** The string read by the last {@link readString}. */
