@@ -4,18 +4,24 @@
  * in place, far into a large buffer as the inbox pool is (`inplace`), copied to the start of a
  * scratch buffer first (`copy`, what the pump does for messages under 140 bytes), or from a view
  * that starts at the message (`view`: no copy, but one view per pool buffer). msgpackr
- * picks its small-source path by the range's end offset, so the two differ. Under callgrind:
+ * picks its small-source path by the range's end offset, so the two differ. `square` is the
+ * peers suite's ask (a 64-byte `{ n, pad }` whose 50-byte string msgpackr extracts natively),
+ * and `bytes` reads an ask as a worker's mailbox transport now does (docs/benchmarks.md,
+ * "Thirty-eighth pass"): all but its payload from its bytes (AskBytes), the payload alone
+ * decoded by msgpackr from the view. Under callgrind:
  *
  *   valgrind --tool=callgrind --callgrind-out-file=/dev/null node --single-threaded --predictable dist/bench/profile-decode.js ask inplace 20000
  *   valgrind --tool=callgrind --callgrind-out-file=/dev/null node --single-threaded --predictable dist/bench/profile-decode.js ask inplace 60000
  *   # instructions per decode = (I refs of the second - I refs of the first) / 40000
  *
- * Run (after tsc): node dist/bench/profile-decode.js [ask|reply] [inplace|copy|view] [count=200000]
+ * Run (after tsc): node dist/bench/profile-decode.js [ask|square|reply] [inplace|copy|view|bytes] [count=200000]
  */
 import { Packr, Unpackr } from 'msgpackr';
+import { AskBytes } from '../src/actors/ask-bytes.js';
+import { squareValue } from './peers/square.js';
 
-const which = process.argv[2] === 'reply' ? 'reply' : 'ask';
-const how = process.argv[3] === 'view' ? 'view' : process.argv[3] === 'copy' ? 'copy' : 'inplace';
+const which = process.argv[2] === 'reply' || process.argv[2] === 'square' ? process.argv[2] : 'ask';
+const how = (['view', 'copy', 'bytes'] as const).find((h) => h === process.argv[3]) ?? 'inplace';
 const count = Number(process.argv[4] ?? 200_000);
 const packr = new Packr({ useRecords: false });
 const unpackr = new Unpackr({ useRecords: false, copyBuffers: true });
@@ -24,7 +30,11 @@ const deadline = 1_733_140_000_000.5;
 const message =
   which === 'ask'
     ? [1, 'job', { id: 12345, key: 'k', payload }, 123456, '$reply.0.12345.1', null, deadline, null]
-    : [2, 'job', { id: 12345, worker: 'worker-1', pid: 23456, checksum: 3456789012 }, 123456, null, null, null, null];
+    : which === 'square'
+      ? [1, 'square', squareValue(), 123456, '$reply.0.12345.1', null, deadline]
+      : [2, 'job', { id: 12345, worker: 'worker-1', pid: 23456, checksum: 3456789012 }, 123456, null, null, null, null];
+if (how === 'bytes' && which !== 'square')
+  throw new Error("'bytes' reads the square ask (the ask here has a trace field, which AskBytes leaves to the whole decode)");
 const pool = Buffer.alloc(1 << 20);
 const at = 100_000;
 const packed = packr.pack(message);
@@ -32,10 +42,18 @@ packed.copy(pool, at);
 const view = pool.subarray(at, at + 140);
 const scratch = Buffer.alloc(140);
 const range = { start: 0, end: 0 };
+const askBytes = new AskBytes();
 let sum = 0;
 const t0 = performance.now();
 for (let i = 0; i < count; i++) {
   let value: unknown[];
+  if (how === 'bytes') {
+    if (!askBytes.read(pool, at, packed.length)) throw new Error('the ask was not read from its bytes');
+    range.start = askBytes.payloadAt;
+    range.end = askBytes.payloadEnd;
+    sum += (unpackr.unpack(view, range) as { n: number }).n > 0 ? askBytes.id! : 0;
+    continue;
+  }
   if (how === 'inplace') {
     range.start = at;
     range.end = at + packed.length;
