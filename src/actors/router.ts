@@ -199,6 +199,13 @@ export class Router<C = AnyContract> implements SystemEndpoint, AskForwarder {
    * router whose workers come and go (pools restart children under new names) stays bounded.
    */
   private readonly counts = new Map<string, WorkerCounts>();
+  /**
+   * The worker {@link pick} just chose by turn and the counts it read for it (undefined: none
+   * yet), which {@link count} then takes instead of looking them up again: one string-keyed
+   * lookup less per routed ask. Cleared by both, so they never outlive the routing of one message.
+   */
+  private pickedWorker: string | undefined;
+  private pickedCounts: WorkerCounts | undefined;
   /** Workers that left the pool, oldest first (see {@link counts}). */
   private departed: string[] = [];
   /** When the pool last became empty (`performance.now()`): see {@link RouterHost.afterGoneGrace}. */
@@ -603,7 +610,9 @@ export class Router<C = AnyContract> implements SystemEndpoint, AskForwarder {
   }
 
   private count(worker: string): WorkerCounts {
-    let c = this.counts.get(worker);
+    let c = worker === this.pickedWorker ? this.pickedCounts : this.counts.get(worker);
+    this.pickedWorker = undefined;
+    this.pickedCounts = undefined;
     if (c === undefined) this.counts.set(worker, (c = { held: 0, routed: 0, progress: 0, progressSeen: 0, progressAt: 0, owes: false }));
     c.routed++;
     return c;
@@ -644,6 +653,8 @@ export class Router<C = AnyContract> implements SystemEndpoint, AskForwarder {
   // ---------------------------------------------------------------- strategies
 
   private pick(envelope: Envelope): string | undefined {
+    this.pickedWorker = undefined;
+    this.pickedCounts = undefined;
     const n = this.pool.length;
     if (n === 0) return undefined;
     // every worker stalled: use them anyway (the messages wait in their mailboxes)
@@ -656,8 +667,11 @@ export class Router<C = AnyContract> implements SystemEndpoint, AskForwarder {
           // Turns are skipped for a worker far behind the others (it holds ROUND_ROBIN_SLACK
           // more unanswered asks than the least busy one): a stopped or stuck worker then keeps
           // only about half the asks in flight, found before any time threshold could say so.
-          const held = this.held(worker);
+          const counts = this.counts.get(worker);
+          const held = counts?.held ?? 0;
           if (held > ROUND_ROBIN_SLACK && held - this.leastHeld(avoid) > ROUND_ROBIN_SLACK) continue;
+          this.pickedWorker = worker;
+          this.pickedCounts = counts;
           return worker;
         }
         // (none within the slack: the least busy of those it may use, never a stalled one while
