@@ -134,7 +134,9 @@ describe('AskBytes', () => {
     expect([reader.id, reader.replyTo, reader.sender, reader.deadline]).toEqual([12345, '$reply.0.1234.1', undefined, 1_765_000_000_000]);
   });
 
-  it('keeps each string while its bytes stay the same', () => {
+  // (Whether the string is the last one's object cannot be seen from JavaScript: this checks that
+  // the strings kept for equal bytes, and those read anew for changed bytes, are the right ones.)
+  it('reads the right strings when later messages repeat them and when they change', () => {
     const reader = new AskBytes();
     const first = placed([1, 'square', 1, 1, '$reply.0.1.1', 'me']);
     expect(reader.read(first.bytes, first.start, first.length)).toBe(true);
